@@ -1,0 +1,178 @@
+/**
+ * The one place that spells the names and ACL strings of the setup guide.
+ *
+ * The CDK stack, the local ElastiCache-like Redis, the tests and the client all call these
+ * functions; nothing else types an access string, a user id or a key prefix.
+ *
+ * This module has no dependencies so that both the published client and the CDK app can use it.
+ */
+
+/** User name ElastiCache requires for the default user of a user group. */
+export const DEFAULT_USER_NAME = 'default';
+/** User id of the default user, as in the setup guide. */
+export const DEFAULT_ADMIN_USER_ID = 'keycloak-connector-aws-redis-admin';
+/** User group holding the default user and every app user, as in the setup guide. */
+export const DEFAULT_USER_GROUP_ID = 'keycloak-connector-aws-redis-channel';
+/** Environments every app gets unless it names its own. */
+export const DEFAULT_ENVS: readonly string[] = ['prod', 'dev'];
+/** The port of the setup guide. */
+export const DEFAULT_REDIS_PORT = 6379;
+
+/**
+ * Which access string app users get.
+ * - `guide`: exactly the setup guide's template.
+ * - `hardened`: the template plus denials of commands that leak other tenants' key names,
+ *   counts or channel names, or act server-wide. The client never uses them.
+ */
+export type AclProfile = 'guide' | 'hardened';
+export const ACL_PROFILES: readonly AclProfile[] = ['guide', 'hardened'];
+
+/**
+ * Appended by the `hardened` profile. Measured on Redis 7.0.15, the guide's string still allows:
+ * SCAN without MATCH, RANDOMKEY and DBSIZE (key names and counts of every tenant), PUBSUB
+ * CHANNELS / SHARDCHANNELS (their channel names), SCRIPT FLUSH and FUNCTION FLUSH (server-wide).
+ */
+export const HARDENED_DENIALS: readonly string[] = [
+  '-scan',
+  '-randomkey',
+  '-dbsize',
+  '-pubsub|channels',
+  '-pubsub|shardchannels',
+  '-script|flush',
+  '-function|flush',
+];
+
+/**
+ * Appended in cluster mode: ioredis' Cluster client discovers the shard layout with
+ * CLUSTER SLOTS, which the guide's string (`-@all … -@dangerous`) does not allow.
+ */
+export const CLUSTER_MODE_GRANTS: readonly string[] = ['+cluster|slots'];
+
+/** Directives ElastiCache drops when it stores an access string: they are not permissions. */
+export const ACL_DIRECTIVES: readonly string[] = ['clearselectors', 'resetkeys', 'resetchannels'];
+
+const NAME_PATTERN = /^[a-z][a-z0-9-]*$/;
+
+/**
+ * ElastiCache's identifier rule (users, user groups, replication groups): a lowercase letter
+ * first, then lowercase letters, digits and hyphens, no two hyphens in a row, no hyphen last,
+ * at most `maxLength` characters. Returns what is wrong, or undefined when the value is valid.
+ */
+export function identifierProblem(value: string, maxLength = 40): string | undefined {
+  if (value.length === 0) return 'must not be empty';
+  if (value.length > maxLength) return `must be at most ${maxLength} characters (has ${value.length})`;
+  if (!NAME_PATTERN.test(value)) return 'must start with a lowercase letter and contain only a-z, 0-9 and "-"';
+  if (value.includes('--')) return 'must not contain two consecutive hyphens';
+  if (value.endsWith('-')) return 'must not end with a hyphen';
+  return undefined;
+}
+
+/** One app in one environment: the unit that gets its own Redis user and namespace. */
+export interface AppEnv {
+  readonly app: string;
+  readonly env: string;
+}
+
+function checkedName({ app, env }: AppEnv): string {
+  const name = `${app}-${env}`;
+  const problem = identifierProblem(app) ?? identifierProblem(env) ?? identifierProblem(name);
+  if (problem) {
+    throw new TypeError(`app-env "${name}" is not a valid ElastiCache user id: ${problem}`);
+  }
+  return name;
+}
+
+/**
+ * User id and user name of an app-env's Redis user: `<app>-<env>`.
+ *
+ * @example appEnvUserName({ app: 'my-app', env: 'prod' }) // 'my-app-prod'
+ */
+export function appEnvUserName(appEnv: AppEnv): string {
+  return checkedName(appEnv);
+}
+
+/**
+ * The key and channel prefix of an app-env: `<app>-<env>:`. The ACL allows nothing else.
+ *
+ * @example keyPrefix({ app: 'my-app', env: 'prod' }) // 'my-app-prod:'
+ */
+export function keyPrefix(appEnv: AppEnv): string {
+  return `${checkedName(appEnv)}:`;
+}
+
+/**
+ * The namespace (key prefix) a Redis user name owns, or undefined when the name is not an
+ * app-env user name. Used to refuse a prefix the user's ACL would deny.
+ */
+export function keyPrefixOfUser(username: string): string | undefined {
+  return identifierProblem(username) === undefined && username.includes('-') ? `${username}:` : undefined;
+}
+
+/**
+ * The hash tag shared by every key of one app-env, so that one app-env's multi-key scripts stay
+ * in one cluster slot while different app-envs spread over shards.
+ *
+ * @example hashTag({ app: 'my-app', env: 'prod' }) // '{my-app-prod}'
+ */
+export function hashTag(appEnv: AppEnv): string {
+  return `{${checkedName(appEnv)}}`;
+}
+
+export interface AccessStringOptions {
+  /** @default 'guide' */
+  readonly profile?: AclProfile;
+  /** Cluster mode enabled: grants CLUSTER SLOTS for topology discovery. @default false */
+  readonly clusterMode?: boolean;
+}
+
+/**
+ * The access string of an app-env user: the setup guide's template, filled in, plus what the
+ * profile and cluster mode add.
+ *
+ * @example
+ * appEnvAccessString({ app: 'my-app', env: 'prod' })
+ * // 'on clearselectors resetkeys ~my-app-prod:* resetchannels &my-app-prod:* -@all +@fast …'
+ */
+export function appEnvAccessString(appEnv: AppEnv, options: AccessStringOptions = {}): string {
+  const ns = checkedName(appEnv);
+  const rules = [
+    'on',
+    'clearselectors',
+    'resetkeys',
+    `~${ns}:*`,
+    'resetchannels',
+    `&${ns}:*`,
+    '-@all',
+    '+@fast',
+    '+@pubsub',
+    '+@keyspace',
+    '+@string',
+    '+@read',
+    '+@write',
+    '+@scripting',
+    '-@dangerous',
+    '+client|setname',
+    '+info',
+  ];
+  if (options.clusterMode) rules.push(...CLUSTER_MODE_GRANTS);
+  if ((options.profile ?? 'guide') === 'hardened') rules.push(...HARDENED_DENIALS);
+  return rules.join(' ');
+}
+
+/**
+ * The default user's access string: `on ~* &* +@all`, or `off ~* &* +@all` to disable logins
+ * with it (the stack's default).
+ */
+export function defaultUserAccessString(enabled: boolean): string {
+  return `${enabled ? 'on' : 'off'} ~* &* +@all`;
+}
+
+/**
+ * The permissions of an access string, without the directives ElastiCache drops when it stores
+ * one. Compare these, not the text, to detect drift.
+ */
+export function accessPermissions(accessString: string): string[] {
+  return accessString
+    .split(/\s+/)
+    .filter((rule) => rule.length > 0 && !ACL_DIRECTIVES.includes(rule));
+}
