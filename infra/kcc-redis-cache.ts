@@ -58,6 +58,8 @@ export class KccRedisCache extends Construct implements ec2.IConnectable {
   readonly userGroupId: string;
   readonly port: number;
   readonly clusterMode: boolean;
+  /** Whether nodes are spread over AZs with automatic failover (at least one replica per shard). */
+  readonly multiAz: boolean;
   readonly defaultUser: RbacPasswordUser;
   /** App-env users by user name (`<app>-<env>`). */
   readonly appEnvUsers: ReadonlyMap<string, RbacPasswordUser>;
@@ -68,6 +70,7 @@ export class KccRedisCache extends Construct implements ec2.IConnectable {
     const { config, vpc } = props;
     this.port = config.port;
     this.clusterMode = config.shards > 1;
+    this.multiAz = config.replicas > 0;
     const encryptionKey =
       props.encryptionKey ?? (config.kmsKeyArn ? kms.Key.fromKeyArn(this, 'EncryptionKey', config.kmsKeyArn) : undefined);
     const cachePort = ec2.Port.tcp(config.port);
@@ -142,7 +145,7 @@ export class KccRedisCache extends Construct implements ec2.IConnectable {
       numNodeGroups: config.shards,
       replicasPerNodeGroup: config.replicas,
       automaticFailoverEnabled: config.replicas > 0 || this.clusterMode,
-      multiAzEnabled: config.replicas > 0,
+      multiAzEnabled: this.multiAz,
       transitEncryptionEnabled: true,
       transitEncryptionMode: 'required',
       atRestEncryptionEnabled: true,

@@ -1,4 +1,5 @@
 import { Validations } from 'aws-cdk-lib';
+import { DEFAULT_REDIS_PORT } from '../client/src/naming.js';
 import type { KccRedisCache } from './kcc-redis-cache.js';
 
 /**
@@ -18,6 +19,12 @@ export const NAG_ACKNOWLEDGEMENTS = {
       'The cache authenticates with RBAC (a user group with one password user per app-env), which replaces the ' +
       'single Redis AUTH token this rule looks for; ElastiCache does not allow both.',
   },
+  singleNodeByChoice: {
+    id: 'AwsSolutions-AEC4',
+    reason:
+      'The config sets "replicas": 0, the one-node setting for development; Multi-AZ needs at least one replica. ' +
+      'The default (1 replica) is Multi-AZ with automatic failover.',
+  },
   secretRotation: {
     id: 'AwsSolutions-SMG4',
     reason:
@@ -28,7 +35,9 @@ export const NAG_ACKNOWLEDGEMENTS = {
 
 /** Applies {@link NAG_ACKNOWLEDGEMENTS} to the resources of `cache` they concern. */
 export function acknowledgeNagFindings(cache: KccRedisCache): void {
-  Validations.of(cache.resource).acknowledge(NAG_ACKNOWLEDGEMENTS.defaultPort, NAG_ACKNOWLEDGEMENTS.rbacInsteadOfAuthToken);
+  Validations.of(cache.resource).acknowledge(NAG_ACKNOWLEDGEMENTS.rbacInsteadOfAuthToken);
+  if (cache.port === DEFAULT_REDIS_PORT) Validations.of(cache.resource).acknowledge(NAG_ACKNOWLEDGEMENTS.defaultPort);
+  if (!cache.multiAz) Validations.of(cache.resource).acknowledge(NAG_ACKNOWLEDGEMENTS.singleNodeByChoice);
   for (const user of [cache.defaultUser, ...cache.appEnvUsers.values()]) {
     Validations.of(user.secret).acknowledge(NAG_ACKNOWLEDGEMENTS.secretRotation);
   }

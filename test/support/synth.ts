@@ -11,8 +11,13 @@ export interface Synthesized extends BuiltApp {
   readonly template: Template;
 }
 
+/** Builds the app exactly as `bin/app.ts` does, without synthesizing it (tests may add constructs). */
+export function build(kcc: unknown = cdkJson.context.kcc): BuiltApp {
+  return buildApp({ context: contextWith(kcc) });
+}
+
 /** Builds the app exactly as `bin/app.ts` does, with the given `kcc` config, and synthesizes it. */
 export function synth(kcc: unknown = cdkJson.context.kcc): Synthesized {
-  const built = buildApp({ context: contextWith(kcc) });
+  const built = build(kcc);
   return { ...built, template: Template.fromStack(built.stack) };
 }
