@@ -176,3 +176,40 @@ export function accessPermissions(accessString: string): string[] {
     .split(/\s+/)
     .filter((rule) => rule.length > 0 && !ACL_DIRECTIVES.includes(rule));
 }
+
+const PREFIX_PATTERN = /^[a-z][a-z0-9-]*(:[a-z0-9-]+)*:$/;
+
+/**
+ * What is wrong with using `prefix` as the key prefix of Redis user `username`, or undefined.
+ * The prefix must be the user's namespace (`<app>-<env>:`) or a sub-namespace of it
+ * (`<app>-<env>:<more>:`): anything else the ACL denies with NOPERM on every command.
+ */
+export function keyPrefixProblem(username: string, prefix: string): string | undefined {
+  if (!PREFIX_PATTERN.test(prefix)) {
+    return `key prefix "${prefix}" must be lowercase words separated and ended by ":" (e.g. "my-app-prod:")`;
+  }
+  const namespace = keyPrefixOfUser(username);
+  if (namespace !== undefined && !prefix.startsWith(namespace)) {
+    return `key prefix "${prefix}" is outside user "${username}"'s namespace "${namespace}"; its ACL allows only keys and channels starting with "${namespace}"`;
+  }
+  return undefined;
+}
+
+/**
+ * A key in a namespace: the prefix, then a hash tag made of the prefix, then the name, so that all
+ * keys of one namespace share one cluster slot and different namespaces spread over shards.
+ *
+ * @example namespacedKey('my-app-prod:', 'keyring') // 'my-app-prod:{my-app-prod}:keyring'
+ */
+export function namespacedKey(prefix: string, name: string): string {
+  return `${prefix}{${prefix.slice(0, -1)}}:${name}`;
+}
+
+/**
+ * A pub/sub channel in a namespace (channels have no slots for PUBLISH; no hash tag needed).
+ *
+ * @example namespacedChannel('my-app-prod:', 'bus') // 'my-app-prod:bus'
+ */
+export function namespacedChannel(prefix: string, name: string): string {
+  return `${prefix}${name}`;
+}

@@ -1,0 +1,35 @@
+import type * as ElastiCache from '@aws-sdk/client-elasticache';
+import { KccClientError } from '../errors.js';
+import { loadSdk } from './load-sdk.js';
+
+export interface DiscoveredEndpoint {
+  readonly host: string;
+  readonly port: number;
+  readonly clusterMode: boolean;
+}
+
+/**
+ * Finds the endpoint of a replication group through the ElastiCache API: the configuration
+ * endpoint in cluster mode, else the primary endpoint. Refuses a group without transit encryption.
+ */
+export async function discoverEndpoint(replicationGroupId: string, region: string | undefined): Promise<DiscoveredEndpoint> {
+  const sdk = await loadSdk<typeof ElastiCache>('@aws-sdk/client-elasticache', 'replicationGroupId (endpoint discovery)');
+  const client = new sdk.ElastiCacheClient(region ? { region } : {});
+  const fail = (reason: string, cause?: unknown) =>
+    new KccClientError('KCC_AWS_LOOKUP_FAILED', `replication group "${replicationGroupId}": ${reason}`, { cause });
+  try {
+    const response = await client.send(new sdk.DescribeReplicationGroupsCommand({ ReplicationGroupId: replicationGroupId }));
+    const group = response.ReplicationGroups?.[0];
+    if (!group) throw fail('not found');
+    if (!group.TransitEncryptionEnabled) throw fail('has no transit encryption; the kcc-redis stack always enables it');
+    const clusterMode = group.ClusterEnabled === true;
+    const endpoint = clusterMode ? group.ConfigurationEndpoint : group.NodeGroups?.[0]?.PrimaryEndpoint;
+    if (!endpoint?.Address || !endpoint.Port) throw fail(`has no ${clusterMode ? 'configuration' : 'primary'} endpoint yet (status ${group.Status ?? 'unknown'})`);
+    return { host: endpoint.Address, port: endpoint.Port, clusterMode };
+  } catch (cause) {
+    if (cause instanceof KccClientError) throw cause;
+    throw fail(cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause), cause);
+  } finally {
+    client.destroy();
+  }
+}

@@ -1,0 +1,17 @@
+import { KccClientError } from '../errors.js';
+
+/**
+ * Loads an AWS SDK v3 client package on first use, so apps that pass credentials explicitly do not
+ * need the SDK installed. The error says which package to install and which option needed it.
+ */
+export async function loadSdk<T>(packageName: string, neededFor: string): Promise<T> {
+  try {
+    return (await import(packageName)) as T;
+  } catch (cause) {
+    throw new KccClientError(
+      'KCC_CONFIG_INVALID',
+      `${neededFor} needs the optional dependency ${packageName}: run \`npm install ${packageName}\``,
+      { cause },
+    );
+  }
+}

@@ -1,0 +1,278 @@
+import { EventEmitter } from 'node:events';
+import { isIP } from 'node:net';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { CredentialRefresher } from './credentials.js';
+import { KccClientError } from './errors.js';
+import { namespacedChannel, namespacedKey } from './naming.js';
+import type { KccConnectionOptions } from './options.js';
+import { type ResolvedConnection, resolveConnection } from './resolve-options.js';
+
+/** A connection to Redis: a single node or a cluster. */
+export type RedisClient = Redis | Cluster;
+
+/** What a connection is used for; each role gets its own socket. */
+export type ConnectionRole = 'commands' | 'subscriber' | 'reader';
+
+/** Events of {@link KccRedis}. There is no `error` event: faults are reported, never thrown at the process. */
+export interface KccRedisEvents {
+  /** A connection (re)became ready. */
+  ready: [role: ConnectionRole];
+  /** A connection was lost and will be retried. */
+  reconnecting: [role: ConnectionRole, delayMs: number];
+  /** Redis rejected the credentials; `refreshed` tells whether re-reading them produced new ones. */
+  'auth-failure': [role: ConnectionRole, refreshed: boolean];
+}
+
+/** Counters for diagnostics. */
+export interface ConnectionStats {
+  reconnects: number;
+  authFailures: number;
+  credentialRefreshes: number;
+}
+
+const MAX_AUTH_ATTEMPTS = 5;
+
+/** WRONGPASS / NOAUTH: the credentials in use are not (or no longer) accepted. */
+export function isAuthError(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : '';
+  return message.startsWith('WRONGPASS') || message.startsWith('NOAUTH');
+}
+
+/**
+ * The client's connection to the stack's Redis: TLS, its own ACL user, its own key prefix, and the
+ * self-healing the upstream connector lacked: reconnect with backoff and jitter; reconnect on
+ * error only for READONLY (a failover), never for NOPERM or script errors; on WRONGPASS/NOAUTH,
+ * re-read the credentials once for every connection and re-authenticate.
+ *
+ * @example
+ * const redis = await KccRedis.connect({ secretId: 'arn:aws:secretsmanager:…', replicationGroupId: 'kcc-redis' });
+ * await redis.run((r) => r.set(redis.key('greeting'), 'hi'));
+ * await redis.close();
+ */
+export class KccRedis extends EventEmitter<KccRedisEvents> {
+  readonly config: ResolvedConnection;
+  readonly stats: ConnectionStats = { reconnects: 0, authFailures: 0, credentialRefreshes: 0 };
+  private readonly credentials: CredentialRefresher;
+  private readonly clients = new Map<RedisClient, ConnectionRole>();
+  private commandClient: RedisClient | undefined;
+  private closed = false;
+
+  /** Resolves the config (options, environment, secret, discovery), connects, and waits until ready. */
+  static async connect(options: KccConnectionOptions = {}): Promise<KccRedis> {
+    const redis = new KccRedis(await resolveConnection(options));
+    try {
+      await redis.ready(redis.client, 'commands');
+    } catch (error) {
+      await redis.close();
+      throw error;
+    }
+    return redis;
+  }
+
+  private constructor(config: ResolvedConnection) {
+    super();
+    this.config = config;
+    this.credentials = new CredentialRefresher(config.credentials, config.refreshCredentials, config.credentialRefreshMinIntervalMs);
+  }
+
+  /** This app-env's key prefix (`<app>-<env>:`). */
+  get keyPrefix(): string {
+    return this.config.keyPrefix;
+  }
+
+  /** Identifies this process in messages and CLIENT LIST. */
+  get instanceId(): string {
+    return this.config.instanceId;
+  }
+
+  /** The Redis user this connection authenticates as. */
+  get username(): string {
+    return this.credentials.credentials.username;
+  }
+
+  /** The command connection. Prefer {@link run}, which survives a password rotation. */
+  get client(): RedisClient {
+    this.assertOpen();
+    this.commandClient ??= this.open('commands');
+    return this.commandClient;
+  }
+
+  /** A key in this app-env's namespace, with its hash tag: `<prefix>{<app>-<env>}:<name>`. */
+  key(name: string): string {
+    return namespacedKey(this.config.keyPrefix, name);
+  }
+
+  /** A pub/sub channel in this app-env's namespace: `<prefix><name>`. */
+  channel(name: string): string {
+    return namespacedChannel(this.config.keyPrefix, name);
+  }
+
+  /**
+   * Runs commands on the command connection. A command rejected because the credentials were
+   * rotated is retried after the credentials are re-read (a few times, bounded); any other error
+   * is thrown as is.
+   */
+  async run<T>(operation: (client: RedisClient) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const generation = this.credentials.version;
+      try {
+        return await operation(this.client);
+      } catch (error) {
+        if (!isAuthError(error) || attempt >= MAX_AUTH_ATTEMPTS) throw this.describe(error);
+        // Another connection may already have refreshed: only re-read when nothing changed since.
+        if (this.credentials.version === generation) await this.refreshCredentials('commands');
+      }
+    }
+  }
+
+  /**
+   * Opens a dedicated connection (for SUBSCRIBE or blocking reads) that shares this connection's
+   * credentials, TLS and recovery, and is closed by {@link close}. Resolves when it is ready.
+   */
+  async dedicated(role: Exclude<ConnectionRole, 'commands'>): Promise<RedisClient> {
+    this.assertOpen();
+    const client = this.open(role);
+    try {
+      await this.ready(client, role);
+    } catch (error) {
+      this.clients.delete(client);
+      client.disconnect();
+      throw error;
+    }
+    return client;
+  }
+
+  /** Closes every connection this object opened. Safe to call twice. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const clients = [...this.clients.keys()];
+    this.clients.clear();
+    await Promise.all(
+      clients.map(async (client) => {
+        try {
+          if (client.status === 'ready') await client.quit();
+          else client.disconnect();
+        } catch {
+          client.disconnect();
+        }
+      }),
+    );
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new KccClientError('KCC_CONNECTION_FAILED', 'connection is closed');
+  }
+
+  private open(role: ConnectionRole): RedisClient {
+    const { config } = this;
+    const { username, password } = this.credentials.credentials;
+    const options: RedisOptions = {
+      username,
+      password,
+      tls: config.tls
+        ? { ca: config.tls.ca, servername: config.tls.servername ?? (isIP(config.host) ? undefined : config.host) }
+        : undefined,
+      connectionName: `${config.connectionName}:${role}`,
+      // RESP2: the reply shapes this client parses (XREAD, HMGET) are the documented ones; RESP3 adds nothing we use.
+      protocol: 2,
+      disableClientInfo: true, // CLIENT SETINFO is outside the ACL (only CLIENT SETNAME is allowed)
+      connectTimeout: config.connectTimeoutMs,
+      lazyConnect: true,
+      retryStrategy: (times) => this.backoff(role, times),
+      reconnectOnError: (error) => (error.message.startsWith('READONLY') ? 2 : false),
+      // Blocking readers and subscribers wait out outages; commands give up after ioredis' default.
+      maxRetriesPerRequest: role === 'commands' ? 20 : null,
+    };
+    const client: RedisClient = config.clusterMode
+      ? new Cluster([{ host: config.host, port: config.port }], {
+          redisOptions: options,
+          // ElastiCache's TLS certificates name the node hosts; keep the host names CLUSTER SLOTS returns.
+          dnsLookup: (address, callback) => callback(null, address),
+          clusterRetryStrategy: (times) => this.backoff(role, times),
+          lazyConnect: true,
+        })
+      : new Redis({ ...options, host: config.host, port: config.port });
+    this.clients.set(client, role);
+    client.on('error', (error: Error) => this.onClientError(role, error));
+    client.on('ready', () => this.emit('ready', role));
+    client.connect().catch(() => {
+      // Failures are handled by the error listener and by ready(); nothing may escape as unhandled.
+    });
+    return client;
+  }
+
+  private backoff(role: ConnectionRole, times: number): number | null {
+    if (this.closed) return null;
+    const { reconnectBaseDelayMs: base, reconnectMaxDelayMs: max } = this.config;
+    const delay = Math.min(base * 2 ** Math.min(times - 1, 20), max);
+    const jittered = Math.round(delay / 2 + Math.random() * (delay / 2));
+    this.stats.reconnects++;
+    this.emit('reconnecting', role, jittered);
+    return jittered;
+  }
+
+  private onClientError(role: ConnectionRole, error: Error): void {
+    if (this.closed) return;
+    if (isAuthError(error)) {
+      void this.refreshCredentials(role).catch((refreshError: unknown) => {
+        this.config.logger.warn('re-reading Redis credentials failed', { error: String(refreshError) });
+      });
+    }
+  }
+
+  private async refreshCredentials(role: ConnectionRole): Promise<void> {
+    this.stats.authFailures++;
+    const changed = await this.credentials.refresh();
+    this.emit('auth-failure', role, changed);
+    if (!changed) return;
+    this.stats.credentialRefreshes++;
+    const { username, password } = this.credentials.credentials;
+    for (const client of this.clients.keys()) {
+      for (const node of client instanceof Cluster ? [client, ...client.nodes()] : [client]) {
+        const target = node instanceof Cluster ? node.options.redisOptions : node.options;
+        if (target) Object.assign(target, { username, password });
+      }
+    }
+    this.config.logger.info('Redis credentials re-read after an authentication failure', { username });
+  }
+
+  /** Waits until `client` is ready, re-reading credentials on auth failures, within connectTimeoutMs. */
+  private ready(client: RedisClient, role: ConnectionRole): Promise<void> {
+    if (client.status === 'ready') return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      let lastError: Error | undefined;
+      const cleanup = () => {
+        clearTimeout(timer);
+        client.off('ready', onReady);
+        client.off('error', onError);
+      };
+      const onReady = () => {
+        cleanup();
+        resolve();
+      };
+      const onError = (error: Error) => {
+        lastError = error;
+        if (isAuthError(error) && !this.credentials.refreshable) {
+          cleanup();
+          reject(this.describe(error));
+        }
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        const why = lastError ? this.describe(lastError).message : 'no answer';
+        reject(new KccClientError('KCC_CONNECTION_FAILED', `${role} connection to ${this.config.host}:${this.config.port} not ready after ${this.config.connectTimeoutMs} ms: ${why}`, { cause: lastError }));
+      }, this.config.connectTimeoutMs);
+      client.on('ready', onReady);
+      client.on('error', onError);
+    });
+  }
+
+  private describe(error: unknown): Error {
+    if (isAuthError(error)) {
+      const source = this.credentials.refreshable ? 'even after re-reading them' : 'and they are fixed (explicit option or environment); use a secret id so they can be re-read';
+      return new KccClientError('KCC_AUTH_FAILED', `Redis rejected the credentials of user "${this.username}" ${source} (${(error as Error).message.split(' ')[0]})`, { cause: error });
+    }
+    return error instanceof Error ? error : new Error(String(error));
+  }
+}

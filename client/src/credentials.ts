@@ -1,0 +1,57 @@
+import type { CredentialsProvider, RedisCredentials } from './options.js';
+
+/**
+ * Holds the credentials in use and re-reads them on demand: one read at a time for all callers
+ * (single-flight), and no more often than `minIntervalMs` (a caller arriving sooner waits for the
+ * next allowed read instead of hammering Secrets Manager).
+ */
+export class CredentialRefresher {
+  private current: RedisCredentials;
+  private inFlight: Promise<void> | undefined;
+  private lastReadAt = Number.NEGATIVE_INFINITY;
+  private generation = 0;
+
+  constructor(
+    initial: RedisCredentials,
+    private readonly read: CredentialsProvider | undefined,
+    private readonly minIntervalMs: number,
+  ) {
+    this.current = initial;
+  }
+
+  get credentials(): RedisCredentials {
+    return this.current;
+  }
+
+  /** Whether credentials can change at all (a secret or provider backs them). */
+  get refreshable(): boolean {
+    return this.read !== undefined;
+  }
+
+  /** Counts credential changes; lets a caller tell whether a refresh it waited for changed anything. */
+  get version(): number {
+    return this.generation;
+  }
+
+  /** Re-reads the credentials (single-flight, rate-limited). Resolves true when they changed. */
+  async refresh(): Promise<boolean> {
+    if (!this.read) return false;
+    const before = this.generation;
+    this.inFlight ??= this.readOnce().finally(() => {
+      this.inFlight = undefined;
+    });
+    await this.inFlight;
+    return this.generation !== before;
+  }
+
+  private async readOnce(): Promise<void> {
+    const wait = this.lastReadAt + this.minIntervalMs - performance.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    this.lastReadAt = performance.now();
+    const next = await this.read!();
+    if (next.username !== this.current.username || next.password !== this.current.password) {
+      this.current = next;
+      this.generation++;
+    }
+  }
+}

@@ -1,0 +1,72 @@
+import { randomUUID } from 'node:crypto';
+import { KccClientError } from './errors.js';
+
+/** Every pub/sub message and event-log entry: who sent what, when, with a unique id. */
+export interface Envelope<T = unknown> {
+  /** Format version. */
+  readonly v: 1;
+  /** Unique per message; receivers use it to apply each event once. */
+  readonly id: string;
+  readonly type: string;
+  /** Instance id of the sender. */
+  readonly sender: string;
+  /** Milliseconds since the epoch, at the sender. */
+  readonly at: number;
+  readonly data: T;
+}
+
+/** Why an incoming message was dropped. */
+export type DropReason = 'oversized' | 'malformed' | 'invalid';
+
+/** Counts of dropped incoming messages, by reason. */
+export type DropCounts = Record<DropReason, number>;
+
+export function emptyDropCounts(): DropCounts {
+  return { oversized: 0, malformed: 0, invalid: 0 };
+}
+
+const TYPE_PATTERN = /^[a-z][a-z0-9.-]{0,63}$/;
+
+/** Serializes a message; throws KCC_INVALID_ARGUMENT when it is larger than `maxBytes`. */
+export function encodeEnvelope(sender: string, type: string, data: unknown, maxBytes: number): { envelope: Envelope; json: string } {
+  if (!TYPE_PATTERN.test(type)) {
+    throw new KccClientError('KCC_INVALID_ARGUMENT', `message type "${type}" must match ${TYPE_PATTERN}`);
+  }
+  const envelope: Envelope = { v: 1, id: randomUUID(), type, sender, at: Date.now(), data };
+  const json = JSON.stringify(envelope);
+  const size = Buffer.byteLength(json);
+  if (size > maxBytes) {
+    throw new KccClientError('KCC_INVALID_ARGUMENT', `message "${type}" is ${size} bytes; the limit (maxMessageBytes) is ${maxBytes}`);
+  }
+  return { envelope, json };
+}
+
+/**
+ * Parses and checks an incoming message. Never throws: a bad message is reported by its reason so
+ * the caller can drop and count it.
+ */
+export function decodeEnvelope<T>(
+  raw: string,
+  maxBytes: number,
+  validate?: (data: unknown) => data is T,
+): { ok: true; envelope: Envelope<T> } | { ok: false; reason: DropReason } {
+  if (raw.length > maxBytes || Buffer.byteLength(raw) > maxBytes) return { ok: false, reason: 'oversized' };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    return { ok: false, reason: 'malformed' };
+  }
+  if (typeof parsed !== 'object' || parsed === null) return { ok: false, reason: 'malformed' };
+  const e = parsed as Record<string, unknown>;
+  const wellFormed =
+    e.v === 1 &&
+    typeof e.id === 'string' && e.id.length > 0 && e.id.length <= 64 &&
+    typeof e.type === 'string' && TYPE_PATTERN.test(e.type) &&
+    typeof e.sender === 'string' && e.sender.length > 0 && e.sender.length <= 128 &&
+    typeof e.at === 'number' && Number.isFinite(e.at) &&
+    'data' in e;
+  if (!wellFormed) return { ok: false, reason: 'malformed' };
+  if (validate && !validate(e.data)) return { ok: false, reason: 'invalid' };
+  return { ok: true, envelope: parsed as Envelope<T> };
+}

@@ -1,0 +1,217 @@
+import type { Redis } from 'ioredis';
+import type { KccRedis, RedisClient } from './connection.js';
+import { type DropCounts, type DropReason, type Envelope, decodeEnvelope, emptyDropCounts, encodeEnvelope } from './envelope.js';
+import type { CompareAndSetOptions } from './store.js';
+
+export interface EventLogOptions<T> {
+  /** Stream name inside the namespace. @default 'events' */
+  readonly name?: string;
+  /** Entries older than this are trimmed on every append (and by {@link EventLog.trim}). */
+  readonly maxAgeMs: number;
+  /** Checks the `data` of entries read; entries that fail are skipped and counted. */
+  readonly validate?: (data: unknown) => data is T;
+}
+
+export interface TailOptions {
+  /**
+   * Where to start: `'$'` = only entries appended from now on, `'0'` = every retained entry, or
+   * the id of the last entry already applied (resume).
+   * @default '$'
+   */
+  readonly from?: string;
+  /** How long one blocking read waits before it is reissued. @default 5000 */
+  readonly blockMs?: number;
+  /** Entries fetched per read. @default 100 */
+  readonly count?: number;
+  /**
+   * Called when entries after the last applied one may have been trimmed before this tail read
+   * them (it was away longer than maxAgeMs): reload compacted state. Must not throw.
+   */
+  readonly onGap?: (lastAppliedId: string, firstRetainedId: string) => void;
+  /** Called for every dropped entry (after counting). Must not throw. */
+  readonly onDrop?: (reason: DropReason) => void;
+}
+
+export type EventHandler<T> = (event: Envelope<T>, id: string) => void | Promise<void>;
+
+/** A running tail; `lastId` is the id of the last entry handled. */
+export interface EventLogTail {
+  readonly lastId: string;
+  readonly dropped: DropCounts;
+  /** Stops reading and closes the tail's connection. */
+  stop(): Promise<void>;
+}
+
+const FIELD = 'e';
+const REMEMBERED_IDS = 10_000;
+
+/**
+ * A durable log of security events on a Redis stream, trimmed by age. Appends survive a reader's
+ * absence: a tail resumes from the last id it applied, after any reconnect, so nothing is skipped,
+ * and it applies each event (by envelope id) once even if an append was retried.
+ *
+ * @example
+ * const log = new EventLog(redis, { maxAgeMs: 36_000_000 });
+ * const tail = await log.tail((event) => apply(event.data), { from: savedId });
+ * await log.append('session-revoked', { sid });
+ */
+export class EventLog<T = unknown> {
+  readonly key: string;
+
+  constructor(
+    private readonly redis: KccRedis,
+    private readonly options: EventLogOptions<T>,
+  ) {
+    this.key = redis.key(options.name ?? 'events');
+  }
+
+  /** Appends an event (trimming entries older than maxAgeMs); resolves with its stream id. */
+  async append(type: string, data: T): Promise<string> {
+    const { json } = encodeEnvelope(this.redis.instanceId, type, data, this.redis.config.maxMessageBytes);
+    const id = await this.redis.run((r) => r.xadd(this.key, 'MINID', '~', this.minId(), '*', FIELD, json));
+    return id!;
+  }
+
+  /**
+   * The event to pass to `Store.compareAndSet` so that a versioned write and its event are one
+   * atomic step (both keys share the namespace's hash tag).
+   */
+  eventFor(type: string, data: T): NonNullable<CompareAndSetOptions['event']> {
+    const { json } = encodeEnvelope(this.redis.instanceId, type, data, this.redis.config.maxMessageBytes);
+    return { log: this.key.slice(this.redis.key('').length), fields: [FIELD, json], maxAgeMs: this.options.maxAgeMs };
+  }
+
+  /** Removes entries older than maxAgeMs; resolves with how many were removed. */
+  trim(): Promise<number> {
+    return this.redis.run((r) => r.xtrim(this.key, 'MINID', this.minId()));
+  }
+
+  /** The id of the newest entry, or `'0-0'` when the log is empty. */
+  async lastId(): Promise<string> {
+    const newest = await this.redis.run((r) => r.xrevrange(this.key, '+', '-', 'COUNT', 1));
+    return newest[0]?.[0] ?? '0-0';
+  }
+
+  /** The id of the oldest retained entry, or undefined when the log is empty. */
+  async oldestId(): Promise<string | undefined> {
+    const oldest = await this.redis.run((r) => r.xrange(this.key, '-', '+', 'COUNT', 1));
+    return oldest[0]?.[0];
+  }
+
+  /** Starts a tail on its own connection; resolves once it is reading. */
+  async tail(handler: EventHandler<T>, options: TailOptions = {}): Promise<EventLogTail> {
+    const from = options.from ?? '$';
+    // XREAD with '$' would miss entries appended between two reads: pin it to an id once.
+    const start = from === '$' ? await this.lastId() : from === '0' ? '0-0' : from;
+    const reader = await this.redis.dedicated('reader');
+    return new RunningTail(this, reader, handler, start, options);
+  }
+
+  /** @internal */
+  decode(raw: string): ReturnType<typeof decodeEnvelope<T>> {
+    return decodeEnvelope(raw, this.redis.config.maxMessageBytes, this.options.validate);
+  }
+
+  /** @internal */
+  get logger() {
+    return this.redis.config.logger;
+  }
+
+  private minId(): string {
+    return `${Date.now() - this.options.maxAgeMs}-0`;
+  }
+}
+
+class RunningTail<T> implements EventLogTail {
+  readonly dropped: DropCounts = emptyDropCounts();
+  private last: string;
+  private stopped = false;
+  private readonly seen = new Set<string>();
+  private readonly done: Promise<void>;
+
+  constructor(
+    private readonly log: EventLog<T>,
+    private readonly reader: RedisClient,
+    private readonly handler: EventHandler<T>,
+    start: string,
+    private readonly options: TailOptions,
+  ) {
+    this.last = start;
+    reader.on('ready', () => void this.checkGap());
+    this.done = this.loop();
+  }
+
+  get lastId(): string {
+    return this.last;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.reader.disconnect();
+    await this.done;
+  }
+
+  private async loop(): Promise<void> {
+    const blockMs = this.options.blockMs ?? 5_000;
+    const count = this.options.count ?? 100;
+    let failures = 0;
+    while (!this.stopped) {
+      let reply: [string, [string, string[]][]][] | null;
+      try {
+        reply = (await (this.reader as Redis).xread('COUNT', count, 'BLOCK', blockMs, 'STREAMS', this.log.key, this.last)) as typeof reply;
+        failures = 0;
+      } catch (error) {
+        if (this.stopped) return;
+        failures++;
+        // The connection recovers by itself (and re-reads credentials); retry with a bounded backoff.
+        await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** failures, 2_000)));
+        continue;
+      }
+      for (const [id, fields] of reply?.[0]?.[1] ?? []) {
+        if (this.stopped) return;
+        await this.apply(id, fields);
+        this.last = id;
+      }
+    }
+  }
+
+  private async apply(id: string, fields: string[]): Promise<void> {
+    const index = fields.indexOf(FIELD);
+    const raw = index >= 0 && index % 2 === 0 ? fields[index + 1] : undefined;
+    const decoded = raw === undefined ? ({ ok: false, reason: 'malformed' } as const) : this.log.decode(raw);
+    if (!decoded.ok) {
+      this.dropped[decoded.reason]++;
+      this.options.onDrop?.(decoded.reason);
+      return;
+    }
+    if (this.seen.has(decoded.envelope.id)) return;
+    this.remember(decoded.envelope.id);
+    try {
+      await this.handler(decoded.envelope, id);
+    } catch (error) {
+      this.log.logger.warn('an event-log handler threw; the entry is skipped', { id, type: decoded.envelope.type, error: String(error) });
+    }
+  }
+
+  private remember(envelopeId: string): void {
+    this.seen.add(envelopeId);
+    if (this.seen.size > REMEMBERED_IDS) this.seen.delete(this.seen.values().next().value!);
+  }
+
+  private async checkGap(): Promise<void> {
+    if (this.stopped || this.last === '0-0' || !this.options.onGap) return;
+    try {
+      const first = await this.log.oldestId();
+      if (first !== undefined && compareStreamIds(first, this.last) > 0) this.options.onGap(this.last, first);
+    } catch {
+      // The next reconnect checks again.
+    }
+  }
+}
+
+/** Orders two stream ids (`<ms>-<seq>`): negative, zero or positive. */
+export function compareStreamIds(a: string, b: string): number {
+  const [aMs = 0n, aSeq = 0n] = a.split('-').map((part) => BigInt(part));
+  const [bMs = 0n, bSeq = 0n] = b.split('-').map((part) => BigInt(part));
+  return aMs === bMs ? Number(aSeq - bSeq) : aMs < bMs ? -1 : 1;
+}

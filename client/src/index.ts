@@ -1,0 +1,12 @@
+export * from './bus.js';
+export * from './connection.js';
+export * from './envelope.js';
+export * from './errors.js';
+export * from './event-log.js';
+export * from './lock.js';
+export * from './logger.js';
+export * from './naming.js';
+export * from './options.js';
+export * from './store.js';
+export * from './user-secret.js';
+export { resolveConnection, type ResolvedConnection } from './resolve-options.js';

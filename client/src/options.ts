@@ -1,0 +1,83 @@
+import type { KccLogger } from './logger.js';
+
+/** A Redis user name and password. */
+export interface RedisCredentials {
+  readonly username: string;
+  readonly password: string;
+}
+
+/**
+ * Reads the current credentials. Called at start and again (single-flight, rate-limited) when
+ * Redis rejects the ones in use, e.g. after a password rotation.
+ */
+export type CredentialsProvider = () => Promise<RedisCredentials>;
+
+/**
+ * How to reach and authenticate to the stack's Redis. Every field is optional: explicit options win
+ * over environment variables, which win over the Secrets Manager secret.
+ *
+ * | option | environment | from the secret |
+ * |---|---|---|
+ * | `url` | `KCC_REDIS_URL` (`rediss://host:port`), or `CLUSTER_REDIS_HOST` + `CLUSTER_REDIS_PORT` | — (or discovery by `replicationGroupId`) |
+ * | `username` | `KCC_REDIS_USERNAME`, `CLUSTER_REDIS_USERNAME` | `username` |
+ * | `password` | `KCC_REDIS_PASSWORD`, `CLUSTER_REDIS_PASSWORD` | `password` |
+ * | `keyPrefix` | `KCC_REDIS_PREFIX`, `CLUSTER_REDIS_PREFIX` | `keyPrefix` |
+ * | `secretId` | `KCC_REDIS_SECRET_ID` | — |
+ * | `replicationGroupId` | `KCC_REDIS_REPLICATION_GROUP_ID` | `replicationGroupId` |
+ * | `tls.ca` | `KCC_REDIS_CA_FILE` (path to a PEM file) | — |
+ */
+export interface KccConnectionOptions {
+  /** `rediss://host:port`. A `redis://` (plaintext) URL needs `unsafeAllowPlaintext`. */
+  readonly url?: string;
+  readonly username?: string;
+  readonly password?: string;
+  /** Key and channel prefix; must be the user's namespace (`<app>-<env>:`) or inside it. @default derived from the user name */
+  readonly keyPrefix?: string;
+  /** Secrets Manager secret written by the stack (`{ username, password, keyPrefix, userArn, replicationGroupId }`). */
+  readonly secretId?: string;
+  /** ElastiCache replication group to discover the endpoint of (primary, or configuration endpoint in cluster mode). */
+  readonly replicationGroupId?: string;
+  /** AWS region for Secrets Manager and ElastiCache. @default the AWS SDK's resolution (AWS_REGION, profile) */
+  readonly region?: string;
+  /** Your own credential source (a vault, a test fixture); replaces password and secret. */
+  readonly credentialsProvider?: CredentialsProvider;
+  /** Redis Cluster mode (ElastiCache cluster mode enabled). @default false, or what discovery finds */
+  readonly clusterMode?: boolean;
+  /** TLS settings. ElastiCache's certificates are trusted by Node's default CAs. */
+  readonly tls?: {
+    /** Extra CA certificate(s) in PEM, e.g. for a local TLS Redis. */
+    readonly ca?: string | Buffer;
+    /** Server name to verify the certificate against. @default the host */
+    readonly servername?: string;
+  };
+  /**
+   * Allow an unencrypted `redis://` connection. For a local Redis on loopback only: passwords and
+   * tokens cross the network in clear. Logged as a warning at every start.
+   * @default false
+   */
+  readonly unsafeAllowPlaintext?: boolean;
+  /** Identifies this process in pub/sub messages and CLIENT LIST. @default a random UUID */
+  readonly instanceId?: string;
+  /** Name shown by CLIENT LIST. @default `kcc:<keyPrefix><instanceId>` */
+  readonly connectionName?: string;
+  readonly connectTimeoutMs?: number;
+  /** First reconnect delay; doubles per attempt up to `reconnectMaxDelayMs`, with jitter. */
+  readonly reconnectBaseDelayMs?: number;
+  readonly reconnectMaxDelayMs?: number;
+  /** Minimum time between two credential re-reads triggered by authentication failures. */
+  readonly credentialRefreshMinIntervalMs?: number;
+  /** Largest pub/sub or event-log payload accepted, in bytes; larger ones are rejected and counted. */
+  readonly maxMessageBytes?: number;
+  readonly logger?: KccLogger;
+  /** Environment to read; for tests. @default process.env */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+}
+
+/** Defaults of the numeric options, in one object. */
+export const CONNECTION_DEFAULTS = {
+  connectTimeoutMs: 10_000,
+  reconnectBaseDelayMs: 50,
+  reconnectMaxDelayMs: 5_000,
+  credentialRefreshMinIntervalMs: 1_000,
+  maxMessageBytes: 64 * 1024,
+} as const;

@@ -1,0 +1,158 @@
+import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { discoverEndpoint } from './aws/elasticache-discovery.js';
+import { readUserSecret } from './aws/secrets-manager.js';
+import { KccClientError } from './errors.js';
+import { type KccLogger, defaultLogger } from './logger.js';
+import { keyPrefixOfUser, keyPrefixProblem } from './naming.js';
+import { CONNECTION_DEFAULTS, type CredentialsProvider, type KccConnectionOptions, type RedisCredentials } from './options.js';
+import type { RedisUserSecret } from './user-secret.js';
+
+/** Everything needed to open connections, after options, environment and secret are merged. */
+export interface ResolvedConnection {
+  readonly host: string;
+  readonly port: number;
+  readonly tls: false | { readonly ca?: string | Buffer; readonly servername?: string };
+  readonly clusterMode: boolean;
+  readonly keyPrefix: string;
+  readonly credentials: RedisCredentials;
+  /** Re-reads credentials (secret, provider); undefined when they are fixed (explicit or env password). */
+  readonly refreshCredentials: CredentialsProvider | undefined;
+  readonly instanceId: string;
+  readonly connectionName: string;
+  readonly connectTimeoutMs: number;
+  readonly reconnectBaseDelayMs: number;
+  readonly reconnectMaxDelayMs: number;
+  readonly credentialRefreshMinIntervalMs: number;
+  readonly maxMessageBytes: number;
+  readonly logger: KccLogger;
+}
+
+const DEFAULT_PORT = 6379;
+const NUMERIC_OPTIONS = ['connectTimeoutMs', 'reconnectBaseDelayMs', 'reconnectMaxDelayMs', 'credentialRefreshMinIntervalMs', 'maxMessageBytes'] as const;
+
+/**
+ * Merges explicit options, environment variables and the Secrets Manager secret (in that order of
+ * precedence) and validates the result. Throws one `KCC_CONFIG_INVALID` error naming every problem.
+ */
+export async function resolveConnection(options: KccConnectionOptions = {}): Promise<ResolvedConnection> {
+  const env = options.env ?? process.env;
+  const first = (...values: (string | undefined)[]) => values.find((v) => v !== undefined && v !== '');
+  const problems: string[] = [];
+  const logger = options.logger ?? defaultLogger;
+
+  const secretId = first(options.secretId, env.KCC_REDIS_SECRET_ID);
+  const region = first(options.region, env.AWS_REGION, env.AWS_DEFAULT_REGION);
+  const secret: RedisUserSecret | undefined =
+    secretId && !options.credentialsProvider ? await readUserSecret(secretId, region) : undefined;
+  const provided = options.credentialsProvider ? await options.credentialsProvider() : undefined;
+
+  const username = first(provided?.username, options.username, env.KCC_REDIS_USERNAME, env.CLUSTER_REDIS_USERNAME, secret?.username);
+  const password = first(provided?.password, options.password, env.KCC_REDIS_PASSWORD, env.CLUSTER_REDIS_PASSWORD, secret?.password);
+  if (!username) problems.push('username: missing; set the username option, KCC_REDIS_USERNAME, or KCC_REDIS_SECRET_ID');
+  if (!password) problems.push('password: missing; set the password option, KCC_REDIS_PASSWORD, or KCC_REDIS_SECRET_ID');
+
+  const keyPrefix = first(options.keyPrefix, env.KCC_REDIS_PREFIX, env.CLUSTER_REDIS_PREFIX, secret?.keyPrefix) ?? (username ? keyPrefixOfUser(username) : undefined);
+  if (!keyPrefix) {
+    if (username) problems.push(`keyPrefix: missing and not derivable from user "${username}"; set keyPrefix or KCC_REDIS_PREFIX (e.g. "my-app-prod:")`);
+  } else if (username) {
+    const problem = keyPrefixProblem(username, keyPrefix);
+    if (problem) problems.push(`keyPrefix: ${problem}`);
+  }
+
+  const numbers: Record<(typeof NUMERIC_OPTIONS)[number], number> = { ...CONNECTION_DEFAULTS };
+  for (const name of NUMERIC_OPTIONS) {
+    const value = options[name];
+    if (value === undefined) continue;
+    if (!Number.isInteger(value) || value <= 0) problems.push(`${name}: ${String(value)} must be a positive whole number`);
+    else numbers[name] = value;
+  }
+
+  const endpoint = parseEndpoint(options, env, problems);
+  let tlsCa = options.tls?.ca;
+  const caFile = env.KCC_REDIS_CA_FILE;
+  if (tlsCa === undefined && caFile) {
+    tlsCa = await readFile(caFile, 'utf8').catch(() => {
+      problems.push(`KCC_REDIS_CA_FILE: cannot read "${caFile}"`);
+      return undefined;
+    });
+  }
+  const replicationGroupId = first(options.replicationGroupId, env.KCC_REDIS_REPLICATION_GROUP_ID, secret?.replicationGroupId);
+  if (!endpoint && !replicationGroupId) {
+    problems.push('url: missing; set the url option or KCC_REDIS_URL (rediss://host:port), CLUSTER_REDIS_HOST, or a replicationGroupId to discover');
+  }
+  if (endpoint && !endpoint.tls && !options.unsafeAllowPlaintext) {
+    problems.push('url: plaintext redis:// refused; use rediss:// (TLS), or for a local Redis only set unsafeAllowPlaintext: true');
+  }
+  if (problems.length > 0) {
+    throw new KccClientError('KCC_CONFIG_INVALID', `kcc-redis connection config is invalid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+
+  const resolvedEndpoint = endpoint ?? { ...(await discoverEndpoint(replicationGroupId!, region)), tls: true };
+  if (!resolvedEndpoint.tls) {
+    logger.warn('UNSAFE: connecting to Redis without TLS (unsafeAllowPlaintext); credentials cross the network in clear');
+  }
+  const instanceId = options.instanceId ?? randomUUID();
+  return {
+    host: resolvedEndpoint.host,
+    port: resolvedEndpoint.port,
+    tls: resolvedEndpoint.tls ? { ca: tlsCa, servername: options.tls?.servername } : false,
+    clusterMode: options.clusterMode ?? resolvedEndpoint.clusterMode ?? false,
+    keyPrefix: keyPrefix!,
+    credentials: { username: username!, password: password! },
+    refreshCredentials:
+      options.credentialsProvider ??
+      (secretId ? async () => pickCredentials(await readUserSecret(secretId, region)) : undefined),
+    instanceId,
+    connectionName: options.connectionName ?? `kcc:${keyPrefix}${instanceId}`,
+    ...numbers,
+    logger,
+  };
+}
+
+function pickCredentials(secret: RedisUserSecret): RedisCredentials {
+  return { username: secret.username, password: secret.password };
+}
+
+interface ParsedEndpoint {
+  readonly host: string;
+  readonly port: number;
+  readonly tls: boolean;
+  readonly clusterMode?: boolean;
+}
+
+function parseEndpoint(
+  options: KccConnectionOptions,
+  env: Readonly<Record<string, string | undefined>>,
+  problems: string[],
+): ParsedEndpoint | undefined {
+  const url = options.url ?? (env.KCC_REDIS_URL || undefined);
+  if (url === undefined) {
+    const host = env.CLUSTER_REDIS_HOST;
+    if (!host) return undefined;
+    const port = env.CLUSTER_REDIS_PORT ? Number(env.CLUSTER_REDIS_PORT) : DEFAULT_PORT;
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+      problems.push(`CLUSTER_REDIS_PORT: "${env.CLUSTER_REDIS_PORT}" must be a port number`);
+      return undefined;
+    }
+    return { host, port, tls: true };
+  }
+  const source = options.url !== undefined ? 'url' : 'KCC_REDIS_URL';
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    problems.push(`${source}: not a URL; expected rediss://host:port`);
+    return undefined;
+  }
+  if (parsed.protocol !== 'rediss:' && parsed.protocol !== 'redis:') {
+    problems.push(`${source}: scheme "${parsed.protocol}" must be rediss: (TLS)`);
+    return undefined;
+  }
+  if (parsed.username || parsed.password) {
+    problems.push(`${source}: must not carry credentials; pass them as username/password or KCC_REDIS_USERNAME/KCC_REDIS_PASSWORD`);
+    return undefined;
+  }
+  const port = parsed.port ? Number(parsed.port) : DEFAULT_PORT;
+  return { host: parsed.hostname.replace(/^\[|\]$/g, ''), port, tls: parsed.protocol === 'rediss:' };
+}
