@@ -4,7 +4,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
 import cdkJson from '../../cdk.json' with { type: 'json' };
 import { KccRedisCache, NAG_ACKNOWLEDGEMENTS, parseConfig } from '../../infra/index.js';
-import { build, contextWith } from '../support/synth.js';
+import { build, contextWith, outdir } from '../support/synth.js';
 
 const variants: Record<string, unknown> = {
   default: cdkJson.context.kcc,
@@ -60,7 +60,7 @@ describe('compliance: cdk-nag AwsSolutions', () => {
     ['valkey, one node', { replicas: 0 }, ['AwsSolutions-AEC4', 'AwsSolutions-AEC6', 'AwsSolutions-SMG4']],
     ['redis on 6379', { engine: 'redis' }, ['AwsSolutions-AEC5', 'AwsSolutions-AEC6', 'AwsSolutions-SMG4']],
   ])('flags exactly the acknowledged rules when the construct (%s) is used without acknowledgements', (_name, kcc, expected) => {
-    const app = new App({ context: contextWith(cdkJson.context.kcc) });
+    const app = new App({ context: contextWith(cdkJson.context.kcc), outdir: outdir() });
     const stack = new Stack(app, 'Bare');
     const vpc = new ec2.Vpc(stack, 'Vpc', { natGateways: 0, subnetConfiguration: [{ name: 'i', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }] });
     Validations.of(vpc).acknowledge({ id: 'AwsSolutions-VPC7', reason: 'test VPC without flow logs' });

@@ -1,4 +1,8 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Template } from 'aws-cdk-lib/assertions';
+import { afterAll } from 'vitest';
 import cdkJson from '../../cdk.json' with { type: 'json' };
 import { type BuiltApp, buildApp } from '../../infra/index.js';
 
@@ -13,7 +17,18 @@ export interface Synthesized extends BuiltApp {
 
 /** Builds the app exactly as `bin/app.ts` does, without synthesizing it (tests may add constructs). */
 export function build(kcc: unknown = cdkJson.context.kcc): BuiltApp {
-  return buildApp({ context: contextWith(kcc) });
+  return buildApp({ context: contextWith(kcc), outdir: outdir() });
+}
+
+let testOutdir: string | undefined;
+/** One cloud-assembly folder per test file, removed after it. */
+export function outdir(): string {
+  if (!testOutdir) {
+    const dir = mkdtempSync(join(tmpdir(), 'kcc-synth-'));
+    testOutdir = dir;
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  }
+  return testOutdir;
 }
 
 /** Builds the app exactly as `bin/app.ts` does, with the given `kcc` config, and synthesizes it. */
