@@ -65,6 +65,8 @@ export class LocalRedis {
   readonly port: number;
   readonly tls: TlsMaterial;
   readonly adminPassword: string;
+  /** Password of the (disabled) default user: logins with it must fail. */
+  readonly defaultUserPassword: string;
   private readonly userMap: Map<string, LocalRedisUser>;
   private process: ChildProcess | undefined;
 
@@ -74,8 +76,10 @@ export class LocalRedis {
     tls: TlsMaterial,
     users: Map<string, LocalRedisUser>,
     adminPassword: string,
+    defaultUserPassword: string,
     private readonly configFile: string,
   ) {
+    this.defaultUserPassword = defaultUserPassword;
     this.port = port;
     this.tls = tls;
     this.userMap = users;
@@ -99,8 +103,9 @@ export class LocalRedis {
       });
     }
     const adminPassword = randomPassword();
+    const defaultUserPassword = randomPassword();
     const acl = [
-      `user default ${defaultUserAccessString(false)} >${randomPassword()}`,
+      `user default ${defaultUserAccessString(false)} >${defaultUserPassword}`,
       `user ${LOCAL_ADMIN_USER} on ~* &* +@all >${adminPassword}`,
       ...[...users.values()].map((u) => `user ${u.username} ${u.accessString} >${u.password}`),
     ];
@@ -125,7 +130,7 @@ export class LocalRedis {
     ];
     const configFile = join(dir, 'redis.conf');
     await writeFile(configFile, `${config.join('\n')}\n`, { mode: 0o600 });
-    const server = new LocalRedis(options, port, tls, users, adminPassword, configFile);
+    const server = new LocalRedis(options, port, tls, users, adminPassword, defaultUserPassword, configFile);
     await server.launch();
     return server;
   }
