@@ -186,10 +186,13 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     };
     const client: RedisClient = config.clusterMode
       ? new Cluster([{ host: config.host, port: config.port }], {
-          redisOptions: options,
+          // The cluster manages its node connections; per-node lazyConnect/retry settings would fight it.
+          redisOptions: { ...options, lazyConnect: undefined, retryStrategy: undefined },
           // ElastiCache's TLS certificates name the node hosts; keep the host names CLUSTER SLOTS returns.
           dnsLookup: (address, callback) => callback(null, address),
           clusterRetryStrategy: (times) => this.backoff(role, times),
+          // The ready check runs CLUSTER INFO, which the access string denies; CLUSTER SLOTS is granted.
+          enableReadyCheck: false,
           lazyConnect: true,
         })
       : new Redis({ ...options, host: config.host, port: config.port });

@@ -35,6 +35,13 @@ export interface LocalRedisOptions {
   readonly persistence?: 'aof' | 'none';
   /** Passwords by user name; others are generated (64 alphanumeric characters). */
   readonly passwords?: Readonly<Record<string, string>>;
+  /** Passwords of the default and local admin users (a cluster's nodes share them). @default generated */
+  readonly adminPassword?: string;
+  readonly defaultUserPassword?: string;
+  /** Folder of the TLS material (a cluster's nodes share it). @default `<dir>/tls` */
+  readonly tlsDir?: string;
+  /** Run as a cluster node (`cluster-enabled yes`, TLS on the cluster bus). @default false */
+  readonly clusterNode?: boolean;
   /** How long to wait for "Ready to accept connections". @default 10000 */
   readonly startTimeoutMs?: number;
 }
@@ -90,7 +97,7 @@ export class LocalRedis {
   static async start(options: LocalRedisOptions): Promise<LocalRedis> {
     const dir = options.dir;
     await mkdir(join(dir, 'data'), { recursive: true });
-    const tls = await createTlsMaterial(join(dir, 'tls'));
+    const tls = await createTlsMaterial(options.tlsDir ?? join(dir, 'tls'));
     const port = options.port || (await freePort());
     const users = new Map<string, LocalRedisUser>();
     for (const appEnv of options.appEnvs) {
@@ -102,8 +109,8 @@ export class LocalRedis {
         accessString: appEnvAccessString(appEnv, { profile: options.aclProfile, clusterMode: options.clusterMode }),
       });
     }
-    const adminPassword = randomPassword();
-    const defaultUserPassword = randomPassword();
+    const adminPassword = options.adminPassword ?? randomPassword();
+    const defaultUserPassword = options.defaultUserPassword ?? randomPassword();
     const acl = [
       `user default ${defaultUserAccessString(false)} >${defaultUserPassword}`,
       `user ${LOCAL_ADMIN_USER} on ~* &* +@all >${adminPassword}`,
@@ -127,6 +134,9 @@ export class LocalRedis {
       'appendfsync always',
       'daemonize no',
       'logfile ""',
+      ...(options.clusterNode
+        ? ['cluster-enabled yes', 'cluster-config-file nodes.conf', 'tls-cluster yes', 'tls-replication yes', `masteruser ${LOCAL_ADMIN_USER}`, `masterauth ${adminPassword}`]
+        : []),
     ];
     const configFile = join(dir, 'redis.conf');
     await writeFile(configFile, `${config.join('\n')}\n`, { mode: 0o600 });

@@ -36,7 +36,7 @@ export async function createTlsMaterial(dir: string): Promise<TlsMaterial> {
     await openssl('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', paths.keyFile);
     await openssl('req', '-new', '-key', paths.keyFile, '-subj', '/CN=localhost', '-out', paths.csr);
     const { writeFile } = await import('node:fs/promises');
-    await writeFile(paths.ext, 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n');
+    await writeFile(paths.ext, 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\n');
     await openssl('x509', '-req', '-in', paths.csr, '-CA', paths.caFile, '-CAkey', paths.caKey, '-CAcreateserial', '-days', '30', '-sha256', '-extfile', paths.ext, '-out', paths.certFile);
     await Promise.all([chmod(paths.caKey, 0o600), chmod(paths.keyFile, 0o600)]);
   }
