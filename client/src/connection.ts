@@ -32,6 +32,11 @@ export interface ConnectionStats {
 
 const MAX_AUTH_ATTEMPTS = 5;
 
+function withoutNodeLifecycle(options: RedisOptions): Omit<RedisOptions, 'retryStrategy' | 'lazyConnect'> {
+  const { retryStrategy: _retry, lazyConnect: _lazy, ...rest } = options;
+  return rest;
+}
+
 /** WRONGPASS / NOAUTH: the credentials in use are not (or no longer) accepted. */
 export function isAuthError(error: unknown): boolean {
   const message = error instanceof Error ? error.message : '';
@@ -187,7 +192,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     const client: RedisClient = config.clusterMode
       ? new Cluster([{ host: config.host, port: config.port }], {
           // The cluster manages its node connections; per-node lazyConnect/retry settings would fight it.
-          redisOptions: { ...options, lazyConnect: undefined, retryStrategy: undefined },
+          redisOptions: withoutNodeLifecycle(options),
           // ElastiCache's TLS certificates name the node hosts; keep the host names CLUSTER SLOTS returns.
           dnsLookup: (address, callback) => callback(null, address),
           clusterRetryStrategy: (times) => this.backoff(role, times),
