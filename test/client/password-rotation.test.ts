@@ -19,6 +19,7 @@ describe('password rotation (real redis-server, TLS, ACL users)', () => {
     // The test's secret source: what Secrets Manager's AWSCURRENT would return.
     let secret: RedisCredentials = { username: USER, password: oldPassword };
     let secretReads = 0;
+    const logged: string[] = [];
     const redis = await KccRedis.connect({
       url: server.url,
       tls: { ca: server.ca },
@@ -27,6 +28,7 @@ describe('password rotation (real redis-server, TLS, ACL users)', () => {
         return secret;
       },
       credentialRefreshMinIntervalMs: 20,
+      logger: { warn: (m, c) => logged.push(m + JSON.stringify(c ?? {})), info: (m, c) => logged.push(m + JSON.stringify(c ?? {})) },
       env: {},
     });
     const store = new Store(redis);
@@ -79,6 +81,12 @@ describe('password rotation (real redis-server, TLS, ACL users)', () => {
     await store.set('after', 'ok');
     expect(await store.get('after')).toBe('ok');
     expect(redis.stats.authFailures).toBe(1);
+    // The rotation was logged, without a password.
+    expect(logged.some((line) => line.includes('credentials re-read'))).toBe(true);
+    for (const line of logged) {
+      expect(line).not.toContain(oldPassword);
+      expect(line).not.toContain(newPassword);
+    }
     await redis.close();
   });
 
