@@ -8,6 +8,8 @@ export type KccClientErrorCode =
   | 'KCC_CONNECTION_FAILED'
   /** An AWS API (Secrets Manager, ElastiCache) needed for the config failed. */
   | 'KCC_AWS_LOOKUP_FAILED'
+  /** The key ring in Redis was refused (tampered, corrupt, or encrypted under another key-encryption key). */
+  | 'KCC_KEYRING_INVALID'
   /** A value given to a primitive is not acceptable (too large, wrong type). */
   | 'KCC_INVALID_ARGUMENT';
 

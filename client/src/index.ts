@@ -10,3 +10,4 @@ export * from './options.js';
 export * from './store.js';
 export * from './user-secret.js';
 export { resolveConnection, type ResolvedConnection } from './resolve-options.js';
+export * from './keyring/index.js';

@@ -17,12 +17,12 @@ export interface CompareAndSetOptions {
   readonly event?: { readonly log: string; readonly fields: readonly string[]; readonly maxAgeMs: number };
 }
 
-// A versioned value is a hash { v: version, d: data }. The script sees only keys declared in KEYS
+// A versioned value is a hash { version, value }. The script sees only keys declared in KEYS
 // (the ACL checks them) and all of them share the namespace's hash tag, so it never crosses slots.
 const COMPARE_AND_SET = `
-local current = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
+local current = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
 if current ~= tonumber(ARGV[1]) then return {0, current} end
-redis.call('HSET', KEYS[1], 'v', current + 1, 'd', ARGV[2])
+redis.call('HSET', KEYS[1], 'version', current + 1, 'value', ARGV[2])
 if tonumber(ARGV[3]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
 if #KEYS > 1 then
   local fields = {}
@@ -71,7 +71,7 @@ export class Store {
 
   /** Reads a versioned value, or undefined when none was written. */
   async getVersioned(name: string): Promise<Versioned | undefined> {
-    const [version, value] = await this.redis.run((r) => r.hmget(this.redis.key(name), 'v', 'd'));
+    const [version, value] = await this.redis.run((r) => r.hmget(this.redis.key(name), 'version', 'value'));
     return version == null || value == null ? undefined : { version: Number(version), value };
   }
 

@@ -53,3 +53,28 @@ export function parseRedisUserSecret(secretString: string | undefined): RedisUse
     replicationGroupId: pick('replicationGroupId'),
   };
 }
+
+/**
+ * The JSON shape of the key-encryption-key secret the stack writes per app-env: the key that
+ * encrypts private signing keys before they are stored in Redis. It never goes to Redis.
+ */
+export interface KeyEncryptionKeySecret {
+  /** 64 random alphanumeric characters (Secrets Manager generated). */
+  readonly kek: string;
+}
+
+/** The generated field of the key-encryption-key secret. */
+export const KEK_SECRET_FIELD = 'kek' satisfies keyof KeyEncryptionKeySecret;
+
+/** Parses the key-encryption-key secret; the error names the field, never the value. */
+export function parseKeyEncryptionKeySecret(secretString: string | undefined): KeyEncryptionKeySecret {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(secretString ?? '');
+  } catch {
+    throw new TypeError('key-encryption-key secret is not JSON (expected { "kek": "…" })');
+  }
+  const kek = (parsed as Record<string, unknown> | null)?.[KEK_SECRET_FIELD];
+  if (typeof kek !== 'string') throw new TypeError(`key-encryption-key secret lacks the string field "${KEK_SECRET_FIELD}"`);
+  return { kek };
+}

@@ -1,18 +1,27 @@
 import type * as SecretsManager from '@aws-sdk/client-secrets-manager';
 import { KccClientError } from '../errors.js';
-import { type RedisUserSecret, parseRedisUserSecret } from '../user-secret.js';
+import { type KeyEncryptionKeySecret, type RedisUserSecret, parseKeyEncryptionKeySecret, parseRedisUserSecret } from '../user-secret.js';
 import { loadSdk } from './load-sdk.js';
 
 /**
  * Reads the stack's user secret (its AWSCURRENT version) from Secrets Manager.
  * Errors name the secret id and the AWS error, never the value.
  */
-export async function readUserSecret(secretId: string, region: string | undefined): Promise<RedisUserSecret> {
-  const sdk = await loadSdk<typeof SecretsManager>('@aws-sdk/client-secrets-manager', 'secretId (KCC_REDIS_SECRET_ID)');
+export function readUserSecret(secretId: string, region: string | undefined): Promise<RedisUserSecret> {
+  return readSecret(secretId, region, 'secretId (KCC_REDIS_SECRET_ID)', parseRedisUserSecret);
+}
+
+/** Reads the key-encryption-key secret the stack writes per app-env. */
+export function readKeyEncryptionKeySecret(secretId: string, region: string | undefined): Promise<KeyEncryptionKeySecret> {
+  return readSecret(secretId, region, 'keyEncryptionKeySecretId (KCC_KEYRING_KEK_SECRET_ID)', parseKeyEncryptionKeySecret);
+}
+
+async function readSecret<T>(secretId: string, region: string | undefined, neededFor: string, parse: (s: string | undefined) => T): Promise<T> {
+  const sdk = await loadSdk<typeof SecretsManager>('@aws-sdk/client-secrets-manager', neededFor);
   const client = new sdk.SecretsManagerClient(region ? { region } : {});
   try {
     const response = await client.send(new sdk.GetSecretValueCommand({ SecretId: secretId }));
-    return parseRedisUserSecret(response.SecretString);
+    return parse(response.SecretString);
   } catch (cause) {
     const reason = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
     throw new KccClientError('KCC_AWS_LOOKUP_FAILED', `could not read secret "${secretId}": ${reason}`, { cause });

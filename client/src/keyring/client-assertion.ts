@@ -1,0 +1,68 @@
+import { randomUUID, type webcrypto } from 'node:crypto';
+import { SignJWT } from 'jose';
+import { KccClientError } from '../errors.js';
+import type { SigningAlgorithm } from './ring-data.js';
+
+/** The key to sign with now. */
+export interface SigningKey {
+  readonly kid: string;
+  readonly alg: SigningAlgorithm;
+  /** Non-extractable private key. */
+  readonly key: webcrypto.CryptoKey;
+}
+
+export interface ClientAssertionRequest {
+  /** The OIDC client id: `iss` and `sub` of the assertion. */
+  readonly clientId: string;
+  /** The single audience: the realm's issuer URL (Keycloak also accepts the token endpoint). */
+  readonly audience: string;
+  /** Lifetime in seconds, at most 60. @default 60 */
+  readonly lifetimeSeconds?: number;
+}
+
+const MAX_LIFETIME_SECONDS = 60;
+
+/**
+ * Signs a `private_key_jwt` client assertion (RFC 7523) the way Keycloak expects: `iss` = `sub` =
+ * client id, one `aud`, `exp` at most 60 s after `iat`, a unique `jti`, header `kid` and `alg`.
+ */
+export function signClientAssertion(signingKey: SigningKey, request: ClientAssertionRequest): Promise<string> {
+  const lifetime = request.lifetimeSeconds ?? MAX_LIFETIME_SECONDS;
+  if (!Number.isInteger(lifetime) || lifetime < 1 || lifetime > MAX_LIFETIME_SECONDS) {
+    throw new KccClientError('KCC_INVALID_ARGUMENT', `lifetimeSeconds: ${lifetime} must be a whole number from 1 to ${MAX_LIFETIME_SECONDS}`);
+  }
+  if (!request.clientId) throw new KccClientError('KCC_INVALID_ARGUMENT', 'clientId: must be a non-empty string');
+  if (!request.audience) throw new KccClientError('KCC_INVALID_ARGUMENT', 'audience: must be a non-empty string (the issuer URL)');
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({})
+    .setProtectedHeader({ alg: signingKey.alg, kid: signingKey.kid, typ: 'JWT' })
+    .setIssuer(request.clientId)
+    .setSubject(request.clientId)
+    .setAudience(request.audience)
+    .setIssuedAt(now)
+    .setNotBefore(now)
+    .setExpirationTime(now + lifetime)
+    .setJti(randomUUID())
+    .sign(signingKey.key);
+}
+
+/**
+ * The shape of openid-client v6's `ClientAuth`: called on every token-endpoint request to
+ * authenticate the client. Structural, so the client package does not depend on openid-client.
+ */
+export type ClientAuthFunction = (
+  as: { readonly issuer: string },
+  client: { readonly client_id: string },
+  body: URLSearchParams,
+  headers: Headers,
+) => Promise<void>;
+
+/** openid-client `ClientAuth` that signs with whatever key is active at the moment of each call. */
+export function privateKeyJwtClientAuth(currentKey: () => SigningKey): ClientAuthFunction {
+  return async (as, client, body) => {
+    const assertion = await signClientAssertion(currentKey(), { clientId: client.client_id, audience: as.issuer });
+    body.set('client_id', client.client_id);
+    body.set('client_assertion_type', 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer');
+    body.set('client_assertion', assertion);
+  };
+}
