@@ -4,6 +4,7 @@ export * from './config.js';
 export * from './engine.js';
 export * from './errors.js';
 export * from './kcc-redis-cache.js';
+export * from './key-encryption-key-secret.js';
 export * from './kcc-redis-stack.js';
 export * from './nag-acknowledgements.js';
 export * from './rbac-password-user.js';

@@ -16,6 +16,7 @@ import {
 import type { AllowedPeer } from './allowed-peer.js';
 import type { KccConfig } from './config.js';
 import { clusterModeParameterGroup } from './engine.js';
+import { SigningKeyEncryptionSecret } from './key-encryption-key-secret.js';
 import { RbacPasswordUser } from './rbac-password-user.js';
 
 export interface KccRedisCacheProps {
@@ -63,6 +64,8 @@ export class KccRedisCache extends Construct implements ec2.IConnectable {
   readonly defaultUser: RbacPasswordUser;
   /** App-env users by user name (`<app>-<env>`). */
   readonly appEnvUsers: ReadonlyMap<string, RbacPasswordUser>;
+  /** Key-encryption-key secrets of the app-envs' signing keys, by user name. */
+  readonly keyEncryptionKeys: ReadonlyMap<string, SigningKeyEncryptionSecret>;
   readonly resource: CfnReplicationGroup;
 
   constructor(scope: Construct, id: string, props: KccRedisCacheProps) {
@@ -112,6 +115,9 @@ export class KccRedisCache extends Construct implements ec2.IConnectable {
       }));
     }
     this.appEnvUsers = appEnvUsers;
+    this.keyEncryptionKeys = new Map(
+      [...appEnvUsers.keys()].map((name) => [name, new SigningKeyEncryptionSecret(this, `Kek-${name}`, { appEnvName: name, encryptionKey })]),
+    );
 
     const userGroup = new CfnUserGroup(this, 'UserGroup', {
       engine: config.engine,
@@ -172,9 +178,13 @@ export class KccRedisCache extends Construct implements ec2.IConnectable {
     return user;
   }
 
-  /** Lets `grantee` read the secret (username, password, key prefix) of one app-env user. */
+  /**
+   * Lets `grantee` (the app-env's instances) read what the client needs: its user secret
+   * (username, password, key prefix) and its key-encryption key. Nothing of other app-envs.
+   */
   grantRead(app: string, env: string, grantee: iam.IGrantable): iam.Grant {
-    return this.appEnvUser(app, env).secret.grantRead(grantee);
+    const user = this.appEnvUser(app, env);
+    return user.secret.grantRead(grantee).combine(this.keyEncryptionKeys.get(user.userName)!.secret.grantRead(grantee));
   }
 }
 

@@ -67,6 +67,7 @@ export class KccRedisStack extends Stack {
       output(`${id}SecretArn`, user.secret.secretArn, `Secret of Redis user ${name} (KCC_REDIS_SECRET_ID)`);
       output(`${id}Username`, user.userName, `Redis user name of ${name}`);
       output(`${id}KeyPrefix`, keyPrefix(appEnv), `Key and channel prefix of ${name}`);
+      output(`${id}KekSecretArn`, this.cache.keyEncryptionKeys.get(name)!.secret.secretArn, `Key-encryption key of ${name}'s signing keys (KCC_KEYRING_KEK_SECRET_ID)`);
     }
   }
 }

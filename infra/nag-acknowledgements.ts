@@ -31,6 +31,12 @@ export const NAG_ACKNOWLEDGEMENTS = {
       'Automatic rotation of the Redis user passwords is not shipped yet (the password-rotation issue); until then ' +
       'rotate by hand: an ElastiCache user accepts two passwords during a switch.',
   },
+  keyEncryptionKeyRotation: {
+    id: 'AwsSolutions-SMG4',
+    reason:
+      'A key-encryption key cannot rotate on a schedule without re-encrypting every stored signing key; the signing ' +
+      'keys themselves rotate (every 30 days by default), which limits what one key-encryption key protects.',
+  },
 } as const;
 
 /** Applies {@link NAG_ACKNOWLEDGEMENTS} to the resources of `cache` they concern. */
@@ -38,6 +44,7 @@ export function acknowledgeNagFindings(cache: KccRedisCache): void {
   Validations.of(cache.resource).acknowledge(NAG_ACKNOWLEDGEMENTS.rbacInsteadOfAuthToken);
   if (cache.port === DEFAULT_REDIS_PORT) Validations.of(cache.resource).acknowledge(NAG_ACKNOWLEDGEMENTS.defaultPort);
   if (!cache.multiAz) Validations.of(cache.resource).acknowledge(NAG_ACKNOWLEDGEMENTS.singleNodeByChoice);
+  for (const kek of cache.keyEncryptionKeys.values()) Validations.of(kek.secret).acknowledge(NAG_ACKNOWLEDGEMENTS.keyEncryptionKeyRotation);
   for (const user of [cache.defaultUser, ...cache.appEnvUsers.values()]) {
     Validations.of(user.secret).acknowledge(NAG_ACKNOWLEDGEMENTS.secretRotation);
   }

@@ -86,13 +86,23 @@ describe('stack: guide steps 3 and 6, app users and the user group', () => {
 
 describe('stack: secrets and passwords', () => {
   it('generates a 64-character alphanumeric password per user, in the shared secret shape', () => {
-    const secrets = Object.values(resources('AWS::SecretsManager::Secret')).map((s) => s.Properties.GenerateSecretString);
+    const secrets = Object.values(resources('AWS::SecretsManager::Secret'))
+      .map((s) => s.Properties.GenerateSecretString)
+      .filter((gen) => gen.GenerateStringKey === 'password');
     expect(secrets).toHaveLength(5);
     for (const gen of secrets) {
       expect(gen).toMatchObject({ GenerateStringKey: 'password', PasswordLength: 64, ExcludePunctuation: true, IncludeSpace: false });
       const template = JSON.stringify(gen.SecretStringTemplate);
       for (const field of ['username', 'keyPrefix', 'userArn', 'replicationGroupId']) expect(template).toContain(`\\"${field}\\"`);
     }
+  });
+
+  it('generates one key-encryption key per app-env (64 characters), never referenced by the cache', () => {
+    const keks = Object.entries(resources('AWS::SecretsManager::Secret')).filter(([, s]) => s.Properties.GenerateSecretString.GenerateStringKey === 'kek');
+    expect(keks).toHaveLength(4);
+    for (const [, kek] of keks) expect(kek.Properties.GenerateSecretString).toMatchObject({ PasswordLength: 64, ExcludePunctuation: true, SecretStringTemplate: '{}' });
+    const cache = JSON.stringify(Object.values(resources('AWS::ElastiCache::User')).concat(Object.values(resources('AWS::ElastiCache::ReplicationGroup'))));
+    for (const [logicalId] of keks) expect(cache).not.toContain(logicalId);
   });
 
   it('passes every password to CloudFormation as a dynamic reference, never in plaintext', () => {
@@ -118,9 +128,15 @@ describe('stack: secrets and passwords', () => {
       JSON.stringify(p.Properties.Roles).includes('AppRole'),
     )!;
     const statements = policy.Properties.PolicyDocument.Statement as { Action: string[]; Resource: unknown }[];
-    expect(statements).toEqual([
-      { Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'], Effect: 'Allow', Resource: { Ref: expect.stringMatching(/^CacheUseraprodSecret/) } },
-    ]);
+    const resourcesGranted = statements.flatMap((st) => {
+      expect(st.Action).toEqual(['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
+      return Array.isArray(st.Resource) ? st.Resource : [st.Resource];
+    });
+    expect(resourcesGranted).toEqual(expect.arrayContaining([
+      { Ref: expect.stringMatching(/^CacheUseraprodSecret/) },
+      { Ref: expect.stringMatching(/^CacheKekaprodSecret/) },
+    ]));
+    expect(resourcesGranted).toHaveLength(2);
     expect(Stack.of(role)).toBe(built.stack);
   });
 });
@@ -198,7 +214,7 @@ describe('stack: network and outputs', () => {
       UserGroupId: 'KccRedis-kcc-redis-UserGroupId',
       ReplicationGroupId: 'KccRedis-kcc-redis-ReplicationGroupId',
       ...Object.fromEntries(['MyAppProd', 'MyAppDev', 'BillingProd', 'BillingDev'].flatMap((id) =>
-        ['SecretArn', 'Username', 'KeyPrefix'].map((kind) => [`${id}${kind}`, `KccRedis-kcc-redis-${id}${kind}`]))),
+        ['SecretArn', 'Username', 'KeyPrefix', 'KekSecretArn'].map((kind) => [`${id}${kind}`, `KccRedis-kcc-redis-${id}${kind}`]))),
     });
     expect(outputs.MyAppProdKeyPrefix!.Value).toBe('my-app-prod:');
     expect(outputs.MyAppProdUsername!.Value).toBe('my-app-prod');
