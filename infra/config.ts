@@ -44,6 +44,8 @@ export interface KccConfig {
   readonly snapshotWindow: string | undefined;
   readonly maintenanceWindow: string;
   readonly logRetentionDays: number;
+  /** Days between automatic rotations of every Redis user's password (Secrets Manager rotation schedule). */
+  readonly passwordRotationDays: number;
   readonly vpcId: string | undefined;
   readonly allowFrom: readonly AllowedPeer[];
   readonly kmsKeyArn: string | undefined;
@@ -71,12 +73,13 @@ export const CONFIG_DEFAULTS = {
   snapshotRetentionDays: 1,
   maintenanceWindow: 'sun:05:00-sun:06:00',
   logRetentionDays: 30,
+  passwordRotationDays: 30,
 } as const;
 
 const KNOWN_KEYS = [
   'stackName', 'apps', 'envs', 'defaultUserId', 'defaultUserEnabled', 'userGroupId', 'replicationGroupId',
   'engine', 'engineVersion', 'nodeType', 'replicas', 'shards', 'port', 'aclProfile', 'snapshotRetentionDays',
-  'snapshotWindow', 'maintenanceWindow', 'logRetentionDays', 'vpcId', 'allowFrom', 'kmsKeyArn',
+  'snapshotWindow', 'maintenanceWindow', 'logRetentionDays', 'passwordRotationDays', 'vpcId', 'allowFrom', 'kmsKeyArn',
 ] as const;
 
 const STACK_NAME = /^[A-Za-z][A-Za-z0-9-]{0,127}$/;
@@ -89,6 +92,8 @@ const MAX_SHARDS = 90;
 const MAX_NODES = 500;
 /** ElastiCache allows at most 100 users in a user group. */
 const MAX_USERS_PER_GROUP = 100;
+/** Secrets Manager rotation schedules run every 1 to 1000 days. */
+const MAX_ROTATION_DAYS = 1000;
 
 /**
  * Parses and validates the `kcc` context object. Throws one {@link KccConfigError} listing every
@@ -130,6 +135,7 @@ export function parseConfig(raw: unknown): KccConfig {
   const maintenanceWindow = r.string('maintenanceWindow', CONFIG_DEFAULTS.maintenanceWindow, maintenanceWindowProblem);
   const snapshotWindow = r.optionalString('snapshotWindow', snapshotWindowProblem);
   const logRetentionDays = r.oneOf('logRetentionDays', CONFIG_DEFAULTS.logRetentionDays, LOG_RETENTION_DAYS);
+  const passwordRotationDays = r.integer('passwordRotationDays', CONFIG_DEFAULTS.passwordRotationDays, 1, MAX_ROTATION_DAYS);
   const vpcId = r.optionalString('vpcId', (v) => (VPC_ID.test(v) ? undefined : 'must look like "vpc-0123456789abcdef0"'));
   const kmsKeyArn = r.optionalString('kmsKeyArn', (v) =>
     KMS_KEY_ARN.test(v) ? undefined : 'must be a KMS key ARN, "arn:aws:kms:<region>:<account>:key/<key-id>"');
@@ -166,8 +172,8 @@ export function parseConfig(raw: unknown): KccConfig {
   return {
     stackName, apps, appEnvs,
     defaultUserId, defaultUserEnabled, userGroupId, replicationGroupId, engine, engineVersion, nodeType, replicas,
-    shards, port, aclProfile, snapshotRetentionDays, snapshotWindow, maintenanceWindow, logRetentionDays, vpcId,
-    allowFrom, kmsKeyArn,
+    shards, port, aclProfile, snapshotRetentionDays, snapshotWindow, maintenanceWindow, logRetentionDays,
+    passwordRotationDays, vpcId, allowFrom, kmsKeyArn,
   };
 }
 

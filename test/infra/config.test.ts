@@ -26,6 +26,7 @@ describe('config: defaults', () => {
       shards: 1,
       port: 6379,
       aclProfile: 'guide',
+      passwordRotationDays: 30,
       vpcId: undefined,
       allowFrom: [],
     });
@@ -49,6 +50,10 @@ describe('config: defaults', () => {
       { kind: 'cidr', cidr: '10.0.0.0/16', ipVersion: 4 },
       { kind: 'cidr', cidr: '2001:db8::/32', ipVersion: 6 },
     ]);
+  });
+
+  it.each([1, 7, 1000])('accepts a password rotation every %i day(s)', (days) => {
+    expect(parseConfig({ apps: ['a'], passwordRotationDays: days }).passwordRotationDays).toBe(days);
   });
 
   it('exposes its defaults in one object', () => {
@@ -95,6 +100,10 @@ describe('config: every bad input names the field, the value and the rule', () =
     ['snapshot window too short', { ...base, snapshotWindow: '03:00-03:30' }, /snapshotWindow: "03:00-03:30" must be at least 60 minutes long/],
     ['windows overlap', { ...base, snapshotWindow: '05:30-06:30' }, /snapshotWindow: "05:30-06:30" overlaps maintenanceWindow "sun:05:00-sun:06:00"/],
     ['log retention', { ...base, logRetentionDays: 10 }, /logRetentionDays: 10 must be one of 1, 3, 5, 7, 14, 30/],
+    ['password rotation 0 days', { ...base, passwordRotationDays: 0 }, /passwordRotationDays: 0 must be a whole number from 1 to 1000/],
+    ['password rotation above 1000 days', { ...base, passwordRotationDays: 1001 }, /passwordRotationDays: 1001 must be a whole number from 1 to 1000/],
+    ['password rotation not whole days', { ...base, passwordRotationDays: 7.5 }, /passwordRotationDays: 7\.5 must be a whole number/],
+    ['password rotation as string', { ...base, passwordRotationDays: '30' }, /passwordRotationDays: "30" must be a whole number/],
     ['vpc id', { ...base, vpcId: 'my-vpc' }, /vpcId: "my-vpc" must look like "vpc-0123456789abcdef0"/],
     ['kms key arn', { ...base, kmsKeyArn: 'alias/my-key' }, /kmsKeyArn: "alias\/my-key" must be a KMS key ARN/],
     ['open to the world (IPv4)', { ...base, allowFrom: ['0.0.0.0/0'] }, /allowFrom\[0\]: "0\.0\.0\.0\/0" opens the cache to every address/],
