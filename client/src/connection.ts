@@ -12,6 +12,8 @@ export type RedisClient = Redis | Cluster;
 
 /** What a connection is used for; each role gets its own socket. */
 export type ConnectionRole = 'commands' | 'subscriber' | 'reader';
+/** Roles of connections opened besides the command connection. */
+export type DedicatedRole = Exclude<ConnectionRole, 'commands'>;
 
 /** Events of {@link KccRedis}. There is no `error` event: faults are reported, never thrown at the process. */
 export interface KccRedisEvents {
@@ -59,14 +61,25 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   readonly stats: ConnectionStats = { reconnects: 0, authFailures: 0, credentialRefreshes: 0 };
   private readonly credentials: CredentialRefresher;
   private readonly clients = new Map<RedisClient, ConnectionRole>();
+  private readonly warm = new Map<DedicatedRole, RedisClient[]>();
   private commandClient: RedisClient | undefined;
   private closed = false;
 
-  /** Resolves the config (options, environment, secret, discovery), connects, and waits until ready. */
-  static async connect(options: KccConnectionOptions = {}): Promise<KccRedis> {
+  /**
+   * Resolves the config (options, environment, secret, discovery), connects, and waits until ready.
+   * `prewarm` opens dedicated connections (e.g. `['reader']` for a key ring or revocation tail) in
+   * parallel with the command connection, so start-up pays for one TLS handshake, not several.
+   */
+  static async connect(options: KccConnectionOptions = {}, prewarm: readonly DedicatedRole[] = []): Promise<KccRedis> {
     const redis = new KccRedis(await resolveConnection(options));
     try {
-      await redis.ready(redis.client, 'commands');
+      await Promise.all([
+        redis.ready(redis.client, 'commands'),
+        ...prewarm.map(async (role) => {
+          const client = await redis.openDedicated(role);
+          redis.warm.set(role, [...(redis.warm.get(role) ?? []), client]);
+        }),
+      ]);
     } catch (error) {
       await redis.close();
       throw error;
@@ -134,8 +147,13 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
    * Opens a dedicated connection (for SUBSCRIBE or blocking reads) that shares this connection's
    * credentials, TLS and recovery, and is closed by {@link close}. Resolves when it is ready.
    */
-  async dedicated(role: Exclude<ConnectionRole, 'commands'>): Promise<RedisClient> {
+  async dedicated(role: DedicatedRole): Promise<RedisClient> {
     this.assertOpen();
+    const prewarmed = this.warm.get(role)?.shift();
+    return prewarmed ?? this.openDedicated(role);
+  }
+
+  private async openDedicated(role: DedicatedRole): Promise<RedisClient> {
     const client = this.open(role);
     try {
       await this.ready(client, role);

@@ -1,0 +1,41 @@
+/** Percentiles from raw samples (nearest rank). */
+export interface Summary {
+  readonly runs: number;
+  readonly p50: number;
+  readonly p90: number;
+  readonly p99: number;
+  readonly max: number;
+}
+
+export function summarize(samples: readonly number[]): Summary {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+  return { runs: sorted.length, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: sorted[sorted.length - 1]! };
+}
+
+/** Runs `fn` `warmup` times unmeasured, then `runs` times, returning each run's duration in microseconds. */
+export async function timeRuns(runs: number, warmup: number, fn: () => Promise<unknown>): Promise<number[]> {
+  for (let i = 0; i < warmup; i++) await fn();
+  const samples: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const start = process.hrtime.bigint();
+    await fn();
+    samples.push(Number(process.hrtime.bigint() - start) / 1_000);
+  }
+  return samples;
+}
+
+/** Calls `fn` as often as it can for `ms` (sequentially) and returns calls per second. */
+export async function ratePerSecond(ms: number, fn: () => unknown): Promise<number> {
+  const deadline = performance.now() + ms;
+  let calls = 0;
+  const start = performance.now();
+  while (performance.now() < deadline) {
+    for (let i = 0; i < 100; i++) {
+      const result = fn();
+      if (result instanceof Promise) await result;
+    }
+    calls += 100;
+  }
+  return calls / ((performance.now() - start) / 1_000);
+}
