@@ -18,3 +18,40 @@ export class KccConfigError extends Error {
     this.problems = problems;
   }
 }
+
+/** Stable codes of the errors the password rotation function throws. */
+export type KccRotationErrorCode =
+  /** The event is not a Secrets Manager rotation event (missing field, unknown step). */
+  | 'KCC_ROTATION_BAD_EVENT'
+  /** The secret is not one this function rotates (it lacks the stack's rotation tag). */
+  | 'KCC_ROTATION_NOT_MANAGED'
+  /** Rotation is not enabled on the secret. */
+  | 'KCC_ROTATION_DISABLED'
+  /** The version in the event is unknown, or does not carry the stage the step needs. */
+  | 'KCC_ROTATION_WRONG_STAGE'
+  /** A secret version does not hold the user secret the stack writes, or names another user. */
+  | 'KCC_ROTATION_SECRET_INVALID'
+  /** The ElastiCache user does not exist, is not a password user, or is not the secret's user. */
+  | 'KCC_ROTATION_USER_INVALID'
+  /** The ElastiCache user did not become `active` in time. */
+  | 'KCC_ROTATION_USER_NOT_ACTIVE'
+  /** testSecret found the user without the current and the pending password. */
+  | 'KCC_ROTATION_TEST_FAILED'
+  /** An AWS API call failed (after retries when throttled). */
+  | 'KCC_ROTATION_AWS_FAILED'
+  /** Anything else (a bug): the message is the original one, with every password blanked out. */
+  | 'KCC_ROTATION_UNEXPECTED';
+
+/**
+ * Thrown by the password rotation function. The message names the secret (ARN), the step and the
+ * ElastiCache user, says what to do, and never contains a password.
+ */
+export class KccRotationError extends Error {
+  readonly code: KccRotationErrorCode;
+
+  constructor(code: KccRotationErrorCode, message: string) {
+    super(message);
+    this.name = 'KccRotationError';
+    this.code = code;
+  }
+}
