@@ -30,6 +30,12 @@ export interface TailOptions {
   readonly onGap?: (lastAppliedId: string, firstRetainedId: string) => void;
   /** Called for every dropped entry (after counting). Must not throw. */
   readonly onDrop?: (reason: DropReason) => void;
+  /**
+   * Called after every successful read, entries applied (also when a blocking read timed out
+   * empty): proof that Redis was reachable. `caughtUp` is false while a backlog is still being
+   * read (the read returned a full batch). Must not throw.
+   */
+  readonly onRead?: (caughtUp: boolean) => void;
 }
 
 export type EventHandler<T> = (event: Envelope<T>, id: string) => void | Promise<void>;
@@ -128,6 +134,10 @@ class RunningTail<T> implements EventLogTail {
   private stopped = false;
   private readonly seen = new Set<string>();
   private readonly done: Promise<void>;
+  private signalStop!: () => void;
+  private readonly stopSignal = new Promise<'stopped'>((resolve) => {
+    this.signalStop = () => resolve('stopped');
+  });
 
   constructor(
     private readonly log: EventLog<T>,
@@ -147,6 +157,7 @@ class RunningTail<T> implements EventLogTail {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.signalStop();
     this.reader.disconnect();
     await this.done;
   }
@@ -158,7 +169,12 @@ class RunningTail<T> implements EventLogTail {
     while (!this.stopped) {
       let reply: [string, [string, string[]][]][] | null;
       try {
-        reply = (await (this.reader as Redis).xread('COUNT', count, 'BLOCK', blockMs, 'STREAMS', this.log.key, this.last)) as typeof reply;
+        const read = (this.reader as Redis).xread('COUNT', count, 'BLOCK', blockMs, 'STREAMS', this.log.key, this.last) as Promise<typeof reply>;
+        read.catch(() => undefined); // after stop() nobody awaits it
+        // A read queued on a connection that is down may never settle: stop() must not wait for it.
+        const outcome = await Promise.race([read, this.stopSignal]);
+        if (outcome === 'stopped') return;
+        reply = outcome;
         failures = 0;
       } catch (error) {
         if (this.stopped) return;
@@ -167,11 +183,13 @@ class RunningTail<T> implements EventLogTail {
         await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** failures, 2_000)));
         continue;
       }
-      for (const [id, fields] of reply?.[0]?.[1] ?? []) {
+      const entries = reply?.[0]?.[1] ?? [];
+      for (const [id, fields] of entries) {
         if (this.stopped) return;
         await this.apply(id, fields);
         this.last = id;
       }
+      this.options.onRead?.(entries.length < count);
     }
   }
 

@@ -11,3 +11,4 @@ export * from './store.js';
 export * from './user-secret.js';
 export { resolveConnection, type ResolvedConnection } from './resolve-options.js';
 export * from './keyring/index.js';
+export * from './revocation/index.js';

@@ -1,0 +1,2 @@
+export * from './revocation-index.js';
+export * from './revocations.js';

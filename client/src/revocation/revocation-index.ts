@@ -1,0 +1,77 @@
+/**
+ * What has been revoked, in memory, answered in O(1) without a Redis round trip.
+ * Times are stored as seconds since EPOCH_BASE so they stay V8 small integers (no boxed doubles):
+ * a million revoked sessions cost a Map entry and the sid string each.
+ */
+const EPOCH_BASE_S = 1_700_000_000;
+
+/** The claims a revocation check needs from a token (or session). */
+export interface RevocationClaims {
+  /** Keycloak session id. */
+  readonly sid?: string;
+  /** Subject (user id). */
+  readonly sub?: string;
+  /** Issued-at, epoch seconds. */
+  readonly iat?: number;
+}
+
+export class RevocationIndex {
+  private readonly sessions = new Map<string, number>();
+  private readonly subjects = new Map<string, number>();
+  private clientNotBefore = 0;
+
+  /** Revoked sessions held (for diagnostics and tests). */
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  get subjectCount(): number {
+    return this.subjects.size;
+  }
+
+  /** The client-wide not-before, epoch seconds (0 when none). */
+  get notBefore(): number {
+    return this.clientNotBefore;
+  }
+
+  /** Records a revoked session until `expiresAtMs`. Idempotent; the later expiry wins. */
+  revokeSession(sid: string, expiresAtMs: number): void {
+    const expires = Math.ceil(expiresAtMs / 1000) - EPOCH_BASE_S;
+    const current = this.sessions.get(sid);
+    if (current === undefined || expires > current) this.sessions.set(sid, expires);
+  }
+
+  /** Tokens of `sub` issued before `notBefore` (epoch s) are revoked. The later not-before wins. */
+  revokeSubject(sub: string, notBefore: number): void {
+    const current = this.subjects.get(sub);
+    if (current === undefined || notBefore > current) this.subjects.set(sub, notBefore);
+  }
+
+  /** Every token issued before `notBefore` (epoch s) is revoked. The later not-before wins. */
+  revokeAllBefore(notBefore: number): void {
+    if (notBefore > this.clientNotBefore) this.clientNotBefore = notBefore;
+  }
+
+  /**
+   * Whether the token or session is revoked. A token without `iat` cannot prove it was issued after
+   * a not-before, so it counts as revoked once any not-before applies to it.
+   */
+  isRevoked(claims: RevocationClaims): boolean {
+    if (claims.sid !== undefined && this.sessions.has(claims.sid)) return true;
+    const iat = claims.iat;
+    if (this.clientNotBefore > 0 && (iat === undefined || iat < this.clientNotBefore)) return true;
+    if (claims.sub !== undefined) {
+      const notBefore = this.subjects.get(claims.sub);
+      if (notBefore !== undefined && (iat === undefined || iat < notBefore)) return true;
+    }
+    return false;
+  }
+
+  /** Drops sessions whose record expired and not-befores older than `maxLifetimeMs` (no token that old is alive). */
+  prune(nowMs: number, maxLifetimeMs: number): void {
+    const now = Math.floor(nowMs / 1000) - EPOCH_BASE_S;
+    for (const [sid, expires] of this.sessions) if (expires <= now) this.sessions.delete(sid);
+    const oldest = Math.floor((nowMs - maxLifetimeMs) / 1000);
+    for (const [sub, notBefore] of this.subjects) if (notBefore < oldest) this.subjects.delete(sub);
+  }
+}

@@ -1,0 +1,263 @@
+import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { Redis } from 'ioredis';
+import { Bus } from '../bus.js';
+import type { KccRedis } from '../connection.js';
+import { type Envelope, encodeEnvelope } from '../envelope.js';
+import { KccClientError } from '../errors.js';
+import { EventLog, type EventLogTail } from '../event-log.js';
+import { EVENT_LOG_NAME } from '../keyring/key-ring.js';
+import { positiveOrUndefined } from '../store.js';
+import { type RevocationClaims, RevocationIndex } from './revocation-index.js';
+
+/** A revocation as carried by the event log and the bus. Times: `exp` in ms, not-befores in epoch seconds. */
+export type RevocationEvent =
+  | { readonly kind: 'session'; readonly sid: string; readonly exp: number }
+  | { readonly kind: 'subject'; readonly sub: string; readonly nbf: number }
+  | { readonly kind: 'client'; readonly nbf: number };
+
+/** Event type of revocations in the shared event log. */
+export const REVOCATION_EVENT = 'revocation';
+
+/**
+ * The result of {@link Revocations.isRevoked}: `stale` means no revocation is known for these
+ * claims but this instance has been cut off from Redis longer than `maxStalenessMs`, so it cannot
+ * vouch for them; the app's policy decides ({@link Revocations.rejects}).
+ */
+export type RevocationCheck = 'revoked' | 'active' | 'stale';
+
+export interface RevocationOptions {
+  /** How long a revoked session is remembered: Keycloak's SSO Session Max (default 10 h). */
+  readonly sessionMaxLifetimeMs?: number;
+  /** Cut off from Redis longer than this, the instance reports `stale`. @default 30000 */
+  readonly maxStalenessMs?: number;
+  /** With `true`, {@link Revocations.rejects} lets `stale` checks through. @default false (fail closed) */
+  readonly failOpen?: boolean;
+}
+
+export const REVOCATION_DEFAULTS = {
+  sessionMaxLifetimeMs: 10 * 3_600_000,
+  maxStalenessMs: 30_000,
+  failOpen: false,
+} as const;
+
+export interface RevocationEvents {
+  /** Cut off from Redis longer than maxStalenessMs. */
+  stale: [];
+  /** In contact again, caught up. */
+  fresh: [];
+  /** A revocation was applied locally (from this instance, the bus, the log or the snapshot). */
+  applied: [event: RevocationEvent];
+}
+
+const isRevocationEvent = (d: unknown): d is RevocationEvent => {
+  const e = d as Record<string, unknown> | null;
+  if (!e || typeof e !== 'object') return false;
+  if (e.kind === 'session') return typeof e.sid === 'string' && e.sid.length > 0 && e.sid.length <= 256 && Number.isSafeInteger(e.exp);
+  if (e.kind === 'subject') return typeof e.sub === 'string' && e.sub.length > 0 && e.sub.length <= 256 && Number.isSafeInteger(e.nbf);
+  return e.kind === 'client' && Number.isSafeInteger(e.nbf);
+};
+
+// One round trip writes the compacted state, appends the event and publishes it: durable (stream +
+// state) and fast (pub/sub). All keys share the namespace's hash tag.
+const WRITE = `
+local kind = ARGV[1]
+if kind == 'session' then
+  redis.call('ZADD', KEYS[1], 'GT', ARGV[3], ARGV[2])
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[7])
+elseif kind == 'subject' then
+  redis.call('ZADD', KEYS[1], 'GT', ARGV[3], ARGV[2])
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[8])
+else
+  local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+  if tonumber(ARGV[3]) > current then redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[9]) end
+end
+redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[4], '*', 'e', ARGV[5])
+redis.call('PUBLISH', ARGV[6], ARGV[5])
+return 1
+`;
+
+/**
+ * Cluster-wide logout: revocations of sessions, of a user's sessions before a time, and of every
+ * token before a time. Written durably to Redis (compacted state with expiry + the event log) and
+ * published for speed; every instance applies them as they arrive, resumes after reconnects, and a
+ * new instance loads the compacted state. `isRevoked` is answered from memory.
+ *
+ * @example
+ * const revocations = await Revocations.start(redis);
+ * if (revocations.rejects({ sid: token.sid, sub: token.sub, iat: token.iat })) return reply.code(401).send();
+ * await revocations.revokeSession(sid); // the app's own logout
+ */
+export class Revocations extends EventEmitter<RevocationEvents> {
+  readonly index = new RevocationIndex();
+  readonly stats = { applied: 0, written: 0, replays: 0 };
+  private readonly options: Required<RevocationOptions>;
+  private readonly log: EventLog<RevocationEvent>;
+  private readonly bus: Bus<RevocationEvent>;
+  private tail: EventLogTail | undefined;
+  private unsubscribe: (() => void) | undefined;
+  private lastContactAt = Date.now();
+  private staleFlag = false;
+  private timers: NodeJS.Timeout[] = [];
+  private closed = false;
+
+  /** Subscribes, tails the event log, loads the compacted state; resolves when `isRevoked` is current. */
+  static async start(redis: KccRedis, options: RevocationOptions = {}): Promise<Revocations> {
+    const revocations = new Revocations(redis, options);
+    try {
+      await revocations.begin();
+    } catch (error) {
+      await revocations.close();
+      throw error;
+    }
+    return revocations;
+  }
+
+  private constructor(
+    private readonly redis: KccRedis,
+    options: RevocationOptions,
+  ) {
+    super();
+    this.options = { ...REVOCATION_DEFAULTS, ...options };
+    positiveOrUndefined(this.options.sessionMaxLifetimeMs, 'sessionMaxLifetimeMs');
+    positiveOrUndefined(this.options.maxStalenessMs, 'maxStalenessMs');
+    this.log = new EventLog(redis, { name: EVENT_LOG_NAME, maxAgeMs: this.options.sessionMaxLifetimeMs, validate: isRevocationEvent });
+    this.bus = new Bus(redis, { channel: 'revocations', validate: isRevocationEvent });
+  }
+
+  /** `revoked`, `active`, or `stale` (no revocation known, but cut off too long to vouch). Synchronous, O(1). */
+  isRevoked(claims: RevocationClaims): RevocationCheck {
+    if (this.index.isRevoked(claims)) return 'revoked';
+    return this.staleFlag ? 'stale' : 'active';
+  }
+
+  /** Whether to refuse the token: revoked, or stale under the fail-closed policy (the default). */
+  rejects(claims: RevocationClaims): boolean {
+    const check = this.isRevoked(claims);
+    return check === 'revoked' || (check === 'stale' && !this.options.failOpen);
+  }
+
+  /** Cut off from Redis longer than maxStalenessMs. */
+  get stale(): boolean {
+    return this.staleFlag;
+  }
+
+  /** Revokes one session everywhere. Applied here before it resolves, and written durably to Redis. */
+  revokeSession(sid: string): Promise<void> {
+    return this.revoke({ kind: 'session', sid, exp: Date.now() + this.options.sessionMaxLifetimeMs });
+  }
+
+  /** Revokes every token of `sub` issued before `notBefore` (epoch seconds). */
+  revokeSubject(sub: string, notBefore: number): Promise<void> {
+    return this.revoke({ kind: 'subject', sub, nbf: Math.floor(notBefore) });
+  }
+
+  /** Revokes every token of this client issued before `notBefore` (epoch seconds). */
+  revokeAllBefore(notBefore: number): Promise<void> {
+    return this.revoke({ kind: 'client', nbf: Math.floor(notBefore) });
+  }
+
+  /** Records a logout-token `jti` cluster-wide; resolves false when it was seen before (a replay). */
+  async rememberJti(jti: string, ttlMs: number): Promise<boolean> {
+    const ttl = Math.max(1, Math.ceil(ttlMs));
+    const digest = createHash('sha256').update(jti).digest('base64url');
+    const reply = await this.redis.run((r) => r.set(this.redis.key(`jti:${digest}`), '1', 'PX', ttl, 'NX'));
+    if (reply !== 'OK') this.stats.replays++;
+    return reply === 'OK';
+  }
+
+  /** Stops the tail, the subscription and the timers. The Redis connection stays open (it is the caller's). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.timers.forEach((t) => clearInterval(t));
+    this.unsubscribe?.();
+    await this.tail?.stop();
+  }
+
+  private async begin(): Promise<void> {
+    const pinned = await this.log.lastId();
+    this.unsubscribe = await this.bus.subscribe((message) => this.apply(message.data));
+    this.tail = await this.log.tail((event) => this.applyEnvelope(event), {
+      from: pinned,
+      blockMs: Math.max(100, Math.min(5_000, Math.floor(this.options.maxStalenessMs / 3))),
+      onRead: (caughtUp) => this.touch(caughtUp),
+      onGap: () => void this.loadSnapshot().catch(() => undefined),
+    });
+    await this.loadSnapshot();
+    this.touch(true);
+    const check = setInterval(() => this.checkStaleness(), Math.max(50, Math.min(1_000, Math.floor(this.options.maxStalenessMs / 4))));
+    const prune = setInterval(() => this.index.prune(Date.now(), this.options.sessionMaxLifetimeMs), 60_000);
+    check.unref();
+    prune.unref();
+    this.timers.push(check, prune);
+  }
+
+  private async revoke(event: RevocationEvent): Promise<void> {
+    if (this.closed) throw new KccClientError('KCC_CONNECTION_FAILED', 'revocations are closed');
+    if (!isRevocationEvent(event)) throw new KccClientError('KCC_INVALID_ARGUMENT', `invalid revocation: ${JSON.stringify(event)}`);
+    this.apply(event); // stricter at once, even if Redis is unreachable
+    const now = Date.now();
+    const { json } = encodeEnvelope(this.redis.instanceId, REVOCATION_EVENT, event, this.redis.config.maxMessageBytes);
+    const target = event.kind === 'session' ? 'revoked-sessions' : event.kind === 'subject' ? 'subject-not-before' : 'client-not-before';
+    const member = event.kind === 'session' ? event.sid : event.kind === 'subject' ? event.sub : '';
+    const score = event.kind === 'session' ? event.exp : event.nbf;
+    const maxLifetime = this.options.sessionMaxLifetimeMs;
+    await this.redis.run((r) =>
+      r.eval(WRITE, 2, this.redis.key(target), this.log.key,
+        event.kind, member, score, `${now - maxLifetime}-0`, json, this.bus.channel, now, Math.floor((now - maxLifetime) / 1000), maxLifetime),
+    );
+    this.stats.written++;
+  }
+
+  private applyEnvelope(envelope: Envelope<RevocationEvent>): void {
+    if (envelope.type === REVOCATION_EVENT) this.apply(envelope.data);
+  }
+
+  private apply(event: RevocationEvent): void {
+    if (event.kind === 'session') this.index.revokeSession(event.sid, event.exp);
+    else if (event.kind === 'subject') this.index.revokeSubject(event.sub, event.nbf);
+    else this.index.revokeAllBefore(event.nbf);
+    this.stats.applied++;
+    this.emit('applied', event);
+  }
+
+  /** Loads the compacted state (sessions still remembered, not-befores still relevant). */
+  private async loadSnapshot(): Promise<void> {
+    const now = Date.now();
+    await this.scanSortedSet('revoked-sessions', (sid, exp) => {
+      if (exp > now) this.index.revokeSession(sid, exp);
+    });
+    await this.scanSortedSet('subject-not-before', (sub, nbf) => this.index.revokeSubject(sub, nbf));
+    const clientNotBefore = await this.redis.run((r) => r.get(this.redis.key('client-not-before')));
+    if (clientNotBefore !== null) this.index.revokeAllBefore(Number(clientNotBefore));
+  }
+
+  private async scanSortedSet(name: string, each: (member: string, score: number) => void): Promise<void> {
+    const key = this.redis.key(name);
+    let cursor = '0';
+    do {
+      const [next, flat] = await this.redis.run((r) => (r as Redis).zscan(key, cursor, 'COUNT', 1000));
+      for (let i = 0; i + 1 < flat.length; i += 2) each(flat[i]!, Number(flat[i + 1]));
+      cursor = next;
+    } while (cursor !== '0');
+  }
+
+  /** Redis answered; `caughtUp`: nothing is left to read, so the state is current again. */
+  private touch(caughtUp: boolean): void {
+    this.lastContactAt = Date.now();
+    if (this.staleFlag && caughtUp) {
+      this.staleFlag = false;
+      this.emit('fresh');
+    }
+  }
+
+  private checkStaleness(): void {
+    if (this.closed) return;
+    if (!this.staleFlag && Date.now() - this.lastContactAt > this.options.maxStalenessMs) {
+      this.staleFlag = true;
+      this.redis.config.logger.warn(`revocation state is stale: no contact with Redis for over ${this.options.maxStalenessMs} ms`);
+      this.emit('stale');
+    }
+  }
+}

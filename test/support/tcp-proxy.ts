@@ -1,0 +1,59 @@
+import { type Server, type Socket, connect, createServer } from 'node:net';
+
+/**
+ * A loopback TCP proxy the test controls, for partitions: `cut()` destroys every connection and
+ * refuses new ones until `heal()`. Bytes pass through untouched (TLS stays end to end).
+ */
+export class TcpProxy {
+  private readonly sockets = new Set<Socket>();
+  private cutOff = false;
+
+  private constructor(
+    private readonly server: Server,
+    readonly port: number,
+  ) {}
+
+  static async start(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
+    let proxy: TcpProxy | undefined;
+    const server = createServer((client) => {
+      if (proxy!.cutOff) {
+        client.destroy();
+        return;
+      }
+      const upstream = connect(targetPort, targetHost);
+      for (const [a, b] of [[client, upstream], [upstream, client]] as const) {
+        proxy!.sockets.add(a);
+        a.on('error', () => b.destroy());
+        a.on('close', () => {
+          proxy!.sockets.delete(a);
+          b.destroy();
+        });
+        a.pipe(b);
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const address = server.address();
+    if (typeof address !== 'object' || !address) throw new Error('proxy has no address');
+    proxy = new TcpProxy(server, address.port);
+    return proxy;
+  }
+
+  get url(): string {
+    return `rediss://127.0.0.1:${this.port}`;
+  }
+
+  /** Drops every connection and refuses new ones. */
+  cut(): void {
+    this.cutOff = true;
+    for (const socket of this.sockets) socket.destroy();
+  }
+
+  heal(): void {
+    this.cutOff = false;
+  }
+
+  async stop(): Promise<void> {
+    this.cut();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
