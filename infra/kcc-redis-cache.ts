@@ -1,4 +1,4 @@
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { CfnReplicationGroup, CfnSubnetGroup, CfnUserGroup } from 'aws-cdk-lib/aws-elasticache';
 import type * as iam from 'aws-cdk-lib/aws-iam';
@@ -18,6 +18,7 @@ import type { KccConfig } from './config.js';
 import { clusterModeParameterGroup } from './engine.js';
 import { SigningKeyEncryptionSecret } from './key-encryption-key-secret.js';
 import { RbacPasswordUser } from './rbac-password-user.js';
+import { RedisPasswordRotation } from './rotation/redis-password-rotation.js';
 
 export interface KccRedisCacheProps {
   /** Validated config: obtain it from `parseConfig` (cdk.json context or your own object). */
@@ -64,6 +65,8 @@ export class KccRedisCache extends Construct implements ec2.IConnectable {
   readonly defaultUser: RbacPasswordUser;
   /** App-env users by user name (`<app>-<env>`). */
   readonly appEnvUsers: ReadonlyMap<string, RbacPasswordUser>;
+  /** Rotates the password of every user (default and app-envs) every `passwordRotationDays`. */
+  readonly passwordRotation: RedisPasswordRotation;
   /** Key-encryption-key secrets of the app-envs' signing keys, by user name. */
   readonly keyEncryptionKeys: ReadonlyMap<string, SigningKeyEncryptionSecret>;
   readonly resource: CfnReplicationGroup;
@@ -115,6 +118,13 @@ export class KccRedisCache extends Construct implements ec2.IConnectable {
       }));
     }
     this.appEnvUsers = appEnvUsers;
+    this.passwordRotation = new RedisPasswordRotation(this, 'PasswordRotation', {
+      users: [this.defaultUser, ...appEnvUsers.values()],
+      automaticallyAfter: Duration.days(config.passwordRotationDays),
+      rotationTag: config.replicationGroupId,
+      encryptionKey,
+      logRetention: config.logRetentionDays as logs.RetentionDays,
+    });
     this.keyEncryptionKeys = new Map(
       [...appEnvUsers.keys()].map((name) => [name, new SigningKeyEncryptionSecret(this, `Kek-${name}`, { appEnvName: name, encryptionKey })]),
     );

@@ -25,11 +25,12 @@ export const NAG_ACKNOWLEDGEMENTS = {
       'The config sets "replicas": 0, the one-node setting for development; Multi-AZ needs at least one replica. ' +
       'The default (1 replica) is Multi-AZ with automatic failover.',
   },
-  secretRotation: {
-    id: 'AwsSolutions-SMG4',
+  randomPasswordHasNoResource: {
+    id: 'AwsSolutions-IAM5[Resource::*]',
     reason:
-      'Automatic rotation of the Redis user passwords is not shipped yet (the password-rotation issue); until then ' +
-      'rotate by hand: an ElastiCache user accepts two passwords during a switch.',
+      'The password rotation function calls secretsmanager:GetRandomPassword for each new password; that action has no ' +
+      'resource type, so IAM accepts only "*" for it (the rotation schedule adds the statement). Every other statement ' +
+      "of the function's role names the stack's own log group, ElastiCache users and user secrets.",
   },
   keyEncryptionKeyRotation: {
     id: 'AwsSolutions-SMG4',
@@ -44,8 +45,6 @@ export function acknowledgeNagFindings(cache: KccRedisCache): void {
   Validations.of(cache.resource).acknowledge(NAG_ACKNOWLEDGEMENTS.rbacInsteadOfAuthToken);
   if (cache.port === DEFAULT_REDIS_PORT) Validations.of(cache.resource).acknowledge(NAG_ACKNOWLEDGEMENTS.defaultPort);
   if (!cache.multiAz) Validations.of(cache.resource).acknowledge(NAG_ACKNOWLEDGEMENTS.singleNodeByChoice);
+  Validations.of(cache.passwordRotation.role).acknowledge(NAG_ACKNOWLEDGEMENTS.randomPasswordHasNoResource);
   for (const kek of cache.keyEncryptionKeys.values()) Validations.of(kek.secret).acknowledge(NAG_ACKNOWLEDGEMENTS.keyEncryptionKeyRotation);
-  for (const user of [cache.defaultUser, ...cache.appEnvUsers.values()]) {
-    Validations.of(user.secret).acknowledge(NAG_ACKNOWLEDGEMENTS.secretRotation);
-  }
 }
