@@ -7,7 +7,7 @@ import { SignJWT, generateKeyPair } from 'jose';
 import { KccRedis, KeyRing, type KeyRingOptions } from '../client/src/index.js';
 import { LocalRedis } from '../infra/local/local-redis.js';
 import { type Metric, report } from './lib/report.js';
-import { ratePerSecond, summarize, timeRuns } from './lib/stats.js';
+import { ratePerSecond, ratePerSecondSync, summarize, timeRuns } from './lib/stats.js';
 
 const USER = 'bench-prod';
 const RING: KeyRingOptions = { keyEncryptionKey: 'bench-key-encryption-key-0123456789abcdefghij', env: {}, algorithm: 'PS256' };
@@ -70,7 +70,7 @@ export async function run(): Promise<void> {
         .setAudience(audience).setIssuedAt(now).setNotBefore(now).setExpirationTime(now + 60).setJti(randomUUID()).sign(key.key);
     };
     const [assertionRate, joseRate] = await alternate(3, 1_000, () => ring.signClientAssertion({ clientId: 'bench', audience }), joseSign);
-    const jwksRate = await ratePerSecond(1_000, () => ring.jwks());
+    const jwksRate = ratePerSecondSync(1_000, () => ring.jwks());
     await stopInstance({ redis, ring });
 
     const bare = summarize(bareConnect);

@@ -4,6 +4,7 @@
  */
 const SUITES: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   keyring: () => import('./keyring.js'),
+  revocation: () => import('./revocation.js'),
 };
 
 const requested = process.argv.slice(2);

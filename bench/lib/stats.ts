@@ -39,3 +39,17 @@ export async function ratePerSecond(ms: number, fn: () => unknown): Promise<numb
   }
   return calls / ((performance.now() - start) / 1_000);
 }
+
+/** Like {@link ratePerSecond} for synchronous calls, in batches of 10,000 (timer reads amortised). */
+export function ratePerSecondSync(ms: number, fn: (i: number) => unknown): number {
+  const start = performance.now();
+  const deadline = start + ms;
+  let calls = 0;
+  let sink = 0;
+  while (performance.now() < deadline) {
+    for (let i = 0; i < 10_000; i++) if (fn(i)) sink++;
+    calls += 10_000;
+  }
+  if (sink < 0) console.log(sink); // keeps the calls observable
+  return calls / ((performance.now() - start) / 1_000);
+}

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
@@ -33,6 +34,7 @@ export interface ConnectionStats {
 }
 
 const MAX_AUTH_ATTEMPTS = 5;
+const scriptShas = new Map<string, string>();
 
 function withoutNodeLifecycle(options: RedisOptions): Omit<RedisOptions, 'retryStrategy' | 'lazyConnect'> {
   const { retryStrategy: _retry, lazyConnect: _lazy, ...rest } = options;
@@ -141,6 +143,27 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
         if (this.credentials.version === generation) await this.refreshCredentials('commands');
       }
     }
+  }
+
+  /**
+   * Runs a Lua script by its SHA1 (EVALSHA), loading it with EVAL only when the server does not have
+   * it yet (NOSCRIPT: first use, or after a restart or failover). Every key must be in `keys`.
+   */
+  script<T = unknown>(lua: string, keys: readonly string[], args: readonly (string | number)[]): Promise<T> {
+    let sha = scriptShas.get(lua);
+    if (sha === undefined) {
+      sha = createHash('sha1').update(lua).digest('hex');
+      scriptShas.set(lua, sha);
+    }
+    const digest = sha;
+    return this.run(async (r) => {
+      try {
+        return (await r.evalsha(digest, keys.length, ...keys, ...args)) as T;
+      } catch (error) {
+        if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+        return (await r.eval(lua, keys.length, ...keys, ...args)) as T;
+      }
+    });
   }
 
   /**

@@ -44,11 +44,14 @@ export type EventHandler<T> = (event: Envelope<T>, id: string) => void | Promise
 export interface EventLogTail {
   readonly lastId: string;
   readonly dropped: DropCounts;
+  /** Records an event (by envelope id) as already applied, e.g. received over pub/sub first; the log's copy is skipped. */
+  markSeen(envelopeId: string): void;
   /** Stops reading and closes the tail's connection. */
   stop(): Promise<void>;
 }
 
 const FIELD = 'e';
+const ID_FIELD = 'i';
 const REMEMBERED_IDS = 10_000;
 
 /**
@@ -73,8 +76,9 @@ export class EventLog<T = unknown> {
 
   /** Appends an event (trimming entries older than maxAgeMs); resolves with its stream id. */
   async append(type: string, data: T): Promise<string> {
-    const { json } = encodeEnvelope(this.redis.instanceId, type, data, this.redis.config.maxMessageBytes);
-    const id = await this.redis.run((r) => r.xadd(this.key, 'MINID', '~', this.minId(), '*', FIELD, json));
+    const encoded = encodeEnvelope(this.redis.instanceId, type, data, this.redis.config.maxMessageBytes);
+    const { envelope, json } = encoded;
+    const id = await this.redis.run((r) => r.xadd(this.key, 'MINID', '~', this.minId(), '*', ID_FIELD, envelope.id, FIELD, json));
     return id!;
   }
 
@@ -83,8 +87,8 @@ export class EventLog<T = unknown> {
    * atomic step (both keys share the namespace's hash tag).
    */
   eventFor(type: string, data: T): NonNullable<CompareAndSetOptions['event']> {
-    const { json } = encodeEnvelope(this.redis.instanceId, type, data, this.redis.config.maxMessageBytes);
-    return { log: this.key.slice(this.redis.key('').length), fields: [FIELD, json], maxAgeMs: this.options.maxAgeMs };
+    const { envelope, json } = encodeEnvelope(this.redis.instanceId, type, data, this.redis.config.maxMessageBytes);
+    return { log: this.key.slice(this.redis.key('').length), fields: [ID_FIELD, envelope.id, FIELD, json], maxAgeMs: this.options.maxAgeMs };
   }
 
   /** Removes entries older than maxAgeMs; resolves with how many were removed. */
@@ -193,7 +197,13 @@ class RunningTail<T> implements EventLogTail {
     }
   }
 
+  markSeen(envelopeId: string): void {
+    this.remember(envelopeId);
+  }
+
   private async apply(id: string, fields: string[]): Promise<void> {
+    // Writers that put the envelope id first ('i') let a known event be skipped before parsing.
+    if (fields[0] === ID_FIELD && fields[1] !== undefined && this.seen.has(fields[1])) return;
     const index = fields.indexOf(FIELD);
     const raw = index >= 0 && index % 2 === 0 ? fields[index + 1] : undefined;
     const decoded = raw === undefined ? ({ ok: false, reason: 'malformed' } as const) : this.log.decode(raw);

@@ -44,9 +44,9 @@ export class Locks {
       token,
       extend: async (next) => {
         const ms = positiveOrUndefined(next, 'ttlMs')!;
-        return (await this.redis.run((r) => r.eval(EXTEND, 1, key, token, ms))) === 1;
+        return (await this.redis.script<number>(EXTEND, [key], [token, ms])) === 1;
       },
-      release: async () => (await this.redis.run((r) => r.eval(RELEASE, 1, key, token))) === 1,
+      release: async () => (await this.redis.script<number>(RELEASE, [key], [token])) === 1,
     };
   }
 }

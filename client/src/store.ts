@@ -90,7 +90,7 @@ export class Store {
       keys.push(this.redis.key(options.event.log));
       args.push(`${Date.now() - options.event.maxAgeMs}-0`, ...options.event.fields);
     }
-    const [ok, version] = (await this.redis.run((r) => r.eval(COMPARE_AND_SET, keys.length, ...keys, ...args))) as [number, number];
+    const [ok, version] = await this.redis.script<[number, number]>(COMPARE_AND_SET, keys, args);
     return ok === 1 ? { ok: true, version } : { ok: false, currentVersion: version };
   }
 }

@@ -3,9 +3,9 @@ import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
 import { Bus } from '../bus.js';
 import type { KccRedis } from '../connection.js';
-import { type Envelope, encodeEnvelope } from '../envelope.js';
+import { encodeEnvelope } from '../envelope.js';
 import { KccClientError } from '../errors.js';
-import { EventLog, type EventLogTail } from '../event-log.js';
+import { EventLog, compareStreamIds } from '../event-log.js';
 import { EVENT_LOG_NAME } from '../keyring/key-ring.js';
 import { positiveOrUndefined } from '../store.js';
 import { type RevocationClaims, RevocationIndex } from './revocation-index.js';
@@ -64,16 +64,16 @@ const WRITE = `
 local kind = ARGV[1]
 if kind == 'session' then
   redis.call('ZADD', KEYS[1], 'GT', ARGV[3], ARGV[2])
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[7])
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[8])
 elseif kind == 'subject' then
   redis.call('ZADD', KEYS[1], 'GT', ARGV[3], ARGV[2])
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[8])
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[9])
 else
   local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-  if tonumber(ARGV[3]) > current then redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[9]) end
+  if tonumber(ARGV[3]) > current then redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[10]) end
 end
-redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[4], '*', 'e', ARGV[5])
-redis.call('PUBLISH', ARGV[6], ARGV[5])
+redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[4], '*', 'i', ARGV[5], 'e', ARGV[6])
+redis.call('PUBLISH', ARGV[7], ARGV[6])
 return 1
 `;
 
@@ -94,14 +94,20 @@ export class Revocations extends EventEmitter<RevocationEvents> {
   private readonly options: Required<RevocationOptions>;
   private readonly log: EventLog<RevocationEvent>;
   private readonly bus: Bus<RevocationEvent>;
-  private tail: EventLogTail | undefined;
   private unsubscribe: (() => void) | undefined;
+  /** Id of the last log entry read; only catch-up reads advance it, so nothing between is skipped. */
+  private lastId = '0-0';
+  private readonly seenIds = new Set<string>();
+  private catchingUp: Promise<void> | undefined;
+  private readonly onReady = (role: string) => {
+    if (role === 'subscriber') void this.catchUp().catch(() => undefined);
+  };
   private lastContactAt = Date.now();
   private staleFlag = false;
   private timers: NodeJS.Timeout[] = [];
   private closed = false;
 
-  /** Subscribes, tails the event log, loads the compacted state; resolves when `isRevoked` is current. */
+  /** Subscribes, loads the compacted state and starts reading the event log; resolves when `isRevoked` is current. */
   static async start(redis: KccRedis, options: RevocationOptions = {}): Promise<Revocations> {
     const revocations = new Revocations(redis, options);
     try {
@@ -166,31 +172,79 @@ export class Revocations extends EventEmitter<RevocationEvents> {
     return reply === 'OK';
   }
 
-  /** Stops the tail, the subscription and the timers. The Redis connection stays open (it is the caller's). */
+  /** Stops the subscription and the timers. The Redis connection stays open (it is the caller's). */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.timers.forEach((t) => clearInterval(t));
     this.unsubscribe?.();
-    await this.tail?.stop();
+    this.redis.off('ready', this.onReady);
+    await this.catchingUp?.catch(() => undefined);
   }
 
+  /**
+   * Live events come over pub/sub (fast, at most once); the log is read in batches every poll
+   * interval and after every subscriber reconnect (complete). Reading the log per event on every
+   * instance would double the fan-out work for nothing: applying is idempotent.
+   */
   private async begin(): Promise<void> {
-    const pinned = await this.log.lastId();
-    this.unsubscribe = await this.bus.subscribe((message) => this.apply(message.data));
-    this.tail = await this.log.tail((event) => this.applyEnvelope(event), {
-      from: pinned,
-      blockMs: Math.max(100, Math.min(5_000, Math.floor(this.options.maxStalenessMs / 3))),
-      onRead: (caughtUp) => this.touch(caughtUp),
-      onGap: () => void this.loadSnapshot().catch(() => undefined),
+    this.lastId = await this.log.lastId();
+    this.unsubscribe = await this.bus.subscribe((message) => {
+      this.remember(message.id); // its copy in the log is skipped unparsed
+      this.apply(message.data);
     });
+    this.redis.on('ready', this.onReady);
     await this.loadSnapshot();
-    this.touch(true);
+    this.touch();
+    const pollMs = Math.max(50, Math.min(5_000, Math.floor(this.options.maxStalenessMs / 3)));
+    const poll = setInterval(() => void this.catchUp().catch(() => undefined), pollMs);
     const check = setInterval(() => this.checkStaleness(), Math.max(50, Math.min(1_000, Math.floor(this.options.maxStalenessMs / 4))));
     const prune = setInterval(() => this.index.prune(Date.now(), this.options.sessionMaxLifetimeMs), 60_000);
-    check.unref();
-    prune.unref();
-    this.timers.push(check, prune);
+    for (const timer of [poll, check, prune]) {
+      timer.unref();
+      this.timers.push(timer);
+    }
+  }
+
+  /** Reads every log entry after the last one read (single-flight); reloads the snapshot if some were trimmed unread. */
+  private catchUp(): Promise<void> {
+    this.catchingUp ??= this.readLog().finally(() => {
+      this.catchingUp = undefined;
+    });
+    return this.catchingUp;
+  }
+
+  private async readLog(): Promise<void> {
+    if (this.closed) return;
+    const oldest = await this.log.oldestId();
+    if (oldest !== undefined && this.lastId !== '0-0' && compareStreamIds(oldest, this.lastId) > 0) {
+      await this.loadSnapshot(); // away longer than the log keeps entries
+    }
+    const page = 1_000;
+    for (;;) {
+      const entries = await this.redis.run((r) => r.xrange(this.log.key, `(${this.lastId}`, '+', 'COUNT', page));
+      for (const [id, fields] of entries) {
+        this.applyEntry(fields);
+        this.lastId = id;
+      }
+      if (entries.length < page || this.closed) break;
+    }
+    this.touch();
+  }
+
+  private applyEntry(fields: string[]): void {
+    if (fields[0] === 'i' && fields[1] !== undefined && this.seenIds.has(fields[1])) return;
+    const raw = fields[fields.indexOf('e') + 1];
+    const decoded = raw === undefined ? undefined : this.log.decode(raw);
+    if (decoded?.ok && decoded.envelope.type === REVOCATION_EVENT) {
+      this.remember(decoded.envelope.id);
+      this.apply(decoded.envelope.data);
+    }
+  }
+
+  private remember(id: string): void {
+    this.seenIds.add(id);
+    if (this.seenIds.size > 10_000) this.seenIds.delete(this.seenIds.values().next().value!);
   }
 
   private async revoke(event: RevocationEvent): Promise<void> {
@@ -198,20 +252,15 @@ export class Revocations extends EventEmitter<RevocationEvents> {
     if (!isRevocationEvent(event)) throw new KccClientError('KCC_INVALID_ARGUMENT', `invalid revocation: ${JSON.stringify(event)}`);
     this.apply(event); // stricter at once, even if Redis is unreachable
     const now = Date.now();
-    const { json } = encodeEnvelope(this.redis.instanceId, REVOCATION_EVENT, event, this.redis.config.maxMessageBytes);
+    const { envelope, json } = encodeEnvelope(this.redis.instanceId, REVOCATION_EVENT, event, this.redis.config.maxMessageBytes);
     const target = event.kind === 'session' ? 'revoked-sessions' : event.kind === 'subject' ? 'subject-not-before' : 'client-not-before';
     const member = event.kind === 'session' ? event.sid : event.kind === 'subject' ? event.sub : '';
     const score = event.kind === 'session' ? event.exp : event.nbf;
     const maxLifetime = this.options.sessionMaxLifetimeMs;
-    await this.redis.run((r) =>
-      r.eval(WRITE, 2, this.redis.key(target), this.log.key,
-        event.kind, member, score, `${now - maxLifetime}-0`, json, this.bus.channel, now, Math.floor((now - maxLifetime) / 1000), maxLifetime),
-    );
+    await this.redis.script(WRITE, [this.redis.key(target), this.log.key], [
+      event.kind, member, score, `${now - maxLifetime}-0`, envelope.id, json, this.bus.channel, now, Math.floor((now - maxLifetime) / 1000), maxLifetime,
+    ]);
     this.stats.written++;
-  }
-
-  private applyEnvelope(envelope: Envelope<RevocationEvent>): void {
-    if (envelope.type === REVOCATION_EVENT) this.apply(envelope.data);
   }
 
   private apply(event: RevocationEvent): void {
@@ -243,10 +292,10 @@ export class Revocations extends EventEmitter<RevocationEvents> {
     } while (cursor !== '0');
   }
 
-  /** Redis answered; `caughtUp`: nothing is left to read, so the state is current again. */
-  private touch(caughtUp: boolean): void {
+  /** Redis answered and everything up to now is applied: the state is current. */
+  private touch(): void {
     this.lastContactAt = Date.now();
-    if (this.staleFlag && caughtUp) {
+    if (this.staleFlag) {
       this.staleFlag = false;
       this.emit('fresh');
     }
