@@ -1,0 +1,230 @@
+import { type JWTPayload, jwtVerify } from 'jose';
+import { type KccLogger, defaultLogger } from '../logger.js';
+import { type RealmKeysOptions, classifyVerificationError, resolveRealmKeys } from './realm-keys.js';
+import type { RevocationSink } from './revocation-sink.js';
+import {
+  type EndpointHandler,
+  type EndpointRequest,
+  type EndpointResponse,
+  checkPositiveInteger,
+  emptyStats,
+  invalidRequestResponse,
+  okResponse,
+  readBody,
+  unavailableResponse,
+} from './revocation-endpoint.js';
+
+/** Options of the OpenID Connect Back-Channel Logout endpoint. Times are milliseconds. */
+export interface BackchannelLogoutOptions extends RealmKeysOptions {
+  /** This client's id: the logout token's `aud` must contain it. */
+  readonly clientId: string;
+  /** Where accepted logouts go (`Revocations`). */
+  readonly sink: RevocationSink;
+  /** Larger bodies are refused (400) before anything is parsed. @default 16384 */
+  readonly maxBodyBytes?: number;
+  /** Oldest `iat` accepted, as an age. @default 600000 (10 minutes) */
+  readonly maxTokenAgeMs?: number;
+  /** Allowed clock difference with the identity provider, for `iat` and `exp`. @default 5000 */
+  readonly clockToleranceMs?: number;
+  /**
+   * Accept logout tokens without `exp` (Keycloak versions before it added one). The `iat` window
+   * still bounds their lifetime and the `jti` replay record.
+   * @default false
+   */
+  readonly allowMissingExp?: boolean;
+  /**
+   * Accepted `typ` header values, compared without case and an `application/` prefix. The spec's
+   * `logout+jwt`, and `JWT` / `Logout` sent by Keycloak versions that predate it.
+   * @default ['logout+jwt', 'JWT', 'Logout']
+   */
+  readonly acceptedTypes?: readonly string[];
+  /** Rejections are reported at `info` (reason, no token), 503s at `warn`. @default defaultLogger */
+  readonly logger?: KccLogger;
+}
+
+export const BACKCHANNEL_LOGOUT_DEFAULTS = {
+  maxBodyBytes: 16_384,
+  maxTokenAgeMs: 600_000,
+  clockToleranceMs: 5_000,
+  allowMissingExp: false,
+  acceptedTypes: ['logout+jwt', 'JWT', 'Logout'] as readonly string[],
+} as const;
+
+/** Why a back-channel logout request was refused (400). */
+export const LOGOUT_REJECTION_REASONS = [
+  'body_too_large', 'unsupported_content_type', 'malformed_request',
+  'malformed_token', 'unsupported_alg', 'unknown_kid', 'bad_signature', 'bad_typ',
+  'bad_iss', 'bad_aud', 'expired', 'missing_exp', 'bad_iat', 'bad_claim',
+  'bad_events', 'bad_subject', 'nonce_present', 'missing_jti', 'replayed_jti',
+] as const;
+
+export type LogoutRejectionReason = (typeof LOGOUT_REJECTION_REASONS)[number];
+
+export type BackchannelLogoutHandler = EndpointHandler<LogoutRejectionReason>;
+
+const FORM = 'application/x-www-form-urlencoded';
+const LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
+
+type Verdict =
+  | { readonly ok: true; readonly payload: JWTPayload }
+  | { readonly ok: false; readonly reason: LogoutRejectionReason; readonly description: string }
+  | { readonly ok: false; readonly reason: 'unavailable'; readonly cause: unknown };
+
+const fail = (reason: LogoutRejectionReason, description: string): Verdict => ({ ok: false, reason, description });
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const normalizeTyp = (typ: string): string => typ.toLowerCase().replace(/^application\//, '');
+/** OpenID Connect caps `sub` at 255 ASCII characters; `sid` is held to the same. */
+const MAX_ID_LENGTH = 255;
+const isOptionalId = (value: unknown): boolean => value === undefined || (typeof value === 'string' && value.length > 0 && value.length <= MAX_ID_LENGTH);
+
+function claimFailure(error: unknown): Verdict {
+  const { claim, reason, message } = error as { claim?: string; reason?: string; message?: string };
+  const missing = reason === 'missing';
+  if (reason === 'invalid') return fail('bad_claim', message ?? 'claim check failed'); // e.g. a non-numeric "exp"
+  switch (claim) {
+    case 'iss': return fail('bad_iss', missing ? 'missing required "iss" claim' : '"iss" claim mismatch');
+    case 'aud': return fail('bad_aud', missing ? 'missing required "aud" claim' : '"aud" claim mismatch');
+    case 'exp': return missing ? fail('missing_exp', 'missing required "exp" claim') : fail('expired', '"exp" claim timestamp check failed');
+    case 'iat': return fail('bad_iat', missing ? 'missing required "iat" claim' : '"iat" claim outside the accepted window');
+    case 'jti': return fail('missing_jti', 'missing required "jti" claim');
+    default: return fail('bad_claim', message ?? 'claim check failed');
+  }
+}
+
+/**
+ * Creates the OpenID Connect Back-Channel Logout 1.0 endpoint (§2.6): give it the POSTed form, send
+ * back what it returns. It accepts exactly one `logout_token` signed by the realm (asymmetric `alg`,
+ * key from the realm's JWKS), with `iss` = issuer, `aud` containing `clientId`, `iat` within
+ * `maxTokenAgeMs`, `exp` (unless `allowMissingExp`), the back-channel-logout `events` member, `sub`
+ * or `sid`, no `nonce`, a `jti` not seen before anywhere in the cluster and an accepted `typ`.
+ * Then `sid` → `sink.revokeSession(sid)`; `sub` alone → `sink.revokeSubject(sub, iat)`.
+ *
+ * Answers 200 (empty body) once the revocation is durable; 400 `invalid_request` with a terse
+ * description for anything else it was sent; 503 `temporarily_unavailable` when the JWKS or the
+ * sink (Redis) is unavailable, so that the identity provider retries. Always `Cache-Control: no-store`.
+ * Throws a TypeError naming the option when the options are wrong.
+ *
+ * @example
+ * const logout = createBackchannelLogoutHandler({
+ *   issuer: 'https://sso.example.com/realms/shop', clientId: 'shop', sink: revocations,
+ * });
+ * app.post('/backchannel-logout', async (req, reply) => {
+ *   const { status, headers, body } = await logout({ contentType: req.headers['content-type'], body: req.rawBody });
+ *   reply.code(status).headers(headers).send(body);
+ * });
+ */
+export function createBackchannelLogoutHandler(options: BackchannelLogoutOptions): BackchannelLogoutHandler {
+  if (typeof options.clientId !== 'string' || options.clientId.length === 0) throw new TypeError('clientId: must be a non-empty string');
+  const sink = options.sink;
+  if (!sink || typeof sink.revokeSession !== 'function' || typeof sink.revokeSubject !== 'function' || typeof sink.rememberJti !== 'function') {
+    throw new TypeError('sink: must implement RevocationSink (revokeSession, revokeSubject, revokeAllBefore, rememberJti)');
+  }
+  const keys = resolveRealmKeys(options);
+  const d = BACKCHANNEL_LOGOUT_DEFAULTS;
+  const maxBodyBytes = checkPositiveInteger(options.maxBodyBytes ?? d.maxBodyBytes, 'maxBodyBytes');
+  const maxTokenAgeS = checkPositiveInteger(options.maxTokenAgeMs ?? d.maxTokenAgeMs, 'maxTokenAgeMs') / 1000;
+  const toleranceMs = options.clockToleranceMs ?? d.clockToleranceMs;
+  if (!Number.isInteger(toleranceMs) || toleranceMs < 0) throw new TypeError(`clockToleranceMs: ${toleranceMs} must be a whole number, 0 or more`);
+  const toleranceS = toleranceMs / 1000;
+  const acceptedTypes = options.acceptedTypes ?? d.acceptedTypes;
+  if (acceptedTypes.length === 0) throw new TypeError('acceptedTypes: must list at least one "typ" value');
+  const types = new Set(acceptedTypes.map(normalizeTyp));
+  const requiredClaims = options.allowMissingExp === true ? ['iat', 'jti'] : ['iat', 'jti', 'exp'];
+  const logger = options.logger ?? defaultLogger;
+  const stats = emptyStats(LOGOUT_REJECTION_REASONS);
+
+  async function verify(token: string): Promise<Verdict> {
+    let payload: JWTPayload;
+    let typ: unknown;
+    try {
+      const result = await jwtVerify(token, keys.getKey, {
+        issuer: options.issuer,
+        audience: options.clientId,
+        algorithms: [...keys.algorithms],
+        clockTolerance: toleranceS,
+        maxTokenAge: maxTokenAgeS,
+        requiredClaims,
+      });
+      payload = result.payload;
+      typ = result.protectedHeader.typ;
+    } catch (error) {
+      const kind = classifyVerificationError(error);
+      if (kind === 'claims') return claimFailure(error);
+      if (kind === 'keys_unavailable') return { ok: false, reason: 'unavailable', cause: error };
+      const descriptions = {
+        malformed_token: 'not a valid signed JWT',
+        unsupported_alg: '"alg" not allowed',
+        unknown_kid: 'no realm key matches the token',
+        bad_signature: 'signature verification failed',
+      } as const;
+      return fail(kind, descriptions[kind]);
+    }
+    if (typeof typ !== 'string' || !types.has(normalizeTyp(typ))) return fail('bad_typ', 'unexpected "typ" header');
+    if (!isOptionalId(payload.sub) || !isOptionalId(payload.sid) || (payload.sub === undefined && payload.sid === undefined)) {
+      return fail('bad_subject', `"sub" or "sid" claim required, as strings of 1 to ${MAX_ID_LENGTH} characters`);
+    }
+    const events = payload.events;
+    if (!isObject(events) || !isObject(events[LOGOUT_EVENT])) return fail('bad_events', `"events" claim must contain ${LOGOUT_EVENT}`);
+    if (Object.hasOwn(payload, 'nonce')) return fail('nonce_present', '"nonce" claim not allowed');
+    if (typeof payload.jti !== 'string' || payload.jti.length === 0) return fail('missing_jti', '"jti" claim must be a non-empty string');
+    return { ok: true, payload };
+  }
+
+  /** How long the jti must be remembered: until this token could no longer be accepted. */
+  function replayWindowMs(payload: JWTPayload): number {
+    const lastAccepted = Math.min(payload.exp ?? Infinity, payload.iat! + maxTokenAgeS) + toleranceS;
+    return Math.max(1_000, Math.ceil((lastAccepted - Date.now() / 1000) * 1000) + 1_000);
+  }
+
+  function reject(reason: LogoutRejectionReason, description: string, prefix = 'invalid logout_token: '): EndpointResponse {
+    stats.rejected[reason] += 1;
+    logger.info('back-channel logout rejected', { reason, description });
+    return invalidRequestResponse(`${prefix}${description}`);
+  }
+
+  function unavailable(what: string, cause: unknown): EndpointResponse {
+    stats.unavailable += 1;
+    logger.warn(`back-channel logout not applied: ${what}; answered 503 so that the identity provider retries`, {
+      error: cause instanceof Error ? cause.message : String(cause),
+    });
+    return unavailableResponse();
+  }
+
+  async function handle(request: EndpointRequest): Promise<EndpointResponse> {
+    const body = readBody(request, FORM, maxBodyBytes);
+    if (!body.ok) return reject(body.failure, body.description, '');
+    const tokens = new URLSearchParams(body.text).getAll('logout_token');
+    if (tokens.length !== 1 || !tokens[0]) return reject('malformed_request', 'exactly one non-empty logout_token parameter is required', '');
+    const verdict = await verify(tokens[0]);
+    if (!verdict.ok) {
+      return verdict.reason === 'unavailable' ? unavailable('the realm JWKS is unavailable', verdict.cause) : reject(verdict.reason, verdict.description);
+    }
+    const { payload } = verdict;
+    const jti = payload.jti!;
+    let first: boolean;
+    try {
+      first = await sink.rememberJti(jti, replayWindowMs(payload));
+    } catch (error) {
+      return unavailable('the replay check failed', error);
+    }
+    if (!first) return reject('replayed_jti', '"jti" already used');
+    try {
+      if (typeof payload.sid === 'string') await sink.revokeSession(payload.sid);
+      else await sink.revokeSubject(payload.sub!, payload.iat!);
+    } catch (error) {
+      await sink.forgetJti?.(jti).catch(() => undefined);
+      return unavailable('the revocation could not be stored', error);
+    }
+    stats.accepted += 1;
+    return okResponse();
+  }
+
+  const handler = async (request: EndpointRequest): Promise<EndpointResponse> => {
+    try {
+      return await handle(request);
+    } catch (error) {
+      return unavailable('unexpected error', error);
+    }
+  };
+  return Object.assign(handler, { maxBodyBytes, stats });
+}

@@ -1,0 +1,250 @@
+import { compactVerify } from 'jose';
+import { type KccLogger, defaultLogger } from '../logger.js';
+import { type RealmKeysOptions, classifyVerificationError, resolveRealmKeys } from './realm-keys.js';
+import type { RevocationSink } from './revocation-sink.js';
+import {
+  type EndpointHandler,
+  type EndpointRequest,
+  type EndpointResponse,
+  checkPositiveInteger,
+  emptyStats,
+  invalidRequestResponse,
+  okResponse,
+  readBody,
+  unavailableResponse,
+} from './revocation-endpoint.js';
+
+/**
+ * Options of Keycloak's legacy admin endpoints (the client's "Admin URL"). Keycloak POSTs to
+ * `<admin URL>/k_logout` and `<admin URL>/k_push_not_before` a text/plain JWS signed by the realm.
+ */
+export interface KeycloakAdminOptions extends RealmKeysOptions {
+  /**
+   * Must be `true`: these endpoints are off unless asked for, and the factory throws a TypeError
+   * otherwise — mount them only when enabled, and the framework answers 404 for them.
+   */
+  readonly enabled: boolean;
+  /** This client's id: the action's `resource` must equal it. */
+  readonly clientId: string;
+  /** Where accepted logouts go (`Revocations`). */
+  readonly sink: RevocationSink;
+  /** Larger bodies are refused (400) before anything is parsed; a logout may list many sessions. @default 65536 */
+  readonly maxBodyBytes?: number;
+  /** Allowed clock difference with Keycloak for `expiration` (Keycloak gives 30 s). @default 5000 */
+  readonly clockToleranceMs?: number;
+  /** Rejections are reported at `info` (reason, no token), 503s at `warn`. @default defaultLogger */
+  readonly logger?: KccLogger;
+}
+
+export const KEYCLOAK_ADMIN_DEFAULTS = {
+  maxBodyBytes: 65_536,
+  clockToleranceMs: 5_000,
+} as const;
+
+/** The path segment each handler answers, under the client's admin URL. */
+export const KEYCLOAK_ADMIN_PATHS = { logout: 'k_logout', pushNotBefore: 'k_push_not_before' } as const;
+
+/** Why a Keycloak admin request was refused (400). */
+export const ADMIN_REJECTION_REASONS = [
+  'body_too_large', 'unsupported_content_type', 'malformed_request',
+  'malformed_token', 'unsupported_alg', 'unknown_kid', 'bad_signature',
+  'bad_payload', 'wrong_action', 'bad_resource', 'expired', 'replayed_id',
+] as const;
+
+export type AdminRejectionReason = (typeof ADMIN_REJECTION_REASONS)[number];
+
+export type KeycloakAdminHandler = EndpointHandler<AdminRejectionReason>;
+
+export interface KeycloakAdminHandlers {
+  /** `POST <admin URL>/k_logout`, action `LOGOUT`. */
+  readonly logout: KeycloakAdminHandler;
+  /** `POST <admin URL>/k_push_not_before`, action `PUSH_NOT_BEFORE`. */
+  readonly pushNotBefore: KeycloakAdminHandler;
+}
+
+/**
+ * The payload Keycloak signs (`AdminAction`, `LogoutAction`, `PushNotBeforeAction`): times are
+ * epoch seconds; `expiration` is 30 s after sending; the id lists are absent when null.
+ */
+export interface KeycloakAdminAction {
+  readonly id: string;
+  readonly expiration: number;
+  readonly resource: string;
+  readonly action: 'LOGOUT' | 'PUSH_NOT_BEFORE';
+  readonly notBefore: number;
+  /** Keycloak user-session ids: the `sid` of the tokens. */
+  readonly keycloakSessionIds?: readonly string[];
+  /** The ids the adapter registered as `client_session_state`. */
+  readonly adapterSessionIds?: readonly string[];
+}
+
+type AdminVerdict =
+  | { readonly ok: true; readonly action: KeycloakAdminAction }
+  | { readonly ok: false; readonly reason: AdminRejectionReason; readonly description: string }
+  | { readonly ok: false; readonly reason: 'unavailable'; readonly cause: unknown };
+
+const fail = (reason: AdminRejectionReason, description: string): AdminVerdict => ({ ok: false, reason, description });
+const MAX_ID_LENGTH = 255;
+const isIdList = (v: unknown): boolean =>
+  v === undefined || v === null || (Array.isArray(v) && v.every((s) => typeof s === 'string' && s.length > 0 && s.length <= MAX_ID_LENGTH));
+const REPLAY_PREFIX = 'keycloak-admin:';
+
+function parseAction(bytes: Uint8Array): KeycloakAdminAction | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined;
+  const p = parsed as Record<string, unknown>;
+  const wellFormed =
+    typeof p.id === 'string' && p.id.length > 0 &&
+    Number.isInteger(p.expiration) &&
+    typeof p.resource === 'string' &&
+    typeof p.action === 'string' &&
+    (p.notBefore === undefined || (Number.isInteger(p.notBefore) && (p.notBefore as number) >= 0)) &&
+    isIdList(p.keycloakSessionIds) && isIdList(p.adapterSessionIds);
+  if (!wellFormed) return undefined;
+  return {
+    id: p.id as string,
+    expiration: p.expiration as number,
+    resource: p.resource as string,
+    action: p.action as KeycloakAdminAction['action'],
+    notBefore: (p.notBefore as number | undefined) ?? 0,
+    ...(Array.isArray(p.keycloakSessionIds) ? { keycloakSessionIds: p.keycloakSessionIds as string[] } : {}),
+    ...(Array.isArray(p.adapterSessionIds) ? { adapterSessionIds: p.adapterSessionIds as string[] } : {}),
+  };
+}
+
+/**
+ * Creates Keycloak's legacy admin endpoints `k_logout` and `k_push_not_before` (off unless
+ * `enabled: true`; otherwise this throws a TypeError). Each takes the text/plain JWS Keycloak POSTs,
+ * checks the realm signature (asymmetric `alg`, realm JWKS), `action` for the endpoint, `expiration`
+ * not passed, `resource` = `clientId`, and the action `id` not seen before in the cluster. Then:
+ * - `LOGOUT` with `keycloakSessionIds` / `adapterSessionIds` → `sink.revokeSession` for each id;
+ * - `LOGOUT` without them ("log out all") → `sink.revokeAllBefore(notBefore || now)`;
+ * - `PUSH_NOT_BEFORE` → `sink.revokeAllBefore(notBefore)`; `notBefore: 0` (Keycloak's "clear") lowers nothing.
+ *
+ * Responses follow the back-channel endpoint: 200 empty, 400 `invalid_request`, 503
+ * `temporarily_unavailable`, always `Cache-Control: no-store`.
+ *
+ * @example
+ * const admin = createKeycloakAdminHandlers({
+ *   enabled: true, issuer: 'https://sso.example.com/realms/shop', clientId: 'shop', sink: revocations,
+ * });
+ * for (const [name, handler] of Object.entries(admin)) {
+ *   app.post(`/keycloak/${KEYCLOAK_ADMIN_PATHS[name as keyof KeycloakAdminHandlers]}`, async (req, reply) => {
+ *     const { status, headers, body } = await handler({ contentType: req.headers['content-type'], body: req.rawBody });
+ *     reply.code(status).headers(headers).send(body);
+ *   });
+ * }
+ */
+export function createKeycloakAdminHandlers(options: KeycloakAdminOptions): KeycloakAdminHandlers {
+  if (options.enabled !== true) {
+    throw new TypeError('enabled: Keycloak admin endpoints (k_logout, k_push_not_before) are off unless enabled is true; do not mount them otherwise');
+  }
+  if (typeof options.clientId !== 'string' || options.clientId.length === 0) throw new TypeError('clientId: must be a non-empty string');
+  const sink = options.sink;
+  if (!sink || typeof sink.revokeSession !== 'function' || typeof sink.revokeAllBefore !== 'function' || typeof sink.rememberJti !== 'function') {
+    throw new TypeError('sink: must implement RevocationSink (revokeSession, revokeSubject, revokeAllBefore, rememberJti)');
+  }
+  const keys = resolveRealmKeys(options);
+  const maxBodyBytes = checkPositiveInteger(options.maxBodyBytes ?? KEYCLOAK_ADMIN_DEFAULTS.maxBodyBytes, 'maxBodyBytes');
+  const toleranceMs = options.clockToleranceMs ?? KEYCLOAK_ADMIN_DEFAULTS.clockToleranceMs;
+  if (!Number.isInteger(toleranceMs) || toleranceMs < 0) throw new TypeError(`clockToleranceMs: ${toleranceMs} must be a whole number, 0 or more`);
+  const logger = options.logger ?? defaultLogger;
+
+  async function verify(token: string, expected: KeycloakAdminAction['action']): Promise<AdminVerdict> {
+    let payload: Uint8Array;
+    try {
+      payload = (await compactVerify(token, keys.getKey, { algorithms: [...keys.algorithms] })).payload;
+    } catch (error) {
+      const kind = classifyVerificationError(error);
+      if (kind === 'keys_unavailable') return { ok: false, reason: 'unavailable', cause: error };
+      if (kind === 'claims') return fail('bad_payload', 'payload check failed');
+      const descriptions = {
+        malformed_token: 'not a valid compact JWS',
+        unsupported_alg: '"alg" not allowed',
+        unknown_kid: 'no realm key matches the token',
+        bad_signature: 'signature verification failed',
+      } as const;
+      return fail(kind, descriptions[kind]);
+    }
+    const action = parseAction(payload);
+    if (!action) return fail('bad_payload', 'payload is not a Keycloak admin action');
+    if (action.action !== expected) return fail('wrong_action', `"action" must be ${expected}`);
+    if (action.resource !== options.clientId) return fail('bad_resource', '"resource" mismatch');
+    if (action.expiration * 1000 + toleranceMs < Date.now()) return fail('expired', '"expiration" passed');
+    return { ok: true, action };
+  }
+
+  async function apply(action: KeycloakAdminAction): Promise<void> {
+    if (action.action === 'PUSH_NOT_BEFORE') {
+      if (action.notBefore > 0) await sink.revokeAllBefore(action.notBefore);
+      return;
+    }
+    if (action.keycloakSessionIds === undefined && action.adapterSessionIds === undefined) {
+      await sink.revokeAllBefore(action.notBefore > 0 ? action.notBefore : Math.floor(Date.now() / 1000));
+      return;
+    }
+    const ids = new Set([...(action.keycloakSessionIds ?? []), ...(action.adapterSessionIds ?? [])]);
+    await Promise.all([...ids].map((sid) => sink.revokeSession(sid)));
+  }
+
+  function create(expected: KeycloakAdminAction['action'], path: string): KeycloakAdminHandler {
+    const stats = emptyStats(ADMIN_REJECTION_REASONS);
+    const reject = (reason: AdminRejectionReason, description: string): EndpointResponse => {
+      stats.rejected[reason] += 1;
+      logger.info(`Keycloak ${path} rejected`, { reason, description });
+      return invalidRequestResponse(description);
+    };
+    const unavailable = (what: string, cause: unknown): EndpointResponse => {
+      stats.unavailable += 1;
+      logger.warn(`Keycloak ${path} not applied: ${what}; answered 503`, { error: cause instanceof Error ? cause.message : String(cause) });
+      return unavailableResponse();
+    };
+
+    async function handle(request: EndpointRequest): Promise<EndpointResponse> {
+      const body = readBody(request, 'text/plain', maxBodyBytes);
+      if (!body.ok) return reject(body.failure, body.description);
+      const token = body.text.trim();
+      if (token.length === 0) return reject('malformed_request', 'empty body; expected a signed admin action');
+      const verdict = await verify(token, expected);
+      if (!verdict.ok) {
+        return verdict.reason === 'unavailable' ? unavailable('the realm JWKS is unavailable', verdict.cause) : reject(verdict.reason, `invalid admin action: ${verdict.description}`);
+      }
+      const { action } = verdict;
+      const replayKey = `${REPLAY_PREFIX}${action.id}`;
+      let first: boolean;
+      try {
+        first = await sink.rememberJti(replayKey, Math.max(1_000, action.expiration * 1000 + toleranceMs - Date.now() + 1_000));
+      } catch (error) {
+        return unavailable('the replay check failed', error);
+      }
+      if (!first) return reject('replayed_id', 'invalid admin action: "id" already used');
+      try {
+        await apply(action);
+      } catch (error) {
+        await sink.forgetJti?.(replayKey).catch(() => undefined);
+        return unavailable('the revocation could not be stored', error);
+      }
+      stats.accepted += 1;
+      return okResponse();
+    }
+
+    const handler = async (request: EndpointRequest): Promise<EndpointResponse> => {
+      try {
+        return await handle(request);
+      } catch (error) {
+        return unavailable('unexpected error', error);
+      }
+    };
+    return Object.assign(handler, { maxBodyBytes, stats });
+  }
+
+  return {
+    logout: create('LOGOUT', KEYCLOAK_ADMIN_PATHS.logout),
+    pushNotBefore: create('PUSH_NOT_BEFORE', KEYCLOAK_ADMIN_PATHS.pushNotBefore),
+  };
+}

@@ -1,0 +1,31 @@
+/**
+ * Where the logout endpoints send what they accepted: the revocation index and its Redis store
+ * (`Revocations` implements it). Every method resolves once the change is durable in Redis and
+ * applied on this instance, and rejects when it is not (Redis down): the endpoints then answer
+ * 503 so that the identity provider retries.
+ *
+ * @example
+ * // A recording fake for tests:
+ * const sink: RevocationSink = {
+ *   revokeSession: async (sid) => { sessions.push(sid); },
+ *   revokeSubject: async (sub, notBefore) => { subjects.push({ sub, notBefore }); },
+ *   revokeAllBefore: async (notBefore) => { clientWide.push(notBefore); },
+ *   rememberJti: async (jti) => !seen.has(jti) && Boolean(seen.add(jti)),
+ * };
+ */
+export interface RevocationSink {
+  /** Revoke one session (Keycloak `sid`). Resolves once written durably to Redis and applied locally. */
+  revokeSession(sid: string): Promise<void>;
+  /** Revoke every token of `sub` issued before `notBefore` (epoch seconds). */
+  revokeSubject(sub: string, notBefore: number): Promise<void>;
+  /** Revoke every token of this client issued before `notBefore` (epoch seconds). */
+  revokeAllBefore(notBefore: number): Promise<void>;
+  /** Records a logout-token `jti` cluster-wide (SET NX with expiry); resolves false when it was seen before (replay). */
+  rememberJti(jti: string, ttlMs: number): Promise<boolean>;
+  /**
+   * Optional: releases a `jti` recorded by `rememberJti` whose revocation then failed, so that the
+   * identity provider's retry of the same token is not taken for a replay. Best effort: when it is
+   * missing or fails, that retry is refused as a replay.
+   */
+  forgetJti?(jti: string): Promise<void>;
+}
