@@ -1,20 +1,55 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
+/**
+ * kcc-redis: the operator CLI. Thin on purpose: it parses argv and calls functions in infra/.
+ *
+ *   npx tsx bin/kcc-redis.ts local [--port <n>] [--dir <folder>] [--config <cdk.json>]
+ */
+import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { CONFIG_CONTEXT_KEY, parseConfig } from '../infra/config.js';
+import { CONFIG_CONTEXT_KEY, type KccConfig, parseConfig } from '../infra/config.js';
 import { runLocal } from '../infra/local/run-local.js';
 
 const USAGE = `Usage: kcc-redis <command> [options]
 
 Commands:
   local    Start an ElastiCache-like Redis (TLS only, default user off, the stack's ACL users)
-           from cdk.json's "kcc" config and print the environment each app-env needs.
-           Options: --port <n> (0 = any free port; default: the config's port)
-                    --dir <folder> (default: .kcc-local)
-                    --config <cdk.json path> (default: ./cdk.json)
+           from cdk.json's "${CONFIG_CONTEXT_KEY}" config, print the environment each app-env needs,
+           and run until Ctrl-C (SIGINT) or SIGTERM.
+           Options: --port <n>        TLS port on 127.0.0.1 (0 = any free port; default: the config's port)
+                    --dir <folder>    where config, users, TLS material, data and log go (default: .kcc-local)
+                    --config <file>   the cdk.json to read (default: ./cdk.json)
 
 Options:
   -h, --help   Show this help`;
+
+/** Resolves with the first SIGINT/SIGTERM received from now on (handlers stay installed until then). */
+function nextStopSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (signal: NodeJS.Signals) => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      resolve(signal);
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+  });
+}
+
+async function readConfig(file: string): Promise<KccConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new Error(`cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)}); run from the project folder or pass --config <cdk.json>`);
+  }
+  let cdkJson: { context?: Record<string, unknown> };
+  try {
+    cdkJson = JSON.parse(text) as { context?: Record<string, unknown> };
+  } catch (error) {
+    throw new Error(`${file} is not valid JSON: ${(error as Error).message}`);
+  }
+  return parseConfig(cdkJson.context?.[CONFIG_CONTEXT_KEY]);
+}
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -27,29 +62,31 @@ async function main(argv: string[]): Promise<number> {
       config: { type: 'string', default: 'cdk.json' },
     },
   });
-  const [command] = positionals;
-  if (values.help || command === undefined) {
+  const [command, ...extra] = positionals;
+  if (values.help) {
     console.log(USAGE);
-    return command === undefined && !values.help ? 1 : 0;
+    return 0;
   }
-  if (command !== 'local') {
-    console.error(`kcc-redis: unknown command "${command}"\n\n${USAGE}`);
+  if (command === undefined) {
+    console.error(USAGE);
+    return 1;
+  }
+  if (command !== 'local' || extra.length > 0) {
+    console.error(`kcc-redis: unknown command "${positionals.join(' ')}"\n\n${USAGE}`);
     return 1;
   }
   const port = values.port === undefined ? undefined : Number(values.port);
-  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
-    console.error(`kcc-redis: --port "${values.port}" must be a port number (0 = any free port)`);
+  if (port !== undefined && (!/^\d+$/.test(values.port!) || port > 65535)) {
+    console.error(`kcc-redis: --port "${values.port}" must be a port number, 0–65535 (0 = any free port)`);
     return 1;
   }
-  const cdkJson = JSON.parse(readFileSync(values.config!, 'utf8')) as { context?: Record<string, unknown> };
-  const config = parseConfig(cdkJson.context?.[CONFIG_CONTEXT_KEY]);
+  // Listen before starting, so that a Ctrl-C during start-up still stops the server cleanly.
+  const stopSignal = nextStopSignal();
+  const config = await readConfig(values.config!);
   const server = await runLocal({ config, port, dir: values.dir });
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
+  const signal = await stopSignal;
   await server.stop();
-  console.log('kcc-redis local: stopped');
+  console.log(`kcc-redis local: stopped (${signal})`);
   return 0;
 }
 

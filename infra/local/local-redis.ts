@@ -1,8 +1,6 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import type { ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import {
   type AclProfile,
@@ -12,7 +10,11 @@ import {
   defaultUserAccessString,
   keyPrefix,
 } from '../../client/src/naming.js';
+import { freePort, passwordProblem, randomPassword } from './local-util.js';
+import { AddressInUseError, startRedisProcess, stopRedisProcess } from './redis-process.js';
 import { type TlsMaterial, createTlsMaterial } from './tls-material.js';
+
+export { freePort, randomPassword } from './local-util.js';
 
 /**
  * Stands in for the ElastiCache control plane (ModifyUser): tests and the local CLI change
@@ -20,6 +22,7 @@ import { type TlsMaterial, createTlsMaterial } from './tls-material.js';
  */
 export const LOCAL_ADMIN_USER = 'kcc-local-admin';
 
+/** Options of {@link LocalRedis.start}. */
 export interface LocalRedisOptions {
   /** Folder for config, ACL file, TLS material, data and log. */
   readonly dir: string;
@@ -29,14 +32,15 @@ export interface LocalRedisOptions {
   readonly aclProfile?: AclProfile;
   /** Grant CLUSTER SLOTS as the stack does in cluster mode. @default false */
   readonly clusterMode?: boolean;
-  /** TLS port on 127.0.0.1. @default a free port */
+  /** TLS port on 127.0.0.1; 0 or absent picks a free one. @default a free port */
   readonly port?: number;
   /** 'aof' (fsync on every write) keeps data across kill/restart. @default 'aof' */
   readonly persistence?: 'aof' | 'none';
   /** Passwords by user name; others are generated (64 alphanumeric characters). */
   readonly passwords?: Readonly<Record<string, string>>;
-  /** Passwords of the default and local admin users (a cluster's nodes share them). @default generated */
+  /** Password of the local admin user (a cluster's nodes share it). @default generated */
   readonly adminPassword?: string;
+  /** Password of the default user, which is off: logins with it fail. @default generated */
   readonly defaultUserPassword?: string;
   /** Folder of the TLS material (a cluster's nodes share it). @default `<dir>/tls` */
   readonly tlsDir?: string;
@@ -46,21 +50,19 @@ export interface LocalRedisOptions {
   readonly startTimeoutMs?: number;
 }
 
+/** An app-env's Redis user on the local server. */
 export interface LocalRedisUser {
   readonly username: string;
+  /** The user's current password (the last one given to {@link LocalRedis.setPasswords}). */
   readonly password: string;
   readonly keyPrefix: string;
   readonly accessString: string;
 }
 
-const running = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of running) child.kill('SIGKILL');
-});
-
 /**
- * A real redis-server configured like the stack's ElastiCache: TLS only (plaintext port off),
- * the default user off, one ACL user per app-env with the access string from the naming module.
+ * A real redis-server configured like the stack's ElastiCache: TLS only (plaintext port off,
+ * loopback only), the default user off, one ACL user per app-env with the access string from the
+ * naming module, plus the local-only control user {@link LOCAL_ADMIN_USER}.
  *
  * @example
  * const redis = await LocalRedis.start({ dir: '.kcc-local', appEnvs: [{ app: 'my-app', env: 'dev' }] });
@@ -71,11 +73,14 @@ export class LocalRedis {
   readonly host = '127.0.0.1';
   readonly port: number;
   readonly tls: TlsMaterial;
+  /** Password of the local control user {@link LOCAL_ADMIN_USER}. */
   readonly adminPassword: string;
   /** Password of the (disabled) default user: logins with it must fail. */
   readonly defaultUserPassword: string;
+  /** The server's output, appended across restarts. */
+  readonly logFile: string;
   private readonly userMap: Map<string, LocalRedisUser>;
-  private process: ChildProcess | undefined;
+  private child: ChildProcess | undefined;
 
   private constructor(
     private readonly options: LocalRedisOptions,
@@ -86,63 +91,58 @@ export class LocalRedis {
     defaultUserPassword: string,
     private readonly configFile: string,
   ) {
-    this.defaultUserPassword = defaultUserPassword;
     this.port = port;
     this.tls = tls;
     this.userMap = users;
     this.adminPassword = adminPassword;
+    this.defaultUserPassword = defaultUserPassword;
+    this.logFile = join(resolve(options.dir), 'redis.log');
   }
 
-  /** Writes TLS material, ACL file and config into `options.dir`, starts the server and waits until it is ready. */
+  /**
+   * Writes TLS material, ACL file and config into `options.dir`, starts the server and resolves
+   * once it logs "Ready to accept connections".
+   *
+   * @throws Error with the tail of the server log when it exits, cannot bind or is not ready in time.
+   */
   static async start(options: LocalRedisOptions): Promise<LocalRedis> {
-    const dir = options.dir;
-    await mkdir(join(dir, 'data'), { recursive: true });
-    const tls = await createTlsMaterial(options.tlsDir ?? join(dir, 'tls'));
-    const port = options.port || (await freePort());
     const users = new Map<string, LocalRedisUser>();
     for (const appEnv of options.appEnvs) {
       const username = appEnvUserName(appEnv);
       users.set(username, {
         username,
-        password: options.passwords?.[username] ?? randomPassword(),
+        password: checkedPassword(username, options.passwords?.[username] ?? randomPassword()),
         keyPrefix: keyPrefix(appEnv),
         accessString: appEnvAccessString(appEnv, { profile: options.aclProfile, clusterMode: options.clusterMode }),
       });
     }
-    const adminPassword = options.adminPassword ?? randomPassword();
-    const defaultUserPassword = options.defaultUserPassword ?? randomPassword();
+    const adminPassword = checkedPassword(LOCAL_ADMIN_USER, options.adminPassword ?? randomPassword());
+    const defaultUserPassword = checkedPassword('default', options.defaultUserPassword ?? randomPassword());
+    const dir = resolve(options.dir);
+    await mkdir(join(dir, 'data'), { recursive: true, mode: 0o700 });
+    const tls = await createTlsMaterial(resolve(options.tlsDir ?? join(dir, 'tls')));
+    const aclFile = join(dir, 'users.acl');
     const acl = [
       `user default ${defaultUserAccessString(false)} >${defaultUserPassword}`,
       `user ${LOCAL_ADMIN_USER} on ~* &* +@all >${adminPassword}`,
       ...[...users.values()].map((u) => `user ${u.username} ${u.accessString} >${u.password}`),
     ];
-    await writeFile(join(dir, 'users.acl'), `${acl.join('\n')}\n`, { mode: 0o600 });
-    const aof = (options.persistence ?? 'aof') === 'aof';
-    const config = [
-      'bind 127.0.0.1',
-      'protected-mode yes',
-      'port 0',
-      `tls-port ${port}`,
-      `tls-cert-file ${tls.certFile}`,
-      `tls-key-file ${tls.keyFile}`,
-      `tls-ca-cert-file ${tls.caFile}`,
-      'tls-auth-clients no',
-      `aclfile ${join(dir, 'users.acl')}`,
-      `dir ${join(dir, 'data')}`,
-      'save ""',
-      `appendonly ${aof ? 'yes' : 'no'}`,
-      'appendfsync always',
-      'daemonize no',
-      'logfile ""',
-      ...(options.clusterNode
-        ? ['cluster-enabled yes', 'cluster-config-file nodes.conf', 'tls-cluster yes', 'tls-replication yes', `masteruser ${LOCAL_ADMIN_USER}`, `masterauth ${adminPassword}`]
-        : []),
-    ];
-    const configFile = join(dir, 'redis.conf');
-    await writeFile(configFile, `${config.join('\n')}\n`, { mode: 0o600 });
-    const server = new LocalRedis(options, port, tls, users, adminPassword, defaultUserPassword, configFile);
-    await server.launch();
-    return server;
+    await writeFile(aclFile, `${acl.join('\n')}\n`, { mode: 0o600 });
+
+    // A free port can be taken by someone else before redis-server binds it: pick another then.
+    const attempts = options.port ? 1 : 3;
+    for (let attempt = 1; ; attempt++) {
+      const port = options.port || (await freePort());
+      const configFile = join(dir, 'redis.conf');
+      await writeFile(configFile, `${serverConfig(options, dir, port, tls, aclFile, adminPassword).join('\n')}\n`, { mode: 0o600 });
+      const server = new LocalRedis(options, port, tls, users, adminPassword, defaultUserPassword, configFile);
+      try {
+        await server.launch();
+        return server;
+      } catch (error) {
+        if (attempt >= attempts || !(error instanceof AddressInUseError)) throw error;
+      }
+    }
   }
 
   /** `rediss://127.0.0.1:<port>` */
@@ -162,39 +162,46 @@ export class LocalRedis {
 
   /** Process id of the running server, or undefined when stopped. */
   get pid(): number | undefined {
-    return this.process?.pid;
+    return this.child?.pid;
   }
 
-  /** Stops the server (SIGTERM) and waits for it to exit. */
+  /** Stops the server (SIGTERM; SIGKILL after 10 s) and waits for it to exit. No-op when stopped. */
   stop(): Promise<void> {
     return this.terminate('SIGTERM');
   }
 
-  /** Kills the server (SIGKILL), as a crash would, and waits for it to exit. */
+  /** Kills the server (SIGKILL), as a crash would, and waits for it to exit. No-op when stopped. */
   kill(): Promise<void> {
     return this.terminate('SIGKILL');
   }
 
-  /** Starts the server again on the same port, with the same users and data. */
+  /** Starts the server again on the same port with the same config, users and data (stops it first if running). */
   async restart(): Promise<void> {
-    if (this.process) await this.stop();
+    await this.terminate('SIGTERM'); // not this.stop(): a wrapper's stop() may also remove files
     await this.launch();
   }
 
-  /** Replaces a user's passwords (ElastiCache's ModifyUser): `ACL SETUSER <user> resetpass >p1 >p2`. */
+  /**
+   * Replaces a user's passwords, as ElastiCache's ModifyUser does: `ACL SETUSER <user> resetpass >p1 >p2 …`
+   * through the admin user. Connections already authenticated stay authenticated.
+   */
   async setPasswords(username: string, passwords: readonly string[]): Promise<void> {
     const user = this.userMap.get(username);
     if (!user) throw new TypeError(`no local user "${username}"; known: ${[...this.userMap.keys()].join(', ')}`);
+    const last = passwords[passwords.length - 1];
+    if (last === undefined) throw new TypeError(`setPasswords("${username}") needs at least one password`);
+    for (const password of passwords) checkedPassword(username, password);
     const admin = await this.admin();
     try {
       await admin.call('ACL', 'SETUSER', username, 'resetpass', ...passwords.map((p) => `>${p}`));
+      await admin.call('ACL', 'SAVE'); // so that restart() keeps the new passwords
     } finally {
       await admin.quit();
     }
-    this.userMap.set(username, { ...user, password: passwords[passwords.length - 1] ?? user.password });
+    this.userMap.set(username, { ...user, password: last });
   }
 
-  /** A connected client authenticated as the local admin user (the caller quits it). */
+  /** A connected client authenticated as the local admin user over TLS (the caller quits it). */
   async admin(): Promise<Redis> {
     const client = new Redis({
       host: this.host,
@@ -224,71 +231,50 @@ export class LocalRedis {
     ];
   }
 
-  private launch(): Promise<void> {
-    const child = spawn('redis-server', [this.configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.process = child;
-    running.add(child);
-    const log: string[] = [];
-    const timeoutMs = this.options.startTimeoutMs ?? 10_000;
-    return new Promise((resolve, reject) => {
-      const fail = (why: string) => {
-        clearTimeout(timer);
-        child.kill('SIGKILL');
-        reject(new Error(`redis-server on port ${this.port} ${why}. Last log lines:\n${log.slice(-15).join('\n')}`));
-      };
-      const timer = setTimeout(() => fail(`was not ready after ${timeoutMs} ms`), timeoutMs);
-      const onData = (chunk: Buffer) => {
-        for (const line of chunk.toString().split('\n')) {
-          if (line.trim()) log.push(line);
-          if (line.includes('Ready to accept connections')) {
-            clearTimeout(timer);
-            resolve();
-          }
-          if (line.includes('Address already in use')) fail('could not bind: address already in use');
-        }
-      };
-      child.stdout!.on('data', onData);
-      child.stderr!.on('data', onData);
-      child.once('error', (error) => fail(`could not start (${error.message}); is redis-server (>= 7) installed?`));
-      child.once('exit', (code, signal) => {
-        running.delete(child);
-        if (this.process === child) this.process = undefined;
-        fail(`exited (code ${code}, signal ${signal})`);
-      });
+  /** Starts redis-server with this config and waits until it accepts connections. */
+  private async launch(): Promise<void> {
+    this.child = await startRedisProcess({
+      configFile: this.configFile,
+      logFile: this.logFile,
+      label: `port ${this.port}`,
+      timeoutMs: this.options.startTimeoutMs ?? 10_000,
+      onExit: (child) => {
+        if (this.child === child) this.child = undefined;
+      },
     });
   }
 
   private async terminate(signal: NodeJS.Signals): Promise<void> {
-    const child = this.process;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill(signal);
-    await exited;
+    if (this.child) await stopRedisProcess(this.child, signal);
   }
 }
 
-/** A free TCP port on 127.0.0.1 (asks the OS for one, then releases it). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (typeof address !== 'object' || address === null) throw new Error('could not find a free port');
-  return address.port;
+function checkedPassword(username: string, password: string): string {
+  const problem = passwordProblem(password);
+  if (problem) throw new TypeError(`password of local user "${username}" ${problem}`);
+  return password;
 }
 
-const ALPHANUMERIC = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-
-/** A random alphanumeric password (rejection sampling keeps every character equally likely). */
-export function randomPassword(length = 64): string {
-  let out = '';
-  while (out.length < length) {
-    for (const byte of randomBytes(length * 2)) {
-      if (byte < 248 && out.length < length) out += ALPHANUMERIC[byte % 62];
-    }
-  }
-  return out;
+function serverConfig(options: LocalRedisOptions, dir: string, port: number, tls: TlsMaterial, aclFile: string, adminPassword: string): string[] {
+  const aof = (options.persistence ?? 'aof') === 'aof';
+  return [
+    'bind 127.0.0.1',
+    'protected-mode yes',
+    'port 0', // no plaintext listener: TLS only, as with transit encryption mode "required"
+    `tls-port ${port}`,
+    `tls-cert-file ${tls.certFile}`,
+    `tls-key-file ${tls.keyFile}`,
+    `tls-ca-cert-file ${tls.caFile}`,
+    'tls-auth-clients no',
+    `aclfile ${aclFile}`,
+    `dir ${join(dir, 'data')}`,
+    'save ""',
+    `appendonly ${aof ? 'yes' : 'no'}`,
+    'appendfsync always',
+    'daemonize no',
+    'logfile ""',
+    ...(options.clusterNode
+      ? ['cluster-enabled yes', 'cluster-config-file nodes.conf', 'tls-cluster yes', 'tls-replication yes', `masteruser ${LOCAL_ADMIN_USER}`, `masterauth ${adminPassword}`]
+      : []),
+  ];
 }

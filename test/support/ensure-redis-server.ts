@@ -1,30 +1,42 @@
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 
+const run = promisify(execFile);
 const MINIMUM_MAJOR = 7;
+const INSTRUCTION = `redis-server (>= ${MINIMUM_MAJOR}) is required: run \`sudo apt-get install -y redis-server\``;
 
-function redisServerMajor(): number | undefined {
+/** The major version of the redis-server on PATH, or undefined when there is none. */
+async function redisServerMajor(): Promise<number | undefined> {
   try {
-    const out = execFileSync('redis-server', ['--version'], { encoding: 'utf8' });
-    const match = /v=(\d+)\./.exec(out);
+    const { stdout } = await run('redis-server', ['--version'], { timeout: 10_000 });
+    const match = /v=(\d+)\./.exec(stdout);
     return match ? Number(match[1]) : undefined;
   } catch {
     return undefined;
   }
 }
 
+async function aptGet(args: string[]): Promise<void> {
+  try {
+    await run('apt-get', args, { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, timeout: 600_000, maxBuffer: 64 * 1024 * 1024 });
+  } catch (error) {
+    const stderr = (error as { stderr?: string }).stderr?.trim().split('\n').slice(-3).join(' | ');
+    throw new Error(`\`apt-get ${args.join(' ')}\` failed while installing redis-server: ${stderr || (error as Error).message}. ${INSTRUCTION}`);
+  }
+}
+
 /**
- * vitest globalSetup: the real-Redis tests need redis-server ≥ 7 on PATH. Installs it with apt-get
- * when missing and running as root (CI, fresh machines); otherwise stops with a one-line instruction.
+ * vitest globalSetup: the real-Redis tests need redis-server >= 7 on PATH. When it is missing and
+ * this runs as root (CI, fresh containers) it is installed with apt-get; otherwise the run stops
+ * with a one-line instruction. (The system service is not used: tests start their own servers.)
  */
-export default function ensureRedisServer(): void {
-  let major = redisServerMajor();
+export default async function ensureRedisServer(): Promise<void> {
+  let major = await redisServerMajor();
   if (major === undefined && process.getuid?.() === 0) {
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    execFileSync('apt-get', ['update'], { stdio: 'inherit', env });
-    execFileSync('apt-get', ['install', '-y', '--no-install-recommends', 'redis-server'], { stdio: 'inherit', env });
-    major = redisServerMajor();
+    await aptGet(['update']);
+    await aptGet(['install', '-y', '--no-install-recommends', 'redis-server']);
+    major = await redisServerMajor();
   }
-  if (major === undefined || major < MINIMUM_MAJOR) {
-    throw new Error(`redis-server (>= ${MINIMUM_MAJOR}) is required on PATH for the tests: run \`sudo apt-get install -y redis-server\``);
-  }
+  if (major === undefined) throw new Error(INSTRUCTION);
+  if (major < MINIMUM_MAJOR) throw new Error(`${INSTRUCTION} (found redis-server ${major}.x on PATH)`);
 }

@@ -4,10 +4,19 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { LocalRedis, type LocalRedisOptions } from '../../infra/local/local-redis.js';
 
-/** A LocalRedis in a fresh temporary folder; `stop()` also removes the folder. */
+/**
+ * A LocalRedis in a fresh folder under the OS temp dir; `stop()` also removes the folder
+ * (`kill()` + `restart()` keep it, for restart tests).
+ */
 export async function startTestRedis(options: Omit<LocalRedisOptions, 'dir'>): Promise<LocalRedis> {
   const dir = await mkdtemp(join(tmpdir(), 'kcc-redis-test-'));
-  const server = await LocalRedis.start({ ...options, dir });
+  let server: LocalRedis;
+  try {
+    server = await LocalRedis.start({ ...options, dir });
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
   const stop = server.stop.bind(server);
   server.stop = async () => {
     await stop();
@@ -16,24 +25,34 @@ export async function startTestRedis(options: Omit<LocalRedisOptions, 'dir'>): P
   return server;
 }
 
+/** Options of {@link connectAs}. */
+export interface ConnectAsOptions {
+  /** @default the user's current password on the server */
+  readonly password?: string;
+  /** Connect without AUTH (username and password are ignored): ready check off, nothing sent first. */
+  readonly anonymous?: boolean;
+}
+
 /**
- * A raw ioredis client (no retries, no offline queue) authenticated as `username`, for checks that
- * must see every error as it is.
+ * A raw ioredis client over TLS (trusting the server's CA, servername `localhost`) authenticated
+ * as `username`: RESP2, no retries, no offline queue, no reconnect, so that truth-table checks see
+ * every error as the server sent it. The caller quits or disconnects it.
  */
-export async function connectAs(server: LocalRedis, username: string, options: { password?: string } = {}): Promise<Redis> {
+export async function connectAs(server: LocalRedis, username: string, options: ConnectAsOptions = {}): Promise<Redis> {
   const client = new Redis({
     host: server.host,
     port: server.port,
     tls: { ca: server.ca, servername: 'localhost' },
-    username,
-    password: options.password ?? server.users.get(username)?.password,
+    ...(options.anonymous
+      ? { enableReadyCheck: false }
+      : { username, password: options.password ?? server.users.get(username)?.password }),
     lazyConnect: true,
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
     enableOfflineQueue: false,
     protocol: 2,
   });
-  client.on('error', () => {});
+  client.on('error', () => {}); // errors surface as rejected commands; keep them off the console
   await client.connect();
   return client;
 }
