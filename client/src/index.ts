@@ -12,8 +12,3 @@ export * from './user-secret.js';
 export { resolveConnection, type ResolvedConnection } from './resolve-options.js';
 export * from './keyring/index.js';
 export * from './revocation/index.js';
-export type { RevocationSink } from './revocation/revocation-sink.js';
-export type { EndpointHandler, EndpointRequest, EndpointResponse, EndpointStats } from './revocation/revocation-endpoint.js';
-export { ASYMMETRIC_JWS_ALGORITHMS, REALM_KEYS_DEFAULTS, resolveRealmKeys, type AsymmetricJwsAlgorithm, type RealmKeys, type RealmKeysOptions } from './revocation/realm-keys.js';
-export * from './revocation/backchannel-logout.js';
-export * from './revocation/keycloak-admin.js';

@@ -2,26 +2,17 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EndpointHandler, createBackchannelLogoutHandler } from '../../client/src/index.js';
+import { mountEndpoint } from '../support/endpoint-adapter.js';
 import { close, listen } from '../support/http.js';
 import { startProvider } from '../support/oidc-provider.js';
 import { RecordingSink } from '../support/recording-sink.js';
 
-/** A tiny node:http adapter: reads the body up to the handler's limit, sends what it answers. */
+/** Mounts a handler, recording the logout tokens it was sent. */
 function mount<R extends string>(handler: EndpointHandler<R>, seen: string[]) {
-  return (req: IncomingMessage, res: ServerResponse): void => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= handler.maxBodyBytes + 1) chunks.push(chunk);
-    });
-    req.on('end', () => {
-      const body = Buffer.concat(chunks);
-      const token = new URLSearchParams(body.toString()).get('logout_token');
-      if (token) seen.push(token);
-      void handler({ contentType: req.headers['content-type'], body }).then(({ status, headers, body: text }) => res.writeHead(status, headers).end(text));
-    });
-  };
+  return mountEndpoint(handler, (body) => {
+    const token = new URLSearchParams(body.toString()).get('logout_token');
+    if (token) seen.push(token);
+  });
 }
 
 describe('back-channel logout from a real OpenID Provider (oidc-provider)', () => {

@@ -9,6 +9,7 @@ import { EventLog, compareStreamIds } from '../event-log.js';
 import { EVENT_LOG_NAME } from '../keyring/key-ring.js';
 import { positiveOrUndefined } from '../store.js';
 import { type RevocationClaims, RevocationIndex } from './revocation-index.js';
+import type { RevocationSink } from './revocation-sink.js';
 
 /** A revocation as carried by the event log and the bus. Times: `exp` in ms, not-befores in epoch seconds. */
 export type RevocationEvent =
@@ -88,7 +89,7 @@ return 1
  * if (revocations.rejects({ sid: token.sid, sub: token.sub, iat: token.iat })) return reply.code(401).send();
  * await revocations.revokeSession(sid); // the app's own logout
  */
-export class Revocations extends EventEmitter<RevocationEvents> {
+export class Revocations extends EventEmitter<RevocationEvents> implements RevocationSink {
   readonly index = new RevocationIndex();
   readonly stats = { applied: 0, written: 0, replays: 0 };
   private readonly options: Required<RevocationOptions>;
@@ -166,10 +167,18 @@ export class Revocations extends EventEmitter<RevocationEvents> {
   /** Records a logout-token `jti` cluster-wide; resolves false when it was seen before (a replay). */
   async rememberJti(jti: string, ttlMs: number): Promise<boolean> {
     const ttl = Math.max(1, Math.ceil(ttlMs));
-    const digest = createHash('sha256').update(jti).digest('base64url');
-    const reply = await this.redis.run((r) => r.set(this.redis.key(`jti:${digest}`), '1', 'PX', ttl, 'NX'));
+    const reply = await this.redis.run((r) => r.set(this.jtiKey(jti), '1', 'PX', ttl, 'NX'));
     if (reply !== 'OK') this.stats.replays++;
     return reply === 'OK';
+  }
+
+  /** Releases a recorded `jti` whose revocation failed, so the identity provider's retry is not taken for a replay. */
+  async forgetJti(jti: string): Promise<void> {
+    await this.redis.run((r) => r.del(this.jtiKey(jti)));
+  }
+
+  private jtiKey(jti: string): string {
+    return this.redis.key(`jti:${createHash('sha256').update(jti).digest('base64url')}`);
   }
 
   /** Stops the subscription and the timers. The Redis connection stays open (it is the caller's). */
