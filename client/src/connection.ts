@@ -64,6 +64,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   private readonly credentials: CredentialRefresher;
   private readonly clients = new Map<RedisClient, ConnectionRole>();
   private readonly warm = new Map<DedicatedRole, RedisClient[]>();
+  private readonly scriptLoads = new Map<string, Promise<unknown>>();
   private commandClient: RedisClient | undefined;
   private closed = false;
 
@@ -161,7 +162,15 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
         return (await r.evalsha(digest, keys.length, ...keys, ...args)) as T;
       } catch (error) {
         if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-        return (await r.eval(lua, keys.length, ...keys, ...args)) as T;
+        // Many calls in flight all miss at once: one EVAL loads the script, the rest wait and use EVALSHA.
+        let loading = this.scriptLoads.get(digest);
+        if (!loading) {
+          loading = r.eval(lua, keys.length, ...keys, ...args).finally(() => this.scriptLoads.delete(digest));
+          this.scriptLoads.set(digest, loading);
+          return (await loading) as T;
+        }
+        await loading.catch(() => undefined);
+        return (await r.evalsha(digest, keys.length, ...keys, ...args)) as T;
       }
     });
   }
