@@ -6,8 +6,10 @@ import {
   type EndpointHandler,
   type EndpointRequest,
   type EndpointResponse,
+  applyOnce,
   checkPositiveInteger,
   emptyStats,
+  endpointHandler,
   invalidRequestResponse,
   okResponse,
   readBody,
@@ -201,30 +203,14 @@ export function createBackchannelLogoutHandler(options: BackchannelLogoutOptions
     }
     const { payload } = verdict;
     const jti = payload.jti!;
-    let first: boolean;
-    try {
-      first = await sink.rememberJti(jti, replayWindowMs(payload));
-    } catch (error) {
-      return unavailable('the replay check failed', error);
-    }
-    if (!first) return reject('replayed_jti', '"jti" already used');
-    try {
-      if (typeof payload.sid === 'string') await sink.revokeSession(payload.sid);
-      else await sink.revokeSubject(payload.sub!, payload.iat!);
-    } catch (error) {
-      await sink.forgetJti?.(jti).catch(() => undefined);
-      return unavailable('the revocation could not be stored', error);
-    }
+    const outcome = await applyOnce(sink, jti, replayWindowMs(payload), () =>
+      typeof payload.sid === 'string' ? sink.revokeSession(payload.sid) : sink.revokeSubject(payload.sub!, payload.iat!),
+    );
+    if (outcome.status === 'failed') return unavailable(outcome.step, outcome.cause);
+    if (outcome.status === 'replayed') return reject('replayed_jti', '"jti" already used');
     stats.accepted += 1;
     return okResponse();
   }
 
-  const handler = async (request: EndpointRequest): Promise<EndpointResponse> => {
-    try {
-      return await handle(request);
-    } catch (error) {
-      return unavailable('unexpected error', error);
-    }
-  };
-  return Object.assign(handler, { maxBodyBytes, stats });
+  return endpointHandler(handle, (error) => unavailable('unexpected error', error), maxBodyBytes, stats);
 }

@@ -6,8 +6,10 @@ import {
   type EndpointHandler,
   type EndpointRequest,
   type EndpointResponse,
+  applyOnce,
   checkPositiveInteger,
   emptyStats,
+  endpointHandler,
   invalidRequestResponse,
   okResponse,
   readBody,
@@ -216,31 +218,14 @@ export function createKeycloakAdminHandlers(options: KeycloakAdminOptions): Keyc
       }
       const { action } = verdict;
       const replayKey = `${REPLAY_PREFIX}${action.id}`;
-      let first: boolean;
-      try {
-        first = await sink.rememberJti(replayKey, Math.max(1_000, action.expiration * 1000 + toleranceMs - Date.now() + 1_000));
-      } catch (error) {
-        return unavailable('the replay check failed', error);
-      }
-      if (!first) return reject('replayed_id', 'invalid admin action: "id" already used');
-      try {
-        await apply(action);
-      } catch (error) {
-        await sink.forgetJti?.(replayKey).catch(() => undefined);
-        return unavailable('the revocation could not be stored', error);
-      }
+      const outcome = await applyOnce(sink, replayKey, Math.max(1_000, action.expiration * 1000 + toleranceMs - Date.now() + 1_000), () => apply(action));
+      if (outcome.status === 'failed') return unavailable(outcome.step, outcome.cause);
+      if (outcome.status === 'replayed') return reject('replayed_id', 'invalid admin action: "id" already used');
       stats.accepted += 1;
       return okResponse();
     }
 
-    const handler = async (request: EndpointRequest): Promise<EndpointResponse> => {
-      try {
-        return await handle(request);
-      } catch (error) {
-        return unavailable('unexpected error', error);
-      }
-    };
-    return Object.assign(handler, { maxBodyBytes, stats });
+    return endpointHandler(handle, (error) => unavailable('unexpected error', error), maxBodyBytes, stats);
   }
 
   return {

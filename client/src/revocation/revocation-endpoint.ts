@@ -1,3 +1,5 @@
+import type { RevocationSink } from './revocation-sink.js';
+
 /** What a logout endpoint needs from an HTTP request, whatever the framework. */
 export interface EndpointRequest {
   /** The `Content-Type` header as received. */
@@ -84,4 +86,50 @@ export function readBody(
 export function checkPositiveInteger(value: number, option: string): number {
   if (!Number.isInteger(value) || value < 1) throw new TypeError(`${option}: ${value} must be a whole number, 1 or more`);
   return value;
+}
+
+/** The outcome of {@link applyOnce}. */
+export type ApplyOnceOutcome = { readonly status: 'applied' | 'replayed' } | { readonly status: 'failed'; readonly step: string; readonly cause: unknown };
+
+/**
+ * Records `replayKey` cluster-wide, then applies the revocation. When the revocation fails the key
+ * is released again, so the identity provider's retry (it gets a 503) is not taken for a replay.
+ */
+export async function applyOnce(
+  sink: RevocationSink,
+  replayKey: string,
+  ttlMs: number,
+  apply: () => Promise<void>,
+): Promise<ApplyOnceOutcome> {
+  let first: boolean;
+  try {
+    first = await sink.rememberJti(replayKey, ttlMs);
+  } catch (cause) {
+    return { status: 'failed', step: 'the replay check failed', cause };
+  }
+  if (!first) return { status: 'replayed' };
+  try {
+    await apply();
+  } catch (cause) {
+    await sink.forgetJti?.(replayKey).catch(() => undefined);
+    return { status: 'failed', step: 'the revocation could not be stored', cause };
+  }
+  return { status: 'applied' };
+}
+
+/** Turns a request handler into an {@link EndpointHandler} that never rejects: an unexpected error becomes `onError`'s response. */
+export function endpointHandler<Reason extends string>(
+  handle: (request: EndpointRequest) => Promise<EndpointResponse>,
+  onError: (error: unknown) => EndpointResponse,
+  maxBodyBytes: number,
+  stats: EndpointStats<Reason>,
+): EndpointHandler<Reason> {
+  const handler = async (request: EndpointRequest): Promise<EndpointResponse> => {
+    try {
+      return await handle(request);
+    } catch (error) {
+      return onError(error);
+    }
+  };
+  return Object.assign(handler, { maxBodyBytes, stats });
 }
