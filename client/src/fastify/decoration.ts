@@ -1,0 +1,51 @@
+import type { ConnectionStats, KccRedis } from '../connection.js';
+import type { ClientAuthFunction } from '../keyring/client-assertion.js';
+import type { KeyRing, KeyRingHealth } from '../keyring/key-ring.js';
+import type { RevocationClaims } from '../revocation/revocation-index.js';
+import type { RevocationCheck, Revocations } from '../revocation/revocations.js';
+
+/** What {@link KccFastify.health} reports, for a readiness endpoint. */
+export interface KccHealth {
+  /**
+   * `ok`: a good key ring is loaded and the revocation state is current; `degraded`: the ring in
+   * Redis was refused (the last good one signs) or the revocation state is stale; `closed`: after `onClose`.
+   */
+  readonly status: 'ok' | 'degraded' | 'closed';
+  readonly keyRing: KeyRingHealth;
+  readonly revocations: {
+    /** `stale`: cut off from Redis longer than `maxStalenessMs` (fail-closed checks then answer 503). */
+    readonly status: 'current' | 'stale' | 'closed';
+    readonly revokedSessions: number;
+  };
+  readonly connection: ConnectionStats;
+}
+
+/**
+ * The plugin's decoration, `fastify.kcc`: one per Fastify instance (a second registration throws).
+ * Named `kcc` after the package (kcc-redis) so it collides neither with `@fastify/redis`'s
+ * `fastify.redis` nor with a JWT plugin's decorations, and fixed so that the module augmentation
+ * below types it exactly.
+ */
+export interface KccFastify {
+  /** The connection in use (the plugin's own, or the one passed as `redis`). */
+  readonly redis: KccRedis;
+  /** The shared signing-key ring: `jwks()`, `signingKey()`, `signClientAssertion()`, `rotate()`. */
+  readonly keyRing: KeyRing;
+  /** Cluster-wide logout: `revokeSession(sid)`, `revokeSubject(sub, notBefore)`, `revokeAllBefore(notBefore)`. */
+  readonly revocations: Revocations;
+  /** An openid-client v6 `ClientAuth` (`private_key_jwt`) that signs with the ring's key active at each call. */
+  readonly clientAuth: ClientAuthFunction;
+  /** `revoked`, `active`, or `stale`; from memory, O(1). */
+  isRevoked(claims: RevocationClaims): RevocationCheck;
+  /** Whether to refuse these claims: revoked, or stale under fail-closed (the default). */
+  rejects(claims: RevocationClaims): boolean;
+  /** Key ring, revocation and connection state, for a readiness endpoint. */
+  health(): KccHealth;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** kcc-redis: shared signing keys and cluster-wide logout (`@kcc-redis/client/fastify`). */
+    kcc: KccFastify;
+  }
+}

@@ -1,0 +1,5 @@
+export type { KccFastify, KccHealth } from './decoration.js';
+export { JWKS_CONTENT_TYPE } from './jwks-route.js';
+export { fastifyKcc, fastifyKcc as default } from './plugin.js';
+export { KCC_FASTIFY_DEFAULTS, PLUGIN_NAME, type KccFastifyKeycloakAdminOptions, type KccFastifyOptions } from './plugin-options.js';
+export { requireNotRevoked, type ClaimsGetter } from './require-not-revoked.js';

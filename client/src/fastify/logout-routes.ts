@@ -1,0 +1,54 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { EndpointHandler } from '../revocation/revocation-endpoint.js';
+
+/** A framework-agnostic logout handler, the path it is mounted at and the media type it takes. */
+export interface MountedEndpoint {
+  readonly path: string;
+  readonly handler: EndpointHandler<string>;
+  readonly mediaType: typeof FORM | typeof TEXT;
+}
+
+export const FORM = 'application/x-www-form-urlencoded';
+export const TEXT = 'text/plain';
+
+/** Fastify's own refusals (413 body too large, 415 media type, 400 bad body) in the handlers' OAuth shape. */
+function errorBody(error: FastifyError, mediaType: string): { status: number; body: { error: string; error_description?: string } } {
+  const status = error.statusCode ?? 500;
+  if (status === 413) return { status, body: { error: 'invalid_request', error_description: 'request body too large' } };
+  if (status === 415) return { status, body: { error: 'invalid_request', error_description: `content type must be ${mediaType}` } };
+  if (status >= 400 && status < 500) return { status, body: { error: 'invalid_request', error_description: 'malformed request' } };
+  return { status: 500, body: { error: 'server_error' } };
+}
+
+/**
+ * Mounts the logout endpoints (back-channel logout; Keycloak's `k_logout` / `k_push_not_before`) in
+ * their own encapsulated scope, so nothing here changes the app's other routes:
+ * - the scope's only body parsers keep the raw bytes of `application/x-www-form-urlencoded` and
+ *   `text/plain` bodies (the handlers check size and type themselves); anything else is 415;
+ * - each route's `bodyLimit` is its handler's `maxBodyBytes`: a larger body is 413, before parsing;
+ * - an `onSend` hook puts `Cache-Control: no-store` on every response of the scope, Fastify's own
+ *   413 / 415 / 400 included.
+ */
+export async function mountLogoutRoutes(fastify: FastifyInstance, endpoints: readonly MountedEndpoint[]): Promise<void> {
+  if (endpoints.length === 0) return;
+  await fastify.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser([FORM, TEXT], { parseAs: 'buffer' }, (_request: FastifyRequest, body: Buffer, done) => done(null, body));
+    scope.addHook('onSend', async (_request, reply, payload) => {
+      reply.header('Cache-Control', 'no-store');
+      return payload;
+    });
+    for (const { path, handler, mediaType } of endpoints) {
+      const errorHandler = (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+        const { status, body } = errorBody(error, mediaType);
+        if (status >= 500) request.log.error({ err: error }, 'logout endpoint failed');
+        return reply.code(status).send(body);
+      };
+      scope.post(path, { bodyLimit: handler.maxBodyBytes, errorHandler }, async (request, reply) => {
+        const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+        const response = await handler({ contentType: request.headers['content-type'], body });
+        return reply.code(response.status).headers(response.headers).send(response.body);
+      });
+    }
+  });
+}

@@ -1,0 +1,136 @@
+import type { KccRedis } from '../connection.js';
+import { KEY_RING_DEFAULTS, type KeyRingOptions } from '../keyring/key-ring-options.js';
+import type { KccLogger } from '../logger.js';
+import type { KccConnectionOptions } from '../options.js';
+import type { BackchannelLogoutOptions } from '../revocation/backchannel-logout.js';
+import { KEYCLOAK_ADMIN_PATHS, type KeycloakAdminOptions } from '../revocation/keycloak-admin.js';
+import type { RealmKeysOptions } from '../revocation/realm-keys.js';
+import type { RevocationOptions } from '../revocation/revocations.js';
+
+/**
+ * Options of the Fastify plugin (`@kcc-redis/client/fastify`). Route paths are absolute: the
+ * plugin is wrapped with `fastify-plugin`, so a `prefix` given to `register` does not apply to them.
+ *
+ * @example
+ * await app.register(fastifyKcc, {
+ *   issuer: 'https://sso.example.com/realms/shop',
+ *   clientId: 'shop',
+ *   connection: { secretId: process.env.KCC_REDIS_SECRET_ID },
+ *   keyRing: { keyEncryptionKeySecretId: process.env.KCC_KEYRING_KEK_SECRET_ID },
+ * });
+ */
+export interface KccFastifyOptions {
+  /** The realm's issuer URL (`https://sso.example.com/realms/shop`): logout tokens must carry it as `iss`. */
+  readonly issuer: string;
+  /** This client's id in the realm: logout tokens' `aud` and admin actions' `resource`. */
+  readonly clientId: string;
+  /**
+   * How the plugin connects (explicit options, then `KCC_REDIS_*` environment variables, then the
+   * secret). The plugin owns that connection and closes it in `onClose`. Give this or `redis`.
+   * @default {} (environment variables / secret)
+   */
+  readonly connection?: KccConnectionOptions;
+  /** A connection you opened and own: the plugin uses it and never closes it. Give this or `connection`. */
+  readonly redis?: KccRedis;
+  /** The signing-key ring (key-encryption key, algorithm, rotation). @default {} (`KCC_KEYRING_KEK` / `KCC_KEYRING_KEK_SECRET_ID`) */
+  readonly keyRing?: KeyRingOptions;
+  /** The revocation index (session max lifetime, staleness bound, `failOpen`). @default {} (fail closed after 30 s cut off) */
+  readonly revocations?: RevocationOptions;
+  /** Where the realm's signing keys come from; shared by the logout routes. @default Keycloak's `<issuer>/protocol/openid-connect/certs` */
+  readonly realmKeys?: Omit<RealmKeysOptions, 'issuer'>;
+  /** Limits and tolerances of the back-channel logout route. @default BACKCHANNEL_LOGOUT_DEFAULTS */
+  readonly backchannelLogout?: Pick<BackchannelLogoutOptions, 'maxBodyBytes' | 'maxTokenAgeMs' | 'clockToleranceMs' | 'allowMissingExp' | 'acceptedTypes'>;
+  /** Keycloak's legacy `k_logout` / `k_push_not_before`. @default off */
+  readonly keycloakAdmin?: KccFastifyKeycloakAdminOptions;
+  /** Route paths; `false` leaves a route unmounted. */
+  readonly routes?: {
+    /** `GET` JWKS, the client's `jwks_uri`. @default '/.well-known/jwks.json' */
+    readonly jwks?: string | false;
+    /** `POST` OpenID Connect Back-Channel Logout. @default '/backchannel-logout' */
+    readonly backchannelLogout?: string | false;
+  };
+  /**
+   * `Cache-Control: public, max-age=<this>` of the JWKS. Must be shorter than the ring's
+   * `activationDelayMs`, so that no cache still hides a next key when it starts signing.
+   * @default 60
+   */
+  readonly jwksMaxAgeSeconds?: number;
+  /**
+   * Where the plugin's connection (unless `connection.logger` is set) and the logout routes report.
+   * Not Fastify's logger by default: with Fastify's logger off, warnings such as an unsafe plaintext
+   * setting would be silenced.
+   * @default the client's default logger (warnings to stderr)
+   */
+  readonly logger?: KccLogger;
+}
+
+/** Keycloak's legacy admin endpoints, mounted at `<adminUrlPath>/k_logout` and `<adminUrlPath>/k_push_not_before`. */
+export interface KccFastifyKeycloakAdminOptions extends Pick<KeycloakAdminOptions, 'maxBodyBytes' | 'clockToleranceMs'> {
+  /** Mount them. Keycloak only calls them when the client has an Admin URL. */
+  readonly enabled: boolean;
+  /** The path of the client's "Admin URL" in Keycloak (`https://app.example.com/kc` → `/kc`). @default '' (the root) */
+  readonly adminUrlPath?: string;
+}
+
+/** Defaults of the plugin's own options, in one object. */
+export const KCC_FASTIFY_DEFAULTS = {
+  jwksPath: '/.well-known/jwks.json',
+  backchannelLogoutPath: '/backchannel-logout',
+  adminUrlPath: '',
+  jwksMaxAgeSeconds: 60,
+} as const;
+
+/** The plugin's name, as given to `fastify-plugin` and used in its errors. */
+export const PLUGIN_NAME = '@kcc-redis/client';
+
+/** Options after validation: paths resolved (`undefined` = not mounted). */
+export interface ResolvedKccFastifyOptions {
+  readonly jwksPath: string | undefined;
+  readonly backchannelLogoutPath: string | undefined;
+  readonly adminPaths: { readonly logout: string; readonly pushNotBefore: string } | undefined;
+  readonly jwksMaxAgeSeconds: number;
+}
+
+function checkPath(value: string | false | undefined, fallback: string, option: string): string | undefined {
+  if (value === false) return undefined;
+  const path = value ?? fallback;
+  if (typeof path !== 'string' || !path.startsWith('/') || /[\s?#]/.test(path)) {
+    throw new TypeError(`${option}: "${String(path)}" must be an absolute path ("/…") without spaces, "?" or "#", or false`);
+  }
+  return path;
+}
+
+/**
+ * Validates the plugin's own options before anything connects; throws a TypeError naming the
+ * option (the handlers and the connection validate theirs).
+ */
+export function resolveKccFastifyOptions(options: KccFastifyOptions): ResolvedKccFastifyOptions {
+  if (typeof options !== 'object' || options === null) throw new TypeError(`${PLUGIN_NAME}: options are required ({ issuer, clientId, … })`);
+  if (typeof options.clientId !== 'string' || options.clientId.length === 0) throw new TypeError('clientId: must be a non-empty string');
+  if (typeof options.issuer !== 'string' || options.issuer.length === 0) throw new TypeError('issuer: must be the realm\'s issuer URL');
+  if (options.redis !== undefined && options.connection !== undefined) {
+    throw new TypeError('redis, connection: give one of them, not both (redis is a connection you own; connection is how the plugin opens its own)');
+  }
+  const maxAge = options.jwksMaxAgeSeconds ?? KCC_FASTIFY_DEFAULTS.jwksMaxAgeSeconds;
+  const activationDelayMs = options.keyRing?.activationDelayMs ?? KEY_RING_DEFAULTS.activationDelayMs;
+  if (!Number.isInteger(maxAge) || maxAge < 0 || (maxAge > 0 && maxAge * 1000 >= activationDelayMs)) {
+    throw new TypeError(`jwksMaxAgeSeconds: ${maxAge} must be a whole number of seconds, 0 or more and below the key ring's activationDelayMs (${activationDelayMs} ms)`);
+  }
+  const admin = options.keycloakAdmin;
+  if (admin !== undefined && typeof admin.enabled !== 'boolean') throw new TypeError('keycloakAdmin.enabled: must be true or false');
+  let adminPaths: ResolvedKccFastifyOptions['adminPaths'];
+  if (admin?.enabled) {
+    const base = admin.adminUrlPath ?? KCC_FASTIFY_DEFAULTS.adminUrlPath;
+    if (typeof base !== 'string' || (base !== '' && !base.startsWith('/')) || /[\s?#]/.test(base)) {
+      throw new TypeError(`keycloakAdmin.adminUrlPath: "${String(base)}" must be '' or an absolute path ("/…")`);
+    }
+    const root = base.replace(/\/+$/, '');
+    adminPaths = { logout: `${root}/${KEYCLOAK_ADMIN_PATHS.logout}`, pushNotBefore: `${root}/${KEYCLOAK_ADMIN_PATHS.pushNotBefore}` };
+  }
+  return {
+    jwksPath: checkPath(options.routes?.jwks, KCC_FASTIFY_DEFAULTS.jwksPath, 'routes.jwks'),
+    backchannelLogoutPath: checkPath(options.routes?.backchannelLogout, KCC_FASTIFY_DEFAULTS.backchannelLogoutPath, 'routes.backchannelLogout'),
+    adminPaths,
+    jwksMaxAgeSeconds: maxAge,
+  };
+}

@@ -1,0 +1,117 @@
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { KccRedis } from '../connection.js';
+import { KccClientError } from '../errors.js';
+import { KeyRing } from '../keyring/key-ring.js';
+import { defaultLogger } from '../logger.js';
+import { createBackchannelLogoutHandler } from '../revocation/backchannel-logout.js';
+import { createKeycloakAdminHandlers } from '../revocation/keycloak-admin.js';
+import { resolveRealmKeys } from '../revocation/realm-keys.js';
+import type { RevocationSink } from '../revocation/revocation-sink.js';
+import { Revocations } from '../revocation/revocations.js';
+import type { KccFastify, KccHealth } from './decoration.js';
+import { mountJwksRoute } from './jwks-route.js';
+import { FORM, type MountedEndpoint, TEXT, mountLogoutRoutes } from './logout-routes.js';
+import { type KccFastifyOptions, PLUGIN_NAME, resolveKccFastifyOptions } from './plugin-options.js';
+
+/** Starts the key ring and the revocation index in parallel; if one fails, closes the other. */
+async function startBoth(redis: KccRedis, options: KccFastifyOptions): Promise<[KeyRing, Revocations]> {
+  const [ring, revocations] = await Promise.allSettled([KeyRing.start(redis, options.keyRing), Revocations.start(redis, options.revocations)]);
+  if (ring.status === 'fulfilled' && revocations.status === 'fulfilled') return [ring.value, revocations.value];
+  await Promise.all([ring.status === 'fulfilled' && ring.value.close(), revocations.status === 'fulfilled' && revocations.value.close()]);
+  throw ring.status === 'rejected' ? ring.reason : (revocations as PromiseRejectedResult).reason;
+}
+
+async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): Promise<void> {
+  if (fastify.hasDecorator('kcc')) {
+    throw new KccClientError('KCC_CONFIG_INVALID', `${PLUGIN_NAME} has already been registered on this Fastify instance (fastify.kcc exists): register the plugin once`);
+  }
+  // Everything that can be checked without Redis is checked before connecting.
+  const resolved = resolveKccFastifyOptions(options);
+  const logger = options.logger ?? defaultLogger;
+  const realmKeys = resolveRealmKeys({ issuer: options.issuer, ...options.realmKeys });
+  let revocations: Revocations | undefined;
+  const started = (): Revocations => {
+    if (!revocations) throw new KccClientError('KCC_CONNECTION_FAILED', `${PLUGIN_NAME}: revocations are not started`);
+    return revocations;
+  };
+  const sink: RevocationSink = {
+    revokeSession: (sid) => started().revokeSession(sid),
+    revokeSubject: (sub, notBefore) => started().revokeSubject(sub, notBefore),
+    revokeAllBefore: (notBefore) => started().revokeAllBefore(notBefore),
+    rememberJti: (jti, ttlMs) => started().rememberJti(jti, ttlMs),
+    forgetJti: (jti) => started().forgetJti(jti),
+  };
+  const common = { issuer: options.issuer, clientId: options.clientId, sink, jwks: realmKeys.getKey, algorithms: realmKeys.algorithms, logger };
+  const endpoints: MountedEndpoint[] = [];
+  if (resolved.backchannelLogoutPath) {
+    endpoints.push({ path: resolved.backchannelLogoutPath, mediaType: FORM, handler: createBackchannelLogoutHandler({ ...options.backchannelLogout, ...common }) });
+  }
+  if (resolved.adminPaths) {
+    const { maxBodyBytes, clockToleranceMs } = options.keycloakAdmin ?? {};
+    const admin = createKeycloakAdminHandlers({ enabled: true, maxBodyBytes, clockToleranceMs, ...common });
+    endpoints.push({ path: resolved.adminPaths.logout, mediaType: TEXT, handler: admin.logout });
+    endpoints.push({ path: resolved.adminPaths.pushNotBefore, mediaType: TEXT, handler: admin.pushNotBefore });
+  }
+
+  // One connect with the subscriber (revocations) and reader (key-ring log tail) prewarmed: the
+  // three TLS handshakes run in parallel.
+  const ownsRedis = options.redis === undefined;
+  const redis = options.redis ?? (await KccRedis.connect({ ...options.connection, logger: options.connection?.logger ?? logger }, ['subscriber', 'reader']));
+  let keyRing: KeyRing | undefined;
+  let closed = false;
+  const close = async (): Promise<void> => {
+    closed = true;
+    await Promise.all([keyRing?.close(), revocations?.close()]);
+    if (ownsRedis) await redis.close();
+  };
+  try {
+    [keyRing, revocations] = await startBoth(redis, options);
+    if (resolved.jwksPath) mountJwksRoute(fastify, resolved.jwksPath, keyRing, resolved.jwksMaxAgeSeconds);
+    await mountLogoutRoutes(fastify, endpoints);
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  const ring = keyRing;
+  const index = revocations;
+  const health = (): KccHealth => {
+    const ringHealth = ring.health();
+    const revocationStatus = closed ? 'closed' : index.stale ? 'stale' : 'current';
+    return {
+      status: closed ? 'closed' : ringHealth.status === 'ready' && revocationStatus === 'current' ? 'ok' : 'degraded',
+      keyRing: ringHealth,
+      revocations: { status: revocationStatus, revokedSessions: index.index.sessionCount },
+      connection: { ...redis.stats },
+    };
+  };
+  const kcc: KccFastify = {
+    redis,
+    keyRing: ring,
+    revocations: index,
+    clientAuth: ring.clientAuth(),
+    isRevoked: (claims) => index.isRevoked(claims),
+    rejects: (claims) => index.rejects(claims),
+    health,
+  };
+  fastify.decorate('kcc', kcc);
+  // Closes only what the plugin created: the ring and the index always, the connection unless it was passed in.
+  fastify.addHook('onClose', close);
+}
+
+/**
+ * The kcc-redis Fastify plugin: connects (one TLS handshake's time), starts the shared signing-key
+ * ring and the cluster-wide revocation index in parallel, mounts `GET` JWKS and `POST` back-channel
+ * logout (and, when enabled, Keycloak's `k_logout` / `k_push_not_before`), and decorates the
+ * instance with `fastify.kcc`. Register it once per instance; `onClose` closes what it opened.
+ *
+ * @example
+ * import Fastify from 'fastify';
+ * import { fastifyKcc, requireNotRevoked } from '@kcc-redis/client/fastify';
+ *
+ * const app = Fastify();
+ * await app.register(fastifyKcc, { issuer: 'https://sso.example.com/realms/shop', clientId: 'shop' });
+ * app.get('/orders', { preHandler: requireNotRevoked((request) => request.user) }, listOrders);
+ * const config = await oidc.discovery(new URL(issuer), 'shop', undefined, app.kcc.clientAuth);
+ */
+export const fastifyKcc = fp(kccPlugin, { name: PLUGIN_NAME, fastify: '5.x' });
