@@ -83,6 +83,18 @@ describe('Fastify plugin routes, against the real redis-server', () => {
       expect(stale.json()).toEqual(a.kcc.keyRing.jwks());
     });
 
+    it('a rotation on A changes the document and the ETag on B; the old ETag then gets the new document', async () => {
+      const before = await b.inject({ method: 'GET', url: '/.well-known/jwks.json' });
+      const changedOnB = nextEvent(b.kcc.keyRing, 'change');
+      const { kid } = await a.kcc.keyRing.rotate(); // the next key, published before it signs
+      await changedOnB;
+      const after = await b.inject({ method: 'GET', url: '/.well-known/jwks.json', headers: { 'if-none-match': before.headers.etag as string } });
+      expect(after.statusCode).toBe(200);
+      expect(after.headers.etag).not.toBe(before.headers.etag);
+      expect(after.json<{ keys: { kid: string }[] }>().keys.map((k) => k.kid)).toContain(kid);
+      expect(after.body).toBe((await a.inject({ method: 'GET', url: '/.well-known/jwks.json' })).body);
+    });
+
     it('HEAD answers the headers only', async () => {
       const response = await a.inject({ method: 'HEAD', url: '/.well-known/jwks.json' });
       expect(response.statusCode).toBe(200);
