@@ -5,6 +5,7 @@
 const SUITES: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   keyring: () => import('./keyring.js'),
   revocation: () => import('./revocation.js'),
+  plugin: () => import('./plugin.js'),
 };
 
 const requested = process.argv.slice(2);
