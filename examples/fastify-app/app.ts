@@ -1,0 +1,89 @@
+/**
+ * The example service: a small Fastify app using the kcc-redis plugin. Run it through `npm run
+ * example` (two instances, see run.ts). In your own app, import from the package:
+ *   import { fastifyKcc, requireNotRevoked } from '@kcc-redis/client/fastify';
+ */
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { type JWTPayload, createRemoteJWKSet, jwtVerify } from 'jose';
+import { fastifyKcc, requireNotRevoked } from '../../client/src/fastify/index.js';
+import type { KccConnectionOptions } from '../../client/src/index.js';
+
+/** The verified claims of the request's bearer token. */
+export interface TokenClaims {
+  readonly sub: string;
+  readonly sid: string;
+  readonly iat: number;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the example's `authenticate` preHandler. */
+    claims: TokenClaims | null;
+  }
+}
+
+/** Options of {@link buildApp}. */
+export interface ExampleAppOptions {
+  /** Shown in responses, to tell the instances apart. */
+  readonly name: string;
+  /** The realm's issuer URL (here the demo identity provider's). */
+  readonly issuer: string;
+  readonly clientId: string;
+  /**
+   * How to reach Redis. In production leave it out: the plugin reads `KCC_REDIS_SECRET_ID` (or the
+   * `KCC_REDIS_*` lines `npm run local` prints).
+   */
+  readonly connection: KccConnectionOptions;
+  /** Key-encryption key of the signing-key ring (`KCC_KEYRING_KEK` in production, or the stack's secret). */
+  readonly keyEncryptionKey: string;
+}
+
+/**
+ * Builds one instance: the plugin (JWKS, back-channel logout, `fastify.kcc`), a protected route,
+ * the app's own logout, and a health route.
+ *
+ * @example
+ * const app = await buildApp({ name: 'A', issuer, clientId: 'demo-app', connection, keyEncryptionKey });
+ * await app.listen({ port: 0, host: '127.0.0.1' });
+ */
+export async function buildApp(options: ExampleAppOptions): Promise<FastifyInstance> {
+  const app = Fastify();
+  await app.register(fastifyKcc, {
+    issuer: options.issuer,
+    clientId: options.clientId,
+    connection: options.connection,
+    keyRing: { keyEncryptionKey: options.keyEncryptionKey, env: {} },
+  });
+
+  // Authentication is the app's: verify the bearer token against the realm's JWKS. The plugin then
+  // answers "was this session logged out anywhere in the cluster?" from memory.
+  const realmKeys = createRemoteJWKSet(new URL(`${options.issuer}/protocol/openid-connect/certs`));
+  app.decorateRequest('claims', null);
+  const authenticate = async (request: FastifyRequest, reply: FastifyReply) => {
+    const token = /^Bearer (\S+)$/.exec(request.headers.authorization ?? '')?.[1];
+    let payload: JWTPayload | undefined;
+    try {
+      payload = token ? (await jwtVerify(token, realmKeys, { issuer: options.issuer, audience: options.clientId })).payload : undefined;
+    } catch {
+      payload = undefined;
+    }
+    if (!payload || typeof payload.sub !== 'string' || typeof payload.sid !== 'string' || typeof payload.iat !== 'number') {
+      return reply.code(401).header('WWW-Authenticate', 'Bearer').send({ error: 'invalid_token' });
+    }
+    request.claims = { sub: payload.sub, sid: payload.sid, iat: payload.iat };
+    return undefined;
+  };
+  const protect = { preHandler: [authenticate, requireNotRevoked((request) => request.claims ?? undefined)] };
+
+  app.get('/api/me', protect, async (request) => ({ instance: options.name, ...request.claims }));
+  // The app's own logout: revoke the session on every instance.
+  app.post('/logout', protect, async (request, reply) => {
+    await app.kcc.revocations.revokeSession(request.claims!.sid);
+    return reply.code(204).send();
+  });
+  app.get('/health', async (_request, reply) => {
+    const health = app.kcc.health();
+    return reply.code(health.status === 'ok' ? 200 : 503).send({ instance: options.name, ...health });
+  });
+  return app;
+}
