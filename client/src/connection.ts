@@ -64,7 +64,8 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   private readonly credentials: CredentialRefresher;
   private readonly clients = new Map<RedisClient, ConnectionRole>();
   private readonly warm = new Map<DedicatedRole, RedisClient[]>();
-  private readonly scriptLoads = new Map<string, Promise<unknown>>();
+  /** Scripts this connection has sent (resolves true once the server has cached them). */
+  private readonly scriptLoads = new Map<string, Promise<boolean>>();
   private commandClient: RedisClient | undefined;
   private closed = false;
 
@@ -157,20 +158,29 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
       scriptShas.set(lua, sha);
     }
     const digest = sha;
+    const viaEval = (r: RedisClient) => r.eval(lua, keys.length, ...keys, ...args) as Promise<T>;
+    const viaSha = (r: RedisClient) => r.evalsha(digest, keys.length, ...keys, ...args) as Promise<T>;
     return this.run(async (r) => {
-      try {
-        return (await r.evalsha(digest, keys.length, ...keys, ...args)) as T;
-      } catch (error) {
-        if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-        // Many calls in flight all miss at once: one EVAL loads the script, the rest wait and use EVALSHA.
-        let loading = this.scriptLoads.get(digest);
-        if (!loading) {
-          loading = r.eval(lua, keys.length, ...keys, ...args).finally(() => this.scriptLoads.delete(digest));
-          this.scriptLoads.set(digest, loading);
-          return (await loading) as T;
+      const loaded = this.scriptLoads.get(digest);
+      if (loaded === undefined) {
+        // The first call sends the script (EVAL caches it server-side); calls meanwhile wait for it.
+        const loading = viaEval(r);
+        this.scriptLoads.set(digest, loading.then(() => true, () => false));
+        try {
+          return await loading;
+        } catch (error) {
+          this.scriptLoads.delete(digest);
+          throw error;
         }
-        await loading.catch(() => undefined);
-        return (await r.evalsha(digest, keys.length, ...keys, ...args)) as T;
+      }
+      if (!(await loaded)) return viaEval(r);
+      try {
+        return await viaSha(r);
+      } catch (error) {
+        // NOSCRIPT: the server lost its script cache (restart, failover): load it again, once.
+        if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+        if (this.scriptLoads.get(digest) === loaded) this.scriptLoads.delete(digest);
+        return this.script<T>(lua, keys, args);
       }
     });
   }
