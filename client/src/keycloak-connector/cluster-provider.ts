@@ -1,0 +1,290 @@
+import type { AbstractClusterProvider, ClusterConfig, Listener, LockOptions, SubscriberListener } from '@dapperduckling/keycloak-connector-server';
+import { KccRedis } from '../connection.js';
+import { type DropCounts, type DropReason, encodeEnvelope } from '../envelope.js';
+import { KccClientError } from '../errors.js';
+import { type KccLogger, defaultLogger } from '../logger.js';
+import type { KccConnectionOptions } from '../options.js';
+import { Store } from '../store.js';
+import { ChannelSubscriptions } from './channel-subscriptions.js';
+import { type KccClusterEvent, forwardConnectionEvents } from './connection-events.js';
+import { OwnerLocks } from './owner-locks.js';
+import { type UpstreamClusterBase, loadUpstreamClusterBase } from './upstream.js';
+
+/** Envelope type of every message the connector publishes through this provider. */
+export const CONNECTOR_MESSAGE_TYPE = 'keycloak-connector';
+
+export interface KccClusterProviderOptions {
+  /** An open connection to use; the caller closes it. @default a connection opened by `connectOrThrow()` from `connection`, closed by `disconnect()` */
+  readonly redis?: KccRedis;
+  /** Options of the connection `connectOrThrow()` opens when no `redis` is given (environment: `KCC_REDIS_*`, `CLUSTER_REDIS_*`). @default {} */
+  readonly connection?: KccConnectionOptions;
+  /** Prefix of the connector's keys and channels inside the app-env's namespace. @default 'connector:' */
+  readonly namespace?: string;
+  /** Called for every incoming message dropped (oversized, malformed), after counting. Must not throw. */
+  readonly onDrop?: (reason: DropReason) => void;
+  /** Passed to upstream's base class, which logs through it. */
+  readonly pinoLogger?: ClusterConfig['pinoLogger'];
+}
+
+/** What our provider offers besides upstream's contract. */
+export interface KccClusterProviderExtras {
+  /** The connection; throws before `connectOrThrow()`. */
+  readonly redis: KccRedis;
+  /** Incoming messages dropped, by reason. */
+  readonly dropped: DropCounts;
+  /** The Redis key an upstream key is stored under: `<prefix>{<app>-<env>}:<namespace><key>`. */
+  redisKey(key: string): string;
+  /** The Redis channel an upstream channel is published on: `<prefix><namespace><channel>`. */
+  redisChannel(channel: string): string;
+}
+
+/** Upstream's cluster provider, implemented on a {@link KccRedis} connection. */
+export type KccClusterProvider = AbstractClusterProvider<KccClusterEvent> & KccClusterProviderExtras;
+
+/** Something closed with the provider's connection (a key ring started on it). */
+interface Closeable {
+  close(): Promise<void>;
+}
+
+const closeables = new WeakMap<object, Set<Closeable>>();
+
+/** True for providers made by {@link kccClusterProvider}. */
+export function isKccClusterProvider(value: unknown): value is KccClusterProvider {
+  return typeof value === 'object' && value !== null && closeables.has(value);
+}
+
+/** Closes `closeable` when `provider` disconnects (before a connection it owns is closed). */
+export function closeWithProvider(provider: KccClusterProvider, closeable: Closeable): void {
+  closeables.get(provider)?.add(closeable);
+}
+
+/**
+ * A cluster provider for `@dapperduckling/keycloak-connector-server` on the client's connection:
+ * TLS, the app-env's ACL user and namespace (every key through `redis.key()`, every channel
+ * through `redis.channel()`), password rotation without failed commands, reconnects with backoff.
+ * Messages carry the sender's instance id and are size-limited and checked; a subscriber that asks
+ * for it (`ignoreOwnMessages`) never sees its own. TTLs and lock TTLs are seconds, as upstream.
+ *
+ * @example
+ * import { keycloakConnectorFastify } from '@dapperduckling/keycloak-connector-server';
+ * import { kccClusterProvider, kccKeyProvider } from '@kcc-redis/client/keycloak-connector';
+ *
+ * await fastify.register(keycloakConnectorFastify(), {
+ *   ...config,
+ *   clusterProvider: await kccClusterProvider(),   // env: KCC_REDIS_SECRET_ID, or CLUSTER_REDIS_HOST/PORT/USERNAME/PASSWORD/PREFIX
+ *   keyProvider: kccKeyProvider(),                 // env: KCC_KEYRING_KEK_SECRET_ID
+ * });
+ */
+export async function kccClusterProvider(options: KccClusterProviderOptions = {}): Promise<KccClusterProvider> {
+  definedProvider ??= loadUpstreamClusterBase().then(defineProvider, (error: unknown) => {
+    definedProvider = undefined;
+    throw error;
+  });
+  const Provider = await definedProvider;
+  return new Provider(options);
+}
+
+let definedProvider: Promise<ReturnType<typeof defineProvider>> | undefined;
+
+function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Events }: UpstreamClusterBase) {
+  return class KccRedisClusterProvider extends Base<KccClusterEvent> implements KccClusterProviderExtras {
+    private readonly options: KccClusterProviderOptions;
+    private readonly namespace: string;
+    private readonly rawKeys = new WeakMap<Listener, object>();
+    private connection: KccRedis | undefined;
+    private subscriptions: ChannelSubscriptions | undefined;
+    private locks: OwnerLocks | undefined;
+    private values: Store | undefined;
+    private connecting: Promise<true> | undefined;
+    private detach: (() => void) | undefined;
+
+    constructor(options: KccClusterProviderOptions) {
+      super({ ...(options.pinoLogger ? { pinoLogger: options.pinoLogger } : {}) });
+      this.options = options;
+      this.namespace = options.namespace ?? 'connector:';
+      closeables.set(this, new Set());
+    }
+
+    get redis(): KccRedis {
+      if (!this.connection) throw new KccClientError('KCC_CONNECTION_FAILED', 'the cluster provider is not connected: call connectOrThrow() first (the connector does)');
+      return this.connection;
+    }
+
+    get dropped(): DropCounts {
+      return this.subscriptions?.dropped ?? { oversized: 0, malformed: 0, invalid: 0 };
+    }
+
+    redisKey(key: string): string {
+      return this.redis.key(`${this.namespace}${key}`);
+    }
+
+    redisChannel(channel: string): string {
+      return this.redis.channel(`${this.namespace}${channel}`);
+    }
+
+    override connectOrThrow(): Promise<true> {
+      this.connecting ??= this.connect().catch((error: unknown) => {
+        this.connecting = undefined;
+        throw error;
+      });
+      return this.connecting;
+    }
+
+    override isConnected(isSubscriber: boolean): boolean {
+      if (isSubscriber) return this.subscriptions?.ready ?? false;
+      try {
+        return this.connection?.client.status === 'ready';
+      } catch {
+        return false; // closed
+      }
+    }
+
+    override async disconnect(): Promise<boolean> {
+      const connection = this.connection;
+      if (!connection) return true;
+      await this.connecting?.catch(() => undefined);
+      this.connection = undefined;
+      this.connecting = undefined;
+      this.detach?.();
+      const owned = closeables.get(this) ?? new Set();
+      await Promise.all([...owned].map((c) => c.close().catch((error: unknown) => this.logger.warn('closing a key ring with the cluster provider failed', { error: String(error) }))));
+      owned.clear();
+      await this.subscriptions?.close();
+      if (!this.options.redis) await connection.close();
+      return true;
+    }
+
+    override async publish<T = unknown>(channel: string, message: T): Promise<boolean> {
+      try {
+        const redis = this.redis;
+        const { json } = encodeEnvelope(redis.instanceId, CONNECTOR_MESSAGE_TYPE, message === undefined ? null : message, redis.config.maxMessageBytes);
+        await redis.run((r) => r.publish(this.redisChannel(channel), json));
+        return true;
+      } catch (error) {
+        this.logger.warn('publishing a keycloak-connector message failed', { channel, error: String(error) });
+        return false;
+      }
+    }
+
+    override async subscribe(channel: string, listener: SubscriberListener, ignoreOwnMessages = false): Promise<boolean> {
+      return this.change('subscribing to', channel, () => this.requireSubscriptions().add(this.redisChannel(channel), listener, { kind: 'envelope', listener, ignoreOwn: ignoreOwnMessages }));
+    }
+
+    override async unsubscribe(channel: string, listener: SubscriberListener, silently = false): Promise<boolean> {
+      let removed = false;
+      const ok = await this.change('unsubscribing from', channel, async () => {
+        removed = await this.requireSubscriptions().remove(this.redisChannel(channel), listener);
+      });
+      return ok && (removed || silently);
+    }
+
+    protected override handleSubscribe(channel: string, listener: Listener): Promise<boolean> {
+      return this.change('subscribing to', channel, () => this.requireSubscriptions().add(this.redisChannel(channel), this.rawKey(listener), { kind: 'raw', listener }));
+    }
+
+    protected override handleUnsubscribe(channel: string, listener: Listener): Promise<boolean> {
+      return this.change('unsubscribing from', channel, async () => {
+        await this.requireSubscriptions().remove(this.redisChannel(channel), this.rawKey(listener));
+      });
+    }
+
+    protected override async handlePublish(channel: string, message: string): Promise<boolean> {
+      try {
+        await this.redis.run((r) => r.publish(this.redisChannel(channel), message));
+        return true;
+      } catch (error) {
+        this.logger.warn('publishing a keycloak-connector message failed', { channel, error: String(error) });
+        return false;
+      }
+    }
+
+    override get(key: string): Promise<string | null> {
+      return this.requireStore().get(`${this.namespace}${key}`);
+    }
+
+    override async store(key: string, value: string | number | Buffer, ttl: number | null, lockKey?: string): Promise<boolean> {
+      const ttlMs = ttl === null || ttl === 0 ? undefined : secondsToMs(ttl, 'ttl');
+      const text = typeof value === 'string' ? value : value.toString();
+      if (lockKey !== undefined) return this.requireLocks().setIfLocked(this.redisKey(lockKey), this.redisKey(key), text, ttlMs);
+      await this.requireStore().set(`${this.namespace}${key}`, text, ttlMs === undefined ? {} : { ttlMs });
+      return true;
+    }
+
+    /** Deletes `key`; resolves true once it is gone (also when it did not exist, as upstream). */
+    override async remove(key: string): Promise<boolean> {
+      await this.requireStore().delete(`${this.namespace}${key}`);
+      return true;
+    }
+
+    override async lock(lockOptions: LockOptions, force = false): Promise<boolean> {
+      return this.requireLocks().lock(this.redisKey(lockOptions.key), secondsToMs(lockOptions.ttl, 'lockOptions.ttl'), force);
+    }
+
+    override async unlock(lockOptions: LockOptions, force = false): Promise<boolean> {
+      return this.requireLocks().unlock(this.redisKey(lockOptions.key), force);
+    }
+
+    private async connect(): Promise<true> {
+      this.emitEvent(Events.PRE_CONNECTION);
+      const redis = this.options.redis ?? (await KccRedis.connect(this.options.connection ?? {}, ['subscriber']));
+      const subscriptions = new ChannelSubscriptions(redis, {
+        onDrop: this.options.onDrop,
+        onResubscribed: () => this.emitEvent(Events.SUBSCRIBER_RECONNECTED, Date.now() / 1000),
+      });
+      try {
+        await subscriptions.open();
+      } catch (error) {
+        if (!this.options.redis) await redis.close();
+        throw error;
+      }
+      this.connection = redis;
+      this.subscriptions = subscriptions;
+      this.locks = new OwnerLocks(redis);
+      this.values = new Store(redis);
+      this.detach = forwardConnectionEvents(redis, { emit: (event, ...args) => this.emitEvent(event, ...args), error: (error) => this.emitEvent(Events.ERROR, error) });
+      this.emitEvent(Events.CONNECTED);
+      return true;
+    }
+
+    private async change(what: string, channel: string, operation: () => Promise<void>): Promise<boolean> {
+      try {
+        await operation();
+        return true;
+      } catch (error) {
+        this.logger.warn(`${what} a keycloak-connector channel failed`, { channel, error: String(error) });
+        return false;
+      }
+    }
+
+    private rawKey(listener: Listener): object {
+      let key = this.rawKeys.get(listener);
+      if (!key) this.rawKeys.set(listener, (key = {}));
+      return key;
+    }
+
+    private get logger(): KccLogger {
+      return this.connection?.config.logger ?? this.options.connection?.logger ?? defaultLogger;
+    }
+
+    private requireSubscriptions(): ChannelSubscriptions {
+      if (!this.subscriptions || !this.connection) throw new KccClientError('KCC_CONNECTION_FAILED', 'the cluster provider is not connected: call connectOrThrow() first');
+      return this.subscriptions;
+    }
+
+    private requireLocks(): OwnerLocks {
+      this.requireSubscriptions();
+      return this.locks!;
+    }
+
+    private requireStore(): Store {
+      this.requireSubscriptions();
+      return this.values!;
+    }
+  };
+}
+
+/** Upstream's TTLs are seconds, possibly fractional (a token's remaining lifetime). */
+function secondsToMs(seconds: number, name: string): number {
+  if (!Number.isFinite(seconds) || seconds <= 0) throw new TypeError(`${name}: ${seconds} must be a positive number of seconds`);
+  return Math.ceil(seconds * 1000);
+}
