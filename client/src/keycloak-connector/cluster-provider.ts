@@ -140,9 +140,9 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
     }
 
     override async disconnect(): Promise<boolean> {
+      await this.connecting?.catch(() => undefined); // a connect in flight finishes first, then is undone
       const connection = this.connection;
       if (!connection) return true;
-      await this.connecting?.catch(() => undefined);
       this.connection = undefined;
       this.connecting = undefined;
       this.detach?.();
