@@ -59,24 +59,52 @@ const isRevocationEvent = (d: unknown): d is RevocationEvent => {
   return e.kind === 'client' && Number.isSafeInteger(e.nbf);
 };
 
-// One round trip writes the compacted state, appends the event and publishes it: durable (stream +
-// state) and fast (pub/sub). All keys share the namespace's hash tag.
+/** What one log entry / pub/sub message carries: the revocations written together. */
+export interface RevocationBatch {
+  readonly revocations: readonly RevocationEvent[];
+}
+
+const MAX_BATCH = 256;
+/** Writes in flight at once; revocations arriving meanwhile form the next batch. */
+const MAX_WRITES_IN_FLIGHT = 2;
+const isRevocationBatch = (d: unknown): d is RevocationBatch => {
+  const list = (d as { revocations?: unknown } | null)?.revocations;
+  return Array.isArray(list) && list.length > 0 && list.length <= MAX_BATCH && list.every(isRevocationEvent);
+};
+
+// One round trip writes the compacted state of a batch of revocations, appends the batch to the log
+// and publishes it: durable (state + log) and fast (pub/sub). All keys share the namespace's hash tag.
+// ARGV: n, then (kind, member, score) per revocation, then minid, envelope id, envelope, channel,
+// prune-sessions-before (ms), prune-subjects-before (s), max lifetime (ms), prune flag.
 const WRITE = `
-local kind = ARGV[1]
-if kind == 'session' then
-  redis.call('ZADD', KEYS[1], 'GT', ARGV[3], ARGV[2])
-  if ARGV[11] == '1' then redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[8]) end
-elseif kind == 'subject' then
-  redis.call('ZADD', KEYS[1], 'GT', ARGV[3], ARGV[2])
-  if ARGV[11] == '1' then redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[9]) end
-else
-  local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-  if tonumber(ARGV[3]) > current then redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[10]) end
+local n = tonumber(ARGV[1])
+local base = 2 + 3 * n
+for i = 0, n - 1 do
+  local kind, member, score = ARGV[2 + 3 * i], ARGV[3 + 3 * i], ARGV[4 + 3 * i]
+  if kind == 'session' then
+    redis.call('ZADD', KEYS[1], 'GT', score, member)
+  elseif kind == 'subject' then
+    redis.call('ZADD', KEYS[2], 'GT', score, member)
+  else
+    local current = tonumber(redis.call('GET', KEYS[3]) or '0')
+    if tonumber(score) > current then redis.call('SET', KEYS[3], score, 'PX', ARGV[base + 6]) end
+  end
 end
-redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[4], '*', 'i', ARGV[5], 'e', ARGV[6])
-redis.call('PUBLISH', ARGV[7], ARGV[6])
-return 1
+if ARGV[base + 7] == '1' then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[base + 4])
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[base + 5])
+end
+redis.call('XADD', KEYS[4], 'MINID', '~', ARGV[base], '*', 'i', ARGV[base + 1], 'e', ARGV[base + 2])
+redis.call('PUBLISH', ARGV[base + 3], ARGV[base + 2])
+return n
 `;
+
+interface PendingRevocation {
+  readonly event: RevocationEvent;
+  readonly size: number;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
 
 /**
  * Cluster-wide logout: revocations of sessions, of a user's sessions before a time, and of every
@@ -91,10 +119,13 @@ return 1
  */
 export class Revocations extends EventEmitter<RevocationEvents> implements RevocationSink {
   readonly index = new RevocationIndex();
+  /** `written` counts batches written to Redis. */
   readonly stats = { applied: 0, written: 0, replays: 0 };
   private readonly options: Required<RevocationOptions>;
-  private readonly log: EventLog<RevocationEvent>;
-  private readonly bus: Bus<RevocationEvent>;
+  private readonly log: EventLog<RevocationBatch>;
+  private readonly bus: Bus<RevocationBatch>;
+  private pending: PendingRevocation[] = [];
+  private writesInFlight = 0;
   private unsubscribe: (() => void) | undefined;
   /** Id of the last log entry read; only catch-up reads advance it, so nothing between is skipped. */
   private lastId = '0-0';
@@ -128,8 +159,8 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Revoc
     this.options = { ...REVOCATION_DEFAULTS, ...options };
     positiveOrUndefined(this.options.sessionMaxLifetimeMs, 'sessionMaxLifetimeMs');
     positiveOrUndefined(this.options.maxStalenessMs, 'maxStalenessMs');
-    this.log = new EventLog(redis, { name: EVENT_LOG_NAME, maxAgeMs: this.options.sessionMaxLifetimeMs, validate: isRevocationEvent });
-    this.bus = new Bus(redis, { channel: 'revocations', validate: isRevocationEvent });
+    this.log = new EventLog(redis, { name: EVENT_LOG_NAME, maxAgeMs: this.options.sessionMaxLifetimeMs, validate: isRevocationBatch });
+    this.bus = new Bus(redis, { channel: 'revocations', validate: isRevocationBatch });
   }
 
   /** `revoked`, `active`, or `stale` (no revocation known, but cut off too long to vouch). Synchronous, O(1). */
@@ -200,7 +231,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Revoc
     this.lastId = await this.log.lastId();
     this.unsubscribe = await this.bus.subscribe((message) => {
       this.remember(message.id); // its copy in the log is skipped unparsed
-      this.apply(message.data);
+      for (const event of message.data.revocations) this.apply(event);
     });
     this.redis.on('ready', this.onReady);
     await this.loadSnapshot();
@@ -247,7 +278,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Revoc
     const decoded = raw === undefined ? undefined : this.log.decode(raw);
     if (decoded?.ok && decoded.envelope.type === REVOCATION_EVENT) {
       this.remember(decoded.envelope.id);
-      this.apply(decoded.envelope.data);
+      for (const event of decoded.envelope.data.revocations) this.apply(event);
     }
   }
 
@@ -256,22 +287,56 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Revoc
     if (this.seenIds.size > 10_000) this.seenIds.delete(this.seenIds.values().next().value!);
   }
 
-  private async revoke(event: RevocationEvent): Promise<void> {
-    if (this.closed) throw new KccClientError('KCC_CONNECTION_FAILED', 'revocations are closed');
-    if (!isRevocationEvent(event)) throw new KccClientError('KCC_INVALID_ARGUMENT', `invalid revocation: ${JSON.stringify(event)}`);
-    this.apply(event); // stricter at once, even if Redis is unreachable
+  /**
+   * Applies a revocation here at once (stricter, even if Redis is unreachable), then writes it.
+   * A lone revocation is written at once; during a burst, what arrives while writes are in flight
+   * is written together: one script call and one message per batch, so a burst of logouts costs the
+   * writer and every receiver far less than one each.
+   */
+  private revoke(event: RevocationEvent): Promise<void> {
+    if (this.closed) return Promise.reject(new KccClientError('KCC_CONNECTION_FAILED', 'revocations are closed'));
+    if (!isRevocationEvent(event)) return Promise.reject(new KccClientError('KCC_INVALID_ARGUMENT', `invalid revocation: ${JSON.stringify(event)}`));
+    this.apply(event);
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push({ event, size: JSON.stringify(event).length + 1, resolve, reject });
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    const budget = this.redis.config.maxMessageBytes - 512; // room for the envelope around the batch
+    while (this.pending.length > 0 && this.writesInFlight < MAX_WRITES_IN_FLIGHT) {
+      let size = 0;
+      let count = 0;
+      while (count < this.pending.length && count < MAX_BATCH && size + this.pending[count]!.size <= budget) size += this.pending[count++]!.size;
+      const batch = this.pending.splice(0, Math.max(1, count));
+      this.writesInFlight++;
+      this.writeBatch(batch.map((p) => p.event))
+        .then(
+          () => batch.forEach((p) => p.resolve()),
+          (error: unknown) => batch.forEach((p) => p.reject(error)),
+        )
+        .finally(() => {
+          this.writesInFlight--;
+          this.flush();
+        });
+    }
+  }
+
+  private async writeBatch(events: readonly RevocationEvent[]): Promise<void> {
     const now = Date.now();
-    const { envelope, json } = encodeEnvelope(this.redis.instanceId, REVOCATION_EVENT, event, this.redis.config.maxMessageBytes);
-    const target = event.kind === 'session' ? 'revoked-sessions' : event.kind === 'subject' ? 'subject-not-before' : 'client-not-before';
-    const member = event.kind === 'session' ? event.sid : event.kind === 'subject' ? event.sub : '';
-    const score = event.kind === 'session' ? event.exp : event.nbf;
+    const { envelope, json } = encodeEnvelope(this.redis.instanceId, REVOCATION_EVENT, { revocations: events }, this.redis.config.maxMessageBytes);
     const maxLifetime = this.options.sessionMaxLifetimeMs;
-    await this.redis.script(WRITE, [this.redis.key(target), this.log.key], [
-      event.kind, member, score, `${now - maxLifetime}-0`, envelope.id, json, this.bus.channel, now, Math.floor((now - maxLifetime) / 1000), maxLifetime,
-      // Expired entries are removed on every 64th write: the state stays compact without a range delete per revocation.
-      this.stats.written % 64 === 0 ? '1' : '0',
+    const triples = events.flatMap((e) =>
+      e.kind === 'session' ? [e.kind, e.sid, e.exp] : e.kind === 'subject' ? [e.kind, e.sub, e.nbf] : [e.kind, '', e.nbf],
+    );
+    // Expired entries are removed on every 64th batch: the state stays compact without a range delete per write.
+    const prune = this.stats.written++ % 64 === 0 ? '1' : '0';
+    const keys = ['revoked-sessions', 'subject-not-before', 'client-not-before'].map((name) => this.redis.key(name));
+    await this.redis.script(WRITE, [...keys, this.log.key], [
+      events.length, ...triples,
+      `${now - maxLifetime}-0`, envelope.id, json, this.bus.channel, now, Math.floor((now - maxLifetime) / 1000), maxLifetime, prune,
     ]);
-    this.stats.written++;
   }
 
   private apply(event: RevocationEvent): void {

@@ -1,0 +1,75 @@
+import { type ChildProcess, fork } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export type HostMode = 'kcc' | 'raw';
+type HostMessage = { t: 'ready' } | { t: 'seen'; id: string } | { t: 'reached' };
+
+/** Benchmark instances, each in its own process (see instance-host.ts). */
+export class InstancePool {
+  private readonly onSeen = new Set<(id: string) => void>();
+
+  private constructor(private readonly children: readonly ChildProcess[]) {
+    for (const child of children) {
+      child.on('message', (message: HostMessage) => {
+        if (message.t === 'seen') for (const listener of this.onSeen) listener(message.id);
+      });
+    }
+  }
+
+  static async start(count: number, mode: HostMode, connection: Record<string, unknown>): Promise<InstancePool> {
+    const script = join(dirname(fileURLToPath(import.meta.url)), 'instance-host.ts');
+    const children = Array.from({ length: count }, () =>
+      fork(script, [], { execArgv: ['--import', 'tsx'], env: { ...process.env, KCC_BENCH_HOST: JSON.stringify({ ...connection, mode }) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
+    );
+    await Promise.all(children.map((child) => new Promise<void>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('exit', (code) => reject(new Error(`instance host exited early (${code})`)));
+      const onMessage = (message: HostMessage) => {
+        if (message.t === 'ready') {
+          child.off('message', onMessage);
+          child.removeAllListeners('exit');
+          resolve();
+        }
+      };
+      child.on('message', onMessage);
+    })));
+    return new InstancePool(children);
+  }
+
+  /** Resolves when every instance has reported `id` as seen. */
+  allSee(id: string): Promise<void> {
+    let remaining = this.children.length;
+    return new Promise((resolve) => {
+      const listener = (seen: string) => {
+        if (seen === id && --remaining === 0) {
+          this.onSeen.delete(listener);
+          resolve();
+        }
+      };
+      this.onSeen.add(listener);
+    });
+  }
+
+  /** Resolves when every `kcc` instance holds at least `count` revoked sessions. */
+  allReach(count: number): Promise<void> {
+    return Promise.all(this.children.map((child) => new Promise<void>((resolve) => {
+      const onMessage = (message: HostMessage) => {
+        if (message.t === 'reached') {
+          child.off('message', onMessage);
+          resolve();
+        }
+      };
+      child.on('message', onMessage);
+      child.send({ t: 'expect', count });
+    }))).then(() => undefined);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.children.map((child) => new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.send({ t: 'stop' });
+      setTimeout(() => child.kill('SIGKILL'), 5_000).unref();
+    })));
+  }
+}
