@@ -38,7 +38,7 @@ export interface KeyRingOptions {
   readonly refreshIntervalMs?: number;
   /** How long the creation/rotation lock is held at most. @default 30000 */
   readonly lockTtlMs?: number;
-  /** Age after which events are trimmed from the shared event log. @default 10 hours */
+  /** Age after which events are trimmed from the key ring's event log. @default 10 hours */
   readonly eventLogMaxAgeMs?: number;
   /** AWS region for the key-encryption-key secret. @default the connection's / the SDK's */
   readonly region?: string;

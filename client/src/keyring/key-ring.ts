@@ -13,8 +13,11 @@ import { generateSigningKey, importPrivateKey } from './signing-key.js';
 
 /** Name of the ring's versioned value in the namespace. */
 export const KEY_RING_NAME = 'keyring';
-/** Name of the shared security event log in the namespace. */
-export const EVENT_LOG_NAME = 'events';
+/**
+ * Name of the key ring's event log in the namespace. Low volume, read by a blocking tail; kept apart
+ * from the revocation log so a logout burst never wakes every instance's key-ring reader.
+ */
+export const KEY_RING_LOG_NAME = 'keyring-events';
 /** Event type appended (atomically with the write) whenever the ring changes. */
 export const KEY_RING_CHANGED = 'keyring-changed';
 const LOCK_NAME = 'keyring-rotation';
@@ -112,7 +115,7 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
     this.store = new Store(redis);
     this.locks = new Locks(redis);
     const isVersion = (d: unknown): d is { version: number } => typeof (d as { version?: unknown })?.version === 'number';
-    this.log = new EventLog(redis, { name: EVENT_LOG_NAME, maxAgeMs: options.eventLogMaxAgeMs, validate: isVersion });
+    this.log = new EventLog(redis, { name: KEY_RING_LOG_NAME, maxAgeMs: options.eventLogMaxAgeMs, validate: isVersion });
   }
 
   /** The public JWKS: the active key, the next key, and retired keys until their grace ends. Served from memory. */

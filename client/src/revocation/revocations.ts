@@ -6,7 +6,6 @@ import type { KccRedis } from '../connection.js';
 import { encodeEnvelope } from '../envelope.js';
 import { KccClientError } from '../errors.js';
 import { EventLog, compareStreamIds } from '../event-log.js';
-import { EVENT_LOG_NAME } from '../keyring/key-ring.js';
 import { positiveOrUndefined } from '../store.js';
 import { type RevocationClaims, RevocationIndex } from './revocation-index.js';
 import type { RevocationSink } from './revocation-sink.js';
@@ -17,8 +16,10 @@ export type RevocationEvent =
   | { readonly kind: 'subject'; readonly sub: string; readonly nbf: number }
   | { readonly kind: 'client'; readonly nbf: number };
 
-/** Event type of revocations in the shared event log. */
+/** Event type of revocation batches in the revocation log. */
 export const REVOCATION_EVENT = 'revocation';
+/** Name of the revocation log (a stream) in the namespace. */
+export const REVOCATION_LOG_NAME = 'revocation-events';
 
 /**
  * The result of {@link Revocations.isRevoked}: `stale` means no revocation is known for these
@@ -159,7 +160,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Revoc
     this.options = { ...REVOCATION_DEFAULTS, ...options };
     positiveOrUndefined(this.options.sessionMaxLifetimeMs, 'sessionMaxLifetimeMs');
     positiveOrUndefined(this.options.maxStalenessMs, 'maxStalenessMs');
-    this.log = new EventLog(redis, { name: EVENT_LOG_NAME, maxAgeMs: this.options.sessionMaxLifetimeMs, validate: isRevocationBatch });
+    this.log = new EventLog(redis, { name: REVOCATION_LOG_NAME, maxAgeMs: this.options.sessionMaxLifetimeMs, validate: isRevocationBatch });
     this.bus = new Bus(redis, { channel: 'revocations', validate: isRevocationBatch });
   }
 
