@@ -11,7 +11,7 @@ let app = 0;
 const open: { redis: KccRedis; ring?: KeyRing }[] = [];
 
 beforeAll(async () => {
-  server = await startTestRedis({ appEnvs: Array.from({ length: 12 }, (_, i) => ({ app: `app${i}`, env: 'prod' })), persistence: 'none' });
+  server = await startTestRedis({ appEnvs: Array.from({ length: 16 }, (_, i) => ({ app: `app${i}`, env: 'prod' })), persistence: 'none' });
 });
 afterEach(async () => {
   await Promise.all(open.splice(0).map(async ({ redis, ring }) => {
@@ -102,6 +102,40 @@ describe('key ring: one ring per app-env, created and rotated by exactly one ins
     expect(decodeProtectedHeader(second).kid).toBe(ring.signingKey().kid);
     expect((await jwtVerify(second, createLocalJWKSet({ keys: [...ring.jwks().keys] }))).payload.jti).not.toBe(payload.jti);
     for (const key of ring.jwks().keys) expect(key).toMatchObject({ use: 'sig', alg: algorithm, kid: expect.any(String) });
+  });
+});
+
+describe('key ring: Redis losing or rewinding the ring (failover, restart without persistence)', () => {
+  it('restores a ring deleted from Redis from the last good one, so a new instance signs with the same key', async () => {
+    const user = namespace();
+    const [a, b] = await Promise.all([instance(user, { algorithm: 'ES256', refreshIntervalMs: 30 }), instance(user, { algorithm: 'ES256', refreshIntervalMs: 30 })]);
+    const kid = a!.signingKey().kid;
+    const admin = await server.admin();
+    try {
+      await admin.del(`${user}:{${user}}:keyring`);
+      const restored = async () => (await admin.hget(`${user}:{${user}}:keyring`, 'value')) !== null;
+      for (let i = 0; i < 200 && !(await restored()); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(await restored()).toBe(true);
+    } finally {
+      await admin.quit();
+    }
+    const c = await instance(user, { algorithm: 'ES256' });
+    expect([a!, b!, c].map((r) => r.signingKey().kid)).toEqual([kid, kid, kid]);
+  });
+
+  it('follows Redis when it goes back to an older ring (a write lost in a failover): instances never diverge', async () => {
+    const user = namespace();
+    const [a, b] = await Promise.all([instance(user, { algorithm: 'ES256', refreshIntervalMs: 30 }), instance(user, { algorithm: 'ES256', refreshIntervalMs: 30 })]);
+    const first = a!.signingKey().kid;
+    const raw = await connectAs(server, user);
+    const key = `${user}:{${user}}:keyring`;
+    const v1 = (await raw.hget(key, 'value'))!;
+    await a!.rotate({ immediate: true });
+    await until(() => b!.signingKey().kid !== first, 'the rotation on b');
+    await raw.hset(key, 'version', 1, 'value', v1); // the replica that took over never saw version 2
+    await until(() => a!.signingKey().kid === first && b!.signingKey().kid === first, 'both instances back on the ring Redis holds');
+    expect([a!.health().version, b!.health().version]).toEqual([1, 1]);
+    await raw.quit();
   });
 });
 

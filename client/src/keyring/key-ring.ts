@@ -59,6 +59,8 @@ export interface RotateResult {
 
 interface LoadedRing {
   readonly version: number;
+  /** The stored text: a ring that differs in any way (a lost write, a rewind) is reloaded. */
+  readonly raw: string;
   readonly ring: StoredRing;
   readonly privateKeys: ReadonlyMap<string, webcrypto.CryptoKey>;
 }
@@ -176,8 +178,8 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
       const changed = await this.waitForVersionAbove(seenVersion, Math.min(this.options.lockTtlMs, 1_000));
       if (changed && !options.immediate) {
         const pending = this.currentView();
-        const key = pending.next ?? pending.active!;
-        return { rotated: false, kid: key.kid, activatesAt: key.activatesAt };
+        const key = pending.next ?? pending.active;
+        if (key) return { rotated: false, kid: key.kid, activatesAt: key.activatesAt };
       }
       if (Date.now() > deadline) throw new KccClientError('KCC_CONNECTION_FAILED', 'could not take the key-ring rotation lock in time');
     }
@@ -207,9 +209,9 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
     // Tail first, so no change between the read below and the tail's start is missed.
     this.tail = await this.log.tail(
       (event) => {
-        if (event.type === KEY_RING_CHANGED && event.data.version > (this.loaded?.version ?? 0)) void this.load();
+        if (event.type === KEY_RING_CHANGED) this.reload();
       },
-      { onGap: () => void this.load() },
+      { onGap: () => this.reload() },
     );
     const state = await this.load();
     if (state === 'absent') await this.createFirstKey();
@@ -240,17 +242,16 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
     const current = await this.store.getVersioned(KEY_RING_NAME);
     if (firstKeyOnly && current) {
       await this.load();
-      const key = this.currentView().active!;
-      return { rotated: false, kid: key.kid, activatesAt: key.activatesAt };
+      return this.unchanged();
     }
     const version = current?.version ?? 0;
     const ring = current ? parseStoredRing(current.value) : { keys: [] };
     const now = Date.now();
     const view = viewAt(ring, now);
-    if (version !== seenVersion && !immediate) {
+    const existing = view.next ?? view.active;
+    if (version !== seenVersion && !immediate && existing) {
       await this.load();
-      const key = view.next ?? view.active!;
-      return { rotated: false, kid: key.kid, activatesAt: key.activatesAt };
+      return { rotated: false, kid: existing.kid, activatesAt: existing.activatesAt };
     }
     if (view.next && !immediate) return { rotated: false, kid: view.next.kid, activatesAt: view.next.activatesAt };
 
@@ -277,18 +278,46 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
       event: this.log.eventFor(KEY_RING_CHANGED, { version: version + 1 }),
     });
     await this.load();
-    if (!result.ok) {
-      // Only possible if the lock expired mid-rotation: the other writer's ring stands.
-      const key = this.currentView().next ?? this.currentView().active!;
-      return { rotated: false, kid: key.kid, activatesAt: key.activatesAt };
-    }
+    // Only possible if the lock expired mid-rotation: the other writer's ring stands.
+    if (!result.ok) return this.unchanged();
     return { rotated: true, kid: generated.kid, activatesAt };
+  }
+
+  /** Loads in the background; a failure is logged, never left as an unhandled rejection. */
+  private reload(): void {
+    this.load().catch((error: unknown) => this.redis.config.logger.warn('key ring reload failed; will retry', { error: String(error) }));
+  }
+
+  /**
+   * Redis lost the ring altogether (a node restarted without persistence, a cache with no replica):
+   * write the last good ring back, so instances that start now load it instead of making a new one.
+   */
+  private async restoreRing(): Promise<void> {
+    const lock = await this.locks.acquire(LOCK_NAME, this.options.lockTtlMs);
+    if (!lock || !this.loaded) return;
+    try {
+      const restored = await this.store.compareAndSet(KEY_RING_NAME, 0, this.loaded.raw, {
+        event: this.log.eventFor(KEY_RING_CHANGED, { version: 1 }),
+      });
+      if (restored.ok) this.redis.config.logger.warn('the key ring was missing in Redis; restored the last good ring');
+    } finally {
+      await lock.release();
+    }
+    await this.load();
+  }
+
+  /** The result of a rotation that did not happen here: the ring's next (or active) key. */
+  private unchanged(): RotateResult {
+    const view = this.loaded ? this.currentView() : undefined;
+    const key = view?.next ?? view?.active;
+    if (!key) throw new KccClientError('KCC_KEYRING_INVALID', this.lastError ?? 'the key ring in Redis has no usable key');
+    return { rotated: false, kid: key.kid, activatesAt: key.activatesAt };
   }
 
   private async tick(): Promise<void> {
     if (this.closed) return;
     try {
-      await this.load();
+      if ((await this.load()) === 'absent' && this.loaded) await this.restoreRing();
       const view = this.currentView();
       if (view.active && !view.next && view.active.activatesAt + this.options.rotateEveryMs <= Date.now()) await this.rotate();
     } catch (error) {
@@ -310,7 +339,9 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
   private async loadOnce(): Promise<'absent' | 'loaded' | 'refused'> {
     const stored = await this.store.getVersioned(KEY_RING_NAME);
     if (!stored) return 'absent';
-    if (this.loaded && stored.version <= this.loaded.version && !this.lastError) return 'loaded';
+    // Same version and same text: nothing to do. Anything else — newer, older (Redis lost a write in a
+    // failover), or the same version with other content — is loaded, so instances never diverge.
+    if (this.loaded && stored.version === this.loaded.version && stored.value === this.loaded.raw && !this.lastError) return 'loaded';
     try {
       const ring = parseStoredRing(stored.value);
       const now = Date.now();
@@ -320,7 +351,7 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
         privateKeys.set(key.kid, await importPrivateKey(key.alg, key.kid, key.publicJwk, privateJwk));
       }
       if (!viewAt(ring, now).active) throw new Error('ring has no active key');
-      this.loaded = { version: stored.version, ring, privateKeys };
+      this.loaded = { version: stored.version, raw: stored.value, ring, privateKeys };
       this.lastLoadedAt = now;
       if (this.lastError) {
         this.lastError = undefined;
