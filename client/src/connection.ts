@@ -263,6 +263,8 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
       : new Redis({ ...options, host: config.host, port: config.port });
     this.clients.set(client, role);
     client.on('error', (error: Error) => this.onClientError(role, error));
+    // A cluster reports its nodes' failures (WRONGPASS after a rotation among them) as 'node error'.
+    if (client instanceof Cluster) client.on('node error', (error: Error) => this.onClientError(role, error));
     client.on('ready', () => this.emit('ready', role));
     client.connect().catch(() => {
       // Failures are handled by the error listener and by ready(); nothing may escape as unhandled.
@@ -297,10 +299,16 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     this.stats.credentialRefreshes++;
     const { username, password } = this.credentials.credentials;
     for (const client of this.clients.keys()) {
-      for (const node of client instanceof Cluster ? [client, ...client.nodes()] : [client]) {
-        const target = node instanceof Cluster ? node.options.redisOptions : node.options;
-        if (target) Object.assign(target, { username, password });
+      const targets: (RedisOptions | undefined)[] = [];
+      if (client instanceof Cluster) {
+        // New node connections are built from the pool's own copy of the options (ioredis 6), so
+        // that copy must learn the new password too, not only the cluster's options and live nodes.
+        const pool = (client as unknown as { connectionPool?: { redisOptions?: RedisOptions } }).connectionPool;
+        targets.push(client.options.redisOptions, pool?.redisOptions, ...client.nodes().map((node) => node.options));
+      } else {
+        targets.push(client.options);
       }
+      for (const target of targets) if (target) Object.assign(target, { username, password });
     }
     this.config.logger.info('Redis credentials re-read after an authentication failure', { username });
   }

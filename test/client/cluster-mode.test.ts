@@ -50,6 +50,45 @@ describe('Redis Cluster mode (3 TLS primaries, cluster-mode ACL users)', () => {
     expect(await lock!.release()).toBe(true);
   });
 
+  it('survives a password rotation on every node with zero failed commands', async () => {
+    const user = 'other-app-prod';
+    const oldPassword = cluster.users.get(user)!.password;
+    const newPassword = 'C'.repeat(32) + 'c'.repeat(32);
+    let secret = { username: user, password: oldPassword };
+    const rotating = await KccRedis.connect({ url: cluster.url, tls: { ca: cluster.ca, servername: 'localhost' }, credentialsProvider: async () => secret, clusterMode: true, credentialRefreshMinIntervalMs: 20, env: {} });
+    let ok = 0;
+    const failures: unknown[] = [];
+    let running = true;
+    // Plain prefixed keys (no hash tag) so that the commands reach every shard.
+    const worker = async () => {
+      for (let i = 0; running; i++) {
+        try {
+          await rotating.run((r) => r.set(`${rotating.keyPrefix}k${i % 50}`, String(i)));
+          ok++;
+        } catch (error) {
+          failures.push(error);
+        }
+      }
+    };
+    const workers = [worker(), worker()];
+    await until(() => ok > 50, 'commands before the rotation');
+    for (const node of cluster.nodes) await node.setPasswords(user, [oldPassword, newPassword]);
+    secret = { username: user, password: newPassword };
+    for (const node of cluster.nodes) await node.setPasswords(user, [newPassword]);
+    for (const node of cluster.nodes) {
+      const admin = await node.admin();
+      await admin.call('CLIENT', 'KILL', 'USER', user);
+      await admin.quit();
+    }
+    const target = ok + 200;
+    await until(() => ok >= target || failures.length > 0, 'commands after the rotation', 30_000);
+    running = false;
+    await Promise.all(workers);
+    expect(failures).toEqual([]);
+    expect(rotating.stats.credentialRefreshes).toBeGreaterThanOrEqual(1);
+    await rotating.close();
+  });
+
   it('delivers pub/sub across nodes', async () => {
     const other = await KccRedis.connect({ url: cluster.url, tls: { ca: cluster.ca, servername: 'localhost' }, username: 'my-app-prod', password: cluster.users.get('my-app-prod')!.password, clusterMode: true, env: {} });
     const heard: string[] = [];
