@@ -59,7 +59,8 @@ export function isAuthError(error: unknown): boolean {
  * await redis.close();
  */
 export class KccRedis extends EventEmitter<KccRedisEvents> {
-  readonly config: ResolvedConnection;
+  /** The resolved configuration, without credentials (they live only in the refresher, never in a dump of this object). */
+  readonly config: Omit<ResolvedConnection, 'credentials' | 'refreshCredentials'>;
   readonly stats: ConnectionStats = { reconnects: 0, authFailures: 0, credentialRefreshes: 0 };
   private readonly credentials: CredentialRefresher;
   private readonly clients = new Map<RedisClient, ConnectionRole>();
@@ -93,8 +94,9 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
 
   private constructor(config: ResolvedConnection) {
     super();
-    this.config = config;
-    this.credentials = new CredentialRefresher(config.credentials, config.refreshCredentials, config.credentialRefreshMinIntervalMs);
+    const { credentials, refreshCredentials, ...rest } = config;
+    this.config = rest;
+    this.credentials = new CredentialRefresher(credentials, refreshCredentials, config.credentialRefreshMinIntervalMs);
   }
 
   /** This app-env's key prefix (`<app>-<env>:`). */

@@ -6,7 +6,8 @@ import type { CredentialsProvider, RedisCredentials } from './options.js';
  * next allowed read instead of hammering Secrets Manager).
  */
 export class CredentialRefresher {
-  private current: RedisCredentials;
+  // Private fields (#) stay out of console.log / util.inspect dumps of this object.
+  #current: RedisCredentials;
   private inFlight: Promise<void> | undefined;
   private lastReadAt = Number.NEGATIVE_INFINITY;
   private generation = 0;
@@ -16,11 +17,11 @@ export class CredentialRefresher {
     private readonly read: CredentialsProvider | undefined,
     private readonly minIntervalMs: number,
   ) {
-    this.current = initial;
+    this.#current = initial;
   }
 
   get credentials(): RedisCredentials {
-    return this.current;
+    return this.#current;
   }
 
   /** Whether credentials can change at all (a secret or provider backs them). */
@@ -49,8 +50,8 @@ export class CredentialRefresher {
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     this.lastReadAt = performance.now();
     const next = await this.read!();
-    if (next.username !== this.current.username || next.password !== this.current.password) {
-      this.current = next;
+    if (next.username !== this.#current.username || next.password !== this.#current.password) {
+      this.#current = next;
       this.generation++;
     }
   }

@@ -180,11 +180,19 @@ class RunningTail<T> implements EventLogTail {
         if (outcome === 'stopped') return;
         reply = outcome;
         failures = 0;
-      } catch (error) {
-        if (this.stopped) return;
+      } catch {
+        // A connection closed for good (its KccRedis was closed) will not come back: stop reading.
+        if (this.stopped || this.reader.status === 'end') return;
         failures++;
-        // The connection recovers by itself (and re-reads credentials); retry with a bounded backoff.
-        await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** failures, 2_000)));
+        // The connection recovers by itself (and re-reads credentials); retry with a bounded backoff
+        // that stop() cuts short and that never keeps the process alive on its own.
+        let timer: NodeJS.Timeout | undefined;
+        const pause = new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, Math.min(50 * 2 ** failures, 2_000));
+          timer.unref();
+        });
+        await Promise.race([pause, this.stopSignal]);
+        clearTimeout(timer);
         continue;
       }
       const entries = reply?.[0]?.[1] ?? [];

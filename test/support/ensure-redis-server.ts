@@ -3,7 +3,7 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 const MINIMUM_MAJOR = 7;
-const INSTRUCTION = `redis-server (>= ${MINIMUM_MAJOR}) is required: run \`sudo apt-get install -y redis-server\``;
+const INSTRUCTION = `redis-server (>= ${MINIMUM_MAJOR}) and openssl are required: run \`sudo apt-get install -y redis-server openssl\``;
 
 /** The major version of the redis-server on PATH, or undefined when there is none. */
 async function redisServerMajor(): Promise<number | undefined> {
@@ -16,12 +16,17 @@ async function redisServerMajor(): Promise<number | undefined> {
   }
 }
 
+/** Whether the openssl CLI (throwaway CA and certificates for the local TLS servers) is on PATH. */
+async function hasOpenssl(): Promise<boolean> {
+  return run('openssl', ['version'], { timeout: 10_000 }).then(() => true, () => false);
+}
+
 async function aptGet(args: string[]): Promise<void> {
   try {
     await run('apt-get', args, { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, timeout: 600_000, maxBuffer: 64 * 1024 * 1024 });
   } catch (error) {
     const stderr = (error as { stderr?: string }).stderr?.trim().split('\n').slice(-3).join(' | ');
-    throw new Error(`\`apt-get ${args.join(' ')}\` failed while installing redis-server: ${stderr || (error as Error).message}. ${INSTRUCTION}`);
+    throw new Error(`\`apt-get ${args.join(' ')}\` failed while installing the test servers' packages: ${stderr || (error as Error).message}. ${INSTRUCTION}`);
   }
 }
 
@@ -32,11 +37,14 @@ async function aptGet(args: string[]): Promise<void> {
  */
 export default async function ensureRedisServer(): Promise<void> {
   let major = await redisServerMajor();
-  if (major === undefined && process.getuid?.() === 0) {
+  let openssl = await hasOpenssl();
+  const missing = [...(major === undefined ? ['redis-server'] : []), ...(openssl ? [] : ['openssl'])];
+  if (missing.length > 0 && process.getuid?.() === 0) {
     await aptGet(['update']);
-    await aptGet(['install', '-y', '--no-install-recommends', 'redis-server']);
+    await aptGet(['install', '-y', '--no-install-recommends', ...missing]);
     major = await redisServerMajor();
+    openssl = await hasOpenssl();
   }
-  if (major === undefined) throw new Error(INSTRUCTION);
+  if (major === undefined || !openssl) throw new Error(INSTRUCTION);
   if (major < MINIMUM_MAJOR) throw new Error(`${INSTRUCTION} (found redis-server ${major}.x on PATH)`);
 }
