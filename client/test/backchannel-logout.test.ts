@@ -68,7 +68,7 @@ describe('back-channel logout handler: the revocation store is unavailable', () 
     warnings = [];
   });
 
-  it('answers 503 temporarily_unavailable, not 200, when the replay check cannot reach Redis', async () => {
+  it('answers 503 temporarily_unavailable, not 200, when the replay record cannot be written (the revocation, idempotent, is already applied)', async () => {
     const handler = create();
     sink.failing.add('rememberJti');
     const token = await signToken(key, logoutClaims(ISSUER));
@@ -78,18 +78,18 @@ describe('back-channel logout handler: the revocation store is unavailable', () 
       headers: { 'Cache-Control': 'no-store', 'Content-Type': 'application/json' },
       body: '{"error":"temporarily_unavailable"}',
     });
-    expect(sink.revocations).toBe(0);
+    expect(sink.revocations).toBe(1); // applied first: the provider's retry re-applies it harmlessly
     expect(handler.stats.unavailable).toBe(1);
     expect(warnings.join()).toMatch(/answered 503/);
     expect(warnings.join()).not.toContain(token.split('.')[1]);
   });
 
-  it('answers 503 when the revocation fails, releases the jti, and accepts the identity provider\'s retry', async () => {
+  it('answers 503 when the revocation fails, records no jti, and accepts the identity provider\'s retry', async () => {
     const handler = create();
     const token = await signToken(key, logoutClaims(ISSUER, { sid: undefined }));
     sink.failing.add('revokeSubject');
     expect((await handler({ contentType: FORM_TYPE, body: form(token) })).status).toBe(503);
-    expect(sink.forgotten).toHaveLength(1);
+    expect(sink.jtis).toHaveLength(0); // nothing to release: the replay record is written only after the revocation
 
     sink.failing.clear(); // Redis is back; the provider retries the same token
     expect((await handler({ contentType: FORM_TYPE, body: form(token) })).status).toBe(200);

@@ -8,7 +8,6 @@ export class RecordingSink implements RevocationSink {
   readonly subjects: { sub: string; notBefore: number }[] = [];
   readonly clientWide: number[] = [];
   readonly jtis: { jti: string; ttlMs: number }[] = [];
-  readonly forgotten: string[] = [];
   /** Methods that reject (as with Redis down) until removed. */
   readonly failing = new Set<SinkMethod>();
   private readonly seen = new Set<string>();
@@ -45,8 +44,4 @@ export class RecordingSink implements RevocationSink {
     return true;
   }
 
-  async forgetJti(jti: string): Promise<void> {
-    this.seen.delete(jti);
-    this.forgotten.push(jti);
-  }
 }

@@ -40,7 +40,6 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
     revokeSubject: (sub, notBefore) => started().revokeSubject(sub, notBefore),
     revokeAllBefore: (notBefore) => started().revokeAllBefore(notBefore),
     rememberJti: (jti, ttlMs) => started().rememberJti(jti, ttlMs),
-    forgetJti: (jti) => started().forgetJti(jti),
   };
   const common = { issuer: options.issuer, clientId: options.clientId, sink, jwks: realmKeys.getKey, algorithms: realmKeys.algorithms, logger };
   const endpoints: MountedEndpoint[] = [];

@@ -92,8 +92,10 @@ export function checkPositiveInteger(value: number, option: string): number {
 export type ApplyOnceOutcome = { readonly status: 'applied' | 'replayed' } | { readonly status: 'failed'; readonly step: string; readonly cause: unknown };
 
 /**
- * Records `replayKey` cluster-wide, then applies the revocation. When the revocation fails the key
- * is released again, so the identity provider's retry (it gets a 503) is not taken for a replay.
+ * Applies the revocation, then records `replayKey` cluster-wide. In this order a logout is never
+ * lost: if Redis fails in between, the identity provider's retry (it gets a 503) applies it again,
+ * which is harmless — a revocation is idempotent — instead of being refused as a replay of a
+ * delivery that never took effect. A real replay is refused (400) after re-applying nothing new.
  */
 export async function applyOnce(
   sink: RevocationSink,
@@ -101,20 +103,18 @@ export async function applyOnce(
   ttlMs: number,
   apply: () => Promise<void>,
 ): Promise<ApplyOnceOutcome> {
+  try {
+    await apply();
+  } catch (cause) {
+    return { status: 'failed', step: 'the revocation could not be stored', cause };
+  }
   let first: boolean;
   try {
     first = await sink.rememberJti(replayKey, ttlMs);
   } catch (cause) {
     return { status: 'failed', step: 'the replay check failed', cause };
   }
-  if (!first) return { status: 'replayed' };
-  try {
-    await apply();
-  } catch (cause) {
-    await sink.forgetJti?.(replayKey).catch(() => undefined);
-    return { status: 'failed', step: 'the revocation could not be stored', cause };
-  }
-  return { status: 'applied' };
+  return { status: first ? 'applied' : 'replayed' };
 }
 
 /** Turns a request handler into an {@link EndpointHandler} that never rejects: an unexpected error becomes `onError`'s response. */

@@ -22,10 +22,4 @@ export interface RevocationSink {
   revokeAllBefore(notBefore: number): Promise<void>;
   /** Records a logout-token `jti` cluster-wide (SET NX with expiry); resolves false when it was seen before (replay). */
   rememberJti(jti: string, ttlMs: number): Promise<boolean>;
-  /**
-   * Optional: releases a `jti` recorded by `rememberJti` whose revocation then failed, so that the
-   * identity provider's retry of the same token is not taken for a replay. Best effort: when it is
-   * missing or fails, that retry is refused as a replay.
-   */
-  forgetJti?(jti: string): Promise<void>;
 }

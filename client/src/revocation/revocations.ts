@@ -204,11 +204,6 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Revoc
     return reply === 'OK';
   }
 
-  /** Releases a recorded `jti` whose revocation failed, so the identity provider's retry is not taken for a replay. */
-  async forgetJti(jti: string): Promise<void> {
-    await this.redis.run((r) => r.del(this.jtiKey(jti)));
-  }
-
   private jtiKey(jti: string): string {
     return this.redis.key(`jti:${createHash('sha256').update(jti).digest('base64url')}`);
   }
