@@ -1,7 +1,7 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { CfnReplicationGroup, CfnSubnetGroup, CfnUserGroup } from 'aws-cdk-lib/aws-elasticache';
-import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
@@ -70,6 +70,8 @@ export class KccRedisCache extends Construct implements ec2.IConnectable {
   /** Key-encryption-key secrets of the app-envs' signing keys, by user name. */
   readonly keyEncryptionKeys: ReadonlyMap<string, SigningKeyEncryptionSecret>;
   readonly resource: CfnReplicationGroup;
+  /** Customer-managed key of the cache and the secrets, when one is configured. */
+  readonly encryptionKey: kms.IKey | undefined;
 
   constructor(scope: Construct, id: string, props: KccRedisCacheProps) {
     super(scope, id);
@@ -79,6 +81,7 @@ export class KccRedisCache extends Construct implements ec2.IConnectable {
     this.multiAz = config.replicas > 0;
     const encryptionKey =
       props.encryptionKey ?? (config.kmsKeyArn ? kms.Key.fromKeyArn(this, 'EncryptionKey', config.kmsKeyArn) : undefined);
+    this.encryptionKey = encryptionKey;
     const cachePort = ec2.Port.tcp(config.port);
 
     const securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
@@ -194,7 +197,18 @@ export class KccRedisCache extends Construct implements ec2.IConnectable {
    */
   grantRead(app: string, env: string, grantee: iam.IGrantable): iam.Grant {
     const user = this.appEnvUser(app, env);
-    return user.secret.grantRead(grantee).combine(this.keyEncryptionKeys.get(user.userName)!.secret.grantRead(grantee));
+    const grant = user.secret.grantRead(grantee).combine(this.keyEncryptionKeys.get(user.userName)!.secret.grantRead(grantee));
+    if (!this.encryptionKey) return grant;
+    // Secrets encrypted with a customer key need kms:Decrypt too. CDK's own grant cannot edit the
+    // policy of a key imported by ARN and adds nothing; grant it on the principal, through Secrets Manager only.
+    return grant.combine(
+      iam.Grant.addToPrincipal({
+        grantee,
+        actions: ['kms:Decrypt'],
+        resourceArns: [this.encryptionKey.keyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${Stack.of(this).region}.amazonaws.com` } },
+      }),
+    );
   }
 }
 

@@ -187,11 +187,23 @@ describe('stack: guide step 4, the replication group', () => {
     });
   });
 
-  it('uses a customer KMS key for the cache and the secrets when given', () => {
+  it('uses a customer KMS key for the cache and the secrets when given, and grantRead includes decrypting through Secrets Manager', async () => {
     const arn = 'arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555';
-    const { template: t } = synth({ apps: ['a'], kmsKeyArn: arn });
+    const { Template } = await import('aws-cdk-lib/assertions');
+    const iam = await import('aws-cdk-lib/aws-iam');
+    const built = build({ apps: ['a'], kmsKeyArn: arn });
+    const role = new iam.Role(built.stack, 'AppRole', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') });
+    built.stack.cache.grantRead('a', 'prod', role);
+    const t = Template.fromStack(built.stack);
     t.hasResourceProperties('AWS::ElastiCache::ReplicationGroup', { KmsKeyId: arn });
     t.allResourcesProperties('AWS::SecretsManager::Secret', { KmsKeyId: arn });
+    const policy = Object.values(t.findResources('AWS::IAM::Policy')).find((p) => JSON.stringify(p.Properties.Roles).includes('AppRole'))!;
+    expect(policy.Properties.PolicyDocument.Statement).toContainEqual({
+      Action: 'kms:Decrypt',
+      Effect: 'Allow',
+      Resource: arn,
+      Condition: { StringEquals: { 'kms:ViaService': { 'Fn::Join': ['', ['secretsmanager.', { Ref: 'AWS::Region' }, '.amazonaws.com']] } } },
+    });
   });
 });
 
