@@ -30,12 +30,6 @@ export interface TailOptions {
   readonly onGap?: (lastAppliedId: string, firstRetainedId: string) => void;
   /** Called for every dropped entry (after counting). Must not throw. */
   readonly onDrop?: (reason: DropReason) => void;
-  /**
-   * Called after every successful read, entries applied (also when a blocking read timed out
-   * empty): proof that Redis was reachable. `caughtUp` is false while a backlog is still being
-   * read (the read returned a full batch). Must not throw.
-   */
-  readonly onRead?: (caughtUp: boolean) => void;
 }
 
 export type EventHandler<T> = (event: Envelope<T>, id: string) => void | Promise<void>;
@@ -44,8 +38,6 @@ export type EventHandler<T> = (event: Envelope<T>, id: string) => void | Promise
 export interface EventLogTail {
   readonly lastId: string;
   readonly dropped: DropCounts;
-  /** Records an event (by envelope id) as already applied, e.g. received over pub/sub first; the log's copy is skipped. */
-  markSeen(envelopeId: string): void;
   /** Stops reading and closes the tail's connection. */
   stop(): Promise<void>;
 }
@@ -201,16 +193,11 @@ class RunningTail<T> implements EventLogTail {
         await this.apply(id, fields);
         this.last = id;
       }
-      this.options.onRead?.(entries.length < count);
     }
   }
 
-  markSeen(envelopeId: string): void {
-    this.remember(envelopeId);
-  }
-
   private async apply(id: string, fields: string[]): Promise<void> {
-    // Writers that put the envelope id first ('i') let a known event be skipped before parsing.
+    // Entries carry the envelope id first ('i'): an event already applied is skipped unparsed.
     if (fields[0] === ID_FIELD && fields[1] !== undefined && this.seen.has(fields[1])) return;
     const index = fields.indexOf(FIELD);
     const raw = index >= 0 && index % 2 === 0 ? fields[index + 1] : undefined;

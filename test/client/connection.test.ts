@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KccRedis, type KccLogger } from '../../client/src/index.js';
 import type { LocalRedis } from '../../infra/local/local-redis.js';
-import { startTestRedis } from '../support/redis.js';
+import { kccOptions, startTestRedis } from '../support/redis.js';
 
 const USER = 'my-app-prod';
 
@@ -15,7 +15,7 @@ describe('connection behaviour (real redis-server, TLS)', () => {
   };
   beforeAll(async () => {
     server = await startTestRedis({ appEnvs: [{ app: 'my-app', env: 'prod' }], persistence: 'none' });
-    redis = await KccRedis.connect({ url: server.url, tls: { ca: server.ca }, username: USER, password: server.users.get(USER)!.password, instanceId: 'instance-7', logger, env: {} });
+    redis = await KccRedis.connect(kccOptions(server, USER, { instanceId: 'instance-7', logger }));
   });
   afterAll(async () => {
     await redis?.close();

@@ -3,7 +3,7 @@ import { jwtVerify, createLocalJWKSet, decodeProtectedHeader } from 'jose';
 import { KccRedis, KeyRing, type KeyRingOptions, PRIVATE_JWK_MEMBERS } from '../../client/src/index.js';
 import type { LocalRedis } from '../../infra/local/local-redis.js';
 import { nextEvent, until } from '../support/events.js';
-import { connectAs, startTestRedis } from '../support/redis.js';
+import { connectAs, kccOptions, startTestRedis } from '../support/redis.js';
 
 const KEK = 'k'.repeat(20) + 'K'.repeat(20) + '0123456789abcdefghijklmnopqrstuv';
 let server: LocalRedis;
@@ -27,7 +27,7 @@ function namespace(): string {
 }
 
 async function instance(user: string, options: KeyRingOptions = {}): Promise<KeyRing> {
-  const redis = await KccRedis.connect({ url: server.url, tls: { ca: server.ca }, username: user, password: server.users.get(user)!.password, env: {} });
+  const redis = await KccRedis.connect(kccOptions(server, user));
   const entry: { redis: KccRedis; ring?: KeyRing } = { redis };
   open.push(entry);
   entry.ring = await KeyRing.start(redis, { keyEncryptionKey: KEK, env: {}, ...options });
@@ -216,7 +216,7 @@ describe('key ring: nothing secret in Redis, tampering refused', () => {
   it('refuses to start without a key-encryption key, and with another one', async () => {
     const user = namespace();
     await instance(user, { algorithm: 'ES256' });
-    const redis = await KccRedis.connect({ url: server.url, tls: { ca: server.ca }, username: user, password: server.users.get(user)!.password, env: {} });
+    const redis = await KccRedis.connect(kccOptions(server, user));
     open.push({ redis });
     await expect(KeyRing.start(redis, { env: {} })).rejects.toMatchObject({ code: 'KCC_CONFIG_INVALID', message: expect.stringMatching(/keyEncryptionKey: missing; set KCC_KEYRING_KEK or KCC_KEYRING_KEK_SECRET_ID/) });
     await expect(KeyRing.start(redis, { env: {}, keyEncryptionKey: 'short' })).rejects.toThrow(/at least 32 characters/);

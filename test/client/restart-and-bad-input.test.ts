@@ -3,13 +3,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Bus, type Envelope, EventLog, KccRedis } from '../../client/src/index.js';
 import type { LocalRedis } from '../../infra/local/local-redis.js';
 import { nextEvent, until } from '../support/events.js';
-import { connectAs, startTestRedis } from '../support/redis.js';
+import { connectAs, kccOptions, startTestRedis } from '../support/redis.js';
 
 const USER = 'my-app-prod';
 
 function connect(server: LocalRedis): Promise<KccRedis> {
-  const { password } = server.users.get(USER)!;
-  return KccRedis.connect({ url: server.url, tls: { ca: server.ca }, username: USER, password, env: {}, reconnectMaxDelayMs: 200 });
+  return KccRedis.connect(kccOptions(server, USER, { reconnectMaxDelayMs: 200 }));
 }
 
 describe('server restart (kill -9, restart on the same port)', () => {

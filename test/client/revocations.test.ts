@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { KccRedis, Revocations, type RevocationOptions } from '../../client/src/index.js';
 import type { LocalRedis } from '../../infra/local/local-redis.js';
 import { nextEvent, until } from '../support/events.js';
-import { startTestRedis } from '../support/redis.js';
+import { kccOptions, startTestRedis } from '../support/redis.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 
 let server: LocalRedis;
@@ -25,7 +25,7 @@ function namespace(): string {
 }
 
 async function instance(user: string, options: RevocationOptions = {}, url = server.url): Promise<Revocations> {
-  const redis = await KccRedis.connect({ url, tls: { ca: server.ca }, username: user, password: server.users.get(user)!.password, env: {}, reconnectMaxDelayMs: 100 }, ['subscriber', 'reader']);
+  const redis = await KccRedis.connect(kccOptions(server, user, { url, reconnectMaxDelayMs: 100 }), ['subscriber', 'reader']);
   const entry: { redis: KccRedis; revocations?: Revocations } = { redis };
   open.push(entry);
   entry.revocations = await Revocations.start(redis, options);

@@ -5,7 +5,7 @@ import { mountEndpoint } from '../support/endpoint-adapter.js';
 import { nextEvent } from '../support/events.js';
 import { close, listen } from '../support/http.js';
 import { startProvider } from '../support/oidc-provider.js';
-import { startTestRedis } from '../support/redis.js';
+import { kccOptions, startTestRedis } from '../support/redis.js';
 import { RoundRobinProxy } from '../support/round-robin-proxy.js';
 
 describe('logout sync end to end: the provider\'s back-channel logout reaches one instance, every instance revokes', () => {
@@ -21,7 +21,7 @@ describe('logout sync end to end: the provider\'s back-channel logout reaches on
     const instances: { redis: KccRedis; revocations: Revocations; close: () => Promise<void> }[] = [];
     try {
       for (let i = 0; i < 4; i++) {
-        const connection = await KccRedis.connect({ url: redis.url, tls: { ca: redis.ca }, username: 'shop-prod', password: redis.users.get('shop-prod')!.password, env: {} }, ['subscriber']);
+        const connection = await KccRedis.connect(kccOptions(redis, 'shop-prod'), ['subscriber']);
         const revocations = await Revocations.start(connection);
         const handler = createBackchannelLogoutHandler({ issuer: op.issuer, clientId: 'shop', sink: revocations, jwksUri: `${op.issuer}/jwks` });
         const route = mountEndpoint(handler);

@@ -12,6 +12,7 @@ import {
 } from '../../client/src/index.js';
 import type { LocalRedis } from '../../infra/local/local-redis.js';
 import { close, listen } from './http.js';
+import { kccOptions } from './redis.js';
 
 export interface GrantRecord {
   readonly ok: boolean;
@@ -40,7 +41,7 @@ export class AppInstance {
   ) {}
 
   static async shared(redisServer: LocalRedis, user: string, options: KeyRingOptions): Promise<AppInstance> {
-    const redis = await KccRedis.connect({ url: redisServer.url, tls: { ca: redisServer.ca }, username: user, password: redisServer.users.get(user)!.password, env: {} });
+    const redis = await KccRedis.connect(kccOptions(redisServer, user));
     const ring = await KeyRing.start(redis, options);
     const { server, url } = await listen((_req, res) => {
       res.writeHead(200, { 'content-type': 'application/jwk-set+json' }).end(JSON.stringify(ring.jwks()));

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import type { KccConnectionOptions } from '../../client/src/index.js';
 import { LocalRedis, type LocalRedisOptions } from '../../infra/local/local-redis.js';
 
 /**
@@ -55,4 +56,12 @@ export async function connectAs(server: LocalRedis, username: string, options: C
   client.on('error', () => {}); // errors surface as rejected commands; keep them off the console
   await client.connect();
   return client;
+}
+
+/**
+ * Client options for an app-env user of a local server: TLS trusting its CA, the user's current
+ * password, no environment. `extra` overrides (e.g. another url through a proxy).
+ */
+export function kccOptions(server: LocalRedis, username: string, extra: KccConnectionOptions = {}): KccConnectionOptions {
+  return { url: server.url, tls: { ca: server.ca }, username, password: server.users.get(username)?.password, env: {}, ...extra };
 }

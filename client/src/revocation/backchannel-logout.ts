@@ -6,7 +6,7 @@ import {
   type EndpointHandler,
   type EndpointRequest,
   type EndpointResponse,
-  applyOnce,
+  applyAndRecord,
   checkPositiveInteger,
   emptyStats,
   endpointHandler,
@@ -203,7 +203,7 @@ export function createBackchannelLogoutHandler(options: BackchannelLogoutOptions
     }
     const { payload } = verdict;
     const jti = payload.jti!;
-    const outcome = await applyOnce(sink, jti, replayWindowMs(payload), () =>
+    const outcome = await applyAndRecord(sink, jti, replayWindowMs(payload), () =>
       typeof payload.sid === 'string' ? sink.revokeSession(payload.sid) : sink.revokeSubject(payload.sub!, payload.iat!),
     );
     if (outcome.status === 'failed') return unavailable(outcome.step, outcome.cause);

@@ -6,7 +6,7 @@ import {
   type EndpointHandler,
   type EndpointRequest,
   type EndpointResponse,
-  applyOnce,
+  applyAndRecord,
   checkPositiveInteger,
   emptyStats,
   endpointHandler,
@@ -218,7 +218,7 @@ export function createKeycloakAdminHandlers(options: KeycloakAdminOptions): Keyc
       }
       const { action } = verdict;
       const replayKey = `${REPLAY_PREFIX}${action.id}`;
-      const outcome = await applyOnce(sink, replayKey, Math.max(1_000, action.expiration * 1000 + toleranceMs - Date.now() + 1_000), () => apply(action));
+      const outcome = await applyAndRecord(sink, replayKey, Math.max(1_000, action.expiration * 1000 + toleranceMs - Date.now() + 1_000), () => apply(action));
       if (outcome.status === 'failed') return unavailable(outcome.step, outcome.cause);
       if (outcome.status === 'replayed') return reject('replayed_id', 'invalid admin action: "id" already used');
       stats.accepted += 1;

@@ -88,8 +88,8 @@ export function checkPositiveInteger(value: number, option: string): number {
   return value;
 }
 
-/** The outcome of {@link applyOnce}. */
-export type ApplyOnceOutcome = { readonly status: 'applied' | 'replayed' } | { readonly status: 'failed'; readonly step: string; readonly cause: unknown };
+/** The outcome of {@link applyAndRecord}. */
+export type ApplyAndRecordOutcome = { readonly status: 'applied' | 'replayed' } | { readonly status: 'failed'; readonly step: string; readonly cause: unknown };
 
 /**
  * Applies the revocation, then records `replayKey` cluster-wide. In this order a logout is never
@@ -97,12 +97,12 @@ export type ApplyOnceOutcome = { readonly status: 'applied' | 'replayed' } | { r
  * which is harmless — a revocation is idempotent — instead of being refused as a replay of a
  * delivery that never took effect. A real replay is refused (400) after re-applying nothing new.
  */
-export async function applyOnce(
+export async function applyAndRecord(
   sink: RevocationSink,
   replayKey: string,
   ttlMs: number,
   apply: () => Promise<void>,
-): Promise<ApplyOnceOutcome> {
+): Promise<ApplyAndRecordOutcome> {
   try {
     await apply();
   } catch (cause) {
