@@ -1,12 +1,34 @@
 import { defineConfig } from 'vitest/config';
 
+/** The client package resolves to its TypeScript sources under this condition: no build step before tests. */
+const SOURCE_CONDITIONS = ['kcc-redis-source', 'node', 'import', 'default'];
+
 export default defineConfig({
+  resolve: { conditions: SOURCE_CONDITIONS },
+  ssr: { resolve: { conditions: SOURCE_CONDITIONS, externalConditions: ['kcc-redis-source'] } },
   test: {
-    include: ['test/**/*.test.ts', 'client/test/**/*.test.ts'],
-    globalSetup: ['test/support/ensure-redis-server.ts'],
-    // Synthesizing a CDK app takes seconds on a 2-core machine; real-Redis tests start servers.
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
     pool: 'forks',
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          // No servers, no external programs (redis-server, openssl, python), no prior build.
+          include: ['test/unit/**/*.test.ts'],
+          testTimeout: 30_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          globalSetup: ['test/support/ensure-redis-server.ts'],
+          // Real-Redis tests start servers; end-to-end tests wait out key activations.
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
+    ],
   },
 });

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { SignJWT, generateKeyPair } from 'jose';
-import { KccRedis, KeyRing, type KeyRingOptions } from '../client/src/index.js';
-import { LocalRedis } from '../infra/local/local-redis.js';
+import { KccRedis, KeyRing, type KeyRingOptions } from '@kcc-redis/client';
+import { LocalRedis } from '../local/local-redis.js';
 import { type Metric, report } from './lib/report.js';
 import { ratePerSecond, ratePerSecondSync, summarize, timeRuns } from './lib/stats.js';
 

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
-import { type KccFastifyOptions, fastifyKcc } from '../client/src/fastify/index.js';
-import { LocalRedis } from '../infra/local/local-redis.js';
+import { type KccFastifyOptions, fastifyKcc } from '@kcc-redis/client/fastify';
+import { LocalRedis } from '../local/local-redis.js';
 import { type Metric, report } from './lib/report.js';
 import { summarize } from './lib/stats.js';
 

@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { CONFIG_CONTEXT_KEY, type KccConfig, parseConfig } from '../infra/config.js';
-import { runLocal } from '../infra/local/run-local.js';
+import { runLocal } from '../local/run-local.js';
 
 const USAGE = `Usage: kcc-redis <command> [options]
 

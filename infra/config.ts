@@ -7,7 +7,7 @@ import {
   DEFAULT_REDIS_PORT,
   DEFAULT_USER_GROUP_ID,
   identifierProblem,
-} from '../client/src/naming.js';
+} from '@kcc-redis/client/contract';
 import { CACHE_ENGINES, CacheEngine, DEFAULT_ENGINE_VERSION, engineVersionProblem } from './engine.js';
 import { KccConfigError } from './errors.js';
 import { Reader, closest, show } from './config-reader.js';

@@ -12,7 +12,7 @@ import {
   appEnvUserName,
   defaultUserAccessString,
   keyPrefix,
-} from '../client/src/naming.js';
+} from '@kcc-redis/client/contract';
 import type { AllowedPeer } from './allowed-peer.js';
 import type { KccConfig } from './config.js';
 import { clusterModeParameterGroup } from './engine.js';

@@ -2,7 +2,7 @@ import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import { appEnvUserName, keyPrefix } from '../client/src/naming.js';
+import { appEnvUserName, keyPrefix } from '@kcc-redis/client/contract';
 import type { KccConfig } from './config.js';
 import { KccRedisCache } from './kcc-redis-cache.js';
 import { acknowledgeNagFindings } from './nag-acknowledgements.js';

@@ -1,7 +1,7 @@
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { KEK_SECRET_FIELD, type KeyEncryptionKeySecret } from '../client/src/user-secret.js';
+import { KEK_SECRET_FIELD, type KeyEncryptionKeySecret } from '@kcc-redis/client/contract';
 
 export interface KeyEncryptionKeySecretProps {
   /** The app-env (`<app>-<env>`) whose signing keys it protects. */

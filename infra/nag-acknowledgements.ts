@@ -1,5 +1,5 @@
 import { Validations } from 'aws-cdk-lib';
-import { DEFAULT_REDIS_PORT } from '../client/src/naming.js';
+import { DEFAULT_REDIS_PORT } from '@kcc-redis/client/contract';
 import type { KccRedisCache } from './kcc-redis-cache.js';
 
 /**

@@ -7,7 +7,7 @@ import {
   type RedisUserSecret,
   USER_SECRET_PASSWORD_FIELD,
   USER_SECRET_PASSWORD_LENGTH,
-} from '../client/src/user-secret.js';
+} from '@kcc-redis/client/contract';
 import type { CacheEngine } from './engine.js';
 
 export interface RbacPasswordUserProps {

@@ -4,7 +4,7 @@
  * parent over IPC: `ready`, `seen` (a watched revocation or message), `reached` (a count reached).
  */
 import { Redis } from 'ioredis';
-import { KccRedis, Revocations } from '../../client/src/index.js';
+import { KccRedis, Revocations } from '@kcc-redis/client';
 
 interface HostConfig {
   readonly mode: 'kcc' | 'raw';

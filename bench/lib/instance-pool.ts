@@ -20,7 +20,7 @@ export class InstancePool {
   static async start(count: number, mode: HostMode, connection: Record<string, unknown>): Promise<InstancePool> {
     const script = join(dirname(fileURLToPath(import.meta.url)), 'instance-host.ts');
     const children = Array.from({ length: count }, () =>
-      fork(script, [], { execArgv: ['--import', 'tsx'], env: { ...process.env, KCC_BENCH_HOST: JSON.stringify({ ...connection, mode }) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
+      fork(script, [], { execArgv: ['--conditions=kcc-redis-source', '--import', 'tsx'], env: { ...process.env, KCC_BENCH_HOST: JSON.stringify({ ...connection, mode }) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
     );
     await Promise.all(children.map((child) => new Promise<void>((resolve, reject) => {
       child.once('error', reject);

@@ -4,7 +4,7 @@ import { isIP } from 'node:net';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { CredentialRefresher } from './credentials.js';
 import { KccClientError } from './errors.js';
-import { namespacedChannel, namespacedKey } from './naming.js';
+import { namespacedChannel, namespacedKey } from './contract/naming.js';
 import type { KccConnectionOptions } from './options.js';
 import { type ResolvedConnection, resolveConnection } from './resolve-options.js';
 

@@ -4,9 +4,9 @@ import { discoverEndpoint } from './aws/elasticache-discovery.js';
 import { readUserSecret } from './aws/secrets-manager.js';
 import { KccClientError } from './errors.js';
 import { type KccLogger, defaultLogger } from './logger.js';
-import { keyPrefixOfUser, keyPrefixProblem } from './naming.js';
+import { keyPrefixOfUser, keyPrefixProblem } from './contract/naming.js';
 import { CONNECTION_DEFAULTS, type CredentialsProvider, type KccConnectionOptions, type RedisCredentials } from './options.js';
-import type { RedisUserSecret } from './user-secret.js';
+import type { RedisUserSecret } from './contract/user-secret.js';
 
 /** Everything needed to open connections, after options, environment and secret are merged. */
 export interface ResolvedConnection {

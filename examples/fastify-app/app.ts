@@ -5,8 +5,8 @@
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { type JWTPayload, createRemoteJWKSet, jwtVerify } from 'jose';
-import { fastifyKcc, requireNotRevoked } from '../../client/src/fastify/index.js';
-import type { KccConnectionOptions } from '../../client/src/index.js';
+import { fastifyKcc, requireNotRevoked } from '@kcc-redis/client/fastify';
+import type { KccConnectionOptions } from '@kcc-redis/client';
 
 /** The verified claims of the request's bearer token. */
 export interface TokenClaims {

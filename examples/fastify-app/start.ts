@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { LocalRedis } from '../../infra/local/local-redis.js';
+import { LocalRedis } from '../../local/local-redis.js';
 import { buildApp } from './app.js';
 import { DemoIdp } from './demo-idp.js';
 

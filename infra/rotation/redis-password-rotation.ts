@@ -14,6 +14,9 @@ import { ROTATION_TAG_ENV, ROTATION_TAG_KEY, ROTATION_TIMING } from './rotation-
 /** The Node.js runtime of the rotation function: the latest that aws-cdk-lib knows (a test keeps it so). */
 export const ROTATION_RUNTIME = lambda.Runtime.NODEJS_24_X;
 
+/** The export condition under which the client package resolves to its TypeScript sources. */
+const SOURCE_CONDITION = 'kcc-redis-source';
+
 const HANDLER_ENTRY = join(dirname(fileURLToPath(import.meta.url)), 'rotation-handler.ts');
 const REPOSITORY_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -115,6 +118,8 @@ export class RedisPasswordRotation extends Construct {
         minify: true,
         sourceMap: false,
         logLevel: LogLevel.WARNING,
+        // The shared contract (@kcc-redis/client/contract) is bundled from its TypeScript sources: no client build needed.
+        esbuildArgs: { '--conditions': SOURCE_CONDITION },
       },
     });
 

@@ -7,7 +7,7 @@ import {
   type SecretsManagerClient,
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
-import { type RedisUserSecret, USER_SECRET_PASSWORD_FIELD, parseRedisUserSecret } from '../../client/src/user-secret.js';
+import { type RedisUserSecret, USER_SECRET_PASSWORD_FIELD, parseRedisUserSecret } from '@kcc-redis/client/contract';
 import { KccRotationError } from '../errors.js';
 import { callAws, errorName } from './aws-call.js';
 import { ROTATED_PASSWORD_LENGTH, STAGE } from './rotation-contract.js';

@@ -10,7 +10,7 @@ import {
   importPrivateKey,
   privateKeyJwtClientAuth,
 } from '../../client/src/index.js';
-import type { LocalRedis } from '../../infra/local/local-redis.js';
+import type { LocalRedis } from '../../local/local-redis.js';
 import { close, listen } from './http.js';
 import { kccOptions } from './redis.js';
 

@@ -1,6 +1,6 @@
 import { connect as plainConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import type { LocalRedis } from '../../infra/local/local-redis.js';
+import type { LocalRedis } from '../../local/local-redis.js';
 
 /** What came back on a raw connection: the first reply line, or nothing before the server closed it. */
 export type RawReply = { readonly line: string } | { readonly closedWithoutReply: true };

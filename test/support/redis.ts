@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { KccConnectionOptions } from '../../client/src/index.js';
-import { LocalRedis, type LocalRedisOptions } from '../../infra/local/local-redis.js';
+import { LocalRedis, type LocalRedisOptions } from '../../local/local-redis.js';
 
 /**
  * A LocalRedis in a fresh folder under the OS temp dir; `stop()` also removes the folder

@@ -6,9 +6,13 @@ import { afterAll } from 'vitest';
 import cdkJson from '../../cdk.json' with { type: 'json' };
 import { type BuiltApp, buildApp } from '../../infra/index.js';
 
-/** The context of cdk.json (feature flags included) with the `kcc` config replaced. */
-export function contextWith(kcc: unknown): Record<string, unknown> {
-  return { ...cdkJson.context, kcc };
+/**
+ * The context of cdk.json (feature flags included) with the `kcc` config replaced. Asset bundling
+ * (esbuild for the rotation function) is skipped: unit tests run no external program.
+ * `test/integration/infra/rotation-bundle.test.ts` synthesizes with bundling.
+ */
+export function contextWith(kcc: unknown, options: { bundle?: boolean } = {}): Record<string, unknown> {
+  return { ...cdkJson.context, kcc, ...(options.bundle ? {} : { 'aws:cdk:bundling-stacks': [] }) };
 }
 
 export interface Synthesized extends BuiltApp {

@@ -1,6 +1,6 @@
 import type * as SecretsManager from '@aws-sdk/client-secrets-manager';
 import { KccClientError } from '../errors.js';
-import { type KeyEncryptionKeySecret, type RedisUserSecret, parseKeyEncryptionKeySecret, parseRedisUserSecret } from '../user-secret.js';
+import { type KeyEncryptionKeySecret, type RedisUserSecret, parseKeyEncryptionKeySecret, parseRedisUserSecret } from '../contract/user-secret.js';
 import { loadSdk } from './load-sdk.js';
 
 /**

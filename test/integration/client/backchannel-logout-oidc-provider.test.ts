@@ -1,0 +1,76 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { decodeJwt, decodeProtectedHeader } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type EndpointHandler, createBackchannelLogoutHandler } from '../../../client/src/index.js';
+import { mountEndpoint } from '../../support/endpoint-adapter.js';
+import { close, listen } from '../../support/http.js';
+import { startProvider } from '../../support/oidc-provider.js';
+import { RecordingSink } from '../../support/recording-sink.js';
+
+/** Mounts a handler, recording the logout tokens it was sent. */
+function mount<R extends string>(handler: EndpointHandler<R>, seen: string[]) {
+  return mountEndpoint(handler, (body) => {
+    const token = new URLSearchParams(body.toString()).get('logout_token');
+    if (token) seen.push(token);
+  });
+}
+
+describe('back-channel logout from a real OpenID Provider (oidc-provider)', () => {
+  let op: Awaited<ReturnType<typeof startProvider>>;
+  let app: Awaited<ReturnType<typeof listen>>;
+  let routes: Map<string, (req: IncomingMessage, res: ServerResponse) => void>;
+  const seen: string[] = [];
+  /** The provider's own back-channel logout for a client (a method @types/oidc-provider does not declare). */
+  const backchannelLogout = async (clientId: string, sub: string, sid: string): Promise<void> => {
+    const client = (await op.provider.Client.find(clientId)) as unknown as { backchannelLogout(sub: string, sid: string): Promise<void> };
+    await client.backchannelLogout(sub, sid);
+  };
+
+  beforeAll(async () => {
+    routes = new Map();
+    app = await listen((req, res) => {
+      const route = routes.get(req.url ?? '');
+      if (req.method === 'POST' && route) route(req, res);
+      else res.writeHead(404).end();
+    });
+    op = await startProvider([
+      { client_id: 'shop', jwks_uri: `${app.url}/jwks`, backchannel_logout_uri: `${app.url}/shop/backchannel-logout` },
+      { client_id: 'reports', jwks_uri: `${app.url}/jwks`, backchannel_logout_uri: `${app.url}/reports/backchannel-logout` },
+    ]);
+  });
+  afterAll(async () => {
+    await op?.stop();
+    if (app) await close(app.server);
+  });
+
+  it('accepts the provider\'s logout token and revokes the session (sid)', async () => {
+    const sink = new RecordingSink();
+    const handler = createBackchannelLogoutHandler({ issuer: op.issuer, clientId: 'shop', sink, jwksUri: `${op.issuer}/jwks` });
+    routes.set('/shop/backchannel-logout', mount(handler, seen));
+
+    await backchannelLogout('shop', 'user-42', 'session-42'); // throws unless answered 200/204
+
+    expect(sink.sessions).toEqual(['session-42']);
+    expect(sink.subjects).toEqual([]);
+    expect(handler.stats.accepted).toBe(1);
+    // What oidc-provider 9 sends, as TESTING.md records it.
+    const token = seen.at(-1)!;
+    expect(decodeProtectedHeader(token)).toMatchObject({ alg: 'RS256', typ: 'logout+jwt' });
+    const claims = decodeJwt(token);
+    expect(Object.keys(claims).sort()).toEqual(['aud', 'events', 'exp', 'iat', 'iss', 'jti', 'sid', 'sub']);
+    expect(claims).toMatchObject({ iss: op.issuer, aud: 'shop', sub: 'user-42', sid: 'session-42' });
+    expect(claims.exp! - claims.iat!).toBe(120);
+    expect(sink.jtis).toEqual([{ jti: claims.jti, ttlMs: expect.any(Number) }]);
+  });
+
+  it('refuses the provider\'s token when it is meant for another client: the provider sees a 400', async () => {
+    const sink = new RecordingSink();
+    // Misconfigured: the handler behind /reports believes it is "shop"; the token's aud is "reports".
+    const handler = createBackchannelLogoutHandler({ issuer: op.issuer, clientId: 'shop', sink, jwksUri: `${op.issuer}/jwks`, logger: { info: () => {}, warn: () => {} } });
+    routes.set('/reports/backchannel-logout', mount(handler, seen));
+
+    await expect(backchannelLogout('reports', 'user-42', 'session-43')).rejects.toThrow(/expected 200 OK .* got: 400/);
+    expect(sink.revocations).toBe(0);
+    expect(handler.stats.rejected.bad_aud).toBe(1);
+  });
+});

@@ -1,0 +1,254 @@
+import type { Server } from 'node:http';
+import type { JWK } from 'jose';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import {
+  type BackchannelLogoutOptions,
+  type EndpointRequest,
+  type KccLogger,
+  type LogoutRejectionReason,
+  createBackchannelLogoutHandler,
+} from '../../../client/src/index.js';
+import { close, listen } from '../../support/http.js';
+import {
+  FORM_TYPE,
+  LOGOUT_EVENT,
+  type RealmKey,
+  form,
+  hmacToken,
+  logoutClaims,
+  publicKeyPem,
+  realmKey,
+  signToken,
+  unsignedToken,
+} from '../../support/logout-tokens.js';
+import { RecordingSink } from '../../support/recording-sink.js';
+
+/** The realm's JWKS endpoint over real loopback HTTP: its keys can be rotated, its fetches are counted. */
+class JwksServer {
+  keys: JWK[] = [];
+  fetches = 0;
+  status = 200;
+  private constructor(private readonly server: Server, readonly url: string) {}
+
+  static async start(): Promise<JwksServer> {
+    let self: JwksServer | undefined;
+    const { server, url } = await listen((_req, res) => {
+      self!.fetches += 1;
+      res.writeHead(self!.status, { 'Content-Type': 'application/json' }).end(JSON.stringify({ keys: self!.keys }));
+    });
+    self = new JwksServer(server, url);
+    return self;
+  }
+
+  stop(): Promise<void> {
+    return close(this.server);
+  }
+}
+
+describe('OIDC Back-Channel Logout handler against a realm JWKS served over HTTP', () => {
+  let jwks: JwksServer;
+  let issuer: string;
+  let key: RealmKey;
+  let otherKeySameKid: RealmKey;
+  let strangerKey: RealmKey;
+  let sink: RecordingSink;
+  const logs: string[] = [];
+  const logger: KccLogger = {
+    info: (message, context) => logs.push(`${message} ${JSON.stringify(context)}`),
+    warn: (message, context) => logs.push(`${message} ${JSON.stringify(context)}`),
+  };
+  const handlerFor = (options: Partial<BackchannelLogoutOptions> = {}) =>
+    createBackchannelLogoutHandler({ issuer, clientId: 'shop', sink, jwksUri: `${jwks.url}/certs`, logger, ...options });
+  let handler: ReturnType<typeof handlerFor>;
+
+  beforeAll(async () => {
+    jwks = await JwksServer.start();
+    issuer = 'https://sso.example.test/realms/shop';
+    [key, otherKeySameKid, strangerKey] = await Promise.all([realmKey('realm-1'), realmKey('realm-1'), realmKey('stranger')]);
+    jwks.keys = [key.publicJwk];
+  });
+  afterAll(() => jwks?.stop());
+  beforeEach(() => {
+    sink = new RecordingSink();
+    handler = handlerFor();
+    logs.length = 0;
+    jwks.keys = [key.publicJwk];
+    jwks.status = 200;
+  });
+
+  const post = (token: string, contentType = FORM_TYPE): EndpointRequest => ({ contentType, body: form(token) });
+
+  describe('accepts a valid logout token', () => {
+    it('with `sid`: revokes that session; 200, empty body, no-store; remembers the jti until exp', async () => {
+      const claims = logoutClaims(issuer);
+      const response = await handler(post(await signToken(key, claims)));
+      expect(response).toEqual({ status: 200, headers: { 'Cache-Control': 'no-store' }, body: '' });
+      expect(sink.sessions).toEqual(['session-1']);
+      expect(sink.subjects).toEqual([]);
+      expect(sink.jtis).toHaveLength(1);
+      expect(sink.jtis[0]!.jti).toBe(claims.jti);
+      // exp is iat + 120 s, plus 5 s tolerance and 1 s margin
+      expect(sink.jtis[0]!.ttlMs).toBeGreaterThan(120_000);
+      expect(sink.jtis[0]!.ttlMs).toBeLessThanOrEqual(127_000);
+      expect(handler.stats.accepted).toBe(1);
+    });
+
+    it('with only `sub`: revokes the user\'s sessions issued before the token\'s iat', async () => {
+      const claims = logoutClaims(issuer, { sid: undefined, iat: Math.floor(Date.now() / 1000) - 3 });
+      expect((await handler(post(await signToken(key, claims)))).status).toBe(200);
+      expect(sink.subjects).toEqual([{ sub: 'user-1', notBefore: claims.iat }]);
+      expect(sink.sessions).toEqual([]);
+    });
+
+    it.each(['JWT', 'Logout', 'application/logout+jwt', 'LOGOUT+JWT'])('with typ %s (Keycloak versions, media-type forms)', async (typ) => {
+      expect((await handler(post(await signToken(key, logoutClaims(issuer), { typ }), `${FORM_TYPE}; charset=ISO-8859-1`))).status).toBe(200);
+    });
+
+    it('as a Buffer body, with a charset parameter and extra form fields', async () => {
+      const body = Buffer.from(`${form(await signToken(key, logoutClaims(issuer)))}&state=ignored`);
+      expect((await handler({ contentType: 'Application/X-WWW-Form-Urlencoded;charset=UTF-8', body })).status).toBe(200);
+    });
+
+    it('without `exp` only with allowMissingExp; the jti is then kept for the iat window', async () => {
+      const claims = logoutClaims(issuer, { exp: undefined });
+      const token = await signToken(key, claims);
+      const refused = await handler(post(token));
+      expect(refused.status).toBe(400);
+      expect(JSON.parse(refused.body)).toEqual({ error: 'invalid_request', error_description: 'invalid logout_token: missing required "exp" claim' });
+      expect(handler.stats.rejected.missing_exp).toBe(1);
+
+      const lenient = handlerFor({ allowMissingExp: true, maxTokenAgeMs: 60_000 });
+      expect((await lenient(post(token))).status).toBe(200);
+      expect(sink.sessions).toEqual(['session-1']);
+      expect(sink.jtis[0]!.ttlMs).toBeGreaterThan(60_000);
+      expect(sink.jtis[0]!.ttlMs).toBeLessThanOrEqual(67_000);
+    });
+  });
+
+  type Case = [name: string, reason: LogoutRejectionReason, request: () => Promise<EndpointRequest>];
+  const now = () => Math.floor(Date.now() / 1000);
+  const cases: Case[] = [
+    ['bad signature (another key under the realm kid)', 'bad_signature', async () => post(await signToken(otherKeySameKid, logoutClaims(issuer)))],
+    ['payload changed after signing', 'bad_signature', async () => {
+      const [h, , s] = (await signToken(key, logoutClaims(issuer))).split('.');
+      return post(`${h}.${Buffer.from(JSON.stringify(logoutClaims(issuer, { sid: 'someone-else' }))).toString('base64url')}.${s}`);
+    }],
+    ['unknown kid', 'unknown_kid', async () => post(await signToken(strangerKey, logoutClaims(issuer)))],
+    ['alg none', 'unsupported_alg', async () => post(unsignedToken(logoutClaims(issuer), key.kid))],
+    ['HS256 keyed with the realm public key PEM', 'unsupported_alg', async () => post(hmacToken(logoutClaims(issuer), key.kid, await publicKeyPem(key)))],
+    ['HS256 keyed with the RSA modulus n', 'unsupported_alg', async () => post(hmacToken(logoutClaims(issuer), key.kid, Buffer.from(key.publicJwk.n!, 'base64url')))],
+    ['wrong iss', 'bad_iss', async () => post(await signToken(key, logoutClaims(issuer, { iss: 'https://evil.example.test/realms/shop' })))],
+    ['wrong aud', 'bad_aud', async () => post(await signToken(key, logoutClaims(issuer, { aud: ['other-client', 'reports'] })))],
+    ['expired', 'expired', async () => post(await signToken(key, logoutClaims(issuer, { iat: now() - 300, exp: now() - 60 })))],
+    ['iat in the future', 'bad_iat', async () => post(await signToken(key, logoutClaims(issuer, { iat: now() + 120, exp: now() + 240 })))],
+    ['iat older than the window', 'bad_iat', async () => post(await signToken(key, logoutClaims(issuer, { iat: now() - 3_600, exp: now() + 60 })))],
+    ['missing iat', 'bad_iat', async () => post(await signToken(key, logoutClaims(issuer, { iat: undefined })))],
+    ['exp not a number', 'bad_claim', async () => post(await signToken(key, logoutClaims(issuer, { exp: 'tomorrow' })))],
+    ['missing exp', 'missing_exp', async () => post(await signToken(key, logoutClaims(issuer, { exp: undefined })))],
+    ['missing events', 'bad_events', async () => post(await signToken(key, logoutClaims(issuer, { events: undefined })))],
+    ['wrong events member', 'bad_events', async () => post(await signToken(key, logoutClaims(issuer, { events: { 'http://schemas.openid.net/event/other': {} } })))],
+    ['events member not a JSON object', 'bad_events', async () => post(await signToken(key, logoutClaims(issuer, { events: { [LOGOUT_EVENT]: [] } })))],
+    ['nonce present', 'nonce_present', async () => post(await signToken(key, logoutClaims(issuer, { nonce: 'n-0S6_WzA2Mj' })))],
+    ['neither sub nor sid', 'bad_subject', async () => post(await signToken(key, logoutClaims(issuer, { sub: undefined, sid: undefined })))],
+    ['sid not a string', 'bad_subject', async () => post(await signToken(key, logoutClaims(issuer, { sid: 42 })))],
+    ['missing jti', 'missing_jti', async () => post(await signToken(key, logoutClaims(issuer, { jti: undefined })))],
+    ['typ of an access token', 'bad_typ', async () => post(await signToken(key, logoutClaims(issuer), { typ: 'at+jwt' }))],
+    ['no typ', 'bad_typ', async () => post(await signToken(key, logoutClaims(issuer), { typ: undefined }))],
+    ['malformed JWT (two parts)', 'malformed_token', async () => post('eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0')],
+    ['malformed JWT (header not JSON)', 'malformed_token', async () => post('bm90LWpzb24.e30.c2ln')],
+    ['encrypted (JWE) token', 'malformed_token', async () => post('eyJhbGciOiJSU0EtT0FFUCJ9.a2V5.aXY.Y2lwaGVy.dGFn')],
+    ['oversized body', 'body_too_large', async () => ({ contentType: FORM_TYPE, body: `${form(await signToken(key, logoutClaims(issuer)))}&pad=${'x'.repeat(16_384)}` })],
+    ['JSON instead of a form', 'unsupported_content_type', async () => ({ contentType: 'application/json', body: JSON.stringify({ logout_token: await signToken(key, logoutClaims(issuer)) }) })],
+    ['no content type', 'unsupported_content_type', async () => ({ contentType: undefined, body: form(await signToken(key, logoutClaims(issuer))) })],
+    ['no logout_token parameter', 'malformed_request', async () => ({ contentType: FORM_TYPE, body: 'id_token_hint=abc' })],
+    ['two logout_token parameters', 'malformed_request', async () => {
+      const token = await signToken(key, logoutClaims(issuer));
+      return { contentType: FORM_TYPE, body: `${form(token)}&${form(token)}` };
+    }],
+  ];
+
+  it.each(cases)('rejects %s → 400 (%s), nothing revoked, no jti recorded', async (_name, reason, request) => {
+    const req = await request();
+    const response = await handler(req);
+    expect(response.status).toBe(400);
+    expect(response.headers).toEqual({ 'Cache-Control': 'no-store', 'Content-Type': 'application/json' });
+    const body = JSON.parse(response.body) as { error: string; error_description: string };
+    expect(body.error).toBe('invalid_request');
+    expect(body.error_description.length).toBeLessThan(120);
+    const token = new URLSearchParams(String(req.body)).get('logout_token');
+    if (token) {
+      expect(response.body).not.toContain(token.split('.')[1]);
+      expect(logs.join('\n')).not.toContain(token.split('.')[1]);
+    }
+    expect(sink.revocations).toBe(0);
+    expect(sink.jtis).toEqual([]);
+    expect(handler.stats.rejected[reason]).toBe(1);
+    expect(Object.values<number>(handler.stats.rejected).reduce((a, b) => a + b, 0)).toBe(1);
+    expect(handler.stats.accepted).toBe(0);
+  });
+
+  it('has at least 16 bad-token cases', () => {
+    expect(cases.length).toBeGreaterThanOrEqual(16);
+  });
+
+  it('rejects a replayed jti: the second delivery of a valid token is 400 and revokes nothing new', async () => {
+    const token = await signToken(key, logoutClaims(issuer));
+    expect((await handler(post(token))).status).toBe(200);
+    const replay = await handler(post(token));
+    expect(replay.status).toBe(400);
+    expect(JSON.parse(replay.body)).toEqual({ error: 'invalid_request', error_description: 'invalid logout_token: "jti" already used' });
+    expect(new Set(sink.sessions)).toEqual(new Set(['session-1'])); // re-applied (idempotent), nothing new
+    expect(handler.stats.rejected.replayed_jti).toBe(1);
+  });
+
+  it('fetches the JWKS once and serves later tokens from the cache', async () => {
+    const before = jwks.fetches;
+    const fresh = handlerFor();
+    for (let i = 0; i < 5; i++) expect((await fresh(post(await signToken(key, logoutClaims(issuer))))).status).toBe(200);
+    expect(jwks.fetches - before).toBe(1);
+  });
+
+  it('fetches a key rotated at the identity provider on first sight of its kid; unknown kids inside the cooldown fetch nothing', async () => {
+    const cooldownMs = 1_000;
+    const rotating = handlerFor({ jwksCooldownMs: cooldownMs });
+    const next = await realmKey('realm-2');
+    const [current, stranger, rotated] = await Promise.all([
+      signToken(key, logoutClaims(issuer)),
+      signToken(strangerKey, logoutClaims(issuer)),
+      signToken(next, logoutClaims(issuer, { sid: 'session-2' })),
+    ]);
+    // The clock is the test's: "within the cooldown" and "after it" do not depend on the machine's speed.
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
+    try {
+      expect((await rotating(post(current))).status).toBe(200);
+      const fetched = jwks.fetches;
+
+      jwks.keys = [key.publicJwk, next.publicJwk]; // the realm rotates
+      // Within the cooldown an unknown kid does not trigger a fetch (no JWKS hammering by bad tokens)...
+      vi.setSystemTime(Date.now() + cooldownMs - 1);
+      expect((await rotating(post(stranger))).status).toBe(400);
+      expect(jwks.fetches).toBe(fetched);
+      // ...after it, the first token under the new kid refetches and is accepted.
+      vi.setSystemTime(Date.now() + 2);
+      expect((await rotating(post(rotated))).status).toBe(200);
+      expect(jwks.fetches).toBe(fetched + 1);
+      expect(sink.sessions).toEqual(['session-1', 'session-2']);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('answers 503 (the identity provider retries) when the JWKS cannot be fetched, and revokes nothing', async () => {
+    jwks.status = 500;
+    const fresh = handlerFor();
+    const response = await fresh(post(await signToken(key, logoutClaims(issuer))));
+    expect(response.status).toBe(503);
+    expect(JSON.parse(response.body)).toEqual({ error: 'temporarily_unavailable' });
+    expect(response.headers['Cache-Control']).toBe('no-store');
+    expect(fresh.stats.unavailable).toBe(1);
+    expect(sink.revocations).toBe(0);
+
+    jwks.status = 200; // the retry succeeds
+    expect((await fresh(post(await signToken(key, logoutClaims(issuer))))).status).toBe(200);
+  });
+});

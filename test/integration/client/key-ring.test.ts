@@ -1,0 +1,228 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { jwtVerify, createLocalJWKSet, decodeProtectedHeader } from 'jose';
+import { KccRedis, KeyRing, type KeyRingOptions, PRIVATE_JWK_MEMBERS } from '../../../client/src/index.js';
+import type { LocalRedis } from '../../../local/local-redis.js';
+import { nextEvent, until } from '../../support/events.js';
+import { connectAs, kccOptions, startTestRedis } from '../../support/redis.js';
+
+const KEK = 'k'.repeat(20) + 'K'.repeat(20) + '0123456789abcdefghijklmnopqrstuv';
+let server: LocalRedis;
+let app = 0;
+const open: { redis: KccRedis; ring?: KeyRing }[] = [];
+
+beforeAll(async () => {
+  server = await startTestRedis({ appEnvs: Array.from({ length: 16 }, (_, i) => ({ app: `app${i}`, env: 'prod' })), persistence: 'none' });
+});
+afterEach(async () => {
+  await Promise.all(open.splice(0).map(async ({ redis, ring }) => {
+    await ring?.close();
+    await redis.close();
+  }));
+});
+afterAll(() => server?.stop());
+
+/** A fresh app-env namespace for each test. */
+function namespace(): string {
+  return `app${app++}-prod`;
+}
+
+async function instance(user: string, options: KeyRingOptions = {}): Promise<KeyRing> {
+  const redis = await KccRedis.connect(kccOptions(server, user));
+  const entry: { redis: KccRedis; ring?: KeyRing } = { redis };
+  open.push(entry);
+  entry.ring = await KeyRing.start(redis, { keyEncryptionKey: KEK, env: {}, ...options });
+  return entry.ring;
+}
+
+describe('key ring: one ring per app-env, created and rotated by exactly one instance', () => {
+  it('16 instances starting at once on an empty namespace end with exactly one key, the same kid everywhere', async () => {
+    const user = namespace();
+    const rings = await Promise.all(Array.from({ length: 16 }, () => instance(user, { algorithm: 'ES256' })));
+    const kids = new Set(rings.map((r) => r.signingKey().kid));
+    expect(kids.size).toBe(1);
+    for (const ring of rings) expect(ring.jwks().keys.map((k) => k.kid)).toEqual([...kids]);
+    expect(rings.every((r) => r.health().version === 1)).toBe(true);
+  });
+
+  it('16 instances calling rotate() at once produce exactly one new key, published on all before use', async () => {
+    const user = namespace();
+    const rings = await Promise.all(Array.from({ length: 16 }, () => instance(user, { algorithm: 'ES256', activationDelayMs: 3_600_000 })));
+    const active = rings[0]!.signingKey().kid;
+    const changes = rings.map((r) => nextEvent(r, 'change'));
+    const results = await Promise.all(rings.map((r) => r.rotate()));
+    expect(results.filter((r) => r.rotated)).toHaveLength(1);
+    expect(new Set(results.map((r) => r.kid)).size).toBe(1);
+    await Promise.all(changes);
+    for (const ring of rings) {
+      expect(ring.jwks().keys.map((k) => k.kid)).toEqual([active, results[0]!.kid]);
+      expect(ring.signingKey().kid).toBe(active); // the new key is published, not yet used
+      expect(ring.health().version).toBe(2);
+    }
+  });
+
+  it('switches every instance to the next key when it activates, and drops the old one after its grace', async () => {
+    const user = namespace();
+    const [a, b] = await Promise.all([instance(user, { algorithm: 'EdDSA', activationDelayMs: 300, retireGraceMs: 300 }), instance(user, { algorithm: 'EdDSA', activationDelayMs: 300, retireGraceMs: 300 })]);
+    const first = a!.signingKey().kid;
+    const switched = [a!, b!].map((r) => nextEvent<[{ activeKid: string }]>(r, 'change'));
+    const { kid: second } = await a!.rotate();
+    // Each instance's first change is the new ring (published), then the activation.
+    await Promise.all(switched);
+    await until(() => a!.signingKey().kid === second && b!.signingKey().kid === second, 'activation on both instances');
+    expect(a!.jwks().keys.map((k) => k.kid)).toEqual([first, second]);
+    await until(() => a!.jwks().keys.length === 1 && b!.jwks().keys.length === 1, 'the retired key leaving the JWKS');
+    expect(b!.jwks().keys.map((k) => k.kid)).toEqual([second]);
+  });
+
+  it('an emergency rotation activates the new key at once and removes the old one from every JWKS', async () => {
+    const user = namespace();
+    const [a, b] = await Promise.all([instance(user, { algorithm: 'ES256' }), instance(user, { algorithm: 'ES256' })]);
+    const compromised = a!.signingKey().kid;
+    const seen = nextEvent(b!, 'change');
+    const result = await a!.rotate({ immediate: true });
+    await seen;
+    for (const ring of [a!, b!]) {
+      expect(ring.signingKey().kid).toBe(result.kid);
+      expect(ring.jwks().keys.map((k) => k.kid)).toEqual([result.kid]);
+    }
+    expect(result.kid).not.toBe(compromised);
+  });
+
+  it.each(['PS256', 'ES256', 'EdDSA', 'RS256'] as const)('signs Keycloak-compatible client assertions with %s', async (algorithm) => {
+    const ring = await instance(namespace(), { algorithm });
+    const assertion = await ring.signClientAssertion({ clientId: 'my-client', audience: 'https://sso.example/realms/main' });
+    const { payload, protectedHeader } = await jwtVerify(assertion, createLocalJWKSet({ keys: [...ring.jwks().keys] }), {
+      issuer: 'my-client', subject: 'my-client', audience: 'https://sso.example/realms/main', algorithms: [algorithm],
+    });
+    expect(protectedHeader).toMatchObject({ alg: algorithm, kid: ring.signingKey().kid });
+    expect(payload.exp! - payload.iat!).toBeLessThanOrEqual(60);
+    expect(typeof payload.jti).toBe('string');
+    expect(Array.isArray(payload.aud)).toBe(false);
+    const second = await ring.signClientAssertion({ clientId: 'my-client', audience: 'https://sso.example/realms/main' });
+    expect(decodeProtectedHeader(second).kid).toBe(ring.signingKey().kid);
+    expect((await jwtVerify(second, createLocalJWKSet({ keys: [...ring.jwks().keys] }))).payload.jti).not.toBe(payload.jti);
+    for (const key of ring.jwks().keys) expect(key).toMatchObject({ use: 'sig', alg: algorithm, kid: expect.any(String) });
+  });
+});
+
+describe('key ring: Redis losing or rewinding the ring (failover, restart without persistence)', () => {
+  it('restores a ring deleted from Redis from the last good one, so a new instance signs with the same key', async () => {
+    const user = namespace();
+    const [a, b] = await Promise.all([instance(user, { algorithm: 'ES256', refreshIntervalMs: 30 }), instance(user, { algorithm: 'ES256', refreshIntervalMs: 30 })]);
+    const kid = a!.signingKey().kid;
+    const admin = await server.admin();
+    try {
+      await admin.del(`${user}:{${user}}:keyring`);
+      const restored = async () => (await admin.hget(`${user}:{${user}}:keyring`, 'value')) !== null;
+      for (let i = 0; i < 200 && !(await restored()); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(await restored()).toBe(true);
+    } finally {
+      await admin.quit();
+    }
+    const c = await instance(user, { algorithm: 'ES256' });
+    expect([a!, b!, c].map((r) => r.signingKey().kid)).toEqual([kid, kid, kid]);
+  });
+
+  it('follows Redis when it goes back to an older ring (a write lost in a failover): instances never diverge', async () => {
+    const user = namespace();
+    const [a, b] = await Promise.all([instance(user, { algorithm: 'ES256', refreshIntervalMs: 30 }), instance(user, { algorithm: 'ES256', refreshIntervalMs: 30 })]);
+    const first = a!.signingKey().kid;
+    const raw = await connectAs(server, user);
+    const key = `${user}:{${user}}:keyring`;
+    const v1 = (await raw.hget(key, 'value'))!;
+    await a!.rotate({ immediate: true });
+    await until(() => b!.signingKey().kid !== first, 'the rotation on b');
+    await raw.hset(key, 'version', 1, 'value', v1); // the replica that took over never saw version 2
+    await until(() => a!.signingKey().kid === first && b!.signingKey().kid === first, 'both instances back on the ring Redis holds');
+    expect([a!.health().version, b!.health().version]).toEqual([1, 1]);
+    await raw.quit();
+  });
+});
+
+describe('key ring: nothing secret in Redis, tampering refused', () => {
+  it('stores no private JWK member in plaintext after start and rotation', async () => {
+    const user = namespace();
+    const ring = await instance(user, { algorithm: 'PS256' });
+    await ring.rotate();
+    await ring.rotate({ immediate: true });
+    const admin = await server.admin();
+    try {
+      const [, keys] = await admin.scan(0, 'MATCH', `${user}:*`, 'COUNT', 1000);
+      expect(keys.length).toBeGreaterThan(0);
+      const dump: string[] = [];
+      for (const key of keys) {
+        const type = await admin.type(key);
+        if (type === 'hash') dump.push(JSON.stringify(await admin.hgetall(key)));
+        else if (type === 'stream') dump.push(JSON.stringify(await admin.xrange(key, '-', '+')));
+        else if (type === 'string') dump.push(String(await admin.get(key)));
+      }
+      const text = dump.join('\n');
+      expect(text).toContain('privateJwe');
+      // Every JSON object anywhere (JSON inside JSON strings included) is checked for private JWK members.
+      const found: string[] = [];
+      const walk = (value: unknown): void => {
+        if (typeof value === 'string') {
+          try {
+            walk(JSON.parse(value));
+          } catch {
+            // not JSON
+          }
+        } else if (Array.isArray(value)) value.forEach(walk);
+        else if (value && typeof value === 'object') {
+          for (const [k, v] of Object.entries(value)) {
+            if ((PRIVATE_JWK_MEMBERS as readonly string[]).includes(k)) found.push(k);
+            walk(v);
+          }
+        }
+      };
+      dump.forEach(walk);
+      expect(found).toEqual([]);
+      expect(text).toMatch(/"kty\\*":\\*"RSA/);
+    } finally {
+      await admin.quit();
+    }
+  });
+
+  it('refuses a corrupt or tampered ring, keeps the last good one and reports degraded health', async () => {
+    const user = namespace();
+    const ring = await instance(user, { algorithm: 'ES256', refreshIntervalMs: 20 });
+    const good = ring.signingKey().kid;
+    const raw = await connectAs(server, user);
+    const key = `${user}:{${user}}:keyring`;
+    const stored = JSON.parse((await raw.hget(key, 'value'))!) as { keys: Record<string, unknown>[] };
+    const tampered: [string, string][] = [
+      ['not JSON', '{oops'],
+      ['wrong types', JSON.stringify({ keys: [{ ...stored.keys[0], activatesAt: 'now' }] })],
+      ['unknown alg', JSON.stringify({ keys: [{ ...stored.keys[0], alg: 'none' }] })],
+      ['private member in the public JWK', JSON.stringify({ keys: [{ ...stored.keys[0], publicJwk: { ...(stored.keys[0]!.publicJwk as object), d: 'x' } }] })],
+      ['undecryptable private key', JSON.stringify({ keys: [{ ...stored.keys[0], privateJwe: (stored.keys[0]!.privateJwe as string).replace(/\.[^.]+\./, '.AAAA.') }] })],
+    ];
+    let version = 1;
+    for (const [name, value] of tampered) {
+      const degraded = nextEvent<[string]>(ring, 'degraded');
+      await raw.hset(key, 'version', ++version, 'value', value);
+      const [reason] = await degraded;
+      expect(reason, name).toMatch(new RegExp(`key ring version ${version} in Redis refused`));
+      expect(ring.health()).toMatchObject({ status: 'degraded', version: 1, activeKid: good });
+      expect(ring.signingKey().kid).toBe(good);
+    }
+    const recovered = nextEvent(ring, 'recovered');
+    await raw.hset(key, 'version', ++version, 'value', JSON.stringify(stored));
+    await recovered;
+    expect(ring.health()).toMatchObject({ status: 'ready', version, activeKid: good });
+    await raw.quit();
+  });
+
+  it('refuses to start without a key-encryption key, and with another one', async () => {
+    const user = namespace();
+    await instance(user, { algorithm: 'ES256' });
+    const redis = await KccRedis.connect(kccOptions(server, user));
+    open.push({ redis });
+    await expect(KeyRing.start(redis, { env: {} })).rejects.toMatchObject({ code: 'KCC_CONFIG_INVALID', message: expect.stringMatching(/keyEncryptionKey: missing; set KCC_KEYRING_KEK or KCC_KEYRING_KEK_SECRET_ID/) });
+    await expect(KeyRing.start(redis, { env: {}, keyEncryptionKey: 'short' })).rejects.toThrow(/at least 32 characters/);
+    await expect(KeyRing.start(redis, { env: {}, keyEncryptionKey: 'another-key-encryption-key-of-enough-length' })).rejects.toMatchObject({
+      code: 'KCC_KEYRING_INVALID',
+      message: expect.stringMatching(/was encrypted under key-encryption key [0-9a-f]{16}; this instance has [0-9a-f]{16}/),
+    });
+  });
+});

@@ -1,0 +1,149 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { KccRedis, Revocations, type RevocationOptions } from '../../../client/src/index.js';
+import type { LocalRedis } from '../../../local/local-redis.js';
+import { nextEvent, until } from '../../support/events.js';
+import { kccOptions, startTestRedis } from '../../support/redis.js';
+import { TcpProxy } from '../../support/tcp-proxy.js';
+
+let server: LocalRedis;
+let ns = 0;
+const open: { redis: KccRedis; revocations?: Revocations }[] = [];
+
+beforeAll(async () => {
+  server = await startTestRedis({ appEnvs: Array.from({ length: 8 }, (_, i) => ({ app: `rev${i}`, env: 'prod' })) });
+});
+afterEach(async () => {
+  await Promise.all(open.splice(0).map(async ({ redis, revocations }) => {
+    await revocations?.close();
+    await redis.close();
+  }));
+});
+afterAll(() => server?.stop());
+
+function namespace(): string {
+  return `rev${ns++}-prod`;
+}
+
+async function instance(user: string, options: RevocationOptions = {}, url = server.url): Promise<Revocations> {
+  const redis = await KccRedis.connect(kccOptions(server, user, { url, reconnectMaxDelayMs: 100 }), ['subscriber', 'reader']);
+  const entry: { redis: KccRedis; revocations?: Revocations } = { redis };
+  open.push(entry);
+  entry.revocations = await Revocations.start(redis, options);
+  return entry.revocations;
+}
+
+const now = () => Math.floor(Date.now() / 1000);
+
+describe('revocations: every instance, answered from memory', () => {
+  it('a session revoked on one instance is revoked there at once and on every other instance', async () => {
+    const user = namespace();
+    const [a, b, c, d] = await Promise.all([instance(user), instance(user), instance(user), instance(user)]);
+    const others = [b!, c!, d!].map((r) => nextEvent(r, 'applied'));
+    await a!.revokeSession('session-1');
+    expect(a!.isRevoked({ sid: 'session-1' })).toBe('revoked'); // before the call returned to the app
+    await Promise.all(others);
+    for (const r of [a!, b!, c!, d!]) {
+      expect(r.isRevoked({ sid: 'session-1', sub: 'u', iat: now() })).toBe('revoked');
+      expect(r.isRevoked({ sid: 'session-2', sub: 'u', iat: now() })).toBe('active');
+    }
+  });
+
+  it('revokes a user\'s tokens issued before a time, and all tokens before a client-wide not-before', async () => {
+    const user = namespace();
+    const [a, b] = await Promise.all([instance(user), instance(user)]);
+    const t = now();
+    let applied = nextEvent(b!, 'applied');
+    await a!.revokeSubject('alice', t);
+    await applied;
+    expect(b!.isRevoked({ sub: 'alice', iat: t - 10 })).toBe('revoked');
+    expect(b!.isRevoked({ sub: 'alice', iat: t })).toBe('active');
+    expect(b!.isRevoked({ sub: 'bob', iat: t - 10 })).toBe('active');
+    applied = nextEvent(b!, 'applied');
+    await a!.revokeAllBefore(t - 5);
+    await applied;
+    expect(b!.isRevoked({ sub: 'bob', iat: t - 10 })).toBe('revoked');
+    expect(b!.isRevoked({ sub: 'bob', iat: t - 5 })).toBe('active');
+    expect(b!.isRevoked({ sub: 'bob' })).toBe('revoked'); // no iat: cannot prove it is newer
+  });
+
+  it('an instance started after the revocations loads them all', async () => {
+    const user = namespace();
+    const a = await instance(user);
+    for (let i = 0; i < 50; i++) await a.revokeSession(`s${i}`);
+    await a.revokeSubject('carol', now());
+    const late = await instance(user);
+    expect(late.index.sessionCount).toBe(50);
+    expect(late.isRevoked({ sid: 's49' })).toBe('revoked');
+    expect(late.isRevoked({ sub: 'carol', iat: now() - 60 })).toBe('revoked');
+  });
+
+  it('rejects a replayed jti cluster-wide', async () => {
+    const user = namespace();
+    const [a, b] = await Promise.all([instance(user), instance(user)]);
+    expect(await a!.rememberJti('jti-1', 60_000)).toBe(true);
+    expect(await b!.rememberJti('jti-1', 60_000)).toBe(false);
+    expect(await b!.rememberJti('jti-2', 60_000)).toBe(true);
+  });
+});
+
+describe('revocations: faults (real redis-server, a TCP proxy the test controls)', () => {
+  it('kill and restart Redis in the middle of 1,000 revocations: every instance ends with all 1,000', { timeout: 120_000 }, async () => {
+    const user = namespace();
+    const instances = await Promise.all([instance(user), instance(user), instance(user)]);
+    const writer = instances[0]!;
+    const pending: Promise<void>[] = [];
+    for (let i = 0; i < 1_000; i++) {
+      pending.push(writer.revokeSession(`kill-${i}`));
+      if (i === 400) {
+        await Promise.all(pending.splice(0));
+        await server.kill();
+        await server.restart();
+      }
+    }
+    await Promise.all(pending);
+    await until(() => instances.every((r) => r.index.sessionCount === 1_000), 'all 1,000 on every instance', 60_000);
+    const late = await instance(user);
+    expect(late.index.sessionCount).toBe(1_000);
+  });
+
+  it('cut off longer than maxStalenessMs while 500 revocations happen: stale during the cut, all 500 after', { timeout: 60_000 }, async () => {
+    const user = namespace();
+    const proxy = await TcpProxy.start(server.port);
+    try {
+      const writer = await instance(user, { maxStalenessMs: 400 });
+      const isolated = await instance(user, { maxStalenessMs: 400 }, proxy.url);
+      expect(isolated.isRevoked({ sid: 'cut-0' })).toBe('active');
+      const stale = nextEvent(isolated, 'stale');
+      proxy.cut();
+      for (let i = 0; i < 500; i++) await writer.revokeSession(`cut-${i}`);
+      await stale;
+      expect(isolated.isRevoked({ sid: 'cut-0' })).toBe('stale');
+      expect(isolated.rejects({ sid: 'cut-0' })).toBe(true); // fail closed by default
+      expect(isolated.index.sessionCount).toBe(0);
+      const fresh = nextEvent(isolated, 'fresh', 30_000);
+      proxy.heal();
+      await fresh;
+      expect(isolated.index.sessionCount).toBe(500);
+      expect(isolated.isRevoked({ sid: 'cut-499' })).toBe('revoked');
+      expect(isolated.isRevoked({ sid: 'never-revoked' })).toBe('active');
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('fail-open policy lets stale checks through, still refusing known revocations', async () => {
+    const user = namespace();
+    const proxy = await TcpProxy.start(server.port);
+    try {
+      const revocations = await instance(user, { maxStalenessMs: 300, failOpen: true }, proxy.url);
+      await revocations.revokeSession('known');
+      const stale = nextEvent(revocations, 'stale');
+      proxy.cut();
+      await stale;
+      expect(revocations.rejects({ sid: 'unknown' })).toBe(false);
+      expect(revocations.rejects({ sid: 'known' })).toBe(true);
+    } finally {
+      await proxy.stop();
+    }
+  });
+});

@@ -1,0 +1,138 @@
+import Fastify from 'fastify';
+import { createLocalJWKSet, jwtVerify } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KccRedis } from '../../../client/src/index.js';
+import { type KccFastifyOptions, fastifyKcc } from '../../../client/src/fastify/index.js';
+import type { LocalRedis } from '../../../local/local-redis.js';
+import { startTestRedis } from '../../support/redis.js';
+import { CLIENT_ID, KEY_RING, TestRealm, USER, appWith, connectionTo, pluginOptions, recordingLogger } from './support.js';
+
+describe('Fastify plugin registration and lifecycle', () => {
+  let server: LocalRedis;
+  let realm: TestRealm;
+  const base = (overrides: Partial<KccFastifyOptions> = {}) => pluginOptions(server, realm, overrides);
+  /** Connections of this app-env's user whose name contains `marker` (CLIENT LIST through the admin user). */
+  const connectionsNamed = async (marker: string): Promise<number> => {
+    const admin = await server.admin();
+    try {
+      const list = (await admin.call('CLIENT', 'LIST')) as string;
+      return list.split('\n').filter((line) => line.includes(`user=${USER}`) && line.includes(marker)).length;
+    } finally {
+      await admin.quit();
+    }
+  };
+
+  /** The server drops a connection just after answering its QUIT: allow it a moment (bounded), without sleeping. */
+  const expectConnections = async (marker: string, expected: number): Promise<void> => {
+    const deadline = performance.now() + 5_000;
+    let count = await connectionsNamed(marker);
+    while (count !== expected && performance.now() < deadline) count = await connectionsNamed(marker);
+    expect(count, `connections named ${marker}`).toBe(expected);
+  };
+
+  beforeAll(async () => {
+    [server, realm] = await Promise.all([startTestRedis({ appEnvs: [{ app: 'shop', env: 'prod' }], persistence: 'none' }), TestRealm.start()]);
+  });
+  afterAll(async () => {
+    await Promise.all([server?.stop(), realm?.stop()]);
+  });
+
+  it('decorates fastify.kcc once: ring, revocations, isRevoked, clientAuth, health; opens three connections', async () => {
+    const app = await appWith(base({ connection: { ...connectionTo(server), instanceId: 'decorated' } }));
+    try {
+      expect(Object.keys(app.kcc).sort()).toEqual(['clientAuth', 'health', 'isRevoked', 'keyRing', 'redis', 'rejects', 'revocations']);
+      expect(app.kcc.isRevoked({ sid: 'nobody' })).toBe('active');
+      expect(app.kcc.rejects({ sid: 'nobody' })).toBe(false);
+      expect(app.kcc.health()).toMatchObject({ status: 'ok', keyRing: { status: 'ready' }, revocations: { status: 'current' } });
+      expect(await connectionsNamed('decorated')).toBe(3); // commands, subscriber (revocations), reader (key-ring log)
+
+      // clientAuth: an openid-client ClientAuth signing with the ring's active key.
+      const body = new URLSearchParams();
+      await app.kcc.clientAuth({ issuer: realm.issuer }, { client_id: CLIENT_ID }, body, new Headers());
+      expect(body.get('client_assertion_type')).toBe('urn:ietf:params:oauth:client-assertion-type:jwt-bearer');
+      const { payload, protectedHeader } = await jwtVerify(body.get('client_assertion')!, createLocalJWKSet({ keys: [...app.kcc.keyRing.jwks().keys] }), { audience: realm.issuer, issuer: CLIENT_ID });
+      expect(payload.sub).toBe(CLIENT_ID);
+      expect(protectedHeader.kid).toBe(app.kcc.keyRing.signingKey().kid);
+    } finally {
+      await app.close();
+    }
+    expect(() => app.kcc.redis.client).toThrow(/connection is closed/);
+    expect(app.kcc.health().status).toBe('closed');
+    await expectConnections('decorated', 0);
+  });
+
+  it('rejects a second registration on the same instance with an error naming the plugin; the first still closes cleanly', async () => {
+    const app = Fastify();
+    await app.register(fastifyKcc, base({ connection: { ...connectionTo(server), instanceId: 'twice' } }));
+    app.register(fastifyKcc, base());
+    await expect(app.ready()).rejects.toThrow(/^@kcc-redis\/client has already been registered on this Fastify instance \(fastify\.kcc exists\)/);
+    await app.close();
+    await expectConnections('twice', 0);
+  });
+
+  it('closes only what it created: a connection passed as `redis` stays open and is the caller\'s', async () => {
+    const redis = await KccRedis.connect({ ...connectionTo(server), instanceId: 'callers' }, ['subscriber', 'reader']);
+    try {
+      const { connection: _ignored, ...options } = base();
+      const app = await appWith({ ...options, redis });
+      expect(app.kcc.redis).toBe(redis);
+      await app.close();
+      expect(app.kcc.health().status).toBe('closed');
+      expect(await redis.run((r) => r.ping())).toBe('PONG');
+      expect(await connectionsNamed('callers:commands')).toBe(1); // (the ring's log reader was its own, and is closed with it)
+    } finally {
+      await redis.close();
+    }
+  });
+
+  it('mounts routes where asked, or not at all', async () => {
+    const app = await appWith(base({ routes: { jwks: '/oidc/jwks', backchannelLogout: false }, jwksMaxAgeSeconds: 30 }));
+    try {
+      const jwks = await app.inject({ method: 'GET', url: '/oidc/jwks' });
+      expect([jwks.statusCode, jwks.headers['cache-control']]).toEqual([200, 'public, max-age=30']);
+      for (const url of ['/.well-known/jwks.json', '/backchannel-logout', '/k_logout']) {
+        expect((await app.inject({ method: url === '/.well-known/jwks.json' ? 'GET' : 'POST', url })).statusCode, url).toBe(404);
+      }
+    } finally {
+      await app.close();
+    }
+  });
+
+  type BadOptions = [what: string, overrides: () => Partial<KccFastifyOptions>, message: RegExp];
+  const bad: BadOptions[] = [
+    ['no clientId', () => ({ clientId: '' }), /^clientId: must be a non-empty string/],
+    ['an issuer that is not a URL', () => ({ issuer: 'shop' }), /^issuer: "shop" must be an absolute URL/],
+    ['both redis and connection', () => ({ redis: {} as KccRedis }), /^redis, connection: give one of them, not both/],
+    ['a JWKS max-age not below the activation delay', () => ({ jwksMaxAgeSeconds: 120 }), /^jwksMaxAgeSeconds: 120 must be .* below the key ring's activationDelayMs \(120000 ms\)/],
+    ['a relative route', () => ({ routes: { jwks: 'jwks' } }), /^routes\.jwks: "jwks" must be an absolute path/],
+    ['keycloakAdmin.enabled not a boolean', () => ({ keycloakAdmin: { enabled: 'yes' as unknown as boolean } }), /^keycloakAdmin\.enabled: must be true or false/],
+    ['a relative Admin URL path', () => ({ keycloakAdmin: { enabled: true, adminUrlPath: 'kc' } }), /^keycloakAdmin\.adminUrlPath: "kc"/],
+    ['an HMAC realm algorithm', () => ({ realmKeys: { algorithms: ['HS256' as never] } }), /^algorithms: "HS256" is not allowed/],
+    ['a zero logout body limit', () => ({ backchannelLogout: { maxBodyBytes: 0 } }), /^maxBodyBytes: 0 must be a whole number, 1 or more/],
+  ];
+  it.each(bad)('refuses %s with a TypeError naming the option, before connecting', async (_what, overrides, message) => {
+    // Nothing listens on this port: had the plugin connected first, the error would be a connection failure.
+    const options = base({ connection: { ...connectionTo(server), url: 'rediss://127.0.0.1:1', connectTimeoutMs: 60_000 }, ...overrides() });
+    const app = Fastify();
+    app.register(fastifyKcc, options);
+    const error = await app.ready().then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(TypeError);
+    expect((error as Error).message).toMatch(message);
+    await app.close();
+  });
+
+  it('a key ring it cannot decrypt fails registration (KCC_KEYRING_INVALID) and leaves no connection open', async () => {
+    await (await appWith(base())).close(); // the ring exists, under KEY_RING's key-encryption key
+    const logger = recordingLogger();
+    const app = Fastify();
+    app.register(fastifyKcc, base({
+      connection: { ...connectionTo(server, logger), instanceId: 'wrong-kek' },
+      keyRing: { ...KEY_RING, keyEncryptionKey: 'another-key-encryption-key-0123456789abcdef' },
+      logger,
+    }));
+    await expect(app.ready()).rejects.toMatchObject({ code: 'KCC_KEYRING_INVALID' });
+    await app.close();
+    await expectConnections('wrong-kek', 0);
+    expect(logger.lines.some((line) => line.startsWith('warn key ring version') && line.includes('refused'))).toBe(true);
+  });
+});

@@ -1,0 +1,71 @@
+import type { Server } from 'node:http';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { KccConnectionOptions, KccLogger, KeyRingOptions } from '../../../client/src/index.js';
+import { type KccFastifyOptions, fastifyKcc } from '../../../client/src/fastify/index.js';
+import type { LocalRedis } from '../../../local/local-redis.js';
+import { close, listen } from '../../support/http.js';
+import { type RealmKey, realmKey } from '../../support/logout-tokens.js';
+
+export const USER = 'shop-prod';
+export const CLIENT_ID = 'shop';
+export const KEY_RING: KeyRingOptions = { keyEncryptionKey: 'fastify-test-key-encryption-key-0123456789', env: {}, algorithm: 'ES256' };
+
+/** Collects the client's log lines (kept off the console; tests can assert on them). */
+export function recordingLogger(lines: string[] = []): KccLogger & { lines: string[] } {
+  return {
+    lines,
+    info: (message) => lines.push(`info ${message}`),
+    warn: (message) => lines.push(`warn ${message}`),
+  };
+}
+
+export function connectionTo(server: LocalRedis, logger?: KccLogger): KccConnectionOptions {
+  return { url: server.url, tls: { ca: server.ca }, username: USER, password: server.users.get(USER)!.password, env: {}, ...(logger ? { logger } : {}) };
+}
+
+/** The realm: one signing key, its JWKS served over loopback HTTP at Keycloak's path. */
+export class TestRealm {
+  fetches = 0;
+  private constructor(
+    readonly key: RealmKey,
+    private readonly server: Server,
+    readonly issuer: string,
+  ) {}
+
+  static async start(): Promise<TestRealm> {
+    const key = await realmKey('realm-1', 'ES256');
+    let realm: TestRealm | undefined;
+    const { server, url } = await listen((_req, res) => {
+      realm!.fetches += 1;
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ keys: [key.publicJwk] }));
+    });
+    realm = new TestRealm(key, server, `${url}/realms/shop`);
+    return realm;
+  }
+
+  stop(): Promise<void> {
+    return close(this.server);
+  }
+}
+
+/** Plugin options for the test realm and redis, with overrides. */
+export function pluginOptions(server: LocalRedis, realm: TestRealm, overrides: Partial<KccFastifyOptions> = {}): KccFastifyOptions {
+  const logger = recordingLogger();
+  return {
+    issuer: realm.issuer,
+    clientId: CLIENT_ID,
+    connection: connectionTo(server, logger),
+    keyRing: KEY_RING,
+    logger,
+    ...overrides,
+  };
+}
+
+/** A Fastify app with the plugin registered and ready; `setup` adds the app's own routes first. */
+export async function appWith(options: KccFastifyOptions, setup?: (app: FastifyInstance) => unknown): Promise<FastifyInstance> {
+  const app = Fastify();
+  setup?.(app);
+  await app.register(fastifyKcc, options);
+  await app.ready();
+  return app;
+}

@@ -1,0 +1,302 @@
+import { createHash } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { AbstractClusterProvider, BaseClusterEvents, ClusterKeyProvider } from '@dapperduckling/keycloak-connector-server';
+import { cacheFactory } from '@dapperduckling/keycloak-connector-server/dist/cache/cache-factory.js';
+import { KccRedis, type KccConnectionOptions } from '../../../client/src/index.js';
+import { type KccClusterProvider, kccClusterProvider } from '../../../client/src/keycloak-connector/index.js';
+import type { LocalRedis } from '../../../local/local-redis.js';
+import { connectAs, startTestRedis } from '../../support/redis.js';
+import { Inbox } from './inbox.js';
+
+let server: LocalRedis;
+let app = 0;
+const open: KccClusterProvider[] = [];
+
+beforeAll(async () => {
+  server = await startTestRedis({ appEnvs: Array.from({ length: 16 }, (_, i) => ({ app: `kc${i}`, env: 'prod' })), persistence: 'none' });
+});
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((p) => p.disconnect()));
+});
+afterAll(() => server?.stop());
+
+function namespace(): string {
+  return `kc${app++}-prod`;
+}
+
+function connection(user: string): KccConnectionOptions {
+  return { url: server.url, tls: { ca: server.ca }, username: user, password: server.users.get(user)!.password, env: {} };
+}
+
+/** A connected provider on its own connection (as one app instance would have). */
+async function provider(user: string, options: Parameters<typeof kccClusterProvider>[0] = {}): Promise<KccClusterProvider> {
+  const p = await kccClusterProvider({ connection: connection(user), ...options });
+  open.push(p);
+  await p.connectOrThrow();
+  return p;
+}
+
+/** The next `event` of a provider (upstream's event API), failing after `timeoutMs`. */
+function providerEvent(p: KccClusterProvider, event: Parameters<KccClusterProvider['addListener']>[0], timeoutMs = 10_000): Promise<unknown[]> {
+  return new Promise((resolve, reject) => {
+    const listener = (...args: unknown[]) => {
+      clearTimeout(timer);
+      p.removeListener(event, listener);
+      resolve(args);
+    };
+    const timer = setTimeout(() => {
+      p.removeListener(event, listener);
+      reject(new Error(`no "${event}" within ${timeoutMs} ms`));
+    }, timeoutMs);
+    p.addListener(event, listener);
+  });
+}
+
+describe('cluster provider: upstream contract on the KccRedis connection', () => {
+  it('is an upstream AbstractClusterProvider (the class the connector config names), connects with PRE_CONNECTION then CONNECTED', async () => {
+    const user = namespace();
+    const p = await kccClusterProvider({ connection: connection(user) });
+    open.push(p);
+    expect(p).toBeInstanceOf(AbstractClusterProvider);
+    const events: string[] = [];
+    p.addListener(BaseClusterEvents.PRE_CONNECTION, () => events.push('pre'));
+    p.addListener(BaseClusterEvents.CONNECTED, () => events.push('connected'));
+    expect(p.isConnected(false)).toBe(false);
+    await expect(p.connectOrThrow()).resolves.toBe(true);
+    await expect(p.connectOrThrow()).resolves.toBe(true); // idempotent: the connector may call it again
+    expect(events).toEqual(['pre', 'connected']);
+    expect([p.isConnected(false), p.isConnected(true)]).toEqual([true, true]);
+    await expect(p.disconnect()).resolves.toBe(true);
+    expect([p.isConnected(false), p.isConnected(true)]).toEqual([false, false]);
+  });
+
+  it('keeps our TLS and credential rules: a plaintext URL and wrong credentials fail connectOrThrow with a coded error and no password', async () => {
+    const user = namespace();
+    const plaintext = await kccClusterProvider({ connection: { ...connection(user), url: `redis://127.0.0.1:${server.port}` } });
+    await expect(plaintext.connectOrThrow()).rejects.toMatchObject({ code: 'KCC_CONFIG_INVALID', message: expect.stringContaining('plaintext redis:// refused') });
+    const wrong = await kccClusterProvider({ connection: { ...connection(user), password: 'not-the-password-'.repeat(4) } });
+    const error = await wrong.connectOrThrow().catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'KCC_AUTH_FAILED' });
+    expect(String((error as Error).message)).not.toContain('not-the-password');
+  });
+
+  it('uses a caller-owned connection without closing it', async () => {
+    const user = namespace();
+    const redis = await KccRedis.connect(connection(user));
+    try {
+      const p = await kccClusterProvider({ redis });
+      await p.connectOrThrow();
+      expect(p.redis).toBe(redis);
+      await p.disconnect();
+      await expect(redis.run((r) => r.ping())).resolves.toBe('PONG');
+    } finally {
+      await redis.close();
+    }
+  });
+});
+
+describe('cluster provider: pub/sub with sender ids and own-message filtering', () => {
+  it('delivers to the other instances only when subscribed with ignoreOwnMessages, with the sender instance id', async () => {
+    const user = namespace();
+    const [a, b, c] = await Promise.all([provider(user), provider(user), provider(user)]);
+    const inboxes = [new Inbox(), new Inbox(), new Inbox()];
+    await Promise.all([a!, b!, c!].map((p, i) => p.subscribe('jobs', inboxes[i]!.listener, true)));
+    await expect(a!.publish('jobs', { n: 1 })).resolves.toBe(true);
+    await Promise.all([inboxes[1]!.count(1), inboxes[2]!.count(1)]);
+    // b answers; a's subscriber receives in publish order, so m1 would have arrived before m2.
+    await b!.publish('jobs', { n: 2 });
+    await inboxes[0]!.count(1);
+    expect(inboxes[0]!.messages).toEqual([{ data: { n: 2 }, sender: b!.redis.instanceId }]);
+    expect(inboxes[1]!.messages).toEqual([{ data: { n: 1 }, sender: a!.redis.instanceId }]);
+    expect(inboxes[2]!.messages[0]).toEqual({ data: { n: 1 }, sender: a!.redis.instanceId });
+  });
+
+  it('delivers an instance its own messages when ignoreOwnMessages is false (upstream default)', async () => {
+    const user = namespace();
+    const [a, b] = await Promise.all([provider(user), provider(user)]);
+    const [own, other] = [new Inbox(), new Inbox()];
+    await a!.subscribe('hint', own.listener);
+    await b!.subscribe('hint', other.listener);
+    await a!.publish('hint', 'x');
+    await Promise.all([own.count(1), other.count(1)]);
+    expect(own.messages[0]).toEqual({ data: 'x', sender: a!.redis.instanceId });
+  });
+
+  it('publishes on the namespaced channel <prefix>connector:<channel>, and unsubscribes', async () => {
+    const user = namespace();
+    const [a, b] = await Promise.all([provider(user), provider(user)]);
+    expect(a!.redisChannel('jobs')).toBe(`${user}:connector:jobs`);
+    const raw = await connectAs(server, user);
+    const seen = new Promise<string>((resolve) => raw.once('message', (_channel: string, message: string) => resolve(message)));
+    await raw.subscribe(`${user}:connector:jobs`);
+    const inbox = new Inbox();
+    await b!.subscribe('jobs', inbox.listener, true);
+    await a!.publish('jobs', { n: 1 });
+    expect(JSON.parse(await seen)).toMatchObject({ v: 1, type: 'keycloak-connector', sender: a!.redis.instanceId, data: { n: 1 } });
+    await inbox.count(1);
+    await expect(b!.unsubscribe('jobs', inbox.listener)).resolves.toBe(true);
+    await expect(b!.unsubscribe('jobs', inbox.listener)).resolves.toBe(false); // not subscribed
+    await expect(b!.unsubscribe('jobs', inbox.listener, true)).resolves.toBe(true); // silently
+    const marker = new Inbox();
+    await b!.subscribe('other', marker.listener);
+    await a!.publish('jobs', { n: 2 });
+    await a!.publish('other', 'after');
+    await marker.count(1);
+    expect(inbox.messages).toHaveLength(1);
+    raw.disconnect();
+  });
+
+  it('drops and counts oversized, non-JSON and foreign-format messages; listeners never see them', async () => {
+    const user = namespace();
+    const drops: string[] = [];
+    const b = await provider(user, { connection: { ...connection(user), maxMessageBytes: 512 }, onDrop: (reason) => drops.push(reason) });
+    const inbox = new Inbox();
+    await b.subscribe('jobs', inbox.listener);
+    const raw = await connectAs(server, user);
+    const channel = `${user}:connector:jobs`;
+    await raw.publish(channel, 'not json');
+    await raw.publish(channel, JSON.stringify({ senderId: 'an upstream redis provider', data: { event: 'x' } })); // upstream's own wire format
+    await raw.publish(channel, 'x'.repeat(600));
+    const a = await provider(user);
+    await a.publish('jobs', 'good');
+    await inbox.count(1);
+    expect(inbox.messages).toEqual([{ data: 'good', sender: a.redis.instanceId }]);
+    expect(drops).toEqual(['malformed', 'malformed', 'oversized']);
+    expect(b.dropped).toEqual({ oversized: 1, malformed: 2, invalid: 0 });
+    raw.disconnect();
+  });
+
+  it('tells the connector SUBSCRIBER_RECONNECTED once its subscriber is back and subscribed, and maps reconnecting', async () => {
+    const user = namespace();
+    const [a, b] = await Promise.all([provider(user), provider(user)]);
+    const inbox = new Inbox();
+    await b!.subscribe('jobs', inbox.listener);
+    const reconnected = providerEvent(b!, BaseClusterEvents.SUBSCRIBER_RECONNECTED);
+    const reconnecting = providerEvent(b!, 'reconnecting');
+    const admin = await server.admin();
+    try {
+      await admin.call('CLIENT', 'KILL', 'USER', user);
+    } finally {
+      await admin.quit();
+    }
+    const [role] = await reconnecting;
+    expect(['commands', 'subscriber']).toContain(role);
+    const [at] = await reconnected;
+    expect(typeof at).toBe('number');
+    await a!.publish('jobs', 'after the reconnect');
+    await inbox.count(1);
+    expect(inbox.messages[0]!.data).toBe('after the reconnect');
+  });
+});
+
+describe('cluster provider: get / store with TTL and lock key / remove / owner locks', () => {
+  it('stores under <prefix>{<app>-<env>}:connector:<key>, with TTLs in (fractional) seconds', async () => {
+    const user = namespace();
+    const p = await provider(user);
+    const raw = await connectAs(server, user);
+    expect(p.redisKey('a')).toBe(`${user}:{${user}}:connector:a`);
+    await expect(p.store('a', 'text', 1.5)).resolves.toBe(true);
+    await expect(p.store('b', 42, null)).resolves.toBe(true);
+    await expect(p.store('c', Buffer.from('bytes'), 60)).resolves.toBe(true);
+    expect(await raw.get(`${user}:{${user}}:connector:a`)).toBe('text');
+    const ttl = await raw.pttl(p.redisKey('a'));
+    expect(ttl).toBeGreaterThan(1_000);
+    expect(ttl).toBeLessThanOrEqual(1_500);
+    expect(await raw.pttl(p.redisKey('b'))).toBe(-1);
+    expect([await p.get('a'), await p.get('b'), await p.get('c'), await p.get('missing')]).toEqual(['text', '42', 'bytes', null]);
+    await expect(p.remove('a')).resolves.toBe(true);
+    await expect(p.remove('a')).resolves.toBe(true); // gone either way, as upstream
+    expect(await p.get('a')).toBeNull();
+    await expect(p.store('d', 'x', -1)).rejects.toThrow(TypeError);
+    await expect(p.store('d', 'x', -1)).rejects.toThrow(/ttl: -1 must be a positive number of seconds/);
+    raw.disconnect();
+  });
+
+  it('storeObject / getObject (upstream base class) round-trip through our store', async () => {
+    const p = await provider(namespace());
+    await p.storeObject('obj', { a: 1, nested: { b: [1, 2] } }, 30);
+    expect(await p.getObject('obj')).toEqual({ a: 1, nested: { b: [1, 2] } });
+  });
+
+  it('owner locks: exclusive, forced, released only by the owner, and guarding store(…, lockKey)', async () => {
+    const user = namespace();
+    const [a, b] = await Promise.all([provider(user), provider(user)]);
+    const lock = { key: 'update', ttl: 60 };
+    expect(await a!.lock(lock)).toBe(true);
+    expect(await a!.lock(lock)).toBe(false); // one owner holds a lock once, as upstream
+    expect(await b!.lock(lock)).toBe(false);
+    const raw = await connectAs(server, user);
+    expect(await raw.pttl(a!.redisKey('update'))).toBeGreaterThan(59_000);
+    expect(await a!.store('value', 'from a', null, 'update')).toBe(true);
+    expect(await b!.store('value', 'from b', null, 'update')).toBe(false);
+    expect(await b!.unlock(lock)).toBe(false); // not the owner
+    expect(await b!.lock(lock, true)).toBe(true); // forced: now b's
+    expect(await a!.store('value', 'late write from a', 30, 'update')).toBe(false);
+    expect(await b!.store('value', 'from b', 30, 'update')).toBe(true);
+    expect(await a!.get('value')).toBe('from b');
+    expect(await a!.unlock(lock)).toBe(false);
+    expect(await b!.unlock(lock)).toBe(true);
+    expect(await a!.lock({ key: 'update', ttl: 0.5 })).toBe(true);
+    expect(await b!.unlock(lock, true)).toBe(true); // forced release of a's lock
+    expect(await raw.exists(a!.redisKey('update'))).toBe(0);
+    await expect(a!.lock({ key: 'update', ttl: 0 })).rejects.toThrow(/lockOptions.ttl: 0 must be a positive number of seconds/);
+    raw.disconnect();
+  });
+});
+
+describe("cluster provider: upstream's own components run on it", () => {
+  it("three upstream ClusterKeyProviders converge on one key through our locks, store and pub/sub; request-active-key reaches the others, not the sender", async () => {
+    const user = namespace();
+    const providers = await Promise.all([provider(user), provider(user), provider(user)]);
+    const keyProviders = await Promise.all(providers.map((clusterProvider) => ClusterKeyProvider.factory({ clusterProvider })));
+    const keys = await Promise.all(keyProviders.map((k) => k.getActiveKeys()));
+    expect(new Set(keys.map((k) => k.kid)).size).toBe(1);
+    for (const k of keyProviders) expect((await k.getPublicKeys()).map((j) => j.kid)).toEqual([keys[0]!.kid]);
+    expect(JSON.parse((await providers[0]!.get('key-provider:connector-keys'))!)).toMatchObject({ connectorKeys: { kid: keys[0]!.kid } });
+
+    const replies = new Inbox();
+    await providers[0]!.subscribe('probe-replies', replies.listener, true);
+    await providers[0]!.publish('key-provider:listening-channel', { event: 'request-active-key', listeningChannel: 'probe-replies' });
+    await replies.count(2);
+    const md5 = createHash('md5').update(JSON.stringify(keys[0]!.publicJwk)).digest('hex');
+    expect(replies.messages.map((m) => m.data)).toEqual([
+      { event: 'server-active-key', publicKeyMd5: md5 },
+      { event: 'server-active-key', publicKeyMd5: md5 },
+    ]);
+    expect(new Set(replies.messages.map((m) => m.sender))).toEqual(new Set([providers[1]!.redis.instanceId, providers[2]!.redis.instanceId]));
+  });
+
+  it("upstream's ClusterCacheProvider: one computation cluster-wide, and an invalidation published by one instance clears the others' copies", async () => {
+    const user = namespace();
+    const providers = await Promise.all([provider(user), provider(user), provider(user)]);
+    const calls = [0, 0, 0];
+    const caches = providers.map((clusterProvider, i) =>
+      cacheFactory<{ value: string }, [string]>({
+        title: 'interop',
+        ttl: 60,
+        clusterProvider,
+        cacheMissCallback: async (arg) => {
+          calls[i]!++;
+          return { value: `${arg} from ${i} #${calls[i]}` };
+        },
+      }),
+    );
+    await Promise.all(caches.map((c) => c.initialize()));
+
+    const results = await Promise.all(caches.map((c) => c.get('k', ['v'])));
+    expect(calls.reduce((x, y) => x + y)).toBe(1);
+    expect(new Set(results.map((r) => r?.data.value)).size).toBe(1);
+
+    // Probes on the invalidation channel see the message right after the caches' own listeners.
+    const probes = [new Inbox(), new Inbox(), new Inbox()];
+    await Promise.all(providers.map((p, i) => p.subscribe('invalidator-listening-channel', probes[i]!.listener)));
+    await caches[0]!.invalidateCache('k');
+    await Promise.all(probes.map((p) => p.count(1)));
+    expect(probes.map((p) => p.messages[0])).toEqual(probes.map(() => ({ data: { key: 'k' }, sender: providers[0]!.redis.instanceId })));
+    // Every local copy is gone (the sender's too: upstream subscribes this channel with ignoreOwnMessages=false and relies on it).
+    const before = calls.reduce((x, y) => x + y);
+    for (const cache of caches) await cache.get('k', ['w']);
+    expect(calls.reduce((x, y) => x + y)).toBe(before + 1);
+    expect(await providers[1]!.getObject('cluster-cache:interop:k')).toMatchObject({ value: expect.stringMatching(/^w from/) });
+  });
+});

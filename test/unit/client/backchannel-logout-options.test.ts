@@ -1,0 +1,109 @@
+import { createLocalJWKSet } from 'jose';
+import { beforeAll, beforeEach, describe, expect, expectTypeOf, it } from 'vitest';
+import { FORM_TYPE, type RealmKey, form, logoutClaims, realmKey, signToken } from '../../support/logout-tokens.js';
+import { RecordingSink } from '../../support/recording-sink.js';
+import {
+  type AsymmetricJwsAlgorithm,
+  type BackchannelLogoutOptions,
+  type RevocationSink,
+  type Revocations,
+  createBackchannelLogoutHandler,
+  resolveRealmKeys,
+} from '../../../client/src/index.js';
+
+const ISSUER = 'https://sso.example.test/realms/shop';
+const quiet = { info: () => {}, warn: () => {} };
+
+describe('back-channel logout handler: options', () => {
+  it('takes the Redis-backed Revocations as its sink (checked by the typecheck)', () => {
+    expectTypeOf<Revocations>().toExtend<RevocationSink>();
+  });
+
+  const sink = new RecordingSink();
+  const base: BackchannelLogoutOptions = { issuer: ISSUER, clientId: 'shop', sink, logger: quiet };
+
+  it.each<[string, Partial<BackchannelLogoutOptions>, RegExp]>([
+    ['an HMAC algorithm', { algorithms: ['HS256' as AsymmetricJwsAlgorithm] }, /^algorithms: "HS256" is not allowed; use asymmetric algorithms only/],
+    ['alg none', { algorithms: ['none' as AsymmetricJwsAlgorithm] }, /^algorithms: "none" is not allowed/],
+    ['an empty algorithm list', { algorithms: [] }, /^algorithms: must list at least one/],
+    ['both jwks and jwksUri', { jwks: createLocalJWKSet({ keys: [] }), jwksUri: 'https://sso.example.test/certs' }, /^jwks, jwksUri: give one of them/],
+    ['a relative issuer', { issuer: 'realms/shop' }, /^issuer: "realms\/shop" must be an absolute URL/],
+    ['a bad jwksUri', { jwksUri: 'certs' }, /^jwksUri: "certs" must be an absolute URL/],
+    ['no client id', { clientId: '' }, /^clientId: must be a non-empty string/],
+    ['no sink', { sink: undefined }, /^sink: must implement RevocationSink/],
+    ['a zero body limit', { maxBodyBytes: 0 }, /^maxBodyBytes: 0 must be a whole number/],
+    ['a fractional token age', { maxTokenAgeMs: 1.5 }, /^maxTokenAgeMs: 1.5 must be a whole number/],
+    ['a negative clock tolerance', { clockToleranceMs: -1 }, /^clockToleranceMs: -1 must be a whole number/],
+    ['a negative cooldown', { jwksCooldownMs: -5 }, /^jwksCooldownMs: -5 must be a whole number of milliseconds/],
+    ['no accepted typ', { acceptedTypes: [] }, /^acceptedTypes: must list at least one/],
+  ])('throws a TypeError naming the option for %s', (_name, override, message) => {
+    const options = { ...base, ...override } as BackchannelLogoutOptions;
+    expect(() => createBackchannelLogoutHandler(options)).toThrow(TypeError);
+    expect(() => createBackchannelLogoutHandler(options)).toThrow(message);
+  });
+
+  it('derives Keycloak\'s JWKS URL from the issuer and exposes the body limit', () => {
+    expect(resolveRealmKeys({ issuer: ISSUER }).algorithms).toContain('PS256');
+    const handler = createBackchannelLogoutHandler(base);
+    expect(handler.maxBodyBytes).toBe(16_384);
+    expect(handler.stats).toMatchObject({ accepted: 0, unavailable: 0 });
+  });
+});
+
+describe('back-channel logout handler: the revocation store is unavailable', () => {
+  let key: RealmKey;
+  let sink: RecordingSink;
+  let warnings: string[];
+  const create = () =>
+    createBackchannelLogoutHandler({
+      issuer: ISSUER, clientId: 'shop', sink,
+      jwks: createLocalJWKSet({ keys: [key.publicJwk] }),
+      logger: { info: () => {}, warn: (message, context) => warnings.push(`${message} ${JSON.stringify(context)}`) },
+    });
+  beforeAll(async () => {
+    key = await realmKey('realm-1', 'PS256');
+  });
+  beforeEach(() => {
+    sink = new RecordingSink();
+    warnings = [];
+  });
+
+  it('answers 503 temporarily_unavailable, not 200, when the replay record cannot be written (the revocation, idempotent, is already applied)', async () => {
+    const handler = create();
+    sink.failing.add('rememberJti');
+    const token = await signToken(key, logoutClaims(ISSUER));
+    const response = await handler({ contentType: FORM_TYPE, body: form(token) });
+    expect(response).toEqual({
+      status: 503,
+      headers: { 'Cache-Control': 'no-store', 'Content-Type': 'application/json' },
+      body: '{"error":"temporarily_unavailable"}',
+    });
+    expect(sink.revocations).toBe(1); // applied first: the provider's retry re-applies it harmlessly
+    expect(handler.stats.unavailable).toBe(1);
+    expect(warnings.join()).toMatch(/answered 503/);
+    expect(warnings.join()).not.toContain(token.split('.')[1]);
+  });
+
+  it('answers 503 when the revocation fails, records no jti, and accepts the identity provider\'s retry', async () => {
+    const handler = create();
+    const token = await signToken(key, logoutClaims(ISSUER, { sid: undefined }));
+    sink.failing.add('revokeSubject');
+    expect((await handler({ contentType: FORM_TYPE, body: form(token) })).status).toBe(503);
+    expect(sink.jtis).toHaveLength(0); // nothing to release: the replay record is written only after the revocation
+
+    sink.failing.clear(); // Redis is back; the provider retries the same token
+    expect((await handler({ contentType: FORM_TYPE, body: form(token) })).status).toBe(200);
+    expect(sink.subjects.map((s) => s.sub)).toEqual(['user-1']);
+    expect(handler.stats).toMatchObject({ accepted: 1, unavailable: 1 });
+  });
+
+  it('never rejects, whatever the body', async () => {
+    const handler = create();
+    const bodies = [Buffer.from([0xff, 0xfe, 0x00, 0x80]), 'logout_token=%E0%A4%A', 'logout_token=', '&&&=&', ''];
+    for (const body of bodies) {
+      const response = await handler({ contentType: FORM_TYPE, body });
+      expect(response.status).toBe(400);
+    }
+    expect(handler.stats.rejected.malformed_request + handler.stats.rejected.malformed_token).toBe(bodies.length);
+  });
+});

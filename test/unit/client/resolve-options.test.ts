@@ -1,0 +1,121 @@
+import { DescribeReplicationGroupsCommand, ElastiCacheClient } from '@aws-sdk/client-elasticache';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, describe, expect, it } from 'vitest';
+import { KccClientError, type KccConnectionOptions, resolveConnection } from '../../../client/src/index.js';
+
+const PASSWORD = 'p'.repeat(64);
+const valid: KccConnectionOptions = { url: 'rediss://cache.example:6380', username: 'my-app-prod', password: PASSWORD, env: {} };
+
+async function configError(options: KccConnectionOptions): Promise<KccClientError> {
+  try {
+    await resolveConnection(options);
+  } catch (error) {
+    expect(error).toBeInstanceOf(KccClientError);
+    return error as KccClientError;
+  }
+  throw new Error('expected resolveConnection to reject');
+}
+
+describe('connection config: precedence', () => {
+  it('takes explicit options and derives the prefix from the user name', async () => {
+    const config = await resolveConnection(valid);
+    expect(config).toMatchObject({ host: 'cache.example', port: 6380, keyPrefix: 'my-app-prod:', clusterMode: false });
+    expect(config.tls).toEqual({ ca: undefined, servername: undefined });
+    expect(config.credentials).toEqual({ username: 'my-app-prod', password: PASSWORD });
+    expect(config.refreshCredentials).toBeUndefined();
+  });
+
+  it('reads KCC_REDIS_* and, failing those, the upstream CLUSTER_REDIS_* variables', async () => {
+    const kcc = await resolveConnection({ env: { KCC_REDIS_URL: 'rediss://a.example:7000', KCC_REDIS_USERNAME: 'app-dev', KCC_REDIS_PASSWORD: PASSWORD, KCC_REDIS_PREFIX: 'app-dev:sub:' } });
+    expect(kcc).toMatchObject({ host: 'a.example', port: 7000, keyPrefix: 'app-dev:sub:', credentials: { username: 'app-dev' } });
+    const upstream = await resolveConnection({ env: { CLUSTER_REDIS_HOST: 'b.example', CLUSTER_REDIS_PORT: '6379', CLUSTER_REDIS_USERNAME: 'app-prod', CLUSTER_REDIS_PASSWORD: PASSWORD, CLUSTER_REDIS_PREFIX: 'app-prod:' } });
+    expect(upstream).toMatchObject({ host: 'b.example', port: 6379, keyPrefix: 'app-prod:', tls: expect.any(Object) });
+  });
+
+  it('lets explicit options win over the environment', async () => {
+    const config = await resolveConnection({ ...valid, env: { KCC_REDIS_URL: 'rediss://other:1', KCC_REDIS_USERNAME: 'other-prod' } });
+    expect(config).toMatchObject({ host: 'cache.example', credentials: { username: 'my-app-prod' } });
+  });
+});
+
+describe('connection config: every problem in one start-up error', () => {
+  it.each<[string, KccConnectionOptions, RegExp]>([
+    ['wrong prefix', { ...valid, keyPrefix: 'other-app-prod:' }, /keyPrefix: key prefix "other-app-prod:" is outside user "my-app-prod"'s namespace "my-app-prod:"/],
+    ['malformed prefix', { ...valid, keyPrefix: 'my-app-prod' }, /keyPrefix: key prefix "my-app-prod" must be lowercase words separated and ended by ":"/],
+    ['plaintext url without the unsafe option', { ...valid, url: 'redis://cache.example:6379' }, /url: plaintext redis:\/\/ refused; use rediss:\/\/ \(TLS\)/],
+    ['missing password', { ...valid, password: undefined }, /password: missing; set the password option, KCC_REDIS_PASSWORD, or KCC_REDIS_SECRET_ID/],
+    ['missing username', { ...valid, username: undefined }, /username: missing/],
+    ['missing endpoint', { ...valid, url: undefined }, /url: missing; set the url option or KCC_REDIS_URL/],
+    ['credentials in the url', { ...valid, url: 'rediss://u:secret@cache.example:6379' }, /url: must not carry credentials/],
+    ['wrong scheme', { ...valid, url: 'https://cache.example' }, /url: scheme "https:" must be rediss:/],
+    ['not a url', { ...valid, url: 'cache.example:6379' }, /url: (not a URL|scheme)/],
+    ['bad number', { ...valid, connectTimeoutMs: -5 }, /connectTimeoutMs: -5 must be a positive whole number/],
+    ['bad upstream port', { ...valid, url: undefined, env: { CLUSTER_REDIS_HOST: 'h', CLUSTER_REDIS_PORT: 'x' } }, /CLUSTER_REDIS_PORT: "x" must be a port number/],
+  ])('%s', async (_name, options, message) => {
+    const error = await configError(options);
+    expect(error.code).toBe('KCC_CONFIG_INVALID');
+    expect(error.message).toMatch(message);
+    expect(error.message).not.toContain(PASSWORD);
+    expect(error.message).not.toContain('secret@');
+  });
+
+  it('names every problem at once', async () => {
+    const error = await configError({ env: {}, url: 'redis://h:1', username: 'my-app-prod', keyPrefix: 'x-prod:' });
+    expect(error.message.match(/^ {2}- /gm)).toHaveLength(3);
+    expect(error.message).toMatch(/password: missing[\s\S]*keyPrefix[\s\S]*url: plaintext/);
+  });
+
+  it('allows plaintext only with unsafeAllowPlaintext, and warns at every start', async () => {
+    const warnings: string[] = [];
+    const config = await resolveConnection({ ...valid, url: 'redis://127.0.0.1:6379', unsafeAllowPlaintext: true, logger: { warn: (m) => warnings.push(m), info: () => {} } });
+    expect(config.tls).toBe(false);
+    expect(warnings).toEqual([expect.stringMatching(/^UNSAFE: connecting to Redis without TLS/)]);
+  });
+});
+
+describe('connection config: from the stack secret and endpoint discovery (AWS APIs mocked)', () => {
+  const secrets = mockClient(SecretsManagerClient);
+  const elasticache = mockClient(ElastiCacheClient);
+  afterEach(() => {
+    secrets.reset();
+    elasticache.reset();
+  });
+  const secretString = JSON.stringify({ username: 'my-app-prod', password: PASSWORD, keyPrefix: 'my-app-prod:', userArn: 'arn:aws:elasticache:eu-west-1:123456789012:user:my-app-prod', replicationGroupId: 'kcc-redis' });
+
+  it('reads username, password and prefix from the secret and discovers the endpoint', async () => {
+    secrets.on(GetSecretValueCommand, { SecretId: 'my-secret' }).resolves({ SecretString: secretString });
+    elasticache.on(DescribeReplicationGroupsCommand, { ReplicationGroupId: 'kcc-redis' }).resolves({
+      ReplicationGroups: [{ TransitEncryptionEnabled: true, ClusterEnabled: false, NodeGroups: [{ PrimaryEndpoint: { Address: 'master.kcc-redis.example', Port: 6379 } }] }],
+    });
+    const config = await resolveConnection({ secretId: 'my-secret', region: 'eu-west-1', env: {} });
+    expect(config).toMatchObject({ host: 'master.kcc-redis.example', port: 6379, keyPrefix: 'my-app-prod:', clusterMode: false, credentials: { username: 'my-app-prod', password: PASSWORD } });
+    expect(config.refreshCredentials).toBeTypeOf('function');
+    secrets.on(GetSecretValueCommand).resolves({ SecretString: secretString.replace(PASSWORD, 'n'.repeat(64)) });
+    expect(await config.refreshCredentials!()).toEqual({ username: 'my-app-prod', password: 'n'.repeat(64) });
+  });
+
+  it('uses the configuration endpoint in cluster mode', async () => {
+    secrets.on(GetSecretValueCommand).resolves({ SecretString: secretString });
+    elasticache.on(DescribeReplicationGroupsCommand).resolves({
+      ReplicationGroups: [{ TransitEncryptionEnabled: true, ClusterEnabled: true, ConfigurationEndpoint: { Address: 'clustercfg.kcc-redis.example', Port: 6379 } }],
+    });
+    const config = await resolveConnection({ secretId: 'my-secret', region: 'eu-west-1', env: {} });
+    expect(config).toMatchObject({ host: 'clustercfg.kcc-redis.example', clusterMode: true });
+  });
+
+  it.each<[string, () => void, RegExp]>([
+    ['secret not found', () => secrets.on(GetSecretValueCommand).rejects(Object.assign(new Error('Secrets Manager can\'t find the specified secret.'), { name: 'ResourceNotFoundException' })), /could not read secret "my-secret": ResourceNotFoundException/],
+    ['secret of the wrong shape', () => secrets.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ username: 'x', password: PASSWORD }) }), /secret lacks string field\(s\): keyPrefix, userArn, replicationGroupId/],
+    ['group without TLS', () => {
+      secrets.on(GetSecretValueCommand).resolves({ SecretString: secretString });
+      elasticache.on(DescribeReplicationGroupsCommand).resolves({ ReplicationGroups: [{ TransitEncryptionEnabled: false }] });
+    }, /replication group "kcc-redis": has no transit encryption/],
+  ])('%s → a clear error without the secret value', async (_name, arrange, message) => {
+    arrange();
+    const error = await configError({ secretId: 'my-secret', region: 'eu-west-1', env: {} });
+    expect(error.code).toBe('KCC_AWS_LOOKUP_FAILED');
+    expect(error.message).toMatch(message);
+    expect(error.message).not.toContain(PASSWORD);
+  });
+});

@@ -1,0 +1,134 @@
+import { describe, expect, it } from 'vitest';
+import { CONFIG_DEFAULTS, CacheEngine, KccConfigError, parseConfig } from '../../../infra/index.js';
+
+function problemsOf(raw: unknown): readonly string[] {
+  try {
+    parseConfig(raw);
+  } catch (error) {
+    if (error instanceof KccConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error('expected parseConfig to reject the config');
+}
+
+describe('config: defaults', () => {
+  it('fills every default from a config that names only the apps', () => {
+    const config = parseConfig({ apps: ['my-app'] });
+    expect(config).toMatchObject({
+      stackName: 'KccRedis',
+      defaultUserId: 'keycloak-connector-aws-redis-admin',
+      defaultUserEnabled: false,
+      userGroupId: 'keycloak-connector-aws-redis-channel',
+      engine: CacheEngine.VALKEY,
+      engineVersion: '8.1',
+      nodeType: 'cache.t4g.micro',
+      replicas: 1,
+      shards: 1,
+      port: 6379,
+      aclProfile: 'guide',
+      passwordRotationDays: 30,
+      vpcId: undefined,
+      allowFrom: [],
+    });
+    expect(config.appEnvs).toEqual([
+      { app: 'my-app', env: 'prod' },
+      { app: 'my-app', env: 'dev' },
+    ]);
+  });
+
+  it('takes per-app envs, a top-level envs default, peers and the redis engine', () => {
+    const config = parseConfig({
+      apps: ['a', { name: 'b', envs: ['staging'] }],
+      envs: ['live'],
+      engine: 'redis',
+      allowFrom: ['sg-0123456789abcdef0', '10.0.0.0/16', '2001:db8::/32'],
+    });
+    expect(config.appEnvs.map((e) => `${e.app}-${e.env}`)).toEqual(['a-live', 'b-staging']);
+    expect(config.engineVersion).toBe('7.1');
+    expect(config.allowFrom).toEqual([
+      { kind: 'securityGroup', securityGroupId: 'sg-0123456789abcdef0' },
+      { kind: 'cidr', cidr: '10.0.0.0/16', ipVersion: 4 },
+      { kind: 'cidr', cidr: '2001:db8::/32', ipVersion: 6 },
+    ]);
+  });
+
+  it.each([1, 7, 1000])('accepts a password rotation every %i day(s)', (days) => {
+    expect(parseConfig({ apps: ['a'], passwordRotationDays: days }).passwordRotationDays).toBe(days);
+  });
+
+  it('exposes its defaults in one object', () => {
+    expect(CONFIG_DEFAULTS.defaultUserEnabled).toBe(false);
+  });
+});
+
+describe('config: every bad input names the field, the value and the rule', () => {
+  const base = { apps: ['my-app'] };
+  it.each<[string, unknown, RegExp]>([
+    ['not an object', 'apps', /context "kcc" must be an object, got "apps"/],
+    ['missing apps', {}, /apps: missing/],
+    ['empty apps', { apps: [] }, /apps: must be a non-empty list/],
+    ['duplicate app', { apps: ['a', 'a'] }, /apps\[1\]: app "a" is listed twice/],
+    ['uppercase app', { apps: ['MyApp'] }, /apps\[0\]: app name "MyApp" must start with a lowercase letter/],
+    ['double hyphen app', { apps: ['my--app'] }, /apps\[0\]: app name "my--app" must not contain two consecutive hyphens/],
+    ['trailing hyphen env', { apps: [{ name: 'a', envs: ['prod-'] }] }, /apps\[0\]\.envs: environment "prod-" must not end with a hyphen/],
+    ['duplicate env', { apps: [{ name: 'a', envs: ['prod', 'prod'] }] }, /lists an environment twice/],
+    ['unknown app field', { apps: [{ name: 'a', env: ['prod'] }] }, /apps\[0\]: unknown field\(s\) "env"/],
+    ['user id too long', { apps: ['a'.repeat(36)] }, /user id "a{36}-prod" must be at most 40 characters/],
+    ['user id clash with default user', { apps: [{ name: 'keycloak-connector-aws-redis', envs: ['admin'] }] }, /already used by defaultUserId/],
+    ['bad replication group id', { ...base, replicationGroupId: 'Kcc' }, /replicationGroupId: "Kcc" must start with a lowercase letter/],
+    ['bad user group id', { ...base, userGroupId: 'group-' }, /userGroupId: "group-" must not end with a hyphen/],
+    ['bad default user id', { ...base, defaultUserId: 'x--y' }, /defaultUserId: "x--y" must not contain two consecutive hyphens/],
+    ['unknown engine', { ...base, engine: 'memcached' }, /engine: "memcached" must be one of "valkey", "redis"/],
+    ['redis too old for transit mode required', { ...base, engine: 'redis', engineVersion: '6.2' }, /engineVersion: "6.2" redis 7\.0\.5 or newer is required for transit encryption mode "required"/],
+    ['redis 7.0.4', { ...base, engine: 'redis', engineVersion: '7.0.4' }, /engineVersion: "7\.0\.4" redis 7\.0\.5 or newer/],
+    ['valkey too old', { ...base, engineVersion: '7.1' }, /engineVersion: "7\.1" valkey 7\.2\.0 or newer/],
+    ['version format', { ...base, engineVersion: 'latest' }, /engineVersion: "latest" must look like/],
+    ['replicas above 5', { ...base, replicas: 6 }, /replicas: 6 must be a whole number from 0 to 5/],
+    ['replicas not integer', { ...base, replicas: 1.5 }, /replicas: 1\.5 must be a whole number/],
+    ['shards 0', { ...base, shards: 0 }, /shards: 0 must be a whole number from 1 to 90/],
+    ['shards 91', { ...base, shards: 91 }, /shards: 91 must be a whole number from 1 to 90/],
+    ['too many nodes', { ...base, shards: 90, replicas: 5 }, /shards × \(1 \+ replicas\) = 540: a replication group has at most 500 nodes/],
+    ['port 0', { ...base, port: 0 }, /port: 0 must be a whole number from 1 to 65535/],
+    ['port as string', { ...base, port: '6379' }, /port: "6379" must be a whole number/],
+    ['cluster bus port out of range', { ...base, shards: 2, port: 60000 }, /port: 60000 must be a whole number from 1 to 55535/],
+    ['node type', { ...base, nodeType: 't4g.micro' }, /nodeType: "t4g\.micro" must look like "cache\.<family>\.<size>"/],
+    ['acl profile', { ...base, aclProfile: 'strict' }, /aclProfile: "strict" must be one of "guide", "hardened"/],
+    ['default user flag type', { ...base, defaultUserEnabled: 'yes' }, /defaultUserEnabled: "yes" must be true or false/],
+    ['snapshot retention', { ...base, snapshotRetentionDays: 36 }, /snapshotRetentionDays: 36 must be a whole number from 0 to 35/],
+    ['maintenance window format', { ...base, maintenanceWindow: 'sunday 5am' }, /maintenanceWindow: "sunday 5am" must look like "sun:05:00-sun:06:00"/],
+    ['maintenance window too short', { ...base, maintenanceWindow: 'sun:05:00-sun:05:30' }, /maintenanceWindow: "sun:05:00-sun:05:30" must be at least 60 minutes long/],
+    ['snapshot window too short', { ...base, snapshotWindow: '03:00-03:30' }, /snapshotWindow: "03:00-03:30" must be at least 60 minutes long/],
+    ['windows overlap', { ...base, snapshotWindow: '05:30-06:30' }, /snapshotWindow: "05:30-06:30" overlaps maintenanceWindow "sun:05:00-sun:06:00"/],
+    ['log retention', { ...base, logRetentionDays: 10 }, /logRetentionDays: 10 must be one of 1, 3, 5, 7, 14, 30/],
+    ['password rotation 0 days', { ...base, passwordRotationDays: 0 }, /passwordRotationDays: 0 must be a whole number from 1 to 1000/],
+    ['password rotation above 1000 days', { ...base, passwordRotationDays: 1001 }, /passwordRotationDays: 1001 must be a whole number from 1 to 1000/],
+    ['password rotation not whole days', { ...base, passwordRotationDays: 7.5 }, /passwordRotationDays: 7\.5 must be a whole number/],
+    ['password rotation as string', { ...base, passwordRotationDays: '30' }, /passwordRotationDays: "30" must be a whole number/],
+    ['vpc id', { ...base, vpcId: 'my-vpc' }, /vpcId: "my-vpc" must look like "vpc-0123456789abcdef0"/],
+    ['kms key arn', { ...base, kmsKeyArn: 'alias/my-key' }, /kmsKeyArn: "alias\/my-key" must be a KMS key ARN/],
+    ['open to the world (IPv4)', { ...base, allowFrom: ['0.0.0.0/0'] }, /allowFrom\[0\]: "0\.0\.0\.0\/0" opens the cache to every address/],
+    ['open to the world (IPv6)', { ...base, allowFrom: ['::/0'] }, /allowFrom\[0\]: "::\/0" opens the cache to every address/],
+    ['not a peer', { ...base, allowFrom: ['10.0.0.0'] }, /allowFrom\[0\]: "10\.0\.0\.0" must be a security group id/],
+    ['prefix too long', { ...base, allowFrom: ['10.0.0.0/33'] }, /allowFrom\[0\]: "10\.0\.0\.0\/33" must be a security group id/],
+    ['typo in a field name', { ...base, replica: 2 }, /unknown field "replica": did you mean "replicas"\?/],
+    ['unknown field', { ...base, something: true }, /unknown field "something" \(known: stackName, apps/],
+    ['stack name', { ...base, stackName: 'my stack' }, /stackName: "my stack" must start with a letter/],
+  ])('%s', (_name, raw, message) => {
+    const problems = problemsOf(raw);
+    expect(problems.join('\n')).toMatch(message);
+  });
+
+  it('reports every problem at once, in one error', () => {
+    const error = (() => {
+      try {
+        parseConfig({ apps: ['Bad'], replicas: 9, port: -1, engin: 'redis' });
+      } catch (e) {
+        return e as KccConfigError;
+      }
+      throw new Error('expected an error');
+    })();
+    expect(error.code).toBe('KCC_CONFIG_INVALID');
+    expect(error.problems).toHaveLength(4);
+    expect(error.message).toMatch(/Invalid kcc config \(cdk\.json "context\.kcc"\): 4 problem\(s\)/);
+  });
+});

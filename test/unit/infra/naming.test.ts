@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import {
+  accessPermissions,
+  appEnvAccessString,
+  appEnvUserName,
+  defaultUserAccessString,
+  hashTag,
+  identifierProblem,
+  keyPrefix,
+  keyPrefixOfUser,
+} from '../../../client/src/contract/naming.js';
+
+const myAppProd = { app: 'my-app', env: 'prod' };
+
+describe('naming: names and prefixes', () => {
+  it('builds user name, key prefix and hash tag from app and env', () => {
+    expect(appEnvUserName(myAppProd)).toBe('my-app-prod');
+    expect(keyPrefix(myAppProd)).toBe('my-app-prod:');
+    expect(hashTag(myAppProd)).toBe('{my-app-prod}');
+    expect(keyPrefixOfUser('my-app-prod')).toBe('my-app-prod:');
+    expect(keyPrefixOfUser('default')).toBeUndefined();
+  });
+
+  it.each([
+    ['My-app', 'must start with a lowercase letter'],
+    ['1app', 'must start with a lowercase letter'],
+    ['my--app', 'two consecutive hyphens'],
+    ['my-app-', 'must not end with a hyphen'],
+    ['my_app', 'must start with a lowercase letter and contain only'],
+    ['', 'must not be empty'],
+    ['a'.repeat(41), 'at most 40 characters'],
+  ])('refuses identifier %j (%s)', (value, message) => {
+    expect(identifierProblem(value)).toContain(message);
+  });
+
+  it('refuses an app-env whose combined user id breaks the rules', () => {
+    expect(() => appEnvUserName({ app: 'a'.repeat(36), env: 'prod' })).toThrow(/at most 40 characters/);
+    expect(() => keyPrefix({ app: 'my-app', env: 'Prod' })).toThrow(/must start with a lowercase letter/);
+  });
+});
+
+describe('naming: access strings', () => {
+  it('fills in the setup guide template exactly', () => {
+    expect(appEnvAccessString(myAppProd)).toBe(
+      'on clearselectors resetkeys ~my-app-prod:* resetchannels &my-app-prod:* -@all +@fast +@pubsub +@keyspace ' +
+        '+@string +@read +@write +@scripting -@dangerous +client|setname +info',
+    );
+  });
+
+  it('appends CLUSTER SLOTS in cluster mode and the denials in the hardened profile', () => {
+    const guide = appEnvAccessString(myAppProd);
+    expect(appEnvAccessString(myAppProd, { clusterMode: true })).toBe(`${guide} +cluster|slots`);
+    expect(appEnvAccessString(myAppProd, { profile: 'hardened' })).toBe(
+      `${guide} -scan -randomkey -dbsize -pubsub|channels -pubsub|shardchannels -script|flush -function|flush`,
+    );
+  });
+
+  it('builds the default user strings', () => {
+    expect(defaultUserAccessString(true)).toBe('on ~* &* +@all');
+    expect(defaultUserAccessString(false)).toBe('off ~* &* +@all');
+  });
+
+  it('compares permissions without the directives ElastiCache drops', () => {
+    const stored = 'on ~my-app-prod:* &my-app-prod:* -@all +@fast +@pubsub +@keyspace +@string +@read +@write +@scripting -@dangerous +client|setname +info';
+    expect(accessPermissions(appEnvAccessString(myAppProd))).toEqual(accessPermissions(stored));
+    expect(accessPermissions(appEnvAccessString(myAppProd, { profile: 'hardened' }))).not.toEqual(accessPermissions(stored));
+  });
+});
