@@ -1,7 +1,7 @@
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { KEK_SECRET_FIELD, type KeyEncryptionKeySecret } from '@kcc-redis/client/contract';
+import { KEK_SECRET_FIELD, KEK_SECRET_VERSION, type KeyEncryptionKeySecret } from '@kcc-redis/client/contract';
 
 export interface KeyEncryptionKeySecretProps {
   /** The app-env (`<app>-<env>`) whose signing keys it protects. */
@@ -20,7 +20,7 @@ export class SigningKeyEncryptionSecret extends Construct {
 
   constructor(scope: Construct, id: string, props: KeyEncryptionKeySecretProps) {
     super(scope, id);
-    const template: Omit<KeyEncryptionKeySecret, typeof KEK_SECRET_FIELD> = {};
+    const template: Omit<KeyEncryptionKeySecret, typeof KEK_SECRET_FIELD> = { v: KEK_SECRET_VERSION, previous: [] };
     this.secret = new Secret(this, 'Secret', {
       description: `Key-encryption key of the signing keys of ${props.appEnvName} (kcc-redis); never stored in Redis`,
       encryptionKey: props.encryptionKey,

@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { CredentialRefresher } from './credentials.js';
-import { KccClientError } from './errors.js';
+import { KccAuthError, KccClosedError, KccConnectionError } from './errors.js';
 import { namespacedChannel, namespacedKey } from './contract/naming.js';
 import type { KccConnectionOptions } from './options.js';
 import { type ResolvedConnection, resolveConnection } from './resolve-options.js';
@@ -228,7 +228,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   }
 
   private assertOpen(): void {
-    if (this.closed) throw new KccClientError('KCC_CONNECTION_FAILED', 'connection is closed');
+    if (this.closed) throw new KccClosedError('connection is closed');
   }
 
   private open(role: ConnectionRole): RedisClient {
@@ -339,7 +339,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
       const timer = setTimeout(() => {
         cleanup();
         const why = lastError ? this.describe(lastError).message : 'no answer';
-        reject(new KccClientError('KCC_CONNECTION_FAILED', `${role} connection to ${this.config.host}:${this.config.port} not ready after ${this.config.connectTimeoutMs} ms: ${why}`, { cause: lastError }));
+        reject(new KccConnectionError(`${role} connection to ${this.config.host}:${this.config.port} not ready after ${this.config.connectTimeoutMs} ms: ${why}`, { cause: lastError }));
       }, this.config.connectTimeoutMs);
       client.on('ready', onReady);
       client.on('error', onError);
@@ -349,7 +349,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   private describe(error: unknown): Error {
     if (isAuthError(error)) {
       const source = this.credentials.refreshable ? 'even after re-reading them' : 'and they are fixed (explicit option or environment); use a secret id so they can be re-read';
-      return new KccClientError('KCC_AUTH_FAILED', `Redis rejected the credentials of user "${this.username}" ${source} (${(error as Error).message.split(' ')[0]})`, { cause: error });
+      return new KccAuthError(`Redis rejected the credentials of user "${this.username}" ${source} (${(error as Error).message.split(' ')[0]})`, { cause: error });
     }
     return error instanceof Error ? error : new Error(String(error));
   }

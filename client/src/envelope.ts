@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { KccClientError } from './errors.js';
+import { KccInputError } from './errors.js';
 
 /** Every pub/sub message and event-log entry: who sent what, when, with a unique id. */
 export interface Envelope<T = unknown> {
@@ -30,13 +30,13 @@ const TYPE_PATTERN = /^[a-z][a-z0-9.-]{0,63}$/;
 /** Serializes a message; throws KCC_INVALID_ARGUMENT when it is larger than `maxBytes`. */
 export function encodeEnvelope(sender: string, type: string, data: unknown, maxBytes: number): { envelope: Envelope; json: string } {
   if (!TYPE_PATTERN.test(type)) {
-    throw new KccClientError('KCC_INVALID_ARGUMENT', `message type "${type}" must match ${TYPE_PATTERN}`);
+    throw new TypeError(`message type "${type}" must match ${TYPE_PATTERN}`);
   }
   const envelope: Envelope = { v: 1, id: randomUUID(), type, sender, at: Date.now(), data };
   const json = JSON.stringify(envelope);
   const size = Buffer.byteLength(json);
   if (size > maxBytes) {
-    throw new KccClientError('KCC_INVALID_ARGUMENT', `message "${type}" is ${size} bytes; the limit (maxMessageBytes) is ${maxBytes}`);
+    throw new KccInputError(`message "${type}" is ${size} bytes; the limit (maxMessageBytes) is ${maxBytes}`);
   }
   return { envelope, json };
 }

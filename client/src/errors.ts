@@ -1,28 +1,91 @@
-/** Stable codes of the errors the client throws. */
-export type KccClientErrorCode =
-  /** Options, environment or secret do not add up to a usable connection; the message lists every problem. */
+/**
+ * Errors of the client: one class per failure family, each with a stable `code` (a code never means
+ * two things). Catch by class (`error instanceof KccClosedError`) or by `code`. Messages say what was
+ * wrong and what to do; no message, `cause` or property ever carries a password, token or key.
+ *
+ * Misuse by the caller (a method argument of the wrong type or range) throws a plain `TypeError`
+ * naming the argument; these classes are for everything that depends on configuration, data, Redis
+ * or AWS.
+ */
+export type KccErrorCode =
   | 'KCC_CONFIG_INVALID'
-  /** Redis refused the credentials and re-reading them did not help. */
   | 'KCC_AUTH_FAILED'
-  /** The connection could not be made or was closed. */
   | 'KCC_CONNECTION_FAILED'
-  /** An AWS API (Secrets Manager, ElastiCache) needed for the config failed. */
+  | 'KCC_CLOSED'
+  | 'KCC_NOT_READY'
+  | 'KCC_LOCK_TIMEOUT'
   | 'KCC_AWS_LOOKUP_FAILED'
-  /** The key ring in Redis was refused (tampered, corrupt, or encrypted under another key-encryption key). */
   | 'KCC_KEYRING_INVALID'
-  /** A value given to a primitive is not acceptable (too large, wrong type). */
-  | 'KCC_INVALID_ARGUMENT';
+  | 'KCC_SECRET_INVALID'
+  | 'KCC_INPUT_INVALID';
+
+/** The base class of every error the client throws (except `TypeError` for misuse). */
+export abstract class KccError extends Error {
+  /** Stable code of the failure family. */
+  abstract readonly code: KccErrorCode;
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
 
 /**
- * The one error class of the client. `code` is stable; the message says what was wrong and what
- * to do, and never contains a password.
+ * Options, environment variables or a secret do not add up to a usable configuration. `problems`
+ * lists each one (`"<option>: <what is wrong>"`); the message lists them all.
  */
-export class KccClientError extends Error {
-  readonly code: KccClientErrorCode;
+export class KccConfigError extends KccError {
+  readonly code = 'KCC_CONFIG_INVALID' as const;
+  readonly problems: readonly string[];
 
-  constructor(code: KccClientErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'KccClientError';
-    this.code = code;
+  constructor(subject: string, problems: readonly string[], options?: { cause?: unknown }) {
+    const count = problems.length === 1 ? '1 problem' : `${problems.length} problems`;
+    super(`${subject} is invalid (${count}):\n${problems.map((p) => `  - ${p}`).join('\n')}`, options);
+    this.problems = problems;
   }
+}
+
+/** Redis refused the credentials, and re-reading them (secret, provider) did not help. */
+export class KccAuthError extends KccError {
+  readonly code = 'KCC_AUTH_FAILED' as const;
+}
+
+/** A connection to Redis could not be made within `connectTimeoutMs`, or failed for good. */
+export class KccConnectionError extends KccError {
+  readonly code = 'KCC_CONNECTION_FAILED' as const;
+}
+
+/** The object (connection, key ring, revocations, provider) was closed; open a new one. */
+export class KccClosedError extends KccError {
+  readonly code = 'KCC_CLOSED' as const;
+}
+
+/** Called before the object was started or connected, or it has nothing to offer yet (no active key). */
+export class KccNotReadyError extends KccError {
+  readonly code = 'KCC_NOT_READY' as const;
+}
+
+/** A lock (e.g. the key-ring rotation lock) held by another instance was not released in time. */
+export class KccLockTimeoutError extends KccError {
+  readonly code = 'KCC_LOCK_TIMEOUT' as const;
+}
+
+/** An AWS API the configuration needs (Secrets Manager, ElastiCache) failed or was not installed. */
+export class KccAwsError extends KccError {
+  readonly code = 'KCC_AWS_LOOKUP_FAILED' as const;
+}
+
+/** The key ring in Redis was refused: tampered, corrupt, or encrypted under another key-encryption key. */
+export class KccKeyRingError extends KccError {
+  readonly code = 'KCC_KEYRING_INVALID' as const;
+}
+
+/** A secret's value is not the JSON shape the stack writes. The message names fields, never values. */
+export class KccSecretError extends KccError {
+  readonly code = 'KCC_SECRET_INVALID' as const;
+}
+
+/** A value that came from data, not code (an id from a token, a message size) is not acceptable. */
+export class KccInputError extends KccError {
+  readonly code = 'KCC_INPUT_INVALID' as const;
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { discoverEndpoint } from './aws/elasticache-discovery.js';
 import { readUserSecret } from './aws/secrets-manager.js';
-import { KccClientError } from './errors.js';
+import { KccConfigError } from './errors.js';
 import { type KccLogger, defaultLogger } from './logger.js';
 import { keyPrefixOfUser, keyPrefixProblem } from './contract/naming.js';
 import { CONNECTION_DEFAULTS, type CredentialsProvider, type KccConnectionOptions, type RedisCredentials } from './options.js';
@@ -85,7 +85,7 @@ export async function resolveConnection(options: KccConnectionOptions = {}): Pro
     problems.push('url: plaintext redis:// refused; use rediss:// (TLS), or for a local Redis only set unsafeAllowPlaintext: true');
   }
   if (problems.length > 0) {
-    throw new KccClientError('KCC_CONFIG_INVALID', `kcc-redis connection config is invalid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    throw new KccConfigError('kcc-redis connection config', problems);
   }
 
   const resolvedEndpoint = endpoint ?? { ...(await discoverEndpoint(replicationGroupId!, region)), tls: true };

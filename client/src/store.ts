@@ -1,5 +1,5 @@
 import type { KccRedis } from './connection.js';
-import { KccClientError } from './errors.js';
+
 
 /** A value with the version it was written at (1 for the first write). */
 export interface Versioned {
@@ -81,7 +81,7 @@ export class Store {
    */
   async compareAndSet(name: string, expectedVersion: number, value: string, options: CompareAndSetOptions = {}): Promise<CompareAndSetResult> {
     if (!Number.isInteger(expectedVersion) || expectedVersion < 0) {
-      throw new KccClientError('KCC_INVALID_ARGUMENT', `expectedVersion: ${expectedVersion} must be a whole number ≥ 0`);
+      throw new TypeError(`expectedVersion: ${expectedVersion} must be a whole number ≥ 0`);
     }
     const ttl = positiveOrUndefined(options.ttlMs, 'ttlMs') ?? 0;
     const keys = [this.redis.key(name)];
@@ -98,7 +98,7 @@ export class Store {
 export function positiveOrUndefined(value: number | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
   if (!Number.isInteger(value) || value <= 0) {
-    throw new KccClientError('KCC_INVALID_ARGUMENT', `${name}: ${value} must be a positive whole number of milliseconds`);
+    throw new TypeError(`${name}: ${value} must be a positive whole number of milliseconds`);
   }
   return value;
 }

@@ -1,5 +1,5 @@
 import type * as ElastiCache from '@aws-sdk/client-elasticache';
-import { KccClientError } from '../errors.js';
+import { KccAwsError } from '../errors.js';
 import { loadSdk } from './load-sdk.js';
 
 export interface DiscoveredEndpoint {
@@ -16,7 +16,7 @@ export async function discoverEndpoint(replicationGroupId: string, region: strin
   const sdk = await loadSdk<typeof ElastiCache>('@aws-sdk/client-elasticache', 'replicationGroupId (endpoint discovery)');
   const client = new sdk.ElastiCacheClient(region ? { region } : {});
   const fail = (reason: string, cause?: unknown) =>
-    new KccClientError('KCC_AWS_LOOKUP_FAILED', `replication group "${replicationGroupId}": ${reason}`, { cause });
+    new KccAwsError(`replication group "${replicationGroupId}": ${reason}`, { cause });
   try {
     const response = await client.send(new sdk.DescribeReplicationGroupsCommand({ ReplicationGroupId: replicationGroupId }));
     const group = response.ReplicationGroups?.[0];
@@ -27,7 +27,7 @@ export async function discoverEndpoint(replicationGroupId: string, region: strin
     if (!endpoint?.Address || !endpoint.Port) throw fail(`has no ${clusterMode ? 'configuration' : 'primary'} endpoint yet (status ${group.Status ?? 'unknown'})`);
     return { host: endpoint.Address, port: endpoint.Port, clusterMode };
   } catch (cause) {
-    if (cause instanceof KccClientError) throw cause;
+    if (cause instanceof KccAwsError) throw cause;
     throw fail(cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause), cause);
   } finally {
     client.destroy();

@@ -1,4 +1,4 @@
-import { KccClientError } from '../errors.js';
+import { KccConfigError } from '../errors.js';
 
 /**
  * Loads an AWS SDK v3 client package on first use, so apps that pass credentials explicitly do not
@@ -8,9 +8,9 @@ export async function loadSdk<T>(packageName: string, neededFor: string): Promis
   try {
     return (await import(packageName)) as T;
   } catch (cause) {
-    throw new KccClientError(
-      'KCC_CONFIG_INVALID',
-      `${neededFor} needs the optional dependency ${packageName}: run \`npm install ${packageName}\``,
+    throw new KccConfigError(
+      'kcc-redis AWS configuration',
+      [`${neededFor} needs the optional dependency ${packageName}: run \`npm install ${packageName}\``],
       { cause },
     );
   }

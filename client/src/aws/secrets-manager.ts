@@ -1,5 +1,5 @@
 import type * as SecretsManager from '@aws-sdk/client-secrets-manager';
-import { KccClientError } from '../errors.js';
+import { KccAwsError, KccSecretError } from '../errors.js';
 import { type KeyEncryptionKeySecret, type RedisUserSecret, parseKeyEncryptionKeySecret, parseRedisUserSecret } from '../contract/user-secret.js';
 import { loadSdk } from './load-sdk.js';
 
@@ -19,13 +19,20 @@ export function readKeyEncryptionKeySecret(secretId: string, region: string | un
 async function readSecret<T>(secretId: string, region: string | undefined, neededFor: string, parse: (s: string | undefined) => T): Promise<T> {
   const sdk = await loadSdk<typeof SecretsManager>('@aws-sdk/client-secrets-manager', neededFor);
   const client = new sdk.SecretsManagerClient(region ? { region } : {});
+  let secretString: string | undefined;
   try {
-    const response = await client.send(new sdk.GetSecretValueCommand({ SecretId: secretId }));
-    return parse(response.SecretString);
+    secretString = (await client.send(new sdk.GetSecretValueCommand({ SecretId: secretId }))).SecretString;
   } catch (cause) {
     const reason = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
-    throw new KccClientError('KCC_AWS_LOOKUP_FAILED', `could not read secret "${secretId}": ${reason}`, { cause });
+    throw new KccAwsError(`could not read secret "${secretId}": ${reason}`, { cause });
   } finally {
     client.destroy();
+  }
+  try {
+    return parse(secretString);
+  } catch (error) {
+    // The parser names fields, never values; no cause, so nothing of the value travels with it.
+    if (error instanceof KccSecretError) throw new KccSecretError(`secret "${secretId}": ${error.message}`);
+    throw error;
   }
 }

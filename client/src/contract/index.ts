@@ -24,7 +24,10 @@ export {
   type AppEnv,
 } from './naming.js';
 export {
+  KEK_HISTORY_LENGTH,
   KEK_SECRET_FIELD,
+  KEK_SECRET_VERSION,
+  MIN_KEK_LENGTH,
   USER_SECRET_PASSWORD_FIELD,
   USER_SECRET_PASSWORD_LENGTH,
   parseKeyEncryptionKeySecret,

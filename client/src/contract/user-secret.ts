@@ -1,3 +1,5 @@
+import { KccSecretError } from '../errors.js';
+
 /**
  * The JSON shape of the Secrets Manager secret the stack writes for each Redis user.
  * Defined once: the stack generates it, the client reads it.
@@ -31,19 +33,19 @@ const STRING_FIELDS = ['username', 'password', 'keyPrefix', 'userArn', 'replicat
  * const secret = parseRedisUserSecret(response.SecretString);
  */
 export function parseRedisUserSecret(secretString: string | undefined): RedisUserSecret {
-  if (secretString === undefined) throw new TypeError('secret has no SecretString');
+  if (secretString === undefined) throw new KccSecretError('secret has no SecretString');
   let parsed: unknown;
   try {
     parsed = JSON.parse(secretString);
   } catch {
-    throw new TypeError('secret is not JSON (expected the object the kcc-redis stack writes)');
+    throw new KccSecretError('secret is not JSON (expected the object the kcc-redis stack writes)');
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new TypeError('secret is not a JSON object (expected the object the kcc-redis stack writes)');
+    throw new KccSecretError('secret is not a JSON object (expected the object the kcc-redis stack writes)');
   }
   const record = parsed as Record<string, unknown>;
   const bad = STRING_FIELDS.filter((field) => typeof record[field] !== 'string');
-  if (bad.length > 0) throw new TypeError(`secret lacks string field(s): ${bad.join(', ')}`);
+  if (bad.length > 0) throw new KccSecretError(`secret lacks string field(s): ${bad.join(', ')}`);
   const pick = (field: (typeof STRING_FIELDS)[number]) => record[field] as string;
   return {
     username: pick('username'),
@@ -55,26 +57,59 @@ export function parseRedisUserSecret(secretString: string | undefined): RedisUse
 }
 
 /**
- * The JSON shape of the key-encryption-key secret the stack writes per app-env: the key that
- * encrypts private signing keys before they are stored in Redis. It never goes to Redis.
+ * The JSON shape of the key-encryption-key (KEK) secret the stack writes per app-env: the key that
+ * encrypts (and, through a derived key, authenticates) the app-env's signing-key ring before it is
+ * stored in Redis. It never goes to Redis.
+ *
+ * The secret rotates: each rotation puts a new `kek` first and moves the one it replaces to the front
+ * of `previous` (newest first, at most {@link KEK_HISTORY_LENGTH}), so a ring written under any of
+ * them stays readable; instances re-encrypt the ring under the current `kek`.
+ *
+ * @example { "v": 1, "kek": "<64 alphanumerics>", "previous": ["<the KEK before>", "…"] }
  */
 export interface KeyEncryptionKeySecret {
-  /** 64 random alphanumeric characters (Secrets Manager generated). */
+  /** Format version. */
+  readonly v: typeof KEK_SECRET_VERSION;
+  /** The current key-encryption key: 64 random alphanumeric characters (Secrets Manager generated). */
   readonly kek: string;
+  /** Earlier key-encryption keys, newest first; empty until the first rotation. */
+  readonly previous: readonly string[];
 }
+
+/** Version of the key-encryption-key secret format. */
+export const KEK_SECRET_VERSION = 1;
 
 /** The generated field of the key-encryption-key secret. */
 export const KEK_SECRET_FIELD = 'kek' satisfies keyof KeyEncryptionKeySecret;
 
-/** Parses the key-encryption-key secret; the error names the field, never the value. */
+/**
+ * Earlier key-encryption keys kept in the secret. With the default KEK rotation every 90 days this is
+ * three years: a ring left idle that long, or restored from a snapshot that old, is still readable.
+ */
+export const KEK_HISTORY_LENGTH = 12;
+
+/** Shortest key-encryption key accepted (characters). The stack generates 64. */
+export const MIN_KEK_LENGTH = 32;
+
+/** Parses the key-encryption-key secret; the error names the field, never a value. */
 export function parseKeyEncryptionKeySecret(secretString: string | undefined): KeyEncryptionKeySecret {
   let parsed: unknown;
   try {
     parsed = JSON.parse(secretString ?? '');
   } catch {
-    throw new TypeError('key-encryption-key secret is not JSON (expected { "kek": "…" })');
+    throw new KccSecretError('key-encryption-key secret is not JSON (expected { "v": 1, "kek": "…", "previous": [] })');
   }
-  const kek = (parsed as Record<string, unknown> | null)?.[KEK_SECRET_FIELD];
-  if (typeof kek !== 'string') throw new TypeError(`key-encryption-key secret lacks the string field "${KEK_SECRET_FIELD}"`);
-  return { kek };
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new KccSecretError('key-encryption-key secret is not a JSON object (expected { "v": 1, "kek": "…", "previous": [] })');
+  }
+  const record = parsed as Record<string, unknown>;
+  if (record.v !== KEK_SECRET_VERSION) throw new KccSecretError(`key-encryption-key secret has format version ${JSON.stringify(record.v)}; this client reads version ${KEK_SECRET_VERSION}`);
+  const { kek, previous } = record;
+  if (typeof kek !== 'string' || kek.length < MIN_KEK_LENGTH) {
+    throw new KccSecretError(`key-encryption-key secret field "${KEK_SECRET_FIELD}" must be a string of at least ${MIN_KEK_LENGTH} characters`);
+  }
+  if (!Array.isArray(previous) || previous.length > KEK_HISTORY_LENGTH || previous.some((p) => typeof p !== 'string' || p.length < MIN_KEK_LENGTH)) {
+    throw new KccSecretError(`key-encryption-key secret field "previous" must list at most ${KEK_HISTORY_LENGTH} earlier keys of at least ${MIN_KEK_LENGTH} characters each`);
+  }
+  return { v: KEK_SECRET_VERSION, kek, previous: previous as string[] };
 }

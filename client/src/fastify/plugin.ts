@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { KccRedis } from '../connection.js';
-import { KccClientError } from '../errors.js';
+import { KccConfigError, KccNotReadyError } from '../errors.js';
 import { KeyRing } from '../keyring/key-ring.js';
 import { defaultLogger } from '../logger.js';
 import { createBackchannelLogoutHandler } from '../revocation/backchannel-logout.js';
@@ -24,7 +24,7 @@ async function startBoth(redis: KccRedis, options: KccFastifyOptions): Promise<[
 
 async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): Promise<void> {
   if (fastify.hasDecorator('kcc')) {
-    throw new KccClientError('KCC_CONFIG_INVALID', `${PLUGIN_NAME} has already been registered on this Fastify instance (fastify.kcc exists): register the plugin once`);
+    throw new KccConfigError(`${PLUGIN_NAME} registration`, [`already registered on this Fastify instance (fastify.kcc exists): register the plugin once`]);
   }
   // Everything that can be checked without Redis is checked before connecting.
   const resolved = resolveKccFastifyOptions(options);
@@ -32,7 +32,7 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
   const realmKeys = resolveRealmKeys({ issuer: options.issuer, ...options.realmKeys });
   let revocations: Revocations | undefined;
   const started = (): Revocations => {
-    if (!revocations) throw new KccClientError('KCC_CONNECTION_FAILED', `${PLUGIN_NAME}: revocations are not started`);
+    if (!revocations) throw new KccNotReadyError(`${PLUGIN_NAME}: revocations are not started`);
     return revocations;
   };
   const sink: RevocationSink = {

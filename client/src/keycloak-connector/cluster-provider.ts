@@ -1,7 +1,7 @@
 import type { AbstractClusterProvider, ClusterConfig, Listener, LockOptions, SubscriberListener } from '@dapperduckling/keycloak-connector-server';
 import { KccRedis } from '../connection.js';
 import { type DropCounts, type DropReason, encodeEnvelope } from '../envelope.js';
-import { KccClientError } from '../errors.js';
+import { KccNotReadyError } from '../errors.js';
 import { type KccLogger, defaultLogger } from '../logger.js';
 import type { KccConnectionOptions } from '../options.js';
 import { Store } from '../store.js';
@@ -106,7 +106,7 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
     }
 
     get redis(): KccRedis {
-      if (!this.connection) throw new KccClientError('KCC_CONNECTION_FAILED', 'the cluster provider is not connected: call connectOrThrow() first (the connector does)');
+      if (!this.connection) throw new KccNotReadyError('the cluster provider is not connected: call connectOrThrow() first (the connector does)');
       return this.connection;
     }
 
@@ -267,7 +267,7 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
     }
 
     private requireSubscriptions(): ChannelSubscriptions {
-      if (!this.subscriptions || !this.connection) throw new KccClientError('KCC_CONNECTION_FAILED', 'the cluster provider is not connected: call connectOrThrow() first');
+      if (!this.subscriptions || !this.connection) throw new KccNotReadyError('the cluster provider is not connected: call connectOrThrow() first');
       return this.subscriptions;
     }
 

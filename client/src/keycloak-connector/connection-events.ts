@@ -1,5 +1,5 @@
 import type { KccRedis, KccRedisEvents } from '../connection.js';
-import { KccClientError } from '../errors.js';
+import { KccAuthError } from '../errors.js';
 
 /** Events our cluster provider adds to upstream's `BaseClusterEvents`, mapped from the connection's. */
 export type KccClusterEvent = 'ready' | 'reconnecting' | 'auth-failure';
@@ -20,7 +20,7 @@ export function forwardConnectionEvents(redis: KccRedis, sink: EventSink): () =>
   const onReconnecting = (...args: KccRedisEvents['reconnecting']) => sink.emit('reconnecting', ...args);
   const onAuthFailure = (...[role, refreshed]: KccRedisEvents['auth-failure']) => {
     sink.emit('auth-failure', role, refreshed);
-    if (!refreshed) sink.error(new KccClientError('KCC_AUTH_FAILED', `Redis rejected the credentials of user "${redis.username}" on the ${role} connection`));
+    if (!refreshed) sink.error(new KccAuthError(`Redis rejected the credentials of user "${redis.username}" on the ${role} connection`));
   };
   redis.on('ready', onReady);
   redis.on('reconnecting', onReconnecting);

@@ -1,6 +1,6 @@
 import type { AbstractKeyProvider, ConnectorKeys, KeyProvider, KeyProviderConfig } from '@dapperduckling/keycloak-connector-server';
 import { type JWK, importJWK } from 'jose';
-import { KccClientError } from '../errors.js';
+import { KccConfigError, KccKeyRingError } from '../errors.js';
 import type { SigningKey } from '../keyring/client-assertion.js';
 import { KeyRing, type KeyRingEvents } from '../keyring/key-ring.js';
 import type { KeyRingOptions } from '../keyring/key-ring-options.js';
@@ -41,10 +41,9 @@ export function kccKeyProvider(source: KeyRing | KeyRingOptions = {}): KeyProvid
     if (source instanceof KeyRing) return new Provider(config, source);
     const cluster = config.clusterProvider;
     if (!isKccClusterProvider(cluster)) {
-      throw new KccClientError(
-        'KCC_CONFIG_INVALID',
+      throw new KccConfigError('kccKeyProvider', [
         'kccKeyProvider(options) starts its key ring on the connection of kccClusterProvider(): set clusterProvider: await kccClusterProvider(), or pass a started KeyRing: kccKeyProvider(ring)',
-      );
+      ]);
     }
     const ring = await KeyRing.start(cluster.redis, source);
     closeWithProvider(cluster, ring);
@@ -121,9 +120,9 @@ function defineProvider({ AbstractKeyProvider: Base }: UpstreamKeyBase) {
       let keys = this.keys.get(kid);
       if (!keys) {
         const publicJwk = this.ring.jwks().keys.find((k) => k.kid === kid);
-        if (!publicJwk) throw new KccClientError('KCC_KEYRING_INVALID', `the active key "${kid}" is not in the ring's JWKS`);
+        if (!publicJwk) throw new KccKeyRingError(`the active key "${kid}" is not in the ring's JWKS`);
         keys = importJWK(publicJwk, alg).then((publicKey) => {
-          if (publicKey instanceof Uint8Array) throw new KccClientError('KCC_KEYRING_INVALID', `the key "${kid}" is not an asymmetric key`);
+          if (publicKey instanceof Uint8Array) throw new KccKeyRingError(`the key "${kid}" is not an asymmetric key`);
           // The private key stays a non-extractable CryptoKey: `privateJwk` holds the public members only.
           return Object.freeze({ kid, alg, publicKey, privateKey: key, publicJwk: { ...publicJwk }, privateJwk: { ...publicJwk } });
         });

@@ -1,4 +1,4 @@
-import { KccClientError } from '../errors.js';
+import { KccConfigError } from '../errors.js';
 
 /** The npm package this adapter plugs into (an optional peer dependency, never bundled). */
 export const UPSTREAM_PACKAGE = '@dapperduckling/keycloak-connector-server';
@@ -58,9 +58,9 @@ async function load<T>(direct: () => Promise<T>, fromMain: (main: MainModule) =>
     try {
       return fromMain(await import('@dapperduckling/keycloak-connector-server'));
     } catch (mainError) {
-      throw new KccClientError(
-        'KCC_CONFIG_INVALID',
-        `the keycloak-connector adapter could not load ${UPSTREAM_PACKAGE} (a peer dependency; npm install ${UPSTREAM_PACKAGE}, and for its 3.0.x also express and body-parser): ${firstLine(directError)}`,
+      throw new KccConfigError(
+        'the keycloak-connector adapter',
+        [`could not load ${UPSTREAM_PACKAGE} (a peer dependency; npm install ${UPSTREAM_PACKAGE}, and for its 3.0.x also express and body-parser): ${firstLine(directError)}`],
         { cause: mainError },
       );
     }

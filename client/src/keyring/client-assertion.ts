@@ -1,6 +1,6 @@
 import { randomUUID, type webcrypto } from 'node:crypto';
 import { SignJWT } from 'jose';
-import { KccClientError } from '../errors.js';
+
 import type { SigningAlgorithm } from './ring-data.js';
 
 /** The key to sign with now. */
@@ -29,10 +29,10 @@ const MAX_LIFETIME_SECONDS = 60;
 export function signClientAssertion(signingKey: SigningKey, request: ClientAssertionRequest): Promise<string> {
   const lifetime = request.lifetimeSeconds ?? MAX_LIFETIME_SECONDS;
   if (!Number.isInteger(lifetime) || lifetime < 1 || lifetime > MAX_LIFETIME_SECONDS) {
-    throw new KccClientError('KCC_INVALID_ARGUMENT', `lifetimeSeconds: ${lifetime} must be a whole number from 1 to ${MAX_LIFETIME_SECONDS}`);
+    throw new TypeError(`lifetimeSeconds: ${lifetime} must be a whole number from 1 to ${MAX_LIFETIME_SECONDS}`);
   }
-  if (!request.clientId) throw new KccClientError('KCC_INVALID_ARGUMENT', 'clientId: must be a non-empty string');
-  if (!request.audience) throw new KccClientError('KCC_INVALID_ARGUMENT', 'audience: must be a non-empty string (the issuer URL)');
+  if (!request.clientId) throw new TypeError('clientId: must be a non-empty string');
+  if (!request.audience) throw new TypeError('audience: must be a non-empty string (the issuer URL)');
   const now = Math.floor(Date.now() / 1000);
   return new SignJWT({})
     .setProtectedHeader({ alg: signingKey.alg, kid: signingKey.kid, typ: 'JWT' })

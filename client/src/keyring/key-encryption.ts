@@ -1,8 +1,6 @@
 import { createHash, hkdfSync } from 'node:crypto';
 import { CompactEncrypt, type JWK, compactDecrypt, decodeProtectedHeader } from 'jose';
 
-/** Minimum length of a key-encryption key secret (characters). The stack generates 64. */
-export const MIN_KEK_LENGTH = 32;
 /** The well-known key used only with `unsafeAllowPlaintextPrivateKeys`: it protects nothing. */
 export const UNSAFE_LOCAL_KEK = 'kcc-redis-unsafe-local-only-not-a-secret';
 

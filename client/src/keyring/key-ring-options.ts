@@ -1,6 +1,7 @@
 import { readKeyEncryptionKeySecret } from '../aws/secrets-manager.js';
-import { KccClientError } from '../errors.js';
-import { KeyEncryptionKey, MIN_KEK_LENGTH, UNSAFE_LOCAL_KEK } from './key-encryption.js';
+import { KccConfigError } from '../errors.js';
+import { MIN_KEK_LENGTH } from '../contract/user-secret.js';
+import { KeyEncryptionKey, UNSAFE_LOCAL_KEK } from './key-encryption.js';
 import { SIGNING_ALGORITHMS, type SigningAlgorithm } from './ring-data.js';
 
 /**
@@ -91,7 +92,7 @@ export async function resolveKeyRingOptions(options: KeyRingOptions): Promise<Re
   }
   if (kekText !== undefined && kekText.length < MIN_KEK_LENGTH) problems.push(`keyEncryptionKey: must be at least ${MIN_KEK_LENGTH} characters (has ${kekText.length})`);
   if (problems.length > 0) {
-    throw new KccClientError('KCC_CONFIG_INVALID', `kcc-redis key ring config is invalid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    throw new KccConfigError('kcc-redis key ring config', problems);
   }
   if (kekText === undefined && secretId !== undefined) {
     kekText = (await readKeyEncryptionKeySecret(secretId, options.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION)).kek;

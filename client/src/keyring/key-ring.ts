@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { webcrypto } from 'node:crypto';
 import type { JWK } from 'jose';
 import type { KccRedis } from '../connection.js';
-import { KccClientError } from '../errors.js';
+import { KccClosedError, KccKeyRingError, KccLockTimeoutError, KccNotReadyError } from '../errors.js';
 import { EventLog, type EventLogTail } from '../event-log.js';
 import { Locks } from '../lock.js';
 import { Store } from '../store.js';
@@ -131,7 +131,7 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
     const view = this.currentView();
     const active = view.active;
     const key = active && this.loaded?.privateKeys.get(active.kid);
-    if (!active || !key) throw new KccClientError('KCC_CONNECTION_FAILED', 'the key ring has no active signing key');
+    if (!active || !key) throw new KccNotReadyError('the key ring has no active signing key');
     return { kid: active.kid, alg: active.alg, key };
   }
 
@@ -181,7 +181,7 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
         const key = pending.next ?? pending.active;
         if (key) return { rotated: false, kid: key.kid, activatesAt: key.activatesAt };
       }
-      if (Date.now() > deadline) throw new KccClientError('KCC_CONNECTION_FAILED', 'could not take the key-ring rotation lock in time');
+      if (Date.now() > deadline) throw new KccLockTimeoutError('could not take the key-ring rotation lock in time');
     }
   }
 
@@ -215,7 +215,7 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
     );
     const state = await this.load();
     if (state === 'absent') await this.createFirstKey();
-    else if (!this.loaded) throw new KccClientError('KCC_KEYRING_INVALID', this.lastError ?? 'key ring refused');
+    else if (!this.loaded) throw new KccKeyRingError(this.lastError ?? 'key ring refused');
     this.refreshTimer = setInterval(() => void this.tick(), this.options.refreshIntervalMs);
     this.refreshTimer.unref();
   }
@@ -226,14 +226,14 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
       try {
         const state = await this.load();
         if (state === 'absent') await this.rotateLocked(0, true, true);
-        else if (!this.loaded) throw new KccClientError('KCC_KEYRING_INVALID', this.lastError ?? 'key ring refused');
+        else if (!this.loaded) throw new KccKeyRingError(this.lastError ?? 'key ring refused');
       } finally {
         await lock.release();
       }
       return;
     }
     if (!(await this.waitForVersionAbove(0, this.options.lockTtlMs * 2))) {
-      throw new KccClientError('KCC_CONNECTION_FAILED', `no key ring appeared within ${this.options.lockTtlMs * 2} ms while another instance held the creation lock`);
+      throw new KccLockTimeoutError(`no key ring appeared within ${this.options.lockTtlMs * 2} ms while another instance held the creation lock`);
     }
   }
 
@@ -310,7 +310,7 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
   private unchanged(): RotateResult {
     const view = this.loaded ? this.currentView() : undefined;
     const key = view?.next ?? view?.active;
-    if (!key) throw new KccClientError('KCC_KEYRING_INVALID', this.lastError ?? 'the key ring in Redis has no usable key');
+    if (!key) throw new KccKeyRingError(this.lastError ?? 'the key ring in Redis has no usable key');
     return { rotated: false, kid: key.kid, activatesAt: key.activatesAt };
   }
 
@@ -414,6 +414,6 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
   }
 
   private assertOpen(): void {
-    if (this.closed) throw new KccClientError('KCC_CONNECTION_FAILED', 'key ring is closed');
+    if (this.closed) throw new KccClosedError('key ring is closed');
   }
 }

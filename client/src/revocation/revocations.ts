@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import { Bus } from '../bus.js';
 import type { KccRedis } from '../connection.js';
 import { encodeEnvelope } from '../envelope.js';
-import { KccClientError } from '../errors.js';
+import { KccClosedError, KccInputError } from '../errors.js';
 import { EventLog, compareStreamIds } from '../event-log.js';
 import { positiveOrUndefined } from '../store.js';
 import { type RevocationClaims, RevocationIndex } from './revocation-index.js';
@@ -290,8 +290,8 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Revoc
    * writer and every receiver far less than one each.
    */
   private revoke(event: RevocationEvent): Promise<void> {
-    if (this.closed) return Promise.reject(new KccClientError('KCC_CONNECTION_FAILED', 'revocations are closed'));
-    if (!isRevocationEvent(event)) return Promise.reject(new KccClientError('KCC_INVALID_ARGUMENT', `invalid revocation: ${JSON.stringify(event)}`));
+    if (this.closed) return Promise.reject(new KccClosedError('revocations are closed'));
+    if (!isRevocationEvent(event)) return Promise.reject(new KccInputError(`invalid revocation of kind "${String((event as { kind?: unknown }).kind)}": ids must be strings of 1 to 256 characters, times whole numbers`));
     this.apply(event);
     return new Promise<void>((resolve, reject) => {
       this.pending.push({ event, size: JSON.stringify(event).length + 1, resolve, reject });

@@ -108,6 +108,6 @@ describe('bad input is dropped and counted, never thrown into the app', () => {
   });
 
   it('refuses to send an oversized payload with a clear error', async () => {
-    await expect(new Bus(redis).publish('big', { x: 'x'.repeat(redis.config.maxMessageBytes) })).rejects.toMatchObject({ code: 'KCC_INVALID_ARGUMENT' });
+    await expect(new Bus(redis).publish('big', { x: 'x'.repeat(redis.config.maxMessageBytes) })).rejects.toMatchObject({ code: 'KCC_INPUT_INVALID' });
   });
 });

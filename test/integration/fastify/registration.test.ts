@@ -65,7 +65,7 @@ describe('Fastify plugin registration and lifecycle', () => {
     const app = Fastify();
     await app.register(fastifyKcc, base({ connection: { ...connectionTo(server), instanceId: 'twice' } }));
     app.register(fastifyKcc, base());
-    await expect(app.ready()).rejects.toThrow(/^@kcc-redis\/client has already been registered on this Fastify instance \(fastify\.kcc exists\)/);
+    await expect(app.ready()).rejects.toThrow(/^@kcc-redis\/client registration is invalid \(1 problem\):\n  - already registered on this Fastify instance \(fastify\.kcc exists\)/);
     await app.close();
     await expectConnections('twice', 0);
   });

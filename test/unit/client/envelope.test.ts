@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { KccClientError, decodeEnvelope, encodeEnvelope } from '../../../client/src/index.js';
+import { KccInputError, decodeEnvelope, encodeEnvelope } from '../../../client/src/index.js';
 
 const isSid = (data: unknown): data is { sid: string } =>
   typeof data === 'object' && data !== null && typeof (data as { sid?: unknown }).sid === 'string';
@@ -13,7 +13,7 @@ describe('envelope', () => {
   });
 
   it('refuses to send a message over the size limit or with a bad type', () => {
-    expect(() => encodeEnvelope('i', 'big', { x: 'x'.repeat(2000) }, 1024)).toThrow(KccClientError);
+    expect(() => encodeEnvelope('i', 'big', { x: 'x'.repeat(2000) }, 1024)).toThrow(KccInputError);
     expect(() => encodeEnvelope('i', 'big', { x: 'x'.repeat(2000) }, 1024)).toThrow(/is \d+ bytes; the limit \(maxMessageBytes\) is 1024/);
     expect(() => encodeEnvelope('i', 'Bad Type', {}, 1024)).toThrow(/message type "Bad Type" must match/);
   });

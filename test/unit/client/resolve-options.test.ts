@@ -2,17 +2,17 @@ import { DescribeReplicationGroupsCommand, ElastiCacheClient } from '@aws-sdk/cl
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import { KccClientError, type KccConnectionOptions, resolveConnection } from '../../../client/src/index.js';
+import { KccConfigError, type KccConnectionOptions, KccError, resolveConnection } from '../../../client/src/index.js';
 
 const PASSWORD = 'p'.repeat(64);
 const valid: KccConnectionOptions = { url: 'rediss://cache.example:6380', username: 'my-app-prod', password: PASSWORD, env: {} };
 
-async function configError(options: KccConnectionOptions): Promise<KccClientError> {
+async function configError(options: KccConnectionOptions): Promise<KccConfigError> {
   try {
     await resolveConnection(options);
   } catch (error) {
-    expect(error).toBeInstanceOf(KccClientError);
-    return error as KccClientError;
+    expect(error).toBeInstanceOf(KccConfigError);
+    return error as KccConfigError;
   }
   throw new Error('expected resolveConnection to reject');
 }
@@ -104,17 +104,23 @@ describe('connection config: from the stack secret and endpoint discovery (AWS A
     expect(config).toMatchObject({ host: 'clustercfg.kcc-redis.example', clusterMode: true });
   });
 
-  it.each<[string, () => void, RegExp]>([
-    ['secret not found', () => secrets.on(GetSecretValueCommand).rejects(Object.assign(new Error('Secrets Manager can\'t find the specified secret.'), { name: 'ResourceNotFoundException' })), /could not read secret "my-secret": ResourceNotFoundException/],
-    ['secret of the wrong shape', () => secrets.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ username: 'x', password: PASSWORD }) }), /secret lacks string field\(s\): keyPrefix, userArn, replicationGroupId/],
+  it.each<[string, () => void, string, RegExp]>([
+    ['secret not found', () => secrets.on(GetSecretValueCommand).rejects(Object.assign(new Error('Secrets Manager can\'t find the specified secret.'), { name: 'ResourceNotFoundException' })), 'KCC_AWS_LOOKUP_FAILED', /could not read secret "my-secret": ResourceNotFoundException/],
+    ['secret of the wrong shape', () => secrets.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ username: 'x', password: PASSWORD }) }), 'KCC_SECRET_INVALID', /secret "my-secret": secret lacks string field\(s\): keyPrefix, userArn, replicationGroupId/],
     ['group without TLS', () => {
       secrets.on(GetSecretValueCommand).resolves({ SecretString: secretString });
       elasticache.on(DescribeReplicationGroupsCommand).resolves({ ReplicationGroups: [{ TransitEncryptionEnabled: false }] });
-    }, /replication group "kcc-redis": has no transit encryption/],
-  ])('%s → a clear error without the secret value', async (_name, arrange, message) => {
+    }, 'KCC_AWS_LOOKUP_FAILED', /replication group "kcc-redis": has no transit encryption/],
+  ])('%s → a clear error without the secret value', async (_name, arrange, code, message) => {
     arrange();
-    const error = await configError({ secretId: 'my-secret', region: 'eu-west-1', env: {} });
-    expect(error.code).toBe('KCC_AWS_LOOKUP_FAILED');
+    const error = await resolveConnection({ secretId: 'my-secret', region: 'eu-west-1', env: {} }).then(
+      () => expect.fail('expected resolveConnection to reject'),
+      (e: unknown) => e as KccError,
+    );
+    expect(error).toBeInstanceOf(KccError);
+    expect(error.code).toBe(code);
+    expect(JSON.stringify(error)).not.toContain(PASSWORD);
+    expect(String(error.cause ?? '')).not.toContain(PASSWORD);
     expect(error.message).toMatch(message);
     expect(error.message).not.toContain(PASSWORD);
   });

@@ -100,7 +100,7 @@ describe('stack: secrets and passwords', () => {
   it('generates one key-encryption key per app-env (64 characters), never referenced by the cache', () => {
     const keks = Object.entries(resources('AWS::SecretsManager::Secret')).filter(([, s]) => s.Properties.GenerateSecretString.GenerateStringKey === 'kek');
     expect(keks).toHaveLength(4);
-    for (const [, kek] of keks) expect(kek.Properties.GenerateSecretString).toMatchObject({ PasswordLength: 64, ExcludePunctuation: true, SecretStringTemplate: '{}' });
+    for (const [, kek] of keks) expect(kek.Properties.GenerateSecretString).toMatchObject({ PasswordLength: 64, ExcludePunctuation: true, SecretStringTemplate: JSON.stringify({ v: 1, previous: [] }) });
     const cache = JSON.stringify(Object.values(resources('AWS::ElastiCache::User')).concat(Object.values(resources('AWS::ElastiCache::ReplicationGroup'))));
     for (const [logicalId] of keks) expect(cache).not.toContain(logicalId);
   });
