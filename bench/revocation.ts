@@ -4,7 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { type JWK, SignJWT, createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify } from 'jose';
-import { KccRedis, RevocationIndex, Revocations, createBackchannelLogoutHandler } from '@kcc-redis/client';
+import { KccRedis, RedisReplayGuard, Revocations, createBackchannelLogoutHandler } from '@kcc-redis/client';
+import { namespacedKey } from '@kcc-redis/client/contract';
+import { RevocationIndex } from '../client/src/revocation/revocation-index.js';
+import { REVOCATION_KEYS } from '../client/src/revocation/revocation-keys.js';
 import { LocalRedis } from '../local/local-redis.js';
 import { InstancePool } from './lib/instance-pool.js';
 import { type Metric, report } from './lib/report.js';
@@ -91,16 +94,23 @@ export async function run(): Promise<void> {
     const propagation = await rounds(
       async (round) => {
         await a.revokeSession(`watch-${round}`);
-        if (a.isRevoked({ sid: `watch-${round}` }) !== 'revoked') throw new Error('not applied locally');
+        if (a.check({ sid: `watch-${round}` }) !== 'revoked') throw new Error('not applied locally');
       },
       (round) => others.allSee(`watch-${round}`),
     );
 
     // isRevoked from memory on a populated index vs a GET round trip (one in flight).
-    for (let i = 0; i < 100_000; i++) a.index.revokeSession(`populated-${i}`, Date.now() + 3_600_000);
+    // 100,000 revoked sessions in the stored state, loaded by a fresh instance at start.
+    const sessionsKey = namespacedKey(`${USER}:`, REVOCATION_KEYS.sessions);
+    for (let i = 0; i < 100_000; i += 1_000) {
+      const expiry = Date.now() + 3_600_000;
+      await publisher.zadd(sessionsKey, ...Array.from({ length: 1_000 }, (_, j) => [expiry, `populated-${i + j}`]).flat());
+    }
+    const populated = await Revocations.start(redis);
+    cleanup.push(() => populated.close());
     // Claims as an app has them: taken from an already verified token (no allocation per check).
     const probes = Array.from({ length: 1024 }, (_, i) => ({ sid: i % 2 ? `populated-${i}` : randomUUID(), sub: `user-${i}`, iat: Math.floor(Date.now() / 1000) }));
-    const isRevokedRate = ratePerSecondSync(1_000, (i) => a.isRevoked(probes[i & 1023]!) === 'revoked');
+    const isRevokedRate = ratePerSecondSync(1_000, (i) => populated.check(probes[i & 1023]!) === 'revoked');
     await publisher.set(`${USER}:get-probe`, '1');
     const getRate = await ratePerSecond(1_000, () => publisher.get(`${USER}:get-probe`));
 
@@ -128,7 +138,7 @@ export async function run(): Promise<void> {
     const verifyStart = performance.now();
     await verifyAll(tokens);
     const joseVerifyRate = tokens.length / ((performance.now() - verifyStart) / 1000);
-    const handler = createBackchannelLogoutHandler({ issuer, clientId: 'bench', sink: a, jwks: realmKeys });
+    const handler = createBackchannelLogoutHandler({ issuer, clientId: 'bench', sink: a, replayGuard: new RedisReplayGuard(redis), jwks: realmKeys });
     const deliver = async (batch: readonly string[]) => {
       const responses = await Promise.all(batch.map((token) => handler({ contentType: 'application/x-www-form-urlencoded', body: `logout_token=${token}` })));
       const refused = responses.filter((r) => r.status !== 200).length;

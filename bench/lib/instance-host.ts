@@ -40,7 +40,7 @@ if (config.mode === 'raw') {
   });
   process.on('message', (message: ParentMessage) => {
     if (message.t === 'expect') {
-      const check = () => (revocations.index.sessionCount >= message.count ? send({ t: 'reached' }) : setImmediate(check));
+      const check = () => (revocations.stats.revokedSessions >= message.count ? send({ t: 'reached' }) : setImmediate(check));
       check();
     } else {
       void revocations.close().then(() => redis.close()).finally(() => process.exit(0));

@@ -1,5 +1,4 @@
-import type { Redis } from 'ioredis';
-import type { KccRedis, RedisClient } from './connection.js';
+import type { KccRedis } from './connection.js';
 import { type DropCounts, type DropReason, type Envelope, decodeEnvelope, emptyDropCounts, encodeEnvelope } from './envelope.js';
 
 export interface BusOptions<T> {
@@ -19,18 +18,21 @@ export type BusHandler<T> = (message: Envelope<T>) => void;
  * Fire-and-forget messages between the instances of one app-env over Redis pub/sub, each carrying
  * its sender's instance id so an instance skips its own. At most once: a message published while a
  * subscriber reconnects is lost; durable events go through the EventLog. Incoming payloads are
- * size-limited and validated; bad ones are dropped and counted, never thrown into the app.
+ * size-limited and validated; bad ones are dropped and counted, never thrown into the app. Every
+ * Bus of a connection shares its one subscriber connection.
  *
  * @example
  * const bus = new Bus<{ sid: string }>(redis, { channel: 'hints', validate: isHint });
- * await bus.subscribe((message) => console.log(message.sender, message.data.sid));
+ * const stop = await bus.subscribe((message) => console.log(message.sender, message.data.sid));
  * await bus.publish('hint', { sid: 'abc' });
+ * await stop();
  */
 export class Bus<T = unknown> {
+  /** The full channel name (`<prefix><channel>`). */
   readonly channel: string;
-  readonly dropped: DropCounts = emptyDropCounts();
+  private readonly drops: DropCounts = emptyDropCounts();
   private readonly handlers = new Set<BusHandler<T>>();
-  private subscriber: Promise<RedisClient> | undefined;
+  private listening: Promise<() => Promise<void>> | undefined;
 
   constructor(
     private readonly redis: KccRedis,
@@ -39,54 +41,58 @@ export class Bus<T = unknown> {
     this.channel = redis.channel(options.channel ?? 'bus');
   }
 
+  /** Incoming messages dropped so far, by reason. */
+  get dropped(): Readonly<DropCounts> {
+    return { ...this.drops };
+  }
+
   /** Publishes a message; resolves with the number of connections that received it. */
   async publish(type: string, data: T): Promise<number> {
     const { json } = encodeEnvelope(this.redis.instanceId, type, data, this.redis.config.maxMessageBytes);
     return this.redis.run((r) => r.publish(this.channel, json));
   }
 
-  /** Subscribes `handler`; resolves once the subscription is active. Returns an unsubscribe function. */
-  async subscribe(handler: BusHandler<T>): Promise<() => void> {
+  /** Subscribes `handler`; resolves once messages flow. Returns the function that unsubscribes it. */
+  async subscribe(handler: BusHandler<T>): Promise<() => Promise<void>> {
     this.handlers.add(handler);
-    this.subscriber ??= this.openSubscriber();
+    this.listening ??= this.redis.subscribe(this.channel, (raw) => this.receive(raw)).catch((error: unknown) => {
+      this.listening = undefined;
+      throw error;
+    });
     try {
-      await this.subscriber;
+      await this.listening;
     } catch (error) {
       this.handlers.delete(handler);
-      this.subscriber = undefined;
       throw error;
     }
-    return () => this.handlers.delete(handler);
-  }
-
-  private async openSubscriber(): Promise<RedisClient> {
-    const client = await this.redis.dedicated('subscriber');
-    (client as Redis).on('message', (channel: string, message: string) => {
-      if (channel === this.channel) this.receive(message);
-    });
-    // ioredis resubscribes after every reconnect (autoResubscribe).
-    await client.subscribe(this.channel);
-    return client;
+    return async () => {
+      if (!this.handlers.delete(handler) || this.handlers.size > 0 || !this.listening) return;
+      const listening = this.listening;
+      this.listening = undefined;
+      await (await listening)();
+    };
   }
 
   private receive(raw: string): void {
-    const decoded = decodeEnvelope(raw, this.redis.config.maxMessageBytes, this.options.validate);
-    if (!decoded.ok) {
-      this.dropped[decoded.reason]++;
-      this.options.onDrop?.(decoded.reason);
-      return;
-    }
-    if (decoded.envelope.sender === this.redis.instanceId && !this.options.receiveOwn) return;
+    const envelope = this.decode(raw);
+    if (!envelope) return;
     for (const handler of this.handlers) {
       try {
-        handler(decoded.envelope);
+        handler(envelope);
       } catch (error) {
-        this.redis.config.logger.warn('a bus handler threw; the message was still delivered to the others', {
-          channel: this.channel,
-          type: decoded.envelope.type,
-          error: String(error),
-        });
+        this.redis.config.logger.warn('a bus handler threw; the message was still delivered to the others', { channel: this.channel, type: envelope.type, error: String(error) });
       }
     }
+  }
+
+  private decode(raw: string): Envelope<T> | undefined {
+    const decoded = decodeEnvelope(raw, this.redis.config.maxMessageBytes, this.options.validate);
+    if (!decoded.ok) {
+      this.drops[decoded.reason]++;
+      this.options.onDrop?.(decoded.reason);
+      return undefined;
+    }
+    if (decoded.envelope.sender === this.redis.instanceId && !this.options.receiveOwn) return undefined;
+    return decoded.envelope;
   }
 }

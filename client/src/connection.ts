@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
@@ -7,6 +6,8 @@ import { KccAuthError, KccClosedError, KccConnectionError } from './errors.js';
 import { namespacedChannel, namespacedKey } from './contract/naming.js';
 import type { KccConnectionOptions } from './options.js';
 import { type ResolvedConnection, resolveConnection } from './resolve-options.js';
+import { ScriptCache } from './script-cache.js';
+import { type MessageListener, Subscriptions } from './subscriptions.js';
 
 /** A connection to Redis: a single node or a cluster. */
 export type RedisClient = Redis | Cluster;
@@ -24,6 +25,8 @@ export interface KccRedisEvents {
   reconnecting: [role: ConnectionRole, delayMs: number];
   /** Redis rejected the credentials; `refreshed` tells whether re-reading them produced new ones. */
   'auth-failure': [role: ConnectionRole, refreshed: boolean];
+  /** After a subscriber reconnect, every channel is subscribed again: messages flow from here on. */
+  resubscribed: [];
 }
 
 /** Counters for diagnostics. */
@@ -34,7 +37,6 @@ export interface ConnectionStats {
 }
 
 const MAX_AUTH_ATTEMPTS = 5;
-const scriptShas = new Map<string, string>();
 
 function withoutNodeLifecycle(options: RedisOptions): Omit<RedisOptions, 'retryStrategy' | 'lazyConnect'> {
   const { retryStrategy: _retry, lazyConnect: _lazy, ...rest } = options;
@@ -65,8 +67,8 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   private readonly credentials: CredentialRefresher;
   private readonly clients = new Map<RedisClient, ConnectionRole>();
   private readonly warm = new Map<DedicatedRole, RedisClient[]>();
-  /** Scripts this connection has sent (resolves true once the server has cached them). */
-  private readonly scriptLoads = new Map<string, Promise<boolean>>();
+  private readonly scripts = new ScriptCache();
+  private readonly subscriptions: Subscriptions;
   private commandClient: RedisClient | undefined;
   private closed = false;
 
@@ -97,6 +99,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     const { credentials, refreshCredentials, ...rest } = config;
     this.config = rest;
     this.credentials = new CredentialRefresher(credentials, refreshCredentials, config.credentialRefreshMinIntervalMs);
+    this.subscriptions = new Subscriptions(() => this.dedicated('subscriber'), config.logger, () => this.emit('resubscribed'));
   }
 
   /** This app-env's key prefix (`<app>-<env>:`). */
@@ -154,37 +157,29 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
    * it yet (NOSCRIPT: first use, or after a restart or failover). Every key must be in `keys`.
    */
   script<T = unknown>(lua: string, keys: readonly string[], args: readonly (string | number)[]): Promise<T> {
-    let sha = scriptShas.get(lua);
-    if (sha === undefined) {
-      sha = createHash('sha1').update(lua).digest('hex');
-      scriptShas.set(lua, sha);
-    }
-    const digest = sha;
-    const viaEval = (r: RedisClient) => r.eval(lua, keys.length, ...keys, ...args) as Promise<T>;
-    const viaSha = (r: RedisClient) => r.evalsha(digest, keys.length, ...keys, ...args) as Promise<T>;
-    return this.run(async (r) => {
-      const loaded = this.scriptLoads.get(digest);
-      if (loaded === undefined) {
-        // The first call sends the script (EVAL caches it server-side); calls meanwhile wait for it.
-        const loading = viaEval(r);
-        this.scriptLoads.set(digest, loading.then(() => true, () => false));
-        try {
-          return await loading;
-        } catch (error) {
-          this.scriptLoads.delete(digest);
-          throw error;
-        }
-      }
-      if (!(await loaded)) return viaEval(r);
-      try {
-        return await viaSha(r);
-      } catch (error) {
-        // NOSCRIPT: the server lost its script cache (restart, failover): load it again, once.
-        if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-        if (this.scriptLoads.get(digest) === loaded) this.scriptLoads.delete(digest);
-        return this.script<T>(lua, keys, args);
-      }
-    });
+    return this.run((client) => this.scripts.run<T>(client, lua, keys, args));
+  }
+
+  /**
+   * Listens to a channel (give a full channel name: {@link channel}) on this connection's one
+   * subscriber connection; resolves once messages flow. Returns the function that stops listening.
+   * At most once: a message published while the subscriber reconnects is lost (the `resubscribed`
+   * event says when messages flow again).
+   */
+  subscribe(channel: string, listener: MessageListener): Promise<() => Promise<void>> {
+    this.assertOpen();
+    return this.subscriptions.add(channel, listener);
+  }
+
+  /** Whether the subscriber connection is up (false before the first {@link subscribe} or {@link openSubscriber}). */
+  get subscriberReady(): boolean {
+    return this.subscriptions.ready;
+  }
+
+  /** Opens the subscriber connection now rather than on the first {@link subscribe}; resolves once it is ready. */
+  async openSubscriber(): Promise<void> {
+    this.assertOpen();
+    await this.subscriptions.open();
   }
 
   /**
@@ -213,6 +208,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.subscriptions.close();
     const clients = [...this.clients.keys()];
     this.clients.clear();
     await Promise.all(

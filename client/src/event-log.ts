@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { KccRedis, RedisClient } from './connection.js';
+import type { KccLogger } from './logger.js';
 import { type DropCounts, type DropReason, type Envelope, decodeEnvelope, emptyDropCounts, encodeEnvelope } from './envelope.js';
 import type { CompareAndSetOptions } from './store.js';
 
@@ -10,6 +11,8 @@ export interface EventLogOptions<T> {
   readonly maxAgeMs: number;
   /** Checks the `data` of entries read; entries that fail are skipped and counted. */
   readonly validate?: (data: unknown) => data is T;
+  /** Called for every entry dropped while reading (after counting). Must not throw. */
+  readonly onDrop?: (reason: DropReason) => void;
 }
 
 export interface TailOptions {
@@ -28,8 +31,6 @@ export interface TailOptions {
    * them (it was away longer than maxAgeMs): reload compacted state. Must not throw.
    */
   readonly onGap?: (lastAppliedId: string, firstRetainedId: string) => void;
-  /** Called for every dropped entry (after counting). Must not throw. */
-  readonly onDrop?: (reason: DropReason) => void;
 }
 
 export type EventHandler<T> = (event: Envelope<T>, id: string) => void | Promise<void>;
@@ -37,9 +38,27 @@ export type EventHandler<T> = (event: Envelope<T>, id: string) => void | Promise
 /** A running tail; `lastId` is the id of the last entry handled. */
 export interface EventLogTail {
   readonly lastId: string;
-  readonly dropped: DropCounts;
   /** Stops reading and closes the tail's connection. */
   stop(): Promise<void>;
+}
+
+/** Options of {@link EventLog.readAfter}. */
+export interface ReadAfterOptions {
+  /** Entries fetched per round trip. @default 1000 */
+  readonly pageSize?: number;
+  /** Entries whose envelope id this returns true for are skipped unparsed (already applied from elsewhere). */
+  readonly skip?: (envelopeId: string) => boolean;
+}
+
+/** What {@link EventLog.readAfter} read. */
+export interface ReadAfterResult {
+  /** The id of the last entry read (the `afterId` given when there was none): pass it to the next call. */
+  readonly lastId: string;
+  /**
+   * True when entries after `afterId` may have been trimmed before they were read (the reader was
+   * away longer than `maxAgeMs`): reload compacted state, then go on from `lastId`.
+   */
+  readonly gap: boolean;
 }
 
 const FIELD = 'e';
@@ -58,6 +77,7 @@ const REMEMBERED_IDS = 10_000;
  */
 export class EventLog<T = unknown> {
   readonly key: string;
+  private readonly drops: DropCounts = emptyDropCounts();
 
   constructor(
     private readonly redis: KccRedis,
@@ -100,23 +120,66 @@ export class EventLog<T = unknown> {
     return oldest[0]?.[0];
   }
 
+  /** Entries dropped while reading (tails and {@link readAfter}), by reason. */
+  get dropped(): Readonly<DropCounts> {
+    return { ...this.drops };
+  }
+
+  /**
+   * Reads every retained entry after `afterId` (`'0-0'` = from the start), in pages, and hands each
+   * well-formed event to `handler` in log order; bad entries are dropped and counted. For readers that
+   * poll in batches instead of holding a blocking tail.
+   *
+   * @example
+   * let position = await log.lastId();
+   * setInterval(async () => {
+   *   const { lastId, gap } = await log.readAfter(position, (event) => apply(event.data));
+   *   if (gap) await reloadState();
+   *   position = lastId;
+   * }, 5_000);
+   */
+  async readAfter(afterId: string, handler: (event: Envelope<T>, id: string) => void, options: ReadAfterOptions = {}): Promise<ReadAfterResult> {
+    const oldest = await this.oldestId();
+    const gap = oldest !== undefined && afterId !== '0-0' && compareStreamIds(oldest, afterId) > 0;
+    const pageSize = options.pageSize ?? 1_000;
+    let lastId = afterId;
+    for (;;) {
+      const entries = await this.redis.run((r) => r.xrange(this.key, `(${lastId}`, '+', 'COUNT', pageSize));
+      for (const [id, fields] of entries) {
+        lastId = id;
+        if (fields[0] === ID_FIELD && fields[1] !== undefined && options.skip?.(fields[1])) continue;
+        const event = this.decodeEntry(fields);
+        if (event) handler(event, id);
+      }
+      if (entries.length < pageSize) return { lastId, gap };
+    }
+  }
+
   /** Starts a tail on its own connection; resolves once it is reading. */
   async tail(handler: EventHandler<T>, options: TailOptions = {}): Promise<EventLogTail> {
     const from = options.from ?? '$';
     // XREAD with '$' would miss entries appended between two reads: pin it to an id once.
     const start = from === '$' ? await this.lastId() : from === '0' ? '0-0' : from;
     const reader = await this.redis.dedicated('reader');
-    return new RunningTail(this, reader, handler, start, options);
+    const source: TailSource<T> = {
+      key: this.key,
+      logger: this.redis.config.logger,
+      decode: (fields) => this.decodeEntry(fields),
+      oldestId: () => this.oldestId(),
+    };
+    return new RunningTail(source, reader, handler, start, options);
   }
 
-  /** @internal */
-  decode(raw: string): ReturnType<typeof decodeEnvelope<T>> {
-    return decodeEnvelope(raw, this.redis.config.maxMessageBytes, this.options.validate);
-  }
-
-  /** @internal */
-  get logger() {
-    return this.redis.config.logger;
+  /** The envelope of a stream entry's fields, or undefined after counting why it was dropped. */
+  private decodeEntry(fields: readonly string[]): Envelope<T> | undefined {
+    const index = fields.indexOf(FIELD);
+    // Field names sit at even positions: a value that happens to read 'e' is not the field.
+    const raw = index >= 0 && index % 2 === 0 ? fields[index + 1] : undefined;
+    const decoded = raw === undefined ? ({ ok: false, reason: 'malformed' } as const) : decodeEnvelope(raw, this.redis.config.maxMessageBytes, this.options.validate);
+    if (decoded.ok) return decoded.envelope;
+    this.drops[decoded.reason]++;
+    this.options.onDrop?.(decoded.reason);
+    return undefined;
   }
 
   private minId(): string {
@@ -124,8 +187,15 @@ export class EventLog<T = unknown> {
   }
 }
 
+/** What a tail needs from its log. */
+interface TailSource<T> {
+  readonly key: string;
+  readonly logger: KccLogger;
+  decode(fields: readonly string[]): Envelope<T> | undefined;
+  oldestId(): Promise<string | undefined>;
+}
+
 class RunningTail<T> implements EventLogTail {
-  readonly dropped: DropCounts = emptyDropCounts();
   private last: string;
   private stopped = false;
   private readonly seen = new Set<string>();
@@ -136,7 +206,7 @@ class RunningTail<T> implements EventLogTail {
   });
 
   constructor(
-    private readonly log: EventLog<T>,
+    private readonly source: TailSource<T>,
     private readonly reader: RedisClient,
     private readonly handler: EventHandler<T>,
     start: string,
@@ -165,7 +235,7 @@ class RunningTail<T> implements EventLogTail {
     while (!this.stopped) {
       let reply: [string, [string, string[]][]][] | null;
       try {
-        const read = (this.reader as Redis).xread('COUNT', count, 'BLOCK', blockMs, 'STREAMS', this.log.key, this.last) as Promise<typeof reply>;
+        const read = (this.reader as Redis).xread('COUNT', count, 'BLOCK', blockMs, 'STREAMS', this.source.key, this.last) as Promise<typeof reply>;
         read.catch(() => undefined); // after stop() nobody awaits it
         // A read queued on a connection that is down may never settle: stop() must not wait for it.
         const outcome = await Promise.race([read, this.stopSignal]);
@@ -199,20 +269,13 @@ class RunningTail<T> implements EventLogTail {
   private async apply(id: string, fields: string[]): Promise<void> {
     // Entries carry the envelope id first ('i'): an event already applied is skipped unparsed.
     if (fields[0] === ID_FIELD && fields[1] !== undefined && this.seen.has(fields[1])) return;
-    const index = fields.indexOf(FIELD);
-    const raw = index >= 0 && index % 2 === 0 ? fields[index + 1] : undefined;
-    const decoded = raw === undefined ? ({ ok: false, reason: 'malformed' } as const) : this.log.decode(raw);
-    if (!decoded.ok) {
-      this.dropped[decoded.reason]++;
-      this.options.onDrop?.(decoded.reason);
-      return;
-    }
-    if (this.seen.has(decoded.envelope.id)) return;
-    this.remember(decoded.envelope.id);
+    const event = this.source.decode(fields);
+    if (!event || this.seen.has(event.id)) return;
+    this.remember(event.id);
     try {
-      await this.handler(decoded.envelope, id);
+      await this.handler(event, id);
     } catch (error) {
-      this.log.logger.warn('an event-log handler threw; the entry is skipped', { id, type: decoded.envelope.type, error: String(error) });
+      this.source.logger.warn('an event-log handler threw; the entry is skipped', { id, type: event.type, error: String(error) });
     }
   }
 
@@ -224,7 +287,7 @@ class RunningTail<T> implements EventLogTail {
   private async checkGap(): Promise<void> {
     if (this.stopped || this.last === '0-0' || !this.options.onGap) return;
     try {
-      const first = await this.log.oldestId();
+      const first = await this.source.oldestId();
       if (first !== undefined && compareStreamIds(first, this.last) > 0) this.options.onGap(this.last, first);
     } catch {
       // The next reconnect checks again.
@@ -233,7 +296,7 @@ class RunningTail<T> implements EventLogTail {
 }
 
 /** Orders two stream ids (`<ms>-<seq>`): negative, zero or positive. */
-export function compareStreamIds(a: string, b: string): number {
+function compareStreamIds(a: string, b: string): number {
   const [aMs = 0n, aSeq = 0n] = a.split('-').map((part) => BigInt(part));
   const [bMs = 0n, bSeq = 0n] = b.split('-').map((part) => BigInt(part));
   return aMs === bMs ? Number(aSeq - bSeq) : aMs < bMs ? -1 : 1;

@@ -1,14 +1,80 @@
-export * from './bus.js';
-export * from './connection.js';
-export * from './envelope.js';
-export * from './errors.js';
-export * from './event-log.js';
-export * from './lock.js';
-export * from './logger.js';
-export * from './contract/naming.js';
-export * from './options.js';
-export * from './store.js';
-export * from './contract/user-secret.js';
-export { resolveConnection, type ResolvedConnection } from './resolve-options.js';
-export * from './keyring/index.js';
-export * from './revocation/index.js';
+// The main entry of @kcc-redis/client: what an app needs. Low-level primitives live at
+// '@kcc-redis/client/primitives', names and secret shapes at '@kcc-redis/client/contract'.
+
+// Connection
+export { KccRedis, type ConnectionRole, type ConnectionStats, type DedicatedRole, type KccRedisEvents, type RedisClient } from './connection.js';
+export { CONNECTION_DEFAULTS, type CredentialsProvider, type KccConnectionOptions, type RedisCredentials } from './options.js';
+export type { KccLogger } from './logger.js';
+
+// Errors
+export {
+  KccAuthError,
+  KccAwsError,
+  KccClosedError,
+  KccConfigError,
+  KccConnectionError,
+  KccError,
+  KccInputError,
+  KccKeyRingError,
+  KccLockTimeoutError,
+  KccNotReadyError,
+  KccSecretError,
+  type KccErrorCode,
+} from './errors.js';
+
+// Signing keys (JWK sync)
+export {
+  KeyRing,
+  type JsonWebKeySet,
+  type KeyRingEvents,
+  type KeyRingHealth,
+  type RotateOptions,
+  type RotateResult,
+} from './keyring/key-ring.js';
+export { KEY_RING_DEFAULTS, type KeyRingOptions } from './keyring/key-ring-options.js';
+export { SIGNING_ALGORITHMS, type SigningAlgorithm } from './keyring/ring-data.js';
+export type { ClientAssertionRequest, ClientAuthFunction, SigningKey } from './keyring/client-assertion.js';
+
+// Logout sync (revocations)
+export {
+  REVOCATION_DEFAULTS,
+  Revocations,
+  type RevocationCheck,
+  type RevocationEvents,
+  type RevocationOptions,
+  type RevocationStats,
+} from './revocation/revocations.js';
+export type { RevocationEvent } from './revocation/revocation-event.js';
+export type { RevocationClaims } from './revocation/revocation-index.js';
+export type { RevocationSink } from './revocation/revocation-sink.js';
+export { RedisReplayGuard, type ReplayGuard } from './revocation/replay-guard.js';
+
+// Logout endpoints (framework-agnostic handlers)
+export {
+  BACKCHANNEL_LOGOUT_DEFAULTS,
+  LOGOUT_REJECTION_REASONS,
+  createBackchannelLogoutHandler,
+  type BackchannelLogoutHandler,
+  type BackchannelLogoutOptions,
+  type LogoutRejectionReason,
+} from './revocation/backchannel-logout.js';
+export {
+  ADMIN_REJECTION_REASONS,
+  KEYCLOAK_ADMIN_DEFAULTS,
+  KEYCLOAK_ADMIN_PATHS,
+  createKeycloakAdminHandlers,
+  type AdminRejectionReason,
+  type KeycloakAdminAction,
+  type KeycloakAdminHandler,
+  type KeycloakAdminHandlers,
+  type KeycloakAdminOptions,
+} from './revocation/keycloak-admin.js';
+export {
+  ASYMMETRIC_JWS_ALGORITHMS,
+  REALM_KEYS_DEFAULTS,
+  resolveRealmKeys,
+  type AsymmetricJwsAlgorithm,
+  type RealmKeys,
+  type RealmKeysOptions,
+} from './revocation/realm-keys.js';
+export type { EndpointHandler, EndpointRequest, EndpointResponse, EndpointStats } from './revocation/revocation-endpoint.js';

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { discoverEndpoint } from './aws/elasticache-discovery.js';
 import { readUserSecret } from './aws/secrets-manager.js';
 import { KccConfigError } from './errors.js';
+import { OptionProblems } from './option-checks.js';
 import { type KccLogger, defaultLogger } from './logger.js';
 import { keyPrefixOfUser, keyPrefixProblem } from './contract/naming.js';
 import { CONNECTION_DEFAULTS, type CredentialsProvider, type KccConnectionOptions, type RedisCredentials } from './options.js';
@@ -29,7 +30,13 @@ export interface ResolvedConnection {
 }
 
 const DEFAULT_PORT = 6379;
-const NUMERIC_OPTIONS = ['connectTimeoutMs', 'reconnectBaseDelayMs', 'reconnectMaxDelayMs', 'credentialRefreshMinIntervalMs', 'maxMessageBytes'] as const;
+const NUMERIC_OPTIONS = [
+  ['connectTimeoutMs', 'ms'],
+  ['reconnectBaseDelayMs', 'ms'],
+  ['reconnectMaxDelayMs', 'ms'],
+  ['credentialRefreshMinIntervalMs', 'ms'],
+  ['maxMessageBytes', 'bytes'],
+] as const;
 
 /**
  * Merges explicit options, environment variables and the Secrets Manager secret (in that order of
@@ -60,13 +67,11 @@ export async function resolveConnection(options: KccConnectionOptions = {}): Pro
     if (problem) problems.push(`keyPrefix: ${problem}`);
   }
 
-  const numbers: Record<(typeof NUMERIC_OPTIONS)[number], number> = { ...CONNECTION_DEFAULTS };
-  for (const name of NUMERIC_OPTIONS) {
-    const value = options[name];
-    if (value === undefined) continue;
-    if (!Number.isInteger(value) || value <= 0) problems.push(`${name}: ${String(value)} must be a positive whole number`);
-    else numbers[name] = value;
-  }
+  const checks = new OptionProblems();
+  const numbers = Object.fromEntries(
+    NUMERIC_OPTIONS.map(([name, unit]) => [name, checks.number(name, options[name], CONNECTION_DEFAULTS[name], { min: 1, unit })]),
+  ) as Record<(typeof NUMERIC_OPTIONS)[number][0], number>;
+  problems.push(...checks.list);
 
   const endpoint = parseEndpoint(options, env, problems);
   let tlsCa = options.tls?.ca;

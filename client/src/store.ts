@@ -1,4 +1,5 @@
 import type { KccRedis } from './connection.js';
+import { checkNumberArgument } from './option-checks.js';
 
 
 /** A value with the version it was written at (1 for the first write). */
@@ -52,14 +53,14 @@ export class Store {
   /** Writes a plain value, optionally expiring after `ttlMs`. */
   async set(name: string, value: string, options: { ttlMs?: number } = {}): Promise<void> {
     const key = this.redis.key(name);
-    const ttl = positiveOrUndefined(options.ttlMs, 'ttlMs');
+    const ttl = ttlArgument(options.ttlMs);
     await this.redis.run((r) => (ttl ? r.set(key, value, 'PX', ttl) : r.set(key, value)));
   }
 
   /** Writes only when the key does not exist. Resolves true when this call wrote it. */
   async setIfAbsent(name: string, value: string, options: { ttlMs?: number } = {}): Promise<boolean> {
     const key = this.redis.key(name);
-    const ttl = positiveOrUndefined(options.ttlMs, 'ttlMs');
+    const ttl = ttlArgument(options.ttlMs);
     const reply = await this.redis.run((r) => (ttl ? r.set(key, value, 'PX', ttl, 'NX') : r.set(key, value, 'NX')));
     return reply === 'OK';
   }
@@ -80,10 +81,8 @@ export class Store {
    * (0 = nothing stored yet).
    */
   async compareAndSet(name: string, expectedVersion: number, value: string, options: CompareAndSetOptions = {}): Promise<CompareAndSetResult> {
-    if (!Number.isInteger(expectedVersion) || expectedVersion < 0) {
-      throw new TypeError(`expectedVersion: ${expectedVersion} must be a whole number ≥ 0`);
-    }
-    const ttl = positiveOrUndefined(options.ttlMs, 'ttlMs') ?? 0;
+    checkNumberArgument('expectedVersion', expectedVersion);
+    const ttl = ttlArgument(options.ttlMs) ?? 0;
     const keys = [this.redis.key(name)];
     const args: (string | number)[] = [expectedVersion, value, ttl];
     if (options.event) {
@@ -95,10 +94,7 @@ export class Store {
   }
 }
 
-export function positiveOrUndefined(value: number | undefined, name: string): number | undefined {
-  if (value === undefined) return undefined;
-  if (!Number.isInteger(value) || value <= 0) {
-    throw new TypeError(`${name}: ${value} must be a positive whole number of milliseconds`);
-  }
-  return value;
+/** A TTL argument: undefined (no expiry) or a whole number of milliseconds ≥ 1; misuse is a TypeError. */
+function ttlArgument(value: number | undefined): number | undefined {
+  return value === undefined ? undefined : checkNumberArgument('ttlMs', value, { min: 1, unit: 'ms' });
 }

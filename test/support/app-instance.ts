@@ -1,15 +1,8 @@
 import type { Server } from 'node:http';
 import * as client from 'openid-client';
-import {
-  type ClientAuthFunction,
-  KccRedis,
-  KeyRing,
-  type KeyRingOptions,
-  type SigningKey,
-  generateSigningKey,
-  importPrivateKey,
-  privateKeyJwtClientAuth,
-} from '../../client/src/index.js';
+import { type ClientAuthFunction, KccRedis, KeyRing, type KeyRingOptions, type SigningKey } from '../../client/src/index.js';
+import { privateKeyJwtClientAuth } from '../../client/src/keyring/client-assertion.js';
+import { generateSigningKey, importPrivateKey } from '../../client/src/keyring/signing-key.js';
 import type { LocalRedis } from '../../local/local-redis.js';
 import { close, listen } from './http.js';
 import { kccOptions } from './redis.js';

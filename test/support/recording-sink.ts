@@ -1,9 +1,10 @@
+import type { ReplayGuard } from '../../client/src/revocation/replay-guard.js';
 import type { RevocationSink } from '../../client/src/revocation/revocation-sink.js';
 
-type SinkMethod = 'revokeSession' | 'revokeSubject' | 'revokeAllBefore' | 'rememberJti';
+type SinkMethod = 'revokeSession' | 'revokeSubject' | 'revokeAllBefore' | 'firstUse';
 
-/** A RevocationSink that records every call, remembers jtis in memory and fails on demand. */
-export class RecordingSink implements RevocationSink {
+/** A RevocationSink and ReplayGuard that records every call, remembers ids in memory and fails on demand. */
+export class RecordingSink implements RevocationSink, ReplayGuard {
   readonly sessions: string[] = [];
   readonly subjects: { sub: string; notBefore: number }[] = [];
   readonly clientWide: number[] = [];
@@ -36,12 +37,11 @@ export class RecordingSink implements RevocationSink {
     this.clientWide.push(notBefore);
   }
 
-  async rememberJti(jti: string, ttlMs: number): Promise<boolean> {
-    this.check('rememberJti');
+  async firstUse(jti: string, ttlMs: number): Promise<boolean> {
+    this.check('firstUse');
     if (this.seen.has(jti)) return false;
     this.seen.add(jti);
     this.jtis.push({ jti, ttlMs });
     return true;
   }
-
 }

@@ -1,4 +1,5 @@
 import { KccSecretError } from '../errors.js';
+import { isPlainObject } from '../plain-object.js';
 
 /**
  * The JSON shape of the Secrets Manager secret the stack writes for each Redis user.
@@ -40,7 +41,7 @@ export function parseRedisUserSecret(secretString: string | undefined): RedisUse
   } catch {
     throw new KccSecretError('secret is not JSON (expected the object the kcc-redis stack writes)');
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+  if (!isPlainObject(parsed)) {
     throw new KccSecretError('secret is not a JSON object (expected the object the kcc-redis stack writes)');
   }
   const record = parsed as Record<string, unknown>;
@@ -99,7 +100,7 @@ export function parseKeyEncryptionKeySecret(secretString: string | undefined): K
   } catch {
     throw new KccSecretError('key-encryption-key secret is not JSON (expected { "v": 1, "kek": "…", "previous": [] })');
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+  if (!isPlainObject(parsed)) {
     throw new KccSecretError('key-encryption-key secret is not a JSON object (expected { "v": 1, "kek": "…", "previous": [] })');
   }
   const record = parsed as Record<string, unknown>;

@@ -36,7 +36,7 @@ export interface KccFastify {
   /** An openid-client v6 `ClientAuth` (`private_key_jwt`) that signs with the ring's key active at each call. */
   readonly clientAuth: ClientAuthFunction;
   /** `revoked`, `active`, or `stale`; from memory, O(1). */
-  isRevoked(claims: RevocationClaims): RevocationCheck;
+  check(claims: RevocationClaims): RevocationCheck;
   /** Whether to refuse these claims: revoked, or stale under fail-closed (the default). */
   rejects(claims: RevocationClaims): boolean;
   /** Key ring, revocation and connection state, for a readiness endpoint. */

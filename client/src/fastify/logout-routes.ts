@@ -1,15 +1,13 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { EndpointHandler } from '../revocation/revocation-endpoint.js';
+import { type EndpointHandler, FORM_CONTENT_TYPE, TEXT_CONTENT_TYPE } from '../revocation/revocation-endpoint.js';
 
 /** A framework-agnostic logout handler, the path it is mounted at and the media type it takes. */
 export interface MountedEndpoint {
   readonly path: string;
   readonly handler: EndpointHandler<string>;
-  readonly mediaType: typeof FORM | typeof TEXT;
+  readonly mediaType: typeof FORM_CONTENT_TYPE | typeof TEXT_CONTENT_TYPE;
 }
 
-export const FORM = 'application/x-www-form-urlencoded';
-export const TEXT = 'text/plain';
 
 /** Fastify's own refusals (413 body too large, 415 media type, 400 bad body) in the handlers' OAuth shape. */
 function errorBody(error: FastifyError, mediaType: string): { status: number; body: { error: string; error_description?: string } } {
@@ -33,7 +31,7 @@ export async function mountLogoutRoutes(fastify: FastifyInstance, endpoints: rea
   if (endpoints.length === 0) return;
   await fastify.register(async (scope) => {
     scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser([FORM, TEXT], { parseAs: 'buffer' }, (_request: FastifyRequest, body: Buffer, done) => done(null, body));
+    scope.addContentTypeParser([FORM_CONTENT_TYPE, TEXT_CONTENT_TYPE], { parseAs: 'buffer' }, (_request: FastifyRequest, body: Buffer, done) => done(null, body));
     scope.addHook('onSend', async (_request, reply, payload) => {
       reply.header('Cache-Control', 'no-store');
       return payload;

@@ -1,7 +1,9 @@
 import type { KccRedis } from '../connection.js';
+import { KccConfigError } from '../errors.js';
 import { KEY_RING_DEFAULTS, type KeyRingOptions } from '../keyring/key-ring-options.js';
 import type { KccLogger } from '../logger.js';
 import type { KccConnectionOptions } from '../options.js';
+import { OptionProblems, show } from '../option-checks.js';
 import type { BackchannelLogoutOptions } from '../revocation/backchannel-logout.js';
 import { KEYCLOAK_ADMIN_PATHS, type KeycloakAdminOptions } from '../revocation/keycloak-admin.js';
 import type { RealmKeysOptions } from '../revocation/realm-keys.js';
@@ -91,46 +93,48 @@ export interface ResolvedKccFastifyOptions {
   readonly jwksMaxAgeSeconds: number;
 }
 
-function checkPath(value: string | false | undefined, fallback: string, option: string): string | undefined {
+function checkPath(value: string | false | undefined, fallback: string, option: string, problems: OptionProblems): string | undefined {
   if (value === false) return undefined;
   const path = value ?? fallback;
   if (typeof path !== 'string' || !path.startsWith('/') || /[\s?#]/.test(path)) {
-    throw new TypeError(`${option}: "${String(path)}" must be an absolute path ("/…") without spaces, "?" or "#", or false`);
+    problems.add(`${option}: ${show(path)} must be an absolute path ("/…") without spaces, "?" or "#", or false`);
+    return undefined;
   }
   return path;
 }
 
 /**
- * Validates the plugin's own options before anything connects; throws a TypeError naming the
- * option (the handlers and the connection validate theirs).
+ * Validates the plugin's own options before anything connects; throws one KccConfigError naming
+ * every problem (the handlers and the connection validate theirs the same way).
  */
 export function resolveKccFastifyOptions(options: KccFastifyOptions): ResolvedKccFastifyOptions {
-  if (typeof options !== 'object' || options === null) throw new TypeError(`${PLUGIN_NAME}: options are required ({ issuer, clientId, … })`);
-  if (typeof options.clientId !== 'string' || options.clientId.length === 0) throw new TypeError('clientId: must be a non-empty string');
-  if (typeof options.issuer !== 'string' || options.issuer.length === 0) throw new TypeError('issuer: must be the realm\'s issuer URL');
+  const subject = `${PLUGIN_NAME} options`;
+  if (typeof options !== 'object' || options === null) throw new KccConfigError(subject, ['options are required ({ issuer, clientId, … })']);
+  const problems = new OptionProblems();
+  if (typeof options.clientId !== 'string' || options.clientId.length === 0) problems.add(`clientId: ${show(options.clientId)} must be a non-empty string (this client's id)`);
+  if (typeof options.issuer !== 'string' || options.issuer.length === 0) problems.add(`issuer: ${show(options.issuer)} must be the realm's issuer URL`);
   if (options.redis !== undefined && options.connection !== undefined) {
-    throw new TypeError('redis, connection: give one of them, not both (redis is a connection you own; connection is how the plugin opens its own)');
+    problems.add('redis, connection: give one of them, not both (redis is a connection you own; connection is how the plugin opens its own)');
   }
-  const maxAge = options.jwksMaxAgeSeconds ?? KCC_FASTIFY_DEFAULTS.jwksMaxAgeSeconds;
   const activationDelayMs = options.keyRing?.activationDelayMs ?? KEY_RING_DEFAULTS.activationDelayMs;
-  if (!Number.isInteger(maxAge) || maxAge < 0 || (maxAge > 0 && maxAge * 1000 >= activationDelayMs)) {
-    throw new TypeError(`jwksMaxAgeSeconds: ${maxAge} must be a whole number of seconds, 0 or more and below the key ring's activationDelayMs (${activationDelayMs} ms)`);
+  const maxAge = problems.number('jwksMaxAgeSeconds', options.jwksMaxAgeSeconds, KCC_FASTIFY_DEFAULTS.jwksMaxAgeSeconds, { unit: 's' });
+  if (maxAge > 0 && maxAge * 1000 >= activationDelayMs) {
+    problems.add(`jwksMaxAgeSeconds: ${maxAge} must be below the key ring's activationDelayMs (${activationDelayMs} ms): a cached JWKS must still show a new key before it is used`);
   }
   const admin = options.keycloakAdmin;
-  if (admin !== undefined && typeof admin.enabled !== 'boolean') throw new TypeError('keycloakAdmin.enabled: must be true or false');
+  if (admin !== undefined && typeof admin.enabled !== 'boolean') problems.add(`keycloakAdmin.enabled: ${show(admin.enabled)} must be true or false`);
   let adminPaths: ResolvedKccFastifyOptions['adminPaths'];
   if (admin?.enabled) {
     const base = admin.adminUrlPath ?? KCC_FASTIFY_DEFAULTS.adminUrlPath;
     if (typeof base !== 'string' || (base !== '' && !base.startsWith('/')) || /[\s?#]/.test(base)) {
-      throw new TypeError(`keycloakAdmin.adminUrlPath: "${String(base)}" must be '' or an absolute path ("/…")`);
+      problems.add(`keycloakAdmin.adminUrlPath: ${show(base)} must be '' or an absolute path ("/…")`);
+    } else {
+      const root = base.replace(/\/+$/, '');
+      adminPaths = { logout: `${root}/${KEYCLOAK_ADMIN_PATHS.logout}`, pushNotBefore: `${root}/${KEYCLOAK_ADMIN_PATHS.pushNotBefore}` };
     }
-    const root = base.replace(/\/+$/, '');
-    adminPaths = { logout: `${root}/${KEYCLOAK_ADMIN_PATHS.logout}`, pushNotBefore: `${root}/${KEYCLOAK_ADMIN_PATHS.pushNotBefore}` };
   }
-  return {
-    jwksPath: checkPath(options.routes?.jwks, KCC_FASTIFY_DEFAULTS.jwksPath, 'routes.jwks'),
-    backchannelLogoutPath: checkPath(options.routes?.backchannelLogout, KCC_FASTIFY_DEFAULTS.backchannelLogoutPath, 'routes.backchannelLogout'),
-    adminPaths,
-    jwksMaxAgeSeconds: maxAge,
-  };
+  const jwksPath = checkPath(options.routes?.jwks, KCC_FASTIFY_DEFAULTS.jwksPath, 'routes.jwks', problems);
+  const backchannelLogoutPath = checkPath(options.routes?.backchannelLogout, KCC_FASTIFY_DEFAULTS.backchannelLogoutPath, 'routes.backchannelLogout', problems);
+  problems.throwIfAny(subject);
+  return { jwksPath, backchannelLogoutPath, adminPaths, jwksMaxAgeSeconds: maxAge };
 }

@@ -7,11 +7,13 @@ import { defaultLogger } from '../logger.js';
 import { createBackchannelLogoutHandler } from '../revocation/backchannel-logout.js';
 import { createKeycloakAdminHandlers } from '../revocation/keycloak-admin.js';
 import { resolveRealmKeys } from '../revocation/realm-keys.js';
+import { type ReplayGuard, RedisReplayGuard } from '../revocation/replay-guard.js';
 import type { RevocationSink } from '../revocation/revocation-sink.js';
+import { FORM_CONTENT_TYPE, TEXT_CONTENT_TYPE } from '../revocation/revocation-endpoint.js';
 import { Revocations } from '../revocation/revocations.js';
 import type { KccFastify, KccHealth } from './decoration.js';
 import { mountJwksRoute } from './jwks-route.js';
-import { FORM, type MountedEndpoint, TEXT, mountLogoutRoutes } from './logout-routes.js';
+import { type MountedEndpoint, mountLogoutRoutes } from './logout-routes.js';
 import { type KccFastifyOptions, PLUGIN_NAME, resolveKccFastifyOptions } from './plugin-options.js';
 
 /** Starts the key ring and the revocation index in parallel; if one fails, closes the other. */
@@ -30,27 +32,29 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
   const resolved = resolveKccFastifyOptions(options);
   const logger = options.logger ?? defaultLogger;
   const realmKeys = resolveRealmKeys({ issuer: options.issuer, ...options.realmKeys });
+  // The handlers are built (and their options checked) before connecting; they reach Redis through these.
   let revocations: Revocations | undefined;
-  const started = (): Revocations => {
-    if (!revocations) throw new KccNotReadyError(`${PLUGIN_NAME}: revocations are not started`);
-    return revocations;
+  let replays: RedisReplayGuard | undefined;
+  const started = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new KccNotReadyError(`${PLUGIN_NAME}: revocations are not started`);
+    return value;
   };
   const sink: RevocationSink = {
-    revokeSession: (sid) => started().revokeSession(sid),
-    revokeSubject: (sub, notBefore) => started().revokeSubject(sub, notBefore),
-    revokeAllBefore: (notBefore) => started().revokeAllBefore(notBefore),
-    rememberJti: (jti, ttlMs) => started().rememberJti(jti, ttlMs),
+    revokeSession: (sid) => started(revocations).revokeSession(sid),
+    revokeSubject: (sub, notBefore) => started(revocations).revokeSubject(sub, notBefore),
+    revokeAllBefore: (notBefore) => started(revocations).revokeAllBefore(notBefore),
   };
-  const common = { issuer: options.issuer, clientId: options.clientId, sink, jwks: realmKeys.getKey, algorithms: realmKeys.algorithms, logger };
+  const replayGuard: ReplayGuard = { firstUse: (id, ttlMs) => started(replays).firstUse(id, ttlMs) };
+  const common = { issuer: options.issuer, clientId: options.clientId, sink, replayGuard, jwks: realmKeys.getKey, algorithms: realmKeys.algorithms, logger };
   const endpoints: MountedEndpoint[] = [];
   if (resolved.backchannelLogoutPath) {
-    endpoints.push({ path: resolved.backchannelLogoutPath, mediaType: FORM, handler: createBackchannelLogoutHandler({ ...options.backchannelLogout, ...common }) });
+    endpoints.push({ path: resolved.backchannelLogoutPath, mediaType: FORM_CONTENT_TYPE, handler: createBackchannelLogoutHandler({ ...options.backchannelLogout, ...common }) });
   }
   if (resolved.adminPaths) {
     const { maxBodyBytes, clockToleranceMs } = options.keycloakAdmin ?? {};
     const admin = createKeycloakAdminHandlers({ enabled: true, maxBodyBytes, clockToleranceMs, ...common });
-    endpoints.push({ path: resolved.adminPaths.logout, mediaType: TEXT, handler: admin.logout });
-    endpoints.push({ path: resolved.adminPaths.pushNotBefore, mediaType: TEXT, handler: admin.pushNotBefore });
+    endpoints.push({ path: resolved.adminPaths.logout, mediaType: TEXT_CONTENT_TYPE, handler: admin.logout });
+    endpoints.push({ path: resolved.adminPaths.pushNotBefore, mediaType: TEXT_CONTENT_TYPE, handler: admin.pushNotBefore });
   }
 
   // One connect with the subscriber (revocations) and reader (key-ring log tail) prewarmed: the
@@ -66,6 +70,7 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
   };
   try {
     [keyRing, revocations] = await startBoth(redis, options);
+    replays = new RedisReplayGuard(redis);
     if (resolved.jwksPath) mountJwksRoute(fastify, resolved.jwksPath, keyRing, resolved.jwksMaxAgeSeconds);
     await mountLogoutRoutes(fastify, endpoints);
   } catch (error) {
@@ -80,7 +85,7 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
     return {
       status: closed ? 'closed' : ringHealth.status === 'ready' && revocationStatus === 'current' ? 'ok' : 'degraded',
       keyRing: ringHealth,
-      revocations: { status: revocationStatus, revokedSessions: index.index.sessionCount },
+      revocations: { status: revocationStatus, revokedSessions: index.stats.revokedSessions },
       connection: { ...redis.stats },
     };
   };
@@ -89,7 +94,7 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
     keyRing: ring,
     revocations: index,
     clientAuth: ring.clientAuth(),
-    isRevoked: (claims) => index.isRevoked(claims),
+    check: (claims) => index.check(claims),
     rejects: (claims) => index.rejects(claims),
     health,
   };

@@ -34,7 +34,7 @@ export function requireNotRevoked(getClaims: ClaimsGetter): preHandlerAsyncHookH
     if (kcc === undefined) throw new Error(`${PLUGIN_NAME}: requireNotRevoked needs the plugin registered on this Fastify instance (fastify.kcc is missing)`);
     const claims = await getClaims(request);
     if (claims === undefined) return refuse(reply, 401, 'invalid_token', 'no token', 'Bearer');
-    const check = kcc.isRevoked(claims);
+    const check = kcc.check(claims);
     if (check === 'revoked') return refuse(reply, 401, 'invalid_token', 'token revoked', 'Bearer error="invalid_token", error_description="token revoked"');
     if (check === 'stale' && kcc.rejects(claims)) return refuse(reply, 503, 'temporarily_unavailable', 'revocation state is stale', '');
     return undefined;

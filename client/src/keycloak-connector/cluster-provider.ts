@@ -1,13 +1,14 @@
+import { randomUUID } from 'node:crypto';
 import type { AbstractClusterProvider, ClusterConfig, Listener, LockOptions, SubscriberListener } from '@dapperduckling/keycloak-connector-server';
+import { Bus } from '../bus.js';
 import { KccRedis } from '../connection.js';
-import { type DropCounts, type DropReason, encodeEnvelope } from '../envelope.js';
+import { type DropCounts, type DropReason, emptyDropCounts, encodeEnvelope } from '../envelope.js';
 import { KccNotReadyError } from '../errors.js';
 import { type KccLogger, defaultLogger } from '../logger.js';
+import { Locks } from '../lock.js';
 import type { KccConnectionOptions } from '../options.js';
 import { Store } from '../store.js';
-import { ChannelSubscriptions } from './channel-subscriptions.js';
 import { type KccClusterEvent, forwardConnectionEvents } from './connection-events.js';
-import { OwnerLocks } from './owner-locks.js';
 import { type UpstreamClusterBase, loadUpstreamClusterBase } from './upstream.js';
 
 /** Envelope type of every message the connector publishes through this provider. */
@@ -90,10 +91,13 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
   return class KccRedisClusterProvider extends Base<KccClusterEvent> implements KccClusterProviderExtras {
     private readonly options: KccClusterProviderOptions;
     private readonly namespace: string;
-    private readonly rawKeys = new WeakMap<Listener, object>();
+    private readonly drops: DropCounts = emptyDropCounts();
+    /** One Bus per upstream channel; its handlers are the channel's envelope listeners. */
+    private readonly buses = new Map<string, Bus>();
+    /** How to stop each listener, by channel and listener (envelope and raw listeners alike). */
+    private readonly stops = new Map<string, Map<Listener | SubscriberListener, () => Promise<void>>>();
     private connection: KccRedis | undefined;
-    private subscriptions: ChannelSubscriptions | undefined;
-    private locks: OwnerLocks | undefined;
+    private locks: Locks | undefined;
     private values: Store | undefined;
     private connecting: Promise<true> | undefined;
     private detach: (() => void) | undefined;
@@ -111,7 +115,7 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
     }
 
     get dropped(): DropCounts {
-      return this.subscriptions?.dropped ?? { oversized: 0, malformed: 0, invalid: 0 };
+      return { ...this.drops };
     }
 
     redisKey(key: string): string {
@@ -131,7 +135,7 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
     }
 
     override isConnected(isSubscriber: boolean): boolean {
-      if (isSubscriber) return this.subscriptions?.ready ?? false;
+      if (isSubscriber) return this.connection?.subscriberReady ?? false;
       try {
         return this.connection?.client.status === 'ready';
       } catch {
@@ -149,7 +153,7 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
       const owned = closeables.get(this) ?? new Set();
       await Promise.all([...owned].map((c) => c.close().catch((error: unknown) => this.logger.warn('closing a key ring with the cluster provider failed', { error: String(error) }))));
       owned.clear();
-      await this.subscriptions?.close();
+      await this.stopAllListeners();
       if (!this.options.redis) await connection.close();
       return true;
     }
@@ -167,24 +171,38 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
     }
 
     override async subscribe(channel: string, listener: SubscriberListener, ignoreOwnMessages = false): Promise<boolean> {
-      return this.change('subscribing to', channel, () => this.requireSubscriptions().add(this.redisChannel(channel), listener, { kind: 'envelope', listener, ignoreOwn: ignoreOwnMessages }));
+      return this.change('subscribing to', channel, async () => {
+        const redis = this.redis;
+        const stop = await this.bus(channel).subscribe(({ sender, data }) => {
+          if (!(ignoreOwnMessages && sender === redis.instanceId)) this.deliver(channel, () => listener(data, sender));
+        });
+        await this.remember(channel, listener, stop);
+      });
     }
 
     override async unsubscribe(channel: string, listener: SubscriberListener, silently = false): Promise<boolean> {
       let removed = false;
       const ok = await this.change('unsubscribing from', channel, async () => {
-        removed = await this.requireSubscriptions().remove(this.redisChannel(channel), listener);
+        removed = await this.forget(channel, listener);
       });
       return ok && (removed || silently);
     }
 
     protected override handleSubscribe(channel: string, listener: Listener): Promise<boolean> {
-      return this.change('subscribing to', channel, () => this.requireSubscriptions().add(this.redisChannel(channel), this.rawKey(listener), { kind: 'raw', listener }));
+      return this.change('subscribing to', channel, async () => {
+        const redis = this.redis;
+        const maxBytes = redis.config.maxMessageBytes;
+        const stop = await redis.subscribe(this.redisChannel(channel), (message) => {
+          if (message.length > maxBytes || Buffer.byteLength(message) > maxBytes) return this.drop('oversized');
+          this.deliver(channel, () => listener(message));
+        });
+        await this.remember(channel, listener, stop);
+      });
     }
 
     protected override handleUnsubscribe(channel: string, listener: Listener): Promise<boolean> {
       return this.change('unsubscribing from', channel, async () => {
-        await this.requireSubscriptions().remove(this.redisChannel(channel), this.rawKey(listener));
+        await this.forget(channel, listener);
       });
     }
 
@@ -205,7 +223,7 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
     override async store(key: string, value: string | number | Buffer, ttl: number | null, lockKey?: string): Promise<boolean> {
       const ttlMs = ttl === null || ttl === 0 ? undefined : secondsToMs(ttl, 'ttl');
       const text = typeof value === 'string' ? value : value.toString();
-      if (lockKey !== undefined) return this.requireLocks().setIfLocked(this.redisKey(lockKey), this.redisKey(key), text, ttlMs);
+      if (lockKey !== undefined) return this.requireLocks().held(lockKey).setIfHeld(`${this.namespace}${key}`, text, ttlMs === undefined ? {} : { ttlMs });
       await this.requireStore().set(`${this.namespace}${key}`, text, ttlMs === undefined ? {} : { ttlMs });
       return true;
     }
@@ -217,33 +235,83 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
     }
 
     override async lock(lockOptions: LockOptions, force = false): Promise<boolean> {
-      return this.requireLocks().lock(this.redisKey(lockOptions.key), secondsToMs(lockOptions.ttl, 'lockOptions.ttl'), force);
+      const ttlMs = secondsToMs(lockOptions.ttl, 'lockOptions.ttl');
+      return (await this.requireLocks().acquire(lockOptions.key, ttlMs, { force })) !== undefined;
     }
 
     override async unlock(lockOptions: LockOptions, force = false): Promise<boolean> {
-      return this.requireLocks().unlock(this.redisKey(lockOptions.key), force);
+      const name = lockOptions.key;
+      return force ? this.requireLocks().forceRelease(name) : this.requireLocks().held(name).release();
     }
 
     private async connect(): Promise<true> {
       this.emitEvent(Events.PRE_CONNECTION);
       const redis = this.options.redis ?? (await KccRedis.connect(this.options.connection ?? {}, ['subscriber']));
-      const subscriptions = new ChannelSubscriptions(redis, {
-        onDrop: this.options.onDrop,
-        onResubscribed: () => this.emitEvent(Events.SUBSCRIBER_RECONNECTED, Date.now() / 1000),
-      });
       try {
-        await subscriptions.open();
+        await redis.openSubscriber(); // upstream asks isConnected(true) before it subscribes
       } catch (error) {
         if (!this.options.redis) await redis.close();
         throw error;
       }
       this.connection = redis;
-      this.subscriptions = subscriptions;
-      this.locks = new OwnerLocks(redis);
+      // Lock keys are the connector's own keys (`redisKey(lockKey)`), as upstream: one owner token per provider.
+      this.locks = new Locks(redis, { namespace: this.namespace, owner: `${redis.instanceId}:${randomUUID()}` });
       this.values = new Store(redis);
-      this.detach = forwardConnectionEvents(redis, { emit: (event, ...args) => this.emitEvent(event, ...args), error: (error) => this.emitEvent(Events.ERROR, error) });
+      const onResubscribed = () => this.emitEvent(Events.SUBSCRIBER_RECONNECTED, Date.now() / 1000);
+      redis.on('resubscribed', onResubscribed);
+      const detachEvents = forwardConnectionEvents(redis, { emit: (event, ...args) => this.emitEvent(event, ...args), error: (error) => this.emitEvent(Events.ERROR, error) });
+      this.detach = () => {
+        redis.off('resubscribed', onResubscribed);
+        detachEvents();
+      };
       this.emitEvent(Events.CONNECTED);
       return true;
+    }
+
+    /** The Bus of an upstream channel, created on first use; its drops count into this provider's. */
+    private bus(channel: string): Bus {
+      let bus = this.buses.get(channel);
+      if (!bus) {
+        bus = new Bus(this.redis, { channel: `${this.namespace}${channel}`, receiveOwn: true, onDrop: (reason) => this.drop(reason) });
+        this.buses.set(channel, bus);
+      }
+      return bus;
+    }
+
+    /** Keeps how to stop a listener (one per channel and listener, as upstream: a second subscription replaces the first). */
+    private async remember(channel: string, listener: Listener | SubscriberListener, stop: () => Promise<void>): Promise<void> {
+      let listeners = this.stops.get(channel);
+      if (!listeners) this.stops.set(channel, (listeners = new Map()));
+      const previous = listeners.get(listener);
+      listeners.set(listener, stop);
+      await previous?.();
+    }
+
+    private async forget(channel: string, listener: Listener | SubscriberListener): Promise<boolean> {
+      const stop = this.stops.get(channel)?.get(listener);
+      if (!stop) return false;
+      this.stops.get(channel)!.delete(listener);
+      await stop();
+      return true;
+    }
+
+    private async stopAllListeners(): Promise<void> {
+      const stops = [...this.stops.values()].flatMap((listeners) => [...listeners.values()]);
+      this.stops.clear();
+      this.buses.clear();
+      await Promise.all(stops.map((stop) => stop().catch(() => undefined)));
+    }
+
+    private deliver(channel: string, call: () => unknown): void {
+      // Never inside the socket's message handler, and a failing listener never reaches the others.
+      void Promise.resolve()
+        .then(call)
+        .catch((error: unknown) => this.logger.warn('a keycloak-connector listener failed; the message was still delivered to the others', { channel, error: String(error) }));
+    }
+
+    private drop(reason: DropReason): void {
+      this.drops[reason]++;
+      this.options.onDrop?.(reason);
     }
 
     private async change(what: string, channel: string, operation: () => Promise<void>): Promise<boolean> {
@@ -256,29 +324,18 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
       }
     }
 
-    private rawKey(listener: Listener): object {
-      let key = this.rawKeys.get(listener);
-      if (!key) this.rawKeys.set(listener, (key = {}));
-      return key;
-    }
-
     private get logger(): KccLogger {
       return this.connection?.config.logger ?? this.options.connection?.logger ?? defaultLogger;
     }
 
-    private requireSubscriptions(): ChannelSubscriptions {
-      if (!this.subscriptions || !this.connection) throw new KccNotReadyError('the cluster provider is not connected: call connectOrThrow() first');
-      return this.subscriptions;
-    }
-
-    private requireLocks(): OwnerLocks {
-      this.requireSubscriptions();
-      return this.locks!;
+    private requireLocks(): Locks {
+      if (!this.locks || !this.connection) throw new KccNotReadyError('the cluster provider is not connected: call connectOrThrow() first');
+      return this.locks;
     }
 
     private requireStore(): Store {
-      this.requireSubscriptions();
-      return this.values!;
+      if (!this.values || !this.connection) throw new KccNotReadyError('the cluster provider is not connected: call connectOrThrow() first');
+      return this.values;
     }
   };
 }

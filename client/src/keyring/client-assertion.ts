@@ -1,6 +1,6 @@
 import { randomUUID, type webcrypto } from 'node:crypto';
 import { SignJWT } from 'jose';
-
+import { checkNumberArgument } from '../option-checks.js';
 import type { SigningAlgorithm } from './ring-data.js';
 
 /** The key to sign with now. */
@@ -27,10 +27,7 @@ const MAX_LIFETIME_SECONDS = 60;
  * client id, one `aud`, `exp` at most 60 s after `iat`, a unique `jti`, header `kid` and `alg`.
  */
 export function signClientAssertion(signingKey: SigningKey, request: ClientAssertionRequest): Promise<string> {
-  const lifetime = request.lifetimeSeconds ?? MAX_LIFETIME_SECONDS;
-  if (!Number.isInteger(lifetime) || lifetime < 1 || lifetime > MAX_LIFETIME_SECONDS) {
-    throw new TypeError(`lifetimeSeconds: ${lifetime} must be a whole number from 1 to ${MAX_LIFETIME_SECONDS}`);
-  }
+  const lifetime = checkNumberArgument('lifetimeSeconds', request.lifetimeSeconds ?? MAX_LIFETIME_SECONDS, { min: 1, max: MAX_LIFETIME_SECONDS, unit: 's' });
   if (!request.clientId) throw new TypeError('clientId: must be a non-empty string');
   if (!request.audience) throw new TypeError('audience: must be a non-empty string (the issuer URL)');
   const now = Math.floor(Date.now() / 1000);

@@ -1,5 +1,5 @@
 import { readKeyEncryptionKeySecret } from '../aws/secrets-manager.js';
-import { KccConfigError } from '../errors.js';
+import { OptionProblems, show } from '../option-checks.js';
 import { MIN_KEK_LENGTH } from '../contract/user-secret.js';
 import { KeyEncryptionKey, UNSAFE_LOCAL_KEK } from './key-encryption.js';
 import { SIGNING_ALGORITHMS, type SigningAlgorithm } from './ring-data.js';
@@ -69,31 +69,32 @@ export interface ResolvedKeyRingOptions {
   readonly unsafePlaintext: boolean;
 }
 
-const DURATIONS = ['rotateEveryMs', 'activationDelayMs', 'retireGraceMs', 'refreshIntervalMs', 'lockTtlMs', 'eventLogMaxAgeMs'] as const;
+/** Each duration option and its smallest value: a key may activate at once and leave the JWKS at once. */
+const DURATIONS = [
+  ['rotateEveryMs', 1],
+  ['activationDelayMs', 0],
+  ['retireGraceMs', 0],
+  ['refreshIntervalMs', 1],
+  ['lockTtlMs', 1],
+  ['eventLogMaxAgeMs', 1],
+] as const;
 
 /** Validates the options and obtains the key-encryption key; one error names every problem. */
 export async function resolveKeyRingOptions(options: KeyRingOptions): Promise<ResolvedKeyRingOptions> {
   const env = options.env ?? process.env;
-  const problems: string[] = [];
+  const problems = new OptionProblems();
   const algorithm = options.algorithm ?? KEY_RING_DEFAULTS.algorithm;
-  if (!SIGNING_ALGORITHMS.includes(algorithm)) problems.push(`algorithm: "${String(algorithm)}" must be one of ${SIGNING_ALGORITHMS.join(', ')}`);
-  const durations: Record<(typeof DURATIONS)[number], number> = { ...KEY_RING_DEFAULTS };
-  for (const name of DURATIONS) {
-    const value = options[name];
-    if (value === undefined) continue;
-    const min = name === 'activationDelayMs' || name === 'retireGraceMs' ? 0 : 1;
-    if (!Number.isSafeInteger(value) || value < min) problems.push(`${name}: ${String(value)} must be a whole number of milliseconds ≥ ${min}`);
-    else durations[name] = value;
-  }
+  if (!SIGNING_ALGORITHMS.includes(algorithm)) problems.add(`algorithm: ${show(algorithm)} must be one of ${SIGNING_ALGORITHMS.join(', ')}`);
+  const durations = Object.fromEntries(
+    DURATIONS.map(([name, min]) => [name, problems.number(name, options[name], KEY_RING_DEFAULTS[name], { min, unit: 'ms' })]),
+  ) as Record<(typeof DURATIONS)[number][0], number>;
   const secretId = options.keyEncryptionKeySecretId ?? env.KCC_KEYRING_KEK_SECRET_ID;
   let kekText = options.keyEncryptionKey ?? env.KCC_KEYRING_KEK;
   if (kekText === undefined && secretId === undefined && !options.unsafeAllowPlaintextPrivateKeys) {
-    problems.push('keyEncryptionKey: missing; set KCC_KEYRING_KEK or KCC_KEYRING_KEK_SECRET_ID (the stack creates one per app-env), or for local development only unsafeAllowPlaintextPrivateKeys: true');
+    problems.add('keyEncryptionKey: missing; set KCC_KEYRING_KEK or KCC_KEYRING_KEK_SECRET_ID (the stack creates one per app-env), or for local development only unsafeAllowPlaintextPrivateKeys: true');
   }
-  if (kekText !== undefined && kekText.length < MIN_KEK_LENGTH) problems.push(`keyEncryptionKey: must be at least ${MIN_KEK_LENGTH} characters (has ${kekText.length})`);
-  if (problems.length > 0) {
-    throw new KccConfigError('kcc-redis key ring config', problems);
-  }
+  if (kekText !== undefined && kekText.length < MIN_KEK_LENGTH) problems.add(`keyEncryptionKey: must be at least ${MIN_KEK_LENGTH} characters (has ${kekText.length})`);
+  problems.throwIfAny('kcc-redis key ring config');
   if (kekText === undefined && secretId !== undefined) {
     kekText = (await readKeyEncryptionKeySecret(secretId, options.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION)).kek;
   }

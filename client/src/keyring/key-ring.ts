@@ -8,7 +8,7 @@ import { Locks } from '../lock.js';
 import { Store } from '../store.js';
 import { type ClientAssertionRequest, type ClientAuthFunction, type SigningKey, privateKeyJwtClientAuth, signClientAssertion } from './client-assertion.js';
 import { type KeyRingOptions, type ResolvedKeyRingOptions, resolveKeyRingOptions } from './key-ring-options.js';
-import { type RingView, type StoredKey, type StoredRing, parseStoredRing, viewAt } from './ring-data.js';
+import { type RingView, type RotationPlan, type StoredRing, parseStoredRing, planRotation, viewAt } from './ring-data.js';
 import { generateSigningKey, importPrivateKey } from './signing-key.js';
 
 /** Name of the ring's versioned value in the namespace. */
@@ -169,7 +169,7 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
       const lock = await this.locks.acquire(LOCK_NAME, this.options.lockTtlMs);
       if (lock) {
         try {
-          return await this.rotateLocked(seenVersion, options.immediate === true);
+          return await this.rotateLocked(seenVersion, options.immediate === true ? 'immediate' : 'scheduled');
         } finally {
           await lock.release();
         }
@@ -224,8 +224,8 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
     const lock = await this.locks.acquire(LOCK_NAME, this.options.lockTtlMs);
     if (lock) {
       try {
-        const state = await this.load();
-        if (state === 'absent') await this.rotateLocked(0, true, true);
+        // Another instance may have written the first key while this one waited for the lock.
+        if ((await this.load()) === 'absent') await this.writeRing(0, { keys: [] }, 'immediate');
         else if (!this.loaded) throw new KccKeyRingError(this.lastError ?? 'key ring refused');
       } finally {
         await lock.release();
@@ -238,49 +238,37 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
   }
 
   /** Under the lock: re-reads the ring and, unless someone rotated since `seenVersion`, writes the next one. */
-  private async rotateLocked(seenVersion: number, immediate: boolean, firstKeyOnly = false): Promise<RotateResult> {
+  private async rotateLocked(seenVersion: number, mode: RotationPlan['mode']): Promise<RotateResult> {
     const current = await this.store.getVersioned(KEY_RING_NAME);
-    if (firstKeyOnly && current) {
-      await this.load();
-      return this.unchanged();
-    }
     const version = current?.version ?? 0;
     const ring = current ? parseStoredRing(current.value) : { keys: [] };
-    const now = Date.now();
-    const view = viewAt(ring, now);
+    const view = viewAt(ring, Date.now());
     const existing = view.next ?? view.active;
-    if (version !== seenVersion && !immediate && existing) {
+    if (version !== seenVersion && mode === 'scheduled' && existing) {
       await this.load();
       return { rotated: false, kid: existing.kid, activatesAt: existing.activatesAt };
     }
-    if (view.next && !immediate) return { rotated: false, kid: view.next.kid, activatesAt: view.next.activatesAt };
+    if (view.next && mode === 'scheduled') return { rotated: false, kid: view.next.kid, activatesAt: view.next.activatesAt };
+    return this.writeRing(version, ring, mode);
+  }
 
+  /** Generates a key, adds it to `ring` as planned for `mode`, and writes the result over `version` (compare-and-set). */
+  private async writeRing(version: number, ring: StoredRing, mode: RotationPlan['mode']): Promise<RotateResult> {
     const generated = await generateSigningKey(this.options.algorithm);
-    const activatesAt = immediate ? now : now + this.options.activationDelayMs;
-    const keys: StoredKey[] = ring.keys
-      .map((k) => ({
-        ...k,
-        retiresAt: k.retiresAt === null || k.retiresAt > activatesAt ? activatesAt : k.retiresAt,
-        expiresAt: immediate ? now : (k.expiresAt ?? activatesAt + this.options.retireGraceMs),
-      }))
-      .filter((k) => k.expiresAt > now);
-    keys.push({
+    const added = {
       kid: generated.kid,
       alg: generated.alg,
       publicJwk: generated.publicJwk,
       privateJwe: await this.options.kek.encrypt(generated.privateJwk, generated.kid),
-      createdAt: now,
-      activatesAt,
-      retiresAt: null,
-      expiresAt: null,
-    });
-    const result = await this.store.compareAndSet(KEY_RING_NAME, version, JSON.stringify({ keys }), {
+    };
+    const next = planRotation(ring, added, { mode, now: Date.now(), activationDelayMs: this.options.activationDelayMs, retireGraceMs: this.options.retireGraceMs });
+    const result = await this.store.compareAndSet(KEY_RING_NAME, version, JSON.stringify(next), {
       event: this.log.eventFor(KEY_RING_CHANGED, { version: version + 1 }),
     });
     await this.load();
     // Only possible if the lock expired mid-rotation: the other writer's ring stands.
     if (!result.ok) return this.unchanged();
-    return { rotated: true, kid: generated.kid, activatesAt };
+    return { rotated: true, kid: generated.kid, activatesAt: next.keys.at(-1)!.activatesAt };
   }
 
   /** Loads in the background; a failure is logged, never left as an unhandled rejection. */

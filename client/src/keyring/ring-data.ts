@@ -1,4 +1,5 @@
 import type { JWK } from 'jose';
+import { isPlainObject } from '../plain-object.js';
 
 /** Signing algorithms the ring supports. PS256 is what keycloak-connector users configure. */
 export const SIGNING_ALGORITHMS = ['PS256', 'ES256', 'EdDSA', 'RS256'] as const;
@@ -46,12 +47,12 @@ export function parseStoredRing(json: string): StoredRing {
   } catch {
     throw new Error('ring is not JSON');
   }
-  if (!isObject(doc) || !Array.isArray(doc.keys)) throw new Error('ring must be an object with a "keys" array');
+  if (!isPlainObject(doc) || !Array.isArray(doc.keys)) throw new Error('ring must be an object with a "keys" array');
   if (doc.keys.length === 0 || doc.keys.length > MAX_KEYS) throw new Error(`ring must hold 1 to ${MAX_KEYS} keys, has ${doc.keys.length}`);
   const kids = new Set<string>();
   const keys = doc.keys.map((raw: unknown, i: number) => {
     const where = `keys[${i}]`;
-    if (!isObject(raw)) throw new Error(`${where} is not an object`);
+    if (!isPlainObject(raw)) throw new Error(`${where} is not an object`);
     const { kid, alg, publicJwk, privateJwe, createdAt, activatesAt, retiresAt, expiresAt } = raw;
     if (typeof kid !== 'string' || kid.length === 0 || kid.length > 128) throw new Error(`${where}.kid must be a string of 1 to 128 characters`);
     if (kids.has(kid)) throw new Error(`${where}.kid "${kid}" appears twice`);
@@ -72,7 +73,7 @@ export function parseStoredRing(json: string): StoredRing {
 }
 
 function checkPublicJwk(jwk: unknown, alg: SigningAlgorithm, where: string): void {
-  if (!isObject(jwk)) throw new Error(`${where} is not an object`);
+  if (!isPlainObject(jwk)) throw new Error(`${where} is not an object`);
   const type = KEY_TYPES[alg];
   if (jwk.kty !== type.kty) throw new Error(`${where}.kty ${JSON.stringify(jwk.kty)} does not fit ${alg} (expected ${type.kty})`);
   if (type.crv && jwk.crv !== type.crv) throw new Error(`${where}.crv ${JSON.stringify(jwk.crv)} does not fit ${alg} (expected ${type.crv})`);
@@ -104,6 +105,31 @@ export function viewAt(ring: StoredRing, now: number): RingView {
   return { published, active, next, validUntil: boundaries.length > 0 ? Math.min(...boundaries) : Number.POSITIVE_INFINITY };
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+/** How {@link planRotation} places a new key. */
+export interface RotationPlan {
+  /** `scheduled`: the new key activates after `activationDelayMs` and the old keys stay published for `retireGraceMs`; `immediate`: it signs at once and the old keys leave the JWKS at once (a compromised key). */
+  readonly mode: 'scheduled' | 'immediate';
+  readonly now: number;
+  readonly activationDelayMs: number;
+  readonly retireGraceMs: number;
+}
+
+/**
+ * The ring after adding `added` (a new key, its private half already encrypted): earlier keys retire
+ * when it activates and leave the JWKS after the grace (at once for an immediate rotation); keys
+ * already expired are dropped.
+ */
+export function planRotation(ring: StoredRing, added: Omit<StoredKey, 'createdAt' | 'activatesAt' | 'retiresAt' | 'expiresAt'>, plan: RotationPlan): StoredRing {
+  const { now } = plan;
+  const immediate = plan.mode === 'immediate';
+  const activatesAt = immediate ? now : now + plan.activationDelayMs;
+  const keys: StoredKey[] = ring.keys
+    .map((k) => ({
+      ...k,
+      retiresAt: k.retiresAt === null || k.retiresAt > activatesAt ? activatesAt : k.retiresAt,
+      expiresAt: immediate ? now : (k.expiresAt ?? activatesAt + plan.retireGraceMs),
+    }))
+    .filter((k) => k.expiresAt > now);
+  keys.push({ ...added, createdAt: now, activatesAt, retiresAt: null, expiresAt: null });
+  return { keys };
 }

@@ -1,18 +1,22 @@
 import { type JWTPayload, jwtVerify } from 'jose';
 import { type KccLogger, defaultLogger } from '../logger.js';
-import { type RealmKeysOptions, classifyVerificationError, resolveRealmKeys } from './realm-keys.js';
+import { isPlainObject } from '../plain-object.js';
+import { OptionProblems } from '../option-checks.js';
+import { type RealmKeysOptions, classifyVerificationError, realmKeysFrom } from './realm-keys.js';
+import type { ReplayGuard } from './replay-guard.js';
 import type { RevocationSink } from './revocation-sink.js';
 import {
   type EndpointHandler,
   type EndpointRequest,
   type EndpointResponse,
   applyAndRecord,
-  checkPositiveInteger,
+  checkEndpointCollaborators,
   emptyStats,
   endpointHandler,
   invalidRequestResponse,
   okResponse,
   readBody,
+  FORM_CONTENT_TYPE,
   unavailableResponse,
 } from './revocation-endpoint.js';
 
@@ -22,6 +26,8 @@ export interface BackchannelLogoutOptions extends RealmKeysOptions {
   readonly clientId: string;
   /** Where accepted logouts go (`Revocations`). */
   readonly sink: RevocationSink;
+  /** Remembers accepted `jti`s cluster-wide, so that a replay is refused on every instance (`new RedisReplayGuard(redis)`). */
+  readonly replayGuard: ReplayGuard;
   /** Larger bodies are refused (400) before anything is parsed. @default 16384 */
   readonly maxBodyBytes?: number;
   /** Oldest `iat` accepted, as an age. @default 600000 (10 minutes) */
@@ -64,7 +70,6 @@ export type LogoutRejectionReason = (typeof LOGOUT_REJECTION_REASONS)[number];
 
 export type BackchannelLogoutHandler = EndpointHandler<LogoutRejectionReason>;
 
-const FORM = 'application/x-www-form-urlencoded';
 const LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 
 type Verdict =
@@ -73,7 +78,6 @@ type Verdict =
   | { readonly ok: false; readonly reason: 'unavailable'; readonly cause: unknown };
 
 const fail = (reason: LogoutRejectionReason, description: string): Verdict => ({ ok: false, reason, description });
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 const normalizeTyp = (typ: string): string => typ.toLowerCase().replace(/^application\//, '');
 /** OpenID Connect caps `sub` at 255 ASCII characters; `sid` is held to the same. */
 const MAX_ID_LENGTH = 255;
@@ -104,11 +108,11 @@ function claimFailure(error: unknown): Verdict {
  * Answers 200 (empty body) once the revocation is durable; 400 `invalid_request` with a terse
  * description for anything else it was sent; 503 `temporarily_unavailable` when the JWKS or the
  * sink (Redis) is unavailable, so that the identity provider retries. Always `Cache-Control: no-store`.
- * Throws a TypeError naming the option when the options are wrong.
+ * Throws one KccConfigError naming every problem when the options are wrong.
  *
  * @example
  * const logout = createBackchannelLogoutHandler({
- *   issuer: 'https://sso.example.com/realms/shop', clientId: 'shop', sink: revocations,
+ *   issuer: 'https://sso.example.com/realms/shop', clientId: 'shop', sink: revocations, replayGuard: new RedisReplayGuard(redis),
  * });
  * app.post('/backchannel-logout', async (req, reply) => {
  *   const { status, headers, body } = await logout({ contentType: req.headers['content-type'], body: req.rawBody });
@@ -116,20 +120,17 @@ function claimFailure(error: unknown): Verdict {
  * });
  */
 export function createBackchannelLogoutHandler(options: BackchannelLogoutOptions): BackchannelLogoutHandler {
-  if (typeof options.clientId !== 'string' || options.clientId.length === 0) throw new TypeError('clientId: must be a non-empty string');
-  const sink = options.sink;
-  if (!sink || typeof sink.revokeSession !== 'function' || typeof sink.revokeSubject !== 'function' || typeof sink.rememberJti !== 'function') {
-    throw new TypeError('sink: must implement RevocationSink (revokeSession, revokeSubject, revokeAllBefore, rememberJti)');
-  }
-  const keys = resolveRealmKeys(options);
+  const problems = new OptionProblems();
+  const { sink, replayGuard } = checkEndpointCollaborators(options, problems);
+  const realmKeys = realmKeysFrom(options, problems);
   const d = BACKCHANNEL_LOGOUT_DEFAULTS;
-  const maxBodyBytes = checkPositiveInteger(options.maxBodyBytes ?? d.maxBodyBytes, 'maxBodyBytes');
-  const maxTokenAgeS = checkPositiveInteger(options.maxTokenAgeMs ?? d.maxTokenAgeMs, 'maxTokenAgeMs') / 1000;
-  const toleranceMs = options.clockToleranceMs ?? d.clockToleranceMs;
-  if (!Number.isInteger(toleranceMs) || toleranceMs < 0) throw new TypeError(`clockToleranceMs: ${toleranceMs} must be a whole number, 0 or more`);
-  const toleranceS = toleranceMs / 1000;
+  const maxBodyBytes = problems.number('maxBodyBytes', options.maxBodyBytes, d.maxBodyBytes, { min: 1, unit: 'bytes' });
+  const maxTokenAgeS = problems.number('maxTokenAgeMs', options.maxTokenAgeMs, d.maxTokenAgeMs, { min: 1, unit: 'ms' }) / 1000;
+  const toleranceS = problems.number('clockToleranceMs', options.clockToleranceMs, d.clockToleranceMs, { unit: 'ms' }) / 1000;
   const acceptedTypes = options.acceptedTypes ?? d.acceptedTypes;
-  if (acceptedTypes.length === 0) throw new TypeError('acceptedTypes: must list at least one "typ" value');
+  if (acceptedTypes.length === 0) problems.add('acceptedTypes: must list at least one "typ" value');
+  problems.throwIfAny('kcc-redis back-channel logout options');
+  const keys = realmKeys!; // defined: its problems were thrown above
   const types = new Set(acceptedTypes.map(normalizeTyp));
   const requiredClaims = options.allowMissingExp === true ? ['iat', 'jti'] : ['iat', 'jti', 'exp'];
   const logger = options.logger ?? defaultLogger;
@@ -166,7 +167,7 @@ export function createBackchannelLogoutHandler(options: BackchannelLogoutOptions
       return fail('bad_subject', `"sub" or "sid" claim required, as strings of 1 to ${MAX_ID_LENGTH} characters`);
     }
     const events = payload.events;
-    if (!isObject(events) || !isObject(events[LOGOUT_EVENT])) return fail('bad_events', `"events" claim must contain ${LOGOUT_EVENT}`);
+    if (!isPlainObject(events) || !isPlainObject(events[LOGOUT_EVENT])) return fail('bad_events', `"events" claim must contain ${LOGOUT_EVENT}`);
     if (Object.hasOwn(payload, 'nonce')) return fail('nonce_present', '"nonce" claim not allowed');
     if (typeof payload.jti !== 'string' || payload.jti.length === 0) return fail('missing_jti', '"jti" claim must be a non-empty string');
     return { ok: true, payload };
@@ -193,7 +194,7 @@ export function createBackchannelLogoutHandler(options: BackchannelLogoutOptions
   }
 
   async function handle(request: EndpointRequest): Promise<EndpointResponse> {
-    const body = readBody(request, FORM, maxBodyBytes);
+    const body = readBody(request, FORM_CONTENT_TYPE, maxBodyBytes);
     if (!body.ok) return reject(body.failure, body.description, '');
     const tokens = new URLSearchParams(body.text).getAll('logout_token');
     if (tokens.length !== 1 || !tokens[0]) return reject('malformed_request', 'exactly one non-empty logout_token parameter is required', '');
@@ -203,7 +204,7 @@ export function createBackchannelLogoutHandler(options: BackchannelLogoutOptions
     }
     const { payload } = verdict;
     const jti = payload.jti!;
-    const outcome = await applyAndRecord(sink, jti, replayWindowMs(payload), () =>
+    const outcome = await applyAndRecord(replayGuard, jti, replayWindowMs(payload), () =>
       typeof payload.sid === 'string' ? sink.revokeSession(payload.sid) : sink.revokeSubject(payload.sub!, payload.iat!),
     );
     if (outcome.status === 'failed') return unavailable(outcome.step, outcome.cause);

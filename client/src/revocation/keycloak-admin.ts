@@ -1,18 +1,22 @@
 import { compactVerify } from 'jose';
 import { type KccLogger, defaultLogger } from '../logger.js';
-import { type RealmKeysOptions, classifyVerificationError, resolveRealmKeys } from './realm-keys.js';
+import { isPlainObject } from '../plain-object.js';
+import { OptionProblems } from '../option-checks.js';
+import { type RealmKeysOptions, classifyVerificationError, realmKeysFrom } from './realm-keys.js';
+import type { ReplayGuard } from './replay-guard.js';
 import type { RevocationSink } from './revocation-sink.js';
 import {
   type EndpointHandler,
   type EndpointRequest,
   type EndpointResponse,
   applyAndRecord,
-  checkPositiveInteger,
+  checkEndpointCollaborators,
   emptyStats,
   endpointHandler,
   invalidRequestResponse,
   okResponse,
   readBody,
+  TEXT_CONTENT_TYPE,
   unavailableResponse,
 } from './revocation-endpoint.js';
 
@@ -30,6 +34,8 @@ export interface KeycloakAdminOptions extends RealmKeysOptions {
   readonly clientId: string;
   /** Where accepted logouts go (`Revocations`). */
   readonly sink: RevocationSink;
+  /** Remembers accepted action ids cluster-wide, so that a replay is refused on every instance (`new RedisReplayGuard(redis)`). */
+  readonly replayGuard: ReplayGuard;
   /** Larger bodies are refused (400) before anything is parsed; a logout may list many sessions. @default 65536 */
   readonly maxBodyBytes?: number;
   /** Allowed clock difference with Keycloak for `expiration` (Keycloak gives 30 s). @default 5000 */
@@ -98,8 +104,8 @@ function parseAction(bytes: Uint8Array): KeycloakAdminAction | undefined {
   } catch {
     return undefined;
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined;
-  const p = parsed as Record<string, unknown>;
+  if (!isPlainObject(parsed)) return undefined;
+  const p = parsed;
   const wellFormed =
     typeof p.id === 'string' && p.id.length > 0 &&
     Number.isInteger(p.expiration) &&
@@ -121,7 +127,7 @@ function parseAction(bytes: Uint8Array): KeycloakAdminAction | undefined {
 
 /**
  * Creates Keycloak's legacy admin endpoints `k_logout` and `k_push_not_before` (off unless
- * `enabled: true`; otherwise this throws a TypeError). Each takes the text/plain JWS Keycloak POSTs,
+ * `enabled: true`; otherwise this throws a KccConfigError). Each takes the text/plain JWS Keycloak POSTs,
  * checks the realm signature (asymmetric `alg`, realm JWKS), `action` for the endpoint, `expiration`
  * not passed, `resource` = `clientId`, and the action `id` not seen before in the cluster. Then:
  * - `LOGOUT` with `keycloakSessionIds` / `adapterSessionIds` → `sink.revokeSession` for each id;
@@ -133,7 +139,7 @@ function parseAction(bytes: Uint8Array): KeycloakAdminAction | undefined {
  *
  * @example
  * const admin = createKeycloakAdminHandlers({
- *   enabled: true, issuer: 'https://sso.example.com/realms/shop', clientId: 'shop', sink: revocations,
+ *   enabled: true, issuer: 'https://sso.example.com/realms/shop', clientId: 'shop', sink: revocations, replayGuard: new RedisReplayGuard(redis),
  * });
  * for (const [name, handler] of Object.entries(admin)) {
  *   app.post(`/keycloak/${KEYCLOAK_ADMIN_PATHS[name as keyof KeycloakAdminHandlers]}`, async (req, reply) => {
@@ -143,18 +149,17 @@ function parseAction(bytes: Uint8Array): KeycloakAdminAction | undefined {
  * }
  */
 export function createKeycloakAdminHandlers(options: KeycloakAdminOptions): KeycloakAdminHandlers {
+  const problems = new OptionProblems();
   if (options.enabled !== true) {
-    throw new TypeError('enabled: Keycloak admin endpoints (k_logout, k_push_not_before) are off unless enabled is true; do not mount them otherwise');
+    problems.add('enabled: Keycloak admin endpoints (k_logout, k_push_not_before) are off unless enabled is true; do not mount them otherwise');
   }
-  if (typeof options.clientId !== 'string' || options.clientId.length === 0) throw new TypeError('clientId: must be a non-empty string');
-  const sink = options.sink;
-  if (!sink || typeof sink.revokeSession !== 'function' || typeof sink.revokeAllBefore !== 'function' || typeof sink.rememberJti !== 'function') {
-    throw new TypeError('sink: must implement RevocationSink (revokeSession, revokeSubject, revokeAllBefore, rememberJti)');
-  }
-  const keys = resolveRealmKeys(options);
-  const maxBodyBytes = checkPositiveInteger(options.maxBodyBytes ?? KEYCLOAK_ADMIN_DEFAULTS.maxBodyBytes, 'maxBodyBytes');
-  const toleranceMs = options.clockToleranceMs ?? KEYCLOAK_ADMIN_DEFAULTS.clockToleranceMs;
-  if (!Number.isInteger(toleranceMs) || toleranceMs < 0) throw new TypeError(`clockToleranceMs: ${toleranceMs} must be a whole number, 0 or more`);
+  const { sink, replayGuard } = checkEndpointCollaborators(options, problems);
+  const realmKeys = realmKeysFrom(options, problems);
+  const d = KEYCLOAK_ADMIN_DEFAULTS;
+  const maxBodyBytes = problems.number('maxBodyBytes', options.maxBodyBytes, d.maxBodyBytes, { min: 1, unit: 'bytes' });
+  const toleranceMs = problems.number('clockToleranceMs', options.clockToleranceMs, d.clockToleranceMs, { unit: 'ms' });
+  problems.throwIfAny('kcc-redis Keycloak admin options');
+  const keys = realmKeys!; // defined: its problems were thrown above
   const logger = options.logger ?? defaultLogger;
 
   async function verify(token: string, expected: KeycloakAdminAction['action']): Promise<AdminVerdict> {
@@ -208,7 +213,7 @@ export function createKeycloakAdminHandlers(options: KeycloakAdminOptions): Keyc
     };
 
     async function handle(request: EndpointRequest): Promise<EndpointResponse> {
-      const body = readBody(request, 'text/plain', maxBodyBytes);
+      const body = readBody(request, TEXT_CONTENT_TYPE, maxBodyBytes);
       if (!body.ok) return reject(body.failure, body.description);
       const token = body.text.trim();
       if (token.length === 0) return reject('malformed_request', 'empty body; expected a signed admin action');
@@ -218,7 +223,7 @@ export function createKeycloakAdminHandlers(options: KeycloakAdminOptions): Keyc
       }
       const { action } = verdict;
       const replayKey = `${REPLAY_PREFIX}${action.id}`;
-      const outcome = await applyAndRecord(sink, replayKey, Math.max(1_000, action.expiration * 1000 + toleranceMs - Date.now() + 1_000), () => apply(action));
+      const outcome = await applyAndRecord(replayGuard, replayKey, Math.max(1_000, action.expiration * 1000 + toleranceMs - Date.now() + 1_000), () => apply(action));
       if (outcome.status === 'failed') return unavailable(outcome.step, outcome.cause);
       if (outcome.status === 'replayed') return reject('replayed_id', 'invalid admin action: "id" already used');
       stats.accepted += 1;

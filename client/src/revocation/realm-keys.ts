@@ -1,4 +1,5 @@
 import { type JWTVerifyGetKey, createRemoteJWKSet } from 'jose';
+import { OptionProblems, show } from '../option-checks.js';
 
 /**
  * The JWS algorithms a realm may sign logout tokens and admin actions with: asymmetric only. `none`
@@ -47,15 +48,9 @@ export interface RealmKeys {
   readonly algorithms: readonly AsymmetricJwsAlgorithm[];
 }
 
-function checkDuration(value: number | undefined, option: string): void {
-  if (value !== undefined && (!Number.isInteger(value) || value < 0)) {
-    throw new TypeError(`${option}: ${value} must be a whole number of milliseconds, 0 or more`);
-  }
-}
-
 /**
- * Resolves where keys come from and which algorithms are allowed; throws a TypeError naming the
- * option on misuse (an HMAC or `none` algorithm, both `jwks` and `jwksUri`, a bad issuer).
+ * Resolves where keys come from and which algorithms are allowed; throws one KccConfigError naming
+ * every problem (an HMAC or `none` algorithm, both `jwks` and `jwksUri`, a bad issuer, …).
  *
  * @example
  * const keys = resolveRealmKeys({ issuer: 'https://sso.example.com/realms/shop' });
@@ -63,38 +58,43 @@ function checkDuration(value: number | undefined, option: string): void {
  * createBackchannelLogoutHandler({ ..., jwks: keys.getKey });
  */
 export function resolveRealmKeys(options: RealmKeysOptions): RealmKeys {
-  let issuerUrl: URL;
+  const problems = new OptionProblems();
+  const keys = realmKeysFrom(options, problems);
+  problems.throwIfAny('kcc-redis realm keys options');
+  return keys!;
+}
+
+/** {@link resolveRealmKeys} recording its problems into `problems` (undefined when there are any). */
+export function realmKeysFrom(options: RealmKeysOptions, problems: OptionProblems): RealmKeys | undefined {
+  const before = problems.list.length;
+  let issuerUrl: URL | undefined;
   try {
     issuerUrl = new URL(options.issuer);
   } catch {
-    throw new TypeError(`issuer: "${String(options.issuer)}" must be an absolute URL (the realm's issuer)`);
+    problems.add(`issuer: ${show(options.issuer)} must be an absolute URL (the realm's issuer)`);
   }
   const algorithms = options.algorithms ?? ASYMMETRIC_JWS_ALGORITHMS;
-  if (algorithms.length === 0) throw new TypeError('algorithms: must list at least one asymmetric JWS algorithm');
+  if (algorithms.length === 0) problems.add('algorithms: must list at least one asymmetric JWS algorithm');
   for (const alg of algorithms) {
     if (!(ASYMMETRIC_JWS_ALGORITHMS as readonly string[]).includes(alg)) {
-      throw new TypeError(`algorithms: "${alg}" is not allowed; use asymmetric algorithms only (${ASYMMETRIC_JWS_ALGORITHMS.join(', ')})`);
+      problems.add(`algorithms: ${show(alg)} is not allowed; use asymmetric algorithms only (${ASYMMETRIC_JWS_ALGORITHMS.join(', ')})`);
     }
   }
-  checkDuration(options.jwksCacheMaxAgeMs, 'jwksCacheMaxAgeMs');
-  checkDuration(options.jwksCooldownMs, 'jwksCooldownMs');
-  checkDuration(options.jwksTimeoutMs, 'jwksTimeoutMs');
-  if (options.jwks) {
-    if (options.jwksUri !== undefined) throw new TypeError('jwks, jwksUri: give one of them, not both');
-    return { getKey: options.jwks, algorithms };
+  const d = REALM_KEYS_DEFAULTS;
+  const cacheMaxAge = problems.number('jwksCacheMaxAgeMs', options.jwksCacheMaxAgeMs, d.jwksCacheMaxAgeMs, { unit: 'ms' });
+  const cooldownDuration = problems.number('jwksCooldownMs', options.jwksCooldownMs, d.jwksCooldownMs, { unit: 'ms' });
+  const timeoutDuration = problems.number('jwksTimeoutMs', options.jwksTimeoutMs, d.jwksTimeoutMs, { unit: 'ms' });
+  if (options.jwks && options.jwksUri !== undefined) problems.add('jwks, jwksUri: give one of them, not both');
+  let jwksUrl: URL | undefined;
+  if (!options.jwks && issuerUrl) {
+    try {
+      jwksUrl = new URL(options.jwksUri ?? `${issuerUrl.href.replace(/\/+$/, '')}/protocol/openid-connect/certs`);
+    } catch {
+      problems.add(`jwksUri: ${show(String(options.jwksUri))} must be an absolute URL`);
+    }
   }
-  const base = issuerUrl.href.replace(/\/+$/, '');
-  let jwksUrl: URL;
-  try {
-    jwksUrl = new URL(options.jwksUri ?? `${base}/protocol/openid-connect/certs`);
-  } catch {
-    throw new TypeError(`jwksUri: "${String(options.jwksUri)}" must be an absolute URL`);
-  }
-  const getKey = createRemoteJWKSet(jwksUrl, {
-    cacheMaxAge: options.jwksCacheMaxAgeMs ?? REALM_KEYS_DEFAULTS.jwksCacheMaxAgeMs,
-    cooldownDuration: options.jwksCooldownMs ?? REALM_KEYS_DEFAULTS.jwksCooldownMs,
-    timeoutDuration: options.jwksTimeoutMs ?? REALM_KEYS_DEFAULTS.jwksTimeoutMs,
-  });
+  if (problems.list.length > before) return undefined;
+  const getKey = options.jwks ?? createRemoteJWKSet(jwksUrl!, { cacheMaxAge, cooldownDuration, timeoutDuration });
   return { getKey, algorithms };
 }
 

@@ -1,3 +1,5 @@
+import { type OptionProblems, show } from '../option-checks.js';
+import type { ReplayGuard } from './replay-guard.js';
 import type { RevocationSink } from './revocation-sink.js';
 
 /** What a logout endpoint needs from an HTTP request, whatever the framework. */
@@ -37,6 +39,11 @@ export interface EndpointHandler<Reason extends string> {
 export type RequestFailure = 'body_too_large' | 'unsupported_content_type' | 'malformed_request';
 
 export const NO_STORE = { 'Cache-Control': 'no-store' } as const;
+
+/** The media type of OIDC back-channel logout requests (a form with `logout_token`). */
+export const FORM_CONTENT_TYPE = 'application/x-www-form-urlencoded';
+/** The media type of Keycloak's admin actions (a compact JWS as text). */
+export const TEXT_CONTENT_TYPE = 'text/plain';
 
 export function okResponse(): EndpointResponse {
   return { status: 200, headers: { ...NO_STORE }, body: '' };
@@ -82,23 +89,34 @@ export function readBody(
   return { ok: true, text: typeof request.body === 'string' ? request.body : request.body.toString('utf8') };
 }
 
-/** Checks a byte-size option; throws a TypeError naming it. */
-export function checkPositiveInteger(value: number, option: string): number {
-  if (!Number.isInteger(value) || value < 1) throw new TypeError(`${option}: ${value} must be a whole number, 1 or more`);
-  return value;
+/**
+ * Checks what every logout endpoint is given besides its own settings: `clientId`, the revocation
+ * `sink` and the `replayGuard`. Problems are recorded, not thrown, so one error names them all.
+ */
+export function checkEndpointCollaborators(
+  options: { readonly clientId?: unknown; readonly sink?: RevocationSink; readonly replayGuard?: ReplayGuard },
+  problems: OptionProblems,
+): { sink: RevocationSink; replayGuard: ReplayGuard } {
+  if (typeof options.clientId !== 'string' || options.clientId.length === 0) problems.add(`clientId: ${show(options.clientId)} must be a non-empty string (this client's id)`);
+  const { sink, replayGuard } = options;
+  if (!sink || typeof sink.revokeSession !== 'function' || typeof sink.revokeSubject !== 'function' || typeof sink.revokeAllBefore !== 'function') {
+    problems.add('sink: must implement RevocationSink (revokeSession, revokeSubject, revokeAllBefore), e.g. a started Revocations');
+  }
+  if (!replayGuard || typeof replayGuard.firstUse !== 'function') problems.add('replayGuard: must implement ReplayGuard (firstUse), e.g. new RedisReplayGuard(redis)');
+  return { sink: sink!, replayGuard: replayGuard! };
 }
 
 /** The outcome of {@link applyAndRecord}. */
 export type ApplyAndRecordOutcome = { readonly status: 'applied' | 'replayed' } | { readonly status: 'failed'; readonly step: string; readonly cause: unknown };
 
 /**
- * Applies the revocation, then records `replayKey` cluster-wide. In this order a logout is never
+ * Applies the revocation, then records `replayKey` with the replay guard, cluster-wide. In this order a logout is never
  * lost: if Redis fails in between, the identity provider's retry (it gets a 503) applies it again,
  * which is harmless — a revocation is idempotent — instead of being refused as a replay of a
  * delivery that never took effect. A real replay is refused (400) after re-applying nothing new.
  */
 export async function applyAndRecord(
-  sink: RevocationSink,
+  replayGuard: ReplayGuard,
   replayKey: string,
   ttlMs: number,
   apply: () => Promise<void>,
@@ -110,7 +128,7 @@ export async function applyAndRecord(
   }
   let first: boolean;
   try {
-    first = await sink.rememberJti(replayKey, ttlMs);
+    first = await replayGuard.firstUse(replayKey, ttlMs);
   } catch (cause) {
     return { status: 'failed', step: 'the replay check failed', cause };
   }

@@ -10,7 +10,6 @@
  *   revokeSession: async (sid) => { sessions.push(sid); },
  *   revokeSubject: async (sub, notBefore) => { subjects.push({ sub, notBefore }); },
  *   revokeAllBefore: async (notBefore) => { clientWide.push(notBefore); },
- *   rememberJti: async (jti) => !seen.has(jti) && Boolean(seen.add(jti)),
  * };
  */
 export interface RevocationSink {
@@ -20,6 +19,4 @@ export interface RevocationSink {
   revokeSubject(sub: string, notBefore: number): Promise<void>;
   /** Revoke every token of this client issued before `notBefore` (epoch seconds). */
   revokeAllBefore(notBefore: number): Promise<void>;
-  /** Records a logout-token `jti` cluster-wide (SET NX with expiry); resolves false when it was seen before (replay). */
-  rememberJti(jti: string, ttlMs: number): Promise<boolean>;
 }

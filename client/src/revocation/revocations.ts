@@ -1,35 +1,25 @@
-import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { Redis } from 'ioredis';
 import { Bus } from '../bus.js';
 import type { KccRedis } from '../connection.js';
-import { encodeEnvelope } from '../envelope.js';
 import { KccClosedError, KccInputError } from '../errors.js';
-import { EventLog, compareStreamIds } from '../event-log.js';
-import { positiveOrUndefined } from '../store.js';
+import { EventLog } from '../event-log.js';
+import { OptionProblems } from '../option-checks.js';
+import { MAX_REVOCATION_ID_LENGTH, REVOCATION_EVENT, type RevocationBatch, type RevocationEvent, isRevocationBatch, isRevocationEvent } from './revocation-event.js';
 import { type RevocationClaims, RevocationIndex } from './revocation-index.js';
+import { REVOCATION_KEYS } from './revocation-keys.js';
 import type { RevocationSink } from './revocation-sink.js';
-
-/** A revocation as carried by the event log and the bus. Times: `exp` in ms, not-befores in epoch seconds. */
-export type RevocationEvent =
-  | { readonly kind: 'session'; readonly sid: string; readonly exp: number }
-  | { readonly kind: 'subject'; readonly sub: string; readonly nbf: number }
-  | { readonly kind: 'client'; readonly nbf: number };
-
-/** Event type of revocation batches in the revocation log. */
-export const REVOCATION_EVENT = 'revocation';
-/** Name of the revocation log (a stream) in the namespace. */
-export const REVOCATION_LOG_NAME = 'revocation-events';
+import { loadRevocationSnapshot } from './revocation-snapshot.js';
+import { RevocationWriter } from './revocation-writer.js';
 
 /**
- * The result of {@link Revocations.isRevoked}: `stale` means no revocation is known for these
- * claims but this instance has been cut off from Redis longer than `maxStalenessMs`, so it cannot
- * vouch for them; the app's policy decides ({@link Revocations.rejects}).
+ * The result of {@link Revocations.check}: `stale` means no revocation is known for these claims but
+ * this instance has been cut off from Redis longer than `maxStalenessMs`, so it cannot vouch for
+ * them; the app's policy decides ({@link Revocations.rejects}).
  */
 export type RevocationCheck = 'revoked' | 'active' | 'stale';
 
 export interface RevocationOptions {
-  /** How long a revoked session is remembered: Keycloak's SSO Session Max (default 10 h). */
+  /** How long a revoked session is remembered: Keycloak's SSO Session Max. @default 36000000 (10 hours) */
   readonly sessionMaxLifetimeMs?: number;
   /** Cut off from Redis longer than this, the instance reports `stale`. @default 30000 */
   readonly maxStalenessMs?: number;
@@ -52,66 +42,25 @@ export interface RevocationEvents {
   applied: [event: RevocationEvent];
 }
 
-const isRevocationEvent = (d: unknown): d is RevocationEvent => {
-  const e = d as Record<string, unknown> | null;
-  if (!e || typeof e !== 'object') return false;
-  if (e.kind === 'session') return typeof e.sid === 'string' && e.sid.length > 0 && e.sid.length <= 256 && Number.isSafeInteger(e.exp);
-  if (e.kind === 'subject') return typeof e.sub === 'string' && e.sub.length > 0 && e.sub.length <= 256 && Number.isSafeInteger(e.nbf);
-  return e.kind === 'client' && Number.isSafeInteger(e.nbf);
-};
-
-/** What one log entry / pub/sub message carries: the revocations written together. */
-export interface RevocationBatch {
-  readonly revocations: readonly RevocationEvent[];
-}
-
-const MAX_BATCH = 256;
-/** Writes in flight at once; revocations arriving meanwhile form the next batch. */
-const MAX_WRITES_IN_FLIGHT = 2;
-const isRevocationBatch = (d: unknown): d is RevocationBatch => {
-  const list = (d as { revocations?: unknown } | null)?.revocations;
-  return Array.isArray(list) && list.length > 0 && list.length <= MAX_BATCH && list.every(isRevocationEvent);
-};
-
-// One round trip writes the compacted state of a batch of revocations, appends the batch to the log
-// and publishes it: durable (state + log) and fast (pub/sub). All keys share the namespace's hash tag.
-// ARGV: n, then (kind, member, score) per revocation, then minid, envelope id, envelope, channel,
-// prune-sessions-before (ms), prune-subjects-before (s), max lifetime (ms), prune flag.
-const WRITE = `
-local n = tonumber(ARGV[1])
-local base = 2 + 3 * n
-for i = 0, n - 1 do
-  local kind, member, score = ARGV[2 + 3 * i], ARGV[3 + 3 * i], ARGV[4 + 3 * i]
-  if kind == 'session' then
-    redis.call('ZADD', KEYS[1], 'GT', score, member)
-  elseif kind == 'subject' then
-    redis.call('ZADD', KEYS[2], 'GT', score, member)
-  else
-    local current = tonumber(redis.call('GET', KEYS[3]) or '0')
-    if tonumber(score) > current then redis.call('SET', KEYS[3], score, 'PX', ARGV[base + 6]) end
-  end
-end
-if ARGV[base + 7] == '1' then
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[base + 4])
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[base + 5])
-end
-redis.call('XADD', KEYS[4], 'MINID', '~', ARGV[base], '*', 'i', ARGV[base + 1], 'e', ARGV[base + 2])
-redis.call('PUBLISH', ARGV[base + 3], ARGV[base + 2])
-return n
-`;
-
-interface PendingRevocation {
-  readonly event: RevocationEvent;
-  readonly size: number;
-  readonly resolve: () => void;
-  readonly reject: (error: unknown) => void;
+/** Counters of one {@link Revocations}, for diagnostics and health. */
+export interface RevocationStats {
+  /** Revocations applied locally (from this instance, the bus, the log). */
+  readonly applied: number;
+  /** Batches this instance wrote to Redis. */
+  readonly batchesWritten: number;
+  /** Revoked sessions held in memory. */
+  readonly revokedSessions: number;
+  /** Subjects with a not-before held in memory. */
+  readonly revokedSubjects: number;
+  /** The client-wide not-before (epoch s), 0 when none. */
+  readonly clientNotBefore: number;
 }
 
 /**
  * Cluster-wide logout: revocations of sessions, of a user's sessions before a time, and of every
  * token before a time. Written durably to Redis (compacted state with expiry + the event log) and
  * published for speed; every instance applies them as they arrive, resumes after reconnects, and a
- * new instance loads the compacted state. `isRevoked` is answered from memory.
+ * new instance loads the compacted state. {@link check} is answered from memory.
  *
  * @example
  * const revocations = await Revocations.start(redis);
@@ -119,28 +68,25 @@ interface PendingRevocation {
  * await revocations.revokeSession(sid); // the app's own logout
  */
 export class Revocations extends EventEmitter<RevocationEvents> implements RevocationSink {
-  readonly index = new RevocationIndex();
-  /** `written` counts batches written to Redis. */
-  readonly stats = { applied: 0, written: 0, replays: 0 };
+  private readonly index = new RevocationIndex();
   private readonly options: Required<RevocationOptions>;
   private readonly log: EventLog<RevocationBatch>;
   private readonly bus: Bus<RevocationBatch>;
-  private pending: PendingRevocation[] = [];
-  private writesInFlight = 0;
-  private unsubscribe: (() => void) | undefined;
+  private readonly writer: RevocationWriter;
+  private applied = 0;
+  private unsubscribe: (() => Promise<void>) | undefined;
   /** Id of the last log entry read; only catch-up reads advance it, so nothing between is skipped. */
   private lastId = '0-0';
+  /** Envelope ids applied from the bus: their copies in the log are skipped unparsed. */
   private readonly seenIds = new Set<string>();
   private catchingUp: Promise<void> | undefined;
-  private readonly onReady = (role: string) => {
-    if (role === 'subscriber') void this.catchUp().catch(() => undefined);
-  };
+  private readonly onResubscribed = () => void this.catchUp().catch(() => undefined);
   private lastContactAt = Date.now();
   private staleFlag = false;
   private timers: NodeJS.Timeout[] = [];
   private closed = false;
 
-  /** Subscribes, loads the compacted state and starts reading the event log; resolves when `isRevoked` is current. */
+  /** Subscribes, loads the compacted state and starts reading the event log; resolves when {@link check} is current. */
   static async start(redis: KccRedis, options: RevocationOptions = {}): Promise<Revocations> {
     const revocations = new Revocations(redis, options);
     try {
@@ -157,28 +103,45 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Revoc
     options: RevocationOptions,
   ) {
     super();
-    this.options = { ...REVOCATION_DEFAULTS, ...options };
-    positiveOrUndefined(this.options.sessionMaxLifetimeMs, 'sessionMaxLifetimeMs');
-    positiveOrUndefined(this.options.maxStalenessMs, 'maxStalenessMs');
-    this.log = new EventLog(redis, { name: REVOCATION_LOG_NAME, maxAgeMs: this.options.sessionMaxLifetimeMs, validate: isRevocationBatch });
-    this.bus = new Bus(redis, { channel: 'revocations', validate: isRevocationBatch });
+    const problems = new OptionProblems();
+    const d = REVOCATION_DEFAULTS;
+    this.options = {
+      sessionMaxLifetimeMs: problems.number('sessionMaxLifetimeMs', options.sessionMaxLifetimeMs, d.sessionMaxLifetimeMs, { min: 1, unit: 'ms' }),
+      maxStalenessMs: problems.number('maxStalenessMs', options.maxStalenessMs, d.maxStalenessMs, { min: 1, unit: 'ms' }),
+      failOpen: options.failOpen ?? d.failOpen,
+    };
+    problems.throwIfAny('kcc-redis revocation options');
+    this.log = new EventLog(redis, { name: REVOCATION_KEYS.log, maxAgeMs: this.options.sessionMaxLifetimeMs, validate: isRevocationBatch });
+    this.bus = new Bus(redis, { channel: REVOCATION_KEYS.channel, validate: isRevocationBatch });
+    this.writer = new RevocationWriter(redis, this.options.sessionMaxLifetimeMs);
   }
 
   /** `revoked`, `active`, or `stale` (no revocation known, but cut off too long to vouch). Synchronous, O(1). */
-  isRevoked(claims: RevocationClaims): RevocationCheck {
+  check(claims: RevocationClaims): RevocationCheck {
     if (this.index.isRevoked(claims)) return 'revoked';
     return this.staleFlag ? 'stale' : 'active';
   }
 
   /** Whether to refuse the token: revoked, or stale under the fail-closed policy (the default). */
   rejects(claims: RevocationClaims): boolean {
-    const check = this.isRevoked(claims);
+    const check = this.check(claims);
     return check === 'revoked' || (check === 'stale' && !this.options.failOpen);
   }
 
-  /** Cut off from Redis longer than maxStalenessMs. */
+  /** Whether this instance has been cut off from Redis longer than maxStalenessMs. */
   get stale(): boolean {
     return this.staleFlag;
+  }
+
+  /** Counters, for diagnostics and health. */
+  get stats(): RevocationStats {
+    return {
+      applied: this.applied,
+      batchesWritten: this.writer.batchesWritten,
+      revokedSessions: this.index.sessionCount,
+      revokedSubjects: this.index.subjectCount,
+      clientNotBefore: this.index.notBefore,
+    };
   }
 
   /** Revokes one session everywhere. Applied here before it resolves, and written durably to Redis. */
@@ -196,25 +159,13 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Revoc
     return this.revoke({ kind: 'client', nbf: Math.floor(notBefore) });
   }
 
-  /** Records a logout-token `jti` cluster-wide; resolves false when it was seen before (a replay). */
-  async rememberJti(jti: string, ttlMs: number): Promise<boolean> {
-    const ttl = Math.max(1, Math.ceil(ttlMs));
-    const reply = await this.redis.run((r) => r.set(this.jtiKey(jti), '1', 'PX', ttl, 'NX'));
-    if (reply !== 'OK') this.stats.replays++;
-    return reply === 'OK';
-  }
-
-  private jtiKey(jti: string): string {
-    return this.redis.key(`jti:${createHash('sha256').update(jti).digest('base64url')}`);
-  }
-
   /** Stops the subscription and the timers. The Redis connection stays open (it is the caller's). */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.timers.forEach((t) => clearInterval(t));
-    this.unsubscribe?.();
-    this.redis.off('ready', this.onReady);
+    this.redis.off('resubscribed', this.onResubscribed);
+    await this.unsubscribe?.().catch(() => undefined);
     await this.catchingUp?.catch(() => undefined);
   }
 
@@ -229,8 +180,8 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Revoc
       this.remember(message.id); // its copy in the log is skipped unparsed
       for (const event of message.data.revocations) this.apply(event);
     });
-    this.redis.on('ready', this.onReady);
-    await this.loadSnapshot();
+    this.redis.on('resubscribed', this.onResubscribed);
+    await loadRevocationSnapshot(this.redis, this.index);
     this.touch();
     const pollMs = Math.max(50, Math.min(5_000, Math.floor(this.options.maxStalenessMs / 3)));
     const poll = setInterval(() => void this.catchUp().catch(() => undefined), pollMs);
@@ -252,30 +203,18 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Revoc
 
   private async readLog(): Promise<void> {
     if (this.closed) return;
-    const oldest = await this.log.oldestId();
-    if (oldest !== undefined && this.lastId !== '0-0' && compareStreamIds(oldest, this.lastId) > 0) {
-      await this.loadSnapshot(); // away longer than the log keeps entries
-    }
-    const page = 1_000;
-    for (;;) {
-      const entries = await this.redis.run((r) => r.xrange(this.log.key, `(${this.lastId}`, '+', 'COUNT', page));
-      for (const [id, fields] of entries) {
-        this.applyEntry(fields);
-        this.lastId = id;
-      }
-      if (entries.length < page || this.closed) break;
-    }
+    const { lastId, gap } = await this.log.readAfter(
+      this.lastId,
+      (event) => {
+        if (event.type !== REVOCATION_EVENT) return;
+        this.remember(event.id);
+        for (const revocation of event.data.revocations) this.apply(revocation);
+      },
+      { skip: (id) => this.seenIds.has(id) },
+    );
+    if (gap) await loadRevocationSnapshot(this.redis, this.index); // away longer than the log keeps entries
+    this.lastId = lastId;
     this.touch();
-  }
-
-  private applyEntry(fields: string[]): void {
-    if (fields[0] === 'i' && fields[1] !== undefined && this.seenIds.has(fields[1])) return;
-    const raw = fields[fields.indexOf('e') + 1];
-    const decoded = raw === undefined ? undefined : this.log.decode(raw);
-    if (decoded?.ok && decoded.envelope.type === REVOCATION_EVENT) {
-      this.remember(decoded.envelope.id);
-      for (const event of decoded.envelope.data.revocations) this.apply(event);
-    }
   }
 
   private remember(id: string): void {
@@ -283,85 +222,22 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Revoc
     if (this.seenIds.size > 10_000) this.seenIds.delete(this.seenIds.values().next().value!);
   }
 
-  /**
-   * Applies a revocation here at once (stricter, even if Redis is unreachable), then writes it.
-   * A lone revocation is written at once; during a burst, what arrives while writes are in flight
-   * is written together: one script call and one message per batch, so a burst of logouts costs the
-   * writer and every receiver far less than one each.
-   */
+  /** Applies a revocation here at once (stricter, even if Redis is unreachable), then writes it. */
   private revoke(event: RevocationEvent): Promise<void> {
     if (this.closed) return Promise.reject(new KccClosedError('revocations are closed'));
-    if (!isRevocationEvent(event)) return Promise.reject(new KccInputError(`invalid revocation of kind "${String((event as { kind?: unknown }).kind)}": ids must be strings of 1 to 256 characters, times whole numbers`));
-    this.apply(event);
-    return new Promise<void>((resolve, reject) => {
-      this.pending.push({ event, size: JSON.stringify(event).length + 1, resolve, reject });
-      this.flush();
-    });
-  }
-
-  private flush(): void {
-    const budget = this.redis.config.maxMessageBytes - 512; // room for the envelope around the batch
-    while (this.pending.length > 0 && this.writesInFlight < MAX_WRITES_IN_FLIGHT) {
-      let size = 0;
-      let count = 0;
-      while (count < this.pending.length && count < MAX_BATCH && size + this.pending[count]!.size <= budget) size += this.pending[count++]!.size;
-      const batch = this.pending.splice(0, Math.max(1, count));
-      this.writesInFlight++;
-      this.writeBatch(batch.map((p) => p.event))
-        .then(
-          () => batch.forEach((p) => p.resolve()),
-          (error: unknown) => batch.forEach((p) => p.reject(error)),
-        )
-        .finally(() => {
-          this.writesInFlight--;
-          this.flush();
-        });
+    if (!isRevocationEvent(event)) {
+      return Promise.reject(new KccInputError(`invalid ${(event as RevocationEvent).kind} revocation: ids must be strings of 1 to ${MAX_REVOCATION_ID_LENGTH} characters, times whole numbers`));
     }
-  }
-
-  private async writeBatch(events: readonly RevocationEvent[]): Promise<void> {
-    const now = Date.now();
-    const { envelope, json } = encodeEnvelope(this.redis.instanceId, REVOCATION_EVENT, { revocations: events }, this.redis.config.maxMessageBytes);
-    const maxLifetime = this.options.sessionMaxLifetimeMs;
-    const triples = events.flatMap((e) =>
-      e.kind === 'session' ? [e.kind, e.sid, e.exp] : e.kind === 'subject' ? [e.kind, e.sub, e.nbf] : [e.kind, '', e.nbf],
-    );
-    // Expired entries are removed on every 64th batch: the state stays compact without a range delete per write.
-    const prune = this.stats.written++ % 64 === 0 ? '1' : '0';
-    const keys = ['revoked-sessions', 'subject-not-before', 'client-not-before'].map((name) => this.redis.key(name));
-    await this.redis.script(WRITE, [...keys, this.log.key], [
-      events.length, ...triples,
-      `${now - maxLifetime}-0`, envelope.id, json, this.bus.channel, now, Math.floor((now - maxLifetime) / 1000), maxLifetime, prune,
-    ]);
+    this.apply(event);
+    return this.writer.write(event);
   }
 
   private apply(event: RevocationEvent): void {
     if (event.kind === 'session') this.index.revokeSession(event.sid, event.exp);
     else if (event.kind === 'subject') this.index.revokeSubject(event.sub, event.nbf);
     else this.index.revokeAllBefore(event.nbf);
-    this.stats.applied++;
+    this.applied++;
     this.emit('applied', event);
-  }
-
-  /** Loads the compacted state (sessions still remembered, not-befores still relevant). */
-  private async loadSnapshot(): Promise<void> {
-    const now = Date.now();
-    await this.scanSortedSet('revoked-sessions', (sid, exp) => {
-      if (exp > now) this.index.revokeSession(sid, exp);
-    });
-    await this.scanSortedSet('subject-not-before', (sub, nbf) => this.index.revokeSubject(sub, nbf));
-    const clientNotBefore = await this.redis.run((r) => r.get(this.redis.key('client-not-before')));
-    if (clientNotBefore !== null) this.index.revokeAllBefore(Number(clientNotBefore));
-  }
-
-  private async scanSortedSet(name: string, each: (member: string, score: number) => void): Promise<void> {
-    const key = this.redis.key(name);
-    let cursor = '0';
-    do {
-      const [next, flat] = await this.redis.run((r) => (r as Redis).zscan(key, cursor, 'COUNT', 1000));
-      for (let i = 0; i + 1 < flat.length; i += 2) each(flat[i]!, Number(flat[i + 1]));
-      cursor = next;
-    } while (cursor !== '0');
   }
 
   /** Redis answered and everything up to now is applied: the state is current. */

@@ -45,7 +45,7 @@ describe('back-channel logout from a real OpenID Provider (oidc-provider)', () =
 
   it('accepts the provider\'s logout token and revokes the session (sid)', async () => {
     const sink = new RecordingSink();
-    const handler = createBackchannelLogoutHandler({ issuer: op.issuer, clientId: 'shop', sink, jwksUri: `${op.issuer}/jwks` });
+    const handler = createBackchannelLogoutHandler({ issuer: op.issuer, clientId: 'shop', sink, replayGuard: sink, jwksUri: `${op.issuer}/jwks` });
     routes.set('/shop/backchannel-logout', mount(handler, seen));
 
     await backchannelLogout('shop', 'user-42', 'session-42'); // throws unless answered 200/204
@@ -66,7 +66,7 @@ describe('back-channel logout from a real OpenID Provider (oidc-provider)', () =
   it('refuses the provider\'s token when it is meant for another client: the provider sees a 400', async () => {
     const sink = new RecordingSink();
     // Misconfigured: the handler behind /reports believes it is "shop"; the token's aud is "reports".
-    const handler = createBackchannelLogoutHandler({ issuer: op.issuer, clientId: 'shop', sink, jwksUri: `${op.issuer}/jwks`, logger: { info: () => {}, warn: () => {} } });
+    const handler = createBackchannelLogoutHandler({ issuer: op.issuer, clientId: 'shop', sink, replayGuard: sink, jwksUri: `${op.issuer}/jwks`, logger: { info: () => {}, warn: () => {} } });
     routes.set('/reports/backchannel-logout', mount(handler, seen));
 
     await expect(backchannelLogout('reports', 'user-42', 'session-43')).rejects.toThrow(/expected 200 OK .* got: 400/);

@@ -58,7 +58,7 @@ describe('OIDC Back-Channel Logout handler against a realm JWKS served over HTTP
     warn: (message, context) => logs.push(`${message} ${JSON.stringify(context)}`),
   };
   const handlerFor = (options: Partial<BackchannelLogoutOptions> = {}) =>
-    createBackchannelLogoutHandler({ issuer, clientId: 'shop', sink, jwksUri: `${jwks.url}/certs`, logger, ...options });
+    createBackchannelLogoutHandler({ issuer, clientId: 'shop', sink, replayGuard: sink, jwksUri: `${jwks.url}/certs`, logger, ...options });
   let handler: ReturnType<typeof handlerFor>;
 
   beforeAll(async () => {

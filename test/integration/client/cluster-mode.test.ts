@@ -3,7 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Bus, EventLog, KccRedis, Locks, Store } from '../../../client/src/index.js';
+import { KccRedis } from '../../../client/src/index.js';
+import { Bus } from '../../../client/src/bus.js';
+import { EventLog } from '../../../client/src/event-log.js';
+import { Locks } from '../../../client/src/lock.js';
+import { Store } from '../../../client/src/store.js';
 import { LocalCluster } from '../../../local/local-cluster.js';
 import { until } from '../../support/events.js';
 

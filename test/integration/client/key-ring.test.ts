@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { jwtVerify, createLocalJWKSet, decodeProtectedHeader } from 'jose';
-import { KccRedis, KeyRing, type KeyRingOptions, PRIVATE_JWK_MEMBERS } from '../../../client/src/index.js';
+import { KccRedis, KeyRing, type KeyRingOptions } from '../../../client/src/index.js';
+import { PRIVATE_JWK_MEMBERS } from '../../../client/src/keyring/ring-data.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
 import { nextEvent, until } from '../../support/events.js';
 import { connectAs, kccOptions, startTestRedis } from '../../support/redis.js';

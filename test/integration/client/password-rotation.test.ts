@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KccRedis, type RedisCredentials, Store } from '../../../client/src/index.js';
+import { KccRedis, type RedisCredentials } from '../../../client/src/index.js';
+import { Store } from '../../../client/src/store.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
 import { startTestRedis } from '../../support/redis.js';
 import { nextEvent, until } from '../../support/events.js';

@@ -1,6 +1,9 @@
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Bus, type Envelope, EventLog, KccRedis } from '../../../client/src/index.js';
+import { KccRedis } from '../../../client/src/index.js';
+import { Bus } from '../../../client/src/bus.js';
+import { type Envelope } from '../../../client/src/envelope.js';
+import { EventLog } from '../../../client/src/event-log.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
 import { nextEvent, until } from '../../support/events.js';
 import { connectAs, kccOptions, startTestRedis } from '../../support/redis.js';
@@ -103,7 +106,7 @@ describe('bad input is dropped and counted, never thrown into the app', () => {
     await log.append('counted', { n: 1 });
     await until(() => applied.length === 1, 'the valid entry');
     expect(applied).toEqual([1]);
-    expect(tail.dropped).toEqual({ malformed: 2, oversized: 1, invalid: 0 });
+    expect(log.dropped).toEqual({ malformed: 2, oversized: 1, invalid: 0 });
     await tail.stop();
   });
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KccRedis, Revocations, createBackchannelLogoutHandler } from '../../../client/src/index.js';
+import { KccRedis, RedisReplayGuard, Revocations, createBackchannelLogoutHandler } from '../../../client/src/index.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
 import { mountEndpoint } from '../../support/endpoint-adapter.js';
 import { nextEvent } from '../../support/events.js';
@@ -23,7 +23,7 @@ describe('logout sync end to end: the provider\'s back-channel logout reaches on
       for (let i = 0; i < 4; i++) {
         const connection = await KccRedis.connect(kccOptions(redis, 'shop-prod'), ['subscriber']);
         const revocations = await Revocations.start(connection);
-        const handler = createBackchannelLogoutHandler({ issuer: op.issuer, clientId: 'shop', sink: revocations, jwksUri: `${op.issuer}/jwks` });
+        const handler = createBackchannelLogoutHandler({ issuer: op.issuer, clientId: 'shop', sink: revocations, replayGuard: new RedisReplayGuard(connection), jwksUri: `${op.issuer}/jwks` });
         const route = mountEndpoint(handler);
         const { server, url } = await listen((req, res) => (req.method === 'POST' && req.url === '/backchannel-logout' ? route(req, res) : res.writeHead(404).end()));
         proxy.add(url);
@@ -34,7 +34,7 @@ describe('logout sync end to end: the provider\'s back-channel logout reaches on
         const applied = instances.map(({ revocations }) => nextEvent(revocations, 'applied'));
         await client.backchannelLogout(`user-${n}`, sid); // resolves only on the instance's 200
         await Promise.all(applied);
-        for (const { revocations } of instances) expect(revocations.isRevoked({ sid, sub: `user-${n}`, iat: Math.floor(Date.now() / 1000) })).toBe('revoked');
+        for (const { revocations } of instances) expect(revocations.check({ sid, sub: `user-${n}`, iat: Math.floor(Date.now() / 1000) })).toBe('revoked');
       }
       expect(proxy.hits.size).toBeGreaterThan(1); // different instances received the logouts
 
@@ -46,8 +46,8 @@ describe('logout sync end to end: the provider\'s back-channel logout reaches on
       expect(forged.status).toBe(400);
       expect(forged.headers.get('cache-control')).toBe('no-store');
       for (const { revocations } of instances) {
-        expect(revocations.isRevoked({ sid: 'sid-d' })).toBe('active');
-        expect(revocations.index.sessionCount).toBe(3);
+        expect(revocations.check({ sid: 'sid-d' })).toBe('active');
+        expect(revocations.stats.revokedSessions).toBe(3);
       }
     } finally {
       for (const instance of instances) {

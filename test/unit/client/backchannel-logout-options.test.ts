@@ -3,6 +3,7 @@ import { beforeAll, beforeEach, describe, expect, expectTypeOf, it } from 'vites
 import { FORM_TYPE, type RealmKey, form, logoutClaims, realmKey, signToken } from '../../support/logout-tokens.js';
 import { RecordingSink } from '../../support/recording-sink.js';
 import {
+  KccConfigError,
   type AsymmetricJwsAlgorithm,
   type BackchannelLogoutOptions,
   type RevocationSink,
@@ -14,13 +15,22 @@ import {
 const ISSUER = 'https://sso.example.test/realms/shop';
 const quiet = { info: () => {}, warn: () => {} };
 
+function captureError(run: () => unknown): KccConfigError {
+  try {
+    run();
+  } catch (error) {
+    return error as KccConfigError;
+  }
+  throw new Error('expected the call to throw');
+}
+
 describe('back-channel logout handler: options', () => {
   it('takes the Redis-backed Revocations as its sink (checked by the typecheck)', () => {
     expectTypeOf<Revocations>().toExtend<RevocationSink>();
   });
 
   const sink = new RecordingSink();
-  const base: BackchannelLogoutOptions = { issuer: ISSUER, clientId: 'shop', sink, logger: quiet };
+  const base: BackchannelLogoutOptions = { issuer: ISSUER, clientId: 'shop', sink, replayGuard: sink, logger: quiet };
 
   it.each<[string, Partial<BackchannelLogoutOptions>, RegExp]>([
     ['an HMAC algorithm', { algorithms: ['HS256' as AsymmetricJwsAlgorithm] }, /^algorithms: "HS256" is not allowed; use asymmetric algorithms only/],
@@ -29,17 +39,26 @@ describe('back-channel logout handler: options', () => {
     ['both jwks and jwksUri', { jwks: createLocalJWKSet({ keys: [] }), jwksUri: 'https://sso.example.test/certs' }, /^jwks, jwksUri: give one of them/],
     ['a relative issuer', { issuer: 'realms/shop' }, /^issuer: "realms\/shop" must be an absolute URL/],
     ['a bad jwksUri', { jwksUri: 'certs' }, /^jwksUri: "certs" must be an absolute URL/],
-    ['no client id', { clientId: '' }, /^clientId: must be a non-empty string/],
+    ['no client id', { clientId: '' }, /^clientId: "" must be a non-empty string/],
+    ['no replay guard', { replayGuard: undefined }, /^replayGuard: must implement ReplayGuard/],
     ['no sink', { sink: undefined }, /^sink: must implement RevocationSink/],
     ['a zero body limit', { maxBodyBytes: 0 }, /^maxBodyBytes: 0 must be a whole number/],
     ['a fractional token age', { maxTokenAgeMs: 1.5 }, /^maxTokenAgeMs: 1.5 must be a whole number/],
     ['a negative clock tolerance', { clockToleranceMs: -1 }, /^clockToleranceMs: -1 must be a whole number/],
     ['a negative cooldown', { jwksCooldownMs: -5 }, /^jwksCooldownMs: -5 must be a whole number of milliseconds/],
     ['no accepted typ', { acceptedTypes: [] }, /^acceptedTypes: must list at least one/],
-  ])('throws a TypeError naming the option for %s', (_name, override, message) => {
+  ])('throws a KccConfigError naming the option for %s', (_name, override, message) => {
     const options = { ...base, ...override } as BackchannelLogoutOptions;
-    expect(() => createBackchannelLogoutHandler(options)).toThrow(TypeError);
-    expect(() => createBackchannelLogoutHandler(options)).toThrow(message);
+    const error = captureError(() => createBackchannelLogoutHandler(options));
+    expect(error).toBeInstanceOf(KccConfigError);
+    expect(error.problems).toEqual([expect.stringMatching(message)]);
+    expect(error.message).toMatch(/^kcc-redis back-channel logout options is invalid \(1 problem\):\n  - /);
+  });
+
+  it('names every problem at once', () => {
+    const error = captureError(() => createBackchannelLogoutHandler({ ...base, clientId: '', maxBodyBytes: 0, algorithms: [] }));
+    expect(error.problems).toHaveLength(3);
+    expect(error.message).toContain('(3 problems)');
   });
 
   it('derives Keycloak\'s JWKS URL from the issuer and exposes the body limit', () => {
@@ -56,7 +75,7 @@ describe('back-channel logout handler: the revocation store is unavailable', () 
   let warnings: string[];
   const create = () =>
     createBackchannelLogoutHandler({
-      issuer: ISSUER, clientId: 'shop', sink,
+      issuer: ISSUER, clientId: 'shop', sink, replayGuard: sink,
       jwks: createLocalJWKSet({ keys: [key.publicJwk] }),
       logger: { info: () => {}, warn: (message, context) => warnings.push(`${message} ${JSON.stringify(context)}`) },
     });
@@ -70,7 +89,7 @@ describe('back-channel logout handler: the revocation store is unavailable', () 
 
   it('answers 503 temporarily_unavailable, not 200, when the replay record cannot be written (the revocation, idempotent, is already applied)', async () => {
     const handler = create();
-    sink.failing.add('rememberJti');
+    sink.failing.add('firstUse');
     const token = await signToken(key, logoutClaims(ISSUER));
     const response = await handler({ contentType: FORM_TYPE, body: form(token) });
     expect(response).toEqual({

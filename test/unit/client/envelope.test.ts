@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { KccInputError, decodeEnvelope, encodeEnvelope } from '../../../client/src/index.js';
+import { KccInputError } from '../../../client/src/index.js';
+import { decodeEnvelope, encodeEnvelope } from '../../../client/src/envelope.js';
 
 const isSid = (data: unknown): data is { sid: string } =>
   typeof data === 'object' && data !== null && typeof (data as { sid?: unknown }).sid === 'string';

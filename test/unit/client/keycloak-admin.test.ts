@@ -4,6 +4,7 @@ import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type RealmKey, hmacToken, publicKeyPem, realmKey, unsignedToken } from '../../support/logout-tokens.js';
 import { RecordingSink } from '../../support/recording-sink.js';
 import {
+  KccConfigError,
   type AdminRejectionReason,
   type EndpointRequest,
   KEYCLOAK_ADMIN_PATHS,
@@ -33,7 +34,7 @@ describe('Keycloak admin endpoints (k_logout, k_push_not_before)', () => {
   let strangerKey: RealmKey;
   let sink: RecordingSink;
   let admin: KeycloakAdminHandlers;
-  const options = (): KeycloakAdminOptions => ({ enabled: true, issuer: ISSUER, clientId: 'shop', sink, jwks: createLocalJWKSet({ keys: [key.publicJwk] }), logger: quiet });
+  const options = (): KeycloakAdminOptions => ({ enabled: true, issuer: ISSUER, clientId: 'shop', sink, replayGuard: sink, jwks: createLocalJWKSet({ keys: [key.publicJwk] }), logger: quiet });
 
   beforeAll(async () => {
     [key, otherKeySameKid, strangerKey] = await Promise.all([realmKey('realm-1'), realmKey('realm-1'), realmKey('stranger')]);
@@ -44,10 +45,10 @@ describe('Keycloak admin endpoints (k_logout, k_push_not_before)', () => {
   });
   const post = (body: string, contentType = TEXT): EndpointRequest => ({ contentType, body });
 
-  it('is off unless enabled: the factory throws a TypeError naming the option', () => {
-    expect(() => createKeycloakAdminHandlers({ ...options(), enabled: false })).toThrow(TypeError);
-    expect(() => createKeycloakAdminHandlers({ ...options(), enabled: false })).toThrow(/^enabled: Keycloak admin endpoints \(k_logout, k_push_not_before\) are off unless enabled is true/);
-    expect(() => createKeycloakAdminHandlers({ ...options(), enabled: 'yes' as unknown as boolean })).toThrow(/^enabled:/);
+  it('is off unless enabled: the factory throws a KccConfigError naming the option', () => {
+    expect(() => createKeycloakAdminHandlers({ ...options(), enabled: false })).toThrow(KccConfigError);
+    expect(() => createKeycloakAdminHandlers({ ...options(), enabled: false })).toThrow(/\n  - enabled: Keycloak admin endpoints \(k_logout, k_push_not_before\) are off unless enabled is true/);
+    expect(() => createKeycloakAdminHandlers({ ...options(), enabled: 'yes' as unknown as boolean })).toThrow(/\n  - enabled:/);
     expect(KEYCLOAK_ADMIN_PATHS).toEqual({ logout: 'k_logout', pushNotBefore: 'k_push_not_before' });
   });
 

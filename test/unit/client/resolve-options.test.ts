@@ -2,7 +2,8 @@ import { DescribeReplicationGroupsCommand, ElastiCacheClient } from '@aws-sdk/cl
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import { KccConfigError, type KccConnectionOptions, KccError, resolveConnection } from '../../../client/src/index.js';
+import { KccConfigError, type KccConnectionOptions, KccError } from '../../../client/src/index.js';
+import { resolveConnection } from '../../../client/src/resolve-options.js';
 
 const PASSWORD = 'p'.repeat(64);
 const valid: KccConnectionOptions = { url: 'rediss://cache.example:6380', username: 'my-app-prod', password: PASSWORD, env: {} };
@@ -50,7 +51,7 @@ describe('connection config: every problem in one start-up error', () => {
     ['credentials in the url', { ...valid, url: 'rediss://u:secret@cache.example:6379' }, /url: must not carry credentials/],
     ['wrong scheme', { ...valid, url: 'https://cache.example' }, /url: scheme "https:" must be rediss:/],
     ['not a url', { ...valid, url: 'cache.example:6379' }, /url: (not a URL|scheme)/],
-    ['bad number', { ...valid, connectTimeoutMs: -5 }, /connectTimeoutMs: -5 must be a positive whole number/],
+    ['bad number', { ...valid, connectTimeoutMs: -5 }, /connectTimeoutMs: -5 must be a whole number of milliseconds, 1 or more/],
     ['bad upstream port', { ...valid, url: undefined, env: { CLUSTER_REDIS_HOST: 'h', CLUSTER_REDIS_PORT: 'x' } }, /CLUSTER_REDIS_PORT: "x" must be a port number/],
   ])('%s', async (_name, options, message) => {
     const error = await configError(options);

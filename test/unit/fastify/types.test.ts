@@ -15,8 +15,8 @@ describe('types of @kcc-redis/client/fastify', () => {
     expectTypeOf<Kcc['keyRing']>().toEqualTypeOf<KeyRing>();
     expectTypeOf<Kcc['revocations']>().toEqualTypeOf<Revocations>();
     expectTypeOf<Kcc['redis']>().toEqualTypeOf<KccRedis>();
-    expectTypeOf<Kcc['isRevoked']>().parameters.toEqualTypeOf<[RevocationClaims]>();
-    expectTypeOf<Kcc['isRevoked']>().returns.toEqualTypeOf<RevocationCheck>();
+    expectTypeOf<Kcc['check']>().parameters.toEqualTypeOf<[RevocationClaims]>();
+    expectTypeOf<Kcc['check']>().returns.toEqualTypeOf<RevocationCheck>();
     expectTypeOf<Kcc['rejects']>().returns.toEqualTypeOf<boolean>();
     expectTypeOf<Kcc['health']>().returns.toEqualTypeOf<KccHealth>();
     expectTypeOf<KccHealth['status']>().toEqualTypeOf<'ok' | 'degraded' | 'closed'>();

@@ -1,0 +1,70 @@
+import { KccConfigError } from './errors.js';
+
+/** The rule a numeric option must meet. Whole numbers unless `fraction` is true. */
+export interface NumberRule {
+  /** Smallest accepted value. @default 0 */
+  readonly min?: number;
+  /** Largest accepted value. @default Number.MAX_SAFE_INTEGER */
+  readonly max?: number;
+  /** The unit named in the message: 'ms' → "milliseconds", 's' → "seconds", 'bytes'. @default none */
+  readonly unit?: 'ms' | 's' | 'bytes';
+  /** Accept fractions. @default false */
+  readonly fraction?: boolean;
+}
+
+const UNIT_NAMES = { ms: 'milliseconds', s: 'seconds', bytes: 'bytes' } as const;
+
+/** What is wrong with `value` as option `name`, in the one message style of the client; undefined when it is fine. */
+export function numberProblem(name: string, value: unknown, rule: NumberRule = {}): string | undefined {
+  const min = rule.min ?? 0;
+  const max = rule.max ?? Number.MAX_SAFE_INTEGER;
+  const kind = rule.fraction ? 'a number' : 'a whole number';
+  const unit = rule.unit ? ` of ${UNIT_NAMES[rule.unit]}` : '';
+  const range = max === Number.MAX_SAFE_INTEGER ? `, ${min} or more` : ` from ${min} to ${max}`;
+  const fits = typeof value === 'number' && Number.isFinite(value) && (rule.fraction || Number.isSafeInteger(value)) && value >= min && value <= max;
+  return fits ? undefined : `${name}: ${show(value)} must be ${kind}${unit}${range}`;
+}
+
+/**
+ * Collects the problems of one options object, so that one error lists them all.
+ *
+ * @example
+ * const check = new OptionProblems();
+ * const ttl = check.number('ttlMs', options.ttlMs, 1_000, { min: 1, unit: 'ms' });
+ * check.throwIfAny('kcc-redis revocation options');
+ */
+export class OptionProblems {
+  readonly list: string[] = [];
+
+  /** Records a problem (`"<option>: <what is wrong>"`). */
+  add(problem: string): void {
+    this.list.push(problem);
+  }
+
+  /** The value of a numeric option, or `fallback` when it is undefined or breaks `rule` (the problem is recorded). */
+  number(name: string, value: number | undefined, fallback: number, rule: NumberRule = {}): number {
+    if (value === undefined) return fallback;
+    const problem = numberProblem(name, value, rule);
+    if (problem) this.add(problem);
+    return problem ? fallback : value;
+  }
+
+  /** Throws one KccConfigError naming every problem recorded, if any. */
+  throwIfAny(subject: string): void {
+    if (this.list.length > 0) throw new KccConfigError(subject, this.list);
+  }
+}
+
+/** Checks a numeric method argument; misuse by the caller throws a TypeError naming it. */
+export function checkNumberArgument(name: string, value: unknown, rule: NumberRule = {}): number {
+  const problem = numberProblem(name, value, rule);
+  if (problem) throw new TypeError(problem);
+  return value as number;
+}
+
+/** A value as it appears in a message: strings quoted, short, never an object dump. */
+export function show(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value);
+  return Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+}

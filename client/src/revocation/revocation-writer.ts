@@ -1,0 +1,108 @@
+import type { KccRedis } from '../connection.js';
+import { encodeEnvelope } from '../envelope.js';
+import { MAX_BATCH, REVOCATION_EVENT, type RevocationEvent } from './revocation-event.js';
+import { REVOCATION_KEYS } from './revocation-keys.js';
+
+/** Writes in flight at once; revocations arriving meanwhile form the next batch. */
+const MAX_WRITES_IN_FLIGHT = 2;
+/** Expired entries are removed on every 64th batch: the state stays compact without a range delete per write. */
+const PRUNE_EVERY = 64;
+
+// One round trip writes the compacted state of a batch of revocations, appends the batch to the log
+// and publishes it: durable (state + log) and fast (pub/sub). All keys share the namespace's hash tag.
+// ARGV: n, then (kind, member, score) per revocation, then minid, envelope id, envelope, channel,
+// prune-sessions-before (ms), prune-subjects-before (s), max lifetime (ms), prune flag.
+const WRITE = `
+local n = tonumber(ARGV[1])
+local base = 2 + 3 * n
+for i = 0, n - 1 do
+  local kind, member, score = ARGV[2 + 3 * i], ARGV[3 + 3 * i], ARGV[4 + 3 * i]
+  if kind == 'session' then
+    redis.call('ZADD', KEYS[1], 'GT', score, member)
+  elseif kind == 'subject' then
+    redis.call('ZADD', KEYS[2], 'GT', score, member)
+  else
+    local current = tonumber(redis.call('GET', KEYS[3]) or '0')
+    if tonumber(score) > current then redis.call('SET', KEYS[3], score, 'PX', ARGV[base + 6]) end
+  end
+end
+if ARGV[base + 7] == '1' then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[base + 4])
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[base + 5])
+end
+redis.call('XADD', KEYS[4], 'MINID', '~', ARGV[base], '*', 'i', ARGV[base + 1], 'e', ARGV[base + 2])
+redis.call('PUBLISH', ARGV[base + 3], ARGV[base + 2])
+return n
+`;
+
+interface PendingRevocation {
+  readonly event: RevocationEvent;
+  readonly size: number;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/**
+ * Writes revocations to Redis: the compacted state, the log and the channel in one script call per
+ * batch. A lone revocation is written at once; during a burst, what arrives while writes are in
+ * flight is written together (one call and one message per batch), so a burst of logouts costs the
+ * writer and every receiver far less than one each.
+ */
+export class RevocationWriter {
+  private pending: PendingRevocation[] = [];
+  private writesInFlight = 0;
+  private batches = 0;
+
+  constructor(
+    private readonly redis: KccRedis,
+    private readonly maxLifetimeMs: number,
+  ) {}
+
+  /** Batches written so far. */
+  get batchesWritten(): number {
+    return this.batches;
+  }
+
+  /** Resolves once `event` is durable in Redis (state and log) and published. */
+  write(event: RevocationEvent): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push({ event, size: JSON.stringify(event).length + 1, resolve, reject });
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    const budget = this.redis.config.maxMessageBytes - 512; // room for the envelope around the batch
+    while (this.pending.length > 0 && this.writesInFlight < MAX_WRITES_IN_FLIGHT) {
+      let size = 0;
+      let count = 0;
+      while (count < this.pending.length && count < MAX_BATCH && size + this.pending[count]!.size <= budget) size += this.pending[count++]!.size;
+      const batch = this.pending.splice(0, Math.max(1, count));
+      this.writesInFlight++;
+      this.writeBatch(batch.map((p) => p.event))
+        .then(
+          () => batch.forEach((p) => p.resolve()),
+          (error: unknown) => batch.forEach((p) => p.reject(error)),
+        )
+        .finally(() => {
+          this.writesInFlight--;
+          this.flush();
+        });
+    }
+  }
+
+  private async writeBatch(events: readonly RevocationEvent[]): Promise<void> {
+    const now = Date.now();
+    const { envelope, json } = encodeEnvelope(this.redis.instanceId, REVOCATION_EVENT, { revocations: events }, this.redis.config.maxMessageBytes);
+    const maxLifetime = this.maxLifetimeMs;
+    const triples = events.flatMap((e) =>
+      e.kind === 'session' ? [e.kind, e.sid, e.exp] : e.kind === 'subject' ? [e.kind, e.sub, e.nbf] : [e.kind, '', e.nbf],
+    );
+    const prune = this.batches++ % PRUNE_EVERY === 0 ? '1' : '0';
+    const keys = [REVOCATION_KEYS.sessions, REVOCATION_KEYS.subjects, REVOCATION_KEYS.clientNotBefore, REVOCATION_KEYS.log].map((name) => this.redis.key(name));
+    await this.redis.script(WRITE, keys, [
+      events.length, ...triples,
+      `${now - maxLifetime}-0`, envelope.id, json, this.redis.channel(REVOCATION_KEYS.channel), now, Math.floor((now - maxLifetime) / 1000), maxLifetime, prune,
+    ]);
+  }
+}
