@@ -13,16 +13,19 @@ export {
   appEnvUserName,
   defaultUserAccessString,
   hashTag,
-  identifierProblem,
   keyPrefix,
-  keyPrefixOfUser,
-  keyPrefixProblem,
   namespacedChannel,
   namespacedKey,
   type AccessStringOptions,
   type AclProfile,
   type AppEnv,
 } from './naming.js';
+/**
+ * Validation helpers of the repository's stack, CLI and client (ElastiCache's identifier rule, key
+ * prefixes); not part of the published API.
+ * @internal
+ */
+export { identifierProblem, keyPrefixOfUser, keyPrefixProblem } from './naming.js';
 export {
   KEK_HISTORY_LENGTH,
   KEK_SECRET_FIELD,
