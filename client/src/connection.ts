@@ -31,9 +31,12 @@ export interface KccRedisEvents {
 
 /** Counters for diagnostics. */
 export interface ConnectionStats {
-  reconnects: number;
-  authFailures: number;
-  credentialRefreshes: number;
+  /** Reconnect attempts of any of this object's connections. */
+  readonly reconnects: number;
+  /** Authentication failures (WRONGPASS/NOAUTH); failures seen at once by several connections or commands count once. */
+  readonly authFailures: number;
+  /** Times the credentials changed after a re-read (e.g. a rotated password picked up). */
+  readonly credentialRefreshes: number;
 }
 
 const MAX_AUTH_ATTEMPTS = 5;
@@ -63,7 +66,7 @@ export function isAuthError(error: unknown): boolean {
 export class KccRedis extends EventEmitter<KccRedisEvents> {
   /** The resolved configuration, without credentials (they live only in the refresher, never in a dump of this object). */
   readonly config: Omit<ResolvedConnection, 'credentials' | 'refreshCredentials'>;
-  readonly stats: ConnectionStats = { reconnects: 0, authFailures: 0, credentialRefreshes: 0 };
+  private readonly counters = { reconnects: 0, authFailures: 0 };
   private readonly credentials: CredentialRefresher;
   private readonly clients = new Map<RedisClient, ConnectionRole>();
   private readonly warm = new Map<DedicatedRole, RedisClient[]>();
@@ -100,6 +103,11 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     this.config = rest;
     this.credentials = new CredentialRefresher(credentials, refreshCredentials, config.credentialRefreshMinIntervalMs);
     this.subscriptions = new Subscriptions(() => this.dedicated('subscriber'), config.logger, () => this.emit('resubscribed'));
+  }
+
+  /** Counters for diagnostics (a snapshot). */
+  get stats(): ConnectionStats {
+    return { ...this.counters, credentialRefreshes: this.credentials.version };
   }
 
   /** This app-env's key prefix (`<app>-<env>:`). */
@@ -275,7 +283,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     const { reconnectBaseDelayMs: base, reconnectMaxDelayMs: max } = this.config;
     const delay = Math.min(base * 2 ** Math.min(times - 1, 20), max);
     const jittered = Math.round(delay / 2 + Math.random() * (delay / 2));
-    this.stats.reconnects++;
+    this.counters.reconnects++;
     this.emit('reconnecting', role, jittered);
     return jittered;
   }
@@ -290,11 +298,13 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   }
 
   private async refreshCredentials(role: ConnectionRole): Promise<void> {
-    this.stats.authFailures++;
-    const changed = await this.credentials.refresh();
-    this.emit('auth-failure', role, changed);
+    const { changed, joined } = await this.credentials.refreshAndTell();
+    // Only the caller that started this re-read reports it; every caller applies its result (idempotent).
+    if (!joined) {
+      this.counters.authFailures++;
+      this.emit('auth-failure', role, changed);
+    }
     if (!changed) return;
-    this.stats.credentialRefreshes++;
     const { username, password } = this.credentials.credentials;
     for (const client of this.clients.keys()) {
       const targets: (RedisOptions | undefined)[] = [];
@@ -308,7 +318,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
       }
       for (const target of targets) if (target) Object.assign(target, { username, password });
     }
-    this.config.logger.info('Redis credentials re-read after an authentication failure', { username });
+    if (!joined) this.config.logger.info('Redis credentials re-read after an authentication failure', { username });
   }
 
   /** Waits until `client` is ready, re-reading credentials on auth failures, within connectTimeoutMs. */

@@ -36,13 +36,22 @@ export class CredentialRefresher {
 
   /** Re-reads the credentials (single-flight, rate-limited). Resolves true when they changed. */
   async refresh(): Promise<boolean> {
-    if (!this.read) return false;
+    return (await this.refreshAndTell()).changed;
+  }
+
+  /**
+   * {@link refresh}, also telling whether this call started the read (`joined: false`) or joined one
+   * already in flight: several connections failing at once are one failure, not several.
+   */
+  async refreshAndTell(): Promise<{ readonly changed: boolean; readonly joined: boolean }> {
+    if (!this.read) return { changed: false, joined: false };
     const before = this.generation;
+    const joined = this.inFlight !== undefined;
     this.inFlight ??= this.readOnce().finally(() => {
       this.inFlight = undefined;
     });
     await this.inFlight;
-    return this.generation !== before;
+    return { changed: this.generation !== before, joined };
   }
 
   private async readOnce(): Promise<void> {

@@ -19,6 +19,22 @@ describe('credential refresher', () => {
     expect(refresher.version).toBe(1);
   });
 
+  it('tells the caller that started a read from those that joined it (one failure, however many connections saw it)', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const refresher = new CredentialRefresher({ username: 'u', password: 'old' }, async () => {
+      await gate;
+      return { username: 'u', password: 'new' };
+    }, 1);
+    const callers = Array.from({ length: 3 }, () => refresher.refreshAndTell());
+    release();
+    expect(await Promise.all(callers)).toEqual([
+      { changed: true, joined: false },
+      { changed: true, joined: true },
+      { changed: true, joined: true },
+    ]);
+  });
+
   it('reports no change when the source returns the same credentials, and never reads fixed ones', async () => {
     const same = new CredentialRefresher({ username: 'u', password: 'p' }, async () => ({ username: 'u', password: 'p' }), 1);
     expect(await same.refresh()).toBe(false);
