@@ -35,7 +35,9 @@ export type KccRotationErrorCode =
   | 'KCC_ROTATION_USER_INVALID'
   /** The ElastiCache user did not become `active` in time. */
   | 'KCC_ROTATION_USER_NOT_ACTIVE'
-  /** testSecret found the user without the current and the pending password. */
+  /** The pending version holds the current value, not a new one: refused, its AWSPENDING label removed. */
+  | 'KCC_ROTATION_STALE_PENDING'
+  /** testSecret found the user without the passwords it needs. */
   | 'KCC_ROTATION_TEST_FAILED'
   /** An AWS API call failed (after retries when throttled). */
   | 'KCC_ROTATION_AWS_FAILED'

@@ -179,6 +179,7 @@ export class KccRedisCache extends Construct implements ec2.IConnectable {
       logDeliveryConfigurations: logDelivery,
     });
     this.replicationGroupId = this.resource.ref;
+    this.passwordRotation.startAfter(this.resource);
   }
 
   /** The user of one app-env; throws naming the known ones when it does not exist. */

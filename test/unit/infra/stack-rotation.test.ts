@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import cdkJson from '../../../cdk.json' with { type: 'json' };
 import { KccRedisCache, parseConfig } from '../../../infra/index.js';
 import { ROTATION_RUNTIME } from '../../../infra/rotation/redis-password-rotation.js';
-import { ROTATION_TAG_ENV, ROTATION_TAG_KEY } from '../../../infra/rotation/rotation-contract.js';
+import { ROTATION_TAG_ENV, ROTATION_TAG_KEY, ROTATION_TIMING } from '../../../infra/rotation/rotation-contract.js';
 import { contextWith, outdir, synth } from '../../support/synth.js';
 
 type Resource = { Type: string; Properties: Record<string, unknown>; DependsOn?: string[] };
@@ -57,12 +57,13 @@ describe('stack: password rotation schedules', () => {
     expect(expressions).toEqual(['rate(7 days)', 'rate(7 days)', 'rate(7 days)']);
   });
 
-  it('starts rotating a secret only once its ElastiCache user exists', () => {
+  it('starts rotating a secret only once its ElastiCache user and the replication group exist (the configuration test waits for an active user)', () => {
     const users = resources('AWS::ElastiCache::User');
+    const rg = logicalId(stack.stack.cache);
     for (const [userId, secretId] of userSecrets) {
       const [scheduleId] = Object.entries(resources('AWS::SecretsManager::RotationSchedule')).find(([, s]) => (s.Properties.SecretId as { Ref: string }).Ref === secretId)!;
       const userLogicalId = Object.entries(users).find(([, u]) => u.Properties.UserId === userId)![0];
-      expect(resources('AWS::SecretsManager::RotationSchedule')[scheduleId]!.DependsOn).toContain(userLogicalId);
+      expect(resources('AWS::SecretsManager::RotationSchedule')[scheduleId]!.DependsOn).toEqual(expect.arrayContaining([userLogicalId, rg]));
     }
   });
 
@@ -81,7 +82,9 @@ describe('stack: the rotation function', () => {
     const nodeVersions = Runtime.ALL.filter((r) => r.family === RuntimeFamily.NODEJS && /^nodejs\d+\.x$/.test(r.name)).map((r) => Number(/\d+/.exec(r.name)![0]));
     expect(ROTATION_RUNTIME.name).toBe(`nodejs${Math.max(...nodeVersions)}.x`);
     const fn = resources('AWS::Lambda::Function')[functionId]!.Properties;
-    expect(fn).toMatchObject({ Runtime: ROTATION_RUNTIME.name, Handler: 'index.handler', Architectures: ['arm64'], Timeout: 300 });
+    expect(fn).toMatchObject({ Runtime: ROTATION_RUNTIME.name, Handler: 'index.handler', Architectures: ['arm64'], Timeout: ROTATION_TIMING.functionTimeoutSeconds });
+    // AWS asks at least 12 minutes for a function that rotates ElastiCache user passwords.
+    expect(fn.Timeout).toBeGreaterThanOrEqual(12 * 60);
     expect((fn.Code as { S3Key: string }).S3Key).toMatch(/^[0-9a-f]{64}\.zip$/);
     expect(fn.VpcConfig).toBeUndefined();
     expect(fn.LoggingConfig).toEqual({ LogGroup: { Ref: logicalId(stack.stack.cache.passwordRotation.logGroup) } });
