@@ -1,6 +1,6 @@
 /**
  * What the rotation constructs (synth time) and the rotation handlers (run time) agree on: names,
- * the tag that marks a secret as rotated by the stack's function, and time bounds. No CDK
+ * the tags that mark a secret as rotated by one of the stack's functions, and time bounds. No CDK
  * and no AWS SDK imports here: both sides, and the Lambda bundles, import this file.
  */
 
@@ -23,11 +23,20 @@ export const STAGE = {
  */
 export const ROTATION_TAG_KEY = 'kcc-redis:password-rotation';
 
+/**
+ * Tag key on every key-encryption-key secret the stack rotates (value: the replication group id).
+ * A key of its own: each function refuses the other's secrets even where IAM would let it read them.
+ */
+export const KEK_ROTATION_TAG_KEY = 'kcc-redis:kek-rotation';
+
 /** Environment variable that tells a function which value of its tag key it rotates. */
 export const ROTATION_TAG_ENV = 'KCC_ROTATION_TAG';
 
 /** Generated passwords: 64 letters and digits (the setup guide asks for 64 or more). */
 export const ROTATED_PASSWORD_LENGTH = 64;
+
+/** Generated key-encryption keys: 64 letters and digits, as the stack's first one. */
+export const ROTATED_KEK_LENGTH = 64;
 
 /**
  * Timing of the password rotation function, in one object.
@@ -62,3 +71,12 @@ export const ROTATION_TIMING = {
   throttleBaseDelayMs: 500,
   throttleMaxDelayMs: 8_000,
 } as const;
+
+/**
+ * Default days between two rotations of a key-encryption key. With `KEK_HISTORY_LENGTH` earlier keys
+ * kept (12), a ring idle for three years, or restored from a snapshot that old, stays readable.
+ */
+export const DEFAULT_KEK_ROTATION_DAYS = 90;
+
+/** Timeout of the key-encryption-key rotation function: a handful of Secrets Manager calls, no waits. */
+export const KEK_ROTATION_TIMEOUT_SECONDS = 60;
