@@ -46,6 +46,8 @@ export interface KccConfig {
   readonly logRetentionDays: number;
   /** Days between automatic rotations of every Redis user's password (Secrets Manager rotation schedule). */
   readonly passwordRotationDays: number;
+  /** Days between automatic rotations of every app-env's key-encryption key (Secrets Manager rotation schedule). */
+  readonly kekRotationDays: number;
   readonly vpcId: string | undefined;
   readonly allowFrom: readonly AllowedPeer[];
   readonly kmsKeyArn: string | undefined;
@@ -74,12 +76,13 @@ export const CONFIG_DEFAULTS = {
   maintenanceWindow: 'sun:05:00-sun:06:00',
   logRetentionDays: 30,
   passwordRotationDays: 30,
+  kekRotationDays: 90,
 } as const;
 
 const KNOWN_KEYS = [
   'stackName', 'apps', 'envs', 'defaultUserId', 'defaultUserEnabled', 'userGroupId', 'replicationGroupId',
   'engine', 'engineVersion', 'nodeType', 'replicas', 'shards', 'port', 'aclProfile', 'snapshotRetentionDays',
-  'snapshotWindow', 'maintenanceWindow', 'logRetentionDays', 'passwordRotationDays', 'vpcId', 'allowFrom', 'kmsKeyArn',
+  'snapshotWindow', 'maintenanceWindow', 'logRetentionDays', 'passwordRotationDays', 'kekRotationDays', 'vpcId', 'allowFrom', 'kmsKeyArn',
 ] as const;
 
 const STACK_NAME = /^[A-Za-z][A-Za-z0-9-]{0,127}$/;
@@ -136,6 +139,7 @@ export function parseConfig(raw: unknown): KccConfig {
   const snapshotWindow = r.optionalString('snapshotWindow', snapshotWindowProblem);
   const logRetentionDays = r.oneOf('logRetentionDays', CONFIG_DEFAULTS.logRetentionDays, LOG_RETENTION_DAYS);
   const passwordRotationDays = r.integer('passwordRotationDays', CONFIG_DEFAULTS.passwordRotationDays, 1, MAX_ROTATION_DAYS);
+  const kekRotationDays = r.integer('kekRotationDays', CONFIG_DEFAULTS.kekRotationDays, 1, MAX_ROTATION_DAYS);
   const vpcId = r.optionalString('vpcId', (v) => (VPC_ID.test(v) ? undefined : 'must look like "vpc-0123456789abcdef0"'));
   const kmsKeyArn = r.optionalString('kmsKeyArn', (v) =>
     KMS_KEY_ARN.test(v) ? undefined : 'must be a KMS key ARN, "arn:aws:kms:<region>:<account>:key/<key-id>"');
@@ -173,7 +177,7 @@ export function parseConfig(raw: unknown): KccConfig {
     stackName, apps, appEnvs,
     defaultUserId, defaultUserEnabled, userGroupId, replicationGroupId, engine, engineVersion, nodeType, replicas,
     shards, port, aclProfile, snapshotRetentionDays, snapshotWindow, maintenanceWindow, logRetentionDays,
-    passwordRotationDays, vpcId, allowFrom, kmsKeyArn,
+    passwordRotationDays, kekRotationDays, vpcId, allowFrom, kmsKeyArn,
   };
 }
 

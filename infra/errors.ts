@@ -19,7 +19,7 @@ export class KccConfigError extends Error {
   }
 }
 
-/** Stable codes of the errors the password rotation function throws. */
+/** Stable codes of the errors the rotation functions (passwords, key-encryption keys) throw. */
 export type KccRotationErrorCode =
   /** The event is not a Secrets Manager rotation event (missing field, unknown step). */
   | 'KCC_ROTATION_BAD_EVENT'
@@ -35,7 +35,9 @@ export type KccRotationErrorCode =
   | 'KCC_ROTATION_USER_INVALID'
   /** The ElastiCache user did not become `active` in time. */
   | 'KCC_ROTATION_USER_NOT_ACTIVE'
-  /** testSecret found the user without the current and the pending password. */
+  /** The pending version holds the current value, not a new one: refused, its AWSPENDING label removed. */
+  | 'KCC_ROTATION_STALE_PENDING'
+  /** testSecret found the user without the passwords it needs, or a pending key-encryption key that lost an earlier key. */
   | 'KCC_ROTATION_TEST_FAILED'
   /** An AWS API call failed (after retries when throttled). */
   | 'KCC_ROTATION_AWS_FAILED'
@@ -43,8 +45,8 @@ export type KccRotationErrorCode =
   | 'KCC_ROTATION_UNEXPECTED';
 
 /**
- * Thrown by the password rotation function. The message names the secret (ARN), the step and the
- * ElastiCache user, says what to do, and never contains a password.
+ * Thrown by the rotation functions. The message names the secret (ARN), the step and (for passwords)
+ * the ElastiCache user, says what to do, and never contains a password or a key.
  */
 export class KccRotationError extends Error {
   readonly code: KccRotationErrorCode;

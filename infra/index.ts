@@ -8,4 +8,5 @@ export * from './key-encryption-key-secret.js';
 export * from './kcc-redis-stack.js';
 export * from './nag-acknowledgements.js';
 export * from './rbac-password-user.js';
+export * from './rotation/key-encryption-key-rotation.js';
 export * from './rotation/redis-password-rotation.js';

@@ -18,6 +18,7 @@ import type { KccConfig } from './config.js';
 import { clusterModeParameterGroup } from './engine.js';
 import { SigningKeyEncryptionSecret } from './key-encryption-key-secret.js';
 import { RbacPasswordUser } from './rbac-password-user.js';
+import { KeyEncryptionKeyRotation } from './rotation/key-encryption-key-rotation.js';
 import { RedisPasswordRotation } from './rotation/redis-password-rotation.js';
 
 export interface KccRedisCacheProps {
@@ -69,6 +70,8 @@ export class KccRedisCache extends Construct implements ec2.IConnectable {
   readonly passwordRotation: RedisPasswordRotation;
   /** Key-encryption-key secrets of the app-envs' signing keys, by user name. */
   readonly keyEncryptionKeys: ReadonlyMap<string, SigningKeyEncryptionSecret>;
+  /** Rotates every key-encryption key every `kekRotationDays`, keeping the earlier ones readable. */
+  readonly kekRotation: KeyEncryptionKeyRotation;
   readonly resource: CfnReplicationGroup;
   /** Customer-managed key of the cache and the secrets, when one is configured. */
   readonly encryptionKey: kms.IKey | undefined;
@@ -131,6 +134,13 @@ export class KccRedisCache extends Construct implements ec2.IConnectable {
     this.keyEncryptionKeys = new Map(
       [...appEnvUsers.keys()].map((name) => [name, new SigningKeyEncryptionSecret(this, `Kek-${name}`, { appEnvName: name, encryptionKey })]),
     );
+    this.kekRotation = new KeyEncryptionKeyRotation(this, 'KekRotation', {
+      secrets: new Map([...this.keyEncryptionKeys].map(([name, kek]) => [name, kek.secret])),
+      automaticallyAfter: Duration.days(config.kekRotationDays),
+      rotationTag: config.replicationGroupId,
+      encryptionKey,
+      logRetention: config.logRetentionDays as logs.RetentionDays,
+    });
 
     const userGroup = new CfnUserGroup(this, 'UserGroup', {
       engine: config.engine,
@@ -179,6 +189,7 @@ export class KccRedisCache extends Construct implements ec2.IConnectable {
       logDeliveryConfigurations: logDelivery,
     });
     this.replicationGroupId = this.resource.ref;
+    this.passwordRotation.startAfter(this.resource);
   }
 
   /** The user of one app-env; throws naming the known ones when it does not exist. */

@@ -28,15 +28,10 @@ export const NAG_ACKNOWLEDGEMENTS = {
   randomPasswordHasNoResource: {
     id: 'AwsSolutions-IAM5[Resource::*]',
     reason:
-      'The password rotation function calls secretsmanager:GetRandomPassword for each new password; that action has no ' +
-      'resource type, so IAM accepts only "*" for it (the rotation schedule adds the statement). Every other statement ' +
-      "of the function's role names the stack's own log group, ElastiCache users and user secrets.",
-  },
-  keyEncryptionKeyRotation: {
-    id: 'AwsSolutions-SMG4',
-    reason:
-      'A key-encryption key cannot rotate on a schedule without re-encrypting every stored signing key; the signing ' +
-      'keys themselves rotate (every 30 days by default), which limits what one key-encryption key protects.',
+      'The rotation functions (passwords, key-encryption keys) call secretsmanager:GetRandomPassword for each new ' +
+      'value; that action has no resource type, so IAM accepts only "*" for it (the rotation schedule adds the ' +
+      "statement). Every other statement of the functions' roles names the stack's own log groups, ElastiCache users " +
+      'and secrets.',
   },
 } as const;
 
@@ -45,6 +40,5 @@ export function acknowledgeNagFindings(cache: KccRedisCache): void {
   Validations.of(cache.resource).acknowledge(NAG_ACKNOWLEDGEMENTS.rbacInsteadOfAuthToken);
   if (cache.port === DEFAULT_REDIS_PORT) Validations.of(cache.resource).acknowledge(NAG_ACKNOWLEDGEMENTS.defaultPort);
   if (!cache.multiAz) Validations.of(cache.resource).acknowledge(NAG_ACKNOWLEDGEMENTS.singleNodeByChoice);
-  Validations.of(cache.passwordRotation.role).acknowledge(NAG_ACKNOWLEDGEMENTS.randomPasswordHasNoResource);
-  for (const kek of cache.keyEncryptionKeys.values()) Validations.of(kek.secret).acknowledge(NAG_ACKNOWLEDGEMENTS.keyEncryptionKeyRotation);
+  for (const rotation of [cache.passwordRotation, cache.kekRotation]) Validations.of(rotation.role).acknowledge(NAG_ACKNOWLEDGEMENTS.randomPasswordHasNoResource);
 }

@@ -93,10 +93,12 @@ export class ElastiCacheUser {
   }
 
   /**
-   * Replaces the user's passwords (ModifyUser accepts one or two), retrying throttling and a
-   * user caught `modifying`, then waits until the user is `active` again.
+   * Asks ElastiCache to replace the user's passwords (ModifyUser accepts one or two): waits until the
+   * user is `active` (ModifyUser refuses a user that is `modifying`), then calls ModifyUser, retrying
+   * throttling and a user caught `modifying`. Returns once ModifyUser is accepted; the user is
+   * `modifying` until the change reached every node (see {@link waitUntilActive}).
    */
-  async setPasswords(passwords: readonly string[]): Promise<User> {
+  async requestPasswords(passwords: readonly string[]): Promise<void> {
     await this.waitUntilActive();
     await callAws('ModifyUser', () => this.client.send(new ModifyUserCommand({ UserId: this.userId, Passwords: [...passwords] })), {
       where: this.where,
@@ -104,6 +106,11 @@ export class ElastiCacheUser {
       retry: this.options.retry,
       retryOn: ['InvalidUserStateFault'],
     });
+  }
+
+  /** {@link requestPasswords}, then waits until the user is `active` again: the passwords are in place. */
+  async setPasswords(passwords: readonly string[]): Promise<User> {
+    await this.requestPasswords(passwords);
     return this.waitUntilActive();
   }
 }

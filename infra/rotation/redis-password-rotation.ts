@@ -1,24 +1,15 @@
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Duration, RemovalPolicy, Stack, Tags } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
-import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { RotationSchedule } from 'aws-cdk-lib/aws-secretsmanager';
-import { Construct } from 'constructs';
+import { Construct, type IDependable } from 'constructs';
 import type { RbacPasswordUser } from '../rbac-password-user.js';
-import { ROTATION_TAG_ENV, ROTATION_TAG_KEY, ROTATION_TIMING } from './rotation-contract.js';
+import { ROTATION_TAG_KEY, ROTATION_TIMING } from './rotation-contract.js';
+import { createRotationFunction, restrictInvokeToOwnAccount, scheduleRotation } from './rotation-function.js';
 
-/** The Node.js runtime of the rotation function: the latest that aws-cdk-lib knows (a test keeps it so). */
-export const ROTATION_RUNTIME = lambda.Runtime.NODEJS_24_X;
-
-/** The export condition under which the client package resolves to its TypeScript sources. */
-const SOURCE_CONDITION = 'kcc-redis-source';
-
-const HANDLER_ENTRY = join(dirname(fileURLToPath(import.meta.url)), 'rotation-handler.ts');
-const REPOSITORY_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export { ROTATION_RUNTIME } from './rotation-function.js';
 
 export interface RedisPasswordRotationProps {
   /** The users whose secrets rotate: each gets a rotation schedule and the tag the function checks. */
@@ -44,21 +35,21 @@ export interface RedisPasswordRotationProps {
 }
 
 /**
- * Rotates the password of every given ElastiCache RBAC user on a schedule: one Lambda function
- * (TypeScript, bundled with the local esbuild at synth, no Docker) and one Secrets Manager rotation
- * schedule per user secret. The function runs outside any VPC: it only calls the Secrets Manager and
- * ElastiCache APIs, which the stack's isolated subnets (no NAT, no endpoints) could not reach.
+ * Rotates the password of every given ElastiCache RBAC user on a schedule: one Lambda function and
+ * one Secrets Manager rotation schedule per user secret. The function's timeout is Lambda's
+ * maximum, 15 minutes (AWS asks at least 12 for ElastiCache users: {@link ROTATION_TIMING}).
  *
  * Least privilege: a role of its own (no AWS-managed policy) that may write its own log group,
  * describe and modify exactly these users, and (granted by each schedule) read and stage exactly
  * these secrets. The one `*` is `secretsmanager:GetRandomPassword`, which has no resource to scope to.
  *
  * @example
- * new RedisPasswordRotation(this, 'PasswordRotation', {
+ * const rotation = new RedisPasswordRotation(this, 'PasswordRotation', {
  *   users: [cache.defaultUser, ...cache.appEnvUsers.values()],
  *   automaticallyAfter: Duration.days(30),
  *   rotationTag: 'kcc-redis',
  * });
+ * rotation.startAfter(replicationGroup);
  */
 export class RedisPasswordRotation extends Construct {
   readonly function: lambda.IFunction;
@@ -71,89 +62,47 @@ export class RedisPasswordRotation extends Construct {
     super(scope, id);
     if (props.users.length === 0) throw new TypeError('RedisPasswordRotation: "users" is empty; give it the users whose passwords rotate');
 
-    const logGroup = new logs.LogGroup(this, 'Logs', {
-      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
-      removalPolicy: RemovalPolicy.RETAIN,
+    const parts = createRotationFunction(this, {
+      entry: 'rotation-handler.ts',
+      description: 'kcc-redis: rotates the password of the ElastiCache RBAC users (Secrets Manager rotation)',
+      roleDescription: 'kcc-redis password rotation: its log group, its ElastiCache users, their secrets',
+      timeout: Duration.seconds(ROTATION_TIMING.functionTimeoutSeconds),
+      rotationTag: props.rotationTag,
+      encryptionKey: props.encryptionKey,
+      logRetention: props.logRetention,
     });
-    const role = new iam.Role(this, 'Role', {
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: 'kcc-redis password rotation: its log group, its ElastiCache users, their secrets',
-    });
-    // The log group's ARN attribute ends in ":*", i.e. its log streams (Lambda names them at run time).
-    role.addToPolicy(new iam.PolicyStatement({ actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [logGroup.logGroupArn] }));
-    role.addToPolicy(
+    parts.role.addToPolicy(
       new iam.PolicyStatement({
         actions: ['elasticache:DescribeUsers', 'elasticache:ModifyUser'],
         resources: props.users.map((user) => user.userArn),
       }),
     );
-    if (props.encryptionKey) {
-      // The schedules' own KMS grant is a no-op for a key imported by ARN (its policy cannot be edited): say it here.
-      role.addToPolicy(
-        new iam.PolicyStatement({
-          actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
-          resources: [props.encryptionKey.keyArn],
-          conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${Stack.of(this).region}.amazonaws.com` } },
-        }),
-      );
-    }
-
-    const fn = new NodejsFunction(this, 'Function', {
-      description: 'kcc-redis: rotates the password of the ElastiCache RBAC users (Secrets Manager rotation)',
-      entry: HANDLER_ENTRY,
-      handler: 'handler',
-      projectRoot: REPOSITORY_ROOT,
-      depsLockFilePath: join(REPOSITORY_ROOT, 'package-lock.json'),
-      runtime: ROTATION_RUNTIME,
-      architecture: lambda.Architecture.ARM_64,
-      memorySize: 256,
-      timeout: Duration.seconds(ROTATION_TIMING.functionTimeoutSeconds),
-      role,
-      logGroup,
-      environment: { [ROTATION_TAG_ENV]: props.rotationTag },
-      bundling: {
-        // esbuild from node_modules; never Docker. The runtime provides the AWS SDK v3 (left out of the bundle).
-        forceDockerBundling: false,
-        format: OutputFormat.CJS,
-        minify: true,
-        sourceMap: false,
-        logLevel: LogLevel.WARNING,
-        // The shared contract (@kcc-redis/client/contract) is bundled from its TypeScript sources: no client build needed.
-        esbuildArgs: { '--conditions': SOURCE_CONDITION },
-      },
-    });
 
     const schedules = new Map<string, RotationSchedule>();
     for (const user of props.users) {
-      Tags.of(user.secret).add(ROTATION_TAG_KEY, props.rotationTag);
-      const schedule = user.secret.addRotationSchedule('Rotation', {
-        rotationLambda: fn,
+      const schedule = scheduleRotation(parts.function, user.secret, {
         automaticallyAfter: props.automaticallyAfter,
-        // First rotation after one interval, not during the deploy that adds the schedule: the user
-        // is fresh then, and the replication group may still be creating (users stay "modifying").
-        rotateImmediatelyOnUpdate: false,
+        tagKey: ROTATION_TAG_KEY,
+        rotationTag: props.rotationTag,
       });
       schedule.node.addDependency(user.resource);
       schedules.set(user.userId, schedule);
     }
-    restrictInvokeToOwnAccount(fn);
+    restrictInvokeToOwnAccount(parts.function);
 
-    this.function = fn;
-    this.role = role;
-    this.logGroup = logGroup;
+    this.function = parts.function;
+    this.role = parts.role;
+    this.logGroup = parts.logGroup;
     this.schedules = schedules;
   }
-}
 
-/**
- * The schedules let Secrets Manager invoke the function; the permission they create names the
- * service only. Pinning the source account keeps another account's secret from pointing its
- * rotation at this function (confused deputy).
- */
-function restrictInvokeToOwnAccount(fn: lambda.Function): void {
-  for (const child of fn.node.children) {
-    if (child instanceof lambda.CfnPermission && child.principal === 'secretsmanager.amazonaws.com') {
-      child.sourceAccount = Stack.of(fn).account;
-    }
+  /**
+   * Creates the schedules only after `dependables` (the replication group that uses the users).
+   * Creating a schedule makes Secrets Manager run its configuration test, whose testSecret waits for
+   * the user to be `active`; while the replication group is created with the user group, the users
+   * may stay `modifying` longer than one invocation may wait, and the test would fail.
+   */
+  startAfter(...dependables: IDependable[]): void {
+    for (const schedule of this.schedules.values()) schedule.node.addDependency(...dependables);
   }
 }

@@ -1,6 +1,7 @@
 import {
   DescribeUsersCommand,
   ElastiCacheClient,
+  InvalidParameterValueException,
   InvalidUserStateFault,
   ModifyUserCommand,
   type ModifyUserCommandInput,
@@ -20,9 +21,11 @@ export interface FakeUser {
 
 /**
  * The ElastiCache control plane for RBAC users behind aws-sdk-client-mock: DescribeUsers and
- * ModifyUser. ModifyUser turns the user `modifying`, hands the passwords to {@link applyPasswords}
- * (a real Redis in the rehearsal) and reports `active` again once that is done and
- * {@link modifyingPolls} more DescribeUsers calls have seen it modifying. Call {@link restore} when done.
+ * ModifyUser, as the ElastiCache API reference describes them (Status "active", "modifying" or
+ * "deleting"; ModifyUser refuses a user that is not active with InvalidUserStateFault, takes one or
+ * two passwords, and answers while the user is `modifying`). ModifyUser hands the passwords to
+ * {@link applyPasswords} (a real Redis in the rehearsal) and reports `active` again once that is done
+ * and {@link modifyingPolls} more DescribeUsers calls have seen it modifying. Call {@link restore} when done.
  */
 export class FakeElastiCache {
   readonly mock: AwsClientStub<ElastiCacheClient>;
@@ -64,6 +67,10 @@ export class FakeElastiCache {
         throw new InvalidUserStateFault({ message: `User ${user.userId} is not in active state.`, $metadata: {} });
       }
       const passwords = [...(input.Passwords ?? [])];
+      // ModifyUser: "The passwords belonging to the user. You are allowed up to two." (ElastiCache API reference)
+      if (passwords.length < 1 || passwords.length > 2) {
+        throw new InvalidParameterValueException({ message: `Passwords: ${passwords.length} given; a user has one or two.`, $metadata: {} });
+      }
       user.status = 'modifying';
       const change = { done: false, pollsLeft: this.modifyingPolls, promise: Promise.resolve() };
       change.promise = this.applyPasswords(user.userId, passwords).then(() => {

@@ -6,43 +6,101 @@ import {
   GetSecretValueCommand,
   type GetSecretValueCommandInput,
   InvalidParameterException,
+  InvalidRequestException,
   PutSecretValueCommand,
   type PutSecretValueCommandInput,
   ResourceExistsException,
   ResourceNotFoundException,
+  RotateSecretCommand,
+  type RotateSecretCommandInput,
+  type RotationRulesType,
   SecretsManagerClient,
   UpdateSecretVersionStageCommand,
   type UpdateSecretVersionStageCommandInput,
 } from '@aws-sdk/client-secrets-manager';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
-import { ROTATION_STEPS, ROTATION_TAG_KEY } from '../../infra/rotation/rotation-contract.js';
-import type { RotationEvent } from '../../infra/rotation/rotation-handler.js';
+import { ROTATION_STEPS, ROTATION_TAG_KEY, type RotationStep } from '../../infra/rotation/rotation-contract.js';
+import type { RotationEvent, RotationHandler } from '../../infra/rotation/rotation-frame.js';
+
+/** One version of a fake secret: its value (undefined while RotateSecret's new version has none yet) and stages. */
+export interface FakeVersion {
+  value: string | undefined;
+  readonly stages: Set<string>;
+}
 
 /** One stored secret of the fake. */
 export interface FakeSecret {
   readonly arn: string;
   tags: Record<string, string>;
   rotationEnabled: boolean;
-  /** Version id → value (undefined while RotateSecret's new version has no value yet) and stages. */
-  readonly versions: Map<string, { value: string | undefined; stages: Set<string> }>;
+  rotationLambdaArn: string | undefined;
+  rotationRules: RotationRulesType | undefined;
+  lastRotatedDate: Date | undefined;
+  /** Version id → version, in creation order. Versions without a stage stay readable by id (deprecated). */
+  readonly versions: Map<string, FakeVersion>;
+}
+
+/** What Secrets Manager did for one RotateSecret: the configuration test or a rotation, its attempts, its outcome. */
+export interface RotationRecord {
+  readonly kind: 'configuration test' | 'rotation';
+  readonly token: string;
+  /** One entry per attempt: the steps invoked, in order, and the error that ended it. */
+  readonly attempts: { readonly steps: RotationStep[]; error?: unknown }[];
+  succeeded: boolean;
 }
 
 const LETTERS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 const DIGITS = '0123456789';
 const PUNCTUATION = '!"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}~';
+const CURRENT = 'AWSCURRENT';
+const PENDING = 'AWSPENDING';
+const PREVIOUS = 'AWSPREVIOUS';
 
 const notFound = (message: string) => new ResourceNotFoundException({ message, $metadata: {} });
+const invalidParameter = (message: string) => new InvalidParameterException({ message, $metadata: {} });
 
 /**
- * An in-memory Secrets Manager behind aws-sdk-client-mock (every SecretsManagerClient in the
- * process talks to it): DescribeSecret, GetSecretValue, PutSecretValue, UpdateSecretVersionStage
- * and GetRandomPassword with the semantics a rotation relies on (AWSPREVIOUS follows AWSCURRENT,
- * PutSecretValue is idempotent per token, RotateSecret's pending version has no value yet).
+ * An in-memory Secrets Manager behind aws-sdk-client-mock (every SecretsManagerClient in the process
+ * talks to it), modelled on the API reference (https://docs.aws.amazon.com/secretsmanager/latest/apireference/,
+ * the operations' documentation as botocore's service model carries it) and the rotation guide
+ * (https://docs.aws.amazon.com/secretsmanager/latest/userguide/rotate-secrets_how.html):
+ *
+ * - PutSecretValue: a version's value never changes: the same ClientRequestToken with the same value
+ *   does nothing, with another value fails (ResourceExistsException); a version RotateSecret created
+ *   without a value takes one. Without VersionStages the version becomes AWSCURRENT.
+ * - UpdateSecretVersionStage: a stage sits on one version; moving it off another version needs
+ *   RemoveFromVersionId naming that version, else InvalidParameterException. Whenever AWSCURRENT
+ *   moves, AWSPREVIOUS moves to the version it left (PutSecretValue too).
+ * - GetSecretValue: VersionId and VersionStage together must name one version; a version without a
+ *   value is not found (ResourceNotFoundException). DescribeSecret's VersionIdsToStages lists only
+ *   versions that carry a stage; the others are deprecated but readable by id.
+ * - RotateSecret (asynchronous: it answers before the rotation runs; {@link settled} waits for it):
+ *   - a leftover AWSPENDING not on the AWSCURRENT version fails it with InvalidRequestException
+ *     ("A previous rotation isn't complete. That rotation will be reattempted.") and the previous
+ *     rotation runs again, with that version's id;
+ *   - `RotateImmediately: false` runs the configuration test: the current value in a new AWSPENDING
+ *     version, testSecret alone, and the label removed after a successful test ("The test creates an
+ *     AWSPENDING version of the secret and then removes it"). What a failed test leaves the docs do
+ *     not say; the fake leaves the label, the case that blocks the next rotation;
+ *   - otherwise a new version id labelled AWSPENDING without a value, the four steps in order, and
+ *     "If any rotation step fails, Secrets Manager retries the entire rotation process multiple
+ *     times" ({@link rotationAttempts}), with the same ClientRequestToken. After a successful
+ *     rotation AWSPENDING "might be attached to the same version as the AWSCURRENT version, or it
+ *     might not be attached to any version": the fake removes it.
+ * - GetRandomPassword with the character classes the input asks for.
+ *
  * Call {@link restore} when done.
  */
 export class FakeSecretsManager {
   readonly mock: AwsClientStub<SecretsManagerClient>;
+  /** Attempts of one rotation before Secrets Manager gives up (AWS says "multiple times"). */
+  rotationAttempts = 3;
+  /** Called after each step a RotateSecret runs (a test may look at the state in between). */
+  afterStep: ((step: RotationStep, token: string) => Promise<void>) | undefined;
   private readonly secrets = new Map<string, FakeSecret>();
+  private readonly functions = new Map<string, RotationHandler>();
+  private readonly records = new Map<string, RotationRecord[]>();
+  private queue: Promise<void> = Promise.resolve();
 
   constructor() {
     this.mock = mockClient(SecretsManagerClient);
@@ -50,71 +108,108 @@ export class FakeSecretsManager {
       const secret = this.secret(input.SecretId);
       return {
         ARN: secret.arn,
+        Name: secret.arn,
         RotationEnabled: secret.rotationEnabled,
+        RotationLambdaARN: secret.rotationLambdaArn,
+        RotationRules: secret.rotationRules,
+        LastRotatedDate: secret.lastRotatedDate,
         Tags: Object.entries(secret.tags).map(([Key, Value]) => ({ Key, Value })),
         VersionIdsToStages: Object.fromEntries([...secret.versions].filter(([, v]) => v.stages.size > 0).map(([id, v]) => [id, [...v.stages]])),
       };
     });
     this.mock.on(GetSecretValueCommand).callsFake(async (input: GetSecretValueCommandInput) => {
       const secret = this.secret(input.SecretId!);
-      const stage = input.VersionStage ?? (input.VersionId ? undefined : 'AWSCURRENT');
+      const stage = input.VersionStage ?? (input.VersionId ? undefined : CURRENT);
       const entry = [...secret.versions].find(([id, v]) => (!input.VersionId || id === input.VersionId) && (!stage || v.stages.has(stage)));
       if (!entry || entry[1].value === undefined) {
         throw notFound(`Secrets Manager can't find the specified secret value for VersionId: ${input.VersionId ?? '-'}, VersionStage: ${stage ?? '-'}`);
       }
-      return { ARN: secret.arn, VersionId: entry[0], SecretString: entry[1].value, VersionStages: [...entry[1].stages] };
+      return { ARN: secret.arn, Name: secret.arn, VersionId: entry[0], SecretString: entry[1].value, VersionStages: [...entry[1].stages] };
     });
     this.mock.on(PutSecretValueCommand).callsFake(async (input: PutSecretValueCommandInput) => {
       const secret = this.secret(input.SecretId!);
-      const id = input.ClientRequestToken!;
+      // The SDK fills an idempotency token in when the caller gives none.
+      const id = input.ClientRequestToken ?? randomUUID();
       const existing = secret.versions.get(id);
-      if (existing?.value !== undefined && existing.value !== input.SecretString) {
-        throw new ResourceExistsException({ message: `version ${id} already exists with another value`, $metadata: {} });
+      if (existing?.value !== undefined) {
+        if (existing.value !== input.SecretString) {
+          throw new ResourceExistsException({ message: `You can't modify an existing version (${id}); you can only create new ones.`, $metadata: {} });
+        }
+        return { ARN: secret.arn, Name: secret.arn, VersionId: id, VersionStages: [...existing.stages] };
       }
+      const first = [...secret.versions.values()].every((v) => v.value === undefined);
       const version = existing ?? { value: undefined, stages: new Set<string>() };
       version.value = input.SecretString;
       secret.versions.set(id, version);
-      for (const stage of input.VersionStages ?? ['AWSCURRENT']) this.moveStage(secret, stage, id);
-      return { ARN: secret.arn, VersionId: id, VersionStages: [...version.stages] };
+      const stages = input.VersionStages ?? [CURRENT];
+      for (const stage of first && !stages.includes(CURRENT) ? [...stages, CURRENT] : stages) this.attachStage(secret, stage, id);
+      return { ARN: secret.arn, Name: secret.arn, VersionId: id, VersionStages: [...version.stages] };
     });
     this.mock.on(UpdateSecretVersionStageCommand).callsFake(async (input: UpdateSecretVersionStageCommandInput) => {
       const secret = this.secret(input.SecretId!);
-      const holder = [...secret.versions].find(([, v]) => v.stages.has(input.VersionStage!))?.[0];
-      if (holder !== undefined && holder !== input.RemoveFromVersionId && holder !== input.MoveToVersionId) {
-        throw new InvalidParameterException({ message: `${input.VersionStage} is on version ${holder}, not on ${input.RemoveFromVersionId}`, $metadata: {} });
-      }
+      const stage = input.VersionStage!;
+      const holder = this.holder(secret, stage);
       if (input.MoveToVersionId) {
-        if (!secret.versions.has(input.MoveToVersionId)) throw notFound(`no version ${input.MoveToVersionId}`);
-        if (input.VersionStage === 'AWSCURRENT' && holder !== undefined && holder !== input.MoveToVersionId) this.moveStage(secret, 'AWSPREVIOUS', holder);
-        this.moveStage(secret, input.VersionStage!, input.MoveToVersionId);
+        if (!secret.versions.has(input.MoveToVersionId)) throw notFound(`Secrets Manager can't find the specified secret version: ${input.MoveToVersionId}`);
+        if (holder !== undefined && holder !== input.MoveToVersionId && holder !== input.RemoveFromVersionId) {
+          throw invalidParameter(`The parameter RemoveFromVersionId doesn't match the version ${holder} that ${stage} is attached to.`);
+        }
+        this.attachStage(secret, stage, input.MoveToVersionId);
       } else if (input.RemoveFromVersionId) {
-        secret.versions.get(input.RemoveFromVersionId)?.stages.delete(input.VersionStage!);
+        if (holder !== input.RemoveFromVersionId) throw invalidParameter(`${stage} is not attached to version ${input.RemoveFromVersionId}.`);
+        secret.versions.get(holder)!.stages.delete(stage);
+      } else {
+        throw invalidParameter('Specify MoveToVersionId, RemoveFromVersionId, or both.');
       }
       return { ARN: secret.arn, Name: secret.arn };
     });
     this.mock.on(GetRandomPasswordCommand).callsFake(async (input: GetRandomPasswordCommandInput) => ({ RandomPassword: randomPassword(input) }));
+    this.mock.on(RotateSecretCommand).callsFake(async (input: RotateSecretCommandInput) => this.rotateSecret(input));
   }
 
-  /** Adds a secret whose AWSCURRENT version holds `value`, tagged for the rotation with `rotationTag`. */
-  add(arn: string, value: string, options: { rotationTag?: string; rotationEnabled?: boolean } = {}): FakeSecret {
+  /**
+   * Adds a secret whose AWSCURRENT version holds `value`. `rotationTag` tags it under `tagKey`
+   * (the password rotation's key by default); `rotationFunction` is the Lambda function RotateSecret invokes.
+   */
+  add(
+    arn: string,
+    value: string,
+    options: { rotationTag?: string; tagKey?: string; rotationEnabled?: boolean; rotationFunction?: RotationHandler } = {},
+  ): FakeSecret {
     const secret: FakeSecret = {
       arn,
-      tags: options.rotationTag === undefined ? {} : { [ROTATION_TAG_KEY]: options.rotationTag },
+      tags: options.rotationTag === undefined ? {} : { [options.tagKey ?? ROTATION_TAG_KEY]: options.rotationTag },
       rotationEnabled: options.rotationEnabled ?? true,
-      versions: new Map([[randomUUID(), { value, stages: new Set(['AWSCURRENT']) }]]),
+      rotationLambdaArn: undefined,
+      rotationRules: undefined,
+      lastRotatedDate: undefined,
+      versions: new Map([[randomUUID(), { value, stages: new Set([CURRENT]) }]]),
     };
+    if (options.rotationFunction) secret.rotationLambdaArn = this.registerFunction(options.rotationFunction);
     this.secrets.set(arn, secret);
     return secret;
   }
 
+  /** Makes `handler` invokable as a Lambda function; returns its ARN (for RotateSecret's RotationLambdaARN). */
+  registerFunction(handler: RotationHandler): string {
+    const lambdaArn = `arn:aws:lambda:eu-west-1:123456789012:function:rotation-${this.functions.size + 1}`;
+    this.functions.set(lambdaArn, handler);
+    return lambdaArn;
+  }
+
   /** The value of the version with `stage` (AWSCURRENT by default). */
-  value(arn: string, stage = 'AWSCURRENT'): string | undefined {
+  value(arn: string, stage = CURRENT): string | undefined {
     return [...this.secret(arn).versions.values()].find((v) => v.stages.has(stage))?.value;
+  }
+
+  /** The value of version `versionId`, whatever its stages. */
+  versionValue(arn: string, versionId: string): string | undefined {
+    return this.secret(arn).versions.get(versionId)?.value;
   }
 
   /** The id of the version carrying `stage`. */
   versionId(arn: string, stage: string): string | undefined {
-    return [...this.secret(arn).versions].find(([, v]) => v.stages.has(stage))?.[0];
+    return this.holder(this.secret(arn), stage);
   }
 
   /** The stages of version `versionId`. */
@@ -125,21 +220,20 @@ export class FakeSecretsManager {
   /** As RotateSecret does before invoking createSecret: a new version id carrying AWSPENDING, without a value. */
   startRotation(arn: string): string {
     const token = randomUUID();
-    this.moveStage(this.secret(arn), 'AWSPENDING', token);
+    this.attachStage(this.secret(arn), PENDING, token);
     return token;
   }
 
-  /** As Secrets Manager does after finishSecret succeeded: AWSPENDING is removed. */
+  /** As Secrets Manager may do after finishSecret succeeded: AWSPENDING is removed. */
   endRotation(arn: string, token: string): void {
-    this.secret(arn).versions.get(token)?.stages.delete('AWSPENDING');
+    this.secret(arn).versions.get(token)?.stages.delete(PENDING);
   }
 
-  /** A whole rotation as Secrets Manager drives it: the four steps in order, `between` after each. */
-  async rotate(
-    arn: string,
-    handler: (event: RotationEvent) => Promise<void>,
-    between: (step: (typeof ROTATION_STEPS)[number]) => Promise<void> = async () => {},
-  ): Promise<string> {
+  /**
+   * The four steps of one new rotation, driven directly (one attempt, no RotateSecret): `between`
+   * runs after each step, and a step's error is thrown as it is. For tests of the steps themselves.
+   */
+  async rotate(arn: string, handler: RotationHandler, between: (step: RotationStep) => Promise<void> = async () => {}): Promise<string> {
     const token = this.startRotation(arn);
     for (const step of ROTATION_STEPS) {
       await handler({ Step: step, SecretId: arn, ClientRequestToken: token });
@@ -149,8 +243,76 @@ export class FakeSecretsManager {
     return token;
   }
 
+  /** Resolves once every rotation RotateSecret started has ended (successfully or not). */
+  async settled(): Promise<void> {
+    for (let queued = this.queue; ; queued = this.queue) {
+      await queued;
+      if (queued === this.queue) return;
+    }
+  }
+
+  /** What RotateSecret did for `arn`, oldest first. */
+  rotations(arn: string): readonly RotationRecord[] {
+    return this.records.get(arn) ?? [];
+  }
+
   restore(): void {
     this.mock.restore();
+  }
+
+  private rotateSecret(input: RotateSecretCommandInput) {
+    const secret = this.secret(input.SecretId!);
+    const lambdaArn = input.RotationLambdaARN ?? secret.rotationLambdaArn;
+    if (!lambdaArn) throw new InvalidRequestException({ message: 'No Lambda rotation function ARN is associated with this secret.', $metadata: {} });
+    const fn = this.functions.get(lambdaArn);
+    if (!fn) throw new Error(`FakeSecretsManager: no function registered as ${lambdaArn} (registerFunction)`);
+    const pending = this.holder(secret, PENDING);
+    if (pending !== undefined && pending !== this.holder(secret, CURRENT)) {
+      this.run(secret, 'rotation', pending, fn);
+      throw new InvalidRequestException({ message: "A previous rotation isn't complete. That rotation will be reattempted.", $metadata: {} });
+    }
+    secret.rotationLambdaArn = lambdaArn;
+    secret.rotationRules = input.RotationRules ?? secret.rotationRules;
+    secret.rotationEnabled = true;
+    const token = input.ClientRequestToken ?? randomUUID();
+    if (input.RotateImmediately === false) {
+      secret.versions.set(token, { value: this.value(secret.arn), stages: new Set() });
+      this.attachStage(secret, PENDING, token);
+      this.run(secret, 'configuration test', token, fn);
+    } else {
+      this.attachStage(secret, PENDING, token);
+      this.run(secret, 'rotation', token, fn);
+    }
+    return { ARN: secret.arn, Name: secret.arn, VersionId: token };
+  }
+
+  private run(secret: FakeSecret, kind: RotationRecord['kind'], token: string, fn: RotationHandler): void {
+    const record: RotationRecord = { kind, token, attempts: [], succeeded: false };
+    this.records.set(secret.arn, [...this.rotations(secret.arn), record]);
+    const steps: readonly RotationStep[] = kind === 'configuration test' ? ['testSecret'] : ROTATION_STEPS;
+    const attempts = kind === 'configuration test' ? 1 : this.rotationAttempts;
+    const job = async () => {
+      for (let i = 0; i < attempts && !record.succeeded; i++) {
+        const attempt: RotationRecord['attempts'][number] = { steps: [] };
+        record.attempts.push(attempt);
+        try {
+          for (const step of steps) {
+            attempt.steps.push(step);
+            const event: RotationEvent = { Step: step, SecretId: secret.arn, ClientRequestToken: token };
+            await fn(event);
+            await this.afterStep?.(step, token);
+          }
+          record.succeeded = true;
+        } catch (error) {
+          attempt.error = error;
+        }
+      }
+      if (!record.succeeded) return;
+      if (this.holder(secret, PENDING) === token) secret.versions.get(token)!.stages.delete(PENDING);
+      if (kind === 'rotation') secret.lastRotatedDate = new Date();
+    };
+    // Asynchronous, one rotation at a time: RotateSecret has answered before its rotation starts.
+    this.queue = this.queue.then(() => new Promise<void>((resolve) => setImmediate(resolve))).then(job);
   }
 
   private secret(id: string): FakeSecret {
@@ -159,17 +321,26 @@ export class FakeSecretsManager {
     return secret;
   }
 
-  private moveStage(secret: FakeSecret, stage: string, versionId: string): void {
-    for (const version of secret.versions.values()) version.stages.delete(stage);
+  private holder(secret: FakeSecret, stage: string): string | undefined {
+    return [...secret.versions].find(([, v]) => v.stages.has(stage))?.[0];
+  }
+
+  /** Puts `stage` on `versionId` (creating an empty version if needed), off any other; AWSPREVIOUS follows a moved AWSCURRENT. */
+  private attachStage(secret: FakeSecret, stage: string, versionId: string): void {
+    const from = this.holder(secret, stage);
+    if (from === versionId) return;
+    if (from !== undefined) secret.versions.get(from)!.stages.delete(stage);
     const version = secret.versions.get(versionId) ?? { value: undefined, stages: new Set<string>() };
     version.stages.add(stage);
     secret.versions.set(versionId, version);
+    if (stage === CURRENT && from !== undefined) this.attachStage(secret, PREVIOUS, from);
   }
 }
 
 function randomPassword(input: GetRandomPasswordCommandInput): string {
-  const alphabet = LETTERS + DIGITS + (input.ExcludePunctuation ? '' : PUNCTUATION) + (input.IncludeSpace ? ' ' : '');
   const length = input.PasswordLength ?? 32;
+  if (length < 1 || length > 4096) throw invalidParameter(`PasswordLength ${length} is not within 1-4096.`);
+  const alphabet = LETTERS + DIGITS + (input.ExcludePunctuation ? '' : PUNCTUATION) + (input.IncludeSpace ? ' ' : '');
   for (;;) {
     const password = Array.from({ length }, () => alphabet[randomInt(alphabet.length)]).join('');
     const kinds = [/[A-Z]/, /[a-z]/, /[0-9]/];

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { ModifyUserCommand } from '@aws-sdk/client-elasticache';
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { GetSecretValueCommand, RotateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KccRedis, type RedisCredentials } from '../../../client/src/index.js';
 import { parseRedisUserSecret } from '../../../client/src/contract/user-secret.js';
@@ -127,6 +127,8 @@ describe('rotation rehearsal: the rotation function against a real redis-server,
           expect(await passwordHashes(server, USER)).toEqual([sha256(oldPassword)]);
         }
         if (step === 'setSecret') {
+          // setSecret returns once ModifyUser is accepted (testSecret waits for "active"); here the change lands on Redis.
+          await elastiCache.settled();
           // The two-password window: Redis accepts both.
           expect(await passwordHashes(server, USER)).toEqual([sha256(oldPassword), sha256(pendingPassword)].sort());
           // Instances still hold the old password: a forced reconnect succeeds with it, no re-read needed.
@@ -190,6 +192,46 @@ describe('rotation rehearsal: the rotation function against a real redis-server,
         expect(line).not.toContain(oldPassword);
         expect(line).not.toContain(newPassword);
       }
+    } finally {
+      await Promise.all(clients.map((client) => client.close()));
+      secretsManager.restore();
+      elastiCache.restore();
+    }
+  });
+  it("Secrets Manager's configuration test (a schedule created or changed) passes and changes nothing, with clients running", async () => {
+    const secretsManager = new FakeSecretsManager();
+    const elastiCache = new FakeElastiCache();
+    const clients: KccRedis[] = [];
+    try {
+      const password = server.users.get(USER)!.password;
+      const handlerLog: string[] = [];
+      const handler = createRotationHandler({ rotationTag: ROTATION_TAG, sleep: () => elastiCache.settled(), log: (entry) => handlerLog.push(JSON.stringify(entry)) });
+      const secretString = JSON.stringify({ username: USER, password, keyPrefix: 'my-app-prod:', userArn: USER_ARN, replicationGroupId: 'kcc-redis' });
+      secretsManager.add(SECRET_ARN, secretString, { rotationTag: ROTATION_TAG, rotationEnabled: false, rotationFunction: handler });
+      elastiCache.add(USER, USER_ARN, [password]);
+      elastiCache.applyPasswords = (userId, passwords) => server.setPasswords(userId, passwords);
+      const before = await passwordHashes(server, USER);
+
+      const secrets = new SecretsManagerClient({ region: 'eu-west-1' });
+      const readSecret = async (): Promise<RedisCredentials> => parseRedisUserSecret((await secrets.send(new GetSecretValueCommand({ SecretId: SECRET_ARN }))).SecretString);
+      clients.push(await KccRedis.connect({ url: server.url, tls: { ca: server.ca }, credentialsProvider: readSecret, env: {} }));
+      const store = new Store(clients[0]!);
+
+      await secrets.send(new RotateSecretCommand({ SecretId: SECRET_ARN, RotateImmediately: false, RotationRules: { ScheduleExpression: 'rate(30 days)' } }));
+      await secretsManager.settled();
+      expect(secretsManager.rotations(SECRET_ARN)).toMatchObject([{ kind: 'configuration test', succeeded: true }]);
+      expect(secretsManager.versionId(SECRET_ARN, 'AWSPENDING')).toBeUndefined();
+      expect(elastiCache.mock.commandCalls(ModifyUserCommand)).toHaveLength(0);
+      expect(await passwordHashes(server, USER)).toEqual(before);
+
+      // A forced reconnect still authenticates with the same password, without re-reading the secret.
+      const ready = nextEvent(clients[0]!, 'ready');
+      await killConnectionsOf(server, USER);
+      await ready;
+      await store.set('after-configuration-test', '1');
+      expect(await store.get('after-configuration-test')).toBe('1');
+      expect(clients[0]!.stats.authFailures).toBe(0);
+      for (const line of handlerLog) expect(line).not.toContain(password);
     } finally {
       await Promise.all(clients.map((client) => client.close()));
       secretsManager.restore();

@@ -11,7 +11,7 @@ const CDK_OUT = fileURLToPath(new URL('../../../cdk.out', import.meta.url));
 
 // Unit tests synthesize without bundling; this one runs esbuild as `cdk synth` does and loads the result.
 describe('rotation function bundle (esbuild at synth, as `npm run synth` does)', () => {
-  it('bundles the handler with the shared contract from its sources, and the bundle loads', () => {
+  it('bundles each rotation handler with the shared contract from its sources, and each bundle loads', () => {
     // Inside the repository, so that the bundle's require() of the AWS SDK (the Lambda runtime's) resolves to node_modules.
     mkdirSync(CDK_OUT, { recursive: true });
     const dir = mkdtempSync(join(CDK_OUT, 'bundle-test-'));
@@ -26,15 +26,20 @@ describe('rotation function bundle (esbuild at synth, as `npm run synth` does)',
         return '';
       }
     };
-    // Our bundle is the asset whose code carries the contract's secret parser (CDK adds its own handlers).
+    // Our bundles are the assets whose code carries the secret formats' messages (CDK adds its own handlers):
+    // the password rotation function and the key-encryption-key rotation function.
     const bundles = assets.map((asset) => join(assembly.directory, asset, 'index.js')).filter((file) => readable(file).includes('kcc-redis stack writes'));
-    expect(bundles).toHaveLength(1);
-    // The AWS SDK v3 is the runtime's, left out of the bundle.
-    expect(readable(bundles[0]!)).not.toMatch(/node_modules\/@aws-sdk/);
-    // The bundle is CommonJS (as Lambda loads it); the repository's package.json says "module", hence .cjs.
-    const cjs = bundles[0]!.replace(/\.js$/, '.cjs');
-    copyFileSync(bundles[0]!, cjs);
-    const loaded = createRequire(import.meta.url)(cjs) as { handler?: unknown };
-    expect(typeof loaded.handler).toBe('function');
+    expect(bundles).toHaveLength(2);
+    // Only the password function's code reaches ElastiCache at all.
+    expect(bundles.filter((file) => readable(file).includes('@aws-sdk/client-elasticache'))).toHaveLength(1);
+    for (const bundle of bundles) {
+      // The AWS SDK v3 is the runtime's, left out of the bundle.
+      expect(readable(bundle)).not.toMatch(/node_modules\/@aws-sdk/);
+      // The bundle is CommonJS (as Lambda loads it); the repository's package.json says "module", hence .cjs.
+      const cjs = bundle.replace(/\.js$/, '.cjs');
+      copyFileSync(bundle, cjs);
+      const loaded = createRequire(import.meta.url)(cjs) as { handler?: unknown };
+      expect(typeof loaded.handler).toBe('function');
+    }
   });
 });

@@ -1,14 +1,16 @@
 import { ModifyUserCommand } from '@aws-sdk/client-elasticache';
+import { randomUUID } from 'node:crypto';
 import {
   GetRandomPasswordCommand,
   GetSecretValueCommand,
   PutSecretValueCommand,
+  SecretsManagerClient,
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { KccRotationError } from '../../../infra/errors.js';
 import { ROTATION_STEPS, ROTATION_TIMING, type RotationStep } from '../../../infra/rotation/rotation-contract.js';
-import { type RotationEvent, createRotationHandler } from '../../../infra/rotation/rotation-handler.js';
+import { type RotationEvent, type RotationHandler, createRotationHandler } from '../../../infra/rotation/rotation-handler.js';
 import type { RotationLogEntry } from '../../../infra/rotation/rotation-log.js';
 import { FakeElastiCache } from '../../support/fake-elasticache.js';
 import { FakeSecretsManager } from '../../support/fake-secrets-manager.js';
@@ -27,7 +29,7 @@ let sleeps: number[];
 let logged: RotationLogEntry[];
 let consoleLines: string[];
 
-function handler(options: { rotationTag?: string | null; log?: boolean } = {}): (event: RotationEvent) => Promise<void> {
+function handler(options: { rotationTag?: string | null; log?: boolean } = {}): RotationHandler {
   return createRotationHandler({
     rotationTag: options.rotationTag === null ? undefined : (options.rotationTag ?? TAG),
     now: () => clock,
@@ -110,16 +112,21 @@ describe('rotation handler: each step', () => {
     expect(JSON.parse(sm.value(`${ARN}2`, 'AWSPENDING')!)).toMatchObject({ addedLater: 'x', username: 'my-app-prod' });
   });
 
-  it('setSecret gives the user exactly the current and the pending password, then waits until it is active', async () => {
+  it('setSecret asks ElastiCache for exactly the current and the pending password and returns without waiting; testSecret waits until the user is active', async () => {
     const token = await runUntil('createSecret');
     const pending = pendingPassword();
+    ec.modifyingPolls = 3; // DescribeUsers calls that still see "modifying" after ModifyUser
     await handler()(event('setSecret', token));
     const modify = ec.mock.commandCalls(ModifyUserCommand);
     expect(modify).toHaveLength(1);
     expect(modify[0]!.args[0].input).toEqual({ UserId: 'my-app-prod', Passwords: [OLD_PASSWORD, pending] });
     for (const password of modify[0]!.args[0].input.Passwords!) expect(password).toMatch(ALPHANUMERIC_64);
+    // ModifyUser answered; the user is still modifying and setSecret did not wait (its own invocation, its own timeout).
+    expect(ec.users.get('my-app-prod')!.status).toBe('modifying');
+    expect(sleeps).toEqual([]);
+    await handler()(event('testSecret', token));
+    expect(sleeps).toEqual([ROTATION_TIMING.pollIntervalMs, ROTATION_TIMING.pollIntervalMs]); // polls that saw "modifying"
     expect(ec.users.get('my-app-prod')).toMatchObject({ status: 'active', passwords: [OLD_PASSWORD, pending] });
-    expect(sleeps).toEqual([ROTATION_TIMING.pollIntervalMs]); // one poll saw "modifying"
     expect(sm.value(ARN)).toBe(JSON.stringify(SECRET));
   });
 
@@ -167,6 +174,91 @@ describe('rotation handler: each step', () => {
       seen.add(current);
       expect(ec.users.get('my-app-prod')!.passwords).toEqual([current]);
     }
+  });
+});
+
+/** What RotateSecret with RotateImmediately=false does before it invokes testSecret: the current value in a new AWSPENDING version. */
+async function configurationTestVersion(): Promise<string> {
+  const token = randomUUID();
+  await new SecretsManagerClient({}).send(
+    new PutSecretValueCommand({ SecretId: ARN, ClientRequestToken: token, SecretString: sm.value(ARN)!, VersionStages: ['AWSPENDING'] }),
+  );
+  sm.mock.resetHistory();
+  return token;
+}
+
+describe("rotation handler: Secrets Manager's configuration test (pending = current, testSecret alone)", () => {
+  it('passes with the one current password the user holds, and changes nothing', async () => {
+    const token = await configurationTestVersion();
+    await handler()(event('testSecret', token));
+    expect(ec.mock.commandCalls(ModifyUserCommand)).toHaveLength(0);
+    expect(calls(PutSecretValueCommand) + calls(UpdateSecretVersionStageCommand) + calls(GetRandomPasswordCommand)).toBe(0);
+    expect(ec.users.get('my-app-prod')!.passwords).toEqual([OLD_PASSWORD]);
+    expect(logged.map((l) => l.message)).toContain("configuration test passed: user active, password authentication, the secret's user");
+  });
+
+  it('passes too while the user still holds two passwords (an earlier drop has not happened yet)', async () => {
+    ec.users.get('my-app-prod')!.passwords = [OLD_PASSWORD, 'Other0' + 'x'.repeat(58)];
+    await handler()(event('testSecret', await configurationTestVersion()));
+  });
+
+  it('waits for a user that is modifying, as in a rotation', async () => {
+    ec.users.get('my-app-prod')!.status = 'modifying';
+    const token = await configurationTestVersion();
+    let polls = 0;
+    const run = createRotationHandler({
+      rotationTag: TAG,
+      now: () => clock,
+      sleep: async (ms) => {
+        clock += ms;
+        if (++polls === 2) ec.users.get('my-app-prod')!.status = 'active';
+      },
+      log: (entry) => logged.push(entry),
+    });
+    await run(event('testSecret', token));
+    expect(polls).toBe(2);
+  });
+
+  it.each<[string, () => void, string]>([
+    ['a user that authenticates by IAM', () => { ec.users.get('my-app-prod')!.authentication = 'iam'; }, 'KCC_ROTATION_USER_INVALID'],
+    ['a missing user', () => ec.users.delete('my-app-prod'), 'KCC_ROTATION_USER_INVALID'],
+    ['a user without a password', () => { ec.users.get('my-app-prod')!.passwords = []; }, 'KCC_ROTATION_TEST_FAILED'],
+  ])('still fails for %s', async (_name, change, code) => {
+    const token = await configurationTestVersion();
+    change();
+    expect((await rejection(handler()(event('testSecret', token)))).code).toBe(code);
+  });
+});
+
+describe('rotation handler: a pending version that holds the current password is refused, never finished', () => {
+  it.each(['createSecret', 'setSecret', 'finishSecret'] as const)(
+    '%s refuses it, removes its AWSPENDING label and changes nothing else',
+    async (step) => {
+      const token = await configurationTestVersion(); // as a failed configuration test leaves it
+      const currentVersion = sm.versionId(ARN, 'AWSCURRENT');
+      const error = await rejection(handler()(event(step, token)));
+      expect(error.code).toBe('KCC_ROTATION_STALE_PENDING');
+      expect(error.message).toContain(`version ${token} holds the current password, not a new one`);
+      expect(error.message).toContain(`aws secretsmanager rotate-secret --secret-id ${ARN}`);
+      expect(error.message).not.toContain(OLD_PASSWORD);
+      expect(sm.stages(ARN, token)).toEqual([]);
+      expect(sm.versionId(ARN, 'AWSCURRENT')).toBe(currentVersion);
+      expect(sm.value(ARN)).toBe(JSON.stringify(SECRET));
+      expect(calls(PutSecretValueCommand) + calls(GetRandomPasswordCommand)).toBe(0);
+      expect(ec.mock.commandCalls(ModifyUserCommand)).toHaveLength(0);
+      expect(ec.users.get('my-app-prod')!.passwords).toEqual([OLD_PASSWORD]);
+    },
+  );
+
+  it('the next rotation (a new version id) makes a fresh password, which the user alone then accepts', async () => {
+    const stale = await configurationTestVersion();
+    await rejection(handler()(event('createSecret', stale)));
+    await sm.rotate(ARN, handler());
+    const current = JSON.parse(sm.value(ARN)!).password as string;
+    expect(current).not.toBe(OLD_PASSWORD);
+    expect(current).toMatch(ALPHANUMERIC_64);
+    expect(sm.versionId(ARN, 'AWSCURRENT')).not.toBe(stale);
+    expect(ec.users.get('my-app-prod')!.passwords).toEqual([current]);
   });
 });
 
@@ -230,7 +322,7 @@ describe('rotation handler: guards', () => {
     ['an unknown step', (token) => event('rotateSecret', token), 'KCC_ROTATION_BAD_EVENT', /Step "rotateSecret" is not one of createSecret, setSecret, testSecret, finishSecret/],
     ['a missing step', (token) => ({ SecretId: ARN, ClientRequestToken: token }) as unknown as RotationEvent, 'KCC_ROTATION_BAD_EVENT', /Step undefined is not one of/],
     ['a missing token', () => event('createSecret', ''), 'KCC_ROTATION_BAD_EVENT', /ClientRequestToken is missing/],
-    ['a version the secret does not have', () => event('setSecret', 'no-such-version'), 'KCC_ROTATION_WRONG_STAGE', /version no-such-version is not a version of this secret/],
+    ['a version the secret does not have', () => event('setSecret', 'no-such-version'), 'KCC_ROTATION_WRONG_STAGE', /version no-such-version carries no stage: it is not \(or no longer\) a pending version/],
   ])('refuses %s', async (_name, makeEvent, code, message) => {
     const error = await rejection(handler()(makeEvent(sm.startRotation(ARN))));
     expect(error.code).toBe(code);
@@ -278,15 +370,38 @@ describe('rotation handler: guards', () => {
 
 describe('rotation handler: waiting for ElastiCache, and its throttling', () => {
   it('gives up on a user stuck in "modifying" after the bounded wait, with an error naming the user and the status', async () => {
-    const token = await runUntil('createSecret');
+    const token = await runUntil('setSecret');
     ec.stuck = true;
     const started = clock;
-    const error = await rejection(handler()(event('setSecret', token)));
+    const error = await rejection(handler()(event('testSecret', token)));
     expect(error.code).toBe('KCC_ROTATION_USER_NOT_ACTIVE');
-    expect(error.message).toMatch(/user "my-app-prod": the ElastiCache user is still "modifying" after 2\d\d s \(expected "active"\)/);
+    expect(error.message).toMatch(/user "my-app-prod": the ElastiCache user is still "modifying" after 7\d0 s \(expected "active"\)/);
     expect(error.message).toContain('aws elasticache describe-users --user-id my-app-prod');
     expect(clock - started).toBeLessThanOrEqual(ROTATION_TIMING.userActiveTimeoutMs);
     expect(sleeps.every((ms) => ms === ROTATION_TIMING.pollIntervalMs)).toBe(true);
+  });
+
+  it('waits no longer than Lambda leaves minus the reserve for the calls after the wait', async () => {
+    const token = await runUntil('setSecret');
+    ec.stuck = true;
+    const started = clock;
+    const remainingAtStart = 300_000;
+    const context = { getRemainingTimeInMillis: () => remainingAtStart - (clock - started) };
+    const error = await rejection(handler()(event('testSecret', token), context));
+    expect(error.code).toBe('KCC_ROTATION_USER_NOT_ACTIVE');
+    expect(clock - started).toBeLessThanOrEqual(remainingAtStart - ROTATION_TIMING.reserveMs);
+    expect(context.getRemainingTimeInMillis()).toBeGreaterThanOrEqual(ROTATION_TIMING.reserveMs);
+  });
+
+  it('fits every wait and the reserve into the function timeout, which is at least the 12 minutes AWS asks for', () => {
+    expect(ROTATION_TIMING.functionTimeoutSeconds).toBeGreaterThanOrEqual(12 * 60);
+    expect(ROTATION_TIMING.functionTimeoutSeconds).toBeLessThanOrEqual(15 * 60); // Lambda's maximum
+    expect(ROTATION_TIMING.userActiveTimeoutMs + ROTATION_TIMING.reserveMs).toBeLessThanOrEqual(ROTATION_TIMING.functionTimeoutSeconds * 1000);
+    // The reserve covers the calls after a wait: ModifyUser with its whole throttling back-off, and more.
+    const backoff = Array.from({ length: ROTATION_TIMING.throttleAttempts - 1 }, (_, i) =>
+      Math.min(ROTATION_TIMING.throttleMaxDelayMs, ROTATION_TIMING.throttleBaseDelayMs * 2 ** i),
+    ).reduce((a, b) => a + b, 0);
+    expect(ROTATION_TIMING.reserveMs).toBeGreaterThan(4 * backoff);
   });
 
   it('waits for a user that is already modifying before it calls ModifyUser', async () => {
@@ -356,7 +471,8 @@ describe('rotation handler: no password in any log line', () => {
     const token = sm.startRotation(ARN);
     await run(event('createSecret', token));
     const pending = pendingPassword();
-    await run(event('setSecret', token)).catch(() => {});
+    await run(event('setSecret', token));
+    await run(event('testSecret', token)).catch(() => {});
 
     expect(consoleLines.length).toBeGreaterThan(10);
     const entries = consoleLines.map((line) => JSON.parse(line) as RotationLogEntry);

@@ -57,9 +57,9 @@ describe('compliance: cdk-nag AwsSolutions', () => {
   });
 
   it.each<[string, object, string[]]>([
-    // IAM5 only for GetRandomPassword's "*"; SMG4 only for the key-encryption-key secrets (user secrets rotate).
-    ['valkey, one node', { replicas: 0 }, ['AwsSolutions-AEC4', 'AwsSolutions-AEC6', 'AwsSolutions-IAM5[Resource::*]', 'AwsSolutions-SMG4']],
-    ['redis on 6379', { engine: 'redis' }, ['AwsSolutions-AEC5', 'AwsSolutions-AEC6', 'AwsSolutions-IAM5[Resource::*]', 'AwsSolutions-SMG4']],
+    // IAM5 only for GetRandomPassword's "*"; no SMG4: every secret (user passwords, key-encryption keys) rotates.
+    ['valkey, one node', { replicas: 0 }, ['AwsSolutions-AEC4', 'AwsSolutions-AEC6', 'AwsSolutions-IAM5[Resource::*]']],
+    ['redis on 6379', { engine: 'redis' }, ['AwsSolutions-AEC5', 'AwsSolutions-AEC6', 'AwsSolutions-IAM5[Resource::*]']],
   ])('flags exactly the acknowledged rules when the construct (%s) is used without acknowledgements', (_name, kcc, expected) => {
     const app = new App({ context: contextWith(cdkJson.context.kcc), outdir: outdir() });
     const stack = new Stack(app, 'Bare');

@@ -1,0 +1,153 @@
+import type { User } from '@aws-sdk/client-elasticache';
+import type { RedisUserSecret } from '@kcc-redis/client/contract';
+import { KccRotationError } from '../errors.js';
+import { type ElastiCacheUser, userIdFromArn } from './elasticache-user.js';
+import { ROTATED_PASSWORD_LENGTH, STAGE } from './rotation-contract.js';
+import type { FrameContext } from './rotation-frame.js';
+import { refuseStalePending } from './stale-pending.js';
+import type { SecretVersion } from './secret-versions.js';
+
+/** One version of a Redis user secret. */
+export type UserSecretVersion = SecretVersion<RedisUserSecret>;
+
+/** What one password step works with: the frame, and the ElastiCache user bound to the invocation's deadline and retries. */
+export interface PasswordStepContext extends FrameContext<RedisUserSecret> {
+  readonly user: (userId: string) => ElastiCacheUser;
+}
+
+/**
+ * createSecret: puts a new password (64 letters and digits) into the AWSPENDING version, keeping
+ * every other field of the current version. A pending version that already holds a new password
+ * (a retry of this rotation) is kept. One that holds the current password can never complete a
+ * rotation (a version's value is immutable): it is refused and its AWSPENDING removed.
+ */
+export async function createSecret(ctx: PasswordStepContext): Promise<void> {
+  const current = await ctx.secrets.current();
+  const userId = userIdFromArn(current.value.userArn, ctx.where);
+  const existing = await ctx.secrets.find(ctx.token, STAGE.pending);
+  if (existing) {
+    sameUser(ctx, current, existing);
+    await refuseStalePending(ctx, existing.value.password === current.value.password, 'password');
+    ctx.log('info', 'pending version already holds a new password; keeping it', { userId });
+    return;
+  }
+  const password = await ctx.secrets.randomAlphanumeric(ROTATED_PASSWORD_LENGTH);
+  await ctx.secrets.putPending(ctx.token, { ...current.json, password }, [password]);
+  ctx.log('info', 'created the pending version with a new password', { userId });
+}
+
+/**
+ * setSecret: asks ElastiCache to give the user both the current and the pending password (ModifyUser
+ * accepts two) and returns once ModifyUser is accepted; testSecret waits until the user is `active`
+ * (as AWS's SecretsManagerElasticacheUserRotation does), so each wait gets a whole invocation. From
+ * then on a connection may authenticate with either: instances that still hold the current password
+ * keep working.
+ */
+export async function setSecret(ctx: PasswordStepContext): Promise<void> {
+  const { current, pending, user } = await currentAndPending(ctx);
+  await refuseStalePending(ctx, pending.value.password === current.value.password, 'password');
+  await user.requestPasswords([current.value.password, pending.value.password]);
+  ctx.log('info', 'ModifyUser accepted the current and the pending password; testSecret waits for the user to be active', { userId: user.userId });
+}
+
+/**
+ * testSecret: waits, through the ElastiCache API, until the user is `active`, and checks that it is
+ * the secret's user, authenticates by password and holds the passwords the rotation needs.
+ *
+ * Two callers. In a rotation, after setSecret: the user must hold two passwords (the current and the
+ * pending one). In Secrets Manager's configuration test, which runs when a rotation schedule is
+ * created or changed with `RotateImmediately=false`: Secrets Manager puts the current value into a
+ * new AWSPENDING version, invokes testSecret alone, then removes that version's label
+ * (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_RotateSecret.html, RotateImmediately);
+ * the pending password equals the current one and one password suffices (AWS's own function only
+ * waits for `active` there).
+ *
+ * It does not log in to Redis: the function runs outside the VPC (see the construct); ModifyUser
+ * accepted and the user settled `active` is ElastiCache's confirmation that the passwords are in
+ * place on every node.
+ */
+export async function testSecret(ctx: PasswordStepContext): Promise<void> {
+  const { current, pending, user } = await currentAndPending(ctx);
+  const described = await user.waitUntilActive();
+  checkIdentity(ctx, described, pending);
+  const count = described.Authentication?.PasswordCount;
+  const configurationTest = pending.value.password === current.value.password;
+  const expected = configurationTest ? 'at least 1 (the current one)' : '2 (current and pending)';
+  if (configurationTest ? !(count !== undefined && count >= 1) : count !== 2) {
+    throw new KccRotationError(
+      'KCC_ROTATION_TEST_FAILED',
+      `${ctx.where}, user "${user.userId}": the user holds ${count ?? 'an unknown number of'} password(s), expected ${expected}` +
+        (configurationTest ? '; the user lost its password outside the stack: redeploy, then rotate' : ' after setSecret; Secrets Manager restarts the rotation, whose setSecret sets them again'),
+    );
+  }
+  ctx.log(
+    'info',
+    configurationTest
+      ? 'configuration test passed: user active, password authentication, the secret\'s user'
+      : 'verified: user active, password authentication, current and pending password in place',
+    { userId: user.userId },
+  );
+}
+
+/**
+ * finishSecret: moves AWSCURRENT to the pending version (Secrets Manager labels the old one
+ * AWSPREVIOUS), then leaves the user with the new password only and waits until it is `active`.
+ * Instances still holding the old password keep their authenticated connections; on their next
+ * reconnect Redis answers WRONGPASS, the client re-reads AWSCURRENT once and authenticates with the
+ * new password. Re-running it (or running it after AWSCURRENT already moved) only repeats the drop.
+ */
+export async function finishSecret(ctx: PasswordStepContext): Promise<void> {
+  const next = await ctx.secrets.get(ctx.token);
+  const userId = userIdFromArn(next.value.userArn, ctx.where);
+  const currentVersionId = Object.entries(ctx.stages).find(([, stages]) => stages.includes(STAGE.current))?.[0];
+  if (currentVersionId === undefined) {
+    throw new KccRotationError('KCC_ROTATION_WRONG_STAGE', `${ctx.where}: no version carries ${STAGE.current}; the secret has no current value`);
+  }
+  if (currentVersionId !== ctx.token) {
+    const current = await ctx.secrets.get(currentVersionId, STAGE.current);
+    sameUser(ctx, current, next);
+    await refuseStalePending(ctx, next.value.password === current.value.password, 'password');
+    await ctx.secrets.moveCurrent(ctx.token, currentVersionId);
+    ctx.log('info', `moved ${STAGE.current} to the new version`, { userId });
+  } else {
+    ctx.log('info', `${STAGE.current} is already on this version; making sure the old password is gone`, { userId });
+  }
+  const user = ctx.user(userId);
+  checkIdentity(ctx, await user.describe(), next);
+  await user.setPasswords([next.value.password]);
+  ctx.log('info', 'the user accepts only the new password', { userId });
+}
+
+async function currentAndPending(ctx: PasswordStepContext): Promise<{ current: UserSecretVersion; pending: UserSecretVersion; user: ElastiCacheUser }> {
+  const current = await ctx.secrets.current();
+  const pending = await ctx.secrets.get(ctx.token, STAGE.pending);
+  sameUser(ctx, current, pending);
+  const user = ctx.user(userIdFromArn(current.value.userArn, ctx.where));
+  checkIdentity(ctx, await user.describe(), current);
+  return { current, pending, user };
+}
+
+function sameUser(ctx: PasswordStepContext, a: UserSecretVersion, b: UserSecretVersion): void {
+  if (a.value.username !== b.value.username || a.value.userArn !== b.value.userArn) {
+    throw new KccRotationError(
+      'KCC_ROTATION_SECRET_INVALID',
+      `${ctx.where}: version ${b.versionId} names user "${b.value.username}" (${b.value.userArn}) but version ${a.versionId} names ` +
+        `"${a.value.username}" (${a.value.userArn}); a rotation never changes the user: cancel it ` +
+        `(aws secretsmanager update-secret-version-stage --secret-id ${ctx.secrets.secretArn} --version-stage ${STAGE.pending} --remove-from-version-id ${b.versionId})`,
+    );
+  }
+}
+
+function checkIdentity(ctx: PasswordStepContext, user: User, version: UserSecretVersion): void {
+  const problems = [
+    user.UserName !== version.value.username && `its user name is "${user.UserName}", the secret's username is "${version.value.username}"`,
+    user.ARN !== undefined && user.ARN !== version.value.userArn && `its ARN is ${user.ARN}, the secret's userArn is ${version.value.userArn}`,
+    user.Authentication?.Type !== undefined && user.Authentication.Type !== 'password' && `it authenticates by "${user.Authentication.Type}", not by password`,
+  ].filter((p): p is string => typeof p === 'string');
+  if (problems.length > 0) {
+    throw new KccRotationError(
+      'KCC_ROTATION_USER_INVALID',
+      `${ctx.where}: ElastiCache user "${user.UserId}" is not the secret's password user: ${problems.join('; ')}`,
+    );
+  }
+}

@@ -1,0 +1,96 @@
+import {
+  DescribeSecretCommand,
+  GetSecretValueCommand,
+  PutSecretValueCommand,
+  RotateSecretCommand,
+  SecretsManagerClient,
+  UpdateSecretVersionStageCommand,
+} from '@aws-sdk/client-secrets-manager';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FakeSecretsManager } from '../../support/fake-secrets-manager.js';
+
+/**
+ * The fake's own rules, each as Secrets Manager's API reference states it (see the fake's doc
+ * comment): the rotation tests are only as good as the fake they run against.
+ */
+const ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:s-AbCdEf';
+let sm: FakeSecretsManager;
+let client: SecretsManagerClient;
+
+const errorName = (promise: Promise<unknown>) =>
+  promise.then(
+    () => 'no error',
+    (e: Error) => e.name,
+  );
+const put = (token: string, value: string, stages?: string[]) =>
+  client.send(new PutSecretValueCommand({ SecretId: ARN, ClientRequestToken: token, SecretString: value, VersionStages: stages }));
+const stageMove = (stage: string, to?: string, from?: string) =>
+  client.send(new UpdateSecretVersionStageCommand({ SecretId: ARN, VersionStage: stage, MoveToVersionId: to, RemoveFromVersionId: from }));
+
+beforeEach(() => {
+  sm = new FakeSecretsManager();
+  client = new SecretsManagerClient({ region: 'eu-west-1' });
+  sm.add(ARN, 'v1');
+});
+
+afterEach(() => sm.restore());
+
+describe('fake Secrets Manager: versions and stages', () => {
+  it('PutSecretValue: the same token and value does nothing; another value fails; no stages given means AWSCURRENT, and AWSPREVIOUS follows', async () => {
+    const first = sm.versionId(ARN, 'AWSCURRENT')!;
+    await put('t2', 'v2', ['AWSPENDING']);
+    await put('t2', 'v2', ['AWSCURRENT']); // same token and value: nothing, not even the stages
+    expect(sm.stages(ARN, 't2')).toEqual(['AWSPENDING']);
+    expect(await errorName(put('t2', 'other'))).toBe('ResourceExistsException');
+    await put('t3', 'v3');
+    expect(sm.stages(ARN, 't3')).toEqual(['AWSCURRENT']);
+    expect(sm.stages(ARN, first)).toEqual(['AWSPREVIOUS']);
+  });
+
+  it('UpdateSecretVersionStage: moving a stage off another version needs RemoveFromVersionId naming it; AWSPREVIOUS follows AWSCURRENT', async () => {
+    const first = sm.versionId(ARN, 'AWSCURRENT')!;
+    await put('t2', 'v2', ['AWSPENDING']);
+    expect(await errorName(stageMove('AWSCURRENT', 't2'))).toBe('InvalidParameterException');
+    expect(await errorName(stageMove('AWSCURRENT', 't2', 't2'))).toBe('InvalidParameterException');
+    expect(await errorName(stageMove('AWSPENDING', undefined, first))).toBe('InvalidParameterException');
+    await stageMove('AWSCURRENT', 't2', first);
+    expect(sm.stages(ARN, 't2')).toEqual(['AWSCURRENT', 'AWSPENDING']);
+    expect(sm.stages(ARN, first)).toEqual(['AWSPREVIOUS']);
+    await stageMove('AWSPENDING', undefined, 't2');
+    expect(sm.stages(ARN, 't2')).toEqual(['AWSCURRENT']);
+  });
+
+  it('GetSecretValue: VersionId and VersionStage must name one version; a version without a value is not found; a deprecated one is readable by id', async () => {
+    const first = sm.versionId(ARN, 'AWSCURRENT')!;
+    const placeholder = sm.startRotation(ARN);
+    expect(await errorName(client.send(new GetSecretValueCommand({ SecretId: ARN, VersionId: placeholder, VersionStage: 'AWSPENDING' })))).toBe('ResourceNotFoundException');
+    expect(await errorName(client.send(new GetSecretValueCommand({ SecretId: ARN, VersionId: first, VersionStage: 'AWSPENDING' })))).toBe('ResourceNotFoundException');
+    await put('t2', 'v2');
+    await put('t3', 'v3'); // `first` has no stage left
+    const described = await client.send(new DescribeSecretCommand({ SecretId: ARN }));
+    expect(Object.keys(described.VersionIdsToStages!)).not.toContain(first);
+    expect((await client.send(new GetSecretValueCommand({ SecretId: ARN, VersionId: first }))).SecretString).toBe('v1');
+  });
+});
+
+describe('fake Secrets Manager: RotateSecret', () => {
+  it('needs a rotation function, answers before the rotation runs, and refuses while a pending version is not current', async () => {
+    expect(await errorName(client.send(new RotateSecretCommand({ SecretId: ARN })))).toBe('InvalidRequestException');
+    const invoked: string[] = [];
+    const lambdaArn = sm.registerFunction(async (event) => {
+      invoked.push(event.Step);
+      throw new Error('fails');
+    });
+    const answer = await client.send(new RotateSecretCommand({ SecretId: ARN, RotationLambdaARN: lambdaArn }));
+    expect(invoked).toEqual([]); // asynchronous
+    await sm.settled();
+    expect(invoked).toEqual(['createSecret', 'createSecret', 'createSecret']); // retried, same version
+    expect(sm.stages(ARN, answer.VersionId!)).toEqual(['AWSPENDING']);
+    expect(await errorName(client.send(new RotateSecretCommand({ SecretId: ARN, RotateImmediately: false })))).toBe('InvalidRequestException');
+    await sm.settled();
+    expect(sm.rotations(ARN).map((r) => [r.kind, r.token])).toEqual([
+      ['rotation', answer.VersionId],
+      ['rotation', answer.VersionId], // the reattempt
+    ]);
+  });
+});
