@@ -29,7 +29,8 @@ export interface CfnTemplate {
  *   (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_GetTemplate.html).
  * `source` names the file in error messages.
  */
-export function parseTemplate(text: string, source: string): CfnTemplate {
+export function parseTemplate(input: string, source: string): CfnTemplate {
+  const text = input.replace(/^\uFEFF/, ''); // a byte-order mark (PowerShell redirections write one)
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -40,6 +40,7 @@ describe('plan input: the shapes a deployed template reaches us in', () => {
     ['a YAML template with short-form intrinsics (cdk synth > file)', YAML],
     ['get-template --query TemplateBody of a YAML stack: a JSON string holding YAML', JSON.stringify(YAML)],
     ['get-template output around a YAML body', JSON.stringify({ TemplateBody: YAML })],
+    ['a JSON template behind a byte-order mark', `\uFEFF${JSON.stringify(TEMPLATE)}`],
   ])('%s', (_name, text) => {
     expect(parseTemplate(text, 'previous.json').Resources).toEqual(TEMPLATE.Resources);
   });

@@ -96,7 +96,7 @@ describe('plan: blocked', () => {
   it.each([
     ['User', { Type: 'AWS::ElastiCache::User', Properties: { UserId: 'a-prod', UserName: 'a-prod', Engine: 'valkey', AccessString: 'on' } }, 'UserId'],
     ['UserGroup', { Type: 'AWS::ElastiCache::UserGroup', Properties: { UserGroupId: 'g', Engine: 'valkey', UserIds: ['default'] } }, 'UserGroupId'],
-  ])('%s: an engine change keeps its %s and is blocked', (_name, resource, name) => {
+  ])('%s: an engine change keeps its custom id and is blocked', (_name, resource, name) => {
     const changed = { ...resource, Properties: { ...resource.Properties, Engine: 'redis' } };
     const c = change(plan({ R: resource }, { R: changed }), 'R');
     expect(c.action).toBe('blocked');
