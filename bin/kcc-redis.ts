@@ -3,10 +3,12 @@
  * kcc-redis: the operator CLI. Thin on purpose: it parses argv and calls functions in infra/.
  *
  *   npx tsx bin/kcc-redis.ts local [--port <n>] [--dir <folder>] [--config <cdk.json>]
+ *   npx tsx bin/kcc-redis.ts plan --previous <template> [--config <cdk.json>] [--json]
  */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { CONFIG_CONTEXT_KEY, type KccConfig, parseConfig } from '../infra/config.js';
+import { runPlanCommand } from '../infra/plan/index.js';
 import { runLocal } from '../local/run-local.js';
 
 const USAGE = `Usage: kcc-redis <command> [options]
@@ -18,6 +20,8 @@ Commands:
            Options: --port <n>        TLS port on 127.0.0.1 (0 = any free port; default: the config's port)
                     --dir <folder>    where config, users, TLS material, data and log go (default: .kcc-local)
                     --config <file>   the cdk.json to read (default: ./cdk.json)
+  plan     Compare the deployed template with a synth of the current config: per resource, in place,
+           replaced or blocked, and what data is lost. \`kcc-redis plan --help\` for its options.
 
 Options:
   -h, --help   Show this help`;
@@ -52,6 +56,8 @@ async function readConfig(file: string): Promise<KccConfig> {
 }
 
 async function main(argv: string[]): Promise<number> {
+  // Subcommands with their own options parse their own arguments.
+  if (argv[0] === 'plan') return runPlanCommand(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

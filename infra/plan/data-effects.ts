@@ -1,0 +1,109 @@
+import { KEK_SECRET_FIELD, USER_SECRET_PASSWORD_FIELD } from '@kcc-redis/client/contract';
+import { type CfnResource, isRecord } from './cfn-template.js';
+import type { UpdateSpec } from './update-spec.js';
+
+/**
+ * What happens to what a resource holds when it is replaced or removed:
+ * - `lost`: deleted with the resource;
+ * - `snapshot`: a final snapshot is kept, the replacement starts empty;
+ * - `retained`: the old resource stays (no longer managed by the stack, still billed);
+ * - `regenerated`: an in-place update replaces the value (a secret's generated string);
+ * - `disconnected`: nothing stored is lost, but live connections are closed.
+ */
+export type DataFate = 'lost' | 'snapshot' | 'retained' | 'regenerated' | 'disconnected';
+
+export interface DataEffect {
+  readonly fate: DataFate;
+  /** What is held, and what losing it means for the apps. */
+  readonly what: string;
+}
+
+/** Fates that lose something an app needs: the plan fails on them. */
+export function losesData(effect: DataEffect | undefined): boolean {
+  return effect !== undefined && (effect.fate === 'lost' || effect.fate === 'regenerated');
+}
+
+type Event = 'replace' | 'remove';
+
+const CACHE_TYPES = new Set(['AWS::ElastiCache::ReplicationGroup', 'AWS::ElastiCache::ServerlessCache', 'AWS::ElastiCache::CacheCluster']);
+
+/**
+ * The effect of replacing (`UpdateReplacePolicy`) or removing (`DeletionPolicy`) `resource`, or
+ * undefined when it holds nothing. Policies: https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-attribute-deletionpolicy.html
+ * and aws-attribute-updatereplacepolicy.html; the default for both is `Delete` (RDS/DocumentDB
+ * clusters aside, which this stack has none of).
+ */
+export function dataEffect(resource: CfnResource, event: Event, spec: UpdateSpec): DataEffect | undefined {
+  const held = heldData(resource, spec);
+  if (!held) return undefined;
+  if (held.connectionsOnly) return { fate: 'disconnected', what: held.what };
+  const policy = event === 'replace' ? resource.UpdateReplacePolicy : resource.DeletionPolicy;
+  if (policy === 'Retain' || policy === 'RetainExceptOnCreate') {
+    return { fate: 'retained', what: `${held.what}: the old resource is kept (${String(policy)}), no longer managed by the stack` };
+  }
+  if (policy === 'Snapshot' && held.snapshots) {
+    const after = event === 'replace' ? '; the replacement starts empty (restore by hand)' : '';
+    return { fate: 'snapshot', what: `${held.what}: a final snapshot is kept${after}` };
+  }
+  return { fate: 'lost', what: `${held.what}${held.deletedWith ? `; ${held.deletedWith}` : ''}` };
+}
+
+/**
+ * Changing `GenerateSecretString` of a secret updates it in place but generates a new value ("When
+ * you make a change to this property, a new secret version is created",
+ * https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-secretsmanager-secret.html).
+ * The old value survives only as the `AWSPREVIOUS` version.
+ */
+export function regeneratedSecret(resource: CfnResource, changedProperties: readonly string[]): DataEffect | undefined {
+  if (resource.Type !== 'AWS::SecretsManager::Secret' || !changedProperties.includes('GenerateSecretString')) return undefined;
+  const generate = resource.Properties?.GenerateSecretString;
+  const isPassword = isRecord(generate) && generate.GenerateStringKey === USER_SECRET_PASSWORD_FIELD;
+  // A dynamic reference is resolved when the resource using it is created or updated, so an
+  // ElastiCache user whose own properties do not change keeps the old password.
+  const user = isPassword ? '; an ElastiCache user not updated in the same deploy keeps the old password' : '';
+  return {
+    fate: 'regenerated',
+    what: `GenerateSecretString changed, so a new value is generated: ${secretMeaning(resource)}${user} (the old value stays only as version AWSPREVIOUS)`,
+  };
+}
+
+interface Held {
+  readonly what: string;
+  readonly snapshots?: boolean;
+  readonly deletedWith?: string;
+  readonly connectionsOnly?: boolean;
+}
+
+function heldData(resource: CfnResource, spec: UpdateSpec): Held | undefined {
+  const type = resource.Type;
+  if (CACHE_TYPES.has(type)) {
+    return {
+      what: 'cached data (signing-key rings, revocation state, event logs, instance heartbeats)',
+      snapshots: true,
+      // "If you delete a replication group, all of the automatic backups from the clusters in that
+      // group are also deleted." https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/backups-deleting.html
+      deletedWith: 'no final snapshot, and its automatic snapshots are deleted with it',
+    };
+  }
+  if (type === 'AWS::SecretsManager::Secret') return { what: secretMeaning(resource) };
+  if (type === 'AWS::ElastiCache::User') {
+    return { what: 'connections authenticated as this user are closed (instances reconnect with the current secret)', connectionsOnly: true };
+  }
+  if (type === 'AWS::Logs::LogGroup') return { what: 'its log events' };
+  if (type === 'AWS::KMS::Key') return { what: 'the key: whatever it encrypted becomes unreadable once its scheduled deletion completes' };
+  if (spec.isStateful(type)) return { what: 'the data it holds' };
+  return undefined;
+}
+
+/** What a secret of this stack holds, recognized by the field its generated string goes to (the contract's names). */
+function secretMeaning(resource: CfnResource): string {
+  const generate = resource.Properties?.GenerateSecretString;
+  const key = isRecord(generate) ? generate.GenerateStringKey : undefined;
+  if (key === KEK_SECRET_FIELD) {
+    return 'the key-encryption key: the signing-key ring stored in Redis becomes unreadable (instances must start a new ring)';
+  }
+  if (key === USER_SECRET_PASSWORD_FIELD) {
+    return 'the generated Redis password (instances must read the new secret)';
+  }
+  return 'the secret value';
+}

@@ -1,0 +1,70 @@
+import { type CfnResource, isRecord } from './cfn-template.js';
+import type { Replacement } from './update-spec.js';
+
+/**
+ * What the service spec cannot say: the conditions the template reference states in prose for a
+ * `maybe`, and changes the service refuses outright (the stack update fails and rolls back).
+ * Each rule cites its source. Everything else comes from `@aws-cdk/aws-service-spec`.
+ */
+
+const REPLICATION_GROUP = 'AWS::ElastiCache::ReplicationGroup';
+
+/**
+ * Resolves a `maybe` when the documentation names the condition. `decidedBy` is the property the
+ * spec marked `maybe`; undefined when no rule applies (the change stays "may replace").
+ */
+export function resolveMaybe(type: string, decidedBy: string, current: CfnResource | undefined): { replacement: Replacement; because: string } | undefined {
+  // "If you set UseOnlineResharding to true, you can update NumNodeGroups without interruption. When
+  // UseOnlineResharding is set to false, or is not specified, updating NumNodeGroups results in
+  // replacement." (same for NodeGroupConfiguration)
+  // https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticache-replicationgroup.html
+  // https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-attribute-updatepolicy.html#cfn-attributes-updatepolicy-useonlineresharding
+  if (type === REPLICATION_GROUP && (decidedBy === 'NumNodeGroups' || decidedBy.startsWith('NodeGroupConfiguration'))) {
+    const policy = current?.UpdatePolicy;
+    const online = isRecord(policy) && policy.UseOnlineResharding === true;
+    return online
+      ? { replacement: 'no', because: 'online resharding (UpdatePolicy UseOnlineResharding: true)' }
+      : { replacement: 'yes', because: 'no UpdatePolicy UseOnlineResharding: true, so CloudFormation replaces the group' };
+  }
+  return undefined;
+}
+
+/** Why the service refuses this update of a resource, or undefined. */
+export function refusal(type: string, previous: CfnResource, current: CfnResource): string | undefined {
+  if (type !== REPLICATION_GROUP) return undefined;
+  const before = previous.Properties ?? {};
+  const after = current.Properties ?? {};
+
+  // "You can upgrade to a newer engine version ... but you cannot downgrade to an earlier engine
+  // version." (EngineVersion, template reference above; ElastiCache "Version Management")
+  const from = before.EngineVersion;
+  const to = after.EngineVersion;
+  if (typeof from === 'string' && typeof to === 'string' && before.Engine === after.Engine && compareVersions(to, from) < 0) {
+    return `EngineVersion ${from} → ${to} is a downgrade; ElastiCache only upgrades engine versions in place`;
+  }
+
+  // "Cluster mode configuration can only be changed from cluster mode disabled to cluster mode
+  // enabled. Reverting this configuration is not possible." and the change is "a two-step
+  // procedure" through "compatible".
+  // https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/modify-cluster-mode.html
+  const modeFrom = before.ClusterMode ?? 'disabled';
+  const modeTo = after.ClusterMode ?? 'disabled';
+  if (modeFrom !== modeTo && typeof modeFrom === 'string' && typeof modeTo === 'string') {
+    if (modeTo === 'disabled') return `ClusterMode ${modeFrom} → disabled: cluster mode cannot be turned off again`;
+    if (modeFrom === 'disabled' && modeTo === 'enabled') {
+      return 'ClusterMode disabled → enabled in one step: ElastiCache goes through "compatible" first (two deploys)';
+    }
+  }
+  return undefined;
+}
+
+/** Numeric comparison of dotted versions ("7.1" < "8.0" < "8.0.1"); missing parts count as 0. */
+export function compareVersions(a: string, b: string): number {
+  const pa = a.split('.').map(Number);
+  const pb = b.split('.').map(Number);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (d !== 0 && !Number.isNaN(d)) return Math.sign(d);
+  }
+  return 0;
+}

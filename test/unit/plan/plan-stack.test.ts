@@ -1,0 +1,165 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import cdkJson from '../../../cdk.json' with { type: 'json' };
+import { KccConfigError, parseConfig } from '../../../infra/index.js';
+import {
+  BASE_CONFIG,
+  CONFIG_VARIATIONS,
+  type FieldClassification,
+  UNPLANNED_FIELDS,
+  classifyConfigChanges,
+  renderClassificationTable,
+} from '../../../infra/plan/config-classification.js';
+import { type CfnTemplate, type UpdatePlan, loadUpdateSpec, planUpdate, renderPlanTable, synthesizeWithContext } from '../../../infra/plan/index.js';
+
+/**
+ * The stack's own templates planned against each other. Each config is synthesized once (bundling
+ * and validation off) and shared by both parts of this file: the table rows of the changes the
+ * issue found, and docs/configuration-changes.md's table, which is the planner's output for one
+ * change of each `kcc` field. The doc part fails when the page is stale; to rewrite the page:
+ *   KCC_UPDATE_DOCS=1 npx vitest run test/unit/plan/plan-stack.test.ts
+ * Assertions name resources by type and role, not by today's logical ids.
+ */
+const spec = loadUpdateSpec();
+const templates = new Map<string, CfnTemplate>();
+
+/** The template of BASE_CONFIG with `overrides`, synthesized on first use. */
+function synth(overrides: Readonly<Record<string, unknown>> = {}): CfnTemplate {
+  const kcc = { ...BASE_CONFIG, ...overrides };
+  const key = JSON.stringify(kcc);
+  if (!templates.has(key)) templates.set(key, synthesizeWithContext({ ...cdkJson.context, kcc }, { validate: false }));
+  return templates.get(key)!;
+}
+
+let classification: FieldClassification[];
+beforeAll(() => {
+  classification = classifyConfigChanges(synth, spec);
+}, 300_000);
+
+const KMS_KEY = CONFIG_VARIATIONS.find((v) => v.field === 'kmsKeyArn')!.after.kmsKeyArn;
+
+function planFromBase(overrides: Readonly<Record<string, unknown>>): UpdatePlan {
+  return planUpdate(synth(), synth(overrides), spec);
+}
+
+/** [action, type] of every change, sorted, for order-independent comparison. */
+function rows(plan: UpdatePlan, actions?: readonly string[]): string[] {
+  return plan.changes.filter((c) => !actions || actions.includes(c.action)).map((c) => `${c.action} ${c.type}`).sort();
+}
+
+function only(plan: UpdatePlan, type: string) {
+  const found = plan.changes.filter((c) => c.type === type);
+  expect(found).toHaveLength(1);
+  return found[0]!;
+}
+
+describe('plan on the stack: the same config', () => {
+  it('has nothing to change and exits clean', () => {
+    const plan = planFromBase({});
+    expect(plan).toMatchObject({ changes: [], outputs: [], findings: 0 });
+  });
+});
+
+describe('plan on the stack: what the issue found', () => {
+  it('+1 replica: ReplicasPerNodeGroup is create-only and the group keeps its ReplicationGroupId: blocked', () => {
+    const plan = planFromBase({ replicas: 2 });
+    expect(rows(plan)).toEqual(['blocked AWS::ElastiCache::ReplicationGroup']);
+    const rg = only(plan, 'AWS::ElastiCache::ReplicationGroup');
+    expect(rg.causes).toEqual([expect.objectContaining({ property: 'ReplicasPerNodeGroup', effect: 'replace', reason: expect.stringMatching(/^1 → 2; create-only/) })]);
+    expect(rg.blockedBecause).toMatch(/^ReplicationGroupId "kcc-redis" is a custom name/);
+    expect(renderPlanTable(plan, { color: false })).toMatch(/^BLOCKED\s+\S+\s+AWS::ElastiCache::ReplicationGroup\s+ReplicasPerNodeGroup: 1 → 2; create-only \(ReplicasPerNodeGroup\)$/m);
+  });
+
+  it('another port: the group is blocked (Port), the security group and its rules are replaced', () => {
+    const plan = planFromBase({ port: 6380 });
+    expect(only(plan, 'AWS::ElastiCache::ReplicationGroup')).toMatchObject({ action: 'blocked', causes: expect.arrayContaining([expect.objectContaining({ property: 'Port', effect: 'replace' })]) });
+    expect(rows(plan, ['blocked', 'replaced'])).toContain('blocked AWS::ElastiCache::ReplicationGroup');
+    expect(plan.findings).toBeGreaterThan(0);
+  });
+
+  it('another KMS key: the group is blocked (KmsKeyId); the secrets re-encrypt in place', () => {
+    const plan = planFromBase({ kmsKeyArn: KMS_KEY });
+    expect(only(plan, 'AWS::ElastiCache::ReplicationGroup')).toMatchObject({ action: 'blocked', causes: [expect.objectContaining({ property: 'KmsKeyId', effect: 'replace' })] });
+    const secrets = plan.changes.filter((c) => c.type === 'AWS::SecretsManager::Secret');
+    expect(secrets.length).toBeGreaterThanOrEqual(3); // default user, one user and one KEK per app-env
+    for (const s of secrets) expect(s).toMatchObject({ action: 'in-place', causes: [expect.objectContaining({ property: 'KmsKeyId', effect: 'in-place' })] });
+    expect(secrets.some((s) => s.data)).toBe(false);
+  });
+
+  it('another engine: the group, every user and the user group keep their custom ids: blocked', () => {
+    const plan = planFromBase({ engine: 'redis' });
+    const blocked = rows(plan, ['blocked']);
+    expect(blocked).toContain('blocked AWS::ElastiCache::ReplicationGroup');
+    expect(blocked).toContain('blocked AWS::ElastiCache::UserGroup');
+    expect(blocked.filter((r) => r === 'blocked AWS::ElastiCache::User')).toHaveLength(3);
+  });
+
+  it('more shards: NumNodeGroups without online resharding replaces, and cluster mode cannot switch in one step: blocked', () => {
+    const rg = only(planFromBase({ shards: 2 }), 'AWS::ElastiCache::ReplicationGroup');
+    expect(rg.action).toBe('blocked');
+    expect(rg.causes).toEqual(expect.arrayContaining([expect.objectContaining({ property: 'NumNodeGroups', effect: 'replace', reason: expect.stringMatching(/UseOnlineResharding/) })]));
+    expect(rg.blockedBecause).toMatch(/ClusterMode disabled → enabled/);
+  });
+
+  it('an app-env removed: its user, secrets and rotation go; the key-encryption key is lost', () => {
+    const plan = planFromBase({ envs: ['prod'] });
+    expect(rows(plan, ['removed'])).toEqual([
+      'removed AWS::ElastiCache::User',
+      'removed AWS::SecretsManager::ResourcePolicy',
+      'removed AWS::SecretsManager::RotationSchedule',
+      'removed AWS::SecretsManager::Secret',
+      'removed AWS::SecretsManager::Secret',
+    ]);
+    const lost = plan.changes.filter((c) => c.data?.fate === 'lost').map((c) => c.data!.what);
+    expect(lost).toEqual(expect.arrayContaining([expect.stringMatching(/^the key-encryption key/), expect.stringMatching(/^the generated Redis password/)]));
+    expect(only(plan, 'AWS::ElastiCache::UserGroup')).toMatchObject({ action: 'in-place', causes: [expect.objectContaining({ property: 'UserIds' })] });
+    expect(plan.outputs.filter((o) => o.action === 'removed').length).toBeGreaterThan(0);
+    expect(plan.findings).toBeGreaterThan(0);
+  });
+
+  it('another node size changes the group in place: no finding', () => {
+    const plan = planFromBase({ nodeType: 'cache.t4g.small' });
+    expect(rows(plan)).toEqual(['in-place AWS::ElastiCache::ReplicationGroup']);
+    expect(plan.findings).toBe(0);
+  });
+});
+
+const DOC = fileURLToPath(new URL('../../../docs/configuration-changes.md', import.meta.url));
+const BEGIN = '<!-- BEGIN GENERATED: classification (test/unit/plan/plan-stack.test.ts) -->';
+const END = '<!-- END GENERATED: classification -->';
+
+/** The config fields parseConfig knows, from its own "unknown field" message (the parser is the source of truth). */
+function knownConfigFields(): string[] {
+  try {
+    parseConfig({ apps: ['my-app'], notAField: true });
+  } catch (error) {
+    const problem = (error as KccConfigError).problems.find((p) => p.includes('(known: '));
+    if (problem) return /\(known: ([^)]*)\)/.exec(problem)![1]!.split(', ');
+  }
+  throw new Error('parseConfig no longer lists the known fields in its unknown-field message: update knownConfigFields()');
+}
+
+describe('docs/configuration-changes.md: every config field classified by the planner', () => {
+  it('covers every field the config parser knows', () => {
+    const covered = new Set([...CONFIG_VARIATIONS.map((v) => v.field), ...Object.keys(UNPLANNED_FIELDS)]);
+    const fields = knownConfigFields();
+    expect(fields).toEqual(expect.arrayContaining(['apps', 'replicas', 'port', 'kmsKeyArn']));
+    const missing = fields.filter((field) => !covered.has(field));
+    expect(missing, 'add a variation for each new kcc field to CONFIG_VARIATIONS (infra/plan/config-classification.ts)').toEqual([]);
+  });
+
+  it('the page holds the table the planner produces today', () => {
+    const generated = `${BEGIN}\n${renderClassificationTable(classification)}\n${END}`;
+    const page = readFileSync(DOC, 'utf8');
+    const start = page.indexOf(BEGIN);
+    const end = page.indexOf(END);
+    expect(start, `${DOC} lacks the generated-table markers`).toBeGreaterThanOrEqual(0);
+    const current = page.slice(start, end + END.length);
+    if (current !== generated && process.env.KCC_UPDATE_DOCS === '1') {
+      writeFileSync(DOC, page.slice(0, start) + generated + page.slice(end + END.length));
+      return;
+    }
+    expect(current, 'the table is stale: KCC_UPDATE_DOCS=1 npx vitest run test/unit/plan/plan-stack.test.ts').toBe(generated);
+  });
+});
