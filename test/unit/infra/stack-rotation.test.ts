@@ -4,7 +4,7 @@ import { Runtime, RuntimeFamily } from 'aws-cdk-lib/aws-lambda';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
 import cdkJson from '../../../cdk.json' with { type: 'json' };
-import { KccRedisCache, parseConfig } from '../../../infra/index.js';
+import { KccRedisCache } from '../../../infra/index.js';
 import { ROTATION_RUNTIME } from '../../../infra/rotation/redis-password-rotation.js';
 import { ROTATION_TAG_ENV, ROTATION_TAG_KEY } from '../../../infra/rotation/rotation-contract.js';
 import { contextWith, outdir, synth } from '../../support/synth.js';
@@ -12,7 +12,7 @@ import { contextWith, outdir, synth } from '../../support/synth.js';
 type Resource = { Type: string; Properties: Record<string, unknown>; DependsOn?: string[] };
 type Statement = { Action: string | string[]; Resource: unknown; Effect: string; Condition?: unknown };
 
-const USER_IDS = ['keycloak-connector-aws-redis-admin', 'my-app-prod', 'my-app-dev', 'billing-prod', 'billing-dev'];
+const USER_IDS = ['kcc-redis-admin', 'kcc-redis-my-app-prod', 'kcc-redis-my-app-dev', 'kcc-redis-billing-prod', 'kcc-redis-billing-dev'];
 const stack = synth({ apps: ['my-app', 'billing'] });
 const { template } = stack;
 const resources = (type: string) => template.findResources(type) as Record<string, Resource>;
@@ -164,7 +164,7 @@ describe('stack: compliance with rotation', () => {
     const app = new App({ context: contextWith(cdkJson.context.kcc), outdir: outdir() });
     const bare = new Stack(app, 'Bare');
     const vpc = new ec2.Vpc(bare, 'Vpc', { natGateways: 0, subnetConfiguration: [{ name: 'i', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }] });
-    const cache = new KccRedisCache(bare, 'Cache', { config: parseConfig({ apps: ['a'] }), vpc });
+    const cache = new KccRedisCache(bare, 'Cache', { apps: [{ name: 'a' }], replicationGroupId: 'kcc-redis', vpc });
     app.synth();
     const report = new AwsSolutionsChecks().validateScope(app);
     const smg4 = report.violations.filter((v) => v.ruleName === 'AwsSolutions-SMG4').flatMap((v) => v.violatingResources.map((r) => r.constructPath ?? ''));
