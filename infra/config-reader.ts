@@ -16,7 +16,7 @@ export class Reader {
     return fallback;
   }
 
-  /** A number from min to max (whole when `whole`), or the default. */
+  /** A number from min to max, or the default. */
   number(field: string, fallback: number, min: number, max: number): number {
     const value = this.input[field];
     if (value === undefined) return fallback;

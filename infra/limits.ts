@@ -1,4 +1,4 @@
-import { CfnOutput, CfnResource, type Stack } from 'aws-cdk-lib';
+import { CfnElement, CfnOutput, CfnResource, type Stack } from 'aws-cdk-lib';
 import { MAX_USERS_PER_GROUP } from './elasticache-rules.js';
 
 /**
@@ -59,8 +59,7 @@ export interface TemplateCounts {
 
 /** The resources and outputs `stack` will synthesize to (CloudFormation elements of the construct tree). */
 export function countTemplate(stack: Stack): TemplateCounts {
-  const all = stack.node.findAll().filter((c) => c.node.scope !== undefined);
-  const inStack = all.filter((c) => (c as { stack?: Stack }).stack === stack);
+  const inStack = stack.node.findAll().filter((c): c is CfnElement => CfnElement.isCfnElement(c) && c.stack === stack);
   return {
     resources: inStack.filter((c) => c instanceof CfnResource).length,
     outputs: inStack.filter((c) => c instanceof CfnOutput).length,

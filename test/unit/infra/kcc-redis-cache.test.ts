@@ -10,7 +10,8 @@ import { build } from '../../support/synth.js';
 vi.setConfig({ testTimeout: 120_000 });
 
 function bareStack(): { stack: Stack; vpc: ec2.IVpc } {
-  const stack = new Stack(new App(), 'Bare');
+  // No asset bundling: unit tests run no external program (esbuild).
+  const stack = new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'Bare');
   const vpc = new ec2.Vpc(stack, 'Vpc', { natGateways: 0, subnetConfiguration: [{ name: 'i', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }] });
   return { stack, vpc };
 }
