@@ -4,14 +4,26 @@ export type Check<T> = (value: T) => string | undefined;
 
 /** Reads one field at a time, recording a problem (and returning the default) when it is invalid. */
 export class Reader {
+  /** `prefix` names a nested object in messages, e.g. "alarms." */
   constructor(
     private readonly input: Record<string, unknown>,
     private readonly problems: string[],
+    private readonly prefix = '',
   ) {}
 
   private fail<T>(field: string, value: unknown, rule: string, fallback: T): T {
-    this.problems.push(`${field}: ${show(value)} ${rule}`);
+    this.problems.push(`${this.prefix}${field}: ${show(value)} ${rule}`);
     return fallback;
+  }
+
+  /** A number from min to max, or the default. */
+  number(field: string, fallback: number, min: number, max: number): number {
+    const value = this.input[field];
+    if (value === undefined) return fallback;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+      return this.fail(field, value, `must be a number from ${min} to ${max}`, fallback);
+    }
+    return value;
   }
 
   string(field: string, fallback: string, check: Check<string>): string {
@@ -65,7 +77,7 @@ export class Reader {
     if (!Array.isArray(value)) return this.fail(field, value, 'must be a list', fallback);
     const out: T[] = [];
     value.forEach((item: unknown, i) => {
-      const parsed = parse(item, `${field}[${i}]`);
+      const parsed = parse(item, `${this.prefix}${field}[${i}]`);
       if (parsed.problem) this.problems.push(parsed.problem);
       else if (parsed.value !== undefined) out.push(parsed.value);
     });

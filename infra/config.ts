@@ -2,17 +2,30 @@ import {
   ACL_PROFILES,
   type AclProfile,
   type AppEnv,
-  DEFAULT_ADMIN_USER_ID,
   DEFAULT_ENVS,
   DEFAULT_REDIS_PORT,
-  DEFAULT_USER_GROUP_ID,
   identifierProblem,
 } from '@kcc-redis/client/contract';
-import { CACHE_ENGINES, CacheEngine, DEFAULT_ENGINE_VERSION, engineVersionProblem } from './engine.js';
-import { KccConfigError } from './errors.js';
-import { Reader, closest, show } from './config-reader.js';
+import { ALARM_THRESHOLD_DEFAULTS, type AlarmsConfig } from './alarm-thresholds.js';
 import { type AllowedPeer, parseAllowedPeer } from './allowed-peer.js';
+import { Reader, closest, show } from './config-reader.js';
+import {
+  LOG_RETENTION_DAYS,
+  MAX_NODES,
+  MAX_REPLICAS_PER_SHARD,
+  MAX_ROTATION_DAYS,
+  MAX_SHARDS,
+  MAX_SNAPSHOT_RETENTION_DAYS,
+  maxPort,
+  nodeTypeProblem,
+} from './elasticache-rules.js';
+import { CACHE_ENGINES, CacheEngine, DEFAULT_ENGINE_VERSION, engineVersionProblem } from './engine.js';
+import { KccStackConfigError } from './errors.js';
+import { MAX_APP_ENVS } from './limits.js';
+import { DEFAULT_KEK_ROTATION_DAYS } from './rotation/rotation-contract.js';
 import { maintenanceWindowProblem, snapshotWindowProblem, windowsOverlap } from './windows.js';
+
+export { LOG_RETENTION_DAYS };
 
 /** The context key in cdk.json that holds the stack's config. */
 export const CONFIG_CONTEXT_KEY = 'kcc';
@@ -23,15 +36,21 @@ export interface AppConfig {
   readonly envs: readonly string[];
 }
 
+/** What deleting or replacing the replication group does (cdk.json `removalPolicy`). */
+export type CacheRemovalPolicy = 'snapshot' | 'retain' | 'destroy';
+export const CACHE_REMOVAL_POLICIES: readonly CacheRemovalPolicy[] = ['snapshot', 'retain', 'destroy'];
+
 /** The validated config the stack is built from. Every field has a default except `apps`. */
 export interface KccConfig {
   readonly stackName: string;
   readonly apps: readonly AppConfig[];
   /** Every app × env pair, in config order. */
   readonly appEnvs: readonly AppEnv[];
-  readonly defaultUserId: string;
+  /** The configured id, or undefined: `<replicationGroupId>-admin`. */
+  readonly defaultUserId: string | undefined;
   readonly defaultUserEnabled: boolean;
-  readonly userGroupId: string;
+  /** The configured id, or undefined: `<replicationGroupId>-users`. */
+  readonly userGroupId: string | undefined;
   readonly replicationGroupId: string;
   readonly engine: CacheEngine;
   readonly engineVersion: string;
@@ -48,23 +67,23 @@ export interface KccConfig {
   readonly passwordRotationDays: number;
   /** Days between automatic rotations of every app-env's key-encryption key (Secrets Manager rotation schedule). */
   readonly kekRotationDays: number;
+  readonly removalPolicy: CacheRemovalPolicy;
   readonly vpcId: string | undefined;
+  /** Subnets of the imported VPC (no lookup): the cache, endpoints and bastion go there. */
+  readonly subnetIds: readonly string[] | undefined;
+  readonly interfaceEndpoints: boolean;
+  readonly bastion: boolean;
   readonly allowFrom: readonly AllowedPeer[];
   readonly kmsKeyArn: string | undefined;
+  /** Undefined when `"alarms": false`. */
+  readonly alarms: AlarmsConfig | undefined;
 }
-
-/** Values the CloudWatch Logs API accepts for a retention period, in days. */
-export const LOG_RETENTION_DAYS: readonly number[] = [
-  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
-];
 
 /** Defaults, in one object. `engineVersion` defaults per engine (see DEFAULT_ENGINE_VERSION). */
 export const CONFIG_DEFAULTS = {
   stackName: 'KccRedis',
   envs: DEFAULT_ENVS,
-  defaultUserId: DEFAULT_ADMIN_USER_ID,
   defaultUserEnabled: false,
-  userGroupId: DEFAULT_USER_GROUP_ID,
   replicationGroupId: 'kcc-redis',
   engine: CacheEngine.VALKEY,
   nodeType: 'cache.t4g.micro',
@@ -76,75 +95,71 @@ export const CONFIG_DEFAULTS = {
   maintenanceWindow: 'sun:05:00-sun:06:00',
   logRetentionDays: 30,
   passwordRotationDays: 30,
-  kekRotationDays: 90,
+  kekRotationDays: DEFAULT_KEK_ROTATION_DAYS,
+  removalPolicy: 'snapshot' as CacheRemovalPolicy,
+  interfaceEndpoints: false,
+  bastion: false,
+  alarms: ALARM_THRESHOLD_DEFAULTS,
 } as const;
 
 const KNOWN_KEYS = [
   'stackName', 'apps', 'envs', 'defaultUserId', 'defaultUserEnabled', 'userGroupId', 'replicationGroupId',
   'engine', 'engineVersion', 'nodeType', 'replicas', 'shards', 'port', 'aclProfile', 'snapshotRetentionDays',
-  'snapshotWindow', 'maintenanceWindow', 'logRetentionDays', 'passwordRotationDays', 'kekRotationDays', 'vpcId', 'allowFrom', 'kmsKeyArn',
+  'snapshotWindow', 'maintenanceWindow', 'logRetentionDays', 'passwordRotationDays', 'kekRotationDays', 'removalPolicy', 'vpcId',
+  'subnetIds', 'interfaceEndpoints', 'bastion', 'allowFrom', 'kmsKeyArn', 'alarms',
 ] as const;
+const ALARM_KEYS = ['topicArn', ...Object.keys(ALARM_THRESHOLD_DEFAULTS)];
 
 const STACK_NAME = /^[A-Za-z][A-Za-z0-9-]{0,127}$/;
-const NODE_TYPE = /^cache\.[a-z0-9]+\.[a-z0-9]+$/;
 const VPC_ID = /^vpc-[0-9a-f]{8,17}$/;
+const SUBNET_ID = /^subnet-[0-9a-f]{8,17}$/;
 const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/;
-/** ElastiCache's limits: 1 primary + up to 5 replicas per shard, up to 90 shards, 500 nodes. */
-const MAX_REPLICAS = 5;
-const MAX_SHARDS = 90;
-const MAX_NODES = 500;
-/** ElastiCache allows at most 100 users in a user group. */
-const MAX_USERS_PER_GROUP = 100;
-/** Secrets Manager rotation schedules run every 1 to 1000 days. */
-const MAX_ROTATION_DAYS = 1000;
+const SNS_TOPIC_ARN = /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/;
 
 /**
- * Parses and validates the `kcc` context object. Throws one {@link KccConfigError} listing every
+ * Parses and validates the `kcc` context object. Throws one {@link KccStackConfigError} listing every
  * problem; each names the field, the value received and the rule.
  */
 export function parseConfig(raw: unknown): KccConfig {
   const problems: string[] = [];
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new KccConfigError([`context "${CONFIG_CONTEXT_KEY}" must be an object, got ${show(raw)}`]);
+    throw new KccStackConfigError([`context "${CONFIG_CONTEXT_KEY}" must be an object, got ${show(raw)}`]);
   }
   const input = raw as Record<string, unknown>;
   const r = new Reader(input, problems);
-
-  for (const key of Object.keys(input)) {
-    if (!(KNOWN_KEYS as readonly string[]).includes(key)) {
-      const hint = closest(key, KNOWN_KEYS);
-      problems.push(`unknown field "${key}"${hint ? `: did you mean "${hint}"?` : ''} (known: ${KNOWN_KEYS.join(', ')})`);
-    }
-  }
+  unknownKeys(input, KNOWN_KEYS, '', problems);
 
   const stackName = r.string('stackName', CONFIG_DEFAULTS.stackName, (v) =>
     STACK_NAME.test(v) ? undefined : 'must start with a letter and contain only A-Z, a-z, 0-9 and "-" (at most 128)');
   const id = (v: string) => identifierProblem(v);
-  const defaultUserId = r.string('defaultUserId', CONFIG_DEFAULTS.defaultUserId, id);
-  const userGroupId = r.string('userGroupId', CONFIG_DEFAULTS.userGroupId, id);
+  const defaultUserId = r.optionalString('defaultUserId', id);
+  const userGroupId = r.optionalString('userGroupId', id);
   const replicationGroupId = r.string('replicationGroupId', CONFIG_DEFAULTS.replicationGroupId, id);
   const defaultUserEnabled = r.boolean('defaultUserEnabled', CONFIG_DEFAULTS.defaultUserEnabled);
   const engine = r.oneOf('engine', CONFIG_DEFAULTS.engine, CACHE_ENGINES);
   const engineVersion = r.string('engineVersion', DEFAULT_ENGINE_VERSION[engine], (v) => engineVersionProblem(engine, v));
-  const nodeType = r.string('nodeType', CONFIG_DEFAULTS.nodeType, (v) =>
-    NODE_TYPE.test(v) ? undefined : 'must look like "cache.<family>.<size>", e.g. "cache.t4g.micro"');
-  const replicas = r.integer('replicas', CONFIG_DEFAULTS.replicas, 0, MAX_REPLICAS);
+  const nodeType = r.string('nodeType', CONFIG_DEFAULTS.nodeType, nodeTypeProblem);
+  const replicas = r.integer('replicas', CONFIG_DEFAULTS.replicas, 0, MAX_REPLICAS_PER_SHARD);
   const shards = r.integer('shards', CONFIG_DEFAULTS.shards, 1, MAX_SHARDS);
-  // In cluster mode every node also listens on the cluster bus port, port + 10000.
-  const maxPort = shards > 1 ? 65535 - 10000 : 65535;
-  const port = r.integer('port', CONFIG_DEFAULTS.port, 1, maxPort);
+  const port = r.integer('port', CONFIG_DEFAULTS.port, 1, maxPort(shards > 1));
   const aclProfile = r.oneOf('aclProfile', CONFIG_DEFAULTS.aclProfile, ACL_PROFILES);
-  const snapshotRetentionDays = r.integer('snapshotRetentionDays', CONFIG_DEFAULTS.snapshotRetentionDays, 0, 35);
+  const snapshotRetentionDays = r.integer('snapshotRetentionDays', CONFIG_DEFAULTS.snapshotRetentionDays, 0, MAX_SNAPSHOT_RETENTION_DAYS);
   const maintenanceWindow = r.string('maintenanceWindow', CONFIG_DEFAULTS.maintenanceWindow, maintenanceWindowProblem);
   const snapshotWindow = r.optionalString('snapshotWindow', snapshotWindowProblem);
   const logRetentionDays = r.oneOf('logRetentionDays', CONFIG_DEFAULTS.logRetentionDays, LOG_RETENTION_DAYS);
   const passwordRotationDays = r.integer('passwordRotationDays', CONFIG_DEFAULTS.passwordRotationDays, 1, MAX_ROTATION_DAYS);
   const kekRotationDays = r.integer('kekRotationDays', CONFIG_DEFAULTS.kekRotationDays, 1, MAX_ROTATION_DAYS);
+  const removalPolicy = r.oneOf('removalPolicy', CONFIG_DEFAULTS.removalPolicy, CACHE_REMOVAL_POLICIES);
   const vpcId = r.optionalString('vpcId', (v) => (VPC_ID.test(v) ? undefined : 'must look like "vpc-0123456789abcdef0"'));
+  const subnetIds = input.subnetIds === undefined ? undefined
+    : r.stringList('subnetIds', [], (v) => (SUBNET_ID.test(v) ? undefined : 'must look like "subnet-0123456789abcdef0"'));
+  const interfaceEndpoints = r.boolean('interfaceEndpoints', CONFIG_DEFAULTS.interfaceEndpoints);
+  const bastion = r.boolean('bastion', CONFIG_DEFAULTS.bastion);
   const kmsKeyArn = r.optionalString('kmsKeyArn', (v) =>
     KMS_KEY_ARN.test(v) ? undefined : 'must be a KMS key ARN, "arn:aws:kms:<region>:<account>:key/<key-id>"');
   const defaultEnvs = r.stringList('envs', CONFIG_DEFAULTS.envs, id);
   const allowFrom = r.list('allowFrom', [], parseAllowedPeer);
+  const alarms = parseAlarms(input.alarms, problems);
   const apps = parseApps(input.apps, defaultEnvs, problems);
 
   if (shards * (replicas + 1) > MAX_NODES) {
@@ -153,31 +168,79 @@ export function parseConfig(raw: unknown): KccConfig {
   if (snapshotWindow && !maintenanceWindowProblem(maintenanceWindow) && windowsOverlap(snapshotWindow, maintenanceWindow)) {
     problems.push(`snapshotWindow: "${snapshotWindow}" overlaps maintenanceWindow "${maintenanceWindow}"; ElastiCache requires them apart`);
   }
+  if (subnetIds !== undefined && vpcId === undefined) problems.push(`subnetIds: ${show(subnetIds)} needs "vpcId" (the VPC the subnets belong to)`);
+  if (subnetIds !== undefined && subnetIds.length === 0) problems.push('subnetIds: [] must list at least one subnet (two in different AZs for Multi-AZ)');
+  if (interfaceEndpoints && vpcId !== undefined) {
+    problems.push('interfaceEndpoints: true adds endpoints to the VPC the stack creates only; with "vpcId", add them to your VPC yourself');
+  }
+  if (vpcId !== undefined && subnetIds === undefined && bastion) {
+    problems.push('bastion: true with "vpcId" needs "subnetIds" too (the bastion goes into the first subnet)');
+  }
 
   const appEnvs = apps.flatMap((app) => app.envs.map((env) => ({ app: app.name, env })));
-  const userIds = new Map<string, string>([[defaultUserId, 'defaultUserId']]);
-  for (const appEnv of appEnvs) {
-    const label = `apps: "${appEnv.app}" env "${appEnv.env}"`;
-    const name = `${appEnv.app}-${appEnv.env}`;
-    const problem = identifierProblem(name);
-    if (problem) {
-      problems.push(`${label}: user id "${name}" ${problem}`);
-      continue;
-    }
-    const clash = userIds.get(name);
-    if (clash) problems.push(`${label}: user id "${name}" is already used by ${clash}; user ids must be unique`);
-    userIds.set(name, label);
-  }
-  if (userIds.size > MAX_USERS_PER_GROUP) {
-    problems.push(`apps: ${userIds.size} users (default user + app-envs); a user group holds at most ${MAX_USERS_PER_GROUP}`);
+  problems.push(...userIdProblems(appEnvs, replicationGroupId, defaultUserId));
+  if (appEnvs.length > MAX_APP_ENVS) {
+    problems.push(
+      `apps: ${appEnvs.length} app-envs (${apps.length} apps); one stack holds at most ${MAX_APP_ENVS} ` +
+        '(CloudFormation resource limit and ElastiCache user-group size, docs/configuration.md "Limits"); split the apps over two stacks',
+    );
   }
 
-  if (problems.length > 0) throw new KccConfigError(problems);
+  if (problems.length > 0) throw new KccStackConfigError(problems);
   return {
     stackName, apps, appEnvs,
     defaultUserId, defaultUserEnabled, userGroupId, replicationGroupId, engine, engineVersion, nodeType, replicas,
     shards, port, aclProfile, snapshotRetentionDays, snapshotWindow, maintenanceWindow, logRetentionDays,
-    passwordRotationDays, kekRotationDays, vpcId, allowFrom, kmsKeyArn,
+    passwordRotationDays, kekRotationDays, removalPolicy, vpcId, subnetIds, interfaceEndpoints, bastion, allowFrom, kmsKeyArn, alarms,
+  };
+}
+
+function unknownKeys(input: Record<string, unknown>, known: readonly string[], prefix: string, problems: string[]): void {
+  for (const key of Object.keys(input)) {
+    if (known.includes(key)) continue;
+    const hint = closest(key, known);
+    problems.push(`unknown field "${prefix}${key}"${hint ? `: did you mean "${prefix}${hint}"?` : ''} (known: ${known.join(', ')})`);
+  }
+}
+
+/** ElastiCache user ids carry the replication group id (`<replicationGroupId>-<app>-<env>`): each valid and unique. */
+function userIdProblems(appEnvs: readonly AppEnv[], replicationGroupId: string, defaultUserId: string | undefined): string[] {
+  const problems: string[] = [];
+  const ids = new Map<string, string>([[defaultUserId ?? `${replicationGroupId}-admin`, 'the default user (defaultUserId)']]);
+  for (const { app, env } of appEnvs) {
+    const label = `apps: "${app}" env "${env}"`;
+    const userId = `${replicationGroupId}-${app}-${env}`;
+    const problem = identifierProblem(userId);
+    if (problem) {
+      problems.push(`${label}: user id "${userId}" (<replicationGroupId>-<app>-<env>) ${problem}; shorten the app, the env or replicationGroupId`);
+      continue;
+    }
+    const clash = ids.get(userId);
+    if (clash) problems.push(`${label}: user id "${userId}" is already used by ${clash}; user ids must be unique`);
+    ids.set(userId, label);
+  }
+  return problems;
+}
+
+function parseAlarms(raw: unknown, problems: string[]): AlarmsConfig | undefined {
+  if (raw === false) return undefined;
+  if (raw === undefined) return { ...ALARM_THRESHOLD_DEFAULTS, topicArn: undefined };
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    problems.push(`alarms: ${show(raw)} must be false (no alarms) or an object { "topicArn"?, thresholds… }`);
+    return undefined;
+  }
+  const input = raw as Record<string, unknown>;
+  unknownKeys(input, ALARM_KEYS, 'alarms.', problems);
+  const r = new Reader(input, problems, 'alarms.');
+  const d = ALARM_THRESHOLD_DEFAULTS;
+  return {
+    topicArn: r.optionalString('topicArn', (v) => (SNS_TOPIC_ARN.test(v) ? undefined : 'must be an SNS topic ARN, "arn:aws:sns:<region>:<account>:<name>"')),
+    authenticationFailures: r.integer('authenticationFailures', d.authenticationFailures, 1, 1_000_000),
+    authorizationFailures: r.integer('authorizationFailures', d.authorizationFailures, 1, 1_000_000),
+    memoryPercent: r.number('memoryPercent', d.memoryPercent, 1, 100),
+    evictions: r.integer('evictions', d.evictions, 1, 1_000_000),
+    replicationLagSeconds: r.number('replicationLagSeconds', d.replicationLagSeconds, 1, 3600),
+    rotationErrors: r.integer('rotationErrors', d.rotationErrors, 1, 1000),
   };
 }
 

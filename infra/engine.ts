@@ -8,35 +8,35 @@ export enum CacheEngine {
 
 export const CACHE_ENGINES: readonly CacheEngine[] = [CacheEngine.VALKEY, CacheEngine.REDIS];
 
-/** Engine version used when the config names none. */
+/**
+ * The engine versions ElastiCache offers for node-based replication groups that this stack can use
+ * (RBAC user group + `TransitEncryptionMode: required`), as `EngineVersion` takes them.
+ *
+ * Since Redis OSS 6 ElastiCache offers one version per minor release (`7.1`, not `7.1.0`) and
+ * applies patches itself; Valkey starts at 7.2. Redis OSS below 7.0 is left out: transit encryption
+ * mode `required` with a user group needs 7.0 or newer.
+ * Source: https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/engine-versions.html (Valkey 7.2,
+ * 8.0, 8.1, 8.2, 9.0, 9.1; Redis OSS up to 7.1) and
+ * https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/supported-engine-versions.html.
+ * A region may lag: `aws elasticache describe-cache-engine-versions --engine valkey` lists yours.
+ */
+export const ENGINE_VERSIONS: Readonly<Record<CacheEngine, readonly string[]>> = {
+  [CacheEngine.VALKEY]: ['7.2', '8.0', '8.1', '8.2', '9.0', '9.1'],
+  [CacheEngine.REDIS]: ['7.0', '7.1'],
+};
+
+/** Engine version used when none is given. */
 export const DEFAULT_ENGINE_VERSION: Readonly<Record<CacheEngine, string>> = {
   [CacheEngine.VALKEY]: '8.1',
   [CacheEngine.REDIS]: '7.1',
 };
 
-/**
- * Oldest version of each engine that supports `TransitEncryptionMode: required`, which a user
- * group (RBAC) needs. Redis OSS "7.0" alone resolves to the newest 7.0 patch, so it passes.
- */
-const MINIMUM_VERSION: Readonly<Record<CacheEngine, readonly [number, number, number]>> = {
-  [CacheEngine.VALKEY]: [7, 2, 0],
-  [CacheEngine.REDIS]: [7, 0, 5],
-};
-
-const VERSION_PATTERN = /^(\d+)\.(\d+)(?:\.(\d+))?$/;
-
-/** What is wrong with `version` for `engine`, or undefined when it can be deployed with RBAC + TLS. */
+/** What is wrong with `version` for `engine` (naming the valid ones), or undefined when ElastiCache offers it. */
 export function engineVersionProblem(engine: CacheEngine, version: string): string | undefined {
-  const match = VERSION_PATTERN.exec(version);
-  if (!match) return 'must look like "<major>.<minor>" or "<major>.<minor>.<patch>"';
-  const [major, minor, patch] = [Number(match[1]), Number(match[2]), match[3] === undefined ? Infinity : Number(match[3])];
-  const [minMajor, minMinor, minPatch] = MINIMUM_VERSION[engine];
-  const tooOld =
-    major < minMajor || (major === minMajor && (minor < minMinor || (minor === minMinor && patch < minPatch)));
-  if (tooOld) {
-    return `${engine} ${minMajor}.${minMinor}.${minPatch} or newer is required for transit encryption mode "required" (mandatory with a user group)`;
-  }
-  return undefined;
+  const offered = ENGINE_VERSIONS[engine];
+  if (offered === undefined) return `engine "${engine}" is not one of ${CACHE_ENGINES.join(', ')}`;
+  if (offered.includes(version)) return undefined;
+  return `is not a ${engine} version ElastiCache offers for a TLS-required RBAC replication group; valid: ${offered.join(', ')}`;
 }
 
 /** Name of the engine's default parameter group with cluster mode on, e.g. `default.valkey8.cluster.on`. */

@@ -1,21 +1,41 @@
-/** Stable codes of the errors the infra side throws. */
-export type KccInfraErrorCode = 'KCC_CONFIG_INVALID';
+/** Stable codes of the errors the infra side throws at synth. */
+export type KccInfraErrorCode =
+  /** The `kcc` config in cdk.json breaks a rule. */
+  | 'KCC_STACK_CONFIG_INVALID'
+  /** The props given to a construct (`KccRedisCache`, `KccRedisNetwork`, …) break a rule. */
+  | 'KCC_CACHE_PROPS_INVALID';
 
 /**
- * Thrown at synth when the `kcc` context in cdk.json breaks a rule. One error lists every
- * problem, each naming the field, the value received and the rule.
+ * Base of the errors thrown at synth: every one lists all of its problems at once, each naming the
+ * field or prop, the value received and the rule. Distinct from the client's `KCC_CONFIG_INVALID`.
  */
-export class KccConfigError extends Error {
-  readonly code: KccInfraErrorCode = 'KCC_CONFIG_INVALID';
+export abstract class KccInfraError extends Error {
+  abstract readonly code: KccInfraErrorCode;
   readonly problems: readonly string[];
 
-  constructor(problems: readonly string[]) {
-    super(
-      `Invalid kcc config (cdk.json "context.kcc"): ${problems.length} problem(s):\n` +
-        problems.map((p) => `  - ${p}`).join('\n'),
-    );
-    this.name = 'KccConfigError';
+  protected constructor(title: string, problems: readonly string[]) {
+    super(`${title}: ${problems.length} problem(s):\n${problems.map((p) => `  - ${p}`).join('\n')}`);
     this.problems = problems;
+  }
+}
+
+/** The `kcc` context in cdk.json breaks a rule (thrown by `parseConfig` and `buildApp`). */
+export class KccStackConfigError extends KccInfraError {
+  readonly code = 'KCC_STACK_CONFIG_INVALID' as const;
+
+  constructor(problems: readonly string[]) {
+    super('Invalid kcc config (cdk.json "context.kcc")', problems);
+    this.name = 'KccStackConfigError';
+  }
+}
+
+/** A construct's props break a rule; `construct` names the construct class and path. */
+export class KccCachePropsError extends KccInfraError {
+  readonly code = 'KCC_CACHE_PROPS_INVALID' as const;
+
+  constructor(construct: string, problems: readonly string[]) {
+    super(`Invalid props for ${construct}`, problems);
+    this.name = 'KccCachePropsError';
   }
 }
 

@@ -1,12 +1,54 @@
-export * from './app.js';
-export * from './allowed-peer.js';
-export * from './config.js';
-export * from './engine.js';
-export * from './errors.js';
-export * from './kcc-redis-cache.js';
-export * from './key-encryption-key-secret.js';
-export * from './kcc-redis-stack.js';
-export * from './nag-acknowledgements.js';
-export * from './rbac-password-user.js';
-export * from './rotation/key-encryption-key-rotation.js';
-export * from './rotation/redis-password-rotation.js';
+export { ALARM_THRESHOLD_DEFAULTS, type AlarmThresholds, type AlarmsConfig } from './alarm-thresholds.js';
+export { KccRedisAlarms, type KccRedisAlarmsProps } from './alarms.js';
+export { type AllowedPeer, parseAllowedPeer } from './allowed-peer.js';
+export { type BuiltApp, buildApp } from './app.js';
+export { KccRedisBastion, type KccRedisBastionProps } from './bastion.js';
+export {
+  type AppConfig,
+  CACHE_REMOVAL_POLICIES,
+  CONFIG_CONTEXT_KEY,
+  CONFIG_DEFAULTS,
+  type CacheRemovalPolicy,
+  type KccConfig,
+  LOG_RETENTION_DAYS,
+  parseConfig,
+} from './config.js';
+export { CACHE_ENGINES, CacheEngine, DEFAULT_ENGINE_VERSION, ENGINE_VERSIONS, engineVersionProblem } from './engine.js';
+export {
+  KccCachePropsError,
+  KccInfraError,
+  type KccInfraErrorCode,
+  KccRotationError,
+  type KccRotationErrorCode,
+  KccStackConfigError,
+} from './errors.js';
+export {
+  CACHE_BASE_DEFAULTS,
+  type IKccRedisCache,
+  type KccApp,
+  KccRedisCacheBase,
+  type KccRedisCacheBaseProps,
+  appEnvsOf,
+} from './kcc-redis-cache-base.js';
+export { KccRedisCache, type KccRedisCacheProps } from './kcc-redis-cache.js';
+export { KCC_REDIS_CACHE_DEFAULTS } from './kcc-redis-cache-rules.js';
+export {
+  APP_ENV_OUTPUT_VERSION,
+  type AppEnvOutput,
+  KccRedisStack,
+  type KccRedisStackProps,
+  cachePropsFromConfig,
+} from './kcc-redis-stack.js';
+export { SigningKeyEncryptionSecret, type KeyEncryptionKeySecretProps } from './key-encryption-key-secret.js';
+export {
+  CLOUDFORMATION_LIMITS,
+  MAX_APP_ENVS,
+  PER_APP_ENV_RESOURCES,
+  RESOURCES_PER_APP_ENV,
+  countTemplate,
+} from './limits.js';
+export { NAG_ACKNOWLEDGEMENTS, acknowledgeNagFindings } from './nag-acknowledgements.js';
+export { KccRedisNetwork, type KccRedisNetworkProps } from './network.js';
+export { RbacPasswordUser, type RbacPasswordUserProps } from './rbac-password-user.js';
+export { RedisPasswordRotation, type RedisPasswordRotationProps } from './rotation/redis-password-rotation.js';
+export { KeyEncryptionKeyRotation, type KeyEncryptionKeyRotationProps } from './rotation/key-encryption-key-rotation.js';

@@ -1,157 +1,113 @@
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
-import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import { CfnReplicationGroup, CfnSubnetGroup, CfnUserGroup } from 'aws-cdk-lib/aws-elasticache';
-import * as iam from 'aws-cdk-lib/aws-iam';
-import * as kms from 'aws-cdk-lib/aws-kms';
+import { ArnFormat, type Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { CfnReplicationGroup, CfnSubnetGroup } from 'aws-cdk-lib/aws-elasticache';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import { Construct } from 'constructs';
-import {
-  type AppEnv,
-  DEFAULT_USER_NAME,
-  appEnvAccessString,
-  appEnvUserName,
-  defaultUserAccessString,
-  keyPrefix,
-} from '@kcc-redis/client/contract';
-import type { AllowedPeer } from './allowed-peer.js';
-import type { KccConfig } from './config.js';
+import type { Construct } from 'constructs';
+import { DEFAULT_REDIS_PORT } from '@kcc-redis/client/contract';
 import { clusterModeParameterGroup } from './engine.js';
-import { SigningKeyEncryptionSecret } from './key-encryption-key-secret.js';
-import { RbacPasswordUser } from './rbac-password-user.js';
-import { KeyEncryptionKeyRotation } from './rotation/key-encryption-key-rotation.js';
-import { RedisPasswordRotation } from './rotation/redis-password-rotation.js';
+import { CACHE_BASE_DEFAULTS, generatedNamespace, KccRedisCacheBase, type KccRedisCacheBaseProps } from './kcc-redis-cache-base.js';
+import { KCC_REDIS_CACHE_DEFAULTS, KCC_REDIS_CACHE_RULES } from './kcc-redis-cache-rules.js';
+import { validateProps } from './validate-props.js';
 
-export interface KccRedisCacheProps {
-  /** Validated config: obtain it from `parseConfig` (cdk.json context or your own object). */
-  readonly config: KccConfig;
-  /** VPC the cache nodes live in. */
-  readonly vpc: ec2.IVpc;
+export interface KccRedisCacheProps extends KccRedisCacheBaseProps {
   /**
-   * Subnets for the cache's subnet group; pick subnets in at least two AZs for Multi-AZ.
+   * Subnets of the cache's subnet group; pick subnets in at least two AZs for Multi-AZ.
    * @default - the VPC's private subnets (isolated ones when it has no others)
    */
   readonly vpcSubnets?: ec2.SubnetSelection;
   /**
-   * Extra peers allowed to reach the cache port, beside `config.allowFrom` and the cache's own
-   * security group.
-   * @default - none
+   * Replication group id; also the prefix of every ElastiCache user id and of the user group id
+   * (ids are unique per account and region, so two caches need two of them). Cannot change once
+   * deployed: the group has a custom name, so CloudFormation cannot replace it.
+   * @default - generated from the construct path (unique per stack), at most 20 characters
    */
-  readonly allowFrom?: readonly ec2.IPeer[];
+  readonly replicationGroupId?: string;
   /**
-   * Customer-managed KMS key for encryption at rest (cache and user secrets).
-   * @default - `config.kmsKeyArn` when set, else AWS-owned keys
+   * Engine version, one ElastiCache offers for the engine (see `ENGINE_VERSIONS`).
+   * @default - '8.1' for Valkey, '7.1' for Redis OSS
    */
-  readonly encryptionKey?: kms.IKey;
+  readonly engineVersion?: string;
+  /** @default 'cache.t4g.micro' */
+  readonly cacheNodeType?: string;
+  /**
+   * Shards (node groups): 1 = cluster mode disabled, more = cluster mode enabled.
+   * @default 1
+   */
+  readonly shards?: number;
+  /**
+   * Replicas per shard, 0 to 5; at least 1 gives Multi-AZ with automatic failover.
+   * @default 1
+   */
+  readonly replicasPerShard?: number;
+  /** @default 6379 */
+  readonly port?: number;
+  /**
+   * How long automatic backups are kept, in whole days (0 turns them off).
+   * @default Duration.days(1)
+   */
+  readonly snapshotRetention?: Duration;
+  /**
+   * Daily backup window, `hh24:mi-hh24:mi` UTC, at least 60 minutes, apart from the maintenance window.
+   * @default - ElastiCache picks one
+   */
+  readonly snapshotWindow?: string;
+  /** @default 'sun:05:00-sun:06:00' */
+  readonly maintenanceWindow?: string;
+  /**
+   * What deleting or replacing the replication group does: SNAPSHOT keeps a final backup, RETAIN
+   * keeps the running group (and its cost), DESTROY loses the data.
+   * @default RemovalPolicy.SNAPSHOT
+   */
+  readonly removalPolicy?: RemovalPolicy;
 }
 
 /**
  * The setup guide as one construct: a security group on the cache port, the default user
- * (disabled unless configured), one password user per app-env with its own secret, the user group,
- * and a TLS-required, encrypted-at-rest replication group attached to that group.
+ * (disabled unless enabled), one password user per app-env with its own secret and
+ * key-encryption-key secret, the user group, and a TLS-required, encrypted-at-rest replication
+ * group attached to that group. Validates its props (`KCC_CACHE_PROPS_INVALID`).
  *
  * @example
- * const cache = new KccRedisCache(this, 'Cache', { config: parseConfig(raw), vpc });
- * cache.connections.allowDefaultPortFrom(appSecurityGroup);
- * cache.grantRead('my-app', 'prod', appRole);
+ * const cache = new KccRedisCache(this, 'Cache', { vpc, apps: [{ name: 'orders' }], replicationGroupId: 'orders-cache' });
+ * cache.connections.allowDefaultPortFrom(service);
+ * cache.grantRead('orders', 'prod', service.taskDefinition.taskRole);
+ *
+ * @resource AWS::ElastiCache::ReplicationGroup
  */
-export class KccRedisCache extends Construct implements ec2.IConnectable {
-  readonly connections: ec2.Connections;
-  readonly securityGroup: ec2.ISecurityGroup;
+export class KccRedisCache extends KccRedisCacheBase {
+  /** @attribute */
   readonly replicationGroupId: string;
-  readonly userGroupId: string;
-  readonly port: number;
-  readonly clusterMode: boolean;
+  /** ARN of the replication group. @attribute */
+  readonly replicationGroupArn: string;
   /** Whether nodes are spread over AZs with automatic failover (at least one replica per shard). */
   readonly multiAz: boolean;
-  readonly defaultUser: RbacPasswordUser;
-  /** App-env users by user name (`<app>-<env>`). */
-  readonly appEnvUsers: ReadonlyMap<string, RbacPasswordUser>;
-  /** Rotates the password of every user (default and app-envs) every `passwordRotationDays`. */
-  readonly passwordRotation: RedisPasswordRotation;
-  /** Key-encryption-key secrets of the app-envs' signing keys, by user name. */
-  readonly keyEncryptionKeys: ReadonlyMap<string, SigningKeyEncryptionSecret>;
-  /** Rotates every key-encryption key every `kekRotationDays`, keeping the earlier ones readable. */
-  readonly kekRotation: KeyEncryptionKeyRotation;
+  readonly shards: number;
+  readonly replicasPerShard: number;
   readonly resource: CfnReplicationGroup;
-  /** Customer-managed key of the cache and the secrets, when one is configured. */
-  readonly encryptionKey: kms.IKey | undefined;
 
   constructor(scope: Construct, id: string, props: KccRedisCacheProps) {
-    super(scope, id);
-    const { config, vpc } = props;
-    this.port = config.port;
-    this.clusterMode = config.shards > 1;
-    this.multiAz = config.replicas > 0;
-    const encryptionKey =
-      props.encryptionKey ?? (config.kmsKeyArn ? kms.Key.fromKeyArn(this, 'EncryptionKey', config.kmsKeyArn) : undefined);
-    this.encryptionKey = encryptionKey;
-    const cachePort = ec2.Port.tcp(config.port);
-
-    const securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
-      vpc,
-      description: `kcc-redis ${config.replicationGroupId}: ${config.engine} on tcp/${config.port} for members and allowed peers only`,
-      allowAllOutbound: false,
+    const shards = props.shards ?? KCC_REDIS_CACHE_DEFAULTS.shards;
+    super(scope, id, props, (self) => {
+      const namespace = props.replicationGroupId ?? generatedNamespace(self);
+      validateProps(self, 'KccRedisCache', { props, namespace }, KCC_REDIS_CACHE_RULES);
+      return { namespace, port: props.port ?? DEFAULT_REDIS_PORT, clusterMode: shards > 1 };
     });
-    securityGroup.connections.allowInternally(cachePort, 'Members of this group (app instances) reach the cache');
-    for (const peer of [...config.allowFrom.map(toPeer), ...(props.allowFrom ?? [])]) {
-      securityGroup.addIngressRule(peer, cachePort, `kcc-redis clients from ${peer.uniqueId}`);
-    }
-    this.securityGroup = securityGroup;
-    this.connections = new ec2.Connections({ securityGroups: [securityGroup], defaultPort: cachePort });
+    const engine = props.engine ?? CACHE_BASE_DEFAULTS.engine;
+    const engineVersion = props.engineVersion ?? KCC_REDIS_CACHE_DEFAULTS.engineVersion[engine];
+    const replicas = props.replicasPerShard ?? KCC_REDIS_CACHE_DEFAULTS.replicasPerShard;
+    const namespace = this.namespace;
+    this.shards = shards;
+    this.replicasPerShard = replicas;
+    this.multiAz = replicas > 0;
 
     const subnetGroup = new CfnSubnetGroup(this, 'SubnetGroup', {
-      description: `kcc-redis ${config.replicationGroupId} subnets`,
-      subnetIds: vpc.selectSubnets(props.vpcSubnets).subnetIds,
+      description: `kcc-redis ${namespace} subnets`,
+      subnetIds: props.vpc.selectSubnets(props.vpcSubnets).subnetIds,
     });
-
-    const userProps = { engine: config.engine, replicationGroupId: config.replicationGroupId, encryptionKey };
-    this.defaultUser = new RbacPasswordUser(this, 'DefaultUser', {
-      ...userProps,
-      userId: config.defaultUserId,
-      userName: DEFAULT_USER_NAME,
-      accessString: defaultUserAccessString(config.defaultUserEnabled),
-      keyPrefix: '',
-    });
-    const appEnvUsers = new Map<string, RbacPasswordUser>();
-    for (const appEnv of config.appEnvs) {
-      const name = appEnvUserName(appEnv);
-      appEnvUsers.set(name, new RbacPasswordUser(this, `User-${name}`, {
-        ...userProps,
-        userId: name,
-        userName: name,
-        accessString: appEnvAccessString(appEnv, { profile: config.aclProfile, clusterMode: this.clusterMode }),
-        keyPrefix: keyPrefix(appEnv),
-      }));
-    }
-    this.appEnvUsers = appEnvUsers;
-    this.passwordRotation = new RedisPasswordRotation(this, 'PasswordRotation', {
-      users: [this.defaultUser, ...appEnvUsers.values()],
-      automaticallyAfter: Duration.days(config.passwordRotationDays),
-      rotationTag: config.replicationGroupId,
-      encryptionKey,
-      logRetention: config.logRetentionDays as logs.RetentionDays,
-    });
-    this.keyEncryptionKeys = new Map(
-      [...appEnvUsers.keys()].map((name) => [name, new SigningKeyEncryptionSecret(this, `Kek-${name}`, { appEnvName: name, encryptionKey })]),
-    );
-    this.kekRotation = new KeyEncryptionKeyRotation(this, 'KekRotation', {
-      secrets: new Map([...this.keyEncryptionKeys].map(([name, kek]) => [name, kek.secret])),
-      automaticallyAfter: Duration.days(config.kekRotationDays),
-      rotationTag: config.replicationGroupId,
-      encryptionKey,
-      logRetention: config.logRetentionDays as logs.RetentionDays,
-    });
-
-    const userGroup = new CfnUserGroup(this, 'UserGroup', {
-      engine: config.engine,
-      userGroupId: config.userGroupId,
-      userIds: [this.defaultUser, ...appEnvUsers.values()].map((user) => user.resource.ref),
-    });
-    this.userGroupId = userGroup.ref;
 
     const logDelivery = (['slow-log', 'engine-log'] as const).map((logType) => {
       const logGroup = new logs.LogGroup(this, logType === 'slow-log' ? 'SlowLog' : 'EngineLog', {
-        retention: config.logRetentionDays as logs.RetentionDays,
+        retention: props.logRetention ?? CACHE_BASE_DEFAULTS.logRetention,
         removalPolicy: RemovalPolicy.RETAIN,
       });
       return {
@@ -163,67 +119,65 @@ export class KccRedisCache extends Construct implements ec2.IConnectable {
     });
 
     this.resource = new CfnReplicationGroup(this, 'Resource', {
-      replicationGroupId: config.replicationGroupId,
-      replicationGroupDescription: `kcc-redis: Keycloak connector cluster sync (RBAC user group ${config.userGroupId}, TLS required)`,
-      engine: config.engine,
-      engineVersion: config.engineVersion,
-      cacheNodeType: config.nodeType,
-      port: config.port,
+      replicationGroupId: namespace,
+      replicationGroupDescription: `kcc-redis: Keycloak connector cluster sync (RBAC, TLS required)`,
+      engine,
+      engineVersion,
+      cacheNodeType: props.cacheNodeType ?? KCC_REDIS_CACHE_DEFAULTS.cacheNodeType,
+      port: this.port,
       clusterMode: this.clusterMode ? 'enabled' : 'disabled',
-      cacheParameterGroupName: this.clusterMode ? clusterModeParameterGroup(config.engine, config.engineVersion) : undefined,
-      numNodeGroups: config.shards,
-      replicasPerNodeGroup: config.replicas,
-      automaticFailoverEnabled: config.replicas > 0 || this.clusterMode,
+      cacheParameterGroupName: this.clusterMode ? clusterModeParameterGroup(engine, engineVersion) : undefined,
+      // Cluster mode disabled: NumCacheClusters (primary + replicas) changes in place; ReplicasPerNodeGroup
+      // is create-only (registry schema createOnlyProperties), so adding a replica would need a replacement.
+      // https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticache-replicationgroup.html
+      ...(this.clusterMode ? { numNodeGroups: shards, replicasPerNodeGroup: replicas } : { numCacheClusters: replicas + 1 }),
+      automaticFailoverEnabled: replicas > 0 || this.clusterMode,
       multiAzEnabled: this.multiAz,
       transitEncryptionEnabled: true,
       transitEncryptionMode: 'required',
       atRestEncryptionEnabled: true,
-      kmsKeyId: encryptionKey?.keyArn,
-      userGroupIds: [userGroup.ref],
+      kmsKeyId: props.encryptionKey?.keyArn,
+      userGroupIds: [this.userGroup.ref],
       cacheSubnetGroupName: subnetGroup.ref,
-      securityGroupIds: [securityGroup.securityGroupId],
-      snapshotRetentionLimit: config.snapshotRetentionDays,
-      snapshotWindow: config.snapshotWindow,
-      preferredMaintenanceWindow: config.maintenanceWindow,
+      securityGroupIds: [this.securityGroup.securityGroupId],
+      snapshotRetentionLimit: props.snapshotRetention?.toDays() ?? KCC_REDIS_CACHE_DEFAULTS.snapshotRetentionDays,
+      snapshotWindow: props.snapshotWindow,
+      preferredMaintenanceWindow: props.maintenanceWindow ?? KCC_REDIS_CACHE_DEFAULTS.maintenanceWindow,
       autoMinorVersionUpgrade: true,
       logDeliveryConfigurations: logDelivery,
     });
-    this.replicationGroupId = this.resource.ref;
-    this.passwordRotation.startAfter(this.resource);
-  }
-
-  /** The user of one app-env; throws naming the known ones when it does not exist. */
-  appEnvUser(app: string, env: string): RbacPasswordUser {
-    const appEnv: AppEnv = { app, env };
-    const user = this.appEnvUsers.get(appEnvUserName(appEnv));
-    if (!user) {
-      throw new TypeError(`No Redis user for app "${app}" env "${env}"; known: ${[...this.appEnvUsers.keys()].join(', ')}`);
+    // SNAPSHOT makes CloudFormation take a final backup before it deletes or replaces the group.
+    // https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-attribute-deletionpolicy.html
+    this.resource.applyRemovalPolicy(props.removalPolicy ?? KCC_REDIS_CACHE_DEFAULTS.removalPolicy, { applyToUpdateReplacePolicy: true });
+    if (this.clusterMode) {
+      // Without it, a NumNodeGroups change replaces the group (which its custom name forbids); with it,
+      // ElastiCache reshards online. https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-attribute-updatepolicy.html
+      this.resource.cfnOptions.updatePolicy = { useOnlineResharding: true };
     }
-    return user;
+    this.replicationGroupId = this.resource.ref;
+    // Creating a rotation schedule runs Secrets Manager's configuration test at once; the users are
+    // `modifying` until the group that uses them is created.
+    this.passwordRotation.startAfter(this.resource);
+    this.replicationGroupArn = Stack.of(this).formatArn({
+      service: 'elasticache',
+      resource: 'replicationgroup',
+      resourceName: this.replicationGroupId,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
   }
 
   /**
-   * Lets `grantee` (the app-env's instances) read what the client needs: its user secret
-   * (username, password, key prefix) and its key-encryption key. Nothing of other app-envs.
+   * The member clusters (one per node) as ElastiCache names them at creation: `<id>-001`… with
+   * cluster mode disabled, `<id>-0001-001`… (node group, then node) with it enabled. The per-node
+   * CloudWatch metrics carry these as `CacheClusterId`.
+   * https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/API_NodeGroup.html
    */
-  grantRead(app: string, env: string, grantee: iam.IGrantable): iam.Grant {
-    const user = this.appEnvUser(app, env);
-    const grant = user.secret.grantRead(grantee).combine(this.keyEncryptionKeys.get(user.userName)!.secret.grantRead(grantee));
-    if (!this.encryptionKey) return grant;
-    // Secrets encrypted with a customer key need kms:Decrypt too. CDK's own grant cannot edit the
-    // policy of a key imported by ARN and adds nothing; grant it on the principal, through Secrets Manager only.
-    return grant.combine(
-      iam.Grant.addToPrincipal({
-        grantee,
-        actions: ['kms:Decrypt'],
-        resourceArns: [this.encryptionKey.keyArn],
-        conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${Stack.of(this).region}.amazonaws.com` } },
-      }),
+  get memberClusterIds(): string[] {
+    const id = this.namespace;
+    const nodes = (n: number) => Array.from({ length: n }, (_, i) => String(i + 1).padStart(3, '0'));
+    if (!this.clusterMode) return nodes(this.replicasPerShard + 1).map((n) => `${id}-${n}`);
+    return Array.from({ length: this.shards }, (_, s) => String(s + 1).padStart(4, '0')).flatMap((group) =>
+      nodes(this.replicasPerShard + 1).map((n) => `${id}-${group}-${n}`),
     );
   }
-}
-
-function toPeer(peer: AllowedPeer): ec2.IPeer {
-  if (peer.kind === 'securityGroup') return ec2.Peer.securityGroupId(peer.securityGroupId);
-  return peer.ipVersion === 4 ? ec2.Peer.ipv4(peer.cidr) : ec2.Peer.ipv6(peer.cidr);
 }

@@ -1,5 +1,6 @@
 import { Validations } from 'aws-cdk-lib';
 import { DEFAULT_REDIS_PORT } from '@kcc-redis/client/contract';
+import type { KccRedisBastion } from './bastion.js';
 import type { KccRedisCache } from './kcc-redis-cache.js';
 
 /**
@@ -33,10 +34,25 @@ export const NAG_ACKNOWLEDGEMENTS = {
       "statement). Every other statement of the functions' roles names the stack's own log groups, ElastiCache users " +
       'and secrets.',
   },
+  bastionDetailedMonitoring: {
+    id: 'AwsSolutions-EC28',
+    reason:
+      'The optional bastion is a t4g.nano used by hand for the setup guide\'s check; detailed (1-minute) monitoring would ' +
+      'cost more than the instance and tells nothing the 5-minute basic metrics do not.',
+  },
+  bastionTerminationProtection: {
+    id: 'AwsSolutions-EC29',
+    reason:
+      'The optional bastion holds no data and is rebuilt from the template; termination protection would make ' +
+      '"bastion": false and cdk destroy fail until someone turns it off by hand.',
+  },
 } as const;
 
-/** Applies {@link NAG_ACKNOWLEDGEMENTS} to the resources of `cache` they concern. */
-export function acknowledgeNagFindings(cache: KccRedisCache): void {
+/** Applies {@link NAG_ACKNOWLEDGEMENTS} to the resources of the cache (and bastion) they concern. */
+export function acknowledgeNagFindings({ cache, bastion }: { cache: KccRedisCache; bastion?: KccRedisBastion | undefined }): void {
+  if (bastion) {
+    Validations.of(bastion.instance).acknowledge(NAG_ACKNOWLEDGEMENTS.bastionDetailedMonitoring, NAG_ACKNOWLEDGEMENTS.bastionTerminationProtection);
+  }
   Validations.of(cache.resource).acknowledge(NAG_ACKNOWLEDGEMENTS.rbacInsteadOfAuthToken);
   if (cache.port === DEFAULT_REDIS_PORT) Validations.of(cache.resource).acknowledge(NAG_ACKNOWLEDGEMENTS.defaultPort);
   if (!cache.multiAz) Validations.of(cache.resource).acknowledge(NAG_ACKNOWLEDGEMENTS.singleNodeByChoice);

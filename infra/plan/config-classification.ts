@@ -42,22 +42,31 @@ export const CONFIG_VARIATIONS: readonly ConfigVariation[] = [
   { field: 'maintenanceWindow', change: 'another window', after: { maintenanceWindow: 'mon:05:00-mon:06:00' } },
   { field: 'logRetentionDays', change: '30 → 60', after: { logRetentionDays: 60 } },
   { field: 'passwordRotationDays', change: '30 → 10', after: { passwordRotationDays: 10 } },
+  { field: 'kekRotationDays', change: '90 → 30', after: { kekRotationDays: 30 } },
+  { field: 'removalPolicy', change: 'snapshot → retain', after: { removalPolicy: 'retain' } },
+  { field: 'interfaceEndpoints', change: 'false → true', after: { interfaceEndpoints: true } },
+  { field: 'bastion', change: 'false → true', after: { bastion: true } },
+  { field: 'alarms', change: 'send to a topic', after: { alarms: { topicArn: 'arn:aws:sns:us-east-1:123456789012:ops' } } },
+  { field: 'alarms', change: 'turn off', after: { alarms: false } },
+  {
+    field: 'subnetIds',
+    change: 'other subnets in the same VPC',
+    before: { vpcId: 'vpc-0123456789abcdef0', subnetIds: ['subnet-0123456789abcdef0', 'subnet-0123456789abcdef1'] },
+    after: { vpcId: 'vpc-0123456789abcdef0', subnetIds: ['subnet-0123456789abcdef2', 'subnet-0123456789abcdef3'] },
+  },
   { field: 'allowFrom', change: 'add a peer', after: { allowFrom: ['sg-0123456789abcdef0'] } },
   { field: 'kmsKeyArn', change: 'set a customer key', after: { kmsKeyArn: KMS_KEY } },
 ];
 
-/**
- * Fields whose change the planner cannot show by comparing two templates of one stack, and why.
- * `stackName` names the stack itself; `vpcId` needs a VPC lookup (account, region, AWS call).
- */
+/** Fields whose change the planner cannot show by comparing two templates of one stack, and why. */
 export const UNPLANNED_FIELDS: Readonly<Record<string, string>> = {
   stackName:
     'deploys another stack: CloudFormation identifies a stack by its name, so the old stack keeps running until you delete it, and the new one collides with it on every custom name (replication group, user and user group ids)',
   vpcId:
-    'not planned offline (a VPC lookup needs an account and a region). Moving the cache to another VPC replaces its security group (VpcId is create-only) and its subnet group; ElastiCache cannot move a replication group between VPCs: treat it as cannot change once deployed',
+    'cannot change once deployed: a template pair shows only the security group replaced (VpcId is create-only) and the subnet group updated, but ElastiCache cannot move a replication group to another VPC (its subnet group cannot take subnets of another VPC while in use); deploy a new stack in the other VPC and move the apps',
 };
 
-export type Verdict = 'in place' | 'adds resources' | 'loses data' | 'replaces a resource' | 'cannot change once deployed';
+export type Verdict = 'in place' | 'adds resources' | 'removes resources' | 'loses data' | 'replaces a resource' | 'cannot change once deployed';
 
 export interface FieldClassification {
   readonly field: string;
@@ -94,6 +103,8 @@ export function classifyPlan(plan: UpdatePlan): { verdict: Verdict; detail: stri
   if (losing.length > 0) return { verdict: 'loses data', detail: describe(losing, lossCause) };
   const added = of(['added']);
   if (added.length > 0) return { verdict: 'adds resources', detail: describe(added, () => 'added') };
+  const removed = of(['removed']);
+  if (removed.length > 0) return { verdict: 'removes resources', detail: describe(removed, () => 'removed, nothing kept in it') };
   const updated = of(['in-place']);
   return { verdict: 'in place', detail: updated.length === 0 ? 'no resource changes' : describe(updated, inPlaceCause) };
 }
@@ -134,7 +145,10 @@ function lossCause(change: ResourceChange): string {
 }
 
 function inPlaceCause(change: ResourceChange): string {
-  return [...new Set(change.causes.map((c) => c.property.split(/[.[]/)[0]))].join(', ');
+  // Properties, or else the resource attributes that changed (DeletionPolicy, UpdateReplacePolicy, …).
+  const properties = change.causes.map((c) => c.property.split(/[.[]/)[0]);
+  const attributes = change.notes.map((note) => /^(\w+):/.exec(note)?.[1]).filter((a): a is string => a !== undefined);
+  return [...new Set(properties.length > 0 ? properties : attributes)].join(', ');
 }
 
 function shortType(type: string): string {

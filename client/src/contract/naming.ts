@@ -177,6 +177,65 @@ export function accessPermissions(accessString: string): string[] {
     .filter((rule) => rule.length > 0 && !ACL_DIRECTIVES.includes(rule));
 }
 
+/**
+ * An access string as ElastiCache stores it: without `clearselectors`, `resetkeys` and
+ * `resetchannels`. Put this form in the template, or CloudFormation drift detection reports every
+ * user as drifted.
+ *
+ * Nothing is lost: ModifyUser's `AccessString` replaces the user's whole permission set
+ * (`AppendAccessString` is the separate "add to it" parameter,
+ * https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/API_ModifyUser.html), and
+ * ElastiCache rebuilds each user from its stored string on every node, so the string is always
+ * applied to a user with no key patterns, channel patterns or selectors. The directives only clear
+ * what an incremental `ACL SETUSER` would otherwise keep; on a fresh user they are no-ops. Channels
+ * start empty there too: Redis OSS 7 and Valkey default `acl-pubsub-default` to `resetchannels`, and
+ * the stack accepts no older engine.
+ *
+ * @example storedAccessString('on clearselectors resetkeys ~a-prod:* resetchannels &a-prod:* -@all')
+ * // 'on ~a-prod:* &a-prod:* -@all'
+ */
+export function storedAccessString(accessString: string): string {
+  return accessPermissions(accessString).join(' ');
+}
+
+/**
+ * ElastiCache user id of an app-env's user in one stack: `<namespace>-<app>-<env>`. User ids and
+ * user-group ids are unique per account and region (they are the last part of the user's ARN,
+ * `arn:aws:elasticache:<region>:<account>:user:<id>`), so two stacks with the same apps need
+ * different ids; the namespace is the stack's replication group id, itself unique per region. The
+ * user *name* stays `<app>-<env>` ({@link appEnvUserName}). An IAM-authenticated user's id must
+ * equal its user name, so such a user needs the namespace in its name too.
+ *
+ * @example appEnvUserId('kcc-redis', { app: 'my-app', env: 'prod' }) // 'kcc-redis-my-app-prod'
+ */
+export function appEnvUserId(namespace: string, appEnv: AppEnv): string {
+  return checkedId(`${namespace}-${checkedName(appEnv)}`);
+}
+
+/**
+ * The default user's id in one stack when none is configured: `<namespace>-admin`.
+ *
+ * @example defaultAdminUserId('kcc-redis') // 'kcc-redis-admin'
+ */
+export function defaultAdminUserId(namespace: string): string {
+  return checkedId(`${namespace}-admin`);
+}
+
+/**
+ * The user group's id in one stack when none is configured: `<namespace>-users`.
+ *
+ * @example defaultUserGroupId('kcc-redis') // 'kcc-redis-users'
+ */
+export function defaultUserGroupId(namespace: string): string {
+  return checkedId(`${namespace}-users`);
+}
+
+function checkedId(id: string): string {
+  const problem = identifierProblem(id);
+  if (problem) throw new TypeError(`ElastiCache id "${id}" ${problem}`);
+  return id;
+}
+
 const PREFIX_PATTERN = /^[a-z][a-z0-9-]*(:[a-z0-9-]+)*:$/;
 
 /**

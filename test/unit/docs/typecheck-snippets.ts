@@ -25,8 +25,11 @@ export interface SnippetProblem {
   readonly message: string;
 }
 
-/** Where the snippet modules live (in memory only): inside the repository, so node_modules resolves. */
-export const SNIPPET_FOLDER = 'test/unit/docs/.snippets';
+/**
+ * Where the snippet modules live (in memory only): the repository root, so that node_modules resolves
+ * and a snippet's `./infra/index.js` means the repository's infra, as the docs mean it.
+ */
+export const SNIPPET_FOLDER = '.';
 
 function compilerOptions(root: string): ts.CompilerOptions {
   const configFile = join(root, 'tsconfig.json');
@@ -41,7 +44,7 @@ export function typecheckSnippets(root: string, snippets: readonly Snippet[]): S
   const options = compilerOptions(root);
   const modules = new Map<string, { snippet: Snippet; text: string }>();
   snippets.forEach((snippet, i) => {
-    const name = `${snippet.file.replace(/[^A-Za-z0-9]+/g, '-')}-line-${snippet.fenceLine}-${i}.ts`;
+    const name = `.snippet-${snippet.file.replace(/[^A-Za-z0-9]+/g, '-')}-line-${snippet.fenceLine}-${i}.ts`;
     // `export {}` makes every snippet a module (own scope, top-level await) even without imports.
     modules.set(join(root, SNIPPET_FOLDER, name), { snippet, text: `${snippet.code}\nexport {};\n` });
   });

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { CONFIG_DEFAULTS, CacheEngine, KccConfigError, parseConfig } from '../../../infra/index.js';
+import { CONFIG_DEFAULTS, CacheEngine, KccStackConfigError, MAX_APP_ENVS, parseConfig } from '../../../infra/index.js';
 
 function problemsOf(raw: unknown): readonly string[] {
   try {
     parseConfig(raw);
   } catch (error) {
-    if (error instanceof KccConfigError) return error.problems;
+    if (error instanceof KccStackConfigError) return error.problems;
     throw error;
   }
   throw new Error('expected parseConfig to reject the config');
@@ -16,9 +16,10 @@ describe('config: defaults', () => {
     const config = parseConfig({ apps: ['my-app'] });
     expect(config).toMatchObject({
       stackName: 'KccRedis',
-      defaultUserId: 'keycloak-connector-aws-redis-admin',
+      defaultUserId: undefined,
       defaultUserEnabled: false,
-      userGroupId: 'keycloak-connector-aws-redis-channel',
+      userGroupId: undefined,
+      replicationGroupId: 'kcc-redis',
       engine: CacheEngine.VALKEY,
       engineVersion: '8.1',
       nodeType: 'cache.t4g.micro',
@@ -28,7 +29,12 @@ describe('config: defaults', () => {
       aclProfile: 'guide',
       passwordRotationDays: 30,
       vpcId: undefined,
+      subnetIds: undefined,
+      interfaceEndpoints: false,
+      bastion: false,
+      removalPolicy: 'snapshot',
       allowFrom: [],
+      alarms: { topicArn: undefined, authenticationFailures: 20, authorizationFailures: 5, memoryPercent: 80, evictions: 1, replicationLagSeconds: 10, rotationErrors: 1 },
     });
     expect(config.appEnvs).toEqual([
       { app: 'my-app', env: 'prod' },
@@ -59,6 +65,25 @@ describe('config: defaults', () => {
   it('exposes its defaults in one object', () => {
     expect(CONFIG_DEFAULTS.defaultUserEnabled).toBe(false);
   });
+
+  it('takes an imported VPC by id and subnet ids, network options, alarms and a removal policy', () => {
+    const config = parseConfig({
+      apps: ['a'],
+      vpcId: 'vpc-0123456789abcdef0',
+      subnetIds: ['subnet-0123456789abcdef0', 'subnet-0123456789abcdef1'],
+      bastion: true,
+      removalPolicy: 'retain',
+      alarms: { topicArn: 'arn:aws:sns:eu-west-1:123456789012:ops', memoryPercent: 90 },
+    });
+    expect(config).toMatchObject({ subnetIds: ['subnet-0123456789abcdef0', 'subnet-0123456789abcdef1'], bastion: true, removalPolicy: 'retain' });
+    expect(config.alarms).toMatchObject({ topicArn: 'arn:aws:sns:eu-west-1:123456789012:ops', memoryPercent: 90, evictions: 1 });
+    expect(parseConfig({ apps: ['a'], alarms: false }).alarms).toBeUndefined();
+  });
+
+  it.each([['valkey', ['7.2', '8.0', '8.1', '8.2', '9.0', '9.1']], ['redis', ['7.0', '7.1']]] as const)(
+    'accepts every %s version ElastiCache offers', (engine, versions) => {
+      for (const engineVersion of versions) expect(parseConfig({ apps: ['a'], engine, engineVersion }).engineVersion).toBe(engineVersion);
+    });
 });
 
 describe('config: every bad input names the field, the value and the rule', () => {
@@ -73,16 +98,18 @@ describe('config: every bad input names the field, the value and the rule', () =
     ['trailing hyphen env', { apps: [{ name: 'a', envs: ['prod-'] }] }, /apps\[0\]\.envs: environment "prod-" must not end with a hyphen/],
     ['duplicate env', { apps: [{ name: 'a', envs: ['prod', 'prod'] }] }, /lists an environment twice/],
     ['unknown app field', { apps: [{ name: 'a', env: ['prod'] }] }, /apps\[0\]: unknown field\(s\) "env"/],
-    ['user id too long', { apps: ['a'.repeat(36)] }, /user id "a{36}-prod" must be at most 40 characters/],
-    ['user id clash with default user', { apps: [{ name: 'keycloak-connector-aws-redis', envs: ['admin'] }] }, /already used by defaultUserId/],
+    ['user id too long (it carries the replication group id)', { apps: ['a'.repeat(26)] }, /user id "kcc-redis-a{26}-prod" \(<replicationGroupId>-<app>-<env>\) must be at most 40 characters/],
+    ['user id clash with the default user', { apps: [{ name: 'x', envs: ['admin'] }], defaultUserId: 'kcc-redis-x-admin' }, /user id "kcc-redis-x-admin" is already used by the default user/],
     ['bad replication group id', { ...base, replicationGroupId: 'Kcc' }, /replicationGroupId: "Kcc" must start with a lowercase letter/],
     ['bad user group id', { ...base, userGroupId: 'group-' }, /userGroupId: "group-" must not end with a hyphen/],
     ['bad default user id', { ...base, defaultUserId: 'x--y' }, /defaultUserId: "x--y" must not contain two consecutive hyphens/],
     ['unknown engine', { ...base, engine: 'memcached' }, /engine: "memcached" must be one of "valkey", "redis"/],
-    ['redis too old for transit mode required', { ...base, engine: 'redis', engineVersion: '6.2' }, /engineVersion: "6.2" redis 7\.0\.5 or newer is required for transit encryption mode "required"/],
-    ['redis 7.0.4', { ...base, engine: 'redis', engineVersion: '7.0.4' }, /engineVersion: "7\.0\.4" redis 7\.0\.5 or newer/],
-    ['valkey too old', { ...base, engineVersion: '7.1' }, /engineVersion: "7\.1" valkey 7\.2\.0 or newer/],
-    ['version format', { ...base, engineVersion: 'latest' }, /engineVersion: "latest" must look like/],
+    ['redis too old for transit mode required', { ...base, engine: 'redis', engineVersion: '6.2' }, /engineVersion: "6.2" is not a redis version ElastiCache offers .*; valid: 7\.0, 7\.1$/],
+    ['redis patch version', { ...base, engine: 'redis', engineVersion: '7.0.5' }, /engineVersion: "7\.0\.5" is not a redis version .*valid: 7\.0, 7\.1/],
+    ['valkey version that does not exist', { ...base, engineVersion: '9.9' }, /engineVersion: "9\.9" is not a valkey version .*valid: 7\.2, 8\.0, 8\.1, 8\.2, 9\.0, 9\.1/],
+    ['valkey too old', { ...base, engineVersion: '7.1' }, /engineVersion: "7\.1" is not a valkey version/],
+    ['redis version for valkey', { ...base, engineVersion: '7.0' }, /engineVersion: "7\.0" is not a valkey version/],
+    ['version format', { ...base, engineVersion: 'latest' }, /engineVersion: "latest" is not a valkey version/],
     ['replicas above 5', { ...base, replicas: 6 }, /replicas: 6 must be a whole number from 0 to 5/],
     ['replicas not integer', { ...base, replicas: 1.5 }, /replicas: 1\.5 must be a whole number/],
     ['shards 0', { ...base, shards: 0 }, /shards: 0 must be a whole number from 1 to 90/],
@@ -113,6 +140,17 @@ describe('config: every bad input names the field, the value and the rule', () =
     ['typo in a field name', { ...base, replica: 2 }, /unknown field "replica": did you mean "replicas"\?/],
     ['unknown field', { ...base, something: true }, /unknown field "something" \(known: stackName, apps/],
     ['stack name', { ...base, stackName: 'my stack' }, /stackName: "my stack" must start with a letter/],
+    ['removal policy', { ...base, removalPolicy: 'delete' }, /removalPolicy: "delete" must be one of "snapshot", "retain", "destroy"/],
+    ['subnets without a VPC', { ...base, subnetIds: ['subnet-0123456789abcdef0'] }, /subnetIds: \["subnet-0123456789abcdef0"\] needs "vpcId"/],
+    ['not a subnet id', { ...base, vpcId: 'vpc-0123456789abcdef0', subnetIds: ['sn-1'] }, /subnetIds\[0\]: "sn-1" must look like "subnet-/],
+    ['no subnets', { ...base, vpcId: 'vpc-0123456789abcdef0', subnetIds: [] }, /subnetIds: \[\] must list at least one subnet/],
+    ['endpoints in an imported VPC', { ...base, vpcId: 'vpc-0123456789abcdef0', subnetIds: ['subnet-0123456789abcdef0'], interfaceEndpoints: true }, /interfaceEndpoints: true adds endpoints to the VPC the stack creates only/],
+    ['bastion in a looked-up VPC', { ...base, vpcId: 'vpc-0123456789abcdef0', bastion: true }, /bastion: true with "vpcId" needs "subnetIds"/],
+    ['alarms as a string', { ...base, alarms: 'on' }, /alarms: "on" must be false \(no alarms\) or an object/],
+    ['alarm topic not an SNS ARN', { ...base, alarms: { topicArn: 'ops' } }, /alarms\.topicArn: "ops" must be an SNS topic ARN/],
+    ['alarm threshold out of range', { ...base, alarms: { memoryPercent: 120 } }, /alarms\.memoryPercent: 120 must be a number from 1 to 100/],
+    ['alarm field typo', { ...base, alarms: { evictons: 1 } }, /unknown field "alarms\.evictons": did you mean "alarms\.evictions"\?/],
+    ['more app-envs than a stack holds', { apps: Array.from({ length: 31 }, (_, i) => `app${i}`) }, new RegExp(`apps: 62 app-envs \\(31 apps\\); one stack holds at most ${MAX_APP_ENVS}`)],
   ])('%s', (_name, raw, message) => {
     const problems = problemsOf(raw);
     expect(problems.join('\n')).toMatch(message);
@@ -123,11 +161,11 @@ describe('config: every bad input names the field, the value and the rule', () =
       try {
         parseConfig({ apps: ['Bad'], replicas: 9, port: -1, engin: 'redis' });
       } catch (e) {
-        return e as KccConfigError;
+        return e as KccStackConfigError;
       }
       throw new Error('expected an error');
     })();
-    expect(error.code).toBe('KCC_CONFIG_INVALID');
+    expect(error.code).toBe('KCC_STACK_CONFIG_INVALID');
     expect(error.problems).toHaveLength(4);
     expect(error.message).toMatch(/Invalid kcc config \(cdk\.json "context\.kcc"\): 4 problem\(s\)/);
   });

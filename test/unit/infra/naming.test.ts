@@ -2,8 +2,12 @@ import { describe, expect, it } from 'vitest';
 import {
   accessPermissions,
   appEnvAccessString,
+  appEnvUserId,
   appEnvUserName,
+  defaultAdminUserId,
   defaultUserAccessString,
+  defaultUserGroupId,
+  storedAccessString,
   hashTag,
   identifierProblem,
   keyPrefix,
@@ -64,5 +68,25 @@ describe('naming: access strings', () => {
     const stored = 'on ~my-app-prod:* &my-app-prod:* -@all +@fast +@pubsub +@keyspace +@string +@read +@write +@scripting -@dangerous +client|setname +info';
     expect(accessPermissions(appEnvAccessString(myAppProd))).toEqual(accessPermissions(stored));
     expect(accessPermissions(appEnvAccessString(myAppProd, { profile: 'hardened' }))).not.toEqual(accessPermissions(stored));
+  });
+});
+
+describe('naming: per-stack ids and the stored access string', () => {
+  it('puts the stack\'s namespace before user and user-group ids; user names stay <app>-<env>', () => {
+    expect(appEnvUserId('kcc-redis', myAppProd)).toBe('kcc-redis-my-app-prod');
+    expect(appEnvUserId('kcc-staging', myAppProd)).not.toBe(appEnvUserId('kcc-redis', myAppProd));
+    expect(defaultAdminUserId('kcc-redis')).toBe('kcc-redis-admin');
+    expect(defaultUserGroupId('kcc-redis')).toBe('kcc-redis-users');
+    expect(() => appEnvUserId('a'.repeat(30), myAppProd)).toThrow(/ElastiCache id "a{30}-my-app-prod" must be at most 40 characters/);
+  });
+
+  it('drops exactly the directives ElastiCache drops and keeps every permission in order', () => {
+    expect(storedAccessString(appEnvAccessString(myAppProd))).toBe(
+      'on ~my-app-prod:* &my-app-prod:* -@all +@fast +@pubsub +@keyspace +@string +@read +@write +@scripting -@dangerous +client|setname +info',
+    );
+    const hardened = appEnvAccessString(myAppProd, { profile: 'hardened', clusterMode: true });
+    expect(storedAccessString(hardened)).toBe(hardened.replace(' clearselectors resetkeys', '').replace(' resetchannels', ''));
+    expect(accessPermissions(storedAccessString(hardened))).toEqual(accessPermissions(hardened));
+    expect(storedAccessString('off ~* &* +@all')).toBe('off ~* &* +@all');
   });
 });

@@ -3,7 +3,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
 import cdkJson from '../../../cdk.json' with { type: 'json' };
-import { KccRedisCache, NAG_ACKNOWLEDGEMENTS, parseConfig } from '../../../infra/index.js';
+import { KccRedisCache, NAG_ACKNOWLEDGEMENTS, cachePropsFromConfig, parseConfig } from '../../../infra/index.js';
 import { build, contextWith, outdir } from '../../support/synth.js';
 
 const variants: Record<string, unknown> = {
@@ -17,6 +17,19 @@ const variants: Record<string, unknown> = {
     allowFrom: ['sg-0123456789abcdef0', '10.0.0.0/8', '2001:db8::/32'],
     kmsKeyArn: 'arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555',
     snapshotWindow: '01:00-02:00',
+  },
+  'interface endpoints, bastion, alarms to a topic': {
+    apps: ['my-app'],
+    interfaceEndpoints: true,
+    bastion: true,
+    alarms: { topicArn: 'arn:aws:sns:eu-west-1:123456789012:ops' },
+  },
+  'imported VPC (no lookup), bastion, no alarms': {
+    apps: ['my-app'],
+    vpcId: 'vpc-0123456789abcdef0',
+    subnetIds: ['subnet-0123456789abcdef0', 'subnet-0123456789abcdef1'],
+    bastion: true,
+    alarms: false,
   },
 };
 
@@ -65,11 +78,24 @@ describe('compliance: cdk-nag AwsSolutions', () => {
     const stack = new Stack(app, 'Bare');
     const vpc = new ec2.Vpc(stack, 'Vpc', { natGateways: 0, subnetConfiguration: [{ name: 'i', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }] });
     Validations.of(vpc).acknowledge({ id: 'AwsSolutions-VPC7', reason: 'test VPC without flow logs' });
-    new KccRedisCache(stack, 'Cache', { config: parseConfig({ apps: ['a'], ...kcc }), vpc });
+    new KccRedisCache(stack, 'Cache', { ...cachePropsFromConfig(stack, parseConfig({ apps: ['a'], ...kcc })), vpc });
     Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
     const report = synthError(app);
     const flagged = [...new Set(report.match(/AwsSolutions-[A-Z]+\d+(\[[^\]]+\])?/g))].sort();
     expect(flagged).toEqual(expected);
+  });
+
+  it('flags the bastion\'s monitoring and termination protection when used without acknowledgements', async () => {
+    const { KccRedisBastion } = await import('../../../infra/index.js');
+    const app = new App({ context: contextWith(cdkJson.context.kcc), outdir: outdir() });
+    const stack = new Stack(app, 'Bare');
+    const vpc = new ec2.Vpc(stack, 'Vpc', { natGateways: 0, subnetConfiguration: [{ name: 'i', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }] });
+    Validations.of(vpc).acknowledge({ id: 'AwsSolutions-VPC7', reason: 'test VPC without flow logs' });
+    const target = new ec2.SecurityGroup(stack, 'Target', { vpc });
+    new KccRedisBastion(stack, 'Bastion', { vpc, subnet: vpc.isolatedSubnets[0]!, cache: new ec2.Connections({ securityGroups: [target], defaultPort: ec2.Port.tcp(6379) }) });
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    const flagged = [...new Set(synthError(app).match(/AwsSolutions-[A-Z]+\d+(\[[^\]]+\])?/g))].sort();
+    expect(flagged).toEqual(['AwsSolutions-EC28', 'AwsSolutions-EC29']);
   });
 
   it('gives every acknowledgement a reason', () => {

@@ -4,7 +4,7 @@ import { Runtime, RuntimeFamily } from 'aws-cdk-lib/aws-lambda';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
 import cdkJson from '../../../cdk.json' with { type: 'json' };
-import { CONFIG_DEFAULTS, KccConfigError, KccRedisCache, NAG_ACKNOWLEDGEMENTS, parseConfig } from '../../../infra/index.js';
+import { CONFIG_DEFAULTS, KccRedisCache, KccStackConfigError, NAG_ACKNOWLEDGEMENTS, parseConfig } from '../../../infra/index.js';
 import { ROTATION_RUNTIME } from '../../../infra/rotation/redis-password-rotation.js';
 import {
   DEFAULT_KEK_ROTATION_DAYS,
@@ -18,7 +18,7 @@ import { type Synthesized, contextWith, outdir, synth } from '../../support/synt
 type Resource = { Type: string; Properties: Record<string, unknown>; DependsOn?: string[] };
 type Statement = { Action: string | string[]; Resource: unknown; Effect: string; Condition?: unknown };
 
-const USER_IDS = ['keycloak-connector-aws-redis-admin', 'my-app-prod', 'my-app-dev', 'billing-prod', 'billing-dev'];
+const USER_IDS = ['kcc-redis-admin', 'kcc-redis-my-app-prod', 'kcc-redis-my-app-dev', 'kcc-redis-billing-prod', 'kcc-redis-billing-dev'];
 const APP_ENVS = ['my-app-prod', 'my-app-dev', 'billing-prod', 'billing-dev'];
 const stack = synth({ apps: ['my-app', 'billing'] });
 const { template } = stack;
@@ -93,9 +93,9 @@ describe('stack: rotation schedules', () => {
       } catch (e) {
         error = e;
       }
-      expect(error).toBeInstanceOf(KccConfigError);
-      expect((error as KccConfigError).problems.join('\n')).toMatch(/kekRotationDays/);
-      expect((error as KccConfigError).problems.join('\n')).toContain(JSON.stringify(bad));
+      expect(error).toBeInstanceOf(KccStackConfigError);
+      expect((error as KccStackConfigError).problems.join('\n')).toMatch(/kekRotationDays/);
+      expect((error as KccStackConfigError).problems.join('\n')).toContain(JSON.stringify(bad));
     }
   });
 
@@ -222,7 +222,7 @@ describe('stack: compliance with rotation', () => {
     const app = new App({ context: contextWith(cdkJson.context.kcc), outdir: outdir() });
     const bare = new Stack(app, 'Bare');
     const vpc = new ec2.Vpc(bare, 'Vpc', { natGateways: 0, subnetConfiguration: [{ name: 'i', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }] });
-    const cache = new KccRedisCache(bare, 'Cache', { config: parseConfig({ apps: ['a'] }), vpc });
+    const cache = new KccRedisCache(bare, 'Cache', { apps: [{ name: 'a' }], replicationGroupId: 'kcc-redis', vpc });
     app.synth();
     const report = new AwsSolutionsChecks().validateScope(app);
     const smg4 = report.violations.filter((v) => v.ruleName === 'AwsSolutions-SMG4');
@@ -241,7 +241,7 @@ describe('stack: compliance with rotation', () => {
     const app = new App({ context: contextWith(cdkJson.context.kcc), outdir: outdir() });
     const bare = new Stack(app, 'Bare');
     const vpc = new ec2.Vpc(bare, 'Vpc', { natGateways: 0, subnetConfiguration: [{ name: 'i', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }] });
-    const cache = new KccRedisCache(bare, 'Cache', { config: parseConfig({ apps: ['a'] }), vpc });
+    const cache = new KccRedisCache(bare, 'Cache', { vpc, apps: [{ name: 'a' }] });
     for (const schedule of cache.kekRotation.schedules.values()) schedule.node.scope!.node.tryRemoveChild(schedule.node.id);
     app.synth();
     const report = new AwsSolutionsChecks().validateScope(app);

@@ -1,6 +1,6 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
-import { appEnvAccessString } from '../../../client/src/contract/naming.js';
+import { ACL_DIRECTIVES, appEnvAccessString, storedAccessString } from '../../../client/src/contract/naming.js';
 import { build, synth } from '../../support/synth.js';
 
 const defaultStack = synth({ apps: ['my-app', 'billing'] });
@@ -44,7 +44,7 @@ describe('stack: guide step 1, security group', () => {
 describe('stack: guide step 2, the default user', () => {
   it('is user name "default", id from config, disabled ("off") by default', () => {
     expect(userByName('default')).toMatchObject({
-      UserId: 'keycloak-connector-aws-redis-admin',
+      UserId: 'kcc-redis-admin',
       AccessString: 'off ~* &* +@all',
       Engine: 'valkey',
       AuthenticationMode: { Type: 'password' },
@@ -58,29 +58,44 @@ describe('stack: guide step 2, the default user', () => {
 });
 
 describe('stack: guide steps 3 and 6, app users and the user group', () => {
-  it.each(['my-app-prod', 'my-app-dev', 'billing-prod', 'billing-dev'])('%s has the exact guide access string', (name) => {
+  it.each(['my-app-prod', 'my-app-dev', 'billing-prod', 'billing-dev'])('%s has the guide access string as ElastiCache stores it, under a per-stack id', (name) => {
     const [app, env] = [name.slice(0, name.lastIndexOf('-')), name.slice(name.lastIndexOf('-') + 1)];
-    expect(userByName(name)).toMatchObject({ UserId: name, Engine: 'valkey', AccessString: appEnvAccessString({ app, env }) });
-    expect(userByName(name).AccessString).toContain(`~${name}:* resetchannels &${name}:* -@all`);
+    expect(userByName(name)).toMatchObject({ UserId: `kcc-redis-${name}`, Engine: 'valkey', AccessString: storedAccessString(appEnvAccessString({ app, env })) });
+    expect(userByName(name).AccessString).toBe(
+      `on ~${name}:* &${name}:* -@all +@fast +@pubsub +@keyspace +@string +@read +@write +@scripting -@dangerous +client|setname +info`,
+    );
+  });
+
+  it('writes no access string with a directive ElastiCache drops (no drift)', () => {
+    for (const user of Object.values(resources('AWS::ElastiCache::User'))) {
+      const rules = String(user.Properties.AccessString).split(' ');
+      for (const directive of ACL_DIRECTIVES) expect(rules).not.toContain(directive);
+    }
   });
 
   it('uses the hardened profile and the cluster grant when configured', () => {
     const { template: t } = synth({ apps: ['a'], aclProfile: 'hardened', shards: 2 });
     t.hasResourceProperties('AWS::ElastiCache::User', {
       UserName: 'a-prod',
-      AccessString: appEnvAccessString({ app: 'a', env: 'prod' }, { profile: 'hardened', clusterMode: true }),
+      AccessString: storedAccessString(appEnvAccessString({ app: 'a', env: 'prod' }, { profile: 'hardened', clusterMode: true })),
     });
   });
 
   it('puts the default user and every app user in the one user group', () => {
     const groups = Object.values(resources('AWS::ElastiCache::UserGroup')).map((g) => g.Properties);
     expect(groups).toHaveLength(1);
-    expect(groups[0]!.UserGroupId).toBe('keycloak-connector-aws-redis-channel');
+    expect(groups[0]!.UserGroupId).toBe('kcc-redis-users');
     expect(groups[0]!.Engine).toBe('valkey');
-    const userLogicalIds = Object.keys(resources('AWS::ElastiCache::User'));
-    expect(userLogicalIds).toHaveLength(5);
-    expect(groups[0]!.UserIds).toEqual(expect.arrayContaining(userLogicalIds.map((id) => ({ Ref: id }))));
-    expect(groups[0]!.UserIds).toHaveLength(5);
+    const users = resources('AWS::ElastiCache::User');
+    expect(Object.keys(users)).toHaveLength(5);
+    // The literal user ids: Ref of a user returns its *name*, which for the default user is "default",
+    // ElastiCache's own password-less default user.
+    expect(groups[0]!.UserIds).toEqual(Object.values(users).map((u) => u.Properties.UserId));
+    expect(groups[0]!.UserIds).not.toContain('default');
+    expect(groups[0]!.UserIds).toContain('kcc-redis-admin');
+    // Created after its users, as a Ref would have ordered it.
+    const group = Object.values(template.findResources('AWS::ElastiCache::UserGroup'))[0] as { DependsOn?: string[] };
+    expect(group.DependsOn).toEqual(expect.arrayContaining(Object.keys(users)));
   });
 });
 
@@ -94,6 +109,13 @@ describe('stack: secrets and passwords', () => {
       expect(gen).toMatchObject({ GenerateStringKey: 'password', PasswordLength: 64, ExcludePunctuation: true, IncludeSpace: false });
       const template = JSON.stringify(gen.SecretStringTemplate);
       for (const field of ['username', 'keyPrefix', 'userArn', 'replicationGroupId']) expect(template).toContain(`\\"${field}\\"`);
+    }
+  });
+
+  it('keeps the key-encryption-key secrets when deleted or replaced (the signing keys in Redis need them); user secrets go', () => {
+    for (const secret of Object.values(resources('AWS::SecretsManager::Secret'))) {
+      const kek = secret.Properties.GenerateSecretString.GenerateStringKey === 'kek';
+      expect([secret.DeletionPolicy, secret.UpdateReplacePolicy]).toEqual(kek ? ['Retain', 'Retain'] : ['Delete', 'Delete']);
     }
   });
 
@@ -157,8 +179,7 @@ describe('stack: guide step 4, the replication group', () => {
       TransitEncryptionMode: 'required',
       AtRestEncryptionEnabled: true,
       ClusterMode: 'disabled',
-      NumNodeGroups: 1,
-      ReplicasPerNodeGroup: 1,
+      NumCacheClusters: 2,
       AutomaticFailoverEnabled: true,
       MultiAZEnabled: true,
       SnapshotRetentionLimit: 1,
@@ -168,6 +189,24 @@ describe('stack: guide step 4, the replication group', () => {
     expect(rg.Properties.SecurityGroupIds).toHaveLength(1);
     expect(rg.Properties.CacheSubnetGroupName).toEqual({ Ref: Object.keys(resources('AWS::ElastiCache::SubnetGroup'))[0] });
     expect(rg.Properties.AuthToken).toBeUndefined();
+  });
+
+  it('with cluster mode off sizes the group by NumCacheClusters (changes in place), never the create-only ReplicasPerNodeGroup', () => {
+    for (const replicas of [0, 1, 5]) {
+      const rg = Object.values(synth({ apps: ['a'], replicas }).template.findResources('AWS::ElastiCache::ReplicationGroup'))[0]!;
+      expect(rg.Properties.NumCacheClusters).toBe(replicas + 1);
+      expect(rg.Properties.ReplicasPerNodeGroup).toBeUndefined();
+      expect(rg.Properties.NumNodeGroups).toBeUndefined();
+    }
+  });
+
+  it('takes a final snapshot when deleted or replaced, unless configured otherwise', () => {
+    const [rg] = Object.values(resources('AWS::ElastiCache::ReplicationGroup'));
+    expect([rg!.DeletionPolicy, rg!.UpdateReplacePolicy]).toEqual(['Snapshot', 'Snapshot']);
+    for (const [policy, cfn] of [['retain', 'Retain'], ['destroy', 'Delete']] as const) {
+      const [other] = Object.values(synth({ apps: ['a'], removalPolicy: policy }).template.findResources('AWS::ElastiCache::ReplicationGroup'));
+      expect([other!.DeletionPolicy, other!.UpdateReplacePolicy]).toEqual([cfn, cfn]);
+    }
   });
 
   it('delivers slow log and engine log to CloudWatch Logs with retention', () => {
@@ -180,11 +219,14 @@ describe('stack: guide step 4, the replication group', () => {
 
   it('with no replicas has no Multi-AZ or failover; with shards enables cluster mode', () => {
     synth({ apps: ['a'], replicas: 0 }).template.hasResourceProperties('AWS::ElastiCache::ReplicationGroup', {
-      ReplicasPerNodeGroup: 0, MultiAZEnabled: false, AutomaticFailoverEnabled: false, ClusterMode: 'disabled',
+      NumCacheClusters: 1, MultiAZEnabled: false, AutomaticFailoverEnabled: false, ClusterMode: 'disabled',
     });
-    synth({ apps: ['a'], shards: 3, engine: 'redis' }).template.hasResourceProperties('AWS::ElastiCache::ReplicationGroup', {
-      NumNodeGroups: 3, ClusterMode: 'enabled', CacheParameterGroupName: 'default.redis7.cluster.on', AutomaticFailoverEnabled: true,
+    const cluster = synth({ apps: ['a'], shards: 3, engine: 'redis' }).template;
+    cluster.hasResourceProperties('AWS::ElastiCache::ReplicationGroup', {
+      NumNodeGroups: 3, ReplicasPerNodeGroup: 1, ClusterMode: 'enabled', CacheParameterGroupName: 'default.redis7.cluster.on', AutomaticFailoverEnabled: true,
     });
+    // A shard count change reshards online instead of replacing the (custom-named, so irreplaceable) group.
+    cluster.hasResource('AWS::ElastiCache::ReplicationGroup', { UpdatePolicy: { UseOnlineResharding: true } });
   });
 
   it('uses a customer KMS key for the cache and the secrets when given, and grantRead includes decrypting through Secrets Manager', async () => {
@@ -215,21 +257,27 @@ describe('stack: network and outputs', () => {
     template.hasResourceProperties('AWS::EC2::FlowLog', { TrafficType: 'REJECT' });
   });
 
-  it('outputs endpoints, ids and per app-env secret, username and prefix under stable export names', () => {
+  it('outputs endpoints, ids and the network under stable export names, and one JSON output per app-env', () => {
     const outputs = template.findOutputs('*');
-    expect(Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, v.Export.Name]))).toEqual({
-      PrimaryEndpointAddress: 'KccRedis-kcc-redis-PrimaryEndpointAddress',
-      PrimaryEndpointPort: 'KccRedis-kcc-redis-PrimaryEndpointPort',
-      ReaderEndpointAddress: 'KccRedis-kcc-redis-ReaderEndpointAddress',
-      ReaderEndpointPort: 'KccRedis-kcc-redis-ReaderEndpointPort',
-      SecurityGroupId: 'KccRedis-kcc-redis-SecurityGroupId',
-      UserGroupId: 'KccRedis-kcc-redis-UserGroupId',
-      ReplicationGroupId: 'KccRedis-kcc-redis-ReplicationGroupId',
-      ...Object.fromEntries(['MyAppProd', 'MyAppDev', 'BillingProd', 'BillingDev'].flatMap((id) =>
-        ['SecretArn', 'Username', 'KeyPrefix', 'KekSecretArn'].map((kind) => [`${id}${kind}`, `KccRedis-kcc-redis-${id}${kind}`]))),
-    });
-    expect(outputs.MyAppProdKeyPrefix!.Value).toBe('my-app-prod:');
-    expect(outputs.MyAppProdUsername!.Value).toBe('my-app-prod');
+    const exported = Object.fromEntries(Object.entries(outputs).filter(([, v]) => v.Export).map(([k, v]) => [k, v.Export.Name]));
+    expect(exported).toEqual(Object.fromEntries(
+      ['PrimaryEndpointAddress', 'PrimaryEndpointPort', 'ReaderEndpointAddress', 'ReaderEndpointPort', 'SecurityGroupId', 'UserGroupId', 'ReplicationGroupId', 'VpcId', 'SubnetIds']
+        .map((id) => [id, `KccRedis-kcc-redis-${id}`]),
+    ));
+    const perAppEnv = Object.keys(outputs).filter((k) => !outputs[k]!.Export);
+    expect(perAppEnv.sort()).toEqual(['AppEnvBillingDev', 'AppEnvBillingProd', 'AppEnvMyAppDev', 'AppEnvMyAppProd']);
+    const value = JSON.stringify(outputs.AppEnvMyAppProd!.Value);
+    for (const fragment of ['\\"v\\":1', '\\"username\\":\\"my-app-prod\\"', '\\"keyPrefix\\":\\"my-app-prod:\\"', '\\"secretArn\\":', '\\"kekSecretArn\\":']) {
+      expect(value).toContain(fragment);
+    }
+    expect(value).toMatch(/"Ref":"CacheUsermyappprodSecret[0-9A-F]{8}"/);
+    expect(value).toMatch(/"Ref":"CacheKekmyappprodSecret[0-9A-F]{8}"/);
+  });
+
+  it('names the VPC and its subnets', () => {
+    const outputs = template.findOutputs('*');
+    expect(outputs.VpcId!.Value).toEqual({ Ref: expect.stringMatching(/^NetworkVpc/) });
+    expect(outputs.SubnetIds!.Value).toEqual({ 'Fn::Join': [',', [{ Ref: expect.stringMatching(/Subnet/) }, { Ref: expect.stringMatching(/Subnet/) }]] });
   });
 
   it('outputs the configuration endpoint in cluster mode', () => {

@@ -75,11 +75,13 @@ describe('kcc-redis plan: verdicts', () => {
   }, 120_000);
 
   it('a change that would fail: exit 1; --json gives the plan with its format version and exit code', async () => {
-    const { code, stdout } = await run(['--previous', previous, '--config', cdkJsonWith('replica.json', { apps: ['my-app'], replicas: 2 }), '--json'], { isTTY: true });
+    const { code, stdout } = await run(['--previous', previous, '--config', cdkJsonWith('port.json', { apps: ['my-app'], port: 6380 }), '--json'], { isTTY: true });
     expect(code).toBe(1);
     const plan = JSON.parse(stdout) as { version: number; exitCode: number; findings: number; changes: { action: string; type: string }[] };
-    expect(plan).toMatchObject({ version: 1, exitCode: 1, findings: 1 });
-    expect(plan.changes).toEqual([expect.objectContaining({ action: 'blocked', type: 'AWS::ElastiCache::ReplicationGroup' })]);
+    expect(plan).toMatchObject({ version: 1, exitCode: 1 });
+    // Port is create-only and the group keeps its name: blocked (its security group, whose description names the port, is replaced).
+    expect(plan.changes).toContainEqual(expect.objectContaining({ action: 'blocked', type: 'AWS::ElastiCache::ReplicationGroup' }));
+    expect(plan.findings).toBeGreaterThanOrEqual(1);
     expect(stdout).not.toContain('\u001b['); // JSON has no colors, even on a terminal
   }, 120_000);
 });

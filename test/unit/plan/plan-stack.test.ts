@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import cdkJson from '../../../cdk.json' with { type: 'json' };
-import { KccConfigError, parseConfig } from '../../../infra/index.js';
+import { KccStackConfigError, parseConfig } from '../../../infra/index.js';
 import {
   BASE_CONFIG,
   CONFIG_VARIATIONS,
@@ -62,13 +62,13 @@ describe('plan on the stack: the same config', () => {
 });
 
 describe('plan on the stack: what the issue found', () => {
-  it('+1 replica: ReplicasPerNodeGroup is create-only and the group keeps its ReplicationGroupId: blocked', () => {
+  it('+1 replica (cluster mode off): NumCacheClusters changes in place, nothing is replaced', () => {
     const plan = planFromBase({ replicas: 2 });
-    expect(rows(plan)).toEqual(['blocked AWS::ElastiCache::ReplicationGroup']);
     const rg = only(plan, 'AWS::ElastiCache::ReplicationGroup');
-    expect(rg.causes).toEqual([expect.objectContaining({ property: 'ReplicasPerNodeGroup', effect: 'replace', reason: expect.stringMatching(/^1 → 2; create-only/) })]);
-    expect(rg.blockedBecause).toMatch(/^ReplicationGroupId "kcc-redis" is a custom name/);
-    expect(renderPlanTable(plan, { color: false })).toMatch(/^BLOCKED\s+\S+\s+AWS::ElastiCache::ReplicationGroup\s+ReplicasPerNodeGroup: 1 → 2; create-only \(ReplicasPerNodeGroup\)$/m);
+    expect(rg.action).toBe('in-place');
+    expect(rg.causes).toEqual([expect.objectContaining({ property: 'NumCacheClusters', effect: 'in-place' })]);
+    expect(rows(plan, ['blocked', 'replaced', 'removed', 'may-replace'])).toEqual([]);
+    expect(plan.findings).toBe(0);
   });
 
   it('another port: the group is blocked (Port), the security group and its rules are replaced', () => {
@@ -95,24 +95,25 @@ describe('plan on the stack: what the issue found', () => {
     expect(blocked.filter((r) => r === 'blocked AWS::ElastiCache::User')).toHaveLength(3);
   });
 
-  it('more shards: NumNodeGroups without online resharding replaces, and cluster mode cannot switch in one step: blocked', () => {
+  it('from one shard to two: cluster mode cannot switch in one step: blocked', () => {
     const rg = only(planFromBase({ shards: 2 }), 'AWS::ElastiCache::ReplicationGroup');
     expect(rg.action).toBe('blocked');
-    expect(rg.causes).toEqual(expect.arrayContaining([expect.objectContaining({ property: 'NumNodeGroups', effect: 'replace', reason: expect.stringMatching(/UseOnlineResharding/) })]));
     expect(rg.blockedBecause).toMatch(/ClusterMode disabled → enabled/);
   });
 
-  it('an app-env removed: its user, secrets and rotation go; the key-encryption key is lost', () => {
+  it('an app-env removed: its user, password secret and both rotations go; the key-encryption key is retained', () => {
     const plan = planFromBase({ envs: ['prod'] });
     expect(rows(plan, ['removed'])).toEqual([
       'removed AWS::ElastiCache::User',
       'removed AWS::SecretsManager::ResourcePolicy',
+      'removed AWS::SecretsManager::ResourcePolicy',
+      'removed AWS::SecretsManager::RotationSchedule',
       'removed AWS::SecretsManager::RotationSchedule',
       'removed AWS::SecretsManager::Secret',
       'removed AWS::SecretsManager::Secret',
     ]);
-    const lost = plan.changes.filter((c) => c.data?.fate === 'lost').map((c) => c.data!.what);
-    expect(lost).toEqual(expect.arrayContaining([expect.stringMatching(/^the key-encryption key/), expect.stringMatching(/^the generated Redis password/)]));
+    const fates = plan.changes.filter((c) => c.data).map((c) => `${c.data!.fate}: ${c.data!.what}`);
+    expect(fates).toEqual(expect.arrayContaining([expect.stringMatching(/^lost: the generated Redis password/), expect.stringMatching(/^retained: the key-encryption key/)]));
     expect(only(plan, 'AWS::ElastiCache::UserGroup')).toMatchObject({ action: 'in-place', causes: [expect.objectContaining({ property: 'UserIds' })] });
     expect(plan.outputs.filter((o) => o.action === 'removed').length).toBeGreaterThan(0);
     expect(plan.findings).toBeGreaterThan(0);
@@ -134,7 +135,7 @@ function knownConfigFields(): string[] {
   try {
     parseConfig({ apps: ['my-app'], notAField: true });
   } catch (error) {
-    const problem = (error as KccConfigError).problems.find((p) => p.includes('(known: '));
+    const problem = (error as KccStackConfigError).problems.find((p) => p.includes('(known: '));
     if (problem) return /\(known: ([^)]*)\)/.exec(problem)![1]!.split(', ');
   }
   throw new Error('parseConfig no longer lists the known fields in its unknown-field message: update knownConfigFields()');

@@ -1,0 +1,137 @@
+import { Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import { Construct } from 'constructs';
+import { ALARM_THRESHOLD_DEFAULTS, type AlarmThresholds } from './alarm-thresholds.js';
+import type { KccRedisCache } from './kcc-redis-cache.js';
+
+export interface KccRedisAlarmsProps {
+  readonly cache: KccRedisCache;
+  /** @default ALARM_THRESHOLD_DEFAULTS */
+  readonly thresholds?: Partial<AlarmThresholds>;
+  /**
+   * Receives every alarm's ALARM and OK notifications.
+   * @default - none: the alarms show in the CloudWatch console only
+   */
+  readonly topic?: sns.ITopic;
+  /**
+   * Functions whose `Errors` each get an alarm.
+   * @default - the cache's password rotation function
+   */
+  readonly rotationFunctions?: readonly lambda.IFunction[];
+}
+
+const PERIOD = Duration.minutes(5);
+/** A metric-math expression may use at most 10 metrics (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/alarm-data-queries.html). */
+const METRICS_PER_EXPRESSION = 10;
+
+/** One ElastiCache metric the alarms watch, and how nodes combine. */
+interface NodeMetric {
+  readonly id: string;
+  readonly metricName: string;
+  /** SUM of counts over nodes, or MAX of a level over nodes. */
+  readonly combine: 'SUM' | 'MAX';
+  readonly statistic: 'Sum' | 'Maximum';
+  readonly threshold: (t: AlarmThresholds) => number;
+  readonly description: string;
+}
+
+/** Metric names and meanings: https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/CacheMetrics.Redis.html */
+const NODE_METRICS: readonly NodeMetric[] = [
+  {
+    id: 'AuthenticationFailures', metricName: 'AuthenticationFailures', combine: 'SUM', statistic: 'Sum',
+    threshold: (t) => t.authenticationFailures,
+    description: 'Failed AUTH attempts (wrong password or unknown user): password guessing, or instances on a revoked password.',
+  },
+  ...(['Command', 'Key', 'Channel'] as const).map((kind): NodeMetric => ({
+    id: `${kind}AuthorizationFailures`, metricName: `${kind}AuthorizationFailures`, combine: 'SUM', statistic: 'Sum',
+    threshold: (t) => t.authorizationFailures,
+    description: `NOPERM refusals of ${kind.toLowerCase()}s: an app outside its ACL namespace (a bug or a probe with its credentials).`,
+  })),
+  {
+    id: 'DatabaseMemoryUsagePercentage', metricName: 'DatabaseMemoryUsagePercentage', combine: 'MAX', statistic: 'Maximum',
+    threshold: (t) => t.memoryPercent,
+    description: 'A node uses this much of its maxmemory; evictions follow. Scale up the node type or add shards.',
+  },
+  {
+    id: 'Evictions', metricName: 'Evictions', combine: 'SUM', statistic: 'Sum',
+    threshold: (t) => t.evictions,
+    description: 'Keys evicted for memory: key rings or revocations may be lost. Scale up now.',
+  },
+  {
+    id: 'ReplicationLag', metricName: 'ReplicationLag', combine: 'MAX', statistic: 'Maximum',
+    threshold: (t) => t.replicationLagSeconds,
+    description: 'A replica is this many seconds behind its primary; a failover now would lose those writes.',
+  },
+];
+
+/**
+ * CloudWatch alarms on what a kcc-redis operator must see: authentication and authorization
+ * failures, memory pressure, evictions, replication lag, failing rotations. ElastiCache publishes
+ * per node (`CacheClusterId`); each alarm combines the nodes with metric math, 10 nodes per alarm.
+ */
+export class KccRedisAlarms extends Construct {
+  readonly alarms: readonly cloudwatch.Alarm[];
+
+  constructor(scope: Construct, id: string, props: KccRedisAlarmsProps) {
+    super(scope, id);
+    const thresholds = { ...ALARM_THRESHOLD_DEFAULTS, ...props.thresholds };
+    const members = props.cache.memberClusterIds;
+    const chunks = Array.from({ length: Math.ceil(members.length / METRICS_PER_EXPRESSION) }, (_, i) =>
+      members.slice(i * METRICS_PER_EXPRESSION, (i + 1) * METRICS_PER_EXPRESSION));
+    const alarms: cloudwatch.Alarm[] = [];
+    for (const metric of NODE_METRICS) {
+      if (metric.id === 'ReplicationLag' && props.cache.replicasPerShard === 0) continue;
+      chunks.forEach((nodes, i) => {
+        const suffix = chunks.length > 1 ? `${i + 1}` : '';
+        alarms.push(new cloudwatch.Alarm(this, `${metric.id}${suffix}`, {
+          metric: combined(metric, nodes),
+          threshold: metric.threshold(thresholds),
+          evaluationPeriods: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+          alarmDescription: `kcc-redis ${nodes[0]}…: ${metric.description}`,
+        }));
+      });
+    }
+    const functions = props.rotationFunctions ?? [props.cache.passwordRotation.function];
+    functions.forEach((fn, i) => {
+      alarms.push(new cloudwatch.Alarm(this, `RotationErrors${i === 0 ? '' : i + 1}`, {
+        metric: fn.metricErrors({ period: PERIOD, statistic: 'Sum' }),
+        threshold: thresholds.rotationErrors,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        alarmDescription: 'kcc-redis: a rotation failed; its log group names the secret, the step and a KCC_ROTATION_* code.',
+      }));
+    });
+    if (props.topic) {
+      const action = new SnsAction(props.topic);
+      for (const alarm of alarms) {
+        alarm.addAlarmAction(action);
+        alarm.addOkAction(action);
+      }
+    }
+    this.alarms = alarms;
+  }
+}
+
+/** The metric of `nodes` combined into one series: the metric itself for one node, else SUM/MAX over them. */
+function combined(metric: NodeMetric, nodes: readonly string[]): cloudwatch.IMetric {
+  const perNode = nodes.map((CacheClusterId) => new cloudwatch.Metric({
+    namespace: 'AWS/ElastiCache',
+    metricName: metric.metricName,
+    dimensionsMap: { CacheClusterId },
+    statistic: metric.statistic,
+    period: PERIOD,
+  }));
+  if (perNode.length === 1) return perNode[0]!;
+  return new cloudwatch.MathExpression({
+    expression: `${metric.combine}([${perNode.map((_, i) => `m${i}`).join(',')}])`,
+    usingMetrics: Object.fromEntries(perNode.map((m, i) => [`m${i}`, m])),
+    period: PERIOD,
+    label: `${metric.metricName} (${metric.combine} of ${nodes.length} nodes)`,
+  });
+}

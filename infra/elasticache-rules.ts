@@ -1,0 +1,32 @@
+/**
+ * ElastiCache's and Secrets Manager's documented bounds, shared by the cdk.json parser (messages
+ * name the cdk.json field) and the constructs' own props validation (messages name the prop).
+ */
+
+/** 1 primary + up to 5 replicas per shard. https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/Replication.html */
+export const MAX_REPLICAS_PER_SHARD = 5;
+/** Up to 90 shards (node groups) per cluster-mode replication group. */
+export const MAX_SHARDS = 90;
+/** At most 500 nodes per replication group (Valkey 7.2+, Redis OSS 5.0.6+). */
+export const MAX_NODES = 500;
+/** ElastiCache allows at most 100 users in a user group. */
+export const MAX_USERS_PER_GROUP = 100;
+/** Secrets Manager rotation schedules run every 1 to 1000 days. */
+export const MAX_ROTATION_DAYS = 1000;
+/** Automatic backups are kept 0 (off) to 35 days. */
+export const MAX_SNAPSHOT_RETENTION_DAYS = 35;
+/** In cluster mode every node also listens on the cluster bus port, port + 10000. */
+export function maxPort(clusterMode: boolean): number {
+  return clusterMode ? 65535 - 10000 : 65535;
+}
+
+const NODE_TYPE = /^cache\.[a-z0-9]+\.[a-z0-9]+$/;
+
+export function nodeTypeProblem(nodeType: string): string | undefined {
+  return NODE_TYPE.test(nodeType) ? undefined : 'must look like "cache.<family>.<size>", e.g. "cache.t4g.micro"';
+}
+
+/** Values the CloudWatch Logs API accepts for a retention period, in days. */
+export const LOG_RETENTION_DAYS: readonly number[] = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+];

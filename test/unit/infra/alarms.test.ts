@@ -1,0 +1,68 @@
+import { Template } from 'aws-cdk-lib/assertions';
+import { describe, expect, it, vi } from 'vitest';
+import { synth } from '../../support/synth.js';
+
+vi.setConfig({ testTimeout: 120_000 });
+
+type Alarm = { Properties: Record<string, unknown> & { Metrics?: { Id: string; Expression?: string; MetricStat?: { Metric: { MetricName: string; Dimensions: { Value: string }[] } } }[] } };
+
+function alarms(template: Template): Alarm[] {
+  return Object.values(template.findResources('AWS::CloudWatch::Alarm')) as Alarm[];
+}
+/** The ElastiCache metric an alarm watches and the nodes (CacheClusterId) it covers. */
+function watched(alarm: Alarm): { metric: string; nodes: string[] } {
+  const props = alarm.Properties as { MetricName?: string; Dimensions?: { Value: string }[]; Metrics?: Alarm['Properties']['Metrics'] };
+  if (props.MetricName) return { metric: props.MetricName, nodes: (props.Dimensions ?? []).map((d) => d.Value) };
+  const stats = (props.Metrics ?? []).filter((m) => m.MetricStat);
+  return { metric: stats[0]!.MetricStat!.Metric.MetricName, nodes: stats.map((m) => m.MetricStat!.Metric.Dimensions[0]!.Value) };
+}
+
+describe('alarms', () => {
+  const { template, stack } = synth({ apps: ['my-app'] });
+
+  it('watches authentication and authorization failures, memory, evictions and replication lag on every node, with the default thresholds', () => {
+    const byMetric = Object.fromEntries(alarms(template).filter((a) => !String(a.Properties.AlarmDescription).includes('rotation')).map((a) => [watched(a).metric, a]));
+    expect(Object.keys(byMetric).sort()).toEqual([
+      'AuthenticationFailures', 'ChannelAuthorizationFailures', 'CommandAuthorizationFailures', 'DatabaseMemoryUsagePercentage',
+      'Evictions', 'KeyAuthorizationFailures', 'ReplicationLag',
+    ]);
+    expect(Object.fromEntries(Object.entries(byMetric).map(([m, a]) => [m, a.Properties.Threshold]))).toEqual({
+      AuthenticationFailures: 20, CommandAuthorizationFailures: 5, KeyAuthorizationFailures: 5, ChannelAuthorizationFailures: 5,
+      DatabaseMemoryUsagePercentage: 80, Evictions: 1, ReplicationLag: 10,
+    });
+    for (const alarm of Object.values(byMetric)) {
+      expect(watched(alarm).nodes).toEqual(['kcc-redis-001', 'kcc-redis-002']);
+      expect(alarm.Properties).toMatchObject({ ComparisonOperator: 'GreaterThanOrEqualToThreshold', TreatMissingData: 'notBreaching' });
+    }
+    expect(byMetric.AuthenticationFailures!.Properties.Metrics![0]!.Expression).toBe('SUM([m0,m1])');
+    expect(byMetric.DatabaseMemoryUsagePercentage!.Properties.Metrics![0]!.Expression).toBe('MAX([m0,m1])');
+  });
+
+  it('alarms on errors of the rotation function', () => {
+    const fnId = stack.getLogicalId(stack.cache.passwordRotation.function.node.defaultChild as never);
+    const rotation = alarms(template).filter((a) => a.Properties.MetricName === 'Errors');
+    expect(rotation.map((a) => [a.Properties.Namespace, a.Properties.Dimensions, a.Properties.Threshold])).toEqual([
+      ['AWS/Lambda', [{ Name: 'FunctionName', Value: { Ref: fnId } }], 1],
+    ]);
+  });
+
+  it('sends nothing anywhere without a topic; with one, every alarm notifies it on ALARM and OK', () => {
+    for (const alarm of alarms(template)) expect(alarm.Properties.AlarmActions).toBeUndefined();
+    const topicArn = 'arn:aws:sns:eu-west-1:123456789012:ops';
+    const withTopic = alarms(synth({ apps: ['a'], alarms: { topicArn, authenticationFailures: 3 } }).template);
+    expect(withTopic.length).toBe(8);
+    for (const alarm of withTopic) expect([alarm.Properties.AlarmActions, alarm.Properties.OKActions]).toEqual([[topicArn], [topicArn]]);
+    expect(withTopic.find((a) => watched(a).metric === 'AuthenticationFailures')!.Properties.Threshold).toBe(3);
+  });
+
+  it('has no replication-lag alarm without replicas, covers cluster-mode nodes by shard, and none at all when turned off', () => {
+    expect(alarms(synth({ apps: ['a'], replicas: 0 }).template).map((a) => watched(a).metric)).not.toContain('ReplicationLag');
+    const cluster = alarms(synth({ apps: ['a'], shards: 3, replicas: 4 }).template).filter((a) => watched(a).metric === 'Evictions');
+    // 15 nodes: one alarm per 10 (metric math takes at most 10 metrics), together every node once.
+    expect(cluster.map((a) => watched(a).nodes.length)).toEqual([10, 5]);
+    expect(cluster.flatMap((a) => watched(a).nodes)).toEqual(
+      ['0001', '0002', '0003'].flatMap((group) => ['001', '002', '003', '004', '005'].map((node) => `kcc-redis-${group}-${node}`)),
+    );
+    expect(alarms(synth({ apps: ['a'], alarms: false }).template)).toEqual([]);
+  });
+});

@@ -1,0 +1,138 @@
+import { App, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { describe, expect, it, vi } from 'vitest';
+import { CacheEngine, type IKccRedisCache, KccCachePropsError, KccRedisCache, type KccRedisCacheProps } from '../../../infra/index.js';
+import { build } from '../../support/synth.js';
+
+vi.setConfig({ testTimeout: 120_000 });
+
+function bareStack(): { stack: Stack; vpc: ec2.IVpc } {
+  // No asset bundling: unit tests run no external program (esbuild).
+  const stack = new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'Bare');
+  const vpc = new ec2.Vpc(stack, 'Vpc', { natGateways: 0, subnetConfiguration: [{ name: 'i', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }] });
+  return { stack, vpc };
+}
+
+function propsError(props: Partial<KccRedisCacheProps>): KccCachePropsError {
+  const { stack, vpc } = bareStack();
+  try {
+    new KccRedisCache(stack, 'Cache', { vpc, apps: [{ name: 'a' }], ...props });
+  } catch (error) {
+    if (error instanceof KccCachePropsError) return error;
+    throw error;
+  }
+  throw new Error('expected the construct to reject its props');
+}
+
+describe('KccRedisCache: usable without the config parser', () => {
+  it('builds from flat typed props alone, with ids generated from its path', () => {
+    const { stack, vpc } = bareStack();
+    const cache = new KccRedisCache(stack, 'Orders', { vpc, apps: [{ name: 'orders', envs: ['prod'] }], engine: CacheEngine.REDIS });
+    const template = Template.fromStack(stack);
+    const rg = Object.values(template.findResources('AWS::ElastiCache::ReplicationGroup'))[0]!.Properties;
+    expect(rg.ReplicationGroupId).toMatch(/^[a-z][a-z0-9]{0,19}$/);
+    expect(rg).toMatchObject({ Engine: 'redis', EngineVersion: '7.1', NumCacheClusters: 2 });
+    template.hasResourceProperties('AWS::ElastiCache::User', { UserId: `${rg.ReplicationGroupId}-orders-prod`, UserName: 'orders-prod' });
+    template.hasResourceProperties('AWS::ElastiCache::UserGroup', { UserGroupId: `${rg.ReplicationGroupId}-users` });
+    expect(cache.appEnvNames).toEqual(['orders-prod']);
+  });
+
+  it('maps Duration, RetentionDays and RemovalPolicy props onto the template', () => {
+    const { stack, vpc } = bareStack();
+    new KccRedisCache(stack, 'Cache', {
+      vpc, apps: [{ name: 'a' }], replicationGroupId: 'c1',
+      snapshotRetention: Duration.days(7), passwordRotation: Duration.days(14), kekRotation: Duration.days(60),
+      logRetention: logs.RetentionDays.ONE_WEEK, removalPolicy: RemovalPolicy.RETAIN,
+    });
+    const template = Template.fromStack(stack);
+    template.hasResource('AWS::ElastiCache::ReplicationGroup', { DeletionPolicy: 'Retain', Properties: { SnapshotRetentionLimit: 7 } });
+    const schedules = Object.values(template.findResources('AWS::SecretsManager::RotationSchedule')).map((r) => (r as { Properties: { RotationRules: { ScheduleExpression: string } } }).Properties.RotationRules.ScheduleExpression);
+    // Three user secrets (default user, a-prod, a-dev) every 14 days; two key-encryption keys every 60.
+    expect(schedules.sort()).toEqual(['rate(14 days)', 'rate(14 days)', 'rate(14 days)', 'rate(60 days)', 'rate(60 days)']);
+    template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 7 });
+  });
+
+  it('is an IKccRedisCache: connections and grantRead are all an app stack needs', () => {
+    const { stack, vpc } = bareStack();
+    const cache: IKccRedisCache = new KccRedisCache(stack, 'Cache', { vpc, apps: [{ name: 'a' }], replicationGroupId: 'c1' });
+    const appGroup = new ec2.SecurityGroup(stack, 'App', { vpc });
+    cache.connections.allowDefaultPortFrom(appGroup);
+    const role = new iam.Role(stack, 'Role', { assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com') });
+    expect(cache.grantRead('a', 'prod', role).success).toBe(true);
+    const ingress = Object.values(Template.fromStack(stack).findResources('AWS::EC2::SecurityGroupIngress')).map((r) => r.Properties);
+    expect(ingress).toContainEqual(expect.objectContaining({ FromPort: 6379, ToPort: 6379, SourceSecurityGroupId: { 'Fn::GetAtt': [expect.stringMatching(/^App/), 'GroupId'] } }));
+  });
+});
+
+describe('KccRedisCache: props validation (KCC_CACHE_PROPS_INVALID, naming the prop, the value and the rule)', () => {
+  it.each<[string, Partial<KccRedisCacheProps>, RegExp]>([
+    ['no apps', { apps: [] }, /apps must list at least one app, got \[\]/],
+    ['bad app name', { apps: [{ name: 'Orders' }] }, /apps\[0\]\.name "Orders" must start with a lowercase letter/],
+    ['app twice', { apps: [{ name: 'a' }, { name: 'a' }] }, /apps \["a","a"\] names an app twice/],
+    ['bad env', { apps: [{ name: 'a', envs: ['prod-'] }] }, /apps\[0\]\.envs: environment "prod-" must not end with a hyphen/],
+    ['empty envs', { envs: [] }, /envs must list at least one environment, got \[\]/],
+    ['replication group id', { replicationGroupId: 'Kcc' }, /replicationGroupId "Kcc" must start with a lowercase letter/],
+    ['composed user id too long', { replicationGroupId: 'a'.repeat(30), apps: [{ name: 'orders' }] }, /apps: user id "a{30}-orders-prod" \(<replicationGroupId>-<app>-<env>\) must be at most 40 characters/],
+    ['default user id', { defaultUserId: 'x--y' }, /defaultUserId "x--y" must not contain two consecutive hyphens/],
+    ['user group id', { userGroupId: 'g-' }, /userGroupId "g-" must not end with a hyphen/],
+    ['engine version', { engineVersion: '7.0.5' }, /engineVersion "7\.0\.5" is not a valkey version .*valid: 7\.2, 8\.0, 8\.1, 8\.2, 9\.0, 9\.1/],
+    ['redis version', { engine: CacheEngine.REDIS, engineVersion: '6.2' }, /engineVersion "6\.2" is not a redis version .*valid: 7\.0, 7\.1/],
+    ['node type', { cacheNodeType: 't4g.micro' }, /cacheNodeType "t4g\.micro" must look like "cache\.<family>\.<size>"/],
+    ['shards', { shards: 0 }, /shards 0 must be a whole number from 1 to 90/],
+    ['replicas', { replicasPerShard: 6 }, /replicasPerShard 6 must be a whole number from 0 to 5/],
+    ['nodes', { shards: 90, replicasPerShard: 5 }, /shards × \(1 \+ replicasPerShard\) = 540: a replication group has at most 500 nodes/],
+    ['port in cluster mode', { shards: 2, port: 60000 }, /port 60000 must be a whole number from 1 to 55535 \(cluster mode/],
+    ['snapshot retention', { snapshotRetention: Duration.days(36) }, /snapshotRetention 36 days must be whole days from 0 to 35/],
+    ['snapshot retention in hours', { snapshotRetention: Duration.hours(12) }, /snapshotRetention 0\.5 days must be whole days/],
+    ['password rotation', { passwordRotation: Duration.days(0) }, /passwordRotation 0 days must be whole days from 1 to 1000/],
+    ['maintenance window', { maintenanceWindow: 'sunday' }, /maintenanceWindow "sunday" must look like "sun:05:00-sun:06:00"/],
+    ['windows overlap', { snapshotWindow: '05:30-06:30' }, /snapshotWindow "05:30-06:30" overlaps maintenanceWindow "sun:05:00-sun:06:00"/],
+    ['open to the world', { allowFrom: [ec2.Peer.anyIpv4()] }, /allowFrom \["0\.0\.0\.0\/0"\] opens the cache to every address/],
+    ['removal policy', { removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE }, /removalPolicy "retain-on-update-or-delete" must be RemovalPolicy\.SNAPSHOT, RETAIN or DESTROY/],
+    ['too many users', { apps: Array.from({ length: 50 }, (_, i) => ({ name: `a${i}` })) }, /apps: 100 app-envs \+ the default user; a user group holds at most 100 users/],
+  ])('%s', (_name, props, message) => {
+    const error = propsError(props);
+    expect(error.code).toBe('KCC_CACHE_PROPS_INVALID');
+    expect(error.message).toMatch(/^Invalid props for KccRedisCache at "Bare\/Cache"/);
+    expect(error.problems.join('\n')).toMatch(message);
+  });
+
+  it('lists every problem at once and changes nothing', () => {
+    const { stack, vpc } = bareStack();
+    const error = (() => {
+      try {
+        new KccRedisCache(stack, 'Cache', { vpc, apps: [{ name: 'A' }], shards: 0, port: 0 });
+      } catch (e) {
+        return e as KccCachePropsError;
+      }
+      throw new Error('expected an error');
+    })();
+    expect(error.problems).toHaveLength(3);
+    expect(stack.node.tryFindChild('Cache')?.node.children.length ?? 0).toBe(0);
+  });
+
+  it('leaves tokens to deploy time', () => {
+    const { stack, vpc } = bareStack();
+    expect(() => new KccRedisCache(stack, 'Cache', { vpc, apps: [{ name: 'a' }], port: Token.asNumber({ Ref: 'Port' }), replicationGroupId: 'c1' })).not.toThrow();
+  });
+});
+
+describe('stacks side by side in one account', () => {
+  it('two stacks with different stackName/replicationGroupId and the same apps have disjoint user and user-group ids', () => {
+    const ids = (kcc: object) => {
+      const template = Template.fromStack(build(kcc).stack);
+      return [
+        ...Object.values(template.findResources('AWS::ElastiCache::User')).map((u) => u.Properties.UserId as string),
+        ...Object.values(template.findResources('AWS::ElastiCache::UserGroup')).map((g) => g.Properties.UserGroupId as string),
+      ];
+    };
+    const prod = ids({ apps: ['my-app'], stackName: 'KccProd', replicationGroupId: 'kcc-prod' });
+    const staging = ids({ apps: ['my-app'], stackName: 'KccStaging', replicationGroupId: 'kcc-staging' });
+    expect(prod).toHaveLength(4);
+    expect(staging).toHaveLength(4);
+    expect(prod.filter((id) => staging.includes(id))).toEqual([]);
+  });
+});
