@@ -12,3 +12,4 @@ export * from './contract/user-secret.js';
 export { resolveConnection, type ResolvedConnection } from './resolve-options.js';
 export * from './keyring/index.js';
 export * from './revocation/index.js';
+export { createIamAuthToken, type IamAuthTokenOptions, type AwsCredentials, type AwsCredentialsProvider } from './iam/index.js';
