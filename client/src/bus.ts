@@ -60,12 +60,19 @@ export class Bus<T = unknown> {
   }
 
   private async openSubscriber(): Promise<RedisClient> {
-    const client = await this.redis.dedicated('subscriber');
-    (client as Redis).on('message', (channel: string, message: string) => {
-      if (channel === this.channel) this.receive(message);
+    const listen = async (client: RedisClient) => {
+      (client as Redis).on('message', (channel: string, message: string) => {
+        if (channel === this.channel) this.receive(message);
+      });
+      // ioredis resubscribes after every reconnect (autoResubscribe).
+      await client.subscribe(this.channel);
+    };
+    // Renewed (IAM): the new connection subscribes before the old one closes; a message heard on both is delivered twice.
+    const client = await this.redis.dedicated('subscriber', async (next) => {
+      await listen(next);
+      this.subscriber = Promise.resolve(next);
     });
-    // ioredis resubscribes after every reconnect (autoResubscribe).
-    await client.subscribe(this.channel);
+    await listen(client);
     return client;
   }
 

@@ -34,12 +34,38 @@ export class ChannelSubscriptions {
   /** Opens the subscriber connection (once). */
   async open(): Promise<void> {
     if (this.client) return;
-    const client = await this.redis.dedicated('subscriber');
+    const client = await this.redis.dedicated('subscriber', (next) => this.moveTo(next));
     this.client = client;
+    this.listen(client);
+  }
+
+  private listen(client: RedisClient): void {
     client.on('message', (channel: string, message: string) => this.receive(channel, message));
     // ioredis resubscribes by itself after a reconnect, but only once 'ready' has been emitted;
     // subscribing again here (idempotent) and awaiting it tells us when messages flow again.
     client.on('ready', () => setImmediate(() => void this.resubscribe(client)));
+  }
+
+  /**
+   * Connection renewal (IAM): `next` becomes the subscriber (channels added from now on subscribe
+   * there) and subscribes to every channel before the old connection closes; a message heard on
+   * both is delivered twice.
+   */
+  private async moveTo(next: RedisClient): Promise<void> {
+    const old = this.client;
+    if (!old) throw new Error('the cluster provider is closed');
+    this.listen(next);
+    this.client = next;
+    try {
+      const channels = [...this.channels.keys()];
+      if (channels.length > 0) await next.subscribe(...channels);
+    } catch (error) {
+      // The renewal closes `next`; the old connection serves on, subscribed to every channel again.
+      if (this.client === next) this.client = old;
+      const channels = [...this.channels.keys()];
+      if (channels.length > 0) await old.subscribe(...channels).catch(() => undefined);
+      throw error;
+    }
   }
 
   /** True while the subscriber connection is up. */
