@@ -171,27 +171,30 @@ describe('IAM authentication through an ElastiCache stand-in (token-checking TLS
       }
     };
     const workers = [commands(), commands(), messages()];
-    await until(() => ok > 50 && published > 10, 'traffic before the rollover');
-    let sinceRenewal = 0;
-    for (let rollover = 1; rollover <= 2; rollover++) {
-      const renewed = redis.stats.renewals;
-      const senderRenewed = sender.stats.renewals;
-      // To 11 hours of age: past every connection's renewal point (9 to 10.8 hours), before ElastiCache's 12.
-      clock.advance(11 * HOUR - sinceRenewal);
-      // commands, subscriber and reader of `redis`; the sender's command connection renews too.
-      await until(() => redis.stats.renewals >= renewed + 3 && sender.stats.renewals >= senderRenewed + 1, `renewals of rollover ${rollover}`, 30_000);
-      // The replaced connections finish what they were doing (a blocked XREAD returns within 5 s) and quit.
-      await until(() => proxy.openConnections === 4, 'the replaced connections to close', 30_000);
-      const sweeps = proxy.sweeps;
-      // Past the 12-hour mark of the replaced connections: the stand-in would close any still open.
-      clock.advance(2 * HOUR);
-      sinceRenewal = 2 * HOUR;
-      await until(() => proxy.sweeps > sweeps + 1, 'an age check past 12 hours');
-      const target = ok + 100;
-      await until(() => ok >= target, `commands after rollover ${rollover}`, 30_000);
+    try {
+      await until(() => ok > 50 && published > 10, 'traffic before the rollover');
+      let sinceRenewal = 0;
+      for (let rollover = 1; rollover <= 2; rollover++) {
+        const renewed = redis.stats.renewals;
+        const senderRenewed = sender.stats.renewals;
+        // To 11 hours of age: past every connection's renewal point (9 to 10.8 hours), before ElastiCache's 12.
+        clock.advance(11 * HOUR - sinceRenewal);
+        // commands, subscriber and reader of `redis`; the sender's command connection renews too.
+        await until(() => redis.stats.renewals >= renewed + 3 && sender.stats.renewals >= senderRenewed + 1, `renewals of rollover ${rollover}`, 30_000);
+        // The replaced connections finish what they were doing (a blocked XREAD returns within 5 s) and quit.
+        await until(() => proxy.openConnections === 4, 'the replaced connections to close', 30_000);
+        const sweeps = proxy.sweeps;
+        // Past the 12-hour mark of the replaced connections: the stand-in would close any still open.
+        clock.advance(2 * HOUR);
+        sinceRenewal = 2 * HOUR;
+        await until(() => proxy.sweeps > sweeps + 1, 'an age check past 12 hours');
+        const target = ok + 100;
+        await until(() => ok >= target, `commands after rollover ${rollover}`, 30_000);
+      }
+    } finally {
+      running = false;
+      await Promise.all(workers);
     }
-    running = false;
-    await Promise.all(workers);
     await until(() => heard.size === published && applied.size === appended, 'every message and event', 30_000);
     await tail.stop();
     expect(failures).toEqual([]);
