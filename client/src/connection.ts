@@ -255,6 +255,8 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     const role = this.clients.get(old);
     const hook = this.renewHooks.get(old);
     if (this.closed || role === undefined || old.status === 'end' || (role !== 'commands' && hook === undefined)) return false;
+    // The stand-by token too (for connections ioredis opens by itself, e.g. a cluster's subscriber) is fresh before the successor connects.
+    await this.iam?.tokens.refresh();
     const next = await this.openDedicated(role);
     try {
       if (this.closed) throw new KccClosedError('connection is closed');
@@ -264,6 +266,11 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
       this.clients.delete(next);
       this.renewal?.forget(next);
       next.disconnect();
+      // The owner stopped using the connection (a stopped tail, a closed provider): nothing to renew.
+      if (error instanceof KccClosedError) {
+        this.renewHooks.delete(old);
+        return false;
+      }
       throw error;
     }
     if (hook) {

@@ -67,7 +67,8 @@ export class IamProxy {
   /** Completed age checks; a test waits for one after moving the clock. */
   sweeps = 0;
   private credentials: readonly IamProxyCredential[];
-  private readonly open = new Map<TLSSocket, { upstream: TLSSocket; since: number }>();
+  private readonly open = new Map<TLSSocket, { upstream: TLSSocket; since: number; id: number }>();
+  private nextId = 1;
   private readonly pending = new Set<TLSSocket>();
   private readonly now: () => number;
   private readonly maxAgeMs: number;
@@ -106,6 +107,11 @@ export class IamProxy {
   /** Connections currently relayed. */
   get openConnections(): number {
     return this.open.size;
+  }
+
+  /** Ids of the connections currently relayed (numbered in the order they authenticated). */
+  openIds(): number[] {
+    return [...this.open.values()].map((c) => c.id);
   }
 
   /** Replaces the credentials the "IAM" knows (a rotation, a revoked key). */
@@ -249,7 +255,7 @@ export class IamProxy {
     client.pipe(upstream);
     upstream.pipe(client);
     this.logins.push(login);
-    this.open.set(client, { upstream, since: this.now() });
+    this.open.set(client, { upstream, since: this.now(), id: this.nextId++ });
   }
 
   private sweep(): void {

@@ -64,14 +64,26 @@ export class IamTokenSource {
     try {
       await this.inFlight;
     } catch (error) {
-      if (this.current() === '') throw error;
+      if (this.usable() === undefined) throw error;
     }
   }
 
-  /** The newest token while it is usable, else `''` (which the server refuses like a wrong password). */
+  /**
+   * The newest token while it is usable, else `''` (which the server refuses like a wrong password)
+   * and a new one is signed for the next attempt.
+   */
   current(): string {
+    const token = this.usable();
+    if (token !== undefined) return token;
+    this.refresh().catch(() => {
+      // Logged by signOnce; the next attempt tries again.
+    });
+    return '';
+  }
+
+  private usable(): string | undefined {
     const newest = this.#newest;
-    return newest !== undefined && this.options.now() < newest.expiresAt - EXPIRY_MARGIN_MS ? newest.token : '';
+    return newest !== undefined && this.options.now() < newest.expiresAt - EXPIRY_MARGIN_MS ? newest.token : undefined;
   }
 
   /** The server refused a token: resolve the credentials again before the next signature. */
@@ -98,7 +110,7 @@ export class IamTokenSource {
 
   private keepFresh(): void {
     const newest = this.#newest;
-    if (newest !== undefined && this.options.now() - newest.signedAt < this.options.refreshAfterMs && this.current() !== '') return;
+    if (newest !== undefined && this.options.now() - newest.signedAt < this.options.refreshAfterMs && this.usable() !== undefined) return;
     this.refresh().catch(() => {
       // Logged by signOnce; the next check or connection tries again.
     });

@@ -1,5 +1,6 @@
 import type { KccRedis, RedisClient } from '../connection.js';
 import { type DropCounts, type DropReason, decodeEnvelope, emptyDropCounts } from '../envelope.js';
+import { KccClosedError } from '../errors.js';
 
 /** Receives the `data` of a message and the instance id of its sender. */
 export type EnvelopeListener = (data: unknown, sender: string) => unknown;
@@ -53,7 +54,7 @@ export class ChannelSubscriptions {
    */
   private async moveTo(next: RedisClient): Promise<void> {
     const old = this.client;
-    if (!old) throw new Error('the cluster provider is closed');
+    if (!old) throw new KccClosedError('the cluster provider is closed');
     this.listen(next);
     this.client = next;
     try {
