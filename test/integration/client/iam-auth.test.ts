@@ -6,6 +6,7 @@ import type { LocalRedis } from '../../../local/local-redis.js';
 import { until } from '../../support/events.js';
 import { type FakeClock, HOUR, MINUTE, fakeClock } from '../../support/fake-clock.js';
 import { IamProxy, type IamProxyCredential } from '../../support/iam-proxy.js';
+import { ChannelSubscriptions } from '../../../client/src/keycloak-connector/channel-subscriptions.js';
 import { startTestRedis } from '../../support/redis.js';
 
 const USER = 'my-app-prod';
@@ -203,6 +204,24 @@ describe('IAM authentication through an ElastiCache stand-in (token-checking TLS
     expect(proxy.refusals).toEqual([]);
     // Each renewal logged in with a token signed when it connected, not one left from 11 hours before.
     for (const login of proxy.logins) expect(login.tokenAgeMs).toBeLessThan(1_000);
+  });
+
+  it('moves the keycloak-connector channel subscriptions to the renewed subscriber before the old one closes', async () => {
+    const redis = await connect();
+    const subscriptions = new ChannelSubscriptions(redis, { onResubscribed: () => {} });
+    await subscriptions.open();
+    const heard: string[] = [];
+    const channel = redis.channel('kc');
+    await subscriptions.add(channel, {}, { kind: 'raw', listener: (message) => heard.push(message) });
+    const before = new Set(proxy.openIds());
+    clock.advance(11 * HOUR);
+    await until(() => proxy.openIds().every((id) => !before.has(id)), 'both connections replaced and the old ones closed');
+    clock.advance(2 * HOUR);
+    await redis.run((r) => r.publish(channel, 'after the rollover'));
+    await until(() => heard.includes('after the rollover'), 'a message on the renewed subscriber');
+    expect(proxy.closedForAge).toBe(0);
+    expect(redis.stats.reconnects).toBe(0);
+    await subscriptions.close();
   });
 
   it('without renewal the stand-in closes connections at 12 hours (the limit the rollover test beats)', async () => {
