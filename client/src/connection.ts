@@ -2,6 +2,9 @@ import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { CredentialRefresher } from './credentials.js';
+import { ConnectionRenewal } from './iam/connection-renewal.js';
+import { IamAuth } from './iam/iam-auth.js';
+import { redactAuthArguments } from './iam/redact-auth-arguments.js';
 import { KccAuthError, KccClosedError, KccConnectionError } from './errors.js';
 import { namespacedChannel, namespacedKey } from './contract/naming.js';
 import type { KccConnectionOptions } from './options.js';
@@ -16,6 +19,13 @@ export type RedisClient = Redis | Cluster;
 export type ConnectionRole = 'commands' | 'subscriber' | 'reader';
 /** Roles of connections opened besides the command connection. */
 export type DedicatedRole = Exclude<ConnectionRole, 'commands'>;
+
+/**
+ * Moves a dedicated connection's work (a blocking reader's loop) to `next`, a new connection that is
+ * ready, and resolves once `next` does that work. The old connection is closed after; if this
+ * throws, `next` is closed and the old one kept.
+ */
+export type RenewDedicated = (next: RedisClient) => Promise<void>;
 
 /** Events of {@link KccRedis}. There is no `error` event: faults are reported, never thrown at the process. */
 export interface KccRedisEvents {
@@ -37,6 +47,8 @@ export interface ConnectionStats {
   readonly authFailures: number;
   /** Times the credentials changed after a re-read (e.g. a rotated password picked up). */
   readonly credentialRefreshes: number;
+  /** Connections replaced before the server's age limit (IAM: 12 hours). */
+  readonly renewals: number;
 }
 
 const MAX_AUTH_ATTEMPTS = 5;
@@ -66,12 +78,16 @@ export function isAuthError(error: unknown): boolean {
 export class KccRedis extends EventEmitter<KccRedisEvents> {
   /** The resolved configuration, without credentials (they live only in the refresher, never in a dump of this object). */
   readonly config: Omit<ResolvedConnection, 'credentials' | 'refreshCredentials'>;
-  private readonly counters = { reconnects: 0, authFailures: 0 };
+  private readonly counters = { reconnects: 0, authFailures: 0, renewals: 0 };
   private readonly credentials: CredentialRefresher;
   private readonly clients = new Map<RedisClient, ConnectionRole>();
   private readonly warm = new Map<DedicatedRole, RedisClient[]>();
   private readonly scripts = new ScriptCache();
   private readonly subscriptions: Subscriptions;
+  /** IAM: token signing, and the renewal of connections before ElastiCache closes them at 12 hours. */
+  private readonly iam: IamAuth | undefined;
+  private readonly renewal: ConnectionRenewal<RedisClient> | undefined;
+  private readonly renewHooks = new Map<RedisClient, RenewDedicated>();
   private commandClient: RedisClient | undefined;
   private closed = false;
 
@@ -102,7 +118,12 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     const { credentials, refreshCredentials, ...rest } = config;
     this.config = rest;
     this.credentials = new CredentialRefresher(credentials, refreshCredentials, config.credentialRefreshMinIntervalMs);
-    this.subscriptions = new Subscriptions(() => this.dedicated('subscriber'), config.logger, () => this.emit('resubscribed'));
+    this.subscriptions = new Subscriptions((onRenew) => this.dedicated('subscriber', onRenew), config.logger, () => this.emit('resubscribed'));
+    if (config.iam) {
+      const { maxConnectionAgeMs: maxAgeMs, now, checkIntervalMs } = config.iam;
+      this.iam = new IamAuth(config.iam, config.logger);
+      this.renewal = new ConnectionRenewal({ maxAgeMs, now, checkIntervalMs, logger: config.logger }, (client) => this.renew(client));
+    }
   }
 
   /** Counters for diagnostics (a snapshot). */
@@ -193,14 +214,18 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   /**
    * Opens a dedicated connection (for SUBSCRIBE or blocking reads) that shares this connection's
    * credentials, TLS and recovery, and is closed by {@link close}. Resolves when it is ready.
+   * With `onRenew`, the connection is replaced before the server's age limit (IAM: 12 hours):
+   * `onRenew` moves the work to the new one before the old one closes. Without it, the server
+   * closes the connection at that limit and it reconnects by itself (a short gap).
    */
-  async dedicated(role: DedicatedRole): Promise<RedisClient> {
+  async dedicated(role: DedicatedRole, onRenew?: RenewDedicated): Promise<RedisClient> {
     this.assertOpen();
-    const prewarmed = this.warm.get(role)?.shift();
-    return prewarmed ?? this.openDedicated(role);
+    const client = this.warm.get(role)?.shift() ?? (await this.openDedicated(role));
+    if (onRenew) this.renewHooks.set(client, onRenew);
+    return client;
   }
 
-  private async openDedicated(role: DedicatedRole): Promise<RedisClient> {
+  private async openDedicated(role: ConnectionRole): Promise<RedisClient> {
     const client = this.open(role);
     try {
       await this.ready(client, role);
@@ -217,18 +242,50 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     if (this.closed) return;
     this.closed = true;
     this.subscriptions.close();
+    this.renewal?.stop();
+    this.iam?.close();
     const clients = [...this.clients.keys()];
     this.clients.clear();
-    await Promise.all(
-      clients.map(async (client) => {
-        try {
-          if (client.status === 'ready') await client.quit();
-          else client.disconnect();
-        } catch {
-          client.disconnect();
-        }
-      }),
-    );
+    this.renewHooks.clear();
+    await Promise.all(clients.map((client) => quitOrDisconnect(client)));
+  }
+
+  /**
+   * Replaces `old` by a new connection of its role that is ready before `old` closes: commands go
+   * to the new one from then on (those in flight on `old` finish before its QUIT), a dedicated
+   * connection's owner moves its work over. Resolves false when `old` needs no renewal.
+   */
+  private async renew(old: RedisClient): Promise<boolean> {
+    const role = this.clients.get(old);
+    const hook = this.renewHooks.get(old);
+    if (this.closed || role === undefined || old.status === 'end' || (role !== 'commands' && hook === undefined)) return false;
+    // The stand-by token too (for connections ioredis opens by itself, e.g. a cluster's subscriber) is fresh before the successor connects.
+    await this.iam?.tokens.refresh();
+    const next = await this.openDedicated(role);
+    try {
+      if (this.closed) throw new KccClosedError('connection is closed');
+      if (hook) await hook(next);
+      else this.commandClient = next;
+    } catch (error) {
+      this.clients.delete(next);
+      this.renewal?.forget(next);
+      next.disconnect();
+      // The owner stopped using the connection (a stopped tail, a closed provider): nothing to renew.
+      if (error instanceof KccClosedError) {
+        this.renewHooks.delete(old);
+        return false;
+      }
+      throw error;
+    }
+    if (hook) {
+      this.renewHooks.delete(old);
+      this.renewHooks.set(next, hook);
+    }
+    this.clients.delete(old);
+    this.counters.renewals++;
+    this.config.logger.info('Redis connection renewed before its age limit', { role });
+    await quitOrDisconnect(old);
+    return true;
   }
 
   private assertOpen(): void {
@@ -239,8 +296,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     const { config } = this;
     const { username, password } = this.credentials.credentials;
     const options: RedisOptions = {
-      username,
-      password,
+      ...(this.iam ? this.iam.redisOptions() : { username, password }),
       tls: config.tls
         ? { ca: config.tls.ca, servername: config.tls.servername ?? (isIP(config.host) ? undefined : config.host) }
         : undefined,
@@ -268,6 +324,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
         })
       : new Redis({ ...options, host: config.host, port: config.port });
     this.clients.set(client, role);
+    this.renewal?.track(client);
     client.on('error', (error: Error) => this.onClientError(role, error));
     // A cluster reports its nodes' failures (WRONGPASS after a rotation among them) as 'node error'.
     if (client instanceof Cluster) client.on('node error', (error: Error) => this.onClientError(role, error));
@@ -289,8 +346,14 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   }
 
   private onClientError(role: ConnectionRole, error: Error): void {
+    // First listener of every client: AUTH's arguments (password, token) leave the error before anyone sees it.
+    redactAuthArguments(error);
     if (this.closed) return;
-    if (isAuthError(error)) {
+    if (isAuthError(error) && this.iam) {
+      this.iam.tokens.rejected();
+      this.counters.authFailures++;
+      this.emit('auth-failure', role, false);
+    } else if (isAuthError(error)) {
       void this.refreshCredentials(role).catch((refreshError: unknown) => {
         this.config.logger.warn('re-reading Redis credentials failed', { error: String(refreshError) });
       });
@@ -353,10 +416,22 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   }
 
   private describe(error: unknown): Error {
+    if (isAuthError(error) && this.iam) {
+      return new KccAuthError(this.iam.rejection((error as Error).message.split(' ')[0]!), { cause: error });
+    }
     if (isAuthError(error)) {
       const source = this.credentials.refreshable ? 'even after re-reading them' : 'and they are fixed (explicit option or environment); use a secret id so they can be re-read';
       return new KccAuthError(`Redis rejected the credentials of user "${this.username}" ${source} (${(error as Error).message.split(' ')[0]})`, { cause: error });
     }
     return error instanceof Error ? error : new Error(String(error));
+  }
+}
+
+async function quitOrDisconnect(client: RedisClient): Promise<void> {
+  try {
+    if (client.status === 'ready') await client.quit();
+    else client.disconnect();
+  } catch {
+    client.disconnect();
   }
 }

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { KccRedis, RedisClient } from './connection.js';
+import { KccClosedError } from './errors.js';
 import type { KccLogger } from './logger.js';
 import { type DropCounts, type DropReason, type Envelope, decodeEnvelope, emptyDropCounts, encodeEnvelope } from './envelope.js';
 import type { CompareAndSetOptions } from './store.js';
@@ -160,14 +161,17 @@ export class EventLog<T = unknown> {
     const from = options.from ?? '$';
     // XREAD with '$' would miss entries appended between two reads: pin it to an id once.
     const start = from === '$' ? await this.lastId() : from === '0' ? '0-0' : from;
-    const reader = await this.redis.dedicated('reader');
+    let tail: RunningTail<T> | undefined;
+    // Renewed (IAM): the next read goes to the new connection; the read in flight finishes on the old one.
+    const reader = await this.redis.dedicated('reader', async (next) => tail?.useReader(next));
     const source: TailSource<T> = {
       key: this.key,
       logger: this.redis.config.logger,
       decode: (fields) => this.decodeEntry(fields),
       oldestId: () => this.oldestId(),
     };
-    return new RunningTail(source, reader, handler, start, options);
+    tail = new RunningTail(source, reader, handler, start, options);
+    return tail;
   }
 
   /** The envelope of a stream entry's fields, or undefined after counting why it was dropped. */
@@ -207,7 +211,7 @@ class RunningTail<T> implements EventLogTail {
 
   constructor(
     private readonly source: TailSource<T>,
-    private readonly reader: RedisClient,
+    private reader: RedisClient,
     private readonly handler: EventHandler<T>,
     start: string,
     private readonly options: TailOptions,
@@ -219,6 +223,13 @@ class RunningTail<T> implements EventLogTail {
 
   get lastId(): string {
     return this.last;
+  }
+
+  /** Reads from `next` from the next read on (connection renewal). */
+  useReader(next: RedisClient): void {
+    if (this.stopped) throw new KccClosedError('the event-log tail was stopped');
+    next.on('ready', () => void this.checkGap());
+    this.reader = next;
   }
 
   async stop(): Promise<void> {

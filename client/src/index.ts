@@ -2,9 +2,20 @@
 // '@kcc-redis/client/primitives', names and secret shapes at '@kcc-redis/client/contract'.
 
 // Connection
-export { KccRedis, type ConnectionRole, type ConnectionStats, type DedicatedRole, type KccRedisEvents, type RedisClient } from './connection.js';
+export {
+  KccRedis,
+  type ConnectionRole,
+  type ConnectionStats,
+  type DedicatedRole,
+  type KccRedisEvents,
+  type RedisClient,
+  type RenewDedicated,
+} from './connection.js';
 export { CONNECTION_DEFAULTS, type CredentialsProvider, type KccConnectionOptions, type RedisCredentials } from './options.js';
 export type { KccLogger } from './logger.js';
+
+// ElastiCache IAM authentication (also for users of other Redis clients)
+export { createIamAuthToken, type AwsCredentials, type AwsCredentialsProvider, type IamAuthTokenOptions } from './iam/index.js';
 
 // Errors
 export {

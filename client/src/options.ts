@@ -1,3 +1,4 @@
+import type { IamConnectionOptions, RedisAuthMode } from './iam/iam-options.js';
 import type { KccLogger } from './logger.js';
 
 /** A Redis user name and password. */
@@ -25,6 +26,9 @@ export type CredentialsProvider = () => Promise<RedisCredentials>;
  * | `secretId` | `KCC_REDIS_SECRET_ID` | — |
  * | `replicationGroupId` | `KCC_REDIS_REPLICATION_GROUP_ID` | `replicationGroupId` |
  * | `tls.ca` | `KCC_REDIS_CA_FILE` (path to a PEM file) | — |
+ * | `auth` | `KCC_REDIS_AUTH` (`password` or `iam`) | — |
+ * | `serverless` | `KCC_REDIS_SERVERLESS` (`true` or `false`) | — |
+ * | `iam.cacheName` | `KCC_REDIS_IAM_CACHE_NAME` | — (or `replicationGroupId`) |
  */
 export interface KccConnectionOptions {
   /** `rediss://host:port`. A `redis://` (plaintext) URL needs `unsafeAllowPlaintext`. */
@@ -41,8 +45,18 @@ export interface KccConnectionOptions {
   readonly region?: string;
   /** Your own credential source (a vault, a test fixture); replaces password and secret. */
   readonly credentialsProvider?: CredentialsProvider;
-  /** Redis Cluster mode (ElastiCache cluster mode enabled). @default false, or what discovery finds */
+  /** Redis Cluster mode (ElastiCache cluster mode enabled). @default false, or what discovery finds; true when serverless */
   readonly clusterMode?: boolean;
+  /**
+   * `'iam'`: authenticate with IAM tokens (an IAM-enabled ElastiCache user; no password), signed
+   * for every connection with the AWS SDK; connections are renewed before ElastiCache's 12-hour
+   * limit. `username` is the user id; see {@link IamConnectionOptions}. @default 'password'
+   */
+  readonly auth?: RedisAuthMode;
+  /** Settings of `auth: 'iam'`. */
+  readonly iam?: IamConnectionOptions;
+  /** The cache is ElastiCache Serverless: one endpoint used in cluster mode; IAM tokens name a serverless cache. @default false */
+  readonly serverless?: boolean;
   /** TLS settings. ElastiCache's certificates are trusted by Node's default CAs. */
   readonly tls?: {
     /** Extra CA certificate(s) in PEM, e.g. for a local TLS Redis. */

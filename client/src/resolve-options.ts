@@ -4,6 +4,7 @@ import { discoverEndpoint } from './aws/elasticache-discovery.js';
 import { readUserSecret } from './aws/secrets-manager.js';
 import { KccConfigError } from './errors.js';
 import { OptionProblems } from './option-checks.js';
+import { type ResolvedIamAuth, resolveAuthMode, resolveIamAuth, resolveServerless } from './iam/resolve-iam-options.js';
 import { type KccLogger, defaultLogger } from './logger.js';
 import { keyPrefixOfUser, keyPrefixProblem } from './contract/naming.js';
 import { CONNECTION_DEFAULTS, type CredentialsProvider, type KccConnectionOptions, type RedisCredentials } from './options.js';
@@ -16,7 +17,10 @@ export interface ResolvedConnection {
   readonly tls: false | { readonly ca?: string | Buffer; readonly servername?: string };
   readonly clusterMode: boolean;
   readonly keyPrefix: string;
+  /** With IAM authentication the password is empty: every connection signs a token instead. */
   readonly credentials: RedisCredentials;
+  /** IAM authentication settings; undefined with password authentication. */
+  readonly iam: ResolvedIamAuth | undefined;
   /** Re-reads credentials (secret, provider); undefined when they are fixed (explicit or env password). */
   readonly refreshCredentials: CredentialsProvider | undefined;
   readonly instanceId: string;
@@ -48,22 +52,27 @@ export async function resolveConnection(options: KccConnectionOptions = {}): Pro
   const problems: string[] = [];
   const logger = options.logger ?? defaultLogger;
 
+  const auth = resolveAuthMode(options.auth, env, problems);
+  const iamMode = auth === 'iam';
+  const serverless = resolveServerless(options.serverless, env, problems);
   const secretId = first(options.secretId, env.KCC_REDIS_SECRET_ID);
   const region = first(options.region, env.AWS_REGION, env.AWS_DEFAULT_REGION);
   const secret: RedisUserSecret | undefined =
-    secretId && !options.credentialsProvider ? await readUserSecret(secretId, region) : undefined;
-  const provided = options.credentialsProvider ? await options.credentialsProvider() : undefined;
+    secretId && !options.credentialsProvider && !iamMode ? await readUserSecret(secretId, region) : undefined;
+  const provided = options.credentialsProvider && !iamMode ? await options.credentialsProvider() : undefined;
 
   const username = first(provided?.username, options.username, env.KCC_REDIS_USERNAME, env.CLUSTER_REDIS_USERNAME, secret?.username);
-  const password = first(provided?.password, options.password, env.KCC_REDIS_PASSWORD, env.CLUSTER_REDIS_PASSWORD, secret?.password);
-  if (!username) problems.push('username: missing; set the username option, KCC_REDIS_USERNAME, or KCC_REDIS_SECRET_ID');
-  if (!password) problems.push('password: missing; set the password option, KCC_REDIS_PASSWORD, or KCC_REDIS_SECRET_ID');
+  const password = iamMode ? '' : first(provided?.password, options.password, env.KCC_REDIS_PASSWORD, env.CLUSTER_REDIS_PASSWORD, secret?.password);
+  if (!username && !iamMode) problems.push('username: missing; set the username option, KCC_REDIS_USERNAME, or KCC_REDIS_SECRET_ID');
+  if (!password && !iamMode) problems.push('password: missing; set the password option, KCC_REDIS_PASSWORD, or KCC_REDIS_SECRET_ID');
 
-  const keyPrefix = first(options.keyPrefix, env.KCC_REDIS_PREFIX, env.CLUSTER_REDIS_PREFIX, secret?.keyPrefix) ?? (username ? keyPrefixOfUser(username) : undefined);
+  // An IAM user's name carries the stack's namespace: the key prefix is given, never derived from it.
+  const keyPrefix = first(options.keyPrefix, env.KCC_REDIS_PREFIX, env.CLUSTER_REDIS_PREFIX, secret?.keyPrefix) ?? (username && !iamMode ? keyPrefixOfUser(username) : undefined);
   if (!keyPrefix) {
-    if (username) problems.push(`keyPrefix: missing and not derivable from user "${username}"; set keyPrefix or KCC_REDIS_PREFIX (e.g. "my-app-prod:")`);
-  } else if (username) {
-    const problem = keyPrefixProblem(username, keyPrefix);
+    if (iamMode) problems.push('keyPrefix: missing; with auth "iam" set keyPrefix or KCC_REDIS_PREFIX to the app-env\'s prefix (e.g. "my-app-prod:")');
+    else if (username) problems.push(`keyPrefix: missing and not derivable from user "${username}"; set keyPrefix or KCC_REDIS_PREFIX (e.g. "my-app-prod:")`);
+  } else if (username || iamMode) {
+    const problem = keyPrefixProblem(iamMode ? '' : username!, keyPrefix);
     if (problem) problems.push(`keyPrefix: ${problem}`);
   }
 
@@ -83,12 +92,21 @@ export async function resolveConnection(options: KccConnectionOptions = {}): Pro
     });
   }
   const replicationGroupId = first(options.replicationGroupId, env.KCC_REDIS_REPLICATION_GROUP_ID, secret?.replicationGroupId);
-  if (!endpoint && !replicationGroupId) {
+  if (!endpoint && serverless) {
+    problems.push('url: missing; a serverless cache has no replication group to discover: set url or KCC_REDIS_URL to its endpoint (rediss://<cache>-<id>.serverless.<region>.cache.amazonaws.com:6379)');
+  } else if (!endpoint && !replicationGroupId) {
     problems.push('url: missing; set the url option or KCC_REDIS_URL (rediss://host:port), CLUSTER_REDIS_HOST, or a replicationGroupId to discover');
   }
-  if (endpoint && !endpoint.tls && !options.unsafeAllowPlaintext) {
+  if (endpoint && !endpoint.tls && iamMode) {
+    problems.push('url: plaintext redis:// refused; ElastiCache IAM authentication needs TLS: use rediss://');
+  } else if (endpoint && !endpoint.tls && !options.unsafeAllowPlaintext) {
     problems.push('url: plaintext redis:// refused; use rediss:// (TLS), or for a local Redis only set unsafeAllowPlaintext: true');
   }
+  if (serverless && options.clusterMode === false) {
+    problems.push('clusterMode: false contradicts serverless: true; an ElastiCache Serverless endpoint is used in cluster mode (remove clusterMode)');
+  }
+  const passwordSettings = iamMode ? passwordSettingsGiven(options, env) : [];
+  const iam = iamMode ? resolveIamAuth(options.iam, env, { username, region, replicationGroupId, serverless, passwordSettings }, problems) : undefined;
   if (problems.length > 0) {
     throw new KccConfigError('kcc-redis connection config', problems);
   }
@@ -102,17 +120,26 @@ export async function resolveConnection(options: KccConnectionOptions = {}): Pro
     host: resolvedEndpoint.host,
     port: resolvedEndpoint.port,
     tls: resolvedEndpoint.tls ? { ca: tlsCa, servername: options.tls?.servername } : false,
-    clusterMode: options.clusterMode ?? resolvedEndpoint.clusterMode ?? false,
+    clusterMode: options.clusterMode ?? (serverless || (resolvedEndpoint.clusterMode ?? false)),
     keyPrefix: keyPrefix!,
     credentials: { username: username!, password: password! },
+    iam,
     refreshCredentials:
-      options.credentialsProvider ??
-      (secretId ? async () => pickCredentials(await readUserSecret(secretId, region)) : undefined),
+      iamMode ? undefined : (options.credentialsProvider ?? (secretId ? async () => pickCredentials(await readUserSecret(secretId, region)) : undefined)),
     instanceId,
     connectionName: options.connectionName ?? `kcc:${keyPrefix}${instanceId}`,
     ...numbers,
     logger,
   };
+}
+
+/** Password-mode settings present in an IAM configuration, named as given. */
+function passwordSettingsGiven(options: KccConnectionOptions, env: Readonly<Record<string, string | undefined>>): string[] {
+  const given: [string, unknown][] = [
+    ['password', options.password], ['secretId', options.secretId], ['credentialsProvider', options.credentialsProvider],
+    ['KCC_REDIS_PASSWORD', env.KCC_REDIS_PASSWORD], ['CLUSTER_REDIS_PASSWORD', env.CLUSTER_REDIS_PASSWORD], ['KCC_REDIS_SECRET_ID', env.KCC_REDIS_SECRET_ID],
+  ];
+  return given.filter(([, value]) => value !== undefined && value !== '').map(([name]) => name);
 }
 
 function pickCredentials(secret: RedisUserSecret): RedisCredentials {

@@ -1,4 +1,4 @@
-import type { RedisClient } from './connection.js';
+import type { RedisClient, RenewDedicated } from './connection.js';
 import type { KccLogger } from './logger.js';
 
 /** Receives a message as published on a channel. */
@@ -15,10 +15,12 @@ export class Subscriptions {
   private readonly channels = new Map<string, Set<MessageListener>>();
   private client: Promise<RedisClient> | undefined;
   private connected: RedisClient | undefined;
+  /** While an old and a new subscriber overlap (a renewal), the messages already delivered, so each is delivered once. */
+  private overlap: Set<string> | undefined;
   private closed = false;
 
   constructor(
-    private readonly openConnection: () => Promise<RedisClient>,
+    private readonly openConnection: (onRenew: RenewDedicated) => Promise<RedisClient>,
     private readonly logger: KccLogger,
     private readonly onResubscribed: () => void,
   ) {}
@@ -68,13 +70,10 @@ export class Subscriptions {
   }
 
   private connection(): Promise<RedisClient> {
-    this.client ??= this.openConnection().then(
+    this.client ??= this.openConnection((next) => this.moveTo(next)).then(
       (client) => {
+        this.listen(client);
         this.connected = client;
-        client.on('message', (channel: string, message: string) => this.deliver(channel, message));
-        // ioredis re-subscribes by itself after a reconnect, but only after 'ready'; subscribing again
-        // here (idempotent) and awaiting it tells when messages flow again.
-        client.on('ready', () => setImmediate(() => void this.resubscribe(client)));
         return client;
       },
       (error: unknown) => {
@@ -85,8 +84,35 @@ export class Subscriptions {
     return this.client;
   }
 
+  private listen(client: RedisClient): void {
+    client.on('message', (channel: string, message: string) => this.deliver(channel, message));
+    // ioredis re-subscribes by itself after a reconnect, but only after 'ready'; subscribing again
+    // here (idempotent) and awaiting it tells when messages flow again.
+    client.on('ready', () => setImmediate(() => void this.resubscribe(client)));
+  }
+
+  /**
+   * A renewal (IAM connections live at most 12 hours): `next` subscribes to every channel before the
+   * old subscriber closes, so nothing published meanwhile is missed; messages both receive are
+   * delivered once.
+   */
+  private async moveTo(next: RedisClient): Promise<void> {
+    const old = this.connected;
+    this.overlap = new Set();
+    this.listen(next);
+    const channels = [...this.channels.keys()];
+    if (channels.length > 0) await next.subscribe(...channels);
+    this.connected = next;
+    this.client = Promise.resolve(next);
+    const endOverlap = () => {
+      this.overlap = undefined;
+    };
+    if (old) old.once('end', endOverlap);
+    else endOverlap();
+  }
+
   private async resubscribe(client: RedisClient): Promise<void> {
-    if (this.closed) return;
+    if (this.closed || client !== this.connected) return;
     try {
       const channels = [...this.channels.keys()];
       if (channels.length > 0) await client.subscribe(...channels);
@@ -100,6 +126,11 @@ export class Subscriptions {
   private deliver(channel: string, message: string): void {
     const listeners = this.channels.get(channel);
     if (!listeners) return;
+    if (this.overlap) {
+      const key = `${channel}\n${message}`;
+      if (this.overlap.has(key)) return;
+      this.overlap.add(key);
+    }
     for (const listener of listeners) {
       try {
         listener(message);

@@ -1,0 +1,97 @@
+import { type AwsCredentialsProvider, credentialsProviderOf } from './aws-credentials.js';
+import { iamTokenOptionsProblem } from './auth-token.js';
+import { IAM_DEFAULTS, type IamConnectionOptions, type RedisAuthMode } from './iam-options.js';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** The IAM settings after options and environment are merged. Holds no secret (credentials are a provider). */
+export interface ResolvedIamAuth {
+  readonly cacheName: string;
+  readonly userId: string;
+  readonly region: string;
+  readonly serverless: boolean;
+  readonly credentials: AwsCredentialsProvider;
+  readonly maxConnectionAgeMs: number;
+  readonly checkIntervalMs: number;
+  readonly tokenRefreshAfterMs: number;
+  readonly now: () => number;
+}
+
+/** `auth` option, else `KCC_REDIS_AUTH`; `'password'` when neither is set. */
+export function resolveAuthMode(auth: RedisAuthMode | undefined, env: Env, problems: string[]): RedisAuthMode {
+  const value = auth ?? (env.KCC_REDIS_AUTH || undefined);
+  if (value === undefined || value === 'password' || value === 'iam') return value ?? 'password';
+  problems.push(`${auth !== undefined ? 'auth' : 'KCC_REDIS_AUTH'}: "${String(value)}" must be "password" or "iam"`);
+  return 'password';
+}
+
+/** `serverless` option, else `KCC_REDIS_SERVERLESS` (`true`/`false`); false when neither is set. */
+export function resolveServerless(serverless: boolean | undefined, env: Env, problems: string[]): boolean {
+  if (serverless !== undefined) {
+    if (typeof serverless === 'boolean') return serverless;
+    problems.push(`serverless: ${String(serverless)} must be true or false`);
+    return false;
+  }
+  const value = env.KCC_REDIS_SERVERLESS;
+  if (value === undefined || value === '' || value === 'false') return false;
+  if (value === 'true') return true;
+  problems.push(`KCC_REDIS_SERVERLESS: "${value}" must be "true" or "false"`);
+  return false;
+}
+
+/** What the connection resolver already knows when it resolves the IAM settings. */
+export interface IamInputs {
+  readonly username: string | undefined;
+  readonly region: string | undefined;
+  readonly replicationGroupId: string | undefined;
+  readonly serverless: boolean;
+  /** Password-mode settings that were given anyway, named as the user wrote them (e.g. `KCC_REDIS_PASSWORD`). */
+  readonly passwordSettings: readonly string[];
+}
+
+/** Merges and checks the IAM settings; pushes one problem per fault and returns undefined when any. */
+export function resolveIamAuth(options: IamConnectionOptions | undefined, env: Env, inputs: IamInputs, problems: string[]): ResolvedIamAuth | undefined {
+  const before = problems.length;
+  for (const setting of inputs.passwordSettings) {
+    problems.push(`${setting}: not used with auth "iam" (the connection authenticates with IAM tokens); remove it, or use auth "password"`);
+  }
+  const cacheName = options?.cacheName ?? (env.KCC_REDIS_IAM_CACHE_NAME || undefined) ?? inputs.replicationGroupId;
+  if (cacheName === undefined) {
+    problems.push('iam.cacheName: missing; set iam.cacheName or KCC_REDIS_IAM_CACHE_NAME to the replication group id or serverless cache name (or set replicationGroupId)');
+  }
+  if (inputs.username === undefined) {
+    problems.push('username: missing; with auth "iam" it is the IAM-enabled ElastiCache user id (equal to its name): set username or KCC_REDIS_USERNAME');
+  }
+  if (inputs.region === undefined) {
+    problems.push('region: missing; IAM tokens are signed for the cache\'s region: set region, AWS_REGION or AWS_DEFAULT_REGION');
+  }
+  if (cacheName !== undefined && inputs.username !== undefined && inputs.region !== undefined) {
+    const problem = iamTokenOptionsProblem({ cacheName, userId: inputs.username, region: inputs.region, serverless: inputs.serverless });
+    if (problem) problems.push(problem.replace(/^cacheName:/, 'iam.cacheName:').replace(/^userId:/, 'username:'));
+  }
+  const numbers: { maxConnectionAgeMs: number; checkIntervalMs: number } = { maxConnectionAgeMs: IAM_DEFAULTS.maxConnectionAgeMs, checkIntervalMs: IAM_DEFAULTS.checkIntervalMs };
+  for (const name of ['maxConnectionAgeMs', 'checkIntervalMs'] as const) {
+    const value = options?.[name];
+    if (value === undefined) continue;
+    if (!Number.isInteger(value) || value <= 0) problems.push(`iam.${name}: ${String(value)} must be a positive whole number`);
+    else numbers[name] = value;
+  }
+  if (options?.now !== undefined && typeof options.now !== 'function') problems.push('iam.now: must be a function returning epoch milliseconds');
+  const credentials = options?.credentials;
+  const credentialsOk =
+    credentials === undefined ||
+    typeof credentials === 'function' ||
+    (typeof credentials === 'object' && credentials !== null && typeof credentials.accessKeyId === 'string' && typeof credentials.secretAccessKey === 'string');
+  if (!credentialsOk) problems.push('iam.credentials: must be an AWS SDK credential provider or { accessKeyId, secretAccessKey, sessionToken? }');
+  if (problems.length > before) return undefined;
+  return {
+    cacheName: cacheName!.toLowerCase(),
+    userId: inputs.username!,
+    region: inputs.region!,
+    serverless: inputs.serverless,
+    credentials: credentialsProviderOf(credentials),
+    ...numbers,
+    tokenRefreshAfterMs: IAM_DEFAULTS.tokenRefreshAfterMs,
+    now: options?.now ?? Date.now,
+  };
+}

@@ -1,0 +1,118 @@
+import { inspect } from 'node:util';
+import type { KccLogger } from '../logger.js';
+import { type IamAuthTokenOptions, type SignedIamToken, signIamToken } from './auth-token.js';
+import { type AwsCredentialsProvider, resolveAwsCredentials } from './aws-credentials.js';
+
+/** What a {@link IamTokenSource} signs for. */
+export interface IamTokenSourceOptions extends Pick<IamAuthTokenOptions, 'cacheName' | 'userId' | 'region' | 'serverless'> {
+  readonly credentials: AwsCredentialsProvider;
+  /** The clock tokens are signed with and judged by (epoch ms). */
+  readonly now: () => number;
+  /** Re-sign the stand-by token once it is this old. */
+  readonly refreshAfterMs: number;
+  /** How often to look at the stand-by token's age. */
+  readonly checkIntervalMs: number;
+  readonly logger: KccLogger;
+}
+
+/** A token is not handed out in its last minute: it must still be valid when the server checks it. */
+const EXPIRY_MARGIN_MS = 60_000;
+const REDACTED = '[IAM auth token]';
+
+/**
+ * Signs ElastiCache IAM tokens for one user and cache, and holds the newest one.
+ *
+ * Every new connection asks for a fresh one ({@link refresh}, single-flight: connections opening
+ * together share one signature). The newest token also stands by, re-signed every
+ * `refreshAfterMs`, for connections that ioredis opens on its own and that cannot wait for a
+ * signature (a cluster's pub/sub subscriber). No token is handed out after it expires
+ * (15 minutes, or earlier when the credentials that signed it expire). After the server refused a
+ * token, the next signature asks the credential provider to resolve again (`forceRefresh`).
+ */
+export class IamTokenSource {
+  // Private fields (#) stay out of console.log / util.inspect dumps of this object.
+  #newest: SignedIamToken | undefined;
+  private inFlight: Promise<void> | undefined;
+  private refreshCredentials = false;
+  private readonly timer: NodeJS.Timeout;
+  /** Tokens signed so far. */
+  signed = 0;
+  /** Passed as ioredis' `password`: its string value is the newest usable token, read when AUTH is sent. */
+  readonly password: object;
+
+  constructor(private readonly options: IamTokenSourceOptions) {
+    this.timer = setInterval(() => this.keepFresh(), options.checkIntervalMs);
+    this.timer.unref();
+    const current = () => this.current();
+    this.password = {
+      toString: current,
+      [Symbol.toPrimitive]: current,
+      toJSON: () => REDACTED,
+      [inspect.custom]: () => REDACTED,
+    };
+  }
+
+  /**
+   * Signs a new token now (one signature for all concurrent callers). Resolves once a usable token
+   * is held: also when signing failed but the previous token is still valid (a warning is logged);
+   * rejects when there is none.
+   */
+  async refresh(): Promise<void> {
+    this.inFlight ??= this.signOnce().finally(() => {
+      this.inFlight = undefined;
+    });
+    try {
+      await this.inFlight;
+    } catch (error) {
+      if (this.usable() === undefined) throw error;
+    }
+  }
+
+  /**
+   * The newest token while it is usable, else `''` (which the server refuses like a wrong password)
+   * and a new one is signed for the next attempt.
+   */
+  current(): string {
+    const token = this.usable();
+    if (token !== undefined) return token;
+    this.refresh().catch(() => {
+      // Logged by signOnce; the next attempt tries again.
+    });
+    return '';
+  }
+
+  private usable(): string | undefined {
+    const newest = this.#newest;
+    return newest !== undefined && this.options.now() < newest.expiresAt - EXPIRY_MARGIN_MS ? newest.token : undefined;
+  }
+
+  /** The server refused a token: resolve the credentials again before the next signature. */
+  rejected(): void {
+    this.refreshCredentials = true;
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  private async signOnce(): Promise<void> {
+    try {
+      const force = this.refreshCredentials;
+      this.refreshCredentials = false;
+      const credentials = await resolveAwsCredentials(this.options.credentials, force);
+      this.#newest = await signIamToken(this.options, credentials, new Date(this.options.now()));
+      this.signed++;
+    } catch (error) {
+      this.options.logger.warn('signing an ElastiCache IAM auth token failed', { cacheName: this.options.cacheName, userId: this.options.userId, error: String(error) });
+      throw error;
+    }
+  }
+
+  private keepFresh(): void {
+    const newest = this.#newest;
+    if (newest !== undefined && this.options.now() - newest.signedAt < this.options.refreshAfterMs && this.usable() !== undefined) return;
+    this.refresh().catch(() => {
+      // Logged by signOnce; the next check or connection tries again.
+    });
+  }
+}

@@ -1,0 +1,271 @@
+import { connect as tlsConnect } from 'node:tls';
+import { inspect } from 'node:util';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { KccAuthError, KccRedis, type AwsCredentials, type KccConnectionOptions, createIamAuthToken } from '../../../client/src/index.js';
+import { Bus } from '../../../client/src/bus.js';
+import { EventLog } from '../../../client/src/event-log.js';
+import type { LocalRedis } from '../../../local/local-redis.js';
+import { until } from '../../support/events.js';
+import { type FakeClock, HOUR, MINUTE, fakeClock } from '../../support/fake-clock.js';
+import { IamProxy, type IamProxyCredential } from '../../support/iam-proxy.js';
+import { startTestRedis } from '../../support/redis.js';
+
+const USER = 'my-app-prod';
+const OTHER = 'other-app-prod';
+const CACHE = 'kcc-redis';
+const REGION = 'eu-central-1';
+const KEY_1: IamProxyCredential = { accessKeyId: 'AKIAKCCTESTKEY000001', secretAccessKey: 'kcc/test/secret/one/aaaaaaaaaaaaaaaaaaaaaaaa' };
+const KEY_2: IamProxyCredential = { accessKeyId: 'ASIAKCCTESTKEY000002', secretAccessKey: 'kcc/test/secret/two/bbbbbbbbbbbbbbbbbbbbbbbb', sessionToken: 'FwoGZXIvYXdzEXAMPLE+session/token==' };
+
+describe('IAM authentication through an ElastiCache stand-in (token-checking TLS proxy)', () => {
+  let server: LocalRedis;
+  let clock: FakeClock;
+  let proxy: IamProxy;
+  const opened: KccRedis[] = [];
+
+  /** A client of USER through the proxy, signing with `credentials` on the shared fake clock. */
+  async function connect(extra: Partial<KccConnectionOptions> = {}, credentials: AwsCredentials | (() => Promise<AwsCredentials>) = KEY_1): Promise<KccRedis> {
+    const redis = await KccRedis.connect({
+      url: proxy.url,
+      tls: { ca: server.ca, servername: 'localhost' },
+      auth: 'iam',
+      username: USER,
+      keyPrefix: `${USER}:`,
+      region: REGION,
+      env: {},
+      ...extra,
+      iam: { cacheName: CACHE, credentials, now: clock.now, checkIntervalMs: 20, ...extra.iam },
+    });
+    opened.push(redis);
+    return redis;
+  }
+
+  /** The first reply line to AUTH `user` `token` on a fresh connection to the proxy. */
+  function authReply(user: string, token: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const socket = tlsConnect({ host: '127.0.0.1', port: proxy.port, ca: server.ca, servername: 'localhost' }, () => {
+        socket.write(`*3\r\n$4\r\nAUTH\r\n$${Buffer.byteLength(user)}\r\n${user}\r\n$${Buffer.byteLength(token)}\r\n${token}\r\n`);
+      });
+      let received = '';
+      const timer = setTimeout(() => reject(new Error('no reply to AUTH')), 10_000);
+      socket.on('data', (data: Buffer) => {
+        received += data.toString();
+        if (received.includes('\r\n')) {
+          clearTimeout(timer);
+          socket.destroy();
+          resolve(received.slice(0, received.indexOf('\r\n')));
+        }
+      });
+      socket.on('error', reject);
+    });
+  }
+
+  const token = (options: Partial<Parameters<typeof createIamAuthToken>[0]> = {}) =>
+    createIamAuthToken({ cacheName: CACHE, userId: USER, region: REGION, serverless: false, credentials: KEY_1, now: new Date(clock.now()), ...options });
+
+  beforeAll(async () => {
+    server = await startTestRedis({ appEnvs: [{ app: 'my-app', env: 'prod' }, { app: 'other-app', env: 'prod' }], persistence: 'none' });
+  });
+  beforeEach(async () => {
+    clock = fakeClock();
+    proxy = await IamProxy.start({ upstream: server, cacheName: CACHE, region: REGION, serverless: false, credentials: [KEY_1, KEY_2], iamUsers: [USER, OTHER], now: clock.now });
+  });
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((redis) => redis.close()));
+    await proxy.stop();
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('connects with a token signed for the connection and runs commands as the IAM user', async () => {
+    const redis = await connect({}, KEY_2);
+    await redis.run((r) => r.set(redis.key('greeting'), 'hi'));
+    expect(await redis.run((r) => r.get(redis.key('greeting')))).toBe('hi');
+    expect(proxy.logins.length).toBeGreaterThanOrEqual(1);
+    for (const login of proxy.logins) expect(login).toMatchObject({ user: USER, accessKeyId: KEY_2.accessKeyId });
+    expect(proxy.refusals).toEqual([]);
+  });
+
+  it('refuses forged, expired, misdirected and password tokens with WRONGPASS, as ElastiCache does', async () => {
+    const valid = await token();
+    expect(await authReply(USER, valid)).toBe('+OK');
+    const signature = valid.slice(-64);
+    const cases: [string, string, string, RegExp][] = [
+      ['a forged signature', USER, valid.slice(0, -64) + (signature[0] === 'a' ? 'b' : 'a') + signature.slice(1), /signature does not match/],
+      ['a token signed with another secret for a known key', USER, await token({ credentials: { ...KEY_1, secretAccessKey: 'not-the-secret' } }), /signature does not match/],
+      ['an unknown access key', USER, await token({ credentials: { accessKeyId: 'AKIAUNKNOWN000000000', secretAccessKey: 'x' } }), /unknown access key/],
+      ['an expired token (signed 16 minutes ago)', USER, await token({ now: new Date(clock.now() - 16 * MINUTE) }), /token expired/],
+      ['a token for another user', OTHER, valid, /is not the AUTH user/],
+      ['a token for another cache', USER, await token({ cacheName: 'other-cache' }), /not cache "kcc-redis"/],
+      ['a serverless token for a replication group', USER, await token({ serverless: true }), /ResourceType/],
+      ['a token for another region', USER, await token({ region: 'us-east-1' }), /credential scope/],
+      ['the user\'s password instead of a token', USER, server.users.get(USER)!.password, /not a presigned URL|signed for/],
+    ];
+    for (const [what, user, presented, reason] of cases) {
+      expect(await authReply(user, presented), what).toMatch(/^-WRONGPASS invalid username-password pair or user is disabled\.$/);
+      expect(proxy.refusals.at(-1), what).toMatch(reason);
+    }
+    proxy.setCredentials([{ ...KEY_2, expiresAt: clock.now() - 1 }]);
+    expect(await authReply(USER, await token({ credentials: KEY_2 }))).toMatch(/^-WRONGPASS/);
+    expect(proxy.refusals.at(-1)).toBe('credentials expired');
+  });
+
+  it('fails to connect with a KccAuthError that names the user and cache and carries no token anywhere', async () => {
+    const failure = await connect({ iam: { cacheName: 'other-cache' } }).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(KccAuthError);
+    expect((failure as Error).message).toMatch(/IAM token of user "my-app-prod" for replication group "other-cache" in eu-central-1 \(WRONGPASS\).*elasticache:Connect/);
+    // ioredis attaches the failed AUTH's arguments to the reply error, which travels as the cause.
+    const dump = `${inspect(failure, { depth: 10 })}${JSON.stringify(failure)}${String((failure as Error).cause)}`;
+    expect(dump).toContain('WRONGPASS');
+    expect(dump).not.toMatch(/X-Amz-Signature|Action=connect/);
+  });
+
+  it('keeps tokens and AWS secrets out of inspected and JSON-stringified objects', async () => {
+    const redis = await connect({}, KEY_2);
+    await redis.run((r) => r.ping());
+    const dumps = [inspect(redis, { depth: 8 }), inspect(redis.client, { depth: 8 }), JSON.stringify(redis.config)];
+    for (const dump of dumps) {
+      expect(dump).not.toMatch(/X-Amz-Signature|Action=connect/);
+      expect(dump).not.toContain(KEY_2.secretAccessKey);
+      expect(dump).not.toContain(KEY_2.sessionToken);
+    }
+    expect(inspect((redis.client.options as { password?: unknown }).password)).toBe('[IAM auth token]');
+  });
+
+  it('survives the 12-hour rollover on a fake clock with zero failed commands, pub/sub and the event log delivering throughout', async () => {
+    const redis = await connect();
+    const sender = await connect();
+    const heard = new Set<number>();
+    await new Bus<number>(redis, { channel: 'rollover' }).subscribe((message) => heard.add(message.data));
+    const log = new EventLog<number>(redis, { name: 'rollover', maxAgeMs: 100 * HOUR });
+    const applied = new Set<number>();
+    const tail = await log.tail((event) => {
+      applied.add(event.data);
+    });
+    const bus = new Bus<number>(sender, { channel: 'rollover' });
+    const failures: unknown[] = [];
+    let published = 0;
+    let appended = 0;
+    let ok = 0;
+    let running = true;
+    const commands = async () => {
+      for (let i = 0; running; i++) {
+        try {
+          await redis.run((r) => r.set(redis.key(`k${i % 20}`), String(i)));
+          ok++;
+        } catch (error) {
+          failures.push(error);
+        }
+      }
+    };
+    const messages = async () => {
+      while (running) {
+        try {
+          await bus.publish('n', published);
+          await log.append('n', appended);
+          published++;
+          appended++;
+        } catch (error) {
+          failures.push(error);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+    };
+    const workers = [commands(), commands(), messages()];
+    try {
+      await until(() => ok > 50 && published > 10, 'traffic before the rollover');
+      let sinceRenewal = 0;
+      for (let rollover = 1; rollover <= 2; rollover++) {
+        const renewed = redis.stats.renewals;
+        const senderRenewed = sender.stats.renewals;
+        // To 11 hours of age: past every connection's renewal point (9 to 10.8 hours), before ElastiCache's 12.
+        clock.advance(11 * HOUR - sinceRenewal);
+        // commands, subscriber and reader of `redis`; the sender's command connection renews too.
+        await until(() => redis.stats.renewals >= renewed + 3 && sender.stats.renewals >= senderRenewed + 1, `renewals of rollover ${rollover}`, 30_000);
+        // The replaced connections finish what they were doing (a blocked XREAD returns within 5 s) and quit.
+        await until(() => proxy.openConnections === 4, 'the replaced connections to close', 30_000);
+        const sweeps = proxy.sweeps;
+        // Past the 12-hour mark of the replaced connections: the stand-in would close any still open.
+        clock.advance(2 * HOUR);
+        sinceRenewal = 2 * HOUR;
+        await until(() => proxy.sweeps > sweeps + 1, 'an age check past 12 hours');
+        const target = ok + 100;
+        await until(() => ok >= target, `commands after rollover ${rollover}`, 30_000);
+      }
+    } finally {
+      running = false;
+      await Promise.all(workers);
+    }
+    await until(() => heard.size === published && applied.size === appended, 'every message and event', 30_000);
+    await tail.stop();
+    expect(failures).toEqual([]);
+    expect(proxy.closedForAge).toBe(0);
+    expect(redis.stats.reconnects).toBe(0);
+    expect(proxy.refusals).toEqual([]);
+    // Each renewal logged in with a token signed when it connected, not one left from 11 hours before.
+    for (const login of proxy.logins) expect(login.tokenAgeMs).toBeLessThan(1_000);
+  });
+
+  it('moves every channel subscription to the renewed subscriber before the old one closes', async () => {
+    const redis = await connect();
+    const heard: string[] = [];
+    const channel = redis.channel('kc');
+    const stop = await redis.subscribe(channel, (message) => heard.push(message));
+    const before = new Set(proxy.openIds());
+    clock.advance(11 * HOUR);
+    await until(() => proxy.openIds().every((id) => !before.has(id)), 'both connections replaced and the old ones closed');
+    clock.advance(2 * HOUR);
+    await redis.run((r) => r.publish(channel, 'after the rollover'));
+    await until(() => heard.includes('after the rollover'), 'a message on the renewed subscriber');
+    expect(heard).toEqual(['after the rollover']); // delivered once, on the new subscriber
+    expect(proxy.closedForAge).toBe(0);
+    expect(redis.stats.reconnects).toBe(0);
+    await stop();
+  });
+
+  it('without renewal the stand-in closes connections at 12 hours (the limit the rollover test beats)', async () => {
+    const redis = await connect({ iam: { maxConnectionAgeMs: 100 * HOUR } });
+    await redis.run((r) => r.ping());
+    clock.advance(12 * HOUR);
+    await until(() => proxy.closedForAge >= 1, 'the stand-in closing an old connection');
+    // ioredis reconnects with a fresh token; the command waits for it.
+    expect(await redis.run((r) => r.ping())).toBe('PONG');
+    expect(redis.stats.reconnects).toBeGreaterThanOrEqual(1);
+  });
+
+  it('signs a new token for a reconnect instead of reusing one older than 15 minutes', async () => {
+    // Stand-by token checks once an hour (real time): only the per-connection signature can help.
+    const redis = await connect({ iam: { checkIntervalMs: 3_600_000 } });
+    await redis.run((r) => r.ping());
+    const logins = proxy.logins.length;
+    clock.advance(16 * MINUTE);
+    proxy.dropAll();
+    expect(await redis.run((r) => r.ping())).toBe('PONG');
+    expect(proxy.logins.length).toBeGreaterThan(logins);
+    expect(proxy.logins.at(-1)!.tokenAgeMs).toBeLessThan(1_000);
+    expect(proxy.refusals).toEqual([]);
+    expect(redis.stats.authFailures).toBe(0);
+  });
+
+  it('survives credential expiry: credentials are resolved again, forcibly after a refused token', async () => {
+    const expiresAt = clock.now() + HOUR;
+    proxy.setCredentials([{ ...KEY_1, expiresAt }, KEY_2]);
+    // Like the SDK's memoized providers: the cached credentials until asked to refresh.
+    let current: AwsCredentials = { ...KEY_1, expiration: new Date(expiresAt + 10 * HOUR) };
+    const calls: boolean[] = [];
+    const provider = async (options?: { forceRefresh?: boolean }) => {
+      calls.push(options?.forceRefresh === true);
+      if (options?.forceRefresh) current = KEY_2;
+      return current;
+    };
+    const redis = await connect({ connectTimeoutMs: 20_000 }, provider);
+    await redis.run((r) => r.set(redis.key('before'), '1'));
+    clock.advance(2 * HOUR);
+    proxy.dropAll();
+    expect(await redis.run((r) => r.get(redis.key('before')))).toBe('1');
+    expect(proxy.refusals).toContain('credentials expired');
+    expect(calls).toContain(true);
+    expect(proxy.logins.at(-1)!.accessKeyId).toBe(KEY_2.accessKeyId);
+  });
+});

@@ -1,0 +1,192 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Cluster } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KccRedis, type KccConnectionOptions, KeyRing, Revocations } from '../../../client/src/index.js';
+import { Bus } from '../../../client/src/bus.js';
+import { EventLog } from '../../../client/src/event-log.js';
+import { Locks } from '../../../client/src/lock.js';
+import { Store } from '../../../client/src/store.js';
+import { LocalCluster } from '../../../local/local-cluster.js';
+import { nextEvent, until } from '../../support/events.js';
+import { fakeClock } from '../../support/fake-clock.js';
+import { IamProxy } from '../../support/iam-proxy.js';
+
+const KEK = 'k'.repeat(20) + 'K'.repeat(20) + '0123456789abcdefghijklmnopqrstuv';
+const CACHE = 'kcc-serverless';
+const REGION = 'eu-west-1';
+const KEY = { accessKeyId: 'ASIAKCCSERVERLESS001', secretAccessKey: 'kcc/test/serverless/secret/cccccccccccccccc', sessionToken: 'FwoGZXIvYXdzEServerless==' };
+
+/**
+ * ElastiCache Serverless is one endpoint in front of shards: clients use it in cluster mode
+ * (CLUSTER SLOTS, slots across shards). The local stand-in is the three-primary TLS cluster,
+ * reached with `serverless: true` and no `clusterMode` option.
+ */
+describe('serverless: one endpoint, slots across three TLS primaries', () => {
+  let dir: string;
+  let cluster: LocalCluster;
+  const open: { redis: KccRedis; close?: () => Promise<void> }[] = [];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'kcc-serverless-test-'));
+    cluster = await LocalCluster.start({ dir, appEnvs: [{ app: 'pw-app', env: 'prod' }, { app: 'iam-app', env: 'prod' }], persistence: 'none' });
+  });
+  afterAll(async () => {
+    for (const { redis, close } of open.splice(0).reverse()) {
+      await close?.();
+      await redis.close();
+    }
+    await cluster?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Every primitive, the key ring and the revocations, across two instances of one app-env. */
+  async function everyPrimitive(connect: () => Promise<KccRedis>): Promise<void> {
+    const [a, b] = await Promise.all([connect(), connect()]);
+    expect(a.config.clusterMode).toBe(true);
+    expect(a.client).toBeInstanceOf(Cluster);
+    expect((a.client as Cluster).nodes('master')).toHaveLength(3);
+
+    const store = new Store(a);
+    expect(await store.compareAndSet('doc', 0, 'v1')).toEqual({ ok: true, version: 1 });
+    expect(await new Store(b).getVersioned('doc')).toMatchObject({ value: 'v1', version: 1 });
+    const lock = await new Locks(a).acquire('job', 5_000);
+    expect(lock).toBeDefined();
+    expect(await new Locks(b).acquire('job', 5_000)).toBeUndefined();
+    expect(await lock!.release()).toBe(true);
+
+    // Plain prefixed keys (no hash tag) spread over the shards.
+    for (let i = 0; i < 30; i++) await a.run((r) => r.set(`${a.keyPrefix}spread-${i}`, String(i)));
+    expect(await b.run((r) => r.get(`${a.keyPrefix}spread-29`))).toBe('29');
+    const sizes = await Promise.all((a.client as Cluster).nodes('master').map((node) => node.dbsize()));
+    expect(sizes.filter((size) => size > 0).length).toBeGreaterThan(1);
+
+    const heard: string[] = [];
+    await new Bus<string>(b, { channel: 'hints' }).subscribe((m) => heard.push(m.data));
+    await new Bus<string>(a, { channel: 'hints' }).publish('hint', 'hello');
+    await until(() => heard.includes('hello'), 'a bus message across instances');
+
+    const log = new EventLog<number>(a, { name: 'events', maxAgeMs: 60_000 });
+    const seen: number[] = [];
+    const tail = await new EventLog<number>(b, { name: 'events', maxAgeMs: 60_000 }).tail((event) => {
+      seen.push(event.data);
+    });
+    await log.append('n', 1);
+    await log.append('n', 2);
+    await until(() => seen.length === 2, 'two events on the other instance');
+    expect(seen).toEqual([1, 2]);
+    await tail.stop();
+
+    const [ringA, ringB] = await Promise.all([KeyRing.start(a, { keyEncryptionKey: KEK, env: {}, algorithm: 'ES256' }), KeyRing.start(b, { keyEncryptionKey: KEK, env: {}, algorithm: 'ES256' })]);
+    open.push({ redis: a, close: () => ringA.close() }, { redis: b, close: () => ringB.close() });
+    expect(ringB.signingKey().kid).toBe(ringA.signingKey().kid);
+    const changed = nextEvent(ringB, 'change');
+    const { kid } = await ringA.rotate();
+    await changed;
+    expect(ringB.jwks().keys.map((k) => k.kid)).toContain(kid);
+
+    const [revA, revB] = await Promise.all([Revocations.start(a), Revocations.start(b)]);
+    open.push({ redis: a, close: () => revA.close() }, { redis: b, close: () => revB.close() });
+    const applied = nextEvent(revB, 'applied');
+    await revA.revokeSession('session-on-serverless');
+    await applied;
+    expect(revB.check({ sid: 'session-on-serverless' })).toBe('revoked');
+  }
+
+  it('runs every primitive, the key ring and the revocations with password authentication', async () => {
+    const user = cluster.users.get('pw-app-prod')!;
+    await everyPrimitive(async () => {
+      const redis = await KccRedis.connect({ url: cluster.url, tls: { ca: cluster.ca, servername: 'localhost' }, username: user.username, password: user.password, serverless: true, env: {} });
+      open.push({ redis });
+      return redis;
+    });
+  });
+
+  it('runs them with IAM authentication, every node behind the token-checking stand-in', async () => {
+    const clock = fakeClock();
+    const proxies = await Promise.all(
+      cluster.nodes.map((node) => IamProxy.start({ upstream: node, cacheName: CACHE, region: REGION, serverless: true, credentials: [KEY], iamUsers: ['iam-app-prod'], now: clock.now })),
+    );
+    try {
+      // The nodes announce the proxies' ports in CLUSTER SLOTS, so every node connection goes through one.
+      for (const [i, node] of cluster.nodes.entries()) {
+        const admin = await node.admin();
+        await admin.call('CONFIG', 'SET', 'cluster-announce-tls-port', String(proxies[i]!.port));
+        await admin.quit();
+      }
+      const proxyPorts = proxies.map((p) => p.port).sort();
+      for (const node of cluster.nodes) {
+        const admin = await node.admin();
+        try {
+          for (let i = 0; ; i++) {
+            const slots = (await admin.call('CLUSTER', 'SLOTS')) as [number, number, [string, number]][];
+            const ports = slots.map((s) => s[2][1]).sort();
+            if (JSON.stringify(ports) === JSON.stringify(proxyPorts)) break;
+            if (i > 200) throw new Error('the proxies\' ports did not reach every node within 20 s');
+            await new Promise((resolve) => setTimeout(resolve, 100));
+          }
+        } finally {
+          await admin.quit();
+        }
+      }
+      // Counts signatures: after the fake clock jumps, a test waits for the stand-by token to be re-signed, as
+      // it always is in real time (every 5 minutes, valid 15), before a cluster's own subscriber connection uses it.
+      let signatures = 0;
+      const provider = async () => {
+        signatures++;
+        return KEY;
+      };
+      const options: KccConnectionOptions = {
+        url: proxies[0]!.url,
+        tls: { ca: cluster.ca, servername: 'localhost' },
+        auth: 'iam',
+        serverless: true,
+        username: 'iam-app-prod',
+        keyPrefix: 'iam-app-prod:',
+        region: REGION,
+        iam: { cacheName: CACHE, credentials: provider, now: clock.now, checkIntervalMs: 20 },
+        env: {},
+      };
+      await everyPrimitive(async () => {
+        const redis = await KccRedis.connect(options);
+        open.push({ redis });
+        return redis;
+      });
+      // Every node was reached through its proxy with a serverless token; none was refused.
+      for (const proxy of proxies) {
+        expect(proxy.logins.length).toBeGreaterThan(0);
+        expect(proxy.refusals).toEqual([]);
+      }
+      // (Not asserted after the clock jumps below: ioredis opens a short-lived connection for its slot
+      // refresh every 5 s, and one whose AUTH is in flight while the fake clock jumps hours presents a
+      // token that was fresh when signed. With a real clock that cannot happen; it retries.)
+
+      // The 12-hour rollover on the cluster: every connection of every instance (command, subscriber
+      // and reader clusters with their node connections) is replaced before the stand-ins' limit.
+      const before = proxies.map((p) => new Set(p.openIds()));
+      clock.advance(11 * 3_600_000);
+      // Each old connection closes once its successor took over (a blocked XREAD returns within 5 s first).
+      await until(() => proxies.every((p, i) => p.openIds().every((id) => !before[i]!.has(id))), 'every connection replaced and the old ones closed', 30_000);
+      const sweeps = proxies.map((p) => p.sweeps);
+      const signed = signatures;
+      clock.advance(2 * 3_600_000);
+      await until(() => signatures > signed, 'the stand-by token re-signed after the clock jump');
+      await until(() => proxies.every((p, i) => p.sweeps > sweeps[i]! + 1), 'an age check past 12 hours');
+      expect(proxies.map((p) => p.closedForAge)).toEqual([0, 0, 0]);
+      // The renewed subscribers and readers still deliver: a revocation reaches the other instance.
+      const [revA, revB] = await Promise.all(open.slice(-2).map(({ redis }) => Revocations.start(redis)));
+      open.push({ redis: open.at(-1)!.redis, close: () => revB!.close() }, { redis: open.at(-2)!.redis, close: () => revA!.close() });
+      const applied = nextEvent(revB!, 'applied');
+      await revA!.revokeSession('after-rollover');
+      await applied;
+      expect(revB!.check({ sid: 'after-rollover' })).toBe('revoked');
+    } finally {
+      for (const { redis, close } of open.splice(0).reverse()) {
+        await close?.();
+        await redis.close();
+      }
+      await Promise.all(proxies.map((p) => p.stop()));
+    }
+  });
+});

@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { KccAwsError, createIamAuthToken } from '../../../client/src/index.js';
+import { signIamToken } from '../../../client/src/iam/auth-token.js';
+
+const EXAMPLE = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' };
+const AT = new Date('2026-12-01T12:00:00Z');
+const base = { cacheName: 'my-cache', userId: 'my-user', region: 'us-east-1', serverless: false, credentials: EXAMPLE, now: AT };
+
+describe('createIamAuthToken', () => {
+  it('signs the documented request exactly as botocore does (vector derived once from botocore\'s SigV4QueryAuth)', async () => {
+    // `echo '{…}' | python3 test/support/botocore-iam-token.py` with these inputs printed this token
+    // (see TESTING.md); the integration test compares more cases against botocore live.
+    expect(await createIamAuthToken(base)).toBe(
+      'my-cache/?Action=connect&User=my-user&X-Amz-Algorithm=AWS4-HMAC-SHA256' +
+        '&X-Amz-Credential=AKIDEXAMPLE%2F20261201%2Fus-east-1%2Felasticache%2Faws4_request' +
+        '&X-Amz-Date=20261201T120000Z&X-Amz-Expires=900&X-Amz-SignedHeaders=host' +
+        '&X-Amz-Signature=5cd6f327335ca37db913686c6174224afa124fde34a6645f61fd4e09b377de10',
+    );
+  });
+
+  it('marks a serverless cache and carries a session token, both under the signature', async () => {
+    const plain = await createIamAuthToken(base);
+    const serverless = await createIamAuthToken({ ...base, serverless: true });
+    expect(serverless).toContain('&User=my-user&ResourceType=ServerlessCache&');
+    const signature = (token: string) => new URL(`http://${token}`).searchParams.get('X-Amz-Signature');
+    expect(signature(serverless)).not.toBe(signature(plain));
+    const withSession = await createIamAuthToken({ ...base, credentials: { ...EXAMPLE, sessionToken: 'FwoG+/=' } });
+    expect(withSession).toContain('&X-Amz-Security-Token=FwoG%2B%2F%3D&X-Amz-Signature=');
+    expect(signature(withSession)).not.toBe(signature(plain));
+  });
+
+  it('lower-cases the cache name, as ElastiCache stores it', async () => {
+    expect(await createIamAuthToken({ ...base, cacheName: 'My-Cache' })).toBe(await createIamAuthToken(base));
+  });
+
+  it('accepts a credential provider and signs at the current time by default', async () => {
+    const before = Date.now();
+    const token = await createIamAuthToken({ ...base, now: undefined, credentials: async () => EXAMPLE });
+    const date = new URL(`http://${token}`).searchParams.get('X-Amz-Date')!;
+    const signedAt = Date.parse(date.replace(/^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/, '$1-$2-$3T$4:$5:$6Z'));
+    expect(signedAt).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000);
+  });
+
+  it('bounds a token by 15 minutes and by the expiry of the credentials that signed it', async () => {
+    const long = await signIamToken(base, EXAMPLE, AT);
+    expect(long.expiresAt - long.signedAt).toBe(15 * 60 * 1000);
+    const expiration = new Date(AT.getTime() + 60_000);
+    const short = await signIamToken(base, { ...EXAMPLE, sessionToken: 's', expiration }, AT);
+    expect(short.expiresAt).toBe(expiration.getTime());
+  });
+
+  it.each([
+    ['cacheName', { cacheName: '' }, /^cacheName: "" /],
+    ['cacheName', { cacheName: 'evil.example.com/x?' }, /^cacheName: "evil\.example\.com\/x\?"/],
+    ['userId', { userId: '' }, /^userId: ""/],
+    ['userId', { userId: 'a b' }, /^userId: "a b"/],
+    ['region', { region: 'Europe' }, /^region: "Europe" is not an AWS region/],
+    ['serverless', { serverless: 'yes' as unknown as boolean }, /^serverless: "yes" must be true/],
+  ])('refuses a malformed %s with a TypeError naming it', async (_name, override, message) => {
+    await expect(createIamAuthToken({ ...base, ...override })).rejects.toThrow(TypeError);
+    await expect(createIamAuthToken({ ...base, ...override })).rejects.toThrow(message);
+  });
+
+  it('reports a failing provider and incomplete credentials as AWS errors', async () => {
+    const failing = createIamAuthToken({ ...base, credentials: async () => Promise.reject(new Error('no role attached')) });
+    await expect(failing).rejects.toThrow(KccAwsError);
+    await expect(failing).rejects.toThrow('could not be resolved (Error: no role attached)');
+    await expect(createIamAuthToken({ ...base, credentials: { accessKeyId: 'AKID', secretAccessKey: '' } })).rejects.toThrow('incomplete');
+  });
+});

@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { KccConfigError, type KccConnectionOptions } from '../../../client/src/index.js';
+import { resolveConnection } from '../../../client/src/resolve-options.js';
+
+const iam: KccConnectionOptions = {
+  url: 'rediss://kcc-redis.abc123.ng.0001.euc1.cache.amazonaws.com:6379',
+  auth: 'iam',
+  username: 'kcc-redis-my-app-prod',
+  keyPrefix: 'my-app-prod:',
+  region: 'eu-central-1',
+  iam: { cacheName: 'kcc-redis', credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret-access-key-value' } },
+  env: {},
+};
+
+async function problems(options: KccConnectionOptions): Promise<readonly string[]> {
+  const error = await resolveConnection(options).catch((e: unknown) => e);
+  expect(error).toBeInstanceOf(KccConfigError);
+  return (error as KccConfigError).problems;
+}
+
+describe('connection config: auth "iam"', () => {
+  it('needs no password: the user id, cache, region and prefix are enough', async () => {
+    const config = await resolveConnection(iam);
+    expect(config.iam).toMatchObject({ cacheName: 'kcc-redis', userId: 'kcc-redis-my-app-prod', region: 'eu-central-1', serverless: false, maxConnectionAgeMs: 12 * 3_600_000 });
+    expect(config).toMatchObject({ keyPrefix: 'my-app-prod:', clusterMode: false, refreshCredentials: undefined });
+    // The resolved config holds a provider, never the secret key: dumps of it stay clean.
+    expect(JSON.stringify(config)).not.toContain('secret-access-key-value');
+    expect(typeof config.iam!.credentials).toBe('function');
+    expect(await config.iam!.credentials()).toMatchObject({ accessKeyId: 'AKIDEXAMPLE' });
+  });
+
+  it('reads KCC_REDIS_AUTH, KCC_REDIS_IAM_CACHE_NAME, KCC_REDIS_SERVERLESS and AWS_REGION', async () => {
+    const config = await resolveConnection({
+      env: {
+        KCC_REDIS_AUTH: 'iam',
+        KCC_REDIS_URL: 'rediss://my-cache-abc123.serverless.euc1.cache.amazonaws.com:6379',
+        KCC_REDIS_USERNAME: 'kcc-redis-my-app-prod',
+        KCC_REDIS_PREFIX: 'my-app-prod:',
+        KCC_REDIS_IAM_CACHE_NAME: 'My-Cache',
+        KCC_REDIS_SERVERLESS: 'true',
+        AWS_REGION: 'eu-central-1',
+      },
+    });
+    expect(config.iam).toMatchObject({ cacheName: 'my-cache', serverless: true, region: 'eu-central-1' });
+    expect(config.clusterMode).toBe(true);
+  });
+
+  it('signs for the replication group to discover when no cache name is given', async () => {
+    const config = await resolveConnection({ ...iam, iam: { credentials: iam.iam!.credentials }, replicationGroupId: 'kcc-redis-rg' });
+    expect(config.iam!.cacheName).toBe('kcc-redis-rg');
+  });
+
+  it.each<[string, KccConnectionOptions, RegExp]>([
+    ['no cache name', { ...iam, iam: {} }, /^iam\.cacheName: missing; set iam\.cacheName or KCC_REDIS_IAM_CACHE_NAME/],
+    ['no user id', { ...iam, username: undefined }, /^username: missing; with auth "iam" it is the IAM-enabled ElastiCache user id/],
+    ['no region', { ...iam, region: undefined }, /^region: missing; IAM tokens are signed for the cache's region/],
+    ['no key prefix (never derived from an IAM user name)', { ...iam, keyPrefix: undefined }, /^keyPrefix: missing; with auth "iam" set keyPrefix or KCC_REDIS_PREFIX/],
+    ['a password as well', { ...iam, password: 'p'.repeat(64) }, /^password: not used with auth "iam"/],
+    ['a secret id as well', { ...iam, secretId: 'arn:aws:secretsmanager:eu-central-1:1:secret:x' }, /^secretId: not used with auth "iam"/],
+    ['a password in the environment', { ...iam, env: { KCC_REDIS_PASSWORD: 'p'.repeat(64) } }, /^KCC_REDIS_PASSWORD: not used with auth "iam"/],
+    ['plaintext', { ...iam, url: 'redis://127.0.0.1:6379', unsafeAllowPlaintext: true }, /^url: plaintext redis:\/\/ refused; ElastiCache IAM authentication needs TLS/],
+    ['a malformed cache name', { ...iam, iam: { cacheName: 'cache.example.com' } }, /^iam\.cacheName: "cache\.example\.com" is not a replication group id/],
+    ['a malformed region', { ...iam, region: 'Frankfurt' }, /^region: "Frankfurt" is not an AWS region/],
+    ['a malformed age', { ...iam, iam: { ...iam.iam, maxConnectionAgeMs: 0 } }, /^iam\.maxConnectionAgeMs: 0 must be a positive whole number/],
+    ['malformed credentials', { ...iam, iam: { ...iam.iam, credentials: { accessKeyId: 'x' } as never } }, /^iam\.credentials: must be an AWS SDK credential provider/],
+    ['an unknown auth mode', { ...iam, auth: 'token' as never }, /^auth: "token" must be "password" or "iam"/],
+    ['an unknown KCC_REDIS_AUTH', { ...iam, auth: undefined, env: { KCC_REDIS_AUTH: 'IAM' } }, /^KCC_REDIS_AUTH: "IAM" must be "password" or "iam"/],
+    ['a malformed KCC_REDIS_SERVERLESS', { ...iam, env: { KCC_REDIS_SERVERLESS: 'yes' } }, /^KCC_REDIS_SERVERLESS: "yes" must be "true" or "false"/],
+    ['serverless without an endpoint', { ...iam, url: undefined, serverless: true }, /^url: missing; a serverless cache has no replication group to discover/],
+    ['serverless but not cluster mode', { ...iam, serverless: true, clusterMode: false }, /^clusterMode: false contradicts serverless: true/],
+  ])('refuses %s, naming the option', async (_name, options, message) => {
+    const found = await problems(options);
+    expect(found.some((problem) => message.test(problem)), found.join('\n')).toBe(true);
+    expect(found.join('\n')).not.toContain('secret-access-key-value');
+  });
+
+  it('lists every IAM problem at once', async () => {
+    const found = await problems({ auth: 'iam', url: 'rediss://h:6379', env: {} });
+    expect(found).toEqual(expect.arrayContaining([expect.stringMatching(/^keyPrefix:/), expect.stringMatching(/^iam\.cacheName:/), expect.stringMatching(/^username:/), expect.stringMatching(/^region:/)]));
+  });
+});
