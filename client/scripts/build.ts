@@ -13,7 +13,7 @@
  *
  * Usage: `npm run build` in client/ (also the `prepack` script).
  */
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
@@ -21,6 +21,12 @@ import ts from 'typescript';
 const PACKAGE_DIR = fileURLToPath(new URL('..', import.meta.url));
 const SOURCE_DIR = join(PACKAGE_DIR, 'src');
 const DIST_DIR = join(PACKAGE_DIR, 'dist');
+/**
+ * Where this build is emitted before it replaces dist/ by a rename, so a reader of dist/ never sees
+ * a half-written build. A sibling of dist/, so the maps' relative paths (`../../src/…`) stay right;
+ * one per process, so two builds at once do not mix.
+ */
+const BUILD_DIR = join(PACKAGE_DIR, `.dist-build-${process.pid}`);
 const TSCONFIG = join(PACKAGE_DIR, 'tsconfig.build.json');
 
 /** Output folder (under dist/) → the module format of the files in it. */
@@ -34,7 +40,7 @@ const formatHost: ts.FormatDiagnosticsHost = {
 };
 
 function parseConfig(dialect: Dialect): ts.ParsedCommandLine {
-  const outDir = join(DIST_DIR, dialect);
+  const outDir = join(BUILD_DIR, dialect);
   // verbatimModuleSyntax forbids `import`/`export` in a CommonJS file: it checks the sources as
   // written (ESM), which the ESM build already does; the CommonJS build converts them.
   const overrides: ts.CompilerOptions = dialect === 'commonjs' ? { outDir, verbatimModuleSyntax: false } : { outDir };
@@ -71,9 +77,16 @@ async function build(dialect: Dialect): Promise<void> {
   if (diagnostics.length > 0 || emitted.emitSkipped) {
     throw new Error(`${dialect} build failed:\n${ts.formatDiagnosticsWithColorAndContext(diagnostics, formatHost)}`);
   }
-  await writeFile(join(DIST_DIR, dialect, 'package.json'), `${JSON.stringify({ type: DIALECTS[dialect] })}\n`);
+  await writeFile(join(BUILD_DIR, dialect, 'package.json'), `${JSON.stringify({ type: DIALECTS[dialect] })}\n`);
 }
 
+await rm(BUILD_DIR, { recursive: true, force: true });
+await mkdir(BUILD_DIR, { recursive: true });
+try {
+  for (const dialect of Object.keys(DIALECTS) as Dialect[]) await build(dialect);
+} catch (error) {
+  await rm(BUILD_DIR, { recursive: true, force: true });
+  throw error;
+}
 await rm(DIST_DIR, { recursive: true, force: true });
-await mkdir(DIST_DIR, { recursive: true });
-for (const dialect of Object.keys(DIALECTS) as Dialect[]) await build(dialect);
+await rename(BUILD_DIR, DIST_DIR);
