@@ -1,0 +1,65 @@
+/**
+ * A new user's first program, written against the published package only: connect, start the key
+ * ring and sign a client assertion, start revocations and revoke a session, and serve the JWKS
+ * through the Fastify plugin. The tarball test copies this file into each scratch consumer (as
+ * `smoke.ts` for ES modules, `smoke.cts` for CommonJS, where it compiles to `require()` calls),
+ * type-checks it strictly there and runs it against a local Redis. It prints one JSON line.
+ *
+ * No top-level await and no `import.meta`: the same text must compile as CommonJS.
+ */
+import Fastify from 'fastify';
+import { KccRedis, KeyRing, Revocations, type KccConnectionOptions } from '@kcc-redis/client';
+import { fastifyKcc } from '@kcc-redis/client/fastify';
+
+function required(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+}
+
+async function main(): Promise<Record<string, unknown>> {
+  const connection: KccConnectionOptions = {
+    url: required('SMOKE_REDIS_URL'),
+    username: required('SMOKE_REDIS_USERNAME'),
+    password: required('SMOKE_REDIS_PASSWORD'),
+    tls: { ca: required('SMOKE_REDIS_CA') },
+    env: {},
+  };
+  const keyRing = { keyEncryptionKey: required('SMOKE_KEK'), env: {}, algorithm: 'ES256' } as const;
+
+  const redis = await KccRedis.connect(connection);
+  const ring = await KeyRing.start(redis, keyRing);
+  const assertion = await ring.signClientAssertion({ clientId: 'smoke', audience: 'https://sso.example/realms/main' });
+  const signingKid = ring.signingKey().kid;
+  const revocations = await Revocations.start(redis);
+  await revocations.revokeSession('smoke-session');
+  const revoked = revocations.isRevoked({ sid: 'smoke-session' });
+  const other = revocations.isRevoked({ sid: 'another-session' });
+
+  const app = Fastify();
+  await app.register(fastifyKcc, { issuer: 'https://sso.example/realms/main', clientId: 'smoke', connection, keyRing });
+  const response = await app.inject({ method: 'GET', url: '/.well-known/jwks.json' });
+  const jwks = response.json<{ keys: { kid: string }[] }>();
+  const pluginSeesRevocation = app.kcc.revocations.isRevoked({ sid: 'smoke-session' });
+  await app.close();
+  await Promise.all([ring.close(), revocations.close()]);
+  await redis.close();
+
+  return {
+    assertion,
+    signingKid,
+    jwksStatus: response.statusCode,
+    jwksKids: jwks.keys.map((key) => key.kid),
+    revoked,
+    other,
+    pluginSeesRevocation,
+  };
+}
+
+main().then(
+  (result) => console.log(JSON.stringify(result)),
+  (error: unknown) => {
+    console.error(error);
+    process.exitCode = 1;
+  },
+);
