@@ -427,11 +427,24 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   }
 }
 
+/** How long a QUIT may wait for its reply before the socket is simply closed. */
+const QUIT_TIMEOUT_MS = 1_000;
+
+/**
+ * Closes a connection politely (QUIT lets commands in flight finish), but never waits long: a peer
+ * that vanished without closing the socket would hold the reply until TCP gives up.
+ */
 async function quitOrDisconnect(client: RedisClient): Promise<void> {
-  try {
-    if (client.status === 'ready') await client.quit();
-    else client.disconnect();
-  } catch {
+  if (client.status !== 'ready') {
     client.disconnect();
+    return;
   }
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, QUIT_TIMEOUT_MS);
+    timer.unref();
+  });
+  await Promise.race([client.quit().catch(() => undefined), timeout]);
+  clearTimeout(timer);
+  client.disconnect();
 }

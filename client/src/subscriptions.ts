@@ -65,8 +65,10 @@ export class Subscriptions {
     const listeners = this.channels.get(channel);
     if (!listeners?.delete(listener) || listeners.size > 0) return;
     this.channels.delete(channel);
+    // Best effort, not awaited: a subscriber connection that is down would hold the reply forever
+    // (subscribers retry without limit), and messages of a channel without listeners are ignored anyway.
     const client = this.connected;
-    if (client?.status === 'ready') await client.unsubscribe(channel).catch(() => undefined);
+    if (client?.status === 'ready') client.unsubscribe(channel).catch(() => undefined);
   }
 
   private connection(): Promise<RedisClient> {

@@ -30,16 +30,16 @@ async function cli(args: readonly string[]): Promise<{ code: number; stdout: str
 }
 
 describe('kcc-redis plan (CLI)', () => {
-  it('adding a replica to the deployed default stack: the table shows the group blocked, exit 1', async () => {
+  it('another port on the deployed default stack: the table shows the group blocked, exit 1', async () => {
     const previous = join(dir, 'deployed.json');
     writeFileSync(previous, JSON.stringify(synthesizeWithContext({ ...cdkJson.context, kcc: { apps: ['my-app'] } }, { validate: false })));
     const config = join(dir, 'cdk.json');
-    writeFileSync(config, JSON.stringify({ ...cdkJson, context: { ...cdkJson.context, kcc: { apps: ['my-app'], replicas: 2 } } }));
+    writeFileSync(config, JSON.stringify({ ...cdkJson, context: { ...cdkJson.context, kcc: { apps: ['my-app'], port: 6380 } } }));
 
     const { code, stdout, stderr } = await cli(['plan', '--previous', previous, '--config', config]);
     expect(stderr).toBe('');
     expect(stdout).toMatch(/^CHANGE\s+RESOURCE\s+TYPE\s+DETAILS$/m);
-    expect(stdout).toMatch(/^BLOCKED\s+\S+\s+AWS::ElastiCache::ReplicationGroup\s+ReplicasPerNodeGroup: 1 → 2; create-only/m);
+    expect(stdout).toMatch(/^BLOCKED\s+\S+\s+AWS::ElastiCache::ReplicationGroup\s+Port: 6379 → 6380; create-only/m);
     expect(stdout).toMatch(/blocked: ReplicationGroupId "kcc-redis" is a custom name/);
     expect(stdout.trimEnd().split('\n').at(-1)).toMatch(/^Not safe to deploy as is: 1 blocked/);
     expect(code).toBe(1);

@@ -33,14 +33,14 @@ async function main(): Promise<Record<string, unknown>> {
   const signingKid = ring.signingKey().kid;
   const revocations = await Revocations.start(redis);
   await revocations.revokeSession('smoke-session');
-  const revoked = revocations.isRevoked({ sid: 'smoke-session' });
-  const other = revocations.isRevoked({ sid: 'another-session' });
+  const revoked = revocations.check({ sid: 'smoke-session' });
+  const other = revocations.check({ sid: 'another-session' });
 
   const app = Fastify();
   await app.register(fastifyKcc, { issuer: 'https://sso.example/realms/main', clientId: 'smoke', connection, keyRing });
   const response = await app.inject({ method: 'GET', url: '/.well-known/jwks.json' });
   const jwks = response.json<{ keys: { kid: string }[] }>();
-  const pluginSeesRevocation = app.kcc.revocations.isRevoked({ sid: 'smoke-session' });
+  const pluginSeesRevocation = app.kcc.revocations.check({ sid: 'smoke-session' });
   await app.close();
   await Promise.all([ring.close(), revocations.close()]);
   await redis.close();
