@@ -15,6 +15,8 @@ export default defineConfig({
           name: 'unit',
           // No servers, no external programs (redis-server, openssl, python), no prior build.
           include: ['test/unit/**/*.test.ts'],
+          // One module graph per worker: aws-cdk-lib is imported once, not once per test file.
+          isolate: false,
           testTimeout: 30_000,
         },
       },

@@ -30,13 +30,27 @@ export function outdir(): string {
   if (!testOutdir) {
     const dir = mkdtempSync(join(tmpdir(), 'kcc-synth-'));
     testOutdir = dir;
-    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+    afterAll(() => {
+      rmSync(dir, { recursive: true, force: true });
+      // Test files may share this module (unit project, isolate: false): the next one makes its own folder.
+      if (testOutdir === dir) testOutdir = undefined;
+    });
   }
   return testOutdir;
 }
 
 /** Builds the app exactly as `bin/app.ts` does, with the given `kcc` config, and synthesizes it. */
 export function synth(kcc: unknown = cdkJson.context.kcc): Synthesized {
-  const built = build(kcc);
-  return { ...built, template: Template.fromStack(built.stack) };
+  // A synthesized app is read, never changed (tests that add constructs use build()): one synth per
+  // config and worker, whichever test file asks (the unit project shares modules across its files).
+  const key = JSON.stringify(kcc);
+  let synthesized = synthesizedApps.get(key);
+  if (!synthesized) {
+    const built = build(kcc);
+    synthesized = { ...built, template: Template.fromStack(built.stack) };
+    synthesizedApps.set(key, synthesized);
+  }
+  return synthesized;
 }
+
+const synthesizedApps = new Map<string, Synthesized>();
