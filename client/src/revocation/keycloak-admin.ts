@@ -26,7 +26,7 @@ import {
  */
 export interface KeycloakAdminOptions extends RealmKeysOptions {
   /**
-   * Must be `true`: these endpoints are off unless asked for, and the factory throws a TypeError
+   * Must be `true`: these endpoints are off unless asked for, and the factory throws a KccConfigError
    * otherwise — mount them only when enabled, and the framework answers 404 for them.
    */
   readonly enabled: boolean;
