@@ -13,7 +13,18 @@ export {
   LOG_RETENTION_DAYS,
   parseConfig,
 } from './config.js';
-export { CACHE_ENGINES, CacheEngine, DEFAULT_ENGINE_VERSION, ENGINE_VERSIONS, engineVersionProblem } from './engine.js';
+export {
+  CACHE_ENGINES,
+  CacheEngine,
+  DEFAULT_ENGINE_VERSION,
+  DEFAULT_SERVERLESS_MAJOR_VERSION,
+  ENGINE_VERSIONS,
+  IAM_AUTH_MIN_VERSION,
+  SERVERLESS_MAJOR_VERSIONS,
+  engineVersionProblem,
+  iamAuthVersionProblem,
+  serverlessVersionProblem,
+} from './engine.js';
 export {
   KccCachePropsError,
   KccInfraError,
@@ -22,16 +33,19 @@ export {
   type KccRotationErrorCode,
   KccStackConfigError,
 } from './errors.js';
+export { APP_ENV_AUTHS, AppEnvAuth, hasIamUser, hasPasswordUser, usersPerAppEnv } from './app-env-auth.js';
+export { type AppEnvWithAuth, type KccApp, appEnvAuthsOf, appEnvsOf } from './kcc-app.js';
 export {
   CACHE_BASE_DEFAULTS,
+  type CacheTopology,
   type IKccRedisCache,
-  type KccApp,
   KccRedisCacheBase,
   type KccRedisCacheBaseProps,
-  appEnvsOf,
 } from './kcc-redis-cache-base.js';
 export { KccRedisCache, type KccRedisCacheProps } from './kcc-redis-cache.js';
 export { KCC_REDIS_CACHE_DEFAULTS } from './kcc-redis-cache-rules.js';
+export { KccServerlessCache, type KccServerlessCacheProps } from './kcc-serverless-cache.js';
+export { KCC_SERVERLESS_CACHE_DEFAULTS } from './kcc-serverless-cache-rules.js';
 export {
   APP_ENV_OUTPUT_VERSION,
   type AppEnvOutput,
@@ -49,6 +63,7 @@ export {
 } from './limits.js';
 export { NAG_ACKNOWLEDGEMENTS, acknowledgeNagFindings } from './nag-acknowledgements.js';
 export { KccRedisNetwork, type KccRedisNetworkProps } from './network.js';
+export { RbacIamUser, type RbacIamUserProps } from './rbac-iam-user.js';
 export { RbacPasswordUser, type RbacPasswordUserProps } from './rbac-password-user.js';
 export { RedisPasswordRotation, type RedisPasswordRotationProps } from './rotation/redis-password-rotation.js';
 export { KeyEncryptionKeyRotation, type KeyEncryptionKeyRotationProps } from './rotation/key-encryption-key-rotation.js';
