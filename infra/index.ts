@@ -1,5 +1,6 @@
 export { ALARM_THRESHOLD_DEFAULTS, type AlarmThresholds, type AlarmsConfig } from './alarm-thresholds.js';
 export { KccRedisAlarms, type KccRedisAlarmsProps } from './alarms.js';
+export { KccServerlessAlarms, type KccServerlessAlarmsProps } from './serverless-alarms.js';
 export { type AllowedPeer, parseAllowedPeer } from './allowed-peer.js';
 export { type BuiltApp, buildApp } from './app.js';
 export { KccRedisBastion, type KccRedisBastionProps } from './bastion.js';
@@ -8,7 +9,9 @@ export {
   CACHE_REMOVAL_POLICIES,
   CONFIG_CONTEXT_KEY,
   CONFIG_DEFAULTS,
+  DEPLOYMENT_KINDS,
   type CacheRemovalPolicy,
+  type DeploymentKind,
   type KccConfig,
   LOG_RETENTION_DAYS,
   parseConfig,
@@ -52,14 +55,19 @@ export {
   KccRedisStack,
   type KccRedisStackProps,
   cachePropsFromConfig,
+  serverlessCachePropsFromConfig,
 } from './kcc-redis-stack.js';
 export { SigningKeyEncryptionSecret, type KeyEncryptionKeySecretProps } from './key-encryption-key-secret.js';
 export {
   CLOUDFORMATION_LIMITS,
   MAX_APP_ENVS,
+  MAX_APP_ENVS_BY_AUTH,
   PER_APP_ENV_RESOURCES,
+  PER_APP_ENV_RESOURCES_BY_AUTH,
   RESOURCES_PER_APP_ENV,
+  appEnvLimitProblems,
   countTemplate,
+  resourcesPerAppEnv,
 } from './limits.js';
 export { NAG_ACKNOWLEDGEMENTS, acknowledgeNagFindings } from './nag-acknowledgements.js';
 export { KccRedisNetwork, type KccRedisNetworkProps } from './network.js';
