@@ -1,5 +1,5 @@
 import { RemovalPolicy, Token } from 'aws-cdk-lib';
-import { DEFAULT_ENVS, appEnvUserName, identifierProblem } from '@kcc-redis/client/contract';
+import { DEFAULT_ENVS, IAM_USER_SUFFIX, appEnvUserName, identifierProblem } from '@kcc-redis/client/contract';
 import { APP_ENV_AUTHS, type AppEnvAuth, hasIamUser, hasPasswordUser, usersPerAppEnv } from './app-env-auth.js';
 import { CACHE_ENGINES } from './engine.js';
 import { MAX_ROTATION_DAYS, MAX_USERS_PER_GROUP } from './elasticache-rules.js';
@@ -59,7 +59,7 @@ function userIdProblems({ props, namespace }: Resolved<KccRedisCacheBaseProps>, 
     const name = appEnvUserName(appEnv);
     const owner = `app "${appEnv.app}" env "${appEnv.env}"`;
     if (hasPasswordUser(auth)) check(`${namespace}-${name}`, `<${namespaceProp}>-<app>-<env>`, owner);
-    if (hasIamUser(auth)) check(`${namespace}-${name}-iam`, `IAM user: <${namespaceProp}>-<app>-<env>-iam, its id and name`, `${owner} (IAM)`);
+    if (hasIamUser(auth)) check(`${namespace}-${name}-${IAM_USER_SUFFIX}`, `IAM user: <${namespaceProp}>-<app>-<env>-${IAM_USER_SUFFIX}, its id and name`, `${owner} (IAM)`);
   }
   return problems;
 }

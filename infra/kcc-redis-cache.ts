@@ -71,6 +71,8 @@ export interface KccRedisCacheProps extends KccRedisCacheBaseProps {
  * const cache = new KccRedisCache(this, 'Cache', { vpc, apps: [{ name: 'orders' }], replicationGroupId: 'orders-cache' });
  * cache.connections.allowDefaultPortFrom(service);
  * cache.grantRead('orders', 'prod', service.taskDefinition.taskRole);
+ * // With apps: [{ name: 'orders', auth: AppEnvAuth.IAM }]: no user secret; the role logs in with IAM tokens.
+ * cache.grantConnect(service.taskDefinition.taskRole, 'orders', 'prod');
  *
  * @resource AWS::ElastiCache::ReplicationGroup
  */
