@@ -118,7 +118,8 @@ export class KccServerlessCache extends KccRedisCacheBase {
       securityGroupIds: [this.securityGroup.securityGroupId],
       // "All the subnetIds must belong to the same VPC" (CreateServerlessCache): one VPC's selection.
       subnetIds: props.vpc.selectSubnets(props.vpcSubnets).subnetIds,
-      // Without DailySnapshotTime a serverless cache takes no automatic daily snapshot (API_ServerlessCache).
+      // Always set: "Default is NULL, i.e. snapshots will not be created at a specific time on a daily basis"
+      // https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/API_ServerlessCache.html
       dailySnapshotTime: props.dailySnapshotTime ?? d.dailySnapshotTime,
       snapshotRetentionLimit: props.snapshotRetention?.toDays() ?? d.snapshotRetentionDays,
       finalSnapshotName: removalPolicy === RemovalPolicy.SNAPSHOT ? finalSnapshotName(this.namespace) : undefined,
