@@ -35,6 +35,24 @@ export interface AlarmThresholds {
    * @default 1
    */
   readonly rotationErrors: number;
+  /**
+   * Serverless: `BytesUsedForCache` (maximum) as a percentage of the cache's data storage limit. AWS
+   * recommends an alarm at 75% of each limit (https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/Scaling.html).
+   * @default 75
+   */
+  readonly storagePercent: number;
+  /**
+   * Serverless: ECPUs used per second (`ElastiCacheProcessingUnits` summed over a minute) as a
+   * percentage of the cache's ECPU-per-second limit; past the limit ElastiCache throttles requests.
+   * @default 75
+   */
+  readonly ecpuPercent: number;
+  /**
+   * Serverless: `ThrottledCmds`, summed: requests ElastiCache throttled (the ECPU limit, or a
+   * workload growing faster than the cache scales). Any is a failing command in an app.
+   * @default 1
+   */
+  readonly throttledCommands: number;
 }
 
 export const ALARM_THRESHOLD_DEFAULTS: AlarmThresholds = {
@@ -44,7 +62,15 @@ export const ALARM_THRESHOLD_DEFAULTS: AlarmThresholds = {
   evictions: 1,
   replicationLagSeconds: 10,
   rotationErrors: 1,
+  storagePercent: 75,
+  ecpuPercent: 75,
+  throttledCommands: 1,
 };
+
+/** Thresholds of metrics only replication groups publish (per node). */
+export const REPLICATION_GROUP_THRESHOLDS: readonly (keyof AlarmThresholds)[] = ['memoryPercent', 'replicationLagSeconds'];
+/** Thresholds of metrics only serverless caches publish, or of their limits. */
+export const SERVERLESS_THRESHOLDS: readonly (keyof AlarmThresholds)[] = ['storagePercent', 'ecpuPercent', 'throttledCommands'];
 
 /** The alarms part of the config: where alarms go and when they fire. */
 export interface AlarmsConfig extends AlarmThresholds {

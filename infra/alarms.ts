@@ -96,25 +96,30 @@ export class KccRedisAlarms extends Construct {
         }));
       });
     }
-    const functions = props.rotationFunctions ?? [props.cache.passwordRotation.function];
-    functions.forEach((fn, i) => {
-      alarms.push(new cloudwatch.Alarm(this, `RotationErrors${i === 0 ? '' : i + 1}`, {
-        metric: fn.metricErrors({ period: PERIOD, statistic: 'Sum' }),
-        threshold: thresholds.rotationErrors,
-        evaluationPeriods: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        alarmDescription: 'kcc-redis: a rotation failed; its log group names the secret, the step and a KCC_ROTATION_* code.',
-      }));
-    });
-    if (props.topic) {
-      const action = new SnsAction(props.topic);
-      for (const alarm of alarms) {
-        alarm.addAlarmAction(action);
-        alarm.addOkAction(action);
-      }
-    }
+    alarms.push(...rotationErrorAlarms(this, props.rotationFunctions ?? [props.cache.passwordRotation.function], thresholds));
+    if (props.topic) notifyTopic(alarms, props.topic);
     this.alarms = alarms;
+  }
+}
+
+/** One alarm on the `Errors` of each rotation function. */
+export function rotationErrorAlarms(scope: Construct, functions: readonly lambda.IFunction[], thresholds: AlarmThresholds): cloudwatch.Alarm[] {
+  return functions.map((fn, i) => new cloudwatch.Alarm(scope, `RotationErrors${i === 0 ? '' : i + 1}`, {
+    metric: fn.metricErrors({ period: PERIOD, statistic: 'Sum' }),
+    threshold: thresholds.rotationErrors,
+    evaluationPeriods: 1,
+    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    alarmDescription: 'kcc-redis: a rotation failed; its log group names the secret, the step and a KCC_ROTATION_* code.',
+  }));
+}
+
+/** Sends every alarm's ALARM and OK notifications to `topic`. */
+export function notifyTopic(alarms: readonly cloudwatch.Alarm[], topic: sns.ITopic): void {
+  const action = new SnsAction(topic);
+  for (const alarm of alarms) {
+    alarm.addAlarmAction(action);
+    alarm.addOkAction(action);
   }
 }
 

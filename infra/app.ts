@@ -3,7 +3,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { CONFIG_CONTEXT_KEY, type KccConfig, parseConfig } from './config.js';
 import { KccStackConfigError } from './errors.js';
 import { KccRedisStack } from './kcc-redis-stack.js';
-import { countTemplate, templateLimitProblems } from './limits.js';
+import { countTemplate, resourcesPerAppEnv, templateLimitProblems } from './limits.js';
 
 export interface BuiltApp {
   readonly app: App;
@@ -28,7 +28,8 @@ export function buildApp(props: AppProps = {}): BuiltApp {
     env: lookup ? { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION } : undefined,
     description: 'kcc-redis: locked-down ElastiCache (RBAC, TLS required) for Keycloak connector cluster sync',
   });
-  const problems = templateLimitProblems(countTemplate(stack), config.appEnvs.length);
+  const perAppEnv = Math.max(...config.appEnvs.map((a) => resourcesPerAppEnv(a.auth)));
+  const problems = templateLimitProblems(countTemplate(stack), config.appEnvs.length, perAppEnv);
   if (problems.length > 0) throw new KccStackConfigError(problems);
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));
   return { app, config, stack };

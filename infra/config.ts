@@ -1,13 +1,14 @@
 import {
   ACL_PROFILES,
   type AclProfile,
-  type AppEnv,
   DEFAULT_ENVS,
   DEFAULT_REDIS_PORT,
   identifierProblem,
 } from '@kcc-redis/client/contract';
-import { ALARM_THRESHOLD_DEFAULTS, type AlarmsConfig } from './alarm-thresholds.js';
+import { ALARM_THRESHOLD_DEFAULTS, REPLICATION_GROUP_THRESHOLDS, SERVERLESS_THRESHOLDS, type AlarmsConfig } from './alarm-thresholds.js';
+import { APP_ENV_AUTHS, AppEnvAuth, hasIamUser } from './app-env-auth.js';
 import { type AllowedPeer, parseAllowedPeer } from './allowed-peer.js';
+import { type AppConfig, parseApps, userIdProblems } from './config-apps.js';
 import { Reader, closest, show } from './config-reader.js';
 import {
   LOG_RETENTION_DAYS,
@@ -16,43 +17,65 @@ import {
   MAX_ROTATION_DAYS,
   MAX_SHARDS,
   MAX_SNAPSHOT_RETENTION_DAYS,
+  MIN_SERVERLESS_SNAPSHOT_RETENTION_DAYS,
+  SERVERLESS_DATA_STORAGE_GB,
+  SERVERLESS_ECPU_PER_SECOND,
   maxPort,
   nodeTypeProblem,
 } from './elasticache-rules.js';
-import { CACHE_ENGINES, CacheEngine, DEFAULT_ENGINE_VERSION, engineVersionProblem } from './engine.js';
+import {
+  CACHE_ENGINES,
+  CacheEngine,
+  DEFAULT_ENGINE_VERSION,
+  DEFAULT_SERVERLESS_MAJOR_VERSION,
+  engineVersionProblem,
+  iamAuthVersionProblem,
+  serverlessVersionProblem,
+} from './engine.js';
 import { KccStackConfigError } from './errors.js';
-import { MAX_APP_ENVS } from './limits.js';
+import type { AppEnvWithAuth } from './kcc-app.js';
+import { appEnvLimitProblems } from './limits.js';
 import { DEFAULT_KEK_ROTATION_DAYS } from './rotation/rotation-contract.js';
-import { maintenanceWindowProblem, snapshotWindowProblem, windowsOverlap } from './windows.js';
+import { dailySnapshotTimeProblem, maintenanceWindowProblem, snapshotWindowProblem, windowsOverlap } from './windows.js';
 
 export { LOG_RETENTION_DAYS };
+export type { AppConfig };
 
 /** The context key in cdk.json that holds the stack's config. */
 export const CONFIG_CONTEXT_KEY = 'kcc';
 
-/** One app and the environments it runs in. */
-export interface AppConfig {
-  readonly name: string;
-  readonly envs: readonly string[];
-}
-
-/** What deleting or replacing the replication group does (cdk.json `removalPolicy`). */
+/** What deleting or replacing the cache does (cdk.json `removalPolicy`). */
 export type CacheRemovalPolicy = 'snapshot' | 'retain' | 'destroy';
 export const CACHE_REMOVAL_POLICIES: readonly CacheRemovalPolicy[] = ['snapshot', 'retain', 'destroy'];
+
+/** What kind of ElastiCache deployment the stack makes (cdk.json `deployment`). */
+export type DeploymentKind = 'replication-group' | 'serverless';
+export const DEPLOYMENT_KINDS: readonly DeploymentKind[] = ['replication-group', 'serverless'];
+
+/** Fields that configure a replication group only: refused with `"deployment": "serverless"`. */
+export const REPLICATION_GROUP_FIELDS = ['port', 'nodeType', 'replicas', 'shards', 'maintenanceWindow', 'snapshotWindow'] as const;
+/** Fields that configure a serverless cache only: refused with a replication group. */
+export const SERVERLESS_FIELDS = ['maxDataStorageGb', 'maxEcpuPerSecond', 'dailySnapshotTime'] as const;
 
 /** The validated config the stack is built from. Every field has a default except `apps`. */
 export interface KccConfig {
   readonly stackName: string;
+  /** Replication group (default) or serverless cache. */
+  readonly deployment: DeploymentKind;
   readonly apps: readonly AppConfig[];
-  /** Every app × env pair, in config order. */
-  readonly appEnvs: readonly AppEnv[];
+  /** Every app × env pair, in config order, with how it authenticates. */
+  readonly appEnvs: readonly AppEnvWithAuth[];
+  /** How app-envs authenticate unless their app says otherwise. */
+  readonly auth: AppEnvAuth;
   /** The configured id, or undefined: `<replicationGroupId>-admin`. */
   readonly defaultUserId: string | undefined;
   readonly defaultUserEnabled: boolean;
   /** The configured id, or undefined: `<replicationGroupId>-users`. */
   readonly userGroupId: string | undefined;
+  /** The replication group id, or with `deployment: "serverless"` the serverless cache's name; the namespace of every id. */
   readonly replicationGroupId: string;
   readonly engine: CacheEngine;
+  /** A version (`8.1`) for a replication group, a major version (`8`) for a serverless cache. */
   readonly engineVersion: string;
   readonly nodeType: string;
   readonly replicas: number;
@@ -68,6 +91,12 @@ export interface KccConfig {
   /** Days between automatic rotations of every app-env's key-encryption key (Secrets Manager rotation schedule). */
   readonly kekRotationDays: number;
   readonly removalPolicy: CacheRemovalPolicy;
+  /** Serverless: the most data the cache may hold, in GB. */
+  readonly maxDataStorageGb: number;
+  /** Serverless: the most ECPUs the cache may use per second. */
+  readonly maxEcpuPerSecond: number;
+  /** Serverless: when the daily snapshot starts, hh24:mi UTC. */
+  readonly dailySnapshotTime: string;
   readonly vpcId: string | undefined;
   /** Subnets of the imported VPC (no lookup): the cache, endpoints and bastion go there. */
   readonly subnetIds: readonly string[] | undefined;
@@ -82,6 +111,8 @@ export interface KccConfig {
 /** Defaults, in one object. `engineVersion` defaults per engine (see DEFAULT_ENGINE_VERSION). */
 export const CONFIG_DEFAULTS = {
   stackName: 'KccRedis',
+  deployment: 'replication-group' as DeploymentKind,
+  auth: AppEnvAuth.PASSWORD,
   envs: DEFAULT_ENVS,
   defaultUserEnabled: false,
   replicationGroupId: 'kcc-redis',
@@ -97,16 +128,19 @@ export const CONFIG_DEFAULTS = {
   passwordRotationDays: 30,
   kekRotationDays: DEFAULT_KEK_ROTATION_DAYS,
   removalPolicy: 'snapshot' as CacheRemovalPolicy,
+  maxDataStorageGb: 1,
+  maxEcpuPerSecond: 5000,
+  dailySnapshotTime: '03:00',
   interfaceEndpoints: false,
   bastion: false,
   alarms: ALARM_THRESHOLD_DEFAULTS,
 } as const;
 
 const KNOWN_KEYS = [
-  'stackName', 'apps', 'envs', 'defaultUserId', 'defaultUserEnabled', 'userGroupId', 'replicationGroupId',
+  'stackName', 'deployment', 'apps', 'envs', 'auth', 'defaultUserId', 'defaultUserEnabled', 'userGroupId', 'replicationGroupId',
   'engine', 'engineVersion', 'nodeType', 'replicas', 'shards', 'port', 'aclProfile', 'snapshotRetentionDays',
-  'snapshotWindow', 'maintenanceWindow', 'logRetentionDays', 'passwordRotationDays', 'kekRotationDays', 'removalPolicy', 'vpcId',
-  'subnetIds', 'interfaceEndpoints', 'bastion', 'allowFrom', 'kmsKeyArn', 'alarms',
+  'snapshotWindow', 'maintenanceWindow', 'maxDataStorageGb', 'maxEcpuPerSecond', 'dailySnapshotTime', 'logRetentionDays',
+  'passwordRotationDays', 'kekRotationDays', 'removalPolicy', 'vpcId', 'subnetIds', 'interfaceEndpoints', 'bastion', 'allowFrom', 'kmsKeyArn', 'alarms',
 ] as const;
 const ALARM_KEYS = ['topicArn', ...Object.keys(ALARM_THRESHOLD_DEFAULTS)];
 
@@ -131,21 +165,31 @@ export function parseConfig(raw: unknown): KccConfig {
 
   const stackName = r.string('stackName', CONFIG_DEFAULTS.stackName, (v) =>
     STACK_NAME.test(v) ? undefined : 'must start with a letter and contain only A-Z, a-z, 0-9 and "-" (at most 128)');
+  const deployment = r.oneOf('deployment', CONFIG_DEFAULTS.deployment, DEPLOYMENT_KINDS);
+  const serverless = deployment === 'serverless';
   const id = (v: string) => identifierProblem(v);
   const defaultUserId = r.optionalString('defaultUserId', id);
   const userGroupId = r.optionalString('userGroupId', id);
   const replicationGroupId = r.string('replicationGroupId', CONFIG_DEFAULTS.replicationGroupId, id);
   const defaultUserEnabled = r.boolean('defaultUserEnabled', CONFIG_DEFAULTS.defaultUserEnabled);
   const engine = r.oneOf('engine', CONFIG_DEFAULTS.engine, CACHE_ENGINES);
-  const engineVersion = r.string('engineVersion', DEFAULT_ENGINE_VERSION[engine], (v) => engineVersionProblem(engine, v));
+  const engineVersion = serverless
+    ? r.string('engineVersion', DEFAULT_SERVERLESS_MAJOR_VERSION[engine], (v) => serverlessVersionProblem(engine, v))
+    : r.string('engineVersion', DEFAULT_ENGINE_VERSION[engine], (v) => engineVersionProblem(engine, v));
+  const auth = r.oneOf('auth', CONFIG_DEFAULTS.auth, APP_ENV_AUTHS);
   const nodeType = r.string('nodeType', CONFIG_DEFAULTS.nodeType, nodeTypeProblem);
   const replicas = r.integer('replicas', CONFIG_DEFAULTS.replicas, 0, MAX_REPLICAS_PER_SHARD);
   const shards = r.integer('shards', CONFIG_DEFAULTS.shards, 1, MAX_SHARDS);
   const port = r.integer('port', CONFIG_DEFAULTS.port, 1, maxPort(shards > 1));
   const aclProfile = r.oneOf('aclProfile', CONFIG_DEFAULTS.aclProfile, ACL_PROFILES);
-  const snapshotRetentionDays = r.integer('snapshotRetentionDays', CONFIG_DEFAULTS.snapshotRetentionDays, 0, MAX_SNAPSHOT_RETENTION_DAYS);
+  const snapshotRetentionDays = serverless && input.snapshotRetentionDays === 0
+    ? refuse(problems, `snapshotRetentionDays: 0 does not apply to "deployment": "serverless": a serverless cache always takes its daily snapshot; keep it ${MIN_SERVERLESS_SNAPSHOT_RETENTION_DAYS} to ${MAX_SNAPSHOT_RETENTION_DAYS} days`, CONFIG_DEFAULTS.snapshotRetentionDays)
+    : r.integer('snapshotRetentionDays', CONFIG_DEFAULTS.snapshotRetentionDays, serverless ? MIN_SERVERLESS_SNAPSHOT_RETENTION_DAYS : 0, MAX_SNAPSHOT_RETENTION_DAYS);
   const maintenanceWindow = r.string('maintenanceWindow', CONFIG_DEFAULTS.maintenanceWindow, maintenanceWindowProblem);
   const snapshotWindow = r.optionalString('snapshotWindow', snapshotWindowProblem);
+  const maxDataStorageGb = r.integer('maxDataStorageGb', CONFIG_DEFAULTS.maxDataStorageGb, SERVERLESS_DATA_STORAGE_GB.min, SERVERLESS_DATA_STORAGE_GB.max);
+  const maxEcpuPerSecond = r.integer('maxEcpuPerSecond', CONFIG_DEFAULTS.maxEcpuPerSecond, SERVERLESS_ECPU_PER_SECOND.min, SERVERLESS_ECPU_PER_SECOND.max);
+  const dailySnapshotTime = r.string('dailySnapshotTime', CONFIG_DEFAULTS.dailySnapshotTime, dailySnapshotTimeProblem);
   const logRetentionDays = r.oneOf('logRetentionDays', CONFIG_DEFAULTS.logRetentionDays, LOG_RETENTION_DAYS);
   const passwordRotationDays = r.integer('passwordRotationDays', CONFIG_DEFAULTS.passwordRotationDays, 1, MAX_ROTATION_DAYS);
   const kekRotationDays = r.integer('kekRotationDays', CONFIG_DEFAULTS.kekRotationDays, 1, MAX_ROTATION_DAYS);
@@ -159,13 +203,14 @@ export function parseConfig(raw: unknown): KccConfig {
     KMS_KEY_ARN.test(v) ? undefined : 'must be a KMS key ARN, "arn:aws:kms:<region>:<account>:key/<key-id>"');
   const defaultEnvs = r.stringList('envs', CONFIG_DEFAULTS.envs, id);
   const allowFrom = r.list('allowFrom', [], parseAllowedPeer);
-  const alarms = parseAlarms(input.alarms, problems);
-  const apps = parseApps(input.apps, defaultEnvs, problems);
+  const alarms = parseAlarms(input.alarms, deployment, problems);
+  const apps = parseApps(input.apps, defaultEnvs, auth, problems);
 
-  if (shards * (replicas + 1) > MAX_NODES) {
+  problems.push(...deploymentFieldProblems(input, deployment));
+  if (!serverless && shards * (replicas + 1) > MAX_NODES) {
     problems.push(`shards × (1 + replicas) = ${shards * (replicas + 1)}: a replication group has at most ${MAX_NODES} nodes`);
   }
-  if (snapshotWindow && !maintenanceWindowProblem(maintenanceWindow) && windowsOverlap(snapshotWindow, maintenanceWindow)) {
+  if (!serverless && snapshotWindow && !maintenanceWindowProblem(maintenanceWindow) && windowsOverlap(snapshotWindow, maintenanceWindow)) {
     problems.push(`snapshotWindow: "${snapshotWindow}" overlaps maintenanceWindow "${maintenanceWindow}"; ElastiCache requires them apart`);
   }
   if (subnetIds !== undefined && vpcId === undefined) problems.push(`subnetIds: ${show(subnetIds)} needs "vpcId" (the VPC the subnets belong to)`);
@@ -177,22 +222,37 @@ export function parseConfig(raw: unknown): KccConfig {
     problems.push('bastion: true with "vpcId" needs "subnetIds" too (the bastion goes into the first subnet)');
   }
 
-  const appEnvs = apps.flatMap((app) => app.envs.map((env) => ({ app: app.name, env })));
+  const appEnvs: AppEnvWithAuth[] = apps.flatMap((app) => app.envs.map((env) => ({ app: app.name, env, auth: app.auth })));
+  const iamProblem = appEnvs.some((a) => hasIamUser(a.auth)) ? iamAuthVersionProblem(engine, engineVersion) : undefined;
+  if (iamProblem) problems.push(`engineVersion: "${engineVersion}": ${iamProblem} (an app has auth "iam" or "password+iam")`);
   problems.push(...userIdProblems(appEnvs, replicationGroupId, defaultUserId));
-  if (appEnvs.length > MAX_APP_ENVS) {
-    problems.push(
-      `apps: ${appEnvs.length} app-envs (${apps.length} apps); one stack holds at most ${MAX_APP_ENVS} ` +
-        '(CloudFormation resource limit and ElastiCache user-group size, docs/configuration.md "Limits"); split the apps over two stacks',
-    );
-  }
+  problems.push(...appEnvLimitProblems(appEnvs, apps.length));
 
   if (problems.length > 0) throw new KccStackConfigError(problems);
   return {
-    stackName, apps, appEnvs,
+    stackName, deployment, apps, appEnvs, auth,
     defaultUserId, defaultUserEnabled, userGroupId, replicationGroupId, engine, engineVersion, nodeType, replicas,
-    shards, port, aclProfile, snapshotRetentionDays, snapshotWindow, maintenanceWindow, logRetentionDays,
-    passwordRotationDays, kekRotationDays, removalPolicy, vpcId, subnetIds, interfaceEndpoints, bastion, allowFrom, kmsKeyArn, alarms,
+    shards, port, aclProfile, snapshotRetentionDays, snapshotWindow, maintenanceWindow, maxDataStorageGb, maxEcpuPerSecond,
+    dailySnapshotTime, logRetentionDays, passwordRotationDays, kekRotationDays, removalPolicy, vpcId, subnetIds, interfaceEndpoints,
+    bastion, allowFrom, kmsKeyArn, alarms,
   };
+}
+
+function refuse<T>(problems: string[], problem: string, fallback: T): T {
+  problems.push(problem);
+  return fallback;
+}
+
+/** Fields set in the config that the other deployment kind reads: refused, so nothing is silently ignored. */
+function deploymentFieldProblems(input: Record<string, unknown>, deployment: DeploymentKind): string[] {
+  const serverless = deployment === 'serverless';
+  const foreign: readonly string[] = serverless ? REPLICATION_GROUP_FIELDS : SERVERLESS_FIELDS;
+  return foreign.filter((field) => input[field] !== undefined).map((field) =>
+    serverless
+      ? field === 'port'
+        ? `port: ${show(input.port)} does not apply to "deployment": "serverless": a serverless cache listens on 6379 (and 6380 for its reader endpoint); remove "port"`
+        : `${field}: ${show(input[field])} configures a replication group and does not apply to "deployment": "serverless"; remove it`
+      : `${field}: ${show(input[field])} configures a serverless cache; add "deployment": "serverless", or remove it`);
 }
 
 function unknownKeys(input: Record<string, unknown>, known: readonly string[], prefix: string, problems: string[]): void {
@@ -203,26 +263,7 @@ function unknownKeys(input: Record<string, unknown>, known: readonly string[], p
   }
 }
 
-/** ElastiCache user ids carry the replication group id (`<replicationGroupId>-<app>-<env>`): each valid and unique. */
-function userIdProblems(appEnvs: readonly AppEnv[], replicationGroupId: string, defaultUserId: string | undefined): string[] {
-  const problems: string[] = [];
-  const ids = new Map<string, string>([[defaultUserId ?? `${replicationGroupId}-admin`, 'the default user (defaultUserId)']]);
-  for (const { app, env } of appEnvs) {
-    const label = `apps: "${app}" env "${env}"`;
-    const userId = `${replicationGroupId}-${app}-${env}`;
-    const problem = identifierProblem(userId);
-    if (problem) {
-      problems.push(`${label}: user id "${userId}" (<replicationGroupId>-<app>-<env>) ${problem}; shorten the app, the env or replicationGroupId`);
-      continue;
-    }
-    const clash = ids.get(userId);
-    if (clash) problems.push(`${label}: user id "${userId}" is already used by ${clash}; user ids must be unique`);
-    ids.set(userId, label);
-  }
-  return problems;
-}
-
-function parseAlarms(raw: unknown, problems: string[]): AlarmsConfig | undefined {
+function parseAlarms(raw: unknown, deployment: DeploymentKind, problems: string[]): AlarmsConfig | undefined {
   if (raw === false) return undefined;
   if (raw === undefined) return { ...ALARM_THRESHOLD_DEFAULTS, topicArn: undefined };
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
@@ -231,6 +272,10 @@ function parseAlarms(raw: unknown, problems: string[]): AlarmsConfig | undefined
   }
   const input = raw as Record<string, unknown>;
   unknownKeys(input, ALARM_KEYS, 'alarms.', problems);
+  const foreign: readonly string[] = deployment === 'serverless' ? REPLICATION_GROUP_THRESHOLDS : SERVERLESS_THRESHOLDS;
+  for (const key of foreign.filter((k) => input[k] !== undefined)) {
+    problems.push(`alarms.${key}: ${show(input[key])} is a threshold of ${deployment === 'serverless' ? 'replication-group' : 'serverless'} alarms only; remove it (docs/alarms.md, docs/serverless.md)`);
+  }
   const r = new Reader(input, problems, 'alarms.');
   const d = ALARM_THRESHOLD_DEFAULTS;
   return {
@@ -241,60 +286,8 @@ function parseAlarms(raw: unknown, problems: string[]): AlarmsConfig | undefined
     evictions: r.integer('evictions', d.evictions, 1, 1_000_000),
     replicationLagSeconds: r.number('replicationLagSeconds', d.replicationLagSeconds, 1, 3600),
     rotationErrors: r.integer('rotationErrors', d.rotationErrors, 1, 1000),
+    storagePercent: r.number('storagePercent', d.storagePercent, 1, 100),
+    ecpuPercent: r.number('ecpuPercent', d.ecpuPercent, 1, 100),
+    throttledCommands: r.integer('throttledCommands', d.throttledCommands, 1, 1_000_000),
   };
-}
-
-function parseApps(raw: unknown, defaultEnvs: readonly string[], problems: string[]): AppConfig[] {
-  if (raw === undefined) {
-    problems.push('apps: missing; list the apps that share this Redis, e.g. ["my-app"] or [{ "name": "my-app", "envs": ["prod"] }]');
-    return [];
-  }
-  if (!Array.isArray(raw) || raw.length === 0) {
-    problems.push(`apps: must be a non-empty list of app names or { name, envs } objects, got ${show(raw)}`);
-    return [];
-  }
-  const apps: AppConfig[] = [];
-  const seen = new Set<string>();
-  raw.forEach((entry: unknown, i) => {
-    const where = `apps[${i}]`;
-    let name: unknown = entry;
-    let envs: unknown = defaultEnvs;
-    if (typeof entry === 'object' && entry !== null && !Array.isArray(entry)) {
-      const obj = entry as Record<string, unknown>;
-      const extra = Object.keys(obj).filter((k) => k !== 'name' && k !== 'envs');
-      if (extra.length > 0) problems.push(`${where}: unknown field(s) ${extra.map((k) => `"${k}"`).join(', ')} (known: name, envs)`);
-      name = obj.name;
-      envs = obj.envs ?? defaultEnvs;
-    }
-    if (typeof name !== 'string') {
-      problems.push(`${where}: app name must be a string, got ${show(name)}`);
-      return;
-    }
-    const nameProblem = identifierProblem(name);
-    if (nameProblem) {
-      problems.push(`${where}: app name "${name}" ${nameProblem}`);
-      return;
-    }
-    if (seen.has(name)) {
-      problems.push(`${where}: app "${name}" is listed twice; each app appears once`);
-      return;
-    }
-    seen.add(name);
-    if (!Array.isArray(envs) || envs.length === 0 || envs.some((e) => typeof e !== 'string')) {
-      problems.push(`${where}.envs: must be a non-empty list of environment names, got ${show(envs)}`);
-      return;
-    }
-    const envNames = envs as string[];
-    const badEnv = envNames.find((e) => identifierProblem(e));
-    if (badEnv !== undefined) {
-      problems.push(`${where}.envs: environment "${badEnv}" ${identifierProblem(badEnv)}`);
-      return;
-    }
-    if (new Set(envNames).size !== envNames.length) {
-      problems.push(`${where}.envs: ${show(envNames)} lists an environment twice`);
-      return;
-    }
-    apps.push({ name, envs: envNames });
-  });
-  return apps;
 }

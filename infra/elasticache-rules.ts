@@ -30,3 +30,15 @@ export function nodeTypeProblem(nodeType: string): string | undefined {
 export const LOG_RETENTION_DAYS: readonly number[] = [
   1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
 ];
+
+/**
+ * Bounds of a serverless cache's usage limits, as aws-cdk's serverless construct validates them
+ * (`@aws-cdk/aws-elasticache-alpha`: data storage 1–5,000 GB, 1,000–15,000,000 ECPUs per second);
+ * `DataStorage` takes whole GB (`Unit: "GB"`, integer `Maximum`, the registry schema).
+ */
+export const SERVERLESS_DATA_STORAGE_GB = { min: 1, max: 5000 } as const;
+export const SERVERLESS_ECPU_PER_SECOND = { min: 1000, max: 15_000_000 } as const;
+/** A serverless cache keeps automatic snapshots 1 to 35 days (CreateServerlessCache: "The maximum value allowed is 35 days"). */
+export const MIN_SERVERLESS_SNAPSHOT_RETENTION_DAYS = 1;
+/** The ports of a serverless cache: the endpoint, and the reader endpoint (reads from replicas). */
+export const SERVERLESS_PORTS = { endpoint: 6379, reader: 6380 } as const;

@@ -44,3 +44,52 @@ export function clusterModeParameterGroup(engine: CacheEngine, version: string):
   const major = version.split('.')[0];
   return `default.${engine}${major}.cluster.on`;
 }
+
+/**
+ * The major versions ElastiCache Serverless offers (`MajorEngineVersion`; it applies minor versions and
+ * patches itself). Serverless caches support Valkey 7.2 and later and Redis OSS 7.0 and later
+ * (https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/supported-engine-versions.html); the majors
+ * are those of the engine-versions page (Valkey 7.2, 8.x, 9.x; Redis OSS 7.x) and of aws-cdk's own
+ * serverless `CacheEngine` (VALKEY_7, VALKEY_8, VALKEY_9, REDIS_7).
+ * https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/VersionManagement.html: "When a new major
+ * version is available ... you can choose to upgrade your cache".
+ */
+export const SERVERLESS_MAJOR_VERSIONS: Readonly<Record<CacheEngine, readonly string[]>> = {
+  [CacheEngine.VALKEY]: ['7', '8', '9'],
+  [CacheEngine.REDIS]: ['7'],
+};
+
+/** Serverless major version used when none is given: the major of the replication-group default. */
+export const DEFAULT_SERVERLESS_MAJOR_VERSION: Readonly<Record<CacheEngine, string>> = {
+  [CacheEngine.VALKEY]: '8',
+  [CacheEngine.REDIS]: '7',
+};
+
+/** What is wrong with `version` as a serverless `MajorEngineVersion` for `engine`, or undefined. */
+export function serverlessVersionProblem(engine: CacheEngine, version: string): string | undefined {
+  const offered = SERVERLESS_MAJOR_VERSIONS[engine];
+  if (offered === undefined) return `engine "${engine}" is not one of ${CACHE_ENGINES.join(', ')}`;
+  if (offered.includes(version)) return undefined;
+  const hint = /^\d+\.\d+/.test(version) ? ` (a serverless cache takes the major version only, e.g. "${version.split('.')[0]}": ElastiCache applies minor versions itself)` : '';
+  return `is not a ${engine} major version ElastiCache Serverless offers; valid: ${offered.join(', ')}${hint}`;
+}
+
+/**
+ * The oldest versions IAM authentication works with: "IAM authentication is supported for Valkey 7.2
+ * and above, and Redis OSS version 7.0 and above" (https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/auth-iam.html).
+ */
+export const IAM_AUTH_MIN_VERSION: Readonly<Record<CacheEngine, string>> = {
+  [CacheEngine.VALKEY]: '7.2',
+  [CacheEngine.REDIS]: '7.0',
+};
+
+/** What is wrong with using IAM users on `engine` `version` (a version or a serverless major), or undefined. */
+export function iamAuthVersionProblem(engine: CacheEngine, version: string): string | undefined {
+  const min = IAM_AUTH_MIN_VERSION[engine];
+  if (min === undefined) return undefined;
+  const [major, minor] = version.split('.').map(Number);
+  const [minMajor, minMinor] = min.split('.').map(Number);
+  // A serverless major ("7") runs the newest minor of that major, so only the major is compared.
+  const tooOld = major! < minMajor! || (minor !== undefined && major === minMajor && minor < minMinor!);
+  return tooOld ? `IAM authentication needs ${engine} ${min} or later, got ${version}` : undefined;
+}

@@ -7,10 +7,10 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import {
   type AclProfile,
-  type AppEnv,
   DEFAULT_ENVS,
   DEFAULT_USER_NAME,
   appEnvAccessString,
+  appEnvIamUserName,
   appEnvUserId,
   appEnvUserName,
   defaultAdminUserId,
@@ -19,23 +19,15 @@ import {
   keyPrefix,
   storedAccessString,
 } from '@kcc-redis/client/contract';
+import { AppEnvAuth, hasIamUser, hasPasswordUser } from './app-env-auth.js';
+import { type KccApp, appEnvAuthsOf } from './kcc-app.js';
 import { CacheEngine } from './engine.js';
 import { SigningKeyEncryptionSecret } from './key-encryption-key-secret.js';
+import { RbacIamUser } from './rbac-iam-user.js';
 import { RbacPasswordUser } from './rbac-password-user.js';
 import { KeyEncryptionKeyRotation } from './rotation/key-encryption-key-rotation.js';
 import { RedisPasswordRotation } from './rotation/redis-password-rotation.js';
 import { DEFAULT_KEK_ROTATION_DAYS } from './rotation/rotation-contract.js';
-
-/** One app that shares the cache, and the environments it runs in (one Redis user and namespace each). */
-export interface KccApp {
-  /** Lowercase letter first, then `a-z 0-9 -`; `<name>-<env>` is the Redis user name and key prefix. */
-  readonly name: string;
-  /**
-   * Environments of this app.
-   * @default - the cache's `envs`
-   */
-  readonly envs?: readonly string[];
-}
 
 /**
  * A kcc-redis cache: an ElastiCache deployment whose every app-env has its own Redis user (ACL
@@ -47,15 +39,25 @@ export interface IKccRedisCache extends IResource, ec2.IConnectable {
    * @attribute
    */
   readonly userGroupId: string;
-  /** TCP port clients connect to. */
+  /** TCP port clients connect to (a serverless cache's reader endpoint listens on the next one). */
   readonly port: number;
   /** The app-envs (`<app>-<env>`) that have a user, in config order. */
   readonly appEnvNames: readonly string[];
   /**
-   * Lets `grantee` read what one app-env's instances need (its user secret and its key-encryption
-   * key), and nothing of the other app-envs.
+   * ARN of the cache (replication group or serverless cache), the resource of `elasticache:Connect`.
+   * @attribute
+   */
+  readonly cacheArn: string;
+  /**
+   * Lets `grantee` read what one app-env's instances need (its user secret, when it has a password
+   * user, and its key-encryption key), and nothing of the other app-envs.
    */
   grantRead(app: string, env: string, grantee: iam.IGrantable): iam.Grant;
+  /**
+   * Lets `grantee` log in as one app-env's IAM-authenticated user: `elasticache:Connect` on this
+   * cache and on that user, nothing else. Throws a `TypeError` when the app-env has no IAM user.
+   */
+  grantConnect(grantee: iam.IGrantable, app: string, env: string): iam.Grant;
 }
 
 /** What every kind of kcc-redis cache shares: users, user group, secrets, security group. */
@@ -74,6 +76,12 @@ export interface KccRedisCacheBaseProps {
   readonly engine?: CacheEngine;
   /** @default 'guide' */
   readonly aclProfile?: AclProfile;
+  /**
+   * How app-envs authenticate unless their app says otherwise: a password user, an IAM-authenticated
+   * user, or both (while moving from one to the other).
+   * @default AppEnvAuth.PASSWORD
+   */
+  readonly auth?: AppEnvAuth;
   /** @default - none besides the cache's own security group */
   readonly allowFrom?: readonly ec2.IPeer[];
   /** @default - AWS-owned keys */
@@ -92,29 +100,28 @@ export const CACHE_BASE_DEFAULTS = {
   defaultUserEnabled: false,
   engine: CacheEngine.VALKEY,
   aclProfile: 'guide' as AclProfile,
+  auth: AppEnvAuth.PASSWORD,
   passwordRotation: Duration.days(30),
   kekRotation: Duration.days(DEFAULT_KEK_ROTATION_DAYS),
   logRetention: logs.RetentionDays.ONE_MONTH,
 } as const;
 
-/** Every app × env pair of `apps`, in order (apps without `envs` take `envs`). */
-export function appEnvsOf(apps: readonly KccApp[], envs: readonly string[] = CACHE_BASE_DEFAULTS.envs): AppEnv[] {
-  return apps.flatMap((app) => (app.envs ?? envs).map((env) => ({ app: app.name, env })));
-}
-
 /** Settings the subclass decides (after validating its props). */
 export interface CacheTopology {
-  /** Prefix of the stack's ElastiCache ids (the replication group id); unique per account and region. */
+  /** Prefix of the stack's ElastiCache ids (the replication group id or serverless cache name); unique per account and region. */
   readonly namespace: string;
+  /** Port of the (primary or only) endpoint. */
   readonly port: number;
+  /** Every port clients connect to: the security group admits these and nothing else. */
+  readonly ports: ec2.Port;
   readonly clusterMode: boolean;
 }
 
 /**
- * The parts every kcc-redis cache shares: a security group that admits the cache port only (from its
- * members and `allowFrom`), the default user (disabled unless enabled), one password user per app-env
- * with its secret and key-encryption-key secret, the user group, and the password rotation.
- * Subclasses add the cache itself (replication group; later serverless).
+ * The parts every kcc-redis cache shares: a security group that admits the cache ports only (from its
+ * members and `allowFrom`), the default user (disabled unless enabled), per app-env a password user
+ * with its secret and/or an IAM-authenticated user, and a key-encryption-key secret, the user group,
+ * and the password and key rotations. Subclasses add the cache itself (replication group, serverless cache).
  */
 export abstract class KccRedisCacheBase extends Resource implements IKccRedisCache {
   readonly connections: ec2.Connections;
@@ -124,8 +131,16 @@ export abstract class KccRedisCacheBase extends Resource implements IKccRedisCac
   readonly clusterMode: boolean;
   readonly appEnvNames: readonly string[];
   readonly defaultUser: RbacPasswordUser;
-  /** App-env users by user name (`<app>-<env>`). */
+  /** App-env password users by user name (`<app>-<env>`); app-envs that authenticate by IAM only have none. */
   readonly appEnvUsers: ReadonlyMap<string, RbacPasswordUser>;
+  /** App-env IAM-authenticated users by app-env (`<app>-<env>`); their names are `<namespace>-<app>-<env>-iam`. */
+  readonly iamUsers: ReadonlyMap<string, RbacIamUser>;
+  /** How each app-env (`<app>-<env>`) authenticates. */
+  readonly appEnvAuth: ReadonlyMap<string, AppEnvAuth>;
+  /** ARN of the cache. @attribute */
+  abstract readonly cacheArn: string;
+  /** The replication group id or serverless cache name: what IAM tokens are signed for. @attribute */
+  abstract readonly cacheName: string;
   /** Key-encryption-key secrets of the app-envs' signing keys, by user name. */
   readonly keyEncryptionKeys: ReadonlyMap<string, SigningKeyEncryptionSecret>;
   /** Rotates the password of every user (default and app-envs). */
@@ -140,17 +155,16 @@ export abstract class KccRedisCacheBase extends Resource implements IKccRedisCac
 
   protected constructor(scope: Construct, id: string, props: KccRedisCacheBaseProps, topology: (self: KccRedisCacheBase) => CacheTopology) {
     super(scope, id);
-    const { namespace, port, clusterMode } = topology(this);
+    const { namespace, port, ports: cachePort, clusterMode } = topology(this);
     const engine = props.engine ?? CACHE_BASE_DEFAULTS.engine;
     this.namespace = namespace;
     this.port = port;
     this.clusterMode = clusterMode;
     this.encryptionKey = props.encryptionKey;
-    const cachePort = ec2.Port.tcp(port);
 
     const securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
       vpc: props.vpc,
-      description: `kcc-redis ${namespace}: ${engine} on tcp/${port} for members and allowed peers only`,
+      description: `kcc-redis ${namespace}: ${engine} on tcp/${cachePort.toString()} for members and allowed peers only`,
       allowAllOutbound: false,
     });
     securityGroup.connections.allowInternally(cachePort, 'Members of this group (app instances) reach the cache');
@@ -167,25 +181,44 @@ export abstract class KccRedisCacheBase extends Resource implements IKccRedisCac
       keyPrefix: '',
     });
     const appEnvUsers = new Map<string, RbacPasswordUser>();
+    const iamUsers = new Map<string, RbacIamUser>();
+    const auths = new Map<string, AppEnvAuth>();
     const keks = new Map<string, SigningKeyEncryptionSecret>();
-    for (const appEnv of appEnvsOf(props.apps, props.envs)) {
+    const appEnvs = appEnvAuthsOf(props.apps, props.envs, props.auth);
+    for (const { auth, ...appEnv } of appEnvs) {
       const name = appEnvUserName(appEnv);
-      appEnvUsers.set(name, new RbacPasswordUser(this, `User-${name}`, {
-        ...userProps,
-        userId: appEnvUserId(namespace, appEnv),
-        userName: name,
-        // As ElastiCache stores it, so drift detection compares like with like (storedAccessString says why nothing is lost).
-        accessString: storedAccessString(appEnvAccessString(appEnv, { profile: props.aclProfile ?? CACHE_BASE_DEFAULTS.aclProfile, clusterMode })),
-        keyPrefix: keyPrefix(appEnv),
-      }));
+      auths.set(name, auth);
+      // As ElastiCache stores it, so drift detection compares like with like (storedAccessString says why nothing is lost).
+      // Both users of an app-env get the same string: the same namespace, whichever way an instance logs in.
+      const accessString = storedAccessString(appEnvAccessString(appEnv, { profile: props.aclProfile ?? CACHE_BASE_DEFAULTS.aclProfile, clusterMode }));
+      if (hasPasswordUser(auth)) {
+        appEnvUsers.set(name, new RbacPasswordUser(this, `User-${name}`, {
+          ...userProps,
+          userId: appEnvUserId(namespace, appEnv),
+          userName: name,
+          accessString,
+          keyPrefix: keyPrefix(appEnv),
+        }));
+      }
+      if (hasIamUser(auth)) {
+        iamUsers.set(name, new RbacIamUser(this, `IamUser-${name}`, {
+          engine,
+          userName: appEnvIamUserName(namespace, appEnv),
+          accessString,
+          keyPrefix: keyPrefix(appEnv),
+        }));
+      }
     }
-    for (const name of appEnvUsers.keys()) {
+    for (const name of auths.keys()) {
       keks.set(name, new SigningKeyEncryptionSecret(this, `Kek-${name}`, { appEnvName: name, encryptionKey: props.encryptionKey }));
     }
     this.appEnvUsers = appEnvUsers;
+    this.iamUsers = iamUsers;
+    this.appEnvAuth = auths;
     this.keyEncryptionKeys = keks;
-    this.appEnvNames = [...appEnvUsers.keys()];
+    this.appEnvNames = [...auths.keys()];
 
+    // IAM users have no password secret, so no rotation schedule; the function may touch password users only.
     this.passwordRotation = new RedisPasswordRotation(this, 'PasswordRotation', {
       users: [this.defaultUser, ...appEnvUsers.values()],
       automaticallyAfter: props.passwordRotation ?? CACHE_BASE_DEFAULTS.passwordRotation,
@@ -201,7 +234,7 @@ export abstract class KccRedisCacheBase extends Resource implements IKccRedisCac
       logRetention: props.logRetention ?? CACHE_BASE_DEFAULTS.logRetention,
     });
 
-    const users = [this.defaultUser, ...appEnvUsers.values()];
+    const users = [this.defaultUser, ...appEnvUsers.values(), ...iamUsers.values()];
     this.userGroup = new CfnUserGroup(this, 'UserGroup', {
       engine,
       userGroupId: props.userGroupId ?? defaultUserGroupId(namespace),
@@ -214,20 +247,35 @@ export abstract class KccRedisCacheBase extends Resource implements IKccRedisCac
     this.userGroupId = this.userGroup.ref;
   }
 
-  /** The user of one app-env; throws naming the known ones when it does not exist. */
+  /** The password user of one app-env; throws naming the known app-envs, or the fix when it authenticates by IAM only. */
   appEnvUser(app: string, env: string): RbacPasswordUser {
-    const user = this.appEnvUsers.get(`${app}-${env}`);
-    if (!user) throw new TypeError(`No Redis user for app "${app}" env "${env}"; known: ${this.appEnvNames.join(', ')}`);
+    const name = this.knownAppEnv(app, env);
+    const user = this.appEnvUsers.get(name);
+    if (!user) {
+      throw new TypeError(`App-env "${name}" authenticates by IAM only (auth "${this.appEnvAuth.get(name)}"): it has no password user or secret; use iamUser() and grantConnect(), or give it auth "password+iam"`);
+    }
+    return user;
+  }
+
+  /** The IAM-authenticated user of one app-env; throws naming the known app-envs, or the fix when it has none. */
+  iamUser(app: string, env: string): RbacIamUser {
+    const name = this.knownAppEnv(app, env);
+    const user = this.iamUsers.get(name);
+    if (!user) {
+      throw new TypeError(`App-env "${name}" has no IAM-authenticated user (auth "${this.appEnvAuth.get(name)}"); give its app auth "iam" (or "password+iam" while moving to it)`);
+    }
     return user;
   }
 
   /**
-   * Lets `grantee` (the app-env's instances) read what the client needs: its user secret
-   * (username, password, key prefix) and its key-encryption key. Nothing of other app-envs.
+   * Lets `grantee` (the app-env's instances) read what the client needs: its user secret (username,
+   * password, key prefix) when it has a password user, and its key-encryption key. Nothing of other app-envs.
    */
   grantRead(app: string, env: string, grantee: iam.IGrantable): iam.Grant {
-    const user = this.appEnvUser(app, env);
-    const grant = user.secret.grantRead(grantee).combine(this.keyEncryptionKeys.get(user.userName)!.secret.grantRead(grantee));
+    const name = this.knownAppEnv(app, env);
+    const kek = this.keyEncryptionKeys.get(name)!.secret.grantRead(grantee);
+    const user = this.appEnvUsers.get(name);
+    const grant = user ? user.secret.grantRead(grantee).combine(kek) : kek;
     if (!this.encryptionKey) return grant;
     // Secrets encrypted with a customer key need kms:Decrypt too. CDK's own grant cannot edit the
     // policy of a key imported by ARN and adds nothing; grant it on the principal, through Secrets Manager only.
@@ -239,6 +287,24 @@ export abstract class KccRedisCacheBase extends Resource implements IKccRedisCac
         conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${Stack.of(this).region}.amazonaws.com` } },
       }),
     );
+  }
+
+  /**
+   * Lets `grantee` (the app-env's instances) log in as the app-env's IAM-authenticated user: exactly
+   * `elasticache:Connect` on this cache and on that user. ElastiCache checks both ARNs when it verifies
+   * a token ("Connect" needs the cache, `replicationgroup:<id>` or `serverlesscache:<name>`, and the
+   * user, `user:<id>`: https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/auth-iam.html).
+   * Throws a `TypeError` when the app-env has no IAM user. Read the key-encryption key with {@link grantRead}.
+   */
+  grantConnect(grantee: iam.IGrantable, app: string, env: string): iam.Grant {
+    const user = this.iamUser(app, env);
+    return iam.Grant.addToPrincipal({ grantee, actions: ['elasticache:Connect'], resourceArns: [this.cacheArn, user.userArn] });
+  }
+
+  private knownAppEnv(app: string, env: string): string {
+    const name = `${app}-${env}`;
+    if (!this.appEnvAuth.has(name)) throw new TypeError(`No Redis user for app "${app}" env "${env}"; known: ${this.appEnvNames.join(', ')}`);
+    return name;
   }
 }
 

@@ -1,5 +1,5 @@
 import { ArnFormat, type Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
-import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { CfnReplicationGroup, CfnSubnetGroup } from 'aws-cdk-lib/aws-elasticache';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
@@ -63,14 +63,16 @@ export interface KccRedisCacheProps extends KccRedisCacheBaseProps {
 
 /**
  * The setup guide as one construct: a security group on the cache port, the default user
- * (disabled unless enabled), one password user per app-env with its own secret and
- * key-encryption-key secret, the user group, and a TLS-required, encrypted-at-rest replication
- * group attached to that group. Validates its props (`KCC_CACHE_PROPS_INVALID`).
+ * (disabled unless enabled), per app-env a password user with its own secret and/or an
+ * IAM-authenticated user, and a key-encryption-key secret, the user group, and a TLS-required,
+ * encrypted-at-rest replication group attached to that group. Validates its props (`KCC_CACHE_PROPS_INVALID`).
  *
  * @example
  * const cache = new KccRedisCache(this, 'Cache', { vpc, apps: [{ name: 'orders' }], replicationGroupId: 'orders-cache' });
  * cache.connections.allowDefaultPortFrom(service);
  * cache.grantRead('orders', 'prod', service.taskDefinition.taskRole);
+ * // With apps: [{ name: 'orders', auth: AppEnvAuth.IAM }]: no user secret; the role logs in with IAM tokens.
+ * cache.grantConnect(service.taskDefinition.taskRole, 'orders', 'prod');
  *
  * @resource AWS::ElastiCache::ReplicationGroup
  */
@@ -79,6 +81,10 @@ export class KccRedisCache extends KccRedisCacheBase {
   readonly replicationGroupId: string;
   /** ARN of the replication group. @attribute */
   readonly replicationGroupArn: string;
+  /** ARN of the replication group (the cache of `elasticache:Connect`). @attribute */
+  readonly cacheArn: string;
+  /** The replication group id. @attribute */
+  readonly cacheName: string;
   /** Whether nodes are spread over AZs with automatic failover (at least one replica per shard). */
   readonly multiAz: boolean;
   readonly shards: number;
@@ -90,7 +96,8 @@ export class KccRedisCache extends KccRedisCacheBase {
     super(scope, id, props, (self) => {
       const namespace = props.replicationGroupId ?? generatedNamespace(self);
       validateProps(self, 'KccRedisCache', { props, namespace }, KCC_REDIS_CACHE_RULES);
-      return { namespace, port: props.port ?? DEFAULT_REDIS_PORT, clusterMode: shards > 1 };
+      const port = props.port ?? DEFAULT_REDIS_PORT;
+      return { namespace, port, ports: ec2.Port.tcp(port), clusterMode: shards > 1 };
     });
     const engine = props.engine ?? CACHE_BASE_DEFAULTS.engine;
     const engineVersion = props.engineVersion ?? KCC_REDIS_CACHE_DEFAULTS.engineVersion[engine];
@@ -155,6 +162,7 @@ export class KccRedisCache extends KccRedisCacheBase {
       this.resource.cfnOptions.updatePolicy = { useOnlineResharding: true };
     }
     this.replicationGroupId = this.resource.ref;
+    this.cacheName = this.replicationGroupId;
     // Creating a rotation schedule runs Secrets Manager's configuration test at once; the users are
     // `modifying` until the group that uses them is created.
     this.passwordRotation.startAfter(this.resource);
@@ -164,6 +172,7 @@ export class KccRedisCache extends KccRedisCacheBase {
       resourceName: this.replicationGroupId,
       arnFormat: ArnFormat.COLON_RESOURCE_NAME,
     });
+    this.cacheArn = this.replicationGroupArn;
   }
 
   /**

@@ -1,4 +1,5 @@
 import { CfnElement, CfnOutput, CfnResource, type Stack } from 'aws-cdk-lib';
+import { APP_ENV_AUTHS, AppEnvAuth, usersPerAppEnv } from './app-env-auth.js';
 import { MAX_USERS_PER_GROUP } from './elasticache-rules.js';
 
 /**
@@ -14,11 +15,12 @@ export const CLOUDFORMATION_LIMITS = {
 } as const;
 
 /**
- * What one app-env adds to the template, by resource type: its ElastiCache user, the user's password
- * secret and the key-encryption-key secret, each secret's rotation schedule, and the resource policy
- * CDK puts on every rotated secret (it denies DeleteSecret to the account root). The one place this is
- * counted; `test/unit/infra/limits.test.ts` checks it against synthesized templates, so a new
- * per-app-env resource fails that test until it is counted here.
+ * What one app-env with password authentication (the default) adds to the template, by resource
+ * type: its ElastiCache user, the user's password secret and the key-encryption-key secret, each
+ * secret's rotation schedule, and the resource policy CDK puts on every rotated secret (it denies
+ * DeleteSecret to the account root). The one place this is counted; `test/unit/infra/limits.test.ts`
+ * checks it against synthesized templates, so a new per-app-env resource fails that test until it is
+ * counted here.
  */
 export const PER_APP_ENV_RESOURCES = {
   'AWS::ElastiCache::User': 1,
@@ -27,7 +29,33 @@ export const PER_APP_ENV_RESOURCES = {
   'AWS::SecretsManager::ResourcePolicy': 2,
 } as const satisfies Record<string, number>;
 
-export const RESOURCES_PER_APP_ENV: number = Object.values(PER_APP_ENV_RESOURCES).reduce((a, b) => a + b, 0);
+/**
+ * {@link PER_APP_ENV_RESOURCES} for each kind of authentication: an IAM app-env has its IAM user and
+ * its key-encryption-key secret (with schedule and policy), no password secret; a "password+iam" one
+ * has both users. Checked against synthesized templates by the same test.
+ */
+export const PER_APP_ENV_RESOURCES_BY_AUTH: Readonly<Record<AppEnvAuth, Readonly<Record<string, number>>>> = {
+  [AppEnvAuth.PASSWORD]: PER_APP_ENV_RESOURCES,
+  [AppEnvAuth.IAM]: {
+    'AWS::ElastiCache::User': 1,
+    'AWS::SecretsManager::Secret': 1,
+    'AWS::SecretsManager::RotationSchedule': 1,
+    'AWS::SecretsManager::ResourcePolicy': 1,
+  },
+  [AppEnvAuth.PASSWORD_AND_IAM]: {
+    'AWS::ElastiCache::User': 2,
+    'AWS::SecretsManager::Secret': 2,
+    'AWS::SecretsManager::RotationSchedule': 2,
+    'AWS::SecretsManager::ResourcePolicy': 2,
+  },
+};
+
+/** Resources one app-env of this kind adds. */
+export function resourcesPerAppEnv(auth: AppEnvAuth): number {
+  return Object.values(PER_APP_ENV_RESOURCES_BY_AUTH[auth]).reduce((a, b) => a + b, 0);
+}
+
+export const RESOURCES_PER_APP_ENV: number = resourcesPerAppEnv(AppEnvAuth.PASSWORD);
 
 /** One JSON output per app-env (`AppEnv<Name>`): what its instances need, in one place. */
 export const OUTPUTS_PER_APP_ENV = 1;
@@ -42,15 +70,48 @@ export const STACK_RESOURCE_BUDGET = 75;
 /** Outputs besides the app-envs' (endpoints, ids, network), with headroom. */
 export const STACK_OUTPUT_BUDGET = 20;
 
+const RESOURCE_ROOM = CLOUDFORMATION_LIMITS.resources - STACK_RESOURCE_BUDGET;
+const OUTPUT_ROOM = CLOUDFORMATION_LIMITS.outputs - STACK_OUTPUT_BUDGET;
+const USER_ROOM = MAX_USERS_PER_GROUP - 1;
+
+function maxAppEnvs(auth: AppEnvAuth): number {
+  return Math.min(Math.floor(USER_ROOM / usersPerAppEnv(auth)), Math.floor(RESOURCE_ROOM / resourcesPerAppEnv(auth)), Math.floor(OUTPUT_ROOM / OUTPUTS_PER_APP_ENV));
+}
+
 /**
- * The most app-envs one stack holds: the user group takes 100 users (the default user + 99), and
- * CloudFormation 500 resources and 200 outputs.
+ * The most app-envs one stack holds when all authenticate the same way: the user group takes 100
+ * users (the default user + 99), and CloudFormation 500 resources and 200 outputs. Password: 60;
+ * IAM: 99 (the user group binds); password+iam: 49 (two users each).
  */
-export const MAX_APP_ENVS: number = Math.min(
-  MAX_USERS_PER_GROUP - 1,
-  Math.floor((CLOUDFORMATION_LIMITS.resources - STACK_RESOURCE_BUDGET) / RESOURCES_PER_APP_ENV),
-  Math.floor((CLOUDFORMATION_LIMITS.outputs - STACK_OUTPUT_BUDGET) / OUTPUTS_PER_APP_ENV),
-);
+export const MAX_APP_ENVS_BY_AUTH: Readonly<Record<AppEnvAuth, number>> = Object.fromEntries(
+  APP_ENV_AUTHS.map((auth) => [auth, maxAppEnvs(auth)]),
+) as Record<AppEnvAuth, number>;
+
+/** The most app-envs one stack holds with password authentication (the default). */
+export const MAX_APP_ENVS: number = MAX_APP_ENVS_BY_AUTH[AppEnvAuth.PASSWORD];
+
+/**
+ * What is past the limits for these app-envs (users in the user group, resources within the stack's
+ * budget, outputs), naming how many fit; empty when they fit. A mix of authentications is counted
+ * app-env by app-env.
+ */
+export function appEnvLimitProblems(appEnvs: readonly { readonly auth: AppEnvAuth }[], appCount: number): string[] {
+  const resources = appEnvs.reduce((n, { auth }) => n + resourcesPerAppEnv(auth), 0);
+  const users = appEnvs.reduce((n, { auth }) => n + usersPerAppEnv(auth), 0);
+  if (resources <= RESOURCE_ROOM && users <= USER_ROOM && appEnvs.length <= OUTPUT_ROOM) return [];
+  const auths = [...new Set(appEnvs.map((a) => a.auth))];
+  const where = '(CloudFormation resource limit and ElastiCache user-group size, docs/configuration.md "Limits"); split the apps over two stacks';
+  if (auths.length === 1) {
+    const auth = auths[0]!;
+    const withAuth = auth === AppEnvAuth.PASSWORD ? '' : ` with auth "${auth}"`;
+    return [`apps: ${appEnvs.length} app-envs (${appCount} apps); one stack holds at most ${MAX_APP_ENVS_BY_AUTH[auth]}${withAuth} ${where}`];
+  }
+  const each = APP_ENV_AUTHS.map((a) => `"${a}" ${resourcesPerAppEnv(a)} and ${usersPerAppEnv(a)}`).join(', ');
+  return [
+    `apps: ${appEnvs.length} app-envs (${appCount} apps) need ${resources} resources and ${users} users; one stack has room for ${RESOURCE_ROOM} resources ` +
+      `and ${USER_ROOM} users besides its own (per app-env, resources and users: ${each}) ${where}`,
+  ];
+}
 
 export interface TemplateCounts {
   readonly resources: number;
@@ -70,7 +131,7 @@ export function countTemplate(stack: Stack): TemplateCounts {
  * What is past CloudFormation's limits in `counts` for a config of `appEnvs` app-envs, with how many
  * app-envs this config would allow; empty when within them.
  */
-export function templateLimitProblems(counts: TemplateCounts, appEnvs: number): string[] {
+export function templateLimitProblems(counts: TemplateCounts, appEnvs: number, resourcesPerEach: number = RESOURCES_PER_APP_ENV): string[] {
   const problems: string[] = [];
   const check = (kind: 'resources' | 'outputs', perAppEnv: number) => {
     const limit = CLOUDFORMATION_LIMITS[kind];
@@ -82,7 +143,7 @@ export function templateLimitProblems(counts: TemplateCounts, appEnvs: number): 
         `With this config at most ${allowed} app-envs fit (each adds ${perAppEnv}); split the apps over two stacks`,
     );
   };
-  check('resources', RESOURCES_PER_APP_ENV);
+  check('resources', resourcesPerEach);
   check('outputs', OUTPUTS_PER_APP_ENV);
   return problems;
 }

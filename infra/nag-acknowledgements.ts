@@ -1,7 +1,8 @@
 import { Validations } from 'aws-cdk-lib';
 import { DEFAULT_REDIS_PORT } from '@kcc-redis/client/contract';
 import type { KccRedisBastion } from './bastion.js';
-import type { KccRedisCache } from './kcc-redis-cache.js';
+import { KccRedisCache } from './kcc-redis-cache.js';
+import type { KccRedisCacheBase } from './kcc-redis-cache-base.js';
 
 /**
  * The cdk-nag AwsSolutions findings the stack accepts, each with its reason, each on the one
@@ -17,7 +18,7 @@ export const NAG_ACKNOWLEDGEMENTS = {
   rbacInsteadOfAuthToken: {
     id: 'AwsSolutions-AEC6',
     reason:
-      'The cache authenticates with RBAC (a user group with one password user per app-env), which replaces the ' +
+      'The cache authenticates with RBAC (a user group with a password or IAM user per app-env), which replaces the ' +
       'single Redis AUTH token this rule looks for; ElastiCache does not allow both.',
   },
   singleNodeByChoice: {
@@ -48,13 +49,19 @@ export const NAG_ACKNOWLEDGEMENTS = {
   },
 } as const;
 
-/** Applies {@link NAG_ACKNOWLEDGEMENTS} to the resources of the cache (and bastion) they concern. */
-export function acknowledgeNagFindings({ cache, bastion }: { cache: KccRedisCache; bastion?: KccRedisBastion | undefined }): void {
+/**
+ * Applies {@link NAG_ACKNOWLEDGEMENTS} to the resources of the cache (and bastion) they concern.
+ * cdk-nag's ElastiCache rules (AEC1 to AEC6) look at cache clusters and replication groups only; a
+ * serverless cache (always TLS, encrypted at rest, spread over AZs, no port to choose) draws none.
+ */
+export function acknowledgeNagFindings({ cache, bastion }: { cache: KccRedisCacheBase; bastion?: KccRedisBastion | undefined }): void {
   if (bastion) {
     Validations.of(bastion.instance).acknowledge(NAG_ACKNOWLEDGEMENTS.bastionDetailedMonitoring, NAG_ACKNOWLEDGEMENTS.bastionTerminationProtection);
   }
-  Validations.of(cache.resource).acknowledge(NAG_ACKNOWLEDGEMENTS.rbacInsteadOfAuthToken);
-  if (cache.port === DEFAULT_REDIS_PORT) Validations.of(cache.resource).acknowledge(NAG_ACKNOWLEDGEMENTS.defaultPort);
-  if (!cache.multiAz) Validations.of(cache.resource).acknowledge(NAG_ACKNOWLEDGEMENTS.singleNodeByChoice);
+  if (cache instanceof KccRedisCache) {
+    Validations.of(cache.resource).acknowledge(NAG_ACKNOWLEDGEMENTS.rbacInsteadOfAuthToken);
+    if (cache.port === DEFAULT_REDIS_PORT) Validations.of(cache.resource).acknowledge(NAG_ACKNOWLEDGEMENTS.defaultPort);
+    if (!cache.multiAz) Validations.of(cache.resource).acknowledge(NAG_ACKNOWLEDGEMENTS.singleNodeByChoice);
+  }
   for (const rotation of [cache.passwordRotation, cache.kekRotation]) Validations.of(rotation.role).acknowledge(NAG_ACKNOWLEDGEMENTS.randomPasswordHasNoResource);
 }

@@ -61,3 +61,14 @@ export function windowsOverlap(snapshotWindow: string, maintenanceWindow: string
   }
   return false;
 }
+
+const TIME_OF_DAY = /^([01]\d|2[0-3]):([0-5]\d)$/;
+
+/**
+ * A serverless cache's `DailySnapshotTime`: the time of day (UTC) its daily snapshot starts, `hh24:mi`,
+ * as DescribeServerlessCaches reports it (e.g. "04:00").
+ * https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/API_CreateServerlessCache.html
+ */
+export function dailySnapshotTimeProblem(time: string): string | undefined {
+  return TIME_OF_DAY.test(time) ? undefined : 'must look like "04:00" (hh24:mi, UTC)';
+}

@@ -19,6 +19,7 @@ export interface ConfigVariation {
 export const BASE_CONFIG: Readonly<Record<string, unknown>> = { apps: ['my-app'] };
 
 const KMS_KEY = 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+const SERVERLESS = { deployment: 'serverless' } as const;
 
 export const CONFIG_VARIATIONS: readonly ConfigVariation[] = [
   { field: 'apps', change: 'add an app', after: { apps: ['my-app', 'billing'] } },
@@ -56,6 +57,15 @@ export const CONFIG_VARIATIONS: readonly ConfigVariation[] = [
   },
   { field: 'allowFrom', change: 'add a peer', after: { allowFrom: ['sg-0123456789abcdef0'] } },
   { field: 'kmsKeyArn', change: 'set a customer key', after: { kmsKeyArn: KMS_KEY } },
+  { field: 'deployment', change: 'replication-group → serverless', after: SERVERLESS },
+  { field: 'auth', change: 'password → password+iam (IAM users added beside the password users)', after: { auth: 'password+iam' } },
+  { field: 'auth', change: 'password+iam → iam (the password users and their secrets go)', before: { auth: 'password+iam' }, after: { auth: 'iam' } },
+  { field: 'auth', change: 'password → iam in one step', after: { auth: 'iam' } },
+  { field: 'engineVersion', change: 'serverless: major upgrade (7 → 8)', before: { ...SERVERLESS, engineVersion: '7' }, after: SERVERLESS },
+  { field: 'engineVersion', change: 'serverless: major downgrade (8 → 7)', before: SERVERLESS, after: { ...SERVERLESS, engineVersion: '7' } },
+  { field: 'maxDataStorageGb', change: 'serverless: 1 → 5', before: SERVERLESS, after: { ...SERVERLESS, maxDataStorageGb: 5 } },
+  { field: 'maxEcpuPerSecond', change: 'serverless: 5000 → 10000', before: SERVERLESS, after: { ...SERVERLESS, maxEcpuPerSecond: 10000 } },
+  { field: 'dailySnapshotTime', change: 'serverless: 03:00 → 05:00', before: SERVERLESS, after: { ...SERVERLESS, dailySnapshotTime: '05:00' } },
 ];
 
 /** Fields whose change the planner cannot show by comparing two templates of one stack, and why. */
@@ -120,7 +130,8 @@ function describe(changes: readonly ResourceChange[], cause: (change: ResourceCh
 }
 
 function blockedCause(change: ResourceChange): string {
-  const created = change.causes.filter((c) => c.effect === 'replace').map((c) => c.property);
+  // A type change is not a create-only property: its reason (blockedBecause) says it.
+  const created = change.causes.filter((c) => c.effect === 'replace' && c.property !== 'Type').map((c) => c.property);
   const because = change.blockedBecause ?? '';
   const name = /^(\w+) .* is a custom name/.exec(because)?.[1];
   const refused = because.split('; ').find((reason) => !reason.includes('is a custom name'));

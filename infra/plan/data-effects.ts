@@ -25,7 +25,8 @@ export function losesData(effect: DataEffect | undefined): boolean {
 
 type Event = 'replace' | 'remove';
 
-const CACHE_TYPES = new Set(['AWS::ElastiCache::ReplicationGroup', 'AWS::ElastiCache::ServerlessCache', 'AWS::ElastiCache::CacheCluster']);
+const SERVERLESS_CACHE = 'AWS::ElastiCache::ServerlessCache';
+const CACHE_TYPES = new Set(['AWS::ElastiCache::ReplicationGroup', SERVERLESS_CACHE, 'AWS::ElastiCache::CacheCluster']);
 
 /**
  * The effect of replacing (`UpdateReplacePolicy`) or removing (`DeletionPolicy`) `resource`, or
@@ -41,7 +42,11 @@ export function dataEffect(resource: CfnResource, event: Event, spec: UpdateSpec
   if (policy === 'Retain' || policy === 'RetainExceptOnCreate') {
     return { fate: 'retained', what: `${held.what}: the old resource is kept (${String(policy)}), no longer managed by the stack` };
   }
-  if (policy === 'Snapshot' && held.snapshots) {
+  // A serverless cache's final snapshot is a property, not a DeletionPolicy (CloudFormation's Snapshot
+  // policy does not cover the type): DeleteServerlessCache takes it when FinalSnapshotName is set.
+  // https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/API_DeleteServerlessCache.html
+  const finalSnapshot = resource.Type === SERVERLESS_CACHE && resource.Properties?.FinalSnapshotName !== undefined;
+  if ((policy === 'Snapshot' || finalSnapshot) && held.snapshots) {
     const after = event === 'replace' ? '; the replacement starts empty (restore by hand)' : '';
     return { fate: 'snapshot', what: `${held.what}: a final snapshot is kept${after}` };
   }
@@ -82,7 +87,7 @@ function heldData(resource: CfnResource, spec: UpdateSpec): Held | undefined {
       snapshots: true,
       // "If you delete a replication group, all of the automatic backups from the clusters in that
       // group are also deleted." https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/backups-deleting.html
-      deletedWith: 'no final snapshot, and its automatic snapshots are deleted with it',
+      deletedWith: type === SERVERLESS_CACHE ? 'no final snapshot (no FinalSnapshotName)' : 'no final snapshot, and its automatic snapshots are deleted with it',
     };
   }
   if (type === 'AWS::SecretsManager::Secret') return { what: secretMeaning(resource) };

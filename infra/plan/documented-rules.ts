@@ -8,6 +8,7 @@ import type { Replacement } from './update-spec.js';
  */
 
 const REPLICATION_GROUP = 'AWS::ElastiCache::ReplicationGroup';
+const SERVERLESS_CACHE = 'AWS::ElastiCache::ServerlessCache';
 
 /**
  * Resolves a `maybe` when the documentation names the condition. `decidedBy` is the property the
@@ -31,6 +32,7 @@ export function resolveMaybe(type: string, decidedBy: string, current: CfnResour
 
 /** Why the service refuses this update of a resource, or undefined. */
 export function refusal(type: string, previous: CfnResource, current: CfnResource): string | undefined {
+  if (type === SERVERLESS_CACHE) return serverlessRefusal(previous, current);
   if (type !== REPLICATION_GROUP) return undefined;
   const before = previous.Properties ?? {};
   const after = current.Properties ?? {};
@@ -54,6 +56,26 @@ export function refusal(type: string, previous: CfnResource, current: CfnResourc
     if (modeFrom === 'disabled' && modeTo === 'enabled') {
       return 'ClusterMode disabled → enabled in one step: ElastiCache goes through "compatible" first (two deploys)';
     }
+  }
+  return undefined;
+}
+
+/**
+ * A serverless cache's engine and major version change in place (the spec marks neither create-only),
+ * in one direction only: "After you create a cache ... you can upgrade to a newer engine version, but
+ * you cannot downgrade to an older engine version" (https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/SelectEngine.html),
+ * and the cross-engine upgrade goes from Redis OSS to Valkey, not back
+ * (https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/engine-versions.html, "How to trigger
+ * cross-engine upgrade from Redis OSS to Valkey").
+ */
+function serverlessRefusal(previous: CfnResource, current: CfnResource): string | undefined {
+  const before = previous.Properties ?? {};
+  const after = current.Properties ?? {};
+  if (before.Engine === 'valkey' && after.Engine === 'redis') return 'Engine valkey → redis: ElastiCache upgrades Redis OSS to Valkey, not back';
+  const from = before.MajorEngineVersion;
+  const to = after.MajorEngineVersion;
+  if (typeof from === 'string' && typeof to === 'string' && before.Engine === after.Engine && compareVersions(to, from) < 0) {
+    return `MajorEngineVersion ${from} → ${to} is a downgrade; ElastiCache only upgrades engine versions`;
   }
   return undefined;
 }

@@ -94,10 +94,13 @@ export function planUpdate(previous: CfnTemplate, current: CfnTemplate, spec: Up
 function evaluateResource(id: string, previous: CfnResource, current: CfnResource, scope: ResolveScope, spec: UpdateSpec): ResourceChange | undefined {
   const notes = attributeNotes(previous, current);
   if (previous.Type !== current.Type) {
-    const data = dataEffect(current, 'replace', spec);
+    // CloudFormation refuses the whole change set: "Update of resource type is not permitted. The new
+    // template modifies resource type of the following resources: [...]" (as reported in
+    // https://github.com/aws/aws-sam-cli/issues/6786). Nothing is created or deleted.
     return {
-      logicalId: id, type: current.Type, action: 'replaced', notes, ...(data ? { data } : {}),
-      causes: [{ property: 'Type', effect: 'replace', reason: `${previous.Type} → ${current.Type}: a new resource` }],
+      logicalId: id, type: current.Type, action: 'blocked', notes,
+      causes: [{ property: 'Type', effect: 'replace', reason: `${previous.Type} → ${current.Type}: a new resource under the same logical id` }],
+      blockedBecause: `the type changes (${previous.Type} → ${current.Type}): CloudFormation does not change a resource's type under the same logical id ("Update of resource type is not permitted"); deploy a new stack`,
     };
   }
   const type = current.Type;

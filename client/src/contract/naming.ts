@@ -212,6 +212,23 @@ export function appEnvUserId(namespace: string, appEnv: AppEnv): string {
   return checkedId(`${namespace}-${checkedName(appEnv)}`);
 }
 
+/** What ends the id (and name) of an app-env's IAM-authenticated user: it tells it from the password user. */
+export const IAM_USER_SUFFIX = 'iam';
+
+/**
+ * User id *and* user name of an app-env's IAM-authenticated user in one stack:
+ * `<namespace>-<app>-<env>-iam`. ElastiCache requires an IAM user's id to equal its user name, and
+ * ids are unique per account and region, so the name carries the stack's namespace; the suffix keeps
+ * it apart from the app-env's password user (`<namespace>-<app>-<env>`), so both can exist while apps
+ * move from passwords to IAM. The key prefix stays `<app>-<env>:` ({@link keyPrefix}): a client
+ * takes it from the stack's output, never from this name.
+ *
+ * @example appEnvIamUserName('kcc-redis', { app: 'my-app', env: 'prod' }) // 'kcc-redis-my-app-prod-iam'
+ */
+export function appEnvIamUserName(namespace: string, appEnv: AppEnv): string {
+  return checkedId(`${namespace}-${checkedName(appEnv)}-${IAM_USER_SUFFIX}`);
+}
+
 /**
  * The default user's id in one stack when none is configured: `<namespace>-admin`.
  *

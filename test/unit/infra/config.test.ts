@@ -16,6 +16,8 @@ describe('config: defaults', () => {
     const config = parseConfig({ apps: ['my-app'] });
     expect(config).toMatchObject({
       stackName: 'KccRedis',
+      deployment: 'replication-group',
+      auth: 'password',
       defaultUserId: undefined,
       defaultUserEnabled: false,
       userGroupId: undefined,
@@ -34,11 +36,14 @@ describe('config: defaults', () => {
       bastion: false,
       removalPolicy: 'snapshot',
       allowFrom: [],
-      alarms: { topicArn: undefined, authenticationFailures: 20, authorizationFailures: 5, memoryPercent: 80, evictions: 1, replicationLagSeconds: 10, rotationErrors: 1 },
+      alarms: {
+        topicArn: undefined, authenticationFailures: 20, authorizationFailures: 5, memoryPercent: 80, evictions: 1, replicationLagSeconds: 10,
+        rotationErrors: 1, storagePercent: 75, ecpuPercent: 75, throttledCommands: 1,
+      },
     });
     expect(config.appEnvs).toEqual([
-      { app: 'my-app', env: 'prod' },
-      { app: 'my-app', env: 'dev' },
+      { app: 'my-app', env: 'prod', auth: 'password' },
+      { app: 'my-app', env: 'dev', auth: 'password' },
     ]);
   });
 
@@ -138,7 +143,7 @@ describe('config: every bad input names the field, the value and the rule', () =
     ['not a peer', { ...base, allowFrom: ['10.0.0.0'] }, /allowFrom\[0\]: "10\.0\.0\.0" must be a security group id/],
     ['prefix too long', { ...base, allowFrom: ['10.0.0.0/33'] }, /allowFrom\[0\]: "10\.0\.0\.0\/33" must be a security group id/],
     ['typo in a field name', { ...base, replica: 2 }, /unknown field "replica": did you mean "replicas"\?/],
-    ['unknown field', { ...base, something: true }, /unknown field "something" \(known: stackName, apps/],
+    ['unknown field', { ...base, something: true }, /unknown field "something" \(known: stackName, deployment, apps/],
     ['stack name', { ...base, stackName: 'my stack' }, /stackName: "my stack" must start with a letter/],
     ['removal policy', { ...base, removalPolicy: 'delete' }, /removalPolicy: "delete" must be one of "snapshot", "retain", "destroy"/],
     ['subnets without a VPC', { ...base, subnetIds: ['subnet-0123456789abcdef0'] }, /subnetIds: \["subnet-0123456789abcdef0"\] needs "vpcId"/],

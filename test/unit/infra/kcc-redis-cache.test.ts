@@ -92,7 +92,7 @@ describe('KccRedisCache: props validation (KCC_CACHE_PROPS_INVALID, naming the p
     ['windows overlap', { snapshotWindow: '05:30-06:30' }, /snapshotWindow "05:30-06:30" overlaps maintenanceWindow "sun:05:00-sun:06:00"/],
     ['open to the world', { allowFrom: [ec2.Peer.anyIpv4()] }, /allowFrom \["0\.0\.0\.0\/0"\] opens the cache to every address/],
     ['removal policy', { removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE }, /removalPolicy "retain-on-update-or-delete" must be RemovalPolicy\.SNAPSHOT, RETAIN or DESTROY/],
-    ['too many users', { apps: Array.from({ length: 50 }, (_, i) => ({ name: `a${i}` })) }, /apps: 100 app-envs \+ the default user; a user group holds at most 100 users/],
+    ['too many users', { apps: Array.from({ length: 50 }, (_, i) => ({ name: `a${i}` })) }, /apps: 100 app-env users \(two for "password\+iam"\) \+ the default user = 101; a user group holds at most 100 users/],
   ])('%s', (_name, props, message) => {
     const error = propsError(props);
     expect(error.code).toBe('KCC_CACHE_PROPS_INVALID');

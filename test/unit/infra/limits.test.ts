@@ -1,11 +1,16 @@
 import { Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it, vi } from 'vitest';
 import {
+  APP_ENV_AUTHS,
+  AppEnvAuth,
   CLOUDFORMATION_LIMITS,
   KccStackConfigError,
   MAX_APP_ENVS,
+  MAX_APP_ENVS_BY_AUTH,
   PER_APP_ENV_RESOURCES,
+  PER_APP_ENV_RESOURCES_BY_AUTH,
   RESOURCES_PER_APP_ENV,
+  resourcesPerAppEnv,
 } from '../../../infra/index.js';
 import { STACK_OUTPUT_BUDGET, STACK_RESOURCE_BUDGET } from '../../../infra/limits.js';
 import { build } from '../../support/synth.js';
@@ -20,10 +25,10 @@ const EVERYTHING = {
   shards: 2,
   replicas: 4,
 };
-const apps = (n: number) => Array.from({ length: n }, (_, i) => ({ name: `app${i}`, envs: ['prod'] }));
+const apps = (n: number, auth: AppEnvAuth = AppEnvAuth.PASSWORD) => Array.from({ length: n }, (_, i) => ({ name: `app${i}`, envs: ['prod'], auth }));
 
-function template(appCount: number) {
-  const built = build({ ...EVERYTHING, apps: apps(appCount) });
+function template(appCount: number, auth: AppEnvAuth = AppEnvAuth.PASSWORD, config: object = EVERYTHING) {
+  const built = build({ ...config, apps: apps(appCount, auth) });
   return Template.fromStack(built.stack).toJSON() as { Resources: Record<string, { Type: string }>; Outputs: Record<string, unknown> };
 }
 
@@ -50,6 +55,35 @@ describe('CloudFormation limits', () => {
     expect(perAppEnv).toEqual(PER_APP_ENV_RESOURCES);
     expect(RESOURCES_PER_APP_ENV).toBe(Object.values(PER_APP_ENV_RESOURCES).reduce((x, y) => x + y, 0));
     expect(Object.keys(three.Outputs).length - Object.keys(one.Outputs).length).toBe(2);
+  });
+
+  it.each(APP_ENV_AUTHS.filter((auth) => auth !== AppEnvAuth.PASSWORD))(
+    'counts every resource an app-env with auth "%s" adds in PER_APP_ENV_RESOURCES_BY_AUTH',
+    (auth) => {
+      const a = countByType(template(1, auth));
+      const b = countByType(template(3, auth));
+      const perAppEnv = Object.fromEntries(Object.keys(b).filter((type) => b[type] !== a[type]).map((type) => [type, (b[type]! - (a[type] ?? 0)) / 2]));
+      expect(perAppEnv).toEqual(PER_APP_ENV_RESOURCES_BY_AUTH[auth]);
+    },
+  );
+
+  it('counts the default (password) table exactly as PER_APP_ENV_RESOURCES, and fewer resources for IAM-only app-envs', () => {
+    expect(PER_APP_ENV_RESOURCES_BY_AUTH[AppEnvAuth.PASSWORD]).toBe(PER_APP_ENV_RESOURCES);
+    expect(resourcesPerAppEnv(AppEnvAuth.IAM)).toBeLessThan(RESOURCES_PER_APP_ENV);
+    expect(MAX_APP_ENVS_BY_AUTH).toEqual({ password: MAX_APP_ENVS, iam: 99, 'password+iam': 49 });
+  });
+
+  it('keeps a serverless stack with every option on within the same stack budget', () => {
+    const serverless = { ...EVERYTHING, shards: undefined, replicas: undefined, deployment: 'serverless' };
+    const fixed = Object.keys(template(1, AppEnvAuth.PASSWORD, serverless).Resources).length - RESOURCES_PER_APP_ENV;
+    expect(fixed).toBeLessThanOrEqual(STACK_RESOURCE_BUDGET);
+  });
+
+  it(`synthesizes the most IAM app-envs (${MAX_APP_ENVS_BY_AUTH.iam}, the user group's limit) within every limit`, () => {
+    const max = template(MAX_APP_ENVS_BY_AUTH.iam, AppEnvAuth.IAM);
+    expect(countByType(max)['AWS::ElastiCache::User']).toBe(MAX_APP_ENVS_BY_AUTH.iam + 1);
+    expect(Object.keys(max.Resources).length).toBeLessThanOrEqual(CLOUDFORMATION_LIMITS.resources);
+    expect(Object.keys(max.Outputs).length).toBeLessThanOrEqual(CLOUDFORMATION_LIMITS.outputs);
   });
 
   it('keeps the stack-level resources and outputs within the budget MAX_APP_ENVS is derived from', () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   accessPermissions,
   appEnvAccessString,
+  appEnvIamUserName,
   appEnvUserId,
   appEnvUserName,
   defaultAdminUserId,
@@ -78,6 +79,14 @@ describe('naming: per-stack ids and the stored access string', () => {
     expect(defaultAdminUserId('kcc-redis')).toBe('kcc-redis-admin');
     expect(defaultUserGroupId('kcc-redis')).toBe('kcc-redis-users');
     expect(() => appEnvUserId('a'.repeat(30), myAppProd)).toThrow(/ElastiCache id "a{30}-my-app-prod" must be at most 40 characters/);
+  });
+
+  it('names an IAM user (id = name) with the namespace and an -iam suffix, apart from the password user; its prefix stays <app>-<env>:', () => {
+    expect(appEnvIamUserName('kcc-redis', myAppProd)).toBe('kcc-redis-my-app-prod-iam');
+    expect(appEnvIamUserName('kcc-redis', myAppProd)).not.toBe(appEnvUserId('kcc-redis', myAppProd));
+    expect(appEnvIamUserName('kcc-staging', myAppProd)).not.toBe(appEnvIamUserName('kcc-redis', myAppProd));
+    expect(keyPrefixOfUser(appEnvIamUserName('kcc-redis', myAppProd))).not.toBe(keyPrefix(myAppProd));
+    expect(() => appEnvIamUserName('a'.repeat(27), myAppProd)).toThrow(/ElastiCache id "a{27}-my-app-prod-iam" must be at most 40 characters/);
   });
 
   it('drops exactly the directives ElastiCache drops and keeps every permission in order', () => {

@@ -3,7 +3,14 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
 import cdkJson from '../../../cdk.json' with { type: 'json' };
-import { KccRedisCache, NAG_ACKNOWLEDGEMENTS, cachePropsFromConfig, parseConfig } from '../../../infra/index.js';
+import {
+  KccRedisCache,
+  KccServerlessCache,
+  NAG_ACKNOWLEDGEMENTS,
+  cachePropsFromConfig,
+  parseConfig,
+  serverlessCachePropsFromConfig,
+} from '../../../infra/index.js';
 import { build, contextWith, outdir } from '../../support/synth.js';
 
 const variants: Record<string, unknown> = {
@@ -24,6 +31,15 @@ const variants: Record<string, unknown> = {
     bastion: true,
     alarms: { topicArn: 'arn:aws:sns:eu-west-1:123456789012:ops' },
   },
+  'serverless, IAM and password+iam apps, KMS, endpoints, bastion, alarms to a topic': {
+    deployment: 'serverless',
+    apps: ['a', { name: 'b', auth: 'iam' }, { name: 'c', envs: ['prod'], auth: 'password+iam' }],
+    kmsKeyArn: 'arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555',
+    interfaceEndpoints: true,
+    bastion: true,
+    alarms: { topicArn: 'arn:aws:sns:eu-west-1:123456789012:ops' },
+  },
+  'serverless redis, every app by IAM, retained': { deployment: 'serverless', engine: 'redis', auth: 'iam', apps: ['a'], removalPolicy: 'retain' },
   'imported VPC (no lookup), bastion, no alarms': {
     apps: ['my-app'],
     vpcId: 'vpc-0123456789abcdef0',
@@ -83,6 +99,18 @@ describe('compliance: cdk-nag AwsSolutions', () => {
     const report = synthError(app);
     const flagged = [...new Set(report.match(/AwsSolutions-[A-Z]+\d+(\[[^\]]+\])?/g))].sort();
     expect(flagged).toEqual(expected);
+  });
+
+  it('flags nothing of its own when the serverless construct is used without acknowledgements (only the rotation functions\' GetRandomPassword "*")', () => {
+    const app = new App({ context: contextWith(cdkJson.context.kcc), outdir: outdir() });
+    const stack = new Stack(app, 'Bare');
+    const vpc = new ec2.Vpc(stack, 'Vpc', { natGateways: 0, subnetConfiguration: [{ name: 'i', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }] });
+    Validations.of(vpc).acknowledge({ id: 'AwsSolutions-VPC7', reason: 'test VPC without flow logs' });
+    const config = parseConfig({ deployment: 'serverless', apps: ['a', { name: 'b', auth: 'iam' }] });
+    new KccServerlessCache(stack, 'Cache', { ...serverlessCachePropsFromConfig(stack, config), vpc });
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    const flagged = [...new Set(synthError(app).match(/AwsSolutions-[A-Z]+\d+(\[[^\]]+\])?/g))].sort();
+    expect(flagged).toEqual(['AwsSolutions-IAM5[Resource::*]']);
   });
 
   it('flags the bastion\'s monitoring and termination protection when used without acknowledgements', async () => {

@@ -267,11 +267,16 @@ describe('stack: network and outputs', () => {
     const perAppEnv = Object.keys(outputs).filter((k) => !outputs[k]!.Export);
     expect(perAppEnv.sort()).toEqual(['AppEnvBillingDev', 'AppEnvBillingProd', 'AppEnvMyAppDev', 'AppEnvMyAppProd']);
     const value = JSON.stringify(outputs.AppEnvMyAppProd!.Value);
-    for (const fragment of ['\\"v\\":1', '\\"username\\":\\"my-app-prod\\"', '\\"keyPrefix\\":\\"my-app-prod:\\"', '\\"secretArn\\":', '\\"kekSecretArn\\":']) {
+    for (const fragment of [
+      '{\\"v\\":2,', '\\"keyPrefix\\":\\"my-app-prod:\\"', '\\"kekSecretArn\\":', '\\"kind\\":\\"replication-group\\",\\"clusterMode\\":false,\\"region\\":',
+      '\\"password\\":{\\"username\\":\\"my-app-prod\\",\\"secretArn\\":',
+    ]) {
       expect(value).toContain(fragment);
     }
+    expect(value).not.toContain('\\"iam\\"');
     expect(value).toMatch(/"Ref":"CacheUsermyappprodSecret[0-9A-F]{8}"/);
     expect(value).toMatch(/"Ref":"CacheKekmyappprodSecret[0-9A-F]{8}"/);
+    expect(value).toMatch(/\\"cache\\":\{\\"name\\":\\"",\{"Ref":"Cache[0-9A-F]{8}"\}/);
   });
 
   it('names the VPC and its subnets', () => {

@@ -66,12 +66,14 @@ describe('plan: what the service spec says about a property', () => {
     expect(offline.causes[0]!.reason).toMatch(/UseOnlineResharding/);
   });
 
-  it('a type change replaces; an unknown type may replace; a custom resource updates in place', () => {
+  it('a type change under the same logical id is blocked; an unknown type may replace; a custom resource updates in place', () => {
     const p = plan(
       { A: { Type: 'AWS::SQS::Queue' }, B: { Type: 'AWS::Nope::Thing', Properties: { X: 1 } }, C: { Type: 'Custom::Thing', Properties: { X: 1 } } },
       { A: { Type: 'AWS::SNS::Topic' }, B: { Type: 'AWS::Nope::Thing', Properties: { X: 2 } }, C: { Type: 'Custom::Thing', Properties: { X: 2 } } },
     );
-    expect(change(p, 'A').action).toBe('replaced');
+    // CloudFormation refuses the change set ("Update of resource type is not permitted").
+    expect(change(p, 'A')).toMatchObject({ action: 'blocked', blockedBecause: expect.stringMatching(/Update of resource type is not permitted/) });
+    expect(change(p, 'A').data).toBeUndefined();
     expect(change(p, 'B')).toMatchObject({ action: 'may-replace', causes: [expect.objectContaining({ reason: expect.stringMatching(/not in the service spec/) })] });
     expect(change(p, 'C').action).toBe('in-place');
   });
