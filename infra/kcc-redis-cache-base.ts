@@ -52,7 +52,7 @@ export interface IKccRedisCache extends IResource, ec2.IConnectable {
    * Lets `grantee` read what one app-env's instances need (its user secret, when it has a password
    * user, and its key-encryption key), and nothing of the other app-envs.
    */
-  grantRead(app: string, env: string, grantee: iam.IGrantable): iam.Grant;
+  grantRead(grantee: iam.IGrantable, app: string, env: string): iam.Grant;
   /**
    * Lets `grantee` log in as one app-env's IAM-authenticated user: `elasticache:Connect` on this
    * cache and on that user, nothing else. Throws a `TypeError` when the app-env has no IAM user.
@@ -271,7 +271,7 @@ export abstract class KccRedisCacheBase extends Resource implements IKccRedisCac
    * Lets `grantee` (the app-env's instances) read what the client needs: its user secret (username,
    * password, key prefix) when it has a password user, and its key-encryption key. Nothing of other app-envs.
    */
-  grantRead(app: string, env: string, grantee: iam.IGrantable): iam.Grant {
+  grantRead(grantee: iam.IGrantable, app: string, env: string): iam.Grant {
     const name = this.knownAppEnv(app, env);
     const kek = this.keyEncryptionKeys.get(name)!.secret.grantRead(grantee);
     const user = this.appEnvUsers.get(name);

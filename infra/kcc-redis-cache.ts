@@ -70,7 +70,7 @@ export interface KccRedisCacheProps extends KccRedisCacheBaseProps {
  * @example
  * const cache = new KccRedisCache(this, 'Cache', { vpc, apps: [{ name: 'orders' }], replicationGroupId: 'orders-cache' });
  * cache.connections.allowDefaultPortFrom(service);
- * cache.grantRead('orders', 'prod', service.taskDefinition.taskRole);
+ * cache.grantRead(service.taskDefinition.taskRole, 'orders', 'prod');
  * // With apps: [{ name: 'orders', auth: AppEnvAuth.IAM }]: no user secret; the role logs in with IAM tokens.
  * cache.grantConnect(service.taskDefinition.taskRole, 'orders', 'prod');
  *

@@ -69,7 +69,7 @@ export interface KccServerlessCacheProps extends KccRedisCacheBaseProps {
  * const cache = new KccServerlessCache(this, 'Cache', { vpc, apps: [{ name: 'orders', auth: AppEnvAuth.IAM }], serverlessCacheName: 'orders-cache' });
  * cache.connections.allowDefaultPortFrom(service);
  * cache.grantConnect(service.taskDefinition.taskRole, 'orders', 'prod');
- * cache.grantRead('orders', 'prod', service.taskDefinition.taskRole); // the key-encryption key
+ * cache.grantRead(service.taskDefinition.taskRole, 'orders', 'prod'); // the key-encryption key
  *
  * @resource AWS::ElastiCache::ServerlessCache
  */

@@ -46,7 +46,7 @@ export class OrdersStack extends Stack {
       bundling: { format: OutputFormat.CJS, minify: true, esbuildArgs: { '--conditions': 'kcc-redis-source' } },
     });
     this.cache.connections.allowDefaultPortFrom(this.fn);
-    this.cache.grantRead('orders', 'prod', this.fn);
+    this.cache.grantRead(this.fn, 'orders', 'prod');
 
     const reason =
       "The function's role carries Lambda's AWS-managed basic execution and VPC access policies: its logs, and the " +

@@ -157,7 +157,7 @@ describe('IAM authentication: grantConnect', () => {
   it('grantRead of an IAM app-env reads its key-encryption key only (it has no user secret)', () => {
     const built = build({ apps: [{ name: 'billing', auth: 'iam' }] });
     const role = new iam.Role(built.stack, 'AppRole', { assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com') });
-    built.stack.cache.grantRead('billing', 'prod', role);
+    built.stack.cache.grantRead(role, 'billing', 'prod');
     const granted = policyOf(Template.fromStack(built.stack), 'AppRole').flatMap((s) => [s.Resource].flat().map(text));
     expect(granted).toEqual([expect.stringMatching(/^\$\{CacheKekbillingprodSecret[0-9A-F]{8}\}$/)]);
   });

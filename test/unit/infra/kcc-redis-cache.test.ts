@@ -61,7 +61,7 @@ describe('KccRedisCache: usable without the config parser', () => {
     const appGroup = new ec2.SecurityGroup(stack, 'App', { vpc });
     cache.connections.allowDefaultPortFrom(appGroup);
     const role = new iam.Role(stack, 'Role', { assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com') });
-    expect(cache.grantRead('a', 'prod', role).success).toBe(true);
+    expect(cache.grantRead(role, 'a', 'prod').success).toBe(true);
     const ingress = Object.values(Template.fromStack(stack).findResources('AWS::EC2::SecurityGroupIngress')).map((r) => r.Properties);
     expect(ingress).toContainEqual(expect.objectContaining({ FromPort: 6379, ToPort: 6379, SourceSecurityGroupId: { 'Fn::GetAtt': [expect.stringMatching(/^App/), 'GroupId'] } }));
   });

@@ -60,7 +60,7 @@ describe('KccServerlessCache: usable without the config parser', () => {
     const cache: IKccRedisCache = new KccServerlessCache(stack, 'Cache', { vpc, apps: [{ name: 'a' }], serverlessCacheName: 'c1' });
     cache.connections.allowDefaultPortFrom(new ec2.SecurityGroup(stack, 'App', { vpc }));
     const role = new iam.Role(stack, 'Role', { assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com') });
-    expect(cache.grantRead('a', 'prod', role).success).toBe(true);
+    expect(cache.grantRead(role, 'a', 'prod').success).toBe(true);
     const ingress = Object.values(Template.fromStack(stack).findResources('AWS::EC2::SecurityGroupIngress')).map((r) => r.Properties);
     expect(ingress).toContainEqual(expect.objectContaining({ FromPort: 6379, ToPort: 6380, SourceSecurityGroupId: { 'Fn::GetAtt': [expect.stringMatching(/^App/), 'GroupId'] } }));
   });

@@ -143,9 +143,9 @@ describe('stack: secrets and passwords', () => {
     const { Template } = await import('aws-cdk-lib/assertions');
     const built = build({ apps: ['a', 'b'] });
     const role = new iam.Role(built.stack, 'AppRole', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') });
-    const grant = built.stack.cache.grantRead('a', 'prod', role);
+    const grant = built.stack.cache.grantRead(role, 'a', 'prod');
     expect(grant.success).toBe(true);
-    expect(() => built.stack.cache.grantRead('c', 'prod', role)).toThrow(/No Redis user for app "c" env "prod"; known: a-prod, a-dev, b-prod, b-dev/);
+    expect(() => built.stack.cache.grantRead(role, 'c', 'prod')).toThrow(/No Redis user for app "c" env "prod"; known: a-prod, a-dev, b-prod, b-dev/);
     const policy = Object.values(Template.fromStack(built.stack).findResources('AWS::IAM::Policy')).find((p) =>
       JSON.stringify(p.Properties.Roles).includes('AppRole'),
     )!;
@@ -235,7 +235,7 @@ describe('stack: guide step 4, the replication group', () => {
     const iam = await import('aws-cdk-lib/aws-iam');
     const built = build({ apps: ['a'], kmsKeyArn: arn });
     const role = new iam.Role(built.stack, 'AppRole', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') });
-    built.stack.cache.grantRead('a', 'prod', role);
+    built.stack.cache.grantRead(role, 'a', 'prod');
     const t = Template.fromStack(built.stack);
     t.hasResourceProperties('AWS::ElastiCache::ReplicationGroup', { KmsKeyId: arn });
     t.allResourcesProperties('AWS::SecretsManager::Secret', { KmsKeyId: arn });
