@@ -1,4 +1,7 @@
 import { KccError } from '@kcc-redis/client';
+import { LocalDirBusyError } from '../local/dir-lock.js';
+import { LocalStateError } from '../local/local-state.js';
+import { PortInUseError } from '../local/run-local.js';
 
 /**
  * Exit codes of every command:
@@ -30,9 +33,12 @@ export class CliFailure extends Error {
   }
 }
 
-/** The message an error leaves on stderr: the client's and our own errors as they are (they never carry secrets), anything else by class and message. */
+/** Errors whose messages are written for operators (and never carry secrets): shown as they are. */
+const OPERATOR_ERRORS = [CliUsageError, CliFailure, KccError, LocalStateError, LocalDirBusyError, PortInUseError];
+
+/** The message an error leaves on stderr: ours and the client's as they are, anything else by class and message. */
 export function describeError(error: unknown): string {
-  if (error instanceof CliUsageError || error instanceof CliFailure || error instanceof KccError) return error.message;
+  if (OPERATOR_ERRORS.some((type) => error instanceof type)) return (error as Error).message;
   if (error instanceof Error) return `${error.name}: ${error.message}`;
   return String(error);
 }

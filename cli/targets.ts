@@ -87,7 +87,7 @@ export async function resolveTargets(command: string, values: ParsedValues, io: 
       const endpoint = url ?? o.url;
       pending.push({
         source: `--outputs ${outputs} (${o.stack})`,
-        options: { ...base, secretId: o.secretArn, keyPrefix: o.keyPrefix, region, url: endpoint, clusterMode: endpoint === o.url ? o.clusterMode : undefined },
+        options: { ...base, secretId: o.secretArn, keyPrefix: o.keyPrefix, region, url: endpoint, clusterMode: endpoint === o.url ? o.clusterMode : undefined, tls: caFileFromEnv(io) },
         kek: kekFromSecret(o.kekSecretArn),
       });
     }

@@ -1,11 +1,7 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { access, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KccRedis, KeyRing } from '../../../client/src/index.js';
 import { appEnvUserName, keyPrefix } from '../../../client/src/contract/naming.js';
@@ -13,51 +9,12 @@ import { LOCK_FILE } from '../../../local/dir-lock.js';
 import { LOCAL_STATE_FILE, readLocalState } from '../../../local/local-state.js';
 import { READY_LINE_PREFIX } from '../../../local/run-local.js';
 import { readEnvFile } from '../../support/cli.js';
-import { TSX_NODE_ARGS } from '../../support/tsx.js';
+import { sh, spawnCli } from '../../support/cli-process.js';
 
-const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const APP_ENV = { app: 'shop', env: 'dev' };
 const USER = appEnvUserName(APP_ENV);
 
-interface CliRun {
-  readonly child: ChildProcess;
-  /** stdout and stderr lines so far. */
-  readonly lines: string[];
-  readonly exited: Promise<number | null>;
-  /** Resolves with the first line starting with `prefix`; rejects if the CLI exits first or after `timeoutMs`. */
-  lineStartingWith(prefix: string, timeoutMs?: number): Promise<string>;
-}
-
-/** Runs `bin/kcc-redis.ts` with tsx as a child process, collecting its output lines. */
-function runCli(args: string[]): CliRun {
-  const child = spawn(process.execPath, [...TSX_NODE_ARGS, 'bin/kcc-redis.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: string[] = [];
-  const onLine = new Set<(line: string) => void>();
-  for (const stream of [child.stdout!, child.stderr!]) {
-    createInterface({ input: stream }).on('line', (line) => {
-      lines.push(line);
-      for (const listener of onLine) listener(line);
-    });
-  }
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const lineStartingWith = (prefix: string, timeoutMs = 20_000) =>
-    new Promise<string>((resolve, reject) => {
-      const done = (error?: Error, line?: string) => {
-        clearTimeout(timer);
-        onLine.delete(listener);
-        if (error) reject(error);
-        else resolve(line!);
-      };
-      const listener = (line: string) => {
-        if (line.startsWith(prefix)) done(undefined, line);
-      };
-      const timer = setTimeout(() => done(new Error(`no "${prefix}…" line within ${timeoutMs} ms:\n${lines.join('\n')}`)), timeoutMs);
-      onLine.add(listener);
-      for (const line of lines) listener(line);
-      void exited.then((code) => done(new Error(`the CLI exited (${code}) before printing "${prefix}…":\n${lines.join('\n')}`)));
-    });
-  return { child, lines, exited, lineStartingWith };
-}
+const runCli = (args: string[]) => spawnCli(args);
 
 describe('kcc-redis local (the CLI app developers run)', () => {
   let dir: string;
@@ -116,7 +73,6 @@ describe('kcc-redis local (the CLI app developers run)', () => {
       const asUser = commandOf(`# redis-cli as ${USER}: `);
       const asAdmin = commandOf('# redis-cli as kcc-local-admin: ');
       for (const line of [asUser, asAdmin]) expect(line).toMatch(/REDISCLI_AUTH="\$[A-Z_]+" redis-cli --tls --cacert \S+ -h 127\.0\.0\.1 -p \d+ --user \S+\)$/);
-      const sh = async (command: string) => (await promisify(execFile)('sh', ['-c', command], { env: { PATH: process.env.PATH ?? '' } })).stdout.trim();
       expect(await sh(asUser.replace(/\)$/, ' PING)'))).toBe('PONG');
       expect(await sh(asAdmin.replace(/\)$/, ' ACL WHOAMI)'))).toBe('kcc-local-admin');
     } finally {
