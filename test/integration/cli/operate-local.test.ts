@@ -167,6 +167,19 @@ describe('kcc-redis check, drift, status, revoke, rotate-keys against kcc-redis 
     expect((await runCliInProcess(['drift', ...local()])).code).toBe(0);
   });
 
+  it('refuses a state file others can read (it holds passwords), changing nothing', async () => {
+    const { chmod } = await import('node:fs/promises');
+    const file = join(dir, 'kcc-local.json');
+    await chmod(file, 0o644);
+    try {
+      const result = await runCliInProcess(['status', ...local()]);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toBe(`kcc-redis status: ${file} is readable by others (mode 644): it holds passwords; chmod 600 it`);
+    } finally {
+      await chmod(file, 0o600);
+    }
+  });
+
   it('a user added behind our back is drift', async () => {
     await admin.call('ACL', 'SETUSER', 'intruder', 'on', '>intruder-password-0123456789', '~*', '+@all');
     try {
