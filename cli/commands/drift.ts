@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { readLocalState } from '../../local/local-state.js';
 import { parseCommandArgs, stringOption } from '../args.js';
 import type { Command } from '../command.js';
@@ -7,7 +6,8 @@ import type { DriftItem } from '../drift/drift-item.js';
 import { readDeployedState } from '../drift/elasticache-state.js';
 import { expectedDeployment } from '../drift/expected-deployment.js';
 import { localDrift } from '../drift/local-drift.js';
-import { CliFailure, CliUsageError, EXIT } from '../exit-codes.js';
+import { readKccConfig } from '../config-file.js';
+import { CliUsageError, EXIT } from '../exit-codes.js';
 import { type CliIo, useColor } from '../io.js';
 import { type Cell, paint, plural, renderTable } from '../table.js';
 
@@ -34,24 +34,6 @@ Options:
   -h, --help         show this help
 
 Exit codes: 0 no drift; 1 drift found; 2 usage error, unreadable config, or AWS/Redis out of reach.`;
-
-async function configFrom(file: string) {
-  let cdkJson: { context?: Record<string, unknown> };
-  try {
-    cdkJson = JSON.parse(await readFile(file, 'utf8')) as { context?: Record<string, unknown> };
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new CliFailure(code ? `cannot read ${file} (${code}); pass --config <cdk.json>` : `${file} is not valid JSON`);
-  }
-  const { CONFIG_CONTEXT_KEY, parseConfig } = await import('../../infra/config.js');
-  try {
-    return parseConfig(cdkJson.context?.[CONFIG_CONTEXT_KEY]);
-  } catch (error) {
-    const problems = (error as { problems?: readonly string[] }).problems;
-    if (!problems) throw error;
-    throw new CliFailure(`the "${CONFIG_CONTEXT_KEY}" config in ${file} has ${plural(problems.length, 'problem')}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-  }
-}
 
 function render(source: string, items: readonly DriftItem[], color: boolean): string {
   const status: Record<DriftItem['status'], Cell> = { ok: { text: 'ok', color: 'green' }, drift: { text: 'DRIFT', color: 'red' }, note: { text: 'note', color: 'dim' } };
@@ -81,7 +63,7 @@ export const driftCommand: Command = {
       source = `the local server ${state.url} (--local-dir ${localDir}) with the config it started from`;
     } else {
       const file = stringOption(values, 'config') ?? 'cdk.json';
-      const expected = expectedDeployment(await configFrom(file));
+      const expected = expectedDeployment(await readKccConfig(file));
       const region = stringOption(values, 'region') ?? io.env.AWS_REGION ?? io.env.AWS_DEFAULT_REGION;
       const state = await readDeployedState({ replicationGroupId: expected.replicationGroupId, userGroupId: expected.userGroupId, userIds: expected.users.map((u) => u.userId) }, region);
       items = compareDeployment(expected, state);

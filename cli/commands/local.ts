@@ -1,7 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import { integerOption, parseCommandArgs, stringOption } from '../args.js';
 import type { Command } from '../command.js';
-import { CliFailure, EXIT } from '../exit-codes.js';
+import { readKccConfig } from '../config-file.js';
+import { EXIT } from '../exit-codes.js';
 import type { CliIo } from '../io.js';
 
 const USAGE = `Usage: kcc-redis local [--port <n>] [--dir <folder>] [--config <cdk.json>]
@@ -26,30 +26,6 @@ Options:
 
 Exit codes: 0 after a clean stop; 2 when it cannot start (usage, config, port or folder in use).`;
 
-async function readConfig(file: string) {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    throw new CliFailure(`cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)}); run from the project folder or pass --config <cdk.json>`);
-  }
-  let cdkJson: { context?: Record<string, unknown> };
-  try {
-    cdkJson = JSON.parse(text) as { context?: Record<string, unknown> };
-  } catch (error) {
-    throw new CliFailure(`${file} is not valid JSON: ${(error as Error).message}`);
-  }
-  // Loaded on use: the config parser brings the infra modules.
-  const { CONFIG_CONTEXT_KEY, parseConfig } = await import('../../infra/config.js');
-  try {
-    return parseConfig(cdkJson.context?.[CONFIG_CONTEXT_KEY]);
-  } catch (error) {
-    const problems = (error as { problems?: readonly string[] }).problems;
-    if (!problems) throw error;
-    throw new CliFailure(`the "${CONFIG_CONTEXT_KEY}" config in ${file} has ${problems.length === 1 ? 'a problem' : `${problems.length} problems`}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-  }
-}
-
 export const localCommand: Command = {
   name: 'local',
   summary: 'run an ElastiCache-like redis-server from cdk.json (TLS, the stack\'s users) until Ctrl-C',
@@ -63,7 +39,7 @@ export const localCommand: Command = {
     const port = stringOption(values, 'port') === undefined ? undefined : integerOption('local', values, 'port', 0, 0, 65535);
     // Listen before starting, so that a Ctrl-C during start-up still stops the server cleanly.
     const stop = io.nextStop();
-    const config = await readConfig(stringOption(values, 'config') ?? 'cdk.json');
+    const config = await readKccConfig(stringOption(values, 'config') ?? 'cdk.json');
     const { runLocal } = await import('../../local/run-local.js');
     const server = await runLocal({ config, port, dir: stringOption(values, 'dir'), print: (line) => io.stdout(line) });
     const signal = await stop;

@@ -80,6 +80,24 @@ describe('command lines', () => {
     }
   });
 
+  it('a bad config is one list, counted right, exit 2 (drift and local read cdk.json the same way)', async () => {
+    const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'kcc-cli-config-'));
+    try {
+      const file = join(dir, 'cdk.json');
+      writeFileSync(file, JSON.stringify({ context: { kcc: { apps: ['a'], port: 0, replicas: 99 } } }));
+      for (const command of ['drift', 'local']) {
+        const result = await runCliInProcess([command, '--config', file]);
+        expect(result.code).toBe(2);
+        expect(result.stderr).toBe(`kcc-redis ${command}: the "kcc" config in ${file} has 2 problems:\n  - replicas: 99 must be a whole number from 0 to 5\n  - port: 0 must be a whole number from 1 to 65535`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('no command: the usage on stderr, exit 2', async () => {
     const result = await runCliInProcess([]);
     expect(result.code).toBe(2);
