@@ -14,7 +14,7 @@ export abstract class KccInfraError extends Error {
   readonly problems: readonly string[];
 
   protected constructor(title: string, problems: readonly string[]) {
-    super(`${title}: ${problems.length} problem(s):\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    super(`${title}: ${problems.length === 1 ? '1 problem' : `${problems.length} problems`}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
     this.problems = problems;
   }
 }

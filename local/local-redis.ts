@@ -10,6 +10,7 @@ import {
   defaultUserAccessString,
   keyPrefix,
 } from '@kcc-redis/client/contract';
+import { type DirLock, lockDir } from './dir-lock.js';
 import { freePort, passwordProblem, randomPassword } from './local-util.js';
 import { AddressInUseError, startRedisProcess, stopRedisProcess } from './redis-process.js';
 import { type TlsMaterial, createTlsMaterial } from './tls-material.js';
@@ -66,7 +67,7 @@ export interface LocalRedisUser {
  *
  * @example
  * const redis = await LocalRedis.start({ dir: '.kcc-local', appEnvs: [{ app: 'my-app', env: 'dev' }] });
- * console.log(redis.envLines({ app: 'my-app', env: 'dev' }).join('\n'));
+ * const env = redis.environment({ app: 'my-app', env: 'dev' }); // KCC_REDIS_URL, …
  * await redis.stop();
  */
 export class LocalRedis {
@@ -90,6 +91,7 @@ export class LocalRedis {
     adminPassword: string,
     defaultUserPassword: string,
     private readonly configFile: string,
+    private readonly lock: DirLock,
   ) {
     this.port = port;
     this.tls = tls;
@@ -100,12 +102,25 @@ export class LocalRedis {
   }
 
   /**
-   * Writes TLS material, ACL file and config into `options.dir`, starts the server and resolves
-   * once it logs "Ready to accept connections".
+   * Locks `options.dir` for this server (until {@link stop}), writes TLS material, ACL file and
+   * config into it, starts the server and resolves once it logs "Ready to accept connections".
    *
-   * @throws Error with the tail of the server log when it exits, cannot bind or is not ready in time.
+   * @throws LocalDirBusyError when another running server uses the folder; Error with the tail of
+   *   the server log when it exits, cannot bind or is not ready in time.
    */
   static async start(options: LocalRedisOptions): Promise<LocalRedis> {
+    const dir = resolve(options.dir);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const lock = await lockDir(dir);
+    try {
+      return await LocalRedis.startLocked(options, dir, lock);
+    } catch (error) {
+      await lock.release();
+      throw error;
+    }
+  }
+
+  private static async startLocked(options: LocalRedisOptions, dir: string, lock: DirLock): Promise<LocalRedis> {
     const users = new Map<string, LocalRedisUser>();
     for (const appEnv of options.appEnvs) {
       const username = appEnvUserName(appEnv);
@@ -118,7 +133,6 @@ export class LocalRedis {
     }
     const adminPassword = checkedPassword(LOCAL_ADMIN_USER, options.adminPassword ?? randomPassword());
     const defaultUserPassword = checkedPassword('default', options.defaultUserPassword ?? randomPassword());
-    const dir = resolve(options.dir);
     await mkdir(join(dir, 'data'), { recursive: true, mode: 0o700 });
     const tls = await createTlsMaterial(resolve(options.tlsDir ?? join(dir, 'tls')));
     const aclFile = join(dir, 'users.acl');
@@ -135,9 +149,10 @@ export class LocalRedis {
       const port = options.port || (await freePort());
       const configFile = join(dir, 'redis.conf');
       await writeFile(configFile, `${serverConfig(options, dir, port, tls, aclFile, adminPassword).join('\n')}\n`, { mode: 0o600 });
-      const server = new LocalRedis(options, port, tls, users, adminPassword, defaultUserPassword, configFile);
+      const server = new LocalRedis(options, port, tls, users, adminPassword, defaultUserPassword, configFile, lock);
       try {
         await server.launch();
+        await lock.describe(server.url);
         return server;
       } catch (error) {
         if (attempt >= attempts || !(error instanceof AddressInUseError)) throw error;
@@ -165,12 +180,13 @@ export class LocalRedis {
     return this.child?.pid;
   }
 
-  /** Stops the server (SIGTERM; SIGKILL after 10 s) and waits for it to exit. No-op when stopped. */
-  stop(): Promise<void> {
-    return this.terminate('SIGTERM');
+  /** Stops the server (SIGTERM; SIGKILL after 10 s), waits for it to exit and releases the folder. */
+  async stop(): Promise<void> {
+    await this.terminate('SIGTERM');
+    await this.lock.release();
   }
 
-  /** Kills the server (SIGKILL), as a crash would, and waits for it to exit. No-op when stopped. */
+  /** Kills the server (SIGKILL), as a crash would, and waits for it to exit; the folder stays locked (see {@link restart}). No-op when stopped. */
   kill(): Promise<void> {
     return this.terminate('SIGKILL');
   }
@@ -218,17 +234,17 @@ export class LocalRedis {
     return client;
   }
 
-  /** The environment lines an app-env's instances need to reach this server. */
-  envLines(appEnv: AppEnv): string[] {
+  /** The connection variables an app-env's instances need to reach this server (the password included: write them to an owner-only file, never print them). */
+  environment(appEnv: AppEnv): Record<string, string> {
     const user = this.userMap.get(appEnvUserName(appEnv));
     if (!user) throw new TypeError(`no local user for app "${appEnv.app}" env "${appEnv.env}"`);
-    return [
-      `KCC_REDIS_URL=${this.url}`,
-      `KCC_REDIS_USERNAME=${user.username}`,
-      `KCC_REDIS_PASSWORD=${user.password}`,
-      `KCC_REDIS_PREFIX=${user.keyPrefix}`,
-      `KCC_REDIS_CA_FILE=${this.tls.caFile}`,
-    ];
+    return {
+      KCC_REDIS_URL: this.url,
+      KCC_REDIS_USERNAME: user.username,
+      KCC_REDIS_PASSWORD: user.password,
+      KCC_REDIS_PREFIX: user.keyPrefix,
+      KCC_REDIS_CA_FILE: this.tls.caFile,
+    };
   }
 
   /** Starts redis-server with this config and waits until it accepts connections. */

@@ -1,7 +1,9 @@
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { isRefused, permanentFailure } from './connect-failure.js';
 import { CredentialRefresher } from './credentials.js';
+import { Heartbeat } from './heartbeat.js';
 import { ConnectionRenewal } from './iam/connection-renewal.js';
 import { IamAuth } from './iam/iam-auth.js';
 import { redactAuthArguments } from './iam/redact-auth-arguments.js';
@@ -89,6 +91,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   private readonly renewal: ConnectionRenewal<RedisClient> | undefined;
   private readonly renewHooks = new Map<RedisClient, RenewDedicated>();
   private commandClient: RedisClient | undefined;
+  private heartbeat: Heartbeat | undefined;
   private closed = false;
 
   /**
@@ -110,6 +113,8 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
       await redis.close();
       throw error;
     }
+    const { heartbeat, heartbeatIntervalMs: intervalMs, logger } = redis.config;
+    if (heartbeat) redis.heartbeat = Heartbeat.start(redis, { intervalMs, logger });
     return redis;
   }
 
@@ -239,6 +244,9 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
 
   /** Closes every connection this object opened. Safe to call twice. */
   async close(): Promise<void> {
+    if (this.closed) return;
+    // The instance's heartbeat entry is removed while the connection is still open (bounded to 1 s).
+    await this.heartbeat?.stop();
     if (this.closed) return;
     this.closed = true;
     this.subscriptions.close();
@@ -389,6 +397,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     if (client.status === 'ready') return Promise.resolve();
     return new Promise((resolve, reject) => {
       let lastError: Error | undefined;
+      let refusals = 0;
       const cleanup = () => {
         clearTimeout(timer);
         client.off('ready', onReady);
@@ -400,9 +409,15 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
       };
       const onError = (error: Error) => {
         lastError = error;
+        refusals = isRefused(error) ? refusals + 1 : 0;
+        // Retrying cannot fix fixed credentials that are refused, an untrusted certificate, or a port nobody listens on.
+        const permanent = permanentFailure(error, refusals);
         if (isAuthError(error) && !this.credentials.refreshable) {
           cleanup();
           reject(this.describe(error));
+        } else if (permanent) {
+          cleanup();
+          reject(new KccConnectionError(`${role} connection to ${this.config.host}:${this.config.port} failed: ${permanent}`, { cause: error }));
         }
       };
       const timer = setTimeout(() => {

@@ -25,7 +25,8 @@ export type CredentialsProvider = () => Promise<RedisCredentials>;
  * | `keyPrefix` | `KCC_REDIS_PREFIX`, `CLUSTER_REDIS_PREFIX` | `keyPrefix` |
  * | `secretId` | `KCC_REDIS_SECRET_ID` | — |
  * | `replicationGroupId` | `KCC_REDIS_REPLICATION_GROUP_ID` | `replicationGroupId` |
- * | `tls.ca` | `KCC_REDIS_CA_FILE` (path to a PEM file) | — |
+ * | `tls.ca` (PEM text) | — | — |
+ * | `tls.caFile` (path to a PEM file) | `KCC_REDIS_CA_FILE` | — |
  * | `auth` | `KCC_REDIS_AUTH` (`password` or `iam`) | — |
  * | `serverless` | `KCC_REDIS_SERVERLESS` (`true` or `false`) | — |
  * | `iam.cacheName` | `KCC_REDIS_IAM_CACHE_NAME` | — (or `replicationGroupId`) |
@@ -59,8 +60,10 @@ export interface KccConnectionOptions {
   readonly serverless?: boolean;
   /** TLS settings. ElastiCache's certificates are trusted by Node's default CAs. */
   readonly tls?: {
-    /** Extra CA certificate(s) in PEM, e.g. for a local TLS Redis. */
+    /** Extra CA certificate(s) as PEM text (`-----BEGIN CERTIFICATE-----…`), e.g. for a local TLS Redis. For a file, use `caFile`. */
     readonly ca?: string | Buffer;
+    /** Path to a PEM file of extra CA certificate(s), e.g. `.kcc-local/tls/ca.crt`. @default KCC_REDIS_CA_FILE */
+    readonly caFile?: string;
     /** Server name to verify the certificate against. @default the host */
     readonly servername?: string;
   };
@@ -72,6 +75,15 @@ export interface KccConnectionOptions {
   readonly unsafeAllowPlaintext?: boolean;
   /** Identifies this process in pub/sub messages and CLIENT LIST. @default a random UUID */
   readonly instanceId?: string;
+  /**
+   * Announce this instance in its namespace (a small entry with a TTL: instance id, package version,
+   * host, start and last-seen times) so that `kcc-redis status` lists the running instances. Tools
+   * that connect without being an app instance set `false`.
+   * @default true
+   */
+  readonly heartbeat?: boolean;
+  /** How often the heartbeat entry is rewritten; it expires after three intervals without a write. */
+  readonly heartbeatIntervalMs?: number;
   /** Name shown by CLIENT LIST. @default `kcc:<keyPrefix><instanceId>` */
   readonly connectionName?: string;
   readonly connectTimeoutMs?: number;
@@ -94,4 +106,5 @@ export const CONNECTION_DEFAULTS = {
   reconnectMaxDelayMs: 5_000,
   credentialRefreshMinIntervalMs: 1_000,
   maxMessageBytes: 64 * 1024,
+  heartbeatIntervalMs: 15_000,
 } as const;

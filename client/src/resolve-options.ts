@@ -30,6 +30,9 @@ export interface ResolvedConnection {
   readonly reconnectMaxDelayMs: number;
   readonly credentialRefreshMinIntervalMs: number;
   readonly maxMessageBytes: number;
+  /** Whether this connection announces its instance (see heartbeat.ts), and how often. */
+  readonly heartbeat: boolean;
+  readonly heartbeatIntervalMs: number;
   readonly logger: KccLogger;
 }
 
@@ -80,17 +83,11 @@ export async function resolveConnection(options: KccConnectionOptions = {}): Pro
   const numbers = Object.fromEntries(
     NUMERIC_OPTIONS.map(([name, unit]) => [name, checks.number(name, options[name], CONNECTION_DEFAULTS[name], { min: 1, unit })]),
   ) as Record<(typeof NUMERIC_OPTIONS)[number][0], number>;
+  const heartbeatIntervalMs = checks.number('heartbeatIntervalMs', options.heartbeatIntervalMs, CONNECTION_DEFAULTS.heartbeatIntervalMs, { min: 100, unit: 'ms' });
   problems.push(...checks.list);
 
   const endpoint = parseEndpoint(options, env, problems);
-  let tlsCa = options.tls?.ca;
-  const caFile = env.KCC_REDIS_CA_FILE;
-  if (tlsCa === undefined && caFile) {
-    tlsCa = await readFile(caFile, 'utf8').catch(() => {
-      problems.push(`KCC_REDIS_CA_FILE: cannot read "${caFile}"`);
-      return undefined;
-    });
-  }
+  const tlsCa = await resolveCa(options, env, problems);
   const replicationGroupId = first(options.replicationGroupId, env.KCC_REDIS_REPLICATION_GROUP_ID, secret?.replicationGroupId);
   if (!endpoint && serverless) {
     problems.push('url: missing; a serverless cache has no replication group to discover: set url or KCC_REDIS_URL to its endpoint (rediss://<cache>-<id>.serverless.<region>.cache.amazonaws.com:6379)');
@@ -129,8 +126,43 @@ export async function resolveConnection(options: KccConnectionOptions = {}): Pro
     instanceId,
     connectionName: options.connectionName ?? `kcc:${keyPrefix}${instanceId}`,
     ...numbers,
+    heartbeat: options.heartbeat ?? true,
+    heartbeatIntervalMs,
     logger,
   };
+}
+
+const PEM_CERTIFICATE = '-----BEGIN CERTIFICATE-----';
+
+/**
+ * The extra CA: `tls.ca` (PEM text), else the file `tls.caFile`, else the file KCC_REDIS_CA_FILE.
+ * Each must hold a PEM certificate: a path given as `tls.ca` would otherwise be ignored by TLS and
+ * fail later as an untrusted certificate.
+ */
+async function resolveCa(options: KccConnectionOptions, env: Readonly<Record<string, string | undefined>>, problems: string[]): Promise<string | Buffer | undefined> {
+  const { ca, caFile } = options.tls ?? {};
+  if (ca !== undefined && caFile !== undefined) {
+    problems.push('tls: give either ca (PEM text) or caFile (a path to a PEM file), not both');
+    return undefined;
+  }
+  if (ca !== undefined) {
+    if (!ca.toString().includes(PEM_CERTIFICATE)) {
+      const looksLikePath = typeof ca === 'string' && !ca.includes('\n') && ca.length < 4096;
+      problems.push(`tls.ca: expected PEM text starting with "${PEM_CERTIFICATE}"${looksLikePath ? `; got what looks like a file path: pass it as tls.caFile (or KCC_REDIS_CA_FILE)` : ''}`);
+    }
+    return ca;
+  }
+  const [source, file] = caFile !== undefined ? ['tls.caFile', caFile] : ['KCC_REDIS_CA_FILE', env.KCC_REDIS_CA_FILE || undefined];
+  if (file === undefined) return undefined;
+  let pem: string;
+  try {
+    pem = await readFile(file, 'utf8');
+  } catch (error) {
+    problems.push(`${source}: cannot read "${file}" (${(error as NodeJS.ErrnoException).code ?? 'unreadable'}); give the path of the CA certificate's PEM file`);
+    return undefined;
+  }
+  if (!pem.includes(PEM_CERTIFICATE)) problems.push(`${source}: "${file}" holds no PEM certificate ("${PEM_CERTIFICATE}")`);
+  return pem;
 }
 
 /** Password-mode settings present in an IAM configuration, named as given. */

@@ -27,3 +27,12 @@ export async function until(condition: () => boolean, what: string, timeoutMs = 
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
+
+/** Like {@link until} for a condition that needs I/O: re-checks every `intervalMs` until true, failing after `timeoutMs`. */
+export async function untilAsync(condition: () => Promise<boolean>, what: string, timeoutMs = 10_000, intervalMs = 25): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!(await condition())) {
+    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}

@@ -1,10 +1,26 @@
 import {
+  CacheClusterNotFoundFault,
+  DescribeCacheClustersCommand,
+  type DescribeCacheClustersCommandInput,
+  DescribeReplicationGroupsCommand,
+  type DescribeReplicationGroupsCommandInput,
+  DescribeServerlessCachesCommand,
+  type DescribeServerlessCachesCommandInput,
+  DescribeUserGroupsCommand,
+  type DescribeUserGroupsCommandInput,
   DescribeUsersCommand,
+  type DescribeUsersCommandInput,
   ElastiCacheClient,
   InvalidParameterValueException,
   InvalidUserStateFault,
   ModifyUserCommand,
   type ModifyUserCommandInput,
+  type ReplicationGroup,
+  ReplicationGroupNotFoundFault,
+  type ServerlessCache,
+  ServerlessCacheNotFoundFault,
+  type User,
+  UserGroupNotFoundFault,
   UserNotFoundFault,
 } from '@aws-sdk/client-elasticache';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
@@ -17,7 +33,24 @@ export interface FakeUser {
   status: string;
   authentication: 'password' | 'iam' | 'no-password';
   passwords: readonly string[];
+  /** As ElastiCache stores it: without the directives clearselectors, resetkeys, resetchannels. */
+  accessString: string;
 }
+
+/** One RBAC user group of the fake control plane. */
+export interface FakeUserGroup {
+  readonly userGroupId: string;
+  status: string;
+  userIds: string[];
+  replicationGroups: string[];
+  pendingChanges?: { UserIdsToAdd?: string[]; UserIdsToRemove?: string[] };
+}
+
+/** Directives ElastiCache drops when it stores an access string (the setup guide's note). */
+const DIRECTIVES = new Set(['clearselectors', 'resetkeys', 'resetchannels']);
+const stored = (accessString: string) => accessString.split(/\s+/).filter((rule) => rule !== '' && !DIRECTIVES.has(rule)).join(' ');
+/** Page size of the Describe* calls when MaxRecords is not given (DescribeReplicationGroups: "Default: 100"). */
+const DEFAULT_PAGE = 100;
 
 /**
  * The ElastiCache control plane for RBAC users behind aws-sdk-client-mock: DescribeUsers and
@@ -26,6 +59,17 @@ export interface FakeUser {
  * two passwords, and answers while the user is `modifying`). ModifyUser hands the passwords to
  * {@link applyPasswords} (a real Redis in the rehearsal) and reports `active` again once that is done
  * and {@link modifyingPolls} more DescribeUsers calls have seen it modifying. Call {@link restore} when done.
+ *
+ * For drift, the read side of a deployment (https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/):
+ * - DescribeUsers with a UserId (UserNotFoundFault when unknown) or without (every user, in pages of
+ *   MaxRecords with a Marker); each user with `AccessString` as stored (no directives), `UserGroupIds`,
+ *   `Authentication { Type, PasswordCount }`, `MinimumEngineVersion`;
+ * - ModifyUser's `AccessString` replaces the user's string, `AppendAccessString` appends to it
+ *   (https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/API_ModifyUser.html); the
+ *   stored form goes to {@link applyAccessString} (a real Redis: the change takes effect there);
+ * - DescribeUserGroups (UserGroupNotFoundFault), DescribeReplicationGroups (the id is not case
+ *   sensitive; ReplicationGroupNotFoundFault), DescribeCacheClusters (CacheClusterNotFoundFault),
+ *   DescribeServerlessCaches (ServerlessCacheNotFoundFault), each from what the test added.
  */
 export class FakeElastiCache {
   readonly mock: AwsClientStub<ElastiCacheClient>;
@@ -36,28 +80,70 @@ export class FakeElastiCache {
   modifyingPolls = 1;
   /** A user that never leaves `modifying` (an operation stuck on AWS's side). */
   stuck = false;
+  /** Where ModifyUser's access strings go (stored form). @default nowhere (the fake only records them) */
+  applyAccessString: (userId: string, userName: string, accessString: string) => Promise<void> = async () => {};
+  readonly userGroups = new Map<string, FakeUserGroup>();
+  readonly replicationGroups = new Map<string, ReplicationGroup>();
+  /** Cache cluster id → engine version (DescribeCacheClusters). */
+  readonly cacheClusters = new Map<string, string>();
+  readonly serverlessCaches = new Map<string, ServerlessCache>();
+  /** An error the next call of a Describe* operation (by name, e.g. `DescribeUserGroups`) throws instead of answering. */
+  readonly failNext = new Map<string, Error>();
   /** Errors the next ModifyUser calls throw, one each, before the fake behaves again (a function sees the input). */
   readonly modifyUserFailures: Array<Error | ((input: ModifyUserCommandInput) => Error)> = [];
   private readonly applying = new Map<string, { done: boolean; promise: Promise<void>; pollsLeft: number }>();
 
   constructor() {
     this.mock = mockClient(ElastiCacheClient);
-    this.mock.on(DescribeUsersCommand).callsFake(async (input: { UserId?: string }) => {
-      const user = this.user(input.UserId ?? '');
+    this.mock.on(DescribeUsersCommand).callsFake(async (input: DescribeUsersCommandInput) => {
+      this.throwInjected('DescribeUsers');
+      if (input.UserId === undefined) {
+        const all = [...this.users.values()];
+        const start = Number(input.Marker ?? 0);
+        const page = all.slice(start, start + (input.MaxRecords ?? DEFAULT_PAGE));
+        const next = start + page.length;
+        return { Users: page.map((u) => this.describeUser(u)), Marker: next < all.length ? String(next) : undefined };
+      }
+      const user = this.user(input.UserId);
       const change = this.applying.get(user.userId);
       if (user.status === 'modifying' && change?.done && !this.stuck && change.pollsLeft-- <= 0) user.status = 'active';
+      return { Users: [this.describeUser(user)] };
+    });
+    this.mock.on(DescribeUserGroupsCommand).callsFake(async (input: DescribeUserGroupsCommandInput) => {
+      this.throwInjected('DescribeUserGroups');
+      const groups = input.UserGroupId === undefined ? [...this.userGroups.values()] : [this.userGroups.get(input.UserGroupId)];
+      if (groups.some((g) => g === undefined)) throw new UserGroupNotFoundFault({ message: `User group ${input.UserGroupId} not found.`, $metadata: {} });
       return {
-        Users: [
-          {
-            UserId: user.userId,
-            UserName: user.userName,
-            Status: user.status,
-            Engine: 'valkey',
-            ARN: user.arn,
-            Authentication: { Type: user.authentication, PasswordCount: user.passwords.length },
-          },
-        ],
+        UserGroups: (groups as FakeUserGroup[]).map((g) => ({
+          UserGroupId: g.userGroupId,
+          Status: g.status,
+          Engine: 'redis',
+          UserIds: [...g.userIds],
+          MinimumEngineVersion: '6.0',
+          PendingChanges: g.pendingChanges,
+          ReplicationGroups: [...g.replicationGroups],
+          ARN: `arn:aws:elasticache:eu-west-1:123456789012:usergroup:${g.userGroupId}`,
+        })),
       };
+    });
+    this.mock.on(DescribeReplicationGroupsCommand).callsFake(async (input: DescribeReplicationGroupsCommandInput) => {
+      this.throwInjected('DescribeReplicationGroups');
+      const wanted = input.ReplicationGroupId?.toLowerCase();
+      const found = [...this.replicationGroups.values()].filter((g) => wanted === undefined || g.ReplicationGroupId?.toLowerCase() === wanted);
+      if (wanted !== undefined && found.length === 0) throw new ReplicationGroupNotFoundFault({ message: `ReplicationGroup ${input.ReplicationGroupId} not found.`, $metadata: {} });
+      return { ReplicationGroups: found };
+    });
+    this.mock.on(DescribeCacheClustersCommand).callsFake(async (input: DescribeCacheClustersCommandInput) => {
+      this.throwInjected('DescribeCacheClusters');
+      const version = this.cacheClusters.get(input.CacheClusterId ?? '');
+      if (version === undefined) throw new CacheClusterNotFoundFault({ message: `CacheCluster ${input.CacheClusterId} not found.`, $metadata: {} });
+      return { CacheClusters: [{ CacheClusterId: input.CacheClusterId, EngineVersion: version, CacheClusterStatus: 'available' }] };
+    });
+    this.mock.on(DescribeServerlessCachesCommand).callsFake(async (input: DescribeServerlessCachesCommandInput) => {
+      this.throwInjected('DescribeServerlessCaches');
+      const cache = this.serverlessCaches.get(input.ServerlessCacheName ?? '');
+      if (input.ServerlessCacheName !== undefined && !cache) throw new ServerlessCacheNotFoundFault({ message: `Serverless cache ${input.ServerlessCacheName} not found.`, $metadata: {} });
+      return { ServerlessCaches: cache ? [cache] : [...this.serverlessCaches.values()] };
     });
     this.mock.on(ModifyUserCommand).callsFake(async (input: ModifyUserCommandInput) => {
       const failure = this.modifyUserFailures.shift();
@@ -65,6 +151,12 @@ export class FakeElastiCache {
       const user = this.user(input.UserId ?? '');
       if (user.status !== 'active') {
         throw new InvalidUserStateFault({ message: `User ${user.userId} is not in active state.`, $metadata: {} });
+      }
+      if (input.Passwords === undefined && (input.AccessString !== undefined || input.AppendAccessString !== undefined)) {
+        const next = stored(input.AccessString ?? `${user.accessString} ${input.AppendAccessString}`);
+        await this.applyAccessString(user.userId, user.userName, next);
+        user.accessString = next;
+        return { UserId: user.userId, UserName: user.userName, Status: 'active', ARN: user.arn, AccessString: next };
       }
       const passwords = [...(input.Passwords ?? [])];
       // ModifyUser: "The passwords belonging to the user. You are allowed up to two." (ElastiCache API reference)
@@ -82,11 +174,46 @@ export class FakeElastiCache {
     });
   }
 
-  /** Adds an active password user. */
-  add(userId: string, arn: string, passwords: readonly string[], userName = userId): FakeUser {
-    const user: FakeUser = { userId, userName, arn, status: 'active', authentication: 'password', passwords };
+  /** Adds an active password user (its access string as given, stored without the directives). */
+  add(userId: string, arn: string, passwords: readonly string[], userName = userId, accessString = 'off -@all'): FakeUser {
+    const user: FakeUser = { userId, userName, arn, status: 'active', authentication: 'password', passwords, accessString: stored(accessString) };
     this.users.set(userId, user);
     return user;
+  }
+
+  /** Adds an active user group with these members, serving these replication groups. */
+  addUserGroup(userGroupId: string, userIds: readonly string[], replicationGroups: readonly string[] = []): FakeUserGroup {
+    const group: FakeUserGroup = { userGroupId, status: 'active', userIds: [...userIds], replicationGroups: [...replicationGroups] };
+    this.userGroups.set(userGroupId, group);
+    return group;
+  }
+
+  /** Adds a replication group (DescribeReplicationGroups returns it as given) and its member clusters' engine version. */
+  addReplicationGroup(group: ReplicationGroup, engineVersion: string): void {
+    this.replicationGroups.set(group.ReplicationGroupId!, group);
+    for (const member of group.MemberClusters ?? []) this.cacheClusters.set(member, engineVersion);
+  }
+
+  private throwInjected(operation: string): void {
+    const error = this.failNext.get(operation);
+    if (error) {
+      this.failNext.delete(operation);
+      throw error;
+    }
+  }
+
+  private describeUser(user: FakeUser): User {
+    return {
+      UserId: user.userId,
+      UserName: user.userName,
+      Status: user.status,
+      Engine: 'valkey',
+      MinimumEngineVersion: '6.0',
+      AccessString: user.accessString,
+      UserGroupIds: [...this.userGroups.values()].filter((g) => g.userIds.includes(user.userId)).map((g) => g.userGroupId),
+      ARN: user.arn,
+      Authentication: { Type: user.authentication, PasswordCount: user.passwords.length },
+    };
   }
 
   /** Resolves once every password change handed to {@link applyPasswords} has been applied (an event, not a sleep). */

@@ -172,6 +172,6 @@ describe('config: every bad input names the field, the value and the rule', () =
     })();
     expect(error.code).toBe('KCC_STACK_CONFIG_INVALID');
     expect(error.problems).toHaveLength(4);
-    expect(error.message).toMatch(/Invalid kcc config \(cdk\.json "context\.kcc"\): 4 problem\(s\)/);
+    expect(error.message).toMatch(/Invalid kcc config \(cdk\.json "context\.kcc"\): 4 problems:/);
   });
 });

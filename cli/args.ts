@@ -1,0 +1,43 @@
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { CliUsageError } from './exit-codes.js';
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** The values parseArgs gives for an option set (strings, booleans, repeated strings). */
+export type ParsedValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
+
+/**
+ * Parses a command's arguments strictly (unknown options and stray words are usage errors that
+ * name the command) with `-h/--help` added.
+ */
+export function parseCommandArgs(command: string, argv: readonly string[], options: Options): { values: ParsedValues; help: boolean } {
+  try {
+    const { values } = parseArgs({ args: [...argv], options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: false });
+    const { help, ...rest } = values as ParsedValues & { help?: boolean };
+    return { values: rest, help: help === true };
+  } catch (error) {
+    throw new CliUsageError((error as Error).message.replace(/\. To specify a positional argument.*$/s, ''), command);
+  }
+}
+
+/** A string option's value, or undefined. */
+export function stringOption(values: ParsedValues, name: string): string | undefined {
+  const value = values[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** A repeatable string option's values. */
+export function stringList(values: ParsedValues, name: string): string[] {
+  const value = values[name];
+  if (Array.isArray(value)) return value.filter((v): v is string => typeof v === 'string');
+  return typeof value === 'string' ? [value] : [];
+}
+
+/** A whole number option within bounds, or the default; a usage error names the option and the rule. */
+export function integerOption(command: string, values: ParsedValues, name: string, fallback: number, min: number, max: number): number {
+  const raw = stringOption(values, name);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || value < min || value > max) throw new CliUsageError(`--${name} "${raw}" must be a whole number from ${min} to ${max}`, command);
+  return value;
+}

@@ -1,0 +1,109 @@
+import { parseCommandArgs } from '../args.js';
+import { probeAnonymous, probeUser } from '../check/acl-probes.js';
+import { probeEndpoint } from '../check/endpoint.js';
+import type { ProbeResult } from '../check/probe-result.js';
+import { UnreachableError, probePlaintextRefused, probeTls } from '../check/transport-probes.js';
+import type { Command } from '../command.js';
+import { CliUsageError, EXIT } from '../exit-codes.js';
+import { type CliIo, useColor } from '../io.js';
+import { type Cell, paint, plural, renderTable } from '../table.js';
+import { type AppEnvTarget, TARGET_HELP, TARGET_OPTIONS, resolveTargets } from '../targets.js';
+
+const USAGE = `Usage: kcc-redis check [--app <app> --env <env> | --all] [<source>] [--json]
+
+The setup guide's bastion check, automated and widened, per app-env: the TLS handshake and
+certificate; plaintext refused; an unauthenticated command gets NOAUTH; the default user cannot log
+in; the app user logs in and works in its own namespace (keys, a script, a channel) and is refused
+outside it and on dangerous commands; round-trip latency. Runs from anywhere that reaches the
+endpoint (a bastion, an app's container, a laptop on \`kcc-redis local\`).
+
+The probes never harm data, even against a user widened to +@all: refusals are probed with harmless
+commands (CONFIG GET, KEYS on a random pattern, CLIENT LIST, reads of random keys, SUBSCRIBE), never
+FLUSH*, DEBUG or SHUTDOWN; writes go only to random keys in the user's own namespace and are deleted.
+
+${TARGET_HELP}
+  --json                   print the results as JSON (format version 1)
+
+Exit codes: 0 every probe passed; 1 a probe failed; 2 usage error, or an endpoint out of reach.`;
+
+/** The results of one app-env. */
+interface TargetReport {
+  readonly appEnv: string;
+  readonly source: string;
+  readonly endpoint: string;
+  /** Set when the endpoint could not be reached at all. */
+  readonly unreachable?: string;
+  readonly results: readonly ProbeResult[];
+}
+
+async function checkTarget(target: AppEnvTarget, all: readonly AppEnvTarget[]): Promise<TargetReport> {
+  const endpoint = probeEndpoint(target.resolved);
+  const base = { appEnv: target.name, source: target.source, endpoint: `${endpoint.host}:${endpoint.port}` };
+  if (target.resolved.iam) throw new CliUsageError(`${target.name} uses IAM authentication; check's probes log in with a password and do not sign IAM tokens yet`, 'check');
+  const results: ProbeResult[] = [];
+  try {
+    results.push(await probeTls(endpoint));
+  } catch (error) {
+    if (error instanceof UnreachableError) return { ...base, unreachable: error.message, results };
+    throw error;
+  }
+  if (results[0]!.status === 'fail') return { ...base, results: [...results, { probe: 'the rest', status: 'skip', detail: 'no trusted TLS connection' }] };
+  results.push(await probePlaintextRefused(endpoint));
+  results.push(...(await probeAnonymous(endpoint, target.local?.defaultUser.password)));
+  const others = [...new Set([...all.map((t) => t.resolved.keyPrefix), ...(target.local?.appEnvs.map((a) => a.keyPrefix) ?? [])])];
+  results.push(
+    ...(await probeUser({
+      endpoint,
+      username: target.resolved.credentials.username,
+      password: target.resolved.credentials.password,
+      keyPrefix: target.resolved.keyPrefix,
+      otherPrefixes: others,
+    })),
+  );
+  return { ...base, results };
+}
+
+function render(reports: readonly TargetReport[], color: boolean): string {
+  const status: Record<ProbeResult['status'], Cell> = {
+    pass: { text: 'ok', color: 'green' },
+    fail: { text: 'FAIL', color: 'red' },
+    warn: { text: 'warn', color: 'yellow' },
+    skip: { text: 'skip', color: 'dim' },
+  };
+  const rows: Cell[][] = [];
+  for (const report of reports) {
+    if (report.unreachable) rows.push([report.appEnv, 'reach the endpoint', { text: 'ERROR', color: 'red' }, report.unreachable]);
+    for (const r of report.results) rows.push([report.appEnv, r.probe, status[r.status], r.detail]);
+  }
+  const failed = reports.flatMap((r) => r.results).filter((r) => r.status === 'fail').length;
+  const unreachable = reports.filter((r) => r.unreachable).length;
+  const sources = [...new Set(reports.map((r) => `${r.endpoint} (${r.source})`))].join(', ');
+  const verdict =
+    unreachable > 0
+      ? paint(color, 'red', `${plural(unreachable, 'app-env')} out of reach${failed > 0 ? `, ${plural(failed, 'probe')} failed` : ''}.`)
+      : failed > 0
+        ? paint(color, 'red', `${plural(failed, 'problem')} found in ${plural(reports.filter((r) => r.results.some((x) => x.status === 'fail')).length, 'app-env')}.`)
+        : paint(color, 'green', `All checks passed for ${plural(reports.length, 'app-env')}.`);
+  return [`Checked ${sources}`, '', renderTable(['APP-ENV', 'PROBE', 'RESULT', 'DETAIL'], rows, { color }), '', verdict].join('\n');
+}
+
+export const checkCommand: Command = {
+  name: 'check',
+  summary: 'probe TLS, authentication and each app user\'s namespace and refusals (harmless probes)',
+  usage: USAGE,
+  async run(argv, io: CliIo) {
+    const { values, help } = parseCommandArgs('check', argv, { ...TARGET_OPTIONS, json: { type: 'boolean' } });
+    if (help) {
+      io.stdout(USAGE);
+      return EXIT.ok;
+    }
+    const targets = await resolveTargets('check', values, io);
+    const reports: TargetReport[] = [];
+    for (const target of targets) reports.push(await checkTarget(target, targets));
+    const failed = reports.some((r) => r.results.some((x) => x.status === 'fail'));
+    const exitCode = reports.some((r) => r.unreachable) ? EXIT.failed : failed ? EXIT.problems : EXIT.ok;
+    if (values.json === true) io.stdout(JSON.stringify({ v: 1, command: 'check', exitCode, appEnvs: reports }, null, 2));
+    else io.stdout(render(reports, useColor(io)));
+    return exitCode;
+  },
+};

@@ -1,0 +1,96 @@
+import { KEY_RING_DEFAULTS, KeyRing, SIGNING_ALGORITHMS, type SigningAlgorithm } from '@kcc-redis/client';
+import { integerOption, parseCommandArgs, stringOption } from '../args.js';
+import type { Command } from '../command.js';
+import { confirmChange } from '../confirm.js';
+import { withConnection } from '../connect.js';
+import { CliFailure, CliUsageError, EXIT } from '../exit-codes.js';
+import type { CliIo } from '../io.js';
+import { readKeyRing } from '../status/key-ring-reader.js';
+import { humanDuration, isoTime } from '../table.js';
+import { TARGET_HELP, TARGET_OPTIONS, exactlyOne, resolveTargets } from '../targets.js';
+
+const USAGE = `Usage: kcc-redis rotate-keys --app <app> --env <env> [<source>] [--immediate] [--yes] [--json]
+
+Rotates the app-env's signing keys through the client's own KeyRing.rotate(), so every running
+instance follows within the usual propagation time (the key-ring event log, milliseconds; the
+periodic re-read as a fallback). Needs the app-env's key-encryption key: from --local-dir, the
+AppEnv output's kekSecretArn (--outputs), --kek-secret-id, or KCC_KEYRING_KEK / KCC_KEYRING_KEK_SECRET_ID.
+
+A scheduled rotation publishes the new key now and signs with it after the activation delay (the
+identity provider fetches it first). --immediate signs with it at once and drops the old keys from
+the JWKS at once: for a compromised key; tokens the identity provider holds for the old key fail.
+The new key has the ring's algorithm unless --alg says otherwise.
+
+${TARGET_HELP}
+  --immediate              activate the new key now and drop the old ones
+  --activation-delay-ms <n>  scheduled rotation: time before the new key signs (default ${KEY_RING_DEFAULTS.activationDelayMs});
+                           use the value your instances are configured with
+  --retire-grace-ms <n>    how long old keys stay in the JWKS after the new one activates (default ${KEY_RING_DEFAULTS.retireGraceMs})
+  --alg <alg>              algorithm of the new key (${SIGNING_ALGORITHMS.join(', ')}; default: the active key's)
+  --yes                    do not ask for confirmation (required when stdin is not a terminal)
+  --json                   print the result as JSON
+
+Exit codes: 0 rotated (or a pending key already stood); 2 usage error, no ring yet, no key-encryption
+key, declined, or Redis out of reach.`;
+
+export const rotateKeysCommand: Command = {
+  name: 'rotate-keys',
+  summary: 'rotate an app-env\'s signing keys now (--immediate for a compromised key); every instance follows',
+  usage: USAGE,
+  async run(argv, io: CliIo) {
+    const { values, help } = parseCommandArgs('rotate-keys', argv, {
+      ...TARGET_OPTIONS,
+      immediate: { type: 'boolean' },
+      'activation-delay-ms': { type: 'string' },
+      'retire-grace-ms': { type: 'string' },
+      alg: { type: 'string' },
+      yes: { type: 'boolean' },
+      json: { type: 'boolean' },
+    });
+    if (help) {
+      io.stdout(USAGE);
+      return EXIT.ok;
+    }
+    const alg = stringOption(values, 'alg');
+    if (alg !== undefined && !(SIGNING_ALGORITHMS as readonly string[]).includes(alg)) throw new CliUsageError(`--alg "${alg}" must be one of ${SIGNING_ALGORITHMS.join(', ')}`, 'rotate-keys');
+    const activationDelayMs = integerOption('rotate-keys', values, 'activation-delay-ms', KEY_RING_DEFAULTS.activationDelayMs, 0, 7 * 86_400_000);
+    const retireGraceMs = integerOption('rotate-keys', values, 'retire-grace-ms', KEY_RING_DEFAULTS.retireGraceMs, 0, 30 * 86_400_000);
+    const immediate = values.immediate === true;
+    const target = exactlyOne('rotate-keys', await resolveTargets('rotate-keys', values, io));
+    const kek = await target.kek();
+    if (kek === undefined) {
+      throw new CliUsageError(`no key-encryption key for ${target.name}: give --kek-secret-id, --outputs, --local-dir, or set KCC_KEYRING_KEK / KCC_KEYRING_KEK_SECRET_ID`, 'rotate-keys');
+    }
+    return withConnection(target, async (redis) => {
+      // Read-only first: no ring means no instance has started; KeyRing.start would create one here.
+      const before = await readKeyRing(redis, { keyEncryptionKey: kek });
+      if (before.state === 'absent') throw new CliFailure(`${target.name} has no key ring yet: nothing to rotate (the first instance creates it)`);
+      if (before.state === 'degraded') throw new CliFailure(`${target.name}'s key ring is refused (${before.problem}); instances keep their last good ring — see kcc-redis status`);
+      const what = `${immediate ? 'IMMEDIATE rotation (old keys leave the JWKS now)' : 'scheduled rotation'} of ${target.name}'s signing keys; active key ${before.active!.kid}`;
+      await confirmChange(io, 'rotate-keys', what, values.yes === true);
+      const ring = await KeyRing.start(redis, {
+        keyEncryptionKey: kek,
+        algorithm: (alg ?? before.active!.alg) as SigningAlgorithm,
+        activationDelayMs,
+        retireGraceMs,
+        env: {},
+      });
+      try {
+        const result = await ring.rotate({ immediate });
+        const after = await readKeyRing(redis, { keyEncryptionKey: kek });
+        const now = Date.now();
+        if (values.json === true) {
+          io.stdout(JSON.stringify({ v: 1, command: 'rotate-keys', appEnv: target.name, immediate, ...result, generation: after.generation, exitCode: EXIT.ok }, null, 2));
+        } else if (result.rotated) {
+          const when = result.activatesAt <= now ? 'signs now' : `signs from ${isoTime(result.activatesAt)} (in ${humanDuration(result.activatesAt - now)})`;
+          io.stdout(`${target.name}: new key ${result.kid} published, ${when}; ring generation ${after.generation}. Every instance follows through the key-ring event log.`);
+        } else {
+          io.stdout(`${target.name}: not rotated: key ${result.kid} was already pending (activates ${isoTime(result.activatesAt)}); use --immediate to replace it now.`);
+        }
+        return EXIT.ok;
+      } finally {
+        await ring.close();
+      }
+    });
+  },
+};

@@ -1,0 +1,44 @@
+import { KccError } from '@kcc-redis/client';
+import { LocalDirBusyError } from '../local/dir-lock.js';
+import { LocalStateError } from '../local/local-state.js';
+import { PortInUseError } from '../local/run-local.js';
+
+/**
+ * Exit codes of every command:
+ * - 0: the command did its job and found nothing wrong;
+ * - 1: it did its job and found problems (a failed probe, drift, a degraded ring);
+ * - 2: it could not do its job: a usage error, unreadable input, Redis or AWS out of reach, a
+ *   confirmation declined. Nothing was changed.
+ */
+export const EXIT = { ok: 0, problems: 1, failed: 2 } as const;
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+/** The command line is wrong: the message says what and how to call it. Exit 2. */
+export class CliUsageError extends Error {
+  constructor(
+    message: string,
+    /** The command whose `--help` to point at. */
+    readonly command?: string,
+  ) {
+    super(message);
+    this.name = 'CliUsageError';
+  }
+}
+
+/** The command could not do its job (input, connection, AWS); the message names what and the fix. Exit 2. */
+export class CliFailure extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'CliFailure';
+  }
+}
+
+/** Errors whose messages are written for operators (and never carry secrets): shown as they are. */
+const OPERATOR_ERRORS = [CliUsageError, CliFailure, KccError, LocalStateError, LocalDirBusyError, PortInUseError];
+
+/** The message an error leaves on stderr: ours and the client's as they are, anything else by class and message. */
+export function describeError(error: unknown): string {
+  if (OPERATOR_ERRORS.some((type) => error instanceof type)) return (error as Error).message;
+  if (error instanceof Error) return `${error.name}: ${error.message}`;
+  return String(error);
+}

@@ -1,0 +1,233 @@
+import { hostname } from 'node:os';
+import type { KccRedis } from './connection.js';
+import type { KccLogger } from './logger.js';
+import { CLIENT_VERSION } from './version.js';
+
+/**
+ * Instances announce themselves: each connected {@link KccRedis} keeps a small entry with a TTL in
+ * its app-env's namespace, refreshed on an interval and removed on close, so that operators
+ * (`kcc-redis status`) see which instances run, which package version they run and when each was
+ * last heard of. An instance that dies without closing drops out when its entry's TTL runs out.
+ *
+ * Layout (names inside the namespace, sharing its hash tag):
+ * - `instance:<instanceId>`: a string holding {@link InstanceHeartbeat} as JSON, with a TTL of
+ *   {@link HEARTBEAT_TTL_INTERVALS} intervals;
+ * - `instances`: a sorted set of instance ids scored by when their entry expires (server time, ms),
+ *   so that a reader can list them without SCAN (which the `hardened` profile denies). Expired ids
+ *   are pruned by every write; the set itself expires when no instance writes any more.
+ *
+ * Rolling deploys: the entry carries a format version `v`. A later release may add fields to
+ * version 1 (readers ignore what they do not know); a change that breaks readers writes a new `v`
+ * under the same layout, and readers count entries of a version they cannot read instead of
+ * failing (see {@link listInstances}).
+ */
+
+/** Version of the heartbeat entry's format. */
+export const HEARTBEAT_FORMAT_VERSION = 1 as const;
+/** Name of the index of instance ids in the namespace. */
+export const INSTANCES_INDEX_NAME = 'instances';
+/** Prefix of each instance's entry in the namespace. */
+export const INSTANCE_ENTRY_PREFIX = 'instance:';
+/** An entry lives this many intervals: an instance that misses two beats in a row is still listed. */
+export const HEARTBEAT_TTL_INTERVALS = 3;
+/** Largest entry a reader parses; anything larger is counted as unreadable. */
+const MAX_ENTRY_BYTES = 4_096;
+/** How long {@link Heartbeat.stop} waits for the entry's removal before giving up (the TTL removes it then). */
+const STOP_TIMEOUT_MS = 1_000;
+
+/** What one instance says about itself (format version 1). Times are ms since the epoch. */
+export interface InstanceHeartbeat {
+  /** Format version ({@link HEARTBEAT_FORMAT_VERSION}). */
+  readonly v: 1;
+  /** The connection's `instanceId` (a random UUID unless configured). */
+  readonly instanceId: string;
+  /** Version of @kcc-redis/client the instance runs. */
+  readonly version: string;
+  /** The host name of the machine or container. */
+  readonly host: string;
+  /** The process id on that host. */
+  readonly pid: number;
+  /** When the instance connected (its own clock). */
+  readonly startedAt: number;
+  /** When the instance last wrote its entry (its own clock). */
+  readonly lastSeenAt: number;
+  /** How often it writes; its entry lives {@link HEARTBEAT_TTL_INTERVALS} times as long. */
+  readonly intervalMs: number;
+}
+
+/** An instance as {@link listInstances} found it. */
+export interface ListedInstance extends InstanceHeartbeat {
+  /** Time since its last write, by the server's clock (from the entry's remaining TTL): no clock skew. */
+  readonly silentForMs: number;
+}
+
+/** What {@link listInstances} found. */
+export interface InstanceList {
+  /** Live instances, the most recently started first. */
+  readonly instances: readonly ListedInstance[];
+  /** Entries that are not format version 1 JSON (a newer release's format, or junk): counted, not shown. */
+  readonly unreadable: number;
+  /** More ids were indexed than `limit`: the list is incomplete. */
+  readonly truncated: boolean;
+}
+
+// KEYS: entry, index. ARGV: entry JSON, TTL (ms), instance id, 'beat' | 'stop'.
+// The index is scored by server time, so instances with skewed clocks never prune each other.
+const WRITE = `
+if ARGV[4] == 'stop' then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], ARGV[3])
+  return 0
+end
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local ttl = tonumber(ARGV[2])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
+redis.call('ZADD', KEYS[2], now + ttl, ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
+return 1
+`;
+
+/** Options of {@link Heartbeat.start}. */
+export interface HeartbeatOptions {
+  readonly intervalMs: number;
+  readonly logger: KccLogger;
+  /** @default os.hostname() */
+  readonly host?: string;
+}
+
+/**
+ * Keeps this instance's heartbeat entry alive: written at once, then every `intervalMs` (one write
+ * at a time; a beat that finds the previous one still running is skipped), removed by {@link stop}.
+ * A failed write is logged once per outage and never thrown: the entry matters to operators, not
+ * to the app. Started by {@link KccRedis.connect}; the timer never keeps the process alive.
+ */
+export class Heartbeat {
+  private readonly startedAt = Date.now();
+  private readonly timer: NodeJS.Timeout;
+  private inFlight: Promise<void> | undefined;
+  private failing = false;
+  private stopping: Promise<void> | undefined;
+
+  private constructor(
+    private readonly redis: KccRedis,
+    private readonly options: HeartbeatOptions,
+  ) {
+    this.timer = setInterval(() => this.beat(), options.intervalMs);
+    this.timer.unref();
+    this.beat();
+  }
+
+  static start(redis: KccRedis, options: HeartbeatOptions): Heartbeat {
+    return new Heartbeat(redis, options);
+  }
+
+  /** Stops the beats and removes the entry (waiting at most 1 s; the TTL removes it otherwise). Safe to call twice. */
+  stop(): Promise<void> {
+    this.stopping ??= this.removeEntry();
+    return this.stopping;
+  }
+
+  private async removeEntry(): Promise<void> {
+    clearInterval(this.timer);
+    await this.inFlight;
+    let timeout: NodeJS.Timeout | undefined;
+    const removal = this.write('stop').catch(() => undefined);
+    await Promise.race([removal, new Promise<void>((resolve) => (timeout = setTimeout(resolve, STOP_TIMEOUT_MS)))]);
+    clearTimeout(timeout);
+  }
+
+  private beat(): void {
+    if (this.inFlight || this.stopping) return;
+    this.inFlight = this.write('beat')
+      .then(
+        () => {
+          if (this.failing) this.options.logger.info('heartbeat written again');
+          this.failing = false;
+        },
+        (error: unknown) => {
+          if (!this.failing) this.options.logger.warn('could not write this instance\'s heartbeat; will retry', { error: String(error) });
+          this.failing = true;
+        },
+      )
+      .finally(() => {
+        this.inFlight = undefined;
+      });
+  }
+
+  private write(mode: 'beat' | 'stop'): Promise<unknown> {
+    const { redis, options } = this;
+    const entry: InstanceHeartbeat = {
+      v: HEARTBEAT_FORMAT_VERSION,
+      instanceId: redis.instanceId,
+      version: CLIENT_VERSION,
+      host: options.host ?? hostname(),
+      pid: process.pid,
+      startedAt: this.startedAt,
+      lastSeenAt: Date.now(),
+      intervalMs: options.intervalMs,
+    };
+    const keys = [redis.key(`${INSTANCE_ENTRY_PREFIX}${redis.instanceId}`), redis.key(INSTANCES_INDEX_NAME)];
+    return redis.script(WRITE, keys, [JSON.stringify(entry), options.intervalMs * HEARTBEAT_TTL_INTERVALS, redis.instanceId, mode]);
+  }
+}
+
+/**
+ * The instances of this connection's app-env that are alive (their heartbeat entry has not expired),
+ * read-only: the index, then each entry and its remaining TTL in one pipeline.
+ *
+ * @example
+ * const { instances } = await listInstances(redis);
+ * for (const i of instances) console.log(i.instanceId, i.host, i.version, `${i.silentForMs} ms`);
+ */
+export async function listInstances(redis: KccRedis, options: { readonly limit?: number } = {}): Promise<InstanceList> {
+  const limit = options.limit ?? 1_000;
+  const ids = await redis.run((r) => r.zrange(redis.key(INSTANCES_INDEX_NAME), '0', String(limit)));
+  const truncated = ids.length > limit;
+  const wanted = ids.slice(0, limit);
+  if (wanted.length === 0) return { instances: [], unreadable: 0, truncated: false };
+  const replies = await redis.run(async (r) => {
+    const pipeline = r.pipeline();
+    for (const id of wanted) {
+      const key = redis.key(`${INSTANCE_ENTRY_PREFIX}${id}`);
+      pipeline.get(key).pttl(key);
+    }
+    return (await pipeline.exec()) ?? [];
+  });
+  const instances: ListedInstance[] = [];
+  let unreadable = 0;
+  for (let i = 0; i < wanted.length; i++) {
+    const [getError, raw] = replies[2 * i] ?? [];
+    const [, pttl] = replies[2 * i + 1] ?? [];
+    if (getError) throw getError;
+    if (raw === null || raw === undefined) continue; // expired between the two reads
+    const entry = parseHeartbeat(String(raw));
+    if (!entry || entry.instanceId !== wanted[i]) {
+      unreadable++;
+      continue;
+    }
+    const remaining = typeof pttl === 'number' && pttl >= 0 ? pttl : 0;
+    instances.push({ ...entry, silentForMs: Math.max(0, entry.intervalMs * HEARTBEAT_TTL_INTERVALS - remaining) });
+  }
+  instances.sort((a, b) => b.startedAt - a.startedAt);
+  return { instances, unreadable, truncated };
+}
+
+/** A format-1 entry, or undefined when the text is not one (other version, junk, too large). Unknown fields are dropped. */
+export function parseHeartbeat(text: string): InstanceHeartbeat | undefined {
+  if (Buffer.byteLength(text) > MAX_ENTRY_BYTES) return undefined;
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof doc !== 'object' || doc === null) return undefined;
+  const d = doc as Record<string, unknown>;
+  const isTime = (value: unknown): value is number => typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+  const isText = (value: unknown): value is string => typeof value === 'string' && value.length > 0 && value.length <= 256;
+  if (d.v !== HEARTBEAT_FORMAT_VERSION || !isText(d.instanceId) || !isText(d.version) || typeof d.host !== 'string' || d.host.length > 256) return undefined;
+  if (!isTime(d.pid) || !isTime(d.startedAt) || !isTime(d.lastSeenAt) || !isTime(d.intervalMs) || d.intervalMs === 0) return undefined;
+  return { v: HEARTBEAT_FORMAT_VERSION, instanceId: d.instanceId, version: d.version, host: d.host, pid: d.pid, startedAt: d.startedAt, lastSeenAt: d.lastSeenAt, intervalMs: d.intervalMs };
+}

@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest';
+import { parseCommandArgs } from '../../../cli/args.js';
+import { CliUsageError } from '../../../cli/exit-codes.js';
+import { humanDuration, paint, plural, printable, renderTable } from '../../../cli/table.js';
+import { parseNotBefore } from '../../../cli/time-arg.js';
+import { runCliInProcess } from '../../support/cli.js';
+
+const NOW = Date.parse('2026-05-01T12:00:00Z');
+
+describe('time arguments', () => {
+  it.each<[string, number]>([
+    ['now', NOW / 1000],
+    ['1777636800', 1777636800],
+    ['2026-05-01T11:00:00Z', NOW / 1000 - 3600],
+    ['2026-05-01T13:00:00+02:00', NOW / 1000 - 3600],
+    ['2026-05-01T12:00:30Z', NOW / 1000 + 30],
+  ])('%s', (raw, seconds) => {
+    expect(parseNotBefore('revoke', '--all-before', raw, NOW)).toBe(seconds);
+  });
+
+  it.each<[string, RegExp]>([
+    ['2026-05-01T12:05:00Z', /is in the future: a not-before after now would refuse every token until then, on every instance/],
+    ['99999999999', /is in the future/],
+    ['yesterday', /is not a time: give "now", epoch seconds \(e\.g\. 1777636800\) or an ISO 8601 time with a zone/],
+    ['2026-05-01T11:00:00', /is not a time/],
+  ])('refuses %s', (raw, message) => {
+    expect(() => parseNotBefore('revoke', '--all-before', raw, NOW)).toThrow(message);
+  });
+});
+
+describe('tables', () => {
+  it('pads columns, colors only when asked, and shows control characters as escapes', () => {
+    const rows = [['a', { text: 'ok', color: 'green' as const }, 'x'], ['bbbb', { text: 'FAIL', color: 'red' as const }, 'evil\u001b[2J\u0007']];
+    expect(renderTable(['NAME', 'STATE', 'DETAIL'], rows, { color: false })).toBe('NAME  STATE  DETAIL\na     ok     x\nbbbb  FAIL   evil\\u001b[2J\\u0007');
+    const colored = renderTable(['NAME', 'STATE', 'DETAIL'], rows, { color: true });
+    expect(colored).toContain('\u001b[32mok   \u001b[0m');
+    expect(colored).not.toContain('evil\u001b');
+  });
+
+  it('counts and durations read right', () => {
+    expect([plural(1, 'problem'), plural(2, 'problem'), plural(1, 'entry', 'entries'), plural(0, 'entry', 'entries')]).toEqual(['1 problem', '2 problems', '1 entry', '0 entries']);
+    expect([humanDuration(850), humanDuration(12_000), humanDuration(4 * 60_000), humanDuration(3 * 3_600_000), humanDuration(2 * 86_400_000)]).toEqual(['850 ms', '12 s', '4 min', '3 h', '2 d']);
+    expect(paint(false, 'red', 'x')).toBe('x');
+    expect(printable('a\nb')).toBe('a\\u000ab');
+  });
+});
+
+describe('command lines', () => {
+  it('unknown options and stray words are usage errors naming the command', () => {
+    expect(() => parseCommandArgs('check', ['--frobnicate'], {})).toThrow(CliUsageError);
+    expect(() => parseCommandArgs('check', ['extra'], {})).toThrow(/Unexpected argument 'extra'/);
+  });
+
+  it.each<[string, string[], string]>([
+    ['two sources', ['check', '--local-dir', '/x', '--secret-id', 'arn'], 'kcc-redis check: give one credential source, not --local-dir and --secret-id'],
+    ['--app without --env', ['status', '--app', 'shop'], 'kcc-redis status: give --app and --env together (or neither, for every app-env)'],
+    ['--all with --app', ['check', '--all', '--app', 'a', '--env', 'b'], 'kcc-redis check: --all and --app/--env exclude each other'],
+    ['--kek-secret-id without one --secret-id', ['rotate-keys', '--kek-secret-id', 'arn'], 'kcc-redis rotate-keys: --kek-secret-id goes with exactly one --secret-id'],
+    ['revoke with two kinds', ['revoke', '--sid', 's', '--sub', 'u'], 'kcc-redis revoke: give exactly one of --sid <sid>, --sub <sub>, --all-before <time>'],
+    ['revoke in the future', ['revoke', '--all-before', '2999-01-01T00:00:00Z'], 'kcc-redis revoke: --all-before "2999-01-01T00:00:00Z" is in the future'],
+    ['rotate-keys with an unknown algorithm', ['rotate-keys', '--alg', 'HS256'], 'kcc-redis rotate-keys: --alg "HS256" must be one of PS256, ES256, EdDSA, RS256'],
+    ['an unknown command', ['frobnicate'], 'kcc-redis: unknown command "frobnicate"'],
+    ['a missing state file', ['check', '--local-dir', '/nonexistent-kcc'], 'kcc-redis check: /nonexistent-kcc/kcc-local.json does not exist: start the local server with `kcc-redis local --dir /nonexistent-kcc` (or npm run local) first'],
+  ])('exit 2 for %s, before connecting to anything', async (_name, argv, message) => {
+    const result = await runCliInProcess(argv);
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr.split('\n')[0]).toContain(message);
+  });
+
+  it('every command has --help (exit 0) and the top-level usage lists them', async () => {
+    const top = await runCliInProcess(['--help']);
+    expect(top.code).toBe(0);
+    for (const name of ['local', 'check', 'drift', 'status', 'rotate-keys', 'revoke', 'plan']) {
+      expect(top.stdout).toMatch(new RegExp(`^  ${name} `, 'm'));
+      if (name === 'plan') continue; // its help is infra/plan's (its own test)
+      const help = await runCliInProcess([name, '--help']);
+      expect([help.code, help.stdout.split('\n')[0]]).toEqual([0, expect.stringMatching(new RegExp(`^Usage: kcc-redis ${name}`))]);
+      expect(help.stdout).toMatch(/^Exit codes: /m);
+    }
+  });
+
+  it('a bad config is one list, counted right, exit 2 (drift and local read cdk.json the same way)', async () => {
+    const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'kcc-cli-config-'));
+    try {
+      const file = join(dir, 'cdk.json');
+      writeFileSync(file, JSON.stringify({ context: { kcc: { apps: ['a'], port: 0, replicas: 99 } } }));
+      for (const command of ['drift', 'local']) {
+        const result = await runCliInProcess([command, '--config', file]);
+        expect(result.code).toBe(2);
+        expect(result.stderr).toBe(`kcc-redis ${command}: the "kcc" config in ${file} has 2 problems:\n  - replicas: 99 must be a whole number from 0 to 5\n  - port: 0 must be a whole number from 1 to 65535`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('no command: the usage on stderr, exit 2', async () => {
+    const result = await runCliInProcess([]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^Usage: kcc-redis <command>/);
+  });
+});
