@@ -8,6 +8,7 @@ export {
   type ConnectionStats,
   type DedicatedRole,
   type KccRedisEvents,
+  type KccRedisSummary,
   type RedisClient,
   type RenewDedicated,
 } from './connection.js';
@@ -53,9 +54,10 @@ export {
   type RevocationCheck,
   type RevocationEvents,
   type RevocationOptions,
+  type RevocationSource,
   type RevocationStats,
 } from './revocation/revocations.js';
-export type { RevocationEvent } from './revocation/revocation-event.js';
+export { MAX_NOT_BEFORE_SKEW_SECONDS, MAX_REVOCATION_ID_LENGTH, type RevocationEvent } from './revocation/revocation-event.js';
 export type { RevocationClaims } from './revocation/revocation-index.js';
 export type { RevocationSink } from './revocation/revocation-sink.js';
 export { RedisReplayGuard, type ReplayGuard } from './revocation/replay-guard.js';
