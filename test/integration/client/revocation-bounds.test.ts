@@ -148,8 +148,8 @@ describe('a not-before in the future is refused at every entry', () => {
     const writer = new RevocationWriter(redis, 3_600_000);
     // Past every client-side check (an older or buggy writer): the script itself refuses it.
     await writer.write({ kind: 'client', nbf: YEAR_2100 });
-    await writer.write({ kind: 'subject', sub: 'erin', nbf: YEAR_2100 });
     expect(await ns.raw.get(ns.key(REVOCATION_KEYS.clientNotBefore))).toBeNull();
+    await writer.write({ kind: 'subject', sub: 'erin', nbf: YEAR_2100 });
     expect(await ns.raw.zcard(ns.key(REVOCATION_KEYS.subjects))).toBe(0);
     // Planted around the script, then an honest, earlier not-before: it is written (GT would have kept the poison).
     await ns.raw.set(ns.key(REVOCATION_KEYS.clientNotBefore), YEAR_2100);
