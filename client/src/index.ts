@@ -40,10 +40,14 @@ export {
   type JsonWebKeySet,
   type KeyRingEvents,
   type KeyRingHealth,
+  type KeyRingStats,
   type RotateOptions,
   type RotateResult,
 } from './keyring/key-ring.js';
 export { KEY_RING_DEFAULTS, type KeyRingOptions } from './keyring/key-ring-options.js';
+export type { KeyRingKeyStatus, KeyRingStatus } from './keyring/key-ring-status.js';
+export type { KeyEncryptionKeyMaterial, KeyEncryptionKeyProvider } from './keyring/key-encryption-keys.js';
+export type { RingRefusalReason as KeyRingRefusalReason } from './keyring/ring-seal.js';
 export { SIGNING_ALGORITHMS, type SigningAlgorithm } from './keyring/ring-data.js';
 export type { ClientAssertionRequest, ClientAuthFunction, SigningKey } from './keyring/client-assertion.js';
 

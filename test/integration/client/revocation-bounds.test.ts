@@ -135,8 +135,8 @@ describe('a not-before in the future is refused at every entry', () => {
     expect(revocations.check({ sid: long })).toBe('active');
     expect(revocations.stats.refused.snapshot).toBe(3);
     expect(await ns.raw.get(ns.key(REVOCATION_KEYS.clientNotBefore))).toBeNull();
-    expect(await ns.raw.zrange(ns.key(REVOCATION_KEYS.subjects), 0, -1)).toEqual(['dave']);
-    expect(await ns.raw.zrange(ns.key(REVOCATION_KEYS.sessions), 0, -1)).toEqual(['honest-session']);
+    expect(await ns.raw.zrange(ns.key(REVOCATION_KEYS.subjects), '0', '-1')).toEqual(['dave']);
+    expect(await ns.raw.zrange(ns.key(REVOCATION_KEYS.sessions), '0', '-1')).toEqual(['honest-session']);
     // A second instance finds nothing left to refuse.
     expect((await instance(ns.user)).stats.refused.snapshot).toBe(0);
   });
