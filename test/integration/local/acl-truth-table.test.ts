@@ -151,10 +151,7 @@ const HARDENED_DENIED: Row[] = [
   }],
   ['MOVE into another logical database', async (client, own) => {
     await client.call('SET', own.key('m'), 'v');
-    await client.call('SELECT', 1);
-    await client.call('DEL', own.key('m'));
-    await client.call('SELECT', 0);
-    return client.call('MOVE', own.key('m'), 1);
+    return client.call('MOVE', own.key('m'), 1); // 0 when database 1 has the key already: through the ACL either way
   }],
 ];
 
