@@ -42,13 +42,18 @@ export interface KccRedisEvents {
 
 /** What {@link KccRedis} shows when printed, inspected or serialized: no credential, no connection internals. */
 export interface KccRedisSummary {
+  /** The endpoint connected to. */
   readonly host: string;
   readonly port: number;
   readonly clusterMode: boolean;
+  /** This app-env's key prefix (`<app>-<env>:`). */
   readonly keyPrefix: string;
+  /** The Redis user (never its password or token). */
   readonly username: string;
+  /** How the user authenticates. */
   readonly auth: 'password' | 'iam';
   readonly instanceId: string;
+  /** Whether {@link KccRedis.close} was called. */
   readonly closed: boolean;
   readonly stats: ConnectionStats;
 }

@@ -41,6 +41,7 @@ export {
   type KeyRingEvents,
   type KeyRingHealth,
   type KeyRingStats,
+  type KeyRingSummary,
   type RotateOptions,
   type RotateResult,
 } from './keyring/key-ring.js';

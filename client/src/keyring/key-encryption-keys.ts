@@ -10,7 +10,9 @@ import { KeyEncryptionKey } from './key-encryption.js';
  * (`{ "v": 1, "kek": "…", "previous": ["…"] }`).
  */
 export interface KeyEncryptionKeyMaterial {
+  /** The current key-encryption key (at least 32 characters): new rings and private keys are written under it. */
   readonly kek: string;
+  /** Earlier keys, newest first (at most 12): rings written under them stay readable and are rewritten under `kek`. */
   readonly previous?: readonly string[];
 }
 

@@ -7,13 +7,18 @@ import { RingRefusal, type RingRefusalReason, openRing, unlockRing } from './rin
 
 /** One key of a verified ring, as {@link KeyRingStatus} reports it. Times in ms since the epoch. */
 export interface KeyRingKeyStatus {
+  /** The key's id: its RFC 7638 thumbprint. */
   readonly kid: string;
   readonly alg: SigningAlgorithm;
   /** `active`: signs now; `next`: published, signs from `activatesAt`; `previous`: published until `expiresAt`, signs no more; `expired`: stored, out of the JWKS. */
   readonly role: 'active' | 'next' | 'previous' | 'expired';
+  /** When it was published. */
   readonly createdAt: number;
+  /** From then on instances sign with it. */
   readonly activatesAt: number;
+  /** From then on nobody signs with it; null while it is the newest key. */
   readonly retiresAt: number | null;
+  /** From then on it is out of the JWKS; null while it is the newest key. */
   readonly expiresAt: number | null;
 }
 

@@ -51,6 +51,15 @@ export interface KeyRingStats {
   readonly reencrypted: number;
 }
 
+/** What {@link KeyRing} shows when printed, inspected or serialized: no key, no key-encryption key. */
+export interface KeyRingSummary {
+  readonly health: KeyRingHealth;
+  readonly publishedKids: string[];
+  /** Fingerprint of the current key-encryption key. */
+  readonly kek: string;
+  readonly stats: KeyRingStats;
+}
+
 export interface KeyRingEvents {
   /** The ring (or which key is active) changed. */
   change: [info: { generation: number; activeKid: string | undefined; publishedKids: string[] }];
@@ -272,8 +281,8 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
     await this.tail?.stop();
   }
 
-  /** What `JSON.stringify` shows: the ring's public state, never a key. */
-  toJSON(): { health: KeyRingHealth; publishedKids: string[]; kek: string; stats: KeyRingStats } {
+  /** What `JSON.stringify` shows: the ring's public state and the key-encryption key's fingerprint, never a key. */
+  toJSON(): KeyRingSummary {
     return { health: this.health(), publishedKids: this.view?.published.map((k) => k.kid) ?? [], kek: this.options.keks.current.fingerprint, stats: this.stats };
   }
 

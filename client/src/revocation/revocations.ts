@@ -343,7 +343,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Revoc
   }
 
   /** What `JSON.stringify` shows: state and counters, nothing of the connection. */
-  toJSON(): { stale: boolean; stats: RevocationStats } {
+  toJSON(): { readonly stale: boolean; readonly stats: RevocationStats } {
     return { stale: this.isStale(), stats: this.stats };
   }
 
