@@ -89,6 +89,8 @@ describe('running instances: rollback and replay are refused, the newest ring is
     await writeStoredRing(ns.raw, ns.user, first, 100); // a higher store version does not help: the generation is inside the MAC
     expect((await Promise.race([restored, nextEvent<[{ generation: number; replaced: string }]>(a, 'restored')]))[0]).toEqual({ generation: 2, replaced: 'rollback' });
     await untilStored(ns, current);
+    // The instance that did not write back sees Redis good again at its next read.
+    await until(() => a.health().status === 'ready' && b.health().status === 'ready', 'both instances ready again');
     for (const ring of [a, b]) {
       expect(ring.health()).toMatchObject({ generation: 2, status: 'ready' });
       expect(ring.jwks()).toEqual(jwks);
