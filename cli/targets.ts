@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { KccConnectionOptions } from '@kcc-redis/client';
+import type { KccConnectionOptions, KeyEncryptionKeyMaterial } from '@kcc-redis/client';
 import { readKeyEncryptionKeySecret } from '../client/src/aws/secrets-manager.js';
 import { type ResolvedConnection, resolveConnection } from '../client/src/resolve-options.js';
 import { type LocalState, readLocalState } from '../local/local-state.js';
@@ -46,8 +46,11 @@ export interface AppEnvTarget {
   readonly resolved: ResolvedConnection;
   /** Options for `KccRedis.connect`: this tool is not an app instance, so no heartbeat. */
   readonly connection: KccConnectionOptions;
-  /** The app-env's key-encryption key, when the source has one. */
-  kek(): Promise<string | undefined>;
+  /**
+   * The app-env's key-encryption keys (the current one and the earlier ones its secret keeps, so a
+   * ring written before a KEK rotation still verifies), when the source has them.
+   */
+  kek(): Promise<KeyEncryptionKeyMaterial | undefined>;
   /** The local server's state, with `--local-dir`. */
   readonly local?: LocalState;
 }
@@ -70,15 +73,15 @@ export async function resolveTargets(command: string, values: ParsedValues, io: 
   if (values.all === true && app !== undefined) throw new CliUsageError('--all and --app/--env exclude each other', command);
 
   const base = { env: {}, heartbeat: false } satisfies KccConnectionOptions;
-  const pending: { source: string; options: KccConnectionOptions; kek: () => Promise<string | undefined>; local?: LocalState }[] = [];
-  const kekFromSecret = (id: string | undefined) => async () => (id ? (await readKeyEncryptionKeySecret(id, region)).kek : undefined);
+  const pending: { source: string; options: KccConnectionOptions; kek: () => Promise<KeyEncryptionKeyMaterial | undefined>; local?: LocalState }[] = [];
+  const kekFromSecret = (id: string | undefined) => async () => (id ? await readKeyEncryptionKeySecret(id, region) : undefined);
   if (localDir) {
     const state = await readLocalState(localDir);
     for (const a of state.appEnvs) {
       pending.push({
         source: `--local-dir ${localDir}`,
         options: { ...base, url: state.url, username: a.username, password: a.password, keyPrefix: a.keyPrefix, tls: { caFile: state.caFile } },
-        kek: async () => a.kekSecret.kek,
+        kek: async () => a.kekSecret,
         local: state,
       });
     }
@@ -104,7 +107,7 @@ export async function resolveTargets(command: string, values: ParsedValues, io: 
     pending.push({
       source: 'the environment (KCC_REDIS_*)',
       options: { ...base, env: io.env, url },
-      kek: async () => io.env.KCC_KEYRING_KEK || kekFromSecret(io.env.KCC_KEYRING_KEK_SECRET_ID)(),
+      kek: async () => (io.env.KCC_KEYRING_KEK ? { kek: io.env.KCC_KEYRING_KEK } : kekFromSecret(io.env.KCC_KEYRING_KEK_SECRET_ID)()),
     });
   }
 

@@ -63,13 +63,13 @@ export const rotateKeysCommand: Command = {
     }
     return withConnection(target, async (redis) => {
       // Read-only first: no ring means no instance has started; KeyRing.start would create one here.
-      const before = await readKeyRing(redis, { keyEncryptionKey: kek });
+      const before = await readKeyRing(redis, { keys: kek });
       if (before.state === 'absent') throw new CliFailure(`${target.name} has no key ring yet: nothing to rotate (the first instance creates it)`);
       if (before.state === 'degraded') throw new CliFailure(`${target.name}'s key ring is refused (${before.problem}); instances keep their last good ring — see kcc-redis status`);
       const what = `${immediate ? 'IMMEDIATE rotation (old keys leave the JWKS now)' : 'scheduled rotation'} of ${target.name}'s signing keys; active key ${before.active!.kid}`;
       await confirmChange(io, 'rotate-keys', what, values.yes === true);
       const ring = await KeyRing.start(redis, {
-        keyEncryptionKey: kek,
+        keyEncryptionKeyProvider: async () => kek,
         algorithm: (alg ?? before.active!.alg) as SigningAlgorithm,
         activationDelayMs,
         retireGraceMs,
@@ -77,7 +77,7 @@ export const rotateKeysCommand: Command = {
       });
       try {
         const result = await ring.rotate({ immediate });
-        const after = await readKeyRing(redis, { keyEncryptionKey: kek });
+        const after = await readKeyRing(redis, { keys: kek });
         const now = Date.now();
         if (values.json === true) {
           io.stdout(JSON.stringify({ v: 1, command: 'rotate-keys', appEnv: target.name, immediate, ...result, generation: after.generation, exitCode: EXIT.ok }, null, 2));

@@ -38,7 +38,7 @@ async function statusOf(target: AppEnvTarget): Promise<AppEnvStatus> {
   return withConnection(target, async (redis) => ({
     appEnv: target.name,
     source: target.source,
-    keyRing: await readKeyRing(redis, { keyEncryptionKey: kek }),
+    keyRing: await readKeyRing(redis, { keys: kek }),
     revocations: await readRevocations(redis),
     instances: await listInstances(redis),
   }));
@@ -50,7 +50,9 @@ function render(statuses: readonly AppEnvStatus[], color: boolean, now: number):
     const ring = s.keyRing;
     const ringState: Cell =
       ring.state === 'ok'
-        ? { text: ring.verified ? 'ok (decrypts with the KEK)' : 'ok (not decrypted: no KEK given)', color: 'green' }
+        ? ring.verified
+          ? { text: ring.underCurrentKek === false ? 'ok (verified; under an earlier KEK, instances rewrite it)' : 'ok (verified with the KEK)', color: 'green' }
+          : { text: 'present (not verified: no KEK given)', color: 'yellow' }
         : ring.state === 'absent'
           ? { text: 'none yet (the first instance creates it)', color: 'yellow' }
           : { text: `DEGRADED: ${ring.problem}`, color: 'red' };
@@ -62,6 +64,7 @@ function render(statuses: readonly AppEnvStatus[], color: boolean, now: number):
       ['  generation', String(ring.generation)],
       ['  last rotation', ring.lastRotationAt ? `${isoTime(ring.lastRotationAt)} (${humanDuration(now - ring.lastRotationAt)} ago)` : '—'],
       ['  keys published', String(ring.published)],
+      ['  compromised keys', ring.compromisedKids.length === 0 ? 'none' : ring.compromisedKids.join(', ')],
     ];
     const r = s.revocations;
     rows.push(

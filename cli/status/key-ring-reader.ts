@@ -1,16 +1,10 @@
 /**
- * THE ADAPTER between `kcc-redis status` / `rotate-keys` and the key ring's stored format: the one
- * module that knows how the ring is stored. Today it reads the ring's versioned value with the
- * client's Store and parses it with the client's ring-data helpers, read-only (never
- * `KeyRing.start`, which writes a first key into an empty namespace). When the client exports its
- * verified, read-only ring inspection (authenticated ring, generation, compromised kids), only
- * {@link readKeyRing} changes: the commands use {@link KeyRingStatus} alone.
+ * The adapter between `kcc-redis status` / `rotate-keys` and the key ring: the client's read-only,
+ * verified inspection (`KeyRing.inspect`: authentication, generation, compromised kids) mapped onto
+ * what the commands show. Never `KeyRing.start`, which writes a first key into an empty namespace.
  */
-import type { KccRedis } from '@kcc-redis/client';
-import { Store } from '@kcc-redis/client/primitives';
-import { KeyEncryptionKey } from '../../client/src/keyring/key-encryption.js';
-import { KEY_RING_NAME } from '../../client/src/keyring/key-ring.js';
-import { type StoredRing, parseStoredRing, viewAt } from '../../client/src/keyring/ring-data.js';
+import { KeyRing, type KccRedis, type KeyEncryptionKeyMaterial } from '@kcc-redis/client';
+import { KEY_RING_KEYS } from '../../client/src/keyring/ring-keys.js';
 
 /** A key of the ring as status shows it (public facts only). */
 export interface RingKeyStatus {
@@ -21,11 +15,14 @@ export interface RingKeyStatus {
 
 /** What status reports about an app-env's signing-key ring. Times are ms since the epoch. */
 export interface KeyRingStatus {
-  /** `absent`: no instance has started yet; `ok`: instances can use it; `degraded`: instances refuse it (see `problem`). */
+  /**
+   * `absent`: no instance has started yet; `ok`: verified (or, without the key-encryption keys, present
+   * but not verifiable); `degraded`: instances refuse it (see `problem`).
+   */
   readonly state: 'absent' | 'ok' | 'degraded';
-  /** Why instances refuse the ring (parse, key-encryption key, no active key). */
+  /** Why instances refuse the ring (tampered, another namespace, a key-encryption key not held, …). */
   readonly problem: string | undefined;
-  /** Monotonic generation of the ring: the version of its compare-and-set value (today's format). */
+  /** Increases with every write; instances never go back to a lower one (0 when unknown). */
   readonly generation: number;
   readonly active: RingKeyStatus | undefined;
   /** The key published but not yet signing, and when it takes over. */
@@ -34,45 +31,47 @@ export interface KeyRingStatus {
   readonly lastRotationAt: number | undefined;
   /** Keys in the JWKS now. */
   readonly published: number;
-  /** Whether every private key was decrypted with the app-env's key-encryption key (false: no KEK given). */
+  /** Kids retired by emergency rotations: never usable again. */
+  readonly compromisedKids: readonly string[];
+  /** Whether the ring was verified with the app-env's key-encryption keys (false: none given). */
   readonly verified: boolean;
+  /** Whether the ring is under the current key-encryption key (false until an instance rewrites it after a KEK rotation). */
+  readonly underCurrentKek: boolean | undefined;
 }
 
+const EMPTY = { generation: 0, active: undefined, next: undefined, lastRotationAt: undefined, published: 0, compromisedKids: [], underCurrentKek: undefined } as const;
+
 /**
- * Reads the ring of `redis`'s app-env without writing anything. With `keyEncryptionKey`, also
- * checks that every key still in use decrypts under it, as an instance would: a ring that parses
- * but that instances cannot decrypt is `degraded`.
+ * Reads and verifies the ring of `redis`'s app-env without writing anything. Without key-encryption
+ * keys nothing can be verified: the ring is reported as present, unverified.
  */
-export async function readKeyRing(redis: KccRedis, options: { readonly keyEncryptionKey?: string; readonly now?: number } = {}): Promise<KeyRingStatus> {
-  const stored = await new Store(redis).getVersioned(KEY_RING_NAME);
-  const empty = { generation: 0, active: undefined, next: undefined, lastRotationAt: undefined, published: 0, verified: false };
-  if (!stored) return { state: 'absent', problem: undefined, ...empty };
-  const now = options.now ?? Date.now();
-  let ring: StoredRing;
-  try {
-    ring = parseStoredRing(stored.value);
-  } catch (error) {
-    return { state: 'degraded', problem: `the stored ring (version ${stored.version}) is refused: ${(error as Error).message}`, ...empty, generation: stored.version };
+export async function readKeyRing(redis: KccRedis, options: { readonly keys?: KeyEncryptionKeyMaterial } = {}): Promise<KeyRingStatus> {
+  if (options.keys === undefined) {
+    // Presence only: the ring is authenticated under the key-encryption key, so nothing in it can be trusted without one.
+    const present = (await redis.run((r) => r.exists(redis.key(KEY_RING_KEYS.ring)))) === 1;
+    return present
+      ? { state: 'ok', problem: 'not verified: no key-encryption key given', ...EMPTY, verified: false }
+      : { state: 'absent', problem: undefined, ...EMPTY, verified: false };
   }
-  const view = viewAt(ring, now);
-  const key = (k: { kid: string; alg: string; activatesAt: number } | undefined) => (k ? { kid: k.kid, alg: k.alg, activatesAt: k.activatesAt } : undefined);
-  const facts = {
-    generation: stored.version,
-    active: key(view.active),
-    next: key(view.next),
-    lastRotationAt: Math.max(...ring.keys.map((k) => k.createdAt)),
-    published: view.published.length,
+  const keys = options.keys;
+  const status = await KeyRing.inspect(redis, { keyEncryptionKeyProvider: async () => keys, env: {} });
+  if (status.state === 'absent') return { state: 'absent', problem: undefined, ...EMPTY, verified: false };
+  if (status.state === 'refused') return { state: 'degraded', problem: `${status.message} (${status.reason})`, ...EMPTY, verified: false };
+  const byKid = new Map(status.keys.map((k) => [k.kid, k]));
+  const key = (kid: string | undefined) => {
+    const k = kid === undefined ? undefined : byKid.get(kid);
+    return k ? { kid: k.kid, alg: k.alg, activatesAt: k.activatesAt } : undefined;
   };
-  let problem = view.active ? undefined : 'the ring has no active key';
-  let verified = false;
-  if (options.keyEncryptionKey !== undefined && problem === undefined) {
-    const kek = new KeyEncryptionKey(options.keyEncryptionKey);
-    try {
-      for (const k of ring.keys.filter((candidate) => candidate.expiresAt === null || candidate.expiresAt > now)) await kek.decrypt(k.privateJwe, k.kid);
-      verified = true;
-    } catch (error) {
-      problem = (error as Error).message;
-    }
-  }
-  return { state: problem ? 'degraded' : 'ok', problem, ...facts, verified };
+  return {
+    state: status.activeKid ? 'ok' : 'degraded',
+    problem: status.activeKid ? undefined : 'the ring has no active key',
+    generation: status.generation,
+    active: key(status.activeKid),
+    next: key(status.nextKid),
+    lastRotationAt: status.keys.length > 0 ? Math.max(...status.keys.map((k) => k.createdAt)) : undefined,
+    published: status.keys.filter((k) => k.role !== 'expired').length,
+    compromisedKids: status.compromisedKids,
+    verified: true,
+    underCurrentKek: status.kekIsCurrent,
+  };
 }

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { inspect } from 'node:util';
 import { isIP } from 'node:net';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { isRefused, permanentFailure } from './connect-failure.js';
@@ -6,7 +7,7 @@ import { CredentialRefresher } from './credentials.js';
 import { Heartbeat } from './heartbeat.js';
 import { ConnectionRenewal } from './iam/connection-renewal.js';
 import { IamAuth } from './iam/iam-auth.js';
-import { redactAuthArguments } from './iam/redact-auth-arguments.js';
+import { redactAuthArguments, redisErrorSummary } from './redis-error-redaction.js';
 import { KccAuthError, KccClosedError, KccConnectionError } from './errors.js';
 import { namespacedChannel, namespacedKey } from './contract/naming.js';
 import type { KccConnectionOptions } from './options.js';
@@ -39,6 +40,24 @@ export interface KccRedisEvents {
   'auth-failure': [role: ConnectionRole, refreshed: boolean];
   /** After a subscriber reconnect, every channel is subscribed again: messages flow from here on. */
   resubscribed: [];
+}
+
+/** What {@link KccRedis} shows when printed, inspected or serialized: no credential, no connection internals. */
+export interface KccRedisSummary {
+  /** The endpoint connected to. */
+  readonly host: string;
+  readonly port: number;
+  readonly clusterMode: boolean;
+  /** This app-env's key prefix (`<app>-<env>:`). */
+  readonly keyPrefix: string;
+  /** The Redis user (never its password or token). */
+  readonly username: string;
+  /** How the user authenticates. */
+  readonly auth: 'password' | 'iam';
+  readonly instanceId: string;
+  /** Whether {@link KccRedis.close} was called. */
+  readonly closed: boolean;
+  readonly stats: ConnectionStats;
 }
 
 /** Counters for diagnostics. */
@@ -302,9 +321,9 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
 
   private open(role: ConnectionRole): RedisClient {
     const { config } = this;
-    const { username, password } = this.credentials.credentials;
+    const { username } = this.credentials.credentials;
     const options: RedisOptions = {
-      ...(this.iam ? this.iam.redisOptions() : { username, password }),
+      ...(this.iam ? this.iam.redisOptions() : { username, password: this.credentials.password as unknown as string }),
       tls: config.tls
         ? { ca: config.tls.ca, servername: config.tls.servername ?? (isIP(config.host) ? undefined : config.host) }
         : undefined,
@@ -376,18 +395,20 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
       this.emit('auth-failure', role, changed);
     }
     if (!changed) return;
-    const { username, password } = this.credentials.credentials;
+    // Every connection reads the password through the refresher's stand-in at its next AUTH; only a
+    // changed user name has to be written into ioredis' options.
+    const { username } = this.credentials.credentials;
     for (const client of this.clients.keys()) {
       const targets: (RedisOptions | undefined)[] = [];
       if (client instanceof Cluster) {
         // New node connections are built from the pool's own copy of the options (ioredis 6), so
-        // that copy must learn the new password too, not only the cluster's options and live nodes.
+        // that copy must learn a new user name too, not only the cluster's options and live nodes.
         const pool = (client as unknown as { connectionPool?: { redisOptions?: RedisOptions } }).connectionPool;
         targets.push(client.options.redisOptions, pool?.redisOptions, ...client.nodes().map((node) => node.options));
       } else {
         targets.push(client.options);
       }
-      for (const target of targets) if (target) Object.assign(target, { username, password });
+      for (const target of targets) if (target && target.username !== username) target.username = username;
     }
     if (!joined) this.config.logger.info('Redis credentials re-read after an authentication failure', { username });
   }
@@ -423,22 +444,48 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
       const timer = setTimeout(() => {
         cleanup();
         const why = lastError ? this.describe(lastError).message : 'no answer';
-        reject(new KccConnectionError(`${role} connection to ${this.config.host}:${this.config.port} not ready after ${this.config.connectTimeoutMs} ms: ${why}`, { cause: lastError }));
+        reject(new KccConnectionError(`${role} connection to ${this.config.host}:${this.config.port} not ready after ${this.config.connectTimeoutMs} ms: ${why}`, { cause: lastError && redisErrorSummary(lastError) }));
       }, this.config.connectTimeoutMs);
       client.on('ready', onReady);
       client.on('error', onError);
     });
   }
 
+  /**
+   * The error a caller gets for a failure of Redis: an authentication failure becomes a
+   * KccAuthError whose cause is a summary of Redis' answer (name, message, command name); any other
+   * error keeps its identity, with the arguments of AUTH/HELLO commands nested in it blanked.
+   */
   private describe(error: unknown): Error {
+    redactAuthArguments(error);
     if (isAuthError(error) && this.iam) {
-      return new KccAuthError(this.iam.rejection((error as Error).message.split(' ')[0]!), { cause: error });
+      return new KccAuthError(this.iam.rejection((error as Error).message.split(' ')[0]!), { cause: redisErrorSummary(error) });
     }
     if (isAuthError(error)) {
       const source = this.credentials.refreshable ? 'even after re-reading them' : 'and they are fixed (explicit option or environment); use a secret id so they can be re-read';
-      return new KccAuthError(`Redis rejected the credentials of user "${this.username}" ${source} (${(error as Error).message.split(' ')[0]})`, { cause: error });
+      return new KccAuthError(`Redis rejected the credentials of user "${this.username}" ${source} (${(error as Error).message.split(' ')[0]})`, { cause: redisErrorSummary(error) });
     }
     return error instanceof Error ? error : new Error(String(error));
+  }
+
+  /** What `JSON.stringify` shows: where and as whom this connects, and its counters; never a credential or a connection's internals. */
+  toJSON(): KccRedisSummary {
+    return {
+      host: this.config.host,
+      port: this.config.port,
+      clusterMode: this.config.clusterMode,
+      keyPrefix: this.config.keyPrefix,
+      username: this.username,
+      auth: this.iam ? 'iam' : 'password',
+      instanceId: this.config.instanceId,
+      closed: this.closed,
+      stats: this.stats,
+    };
+  }
+
+  /** What `console.log` and `util.inspect` show: the same as {@link toJSON}. */
+  [inspect.custom](_depth: number, options: object): string {
+    return `KccRedis ${inspect(this.toJSON(), options)}`;
   }
 }
 

@@ -1,4 +1,5 @@
 import type { CredentialsProvider, RedisCredentials } from './options.js';
+import { secretStandIn } from './secret-stand-in.js';
 
 /**
  * Holds the credentials in use and re-reads them on demand: one read at a time for all callers
@@ -11,6 +12,12 @@ export class CredentialRefresher {
   private inFlight: Promise<void> | undefined;
   private lastReadAt = Number.NEGATIVE_INFINITY;
   private generation = 0;
+  /**
+   * What connections are given as their password: it reads as the current password only when a
+   * connection sends AUTH, and as `[redacted]` when printed or serialized, so no options object,
+   * connection state or error argument holds the password itself, and a re-read needs no copying.
+   */
+  readonly password: object = secretStandIn(() => this.#current.password);
 
   constructor(
     initial: RedisCredentials,

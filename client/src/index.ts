@@ -8,6 +8,7 @@ export {
   type ConnectionStats,
   type DedicatedRole,
   type KccRedisEvents,
+  type KccRedisSummary,
   type RedisClient,
   type RenewDedicated,
 } from './connection.js';
@@ -40,10 +41,15 @@ export {
   type JsonWebKeySet,
   type KeyRingEvents,
   type KeyRingHealth,
+  type KeyRingStats,
+  type KeyRingSummary,
   type RotateOptions,
   type RotateResult,
 } from './keyring/key-ring.js';
 export { KEY_RING_DEFAULTS, type KeyRingOptions } from './keyring/key-ring-options.js';
+export type { KeyRingKeyStatus, KeyRingStatus } from './keyring/key-ring-status.js';
+export type { KeyEncryptionKeyMaterial, KeyEncryptionKeyProvider } from './keyring/key-encryption-keys.js';
+export type { RingRefusalReason as KeyRingRefusalReason } from './keyring/ring-seal.js';
 export { SIGNING_ALGORITHMS, type SigningAlgorithm } from './keyring/ring-data.js';
 export type { ClientAssertionRequest, ClientAuthFunction, SigningKey } from './keyring/client-assertion.js';
 
@@ -54,9 +60,10 @@ export {
   type RevocationCheck,
   type RevocationEvents,
   type RevocationOptions,
+  type RevocationSource,
   type RevocationStats,
 } from './revocation/revocations.js';
-export type { RevocationEvent } from './revocation/revocation-event.js';
+export { MAX_NOT_BEFORE_SKEW_SECONDS, MAX_REVOCATION_ID_LENGTH, type RevocationEvent } from './revocation/revocation-event.js';
 export type { RevocationClaims } from './revocation/revocation-index.js';
 export type { RevocationSink } from './revocation/revocation-sink.js';
 export { RedisReplayGuard, type ReplayGuard } from './revocation/replay-guard.js';

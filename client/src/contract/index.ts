@@ -8,6 +8,7 @@ export {
   DEFAULT_USER_GROUP_ID,
   DEFAULT_USER_NAME,
   HARDENED_DENIALS,
+  HARDENED_STANDALONE_DENIALS,
   IAM_USER_SUFFIX,
   accessPermissions,
   appEnvIamUserName,

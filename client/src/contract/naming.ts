@@ -22,25 +22,39 @@ export const DEFAULT_REDIS_PORT = 6379;
  * Which access string app users get.
  * - `guide`: exactly the setup guide's template.
  * - `hardened`: the template plus denials of commands that leak other tenants' key names,
- *   counts or channel names, or act server-wide. The client never uses them.
+ *   counts, channel names or subscriber counts, act on the server's shared scripts and functions,
+ *   or reach other logical databases. The client never uses them.
  */
 export type AclProfile = 'guide' | 'hardened';
 export const ACL_PROFILES: readonly AclProfile[] = ['guide', 'hardened'];
 
 /**
- * Appended by the `hardened` profile. Measured on Redis 7.0.15, the guide's string still allows:
- * SCAN without MATCH, RANDOMKEY and DBSIZE (key names and counts of every tenant), PUBSUB
- * CHANNELS / SHARDCHANNELS (their channel names), SCRIPT FLUSH and FUNCTION FLUSH (server-wide).
+ * Appended by the `hardened` profile: everything the guide's string still lets an app user reach
+ * beyond its own namespace that a rule can close, none of which the client uses. Measured on
+ * Redis 7.0.15 (`test/integration/local/acl-truth-table.test.ts`):
+ * - `-scan -randomkey -dbsize`: key names and key counts of every tenant;
+ * - `-pubsub`: every PUBSUB subcommand (CHANNELS, SHARDCHANNELS, NUMSUB, SHARDNUMSUB, NUMPAT): names and
+ *   subscriber counts of every tenant's channels;
+ * - `-@scripting +eval +evalsha`: of the scripting commands only the two the client runs; SCRIPT
+ *   (FLUSH, KILL, LOAD, EXISTS), FUNCTION (LOAD, LIST, DUMP, RESTORE, DELETE, FLUSH, KILL, STATS) and
+ *   FCALL act on the server's scripts and functions, shared by every tenant;
+ * - `-select -copy`: other logical databases (COPY's DB option).
+ *
+ * Only rules of ElastiCache's documented access-string syntax: commands, `@`categories and
+ * `command|subcommand` (https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/Clusters.RBAC.html#Access-string);
+ * none names a command ElastiCache restricts (an access string naming one is refused), serverless
+ * included (https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/SupportedCommands.html): FUNCTION
+ * and SCRIPT KILL are closed through their category, not by name. INFO's sections cannot be told
+ * apart by a rule: INFO keyspace (key counts per database) stays open under both profiles.
  */
-export const HARDENED_DENIALS: readonly string[] = [
-  '-scan',
-  '-randomkey',
-  '-dbsize',
-  '-pubsub|channels',
-  '-pubsub|shardchannels',
-  '-script|flush',
-  '-function|flush',
-];
+export const HARDENED_DENIALS: readonly string[] = ['-scan', '-randomkey', '-dbsize', '-pubsub', '-@scripting', '+eval', '+evalsha', '-select', '-copy'];
+
+/**
+ * Appended by the `hardened` profile outside cluster mode: MOVE to another logical database. A
+ * cluster has database 0 only, and ElastiCache Serverless (cluster mode) does not offer MOVE, so
+ * naming it there would make ElastiCache refuse the access string.
+ */
+export const HARDENED_STANDALONE_DENIALS: readonly string[] = ['-move'];
 
 /**
  * Appended in cluster mode: ioredis' Cluster client discovers the shard layout with
@@ -155,7 +169,7 @@ export function appEnvAccessString(appEnv: AppEnv, options: AccessStringOptions 
     '+info',
   ];
   if (options.clusterMode) rules.push(...CLUSTER_MODE_GRANTS);
-  if ((options.profile ?? 'guide') === 'hardened') rules.push(...HARDENED_DENIALS);
+  if ((options.profile ?? 'guide') === 'hardened') rules.push(...HARDENED_DENIALS, ...(options.clusterMode ? [] : HARDENED_STANDALONE_DENIALS));
   return rules.join(' ');
 }
 

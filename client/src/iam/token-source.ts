@@ -1,7 +1,7 @@
-import { inspect } from 'node:util';
 import type { KccLogger } from '../logger.js';
 import { type IamAuthTokenOptions, type SignedIamToken, signIamToken } from './auth-token.js';
 import { type AwsCredentialsProvider, resolveAwsCredentials } from './aws-credentials.js';
+import { secretStandIn } from '../secret-stand-in.js';
 
 /** What a {@link IamTokenSource} signs for. */
 export interface IamTokenSourceOptions extends Pick<IamAuthTokenOptions, 'cacheName' | 'userId' | 'region' | 'serverless'> {
@@ -43,13 +43,7 @@ export class IamTokenSource {
   constructor(private readonly options: IamTokenSourceOptions) {
     this.timer = setInterval(() => this.keepFresh(), options.checkIntervalMs);
     this.timer.unref();
-    const current = () => this.current();
-    this.password = {
-      toString: current,
-      [Symbol.toPrimitive]: current,
-      toJSON: () => REDACTED,
-      [inspect.custom]: () => REDACTED,
-    };
+    this.password = secretStandIn(() => this.current(), REDACTED);
   }
 
   /**

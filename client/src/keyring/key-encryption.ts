@@ -1,49 +1,120 @@
-import { createHash, hkdfSync } from 'node:crypto';
-import { CompactEncrypt, type JWK, compactDecrypt, decodeProtectedHeader } from 'jose';
+import { createHash, createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+import { inspect } from 'node:util';
+import { CompactEncrypt, CompactSign, type JWK, compactDecrypt, compactVerify, decodeProtectedHeader } from 'jose';
 
 /** The well-known key used only with `unsafeAllowPlaintextPrivateKeys`: it protects nothing. */
 export const UNSAFE_LOCAL_KEK = 'kcc-redis-unsafe-local-only-not-a-secret';
 
+/** `typ` of the JWS that authenticates a stored ring. */
+const RING_JWS_TYPE = 'kcc-keyring';
+/** Prefix of tagged statements: a JWS signing input (base64url, no newline) never starts like this. */
+const STATEMENT_DOMAIN = 'kcc-redis keyring statement v1\n';
+
 /**
- * The key that encrypts private signing keys before they are stored in Redis. It never goes to
- * Redis itself; its fingerprint does, so an instance with another KEK says so instead of failing
- * obscurely.
+ * One key-encryption key (KEK), as the two keys derived from it: one encrypts private signing keys
+ * before they are stored in Redis, the other authenticates the whole stored ring. Neither the KEK
+ * nor a derived key ever goes to Redis; the fingerprint does, so a reader knows which KEK to use
+ * and an instance with another one says so instead of failing obscurely.
  */
 export class KeyEncryptionKey {
-  /** First 16 hex characters of SHA-256 over the derived key: identifies, does not reveal. */
+  /** First 16 hex characters of SHA-256 over the derived encryption key: identifies, does not reveal. */
   readonly fingerprint: string;
-  private readonly key: Uint8Array;
+  // Private fields (#) stay out of console.log / util.inspect dumps of this object.
+  readonly #encryption: Uint8Array;
+  readonly #authentication: Uint8Array;
 
   constructor(secret: string) {
-    // HKDF turns any long random string (the stack generates 64 alphanumerics) into an AES-256 key.
-    this.key = new Uint8Array(hkdfSync('sha256', secret, 'kcc-redis', 'keyring private-key encryption v1', 32));
-    this.fingerprint = createHash('sha256').update(this.key).digest('hex').slice(0, 16);
+    // HKDF turns any long random string (the stack generates 64 alphanumerics) into AES-256 and HMAC keys.
+    this.#encryption = new Uint8Array(hkdfSync('sha256', secret, 'kcc-redis', 'keyring private-key encryption v1', 32));
+    this.#authentication = new Uint8Array(hkdfSync('sha256', secret, 'kcc-redis', 'keyring authentication v1', 32));
+    this.fingerprint = createHash('sha256').update(this.#encryption).digest('hex').slice(0, 16);
   }
 
   /** Encrypts a private JWK as a compact JWE bound (in its protected header) to the key's kid. */
   encrypt(privateJwk: JWK, kid: string): Promise<string> {
     return new CompactEncrypt(new TextEncoder().encode(JSON.stringify(privateJwk)))
       .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid, kek: this.fingerprint, cty: 'jwk+json' })
-      .encrypt(this.key);
+      .encrypt(this.#encryption);
   }
 
   /** Decrypts a private JWK; throws a message naming the kid when it is not ours or was altered. */
   async decrypt(jwe: string, kid: string): Promise<JWK> {
-    let header: ReturnType<typeof decodeProtectedHeader>;
-    try {
-      header = decodeProtectedHeader(jwe);
-    } catch {
-      throw new Error(`private key of kid "${kid}" is not a compact JWE`);
-    }
+    const header = jweHeader(jwe, kid);
     if (header.kek !== this.fingerprint) {
-      throw new Error(`private key of kid "${kid}" was encrypted under key-encryption key ${String(header.kek)}; this instance has ${this.fingerprint}`);
+      throw new Error(`private key of kid "${kid}" was encrypted under key-encryption key ${String(header.kek)}, not ${this.fingerprint}`);
     }
     if (header.kid !== kid) throw new Error(`private key stored under kid "${kid}" belongs to kid "${String(header.kid)}"`);
     try {
-      const { plaintext } = await compactDecrypt(jwe, this.key, { keyManagementAlgorithms: ['dir'], contentEncryptionAlgorithms: ['A256GCM'] });
+      const { plaintext } = await compactDecrypt(jwe, this.#encryption, { keyManagementAlgorithms: ['dir'], contentEncryptionAlgorithms: ['A256GCM'] });
       return JSON.parse(new TextDecoder().decode(plaintext)) as JWK;
     } catch {
       throw new Error(`private key of kid "${kid}" cannot be decrypted (altered, or another key-encryption key)`);
     }
+  }
+
+  /** Authenticates `payload` (the ring document): a compact JWS, HS256 under the derived authentication key. */
+  authenticate(payload: string): Promise<string> {
+    return new CompactSign(new TextEncoder().encode(payload))
+      .setProtectedHeader({ alg: 'HS256', kid: this.fingerprint, typ: RING_JWS_TYPE })
+      .sign(this.#authentication);
+  }
+
+  /** The payload of a JWS made by {@link authenticate} with this key; throws when it was made otherwise or altered. */
+  async verify(jws: string): Promise<string> {
+    try {
+      const { payload, protectedHeader } = await compactVerify(jws, this.#authentication, { algorithms: ['HS256'] });
+      if (protectedHeader.typ !== RING_JWS_TYPE || protectedHeader.kid !== this.fingerprint) throw new Error('header');
+      return new TextDecoder().decode(payload);
+    } catch {
+      throw new Error(`authentication under key-encryption key ${this.fingerprint} failed (altered, or written without the key-encryption key)`);
+    }
+  }
+
+  /**
+   * HMAC-SHA-256 (base64url) of a short statement under the derived authentication key (domain
+   * separated from the ring's JWS), e.g. "namespace X reached generation N" in the ring's event log.
+   */
+  tag(statement: string): string {
+    return createHmac('sha256', this.#authentication).update(`${STATEMENT_DOMAIN}${statement}`).digest('base64url');
+  }
+
+  /** Whether `tag` is this key's {@link tag} of `statement` (constant time). */
+  checkTag(statement: string, tag: string): boolean {
+    const expected = Buffer.from(this.tag(statement));
+    const given = Buffer.from(tag);
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  }
+
+  /** The fingerprint only. */
+  [inspect.custom](): string {
+    return `KeyEncryptionKey { fingerprint: '${this.fingerprint}' }`;
+  }
+
+  toJSON(): { fingerprint: string } {
+    return { fingerprint: this.fingerprint };
+  }
+}
+
+/** The fingerprint of the key-encryption key a private key's JWE names. */
+export function jweKekFingerprint(jwe: string, kid: string): string | undefined {
+  const kek = jweHeader(jwe, kid).kek;
+  return typeof kek === 'string' ? kek : undefined;
+}
+
+/** The fingerprint of the key-encryption key a stored ring's JWS names, or undefined when it is not such a JWS. */
+export function ringKekFingerprint(jws: string): string | undefined {
+  try {
+    const header = decodeProtectedHeader(jws);
+    return header.typ === RING_JWS_TYPE && header.alg === 'HS256' && typeof header.kid === 'string' ? header.kid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function jweHeader(jwe: string, kid: string): ReturnType<typeof decodeProtectedHeader> {
+  try {
+    return decodeProtectedHeader(jwe);
+  } catch {
+    throw new Error(`private key of kid "${kid}" is not a compact JWE`);
   }
 }

@@ -1,7 +1,9 @@
 import { readKeyEncryptionKeySecret } from '../aws/secrets-manager.js';
+import type { KccLogger } from '../logger.js';
 import { OptionProblems, show } from '../option-checks.js';
 import { MIN_KEK_LENGTH } from '../contract/user-secret.js';
-import { KeyEncryptionKey, UNSAFE_LOCAL_KEK } from './key-encryption.js';
+import { UNSAFE_LOCAL_KEK } from './key-encryption.js';
+import { type KeyEncryptionKeyProvider, KeyEncryptionKeys } from './key-encryption-keys.js';
 import { SIGNING_ALGORITHMS, type SigningAlgorithm } from './ring-data.js';
 
 /**
@@ -9,16 +11,28 @@ import { SIGNING_ALGORITHMS, type SigningAlgorithm } from './ring-data.js';
  *
  * | option | environment | default |
  * |---|---|---|
- * | `keyEncryptionKey` | `KCC_KEYRING_KEK` | — |
  * | `keyEncryptionKeySecretId` | `KCC_KEYRING_KEK_SECRET_ID` (stack output `<AppEnv>KekSecretArn`) | — |
+ * | `keyEncryptionKey` | `KCC_KEYRING_KEK` | — |
+ * | `keyEncryptionKeyProvider` | — | — |
+ *
+ * Give one source. The secret (and a provider) is re-read when a ring names a key-encryption key
+ * this instance does not hold and every `keyEncryptionKeyRefreshIntervalMs`, so a rotated KEK is
+ * picked up without a restart; a fixed `keyEncryptionKey` never changes.
  */
 export interface KeyRingOptions {
   /** @default 'PS256' */
   readonly algorithm?: SigningAlgorithm;
   /** Secret (≥ 32 characters) that encrypts private keys before they go to Redis. */
   readonly keyEncryptionKey?: string;
-  /** Secrets Manager secret `{ "kek": "…" }` holding the key-encryption key (the stack creates one per app-env). */
+  /**
+   * Secrets Manager secret `{ "v": 1, "kek": "…", "previous": […] }` holding the key-encryption key
+   * and the earlier ones (the stack creates one per app-env and rotates it).
+   */
   readonly keyEncryptionKeySecretId?: string;
+  /** Your own source of the key-encryption keys (current and earlier ones); replaces the two options above. */
+  readonly keyEncryptionKeyProvider?: KeyEncryptionKeyProvider;
+  /** How often the key-encryption keys are re-read from the secret or provider. @default 900000 (15 minutes) */
+  readonly keyEncryptionKeyRefreshIntervalMs?: number;
   /**
    * Store private keys under a well-known key, i.e. effectively in plaintext. Local development only;
    * logged as a warning at every start.
@@ -55,6 +69,7 @@ export const KEY_RING_DEFAULTS = {
   refreshIntervalMs: 30_000,
   lockTtlMs: 30_000,
   eventLogMaxAgeMs: 10 * 3_600_000,
+  keyEncryptionKeyRefreshIntervalMs: 15 * 60_000,
 } as const;
 
 export interface ResolvedKeyRingOptions {
@@ -65,7 +80,8 @@ export interface ResolvedKeyRingOptions {
   readonly refreshIntervalMs: number;
   readonly lockTtlMs: number;
   readonly eventLogMaxAgeMs: number;
-  readonly kek: KeyEncryptionKey;
+  readonly keyEncryptionKeyRefreshIntervalMs: number;
+  readonly keks: KeyEncryptionKeys;
   readonly unsafePlaintext: boolean;
 }
 
@@ -77,27 +93,46 @@ const DURATIONS = [
   ['refreshIntervalMs', 1],
   ['lockTtlMs', 1],
   ['eventLogMaxAgeMs', 1],
+  ['keyEncryptionKeyRefreshIntervalMs', 1],
 ] as const;
 
-/** Validates the options and obtains the key-encryption key; one error names every problem. */
-export async function resolveKeyRingOptions(options: KeyRingOptions): Promise<ResolvedKeyRingOptions> {
-  const env = options.env ?? process.env;
+/** Validates the options and reads the key-encryption keys; one error names every problem. */
+export async function resolveKeyRingOptions(options: KeyRingOptions, logger: KccLogger): Promise<ResolvedKeyRingOptions> {
   const problems = new OptionProblems();
   const algorithm = options.algorithm ?? KEY_RING_DEFAULTS.algorithm;
   if (!SIGNING_ALGORITHMS.includes(algorithm)) problems.add(`algorithm: ${show(algorithm)} must be one of ${SIGNING_ALGORITHMS.join(', ')}`);
   const durations = Object.fromEntries(
     DURATIONS.map(([name, min]) => [name, problems.number(name, options[name], KEY_RING_DEFAULTS[name], { min, unit: 'ms' })]),
   ) as Record<(typeof DURATIONS)[number][0], number>;
+  return { ...durations, algorithm, ...(await resolveKeyEncryptionKeys(options, logger, problems)) };
+}
+
+/**
+ * The key-encryption keys of the options (or environment), read once: a provider, a fixed key, or
+ * the stack's secret; with none, `unsafeAllowPlaintextPrivateKeys` gives the well-known local key.
+ * Used by {@link resolveKeyRingOptions} and by the read-only `KeyRing.inspect`.
+ */
+export async function resolveKeyEncryptionKeys(
+  options: KeyRingOptions,
+  logger: KccLogger,
+  problems = new OptionProblems(),
+): Promise<{ keks: KeyEncryptionKeys; unsafePlaintext: boolean }> {
+  const env = options.env ?? process.env;
   const secretId = options.keyEncryptionKeySecretId ?? env.KCC_KEYRING_KEK_SECRET_ID;
-  let kekText = options.keyEncryptionKey ?? env.KCC_KEYRING_KEK;
-  if (kekText === undefined && secretId === undefined && !options.unsafeAllowPlaintextPrivateKeys) {
-    problems.add('keyEncryptionKey: missing; set KCC_KEYRING_KEK or KCC_KEYRING_KEK_SECRET_ID (the stack creates one per app-env), or for local development only unsafeAllowPlaintextPrivateKeys: true');
+  const kekText = options.keyEncryptionKey ?? env.KCC_KEYRING_KEK;
+  const provider = options.keyEncryptionKeyProvider;
+  if (provider !== undefined && typeof provider !== 'function') problems.add(`keyEncryptionKeyProvider: must be a function returning { kek, previous } (got ${show(provider)})`);
+  if (provider !== undefined && options.keyEncryptionKey !== undefined) problems.add('keyEncryptionKeyProvider: give it or keyEncryptionKey, not both');
+  if (provider === undefined && kekText === undefined && secretId === undefined && !options.unsafeAllowPlaintextPrivateKeys) {
+    problems.add('keyEncryptionKey: missing; set KCC_KEYRING_KEK_SECRET_ID (the stack creates one per app-env) or KCC_KEYRING_KEK, or keyEncryptionKeyProvider, or for local development only unsafeAllowPlaintextPrivateKeys: true');
   }
-  if (kekText !== undefined && kekText.length < MIN_KEK_LENGTH) problems.add(`keyEncryptionKey: must be at least ${MIN_KEK_LENGTH} characters (has ${kekText.length})`);
+  if (provider === undefined && kekText !== undefined && kekText.length < MIN_KEK_LENGTH) problems.add(`keyEncryptionKey: must be at least ${MIN_KEK_LENGTH} characters (has ${kekText.length})`);
   problems.throwIfAny('kcc-redis key ring config');
-  if (kekText === undefined && secretId !== undefined) {
-    kekText = (await readKeyEncryptionKeySecret(secretId, options.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION)).kek;
+  if (provider !== undefined) return { keks: await KeyEncryptionKeys.load(provider, logger, true), unsafePlaintext: false };
+  if (kekText !== undefined) return { keks: await KeyEncryptionKeys.load(async () => ({ kek: kekText }), logger, false), unsafePlaintext: false };
+  if (secretId !== undefined) {
+    const region = options.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
+    return { keks: await KeyEncryptionKeys.load(() => readKeyEncryptionKeySecret(secretId, region), logger, true), unsafePlaintext: false };
   }
-  const unsafePlaintext = kekText === undefined;
-  return { ...durations, algorithm, kek: new KeyEncryptionKey(kekText ?? UNSAFE_LOCAL_KEK), unsafePlaintext };
+  return { keks: await KeyEncryptionKeys.load(async () => ({ kek: UNSAFE_LOCAL_KEK }), logger, false), unsafePlaintext: true };
 }

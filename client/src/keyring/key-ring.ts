@@ -1,26 +1,20 @@
 import { EventEmitter } from 'node:events';
-import type { webcrypto } from 'node:crypto';
+import { inspect } from 'node:util';
 import type { JWK } from 'jose';
 import type { KccRedis } from '../connection.js';
 import { KccClosedError, KccKeyRingError, KccLockTimeoutError, KccNotReadyError } from '../errors.js';
-import { EventLog, type EventLogTail } from '../event-log.js';
-import { Locks } from '../lock.js';
-import { Store } from '../store.js';
+import type { EventLogTail } from '../event-log.js';
 import { type ClientAssertionRequest, type ClientAuthFunction, type SigningKey, privateKeyJwtClientAuth, signClientAssertion } from './client-assertion.js';
 import { type KeyRingOptions, type ResolvedKeyRingOptions, resolveKeyRingOptions } from './key-ring-options.js';
-import { type RingView, type RotationPlan, type StoredRing, parseStoredRing, planRotation, viewAt } from './ring-data.js';
-import { generateSigningKey, importPrivateKey } from './signing-key.js';
+import { type KeyRingStatus, inspectKeyRing } from './key-ring-status.js';
+import { type RingView, type RotationPlan, type StoredRing, planRotation, viewAt } from './ring-data.js';
+import { RingKeeper } from './ring-keeper.js';
+import { KEY_RING_CHANGED, KEY_RING_CHECK, KEY_RING_KEYS } from './ring-keys.js';
+import { RingLog } from './ring-log.js';
+import { type RingRefusalReason, reencryptRing } from './ring-seal.js';
+import { generateSigningKey } from './signing-key.js';
 
-/** Name of the ring's versioned value in the namespace. */
-export const KEY_RING_NAME = 'keyring';
-/**
- * Name of the key ring's event log in the namespace. Low volume, read by a blocking tail; kept apart
- * from the revocation log so a logout burst never wakes every instance's key-ring reader.
- */
-export const KEY_RING_LOG_NAME = 'keyring-events';
-/** Event type appended (atomically with the write) whenever the ring changes. */
-export const KEY_RING_CHANGED = 'keyring-changed';
-const LOCK_NAME = 'keyring-rotation';
+const LOCK_NAME = KEY_RING_KEYS.lock;
 
 /** A public JWKS document, as served at the client's `jwks_uri`. */
 export interface JsonWebKeySet {
@@ -28,25 +22,52 @@ export interface JsonWebKeySet {
 }
 
 export interface KeyRingHealth {
-  /** `ready`: a good ring is loaded; `degraded`: the last read was refused (tampered, corrupt, undecryptable) and the last good ring is in use. */
+  /**
+   * `ready`: Redis holds the ring this instance signs with; `degraded`: the last read of Redis was
+   * refused (tampered, rewound, under an unknown key-encryption key) and the ring held here signs,
+   * until Redis holds a good ring again (this instance writes its ring back when it can).
+   */
   readonly status: 'ready' | 'degraded' | 'closed';
-  readonly version: number;
+  /** Generation of the ring held (0 before the first). */
+  readonly generation: number;
   readonly activeKid: string | undefined;
   readonly lastLoadedAt: number;
+  /** Why the last read was refused, while degraded. */
   readonly lastError: string | undefined;
+}
+
+/** Counters of one {@link KeyRing}, for diagnostics and metrics. */
+export interface KeyRingStats {
+  /** Rings read from Redis and refused, by reason. */
+  readonly refused: Readonly<Partial<Record<RingRefusalReason, number>>>;
+  /** Times this instance wrote the ring it holds back over a missing or refused one. */
+  readonly restored: number;
+  /** Times this instance rewrote the ring under the current key-encryption key. */
+  readonly reencrypted: number;
+}
+
+/** What {@link KeyRing} shows when printed, inspected or serialized: no key, no key-encryption key. */
+export interface KeyRingSummary {
+  readonly health: KeyRingHealth;
+  readonly publishedKids: string[];
+  /** Fingerprint of the current key-encryption key. */
+  readonly kek: string;
+  readonly stats: KeyRingStats;
 }
 
 export interface KeyRingEvents {
   /** The ring (or which key is active) changed. */
-  change: [info: { version: number; activeKid: string | undefined; publishedKids: string[] }];
-  /** A ring read from Redis was refused; the last good ring stays in use. */
+  change: [info: { generation: number; activeKid: string | undefined; publishedKids: string[] }];
+  /** A ring read from Redis was refused; the ring held here stays in use. */
   degraded: [reason: string];
-  /** A good ring was loaded again after a refusal. */
+  /** Redis holds a good ring again. */
   recovered: [];
+  /** This instance wrote the ring it holds back to Redis (Redis lost it, or held one that was refused). */
+  restored: [info: { generation: number; replaced: RingRefusalReason | 'absent' }];
 }
 
 export interface RotateOptions {
-  /** Activate the new key now and drop the old keys from the JWKS at once (compromised key). */
+  /** Activate the new key now, drop every older key from the JWKS at once and retire them as compromised. */
   readonly immediate?: boolean;
 }
 
@@ -57,18 +78,12 @@ export interface RotateResult {
   readonly activatesAt: number;
 }
 
-interface LoadedRing {
-  readonly version: number;
-  /** The stored text: a ring that differs in any way (a lost write, a rewind) is reloaded. */
-  readonly raw: string;
-  readonly ring: StoredRing;
-  readonly privateKeys: ReadonlyMap<string, webcrypto.CryptoKey>;
-}
-
 /**
  * One signing-key ring per app-env, shared by every instance through Redis: all sign with the same
  * active key, all serve the same JWKS (active, next, and previous keys until their grace ends).
- * Private keys are stored only as JWEs under a key-encryption key that never goes to Redis.
+ * Private keys are stored only as JWEs under a key-encryption key that never goes to Redis, and the
+ * whole ring is authenticated under a key derived from it; an instance never goes back to an older
+ * generation or to a key retired as compromised.
  *
  * @example
  * const ring = await KeyRing.start(redis, { keyEncryptionKeySecretId: process.env.KCC_KEYRING_KEK_SECRET_ID });
@@ -76,26 +91,22 @@ interface LoadedRing {
  * const config = await discovery(issuer, clientId, undefined, ring.clientAuth());
  */
 export class KeyRing extends EventEmitter<KeyRingEvents> {
-  private readonly store: Store;
-  private readonly locks: Locks;
-  private readonly log: EventLog<{ version: number }>;
-  private loaded: LoadedRing | undefined;
+  private readonly log: RingLog;
+  /** Holds the newest good ring and keeps Redis in line with it. */
+  private readonly keeper: RingKeeper;
   private view: RingView | undefined;
   private jwksDocument: JsonWebKeySet = { keys: [] };
   private tail: EventLogTail | undefined;
-  private refreshTimer: NodeJS.Timeout | undefined;
+  private timers: NodeJS.Timeout[] = [];
   private boundaryTimer: NodeJS.Timeout | undefined;
-  private lastError: string | undefined;
-  private lastLoadedAt = 0;
   private closed = false;
-  private loading: Promise<'absent' | 'loaded' | 'refused'> | undefined;
 
   /**
    * Loads the ring (creating the first key of an empty namespace, by exactly one instance) and
    * resolves as soon as this instance can sign.
    */
   static async start(redis: KccRedis, options: KeyRingOptions = {}): Promise<KeyRing> {
-    const resolved = await resolveKeyRingOptions(options);
+    const resolved = await resolveKeyRingOptions(options, redis.config.logger);
     if (resolved.unsafePlaintext) {
       redis.config.logger.warn('UNSAFE: private signing keys are stored in Redis under a well-known key (unsafeAllowPlaintextPrivateKeys); local development only');
     }
@@ -109,15 +120,30 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
     return ring;
   }
 
+  /**
+   * Reads the app-env's ring and verifies it (authentication, format, private keys), changing
+   * nothing in Redis: for status reports and operator tools. Reads the key-encryption keys as
+   * {@link start} does.
+   *
+   * @example
+   * const status = await KeyRing.inspect(redis, { keyEncryptionKeySecretId });
+   * if (status.state === 'verified') console.log(status.generation, status.activeKid, status.nextKid);
+   */
+  static inspect(redis: KccRedis, options: KeyRingOptions = {}): Promise<KeyRingStatus> {
+    return inspectKeyRing(redis, options);
+  }
+
   private constructor(
     private readonly redis: KccRedis,
     private readonly options: ResolvedKeyRingOptions,
   ) {
     super();
-    this.store = new Store(redis);
-    this.locks = new Locks(redis);
-    const isVersion = (d: unknown): d is { version: number } => typeof (d as { version?: unknown })?.version === 'number';
-    this.log = new EventLog(redis, { name: KEY_RING_LOG_NAME, maxAgeMs: options.eventLogMaxAgeMs, validate: isVersion });
+    this.log = new RingLog(redis, options.eventLogMaxAgeMs);
+    this.keeper = new RingKeeper(redis, options, this.log);
+    this.keeper.on('adopted', () => this.rebuildView(true));
+    this.keeper.on('degraded', (reason) => this.emit('degraded', reason));
+    this.keeper.on('recovered', () => this.emit('recovered'));
+    this.keeper.on('restored', (info) => this.emit('restored', info));
   }
 
   /** The public JWKS: the active key, the next key, and retired keys until their grace ends. Served from memory. */
@@ -130,7 +156,7 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
   signingKey(): SigningKey {
     const view = this.currentView();
     const active = view.active;
-    const key = active && this.loaded?.privateKeys.get(active.kid);
+    const key = active && this.keeper.ring?.usable.privateKeys.get(active.kid);
     if (!active || !key) throw new KccNotReadyError('the key ring has no active signing key');
     return { kid: active.kid, alg: active.alg, key };
   }
@@ -162,21 +188,22 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
    */
   async rotate(options: RotateOptions = {}): Promise<RotateResult> {
     this.assertOpen();
-    await this.load();
-    const seenVersion = this.loaded?.version ?? 0;
+    await this.keeper.sync();
+    const seen = this.generation;
+    const mode = options.immediate === true ? 'immediate' : 'scheduled';
     const deadline = Date.now() + this.options.lockTtlMs * 2;
     for (;;) {
-      const lock = await this.locks.acquire(LOCK_NAME, this.options.lockTtlMs);
+      const lock = await this.keeper.locks.acquire(LOCK_NAME, this.options.lockTtlMs);
       if (lock) {
         try {
-          return await this.rotateLocked(seenVersion, options.immediate === true ? 'immediate' : 'scheduled');
+          return await this.rotateLocked(seen, mode);
         } finally {
           await lock.release();
         }
       }
       // Someone else is rotating. A normal rotation is satisfied by theirs; an emergency one waits its turn.
-      const changed = await this.waitForVersionAbove(seenVersion, Math.min(this.options.lockTtlMs, 1_000));
-      if (changed && !options.immediate) {
+      const changed = await this.keeper.waitForGenerationAbove(seen, Math.min(this.options.lockTtlMs, 1_000));
+      if (changed && mode === 'scheduled') {
         const pending = this.currentView();
         const key = pending.next ?? pending.active;
         if (key) return { rotated: false, kid: key.kid, activatesAt: key.activatesAt };
@@ -188,173 +215,131 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
   /** Current state, for health endpoints. */
   health(): KeyRingHealth {
     return {
-      status: this.closed ? 'closed' : this.lastError ? 'degraded' : 'ready',
-      version: this.loaded?.version ?? 0,
+      status: this.closed ? 'closed' : this.keeper.lastError ? 'degraded' : 'ready',
+      generation: this.generation,
       activeKid: this.view?.active?.kid,
-      lastLoadedAt: this.lastLoadedAt,
-      lastError: this.lastError,
+      lastLoadedAt: this.keeper.lastLoadedAt,
+      lastError: this.keeper.lastError,
     };
+  }
+
+  /** Counters, for diagnostics and metrics (a snapshot). */
+  get stats(): KeyRingStats {
+    return this.keeper.stats;
   }
 
   /** Stops timers and the event-log tail. The Redis connection stays open (it is the caller's). */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.refreshTimer);
+    this.keeper.stop();
+    this.timers.forEach((timer) => clearInterval(timer));
     clearTimeout(this.boundaryTimer);
     await this.tail?.stop();
+  }
+
+  /** What `JSON.stringify` shows: the ring's public state and the key-encryption key's fingerprint, never a key. */
+  toJSON(): KeyRingSummary {
+    return { health: this.health(), publishedKids: this.view?.published.map((k) => k.kid) ?? [], kek: this.options.keks.current.fingerprint, stats: this.stats };
+  }
+
+  /** What `console.log` and `util.inspect` show: the same as {@link toJSON}. */
+  [inspect.custom](_depth: number, options: object): string {
+    return `KeyRing ${inspect(this.toJSON(), options)}`;
+  }
+
+  private get generation(): number {
+    return this.keeper.generation;
   }
 
   private async begin(): Promise<void> {
     // Tail first, so no change between the read below and the tail's start is missed.
     this.tail = await this.log.tail(
       (event) => {
-        if (event.type === KEY_RING_CHANGED) this.reload();
+        if (event.type === KEY_RING_CHANGED || event.type === KEY_RING_CHECK) this.background(this.keeper.sync());
       },
-      { onGap: () => this.reload() },
+      { onGap: () => this.background(this.keeper.sync()) },
     );
-    const state = await this.load();
-    if (state === 'absent') await this.createFirstKey();
-    else if (!this.loaded) throw new KccKeyRingError(this.lastError ?? 'key ring refused');
-    this.refreshTimer = setInterval(() => void this.tick(), this.options.refreshIntervalMs);
-    this.refreshTimer.unref();
+    const logGeneration = await this.keeper.readLogGeneration();
+    const result = await this.keeper.load();
+    if (result.state === 'absent' || this.generation < logGeneration) await this.keeper.awaitNewestRing();
+    if (result.state === 'absent' && !this.keeper.ring) await this.createFirstKey();
+    else if (!this.keeper.ring) throw new KccKeyRingError(this.keeper.startRefusal());
+    else await this.keeper.sync(); // e.g. under an earlier key-encryption key: rewrite it under the current one
+    const every = (ms: number, run: () => Promise<unknown>) => {
+      const timer = setInterval(() => void run(), ms);
+      timer.unref();
+      this.timers.push(timer);
+    };
+    every(this.options.refreshIntervalMs, () => this.tick());
+    every(this.options.keyEncryptionKeyRefreshIntervalMs, async () => {
+      if (!this.closed && (await this.options.keks.refresh())) this.background(this.keeper.sync());
+    });
   }
 
   private async createFirstKey(): Promise<void> {
-    const lock = await this.locks.acquire(LOCK_NAME, this.options.lockTtlMs);
+    const lock = await this.keeper.locks.acquire(LOCK_NAME, this.options.lockTtlMs);
     if (lock) {
       try {
         // Another instance may have written the first key while this one waited for the lock.
-        if ((await this.load()) === 'absent') await this.writeRing(0, { keys: [] }, 'immediate');
-        else if (!this.loaded) throw new KccKeyRingError(this.lastError ?? 'key ring refused');
+        if ((await this.keeper.load()).state === 'absent') await this.writeNewKey(0, undefined, 'immediate');
+        else if (!this.keeper.ring) throw new KccKeyRingError(this.keeper.startRefusal());
       } finally {
         await lock.release();
       }
       return;
     }
-    if (!(await this.waitForVersionAbove(0, this.options.lockTtlMs * 2))) {
+    if (!(await this.keeper.waitForGenerationAbove(0, this.options.lockTtlMs * 2))) {
       throw new KccLockTimeoutError(`no key ring appeared within ${this.options.lockTtlMs * 2} ms while another instance held the creation lock`);
     }
   }
 
-  /** Under the lock: re-reads the ring and, unless someone rotated since `seenVersion`, writes the next one. */
-  private async rotateLocked(seenVersion: number, mode: RotationPlan['mode']): Promise<RotateResult> {
-    const current = await this.store.getVersioned(KEY_RING_NAME);
-    const version = current?.version ?? 0;
-    const ring = current ? parseStoredRing(current.value) : { keys: [] };
-    const view = viewAt(ring, Date.now());
+  /** Under the lock: makes sure Redis holds the ring held here, then, unless someone rotated since generation `seen`, writes the next one. */
+  private async rotateLocked(seen: number, mode: RotationPlan['mode']): Promise<RotateResult> {
+    const stored = await this.keeper.heldInRedis();
+    const view = this.currentView();
     const existing = view.next ?? view.active;
-    if (version !== seenVersion && mode === 'scheduled' && existing) {
-      await this.load();
-      return { rotated: false, kid: existing.kid, activatesAt: existing.activatesAt };
-    }
+    if (this.generation !== seen && mode === 'scheduled' && existing) return { rotated: false, kid: existing.kid, activatesAt: existing.activatesAt };
     if (view.next && mode === 'scheduled') return { rotated: false, kid: view.next.kid, activatesAt: view.next.activatesAt };
-    return this.writeRing(version, ring, mode);
+    return this.writeNewKey(stored?.version ?? 0, this.keeper.ring?.usable.ring, mode);
   }
 
-  /** Generates a key, adds it to `ring` as planned for `mode`, and writes the result over `version` (compare-and-set). */
-  private async writeRing(version: number, ring: StoredRing, mode: RotationPlan['mode']): Promise<RotateResult> {
+  /** Generates a key, adds it to `ring` as planned for `mode`, and writes the result over `storeVersion` (compare-and-set). */
+  private async writeNewKey(storeVersion: number, ring: StoredRing | undefined, mode: RotationPlan['mode']): Promise<RotateResult> {
+    const now = Date.now();
+    const kek = this.options.keks.current;
     const generated = await generateSigningKey(this.options.algorithm);
-    const added = {
-      kid: generated.kid,
-      alg: generated.alg,
-      publicJwk: generated.publicJwk,
-      privateJwe: await this.options.kek.encrypt(generated.privateJwk, generated.kid),
-    };
-    const next = planRotation(ring, added, { mode, now: Date.now(), activationDelayMs: this.options.activationDelayMs, retireGraceMs: this.options.retireGraceMs });
-    const result = await this.store.compareAndSet(KEY_RING_NAME, version, JSON.stringify(next), {
-      event: this.log.eventFor(KEY_RING_CHANGED, { version: version + 1 }),
-    });
-    await this.load();
+    const added = { kid: generated.kid, alg: generated.alg, publicJwk: generated.publicJwk, privateJwe: await kek.encrypt(generated.privateJwk, generated.kid) };
+    // Earlier keys move to the current key-encryption key with the same write.
+    const base = ring ? await reencryptRing(ring, this.options.keks, now) : { keys: [], compromised: [] };
+    const planned = planRotation(base, added, { mode, now, activationDelayMs: this.options.activationDelayMs, retireGraceMs: this.options.retireGraceMs });
+    const written = await this.keeper.write(storeVersion, { ...ring, ...planned });
     // Only possible if the lock expired mid-rotation: the other writer's ring stands.
-    if (!result.ok) return this.unchanged();
-    return { rotated: true, kid: generated.kid, activatesAt: next.keys.at(-1)!.activatesAt };
+    if (!written) return this.unchanged();
+    return { rotated: true, kid: generated.kid, activatesAt: planned.keys.at(-1)!.activatesAt };
   }
 
-  /** Loads in the background; a failure is logged, never left as an unhandled rejection. */
-  private reload(): void {
-    this.load().catch((error: unknown) => this.redis.config.logger.warn('key ring reload failed; will retry', { error: String(error) }));
-  }
-
-  /**
-   * Redis lost the ring altogether (a node restarted without persistence, a cache with no replica):
-   * write the last good ring back, so instances that start now load it instead of making a new one.
-   */
-  private async restoreRing(): Promise<void> {
-    const lock = await this.locks.acquire(LOCK_NAME, this.options.lockTtlMs);
-    if (!lock || !this.loaded) return;
-    try {
-      const restored = await this.store.compareAndSet(KEY_RING_NAME, 0, this.loaded.raw, {
-        event: this.log.eventFor(KEY_RING_CHANGED, { version: 1 }),
-      });
-      if (restored.ok) this.redis.config.logger.warn('the key ring was missing in Redis; restored the last good ring');
-    } finally {
-      await lock.release();
-    }
-    await this.load();
+  /** Runs one sync at a time; a failure is logged, never left as an unhandled rejection. */
+  private background(work: Promise<unknown>): void {
+    work.catch((error: unknown) => this.redis.config.logger.warn('key ring sync failed; will retry', { error: String(error) }));
   }
 
   /** The result of a rotation that did not happen here: the ring's next (or active) key. */
   private unchanged(): RotateResult {
-    const view = this.loaded ? this.currentView() : undefined;
+    const view = this.keeper.ring ? this.currentView() : undefined;
     const key = view?.next ?? view?.active;
-    if (!key) throw new KccKeyRingError(this.lastError ?? 'the key ring in Redis has no usable key');
+    if (!key) throw new KccKeyRingError(this.keeper.lastError ?? 'the key ring in Redis has no usable key');
     return { rotated: false, kid: key.kid, activatesAt: key.activatesAt };
   }
 
   private async tick(): Promise<void> {
     if (this.closed) return;
     try {
-      if ((await this.load()) === 'absent' && this.loaded) await this.restoreRing();
+      await this.keeper.sync();
       const view = this.currentView();
       if (view.active && !view.next && view.active.activatesAt + this.options.rotateEveryMs <= Date.now()) await this.rotate();
     } catch (error) {
       this.redis.config.logger.warn('key ring refresh failed; will retry', { error: String(error) });
-    }
-  }
-
-  /**
-   * Reads the ring if Redis has a newer version: `absent` (no ring yet), `loaded` (a good ring is in
-   * use, possibly this one) or `refused` (the stored ring is bad; the last good one, if any, stays).
-   */
-  private load(): Promise<'absent' | 'loaded' | 'refused'> {
-    this.loading ??= this.loadOnce().finally(() => {
-      this.loading = undefined;
-    });
-    return this.loading;
-  }
-
-  private async loadOnce(): Promise<'absent' | 'loaded' | 'refused'> {
-    const stored = await this.store.getVersioned(KEY_RING_NAME);
-    if (!stored) return 'absent';
-    // Same version and same text: nothing to do. Anything else — newer, older (Redis lost a write in a
-    // failover), or the same version with other content — is loaded, so instances never diverge.
-    if (this.loaded && stored.version === this.loaded.version && stored.value === this.loaded.raw && !this.lastError) return 'loaded';
-    try {
-      const ring = parseStoredRing(stored.value);
-      const now = Date.now();
-      const privateKeys = new Map<string, webcrypto.CryptoKey>();
-      for (const key of ring.keys.filter((k) => k.expiresAt === null || k.expiresAt > now)) {
-        const privateJwk = await this.options.kek.decrypt(key.privateJwe, key.kid);
-        privateKeys.set(key.kid, await importPrivateKey(key.alg, key.kid, key.publicJwk, privateJwk));
-      }
-      if (!viewAt(ring, now).active) throw new Error('ring has no active key');
-      this.loaded = { version: stored.version, raw: stored.value, ring, privateKeys };
-      this.lastLoadedAt = now;
-      if (this.lastError) {
-        this.lastError = undefined;
-        this.emit('recovered');
-      }
-      this.rebuildView(true);
-      return 'loaded';
-    } catch (error) {
-      const reason = `key ring version ${stored.version} in Redis refused: ${(error as Error).message}`;
-      if (reason !== this.lastError) {
-        this.redis.config.logger.warn(`${reason}; keeping ring version ${this.loaded?.version ?? 'none'}`);
-        this.lastError = reason;
-        this.emit('degraded', reason);
-      }
-      return 'refused';
     }
   }
 
@@ -364,9 +349,10 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
   }
 
   private rebuildView(ringChanged: boolean): void {
-    if (!this.loaded) return;
+    const held = this.keeper.ring;
+    if (!held) return;
     const previousActive = this.view?.active?.kid;
-    const view = viewAt(this.loaded.ring, Date.now());
+    const view = viewAt(held.usable.ring, Date.now());
     this.view = view;
     this.jwksDocument = Object.freeze({ keys: Object.freeze(view.published.map((k) => Object.freeze({ ...k.publicJwk, kid: k.kid, alg: k.alg, use: 'sig' }))) });
     clearTimeout(this.boundaryTimer);
@@ -376,29 +362,8 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
       this.boundaryTimer.unref();
     }
     if (ringChanged || view.active?.kid !== previousActive) {
-      this.emit('change', { version: this.loaded.version, activeKid: view.active?.kid, publishedKids: view.published.map((k) => k.kid) });
+      this.emit('change', { generation: this.generation, activeKid: view.active?.kid, publishedKids: view.published.map((k) => k.kid) });
     }
-  }
-
-  private async waitForVersionAbove(version: number, timeoutMs: number): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      if ((this.loaded?.version ?? 0) > version) return true;
-      // The tail triggers a load within milliseconds; polling is the bounded fallback.
-      await new Promise<void>((resolve) => {
-        const onChange = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-        const timer = setTimeout(() => {
-          this.off('change', onChange);
-          resolve();
-        }, 50);
-        this.once('change', onChange);
-      });
-      await this.load();
-    }
-    return (this.loaded?.version ?? 0) > version;
   }
 
   private assertOpen(): void {

@@ -23,12 +23,34 @@ export interface StoredKey {
   readonly expiresAt: number | null;
 }
 
-/** The ring document stored (versioned, compare-and-set) under `<prefix>{<app>-<env>}:keyring`. */
+/**
+ * The ring document: what is authenticated and stored (compare-and-set) under
+ * `<prefix>{<app>-<env>}:keyring`. Every field is covered by the authentication (see `ring-seal.ts`).
+ *
+ * `v` is the format version: a change readers of this version could misread gets a new version
+ * (writers keep writing this one while instances of the previous release run); additions do not:
+ * readers ignore fields they do not know and keep them when they rewrite the ring.
+ */
 export interface StoredRing {
+  readonly v: typeof RING_FORMAT_VERSION;
+  /** The app-env's key prefix: a ring is only valid in the namespace it was written for. */
+  readonly namespace: string;
+  /** Increases with every write; an instance never goes back to a lower one. */
+  readonly generation: number;
+  /** When this generation was written (ms since the epoch, the writer's clock). */
+  readonly writtenAt: number;
   readonly keys: readonly StoredKey[];
+  /** Kids retired by an emergency rotation, newest last: such a kid is never usable again. */
+  readonly compromised: readonly string[];
 }
 
+/** Format version of {@link StoredRing}. */
+export const RING_FORMAT_VERSION = 1;
+/** Compromised kids a ring remembers (the oldest are dropped): far more than emergency rotations in a ring's life. */
+export const MAX_COMPROMISED_KIDS = 64;
+
 const MAX_KEYS = 16;
+const MAX_KID_LENGTH = 128;
 const KEY_TYPES: Record<SigningAlgorithm, { kty: string; members: readonly string[]; crv?: string }> = {
   PS256: { kty: 'RSA', members: ['n', 'e'] },
   RS256: { kty: 'RSA', members: ['n', 'e'] },
@@ -36,25 +58,43 @@ const KEY_TYPES: Record<SigningAlgorithm, { kty: string; members: readonly strin
   EdDSA: { kty: 'OKP', members: ['x'], crv: 'Ed25519' },
 };
 
+/** A ring document written by a newer release, in a format this one does not read. */
+export class NewerRingFormatError extends Error {}
+
 /**
- * Parses and checks a stored ring strictly. Throws an Error saying what is wrong (and where):
- * a tampered or corrupt ring must be refused, never half-used.
+ * Parses and checks a ring document strictly (after its authentication was verified). Throws an
+ * Error saying what is wrong (and where): a corrupt ring must be refused, never half-used. Fields
+ * this release does not know are kept (at the top and in each key), so that rewriting the ring
+ * does not drop what a newer release added.
  */
-export function parseStoredRing(json: string): StoredRing {
+export function parseStoredRing(json: string, namespace: string): StoredRing {
   let doc: unknown;
   try {
     doc = JSON.parse(json);
   } catch {
     throw new Error('ring is not JSON');
   }
-  if (!isPlainObject(doc) || !Array.isArray(doc.keys)) throw new Error('ring must be an object with a "keys" array');
+  if (!isPlainObject(doc)) throw new Error('ring must be an object');
+  if (typeof doc.v === 'number' && doc.v > RING_FORMAT_VERSION) {
+    throw new NewerRingFormatError(`ring has format version ${doc.v}, written by a newer release; this one reads version ${RING_FORMAT_VERSION}`);
+  }
+  if (doc.v !== RING_FORMAT_VERSION) throw new Error(`ring format version ${JSON.stringify(doc.v)} is not ${RING_FORMAT_VERSION}`);
+  if (doc.namespace !== namespace) throw new Error(`ring belongs to namespace ${JSON.stringify(doc.namespace)}, not "${namespace}"`);
+  const { generation, writtenAt, compromised } = doc;
+  if (!Number.isSafeInteger(generation) || (generation as number) < 1) throw new Error('ring generation must be a whole number of at least 1');
+  if (!Number.isSafeInteger(writtenAt) || (writtenAt as number) < 0) throw new Error('ring writtenAt must be a time in ms');
+  if (!Array.isArray(compromised) || compromised.length > MAX_COMPROMISED_KIDS || compromised.some((k) => typeof k !== 'string' || k.length === 0 || k.length > MAX_KID_LENGTH)) {
+    throw new Error(`ring "compromised" must list at most ${MAX_COMPROMISED_KIDS} kids`);
+  }
+  if (!Array.isArray(doc.keys)) throw new Error('ring must have a "keys" array');
   if (doc.keys.length === 0 || doc.keys.length > MAX_KEYS) throw new Error(`ring must hold 1 to ${MAX_KEYS} keys, has ${doc.keys.length}`);
   const kids = new Set<string>();
   const keys = doc.keys.map((raw: unknown, i: number) => {
     const where = `keys[${i}]`;
     if (!isPlainObject(raw)) throw new Error(`${where} is not an object`);
     const { kid, alg, publicJwk, privateJwe, createdAt, activatesAt, retiresAt, expiresAt } = raw;
-    if (typeof kid !== 'string' || kid.length === 0 || kid.length > 128) throw new Error(`${where}.kid must be a string of 1 to 128 characters`);
+    if (typeof kid !== 'string' || kid.length === 0 || kid.length > MAX_KID_LENGTH) throw new Error(`${where}.kid must be a string of 1 to ${MAX_KID_LENGTH} characters`);
+    if ((compromised as string[]).includes(kid)) throw new Error(`${where}.kid "${kid}" is listed as compromised`);
     if (kids.has(kid)) throw new Error(`${where}.kid "${kid}" appears twice`);
     kids.add(kid);
     if (typeof alg !== 'string' || !(SIGNING_ALGORITHMS as readonly string[]).includes(alg)) {
@@ -67,9 +107,9 @@ export function parseStoredRing(json: string): StoredRing {
         throw new Error(`${where}.${name} must be a time in ms${nullable ? ' or null' : ''}`);
       }
     }
-    return { kid, alg, publicJwk, privateJwe, createdAt, activatesAt, retiresAt, expiresAt } as StoredKey;
+    return { ...raw, kid, alg, publicJwk, privateJwe, createdAt, activatesAt, retiresAt, expiresAt } as StoredKey;
   });
-  return { keys };
+  return { ...doc, v: RING_FORMAT_VERSION, namespace, generation, writtenAt, keys, compromised } as StoredRing;
 }
 
 function checkPublicJwk(jwk: unknown, alg: SigningAlgorithm, where: string): void {
@@ -115,21 +155,29 @@ export interface RotationPlan {
 }
 
 /**
- * The ring after adding `added` (a new key, its private half already encrypted): earlier keys retire
- * when it activates and leave the JWKS after the grace (at once for an immediate rotation); keys
- * already expired are dropped.
+ * The keys and compromised kids after adding `added` (a new key, its private half already
+ * encrypted): earlier keys retire when it activates and leave the JWKS after the grace; keys already
+ * expired are dropped. An immediate rotation drops every earlier key at once and records each as
+ * compromised, so that no ring that still holds one is adopted again.
  */
-export function planRotation(ring: StoredRing, added: Omit<StoredKey, 'createdAt' | 'activatesAt' | 'retiresAt' | 'expiresAt'>, plan: RotationPlan): StoredRing {
+export function planRotation(
+  ring: Pick<StoredRing, 'keys' | 'compromised'>,
+  added: Omit<StoredKey, 'createdAt' | 'activatesAt' | 'retiresAt' | 'expiresAt'>,
+  plan: RotationPlan,
+): Pick<StoredRing, 'keys' | 'compromised'> {
   const { now } = plan;
   const immediate = plan.mode === 'immediate';
   const activatesAt = immediate ? now : now + plan.activationDelayMs;
-  const keys: StoredKey[] = ring.keys
-    .map((k) => ({
-      ...k,
-      retiresAt: k.retiresAt === null || k.retiresAt > activatesAt ? activatesAt : k.retiresAt,
-      expiresAt: immediate ? now : (k.expiresAt ?? activatesAt + plan.retireGraceMs),
-    }))
-    .filter((k) => k.expiresAt > now);
+  const keys: StoredKey[] = immediate
+    ? []
+    : ring.keys
+        .map((k) => ({
+          ...k,
+          retiresAt: k.retiresAt === null || k.retiresAt > activatesAt ? activatesAt : k.retiresAt,
+          expiresAt: k.expiresAt ?? activatesAt + plan.retireGraceMs,
+        }))
+        .filter((k) => k.expiresAt > now);
   keys.push({ ...added, createdAt: now, activatesAt, retiresAt: null, expiresAt: null });
-  return { keys };
+  const compromised = immediate ? [...ring.compromised.filter((kid) => !ring.keys.some((k) => k.kid === kid)), ...ring.keys.map((k) => k.kid)] : [...ring.compromised];
+  return { keys, compromised: compromised.slice(-MAX_COMPROMISED_KIDS) };
 }

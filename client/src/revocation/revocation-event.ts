@@ -6,10 +6,22 @@ export type RevocationEvent =
   | { readonly kind: 'subject'; readonly sub: string; readonly nbf: number }
   | { readonly kind: 'client'; readonly nbf: number };
 
-/** What one log entry / pub/sub message carries: the revocations written together. */
+/**
+ * What one log entry / pub/sub message carries: the revocations written together.
+ *
+ * `v` is the format version. A change that readers of this version could misread gets a new
+ * version (and, during a rolling deploy, writers keep writing this one until every reader knows
+ * the next); additions do not: a reader skips (and counts) a revocation kind it does not know and
+ * ignores fields it does not know.
+ */
 export interface RevocationBatch {
-  readonly revocations: readonly RevocationEvent[];
+  readonly v: typeof REVOCATION_BATCH_VERSION;
+  /** Each element is checked on its own when applied ({@link revocationProblem}): a bad one is dropped, the others apply. */
+  readonly revocations: readonly unknown[];
 }
+
+/** Format version of {@link RevocationBatch}. */
+export const REVOCATION_BATCH_VERSION = 1;
 
 /** Envelope type of revocation batches on the revocation log and channel. */
 export const REVOCATION_EVENT = 'revocation';
@@ -20,18 +32,52 @@ export const MAX_BATCH = 256;
 /** Longest `sid` / `sub` accepted (characters). */
 export const MAX_REVOCATION_ID_LENGTH = 256;
 
+/**
+ * How far in the future a not-before may lie (seconds): clocks of Keycloak and of the instances
+ * differ by a few seconds. A later one would refuse tokens not yet issued, i.e. every token until
+ * then: it is refused at every entry (API, pub/sub, log, stored state).
+ */
+export const MAX_NOT_BEFORE_SKEW_SECONDS = 60;
+
 const isId = (value: unknown): value is string => typeof value === 'string' && value.length > 0 && value.length <= MAX_REVOCATION_ID_LENGTH;
 
-/** Whether `value` is a well-formed revocation (ids bounded, times whole numbers). */
-export function isRevocationEvent(value: unknown): value is RevocationEvent {
-  if (!isPlainObject(value)) return false;
-  if (value.kind === 'session') return isId(value.sid) && Number.isSafeInteger(value.exp);
-  if (value.kind === 'subject') return isId(value.sub) && Number.isSafeInteger(value.nbf);
-  return value.kind === 'client' && Number.isSafeInteger(value.nbf);
+/** Whether `value` is a batch of this format version with 1 to {@link MAX_BATCH} elements (each checked when applied). */
+export function isRevocationBatch(value: unknown): value is RevocationBatch {
+  if (!isPlainObject(value) || value.v !== REVOCATION_BATCH_VERSION) return false;
+  const list = value.revocations;
+  return Array.isArray(list) && list.length > 0 && list.length <= MAX_BATCH;
 }
 
-/** Whether `value` is a well-formed batch of 1 to {@link MAX_BATCH} revocations. */
-export function isRevocationBatch(value: unknown): value is RevocationBatch {
-  const list = isPlainObject(value) ? value.revocations : undefined;
-  return Array.isArray(list) && list.length > 0 && list.length <= MAX_BATCH && list.every(isRevocationEvent);
+/** Why a revocation is refused: a malformed one, a kind this release does not know, or a not-before too far in the future. */
+export type RevocationRefusal = 'malformed' | 'unknown-kind' | 'future-not-before';
+
+/**
+ * What is wrong with `value` as a revocation at time `nowMs`, or undefined when it may be applied:
+ * ids of 1 to {@link MAX_REVOCATION_ID_LENGTH} characters, times whole numbers, not-befores no later
+ * than now + {@link MAX_NOT_BEFORE_SKEW_SECONDS}. (A session's `exp` is not bounded here: a later
+ * one only keeps the record longer, and receivers cap it at their own session lifetime.)
+ */
+export function revocationProblem(value: unknown, nowMs: number): RevocationRefusal | undefined {
+  if (!isPlainObject(value) || typeof value.kind !== 'string') return 'malformed';
+  switch (value.kind) {
+    case 'session':
+      return isId(value.sid) && Number.isSafeInteger(value.exp) ? undefined : 'malformed';
+    case 'subject':
+      if (!isId(value.sub) || !Number.isSafeInteger(value.nbf)) return 'malformed';
+      return notBeforeProblem(value.nbf as number, nowMs);
+    case 'client':
+      if (!Number.isSafeInteger(value.nbf)) return 'malformed';
+      return notBeforeProblem(value.nbf as number, nowMs);
+    default:
+      return 'unknown-kind';
+  }
+}
+
+/** The latest not-before (epoch s) accepted at `nowMs`. */
+export function latestNotBefore(nowMs: number): number {
+  return Math.floor(nowMs / 1000) + MAX_NOT_BEFORE_SKEW_SECONDS;
+}
+
+function notBeforeProblem(nbf: number, nowMs: number): RevocationRefusal | undefined {
+  return nbf > latestNotBefore(nowMs) ? 'future-not-before' : undefined;
 }

@@ -1,14 +1,19 @@
 /**
  * Where revocations live in an app-env's namespace (names passed to `redis.key()` / `redis.channel()`).
  * Every key shares the namespace's hash tag, so the write script never crosses cluster slots.
+ *
+ * The compacted state's format version is part of its keys' names (`:v1`): a later format goes into
+ * keys of its own, which a new release can write beside these while instances of the previous one
+ * still read them (a rolling deploy). Log entries and messages carry their version inside
+ * (`RevocationBatch.v`, the envelope's `v`).
  */
 export const REVOCATION_KEYS = {
   /** Sorted set: revoked session id → when the record may be forgotten (ms). */
-  sessions: 'revoked-sessions',
+  sessions: 'revoked-sessions:v1',
   /** Sorted set: subject → not-before (epoch s). */
-  subjects: 'subject-not-before',
+  subjects: 'subject-not-before:v1',
   /** String: the client-wide not-before (epoch s), expiring after the longest session lifetime. */
-  clientNotBefore: 'client-not-before',
+  clientNotBefore: 'client-not-before:v1',
   /** Stream: every batch written, trimmed by age. */
   log: 'revocation-events',
   /** Pub/sub channel: every batch written (the fast path). */

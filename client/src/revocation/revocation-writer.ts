@@ -1,6 +1,6 @@
 import type { KccRedis } from '../connection.js';
 import { encodeEnvelope } from '../envelope.js';
-import { MAX_BATCH, REVOCATION_EVENT, type RevocationEvent } from './revocation-event.js';
+import { MAX_BATCH, MAX_NOT_BEFORE_SKEW_SECONDS, REVOCATION_BATCH_VERSION, REVOCATION_EVENT, type RevocationBatch, type RevocationEvent } from './revocation-event.js';
 import { REVOCATION_KEYS } from './revocation-keys.js';
 
 /** Writes in flight at once; revocations arriving meanwhile form the next batch. */
@@ -10,20 +10,34 @@ const PRUNE_EVERY = 64;
 
 // One round trip writes the compacted state of a batch of revocations, appends the batch to the log
 // and publishes it: durable (state + log) and fast (pub/sub). All keys share the namespace's hash tag.
+// KEYS: sessions, subjects, client-not-before, log.
 // ARGV: n, then (kind, member, score) per revocation, then minid, envelope id, envelope, channel,
-// prune-sessions-before (ms), prune-subjects-before (s), max lifetime (ms), prune flag.
+// prune-sessions-before (ms), prune-subjects-before (s), max lifetime (ms), prune flag, skew (s).
+//
+// A not-before later than the server's time + skew is poison (no honest writer makes one): one in the
+// batch is not written, and one already stored (written around this script) is removed before it is
+// compared with anything, so it can neither survive nor block a later, honest not-before.
 const WRITE = `
 local n = tonumber(ARGV[1])
 local base = 2 + 3 * n
+local latest = tonumber(redis.call('TIME')[1]) + tonumber(ARGV[base + 8])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '(' .. latest, '+inf')
+local current = tonumber(redis.call('GET', KEYS[3]) or '0')
+if current == nil or current > latest then
+  redis.call('DEL', KEYS[3])
+  current = 0
+end
 for i = 0, n - 1 do
-  local kind, member, score = ARGV[2 + 3 * i], ARGV[3 + 3 * i], ARGV[4 + 3 * i]
+  local kind, member, score = ARGV[2 + 3 * i], ARGV[3 + 3 * i], tonumber(ARGV[4 + 3 * i])
   if kind == 'session' then
     redis.call('ZADD', KEYS[1], 'GT', score, member)
   elseif kind == 'subject' then
-    redis.call('ZADD', KEYS[2], 'GT', score, member)
-  else
-    local current = tonumber(redis.call('GET', KEYS[3]) or '0')
-    if tonumber(score) > current then redis.call('SET', KEYS[3], score, 'PX', ARGV[base + 6]) end
+    if score <= latest then redis.call('ZADD', KEYS[2], 'GT', score, member) end
+  elseif kind == 'client' then
+    if score <= latest and score > current then
+      redis.call('SET', KEYS[3], score, 'PX', ARGV[base + 6])
+      current = score
+    end
   end
 end
 if ARGV[base + 7] == '1' then
@@ -93,7 +107,8 @@ export class RevocationWriter {
 
   private async writeBatch(events: readonly RevocationEvent[]): Promise<void> {
     const now = Date.now();
-    const { envelope, json } = encodeEnvelope(this.redis.instanceId, REVOCATION_EVENT, { revocations: events }, this.redis.config.maxMessageBytes);
+    const batch: RevocationBatch = { v: REVOCATION_BATCH_VERSION, revocations: events };
+    const { envelope, json } = encodeEnvelope(this.redis.instanceId, REVOCATION_EVENT, batch, this.redis.config.maxMessageBytes);
     const maxLifetime = this.maxLifetimeMs;
     const triples = events.flatMap((e) =>
       e.kind === 'session' ? [e.kind, e.sid, e.exp] : e.kind === 'subject' ? [e.kind, e.sub, e.nbf] : [e.kind, '', e.nbf],
@@ -103,6 +118,7 @@ export class RevocationWriter {
     await this.redis.script(WRITE, keys, [
       events.length, ...triples,
       `${now - maxLifetime}-0`, envelope.id, json, this.redis.channel(REVOCATION_KEYS.channel), now, Math.floor((now - maxLifetime) / 1000), maxLifetime, prune,
+      MAX_NOT_BEFORE_SKEW_SECONDS,
     ]);
   }
 }

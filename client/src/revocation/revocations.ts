@@ -1,10 +1,21 @@
 import { EventEmitter } from 'node:events';
+import { inspect } from 'node:util';
 import { Bus } from '../bus.js';
 import type { KccRedis } from '../connection.js';
 import { KccClosedError, KccInputError } from '../errors.js';
 import { EventLog } from '../event-log.js';
 import { OptionProblems } from '../option-checks.js';
-import { MAX_REVOCATION_ID_LENGTH, REVOCATION_EVENT, type RevocationBatch, type RevocationEvent, isRevocationBatch, isRevocationEvent } from './revocation-event.js';
+import {
+  MAX_NOT_BEFORE_SKEW_SECONDS,
+  MAX_REVOCATION_ID_LENGTH,
+  REVOCATION_EVENT,
+  type RevocationBatch,
+  type RevocationEvent,
+  type RevocationRefusal,
+  isRevocationBatch,
+  latestNotBefore,
+  revocationProblem,
+} from './revocation-event.js';
 import { type RevocationClaims, RevocationIndex } from './revocation-index.js';
 import { REVOCATION_KEYS } from './revocation-keys.js';
 import type { RevocationSink } from './revocation-sink.js';
@@ -42,10 +53,22 @@ export interface RevocationEvents {
   applied: [event: RevocationEvent];
 }
 
-/** Counters of one {@link Revocations}, for diagnostics and health. */
+/** Where a revocation reached an instance. */
+export type RevocationSource = 'api' | 'bus' | 'log' | 'snapshot';
+
+/** Counters of one {@link Revocations}, for diagnostics, health and metrics. */
 export interface RevocationStats {
   /** Revocations applied locally (from this instance, the bus, the log). */
   readonly applied: number;
+  /**
+   * Revocations refused, by where they came from: malformed, of a kind this release does not know,
+   * or with a not-before later than now + {@link MAX_NOT_BEFORE_SKEW_SECONDS} (poison). Never
+   * applied; refused stored entries are also removed from Redis. `api` counts calls rejected with a
+   * `KccInputError`.
+   */
+  readonly refused: Readonly<Record<RevocationSource, number>>;
+  /** Messages and log entries dropped before their revocations were read (oversized, malformed, another format version). */
+  readonly messagesDropped: number;
   /** Batches this instance wrote to Redis. */
   readonly batchesWritten: number;
   /** Revoked sessions held in memory. */
@@ -74,6 +97,8 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Revoc
   private readonly bus: Bus<RevocationBatch>;
   private readonly writer: RevocationWriter;
   private applied = 0;
+  private readonly refused: Record<RevocationSource, number> = { api: 0, bus: 0, log: 0, snapshot: 0 };
+  private lastRefusalLoggedAt = Number.NEGATIVE_INFINITY;
   private unsubscribe: (() => Promise<void>) | undefined;
   /** Id of the last log entry read; only catch-up reads advance it, so nothing between is skipped. */
   private lastId = '0-0';
@@ -81,8 +106,13 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Revoc
   private readonly seenIds = new Set<string>();
   private catchingUp: Promise<void> | undefined;
   private readonly onResubscribed = () => void this.catchUp().catch(() => undefined);
-  private lastContactAt = Date.now();
-  private staleFlag = false;
+  /**
+   * When the last read that brought the state up to date began (monotonic clock, ms): the state is
+   * known current as of then. Staleness is this against the clock at the moment it is asked.
+   */
+  private lastContactAt = performance.now();
+  /** Whether `stale` was emitted and `fresh` not yet. */
+  private staleReported = false;
   private timers: NodeJS.Timeout[] = [];
   private closed = false;
 
@@ -116,10 +146,14 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Revoc
     this.writer = new RevocationWriter(redis, this.options.sessionMaxLifetimeMs);
   }
 
-  /** `revoked`, `active`, or `stale` (no revocation known, but cut off too long to vouch). Synchronous, O(1). */
+  /**
+   * `revoked`, `active`, or `stale` (no revocation known, but cut off too long to vouch). Synchronous,
+   * O(1). Staleness is decided now, from the last contact with Redis: no timer has to run first, so
+   * an event loop that stalled past `maxStalenessMs` answers `stale` on its first check.
+   */
   check(claims: RevocationClaims): RevocationCheck {
     if (this.index.isRevoked(claims)) return 'revoked';
-    return this.staleFlag ? 'stale' : 'active';
+    return this.isStale() ? 'stale' : 'active';
   }
 
   /** Whether to refuse the token: revoked, or stale under the fail-closed policy (the default). */
@@ -128,15 +162,18 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Revoc
     return check === 'revoked' || (check === 'stale' && !this.options.failOpen);
   }
 
-  /** Whether this instance has been cut off from Redis longer than maxStalenessMs. */
+  /** Whether this instance has been cut off from Redis longer than maxStalenessMs (decided now). */
   get stale(): boolean {
-    return this.staleFlag;
+    return this.isStale();
   }
 
-  /** Counters, for diagnostics and health. */
+  /** Counters, for diagnostics, health and metrics (a snapshot). */
   get stats(): RevocationStats {
+    const drops = (counts: Readonly<Record<string, number>>) => Object.values(counts).reduce((a, b) => a + b, 0);
     return {
       applied: this.applied,
+      refused: { ...this.refused },
+      messagesDropped: drops(this.bus.dropped) + drops(this.log.dropped),
       batchesWritten: this.writer.batchesWritten,
       revokedSessions: this.index.sessionCount,
       revokedSubjects: this.index.subjectCount,
@@ -149,12 +186,18 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Revoc
     return this.revoke({ kind: 'session', sid, exp: Date.now() + this.options.sessionMaxLifetimeMs });
   }
 
-  /** Revokes every token of `sub` issued before `notBefore` (epoch seconds). */
+  /**
+   * Revokes every token of `sub` issued before `notBefore` (epoch seconds, at most now +
+   * {@link MAX_NOT_BEFORE_SKEW_SECONDS}).
+   */
   revokeSubject(sub: string, notBefore: number): Promise<void> {
     return this.revoke({ kind: 'subject', sub, nbf: Math.floor(notBefore) });
   }
 
-  /** Revokes every token of this client issued before `notBefore` (epoch seconds). */
+  /**
+   * Revokes every token of this client issued before `notBefore` (epoch seconds, at most now +
+   * {@link MAX_NOT_BEFORE_SKEW_SECONDS}: a later one would refuse every token until then).
+   */
   revokeAllBefore(notBefore: number): Promise<void> {
     return this.revoke({ kind: 'client', nbf: Math.floor(notBefore) });
   }
@@ -178,14 +221,16 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Revoc
     this.lastId = await this.log.lastId();
     this.unsubscribe = await this.bus.subscribe((message) => {
       this.remember(message.id); // its copy in the log is skipped unparsed
-      for (const event of message.data.revocations) this.apply(event);
+      for (const event of message.data.revocations) this.accept(event, 'bus');
     });
     this.redis.on('resubscribed', this.onResubscribed);
-    await loadRevocationSnapshot(this.redis, this.index);
-    this.touch();
+    const readAt = performance.now();
+    await this.loadSnapshot();
+    this.touch(readAt);
     const pollMs = Math.max(50, Math.min(5_000, Math.floor(this.options.maxStalenessMs / 3)));
     const poll = setInterval(() => void this.catchUp().catch(() => undefined), pollMs);
-    const check = setInterval(() => this.checkStaleness(), Math.max(50, Math.min(1_000, Math.floor(this.options.maxStalenessMs / 4))));
+    // Only reports (the `stale` event): check() decides staleness by itself.
+    const check = setInterval(() => this.isStale(), Math.max(50, Math.min(1_000, Math.floor(this.options.maxStalenessMs / 4))));
     const prune = setInterval(() => this.index.prune(Date.now(), this.options.sessionMaxLifetimeMs), 60_000);
     for (const timer of [poll, check, prune]) {
       timer.unref();
@@ -203,18 +248,24 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Revoc
 
   private async readLog(): Promise<void> {
     if (this.closed) return;
+    const readAt = performance.now();
     const { lastId, gap } = await this.log.readAfter(
       this.lastId,
       (event) => {
         if (event.type !== REVOCATION_EVENT) return;
         this.remember(event.id);
-        for (const revocation of event.data.revocations) this.apply(revocation);
+        for (const revocation of event.data.revocations) this.accept(revocation, 'log');
       },
       { skip: (id) => this.seenIds.has(id) },
     );
-    if (gap) await loadRevocationSnapshot(this.redis, this.index); // away longer than the log keeps entries
+    if (gap) await this.loadSnapshot(); // away longer than the log keeps entries
     this.lastId = lastId;
-    this.touch();
+    this.touch(readAt);
+  }
+
+  private async loadSnapshot(): Promise<void> {
+    const { refused } = await loadRevocationSnapshot(this.redis, this.index, this.options.sessionMaxLifetimeMs);
+    if (refused > 0) this.refuse('snapshot', 'future-not-before or malformed', refused);
   }
 
   private remember(id: string): void {
@@ -222,17 +273,45 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Revoc
     if (this.seenIds.size > 10_000) this.seenIds.delete(this.seenIds.values().next().value!);
   }
 
-  /** Applies a revocation here at once (stricter, even if Redis is unreachable), then writes it. */
+  /**
+   * Applies a revocation here at once (stricter, even if Redis is unreachable), then writes it. A bad
+   * one is refused before anything changes, here or in Redis.
+   */
   private revoke(event: RevocationEvent): Promise<void> {
     if (this.closed) return Promise.reject(new KccClosedError('revocations are closed'));
-    if (!isRevocationEvent(event)) {
-      return Promise.reject(new KccInputError(`invalid ${(event as RevocationEvent).kind} revocation: ids must be strings of 1 to ${MAX_REVOCATION_ID_LENGTH} characters, times whole numbers`));
+    const now = Date.now();
+    const problem = revocationProblem(event, now);
+    if (problem) {
+      this.refused.api++;
+      return Promise.reject(new KccInputError(apiRefusal(event, problem, now)));
     }
     this.apply(event);
     return this.writer.write(event);
   }
 
+  /** Applies a revocation that came from Redis (bus, log) if it passes the checks; otherwise drops and counts it. */
+  private accept(value: unknown, source: RevocationSource): void {
+    const now = Date.now();
+    const problem = revocationProblem(value, now);
+    if (problem) return this.refuse(source, problem, 1);
+    const event = value as RevocationEvent;
+    // Another instance may remember sessions longer; this one keeps a record at most its own lifetime.
+    this.apply(event.kind === 'session' ? { ...event, exp: Math.min(event.exp, now + this.options.sessionMaxLifetimeMs) } : event);
+  }
+
+  private refuse(source: RevocationSource, reason: RevocationRefusal | string, count: number): void {
+    this.refused[source] += count;
+    const now = performance.now();
+    if (now - this.lastRefusalLoggedAt < REFUSAL_LOG_INTERVAL_MS) return;
+    this.lastRefusalLoggedAt = now;
+    this.redis.config.logger.warn(`revocation refused from the ${source} (${reason}): not applied; counted in stats.refused (logged at most once a minute)`, {
+      refused: { ...this.refused },
+    });
+  }
+
   private apply(event: RevocationEvent): void {
+    // Every kind only ever tightens (the later not-before, the later expiry wins). A future path that
+    // must lower the client-wide not-before (a verified realm push) needs an index method of its own.
     if (event.kind === 'session') this.index.revokeSession(event.sid, event.exp);
     else if (event.kind === 'subject') this.index.revokeSubject(event.sub, event.nbf);
     else this.index.revokeAllBefore(event.nbf);
@@ -240,21 +319,52 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Revoc
     this.emit('applied', event);
   }
 
-  /** Redis answered and everything up to now is applied: the state is current. */
-  private touch(): void {
-    this.lastContactAt = Date.now();
-    if (this.staleFlag) {
-      this.staleFlag = false;
+  /** A read that began at `readAt` (monotonic ms) brought everything up to then: the state is current as of then. */
+  private touch(readAt: number): void {
+    this.lastContactAt = Math.max(this.lastContactAt, readAt);
+    if (this.staleReported && !this.isStale()) {
+      this.staleReported = false;
       this.emit('fresh');
     }
   }
 
-  private checkStaleness(): void {
-    if (this.closed) return;
-    if (!this.staleFlag && Date.now() - this.lastContactAt > this.options.maxStalenessMs) {
-      this.staleFlag = true;
-      this.redis.config.logger.warn(`revocation state is stale: no contact with Redis for over ${this.options.maxStalenessMs} ms`);
-      this.emit('stale');
+  /** Stale when the last contact is older than maxStalenessMs, judged against the clock now. */
+  private isStale(): boolean {
+    const stale = performance.now() - this.lastContactAt > this.options.maxStalenessMs;
+    if (stale && !this.staleReported && !this.closed) {
+      this.staleReported = true;
+      // Reported outside the caller's check(), which stays synchronous and side-effect free for it.
+      process.nextTick(() => {
+        this.redis.config.logger.warn(`revocation state is stale: no contact with Redis for over ${this.options.maxStalenessMs} ms`);
+        this.emit('stale');
+      });
     }
+    return stale;
   }
+
+  /** What `JSON.stringify` shows: state and counters, nothing of the connection. */
+  toJSON(): { readonly stale: boolean; readonly stats: RevocationStats } {
+    return { stale: this.isStale(), stats: this.stats };
+  }
+
+  /** What `console.log` and `util.inspect` show: the same as {@link toJSON}. */
+  [inspect.custom](_depth: number, options: object): string {
+    return `Revocations ${inspect(this.toJSON(), options)}`;
+  }
+}
+
+/** How often a refused revocation is logged at most (each one is counted). */
+const REFUSAL_LOG_INTERVAL_MS = 60_000;
+
+/** The message of a revocation refused at the API: the field, the value, the rule and the fix. */
+function apiRefusal(event: RevocationEvent, problem: RevocationRefusal, now: number): string {
+  if (problem === 'future-not-before' && 'nbf' in event) {
+    const method = event.kind === 'client' ? 'revokeAllBefore' : 'revokeSubject';
+    return (
+      `${method}: notBefore ${event.nbf} (${new Date(event.nbf * 1000).toISOString()}) is more than ${MAX_NOT_BEFORE_SKEW_SECONDS} s in the future ` +
+      `(latest accepted now: ${latestNotBefore(now)}); a future not-before would refuse every token issued until then. ` +
+      'Pass the time of the logout in epoch seconds, e.g. Math.floor(Date.now() / 1000)'
+    );
+  }
+  return `invalid ${String((event as { kind?: unknown }).kind)} revocation: ids must be strings of 1 to ${MAX_REVOCATION_ID_LENGTH} characters, times whole numbers`;
 }

@@ -56,7 +56,11 @@ describe('naming: access strings', () => {
     const guide = appEnvAccessString(myAppProd);
     expect(appEnvAccessString(myAppProd, { clusterMode: true })).toBe(`${guide} +cluster|slots`);
     expect(appEnvAccessString(myAppProd, { profile: 'hardened' })).toBe(
-      `${guide} -scan -randomkey -dbsize -pubsub|channels -pubsub|shardchannels -script|flush -function|flush`,
+      `${guide} -scan -randomkey -dbsize -pubsub -@scripting +eval +evalsha -select -copy -move`,
+    );
+    // No MOVE in cluster mode: one database only, and ElastiCache Serverless refuses a string naming it.
+    expect(appEnvAccessString(myAppProd, { profile: 'hardened', clusterMode: true })).toBe(
+      `${guide} +cluster|slots -scan -randomkey -dbsize -pubsub -@scripting +eval +evalsha -select -copy`,
     );
   });
 

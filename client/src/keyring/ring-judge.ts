@@ -1,0 +1,35 @@
+import type { RingRefusalReason } from './ring-seal.js';
+
+/** What {@link judgeRing} compares of a ring. */
+export interface RingFacts {
+  readonly generation: number;
+  /** SHA-256 of the stored text. */
+  readonly digest: string;
+  readonly kids: readonly string[];
+  readonly compromised: readonly string[];
+  /** Rank of the key-encryption key that authenticated it: 0 = current, 1 = the one before, …; Infinity when no longer held. */
+  readonly kekRank: number;
+}
+
+/**
+ * Whether an instance that holds `known` (undefined: none yet) adopts the authenticated ring
+ * `candidate` read from Redis, given every kid it has seen retired as compromised. Returns undefined
+ * to adopt, else why not.
+ *
+ * - A ring in which a compromised kid is present again is never adopted.
+ * - A ring that retires as compromised a kid of the known ring supersedes it (a write made on a
+ *   rewound ring by an instance that never saw the emergency rotation loses to the rotation).
+ * - A ring under an earlier key-encryption key than the known one is not adopted: honest writers
+ *   only move to the current key (a writer must read, under the lock, the ring it replaces).
+ * - Otherwise the higher generation wins; of two rings of one generation (a rewound Redis written
+ *   again) the higher digest, the same on every instance, so that all converge on one.
+ */
+export function judgeRing(candidate: RingFacts, known: RingFacts | undefined, compromised: ReadonlySet<string>): RingRefusalReason | undefined {
+  if (candidate.kids.some((kid) => compromised.has(kid))) return 'compromised-kid';
+  if (!known) return undefined;
+  if (known.kids.some((kid) => candidate.compromised.includes(kid))) return undefined;
+  if (candidate.kekRank > known.kekRank) return 'kek-downgrade';
+  if (candidate.generation !== known.generation) return candidate.generation > known.generation ? undefined : 'rollback';
+  if (candidate.digest === known.digest) return undefined;
+  return candidate.digest > known.digest ? undefined : 'fork';
+}

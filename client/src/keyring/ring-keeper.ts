@@ -1,0 +1,332 @@
+import { EventEmitter } from 'node:events';
+import type { KccRedis } from '../connection.js';
+import { KccKeyRingError } from '../errors.js';
+import { type LockHandle, Locks } from '../lock.js';
+import { Store, type Versioned } from '../store.js';
+import { jweKekFingerprint } from './key-encryption.js';
+import type { ResolvedKeyRingOptions } from './key-ring-options.js';
+import { MAX_COMPROMISED_KIDS, RING_FORMAT_VERSION, type StoredRing } from './ring-data.js';
+import { type RingFacts, judgeRing } from './ring-judge.js';
+import { KEY_RING_KEYS } from './ring-keys.js';
+import type { RingLog } from './ring-log.js';
+import { startRefusalMessage, verdictMessage } from './ring-refusal-messages.js';
+import { RingRefusal, type RingRefusalReason, type UsableRing, openRing, reencryptRing, sealRing, unlockRing } from './ring-seal.js';
+
+const KEY_RING_NAME = KEY_RING_KEYS.ring;
+const LOCK_NAME = KEY_RING_KEYS.lock;
+
+/** The ring an instance holds: the newest good one it has seen. */
+export interface HeldRing {
+  /** The stored text; Redis holding exactly this means nothing changed. */
+  readonly raw: string;
+  readonly usable: UsableRing;
+}
+
+/** Outcome of one read of Redis. */
+export type LoadResult =
+  | { readonly state: 'absent' | 'held' | 'adopted' }
+  | { readonly state: 'refused'; readonly reason: RingRefusalReason; readonly stored: Versioned };
+
+/** Refusals after which the ring held here is written back: Redis holds nothing an honest instance would keep. */
+const RESTORABLE: ReadonlySet<RingRefusalReason> = new Set(['malformed', 'bad-authentication', 'invalid', 'undecryptable', 'rollback', 'fork', 'compromised-kid', 'kek-downgrade']);
+
+export interface RingKeeperEvents {
+  /** A newer good ring is held. */
+  adopted: [];
+  degraded: [reason: string];
+  recovered: [];
+  restored: [info: { generation: number; replaced: RingRefusalReason | 'absent' }];
+}
+
+/**
+ * Keeps one instance's ring and Redis in line: reads the stored ring, adopts it only if it is good
+ * and not older than the one held (see `judgeRing`), refuses and counts anything else, writes the ring
+ * held here back over a missing or refused one, and rewrites it under the current key-encryption
+ * key. Every write goes through it: the next generation, sealed, by compare-and-set, logged.
+ */
+export class RingKeeper extends EventEmitter<RingKeeperEvents> {
+  readonly locks: Locks;
+  private readonly store: Store;
+  /** The newest generation the ring's log shows was written (verified): a ring below it was rewound or replayed. */
+  private logGeneration = 0;
+  private held: HeldRing | undefined;
+  /** Every kid seen retired as compromised (bounded): never adopted again. */
+  private readonly compromised = new Set<string>();
+  private lastErrorText: string | undefined;
+  /** The stored text last refused, and why. */
+  private lastRefused: string | undefined;
+  private lastRefusalReason: RingRefusalReason | undefined;
+  private loadedAt = 0;
+  private stopped = false;
+  private loading: Promise<LoadResult> | undefined;
+  private syncing: Promise<void> | undefined;
+  private readonly counters = { refused: {} as Partial<Record<RingRefusalReason, number>>, restored: 0, reencrypted: 0 };
+
+  constructor(
+    private readonly redis: KccRedis,
+    private readonly options: ResolvedKeyRingOptions,
+    private readonly log: RingLog,
+  ) {
+    super();
+    this.store = new Store(redis);
+    this.locks = new Locks(redis);
+  }
+
+  /** The ring held here, if any. */
+  get ring(): HeldRing | undefined {
+    return this.held;
+  }
+
+  get generation(): number {
+    return this.held?.usable.ring.generation ?? 0;
+  }
+
+  /** Why the last read of Redis was refused, while it is. */
+  get lastError(): string | undefined {
+    return this.lastErrorText;
+  }
+
+  get lastLoadedAt(): number {
+    return this.loadedAt;
+  }
+
+  get stats(): { refused: Partial<Record<RingRefusalReason, number>>; restored: number; reencrypted: number } {
+    return { refused: { ...this.counters.refused }, restored: this.counters.restored, reencrypted: this.counters.reencrypted };
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  /** Reads which generation the ring's log shows was written (at start, before the first load). */
+  async readLogGeneration(): Promise<number> {
+    this.logGeneration = await this.log.newestGeneration(this.options.keks);
+    return this.logGeneration;
+  }
+
+  /** Why this instance cannot start on the ring in Redis, and the way out. */
+  startRefusal(): string {
+    return startRefusalMessage(this.lastErrorText, this.lastRefusalReason, this.redis.key(KEY_RING_NAME));
+  }
+
+  /** Runs `work` under the ring's lock; does nothing when another instance holds it (it is doing the same). */
+  async locked(work: () => Promise<unknown>): Promise<void> {
+    const lock: LockHandle | undefined = await this.locks.acquire(LOCK_NAME, this.options.lockTtlMs);
+    if (!lock) return;
+    try {
+      await work();
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /**
+   * At start, Redis holds no ring or one older than its log shows was written (a ring key deleted,
+   * rewound or replayed): asks running instances to write back the newest they hold, and waits for
+   * it. With none coming, a missing ring is created anew (above the logged generation); an older one
+   * is refused: this instance does not sign with a ring it knows to be superseded.
+   */
+  async awaitNewestRing(): Promise<void> {
+    if (this.logGeneration === 0) return;
+    const found = this.generation;
+    await this.log.requestCheck();
+    if (await this.waitForGenerationAbove(this.logGeneration - 1, Math.min(this.options.lockTtlMs, 10_000))) return;
+    if (found === 0) return;
+    throw new KccKeyRingError(
+      `the key ring in Redis is generation ${found}, but its event log shows generation ${this.logGeneration} was written: Redis was rewound or the ring replayed, ` +
+        `and no running instance wrote the newer ring back. Start an instance that still holds it, or start over with new signing keys: DEL ${this.redis.key(KEY_RING_NAME)}, then start an instance`,
+    );
+  }
+
+  /**
+   * Under the lock: the stored version of the ring held here, after writing it back if Redis lost it
+   * or holds one that is refused; undefined when neither Redis nor this instance has a ring.
+   */
+  async heldInRedis(): Promise<Versioned | undefined> {
+    // Each round either finds the ring held here, adopts a newer one, or writes the held one back.
+    for (let round = 0; round < 4; round++) {
+      const stored = await this.store.getVersioned(KEY_RING_NAME);
+      if (stored !== undefined && stored.value === this.held?.raw) {
+        this.recovered();
+        return stored;
+      }
+      const result = await this.load();
+      const replaced = result.state === 'absent' ? 'absent' : result.state === 'refused' && RESTORABLE.has(result.reason) ? result.reason : undefined;
+      if (replaced !== undefined) {
+        if (!this.held) return undefined;
+        await this.writeBack(stored?.version ?? 0, replaced);
+      } else if (result.state === 'refused') {
+        throw new KccKeyRingError(this.lastErrorText ?? 'key ring refused');
+      }
+    }
+    throw new KccKeyRingError('the key ring in Redis kept changing while this instance tried to write it');
+  }
+
+  /**
+   * Writes `ring` as the next generation (above every generation this instance has held), sealed
+   * under the current key-encryption key, over `storeVersion`; then reads it back.
+   */
+  async write(storeVersion: number, ring: Omit<StoredRing, 'v' | 'namespace' | 'generation' | 'writtenAt'> & Partial<StoredRing>): Promise<boolean> {
+    // Above the log's newest too: a ring created anew after Redis lost one never looks like a rollback.
+    const generation = Math.max(this.generation, this.logGeneration) + 1;
+    const document: StoredRing = { ...ring, v: RING_FORMAT_VERSION, namespace: this.redis.keyPrefix, generation, writtenAt: Date.now() };
+    const kek = this.options.keks.current;
+    const text = await sealRing(document, kek);
+    const result = await this.store.compareAndSet(KEY_RING_NAME, storeVersion, text, { event: this.log.changed(generation, kek) });
+    await this.load();
+    return result.ok;
+  }
+
+  /**
+   * Brings Redis and this instance in line: adopts a newer good ring; writes the ring held here back
+   * when Redis lost it or holds one no honest instance would keep (rewound, replayed, tampered);
+   * rewrites it under the current key-encryption key when it is under an earlier one.
+   */
+  sync(): Promise<void> {
+    this.syncing ??= this.syncOnce().finally(() => {
+      this.syncing = undefined;
+    });
+    return this.syncing;
+  }
+
+  private async syncOnce(): Promise<void> {
+    if (this.stopped) return;
+    const result = await this.load();
+    const restore = result.state === 'absent' || (result.state === 'refused' && RESTORABLE.has(result.reason));
+    if (restore && this.held) await this.locked(() => this.heldInRedis());
+    else if (result.state !== 'refused' && this.underEarlierKek()) await this.locked(() => this.reencryptLocked());
+  }
+
+  /** Writes the ring held here back over `storeVersion` (its generation unchanged: it is that ring). */
+  private async writeBack(storeVersion: number, replaced: RingRefusalReason | 'absent'): Promise<void> {
+    const held = this.held!;
+    const result = await this.store.compareAndSet(KEY_RING_NAME, storeVersion, held.raw, {
+      event: this.log.changed(held.usable.ring.generation, held.usable.kek),
+    });
+    if (!result.ok) return;
+    this.counters.restored++;
+    const what = replaced === 'absent' ? 'was missing' : `was refused (${replaced})`;
+    this.redis.config.logger.warn(`the key ring in Redis ${what}; wrote back generation ${held.usable.ring.generation} held here`);
+    this.emit('restored', { generation: held.usable.ring.generation, replaced });
+  }
+
+  /** Under the lock: rewrites the ring held here under the current key-encryption key, if Redis still holds it. */
+  private async reencryptLocked(): Promise<void> {
+    const stored = await this.store.getVersioned(KEY_RING_NAME);
+    if (!this.held || stored?.value !== this.held.raw || !this.underEarlierKek()) return;
+    const ring = await reencryptRing(this.held.usable.ring, this.options.keks, Date.now());
+    if (await this.write(stored.version, ring)) {
+      this.counters.reencrypted++;
+      this.redis.config.logger.info('key ring rewritten under the current key-encryption key', { generation: this.generation, kek: this.options.keks.current.fingerprint });
+    }
+  }
+
+  /** Whether the ring held here, or one of its private keys, is under an earlier key-encryption key than the current one. */
+  private underEarlierKek(): boolean {
+    const usable = this.held?.usable;
+    if (!usable) return false;
+    const current = this.options.keks.current.fingerprint;
+    if (usable.kek.fingerprint !== current) return true;
+    const now = Date.now();
+    return usable.ring.keys.some((k) => (k.expiresAt === null || k.expiresAt > now) && jweKekFingerprint(k.privateJwe, k.kid) !== current);
+  }
+
+  /** Reads the ring in Redis (one read at a time) and adopts it if it is good and not older than the one held. */
+  load(): Promise<LoadResult> {
+    this.loading ??= this.loadOnce().finally(() => {
+      this.loading = undefined;
+    });
+    return this.loading;
+  }
+
+  private async loadOnce(): Promise<LoadResult> {
+    const stored = await this.store.getVersioned(KEY_RING_NAME);
+    if (!stored) return { state: 'absent' };
+    if (this.held && stored.value === this.held.raw) {
+      this.recovered();
+      return { state: 'held' };
+    }
+    try {
+      const usable = await this.open(stored.value);
+      this.adopt(stored.value, usable);
+      return { state: 'adopted' };
+    } catch (error) {
+      if (!(error instanceof RingRefusal)) throw error;
+      this.refuse(error, stored);
+      return { state: 'refused', reason: error.reason, stored };
+    }
+  }
+
+  /** Verifies, judges against the ring held here, and unlocks a stored ring; re-reads the key-encryption keys once if it names one not held. */
+  private async open(text: string): Promise<UsableRing> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const opened = await openRing(text, this.options.keks, this.redis.keyPrefix);
+        const verdict = judgeRing(this.facts(opened), this.held && this.facts(this.held.usable), this.compromised);
+        if (verdict) throw new RingRefusal(verdict, verdictMessage(verdict, opened.ring, this.generation, this.compromised));
+        return await unlockRing(opened, this.options.keks, Date.now());
+      } catch (error) {
+        if (error instanceof RingRefusal && error.reason === 'unknown-kek' && attempt === 0 && (await this.options.keks.refresh())) continue;
+        throw error;
+      }
+    }
+  }
+
+  private facts(opened: { ring: StoredRing; digest: string; kek: { fingerprint: string } }): RingFacts {
+    return {
+      generation: opened.ring.generation,
+      digest: opened.digest,
+      kids: opened.ring.keys.map((k) => k.kid),
+      compromised: opened.ring.compromised,
+      kekRank: this.options.keks.rank(opened.kek.fingerprint) ?? Number.POSITIVE_INFINITY,
+    };
+  }
+
+  private adopt(raw: string, usable: UsableRing): void {
+    this.held = { raw, usable };
+    for (const kid of usable.ring.compromised) this.compromised.add(kid);
+    while (this.compromised.size > MAX_COMPROMISED_KIDS * 4) this.compromised.delete(this.compromised.values().next().value!);
+    this.loadedAt = Date.now();
+    this.recovered();
+    this.emit('adopted');
+  }
+
+  private refuse(refusal: RingRefusal, stored: Versioned): void {
+    // Counted once per stored text: re-reading the same bad ring is not another attack.
+    if (stored.value !== this.lastRefused) this.counters.refused[refusal.reason] = (this.counters.refused[refusal.reason] ?? 0) + 1;
+    this.lastRefused = stored.value;
+    this.lastRefusalReason = refusal.reason;
+    const reason = `key ring version ${stored.version} in Redis refused: ${refusal.reason}: ${refusal.message}`;
+    if (reason === this.lastErrorText) return;
+    this.redis.config.logger.warn(`${reason}; keeping generation ${this.held ? this.generation : 'none'}`);
+    this.lastErrorText = reason;
+    this.emit('degraded', reason);
+  }
+
+  private recovered(): void {
+    if (!this.lastErrorText) return;
+    this.lastErrorText = undefined;
+    this.emit('recovered');
+  }
+
+  async waitForGenerationAbove(generation: number, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (this.generation > generation) return true;
+      // The tail triggers a load within milliseconds; polling is the bounded fallback.
+      await new Promise<void>((resolve) => {
+        const onAdopted = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          this.off('adopted', onAdopted);
+          resolve();
+        }, 50);
+        this.once('adopted', onAdopted);
+      });
+      await this.load();
+    }
+    return this.generation > generation;
+  }
+}

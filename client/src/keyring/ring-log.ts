@@ -1,0 +1,80 @@
+import type { KccRedis } from '../connection.js';
+import { type EventHandler, EventLog, type EventLogTail, type TailOptions } from '../event-log.js';
+import { isPlainObject } from '../plain-object.js';
+import type { CompareAndSetOptions } from '../store.js';
+import type { KeyEncryptionKey } from './key-encryption.js';
+import type { KeyEncryptionKeys } from './key-encryption-keys.js';
+import { KEY_RING_CHANGED, KEY_RING_CHECK, KEY_RING_KEYS } from './ring-keys.js';
+
+/**
+ * Data of the ring's log events. A change carries the generation written, tagged under the
+ * key-encryption key that wrote it: a starting instance learns from the log which generation Redis
+ * should hold at least, and an attacker without the key-encryption key cannot raise that.
+ */
+export interface RingEvent {
+  readonly generation?: number;
+  readonly kek?: string;
+  readonly tag?: string;
+}
+
+/** Log entries a starting instance looks at for the newest generation written. */
+const ENTRIES_CHECKED = 32;
+
+/**
+ * The key ring's event log: each write of the ring appends (atomically, through the compare-and-set)
+ * a tagged record of its generation; any instance may append a request that every instance re-read
+ * the ring now.
+ */
+export class RingLog {
+  private readonly log: EventLog<RingEvent>;
+
+  constructor(
+    private readonly redis: KccRedis,
+    maxAgeMs: number,
+  ) {
+    this.log = new EventLog(redis, { name: KEY_RING_KEYS.log, maxAgeMs, validate: (d): d is RingEvent => isPlainObject(d) });
+  }
+
+  /** Follows the log; `handler` gets every event (changes and re-read requests). */
+  tail(handler: EventHandler<RingEvent>, options: TailOptions): Promise<EventLogTail> {
+    return this.log.tail(handler, options);
+  }
+
+  /** The event to append with a write of `generation` under `kek` (pass it to the compare-and-set). */
+  changed(generation: number, kek: KeyEncryptionKey): NonNullable<CompareAndSetOptions['event']> {
+    return this.log.eventFor(KEY_RING_CHANGED, { generation, kek: kek.fingerprint, tag: kek.tag(this.statement(generation)) });
+  }
+
+  /** Asks every running instance to re-read the ring now (and write back the newest it holds). */
+  async requestCheck(): Promise<void> {
+    await this.log.append(KEY_RING_CHECK, {});
+  }
+
+  /** The highest generation the recent log shows was written, counting only records tagged under a key-encryption key held. */
+  async newestGeneration(keks: KeyEncryptionKeys): Promise<number> {
+    let newest = 0;
+    const entries = await this.redis.run((r) => r.xrevrange(this.log.key, '+', '-', 'COUNT', ENTRIES_CHECKED));
+    for (const [, fields] of entries) {
+      const data = envelopeData(fields);
+      if (!isPlainObject(data) || !Number.isSafeInteger(data.generation) || typeof data.kek !== 'string' || typeof data.tag !== 'string') continue;
+      const generation = data.generation as number;
+      if (keks.find(data.kek)?.checkTag(this.statement(generation), data.tag)) newest = Math.max(newest, generation);
+    }
+    return newest;
+  }
+
+  /** What a tag vouches for: this namespace reached this generation. */
+  private statement(generation: number): string {
+    return `${this.redis.keyPrefix}\n${generation}`;
+  }
+}
+
+function envelopeData(fields: readonly string[]): unknown {
+  const at = fields.indexOf('e');
+  if (at < 0 || at % 2 !== 0) return undefined;
+  try {
+    return (JSON.parse(fields[at + 1] ?? '') as { data?: unknown }).data;
+  } catch {
+    return undefined;
+  }
+}

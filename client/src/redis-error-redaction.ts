@@ -1,0 +1,50 @@
+const REDACTED = '[redacted]';
+/** How deep a chain of nested errors is followed (cause, lastNodeError, errors). */
+const MAX_DEPTH = 8;
+
+/**
+ * ioredis attaches the failed command to a reply error (`error.command.args`), and nests errors
+ * (a cluster's `lastNodeError`, `cause`, an AggregateError's `errors`, a transaction's
+ * `previousErrors`); for AUTH and HELLO those arguments hold the password or IAM token. Replaces
+ * them in place, through every nested error, before the error reaches a listener, a caller, a log
+ * or another error's `cause`. (The connection hands ioredis only a stand-in for the secret, so even
+ * an error that escaped this shows no secret when printed or serialized.)
+ */
+export function redactAuthArguments(error: unknown, depth = 0, seen = new Set<unknown>()): void {
+  if (typeof error !== 'object' || error === null || seen.has(error) || depth > MAX_DEPTH) return;
+  seen.add(error);
+  redactCommand((error as { command?: unknown }).command);
+  const nested = error as { cause?: unknown; lastNodeError?: unknown; errors?: unknown; previousErrors?: unknown };
+  for (const inner of [nested.cause, nested.lastNodeError]) redactAuthArguments(inner, depth + 1, seen);
+  for (const list of [nested.errors, nested.previousErrors]) {
+    if (Array.isArray(list)) for (const inner of list) redactAuthArguments(inner, depth + 1, seen);
+  }
+}
+
+function redactCommand(command: unknown): void {
+  if (typeof command !== 'object' || command === null) return;
+  const { name, args } = command as { name?: unknown; args?: unknown };
+  if (!Array.isArray(args)) return;
+  const lower = String(name).toLowerCase();
+  if (lower === 'auth' && args.length > 0) {
+    args[args.length - 1] = REDACTED;
+  } else if (lower === 'hello') {
+    const at = args.findIndex((arg) => typeof arg === 'string' && arg.toUpperCase() === 'AUTH');
+    if (at >= 0 && at + 2 < args.length) args[at + 2] = REDACTED;
+  }
+}
+
+/**
+ * A copy of a Redis error to carry as another error's `cause`: its name, message and the failed
+ * command's name, nothing else (no arguments, no nested errors, no socket or connection objects).
+ */
+export function redisErrorSummary(error: unknown): Error {
+  if (!(error instanceof Error)) return new Error(String(error));
+  const summary = new Error(error.message);
+  summary.name = error.name;
+  const command = (error as { command?: { name?: unknown } }).command;
+  if (command && typeof command.name === 'string') Object.defineProperty(summary, 'command', { value: { name: command.name }, enumerable: true });
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string') Object.defineProperty(summary, 'code', { value: code, enumerable: true });
+  return summary;
+}

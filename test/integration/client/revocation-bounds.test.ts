@@ -1,0 +1,177 @@
+/**
+ * Poisoned revocations: a writer with the app-env's own credentials (or an app bug) tries to make
+ * every instance refuse every token with a not-before in the future, or to plant oversized ids. Each
+ * entry (API, pub/sub, event log, stored state, the write script) refuses them, counts them, and
+ * lets nothing of them survive in Redis. Real redis-server, TLS, the stack's ACL users.
+ */
+import type { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { KccRedis, MAX_NOT_BEFORE_SKEW_SECONDS, Revocations, type RevocationOptions } from '../../../client/src/index.js';
+import { encodeEnvelope } from '../../../client/src/envelope.js';
+import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
+import { RevocationWriter } from '../../../client/src/revocation/revocation-writer.js';
+import type { LocalRedis } from '../../../local/local-redis.js';
+import { nextEvent, until } from '../../support/events.js';
+import { connectAs, kccOptions, startTestRedis } from '../../support/redis.js';
+
+let server: LocalRedis;
+let ns = 0;
+const open: { redis: KccRedis; revocations?: Revocations; raw?: Redis }[] = [];
+
+beforeAll(async () => {
+  server = await startTestRedis({ appEnvs: Array.from({ length: 10 }, (_, i) => ({ app: `poison${i}`, env: 'prod' })), persistence: 'none' });
+});
+afterEach(async () => {
+  await Promise.all(open.splice(0).map(async ({ redis, revocations, raw }) => {
+    await revocations?.close();
+    await redis.close();
+    raw?.disconnect();
+  }));
+});
+afterAll(() => server?.stop());
+
+const nowS = () => Math.floor(Date.now() / 1000);
+/** 2100-01-01: the not-before of the attack. */
+const YEAR_2100 = 4_102_444_800;
+
+interface Namespace {
+  readonly user: string;
+  readonly key: (name: string) => string;
+  readonly channel: (name: string) => string;
+  /** A client authenticated as the app-env's own user: what the attacker holds. */
+  readonly raw: Redis;
+}
+
+async function namespace(): Promise<Namespace> {
+  const user = `poison${ns++}-prod`;
+  const raw = await connectAs(server, user);
+  const redis = await KccRedis.connect(kccOptions(server, user)); // only to close raw with the others
+  open.push({ redis, raw });
+  return { user, raw, key: (name) => `${user}:{${user}}:${name}`, channel: (name) => `${user}:${name}` };
+}
+
+async function instance(user: string, options: RevocationOptions = {}): Promise<Revocations> {
+  const redis = await KccRedis.connect(kccOptions(server, user, { reconnectMaxDelayMs: 100 }), ['subscriber']);
+  const entry: { redis: KccRedis; revocations?: Revocations } = { redis };
+  open.push(entry);
+  entry.revocations = await Revocations.start(redis, options);
+  return entry.revocations;
+}
+
+/** A revocation message as an instance would write it, with whatever revocations the attacker chooses. */
+function message(revocations: unknown[], v = 1): string {
+  return encodeEnvelope('attacker', 'revocation', { v, revocations }, 64 * 1024).json;
+}
+
+describe('a not-before in the future is refused at every entry', () => {
+  it('API: revokeAllBefore / revokeSubject with a future time throw a KccInputError naming the value, and change nothing here or in Redis', async () => {
+    const ns = await namespace();
+    const revocations = await instance(ns.user);
+    const token = { sub: 'alice', sid: 's1', iat: nowS() - 5 };
+    const error = await revocations.revokeAllBefore(YEAR_2100).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'KCC_INPUT_INVALID' });
+    expect((error as Error).message).toMatch(/^revokeAllBefore: notBefore 4102444800 \(2100-01-01T00:00:00\.000Z\) is more than 60 s in the future .*Math\.floor\(Date\.now\(\) \/ 1000\)/);
+    await expect(revocations.revokeSubject('alice', YEAR_2100)).rejects.toThrow(/^revokeSubject: notBefore 4102444800/);
+    expect(revocations.check(token)).toBe('active');
+    expect(revocations.stats.refused.api).toBe(2);
+    expect(revocations.stats.clientNotBefore).toBe(0);
+    expect(await ns.raw.get(ns.key(REVOCATION_KEYS.clientNotBefore))).toBeNull();
+    expect(await ns.raw.zcard(ns.key(REVOCATION_KEYS.subjects))).toBe(0);
+    // Within the skew is accepted: clocks differ.
+    await revocations.revokeAllBefore(nowS() + MAX_NOT_BEFORE_SKEW_SECONDS - 1);
+    expect(revocations.check(token)).toBe('revoked');
+  });
+
+  it('pub/sub: a poison revocation in a message is dropped and counted; the honest ones beside it apply', async () => {
+    const ns = await namespace();
+    const revocations = await instance(ns.user);
+    const applied = nextEvent(revocations, 'applied');
+    await ns.raw.publish(ns.channel(REVOCATION_KEYS.channel), message([
+      { kind: 'client', nbf: YEAR_2100 },
+      { kind: 'subject', sub: 'bob', nbf: YEAR_2100 },
+      { kind: 'session', sid: 's'.repeat(257), exp: Date.now() + 60_000 },
+      { kind: 'a-kind-of-a-later-release', sid: 'x' },
+      { kind: 'session', sid: 'honest', exp: Date.now() + 60_000 },
+    ]));
+    await applied;
+    expect(revocations.check({ sid: 'honest' })).toBe('revoked');
+    expect(revocations.check({ sub: 'bob', sid: 'other', iat: nowS() })).toBe('active');
+    expect(revocations.stats).toMatchObject({ clientNotBefore: 0, revokedSubjects: 0, refused: { bus: 4, log: 0 } });
+  });
+
+  it('event log: a poison entry appended to the stream is dropped and counted when the log is read', async () => {
+    const ns = await namespace();
+    const revocations = await instance(ns.user, { maxStalenessMs: 300 }); // reads the log every 100 ms
+    const applied = nextEvent(revocations, 'applied');
+    const json = message([{ kind: 'client', nbf: YEAR_2100 }, { kind: 'session', sid: 'honest-log', exp: Date.now() + 60_000 }]);
+    await ns.raw.xadd(ns.key(REVOCATION_KEYS.log), '*', 'i', JSON.parse(json).id, 'e', json);
+    await applied;
+    expect(revocations.check({ sid: 'honest-log' })).toBe('revoked');
+    expect(revocations.check({ sid: 'other', iat: nowS() })).toBe('active');
+    expect(revocations.stats.refused.log).toBe(1);
+  });
+
+  it('messages of another format version are dropped whole and counted', async () => {
+    const ns = await namespace();
+    const revocations = await instance(ns.user);
+    await ns.raw.publish(ns.channel(REVOCATION_KEYS.channel), message([{ kind: 'session', sid: 'v2', exp: Date.now() + 60_000 }], 2));
+    const applied = nextEvent(revocations, 'applied');
+    await ns.raw.publish(ns.channel(REVOCATION_KEYS.channel), message([{ kind: 'session', sid: 'v1', exp: Date.now() + 60_000 }]));
+    await applied; // delivered in order: the v2 message came first
+    expect(revocations.check({ sid: 'v2' })).toBe('active');
+    expect(revocations.stats.messagesDropped).toBe(1);
+  });
+
+  it('stored state: an instance starting on poisoned state refuses it, counts it, removes it from Redis, and loads the rest', async () => {
+    const ns = await namespace();
+    const long = 'x'.repeat(300);
+    await ns.raw.set(ns.key(REVOCATION_KEYS.clientNotBefore), YEAR_2100);
+    await ns.raw.zadd(ns.key(REVOCATION_KEYS.subjects), YEAR_2100, 'carol', nowS() - 60, 'dave');
+    await ns.raw.zadd(ns.key(REVOCATION_KEYS.sessions), Date.now() + 60_000, long, Date.now() + 60_000, 'honest-session');
+    const revocations = await instance(ns.user);
+    expect(revocations.check({ sid: 'any', sub: 'carol', iat: nowS() - 1 })).toBe('active');
+    expect(revocations.check({ sub: 'dave', iat: nowS() - 120 })).toBe('revoked');
+    expect(revocations.check({ sid: 'honest-session' })).toBe('revoked');
+    expect(revocations.check({ sid: long })).toBe('active');
+    expect(revocations.stats.refused.snapshot).toBe(3);
+    expect(await ns.raw.get(ns.key(REVOCATION_KEYS.clientNotBefore))).toBeNull();
+    expect(await ns.raw.zrange(ns.key(REVOCATION_KEYS.subjects), '0', '-1')).toEqual(['dave']);
+    expect(await ns.raw.zrange(ns.key(REVOCATION_KEYS.sessions), '0', '-1')).toEqual(['honest-session']);
+    // A second instance finds nothing left to refuse.
+    expect((await instance(ns.user)).stats.refused.snapshot).toBe(0);
+  });
+
+  it('write script: a poison not-before reaching it is not stored, and a stored one neither survives an honest write nor blocks it', async () => {
+    const ns = await namespace();
+    const redis = await KccRedis.connect(kccOptions(server, ns.user));
+    open.push({ redis });
+    const writer = new RevocationWriter(redis, 3_600_000);
+    // Past every client-side check (an older or buggy writer): the script itself refuses it.
+    await writer.write({ kind: 'client', nbf: YEAR_2100 });
+    expect(await ns.raw.get(ns.key(REVOCATION_KEYS.clientNotBefore))).toBeNull();
+    await writer.write({ kind: 'subject', sub: 'erin', nbf: YEAR_2100 });
+    expect(await ns.raw.zcard(ns.key(REVOCATION_KEYS.subjects))).toBe(0);
+    // Planted around the script, then an honest, earlier not-before: it is written (GT would have kept the poison).
+    await ns.raw.set(ns.key(REVOCATION_KEYS.clientNotBefore), YEAR_2100);
+    await ns.raw.zadd(ns.key(REVOCATION_KEYS.subjects), YEAR_2100, 'erin');
+    const honest = nowS() - 30;
+    await writer.write({ kind: 'client', nbf: honest });
+    await writer.write({ kind: 'subject', sub: 'erin', nbf: honest });
+    expect(await ns.raw.get(ns.key(REVOCATION_KEYS.clientNotBefore))).toBe(String(honest));
+    expect(await ns.raw.zscore(ns.key(REVOCATION_KEYS.subjects), 'erin')).toBe(String(honest));
+  });
+});
+
+describe('staleness is decided when asked', () => {
+  it('after an event-loop stall longer than maxStalenessMs, the first check answers stale; then fresh again', async () => {
+    const ns = await namespace();
+    const revocations = await instance(ns.user, { maxStalenessMs: 300 });
+    await until(() => revocations.check({ sid: 'never-revoked' }) === 'active', 'a current state before the stall');
+    // Nothing runs during the stall: no timer, no reply handler.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 900);
+    expect(revocations.check({ sid: 'never-revoked' })).toBe('stale');
+    expect(revocations.rejects({ sid: 'never-revoked' })).toBe(true);
+    expect(revocations.stale).toBe(true);
+    await until(() => revocations.check({ sid: 'never-revoked' }) === 'active', 'the next log read to bring the state current again');
+  });
+});

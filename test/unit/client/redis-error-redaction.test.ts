@@ -1,0 +1,52 @@
+import { inspect } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { redactAuthArguments, redisErrorSummary } from '../../../client/src/redis-error-redaction.js';
+import { secretStandIn } from '../../../client/src/secret-stand-in.js';
+import { secretsIn } from '../../support/secret-scan.js';
+
+const PASSWORD = 'Password-that-must-not-leak-0123456789';
+
+/** A reply error as ioredis builds it: the failed command, with its arguments, attached. */
+function replyError(name: string, args: unknown[], message = 'WRONGPASS invalid username-password pair or user is disabled.'): Error {
+  return Object.assign(new Error(message), { name: 'ReplyError', command: { name, args } });
+}
+
+describe('the AUTH/HELLO arguments of Redis errors are blanked, however deep the error sits', () => {
+  it.each([
+    ['AUTH', () => replyError('auth', ['user', PASSWORD])],
+    ['HELLO … AUTH', () => replyError('hello', [3, 'AUTH', 'user', PASSWORD, 'SETNAME', 'x'])],
+    ["a cluster's lastNodeError (ClusterAllFailedError)", () => Object.assign(new Error('Failed to refresh slots cache.'), { lastNodeError: replyError('auth', ['user', PASSWORD]) })],
+    ['a cause chain', () => new Error('outer', { cause: new Error('middle', { cause: replyError('auth', ['user', PASSWORD]) }) })],
+    ['an AggregateError member', () => new AggregateError([new Error('other'), replyError('auth', ['user', PASSWORD])], 'all failed')],
+    ["a transaction's previousErrors", () => Object.assign(new Error('EXECABORT'), { previousErrors: [replyError('auth', ['user', PASSWORD])] })],
+    ['a stand-in as the argument', () => replyError('auth', ['user', secretStandIn(() => PASSWORD)])],
+  ])('%s', (_name, build) => {
+    const error = build();
+    expect(secretsIn(error, [PASSWORD], { coerce: true })).not.toEqual([]); // the case does hold the password
+    redactAuthArguments(error);
+    expect(secretsIn(error, [PASSWORD], { coerce: true })).toEqual([]);
+  });
+
+  it('leaves the arguments of other commands alone', () => {
+    const error = replyError('set', ['key', 'value'], 'NOPERM this user has no permissions to access one of the keys used as arguments');
+    redactAuthArguments(error);
+    expect((error as unknown as { command: { args: string[] } }).command.args).toEqual(['key', 'value']);
+  });
+
+  it('a summary keeps the name, message and command name, nothing else', () => {
+    const summary = redisErrorSummary(Object.assign(replyError('auth', ['user', PASSWORD]), { code: 'X' }));
+    expect(summary).toMatchObject({ name: 'ReplyError', message: expect.stringMatching(/^WRONGPASS/), command: { name: 'auth' }, code: 'X' });
+    expect(secretsIn(summary, [PASSWORD], { coerce: true })).toEqual([]);
+  });
+});
+
+describe('a secret stand-in', () => {
+  it('reads as the secret only when coerced; printed, inspected or serialized it is redacted', () => {
+    const standIn = secretStandIn(() => PASSWORD);
+    expect(String(standIn)).toBe(PASSWORD);
+    expect(`${standIn as unknown as string}`).toBe(PASSWORD);
+    expect(inspect({ password: standIn })).not.toContain(PASSWORD);
+    expect(JSON.stringify({ password: standIn })).toBe('{"password":"[redacted]"}');
+    expect(secretsIn({ options: { password: standIn } }, [PASSWORD])).toEqual([]);
+  });
+});

@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { RING_FORMAT_VERSION, NewerRingFormatError, parseStoredRing, planRotation } from '../../../client/src/keyring/ring-data.js';
+
+const key = (kid: string, extra: Record<string, unknown> = {}) => ({
+  kid,
+  alg: 'ES256',
+  publicJwk: { kty: 'EC', crv: 'P-256', x: 'x', y: 'y' },
+  privateJwe: 'a.b.c.d.e',
+  createdAt: 1,
+  activatesAt: 1,
+  retiresAt: null,
+  expiresAt: null,
+  ...extra,
+});
+const doc = (extra: Record<string, unknown> = {}) => ({ v: 1, namespace: 'shop-prod:', generation: 3, writtenAt: 5, keys: [key('k1')], compromised: [], ...extra });
+const parse = (value: unknown, namespace = 'shop-prod:') => parseStoredRing(JSON.stringify(value), namespace);
+
+describe('ring document: strict parsing', () => {
+  it.each([
+    ['another namespace', doc({ namespace: 'other-prod:' }), /ring belongs to namespace "other-prod:", not "shop-prod:"/],
+    ['no generation', doc({ generation: undefined }), /generation must be a whole number of at least 1/],
+    ['generation 0', doc({ generation: 0 }), /generation must be a whole number of at least 1/],
+    ['a key listed as compromised', doc({ compromised: ['k1'] }), /keys\[0\]\.kid "k1" is listed as compromised/],
+    ['compromised not a list', doc({ compromised: 'k1' }), /"compromised" must list at most 64 kids/],
+    ['no version', doc({ v: undefined }), /ring format version undefined is not 1/],
+  ])('refuses %s', (_name, value, message) => {
+    expect(() => parse(value)).toThrow(message);
+  });
+
+  it('says when a newer release wrote the ring', () => {
+    expect(() => parse(doc({ v: RING_FORMAT_VERSION + 1 }))).toThrow(NewerRingFormatError);
+  });
+
+  it('keeps fields it does not know, at the top and in each key, so a rewrite does not drop them', () => {
+    const ring = parse(doc({ addedLater: { x: 1 }, keys: [key('k1', { hint: 'kept' })] }));
+    expect(ring).toMatchObject({ addedLater: { x: 1 }, keys: [{ kid: 'k1', hint: 'kept' }] });
+    const next = planRotation(ring, { kid: 'k2', alg: 'ES256', publicJwk: {}, privateJwe: 'p' }, { mode: 'scheduled', now: 10, activationDelayMs: 5, retireGraceMs: 5 });
+    expect(next.keys[0]).toMatchObject({ kid: 'k1', hint: 'kept' });
+  });
+});
+
+describe('ring document: rotations', () => {
+  const added = { kid: 'new', alg: 'ES256' as const, publicJwk: {}, privateJwe: 'p' };
+
+  it('an emergency rotation drops every earlier key and records each as compromised', () => {
+    const next = planRotation({ keys: [key('a'), key('b')].map((k) => parse(doc({ keys: [k] })).keys[0]!), compromised: ['old'] }, added, { mode: 'immediate', now: 10, activationDelayMs: 5, retireGraceMs: 5 });
+    expect(next.keys.map((k) => k.kid)).toEqual(['new']);
+    expect(next.compromised).toEqual(['old', 'a', 'b']);
+  });
+
+  it('a scheduled rotation keeps the earlier keys until their grace and adds no compromised kid', () => {
+    const next = planRotation({ keys: parse(doc()).keys, compromised: [] }, added, { mode: 'scheduled', now: 10, activationDelayMs: 5, retireGraceMs: 5 });
+    expect(next.keys.map((k) => [k.kid, k.retiresAt, k.expiresAt])).toEqual([['k1', 15, 20], ['new', null, null]]);
+    expect(next.compromised).toEqual([]);
+  });
+});
