@@ -12,23 +12,11 @@ import { KccAuthError, KccClosedError, KccConnectionError } from './errors.js';
 import { namespacedChannel, namespacedKey } from './contract/naming.js';
 import type { KccConnectionOptions } from './options.js';
 import { type ResolvedConnection, resolveConnection } from './resolve-options.js';
+import type { ConnectionRole, DedicatedRole, RedisClient, RenewDedicated } from './redis-client.js';
 import { ScriptCache } from './script-cache.js';
 import { type MessageListener, Subscriptions } from './subscriptions.js';
 
-/** A connection to Redis: a single node or a cluster. */
-export type RedisClient = Redis | Cluster;
-
-/** What a connection is used for; each role gets its own socket. */
-export type ConnectionRole = 'commands' | 'subscriber' | 'reader';
-/** Roles of connections opened besides the command connection. */
-export type DedicatedRole = Exclude<ConnectionRole, 'commands'>;
-
-/**
- * Moves a dedicated connection's work (a blocking reader's loop) to `next`, a new connection that is
- * ready, and resolves once `next` does that work. The old connection is closed after; if this
- * throws, `next` is closed and the old one kept.
- */
-export type RenewDedicated = (next: RedisClient) => Promise<void>;
+export type { ConnectionRole, DedicatedRole, RedisClient, RenewDedicated } from './redis-client.js';
 
 /** Events of {@link KccRedis}. There is no `error` event: faults are reported, never thrown at the process. */
 export interface KccRedisEvents {

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import type { KccRedis } from './connection.js';
+import type { RedisClient } from './redis-client.js';
 import type { KccLogger } from './logger.js';
 import { CLIENT_VERSION } from './version.js';
 
@@ -97,6 +97,14 @@ export interface HeartbeatOptions {
   readonly host?: string;
 }
 
+/** What the heartbeat needs of a connection (a {@link KccRedis}: this module is used by it, so it names no more). */
+export interface HeartbeatConnection {
+  readonly instanceId: string;
+  key(name: string): string;
+  run<T>(operation: (client: RedisClient) => Promise<T>): Promise<T>;
+  script<T = unknown>(lua: string, keys: readonly string[], args: readonly (string | number)[]): Promise<T>;
+}
+
 /**
  * Keeps this instance's heartbeat entry alive: written at once, then every `intervalMs` (one write
  * at a time; a beat that finds the previous one still running is skipped), removed by {@link stop}.
@@ -111,7 +119,7 @@ export class Heartbeat {
   private stopping: Promise<void> | undefined;
 
   private constructor(
-    private readonly redis: KccRedis,
+    private readonly redis: HeartbeatConnection,
     private readonly options: HeartbeatOptions,
   ) {
     this.timer = setInterval(() => this.beat(), options.intervalMs);
@@ -119,7 +127,7 @@ export class Heartbeat {
     this.beat();
   }
 
-  static start(redis: KccRedis, options: HeartbeatOptions): Heartbeat {
+  static start(redis: HeartbeatConnection, options: HeartbeatOptions): Heartbeat {
     return new Heartbeat(redis, options);
   }
 
@@ -181,7 +189,7 @@ export class Heartbeat {
  * const { instances } = await listInstances(redis);
  * for (const i of instances) console.log(i.instanceId, i.host, i.version, `${i.silentForMs} ms`);
  */
-export async function listInstances(redis: KccRedis, options: { readonly limit?: number } = {}): Promise<InstanceList> {
+export async function listInstances(redis: HeartbeatConnection, options: { readonly limit?: number } = {}): Promise<InstanceList> {
   const limit = options.limit ?? 1_000;
   const ids = await redis.run((r) => r.zrange(redis.key(INSTANCES_INDEX_NAME), '0', String(limit)));
   const truncated = ids.length > limit;

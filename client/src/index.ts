@@ -14,7 +14,7 @@ export {
 } from './connection.js';
 export { CONNECTION_DEFAULTS, type CredentialsProvider, type KccConnectionOptions, type RedisCredentials } from './options.js';
 export type { KccLogger } from './logger.js';
-export { listInstances, type InstanceHeartbeat, type InstanceList, type ListedInstance } from './heartbeat.js';
+export { listInstances, type HeartbeatConnection, type InstanceHeartbeat, type InstanceList, type ListedInstance } from './heartbeat.js';
 
 // ElastiCache IAM authentication (also for users of other Redis clients)
 export { createIamAuthToken, type AwsCredentials, type AwsCredentialsProvider, type IamAuthTokenOptions } from './iam/index.js';

@@ -1,4 +1,4 @@
-import type { RedisClient, RenewDedicated } from './connection.js';
+import type { RedisClient, RenewDedicated } from './redis-client.js';
 import type { KccLogger } from './logger.js';
 
 /** Receives a message as published on a channel. */
