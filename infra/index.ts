@@ -46,9 +46,9 @@ export {
   type KccRedisCacheBaseProps,
 } from './kcc-redis-cache-base.js';
 export { KccRedisCache, type KccRedisCacheProps } from './kcc-redis-cache.js';
-export { KCC_REDIS_CACHE_DEFAULTS } from './kcc-redis-cache-rules.js';
+export { KCC_REDIS_CACHE_DEFAULTS } from './kcc-redis-cache-props.js';
 export { KccServerlessCache, type KccServerlessCacheProps } from './kcc-serverless-cache.js';
-export { KCC_SERVERLESS_CACHE_DEFAULTS } from './kcc-serverless-cache-rules.js';
+export { KCC_SERVERLESS_CACHE_DEFAULTS } from './kcc-serverless-cache-props.js';
 export {
   APP_ENV_OUTPUT_VERSION,
   type AppEnvOutput,

@@ -6,60 +6,9 @@ import type { Construct } from 'constructs';
 import { DEFAULT_REDIS_PORT } from '@kcc-redis/client/contract';
 import { clusterModeParameterGroup } from './engine.js';
 import { CACHE_BASE_DEFAULTS, generatedNamespace, KccRedisCacheBase, type KccRedisCacheBaseProps } from './kcc-redis-cache-base.js';
-import { KCC_REDIS_CACHE_DEFAULTS, KCC_REDIS_CACHE_RULES } from './kcc-redis-cache-rules.js';
+import { type KccRedisCacheProps, KCC_REDIS_CACHE_DEFAULTS, KCC_REDIS_CACHE_RULES } from './kcc-redis-cache-props.js';
 import { validateProps } from './validate-props.js';
 
-export interface KccRedisCacheProps extends KccRedisCacheBaseProps {
-  /**
-   * Subnets of the cache's subnet group; pick subnets in at least two AZs for Multi-AZ.
-   * @default - the VPC's private subnets (isolated ones when it has no others)
-   */
-  readonly vpcSubnets?: ec2.SubnetSelection;
-  /**
-   * Replication group id; also the prefix of every ElastiCache user id and of the user group id
-   * (ids are unique per account and region, so two caches need two of them). Cannot change once
-   * deployed: the group has a custom name, so CloudFormation cannot replace it.
-   * @default - generated from the construct path (unique per stack), at most 20 characters
-   */
-  readonly replicationGroupId?: string;
-  /**
-   * Engine version, one ElastiCache offers for the engine (see `ENGINE_VERSIONS`).
-   * @default - '8.1' for Valkey, '7.1' for Redis OSS
-   */
-  readonly engineVersion?: string;
-  /** @default 'cache.t4g.micro' */
-  readonly cacheNodeType?: string;
-  /**
-   * Shards (node groups): 1 = cluster mode disabled, more = cluster mode enabled.
-   * @default 1
-   */
-  readonly shards?: number;
-  /**
-   * Replicas per shard, 0 to 5; at least 1 gives Multi-AZ with automatic failover.
-   * @default 1
-   */
-  readonly replicasPerShard?: number;
-  /** @default 6379 */
-  readonly port?: number;
-  /**
-   * How long automatic backups are kept, in whole days (0 turns them off).
-   * @default Duration.days(1)
-   */
-  readonly snapshotRetention?: Duration;
-  /**
-   * Daily backup window, `hh24:mi-hh24:mi` UTC, at least 60 minutes, apart from the maintenance window.
-   * @default - ElastiCache picks one
-   */
-  readonly snapshotWindow?: string;
-  /** @default 'sun:05:00-sun:06:00' */
-  readonly maintenanceWindow?: string;
-  /**
-   * What deleting or replacing the replication group does: SNAPSHOT keeps a final backup, RETAIN
-   * keeps the running group (and its cost), DESTROY loses the data.
-   * @default RemovalPolicy.SNAPSHOT
-   */
-  readonly removalPolicy?: RemovalPolicy;
-}
 
 /**
  * The setup guide as one construct: a security group on the cache port, the default user
@@ -76,6 +25,8 @@ export interface KccRedisCacheProps extends KccRedisCacheBaseProps {
  *
  * @resource AWS::ElastiCache::ReplicationGroup
  */
+export type { KccRedisCacheProps };
+
 export class KccRedisCache extends KccRedisCacheBase {
   /** @attribute */
   readonly replicationGroupId: string;

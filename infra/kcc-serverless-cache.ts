@@ -4,55 +4,9 @@ import { CfnServerlessCache } from 'aws-cdk-lib/aws-elasticache';
 import type { Construct } from 'constructs';
 import { SERVERLESS_PORTS } from './elasticache-rules.js';
 import { CACHE_BASE_DEFAULTS, generatedNamespace, KccRedisCacheBase, type KccRedisCacheBaseProps } from './kcc-redis-cache-base.js';
-import { KCC_SERVERLESS_CACHE_DEFAULTS, KCC_SERVERLESS_CACHE_RULES } from './kcc-serverless-cache-rules.js';
+import { type KccServerlessCacheProps, KCC_SERVERLESS_CACHE_DEFAULTS, KCC_SERVERLESS_CACHE_RULES } from './kcc-serverless-cache-props.js';
 import { validateProps } from './validate-props.js';
 
-export interface KccServerlessCacheProps extends KccRedisCacheBaseProps {
-  /**
-   * Subnets of the cache's VPC endpoint (all in one VPC); pick subnets in at least two AZs.
-   * @default - the VPC's private subnets (isolated ones when it has no others)
-   */
-  readonly vpcSubnets?: ec2.SubnetSelection;
-  /**
-   * Serverless cache name; also the prefix of every ElastiCache user id and of the user group id
-   * (ids are unique per account and region). Cannot change once deployed (create-only, custom name).
-   * @default - generated from the construct path (unique per stack), at most 20 characters
-   */
-  readonly serverlessCacheName?: string;
-  /**
-   * Engine major version (`MajorEngineVersion`): ElastiCache applies minor versions and patches itself.
-   * @default - '8' for Valkey, '7' for Redis OSS
-   */
-  readonly majorEngineVersion?: string;
-  /**
-   * Most data the cache may hold, whole gigabytes (ElastiCache's `GB`), 1 to 5,000. At the limit,
-   * ElastiCache evicts keys that have a TTL (LRU), then refuses writes with an out-of-memory error.
-   * @default Size.gibibytes(1)
-   */
-  readonly maxDataStorage?: Size;
-  /**
-   * Most ElastiCache Processing Units the cache may use per second, 1,000 to 15,000,000. Past it,
-   * ElastiCache throttles requests. With `maxDataStorage`, the ceiling of the cache's bill.
-   * @default 5000
-   */
-  readonly maxEcpuPerSecond?: number;
-  /**
-   * When the daily snapshot starts, `hh24:mi` UTC.
-   * @default '03:00'
-   */
-  readonly dailySnapshotTime?: string;
-  /**
-   * How long daily snapshots are kept, whole days from 1 to 35.
-   * @default Duration.days(1)
-   */
-  readonly snapshotRetention?: Duration;
-  /**
-   * What deleting the cache does: SNAPSHOT takes a final snapshot (named `<name>-final-<stack id>`),
-   * RETAIN keeps the running cache (and its cost), DESTROY loses the data.
-   * @default RemovalPolicy.SNAPSHOT
-   */
-  readonly removalPolicy?: RemovalPolicy;
-}
 
 /**
  * The setup guide on ElastiCache Serverless: the same users, user group, security group and secrets
@@ -73,6 +27,8 @@ export interface KccServerlessCacheProps extends KccRedisCacheBaseProps {
  *
  * @resource AWS::ElastiCache::ServerlessCache
  */
+export type { KccServerlessCacheProps };
+
 export class KccServerlessCache extends KccRedisCacheBase {
   /** @attribute */
   readonly serverlessCacheName: string;

@@ -1,4 +1,5 @@
-import { RemovalPolicy, Token } from 'aws-cdk-lib';
+import { type Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { hasIamUser } from './app-env-auth.js';
 import { cacheBaseRules, removalPolicyRule, type Resolved } from './cache-base-rules.js';
 import { CACHE_ENGINES, DEFAULT_ENGINE_VERSION, engineVersionProblem, iamAuthVersionProblem } from './engine.js';
@@ -11,10 +12,61 @@ import {
   nodeTypeProblem,
 } from './elasticache-rules.js';
 import { appEnvAuthsOf } from './kcc-app.js';
-import { CACHE_BASE_DEFAULTS } from './kcc-redis-cache-base.js';
-import type { KccRedisCacheProps } from './kcc-redis-cache.js';
+import { CACHE_BASE_DEFAULTS, type KccRedisCacheBaseProps } from './kcc-redis-cache-base.js';
 import { concreteProblem, notWholeIn, show, type ValidationRule } from './validate-props.js';
 import { maintenanceWindowProblem, snapshotWindowProblem, windowsOverlap } from './windows.js';
+
+export interface KccRedisCacheProps extends KccRedisCacheBaseProps {
+  /**
+   * Subnets of the cache's subnet group; pick subnets in at least two AZs for Multi-AZ.
+   * @default - the VPC's private subnets (isolated ones when it has no others)
+   */
+  readonly vpcSubnets?: ec2.SubnetSelection;
+  /**
+   * Replication group id; also the prefix of every ElastiCache user id and of the user group id
+   * (ids are unique per account and region, so two caches need two of them). Cannot change once
+   * deployed: the group has a custom name, so CloudFormation cannot replace it.
+   * @default - generated from the construct path (unique per stack), at most 20 characters
+   */
+  readonly replicationGroupId?: string;
+  /**
+   * Engine version, one ElastiCache offers for the engine (see `ENGINE_VERSIONS`).
+   * @default - '8.1' for Valkey, '7.1' for Redis OSS
+   */
+  readonly engineVersion?: string;
+  /** @default 'cache.t4g.micro' */
+  readonly cacheNodeType?: string;
+  /**
+   * Shards (node groups): 1 = cluster mode disabled, more = cluster mode enabled.
+   * @default 1
+   */
+  readonly shards?: number;
+  /**
+   * Replicas per shard, 0 to 5; at least 1 gives Multi-AZ with automatic failover.
+   * @default 1
+   */
+  readonly replicasPerShard?: number;
+  /** @default 6379 */
+  readonly port?: number;
+  /**
+   * How long automatic backups are kept, in whole days (0 turns them off).
+   * @default Duration.days(1)
+   */
+  readonly snapshotRetention?: Duration;
+  /**
+   * Daily backup window, `hh24:mi-hh24:mi` UTC, at least 60 minutes, apart from the maintenance window.
+   * @default - ElastiCache picks one
+   */
+  readonly snapshotWindow?: string;
+  /** @default 'sun:05:00-sun:06:00' */
+  readonly maintenanceWindow?: string;
+  /**
+   * What deleting or replacing the replication group does: SNAPSHOT keeps a final backup, RETAIN
+   * keeps the running group (and its cost), DESTROY loses the data.
+   * @default RemovalPolicy.SNAPSHOT
+   */
+  readonly removalPolicy?: RemovalPolicy;
+}
 
 /** The props with the namespace (replication group id) they resolve to. */
 export type ResolvedCacheProps = Resolved<KccRedisCacheProps>;

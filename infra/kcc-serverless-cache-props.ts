@@ -1,4 +1,5 @@
-import { RemovalPolicy, SizeRoundingBehavior, Token } from 'aws-cdk-lib';
+import { type Duration, RemovalPolicy, type Size, SizeRoundingBehavior, Token } from 'aws-cdk-lib';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { hasIamUser } from './app-env-auth.js';
 import { cacheBaseRules, removalPolicyRule, type Resolved } from './cache-base-rules.js';
 import {
@@ -9,10 +10,56 @@ import {
 } from './elasticache-rules.js';
 import { CACHE_ENGINES, DEFAULT_SERVERLESS_MAJOR_VERSION, iamAuthVersionProblem, serverlessVersionProblem } from './engine.js';
 import { appEnvAuthsOf } from './kcc-app.js';
-import { CACHE_BASE_DEFAULTS } from './kcc-redis-cache-base.js';
-import type { KccServerlessCacheProps } from './kcc-serverless-cache.js';
+import { CACHE_BASE_DEFAULTS, type KccRedisCacheBaseProps } from './kcc-redis-cache-base.js';
 import { concreteProblem, notWholeIn, show, type ValidationRule } from './validate-props.js';
 import { dailySnapshotTimeProblem } from './windows.js';
+
+export interface KccServerlessCacheProps extends KccRedisCacheBaseProps {
+  /**
+   * Subnets of the cache's VPC endpoint (all in one VPC); pick subnets in at least two AZs.
+   * @default - the VPC's private subnets (isolated ones when it has no others)
+   */
+  readonly vpcSubnets?: ec2.SubnetSelection;
+  /**
+   * Serverless cache name; also the prefix of every ElastiCache user id and of the user group id
+   * (ids are unique per account and region). Cannot change once deployed (create-only, custom name).
+   * @default - generated from the construct path (unique per stack), at most 20 characters
+   */
+  readonly serverlessCacheName?: string;
+  /**
+   * Engine major version (`MajorEngineVersion`): ElastiCache applies minor versions and patches itself.
+   * @default - '8' for Valkey, '7' for Redis OSS
+   */
+  readonly majorEngineVersion?: string;
+  /**
+   * Most data the cache may hold, whole gigabytes (ElastiCache's `GB`), 1 to 5,000. At the limit,
+   * ElastiCache evicts keys that have a TTL (LRU), then refuses writes with an out-of-memory error.
+   * @default Size.gibibytes(1)
+   */
+  readonly maxDataStorage?: Size;
+  /**
+   * Most ElastiCache Processing Units the cache may use per second, 1,000 to 15,000,000. Past it,
+   * ElastiCache throttles requests. With `maxDataStorage`, the ceiling of the cache's bill.
+   * @default 5000
+   */
+  readonly maxEcpuPerSecond?: number;
+  /**
+   * When the daily snapshot starts, `hh24:mi` UTC.
+   * @default '03:00'
+   */
+  readonly dailySnapshotTime?: string;
+  /**
+   * How long daily snapshots are kept, whole days from 1 to 35.
+   * @default Duration.days(1)
+   */
+  readonly snapshotRetention?: Duration;
+  /**
+   * What deleting the cache does: SNAPSHOT takes a final snapshot (named `<name>-final-<stack id>`),
+   * RETAIN keeps the running cache (and its cost), DESTROY loses the data.
+   * @default RemovalPolicy.SNAPSHOT
+   */
+  readonly removalPolicy?: RemovalPolicy;
+}
 
 const engineOf = (p: KccServerlessCacheProps) => p.engine ?? CACHE_BASE_DEFAULTS.engine;
 const versionOf = (p: KccServerlessCacheProps) => p.majorEngineVersion ?? DEFAULT_SERVERLESS_MAJOR_VERSION[engineOf(p)];
