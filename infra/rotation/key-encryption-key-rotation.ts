@@ -1,14 +1,13 @@
 import { Duration } from 'aws-cdk-lib';
 import type * as iam from 'aws-cdk-lib/aws-iam';
-import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { ISecret, RotationSchedule } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { DEFAULT_KEK_ROTATION_DAYS, KEK_ROTATION_TAG_KEY, KEK_ROTATION_TIMEOUT_SECONDS } from './rotation-contract.js';
-import { createRotationFunction, restrictInvokeToOwnAccount, scheduleRotation } from './rotation-function.js';
+import { createRotationFunction, restrictInvokeToOwnAccount, scheduleRotation, type RotationSettings } from './rotation-function.js';
 
-export interface KeyEncryptionKeyRotationProps {
+export interface KeyEncryptionKeyRotationProps extends RotationSettings {
   /** The key-encryption-key secrets that rotate, by app-env name (`<app>-<env>`). */
   readonly secrets: ReadonlyMap<string, ISecret>;
   /**
@@ -16,22 +15,6 @@ export interface KeyEncryptionKeyRotationProps {
    * @default Duration.days(90)
    */
   readonly automaticallyAfter?: Duration;
-  /**
-   * Value of the `kcc-redis:kek-rotation` tag that marks the secrets this function rotates; unique per
-   * account and region (the replication group id is).
-   */
-  readonly rotationTag: string;
-  /**
-   * Customer-managed KMS key that encrypts the secrets; the function may decrypt and generate data
-   * keys with it, through Secrets Manager only.
-   * @default - the secrets use the account's `aws/secretsmanager` key
-   */
-  readonly encryptionKey?: kms.IKey;
-  /**
-   * Retention of the function's log group.
-   * @default logs.RetentionDays.ONE_MONTH
-   */
-  readonly logRetention?: logs.RetentionDays;
 }
 
 /**

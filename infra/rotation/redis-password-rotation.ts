@@ -1,37 +1,20 @@
 import { Duration } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { RotationSchedule } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct, type IDependable } from 'constructs';
 import type { RbacPasswordUser } from '../rbac-password-user.js';
 import { ROTATION_TAG_KEY, ROTATION_TIMING } from './rotation-contract.js';
-import { createRotationFunction, restrictInvokeToOwnAccount, scheduleRotation } from './rotation-function.js';
+import { createRotationFunction, restrictInvokeToOwnAccount, scheduleRotation, type RotationSettings } from './rotation-function.js';
 
 export { ROTATION_RUNTIME } from './rotation-function.js';
 
-export interface RedisPasswordRotationProps {
+export interface RedisPasswordRotationProps extends RotationSettings {
   /** The users whose secrets rotate: each gets a rotation schedule and the tag the function checks. */
   readonly users: readonly RbacPasswordUser[];
   /** Time between two automatic rotations of each secret (1 to 1000 days). */
   readonly automaticallyAfter: Duration;
-  /**
-   * Value of the `kcc-redis:password-rotation` tag that marks the secrets this function rotates;
-   * unique per account and region (the replication group id is).
-   */
-  readonly rotationTag: string;
-  /**
-   * Customer-managed KMS key that encrypts the user secrets; the function may decrypt and generate
-   * data keys with it, through Secrets Manager only.
-   * @default - the secrets use the account's `aws/secretsmanager` key
-   */
-  readonly encryptionKey?: kms.IKey;
-  /**
-   * Retention of the function's log group.
-   * @default logs.RetentionDays.ONE_MONTH
-   */
-  readonly logRetention?: logs.RetentionDays;
 }
 
 /**

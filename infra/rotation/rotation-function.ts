@@ -19,20 +19,34 @@ const SOURCE_CONDITION = 'kcc-redis-source';
 const ROTATION_DIR = dirname(fileURLToPath(import.meta.url));
 const REPOSITORY_ROOT = join(ROTATION_DIR, '..', '..');
 
+/** What every rotation construct (passwords, key-encryption keys) takes besides what it rotates. */
+export interface RotationSettings {
+  /**
+   * Value of the tag that marks the secrets the function rotates (the function refuses any other
+   * secret); unique per account and region (the replication group id is).
+   */
+  readonly rotationTag: string;
+  /**
+   * Customer-managed KMS key that encrypts the secrets; the function may decrypt and generate data
+   * keys with it, through Secrets Manager only.
+   * @default - the secrets use the account's `aws/secretsmanager` key
+   */
+  readonly encryptionKey?: kms.IKey;
+  /**
+   * Retention of the function's log group.
+   * @default logs.RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: logs.RetentionDays;
+}
+
 /** What one rotation function is: its handler file, what it says about itself, its limits. */
-export interface RotationFunctionProps {
+export interface RotationFunctionProps extends RotationSettings {
   /** Handler file in `infra/rotation/` (its `handler` export is the entry point). */
   readonly entry: string;
   /** Description of the function, and (for the role) what it may touch. */
   readonly description: string;
   readonly roleDescription: string;
   readonly timeout: Duration;
-  /** Value of the function's tag key; becomes `KCC_ROTATION_TAG`. */
-  readonly rotationTag: string;
-  /** Customer-managed key of the secrets it rotates. @default - `aws/secretsmanager` */
-  readonly encryptionKey?: kms.IKey;
-  /** @default logs.RetentionDays.ONE_MONTH */
-  readonly logRetention?: logs.RetentionDays;
 }
 
 /** The parts of one rotation function. */
