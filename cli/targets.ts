@@ -88,11 +88,12 @@ export async function resolveTargets(command: string, values: ParsedValues, io: 
   } else if (outputs) {
     for (const o of await readOutputsFile(outputs)) {
       const endpoint = url ?? o.url;
-      pending.push({
-        source: `--outputs ${outputs} (${o.stack})`,
-        options: { ...base, secretId: o.secretArn, keyPrefix: o.keyPrefix, region, url: endpoint, clusterMode: endpoint === o.url ? o.clusterMode : undefined, tls: caFileFromEnv(io) },
-        kek: kekFromSecret(o.kekSecretArn),
-      });
+      const common = { ...base, keyPrefix: o.keyPrefix, url: endpoint, clusterMode: endpoint === o.url ? o.clusterMode : undefined, tls: caFileFromEnv(io) };
+      // An app-env with both users is reached through its password user; one with only an IAM user signs tokens.
+      const options: KccConnectionOptions = o.password
+        ? { ...common, secretId: o.password.secretArn, region }
+        : { ...common, auth: 'iam', username: o.iam!.username, region: o.iam!.region, serverless: o.iam!.serverless, iam: { cacheName: o.iam!.cacheName } };
+      pending.push({ source: `--outputs ${outputs} (${o.stack})`, options, kek: kekFromSecret(o.kekSecretArn) });
     }
   } else if (secretIds.length > 0) {
     for (const secretId of secretIds) {

@@ -1,10 +1,12 @@
+import { signIamToken } from '../../client/src/iam/auth-token.js';
+import { resolveAwsCredentials } from '../../client/src/iam/aws-credentials.js';
 import { parseCommandArgs } from '../args.js';
 import { probeAnonymous, probeUser } from '../check/acl-probes.js';
 import { probeEndpoint } from '../check/endpoint.js';
 import type { ProbeResult } from '../check/probe-result.js';
 import { UnreachableError, probePlaintextRefused, probeTls } from '../check/transport-probes.js';
 import type { Command } from '../command.js';
-import { CliUsageError, EXIT } from '../exit-codes.js';
+import { EXIT } from '../exit-codes.js';
 import { type CliIo, useColor } from '../io.js';
 import { type Cell, paint, plural, renderTable } from '../table.js';
 import { type AppEnvTarget, TARGET_HELP, TARGET_OPTIONS, resolveTargets } from '../targets.js';
@@ -39,7 +41,6 @@ interface TargetReport {
 async function checkTarget(target: AppEnvTarget, all: readonly AppEnvTarget[]): Promise<TargetReport> {
   const endpoint = probeEndpoint(target.resolved);
   const base = { appEnv: target.name, source: target.source, endpoint: `${endpoint.host}:${endpoint.port}` };
-  if (target.resolved.iam) throw new CliUsageError(`${target.name} uses IAM authentication; check's probes log in with a password and do not sign IAM tokens yet`, 'check');
   const results: ProbeResult[] = [];
   try {
     results.push(await probeTls(endpoint));
@@ -51,16 +52,27 @@ async function checkTarget(target: AppEnvTarget, all: readonly AppEnvTarget[]): 
   results.push(await probePlaintextRefused(endpoint));
   results.push(...(await probeAnonymous(endpoint, target.local?.defaultUser.password)));
   const others = [...new Set([...all.map((t) => t.resolved.keyPrefix), ...(target.local?.appEnvs.map((a) => a.keyPrefix) ?? [])])];
+  const login = await loginOf(target);
   results.push(
     ...(await probeUser({
       endpoint,
-      username: target.resolved.credentials.username,
-      password: target.resolved.credentials.password,
+      ...login,
       keyPrefix: target.resolved.keyPrefix,
       otherPrefixes: others,
     })),
   );
   return { ...base, results };
+}
+
+/**
+ * The app user's login: its password, or for an IAM-authenticated user a token signed now with the
+ * AWS credentials this process has (valid 15 minutes, long enough for every probe's connection).
+ */
+async function loginOf(target: AppEnvTarget): Promise<{ username: string; password: string }> {
+  const iam = target.resolved.iam;
+  if (!iam) return { username: target.resolved.credentials.username, password: target.resolved.credentials.password };
+  const signed = await signIamToken(iam, await resolveAwsCredentials(iam.credentials), new Date(iam.now()));
+  return { username: iam.userId, password: signed.token };
 }
 
 function render(reports: readonly TargetReport[], color: boolean): string {

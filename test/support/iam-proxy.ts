@@ -271,10 +271,12 @@ export class IamProxy {
   }
 }
 
-/** The user and password of an AUTH or HELLO … AUTH command, and where the password is. */
+/** The user and password of an AUTH (two- or one-argument) or HELLO … AUTH command, and where the password is. */
 function credentialsOf(args: string[]): { user: string; password: string; passwordIndex: number } | undefined {
   const name = args[0]?.toUpperCase();
   if (name === 'AUTH' && args.length === 3) return { user: args[1]!, password: args[2]!, passwordIndex: 2 };
+  // The one-argument form logs in as the default user (https://redis.io/docs/latest/commands/auth/).
+  if (name === 'AUTH' && args.length === 2) return { user: 'default', password: args[1]!, passwordIndex: 1 };
   if (name === 'HELLO') {
     const at = args.findIndex((arg, i) => i > 0 && arg.toUpperCase() === 'AUTH');
     if (at > 0 && at + 2 < args.length) return { user: args[at + 1]!, password: args[at + 2]!, passwordIndex: at + 2 };

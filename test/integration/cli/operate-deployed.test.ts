@@ -22,6 +22,7 @@ import {
   keyPrefix,
   storedAccessString,
 } from '../../../client/src/contract/naming.js';
+import { APP_ENV_OUTPUT_VERSION, type AppEnvOutput } from '../../../infra/app-env-output.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
 import { randomPassword } from '../../../local/local-util.js';
 import { runCliInProcess } from '../../support/cli.js';
@@ -90,7 +91,14 @@ describe('kcc-redis check, drift, status, rotate-keys against a deployed stack (
       keks.set(name, kek);
       secrets.add(arn('kek', name), JSON.stringify({ v: 1, kek, previous: [] }));
       const outputName = `AppEnv${name.replace(/(^|-)([a-z0-9])/g, (_m, _d: string, c: string) => c.toUpperCase())}`;
-      stackOutputs[outputName] = JSON.stringify({ v: 1, username: name, keyPrefix: keyPrefix(appEnv), secretArn: arn('user', name), kekSecretArn: arn('kek', name) });
+      const output: AppEnvOutput = {
+        v: APP_ENV_OUTPUT_VERSION,
+        keyPrefix: keyPrefix(appEnv),
+        kekSecretArn: arn('kek', name),
+        cache: { name: RG, kind: 'replication-group', clusterMode: false, region: REGION },
+        password: { username: name, secretArn: arn('user', name) },
+      };
+      stackOutputs[outputName] = JSON.stringify(output);
     }
     outputs = join(dir, 'cdk-outputs.json');
     await writeFile(outputs, JSON.stringify({ KccRedis: stackOutputs }));
