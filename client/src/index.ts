@@ -16,6 +16,17 @@ export { CONNECTION_DEFAULTS, type CredentialsProvider, type KccConnectionOption
 export type { KccLogger } from './logger.js';
 export { listInstances, type InstanceHeartbeat, type InstanceList, type ListedInstance } from './heartbeat.js';
 
+// Metrics (OpenTelemetry; @opentelemetry/api is an optional peer)
+export { KccMetrics, type KccMetricsOptions, type KccMetricsTargets } from './metrics/kcc-metrics.js';
+export type {
+  OtelBatchObservableResult,
+  OtelMeter,
+  OtelMeterProvider,
+  OtelMetricAttributes,
+  OtelMetricOptions,
+  OtelObservable,
+} from './metrics/otel-api.js';
+
 // ElastiCache IAM authentication (also for users of other Redis clients)
 export { createIamAuthToken, type AwsCredentials, type AwsCredentialsProvider, type IamAuthTokenOptions } from './iam/index.js';
 
