@@ -93,6 +93,12 @@ function createInstrument(meter: OtelMeter, spec: InstrumentSpec): OtelObservabl
   return meter.createObservableGauge(spec.name, options);
 }
 
+/** What is wrong with `value` as the `meterProvider` option named `name`; undefined when it is fine (a MeterProvider or undefined). */
+export function meterProviderProblem(name: string, value: unknown): string | undefined {
+  if (value === undefined || typeof (value as { getMeter?: unknown } | null)?.getMeter === 'function') return undefined;
+  return `${name}: ${show(value)} must be an OpenTelemetry MeterProvider (with getMeter), e.g. metrics.getMeterProvider() of @opentelemetry/api, or left out`;
+}
+
 /** Misuse of the targets argument: a TypeError naming it (checked by shape: the ESM and CommonJS builds' classes differ). */
 function checkTargets(targets: KccMetricsTargets): void {
   const has = (value: unknown, member: string) => typeof value === 'object' && value !== null && member in value;
@@ -133,11 +139,8 @@ export class KccMetrics {
     checkTargets(targets);
     const { redis, keyRing, revocations } = targets;
     if (typeof options !== 'object' || options === null) throw new TypeError(`KccMetrics.start: options: ${show(options)} must be an object`);
-    if (options.meterProvider !== undefined && typeof (options.meterProvider as { getMeter?: unknown } | null)?.getMeter !== 'function') {
-      throw new KccConfigError('kcc-redis metrics options', [
-        `meterProvider: ${show(options.meterProvider)} must be an OpenTelemetry MeterProvider (with getMeter), e.g. metrics.getMeterProvider() of @opentelemetry/api, or left out`,
-      ]);
-    }
+    const problem = meterProviderProblem('meterProvider', options.meterProvider);
+    if (problem) throw new KccConfigError('kcc-redis metrics options', [problem]);
     const provider = options.meterProvider ?? (await globalMeterProvider(redis.config.logger));
     if (!provider) return new KccMetrics(undefined, () => {}, []);
     const meter = provider.getMeter(METER_NAME, CLIENT_VERSION);
