@@ -77,6 +77,7 @@ export {
 export { MAX_NOT_BEFORE_SKEW_SECONDS, MAX_REVOCATION_ID_LENGTH, type RevocationEvent } from './revocation/revocation-event.js';
 export type { RevocationClaims } from './revocation/revocation-index.js';
 export type { RevocationSink } from './revocation/revocation-sink.js';
+export type { DropCounts, DropReason } from './envelope.js';
 export { RedisReplayGuard, type ReplayGuard } from './revocation/replay-guard.js';
 
 // Logout endpoints (framework-agnostic handlers)

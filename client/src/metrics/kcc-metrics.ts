@@ -12,11 +12,15 @@ import type { OtelBatchObservableResult, OtelMeter, OtelMeterProvider, OtelObser
 
 /** The objects {@link KccMetrics.start} reports on: a connection, and the key ring and revocations started on it. */
 export interface KccMetricsTargets {
+  /** The connection: reconnects, auth failures, credential refreshes, renewals, heartbeats. */
   readonly redis: KccRedis;
+  /** The key ring started on it: generation, degraded, rotations, refusals. */
   readonly keyRing?: KeyRing;
+  /** The revocations started on it: applied, written, refused, dropped, staleness. */
   readonly revocations?: Revocations;
 }
 
+/** Options of {@link KccMetrics.start}. */
 export interface KccMetricsOptions {
   /**
    * Where the instruments are created (meter `@kcc-redis/client`).
