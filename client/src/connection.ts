@@ -58,6 +58,12 @@ export interface ConnectionStats {
   readonly credentialRefreshes: number;
   /** Connections replaced before the server's age limit (IAM: 12 hours). */
   readonly renewals: number;
+  /** Attempts to replace a connection before that limit that failed (each is retried; the old one keeps serving). */
+  readonly renewalFailures: number;
+  /** Heartbeat entries written (0 with `heartbeat: false`). */
+  readonly heartbeatsWritten: number;
+  /** Heartbeat writes that failed (each is retried at the next interval). */
+  readonly heartbeatFailures: number;
 }
 
 const MAX_AUTH_ATTEMPTS = 5;
@@ -140,7 +146,13 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
 
   /** Counters for diagnostics (a snapshot). */
   get stats(): ConnectionStats {
-    return { ...this.counters, credentialRefreshes: this.credentials.version };
+    return {
+      ...this.counters,
+      credentialRefreshes: this.credentials.version,
+      renewalFailures: this.renewal?.failed ?? 0,
+      heartbeatsWritten: this.heartbeat?.written ?? 0,
+      heartbeatFailures: this.heartbeat?.failed ?? 0,
+    };
   }
 
   /** This app-env's key prefix (`<app>-<env>:`). */

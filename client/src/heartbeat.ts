@@ -117,6 +117,9 @@ export class Heartbeat {
   private inFlight: Promise<void> | undefined;
   private failing = false;
   private stopping: Promise<void> | undefined;
+  /** Beats written and failed, for stats and metrics. */
+  written = 0;
+  failed = 0;
 
   private constructor(
     private readonly redis: HeartbeatConnection,
@@ -151,10 +154,12 @@ export class Heartbeat {
     this.inFlight = this.write('beat')
       .then(
         () => {
+          this.written++;
           if (this.failing) this.options.logger.info('heartbeat written again');
           this.failing = false;
         },
         (error: unknown) => {
+          this.failed++;
           if (!this.failing) this.options.logger.warn('could not write this instance\'s heartbeat; will retry', { error: String(error) });
           this.failing = true;
         },

@@ -16,6 +16,17 @@ export { CONNECTION_DEFAULTS, type CredentialsProvider, type KccConnectionOption
 export type { KccLogger } from './logger.js';
 export { listInstances, type HeartbeatConnection, type InstanceHeartbeat, type InstanceList, type ListedInstance } from './heartbeat.js';
 
+// Metrics (OpenTelemetry; @opentelemetry/api is an optional peer)
+export { KccMetrics, type KccMetricsOptions, type KccMetricsTargets } from './metrics/kcc-metrics.js';
+export type {
+  OtelBatchObservableResult,
+  OtelMeter,
+  OtelMeterProvider,
+  OtelMetricAttributes,
+  OtelMetricOptions,
+  OtelObservable,
+} from './metrics/otel-api.js';
+
 // ElastiCache IAM authentication (also for users of other Redis clients)
 export { createIamAuthToken, type AwsCredentials, type AwsCredentialsProvider, type IamAuthTokenOptions } from './iam/index.js';
 
@@ -66,6 +77,7 @@ export {
 export { MAX_NOT_BEFORE_SKEW_SECONDS, MAX_REVOCATION_ID_LENGTH, type RevocationEvent } from './revocation/revocation-event.js';
 export type { RevocationClaims } from './revocation/revocation-index.js';
 export type { RevocationSink } from './revocation/revocation-sink.js';
+export type { DropCounts, DropReason } from './envelope.js';
 export { RedisReplayGuard, type ReplayGuard } from './revocation/replay-guard.js';
 
 // Logout endpoints (framework-agnostic handlers)

@@ -15,6 +15,8 @@ export interface KccHealth {
   readonly revocations: {
     /** `stale`: cut off from Redis longer than `maxStalenessMs` (fail-closed checks then answer 503). */
     readonly status: 'current' | 'stale' | 'closed';
+    /** Seconds since the revocation state was last known current (millisecond precision): `stale` once above `maxStalenessMs`. */
+    readonly stalenessSeconds: number;
     readonly revokedSessions: number;
   };
   readonly connection: ConnectionStats;

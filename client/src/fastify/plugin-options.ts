@@ -2,6 +2,8 @@ import type { KccRedis } from '../connection.js';
 import { KccConfigError } from '../errors.js';
 import { KEY_RING_DEFAULTS, type KeyRingOptions } from '../keyring/key-ring-options.js';
 import type { KccLogger } from '../logger.js';
+import { meterProviderProblem } from '../metrics/kcc-metrics.js';
+import type { OtelMeterProvider } from '../metrics/otel-api.js';
 import type { KccConnectionOptions } from '../options.js';
 import { OptionProblems, show } from '../option-checks.js';
 import type { BackchannelLogoutOptions } from '../revocation/backchannel-logout.js';
@@ -50,7 +52,23 @@ export interface KccFastifyOptions {
     readonly jwks?: string | false;
     /** `POST` OpenID Connect Back-Channel Logout. @default '/backchannel-logout' */
     readonly backchannelLogout?: string | false;
+    /**
+     * `GET` health summary for a load balancer or readiness probe: 200 while the instance serves
+     * correctly, 503 when it does not (closed, or revocations stale under fail-closed), a JSON
+     * summary with no secret, `Cache-Control: no-store`. Unauthenticated: it shows states and the
+     * ring's generation only. `true` mounts it at `'/.well-known/kcc-health'`.
+     * @default false (not mounted)
+     */
+    readonly health?: string | boolean;
   };
+  /**
+   * OpenTelemetry metrics of the plugin's connection, key ring and revocations (docs/metrics.md):
+   * on the given `meterProvider`, else on the global one of `@opentelemetry/api` when that optional
+   * peer is installed (register your SDK before the plugin), else none. `false` turns them off (e.g.
+   * when you pass `redis` and report it yourself with `KccMetrics`).
+   * @default {} (the global MeterProvider, if any)
+   */
+  readonly metrics?: KccFastifyMetricsOptions | false;
   /**
    * `Cache-Control: public, max-age=<this>` of the JWKS. Must be shorter than the ring's
    * `activationDelayMs`, so that no cache still hides a next key when it starts signing.
@@ -66,6 +84,12 @@ export interface KccFastifyOptions {
   readonly logger?: KccLogger;
 }
 
+/** Where the plugin's metrics go. */
+export interface KccFastifyMetricsOptions {
+  /** @default the global MeterProvider of `@opentelemetry/api` when installed; none otherwise */
+  readonly meterProvider?: OtelMeterProvider;
+}
+
 /** Keycloak's legacy admin endpoints, mounted at `<adminUrlPath>/k_logout` and `<adminUrlPath>/k_push_not_before`. */
 export interface KccFastifyKeycloakAdminOptions extends Pick<KeycloakAdminOptions, 'maxBodyBytes' | 'clockToleranceMs'> {
   /** Mount them. Keycloak only calls them when the client has an Admin URL. */
@@ -78,6 +102,7 @@ export interface KccFastifyKeycloakAdminOptions extends Pick<KeycloakAdminOption
 export const KCC_FASTIFY_DEFAULTS = {
   jwksPath: '/.well-known/jwks.json',
   backchannelLogoutPath: '/backchannel-logout',
+  healthPath: '/.well-known/kcc-health',
   adminUrlPath: '',
   jwksMaxAgeSeconds: 60,
 } as const;
@@ -89,15 +114,16 @@ export const PLUGIN_NAME = '@kcc-redis/client';
 export interface ResolvedKccFastifyOptions {
   readonly jwksPath: string | undefined;
   readonly backchannelLogoutPath: string | undefined;
+  readonly healthPath: string | undefined;
   readonly adminPaths: { readonly logout: string; readonly pushNotBefore: string } | undefined;
   readonly jwksMaxAgeSeconds: number;
 }
 
-function checkPath(value: string | false | undefined, fallback: string, option: string, problems: OptionProblems): string | undefined {
+function checkPath(value: string | boolean | undefined, fallback: string, option: string, problems: OptionProblems, orElse = 'or false'): string | undefined {
   if (value === false) return undefined;
-  const path = value ?? fallback;
+  const path = value === undefined || value === true ? fallback : value;
   if (typeof path !== 'string' || !path.startsWith('/') || /[\s?#]/.test(path)) {
-    problems.add(`${option}: ${show(path)} must be an absolute path ("/…") without spaces, "?" or "#", or false`);
+    problems.add(`${option}: ${show(path)} must be an absolute path ("/…") without spaces, "?" or "#", ${orElse}`);
     return undefined;
   }
   return path;
@@ -135,6 +161,15 @@ export function resolveKccFastifyOptions(options: KccFastifyOptions): ResolvedKc
   }
   const jwksPath = checkPath(options.routes?.jwks, KCC_FASTIFY_DEFAULTS.jwksPath, 'routes.jwks', problems);
   const backchannelLogoutPath = checkPath(options.routes?.backchannelLogout, KCC_FASTIFY_DEFAULTS.backchannelLogoutPath, 'routes.backchannelLogout', problems);
+  const health = options.routes?.health;
+  const healthPath = checkPath(health ?? false, KCC_FASTIFY_DEFAULTS.healthPath, 'routes.health', problems, 'true (the default path) or false');
+  const metrics = options.metrics;
+  if (metrics !== undefined && metrics !== false && (typeof metrics !== 'object' || metrics === null)) {
+    problems.add(`metrics: ${show(metrics)} must be { meterProvider? } or false`);
+  } else if (metrics) {
+    const problem = meterProviderProblem('metrics.meterProvider', metrics.meterProvider);
+    if (problem) problems.add(problem);
+  }
   problems.throwIfAny(subject);
-  return { jwksPath, backchannelLogoutPath, adminPaths, jwksMaxAgeSeconds: maxAge };
+  return { jwksPath, backchannelLogoutPath, healthPath, adminPaths, jwksMaxAgeSeconds: maxAge };
 }

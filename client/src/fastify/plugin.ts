@@ -4,14 +4,16 @@ import { KccRedis } from '../connection.js';
 import { KccConfigError, KccNotReadyError } from '../errors.js';
 import { KeyRing } from '../keyring/key-ring.js';
 import { defaultLogger } from '../logger.js';
+import { KccMetrics } from '../metrics/kcc-metrics.js';
 import { createBackchannelLogoutHandler } from '../revocation/backchannel-logout.js';
 import { createKeycloakAdminHandlers } from '../revocation/keycloak-admin.js';
 import { resolveRealmKeys } from '../revocation/realm-keys.js';
 import { type ReplayGuard, RedisReplayGuard } from '../revocation/replay-guard.js';
 import type { RevocationSink } from '../revocation/revocation-sink.js';
 import { FORM_CONTENT_TYPE, TEXT_CONTENT_TYPE } from '../revocation/revocation-endpoint.js';
-import { Revocations } from '../revocation/revocations.js';
+import { REVOCATION_DEFAULTS, Revocations } from '../revocation/revocations.js';
 import type { KccFastify, KccHealth } from './decoration.js';
+import { mountHealthRoute } from './health-route.js';
 import { mountJwksRoute } from './jwks-route.js';
 import { type MountedEndpoint, mountLogoutRoutes } from './logout-routes.js';
 import { type KccFastifyOptions, PLUGIN_NAME, resolveKccFastifyOptions } from './plugin-options.js';
@@ -62,17 +64,22 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
   const ownsRedis = options.redis === undefined;
   const redis = options.redis ?? (await KccRedis.connect({ ...options.connection, logger: options.connection?.logger ?? logger }, ['subscriber', 'reader']));
   let keyRing: KeyRing | undefined;
+  let metrics: KccMetrics | undefined;
   let closed = false;
   const close = async (): Promise<void> => {
     closed = true;
+    metrics?.close();
     await Promise.all([keyRing?.close(), revocations?.close()]);
     if (ownsRedis) await redis.close();
   };
   try {
     [keyRing, revocations] = await startBoth(redis, options);
     replays = new RedisReplayGuard(redis);
+    if (options.metrics !== false) metrics = await KccMetrics.start({ redis, keyRing, revocations }, { meterProvider: options.metrics?.meterProvider });
     if (resolved.jwksPath) mountJwksRoute(fastify, resolved.jwksPath, keyRing, resolved.jwksMaxAgeSeconds);
     await mountLogoutRoutes(fastify, endpoints);
+    // `health` is defined below, once the ring and the index are known to exist; the route calls it per request.
+    if (resolved.healthPath) mountHealthRoute(fastify, resolved.healthPath, () => health(), options.revocations?.failOpen ?? REVOCATION_DEFAULTS.failOpen);
   } catch (error) {
     await close();
     throw error;
@@ -85,7 +92,7 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
     return {
       status: closed ? 'closed' : ringHealth.status === 'ready' && revocationStatus === 'current' ? 'ok' : 'degraded',
       keyRing: ringHealth,
-      revocations: { status: revocationStatus, revokedSessions: index.stats.revokedSessions },
+      revocations: { status: revocationStatus, stalenessSeconds: Math.round(index.stalenessMs) / 1000, revokedSessions: index.stats.revokedSessions },
       connection: { ...redis.stats },
     };
   };
@@ -106,7 +113,8 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
 /**
  * The kcc-redis Fastify plugin: connects (one TLS handshake's time), starts the shared signing-key
  * ring and the cluster-wide revocation index in parallel, mounts `GET` JWKS and `POST` back-channel
- * logout (and, when enabled, Keycloak's `k_logout` / `k_push_not_before`), and decorates the
+ * logout (and, when enabled, Keycloak's `k_logout` / `k_push_not_before` and a `GET` health
+ * summary), reports OpenTelemetry metrics when a MeterProvider is there, and decorates the
  * instance with `fastify.kcc`. Register it once per instance; `onClose` closes what it opened.
  *
  * @example

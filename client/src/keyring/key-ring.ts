@@ -44,6 +44,8 @@ export interface KeyRingStats {
   readonly restored: number;
   /** Times this instance rewrote the ring under the current key-encryption key. */
   readonly reencrypted: number;
+  /** New keys this instance wrote: `initial` (the first key of an empty namespace), `scheduled`, `immediate` (emergency). */
+  readonly rotations: Readonly<Record<'initial' | 'scheduled' | 'immediate', number>>;
 }
 
 /** What {@link KeyRing} shows when printed, inspected or serialized: no key, no key-encryption key. */
@@ -100,6 +102,7 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
   private timers: NodeJS.Timeout[] = [];
   private boundaryTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  private readonly rotations = { initial: 0, scheduled: 0, immediate: 0 };
 
   /**
    * Loads the ring (creating the first key of an empty namespace, by exactly one instance) and
@@ -225,7 +228,7 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
 
   /** Counters, for diagnostics and metrics (a snapshot). */
   get stats(): KeyRingStats {
-    return this.keeper.stats;
+    return { ...this.keeper.stats, rotations: { ...this.rotations } };
   }
 
   /** Stops timers and the event-log tail. The Redis connection stays open (it is the caller's). */
@@ -316,6 +319,7 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
     const written = await this.keeper.write(storeVersion, { ...ring, ...planned });
     // Only possible if the lock expired mid-rotation: the other writer's ring stands.
     if (!written) return this.unchanged();
+    this.rotations[ring ? mode : 'initial']++;
     return { rotated: true, kid: generated.kid, activatesAt: planned.keys.at(-1)!.activatesAt };
   }
 

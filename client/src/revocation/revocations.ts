@@ -4,6 +4,7 @@ import { Bus } from '../bus.js';
 import type { KccRedis } from '../connection.js';
 import { KccClosedError, KccInputError } from '../errors.js';
 import { EventLog } from '../event-log.js';
+import type { DropCounts } from '../envelope.js';
 import { OptionProblems } from '../option-checks.js';
 import {
   MAX_NOT_BEFORE_SKEW_SECONDS,
@@ -69,6 +70,8 @@ export interface RevocationStats {
   readonly refused: Readonly<Record<RevocationSource, number>>;
   /** Messages and log entries dropped before their revocations were read (oversized, malformed, another format version). */
   readonly messagesDropped: number;
+  /** The same drops, by where they were read and why. */
+  readonly dropped: Readonly<Record<'bus' | 'log', Readonly<DropCounts>>>;
   /** Batches this instance wrote to Redis. */
   readonly batchesWritten: number;
   /** Revoked sessions held in memory. */
@@ -167,6 +170,11 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Revoc
     return this.isStale();
   }
 
+  /** Time since the revocation state was last known current (ms, decided now): `stale` once above maxStalenessMs. */
+  get stalenessMs(): number {
+    return performance.now() - this.lastContactAt;
+  }
+
   /** Counters, for diagnostics, health and metrics (a snapshot). */
   get stats(): RevocationStats {
     const drops = (counts: Readonly<Record<string, number>>) => Object.values(counts).reduce((a, b) => a + b, 0);
@@ -174,6 +182,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Revoc
       applied: this.applied,
       refused: { ...this.refused },
       messagesDropped: drops(this.bus.dropped) + drops(this.log.dropped),
+      dropped: { bus: this.bus.dropped, log: this.log.dropped },
       batchesWritten: this.writer.batchesWritten,
       revokedSessions: this.index.sessionCount,
       revokedSubjects: this.index.subjectCount,

@@ -1,13 +1,14 @@
 import { connect as tlsConnect } from 'node:tls';
 import { inspect } from 'node:util';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { KccAuthError, KccRedis, type AwsCredentials, type KccConnectionOptions, createIamAuthToken } from '../../../client/src/index.js';
+import { KccAuthError, KccMetrics, KccRedis, type AwsCredentials, type KccConnectionOptions, createIamAuthToken } from '../../../client/src/index.js';
 import { Bus } from '../../../client/src/bus.js';
 import { EventLog } from '../../../client/src/event-log.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
 import { until } from '../../support/events.js';
 import { type FakeClock, HOUR, MINUTE, fakeClock } from '../../support/fake-clock.js';
 import { IamProxy, type IamProxyCredential } from '../../support/iam-proxy.js';
+import { InMemoryMetrics } from '../../support/metric-reader.js';
 import { startTestRedis } from '../../support/redis.js';
 
 const USER = 'my-app-prod';
@@ -136,6 +137,9 @@ describe('IAM authentication through an ElastiCache stand-in (token-checking TLS
   it('survives the 12-hour rollover on a fake clock with zero failed commands, pub/sub and the event log delivering throughout', async () => {
     const redis = await connect();
     const sender = await connect();
+    // The renewals as an operator's metrics show them.
+    const sdk = new InMemoryMetrics();
+    const kccMetrics = await KccMetrics.start({ redis }, { meterProvider: sdk.meterProvider });
     const heard = new Set<number>();
     await new Bus<number>(redis, { channel: 'rollover' }).subscribe((message) => heard.add(message.data));
     const log = new EventLog<number>(redis, { name: 'rollover', maxAgeMs: 100 * HOUR });
@@ -205,6 +209,13 @@ describe('IAM authentication through an ElastiCache stand-in (token-checking TLS
     expect(proxy.refusals).toEqual([]);
     // Each renewal logged in with a token signed when it connected, not one left from 11 hours before.
     for (const login of proxy.logins) expect(login.tokenAgeMs).toBeLessThan(1_000);
+    const collected = await sdk.collect();
+    const value = (name: string) => collected.get(name)?.points[0]?.value;
+    expect(value('kcc_redis.connection.renewals')).toBe(redis.stats.renewals);
+    expect(value('kcc_redis.connection.renewals')).toBeGreaterThanOrEqual(6);
+    expect([value('kcc_redis.connection.renewal.failures'), value('kcc_redis.connection.reconnects'), value('kcc_redis.connection.auth.failures')]).toEqual([0, 0, 0]);
+    kccMetrics.close();
+    await sdk.shutdown();
   });
 
   it('moves every channel subscription to the renewed subscriber before the old one closes', async () => {

@@ -20,8 +20,8 @@ const FIXTURES = join(ROOT, 'test/integration/package/consumer');
  * What the scratch root links from the repository's node_modules instead of downloading: the
  * package's runtime dependencies (read from its manifest) and what the consumers themselves use.
  * `fastify` for the smoke; `@dapperduckling/keycloak-connector-server` because the declarations of
- * `./keycloak-connector` name it (an app importing that subpath has it). The AWS SDK peers stay
- * absent: every subpath must load without them.
+ * `./keycloak-connector` name it (an app importing that subpath has it). The AWS SDK peers and
+ * `@opentelemetry/api` stay absent: every subpath must load, and the smoke run, without them.
  */
 const CONSUMER_PACKAGES = ['fastify', '@types/node', '@dapperduckling/keycloak-connector-server'];
 

@@ -1,10 +1,10 @@
 /**
  * The client as users install it: `npm pack` (which builds), then the tarball installed by path
  * into scratch consumers (ESM NodeNext, Bundler resolution, CommonJS), type-checked strictly and
- * run against a local Redis; attw and publint on the same tarball. Subpaths always come from the
+ * run against a local Redis (without the optional peers: no AWS SDK, no `@opentelemetry/api`); attw and publint on the same tarball. Subpaths always come from the
  * `exports` map of client/package.json.
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
@@ -257,11 +257,20 @@ describe('scratch consumers installed from the tarball', () => {
       revoked: string;
       other: string;
       pluginSeesRevocation: string;
+      metricsEnabled: boolean;
+      healthStatus: number;
+      healthBody: { status: string };
+      warnings: string[];
     };
     expect(decodeProtectedHeader(result.assertion)).toMatchObject({ alg: 'ES256', kid: result.signingKid });
     expect(result.jwksStatus).toBe(200);
     expect(result.jwksKids).toContain(result.signingKid);
     expect([result.revoked, result.other, result.pluginSeesRevocation]).toEqual(['revoked', 'active', 'revoked']);
+    // Without the optional peer @opentelemetry/api: metrics off, silently; the plugin (metrics on by default) and its health route work.
+    expect(existsSync(join(tmp, 'node_modules', '@opentelemetry', 'api'))).toBe(false);
+    expect(result.metricsEnabled).toBe(false);
+    expect([result.healthStatus, result.healthBody.status]).toEqual([200, 'ok']);
+    expect(result.warnings).toEqual([]);
   });
 
   it.each(['esm-nodenext', 'commonjs'] as const)('%s: with --enable-source-maps, stack frames in the package name shipped files under src/', async (consumer) => {
