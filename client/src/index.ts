@@ -106,5 +106,6 @@ export {
   type AsymmetricJwsAlgorithm,
   type RealmKeys,
   type RealmKeysOptions,
+  type SignatureFailure,
 } from './revocation/realm-keys.js';
 export type { EndpointHandler, EndpointRequest, EndpointResponse, EndpointStats } from './revocation/revocation-endpoint.js';

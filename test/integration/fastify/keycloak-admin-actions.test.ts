@@ -297,6 +297,11 @@ describe('a Redis writer without the realm key cannot lower or remove the cut-of
       expect(app.kcc.check({ sub: 'u', iat: sent - 11 })).toBe('revoked');
     }
 
+    // Nor can the app's own code lower it with a push built by hand (a VerifiedKeycloakPush comes from a verification only).
+    const handMade = { notBefore: 0, expiration: now() + 60, id: randomUUID(), signedAction: oldClear };
+    await expect(a!.app.kcc.revocations.applyKeycloakPush(handMade)).rejects.toThrow(/^push: must be a VerifiedKeycloakPush made by a verification/);
+    expect(a!.app.kcc.revocations.stats.pushedNotBefore).toBe(sent - 30);
+
     // A log gap makes a running instance reload stored state: the replayed action there is outdated too.
     const reloadOutdated = b!.app.kcc.revocations.stats.pushesOutdated;
     await (b!.app.kcc.revocations as unknown as { loadSnapshot(): Promise<void> }).loadSnapshot();
