@@ -210,8 +210,13 @@ export function parseConfig(raw: unknown): KccConfig {
   if (!serverless && shards * (replicas + 1) > MAX_NODES) {
     problems.push(`shards × (1 + replicas) = ${shards * (replicas + 1)}: a replication group has at most ${MAX_NODES} nodes`);
   }
-  if (!serverless && snapshotWindow && !maintenanceWindowProblem(maintenanceWindow) && windowsOverlap(snapshotWindow, maintenanceWindow)) {
-    problems.push(`snapshotWindow: "${snapshotWindow}" overlaps maintenanceWindow "${maintenanceWindow}"; ElastiCache requires them apart`);
+  // Compared with the maintenance window in force: the user's when valid, the default when unset. An
+  // invalid one is reported on its own; the default it fell back to was never the user's choice.
+  const maintenanceWindowGiven = input.maintenanceWindow !== undefined;
+  const maintenanceWindowValid = !maintenanceWindowGiven || (typeof input.maintenanceWindow === 'string' && !maintenanceWindowProblem(input.maintenanceWindow));
+  if (!serverless && snapshotWindow && maintenanceWindowValid && windowsOverlap(snapshotWindow, maintenanceWindow)) {
+    const which = maintenanceWindowGiven ? `maintenanceWindow "${maintenanceWindow}"` : `the default maintenanceWindow "${maintenanceWindow}" (set maintenanceWindow to move it)`;
+    problems.push(`snapshotWindow: "${snapshotWindow}" overlaps ${which}; ElastiCache requires them apart`);
   }
   if (subnetIds !== undefined && vpcId === undefined) problems.push(`subnetIds: ${show(subnetIds)} needs "vpcId" (the VPC the subnets belong to)`);
   if (subnetIds !== undefined && subnetIds.length === 0) problems.push('subnetIds: [] must list at least one subnet (two in different AZs for Multi-AZ)');

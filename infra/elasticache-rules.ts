@@ -9,6 +9,22 @@ export const MAX_REPLICAS_PER_SHARD = 5;
 export const MAX_SHARDS = 90;
 /** At most 500 nodes per replication group (Valkey 7.2+, Redis OSS 5.0.6+). */
 export const MAX_NODES = 500;
+/**
+ * ElastiCache's default quota of nodes per cluster (cluster mode enabled): 90, raised on request up
+ * to {@link MAX_NODES}. Above it a deploy fails (NodeQuotaForClusterExceeded) unless the account's
+ * quota was raised, so the stack warns and does not refuse.
+ * https://docs.aws.amazon.com/general/latest/gr/elasticache-service.html ("Nodes per cluster"),
+ * https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/Clusters.html ("can be increased to a maximum of 500").
+ */
+export const DEFAULT_NODES_PER_CLUSTER_QUOTA = 90;
+
+/** The warning for a replication group of `nodes` nodes above the default quota, or undefined. */
+export function nodeQuotaWarning(nodes: number, how: string): string | undefined {
+  if (nodes <= DEFAULT_NODES_PER_CLUSTER_QUOTA) return undefined;
+  return `${how} = ${nodes} nodes, above ElastiCache's default quota of ${DEFAULT_NODES_PER_CLUSTER_QUOTA} nodes per cluster: ` +
+    `before deploying, have the account's quota raised (Service Quotas, ElastiCache "Nodes per cluster", up to ${MAX_NODES}), ` +
+    'or the deploy fails with NodeQuotaForClusterExceeded';
+}
 /** ElastiCache allows at most 100 users in a user group. */
 export const MAX_USERS_PER_GROUP = 100;
 /** Secrets Manager rotation schedules run every 1 to 1000 days. */

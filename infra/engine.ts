@@ -13,8 +13,10 @@ export const CACHE_ENGINES: readonly CacheEngine[] = [CacheEngine.VALKEY, CacheE
  * (RBAC user group + `TransitEncryptionMode: required`), as `EngineVersion` takes them.
  *
  * Since Redis OSS 6 ElastiCache offers one version per minor release (`7.1`, not `7.1.0`) and
- * applies patches itself; Valkey starts at 7.2. Redis OSS below 7.0 is left out: transit encryption
- * mode `required` with a user group needs 7.0 or newer.
+ * applies patches itself; Valkey starts at 7.2. Redis OSS below 7.0 is left out: the stack sets
+ * `TransitEncryptionMode`, which ElastiCache takes from Redis OSS 7.0 on (it is how TLS is turned on
+ * for an existing cluster). A user group itself needs transit encryption enabled
+ * (`TransitEncryptionEnabled: true`), in either mode, not the mode `required`.
  * Source: https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/engine-versions.html (Valkey 7.2,
  * 8.0, 8.1, 8.2, 9.0, 9.1; Redis OSS up to 7.1) and
  * https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/supported-engine-versions.html.

@@ -462,7 +462,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
       return new KccAuthError(this.iam.rejection((error as Error).message.split(' ')[0]!), { cause: redisErrorSummary(error) });
     }
     if (isAuthError(error)) {
-      const source = this.credentials.refreshable ? 'even after re-reading them' : 'and they are fixed (explicit option or environment); use a secret id so they can be re-read';
+      const source = this.credentials.refreshable ? 'even after re-reading them' : fixedCredentialsHint(this.config.host);
       return new KccAuthError(`Redis rejected the credentials of user "${this.username}" ${source} (${(error as Error).message.split(' ')[0]})`, { cause: redisErrorSummary(error) });
     }
     return error instanceof Error ? error : new Error(String(error));
@@ -509,4 +509,16 @@ async function quitOrDisconnect(client: RedisClient): Promise<void> {
   await Promise.race([client.quit().catch(() => undefined), timeout]);
   clearTimeout(timer);
   client.disconnect();
+}
+
+/**
+ * What to check when Redis rejects credentials that cannot be re-read (an explicit password or
+ * KCC_REDIS_PASSWORD). On loopback that is a local server (the harness `kcc-redis local`), where a
+ * secret id means nothing; elsewhere a secret id lets the client follow a rotation.
+ */
+export function fixedCredentialsHint(host: string): string {
+  const local = host === 'localhost' || host === '::1' || /^127\./.test(host);
+  return local
+    ? 'and they are fixed (explicit option or environment): check the password; for the local harness, load the <app>-<env>.env file that `kcc-redis local` wrote (it holds the current one)'
+    : 'and they are fixed (explicit option or environment): check the password; against ElastiCache, pass secretId (KCC_REDIS_SECRET_ID) instead, so that a rotated password is re-read';
 }

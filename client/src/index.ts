@@ -76,7 +76,7 @@ export {
 } from './revocation/revocations.js';
 export { MAX_NOT_BEFORE_SKEW_SECONDS, MAX_REVOCATION_ID_LENGTH, type RevocationEvent } from './revocation/revocation-event.js';
 export type { RevocationClaims } from './revocation/revocation-index.js';
-export type { RevocationSink } from './revocation/revocation-sink.js';
+export type { KeycloakAdminSink, RevocationSink } from './revocation/revocation-sink.js';
 export type { DropCounts, DropReason } from './envelope.js';
 export { RedisReplayGuard, type ReplayGuard } from './revocation/replay-guard.js';
 
@@ -95,11 +95,22 @@ export {
   KEYCLOAK_ADMIN_PATHS,
   createKeycloakAdminHandlers,
   type AdminRejectionReason,
-  type KeycloakAdminAction,
   type KeycloakAdminHandler,
   type KeycloakAdminHandlers,
   type KeycloakAdminOptions,
 } from './revocation/keycloak-admin.js';
+export {
+  KEYCLOAK_ACTION_LIFETIME_SECONDS,
+  MAX_ACTION_EXPIRATION_AHEAD_SECONDS,
+  NON_ADMIN_ACTION_CLAIMS,
+  createKeycloakPushVerifier,
+  type AdminActionRejection,
+  type KeycloakAdminAction,
+  type KeycloakPushVerdict,
+  type KeycloakPushVerifier,
+  type KeycloakPushVerifierOptions,
+  type VerifiedKeycloakPush,
+} from './revocation/keycloak-admin-action.js';
 export {
   ASYMMETRIC_JWS_ALGORITHMS,
   REALM_KEYS_DEFAULTS,
@@ -107,5 +118,6 @@ export {
   type AsymmetricJwsAlgorithm,
   type RealmKeys,
   type RealmKeysOptions,
+  type SignatureFailure,
 } from './revocation/realm-keys.js';
 export type { EndpointHandler, EndpointRequest, EndpointResponse, EndpointStats } from './revocation/revocation-endpoint.js';

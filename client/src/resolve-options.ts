@@ -66,8 +66,10 @@ export async function resolveConnection(options: KccConnectionOptions = {}): Pro
 
   const username = first(provided?.username, options.username, env.KCC_REDIS_USERNAME, env.CLUSTER_REDIS_USERNAME, secret?.username);
   const password = iamMode ? '' : first(provided?.password, options.password, env.KCC_REDIS_PASSWORD, env.CLUSTER_REDIS_PASSWORD, secret?.password);
-  if (!username && !iamMode) problems.push('username: missing; set the username option, KCC_REDIS_USERNAME, or KCC_REDIS_SECRET_ID');
-  if (!password && !iamMode) problems.push('password: missing; set the password option, KCC_REDIS_PASSWORD, or KCC_REDIS_SECRET_ID');
+  // Credentials put in the URL are one problem, reported on the url: not also as missing ones.
+  const inUrl = urlCredentials(options.url ?? (env.KCC_REDIS_URL || undefined));
+  if (!username && !iamMode && !inUrl.username) problems.push('username: missing; set the username option, KCC_REDIS_USERNAME, or KCC_REDIS_SECRET_ID');
+  if (!password && !iamMode && !inUrl.password) problems.push('password: missing; set the password option, KCC_REDIS_PASSWORD, or KCC_REDIS_SECRET_ID');
 
   // An IAM user's name carries the stack's namespace: the key prefix is given, never derived from it.
   const keyPrefix = first(options.keyPrefix, env.KCC_REDIS_PREFIX, env.CLUSTER_REDIS_PREFIX, secret?.keyPrefix) ?? (username && !iamMode ? keyPrefixOfUser(username) : undefined);
@@ -91,7 +93,7 @@ export async function resolveConnection(options: KccConnectionOptions = {}): Pro
   const replicationGroupId = first(options.replicationGroupId, env.KCC_REDIS_REPLICATION_GROUP_ID, secret?.replicationGroupId);
   if (!endpoint && serverless) {
     problems.push('url: missing; a serverless cache has no replication group to discover: set url or KCC_REDIS_URL to its endpoint (rediss://<cache>-<id>.serverless.<region>.cache.amazonaws.com:6379)');
-  } else if (!endpoint && !replicationGroupId) {
+  } else if (!endpoint && !replicationGroupId && first(options.url, env.KCC_REDIS_URL) === undefined) {
     problems.push('url: missing; set the url option or KCC_REDIS_URL (rediss://host:port), CLUSTER_REDIS_HOST, or a replicationGroupId to discover');
   }
   if (endpoint && !endpoint.tls && iamMode) {
@@ -178,6 +180,13 @@ function pickCredentials(secret: RedisUserSecret): RedisCredentials {
   return { username: secret.username, password: secret.password };
 }
 
+/** Which credentials a URL carries (none when it does not parse). */
+function urlCredentials(url: string | undefined): { readonly username: boolean; readonly password: boolean } {
+  if (url === undefined || !URL.canParse(url)) return { username: false, password: false };
+  const parsed = new URL(url);
+  return { username: parsed.username !== '', password: parsed.password !== '' };
+}
+
 interface ParsedEndpoint {
   readonly host: string;
   readonly port: number;
@@ -214,7 +223,7 @@ function parseEndpoint(
     return undefined;
   }
   if (parsed.username || parsed.password) {
-    problems.push(`${source}: must not carry credentials; pass them as username/password or KCC_REDIS_USERNAME/KCC_REDIS_PASSWORD`);
+    problems.push(`${source}: must not carry credentials (user and password in the URL end up in logs and process listings); remove them from the URL and pass them as the username/password options or KCC_REDIS_USERNAME/KCC_REDIS_PASSWORD, e.g. rediss://${parsed.host}`);
     return undefined;
   }
   const port = parsed.port ? Number(parsed.port) : DEFAULT_PORT;

@@ -7,9 +7,10 @@ import { defaultLogger } from '../logger.js';
 import { KccMetrics } from '../metrics/kcc-metrics.js';
 import { createBackchannelLogoutHandler } from '../revocation/backchannel-logout.js';
 import { createKeycloakAdminHandlers } from '../revocation/keycloak-admin.js';
+import { type KeycloakPushVerifier, createKeycloakPushVerifier } from '../revocation/keycloak-admin-action.js';
 import { resolveRealmKeys } from '../revocation/realm-keys.js';
 import { type ReplayGuard, RedisReplayGuard } from '../revocation/replay-guard.js';
-import type { RevocationSink } from '../revocation/revocation-sink.js';
+import type { KeycloakAdminSink } from '../revocation/revocation-sink.js';
 import { FORM_CONTENT_TYPE, TEXT_CONTENT_TYPE } from '../revocation/revocation-endpoint.js';
 import { REVOCATION_DEFAULTS, Revocations } from '../revocation/revocations.js';
 import type { KccFastify, KccHealth } from './decoration.js';
@@ -19,8 +20,11 @@ import { type MountedEndpoint, mountLogoutRoutes } from './logout-routes.js';
 import { type KccFastifyOptions, PLUGIN_NAME, resolveKccFastifyOptions } from './plugin-options.js';
 
 /** Starts the key ring and the revocation index in parallel; if one fails, closes the other. */
-async function startBoth(redis: KccRedis, options: KccFastifyOptions): Promise<[KeyRing, Revocations]> {
-  const [ring, revocations] = await Promise.allSettled([KeyRing.start(redis, options.keyRing), Revocations.start(redis, options.revocations)]);
+async function startBoth(redis: KccRedis, options: KccFastifyOptions, keycloakPushes: KeycloakPushVerifier): Promise<[KeyRing, Revocations]> {
+  const [ring, revocations] = await Promise.allSettled([
+    KeyRing.start(redis, options.keyRing),
+    Revocations.start(redis, { ...options.revocations, keycloakPushes: options.revocations?.keycloakPushes ?? keycloakPushes }),
+  ]);
   if (ring.status === 'fulfilled' && revocations.status === 'fulfilled') return [ring.value, revocations.value];
   await Promise.all([ring.status === 'fulfilled' && ring.value.close(), revocations.status === 'fulfilled' && revocations.value.close()]);
   throw ring.status === 'rejected' ? ring.reason : (revocations as PromiseRejectedResult).reason;
@@ -41,11 +45,14 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
     if (value === undefined) throw new KccNotReadyError(`${PLUGIN_NAME}: revocations are not started`);
     return value;
   };
-  const sink: RevocationSink = {
+  const sink: KeycloakAdminSink = {
     revokeSession: (sid) => started(revocations).revokeSession(sid),
     revokeSubject: (sub, notBefore) => started(revocations).revokeSubject(sub, notBefore),
     revokeAllBefore: (notBefore) => started(revocations).revokeAllBefore(notBefore),
+    applyKeycloakPush: (push) => started(revocations).applyKeycloakPush(push),
   };
+  // Every instance verifies the pushes others relay with the realm's keys, admin routes mounted or not.
+  const keycloakPushes = createKeycloakPushVerifier({ issuer: options.issuer, clientId: options.clientId, jwks: realmKeys.getKey, algorithms: realmKeys.algorithms });
   const replayGuard: ReplayGuard = { firstUse: (id, ttlMs) => started(replays).firstUse(id, ttlMs) };
   const common = { issuer: options.issuer, clientId: options.clientId, sink, replayGuard, jwks: realmKeys.getKey, algorithms: realmKeys.algorithms, logger };
   const endpoints: MountedEndpoint[] = [];
@@ -73,7 +80,7 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
     if (ownsRedis) await redis.close();
   };
   try {
-    [keyRing, revocations] = await startBoth(redis, options);
+    [keyRing, revocations] = await startBoth(redis, options, keycloakPushes);
     replays = new RedisReplayGuard(redis);
     if (options.metrics !== false) metrics = await KccMetrics.start({ redis, keyRing, revocations }, { meterProvider: options.metrics?.meterProvider });
     if (resolved.jwksPath) mountJwksRoute(fastify, resolved.jwksPath, keyRing, resolved.jwksMaxAgeSeconds);

@@ -207,6 +207,11 @@ export function createBackchannelLogoutHandler(options: BackchannelLogoutOptions
     const outcome = await applyAndRecord(replayGuard, jti, replayWindowMs(payload), () =>
       typeof payload.sid === 'string' ? sink.revokeSession(payload.sid) : sink.revokeSubject(payload.sub!, payload.iat!),
     );
+    if (outcome.status === 'unrecordable') return reject('bad_claim', '"exp" / "iat" give a lifetime out of range');
+    if (outcome.status === 'refused') {
+      logger.info('back-channel logout: the revocation store refused the token', { error: outcome.cause.message });
+      return reject('bad_claim', 'a claim value is out of range');
+    }
     if (outcome.status === 'failed') return unavailable(outcome.step, outcome.cause);
     if (outcome.status === 'replayed') return reject('replayed_jti', '"jti" already used');
     stats.accepted += 1;

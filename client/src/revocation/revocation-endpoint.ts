@@ -1,3 +1,4 @@
+import { KccInputError } from '../errors.js';
 import { type OptionProblems, show } from '../option-checks.js';
 import type { ReplayGuard } from './replay-guard.js';
 import type { RevocationSink } from './revocation-sink.js';
@@ -106,14 +107,23 @@ export function checkEndpointCollaborators(
   return { sink: sink!, replayGuard: replayGuard! };
 }
 
-/** The outcome of {@link applyAndRecord}. */
-export type ApplyAndRecordOutcome = { readonly status: 'applied' | 'replayed' } | { readonly status: 'failed'; readonly step: string; readonly cause: unknown };
+/** The outcome of {@link applyAndRecord}. Only `applied`, `replayed` and `failed` changed anything. */
+export type ApplyAndRecordOutcome =
+  | { readonly status: 'applied' | 'replayed' }
+  /** The replay record's lifetime is not one Redis accepts: refused before anything was applied. */
+  | { readonly status: 'unrecordable' }
+  /** The sink refused the value (a KccInputError): nothing was applied. */
+  | { readonly status: 'refused'; readonly cause: KccInputError }
+  | { readonly status: 'failed'; readonly step: string; readonly cause: unknown };
 
 /**
  * Applies the revocation, then records `replayKey` with the replay guard, cluster-wide. In this order a logout is never
  * lost: if Redis fails in between, the identity provider's retry (it gets a 503) applies it again,
- * which is harmless — a revocation is idempotent — instead of being refused as a replay of a
- * delivery that never took effect. A real replay is refused (400) after re-applying nothing new.
+ * which is harmless — every revocation, and a Keycloak push, is idempotent — instead of being refused
+ * as a replay of a delivery that never took effect. A real replay is refused (400) after re-applying
+ * nothing new. What can be decided beforehand is decided before anything is applied: a record
+ * lifetime Redis would refuse is `unrecordable`, so an action is never applied and then answered as a
+ * failure for a reason a retry cannot cure.
  */
 export async function applyAndRecord(
   replayGuard: ReplayGuard,
@@ -121,9 +131,11 @@ export async function applyAndRecord(
   ttlMs: number,
   apply: () => Promise<void>,
 ): Promise<ApplyAndRecordOutcome> {
+  if (!isRecordableTtl(ttlMs)) return { status: 'unrecordable' };
   try {
     await apply();
   } catch (cause) {
+    if (cause instanceof KccInputError) return { status: 'refused', cause };
     return { status: 'failed', step: 'the revocation could not be stored', cause };
   }
   let first: boolean;
@@ -133,6 +145,11 @@ export async function applyAndRecord(
     return { status: 'failed', step: 'the replay check failed', cause };
   }
   return { status: first ? 'applied' : 'replayed' };
+}
+
+/** A `PX` Redis accepts: a whole number of milliseconds from 1 to 2^53 − 1 once rounded up. */
+function isRecordableTtl(ttlMs: number): boolean {
+  return Number.isFinite(ttlMs) && ttlMs > 0 && Number.isSafeInteger(Math.ceil(ttlMs));
 }
 
 /** Turns a request handler into an {@link EndpointHandler} that never rejects: an unexpected error becomes `onError`'s response. */

@@ -18,7 +18,12 @@ export interface RevocationClaims {
 export class RevocationIndex {
   private readonly sessions = new Map<string, number>();
   private readonly subjects = new Map<string, number>();
+  /** The client-wide not-before raised by value (revokeAllBefore): it only ever goes up. */
   private clientNotBefore = 0;
+  /** The not-before Keycloak last pushed (a verified, realm-signed action): set as pushed, also lower. */
+  private pushedNotBefore = 0;
+  /** The larger of the two: what tokens are checked against. */
+  private effectiveNotBefore = 0;
 
   /** Revoked sessions held (for diagnostics and tests). */
   get sessionCount(): number {
@@ -29,9 +34,14 @@ export class RevocationIndex {
     return this.subjects.size;
   }
 
-  /** The client-wide not-before, epoch seconds (0 when none). */
+  /** The client-wide not-before in force, epoch seconds (0 when none): the raised one or the pushed one, whichever is later. */
   get notBefore(): number {
-    return this.clientNotBefore;
+    return this.effectiveNotBefore;
+  }
+
+  /** The not-before Keycloak last pushed, epoch seconds (0 when none or cleared). */
+  get pushed(): number {
+    return this.pushedNotBefore;
   }
 
   /** Records a revoked session until `expiresAtMs`. Idempotent; the later expiry wins. */
@@ -50,6 +60,16 @@ export class RevocationIndex {
   /** Every token issued before `notBefore` (epoch s) is revoked. The later not-before wins. */
   revokeAllBefore(notBefore: number): void {
     if (notBefore > this.clientNotBefore) this.clientNotBefore = notBefore;
+    this.effectiveNotBefore = Math.max(this.clientNotBefore, this.pushedNotBefore);
+  }
+
+  /**
+   * Sets the not-before Keycloak pushed, also lower (its "Clear" pushes 0). Only for a value from a
+   * realm-signed action verified in this process: a not-before raised by value stays in force.
+   */
+  setPushedNotBefore(verifiedNotBefore: number): void {
+    this.pushedNotBefore = verifiedNotBefore;
+    this.effectiveNotBefore = Math.max(this.clientNotBefore, this.pushedNotBefore);
   }
 
   /**
@@ -59,7 +79,7 @@ export class RevocationIndex {
   isRevoked(claims: RevocationClaims): boolean {
     if (claims.sid !== undefined && this.sessions.has(claims.sid)) return true;
     const iat = claims.iat;
-    if (this.clientNotBefore > 0 && (iat === undefined || iat < this.clientNotBefore)) return true;
+    if (this.effectiveNotBefore > 0 && (iat === undefined || iat < this.effectiveNotBefore)) return true;
     if (claims.sub !== undefined) {
       const notBefore = this.subjects.get(claims.sub);
       if (notBefore !== undefined && (iat === undefined || iat < notBefore)) return true;

@@ -14,6 +14,8 @@ export const REVOCATION_KEYS = {
   subjects: 'subject-not-before:v1',
   /** String: the client-wide not-before (epoch s), expiring after the longest session lifetime. */
   clientNotBefore: 'client-not-before:v1',
+  /** String: the newest Keycloak not-before push, the realm-signed action itself (JSON, format in the name). */
+  keycloakPush: 'keycloak-push:v1',
   /** Stream: every batch written, trimmed by age. */
   log: 'revocation-events',
   /** Pub/sub channel: every batch written (the fast path). */

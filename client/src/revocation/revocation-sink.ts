@@ -1,3 +1,5 @@
+import type { VerifiedKeycloakPush } from './keycloak-admin-action.js';
+
 /**
  * Where the logout endpoints send what they accepted: the revocation index and its Redis store
  * (`Revocations` implements it). Every method resolves once the change is durable in Redis and
@@ -19,4 +21,16 @@ export interface RevocationSink {
   revokeSubject(sub: string, notBefore: number): Promise<void>;
   /** Revoke every token of this client issued before `notBefore` (epoch seconds). */
   revokeAllBefore(notBefore: number): Promise<void>;
+}
+
+/**
+ * What Keycloak's admin endpoints need besides a {@link RevocationSink}: a place for the not-before
+ * pushes they verified (`Revocations` implements it).
+ */
+export interface KeycloakAdminSink extends RevocationSink {
+  /**
+   * Set the client-wide not-before to what Keycloak pushed, also lower; store and relay the
+   * realm-signed action. Resolves once it is durable in Redis and applied on this instance.
+   */
+  applyKeycloakPush(push: VerifiedKeycloakPush): Promise<void>;
 }

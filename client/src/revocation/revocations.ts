@@ -19,9 +19,11 @@ import {
 } from './revocation-event.js';
 import { type RevocationClaims, RevocationIndex } from './revocation-index.js';
 import { REVOCATION_KEYS } from './revocation-keys.js';
-import type { RevocationSink } from './revocation-sink.js';
+import type { KeycloakAdminSink } from './revocation-sink.js';
 import { loadRevocationSnapshot } from './revocation-snapshot.js';
 import { RevocationWriter } from './revocation-writer.js';
+import { KeycloakPushRelay, isRelayedKeycloakPush } from './admin-action-relay.js';
+import type { KeycloakPushVerifier, VerifiedKeycloakPush } from './keycloak-admin-action.js';
 
 /**
  * The result of {@link Revocations.check}: `stale` means no revocation is known for these claims but
@@ -37,6 +39,13 @@ export interface RevocationOptions {
   readonly maxStalenessMs?: number;
   /** With `true`, {@link Revocations.rejects} lets `stale` checks through. @default false (fail closed) */
   readonly failOpen?: boolean;
+  /**
+   * Verifies Keycloak's not-before pushes relayed by other instances and stored in Redis
+   * (`createKeycloakPushVerifier`), so that this instance follows them, also when they lower the
+   * not-before. Without it, relayed pushes are refused (counted) and this instance keeps its own.
+   * @default none (the Fastify plugin sets it)
+   */
+  readonly keycloakPushes?: KeycloakPushVerifier;
 }
 
 export const REVOCATION_DEFAULTS = {
@@ -45,6 +54,8 @@ export const REVOCATION_DEFAULTS = {
   failOpen: false,
 } as const;
 
+type ResolvedRevocationOptions = Required<Omit<RevocationOptions, 'keycloakPushes'>>;
+
 export interface RevocationEvents {
   /** Cut off from Redis longer than maxStalenessMs. */
   stale: [];
@@ -52,6 +63,8 @@ export interface RevocationEvents {
   fresh: [];
   /** A revocation was applied locally (from this instance, the bus, the log or the snapshot). */
   applied: [event: RevocationEvent];
+  /** A verified Keycloak not-before push was applied locally (the pushed not-before, epoch s; 0 = cleared). */
+  pushed: [notBefore: number, source: RevocationSource];
 }
 
 /** Where a revocation reached an instance. */
@@ -78,8 +91,14 @@ export interface RevocationStats {
   readonly revokedSessions: number;
   /** Subjects with a not-before held in memory. */
   readonly revokedSubjects: number;
-  /** The client-wide not-before (epoch s), 0 when none. */
+  /** The client-wide not-before in force (epoch s), 0 when none: the later of the raised and the pushed one. */
   readonly clientNotBefore: number;
+  /** The not-before Keycloak last pushed (epoch s), 0 when none or cleared. */
+  readonly pushedNotBefore: number;
+  /** Verified Keycloak pushes applied here; a refused one (bad signature, out of range) counts in `refused`. */
+  readonly pushesApplied: number;
+  /** Verified Keycloak pushes not applied because a newer one was: a late delivery, or a replay. */
+  readonly pushesOutdated: number;
 }
 
 /**
@@ -93,12 +112,13 @@ export interface RevocationStats {
  * if (revocations.rejects({ sid: token.sid, sub: token.sub, iat: token.iat })) return reply.code(401).send();
  * await revocations.revokeSession(sid); // the app's own logout
  */
-export class Revocations extends EventEmitter<RevocationEvents> implements RevocationSink {
+export class Revocations extends EventEmitter<RevocationEvents> implements KeycloakAdminSink {
   private readonly index = new RevocationIndex();
-  private readonly options: Required<RevocationOptions>;
+  private readonly options: ResolvedRevocationOptions;
   private readonly log: EventLog<RevocationBatch>;
   private readonly bus: Bus<RevocationBatch>;
   private readonly writer: RevocationWriter;
+  private readonly pushes: KeycloakPushRelay;
   private applied = 0;
   private readonly refused: Record<RevocationSource, number> = { api: 0, bus: 0, log: 0, snapshot: 0 };
   private lastRefusalLoggedAt = Number.NEGATIVE_INFINITY;
@@ -147,6 +167,14 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Revoc
     this.log = new EventLog(redis, { name: REVOCATION_KEYS.log, maxAgeMs: this.options.sessionMaxLifetimeMs, validate: isRevocationBatch });
     this.bus = new Bus(redis, { channel: REVOCATION_KEYS.channel, validate: isRevocationBatch });
     this.writer = new RevocationWriter(redis, this.options.sessionMaxLifetimeMs);
+    this.pushes = new KeycloakPushRelay(redis, options.keycloakPushes, this.options.sessionMaxLifetimeMs, {
+      setPushedNotBefore: (notBefore, source) => {
+        this.index.setPushedNotBefore(notBefore);
+        this.emit('pushed', notBefore, source);
+      },
+      refuse: (source, reason) => this.refuse(source, reason, 1),
+      remember: (id) => this.remember(id),
+    });
   }
 
   /**
@@ -187,6 +215,9 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Revoc
       revokedSessions: this.index.sessionCount,
       revokedSubjects: this.index.subjectCount,
       clientNotBefore: this.index.notBefore,
+      pushedNotBefore: this.index.pushed,
+      pushesApplied: this.pushes.applied,
+      pushesOutdated: this.pushes.outdated,
     };
   }
 
@@ -209,6 +240,18 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Revoc
    */
   revokeAllBefore(notBefore: number): Promise<void> {
     return this.revoke({ kind: 'client', nbf: Math.floor(notBefore) });
+  }
+
+  /**
+   * Applies a not-before Keycloak pushed (`k_push_not_before`), verified by a Keycloak admin handler:
+   * sets the client-wide not-before to it, also lower (Keycloak's "Clear" pushes 0), as Keycloak's
+   * adapters do; a not-before raised by {@link revokeAllBefore} stays in force. Then stores the
+   * realm-signed action and relays it: the other instances verify it with the realm's keys before
+   * they apply it. An older push than the newest applied (a replay) changes nothing.
+   */
+  applyKeycloakPush(push: VerifiedKeycloakPush): Promise<void> {
+    if (this.closed) return Promise.reject(new KccClosedError('revocations are closed'));
+    return this.pushes.push(push);
   }
 
   /** Stops the subscription and the timers. The Redis connection stays open (it is the caller's). */
@@ -268,6 +311,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Revoc
       { skip: (id) => this.seenIds.has(id) },
     );
     if (gap) await this.loadSnapshot(); // away longer than the log keeps entries
+    else if (this.pushes.wantsReload) await this.pushes.load();
     this.lastId = lastId;
     this.touch(readAt);
   }
@@ -275,6 +319,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Revoc
   private async loadSnapshot(): Promise<void> {
     const { refused } = await loadRevocationSnapshot(this.redis, this.index, this.options.sessionMaxLifetimeMs);
     if (refused > 0) this.refuse('snapshot', 'future-not-before or malformed', refused);
+    await this.pushes.load();
   }
 
   private remember(id: string): void {
@@ -299,7 +344,8 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Revoc
   }
 
   /** Applies a revocation that came from Redis (bus, log) if it passes the checks; otherwise drops and counts it. */
-  private accept(value: unknown, source: RevocationSource): void {
+  private accept(value: unknown, source: 'bus' | 'log'): void {
+    if (isRelayedKeycloakPush(value)) return this.pushes.receive(value, source);
     const now = Date.now();
     const problem = revocationProblem(value, now);
     if (problem) return this.refuse(source, problem, 1);
@@ -319,8 +365,8 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Revoc
   }
 
   private apply(event: RevocationEvent): void {
-    // Every kind only ever tightens (the later not-before, the later expiry wins). A future path that
-    // must lower the client-wide not-before (a verified realm push) needs an index method of its own.
+    // Every kind only ever tightens (the later not-before, the later expiry wins). Only a verified
+    // Keycloak push lowers the client-wide not-before (KeycloakPushRelay → index.setPushedNotBefore).
     if (event.kind === 'session') this.index.revokeSession(event.sid, event.exp);
     else if (event.kind === 'subject') this.index.revokeSubject(event.sub, event.nbf);
     else this.index.revokeAllBefore(event.nbf);

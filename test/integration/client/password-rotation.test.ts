@@ -96,5 +96,8 @@ describe('password rotation (real redis-server, TLS, ACL users)', () => {
     expect(error).toMatchObject({ code: 'KCC_AUTH_FAILED' });
     expect(String((error as Error).message)).toMatch(/Redis rejected the credentials of user "my-app-prod" and they are fixed .* \(WRONGPASS\)/);
     expect(String((error as Error).message)).not.toContain('wrong-password');
+    // A server on loopback is the local harness: the hint points at its env file, not at a secret id.
+    expect(String((error as Error).message)).toMatch(/load the <app>-<env>\.env file that `kcc-redis local` wrote/);
+    expect(String((error as Error).message)).not.toMatch(/secret/i);
   });
 });

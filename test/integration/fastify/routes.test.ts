@@ -195,11 +195,11 @@ describe('Fastify plugin routes, against the real redis-server', () => {
 
     it('k_push_not_before: every token issued before it is refused on the other instance', async () => {
       const notBefore = now() - 3_600; // an hour ago: other tests' tokens (iat now) stay valid
-      const appliedOnB = nextEvent(b.kcc.revocations, 'applied');
+      const pushedOnB = nextEvent<[number, string]>(b.kcc.revocations, 'pushed');
       const action = { id: randomUUID(), expiration: now() + 30, resource: CLIENT_ID, action: 'PUSH_NOT_BEFORE', notBefore };
       const response = await post(urlA, '/kc/k_push_not_before', await sign(action));
       expect(response.status).toBe(200);
-      await appliedOnB;
+      expect(await pushedOnB).toEqual([notBefore, 'bus']); // the realm-signed action, verified on B
       expect(b.kcc.check({ sub: 'u', iat: notBefore - 1 })).toBe('revoked');
       expect(b.kcc.check({ sub: 'u', iat: now() })).toBe('active');
     });

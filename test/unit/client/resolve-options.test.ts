@@ -61,6 +61,21 @@ describe('connection config: every problem in one start-up error', () => {
     expect(error.message).not.toContain('secret@');
   });
 
+  it('a URL with the credentials in it is one problem, on the url, with the fix (not also username, password or url "missing")', async () => {
+    for (const env of [{ KCC_REDIS_URL: `rediss://my-app-prod:${PASSWORD}@cache.example:6379` }, {}]) {
+      const options = Object.keys(env).length > 0 ? { env } : { env, url: `rediss://my-app-prod:${PASSWORD}@cache.example:6379` };
+      const error = await configError(options);
+      expect(error.message.match(/^ {2}- /gm)).toHaveLength(1);
+      expect(error.message).toMatch(/ {2}- (url|KCC_REDIS_URL): must not carry credentials .* pass them as the username\/password options or KCC_REDIS_USERNAME\/KCC_REDIS_PASSWORD, e\.g\. rediss:\/\/cache\.example:6379$/m);
+      expect(error.message).not.toMatch(/missing/);
+      expect(error.message).not.toContain(PASSWORD);
+    }
+    // Only the user in the URL: the missing password is still named.
+    const userOnly = await configError({ env: {}, url: 'rediss://my-app-prod@cache.example:6379' });
+    expect(userOnly.message.match(/^ {2}- /gm)).toHaveLength(2);
+    expect(userOnly.message).toMatch(/password: missing[\s\S]*url: must not carry credentials/);
+  });
+
   it('names every problem at once', async () => {
     const error = await configError({ env: {}, url: 'redis://h:1', username: 'my-app-prod', keyPrefix: 'x-prod:' });
     expect(error.message.match(/^ {2}- /gm)).toHaveLength(3);

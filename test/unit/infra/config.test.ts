@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { CONFIG_DEFAULTS, CacheEngine, KccStackConfigError, MAX_APP_ENVS, parseConfig } from '../../../infra/index.js';
+import { build } from '../../support/synth.js';
 
 function problemsOf(raw: unknown): readonly string[] {
   try {
@@ -109,7 +111,7 @@ describe('config: every bad input names the field, the value and the rule', () =
     ['bad user group id', { ...base, userGroupId: 'group-' }, /userGroupId: "group-" must not end with a hyphen/],
     ['bad default user id', { ...base, defaultUserId: 'x--y' }, /defaultUserId: "x--y" must not contain two consecutive hyphens/],
     ['unknown engine', { ...base, engine: 'memcached' }, /engine: "memcached" must be one of "valkey", "redis"/],
-    ['redis too old for transit mode required', { ...base, engine: 'redis', engineVersion: '6.2' }, /engineVersion: "6.2" is not a redis version ElastiCache offers .*; valid: 7\.0, 7\.1$/],
+    ['redis below 7.0 (no TransitEncryptionMode)', { ...base, engine: 'redis', engineVersion: '6.2' }, /engineVersion: "6.2" is not a redis version ElastiCache offers .*; valid: 7\.0, 7\.1$/],
     ['redis patch version', { ...base, engine: 'redis', engineVersion: '7.0.5' }, /engineVersion: "7\.0\.5" is not a redis version .*valid: 7\.0, 7\.1/],
     ['valkey version that does not exist', { ...base, engineVersion: '9.9' }, /engineVersion: "9\.9" is not a valkey version .*valid: 7\.2, 8\.0, 8\.1, 8\.2, 9\.0, 9\.1/],
     ['valkey too old', { ...base, engineVersion: '7.1' }, /engineVersion: "7\.1" is not a valkey version/],
@@ -130,7 +132,8 @@ describe('config: every bad input names the field, the value and the rule', () =
     ['maintenance window format', { ...base, maintenanceWindow: 'sunday 5am' }, /maintenanceWindow: "sunday 5am" must look like "sun:05:00-sun:06:00"/],
     ['maintenance window too short', { ...base, maintenanceWindow: 'sun:05:00-sun:05:30' }, /maintenanceWindow: "sun:05:00-sun:05:30" must be at least 60 minutes long/],
     ['snapshot window too short', { ...base, snapshotWindow: '03:00-03:30' }, /snapshotWindow: "03:00-03:30" must be at least 60 minutes long/],
-    ['windows overlap', { ...base, snapshotWindow: '05:30-06:30' }, /snapshotWindow: "05:30-06:30" overlaps maintenanceWindow "sun:05:00-sun:06:00"/],
+    ['windows overlap (the default maintenance window)', { ...base, snapshotWindow: '05:30-06:30' }, /snapshotWindow: "05:30-06:30" overlaps the default maintenanceWindow "sun:05:00-sun:06:00" \(set maintenanceWindow to move it\); ElastiCache requires them apart/],
+    ['windows overlap (the maintenance window set)', { ...base, maintenanceWindow: 'mon:02:00-mon:03:00', snapshotWindow: '02:30-03:30' }, /snapshotWindow: "02:30-03:30" overlaps maintenanceWindow "mon:02:00-mon:03:00"; ElastiCache requires them apart/],
     ['log retention', { ...base, logRetentionDays: 10 }, /logRetentionDays: 10 must be one of 1, 3, 5, 7, 14, 30/],
     ['password rotation 0 days', { ...base, passwordRotationDays: 0 }, /passwordRotationDays: 0 must be a whole number from 1 to 1000/],
     ['password rotation above 1000 days', { ...base, passwordRotationDays: 1001 }, /passwordRotationDays: 1001 must be a whole number from 1 to 1000/],
@@ -173,5 +176,35 @@ describe('config: every bad input names the field, the value and the rule', () =
     expect(error.code).toBe('KCC_STACK_CONFIG_INVALID');
     expect(error.problems).toHaveLength(4);
     expect(error.message).toMatch(/Invalid kcc config \(cdk\.json "context\.kcc"\): 4 problems:/);
+  });
+});
+
+describe('config: the snapshot window is compared with the maintenance window the user set, not a default they never chose', () => {
+  it.each([
+    ['sunday 5am', /maintenanceWindow: "sunday 5am" must look like/],
+    ['sun:05:00-sun:05:30', /maintenanceWindow: "sun:05:00-sun:05:30" must be at least 60 minutes long/],
+    [42, /maintenanceWindow: 42 must be a string/],
+  ])('an invalid maintenanceWindow (%s) is the one problem, though the snapshot window overlaps the default', (maintenanceWindow, message) => {
+    const problems = problemsOf({ apps: ['my-app'], maintenanceWindow, snapshotWindow: '05:30-06:30' });
+    expect(problems).toEqual([expect.stringMatching(message)]);
+  });
+});
+
+describe('config: more nodes than ElastiCache\'s default quota (90 per cluster) is said at synth, not refused', () => {
+  // An info annotation: a warning one fails synth under this cdk.json (strictCfnValidateErrors with annotationsInValidationReport).
+  const quotaWarnings = (built: ReturnType<typeof build>) =>
+    Annotations.fromStack(built.stack).findInfo('*', Match.stringLikeRegexp('default quota of 90 nodes per cluster'));
+
+  it('92 nodes (23 shards × 4): accepted, synthesized with this cdk.json\'s strict validation, and one note naming the count, the quota and what to do', () => {
+    const built = build({ apps: ['my-app'], shards: 23, replicas: 3 });
+    expect(() => built.app.synth()).not.toThrow();
+    const warnings = quotaWarnings(built);
+    expect(warnings).toHaveLength(1);
+    expect(JSON.stringify(warnings[0]!.entry.data)).toMatch(/shards × \(1 \+ replicasPerShard\) = 23 × 4 = 92 nodes, above ElastiCache's default quota of 90 nodes per cluster: before deploying, have the account's quota raised \(Service Quotas, ElastiCache \\"Nodes per cluster\\", up to 500\), or the deploy fails with NodeQuotaForClusterExceeded/);
+  });
+
+  it('90 nodes (45 shards × 2): no note; 498 nodes (83 shards × 6, under the hard limit of 500): accepted', () => {
+    expect(quotaWarnings(build({ apps: ['my-app'], shards: 45, replicas: 1 }))).toHaveLength(0);
+    expect(parseConfig({ apps: ['my-app'], shards: 83, replicas: 5 })).toMatchObject({ shards: 83, replicas: 5 });
   });
 });

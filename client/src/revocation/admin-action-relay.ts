@@ -1,0 +1,227 @@
+import type { KccRedis } from '../connection.js';
+import { encodeEnvelope } from '../envelope.js';
+import { KccConfigError } from '../errors.js';
+import { isPlainObject } from '../plain-object.js';
+import {
+  type KeycloakPushVerdict,
+  type KeycloakPushVerifier,
+  type VerifiedKeycloakPush,
+  MAX_ACTION_EXPIRATION_AHEAD_SECONDS,
+  isVerifiedKeycloakPush,
+} from './keycloak-admin-action.js';
+import { MAX_NOT_BEFORE_SKEW_SECONDS, REVOCATION_BATCH_VERSION, REVOCATION_EVENT, type RevocationBatch } from './revocation-event.js';
+import { REVOCATION_KEYS } from './revocation-keys.js';
+
+/**
+ * How a Keycloak not-before push travels between instances: the realm-signed action itself, inside a
+ * revocation batch (an addition to batch format 1: a release that does not know this kind skips and
+ * counts it). Nothing in it but the signed action is trusted: the order of pushes comes from it too.
+ */
+export interface RelayedKeycloakPush {
+  readonly kind: typeof KEYCLOAK_PUSH_KIND;
+  /** Format version of this element. */
+  readonly v: typeof RELAYED_PUSH_VERSION;
+  /** The compact JWS as the realm signed it. */
+  readonly action: string;
+}
+
+export const KEYCLOAK_PUSH_KIND = 'keycloak-push';
+
+/** Format version of {@link RelayedKeycloakPush}. */
+export const RELAYED_PUSH_VERSION = 1;
+
+/** Longest signed action relayed or stored (characters): a push is a few hundred. */
+export const MAX_SIGNED_ACTION_LENGTH = 8_192;
+
+/**
+ * The newest push, stored for instances that start later (key `keycloak-push:v1`). `expiration` and
+ * `notBefore` repeat the signed action's, unverified, only so that the store script can keep the
+ * newest; readers verify and order by the action itself.
+ */
+interface StoredKeycloakPush {
+  readonly v: typeof STORED_PUSH_VERSION;
+  readonly action: string;
+  readonly expiration: number;
+  readonly notBefore: number;
+}
+
+/** Format version of the stored push (also in its key's name). */
+export const STORED_PUSH_VERSION = 1;
+
+/** Where a push reached this instance. */
+export type PushSource = 'api' | 'bus' | 'log' | 'snapshot';
+
+/** Whether `value` has the shape of a relayed push (its signature is checked separately). */
+export function isRelayedKeycloakPush(value: unknown): value is RelayedKeycloakPush {
+  return isPlainObject(value) && value.kind === KEYCLOAK_PUSH_KIND && value.v === RELAYED_PUSH_VERSION && isSignedActionText(value.action);
+}
+
+const isSignedActionText = (value: unknown): value is string => typeof value === 'string' && value.length > 0 && value.length <= MAX_SIGNED_ACTION_LENGTH;
+
+// Stores the push unless the stored one is newer (by expiration, then the higher notBefore), appends
+// the batch to the revocation log and publishes it, in one step. A stored entry that does not decode,
+// or whose expiration lies further ahead than any action Keycloak sends (a writer without the realm
+// key trying to block later pushes), does not count as newer. Readers verify the stored action itself.
+// KEYS: stored push, log. ARGV: stored JSON, expiration, notBefore, ttl (ms), minid, envelope id,
+// envelope, channel, expiration bound ahead (s).
+const RELAY = `
+local newer = true
+local stored = redis.call('GET', KEYS[1])
+if stored then
+  local ok, entry = pcall(cjson.decode, stored)
+  local bound = tonumber(redis.call('TIME')[1]) + tonumber(ARGV[9])
+  if ok and type(entry) == 'table' then
+    local e, n = tonumber(entry.expiration), tonumber(entry.notBefore)
+    if e and n and e <= bound then
+      local ne, nn = tonumber(ARGV[2]), tonumber(ARGV[3])
+      newer = ne > e or (ne == e and nn >= n)
+    end
+  end
+end
+if newer then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[4]) end
+redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[5], '*', 'i', ARGV[6], 'e', ARGV[7])
+redis.call('PUBLISH', ARGV[8], ARGV[7])
+return newer and 1 or 0
+`;
+
+/** What the relay needs from its `Revocations`. */
+export interface PushRelayHost {
+  /** Sets the pushed not-before in the index (also lower). */
+  setPushedNotBefore(notBefore: number, source: PushSource): void;
+  /** A relayed or stored push that was not applied: counted and logged like any refused revocation. */
+  refuse(source: PushSource, reason: string): void;
+  /** An envelope id this instance wrote: its copy in the log is skipped. */
+  remember(envelopeId: string): void;
+}
+
+/**
+ * The order of pushes, from signed values only: when Keycloak sent them (`expiration` = sending time
+ * + 30 s), and within one second the stricter (higher) not-before. Nothing a Redis writer can add
+ * (no receipt time, no counter) takes part, so a replayed realm-signed push can never come out newer
+ * than the one in force. The one case this settles against Keycloak's own order — "Set to now" and
+ * then "Clear" within the same second — errs on the strict side; pushing "Clear" again a second later
+ * is followed.
+ */
+interface PushOrder {
+  readonly expiration: number;
+  readonly notBefore: number;
+}
+
+const isNewer = (a: PushOrder, b: PushOrder | undefined): boolean =>
+  b === undefined || a.expiration > b.expiration || (a.expiration === b.expiration && a.notBefore > b.notBefore);
+
+/**
+ * Keycloak's not-before pushes across the instances of an app-env. A push sets the client-wide
+ * not-before to what the realm pushed, also lower (Keycloak's "Clear" pushes 0), as Keycloak's
+ * adapters do; so it travels only as the realm-signed action, which every instance verifies with the
+ * realm's keys before it applies it, never as a bare value. Pushes apply in the order Keycloak sent
+ * them: an older one (a replay) changes nothing, and the same one twice changes nothing.
+ */
+export class KeycloakPushRelay {
+  private newest: PushOrder | undefined;
+  private appliedCount = 0;
+  private outdatedCount = 0;
+  /** A relayed push could not be verified for want of the realm's keys: read the stored one again. */
+  private reloadWanted = false;
+
+  constructor(
+    private readonly redis: KccRedis,
+    private readonly verifier: KeycloakPushVerifier | undefined,
+    private readonly maxLifetimeMs: number,
+    private readonly host: PushRelayHost,
+  ) {}
+
+  /** Verified pushes applied here (from this instance's admin route, the bus, the log or the stored one). */
+  get applied(): number {
+    return this.appliedCount;
+  }
+
+  /** Verified pushes not applied because a newer one was (a late delivery, or a replay). */
+  get outdated(): number {
+    return this.outdatedCount;
+  }
+
+  /** Whether a relayed push is waiting for the realm's keys (the caller then calls {@link load}). */
+  get wantsReload(): boolean {
+    return this.reloadWanted;
+  }
+
+  /**
+   * Applies a push this instance verified (an admin handler's), then stores and relays the signed
+   * action. Resolves once it is stored and published; applying again (a retry) changes nothing.
+   */
+  async push(push: VerifiedKeycloakPush): Promise<void> {
+    if (!isVerifiedKeycloakPush(push)) {
+      throw new TypeError('push: must be a VerifiedKeycloakPush made by a verification (a Keycloak admin handler or KeycloakPushVerifier.verify), not built by hand');
+    }
+    this.apply(push, 'api');
+    const relayed: RelayedKeycloakPush = { kind: KEYCLOAK_PUSH_KIND, v: RELAYED_PUSH_VERSION, action: push.signedAction };
+    const batch: RevocationBatch = { v: REVOCATION_BATCH_VERSION, revocations: [relayed] };
+    const { envelope, json } = encodeEnvelope(this.redis.instanceId, REVOCATION_EVENT, batch, this.redis.config.maxMessageBytes);
+    this.host.remember(envelope.id);
+    const stored: StoredKeycloakPush = { v: STORED_PUSH_VERSION, action: push.signedAction, expiration: push.expiration, notBefore: push.notBefore };
+    const keys = [REVOCATION_KEYS.keycloakPush, REVOCATION_KEYS.log].map((name) => this.redis.key(name));
+    await this.redis.script(RELAY, keys, [
+      JSON.stringify(stored), push.expiration, push.notBefore, this.storedTtlMs(), `${Date.now() - this.maxLifetimeMs}-0`,
+      envelope.id, json, this.redis.channel(REVOCATION_KEYS.channel), MAX_ACTION_EXPIRATION_AHEAD_SECONDS,
+    ]);
+  }
+
+  /** A push another instance relayed (bus, log): verified, then applied if it is the newest. */
+  receive(relayed: RelayedKeycloakPush, source: 'bus' | 'log'): void {
+    void this.verifyAndApply(relayed.action, source);
+  }
+
+  /** Reads the stored newest push (start, a gap in the log, or after keys were unavailable) and applies it if newer. */
+  async load(): Promise<void> {
+    this.reloadWanted = false;
+    const raw = await this.redis.run((r) => r.get(this.redis.key(REVOCATION_KEYS.keycloakPush)));
+    if (raw === null) return;
+    const action = storedAction(raw);
+    if (action === undefined) return this.host.refuse('snapshot', 'malformed stored keycloak-push');
+    await this.verifyAndApply(action, 'snapshot');
+  }
+
+  private async verifyAndApply(signedAction: string, source: PushSource): Promise<void> {
+    if (!this.verifier) return this.host.refuse(source, 'keycloak-push not verifiable: the keycloakPushes option is not set');
+    let verdict: KeycloakPushVerdict;
+    try {
+      verdict = await this.verifier.verify(signedAction);
+    } catch (error) {
+      verdict = { ok: false, reason: 'unavailable', cause: error };
+    }
+    if (verdict.ok) return this.apply(verdict.push, source);
+    if (verdict.reason === 'unavailable') {
+      // Not refused: the realm's keys could not be fetched. The stored push is the newest; read it again.
+      this.reloadWanted = true;
+      return;
+    }
+    this.host.refuse(source, `keycloak-push ${verdict.reason}`);
+  }
+
+  private apply(push: VerifiedKeycloakPush, source: PushSource): void {
+    if (!isNewer(push, this.newest)) {
+      this.outdatedCount++;
+      return;
+    }
+    this.newest = { expiration: push.expiration, notBefore: push.notBefore };
+    this.appliedCount++;
+    this.host.setPushedNotBefore(push.notBefore, source);
+  }
+
+  /** A pushed not-before matters while tokens issued before it may live: the longest session, plus the skew. */
+  private storedTtlMs(): number {
+    return this.maxLifetimeMs + MAX_NOT_BEFORE_SKEW_SECONDS * 1000;
+  }
+}
+
+/** The signed action of a stored push, or undefined when the entry is not of this format. */
+function storedAction(raw: string): string | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+  return isPlainObject(value) && value.v === STORED_PUSH_VERSION && isSignedActionText(value.action) ? value.action : undefined;
+}
