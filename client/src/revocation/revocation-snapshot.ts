@@ -58,27 +58,30 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
   const poisonSubjects: [string, string][] = [];
   let loaded = 0;
   const cap = now + maxLifetimeMs;
-  await readSessions(redis, read.chunk ?? SNAPSHOT_CHUNK, (count) => index.reserveSessions(index.sessionCount + count), (flat) => {
-    for (let i = 0; i + 1 < flat.length; i += 2) {
-      const sid = flat[i]!;
-      const raw = flat[i + 1]!;
-      const exp = Number(raw);
-      if (!validId(sid) || !Number.isFinite(exp)) {
-        poisonSessions.push([sid, raw]);
-        continue;
+  // The three parts are independent (each change to them is also in the log): read together.
+  const [, , stored] = await Promise.all([
+    readSessions(redis, read.chunk ?? SNAPSHOT_CHUNK, (count) => index.reserveSessions(index.sessionCount + count), (flat) => {
+      for (let i = 0; i + 1 < flat.length; i += 2) {
+        const sid = flat[i]!;
+        const raw = flat[i + 1]!;
+        const exp = Number(raw);
+        if (!validId(sid) || !Number.isFinite(exp)) {
+          poisonSessions.push([sid, raw]);
+          continue;
+        }
+        if (exp <= now) continue;
+        index.revokeSession(sid, exp < cap ? exp : cap);
+        loaded++;
       }
-      if (exp <= now) continue;
-      index.revokeSession(sid, exp < cap ? exp : cap);
+    }),
+    scanSortedSet(redis, REVOCATION_KEYS.subjects, (sub, raw) => {
+      const nbf = Number(raw);
+      if (!validId(sub) || !Number.isSafeInteger(nbf) || nbf > latest) return void poisonSubjects.push([sub, raw]);
+      index.revokeSubject(sub, nbf);
       loaded++;
-    }
-  });
-  await scanSortedSet(redis, REVOCATION_KEYS.subjects, (sub, raw) => {
-    const nbf = Number(raw);
-    if (!validId(sub) || !Number.isSafeInteger(nbf) || nbf > latest) return void poisonSubjects.push([sub, raw]);
-    index.revokeSubject(sub, nbf);
-    loaded++;
-  });
-  const stored = await redis.run((r) => r.get(redis.key(REVOCATION_KEYS.clientNotBefore)));
+    }),
+    redis.run((r) => r.get(redis.key(REVOCATION_KEYS.clientNotBefore))),
+  ]);
   let poisonClient = '';
   if (stored !== null) {
     const nbf = Number(stored);
