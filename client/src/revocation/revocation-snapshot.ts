@@ -35,11 +35,12 @@ const validId = (id: string) => id.length > 0 && id.length <= MAX_REVOCATION_ID_
 /** Entries read per command when loading the stored sessions. */
 export const SNAPSHOT_CHUNK = 5_000;
 /** Chunk reads in flight at once (pipelined on the command connection). */
-const SNAPSHOT_WINDOW = 4;
+const SNAPSHOT_WINDOW = 8;
 
-/** How {@link loadRevocationSnapshot} reads (tests make chunks small to cross many of them). */
+/** How {@link loadRevocationSnapshot} reads: entries per command and commands in flight (tests make chunks small to cross many of them). */
 export interface SnapshotReadOptions {
   readonly chunk?: number;
+  readonly window?: number;
 }
 
 /**
@@ -60,7 +61,7 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
   const cap = now + maxLifetimeMs;
   // The three parts are independent (each change to them is also in the log): read together.
   const [, , stored] = await Promise.all([
-    readSessions(redis, read.chunk ?? SNAPSHOT_CHUNK, (count) => index.reserveSessions(index.sessionCount + count), (flat) => {
+    readSessions(redis, read.chunk ?? SNAPSHOT_CHUNK, read.window ?? SNAPSHOT_WINDOW, (count) => index.reserveSessions(index.sessionCount + count), (flat) => {
       for (let i = 0; i + 1 < flat.length; i += 2) {
         const sid = flat[i]!;
         const raw = flat[i + 1]!;
@@ -133,13 +134,13 @@ async function scanSortedSet(redis: KccRedis, name: string, each: (member: strin
  * purge of poison entries removes one there, and any holder of the app's credentials can remove
  * members anyway (docs/security-model.md).
  */
-async function readSessions(redis: KccRedis, chunk: number, sized: (count: number) => void, each: (flat: readonly string[]) => void): Promise<void> {
+async function readSessions(redis: KccRedis, chunk: number, window: number, sized: (count: number) => void, each: (flat: readonly string[]) => void): Promise<void> {
   const key = redis.key(REVOCATION_KEYS.sessions);
   let next = 0;
   const range = (start: number) => redis.run((r) => (r as Redis).zrange(key, start, String(start + chunk - 1), 'REV', 'WITHSCORES'));
   const card = redis.run((r) => r.zcard(key));
   const inFlight: Promise<string[]>[] = [];
-  for (let i = 0; i < SNAPSHOT_WINDOW; i++, next += chunk) inFlight.push(range(next));
+  for (let i = 0; i < window; i++, next += chunk) inFlight.push(range(next));
   sized(await card);
   let more = true;
   while (inFlight.length > 0) {
