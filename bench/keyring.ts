@@ -5,37 +5,38 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { SignJWT, generateKeyPair } from 'jose';
 import { KccRedis, KeyRing, type KeyRingOptions } from '@kcc-redis/client';
+import { namespacedKey } from '@kcc-redis/client/contract';
+import { KEY_RING_KEYS } from '../client/src/keyring/ring-keys.js';
 import { LocalRedis } from '../local/local-redis.js';
-import { type Metric, report } from './lib/report.js';
-import { ratePerSecond, ratePerSecondSync, summarize, timeRuns } from './lib/stats.js';
+import { type Metric, paired, report } from './lib/report.js';
+import { ROUNDS, alternatingSamples, interleave, median } from './lib/rounds.js';
+import { ratePerSecond, ratePerSecondSync, summarize } from './lib/stats.js';
 
 const USER = 'bench-prod';
 const RING: KeyRingOptions = { keyEncryptionKey: 'bench-key-encryption-key-0123456789abcdefghij', env: {}, algorithm: 'PS256' };
+const quiet = { info: () => {}, warn: () => {} };
+/** Samples of each side per round (start-up on an existing ring, and a bare connect). */
+const READY_SAMPLES = 24;
+/** Samples of each side per round on an empty namespace (RSA key generation varies a lot: more rounds than samples). */
+const EMPTY_SAMPLES = 4;
 
-/** Medians of alternating rounds, so drift on a shared machine hits both sides alike. */
-async function alternate(rounds: number, ms: number, a: () => unknown, b: () => unknown): Promise<[number, number]> {
-  const as: number[] = [];
-  const bs: number[] = [];
-  for (let i = 0; i < rounds; i++) {
-    as.push(await ratePerSecond(ms, a));
-    bs.push(await ratePerSecond(ms, b));
-  }
-  return [summarize(as).p50, summarize(bs).p50];
-}
-
+/**
+ * `ready_existing`: `KccRedis.connect` (command connection + the key-ring log's reader) and
+ * `KeyRing.start` on an existing ring, until it can sign; baseline: a bare ioredis TLS connect of the
+ * same two connections. Closing is not timed. `ready_empty`: the same on an empty namespace (no
+ * other instance up), which generates the first key; baseline: jose generating the same key pair.
+ */
 export async function run(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'kcc-bench-keyring-'));
   const server = await LocalRedis.start({ dir, appEnvs: [{ app: 'bench', env: 'prod' }], persistence: 'none' });
-  const connection = { url: server.url, tls: { ca: server.ca }, username: USER, password: server.users.get(USER)!.password, env: {} };
+  const connection = { url: server.url, tls: { ca: server.ca }, username: USER, password: server.users.get(USER)!.password, env: {}, logger: quiet };
   const admin = await server.admin();
   try {
-    // Baseline: a bare ioredis TLS connect of the same two connections (commands + event-log reader).
-    const bareConnect = await timeRuns(30, 3, async () => {
+    const bareConnect = async () => {
       const clients = [0, 1].map(() => new Redis({ host: server.host, port: server.port, tls: { ca: server.ca }, username: USER, password: connection.password, protocol: 2, disableClientInfo: true, lazyConnect: true }));
       await Promise.all(clients.map((c) => c.connect()));
-      clients.forEach((c) => c.disconnect());
-    });
-
+      return async () => clients.forEach((c) => c.disconnect());
+    };
     const startInstance = async () => {
       const redis = await KccRedis.connect(connection, ['reader']);
       const ring = await KeyRing.start(redis, RING);
@@ -45,47 +46,71 @@ export async function run(): Promise<void> {
       await ring.close();
       await redis.close();
     };
-    const keep = await startInstance(); // the ring now exists
-    const readyExisting = await timeRuns(30, 3, async () => stopInstance(await startInstance()));
 
-    const emptyKeys = [`${USER}:{${USER}}:keyring`, `${USER}:{${USER}}:lock:keyring-rotation`];
-    const readyEmptySamples: number[] = [];
-    for (let i = 0; i < 14; i++) {
-      await admin.del(...emptyKeys);
-      const start = process.hrtime.bigint();
-      const instance = await startInstance();
-      const elapsed = Number(process.hrtime.bigint() - start) / 1_000;
-      if (i >= 2) readyEmptySamples.push(elapsed);
-      await stopInstance(instance);
+    // An empty namespace: no ring, no ring log (else a starting instance waits for a write-back), no lock.
+    const emptyKeys = Object.values(KEY_RING_KEYS).map((name) => namespacedKey(`${USER}:`, name));
+    const ready: { existing: number[]; bare: number[]; existingP99: number[]; bareP99: number[] } = { existing: [], bare: [], existingP99: [], bareP99: [] };
+    const empty = await interleave(
+      ROUNDS,
+      async () => {
+        const samples: number[] = [];
+        for (let i = 0; i < EMPTY_SAMPLES; i++) {
+          await admin.del(...emptyKeys);
+          const start = process.hrtime.bigint();
+          const instance = await startInstance();
+          samples.push(Number(process.hrtime.bigint() - start) / 1_000);
+          await stopInstance(instance);
+        }
+        return median(samples);
+      },
+      async () => {
+        const samples: number[] = [];
+        for (let i = 0; i < EMPTY_SAMPLES; i++) {
+          const start = process.hrtime.bigint();
+          await generateKeyPair('PS256');
+          samples.push(Number(process.hrtime.bigint() - start) / 1_000);
+        }
+        return median(samples);
+      },
+    );
+
+    const keep = await startInstance(); // the ring exists from here on
+    for (let round = 0; round < ROUNDS; round++) {
+      const [ours, bare] = await alternatingSamples(READY_SAMPLES, 2, async () => {
+        const instance = await startInstance();
+        return () => stopInstance(instance);
+      }, bareConnect);
+      const [o, b] = [summarize(ours), summarize(bare)];
+      ready.existing.push(o.p50);
+      ready.bare.push(b.p50);
+      ready.existingP99.push(o.p99);
+      ready.bareP99.push(b.p99);
     }
-    const joseKeygen = await timeRuns(12, 2, () => generateKeyPair('PS256'));
-    await stopInstance(keep);
 
-    const { redis, ring } = await startInstance();
-    const key = ring.signingKey();
+    const key = keep.ring.signingKey();
     const audience = 'https://sso.example/realms/main';
     const joseSign = () => {
       const now = Math.floor(Date.now() / 1000);
       return new SignJWT({}).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' }).setIssuer('bench').setSubject('bench')
         .setAudience(audience).setIssuedAt(now).setNotBefore(now).setExpirationTime(now + 60).setJti(randomUUID()).sign(key.key);
     };
-    const [assertionRate, joseRate] = await alternate(3, 1_000, () => ring.signClientAssertion({ clientId: 'bench', audience }), joseSign);
-    const jwksRate = ratePerSecondSync(1_000, () => ring.jwks());
-    await stopInstance({ redis, ring });
+    await ratePerSecond(300, joseSign); // warm-up
+    const signing = await interleave(ROUNDS, () => ratePerSecond(600, () => keep.ring.signClientAssertion({ clientId: 'bench', audience })), () => ratePerSecond(600, joseSign));
+    const jwks = Array.from({ length: ROUNDS }, () => ratePerSecondSync(300, () => keep.ring.jwks()));
+    await stopInstance(keep);
 
-    const bare = summarize(bareConnect);
-    const existing = summarize(readyExisting);
-    const empty = summarize(readyEmptySamples);
-    const keygen = summarize(joseKeygen);
     const metrics: Metric[] = [
-      { name: 'ready_existing.p50', unit: 'us', value: existing.p50, baseline: { name: 'bare_connect.p50', value: bare.p50 }, goal: 'ratio ≤ 1.5' },
-      { name: 'ready_existing.p99', unit: 'us', value: existing.p99, baseline: { name: 'bare_connect.p99', value: bare.p99 } },
-      { name: 'ready_empty.p50', unit: 'us', value: empty.p50, baseline: { name: 'jose_keygen.p50', value: keygen.p50 }, goal: 'ratio ≤ 1.2' },
-      { name: 'ready_empty.p99', unit: 'us', value: empty.p99, baseline: { name: 'jose_keygen.p99', value: keygen.p99 } },
-      { name: 'assertion_sign_per_s', unit: 'per_s', value: assertionRate, baseline: { name: 'jose_sign_per_s', value: joseRate }, goal: 'ratio ≥ 0.9' },
-      { name: 'jwks_per_s', unit: 'per_s', value: jwksRate, goal: '≥ 100000' },
+      paired('ready_existing.p50', 'us', { ours: ready.existing, baseline: ready.bare }, 'bare_connect.p50', { on: 'ratio', op: '<=', target: 1.2 }),
+      paired('ready_existing.p99', 'us', { ours: ready.existingP99, baseline: ready.bareP99 }, 'bare_connect.p99', undefined, 'context'),
+      paired('ready_empty.p50', 'us', empty, 'jose_keygen.p50', { on: 'ratio', op: '<=', target: 1.2 }),
+      paired('assertion_sign_per_s', 'per_s', signing, 'jose_sign_per_s', { on: 'ratio', op: '>=', target: 0.9 }),
+      { name: 'jwks_per_s', unit: 'per_s', value: median(jwks), goal: { on: 'value', op: '>=', target: 100_000 } },
     ];
-    report('keyring', metrics, { algorithm: 'PS256', runs: { ready_existing: existing.runs, ready_empty: empty.runs, bare_connect: bare.runs, jose_keygen: keygen.runs } });
+    report('keyring', metrics, {
+      algorithm: 'PS256',
+      rounds: ROUNDS,
+      samplesPerRound: { ready_existing: READY_SAMPLES, bare_connect: READY_SAMPLES, ready_empty: EMPTY_SAMPLES, jose_keygen: EMPTY_SAMPLES },
+    });
   } finally {
     await admin.quit();
     await server.stop();

@@ -5,23 +5,24 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { type KccFastifyOptions, fastifyKcc } from '@kcc-redis/client/fastify';
 import { LocalRedis } from '../local/local-redis.js';
-import { type Metric, report } from './lib/report.js';
+import { type Metric, paired, report } from './lib/report.js';
+import { ROUNDS, alternatingSamples } from './lib/rounds.js';
 import { summarize } from './lib/stats.js';
 
 const USER = 'bench-prod';
 /** The plugin opens the command connection plus the prewarmed subscriber (revocations) and reader (key-ring log). */
 const CONNECTIONS = 3;
-const RUNS = 60;
+/** Samples of each side per round, alternating sample by sample. */
+const SAMPLES = 20;
 const WARMUP = 4;
 const quiet = { info: () => {}, warn: () => {} };
-
-const elapsedUs = (start: bigint): number => Number(process.hrtime.bigint() - start) / 1_000;
 
 /**
  * `register.p50`: from `fastify()` + `register(plugin, options)` to `await app.ready()`, with a key
  * ring already in Redis and another instance running (the upstream connector asks for a 120 s
  * plugin timeout). Baseline `bare_connect.p50`: a bare ioredis TLS connect of the same three
- * connections, in parallel. Samples alternate between the two so that drift hits both alike.
+ * connections, in parallel. Samples alternate between the two within each round; the ratio is the
+ * median of the rounds' ratios (BENCH.md, "Steadiness"). Closing is not timed.
  */
 export async function run(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'kcc-bench-plugin-'));
@@ -40,40 +41,33 @@ export async function run(): Promise<void> {
     await app.ready();
     return app;
   };
-  const bareConnect = async (): Promise<void> => {
+  const bareConnect = async () => {
     const clients = Array.from({ length: CONNECTIONS }, () =>
       new Redis({ host: server.host, port: server.port, tls: { ca: server.ca }, username: USER, password, protocol: 2, disableClientInfo: true, lazyConnect: true }));
     await Promise.all(clients.map((c) => c.connect()));
-    clients.forEach((c) => c.disconnect());
+    return async () => clients.forEach((c) => c.disconnect());
   };
 
   const resident = await register(); // creates the ring; stays up as "the other instance"
   try {
-    const registerSamples: number[] = [];
-    const bareSamples: number[] = [];
-    for (let i = 0; i < WARMUP + RUNS; i++) {
-      let start = process.hrtime.bigint();
-      await bareConnect();
-      const bare = elapsedUs(start);
-      start = process.hrtime.bigint();
-      const app = await register();
-      const registered = elapsedUs(start);
-      await app.close();
-      if (i >= WARMUP) {
-        bareSamples.push(bare);
-        registerSamples.push(registered);
-      }
+    const p50 = { ours: [] as number[], baseline: [] as number[] };
+    const p90 = { ours: [] as number[], baseline: [] as number[] };
+    for (let round = 0; round < ROUNDS; round++) {
+      const [ours, bare] = await alternatingSamples(SAMPLES, round === 0 ? WARMUP : 1, async () => {
+        const app = await register();
+        return () => app.close();
+      }, bareConnect);
+      const [o, b] = [summarize(ours), summarize(bare)];
+      p50.ours.push(o.p50);
+      p50.baseline.push(b.p50);
+      p90.ours.push(o.p90);
+      p90.baseline.push(b.p90);
     }
-    const plugin = summarize(registerSamples);
-    const bare = summarize(bareSamples);
     const metrics: Metric[] = [
-      { name: 'register.p50', unit: 'us', value: plugin.p50, baseline: { name: 'bare_connect.p50', value: bare.p50 }, goal: 'ratio ≤ 2' },
-      { name: 'register.p90', unit: 'us', value: plugin.p90, baseline: { name: 'bare_connect.p90', value: bare.p90 } },
-      { name: 'register.p99', unit: 'us', value: plugin.p99, baseline: { name: 'bare_connect.p99', value: bare.p99 } },
-      { name: 'register.max', unit: 'us', value: plugin.max, baseline: { name: 'bare_connect.max', value: bare.max } },
+      paired('register.p50', 'us', p50, 'bare_connect.p50', { on: 'ratio', op: '<=', target: 1.3 }),
+      paired('register.p90', 'us', p90, 'bare_connect.p90', undefined, 'context'),
     ];
-    report('plugin', metrics, { algorithm: 'PS256', connections: CONNECTIONS, runs: { register: plugin.runs, bare_connect: bare.runs } });
-    console.log(`runs: register ${plugin.runs}, bare_connect ${bare.runs} (after ${WARMUP} warm-up rounds; ${CONNECTIONS} TLS connections each)`);
+    report('plugin', metrics, { algorithm: 'PS256', connections: CONNECTIONS, rounds: ROUNDS, samplesPerRound: SAMPLES });
   } finally {
     await resident.close();
     await server.stop();

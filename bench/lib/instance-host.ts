@@ -1,13 +1,16 @@
 /**
- * One benchmark instance in its own process, as app instances are in production: either a
- * `Revocations` instance (`kcc`) or a raw ioredis subscriber (`raw`, the baseline). It reports to the
- * parent over IPC: `ready`, `seen` (a watched revocation or message), `reached` (a count reached).
+ * Benchmark instances in their own process, as app instances are in production: either
+ * `Revocations` instances (`kcc`) or raw ioredis subscribers (`raw`, the baseline), `perProcess` of
+ * them (each with its own connections). It reports to the parent over IPC, once for all of its
+ * instances: `ready`, `seen` (a watched revocation or message reached every instance here),
+ * `reached` (every instance here holds a count of revoked sessions).
  */
 import { Redis } from 'ioredis';
 import { KccRedis, Revocations } from '@kcc-redis/client';
 
 interface HostConfig {
   readonly mode: 'kcc' | 'raw';
+  readonly perProcess?: number;
   readonly url: string;
   readonly host: string;
   readonly port: number;
@@ -20,30 +23,49 @@ interface HostConfig {
 type ParentMessage = { t: 'expect'; count: number } | { t: 'stop' };
 
 const config = JSON.parse(process.env.KCC_BENCH_HOST ?? '{}') as HostConfig;
+const perProcess = config.perProcess ?? 1;
 const send = (message: object) => process.send?.(message);
 
+/** Counts sightings of each id; reports it once every instance here has seen it. */
+const sightings = new Map<string, number>();
+const saw = (id: string) => {
+  const n = (sightings.get(id) ?? 0) + 1;
+  if (n < perProcess) return void sightings.set(id, n);
+  sightings.delete(id);
+  send({ t: 'seen', id });
+};
+
 if (config.mode === 'raw') {
-  const subscriber = new Redis({ host: config.host, port: config.port, tls: { ca: config.ca }, username: config.username, password: config.password, protocol: 2, disableClientInfo: true });
-  subscriber.on('message', (_channel: string, message: string) => send({ t: 'seen', id: message }));
-  await subscriber.subscribe(config.channel);
+  const subscribers = await Promise.all(Array.from({ length: perProcess }, async () => {
+    const subscriber = new Redis({ host: config.host, port: config.port, tls: { ca: config.ca }, username: config.username, password: config.password, protocol: 2, disableClientInfo: true });
+    subscriber.on('message', (_channel: string, message: string) => saw(message));
+    await subscriber.subscribe(config.channel);
+    return subscriber;
+  }));
   process.on('message', (message: ParentMessage) => {
     if (message.t === 'stop') {
-      subscriber.disconnect();
+      subscribers.forEach((s) => s.disconnect());
       process.exit(0);
     }
   });
 } else {
-  const redis = await KccRedis.connect({ url: config.url, tls: { ca: config.ca }, username: config.username, password: config.password, env: {} }, ['subscriber']);
-  const revocations = await Revocations.start(redis);
-  revocations.on('applied', (event) => {
-    if (event.kind === 'session' && event.sid.startsWith('watch-')) send({ t: 'seen', id: event.sid });
-  });
+  const instances = await Promise.all(Array.from({ length: perProcess }, async () => {
+    const redis = await KccRedis.connect({ url: config.url, tls: { ca: config.ca }, username: config.username, password: config.password, env: {} }, ['subscriber']);
+    const revocations = await Revocations.start(redis);
+    revocations.on('applied', (event) => {
+      if (event.kind === 'session' && event.sid.startsWith('watch-')) saw(event.sid);
+    });
+    return { redis, revocations };
+  }));
   process.on('message', (message: ParentMessage) => {
     if (message.t === 'expect') {
-      const check = () => (revocations.stats.revokedSessions >= message.count ? send({ t: 'reached' }) : setImmediate(check));
+      const check = () => (instances.every((i) => i.revocations.stats.revokedSessions >= message.count) ? send({ t: 'reached' }) : setImmediate(check));
       check();
     } else {
-      void revocations.close().then(() => redis.close()).finally(() => process.exit(0));
+      void Promise.all(instances.map(async (i) => {
+        await i.revocations.close();
+        await i.redis.close();
+      })).finally(() => process.exit(0));
     }
   });
 }

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 export type HostMode = 'kcc' | 'raw';
 type HostMessage = { t: 'ready' } | { t: 'seen'; id: string } | { t: 'reached' };
 
-/** Benchmark instances, each in its own process (see instance-host.ts). */
+/** Benchmark instances in processes of their own, `perProcess` instances per process (see instance-host.ts). */
 export class InstancePool {
   private readonly onSeen = new Set<(id: string) => void>();
 
@@ -17,10 +17,12 @@ export class InstancePool {
     }
   }
 
-  static async start(count: number, mode: HostMode, connection: Record<string, unknown>): Promise<InstancePool> {
+  /** `processes` processes of `perProcess` instances each (or a list of instance counts per process). */
+  static async start(processes: number | readonly number[], mode: HostMode, connection: Record<string, unknown>, perProcess = 1): Promise<InstancePool> {
     const script = join(dirname(fileURLToPath(import.meta.url)), 'instance-host.ts');
-    const children = Array.from({ length: count }, () =>
-      fork(script, [], { execArgv: ['--conditions=kcc-redis-source', '--import', 'tsx'], env: { ...process.env, KCC_BENCH_HOST: JSON.stringify({ ...connection, mode }) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
+    const layout = typeof processes === 'number' ? Array.from({ length: processes }, () => perProcess) : processes;
+    const children = layout.map((n) =>
+      fork(script, [], { execArgv: ['--conditions=kcc-redis-source', '--import', 'tsx'], env: { ...process.env, KCC_BENCH_HOST: JSON.stringify({ ...connection, mode, perProcess: n }) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
     );
     await Promise.all(children.map((child) => new Promise<void>((resolve, reject) => {
       child.once('error', reject);
@@ -37,7 +39,7 @@ export class InstancePool {
     return new InstancePool(children);
   }
 
-  /** Resolves when every instance has reported `id` as seen. */
+  /** Resolves when every instance has seen `id` (each process reports once for all of its instances). */
   allSee(id: string): Promise<void> {
     let remaining = this.children.length;
     return new Promise((resolve) => {
@@ -67,6 +69,7 @@ export class InstancePool {
 
   async stop(): Promise<void> {
     await Promise.all(this.children.map((child) => new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null || !child.connected) return resolve();
       child.once('exit', () => resolve());
       child.send({ t: 'stop' });
       setTimeout(() => child.kill('SIGKILL'), 5_000).unref();

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { inspect } from 'node:util';
 import { isIP } from 'node:net';
+import { type SecureContext, createSecureContext } from 'node:tls';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { isRefused, permanentFailure } from './connect-failure.js';
 import { CredentialRefresher } from './credentials.js';
@@ -104,6 +105,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   private readonly renewal: ConnectionRenewal<RedisClient> | undefined;
   private readonly renewHooks = new Map<RedisClient, RenewDedicated>();
   private commandClient: RedisClient | undefined;
+  private secureContext: SecureContext | undefined;
   private heartbeat: Heartbeat | undefined;
   private closed = false;
 
@@ -324,8 +326,10 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     const { username } = this.credentials.credentials;
     const options: RedisOptions = {
       ...(this.iam ? this.iam.redisOptions() : { username, password: this.credentials.password as unknown as string }),
+      // One TLS context (the trusted CA parsed once) for all of this instance's connections: parsing
+      // it per connection costs about 0.5 ms of CPU each at start-up.
       tls: config.tls
-        ? { ca: config.tls.ca, servername: config.tls.servername ?? (isIP(config.host) ? undefined : config.host) }
+        ? { secureContext: (this.secureContext ??= createSecureContext({ ca: config.tls.ca })), servername: config.tls.servername ?? (isIP(config.host) ? undefined : config.host) }
         : undefined,
       connectionName: `${config.connectionName}:${role}`,
       // RESP2: the reply shapes this client parses (XREAD, HMGET) are the documented ones; RESP3 adds nothing we use.

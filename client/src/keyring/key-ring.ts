@@ -263,11 +263,16 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
       },
       { onGap: () => this.background(this.keeper.sync()) },
     );
-    const logGeneration = await this.keeper.readLogGeneration();
-    const result = await this.keeper.load();
-    if (result.state === 'absent' || this.generation < logGeneration) await this.keeper.awaitNewestRing();
+    // The log's newest generation and the ring are read together: their order does not matter, since
+    // a ring written between the two reads shows as a log generation above the ring's and is waited
+    // for below (one round trip instead of two at start-up).
+    const [logGeneration, result] = await Promise.all([this.keeper.readLogGeneration(), this.keeper.load()]);
+    const waited = result.state === 'absent' || this.generation < logGeneration;
+    if (waited) await this.keeper.awaitNewestRing();
     if (result.state === 'absent' && !this.keeper.ring) await this.createFirstKey();
     else if (!this.keeper.ring) throw new KccKeyRingError(this.keeper.startRefusal());
+    // Just read and adopted: no need to read it again, only to rewrite it if it is under an earlier key-encryption key.
+    else if (!waited && result.state === 'adopted') await this.keeper.reencryptIfEarlierKek();
     else await this.keeper.sync(); // e.g. under an earlier key-encryption key: rewrite it under the current one
     const every = (ms: number, run: () => Promise<unknown>) => {
       const timer = setInterval(() => void run(), ms);

@@ -32,32 +32,57 @@ return removed
 
 const validId = (id: string) => id.length > 0 && id.length <= MAX_REVOCATION_ID_LENGTH;
 
+/** Entries read per command when loading the stored sessions. */
+export const SNAPSHOT_CHUNK = 5_000;
+/** Chunk reads in flight at once (pipelined on the command connection). */
+const SNAPSHOT_WINDOW = 8;
+
+/** How {@link loadRevocationSnapshot} reads: entries per command and commands in flight (tests make chunks small to cross many of them). */
+export interface SnapshotReadOptions {
+  readonly chunk?: number;
+  readonly window?: number;
+}
+
 /**
  * Loads the compacted revocation state into `index`: sessions still remembered (their expiry capped
  * at `maxLifetimeMs` from now), not-befores still relevant. Entries no honest writer makes (an id
  * longer than {@link MAX_REVOCATION_ID_LENGTH}, a score that is not a number, a not-before later than
  * now + {@link MAX_NOT_BEFORE_SKEW_SECONDS}) are not applied, and are removed from Redis.
+ *
+ * The sessions (the bulk: up to millions) are read in rank ranges, newest expiry first, several
+ * commands in flight (see {@link readSessions}); the table is sized once from `ZCARD` beforehand.
  */
-export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationIndex, maxLifetimeMs: number): Promise<SnapshotLoad> {
+export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationIndex, maxLifetimeMs: number, read: SnapshotReadOptions = {}): Promise<SnapshotLoad> {
   const now = Date.now();
   const latest = latestNotBefore(now);
   const poisonSessions: [string, string][] = [];
   const poisonSubjects: [string, string][] = [];
   let loaded = 0;
-  await scanSortedSet(redis, REVOCATION_KEYS.sessions, (sid, raw) => {
-    const exp = Number(raw);
-    if (!validId(sid) || !Number.isFinite(exp)) return void poisonSessions.push([sid, raw]);
-    if (exp <= now) return;
-    index.revokeSession(sid, Math.min(exp, now + maxLifetimeMs));
-    loaded++;
-  });
-  await scanSortedSet(redis, REVOCATION_KEYS.subjects, (sub, raw) => {
-    const nbf = Number(raw);
-    if (!validId(sub) || !Number.isSafeInteger(nbf) || nbf > latest) return void poisonSubjects.push([sub, raw]);
-    index.revokeSubject(sub, nbf);
-    loaded++;
-  });
-  const stored = await redis.run((r) => r.get(redis.key(REVOCATION_KEYS.clientNotBefore)));
+  const cap = now + maxLifetimeMs;
+  // The three parts are independent (each change to them is also in the log): read together.
+  const [, , stored] = await Promise.all([
+    readSessions(redis, read.chunk ?? SNAPSHOT_CHUNK, read.window ?? SNAPSHOT_WINDOW, (count) => index.reserveSessions(index.sessionCount + count), (flat) => {
+      for (let i = 0; i + 1 < flat.length; i += 2) {
+        const sid = flat[i]!;
+        const raw = flat[i + 1]!;
+        const exp = Number(raw);
+        if (!validId(sid) || !Number.isFinite(exp)) {
+          poisonSessions.push([sid, raw]);
+          continue;
+        }
+        if (exp <= now) continue;
+        index.revokeSession(sid, exp < cap ? exp : cap);
+        loaded++;
+      }
+    }),
+    scanSortedSet(redis, REVOCATION_KEYS.subjects, (sub, raw) => {
+      const nbf = Number(raw);
+      if (!validId(sub) || !Number.isSafeInteger(nbf) || nbf > latest) return void poisonSubjects.push([sub, raw]);
+      index.revokeSubject(sub, nbf);
+      loaded++;
+    }),
+    redis.run((r) => r.get(redis.key(REVOCATION_KEYS.clientNotBefore))),
+  ]);
   let poisonClient = '';
   if (stored !== null) {
     const nbf = Number(stored);
@@ -91,4 +116,40 @@ async function scanSortedSet(redis: KccRedis, name: string, each: (member: strin
     for (let i = 0; i + 1 < flat.length; i += 2) each(flat[i]!, flat[i + 1]!);
     cursor = next;
   } while (cursor !== '0');
+}
+
+/**
+ * Reads the stored sessions in rank ranges of `chunk`, from the highest score (latest expiry) down,
+ * {@link SNAPSHOT_WINDOW} commands in flight, until a range comes back short. Ranges are handed to
+ * `each` in order. `sized` gets `ZCARD` first (sent in the same window, before the ranges).
+ *
+ * Why ranks from the top, and why that loses nothing: ranks shift while the set changes under the
+ * reader. Writers only add sessions (an expiry of now + the session lifetime: at or near the top)
+ * or raise an expiry (`ZADD GT`: the member moves up); pruning removes expired members, at the
+ * bottom. Counted from the top, an addition or a raise above the read position shifts the unread
+ * members one rank down (read twice: harmless), a removal at the bottom shifts nothing read yet.
+ * So every member present throughout the load is read; a member added or raised during it was
+ * also appended to the event log, which the instance reads from a position taken before the load
+ * (Revocations.begin). Only a removal above the read position could hide a member: nothing but the
+ * purge of poison entries removes one there, and any holder of the app's credentials can remove
+ * members anyway (docs/security-model.md).
+ */
+async function readSessions(redis: KccRedis, chunk: number, window: number, sized: (count: number) => void, each: (flat: readonly string[]) => void): Promise<void> {
+  const key = redis.key(REVOCATION_KEYS.sessions);
+  let next = 0;
+  const range = (start: number) => redis.run((r) => (r as Redis).zrange(key, start, String(start + chunk - 1), 'REV', 'WITHSCORES'));
+  const card = redis.run((r) => r.zcard(key));
+  const inFlight: Promise<string[]>[] = [];
+  for (let i = 0; i < window; i++, next += chunk) inFlight.push(range(next));
+  sized(await card);
+  let more = true;
+  while (inFlight.length > 0) {
+    const flat = await inFlight.shift()!;
+    each(flat);
+    if (flat.length < 2 * chunk) more = false;
+    if (more) {
+      inFlight.push(range(next));
+      next += chunk;
+    }
+  }
 }

@@ -1,0 +1,74 @@
+/**
+ * Interleaved rounds (BENCH.md, "Steadiness"): a ratio from one pair of measurements swings with
+ * whatever else the machine does at that moment; the same pair measured in several rounds, ours and
+ * the baseline alternating within each round in the same processes, gives one ratio per round whose
+ * median holds still between runs, and whose spread (min–max) shows how much the machine moved.
+ */
+
+/** Default number of rounds: at least 5, odd so that the median is a measured round. */
+export const ROUNDS = 7;
+
+/** One figure per round for ours and for the baseline. */
+export interface RoundFigures {
+  readonly ours: readonly number[];
+  readonly baseline: readonly number[];
+}
+
+/**
+ * Runs `rounds` rounds; each measures ours and the baseline once, in alternating order (ours first
+ * in even rounds, the baseline first in odd ones), so that drift within a round hits both alike.
+ */
+export async function interleave(rounds: number, ours: (round: number) => Promise<number>, baseline: (round: number) => Promise<number>): Promise<RoundFigures> {
+  const a: number[] = [];
+  const b: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    if (round % 2 === 0) {
+      a.push(await ours(round));
+      b.push(await baseline(round));
+    } else {
+      b.push(await baseline(round));
+      a.push(await ours(round));
+    }
+  }
+  return { ours: a, baseline: b };
+}
+
+/** The median (the mean of the two middle values for an even count). */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((x, y) => x - y);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/**
+ * Within one round, `count` samples of each side, alternating sample by sample (after `warmup`
+ * unmeasured pairs): microseconds per call of `a` and of `b`. Each call's own clean-up (`after`)
+ * runs outside the timing.
+ */
+export async function alternatingSamples(
+  count: number,
+  warmup: number,
+  a: () => Promise<(() => Promise<unknown>) | void>,
+  b: () => Promise<(() => Promise<unknown>) | void>,
+): Promise<[number[], number[]]> {
+  const as: number[] = [];
+  const bs: number[] = [];
+  const time = async (fn: typeof a, into: number[] | undefined) => {
+    const start = process.hrtime.bigint();
+    const after = await fn();
+    const elapsed = Number(process.hrtime.bigint() - start) / 1_000;
+    into?.push(elapsed);
+    if (after) await after();
+  };
+  for (let i = 0; i < warmup + count; i++) {
+    const measured = i >= warmup;
+    if (i % 2 === 0) {
+      await time(a, measured ? as : undefined);
+      await time(b, measured ? bs : undefined);
+    } else {
+      await time(b, measured ? bs : undefined);
+      await time(a, measured ? as : undefined);
+    }
+  }
+  return [as, bs];
+}
