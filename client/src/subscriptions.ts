@@ -4,6 +4,29 @@ import type { RedisClient, RenewDedicated } from './connection.js';
 import type { KccLogger } from './logger.js';
 import { type PubSubMode, shardChannel } from './pubsub-mode.js';
 
+/** How long one confirmation SSUBSCRIBE may take before it is retried (a connection that is down holds it). */
+const CONFIRM_TIMEOUT_MS = 5_000;
+
+/** Resolves after `ms` without keeping the process alive. */
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/** `promise`, or a rejection after `ms`. */
+async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  promise.catch(() => undefined);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Receives a message as published on a channel. */
 export type MessageListener = (message: string) => void;
 
@@ -39,6 +62,8 @@ export class Subscriptions {
   private copies: BridgeCopies | undefined;
   /** While an old and a new subscriber overlap (a renewal), the messages already delivered, so each is delivered once. */
   private overlap: Set<string> | undefined;
+  private confirming = false;
+  private confirmAgain = false;
   private closed = false;
 
   constructor(private readonly context: SubscriptionsContext) {}
@@ -138,9 +163,7 @@ export class Subscriptions {
       });
       // The cluster's sharded subscriber group re-subscribes by itself (a dropped connection, a slot
       // that moved to another primary: the server's SUNSUBSCRIBE or a MOVED reply), then says so.
-      client.on('subscribersReady', () => {
-        if (!this.closed && client === this.connected) this.context.onResubscribed();
-      });
+      client.on('subscribersReady', () => void this.confirmSharded(client));
     }
   }
 
@@ -161,6 +184,36 @@ export class Subscriptions {
     };
     if (old) old.once('end', endOverlap);
     else endOverlap();
+  }
+
+  /**
+   * ioredis' group re-subscribes without waiting for the answer or retrying it: a MOVED answer (a
+   * primary that has not heard of a moved slot yet) would leave the channels unsubscribed until the
+   * next topology change. So subscribe again through the cluster, retrying with a bounded backoff
+   * until it holds, and only then report that messages flow. SSUBSCRIBE is idempotent.
+   */
+  private async confirmSharded(client: Cluster): Promise<void> {
+    if (this.confirming) {
+      this.confirmAgain = true;
+      return;
+    }
+    this.confirming = true;
+    try {
+      for (let attempt = 0; !this.closed && client === this.connected && client.status !== 'end'; attempt++) {
+        this.confirmAgain = false;
+        const sharded = [...this.shardedNames.keys()];
+        try {
+          if (sharded.length > 0) await withTimeout(client.ssubscribe(...sharded), CONFIRM_TIMEOUT_MS);
+          if (this.confirmAgain) continue;
+          this.context.onResubscribed();
+          return;
+        } catch {
+          await pause(Math.min(100 * 2 ** attempt, 2_000));
+        }
+      }
+    } finally {
+      this.confirming = false;
+    }
   }
 
   private async resubscribe(client: RedisClient): Promise<void> {

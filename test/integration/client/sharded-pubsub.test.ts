@@ -1,7 +1,7 @@
 import { appendFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { KccRedis, type KccConnectionOptions, KeyRing, Revocations } from '../../../client/src/index.js';
 import { shardChannel } from '../../../client/src/pubsub-mode.js';
@@ -99,7 +99,7 @@ describe('sharded pub/sub in cluster mode (3 TLS primaries)', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'kcc-sharded-test-'));
-    cluster = await LocalCluster.start({ dir, appEnvs: [{ app: 'my-app', env: 'prod' }], persistence: 'none', adminPassword: ADMIN_PASSWORD });
+    cluster = await LocalCluster.start({ dir, appEnvs: [{ app: 'my-app', env: 'prod' }, { app: 'other-app', env: 'prod' }], persistence: 'none', adminPassword: ADMIN_PASSWORD });
   });
   afterEach(closeAll);
   afterAll(async () => {
@@ -131,6 +131,15 @@ describe('sharded pub/sub in cluster mode (3 TLS primaries)', () => {
     // The writes published with SPUBLISH (inside the script), never with the broadcast PUBLISH.
     expect(await commandCalls('publish')).toBe(publishesBefore);
     expect(await commandCalls('spublish')).toBeGreaterThanOrEqual(2);
+  });
+
+  it("another tenant can neither hear nor send on an app-env's shard channel (the & rule covers the twin)", async () => {
+    const other = await connect(1, { username: 'other-app-prod', password: cluster.users.get('other-app-prod')!.password });
+    expect(await other.pubSubMode()).toBe('sharded'); // its own namespace works
+    const cluster2 = other.client as Cluster;
+    await expect(cluster2.spublish(SHARDED, '{"forged":true}')).rejects.toThrow(/NOPERM/);
+    const subscriber = await other.dedicated('subscriber');
+    await expect((subscriber as Cluster).ssubscribe(SHARDED)).rejects.toThrow(/NOPERM/);
   });
 
   it("the key ring's change notifications reach instances seeded on every node", async () => {
@@ -232,6 +241,10 @@ describe('sharded pub/sub in cluster mode (3 TLS primaries)', () => {
   });
 });
 
+async function waitFor(condition: () => Promise<boolean>): Promise<void> {
+  await untilAsync(condition, 'the old owner to let its sharded subscribers go', 10_000);
+}
+
 /** Moves the slot of `key` from node `from` to node `to` with its keys (CLUSTER SETSLOT + MIGRATE), as a resharding does. */
 async function moveSlot(cluster: LocalCluster, key: string, from: number, to: number): Promise<void> {
   const source = await cluster.nodes[from]!.admin();
@@ -247,8 +260,14 @@ async function moveSlot(cluster: LocalCluster, key: string, from: number, to: nu
       if (keys.length === 0) break;
       await source.call('MIGRATE', '127.0.0.1', cluster.nodes[to]!.port, '', 0, 5_000, 'AUTH2', LOCAL_ADMIN_USER, ADMIN_PASSWORD, 'KEYS', ...keys);
     }
-    // As redis-cli's resharding does: the target, the source, then the others learn the new owner.
-    for (const node of [to, from, ...[0, 1, 2].filter((i) => i !== to && i !== from)].map((i) => cluster.nodes[i]!)) {
+    // The old owner lets go first; the others learn a moment later, as gossip spreads a failover. The
+    // subscribers it unsubscribes re-read the topology at once and may ask a node that still names the
+    // old owner: the test waits until they were let go and a re-read had time to run, so that this
+    // stale answer is what they got (the client must still end up on the new owner).
+    await source.call('CLUSTER', 'SETSLOT', slot, 'NODE', targetId);
+    await waitFor(async () => Number(((await source.call('PUBSUB', 'SHARDNUMSUB', key)) as [string, number])[1]) === 0);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    for (const node of [to, ...[0, 1, 2].filter((i) => i !== to && i !== from)].map((i) => cluster.nodes[i]!)) {
       const admin = await node.admin();
       try {
         await admin.call('CLUSTER', 'SETSLOT', slot, 'NODE', targetId);
