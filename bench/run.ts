@@ -6,6 +6,7 @@ const SUITES: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   keyring: () => import('./keyring.js'),
   revocation: () => import('./revocation.js'),
   plugin: () => import('./plugin.js'),
+  cluster: () => import('./cluster.js'),
 };
 
 const requested = process.argv.slice(2);

@@ -46,10 +46,10 @@ export class Bus<T = unknown> {
     return { ...this.drops };
   }
 
-  /** Publishes a message; resolves with the number of connections that received it. */
+  /** Publishes a message (classic or sharded pub/sub: `redis.pubSubMode()`); resolves with the number of subscriptions that received it. */
   async publish(type: string, data: T): Promise<number> {
     const { json } = encodeEnvelope(this.redis.instanceId, type, data, this.redis.config.maxMessageBytes);
-    return this.redis.run((r) => r.publish(this.channel, json));
+    return this.redis.publish(this.channel, json);
   }
 
   /** Subscribes `handler`; resolves once messages flow. Returns the function that unsubscribes it. */

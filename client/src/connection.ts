@@ -16,6 +16,7 @@ import { type ResolvedConnection, resolveConnection } from './resolve-options.js
 import type { ConnectionRole, DedicatedRole, RedisClient, RenewDedicated } from './redis-client.js';
 import { ScriptCache } from './script-cache.js';
 import { type MessageListener, Subscriptions } from './subscriptions.js';
+import { type PubSubMode, type PublishRoute, decidePubSubMode, publishRoutes } from './pubsub-mode.js';
 
 export type { ConnectionRole, DedicatedRole, RedisClient, RenewDedicated } from './redis-client.js';
 
@@ -68,6 +69,8 @@ export interface ConnectionStats {
 }
 
 const MAX_AUTH_ATTEMPTS = 5;
+/** How often a cluster subscriber re-reads the topology (CLUSTER SLOTS), so sharded subscriptions follow a moved slot. */
+const SUBSCRIBER_SLOTS_REFRESH_MS = 5_000;
 
 function withoutNodeLifecycle(options: RedisOptions): Omit<RedisOptions, 'retryStrategy' | 'lazyConnect'> {
   const { retryStrategy: _retry, lazyConnect: _lazy, ...rest } = options;
@@ -106,6 +109,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   private readonly renewHooks = new Map<RedisClient, RenewDedicated>();
   private commandClient: RedisClient | undefined;
   private secureContext: SecureContext | undefined;
+  private pubSubDecision: Promise<PubSubMode> | undefined;
   private heartbeat: Heartbeat | undefined;
   private closed = false;
 
@@ -138,7 +142,13 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     const { credentials, refreshCredentials, ...rest } = config;
     this.config = rest;
     this.credentials = new CredentialRefresher(credentials, refreshCredentials, config.credentialRefreshMinIntervalMs);
-    this.subscriptions = new Subscriptions((onRenew) => this.dedicated('subscriber', onRenew), config.logger, () => this.emit('resubscribed'));
+    this.subscriptions = new Subscriptions({
+      openConnection: (onRenew) => this.dedicated('subscriber', onRenew),
+      mode: () => this.pubSubMode(),
+      keyPrefix: config.keyPrefix,
+      logger: config.logger,
+      onResubscribed: () => this.emit('resubscribed'),
+    });
     if (config.iam) {
       const { maxConnectionAgeMs: maxAgeMs, now, checkIntervalMs } = config.iam;
       this.iam = new IamAuth(config.iam, config.logger);
@@ -224,6 +234,42 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   subscribe(channel: string, listener: MessageListener): Promise<() => Promise<void>> {
     this.assertOpen();
     return this.subscriptions.add(channel, listener);
+  }
+
+  /**
+   * Publishes `message` on `channel` (a full channel name: {@link channel}) the way this connection's
+   * pub/sub mode says ({@link pubSubMode}); resolves with the number of subscriptions that received it.
+   */
+  async publish(channel: string, message: string): Promise<number> {
+    const routes = await this.publishRoutes(channel);
+    const counts = await Promise.all(
+      routes.map((route) => this.run((r) => (route.command === 'SPUBLISH' ? r.spublish(route.channel, message).then(Number) : r.publish(route.channel, message)))),
+    );
+    return counts.reduce((a, b) => a + b, 0);
+  }
+
+  /** Where a message of `channel` is published (command and channel name, in order): for scripts that publish what they write. */
+  async publishRoutes(channel: string): Promise<readonly PublishRoute[]> {
+    return publishRoutes(await this.pubSubMode(), this.config.keyPrefix, channel);
+  }
+
+  /**
+   * The pub/sub this connection uses, decided once (option `pubSub`): `sharded` (SSUBSCRIBE/SPUBLISH
+   * on the shard that owns the namespace's slot) in cluster mode where the server has it, `classic`
+   * otherwise, `bridge` (both) when asked for during a rolling deploy.
+   */
+  pubSubMode(): Promise<PubSubMode> {
+    this.pubSubDecision ??= decidePubSubMode({
+      option: this.config.pubSub,
+      clusterMode: this.config.clusterMode,
+      keyPrefix: this.config.keyPrefix,
+      logger: this.config.logger,
+      spublish: (channel, message) => this.run((r) => r.spublish(channel, message).then(Number)),
+    }).catch((error: unknown) => {
+      this.pubSubDecision = undefined;
+      throw error;
+    });
+    return this.pubSubDecision;
   }
 
   /** Whether the subscriber connection is up (false before the first {@link subscribe} or {@link openSubscriber}). */
@@ -351,6 +397,14 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
           clusterRetryStrategy: (times) => this.backoff(role, times),
           // The ready check runs CLUSTER INFO, which the access string denies; CLUSTER SLOTS is granted.
           enableReadyCheck: false,
+          // SSUBSCRIBE goes to a connection to the primary that owns the channel's slot, opened on
+          // first use and moved by ioredis when the slot moves (one per instance: a namespace's
+          // sharded channels share its slot).
+          shardedSubscribers: role === 'subscriber',
+          // ioredis moves them when the old owner says the slot left (SUNSUBSCRIBE) or answers MOVED,
+          // after one topology read; a node that has not heard of the move yet answers the old
+          // topology and the subscription would stay behind. A periodic re-read bounds that.
+          slotsRefreshInterval: role === 'subscriber' ? SUBSCRIBER_SLOTS_REFRESH_MS : undefined,
           lazyConnect: true,
         })
       : new Redis({ ...options, host: config.host, port: config.port });

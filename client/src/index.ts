@@ -14,6 +14,7 @@ export {
 } from './connection.js';
 export { CONNECTION_DEFAULTS, type CredentialsProvider, type KccConnectionOptions, type RedisCredentials } from './options.js';
 export type { KccLogger } from './logger.js';
+export type { PubSubMode, PubSubOption, PublishRoute } from './pubsub-mode.js';
 export { listInstances, type HeartbeatConnection, type InstanceHeartbeat, type InstanceList, type ListedInstance } from './heartbeat.js';
 
 // Metrics (OpenTelemetry; @opentelemetry/api is an optional peer)

@@ -1,5 +1,6 @@
 import type { IamConnectionOptions, RedisAuthMode } from './iam/iam-options.js';
 import type { KccLogger } from './logger.js';
+import type { PubSubOption } from './pubsub-mode.js';
 
 /** A Redis user name and password. */
 export interface RedisCredentials {
@@ -92,6 +93,15 @@ export interface KccConnectionOptions {
   readonly reconnectMaxDelayMs?: number;
   /** Minimum time between two credential re-reads triggered by authentication failures. */
   readonly credentialRefreshMinIntervalMs?: number;
+  /**
+   * Pub/sub in cluster mode: `'auto'` uses sharded pub/sub (SSUBSCRIBE/SPUBLISH on the shard that owns
+   * the app-env's slot) where the server has it (Redis OSS 7.0+, Valkey) and classic pub/sub
+   * otherwise; `'bridge'` publishes and listens both ways (each message delivered once), for a rolling
+   * deploy beside instances on classic pub/sub; `'classic'` never shards. Standalone and replication
+   * groups without cluster mode always use classic pub/sub (one shard). See docs/logout-sync.md.
+   * @default 'auto' (KCC_REDIS_PUBSUB)
+   */
+  readonly pubSub?: PubSubOption;
   /** Largest pub/sub or event-log payload accepted, in bytes; larger ones are rejected and counted. */
   readonly maxMessageBytes?: number;
   readonly logger?: KccLogger;

@@ -9,6 +9,7 @@ import { type KccLogger, defaultLogger } from './logger.js';
 import { keyPrefixOfUser, keyPrefixProblem } from './contract/naming.js';
 import { CONNECTION_DEFAULTS, type CredentialsProvider, type KccConnectionOptions, type RedisCredentials } from './options.js';
 import type { RedisUserSecret } from './contract/user-secret.js';
+import { PUBSUB_OPTIONS, type PubSubOption } from './pubsub-mode.js';
 
 /** Everything needed to open connections, after options, environment and secret are merged. */
 export interface ResolvedConnection {
@@ -16,6 +17,8 @@ export interface ResolvedConnection {
   readonly port: number;
   readonly tls: false | { readonly ca?: string | Buffer; readonly servername?: string };
   readonly clusterMode: boolean;
+  /** Pub/sub in cluster mode (see `KccConnectionOptions.pubSub`). */
+  readonly pubSub: PubSubOption;
   readonly keyPrefix: string;
   /** With IAM authentication the password is empty: every connection signs a token instead. */
   readonly credentials: RedisCredentials;
@@ -87,6 +90,10 @@ export async function resolveConnection(options: KccConnectionOptions = {}): Pro
   ) as Record<(typeof NUMERIC_OPTIONS)[number][0], number>;
   const heartbeatIntervalMs = checks.number('heartbeatIntervalMs', options.heartbeatIntervalMs, CONNECTION_DEFAULTS.heartbeatIntervalMs, { min: 100, unit: 'ms' });
   problems.push(...checks.list);
+  const pubSub = first(options.pubSub, env.KCC_REDIS_PUBSUB) ?? 'auto';
+  if (!(PUBSUB_OPTIONS as readonly string[]).includes(pubSub)) {
+    problems.push(`pubSub: "${pubSub}" is not one of ${PUBSUB_OPTIONS.map((o) => `"${o}"`).join(', ')} (option pubSub or KCC_REDIS_PUBSUB); leave it unset for "auto"`);
+  }
 
   const endpoint = parseEndpoint(options, env, problems);
   const tlsCa = await resolveCa(options, env, problems);
@@ -120,6 +127,7 @@ export async function resolveConnection(options: KccConnectionOptions = {}): Pro
     port: resolvedEndpoint.port,
     tls: resolvedEndpoint.tls ? { ca: tlsCa, servername: options.tls?.servername } : false,
     clusterMode: options.clusterMode ?? (serverless || (resolvedEndpoint.clusterMode ?? false)),
+    pubSub: pubSub as PubSubOption,
     keyPrefix: keyPrefix!,
     credentials: { username: username!, password: password! },
     iam,

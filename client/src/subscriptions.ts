@@ -1,29 +1,72 @@
+import { Cluster } from 'ioredis';
+import { BridgeCopies, type PubSubPath } from './bridge-copies.js';
 import type { RedisClient, RenewDedicated } from './redis-client.js';
 import type { KccLogger } from './logger.js';
+import { type PubSubMode, shardChannel } from './pubsub-mode.js';
+
+/** How long one confirmation SSUBSCRIBE may take before it is retried (a connection that is down holds it). */
+const CONFIRM_TIMEOUT_MS = 5_000;
+
+/** Resolves after `ms` without keeping the process alive. */
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/** `promise`, or a rejection after `ms`. */
+async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  promise.catch(() => undefined);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** Receives a message as published on a channel. */
 export type MessageListener = (message: string) => void;
 
+/** What {@link Subscriptions} needs from its connection. */
+export interface SubscriptionsContext {
+  /** Opens the dedicated subscriber connection; `onRenew` moves the subscriptions to a successor. */
+  readonly openConnection: (onRenew: RenewDedicated) => Promise<RedisClient>;
+  /** Classic, sharded or both (decided once by the connection). */
+  readonly mode: () => Promise<PubSubMode>;
+  readonly keyPrefix: string;
+  readonly logger: KccLogger;
+  /** Called each time every channel is subscribed again after a reconnect. */
+  readonly onResubscribed: () => void;
+}
+
 /**
  * Every channel one {@link KccRedis} listens to, on its one dedicated subscriber connection: each
  * channel is subscribed once, however many listeners it has, and unsubscribed with its last one.
- * After a reconnect every channel is subscribed again before `onResubscribed` is called, so a
- * caller that catches up from durable state then misses nothing. Delivery is synchronous; a listener
- * that throws is logged and never reaches Redis or the other listeners.
+ * Listeners name classic channels (`redis.channel()`); in sharded mode (cluster mode) each is
+ * subscribed as its sharded twin ({@link shardChannel}) with SSUBSCRIBE, on the shard that owns the
+ * namespace's slot, and in bridge mode both ways, each message delivered once. After a reconnect
+ * every channel is subscribed again before `onResubscribed` is called, so a caller that catches up
+ * from durable state then misses nothing. Delivery is synchronous; a listener that throws is logged
+ * and never reaches Redis or the other listeners.
  */
 export class Subscriptions {
   private readonly channels = new Map<string, Set<MessageListener>>();
+  /** Sharded channel name → the classic name listeners use. */
+  private readonly shardedNames = new Map<string, string>();
   private client: Promise<RedisClient> | undefined;
   private connected: RedisClient | undefined;
+  private mode: PubSubMode = 'classic';
+  private copies: BridgeCopies | undefined;
   /** While an old and a new subscriber overlap (a renewal), the messages already delivered, so each is delivered once. */
   private overlap: Set<string> | undefined;
+  private confirming = false;
+  private confirmAgain = false;
   private closed = false;
 
-  constructor(
-    private readonly openConnection: (onRenew: RenewDedicated) => Promise<RedisClient>,
-    private readonly logger: KccLogger,
-    private readonly onResubscribed: () => void,
-  ) {}
+  constructor(private readonly context: SubscriptionsContext) {}
 
   /** Whether the subscriber connection is up. */
   get ready(): boolean {
@@ -40,7 +83,7 @@ export class Subscriptions {
     listeners.add(listener);
     if (first) {
       try {
-        await client.subscribe(channel);
+        await this.subscribe(client, [channel]);
       } catch (error) {
         listeners.delete(listener);
         if (listeners.size === 0 && this.channels.get(channel) === listeners) this.channels.delete(channel);
@@ -68,12 +111,20 @@ export class Subscriptions {
     // Best effort, not awaited: a subscriber connection that is down would hold the reply forever
     // (subscribers retry without limit), and messages of a channel without listeners are ignored anyway.
     const client = this.connected;
-    if (client?.status === 'ready') client.unsubscribe(channel).catch(() => undefined);
+    if (client?.status !== 'ready') return;
+    if (this.mode !== 'sharded') client.unsubscribe(channel).catch(() => undefined);
+    if (this.mode !== 'classic') {
+      const sharded = shardChannel(this.context.keyPrefix, channel);
+      this.shardedNames.delete(sharded);
+      (client as Cluster).sunsubscribe(sharded).catch(() => undefined);
+    }
   }
 
   private connection(): Promise<RedisClient> {
-    this.client ??= this.openConnection((next) => this.moveTo(next)).then(
-      (client) => {
+    this.client ??= Promise.all([this.context.mode(), this.context.openConnection((next) => this.moveTo(next))]).then(
+      ([mode, client]) => {
+        this.mode = mode;
+        if (mode === 'bridge') this.copies = new BridgeCopies();
         this.listen(client);
         this.connected = client;
         return client;
@@ -86,11 +137,34 @@ export class Subscriptions {
     return this.client;
   }
 
+  /** Subscribes `channels` on `client` the ways the mode says; resolves once messages flow. */
+  private async subscribe(client: RedisClient, channels: readonly string[]): Promise<void> {
+    if (channels.length === 0) return;
+    const pending: Promise<unknown>[] = [];
+    if (this.mode !== 'sharded') pending.push(client.subscribe(...channels));
+    if (this.mode !== 'classic') {
+      const sharded = channels.map((channel) => shardChannel(this.context.keyPrefix, channel));
+      sharded.forEach((name, i) => this.shardedNames.set(name, channels[i]!));
+      // All of a namespace's sharded channels hash to its one slot: one SSUBSCRIBE, one shard.
+      pending.push((client as Cluster).ssubscribe(...sharded));
+    }
+    await Promise.all(pending);
+  }
+
   private listen(client: RedisClient): void {
-    client.on('message', (channel: string, message: string) => this.deliver(channel, message));
+    client.on('message', (channel: string, message: string) => this.deliver(channel, message, 'classic'));
     // ioredis re-subscribes by itself after a reconnect, but only after 'ready'; subscribing again
     // here (idempotent) and awaiting it tells when messages flow again.
-    client.on('ready', () => setImmediate(() => void this.resubscribe(client)));
+    if (this.mode !== 'sharded') client.on('ready', () => setImmediate(() => void this.resubscribe(client)));
+    if (this.mode !== 'classic' && client instanceof Cluster) {
+      client.on('smessage', (sharded: string, message: string) => {
+        const channel = this.shardedNames.get(sharded);
+        if (channel !== undefined) this.deliver(channel, message, 'sharded');
+      });
+      // The cluster's sharded subscriber group re-subscribes by itself (a dropped connection, a slot
+      // that moved to another primary: the server's SUNSUBSCRIBE or a MOVED reply), then says so.
+      client.on('subscribersReady', () => void this.confirmSharded(client));
+    }
   }
 
   /**
@@ -102,8 +176,7 @@ export class Subscriptions {
     const old = this.connected;
     this.overlap = new Set();
     this.listen(next);
-    const channels = [...this.channels.keys()];
-    if (channels.length > 0) await next.subscribe(...channels);
+    await this.subscribe(next, [...this.channels.keys()]);
     this.connected = next;
     this.client = Promise.resolve(next);
     const endOverlap = () => {
@@ -113,21 +186,53 @@ export class Subscriptions {
     else endOverlap();
   }
 
+  /**
+   * ioredis' group re-subscribes without waiting for the answer or retrying it: a MOVED answer (a
+   * primary that has not heard of a moved slot yet) would leave the channels unsubscribed until the
+   * next topology change. So subscribe again through the cluster, retrying with a bounded backoff
+   * until it holds, and only then report that messages flow. SSUBSCRIBE is idempotent.
+   */
+  private async confirmSharded(client: Cluster): Promise<void> {
+    if (this.confirming) {
+      this.confirmAgain = true;
+      return;
+    }
+    this.confirming = true;
+    try {
+      for (let attempt = 0; !this.closed && client === this.connected && client.status !== 'end'; attempt++) {
+        this.confirmAgain = false;
+        const sharded = [...this.shardedNames.keys()];
+        try {
+          if (sharded.length > 0) await withTimeout(client.ssubscribe(...sharded), CONFIRM_TIMEOUT_MS);
+          if (this.confirmAgain) continue;
+          this.context.onResubscribed();
+          return;
+        } catch {
+          await pause(Math.min(100 * 2 ** attempt, 2_000));
+        }
+      }
+    } finally {
+      this.confirming = false;
+    }
+  }
+
   private async resubscribe(client: RedisClient): Promise<void> {
     if (this.closed || client !== this.connected) return;
     try {
       const channels = [...this.channels.keys()];
       if (channels.length > 0) await client.subscribe(...channels);
-      this.onResubscribed();
+      // In bridge mode the sharded group reports its own re-subscription; this reports the classic one.
+      this.context.onResubscribed();
     } catch (error) {
       // The connection dropped again; the next 'ready' retries.
-      this.logger.warn('re-subscribing after a reconnect failed; will retry on the next reconnect', { error: String(error) });
+      this.context.logger.warn('re-subscribing after a reconnect failed; will retry on the next reconnect', { error: String(error) });
     }
   }
 
-  private deliver(channel: string, message: string): void {
+  private deliver(channel: string, message: string, path: PubSubPath): void {
     const listeners = this.channels.get(channel);
     if (!listeners) return;
+    if (this.copies?.isTwin(path, channel, message)) return;
     if (this.overlap) {
       const key = `${channel}\n${message}`;
       if (this.overlap.has(key)) return;
@@ -137,7 +242,7 @@ export class Subscriptions {
       try {
         listener(message);
       } catch (error) {
-        this.logger.warn('a message listener threw; the message was still delivered to the others', { channel, error: String(error) });
+        this.context.logger.warn('a message listener threw; the message was still delivered to the others', { channel, error: String(error) });
       }
     }
   }

@@ -162,7 +162,7 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
       try {
         const redis = this.redis;
         const { json } = encodeEnvelope(redis.instanceId, CONNECTOR_MESSAGE_TYPE, message === undefined ? null : message, redis.config.maxMessageBytes);
-        await redis.run((r) => r.publish(this.redisChannel(channel), json));
+        await redis.publish(this.redisChannel(channel), json);
         return true;
       } catch (error) {
         this.logger.warn('publishing a keycloak-connector message failed', { channel, error: String(error) });
@@ -208,7 +208,7 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
 
     protected override async handlePublish(channel: string, message: string): Promise<boolean> {
       try {
-        await this.redis.run((r) => r.publish(this.redisChannel(channel), message));
+        await this.redis.publish(this.redisChannel(channel), message);
         return true;
       } catch (error) {
         this.logger.warn('publishing a keycloak-connector message failed', { channel, error: String(error) });

@@ -11,8 +11,10 @@ const PRUNE_EVERY = 64;
 // One round trip writes the compacted state of a batch of revocations, appends the batch to the log
 // and publishes it: durable (state + log) and fast (pub/sub). All keys share the namespace's hash tag.
 // KEYS: sessions, subjects, client-not-before, log.
-// ARGV: n, then (kind, member, score) per revocation, then minid, envelope id, envelope, channel,
-// prune-sessions-before (ms), prune-subjects-before (s), max lifetime (ms), prune flag, skew (s).
+// ARGV: n, then (kind, member, score) per revocation, then minid, envelope id, envelope, route count,
+// prune-sessions-before (ms), prune-subjects-before (s), max lifetime (ms), prune flag, skew (s),
+// then (command, channel) per publish route: PUBLISH, or SPUBLISH of the channel's sharded twin in
+// the namespace's slot (cluster mode), or both (bridge).
 //
 // A not-before later than the server's time + skew is poison (no honest writer makes one): one in the
 // batch is not written, and one already stored (written around this script) is removed before it is
@@ -45,7 +47,10 @@ if ARGV[base + 7] == '1' then
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[base + 5])
 end
 redis.call('XADD', KEYS[4], 'MINID', '~', ARGV[base], '*', 'i', ARGV[base + 1], 'e', ARGV[base + 2])
-redis.call('PUBLISH', ARGV[base + 3], ARGV[base + 2])
+for r = 0, tonumber(ARGV[base + 3]) - 1 do
+  local command = ARGV[base + 9 + 2 * r]
+  if command == 'PUBLISH' or command == 'SPUBLISH' then redis.call(command, ARGV[base + 10 + 2 * r], ARGV[base + 2]) end
+end
 return n
 `;
 
@@ -115,10 +120,11 @@ export class RevocationWriter {
     );
     const prune = this.batches++ % PRUNE_EVERY === 0 ? '1' : '0';
     const keys = [REVOCATION_KEYS.sessions, REVOCATION_KEYS.subjects, REVOCATION_KEYS.clientNotBefore, REVOCATION_KEYS.log].map((name) => this.redis.key(name));
+    const routes = await this.redis.publishRoutes(this.redis.channel(REVOCATION_KEYS.channel));
     await this.redis.script(WRITE, keys, [
       events.length, ...triples,
-      `${now - maxLifetime}-0`, envelope.id, json, this.redis.channel(REVOCATION_KEYS.channel), now, Math.floor((now - maxLifetime) / 1000), maxLifetime, prune,
-      MAX_NOT_BEFORE_SKEW_SECONDS,
+      `${now - maxLifetime}-0`, envelope.id, json, routes.length, now, Math.floor((now - maxLifetime) / 1000), maxLifetime, prune,
+      MAX_NOT_BEFORE_SKEW_SECONDS, ...routes.flatMap((route) => [route.command, route.channel]),
     ]);
   }
 }
