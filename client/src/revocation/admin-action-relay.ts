@@ -63,7 +63,8 @@ const isSignedActionText = (value: unknown): value is string => typeof value ===
 // or whose expiration lies further ahead than any action Keycloak sends (a writer without the realm
 // key trying to block later pushes), does not count as newer. Readers verify the stored action itself.
 // KEYS: stored push, log. ARGV: stored JSON, expiration, notBefore, ttl (ms), minid, envelope id,
-// envelope, channel, expiration bound ahead (s).
+// envelope, route count, expiration bound ahead (s), then (command, channel) per publish route (as the
+// revocation writer publishes: PUBLISH, SPUBLISH of the sharded twin in cluster mode, or both).
 const RELAY = `
 local newer = true
 local stored = redis.call('GET', KEYS[1])
@@ -80,7 +81,10 @@ if stored then
 end
 if newer then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[4]) end
 redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[5], '*', 'i', ARGV[6], 'e', ARGV[7])
-redis.call('PUBLISH', ARGV[8], ARGV[7])
+for r = 0, tonumber(ARGV[8]) - 1 do
+  local command = ARGV[10 + 2 * r]
+  if command == 'PUBLISH' or command == 'SPUBLISH' then redis.call(command, ARGV[11 + 2 * r], ARGV[7]) end
+end
 return newer and 1 or 0
 `;
 
@@ -161,9 +165,10 @@ export class KeycloakPushRelay {
     this.host.remember(envelope.id);
     const stored: StoredKeycloakPush = { v: STORED_PUSH_VERSION, action: push.signedAction, expiration: push.expiration, notBefore: push.notBefore };
     const keys = [REVOCATION_KEYS.keycloakPush, REVOCATION_KEYS.log].map((name) => this.redis.key(name));
+    const routes = await this.redis.publishRoutes(this.redis.channel(REVOCATION_KEYS.channel));
     await this.redis.script(RELAY, keys, [
       JSON.stringify(stored), push.expiration, push.notBefore, this.storedTtlMs(), `${Date.now() - this.maxLifetimeMs}-0`,
-      envelope.id, json, this.redis.channel(REVOCATION_KEYS.channel), MAX_ACTION_EXPIRATION_AHEAD_SECONDS,
+      envelope.id, json, routes.length, MAX_ACTION_EXPIRATION_AHEAD_SECONDS, ...routes.flatMap((route) => [route.command, route.channel]),
     ]);
   }
 

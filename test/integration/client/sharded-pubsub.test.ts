@@ -3,11 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Cluster, Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { KccRedis, type KccConnectionOptions, KeyRing, Revocations } from '../../../client/src/index.js';
+import { randomUUID } from 'node:crypto';
+import { CompactSign, createLocalJWKSet } from 'jose';
+import { KccRedis, type KccConnectionOptions, KeyRing, Revocations, createKeycloakPushVerifier } from '../../../client/src/index.js';
 import { shardChannel } from '../../../client/src/pubsub-mode.js';
 import { LocalCluster } from '../../../local/local-cluster.js';
 import { LOCAL_ADMIN_USER } from '../../../local/local-redis.js';
 import { nextEvent, until, untilAsync } from '../../support/events.js';
+import { realmKey } from '../../support/logout-tokens.js';
 
 const USER = 'my-app-prod';
 const PREFIX = 'my-app-prod:';
@@ -131,6 +134,30 @@ describe('sharded pub/sub in cluster mode (3 TLS primaries)', () => {
     // The writes published with SPUBLISH (inside the script), never with the broadcast PUBLISH.
     expect(await commandCalls('publish')).toBe(publishesBefore);
     expect(await commandCalls('spublish')).toBeGreaterThanOrEqual(2);
+  });
+
+  it("a Keycloak not-before push relayed by one instance reaches instances seeded on the other nodes over SSUBSCRIBE", async () => {
+    const key = await realmKey('realm-1');
+    const verifier = createKeycloakPushVerifier({ issuer: 'https://sso.example.test/realms/shop', clientId: 'shop', jwks: createLocalJWKSet({ keys: [key.publicJwk] }) });
+    const instances = await Promise.all([0, 1, 2].map((seed) => connect(seed)));
+    const rs = await Promise.all(instances.map(async (redis) => {
+      const r = await Revocations.start(redis, { maxStalenessMs: 60_000, keycloakPushes: verifier });
+      started.push(r);
+      return r;
+    }));
+    const ids = await Promise.all(instances.map((r) => heard(r)));
+    const publishesBefore = await commandCalls('publish');
+    const notBefore = Math.floor(Date.now() / 1000) - 10;
+    const action = { id: randomUUID(), expiration: Math.floor(Date.now() / 1000) + 30, resource: 'shop', action: 'PUSH_NOT_BEFORE', notBefore };
+    const signed = await new CompactSign(Buffer.from(JSON.stringify(action))).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' }).sign(key.privateKey);
+    const verdict = await verifier.verify(signed);
+    if (!verdict.ok) throw new Error(`the test's push was refused: ${verdict.reason}`);
+
+    await rs[0]!.applyKeycloakPush(verdict.push);
+    // Heard through each instance's own sharded subscriber (not the log), and followed.
+    await until(() => ids[1]!.length === 1 && ids[2]!.length === 1, 'the relayed push over pub/sub on the other two instances');
+    await until(() => rs[1]!.stats.pushedNotBefore === notBefore && rs[2]!.stats.pushedNotBefore === notBefore, 'the push followed');
+    expect(await commandCalls('publish')).toBe(publishesBefore);
   });
 
   it("another tenant can neither hear nor send on an app-env's shard channel (the & rule covers the twin)", async () => {
