@@ -1,4 +1,4 @@
-import { link, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { link, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
@@ -36,41 +36,53 @@ export interface DirLock {
   release(): Promise<void>;
 }
 
+/** How often a taker tries before it gives up (each failed try waits a little: another taker is mid-step). */
+const ATTEMPTS = 100;
+const RETRY_MS = 10;
+/** A takeover guard older than this was left by a process that died mid-takeover (a takeover takes microseconds). */
+const STALE_GUARD_MS = 5_000;
+
 /**
  * Takes the folder's lock for this process: `<dir>/kcc-local.lock` created atomically (a hard link of
  * a complete temporary file, so nobody ever reads a half-written lock). A lock whose process is gone
- * (a crash, SIGKILL) is stale and taken over; the takeover renames the stale file away first, so of
- * two processes taking over at once exactly one wins and the other sees the winner's live lock.
+ * (a crash, SIGKILL) is stale and removed, but only under a takeover guard (`kcc-local.lock.takeover`,
+ * itself created atomically): under it, the lock file is read again and removed only if it is still
+ * stale. Nothing but removal happens under the guard and a live lock is only ever created where no
+ * file is, so a live lock is never removed or moved, and of several takers exactly one creates the
+ * next lock.
  *
  * @throws LocalDirBusyError when a live process holds it.
  */
 export async function lockDir(dir: string): Promise<DirLock> {
   const lockFile = join(dir, LOCK_FILE);
   let holder: LockHolder = { pid: process.pid, startedAt: Date.now() };
-  for (let attempt = 0; attempt < 5; attempt++) {
+  for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     if (await createExclusive(lockFile, holder)) return heldLock(lockFile, () => holder, (next) => (holder = next));
     const current = await readHolder(lockFile);
-    if (current === undefined) continue; // released meanwhile, or unreadable for a moment: try again
+    if (current === undefined) continue; // released meanwhile: try again
     // A live holder, this process included (a second server started from the same process), keeps it.
     if (isAlive(current.pid)) throw new LocalDirBusyError(dir, current);
-    // Stale: move it aside (only one of several racers succeeds), and make sure what was moved was the stale one.
-    const aside = `${lockFile}.stale-${process.pid}-${randomBytes(4).toString('hex')}`;
-    try {
-      await rename(lockFile, aside);
-    } catch {
-      continue;
-    }
-    const moved = await readHolder(aside);
-    if (moved && isAlive(moved.pid)) {
-      // A fresh lock was taken between our read and our rename: put it back and report it.
-      await link(aside, lockFile).catch(() => undefined);
-      await unlink(aside).catch(() => undefined);
-      throw new LocalDirBusyError(dir, moved);
-    }
-    await unlink(aside).catch(() => undefined);
+    await removeIfStale(lockFile);
   }
   const last = await readHolder(lockFile);
   throw last ? new LocalDirBusyError(dir, last) : new Error(`could not take the lock ${lockFile}; try again`);
+}
+
+/** Removes the lock file if it is still stale, under the takeover guard; waits a little when another taker holds the guard. */
+async function removeIfStale(lockFile: string): Promise<void> {
+  const guard = `${lockFile}.takeover`;
+  if (!(await createExclusive(guard, { pid: process.pid, startedAt: Date.now() }))) {
+    const age = await stat(guard).then((s) => Date.now() - s.mtimeMs, () => 0);
+    if (age > STALE_GUARD_MS) await unlink(guard).catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+    return;
+  }
+  try {
+    const current = await readHolder(lockFile);
+    if (current !== undefined && !isAlive(current.pid)) await unlink(lockFile).catch(() => undefined);
+  } finally {
+    await unlink(guard).catch(() => undefined);
+  }
 }
 
 function heldLock(lockFile: string, holder: () => LockHolder, setHolder: (next: LockHolder) => void): DirLock {
