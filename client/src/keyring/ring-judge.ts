@@ -17,18 +17,20 @@ export interface RingFacts {
  * to adopt, else why not.
  *
  * - A ring in which a compromised kid is present again is never adopted.
+ * - A ring under an earlier key-encryption key than the known one is not adopted: honest writers
+ *   only move to the current key (a writer must read, under the lock, the ring it replaces). This
+ *   comes before the next rule: a holder of a leaked earlier key (still in the secret's `previous`)
+ *   must not win by naming the known kids compromised.
  * - A ring that retires as compromised a kid of the known ring supersedes it (a write made on a
  *   rewound ring by an instance that never saw the emergency rotation loses to the rotation).
- * - A ring under an earlier key-encryption key than the known one is not adopted: honest writers
- *   only move to the current key (a writer must read, under the lock, the ring it replaces).
  * - Otherwise the higher generation wins; of two rings of one generation (a rewound Redis written
  *   again) the higher digest, the same on every instance, so that all converge on one.
  */
 export function judgeRing(candidate: RingFacts, known: RingFacts | undefined, compromised: ReadonlySet<string>): RingRefusalReason | undefined {
   if (candidate.kids.some((kid) => compromised.has(kid))) return 'compromised-kid';
   if (!known) return undefined;
-  if (known.kids.some((kid) => candidate.compromised.includes(kid))) return undefined;
   if (candidate.kekRank > known.kekRank) return 'kek-downgrade';
+  if (known.kids.some((kid) => candidate.compromised.includes(kid))) return undefined;
   if (candidate.generation !== known.generation) return candidate.generation > known.generation ? undefined : 'rollback';
   if (candidate.digest === known.digest) return undefined;
   return candidate.digest > known.digest ? undefined : 'fork';

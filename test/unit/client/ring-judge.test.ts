@@ -28,6 +28,15 @@ describe('judgeRing: which ring an instance adopts', () => {
     expect(judgeRing(ring(4, { kids: ['new'], compromised: ['old'] }), held, none)).toBeUndefined();
   });
 
+  it('refuses a ring under an earlier key-encryption key even when it retires the held kids as compromised (a leaked earlier KEK cannot win that way)', () => {
+    const held = ring(7, { kids: ['good-1', 'good-2'], kekRank: 0 });
+    expect(judgeRing(ring(1, { kids: ['attacker'], compromised: ['good-1', 'good-2'], kekRank: 1 }), held, none)).toBe('kek-downgrade');
+    expect(judgeRing(ring(8, { kids: ['attacker'], compromised: ['good-1'], kekRank: Number.POSITIVE_INFINITY }), held, none)).toBe('kek-downgrade');
+    // Under the same or a newer key, the emergency rotation still wins.
+    expect(judgeRing(ring(1, { kids: ['new'], compromised: ['good-1'], kekRank: 0 }), held, none)).toBeUndefined();
+    expect(judgeRing(ring(1, { kids: ['new'], compromised: ['good-1'], kekRank: 0 }), { ...held, kekRank: 1 }, none)).toBeUndefined();
+  });
+
   it('of two rings of one generation, every instance keeps the one with the higher digest (they converge)', () => {
     const a = ring(5, { digest: 'aaaa' });
     const b = ring(5, { digest: 'bbbb' });
