@@ -9,7 +9,7 @@ import {
   MAX_ACTION_EXPIRATION_AHEAD_SECONDS,
   isVerifiedKeycloakPush,
 } from './keycloak-admin-action.js';
-import { MAX_NOT_BEFORE_SKEW_SECONDS, REVOCATION_BATCH_VERSION, REVOCATION_EVENT, type RevocationBatch } from './revocation-event.js';
+import { MAX_NOT_BEFORE_SKEW_SECONDS, REVOCATION_BATCH_VERSION, REVOCATION_EVENT, type RevocationBatch, latestNotBefore } from './revocation-event.js';
 import { REVOCATION_KEYS } from './revocation-keys.js';
 
 /**
@@ -92,6 +92,8 @@ return newer and 1 or 0
 export interface PushRelayHost {
   /** Sets the pushed not-before in the index (also lower). */
   setPushedNotBefore(notBefore: number, source: PushSource): void;
+  /** Raises the client-wide not-before by value (never lowers), as a `{ kind: 'client' }` revocation does. */
+  raiseNotBefore(notBefore: number, source: PushSource): void;
   /** A relayed or stored push that was not applied: counted and logged like any refused revocation. */
   refuse(source: PushSource, reason: string): void;
   /** An envelope id this instance wrote: its copy in the log is skipped. */
@@ -188,7 +190,7 @@ export class KeycloakPushRelay {
   }
 
   private async verifyAndApply(signedAction: string, source: PushSource): Promise<void> {
-    if (!this.verifier) return this.host.refuse(source, 'keycloak-push not verifiable: the keycloakPushes option is not set');
+    if (!this.verifier) return this.raiseUnverified(signedAction, source);
     let verdict: KeycloakPushVerdict;
     try {
       verdict = await this.verifier.verify(signedAction);
@@ -202,6 +204,19 @@ export class KeycloakPushRelay {
       return;
     }
     this.host.refuse(source, `keycloak-push ${verdict.reason}`);
+  }
+
+  /**
+   * Without a verifier this instance cannot follow a push downward, but it must not fail open on a
+   * "Set to now" another instance received: it raises its not-before to the action's, by value, as it
+   * would for a `{ kind: 'client' }` revocation from Redis (raising is the safe direction, and a value
+   * past now + skew is refused as poison). A lowering needs the verifier.
+   */
+  private raiseUnverified(signedAction: string, source: PushSource): void {
+    const notBefore = unverifiedNotBefore(signedAction);
+    if (notBefore === undefined) return this.host.refuse(source, 'keycloak-push malformed');
+    if (notBefore > latestNotBefore(Date.now())) return this.host.refuse(source, 'keycloak-push future not-before');
+    if (notBefore > 0) this.host.raiseNotBefore(notBefore, source);
   }
 
   private apply(push: VerifiedKeycloakPush, source: PushSource): void {
@@ -229,4 +244,19 @@ function storedAction(raw: string): string | undefined {
     return undefined;
   }
   return isPlainObject(value) && value.v === STORED_PUSH_VERSION && isSignedActionText(value.action) ? value.action : undefined;
+}
+
+/** The `notBefore` of a compact JWS's payload, read without verifying it (a whole number), else undefined. */
+function unverifiedNotBefore(signedAction: string): number | undefined {
+  const parts = signedAction.split('.');
+  if (parts.length !== 3) return undefined;
+  let payload: unknown;
+  try {
+    payload = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (!isPlainObject(payload)) return undefined;
+  const notBefore = payload.notBefore;
+  return typeof notBefore === 'number' && Number.isSafeInteger(notBefore) && notBefore >= 0 ? notBefore : undefined;
 }

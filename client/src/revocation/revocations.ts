@@ -42,7 +42,8 @@ export interface RevocationOptions {
   /**
    * Verifies Keycloak's not-before pushes relayed by other instances and stored in Redis
    * (`createKeycloakPushVerifier`), so that this instance follows them, also when they lower the
-   * not-before. Without it, relayed pushes are refused (counted) and this instance keeps its own.
+   * not-before. Without it, a relayed push only raises this instance's not-before (by value, as a
+   * `{ kind: 'client' }` revocation does): it is never lowered, Keycloak's *Clear* included.
    * @default none (the Fastify plugin sets it)
    */
   readonly keycloakPushes?: KeycloakPushVerifier;
@@ -172,6 +173,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
         this.index.setPushedNotBefore(notBefore);
         this.emit('pushed', notBefore, source);
       },
+      raiseNotBefore: (notBefore) => this.index.revokeAllBefore(notBefore),
       refuse: (source, reason) => this.refuse(source, reason, 1),
       remember: (id) => this.remember(id),
     });
