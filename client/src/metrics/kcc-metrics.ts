@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import type { KccRedis } from '../connection.js';
 import { KccConfigError } from '../errors.js';
 import { emptyDropCounts } from '../envelope.js';
@@ -172,5 +173,15 @@ export class KccMetrics {
     if (this.closed) return;
     this.closed = true;
     this.meter?.removeBatchObservableCallback(this.callback, this.observables);
+  }
+
+  /** A summary (the meter and its exporter's settings stay out of logs and dumps). */
+  toJSON(): { enabled: boolean; instruments: number; closed: boolean } {
+    return { enabled: this.enabled, instruments: this.observables.length, closed: this.closed };
+  }
+
+  /** What `console.log` and `util.inspect` show: the same as {@link toJSON}. */
+  [inspect.custom](_depth: number, options: object): string {
+    return `KccMetrics ${inspect(this.toJSON(), options)}`;
   }
 }

@@ -8,8 +8,10 @@ import { randomFillSync } from 'node:crypto';
  * id's UTF-16 code units, two per 32-bit word (the bytes of the UTF-16LE encoding, without encoding
  * it), with each of its four lanes seeded from its own random 32-bit key. With equal seeds it is the
  * reference function (the unit test checks SMHasher's verification value). Random keys, drawn per
- * process, mean nobody outside the process can compute a digest: no one can pick two ids that
- * collide, or ids that crowd one region of the table.
+ * process, keep digests unknown outside the process, which makes crowding one region of the table
+ * hard to aim. MurmurHash3 is not a cryptographic hash: seed-independent collisions can be built
+ * for it, so a chosen pair of colliding ids is not ruled out; why that buys an attacker nothing is
+ * argued in docs/logout-sync.md ("The index").
  */
 export class SidDigester {
   /** The last digest computed, in words 0..3. */

@@ -5,6 +5,7 @@
  * it counts happens (revocations applied, written, refused and dropped; staleness through a
  * partition; rotations, generations, a refused ring and its restoration; reconnects; heartbeats).
  */
+import { inspect } from 'node:util';
 import { metrics } from '@opentelemetry/api';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -131,6 +132,19 @@ describe('the instruments as recorded by the OpenTelemetry SDK', () => {
     kccMetrics.close();
     kccMetrics.close();
     expect([...(await sdk.collect()).keys()]).toEqual([]);
+  });
+
+  it('console.log / util.inspect / JSON show a summary, not the meter or its provider', async () => {
+    const { user } = namespace();
+    const redis = await KccRedis.connect(kccOptions(server, user, { heartbeat: false, logger: QUIET }));
+    cleanup.push(() => redis.close());
+    const sdk = new InMemoryMetrics();
+    cleanup.push(() => sdk.shutdown());
+    const kccMetrics = await KccMetrics.start({ redis }, { meterProvider: sdk.meterProvider });
+    cleanup.push(async () => kccMetrics.close());
+    const shown = inspect(kccMetrics, { depth: 10 });
+    expect(shown).toMatch(/^KccMetrics \{ enabled: true, instruments: \d+, closed: false \}$/);
+    expect(JSON.parse(JSON.stringify(kccMetrics))).toEqual({ enabled: true, instruments: expect.any(Number), closed: false });
   });
 });
 
