@@ -24,6 +24,8 @@ export type KeyEncryptionKeyProvider = () => Promise<KeyEncryptionKeyMaterial>;
 
 /** Least time between two reads of the source (a ring naming an unknown key may not make an instance hammer it). */
 const MIN_READ_INTERVAL_MS = 2_000;
+/** Longest wait between re-reads asked for by rings under unknown keys that the source does not know either. */
+const MAX_UNKNOWN_KEY_BACKOFF_MS = 60_000;
 
 /**
  * The key-encryption keys an instance holds, current first, and their re-reading: single-flight,
@@ -35,6 +37,9 @@ export class KeyEncryptionKeys {
   private inFlight: Promise<boolean> | undefined;
   private lastReadAt = Number.NEGATIVE_INFINITY;
   private changes = 0;
+  /** Re-reads for unknown keys in a row that found nothing new, and when the next such one may run. */
+  private fruitless = 0;
+  private nextUnknownReadAt = Number.NEGATIVE_INFINITY;
 
   private constructor(
     private readonly source: KeyEncryptionKeyProvider | undefined,
@@ -86,6 +91,25 @@ export class KeyEncryptionKeys {
     return this.inFlight;
   }
 
+  /**
+   * Re-reads the source because a ring names a key not held: at once the first time, then with a
+   * backoff doubling up to {@link MAX_UNKNOWN_KEY_BACKOFF_MS} while such re-reads find nothing new
+   * (a Redis writer rewriting the ring under made-up keys must not make every instance call the
+   * secret store every 2 s). Resolves false without reading while backing off.
+   */
+  async refreshForUnknownKey(): Promise<boolean> {
+    if (performance.now() < this.nextUnknownReadAt) return false;
+    const changed = await this.refresh();
+    if (changed) {
+      this.fruitless = 0;
+      this.nextUnknownReadAt = Number.NEGATIVE_INFINITY;
+    } else {
+      this.fruitless++;
+      this.nextUnknownReadAt = performance.now() + Math.min(MIN_READ_INTERVAL_MS * 2 ** this.fruitless, MAX_UNKNOWN_KEY_BACKOFF_MS);
+    }
+    return changed;
+  }
+
   private async readOnce(): Promise<boolean> {
     const wait = this.lastReadAt + MIN_READ_INTERVAL_MS - performance.now();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait).unref());
@@ -101,6 +125,8 @@ export class KeyEncryptionKeys {
     if (keys.map((k) => k.fingerprint).join(',') === before) return false;
     this.#keys = keys;
     this.changes++;
+    this.fruitless = 0;
+    this.nextUnknownReadAt = Number.NEGATIVE_INFINITY;
     this.logger.info('key-encryption keys changed', { current: this.current.fingerprint, held: keys.length });
     return true;
   }

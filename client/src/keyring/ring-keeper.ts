@@ -271,7 +271,7 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
         if (verdict) throw new RingRefusal(verdict, verdictMessage(verdict, opened.ring, this.generation, this.compromised));
         return await unlockRing(opened, this.options.keks, Date.now());
       } catch (error) {
-        if (error instanceof RingRefusal && error.reason === 'unknown-kek' && attempt === 0 && (await this.options.keks.refresh())) continue;
+        if (error instanceof RingRefusal && error.reason === 'unknown-kek' && attempt === 0 && (await this.options.keks.refreshForUnknownKey())) continue;
         throw error;
       }
     }
