@@ -163,9 +163,16 @@ export class FakeElastiCache {
       if (passwords.length < 1 || passwords.length > 2) {
         throw new InvalidParameterValueException({ message: `Passwords: ${passwords.length} given; a user has one or two.`, $metadata: {} });
       }
+      // "Changes user password(s) and/or access string" (ModifyUser, ElastiCache API reference,
+      // https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/API_ModifyUser.html): both in one call apply both.
+      const accessString = input.AccessString !== undefined || input.AppendAccessString !== undefined ? stored(input.AccessString ?? `${user.accessString} ${input.AppendAccessString}`) : undefined;
       user.status = 'modifying';
       const change = { done: false, pollsLeft: this.modifyingPolls, promise: Promise.resolve() };
-      change.promise = this.applyPasswords(user.userId, passwords).then(() => {
+      change.promise = this.applyPasswords(user.userId, passwords).then(async () => {
+        if (accessString !== undefined) {
+          await this.applyAccessString(user.userId, user.userName, accessString);
+          user.accessString = accessString;
+        }
         user.passwords = passwords;
         change.done = true;
       });
