@@ -98,10 +98,11 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
     this.stopped = true;
   }
 
-  /** Reads which generation the ring's log shows was written (at start, before the first load). */
-  async readLogGeneration(): Promise<number> {
-    this.logGeneration = await this.log.newestGeneration(this.options.keks);
-    return this.logGeneration;
+  /** Reads which generation the ring's log shows was written (at start), and the log's newest entry id in the same read. */
+  async readLogGeneration(): Promise<{ readonly generation: number; readonly position: string }> {
+    const newest = await this.log.newest(this.options.keks);
+    this.logGeneration = newest.generation;
+    return newest;
   }
 
   /** Why this instance cannot start on the ring in Redis, and the way out. */
