@@ -23,6 +23,7 @@ const options: KccFastifyOptions = {
   connection: { url: server.url, tls: { ca: server.ca }, username: USER, password, env: {}, logger: quiet },
   keyRing: { keyEncryptionKey: 'bench-key-encryption-key-0123456789abcdefghij', env: {}, algorithm: 'PS256' },
   logger: quiet,
+  ...(process.env.KCC_PROF_NO_METRICS ? { metrics: false as const } : {}),
 };
 const register = async () => {
   const app = Fastify();
