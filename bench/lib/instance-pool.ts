@@ -2,7 +2,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export type HostMode = 'kcc' | 'raw' | 'kcc-sub' | 'raw-json';
+export type HostMode = 'kcc' | 'raw' | 'kcc-sub' | 'raw-json' | 'raw-decode' | 'raw-index';
 type HostMessage = { t: 'ready' } | { t: 'seen'; id: string } | { t: 'reached' };
 
 /** Benchmark instances in processes of their own, `perProcess` instances per process (see instance-host.ts). */
