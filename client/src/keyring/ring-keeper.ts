@@ -60,6 +60,7 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
   private stopped = false;
   private loading: Promise<LoadResult> | undefined;
   private syncing: Promise<void> | undefined;
+  private syncAgain: Promise<void> | undefined;
   private readonly counters = { refused: {} as Partial<Record<RingRefusalReason, number>>, restored: 0, reencrypted: 0 };
 
   constructor(
@@ -184,7 +185,16 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
    * rewrites it under the current key-encryption key when it is under an earlier one.
    */
   sync(): Promise<void> {
-    this.syncing ??= this.syncOnce().finally(() => {
+    if (this.syncing) {
+      // The sync in flight may have read the ring before what this call reports was written: one more
+      // after it (however many calls arrive meanwhile) reads a ring at least that new.
+      this.syncAgain ??= this.syncing.catch(() => undefined).then(() => {
+        this.syncAgain = undefined;
+        return this.sync();
+      });
+      return this.syncAgain;
+    }
+    this.syncing = this.syncOnce().finally(() => {
       this.syncing = undefined;
     });
     return this.syncing;
