@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import { KccRedis, Revocations } from '@kcc-redis/client';
 
 interface HostConfig {
-  readonly mode: 'kcc' | 'raw';
+  readonly mode: 'kcc' | 'raw' | 'kcc-sub' | 'raw-json' | 'raw-decode' | 'raw-index';
   readonly perProcess?: number;
   readonly url: string;
   readonly host: string;
@@ -35,7 +35,38 @@ const saw = (id: string) => {
   send({ t: 'seen', id });
 };
 
-if (config.mode === 'raw') {
+if (config.mode === 'raw-decode' || config.mode === 'raw-index') {
+  const { decodeEnvelope } = await import('../../client/src/envelope.js');
+  const { isRevocationBatch } = await import('../../client/src/revocation/revocation-event.js');
+  const { RevocationIndex } = await import('../../client/src/revocation/revocation-index.js');
+  const index = new RevocationIndex();
+  const subscriber = new Redis({ host: config.host, port: config.port, tls: { ca: config.ca }, username: config.username, password: config.password, protocol: 2, disableClientInfo: true });
+  subscriber.on('message', (_channel: string, message: string) => {
+    const d = decodeEnvelope(message, 65_536, isRevocationBatch);
+    if (!d.ok) return;
+    const e = d.envelope.data.revocations[0] as { sid: string; exp: number };
+    if (config.mode === 'raw-index') index.revokeSession(e.sid, e.exp);
+    saw(e.sid);
+  });
+  await subscriber.subscribe(`${config.username}:revocations`);
+  process.on('message', (message: ParentMessage) => {
+    if (message.t === 'stop') process.exit(0);
+  });
+} else if (config.mode === 'kcc-sub' || config.mode === 'raw-json') {
+  // Profiling aids (bench/profile): the revocation channel's messages, parsed, without Revocations.
+  const sidOf = (message: string) => (JSON.parse(message) as { data: { revocations: { sid: string }[] } }).data.revocations[0]!.sid;
+  if (config.mode === 'kcc-sub') {
+    const redis = await KccRedis.connect({ url: config.url, tls: { ca: config.ca }, username: config.username, password: config.password, env: {} }, ['subscriber']);
+    await redis.subscribe(redis.channel('revocations'), (message) => saw(sidOf(message)));
+  } else {
+    const subscriber = new Redis({ host: config.host, port: config.port, tls: { ca: config.ca }, username: config.username, password: config.password, protocol: 2, disableClientInfo: true });
+    subscriber.on('message', (_channel: string, message: string) => saw(sidOf(message)));
+    await subscriber.subscribe(`${config.username}:revocations`);
+  }
+  process.on('message', (message: ParentMessage) => {
+    if (message.t === 'stop') process.exit(0);
+  });
+} else if (config.mode === 'raw') {
   const subscribers = await Promise.all(Array.from({ length: perProcess }, async () => {
     const subscriber = new Redis({ host: config.host, port: config.port, tls: { ca: config.ca }, username: config.username, password: config.password, protocol: 2, disableClientInfo: true });
     subscriber.on('message', (_channel: string, message: string) => saw(message));

@@ -2,7 +2,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export type HostMode = 'kcc' | 'raw';
+export type HostMode = 'kcc' | 'raw' | 'kcc-sub' | 'raw-json' | 'raw-decode' | 'raw-index';
 type HostMessage = { t: 'ready' } | { t: 'seen'; id: string } | { t: 'reached' };
 
 /** Benchmark instances in processes of their own, `perProcess` instances per process (see instance-host.ts). */
@@ -22,7 +22,7 @@ export class InstancePool {
     const script = join(dirname(fileURLToPath(import.meta.url)), 'instance-host.ts');
     const layout = typeof processes === 'number' ? Array.from({ length: processes }, () => perProcess) : processes;
     const children = layout.map((n) =>
-      fork(script, [], { execArgv: ['--conditions=kcc-redis-source', '--import', 'tsx'], env: { ...process.env, KCC_BENCH_HOST: JSON.stringify({ ...connection, mode, perProcess: n }) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
+      fork(script, [], { execArgv: ['--conditions=kcc-redis-source', '--import', 'tsx', ...(process.env.KCC_BENCH_HOST_ARGS?.split(' ').filter(Boolean) ?? [])], env: { ...process.env, KCC_BENCH_HOST: JSON.stringify({ ...connection, mode, perProcess: n }) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
     );
     await Promise.all(children.map((child) => new Promise<void>((resolve, reject) => {
       child.once('error', reject);
@@ -37,6 +37,11 @@ export class InstancePool {
       child.on('message', onMessage);
     })));
     return new InstancePool(children);
+  }
+
+  /** The processes' ids (to read their CPU time). */
+  get pids(): readonly number[] {
+    return this.children.map((child) => child.pid!);
   }
 
   /** Resolves when every instance has seen `id` (each process reports once for all of its instances). */

@@ -50,7 +50,9 @@ export function decodeEnvelope<T>(
   maxBytes: number,
   validate?: (data: unknown) => data is T,
 ): { ok: true; envelope: Envelope<T> } | { ok: false; reason: DropReason } {
-  if (raw.length > maxBytes || Buffer.byteLength(raw) > maxBytes) return { ok: false, reason: 'oversized' };
+  // A UTF-16 code unit encodes to at most 3 UTF-8 bytes: a message shorter than a third of the limit
+  // cannot exceed it, and is not scanned to count its bytes.
+  if (raw.length > maxBytes || (raw.length * 3 > maxBytes && Buffer.byteLength(raw) > maxBytes)) return { ok: false, reason: 'oversized' };
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw);

@@ -256,17 +256,19 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
   }
 
   private async begin(): Promise<void> {
-    // Tail first, so no change between the read below and the tail's start is missed.
+    // One round trip: the log's newest entries (the newest generation written, and the position the
+    // tail starts from, both from one read) and the ring, read together. Their order does not matter:
+    // a ring written after the log read and before the ring read is in the ring; one written after the
+    // ring read is after the position, so the tail reads it; one written after the ring read and before
+    // the log read shows as a log generation above the ring's and is waited for below.
+    const [logNewest, result] = await Promise.all([this.keeper.readLogGeneration(), this.keeper.load()]);
     this.tail = await this.log.tail(
       (event) => {
         if (event.type === KEY_RING_CHANGED || event.type === KEY_RING_CHECK) this.background(this.keeper.sync());
       },
-      { onGap: () => this.background(this.keeper.sync()) },
+      { from: logNewest.position, onGap: () => this.background(this.keeper.sync()) },
     );
-    // The log's newest generation and the ring are read together: their order does not matter, since
-    // a ring written between the two reads shows as a log generation above the ring's and is waited
-    // for below (one round trip instead of two at start-up).
-    const [logGeneration, result] = await Promise.all([this.keeper.readLogGeneration(), this.keeper.load()]);
+    const logGeneration = logNewest.generation;
     const waited = result.state === 'absent' || this.generation < logGeneration;
     if (waited) await this.keeper.awaitNewestRing();
     if (result.state === 'absent' && !this.keeper.ring) await this.createFirstKey();

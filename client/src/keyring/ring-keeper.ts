@@ -60,6 +60,7 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
   private stopped = false;
   private loading: Promise<LoadResult> | undefined;
   private syncing: Promise<void> | undefined;
+  private syncAgain: Promise<void> | undefined;
   private readonly counters = { refused: {} as Partial<Record<RingRefusalReason, number>>, restored: 0, reencrypted: 0 };
 
   constructor(
@@ -98,10 +99,11 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
     this.stopped = true;
   }
 
-  /** Reads which generation the ring's log shows was written (at start, before the first load). */
-  async readLogGeneration(): Promise<number> {
-    this.logGeneration = await this.log.newestGeneration(this.options.keks);
-    return this.logGeneration;
+  /** Reads which generation the ring's log shows was written (at start), and the log's newest entry id in the same read. */
+  async readLogGeneration(): Promise<{ readonly generation: number; readonly position: string }> {
+    const newest = await this.log.newest(this.options.keks);
+    this.logGeneration = newest.generation;
+    return newest;
   }
 
   /** Why this instance cannot start on the ring in Redis, and the way out. */
@@ -183,7 +185,16 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
    * rewrites it under the current key-encryption key when it is under an earlier one.
    */
   sync(): Promise<void> {
-    this.syncing ??= this.syncOnce().finally(() => {
+    if (this.syncing) {
+      // The sync in flight may have read the ring before what this call reports was written: one more
+      // after it (however many calls arrive meanwhile) reads a ring at least that new.
+      this.syncAgain ??= this.syncing.catch(() => undefined).then(() => {
+        this.syncAgain = undefined;
+        return this.sync();
+      });
+      return this.syncAgain;
+    }
+    this.syncing = this.syncOnce().finally(() => {
       this.syncing = undefined;
     });
     return this.syncing;

@@ -52,6 +52,14 @@ export class RingLog {
 
   /** The highest generation the recent log shows was written, counting only records tagged under a key-encryption key held. */
   async newestGeneration(keks: KeyEncryptionKeys): Promise<number> {
+    return (await this.newest(keks)).generation;
+  }
+
+  /**
+   * {@link newestGeneration}, and the id of the log's newest entry (`'0-0'` when empty) from the same
+   * read: a position to tail from that is consistent with the generation.
+   */
+  async newest(keks: KeyEncryptionKeys): Promise<{ readonly generation: number; readonly position: string }> {
     let newest = 0;
     const entries = await this.redis.run((r) => r.xrevrange(this.log.key, '+', '-', 'COUNT', ENTRIES_CHECKED));
     for (const [, fields] of entries) {
@@ -60,7 +68,7 @@ export class RingLog {
       const generation = data.generation as number;
       if (keks.find(data.kek)?.checkTag(this.statement(generation), data.tag)) newest = Math.max(newest, generation);
     }
-    return newest;
+    return { generation: newest, position: entries[0]?.[0] ?? '0-0' };
   }
 
   /** What a tag vouches for: this namespace reached this generation. */

@@ -7,7 +7,17 @@ export const OTEL_API_PACKAGE = '@opentelemetry/api';
 /** Imports a module by name; the parameter keeps bundlers from resolving the optional peer at build time. */
 export type ModuleImporter = (specifier: string) => Promise<unknown>;
 
-const importModule: ModuleImporter = (specifier) => import(specifier);
+const imported = new Map<string, Promise<unknown>>();
+/**
+ * `import()`, once per specifier: each call resolves the specifier again (under loader hooks, a round
+ * trip to the loader's thread), which every plugin registration paid. Its outcome does not change
+ * within a process.
+ */
+const importModule: ModuleImporter = (specifier) => {
+  let module = imported.get(specifier);
+  if (!module) imported.set(specifier, (module = import(specifier)));
+  return module;
+};
 
 interface OtelApiModule {
   readonly metrics?: { getMeterProvider?: () => OtelMeterProvider };

@@ -126,8 +126,11 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   private unsubscribe: (() => Promise<void>) | undefined;
   /** Id of the last log entry read; only catch-up reads advance it, so nothing between is skipped. */
   private lastId = '0-0';
-  /** Envelope ids applied from the bus: their copies in the log are skipped unparsed. */
+  /** Envelope ids applied from the bus (the last {@link SEEN_IDS}): their copies in the log are skipped unparsed. */
   private readonly seenIds = new Set<string>();
+  /** The same ids in the order they came, a ring: the oldest is forgotten without iterating the Set. */
+  private readonly seenOrder: (string | undefined)[] = new Array<string | undefined>(SEEN_IDS).fill(undefined);
+  private seenNext = 0;
   private catchingUp: Promise<void> | undefined;
   private readonly onResubscribed = () => void this.catchUp().catch(() => undefined);
   /**
@@ -272,11 +275,26 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
    * instance would double the fan-out work for nothing: applying is idempotent.
    */
   private async begin(): Promise<void> {
-    this.lastId = await this.log.lastId();
-    this.unsubscribe = await this.bus.subscribe((message) => {
+    // No gap between the stored state and the live messages: the log position and the subscription
+    // are both in place before the state is read. Anything written before the read is in it; after
+    // the subscription, it arrives as a message; and everything written after the position (so also
+    // what a message could not bring) is read from the log by the first catch-up. The position and
+    // the subscription do not depend on each other: taken together, one round trip instead of two.
+    const subscribed = this.bus.subscribe((message) => {
       this.remember(message.id); // its copy in the log is skipped unparsed
       for (const event of message.data.revocations) this.accept(event, 'bus');
     });
+    const position = this.log.lastId();
+    subscribed.then(
+      (unsubscribe) => {
+        // Closed meanwhile (the position could not be read): nothing else will unsubscribe it.
+        if (this.closed) void unsubscribe().catch(() => undefined);
+        else this.unsubscribe = unsubscribe;
+      },
+      () => undefined,
+    );
+    position.catch(() => undefined);
+    [this.lastId] = await Promise.all([position, subscribed]);
     this.redis.on('resubscribed', this.onResubscribed);
     const readAt = performance.now();
     await this.loadSnapshot();
@@ -319,14 +337,20 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   }
 
   private async loadSnapshot(): Promise<void> {
-    const { refused } = await loadRevocationSnapshot(this.redis, this.index, this.options.sessionMaxLifetimeMs);
+    // Independent parts of the state (the stored push only sets the pushed not-before): read together.
+    const [{ refused }] = await Promise.all([loadRevocationSnapshot(this.redis, this.index, this.options.sessionMaxLifetimeMs), this.pushes.load()]);
     if (refused > 0) this.refuse('snapshot', 'future-not-before or malformed', refused);
-    await this.pushes.load();
   }
 
   private remember(id: string): void {
+    if (this.seenIds.has(id)) return;
+    // Not `seenIds.values().next()`: a Set keeps deleted entries' slots until it is rehashed, and
+    // iterating from its start skips them one by one (thousands per message once the Set is full).
+    const oldest = this.seenOrder[this.seenNext];
+    if (oldest !== undefined) this.seenIds.delete(oldest);
+    this.seenOrder[this.seenNext] = id;
+    this.seenNext = (this.seenNext + 1) % SEEN_IDS;
     this.seenIds.add(id);
-    if (this.seenIds.size > 10_000) this.seenIds.delete(this.seenIds.values().next().value!);
   }
 
   /**
@@ -353,7 +377,8 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     if (problem) return this.refuse(source, problem, 1);
     const event = value as RevocationEvent;
     // Another instance may remember sessions longer; this one keeps a record at most its own lifetime.
-    this.apply(event.kind === 'session' ? { ...event, exp: Math.min(event.exp, now + this.options.sessionMaxLifetimeMs) } : event);
+    const cap = now + this.options.sessionMaxLifetimeMs;
+    this.apply(event.kind === 'session' && event.exp > cap ? { ...event, exp: cap } : event);
   }
 
   private refuse(source: RevocationSource, reason: RevocationRefusal | string, count: number): void {
@@ -409,6 +434,9 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     return `Revocations ${inspect(this.toJSON(), options)}`;
   }
 }
+
+/** Envelope ids remembered from the bus, so that their copies in the log are skipped unparsed. */
+const SEEN_IDS = 10_000;
 
 /** How often a refused revocation is logged at most (each one is counted). */
 const REFUSAL_LOG_INTERVAL_MS = 60_000;

@@ -89,6 +89,23 @@ describe('key ring: one ring per app-env, created and rotated by exactly one ins
     expect(result.kid).not.toBe(compromised);
   });
 
+  it('instances starting while the ring changes miss no change: each ends on the newest ring without a periodic re-read', async () => {
+    const user = namespace();
+    const a = await instance(user, { algorithm: 'ES256' });
+    // Only the start-up reads and the log tail can bring a change here: no periodic re-read for an hour.
+    const starting: Promise<KeyRing>[] = [];
+    for (let i = 0; i < 8; i++) {
+      // Starts whose reads straddle a rotation: the one a gap between the ring read and the tail would lose.
+      for (let j = 0; j < 3; j++) starting.push(instance(user, { algorithm: 'ES256', refreshIntervalMs: 3_600_000 }));
+      await a.rotate({ immediate: true });
+    }
+    const rings = await Promise.all(starting);
+    const newest = a.health().generation;
+    expect(newest).toBe(9);
+    await until(() => rings.every((r) => r.health().generation === newest), 'every started instance on the newest generation');
+    for (const ring of rings) expect(ring.signingKey().kid).toBe(a.signingKey().kid);
+  });
+
   it.each(['PS256', 'ES256', 'EdDSA', 'RS256'] as const)('signs Keycloak-compatible client assertions with %s', async (algorithm) => {
     const ring = await instance(namespace(), { algorithm });
     const assertion = await ring.signClientAssertion({ clientId: 'my-client', audience: 'https://sso.example/realms/main' });

@@ -10,7 +10,7 @@ let ns = 0;
 const open: { redis: KccRedis; revocations?: Revocations }[] = [];
 
 beforeAll(async () => {
-  server = await startTestRedis({ appEnvs: Array.from({ length: 8 }, (_, i) => ({ app: `rev${i}`, env: 'prod' })) });
+  server = await startTestRedis({ appEnvs: Array.from({ length: 9 }, (_, i) => ({ app: `rev${i}`, env: 'prod' })) });
 });
 afterEach(async () => {
   await Promise.all(open.splice(0).map(async ({ redis, revocations }) => {
@@ -64,6 +64,19 @@ describe('revocations: every instance, answered from memory', () => {
     expect(b!.check({ sub: 'bob', iat: t - 10 })).toBe('revoked');
     expect(b!.check({ sub: 'bob', iat: t - 5 })).toBe('active');
     expect(b!.check({ sub: 'bob' })).toBe('revoked'); // no iat: cannot prove it is newer
+  });
+
+  it('a revocation heard on pub/sub is applied once: its copy in the event log is skipped when the log is read', async () => {
+    const user = namespace();
+    const b = await instance(user, { maxStalenessMs: 300 }); // reads the log every 100 ms
+    const a = await instance(user);
+    for (let i = 0; i < 20; i++) await a.revokeSession(`heard-${i}`);
+    await until(() => b.stats.revokedSessions === 20, 'the 20 revocations on b');
+    const heardAt = performance.now();
+    // A log read that began after all 20 were heard has read their copies in the log.
+    await until(() => performance.now() - b.stalenessMs > heardAt, 'a log read on b after the 20 were heard');
+    expect(b.stats.applied).toBe(20);
+    expect(b.stats.refused).toEqual({ api: 0, bus: 0, log: 0, snapshot: 0 });
   });
 
   it('an instance started after the revocations loads them all', async () => {

@@ -35,4 +35,17 @@ describe('envelope', () => {
   ])('drops a %s message with reason %s', (_name, raw, reason) => {
     expect(decodeEnvelope(raw, 1024, isSid)).toEqual({ ok: false, reason });
   });
+
+  it('counts UTF-8 bytes, not characters, whenever the characters alone could not rule the limit out', () => {
+    // Bytes are only counted when length × 3 > the limit; at that edge every kind of character must still be judged by its bytes.
+    const message = (sid: string) => JSON.stringify({ ...valid, data: { sid } });
+    const base = Buffer.byteLength(message(''));
+    for (const [char, bytes] of [['x', 1], ['é', 2], ['€', 3], ['😀', 4]] as const) {
+      const fits = message(char.repeat(Math.floor((1024 - base) / bytes)));
+      const over = message(char.repeat(Math.floor((1024 - base) / bytes) + 1));
+      expect(Buffer.byteLength(fits), char).toBeLessThanOrEqual(1024);
+      expect(decodeEnvelope(fits, 1024, isSid).ok, char).toBe(true);
+      expect(decodeEnvelope(over, 1024, isSid), char).toEqual({ ok: false, reason: 'oversized' });
+    }
+  });
 });

@@ -1,0 +1,103 @@
+/**
+ * Where propagation time goes, in the revocation suite's layout (16 receiving processes): a raw
+ * PUBLISH of a short message to raw subscribers (the suite's baseline), a raw PUBLISH of the very
+ * message a revocation publishes to the instances (their receiving share, without the write), and
+ * the whole path (revokeSession on a 17th instance). Not a suite: a profiling aid,
+ * `npx tsx --conditions=kcc-redis-source bench/profile/receive-latency.ts [rounds] [samples]`.
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { KccRedis, Revocations } from '@kcc-redis/client';
+import { encodeEnvelope } from '../../client/src/envelope.js';
+import { LocalRedis } from '../../local/local-redis.js';
+import { type HostMode, InstancePool } from '../lib/instance-pool.js';
+import { median } from '../lib/rounds.js';
+import { summarize } from '../lib/stats.js';
+
+const USER = 'bench-prod';
+const rounds = Number(process.argv[2] ?? 5);
+const samples = Number(process.argv[3] ?? 100);
+const dir = await mkdtemp(join(tmpdir(), 'kcc-prof-latency-'));
+const server = await LocalRedis.start({ dir, appEnvs: [{ app: 'bench', env: 'prod' }], persistence: 'none' });
+const password = server.users.get(USER)!.password;
+const host = { url: server.url, host: server.host, port: server.port, ca: server.ca, username: USER, password, channel: `${USER}:raw` };
+const publisher = new Redis({ host: server.host, port: server.port, tls: { ca: server.ca }, username: USER, password, protocol: 2, disableClientInfo: true });
+const redis = await KccRedis.connect({ url: server.url, tls: { ca: server.ca }, username: USER, password, env: {} }, ['subscriber']);
+const a = await Revocations.start(redis);
+const channel = redis.channel('revocations');
+const ours = await InstancePool.start(16, (process.env.KCC_PROF_OURS ?? 'kcc') as HostMode, host);
+const raw = await InstancePool.start(16, 'raw', host);
+let n = 0;
+const sides: Record<string, () => Promise<void>> = {
+  raw_short: async () => {
+    const id = `m${n++}`;
+    const all = raw.allSee(id);
+    await publisher.publish(host.channel, id);
+    await all;
+  },
+  raw_publish_revocation: async () => {
+    const sid = `watch-x${n++}`;
+    const { json } = encodeEnvelope('another-instance', 'revocation', { v: 1, revocations: [{ kind: 'session', sid, exp: Date.now() + 36_000_000 }] }, 65_536);
+    const all = ours.allSee(sid);
+    await publisher.publish(channel, json);
+    await all;
+  },
+  revoke_session: async () => {
+    const sid = `watch-${n++}`;
+    const all = ours.allSee(sid);
+    await a.revokeSession(sid);
+    await all;
+  },
+};
+const names = process.argv[4] ? process.argv[4].split(",") : Object.keys(sides);
+/** CPU time (user + system, µs) the processes of `pool` used so far, from /proc (Linux). */
+const cpuOf = async (pool: InstancePool) => {
+  let ticks = 0;
+  for (const pid of pool.pids) {
+    const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+    ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return (ticks * 1_000_000) / 100;
+};
+{
+  const idle = { ours: await cpuOf(ours), raw: await cpuOf(raw) };
+  await new Promise((resolve) => setTimeout(resolve, 5_000));
+  console.log(`idle CPU over 5 s per process: ours ${(((await cpuOf(ours)) - idle.ours) / 16 / 1000).toFixed(1)} ms, raw ${(((await cpuOf(raw)) - idle.raw) / 16 / 1000).toFixed(1)} ms`);
+}
+const admin = new Redis({ host: server.host, port: server.port, tls: { ca: server.ca }, username: 'kcc-local-admin', password: server.adminPassword, protocol: 2, disableClientInfo: true });
+await admin.config('RESETSTAT');
+const cpuBefore = { ours: await cpuOf(ours), raw: await cpuOf(raw) };
+const perRound: Record<string, number[]> = Object.fromEntries(names.map((k) => [k, []]));
+for (let round = 0; round < rounds; round++) {
+  const got: Record<string, number[]> = Object.fromEntries(names.map((k) => [k, []]));
+  for (let i = 0; i < samples + 10; i++) {
+    for (let j = 0; j < names.length; j++) {
+      const name = names[(i + j) % names.length]!;
+      const start = process.hrtime.bigint();
+      await sides[name]!();
+      if (i >= 10) got[name]!.push(Number(process.hrtime.bigint() - start) / 1_000);
+    }
+  }
+  for (const k of names) perRound[k]!.push(summarize(got[k]!).p50);
+}
+const base = perRound.raw_short!;
+for (const k of names) {
+  const ratios = perRound[k]!.map((v, i) => v / base[i]!);
+  console.log(`${k.padEnd(24)} p50 ${median(perRound[k]!).toFixed(0).padStart(6)} µs  ratio ${median(ratios).toFixed(2)} [${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}]`);
+}
+const messages = rounds * (samples + 10);
+const ourMessages = names.filter((k) => k !== 'raw_short').length * messages;
+if (ourMessages > 0) console.log(`CPU per message per receiving process: ours ${(((await cpuOf(ours)) - cpuBefore.ours) / ourMessages / 16).toFixed(1)} µs`);
+if (names.includes('raw_short')) console.log(`CPU per message per receiving process: raw ${(((await cpuOf(raw)) - cpuBefore.raw) / messages / 16).toFixed(1)} µs`);
+console.log((await admin.info('commandstats')).split('\n').filter((l) => l.startsWith('cmdstat')).map((l) => l.split(',')[0]).join('\n'));
+admin.disconnect();
+await ours.stop();
+await raw.stop();
+await a.close();
+await redis.close();
+publisher.disconnect();
+await server.stop();
+await rm(dir, { recursive: true, force: true });
+process.exit(0);

@@ -1,0 +1,45 @@
+/**
+ * The plugin's registration, repeated, for a CPU profile of what it costs beyond connecting: not a
+ * suite, a profiling aid (`node --cpu-prof --conditions=kcc-redis-source --import tsx
+ * bench/profile/register-steps.ts [runs]`). Prints the median registration time.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Fastify from 'fastify';
+import { fastifyKcc, type KccFastifyOptions } from '@kcc-redis/client/fastify';
+import { LocalRedis } from '../../local/local-redis.js';
+import { median } from '../lib/rounds.js';
+
+const USER = 'bench-prod';
+const runs = Number(process.argv[2] ?? 40);
+const dir = await mkdtemp(join(tmpdir(), 'kcc-prof-register-'));
+const server = await LocalRedis.start({ dir, appEnvs: [{ app: 'bench', env: 'prod' }], persistence: 'none' });
+const password = server.users.get(USER)!.password;
+const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+const options: KccFastifyOptions = {
+  issuer: 'https://sso.example/realms/bench',
+  clientId: 'bench',
+  connection: { url: server.url, tls: { ca: server.ca }, username: USER, password, env: {}, logger: quiet },
+  keyRing: { keyEncryptionKey: 'bench-key-encryption-key-0123456789abcdefghij', env: {}, algorithm: 'PS256' },
+  logger: quiet,
+  ...(process.env.KCC_PROF_NO_METRICS ? { metrics: false as const } : {}),
+};
+const register = async () => {
+  const app = Fastify();
+  await app.register(fastifyKcc, options);
+  await app.ready();
+  return app;
+};
+const resident = await register();
+const times: number[] = [];
+for (let i = 0; i < runs; i++) {
+  const start = performance.now();
+  const app = await register();
+  times.push(performance.now() - start);
+  await app.close();
+}
+console.log(`register: median ${median(times).toFixed(2)} ms over ${runs}`);
+await resident.close();
+await server.stop();
+await rm(dir, { recursive: true, force: true });
