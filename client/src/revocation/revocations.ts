@@ -76,12 +76,16 @@ export interface RevocationStats {
   /** Revocations applied locally (from this instance, the bus, the log). */
   readonly applied: number;
   /**
-   * Revocations refused, by where they came from: malformed, of a kind this release does not know,
-   * or with a not-before later than now + {@link MAX_NOT_BEFORE_SKEW_SECONDS} (poison). Never
-   * applied; refused stored entries are also removed from Redis. `api` counts calls rejected with a
-   * `KccInputError`.
+   * Revocations refused, by where they came from: malformed, or with a not-before later than now +
+   * {@link MAX_NOT_BEFORE_SKEW_SECONDS} (poison). Never applied; refused stored entries are also
+   * removed from Redis. `api` counts calls rejected with a `KccInputError`.
    */
   readonly refused: Readonly<Record<RevocationSource, number>>;
+  /**
+   * Revocations of a kind this release does not know, skipped (from the bus and the log): what a newer
+   * release writes during a rolling deploy, so not counted as refused (no poison alert for it).
+   */
+  readonly unknownKinds: number;
   /** Messages and log entries dropped before their revocations were read (oversized, malformed, another format version). */
   readonly messagesDropped: number;
   /** The same drops, by where they were read and why. */
@@ -123,6 +127,8 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   private applied = 0;
   private readonly refused: Record<RevocationSource, number> = { api: 0, bus: 0, log: 0, snapshot: 0 };
   private lastRefusalLoggedAt = Number.NEGATIVE_INFINITY;
+  private unknownKinds = 0;
+  private lastUnknownKindLoggedAt = Number.NEGATIVE_INFINITY;
   private unsubscribe: (() => Promise<void>) | undefined;
   /** Id of the last log entry read; only catch-up reads advance it, so nothing between is skipped. */
   private lastId = '0-0';
@@ -214,6 +220,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     return {
       applied: this.applied,
       refused: { ...this.refused },
+      unknownKinds: this.unknownKinds,
       messagesDropped: drops(this.bus.dropped) + drops(this.log.dropped),
       dropped: { bus: this.bus.dropped, log: this.log.dropped },
       batchesWritten: this.writer.batchesWritten,
@@ -374,11 +381,22 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     if (isRelayedKeycloakPush(value)) return this.pushes.receive(value, source);
     const now = Date.now();
     const problem = revocationProblem(value, now);
+    if (problem === 'unknown-kind') return this.skipUnknownKind(value, source);
     if (problem) return this.refuse(source, problem, 1);
     const event = value as RevocationEvent;
     // Another instance may remember sessions longer; this one keeps a record at most its own lifetime.
     const cap = now + this.options.sessionMaxLifetimeMs;
     this.apply(event.kind === 'session' && event.exp > cap ? { ...event, exp: cap } : event);
+  }
+
+  /** A kind a newer release writes (rolling deploy): skipped and counted, logged at most once a minute as info. */
+  private skipUnknownKind(value: unknown, source: 'bus' | 'log'): void {
+    this.unknownKinds++;
+    const now = performance.now();
+    if (now - this.lastUnknownKindLoggedAt < REFUSAL_LOG_INTERVAL_MS) return;
+    this.lastUnknownKindLoggedAt = now;
+    const kind = String((value as { kind: unknown }).kind).slice(0, 40);
+    this.redis.config.logger.info(`revocation of a kind this release does not know skipped (from the ${source}, kind ${JSON.stringify(kind)}): a newer release during a rolling deploy? counted in stats.unknownKinds (logged at most once a minute)`);
   }
 
   private refuse(source: RevocationSource, reason: RevocationRefusal | string, count: number): void {
