@@ -48,7 +48,7 @@ function rows(plan: UpdatePlan, actions?: readonly string[]): string[] {
   return plan.changes.filter((c) => !actions || actions.includes(c.action)).map((c) => `${c.action} ${c.type}`).sort();
 }
 
-function only(plan: UpdatePlan, type: string) {
+function changeOf(plan: UpdatePlan, type: string) {
   const found = plan.changes.filter((c) => c.type === type);
   expect(found).toHaveLength(1);
   return found[0]!;
@@ -64,7 +64,7 @@ describe('plan on the stack: the same config', () => {
 describe('plan on the stack: what the issue found', () => {
   it('+1 replica (cluster mode off): NumCacheClusters changes in place, nothing is replaced', () => {
     const plan = planFromBase({ replicas: 2 });
-    const rg = only(plan, 'AWS::ElastiCache::ReplicationGroup');
+    const rg = changeOf(plan, 'AWS::ElastiCache::ReplicationGroup');
     expect(rg.action).toBe('in-place');
     expect(rg.causes).toEqual([expect.objectContaining({ property: 'NumCacheClusters', effect: 'in-place' })]);
     expect(rows(plan, ['blocked', 'replaced', 'removed', 'may-replace'])).toEqual([]);
@@ -73,14 +73,14 @@ describe('plan on the stack: what the issue found', () => {
 
   it('another port: the group is blocked (Port), the security group and its rules are replaced', () => {
     const plan = planFromBase({ port: 6380 });
-    expect(only(plan, 'AWS::ElastiCache::ReplicationGroup')).toMatchObject({ action: 'blocked', causes: expect.arrayContaining([expect.objectContaining({ property: 'Port', effect: 'replace' })]) });
+    expect(changeOf(plan, 'AWS::ElastiCache::ReplicationGroup')).toMatchObject({ action: 'blocked', causes: expect.arrayContaining([expect.objectContaining({ property: 'Port', effect: 'replace' })]) });
     expect(rows(plan, ['blocked', 'replaced'])).toContain('blocked AWS::ElastiCache::ReplicationGroup');
     expect(plan.findings).toBeGreaterThan(0);
   });
 
   it('another KMS key: the group is blocked (KmsKeyId); the secrets re-encrypt in place', () => {
     const plan = planFromBase({ kmsKeyArn: KMS_KEY });
-    expect(only(plan, 'AWS::ElastiCache::ReplicationGroup')).toMatchObject({ action: 'blocked', causes: [expect.objectContaining({ property: 'KmsKeyId', effect: 'replace' })] });
+    expect(changeOf(plan, 'AWS::ElastiCache::ReplicationGroup')).toMatchObject({ action: 'blocked', causes: [expect.objectContaining({ property: 'KmsKeyId', effect: 'replace' })] });
     const secrets = plan.changes.filter((c) => c.type === 'AWS::SecretsManager::Secret');
     expect(secrets.length).toBeGreaterThanOrEqual(3); // default user, one user and one KEK per app-env
     for (const s of secrets) expect(s).toMatchObject({ action: 'in-place', causes: [expect.objectContaining({ property: 'KmsKeyId', effect: 'in-place' })] });
@@ -96,7 +96,7 @@ describe('plan on the stack: what the issue found', () => {
   });
 
   it('from one shard to two: cluster mode cannot switch in one step: blocked', () => {
-    const rg = only(planFromBase({ shards: 2 }), 'AWS::ElastiCache::ReplicationGroup');
+    const rg = changeOf(planFromBase({ shards: 2 }), 'AWS::ElastiCache::ReplicationGroup');
     expect(rg.action).toBe('blocked');
     expect(rg.blockedBecause).toMatch(/ClusterMode disabled → enabled/);
   });
@@ -114,7 +114,7 @@ describe('plan on the stack: what the issue found', () => {
     ]);
     const fates = plan.changes.filter((c) => c.data).map((c) => `${c.data!.fate}: ${c.data!.what}`);
     expect(fates).toEqual(expect.arrayContaining([expect.stringMatching(/^lost: the generated Redis password/), expect.stringMatching(/^retained: the key-encryption key/)]));
-    expect(only(plan, 'AWS::ElastiCache::UserGroup')).toMatchObject({ action: 'in-place', causes: [expect.objectContaining({ property: 'UserIds' })] });
+    expect(changeOf(plan, 'AWS::ElastiCache::UserGroup')).toMatchObject({ action: 'in-place', causes: [expect.objectContaining({ property: 'UserIds' })] });
     expect(plan.outputs.filter((o) => o.action === 'removed').length).toBeGreaterThan(0);
     expect(plan.findings).toBeGreaterThan(0);
   });
