@@ -4,7 +4,7 @@
  * real redis-server. Instances pick the new key up without a restart, the ring is rewritten under
  * it, and nothing fails meanwhile.
  */
-import { createLocalJWKSet, jwtVerify } from 'jose';
+import { createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify } from 'jose';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { KccRedis, KeyRing, type KeyRingOptions } from '../../../client/src/index.js';
 import { KEK_HISTORY_LENGTH, parseKeyEncryptionKeySecret } from '../../../client/src/contract/user-secret.js';
@@ -12,7 +12,7 @@ import { KeyEncryptionKey } from '../../../client/src/keyring/key-encryption.js'
 import { createKeyEncryptionKeyRotationHandler } from '../../../infra/rotation/key-encryption-key-rotation-handler.js';
 import { KEK_ROTATION_TAG_KEY } from '../../../infra/rotation/rotation-contract.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
-import { until } from '../../support/events.js';
+import { until, untilAsync } from '../../support/events.js';
 import { FakeSecretsManager } from '../../support/fake-secrets-manager.js';
 import { kccOptions, startTestRedis } from '../../support/redis.js';
 import { ringPayload, sealedWith, storedRing, writeStoredRing } from '../../support/stored-ring.js';
@@ -29,7 +29,7 @@ let app = 0;
 const open: { redis: KccRedis; ring?: KeyRing }[] = [];
 
 beforeAll(async () => {
-  server = await startTestRedis({ appEnvs: Array.from({ length: 6 }, (_, i) => ({ app: `kek${i}`, env: 'prod' })), persistence: 'none' });
+  server = await startTestRedis({ appEnvs: Array.from({ length: 7 }, (_, i) => ({ app: `kek${i}`, env: 'prod' })), persistence: 'none' });
 });
 beforeEach(() => {
   sm = new FakeSecretsManager();
@@ -155,6 +155,37 @@ describe('key-encryption-key rotation (the stack\'s rotation function, real redi
       await until(() => (ring.stats.refused['kek-downgrade'] ?? 0) > 0, 'the refusal');
       for (let i = 0; i < 400 && (await storedRing(raw, user))!.value !== good; i++) await new Promise((resolve) => setTimeout(resolve, 10));
       expect((await storedRing(raw, user))!.value).toBe(good);
+    } finally {
+      raw.disconnect();
+    }
+  });
+  it('a ring forged under a leaked earlier KEK that names the held kids compromised is refused (kek-downgrade), not adopted and rewritten under the current one', async () => {
+    const user = `kek${app++}-prod`;
+    const ring = await instance(user, { keyEncryptionKeyRefreshIntervalMs: 100 });
+    const redis = await connect(user);
+    await sm.rotate(ARN, rotation);
+    await untilAsync(async () => {
+      const status = await KeyRing.inspect(redis, fromSecret);
+      return status.state === 'verified' && status.kekIsCurrent === true;
+    }, 'the ring rewritten under the new KEK', 20_000);
+    const raw = await connectAs(server, user);
+    try {
+      const payload = ringPayload((await storedRing(raw, user))!.value);
+      const heldKids = payload.keys.map((k) => k.kid);
+      const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
+      const kid = 'attacker-kid';
+      const now = Date.now();
+      const forgedKey = {
+        kid, alg: 'ES256' as const,
+        publicJwk: { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig', key_ops: ['verify'] },
+        privateJwe: await new KeyEncryptionKey(FIRST_KEK).encrypt({ ...(await exportJWK(privateKey)), kid, alg: 'ES256' }, kid),
+        createdAt: now - 1000, activatesAt: now - 1000, retiresAt: null, expiresAt: null,
+      };
+      const forged = { ...payload, generation: payload.generation + 1, keys: [forgedKey], compromised: [...payload.compromised, ...heldKids] };
+      await writeStoredRing(raw, user, await sealedWith(FIRST_KEK, forged));
+      await until(() => (ring.stats.refused['kek-downgrade'] ?? 0) > 0 || ring.signingKey().kid === kid, 'a verdict on the forged ring', 10_000);
+      expect(ring.signingKey().kid).not.toBe(kid);
+      expect(ring.stats.refused['kek-downgrade'] ?? 0).toBeGreaterThan(0);
     } finally {
       raw.disconnect();
     }
