@@ -47,6 +47,24 @@ export function publishRoutes(mode: PubSubMode, keyPrefix: string, channel: stri
   return mode === 'classic' ? [classic] : mode === 'sharded' ? [sharded] : [sharded, classic];
 }
 
+/**
+ * Lua for scripts that publish what they write: `publish_routes(at, message)` publishes `message` on
+ * each route given in ARGV from index `at` on, as {@link publishRouteArgs} lays them out (a count,
+ * then command and channel per route). Prepend it to the script.
+ */
+export const LUA_PUBLISH_ROUTES = `local function publish_routes(at, message)
+  for r = 0, tonumber(ARGV[at]) - 1 do
+    local command = ARGV[at + 1 + 2 * r]
+    if command == 'PUBLISH' or command == 'SPUBLISH' then redis.call(command, ARGV[at + 2 + 2 * r], message) end
+  end
+end
+`;
+
+/** The script arguments of `routes` for {@link LUA_PUBLISH_ROUTES}: their count, then command and channel of each. */
+export function publishRouteArgs(routes: readonly PublishRoute[]): (string | number)[] {
+  return [routes.length, ...routes.flatMap((route) => [route.command, route.channel])];
+}
+
 /** What {@link decidePubSubMode} needs: the connection's settings and a way to run SPUBLISH. */
 export interface PubSubProbe {
   readonly option: PubSubOption;

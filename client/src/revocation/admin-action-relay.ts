@@ -1,5 +1,6 @@
 import type { KccRedis } from '../connection.js';
 import { encodeEnvelope } from '../envelope.js';
+import { LUA_PUBLISH_ROUTES, publishRouteArgs } from '../pubsub-mode.js';
 import { KccConfigError } from '../errors.js';
 import { isPlainObject } from '../plain-object.js';
 import {
@@ -63,14 +64,14 @@ const isSignedActionText = (value: unknown): value is string => typeof value ===
 // or whose expiration lies further ahead than any action Keycloak sends (a writer without the realm
 // key trying to block later pushes), does not count as newer. Readers verify the stored action itself.
 // KEYS: stored push, log. ARGV: stored JSON, expiration, notBefore, ttl (ms), minid, envelope id,
-// envelope, route count, expiration bound ahead (s), then (command, channel) per publish route (as the
-// revocation writer publishes: PUBLISH, SPUBLISH of the sharded twin in cluster mode, or both).
-const RELAY = `
+// envelope, expiration bound ahead (s), then the publish routes (publishRouteArgs, as the revocation
+// writer publishes).
+const RELAY = `${LUA_PUBLISH_ROUTES}
 local newer = true
 local stored = redis.call('GET', KEYS[1])
 if stored then
   local ok, entry = pcall(cjson.decode, stored)
-  local bound = tonumber(redis.call('TIME')[1]) + tonumber(ARGV[9])
+  local bound = tonumber(redis.call('TIME')[1]) + tonumber(ARGV[8])
   if ok and type(entry) == 'table' then
     local e, n = tonumber(entry.expiration), tonumber(entry.notBefore)
     if e and n and e <= bound then
@@ -81,10 +82,7 @@ if stored then
 end
 if newer then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[4]) end
 redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[5], '*', 'i', ARGV[6], 'e', ARGV[7])
-for r = 0, tonumber(ARGV[8]) - 1 do
-  local command = ARGV[10 + 2 * r]
-  if command == 'PUBLISH' or command == 'SPUBLISH' then redis.call(command, ARGV[11 + 2 * r], ARGV[7]) end
-end
+publish_routes(9, ARGV[7])
 return newer and 1 or 0
 `;
 
@@ -170,7 +168,7 @@ export class KeycloakPushRelay {
     const routes = await this.redis.publishRoutes(this.redis.channel(REVOCATION_KEYS.channel));
     await this.redis.script(RELAY, keys, [
       JSON.stringify(stored), push.expiration, push.notBefore, this.storedTtlMs(), `${Date.now() - this.maxLifetimeMs}-0`,
-      envelope.id, json, routes.length, MAX_ACTION_EXPIRATION_AHEAD_SECONDS, ...routes.flatMap((route) => [route.command, route.channel]),
+      envelope.id, json, MAX_ACTION_EXPIRATION_AHEAD_SECONDS, ...publishRouteArgs(routes),
     ]);
   }
 

@@ -1,6 +1,7 @@
 import type { KccRedis } from '../connection.js';
 import { encodeEnvelope } from '../envelope.js';
 import { MAX_BATCH, MAX_NOT_BEFORE_SKEW_SECONDS, REVOCATION_BATCH_VERSION, REVOCATION_EVENT, type RevocationBatch, type RevocationEvent } from './revocation-event.js';
+import { LUA_PUBLISH_ROUTES, publishRouteArgs } from '../pubsub-mode.js';
 import { REVOCATION_KEYS } from './revocation-keys.js';
 
 /** Writes in flight at once; revocations arriving meanwhile form the next batch. */
@@ -11,18 +12,18 @@ const PRUNE_EVERY = 64;
 // One round trip writes the compacted state of a batch of revocations, appends the batch to the log
 // and publishes it: durable (state + log) and fast (pub/sub). All keys share the namespace's hash tag.
 // KEYS: sessions, subjects, client-not-before, log.
-// ARGV: n, then (kind, member, score) per revocation, then minid, envelope id, envelope, route count,
+// ARGV: n, then (kind, member, score) per revocation, then minid, envelope id, envelope,
 // prune-sessions-before (ms), prune-subjects-before (s), max lifetime (ms), prune flag, skew (s),
-// then (command, channel) per publish route: PUBLISH, or SPUBLISH of the channel's sharded twin in
-// the namespace's slot (cluster mode), or both (bridge).
+// then the publish routes (publishRouteArgs: PUBLISH, or SPUBLISH of the channel's sharded twin in
+// the namespace's slot in cluster mode, or both when bridging).
 //
 // A not-before later than the server's time + skew is poison (no honest writer makes one): one in the
 // batch is not written, and one already stored (written around this script) is removed before it is
 // compared with anything, so it can neither survive nor block a later, honest not-before.
-const WRITE = `
+const WRITE = `${LUA_PUBLISH_ROUTES}
 local n = tonumber(ARGV[1])
 local base = 2 + 3 * n
-local latest = tonumber(redis.call('TIME')[1]) + tonumber(ARGV[base + 8])
+local latest = tonumber(redis.call('TIME')[1]) + tonumber(ARGV[base + 7])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '(' .. latest, '+inf')
 local current = tonumber(redis.call('GET', KEYS[3]) or '0')
 if current == nil or current > latest then
@@ -37,20 +38,17 @@ for i = 0, n - 1 do
     if score <= latest then redis.call('ZADD', KEYS[2], 'GT', score, member) end
   elseif kind == 'client' then
     if score <= latest and score > current then
-      redis.call('SET', KEYS[3], score, 'PX', ARGV[base + 6])
+      redis.call('SET', KEYS[3], score, 'PX', ARGV[base + 5])
       current = score
     end
   end
 end
-if ARGV[base + 7] == '1' then
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[base + 4])
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[base + 5])
+if ARGV[base + 6] == '1' then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[base + 3])
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[base + 4])
 end
 redis.call('XADD', KEYS[4], 'MINID', '~', ARGV[base], '*', 'i', ARGV[base + 1], 'e', ARGV[base + 2])
-for r = 0, tonumber(ARGV[base + 3]) - 1 do
-  local command = ARGV[base + 9 + 2 * r]
-  if command == 'PUBLISH' or command == 'SPUBLISH' then redis.call(command, ARGV[base + 10 + 2 * r], ARGV[base + 2]) end
-end
+publish_routes(base + 8, ARGV[base + 2])
 return n
 `;
 
@@ -123,8 +121,8 @@ export class RevocationWriter {
     const routes = await this.redis.publishRoutes(this.redis.channel(REVOCATION_KEYS.channel));
     await this.redis.script(WRITE, keys, [
       events.length, ...triples,
-      `${now - maxLifetime}-0`, envelope.id, json, routes.length, now, Math.floor((now - maxLifetime) / 1000), maxLifetime, prune,
-      MAX_NOT_BEFORE_SKEW_SECONDS, ...routes.flatMap((route) => [route.command, route.channel]),
+      `${now - maxLifetime}-0`, envelope.id, json, now, Math.floor((now - maxLifetime) / 1000), maxLifetime, prune,
+      MAX_NOT_BEFORE_SKEW_SECONDS, ...publishRouteArgs(routes),
     ]);
   }
 }
