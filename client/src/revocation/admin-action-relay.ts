@@ -1,3 +1,4 @@
+import { decodeJwt } from 'jose';
 import type { KccRedis } from '../connection.js';
 import { encodeEnvelope } from '../envelope.js';
 import { LUA_PUBLISH_ROUTES, publishRouteArgs } from '../pubsub-mode.js';
@@ -244,17 +245,13 @@ function storedAction(raw: string): string | undefined {
   return isPlainObject(value) && value.v === STORED_PUSH_VERSION && isSignedActionText(value.action) ? value.action : undefined;
 }
 
-/** The `notBefore` of a compact JWS's payload, read without verifying it (a whole number), else undefined. */
+/** The `notBefore` of a compact JWS's JSON payload, read without verifying it (a whole number ≥ 0), else undefined. */
 function unverifiedNotBefore(signedAction: string): number | undefined {
-  const parts = signedAction.split('.');
-  if (parts.length !== 3) return undefined;
-  let payload: unknown;
+  let notBefore: unknown;
   try {
-    payload = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8'));
+    notBefore = decodeJwt(signedAction).notBefore;
   } catch {
     return undefined;
   }
-  if (!isPlainObject(payload)) return undefined;
-  const notBefore = payload.notBefore;
   return typeof notBefore === 'number' && Number.isSafeInteger(notBefore) && notBefore >= 0 ? notBefore : undefined;
 }
