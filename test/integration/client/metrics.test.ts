@@ -76,6 +76,16 @@ const ALLOWED_VALUES: Record<string, readonly string[]> = {
   [ATTRIBUTES.heartbeatOutcome]: ['written', 'failed'],
 };
 
+/** A connection alone (no key ring, no revocations, no heartbeat) and an in-memory SDK, both closed after the test. */
+async function connectionOnly(): Promise<{ redis: KccRedis; sdk: InMemoryMetrics }> {
+  const { user } = namespace();
+  const redis = await KccRedis.connect(kccOptions(server, user, { heartbeat: false, logger: QUIET }));
+  cleanup.push(() => redis.close());
+  const sdk = new InMemoryMetrics();
+  cleanup.push(() => sdk.shutdown());
+  return { redis, sdk };
+}
+
 describe('the instruments as recorded by the OpenTelemetry SDK', () => {
   it('every instrument of the table: its kind, unit, value type and description; every point attributed with the app-env and only known values', async () => {
     const { user, appEnv } = namespace();
@@ -106,11 +116,7 @@ describe('the instruments as recorded by the OpenTelemetry SDK', () => {
   });
 
   it('the global MeterProvider of @opentelemetry/api when none is given', async () => {
-    const { user } = namespace();
-    const redis = await KccRedis.connect(kccOptions(server, user, { heartbeat: false, logger: QUIET }));
-    cleanup.push(() => redis.close());
-    const sdk = new InMemoryMetrics();
-    cleanup.push(() => sdk.shutdown());
+    const { redis, sdk } = await connectionOnly();
     expect(metrics.setGlobalMeterProvider(sdk.meterProvider)).toBe(true);
     cleanup.push(() => metrics.disable());
     const kccMetrics = await KccMetrics.start({ redis });
@@ -123,11 +129,7 @@ describe('the instruments as recorded by the OpenTelemetry SDK', () => {
   });
 
   it('close() removes the callback: nothing is observed after it (twice is fine)', async () => {
-    const { user } = namespace();
-    const redis = await KccRedis.connect(kccOptions(server, user, { heartbeat: false, logger: QUIET }));
-    cleanup.push(() => redis.close());
-    const sdk = new InMemoryMetrics();
-    cleanup.push(() => sdk.shutdown());
+    const { redis, sdk } = await connectionOnly();
     const kccMetrics = await KccMetrics.start({ redis }, { meterProvider: sdk.meterProvider });
     kccMetrics.close();
     kccMetrics.close();
@@ -135,11 +137,7 @@ describe('the instruments as recorded by the OpenTelemetry SDK', () => {
   });
 
   it('console.log / util.inspect / JSON show a summary, not the meter or its provider', async () => {
-    const { user } = namespace();
-    const redis = await KccRedis.connect(kccOptions(server, user, { heartbeat: false, logger: QUIET }));
-    cleanup.push(() => redis.close());
-    const sdk = new InMemoryMetrics();
-    cleanup.push(() => sdk.shutdown());
+    const { redis, sdk } = await connectionOnly();
     const kccMetrics = await KccMetrics.start({ redis }, { meterProvider: sdk.meterProvider });
     cleanup.push(async () => kccMetrics.close());
     const shown = inspect(kccMetrics, { depth: 10 });
