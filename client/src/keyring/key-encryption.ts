@@ -1,6 +1,7 @@
 import { createHash, createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import { inspect } from 'node:util';
-import { CompactEncrypt, CompactSign, type JWK, compactDecrypt, compactVerify, decodeProtectedHeader } from 'jose';
+import { CompactEncrypt, CompactSign, type JWK, decodeProtectedHeader } from 'jose';
+import { decryptCompactDirA256Gcm, verifyCompactHs256 } from './compact-reader.js';
 
 /** The well-known key used only with `unsafeAllowPlaintextPrivateKeys`: it protects nothing. */
 export const UNSAFE_LOCAL_KEK = 'kcc-redis-unsafe-local-only-not-a-secret';
@@ -38,15 +39,14 @@ export class KeyEncryptionKey {
   }
 
   /** Decrypts a private JWK; throws a message naming the kid when it is not ours or was altered. */
-  async decrypt(jwe: string, kid: string): Promise<JWK> {
+  decrypt(jwe: string, kid: string): JWK {
     const header = jweHeader(jwe, kid);
     if (header.kek !== this.fingerprint) {
       throw new Error(`private key of kid "${kid}" was encrypted under key-encryption key ${String(header.kek)}, not ${this.fingerprint}`);
     }
     if (header.kid !== kid) throw new Error(`private key stored under kid "${kid}" belongs to kid "${String(header.kid)}"`);
     try {
-      const { plaintext } = await compactDecrypt(jwe, this.#encryption, { keyManagementAlgorithms: ['dir'], contentEncryptionAlgorithms: ['A256GCM'] });
-      return JSON.parse(new TextDecoder().decode(plaintext)) as JWK;
+      return JSON.parse(decryptCompactDirA256Gcm(jwe, this.#encryption).toString('utf8')) as JWK;
     } catch {
       throw new Error(`private key of kid "${kid}" cannot be decrypted (altered, or another key-encryption key)`);
     }
@@ -60,11 +60,11 @@ export class KeyEncryptionKey {
   }
 
   /** The payload of a JWS made by {@link authenticate} with this key; throws when it was made otherwise or altered. */
-  async verify(jws: string): Promise<string> {
+  verify(jws: string): string {
     try {
-      const { payload, protectedHeader } = await compactVerify(jws, this.#authentication, { algorithms: ['HS256'] });
-      if (protectedHeader.typ !== RING_JWS_TYPE || protectedHeader.kid !== this.fingerprint) throw new Error('header');
-      return new TextDecoder().decode(payload);
+      const { header, payload } = verifyCompactHs256(jws, this.#authentication);
+      if (header.typ !== RING_JWS_TYPE || header.kid !== this.fingerprint) throw new Error('header');
+      return payload.toString('utf8');
     } catch {
       throw new Error(`authentication under key-encryption key ${this.fingerprint} failed (altered, or written without the key-encryption key)`);
     }

@@ -66,7 +66,7 @@ export async function openRing(stored: string, keks: KeyEncryptionKeys, namespac
   }
   let payload: string;
   try {
-    payload = await kek.verify(stored);
+    payload = kek.verify(stored);
   } catch (error) {
     throw new RingRefusal('bad-authentication', (error as Error).message);
   }
@@ -81,9 +81,8 @@ export async function openRing(stored: string, keks: KeyEncryptionKeys, namespac
 
 /** Decrypts and imports the private keys a ring still needs (not expired at `now`). Throws a {@link RingRefusal}. */
 export async function unlockRing(opened: OpenedRing, keks: KeyEncryptionKeys, now: number): Promise<UsableRing> {
-  const privateKeys = new Map<string, webcrypto.CryptoKey>();
   let underEarlierKek = opened.kek !== keks.current;
-  for (const key of opened.ring.keys.filter((k) => k.expiresAt === null || k.expiresAt > now)) {
+  const decrypted = opened.ring.keys.filter((k) => k.expiresAt === null || k.expiresAt > now).map((key) => {
     let fingerprint: string | undefined;
     try {
       fingerprint = jweKekFingerprint(key.privateJwe, key.kid);
@@ -94,14 +93,21 @@ export async function unlockRing(opened: OpenedRing, keks: KeyEncryptionKeys, no
     if (!kek) throw new RingRefusal('unknown-kek', `private key of kid "${key.kid}" is under key-encryption key ${String(fingerprint)}; this instance holds ${keks.fingerprints.join(', ')}`);
     if (kek !== keks.current) underEarlierKek = true;
     try {
-      const privateJwk = await kek.decrypt(key.privateJwe, key.kid);
-      privateKeys.set(key.kid, await importPrivateKey(key.alg, key.kid, key.publicJwk, privateJwk));
+      return { key, privateJwk: kek.decrypt(key.privateJwe, key.kid) };
     } catch (error) {
       throw new RingRefusal('undecryptable', (error as Error).message);
     }
-  }
+  });
+  // Every key decrypted (synchronously) before any import: the imports, each a WebCrypto call, run together.
+  const imported = await Promise.all(decrypted.map(async ({ key, privateJwk }) => {
+    try {
+      return [key.kid, await importPrivateKey(key.alg, key.kid, key.publicJwk, privateJwk)] as const;
+    } catch (error) {
+      throw new RingRefusal('undecryptable', (error as Error).message);
+    }
+  }));
   if (!viewAt(opened.ring, now).active) throw new RingRefusal('invalid', 'ring has no active key');
-  return { ...opened, privateKeys, underEarlierKek };
+  return { ...opened, privateKeys: new Map(imported), underEarlierKek };
 }
 
 /** The ring with every private key (still needed) re-encrypted under `kek`; nothing else changes. */
@@ -113,7 +119,7 @@ export async function reencryptRing(ring: StoredRing, keks: KeyEncryptionKeys, n
     const fingerprint = jweKekFingerprint(key.privateJwe, key.kid);
     const kek = fingerprint === undefined ? undefined : keks.find(fingerprint);
     if (!kek) throw new RingRefusal('unknown-kek', `private key of kid "${key.kid}" is under key-encryption key ${String(fingerprint)}`);
-    keys.push(kek === current ? key : { ...key, privateJwe: await current.encrypt(await kek.decrypt(key.privateJwe, key.kid), key.kid) });
+    keys.push(kek === current ? key : { ...key, privateJwe: await current.encrypt(kek.decrypt(key.privateJwe, key.kid), key.kid) });
   }
   return { ...ring, keys };
 }
