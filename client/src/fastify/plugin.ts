@@ -3,6 +3,7 @@ import fp from 'fastify-plugin';
 import { KccRedis } from '../connection.js';
 import { KccConfigError, KccNotReadyError } from '../errors.js';
 import { KeyRing } from '../keyring/key-ring.js';
+import { type ResolvedKeyRingOptions, resolveKeyRingOptions } from '../keyring/key-ring-options.js';
 import { defaultLogger } from '../logger.js';
 import { KccMetrics } from '../metrics/kcc-metrics.js';
 import { createBackchannelLogoutHandler } from '../revocation/backchannel-logout.js';
@@ -20,9 +21,9 @@ import { type MountedEndpoint, mountLogoutRoutes } from './logout-routes.js';
 import { type KccFastifyOptions, PLUGIN_NAME, resolveKccFastifyOptions } from './plugin-options.js';
 
 /** Starts the key ring and the revocation index in parallel; if one fails, closes the other. */
-async function startBoth(redis: KccRedis, options: KccFastifyOptions, keycloakPushes: KeycloakPushVerifier): Promise<[KeyRing, Revocations]> {
+async function startBoth(redis: KccRedis, ringOptions: ResolvedKeyRingOptions, options: KccFastifyOptions, keycloakPushes: KeycloakPushVerifier): Promise<[KeyRing, Revocations]> {
   const [ring, revocations] = await Promise.allSettled([
-    KeyRing.start(redis, options.keyRing),
+    KeyRing.startResolved(redis, ringOptions),
     Revocations.start(redis, { ...options.revocations, keycloakPushes: options.revocations?.keycloakPushes ?? keycloakPushes }),
   ]);
   if (ring.status === 'fulfilled' && revocations.status === 'fulfilled') return [ring.value, revocations.value];
@@ -41,8 +42,8 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
   // The handlers are built (and their options checked) before connecting; they reach Redis through these.
   let revocations: Revocations | undefined;
   let replays: RedisReplayGuard | undefined;
-  const started = <T>(value: T | undefined): T => {
-    if (value === undefined) throw new KccNotReadyError(`${PLUGIN_NAME}: revocations are not started`);
+  const started = <T>(value: T | undefined, what = 'revocations'): T => {
+    if (value === undefined) throw new KccNotReadyError(`${PLUGIN_NAME}: ${what} not started yet`);
     return value;
   };
   const sink: KeycloakAdminSink = {
@@ -66,12 +67,32 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
     endpoints.push({ path: resolved.adminPaths.pushNotBefore, mediaType: TEXT_CONTENT_TYPE, handler: admin.pushNotBefore });
   }
 
-  // One connect with the subscriber (revocations) and reader (key-ring log tail) prewarmed: the
-  // three TLS handshakes run in parallel.
+  // One connect with the subscriber (revocations) and reader (key-ring log tail) prewarmed: the three
+  // TLS handshakes run in parallel. The routes need no connection (they reach the ring and the index
+  // through `started`): they are mounted while the handshakes are in flight, on the CPU they leave idle.
+  // The key ring's options (its key-encryption key may come from Secrets Manager) are resolved meanwhile too.
   const ownsRedis = options.redis === undefined;
-  const redis = options.redis ?? (await KccRedis.connect({ ...options.connection, logger: options.connection?.logger ?? logger }, ['subscriber', 'reader']));
+  const redisLogger = options.redis?.config.logger ?? options.connection?.logger ?? logger;
+  const connecting = options.redis ? Promise.resolve(options.redis) : KccRedis.connect({ ...options.connection, logger: redisLogger }, ['subscriber', 'reader']);
+  const ringOptions = resolveKeyRingOptions(options.keyRing ?? {}, redisLogger);
+  connecting.catch(() => undefined);
+  ringOptions.catch(() => undefined);
   let keyRing: KeyRing | undefined;
   let metrics: KccMetrics | undefined;
+  let health: (() => KccHealth) | undefined;
+  try {
+    if (resolved.jwksPath) mountJwksRoute(fastify, resolved.jwksPath, () => started(keyRing, 'the key ring'), resolved.jwksMaxAgeSeconds);
+    await mountLogoutRoutes(fastify, endpoints);
+    if (resolved.healthPath) mountHealthRoute(fastify, resolved.healthPath, () => started(health, 'health')(), options.revocations?.failOpen ?? REVOCATION_DEFAULTS.failOpen);
+  } catch (error) {
+    if (ownsRedis) await connecting.then((redis) => redis.close(), () => undefined);
+    throw error;
+  }
+  const [redis, resolvedRingOptions] = await Promise.allSettled([connecting, ringOptions]).then(async ([connected, resolvedRing]) => {
+    if (connected.status === 'fulfilled' && resolvedRing.status === 'fulfilled') return [connected.value, resolvedRing.value] as const;
+    if (connected.status === 'fulfilled' && ownsRedis) await connected.value.close();
+    throw connected.status === 'rejected' ? connected.reason : (resolvedRing as PromiseRejectedResult).reason;
+  });
   let closed = false;
   const close = async (): Promise<void> => {
     closed = true;
@@ -80,20 +101,16 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
     if (ownsRedis) await redis.close();
   };
   try {
-    [keyRing, revocations] = await startBoth(redis, options, keycloakPushes);
+    [keyRing, revocations] = await startBoth(redis, resolvedRingOptions, options, keycloakPushes);
     replays = new RedisReplayGuard(redis);
     if (options.metrics !== false) metrics = await KccMetrics.start({ redis, keyRing, revocations }, { meterProvider: options.metrics?.meterProvider });
-    if (resolved.jwksPath) mountJwksRoute(fastify, resolved.jwksPath, keyRing, resolved.jwksMaxAgeSeconds);
-    await mountLogoutRoutes(fastify, endpoints);
-    // `health` is defined below, once the ring and the index are known to exist; the route calls it per request.
-    if (resolved.healthPath) mountHealthRoute(fastify, resolved.healthPath, () => health(), options.revocations?.failOpen ?? REVOCATION_DEFAULTS.failOpen);
   } catch (error) {
     await close();
     throw error;
   }
   const ring = keyRing;
   const index = revocations;
-  const health = (): KccHealth => {
+  health = (): KccHealth => {
     const ringHealth = ring.health();
     const revocationStatus = closed ? 'closed' : index.stale ? 'stale' : 'current';
     return {

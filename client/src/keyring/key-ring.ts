@@ -109,7 +109,15 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
    * resolves as soon as this instance can sign.
    */
   static async start(redis: KccRedis, options: KeyRingOptions = {}): Promise<KeyRing> {
-    const resolved = await resolveKeyRingOptions(options, redis.config.logger);
+    return KeyRing.startResolved(redis, await resolveKeyRingOptions(options, redis.config.logger));
+  }
+
+  /**
+   * {@link start} with options already resolved (`resolveKeyRingOptions`, which may read the
+   * key-encryption key from Secrets Manager): the Fastify plugin resolves them while it connects.
+   * @internal
+   */
+  static async startResolved(redis: KccRedis, resolved: ResolvedKeyRingOptions): Promise<KeyRing> {
     if (resolved.unsafePlaintext) {
       redis.config.logger.warn('UNSAFE: private signing keys are stored in Redis under a well-known key (unsafeAllowPlaintextPrivateKeys); local development only');
     }

@@ -138,4 +138,23 @@ describe('Fastify plugin registration and lifecycle', () => {
     await expectConnections('wrong-kek', 0);
     expect(logger.lines.some((line) => line.startsWith('warn key ring version') && line.includes('refused'))).toBe(true);
   });
+
+  it('a route that clashes with one of the app\'s fails registration with Fastify\'s error, and leaves no connection open', async () => {
+    const app = Fastify();
+    app.get('/.well-known/jwks.json', async () => ({ keys: [] }));
+    app.register(fastifyKcc, base({ connection: { ...connectionTo(server), instanceId: 'route-clash' } }));
+    await expect(app.ready()).rejects.toMatchObject({ code: 'FST_ERR_DUPLICATED_ROUTE' });
+    await app.close();
+    await expectConnections('route-clash', 0);
+  });
+
+  it('a key-ring option it cannot use fails registration naming the field, and leaves no connection open', async () => {
+    const app = Fastify();
+    app.register(fastifyKcc, base({ connection: { ...connectionTo(server), instanceId: 'short-kek' }, keyRing: { ...KEY_RING, keyEncryptionKey: 'too-short' } }));
+    const error = await app.ready().then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(KccConfigError);
+    expect((error as KccConfigError).problems).toEqual([expect.stringMatching(/^keyEncryptionKey: must be at least \d+ characters \(has 9\)$/)]);
+    await app.close();
+    await expectConnections('short-kek', 0);
+  });
 });
