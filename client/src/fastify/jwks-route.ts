@@ -24,11 +24,11 @@ export function ifNoneMatchHits(header: string | undefined, etag: string): boole
  * a strong ETag (SHA-256 of the body, recomputed only when the ring's JWKS changes) and 304 on a
  * matching `If-None-Match`. Fastify adds `HEAD`.
  */
-export function mountJwksRoute(fastify: FastifyInstance, path: string, ring: () => KeyRing, maxAgeSeconds: number): void {
+export function mountJwksRoute(fastify: FastifyInstance, path: string, ring: KeyRing, maxAgeSeconds: number): void {
   const cacheControl = `public, max-age=${maxAgeSeconds}`;
   let rendered: Rendered | undefined;
   const render = (): Rendered => {
-    const document = ring().jwks();
+    const document = ring.jwks();
     if (rendered?.document !== document) {
       const body = Buffer.from(JSON.stringify(document));
       rendered = { document, body, etag: `"${createHash('sha256').update(body).digest('base64url')}"` };

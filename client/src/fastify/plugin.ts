@@ -42,8 +42,8 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
   // The handlers are built (and their options checked) before connecting; they reach Redis through these.
   let revocations: Revocations | undefined;
   let replays: RedisReplayGuard | undefined;
-  const started = <T>(value: T | undefined, what = 'revocations'): T => {
-    if (value === undefined) throw new KccNotReadyError(`${PLUGIN_NAME}: ${what} not started yet`);
+  const started = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new KccNotReadyError(`${PLUGIN_NAME}: revocations are not started`);
     return value;
   };
   const sink: KeycloakAdminSink = {
@@ -68,31 +68,20 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
   }
 
   // One connect with the subscriber (revocations) and reader (key-ring log tail) prewarmed: the three
-  // TLS handshakes run in parallel. The routes need no connection (they reach the ring and the index
-  // through `started`): they are mounted while the handshakes are in flight, on the CPU they leave idle.
-  // The key ring's options (its key-encryption key may come from Secrets Manager) are resolved meanwhile too.
+  // TLS handshakes run in parallel. The key ring's options are resolved meanwhile: its key-encryption
+  // key may come from Secrets Manager, a request that need not wait for Redis.
   const ownsRedis = options.redis === undefined;
   const redisLogger = options.redis?.config.logger ?? options.connection?.logger ?? logger;
   const connecting = options.redis ? Promise.resolve(options.redis) : KccRedis.connect({ ...options.connection, logger: redisLogger }, ['subscriber', 'reader']);
-  const ringOptions = resolveKeyRingOptions(options.keyRing ?? {}, redisLogger);
-  connecting.catch(() => undefined);
-  ringOptions.catch(() => undefined);
+  const [connected, ringOptions] = await Promise.allSettled([connecting, resolveKeyRingOptions(options.keyRing ?? {}, redisLogger)]);
+  if (connected.status === 'rejected') throw connected.reason;
+  const redis = connected.value;
+  if (ringOptions.status === 'rejected') {
+    if (ownsRedis) await redis.close().catch(() => undefined);
+    throw ringOptions.reason;
+  }
   let keyRing: KeyRing | undefined;
   let metrics: KccMetrics | undefined;
-  let health: (() => KccHealth) | undefined;
-  try {
-    if (resolved.jwksPath) mountJwksRoute(fastify, resolved.jwksPath, () => started(keyRing, 'the key ring'), resolved.jwksMaxAgeSeconds);
-    await mountLogoutRoutes(fastify, endpoints);
-    if (resolved.healthPath) mountHealthRoute(fastify, resolved.healthPath, () => started(health, 'health')(), options.revocations?.failOpen ?? REVOCATION_DEFAULTS.failOpen);
-  } catch (error) {
-    if (ownsRedis) await connecting.then((redis) => redis.close(), () => undefined);
-    throw error;
-  }
-  const [redis, resolvedRingOptions] = await Promise.allSettled([connecting, ringOptions]).then(async ([connected, resolvedRing]) => {
-    if (connected.status === 'fulfilled' && resolvedRing.status === 'fulfilled') return [connected.value, resolvedRing.value] as const;
-    if (connected.status === 'fulfilled' && ownsRedis) await connected.value.close();
-    throw connected.status === 'rejected' ? connected.reason : (resolvedRing as PromiseRejectedResult).reason;
-  });
   let closed = false;
   const close = async (): Promise<void> => {
     closed = true;
@@ -101,16 +90,21 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
     if (ownsRedis) await redis.close();
   };
   try {
-    [keyRing, revocations] = await startBoth(redis, resolvedRingOptions, options, keycloakPushes);
+    [keyRing, revocations] = await startBoth(redis, ringOptions.value, options, keycloakPushes);
     replays = new RedisReplayGuard(redis);
     if (options.metrics !== false) metrics = await KccMetrics.start({ redis, keyRing, revocations }, { meterProvider: options.metrics?.meterProvider });
+    if (resolved.jwksPath) mountJwksRoute(fastify, resolved.jwksPath, keyRing, resolved.jwksMaxAgeSeconds);
+    await mountLogoutRoutes(fastify, endpoints);
+    // `health` is defined below, once the ring and the index are known to exist; the route calls it per request.
+    if (resolved.healthPath) mountHealthRoute(fastify, resolved.healthPath, () => health(), options.revocations?.failOpen ?? REVOCATION_DEFAULTS.failOpen);
   } catch (error) {
-    await close();
+    // The start's error is the one to report, not one from closing after it.
+    await close().catch(() => undefined);
     throw error;
   }
   const ring = keyRing;
   const index = revocations;
-  health = (): KccHealth => {
+  const health = (): KccHealth => {
     const ringHealth = ring.health();
     const revocationStatus = closed ? 'closed' : index.stale ? 'stale' : 'current';
     return {

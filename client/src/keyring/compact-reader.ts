@@ -9,11 +9,17 @@ import { createDecipheriv, createHmac, timingSafeEqual } from 'node:crypto';
  * into their own refusal.
  */
 
-const BASE64URL = /^[A-Za-z0-9_-]*$/;
-
+/**
+ * Decodes one part, canonical base64url only (RFC 7515 §2: no padding, no other characters). Node's
+ * decoder is lenient (it skips characters outside the alphabet, drops a stray last character and
+ * ignores unused low bits), so several texts would decode to the same bytes. Only the text that
+ * the bytes encode back to is accepted: a stored ring has exactly one valid spelling (its digest is
+ * how instances tell rings apart), and nothing jose would refuse gets through.
+ */
 function part(text: string): Buffer {
-  if (!BASE64URL.test(text)) throw new Error('not base64url');
-  return Buffer.from(text, 'base64url');
+  const bytes = Buffer.from(text, 'base64url');
+  if (bytes.toString('base64url') !== text) throw new Error('not canonical base64url');
+  return bytes;
 }
 
 function protectedHeader(text: string): Record<string, unknown> {

@@ -98,7 +98,9 @@ export async function unlockRing(opened: OpenedRing, keks: KeyEncryptionKeys, no
       throw new RingRefusal('undecryptable', (error as Error).message);
     }
   });
-  // Every key decrypted (synchronously) before any import: the imports, each a WebCrypto call, run together.
+  // Every key decrypted (synchronously) before any import: the imports, each a WebCrypto call, run
+  // together. A ring with several bad keys is refused for the first one found, in this order, or for
+  // whichever import fails first: a refusal, either way.
   const imported = await Promise.all(decrypted.map(async ({ key, privateJwk }) => {
     try {
       return [key.kid, await importPrivateKey(key.alg, key.kid, key.publicJwk, privateJwk)] as const;

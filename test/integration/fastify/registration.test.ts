@@ -157,4 +157,19 @@ describe('Fastify plugin registration and lifecycle', () => {
     await app.close();
     await expectConnections('short-kek', 0);
   });
+
+  it('a key-ring option it cannot use, with a connection passed as `redis`: registration fails, the caller\'s connection stays open and usable', async () => {
+    const redis = await KccRedis.connect({ ...connectionTo(server), instanceId: 'callers-bad-kek' });
+    try {
+      const { connection: _ignored, ...options } = base({ keyRing: { ...KEY_RING, keyEncryptionKey: 'too-short' } });
+      const app = Fastify();
+      app.register(fastifyKcc, { ...options, redis });
+      await expect(app.ready()).rejects.toBeInstanceOf(KccConfigError);
+      await app.close();
+      expect(await redis.run((r) => r.ping())).toBe('PONG');
+      expect(await connectionsNamed('callers-bad-kek:commands')).toBe(1);
+    } finally {
+      await redis.close();
+    }
+  });
 });

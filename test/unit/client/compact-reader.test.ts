@@ -72,6 +72,23 @@ describe('compact JWS (HS256), read with node:crypto', () => {
   ])('refuses %s', (_name, jws) => {
     expect(() => verifyCompactHs256(jws, key)).toThrow();
   });
+
+  it('refuses any spelling but canonical base64url (padding, other characters, unused bits set), though the bytes are the same', async () => {
+    const [h, p, sig] = (await sign('{"ring":1}')).split('.') as [string, string, string];
+    expect(verifyCompactHs256(`${h}.${p}.${sig}`, key).payload.toString()).toBe('{"ring":1}');
+    // 32 bytes in 43 characters leave 2 unused bits in the last one: another last character decodes to the same signature.
+    const last = sig.at(-1)!;
+    const sibling = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'.split('').find((c) => c !== last && Buffer.from(sig.slice(0, -1) + c, 'base64url').equals(Buffer.from(sig, 'base64url')))!;
+    expect(sibling).toBeDefined();
+    // Only the canonical-spelling rule refuses these: Node decodes each to the very bytes signed.
+    for (const spelling of [`${h}.${p}.${sig}=`, `${h}.${p}.${sig.slice(0, -1)}${sibling}`, `${h}=.${p}.${sig}`]) {
+      expect(Buffer.from(spelling.split('.')[2]!, 'base64url').equals(Buffer.from(sig, 'base64url')) || spelling.includes('=.'), spelling).toBe(true);
+      expect(() => verifyCompactHs256(spelling, key), spelling).toThrow(/base64url/);
+    }
+    for (const spelling of [`${h}.${p}.+${sig.slice(1)}`, `${h}.${p}.${sig} `]) expect(() => verifyCompactHs256(spelling, key), spelling).toThrow(/base64url/);
+    // The payload's spelling is covered by the MAC, which is over the text as sent.
+    expect(() => verifyCompactHs256(`${h}.${p}=.${sig}`, key)).toThrow(/signature mismatch/);
+  });
 });
 
 describe('compact JWE (dir + A256GCM), read with node:crypto', () => {
@@ -102,6 +119,26 @@ describe('compact JWE (dir + A256GCM), read with node:crypto', () => {
     expect(() => decryptCompactDirA256Gcm(a128, key)).toThrow(/not dir \+ A256GCM/);
     const [h, , iv, c, t] = (await encrypt('{}')).split('.') as string[];
     expect(() => decryptCompactDirA256Gcm(`${h}.${b64('k')}.${iv}.${c}.${t}`, key)).toThrow(/not dir \+ A256GCM/);
+  });
+
+  it('refuses a protected header changed to another valid one (it is the AAD), ciphertext and tag kept', async () => {
+    const jwe = await encrypt('{"d":1}', { alg: 'dir', enc: 'A256GCM', kid: 'kid-1', kek: 'f1' });
+    const [, k, iv, c, t] = jwe.split('.') as string[];
+    const swapped = `${b64({ alg: 'dir', enc: 'A256GCM', kid: 'kid-2', kek: 'f1' })}.${k}.${iv}.${c}.${t}`;
+    expect(() => decryptCompactDirA256Gcm(swapped, key)).toThrow(/auth/i);
+    await expect(compactDecrypt(swapped, key)).rejects.toThrow(); // jose agrees
+  });
+
+  it('refuses a stray character or padding in the IV, ciphertext or tag, which Node alone would skip', async () => {
+    const parts = (await encrypt('{"d":"xy"}')).split('.'); // IV 16 characters, ciphertext 14, tag 22
+    for (const index of [2, 3, 4]) {
+      for (const suffix of ['=', '==', parts[index]!.length % 4 === 0 ? 'A' : '']) {
+        if (!suffix) continue;
+        const altered = parts.map((p, i) => (i === index ? p + suffix : p)).join('.');
+        expect(Buffer.from(altered.split('.')[index]!, 'base64url').equals(Buffer.from(parts[index]!, 'base64url')), `part ${index} + ${suffix} decodes as the original`).toBe(true);
+        expect(() => decryptCompactDirA256Gcm(altered, key), `part ${index} + ${suffix}`).toThrow(/base64url/);
+      }
+    }
   });
 
   it('refuses a truncated tag (GCM would otherwise accept a shorter one)', async () => {
