@@ -4,17 +4,25 @@ import type { JWK } from 'jose';
 import type { KccRedis } from '../connection.js';
 import { KccClosedError, KccKeyRingError, KccLockTimeoutError, KccNotReadyError } from '../errors.js';
 import type { EventLogTail } from '../event-log.js';
+import { Store, type Versioned } from '../store.js';
 import { type ClientAssertionRequest, type ClientAuthFunction, type SigningKey, privateKeyJwtClientAuth, signClientAssertion } from './client-assertion.js';
 import { type KeyRingOptions, type ResolvedKeyRingOptions, resolveKeyRingOptions } from './key-ring-options.js';
 import { type KeyRingStatus, inspectKeyRing } from './key-ring-status.js';
 import { type RingView, type RotationPlan, type StoredRing, planRotation, viewAt } from './ring-data.js';
 import { RingKeeper } from './ring-keeper.js';
 import { KEY_RING_CHANGED, KEY_RING_CHECK, KEY_RING_KEYS } from './ring-keys.js';
-import { RingLog } from './ring-log.js';
+import { type NewestEntries, RingLog, readNewestRingLog } from './ring-log.js';
 import { type RingRefusalReason, reencryptRing } from './ring-seal.js';
 import { generateSigningKey } from './signing-key.js';
 
 const LOCK_NAME = KEY_RING_KEYS.lock;
+
+
+/** The reads a start begins before its options are resolved (they need no key-encryption key). */
+interface StartReads {
+  readonly ring: Promise<Versioned | undefined>;
+  readonly log: Promise<NewestEntries>;
+}
 
 /** A public JWKS document, as served at the client's `jwks_uri`. */
 export interface JsonWebKeySet {
@@ -109,7 +117,12 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
    * resolves as soon as this instance can sign.
    */
   static async start(redis: KccRedis, options: KeyRingOptions = {}): Promise<KeyRing> {
-    return KeyRing.startResolved(redis, await resolveKeyRingOptions(options, redis.config.logger));
+    // The stored ring and the log's newest entries need no key-encryption key to be read: the round
+    // trip runs while the options (the key-encryption keys, derived or fetched) resolve.
+    const reads: StartReads = { ring: new Store(redis).getVersioned(KEY_RING_KEYS.ring), log: readNewestRingLog(redis) };
+    reads.ring.catch(() => undefined);
+    reads.log.catch(() => undefined);
+    return KeyRing.startResolved(redis, await resolveKeyRingOptions(options, redis.config.logger), reads);
   }
 
   /**
@@ -117,13 +130,13 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
    * key-encryption key from Secrets Manager): the Fastify plugin resolves them while it connects.
    * @internal
    */
-  static async startResolved(redis: KccRedis, resolved: ResolvedKeyRingOptions): Promise<KeyRing> {
+  static async startResolved(redis: KccRedis, resolved: ResolvedKeyRingOptions, reads?: StartReads): Promise<KeyRing> {
     if (resolved.unsafePlaintext) {
       redis.config.logger.warn('UNSAFE: private signing keys are stored in Redis under a well-known key (unsafeAllowPlaintextPrivateKeys); local development only');
     }
     const ring = new KeyRing(redis, resolved);
     try {
-      await ring.begin();
+      await ring.begin(reads);
     } catch (error) {
       await ring.close();
       throw error;
@@ -263,13 +276,13 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
     return this.keeper.generation;
   }
 
-  private async begin(): Promise<void> {
+  private async begin(reads?: StartReads): Promise<void> {
     // One round trip: the log's newest entries (the newest generation written, and the position the
     // tail starts from, both from one read) and the ring, read together. Their order does not matter:
     // a ring written after the log read and before the ring read is in the ring; one written after the
     // ring read is after the position, so the tail reads it; one written after the ring read and before
     // the log read shows as a log generation above the ring's and is waited for below.
-    const [logNewest, result] = await Promise.all([this.keeper.readLogGeneration(), this.keeper.load()]);
+    const [logNewest, result] = await Promise.all([this.keeper.readLogGeneration(reads?.log), this.keeper.load(reads?.ring)]);
     this.tail = await this.log.tail(
       (event) => {
         if (event.type === KEY_RING_CHANGED || event.type === KEY_RING_CHECK) this.background(this.keeper.sync());

@@ -8,7 +8,7 @@ import type { ResolvedKeyRingOptions } from './key-ring-options.js';
 import { MAX_COMPROMISED_KIDS, RING_FORMAT_VERSION, type StoredRing } from './ring-data.js';
 import { type RingFacts, judgeRing } from './ring-judge.js';
 import { KEY_RING_KEYS } from './ring-keys.js';
-import type { RingLog } from './ring-log.js';
+import type { NewestEntries, RingLog } from './ring-log.js';
 import { startRefusalMessage, verdictMessage } from './ring-refusal-messages.js';
 import { RingRefusal, type RingRefusalReason, type UsableRing, openRing, reencryptRing, sealRing, unlockRing } from './ring-seal.js';
 
@@ -100,8 +100,8 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
   }
 
   /** Reads which generation the ring's log shows was written (at start), and the log's newest entry id in the same read. */
-  async readLogGeneration(): Promise<{ readonly generation: number; readonly position: string }> {
-    const newest = await this.log.newest(this.options.keks);
+  async readLogGeneration(read?: Promise<NewestEntries>): Promise<{ readonly generation: number; readonly position: string }> {
+    const newest = await this.log.newest(this.options.keks, read);
     this.logGeneration = newest.generation;
     return newest;
   }
@@ -248,15 +248,16 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
   }
 
   /** Reads the ring in Redis (one read at a time) and adopts it if it is good and not older than the one held. */
-  load(): Promise<LoadResult> {
-    this.loading ??= this.loadOnce().finally(() => {
+  /** Reads (or takes `read`, a read of the stored ring already under way), verifies and adopts the stored ring; single-flight. */
+  load(read?: Promise<Versioned | undefined>): Promise<LoadResult> {
+    this.loading ??= this.loadOnce(read).finally(() => {
       this.loading = undefined;
     });
     return this.loading;
   }
 
-  private async loadOnce(): Promise<LoadResult> {
-    const stored = await this.store.getVersioned(KEY_RING_NAME);
+  private async loadOnce(read = this.store.getVersioned(KEY_RING_NAME)): Promise<LoadResult> {
+    const stored = await read;
     if (!stored) return { state: 'absent' };
     if (this.held && stored.value === this.held.raw) {
       this.recovered();

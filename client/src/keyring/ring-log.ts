@@ -17,6 +17,9 @@ export interface RingEvent {
   readonly tag?: string;
 }
 
+/** The newest log entries, newest first: `[id, fields]`. */
+export type NewestEntries = readonly (readonly [string, readonly string[]])[];
+
 /** Log entries a starting instance looks at for the newest generation written. */
 const ENTRIES_CHECKED = 32;
 
@@ -59,9 +62,9 @@ export class RingLog {
    * {@link newestGeneration}, and the id of the log's newest entry (`'0-0'` when empty) from the same
    * read: a position to tail from that is consistent with the generation.
    */
-  async newest(keks: KeyEncryptionKeys): Promise<{ readonly generation: number; readonly position: string }> {
+  async newest(keks: KeyEncryptionKeys, read: Promise<NewestEntries> = readNewestRingLog(this.redis)): Promise<{ readonly generation: number; readonly position: string }> {
     let newest = 0;
-    const entries = await this.redis.run((r) => r.xrevrange(this.log.key, '+', '-', 'COUNT', ENTRIES_CHECKED));
+    const entries = await read;
     for (const [, fields] of entries) {
       const data = envelopeData(fields);
       if (!isPlainObject(data) || !Number.isSafeInteger(data.generation) || typeof data.kek !== 'string' || typeof data.tag !== 'string') continue;
@@ -75,6 +78,14 @@ export class RingLog {
   private statement(generation: number): string {
     return `${this.redis.keyPrefix}\n${generation}`;
   }
+}
+
+/**
+ * The ring log's newest entries, as {@link RingLog.newest} reads them: a read that needs no
+ * key-encryption key, so a starting instance begins it before its keys are known.
+ */
+export function readNewestRingLog(redis: KccRedis): Promise<NewestEntries> {
+  return redis.run((r) => r.xrevrange(redis.key(KEY_RING_KEYS.log), '+', '-', 'COUNT', ENTRIES_CHECKED));
 }
 
 function envelopeData(fields: readonly string[]): unknown {
