@@ -80,18 +80,32 @@ if (config.mode === 'raw-decode' || config.mode === 'raw-index') {
     }
   });
 } else {
+  // `reached` is checked once when asked, then after each event-loop turn that applied something
+  // (a message): never by spinning, which would take the cores from the instances doing the work.
+  let expected: number | undefined;
+  let checkScheduled = false;
+  const checkReached = () => {
+    checkScheduled = false;
+    if (expected === undefined || !instances.every((i) => i.revocations.stats.revokedSessions >= expected!)) return;
+    expected = undefined;
+    send({ t: 'reached' });
+  };
   const instances = await Promise.all(Array.from({ length: perProcess }, async () => {
     const redis = await KccRedis.connect({ url: config.url, tls: { ca: config.ca }, username: config.username, password: config.password, env: {} }, ['subscriber']);
     const revocations = await Revocations.start(redis);
     revocations.on('applied', (event) => {
       if (event.kind === 'session' && event.sid.startsWith('watch-')) saw(event.sid);
+      if (expected !== undefined && !checkScheduled) {
+        checkScheduled = true;
+        setImmediate(checkReached);
+      }
     });
     return { redis, revocations };
   }));
   process.on('message', (message: ParentMessage) => {
     if (message.t === 'expect') {
-      const check = () => (instances.every((i) => i.revocations.stats.revokedSessions >= message.count) ? send({ t: 'reached' }) : setImmediate(check));
-      check();
+      expected = message.count;
+      checkReached();
     } else {
       void Promise.all(instances.map(async (i) => {
         await i.revocations.close();
