@@ -5,8 +5,12 @@
  * median holds still between runs, and whose spread (min–max) shows how much the machine moved.
  */
 
-/** Default number of rounds: at least 5, odd so that the median is a measured round. */
-export const ROUNDS = 7;
+/**
+ * Default number of rounds: at least 5, odd so that the median is a measured round. 11, not 7: with
+ * 7, two consecutive runs still differed by up to 0.2 on the noisiest ratios (a p99, a rate whose
+ * baseline swings with the machine, a 2-second load measured once per round).
+ */
+export const ROUNDS = 11;
 
 /** One figure per round for ours and for the baseline. */
 export interface RoundFigures {
