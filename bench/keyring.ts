@@ -17,8 +17,11 @@ const RING: KeyRingOptions = { keyEncryptionKey: 'bench-key-encryption-key-01234
 const quiet = { info: () => {}, warn: () => {} };
 /** Samples of each side per round (start-up on an existing ring, and a bare connect). */
 const READY_SAMPLES = 24;
-/** Samples of each side per round on an empty namespace (RSA key generation varies a lot: more rounds than samples). */
-const EMPTY_SAMPLES = 4;
+/**
+ * Samples of each side per round on an empty namespace. RSA key generation time varies a lot from key
+ * to key (the search for primes): with 4 per round, two consecutive runs differed by 0.65.
+ */
+const EMPTY_SAMPLES = 10;
 
 /**
  * `ready_existing`: `KccRedis.connect` (command connection + the key-ring log's reader) and
