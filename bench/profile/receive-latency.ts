@@ -3,7 +3,8 @@
  * PUBLISH of a short message to raw subscribers (the suite's baseline), a raw PUBLISH of the very
  * message a revocation publishes to the instances (their receiving share, without the write), and
  * the whole path (revokeSession on a 17th instance). Not a suite: a profiling aid,
- * `npx tsx --conditions=kcc-redis-source bench/profile/receive-latency.ts [rounds] [samples]`.
+ * `npx tsx --conditions=kcc-redis-source bench/profile/receive-latency.ts [rounds] [samples] [sides]`,
+ * e.g. sides `raw_short,revoke_session`; `KCC_PROF_OURS` picks the receivers (instance-host.ts modes).
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -73,8 +74,10 @@ const perRound: Record<string, number[]> = Object.fromEntries(names.map((k) => [
 for (let round = 0; round < rounds; round++) {
   const got: Record<string, number[]> = Object.fromEntries(names.map((k) => [k, []]));
   for (let i = 0; i < samples + 10; i++) {
+    // Forward, then backward (a b | b a), as the suite alternates: rotating (a b c | b c a | c a b)
+    // would always run one side right after another and hand it what that one leaves behind.
     for (let j = 0; j < names.length; j++) {
-      const name = names[(i + j) % names.length]!;
+      const name = names[i % 2 === 0 ? j : names.length - 1 - j]!;
       const start = process.hrtime.bigint();
       await sides[name]!();
       if (i >= 10) got[name]!.push(Number(process.hrtime.bigint() - start) / 1_000);
