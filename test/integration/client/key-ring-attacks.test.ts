@@ -7,27 +7,21 @@
  */
 import type { Redis } from 'ioredis';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KccRedis, KeyRing, type KeyRingOptions } from '../../../client/src/index.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
 import { nextEvent, until } from '../../support/events.js';
+import { closeAfterEach } from '../../support/closing.js';
 import { connectAs, kccOptions, startTestRedis } from '../../support/redis.js';
 import { ringPayload, sealedWith, storedRing, tamperedRing, writeStoredRing } from '../../support/stored-ring.js';
 
 const KEK = 'attack-test-key-encryption-key-0123456789abcdefghijklmnopqrstuv';
 let server: LocalRedis;
 let app = 0;
-const open: { redis?: KccRedis; ring?: KeyRing; raw?: Redis }[] = [];
+const closeLater = closeAfterEach();
 
 beforeAll(async () => {
   server = await startTestRedis({ appEnvs: Array.from({ length: 24 }, (_, i) => ({ app: `ring${i}`, env: 'prod' })), persistence: 'none' });
-});
-afterEach(async () => {
-  await Promise.all(open.splice(0).map(async ({ redis, ring, raw }) => {
-    await ring?.close();
-    await redis?.close();
-    raw?.disconnect();
-  }));
 });
 afterAll(() => server?.stop());
 
@@ -43,16 +37,14 @@ interface Namespace {
 async function namespace(): Promise<Namespace> {
   const user = `ring${app++}-prod`;
   const raw = await connectAs(server, user);
-  open.push({ raw });
+  closeLater(raw);
   return { user, raw };
 }
 
 async function instance(user: string, options: KeyRingOptions = {}): Promise<KeyRing> {
   const redis = await KccRedis.connect(kccOptions(server, user));
-  const entry: { redis: KccRedis; ring?: KeyRing } = { redis };
-  open.push(entry);
-  entry.ring = await KeyRing.start(redis, { keyEncryptionKey: KEK, env: {}, ...FAST, ...options });
-  return entry.ring;
+  closeLater(redis);
+  return closeLater(await KeyRing.start(redis, { keyEncryptionKey: KEK, env: {}, ...FAST, ...options }));
 }
 
 /** An assertion signed by `ring` verifies against `jwks` (what the identity provider fetched) with PS256. */

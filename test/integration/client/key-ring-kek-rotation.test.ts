@@ -14,6 +14,7 @@ import { KEK_ROTATION_TAG_KEY } from '../../../infra/rotation/rotation-contract.
 import type { LocalRedis } from '../../../local/local-redis.js';
 import { until, untilAsync } from '../../support/events.js';
 import { FakeSecretsManager } from '../../support/fake-secrets-manager.js';
+import { closeAfterEach } from '../../support/closing.js';
 import { kccOptions, startTestRedis } from '../../support/redis.js';
 import { ringPayload, sealedWith, storedRing, writeStoredRing } from '../../support/stored-ring.js';
 import { connectAs } from '../../support/redis.js';
@@ -26,7 +27,7 @@ const rotation = createKeyEncryptionKeyRotationHandler({ rotationTag: TAG, log: 
 let server: LocalRedis;
 let sm: FakeSecretsManager;
 let app = 0;
-const open: { redis: KccRedis; ring?: KeyRing }[] = [];
+const closeLater = closeAfterEach();
 
 beforeAll(async () => {
   server = await startTestRedis({ appEnvs: Array.from({ length: 7 }, (_, i) => ({ app: `kek${i}`, env: 'prod' })), persistence: 'none' });
@@ -35,29 +36,19 @@ beforeEach(() => {
   sm = new FakeSecretsManager();
   sm.add(ARN, JSON.stringify({ v: 1, kek: FIRST_KEK, previous: [] }), { rotationTag: TAG, tagKey: KEK_ROTATION_TAG_KEY });
 });
-afterEach(async () => {
-  await Promise.all(open.splice(0).map(async ({ redis, ring }) => {
-    await ring?.close();
-    await redis.close();
-  }));
-  sm.restore();
-});
+afterEach(() => sm.restore());
 afterAll(() => server?.stop());
 
 const fromSecret: KeyRingOptions = { keyEncryptionKeySecretId: ARN, region: 'eu-west-1', env: {}, algorithm: 'ES256', refreshIntervalMs: 50, lockTtlMs: 2_000 };
 
 async function connect(user: string): Promise<KccRedis> {
-  const redis = await KccRedis.connect(kccOptions(server, user));
-  open.push({ redis });
-  return redis;
+  return closeLater(await KccRedis.connect(kccOptions(server, user)));
 }
 
 async function instance(user: string, options: KeyRingOptions = {}): Promise<KeyRing> {
   const redis = await KccRedis.connect(kccOptions(server, user));
-  const entry: { redis: KccRedis; ring?: KeyRing } = { redis };
-  open.push(entry);
-  entry.ring = await KeyRing.start(redis, { ...fromSecret, ...options });
-  return entry.ring;
+  closeLater(redis);
+  return closeLater(await KeyRing.start(redis, { ...fromSecret, ...options }));
 }
 
 const currentKek = () => parseKeyEncryptionKeySecret(sm.value(ARN)).kek;

@@ -1,24 +1,19 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jwtVerify, createLocalJWKSet, decodeProtectedHeader } from 'jose';
 import { KccRedis, KeyRing, type KeyRingOptions } from '../../../client/src/index.js';
 import { PRIVATE_JWK_MEMBERS } from '../../../client/src/keyring/ring-data.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
 import { nextEvent, until } from '../../support/events.js';
+import { closeAfterEach } from '../../support/closing.js';
 import { connectAs, kccOptions, startTestRedis } from '../../support/redis.js';
 
 const KEK = 'k'.repeat(20) + 'K'.repeat(20) + '0123456789abcdefghijklmnopqrstuv';
 let server: LocalRedis;
 let app = 0;
-const open: { redis: KccRedis; ring?: KeyRing }[] = [];
+const closeLater = closeAfterEach();
 
 beforeAll(async () => {
   server = await startTestRedis({ appEnvs: Array.from({ length: 16 }, (_, i) => ({ app: `app${i}`, env: 'prod' })), persistence: 'none' });
-});
-afterEach(async () => {
-  await Promise.all(open.splice(0).map(async ({ redis, ring }) => {
-    await ring?.close();
-    await redis.close();
-  }));
 });
 afterAll(() => server?.stop());
 
@@ -29,10 +24,8 @@ function namespace(): string {
 
 async function instance(user: string, options: KeyRingOptions = {}): Promise<KeyRing> {
   const redis = await KccRedis.connect(kccOptions(server, user));
-  const entry: { redis: KccRedis; ring?: KeyRing } = { redis };
-  open.push(entry);
-  entry.ring = await KeyRing.start(redis, { keyEncryptionKey: KEK, env: {}, ...options });
-  return entry.ring;
+  closeLater(redis);
+  return closeLater(await KeyRing.start(redis, { keyEncryptionKey: KEK, env: {}, ...options }));
 }
 
 describe('key ring: one ring per app-env, created and rotated by exactly one instance', () => {
@@ -196,7 +189,7 @@ describe('key ring: nothing secret in Redis, tampering refused', () => {
     const user = namespace();
     await instance(user, { algorithm: 'ES256' });
     const redis = await KccRedis.connect(kccOptions(server, user));
-    open.push({ redis });
+    closeLater(redis);
     await expect(KeyRing.start(redis, { env: {} })).rejects.toMatchObject({ code: 'KCC_CONFIG_INVALID', message: expect.stringMatching(/keyEncryptionKey: missing; set KCC_KEYRING_KEK_SECRET_ID \(the stack creates one per app-env\) or KCC_KEYRING_KEK/) });
     await expect(KeyRing.start(redis, { env: {}, keyEncryptionKey: 'short' })).rejects.toThrow(/at least 32 characters/);
     await expect(KeyRing.start(redis, { env: {}, keyEncryptionKey: 'another-key-encryption-key-of-enough-length' })).rejects.toMatchObject({
@@ -210,7 +203,7 @@ describe('KeyRing.inspect: the verified ring, for status reports, changing nothi
   it('reports absent, then the verified ring (generation, keys with their roles, compromised kids), then a refused one; it never writes', async () => {
     const user = namespace();
     const redis = await KccRedis.connect(kccOptions(server, user));
-    open.push({ redis });
+    closeLater(redis);
     const options = { keyEncryptionKey: KEK, env: {} };
     expect(await KeyRing.inspect(redis, options)).toEqual({ state: 'absent' });
     const ring = await instance(user, { algorithm: 'ES256', activationDelayMs: 3_600_000 });

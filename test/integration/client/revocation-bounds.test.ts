@@ -5,28 +5,22 @@
  * lets nothing of them survive in Redis. Real redis-server, TLS, the stack's ACL users.
  */
 import type { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KccRedis, MAX_NOT_BEFORE_SKEW_SECONDS, Revocations, type RevocationOptions } from '../../../client/src/index.js';
 import { encodeEnvelope } from '../../../client/src/envelope.js';
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
 import { RevocationWriter } from '../../../client/src/revocation/revocation-writer.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
 import { nextEvent, until } from '../../support/events.js';
+import { closeAfterEach } from '../../support/closing.js';
 import { connectAs, kccOptions, startTestRedis } from '../../support/redis.js';
 
 let server: LocalRedis;
 let ns = 0;
-const open: { redis: KccRedis; revocations?: Revocations; raw?: Redis }[] = [];
+const closeLater = closeAfterEach();
 
 beforeAll(async () => {
   server = await startTestRedis({ appEnvs: Array.from({ length: 10 }, (_, i) => ({ app: `poison${i}`, env: 'prod' })), persistence: 'none' });
-});
-afterEach(async () => {
-  await Promise.all(open.splice(0).map(async ({ redis, revocations, raw }) => {
-    await revocations?.close();
-    await redis.close();
-    raw?.disconnect();
-  }));
 });
 afterAll(() => server?.stop());
 
@@ -46,16 +40,15 @@ async function namespace(): Promise<Namespace> {
   const user = `poison${ns++}-prod`;
   const raw = await connectAs(server, user);
   const redis = await KccRedis.connect(kccOptions(server, user)); // only to close raw with the others
-  open.push({ redis, raw });
+  closeLater(raw);
+  closeLater(redis);
   return { user, raw, key: (name) => `${user}:{${user}}:${name}`, channel: (name) => `${user}:${name}` };
 }
 
 async function instance(user: string, options: RevocationOptions = {}): Promise<Revocations> {
   const redis = await KccRedis.connect(kccOptions(server, user, { reconnectMaxDelayMs: 100 }), ['subscriber']);
-  const entry: { redis: KccRedis; revocations?: Revocations } = { redis };
-  open.push(entry);
-  entry.revocations = await Revocations.start(redis, options);
-  return entry.revocations;
+  closeLater(redis);
+  return closeLater(await Revocations.start(redis, options));
 }
 
 /** A revocation message as an instance would write it, with whatever revocations the attacker chooses. */
@@ -145,7 +138,7 @@ describe('a not-before in the future is refused at every entry', () => {
   it('write script: a poison not-before reaching it is not stored, and a stored one neither survives an honest write nor blocks it', async () => {
     const ns = await namespace();
     const redis = await KccRedis.connect(kccOptions(server, ns.user));
-    open.push({ redis });
+    closeLater(redis);
     const writer = new RevocationWriter(redis, 3_600_000);
     // Past every client-side check (an older or buggy writer): the script itself refuses it.
     await writer.write({ kind: 'client', nbf: YEAR_2100 });

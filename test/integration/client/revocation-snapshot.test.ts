@@ -4,28 +4,22 @@
  * and write alike during a rolling deploy. Real redis-server, TLS, the stack's ACL users.
  */
 import type { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KccRedis, Revocations } from '../../../client/src/index.js';
 import { RevocationIndex } from '../../../client/src/revocation/revocation-index.js';
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
 import { loadRevocationSnapshot } from '../../../client/src/revocation/revocation-snapshot.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
+import { closeAfterEach } from '../../support/closing.js';
 import { connectAs, kccOptions, startTestRedis } from '../../support/redis.js';
 
 let server: LocalRedis;
 let ns = 0;
-const open: { redis: KccRedis; revocations?: Revocations; raw?: Redis }[] = [];
+const closeLater = closeAfterEach();
 const LIFETIME_MS = 3_600_000;
 
 beforeAll(async () => {
   server = await startTestRedis({ appEnvs: Array.from({ length: 6 }, (_, i) => ({ app: `snap${i}`, env: 'prod' })), persistence: 'none' });
-});
-afterEach(async () => {
-  await Promise.all(open.splice(0).map(async ({ redis, revocations, raw }) => {
-    await revocations?.close();
-    await redis.close();
-    raw?.disconnect();
-  }));
 });
 afterAll(() => server?.stop());
 
@@ -33,7 +27,8 @@ async function namespace(): Promise<{ user: string; raw: Redis; redis: KccRedis;
   const user = `snap${ns++}-prod`;
   const raw = await connectAs(server, user);
   const redis = await KccRedis.connect(kccOptions(server, user), ['subscriber']);
-  open.push({ redis, raw });
+  closeLater(raw);
+  closeLater(redis);
   return { user, raw, redis, sessions: redis.key(REVOCATION_KEYS.sessions) };
 }
 
@@ -120,9 +115,8 @@ describe('format during a rolling deploy (revoked-sessions:v1 unchanged: member 
 
   it('an instance of the previous release reads what a new instance writes, and a new instance loads what the previous one wrote', async () => {
     const { user, raw, sessions } = await namespace();
-    const redis = await KccRedis.connect(kccOptions(server, user), ['subscriber']);
-    const writer = await Revocations.start(redis, { sessionMaxLifetimeMs: LIFETIME_MS });
-    open.push({ redis, revocations: writer });
+    const redis = closeLater(await KccRedis.connect(kccOptions(server, user), ['subscriber']));
+    const writer = closeLater(await Revocations.start(redis, { sessionMaxLifetimeMs: LIFETIME_MS }));
     for (let i = 0; i < 30; i++) await writer.revokeSession(`new-release-${i}`);
     const seen = await previousReleaseLoad(raw, sessions);
     for (let i = 0; i < 30; i++) {
@@ -132,9 +126,8 @@ describe('format during a rolling deploy (revoked-sessions:v1 unchanged: member 
     }
     // The previous release's write script stored ZADD GT <expiry ms> <sid> in the same key.
     await raw.zadd(sessions, 'GT', Date.now() + 60_000, 'old-release-1');
-    const redis2 = await KccRedis.connect(kccOptions(server, user), ['subscriber']);
-    const reader = await Revocations.start(redis2, { sessionMaxLifetimeMs: LIFETIME_MS });
-    open.push({ redis: redis2, revocations: reader });
+    const redis2 = closeLater(await KccRedis.connect(kccOptions(server, user), ['subscriber']));
+    const reader = closeLater(await Revocations.start(redis2, { sessionMaxLifetimeMs: LIFETIME_MS }));
     expect(reader.check({ sid: 'old-release-1' })).toBe('revoked');
     expect(reader.check({ sid: 'new-release-29' })).toBe('revoked');
     expect(reader.stats.revokedSessions).toBe(31);

@@ -1,22 +1,17 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KccRedis, RedisReplayGuard, Revocations, type RevocationOptions } from '../../../client/src/index.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
 import { nextEvent, until } from '../../support/events.js';
+import { closeAfterEach } from '../../support/closing.js';
 import { kccOptions, startTestRedis } from '../../support/redis.js';
 import { TcpProxy } from '../../support/tcp-proxy.js';
 
 let server: LocalRedis;
 let ns = 0;
-const open: { redis: KccRedis; revocations?: Revocations }[] = [];
+const closeLater = closeAfterEach();
 
 beforeAll(async () => {
   server = await startTestRedis({ appEnvs: Array.from({ length: 9 }, (_, i) => ({ app: `rev${i}`, env: 'prod' })) });
-});
-afterEach(async () => {
-  await Promise.all(open.splice(0).map(async ({ redis, revocations }) => {
-    await revocations?.close();
-    await redis.close();
-  }));
 });
 afterAll(() => server?.stop());
 
@@ -26,10 +21,8 @@ function namespace(): string {
 
 async function instance(user: string, options: RevocationOptions = {}, url = server.url): Promise<Revocations> {
   const redis = await KccRedis.connect(kccOptions(server, user, { url, reconnectMaxDelayMs: 100 }), ['subscriber', 'reader']);
-  const entry: { redis: KccRedis; revocations?: Revocations } = { redis };
-  open.push(entry);
-  entry.revocations = await Revocations.start(redis, options);
-  return entry.revocations;
+  closeLater(redis);
+  return closeLater(await Revocations.start(redis, options));
 }
 
 const now = () => Math.floor(Date.now() / 1000);
@@ -94,7 +87,7 @@ describe('revocations: every instance, answered from memory', () => {
     const user = namespace();
     const connect = async () => {
       const redis = await KccRedis.connect(kccOptions(server, user));
-      open.push({ redis });
+      closeLater(redis);
       return redis;
     };
     const guardA = new RedisReplayGuard(await connect());
