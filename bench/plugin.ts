@@ -24,17 +24,22 @@ const quiet = { info: () => {}, warn: () => {} };
  * connections, in parallel. Samples alternate between the two within each round; the ratio is the
  * median of the rounds' ratios (BENCH.md, "Steadiness"). Closing is not timed.
  */
+/** The plugin's options in this suite (and in bench/profile/register-steps.ts): the local server, a literal key-encryption key. */
+export function benchPluginOptions(server: LocalRedis): KccFastifyOptions {
+  return {
+    issuer: 'https://sso.example/realms/bench',
+    clientId: 'bench',
+    connection: { url: server.url, tls: { ca: server.ca }, username: USER, password: server.users.get(USER)!.password, env: {}, logger: quiet },
+    keyRing: { keyEncryptionKey: 'bench-key-encryption-key-0123456789abcdefghij', env: {}, algorithm: 'PS256' },
+    logger: quiet,
+  };
+}
+
 export async function run(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'kcc-bench-plugin-'));
   const server = await LocalRedis.start({ dir, appEnvs: [{ app: 'bench', env: 'prod' }], persistence: 'none' });
   const password = server.users.get(USER)!.password;
-  const options: KccFastifyOptions = {
-    issuer: 'https://sso.example/realms/bench',
-    clientId: 'bench',
-    connection: { url: server.url, tls: { ca: server.ca }, username: USER, password, env: {}, logger: quiet },
-    keyRing: { keyEncryptionKey: 'bench-key-encryption-key-0123456789abcdefghij', env: {}, algorithm: 'PS256' },
-    logger: quiet,
-  };
+  const options = benchPluginOptions(server);
   const register = async (): Promise<FastifyInstance> => {
     const app = Fastify();
     await app.register(fastifyKcc, options);

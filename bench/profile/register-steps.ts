@@ -9,22 +9,13 @@ import { join } from 'node:path';
 import Fastify from 'fastify';
 import { fastifyKcc, type KccFastifyOptions } from '@kcc-redis/client/fastify';
 import { LocalRedis } from '../../local/local-redis.js';
+import { benchPluginOptions } from '../plugin.js';
 import { median } from '../lib/rounds.js';
 
-const USER = 'bench-prod';
 const runs = Number(process.argv[2] ?? 40);
 const dir = await mkdtemp(join(tmpdir(), 'kcc-prof-register-'));
 const server = await LocalRedis.start({ dir, appEnvs: [{ app: 'bench', env: 'prod' }], persistence: 'none' });
-const password = server.users.get(USER)!.password;
-const quiet = { debug() {}, info() {}, warn() {}, error() {} };
-const options: KccFastifyOptions = {
-  issuer: 'https://sso.example/realms/bench',
-  clientId: 'bench',
-  connection: { url: server.url, tls: { ca: server.ca }, username: USER, password, env: {}, logger: quiet },
-  keyRing: { keyEncryptionKey: 'bench-key-encryption-key-0123456789abcdefghij', env: {}, algorithm: 'PS256' },
-  logger: quiet,
-  ...(process.env.KCC_PROF_NO_METRICS ? { metrics: false as const } : {}),
-};
+const options: KccFastifyOptions = { ...benchPluginOptions(server), ...(process.env.KCC_PROF_NO_METRICS ? { metrics: false as const } : {}) };
 const register = async () => {
   const app = Fastify();
   await app.register(fastifyKcc, options);

@@ -17,7 +17,6 @@ import { generateSigningKey } from './signing-key.js';
 
 const LOCK_NAME = KEY_RING_KEYS.lock;
 
-
 /** The reads a start begins before its options are resolved (they need no key-encryption key). */
 interface StartReads {
   readonly ring: Promise<Versioned | undefined>;

@@ -247,8 +247,10 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
     return usable.ring.keys.some((k) => (k.expiresAt === null || k.expiresAt > now) && jweKekFingerprint(k.privateJwe, k.kid) !== current);
   }
 
-  /** Reads the ring in Redis (one read at a time) and adopts it if it is good and not older than the one held. */
-  /** Reads (or takes `read`, a read of the stored ring already under way), verifies and adopts the stored ring; single-flight. */
+  /**
+   * Reads the ring in Redis (one read at a time) and adopts it if it is good and not older than the
+   * one held. `read`: a read of the stored ring already under way (a starting instance's).
+   */
   load(read?: Promise<Versioned | undefined>): Promise<LoadResult> {
     this.loading ??= this.loadOnce(read).finally(() => {
       this.loading = undefined;
