@@ -47,8 +47,24 @@ export interface EventLogTail {
 export interface ReadAfterOptions {
   /** Entries fetched per round trip. @default 1000 */
   readonly pageSize?: number;
-  /** Entries whose envelope id this returns true for are skipped unparsed (already applied from elsewhere). */
+  /**
+   * Called with the envelope id of every entry read; entries it returns true for are skipped
+   * unparsed (already applied from elsewhere).
+   */
   readonly skip?: (envelopeId: string) => boolean;
+  /** The id of the last entry to read (inclusive), e.g. a {@link LogHead}'s `lastId`. @default '+' (the newest) */
+  readonly until?: string;
+}
+
+/** Where a log stands: read with {@link EventLog.head} in one command. */
+export interface LogHead {
+  /** The id of the newest entry ever appended (also if it was deleted since), `'0-0'` when the log does not exist. */
+  readonly lastId: string;
+  /**
+   * How many entries were ever appended to the log (trimmed and deleted ones included; 0 when it does
+   * not exist). Undefined on servers before Redis 7.0, which do not count them.
+   */
+  readonly entriesAdded: number | undefined;
 }
 
 /** What {@link EventLog.readAfter} read. */
@@ -115,6 +131,23 @@ export class EventLog<T = unknown> {
     return newest[0]?.[0] ?? '0-0';
   }
 
+  /**
+   * The newest id and the count of entries ever appended, read together (`XINFO STREAM`): a reader
+   * that knows how many entries arrived by other means since it last read can tell whether any are
+   * missing without reading them.
+   */
+  async head(): Promise<LogHead> {
+    let reply: unknown[];
+    try {
+      reply = (await this.redis.run((r) => r.xinfo('STREAM', this.key))) as unknown[];
+    } catch (error) {
+      // The log does not exist (yet, or any more): nothing was appended to this one.
+      if (error instanceof Error && /^ERR no such key/.test(error.message)) return { lastId: '0-0', entriesAdded: 0 };
+      throw error;
+    }
+    return parseStreamInfo(reply);
+  }
+
   /** The id of the oldest retained entry, or undefined when the log is empty. */
   async oldestId(): Promise<string | undefined> {
     const oldest = await this.redis.run((r) => r.xrange(this.key, '-', '+', 'COUNT', 1));
@@ -145,7 +178,7 @@ export class EventLog<T = unknown> {
     const pageSize = options.pageSize ?? 1_000;
     let lastId = afterId;
     for (;;) {
-      const entries = await this.redis.run((r) => r.xrange(this.key, `(${lastId}`, '+', 'COUNT', pageSize));
+      const entries = await this.redis.run((r) => r.xrange(this.key, `(${lastId}`, options.until ?? '+', 'COUNT', pageSize));
       for (const [id, fields] of entries) {
         lastId = id;
         if (fields[0] === ID_FIELD && fields[1] !== undefined && options.skip?.(fields[1])) continue;
@@ -305,6 +338,25 @@ class RunningTail<T> implements EventLogTail {
     }
   }
 }
+
+/**
+ * The fields of an `XINFO STREAM` reply (RESP2: a flat list of names and values) that {@link LogHead}
+ * needs. `entries-added` is there from Redis 7.0 (Valkey too); before, it is absent.
+ * https://redis.io/docs/latest/commands/xinfo-stream/
+ */
+export function parseStreamInfo(reply: readonly unknown[]): LogHead {
+  let lastId: string | undefined;
+  let entriesAdded: number | undefined;
+  for (let i = 0; i + 1 < reply.length; i += 2) {
+    const value = reply[i + 1];
+    if (reply[i] === 'last-generated-id' && typeof value === 'string') lastId = value;
+    else if (reply[i] === 'entries-added' && (typeof value === 'number' || typeof value === 'string')) entriesAdded = Number(value);
+  }
+  if (lastId === undefined || !STREAM_ID.test(lastId)) throw new Error('XINFO STREAM replied without a last-generated-id');
+  return { lastId, entriesAdded: entriesAdded !== undefined && Number.isSafeInteger(entriesAdded) && entriesAdded >= 0 ? entriesAdded : undefined };
+}
+
+const STREAM_ID = /^\d+-\d+$/;
 
 /** Orders two stream ids (`<ms>-<seq>`): negative, zero or positive. */
 function compareStreamIds(a: string, b: string): number {

@@ -9,6 +9,7 @@ export {
   type EventHandler,
   type EventLogOptions,
   type EventLogTail,
+  type LogHead,
   type ReadAfterOptions,
   type ReadAfterResult,
   type TailOptions,

@@ -31,6 +31,8 @@ export const ATTRIBUTES = {
   rotationMode: 'kcc_redis.key_ring.rotation.mode',
   /** `written`, `failed`. */
   heartbeatOutcome: 'kcc_redis.heartbeat.outcome',
+  /** `confirmed` (the log's head showed nothing missing), `read`. */
+  logPollOutcome: 'kcc_redis.revocation.log_poll.outcome',
 } as const;
 
 type AttributeKey = (typeof ATTRIBUTES)[keyof typeof ATTRIBUTES];
@@ -86,6 +88,12 @@ export const INSTRUMENTS = {
       '{message}',
       'Revocation messages and log entries dropped before their revocations were read, by source and reason.',
       [ATTRIBUTES.revocationSource, ATTRIBUTES.dropReason],
+    ),
+    logPolls: counter(
+      'kcc_redis.revocation.log.polls',
+      '{poll}',
+      'Polls of the revocation event log, by outcome: confirmed from its head alone (every entry had come over pub/sub), or read.',
+      [ATTRIBUTES.logPollOutcome],
     ),
     staleness: doubleGauge('kcc_redis.revocation.staleness', 's', 'Time since the revocation state was last known current (the start of the last complete read of Redis).'),
     stale: gauge('kcc_redis.revocation.stale', '1', '1 while cut off from Redis longer than maxStalenessMs (checks answer stale), else 0.'),

@@ -85,6 +85,7 @@ function observeRevocations(revocations: Revocations, observe: Observe): void {
   for (const [source, counts] of Object.entries(stats.dropped)) {
     for (const reason of DROP_REASONS) observe(i.messagesDropped, counts[reason], { [ATTRIBUTES.revocationSource]: source, [ATTRIBUTES.dropReason]: reason });
   }
+  for (const [outcome, count] of Object.entries(stats.logPolls)) observe(i.logPolls, count, { [ATTRIBUTES.logPollOutcome]: outcome });
   observe(i.staleness, revocations.stalenessMs / 1000);
   observe(i.stale, revocations.stale ? 1 : 0);
   observe(i.revokedSessions, stats.revokedSessions);

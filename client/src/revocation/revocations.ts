@@ -4,6 +4,7 @@ import { Bus } from '../bus.js';
 import type { KccRedis } from '../connection.js';
 import { KccClosedError, KccInputError } from '../errors.js';
 import { EventLog } from '../event-log.js';
+import { RecentIds } from '../recent-ids.js';
 import type { DropCounts } from '../envelope.js';
 import { OptionProblems } from '../option-checks.js';
 import {
@@ -18,6 +19,7 @@ import {
   revocationProblem,
 } from './revocation-event.js';
 import { type RevocationClaims, RevocationIndex } from './revocation-index.js';
+import { BusCoverage } from './bus-coverage.js';
 import { REVOCATION_KEYS } from './revocation-keys.js';
 import type { KeycloakAdminSink } from './revocation-sink.js';
 import { loadRevocationSnapshot } from './revocation-snapshot.js';
@@ -92,6 +94,12 @@ export interface RevocationStats {
   readonly dropped: Readonly<Record<'bus' | 'log', Readonly<DropCounts>>>;
   /** Batches this instance wrote to Redis. */
   readonly batchesWritten: number;
+  /**
+   * Polls of the event log (every `maxStalenessMs / 3`, at most 5 s, and after a reconnect), by
+   * outcome: `confirmed` = the log's head showed that every entry since the last poll had come over
+   * pub/sub, so none was read; `read` = entries were read (one was missing, or it could not tell).
+   */
+  readonly logPolls: { readonly confirmed: number; readonly read: number };
   /** Revoked sessions held in memory. */
   readonly revokedSessions: number;
   /** Subjects with a not-before held in memory. */
@@ -133,12 +141,15 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   /** Id of the last log entry read; only catch-up reads advance it, so nothing between is skipped. */
   private lastId = '0-0';
   /** Envelope ids applied from the bus (the last {@link SEEN_IDS}): their copies in the log are skipped unparsed. */
-  private readonly seenIds = new Set<string>();
-  /** The same ids in the order they came, a ring: the oldest is forgotten without iterating the Set. */
-  private readonly seenOrder: (string | undefined)[] = new Array<string | undefined>(SEEN_IDS).fill(undefined);
-  private seenNext = 0;
+  private readonly seenIds = new RecentIds(SEEN_IDS);
+  /** Whether a poll must read the log, or every entry since the last one came over the bus. */
+  private readonly coverage = new BusCoverage();
+  private readonly logPolls = { confirmed: 0, read: 0 };
   private catchingUp: Promise<void> | undefined;
-  private readonly onResubscribed = () => void this.catchUp().catch(() => undefined);
+  private readonly onResubscribed = () => {
+    this.coverage.invalidate(); // messages may have been lost while it was away
+    void this.catchUp().catch(() => undefined);
+  };
   /**
    * When the last read that brought the state up to date began (monotonic clock, ms): the state is
    * known current as of then. Staleness is this against the clock at the moment it is asked.
@@ -224,6 +235,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
       messagesDropped: drops(this.bus.dropped) + drops(this.log.dropped),
       dropped: { bus: this.bus.dropped, log: this.log.dropped },
       batchesWritten: this.writer.batchesWritten,
+      logPolls: { ...this.logPolls },
       revokedSessions: this.index.sessionCount,
       revokedSubjects: this.index.subjectCount,
       clientNotBefore: this.index.notBefore,
@@ -287,11 +299,13 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     // the subscription, it arrives as a message; and everything written after the position (so also
     // what a message could not bring) is read from the log by the first catch-up. The position and
     // the subscription do not depend on each other: taken together, one round trip instead of two.
+    const start = this.coverage.begin();
     const subscribed = this.bus.subscribe((message) => {
+      this.coverage.hear(message.id);
       this.remember(message.id); // its copy in the log is skipped unparsed
       for (const event of message.data.revocations) this.accept(event, 'bus');
     });
-    const position = this.log.lastId();
+    const position = this.log.head();
     subscribed.then(
       (unsubscribe) => {
         // Closed meanwhile (the position could not be read): nothing else will unsubscribe it.
@@ -301,7 +315,9 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
       () => undefined,
     );
     position.catch(() => undefined);
-    [this.lastId] = await Promise.all([position, subscribed]);
+    const [head] = await Promise.all([position, subscribed]);
+    this.lastId = head.lastId;
+    this.coverage.settle(start, head);
     this.redis.on('resubscribed', this.onResubscribed);
     const readAt = performance.now();
     await this.loadSnapshot();
@@ -328,18 +344,34 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   private async readLog(): Promise<void> {
     if (this.closed) return;
     const readAt = performance.now();
-    const { lastId, gap } = await this.log.readAfter(
-      this.lastId,
-      (event) => {
-        if (event.type !== REVOCATION_EVENT) return;
-        this.remember(event.id);
-        for (const revocation of event.data.revocations) this.accept(revocation, 'log');
-      },
-      { skip: (id) => this.seenIds.has(id) },
-    );
+    const window = this.coverage.begin();
+    const head = await this.log.head();
+    let gap = false;
+    if (this.coverage.covers(window, head)) {
+      this.logPolls.confirmed++;
+    } else {
+      this.logPolls.read++;
+      const read = await this.log.readAfter(
+        this.lastId,
+        (event) => {
+          if (event.type !== REVOCATION_EVENT) return;
+          this.remember(event.id);
+          for (const revocation of event.data.revocations) this.accept(revocation, 'log');
+        },
+        {
+          until: head.lastId,
+          skip: (id) => {
+            this.coverage.read(id);
+            return this.seenIds.has(id);
+          },
+        },
+      );
+      gap = read.gap;
+    }
     if (gap) await this.loadSnapshot(); // away longer than the log keeps entries
     else if (this.pushes.wantsReload) await this.pushes.load();
-    this.lastId = lastId;
+    this.coverage.settle(window, head);
+    this.lastId = head.lastId;
     this.touch(readAt);
   }
 
@@ -350,13 +382,6 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   }
 
   private remember(id: string): void {
-    if (this.seenIds.has(id)) return;
-    // Not `seenIds.values().next()`: a Set keeps deleted entries' slots until it is rehashed, and
-    // iterating from its start skips them one by one (thousands per message once the Set is full).
-    const oldest = this.seenOrder[this.seenNext];
-    if (oldest !== undefined) this.seenIds.delete(oldest);
-    this.seenOrder[this.seenNext] = id;
-    this.seenNext = (this.seenNext + 1) % SEEN_IDS;
     this.seenIds.add(id);
   }
 

@@ -74,6 +74,7 @@ const ALLOWED_VALUES: Record<string, readonly string[]> = {
   [ATTRIBUTES.refusalReason]: ['malformed', 'unknown-kek', 'bad-authentication', 'newer-format', 'invalid', 'undecryptable', 'rollback', 'fork', 'compromised-kid', 'kek-downgrade'],
   [ATTRIBUTES.rotationMode]: ['initial', 'scheduled', 'immediate'],
   [ATTRIBUTES.heartbeatOutcome]: ['written', 'failed'],
+  [ATTRIBUTES.logPollOutcome]: ['confirmed', 'read'],
 };
 
 /** A connection alone (no key ring, no revocations, no heartbeat) and an in-memory SDK, both closed after the test. */
@@ -149,7 +150,7 @@ describe('the instruments as recorded by the OpenTelemetry SDK', () => {
 describe('revocations', () => {
   it('applied and written batches: on the writer (api) and on another instance (bus)', async () => {
     const { user } = namespace();
-    const [writer, reader] = [await instance(user), await instance(user)];
+    const [writer, reader] = [await instance(user), await instance(user, {}, 300)]; // the reader polls the log every 100 ms
     await writer.revocations.revokeSession('s-1');
     await writer.revocations.revokeSession('s-2');
     expect(await writer.sdk.value('kcc_redis.revocation.applied')).toBe(2);
@@ -160,6 +161,10 @@ describe('revocations', () => {
     expect(await reader.sdk.value('kcc_redis.revocation.session.count')).toBe(2);
     await writer.revocations.revokeSubject('u-1', Math.floor(Date.now() / 1000));
     await reader.sdk.until('kcc_redis.revocation.subject.count', {}, (v) => v === 1, 'the subject held on the other instance');
+    // Every entry came over pub/sub: the reader's polls confirm the log from its head.
+    const outcome = (o: string) => ({ [ATTRIBUTES.logPollOutcome]: o });
+    await reader.sdk.until('kcc_redis.revocation.log.polls', outcome('confirmed'), (v) => v >= 2, 'two confirmed log polls on the reader');
+    expect(await reader.sdk.value('kcc_redis.revocation.log.polls', outcome('read'))).toBe(reader.revocations.stats.logPolls.read);
   });
 
   it('refused by entry point (a future not-before at the API, a poison batch on the bus) and dropped by reason (junk on the channel)', async () => {

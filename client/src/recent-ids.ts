@@ -1,0 +1,30 @@
+/**
+ * The last `capacity` ids added, for "seen before?" checks on message and entry ids: adding beyond
+ * the capacity forgets the oldest.
+ */
+export class RecentIds {
+  private readonly ids = new Set<string>();
+  // Not `ids.values().next()` to find the oldest: a Set keeps deleted entries' slots until it is
+  // rehashed, and iterating from its start skips them one by one (thousands per add once it is full).
+  private readonly order: (string | undefined)[];
+  private next = 0;
+
+  constructor(private readonly capacity: number) {
+    this.order = new Array<string | undefined>(capacity).fill(undefined);
+  }
+
+  has(id: string): boolean {
+    return this.ids.has(id);
+  }
+
+  /** Adds `id` (a no-op when it is there); true when it was not there. */
+  add(id: string): boolean {
+    if (this.ids.has(id)) return false;
+    const oldest = this.order[this.next];
+    if (oldest !== undefined) this.ids.delete(oldest);
+    this.order[this.next] = id;
+    this.next = (this.next + 1) % this.capacity;
+    this.ids.add(id);
+    return true;
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * The event-log poll reads the log only when an entry may be missing: it compares the log's count of
+ * appended entries (`XINFO STREAM`) with the messages heard since the last poll. An entry that came
+ * without its message, or a replayed message standing in for one, makes it read. Real redis-server,
+ * TLS, the stack's ACL users; the "attacker" holds the app-env's own credentials.
+ */
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KccRedis, Revocations, type RevocationOptions } from '../../../client/src/index.js';
+import { encodeEnvelope } from '../../../client/src/envelope.js';
+import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
+import type { LocalRedis } from '../../../local/local-redis.js';
+import { until } from '../../support/events.js';
+import { closeAfterEach } from '../../support/closing.js';
+import { connectAs, kccOptions, startTestRedis } from '../../support/redis.js';
+
+let server: LocalRedis;
+let ns = 0;
+const closeLater = closeAfterEach();
+
+beforeAll(async () => {
+  server = await startTestRedis({ appEnvs: Array.from({ length: 4 }, (_, i) => ({ app: `polls${i}`, env: 'prod' })), persistence: 'none' });
+});
+afterAll(() => server?.stop());
+
+interface Namespace {
+  readonly user: string;
+  readonly log: string;
+  readonly channel: string;
+  /** A client authenticated as the app-env's own user. */
+  readonly raw: Redis;
+}
+
+async function namespace(): Promise<Namespace> {
+  const user = `polls${ns++}-prod`;
+  const raw = closeLater(await connectAs(server, user));
+  return { user, raw, log: `${user}:{${user}}:${REVOCATION_KEYS.log}`, channel: `${user}:${REVOCATION_KEYS.channel}` };
+}
+
+async function instance(user: string, options: RevocationOptions = {}): Promise<Revocations> {
+  const redis = closeLater(await KccRedis.connect(kccOptions(server, user, { reconnectMaxDelayMs: 100 }), ['subscriber']));
+  return closeLater(await Revocations.start(redis, options));
+}
+
+/** An instance that polls every 100 ms, and a writer. */
+async function pair(ns: Namespace): Promise<{ reader: Revocations; writer: Revocations }> {
+  const reader = await instance(ns.user, { maxStalenessMs: 300 });
+  return { reader, writer: await instance(ns.user) };
+}
+
+/** Resolves after `count` more polls of `r` that confirmed the log from its head alone. */
+async function confirmedPolls(r: Revocations, count: number): Promise<void> {
+  const from = r.stats.logPolls.confirmed;
+  await until(() => r.stats.logPolls.confirmed >= from + count, `${count} confirmed log polls`);
+}
+
+/** A log entry as a writer appends it, without publishing its message. */
+async function appendUnpublished(ns: Namespace, sid: string): Promise<void> {
+  const { envelope, json } = encodeEnvelope('attacker', 'revocation', { v: 1, revocations: [{ kind: 'session', sid, exp: Date.now() + 60_000 }] }, 64 * 1024);
+  await ns.raw.xadd(ns.log, '*', 'i', envelope.id, 'e', json);
+}
+
+describe('event-log polls', () => {
+  it('a poll that finds every entry since the last one came over pub/sub reads none of them', async () => {
+    const ns = await namespace();
+    const { reader, writer } = await pair(ns);
+    for (let i = 0; i < 20; i++) await writer.revokeSession(`heard-${i}`);
+    await until(() => reader.stats.revokedSessions === 20, 'the 20 revocations on the reader');
+    await confirmedPolls(reader, 2);
+    const reads = reader.stats.logPolls.read;
+    const logReads = await commandCalls(ns.raw, 'xrange');
+    await confirmedPolls(reader, 5);
+    expect(reader.stats.logPolls.read).toBe(reads);
+    // Nobody read an entry meanwhile: the writer's polls were confirmed too.
+    expect(await commandCalls(ns.raw, 'xrange')).toBe(logReads);
+    expect(reader.stats.applied).toBe(20);
+  });
+
+  it('an entry appended without its message (a message lost) is read by the next poll', async () => {
+    const ns = await namespace();
+    const { reader, writer } = await pair(ns);
+    await writer.revokeSession('heard');
+    await until(() => reader.check({ sid: 'heard' }) === 'revoked', 'the published revocation on the reader');
+    await confirmedPolls(reader, 1);
+    const reads = reader.stats.logPolls.read;
+    await appendUnpublished(ns, 'unpublished');
+    await until(() => reader.check({ sid: 'unpublished' }) === 'revoked', 'the unpublished revocation on the reader');
+    expect(reader.stats.logPolls.read).toBeGreaterThan(reads);
+  });
+
+  it('a replayed message does not stand in for an entry that came without one', async () => {
+    const ns = await namespace();
+    const { reader, writer } = await pair(ns);
+    await writer.revokeSession('first');
+    await until(() => reader.check({ sid: 'first' }) === 'revoked', 'the first revocation on the reader');
+    await confirmedPolls(reader, 1);
+    // The attacker copies the first message from the log, appends a second entry without publishing
+    // it, and publishes the copy: one message heard, one entry appended.
+    const [[, fields]] = (await ns.raw.xrange(ns.log, '-', '+', 'COUNT', 1)) as [[string, string[]]];
+    const copy = fields[fields.indexOf('e') + 1]!;
+    await appendUnpublished(ns, 'second');
+    await ns.raw.publish(ns.channel, copy);
+    await until(() => reader.check({ sid: 'second' }) === 'revoked', 'the second revocation on the reader');
+  });
+});
+
+/** Calls of one command on the server so far (`INFO commandstats`, which the app user may run). */
+async function commandCalls(raw: Redis, command: string): Promise<number> {
+  const info = await raw.info('commandstats');
+  return Number(new RegExp(`^cmdstat_${command}:calls=(\\d+)`, 'm').exec(info)?.[1] ?? 0);
+}

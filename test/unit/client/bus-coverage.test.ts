@@ -1,0 +1,115 @@
+import { describe, expect, it } from 'vitest';
+import { parseStreamInfo } from '../../../client/src/event-log.js';
+import { RecentIds } from '../../../client/src/recent-ids.js';
+import { BusCoverage } from '../../../client/src/revocation/bus-coverage.js';
+
+const head = (entriesAdded: number | undefined, lastId = `${entriesAdded ?? 0}-0`) => ({ lastId, entriesAdded });
+
+/** A coverage settled at `added` entries, as after a read. */
+function settledAt(added: number): BusCoverage {
+  const coverage = new BusCoverage();
+  coverage.settle(coverage.begin(), head(added));
+  return coverage;
+}
+
+describe('BusCoverage: whether a poll may skip reading the log', () => {
+  it('covers when exactly as many distinct messages were heard as entries were appended', () => {
+    const coverage = settledAt(10);
+    coverage.hear('a');
+    coverage.hear('b');
+    coverage.hear('b'); // a copy (both pub/sub kinds while bridging) counts once
+    const window = coverage.begin();
+    expect(coverage.covers(window, head(12))).toBe(true);
+    expect(coverage.covers(window, head(13))).toBe(false); // one entry came without its message
+    expect(coverage.covers(window, head(11))).toBe(false); // one message is not in the log
+  });
+
+  it('does not cover before the first read, nor on a server that does not count appends', () => {
+    const fresh = new BusCoverage();
+    expect(fresh.covers(fresh.begin(), head(0))).toBe(false);
+    const coverage = settledAt(5);
+    expect(coverage.covers(coverage.begin(), head(undefined))).toBe(false);
+  });
+
+  it('counts messages heard during a check towards the next one', () => {
+    const coverage = settledAt(0);
+    coverage.hear('a');
+    const window = coverage.begin();
+    coverage.hear('b'); // after the head was asked for
+    expect(coverage.covers(window, head(1))).toBe(true);
+    coverage.settle(window, head(1));
+    expect(coverage.covers(coverage.begin(), head(2))).toBe(true);
+  });
+
+  it('does not count again a message already accounted for: heard before, or read from the log', () => {
+    const coverage = settledAt(0);
+    coverage.hear('a');
+    let window = coverage.begin();
+    coverage.settle(window, head(1));
+    coverage.read('r'); // read from the log during a check
+    coverage.hear('a'); // a replay of a message counted before
+    coverage.hear('r'); // a late copy of an entry read
+    window = coverage.begin();
+    expect(coverage.covers(window, head(2))).toBe(false);
+    expect(coverage.covers(window, head(1))).toBe(true);
+  });
+
+  it('an entry read during a check drops the copy heard meanwhile from the next count', () => {
+    const coverage = settledAt(0);
+    const window = coverage.begin();
+    coverage.hear('late'); // its entry is before the head: the read brings it
+    coverage.read('late');
+    coverage.settle(window, head(1));
+    expect(coverage.covers(coverage.begin(), head(1))).toBe(true);
+  });
+
+  it('a reconnect makes the next check read, also when it happens during a check', () => {
+    const coverage = settledAt(3);
+    coverage.invalidate();
+    expect(coverage.covers(coverage.begin(), head(3))).toBe(false);
+    coverage.settle(coverage.begin(), head(3)); // the read after the reconnect
+    const window = coverage.begin();
+    coverage.invalidate(); // during the next check
+    expect(coverage.covers(window, head(3))).toBe(false);
+    coverage.settle(window, head(3));
+    expect(coverage.covers(coverage.begin(), head(3))).toBe(false);
+  });
+
+  it('past 100,000 messages in one poll it stops counting and reads', () => {
+    const coverage = settledAt(0);
+    for (let i = 0; i <= 100_000; i++) coverage.hear(`m${i}`);
+    expect(coverage.covers(coverage.begin(), head(100_001))).toBe(false);
+    coverage.hear('next');
+    const window = coverage.begin();
+    expect(coverage.covers(window, head(100_002))).toBe(false); // not settled: the read sets the count
+  });
+});
+
+describe('parseStreamInfo', () => {
+  const reply = (extra: unknown[]) => ['length', 2, 'radix-tree-keys', 1, 'last-generated-id', '1796197338931-0', ...extra, 'first-entry', ['1796197338925-0', ['i', 'a']]];
+
+  it('reads the newest id and the count of appended entries (Redis 7.0 and later)', () => {
+    expect(parseStreamInfo(reply(['max-deleted-entry-id', '0-0', 'entries-added', 2]))).toEqual({ lastId: '1796197338931-0', entriesAdded: 2 });
+  });
+
+  it('leaves the count undefined where the server does not report it (before 7.0), or reports nonsense', () => {
+    expect(parseStreamInfo(reply([])).entriesAdded).toBeUndefined();
+    expect(parseStreamInfo(reply(['entries-added', -1])).entriesAdded).toBeUndefined();
+    expect(parseStreamInfo(reply(['entries-added', 'many'])).entriesAdded).toBeUndefined();
+  });
+
+  it('throws on a reply without a well-formed newest id', () => {
+    expect(() => parseStreamInfo(['length', 0])).toThrow(/last-generated-id/);
+    expect(() => parseStreamInfo(['last-generated-id', 'x'])).toThrow(/last-generated-id/);
+  });
+});
+
+describe('RecentIds', () => {
+  it('keeps the last ids added and forgets the oldest past its capacity', () => {
+    const ids = new RecentIds(3);
+    expect(['a', 'b', 'c'].map((id) => ids.add(id))).toEqual([true, true, true]);
+    expect(ids.add('b')).toBe(false);
+    ids.add('d');
+    expect(['a', 'b', 'c', 'd'].map((id) => ids.has(id))).toEqual([false, true, true, true]);
+  });
+});
