@@ -95,6 +95,8 @@ const REMEMBERED_IDS = 10_000;
 export class EventLog<T = unknown> {
   readonly key: string;
   private readonly drops: DropCounts = emptyDropCounts();
+  /** The server refused `XINFO STREAM` once: {@link head} reads the newest id alone from then on. */
+  private xinfoRefused = false;
 
   constructor(
     private readonly redis: KccRedis,
@@ -137,15 +139,18 @@ export class EventLog<T = unknown> {
    * missing without reading them.
    */
   async head(): Promise<LogHead> {
-    let reply: unknown[];
-    try {
-      reply = (await this.redis.run((r) => r.xinfo('STREAM', this.key))) as unknown[];
-    } catch (error) {
-      // The log does not exist (yet, or any more): nothing was appended to this one.
-      if (error instanceof Error && /^ERR no such key/.test(error.message)) return { lastId: '0-0', entriesAdded: 0 };
-      throw error;
+    if (!this.xinfoRefused) {
+      try {
+        return parseStreamInfo((await this.redis.run((r) => r.xinfo('STREAM', this.key))) as unknown[]);
+      } catch (error) {
+        if (!(error instanceof Error) || error.name !== 'ReplyError') throw error;
+        // The log does not exist (yet, or any more): nothing was appended to this one.
+        if (/^ERR no such key/.test(error.message)) return { lastId: '0-0', entriesAdded: 0 };
+        // A server or an access string without XINFO: the newest id alone, the count unknown.
+        this.xinfoRefused = true;
+      }
     }
-    return parseStreamInfo(reply);
+    return { lastId: await this.lastId(), entriesAdded: undefined };
   }
 
   /** The id of the oldest retained entry, or undefined when the log is empty. */

@@ -163,7 +163,7 @@ describe('revocations', () => {
     await reader.sdk.until('kcc_redis.revocation.subject.count', {}, (v) => v === 1, 'the subject held on the other instance');
     // Every entry came over pub/sub: the reader's polls confirm the log from its head.
     const outcome = (o: string) => ({ [ATTRIBUTES.logPollOutcome]: o });
-    await reader.sdk.until('kcc_redis.revocation.log.polls', outcome('confirmed'), (v) => v >= 2, 'two confirmed log polls on the reader');
+    await reader.sdk.until('kcc_redis.revocation.log.polls', outcome('confirmed'), (v) => v !== undefined && v >= 2, 'two confirmed log polls on the reader');
     expect(await reader.sdk.value('kcc_redis.revocation.log.polls', outcome('read'))).toBe(reader.revocations.stats.logPolls.read);
   });
 

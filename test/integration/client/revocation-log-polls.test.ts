@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KccRedis, Revocations, type RevocationOptions } from '../../../client/src/index.js';
 import { encodeEnvelope } from '../../../client/src/envelope.js';
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
-import type { LocalRedis } from '../../../local/local-redis.js';
+import { LOCAL_ADMIN_USER, type LocalRedis } from '../../../local/local-redis.js';
 import { until } from '../../support/events.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { connectAs, kccOptions, startTestRedis } from '../../support/redis.js';
@@ -19,7 +19,7 @@ let ns = 0;
 const closeLater = closeAfterEach();
 
 beforeAll(async () => {
-  server = await startTestRedis({ appEnvs: Array.from({ length: 4 }, (_, i) => ({ app: `polls${i}`, env: 'prod' })), persistence: 'none' });
+  server = await startTestRedis({ appEnvs: Array.from({ length: 5 }, (_, i) => ({ app: `polls${i}`, env: 'prod' })), persistence: 'none' });
 });
 afterAll(() => server?.stop());
 
@@ -101,6 +101,20 @@ describe('event-log polls', () => {
     await appendUnpublished(ns, 'second');
     await ns.raw.publish(ns.channel, copy);
     await until(() => reader.check({ sid: 'second' }) === 'revoked', 'the second revocation on the reader');
+  });
+
+  it('where the server refuses XINFO (an older engine, another access string), every poll reads the log and nothing is missed', async () => {
+    const ns = await namespace();
+    const admin = closeLater(await connectAs(server, LOCAL_ADMIN_USER, { password: server.adminPassword }));
+    await admin.call('ACL', 'SETUSER', ns.user, '-xinfo');
+    const { reader, writer } = await pair(ns);
+    await writer.revokeSession('heard');
+    await until(() => reader.check({ sid: 'heard' }) === 'revoked', 'the published revocation on the reader');
+    await appendUnpublished(ns, 'unpublished');
+    await until(() => reader.check({ sid: 'unpublished' }) === 'revoked', 'the unpublished revocation on the reader');
+    const reads = reader.stats.logPolls.read;
+    await until(() => reader.stats.logPolls.read >= reads + 3, 'three more polls');
+    expect(reader.stats.logPolls.confirmed).toBe(0);
   });
 });
 

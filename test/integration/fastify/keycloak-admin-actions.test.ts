@@ -277,11 +277,16 @@ describe('a Redis writer without the realm key cannot lower or remove the cut-of
     ];
     const replayed = relayed(oldClear); // the realm's own, older than the push in force
     const bare = [{ kind: 'client', nbf: 0 }, { kind: 'client', nbf: sent - 3_600 }];
+    // First in the log alone, then on the bus: as many messages as entries, published together, would
+    // let the instances' polls confirm the log from its head without reading the entries (logout-sync.md).
     for (const entry of [...forged, replayed, ...bare]) {
-      await raw.publish(env.channel(REVOCATION_KEYS.channel), message([entry]));
-      const logged = message([entry]); // another envelope id: a copy of a message seen on the bus is skipped
+      const logged = message([entry]); // another envelope id than the message below: a copy of a message seen on the bus is skipped
       await raw.xadd(env.key(REVOCATION_KEYS.log), '*', 'i', JSON.parse(logged).id as string, 'e', logged);
     }
+    for (const [i, { app }] of env.instances.entries()) {
+      await until(() => app.kcc.revocations.stats.refused.log - before[i]!.log >= forged.length, 'the forged pushes in the log refused');
+    }
+    for (const entry of [...forged, replayed, ...bare]) await raw.publish(env.channel(REVOCATION_KEYS.channel), message([entry]));
     await raw.set(env.key(REVOCATION_KEYS.clientNotBefore), '0');
     await raw.set(env.key(REVOCATION_KEYS.keycloakPush), JSON.stringify({ v: 1, action: oldClear, expiration: sent + 999, notBefore: 0 }));
 
