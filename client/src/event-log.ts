@@ -3,6 +3,7 @@ import type { KccRedis, RedisClient } from './connection.js';
 import { KccClosedError } from './errors.js';
 import type { KccLogger } from './logger.js';
 import { type DropCounts, type DropReason, type Envelope, decodeEnvelope, emptyDropCounts, encodeEnvelope } from './envelope.js';
+import { RecentIds } from './recent-ids.js';
 import type { CompareAndSetOptions } from './store.js';
 
 export interface EventLogOptions<T> {
@@ -240,7 +241,7 @@ interface TailSource<T> {
 class RunningTail<T> implements EventLogTail {
   private last: string;
   private stopped = false;
-  private readonly seen = new Set<string>();
+  private readonly seen = new RecentIds(REMEMBERED_IDS);
   private readonly done: Promise<void>;
   private signalStop!: () => void;
   private readonly stopSignal = new Promise<'stopped'>((resolve) => {
@@ -319,18 +320,12 @@ class RunningTail<T> implements EventLogTail {
     // Entries carry the envelope id first ('i'): an event already applied is skipped unparsed.
     if (fields[0] === ID_FIELD && fields[1] !== undefined && this.seen.has(fields[1])) return;
     const event = this.source.decode(fields);
-    if (!event || this.seen.has(event.id)) return;
-    this.remember(event.id);
+    if (!event || !this.seen.add(event.id)) return;
     try {
       await this.handler(event, id);
     } catch (error) {
       this.source.logger.warn('an event-log handler threw; the entry is skipped', { id, type: event.type, error: String(error) });
     }
-  }
-
-  private remember(envelopeId: string): void {
-    this.seen.add(envelopeId);
-    if (this.seen.size > REMEMBERED_IDS) this.seen.delete(this.seen.values().next().value!);
   }
 
   private async checkGap(): Promise<void> {
