@@ -107,6 +107,8 @@ if (config.mode === 'raw-decode' || config.mode === 'raw-index') {
       expected = message.count;
       checkReached();
     } else {
+      // A profiling aid (bench/profile/receive-latency.ts): how each instance's log polls went.
+      if (process.env.KCC_BENCH_POLLS) console.error(`log polls: ${JSON.stringify(instances.map((i) => i.revocations.stats.logPolls))}`);
       void Promise.all(instances.map(async (i) => {
         await i.revocations.close();
         await i.redis.close();
