@@ -21,6 +21,9 @@ export class InstanceProcess {
   /** Starts an instance with exactly `env` (plus PATH) and resolves once it is ready. */
   static async start(env: Readonly<Record<string, string>>, timeoutMs = 30_000): Promise<InstanceProcess> {
     const child = spawn(process.execPath, [...TSX_NODE_ARGS, MAIN], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    // A line sent while the instance is exiting (or killed) fails with EPIPE: an 'error' without a
+    // listener would throw outside any test; the test sees the instance gone instead.
+    child.stdin!.on('error', () => undefined);
     const stderr: string[] = [];
     createInterface({ input: child.stderr! }).on('line', (line) => stderr.push(line));
     const reader = createInterface({ input: child.stdout! });

@@ -47,9 +47,14 @@ export class RoundRobinProxy {
     const upstream = request(target, { method: req.method, headers: req.headers }, (reply) => {
       this.hits.set(backend, (this.hits.get(backend) ?? 0) + 1);
       res.writeHead(reply.statusCode ?? 502, reply.headers);
+      // A backend killed in the middle of its reply: the client sees the connection cut, as behind a
+      // real balancer. An 'error' without a listener would throw outside any test.
+      reply.on('error', () => res.destroy());
       reply.pipe(res);
     });
-    upstream.on('error', () => this.forward(req, res, tried + 1));
+    // Before the reply started: the next backend. After: too late to retry (headers went out).
+    upstream.on('error', () => (res.headersSent ? res.destroy() : this.forward(req, res, tried + 1)));
+    req.on('error', () => upstream.destroy());
     req.pipe(upstream);
   }
 }

@@ -44,9 +44,15 @@ beforeAll(async () => {
   process.env.NODE_ENV = 'development';
   redisServer = await startTestRedis({ appEnvs: Array.from({ length: 4 }, (_, i) => ({ app: `kcc${i}`, env: 'prod' })), persistence: 'none' });
   // The client's jwks_uri: round-robin over the instances' own JWKS routes (upstream's handler).
+  // A fetch between two tests (no instance running) or one that fails answers an error status: never
+  // a throw or a rejection in the server, which would surface as an error outside any test.
   front = await listen((_req, res) => {
-    const instance = instances[nextInstance++ % instances.length]!;
-    void instance.adapter.call('GET', JWKS_ROUTE).then((r) => res.writeHead(r.statusCode ?? 200, { 'content-type': 'application/json' }).end(r.responseText));
+    const instance = instances.length > 0 ? instances[nextInstance++ % instances.length] : undefined;
+    if (!instance) return void res.writeHead(503).end();
+    instance.adapter.call('GET', JWKS_ROUTE).then(
+      (r) => res.writeHead(r.statusCode ?? 200, { 'content-type': 'application/json' }).end(r.responseText),
+      () => res.writeHead(500).end(),
+    );
   });
   op = await startProvider([{ client_id: CLIENT_ID, jwks_uri: `${front.url}/jwks` }]);
   // Keep every client assertion the connectors send, to verify it against each instance's JWKS too.
