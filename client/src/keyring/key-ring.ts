@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { inspect } from 'node:util';
 import type { JWK } from 'jose';
+import { emitGuarded } from '../guarded-emit.js';
 import type { KccRedis } from '../connection.js';
 import { KccClosedError, KccKeyRingError, KccLockTimeoutError, KccNotReadyError } from '../errors.js';
 import type { EventLogTail } from '../event-log.js';
@@ -164,9 +165,9 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
     this.log = new RingLog(redis, options.eventLogMaxAgeMs);
     this.keeper = new RingKeeper(redis, options, this.log);
     this.keeper.on('adopted', () => this.rebuildView(true));
-    this.keeper.on('degraded', (reason) => this.emit('degraded', reason));
-    this.keeper.on('recovered', () => this.emit('recovered'));
-    this.keeper.on('restored', (info) => this.emit('restored', info));
+    this.keeper.on('degraded', (reason) => this.notify('degraded', reason));
+    this.keeper.on('recovered', () => this.notify('recovered'));
+    this.keeper.on('restored', (info) => this.notify('restored', info));
   }
 
   /** The public JWKS: the active key, the next key, and retired keys until their grace ends. Served from memory. */
@@ -393,8 +394,13 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
       this.boundaryTimer.unref();
     }
     if (ringChanged || view.active?.kid !== previousActive) {
-      this.emit('change', { generation: this.generation, activeKid: view.active?.kid, publishedKids: view.published.map((k) => k.kid) });
+      this.notify('change', { generation: this.generation, activeKid: view.active?.kid, publishedKids: view.published.map((k) => k.kid) });
     }
+  }
+
+  /** Emits to the app's listeners; one that throws is logged (an adoption or a timer must not stop halfway). */
+  private notify<E extends keyof KeyRingEvents>(event: E, ...args: KeyRingEvents[E]): void {
+    emitGuarded(this.redis.config.logger, `key ring's "${event}"`, () => (this.emit as (event: E, ...args: KeyRingEvents[E]) => boolean)(event, ...args));
   }
 
   private assertOpen(): void {

@@ -175,7 +175,8 @@ export class KeycloakPushRelay {
 
   /** A push another instance relayed (bus, log): verified, then applied if it is the newest. */
   receive(relayed: RelayedKeycloakPush, source: 'bus' | 'log'): void {
-    void this.verifyAndApply(relayed.action, source);
+    // Nothing awaits it: a failure is counted and logged as a refusal, never an unhandled rejection.
+    this.verifyAndApply(relayed.action, source).catch((error: unknown) => this.host.refuse(source, `keycloak-push not applied: ${String(error)}`));
   }
 
   /** Reads the stored newest push (start, a gap in the log, or after keys were unavailable) and applies it if newer. */

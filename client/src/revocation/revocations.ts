@@ -4,6 +4,7 @@ import { Bus } from '../bus.js';
 import type { KccRedis } from '../connection.js';
 import { KccClosedError, KccInputError } from '../errors.js';
 import { EventLog } from '../event-log.js';
+import { emitGuarded } from '../guarded-emit.js';
 import { RecentIds } from '../recent-ids.js';
 import type { DropCounts } from '../envelope.js';
 import { OptionProblems } from '../option-checks.js';
@@ -191,7 +192,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     this.pushes = new KeycloakPushRelay(redis, options.keycloakPushes, this.options.sessionMaxLifetimeMs, {
       setPushedNotBefore: (notBefore, source) => {
         this.index.setPushedNotBefore(notBefore);
-        this.emit('pushed', notBefore, source);
+        this.notify('pushed', notBefore, source);
       },
       raiseNotBefore: (notBefore) => this.index.revokeAllBefore(notBefore),
       refuse: (source, reason) => this.refuse(source, reason, 1),
@@ -441,7 +442,12 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     else if (event.kind === 'subject') this.index.revokeSubject(event.sub, event.nbf);
     else this.index.revokeAllBefore(event.nbf);
     this.applied++;
-    this.emit('applied', event);
+    this.notify('applied', event);
+  }
+
+  /** Emits to the app's listeners; one that throws is logged (the rest of a batch must still apply). */
+  private notify<E extends keyof RevocationEvents>(event: E, ...args: RevocationEvents[E]): void {
+    emitGuarded(this.redis.config.logger, `revocations' "${event}"`, () => (this.emit as (event: E, ...args: RevocationEvents[E]) => boolean)(event, ...args));
   }
 
   /** A read that began at `readAt` (monotonic ms) brought everything up to then: the state is current as of then. */
@@ -449,7 +455,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     this.lastContactAt = Math.max(this.lastContactAt, readAt);
     if (this.staleReported && !this.isStale()) {
       this.staleReported = false;
-      this.emit('fresh');
+      this.notify('fresh');
     }
   }
 
@@ -461,7 +467,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
       // Reported outside the caller's check(), which stays synchronous and side-effect free for it.
       process.nextTick(() => {
         this.redis.config.logger.warn(`revocation state is stale: no contact with Redis for over ${this.options.maxStalenessMs} ms`);
-        this.emit('stale');
+        this.notify('stale');
       });
     }
     return stale;

@@ -105,6 +105,20 @@ describe('a not-before in the future is refused at every entry', () => {
     expect(revocations.stats.refused.log).toBe(1);
   });
 
+  it('a listener of the app that throws on "applied" is logged; every revocation of the batch is still applied', async () => {
+    const ns = await namespace();
+    const warnings: string[] = [];
+    const redis = closeLater(await KccRedis.connect(kccOptions(server, ns.user, { logger: { info: () => {}, warn: (message: string) => void warnings.push(message) } }), ['subscriber']));
+    const revocations = closeLater(await Revocations.start(redis));
+    revocations.on('applied', () => {
+      throw new Error('a bug in the app');
+    });
+    await ns.raw.publish(ns.channel(REVOCATION_KEYS.channel), message(['one', 'two', 'three'].map((sid) => ({ kind: 'session', sid, exp: Date.now() + 60_000 }))));
+    await until(() => revocations.stats.applied === 3, 'the three revocations of the batch');
+    expect(['one', 'two', 'three'].map((sid) => revocations.check({ sid }))).toEqual(['revoked', 'revoked', 'revoked']);
+    expect(warnings.filter((w) => w.includes('"applied" event threw'))).toHaveLength(3);
+  });
+
   it('messages of another format version are dropped whole and counted', async () => {
     const ns = await namespace();
     const revocations = await instance(ns.user);
