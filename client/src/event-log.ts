@@ -66,6 +66,11 @@ export interface LogHead {
    * not exist). Undefined on servers before Redis 7.0, which do not count them.
    */
   readonly entriesAdded: number | undefined;
+  /**
+   * The newest retained entry (XINFO's `last-entry`): its stream id and envelope id. Undefined when
+   * the reply did not say (the fallback without XINFO); null when the log holds no entry.
+   */
+  readonly newest?: { readonly id: string; readonly envelopeId: string | undefined } | null;
 }
 
 /** What {@link EventLog.readAfter} read. */
@@ -147,8 +152,9 @@ export class EventLog<T = unknown> {
         if (!(error instanceof Error) || error.name !== 'ReplyError') throw error;
         // The log does not exist (yet, or any more): nothing was appended to this one.
         if (/^ERR no such key/.test(error.message)) return { lastId: '0-0', entriesAdded: 0 };
-        // A server or an access string without XINFO: the newest id alone, the count unknown.
-        this.xinfoRefused = true;
+        // A server or an access string without XINFO: the newest id alone, the count unknown, from
+        // now on. An error reply that passes (a restart, a busy script, a failover) only for this poll.
+        if (!/^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY)\b/.test(error.message)) this.xinfoRefused = true;
       }
     }
     return { lastId: await this.lastId(), entriesAdded: undefined };
@@ -347,13 +353,19 @@ class RunningTail<T> implements EventLogTail {
 export function parseStreamInfo(reply: readonly unknown[]): LogHead {
   let lastId: string | undefined;
   let entriesAdded: number | undefined;
+  let newest: LogHead['newest'] = null;
   for (let i = 0; i + 1 < reply.length; i += 2) {
     const value = reply[i + 1];
+    if (reply[i] === 'last-entry' && Array.isArray(value) && typeof value[0] === 'string') {
+      const fields: unknown = value[1];
+      const envelopeId = Array.isArray(fields) && fields[0] === ID_FIELD && typeof fields[1] === 'string' ? fields[1] : undefined;
+      newest = { id: value[0], envelopeId };
+    }
     if (reply[i] === 'last-generated-id' && typeof value === 'string') lastId = value;
     else if (reply[i] === 'entries-added' && (typeof value === 'number' || typeof value === 'string')) entriesAdded = Number(value);
   }
   if (lastId === undefined || !STREAM_ID.test(lastId)) throw new Error('XINFO STREAM replied without a last-generated-id');
-  return { lastId, entriesAdded: entriesAdded !== undefined && Number.isSafeInteger(entriesAdded) && entriesAdded >= 0 ? entriesAdded : undefined };
+  return { lastId, newest, entriesAdded: entriesAdded !== undefined && Number.isSafeInteger(entriesAdded) && entriesAdded >= 0 ? entriesAdded : undefined };
 }
 
 const STREAM_ID = /^\d+-\d+$/;

@@ -30,7 +30,11 @@ export class BusCoverage {
   /** `entries-added` at the position the log is known up to; undefined until a read sets it, and after a reconnect. */
   private added: number | undefined;
   private epoch = 0;
+  /** `last-generated-id` at that position. */
+  private lastId: string | undefined;
   private readonly accounted = new RecentIds(ACCOUNTED_IDS);
+  /** Ids accounted for since the last settle: past the ring's capacity, a late copy could be counted again. */
+  private accountedSinceSettle = 0;
 
   /** A message heard on the bus, by its envelope id. */
   hear(id: string): void {
@@ -55,13 +59,18 @@ export class BusCoverage {
 
   /** Whether `head` shows no entry appended since the last position that the window did not hear. */
   covers(window: CoverageWindow, head: LogHead): boolean {
-    return (
+    const counted =
       window.complete &&
       window.epoch === this.epoch &&
       this.added !== undefined &&
       head.entriesAdded !== undefined &&
-      head.entriesAdded - this.added === window.heard.size
-    );
+      head.entriesAdded - this.added === window.heard.size;
+    if (!counted) return false;
+    // Equal counts can still hide a missing entry behind a message counted in error (a count that went
+    // back, a late copy): the newest entry, at least, must be one heard in this window.
+    if (window.heard.size === 0) return head.lastId === this.lastId;
+    if (head.newest === undefined) return true;
+    return head.newest !== null && head.newest.id === head.lastId && head.newest.envelopeId !== undefined && window.heard.has(head.newest.envelopeId);
   }
 
   /** An entry read from the log during a check (by envelope id): a copy of it heard now or later is not counted. */
@@ -72,12 +81,19 @@ export class BusCoverage {
   /** The log is known up to `head`: covered by the window, or read up to it. */
   settle(window: CoverageWindow, head: LogHead): void {
     for (const id of window.heard) this.account(id);
+    // More ids accounted for in one check than the ring keeps: a late copy of a forgotten one would
+    // count as heard, so the next check reads.
+    if (this.accountedSinceSettle > ACCOUNTED_IDS) this.complete = false;
+    this.accountedSinceSettle = 0;
     // A reconnect during the check: its count stays unknown until the next read.
-    if (window.epoch === this.epoch) this.added = head.entriesAdded;
+    if (window.epoch === this.epoch) {
+      this.added = head.entriesAdded;
+      this.lastId = head.lastId;
+    }
   }
 
   private account(id: string): void {
-    this.accounted.add(id);
+    if (this.accounted.add(id)) this.accountedSinceSettle++;
     this.heard.delete(id);
   }
 }

@@ -149,7 +149,9 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   private catchingUp: Promise<void> | undefined;
   private readonly onResubscribed = () => {
     this.coverage.invalidate(); // messages may have been lost while it was away
-    void this.catchUp().catch(() => undefined);
+    // A poll in flight read the head before the reconnect: what was lost after it needs a poll of its own.
+    const inFlight = this.catchingUp;
+    void (inFlight ? inFlight.catch(() => undefined).then(() => this.catchUp()) : this.catchUp()).catch(() => undefined);
   };
   /**
    * When the last read that brought the state up to date began (monotonic clock, ms): the state is
@@ -187,7 +189,8 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     };
     problems.throwIfAny('kcc-redis revocation options');
     this.log = new EventLog(redis, { name: REVOCATION_KEYS.log, maxAgeMs: this.options.sessionMaxLifetimeMs, validate: isRevocationBatch });
-    this.bus = new Bus(redis, { channel: REVOCATION_KEYS.channel, validate: isRevocationBatch });
+    // Its own messages too: they count as heard (their revocations were applied when written).
+    this.bus = new Bus(redis, { channel: REVOCATION_KEYS.channel, validate: isRevocationBatch, receiveOwn: true });
     this.writer = new RevocationWriter(redis, this.options.sessionMaxLifetimeMs);
     this.pushes = new KeycloakPushRelay(redis, options.keycloakPushes, this.options.sessionMaxLifetimeMs, {
       setPushedNotBefore: (notBefore, source) => {
@@ -300,10 +303,10 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     // the subscription, it arrives as a message; and everything written after the position (so also
     // what a message could not bring) is read from the log by the first catch-up. The position and
     // the subscription do not depend on each other: taken together, one round trip instead of two.
-    const start = this.coverage.begin();
     const subscribed = this.bus.subscribe((message) => {
       this.coverage.hear(message.id);
       this.remember(message.id); // its copy in the log is skipped unparsed
+      if (message.sender === this.redis.instanceId) return; // applied when written
       for (const event of message.data.revocations) this.accept(event, 'bus');
     });
     const position = this.log.head();
@@ -317,8 +320,9 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     );
     position.catch(() => undefined);
     const [head] = await Promise.all([position, subscribed]);
+    // No count is settled here: a message heard between SUBSCRIBE and XINFO is in the head's count
+    // and would be counted again by the first poll, so that poll reads (as every poll did before).
     this.lastId = head.lastId;
-    this.coverage.settle(start, head);
     this.redis.on('resubscribed', this.onResubscribed);
     const readAt = performance.now();
     await this.loadSnapshot();

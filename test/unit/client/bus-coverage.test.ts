@@ -89,7 +89,7 @@ describe('parseStreamInfo', () => {
   const reply = (extra: unknown[]) => ['length', 2, 'radix-tree-keys', 1, 'last-generated-id', '1796197338931-0', ...extra, 'first-entry', ['1796197338925-0', ['i', 'a']]];
 
   it('reads the newest id and the count of appended entries (Redis 7.0 and later)', () => {
-    expect(parseStreamInfo(reply(['max-deleted-entry-id', '0-0', 'entries-added', 2]))).toEqual({ lastId: '1796197338931-0', entriesAdded: 2 });
+    expect(parseStreamInfo(reply(['max-deleted-entry-id', '0-0', 'entries-added', 2]))).toMatchObject({ lastId: '1796197338931-0', entriesAdded: 2 });
   });
 
   it('leaves the count undefined where the server does not report it (before 7.0), or reports nonsense', () => {
