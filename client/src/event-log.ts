@@ -146,15 +146,24 @@ export class EventLog<T = unknown> {
    */
   async head(): Promise<LogHead> {
     if (!this.xinfoRefused) {
+      let reply: unknown;
       try {
-        return parseStreamInfo((await this.redis.run((r) => r.xinfo('STREAM', this.key))) as unknown[]);
+        reply = await this.redis.run((r) => r.xinfo('STREAM', this.key));
       } catch (error) {
         if (!(error instanceof Error) || error.name !== 'ReplyError') throw error;
         // The log does not exist (yet, or any more): nothing was appended to this one.
-        if (/^ERR no such key/.test(error.message)) return { lastId: '0-0', entriesAdded: 0 };
+        if (/^ERR no such key/.test(error.message)) return { lastId: '0-0', entriesAdded: 0, newest: null };
         // A server or an access string without XINFO: the newest id alone, the count unknown, from
         // now on. An error reply that passes (a restart, a busy script, a failover) only for this poll.
         if (!/^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY)\b/.test(error.message)) this.xinfoRefused = true;
+        reply = undefined;
+      }
+      if (reply !== undefined) {
+        const head = Array.isArray(reply) ? parseStreamInfo(reply) : undefined;
+        // A reply without the count (before Redis 7.0) or of another shape (a proxy, a look-alike
+        // server) is of no use to later polls either: the newest id alone from now on.
+        if (head?.entriesAdded === undefined) this.xinfoRefused = true;
+        if (head) return head;
       }
     }
     return { lastId: await this.lastId(), entriesAdded: undefined };
@@ -347,10 +356,11 @@ class RunningTail<T> implements EventLogTail {
 
 /**
  * The fields of an `XINFO STREAM` reply (RESP2: a flat list of names and values) that {@link LogHead}
- * needs. `entries-added` is there from Redis 7.0 (Valkey too); before, it is absent.
+ * needs, or undefined for a reply without a well-formed newest id. `entries-added` is there from
+ * Redis 7.0 (Valkey too); before, it is absent.
  * https://redis.io/docs/latest/commands/xinfo-stream/
  */
-export function parseStreamInfo(reply: readonly unknown[]): LogHead {
+export function parseStreamInfo(reply: readonly unknown[]): LogHead | undefined {
   let lastId: string | undefined;
   let entriesAdded: number | undefined;
   let newest: LogHead['newest'] = null;
@@ -364,7 +374,7 @@ export function parseStreamInfo(reply: readonly unknown[]): LogHead {
     if (reply[i] === 'last-generated-id' && typeof value === 'string') lastId = value;
     else if (reply[i] === 'entries-added' && (typeof value === 'number' || typeof value === 'string')) entriesAdded = Number(value);
   }
-  if (lastId === undefined || !STREAM_ID.test(lastId)) throw new Error('XINFO STREAM replied without a last-generated-id');
+  if (lastId === undefined || !STREAM_ID.test(lastId)) return undefined;
   return { lastId, newest, entriesAdded: entriesAdded !== undefined && Number.isSafeInteger(entriesAdded) && entriesAdded >= 0 ? entriesAdded : undefined };
 }
 

@@ -76,6 +76,21 @@ describe('event-log polls', () => {
     expect(reader.stats.applied).toBe(20);
   });
 
+  it("an instance's own revocations count as heard: a writer's polls confirm too", async () => {
+    const ns = await namespace();
+    const writer = await instance(ns.user, { maxStalenessMs: 300 });
+    const polls = () => writer.stats.logPolls.confirmed + writer.stats.logPolls.read;
+    const reads = writer.stats.logPolls.read;
+    // Five times: a revocation, then two polls (the second began after the write resolved). Were its
+    // own message not counted as heard, the log's count would be one ahead and every round would read.
+    for (let round = 0; round < 5; round++) {
+      await writer.revokeSession(`own-${round}`);
+      const from = polls();
+      await until(() => polls() >= from + 2, 'two polls after the write');
+    }
+    expect(writer.stats.logPolls.read - reads).toBeLessThan(5);
+  });
+
   it('an entry appended without its message (a message lost) is read by the next poll', async () => {
     const ns = await namespace();
     const { reader, writer } = await pair(ns);

@@ -75,6 +75,19 @@ describe('BusCoverage: whether a poll may skip reading the log', () => {
     expect(coverage.covers(coverage.begin(), head(3))).toBe(false);
   });
 
+  it('a late copy of an entry read in a poll that read more than 10,000 entries does not stand in for a lost message', () => {
+    const coverage = settledAt(0);
+    // A burst: 10,001 entries, the subscriber lagging behind the command connection. The poll reads
+    // them all before their messages arrive.
+    const window = coverage.begin();
+    expect(coverage.covers(window, head(10_001))).toBe(false);
+    for (let i = 0; i <= 10_000; i++) coverage.read(`burst-${i}`);
+    coverage.settle(window, head(10_001));
+    coverage.hear('burst-0'); // the oldest read, arriving late: forgotten by the ring of 10,000
+    // One more entry is appended; its message is lost. The next poll must read it.
+    expect(coverage.covers(coverage.begin(), head(10_002))).toBe(false);
+  });
+
   it('past 100,000 messages in one poll it stops counting and reads', () => {
     const coverage = settledAt(0);
     for (let i = 0; i <= 100_000; i++) coverage.hear(`m${i}`);
@@ -92,15 +105,21 @@ describe('parseStreamInfo', () => {
     expect(parseStreamInfo(reply(['max-deleted-entry-id', '0-0', 'entries-added', 2]))).toMatchObject({ lastId: '1796197338931-0', entriesAdded: 2 });
   });
 
-  it('leaves the count undefined where the server does not report it (before 7.0), or reports nonsense', () => {
-    expect(parseStreamInfo(reply([])).entriesAdded).toBeUndefined();
-    expect(parseStreamInfo(reply(['entries-added', -1])).entriesAdded).toBeUndefined();
-    expect(parseStreamInfo(reply(['entries-added', 'many'])).entriesAdded).toBeUndefined();
+  it('reads the newest entry with its envelope id; null when the log holds none', () => {
+    const last = ['last-entry', ['1796197338931-0', ['i', 'envelope-b', 'e', '{}']]];
+    expect(parseStreamInfo(reply(['entries-added', 2, ...last]))?.newest).toEqual({ id: '1796197338931-0', envelopeId: 'envelope-b' });
+    expect(parseStreamInfo(reply(['entries-added', 2, 'last-entry', null]))?.newest).toBeNull();
   });
 
-  it('throws on a reply without a well-formed newest id', () => {
-    expect(() => parseStreamInfo(['length', 0])).toThrow(/last-generated-id/);
-    expect(() => parseStreamInfo(['last-generated-id', 'x'])).toThrow(/last-generated-id/);
+  it('leaves the count undefined where the server does not report it (before 7.0), or reports nonsense', () => {
+    expect(parseStreamInfo(reply([]))?.entriesAdded).toBeUndefined();
+    expect(parseStreamInfo(reply(['entries-added', -1]))?.entriesAdded).toBeUndefined();
+    expect(parseStreamInfo(reply(['entries-added', 'many']))?.entriesAdded).toBeUndefined();
+  });
+
+  it('gives nothing for a reply without a well-formed newest id (the caller falls back to reading the log)', () => {
+    expect(parseStreamInfo(['length', 0])).toBeUndefined();
+    expect(parseStreamInfo(['last-generated-id', 'x'])).toBeUndefined();
   });
 });
 

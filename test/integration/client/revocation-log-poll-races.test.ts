@@ -1,8 +1,10 @@
 /**
- * Review of the count-based log polls (76511e1, bc636ba): sequences under which a poll confirms the
- * log from its head while an entry is missing, or stops confirming for good. Real redis-server; the
- * only interference is a wrapper around the reader's command connection that holds or fails one
- * XINFO (standing for a reply delayed in transit, or a transient error reply).
+ * Log polls that confirm the log from its head (logout-sync.md, step 3), against the sequences that
+ * could make one confirm while an entry is missing, or stop confirming for good: a message heard
+ * while the instance starts, a count that goes back, a transient error reply. Found by an independent
+ * review; each test failed before its fix. Real redis-server; the only interference is a wrapper
+ * around the reader's command connection that holds or fails one XINFO (a reply delayed in transit,
+ * or a transient error reply).
  */
 import type { Redis } from 'ioredis';
 import { ReplyError } from 'ioredis';
@@ -21,7 +23,7 @@ let ns = 0;
 const closeLater = closeAfterEach();
 
 beforeAll(async () => {
-  server = await startTestRedis({ appEnvs: Array.from({ length: 4 }, (_, i) => ({ app: `review${i}`, env: 'prod' })), persistence: 'none' });
+  server = await startTestRedis({ appEnvs: Array.from({ length: 4 }, (_, i) => ({ app: `races${i}`, env: 'prod' })), persistence: 'none' });
 });
 afterAll(() => server?.stop());
 
@@ -32,7 +34,7 @@ interface Namespace {
 }
 
 async function namespace(): Promise<Namespace> {
-  const user = `review${ns++}-prod`;
+  const user = `races${ns++}-prod`;
   const raw = closeLater(await connectAs(server, user));
   return { user, raw, log: `${user}:{${user}}:${REVOCATION_KEYS.log}` };
 }
@@ -75,8 +77,8 @@ function interceptNextXinfo(redis: KccRedis, hook: XinfoHook): void {
     );
 }
 
-describe('count-based log polls under review', () => {
-  it('a message heard while start() reads the head is not counted again against the first poll (one lost message stays missed)', async () => {
+describe('log polls: races and faults', () => {
+  it('a message heard while start() reads the head is not counted again against the first poll: a message lost after it is read', async () => {
     const ns = await namespace();
     const writer = await instance(ns.user);
     const redis = await connect(ns.user);
