@@ -1,32 +1,37 @@
 /**
- * The last `capacity` ids added, for "seen before?" checks on message and entry ids: adding beyond
- * the capacity forgets the oldest.
+ * The ids added lately, each with a tag, for "seen before?" checks on message and entry ids: at least
+ * the last `capacity` are kept (up to twice that). Two generations instead of a ring: adding never
+ * deletes (a Set or Map keeps a deleted entry's slot until it is rehashed, and deleting the oldest
+ * on every add costs as much as the add); a full generation is dropped whole.
  */
 export class RecentIds {
-  private readonly ids = new Set<string>();
-  // Not `ids.values().next()` to find the oldest: a Set keeps deleted entries' slots until it is
-  // rehashed, and iterating from its start skips them one by one (thousands per add once it is full).
-  // Grows up to the capacity, then is overwritten in a ring: nothing allocated for ids never added.
-  private readonly order: string[] = [];
-  private next = 0;
+  private current = new Map<string, number>();
+  private previous = new Map<string, number>();
 
   constructor(private readonly capacity: number) {}
 
   has(id: string): boolean {
-    return this.ids.has(id);
+    return this.current.has(id) || this.previous.has(id);
   }
 
-  /** Adds `id` (a no-op when it is there); true when it was not there. */
-  add(id: string): boolean {
-    if (this.ids.has(id)) return false;
-    if (this.order.length < this.capacity) {
-      this.order.push(id);
-    } else {
-      this.ids.delete(this.order[this.next]!);
-      this.order[this.next] = id;
-      this.next = (this.next + 1) % this.capacity;
-    }
-    this.ids.add(id);
+  /** The tag `id` was added or last set with, or undefined when it is not kept. */
+  tag(id: string): number | undefined {
+    return this.current.get(id) ?? this.previous.get(id);
+  }
+
+  /** Adds `id` with `tag` unless it is kept already; true when it was not. */
+  add(id: string, tag = 0): boolean {
+    if (this.has(id)) return false;
+    this.set(id, tag);
     return true;
+  }
+
+  /** Keeps `id` with `tag` (anew, if it was kept). */
+  set(id: string, tag: number): void {
+    if (this.current.size >= this.capacity) {
+      this.previous = this.current;
+      this.current = new Map();
+    }
+    this.current.set(id, tag);
   }
 }

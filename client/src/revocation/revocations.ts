@@ -5,7 +5,6 @@ import type { KccRedis } from '../connection.js';
 import { KccClosedError, KccInputError } from '../errors.js';
 import { EventLog } from '../event-log.js';
 import { emitGuarded } from '../guarded-emit.js';
-import { RecentIds } from '../recent-ids.js';
 import type { DropCounts } from '../envelope.js';
 import { OptionProblems } from '../option-checks.js';
 import {
@@ -141,9 +140,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   private unsubscribe: (() => Promise<void>) | undefined;
   /** Id of the last log entry read; only catch-up reads advance it, so nothing between is skipped. */
   private lastId = '0-0';
-  /** Envelope ids applied from the bus (the last {@link SEEN_IDS}): their copies in the log are skipped unparsed. */
-  private readonly seenIds = new RecentIds(SEEN_IDS);
-  /** Whether a poll must read the log, or every entry since the last one came over the bus. */
+  /** Whether a poll must read the log, or every entry since the last one came over the bus; and the envelope ids heard and read. */
   private readonly coverage = new BusCoverage();
   private readonly logPolls = { confirmed: 0, read: 0 };
   private catchingUp: Promise<void> | undefined;
@@ -199,7 +196,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
       },
       raiseNotBefore: (notBefore) => this.index.revokeAllBefore(notBefore),
       refuse: (source, reason) => this.refuse(source, reason, 1),
-      remember: (id) => this.remember(id),
+      remember: (id) => this.coverage.wrote(id),
     });
   }
 
@@ -304,8 +301,8 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     // what a message could not bring) is read from the log by the first catch-up. The position and
     // the subscription do not depend on each other: taken together, one round trip instead of two.
     const subscribed = this.bus.subscribe((message) => {
-      this.coverage.hear(message.id);
-      this.remember(message.id); // its copy in the log is skipped unparsed
+      // A copy or a replay of a message heard (or an entry read) before: applied then. Its copy in the log is skipped unparsed.
+      if (!this.coverage.hear(message.id)) return;
       if (message.sender === this.redis.instanceId) return; // applied when written
       for (const event of message.data.revocations) this.accept(event, 'bus');
     });
@@ -360,14 +357,15 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
         this.lastId,
         (event) => {
           if (event.type !== REVOCATION_EVENT) return;
-          this.remember(event.id);
+          this.coverage.read(event.id);
           for (const revocation of event.data.revocations) this.accept(revocation, 'log');
         },
         {
           until: head.lastId,
           skip: (id) => {
+            const known = this.coverage.knows(id);
             this.coverage.read(id);
-            return this.seenIds.has(id);
+            return known;
           },
         },
       );
@@ -384,10 +382,6 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     // Independent parts of the state (the stored push only sets the pushed not-before): read together.
     const [{ refused }] = await Promise.all([loadRevocationSnapshot(this.redis, this.index, this.options.sessionMaxLifetimeMs), this.pushes.load()]);
     if (refused > 0) this.refuse('snapshot', 'future-not-before or malformed', refused);
-  }
-
-  private remember(id: string): void {
-    this.seenIds.add(id);
   }
 
   /**
@@ -488,8 +482,6 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   }
 }
 
-/** Envelope ids remembered from the bus, so that their copies in the log are skipped unparsed. */
-const SEEN_IDS = 10_000;
 
 /** How often a refused revocation is logged at most (each one is counted). */
 const REFUSAL_LOG_INTERVAL_MS = 60_000;

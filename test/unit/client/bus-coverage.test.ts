@@ -88,13 +88,30 @@ describe('BusCoverage: whether a poll may skip reading the log', () => {
     expect(coverage.covers(coverage.begin(), head(10_002))).toBe(false);
   });
 
-  it('past 100,000 messages in one poll it stops counting and reads', () => {
+  it('past 10,000 messages in one poll it does not trust the count (a replay of a forgotten one would count) and reads', () => {
     const coverage = settledAt(0);
-    for (let i = 0; i <= 100_000; i++) coverage.hear(`m${i}`);
-    expect(coverage.covers(coverage.begin(), head(100_001))).toBe(false);
-    coverage.hear('next');
+    for (let i = 0; i <= 10_000; i++) coverage.hear(`m${i}`);
+    expect(coverage.covers(coverage.begin(), head(10_001))).toBe(false);
+  });
+
+  it('a copy or a replay is reported as such (nothing to apply), and an id written here is not counted when heard', () => {
+    const coverage = settledAt(0);
+    expect(coverage.hear('a')).toBe(true);
+    expect(coverage.hear('a')).toBe(false);
+    coverage.wrote('mine');
+    expect(coverage.hear('mine')).toBe(false);
+    expect(coverage.knows('mine')).toBe(true);
+    expect(coverage.covers(coverage.begin(), head(1))).toBe(true);
+  });
+
+  it('the newest entry must be one heard in the window judged', () => {
+    const coverage = settledAt(0);
+    coverage.hear('a');
     const window = coverage.begin();
-    expect(coverage.covers(window, head(100_002))).toBe(false); // not settled: the read sets the count
+    const newest = (envelopeId: string) => ({ ...head(1), newest: { id: '1-0', envelopeId } });
+    expect(coverage.covers(window, newest('a'))).toBe(true);
+    expect(coverage.covers(window, newest('lost'))).toBe(false);
+    expect(coverage.covers(window, { ...head(1), newest: null })).toBe(false);
   });
 });
 
@@ -124,11 +141,18 @@ describe('parseStreamInfo', () => {
 });
 
 describe('RecentIds', () => {
-  it('keeps the last ids added and forgets the oldest past its capacity', () => {
+  it('keeps at least the last `capacity` ids added, with their tags, and forgets older ones', () => {
     const ids = new RecentIds(3);
-    expect(['a', 'b', 'c'].map((id) => ids.add(id))).toEqual([true, true, true]);
-    expect(ids.add('b')).toBe(false);
-    ids.add('d');
-    expect(['a', 'b', 'c', 'd'].map((id) => ids.has(id))).toEqual([false, true, true, true]);
+    expect(['a', 'b', 'c'].map((id) => ids.add(id, 1))).toEqual([true, true, true]);
+    expect(ids.add('b', 2)).toBe(false);
+    expect(ids.tag('b')).toBe(1);
+    ids.set('b', 2);
+    expect(ids.tag('b')).toBe(2);
+    for (const id of ['d', 'e']) ids.add(id);
+    expect(['c', 'd', 'e'].every((id) => ids.has(id))).toBe(true); // the last three
+    for (const id of ['f', 'g', 'h', 'i']) ids.add(id);
+    expect(ids.has('a')).toBe(false);
+    expect(ids.tag('a')).toBeUndefined();
+    expect(['g', 'h', 'i'].every((id) => ids.has(id))).toBe(true);
   });
 });
