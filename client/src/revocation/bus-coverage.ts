@@ -101,8 +101,8 @@ export class BusCoverage {
     // Equal counts can still hide a missing entry behind a message counted in error (a count that went
     // back): the newest entry, at least, must be one heard in this window.
     if (window.heard === 0) return head.lastId === this.lastId;
-    if (head.newest === undefined) return true;
-    return head.newest !== null && head.newest.id === head.lastId && head.newest.envelopeId !== undefined && this.known.tag(head.newest.envelopeId) === window.number;
+    const newest = head.newest;
+    return !!newest && newest.id === head.lastId && newest.envelopeId !== undefined && this.known.tag(newest.envelopeId) === window.number;
   }
 
   /** The log is known up to `head`: covered by the window, or read up to it. */

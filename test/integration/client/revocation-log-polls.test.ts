@@ -57,15 +57,38 @@ async function pair(ns: Namespace): Promise<{ reader: Revocations; writer: Revoc
   return { reader, writer: await instance(ns.user) };
 }
 
+/** Every poll of `r` so far, confirmed or read. */
+const polls = (r: Revocations) => r.stats.logPolls.confirmed + r.stats.logPolls.read;
+
+/** Resolves after `count` more polls of `r`, whatever their outcome. */
+async function morePolls(r: Revocations, count: number): Promise<void> {
+  const from = polls(r);
+  await until(() => polls(r) >= from + count, `${count} more log polls`);
+}
+
+/** A pair whose reader has heard `sid` (published by the writer) and confirmed the log since. */
+async function settledPair(ns: Namespace, sid: string): Promise<{ reader: Revocations; writer: Revocations }> {
+  const { reader, writer } = await pair(ns);
+  await writer.revokeSession(sid);
+  await until(() => reader.check({ sid }) === 'revoked', `${sid} on the reader`);
+  await confirmedPolls(reader, 1);
+  return { reader, writer };
+}
+
 /** Resolves after `count` more polls of `r` that confirmed the log from its head alone. */
 async function confirmedPolls(r: Revocations, count: number): Promise<void> {
   const from = r.stats.logPolls.confirmed;
   await until(() => r.stats.logPolls.confirmed >= from + count, `${count} confirmed log polls`);
 }
 
-/** A log entry as a writer appends it, without publishing its message. */
+/** A log entry revoking one session, as a writer appends it. */
+function sessionEntry(sid: string): { envelope: { id: string }; json: string } {
+  return encodeEnvelope('elsewhere', 'revocation', { v: 1, revocations: [{ kind: 'session', sid, exp: Date.now() + 60_000 }] }, 64 * 1024);
+}
+
+/** Appends a log entry without publishing its message (a message lost on the way). */
 async function appendUnpublished(ns: Namespace, sid: string): Promise<void> {
-  const { envelope, json } = encodeEnvelope('attacker', 'revocation', { v: 1, revocations: [{ kind: 'session', sid, exp: Date.now() + 60_000 }] }, 64 * 1024);
+  const { envelope, json } = sessionEntry(sid);
   await ns.raw.xadd(ns.log, '*', 'i', envelope.id, 'e', json);
 }
 
@@ -112,24 +135,19 @@ describe('event-log polls', () => {
   it("an instance's own revocations count as heard: a writer's polls confirm too", async () => {
     const ns = await namespace();
     const writer = await instance(ns.user, { maxStalenessMs: 300 });
-    const polls = () => writer.stats.logPolls.confirmed + writer.stats.logPolls.read;
     const reads = writer.stats.logPolls.read;
     // Five times: a revocation, then two polls (the second began after the write resolved). Were its
     // own message not counted as heard, the log's count would be one ahead and every round would read.
     for (let round = 0; round < 5; round++) {
       await writer.revokeSession(`own-${round}`);
-      const from = polls();
-      await until(() => polls() >= from + 2, 'two polls after the write');
+      await morePolls(writer, 2);
     }
     expect(writer.stats.logPolls.read - reads).toBeLessThan(5);
   });
 
   it('an entry appended without its message (a message lost) is read by the next poll', async () => {
     const ns = await namespace();
-    const { reader, writer } = await pair(ns);
-    await writer.revokeSession('heard');
-    await until(() => reader.check({ sid: 'heard' }) === 'revoked', 'the published revocation on the reader');
-    await confirmedPolls(reader, 1);
+    const { reader } = await settledPair(ns, 'heard');
     const reads = reader.stats.logPolls.read;
     await appendUnpublished(ns, 'unpublished');
     await until(() => reader.check({ sid: 'unpublished' }) === 'revoked', 'the unpublished revocation on the reader');
@@ -138,10 +156,7 @@ describe('event-log polls', () => {
 
   it('a replayed message does not stand in for an entry that came without one', async () => {
     const ns = await namespace();
-    const { reader, writer } = await pair(ns);
-    await writer.revokeSession('first');
-    await until(() => reader.check({ sid: 'first' }) === 'revoked', 'the first revocation on the reader');
-    await confirmedPolls(reader, 1);
+    const { reader } = await settledPair(ns, 'first');
     // The attacker copies the first message from the log, appends a second entry without publishing
     // it, and publishes the copy: one message heard, one entry appended.
     const [[, fields]] = (await ns.raw.xrange(ns.log, '-', '+', 'COUNT', 1)) as [[string, string[]]];
@@ -200,7 +215,7 @@ describe('event-log polls: races and faults', () => {
     });
     const reader = closeLater(await Revocations.start(redis, { maxStalenessMs: 300 }));
     expect(reader.check({ sid: 'during-start' })).toBe('revoked');
-    await until(() => reader.stats.logPolls.read + reader.stats.logPolls.confirmed >= 5, 'five polls');
+    await morePolls(reader, 5);
     expect(reader.check({ sid: 'lost' })).toBe('revoked');
   });
 
@@ -216,27 +231,20 @@ describe('event-log polls: races and faults', () => {
       throw new ReplyError('LOADING Redis is loading the dataset in memory');
     });
     const confirmed = reader.stats.logPolls.confirmed;
-    const polls = () => reader.stats.logPolls.read + reader.stats.logPolls.confirmed;
-    const from = polls();
-    await until(() => polls() >= from + 10, 'ten more polls');
+    await morePolls(reader, 10);
     // Nothing is missing (no loss, no write): the polls after the failed one should confirm again.
     expect(reader.stats.logPolls.confirmed).toBeGreaterThan(confirmed);
   });
 
   it('a count that goes back (a failover to a replica that never got a heard entry) does not mask a lost message', async () => {
     const ns = await namespace();
-    const reader = await instance(ns.user, { maxStalenessMs: 300 });
-    const writer = await instance(ns.user);
-    await writer.revokeSession('before');
-    await until(() => reader.check({ sid: 'before' }) === 'revoked', 'the first revocation on the reader');
-    const settled = reader.stats.logPolls.confirmed;
-    await until(() => reader.stats.logPolls.confirmed > settled, 'a confirmed poll');
+    const { reader, writer } = await settledPair(ns, 'before');
     // Acknowledged, published and heard; then lost with the primary (asynchronous replication).
     await writer.revokeSession('heard-then-lost');
     await until(() => reader.check({ sid: 'heard-then-lost' }) === 'revoked', 'the heard revocation on the reader');
     // The promoted replica: without that entry, its count one lower; then a write whose message is lost
     // (the subscriber stays connected: no 'resubscribed'). One script, so that no poll falls between.
-    const { envelope, json } = encodeEnvelope('elsewhere', 'revocation', { v: 1, revocations: [{ kind: 'session', sid: 'lost', exp: Date.now() + 60_000 }] }, 64 * 1024);
+    const { envelope, json } = sessionEntry('lost');
     await ns.raw.eval(
       `local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 2)
       local info = redis.call('XINFO', 'STREAM', KEYS[1])
@@ -250,9 +258,7 @@ describe('event-log polls: races and faults', () => {
       envelope.id,
       json,
     );
-    const polls = () => reader.stats.logPolls.read + reader.stats.logPolls.confirmed;
-    const from = polls();
-    await until(() => polls() >= from + 5, 'five more polls');
+    await morePolls(reader, 5);
     expect(reader.check({ sid: 'lost' })).toBe('revoked');
   });
 });

@@ -3,7 +3,11 @@ import { parseStreamInfo } from '../../../client/src/event-log.js';
 import { RecentIds } from '../../../client/src/recent-ids.js';
 import { BusCoverage } from '../../../client/src/revocation/bus-coverage.js';
 
-const head = (entriesAdded: number | undefined, lastId = `${entriesAdded ?? 0}-0`) => ({ lastId, entriesAdded });
+/** A head at `entriesAdded` whose newest entry has the envelope id `newest` (an entry of another id by default). */
+const head = (entriesAdded: number | undefined, newest = 'unheard') => {
+  const lastId = `${entriesAdded ?? 0}-0`;
+  return { lastId, entriesAdded, newest: { id: lastId, envelopeId: newest } };
+};
 
 /** A coverage settled at `added` entries, as after a read. */
 function settledAt(added: number): BusCoverage {
@@ -19,7 +23,8 @@ describe('BusCoverage: whether a poll may skip reading the log', () => {
     coverage.hear('b');
     coverage.hear('b'); // a copy (both pub/sub kinds while bridging) counts once
     const window = coverage.begin();
-    expect(coverage.covers(window, head(12))).toBe(true);
+    expect(coverage.covers(window, head(12, 'b'))).toBe(true);
+    expect(coverage.covers(window, head(12))).toBe(false); // the newest entry is not one heard
     expect(coverage.covers(window, head(13))).toBe(false); // one entry came without its message
     expect(coverage.covers(window, head(11))).toBe(false); // one message is not in the log
   });
@@ -36,9 +41,9 @@ describe('BusCoverage: whether a poll may skip reading the log', () => {
     coverage.hear('a');
     const window = coverage.begin();
     coverage.hear('b'); // after the head was asked for
-    expect(coverage.covers(window, head(1))).toBe(true);
+    expect(coverage.covers(window, head(1, 'a'))).toBe(true);
     coverage.settle(window, head(1));
-    expect(coverage.covers(coverage.begin(), head(2))).toBe(true);
+    expect(coverage.covers(coverage.begin(), head(2, 'b'))).toBe(true);
   });
 
   it('does not count again a message already accounted for: heard before, or read from the log', () => {
@@ -101,17 +106,17 @@ describe('BusCoverage: whether a poll may skip reading the log', () => {
     coverage.wrote('mine');
     expect(coverage.hear('mine')).toBe(false);
     expect(coverage.knows('mine')).toBe(true);
-    expect(coverage.covers(coverage.begin(), head(1))).toBe(true);
+    expect(coverage.covers(coverage.begin(), head(1, 'a'))).toBe(true);
   });
 
   it('the newest entry must be one heard in the window judged', () => {
     const coverage = settledAt(0);
     coverage.hear('a');
     const window = coverage.begin();
-    const newest = (envelopeId: string) => ({ ...head(1), newest: { id: '1-0', envelopeId } });
-    expect(coverage.covers(window, newest('a'))).toBe(true);
-    expect(coverage.covers(window, newest('lost'))).toBe(false);
-    expect(coverage.covers(window, { ...head(1), newest: null })).toBe(false);
+    expect(coverage.covers(window, head(1, 'a'))).toBe(true);
+    expect(coverage.covers(window, head(1, 'lost'))).toBe(false);
+    expect(coverage.covers(window, { ...head(1), newest: null })).toBe(false); // no entry retained
+    expect(coverage.covers(window, { ...head(1), newest: undefined })).toBe(false); // not known: not trusted
   });
 });
 
