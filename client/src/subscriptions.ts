@@ -153,9 +153,9 @@ export class Subscriptions {
 
   private listen(client: RedisClient): void {
     client.on('message', (channel: string, message: string) => this.deliver(channel, message, 'classic'));
-    // ioredis re-subscribes by itself after a reconnect, but only after 'ready'; subscribing again
-    // here (idempotent) and awaiting it tells when messages flow again.
-    if (this.mode !== 'sharded') client.on('ready', () => setImmediate(() => void this.resubscribe(client)));
+    // After a reconnect the channels are subscribed again here, not by ioredis (autoResubscribe is
+    // off: see KccRedis), awaiting the reply, which tells when messages flow again.
+    if (this.mode !== 'sharded') client.on('ready', () => void this.resubscribe(client));
     if (this.mode !== 'classic' && client instanceof Cluster) {
       client.on('smessage', (sharded: string, message: string) => {
         const channel = this.shardedNames.get(sharded);

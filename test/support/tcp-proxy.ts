@@ -2,11 +2,14 @@ import { type Server, type Socket, connect, createServer } from 'node:net';
 
 /**
  * A loopback TCP proxy the test controls, for partitions: `cut()` destroys every connection and
- * refuses new ones until `heal()`. Bytes pass through untouched (TLS stays end to end).
+ * refuses new ones until `heal()`; `blackhole()` keeps every connection open but passes no byte
+ * either way (a peer that vanished without closing anything) until `heal()`. Bytes pass through
+ * untouched otherwise (TLS stays end to end).
  */
 export class TcpProxy {
   private readonly sockets = new Set<Socket>();
   private cutOff = false;
+  private swallowing = false;
 
   private constructor(
     private readonly server: Server,
@@ -28,7 +31,10 @@ export class TcpProxy {
           proxy!.sockets.delete(a);
           b.destroy();
         });
-        a.pipe(b);
+        // Written by hand rather than piped so that blackhole() can drop bytes; an end still passes (allowHalfOpen is off).
+        a.on('data', (chunk: Buffer) => {
+          if (!proxy!.swallowing) b.write(chunk);
+        });
       }
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -48,8 +54,14 @@ export class TcpProxy {
     for (const socket of this.sockets) socket.destroy();
   }
 
+  /** Passes no more bytes either way, closing nothing, until {@link heal}. */
+  blackhole(): void {
+    this.swallowing = true;
+  }
+
   heal(): void {
     this.cutOff = false;
+    this.swallowing = false;
   }
 
   async stop(): Promise<void> {

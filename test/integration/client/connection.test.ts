@@ -1,7 +1,10 @@
+import { once } from 'node:events';
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KccRedis, type KccLogger } from '../../../client/src/index.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
 import { kccOptions, startTestRedis } from '../../support/redis.js';
+import { TcpProxy } from '../../support/tcp-proxy.js';
 
 const USER = 'my-app-prod';
 
@@ -37,6 +40,40 @@ describe('connection behaviour (real redis-server, TLS)', () => {
     await expect(redis.run((r) => r.eval('this is not lua', 0))).rejects.toThrow(/ERR/);
     expect(await redis.run((r) => r.ping())).toBe('PONG');
     expect(redis.stats.reconnects).toBe(before);
+  });
+
+  it('closed while the server has stopped answering, just after the subscriber came back: nothing is left behind as an unhandled rejection', async () => {
+    // ioredis re-subscribes by itself on reconnect without handling the reply; if the connection is
+    // then closed before the reply, that rejection is unhandled, which ends a Node process by default.
+    const proxy = await TcpProxy.start(server.port);
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const isolated = await KccRedis.connect(kccOptions(server, USER, { url: proxy.url, instanceId: 'instance-blackhole', heartbeat: false, logger }));
+      await isolated.subscribe(isolated.channel('bus'), () => {});
+      // The connections as ioredis objects, to wait for their end once closed.
+      const clients = [...(Reflect.get(isolated, 'clients') as Map<Redis, string>).keys()];
+      // When the subscriber is ready again (it has just sent SUBSCRIBE), nothing more gets through.
+      const back = new Promise<void>((resolve) =>
+        isolated.on('ready', (role) => {
+          if (role !== 'subscriber') return;
+          proxy.blackhole();
+          resolve();
+        }),
+      );
+      const admin = await server.admin();
+      await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub', 'USER', USER);
+      await admin.quit();
+      await back;
+      await isolated.close();
+      await Promise.all(clients.map((client) => (client.status === 'end' ? undefined : once(client, 'end'))));
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      await proxy.stop();
+    }
   });
 
   it('keeps keys in its namespace with one hash tag', () => {
