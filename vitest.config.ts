@@ -25,7 +25,7 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
-          globalSetup: ['test/support/ensure-redis-server.ts'],
+          globalSetup: ['test/support/ensure-test-packages.ts'],
           // Real-Redis tests start servers; end-to-end tests wait out key activations.
           testTimeout: 60_000,
           hookTimeout: 60_000,
