@@ -1,5 +1,5 @@
 import type { KccRedis } from './connection.js';
-import { type DropCounts, type DropReason, type Envelope, decodeEnvelope, emptyDropCounts, encodeEnvelope } from './envelope.js';
+import { type DropCounts, type DropReason, type Envelope, decodeEnvelope, emptyDropCounts, encodeEnvelope, MAX_MESSAGE_BYTES } from './envelope.js';
 
 export interface BusOptions<T> {
   /** Channel name inside the namespace. @default 'bus' */
@@ -86,7 +86,7 @@ export class Bus<T = unknown> {
   }
 
   private decode(raw: string): Envelope<T> | undefined {
-    const decoded = decodeEnvelope(raw, this.redis.config.maxMessageBytes, this.options.validate);
+    const decoded = decodeEnvelope(raw, MAX_MESSAGE_BYTES, this.options.validate);
     if (!decoded.ok) {
       this.drops[decoded.reason]++;
       this.options.onDrop?.(decoded.reason);

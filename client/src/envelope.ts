@@ -27,6 +27,16 @@ export function emptyDropCounts(): DropCounts {
 
 const TYPE_PATTERN = /^[a-z][a-z0-9.-]{0,63}$/;
 
+/**
+ * The range of `maxMessageBytes`, the largest message an instance writes. Every instance reads
+ * messages up to {@link MAX_MESSAGE_BYTES}, whatever it writes itself: instances configured
+ * differently (a rolling change of the option) read each other's messages, and a message no
+ * instance may write is still refused unread. The smallest holds a batch of one revocation with the
+ * longest ids.
+ */
+export const MIN_MESSAGE_BYTES = 4_096;
+export const MAX_MESSAGE_BYTES = 1_048_576;
+
 /** Serializes a message; throws KCC_INVALID_ARGUMENT when it is larger than `maxBytes`. */
 export function encodeEnvelope(sender: string, type: string, data: unknown, maxBytes: number): { envelope: Envelope; json: string } {
   if (!TYPE_PATTERN.test(type)) {
@@ -47,7 +57,7 @@ export function encodeEnvelope(sender: string, type: string, data: unknown, maxB
  */
 export function decodeEnvelope<T>(
   raw: string,
-  maxBytes: number,
+  maxBytes: number = MAX_MESSAGE_BYTES,
   validate?: (data: unknown) => data is T,
 ): { ok: true; envelope: Envelope<T> } | { ok: false; reason: DropReason } {
   // A UTF-16 code unit encodes to at most 3 UTF-8 bytes: a message shorter than a third of the limit

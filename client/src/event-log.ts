@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { KccRedis, RedisClient } from './connection.js';
 import { KccClosedError } from './errors.js';
 import type { KccLogger } from './logger.js';
-import { type DropCounts, type DropReason, type Envelope, decodeEnvelope, emptyDropCounts, encodeEnvelope } from './envelope.js';
+import { type DropCounts, type DropReason, type Envelope, decodeEnvelope, emptyDropCounts, encodeEnvelope, MAX_MESSAGE_BYTES } from './envelope.js';
 import { RecentIds } from './recent-ids.js';
 import type { CompareAndSetOptions } from './store.js';
 
@@ -233,7 +233,7 @@ export class EventLog<T = unknown> {
     const index = fields.indexOf(FIELD);
     // Field names sit at even positions: a value that happens to read 'e' is not the field.
     const raw = index >= 0 && index % 2 === 0 ? fields[index + 1] : undefined;
-    const decoded = raw === undefined ? ({ ok: false, reason: 'malformed' } as const) : decodeEnvelope(raw, this.redis.config.maxMessageBytes, this.options.validate);
+    const decoded = raw === undefined ? ({ ok: false, reason: 'malformed' } as const) : decodeEnvelope(raw, MAX_MESSAGE_BYTES, this.options.validate);
     if (decoded.ok) return decoded.envelope;
     this.drops[decoded.reason]++;
     this.options.onDrop?.(decoded.reason);

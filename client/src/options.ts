@@ -102,7 +102,13 @@ export interface KccConnectionOptions {
    * @default 'auto' (KCC_REDIS_PUBSUB)
    */
   readonly pubSub?: PubSubOption;
-  /** Largest pub/sub or event-log payload accepted, in bytes; larger ones are rejected and counted. */
+  /**
+   * Largest pub/sub message or event-log entry this instance writes, in bytes (4096 to 1048576);
+   * a larger write is refused (`KCC_INPUT_INVALID`), and revocation batches are cut to fit. Every
+   * instance reads messages up to 1048576 bytes whatever its own setting, so instances with
+   * different settings read each other during a rolling change; larger ones are dropped and counted.
+   * @default 65536
+   */
   readonly maxMessageBytes?: number;
   readonly logger?: KccLogger;
   /** Environment to read; for tests. @default process.env */

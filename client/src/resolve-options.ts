@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { discoverEndpoint } from './aws/elasticache-discovery.js';
 import { readUserSecret } from './aws/secrets-manager.js';
+import { MAX_MESSAGE_BYTES, MIN_MESSAGE_BYTES } from './envelope.js';
 import { KccConfigError } from './errors.js';
 import { OptionProblems } from './option-checks.js';
 import { type ResolvedIamAuth, resolveAuthMode, resolveIamAuth, resolveServerless } from './iam/resolve-iam-options.js';
@@ -45,7 +46,6 @@ const NUMERIC_OPTIONS = [
   ['reconnectBaseDelayMs', 'ms'],
   ['reconnectMaxDelayMs', 'ms'],
   ['credentialRefreshMinIntervalMs', 'ms'],
-  ['maxMessageBytes', 'bytes'],
 ] as const;
 
 /**
@@ -88,6 +88,7 @@ export async function resolveConnection(options: KccConnectionOptions = {}): Pro
   const numbers = Object.fromEntries(
     NUMERIC_OPTIONS.map(([name, unit]) => [name, checks.number(name, options[name], CONNECTION_DEFAULTS[name], { min: 1, unit })]),
   ) as Record<(typeof NUMERIC_OPTIONS)[number][0], number>;
+  const maxMessageBytes = checks.number('maxMessageBytes', options.maxMessageBytes, CONNECTION_DEFAULTS.maxMessageBytes, { min: MIN_MESSAGE_BYTES, max: MAX_MESSAGE_BYTES, unit: 'bytes' });
   const heartbeatIntervalMs = checks.number('heartbeatIntervalMs', options.heartbeatIntervalMs, CONNECTION_DEFAULTS.heartbeatIntervalMs, { min: 100, unit: 'ms' });
   problems.push(...checks.list);
   const pubSub = first(options.pubSub, env.KCC_REDIS_PUBSUB) ?? 'auto';
@@ -136,6 +137,7 @@ export async function resolveConnection(options: KccConnectionOptions = {}): Pro
     instanceId,
     connectionName: options.connectionName ?? `kcc:${keyPrefix}${instanceId}`,
     ...numbers,
+    maxMessageBytes,
     heartbeat: options.heartbeat ?? true,
     heartbeatIntervalMs,
     logger,

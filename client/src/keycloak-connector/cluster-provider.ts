@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { AbstractClusterProvider, ClusterConfig, Listener, LockOptions, SubscriberListener } from '@dapperduckling/keycloak-connector-server';
 import { Bus } from '../bus.js';
 import { KccRedis } from '../connection.js';
-import { type DropCounts, type DropReason, emptyDropCounts, encodeEnvelope } from '../envelope.js';
+import { type DropCounts, type DropReason, emptyDropCounts, encodeEnvelope, MAX_MESSAGE_BYTES } from '../envelope.js';
 import { KccNotReadyError } from '../errors.js';
 import { type KccLogger, defaultLogger } from '../logger.js';
 import { Locks } from '../lock.js';
@@ -191,9 +191,9 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
     protected override handleSubscribe(channel: string, listener: Listener): Promise<boolean> {
       return this.change('subscribing to', channel, async () => {
         const redis = this.redis;
-        const maxBytes = redis.config.maxMessageBytes;
         const stop = await redis.subscribe(this.redisChannel(channel), (message) => {
-          if (message.length > maxBytes || Buffer.byteLength(message) > maxBytes) return this.drop('oversized');
+          // What any instance may write (maxMessageBytes at its largest), not this one's own limit.
+          if (message.length > MAX_MESSAGE_BYTES || Buffer.byteLength(message) > MAX_MESSAGE_BYTES) return this.drop('oversized');
           this.deliver(channel, () => listener(message));
         });
         await this.remember(channel, listener, stop);

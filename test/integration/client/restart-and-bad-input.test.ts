@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KccRedis } from '../../../client/src/index.js';
 import { Bus } from '../../../client/src/bus.js';
-import { type Envelope } from '../../../client/src/envelope.js';
+import { type Envelope, MAX_MESSAGE_BYTES } from '../../../client/src/envelope.js';
 import { EventLog } from '../../../client/src/event-log.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
 import { nextEvent, until } from '../../support/events.js';
@@ -85,7 +85,7 @@ describe('bad input is dropped and counted, never thrown into the app', () => {
     await bus.subscribe((message) => received.push(message));
     const valid = { v: 1, id: 'x1', type: 'hint', sender: 'other-instance', at: Date.now() };
     await raw.publish(bus.channel, 'not json at all');
-    await raw.publish(bus.channel, JSON.stringify({ ...valid, data: { sid: 'x'.repeat(redis.config.maxMessageBytes) } }));
+    await raw.publish(bus.channel, JSON.stringify({ ...valid, data: { sid: 'x'.repeat(MAX_MESSAGE_BYTES) } }));
     await raw.publish(bus.channel, JSON.stringify({ ...valid, data: { sid: 42 } }));
     await raw.publish(bus.channel, JSON.stringify({ ...valid, id: 'x2', data: { sid: 'ok' } }));
     await until(() => received.length === 1, 'the valid message');
@@ -102,7 +102,7 @@ describe('bad input is dropped and counted, never thrown into the app', () => {
     });
     await raw.xadd(log.key, '*', 'unexpected', 'field');
     await raw.xadd(log.key, '*', 'e', '{broken');
-    await raw.xadd(log.key, '*', 'e', 'x'.repeat(redis.config.maxMessageBytes + 1));
+    await raw.xadd(log.key, '*', 'e', 'x'.repeat(MAX_MESSAGE_BYTES + 1));
     await log.append('counted', { n: 1 });
     await until(() => applied.length === 1, 'the valid entry');
     expect(applied).toEqual([1]);

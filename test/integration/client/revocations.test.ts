@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KccRedis, RedisReplayGuard, Revocations, type RevocationOptions } from '../../../client/src/index.js';
+import { type KccConnectionOptions, KccRedis, RedisReplayGuard, Revocations, type RevocationOptions } from '../../../client/src/index.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
 import { nextEvent, until } from '../../support/events.js';
 import { closeAfterEach } from '../../support/closing.js';
@@ -11,7 +11,7 @@ let ns = 0;
 const closeLater = closeAfterEach();
 
 beforeAll(async () => {
-  server = await startTestRedis({ appEnvs: Array.from({ length: 9 }, (_, i) => ({ app: `rev${i}`, env: 'prod' })) });
+  server = await startTestRedis({ appEnvs: Array.from({ length: 10 }, (_, i) => ({ app: `rev${i}`, env: 'prod' })) });
 });
 afterAll(() => server?.stop());
 
@@ -19,8 +19,8 @@ function namespace(): string {
   return `rev${ns++}-prod`;
 }
 
-async function instance(user: string, options: RevocationOptions = {}, url = server.url): Promise<Revocations> {
-  const redis = await KccRedis.connect(kccOptions(server, user, { url, reconnectMaxDelayMs: 100 }), ['subscriber', 'reader']);
+async function instance(user: string, options: RevocationOptions = {}, url = server.url, connection: KccConnectionOptions = {}): Promise<Revocations> {
+  const redis = await KccRedis.connect(kccOptions(server, user, { url, reconnectMaxDelayMs: 100, ...connection }), ['subscriber', 'reader']);
   closeLater(redis);
   return closeLater(await Revocations.start(redis, options));
 }
@@ -96,6 +96,35 @@ describe('revocations: every instance, answered from memory', () => {
     expect(await guardB.firstUse('jti-1', 60_000)).toBe(false);
     expect(await guardB.firstUse('jti-2', 60_000)).toBe(true);
     expect(guardB.replaysRefused).toBe(1);
+  });
+});
+
+describe('revocations: a rolling change of maxMessageBytes', () => {
+  it('instances writing larger batches than others would write: every batch applied everywhere, over pub/sub and from the log, none dropped', { timeout: 60_000 }, async () => {
+    const user = namespace();
+    const proxy = await TcpProxy.start(server.port);
+    try {
+      const writer = await instance(user, {}, server.url, { maxMessageBytes: 1_048_576 });
+      const usual = await instance(user); // the default, 65536
+      const smallest = await instance(user, {}, server.url, { maxMessageBytes: 4_096 });
+      // Cut off while the batches are written: it reads them from the log once back.
+      const cutOff = await instance(user, { maxStalenessMs: 400 }, proxy.url, { maxMessageBytes: 4_096 });
+      proxy.cut();
+      // One burst: the writer batches what arrives while its writes are in flight, up to 256
+      // revocations of about 290 bytes each, so batches of up to about 74 KB.
+      const sid = (i: number) => `${String(i).padStart(6, '0')}-${'s'.repeat(240)}`;
+      await Promise.all(Array.from({ length: 600 }, (_, i) => writer.revokeSession(sid(i))));
+      expect(writer.stats.batchesWritten).toBeLessThan(600 / 2);
+      await until(() => usual.stats.revokedSessions === 600 && smallest.stats.revokedSessions === 600, 'all 600 on the connected instances');
+      proxy.heal();
+      await until(() => cutOff.stats.revokedSessions === 600, 'all 600 on the instance that was cut off', 30_000);
+      for (const reader of [usual, smallest, cutOff]) {
+        expect(reader.stats.messagesDropped).toBe(0);
+        expect(reader.check({ sid: sid(599) })).toBe('revoked');
+      }
+    } finally {
+      await proxy.stop();
+    }
   });
 });
 

@@ -4,6 +4,7 @@ import { AbstractClusterProvider, BaseClusterEvents, ClusterKeyProvider } from '
 import { cacheFactory } from '@dapperduckling/keycloak-connector-server/dist/cache/cache-factory.js';
 import { KccRedis, type KccConnectionOptions } from '../../../client/src/index.js';
 import { type KccClusterProvider, kccClusterProvider } from '../../../client/src/keycloak-connector/index.js';
+import { MAX_MESSAGE_BYTES } from '../../../client/src/envelope.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
 import { connectAs, startTestRedis } from '../../support/redis.js';
 import { Inbox } from './inbox.js';
@@ -149,18 +150,21 @@ describe('cluster provider: pub/sub with sender ids and own-message filtering', 
   it('drops and counts oversized, non-JSON and foreign-format messages; listeners never see them', async () => {
     const user = namespace();
     const drops: string[] = [];
-    const b = await provider(user, { connection: { ...connection(user), maxMessageBytes: 512 }, onDrop: (reason) => drops.push(reason) });
+    const b = await provider(user, { onDrop: (reason) => drops.push(reason) });
     const inbox = new Inbox();
     await b.subscribe('jobs', inbox.listener);
     const raw = await connectAs(server, user);
     const channel = `${user}:connector:jobs`;
     await raw.publish(channel, 'not json');
     await raw.publish(channel, JSON.stringify({ senderId: 'an upstream redis provider', data: { event: 'x' } })); // upstream's own wire format
-    await raw.publish(channel, 'x'.repeat(600));
+    await raw.publish(channel, 'x'.repeat(MAX_MESSAGE_BYTES + 1)); // more than any instance may write
     const a = await provider(user);
     await a.publish('jobs', 'good');
-    await inbox.count(1);
-    expect(inbox.messages).toEqual([{ data: 'good', sender: a.redis.instanceId }]);
+    // An instance allowed larger messages than b writes (a rolling change of maxMessageBytes): b reads them.
+    const large = await provider(user, { connection: { ...connection(user), maxMessageBytes: 1_048_576 } });
+    await large.publish('jobs', 'y'.repeat(100_000));
+    await inbox.count(2);
+    expect(inbox.messages).toEqual([{ data: 'good', sender: a.redis.instanceId }, { data: 'y'.repeat(100_000), sender: large.redis.instanceId }]);
     expect(drops).toEqual(['malformed', 'malformed', 'oversized']);
     expect(b.dropped).toEqual({ oversized: 1, malformed: 2, invalid: 0 });
     raw.disconnect();

@@ -52,6 +52,9 @@ describe('connection config: every problem in one start-up error', () => {
     ['wrong scheme', { ...valid, url: 'https://cache.example' }, /url: scheme "https:" must be rediss:/],
     ['not a url', { ...valid, url: 'cache.example:6379' }, /url: (not a URL|scheme)/],
     ['bad number', { ...valid, connectTimeoutMs: -5 }, /connectTimeoutMs: -5 must be a whole number of milliseconds, 1 or more/],
+    // Under the smallest, a batch of one revocation would not fit; over the largest, other instances would drop the messages.
+    ['message limit too small', { ...valid, maxMessageBytes: 1_000 }, /maxMessageBytes: 1000 must be a whole number of bytes from 4096 to 1048576/],
+    ['message limit too large', { ...valid, maxMessageBytes: 2_097_152 }, /maxMessageBytes: 2097152 must be a whole number of bytes from 4096 to 1048576/],
     ['bad upstream port', { ...valid, url: undefined, env: { CLUSTER_REDIS_HOST: 'h', CLUSTER_REDIS_PORT: 'x' } }, /CLUSTER_REDIS_PORT: "x" must be a port number/],
   ])('%s', async (_name, options, message) => {
     const error = await configError(options);
