@@ -4,6 +4,10 @@ import { isPlainObject } from '../plain-object.js';
 /**
  * The JSON shape of the Secrets Manager secret the stack writes for each Redis user.
  * Defined once: the stack generates it, the client reads it.
+ *
+ * Format version 1 has no `v` field: adding one to the stack's template would make CloudFormation
+ * generate a new password on update. A later format says its version (`"v": 2`), which readers of
+ * version 1 refuse by name rather than misread.
  */
 export interface RedisUserSecret {
   /** Redis user name (`<app>-<env>`, or `default` for the default user). */
@@ -45,6 +49,10 @@ export function parseRedisUserSecret(secretString: string | undefined): RedisUse
     throw new KccSecretError('secret is not a JSON object (expected the object the kcc-redis stack writes)');
   }
   const record = parsed as Record<string, unknown>;
+  if (record.v !== undefined) {
+    const version = typeof record.v === 'number' && Number.isSafeInteger(record.v) ? String(record.v) : 'that is not a whole number';
+    throw new KccSecretError(`secret has format version ${version}; this client reads version 1 (no "v" field): upgrade @kcc-redis/client to a release that reads it`);
+  }
   const bad = STRING_FIELDS.filter((field) => typeof record[field] !== 'string');
   if (bad.length > 0) throw new KccSecretError(`secret lacks string field(s): ${bad.join(', ')}`);
   const pick = (field: (typeof STRING_FIELDS)[number]) => record[field] as string;

@@ -126,6 +126,9 @@ describe('connection config: from the stack secret and endpoint discovery (AWS A
   it.each<[string, () => void, string, RegExp]>([
     ['secret not found', () => secrets.on(GetSecretValueCommand).rejects(Object.assign(new Error('Secrets Manager can\'t find the specified secret.'), { name: 'ResourceNotFoundException' })), 'KCC_AWS_LOOKUP_FAILED', /could not read secret "my-secret": ResourceNotFoundException/],
     ['secret of the wrong shape', () => secrets.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ username: 'x', password: PASSWORD }) }), 'KCC_SECRET_INVALID', /secret "my-secret": secret lacks string field\(s\): keyPrefix, userArn, replicationGroupId/],
+    // A later format of the user secret (it says its version; version 1 has no "v") is refused by name, never misread.
+    ['secret of a later format', () => secrets.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ ...JSON.parse(secretString), v: 2 }) }), 'KCC_SECRET_INVALID', /secret "my-secret": secret has format version 2; this client reads version 1 \(no "v" field\): upgrade @kcc-redis\/client/],
+    ['secret with a version that is not a number', () => secrets.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ ...JSON.parse(secretString), v: PASSWORD }) }), 'KCC_SECRET_INVALID', /secret has format version that is not a whole number; this client reads version 1/],
     ['group without TLS', () => {
       secrets.on(GetSecretValueCommand).resolves({ SecretString: secretString });
       elasticache.on(DescribeReplicationGroupsCommand).resolves({ ReplicationGroups: [{ TransitEncryptionEnabled: false }] });
