@@ -387,10 +387,6 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
       reconnectOnError: (error) => (error.message.startsWith('READONLY') ? 2 : false),
       // Blocking readers and subscribers wait out outages; commands give up after ioredis' default.
       maxRetriesPerRequest: role === 'commands' ? 20 : null,
-      // The subscriber re-subscribes itself after a reconnect (Subscriptions), awaiting the reply.
-      // ioredis' own re-subscription does not handle its reply: a connection closed before it
-      // comes would leave an unhandled rejection, which ends a Node process by default.
-      autoResubscribe: false,
     };
     const client: RedisClient = config.clusterMode
       ? new Cluster([{ host: config.host, port: config.port }], {

@@ -1,4 +1,4 @@
-import { Cluster } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { BridgeCopies, type PubSubPath } from './bridge-copies.js';
 import type { RedisClient, RenewDedicated } from './redis-client.js';
 import type { KccLogger } from './logger.js';
@@ -153,8 +153,12 @@ export class Subscriptions {
 
   private listen(client: RedisClient): void {
     client.on('message', (channel: string, message: string) => this.deliver(channel, message, 'classic'));
-    // After a reconnect the channels are subscribed again here, not by ioredis (autoResubscribe is
-    // off: see KccRedis), awaiting the reply, which tells when messages flow again.
+    // After a reconnect the channels are subscribed again here, awaiting the reply, which tells when
+    // messages flow again. ioredis' own re-subscription is turned off on this connection (it reads
+    // the option when the connection is ready again): it does not handle its reply, so a connection
+    // closed before the reply came would leave an unhandled rejection, which ends a Node process by
+    // default. (A cluster's subscriber connections are replaced, not reconnected: nothing to turn off.)
+    if (client instanceof Redis) client.options.autoResubscribe = false;
     if (this.mode !== 'sharded') client.on('ready', () => void this.resubscribe(client));
     if (this.mode !== 'classic' && client instanceof Cluster) {
       client.on('smessage', (sharded: string, message: string) => {

@@ -2,9 +2,10 @@ import { type Server, type Socket, connect, createServer } from 'node:net';
 
 /**
  * A loopback TCP proxy the test controls, for partitions: `cut()` destroys every connection and
- * refuses new ones until `heal()`; `blackhole()` keeps every connection open but passes no byte
- * either way (a peer that vanished without closing anything) until `heal()`. Bytes pass through
- * untouched otherwise (TLS stays end to end).
+ * refuses new ones until `heal()`; `blackhole()` keeps every connection open but drops every byte
+ * either way (a peer that vanished without closing anything): the connections it swallowed from are
+ * broken for good (their TLS streams lost bytes), new ones pass again after `heal()`. Bytes pass
+ * through untouched otherwise (TLS stays end to end).
  */
 export class TcpProxy {
   private readonly sockets = new Set<Socket>();
@@ -54,7 +55,7 @@ export class TcpProxy {
     for (const socket of this.sockets) socket.destroy();
   }
 
-  /** Passes no more bytes either way, closing nothing, until {@link heal}. */
+  /** Drops every byte either way from now on, closing nothing, until {@link heal} (connections that lost bytes stay broken). */
   blackhole(): void {
     this.swallowing = true;
   }

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KccRedis, type KccLogger } from '../../../client/src/index.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
 import { kccOptions, startTestRedis } from '../../support/redis.js';
+import { until, untilAsync } from '../../support/events.js';
 import { TcpProxy } from '../../support/tcp-proxy.js';
 
 const USER = 'my-app-prod';
@@ -74,6 +75,23 @@ describe('connection behaviour (real redis-server, TLS)', () => {
       process.off('unhandledRejection', onUnhandled);
       await proxy.stop();
     }
+  });
+
+  it("a subscriber connection the app opens itself (dedicated) is subscribed again by ioredis after a reconnect, as documented", async () => {
+    const own = await redis.dedicated('subscriber');
+    const channel = redis.channel('own');
+    const received: string[] = [];
+    own.on('message', (_channel: string, message: string) => received.push(message));
+    await own.subscribe(channel);
+    const back = once(own, 'ready');
+    const admin = await server.admin();
+    await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub', 'USER', USER);
+    await back;
+    // The re-subscription ioredis sends on 'ready' is answered before this PUBLISH is (one server, in order).
+    await untilAsync(async () => Number(await admin.call('PUBSUB', 'NUMSUB', channel).then((r) => (r as unknown[])[1])) === 1, 'subscribed again');
+    await admin.call('PUBLISH', channel, 'after the reconnect');
+    await admin.quit();
+    await until(() => received.includes('after the reconnect'), 'the message published after the reconnect');
   });
 
   it('keeps keys in its namespace with one hash tag', () => {
