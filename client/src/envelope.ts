@@ -32,10 +32,13 @@ const TYPE_PATTERN = /^[a-z][a-z0-9.-]{0,63}$/;
  * messages up to {@link MAX_MESSAGE_BYTES}, whatever it writes itself: instances configured
  * differently (a rolling change of the option) read each other's messages, and a message no
  * instance may write is still refused unread. The smallest holds a batch of one revocation with the
- * longest ids.
+ * longest ids, and a relayed Keycloak admin action of the longest accepted (8,192 characters).
  */
-export const MIN_MESSAGE_BYTES = 4_096;
+export const MIN_MESSAGE_BYTES = 16_384;
 export const MAX_MESSAGE_BYTES = 1_048_576;
+
+/** The longest sender (instance) id a message may carry; longer ones are dropped as malformed. */
+export const MAX_SENDER_LENGTH = 128;
 
 /** Serializes a message; throws KCC_INVALID_ARGUMENT when it is larger than `maxBytes`. */
 export function encodeEnvelope(sender: string, type: string, data: unknown, maxBytes: number): { envelope: Envelope; json: string } {
@@ -75,7 +78,7 @@ export function decodeEnvelope<T>(
     e.v === 1 &&
     typeof e.id === 'string' && e.id.length > 0 && e.id.length <= 64 &&
     typeof e.type === 'string' && TYPE_PATTERN.test(e.type) &&
-    typeof e.sender === 'string' && e.sender.length > 0 && e.sender.length <= 128 &&
+    typeof e.sender === 'string' && e.sender.length > 0 && e.sender.length <= MAX_SENDER_LENGTH &&
     typeof e.at === 'number' && Number.isFinite(e.at) &&
     'data' in e;
   if (!wellFormed) return { ok: false, reason: 'malformed' };

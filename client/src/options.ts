@@ -74,7 +74,7 @@ export interface KccConnectionOptions {
    * @default false
    */
   readonly unsafeAllowPlaintext?: boolean;
-  /** Identifies this process in pub/sub messages and CLIENT LIST. @default a random UUID */
+  /** Identifies this process in pub/sub messages and CLIENT LIST: 1 to 128 printable ASCII characters, no spaces. @default a random UUID */
   readonly instanceId?: string;
   /**
    * Announce this instance in its namespace (a small entry with a TTL: instance id, package version,
@@ -103,7 +103,7 @@ export interface KccConnectionOptions {
    */
   readonly pubSub?: PubSubOption;
   /**
-   * Largest pub/sub message or event-log entry this instance writes, in bytes (4096 to 1048576);
+   * Largest pub/sub message or event-log entry this instance writes, in bytes (16384 to 1048576);
    * a larger write is refused (`KCC_INPUT_INVALID`), and revocation batches are cut to fit. Every
    * instance reads messages up to 1048576 bytes whatever its own setting, so instances with
    * different settings read each other during a rolling change; larger ones are dropped and counted.

@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { discoverEndpoint } from './aws/elasticache-discovery.js';
 import { readUserSecret } from './aws/secrets-manager.js';
-import { MAX_MESSAGE_BYTES, MIN_MESSAGE_BYTES } from './envelope.js';
+import { MAX_MESSAGE_BYTES, MAX_SENDER_LENGTH, MIN_MESSAGE_BYTES } from './envelope.js';
 import { KccConfigError } from './errors.js';
-import { OptionProblems } from './option-checks.js';
+import { OptionProblems, show } from './option-checks.js';
 import { type ResolvedIamAuth, resolveAuthMode, resolveIamAuth, resolveServerless } from './iam/resolve-iam-options.js';
 import { type KccLogger, defaultLogger } from './logger.js';
 import { keyPrefixOfUser, keyPrefixProblem } from './contract/naming.js';
@@ -41,6 +41,8 @@ export interface ResolvedConnection {
 }
 
 const DEFAULT_PORT = 6379;
+/** What CLIENT SETNAME accepts: characters from '!' to '~'. */
+const CONNECTION_NAME_PATTERN = /^[!-~]+$/;
 const NUMERIC_OPTIONS = [
   ['connectTimeoutMs', 'ms'],
   ['reconnectBaseDelayMs', 'ms'],
@@ -108,6 +110,14 @@ export async function resolveConnection(options: KccConnectionOptions = {}): Pro
     problems.push('url: plaintext redis:// refused; ElastiCache IAM authentication needs TLS: use rediss://');
   } else if (endpoint && !endpoint.tls && !options.unsafeAllowPlaintext) {
     problems.push('url: plaintext redis:// refused; use rediss:// (TLS), or for a local Redis only set unsafeAllowPlaintext: true');
+  }
+  // Redis refuses a connection name outside '!'..'~' (CLIENT SETNAME), and other instances drop a
+  // message whose sender id is longer than MAX_SENDER_LENGTH: either would fail silently later.
+  if (options.instanceId !== undefined && !(typeof options.instanceId === 'string' && CONNECTION_NAME_PATTERN.test(options.instanceId) && options.instanceId.length <= MAX_SENDER_LENGTH)) {
+    problems.push(`instanceId: ${show(options.instanceId)} must be 1 to ${MAX_SENDER_LENGTH} printable ASCII characters without spaces; leave it unset for a random UUID`);
+  }
+  if (options.connectionName !== undefined && !(typeof options.connectionName === 'string' && CONNECTION_NAME_PATTERN.test(options.connectionName))) {
+    problems.push(`connectionName: ${show(options.connectionName)} must be printable ASCII characters without spaces (Redis refuses others in CLIENT SETNAME)`);
   }
   if (serverless && options.clusterMode === false) {
     problems.push('clusterMode: false contradicts serverless: true; an ElastiCache Serverless endpoint is used in cluster mode (remove clusterMode)');

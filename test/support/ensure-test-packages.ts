@@ -57,9 +57,12 @@ export default async function ensureTestPackages(): Promise<void> {
   let { missing, major } = await survey();
   if (missing.length > 0 && process.getuid?.() === 0) {
     await aptGet(['update']);
-    await aptGet(['install', '-y', '--no-install-recommends', ...missing]);
+    // Waits for another apt run (a second suite on the same machine) instead of failing on its lock.
+    await aptGet(['-o', 'DPkg::Lock::Timeout=300', 'install', '-y', '--no-install-recommends', ...missing]);
     ({ missing, major } = await survey());
   }
   if (missing.length > 0) throw new Error(`${INSTRUCTION} (missing: ${missing.join(', ')})`);
-  if (major! < MINIMUM_MAJOR) throw new Error(`${INSTRUCTION} (found redis-server ${major}.x on PATH)`);
+  if (major! < MINIMUM_MAJOR) {
+    throw new Error(`the integration tests need redis-server ${MINIMUM_MAJOR} or later; the one first on PATH is ${major}.x: put a newer one first on PATH (Debian 12 and Ubuntu 24.04 package 7.x)`);
+  }
 }

@@ -49,12 +49,16 @@ export function parseRedisUserSecret(secretString: string | undefined): RedisUse
     throw new KccSecretError('secret is not a JSON object (expected the object the kcc-redis stack writes)');
   }
   const record = parsed as Record<string, unknown>;
-  if (record.v !== undefined) {
-    const version = typeof record.v === 'number' && Number.isSafeInteger(record.v) ? String(record.v) : 'that is not a whole number';
-    throw new KccSecretError(`secret has format version ${version}; this client reads version 1 (no "v" field): upgrade @kcc-redis/client to a release that reads it`);
+  if (typeof record.v === 'number' && Number.isSafeInteger(record.v) && record.v > 1) {
+    throw new KccSecretError(`secret has format version ${record.v}; this client reads version 1: upgrade @kcc-redis/client to a release that reads it`);
   }
   const bad = STRING_FIELDS.filter((field) => typeof record[field] !== 'string');
-  if (bad.length > 0) throw new KccSecretError(`secret lacks string field(s): ${bad.join(', ')}`);
+  if (bad.length > 0) {
+    // The app-env's other secret is the easy mix-up: it is named after the same app-env.
+    const hint = 'kek' in record ? ' (this is the key-encryption-key secret; the Redis user\'s secret holds its password)' : '';
+    throw new KccSecretError(`secret lacks string field(s): ${bad.join(', ')}${hint}`);
+  }
+  if (record.v !== undefined && record.v !== 1) throw new KccSecretError('secret has a "v" that is not a format version (a whole number; version 1 may leave it out)');
   const pick = (field: (typeof STRING_FIELDS)[number]) => record[field] as string;
   return {
     username: pick('username'),

@@ -159,10 +159,11 @@ export class KeycloakPushRelay {
     if (!isVerifiedKeycloakPush(push)) {
       throw new TypeError('push: must be a VerifiedKeycloakPush made by a verification (a Keycloak admin handler or KeycloakPushVerifier.verify), not built by hand');
     }
-    this.apply(push, 'api');
     const relayed: RelayedKeycloakPush = { kind: KEYCLOAK_PUSH_KIND, v: RELAYED_PUSH_VERSION, action: push.signedAction };
     const batch: RevocationBatch = { v: REVOCATION_BATCH_VERSION, revocations: [relayed] };
+    // Encoded (and so size-checked) before it is applied: a push that cannot be relayed changes nothing here either.
     const { envelope, json } = encodeEnvelope(this.redis.instanceId, REVOCATION_EVENT, batch, this.redis.config.maxMessageBytes);
+    this.apply(push, 'api');
     this.host.remember(envelope.id);
     const stored: StoredKeycloakPush = { v: STORED_PUSH_VERSION, action: push.signedAction, expiration: push.expiration, notBefore: push.notBefore };
     const keys = [REVOCATION_KEYS.keycloakPush, REVOCATION_KEYS.log].map((name) => this.redis.key(name));

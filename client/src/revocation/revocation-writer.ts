@@ -83,7 +83,8 @@ export class RevocationWriter {
   /** Resolves once `event` is durable in Redis (state and log) and published. */
   write(event: RevocationEvent): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.pending.push({ event, size: JSON.stringify(event).length + 1, resolve, reject });
+      // Bytes, as the limit counts them: an id of multi-byte characters takes up to three per character.
+      this.pending.push({ event, size: Buffer.byteLength(JSON.stringify(event)) + 1, resolve, reject });
       this.flush();
     });
   }

@@ -11,7 +11,7 @@ let ns = 0;
 const closeLater = closeAfterEach();
 
 beforeAll(async () => {
-  server = await startTestRedis({ appEnvs: Array.from({ length: 10 }, (_, i) => ({ app: `rev${i}`, env: 'prod' })) });
+  server = await startTestRedis({ appEnvs: Array.from({ length: 11 }, (_, i) => ({ app: `rev${i}`, env: 'prod' })) });
 });
 afterAll(() => server?.stop());
 
@@ -99,16 +99,16 @@ describe('revocations: every instance, answered from memory', () => {
   });
 });
 
-describe('revocations: a rolling change of maxMessageBytes', () => {
+describe('revocations: batch sizes (maxMessageBytes)', () => {
   it('instances writing larger batches than others would write: every batch applied everywhere, over pub/sub and from the log, none dropped', { timeout: 60_000 }, async () => {
     const user = namespace();
     const proxy = await TcpProxy.start(server.port);
     try {
       const writer = await instance(user, {}, server.url, { maxMessageBytes: 1_048_576 });
       const usual = await instance(user); // the default, 65536
-      const smallest = await instance(user, {}, server.url, { maxMessageBytes: 4_096 });
+      const smallest = await instance(user, {}, server.url, { maxMessageBytes: 16_384 });
       // Cut off while the batches are written: it reads them from the log once back.
-      const cutOff = await instance(user, { maxStalenessMs: 400 }, proxy.url, { maxMessageBytes: 4_096 });
+      const cutOff = await instance(user, { maxStalenessMs: 400 }, proxy.url, { maxMessageBytes: 16_384 });
       proxy.cut();
       // One burst: the writer batches what arrives while its writes are in flight, up to 256
       // revocations of about 290 bytes each, so batches of up to about 74 KB.
@@ -125,6 +125,18 @@ describe('revocations: a rolling change of maxMessageBytes', () => {
     } finally {
       await proxy.stop();
     }
+  });
+
+  it('a burst of revocations whose ids are multi-byte characters, at the smallest limit: every one written (batches are cut by bytes, not characters)', async () => {
+    const user = namespace();
+    const writer = await instance(user, {}, server.url, { maxMessageBytes: 16_384 });
+    const reader = await instance(user);
+    // 256 characters, 512 bytes of UTF-8 each: a batch cut by characters would be twice its budget.
+    const sub = (i: number) => `${String(i).padStart(4, '0')}${'é'.repeat(252)}`;
+    const results = await Promise.allSettled(Array.from({ length: 300 }, (_, i) => writer.revokeSubject(sub(i), now())));
+    expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+    await until(() => reader.stats.revokedSubjects === 300, 'all 300 on the other instance');
+    expect(reader.stats.messagesDropped).toBe(0);
   });
 });
 

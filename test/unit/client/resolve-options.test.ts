@@ -53,8 +53,11 @@ describe('connection config: every problem in one start-up error', () => {
     ['not a url', { ...valid, url: 'cache.example:6379' }, /url: (not a URL|scheme)/],
     ['bad number', { ...valid, connectTimeoutMs: -5 }, /connectTimeoutMs: -5 must be a whole number of milliseconds, 1 or more/],
     // Under the smallest, a batch of one revocation would not fit; over the largest, other instances would drop the messages.
-    ['message limit too small', { ...valid, maxMessageBytes: 1_000 }, /maxMessageBytes: 1000 must be a whole number of bytes from 4096 to 1048576/],
-    ['message limit too large', { ...valid, maxMessageBytes: 2_097_152 }, /maxMessageBytes: 2097152 must be a whole number of bytes from 4096 to 1048576/],
+    ['instance id too long for the others to read', { ...valid, instanceId: 'i'.repeat(129) }, /instanceId: "i+\.\.\." must be 1 to 128 printable ASCII characters without spaces/],
+    ['instance id with a space (Redis refuses it as a connection name)', { ...valid, instanceId: 'pod 7' }, /instanceId: "pod 7" must be 1 to 128 printable ASCII characters without spaces/],
+    ['connection name with a newline', { ...valid, connectionName: 'a\nb' }, /connectionName: .* must be printable ASCII characters without spaces/],
+    ['message limit too small', { ...valid, maxMessageBytes: 16_383 }, /maxMessageBytes: 16383 must be a whole number of bytes from 16384 to 1048576/],
+    ['message limit too large', { ...valid, maxMessageBytes: 2_097_152 }, /maxMessageBytes: 2097152 must be a whole number of bytes from 16384 to 1048576/],
     ['bad upstream port', { ...valid, url: undefined, env: { CLUSTER_REDIS_HOST: 'h', CLUSTER_REDIS_PORT: 'x' } }, /CLUSTER_REDIS_PORT: "x" must be a port number/],
   ])('%s', async (_name, options, message) => {
     const error = await configError(options);
@@ -114,6 +117,15 @@ describe('connection config: from the stack secret and endpoint discovery (AWS A
     expect(await config.refreshCredentials!()).toEqual({ username: 'my-app-prod', password: 'n'.repeat(64) });
   });
 
+  it('reads a user secret that says version 1 ("v": 1) like one without "v"', async () => {
+    secrets.on(GetSecretValueCommand, { SecretId: 'my-secret' }).resolves({ SecretString: JSON.stringify({ ...JSON.parse(secretString), v: 1 }) });
+    elasticache.on(DescribeReplicationGroupsCommand).resolves({
+      ReplicationGroups: [{ TransitEncryptionEnabled: true, ClusterEnabled: false, NodeGroups: [{ PrimaryEndpoint: { Address: 'master.kcc-redis.example', Port: 6379 } }] }],
+    });
+    const config = await resolveConnection({ secretId: 'my-secret', region: 'eu-west-1', env: {} });
+    expect(config.credentials).toEqual({ username: 'my-app-prod', password: PASSWORD });
+  });
+
   it('uses the configuration endpoint in cluster mode', async () => {
     secrets.on(GetSecretValueCommand).resolves({ SecretString: secretString });
     elasticache.on(DescribeReplicationGroupsCommand).resolves({
@@ -127,8 +139,9 @@ describe('connection config: from the stack secret and endpoint discovery (AWS A
     ['secret not found', () => secrets.on(GetSecretValueCommand).rejects(Object.assign(new Error('Secrets Manager can\'t find the specified secret.'), { name: 'ResourceNotFoundException' })), 'KCC_AWS_LOOKUP_FAILED', /could not read secret "my-secret": ResourceNotFoundException/],
     ['secret of the wrong shape', () => secrets.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ username: 'x', password: PASSWORD }) }), 'KCC_SECRET_INVALID', /secret "my-secret": secret lacks string field\(s\): keyPrefix, userArn, replicationGroupId/],
     // A later format of the user secret (it says its version; version 1 has no "v") is refused by name, never misread.
-    ['secret of a later format', () => secrets.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ ...JSON.parse(secretString), v: 2 }) }), 'KCC_SECRET_INVALID', /secret "my-secret": secret has format version 2; this client reads version 1 \(no "v" field\): upgrade @kcc-redis\/client/],
-    ['secret with a version that is not a number', () => secrets.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ ...JSON.parse(secretString), v: PASSWORD }) }), 'KCC_SECRET_INVALID', /secret has format version that is not a whole number; this client reads version 1/],
+    ['secret of a later format', () => secrets.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ ...JSON.parse(secretString), v: 2 }) }), 'KCC_SECRET_INVALID', /secret "my-secret": secret has format version 2; this client reads version 1: upgrade @kcc-redis\/client/],
+    ['secret with a version that is not a number', () => secrets.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ ...JSON.parse(secretString), v: PASSWORD }) }), 'KCC_SECRET_INVALID', /secret has a "v" that is not a format version/],
+    ['the key-encryption-key secret given as the user secret', () => secrets.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ v: 1, kek: PASSWORD, previous: [] }) }), 'KCC_SECRET_INVALID', /lacks string field\(s\): username, password, keyPrefix, userArn, replicationGroupId \(this is the key-encryption-key secret/],
     ['group without TLS', () => {
       secrets.on(GetSecretValueCommand).resolves({ SecretString: secretString });
       elasticache.on(DescribeReplicationGroupsCommand).resolves({ ReplicationGroups: [{ TransitEncryptionEnabled: false }] });
