@@ -42,7 +42,7 @@ if (config.mode === 'raw-decode' || config.mode === 'raw-index') {
   const index = new RevocationIndex();
   const subscriber = new Redis({ host: config.host, port: config.port, tls: { ca: config.ca }, username: config.username, password: config.password, protocol: 2, disableClientInfo: true });
   subscriber.on('message', (_channel: string, message: string) => {
-    const d = decodeEnvelope(message, 65_536, isRevocationBatch);
+    const d = decodeEnvelope(message, undefined, isRevocationBatch);
     if (!d.ok) return;
     const e = d.envelope.data.revocations[0] as { sid: string; exp: number };
     if (config.mode === 'raw-index') index.revokeSession(e.sid, e.exp);
