@@ -40,7 +40,7 @@ export const MAX_MESSAGE_BYTES = 1_048_576;
 /** The longest sender (instance) id a message may carry; longer ones are dropped as malformed. */
 export const MAX_SENDER_LENGTH = 128;
 
-/** Serializes a message; throws KCC_INVALID_ARGUMENT when it is larger than `maxBytes`. */
+/** Serializes a message; throws a KccInputError (KCC_INPUT_INVALID) when it is larger than `maxBytes`. */
 export function encodeEnvelope(sender: string, type: string, data: unknown, maxBytes: number): { envelope: Envelope; json: string } {
   if (!TYPE_PATTERN.test(type)) {
     throw new TypeError(`message type "${type}" must match ${TYPE_PATTERN}`);
