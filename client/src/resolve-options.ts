@@ -43,6 +43,14 @@ export interface ResolvedConnection {
 const DEFAULT_PORT = 6379;
 /** What CLIENT SETNAME accepts: characters from '!' to '~'. */
 const CONNECTION_NAME_PATTERN = /^[!-~]+$/;
+
+/** What is wrong with a name, without the name itself. */
+function nameShape(value: unknown): string {
+  if (typeof value !== 'string') return `it is ${show(value)}`;
+  if (value.length === 0) return 'it is empty';
+  const outside = [...value].find((c) => !CONNECTION_NAME_PATTERN.test(c));
+  return outside === undefined ? `it has ${value.length} characters` : `it has ${value.length} characters, one of them U+${outside.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+}
 const NUMERIC_OPTIONS = [
   ['connectTimeoutMs', 'ms'],
   ['reconnectBaseDelayMs', 'ms'],
@@ -113,11 +121,12 @@ export async function resolveConnection(options: KccConnectionOptions = {}): Pro
   }
   // Redis refuses a connection name outside '!'..'~' (CLIENT SETNAME), and other instances drop a
   // message whose sender id is longer than MAX_SENDER_LENGTH: either would fail silently later.
+  // The value is not echoed: a wrong one may be something pasted by mistake (a password).
   if (options.instanceId !== undefined && !(typeof options.instanceId === 'string' && CONNECTION_NAME_PATTERN.test(options.instanceId) && options.instanceId.length <= MAX_SENDER_LENGTH)) {
-    problems.push(`instanceId: ${show(options.instanceId)} must be 1 to ${MAX_SENDER_LENGTH} printable ASCII characters without spaces; leave it unset for a random UUID`);
+    problems.push(`instanceId: must be 1 to ${MAX_SENDER_LENGTH} printable ASCII characters without spaces (${nameShape(options.instanceId)}); leave it unset for a random UUID`);
   }
   if (options.connectionName !== undefined && !(typeof options.connectionName === 'string' && CONNECTION_NAME_PATTERN.test(options.connectionName))) {
-    problems.push(`connectionName: ${show(options.connectionName)} must be printable ASCII characters without spaces (Redis refuses others in CLIENT SETNAME)`);
+    problems.push(`connectionName: must be printable ASCII characters without spaces, which is what Redis accepts in CLIENT SETNAME (${nameShape(options.connectionName)})`);
   }
   if (serverless && options.clusterMode === false) {
     problems.push('clusterMode: false contradicts serverless: true; an ElastiCache Serverless endpoint is used in cluster mode (remove clusterMode)');

@@ -38,12 +38,25 @@ async function survey(): Promise<{ missing: string[]; major: number | undefined 
   return { missing, major };
 }
 
+/** How often, and how far apart, apt-get is tried again while another apt run holds its lock. */
+const LOCK_ATTEMPTS = 30;
+const LOCK_RETRY_MS = 10_000;
+
 async function aptGet(args: string[]): Promise<void> {
-  try {
-    await run('apt-get', args, { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, timeout: 600_000, maxBuffer: 64 * 1024 * 1024 });
-  } catch (error) {
-    const stderr = (error as { stderr?: string }).stderr?.trim().split('\n').slice(-3).join(' | ');
-    throw new Error(`\`apt-get ${args.join(' ')}\` failed while installing the test prerequisites: ${stderr || (error as Error).message}. ${INSTRUCTION}`);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await run('apt-get', args, { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, timeout: 600_000, maxBuffer: 64 * 1024 * 1024 });
+      return;
+    } catch (error) {
+      const stderr = (error as { stderr?: string }).stderr?.trim() ?? '';
+      // Another apt run (a second suite on the same machine): `apt-get update` does not wait for its lock.
+      if (stderr.includes('Could not get lock') && attempt < LOCK_ATTEMPTS) {
+        await new Promise((resolve) => setTimeout(resolve, LOCK_RETRY_MS));
+        continue;
+      }
+      const tail = stderr.split('\n').slice(-3).join(' | ');
+      throw new Error(`\`apt-get ${args.join(' ')}\` failed while installing the test prerequisites: ${tail || (error as Error).message}. ${INSTRUCTION}`);
+    }
   }
 }
 
@@ -57,7 +70,6 @@ export default async function ensureTestPackages(): Promise<void> {
   let { missing, major } = await survey();
   if (missing.length > 0 && process.getuid?.() === 0) {
     await aptGet(['update']);
-    // Waits for another apt run (a second suite on the same machine) instead of failing on its lock.
     await aptGet(['-o', 'DPkg::Lock::Timeout=300', 'install', '-y', '--no-install-recommends', ...missing]);
     ({ missing, major } = await survey());
   }

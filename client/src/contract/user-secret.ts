@@ -49,16 +49,17 @@ export function parseRedisUserSecret(secretString: string | undefined): RedisUse
     throw new KccSecretError('secret is not a JSON object (expected the object the kcc-redis stack writes)');
   }
   const record = parsed as Record<string, unknown>;
+  const bad = STRING_FIELDS.filter((field) => typeof record[field] !== 'string');
+  // The app-env's other secret is the easy mix-up: it is named after the same app-env.
+  if (bad.length > 0 && 'kek' in record) {
+    throw new KccSecretError(`secret lacks string field(s): ${bad.join(', ')} (this is the key-encryption-key secret; the Redis user's secret holds its password)`);
+  }
+  // Before the fields: a later format may have other ones.
   if (typeof record.v === 'number' && Number.isSafeInteger(record.v) && record.v > 1) {
     throw new KccSecretError(`secret has format version ${record.v}; this client reads version 1: upgrade @kcc-redis/client to a release that reads it`);
   }
-  const bad = STRING_FIELDS.filter((field) => typeof record[field] !== 'string');
-  if (bad.length > 0) {
-    // The app-env's other secret is the easy mix-up: it is named after the same app-env.
-    const hint = 'kek' in record ? ' (this is the key-encryption-key secret; the Redis user\'s secret holds its password)' : '';
-    throw new KccSecretError(`secret lacks string field(s): ${bad.join(', ')}${hint}`);
-  }
-  if (record.v !== undefined && record.v !== 1) throw new KccSecretError('secret has a "v" that is not a format version (a whole number; version 1 may leave it out)');
+  if (bad.length > 0) throw new KccSecretError(`secret lacks string field(s): ${bad.join(', ')}`);
+  if (record.v !== undefined && record.v !== 1) throw new KccSecretError('secret has a "v" that is not a format version (a whole number, 1 or more; version 1 may leave it out)');
   const pick = (field: (typeof STRING_FIELDS)[number]) => record[field] as string;
   return {
     username: pick('username'),

@@ -53,9 +53,10 @@ describe('connection config: every problem in one start-up error', () => {
     ['not a url', { ...valid, url: 'cache.example:6379' }, /url: (not a URL|scheme)/],
     ['bad number', { ...valid, connectTimeoutMs: -5 }, /connectTimeoutMs: -5 must be a whole number of milliseconds, 1 or more/],
     // Under the smallest, a batch of one revocation would not fit; over the largest, other instances would drop the messages.
-    ['instance id too long for the others to read', { ...valid, instanceId: 'i'.repeat(129) }, /instanceId: "i+\.\.\." must be 1 to 128 printable ASCII characters without spaces/],
-    ['instance id with a space (Redis refuses it as a connection name)', { ...valid, instanceId: 'pod 7' }, /instanceId: "pod 7" must be 1 to 128 printable ASCII characters without spaces/],
-    ['connection name with a newline', { ...valid, connectionName: 'a\nb' }, /connectionName: .* must be printable ASCII characters without spaces/],
+    ['instance id too long for the others to read', { ...valid, instanceId: 'i'.repeat(129) }, /instanceId: must be 1 to 128 printable ASCII characters without spaces \(it has 129 characters\)/],
+    ['instance id with a space (Redis refuses it as a connection name)', { ...valid, instanceId: 'pod 7' }, /instanceId: must be 1 to 128 printable ASCII characters without spaces \(it has 5 characters, one of them U\+0020\)/],
+    ['connection name with a newline', { ...valid, connectionName: 'a\nb' }, /connectionName: must be printable ASCII characters without spaces, which is what Redis accepts in CLIENT SETNAME \(it has 3 characters, one of them U\+000A\)/],
+    ['a password pasted as the instance id is not echoed', { ...valid, instanceId: `${PASSWORD} ` }, /instanceId: must be 1 to 128/],
     ['message limit too small', { ...valid, maxMessageBytes: 16_383 }, /maxMessageBytes: 16383 must be a whole number of bytes from 16384 to 1048576/],
     ['message limit too large', { ...valid, maxMessageBytes: 2_097_152 }, /maxMessageBytes: 2097152 must be a whole number of bytes from 16384 to 1048576/],
     ['bad upstream port', { ...valid, url: undefined, env: { CLUSTER_REDIS_HOST: 'h', CLUSTER_REDIS_PORT: 'x' } }, /CLUSTER_REDIS_PORT: "x" must be a port number/],
@@ -142,6 +143,8 @@ describe('connection config: from the stack secret and endpoint discovery (AWS A
     ['secret of a later format', () => secrets.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ ...JSON.parse(secretString), v: 2 }) }), 'KCC_SECRET_INVALID', /secret "my-secret": secret has format version 2; this client reads version 1: upgrade @kcc-redis\/client/],
     ['secret with a version that is not a number', () => secrets.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ ...JSON.parse(secretString), v: PASSWORD }) }), 'KCC_SECRET_INVALID', /secret has a "v" that is not a format version/],
     ['the key-encryption-key secret given as the user secret', () => secrets.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ v: 1, kek: PASSWORD, previous: [] }) }), 'KCC_SECRET_INVALID', /lacks string field\(s\): username, password, keyPrefix, userArn, replicationGroupId \(this is the key-encryption-key secret/],
+    ['a later key-encryption-key secret given as the user secret (named, not "upgrade")', () => secrets.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ v: 2, kek: PASSWORD, previous: [] }) }), 'KCC_SECRET_INVALID', /\(this is the key-encryption-key secret/],
+    ['secret with a version of 0', () => secrets.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ ...JSON.parse(secretString), v: 0 }) }), 'KCC_SECRET_INVALID', /secret has a "v" that is not a format version \(a whole number, 1 or more/],
     ['group without TLS', () => {
       secrets.on(GetSecretValueCommand).resolves({ SecretString: secretString });
       elasticache.on(DescribeReplicationGroupsCommand).resolves({ ReplicationGroups: [{ TransitEncryptionEnabled: false }] });
