@@ -36,13 +36,13 @@ const saw = (id: string) => {
 };
 
 if (config.mode === 'raw-decode' || config.mode === 'raw-index') {
-  const { decodeEnvelope } = await import('../../client/src/envelope.js');
+  const { decodeEnvelope, MAX_MESSAGE_BYTES } = await import('../../client/src/envelope.js');
   const { isRevocationBatch } = await import('../../client/src/revocation/revocation-event.js');
   const { RevocationIndex } = await import('../../client/src/revocation/revocation-index.js');
   const index = new RevocationIndex();
   const subscriber = new Redis({ host: config.host, port: config.port, tls: { ca: config.ca }, username: config.username, password: config.password, protocol: 2, disableClientInfo: true });
   subscriber.on('message', (_channel: string, message: string) => {
-    const d = decodeEnvelope(message, undefined, isRevocationBatch);
+    const d = decodeEnvelope(message, MAX_MESSAGE_BYTES, isRevocationBatch);
     if (!d.ok) return;
     const e = d.envelope.data.revocations[0] as { sid: string; exp: number };
     if (config.mode === 'raw-index') index.revokeSession(e.sid, e.exp);

@@ -54,18 +54,24 @@ export function encodeEnvelope(sender: string, type: string, data: unknown, maxB
   return { envelope, json };
 }
 
+/** Whether `raw` is longer than `maxBytes` in UTF-8 (what any instance reads: {@link MAX_MESSAGE_BYTES}). */
+export function isOversized(raw: string, maxBytes: number = MAX_MESSAGE_BYTES): boolean {
+  // A UTF-16 code unit encodes to at most 3 UTF-8 bytes: a message shorter than a third of the limit
+  // cannot exceed it, and is not scanned to count its bytes.
+  return raw.length > maxBytes || (raw.length * 3 > maxBytes && Buffer.byteLength(raw) > maxBytes);
+}
+
 /**
- * Parses and checks an incoming message. Never throws: a bad message is reported by its reason so
- * the caller can drop and count it.
+ * Parses and checks an incoming message (at most `maxBytes`: every instance reads up to
+ * {@link MAX_MESSAGE_BYTES}). Never throws: a bad message is reported by its reason so the caller
+ * can drop and count it.
  */
 export function decodeEnvelope<T>(
   raw: string,
-  maxBytes: number = MAX_MESSAGE_BYTES,
+  maxBytes: number,
   validate?: (data: unknown) => data is T,
 ): { ok: true; envelope: Envelope<T> } | { ok: false; reason: DropReason } {
-  // A UTF-16 code unit encodes to at most 3 UTF-8 bytes: a message shorter than a third of the limit
-  // cannot exceed it, and is not scanned to count its bytes.
-  if (raw.length > maxBytes || (raw.length * 3 > maxBytes && Buffer.byteLength(raw) > maxBytes)) return { ok: false, reason: 'oversized' };
+  if (isOversized(raw, maxBytes)) return { ok: false, reason: 'oversized' };
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw);

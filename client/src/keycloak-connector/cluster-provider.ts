@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { AbstractClusterProvider, ClusterConfig, Listener, LockOptions, SubscriberListener } from '@dapperduckling/keycloak-connector-server';
 import { Bus } from '../bus.js';
 import { KccRedis } from '../connection.js';
-import { type DropCounts, type DropReason, emptyDropCounts, encodeEnvelope, MAX_MESSAGE_BYTES } from '../envelope.js';
+import { type DropCounts, type DropReason, emptyDropCounts, encodeEnvelope, isOversized } from '../envelope.js';
 import { KccNotReadyError } from '../errors.js';
 import { type KccLogger, defaultLogger } from '../logger.js';
 import { Locks } from '../lock.js';
@@ -193,7 +193,7 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
         const redis = this.redis;
         const stop = await redis.subscribe(this.redisChannel(channel), (message) => {
           // What any instance may write (maxMessageBytes at its largest), not this one's own limit.
-          if (message.length > MAX_MESSAGE_BYTES || Buffer.byteLength(message) > MAX_MESSAGE_BYTES) return this.drop('oversized');
+          if (isOversized(message)) return this.drop('oversized');
           this.deliver(channel, () => listener(message));
         });
         await this.remember(channel, listener, stop);
