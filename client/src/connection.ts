@@ -100,7 +100,8 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   private readonly counters = { reconnects: 0, authFailures: 0, renewals: 0 };
   private readonly credentials: CredentialRefresher;
   private readonly clients = new Map<RedisClient, ConnectionRole>();
-  private readonly warm = new Map<DedicatedRole, RedisClient[]>();
+  /** Dedicated connections opened by `connect`'s prewarm, handed over by {@link dedicated} once ready. */
+  private readonly warm = new Map<DedicatedRole, Promise<RedisClient>[]>();
   private readonly scripts = new ScriptCache();
   private readonly subscriptions: Subscriptions;
   /** IAM: token signing, and the renewal of connections before ElastiCache closes them at 12 hours. */
@@ -112,22 +113,27 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   private pubSubDecision: Promise<PubSubMode> | undefined;
   private heartbeat: Heartbeat | undefined;
   private closed = false;
+  /** Aborted by {@link close}: ends the waits for connections still connecting. */
+  private readonly closing = new AbortController();
 
   /**
-   * Resolves the config (options, environment, secret, discovery), connects, and waits until ready.
-   * `prewarm` opens dedicated connections (e.g. `['reader']` for a key ring or revocation tail) in
-   * parallel with the command connection, so start-up pays for one TLS handshake, not several.
+   * Resolves the config (options, environment, secret, discovery), connects, and resolves as soon
+   * as commands can be sent. `prewarm` opens dedicated connections (e.g. `['reader']` for a key ring
+   * or revocation tail) beside the command connection: start-up pays for the TLS handshakes side by
+   * side, and a caller's first reads (a key ring's, a snapshot's) run while the prewarmed ones are
+   * still in their handshakes. {@link dedicated} hands each over once it is ready, or rejects with
+   * why it could not connect.
    */
   static async connect(options: KccConnectionOptions = {}, prewarm: readonly DedicatedRole[] = []): Promise<KccRedis> {
     const redis = new KccRedis(await resolveConnection(options));
+    const commands = redis.client; // opened first: its handshake is the one connect waits for
+    for (const role of prewarm) {
+      const opening = redis.openDedicated(role);
+      opening.catch(() => undefined); // reported to the caller of dedicated(); nothing may escape as unhandled
+      redis.warm.set(role, [...(redis.warm.get(role) ?? []), opening]);
+    }
     try {
-      await Promise.all([
-        redis.ready(redis.client, 'commands'),
-        ...prewarm.map(async (role) => {
-          const client = await redis.openDedicated(role);
-          redis.warm.set(role, [...(redis.warm.get(role) ?? []), client]);
-        }),
-      ]);
+      await redis.ready(commands, 'commands');
     } catch (error) {
       await redis.close();
       throw error;
@@ -292,7 +298,9 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
    */
   async dedicated(role: DedicatedRole, onRenew?: RenewDedicated): Promise<RedisClient> {
     this.assertOpen();
-    const client = this.warm.get(role)?.shift() ?? (await this.openDedicated(role));
+    const warm = this.warm.get(role)?.shift();
+    const client = await (warm ?? this.openDedicated(role));
+    this.assertOpen();
     if (onRenew) this.renewHooks.set(client, onRenew);
     return client;
   }
@@ -316,6 +324,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     await this.heartbeat?.stop();
     if (this.closed) return;
     this.closed = true;
+    this.closing.abort();
     this.subscriptions.close();
     this.renewal?.stop();
     this.iam?.close();
@@ -474,6 +483,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   /** Waits until `client` is ready, re-reading credentials on auth failures, within connectTimeoutMs. */
   private ready(client: RedisClient, role: ConnectionRole): Promise<void> {
     if (client.status === 'ready') return Promise.resolve();
+    if (this.closed) return Promise.reject(new KccClosedError(`${role} connection closed before it was ready`));
     return new Promise((resolve, reject) => {
       let lastError: Error | undefined;
       let refusals = 0;
@@ -481,10 +491,16 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
         clearTimeout(timer);
         client.off('ready', onReady);
         client.off('error', onError);
+        this.closing.signal.removeEventListener('abort', onClose);
       };
       const onReady = () => {
         cleanup();
         resolve();
+      };
+      // Closed while connecting (close() during a prewarm): the socket may take a while to go; the wait ends now.
+      const onClose = () => {
+        cleanup();
+        reject(new KccClosedError(`${role} connection closed before it was ready`));
       };
       const onError = (error: Error) => {
         lastError = error;
@@ -506,6 +522,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
       }, this.config.connectTimeoutMs);
       client.on('ready', onReady);
       client.on('error', onError);
+      this.closing.signal.addEventListener('abort', onClose);
     });
   }
 

@@ -68,8 +68,9 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
   }
 
   // One connect with the subscriber (revocations) and reader (key-ring log tail) prewarmed: the three
-  // TLS handshakes run in parallel. The key ring's options are resolved meanwhile: its key-encryption
-  // key may come from Secrets Manager, a request that need not wait for Redis.
+  // TLS handshakes run in parallel, and the starts below begin once commands can be sent. The key
+  // ring's options are resolved meanwhile: its key-encryption key may come from Secrets Manager, a
+  // request that need not wait for Redis.
   const ownsRedis = options.redis === undefined;
   const redisLogger = options.redis?.config.logger ?? options.connection?.logger ?? logger;
   const connecting = options.redis ? Promise.resolve(options.redis) : KccRedis.connect({ ...options.connection, logger: redisLogger }, ['subscriber', 'reader']);

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KccRedis, type KccLogger } from '../../../client/src/index.js';
+import { KccClosedError, KccRedis, type KccLogger } from '../../../client/src/index.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
 import { kccOptions, startTestRedis } from '../../support/redis.js';
 import { until, untilAsync } from '../../support/events.js';
@@ -92,6 +92,58 @@ describe('connection behaviour (real redis-server, TLS)', () => {
     await admin.call('PUBLISH', channel, 'after the reconnect');
     await admin.quit();
     await until(() => received.includes('after the reconnect'), 'the message published after the reconnect');
+  });
+
+  describe('prewarmed dedicated connections', () => {
+    it('connect resolves once commands can be sent; a prewarmed connection still in its handshake is handed over by dedicated() when ready', async () => {
+      const proxy = await TcpProxy.start(server.port);
+      try {
+        proxy.hold(1, 1); // the command connection passes, the reader (opened after it) is parked
+        const isolated = await KccRedis.connect(kccOptions(server, USER, { url: proxy.url, instanceId: 'instance-prewarm', heartbeat: false, logger }), ['reader']);
+        try {
+          expect(proxy.heldCount).toBe(1);
+          expect(await isolated.run((r) => r.ping())).toBe('PONG');
+          const reader = isolated.dedicated('reader');
+          proxy.release();
+          expect((await reader).status).toBe('ready');
+        } finally {
+          await isolated.close();
+        }
+      } finally {
+        await proxy.stop();
+      }
+    });
+
+    it('a prewarmed connection that cannot connect: dedicated() rejects with why, naming its role', async () => {
+      const proxy = await TcpProxy.start(server.port);
+      try {
+        proxy.hold(1, 1);
+        const isolated = await KccRedis.connect(kccOptions(server, USER, { url: proxy.url, instanceId: 'instance-prewarm-fails', heartbeat: false, connectTimeoutMs: 500, logger }), ['reader']);
+        try {
+          await expect(isolated.dedicated('reader')).rejects.toThrow(/reader connection to 127\.0\.0\.1:\d+ not ready after 500 ms/);
+        } finally {
+          await isolated.close();
+        }
+      } finally {
+        await proxy.stop();
+      }
+    });
+
+    it('closed while a prewarmed connection is still connecting: a caller waiting for it gets KccClosedError at once, not at the connect timeout', async () => {
+      const proxy = await TcpProxy.start(server.port);
+      try {
+        proxy.hold(1, 1);
+        // A timeout longer than the test's: without the end of the wait on close, this test times out.
+        const isolated = await KccRedis.connect(kccOptions(server, USER, { url: proxy.url, instanceId: 'instance-prewarm-closed', heartbeat: false, connectTimeoutMs: 600_000, logger }), ['reader']);
+        const reader = isolated.dedicated('reader');
+        reader.catch(() => undefined);
+        await isolated.close();
+        await expect(reader).rejects.toThrow(KccClosedError);
+        await expect(reader).rejects.toThrow('reader connection closed before it was ready');
+      } finally {
+        await proxy.stop();
+      }
+    });
   });
 
   it('keeps keys in its namespace with one hash tag', () => {
