@@ -95,54 +95,47 @@ describe('connection behaviour (real redis-server, TLS)', () => {
   });
 
   describe('prewarmed dedicated connections', () => {
-    it('connect resolves once commands can be sent; a prewarmed connection still in its handshake is handed over by dedicated() when ready', async () => {
+    /** Connects with a prewarmed reader through a proxy that parks the reader's handshake (the command connection, opened first, passes). */
+    async function withParkedReader(instanceId: string, connectTimeoutMs: number, run: (redis: KccRedis, proxy: TcpProxy) => Promise<void>): Promise<void> {
       const proxy = await TcpProxy.start(server.port);
       try {
-        proxy.hold(1, 1); // the command connection passes, the reader (opened after it) is parked
-        const isolated = await KccRedis.connect(kccOptions(server, USER, { url: proxy.url, instanceId: 'instance-prewarm', heartbeat: false, logger }), ['reader']);
+        proxy.hold(1, 1);
+        const isolated = await KccRedis.connect(kccOptions(server, USER, { url: proxy.url, instanceId, heartbeat: false, connectTimeoutMs, logger }), ['reader']);
         try {
-          expect(proxy.heldCount).toBe(1);
-          expect(await isolated.run((r) => r.ping())).toBe('PONG');
-          const reader = isolated.dedicated('reader');
-          proxy.release();
-          expect((await reader).status).toBe('ready');
+          await run(isolated, proxy);
         } finally {
           await isolated.close();
         }
       } finally {
         await proxy.stop();
       }
+    }
+
+    it('connect resolves once commands can be sent; a prewarmed connection still in its handshake is handed over by dedicated() when ready', async () => {
+      await withParkedReader('instance-prewarm', 10_000, async (isolated, proxy) => {
+        expect(proxy.heldCount).toBe(1);
+        expect(await isolated.run((r) => r.ping())).toBe('PONG');
+        const reader = isolated.dedicated('reader');
+        proxy.release();
+        expect((await reader).status).toBe('ready');
+      });
     });
 
     it('a prewarmed connection that cannot connect: dedicated() rejects with why, naming its role', async () => {
-      const proxy = await TcpProxy.start(server.port);
-      try {
-        proxy.hold(1, 1);
-        const isolated = await KccRedis.connect(kccOptions(server, USER, { url: proxy.url, instanceId: 'instance-prewarm-fails', heartbeat: false, connectTimeoutMs: 500, logger }), ['reader']);
-        try {
-          await expect(isolated.dedicated('reader')).rejects.toThrow(/reader connection to 127\.0\.0\.1:\d+ not ready after 500 ms/);
-        } finally {
-          await isolated.close();
-        }
-      } finally {
-        await proxy.stop();
-      }
+      await withParkedReader('instance-prewarm-fails', 500, async (isolated) => {
+        await expect(isolated.dedicated('reader')).rejects.toThrow(/reader connection to 127\.0\.0\.1:\d+ not ready after 500 ms/);
+      });
     });
 
     it('closed while a prewarmed connection is still connecting: a caller waiting for it gets KccClosedError at once, not at the connect timeout', async () => {
-      const proxy = await TcpProxy.start(server.port);
-      try {
-        proxy.hold(1, 1);
-        // A timeout longer than the test's: without the end of the wait on close, this test times out.
-        const isolated = await KccRedis.connect(kccOptions(server, USER, { url: proxy.url, instanceId: 'instance-prewarm-closed', heartbeat: false, connectTimeoutMs: 600_000, logger }), ['reader']);
+      // A timeout longer than the test's: without the end of the wait on close, this test times out.
+      await withParkedReader('instance-prewarm-closed', 600_000, async (isolated) => {
         const reader = isolated.dedicated('reader');
         reader.catch(() => undefined);
         await isolated.close();
         await expect(reader).rejects.toThrow(KccClosedError);
         await expect(reader).rejects.toThrow('reader connection closed before it was ready');
-      } finally {
-        await proxy.stop();
-      }
+      });
     });
   });
 
