@@ -1,4 +1,4 @@
-import { EventEmitter } from 'node:events';
+import { EventEmitter, setMaxListeners } from 'node:events';
 import { inspect } from 'node:util';
 import { isIP } from 'node:net';
 import { type SecureContext, createSecureContext } from 'node:tls';
@@ -101,7 +101,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   private readonly credentials: CredentialRefresher;
   private readonly clients = new Map<RedisClient, ConnectionRole>();
   /** Dedicated connections opened by `connect`'s prewarm, handed over by {@link dedicated} once ready. */
-  private readonly warm = new Map<DedicatedRole, Promise<RedisClient>[]>();
+  private readonly warm = new Map<DedicatedRole, WarmConnection[]>();
   private readonly scripts = new ScriptCache();
   private readonly subscriptions: Subscriptions;
   /** IAM: token signing, and the renewal of connections before ElastiCache closes them at 12 hours. */
@@ -120,17 +120,24 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
    * Resolves the config (options, environment, secret, discovery), connects, and resolves as soon
    * as commands can be sent. `prewarm` opens dedicated connections (e.g. `['reader']` for a key ring
    * or revocation tail) beside the command connection: start-up pays for the TLS handshakes side by
-   * side, and a caller's first reads (a key ring's, a snapshot's) run while the prewarmed ones are
-   * still in their handshakes. {@link dedicated} hands each over once it is ready, or rejects with
-   * why it could not connect.
+   * side, and a caller's first reads (a key ring's, the revocation log's position) run while the
+   * prewarmed ones are still in their handshakes. {@link dedicated} hands each over once it is
+   * ready, or rejects with why it could not connect; one that failed before anyone asked for it is
+   * logged, and the next {@link dedicated} opens a new one.
    */
   static async connect(options: KccConnectionOptions = {}, prewarm: readonly DedicatedRole[] = []): Promise<KccRedis> {
     const redis = new KccRedis(await resolveConnection(options));
     const commands = redis.client; // opened first: its handshake is the one connect waits for
     for (const role of prewarm) {
-      const opening = redis.openDedicated(role);
-      opening.catch(() => undefined); // reported to the caller of dedicated(); nothing may escape as unhandled
-      redis.warm.set(role, [...(redis.warm.get(role) ?? []), opening]);
+      const warm: WarmConnection = { opening: redis.openDedicated(role), claimed: false, failed: false };
+      // Claimed: its caller gets the error. Unclaimed: said here, and the next dedicated() opens a new
+      // connection rather than hand over an old failure. Nothing may escape as unhandled.
+      warm.opening.catch((error: unknown) => {
+        warm.failed = true;
+        if (warm.claimed || redis.closed) return;
+        redis.config.logger.warn(`prewarmed ${role} connection failed; the next dedicated('${role}') opens a new one`, { error: error instanceof Error ? error.message : String(error) });
+      });
+      redis.warm.set(role, [...(redis.warm.get(role) ?? []), warm]);
     }
     try {
       await redis.ready(commands, 'commands');
@@ -145,6 +152,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
 
   private constructor(config: ResolvedConnection) {
     super();
+    setMaxListeners(0, this.closing.signal); // one listener per connection still connecting, however many
     const { credentials, refreshCredentials, ...rest } = config;
     this.config = rest;
     this.credentials = new CredentialRefresher(credentials, refreshCredentials, config.credentialRefreshMinIntervalMs);
@@ -298,8 +306,10 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
    */
   async dedicated(role: DedicatedRole, onRenew?: RenewDedicated): Promise<RedisClient> {
     this.assertOpen();
-    const warm = this.warm.get(role)?.shift();
-    const client = await (warm ?? this.openDedicated(role));
+    let warm = this.warm.get(role)?.shift();
+    while (warm?.failed) warm = this.warm.get(role)?.shift();
+    if (warm) warm.claimed = true;
+    const client = await (warm ? warm.opening : this.openDedicated(role));
     this.assertOpen();
     if (onRenew) this.renewHooks.set(client, onRenew);
     return client;
@@ -311,6 +321,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
       await this.ready(client, role);
     } catch (error) {
       this.clients.delete(client);
+      this.renewal?.forget(client);
       client.disconnect();
       throw error;
     }
@@ -345,7 +356,13 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     if (this.closed || role === undefined || old.status === 'end' || (role !== 'commands' && hook === undefined)) return false;
     // The stand-by token too (for connections ioredis opens by itself, e.g. a cluster's subscriber) is fresh before the successor connects.
     await this.iam?.tokens.refresh();
-    const next = await this.openDedicated(role);
+    let next: RedisClient;
+    try {
+      next = await this.openDedicated(role);
+    } catch (error) {
+      if (this.closed) return false; // closed meanwhile: nothing to renew
+      throw error;
+    }
     try {
       if (this.closed) throw new KccClosedError('connection is closed');
       if (hook) await hook(next);
@@ -562,6 +579,15 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   [inspect.custom](_depth: number, options: object): string {
     return `KccRedis ${inspect(this.toJSON(), options)}`;
   }
+}
+
+/** A dedicated connection `connect` opened ahead of its use. */
+interface WarmConnection {
+  readonly opening: Promise<RedisClient>;
+  /** Taken by a dedicated() call, which reports its failure. */
+  claimed: boolean;
+  /** Failed (settled): skipped by dedicated(). */
+  failed: boolean;
 }
 
 /** How long a QUIT may wait for its reply before the socket is simply closed. */

@@ -79,7 +79,11 @@ export class TcpProxy {
     this.swallowing = true;
   }
 
-  /** Parks `count` new connections (accepted, nothing forwarded) until {@link release}, after letting the next `skip` through. */
+  /**
+   * Parks `count` new connections (accepted, nothing forwarded) until {@link release}, after letting
+   * the next `skip` through, in the order they reach the proxy. A parked socket is paused: it does not
+   * notice its client leaving until released (or the proxy stops).
+   */
   hold(count: number, skip = 0): void {
     this.holding = { skip, count };
   }

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KccClosedError, KccRedis, type KccLogger } from '../../../client/src/index.js';
+import { KccClosedError, KccConnectionError, KccRedis, type KccLogger } from '../../../client/src/index.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
 import { kccOptions, startTestRedis } from '../../support/redis.js';
 import { until, untilAsync } from '../../support/events.js';
@@ -95,13 +95,17 @@ describe('connection behaviour (real redis-server, TLS)', () => {
   });
 
   describe('prewarmed dedicated connections', () => {
-    /** Connects with a prewarmed reader through a proxy that parks the reader's handshake (the command connection, opened first, passes). */
+    /**
+     * Connects with a prewarmed reader through a proxy that parks the reader's handshake. The command
+     * connection is opened first and, to an IP literal (no lookup), reaches the proxy first: it passes.
+     */
     async function withParkedReader(instanceId: string, connectTimeoutMs: number, run: (redis: KccRedis, proxy: TcpProxy) => Promise<void>): Promise<void> {
       const proxy = await TcpProxy.start(server.port);
       try {
         proxy.hold(1, 1);
         const isolated = await KccRedis.connect(kccOptions(server, USER, { url: proxy.url, instanceId, heartbeat: false, connectTimeoutMs, logger }), ['reader']);
         try {
+          expect(proxy.heldCount).toBe(1);
           await run(isolated, proxy);
         } finally {
           await isolated.close();
@@ -113,7 +117,6 @@ describe('connection behaviour (real redis-server, TLS)', () => {
 
     it('connect resolves once commands can be sent; a prewarmed connection still in its handshake is handed over by dedicated() when ready', async () => {
       await withParkedReader('instance-prewarm', 10_000, async (isolated, proxy) => {
-        expect(proxy.heldCount).toBe(1);
         expect(await isolated.run((r) => r.ping())).toBe('PONG');
         const reader = isolated.dedicated('reader');
         proxy.release();
@@ -123,11 +126,46 @@ describe('connection behaviour (real redis-server, TLS)', () => {
 
     it('a prewarmed connection that cannot connect: dedicated() rejects with why, naming its role', async () => {
       await withParkedReader('instance-prewarm-fails', 500, async (isolated) => {
-        await expect(isolated.dedicated('reader')).rejects.toThrow(/reader connection to 127\.0\.0\.1:\d+ not ready after 500 ms/);
+        const reader = isolated.dedicated('reader');
+        await expect(reader).rejects.toThrow(KccConnectionError);
+        await expect(reader).rejects.toThrow(/reader connection to 127\.0\.0\.1:\d+ not ready after 500 ms/);
       });
     });
 
-    it('closed while a prewarmed connection is still connecting: a caller waiting for it gets KccClosedError at once, not at the connect timeout', async () => {
+    it('a prewarmed connection that failed before anyone asked for it: logged once, nothing unhandled, and the next dedicated() opens a new one instead of handing over the old failure', async () => {
+      const unhandled: unknown[] = [];
+      const onUnhandled = (reason: unknown) => unhandled.push(reason);
+      process.on('unhandledRejection', onUnhandled);
+      try {
+        await withParkedReader('instance-prewarm-unclaimed', 300, async (isolated, proxy) => {
+          await until(() => logged.some((line) => line.includes("prewarmed reader connection failed; the next dedicated('reader') opens a new one")), 'the failed prewarm logged');
+          proxy.release();
+          expect((await isolated.dedicated('reader')).status).toBe('ready');
+        });
+        await new Promise((resolve) => setImmediate(resolve));
+        expect(unhandled).toEqual([]);
+      } finally {
+        process.off('unhandledRejection', onUnhandled);
+      }
+    });
+
+    it('many dedicated connections opened at once: no listener-leak warning (each waits on close() with its own listener)', async () => {
+      const warnings: Error[] = [];
+      const onWarning = (warning: Error) => warnings.push(warning);
+      process.on('warning', onWarning);
+      try {
+        const clients = await Promise.all(Array.from({ length: 12 }, () => redis.dedicated('reader')));
+        expect(clients.every((client) => client.status === 'ready')).toBe(true);
+        clients.forEach((client) => client.disconnect());
+        await new Promise((resolve) => setImmediate(resolve));
+        expect(warnings.map((warning) => warning.name)).not.toContain('MaxListenersExceededWarning');
+      } finally {
+        process.off('warning', onWarning);
+      }
+    });
+
+    // Its own timeout, far under the connect timeout, so that losing the end of the wait fails fast.
+    it('closed while a prewarmed connection is still connecting: a caller waiting for it gets KccClosedError at once, not at the connect timeout', { timeout: 15_000 }, async () => {
       // A timeout longer than the test's: without the end of the wait on close, this test times out.
       await withParkedReader('instance-prewarm-closed', 600_000, async (isolated) => {
         const reader = isolated.dedicated('reader');
