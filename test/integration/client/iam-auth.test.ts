@@ -10,6 +10,7 @@ import { type FakeClock, HOUR, MINUTE, fakeClock } from '../../support/fake-cloc
 import { IamProxy, type IamProxyCredential } from '../../support/iam-proxy.js';
 import { InMemoryMetrics } from '../../support/metric-reader.js';
 import { startTestRedis } from '../../support/redis.js';
+import { TcpProxy } from '../../support/tcp-proxy.js';
 
 const USER = 'my-app-prod';
 const OTHER = 'other-app-prod';
@@ -233,6 +234,25 @@ describe('IAM authentication through an ElastiCache stand-in (token-checking TLS
     expect(proxy.closedForAge).toBe(0);
     expect(redis.stats.reconnects).toBe(0);
     await stop();
+  });
+
+  it('closed while a renewal is still connecting the successor: no renewal failure counted or logged', async () => {
+    // A TCP proxy in front of the stand-in parks the successor's handshake, so close() lands mid-renewal.
+    const front = await TcpProxy.start(proxy.port);
+    const warnings: string[] = [];
+    try {
+      const redis = await connect({ url: front.url, logger: { info: () => {}, warn: (message: string) => void warnings.push(message) } });
+      await redis.run((r) => r.ping());
+      front.hold(1);
+      clock.advance(11 * HOUR); // past the command connection's renewal point (9 to 10.8 hours)
+      await until(() => front.heldCount === 1, 'the renewal connecting its successor');
+      await redis.close();
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(redis.stats.renewalFailures).toBe(0);
+      expect(warnings.filter((message) => message.includes('renewing a Redis connection'))).toEqual([]);
+    } finally {
+      await front.stop();
+    }
   });
 
   it('without renewal the stand-in closes connections at 12 hours (the limit the rollover test beats)', async () => {
