@@ -125,10 +125,11 @@ describe('connection behaviour (real redis-server, TLS)', () => {
     });
 
     it('a prewarmed connection that cannot connect: dedicated() rejects with why, naming its role', async () => {
-      await withParkedReader('instance-prewarm-fails', 500, async (isolated) => {
+      // The connect timeout also bounds the command connection's handshake: generous, for a busy machine.
+      await withParkedReader('instance-prewarm-fails', 3_000, async (isolated) => {
         const reader = isolated.dedicated('reader');
         await expect(reader).rejects.toThrow(KccConnectionError);
-        await expect(reader).rejects.toThrow(/reader connection to 127\.0\.0\.1:\d+ not ready after 500 ms/);
+        await expect(reader).rejects.toThrow(/reader connection to 127\.0\.0\.1:\d+ not ready after 3000 ms/);
       });
     });
 
@@ -137,7 +138,7 @@ describe('connection behaviour (real redis-server, TLS)', () => {
       const onUnhandled = (reason: unknown) => unhandled.push(reason);
       process.on('unhandledRejection', onUnhandled);
       try {
-        await withParkedReader('instance-prewarm-unclaimed', 300, async (isolated, proxy) => {
+        await withParkedReader('instance-prewarm-unclaimed', 3_000, async (isolated, proxy) => {
           await until(() => logged.some((line) => line.includes("prewarmed reader connection failed; the next dedicated('reader') opens a new one")), 'the failed prewarm logged');
           proxy.release();
           expect((await isolated.dedicated('reader')).status).toBe('ready');
