@@ -129,10 +129,12 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     const redis = new KccRedis(await resolveConnection(options));
     const commands = redis.client; // opened first: its handshake is the one connect waits for
     for (const role of prewarm) {
-      const warm: WarmConnection = { opening: redis.openDedicated(role), claimed: false, failed: false };
+      const warm: WarmConnection = { opening: redis.openDedicated(role), claimed: false, failed: false, client: undefined };
       // Claimed: its caller gets the error. Unclaimed: said here, and the next dedicated() opens a new
       // connection rather than hand over an old failure. Nothing may escape as unhandled.
-      warm.opening.catch((error: unknown) => {
+      warm.opening.then((client) => {
+        warm.client = client;
+      }, (error: unknown) => {
         warm.failed = true;
         if (warm.claimed || redis.closed) return;
         redis.config.logger.warn(`prewarmed ${role} connection failed; the next dedicated('${role}') opens a new one`, { error: error instanceof Error ? error.message : String(error) });
@@ -353,7 +355,11 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   private async renew(old: RedisClient): Promise<boolean> {
     const role = this.clients.get(old);
     const hook = this.renewHooks.get(old);
-    if (this.closed || role === undefined || old.status === 'end' || (role !== 'commands' && hook === undefined)) return false;
+    if (this.closed || role === undefined || old.status === 'end') return false;
+    if (role !== 'commands' && hook === undefined) {
+      this.discardIfUnclaimed(role, old);
+      return false;
+    }
     // The stand-by token too (for connections ioredis opens by itself, e.g. a cluster's subscriber) is fresh before the successor connects.
     await this.iam?.tokens.refresh();
     let next: RedisClient;
@@ -387,6 +393,20 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     this.config.logger.info('Redis connection renewed before its age limit', { role });
     await quitOrDisconnect(old);
     return true;
+  }
+
+  /**
+   * A prewarmed connection nobody has claimed by its renewal point is closed: handed over later, it
+   * would be past that point with no renewal to come, and the server would close it at its age limit.
+   * The next {@link dedicated} of its role opens a new one, whose age counts from then.
+   */
+  private discardIfUnclaimed(role: DedicatedRole, client: RedisClient): void {
+    const list = this.warm.get(role);
+    const index = list?.findIndex((warm) => warm.client === client) ?? -1;
+    if (index < 0) return;
+    list!.splice(index, 1);
+    this.clients.delete(client);
+    void quitOrDisconnect(client);
   }
 
   private assertOpen(): void {
@@ -588,6 +608,8 @@ interface WarmConnection {
   claimed: boolean;
   /** Failed (settled): skipped by dedicated(). */
   failed: boolean;
+  /** The connection, once ready. */
+  client: RedisClient | undefined;
 }
 
 /** How long a QUIT may wait for its reply before the socket is simply closed. */

@@ -1,7 +1,7 @@
 import { connect as tlsConnect } from 'node:tls';
 import { inspect } from 'node:util';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { KccAuthError, KccMetrics, KccRedis, type AwsCredentials, type KccConnectionOptions, createIamAuthToken } from '../../../client/src/index.js';
+import { KccAuthError, KccMetrics, KccRedis, type AwsCredentials, type DedicatedRole, type KccConnectionOptions, createIamAuthToken } from '../../../client/src/index.js';
 import { Bus } from '../../../client/src/bus.js';
 import { EventLog } from '../../../client/src/event-log.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
@@ -26,7 +26,7 @@ describe('IAM authentication through an ElastiCache stand-in (token-checking TLS
   const opened: KccRedis[] = [];
 
   /** A client of USER through the proxy, signing with `credentials` on the shared fake clock. */
-  async function connect(extra: Partial<KccConnectionOptions> = {}, credentials: AwsCredentials | (() => Promise<AwsCredentials>) = KEY_1): Promise<KccRedis> {
+  async function connect(extra: Partial<KccConnectionOptions> = {}, credentials: AwsCredentials | (() => Promise<AwsCredentials>) = KEY_1, prewarm: DedicatedRole[] = []): Promise<KccRedis> {
     const redis = await KccRedis.connect({
       url: proxy.url,
       tls: { ca: server.ca, servername: 'localhost' },
@@ -37,7 +37,7 @@ describe('IAM authentication through an ElastiCache stand-in (token-checking TLS
       env: {},
       ...extra,
       iam: { cacheName: CACHE, credentials, now: clock.now, checkIntervalMs: 20, ...extra.iam },
-    });
+    }, prewarm);
     opened.push(redis);
     return redis;
   }
@@ -253,6 +253,25 @@ describe('IAM authentication through an ElastiCache stand-in (token-checking TLS
     } finally {
       await front.stop();
     }
+  });
+
+  it('a prewarmed connection still unclaimed at its renewal point is closed; the one handed over later is renewed like any other', async () => {
+    const redis = await connect({}, KEY_1, ['reader']);
+    await until(() => proxy.openConnections === 2, 'the command connection and the prewarmed reader');
+    const first = new Set(proxy.openIds());
+    clock.advance(11 * HOUR); // past both renewal points (9 to 10.8 hours); nobody has claimed the reader
+    await until(() => redis.stats.renewals === 1 && proxy.openConnections === 1, 'the command connection renewed, the unclaimed reader closed');
+    const renewedTo: unknown[] = [];
+    const reader = await redis.dedicated('reader', async (next) => void renewedTo.push(next));
+    expect(await reader.ping()).toBe('PONG');
+    expect(proxy.openIds().filter((id) => first.has(id))).toEqual([]); // a new connection, not the 11-hour-old one
+    clock.advance(11 * HOUR); // past the handed-over reader's renewal point
+    await until(() => renewedTo.length === 1, 'the handed-over reader renewed');
+    const sweeps = proxy.sweeps;
+    clock.advance(2 * HOUR);
+    await until(() => proxy.sweeps > sweeps + 1, 'an age check past 12 hours');
+    expect(proxy.closedForAge).toBe(0);
+    expect(redis.stats.reconnects).toBe(0);
   });
 
   it('without renewal the stand-in closes connections at 12 hours (the limit the rollover test beats)', async () => {
