@@ -69,12 +69,19 @@ export interface ConnectionStats {
 }
 
 const MAX_AUTH_ATTEMPTS = 5;
+/** How often {@link KccRedis.run} retries a command the server refused while loading its dataset. */
+const LOADING_RETRY_MS = 100;
 /** How often a cluster subscriber re-reads the topology (CLUSTER SLOTS), so sharded subscriptions follow a moved slot. */
 const SUBSCRIBER_SLOTS_REFRESH_MS = 5_000;
 
 function withoutNodeLifecycle(options: RedisOptions): Omit<RedisOptions, 'retryStrategy' | 'lazyConnect'> {
   const { retryStrategy: _retry, lazyConnect: _lazy, ...rest } = options;
   return rest;
+}
+
+/** The server refused the command (without running it) because it is still loading its dataset. */
+function isLoading(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith('LOADING');
 }
 
 /** WRONGPASS / NOAUTH: the credentials in use are not (or no longer) accepted. */
@@ -217,16 +224,25 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
 
   /**
    * Runs commands on the command connection. A command rejected because the credentials were
-   * rotated is retried after the credentials are re-read (a few times, bounded); any other error
-   * is thrown as is.
+   * rotated is retried after the credentials are re-read (a few times, bounded). One rejected
+   * because the server is still loading its dataset (LOADING: after a restart; it ran nothing) is
+   * retried every {@link LOADING_RETRY_MS} for up to `connectTimeoutMs`. Any other error is thrown as is.
    */
   async run<T>(operation: (client: RedisClient) => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
+    let authAttempts = 0;
+    let loadingSince: number | undefined;
+    for (;;) {
       const generation = this.credentials.version;
       try {
         return await operation(this.client);
       } catch (error) {
-        if (!isAuthError(error) || attempt >= MAX_AUTH_ATTEMPTS) throw this.describe(error);
+        if (isLoading(error)) {
+          loadingSince ??= performance.now();
+          if (performance.now() - loadingSince >= this.config.connectTimeoutMs) throw this.describe(error);
+          await new Promise((resolve) => setTimeout(resolve, LOADING_RETRY_MS));
+          continue;
+        }
+        if (!isAuthError(error) || ++authAttempts >= MAX_AUTH_ATTEMPTS) throw this.describe(error);
         // Another connection may already have refreshed: only re-read when nothing changed since.
         if (this.credentials.version === generation) await this.refreshCredentials('commands');
       }
@@ -426,6 +442,10 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
       connectionName: `${config.connectionName}:${role}`,
       // RESP2: the reply shapes this client parses (XREAD, HMGET) are the documented ones; RESP3 adds nothing we use.
       protocol: 2,
+      // ioredis' ready check sends INFO after AUTH and parses its reply (several kB) only to wait while
+      // the server loads its dataset: a round trip and the parse on every connect. run() waits that out
+      // instead, for the commands that meet it (LOADING), in cluster mode too, where the check is off.
+      enableReadyCheck: false,
       disableClientInfo: true, // CLIENT SETINFO is outside the ACL (only CLIENT SETNAME is allowed)
       connectTimeout: config.connectTimeoutMs,
       lazyConnect: true,

@@ -97,9 +97,15 @@ describe('no secret on any failure path of a connection', () => {
     const proxy = await AuthStrippingProxy.start(server);
     try {
       const password = server.users.get(USER)!.password;
-      const error = await failure(KccRedis.connect(kccOptions(server, USER, { url: proxy.url, connectTimeoutMs: 2_000 })));
-      expect(error).toMatchObject({ code: 'KCC_AUTH_FAILED', message: expect.stringMatching(/\(NOAUTH\)/) });
-      expect(secretsIn(error, [password], { coerce: true })).toEqual([]);
+      // AUTH is answered (+OK, by the proxy): the connection is ready, and its first command meets NOAUTH.
+      const redis = await KccRedis.connect(kccOptions(server, USER, { url: proxy.url, connectTimeoutMs: 2_000 }));
+      try {
+        const error = await failure(redis.run((r) => r.ping()));
+        expect(error).toMatchObject({ code: 'KCC_AUTH_FAILED', message: expect.stringMatching(/\(NOAUTH\)/) });
+        expect(secretsIn(error, [password], { coerce: true })).toEqual([]);
+      } finally {
+        await redis.close();
+      }
     } finally {
       await proxy.stop();
     }
