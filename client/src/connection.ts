@@ -136,14 +136,14 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     const redis = new KccRedis(await resolveConnection(options));
     const commands = redis.client; // opened first: its handshake is the one connect waits for
     for (const role of prewarm) {
-      const warm: WarmConnection = { opening: redis.openDedicated(role), claimed: false, failed: false, client: undefined };
+      const client = redis.open(role);
+      const abort = new AbortController();
+      const warm: WarmConnection = { client, abort, opening: redis.settleDedicated(client, role, abort.signal), claimed: false, failed: false };
       // Claimed: its caller gets the error. Unclaimed: said here, and the next dedicated() opens a new
       // connection rather than hand over an old failure. Nothing may escape as unhandled.
-      warm.opening.then((client) => {
-        warm.client = client;
-      }, (error: unknown) => {
+      warm.opening.catch((error: unknown) => {
         warm.failed = true;
-        if (warm.claimed || redis.closed) return;
+        if (warm.claimed || redis.closed || abort.signal.aborted) return;
         redis.config.logger.warn(`prewarmed ${role} connection failed; the next dedicated('${role}') opens a new one`, { error: error instanceof Error ? error.message : String(error) });
       });
       redis.warm.set(role, [...(redis.warm.get(role) ?? []), warm]);
@@ -238,7 +238,12 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
       } catch (error) {
         if (isLoading(error)) {
           loadingSince ??= performance.now();
-          if (performance.now() - loadingSince >= this.config.connectTimeoutMs) throw this.describe(error);
+          if (performance.now() - loadingSince >= this.config.connectTimeoutMs) {
+            throw new KccConnectionError(
+              `Redis at ${this.config.host}:${this.config.port} was still loading its dataset (LOADING) after ${this.config.connectTimeoutMs} ms (connectTimeoutMs); the command was not run: retry it later`,
+              { cause: redisErrorSummary(error) },
+            );
+          }
           await new Promise((resolve) => setTimeout(resolve, LOADING_RETRY_MS));
           continue;
         }
@@ -333,10 +338,14 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     return client;
   }
 
-  private async openDedicated(role: ConnectionRole): Promise<RedisClient> {
-    const client = this.open(role);
+  private openDedicated(role: ConnectionRole): Promise<RedisClient> {
+    return this.settleDedicated(this.open(role), role);
+  }
+
+  /** Resolves with `client` once it is ready; closes it and forgets it when it cannot be (or `signal` aborts the wait). */
+  private async settleDedicated(client: RedisClient, role: ConnectionRole, signal?: AbortSignal): Promise<RedisClient> {
     try {
-      await this.ready(client, role);
+      await this.ready(client, role, signal);
     } catch (error) {
       this.clients.delete(client);
       this.renewal?.forget(client);
@@ -412,17 +421,19 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   }
 
   /**
-   * A prewarmed connection nobody has claimed by its renewal point is closed: handed over later, it
-   * would be past that point with no renewal to come, and the server would close it at its age limit.
-   * The next {@link dedicated} of its role opens a new one, whose age counts from then.
+   * A prewarmed connection nobody has claimed by its renewal point (ready, or still connecting) is
+   * closed: handed over later, it would be past that point with no renewal to come, and the server
+   * would close it at its age limit. The next {@link dedicated} of its role opens a new one, whose
+   * age counts from then. Nothing runs on an unclaimed connection: it is simply disconnected.
    */
   private discardIfUnclaimed(role: DedicatedRole, client: RedisClient): void {
     const list = this.warm.get(role);
     const index = list?.findIndex((warm) => warm.client === client) ?? -1;
     if (index < 0) return;
-    list!.splice(index, 1);
+    const [warm] = list!.splice(index, 1);
+    warm!.abort.abort(); // a wait still connecting ends now, unlogged (nobody asked for it)
     this.clients.delete(client);
-    void quitOrDisconnect(client);
+    client.disconnect();
   }
 
   private assertOpen(): void {
@@ -442,10 +453,6 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
       connectionName: `${config.connectionName}:${role}`,
       // RESP2: the reply shapes this client parses (XREAD, HMGET) are the documented ones; RESP3 adds nothing we use.
       protocol: 2,
-      // ioredis' ready check sends INFO after AUTH and parses its reply (several kB) only to wait while
-      // the server loads its dataset: a round trip and the parse on every connect. run() waits that out
-      // instead, for the commands that meet it (LOADING), in cluster mode too, where the check is off.
-      enableReadyCheck: false,
       disableClientInfo: true, // CLIENT SETINFO is outside the ACL (only CLIENT SETNAME is allowed)
       connectTimeout: config.connectTimeoutMs,
       lazyConnect: true,
@@ -473,7 +480,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
           slotsRefreshInterval: role === 'subscriber' ? SUBSCRIBER_SLOTS_REFRESH_MS : undefined,
           lazyConnect: true,
         })
-      : new Redis({ ...options, host: config.host, port: config.port });
+      : firstConnectWithoutReadyCheck(new Redis({ ...options, host: config.host, port: config.port, enableReadyCheck: false }));
     this.clients.set(client, role);
     this.renewal?.track(client);
     client.on('error', (error: Error) => this.onClientError(role, error));
@@ -538,9 +545,9 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   }
 
   /** Waits until `client` is ready, re-reading credentials on auth failures, within connectTimeoutMs. */
-  private ready(client: RedisClient, role: ConnectionRole): Promise<void> {
+  private ready(client: RedisClient, role: ConnectionRole, signal?: AbortSignal): Promise<void> {
     if (client.status === 'ready') return Promise.resolve();
-    if (this.closed) return Promise.reject(new KccClosedError(`${role} connection closed before it was ready`));
+    if (this.closed || signal?.aborted) return Promise.reject(new KccClosedError(`${role} connection closed before it was ready`));
     return new Promise((resolve, reject) => {
       let lastError: Error | undefined;
       let refusals = 0;
@@ -549,6 +556,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
         client.off('ready', onReady);
         client.off('error', onError);
         this.closing.signal.removeEventListener('abort', onClose);
+        signal?.removeEventListener('abort', onClose);
       };
       const onReady = () => {
         cleanup();
@@ -580,6 +588,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
       client.on('ready', onReady);
       client.on('error', onError);
       this.closing.signal.addEventListener('abort', onClose);
+      signal?.addEventListener('abort', onClose);
     });
   }
 
@@ -623,13 +632,30 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
 
 /** A dedicated connection `connect` opened ahead of its use. */
 interface WarmConnection {
+  readonly client: RedisClient;
+  /** Resolves with {@link client} once it is ready. */
   readonly opening: Promise<RedisClient>;
+  /** Aborted when the connection is discarded unclaimed: ends the wait for it. */
+  readonly abort: AbortController;
   /** Taken by a dedicated() call, which reports its failure. */
   claimed: boolean;
   /** Failed (settled): skipped by dedicated(). */
   failed: boolean;
-  /** The connection, once ready. */
-  client: RedisClient | undefined;
+}
+
+/**
+ * ioredis' ready check sends INFO once AUTH is answered and parses its reply (several kB), only to
+ * hold the connection while the server loads its dataset. A new connection skips it: start-up (and
+ * each IAM renewal) saves the round trip and the parse, and run() waits out a LOADING reply instead,
+ * as long as connectTimeoutMs, the bound the ready check had at connect. From the first ready on,
+ * the check is back for every reconnect: a server restarted under a running app may load for longer
+ * than that, and ioredis then holds the queued commands (and the reconnect's `ready`) until it is done.
+ */
+function firstConnectWithoutReadyCheck(client: Redis): Redis {
+  client.once('ready', () => {
+    client.options.enableReadyCheck = true;
+  });
+  return client;
 }
 
 /** How long a QUIT may wait for its reply before the socket is simply closed. */

@@ -87,6 +87,11 @@ export interface KccConnectionOptions {
   readonly heartbeatIntervalMs?: number;
   /** Name shown by CLIENT LIST. @default `kcc:<keyPrefix><instanceId>` */
   readonly connectionName?: string;
+  /**
+   * How long a connection may take to become ready (TLS, AUTH) before `connect` or `dedicated`
+   * fails; also how long `run()` retries a command that a server still loading its dataset refuses
+   * (`LOADING`). @default 10000
+   */
   readonly connectTimeoutMs?: number;
   /** First reconnect delay; doubles per attempt up to `reconnectMaxDelayMs`, with jitter. */
   readonly reconnectBaseDelayMs?: number;

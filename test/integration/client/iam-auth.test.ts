@@ -255,24 +255,39 @@ describe('IAM authentication through an ElastiCache stand-in (token-checking TLS
     }
   });
 
-  it('a prewarmed connection still unclaimed at its renewal point is closed; the one handed over later is renewed like any other', async () => {
-    const redis = await connect({}, KEY_1, ['reader']);
-    await until(() => proxy.openConnections === 2, 'the command connection and the prewarmed reader');
-    const first = new Set(proxy.openIds());
-    clock.advance(11 * HOUR); // past both renewal points (9 to 10.8 hours); nobody has claimed the reader
-    await until(() => redis.stats.renewals === 1 && proxy.openConnections === 1, 'the command connection renewed, the unclaimed reader closed');
-    const renewedTo: unknown[] = [];
-    const reader = await redis.dedicated('reader', async (next) => void renewedTo.push(next));
-    expect(await reader.ping()).toBe('PONG');
-    expect(proxy.openIds().filter((id) => first.has(id))).toEqual([]); // a new connection, not the 11-hour-old one
-    clock.advance(11 * HOUR); // past the handed-over reader's renewal point
-    await until(() => renewedTo.length === 1, 'the handed-over reader renewed');
-    const sweeps = proxy.sweeps;
-    clock.advance(2 * HOUR);
-    await until(() => proxy.sweeps > sweeps + 1, 'an age check past 12 hours');
-    expect(proxy.closedForAge).toBe(0);
-    expect(redis.stats.reconnects).toBe(0);
-  });
+  /**
+   * A prewarmed reader nobody claims before its renewal point, ready by then or (`handshake: 'parked'`)
+   * still in its TLS handshake, parked by a TCP proxy in front of the stand-in.
+   */
+  async function unclaimedPastRenewal(handshake: 'done' | 'parked'): Promise<void> {
+    const front = handshake === 'parked' ? await TcpProxy.start(proxy.port) : undefined;
+    front?.hold(1, 1); // the command connection passes, the reader's handshake is parked
+    try {
+      const redis = await connect(front ? { url: front.url } : {}, KEY_1, ['reader']);
+      if (front) await until(() => front.heldCount === 1 && proxy.openConnections === 1, 'the command connection, the reader parked');
+      else await until(() => proxy.openConnections === 2, 'the command connection and the prewarmed reader');
+      const first = new Set(proxy.openIds());
+      clock.advance(11 * HOUR); // past both renewal points (9 to 10.8 hours); nobody has claimed the reader
+      await until(() => redis.stats.renewals === 1 && proxy.openConnections === 1, 'the command connection renewed, the unclaimed reader closed');
+      const renewedTo: unknown[] = [];
+      const reader = await redis.dedicated('reader', async (next) => void renewedTo.push(next));
+      expect(await reader.ping()).toBe('PONG');
+      expect(proxy.openIds().filter((id) => first.has(id))).toEqual([]); // a new connection, not the 11-hour-old one
+      clock.advance(11 * HOUR); // past the renewal points of the handed-over reader and of the command connection
+      await until(() => renewedTo.length === 1 && redis.stats.renewals === 3 && proxy.openConnections === 2, 'both renewed and the replaced ones closed');
+      const sweeps = proxy.sweeps;
+      clock.advance(2 * HOUR);
+      await until(() => proxy.sweeps > sweeps + 1, 'an age check past 12 hours');
+      expect(proxy.closedForAge).toBe(0);
+      expect(redis.stats.reconnects).toBe(0);
+    } finally {
+      await front?.stop();
+    }
+  }
+
+  it('a prewarmed connection still unclaimed at its renewal point is closed; the one handed over later is renewed like any other', () => unclaimedPastRenewal('done'));
+
+  it('the same for a prewarmed connection still in its handshake at its renewal point', () => unclaimedPastRenewal('parked'));
 
   it('without renewal the stand-in closes connections at 12 hours (the limit the rollover test beats)', async () => {
     const redis = await connect({ iam: { maxConnectionAgeMs: 100 * HOUR } });

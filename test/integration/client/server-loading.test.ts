@@ -23,17 +23,12 @@ const listening = (port: number) =>
 
 describe('a server still loading its dataset after a restart', () => {
   let server: LocalRedis;
+  let key: string;
 
   beforeAll(async () => {
     server = await startTestRedis({ appEnvs: [{ app: 'my-app', env: 'prod' }] }); // append-only file: the data survives a restart
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
-
-  it('commands and scripts through run() wait until the load ends instead of failing with LOADING', async () => {
     const writer = await KccRedis.connect(kccOptions(server, USER));
-    const key = writer.key('greeting');
+    key = writer.key('greeting');
     await writer.run(async (r) => {
       const pipeline = r.pipeline();
       for (let i = 0; i < KEYS; i++) pipeline.set(writer.key(`filler:${i}`), 'x');
@@ -41,36 +36,75 @@ describe('a server still loading its dataset after a restart', () => {
       await pipeline.exec();
     });
     await writer.close();
-    // The append-only file rewritten as a snapshot, whose load the server can be told to slow down
-    // (key-load-delay, in µs per key; events handled every 1,024 bytes loaded): about 2 s of LOADING.
+    // The append-only file rewritten as a snapshot, whose load the server can be told to slow down:
+    // key-load-delay (µs per key, slept: a lower bound on the load's length), events handled every 1,024 bytes.
     const admin = await server.admin();
     await admin.call('BGREWRITEAOF');
-    await untilAsync(async () => /aof_rewrite_in_progress:0/.test(String(await admin.call('INFO', 'persistence'))) && /aof_rewrite_scheduled:0/.test(String(await admin.call('INFO', 'persistence'))), 'the rewrite');
+    const persistence = async () => String(await admin.call('INFO', 'persistence'));
+    await untilAsync(async () => /aof_rewrite_in_progress:0/.test(await persistence()) && /aof_rewrite_scheduled:0/.test(await persistence()), 'the rewrite');
     await admin.quit();
-    await appendFile(join(dirname(server.logFile), 'redis.conf'), 'key-load-delay 100\nloading-process-events-interval-bytes 1024\n');
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
 
-    await server.kill(); // gone before the restart, so that only the restarted server can answer below
-    const restarted = server.restart(); // resolves once the load has ended
+  /** Kills the server and starts it again with each key's load delayed by `delayUs`; resolves while it loads, with the restart's end. */
+  async function restartLoading(delayUs: number): Promise<{ loaded: Promise<void> }> {
+    await appendFile(join(dirname(server.logFile), 'redis.conf'), `key-load-delay ${delayUs}\nloading-process-events-interval-bytes 1024\n`);
+    await server.kill(); // gone first, so that only the restarted server can answer below
+    const loaded = server.restart(); // resolves once the load has ended
+    loaded.catch(() => undefined);
+    await untilAsync(() => listening(server.port), 'the restarted server to listen', 10_000, 5);
+    // The premise: a client that does not wait (no ready check, no retry) is refused.
+    const probe = new Redis({ host: server.host, port: server.port, tls: { ca: server.ca }, username: USER, password: server.users.get(USER)!.password, protocol: 2, enableReadyCheck: false, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     try {
-      await untilAsync(() => listening(server.port), 'the restarted server to listen', 10_000, 5);
-      // The premise: a client that does not wait (no ready check, no retry) is refused.
-      const probe = new Redis({ host: server.host, port: server.port, tls: { ca: server.ca }, username: USER, password: server.users.get(USER)!.password, protocol: 2, enableReadyCheck: false, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
       await probe.connect();
       await expect(probe.get(key)).rejects.toThrow(/^LOADING/);
+    } finally {
       probe.disconnect();
+    }
+    return { loaded };
+  }
 
-      const redis = await KccRedis.connect(kccOptions(server, USER));
+  it('a new connection: commands and scripts through run() wait until the load ends instead of failing with LOADING', async () => {
+    // At least 2 s of loading (20,000 keys × 100 µs); connectTimeoutMs bounds the wait, so it is generous here.
+    const { loaded } = await restartLoading(100);
+    try {
+      const redis = await KccRedis.connect(kccOptions(server, USER, { connectTimeoutMs: 60_000 }));
       try {
+        let attempts = 0;
         const [value, scripted] = await Promise.all([
-          redis.run((r) => r.get(key)),
+          redis.run((r) => {
+            attempts++;
+            return r.get(key);
+          }),
           redis.script<string>("return redis.call('GET', KEYS[1])", [key], []),
         ]);
         expect([value, scripted]).toEqual(['hi', 'hi']);
+        expect(attempts).toBeGreaterThan(1); // it did meet LOADING, and retried
       } finally {
         await redis.close();
       }
     } finally {
-      await restarted;
+      await loaded;
     }
-  }, 60_000);
+  }, 90_000);
+
+  it('a running app whose server restarts: commands wait for the whole load, also longer than connectTimeoutMs and on the raw client', async () => {
+    const redis = await KccRedis.connect(kccOptions(server, USER, { connectTimeoutMs: 300 }));
+    try {
+      expect(await redis.run((r) => r.get(key))).toBe('hi');
+      // At least 4 s of loading (20,000 keys × 200 µs), far past connectTimeoutMs: only the ready check,
+      // back for reconnects, holds the commands until the load ends.
+      const { loaded } = await restartLoading(200);
+      try {
+        const [viaRun, viaClient] = await Promise.all([redis.run((r) => r.get(key)), redis.client.get(key)]);
+        expect([viaRun, viaClient]).toEqual(['hi', 'hi']);
+      } finally {
+        await loaded;
+      }
+    } finally {
+      await redis.close();
+    }
+  }, 90_000);
 });
