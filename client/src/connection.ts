@@ -647,9 +647,10 @@ interface WarmConnection {
  * ioredis' ready check sends INFO once AUTH is answered and parses its reply (several kB), only to
  * hold the connection while the server loads its dataset. A new connection skips it: start-up (and
  * each IAM renewal) saves the round trip and the parse, and run() waits out a LOADING reply instead,
- * for up to connectTimeoutMs: the bound connect() put on the whole handshake, ready check included. From the first ready on,
- * the check is back for every reconnect: a server restarted under a running app may load for longer
- * than that, and ioredis then holds the queued commands (and the reconnect's `ready`) until it is done.
+ * for up to connectTimeoutMs (the bound connect() put on the whole handshake, ready check included).
+ * From the first ready on, the check is back for every reconnect: a server restarted under a running
+ * app may load for longer than that, and ioredis then holds the queued commands (and the reconnect's
+ * `ready`) until it is done.
  */
 function firstConnectWithoutReadyCheck(client: Redis): Redis {
   client.once('ready', () => {
