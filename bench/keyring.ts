@@ -2,12 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { SignJWT, generateKeyPair } from 'jose';
 import { KccRedis, KeyRing, type KeyRingOptions } from '@kcc-redis/client';
 import { namespacedKey } from '@kcc-redis/client/contract';
 import { KEY_RING_KEYS } from '../client/src/keyring/ring-keys.js';
 import { LocalRedis } from '../local/local-redis.js';
+import { bareConnect } from './lib/bare-connect.js';
 import { type Metric, paired, report } from './lib/report.js';
 import { ROUNDS, alternatingSamples, interleave, median } from './lib/rounds.js';
 import { ratePerSecond, ratePerSecondSync, summarize } from './lib/stats.js';
@@ -35,13 +35,6 @@ export async function run(): Promise<void> {
   const connection = { url: server.url, tls: { ca: server.ca }, username: USER, password: server.users.get(USER)!.password, env: {}, logger: quiet };
   const admin = await server.admin();
   try {
-    // `readyCheck: false`: the context baseline, connections that are ready once AUTH is answered, as
-    // the client's are (ioredis' default also sends INFO and parses its reply).
-    const bareConnect = async (readyCheck = true) => {
-      const clients = [0, 1].map(() => new Redis({ host: server.host, port: server.port, tls: { ca: server.ca }, username: USER, password: connection.password, protocol: 2, disableClientInfo: true, lazyConnect: true, enableReadyCheck: readyCheck }));
-      await Promise.all(clients.map((c) => c.connect()));
-      return async () => clients.forEach((c) => c.disconnect());
-    };
     const startInstance = async () => {
       const redis = await KccRedis.connect(connection, ['reader']);
       const ring = await KeyRing.start(redis, RING);
@@ -84,7 +77,7 @@ export async function run(): Promise<void> {
       const [ours, bare] = await alternatingSamples(READY_SAMPLES, 2, async () => {
         const instance = await startInstance();
         return () => stopInstance(instance);
-      }, () => bareConnect());
+      }, () => bareConnect(server, USER, connection.password, 2));
       const [o, b] = [summarize(ours), summarize(bare)];
       ready.existing.push(o.p50);
       ready.bare.push(b.p50);
@@ -96,7 +89,7 @@ export async function run(): Promise<void> {
       const [ours, bare] = await alternatingSamples(READY_SAMPLES / 2, 2, async () => {
         const instance = await startInstance();
         return () => stopInstance(instance);
-      }, () => bareConnect(false));
+      }, () => bareConnect(server, USER, connection.password, 2, false));
       authOnly.ours.push(summarize(ours).p50);
       authOnly.baseline.push(summarize(bare).p50);
     }

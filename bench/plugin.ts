@@ -2,9 +2,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { Redis } from 'ioredis';
 import { type KccFastifyOptions, fastifyKcc } from '@kcc-redis/client/fastify';
 import { LocalRedis } from '../local/local-redis.js';
+import { bareConnect } from './lib/bare-connect.js';
 import { type Metric, paired, report } from './lib/report.js';
 import { ROUNDS, alternatingSamples } from './lib/rounds.js';
 import { summarize } from './lib/stats.js';
@@ -46,14 +46,6 @@ export async function run(): Promise<void> {
     await app.ready();
     return app;
   };
-  // `readyCheck: false`: the context baseline, connections that are ready once AUTH is answered, as
-  // the client's are (ioredis' default also sends INFO and parses its reply).
-  const bareConnect = async (readyCheck = true) => {
-    const clients = Array.from({ length: CONNECTIONS }, () =>
-      new Redis({ host: server.host, port: server.port, tls: { ca: server.ca }, username: USER, password, protocol: 2, disableClientInfo: true, lazyConnect: true, enableReadyCheck: readyCheck }));
-    await Promise.all(clients.map((c) => c.connect()));
-    return async () => clients.forEach((c) => c.disconnect());
-  };
 
   const resident = await register(); // creates the ring; stays up as "the other instance"
   try {
@@ -63,7 +55,7 @@ export async function run(): Promise<void> {
       const [ours, bare] = await alternatingSamples(SAMPLES, round === 0 ? WARMUP : 1, async () => {
         const app = await register();
         return () => app.close();
-      }, () => bareConnect());
+      }, () => bareConnect(server, USER, password, CONNECTIONS));
       const [o, b] = [summarize(ours), summarize(bare)];
       p50.ours.push(o.p50);
       p50.baseline.push(b.p50);
@@ -75,7 +67,7 @@ export async function run(): Promise<void> {
       const [ours, bare] = await alternatingSamples(SAMPLES / 2, 1, async () => {
         const app = await register();
         return () => app.close();
-      }, () => bareConnect(false));
+      }, () => bareConnect(server, USER, password, CONNECTIONS, false));
       authOnly.ours.push(summarize(ours).p50);
       authOnly.baseline.push(summarize(bare).p50);
     }

@@ -6,9 +6,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { KccRedis, KeyRing, Revocations } from '@kcc-redis/client';
 import { LocalRedis } from '../../local/local-redis.js';
+import { bareConnect } from '../lib/bare-connect.js';
 import { median } from '../lib/rounds.js';
 
 const USER = 'bench-prod';
@@ -29,9 +29,8 @@ const time = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
   return result;
 };
 for (let i = 0; i < runs + 3; i++) {
-  const clients = Array.from({ length: 3 }, () => new Redis({ host: server.host, port: server.port, tls: { ca: server.ca }, username: USER, password, protocol: 2, disableClientInfo: true, lazyConnect: true }));
-  await time('bare connect ×3', () => Promise.all(clients.map((c) => c.connect())));
-  clients.forEach((c) => c.disconnect());
+  const disconnect = await time('bare connect ×3', () => bareConnect(server, USER, password, 3));
+  await disconnect();
   const redis = await time('KccRedis.connect (3 connections)', () => KccRedis.connect(connection, ['subscriber', 'reader']));
   const ring = await time('KeyRing.start', () => KeyRing.start(redis, ringOptions));
   const revocations = await time('Revocations.start', () => Revocations.start(redis));

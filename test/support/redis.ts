@@ -32,6 +32,8 @@ export interface ConnectAsOptions {
   readonly password?: string;
   /** Connect without AUTH (username and password are ignored): ready check off, nothing sent first. */
   readonly anonymous?: boolean;
+  /** ioredis' ready check (INFO after AUTH, waiting out a server that loads its dataset). @default true, false when anonymous */
+  readonly readyCheck?: boolean;
 }
 
 /**
@@ -44,9 +46,8 @@ export async function connectAs(server: LocalRedis, username: string, options: C
     host: server.host,
     port: server.port,
     tls: { ca: server.ca, servername: 'localhost' },
-    ...(options.anonymous
-      ? { enableReadyCheck: false }
-      : { username, password: options.password ?? server.users.get(username)?.password }),
+    ...(options.anonymous ? {} : { username, password: options.password ?? server.users.get(username)?.password }),
+    enableReadyCheck: options.readyCheck ?? !options.anonymous,
     lazyConnect: true,
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,

@@ -1,12 +1,12 @@
 import { appendFile } from 'node:fs/promises';
 import { connect as netConnect } from 'node:net';
 import { dirname, join } from 'node:path';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KccRedis } from '../../../client/src/index.js';
+import { KccConnectionError, KccRedis } from '../../../client/src/index.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
 import { untilAsync } from '../../support/events.js';
-import { kccOptions, startTestRedis } from '../../support/redis.js';
+import { secretsIn } from '../../support/secret-scan.js';
+import { connectAs, kccOptions, startTestRedis } from '../../support/redis.js';
 
 const USER = 'my-app-prod';
 const KEYS = 20_000;
@@ -40,8 +40,10 @@ describe('a server still loading its dataset after a restart', () => {
     // key-load-delay (µs per key, slept: a lower bound on the load's length), events handled every 1,024 bytes.
     const admin = await server.admin();
     await admin.call('BGREWRITEAOF');
-    const persistence = async () => String(await admin.call('INFO', 'persistence'));
-    await untilAsync(async () => /aof_rewrite_in_progress:0/.test(await persistence()) && /aof_rewrite_scheduled:0/.test(await persistence()), 'the rewrite');
+    await untilAsync(async () => {
+      const persistence = String(await admin.call('INFO', 'persistence'));
+      return /aof_rewrite_in_progress:0/.test(persistence) && /aof_rewrite_scheduled:0/.test(persistence);
+    }, 'the rewrite');
     await admin.quit();
   });
   afterAll(async () => {
@@ -56,9 +58,8 @@ describe('a server still loading its dataset after a restart', () => {
     loaded.catch(() => undefined);
     await untilAsync(() => listening(server.port), 'the restarted server to listen', 10_000, 5);
     // The premise: a client that does not wait (no ready check, no retry) is refused.
-    const probe = new Redis({ host: server.host, port: server.port, tls: { ca: server.ca }, username: USER, password: server.users.get(USER)!.password, protocol: 2, enableReadyCheck: false, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const probe = await connectAs(server, USER, { readyCheck: false });
     try {
-      await probe.connect();
       await expect(probe.get(key)).rejects.toThrow(/^LOADING/);
     } finally {
       probe.disconnect();
@@ -87,6 +88,30 @@ describe('a server still loading its dataset after a restart', () => {
       }
     } finally {
       await loaded;
+    }
+  }, 90_000);
+
+  it('a load longer than connectTimeoutMs on a new connection: a KccConnectionError that says so, with neither the password nor the command\'s values in it or its cause', async () => {
+    const { loaded } = await restartLoading(200); // at least 4 s
+    try {
+      const redis = await KccRedis.connect(kccOptions(server, USER, { connectTimeoutMs: 300 }));
+      try {
+        const secretValue = 'value-that-must-not-leak-4e1d';
+        const error = await redis.run((r) => r.set(key, secretValue)).then(() => undefined, (caught: unknown) => caught);
+        expect(error).toBeInstanceOf(KccConnectionError);
+        expect(error).toMatchObject({ code: 'KCC_CONNECTION_FAILED', message: expect.stringMatching(/still loading its dataset \(LOADING\) after 300 ms \(connectTimeoutMs\); the command was not run/) });
+        expect(secretsIn(error, [secretValue, server.users.get(USER)!.password], { coerce: true })).toEqual([]);
+      } finally {
+        await redis.close();
+      }
+    } finally {
+      await loaded;
+    }
+    const check = await KccRedis.connect(kccOptions(server, USER));
+    try {
+      expect(await check.run((r) => r.get(key))).toBe('hi'); // not run: the value is unchanged
+    } finally {
+      await check.close();
     }
   }, 90_000);
 
