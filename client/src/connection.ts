@@ -6,7 +6,7 @@ import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { isRefused, permanentFailure } from './connect-failure.js';
 import { CredentialRefresher } from './credentials.js';
 import { Heartbeat } from './heartbeat.js';
-import { ConnectionRenewal } from './iam/connection-renewal.js';
+import { ConnectionRenewal, type RenewalOutcome } from './iam/connection-renewal.js';
 import { IamAuth } from './iam/iam-auth.js';
 import { redactAuthArguments, redisErrorSummary } from './redis-error-redaction.js';
 import { KccAuthError, KccClosedError, KccConnectionError } from './errors.js';
@@ -115,6 +115,8 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   private readonly iam: IamAuth | undefined;
   private readonly renewal: ConnectionRenewal<RedisClient> | undefined;
   private readonly renewHooks = new Map<RedisClient, RenewDedicated>();
+  /** Dedicated connections a {@link dedicated} call is waiting on: their renewal waits for the handover. */
+  private readonly claiming = new Set<RedisClient>();
   private commandClient: RedisClient | undefined;
   private secureContext: SecureContext | undefined;
   private pubSubDecision: Promise<PubSubMode> | undefined;
@@ -332,7 +334,13 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     let warm = this.warm.get(role)?.shift();
     while (warm?.failed) warm = this.warm.get(role)?.shift();
     if (warm) warm.claimed = true;
-    const client = await (warm ? warm.opening : this.openDedicated(role));
+    const client = warm ? warm.client : this.open(role);
+    this.claiming.add(client);
+    try {
+      await (warm ? warm.opening : this.settleDedicated(client, role));
+    } finally {
+      this.claiming.delete(client);
+    }
     this.assertOpen();
     if (onRenew) this.renewHooks.set(client, onRenew);
     return client;
@@ -375,13 +383,16 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   /**
    * Replaces `old` by a new connection of its role that is ready before `old` closes: commands go
    * to the new one from then on (those in flight on `old` finish before its QUIT), a dedicated
-   * connection's owner moves its work over. Resolves false when `old` needs no renewal.
+   * connection's owner moves its work over. Resolves false when `old` needs no renewal, and
+   * `'later'` while it is still being handed over to its owner.
    */
-  private async renew(old: RedisClient): Promise<boolean> {
+  private async renew(old: RedisClient): Promise<RenewalOutcome> {
     const role = this.clients.get(old);
     const hook = this.renewHooks.get(old);
     if (this.closed || role === undefined || old.status === 'end') return false;
     if (role !== 'commands' && hook === undefined) {
+      // Claimed but still in its handshake: its owner's hook comes with it once it is ready.
+      if (this.claiming.has(old)) return 'later';
       this.discardIfUnclaimed(role, old);
       return false;
     }

@@ -20,6 +20,13 @@ const LATEST = 0.9;
 const RETRY_SHARE = 1 / 200;
 const MAX_RETRY_SHARE = 1 / 20;
 
+/**
+ * What a renewal attempt came to: `true` replaced, `false` not replaced and needs no renewal (gone,
+ * or its owner cannot move), `'later'` cannot be replaced yet (still being handed over to its owner):
+ * asked again at the next check, not counted as a failure.
+ */
+export type RenewalOutcome = boolean | 'later';
+
 interface Due {
   at: number;
   failures: number;
@@ -44,8 +51,8 @@ export class ConnectionRenewal<T extends object> {
 
   constructor(
     private readonly options: ConnectionRenewalOptions,
-    /** Replaces `connection`; resolves false when it was not replaced and needs no renewal (gone, or its owner cannot move). */
-    private readonly renew: (connection: T) => Promise<boolean>,
+    /** Replaces `connection` ({@link RenewalOutcome}). */
+    private readonly renew: (connection: T) => Promise<RenewalOutcome>,
   ) {
     this.random = options.random ?? Math.random;
     this.timer = setInterval(() => this.check(), options.checkIntervalMs);
@@ -73,9 +80,13 @@ export class ConnectionRenewal<T extends object> {
       if (due.running || due.at > now) continue;
       due.running = true;
       this.renew(connection).then(
-        (replaced) => {
+        (outcome) => {
+          if (outcome === 'later') {
+            due.running = false;
+            return;
+          }
           this.due.delete(connection);
-          if (replaced) this.renewed++;
+          if (outcome) this.renewed++;
         },
         (error: unknown) => {
           due.running = false;

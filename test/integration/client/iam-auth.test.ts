@@ -289,6 +289,33 @@ describe('IAM authentication through an ElastiCache stand-in (token-checking TLS
 
   it('the same for a prewarmed connection still in its handshake at its renewal point', () => unclaimedPastRenewal('parked'));
 
+  it('a connection claimed while still in its handshake at its renewal point is renewed once handed over', async () => {
+    const front = await TcpProxy.start(proxy.port);
+    front.hold(1, 1); // the command connection passes, the reader's handshake is parked
+    try {
+      const redis = await connect({ url: front.url }, KEY_1, ['reader']);
+      await until(() => front.heldCount === 1 && proxy.openConnections === 1, 'the command connection, the reader parked');
+      const renewedTo: unknown[] = [];
+      const claimed = redis.dedicated('reader', async (next) => void renewedTo.push(next));
+      clock.advance(11 * HOUR); // past both renewal points; the reader is claimed, not yet handed over
+      // One age check handles both: the command connection renewed means the reader was looked at too.
+      await until(() => redis.stats.renewals === 1, 'the command connection renewed');
+      front.release();
+      const reader = await claimed;
+      expect(await reader.ping()).toBe('PONG');
+      await until(() => renewedTo.length === 1 && redis.stats.renewals === 2 && proxy.openConnections === 2, 'the handed-over reader renewed and the old one closed');
+      expect(renewedTo[0]).not.toBe(reader);
+      expect(redis.stats.renewalFailures).toBe(0);
+      const sweeps = proxy.sweeps;
+      clock.advance(2 * HOUR); // 13 hours after the reader connected
+      await until(() => proxy.sweeps > sweeps + 1, 'an age check past 12 hours');
+      expect(proxy.closedForAge).toBe(0);
+      expect(redis.stats.reconnects).toBe(0);
+    } finally {
+      await front.stop();
+    }
+  });
+
   it('without renewal the stand-in closes connections at 12 hours (the limit the rollover test beats)', async () => {
     const redis = await connect({ iam: { maxConnectionAgeMs: 100 * HOUR } });
     await redis.run((r) => r.ping());

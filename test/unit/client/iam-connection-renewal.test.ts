@@ -66,4 +66,23 @@ describe('connection renewal before the age limit', () => {
     renewal.stop();
     idle.stop();
   });
+  it("asks again at the next check, with no failure counted or logged, while the owner answers 'later'", async () => {
+    const clock = fakeClock();
+    const warnings: string[] = [];
+    const outcomes: ('later' | boolean)[] = ['later', 'later', true];
+    let asked = 0;
+    const renewal = new ConnectionRenewal<object>({ maxAgeMs: 12 * HOUR, now: clock.now, checkIntervalMs: 2, logger: { ...quiet, warn: (m: string) => void warnings.push(m) }, random: () => 0 }, async () => {
+      asked++;
+      return outcomes.shift()!;
+    });
+    renewal.track({});
+    clock.advance(9 * HOUR); // the clock stands still from here: only the checks move
+    await until(() => renewal.renewed === 1, 'renewed at the third ask');
+    expect(asked).toBe(3);
+    expect(renewal.failed).toBe(0);
+    expect(warnings).toEqual([]);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(asked).toBe(3); // renewed: forgotten
+    renewal.stop();
+  });
 });
