@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
 import { type EndpointHandler, FORM_CONTENT_TYPE, TEXT_CONTENT_TYPE } from '../revocation/revocation-endpoint.js';
 
 /** A framework-agnostic logout handler, the path it is mounted at and the media type it takes. */
@@ -29,7 +30,9 @@ function errorBody(error: FastifyError, mediaType: string): { status: number; bo
  */
 export async function mountLogoutRoutes(fastify: FastifyInstance, endpoints: readonly MountedEndpoint[]): Promise<void> {
   if (endpoints.length === 0) return;
-  await fastify.register(async (scope) => {
+  // Named (fastify-plugin, still encapsulated): Fastify looks for an unnamed plugin's name by
+  // scanning every loaded module, on each registration.
+  const scoped = fp(async (scope: FastifyInstance) => {
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser([FORM_CONTENT_TYPE, TEXT_CONTENT_TYPE], { parseAs: 'buffer' }, (_request: FastifyRequest, body: Buffer, done) => done(null, body));
     scope.addHook('onSend', async (_request, reply, payload) => {
@@ -48,5 +51,6 @@ export async function mountLogoutRoutes(fastify: FastifyInstance, endpoints: rea
         return reply.code(response.status).headers(response.headers).send(response.body);
       });
     }
-  });
+  }, { name: 'kcc-redis-logout-routes', encapsulate: true });
+  await fastify.register(scoped);
 }
