@@ -1,5 +1,4 @@
-import { signIamToken } from '../../client/src/iam/auth-token.js';
-import { resolveAwsCredentials } from '../../client/src/iam/aws-credentials.js';
+import { createIamAuthToken } from '@kcc-redis/client';
 import { parseCommandArgs } from '../args.js';
 import { probeAnonymous, probeUser } from '../check/acl-probes.js';
 import { probeEndpoint } from '../check/endpoint.js';
@@ -71,8 +70,9 @@ async function checkTarget(target: AppEnvTarget, all: readonly AppEnvTarget[]): 
 async function loginOf(target: AppEnvTarget): Promise<{ username: string; password: string }> {
   const iam = target.resolved.iam;
   if (!iam) return { username: target.resolved.credentials.username, password: target.resolved.credentials.password };
-  const signed = await signIamToken(iam, await resolveAwsCredentials(iam.credentials), new Date(iam.now()));
-  return { username: iam.userId, password: signed.token };
+  const { cacheName, userId, region, serverless, credentials } = iam;
+  const token = await createIamAuthToken({ cacheName, userId, region, serverless, credentials, now: new Date(iam.now()) });
+  return { username: userId, password: token };
 }
 
 function render(reports: readonly TargetReport[], color: boolean): string {

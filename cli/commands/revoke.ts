@@ -1,5 +1,4 @@
-import { REVOCATION_DEFAULTS, Revocations } from '@kcc-redis/client';
-import { MAX_REVOCATION_ID_LENGTH } from '../../client/src/revocation/revocation-event.js';
+import { MAX_REVOCATION_ID_LENGTH, REVOCATION_DEFAULTS, Revocations } from '@kcc-redis/client';
 import { integerOption, parseCommandArgs, stringOption } from '../args.js';
 import type { Command } from '../command.js';
 import { confirmChange } from '../confirm.js';

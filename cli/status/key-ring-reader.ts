@@ -4,7 +4,7 @@
  * what the commands show. Never `KeyRing.start`, which writes a first key into an empty namespace.
  */
 import { KeyRing, type KccRedis, type KeyEncryptionKeyMaterial } from '@kcc-redis/client';
-import { KEY_RING_KEYS } from '../../client/src/keyring/ring-keys.js';
+import { KEY_RING_KEYS } from '@kcc-redis/client/contract';
 
 /** A key of the ring as status shows it (public facts only). */
 export interface RingKeyStatus {

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { KccRedis } from '@kcc-redis/client';
-import { REVOCATION_KEYS } from '../../client/src/revocation/revocation-keys.js';
+import { REVOCATION_KEYS } from '@kcc-redis/client/contract';
 
 /** What status reports about an app-env's revocations. Times are ms since the epoch. */
 export interface RevocationStatus {

@@ -45,3 +45,11 @@ export {
   type KeyEncryptionKeySecret,
   type RedisUserSecret,
 } from './user-secret.js';
+/**
+ * Where the key ring and the revocation state live in an app-env's namespace (the stored layout),
+ * for the repository's CLI, which reads them; not part of the published API.
+ * @internal
+ */
+export { KEY_RING_KEYS } from '../keyring/ring-keys.js';
+/** @internal */
+export { REVOCATION_KEYS } from '../revocation/revocation-keys.js';
