@@ -45,6 +45,13 @@ const sides: Record<string, () => Promise<void>> = {
     await publisher.publish(channel, json);
     await all;
   },
+  // The same receivers and session id, in a message with nothing around the one revocation.
+  raw_publish_minimal: async () => {
+    const sid = `watch-m${n++}`;
+    const all = ours.allSee(sid);
+    await publisher.publish(channel, JSON.stringify({ data: { revocations: [{ sid }] } }));
+    await all;
+  },
   revoke_session: async () => {
     const sid = `watch-${n++}`;
     const all = ours.allSee(sid);
