@@ -346,10 +346,6 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     return client;
   }
 
-  private openDedicated(role: ConnectionRole): Promise<RedisClient> {
-    return this.settleDedicated(this.open(role), role);
-  }
-
   /** Resolves with `client` once it is ready; closes it and forgets it when it cannot be (or `signal` aborts the wait). */
   private async settleDedicated(client: RedisClient, role: ConnectionRole, signal?: AbortSignal): Promise<RedisClient> {
     try {
@@ -384,23 +380,35 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
    * Replaces `old` by a new connection of its role that is ready before `old` closes: commands go
    * to the new one from then on (those in flight on `old` finish before its QUIT), a dedicated
    * connection's owner moves its work over. Resolves false when `old` needs no renewal, and
-   * `'later'` while it is still being handed over to its owner.
+   * `'later'` while it is still being handed over: claimed by {@link dedicated} and not ready yet,
+   * or itself the successor of a renewal still under way (its owner's hook running).
    */
   private async renew(old: RedisClient): Promise<RenewalOutcome> {
     const role = this.clients.get(old);
     const hook = this.renewHooks.get(old);
     if (this.closed || role === undefined || old.status === 'end') return false;
+    // Still being handed over (a dedicated() claim, or a renewal's successor): asked again later.
+    if (this.claiming.has(old)) return 'later';
     if (role !== 'commands' && hook === undefined) {
-      // Claimed but still in its handshake: its owner's hook comes with it once it is ready.
-      if (this.claiming.has(old)) return 'later';
       this.discardIfUnclaimed(role, old);
       return false;
     }
     // The stand-by token too (for connections ioredis opens by itself, e.g. a cluster's subscriber) is fresh before the successor connects.
     await this.iam?.tokens.refresh();
+    const successor = this.open(role);
+    this.claiming.add(successor);
+    try {
+      return await this.handOver(old, role, hook, successor);
+    } finally {
+      this.claiming.delete(successor);
+    }
+  }
+
+  /** The rest of {@link renew}, once `successor` is opened: ready, then in use, then `old` closed. */
+  private async handOver(old: RedisClient, role: ConnectionRole, hook: RenewDedicated | undefined, successor: RedisClient): Promise<RenewalOutcome> {
     let next: RedisClient;
     try {
-      next = await this.openDedicated(role);
+      next = await this.settleDedicated(successor, role);
     } catch (error) {
       if (this.closed) return false; // closed meanwhile: nothing to renew
       throw error;

@@ -316,6 +316,48 @@ describe('IAM authentication through an ElastiCache stand-in (token-checking TLS
     }
   });
 
+  it("a renewal's successor whose own renewal point comes while it is being handed over is renewed once it is", async () => {
+    const redis = await connect();
+    let openGate!: () => void;
+    const gate = new Promise<void>((resolve) => (openGate = resolve));
+    const renewedTo: unknown[] = [];
+    const reader = await redis.dedicated('reader', async (next) => {
+      renewedTo.push(next);
+      if (renewedTo.length === 1) await gate; // the owner still moving its work to the first successor
+    });
+    expect(await reader.ping()).toBe('PONG');
+    clock.advance(11 * HOUR); // both renewal points: the reader's owner is handed its successor and holds on
+    await until(() => redis.stats.renewals === 1 && renewedTo.length === 1, 'the command connection renewed, the reader handing over');
+    clock.advance(11 * HOUR); // the successors' own renewal points (tracked at 11 hours)
+    // One age check looks at both successors: the new command connection renewed means the reader's was looked at too.
+    await until(() => redis.stats.renewals === 2, 'the renewed command connection renewed again');
+    openGate();
+    await until(() => renewedTo.length === 2 && redis.stats.renewals === 4, "the reader handed over, then its successor renewed in turn");
+    expect(redis.stats.renewalFailures).toBe(0);
+  });
+
+  it("a command connection's successor still connecting at its own renewal point: one renewal at a time, no failure", async () => {
+    // A TCP proxy in front of the stand-in parks the successor's handshake across its own renewal point.
+    const front = await TcpProxy.start(proxy.port);
+    try {
+      const redis = await connect({ url: front.url });
+      await redis.run((r) => r.ping());
+      front.hold(1);
+      clock.advance(11 * HOUR); // the command connection's renewal point
+      await until(() => front.heldCount === 1, 'the renewal connecting its successor');
+      clock.advance(11 * HOUR); // the parked successor's own renewal point (it was opened at 11 hours)
+      await new Promise((resolve) => setTimeout(resolve, 300)); // age checks run every 20 ms
+      front.release();
+      // Handed over, then renewed in turn: a second renewal started meanwhile would have replaced it
+      // under the first, which then fails.
+      await until(() => redis.stats.renewals === 2, 'the successor in use, then renewed');
+      expect(redis.stats.renewalFailures).toBe(0);
+      expect(await redis.run((r) => r.ping())).toBe('PONG');
+    } finally {
+      await front.stop();
+    }
+  });
+
   it('without renewal the stand-in closes connections at 12 hours (the limit the rollover test beats)', async () => {
     const redis = await connect({ iam: { maxConnectionAgeMs: 100 * HOUR } });
     await redis.run((r) => r.ping());
