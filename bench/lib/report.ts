@@ -60,7 +60,7 @@ function redisVersion(): string {
   }
 }
 
-/** Prints a table and writes `bench/results/<suite>.json` in the format of BENCH.md (plus `spread`, `goal`, `met`). */
+/** Prints a table and writes `bench/results/<suite>.json` in the format of BENCH.md (plus `spread`, `goal`, `met`, and `ratios`: the rounds' ratios in the order they ran, to show a trend within a run). */
 export function report(suite: string, metrics: readonly Metric[], extra: Record<string, unknown> = {}): void {
   const rows = metrics.map((m) => {
     const ratio = ratioOf(m);
@@ -94,7 +94,7 @@ export function report(suite: string, metrics: readonly Metric[], extra: Record<
         value: round(m.value),
         ...(m.baseline ? { baseline: { name: m.baseline.name, value: round(m.baseline.value) } } : {}),
         ...(ratio !== undefined ? { ratio: round2(ratio) } : {}),
-        ...(m.ratios ? { spread: [round2(Math.min(...m.ratios)), round2(Math.max(...m.ratios))], rounds: m.ratios.length } : {}),
+        ...(m.ratios ? { spread: [round2(Math.min(...m.ratios)), round2(Math.max(...m.ratios))], rounds: m.ratios.length, ratios: m.ratios.map(round2) } : {}),
         ...(m.goal ? { goal: goalText(m.goal), met: ok } : {}),
         ...(m.note ? { note: m.note } : {}),
       };
