@@ -20,7 +20,7 @@ const READY_SAMPLES = 24;
 /**
  * Samples of each side per round on an empty namespace. RSA key generation time varies a lot from key
  * to key (the search for primes): with 4 per round, two consecutive runs differed by 0.65; with 10,
- * by 0.15 to 0.26 (1.29 and 1.14 on 2026-12-03). What the ratio is after is small beside that
+ * by up to 0.26 (0.08 to 0.26 in four pairs; 1.29 and 1.14 on 2026-12-03). What the ratio is after is small beside that
  * noise: with ES256, whose key generation takes under a millisecond, an empty start costs ~10 ms
  * (the connect, the lock, the read and the write), under a tenth of an RSA key's ~130 ms.
  */
@@ -51,29 +51,24 @@ export async function run(): Promise<void> {
     // An empty namespace: no ring, no ring log (else a starting instance waits for a write-back), no lock.
     const emptyKeys = Object.values(KEY_RING_KEYS).map((name) => namespacedKey(`${USER}:`, name));
     const ready: { existing: number[]; bare: number[]; existingP99: number[]; bareP99: number[] } = { existing: [], bare: [], existingP99: [], bareP99: [] };
-    const empty = await interleave(
-      ROUNDS,
-      async () => {
-        const samples: number[] = [];
-        for (let i = 0; i < EMPTY_SAMPLES; i++) {
-          await admin.del(...emptyKeys);
-          const start = process.hrtime.bigint();
-          const instance = await startInstance();
-          samples.push(Number(process.hrtime.bigint() - start) / 1_000);
+    // Sample by sample, ours and jose alternating, as for `ready_existing`: a block of 40 starts and
+    // then a block of 40 key generations would lie seconds apart, and the machine moves in between.
+    // Each start is followed (untimed) by emptying the namespace again.
+    const empty = { ours: [] as number[], baseline: [] as number[] };
+    await admin.del(...emptyKeys);
+    for (let round = 0; round < ROUNDS; round++) {
+      const [ours, jose] = await alternatingSamples(EMPTY_SAMPLES, round === 0 ? 1 : 0, async () => {
+        const instance = await startInstance();
+        return async () => {
           await stopInstance(instance);
-        }
-        return median(samples);
-      },
-      async () => {
-        const samples: number[] = [];
-        for (let i = 0; i < EMPTY_SAMPLES; i++) {
-          const start = process.hrtime.bigint();
-          await generateKeyPair('PS256');
-          samples.push(Number(process.hrtime.bigint() - start) / 1_000);
-        }
-        return median(samples);
-      },
-    );
+          await admin.del(...emptyKeys);
+        };
+      }, async () => {
+        await generateKeyPair('PS256');
+      });
+      empty.ours.push(median(ours));
+      empty.baseline.push(median(jose));
+    }
 
     const keep = await startInstance(); // the ring exists from here on
     for (let round = 0; round < ROUNDS; round++) {
