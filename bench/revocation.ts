@@ -18,8 +18,8 @@ import { ratePerSecondSync, summarize } from './lib/stats.js';
 const USER = 'bench-prod';
 /**
  * Propagation samples of each side per round (alternating sample by sample), after a warm-up. 1,000:
- * a round's p99 is then its 10th-slowest sample. With 200 it was the 2nd; with 500 (the 5th), two
- * consecutive runs still differed by 0.18 on `propagation_16.p99` (1.26 and 1.08 on 2026-12-03).
+ * 10 samples of a round are then slower than its p99 (with 200, 2; with 500, 5, and two consecutive
+ * runs still differed by 0.18 on `propagation_16.p99`: 1.26 and 1.08 on 2026-12-03).
  */
 const SAMPLES = 1_000;
 const WARMUP = 20;
