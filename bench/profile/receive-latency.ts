@@ -4,7 +4,8 @@
  * message a revocation publishes to the instances (their receiving share, without the write), and
  * the whole path (revokeSession on a 17th instance). Not a suite: a profiling aid,
  * `npx tsx --conditions=kcc-redis-source bench/profile/receive-latency.ts [rounds] [samples] [sides]`,
- * e.g. sides `raw_short,revoke_session`; `KCC_PROF_OURS` picks the receivers (instance-host.ts modes).
+ * e.g. sides `raw_short,revoke_session`; `KCC_PROF_OURS` picks the receivers (instance-host.ts modes);
+ * `KCC_PROF_BY_ROUND=1` also prints each round's p50 and ratio, in order.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -96,6 +97,8 @@ const base = perRound.raw_short!;
 for (const k of names) {
   const ratios = perRound[k]!.map((v, i) => v / base[i]!);
   console.log(`${k.padEnd(24)} p50 ${median(perRound[k]!).toFixed(0).padStart(6)} µs  ratio ${median(ratios).toFixed(2)} [${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}]`);
+  // Round by round, in order: a trend within the run shows here (docs/benchmarks.md, "Latest figures").
+  if (process.env.KCC_PROF_BY_ROUND) console.log(`  by round: ${perRound[k]!.map((v, i) => `${v.toFixed(0)} µs (${ratios[i]!.toFixed(2)})`).join(', ')}`);
 }
 const messages = rounds * (samples + 10);
 const ourMessages = names.filter((k) => k !== 'raw_short').length * messages;
