@@ -70,16 +70,22 @@ const cpu = async () => {
 const mainCpu = () => { const u = process.cpuUsage(); return u.user + u.system; };
 let receiverCpu = 0;
 let ownCpu = 0;
+let joseCpu = 0;
 const result = await interleave(rounds, async (r) => {
   const [before, own] = [await cpu(), mainCpu()];
   const value = await rate(() => deliver(tokens[r]!));
   receiverCpu += (await cpu()) - before;
   ownCpu += mainCpu() - own;
   return value;
-}, (r) => rate(() => verifyAll(tokens[r]!)));
+}, async (r) => {
+  const own = mainCpu();
+  const value = await rate(() => verifyAll(tokens[r]!));
+  joseCpu += mainCpu() - own;
+  return value;
+});
 const ratios = result.ours.map((v, i) => v / result.baseline[i]!);
 console.log(`receivers ${receivers}: bulk ${median(result.ours).toFixed(0)}/s, jose ${median(result.baseline).toFixed(0)}/s, ratio ${median(ratios).toFixed(2)} [${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}], batches written ${a.stats.batchesWritten}`);
-console.log(`CPU per revocation: this process ${(ownCpu / (rounds * BULK)).toFixed(1)} µs (handler, writes, jose), each receiving process ${(receiverCpu / Math.max(1, receivers) / (rounds * BULK)).toFixed(1)} µs`);
+console.log(`CPU per revocation: this process ${(ownCpu / (rounds * BULK)).toFixed(1)} µs (handler, writes, jose), each receiving process ${(receiverCpu / Math.max(1, receivers) / (rounds * BULK)).toFixed(1)} µs; jose alone ${(joseCpu / (rounds * BULK)).toFixed(1)} µs per token`);
 await pool?.stop();
 await a.close();
 await redis.close();
