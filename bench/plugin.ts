@@ -22,7 +22,7 @@ const quiet = { info: () => {}, warn: () => {} };
  * ring already in Redis and another instance running (the upstream connector asks for a 120 s
  * plugin timeout). Baseline `bare_connect.p50`: a bare ioredis TLS connect of the same three
  * connections, in parallel. Samples alternate between the two within each round; the ratio is the
- * median of the rounds' ratios (BENCH.md, "Steadiness"). Closing is not timed.
+ * median of the rounds' ratios (docs/benchmarks.md, "Interleaved rounds"). Closing is not timed.
  */
 /** The plugin's options in this suite (and in bench/profile/register-steps.ts): the local server, a literal key-encryption key. */
 export function benchPluginOptions(server: LocalRedis): KccFastifyOptions {

@@ -42,7 +42,7 @@ interface Receivers {
  * instances do. 16 instances: one process each (A, the writer, is the 16th: it applies its own
  * revocation at once). 64 instances: 8 processes × 8 (A + 63 others; the 64 baseline subscribers
  * laid out 8 × 8). Ours and the baseline alternate sample by sample within each round, in rounds
- * (BENCH.md, "Steadiness"): each ratio is the median of the per-round ratios.
+ * (docs/benchmarks.md, "Interleaved rounds"): each ratio is the median of the per-round ratios.
  */
 export async function run(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'kcc-bench-revocation-'));

@@ -22,7 +22,7 @@ export interface Metric {
   /** Per-round ratios (ours / baseline, each from the same round): `ratio` is their median, `spread` their min and max. */
   readonly ratios?: readonly number[];
   /** Each round's own figure and baseline figure, in the order the rounds ran (which side moves when the ratio drifts). */
-  readonly rounds?: RoundFigures;
+  readonly figures?: RoundFigures;
   readonly goal?: Goal;
   /** Shown beside the goal (e.g. "context"). */
   readonly note?: string;
@@ -31,7 +31,7 @@ export interface Metric {
 /** A metric from interleaved rounds: the value and the baseline are medians of the rounds' figures, the ratio the median of the per-round ratios. */
 export function paired(name: string, unit: string, figures: RoundFigures, baselineName: string, goal?: Goal, note?: string): Metric {
   const ratios = figures.ours.map((v, i) => v / figures.baseline[i]!);
-  return { name, unit, value: median(figures.ours), baseline: { name: baselineName, value: median(figures.baseline) }, ratios, rounds: figures, goal, note };
+  return { name, unit, value: median(figures.ours), baseline: { name: baselineName, value: median(figures.baseline) }, ratios, figures, goal, note };
 }
 
 /** `ratio ≤ 1.2`, `ratio ≥ 0.7`, `≤ 32`: the goal as text. */
@@ -62,7 +62,7 @@ function redisVersion(): string {
   }
 }
 
-/** Prints a table and writes `bench/results/<suite>.json` in the format of BENCH.md (plus `spread`, `goal`, `met`, and `ratios`, `values` and `baselines`: the rounds' ratios and both sides' figures in the order they ran, to show a trend within a run and which side moves). */
+/** Prints a table and writes `bench/results/<suite>.json` with the fields docs/benchmarks.md lists ("Interleaved rounds"): each metric's `value`, `baseline`, `ratio`, `spread`, `goal`, `met`, and `ratios`, `values` and `baselines`, the rounds' ratios and both sides' figures in the order they ran, to show a trend within a run and which side moves. */
 export function report(suite: string, metrics: readonly Metric[], extra: Record<string, unknown> = {}): void {
   const rows = metrics.map((m) => {
     const ratio = ratioOf(m);
@@ -97,7 +97,7 @@ export function report(suite: string, metrics: readonly Metric[], extra: Record<
         ...(m.baseline ? { baseline: { name: m.baseline.name, value: round(m.baseline.value) } } : {}),
         ...(ratio !== undefined ? { ratio: round2(ratio) } : {}),
         ...(m.ratios ? { spread: [round2(Math.min(...m.ratios)), round2(Math.max(...m.ratios))], rounds: m.ratios.length, ratios: m.ratios.map(round2) } : {}),
-        ...(m.rounds ? { values: m.rounds.ours.map(round), baselines: m.rounds.baseline.map(round) } : {}),
+        ...(m.figures ? { values: m.figures.ours.map(round), baselines: m.figures.baseline.map(round) } : {}),
         ...(m.goal ? { goal: goalText(m.goal), met: ok } : {}),
         ...(m.note ? { note: m.note } : {}),
       };

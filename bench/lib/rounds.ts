@@ -1,5 +1,5 @@
 /**
- * Interleaved rounds (BENCH.md, "Steadiness"): a ratio from one pair of measurements swings with
+ * Interleaved rounds (docs/benchmarks.md, "Interleaved rounds"): a ratio from one pair of measurements swings with
  * whatever else the machine does at that moment; the same pair measured in several rounds, ours and
  * the baseline alternating within each round in the same processes, gives one ratio per round whose
  * median holds still between runs, and whose spread (min–max) shows how much the machine moved.
