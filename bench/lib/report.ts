@@ -62,7 +62,7 @@ function redisVersion(): string {
   }
 }
 
-/** Prints a table and writes `bench/results/<suite>.json` with the fields docs/benchmarks.md lists ("Interleaved rounds"): each metric's `value`, `baseline`, `ratio`, `spread`, `goal`, `met`, and `ratios`, `values` and `baselines`, the rounds' ratios and both sides' figures in the order they ran, to show a trend within a run and which side moves. */
+/** Prints a table and writes `bench/results/<suite>.json` with the fields docs/benchmarks.md lists ("Interleaved rounds"): each metric's `value`, `baseline`, `ratio`, `spread`, `rounds` (how many), `goal`, `met`, and `ratios`, `values` and `baselines`, the rounds' ratios and both sides' figures in the order they ran, to show a trend within a run and which side moves. */
 export function report(suite: string, metrics: readonly Metric[], extra: Record<string, unknown> = {}): void {
   const rows = metrics.map((m) => {
     const ratio = ratioOf(m);

@@ -72,22 +72,26 @@ let receiverCpu = 0;
 let ownCpu = 0;
 let joseCpu = 0;
 /**
- * Before each side's window: what the other side left behind (collecting the garbage of 3,000
- * handler calls, A decoding its own batches as they come back) runs out first, not in this window,
- * which `process.cpuUsage` (every thread of the process) would count.
+ * A pause before and after each side's rate is timed, inside its CPU window: what a side's work
+ * leaves running once its rate is taken (A decoding its own batches as they come back, the
+ * receivers' last messages, the collector's threads) is counted against that side, not the other.
+ * `process.cpuUsage` counts every thread of the process. (The suite has no pauses: its rates
+ * include each side's leftovers, as a sustained stream would.)
  */
 const settle = () => new Promise((resolve) => setTimeout(resolve, 300));
 const result = await interleave(rounds, async (r) => {
-  await settle();
   const [before, own] = [await cpu(), mainCpu()];
+  await settle();
   const value = await rate(() => deliver(tokens[r]!));
+  await settle();
   receiverCpu += (await cpu()) - before;
   ownCpu += mainCpu() - own;
   return value;
 }, async (r) => {
-  await settle();
   const own = mainCpu();
+  await settle();
   const value = await rate(() => verifyAll(tokens[r]!));
+  await settle();
   joseCpu += mainCpu() - own;
   return value;
 });
