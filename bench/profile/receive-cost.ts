@@ -1,7 +1,8 @@
 /**
  * CPU cost of receiving one revocation message on an instance, against a raw subscriber receiving
  * the same bytes. Not a suite: a profiling aid (`npx tsx --conditions=kcc-redis-source
- * bench/profile/receive-cost.ts [count]`; add KCC_PROF_CPU=1 for a --cpu-prof of each receiver).
+ * bench/profile/receive-cost.ts [count]`; add KCC_PROF_CPU=1 for a --cpu-prof of each receiver,
+ * KCC_PROF_ALLOC=1 for the bytes each receiver allocates per message).
  * The receiver runs in its own process and reports its own CPU time (user + system) over the
  * messages, so the publisher's work is not in the figure.
  */
@@ -10,6 +11,8 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PerformanceObserver, performance } from 'node:perf_hooks';
+import { getHeapStatistics } from 'node:v8';
 import { Redis } from 'ioredis';
 import { KccRedis, Revocations } from '@kcc-redis/client';
 import { encodeEnvelope } from '../../client/src/envelope.js';
@@ -23,13 +26,26 @@ if (role !== undefined) {
   let received = 0;
   let expected = Number.POSITIVE_INFINITY;
   let start: NodeJS.CpuUsage | undefined;
+  // KCC_PROF_ALLOC: bytes allocated on the JS heap per message, from the heap's growth after a full
+  // GC (a count small enough that no GC runs meanwhile; a round during which one ran says so, and
+  // its figure is then too low).
+  const heapUsed = () => getHeapStatistics().used_heap_size;
+  let heapAtGo = 0;
+  let goAt = 0;
+  let gcs = 0;
+  // Entries arrive after the fact: the GC forced at 'go' is told apart by its start time.
+  if (process.env.KCC_PROF_ALLOC) new PerformanceObserver((list) => (gcs += list.getEntries().filter((e) => e.startTime >= goAt).length)).observe({ entryTypes: ['gc'] });
   const done = () => {
     if (received < expected) return;
     const cpu = process.cpuUsage(start);
-    process.send!({ t: 'done', us: cpu.user + cpu.system });
+    process.send!({ t: 'done', us: cpu.user + cpu.system, bytes: heapUsed() - heapAtGo, gcs });
   };
   process.on('message', (m: { t: string; count: number }) => {
     if (m.t === 'go') {
+      (globalThis as { gc?: () => void }).gc?.();
+      goAt = performance.now();
+      gcs = 0;
+      heapAtGo = heapUsed();
       received = 0;
       expected = m.count;
       start = process.cpuUsage();
@@ -70,13 +86,17 @@ if (role !== undefined) {
   const messages = (round: number) => Array.from({ length: count }, (_, i) =>
     encodeEnvelope('publisher-instance', 'revocation', { v: 1, revocations: [{ kind: 'session', sid: `watch-${round}-${i}`, exp: Date.now() + 36_000_000 }] }, 65_536).json);
   const measure = async (mode: string) => {
-    const execArgv = ['--conditions=kcc-redis-source', '--import', 'tsx', ...(process.env.KCC_PROF_CPU ? ['--cpu-prof', '--cpu-prof-interval=50', `--cpu-prof-dir=${join(dir, mode)}`] : [])];
+    const execArgv = ['--conditions=kcc-redis-source', '--import', 'tsx', ...(process.env.KCC_PROF_ALLOC ? ['--expose-gc'] : []), ...(process.env.KCC_PROF_CPU ? ['--cpu-prof', '--cpu-prof-interval=50', `--cpu-prof-dir=${join(dir, mode)}`] : [])];
     const child = fork(fileURLToPath(import.meta.url), [], { execArgv, env: { ...process.env, KCC_PROF_ROLE: mode, KCC_PROF_CONN: JSON.stringify(conn) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     await new Promise<void>((resolve) => child.once('message', () => resolve()));
     const results: number[] = [];
+    const allocs: string[] = [];
     for (let round = 0; round < 4; round++) {
       const batch = messages(round);
-      const finished = new Promise<number>((resolve) => child.once('message', (m: { us: number }) => resolve(m.us)));
+      const finished = new Promise<number>((resolve) => child.once('message', (m: { us: number; bytes: number; gcs: number }) => {
+        allocs.push(`${(m.bytes / count).toFixed(0)}${m.gcs > 0 ? ` (${m.gcs} GC)` : ''}`);
+        resolve(m.us);
+      }));
       child.send({ t: 'go', count });
       const inFlight = Number(process.env.KCC_PROF_IN_FLIGHT ?? 1);
       const gapMs = Number(process.env.KCC_PROF_GAP_MS ?? 0);
@@ -88,6 +108,7 @@ if (role !== undefined) {
     }
     child.send({ t: 'stop' });
     console.log(`${mode}: CPU per message (µs), rounds: ${results.map((r) => r.toFixed(1)).join(' ')}`);
+    if (process.env.KCC_PROF_ALLOC) console.log(`${mode}: heap bytes allocated per message, rounds: ${allocs.join(' ')}`);
   };
   console.log(`message: ${messages(0)[0]!.length} bytes; profiles in ${dir}`);
   for (const mode of (process.env.KCC_PROF_MODES ?? 'raw,kcc,raw,kcc').split(',')) await measure(mode);

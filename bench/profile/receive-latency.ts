@@ -5,9 +5,11 @@
  * the whole path (revokeSession on a 17th instance). Not a suite: a profiling aid,
  * `npx tsx --conditions=kcc-redis-source bench/profile/receive-latency.ts [rounds] [samples] [sides]`,
  * e.g. sides `raw_short,revoke_session`; `KCC_PROF_OURS` picks the receivers (instance-host.ts modes);
- * `KCC_PROF_BY_ROUND=1` also prints each round's p50 and ratio, in order.
+ * `KCC_PROF_BY_ROUND=1` also prints each round's p50 and ratio, in order; `KCC_PROF_SCHED=1` the
+ * receivers' page faults and their threads' CPU, run-queue wait and time slices per message;
+ * `KCC_PROF_PIDS=<file>` writes the receiving processes' ids there (for stack-breakdown.ts).
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -70,6 +72,33 @@ const cpuOf = async (pool: InstancePool) => {
   }
   return (ticks * 1_000_000) / 100;
 };
+/**
+ * KCC_PROF_SCHED: what the kernel counted for `pool`'s processes (Linux /proc), summed over them:
+ * minor page faults, and for the main thread and for the other threads together (V8's compiler and
+ * GC helpers, libuv's pool) CPU time, time spent runnable but waiting for a core, and time slices.
+ */
+interface Sched { faults: number; main: [number, number, number]; others: [number, number, number] }
+const schedOf = async (pool: InstancePool): Promise<Sched> => {
+  const total: Sched = { faults: 0, main: [0, 0, 0], others: [0, 0, 0] };
+  for (const pid of pool.pids) {
+    total.faults += Number((await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ')[7]);
+    for (const tid of await readdir(`/proc/${pid}/task`)) {
+      // schedstat: ns on a CPU, ns runnable on a run queue, time slices.
+      const row = (await readFile(`/proc/${pid}/task/${tid}/schedstat`, 'utf8')).trim().split(' ').map(Number);
+      const into = tid === String(pid) ? total.main : total.others;
+      for (let i = 0; i < 3; i++) into[i]! += row[i]!;
+    }
+  }
+  return total;
+};
+const printSched = (label: string, before: Sched, after: Sched, messages: number) => {
+  const per = (a: number, b: number) => (a - b) / messages / 16;
+  console.log(`  ${label} minor page faults per message per process: ${per(after.faults, before.faults).toFixed(2)}`);
+  for (const thread of ['main', 'others'] as const) {
+    const [cpu, wait, slices] = after[thread].map((v, i) => per(v, before[thread][i]!));
+    console.log(`  ${label} ${thread.padEnd(6)} per message per process: CPU ${(cpu! / 1000).toFixed(1)} µs, waiting for a core ${(wait! / 1000).toFixed(1)} µs, ${slices!.toFixed(2)} time slices`);
+  }
+};
 {
   const idle = { ours: await cpuOf(ours), raw: await cpuOf(raw) };
   await new Promise((resolve) => setTimeout(resolve, 5_000));
@@ -78,6 +107,10 @@ const cpuOf = async (pool: InstancePool) => {
 const admin = new Redis({ host: server.host, port: server.port, tls: { ca: server.ca }, username: 'kcc-local-admin', password: server.adminPassword, protocol: 2, disableClientInfo: true });
 await admin.config('RESETSTAT');
 const cpuBefore = { ours: await cpuOf(ours), raw: await cpuOf(raw) };
+const schedBefore = { ours: await schedOf(ours), raw: await schedOf(raw) };
+// For bench/profile/stack-breakdown.ts: which process is which pool's.
+if (process.env.KCC_PROF_PIDS) await writeFile(process.env.KCC_PROF_PIDS, [...ours.pids.map((p) => `${p} ours`), ...raw.pids.map((p) => `${p} raw`)].join('\n') + '\n');
+console.log('measuring');
 const perRound: Record<string, number[]> = Object.fromEntries(names.map((k) => [k, []]));
 for (let round = 0; round < rounds; round++) {
   const got: Record<string, number[]> = Object.fromEntries(names.map((k) => [k, []]));
@@ -104,6 +137,10 @@ const messages = rounds * (samples + 10);
 const ourMessages = names.filter((k) => k !== 'raw_short').length * messages;
 if (ourMessages > 0) console.log(`CPU per message per receiving process: ours ${(((await cpuOf(ours)) - cpuBefore.ours) / ourMessages / 16).toFixed(1)} µs`);
 if (names.includes('raw_short')) console.log(`CPU per message per receiving process: raw ${(((await cpuOf(raw)) - cpuBefore.raw) / messages / 16).toFixed(1)} µs`);
+if (process.env.KCC_PROF_SCHED) {
+  if (ourMessages > 0) printSched('ours', schedBefore.ours, await schedOf(ours), ourMessages);
+  if (names.includes('raw_short')) printSched('raw ', schedBefore.raw, await schedOf(raw), messages);
+}
 console.log((await admin.info('commandstats')).split('\n').filter((l) => l.startsWith('cmdstat')).map((l) => l.split(',')[0]).join('\n'));
 admin.disconnect();
 await ours.stop();
