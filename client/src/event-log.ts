@@ -30,9 +30,11 @@ export interface TailOptions {
   readonly count?: number;
   /**
    * Called when entries after the last applied one may have been trimmed before this tail read
-   * them (it was away longer than maxAgeMs): reload compacted state. Must not throw.
+   * them (it was away longer than maxAgeMs), or lost (after a reconnect the log is empty,
+   * `firstRetainedId` undefined: the server restarted without its data): reload compacted state.
+   * Must not throw.
    */
-  readonly onGap?: (lastAppliedId: string, firstRetainedId: string) => void;
+  readonly onGap?: (lastAppliedId: string, firstRetainedId: string | undefined) => void;
 }
 
 export type EventHandler<T> = (event: Envelope<T>, id: string) => void | Promise<void>;
@@ -347,7 +349,9 @@ class RunningTail<T> implements EventLogTail {
     if (this.stopped || this.last === '0-0' || !this.options.onGap) return;
     try {
       const first = await this.source.oldestId();
-      if (first !== undefined && compareStreamIds(first, this.last) > 0) this.options.onGap(this.last, first);
+      // An empty log after entries were read here: they were lost with the server's data (a restart
+      // without persistence), as trimming by age never empties it.
+      if (first === undefined || compareStreamIds(first, this.last) > 0) this.options.onGap(this.last, first);
     } catch {
       // The next reconnect checks again.
     }

@@ -9,7 +9,7 @@ import { Store, type Versioned } from '../store.js';
 import { type ClientAssertionRequest, type ClientAuthFunction, type SigningKey, privateKeyJwtClientAuth, signClientAssertion } from './client-assertion.js';
 import { type KeyRingOptions, type ResolvedKeyRingOptions, resolveKeyRingOptions } from './key-ring-options.js';
 import { type KeyRingStatus, inspectKeyRing } from './key-ring-status.js';
-import { type RingView, type RotationPlan, type StoredRing, planRotation, viewAt } from './ring-data.js';
+import { MAX_KEYS, type RingView, type RotationPlan, type StoredRing, planRotation, viewAt } from './ring-data.js';
 import { RingKeeper } from './ring-keeper.js';
 import { KEY_RING_CHANGED, KEY_RING_CHECK, KEY_RING_KEYS } from './ring-keys.js';
 import { type NewestEntries, RingLog, readNewestRingLog } from './ring-log.js';
@@ -343,8 +343,14 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
     const added = { kid: generated.kid, alg: generated.alg, publicJwk: generated.publicJwk, privateJwe: await kek.encrypt(generated.privateJwk, generated.kid) };
     // Earlier keys move to the current key-encryption key with the same write.
     const base = ring ? await reencryptRing(ring, this.options.keks, now) : { keys: [], compromised: [] };
-    const planned = planRotation(base, added, { mode, now, activationDelayMs: this.options.activationDelayMs, retireGraceMs: this.options.retireGraceMs });
+    const { droppedEarly, ...planned } = planRotation(base, added, { mode, now, activationDelayMs: this.options.activationDelayMs, retireGraceMs: this.options.retireGraceMs });
     const written = await this.keeper.write(storeVersion, { ...ring, ...planned });
+    if (written && droppedEarly.length > 0) {
+      this.redis.config.logger.warn(
+        `key ring rotation: the ring holds at most ${MAX_KEYS} keys, so retired key(s) ${droppedEarly.join(', ')} left the JWKS before retireGraceMs ended; ` +
+          'tokens they signed no longer verify. Rotate less often than retireGraceMs / 14 (rotateEveryMs, manual rotations) or shorten retireGraceMs',
+      );
+    }
     // Only possible if the lock expired mid-rotation: the other writer's ring stands.
     if (!written) return this.unchanged();
     this.rotations[ring ? mode : 'initial']++;

@@ -49,7 +49,14 @@ export const RING_FORMAT_VERSION = 1;
 /** Compromised kids a ring remembers (the oldest are dropped): far more than emergency rotations in a ring's life. */
 export const MAX_COMPROMISED_KIDS = 64;
 
-const MAX_KEYS = 16;
+/** Keys a ring holds at most; a rotation that would exceed it drops the oldest retired keys early. */
+export const MAX_KEYS = 16;
+/**
+ * How far instances' clocks may differ. A key that signs at once (an emergency rotation, the first
+ * key) is created and activated this long before the writer's clock says now: an instance whose
+ * clock is behind by less still sees it published and active, instead of a ring with no active key.
+ */
+export const CLOCK_SKEW_ALLOWANCE_MS = 60_000;
 const MAX_KID_LENGTH = 128;
 const KEY_TYPES: Record<SigningAlgorithm, { kty: string; members: readonly string[]; crv?: string }> = {
   PS256: { kty: 'RSA', members: ['n', 'e'] },
@@ -157,17 +164,20 @@ export interface RotationPlan {
 /**
  * The keys and compromised kids after adding `added` (a new key, its private half already
  * encrypted): earlier keys retire when it activates and leave the JWKS after the grace; keys already
- * expired are dropped. An immediate rotation drops every earlier key at once and records each as
- * compromised, so that no ring that still holds one is adopted again.
+ * expired are dropped, and past {@link MAX_KEYS} the oldest leave early (`droppedEarly`, for a
+ * warning: a grace longer than about 14 rotation periods). An immediate rotation drops every earlier
+ * key at once and records each as compromised, so that no ring that still holds one is adopted again;
+ * its key signs from {@link CLOCK_SKEW_ALLOWANCE_MS} before `now` on.
  */
 export function planRotation(
   ring: Pick<StoredRing, 'keys' | 'compromised'>,
   added: Omit<StoredKey, 'createdAt' | 'activatesAt' | 'retiresAt' | 'expiresAt'>,
   plan: RotationPlan,
-): Pick<StoredRing, 'keys' | 'compromised'> {
+): Pick<StoredRing, 'keys' | 'compromised'> & { readonly droppedEarly: readonly string[] } {
   const { now } = plan;
   const immediate = plan.mode === 'immediate';
-  const activatesAt = immediate ? now : now + plan.activationDelayMs;
+  const createdAt = immediate ? now - CLOCK_SKEW_ALLOWANCE_MS : now;
+  const activatesAt = immediate ? createdAt : now + plan.activationDelayMs;
   const keys: StoredKey[] = immediate
     ? []
     : ring.keys
@@ -177,7 +187,11 @@ export function planRotation(
           expiresAt: k.expiresAt ?? activatesAt + plan.retireGraceMs,
         }))
         .filter((k) => k.expiresAt > now);
-  keys.push({ ...added, createdAt: now, activatesAt, retiresAt: null, expiresAt: null });
+  // Every earlier key now retires when the new one activates: the first in activation order retired
+  // the longest ago. The one still signing until then is the last of them, never dropped.
+  keys.sort((a, b) => a.activatesAt - b.activatesAt);
+  const droppedEarly = keys.splice(0, Math.max(0, keys.length + 1 - MAX_KEYS)).map((k) => k.kid);
+  keys.push({ ...added, createdAt, activatesAt, retiresAt: null, expiresAt: null });
   const compromised = immediate ? [...ring.compromised.filter((kid) => !ring.keys.some((k) => k.kid === kid)), ...ring.keys.map((k) => k.kid)] : [...ring.compromised];
-  return { keys, compromised: compromised.slice(-MAX_COMPROMISED_KIDS) };
+  return { keys, compromised: compromised.slice(-MAX_COMPROMISED_KIDS), droppedEarly };
 }

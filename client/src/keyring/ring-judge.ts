@@ -3,6 +3,8 @@ import type { RingRefusalReason } from './ring-seal.js';
 /** What {@link judgeRing} compares of a ring. */
 export interface RingFacts {
   readonly generation: number;
+  /** When it was written (ms since the epoch, the writer's clock). */
+  readonly writtenAt: number;
   /** SHA-256 of the stored text. */
   readonly digest: string;
   readonly kids: readonly string[];
@@ -23,8 +25,12 @@ export interface RingFacts {
  *   must not win by naming the known kids compromised.
  * - A ring that retires as compromised a kid of the known ring supersedes it (a write made on a
  *   rewound ring by an instance that never saw the emergency rotation loses to the rotation).
- * - Otherwise the higher generation wins; of two rings of one generation (a rewound Redis written
- *   again) the higher digest, the same on every instance, so that all converge on one.
+ * - Otherwise the higher generation wins. Two rings of one generation exist only after Redis lost
+ *   or rewound the ring and an instance wrote one anew (a writer compares-and-sets on the ring it
+ *   read): the one written earlier wins, as its keys are the ones identity providers have fetched;
+ *   the one just created anew would swap every instance to a key none of them knows yet. Of two
+ *   written in the same millisecond, the higher digest. Every instance compares the same facts, so
+ *   all converge on one.
  */
 export function judgeRing(candidate: RingFacts, known: RingFacts | undefined, compromised: ReadonlySet<string>): RingRefusalReason | undefined {
   if (candidate.kids.some((kid) => compromised.has(kid))) return 'compromised-kid';
@@ -33,5 +39,6 @@ export function judgeRing(candidate: RingFacts, known: RingFacts | undefined, co
   if (known.kids.some((kid) => candidate.compromised.includes(kid))) return undefined;
   if (candidate.generation !== known.generation) return candidate.generation > known.generation ? undefined : 'rollback';
   if (candidate.digest === known.digest) return undefined;
+  if (candidate.writtenAt !== known.writtenAt) return candidate.writtenAt < known.writtenAt ? undefined : 'fork';
   return candidate.digest > known.digest ? undefined : 'fork';
 }

@@ -5,7 +5,7 @@ import { type LockHandle, Locks } from '../lock.js';
 import { Store, type Versioned } from '../store.js';
 import { jweKekFingerprint } from './key-encryption.js';
 import type { ResolvedKeyRingOptions } from './key-ring-options.js';
-import { MAX_COMPROMISED_KIDS, RING_FORMAT_VERSION, type StoredRing } from './ring-data.js';
+import { MAX_COMPROMISED_KIDS, RING_FORMAT_VERSION, type StoredRing, parseStoredRing, viewAt } from './ring-data.js';
 import { type RingFacts, judgeRing } from './ring-judge.js';
 import { KEY_RING_KEYS } from './ring-keys.js';
 import type { NewestEntries, RingLog } from './ring-log.js';
@@ -172,6 +172,14 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
     // Above the log's newest too: a ring created anew after Redis lost one never looks like a rollback.
     const generation = Math.max(this.generation, this.logGeneration) + 1;
     const document: StoredRing = { ...ring, v: RING_FORMAT_VERSION, namespace: this.redis.keyPrefix, generation, writtenAt: Date.now() };
+    // What every reader checks, checked before writing: a ring they refuse would be written back over,
+    // and its generation, logged, would stop instances from starting.
+    try {
+      parseStoredRing(JSON.stringify(document), this.redis.keyPrefix);
+      if (!viewAt(document, document.writtenAt).active) throw new Error('ring has no active key');
+    } catch (error) {
+      throw new KccKeyRingError(`key ring generation ${generation} not written: readers would refuse it (${(error as Error).message})`);
+    }
     const kek = this.options.keks.current;
     const text = await sealRing(document, kek);
     const result = await this.store.compareAndSet(KEY_RING_NAME, storeVersion, text, { event: this.log.changed(generation, kek) });
@@ -294,6 +302,7 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
   private facts(opened: { ring: StoredRing; digest: string; kek: { fingerprint: string } }): RingFacts {
     return {
       generation: opened.ring.generation,
+      writtenAt: opened.ring.writtenAt,
       digest: opened.digest,
       kids: opened.ring.keys.map((k) => k.kid),
       compromised: opened.ring.compromised,

@@ -29,6 +29,8 @@ export function startRefusalMessage(refusal: string | undefined, reason: RingRef
       );
     case 'newer-format':
       return `${refusal}. Upgrade this instance to the release that wrote it`;
+    case 'not-yet-active':
+      return `${refusal}. This instance starts once its clock reaches that time; nothing in Redis needs changing`;
     default:
       return `${refusal ?? 'key ring refused'}. A running instance that holds a good ring writes it back; with none running, ${fresh}`;
   }

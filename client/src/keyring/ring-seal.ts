@@ -2,7 +2,7 @@ import { createHash, type webcrypto } from 'node:crypto';
 import type { KeyEncryptionKey } from './key-encryption.js';
 import { jweKekFingerprint, ringKekFingerprint } from './key-encryption.js';
 import type { KeyEncryptionKeys } from './key-encryption-keys.js';
-import { NewerRingFormatError, RING_FORMAT_VERSION, type StoredRing, parseStoredRing, viewAt } from './ring-data.js';
+import { CLOCK_SKEW_ALLOWANCE_MS, NewerRingFormatError, RING_FORMAT_VERSION, type StoredRing, parseStoredRing, viewAt } from './ring-data.js';
 import { importPrivateKey } from './signing-key.js';
 
 /**
@@ -20,7 +20,8 @@ export type RingRefusalReason =
   | 'rollback'
   | 'fork'
   | 'compromised-kid'
-  | 'kek-downgrade';
+  | 'kek-downgrade'
+  | 'not-yet-active';
 
 export class RingRefusal extends Error {
   constructor(
@@ -108,7 +109,19 @@ export async function unlockRing(opened: OpenedRing, keks: KeyEncryptionKeys, no
       throw new RingRefusal('undecryptable', (error as Error).message);
     }
   }));
-  if (!viewAt(opened.ring, now).active) throw new RingRefusal('invalid', 'ring has no active key');
+  if (!viewAt(opened.ring, now).active) {
+    // Keys that sign later on this clock: written by an instance whose clock is ahead by more than the
+    // allowed skew. Not a bad ring: it is not written over, and adopted once this clock gets there.
+    const next = opened.ring.keys.filter((k) => k.activatesAt > now && (k.retiresAt === null || k.retiresAt > k.activatesAt)).sort((a, b) => a.activatesAt - b.activatesAt)[0];
+    if (next) {
+      throw new RingRefusal(
+        'not-yet-active',
+        `ring has no key active yet on this instance's clock: kid "${next.kid}" activates at ${new Date(next.activatesAt).toISOString()}, ${next.activatesAt - now} ms from now; ` +
+          `the writer's clock is ahead of this one by more than the ${CLOCK_SKEW_ALLOWANCE_MS / 1000} s allowed: synchronise the hosts' clocks (NTP, Amazon Time Sync Service)`,
+      );
+    }
+    throw new RingRefusal('invalid', 'ring has no active key');
+  }
   return { ...opened, privateKeys: new Map(imported), underEarlierKek };
 }
 

@@ -43,6 +43,7 @@ const REFUSAL_REASONS: Record<RingRefusalReason, true> = {
   fork: true,
   'compromised-kid': true,
   'kek-downgrade': true,
+  'not-yet-active': true,
 };
 const DROP_REASONS = Object.keys(emptyDropCounts()) as (keyof ReturnType<typeof emptyDropCounts>)[];
 

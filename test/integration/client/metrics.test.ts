@@ -71,7 +71,7 @@ async function instance(user: string, extra: KccConnectionOptions = {}, maxStale
 const ALLOWED_VALUES: Record<string, readonly string[]> = {
   [ATTRIBUTES.revocationSource]: ['api', 'bus', 'log', 'snapshot'],
   [ATTRIBUTES.dropReason]: ['oversized', 'malformed', 'invalid'],
-  [ATTRIBUTES.refusalReason]: ['malformed', 'unknown-kek', 'bad-authentication', 'newer-format', 'invalid', 'undecryptable', 'rollback', 'fork', 'compromised-kid', 'kek-downgrade'],
+  [ATTRIBUTES.refusalReason]: ['malformed', 'unknown-kek', 'bad-authentication', 'newer-format', 'invalid', 'undecryptable', 'rollback', 'fork', 'compromised-kid', 'kek-downgrade', 'not-yet-active'],
   [ATTRIBUTES.rotationMode]: ['initial', 'scheduled', 'immediate'],
   [ATTRIBUTES.heartbeatOutcome]: ['written', 'failed'],
   [ATTRIBUTES.logPollOutcome]: ['confirmed', 'read'],

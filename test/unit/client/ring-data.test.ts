@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RING_FORMAT_VERSION, NewerRingFormatError, parseStoredRing, planRotation } from '../../../client/src/keyring/ring-data.js';
+import { CLOCK_SKEW_ALLOWANCE_MS, MAX_KEYS, RING_FORMAT_VERSION, NewerRingFormatError, parseStoredRing, planRotation, viewAt } from '../../../client/src/keyring/ring-data.js';
 
 const key = (kid: string, extra: Record<string, unknown> = {}) => ({
   kid,
@@ -46,6 +46,39 @@ describe('ring document: rotations', () => {
     const next = planRotation({ keys: [key('a'), key('b')].map((k) => parse(doc({ keys: [k] })).keys[0]!), compromised: ['old'] }, added, { mode: 'immediate', now: 10, activationDelayMs: 5, retireGraceMs: 5 });
     expect(next.keys.map((k) => k.kid)).toEqual(['new']);
     expect(next.compromised).toEqual(['old', 'a', 'b']);
+  });
+
+  it('an emergency key signs from the allowed clock skew before now on, so an instance whose clock is behind sees it active', () => {
+    const now = 1_800_000_000_000;
+    const next = planRotation({ keys: parse(doc()).keys, compromised: [] }, added, { mode: 'immediate', now, activationDelayMs: 5, retireGraceMs: 5 });
+    expect(next.keys[0]).toMatchObject({ kid: 'new', createdAt: now - CLOCK_SKEW_ALLOWANCE_MS, activatesAt: now - CLOCK_SKEW_ALLOWANCE_MS });
+    const behind = viewAt({ ...parse(doc()), ...next }, now - CLOCK_SKEW_ALLOWANCE_MS + 1);
+    expect([behind.active?.kid, behind.published.map((k) => k.kid)]).toEqual(['new', ['new']]);
+  });
+
+  it('a scheduled key is published at once and activates after the delay on the writer\'s clock (no allowance: it would shorten the delay)', () => {
+    const now = 1_800_000_000_000;
+    const next = planRotation({ keys: parse(doc()).keys, compromised: [] }, added, { mode: 'scheduled', now, activationDelayMs: 120_000, retireGraceMs: 5 });
+    expect(next.keys.at(-1)).toMatchObject({ kid: 'new', createdAt: now, activatesAt: now + 120_000 });
+  });
+
+  it(`holds at most ${MAX_KEYS} keys: a grace longer than the ring can hold drops the longest-retired keys early and says which`, () => {
+    let ring: { keys: ReturnType<typeof parse>['keys']; compromised: readonly string[] } = { keys: parse(doc({ keys: [key('k0')] })).keys, compromised: [] };
+    const dropped: string[] = [];
+    // Every rotation 10 ms apart, activating 1 ms later, with a grace of 1,000 ms: 20 keys would be in their grace.
+    for (let i = 1; i <= 20; i++) {
+      const { kid, alg, publicJwk, privateJwe } = key(`k${i}`);
+      const next = planRotation(ring, { kid, alg: alg as 'ES256', publicJwk, privateJwe }, { mode: 'scheduled', now: 10 * i, activationDelayMs: 1, retireGraceMs: 1_000 });
+      dropped.push(...next.droppedEarly);
+      ring = next;
+      expect(ring.keys.length).toBeLessThanOrEqual(MAX_KEYS);
+    }
+    expect(ring.keys.map((k) => k.kid)).toEqual(Array.from({ length: MAX_KEYS }, (_, i) => `k${20 - MAX_KEYS + 1 + i}`));
+    expect(dropped).toEqual(['k0', 'k1', 'k2', 'k3', 'k4']);
+    // The key still signing until the newest activates stays.
+    expect(viewAt({ ...parse(doc()), ...ring }, 200).active?.kid).toBe('k19');
+    // What a reader accepts.
+    expect(() => parse(doc({ keys: ring.keys }))).not.toThrow();
   });
 
   it('a scheduled rotation keeps the earlier keys until their grace and adds no compromised kid', () => {

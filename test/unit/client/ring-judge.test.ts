@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { type RingFacts, judgeRing } from '../../../client/src/keyring/ring-judge.js';
 
-const ring = (generation: number, extra: Partial<RingFacts> = {}): RingFacts => ({ generation, digest: `d${generation}`, kids: [`k${generation}`], compromised: [], kekRank: 0, ...extra });
+const ring = (generation: number, extra: Partial<RingFacts> = {}): RingFacts => ({ generation, writtenAt: 1_000, digest: `d${generation}`, kids: [`k${generation}`], compromised: [], kekRank: 0, ...extra });
 const none = new Set<string>();
 
 describe('judgeRing: which ring an instance adopts', () => {
@@ -37,7 +37,14 @@ describe('judgeRing: which ring an instance adopts', () => {
     expect(judgeRing(ring(1, { kids: ['new'], compromised: ['good-1'], kekRank: 0 }), { ...held, kekRank: 1 }, none)).toBeUndefined();
   });
 
-  it('of two rings of one generation, every instance keeps the one with the higher digest (they converge)', () => {
+  it('of two rings of one generation, every instance keeps the one written earlier: a ring created anew after Redis lost it does not displace the running one', () => {
+    const running = ring(1, { writtenAt: 1_000, digest: 'aaaa' });
+    const createdAnew = ring(1, { writtenAt: 2_000, digest: 'zzzz' });
+    expect(judgeRing(createdAnew, running, none)).toBe('fork'); // running instances refuse it (and write theirs back)
+    expect(judgeRing(running, createdAnew, none)).toBeUndefined(); // the newcomer adopts theirs
+  });
+
+  it('of two rings of one generation written in the same millisecond, every instance keeps the one with the higher digest (they converge)', () => {
     const a = ring(5, { digest: 'aaaa' });
     const b = ring(5, { digest: 'bbbb' });
     expect(judgeRing(b, a, none)).toBeUndefined(); // the holder of a adopts b

@@ -1,0 +1,104 @@
+/**
+ * Instances' clocks differ. A key that signs at once (an emergency rotation, the first key) is written
+ * active from CLOCK_SKEW_ALLOWANCE_MS before the writer's now, so an instance whose clock is behind by
+ * less adopts it; behind by more, it refuses the ring as `not-yet-active` and leaves it in place, never
+ * writing the ring it holds back over it (that would undo an emergency rotation: the compromised key
+ * back in use, and instances starting later refusing to, as the log shows the newer generation).
+ * Found by an audit (2026-12-03): before, a writer 50 ms ahead was enough.
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { type JWK, createLocalJWKSet, jwtVerify } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KccRedis, KeyRing } from '@kcc-redis/client';
+import type { LocalRedis } from '../../../local/local-redis.js';
+import { closeAfterEach } from '../../support/closing.js';
+import { until } from '../../support/events.js';
+import { connectAs, kccOptions, startTestRedis } from '../../support/redis.js';
+import { ringPayload, storedRing } from '../../support/stored-ring.js';
+import { TSX_NODE_ARGS } from '../../support/tsx.js';
+
+const KEK = 'clock-skew-test-key-encryption-key-0123456789abcdefghijklmnop';
+const WRITER = fileURLToPath(new URL('../../support/skewed-key-ring.ts', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+const APPS = ['skewrotate', 'skewfirst', 'skewfar'] as const;
+let server: LocalRedis;
+const closeLater = closeAfterEach();
+
+beforeAll(async () => {
+  server = await startTestRedis({ appEnvs: APPS.map((app) => ({ app, env: 'prod' })), persistence: 'none' });
+});
+afterAll(() => server?.stop());
+
+async function instance(user: string): Promise<KeyRing> {
+  const redis = closeLater(await KccRedis.connect(kccOptions(server, user)));
+  return closeLater(await KeyRing.start(redis, { keyEncryptionKey: KEK, algorithm: 'ES256', env: {}, refreshIntervalMs: 50, lockTtlMs: 2_000 }));
+}
+
+interface WriterResult {
+  readonly rotated: boolean;
+  readonly kid: string;
+  readonly generation: number;
+  readonly jwks: { keys: JWK[] };
+}
+
+/** Runs a key-ring instance whose clock is `aheadMs` ahead, to completion. */
+function skewedWriter(user: string, aheadMs: number, action: 'rotate-immediate' | 'start-only'): Promise<WriterResult> {
+  const connection = { url: server.url, tls: { ca: server.ca }, username: user, password: server.users.get(user)!.password };
+  const child = spawn(process.execPath, [...TSX_NODE_ARGS, WRITER], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', KCC_TEST_CLOCK_OFFSET_MS: String(aheadMs), KCC_TEST_ACTION: action, KCC_TEST_KEK: KEK, KCC_TEST_CONNECTION: JSON.stringify(connection) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  return new Promise((resolve, reject) => {
+    child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').at(-1)!) as WriterResult) : reject(new Error(`skewed writer exited ${code}:\n${err}`))));
+  });
+}
+
+describe('key ring: instances whose clocks differ', () => {
+  it('an emergency rotation made on a clock 4 s ahead is adopted by the running instances, and instances start after it', async () => {
+    const user = 'skewrotate-prod';
+    const raw = closeLater(await connectAs(server, user));
+    const b = await instance(user);
+    const d = await instance(user);
+    const compromised = b.signingKey().kid;
+
+    const rotation = await skewedWriter(user, 4_000, 'rotate-immediate');
+    expect(rotation).toMatchObject({ rotated: true, generation: 2 });
+    await until(() => b.signingKey().kid === rotation.kid && d.signingKey().kid === rotation.kid, 'the running instances on the emergency key', 10_000);
+    expect([b.stats.refused, d.stats.refused, b.stats.restored + d.stats.restored]).toEqual([{}, {}, 0]);
+    const stored = ringPayload((await storedRing(raw, user))!.value);
+    expect([stored.generation, stored.keys.map((k) => k.kid), stored.compromised]).toEqual([2, [rotation.kid], [compromised]]);
+    // A login: an assertion a running instance signs verifies against the JWKS the rotation published.
+    const assertion = await b.signClientAssertion({ clientId: 'app', audience: 'https://sso.example/realms/main' });
+    await expect(jwtVerify(assertion, createLocalJWKSet(rotation.jwks))).resolves.toBeDefined();
+    // Scale out.
+    expect((await instance(user)).signingKey().kid).toBe(rotation.kid);
+  });
+
+  it('the first key, created on a clock 4 s ahead, is the one instances starting beside it sign with', async () => {
+    const user = 'skewfirst-prod';
+    const first = await skewedWriter(user, 4_000, 'start-only');
+    expect((await instance(user)).signingKey().kid).toBe(first.kid);
+  });
+
+  it('a ring written on a clock ahead by more than the allowed skew is refused as not-yet-active, and left in place rather than undone', async () => {
+    const user = 'skewfar-prod';
+    const raw = closeLater(await connectAs(server, user));
+    const b = await instance(user);
+    const held = b.signingKey().kid;
+    const rotation = await skewedWriter(user, 10 * 60_000, 'rotate-immediate');
+    await until(() => (b.stats.refused['not-yet-active'] ?? 0) > 0, 'the refusal', 10_000);
+    // Several refresh cycles (50 ms) later: nothing written back over it; the held ring still signs, degraded.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect([b.stats.restored, b.signingKey().kid, b.health().status]).toEqual([0, held, 'degraded']);
+    expect(b.health().lastError).toMatch(/not-yet-active: ring has no key active yet on this instance's clock: .*synchronise the hosts' clocks/);
+    expect(ringPayload((await storedRing(raw, user))!.value).keys.map((k) => k.kid)).toEqual([rotation.kid]);
+    // An instance starting now says why, and that Redis needs no change.
+    await expect(instance(user)).rejects.toThrow(/not-yet-active: .*This instance starts once its clock reaches that time; nothing in Redis needs changing/);
+  });
+});
