@@ -6,7 +6,10 @@ import { type AddressInfo, type Server, type Socket, connect, createServer } fro
  * either way (a peer that vanished without closing anything): the connections it swallowed from are
  * broken for good (their TLS streams lost bytes), new ones pass again after `heal()`. `hold()`
  * parks new connections, unconnected upstream, until `release()` (a handshake that has not got
- * through yet). Bytes pass through untouched otherwise (TLS stays end to end).
+ * through yet). `dropReplies` loses what the server sends (a reply lost on the way) while requests
+ * still pass; `halfOpen(port)` keeps one connection's client side open and silent once its server
+ * side closes (a peer that vanished without a reset reaching the client). Bytes pass through
+ * untouched otherwise (TLS stays end to end).
  */
 export class TcpProxy {
   private readonly sockets = new Set<Socket>();
@@ -14,6 +17,11 @@ export class TcpProxy {
   private swallowing = false;
   private holding = { skip: 0, count: 0 };
   private readonly held: Socket[] = [];
+  /** Client sockets by the local port of their upstream socket (what the server's CLIENT LIST shows as addr). */
+  private readonly byUpstreamPort = new Map<number, Socket>();
+  private readonly halfOpenClients = new Set<Socket>();
+  /** While true, bytes from the server to the clients are dropped (requests still pass). */
+  dropReplies = false;
 
   private constructor(
     private readonly server: Server,
@@ -24,16 +32,17 @@ export class TcpProxy {
     let proxy: TcpProxy | undefined;
     const forward = (client: Socket) => {
       const upstream = connect(targetPort, targetHost);
+      upstream.on('connect', () => proxy!.byUpstreamPort.set(upstream.localPort!, client));
       for (const [a, b] of [[client, upstream], [upstream, client]] as const) {
         proxy!.sockets.add(a);
         a.on('error', () => b.destroy());
         a.on('close', () => {
           proxy!.sockets.delete(a);
-          b.destroy();
+          if (!(a === upstream && proxy!.halfOpenClients.has(client))) b.destroy();
         });
         // Written by hand rather than piped so that blackhole() can drop bytes; an end still passes (allowHalfOpen is off).
         a.on('data', (chunk: Buffer) => {
-          if (!proxy!.swallowing) b.write(chunk);
+          if (!proxy!.swallowing && !(a === upstream && proxy!.dropReplies)) b.write(chunk);
         });
       }
       client.resume();
@@ -97,6 +106,18 @@ export class TcpProxy {
   release(): void {
     this.holding = { skip: 0, count: 0 };
     for (const client of this.held.splice(0)) if (!client.destroyed) this.forward(client);
+  }
+
+  /**
+   * The connection whose upstream socket has local port `upstreamPort` (the port in the server's
+   * `CLIENT LIST` addr) stays open on the client's side, silent, once the server closes it. Returns
+   * that client socket: destroy it to let the client notice at last.
+   */
+  halfOpen(upstreamPort: number): Socket {
+    const client = this.byUpstreamPort.get(upstreamPort);
+    if (!client) throw new Error(`no connection whose upstream port is ${upstreamPort}`);
+    this.halfOpenClients.add(client);
+    return client;
   }
 
   heal(): void {

@@ -70,9 +70,11 @@ export class RevocationWriter {
   private writesInFlight = 0;
   private batches = 0;
 
+  /** `onEnvelope`: told each batch's envelope id before the batch is sent (so its message is known as this writer's when it comes back). */
   constructor(
     private readonly redis: KccRedis,
     private readonly maxLifetimeMs: number,
+    private readonly onEnvelope: (id: string) => void = () => undefined,
   ) {}
 
   /** Batches written so far. */
@@ -120,9 +122,10 @@ export class RevocationWriter {
     const prune = this.batches++ % PRUNE_EVERY === 0 ? '1' : '0';
     const keys = [REVOCATION_KEYS.sessions, REVOCATION_KEYS.subjects, REVOCATION_KEYS.clientNotBefore, REVOCATION_KEYS.log].map((name) => this.redis.key(name));
     const routes = await this.redis.publishRoutes(this.redis.channel(REVOCATION_KEYS.channel));
+    this.onEnvelope(envelope.id);
     await this.redis.script(WRITE, keys, [
       events.length, ...triples,
-      `${now - maxLifetime}-0`, envelope.id, json, now, Math.floor((now - maxLifetime) / 1000), maxLifetime, prune,
+      `${Math.max(0, now - maxLifetime)}-0`, envelope.id, json, now, Math.floor((now - maxLifetime) / 1000), maxLifetime, prune,
       MAX_NOT_BEFORE_SKEW_SECONDS, ...publishRouteArgs(routes),
     ]);
   }

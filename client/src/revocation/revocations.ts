@@ -1,12 +1,13 @@
 import { EventEmitter } from 'node:events';
 import { inspect } from 'node:util';
 import { Bus } from '../bus.js';
-import type { KccRedis } from '../connection.js';
+import type { ConnectionRole, KccRedis } from '../connection.js';
 import { KccClosedError, KccInputError } from '../errors.js';
 import { EventLog } from '../event-log.js';
 import { emitGuarded } from '../guarded-emit.js';
 import type { DropCounts } from '../envelope.js';
 import { OptionProblems } from '../option-checks.js';
+import { RecentIds } from '../recent-ids.js';
 import {
   MAX_NOT_BEFORE_SKEW_SECONDS,
   MAX_REVOCATION_ID_LENGTH,
@@ -35,7 +36,7 @@ import type { KeycloakPushVerifier, VerifiedKeycloakPush } from './keycloak-admi
 export type RevocationCheck = 'revoked' | 'active' | 'stale';
 
 export interface RevocationOptions {
-  /** How long a revoked session is remembered: Keycloak's SSO Session Max. @default 36000000 (10 hours) */
+  /** How long a revoked session is remembered: Keycloak's SSO Session Max (at most ten years). @default 36000000 (10 hours) */
   readonly sessionMaxLifetimeMs?: number;
   /** Cut off from Redis longer than this, the instance reports `stale`. @default 30000 */
   readonly maxStalenessMs?: number;
@@ -144,6 +145,16 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   private readonly coverage = new BusCoverage();
   private readonly logPolls = { confirmed: 0, read: 0 };
   private catchingUp: Promise<void> | undefined;
+  /** Envelope ids of the batches this object wrote: their messages count as heard, and are not applied again. */
+  private readonly written = new RecentIds(WRITTEN_IDS);
+  /**
+   * The command connection is back: the server behind it may have restarted without its data or
+   * failed over, and the log's count of appends, which a poll compares with the messages heard, may
+   * have started again. The next poll reads the log.
+   */
+  private readonly onReady = (role: ConnectionRole) => {
+    if (role === 'commands') this.coverage.invalidate();
+  };
   private readonly onResubscribed = () => {
     this.coverage.invalidate(); // messages may have been lost while it was away
     // A poll in flight read the head before the reconnect: what was lost after it needs a poll of its own.
@@ -180,7 +191,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     const problems = new OptionProblems();
     const d = REVOCATION_DEFAULTS;
     this.options = {
-      sessionMaxLifetimeMs: problems.number('sessionMaxLifetimeMs', options.sessionMaxLifetimeMs, d.sessionMaxLifetimeMs, { min: 1, unit: 'ms' }),
+      sessionMaxLifetimeMs: problems.number('sessionMaxLifetimeMs', options.sessionMaxLifetimeMs, d.sessionMaxLifetimeMs, { min: 1, max: MAX_SESSION_LIFETIME_MS, unit: 'ms' }),
       maxStalenessMs: problems.number('maxStalenessMs', options.maxStalenessMs, d.maxStalenessMs, { min: 1, unit: 'ms' }),
       failOpen: options.failOpen ?? d.failOpen,
     };
@@ -188,7 +199,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     this.log = new EventLog(redis, { name: REVOCATION_KEYS.log, maxAgeMs: this.options.sessionMaxLifetimeMs, validate: isRevocationBatch });
     // Its own messages too: they count as heard (their revocations were applied when written).
     this.bus = new Bus(redis, { channel: REVOCATION_KEYS.channel, validate: isRevocationBatch, receiveOwn: true });
-    this.writer = new RevocationWriter(redis, this.options.sessionMaxLifetimeMs);
+    this.writer = new RevocationWriter(redis, this.options.sessionMaxLifetimeMs, (id) => this.written.add(id));
     this.pushes = new KeycloakPushRelay(redis, options.keycloakPushes, this.options.sessionMaxLifetimeMs, {
       setPushedNotBefore: (notBefore, source) => {
         this.index.setPushedNotBefore(notBefore);
@@ -285,6 +296,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     this.closed = true;
     this.timers.forEach((t) => clearInterval(t));
     this.redis.off('resubscribed', this.onResubscribed);
+    this.redis.off('ready', this.onReady);
     await this.unsubscribe?.().catch(() => undefined);
     await this.catchingUp?.catch(() => undefined);
   }
@@ -303,7 +315,9 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     const subscribed = this.bus.subscribe((message) => {
       // A copy or a replay of a message heard (or an entry read) before: applied then. Its copy in the log is skipped unparsed.
       if (!this.coverage.hear(message.id)) return;
-      if (message.sender === this.redis.instanceId) return; // applied when written
+      // Applied when written. Not "the sender is this instance": two processes given one instanceId,
+      // or two Revocations on one connection, would then never apply each other's revocations.
+      if (this.written.has(message.id)) return;
       for (const event of message.data.revocations) this.accept(event, 'bus');
     });
     const position = this.log.head();
@@ -321,6 +335,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     // and would be counted again by the first poll, so that poll reads (as every poll did before).
     this.lastId = head.lastId;
     this.redis.on('resubscribed', this.onResubscribed);
+    this.redis.on('ready', this.onReady);
     const readAt = performance.now();
     await this.loadSnapshot();
     this.touch(readAt);
@@ -482,6 +497,16 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   }
 }
 
+
+/** Envelope ids of this object's own writes kept (at least; up to twice): far more than are on their way back at once. */
+const WRITTEN_IDS = 10_000;
+
+/**
+ * The longest `sessionMaxLifetimeMs`: ten years, above any Keycloak session or offline-session
+ * lifespan in practice. Past about 56 years the log's trim position (now − lifetime) would fall
+ * before 1970 and Redis would refuse every write.
+ */
+export const MAX_SESSION_LIFETIME_MS = 10 * 365 * 24 * 3_600_000;
 
 /** How often a refused revocation is logged at most (each one is counted). */
 const REFUSAL_LOG_INTERVAL_MS = 60_000;
