@@ -349,8 +349,9 @@ class RunningTail<T> implements EventLogTail {
     if (this.stopped || this.last === '0-0' || !this.options.onGap) return;
     try {
       const first = await this.source.oldestId();
-      // An empty log after entries were read here: they were lost with the server's data (a restart
-      // without persistence), as trimming by age never empties it.
+      // An empty log after entries were read here: lost with the server's data (a restart without
+      // persistence; the writes' own trimming always keeps the entry appended) or trimmed away
+      // (EventLog.trim): either way, entries after the last one read may be gone.
       if (first === undefined || compareStreamIds(first, this.last) > 0) this.options.onGap(this.last, first);
     } catch {
       // The next reconnect checks again.

@@ -5,7 +5,7 @@ import { type LockHandle, Locks } from '../lock.js';
 import { Store, type Versioned } from '../store.js';
 import { jweKekFingerprint } from './key-encryption.js';
 import type { ResolvedKeyRingOptions } from './key-ring-options.js';
-import { MAX_COMPROMISED_KIDS, RING_FORMAT_VERSION, type StoredRing, parseStoredRing, viewAt } from './ring-data.js';
+import { CLOCK_SKEW_ALLOWANCE_MS, MAX_COMPROMISED_KIDS, RING_FORMAT_VERSION, type StoredRing, parseStoredRing, viewAt } from './ring-data.js';
 import { type RingFacts, judgeRing } from './ring-judge.js';
 import { KEY_RING_KEYS } from './ring-keys.js';
 import type { NewestEntries, RingLog } from './ring-log.js';
@@ -58,6 +58,7 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
   private lastRefusalReason: RingRefusalReason | undefined;
   private loadedAt = 0;
   private stopped = false;
+  private serverTimeRefused = false;
   private loading: Promise<LoadResult> | undefined;
   private syncing: Promise<void> | undefined;
   private syncAgain: Promise<void> | undefined;
@@ -143,8 +144,11 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
   /**
    * Under the lock: the stored version of the ring held here, after writing it back if Redis lost it
    * or holds one that is refused; undefined when neither Redis nor this instance has a ring.
+   * `alsoReplace`: refusals that are otherwise left in place, written over too (an emergency
+   * rotation replaces a ring whose keys are not active yet on this clock: its writer's clock was
+   * wrong, and the fleet must not wait for it to take a compromised key out of service).
    */
-  async heldInRedis(): Promise<Versioned | undefined> {
+  async heldInRedis(alsoReplace: ReadonlySet<RingRefusalReason> = new Set()): Promise<Versioned | undefined> {
     // Each round either finds the ring held here, adopts a newer one, or writes the held one back.
     for (let round = 0; round < 4; round++) {
       const stored = await this.store.getVersioned(KEY_RING_NAME);
@@ -153,7 +157,7 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
         return stored;
       }
       const result = await this.load();
-      const replaced = result.state === 'absent' ? 'absent' : result.state === 'refused' && RESTORABLE.has(result.reason) ? result.reason : undefined;
+      const replaced = result.state === 'absent' ? 'absent' : result.state === 'refused' && (RESTORABLE.has(result.reason) || alsoReplace.has(result.reason)) ? result.reason : undefined;
       if (replaced !== undefined) {
         if (!this.held) return undefined;
         await this.writeBack(stored?.version ?? 0, replaced);
@@ -171,6 +175,7 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
   async write(storeVersion: number, ring: Omit<StoredRing, 'v' | 'namespace' | 'generation' | 'writtenAt'> & Partial<StoredRing>): Promise<boolean> {
     // Above the log's newest too: a ring created anew after Redis lost one never looks like a rollback.
     const generation = Math.max(this.generation, this.logGeneration) + 1;
+    await this.assertClockNearServer();
     const document: StoredRing = { ...ring, v: RING_FORMAT_VERSION, namespace: this.redis.keyPrefix, generation, writtenAt: Date.now() };
     // What every reader checks, checked before writing: a ring they refuse would be written back over,
     // and its generation, logged, would stop instances from starting.
@@ -185,6 +190,31 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
     const result = await this.store.compareAndSet(KEY_RING_NAME, storeVersion, text, { event: this.log.changed(generation, kek) });
     await this.load();
     return result.ok;
+  }
+
+  /**
+   * Every time in a ring is its writer's clock: one far off would make every other instance switch
+   * keys too early (a key Keycloak has not fetched yet signs) or refuse the ring (`not-yet-active`).
+   * So a writer whose clock is off from the Redis server's by more than instances may differ writes
+   * nothing. A server that refuses `TIME` is not asked again.
+   */
+  private async assertClockNearServer(): Promise<void> {
+    if (this.serverTimeRefused) return;
+    let skewMs: number;
+    try {
+      const [seconds, micros] = await this.redis.run((r) => r.time());
+      skewMs = Date.now() - (Number(seconds) * 1000 + Math.floor(Number(micros) / 1000));
+    } catch (error) {
+      if (!(error instanceof Error && /NOPERM|unknown command|not supported/i.test(error.message))) throw error;
+      this.serverTimeRefused = true;
+      return;
+    }
+    if (Math.abs(skewMs) <= CLOCK_SKEW_ALLOWANCE_MS) return;
+    throw new KccKeyRingError(
+      `key ring not written: this host's clock is ${Math.round(Math.abs(skewMs) / 1000)} s ${skewMs > 0 ? 'ahead of' : 'behind'} the Redis server's, ` +
+        `more than the ${CLOCK_SKEW_ALLOWANCE_MS / 1000} s instances may differ; every time in the ring would be wrong for the others. ` +
+        'Synchronise this host\'s clock (NTP, Amazon Time Sync Service) and try again',
+    );
   }
 
   /**

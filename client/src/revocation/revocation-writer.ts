@@ -125,7 +125,7 @@ export class RevocationWriter {
     this.onEnvelope(envelope.id);
     await this.redis.script(WRITE, keys, [
       events.length, ...triples,
-      `${Math.max(0, now - maxLifetime)}-0`, envelope.id, json, now, Math.floor((now - maxLifetime) / 1000), maxLifetime, prune,
+      `${now - maxLifetime}-0`, envelope.id, json, now, Math.floor((now - maxLifetime) / 1000), maxLifetime, prune,
       MAX_NOT_BEFORE_SKEW_SECONDS, ...publishRouteArgs(routes),
     ]);
   }

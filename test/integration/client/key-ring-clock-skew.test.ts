@@ -1,9 +1,11 @@
 /**
  * Instances' clocks differ. A key that signs at once (an emergency rotation, the first key) is written
  * active from CLOCK_SKEW_ALLOWANCE_MS before the writer's now, so an instance whose clock is behind by
- * less adopts it; behind by more, it refuses the ring as `not-yet-active` and leaves it in place, never
- * writing the ring it holds back over it (that would undo an emergency rotation: the compromised key
- * back in use, and instances starting later refusing to, as the log shows the newer generation).
+ * less adopts it. A writer whose clock is further off from the Redis server's writes nothing. A ring
+ * whose keys are not active yet on a reader's clock anyway (an earlier release's writer) is refused as
+ * `not-yet-active` and left in place, never written over with the ring held (that would undo an
+ * emergency rotation: the compromised key back in use, and instances starting later refusing to, as
+ * the log shows the newer generation); an emergency rotation from a right clock replaces it.
  * Found by an audit (2026-12-03): before, a writer 50 ms ahead was enough.
  */
 import { spawn } from 'node:child_process';
@@ -15,13 +17,13 @@ import type { LocalRedis } from '../../../local/local-redis.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { until } from '../../support/events.js';
 import { connectAs, kccOptions, startTestRedis } from '../../support/redis.js';
-import { ringPayload, storedRing } from '../../support/stored-ring.js';
+import { ringPayload, sealedWith, storedRing, writeStoredRing } from '../../support/stored-ring.js';
 import { TSX_NODE_ARGS } from '../../support/tsx.js';
 
 const KEK = 'clock-skew-test-key-encryption-key-0123456789abcdefghijklmnop';
 const WRITER = fileURLToPath(new URL('../../support/skewed-key-ring.ts', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
-const APPS = ['skewrotate', 'skewfirst', 'skewfar'] as const;
+const APPS = ['skewrotate', 'skewfirst', 'skewfar', 'skewlegacy'] as const;
 let server: LocalRedis;
 const closeLater = closeAfterEach();
 
@@ -86,19 +88,41 @@ describe('key ring: instances whose clocks differ', () => {
     expect((await instance(user)).signingKey().kid).toBe(first.kid);
   });
 
-  it('a ring written on a clock ahead by more than the allowed skew is refused as not-yet-active, and left in place rather than undone', async () => {
+  it('a writer whose clock is off from the Redis server\'s by more than the allowed skew writes nothing, and says why', async () => {
     const user = 'skewfar-prod';
     const raw = closeLater(await connectAs(server, user));
     const b = await instance(user);
+    const before = await storedRing(raw, user);
+    await expect(skewedWriter(user, 10 * 60_000, 'rotate-immediate')).rejects.toThrow(
+      /key ring not written: this host's clock is 600 s ahead of the Redis server's, more than the 60 s instances may differ; .*Synchronise this host's clock/,
+    );
+    expect(await storedRing(raw, user)).toEqual(before);
+    expect([b.stats.refused, b.health().status]).toEqual([{}, 'ready']);
+  });
+
+  it('a ring whose keys are not active yet here (an earlier release\'s writer with a wrong clock) is left in place, not undone; an emergency rotation from a right clock replaces it', async () => {
+    const user = 'skewlegacy-prod';
+    const raw = closeLater(await connectAs(server, user));
+    const b = await instance(user);
     const held = b.signingKey().kid;
-    const rotation = await skewedWriter(user, 10 * 60_000, 'rotate-immediate');
+    // What a writer 10 minutes ahead wrote before writers checked their clock: the next generation, every key activating then.
+    const stored = ringPayload((await storedRing(raw, user))!.value);
+    const then = Date.now() + 10 * 60_000;
+    const ahead = { ...stored, generation: stored.generation + 1, writtenAt: then, keys: stored.keys.map((k) => ({ ...k, createdAt: then, activatesAt: then })) };
+    await writeStoredRing(raw, user, await sealedWith(KEK, ahead));
     await until(() => (b.stats.refused['not-yet-active'] ?? 0) > 0, 'the refusal', 10_000);
     // Several refresh cycles (50 ms) later: nothing written back over it; the held ring still signs, degraded.
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect([b.stats.restored, b.signingKey().kid, b.health().status]).toEqual([0, held, 'degraded']);
     expect(b.health().lastError).toMatch(/not-yet-active: ring has no key active yet on this instance's clock: .*synchronise the hosts' clocks/);
+    expect(ringPayload((await storedRing(raw, user))!.value).writtenAt).toBe(then);
+    // An instance starting now says why, and the way out.
+    await expect(instance(user)).rejects.toThrow(/not-yet-active: .*If the writer's clock was wrong, run an emergency rotation .* from a host whose clock is right: it replaces that ring/);
+    // The way out: an emergency rotation here replaces it, and instances start again.
+    const rotation = await b.rotate({ immediate: true });
+    expect(rotation.rotated).toBe(true);
+    expect([b.signingKey().kid, b.health().status]).toEqual([rotation.kid, 'ready']);
     expect(ringPayload((await storedRing(raw, user))!.value).keys.map((k) => k.kid)).toEqual([rotation.kid]);
-    // An instance starting now says why, and that Redis needs no change.
-    await expect(instance(user)).rejects.toThrow(/not-yet-active: .*This instance starts once its clock reaches that time; nothing in Redis needs changing/);
+    expect((await instance(user)).signingKey().kid).toBe(rotation.kid);
   });
 });
