@@ -17,8 +17,6 @@ import { type RingRefusalReason, reencryptRing } from './ring-seal.js';
 import { generateSigningKey } from './signing-key.js';
 
 const LOCK_NAME = KEY_RING_KEYS.lock;
-/** What an emergency rotation writes over besides what any write-back replaces: a ring whose keys are not active yet here (its writer's clock was ahead). */
-const REPLACED_BY_EMERGENCY_ROTATION: ReadonlySet<RingRefusalReason> = new Set(['not-yet-active']);
 
 /** The reads a start begins before its options are resolved (they need no key-encryption key). */
 interface StartReads {
@@ -329,7 +327,7 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
 
   /** Under the lock: makes sure Redis holds the ring held here, then, unless someone rotated since generation `seen`, writes the next one. */
   private async rotateLocked(seen: number, mode: RotationPlan['mode']): Promise<RotateResult> {
-    const stored = await this.keeper.heldInRedis(mode === 'immediate' ? REPLACED_BY_EMERGENCY_ROTATION : undefined);
+    const stored = await this.keeper.heldInRedis();
     const view = this.currentView();
     const existing = view.next ?? view.active;
     if (this.generation !== seen && mode === 'scheduled' && existing) return { rotated: false, kid: existing.kid, activatesAt: existing.activatesAt };

@@ -144,11 +144,8 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
   /**
    * Under the lock: the stored version of the ring held here, after writing it back if Redis lost it
    * or holds one that is refused; undefined when neither Redis nor this instance has a ring.
-   * `alsoReplace`: refusals that are otherwise left in place, written over too (an emergency
-   * rotation replaces a ring whose keys are not active yet on this clock: its writer's clock was
-   * wrong, and the fleet must not wait for it to take a compromised key out of service).
    */
-  async heldInRedis(alsoReplace: ReadonlySet<RingRefusalReason> = new Set()): Promise<Versioned | undefined> {
+  async heldInRedis(): Promise<Versioned | undefined> {
     // Each round either finds the ring held here, adopts a newer one, or writes the held one back.
     for (let round = 0; round < 4; round++) {
       const stored = await this.store.getVersioned(KEY_RING_NAME);
@@ -157,7 +154,7 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
         return stored;
       }
       const result = await this.load();
-      const replaced = result.state === 'absent' ? 'absent' : result.state === 'refused' && (RESTORABLE.has(result.reason) || alsoReplace.has(result.reason)) ? result.reason : undefined;
+      const replaced = result.state === 'absent' ? 'absent' : result.state === 'refused' && RESTORABLE.has(result.reason) ? result.reason : undefined;
       if (replaced !== undefined) {
         if (!this.held) return undefined;
         await this.writeBack(stored?.version ?? 0, replaced);
@@ -207,6 +204,7 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
     } catch (error) {
       if (!(error instanceof Error && /NOPERM|unknown command|not supported/i.test(error.message))) throw error;
       this.serverTimeRefused = true;
+      this.redis.config.logger.warn('the Redis server refuses TIME: key ring writes go ahead without comparing this host\'s clock with the server\'s', { error: error.message });
       return;
     }
     if (Math.abs(skewMs) <= CLOCK_SKEW_ALLOWANCE_MS) return;

@@ -31,8 +31,8 @@ export function startRefusalMessage(refusal: string | undefined, reason: RingRef
       return `${refusal}. Upgrade this instance to the release that wrote it`;
     case 'not-yet-active':
       return (
-        `${refusal}. This instance starts once its clock reaches that time. If the writer's clock was wrong, run an emergency rotation ` +
-        '(kcc-redis rotate-keys --immediate, or ring.rotate({ immediate: true })) from a host whose clock is right: it replaces that ring'
+        `${refusal}. This instance starts once its clock reaches that time. If that is far off (a writer's clock was wrong) and ` +
+        `no instance can wait: ${fresh}`
       );
     default:
       return `${refusal ?? 'key ring refused'}. A running instance that holds a good ring writes it back; with none running, ${fresh}`;

@@ -116,8 +116,8 @@ export async function unlockRing(opened: OpenedRing, keks: KeyEncryptionKeys, no
     if (next) {
       throw new RingRefusal(
         'not-yet-active',
-        `ring has no key active yet on this instance's clock: kid "${next.kid}" activates at ${new Date(next.activatesAt).toISOString()}, ${next.activatesAt - now} ms from now; ` +
-          `the writer's clock is ahead of this one by more than the ${CLOCK_SKEW_ALLOWANCE_MS / 1000} s allowed: synchronise the hosts' clocks (NTP, Amazon Time Sync Service)`,
+        `ring has no key active yet on this instance's clock: kid "${next.kid}" activates at ${new Date(next.activatesAt).toISOString()}; ` +
+          `this clock and its writer's differ by more than the ${CLOCK_SKEW_ALLOWANCE_MS / 1000} s allowed: synchronise the hosts' clocks (NTP, Amazon Time Sync Service)`,
       );
     }
     throw new RingRefusal('invalid', 'ring has no active key');
