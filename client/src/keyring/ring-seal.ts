@@ -110,8 +110,8 @@ export async function unlockRing(opened: OpenedRing, keks: KeyEncryptionKeys, no
     }
   }));
   if (!viewAt(opened.ring, now).active) {
-    // Keys that sign later on this clock: written by an instance whose clock is ahead by more than the
-    // allowed skew. Not a bad ring: it is not written over, and adopted once this clock gets there.
+    // Keys that sign later on this clock: this clock and the writer's differ by more than the allowed
+    // skew. Not a bad ring: it is not written over, and adopted once this clock gets there.
     const next = opened.ring.keys.filter((k) => k.activatesAt > now && (k.retiresAt === null || k.retiresAt > k.activatesAt)).sort((a, b) => a.activatesAt - b.activatesAt)[0];
     if (next) {
       throw new RingRefusal(
