@@ -31,8 +31,8 @@ export interface TailOptions {
   /**
    * Called when entries after the last applied one may have been trimmed before this tail read
    * them (it was away longer than maxAgeMs), or lost (after a reconnect the log is empty,
-   * `firstRetainedId` undefined: the server restarted without its data): reload compacted state.
-   * Must not throw.
+   * `firstRetainedId` undefined: the server restarted without its data, or {@link EventLog.trim}
+   * emptied it): reload compacted state. Must not throw.
    */
   readonly onGap?: (lastAppliedId: string, firstRetainedId: string | undefined) => void;
 }

@@ -32,7 +32,8 @@ export interface JsonWebKeySet {
 export interface KeyRingHealth {
   /**
    * `ready`: Redis holds the ring this instance signs with; `degraded`: the last read of Redis was
-   * refused (tampered, rewound, under an unknown key-encryption key) and the ring held here signs,
+   * refused (tampered, rewound, under an unknown key-encryption key, keys not active yet on this
+   * clock) and the ring held here signs,
    * until Redis holds a good ring again (this instance writes its ring back when it can).
    */
   readonly status: 'ready' | 'degraded' | 'closed';

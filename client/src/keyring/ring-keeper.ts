@@ -109,7 +109,7 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
 
   /** Why this instance cannot start on the ring in Redis, and the way out. */
   startRefusal(): string {
-    return startRefusalMessage(this.lastErrorText, this.lastRefusalReason, this.redis.key(KEY_RING_NAME));
+    return startRefusalMessage(this.lastErrorText, this.lastRefusalReason, this.redis.key(KEY_RING_NAME), this.redis.key(KEY_RING_KEYS.log));
   }
 
   /** Runs `work` under the ring's lock; does nothing when another instance holds it (it is doing the same). */

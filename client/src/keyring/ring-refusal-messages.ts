@@ -19,7 +19,7 @@ export function verdictMessage(verdict: RingRefusalReason, ring: StoredRing, hel
 }
 
 /** Why an instance cannot start on the ring in Redis (`refusal`, with its `reason`), and the way out. */
-export function startRefusalMessage(refusal: string | undefined, reason: RingRefusalReason | undefined, ringKey: string): string {
+export function startRefusalMessage(refusal: string | undefined, reason: RingRefusalReason | undefined, ringKey: string, logKey: string): string {
   const fresh = `delete the ring (DEL ${ringKey}) and start an instance: it creates new signing keys, which Keycloak fetches from the JWKS URL`;
   switch (reason) {
     case 'unknown-kek':
@@ -31,8 +31,10 @@ export function startRefusalMessage(refusal: string | undefined, reason: RingRef
       return `${refusal}. Upgrade this instance to the release that wrote it`;
     case 'not-yet-active':
       return (
-        `${refusal}. This instance starts once its clock reaches that time. If that is far off (a writer's clock was wrong) and ` +
-        `no instance can wait: ${fresh}`
+        `${refusal}. This instance starts once its clock reaches that time. Check this host's clock first: one behind makes a good ring look early. ` +
+        `If it is right and that time is far off (the writer's clock was wrong), stop every instance, delete the ring and its event log ` +
+        `(DEL ${ringKey} ${logKey}; running instances would write back what they hold, and the log would still show the refused generation) ` +
+        'and start an instance: it creates new signing keys, which Keycloak fetches from the JWKS URL'
       );
     default:
       return `${refusal ?? 'key ring refused'}. A running instance that holds a good ring writes it back; with none running, ${fresh}`;

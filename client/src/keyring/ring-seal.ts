@@ -6,9 +6,10 @@ import { CLOCK_SKEW_ALLOWANCE_MS, NewerRingFormatError, RING_FORMAT_VERSION, typ
 import { importPrivateKey } from './signing-key.js';
 
 /**
- * Why a stored ring was refused. `unknown-kek` and `newer-format` may be a ring this instance cannot
- * read yet (a key-encryption key it has not re-read, a newer release); the others are a ring no
- * honest instance would adopt over the one it holds.
+ * Why a stored ring was refused. `unknown-kek`, `newer-format` and `not-yet-active` may be a ring this
+ * instance cannot use yet (a key-encryption key it has not re-read, a newer release, keys that
+ * activate later on this clock); the others are a ring no honest instance would adopt over the one
+ * it holds.
  */
 export type RingRefusalReason =
   | 'malformed'
