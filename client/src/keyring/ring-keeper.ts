@@ -209,7 +209,7 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
     }
     if (Math.abs(skewMs) <= CLOCK_SKEW_ALLOWANCE_MS) return;
     throw new KccKeyRingError(
-      `key ring not written: this host's clock is ${Math.round(Math.abs(skewMs) / 1000)} s ${skewMs > 0 ? 'ahead of' : 'behind'} the Redis server's, ` +
+      `key ring not written: this host's clock is ${skewSeconds(skewMs)} s ${skewMs > 0 ? 'ahead of' : 'behind'} the Redis server's, ` +
         `more than the ${CLOCK_SKEW_ALLOWANCE_MS / 1000} s instances may differ; every time in the ring would be wrong for the others. ` +
         'Synchronise this host\'s clock (NTP, Amazon Time Sync Service) and try again',
     );
@@ -385,4 +385,9 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
     }
     return this.generation > generation;
   }
+}
+
+/** Rounded up to a tenth of a second: a skew just over the allowance never reads as equal to it. */
+function skewSeconds(skewMs: number): string {
+  return String(Math.ceil(Math.abs(skewMs) / 100) / 10);
 }
