@@ -89,6 +89,7 @@ function observeRevocations(revocations: Revocations, observe: Observe): void {
   for (const [outcome, count] of Object.entries(stats.logPolls)) observe(i.logPolls, count, { [ATTRIBUTES.logPollOutcome]: outcome });
   observe(i.staleness, revocations.stalenessMs / 1000);
   observe(i.stale, revocations.stale ? 1 : 0);
+  observe(i.unwritten, stats.unwritten);
   observe(i.revokedSessions, stats.revokedSessions);
   observe(i.revokedSubjects, stats.revokedSubjects);
 }

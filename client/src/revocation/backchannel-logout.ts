@@ -107,7 +107,9 @@ function claimFailure(error: unknown): Verdict {
  *
  * Answers 200 (empty body) once the revocation is durable; 400 `invalid_request` with a terse
  * description for anything else it was sent; 503 `temporarily_unavailable` when the JWKS or the
- * sink (Redis) is unavailable, so that the identity provider retries. Always `Cache-Control: no-store`.
+ * sink (Redis) is unavailable. Keycloak does not send a logout token again after a failed answer: a
+ * revocation `Revocations` applied but could not store is written again by it until Redis takes it;
+ * one whose token could not be verified (JWKS unavailable) is lost. Always `Cache-Control: no-store`.
  * Throws one KccConfigError naming every problem when the options are wrong.
  *
  * @example
@@ -187,7 +189,7 @@ export function createBackchannelLogoutHandler(options: BackchannelLogoutOptions
 
   function unavailable(what: string, cause: unknown): EndpointResponse {
     stats.unavailable += 1;
-    logger.warn(`back-channel logout not applied: ${what}; answered 503 so that the identity provider retries`, {
+    logger.warn(`back-channel logout not completed: ${what}; answered 503 (Keycloak does not send the token again)`, {
       error: cause instanceof Error ? cause.message : String(cause),
     });
     return unavailableResponse();

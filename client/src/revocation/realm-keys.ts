@@ -125,7 +125,7 @@ const CLAIM_ERRORS = new Set(['ERR_JWT_CLAIM_VALIDATION_FAILED', 'ERR_JWT_EXPIRE
 /**
  * Sorts an error thrown by jose's verification: a signature-stage failure of the token (400), a
  * claim failure (`'claims'`, for the caller to map), or anything else — the JWKS could not be
- * fetched, timed out or was invalid — `'keys_unavailable'` (503, the identity provider retries).
+ * fetched, timed out or was invalid — `'keys_unavailable'` (503).
  */
 export function classifyVerificationError(error: unknown): SignatureFailure | 'claims' | 'keys_unavailable' {
   const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;

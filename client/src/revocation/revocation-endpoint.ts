@@ -59,7 +59,7 @@ export function invalidRequestResponse(description: string): EndpointResponse {
   };
 }
 
-/** 503 `temporarily_unavailable`: the identity provider should retry. */
+/** 503 `temporarily_unavailable`: the request could not be completed now (Keycloak logs it; it does not send it again). */
 export function unavailableResponse(): EndpointResponse {
   return {
     status: 503,

@@ -4,7 +4,8 @@ import type { VerifiedKeycloakPush } from './keycloak-admin-action.js';
  * Where the logout endpoints send what they accepted: the revocation index and its Redis store
  * (`Revocations` implements it). Every method resolves once the change is durable in Redis and
  * applied on this instance, and rejects when it is not (Redis down): the endpoints then answer
- * 503 so that the identity provider retries.
+ * 503. Keycloak does not send the request again, so a sink that applied it keeps writing it
+ * (`Revocations` does: `stats.unwritten`).
  *
  * @example
  * // A recording fake for tests:

@@ -25,6 +25,7 @@ import { REVOCATION_KEYS } from './revocation-keys.js';
 import type { KeycloakAdminSink } from './revocation-sink.js';
 import { loadRevocationSnapshot } from './revocation-snapshot.js';
 import { RevocationWriter } from './revocation-writer.js';
+import { UnwrittenRevocations } from './unwritten-revocations.js';
 import { KeycloakPushRelay, isRelayedKeycloakPush } from './admin-action-relay.js';
 import type { KeycloakPushVerifier, VerifiedKeycloakPush } from './keycloak-admin-action.js';
 
@@ -96,6 +97,15 @@ export interface RevocationStats {
   /** Batches this instance wrote to Redis. */
   readonly batchesWritten: number;
   /**
+   * Revocations applied here whose write to Redis failed, waiting to be written again (after a
+   * reconnect and on every poll): until then the other instances do not have them.
+   */
+  readonly unwritten: number;
+  /** Revocations written after their first write failed. */
+  readonly writtenLate: number;
+  /** Revocations given up unwritten because more than 100,000 waited: applied on this instance only. */
+  readonly unwrittenDropped: number;
+  /**
    * Polls of the event log (every `maxStalenessMs / 3`, at most 5 s, and after a reconnect), by
    * outcome: `confirmed` = the log's head showed that every entry since the last poll had come over
    * pub/sub, so none was read; `read` = entries were read (one was missing, or it could not tell).
@@ -132,6 +142,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   private readonly log: EventLog<RevocationBatch>;
   private readonly bus: Bus<RevocationBatch>;
   private readonly writer: RevocationWriter;
+  private readonly unwritten: UnwrittenRevocations;
   private readonly pushes: KeycloakPushRelay;
   private applied = 0;
   private readonly refused: Record<RevocationSource, number> = { api: 0, bus: 0, log: 0, snapshot: 0 };
@@ -153,7 +164,9 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
    * have started again. The next poll reads the log.
    */
   private readonly onReady = (role: ConnectionRole) => {
-    if (role === 'commands') this.coverage.invalidate();
+    if (role !== 'commands') return;
+    this.coverage.invalidate();
+    void this.unwritten.retry();
   };
   private readonly onResubscribed = () => {
     this.coverage.invalidate(); // messages may have been lost while it was away
@@ -200,6 +213,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     // Its own messages too: they count as heard (their revocations were applied when written).
     this.bus = new Bus(redis, { channel: REVOCATION_KEYS.channel, validate: isRevocationBatch, receiveOwn: true });
     this.writer = new RevocationWriter(redis, this.options.sessionMaxLifetimeMs, (id) => this.written.add(id));
+    this.unwritten = new UnwrittenRevocations((event) => this.writer.write(event), redis.config.logger);
     this.pushes = new KeycloakPushRelay(redis, options.keycloakPushes, this.options.sessionMaxLifetimeMs, {
       setPushedNotBefore: (notBefore, source) => {
         this.index.setPushedNotBefore(notBefore);
@@ -247,6 +261,9 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
       messagesDropped: drops(this.bus.dropped) + drops(this.log.dropped),
       dropped: { bus: this.bus.dropped, log: this.log.dropped },
       batchesWritten: this.writer.batchesWritten,
+      unwritten: this.unwritten.size,
+      writtenLate: this.unwritten.writtenLate,
+      unwrittenDropped: this.unwritten.dropped,
       logPolls: { ...this.logPolls },
       revokedSessions: this.index.sessionCount,
       revokedSubjects: this.index.subjectCount,
@@ -257,7 +274,11 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     };
   }
 
-  /** Revokes one session everywhere. Applied here before it resolves, and written durably to Redis. */
+  /**
+   * Revokes one session everywhere. Applied here at once; resolves once written durably to Redis. If
+   * the write fails, the promise rejects and the revocation is written again until Redis takes it
+   * ({@link RevocationStats.unwritten}).
+   */
   revokeSession(sid: string): Promise<void> {
     return this.revoke({ kind: 'session', sid, exp: Date.now() + this.options.sessionMaxLifetimeMs });
   }
@@ -290,15 +311,33 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     return this.pushes.push(push);
   }
 
-  /** Stops the subscription and the timers. The Redis connection stays open (it is the caller's). */
+  /**
+   * Stops the subscription and the timers. The Redis connection stays open (it is the caller's).
+   * Revocations still unwritten get one last write (waited for at most 2 s);
+   * any left are logged: only this instance had them.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.timers.forEach((t) => clearInterval(t));
     this.redis.off('resubscribed', this.onResubscribed);
     this.redis.off('ready', this.onReady);
+    await this.writeUnwrittenBeforeClose();
     await this.unsubscribe?.().catch(() => undefined);
     await this.catchingUp?.catch(() => undefined);
+  }
+
+  private async writeUnwrittenBeforeClose(): Promise<void> {
+    if (this.unwritten.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, FINAL_WRITE_WAIT_MS);
+    });
+    await Promise.race([this.unwritten.retry(), waited]);
+    clearTimeout(timer);
+    if (this.unwritten.size > 0) {
+      this.redis.config.logger.warn(`closed with ${this.unwritten.size} revocations Redis did not take: the other instances do not have them (the sessions stay valid there until they expire)`);
+    }
   }
 
   /**
@@ -340,7 +379,10 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     await this.loadSnapshot();
     this.touch(readAt);
     const pollMs = Math.max(50, Math.min(5_000, Math.floor(this.options.maxStalenessMs / 3)));
-    const poll = setInterval(() => void this.catchUp().catch(() => undefined), pollMs);
+    const poll = setInterval(() => {
+      void this.catchUp().catch(() => undefined);
+      void this.unwritten.retry();
+    }, pollMs);
     // Only reports (the `stale` event): check() decides staleness by itself.
     const check = setInterval(() => this.isStale(), Math.max(50, Math.min(1_000, Math.floor(this.options.maxStalenessMs / 4))));
     const prune = setInterval(() => this.index.prune(Date.now(), this.options.sessionMaxLifetimeMs), 60_000);
@@ -412,7 +454,10 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
       return Promise.reject(new KccInputError(apiRefusal(event, problem, now)));
     }
     this.apply(event);
-    return this.writer.write(event);
+    return this.writer.write(event).catch((error: unknown) => {
+      this.unwritten.add(event, error);
+      throw error;
+    });
   }
 
   /** Applies a revocation that came from Redis (bus, log) if it passes the checks; otherwise drops and counts it. */
@@ -507,6 +552,9 @@ const WRITTEN_IDS = 10_000;
  * before 1970 and Redis would refuse every write.
  */
 export const MAX_SESSION_LIFETIME_MS = 10 * 365 * 24 * 3_600_000;
+
+/** How long {@link Revocations.close} waits for the last write of revocations Redis did not take yet. */
+const FINAL_WRITE_WAIT_MS = 2_000;
 
 /** How often a refused revocation is logged at most (each one is counted). */
 const REFUSAL_LOG_INTERVAL_MS = 60_000;

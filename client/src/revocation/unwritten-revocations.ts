@@ -1,0 +1,95 @@
+import type { KccLogger } from '../logger.js';
+import type { RevocationEvent } from './revocation-event.js';
+
+/**
+ * The most revocations one instance holds unwritten. Far above what an outage brings (a bulk logout
+ * of a few thousand sessions); past it the oldest go, counted and logged, so memory stays bounded.
+ */
+export const MAX_UNWRITTEN_REVOCATIONS = 100_000;
+
+/**
+ * Revocations applied on this instance whose write to Redis failed. Nobody else sends them again:
+ * Keycloak posts a logout token once and only logs a failed answer (ResourceAdminManager
+ * `sendBackChannelLogoutRequestToClientUri`), so this instance writes them again, after a reconnect
+ * and on every poll, until Redis takes them. Applying is idempotent, so a write whose reply was lost
+ * and that is written again changes nothing.
+ */
+export class UnwrittenRevocations {
+  private events: RevocationEvent[] = [];
+  private retrying: Promise<void> | undefined;
+  /** Taken out of `events` by the write in flight: still unwritten until it succeeds. */
+  private writing = 0;
+  private droppedCount = 0;
+  private writtenLateCount = 0;
+
+  constructor(
+    private readonly write: (event: RevocationEvent) => Promise<void>,
+    private readonly logger: KccLogger,
+  ) {}
+
+  /** Revocations waiting to be written, those being written again included. */
+  get size(): number {
+    return this.events.length + this.writing;
+  }
+
+  /** Revocations given up because more than {@link MAX_UNWRITTEN_REVOCATIONS} waited: applied here only. */
+  get dropped(): number {
+    return this.droppedCount;
+  }
+
+  /** Revocations written after their first write failed. */
+  get writtenLate(): number {
+    return this.writtenLateCount;
+  }
+
+  /** Keeps `event`, whose write just failed with `error`, to write it again. */
+  add(event: RevocationEvent, error: unknown): void {
+    if (this.events.length === 0) {
+      this.logger.warn(
+        'revocation applied on this instance only: writing it to Redis failed; it is written again after a reconnect and on every poll until Redis takes it (stats.unwritten)',
+        { error: describe(error) },
+      );
+    }
+    if (this.events.length >= MAX_UNWRITTEN_REVOCATIONS) {
+      this.events.shift();
+      this.droppedCount++;
+      if (this.droppedCount === 1 || this.droppedCount % 10_000 === 0) {
+        this.logger.warn(`${this.droppedCount} revocations that Redis did not take were given up (more than ${MAX_UNWRITTEN_REVOCATIONS} waited): applied on this instance only (stats.unwrittenDropped)`);
+      }
+    }
+    this.events.push(event);
+  }
+
+  /** Writes every waiting revocation once more (single-flight); those that fail again keep waiting. */
+  retry(): Promise<void> {
+    if (this.events.length === 0) return Promise.resolve();
+    this.retrying ??= this.writeAll().finally(() => {
+      this.retrying = undefined;
+    });
+    return this.retrying;
+  }
+
+  private async writeAll(): Promise<void> {
+    const events = this.events;
+    this.events = [];
+    this.writing = events.length;
+    // The writer batches what arrives together: one script call per batch, not per revocation.
+    const results = await Promise.allSettled(events.map((event) => this.write(event)));
+    this.writing = 0;
+    const failed = events.filter((_, i) => results[i]!.status === 'rejected');
+    this.writtenLateCount += events.length - failed.length;
+    // Those kept while this ran came later: the order of first failure stays.
+    const waiting = [...failed, ...this.events];
+    const over = waiting.length - MAX_UNWRITTEN_REVOCATIONS;
+    if (over > 0) this.droppedCount += over;
+    this.events = over > 0 ? waiting.slice(over) : waiting;
+    if (failed.length === 0 && this.events.length === 0 && events.length > 0) {
+      this.logger.info(`${events.length} revocations written to Redis after their first write failed: every instance has them`);
+    }
+  }
+}
+
+/** The error's name and message, never its other fields (an ioredis error carries the command's arguments). */
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}`.slice(0, 300) : String(error).slice(0, 300);
+}
