@@ -22,8 +22,9 @@ function errorBody(error: FastifyError, mediaType: string): { status: number; bo
 /**
  * Mounts the logout endpoints (back-channel logout; Keycloak's `k_logout` / `k_push_not_before`) in
  * their own encapsulated scope, so nothing here changes the app's other routes:
- * - the scope's only body parsers keep the raw bytes of `application/x-www-form-urlencoded` and
- *   `text/plain` bodies (the handlers check size and type themselves); anything else is 415;
+ * - each route's scope has one body parser, keeping the raw bytes of its media type
+ *   (`application/x-www-form-urlencoded` or `text/plain`; the handlers check size and type
+ *   themselves); any other type is 415;
  * - each route's `bodyLimit` is its handler's `maxBodyBytes`: a larger body is 413, before parsing;
  * - an `onSend` hook puts `Cache-Control: no-store` on every response of the scope, Fastify's own
  *   413 / 415 / 400 included.
@@ -33,24 +34,36 @@ export async function mountLogoutRoutes(fastify: FastifyInstance, endpoints: rea
   // Named (fastify-plugin, still encapsulated): Fastify looks for an unnamed plugin's name by
   // scanning every loaded module, on each registration.
   const scoped = fp(async (scope: FastifyInstance) => {
-    scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser([FORM_CONTENT_TYPE, TEXT_CONTENT_TYPE], { parseAs: 'buffer' }, (_request: FastifyRequest, body: Buffer, done) => done(null, body));
-    scope.addHook('onSend', async (_request, reply, payload) => {
-      reply.header('Cache-Control', 'no-store');
-      return payload;
-    });
-    for (const { path, handler, mediaType } of endpoints) {
-      const errorHandler = (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
-        const { status, body } = errorBody(error, mediaType);
-        if (status >= 500) request.log.error({ err: error }, 'logout endpoint failed');
-        return reply.code(status).send(body);
-      };
-      scope.post(path, { bodyLimit: handler.maxBodyBytes, errorHandler }, async (request, reply) => {
-        const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-        const response = await handler({ contentType: request.headers['content-type'], body });
-        return reply.code(response.status).headers(response.headers).send(response.body);
+    // One child scope per media type, holding only that type's parser: Fastify answers 415 to any
+    // other type before the route runs (a form sent to k_logout, text to the back-channel route).
+    for (const mediaType of new Set(endpoints.map((e) => e.mediaType))) {
+      const typed = fp(async (child: FastifyInstance) => mountTyped(child, mediaType, endpoints.filter((e) => e.mediaType === mediaType)), {
+        name: `kcc-redis-logout-routes-${mediaType}`,
+        encapsulate: true,
       });
+      await scope.register(typed);
     }
   }, { name: 'kcc-redis-logout-routes', encapsulate: true });
   await fastify.register(scoped);
+}
+
+function mountTyped(scope: FastifyInstance, mediaType: MountedEndpoint['mediaType'], endpoints: readonly MountedEndpoint[]): void {
+  scope.removeAllContentTypeParsers();
+  scope.addContentTypeParser(mediaType, { parseAs: 'buffer' }, (_request: FastifyRequest, body: Buffer, done) => done(null, body));
+  scope.addHook('onSend', async (_request, reply, payload) => {
+    reply.header('Cache-Control', 'no-store');
+    return payload;
+  });
+  for (const { path, handler } of endpoints) {
+    const errorHandler = (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+      const { status, body } = errorBody(error, mediaType);
+      if (status >= 500) request.log.error({ err: error }, 'logout endpoint failed');
+      return reply.code(status).send(body);
+    };
+    scope.post(path, { bodyLimit: handler.maxBodyBytes, errorHandler }, async (request, reply) => {
+      const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+      const response = await handler({ contentType: request.headers['content-type'], body });
+      return reply.code(response.status).headers(response.headers).send(response.body);
+    });
+  }
 }

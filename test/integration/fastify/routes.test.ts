@@ -145,7 +145,7 @@ describe('Fastify plugin routes, against the real redis-server', () => {
       ['a body over maxBodyBytes (16384): Fastify\'s 413', () => post(urlA, `logout_token=${'a'.repeat(17_000)}`), 413, /too large/],
       ['JSON: Fastify\'s 415', () => post(urlA, JSON.stringify({ logout_token: 'x' }), 'application/json'), 415, /content type must be application\/x-www-form-urlencoded/],
       ['no content type: Fastify\'s 415', () => post(urlA, 'logout_token=x', null), 415, /content type must be/],
-      ['text/plain: the handler\'s 400', () => post(urlA, 'logout_token=x', 'text/plain'), 400, /content type must be application\/x-www-form-urlencoded/],
+      ['text/plain (the admin routes\' type): Fastify\'s 415', () => post(urlA, 'logout_token=x', 'text/plain'), 415, /content type must be application\/x-www-form-urlencoded/],
       ['an empty form: the handler\'s 400', () => post(urlA, '', FORM_TYPE), 400, /exactly one non-empty logout_token/],
       ['two tokens: the handler\'s 400', () => post(urlA, 'logout_token=a&logout_token=b'), 400, /exactly one/],
       ['not a JWT: the handler\'s 400', () => post(urlA, 'logout_token=not-a-jwt'), 400, /invalid logout_token/],
@@ -204,10 +204,12 @@ describe('Fastify plugin routes, against the real redis-server', () => {
       expect(b.kcc.check({ sub: 'u', iat: now() })).toBe('active');
     });
 
-    it('refusals carry no-store too: 415 for JSON, 413 over 65536 bytes, 400 for a bad action', async () => {
+    it('refusals carry no-store too: 415 for JSON and for a form, 413 over 65536 bytes, 400 for a bad action', async () => {
       const json = await post(urlA, '/kc/k_logout', '{}', 'application/json');
       expect([json.status, json.headers.get('cache-control')]).toEqual([415, 'no-store']);
       expect(((await json.json()) as { error_description: string }).error_description).toBe('content type must be text/plain');
+      const asForm = await post(urlA, '/kc/k_logout', 'x=1', FORM_TYPE); // the back-channel route's type
+      expect([asForm.status, asForm.headers.get('cache-control')]).toEqual([415, 'no-store']);
       const big = await post(urlA, '/kc/k_logout', 'x'.repeat(65_537));
       expect([big.status, big.headers.get('cache-control')]).toEqual([413, 'no-store']);
       const bad = await post(urlA, '/kc/k_push_not_before', 'not-a-jws');
