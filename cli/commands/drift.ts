@@ -15,11 +15,14 @@ const USAGE = `Usage: kcc-redis drift [--config <cdk.json>] [--region <region>] 
        kcc-redis drift --local-dir <dir> [--json]
 
 What is deployed against what the config would create, by meaning: each user's access string
-(ElastiCache stores it without the directives; rule order only where it matters), the user group's
-members (a user someone added, e.g. the built-in default user, is drift), the default user's state,
-transit encryption (required), engine and version, cluster mode. Read through the ElastiCache API
-(DescribeReplicationGroups, DescribeCacheClusters, DescribeUserGroups, DescribeUsers; and
-DescribeServerlessCaches when no replication group has the id): the caller needs those
+(ElastiCache stores it without the directives; rule order only where it matters), authentication
+type (password, or iam for an app-env with "auth": "iam" or "password+iam") and name, the user
+group's members (a user someone added, e.g. the built-in default user, is drift), the default
+user's state, and the cache of the configured "deployment": a replication group's transit
+encryption (required), engine, version and cluster mode, or a serverless cache's engine, major
+version and user group. Read through the ElastiCache API (DescribeReplicationGroups and
+DescribeCacheClusters, or DescribeServerlessCaches; DescribeUserGroups, DescribeUsers; the other
+kind's Describe call when no cache of the configured kind has the name): the caller needs those
 elasticache:Describe* permissions. Nothing is changed.
 
 With --local-dir, the local server's ACL users against the config \`kcc-redis local\` started with
@@ -65,9 +68,10 @@ export const driftCommand: Command = {
       const file = stringOption(values, 'config') ?? 'cdk.json';
       const expected = expectedDeployment(await readKccConfig(file));
       const region = stringOption(values, 'region') ?? io.env.AWS_REGION ?? io.env.AWS_DEFAULT_REGION;
-      const state = await readDeployedState({ replicationGroupId: expected.replicationGroupId, userGroupId: expected.userGroupId, userIds: expected.users.map((u) => u.userId) }, region);
+      const state = await readDeployedState({ kind: expected.kind, cacheName: expected.cacheName, userGroupId: expected.userGroupId, userIds: expected.users.map((u) => u.userId) }, region);
       items = compareDeployment(expected, state);
-      source = `replication group ${expected.replicationGroupId}${region ? ` in ${region}` : ''} (ElastiCache API) with ${file}`;
+      const kind = expected.kind === 'serverless' ? 'serverless cache' : 'replication group';
+      source = `${kind} ${expected.cacheName}${region ? ` in ${region}` : ''} (ElastiCache API) with ${file}`;
     }
     const exitCode = items.some((i) => i.status === 'drift') ? EXIT.problems : EXIT.ok;
     if (values.json === true) io.stdout(JSON.stringify({ v: 1, command: 'drift', source, exitCode, items }, null, 2));

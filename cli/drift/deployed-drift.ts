@@ -1,41 +1,80 @@
+import type * as ElastiCache from '@aws-sdk/client-elasticache';
 import { accessDifferences } from './access-rules.js';
 import type { DriftItem } from './drift-item.js';
 import type { DeployedState } from './elasticache-state.js';
 import type { ExpectedDeployment } from './expected-deployment.js';
 
+/** `available` in any case: the ServerlessCache reference lists its statuses in capitals (AVAILABLE, MODIFYING…), replication groups report lowercase. */
+const isAvailable = (status: string | undefined) => status?.toLowerCase() === 'available';
+
+/** What a cache of the other kind with the expected name looks like, for the "not found" finding. */
+function otherKind(expected: ExpectedDeployment, state: DeployedState): string {
+  const sc = state.serverlessCache;
+  const rg = state.replicationGroup;
+  if (expected.kind === 'replication-group' && sc) {
+    return `not found; a serverless cache "${sc.ServerlessCacheName}" (${sc.Engine ?? '?'} ${sc.FullEngineVersion ?? sc.MajorEngineVersion ?? ''}) has that name: the config describes a replication group (set "deployment": "serverless" if that cache is the one)`;
+  }
+  if (expected.kind === 'serverless' && rg) {
+    return `not found; a replication group "${rg.ReplicationGroupId}" (${rg.Engine ?? '?'}) has that name: the config describes a serverless cache ("deployment": "serverless"; remove it if that group is the one)`;
+  }
+  return `not found (not deployed, another region or account, or another replicationGroupId)`;
+}
+
+/** The replication group's aspects: TLS required, no AUTH token, the user group, engine and version, cluster mode. */
+function replicationGroupItems(expected: ExpectedDeployment, rg: ElastiCache.ReplicationGroup, engineVersion: string | undefined): DriftItem[] {
+  const resource = `replication group ${expected.cacheName}`;
+  const items: DriftItem[] = [];
+  const check = (aspect: string, ok: boolean, detail: string) => items.push({ resource, aspect, status: ok ? 'ok' : 'drift', detail });
+  if (!isAvailable(rg.Status)) items.push({ resource, aspect: 'status', status: 'note', detail: `${rg.Status ?? 'unknown'} (not available): values may be changing` });
+  check('transit encryption', rg.TransitEncryptionEnabled === true && rg.TransitEncryptionMode === 'required',
+    `enabled ${String(rg.TransitEncryptionEnabled ?? false)}, mode ${rg.TransitEncryptionMode ?? 'none'}${rg.TransitEncryptionMode === 'required' ? '' : ' (expected required: TLS only)'}`);
+  check('authentication', rg.AuthTokenEnabled !== true, rg.AuthTokenEnabled === true ? 'an AUTH token is enabled (expected RBAC users only)' : 'RBAC users only (no AUTH token)');
+  const groups = rg.UserGroupIds ?? [];
+  const groupOk = groups.length === 1 && groups[0] === expected.userGroupId;
+  check('user group', groupOk, `attached: ${groups.join(', ') || 'none'}${groupOk ? '' : ` (expected ${expected.userGroupId})`}`);
+  check('engine', rg.Engine === expected.engine, `${rg.Engine ?? 'unknown'}${rg.Engine === expected.engine ? '' : ` (expected ${expected.engine})`}`);
+  const versionOk = engineVersion !== undefined && (engineVersion === expected.engineVersion || engineVersion.startsWith(`${expected.engineVersion}.`));
+  check('engine version', versionOk, `${engineVersion ?? 'unknown'}${versionOk ? '' : ` (expected ${expected.engineVersion}.x)`}`);
+  const clusterOk = (rg.ClusterEnabled === true) === expected.clusterMode;
+  check('cluster mode', clusterOk, `${rg.ClusterEnabled ? 'enabled' : 'disabled'}${clusterOk ? '' : ` (expected ${expected.clusterMode ? 'enabled' : 'disabled'})`}`);
+  return items;
+}
+
+/**
+ * The serverless cache's aspects: the user group, engine and major version. TLS is not compared: "All
+ * serverless caches have in-transit encryption enabled"
+ * (https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/in-transit-encryption.html), and
+ * clients always connect in cluster mode.
+ */
+function serverlessCacheItems(expected: ExpectedDeployment, sc: ElastiCache.ServerlessCache): DriftItem[] {
+  const resource = `serverless cache ${expected.cacheName}`;
+  const items: DriftItem[] = [];
+  const check = (aspect: string, ok: boolean, detail: string) => items.push({ resource, aspect, status: ok ? 'ok' : 'drift', detail });
+  if (!isAvailable(sc.Status)) items.push({ resource, aspect: 'status', status: 'note', detail: `${sc.Status ?? 'unknown'} (not available): values may be changing` });
+  items.push({ resource, aspect: 'transit encryption', status: 'ok', detail: 'always enabled on a serverless cache' });
+  const groupOk = sc.UserGroupId === expected.userGroupId;
+  check('user group', groupOk, `attached: ${sc.UserGroupId ?? 'none'}${groupOk ? '' : ` (expected ${expected.userGroupId})`}`);
+  check('engine', sc.Engine === expected.engine, `${sc.Engine ?? 'unknown'}${sc.Engine === expected.engine ? '' : ` (expected ${expected.engine})`}`);
+  const versionOk = sc.MajorEngineVersion === expected.engineVersion;
+  const shown = sc.FullEngineVersion && sc.FullEngineVersion !== sc.MajorEngineVersion ? ` (${sc.FullEngineVersion})` : '';
+  check('engine version', versionOk, `${sc.MajorEngineVersion ?? 'unknown'}${shown}${versionOk ? '' : `; expected major version ${expected.engineVersion}`}`);
+  return items;
+}
+
 /**
  * The deployed state against what the config would create, semantically: access strings by
- * meaning (accessDifferences), group membership as a set, the default user's state, transit
- * encryption, engine and version, cluster mode. Statuses in flight (modifying, pending changes)
- * are notes, not drift.
+ * meaning (accessDifferences), group membership as a set, the default user's state, each user's
+ * authentication type, and the cache of the configured kind (replication group: transit encryption,
+ * engine and version, cluster mode; serverless cache: engine and major version; both: the user
+ * group attached). Statuses in flight (modifying, pending changes) are notes, not drift.
  */
 export function compareDeployment(expected: ExpectedDeployment, state: DeployedState): DriftItem[] {
   const items: DriftItem[] = [];
-  const rgName = `replication group ${expected.replicationGroupId}`;
-  const rg = state.replicationGroup;
-  if (!rg) {
-    items.push({
-      resource: rgName,
-      aspect: 'exists',
-      status: 'drift',
-      detail: state.serverlessCache
-        ? `not found; a serverless cache "${state.serverlessCache.ServerlessCacheName}" (${state.serverlessCache.Engine ?? '?'} ${state.serverlessCache.FullEngineVersion ?? state.serverlessCache.MajorEngineVersion ?? ''}) has that name: the config describes a replication group`
-        : 'not found (not deployed, another region or account, or another replicationGroupId)',
-    });
-  } else {
-    const check = (aspect: string, ok: boolean, detail: string) => items.push({ resource: rgName, aspect, status: ok ? 'ok' : 'drift', detail });
-    if (rg.Status !== 'available') items.push({ resource: rgName, aspect: 'status', status: 'note', detail: `${rg.Status ?? 'unknown'} (not available): values may be changing` });
-    check('transit encryption', rg.TransitEncryptionEnabled === true && rg.TransitEncryptionMode === 'required',
-      `enabled ${String(rg.TransitEncryptionEnabled ?? false)}, mode ${rg.TransitEncryptionMode ?? 'none'}${rg.TransitEncryptionMode === 'required' ? '' : ' (expected required: TLS only)'}`);
-    check('authentication', rg.AuthTokenEnabled !== true, rg.AuthTokenEnabled === true ? 'an AUTH token is enabled (expected RBAC users only)' : 'RBAC users only (no AUTH token)');
-    const groups = rg.UserGroupIds ?? [];
-    check('user group', groups.length === 1 && groups[0] === expected.userGroupId, `attached: ${groups.join(', ') || 'none'}${groups.length === 1 && groups[0] === expected.userGroupId ? '' : ` (expected ${expected.userGroupId})`}`);
-    check('engine', rg.Engine === expected.engine, `${rg.Engine ?? 'unknown'}${rg.Engine === expected.engine ? '' : ` (expected ${expected.engine})`}`);
-    const version = state.engineVersion;
-    const versionOk = version !== undefined && (version === expected.engineVersion || version.startsWith(`${expected.engineVersion}.`));
-    check('engine version', versionOk, `${version ?? 'unknown'}${versionOk ? '' : ` (expected ${expected.engineVersion}.x)`}`);
-    check('cluster mode', (rg.ClusterEnabled === true) === expected.clusterMode, `${rg.ClusterEnabled ? 'enabled' : 'disabled'}${(rg.ClusterEnabled === true) === expected.clusterMode ? '' : ` (expected ${expected.clusterMode ? 'enabled' : 'disabled'})`}`);
-  }
+  const rg = expected.kind === 'replication-group' ? state.replicationGroup : undefined;
+  const sc = expected.kind === 'serverless' ? state.serverlessCache : undefined;
+  if (rg) items.push(...replicationGroupItems(expected, rg, state.engineVersion));
+  else if (sc) items.push(...serverlessCacheItems(expected, sc));
+  else items.push({ resource: `${expected.kind === 'serverless' ? 'serverless cache' : 'replication group'} ${expected.cacheName}`, aspect: 'exists', status: 'drift', detail: otherKind(expected, state) });
 
   const groupName = `user group ${expected.userGroupId}`;
   const group = state.userGroup;
@@ -57,7 +96,7 @@ export function compareDeployment(expected: ExpectedDeployment, state: DeployedS
     });
     const pending = [...(group.PendingChanges?.UserIdsToAdd ?? []).map((id) => `+${id}`), ...(group.PendingChanges?.UserIdsToRemove ?? []).map((id) => `-${id}`)];
     if (group.Status !== 'active' || pending.length > 0) items.push({ resource: groupName, aspect: 'status', status: 'note', detail: `${group.Status ?? 'unknown'}${pending.length > 0 ? `, pending: ${pending.join(' ')}` : ''}` });
-    if (rg && !(group.ReplicationGroups ?? []).includes(expected.replicationGroupId)) {
+    if (rg && !(group.ReplicationGroups ?? []).includes(expected.cacheName)) {
       items.push({ resource: groupName, aspect: 'replication groups', status: 'note', detail: `lists ${(group.ReplicationGroups ?? []).join(', ') || 'none'}` });
     }
   }
@@ -73,7 +112,7 @@ export function compareDeployment(expected: ExpectedDeployment, state: DeployedS
     items.push({ resource: name, aspect: 'access string', status: differences.length === 0 ? 'ok' : 'drift', detail: differences.length === 0 ? user.AccessString ?? '' : differences.join('; ') });
     if (user.UserName !== want.userName) items.push({ resource: name, aspect: 'user name', status: 'drift', detail: `${user.UserName ?? 'none'} (expected ${want.userName})` });
     const auth = user.Authentication?.Type;
-    if (auth !== 'password') items.push({ resource: name, aspect: 'authentication', status: 'drift', detail: `${auth ?? 'unknown'} (expected password)` });
+    if (auth !== want.authentication) items.push({ resource: name, aspect: 'authentication', status: 'drift', detail: `${auth ?? 'unknown'} (expected ${want.authentication})` });
     if (user.Status !== 'active') items.push({ resource: name, aspect: 'status', status: 'note', detail: `${user.Status ?? 'unknown'}: a change is being applied` });
   }
   for (const [userId, user] of state.users) {

@@ -1,5 +1,6 @@
 import type * as ElastiCache from '@aws-sdk/client-elasticache';
-import { CliFailure } from '../exit-codes.js';
+import type { DeploymentKind } from '../../infra/config.js';
+import { awsCallFailure } from './aws-call-failure.js';
 
 /**
  * What the ElastiCache API says about a deployment, read with the Describe* calls only:
@@ -16,25 +17,29 @@ import { CliFailure } from '../exit-codes.js';
  *   by `UserId`: `UserName`, `Status` ("active", "modifying", "deleting"), `AccessString` (as
  *   stored: without the directives), `UserGroupIds`, `Authentication.Type` (`password`, `iam`,
  *   `no-password`) and `PasswordCount`; UserNotFoundFault;
- * - DescribeServerlessCaches (https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/API_DescribeServerlessCaches.html)
- *   when no replication group has the id: a serverless cache of that name is another kind of
- *   deployment than the config describes; ServerlessCacheNotFoundFault.
- * Every call needs its `elasticache:Describe*` permission; an AccessDenied is reported as such.
+ * - DescribeServerlessCaches (https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/API_DescribeServerlessCaches.html),
+ *   a ServerlessCache (https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/API_ServerlessCache.html):
+ *   `Status`, `Engine`, `MajorEngineVersion`, `FullEngineVersion`, `UserGroupId`; ServerlessCacheNotFoundFault.
+ * The cache of the kind the config describes is read first; when it is not found, the other kind of
+ * that name is looked up, so the report can say the deployment is of another kind.
+ * Every call needs its `elasticache:Describe*` permission; a missing region, missing credentials and
+ * a denied call are each reported as such (awsCallFailure).
  */
 export interface DeployedState {
+  /** Read for a replication-group config; for a serverless one only when no serverless cache has the name. */
   readonly replicationGroup: ElastiCache.ReplicationGroup | undefined;
-  /** Set when no replication group has the id but a serverless cache has that name. */
+  /** Read for a serverless config; for a replication-group one only when no replication group has the id. */
   readonly serverlessCache: ElastiCache.ServerlessCache | undefined;
-  /** The engine version of the group's first member cluster. */
+  /** The engine version of the replication group's first member cluster. */
   readonly engineVersion: string | undefined;
   readonly userGroup: ElastiCache.UserGroup | undefined;
   /** Users by id: the expected ones and every member of the user group; undefined = not found. */
   readonly users: ReadonlyMap<string, ElastiCache.User | undefined>;
 }
 
-/** Reads the deployment's state; fails with the API's error (and the permission to check) when a call fails otherwise than "not found". */
+/** Reads the deployment's state; fails naming the cause and its fix (awsCallFailure) when a call fails otherwise than "not found". */
 export async function readDeployedState(
-  ids: { readonly replicationGroupId: string; readonly userGroupId: string; readonly userIds: readonly string[] },
+  ids: { readonly kind: DeploymentKind; readonly cacheName: string; readonly userGroupId: string; readonly userIds: readonly string[] },
   region: string | undefined,
 ): Promise<DeployedState> {
   const sdk = await import('@aws-sdk/client-elasticache');
@@ -44,16 +49,22 @@ export async function readDeployedState(
       return await send();
     } catch (error) {
       if ((error as Error).name === notFound) return undefined;
-      throw new CliFailure(`ElastiCache ${what} failed: ${(error as Error).name}: ${(error as Error).message} (the caller needs elasticache:${what})`, { cause: error });
+      throw awsCallFailure('ElastiCache', what, error);
     }
   };
   try {
-    const groups = await call('DescribeReplicationGroups', () => client.send(new sdk.DescribeReplicationGroupsCommand({ ReplicationGroupId: ids.replicationGroupId })), 'ReplicationGroupNotFoundFault');
-    const replicationGroup = groups?.ReplicationGroups?.[0];
+    const readReplicationGroup = async () =>
+      (await call('DescribeReplicationGroups', () => client.send(new sdk.DescribeReplicationGroupsCommand({ ReplicationGroupId: ids.cacheName })), 'ReplicationGroupNotFoundFault'))?.ReplicationGroups?.[0];
+    const readServerlessCache = async () =>
+      (await call('DescribeServerlessCaches', () => client.send(new sdk.DescribeServerlessCachesCommand({ ServerlessCacheName: ids.cacheName })), 'ServerlessCacheNotFoundFault'))?.ServerlessCaches?.[0];
+    let replicationGroup: ElastiCache.ReplicationGroup | undefined;
     let serverlessCache: ElastiCache.ServerlessCache | undefined;
-    if (!replicationGroup) {
-      const serverless = await call('DescribeServerlessCaches', () => client.send(new sdk.DescribeServerlessCachesCommand({ ServerlessCacheName: ids.replicationGroupId })), 'ServerlessCacheNotFoundFault');
-      serverlessCache = serverless?.ServerlessCaches?.[0];
+    if (ids.kind === 'serverless') {
+      serverlessCache = await readServerlessCache();
+      if (!serverlessCache) replicationGroup = await readReplicationGroup();
+    } else {
+      replicationGroup = await readReplicationGroup();
+      if (!replicationGroup) serverlessCache = await readServerlessCache();
     }
     const member = replicationGroup?.MemberClusters?.[0];
     const clusters = member
