@@ -9,7 +9,7 @@ import type { PlanIo } from '../infra/plan/index.js';
 export interface CliIo extends PlanIo {
   /** Whether stdin is a terminal: only then is an operator asked to confirm. */
   readonly stdinIsTTY: boolean;
-  /** Asks a question on the terminal and resolves with the answer line. */
+  /** Asks a question on the terminal and resolves with the answer line: '' when input ends (Ctrl-D) or on Ctrl-C. */
   ask(question: string): Promise<string>;
   /** Resolves with the first SIGINT/SIGTERM from now on (`status --watch`, `local`). */
   nextStop(): Promise<string>;
@@ -41,10 +41,22 @@ export function processIo(): CliIo {
     ask: (question) =>
       new Promise((resolve) => {
         const rl = createInterface({ input: process.stdin, output: process.stderr });
-        rl.question(question, (answer) => {
+        let settled = false;
+        const settle = (answer: string) => {
+          if (settled) return;
+          settled = true;
           rl.close();
           resolve(answer);
-        });
+        };
+        // Ctrl-D (end of input) or Ctrl-C leaves no answer: a decline. Unsettled, the promise would
+        // let the event loop drain and the process exit 0 as if the change had been made.
+        const noAnswer = () => {
+          if (!settled) process.stderr.write('\n');
+          settle('');
+        };
+        rl.on('SIGINT', noAnswer);
+        rl.on('close', noAnswer);
+        rl.question(question, settle);
       }),
     nextStop,
     sleep: (ms) => {

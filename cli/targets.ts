@@ -15,6 +15,7 @@ export const TARGET_OPTIONS = {
   all: { type: 'boolean' },
   'local-dir': { type: 'string' },
   outputs: { type: 'string' },
+  stack: { type: 'string' },
   'secret-id': { type: 'string', multiple: true },
   'kek-secret-id': { type: 'string' },
   url: { type: 'string' },
@@ -25,7 +26,10 @@ export const TARGET_OPTIONS = {
 export const TARGET_HELP = `Which app-envs, and their credentials (one source; default: the environment):
   --local-dir <dir>        a \`kcc-redis local --dir <dir>\` server: its users, CA and local keys (<dir>/kcc-local.json)
   --outputs <file>         the stack's outputs (cdk deploy --outputs-file <file>): every app-env, passwords and
-                           key-encryption keys read from their Secrets Manager secrets
+                           key-encryption keys read from their Secrets Manager secrets (with --app/--env, that
+                           app-env's only)
+  --stack <name>           with --outputs: only this stack's app-envs, in a file of several stacks (staging and
+                           prod); rotate-keys and revoke need it when the app-env is in more than one
   --secret-id <id>         an app-env's user secret (the AppEnv<Name> output's secretArn); repeatable
   --kek-secret-id <id>     its key-encryption-key secret (with one --secret-id)
   (none of these)          the variables an app instance reads: KCC_REDIS_URL, KCC_REDIS_SECRET_ID or
@@ -42,6 +46,8 @@ export interface AppEnvTarget {
   readonly name: string;
   /** Where the credentials came from, for the report (never a secret). */
   readonly source: string;
+  /** The stack whose outputs named it (`--outputs`). */
+  readonly stack?: string;
   /** The merged connection settings (host, port, TLS, credentials); never printed. */
   readonly resolved: ResolvedConnection;
   /** Options for `KccRedis.connect`: this tool is not an app instance, so no heartbeat. */
@@ -55,10 +61,55 @@ export interface AppEnvTarget {
   readonly local?: LocalState;
 }
 
-/** The app-envs the options select, with their credentials. */
+/** An app-env the source names, before its credentials are read. */
+interface Candidate {
+  /** `<app>-<env>` when the source says so without a secret (--outputs, --local-dir). */
+  readonly name?: string;
+  readonly stack?: string;
+  readonly source: string;
+  readonly options: KccConnectionOptions;
+  readonly kek: () => Promise<KeyEncryptionKeyMaterial | undefined>;
+  readonly local?: LocalState;
+}
+
+/**
+ * The app-envs the options select, with their credentials. With --app/--env (and --stack) a source
+ * that names its app-envs (--outputs, --local-dir) is narrowed before any secret is read: an operator
+ * allowed to read one app-env's secrets can work on that app-env.
+ */
 export async function resolveTargets(command: string, values: ParsedValues, io: CliIo): Promise<AppEnvTarget[]> {
+  const { candidates, wanted, origin } = await selectCandidates(command, values, io);
+  return resolveCandidates(command, candidates, wanted, origin);
+}
+
+/**
+ * The one app-env a command that changes state works on. When the source names its app-envs, more
+ * than one is refused before any secret is read.
+ */
+export async function resolveOneTarget(command: string, values: ParsedValues, io: CliIo): Promise<AppEnvTarget> {
+  const { candidates, wanted, origin } = await selectCandidates(command, values, io);
+  if (candidates.length > 1 && candidates.every((c) => c.name !== undefined)) refuseSeveral(command, candidates.map((c) => ({ name: c.name!, stack: c.stack })));
+  return exactlyOne(command, await resolveCandidates(command, candidates, wanted, origin));
+}
+
+/** A command that changes state works on exactly one app-env. */
+function exactlyOne(command: string, targets: readonly AppEnvTarget[]): AppEnvTarget {
+  if (targets.length !== 1) refuseSeveral(command, targets);
+  return targets[0]!;
+}
+
+function refuseSeveral(command: string, found: readonly { name: string; stack?: string }[]): never {
+  const names = new Set(found.map((t) => t.name));
+  const stacks = new Set(found.map((t) => t.stack).filter((stack) => stack !== undefined));
+  const how = [names.size > 1 && '--app <app> --env <env>', stacks.size > 1 && '--stack <stack>'].filter(Boolean).join(' ') || '--app <app> --env <env>';
+  const list = found.map((t) => (t.stack === undefined ? t.name : `${t.name} (${t.stack})`)).join(', ');
+  throw new CliUsageError(`${command} works on one app-env at a time; choose one with ${how} (found: ${list})`, command);
+}
+
+async function selectCandidates(command: string, values: ParsedValues, io: CliIo): Promise<{ candidates: Candidate[]; wanted?: string; origin: string }> {
   const localDir = stringOption(values, 'local-dir');
   const outputs = stringOption(values, 'outputs');
+  const stack = stringOption(values, 'stack');
   const secretIds = stringList(values, 'secret-id');
   const kekSecretId = stringOption(values, 'kek-secret-id');
   const url = stringOption(values, 'url');
@@ -67,25 +118,31 @@ export async function resolveTargets(command: string, values: ParsedValues, io: 
   if (sources.length > 1) throw new CliUsageError(`give one credential source, not ${sources.join(' and ')}`, command);
   if (kekSecretId && secretIds.length !== 1) throw new CliUsageError('--kek-secret-id goes with exactly one --secret-id', command);
   if (localDir && url) throw new CliUsageError('--url does not go with --local-dir (the folder names its server)', command);
+  if (stack !== undefined && !outputs) throw new CliUsageError('--stack goes with --outputs (it picks a stack of the outputs file)', command);
   const app = stringOption(values, 'app');
   const env = stringOption(values, 'env');
   if ((app === undefined) !== (env === undefined)) throw new CliUsageError('give --app and --env together (or neither, for every app-env)', command);
   if (values.all === true && app !== undefined) throw new CliUsageError('--all and --app/--env exclude each other', command);
+  const wanted = app === undefined ? undefined : `${app}-${env}`;
 
   const base = { env: {}, heartbeat: false } satisfies KccConnectionOptions;
-  const pending: { source: string; options: KccConnectionOptions; kek: () => Promise<KeyEncryptionKeyMaterial | undefined>; local?: LocalState }[] = [];
+  let candidates: Candidate[] = [];
+  let origin: string;
   const kekFromSecret = (id: string | undefined) => async () => (id ? await readKeyEncryptionKeySecret(id, region) : undefined);
   if (localDir) {
+    origin = `--local-dir ${localDir}`;
     const state = await readLocalState(localDir);
     for (const a of state.appEnvs) {
-      pending.push({
-        source: `--local-dir ${localDir}`,
+      candidates.push({
+        name: appEnvName(a.keyPrefix),
+        source: origin,
         options: { ...base, url: state.url, username: a.username, password: a.password, keyPrefix: a.keyPrefix, tls: { caFile: state.caFile } },
         kek: async () => a.kekSecret,
         local: state,
       });
     }
   } else if (outputs) {
+    origin = `--outputs ${outputs}`;
     for (const o of await readOutputsFile(outputs)) {
       const endpoint = url ?? o.url;
       const common = { ...base, keyPrefix: o.keyPrefix, url: endpoint, clusterMode: endpoint === o.url ? o.clusterMode : undefined, tls: caFileFromEnv(io) };
@@ -93,11 +150,18 @@ export async function resolveTargets(command: string, values: ParsedValues, io: 
       const options: KccConnectionOptions = o.password
         ? { ...common, secretId: o.password.secretArn, region }
         : { ...common, auth: 'iam', username: o.iam!.username, region: o.iam!.region, serverless: o.iam!.serverless, iam: { cacheName: o.iam!.cacheName } };
-      pending.push({ source: `--outputs ${outputs} (${o.stack})`, options, kek: kekFromSecret(o.kekSecretArn) });
+      candidates.push({ name: appEnvName(o.keyPrefix), stack: o.stack, source: `${origin} (${o.stack})`, options, kek: kekFromSecret(o.kekSecretArn) });
+    }
+    if (stack !== undefined) {
+      const stacks = [...new Set(candidates.map((c) => c.stack))];
+      candidates = candidates.filter((c) => c.stack === stack);
+      if (candidates.length === 0) throw new CliUsageError(`no stack "${stack}" with AppEnv outputs in ${origin}; it has: ${stacks.join(', ')}`, command);
+      origin = `${origin} (${stack})`;
     }
   } else if (secretIds.length > 0) {
+    origin = secretIds.map((id) => `--secret-id ${id}`).join(', ');
     for (const secretId of secretIds) {
-      pending.push({
+      candidates.push({
         source: `--secret-id ${secretId}`,
         options: { ...base, secretId, region, url: url ?? (io.env.KCC_REDIS_URL || undefined), tls: caFileFromEnv(io) },
         kek: kekFromSecret(kekSecretId ?? io.env.KCC_KEYRING_KEK_SECRET_ID),
@@ -105,34 +169,43 @@ export async function resolveTargets(command: string, values: ParsedValues, io: 
     }
   } else {
     // As an app instance reads its settings, from this process's environment.
-    pending.push({
-      source: 'the environment (KCC_REDIS_*)',
+    origin = 'the environment (KCC_REDIS_*)';
+    candidates.push({
+      source: origin,
       options: { ...base, env: io.env, url },
       kek: async () => (io.env.KCC_KEYRING_KEK ? { kek: io.env.KCC_KEYRING_KEK } : kekFromSecret(io.env.KCC_KEYRING_KEK_SECRET_ID)()),
     });
   }
 
+  if (wanted !== undefined && candidates.every((c) => c.name !== undefined)) {
+    const named = candidates.filter((c) => c.name === wanted);
+    if (named.length === 0) throw noCredentials(command, wanted, origin, candidates.map((c) => c.name!));
+    candidates = named;
+  }
+  return { candidates, wanted, origin };
+}
+
+/** Reads the candidates' credentials (secrets, discovery) and keeps those that are `wanted`. */
+async function resolveCandidates(command: string, candidates: readonly Candidate[], wanted: string | undefined, origin: string): Promise<AppEnvTarget[]> {
   const targets: AppEnvTarget[] = [];
-  for (const p of pending) {
-    const resolved = await resolveConnection(p.options);
-    const name = resolved.keyPrefix.split(':')[0]!;
-    targets.push({ name, source: p.source, resolved, connection: connectionFor(resolved, p.options), kek: p.kek, local: p.local });
+  for (const c of candidates) {
+    const resolved = await resolveConnection(c.options);
+    const name = appEnvName(resolved.keyPrefix);
+    targets.push({ name, source: c.source, stack: c.stack, resolved, connection: connectionFor(resolved, c.options), kek: c.kek, local: c.local });
   }
-  if (app === undefined) return targets;
-  const wanted = `${app}-${env}`;
+  if (wanted === undefined) return targets;
   const selected = targets.filter((t) => t.name === wanted);
-  if (selected.length === 0) {
-    throw new CliUsageError(`no credentials for app-env "${wanted}" in ${pending[0]?.source ?? 'the given source'}; it has: ${targets.map((t) => t.name).join(', ') || 'none'}`, command);
-  }
+  if (selected.length === 0) throw noCredentials(command, wanted, origin, targets.map((t) => t.name));
   return selected;
 }
 
-/** A command that changes state works on exactly one app-env. */
-export function exactlyOne(command: string, targets: readonly AppEnvTarget[]): AppEnvTarget {
-  if (targets.length !== 1) {
-    throw new CliUsageError(`${command} works on one app-env at a time; choose one with --app <app> --env <env> (found: ${targets.map((t) => t.name).join(', ')})`, command);
-  }
-  return targets[0]!;
+function noCredentials(command: string, wanted: string, origin: string, names: readonly string[]): CliUsageError {
+  return new CliUsageError(`no credentials for app-env "${wanted}" in ${origin}; it has: ${[...new Set(names)].join(', ') || 'none'}`, command);
+}
+
+/** `<app>-<env>` of a key prefix (`shop-dev:` → `shop-dev`). */
+function appEnvName(keyPrefix: string): string {
+  return keyPrefix.split(':')[0]!;
 }
 
 function caFileFromEnv(io: CliIo): KccConnectionOptions['tls'] {

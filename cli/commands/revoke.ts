@@ -6,7 +6,7 @@ import { withConnection } from '../connect.js';
 import { CliUsageError, EXIT } from '../exit-codes.js';
 import type { CliIo } from '../io.js';
 import { isoTime } from '../table.js';
-import { TARGET_HELP, TARGET_OPTIONS, exactlyOne, resolveTargets } from '../targets.js';
+import { TARGET_HELP, TARGET_OPTIONS, resolveOneTarget } from '../targets.js';
 import { parseNotBefore } from '../time-arg.js';
 
 const USAGE = `Usage: kcc-redis revoke --app <app> --env <env> [<source>]
@@ -59,7 +59,7 @@ export const revokeCommand: Command = {
     }
     const sessionMaxLifetimeMs = integerOption('revoke', values, 'session-max-lifetime-ms', REVOCATION_DEFAULTS.sessionMaxLifetimeMs, 1, 365 * 86_400_000);
     const notBefore = sub !== undefined ? parseNotBefore('revoke', '--before', before ?? 'now') : allBefore !== undefined ? parseNotBefore('revoke', '--all-before', allBefore) : undefined;
-    const target = exactlyOne('revoke', await resolveTargets('revoke', values, io));
+    const target = await resolveOneTarget('revoke', values, io);
     const what =
       sid !== undefined
         ? `revoke session ${JSON.stringify(sid)}`

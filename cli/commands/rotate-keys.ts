@@ -7,7 +7,7 @@ import { CliFailure, CliUsageError, EXIT } from '../exit-codes.js';
 import type { CliIo } from '../io.js';
 import { readKeyRing } from '../status/key-ring-reader.js';
 import { humanDuration, isoTime } from '../table.js';
-import { TARGET_HELP, TARGET_OPTIONS, exactlyOne, resolveTargets } from '../targets.js';
+import { TARGET_HELP, TARGET_OPTIONS, resolveOneTarget } from '../targets.js';
 
 const USAGE = `Usage: kcc-redis rotate-keys --app <app> --env <env> [<source>] [--immediate] [--yes] [--json]
 
@@ -56,7 +56,7 @@ export const rotateKeysCommand: Command = {
     const activationDelayMs = integerOption('rotate-keys', values, 'activation-delay-ms', KEY_RING_DEFAULTS.activationDelayMs, 0, 7 * 86_400_000);
     const retireGraceMs = integerOption('rotate-keys', values, 'retire-grace-ms', KEY_RING_DEFAULTS.retireGraceMs, 0, 30 * 86_400_000);
     const immediate = values.immediate === true;
-    const target = exactlyOne('rotate-keys', await resolveTargets('rotate-keys', values, io));
+    const target = await resolveOneTarget('rotate-keys', values, io);
     const kek = await target.kek();
     if (kek === undefined) {
       throw new CliUsageError(`no key-encryption key for ${target.name}: give --kek-secret-id, --outputs, --local-dir, or set KCC_KEYRING_KEK / KCC_KEYRING_KEK_SECRET_ID`, 'rotate-keys');

@@ -53,6 +53,44 @@ export function dataEffect(resource: CfnResource, event: Event, spec: UpdateSpec
   return { fate: 'lost', what: `${held.what}${held.deletedWith ? `; ${held.deletedWith}` : ''}` };
 }
 
+/** How much of what a resource holds each fate keeps: a replacement is promised the lesser of two. */
+const KEEPS: Record<DataFate, number> = { lost: 0, regenerated: 0, disconnected: 1, snapshot: 1, retained: 2 };
+
+/**
+ * The effect of replacing a resource. CloudFormation creates the new resource, then deletes the OLD
+ * physical one ("Using the UpdateReplacePolicy, you can specify that CloudFormation retain or, in some
+ * cases, create a snapshot of the old resource",
+ * https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-attribute-updatereplacepolicy.html;
+ * https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-updating-stacks-update-behaviors.html).
+ * Which template's UpdateReplacePolicy it applies then, and which properties its delete handler gets
+ * (a serverless cache's FinalSnapshotName, passed to DeleteServerlessCache, "Default: NULL, i.e. a
+ * final snapshot is not taken", https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/API_DeleteServerlessCache.html),
+ * neither page says, nor the template reference of AWS::ElastiCache::ServerlessCache; and an update
+ * that changes only a policy is not applied (aws-cloudformation/cloudformation-coverage-roadmap#1543).
+ * So when the deployed and the new template disagree, the plan promises only what both promise.
+ */
+export function replacementEffect(previous: CfnResource, current: CfnResource, spec: UpdateSpec): DataEffect | undefined {
+  const before = dataEffect(previous, 'replace', spec);
+  const after = dataEffect(current, 'replace', spec);
+  if (!before || !after || before.fate === after.fate) return after ?? before;
+  const kept = KEEPS[before.fate] < KEEPS[after.fate] ? before : after;
+  const other = kept === before ? after : before;
+  return {
+    fate: kept.fate,
+    what:
+      `${kept.what}. The deployed template (${replacePolicyWords(previous)}) and the new one (${replacePolicyWords(current)}) differ, ` +
+      `and AWS does not document which CloudFormation applies to the old resource, so the plan cannot promise "${other.fate}"; ` +
+      'take a snapshot by hand before deploying if the data matters',
+  };
+}
+
+/** What decides, in one template, what replacing the resource keeps. */
+function replacePolicyWords(resource: CfnResource): string {
+  const policy = `UpdateReplacePolicy ${resource.UpdateReplacePolicy === undefined ? 'Delete (default)' : String(resource.UpdateReplacePolicy)}`;
+  if (resource.Type !== SERVERLESS_CACHE) return policy;
+  return `${policy}, ${resource.Properties?.FinalSnapshotName === undefined ? 'no FinalSnapshotName' : 'FinalSnapshotName set'}`;
+}
+
 /**
  * Changing `GenerateSecretString` of a secret updates it in place but generates a new value ("When
  * you make a change to this property, a new secret version is created",

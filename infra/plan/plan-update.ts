@@ -1,5 +1,5 @@
 import type { CfnResource, CfnTemplate } from './cfn-template.js';
-import { type DataEffect, dataEffect, losesData, regeneratedSecret } from './data-effects.js';
+import { type DataEffect, dataEffect, losesData, regeneratedSecret, replacementEffect } from './data-effects.js';
 import { refusal, resolveMaybe } from './documented-rules.js';
 import { type Canonical, type ResolveScope, canonical, renewedTargets, sameValue, uncertainty } from './intrinsics.js';
 import { type OutputChange, diffOutputs } from './output-diff.js';
@@ -116,7 +116,7 @@ function evaluateResource(id: string, previous: CfnResource, current: CfnResourc
   if (blockedBecause) action = 'blocked';
 
   let data: DataEffect | undefined;
-  if (action === 'replaced' || action === 'may-replace') data = dataEffect(current, 'replace', spec);
+  if (action === 'replaced' || action === 'may-replace') data = replacementEffect(previous, current, spec);
   if (action === 'in-place') data = regeneratedSecret(current, causes.map((c) => c.property.split(/[.[]/)[0]!));
   if (action === 'may-replace' && data) data = { ...data, what: `if replaced: ${data.what}` };
   const mayBlock = action === 'may-replace' ? keptCustomName(type, old, now, spec) : undefined;

@@ -196,8 +196,8 @@ describe('plan: added, removed and what data goes', () => {
     expect(kept.findings).toBe(0);
   });
 
-  it('a replaced replication group with UpdateReplacePolicy Snapshot keeps a final snapshot', () => {
-    const c = change(plan({ Cache: rg({}) }, { Cache: rg({ Port: 6380 }, { UpdateReplacePolicy: 'Snapshot' }) }), 'Cache');
+  it('a replaced replication group with UpdateReplacePolicy Snapshot (deployed and new) keeps a final snapshot', () => {
+    const c = change(plan({ Cache: rg({}, { UpdateReplacePolicy: 'Snapshot' }) }, { Cache: rg({ Port: 6380 }, { UpdateReplacePolicy: 'Snapshot' }) }), 'Cache');
     expect(c).toMatchObject({ action: 'replaced', data: { fate: 'snapshot', what: expect.stringMatching(/final snapshot is kept; the replacement starts empty/) } });
   });
 

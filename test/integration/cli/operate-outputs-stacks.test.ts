@@ -1,0 +1,114 @@
+/**
+ * `--outputs` files with more than one stack (staging and prod in one file), and an operator who may
+ * read one app-env's secrets only. Secrets Manager is the fake (test/support), refusing a secret as
+ * IAM does (AccessDeniedException); Redis is real.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GetSecretValueCommand, SecretsManagerServiceException } from '@aws-sdk/client-secrets-manager';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KccRedis, KeyRing } from '../../../client/src/index.js';
+import { type AppEnv, appEnvUserName, keyPrefix } from '../../../client/src/contract/naming.js';
+import { APP_ENV_OUTPUT_VERSION, type AppEnvOutput } from '../../../infra/app-env-output.js';
+import type { LocalRedis } from '../../../local/local-redis.js';
+import { randomPassword } from '../../../local/local-util.js';
+import { runCliInProcess } from '../../support/cli.js';
+import { FakeSecretsManager } from '../../support/fake-secrets-manager.js';
+import { kccOptions, startTestRedis } from '../../support/redis.js';
+
+const REGION = 'eu-west-1';
+const APP_ENVS: AppEnv[] = [{ app: 'shop', env: 'dev' }, { app: 'blog', env: 'dev' }];
+// Both stacks' outputs point at the one test server: which stack was chosen shows in the report and in the secrets read.
+const STACKS = ['KccRedisStaging', 'KccRedisProd'] as const;
+const arn = (stack: string, kind: string, name: string) => `arn:aws:secretsmanager:${REGION}:123456789012:secret:${stack}-${kind}-${name}-AbCdEf`;
+
+describe('kcc-redis with an outputs file of two stacks, and least-privilege secrets', () => {
+  let dir: string;
+  let server: LocalRedis;
+  let secrets: FakeSecretsManager;
+  let outputs: string;
+  let env: Record<string, string>;
+  const kek = randomPassword(64);
+  const secretsRead = () => secrets.mock.commandCalls(GetSecretValueCommand).map((call) => call.args[0].input.SecretId);
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'kcc-stacks-'));
+    server = await startTestRedis({ appEnvs: APP_ENVS, persistence: 'none' });
+    secrets = new FakeSecretsManager();
+    const file: Record<string, Record<string, string>> = {};
+    for (const stack of STACKS) {
+      const stackOutputs: Record<string, string> = { PrimaryEndpointAddress: '127.0.0.1', PrimaryEndpointPort: String(server.port) };
+      for (const appEnv of APP_ENVS) {
+        const name = appEnvUserName(appEnv);
+        secrets.add(arn(stack, 'user', name), JSON.stringify({ username: name, password: server.users.get(name)!.password, keyPrefix: keyPrefix(appEnv), userArn: `arn:aws:elasticache:${REGION}:123456789012:user:${name}`, replicationGroupId: stack.toLowerCase() }));
+        secrets.add(arn(stack, 'kek', name), JSON.stringify({ v: 1, kek, previous: [] }));
+        const output: AppEnvOutput = {
+          v: APP_ENV_OUTPUT_VERSION,
+          keyPrefix: keyPrefix(appEnv),
+          kekSecretArn: arn(stack, 'kek', name),
+          cache: { name: stack.toLowerCase(), kind: 'replication-group', clusterMode: false, region: REGION },
+          password: { username: name, secretArn: arn(stack, 'user', name) },
+        };
+        stackOutputs[appEnv.app === 'shop' ? 'AppEnvShopDev' : 'AppEnvBlogDev'] = JSON.stringify(output);
+      }
+      file[stack] = stackOutputs;
+    }
+    outputs = join(dir, 'cdk-outputs.json');
+    await writeFile(outputs, JSON.stringify(file));
+    env = { AWS_REGION: REGION, KCC_REDIS_CA_FILE: server.tls.caFile };
+    // A ring for rotate-keys to rotate, as the first instance creates it.
+    const redis = await KccRedis.connect(kccOptions(server, 'shop-dev', { heartbeat: false }));
+    const ring = await KeyRing.start(redis, { keyEncryptionKey: kek, env: {} });
+    await ring.close();
+    await redis.close();
+  });
+  afterAll(async () => {
+    secrets?.restore();
+    await server?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('status without --stack covers every stack\'s app-envs, as before; --stack narrows it', async () => {
+    const all = await runCliInProcess(['status', '--outputs', outputs, '--json'], { env });
+    expect(all.stderr).toBe('');
+    expect(all.json<{ appEnvs: { appEnv: string }[] }>().appEnvs.map((a) => a.appEnv)).toEqual(['shop-dev', 'blog-dev', 'shop-dev', 'blog-dev']);
+    const prod = await runCliInProcess(['status', '--outputs', outputs, '--stack', 'KccRedisProd', '--json'], { env });
+    expect(prod.stderr).toBe('');
+    expect(prod.json<{ appEnvs: { appEnv: string }[] }>().appEnvs.map((a) => a.appEnv)).toEqual(['shop-dev', 'blog-dev']);
+  });
+
+  it('rotate-keys --app/--env in a two-stack file asks for --stack, naming both; with --stack it rotates', async () => {
+    const ambiguous = await runCliInProcess(['rotate-keys', '--outputs', outputs, '--app', 'shop', '--env', 'dev', '--yes'], { env });
+    expect(ambiguous.code).toBe(2);
+    expect(ambiguous.stderr).toContain('rotate-keys works on one app-env at a time; choose one with --stack <stack> (found: shop-dev (KccRedisStaging), shop-dev (KccRedisProd))');
+
+    const rotated = await runCliInProcess(['rotate-keys', '--outputs', outputs, '--stack', 'KccRedisProd', '--app', 'shop', '--env', 'dev', '--yes', '--json'], { env });
+    expect(rotated.stderr).toBe('');
+    expect(rotated.code).toBe(0);
+    expect(rotated.json()).toMatchObject({ command: 'rotate-keys', appEnv: 'shop-dev', rotated: true });
+  });
+
+  it('an operator allowed only prod shop-dev\'s secrets rotates and revokes there; no other secret is asked for', async () => {
+    const allowed = [arn('KccRedisProd', 'user', 'shop-dev'), arn('KccRedisProd', 'kek', 'shop-dev')];
+    for (const stack of STACKS) {
+      for (const id of APP_ENVS.flatMap((a) => [arn(stack, 'user', appEnvUserName(a)), arn(stack, 'kek', appEnvUserName(a))]).filter((id) => !allowed.includes(id))) {
+        const message = `User: arn:aws:iam::123456789012:user/ops is not authorized to perform: secretsmanager:GetSecretValue on resource: ${id} because no identity-based policy allows the secretsmanager:GetSecretValue action`;
+        secrets.mock.on(GetSecretValueCommand, { SecretId: id }).rejects(new SecretsManagerServiceException({ name: 'AccessDeniedException', $fault: 'client', $metadata: { httpStatusCode: 400 }, message }));
+      }
+    }
+    secrets.mock.resetHistory();
+    const target = ['--outputs', outputs, '--stack', 'KccRedisProd', '--app', 'shop', '--env', 'dev', '--yes'];
+    const rotate = await runCliInProcess(['rotate-keys', ...target, '--immediate'], { env });
+    expect(rotate.stderr).toBe('');
+    expect(rotate.code).toBe(0);
+    const revoke = await runCliInProcess(['revoke', ...target, '--sid', 'abc'], { env });
+    expect(revoke.stderr).toBe('');
+    expect(revoke.code).toBe(0);
+    expect(new Set(secretsRead())).toEqual(new Set(allowed));
+    // What the operator may not read stays refused: the command that needs it says so.
+    const blog = await runCliInProcess(['status', '--outputs', outputs, '--stack', 'KccRedisProd', '--app', 'blog', '--env', 'dev'], { env });
+    expect(blog.code).toBe(2);
+    expect(blog.stderr).toContain('AccessDeniedException');
+  });
+});
