@@ -132,7 +132,10 @@ export async function resolveConnection(options: KccConnectionOptions = {}): Pro
     problems.push('clusterMode: false contradicts serverless: true; an ElastiCache Serverless endpoint is used in cluster mode (remove clusterMode)');
   }
   const passwordSettings = iamMode ? passwordSettingsGiven(options, env) : [];
-  const iam = iamMode ? resolveIamAuth(options.iam, env, { username, region, replicationGroupId, serverless, passwordSettings }, problems) : undefined;
+  const iam = iamMode ? resolveIamAuth(options.iam, env, {
+    username, region, replicationGroupId, serverless, passwordSettings,
+    connectTimeoutMs: numbers.connectTimeoutMs, credentialRefreshMinIntervalMs: numbers.credentialRefreshMinIntervalMs,
+  }, problems) : undefined;
   if (problems.length > 0) {
     throw new KccConfigError('kcc-redis connection config', problems);
   }

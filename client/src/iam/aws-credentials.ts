@@ -48,11 +48,15 @@ export function credentialsProviderOf(credentials: AwsCredentials | AwsCredentia
 /**
  * Resolves credentials through `provider`. A failure is a `KccAwsError` naming the provider's error
  * (SDK provider errors name the source, never a key); credentials missing a key id or secret are refused.
+ * With `timeoutMs`, a provider that has not answered by then is given up on (a `KccAwsError`): a
+ * request that never returns (a black-holed IMDS or STS call, a stalled provider of your own)
+ * cannot hold the caller forever. The call itself cannot be cancelled; its late answer is ignored.
  */
-export async function resolveAwsCredentials(provider: AwsCredentialsProvider, forceRefresh = false): Promise<AwsCredentials> {
+export async function resolveAwsCredentials(provider: AwsCredentialsProvider, forceRefresh = false, timeoutMs?: number): Promise<AwsCredentials> {
   let credentials: AwsCredentials;
   try {
-    credentials = await provider(forceRefresh ? { forceRefresh: true } : undefined);
+    const answer = provider(forceRefresh ? { forceRefresh: true } : undefined);
+    credentials = await (timeoutMs === undefined ? answer : withinTime(answer, timeoutMs));
   } catch (cause) {
     if (cause instanceof KccAwsError || cause instanceof KccConfigError) throw cause;
     const reason = cause instanceof Error ? `${cause.name}: ${cause.message}` : 'the provider failed';
@@ -67,4 +71,22 @@ export async function resolveAwsCredentials(provider: AwsCredentialsProvider, fo
     credentials.secretAccessKey !== '';
   if (!valid) throw new KccAwsError('AWS credentials for IAM authentication are incomplete: the provider returned no accessKeyId or no secretAccessKey');
   return credentials;
+}
+
+function withinTime(answer: Promise<AwsCredentials>, timeoutMs: number): Promise<AwsCredentials> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      reject(
+        new KccAwsError(
+          `AWS credentials for IAM authentication could not be resolved: the credential provider did not answer within ${timeoutMs} ms; ` +
+            'check that the source it asks is reachable from here (the EC2 instance metadata service, the ECS or EKS container credentials endpoint, STS) ' +
+            'or, for a provider of your own, that it always settles; the next attempt asks again',
+        ),
+      );
+    }, timeoutMs);
+    // A limit still running never keeps a process that is done from exiting.
+    timer.unref();
+  });
+  return Promise.race([Promise.resolve(answer), limit]).finally(() => clearTimeout(timer));
 }

@@ -20,8 +20,10 @@ const CLOSED = 'Connection is closed.';
  * signed moments before. ioredis reads the password (the source's `password` stand-in) when it
  * sends AUTH, after the socket is up.
  *
- * When no usable token can be had (credentials cannot be resolved), the connection attempt fails
- * like an unreachable server: ioredis reports the error and retries with its backoff.
+ * When no usable token can be had (credentials cannot be resolved, or the provider did not answer
+ * within the source's time limit), the connection attempt fails like an unreachable server: ioredis
+ * reports the error and retries with its backoff. The wait before the socket is outside ioredis'
+ * `connectTimeout`: the source's time limit is what bounds it.
  */
 export function tokenSigningConnector(source: IamTokenSource): new (options: unknown) => AbstractConnector {
   return class TokenSigningConnector extends AbstractConnector {

@@ -25,6 +25,8 @@ export class IamAuth {
       now: config.now,
       refreshAfterMs: config.tokenRefreshAfterMs,
       checkIntervalMs: config.checkIntervalMs,
+      credentialsTimeoutMs: config.credentialsTimeoutMs,
+      credentialRefreshMinIntervalMs: config.credentialRefreshMinIntervalMs,
       logger,
     });
     this.connector = tokenSigningConnector(this.tokens);

@@ -1,6 +1,7 @@
 import { type AwsCredentialsProvider, credentialsProviderOf } from './aws-credentials.js';
 import { iamTokenOptionsProblem } from './auth-token.js';
 import { IAM_DEFAULTS, type IamConnectionOptions, type RedisAuthMode } from './iam-options.js';
+import { CONNECTION_DEFAULTS } from '../options.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -14,6 +15,10 @@ export interface ResolvedIamAuth {
   readonly maxConnectionAgeMs: number;
   readonly checkIntervalMs: number;
   readonly tokenRefreshAfterMs: number;
+  /** How long one credential-provider call may take: `connectTimeoutMs`, at most {@link IAM_DEFAULTS.credentialsTimeoutMaxMs}. */
+  readonly credentialsTimeoutMs: number;
+  /** Minimum time between two forced credential refreshes after refused tokens (`credentialRefreshMinIntervalMs`). */
+  readonly credentialRefreshMinIntervalMs: number;
   readonly now: () => number;
 }
 
@@ -47,6 +52,10 @@ export interface IamInputs {
   readonly serverless: boolean;
   /** Password-mode settings that were given anyway, named as the user wrote them (e.g. `KCC_REDIS_PASSWORD`). */
   readonly passwordSettings: readonly string[];
+  /** The resolved `connectTimeoutMs`: bounds a credential-provider call too (at most 10 s). @default CONNECTION_DEFAULTS.connectTimeoutMs */
+  readonly connectTimeoutMs?: number;
+  /** The resolved `credentialRefreshMinIntervalMs`: also spaces the forced credential refreshes of refused tokens. @default CONNECTION_DEFAULTS.credentialRefreshMinIntervalMs */
+  readonly credentialRefreshMinIntervalMs?: number;
 }
 
 /** Merges and checks the IAM settings; pushes one problem per fault and returns undefined when any. */
@@ -92,6 +101,8 @@ export function resolveIamAuth(options: IamConnectionOptions | undefined, env: E
     credentials: credentialsProviderOf(credentials),
     ...numbers,
     tokenRefreshAfterMs: IAM_DEFAULTS.tokenRefreshAfterMs,
+    credentialsTimeoutMs: Math.min(inputs.connectTimeoutMs ?? CONNECTION_DEFAULTS.connectTimeoutMs, IAM_DEFAULTS.credentialsTimeoutMaxMs),
+    credentialRefreshMinIntervalMs: inputs.credentialRefreshMinIntervalMs ?? CONNECTION_DEFAULTS.credentialRefreshMinIntervalMs,
     now: options?.now ?? Date.now,
   };
 }

@@ -1,7 +1,9 @@
 import type { KccLogger } from '../logger.js';
 import { type IamAuthTokenOptions, type SignedIamToken, signIamToken } from './auth-token.js';
 import { type AwsCredentialsProvider, resolveAwsCredentials } from './aws-credentials.js';
+import { CONNECTION_DEFAULTS } from '../options.js';
 import { secretStandIn } from '../secret-stand-in.js';
+import { IAM_DEFAULTS } from './iam-options.js';
 
 /** What a {@link IamTokenSource} signs for. */
 export interface IamTokenSourceOptions extends Pick<IamAuthTokenOptions, 'cacheName' | 'userId' | 'region' | 'serverless'> {
@@ -12,6 +14,16 @@ export interface IamTokenSourceOptions extends Pick<IamAuthTokenOptions, 'cacheN
   readonly refreshAfterMs: number;
   /** How often to look at the stand-by token's age. */
   readonly checkIntervalMs: number;
+  /**
+   * How long one credential-provider call may take; past it the signature fails and the next one
+   * asks the provider again. @default IAM_DEFAULTS.credentialsTimeoutMaxMs (10 s)
+   */
+  readonly credentialsTimeoutMs?: number;
+  /**
+   * Minimum time between two forced credential refreshes (after refused tokens). Signatures in
+   * between use the provider's cached credentials. @default CONNECTION_DEFAULTS.credentialRefreshMinIntervalMs (1 s)
+   */
+  readonly credentialRefreshMinIntervalMs?: number;
   readonly logger: KccLogger;
 }
 
@@ -27,13 +39,18 @@ const REDACTED = '[IAM auth token]';
  * `refreshAfterMs`, for connections that ioredis opens on its own and that cannot wait for a
  * signature (a cluster's pub/sub subscriber). No token is handed out after it expires
  * (15 minutes, or earlier when the credentials that signed it expire). After the server refused a
- * token, the next signature asks the credential provider to resolve again (`forceRefresh`).
+ * token, the next signature asks the credential provider to resolve again (`forceRefresh`), at most
+ * once per `credentialRefreshMinIntervalMs`: a reconnect loop of refused tokens does not call
+ * IMDS/STS on every attempt. A provider call that does not answer within `credentialsTimeoutMs`
+ * fails the signature (the shared one ends, so the next caller asks again instead of joining it).
  */
 export class IamTokenSource {
   // Private fields (#) stay out of console.log / util.inspect dumps of this object.
   #newest: SignedIamToken | undefined;
   private inFlight: Promise<void> | undefined;
   private refreshCredentials = false;
+  /** performance.now() of the last forced refresh. */
+  private lastForcedAt = Number.NEGATIVE_INFINITY;
   private readonly timer: NodeJS.Timeout;
   /** Tokens signed so far. */
   signed = 0;
@@ -49,7 +66,7 @@ export class IamTokenSource {
   /**
    * Signs a new token now (one signature for all concurrent callers). Resolves once a usable token
    * is held: also when signing failed but the previous token is still valid (a warning is logged);
-   * rejects when there is none.
+   * rejects when there is none. Settles within `credentialsTimeoutMs` plus the signing itself.
    */
   async refresh(): Promise<void> {
     this.inFlight ??= this.signOnce().finally(() => {
@@ -80,7 +97,7 @@ export class IamTokenSource {
     return newest !== undefined && this.options.now() < newest.expiresAt - EXPIRY_MARGIN_MS ? newest.token : undefined;
   }
 
-  /** The server refused a token: resolve the credentials again before the next signature. */
+  /** The server refused a token: the next signature forces the provider to resolve again (rate-limited). */
   rejected(): void {
     this.refreshCredentials = true;
   }
@@ -90,13 +107,22 @@ export class IamTokenSource {
   }
 
   private async signOnce(): Promise<void> {
-    try {
-      const force = this.refreshCredentials;
+    const minIntervalMs = this.options.credentialRefreshMinIntervalMs ?? CONNECTION_DEFAULTS.credentialRefreshMinIntervalMs;
+    // Too soon after the last forced refresh: sign with the provider's cached credentials and force
+    // at a later signature, so that a reconnect loop of refused tokens goes on without an IMDS/STS call each time.
+    const force = this.refreshCredentials && performance.now() - this.lastForcedAt >= minIntervalMs;
+    if (force) {
       this.refreshCredentials = false;
-      const credentials = await resolveAwsCredentials(this.options.credentials, force);
+      this.lastForcedAt = performance.now();
+    }
+    try {
+      const timeoutMs = this.options.credentialsTimeoutMs ?? IAM_DEFAULTS.credentialsTimeoutMaxMs;
+      const credentials = await resolveAwsCredentials(this.options.credentials, force, timeoutMs);
       this.#newest = await signIamToken(this.options, credentials, new Date(this.options.now()));
       this.signed++;
     } catch (error) {
+      // The refused credentials were not replaced: the refresh is still owed.
+      if (force) this.refreshCredentials = true;
       this.options.logger.warn('signing an ElastiCache IAM auth token failed', { cacheName: this.options.cacheName, userId: this.options.userId, error: String(error) });
       throw error;
     }

@@ -1,0 +1,169 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { KccRedis, type AwsCredentials, type KccConnectionOptions } from '../../../client/src/index.js';
+import type { LocalRedis } from '../../../local/local-redis.js';
+import { until } from '../../support/events.js';
+import { type FakeClock, HOUR, MINUTE, fakeClock } from '../../support/fake-clock.js';
+import { IamProxy, type IamProxyCredential } from '../../support/iam-proxy.js';
+import { startTestRedis } from '../../support/redis.js';
+
+const USER = 'my-app-prod';
+const CACHE = 'kcc-redis';
+const REGION = 'eu-central-1';
+const KEY_1: IamProxyCredential = { accessKeyId: 'AKIAKCCTESTKEY000001', secretAccessKey: 'kcc/test/secret/one/aaaaaaaaaaaaaaaaaaaaaaaa' };
+const KEY_2: IamProxyCredential = { accessKeyId: 'AKIAKCCTESTKEY000002', secretAccessKey: 'kcc/test/secret/two/bbbbbbbbbbbbbbbbbbbbbbbb' };
+/** The default `credentialRefreshMinIntervalMs`. */
+const REFRESH_MIN_INTERVAL_MS = 1_000;
+/** How long a hung provider call may hold a reconnect: the credentials time limit (at most 10 s) and the reconnect. */
+const RECOVERY_BOUND_MS = 30_000;
+
+type Provider = (options?: { forceRefresh?: boolean }) => Promise<AwsCredentials>;
+
+/** A provider that answers KEY_1, except the one call after {@link hangNext} is set, which never answers. */
+function stallingProvider() {
+  const state = { calls: 0, pending: 0, hangNext: false };
+  const provider: Provider = async () => {
+    state.calls++;
+    if (state.hangNext) {
+      state.hangNext = false;
+      state.pending++;
+      return new Promise<AwsCredentials>(() => {});
+    }
+    return KEY_1;
+  };
+  return { state, provider };
+}
+
+describe('IAM authentication when the credential provider stalls or tokens are refused', () => {
+  let server: LocalRedis;
+  let clock: FakeClock;
+  let proxy: IamProxy;
+  const opened: KccRedis[] = [];
+
+  async function connect(extra: Partial<KccConnectionOptions>, credentials: Provider): Promise<KccRedis> {
+    const redis = await KccRedis.connect({
+      url: proxy.url,
+      tls: { ca: server.ca, servername: 'localhost' },
+      auth: 'iam',
+      username: USER,
+      keyPrefix: `${USER}:`,
+      region: REGION,
+      env: {},
+      heartbeat: false,
+      connectTimeoutMs: 3_000,
+      reconnectBaseDelayMs: 20,
+      reconnectMaxDelayMs: 200,
+      ...extra,
+      iam: { cacheName: CACHE, credentials, now: clock.now, checkIntervalMs: 20, ...extra.iam },
+    });
+    opened.push(redis);
+    return redis;
+  }
+
+  /** PING through run(), failing (instead of hanging the test) with what the client is doing when it does not answer in time. */
+  async function pingWithin(redis: KccRedis, state: { calls: number; pending: number }, what: string): Promise<string> {
+    let timer: NodeJS.Timeout | undefined;
+    const stuck = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`PING ${what}: no answer within ${RECOVERY_BOUND_MS} ms; provider calls: ${state.calls} (${state.pending} never answered), status: ${redis.client.status}`)),
+        RECOVERY_BOUND_MS,
+      );
+    });
+    try {
+      return await Promise.race([redis.run((r) => r.ping()), stuck]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  beforeAll(async () => {
+    server = await startTestRedis({ appEnvs: [{ app: 'my-app', env: 'prod' }], persistence: 'none' });
+  });
+  beforeEach(async () => {
+    clock = fakeClock();
+    proxy = await IamProxy.start({ upstream: server, cacheName: CACHE, region: REGION, serverless: false, credentials: [KEY_1], iamUsers: [USER], now: clock.now });
+  });
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((redis) => redis.close()));
+    await proxy.stop();
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  describe('a credential-provider call that never answers', () => {
+    it('holds a reconnect only for the time limit, and the next reconnect asks the provider again', async () => {
+      const { state, provider } = stallingProvider();
+      const warnings: string[] = [];
+      const logger = { warn: (message: string, context?: Record<string, unknown>) => warnings.push(`${message}: ${String(context?.error)}`), info: () => {} };
+      // The stand-by token is looked at once an hour (real time): only the reconnect's own signature runs.
+      const redis = await connect({ logger, iam: { checkIntervalMs: 3_600_000 } }, provider);
+      expect(await redis.run((r) => r.ping())).toBe('PONG');
+      // The token in hand has expired: the reconnect cannot go ahead without a new signature.
+      clock.advance(16 * MINUTE);
+      state.hangNext = true;
+      proxy.dropAll();
+      expect(await pingWithin(redis, state, 'after a reconnect whose provider call never answered')).toBe('PONG');
+      expect(state.pending).toBe(1);
+      expect(state.calls).toBeGreaterThanOrEqual(3); // connect, the call that never answered, the retry
+      expect(proxy.logins.at(-1)!.tokenAgeMs).toBeLessThan(1_000);
+      expect(proxy.refusals).toEqual([]);
+      expect(warnings).toContainEqual(expect.stringMatching(/^signing an ElastiCache IAM auth token failed: KccAwsError: .*credential provider did not answer within \d+ ms; check /));
+    });
+
+    it('lets a reconnect go ahead with the still-valid token, and leaves no stuck call behind for the next one', async () => {
+      const { state, provider } = stallingProvider();
+      const redis = await connect({}, provider);
+      expect(await redis.run((r) => r.ping())).toBe('PONG');
+      state.hangNext = true;
+      proxy.dropAll();
+      expect(await pingWithin(redis, state, 'after the provider stalled once')).toBe('PONG');
+      // The next reconnect signs with credentials from a new provider call, not the stuck one.
+      const calls = state.calls;
+      const logins = proxy.logins.length;
+      proxy.dropAll();
+      expect(await pingWithin(redis, state, 'after a second drop')).toBe('PONG');
+      expect(state.calls).toBeGreaterThan(calls);
+      expect(proxy.logins.length).toBeGreaterThan(logins);
+      expect(state.pending).toBe(1);
+      expect(proxy.refusals).toEqual([]);
+    });
+
+    it('fails the renewal before the 12-hour limit, which is retried and succeeds', async () => {
+      const { state, provider } = stallingProvider();
+      const redis = await connect({}, provider);
+      expect(await redis.run((r) => r.ping())).toBe('PONG');
+      state.hangNext = true;
+      clock.advance(11 * HOUR); // past every renewal point; the token in hand has expired
+      await until(() => redis.stats.renewalFailures >= 1, 'the renewal waiting on the stalled provider call to fail', RECOVERY_BOUND_MS);
+      expect(redis.stats.renewals).toBe(0);
+      clock.advance(10 * MINUTE); // past the first retry (1/200 of 12 hours)
+      await until(() => redis.stats.renewals >= 1, 'the renewal retried', RECOVERY_BOUND_MS);
+      expect(await redis.run((r) => r.ping())).toBe('PONG');
+      expect(state.pending).toBe(1);
+      expect(proxy.closedForAge).toBe(0);
+    });
+  });
+
+  it('refused tokens force a credential refresh at most once per credentialRefreshMinIntervalMs, while reconnects go on', async () => {
+    const calls: { forced: boolean; at: number }[] = [];
+    const provider: Provider = async (options) => {
+      calls.push({ forced: options?.forceRefresh === true, at: performance.now() });
+      return KEY_1;
+    };
+    const redis = await connect({}, provider);
+    expect(await redis.run((r) => r.ping())).toBe('PONG');
+    proxy.setCredentials([KEY_2]); // KEY_1 revoked: every token it signs is refused with WRONGPASS
+    const before = calls.length;
+    proxy.dropAll();
+    await until(() => calls.slice(before).filter((call) => call.forced).length >= 3, 'three forced refreshes', RECOVERY_BOUND_MS);
+    const refusals = proxy.refusals.length;
+    const forced = calls.slice(before).filter((call) => call.forced).map((call) => call.at);
+    // performance.now() is read just before the call on both sides: allow a few ms between the two readings.
+    for (let i = 1; i < forced.length; i++) expect(forced[i]! - forced[i - 1]!, `gap before forced refresh ${i + 1}`).toBeGreaterThanOrEqual(REFRESH_MIN_INTERVAL_MS - 20);
+    // Reconnects were not slowed to the refresh rate: tokens signed from the provider's cached credentials in between.
+    expect(refusals).toBeGreaterThan(forced.length);
+    expect(calls.slice(before).some((call) => !call.forced)).toBe(true);
+    proxy.setCredentials([KEY_1]);
+    expect(await redis.run((r) => r.ping())).toBe('PONG');
+  });
+});
