@@ -30,7 +30,12 @@ export interface RealmKeysOptions {
   readonly algorithms?: readonly AsymmetricJwsAlgorithm[];
   /** How long a fetched JWKS is used before it is fetched again. @default 600000 */
   readonly jwksCacheMaxAgeMs?: number;
-  /** Minimum time between two fetches triggered by an unknown `kid`. @default 30000 */
+  /**
+   * Minimum time between two fetches triggered by an unknown `kid`. A token with an unknown `kid`
+   * that arrives while the JWKS is cooling down waits for the cooldown to end (up to 3 s) and is
+   * looked up again, so a forged token cannot make the realm's genuine new key look unknown.
+   * @default 3000
+   */
   readonly jwksCooldownMs?: number;
   /** Timeout of one JWKS fetch. @default 5000 */
   readonly jwksTimeoutMs?: number;
@@ -38,7 +43,7 @@ export interface RealmKeysOptions {
 
 export const REALM_KEYS_DEFAULTS = {
   jwksCacheMaxAgeMs: 600_000,
-  jwksCooldownMs: 30_000,
+  jwksCooldownMs: 3_000,
   jwksTimeoutMs: 5_000,
 } as const;
 
@@ -101,11 +106,35 @@ export function realmKeysFrom(options: RealmKeysOptions, problems: OptionProblem
  * jose's remote key set, made at the first verification: making it loads Node's fetch machinery
  * (undici), about 30 ms of a cold start on Node 20, which an instance that never receives a logout
  * token does not need.
+ *
+ * jose refetches on an unknown `kid` at most once per cooldown and refuses every unknown `kid`
+ * meanwhile. Anyone can start a cooldown with a made-up `kid`; a genuine token signed by a key the
+ * realm has just added would then be refused (Keycloak sends a logout token once). So a `kid`
+ * unknown during a cooldown waits for it to end, {@link UNKNOWN_KID_WAIT_MS} at most, and is looked
+ * up again with a fresh fetch.
  */
 function lazyRemoteJwks(url: URL, options: RemoteJWKSetOptions): JWTVerifyGetKey {
-  let remote: JWTVerifyGetKey | undefined;
-  return (protectedHeader, token) => (remote ??= createRemoteJWKSet(url, options))(protectedHeader, token);
+  let remote: ReturnType<typeof createRemoteJWKSet> | undefined;
+  return async (protectedHeader, token) => {
+    remote ??= createRemoteJWKSet(url, options);
+    try {
+      return await remote(protectedHeader, token);
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== 'ERR_JWKS_NO_MATCHING_KEY' || !remote.coolingDown) throw error;
+      const deadline = performance.now() + UNKNOWN_KID_WAIT_MS;
+      while (remote.coolingDown && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, COOLDOWN_POLL_MS));
+      if (remote.coolingDown) throw error;
+      return remote(protectedHeader, token);
+    }
+  };
 }
+
+/**
+ * The longest a token with an unknown `kid` waits for the JWKS cooldown to end: within Keycloak's
+ * outgoing HTTP socket timeout (5 s by default), with room for the fetch.
+ */
+const UNKNOWN_KID_WAIT_MS = 3_000;
+const COOLDOWN_POLL_MS = 50;
 
 /** Why a signed token failed before its payload was looked at. */
 export type SignatureFailure = 'malformed_token' | 'unsupported_alg' | 'unknown_kid' | 'bad_signature';

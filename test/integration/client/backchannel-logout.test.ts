@@ -227,7 +227,8 @@ describe('OIDC Back-Channel Logout handler against a realm JWKS served over HTTP
       const fetched = jwks.fetches;
 
       jwks.keys = [key.publicJwk, next.publicJwk]; // the realm rotates
-      // Within the cooldown an unknown kid does not trigger a fetch (no JWKS hammering by bad tokens)...
+      // Within the cooldown an unknown kid does not trigger a fetch (no JWKS hammering by bad tokens): it
+      // waits for the cooldown to end (3 s at most; here the test's clock does not move) and is refused...
       vi.setSystemTime(Date.now() + cooldownMs - 1);
       expect((await rotating(post(stranger))).status).toBe(400);
       expect(jwks.fetches).toBe(fetched);
@@ -239,6 +240,23 @@ describe('OIDC Back-Channel Logout handler against a realm JWKS served over HTTP
     } finally {
       vi.useRealTimers();
     }
+  });
+
+  it('a forged token with a made-up kid does not make the realm\'s new key look unknown: a genuine token inside the cooldown waits for it and is accepted', async () => {
+    // Found by an audit (2026-12-03): a made-up kid started jose's cooldown, and a logout signed by a key
+    // the realm added just then was refused (400 unknown_kid); Keycloak does not send it again.
+    const handler = handlerFor(); // the default cooldown
+    const next = await realmKey('realm-3');
+    expect((await handler(post(await signToken(key, logoutClaims(issuer))))).status).toBe(200);
+    const forged = await handler(post(await signToken(strangerKey, logoutClaims(issuer, { sid: 'forged' }))));
+    expect(forged.status).toBe(400); // its fetch starts the cooldown
+    const fetched = jwks.fetches;
+    jwks.keys = [key.publicJwk, next.publicJwk]; // the realm adds a key and signs with it
+    const genuine = await handler(post(await signToken(next, logoutClaims(issuer, { sid: 'session-3' }))));
+    expect(genuine.status).toBe(200);
+    expect(jwks.fetches).toBe(fetched + 1);
+    expect(sink.sessions).toContain('session-3');
+    expect(sink.sessions).not.toContain('forged');
   });
 
   it('answers 503 (the identity provider retries) when the JWKS cannot be fetched, and revokes nothing', async () => {
