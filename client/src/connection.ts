@@ -122,7 +122,9 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   private pubSubDecision: Promise<PubSubMode> | undefined;
   private heartbeat: Heartbeat | undefined;
   private closed = false;
-  /** Aborted by {@link close}: ends the waits for connections still connecting. */
+  /** Connections replaced by a renewal, finishing what they hold before they quit: {@link close} waits for them, briefly. */
+  private readonly retiring = new Set<Promise<void>>();
+  /** Aborted by {@link close}: ends the waits for connections still connecting, shortens those of {@link retiring} ones. */
   private readonly closing = new AbortController();
 
   /**
@@ -250,10 +252,27 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
           continue;
         }
         if (!isAuthError(error) || ++authAttempts >= MAX_AUTH_ATTEMPTS) throw this.describe(error);
-        // Another connection may already have refreshed: only re-read when nothing changed since.
-        if (this.credentials.version === generation) await this.refreshCredentials('commands');
+        authAttempts = await this.rereadForCommand(error, generation, authAttempts);
       }
     }
+  }
+
+  /**
+   * {@link run}'s re-read after Redis refused the credentials, unless another connection already
+   * re-read them since `generation`. A read that fails (throttled, a network blip) costs one of the
+   * command's attempts and is tried again, no sooner than the refresher's minimum interval; when the
+   * attempts run out, the auth error names the read's failure. Returns the attempts used.
+   */
+  private async rereadForCommand(rejection: unknown, generation: number, attempts: number): Promise<number> {
+    while (this.credentials.version === generation) {
+      try {
+        await this.refreshCredentials('commands');
+        return attempts;
+      } catch (readError) {
+        if (++attempts >= MAX_AUTH_ATTEMPTS) throw this.describe(rejection, readError);
+      }
+    }
+    return attempts;
   }
 
   /**
@@ -373,13 +392,15 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     const clients = [...this.clients.keys()];
     this.clients.clear();
     this.renewHooks.clear();
-    await Promise.all(clients.map((client) => quitOrDisconnect(client)));
+    const stranded = () => new KccClosedError('connection closed (close()) while the command waited for a reconnect; it was not answered');
+    await Promise.all([...clients.map((client) => retire(client, CLOSE_QUIT_TIMEOUT_MS, stranded)), ...this.retiring]);
   }
 
   /**
    * Replaces `old` by a new connection of its role that is ready before `old` closes: commands go
-   * to the new one from then on (those in flight on `old` finish before its QUIT), a dedicated
-   * connection's owner moves its work over. Resolves false when `old` needs no renewal, and
+   * to the new one from then on (those in flight on `old`, or queued on it for its reconnect, finish
+   * before its QUIT, within {@link RENEWAL_QUIT_TIMEOUT_MS}), a dedicated connection's owner moves
+   * its work over. Resolves false when `old` needs no renewal, and
    * `'later'` while it is still being handed over: claimed by {@link dedicated} and not ready yet,
    * or itself the successor of a renewal still under way (its owner's hook running).
    */
@@ -435,7 +456,17 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     this.clients.delete(old);
     this.counters.renewals++;
     this.config.logger.info('Redis connection renewed before its age limit', { role });
-    await quitOrDisconnect(old);
+    const stranded = () =>
+      this.closed
+        ? new KccClosedError('connection closed (close()) while the command waited for a reconnect; it was not answered')
+        : new KccConnectionError(`the ${role} connection was renewed while the command waited for it to reconnect, and it had not reconnected within ${RENEWAL_QUIT_TIMEOUT_MS / 60_000} minutes; the command was not answered: retry it`);
+    const retiring = retire(old, RENEWAL_QUIT_TIMEOUT_MS, stranded, this.closing.signal);
+    this.retiring.add(retiring);
+    try {
+      await retiring;
+    } finally {
+      this.retiring.delete(retiring);
+    }
     return true;
   }
 
@@ -615,14 +646,17 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
    * The error a caller gets for a failure of Redis: an authentication failure becomes a
    * KccAuthError whose cause is a summary of Redis' answer (name, message, command name); any other
    * error keeps its identity, with the arguments of AUTH/HELLO commands nested in it blanked.
+   * `readFailure`, a failed re-read of the credentials, is named by its name and message only.
    */
-  private describe(error: unknown): Error {
+  private describe(error: unknown, readFailure?: unknown): Error {
     redactAuthArguments(error);
     if (isAuthError(error) && this.iam) {
       return new KccAuthError(this.iam.rejection((error as Error).message.split(' ')[0]!), { cause: redisErrorSummary(error) });
     }
     if (isAuthError(error)) {
-      const source = this.credentials.refreshable ? 'even after re-reading them' : fixedCredentialsHint(this.config.host);
+      const source = readFailure !== undefined
+        ? `and re-reading them failed (${readFailure instanceof Error ? `${readFailure.name}: ${readFailure.message}` : String(readFailure)}): check that the secret (or credentialsProvider) can be read`
+        : this.credentials.refreshable ? 'even after re-reading them' : fixedCredentialsHint(this.config.host);
       return new KccAuthError(`Redis rejected the credentials of user "${this.username}" ${source} (${(error as Error).message.split(' ')[0]})`, { cause: redisErrorSummary(error) });
     }
     return error instanceof Error ? error : new Error(String(error));
@@ -678,26 +712,108 @@ function firstConnectWithoutReadyCheck(client: Redis): Redis {
   return client;
 }
 
-/** How long a QUIT may wait for its reply before the socket is simply closed. */
-const QUIT_TIMEOUT_MS = 1_000;
+/** How long {@link KccRedis.close} lets a connection finish what it holds before its socket is simply closed. */
+const CLOSE_QUIT_TIMEOUT_MS = 1_000;
+/**
+ * How long a connection replaced by a renewal may take to finish what it holds (a blocking read, a
+ * slow command, commands waiting for its reconnect): renewal points fall 1.2 to 3 hours before
+ * ElastiCache's 12-hour cut, so this can be generous.
+ */
+const RENEWAL_QUIT_TIMEOUT_MS = 5 * 60_000;
 
 /**
- * Closes a connection politely (QUIT lets commands in flight finish), but never waits long: a peer
- * that vanished without closing the socket would hold the reply until TCP gives up.
+ * Closes a connection politely: QUIT is answered after the commands sent before it, so those in
+ * flight finish; a connection waiting to reconnect with commands queued is let reconnect first, so
+ * that they are sent. All within `timeoutMs`, cut to {@link CLOSE_QUIT_TIMEOUT_MS} once `signal`
+ * aborts: a peer that vanished without closing the socket would hold a reply until TCP gives up.
+ * Then the socket is closed, and whatever the connection still holds is rejected with `stranded()`:
+ * no command is left pending.
  */
-async function quitOrDisconnect(client: RedisClient): Promise<void> {
-  if (client.status !== 'ready') {
-    client.disconnect();
-    return;
+async function retire(client: RedisClient, timeoutMs: number, stranded: () => Error, signal?: AbortSignal): Promise<void> {
+  if (client.status === 'end') return;
+  const deadline = quitDeadline(timeoutMs, signal);
+  try {
+    if (client instanceof Redis && client.status !== 'ready' && client.status !== 'wait' && holdsCommands(client)) {
+      await Promise.race([readyOrEnd(client), deadline.reached]);
+    }
+    if (client.status === 'ready') await Promise.race([client.quit().catch(() => undefined), deadline.reached]);
+  } finally {
+    deadline.clear();
   }
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, QUIT_TIMEOUT_MS);
-    timer.unref();
-  });
-  await Promise.race([client.quit().catch(() => undefined), timeout]);
-  clearTimeout(timer);
   client.disconnect();
+  if (client instanceof Redis) endStranded(client, stranded);
+}
+
+/** Resolves after `timeoutMs`, or {@link CLOSE_QUIT_TIMEOUT_MS} after `signal` aborts if that is sooner. */
+function quitDeadline(timeoutMs: number, signal: AbortSignal | undefined): { readonly reached: Promise<void>; clear(): void } {
+  const end = performance.now() + timeoutMs;
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  const reached = new Promise<void>((resolve) => {
+    const arm = (ms: number) => {
+      clearTimeout(timer);
+      timer = setTimeout(resolve, Math.max(0, ms));
+      timer.unref();
+    };
+    onAbort = () => arm(Math.min(end - performance.now(), CLOSE_QUIT_TIMEOUT_MS));
+    if (signal?.aborted) onAbort();
+    else arm(timeoutMs);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+  return {
+    reached,
+    clear: () => {
+      clearTimeout(timer);
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
+    },
+  };
+}
+
+function readyOrEnd(client: Redis): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      client.off('ready', done);
+      client.off('end', done);
+      resolve();
+    };
+    client.on('ready', done);
+    client.on('end', done);
+  });
+}
+
+/**
+ * The ioredis queues a connection holds commands in until it is ready again (not in its typings;
+ * each is optional here, so an ioredis that renames one degrades to ioredis' own behaviour instead
+ * of throwing; the tests of close() and renewal with queued commands then fail).
+ */
+interface HeldCommands {
+  readonly offlineQueue?: { readonly length: number };
+  readonly commandQueue?: { readonly length: number };
+  prevCommandQueue?: { readonly length: number; shift(): { readonly command: { reject(error: Error): void } } | undefined } | null;
+  flushQueue?: (error: Error) => void;
+  setStatus?: (status: 'end') => void;
+}
+
+/** Whether `client` holds commands for its reconnect: queued while it was down, or in flight when it dropped (ioredis resends those). */
+function holdsCommands(client: Redis): boolean {
+  const held = client as unknown as HeldCommands;
+  return (held.offlineQueue?.length ?? 0) > 0 || (held.commandQueue?.length ?? 0) > 0 || (held.prevCommandQueue?.length ?? 0) > 0;
+}
+
+/**
+ * ioredis' disconnect() on a connection waiting out its reconnect delay only cancels the timer: no
+ * 'close' event follows (redis/ioredis#2169), so the commands it holds would stay pending, and so
+ * would any sent to it later. Ends it as a closed socket would: status `end`, all it holds rejected.
+ */
+function endStranded(client: Redis, stranded: () => Error): void {
+  const held = client as unknown as HeldCommands;
+  if (client.status !== 'reconnecting' || typeof held.setStatus !== 'function' || typeof held.flushQueue !== 'function') return;
+  held.setStatus('end');
+  if (!holdsCommands(client)) return;
+  const error = stranded();
+  held.flushQueue(error);
+  for (let item = held.prevCommandQueue?.shift(); item; item = held.prevCommandQueue?.shift()) item.command.reject(error);
+  held.prevCommandQueue = null;
 }
 
 /**

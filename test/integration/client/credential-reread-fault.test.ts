@@ -1,0 +1,127 @@
+import { inspect } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KccAuthError, KccRedis, type RedisCredentials } from '../../../client/src/index.js';
+import { Store } from '../../../client/src/store.js';
+import type { LocalRedis } from '../../../local/local-redis.js';
+import { startTestRedis } from '../../support/redis.js';
+import { until } from '../../support/events.js';
+
+const USER = 'my-app-prod';
+
+/** What a Secrets Manager read that outlasted the SDK's retries throws. */
+function throttled(): Error {
+  return Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
+}
+
+describe('a failed credential re-read after a rotation (real redis-server, TLS, ACL users)', () => {
+  let server: LocalRedis;
+  beforeAll(async () => {
+    server = await startTestRedis({ appEnvs: [{ app: 'my-app', env: 'prod' }] });
+  });
+  afterAll(() => server?.stop());
+
+  /** Rotates USER's password the way ElastiCache and Secrets Manager do; returns the new one. */
+  async function rotate(secret: { current: RedisCredentials }, newPassword: string): Promise<void> {
+    const oldPassword = secret.current.password;
+    await server.setPasswords(USER, [oldPassword, newPassword]);
+    secret.current = { username: USER, password: newPassword };
+    await server.setPasswords(USER, [newPassword]);
+  }
+
+  /** Forces every connection of USER to reconnect, and so to authenticate again. */
+  async function killConnections(): Promise<void> {
+    const admin = await server.admin();
+    await admin.call('CLIENT', 'KILL', 'USER', USER);
+    await admin.quit();
+  }
+
+  it('one failed re-read costs an attempt, not the commands: the next read picks up the new password', async () => {
+    const secret = { current: { username: USER, password: server.users.get(USER)!.password } };
+    let failNextReads = 0;
+    let reads = 0;
+    const redis = await KccRedis.connect({
+      url: server.url,
+      tls: { ca: server.ca },
+      env: {},
+      heartbeat: false,
+      // The first reconnect comes 250 to 500 ms after the kill: time to queue commands before its AUTH fails.
+      reconnectBaseDelayMs: 500,
+      credentialsProvider: async () => {
+        reads++;
+        if (failNextReads > 0) {
+          failNextReads--;
+          throw throttled();
+        }
+        return secret.current;
+      },
+      logger: { warn: () => {}, info: () => {} },
+    });
+    const store = new Store(redis);
+    let ok = 0;
+    const failures: string[] = [];
+    let running = true;
+    const worker = async (n: number) => {
+      for (let i = 0; running; i++) {
+        try {
+          await store.set(`w${n}`, String(i));
+          ok++;
+        } catch (error) {
+          failures.push(String(error));
+        }
+      }
+    };
+    const workers = [0, 1, 2, 3].map(worker);
+    try {
+      await until(() => ok >= 50, '50 writes before the rotation');
+      await rotate(secret, 'A'.repeat(32) + 'b'.repeat(32));
+      failNextReads = 1;
+      await killConnections();
+      // Commands sent while the connection waits to reconnect are the ones its failed AUTH rejects.
+      await until(() => redis.client.status === 'reconnecting', 'the command connection waiting to reconnect');
+      const probes = [0, 1, 2, 3].map((n) => store.set(`p${n}`, 'x').then(() => 'ok', (error: unknown) => String(error)));
+      const target = ok + 300;
+      await until(() => ok >= target || failures.length > 0, '300 more writes after the connections were killed', 30_000);
+      expect(await Promise.all(probes)).toEqual(['ok', 'ok', 'ok', 'ok']);
+    } finally {
+      running = false;
+      await Promise.all(workers);
+    }
+    expect(failures).toEqual([]);
+    expect(reads).toBeGreaterThanOrEqual(3); // at start, the failed read, the one that found the new password
+    expect(redis.stats.credentialRefreshes).toBe(1);
+    await redis.close();
+  });
+
+  it('re-reads that keep failing end in a KccAuthError naming the last read failure, with no password anywhere', async () => {
+    const secret = { current: { username: USER, password: server.users.get(USER)!.password } };
+    let failing = false;
+    const redis = await KccRedis.connect({
+      url: server.url,
+      tls: { ca: server.ca },
+      env: {},
+      heartbeat: false,
+      credentialRefreshMinIntervalMs: 20,
+      credentialsProvider: async () => {
+        if (failing) throw throttled();
+        return secret.current;
+      },
+      logger: { warn: () => {}, info: () => {} },
+    });
+    const oldPassword = secret.current.password;
+    const newPassword = 'C'.repeat(32) + 'd'.repeat(32);
+    await rotate(secret, newPassword);
+    failing = true;
+    await killConnections();
+    await until(() => redis.client.status === 'reconnecting', 'the command connection waiting to reconnect');
+    const failure = await redis.run((r) => r.set(redis.key('k'), '1')).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(KccAuthError);
+    expect((failure as Error).message).toMatch(/user "my-app-prod".*re-reading them failed \(ThrottlingException: Rate exceeded\)/);
+    const dump = `${inspect(failure, { depth: 10 })}${JSON.stringify(failure)}${String((failure as Error).cause)}`;
+    expect(dump).not.toContain(oldPassword);
+    expect(dump).not.toContain(newPassword);
+    // Once reads work again, so do commands.
+    failing = false;
+    expect(await redis.run((r) => r.set(redis.key('k'), '2'))).toBe('OK');
+    await redis.close();
+  });
+});
