@@ -1,6 +1,7 @@
 import { RemovalPolicy, Token } from 'aws-cdk-lib';
 import { DEFAULT_ENVS, IAM_USER_SUFFIX, appEnvUserName, identifierProblem } from '@kcc-redis/client/contract';
 import { APP_ENV_AUTHS, type AppEnvAuth, hasIamUser, hasPasswordUser, usersPerAppEnv } from './app-env-auth.js';
+import { tooWideCidr } from './allowed-peer.js';
 import { CACHE_ENGINES } from './engine.js';
 import { MAX_ROTATION_DAYS, MAX_USERS_PER_GROUP } from './elasticache-rules.js';
 import { type KccApp, appEnvAuthsOf } from './kcc-app.js';
@@ -112,6 +113,10 @@ export function cacheBaseRules<P extends KccRedisCacheBaseProps>(namespaceProp: 
     {
       condition: ({ props }) => (props.allowFrom ?? []).some((peer) => OPEN_TO_ALL.includes(peer.uniqueId)),
       message: ({ props }) => `allowFrom ${show((props.allowFrom ?? []).map((p) => p.uniqueId))} opens the cache to every address; name the clients' security group or CIDR instead`,
+    },
+    {
+      condition: ({ props }) => (props.allowFrom ?? []).some((peer) => !OPEN_TO_ALL.includes(peer.uniqueId) && tooWideCidr(peer.uniqueId)),
+      message: ({ props }) => `allowFrom ${show((props.allowFrom ?? []).map((p) => p.uniqueId))} has a CIDR wider than /8 (IPv4) or /16 (IPv6): a few such ranges open the cache to every address; name the clients' security group or a narrower CIDR`,
     },
   ];
 }

@@ -91,6 +91,7 @@ describe('KccRedisCache: props validation (KCC_CACHE_PROPS_INVALID, naming the p
     ['maintenance window', { maintenanceWindow: 'sunday' }, /maintenanceWindow "sunday" must look like "sun:05:00-sun:06:00"/],
     ['windows overlap', { snapshotWindow: '05:30-06:30' }, /snapshotWindow "05:30-06:30" overlaps maintenanceWindow "sun:05:00-sun:06:00"/],
     ['open to the world', { allowFrom: [ec2.Peer.anyIpv4()] }, /allowFrom \["0\.0\.0\.0\/0"\] opens the cache to every address/],
+    ['open to the world in two halves', { allowFrom: [ec2.Peer.ipv4('0.0.0.0/1'), ec2.Peer.ipv4('128.0.0.0/1')] }, /allowFrom \["0\.0\.0\.0\/1","128\.0\.0\.0\/1"\] has a CIDR wider than \/8/],
     ['removal policy', { removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE }, /removalPolicy "retain-on-update-or-delete" must be RemovalPolicy\.SNAPSHOT, RETAIN or DESTROY/],
     ['too many users', { apps: Array.from({ length: 50 }, (_, i) => ({ name: `a${i}` })) }, /apps: 100 app-env users \(two for "password\+iam"\) \+ the default user = 101; a user group holds at most 100 users/],
   ])('%s', (_name, props, message) => {
