@@ -34,9 +34,12 @@ export async function mountLogoutRoutes(fastify: FastifyInstance, endpoints: rea
   // Named (fastify-plugin, still encapsulated): Fastify looks for an unnamed plugin's name by
   // scanning every loaded module, on each registration.
   const scoped = fp(async (scope: FastifyInstance) => {
-    // One child scope per media type, holding only that type's parser: Fastify answers 415 to any
-    // other type before the route runs (a form sent to k_logout, text to the back-channel route).
-    for (const mediaType of new Set(endpoints.map((e) => e.mediaType))) {
+    // One scope per media type, holding only that type's parser: Fastify answers 415 to any other
+    // type before the route runs (a form sent to k_logout, text to the back-channel route). With one
+    // media type (no Keycloak admin routes), this scope is that scope: no child to register.
+    const mediaTypes = new Set(endpoints.map((e) => e.mediaType));
+    if (mediaTypes.size === 1) return mountTyped(scope, endpoints[0]!.mediaType, endpoints);
+    for (const mediaType of mediaTypes) {
       const typed = fp(async (child: FastifyInstance) => mountTyped(child, mediaType, endpoints.filter((e) => e.mediaType === mediaType)), {
         name: `kcc-redis-logout-routes-${mediaType}`,
         encapsulate: true,

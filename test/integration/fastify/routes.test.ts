@@ -159,6 +159,19 @@ describe('Fastify plugin routes, against the real redis-server', () => {
       expect(body.error_description).toMatch(description);
     });
 
+    it('without the Keycloak admin routes (one media type, one scope): text/plain is 415 too, a form is handled', async () => {
+      const only = await appWith(pluginOptions(server, realm));
+      try {
+        const text = await only.inject({ method: 'POST', url: '/backchannel-logout', headers: { 'content-type': 'text/plain' }, payload: 'logout_token=x' });
+        expect([text.statusCode, text.headers['cache-control']]).toEqual([415, 'no-store']);
+        const formBody = await only.inject({ method: 'POST', url: '/backchannel-logout', headers: { 'content-type': FORM_TYPE }, payload: 'logout_token=x' });
+        expect(formBody.statusCode).toBe(400); // reached the handler: not a JWT
+        expect(formBody.json()).toMatchObject({ error_description: expect.stringMatching(/invalid logout_token/) });
+      } finally {
+        await only.close();
+      }
+    });
+
     it('the same refusals through inject', async () => {
       const big = await a.inject({ method: 'POST', url: '/backchannel-logout', headers: { 'content-type': FORM_TYPE }, payload: 'x'.repeat(16_385) });
       expect([big.statusCode, big.headers['cache-control']]).toEqual([413, 'no-store']);
