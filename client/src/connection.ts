@@ -733,8 +733,8 @@ async function retire(client: RedisClient, timeoutMs: number, stranded: () => Er
   if (client.status === 'end') return;
   const deadline = quitDeadline(timeoutMs, signal);
   try {
-    if (client instanceof Redis && client.status !== 'ready' && client.status !== 'wait' && holdsCommands(client)) {
-      await Promise.race([readyOrEnd(client), deadline.reached]);
+    if (client.status !== 'ready' && client.status !== 'wait' && holdsCommands(client)) {
+      await Promise.race([readyEndOrEmpty(client), deadline.reached]);
     }
     if (client.status === 'ready') await Promise.race([client.quit().catch(() => undefined), deadline.reached]);
   } finally {
@@ -742,6 +742,7 @@ async function retire(client: RedisClient, timeoutMs: number, stranded: () => Er
   }
   client.disconnect();
   if (client instanceof Redis) endStranded(client, stranded);
+  else await endStrandedCluster(client, stranded);
 }
 
 /** Resolves after `timeoutMs`, or {@link CLOSE_QUIT_TIMEOUT_MS} after `signal` aborts if that is sooner. */
@@ -769,15 +770,24 @@ function quitDeadline(timeoutMs: number, signal: AbortSignal | undefined): { rea
   };
 }
 
-function readyOrEnd(client: Redis): Promise<void> {
+/**
+ * Resolves when `client` is ready (what it holds is sent), ended, or holds nothing any more (ioredis
+ * rejected it after maxRetriesPerRequest): then there is nothing left to wait for.
+ */
+function readyEndOrEmpty(client: RedisClient): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       client.off('ready', done);
       client.off('end', done);
+      client.off('reconnecting', emptied);
       resolve();
+    };
+    const emptied = () => {
+      if (!holdsCommands(client)) done();
     };
     client.on('ready', done);
     client.on('end', done);
+    client.on('reconnecting', emptied);
   });
 }
 
@@ -795,7 +805,7 @@ interface HeldCommands {
 }
 
 /** Whether `client` holds commands for its reconnect: queued while it was down, or in flight when it dropped (ioredis resends those). */
-function holdsCommands(client: Redis): boolean {
+function holdsCommands(client: RedisClient): boolean {
   const held = client as unknown as HeldCommands;
   return (held.offlineQueue?.length ?? 0) > 0 || (held.commandQueue?.length ?? 0) > 0 || (held.prevCommandQueue?.length ?? 0) > 0;
 }
@@ -814,6 +824,31 @@ function endStranded(client: Redis, stranded: () => Error): void {
   held.flushQueue(error);
   for (let item = held.prevCommandQueue?.shift(); item; item = held.prevCommandQueue?.shift()) item.command.reject(error);
   held.prevCommandQueue = null;
+}
+
+/**
+ * The same for a cluster: ioredis' Cluster.disconnect() on a cluster with no node connected (while it
+ * waits to reconnect) resets an empty pool, so no 'drain' follows, no 'close', and its offline queue
+ * is never flushed (ioredis 6.0.0, cluster/index.js disconnect). A connected one ends once its
+ * sockets close: given {@link CLOSE_QUIT_TIMEOUT_MS} for that, one still not ended is ended here.
+ */
+async function endStrandedCluster(cluster: Cluster, stranded: () => Error): Promise<void> {
+  if (cluster.status !== 'end') {
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        cluster.off('end', done);
+        resolve();
+      };
+      const timer = setTimeout(done, CLOSE_QUIT_TIMEOUT_MS);
+      timer.unref();
+      cluster.on('end', done);
+    });
+  }
+  const held = cluster as unknown as HeldCommands;
+  if (cluster.status === 'end' || typeof held.setStatus !== 'function' || typeof held.flushQueue !== 'function') return;
+  held.setStatus('end');
+  if (holdsCommands(cluster)) held.flushQueue(stranded());
 }
 
 /**

@@ -143,6 +143,8 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   private readonly bus: Bus<RevocationBatch>;
   private readonly writer: RevocationWriter;
   private readonly unwritten: UnwrittenRevocations;
+  /** Writes of revocations made here, not settled yet: close() gives them time to land. */
+  private readonly writesInFlight = new Set<Promise<void>>();
   private readonly pushes: KeycloakPushRelay;
   private applied = 0;
   private readonly refused: Record<RevocationSource, number> = { api: 0, bus: 0, log: 0, snapshot: 0 };
@@ -328,15 +330,20 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   }
 
   private async writeUnwrittenBeforeClose(): Promise<void> {
-    if (this.unwritten.size === 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    const waited = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, FINAL_WRITE_WAIT_MS);
-    });
-    await Promise.race([this.unwritten.retry(), waited]);
-    clearTimeout(timer);
-    if (this.unwritten.size > 0) {
-      this.redis.config.logger.warn(`closed with ${this.unwritten.size} revocations Redis did not take: the other instances do not have them (the sessions stay valid there until they expire)`);
+    if (this.unwritten.size > 0 || this.writesInFlight.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const waited = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, FINAL_WRITE_WAIT_MS);
+      });
+      // Writes in flight first: one that fails now joins those written once more.
+      await Promise.race([Promise.allSettled([...this.writesInFlight]), waited]);
+      await Promise.race([this.unwritten.retry(), waited]);
+      clearTimeout(timer);
+    }
+    this.unwritten.close();
+    const left = this.unwritten.size + this.writesInFlight.size;
+    if (left > 0) {
+      this.redis.config.logger.warn(`closed with ${left} revocations Redis did not take: the other instances do not have them (the sessions stay valid there until they expire)`);
     }
   }
 
@@ -381,7 +388,9 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     const pollMs = Math.max(50, Math.min(5_000, Math.floor(this.options.maxStalenessMs / 3)));
     const poll = setInterval(() => {
       void this.catchUp().catch(() => undefined);
-      void this.unwritten.retry();
+      // Not while the connection is down: each write would wait out ioredis' retries, and a new
+      // revocation would queue behind them (the reconnect itself starts a pass).
+      if (this.unwritten.size > 0 && this.commandsReady()) void this.unwritten.retry();
     }, pollMs);
     // Only reports (the `stale` event): check() decides staleness by itself.
     const check = setInterval(() => this.isStale(), Math.max(50, Math.min(1_000, Math.floor(this.options.maxStalenessMs / 4))));
@@ -454,10 +463,25 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
       return Promise.reject(new KccInputError(apiRefusal(event, problem, now)));
     }
     this.apply(event);
-    return this.writer.write(event).catch((error: unknown) => {
+    const write = this.writer.write(event).catch((error: unknown) => {
       this.unwritten.add(event, error);
       throw error;
     });
+    this.writesInFlight.add(write);
+    write.then(
+      () => this.writesInFlight.delete(write),
+      () => this.writesInFlight.delete(write),
+    );
+    return write;
+  }
+
+  /** Whether the command connection is up (false once the connection is closed). */
+  private commandsReady(): boolean {
+    try {
+      return this.redis.client.status === 'ready';
+    } catch {
+      return false;
+    }
   }
 
   /** Applies a revocation that came from Redis (bus, log) if it passes the checks; otherwise drops and counts it. */

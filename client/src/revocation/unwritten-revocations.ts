@@ -17,6 +17,9 @@ export const MAX_UNWRITTEN_REVOCATIONS = 100_000;
 export class UnwrittenRevocations {
   private events: RevocationEvent[] = [];
   private retrying: Promise<void> | undefined;
+  /** A pass asked for while one was in flight: it runs after it, for what failed meanwhile. */
+  private again: Promise<void> | undefined;
+  private closed = false;
   /** Taken out of `events` by the write in flight: still unwritten until it succeeds. */
   private writing = 0;
   private droppedCount = 0;
@@ -44,13 +47,18 @@ export class UnwrittenRevocations {
 
   /** Keeps `event`, whose write just failed with `error`, to write it again. */
   add(event: RevocationEvent, error: unknown): void {
+    if (this.closed) {
+      // Its write was in flight at close(): nothing writes it again now.
+      this.logger.warn('a revocation written while closing was not taken by Redis and is not written again: the other instances do not have it (the session stays valid there until it expires)', { error: describe(error) });
+      return;
+    }
     if (this.events.length === 0) {
       this.logger.warn(
         'revocation applied on this instance only: writing it to Redis failed; it is written again after a reconnect and on every poll until Redis takes it (stats.unwritten)',
         { error: describe(error) },
       );
     }
-    if (this.events.length >= MAX_UNWRITTEN_REVOCATIONS) {
+    if (this.size >= MAX_UNWRITTEN_REVOCATIONS && this.events.length > 0) {
       this.events.shift();
       this.droppedCount++;
       if (this.droppedCount === 1 || this.droppedCount % 10_000 === 0) {
@@ -60,13 +68,29 @@ export class UnwrittenRevocations {
     this.events.push(event);
   }
 
-  /** Writes every waiting revocation once more (single-flight); those that fail again keep waiting. */
+  /**
+   * Writes every waiting revocation once more (single-flight); those that fail again keep waiting.
+   * Asked while a pass is in flight, it resolves after one more pass, which also covers what failed
+   * after that one began.
+   */
   retry(): Promise<void> {
+    if (this.retrying) {
+      this.again ??= this.retrying.then(() => {
+        this.again = undefined;
+        return this.retry();
+      });
+      return this.again;
+    }
     if (this.events.length === 0) return Promise.resolve();
-    this.retrying ??= this.writeAll().finally(() => {
+    this.retrying = this.writeAll().finally(() => {
       this.retrying = undefined;
     });
     return this.retrying;
+  }
+
+  /** From now on a failed write is only reported: nothing will write it again. */
+  close(): void {
+    this.closed = true;
   }
 
   private async writeAll(): Promise<void> {

@@ -108,4 +108,24 @@ describe('revocations Redis did not take are written again', () => {
       await proxy.stop();
     }
   });
+
+  it('close() while a write is still in flight waits for it, and what it says is true', async () => {
+    // Found by a review (2026-12-03): close() looked only at the writes that had failed already, said
+    // nothing, and the write failing after it promised "written again" with nothing left to write it.
+    const proxy = await TcpProxy.start(server.port);
+    try {
+      const logger = recordingLogger();
+      const a = await start({ url: proxy.url, logger });
+      proxy.cut();
+      const write = a.revokeSession('inflight-1').then(() => 'written', () => 'failed');
+      await a.close();
+      expect(logger.warnings.filter((w) => /closed with 1 revocations Redis did not take/.test(w))).toHaveLength(1);
+      expect(await write).toBe('failed');
+      // Nothing promises, after close(), a write that nothing will make.
+      const closedAt = logger.warnings.findIndex((w) => /closed with 1 revocations/.test(w));
+      expect(logger.warnings.slice(closedAt).filter((w) => /written again after a reconnect/.test(w))).toEqual([]);
+    } finally {
+      await proxy.stop();
+    }
+  });
 });
