@@ -1,16 +1,9 @@
 import type { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { KccClosedError, KccRedis, type KccConnectionOptions } from '../../../client/src/index.js';
-import type { LocalRedis } from '../../../local/local-redis.js';
+import { describe, expect, it } from 'vitest';
+import { KccClosedError, type KccConnectionOptions } from '../../../client/src/index.js';
 import { until } from '../../support/events.js';
-import { type FakeClock, HOUR, fakeClock } from '../../support/fake-clock.js';
-import { IamProxy, type IamProxyCredential } from '../../support/iam-proxy.js';
-import { startTestRedis } from '../../support/redis.js';
-
-const USER = 'my-app-prod';
-const CACHE = 'kcc-redis';
-const REGION = 'eu-central-1';
-const KEY_1: IamProxyCredential = { accessKeyId: 'AKIAKCCTESTKEY000001', secretAccessKey: 'kcc/test/secret/one/aaaaaaaaaaaaaaaaaaaaaaaa' };
+import { HOUR } from '../../support/fake-clock.js';
+import { useIamHarness } from '../../support/iam-harness.js';
 
 type Outcome<T> = { v: T } | { e: unknown };
 
@@ -33,53 +26,18 @@ async function settled<T>(promise: Promise<T>, what: string, timeoutMs = 15_000)
 }
 
 describe('the commands a replaced or closed connection still holds are settled (IAM stand-in, real redis-server)', () => {
-  let server: LocalRedis;
-  let clock: FakeClock;
-  let proxy: IamProxy;
-  const opened: KccRedis[] = [];
-
-  async function connect(extra: Partial<KccConnectionOptions> = {}): Promise<KccRedis> {
-    const redis = await KccRedis.connect({
-      url: proxy.url,
-      tls: { ca: server.ca, servername: 'localhost' },
-      auth: 'iam',
-      username: USER,
-      keyPrefix: `${USER}:`,
-      region: REGION,
-      env: {},
-      heartbeat: false,
-      logger: { info: () => {}, warn: () => {} },
-      ...extra,
-      iam: { cacheName: CACHE, credentials: KEY_1, now: clock.now, checkIntervalMs: 20 },
-    });
-    opened.push(redis);
-    return redis;
-  }
-
-  beforeAll(async () => {
-    server = await startTestRedis({ appEnvs: [{ app: 'my-app', env: 'prod' }], persistence: 'none' });
-  });
-  beforeEach(async () => {
-    clock = fakeClock();
-    proxy = await IamProxy.start({ upstream: server, cacheName: CACHE, region: REGION, serverless: false, credentials: [KEY_1], iamUsers: [USER], now: clock.now });
-  });
-  afterEach(async () => {
-    await Promise.all(opened.splice(0).map((redis) => redis.close()));
-    await proxy.stop();
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const iam = useIamHarness({ connectDefaults: { heartbeat: false, logger: { info: () => {}, warn: () => {} } } });
+  const connect = (extra: Partial<KccConnectionOptions> = {}) => iam.connect(extra);
 
   it('a command waiting for the old command connection to reconnect runs when the renewal replaces that connection', async () => {
     const redis = await connect({ reconnectBaseDelayMs: 2_000, reconnectMaxDelayMs: 2_000 });
     await redis.run((r) => r.ping());
     const old = redis.client as Redis; // a single node: its queues are visible
-    proxy.dropAll();
+    iam.proxy.dropAll();
     await until(() => old.status === 'reconnecting', 'the old connection waiting to reconnect');
     const key = redis.key('queued-before-renewal');
     const queued = outcome(redis.run((r) => r.set(key, '1')));
-    clock.advance(11 * HOUR); // past the renewal point (9 to 10.8 hours)
+    iam.clock.advance(11 * HOUR); // past the renewal point (9 to 10.8 hours)
     await until(() => redis.stats.renewals >= 1, 'the renewal');
     expect(await settled(queued, 'the command queued on the replaced connection')).toEqual({ v: 'OK' });
     expect(await redis.run((r) => r.get(key))).toBe('1');
@@ -92,7 +50,7 @@ describe('the commands a replaced or closed connection still holds are settled (
     const old = redis.client as Redis; // a single node: its queues are visible
     const blpop = outcome(redis.run((r) => r.blpop(redis.key('empty-list'), 3)));
     await until(() => old.commandQueue.length === 1, 'BLPOP sent');
-    clock.advance(11 * HOUR);
+    iam.clock.advance(11 * HOUR);
     await until(() => redis.stats.renewals >= 1, 'the renewal');
     expect(redis.client).not.toBe(old);
     expect(await settled(blpop, 'BLPOP')).toEqual({ v: null });
@@ -106,19 +64,19 @@ describe('the commands a replaced or closed connection still holds are settled (
     const old = redis.client as Redis; // a single node: its queues are visible
     const blpop = outcome(redis.run((r) => r.blpop(redis.key('empty-list'), 60)));
     await until(() => old.commandQueue.length === 1, 'BLPOP sent');
-    clock.advance(11 * HOUR);
+    iam.clock.advance(11 * HOUR);
     await until(() => redis.stats.renewals >= 1, 'the renewal');
     // The renewal would wait minutes for BLPOP; close() cuts that wait short.
     await settled(redis.close(), 'close()');
     expect(await settled(blpop, 'BLPOP')).toMatchObject({ e: expect.any(Error) });
-    await until(() => old.status === 'end' && proxy.openConnections === 0, 'every connection closed');
+    await until(() => old.status === 'end' && iam.proxy.openConnections === 0, 'every connection closed');
   });
 
   it('close() while the command connection waits to reconnect settles the commands queued on it', async () => {
     const redis = await connect({ reconnectBaseDelayMs: 5_000, reconnectMaxDelayMs: 5_000 });
     await redis.run((r) => r.ping());
     const client = redis.client;
-    proxy.dropAll();
+    iam.proxy.dropAll();
     await until(() => client.status === 'reconnecting', 'the connection waiting to reconnect');
     const queued = outcome(redis.run((r) => r.set(redis.key('queued-before-close'), '1')));
     await settled(redis.close(), 'close()');

@@ -5,6 +5,7 @@ import { Store } from '../../../client/src/store.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
 import { startTestRedis } from '../../support/redis.js';
 import { until } from '../../support/events.js';
+import { startWriteWorkers } from '../../support/write-workers.js';
 
 const USER = 'my-app-prod';
 
@@ -57,36 +58,21 @@ describe('a failed credential re-read after a rotation (real redis-server, TLS, 
       logger: { warn: () => {}, info: () => {} },
     });
     const store = new Store(redis);
-    let ok = 0;
-    const failures: string[] = [];
-    let running = true;
-    const worker = async (n: number) => {
-      for (let i = 0; running; i++) {
-        try {
-          await store.set(`w${n}`, String(i));
-          ok++;
-        } catch (error) {
-          failures.push(String(error));
-        }
-      }
-    };
-    const workers = [0, 1, 2, 3].map(worker);
+    const workers = startWriteWorkers(store);
     try {
-      await until(() => ok >= 50, '50 writes before the rotation');
+      await until(() => workers.ok >= 50, '50 writes before the rotation');
       await rotate(secret, 'A'.repeat(32) + 'b'.repeat(32));
       failNextReads = 1;
       await killConnections();
       // Commands sent while the connection waits to reconnect are the ones its failed AUTH rejects.
       await until(() => redis.client.status === 'reconnecting', 'the command connection waiting to reconnect');
       const probes = [0, 1, 2, 3].map((n) => store.set(`p${n}`, 'x').then(() => 'ok', (error: unknown) => String(error)));
-      const target = ok + 300;
-      await until(() => ok >= target || failures.length > 0, '300 more writes after the connections were killed', 30_000);
+      await workers.okAfter(300, '300 more writes after the connections were killed', 30_000);
       expect(await Promise.all(probes)).toEqual(['ok', 'ok', 'ok', 'ok']);
     } finally {
-      running = false;
-      await Promise.all(workers);
+      await workers.stop();
     }
-    expect(failures).toEqual([]);
+    expect(workers.failures).toEqual([]);
     expect(reads).toBeGreaterThanOrEqual(3); // at start, the failed read, the one that found the new password
     expect(redis.stats.credentialRefreshes).toBe(1);
     await redis.close();

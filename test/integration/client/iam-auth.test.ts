@@ -1,51 +1,31 @@
 import { connect as tlsConnect } from 'node:tls';
 import { inspect } from 'node:util';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { KccAuthError, KccMetrics, KccRedis, type AwsCredentials, type DedicatedRole, type KccConnectionOptions, createIamAuthToken } from '../../../client/src/index.js';
+import { describe, expect, it } from 'vitest';
+import { KccAuthError, KccMetrics, type AwsCredentials, createIamAuthToken } from '../../../client/src/index.js';
 import { Bus } from '../../../client/src/bus.js';
 import { EventLog } from '../../../client/src/event-log.js';
-import type { LocalRedis } from '../../../local/local-redis.js';
 import { until } from '../../support/events.js';
-import { type FakeClock, HOUR, MINUTE, fakeClock } from '../../support/fake-clock.js';
-import { IamProxy, type IamProxyCredential } from '../../support/iam-proxy.js';
+import { HOUR, MINUTE } from '../../support/fake-clock.js';
+import { IAM_CACHE, IAM_KEY_1, IAM_REGION, IAM_USER, useIamHarness } from '../../support/iam-harness.js';
+import type { IamProxyCredential } from '../../support/iam-proxy.js';
 import { InMemoryMetrics } from '../../support/metric-reader.js';
-import { startTestRedis } from '../../support/redis.js';
 import { TcpProxy } from '../../support/tcp-proxy.js';
 
-const USER = 'my-app-prod';
+const USER = IAM_USER;
 const OTHER = 'other-app-prod';
-const CACHE = 'kcc-redis';
-const REGION = 'eu-central-1';
-const KEY_1: IamProxyCredential = { accessKeyId: 'AKIAKCCTESTKEY000001', secretAccessKey: 'kcc/test/secret/one/aaaaaaaaaaaaaaaaaaaaaaaa' };
+const CACHE = IAM_CACHE;
+const REGION = IAM_REGION;
+const KEY_1 = IAM_KEY_1;
 const KEY_2: IamProxyCredential = { accessKeyId: 'ASIAKCCTESTKEY000002', secretAccessKey: 'kcc/test/secret/two/bbbbbbbbbbbbbbbbbbbbbbbb', sessionToken: 'FwoGZXIvYXdzEXAMPLE+session/token==' };
 
 describe('IAM authentication through an ElastiCache stand-in (token-checking TLS proxy)', () => {
-  let server: LocalRedis;
-  let clock: FakeClock;
-  let proxy: IamProxy;
-  const opened: KccRedis[] = [];
+  const iam = useIamHarness({ appEnvs: [{ app: 'my-app', env: 'prod' }, { app: 'other-app', env: 'prod' }], credentials: [KEY_1, KEY_2], iamUsers: [USER, OTHER] });
+  const connect = iam.connect;
 
-  /** A client of USER through the proxy, signing with `credentials` on the shared fake clock. */
-  async function connect(extra: Partial<KccConnectionOptions> = {}, credentials: AwsCredentials | (() => Promise<AwsCredentials>) = KEY_1, prewarm: DedicatedRole[] = []): Promise<KccRedis> {
-    const redis = await KccRedis.connect({
-      url: proxy.url,
-      tls: { ca: server.ca, servername: 'localhost' },
-      auth: 'iam',
-      username: USER,
-      keyPrefix: `${USER}:`,
-      region: REGION,
-      env: {},
-      ...extra,
-      iam: { cacheName: CACHE, credentials, now: clock.now, checkIntervalMs: 20, ...extra.iam },
-    }, prewarm);
-    opened.push(redis);
-    return redis;
-  }
-
-  /** The first reply line to AUTH `user` `token` on a fresh connection to the proxy. */
+  /** The first reply line to AUTH `user` `token` on a fresh connection to the iam.proxy. */
   function authReply(user: string, token: string): Promise<string> {
     return new Promise((resolve, reject) => {
-      const socket = tlsConnect({ host: '127.0.0.1', port: proxy.port, ca: server.ca, servername: 'localhost' }, () => {
+      const socket = tlsConnect({ host: '127.0.0.1', port: iam.proxy.port, ca: iam.server.ca, servername: 'localhost' }, () => {
         socket.write(`*3\r\n$4\r\nAUTH\r\n$${Buffer.byteLength(user)}\r\n${user}\r\n$${Buffer.byteLength(token)}\r\n${token}\r\n`);
       });
       let received = '';
@@ -63,30 +43,16 @@ describe('IAM authentication through an ElastiCache stand-in (token-checking TLS
   }
 
   const token = (options: Partial<Parameters<typeof createIamAuthToken>[0]> = {}) =>
-    createIamAuthToken({ cacheName: CACHE, userId: USER, region: REGION, serverless: false, credentials: KEY_1, now: new Date(clock.now()), ...options });
+    createIamAuthToken({ cacheName: CACHE, userId: USER, region: REGION, serverless: false, credentials: KEY_1, now: new Date(iam.clock.now()), ...options });
 
-  beforeAll(async () => {
-    server = await startTestRedis({ appEnvs: [{ app: 'my-app', env: 'prod' }, { app: 'other-app', env: 'prod' }], persistence: 'none' });
-  });
-  beforeEach(async () => {
-    clock = fakeClock();
-    proxy = await IamProxy.start({ upstream: server, cacheName: CACHE, region: REGION, serverless: false, credentials: [KEY_1, KEY_2], iamUsers: [USER, OTHER], now: clock.now });
-  });
-  afterEach(async () => {
-    await Promise.all(opened.splice(0).map((redis) => redis.close()));
-    await proxy.stop();
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
 
   it('connects with a token signed for the connection and runs commands as the IAM user', async () => {
     const redis = await connect({}, KEY_2);
     await redis.run((r) => r.set(redis.key('greeting'), 'hi'));
     expect(await redis.run((r) => r.get(redis.key('greeting')))).toBe('hi');
-    expect(proxy.logins.length).toBeGreaterThanOrEqual(1);
-    for (const login of proxy.logins) expect(login).toMatchObject({ user: USER, accessKeyId: KEY_2.accessKeyId });
-    expect(proxy.refusals).toEqual([]);
+    expect(iam.proxy.logins.length).toBeGreaterThanOrEqual(1);
+    for (const login of iam.proxy.logins) expect(login).toMatchObject({ user: USER, accessKeyId: KEY_2.accessKeyId });
+    expect(iam.proxy.refusals).toEqual([]);
   });
 
   it('refuses forged, expired, misdirected and password tokens with WRONGPASS, as ElastiCache does', async () => {
@@ -97,20 +63,20 @@ describe('IAM authentication through an ElastiCache stand-in (token-checking TLS
       ['a forged signature', USER, valid.slice(0, -64) + (signature[0] === 'a' ? 'b' : 'a') + signature.slice(1), /signature does not match/],
       ['a token signed with another secret for a known key', USER, await token({ credentials: { ...KEY_1, secretAccessKey: 'not-the-secret' } }), /signature does not match/],
       ['an unknown access key', USER, await token({ credentials: { accessKeyId: 'AKIAUNKNOWN000000000', secretAccessKey: 'x' } }), /unknown access key/],
-      ['an expired token (signed 16 minutes ago)', USER, await token({ now: new Date(clock.now() - 16 * MINUTE) }), /token expired/],
+      ['an expired token (signed 16 minutes ago)', USER, await token({ now: new Date(iam.clock.now() - 16 * MINUTE) }), /token expired/],
       ['a token for another user', OTHER, valid, /is not the AUTH user/],
       ['a token for another cache', USER, await token({ cacheName: 'other-cache' }), /not cache "kcc-redis"/],
       ['a serverless token for a replication group', USER, await token({ serverless: true }), /ResourceType/],
       ['a token for another region', USER, await token({ region: 'us-east-1' }), /credential scope/],
-      ['the user\'s password instead of a token', USER, server.users.get(USER)!.password, /not a presigned URL|signed for/],
+      ['the user\'s password instead of a token', USER, iam.server.users.get(USER)!.password, /not a presigned URL|signed for/],
     ];
     for (const [what, user, presented, reason] of cases) {
       expect(await authReply(user, presented), what).toMatch(/^-WRONGPASS invalid username-password pair or user is disabled\.$/);
-      expect(proxy.refusals.at(-1), what).toMatch(reason);
+      expect(iam.proxy.refusals.at(-1), what).toMatch(reason);
     }
-    proxy.setCredentials([{ ...KEY_2, expiresAt: clock.now() - 1 }]);
+    iam.proxy.setCredentials([{ ...KEY_2, expiresAt: iam.clock.now() - 1 }]);
     expect(await authReply(USER, await token({ credentials: KEY_2 }))).toMatch(/^-WRONGPASS/);
-    expect(proxy.refusals.at(-1)).toBe('credentials expired');
+    expect(iam.proxy.refusals.at(-1)).toBe('credentials expired');
   });
 
   it('fails to connect with a KccAuthError that names the user and cache and carries no token anywhere', async () => {
@@ -185,16 +151,16 @@ describe('IAM authentication through an ElastiCache stand-in (token-checking TLS
         const renewed = redis.stats.renewals;
         const senderRenewed = sender.stats.renewals;
         // To 11 hours of age: past every connection's renewal point (9 to 10.8 hours), before ElastiCache's 12.
-        clock.advance(11 * HOUR - sinceRenewal);
+        iam.clock.advance(11 * HOUR - sinceRenewal);
         // commands, subscriber and reader of `redis`; the sender's command connection renews too.
         await until(() => redis.stats.renewals >= renewed + 3 && sender.stats.renewals >= senderRenewed + 1, `renewals of rollover ${rollover}`, 30_000);
         // The replaced connections finish what they were doing (a blocked XREAD returns within 5 s) and quit.
-        await until(() => proxy.openConnections === 4, 'the replaced connections to close', 30_000);
-        const sweeps = proxy.sweeps;
+        await until(() => iam.proxy.openConnections === 4, 'the replaced connections to close', 30_000);
+        const sweeps = iam.proxy.sweeps;
         // Past the 12-hour mark of the replaced connections: the stand-in would close any still open.
-        clock.advance(2 * HOUR);
+        iam.clock.advance(2 * HOUR);
         sinceRenewal = 2 * HOUR;
-        await until(() => proxy.sweeps > sweeps + 1, 'an age check past 12 hours');
+        await until(() => iam.proxy.sweeps > sweeps + 1, 'an age check past 12 hours');
         const target = ok + 100;
         await until(() => ok >= target, `commands after rollover ${rollover}`, 30_000);
       }
@@ -205,11 +171,11 @@ describe('IAM authentication through an ElastiCache stand-in (token-checking TLS
     await until(() => heard.size === published && applied.size === appended, 'every message and event', 30_000);
     await tail.stop();
     expect(failures).toEqual([]);
-    expect(proxy.closedForAge).toBe(0);
+    expect(iam.proxy.closedForAge).toBe(0);
     expect(redis.stats.reconnects).toBe(0);
-    expect(proxy.refusals).toEqual([]);
+    expect(iam.proxy.refusals).toEqual([]);
     // Each renewal logged in with a token signed when it connected, not one left from 11 hours before.
-    for (const login of proxy.logins) expect(login.tokenAgeMs).toBeLessThan(1_000);
+    for (const login of iam.proxy.logins) expect(login.tokenAgeMs).toBeLessThan(1_000);
     const collected = await sdk.collect();
     const value = (name: string) => collected.get(name)?.points[0]?.value;
     expect(value('kcc_redis.connection.renewals')).toBe(redis.stats.renewals);
@@ -224,27 +190,27 @@ describe('IAM authentication through an ElastiCache stand-in (token-checking TLS
     const heard: string[] = [];
     const channel = redis.channel('kc');
     const stop = await redis.subscribe(channel, (message) => heard.push(message));
-    const before = new Set(proxy.openIds());
-    clock.advance(11 * HOUR);
-    await until(() => proxy.openIds().every((id) => !before.has(id)), 'both connections replaced and the old ones closed');
-    clock.advance(2 * HOUR);
+    const before = new Set(iam.proxy.openIds());
+    iam.clock.advance(11 * HOUR);
+    await until(() => iam.proxy.openIds().every((id) => !before.has(id)), 'both connections replaced and the old ones closed');
+    iam.clock.advance(2 * HOUR);
     await redis.run((r) => r.publish(channel, 'after the rollover'));
     await until(() => heard.includes('after the rollover'), 'a message on the renewed subscriber');
     expect(heard).toEqual(['after the rollover']); // delivered once, on the new subscriber
-    expect(proxy.closedForAge).toBe(0);
+    expect(iam.proxy.closedForAge).toBe(0);
     expect(redis.stats.reconnects).toBe(0);
     await stop();
   });
 
   it('closed while a renewal is still connecting the successor: no renewal failure counted or logged', async () => {
     // A TCP proxy in front of the stand-in parks the successor's handshake, so close() lands mid-renewal.
-    const front = await TcpProxy.start(proxy.port);
+    const front = await TcpProxy.start(iam.proxy.port);
     const warnings: string[] = [];
     try {
       const redis = await connect({ url: front.url, logger: { info: () => {}, warn: (message: string) => void warnings.push(message) } });
       await redis.run((r) => r.ping());
       front.hold(1);
-      clock.advance(11 * HOUR); // past the command connection's renewal point (9 to 10.8 hours)
+      iam.clock.advance(11 * HOUR); // past the command connection's renewal point (9 to 10.8 hours)
       await until(() => front.heldCount === 1, 'the renewal connecting its successor');
       await redis.close();
       await new Promise((resolve) => setImmediate(resolve));
@@ -260,25 +226,25 @@ describe('IAM authentication through an ElastiCache stand-in (token-checking TLS
    * still in its TLS handshake, parked by a TCP proxy in front of the stand-in.
    */
   async function unclaimedPastRenewal(handshake: 'done' | 'parked'): Promise<void> {
-    const front = handshake === 'parked' ? await TcpProxy.start(proxy.port) : undefined;
+    const front = handshake === 'parked' ? await TcpProxy.start(iam.proxy.port) : undefined;
     front?.hold(1, 1); // the command connection passes, the reader's handshake is parked
     try {
       const redis = await connect(front ? { url: front.url } : {}, KEY_1, ['reader']);
-      if (front) await until(() => front.heldCount === 1 && proxy.openConnections === 1, 'the command connection, the reader parked');
-      else await until(() => proxy.openConnections === 2, 'the command connection and the prewarmed reader');
-      const first = new Set(proxy.openIds());
-      clock.advance(11 * HOUR); // past both renewal points (9 to 10.8 hours); nobody has claimed the reader
-      await until(() => redis.stats.renewals === 1 && proxy.openConnections === 1, 'the command connection renewed, the unclaimed reader closed');
+      if (front) await until(() => front.heldCount === 1 && iam.proxy.openConnections === 1, 'the command connection, the reader parked');
+      else await until(() => iam.proxy.openConnections === 2, 'the command connection and the prewarmed reader');
+      const first = new Set(iam.proxy.openIds());
+      iam.clock.advance(11 * HOUR); // past both renewal points (9 to 10.8 hours); nobody has claimed the reader
+      await until(() => redis.stats.renewals === 1 && iam.proxy.openConnections === 1, 'the command connection renewed, the unclaimed reader closed');
       const renewedTo: unknown[] = [];
       const reader = await redis.dedicated('reader', async (next) => void renewedTo.push(next));
       expect(await reader.ping()).toBe('PONG');
-      expect(proxy.openIds().filter((id) => first.has(id))).toEqual([]); // a new connection, not the 11-hour-old one
-      clock.advance(11 * HOUR); // past the renewal points of the handed-over reader and of the command connection
-      await until(() => renewedTo.length === 1 && redis.stats.renewals === 3 && proxy.openConnections === 2, 'both renewed and the replaced ones closed');
-      const sweeps = proxy.sweeps;
-      clock.advance(2 * HOUR);
-      await until(() => proxy.sweeps > sweeps + 1, 'an age check past 12 hours');
-      expect(proxy.closedForAge).toBe(0);
+      expect(iam.proxy.openIds().filter((id) => first.has(id))).toEqual([]); // a new connection, not the 11-hour-old one
+      iam.clock.advance(11 * HOUR); // past the renewal points of the handed-over reader and of the command connection
+      await until(() => renewedTo.length === 1 && redis.stats.renewals === 3 && iam.proxy.openConnections === 2, 'both renewed and the replaced ones closed');
+      const sweeps = iam.proxy.sweeps;
+      iam.clock.advance(2 * HOUR);
+      await until(() => iam.proxy.sweeps > sweeps + 1, 'an age check past 12 hours');
+      expect(iam.proxy.closedForAge).toBe(0);
       expect(redis.stats.reconnects).toBe(0);
     } finally {
       await front?.stop();
@@ -290,26 +256,26 @@ describe('IAM authentication through an ElastiCache stand-in (token-checking TLS
   it('the same for a prewarmed connection still in its handshake at its renewal point', () => unclaimedPastRenewal('parked'));
 
   it('a connection claimed while still in its handshake at its renewal point is renewed once handed over', async () => {
-    const front = await TcpProxy.start(proxy.port);
+    const front = await TcpProxy.start(iam.proxy.port);
     front.hold(1, 1); // the command connection passes, the reader's handshake is parked
     try {
       const redis = await connect({ url: front.url }, KEY_1, ['reader']);
-      await until(() => front.heldCount === 1 && proxy.openConnections === 1, 'the command connection, the reader parked');
+      await until(() => front.heldCount === 1 && iam.proxy.openConnections === 1, 'the command connection, the reader parked');
       const renewedTo: unknown[] = [];
       const claimed = redis.dedicated('reader', async (next) => void renewedTo.push(next));
-      clock.advance(11 * HOUR); // past both renewal points; the reader is claimed, not yet handed over
+      iam.clock.advance(11 * HOUR); // past both renewal points; the reader is claimed, not yet handed over
       // One age check handles both: the command connection renewed means the reader was looked at too.
       await until(() => redis.stats.renewals === 1, 'the command connection renewed');
       front.release();
       const reader = await claimed;
       expect(await reader.ping()).toBe('PONG');
-      await until(() => renewedTo.length === 1 && redis.stats.renewals === 2 && proxy.openConnections === 2, 'the handed-over reader renewed and the old one closed');
+      await until(() => renewedTo.length === 1 && redis.stats.renewals === 2 && iam.proxy.openConnections === 2, 'the handed-over reader renewed and the old one closed');
       expect(renewedTo[0]).not.toBe(reader);
       expect(redis.stats.renewalFailures).toBe(0);
-      const sweeps = proxy.sweeps;
-      clock.advance(2 * HOUR); // 13 hours after the reader connected
-      await until(() => proxy.sweeps > sweeps + 1, 'an age check past 12 hours');
-      expect(proxy.closedForAge).toBe(0);
+      const sweeps = iam.proxy.sweeps;
+      iam.clock.advance(2 * HOUR); // 13 hours after the reader connected
+      await until(() => iam.proxy.sweeps > sweeps + 1, 'an age check past 12 hours');
+      expect(iam.proxy.closedForAge).toBe(0);
       expect(redis.stats.reconnects).toBe(0);
     } finally {
       await front.stop();
@@ -326,9 +292,9 @@ describe('IAM authentication through an ElastiCache stand-in (token-checking TLS
       if (renewedTo.length === 1) await gate; // the owner still moving its work to the first successor
     });
     expect(await reader.ping()).toBe('PONG');
-    clock.advance(11 * HOUR); // both renewal points: the reader's owner is handed its successor and holds on
+    iam.clock.advance(11 * HOUR); // both renewal points: the reader's owner is handed its successor and holds on
     await until(() => redis.stats.renewals === 1 && renewedTo.length === 1, 'the command connection renewed, the reader handing over');
-    clock.advance(11 * HOUR); // the successors' own renewal points (tracked at 11 hours)
+    iam.clock.advance(11 * HOUR); // the successors' own renewal points (tracked at 11 hours)
     // One age check looks at both successors: the new command connection renewed means the reader's was looked at too.
     await until(() => redis.stats.renewals === 2, 'the renewed command connection renewed again');
     openGate();
@@ -338,14 +304,14 @@ describe('IAM authentication through an ElastiCache stand-in (token-checking TLS
 
   it("a command connection's successor still connecting at its own renewal point: one renewal at a time, no failure", async () => {
     // A TCP proxy in front of the stand-in parks the successor's handshake across its own renewal point.
-    const front = await TcpProxy.start(proxy.port);
+    const front = await TcpProxy.start(iam.proxy.port);
     try {
       const redis = await connect({ url: front.url });
       await redis.run((r) => r.ping());
       front.hold(1);
-      clock.advance(11 * HOUR); // the command connection's renewal point
+      iam.clock.advance(11 * HOUR); // the command connection's renewal point
       await until(() => front.heldCount === 1, 'the renewal connecting its successor');
-      clock.advance(11 * HOUR); // the parked successor's own renewal point (it was opened at 11 hours)
+      iam.clock.advance(11 * HOUR); // the parked successor's own renewal point (it was opened at 11 hours)
       await new Promise((resolve) => setTimeout(resolve, 300)); // age checks run every 20 ms
       front.release();
       // Handed over, then renewed in turn: a second renewal started meanwhile would have replaced it
@@ -361,8 +327,8 @@ describe('IAM authentication through an ElastiCache stand-in (token-checking TLS
   it('without renewal the stand-in closes connections at 12 hours (the limit the rollover test beats)', async () => {
     const redis = await connect({ iam: { maxConnectionAgeMs: 100 * HOUR } });
     await redis.run((r) => r.ping());
-    clock.advance(12 * HOUR);
-    await until(() => proxy.closedForAge >= 1, 'the stand-in closing an old connection');
+    iam.clock.advance(12 * HOUR);
+    await until(() => iam.proxy.closedForAge >= 1, 'the stand-in closing an old connection');
     // ioredis reconnects with a fresh token; the command waits for it.
     expect(await redis.run((r) => r.ping())).toBe('PONG');
     expect(redis.stats.reconnects).toBeGreaterThanOrEqual(1);
@@ -372,19 +338,19 @@ describe('IAM authentication through an ElastiCache stand-in (token-checking TLS
     // Stand-by token checks once an hour (real time): only the per-connection signature can help.
     const redis = await connect({ iam: { checkIntervalMs: 3_600_000 } });
     await redis.run((r) => r.ping());
-    const logins = proxy.logins.length;
-    clock.advance(16 * MINUTE);
-    proxy.dropAll();
+    const logins = iam.proxy.logins.length;
+    iam.clock.advance(16 * MINUTE);
+    iam.proxy.dropAll();
     expect(await redis.run((r) => r.ping())).toBe('PONG');
-    expect(proxy.logins.length).toBeGreaterThan(logins);
-    expect(proxy.logins.at(-1)!.tokenAgeMs).toBeLessThan(1_000);
-    expect(proxy.refusals).toEqual([]);
+    expect(iam.proxy.logins.length).toBeGreaterThan(logins);
+    expect(iam.proxy.logins.at(-1)!.tokenAgeMs).toBeLessThan(1_000);
+    expect(iam.proxy.refusals).toEqual([]);
     expect(redis.stats.authFailures).toBe(0);
   });
 
   it('survives credential expiry: credentials are resolved again, forcibly after a refused token', async () => {
-    const expiresAt = clock.now() + HOUR;
-    proxy.setCredentials([{ ...KEY_1, expiresAt }, KEY_2]);
+    const expiresAt = iam.clock.now() + HOUR;
+    iam.proxy.setCredentials([{ ...KEY_1, expiresAt }, KEY_2]);
     // Like the SDK's memoized providers: the cached credentials until asked to refresh.
     let current: AwsCredentials = { ...KEY_1, expiration: new Date(expiresAt + 10 * HOUR) };
     const calls: boolean[] = [];
@@ -395,11 +361,11 @@ describe('IAM authentication through an ElastiCache stand-in (token-checking TLS
     };
     const redis = await connect({ connectTimeoutMs: 20_000 }, provider);
     await redis.run((r) => r.set(redis.key('before'), '1'));
-    clock.advance(2 * HOUR);
-    proxy.dropAll();
+    iam.clock.advance(2 * HOUR);
+    iam.proxy.dropAll();
     expect(await redis.run((r) => r.get(redis.key('before')))).toBe('1');
-    expect(proxy.refusals).toContain('credentials expired');
+    expect(iam.proxy.refusals).toContain('credentials expired');
     expect(calls).toContain(true);
-    expect(proxy.logins.at(-1)!.accessKeyId).toBe(KEY_2.accessKeyId);
+    expect(iam.proxy.logins.at(-1)!.accessKeyId).toBe(KEY_2.accessKeyId);
   });
 });

@@ -1,15 +1,11 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { KccRedis, type AwsCredentials, type KccConnectionOptions } from '../../../client/src/index.js';
-import type { LocalRedis } from '../../../local/local-redis.js';
+import { describe, expect, it } from 'vitest';
+import type { AwsCredentials, KccConnectionOptions, KccRedis } from '../../../client/src/index.js';
 import { until } from '../../support/events.js';
-import { type FakeClock, HOUR, MINUTE, fakeClock } from '../../support/fake-clock.js';
-import { IamProxy, type IamProxyCredential } from '../../support/iam-proxy.js';
-import { startTestRedis } from '../../support/redis.js';
+import { HOUR, MINUTE } from '../../support/fake-clock.js';
+import { IAM_KEY_1, useIamHarness } from '../../support/iam-harness.js';
+import type { IamProxyCredential } from '../../support/iam-proxy.js';
 
-const USER = 'my-app-prod';
-const CACHE = 'kcc-redis';
-const REGION = 'eu-central-1';
-const KEY_1: IamProxyCredential = { accessKeyId: 'AKIAKCCTESTKEY000001', secretAccessKey: 'kcc/test/secret/one/aaaaaaaaaaaaaaaaaaaaaaaa' };
+const KEY_1 = IAM_KEY_1;
 const KEY_2: IamProxyCredential = { accessKeyId: 'AKIAKCCTESTKEY000002', secretAccessKey: 'kcc/test/secret/two/bbbbbbbbbbbbbbbbbbbbbbbb' };
 /** The default `credentialRefreshMinIntervalMs`. */
 const REFRESH_MIN_INTERVAL_MS = 1_000;
@@ -34,30 +30,8 @@ function stallingProvider() {
 }
 
 describe('IAM authentication when the credential provider stalls or tokens are refused', () => {
-  let server: LocalRedis;
-  let clock: FakeClock;
-  let proxy: IamProxy;
-  const opened: KccRedis[] = [];
-
-  async function connect(extra: Partial<KccConnectionOptions>, credentials: Provider): Promise<KccRedis> {
-    const redis = await KccRedis.connect({
-      url: proxy.url,
-      tls: { ca: server.ca, servername: 'localhost' },
-      auth: 'iam',
-      username: USER,
-      keyPrefix: `${USER}:`,
-      region: REGION,
-      env: {},
-      heartbeat: false,
-      connectTimeoutMs: 3_000,
-      reconnectBaseDelayMs: 20,
-      reconnectMaxDelayMs: 200,
-      ...extra,
-      iam: { cacheName: CACHE, credentials, now: clock.now, checkIntervalMs: 20, ...extra.iam },
-    });
-    opened.push(redis);
-    return redis;
-  }
+  const iam = useIamHarness({ connectDefaults: { heartbeat: false, connectTimeoutMs: 3_000, reconnectBaseDelayMs: 20, reconnectMaxDelayMs: 200 } });
+  const connect = (extra: Partial<KccConnectionOptions>, credentials: Provider) => iam.connect(extra, credentials);
 
   /** PING through run(), failing (instead of hanging the test) with what the client is doing when it does not answer in time. */
   async function pingWithin(redis: KccRedis, state: { calls: number; pending: number }, what: string): Promise<string> {
@@ -75,20 +49,6 @@ describe('IAM authentication when the credential provider stalls or tokens are r
     }
   }
 
-  beforeAll(async () => {
-    server = await startTestRedis({ appEnvs: [{ app: 'my-app', env: 'prod' }], persistence: 'none' });
-  });
-  beforeEach(async () => {
-    clock = fakeClock();
-    proxy = await IamProxy.start({ upstream: server, cacheName: CACHE, region: REGION, serverless: false, credentials: [KEY_1], iamUsers: [USER], now: clock.now });
-  });
-  afterEach(async () => {
-    await Promise.all(opened.splice(0).map((redis) => redis.close()));
-    await proxy.stop();
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
 
   describe('a credential-provider call that never answers', () => {
     it('holds a reconnect only for the time limit, and the next reconnect asks the provider again', async () => {
@@ -99,14 +59,14 @@ describe('IAM authentication when the credential provider stalls or tokens are r
       const redis = await connect({ logger, iam: { checkIntervalMs: 3_600_000 } }, provider);
       expect(await redis.run((r) => r.ping())).toBe('PONG');
       // The token in hand has expired: the reconnect cannot go ahead without a new signature.
-      clock.advance(16 * MINUTE);
+      iam.clock.advance(16 * MINUTE);
       state.hangNext = true;
-      proxy.dropAll();
+      iam.proxy.dropAll();
       expect(await pingWithin(redis, state, 'after a reconnect whose provider call never answered')).toBe('PONG');
       expect(state.pending).toBe(1);
       expect(state.calls).toBeGreaterThanOrEqual(3); // connect, the call that never answered, the retry
-      expect(proxy.logins.at(-1)!.tokenAgeMs).toBeLessThan(1_000);
-      expect(proxy.refusals).toEqual([]);
+      expect(iam.proxy.logins.at(-1)!.tokenAgeMs).toBeLessThan(1_000);
+      expect(iam.proxy.refusals).toEqual([]);
       expect(warnings).toContainEqual(expect.stringMatching(/^signing an ElastiCache IAM auth token failed: KccAwsError: .*credential provider did not answer within \d+ ms; check /));
     });
 
@@ -115,17 +75,17 @@ describe('IAM authentication when the credential provider stalls or tokens are r
       const redis = await connect({}, provider);
       expect(await redis.run((r) => r.ping())).toBe('PONG');
       state.hangNext = true;
-      proxy.dropAll();
+      iam.proxy.dropAll();
       expect(await pingWithin(redis, state, 'after the provider stalled once')).toBe('PONG');
       // The next reconnect signs with credentials from a new provider call, not the stuck one.
       const calls = state.calls;
-      const logins = proxy.logins.length;
-      proxy.dropAll();
+      const logins = iam.proxy.logins.length;
+      iam.proxy.dropAll();
       expect(await pingWithin(redis, state, 'after a second drop')).toBe('PONG');
       expect(state.calls).toBeGreaterThan(calls);
-      expect(proxy.logins.length).toBeGreaterThan(logins);
+      expect(iam.proxy.logins.length).toBeGreaterThan(logins);
       expect(state.pending).toBe(1);
-      expect(proxy.refusals).toEqual([]);
+      expect(iam.proxy.refusals).toEqual([]);
     });
 
     it('fails the renewal before the 12-hour limit, which is retried and succeeds', async () => {
@@ -133,14 +93,14 @@ describe('IAM authentication when the credential provider stalls or tokens are r
       const redis = await connect({}, provider);
       expect(await redis.run((r) => r.ping())).toBe('PONG');
       state.hangNext = true;
-      clock.advance(11 * HOUR); // past every renewal point; the token in hand has expired
+      iam.clock.advance(11 * HOUR); // past every renewal point; the token in hand has expired
       await until(() => redis.stats.renewalFailures >= 1, 'the renewal waiting on the stalled provider call to fail', RECOVERY_BOUND_MS);
       expect(redis.stats.renewals).toBe(0);
-      clock.advance(10 * MINUTE); // past the first retry (1/200 of 12 hours)
+      iam.clock.advance(10 * MINUTE); // past the first retry (1/200 of 12 hours)
       await until(() => redis.stats.renewals >= 1, 'the renewal retried', RECOVERY_BOUND_MS);
       expect(await redis.run((r) => r.ping())).toBe('PONG');
       expect(state.pending).toBe(1);
-      expect(proxy.closedForAge).toBe(0);
+      expect(iam.proxy.closedForAge).toBe(0);
     });
   });
 
@@ -152,18 +112,18 @@ describe('IAM authentication when the credential provider stalls or tokens are r
     };
     const redis = await connect({}, provider);
     expect(await redis.run((r) => r.ping())).toBe('PONG');
-    proxy.setCredentials([KEY_2]); // KEY_1 revoked: every token it signs is refused with WRONGPASS
+    iam.proxy.setCredentials([KEY_2]); // KEY_1 revoked: every token it signs is refused with WRONGPASS
     const before = calls.length;
-    proxy.dropAll();
+    iam.proxy.dropAll();
     await until(() => calls.slice(before).filter((call) => call.forced).length >= 3, 'three forced refreshes', RECOVERY_BOUND_MS);
-    const refusals = proxy.refusals.length;
+    const refusals = iam.proxy.refusals.length;
     const forced = calls.slice(before).filter((call) => call.forced).map((call) => call.at);
     // performance.now() is read just before the call on both sides: allow a few ms between the two readings.
     for (let i = 1; i < forced.length; i++) expect(forced[i]! - forced[i - 1]!, `gap before forced refresh ${i + 1}`).toBeGreaterThanOrEqual(REFRESH_MIN_INTERVAL_MS - 20);
     // Reconnects were not slowed to the refresh rate: tokens signed from the provider's cached credentials in between.
     expect(refusals).toBeGreaterThan(forced.length);
     expect(calls.slice(before).some((call) => !call.forced)).toBe(true);
-    proxy.setCredentials([KEY_1]);
+    iam.proxy.setCredentials([KEY_1]);
     expect(await redis.run((r) => r.ping())).toBe('PONG');
   });
 });

@@ -3,7 +3,8 @@ import { KccRedis, type RedisCredentials } from '../../../client/src/index.js';
 import { Store } from '../../../client/src/store.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
 import { startTestRedis } from '../../support/redis.js';
-import { nextEvent, until } from '../../support/events.js';
+import { nextEvent } from '../../support/events.js';
+import { startWriteWorkers } from '../../support/write-workers.js';
 
 const USER = 'my-app-prod';
 
@@ -33,24 +34,8 @@ describe('password rotation (real redis-server, TLS, ACL users)', () => {
       env: {},
     });
     const store = new Store(redis);
-    let ok = 0;
-    const failures: unknown[] = [];
-    let running = true;
-    const worker = async (n: number) => {
-      for (let i = 0; running; i++) {
-        try {
-          await store.set(`w${n}`, String(i));
-          ok++;
-        } catch (error) {
-          failures.push(error);
-        }
-      }
-    };
-    const workers = [0, 1, 2, 3].map(worker);
-    const okAfter = async (count: number) => {
-      const target = ok + count;
-      await until(() => ok >= target || failures.length > 0, `${count} more successful commands`);
-    };
+    const workers = startWriteWorkers(store);
+    const okAfter = (count: number) => workers.okAfter(count);
 
     await okAfter(50);
     // ElastiCache rotation: the user gets the new password beside the old, AWSCURRENT moves, the old is removed.
@@ -68,9 +53,8 @@ describe('password rotation (real redis-server, TLS, ACL users)', () => {
     expect(await refreshed).toEqual(['commands', true]);
     await okAfter(200);
 
-    running = false;
-    await Promise.all(workers);
-    expect(failures).toEqual([]);
+    await workers.stop();
+    expect(workers.failures).toEqual([]);
     expect(secretReads).toBe(2);
     expect(redis.stats.credentialRefreshes).toBe(1);
     // And the connection now in use authenticated with the new password (the old one no longer exists).
