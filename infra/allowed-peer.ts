@@ -15,12 +15,23 @@ const SECURITY_GROUP_ID = /^sg-[0-9a-f]{8,17}$/;
  */
 const MIN_PREFIX = { 4: 8, 6: 16 } as const;
 
-/** Whether `cidr` (already checked to be a CIDR) reaches too much of the internet; see {@link MIN_PREFIX}. */
-export function tooWideCidr(cidr: string): boolean {
-  const [address, prefix] = cidr.split('/');
-  if (!address || prefix === undefined) return false;
+/** The IP version and prefix length of a CIDR, undefined when `cidr` is not one (a token, a security group). */
+function cidrParts(cidr: string): { version: 4 | 6; prefix: number } | undefined {
+  const [address, prefix, ...rest] = cidr.split('/');
+  if (!address || prefix === undefined || rest.length > 0 || !/^\d{1,3}$/.test(prefix)) return undefined;
   const version = isIPv4(address) ? 4 : isIPv6(address) ? 6 : undefined;
-  return version !== undefined && Number(prefix) < MIN_PREFIX[version];
+  return version === undefined ? undefined : { version, prefix: Number(prefix) };
+}
+
+/** Whether `cidr` is every address of its version, however it is spelled (0.0.0.0/0, ::/0, ::0/0). */
+export function everyAddressCidr(cidr: string): boolean {
+  return cidrParts(cidr)?.prefix === 0;
+}
+
+/** Whether `cidr` reaches too much of the internet (see {@link MIN_PREFIX}), every address excepted. */
+export function tooWideCidr(cidr: string): boolean {
+  const parts = cidrParts(cidr);
+  return parts !== undefined && parts.prefix > 0 && parts.prefix < MIN_PREFIX[parts.version];
 }
 
 /**
@@ -36,7 +47,8 @@ export function parseAllowedPeer(item: unknown, where: string): { value?: Allowe
   const prefix = Number(prefixText);
   const ipVersion = address && isIPv4(address) ? 4 : address && isIPv6(address) ? 6 : undefined;
   const maxPrefix = ipVersion === 4 ? 32 : 128;
-  if (!ipVersion || rest.length > 0 || prefixText === undefined || !/^\d{1,3}$/.test(prefixText) || prefix > maxPrefix) {
+  // A prefix with a leading zero ("/08") or an address with a zone ("fe80::1%eth0") is no CIDR EC2 takes.
+  if (!ipVersion || rest.length > 0 || prefixText === undefined || !/^(0|[1-9]\d{0,2})$/.test(prefixText) || prefix > maxPrefix || address!.includes('%')) {
     return { problem: `${where}: "${item}" ${rule}` };
   }
   if (prefix === 0) {

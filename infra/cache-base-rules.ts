@@ -1,10 +1,10 @@
 import { RemovalPolicy, Token } from 'aws-cdk-lib';
 import { DEFAULT_ENVS, IAM_USER_SUFFIX, appEnvUserName, identifierProblem } from '@kcc-redis/client/contract';
 import { APP_ENV_AUTHS, type AppEnvAuth, hasIamUser, hasPasswordUser, usersPerAppEnv } from './app-env-auth.js';
-import { tooWideCidr } from './allowed-peer.js';
+import { everyAddressCidr, tooWideCidr } from './allowed-peer.js';
 import { CACHE_ENGINES } from './engine.js';
 import { MAX_ROTATION_DAYS, MAX_USERS_PER_GROUP } from './elasticache-rules.js';
-import { type KccApp, appEnvAuthsOf } from './kcc-app.js';
+import { type KccApp, appEnvAuthsOf, namespaceClashes } from './kcc-app.js';
 import type { KccRedisCacheBaseProps } from './kcc-redis-cache-base.js';
 import { concreteProblem, notWholeIn, show, type ValidationRule } from './validate-props.js';
 
@@ -15,7 +15,6 @@ export interface Resolved<P extends KccRedisCacheBaseProps> {
 }
 
 const REMOVAL_POLICIES: readonly RemovalPolicy[] = [RemovalPolicy.SNAPSHOT, RemovalPolicy.RETAIN, RemovalPolicy.DESTROY];
-const OPEN_TO_ALL = ['0.0.0.0/0', '::/0'];
 
 const days = (d: { toDays(o?: { integral: boolean }): number } | undefined) => (d === undefined || Token.isUnresolved(d) ? undefined : d.toDays({ integral: false }));
 
@@ -47,7 +46,7 @@ function badAuths(props: KccRedisCacheBaseProps): string[] {
 /** The ElastiCache ids the props lead to, or the problems with them (only once names, envs and auths are valid). */
 function userIdProblems({ props, namespace }: Resolved<KccRedisCacheBaseProps>, namespaceProp: string): string[] {
   if (badAppNames(props.apps).length > 0 || badEnvs(props.apps, props.envs).length > 0 || badAuths(props).length > 0) return [];
-  const problems: string[] = [];
+  const problems = namespaceClashes(appEnvAuthsOf(props.apps, props.envs, props.auth)).map((problem) => `apps: ${problem}`);
   const defaultUserId = props.defaultUserId ?? `${namespace}-admin`;
   const seen = new Map<string, string>([[defaultUserId, 'the default user']]);
   const check = (id: string, pattern: string, owner: string) => {
@@ -111,11 +110,11 @@ export function cacheBaseRules<P extends KccRedisCacheBaseProps>(namespaceProp: 
       message: ({ props }) => `kekRotation ${days(props.kekRotation)} days must be whole days from 1 to ${MAX_ROTATION_DAYS} (Secrets Manager's range)`,
     },
     {
-      condition: ({ props }) => (props.allowFrom ?? []).some((peer) => OPEN_TO_ALL.includes(peer.uniqueId)),
+      condition: ({ props }) => (props.allowFrom ?? []).some((peer) => everyAddressCidr(peer.uniqueId)),
       message: ({ props }) => `allowFrom ${show((props.allowFrom ?? []).map((p) => p.uniqueId))} opens the cache to every address; name the clients' security group or CIDR instead`,
     },
     {
-      condition: ({ props }) => (props.allowFrom ?? []).some((peer) => !OPEN_TO_ALL.includes(peer.uniqueId) && tooWideCidr(peer.uniqueId)),
+      condition: ({ props }) => (props.allowFrom ?? []).some((peer) => tooWideCidr(peer.uniqueId)),
       message: ({ props }) => `allowFrom ${show((props.allowFrom ?? []).map((p) => p.uniqueId))} has a CIDR wider than /8 (IPv4) or /16 (IPv6): a few such ranges open the cache to every address; name the clients' security group or a narrower CIDR`,
     },
   ];

@@ -1,7 +1,7 @@
-import { IAM_USER_SUFFIX, identifierProblem, keyPrefix } from '@kcc-redis/client/contract';
+import { IAM_USER_SUFFIX, identifierProblem } from '@kcc-redis/client/contract';
 import { APP_ENV_AUTHS, type AppEnvAuth, hasIamUser, hasPasswordUser } from './app-env-auth.js';
 import { Reader, show } from './config-reader.js';
-import type { AppEnvWithAuth } from './kcc-app.js';
+import { type AppEnvWithAuth, namespaceClashes } from './kcc-app.js';
 
 /** One app, the environments it runs in, and how its instances authenticate (cdk.json `apps`). */
 export interface AppConfig {
@@ -29,16 +29,9 @@ export function userIdProblems(appEnvs: readonly AppEnvWithAuth[], replicationGr
     if (clash) problems.push(`${label}: user id "${userId}" is already used by ${clash}; user ids must be unique`);
     ids.set(userId, label);
   };
-  // Password and IAM user ids differ ("-iam"), but both users of an app-env share its key prefix: two
-  // app-envs whose names join to the same prefix (app "a" env "b-c", app "a-b" env "c") would read
-  // and write each other's keys.
-  const namespaces = new Map<string, string>();
+  problems.push(...namespaceClashes(appEnvs).map((problem) => `apps: ${problem}`));
   for (const { app, env, auth } of appEnvs) {
     const label = `apps: "${app}" env "${env}"`;
-    const prefix = keyPrefix({ app, env });
-    const sharing = namespaces.get(prefix);
-    if (sharing) problems.push(`${label}: its Redis namespace "${prefix}" is already that of ${sharing}; two app-envs in one namespace would read and write each other's keys: rename one of them`);
-    namespaces.set(prefix, label);
     if (hasPasswordUser(auth)) check(label, `${replicationGroupId}-${app}-${env}`, '<replicationGroupId>-<app>-<env>');
     if (hasIamUser(auth)) check(`${label} (IAM)`, `${replicationGroupId}-${app}-${env}-${IAM_USER_SUFFIX}`, `IAM user id and name: <replicationGroupId>-<app>-<env>-${IAM_USER_SUFFIX}`);
   }

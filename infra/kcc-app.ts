@@ -1,4 +1,4 @@
-import { type AppEnv, DEFAULT_ENVS } from '@kcc-redis/client/contract';
+import { type AppEnv, DEFAULT_ENVS, keyPrefix } from '@kcc-redis/client/contract';
 import { AppEnvAuth } from './app-env-auth.js';
 
 /** One app that shares the cache, and the environments it runs in (one Redis namespace each). */
@@ -31,4 +31,22 @@ export interface AppEnvWithAuth extends AppEnv {
 export function appEnvAuthsOf(apps: readonly KccApp[], envs?: readonly string[], auth: AppEnvAuth = AppEnvAuth.PASSWORD): AppEnvWithAuth[] {
   const byApp = new Map(apps.map((app) => [app.name, app.auth ?? auth]));
   return appEnvsOf(apps, envs).map((appEnv) => ({ ...appEnv, auth: byApp.get(appEnv.app)! }));
+}
+
+/**
+ * App-envs whose names join to one Redis namespace (app "a" env "b-c", app "a-b" env "c"): they
+ * would read and write each other's keys (key ring, revocations) and share a key-encryption key.
+ * User ids do not always show it: a password user's and an IAM user's differ ("-iam").
+ */
+export function namespaceClashes(appEnvs: readonly AppEnv[]): string[] {
+  const owners = new Map<string, string>();
+  const problems: string[] = [];
+  for (const appEnv of appEnvs) {
+    const owner = `app "${appEnv.app}" env "${appEnv.env}"`;
+    const prefix = keyPrefix(appEnv);
+    const first = owners.get(prefix);
+    if (first) problems.push(`${owner}: its Redis namespace "${prefix}" is already that of ${first}; two app-envs in one namespace would read and write each other's keys: rename one of them`);
+    else owners.set(prefix, owner);
+  }
+  return problems;
 }

@@ -4,7 +4,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { describe, expect, it, vi } from 'vitest';
-import { CacheEngine, type IKccRedisCache, KccCachePropsError, KccRedisCache, type KccRedisCacheProps } from '../../../infra/index.js';
+import { AppEnvAuth, CacheEngine, type IKccRedisCache, KccCachePropsError, KccRedisCache, type KccRedisCacheProps } from '../../../infra/index.js';
 import { build } from '../../support/synth.js';
 
 vi.setConfig({ testTimeout: 120_000 });
@@ -92,6 +92,8 @@ describe('KccRedisCache: props validation (KCC_CACHE_PROPS_INVALID, naming the p
     ['windows overlap', { snapshotWindow: '05:30-06:30' }, /snapshotWindow "05:30-06:30" overlaps maintenanceWindow "sun:05:00-sun:06:00"/],
     ['open to the world', { allowFrom: [ec2.Peer.anyIpv4()] }, /allowFrom \["0\.0\.0\.0\/0"\] opens the cache to every address/],
     ['open to the world in two halves', { allowFrom: [ec2.Peer.ipv4('0.0.0.0/1'), ec2.Peer.ipv4('128.0.0.0/1')] }, /allowFrom \["0\.0\.0\.0\/1","128\.0\.0\.0\/1"\] has a CIDR wider than \/8/],
+    ['open to the world, spelled otherwise', { allowFrom: [ec2.Peer.ipv6('::0/0')] }, /allowFrom \["::0\/0"\] opens the cache to every address/],
+    ['two app-envs in one namespace (a password user and an IAM user)', { apps: [{ name: 'a-b', envs: ['c'], auth: AppEnvAuth.PASSWORD }, { name: 'a', envs: ['b-c'], auth: AppEnvAuth.IAM }] }, /apps: app "a" env "b-c": its Redis namespace "a-b-c:" is already that of app "a-b" env "c"/],
     ['removal policy', { removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE }, /removalPolicy "retain-on-update-or-delete" must be RemovalPolicy\.SNAPSHOT, RETAIN or DESTROY/],
     ['too many users', { apps: Array.from({ length: 50 }, (_, i) => ({ name: `a${i}` })) }, /apps: 100 app-env users \(two for "password\+iam"\) \+ the default user = 101; a user group holds at most 100 users/],
   ])('%s', (_name, props, message) => {
