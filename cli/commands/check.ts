@@ -30,6 +30,8 @@ Exit codes: 0 every probe passed; 1 a probe failed; 2 usage error, or an endpoin
 /** The results of one app-env. */
 interface TargetReport {
   readonly appEnv: string;
+  /** The stack whose outputs named it (`--outputs`). */
+  readonly stack?: string;
   readonly source: string;
   readonly endpoint: string;
   /** Set when the endpoint could not be reached at all. */
@@ -39,7 +41,7 @@ interface TargetReport {
 
 async function checkTarget(target: AppEnvTarget, all: readonly AppEnvTarget[]): Promise<TargetReport> {
   const endpoint = probeEndpoint(target.resolved);
-  const base = { appEnv: target.name, source: target.source, endpoint: `${endpoint.host}:${endpoint.port}` };
+  const base = { appEnv: target.name, stack: target.stack, source: target.source, endpoint: `${endpoint.host}:${endpoint.port}` };
   const results: ProbeResult[] = [];
   try {
     results.push(await probeTls(endpoint));
@@ -83,9 +85,12 @@ function render(reports: readonly TargetReport[], color: boolean): string {
     skip: { text: 'skip', color: 'dim' },
   };
   const rows: Cell[][] = [];
+  // Several stacks in one outputs file (staging, prod): each row says which one.
+  const severalStacks = new Set(reports.map((r) => r.stack)).size > 1;
   for (const report of reports) {
-    if (report.unreachable) rows.push([report.appEnv, 'reach the endpoint', { text: 'ERROR', color: 'red' }, report.unreachable]);
-    for (const r of report.results) rows.push([report.appEnv, r.probe, status[r.status], r.detail]);
+    const appEnv = severalStacks && report.stack !== undefined ? `${report.appEnv} (${report.stack})` : report.appEnv;
+    if (report.unreachable) rows.push([appEnv, 'reach the endpoint', { text: 'ERROR', color: 'red' }, report.unreachable]);
+    for (const r of report.results) rows.push([appEnv, r.probe, status[r.status], r.detail]);
   }
   const failed = reports.flatMap((r) => r.results).filter((r) => r.status === 'fail').length;
   const unreachable = reports.filter((r) => r.unreachable).length;

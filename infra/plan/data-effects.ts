@@ -80,8 +80,16 @@ export function replacementEffect(previous: CfnResource, current: CfnResource, s
     what:
       `${kept.what}. The deployed template (${replacePolicyWords(previous)}) and the new one (${replacePolicyWords(current)}) differ, ` +
       `and AWS does not document which CloudFormation applies to the old resource, so the plan cannot promise "${other.fate}"; ` +
-      'take a snapshot by hand before deploying if the data matters',
+      `${keepACopy(current.Type)} before deploying if the data matters`,
   };
+}
+
+/** How an operator keeps what a resource of `type` holds, by hand. */
+function keepACopy(type: string): string {
+  if (CACHE_TYPES.has(type)) return 'take a snapshot by hand';
+  if (type === 'AWS::SecretsManager::Secret') return 'copy the secret\'s value';
+  if (type === 'AWS::Logs::LogGroup') return 'export the log group';
+  return 'keep a copy of what it holds';
 }
 
 /** What decides, in one template, what replacing the resource keeps. */

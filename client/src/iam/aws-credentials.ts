@@ -81,7 +81,8 @@ function withinTime(answer: Promise<AwsCredentials>, timeoutMs: number): Promise
         new KccAwsError(
           `AWS credentials for IAM authentication could not be resolved: the credential provider did not answer within ${timeoutMs} ms; ` +
             'check that the source it asks is reachable from here (the EC2 instance metadata service, the ECS or EKS container credentials endpoint, STS) ' +
-            'or, for a provider of your own, that it always settles; the next attempt asks again',
+            'or, for a provider of your own, that it always settles; raise connectTimeoutMs for a source that is slow but answers. ' +
+            'The next attempt asks again; a provider that shares one call among its callers (the AWS SDK\'s do) answers them when that call ends',
         ),
       );
     }, timeoutMs);

@@ -36,9 +36,4 @@ export const IAM_DEFAULTS = {
   checkIntervalMs: 60_000,
   /** The stand-by token is re-signed once it is this old (tokens are valid 15 minutes). */
   tokenRefreshAfterMs: 5 * 60 * 1000,
-  /**
-   * The longest a credential-provider call may take before the signature that needs it fails:
-   * `connectTimeoutMs`, but no more than this. A reconnect waits for it before its socket opens.
-   */
-  credentialsTimeoutMaxMs: 10_000,
 } as const;

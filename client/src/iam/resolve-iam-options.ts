@@ -15,7 +15,7 @@ export interface ResolvedIamAuth {
   readonly maxConnectionAgeMs: number;
   readonly checkIntervalMs: number;
   readonly tokenRefreshAfterMs: number;
-  /** How long one credential-provider call may take: `connectTimeoutMs`, at most {@link IAM_DEFAULTS.credentialsTimeoutMaxMs}. */
+  /** How long one credential-provider call may take: `connectTimeoutMs` (a connection waits for it before its socket opens). */
   readonly credentialsTimeoutMs: number;
   /** Minimum time between two forced credential refreshes after refused tokens (`credentialRefreshMinIntervalMs`). */
   readonly credentialRefreshMinIntervalMs: number;
@@ -52,7 +52,7 @@ export interface IamInputs {
   readonly serverless: boolean;
   /** Password-mode settings that were given anyway, named as the user wrote them (e.g. `KCC_REDIS_PASSWORD`). */
   readonly passwordSettings: readonly string[];
-  /** The resolved `connectTimeoutMs`: bounds a credential-provider call too (at most 10 s). @default CONNECTION_DEFAULTS.connectTimeoutMs */
+  /** The resolved `connectTimeoutMs`: bounds a credential-provider call too. @default CONNECTION_DEFAULTS.connectTimeoutMs */
   readonly connectTimeoutMs?: number;
   /** The resolved `credentialRefreshMinIntervalMs`: also spaces the forced credential refreshes of refused tokens. @default CONNECTION_DEFAULTS.credentialRefreshMinIntervalMs */
   readonly credentialRefreshMinIntervalMs?: number;
@@ -101,7 +101,7 @@ export function resolveIamAuth(options: IamConnectionOptions | undefined, env: E
     credentials: credentialsProviderOf(credentials),
     ...numbers,
     tokenRefreshAfterMs: IAM_DEFAULTS.tokenRefreshAfterMs,
-    credentialsTimeoutMs: Math.min(inputs.connectTimeoutMs ?? CONNECTION_DEFAULTS.connectTimeoutMs, IAM_DEFAULTS.credentialsTimeoutMaxMs),
+    credentialsTimeoutMs: inputs.connectTimeoutMs ?? CONNECTION_DEFAULTS.connectTimeoutMs,
     credentialRefreshMinIntervalMs: inputs.credentialRefreshMinIntervalMs ?? CONNECTION_DEFAULTS.credentialRefreshMinIntervalMs,
     now: options?.now ?? Date.now,
   };

@@ -3,7 +3,6 @@ import { type IamAuthTokenOptions, type SignedIamToken, signIamToken } from './a
 import { type AwsCredentialsProvider, resolveAwsCredentials } from './aws-credentials.js';
 import { CONNECTION_DEFAULTS } from '../options.js';
 import { secretStandIn } from '../secret-stand-in.js';
-import { IAM_DEFAULTS } from './iam-options.js';
 
 /** What a {@link IamTokenSource} signs for. */
 export interface IamTokenSourceOptions extends Pick<IamAuthTokenOptions, 'cacheName' | 'userId' | 'region' | 'serverless'> {
@@ -16,7 +15,7 @@ export interface IamTokenSourceOptions extends Pick<IamAuthTokenOptions, 'cacheN
   readonly checkIntervalMs: number;
   /**
    * How long one credential-provider call may take; past it the signature fails and the next one
-   * asks the provider again. @default IAM_DEFAULTS.credentialsTimeoutMaxMs (10 s)
+   * asks the provider again. @default CONNECTION_DEFAULTS.connectTimeoutMs (10 s)
    */
   readonly credentialsTimeoutMs?: number;
   /**
@@ -116,7 +115,7 @@ export class IamTokenSource {
       this.lastForcedAt = performance.now();
     }
     try {
-      const timeoutMs = this.options.credentialsTimeoutMs ?? IAM_DEFAULTS.credentialsTimeoutMaxMs;
+      const timeoutMs = this.options.credentialsTimeoutMs ?? CONNECTION_DEFAULTS.connectTimeoutMs;
       const credentials = await resolveAwsCredentials(this.options.credentials, force, timeoutMs);
       this.#newest = await signIamToken(this.options, credentials, new Date(this.options.now()));
       this.signed++;

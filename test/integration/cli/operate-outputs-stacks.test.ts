@@ -78,6 +78,15 @@ describe('kcc-redis with an outputs file of two stacks, and least-privilege secr
     expect(prod.json<{ appEnvs: { appEnv: string }[] }>().appEnvs.map((a) => a.appEnv)).toEqual(['shop-dev', 'blog-dev']);
   });
 
+  it('check over a two-stack file says on each row which stack the app-env is in; with --stack it does not need to', async () => {
+    const all = await runCliInProcess(['check', '--outputs', outputs], { env });
+    expect(all.stdout).toMatch(/^shop-dev \(KccRedisStaging\) +log in as shop-dev /m);
+    expect(all.stdout).toMatch(/^shop-dev \(KccRedisProd\) +log in as shop-dev /m);
+    const prod = await runCliInProcess(['check', '--outputs', outputs, '--stack', 'KccRedisProd'], { env });
+    expect(prod.stdout).toMatch(/^shop-dev +log in as shop-dev /m);
+    expect(prod.stdout).not.toMatch(/\(KccRedisStaging\)/);
+  });
+
   it('rotate-keys --app/--env in a two-stack file asks for --stack, naming both; with --stack it rotates', async () => {
     const ambiguous = await runCliInProcess(['rotate-keys', '--outputs', outputs, '--app', 'shop', '--env', 'dev', '--yes'], { env });
     expect(ambiguous.code).toBe(2);

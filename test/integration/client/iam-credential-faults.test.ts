@@ -9,7 +9,7 @@ const KEY_1 = IAM_KEY_1;
 const KEY_2: IamProxyCredential = { accessKeyId: 'AKIAKCCTESTKEY000002', secretAccessKey: 'kcc/test/secret/two/bbbbbbbbbbbbbbbbbbbbbbbb' };
 /** The default `credentialRefreshMinIntervalMs`. */
 const REFRESH_MIN_INTERVAL_MS = 1_000;
-/** How long a hung provider call may hold a reconnect: the credentials time limit (at most 10 s) and the reconnect. */
+/** How long a hung provider call may hold a reconnect: the credentials time limit (connectTimeoutMs, 3 s here) and the reconnect. */
 const RECOVERY_BOUND_MS = 30_000;
 
 type Provider = (options?: { forceRefresh?: boolean }) => Promise<AwsCredentials>;

@@ -65,6 +65,19 @@ describe('plan: what replacing a cache keeps, when the two templates disagree', 
     expect(change.data).toEqual({ fate, what: expect.stringMatching(what) });
   });
 
+  it('the advice fits what is replaced: a snapshot for a cache, a copy of the value for a secret', () => {
+    expect(replaced(group('kcc-redis', 'Snapshot'), group('kcc-redis-2', 'Delete')).change.data!.what).toMatch(/take a snapshot by hand before deploying/);
+    const secret = (name: string, policy: 'Retain' | 'Delete'): CfnResource => ({
+      Type: 'AWS::SecretsManager::Secret',
+      Properties: { Name: name, GenerateSecretString: { PasswordLength: 64 } },
+      DeletionPolicy: policy,
+      UpdateReplacePolicy: policy,
+    });
+    const { change } = replaced(secret('kek', 'Retain'), secret('kek-2', 'Delete'));
+    expect(change.data).toMatchObject({ fate: 'lost', what: expect.stringMatching(/cannot promise "retained"; copy the secret's value before deploying/) });
+    expect(change.data!.what).not.toMatch(/snapshot/);
+  });
+
   it('a removed cache is deleted under the deployed template\'s DeletionPolicy (the new one has no such resource)', () => {
     const plan = planUpdate({ Resources: { Cache: group('kcc-redis', 'Snapshot') } }, { Resources: {} }, spec);
     expect(plan.changes[0]).toMatchObject({ action: 'removed', data: { fate: 'snapshot' } });
