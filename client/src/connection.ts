@@ -8,7 +8,7 @@ import { CredentialRefresher } from './credentials.js';
 import { Heartbeat } from './heartbeat.js';
 import { ConnectionRenewal, type RenewalOutcome } from './iam/connection-renewal.js';
 import { IamAuth } from './iam/iam-auth.js';
-import { redactAuthArguments, redisErrorSummary } from './redis-error-redaction.js';
+import { redactAuthArguments, redactCommandArguments, redisErrorSummary } from './redis-error-redaction.js';
 import { KccAuthError, KccClosedError, KccConnectionError } from './errors.js';
 import { namespacedChannel, namespacedKey } from './contract/naming.js';
 import type { KccConnectionOptions } from './options.js';
@@ -645,11 +645,12 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   /**
    * The error a caller gets for a failure of Redis: an authentication failure becomes a
    * KccAuthError whose cause is a summary of Redis' answer (name, message, command name); any other
-   * error keeps its identity, with the arguments of AUTH/HELLO commands nested in it blanked.
+   * error keeps its identity, with the arguments of every command attached to it (or nested in it)
+   * replaced by their count: they can hold whatever the app stores.
    * `readFailure`, a failed re-read of the credentials, is named by its name and message only.
    */
   private describe(error: unknown, readFailure?: unknown): Error {
-    redactAuthArguments(error);
+    redactCommandArguments(error);
     if (isAuthError(error) && this.iam) {
       return new KccAuthError(this.iam.rejection((error as Error).message.split(' ')[0]!), { cause: redisErrorSummary(error) });
     }

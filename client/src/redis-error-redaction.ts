@@ -10,19 +10,38 @@ const MAX_DEPTH = 8;
  * or another error's `cause`. (The connection hands ioredis only a stand-in for the secret, so even
  * an error that escaped this shows no secret when printed or serialized.)
  */
-export function redactAuthArguments(error: unknown, depth = 0, seen = new Set<unknown>()): void {
+export function redactAuthArguments(error: unknown): void {
+  eachCommand(error, redactCommand);
+}
+
+/**
+ * Replaces the arguments of every command attached to `error` (and to the errors nested in it) by
+ * their count: what a caller gets from a failed command. A command's values can be anything the app
+ * stores (a refresh token cached by the keycloak-connector, a session id), and a logger that prints
+ * an error prints them (pino's error serializer does).
+ */
+export function redactCommandArguments(error: unknown): void {
+  eachCommand(error, (command) => {
+    const args = (command as { args?: unknown }).args;
+    if (Array.isArray(args) && !(args.length === 1 && typeof args[0] === 'string' && args[0].startsWith('['))) {
+      args.splice(0, args.length, `[${args.length} arguments redacted]`);
+    }
+  });
+}
+
+function eachCommand(error: unknown, visit: (command: object) => void, depth = 0, seen = new Set<unknown>()): void {
   if (typeof error !== 'object' || error === null || seen.has(error) || depth > MAX_DEPTH) return;
   seen.add(error);
-  redactCommand((error as { command?: unknown }).command);
+  const command = (error as { command?: unknown }).command;
+  if (typeof command === 'object' && command !== null) visit(command);
   const nested = error as { cause?: unknown; lastNodeError?: unknown; errors?: unknown; previousErrors?: unknown };
-  for (const inner of [nested.cause, nested.lastNodeError]) redactAuthArguments(inner, depth + 1, seen);
+  for (const inner of [nested.cause, nested.lastNodeError]) eachCommand(inner, visit, depth + 1, seen);
   for (const list of [nested.errors, nested.previousErrors]) {
-    if (Array.isArray(list)) for (const inner of list) redactAuthArguments(inner, depth + 1, seen);
+    if (Array.isArray(list)) for (const inner of list) eachCommand(inner, visit, depth + 1, seen);
   }
 }
 
-function redactCommand(command: unknown): void {
-  if (typeof command !== 'object' || command === null) return;
+function redactCommand(command: object): void {
   const { name, args } = command as { name?: unknown; args?: unknown };
   if (!Array.isArray(args)) return;
   const lower = String(name).toLowerCase();

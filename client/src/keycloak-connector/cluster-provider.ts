@@ -89,7 +89,9 @@ let definedProvider: Promise<ReturnType<typeof defineProvider>> | undefined;
 
 function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Events }: UpstreamClusterBase) {
   return class KccRedisClusterProvider extends Base<KccClusterEvent> implements KccClusterProviderExtras {
-    private readonly options: KccClusterProviderOptions;
+    // Private (#): the options may hold the Redis password; util.inspect and JSON.stringify of the
+    // provider (or of upstream's key provider holding it) must not show them.
+    readonly #options: KccClusterProviderOptions;
     private readonly namespace: string;
     private readonly drops: DropCounts = emptyDropCounts();
     /** One Bus per upstream channel; its handlers are the channel's envelope listeners. */
@@ -104,7 +106,7 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
 
     constructor(options: KccClusterProviderOptions) {
       super({ ...(options.pinoLogger ? { pinoLogger: options.pinoLogger } : {}) });
-      this.options = options;
+      this.#options = options;
       this.namespace = options.namespace ?? 'connector:';
       closeables.set(this, new Set());
     }
@@ -154,7 +156,7 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
       await Promise.all([...owned].map((c) => c.close().catch((error: unknown) => this.logger.warn('closing a key ring with the cluster provider failed', { error: String(error) }))));
       owned.clear();
       await this.stopAllListeners();
-      if (!this.options.redis) await connection.close();
+      if (!this.#options.redis) await connection.close();
       return true;
     }
 
@@ -246,11 +248,11 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
 
     private async connect(): Promise<true> {
       this.emitEvent(Events.PRE_CONNECTION);
-      const redis = this.options.redis ?? (await KccRedis.connect(this.options.connection ?? {}, ['subscriber']));
+      const redis = this.#options.redis ?? (await KccRedis.connect(this.#options.connection ?? {}, ['subscriber']));
       try {
         await redis.openSubscriber(); // upstream asks isConnected(true) before it subscribes
       } catch (error) {
-        if (!this.options.redis) await redis.close();
+        if (!this.#options.redis) await redis.close();
         throw error;
       }
       this.connection = redis;
@@ -311,7 +313,7 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
 
     private drop(reason: DropReason): void {
       this.drops[reason]++;
-      this.options.onDrop?.(reason);
+      this.#options.onDrop?.(reason);
     }
 
     private async change(what: string, channel: string, operation: () => Promise<void>): Promise<boolean> {
@@ -325,7 +327,7 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
     }
 
     private get logger(): KccLogger {
-      return this.connection?.config.logger ?? this.options.connection?.logger ?? defaultLogger;
+      return this.connection?.config.logger ?? this.#options.connection?.logger ?? defaultLogger;
     }
 
     private requireLocks(): Locks {

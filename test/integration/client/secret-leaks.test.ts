@@ -111,6 +111,27 @@ describe('no secret on any failure path of a connection', () => {
     }
   });
 
+  it('a command Redis refuses: the error the caller gets carries none of the values it was sent', async () => {
+    // A value can be anything the app stores (the keycloak-connector caches refresh tokens); loggers
+    // print a reply error's command arguments (pino's error serializer does).
+    const VALUE = 'refresh-token-value-that-must-not-leak-0123456789';
+    const admin = await server.admin();
+    await admin.call('ACL', 'SETUSER', USER, '-set', '-evalsha', '-eval');
+    const redis = await KccRedis.connect(kccOptions(server, USER));
+    try {
+      const set = await failure(redis.run((r) => r.set(redis.key('cached'), VALUE)));
+      const script = await failure(redis.script("return redis.call('SET', KEYS[1], ARGV[1])", [redis.key('cached')], [VALUE]));
+      for (const error of [set, script]) {
+        expect(error).toMatchObject({ message: expect.stringMatching(/^NOPERM/) });
+        expect(secretsIn(error, [VALUE], { coerce: true })).toEqual([]);
+      }
+    } finally {
+      await admin.call('ACL', 'SETUSER', USER, '+set', '+evalsha', '+eval');
+      await admin.quit();
+      await redis.close();
+    }
+  });
+
   it('a timeout (a server that never answers): the KccConnectionError carries no password', async () => {
     const accepted: Socket[] = [];
     const silent: Server = createServer((socket) => void accepted.push(socket));

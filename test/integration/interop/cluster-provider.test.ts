@@ -8,6 +8,7 @@ import { MAX_MESSAGE_BYTES } from '../../../client/src/envelope.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
 import { connectAs, startTestRedis } from '../../support/redis.js';
 import { Inbox } from './inbox.js';
+import { secretsIn } from '../../support/secret-scan.js';
 
 let server: LocalRedis;
 let app = 0;
@@ -79,6 +80,14 @@ describe('cluster provider: upstream contract on the KccRedis connection', () =>
     const error = await wrong.connectOrThrow().catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'KCC_AUTH_FAILED' });
     expect(String((error as Error).message)).not.toContain('not-the-password');
+  });
+
+  it('prints, inspects and serializes without the Redis password it was given', async () => {
+    // Found by an audit (2026-12-03): the options, password included, were an ordinary field of the provider.
+    const user = namespace();
+    const p = await provider(user);
+    const password = server.users.get(user)!.password;
+    expect(secretsIn(p, [password])).toEqual([]);
   });
 
   it('uses a caller-owned connection without closing it', async () => {

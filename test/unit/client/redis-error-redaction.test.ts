@@ -1,6 +1,6 @@
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { redactAuthArguments, redisErrorSummary } from '../../../client/src/redis-error-redaction.js';
+import { redactAuthArguments, redactCommandArguments, redisErrorSummary } from '../../../client/src/redis-error-redaction.js';
 import { secretStandIn } from '../../../client/src/secret-stand-in.js';
 import { secretsIn } from '../../support/secret-scan.js';
 
@@ -31,6 +31,21 @@ describe('the AUTH/HELLO arguments of Redis errors are blanked, however deep the
     const error = replyError('set', ['key', 'value'], 'NOPERM this user has no permissions to access one of the keys used as arguments');
     redactAuthArguments(error);
     expect((error as unknown as { command: { args: string[] } }).command.args).toEqual(['key', 'value']);
+  });
+
+  it('what a caller gets: every command\'s arguments replaced by their count, nested errors too (a value can be a refresh token)', () => {
+    // Found by an audit (2026-12-03): the keycloak-connector's cache stores refresh tokens; a write Redis
+    // refused (OOM, READONLY) reached upstream's pino logger with the token in err.command.args.
+    const TOKEN = 'refresh-token-that-must-not-leak-0123456789';
+    const error = Object.assign(replyError('evalsha', ['sha', 2, 'k1', 'k2', JSON.stringify({ refresh_token: TOKEN }), 60_000], 'OOM command not allowed'), {
+      cause: replyError('set', ['key', TOKEN], 'READONLY'),
+    });
+    expect(secretsIn(error, [TOKEN], { coerce: true })).not.toEqual([]);
+    redactCommandArguments(error);
+    expect(secretsIn(error, [TOKEN], { coerce: true })).toEqual([]);
+    expect((error as unknown as { command: { name: string; args: string[] } }).command).toEqual({ name: 'evalsha', args: ['[6 arguments redacted]'] });
+    redactCommandArguments(error); // twice changes nothing
+    expect((error as unknown as { command: { args: string[] } }).command.args).toEqual(['[6 arguments redacted]']);
   });
 
   it('a summary keeps the name, message and command name, nothing else', () => {
