@@ -3,7 +3,7 @@ import type { AbstractClusterProvider, ClusterConfig, Listener, LockOptions, Sub
 import { Bus } from '../bus.js';
 import { KccRedis } from '../connection.js';
 import { type DropCounts, type DropReason, emptyDropCounts, encodeEnvelope, isOversized } from '../envelope.js';
-import { KccNotReadyError } from '../errors.js';
+import { KccConnectionError, KccNotReadyError } from '../errors.js';
 import { type KccLogger, defaultLogger } from '../logger.js';
 import { Locks } from '../lock.js';
 import type { KccConnectionOptions } from '../options.js';
@@ -175,11 +175,36 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
     override async subscribe(channel: string, listener: SubscriberListener, ignoreOwnMessages = false): Promise<boolean> {
       return this.change('subscribing to', channel, async () => {
         const redis = this.redis;
-        const stop = await this.bus(channel).subscribe(({ sender, data }) => {
+        const stop = await this.subscribedWithin(this.bus(channel).subscribe(({ sender, data }) => {
           if (!(ignoreOwnMessages && sender === redis.instanceId)) this.deliver(channel, () => listener(data, sender));
-        });
+        }));
         await this.remember(channel, listener, stop);
       });
+    }
+
+    /**
+     * A subscription waits for the subscriber connection, which retries for as long as Redis is down;
+     * upstream awaits subscribe() before its own waits (a cache miss, a token refresh), so an outage
+     * would hold those requests for all of it. Past `connectTimeoutMs` this gives up (subscribe()
+     * answers false, which upstream takes as "not subscribed"); a subscription completing later is
+     * undone at once.
+     */
+    private async subscribedWithin(subscribing: Promise<() => Promise<void>>): Promise<() => Promise<void>> {
+      const limitMs = this.redis.config.connectTimeoutMs;
+      let timer: NodeJS.Timeout | undefined;
+      let gaveUp = false;
+      const limit = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          gaveUp = true;
+          reject(new KccConnectionError(`the subscriber connection was not ready within ${limitMs} ms (connectTimeoutMs): not subscribed`));
+        }, limitMs);
+      });
+      subscribing.then((stop) => (gaveUp ? stop().catch(() => undefined) : undefined), () => undefined);
+      try {
+        return await Promise.race([subscribing, limit]);
+      } finally {
+        clearTimeout(timer);
+      }
     }
 
     override async unsubscribe(channel: string, listener: SubscriberListener, silently = false): Promise<boolean> {

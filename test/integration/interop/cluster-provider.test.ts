@@ -9,6 +9,7 @@ import type { LocalRedis } from '../../../local/local-redis.js';
 import { connectAs, startTestRedis } from '../../support/redis.js';
 import { Inbox } from './inbox.js';
 import { secretsIn } from '../../support/secret-scan.js';
+import { TcpProxy } from '../../support/tcp-proxy.js';
 
 let server: LocalRedis;
 let app = 0;
@@ -88,6 +89,30 @@ describe('cluster provider: upstream contract on the KccRedis connection', () =>
     const p = await provider(user);
     const password = server.users.get(user)!.password;
     expect(secretsIn(p, [password])).toEqual([]);
+  });
+
+  it('subscribe() while Redis is out of reach answers false after connectTimeoutMs instead of waiting for the outage to end', async () => {
+    // Found by an audit (2026-12-03): upstream awaits subscribe() on a cache miss (a token refresh); it
+    // waited for the whole outage (over 200 s in the audit's run).
+    const user = namespace();
+    const proxy = await TcpProxy.start(server.port);
+    try {
+      const p = await provider(user, { connection: { ...connection(user), url: proxy.url, tls: { ca: server.ca, servername: 'localhost' }, connectTimeoutMs: 1_000 } });
+      proxy.cut();
+      const heard: unknown[] = [];
+      expect(await p.subscribe('late', (message) => void heard.push(message))).toBe(false);
+      proxy.heal();
+      // Once Redis is back, the subscription given up on is not left behind: a message on the channel reaches no one.
+      const other = await provider(user);
+      const inbox = new Inbox();
+      expect(await p.subscribe('late-check', inbox.listener)).toBe(true);
+      await other.publish('late', { n: 1 });
+      await other.publish('late-check', { n: 2 });
+      await inbox.count(1); // published after "late", on the same connection: "late" would have come first
+      expect(heard).toEqual([]);
+    } finally {
+      await proxy.stop();
+    }
   });
 
   it('uses a caller-owned connection without closing it', async () => {
