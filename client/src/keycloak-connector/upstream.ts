@@ -42,7 +42,13 @@ export function loadUpstreamClusterBase(): Promise<UpstreamClusterBase> {
  */
 export function loadUpstreamKeyBase(): Promise<UpstreamKeyBase> {
   key ??= load(
-    () => import('@dapperduckling/keycloak-connector-server/dist/crypto/abstract-key-provider.js'),
+    async () => {
+      // The connector first: its module and the base class's import each other (through upstream's
+      // own key provider), and loaded from the base class's side the cycle reaches `extends
+      // AbstractKeyProvider` before the class exists ("Cannot access … before initialization").
+      await import('@dapperduckling/keycloak-connector-server/dist/keycloak-connector.js');
+      return import('@dapperduckling/keycloak-connector-server/dist/crypto/abstract-key-provider.js');
+    },
     (main) => ({ AbstractKeyProvider: main.AbstractKeyProvider }),
   ).catch((error: unknown) => {
     key = undefined;
