@@ -846,6 +846,11 @@ async function endStrandedCluster(cluster: Cluster, stranded: () => Error): Prom
       cluster.on('end', done);
     });
   }
+  // Its nodes keep ending after the first, and each end sets the cluster back to 'close', where a
+  // command (the next one of a run() in progress) would wait in the offline queue for a reconnect
+  // that never comes: from now on it is refused instead.
+  const options = (cluster as unknown as { options?: { enableOfflineQueue?: boolean } }).options;
+  if (options) options.enableOfflineQueue = false;
   const held = cluster as unknown as HeldCommands;
   if (cluster.status === 'end' || typeof held.setStatus !== 'function' || typeof held.flushQueue !== 'function') return;
   held.setStatus('end');

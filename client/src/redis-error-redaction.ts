@@ -1,4 +1,6 @@
 const REDACTED = '[redacted]';
+/** What {@link redactCommandArguments} leaves in place of a command's arguments. */
+const REDACTED_ARGUMENTS = /^\[\d+ arguments? redacted\]$/;
 /** How deep a chain of nested errors is followed (cause, lastNodeError, errors). */
 const MAX_DEPTH = 8;
 
@@ -23,8 +25,8 @@ export function redactAuthArguments(error: unknown): void {
 export function redactCommandArguments(error: unknown): void {
   eachCommand(error, (command) => {
     const args = (command as { args?: unknown }).args;
-    if (Array.isArray(args) && !(args.length === 1 && typeof args[0] === 'string' && args[0].startsWith('['))) {
-      args.splice(0, args.length, `[${args.length} arguments redacted]`);
+    if (Array.isArray(args) && !(args.length === 1 && typeof args[0] === 'string' && REDACTED_ARGUMENTS.test(args[0]))) {
+      args.splice(0, args.length, `[${args.length} argument${args.length === 1 ? '' : 's'} redacted]`);
     }
   });
 }

@@ -28,6 +28,31 @@ describe('close() of a cluster connection waiting to reconnect', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  it('a healthy cluster: the next command of a run() in progress at close() is refused, not left waiting', async () => {
+    // (First: the other test kills the nodes.) Found by a review (2026-12-03): after close() the
+    // cluster's nodes end one by one, and a node ending after the first sets the cluster back to
+    // 'close', where a command waits in the offline queue for a reconnect that never comes. Whether a
+    // node ends late depends on the sockets: several rounds (one in three was left pending before).
+    const { password } = cluster.users.get('my-app-prod')!;
+    for (let round = 0; round < 6; round++) {
+      const redis = await KccRedis.connect({
+        url: cluster.url, tls: { ca: cluster.ca, servername: 'localhost' }, username: 'my-app-prod', password, clusterMode: true, heartbeat: false, env: {},
+      });
+      for (let k = 0; k < 20; k++) await redis.run((r) => r.set(`${redis.keyPrefix}k${k}`, '1')); // a connection to every node
+      let outcome: unknown = 'pending';
+      const operation = redis.run(async (r) => {
+        await r.get(`${redis.keyPrefix}k1`);
+        await new Promise((resolve) => setTimeout(resolve, 300)); // close() comes meanwhile
+        return r.get(`${redis.keyPrefix}k2`);
+      }).then((value) => (outcome = { value }), (error: unknown) => (outcome = error));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await redis.close();
+      await until(() => outcome !== 'pending', `round ${round}: the second command settled`, 5_000);
+      await operation;
+      expect(outcome).toBeInstanceOf(Error);
+    }
+  });
+
   it('rejects the command queued on it with a KccClosedError', async () => {
     const { password } = cluster.users.get('my-app-prod')!;
     const redis = await KccRedis.connect({

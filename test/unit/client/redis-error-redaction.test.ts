@@ -46,6 +46,10 @@ describe('the AUTH/HELLO arguments of Redis errors are blanked, however deep the
     expect((error as unknown as { command: { name: string; args: string[] } }).command).toEqual({ name: 'evalsha', args: ['[6 arguments redacted]'] });
     redactCommandArguments(error); // twice changes nothing
     expect((error as unknown as { command: { args: string[] } }).command.args).toEqual(['[6 arguments redacted]']);
+    // A lone value that merely looks bracketed is a value.
+    const bracketed = replyError('get', ['[looks-like-a-marker-0123456789]'], 'NOPERM');
+    redactCommandArguments(bracketed);
+    expect((bracketed as unknown as { command: { args: string[] } }).command.args).toEqual(['[1 argument redacted]']);
   });
 
   it('a summary keeps the name, message and command name, nothing else', () => {
