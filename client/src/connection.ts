@@ -460,7 +460,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
       this.closed
         ? new KccClosedError('connection closed (close()) while the command waited for a reconnect; it was not answered')
         : new KccConnectionError(`the ${role} connection was renewed while the command waited for it to reconnect, and it had not reconnected within ${RENEWAL_QUIT_TIMEOUT_MS / 60_000} minutes; the command was not answered: retry it`);
-    const retiring = retire(old, RENEWAL_QUIT_TIMEOUT_MS, stranded, this.closing.signal);
+    const retiring = retire(old, RENEWAL_QUIT_TIMEOUT_MS, stranded, this.closing.signal, true);
     this.retiring.add(retiring);
     try {
       await retiring;
@@ -724,26 +724,29 @@ const RENEWAL_QUIT_TIMEOUT_MS = 5 * 60_000;
 
 /**
  * Closes a connection politely: QUIT is answered after the commands sent before it, so those in
- * flight finish; a connection waiting to reconnect with commands queued is let reconnect first, so
- * that they are sent. All within `timeoutMs`, cut to {@link CLOSE_QUIT_TIMEOUT_MS} once `signal`
- * aborts: a peer that vanished without closing the socket would hold a reply until TCP gives up.
- * Then the socket is closed, and whatever the connection still holds is rejected with `stranded()`:
- * no command is left pending.
+ * flight finish; with `letReconnect` (a renewal: Redis is up, the successor is ready), a connection
+ * waiting to reconnect with commands queued is let reconnect first, so that they are sent. All within
+ * `timeoutMs`, cut to {@link CLOSE_QUIT_TIMEOUT_MS} once `signal` aborts: a peer that vanished
+ * without closing the socket would hold a reply until TCP gives up. Then the socket is closed, and
+ * whatever the connection still holds is rejected with `stranded()`: no command is left pending.
  */
-async function retire(client: RedisClient, timeoutMs: number, stranded: () => Error, signal?: AbortSignal): Promise<void> {
+async function retire(client: RedisClient, timeoutMs: number, stranded: () => Error, signal?: AbortSignal, letReconnect = false): Promise<void> {
   if (client.status === 'end') return;
   const deadline = quitDeadline(timeoutMs, signal);
   try {
-    if (client.status !== 'ready' && client.status !== 'wait' && holdsCommands(client)) {
+    // close() does not wait for a reconnect: Redis may be gone for good, and every connection closed
+    // would add its wait (what it holds is rejected below instead).
+    if (letReconnect && client.status !== 'ready' && client.status !== 'wait' && holdsCommands(client)) {
       await Promise.race([readyEndOrEmpty(client), deadline.reached]);
     }
     if (client.status === 'ready') await Promise.race([client.quit().catch(() => undefined), deadline.reached]);
   } finally {
     deadline.clear();
   }
+  const down = client.status === 'reconnecting';
   client.disconnect();
   if (client instanceof Redis) endStranded(client, stranded);
-  else await endStrandedCluster(client, stranded);
+  else await endStrandedCluster(client, stranded, down);
 }
 
 /** Resolves after `timeoutMs`, or {@link CLOSE_QUIT_TIMEOUT_MS} after `signal` aborts if that is sooner. */
@@ -833,8 +836,9 @@ function endStranded(client: Redis, stranded: () => Error): void {
  * is never flushed (ioredis 6.0.0, cluster/index.js disconnect). A connected one ends once its
  * sockets close: given {@link CLOSE_QUIT_TIMEOUT_MS} for that, one still not ended is ended here.
  */
-async function endStrandedCluster(cluster: Cluster, stranded: () => Error): Promise<void> {
-  if (cluster.status !== 'end') {
+async function endStrandedCluster(cluster: Cluster, stranded: () => Error, down: boolean): Promise<void> {
+  // One that was down (no node connected) has no socket left to close: no 'end' will come.
+  if (cluster.status !== 'end' && !down) {
     await new Promise<void>((resolve) => {
       const done = () => {
         clearTimeout(timer);
