@@ -3,29 +3,10 @@ import { BridgeCopies, type PubSubPath } from './bridge-copies.js';
 import type { RedisClient, RenewDedicated } from './redis-client.js';
 import type { KccLogger } from './logger.js';
 import { type PubSubMode, shardChannel } from './pubsub-mode.js';
+import { pause, withTimeout } from './time-limit.js';
 
 /** How long one confirmation SSUBSCRIBE may take before it is retried (a connection that is down holds it). */
 const CONFIRM_TIMEOUT_MS = 5_000;
-
-/** Resolves after `ms` without keeping the process alive. */
-function pause(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}
-
-/** `promise`, or a rejection after `ms`. */
-async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  promise.catch(() => undefined);
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-    timer.unref();
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Receives a message as published on a channel. */
 export type MessageListener = (message: string) => void;

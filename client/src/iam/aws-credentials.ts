@@ -1,6 +1,7 @@
 import type * as CredentialProviders from '@aws-sdk/credential-providers';
 import { KccAwsError, KccConfigError } from '../errors.js';
 import { loadSdk } from '../aws/load-sdk.js';
+import { withTimeout } from '../time-limit.js';
 
 /** AWS credentials, in the shape the AWS SDK resolves them. */
 export interface AwsCredentials {
@@ -56,7 +57,7 @@ export async function resolveAwsCredentials(provider: AwsCredentialsProvider, fo
   let credentials: AwsCredentials;
   try {
     const answer = provider(forceRefresh ? { forceRefresh: true } : undefined);
-    credentials = await (timeoutMs === undefined ? answer : withinTime(answer, timeoutMs));
+    credentials = await (timeoutMs === undefined ? answer : withTimeout(answer, timeoutMs, () => providerSilent(timeoutMs)));
   } catch (cause) {
     if (cause instanceof KccAwsError || cause instanceof KccConfigError) throw cause;
     const reason = cause instanceof Error ? `${cause.name}: ${cause.message}` : 'the provider failed';
@@ -73,21 +74,12 @@ export async function resolveAwsCredentials(provider: AwsCredentialsProvider, fo
   return credentials;
 }
 
-function withinTime(answer: Promise<AwsCredentials>, timeoutMs: number): Promise<AwsCredentials> {
-  let timer: NodeJS.Timeout | undefined;
-  const limit = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      reject(
-        new KccAwsError(
-          `AWS credentials for IAM authentication could not be resolved: the credential provider did not answer within ${timeoutMs} ms; ` +
-            'check that the source it asks is reachable from here (the EC2 instance metadata service, the ECS or EKS container credentials endpoint, STS) ' +
-            'or, for a provider of your own, that it always settles; raise connectTimeoutMs for a source that is slow but answers. ' +
-            'The next attempt asks again; a provider that shares one call among its callers (the AWS SDK\'s do) answers them when that call ends',
-        ),
-      );
-    }, timeoutMs);
-    // A limit still running never keeps a process that is done from exiting.
-    timer.unref();
-  });
-  return Promise.race([Promise.resolve(answer), limit]).finally(() => clearTimeout(timer));
+/** A credential provider that did not answer within `timeoutMs`: what to check, and that the next attempt asks again. */
+function providerSilent(timeoutMs: number): KccAwsError {
+  return new KccAwsError(
+    `AWS credentials for IAM authentication could not be resolved: the credential provider did not answer within ${timeoutMs} ms; ` +
+      'check that the source it asks is reachable from here (the EC2 instance metadata service, the ECS or EKS container credentials endpoint, STS) ' +
+      'or, for a provider of your own, that it always settles; raise connectTimeoutMs for a source that is slow but answers. ' +
+      'The next attempt asks again; a provider that shares one call among its callers (the AWS SDK\'s do) answers them when that call ends',
+  );
 }

@@ -4,6 +4,7 @@ import { Bus } from '../bus.js';
 import { KccRedis } from '../connection.js';
 import { type DropCounts, type DropReason, emptyDropCounts, encodeEnvelope, isOversized } from '../envelope.js';
 import { KccConnectionError, KccNotReadyError } from '../errors.js';
+import { withTimeout } from '../time-limit.js';
 import { type KccLogger, defaultLogger } from '../logger.js';
 import { Locks } from '../lock.js';
 import type { KccConnectionOptions } from '../options.js';
@@ -191,20 +192,12 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
      */
     private async subscribedWithin(subscribing: Promise<() => Promise<void>>): Promise<() => Promise<void>> {
       const limitMs = this.redis.config.connectTimeoutMs;
-      let timer: NodeJS.Timeout | undefined;
       let gaveUp = false;
-      const limit = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
-          gaveUp = true;
-          reject(new KccConnectionError(`the subscriber connection was not ready within ${limitMs} ms (connectTimeoutMs): not subscribed`));
-        }, limitMs);
-      });
       subscribing.then((stop) => (gaveUp ? stop().catch(() => undefined) : undefined), () => undefined);
-      try {
-        return await Promise.race([subscribing, limit]);
-      } finally {
-        clearTimeout(timer);
-      }
+      return withTimeout(subscribing, limitMs, () => {
+        gaveUp = true;
+        return new KccConnectionError(`the subscriber connection was not ready within ${limitMs} ms (connectTimeoutMs): not subscribed`);
+      });
     }
 
     override async unsubscribe(channel: string, listener: SubscriberListener, silently = false): Promise<boolean> {

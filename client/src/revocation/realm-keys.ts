@@ -1,5 +1,6 @@
 import { type JWTVerifyGetKey, type RemoteJWKSetOptions, createRemoteJWKSet } from 'jose';
 import { OptionProblems, show } from '../option-checks.js';
+import { pause } from '../time-limit.js';
 
 /**
  * The JWS algorithms a realm may sign logout tokens and admin actions with: asymmetric only. `none`
@@ -122,7 +123,7 @@ function lazyRemoteJwks(url: URL, options: RemoteJWKSetOptions): JWTVerifyGetKey
     } catch (error) {
       if ((error as { code?: unknown }).code !== 'ERR_JWKS_NO_MATCHING_KEY' || !remote.coolingDown) throw error;
       const deadline = performance.now() + UNKNOWN_KID_WAIT_MS;
-      while (remote.coolingDown && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, COOLDOWN_POLL_MS));
+      while (remote.coolingDown && performance.now() < deadline) await pause(COOLDOWN_POLL_MS);
       if (remote.coolingDown) throw error;
       return remote(protectedHeader, token);
     }

@@ -26,6 +26,7 @@ import type { KeycloakAdminSink } from './revocation-sink.js';
 import { loadRevocationSnapshot } from './revocation-snapshot.js';
 import { RevocationWriter } from './revocation-writer.js';
 import { UnwrittenRevocations } from './unwritten-revocations.js';
+import { waitAtMost } from '../time-limit.js';
 import { KeycloakPushRelay, isRelayedKeycloakPush } from './admin-action-relay.js';
 import type { KeycloakPushVerifier, VerifiedKeycloakPush } from './keycloak-admin-action.js';
 
@@ -331,14 +332,10 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
 
   private async writeUnwrittenBeforeClose(): Promise<void> {
     if (this.unwritten.size > 0 || this.writesInFlight.size > 0) {
-      let timer: NodeJS.Timeout | undefined;
-      const waited = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, FINAL_WRITE_WAIT_MS);
-      });
+      const until = performance.now() + FINAL_WRITE_WAIT_MS;
       // Writes in flight first: one that fails now joins those written once more.
-      await Promise.race([Promise.allSettled([...this.writesInFlight]), waited]);
-      await Promise.race([this.unwritten.retry(), waited]);
-      clearTimeout(timer);
+      await waitAtMost(Promise.allSettled([...this.writesInFlight]), until - performance.now());
+      await waitAtMost(this.unwritten.retry(), until - performance.now());
     }
     this.unwritten.close();
     const left = this.unwritten.size + this.writesInFlight.size;

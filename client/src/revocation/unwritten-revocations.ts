@@ -52,7 +52,8 @@ export class UnwrittenRevocations {
       this.logger.warn('a revocation written while closing was not taken by Redis and is not written again: the other instances do not have it (the session stays valid there until it expires)', { error: describe(error) });
       return;
     }
-    if (this.events.length === 0) {
+    // Once per outage: not again for each failure while others wait or are being written again.
+    if (this.size === 0) {
       this.logger.warn(
         'revocation applied on this instance only: writing it to Redis failed; it is written again after a reconnect and on every poll until Redis takes it (stats.unwritten)',
         { error: describe(error) },
