@@ -10,6 +10,7 @@ import { connectAs, startTestRedis } from '../../support/redis.js';
 import { Inbox } from './inbox.js';
 import { secretsIn } from '../../support/secret-scan.js';
 import { TcpProxy } from '../../support/tcp-proxy.js';
+import { until } from '../../support/events.js';
 
 let server: LocalRedis;
 let app = 0;
@@ -102,6 +103,8 @@ describe('cluster provider: upstream contract on the KccRedis connection', () =>
       const heard: unknown[] = [];
       expect(await p.subscribe('late', (message) => void heard.push(message))).toBe(false);
       proxy.heal();
+      // The subscriber reconnects on ioredis's backoff, which on a busy machine can outlast connectTimeoutMs.
+      await until(() => p.isConnected(true), 'the subscriber connection is back', 30_000);
       // Once Redis is back, the subscription given up on is not left behind: a message on the channel reaches no one.
       const other = await provider(user);
       const inbox = new Inbox();
