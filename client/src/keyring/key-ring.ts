@@ -73,8 +73,12 @@ export interface KeyRingEvents {
   degraded: [reason: string];
   /** Redis holds a good ring again. */
   recovered: [];
-  /** This instance wrote the ring it holds back to Redis (Redis lost it, or held one that was refused). */
-  restored: [info: { generation: number; replaced: RingRefusalReason | 'absent' }];
+  /**
+   * This instance wrote the ring it holds back to Redis (Redis lost it, or held one that was refused).
+   * `carriedOver`: kids of the refused ring kept published for `retireGraceMs` (a ring an instance
+   * created while Redis had lost this one; see the signing-keys guide).
+   */
+  restored: [info: { generation: number; replaced: RingRefusalReason | 'absent'; carriedOver: readonly string[] }];
 }
 
 export interface RotateOptions {

@@ -5,12 +5,13 @@ import { type LockHandle, Locks } from '../lock.js';
 import { Store, type Versioned } from '../store.js';
 import { jweKekFingerprint } from './key-encryption.js';
 import type { ResolvedKeyRingOptions } from './key-ring-options.js';
-import { CLOCK_SKEW_ALLOWANCE_MS, MAX_COMPROMISED_KIDS, RING_FORMAT_VERSION, type StoredRing, parseStoredRing, viewAt } from './ring-data.js';
+import { CLOCK_SKEW_ALLOWANCE_MS, MAX_COMPROMISED_KIDS, RING_FORMAT_VERSION, type StoredKey, type StoredRing, parseStoredRing, viewAt } from './ring-data.js';
 import { type RingFacts, judgeRing } from './ring-judge.js';
 import { KEY_RING_KEYS } from './ring-keys.js';
 import type { NewestEntries, RingLog } from './ring-log.js';
 import { startRefusalMessage, verdictMessage } from './ring-refusal-messages.js';
-import { RingRefusal, type RingRefusalReason, type UsableRing, openRing, reencryptRing, sealRing, unlockRing } from './ring-seal.js';
+import { carriedOverKeys } from './ring-carry-over.js';
+import { type OpenedRing, RingRefusal, type RingRefusalReason, type UsableRing, openRing, reencryptRing, sealRing, unlockRing } from './ring-seal.js';
 
 const KEY_RING_NAME = KEY_RING_KEYS.ring;
 const LOCK_NAME = KEY_RING_KEYS.lock;
@@ -25,7 +26,7 @@ export interface HeldRing {
 /** Outcome of one read of Redis. */
 export type LoadResult =
   | { readonly state: 'absent' | 'held' | 'adopted' }
-  | { readonly state: 'refused'; readonly reason: RingRefusalReason; readonly stored: Versioned };
+  | { readonly state: 'refused'; readonly reason: RingRefusalReason; readonly stored: Versioned; readonly opened?: OpenedRing };
 
 /** Refusals after which the ring held here is written back: Redis holds nothing an honest instance would keep. */
 const RESTORABLE: ReadonlySet<RingRefusalReason> = new Set(['malformed', 'bad-authentication', 'invalid', 'undecryptable', 'rollback', 'fork', 'compromised-kid', 'kek-downgrade']);
@@ -35,7 +36,14 @@ export interface RingKeeperEvents {
   adopted: [];
   degraded: [reason: string];
   recovered: [];
-  restored: [info: { generation: number; replaced: RingRefusalReason | 'absent' }];
+  restored: [info: RestoredInfo];
+}
+
+/** What a write-back replaced, and which of the refused ring's keys it keeps published (see `carriedOverKeys`). */
+export interface RestoredInfo {
+  readonly generation: number;
+  readonly replaced: RingRefusalReason | 'absent';
+  readonly carriedOver: readonly string[];
 }
 
 /**
@@ -157,7 +165,7 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
       const replaced = result.state === 'absent' ? 'absent' : result.state === 'refused' && RESTORABLE.has(result.reason) ? result.reason : undefined;
       if (replaced !== undefined) {
         if (!this.held) return undefined;
-        await this.writeBack(stored?.version ?? 0, replaced);
+        await this.writeBack(stored?.version ?? 0, replaced, result.state === 'refused' ? result.opened : undefined);
       } else if (result.state === 'refused') {
         throw new KccKeyRingError(this.lastErrorText ?? 'key ring refused');
       }
@@ -244,17 +252,51 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
     else if (result.state !== 'refused' && this.underEarlierKek()) await this.locked(() => this.reencryptLocked());
   }
 
-  /** Writes the ring held here back over `storeVersion` (its generation unchanged: it is that ring). */
-  private async writeBack(storeVersion: number, replaced: RingRefusalReason | 'absent'): Promise<void> {
+  /**
+   * Writes the ring held here back over `storeVersion`: that ring itself (its generation unchanged),
+   * or, when the refused ring `refused` has keys to keep published (`carriedOverKeys`), the next
+   * generation with them added.
+   */
+  private async writeBack(storeVersion: number, replaced: RingRefusalReason | 'absent', refused?: OpenedRing): Promise<void> {
     const held = this.held!;
+    const carried = refused ? await this.keysToCarryOver(refused, held.usable.ring) : [];
+    if (carried.length > 0) {
+      try {
+        if (await this.write(storeVersion, { ...held.usable.ring, keys: [...held.usable.ring.keys, ...carried] })) {
+          this.restored(replaced, carried.map((k) => k.kid), carried[0]!.expiresAt);
+        }
+        return;
+      } catch (error) {
+        if (!(error instanceof KccKeyRingError)) throw error;
+        // A host clock too far from the server's: the ring held here, as it is, is still right to write back.
+        this.redis.config.logger.warn(`${error.message}; writing back generation ${held.usable.ring.generation} held here without the refused ring's keys`);
+      }
+    }
     const result = await this.store.compareAndSet(KEY_RING_NAME, storeVersion, held.raw, {
       event: this.log.changed(held.usable.ring.generation, held.usable.kek),
     });
-    if (!result.ok) return;
+    if (result.ok) this.restored(replaced, [], null);
+  }
+
+  /** The refused ring's keys to keep published, once its private keys are checked: a carried key whose private half does not decrypt would make every reader refuse the ring. */
+  private async keysToCarryOver(refused: OpenedRing, held: StoredRing): Promise<StoredKey[]> {
+    const now = Date.now();
+    const carried = carriedOverKeys(refused.ring, held, this.compromised, now, this.options.retireGraceMs);
+    if (carried.length === 0) return [];
+    try {
+      await unlockRing(refused, this.options.keks, now);
+    } catch {
+      return [];
+    }
+    return carried;
+  }
+
+  private restored(replaced: RingRefusalReason | 'absent', carriedOver: readonly string[], until: number | null): void {
     this.counters.restored++;
     const what = replaced === 'absent' ? 'was missing' : `was refused (${replaced})`;
-    this.redis.config.logger.warn(`the key ring in Redis ${what}; wrote back generation ${held.usable.ring.generation} held here`);
-    this.emit('restored', { generation: held.usable.ring.generation, replaced });
+    const kept = carriedOver.length === 0 ? '' : `, with kid(s) ${carriedOver.join(', ')} of the refused ring published until ${new Date(until!).toISOString()} (an instance signed with them while Redis had lost the ring)`;
+    this.redis.config.logger.warn(`the key ring in Redis ${what}; wrote back generation ${this.generation} held here${kept}`);
+    this.emit('restored', { generation: this.generation, replaced, carriedOver });
   }
 
   /** Under the lock: rewrites the ring held here under the current key-encryption key, if Redis still holds it. */
@@ -308,7 +350,7 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
     } catch (error) {
       if (!(error instanceof RingRefusal)) throw error;
       this.refuse(error, stored);
-      return { state: 'refused', reason: error.reason, stored };
+      return { state: 'refused', reason: error.reason, stored, opened: error.opened };
     }
   }
 
@@ -318,7 +360,7 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
       try {
         const opened = await openRing(text, this.options.keks, this.redis.keyPrefix);
         const verdict = judgeRing(this.facts(opened), this.held && this.facts(this.held.usable), this.compromised);
-        if (verdict) throw new RingRefusal(verdict, verdictMessage(verdict, opened.ring, this.generation, this.compromised));
+        if (verdict) throw new RingRefusal(verdict, verdictMessage(verdict, opened.ring, this.generation, this.compromised), opened);
         return await unlockRing(opened, this.options.keks, Date.now());
       } catch (error) {
         if (error instanceof RingRefusal && error.reason === 'unknown-kek' && attempt === 0 && (await this.options.keks.refreshForUnknownKey())) continue;

@@ -28,6 +28,8 @@ export class RingRefusal extends Error {
   constructor(
     readonly reason: RingRefusalReason,
     message: string,
+    /** The refused ring, when its authentication verified and only the comparison with the ring held refused it. */
+    readonly opened?: OpenedRing,
   ) {
     super(message);
   }

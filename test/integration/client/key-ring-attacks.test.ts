@@ -79,7 +79,7 @@ describe('running instances: rollback and replay are refused, the newest ring is
     const jwks = b.jwks();
     const restored = nextEvent<[{ generation: number; replaced: string }]>(b, 'restored');
     await writeStoredRing(ns.raw, ns.user, first, 100); // a higher store version does not help: the generation is inside the MAC
-    expect((await Promise.race([restored, nextEvent<[{ generation: number; replaced: string }]>(a, 'restored')]))[0]).toEqual({ generation: 2, replaced: 'rollback' });
+    expect((await Promise.race([restored, nextEvent<[{ generation: number; replaced: string }]>(a, 'restored')]))[0]).toEqual({ generation: 2, replaced: 'rollback', carriedOver: [] });
     await untilStored(ns, current);
     // The instance that did not write back sees Redis good again at its next read.
     await until(() => a.health().status === 'ready' && b.health().status === 'ready', 'both instances ready again');
@@ -89,6 +89,42 @@ describe('running instances: rollback and replay are refused, the newest ring is
       expect(await verifies(ring, jwks)).toBe(true);
     }
     expect((a.stats.refused.rollback ?? 0) + (b.stats.refused.rollback ?? 0)).toBeGreaterThanOrEqual(1);
+  });
+
+  it('an old ring replayed brings none of the keys it held back into the JWKS: keys stay published from a refused ring only when it was written after the one held', async () => {
+    // The keys a ring written anew while Redis had lost the ring signed with stay published (see
+    // key-ring-redis-loss.test.ts); a replayed ring must not use that to bring back a key this
+    // ring's history retired and dropped.
+    const ns = await namespace();
+    const a = await instance(ns.user, { activationDelayMs: 0, retireGraceMs: 200 });
+    const first = (await storedRing(ns.raw, ns.user))!.value;
+    const dropped = a.signingKey().kid;
+    await a.rotate();
+    await new Promise((resolve) => setTimeout(resolve, 300)); // the first key's grace ends
+    await a.rotate(); // and this rotation drops it from the ring
+    const current = (await storedRing(ns.raw, ns.user))!.value;
+    expect(ringPayload(current).keys.map((k) => k.kid)).not.toContain(dropped);
+    const restored = nextEvent<[{ generation: number; replaced: string; carriedOver: string[] }]>(a, 'restored');
+    await writeStoredRing(ns.raw, ns.user, first);
+    expect((await restored)[0]).toEqual({ generation: 3, replaced: 'rollback', carriedOver: [] });
+    await untilStored(ns, current);
+    expect(a.jwks().keys.map((k) => k.kid)).not.toContain(dropped);
+  });
+
+  it('a losing ring whose signing key does not decrypt: none of its keys is kept published, and the ring held is written back as it is', async () => {
+    // Written by a key-encryption-key holder (or a faulty writer): carried over, its key would make every reader refuse the ring.
+    const ns = await namespace();
+    const a = await instance(ns.user);
+    const good = (await storedRing(ns.raw, ns.user))!.value;
+    const held = ringPayload(good);
+    const now = Date.now();
+    const forged = { ...held, writtenAt: now, keys: [{ ...held.keys[0]!, kid: 'forged-kid', createdAt: now - 60_000, activatesAt: now - 60_000 }] };
+    const restored = nextEvent<[{ generation: number; replaced: string; carriedOver: string[] }]>(a, 'restored');
+    await writeStoredRing(ns.raw, ns.user, await sealedWith(KEK, forged));
+    expect((await restored)[0]).toEqual({ generation: 1, replaced: 'fork', carriedOver: [] });
+    await untilStored(ns, good);
+    expect(a.jwks().keys.map((k) => k.kid)).toEqual([a.signingKey().kid]);
+    expect((await instance(ns.user)).signingKey().kid).toBe(a.signingKey().kid);
   });
 
   it('the ring from before an emergency rotation written back: its key, retired as compromised, never signs again', async () => {

@@ -8,6 +8,7 @@
  * before, the running instances only noticed at their next periodic read (30 s by default), and the
  * higher digest won, so in about half the cases every instance switched to the newcomer's key at once.
  */
+import { createLocalJWKSet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KccRedis, KeyRing } from '@kcc-redis/client';
 import type { LocalRedis } from '../../../local/local-redis.js';
@@ -47,7 +48,7 @@ describe('key ring: Redis restarts without its data while instances run', () => 
     expect((await instance(user)).signingKey().kid).toBe(known);
   });
 
-  it('an instance that starts before they have: every instance ends on the running instances\' key, which never leaves their JWKS', async () => {
+  it('an instance that starts before they have: every instance ends on the running instances\' key, which never leaves their JWKS; the newcomer\'s key stays published', async () => {
     for (let round = 0; round < ROUNDS; round++) {
       const user = `lossnew${round}-prod`;
       // The running instances reach Redis through a proxy, cut while Redis restarts and until the newcomer has written its own ring.
@@ -61,11 +62,20 @@ describe('key ring: Redis restarts without its data while instances run', () => 
         proxy.cut();
         await server.restart();
         const c = await instance(user);
-        expect(c.signingKey().kid, `round ${round}: the newcomer, alone, created a key of its own`).not.toBe(known);
+        const fresh = c.signingKey().kid;
+        expect(fresh, `round ${round}: the newcomer, alone, created a key of its own`).not.toBe(known);
+        // What the newcomer signed meanwhile: an identity provider may have fetched its key, or will verify this later.
+        const signed = await c.signClientAssertion({ clientId: 'app', audience: 'https://idp.example/realms/r' });
         proxy.heal();
         await until(() => c.signingKey().kid === known, `round ${round}: the newcomer on the running instances' key`, 20_000);
         expect([swapped, a.signingKey().kid, b.signingKey().kid], `round ${round}`).toEqual([false, known, known]);
-        expect(c.jwks().keys.map((k) => k.kid)).toEqual([known]);
+        // Every instance publishes the newcomer's key for the grace period, and none signs with it.
+        await until(() => [a, b].every((ring) => ring.jwks().keys.some((k) => k.kid === fresh)), `round ${round}: the newcomer's key published by the running instances`, 20_000);
+        for (const ring of [a, b, c]) {
+          expect(ring.jwks().keys.map((k) => k.kid).sort(), `round ${round}`).toEqual([known, fresh].sort());
+          await expect(jwtVerify(signed, createLocalJWKSet(ring.jwks()), { audience: 'https://idp.example/realms/r' }), `round ${round}`).resolves.toBeDefined();
+        }
+        expect(a.stats.restored + b.stats.restored, `round ${round}: one of them wrote it`).toBeGreaterThanOrEqual(1);
       } finally {
         await proxy.stop();
       }
