@@ -4,6 +4,7 @@ import { KccClosedError } from './errors.js';
 import type { KccLogger } from './logger.js';
 import { type DropCounts, type DropReason, type Envelope, decodeEnvelope, emptyDropCounts, encodeEnvelope, MAX_MESSAGE_BYTES } from './envelope.js';
 import { RecentIds } from './recent-ids.js';
+import { pause } from './time-limit.js';
 import type { CompareAndSetOptions } from './store.js';
 
 export interface EventLogOptions<T> {
@@ -89,6 +90,10 @@ export interface ReadAfterResult {
 const FIELD = 'e';
 const ID_FIELD = 'i';
 const REMEMBERED_IDS = 10_000;
+/** A failed gap check is tried again this many times, after 250 ms, 500 ms, … up to 4 s apart (about 20 s in all). */
+const GAP_CHECK_RETRIES = 8;
+const GAP_CHECK_FIRST_RETRY_MS = 250;
+const GAP_CHECK_MAX_RETRY_MS = 4_000;
 
 /**
  * A durable log of security events on a Redis stream, trimmed by age. Appends survive a reader's
@@ -273,7 +278,7 @@ class RunningTail<T> implements EventLogTail {
     private readonly options: TailOptions,
   ) {
     this.last = start;
-    reader.on('ready', () => void this.checkGap());
+    this.watch(reader);
     this.done = this.loop();
   }
 
@@ -284,8 +289,18 @@ class RunningTail<T> implements EventLogTail {
   /** Reads from `next` from the next read on (connection renewal). */
   useReader(next: RedisClient): void {
     if (this.stopped) throw new KccClosedError('the event-log tail was stopped');
-    next.on('ready', () => void this.checkGap());
+    this.watch(next);
     this.reader = next;
+  }
+
+  /**
+   * Checks for a gap after every reconnect of `reader`. A cluster stays `ready` when one node
+   * restarts: ioredis ends that node's connection and opens a new one at the next slot lookup
+   * (`+node`), so its `ready` is the reconnect to watch there.
+   */
+  private watch(reader: RedisClient): void {
+    reader.on('ready', () => void this.checkGap());
+    reader.on('+node', (node: Redis) => node.once('ready', () => void this.checkGap()));
   }
 
   async stop(): Promise<void> {
@@ -345,7 +360,12 @@ class RunningTail<T> implements EventLogTail {
     }
   }
 
-  private async checkGap(): Promise<void> {
+  /**
+   * After a reconnect: whether the log lost entries after the last one read. A failed check is tried
+   * again a few times, backing off: a cluster node that just restarted answers CLUSTERDOWN until it
+   * has heard from the others, and a standalone server LOADING while it reads its data.
+   */
+  private async checkGap(attempt = 0): Promise<void> {
     if (this.stopped || this.last === '0-0' || !this.options.onGap) return;
     try {
       const first = await this.source.oldestId();
@@ -354,7 +374,9 @@ class RunningTail<T> implements EventLogTail {
       // (EventLog.trim): either way, entries after the last one read may be gone.
       if (first === undefined || compareStreamIds(first, this.last) > 0) this.options.onGap(this.last, first);
     } catch {
-      // The next reconnect checks again.
+      if (attempt >= GAP_CHECK_RETRIES) return; // the next reconnect checks again
+      await pause(Math.min(GAP_CHECK_FIRST_RETRY_MS * 2 ** attempt, GAP_CHECK_MAX_RETRY_MS));
+      return this.checkGap(attempt + 1);
     }
   }
 }

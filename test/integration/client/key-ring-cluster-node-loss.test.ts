@@ -1,0 +1,75 @@
+/**
+ * Cluster mode: the primary that owns the app-env's slot restarts without persistence while the
+ * others stay up. ioredis reports no reconnect for that (the cluster stays `ready`; the node's
+ * connection ends and is opened again on the next slot lookup), so before, running instances only
+ * wrote their ring back at their next periodic read (`refreshIntervalMs`, 30 s by default: an audit
+ * measured 28.8 s on 2026-12-03), and an instance starting in between created a key of its own.
+ * Now the ring's log tail checks the log whenever the cluster opens a node connection again.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KccRedis, KeyRing } from '../../../client/src/index.js';
+import { LocalCluster } from '../../../local/local-cluster.js';
+import { closeAfterEach } from '../../support/closing.js';
+import { untilAsync } from '../../support/events.js';
+
+const KEK = 'cluster-loss-test-key-encryption-key-0123456789abcdefghijklmnop';
+const USER = 'lossy-prod';
+let dir: string;
+let cluster: LocalCluster;
+const closeLater = closeAfterEach();
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'kcc-cluster-loss-'));
+  cluster = await LocalCluster.start({ dir, appEnvs: [{ app: 'lossy', env: 'prod' }], persistence: 'none' });
+});
+afterAll(async () => {
+  await cluster?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+async function connect(): Promise<KccRedis> {
+  const { password } = cluster.users.get(USER)!;
+  return closeLater(await KccRedis.connect({ url: cluster.url, tls: { ca: cluster.ca, servername: 'localhost' }, username: USER, password, clusterMode: true, env: {} }));
+}
+
+describe('key ring in cluster mode: the node holding the ring restarts without its data', () => {
+  it('a running instance writes its ring back once the node is back, long before its periodic read', async () => {
+    const redis = await connect();
+    // The periodic read an hour away: only the restart itself can bring the ring back in time.
+    const ring = closeLater(await KeyRing.start(redis, { keyEncryptionKey: KEK, algorithm: 'ES256', env: {}, refreshIntervalMs: 3_600_000, lockTtlMs: 2_000 }));
+    const known = ring.signingKey().kid;
+    const ringKey = `${USER}:{${USER}}:keyring`;
+    const owner = await ownerOf(ringKey);
+    const admin = await owner.admin();
+    try {
+      expect(await admin.exists(ringKey)).toBe(1);
+    } finally {
+      await admin.quit();
+    }
+    await owner.restart();
+    await untilAsync(async () => ring.stats.restored >= 1 && (await redis.run((r) => r.exists(ringKey))) === 1, 'the ring written back after the restart', 20_000);
+    // An instance starting now finds the running instance's key, not an empty namespace.
+    const newcomer = closeLater(await KeyRing.start(await connect(), { keyEncryptionKey: KEK, algorithm: 'ES256', env: {}, refreshIntervalMs: 3_600_000, lockTtlMs: 2_000 }));
+    expect(newcomer.signingKey().kid).toBe(known);
+  });
+});
+
+/** The node that serves `key`'s slot. */
+async function ownerOf(key: string) {
+  const first = await cluster.nodes[0]!.admin();
+  const slot = Number(await first.call('CLUSTER', 'KEYSLOT', key).finally(() => first.quit()));
+  for (const node of cluster.nodes) {
+    const admin = await node.admin();
+    try {
+      const slots = (await admin.call('CLUSTER', 'SLOTS')) as [number, number, [string, number]][];
+      const range = slots.find(([from, to]) => slot >= from && slot <= to);
+      if (range && range[2][1] === node.port) return node;
+    } finally {
+      await admin.quit();
+    }
+  }
+  throw new Error(`no node serves slot ${slot}`);
+}
