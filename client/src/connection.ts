@@ -24,6 +24,12 @@ export type { ConnectionRole, DedicatedRole, RedisClient, RenewDedicated } from 
 export interface KccRedisEvents {
   /** A connection (re)became ready. */
   ready: [role: ConnectionRole];
+  /**
+   * Cluster mode: a connection to one node became ready, opened by the cluster at start or again
+   * after that node restarted or failed over. The cluster stays ready meanwhile, so `ready` is not
+   * emitted for it.
+   */
+  'node-ready': [role: ConnectionRole];
   /** A connection was lost and will be retried. */
   reconnecting: [role: ConnectionRole, delayMs: number];
   /** Redis rejected the credentials; `refreshed` tells whether re-reading them produced new ones. */
@@ -535,7 +541,10 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     this.renewal?.track(client);
     client.on('error', (error: Error) => this.onClientError(role, error));
     // A cluster reports its nodes' failures (WRONGPASS after a rotation among them) as 'node error'.
-    if (client instanceof Cluster) client.on('node error', (error: Error) => this.onClientError(role, error));
+    if (client instanceof Cluster) {
+      client.on('node error', (error: Error) => this.onClientError(role, error));
+      client.on('+node', (node: Redis) => node.once('ready', () => this.emit('node-ready', role)));
+    }
     client.on('ready', () => this.emit('ready', role));
     client.connect().catch(() => {
       // Failures are handled by the error listener and by ready(); nothing may escape as unhandled.

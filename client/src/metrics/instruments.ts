@@ -98,6 +98,11 @@ export const INSTRUMENTS = {
     staleness: doubleGauge('kcc_redis.revocation.staleness', 's', 'Time since the revocation state was last known current (the start of the last complete read of Redis).'),
     stale: gauge('kcc_redis.revocation.stale', '1', '1 while cut off from Redis longer than maxStalenessMs (checks answer stale), else 0.'),
     unwritten: upDownCounter('kcc_redis.revocation.unwritten.count', '{revocation}', 'Revocations applied on this instance whose write to Redis failed, waiting to be written again: the other instances do not have them yet.'),
+    rewrittenAfterLoss: counter(
+      'kcc_redis.revocation.rewritten_after_loss',
+      '{revocation}',
+      'Revocations this instance had written in the last 10 minutes that Redis no longer held after a reconnect (a failover that lost acknowledged writes, a restart without persistence), written again.',
+    ),
     revokedSessions: upDownCounter('kcc_redis.revocation.session.count', '{session}', 'Revoked sessions held in memory.'),
     revokedSubjects: upDownCounter('kcc_redis.revocation.subject.count', '{subject}', 'Subjects with a not-before held in memory.'),
   },

@@ -26,7 +26,8 @@ import type { KeycloakAdminSink } from './revocation-sink.js';
 import { loadRevocationSnapshot } from './revocation-snapshot.js';
 import { RevocationWriter } from './revocation-writer.js';
 import { UnwrittenRevocations } from './unwritten-revocations.js';
-import { waitAtMost } from '../time-limit.js';
+import { RecentWrites } from './recent-writes.js';
+import { pause, waitAtMost } from '../time-limit.js';
 import { KeycloakPushRelay, isRelayedKeycloakPush } from './admin-action-relay.js';
 import type { KeycloakPushVerifier, VerifiedKeycloakPush } from './keycloak-admin-action.js';
 
@@ -107,6 +108,12 @@ export interface RevocationStats {
   /** Revocations given up unwritten because more than 100,000 waited: applied on this instance only. */
   readonly unwrittenDropped: number;
   /**
+   * Revocations this instance had written in the last 10 minutes that Redis no longer held after its
+   * connection came back (a failover that lost acknowledged writes, a restart without persistence),
+   * written again.
+   */
+  readonly rewrittenAfterLoss: number;
+  /**
    * Polls of the event log (every `maxStalenessMs / 3`, at most 5 s, and after a reconnect), by
    * outcome: `confirmed` = the log's head showed that every entry since the last poll had come over
    * pub/sub, so none was read; `read` = entries were read (one was missing, or it could not tell).
@@ -144,6 +151,9 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   private readonly bus: Bus<RevocationBatch>;
   private readonly writer: RevocationWriter;
   private readonly unwritten: UnwrittenRevocations;
+  private readonly recentWrites: RecentWrites;
+  private rewrittenAfterLoss = 0;
+  private checkingRecentWrites: Promise<void> | undefined;
   /** Writes of revocations made here, not settled yet: close() gives them time to land. */
   private readonly writesInFlight = new Set<Promise<void>>();
   private readonly pushes: KeycloakPushRelay;
@@ -170,6 +180,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     if (role !== 'commands') return;
     this.coverage.invalidate();
     void this.unwritten.retry();
+    void this.rewriteLost();
   };
   private readonly onResubscribed = () => {
     this.coverage.invalidate(); // messages may have been lost while it was away
@@ -216,7 +227,8 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     // Its own messages too: they count as heard (their revocations were applied when written).
     this.bus = new Bus(redis, { channel: REVOCATION_KEYS.channel, validate: isRevocationBatch, receiveOwn: true });
     this.writer = new RevocationWriter(redis, this.options.sessionMaxLifetimeMs, (id) => this.written.add(id));
-    this.unwritten = new UnwrittenRevocations((event) => this.writer.write(event), redis.config.logger);
+    this.recentWrites = new RecentWrites(redis, this.options.sessionMaxLifetimeMs);
+    this.unwritten = new UnwrittenRevocations((event) => this.write(event), redis.config.logger);
     this.pushes = new KeycloakPushRelay(redis, options.keycloakPushes, this.options.sessionMaxLifetimeMs, {
       setPushedNotBefore: (notBefore, source) => {
         this.index.setPushedNotBefore(notBefore);
@@ -267,6 +279,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
       unwritten: this.unwritten.size,
       writtenLate: this.unwritten.writtenLate,
       unwrittenDropped: this.unwritten.dropped,
+      rewrittenAfterLoss: this.rewrittenAfterLoss,
       logPolls: { ...this.logPolls },
       revokedSessions: this.index.sessionCount,
       revokedSubjects: this.index.subjectCount,
@@ -325,6 +338,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     this.timers.forEach((t) => clearInterval(t));
     this.redis.off('resubscribed', this.onResubscribed);
     this.redis.off('ready', this.onReady);
+    this.redis.off('node-ready', this.onReady);
     await this.writeUnwrittenBeforeClose();
     await this.unsubscribe?.().catch(() => undefined);
     await this.catchingUp?.catch(() => undefined);
@@ -379,6 +393,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     this.lastId = head.lastId;
     this.redis.on('resubscribed', this.onResubscribed);
     this.redis.on('ready', this.onReady);
+    this.redis.on('node-ready', this.onReady);
     const readAt = performance.now();
     await this.loadSnapshot();
     this.touch(readAt);
@@ -460,7 +475,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
       return Promise.reject(new KccInputError(apiRefusal(event, problem, now)));
     }
     this.apply(event);
-    const write = this.writer.write(event).catch((error: unknown) => {
+    const write = this.write(event).catch((error: unknown) => {
       this.unwritten.add(event, error);
       throw error;
     });
@@ -470,6 +485,46 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
       () => this.writesInFlight.delete(write),
     );
     return write;
+  }
+
+  /** Writes `event` and, once Redis took it, remembers it for {@link rewriteLost}. */
+  private async write(event: RevocationEvent): Promise<void> {
+    await this.writer.write(event);
+    this.recentWrites.add(event);
+  }
+
+  /**
+   * After the command connection (or, in cluster mode, a node connection) came back: writes again
+   * what this instance wrote in the last 10 minutes and Redis no longer holds. Single-flight; a
+   * failed check is tried again, backing off, for about 20 s (a cluster node that just restarted
+   * answers CLUSTERDOWN at first), then at the next reconnect.
+   */
+  private rewriteLost(): Promise<void> {
+    this.checkingRecentWrites ??= this.rewriteLostOnce().finally(() => {
+      this.checkingRecentWrites = undefined;
+    });
+    return this.checkingRecentWrites;
+  }
+
+  private async rewriteLostOnce(): Promise<void> {
+    let lost: RevocationEvent[] = [];
+    for (let attempt = 0; ; attempt++) {
+      if (this.closed || this.recentWrites.size === 0) return;
+      try {
+        lost = await this.recentWrites.missing();
+        break;
+      } catch {
+        if (attempt >= LOST_CHECK_RETRIES) return;
+        await pause(Math.min(250 * 2 ** attempt, 4_000));
+      }
+    }
+    if (lost.length === 0 || this.closed) return;
+    this.redis.config.logger.warn(
+      `${lost.length} revocations this instance wrote in the last 10 minutes were missing from Redis after its connection came back ` +
+        '(a failover that lost acknowledged writes, or a restart without persistence): writing them again (stats.rewrittenAfterLoss)',
+    );
+    this.rewrittenAfterLoss += lost.length;
+    await Promise.all(lost.map((event) => this.write(event).catch((error: unknown) => this.unwritten.add(event, error))));
   }
 
   /** Whether the command connection is up (false once the connection is closed). */
@@ -576,6 +631,8 @@ export const MAX_SESSION_LIFETIME_MS = 10 * 365 * 24 * 3_600_000;
 
 /** How long {@link Revocations.close} waits for the last write of revocations Redis did not take yet. */
 const FINAL_WRITE_WAIT_MS = 2_000;
+/** A failed check for lost writes is tried again this many times, 250 ms to 4 s apart (about 20 s in all). */
+const LOST_CHECK_RETRIES = 8;
 
 /** How often a refused revocation is logged at most (each one is counted). */
 const REFUSAL_LOG_INTERVAL_MS = 60_000;

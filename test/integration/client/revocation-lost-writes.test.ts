@@ -1,0 +1,114 @@
+/**
+ * Redis acknowledged a revocation and then lost it: a failover to a replica the write had not reached
+ * yet (replication is asynchronous; ElastiCache's docs allow "up to 10 seconds of acknowledged write
+ * operations" with asynchronous durability), or a restart without persistence. Keycloak sent the
+ * logout token once; without the instance that wrote it, instances started later would accept the
+ * session until it expired. The instance that wrote it checks, once its connection is back, that
+ * Redis still holds what it wrote in the last 10 minutes, and writes again what is missing.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KccRedis, Revocations } from '@kcc-redis/client';
+import { LocalCluster } from '../../../local/local-cluster.js';
+import type { LocalRedis } from '../../../local/local-redis.js';
+import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
+import { closeAfterEach } from '../../support/closing.js';
+import { until } from '../../support/events.js';
+import { kccOptions, startTestRedis } from '../../support/redis.js';
+import { TcpProxy } from '../../support/tcp-proxy.js';
+
+let server: LocalRedis;
+const closeLater = closeAfterEach();
+const USER = 'lostwrites-prod';
+const claims = (sid: string) => ({ sid, sub: 'someone', iat: Math.floor(Date.now() / 1000) - 60 });
+
+beforeAll(async () => {
+  server = await startTestRedis({ appEnvs: [{ app: 'lostwrites', env: 'prod' }], persistence: 'none' });
+});
+afterAll(() => server?.stop());
+
+async function start(url?: string): Promise<Revocations> {
+  const redis = closeLater(await KccRedis.connect(kccOptions(server, USER, { reconnectBaseDelayMs: 20, reconnectMaxDelayMs: 200, ...(url ? { url } : {}) }), ['subscriber']));
+  return closeLater(await Revocations.start(redis, { maxStalenessMs: 3_000 }));
+}
+
+describe('revocations Redis acknowledged and then lost are written again by the instance that wrote them', () => {
+  it('the last writes lost (as in a failover to a replica they had not reached): written again once the connection is back', async () => {
+    const proxy = await TcpProxy.start(server.port);
+    try {
+      const a = await start(proxy.url);
+      await a.revokeSession('kept');
+      await a.revokeSession('lost-session');
+      await a.revokeSubject('lost-user', Math.floor(Date.now() / 1000));
+      // What the replica had not received: the last two writes' state (their log entries too).
+      const admin = await server.admin();
+      try {
+        await admin.zrem(`${USER}:{${USER}}:${REVOCATION_KEYS.sessions}`, 'lost-session');
+        await admin.zrem(`${USER}:{${USER}}:${REVOCATION_KEYS.subjects}`, 'lost-user');
+      } finally {
+        admin.disconnect();
+      }
+      expect((await start()).check(claims('lost-session'))).toBe('active');
+      proxy.cut();
+      proxy.heal();
+      await until(() => a.stats.rewrittenAfterLoss === 2, 'the two lost revocations written again', 20_000);
+      const later = await start();
+      expect(later.check(claims('lost-session'))).toBe('revoked');
+      expect(later.check({ sid: 'other', sub: 'lost-user', iat: Math.floor(Date.now() / 1000) - 60 })).toBe('revoked');
+      expect(later.check(claims('kept'))).toBe('revoked');
+      expect(a.stats.rewrittenAfterLoss).toBe(2); // 'kept' was still there: not written again
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('a restart without persistence: what the instance wrote comes back, and instances started afterwards refuse it', async () => {
+    const a = await start();
+    await a.revokeSession('before-restart');
+    await a.revokeAllBefore(Math.floor(Date.now() / 1000) - 5);
+    await server.restart();
+    await until(() => a.stats.rewrittenAfterLoss === 2, 'both revocations written again', 20_000);
+    const later = await start();
+    expect(later.check(claims('before-restart'))).toBe('revoked');
+    expect(later.check({ sid: 'x', sub: 'y', iat: Math.floor(Date.now() / 1000) - 60 })).toBe('revoked');
+  });
+});
+
+describe('cluster mode: the node holding the app-env\'s slot restarts without its data', () => {
+  let dir: string;
+  let cluster: LocalCluster;
+  const CLUSTER_USER = 'lostnode-prod';
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'kcc-lost-writes-'));
+    cluster = await LocalCluster.start({ dir, appEnvs: [{ app: 'lostnode', env: 'prod' }], persistence: 'none' });
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  async function startInCluster(): Promise<Revocations> {
+    const { password } = cluster.users.get(CLUSTER_USER)!;
+    const redis = closeLater(await KccRedis.connect({ url: cluster.url, tls: { ca: cluster.ca, servername: 'localhost' }, username: CLUSTER_USER, password, clusterMode: true, env: {} }, ['subscriber']));
+    return closeLater(await Revocations.start(redis, { maxStalenessMs: 3_000 }));
+  }
+
+  it('the cluster stays ready, so no reconnect is reported: the node\'s own connection coming back triggers the check', async () => {
+    const a = await startInCluster();
+    await a.revokeSession('in-cluster');
+    const key = `${CLUSTER_USER}:{${CLUSTER_USER}}:${REVOCATION_KEYS.sessions}`;
+    const first = await cluster.nodes[0]!.admin();
+    const slot = Number(await first.call('CLUSTER', 'KEYSLOT', key).finally(() => first.quit()));
+    let owner: LocalRedis | undefined;
+    for (const node of cluster.nodes) {
+      const admin = await node.admin();
+      const slots = (await admin.call('CLUSTER', 'SLOTS').finally(() => admin.quit())) as [number, number, [string, number]][];
+      if (slots.some(([from, to, [, port]]) => slot >= from && slot <= to && port === node.port)) owner = node;
+    }
+    await owner!.restart();
+    await until(() => a.stats.rewrittenAfterLoss === 1, 'the revocation written again', 30_000);
+    expect((await startInCluster()).check(claims('in-cluster'))).toBe('revoked');
+  });
+});
