@@ -147,7 +147,8 @@ export function viewAt(ring: StoredRing, now: number): RingView {
   const published = ring.keys.filter((k) => k.createdAt <= now && (k.expiresAt === null || now < k.expiresAt));
   const signable = published.filter((k) => k.activatesAt <= now && (k.retiresAt === null || now < k.retiresAt));
   const active = signable.reduce<StoredKey | undefined>((best, k) => (!best || k.activatesAt > best.activatesAt ? k : best), undefined);
-  const next = published.filter((k) => k.activatesAt > now).sort((a, b) => a.activatesAt - b.activatesAt)[0];
+  // A key that retires when (or before) it activates never signs: not a next key (a carried-over one, see ring-carry-over.ts).
+  const next = published.filter((k) => k.activatesAt > now && (k.retiresAt === null || k.retiresAt > k.activatesAt)).sort((a, b) => a.activatesAt - b.activatesAt)[0];
   const boundaries = ring.keys.flatMap((k) => [k.createdAt, k.activatesAt, k.retiresAt, k.expiresAt]).filter((t): t is number => t !== null && t > now);
   return { published, active, next, validUntil: boundaries.length > 0 ? Math.min(...boundaries) : Number.POSITIVE_INFINITY };
 }
@@ -187,9 +188,10 @@ export function planRotation(
           expiresAt: k.expiresAt ?? activatesAt + plan.retireGraceMs,
         }))
         .filter((k) => k.expiresAt > now);
-  // Every earlier key now retires when the new one activates: the first in activation order retired
-  // the longest ago. The one still signing until then is the last of them, never dropped.
-  keys.sort((a, b) => a.activatesAt - b.activatesAt);
+  // Every earlier key now retires when the new one activates: the first in retirement order retired
+  // the longest ago. The one still signing until then retires last, and is never dropped (a key
+  // carried over from a ring written anew retired when it activated, however late that was).
+  keys.sort((a, b) => (a.retiresAt ?? activatesAt) - (b.retiresAt ?? activatesAt) || a.activatesAt - b.activatesAt);
   const droppedEarly = keys.splice(0, Math.max(0, keys.length + 1 - MAX_KEYS)).map((k) => k.kid);
   keys.push({ ...added, createdAt, activatesAt, retiresAt: null, expiresAt: null });
   const compromised = immediate ? [...ring.compromised.filter((kid) => !ring.keys.some((k) => k.kid === kid)), ...ring.keys.map((k) => k.kid)] : [...ring.compromised];

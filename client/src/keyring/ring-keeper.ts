@@ -165,7 +165,9 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
       const replaced = result.state === 'absent' ? 'absent' : result.state === 'refused' && RESTORABLE.has(result.reason) ? result.reason : undefined;
       if (replaced !== undefined) {
         if (!this.held) return undefined;
-        await this.writeBack(stored?.version ?? 0, replaced, result.state === 'refused' ? result.opened : undefined);
+        // Keys are carried over only from a ring that lost on age (see carriedOverKeys); never from one under an earlier KEK or one bringing back a compromised kid.
+        const losing = result.state === 'refused' && (result.reason === 'fork' || result.reason === 'rollback') ? result.opened : undefined;
+        await this.writeBack(stored?.version ?? 0, replaced, losing);
       } else if (result.state === 'refused') {
         throw new KccKeyRingError(this.lastErrorText ?? 'key ring refused');
       }
@@ -175,9 +177,10 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
 
   /**
    * Writes `ring` as the next generation (above every generation this instance has held), sealed
-   * under the current key-encryption key, over `storeVersion`; then reads it back.
+   * under the current key-encryption key, over `storeVersion`; then reads it back. Returns the
+   * generation written, or 0 when the compare-and-set lost.
    */
-  async write(storeVersion: number, ring: Omit<StoredRing, 'v' | 'namespace' | 'generation' | 'writtenAt'> & Partial<StoredRing>): Promise<boolean> {
+  async write(storeVersion: number, ring: Omit<StoredRing, 'v' | 'namespace' | 'generation' | 'writtenAt'> & Partial<StoredRing>): Promise<number> {
     // Above the log's newest too: a ring created anew after Redis lost one never looks like a rollback.
     const generation = Math.max(this.generation, this.logGeneration) + 1;
     await this.assertClockNearServer();
@@ -194,7 +197,7 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
     const text = await sealRing(document, kek);
     const result = await this.store.compareAndSet(KEY_RING_NAME, storeVersion, text, { event: this.log.changed(generation, kek) });
     await this.load();
-    return result.ok;
+    return result.ok ? generation : 0;
   }
 
   /**
@@ -262,9 +265,8 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
     const carried = refused ? await this.keysToCarryOver(refused, held.usable.ring) : [];
     if (carried.length > 0) {
       try {
-        if (await this.write(storeVersion, { ...held.usable.ring, keys: [...held.usable.ring.keys, ...carried] })) {
-          this.restored(replaced, carried.map((k) => k.kid), carried[0]!.expiresAt);
-        }
+        const generation = await this.write(storeVersion, { ...held.usable.ring, keys: [...held.usable.ring.keys, ...carried] });
+        if (generation > 0) this.restored(generation, replaced, carried.map((k) => k.kid), carried[0]!.expiresAt);
         return;
       } catch (error) {
         if (!(error instanceof KccKeyRingError)) throw error;
@@ -275,10 +277,14 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
     const result = await this.store.compareAndSet(KEY_RING_NAME, storeVersion, held.raw, {
       event: this.log.changed(held.usable.ring.generation, held.usable.kek),
     });
-    if (result.ok) this.restored(replaced, [], null);
+    if (result.ok) this.restored(held.usable.ring.generation, replaced, [], null);
   }
 
-  /** The refused ring's keys to keep published, once its private keys are checked: a carried key whose private half does not decrypt would make every reader refuse the ring. */
+  /**
+   * The refused ring's keys to keep published, once its private keys are checked (`unlockRing`
+   * decrypts every key not expired, and only such keys are carried): a carried key whose private
+   * half does not decrypt would make every reader refuse the ring.
+   */
   private async keysToCarryOver(refused: OpenedRing, held: StoredRing): Promise<StoredKey[]> {
     const now = Date.now();
     const carried = carriedOverKeys(refused.ring, held, this.compromised, now, this.options.retireGraceMs);
@@ -291,12 +297,12 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
     return carried;
   }
 
-  private restored(replaced: RingRefusalReason | 'absent', carriedOver: readonly string[], until: number | null): void {
+  private restored(generation: number, replaced: RingRefusalReason | 'absent', carriedOver: readonly string[], until: number | null): void {
     this.counters.restored++;
     const what = replaced === 'absent' ? 'was missing' : `was refused (${replaced})`;
     const kept = carriedOver.length === 0 ? '' : `, with kid(s) ${carriedOver.join(', ')} of the refused ring published until ${new Date(until!).toISOString()} (an instance signed with them while Redis had lost the ring)`;
-    this.redis.config.logger.warn(`the key ring in Redis ${what}; wrote back generation ${this.generation} held here${kept}`);
-    this.emit('restored', { generation: this.generation, replaced, carriedOver });
+    this.redis.config.logger.warn(`the key ring in Redis ${what}; wrote back generation ${generation} held here${kept}`);
+    this.emit('restored', { generation, replaced, carriedOver });
   }
 
   /** Under the lock: rewrites the ring held here under the current key-encryption key, if Redis still holds it. */

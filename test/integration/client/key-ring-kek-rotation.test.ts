@@ -12,7 +12,7 @@ import { KeyEncryptionKey } from '../../../client/src/keyring/key-encryption.js'
 import { createKeyEncryptionKeyRotationHandler } from '../../../infra/rotation/key-encryption-key-rotation-handler.js';
 import { KEK_ROTATION_TAG_KEY } from '../../../infra/rotation/rotation-contract.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
-import { until, untilAsync } from '../../support/events.js';
+import { nextEvent, until, untilAsync } from '../../support/events.js';
 import { FakeSecretsManager } from '../../support/fake-secrets-manager.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { kccOptions, startTestRedis } from '../../support/redis.js';
@@ -150,6 +150,39 @@ describe('key-encryption-key rotation (the stack\'s rotation function, real redi
       raw.disconnect();
     }
   });
+  it('a ring forged under a leaked earlier KEK with a fresh signing key of the attacker\'s: refused (kek-downgrade), and its key is not kept published in the ring written back', async () => {
+    // Found by a review (2026-12-03): the carry-over of a losing ring's keys (a ring an instance
+    // created while Redis had lost this one) also ran for this refusal, so the attacker's key went into
+    // every JWKS, sealed under the current key.
+    const user = `kek${app++}-prod`;
+    const ring = await instance(user, { keyEncryptionKeyRefreshIntervalMs: 100 });
+    const redis = await connect(user);
+    await sm.rotate(ARN, rotation);
+    await untilRewrittenUnderCurrentKek(redis, [ring]);
+    const raw = await connectAs(server, user);
+    try {
+      const good = (await storedRing(raw, user))!.value;
+      const payload = ringPayload(good);
+      const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
+      const kid = 'attacker-fresh-kid';
+      const now = Date.now();
+      const forgedKey = {
+        kid, alg: 'ES256' as const,
+        publicJwk: { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig', key_ops: ['verify'] },
+        privateJwe: await new KeyEncryptionKey(FIRST_KEK).encrypt({ ...(await exportJWK(privateKey)), kid, alg: 'ES256' }, kid),
+        createdAt: now - 1000, activatesAt: now - 1000, retiresAt: null, expiresAt: null,
+      };
+      const restored = nextEvent<[{ generation: number; replaced: string; carriedOver: string[] }]>(ring, 'restored');
+      await writeStoredRing(raw, user, await sealedWith(FIRST_KEK, { ...payload, writtenAt: now, keys: [forgedKey] }));
+      expect((await restored)[0]).toMatchObject({ replaced: 'kek-downgrade', carriedOver: [] });
+      for (let i = 0; i < 400 && (await storedRing(raw, user))!.value !== good; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect((await storedRing(raw, user))!.value).toBe(good);
+      expect(ring.jwks().keys.map((k) => k.kid)).not.toContain(kid);
+    } finally {
+      raw.disconnect();
+    }
+  });
+
   it('a ring forged under a leaked earlier KEK that names the held kids compromised is refused (kek-downgrade), not adopted and rewritten under the current one', async () => {
     const user = `kek${app++}-prod`;
     const ring = await instance(user, { keyEncryptionKeyRefreshIntervalMs: 100 });
