@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KccRedis, KeyRing } from '../../../client/src/index.js';
 import { LocalCluster } from '../../../local/local-cluster.js';
 import { closeAfterEach } from '../../support/closing.js';
+import { slotOwner } from '../../support/cluster-slots.js';
 import { untilAsync } from '../../support/events.js';
 
 const KEK = 'cluster-loss-test-key-encryption-key-0123456789abcdefghijklmnop';
@@ -42,7 +43,7 @@ describe('key ring in cluster mode: the node holding the ring restarts without i
     const ring = closeLater(await KeyRing.start(redis, { keyEncryptionKey: KEK, algorithm: 'ES256', env: {}, refreshIntervalMs: 3_600_000, lockTtlMs: 2_000 }));
     const known = ring.signingKey().kid;
     const ringKey = `${USER}:{${USER}}:keyring`;
-    const owner = await ownerOf(ringKey);
+    const owner = await slotOwner(cluster, ringKey);
     const admin = await owner.admin();
     try {
       expect(await admin.exists(ringKey)).toBe(1);
@@ -56,20 +57,3 @@ describe('key ring in cluster mode: the node holding the ring restarts without i
     expect(newcomer.signingKey().kid).toBe(known);
   });
 });
-
-/** The node that serves `key`'s slot. */
-async function ownerOf(key: string) {
-  const first = await cluster.nodes[0]!.admin();
-  const slot = Number(await first.call('CLUSTER', 'KEYSLOT', key).finally(() => first.quit()));
-  for (const node of cluster.nodes) {
-    const admin = await node.admin();
-    try {
-      const slots = (await admin.call('CLUSTER', 'SLOTS')) as [number, number, [string, number]][];
-      const range = slots.find(([from, to]) => slot >= from && slot <= to);
-      if (range && range[2][1] === node.port) return node;
-    } finally {
-      await admin.quit();
-    }
-  }
-  throw new Error(`no node serves slot ${slot}`);
-}

@@ -15,6 +15,7 @@ import { LocalCluster } from '../../../local/local-cluster.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
 import { closeAfterEach } from '../../support/closing.js';
+import { slotOwner } from '../../support/cluster-slots.js';
 import { until } from '../../support/events.js';
 import { kccOptions, startTestRedis } from '../../support/redis.js';
 import { TcpProxy } from '../../support/tcp-proxy.js';
@@ -99,15 +100,8 @@ describe('cluster mode: the node holding the app-env\'s slot restarts without it
     const a = await startInCluster();
     await a.revokeSession('in-cluster');
     const key = `${CLUSTER_USER}:{${CLUSTER_USER}}:${REVOCATION_KEYS.sessions}`;
-    const first = await cluster.nodes[0]!.admin();
-    const slot = Number(await first.call('CLUSTER', 'KEYSLOT', key).finally(() => first.quit()));
-    let owner: LocalRedis | undefined;
-    for (const node of cluster.nodes) {
-      const admin = await node.admin();
-      const slots = (await admin.call('CLUSTER', 'SLOTS').finally(() => admin.quit())) as [number, number, [string, number]][];
-      if (slots.some(([from, to, [, port]]) => slot >= from && slot <= to && port === node.port)) owner = node;
-    }
-    await owner!.restart();
+    const owner = await slotOwner(cluster, key);
+    await owner.restart();
     await until(() => a.stats.rewrittenAfterLoss === 1, 'the revocation written again', 30_000);
     expect((await startInCluster()).check(claims('in-cluster'))).toBe('revoked');
   });
