@@ -63,7 +63,7 @@ export class RecentWrites {
     this.entries = this.entries.filter((e) => now - e.at < RECENT_WRITES_WINDOW_MS);
     // What the writer's pruning removes anyway: an expired session, a not-before older than any live token.
     const oldestNbf = Math.floor((now - this.sessionMaxLifetimeMs) / 1000);
-    const live = this.entries.map((e) => e.event).filter((e) => (e.kind === 'session' ? e.exp > now : e.nbf >= oldestNbf));
+    const live = this.entries.map((e) => e.event).filter((e) => (e.kind === 'session' ? e.exp > now : e.nbf > oldestNbf));
     if (live.length === 0) return [];
     const keys = [REVOCATION_KEYS.sessions, REVOCATION_KEYS.subjects, REVOCATION_KEYS.clientNotBefore].map((name) => this.redis.key(name));
     const triples = live.flatMap((e) => (e.kind === 'session' ? [e.kind, e.sid, e.exp] : e.kind === 'subject' ? [e.kind, e.sub, e.nbf] : [e.kind, '', e.nbf]));
