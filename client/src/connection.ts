@@ -25,9 +25,10 @@ export interface KccRedisEvents {
   /** A connection (re)became ready. */
   ready: [role: ConnectionRole];
   /**
-   * Cluster mode: a connection to one node became ready, opened by the cluster at start or again
-   * after that node restarted or failed over. The cluster stays ready meanwhile, so `ready` is not
-   * emitted for it.
+   * Cluster mode: a connection to one node became ready, opened by the cluster at start, for a node
+   * it had not connected to yet, or again after that node's connection ended (it restarted). The
+   * cluster stays ready meanwhile, so `ready` is not emitted for it. A replica the cluster already
+   * had a connection to and that becomes a primary in a failover emits nothing.
    */
   'node-ready': [role: ConnectionRole];
   /** A connection was lost and will be retried. */

@@ -60,8 +60,10 @@ export async function inspectKeyRing(redis: KccRedis, options: KeyRingOptions = 
     const usable = await unlockRing(await openRing(stored.value, keks, redis.keyPrefix), keks, now);
     const { ring } = usable;
     const view = viewAt(ring, now);
+    // A key that retires when it activates never signs (one carried over from a ring written anew): never 'next'.
+    const signsLater = (k: (typeof ring.keys)[number]) => k.activatesAt > now && (k.retiresAt === null || k.retiresAt > k.activatesAt);
     const role = (kid: string): KeyRingKeyStatus['role'] =>
-      kid === view.active?.kid ? 'active' : view.published.some((k) => k.kid === kid) ? (view.next?.kid === kid || ring.keys.find((k) => k.kid === kid)!.activatesAt > now ? 'next' : 'previous') : 'expired';
+      kid === view.active?.kid ? 'active' : view.published.some((k) => k.kid === kid) ? (view.next?.kid === kid || signsLater(ring.keys.find((k) => k.kid === kid)!) ? 'next' : 'previous') : 'expired';
     return {
       state: 'verified',
       generation: ring.generation,

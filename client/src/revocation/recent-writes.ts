@@ -34,15 +34,16 @@ return missing
 `;
 
 /**
- * The revocations this instance wrote in the last {@link RECENT_WRITES_WINDOW_MS}, and the check,
- * after its command connection is back, that Redis still holds them: those a failover or a restart
- * without persistence lost are written again (by the caller). Revocations other instances wrote are
- * theirs to check; what every instance lost with a whole dataset older than the window is not
- * restored (docs/logout-sync.md, "When Redis loses its data").
+ * The revocations this instance wrote in the last {@link RECENT_WRITES_WINDOW_MS}, one entry per
+ * session, subject and the client (the strictest written; a write again only refreshes it), and the
+ * check that Redis still holds them: those a failover or a restart without persistence lost are
+ * written again (by the caller). Revocations other instances wrote are theirs to check; what every
+ * instance lost with a whole dataset older than the window is not restored (docs/logout-sync.md).
  */
 export class RecentWrites {
-  /** Oldest first, with when each was written (ms since the epoch). */
-  private entries: { readonly event: RevocationEvent; readonly at: number }[] = [];
+  /** By kind and id, in the order last written (a Map keeps insertion order: oldest first). */
+  private readonly entries = new Map<string, { readonly event: RevocationEvent; readonly at: number }>();
+  private evictedCount = 0;
 
   constructor(
     private readonly redis: KccRedis,
@@ -50,24 +51,52 @@ export class RecentWrites {
   ) {}
 
   get size(): number {
-    return this.entries.length;
+    return this.entries.size;
   }
 
+  /** Entries given up because more than {@link MAX_RECENT_WRITES} were remembered. */
+  get evicted(): number {
+    return this.evictedCount;
+  }
+
+  /** Remembers `event`, written at `now` (moved to the newest place; the stricter of it and what was remembered). */
   add(event: RevocationEvent, now = Date.now()): void {
-    this.entries.push({ event, at: now });
-    if (this.entries.length > MAX_RECENT_WRITES) this.entries.splice(0, this.entries.length - MAX_RECENT_WRITES);
+    const id = event.kind === 'session' ? `s:${event.sid}` : event.kind === 'subject' ? `u:${event.sub}` : 'c';
+    const known = this.entries.get(id)?.event;
+    this.entries.delete(id);
+    this.entries.set(id, { event: known && score(known) > score(event) ? known : event, at: now });
+    // Only the cap here: entries past the window go in missing(), measured from when Redis was last known good.
+    for (const oldest of this.entries.keys()) {
+      if (this.entries.size <= MAX_RECENT_WRITES) break;
+      this.entries.delete(oldest);
+      this.evictedCount++;
+    }
   }
 
-  /** The remembered revocations that still matter and that the stored state lacks. */
-  async missing(now = Date.now()): Promise<RevocationEvent[]> {
-    this.entries = this.entries.filter((e) => now - e.at < RECENT_WRITES_WINDOW_MS);
+  /**
+   * The remembered revocations that still matter and that the stored state lacks. `lastGoodAt`: when
+   * Redis was last known to hold them (the connection went down then), so that an outage longer
+   * than the window does not forget the writes made just before it.
+   */
+  async missing(now = Date.now(), lastGoodAt = now): Promise<RevocationEvent[]> {
     // What the writer's pruning removes anyway: an expired session, a not-before older than any live token.
     const oldestNbf = Math.floor((now - this.sessionMaxLifetimeMs) / 1000);
-    const live = this.entries.map((e) => e.event).filter((e) => (e.kind === 'session' ? e.exp > now : e.nbf > oldestNbf));
+    for (const [id, entry] of this.entries) {
+      if (lastGoodAt - entry.at < RECENT_WRITES_WINDOW_MS) break;
+      this.entries.delete(id);
+    }
+    const live = [...this.entries.values()]
+      .map((e) => e.event)
+      .filter((e) => (e.kind === 'session' ? e.exp > now : e.nbf > oldestNbf));
     if (live.length === 0) return [];
     const keys = [REVOCATION_KEYS.sessions, REVOCATION_KEYS.subjects, REVOCATION_KEYS.clientNotBefore].map((name) => this.redis.key(name));
     const triples = live.flatMap((e) => (e.kind === 'session' ? [e.kind, e.sid, e.exp] : e.kind === 'subject' ? [e.kind, e.sub, e.nbf] : [e.kind, '', e.nbf]));
     const indexes = (await this.redis.script(MISSING, keys, [live.length, ...triples])) as number[];
     return indexes.map((i) => live[i - 1]!);
   }
+}
+
+/** What a revocation tightens to: a session's expiry, a not-before. */
+function score(event: RevocationEvent): number {
+  return event.kind === 'session' ? event.exp : event.nbf;
 }

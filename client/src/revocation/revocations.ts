@@ -154,6 +154,12 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   private readonly recentWrites: RecentWrites;
   private rewrittenAfterLoss = 0;
   private checkingRecentWrites: Promise<void> | undefined;
+  private checkRecentWritesAgain: Promise<void> | undefined;
+  /** When the command connection went down (ms since the epoch), until a check for lost writes ran after it. */
+  private commandsDownSince: number | undefined;
+  private readonly onReconnecting = (role: ConnectionRole) => {
+    if (role === 'commands') this.commandsDownSince ??= Date.now();
+  };
   /** Writes of revocations made here, not settled yet: close() gives them time to land. */
   private readonly writesInFlight = new Set<Promise<void>>();
   private readonly pushes: KeycloakPushRelay;
@@ -339,6 +345,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     this.redis.off('resubscribed', this.onResubscribed);
     this.redis.off('ready', this.onReady);
     this.redis.off('node-ready', this.onReady);
+    this.redis.off('reconnecting', this.onReconnecting);
     await this.writeUnwrittenBeforeClose();
     await this.unsubscribe?.().catch(() => undefined);
     await this.catchingUp?.catch(() => undefined);
@@ -394,6 +401,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     this.redis.on('resubscribed', this.onResubscribed);
     this.redis.on('ready', this.onReady);
     this.redis.on('node-ready', this.onReady);
+    this.redis.on('reconnecting', this.onReconnecting);
     const readAt = performance.now();
     await this.loadSnapshot();
     this.touch(readAt);
@@ -406,7 +414,10 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     }, pollMs);
     // Only reports (the `stale` event): check() decides staleness by itself.
     const check = setInterval(() => this.isStale(), Math.max(50, Math.min(1_000, Math.floor(this.options.maxStalenessMs / 4))));
-    const prune = setInterval(() => this.index.prune(Date.now(), this.options.sessionMaxLifetimeMs), 60_000);
+    const prune = setInterval(() => {
+      this.index.prune(Date.now(), this.options.sessionMaxLifetimeMs);
+      if (this.recentWrites.size > 0 && this.commandsReady()) void this.rewriteLost();
+    }, 60_000);
     for (const timer of [poll, check, prune]) {
       timer.unref();
       this.timers.push(timer);
@@ -494,13 +505,21 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   }
 
   /**
-   * After the command connection (or, in cluster mode, a node connection) came back: writes again
-   * what this instance wrote in the last 10 minutes and Redis no longer holds. Single-flight; a
-   * failed check is tried again, backing off, for about 20 s (a cluster node that just restarted
-   * answers CLUSTERDOWN at first), then at the next reconnect.
+   * Writes again what this instance wrote in the last 10 minutes and Redis no longer holds: after
+   * the command connection (or, in cluster mode, a node connection) came back, and every minute
+   * (a cluster failing over to a replica it already had a connection to reports nothing). A failed
+   * check is tried again, backing off, for about 20 s (a cluster node that just restarted answers
+   * CLUSTERDOWN at first). Asked while one runs, one more runs after it.
    */
   private rewriteLost(): Promise<void> {
-    this.checkingRecentWrites ??= this.rewriteLostOnce().finally(() => {
+    if (this.checkingRecentWrites) {
+      this.checkRecentWritesAgain ??= this.checkingRecentWrites.then(() => {
+        this.checkRecentWritesAgain = undefined;
+        return this.rewriteLost();
+      });
+      return this.checkRecentWritesAgain;
+    }
+    this.checkingRecentWrites = this.rewriteLostOnce().finally(() => {
       this.checkingRecentWrites = undefined;
     });
     return this.checkingRecentWrites;
@@ -510,8 +529,10 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     let lost: RevocationEvent[] = [];
     for (let attempt = 0; ; attempt++) {
       if (this.closed || this.recentWrites.size === 0) return;
+      const lastGoodAt = this.commandsDownSince ?? Date.now();
       try {
-        lost = await this.recentWrites.missing();
+        lost = await this.recentWrites.missing(Date.now(), lastGoodAt);
+        if (this.commandsDownSince === lastGoodAt) this.commandsDownSince = undefined;
         break;
       } catch {
         if (attempt >= LOST_CHECK_RETRIES) return;
@@ -520,11 +541,19 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     }
     if (lost.length === 0 || this.closed) return;
     this.redis.config.logger.warn(
-      `${lost.length} revocations this instance wrote in the last 10 minutes were missing from Redis after its connection came back ` +
+      `${lost.length} revocations this instance wrote in the last 10 minutes were missing from Redis ` +
         '(a failover that lost acknowledged writes, or a restart without persistence): writing them again (stats.rewrittenAfterLoss)',
     );
-    this.rewrittenAfterLoss += lost.length;
-    await Promise.all(lost.map((event) => this.write(event).catch((error: unknown) => this.unwritten.add(event, error))));
+    await Promise.all(
+      lost.map((event) => {
+        const write = this.write(event).then(
+          () => void this.rewrittenAfterLoss++,
+          (error: unknown) => this.unwritten.add(event, error),
+        );
+        this.writesInFlight.add(write);
+        return write.finally(() => this.writesInFlight.delete(write));
+      }),
+    );
   }
 
   /** Whether the command connection is up (false once the connection is closed). */

@@ -33,11 +33,37 @@ describe('RecentWrites: which of its own writes an instance checks after a recon
     expect(recent.size).toBe(4); // the one past the window is forgotten
   });
 
-  it(`remembers at most ${MAX_RECENT_WRITES}, the newest, and asks nothing when none is left`, async () => {
+  it('counts the window back from when Redis was last known good: an outage longer than the window keeps the writes made just before it', async () => {
+    const { redis } = recordingRedis();
+    const recent = new RecentWrites(redis, LIFETIME);
+    recent.add({ kind: 'session', sid: 'before-outage', exp: NOW + LIFETIME }, NOW - 20 * 60_000);
+    expect(await recent.missing(NOW, NOW - 19 * 60_000)).toHaveLength(1);
+    expect(await recent.missing(NOW)).toEqual([]);
+  });
+
+  it('keeps one entry per session, subject and the client, the strictest: writing one again (a rewrite after a loss) does not add another', async () => {
+    // Found by a review (2026-12-03): each rewrite added an entry, so every loss doubled the rewrites (1, 3, 7, 15).
+    const { redis, asked } = recordingRedis();
+    const recent = new RecentWrites(redis, LIFETIME);
+    for (let i = 0; i < 4; i++) {
+      recent.add({ kind: 'session', sid: 's', exp: NOW + 60_000 }, NOW);
+      recent.add({ kind: 'subject', sub: 'u', nbf: Math.floor(NOW / 1000) - i }, NOW);
+      recent.add({ kind: 'client', nbf: Math.floor(NOW / 1000) - 10 + i }, NOW);
+    }
+    expect(recent.size).toBe(3);
+    expect(await recent.missing(NOW)).toEqual([
+      { kind: 'session', sid: 's', exp: NOW + 60_000 },
+      { kind: 'subject', sub: 'u', nbf: Math.floor(NOW / 1000) },
+      { kind: 'client', nbf: Math.floor(NOW / 1000) - 7 },
+    ]);
+    expect(asked).toHaveLength(1);
+  });
+
+  it(`remembers at most ${MAX_RECENT_WRITES}, the newest, counting those given up, and asks nothing when none is left`, async () => {
     const { redis, asked } = recordingRedis();
     const recent = new RecentWrites(redis, LIFETIME);
     for (let i = 0; i < MAX_RECENT_WRITES + 5; i++) recent.add({ kind: 'session', sid: `s${i}`, exp: NOW + 60_000 }, NOW);
-    expect(recent.size).toBe(MAX_RECENT_WRITES);
+    expect([recent.size, recent.evicted]).toEqual([MAX_RECENT_WRITES, 5]);
     const missing = await recent.missing(NOW);
     expect(missing[0]).toEqual({ kind: 'session', sid: 's5', exp: NOW + 60_000 });
     expect(await recent.missing(NOW + RECENT_WRITES_WINDOW_MS)).toEqual([]);
