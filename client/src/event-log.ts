@@ -4,7 +4,7 @@ import { KccClosedError } from './errors.js';
 import type { KccLogger } from './logger.js';
 import { type DropCounts, type DropReason, type Envelope, decodeEnvelope, emptyDropCounts, encodeEnvelope, MAX_MESSAGE_BYTES } from './envelope.js';
 import { RecentIds } from './recent-ids.js';
-import { pause } from './time-limit.js';
+import { withRetries } from './time-limit.js';
 import type { CompareAndSetOptions } from './store.js';
 
 export interface EventLogOptions<T> {
@@ -90,10 +90,8 @@ export interface ReadAfterResult {
 const FIELD = 'e';
 const ID_FIELD = 'i';
 const REMEMBERED_IDS = 10_000;
-/** A failed gap check is tried again this many times, after 250 ms, 500 ms, … up to 4 s apart (about 20 s in all). */
+/** A failed gap check is tried again this many times (about 20 s in all, see withRetries). */
 const GAP_CHECK_RETRIES = 8;
-const GAP_CHECK_FIRST_RETRY_MS = 250;
-const GAP_CHECK_MAX_RETRY_MS = 4_000;
 
 /**
  * A durable log of security events on a Redis stream, trimmed by age. Appends survive a reader's
@@ -331,11 +329,11 @@ class RunningTail<T> implements EventLogTail {
         // The connection recovers by itself (and re-reads credentials); retry with a bounded backoff
         // that stop() cuts short and that never keeps the process alive on its own.
         let timer: NodeJS.Timeout | undefined;
-        const pause = new Promise<void>((resolve) => {
+        const backoff = new Promise<void>((resolve) => {
           timer = setTimeout(resolve, Math.min(50 * 2 ** failures, 2_000));
           timer.unref();
         });
-        await Promise.race([pause, this.stopSignal]);
+        await Promise.race([backoff, this.stopSignal]);
         clearTimeout(timer);
         continue;
       }
@@ -362,22 +360,20 @@ class RunningTail<T> implements EventLogTail {
 
   /**
    * After a reconnect: whether the log lost entries after the last one read. A failed check is tried
-   * again a few times, backing off: a cluster node that just restarted answers CLUSTERDOWN until it
-   * has heard from the others, and a standalone server LOADING while it reads its data.
+   * again, backing off, for about 20 s: a cluster node that just restarted answers CLUSTERDOWN until
+   * it has heard from the others, and a standalone server LOADING while it reads its data. After
+   * that, the next reconnect checks again.
    */
-  private async checkGap(attempt = 0): Promise<void> {
+  private async checkGap(): Promise<void> {
     if (this.stopped || this.last === '0-0' || !this.options.onGap) return;
-    try {
-      const first = await this.source.oldestId();
-      // An empty log after entries were read here: lost with the server's data (a restart without
-      // persistence; the writes' own trimming always keeps the entry appended) or trimmed away
-      // (EventLog.trim): either way, entries after the last one read may be gone.
-      if (first === undefined || compareStreamIds(first, this.last) > 0) this.options.onGap(this.last, first);
-    } catch {
-      if (attempt >= GAP_CHECK_RETRIES) return; // the next reconnect checks again
-      await pause(Math.min(GAP_CHECK_FIRST_RETRY_MS * 2 ** attempt, GAP_CHECK_MAX_RETRY_MS));
-      return this.checkGap(attempt + 1);
-    }
+    const onGap = this.options.onGap;
+    const read = await withRetries(() => this.source.oldestId(), GAP_CHECK_RETRIES, () => this.stopped);
+    if (!read) return;
+    const first = read.value;
+    // An empty log after entries were read here: lost with the server's data (a restart without
+    // persistence; the writes' own trimming always keeps the entry appended) or trimmed away
+    // (EventLog.trim): either way, entries after the last one read may be gone.
+    if (first === undefined || compareStreamIds(first, this.last) > 0) onGap(this.last, first);
   }
 }
 

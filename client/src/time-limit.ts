@@ -25,3 +25,20 @@ export async function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout:
 export async function waitAtMost(promise: Promise<unknown>, ms: number): Promise<void> {
   await withTimeout(promise, Math.max(0, ms)).catch(() => undefined);
 }
+
+/**
+ * Runs `attempt` until it succeeds, trying again up to `retries` times, 250 ms apart at first and
+ * doubling up to 4 s (8 retries: about 20 s in all). Undefined once they run out, or as soon as
+ * `stopped()` says so.
+ */
+export async function withRetries<T>(attempt: () => Promise<T>, retries: number, stopped: () => boolean): Promise<{ readonly value: T } | undefined> {
+  for (let failures = 0; !stopped(); failures++) {
+    try {
+      return { value: await attempt() };
+    } catch {
+      if (failures >= retries) return undefined;
+      await pause(Math.min(250 * 2 ** failures, 4_000));
+    }
+  }
+  return undefined;
+}

@@ -1,7 +1,7 @@
 import type { KccRedis } from '../connection.js';
 import { Store } from '../store.js';
 import { type KeyRingOptions, resolveKeyEncryptionKeys } from './key-ring-options.js';
-import { type SigningAlgorithm, viewAt } from './ring-data.js';
+import { type SigningAlgorithm, everSigns, viewAt } from './ring-data.js';
 import { KEY_RING_KEYS } from './ring-keys.js';
 import { RingRefusal, type RingRefusalReason, openRing, unlockRing } from './ring-seal.js';
 
@@ -60,8 +60,7 @@ export async function inspectKeyRing(redis: KccRedis, options: KeyRingOptions = 
     const usable = await unlockRing(await openRing(stored.value, keks, redis.keyPrefix), keks, now);
     const { ring } = usable;
     const view = viewAt(ring, now);
-    // A key that retires when it activates never signs (one carried over from a ring written anew): never 'next'.
-    const signsLater = (k: (typeof ring.keys)[number]) => k.activatesAt > now && (k.retiresAt === null || k.retiresAt > k.activatesAt);
+    const signsLater = (k: (typeof ring.keys)[number]) => k.activatesAt > now && everSigns(k);
     const role = (kid: string): KeyRingKeyStatus['role'] =>
       kid === view.active?.kid ? 'active' : view.published.some((k) => k.kid === kid) ? (view.next?.kid === kid || signsLater(ring.keys.find((k) => k.kid === kid)!) ? 'next' : 'previous') : 'expired';
     return {

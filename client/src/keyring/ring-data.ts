@@ -143,12 +143,16 @@ export interface RingView {
   readonly validUntil: number;
 }
 
+/** Whether `key` signs at some point: a key that retires when (or before) it activates never does (one carried over from a ring written anew, see ring-carry-over.ts). */
+export function everSigns(key: StoredKey): boolean {
+  return key.retiresAt === null || key.retiresAt > key.activatesAt;
+}
+
 export function viewAt(ring: StoredRing, now: number): RingView {
   const published = ring.keys.filter((k) => k.createdAt <= now && (k.expiresAt === null || now < k.expiresAt));
   const signable = published.filter((k) => k.activatesAt <= now && (k.retiresAt === null || now < k.retiresAt));
   const active = signable.reduce<StoredKey | undefined>((best, k) => (!best || k.activatesAt > best.activatesAt ? k : best), undefined);
-  // A key that retires when (or before) it activates never signs: not a next key (a carried-over one, see ring-carry-over.ts).
-  const next = published.filter((k) => k.activatesAt > now && (k.retiresAt === null || k.retiresAt > k.activatesAt)).sort((a, b) => a.activatesAt - b.activatesAt)[0];
+  const next = published.filter((k) => k.activatesAt > now && everSigns(k)).sort((a, b) => a.activatesAt - b.activatesAt)[0];
   const boundaries = ring.keys.flatMap((k) => [k.createdAt, k.activatesAt, k.retiresAt, k.expiresAt]).filter((t): t is number => t !== null && t > now);
   return { published, active, next, validUntil: boundaries.length > 0 ? Math.min(...boundaries) : Number.POSITIVE_INFINITY };
 }

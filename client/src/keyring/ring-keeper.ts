@@ -305,12 +305,12 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
     this.emit('restored', { generation, replaced, carriedOver });
   }
 
-  /** Under the lock: rewrites the ring held here under the current key-encryption key, if Redis still holds it. */
   /** Rewrites the ring held under the current key-encryption key if it (or a live key in it) is under an earlier one. */
   async reencryptIfEarlierKek(): Promise<void> {
     if (!this.stopped && this.underEarlierKek()) await this.locked(() => this.reencryptLocked());
   }
 
+  /** Under the lock: rewrites the ring held here under the current key-encryption key, if Redis still holds it. */
   private async reencryptLocked(): Promise<void> {
     const stored = await this.store.getVersioned(KEY_RING_NAME);
     if (!this.held || stored?.value !== this.held.raw || !this.underEarlierKek()) return;

@@ -2,7 +2,7 @@ import { createHash, type webcrypto } from 'node:crypto';
 import type { KeyEncryptionKey } from './key-encryption.js';
 import { jweKekFingerprint, ringKekFingerprint } from './key-encryption.js';
 import type { KeyEncryptionKeys } from './key-encryption-keys.js';
-import { CLOCK_SKEW_ALLOWANCE_MS, NewerRingFormatError, RING_FORMAT_VERSION, type StoredRing, parseStoredRing, viewAt } from './ring-data.js';
+import { CLOCK_SKEW_ALLOWANCE_MS, NewerRingFormatError, RING_FORMAT_VERSION, type StoredRing, everSigns, parseStoredRing, viewAt } from './ring-data.js';
 import { importPrivateKey } from './signing-key.js';
 
 /**
@@ -115,7 +115,7 @@ export async function unlockRing(opened: OpenedRing, keks: KeyEncryptionKeys, no
   if (!viewAt(opened.ring, now).active) {
     // Keys that sign later on this clock: this clock and the writer's differ by more than the allowed
     // skew. Not a bad ring: it is not written over, and adopted once this clock gets there.
-    const next = opened.ring.keys.filter((k) => k.activatesAt > now && (k.retiresAt === null || k.retiresAt > k.activatesAt)).sort((a, b) => a.activatesAt - b.activatesAt)[0];
+    const next = opened.ring.keys.filter((k) => k.activatesAt > now && everSigns(k)).sort((a, b) => a.activatesAt - b.activatesAt)[0];
     if (next) {
       throw new RingRefusal(
         'not-yet-active',

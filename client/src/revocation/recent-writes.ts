@@ -33,66 +33,73 @@ end
 return missing
 `;
 
+/** Revocations checked per script call: a call stays well under Redis's slow-log threshold (10 ms), which would record its arguments (session ids). */
+const CHECK_CHUNK = 500;
+
 /**
  * The revocations this instance wrote in the last {@link RECENT_WRITES_WINDOW_MS}, one entry per
- * session, subject and the client (the strictest written; a write again only refreshes it), and the
- * check that Redis still holds them: those a failover or a restart without persistence lost are
- * written again (by the caller). Revocations other instances wrote are theirs to check; what every
- * instance lost with a whole dataset older than the window is not restored (docs/logout-sync.md).
+ * session, subject and the client (the strictest written), and the check that Redis still holds
+ * them: those a failover or a restart without persistence lost are written again (by the caller).
+ * The window counts back from the last check that succeeded, so a long outage does not forget the
+ * writes made just before it; writing one again does not restart its window, so a revocation Redis
+ * keeps not holding (another instance prunes it sooner) is written again for 10 minutes at most.
+ * Revocations other instances wrote are theirs to check; what every instance lost with a whole
+ * dataset older than the window is not restored (docs/logout-sync.md).
  */
 export class RecentWrites {
-  /** By kind and id, in the order last written (a Map keeps insertion order: oldest first). */
+  /** By kind and id, oldest first (a Map keeps insertion order). */
   private readonly entries = new Map<string, { readonly event: RevocationEvent; readonly at: number }>();
-  private evictedCount = 0;
+  /** When the last check that succeeded began (at first: when this was made): Redis held everything then. */
+  private lastGoodAt: number;
 
   constructor(
     private readonly redis: KccRedis,
     private readonly sessionMaxLifetimeMs: number,
-  ) {}
+    now = Date.now(),
+  ) {
+    this.lastGoodAt = now;
+  }
 
   get size(): number {
     return this.entries.size;
   }
 
-  /** Entries given up because more than {@link MAX_RECENT_WRITES} were remembered. */
-  get evicted(): number {
-    return this.evictedCount;
-  }
-
-  /** Remembers `event`, written at `now` (moved to the newest place; the stricter of it and what was remembered). */
+  /** Remembers `event`, written at `now`, unless what is remembered for it is as strict. */
   add(event: RevocationEvent, now = Date.now()): void {
     const id = event.kind === 'session' ? `s:${event.sid}` : event.kind === 'subject' ? `u:${event.sub}` : 'c';
-    const known = this.entries.get(id)?.event;
+    const known = this.entries.get(id);
+    if (known && score(known.event) >= score(event)) return;
     this.entries.delete(id);
-    this.entries.set(id, { event: known && score(known) > score(event) ? known : event, at: now });
-    // Only the cap here: entries past the window go in missing(), measured from when Redis was last known good.
+    this.entries.set(id, { event, at: now });
     for (const oldest of this.entries.keys()) {
       if (this.entries.size <= MAX_RECENT_WRITES) break;
       this.entries.delete(oldest);
-      this.evictedCount++;
     }
   }
 
-  /**
-   * The remembered revocations that still matter and that the stored state lacks. `lastGoodAt`: when
-   * Redis was last known to hold them (the connection went down then), so that an outage longer
-   * than the window does not forget the writes made just before it.
-   */
-  async missing(now = Date.now(), lastGoodAt = now): Promise<RevocationEvent[]> {
+  /** The remembered revocations that still matter and that the stored state lacks. */
+  async missing(now = Date.now()): Promise<RevocationEvent[]> {
     // What the writer's pruning removes anyway: an expired session, a not-before older than any live token.
     const oldestNbf = Math.floor((now - this.sessionMaxLifetimeMs) / 1000);
-    for (const [id, entry] of this.entries) {
-      if (lastGoodAt - entry.at < RECENT_WRITES_WINDOW_MS) break;
-      this.entries.delete(id);
-    }
     const live = [...this.entries.values()]
+      .filter((e) => this.lastGoodAt - e.at < RECENT_WRITES_WINDOW_MS)
       .map((e) => e.event)
       .filter((e) => (e.kind === 'session' ? e.exp > now : e.nbf > oldestNbf));
-    if (live.length === 0) return [];
     const keys = [REVOCATION_KEYS.sessions, REVOCATION_KEYS.subjects, REVOCATION_KEYS.clientNotBefore].map((name) => this.redis.key(name));
-    const triples = live.flatMap((e) => (e.kind === 'session' ? [e.kind, e.sid, e.exp] : e.kind === 'subject' ? [e.kind, e.sub, e.nbf] : [e.kind, '', e.nbf]));
-    const indexes = (await this.redis.script(MISSING, keys, [live.length, ...triples])) as number[];
-    return indexes.map((i) => live[i - 1]!);
+    const missing: RevocationEvent[] = [];
+    for (let start = 0; start < live.length; start += CHECK_CHUNK) {
+      const chunk = live.slice(start, start + CHECK_CHUNK);
+      const triples = chunk.flatMap((e) => (e.kind === 'session' ? [e.kind, e.sid, e.exp] : e.kind === 'subject' ? [e.kind, e.sub, e.nbf] : [e.kind, '', e.nbf]));
+      const indexes = (await this.redis.script(MISSING, keys, [chunk.length, ...triples])) as number[];
+      for (const i of indexes) missing.push(chunk[i - 1]!);
+    }
+    // Checked: Redis held the rest as of `now`; the window moves on from here.
+    this.lastGoodAt = now;
+    for (const [id, entry] of this.entries) {
+      if (now - entry.at < RECENT_WRITES_WINDOW_MS) break;
+      this.entries.delete(id);
+    }
+    return missing;
   }
 }
 

@@ -27,7 +27,7 @@ import { loadRevocationSnapshot } from './revocation-snapshot.js';
 import { RevocationWriter } from './revocation-writer.js';
 import { UnwrittenRevocations } from './unwritten-revocations.js';
 import { RecentWrites } from './recent-writes.js';
-import { pause, waitAtMost } from '../time-limit.js';
+import { waitAtMost, withRetries } from '../time-limit.js';
 import { KeycloakPushRelay, isRelayedKeycloakPush } from './admin-action-relay.js';
 import type { KeycloakPushVerifier, VerifiedKeycloakPush } from './keycloak-admin-action.js';
 
@@ -155,11 +155,6 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   private rewrittenAfterLoss = 0;
   private checkingRecentWrites: Promise<void> | undefined;
   private checkRecentWritesAgain: Promise<void> | undefined;
-  /** When the command connection went down (ms since the epoch), until a check for lost writes ran after it. */
-  private commandsDownSince: number | undefined;
-  private readonly onReconnecting = (role: ConnectionRole) => {
-    if (role === 'commands') this.commandsDownSince ??= Date.now();
-  };
   /** Writes of revocations made here, not settled yet: close() gives them time to land. */
   private readonly writesInFlight = new Set<Promise<void>>();
   private readonly pushes: KeycloakPushRelay;
@@ -345,7 +340,6 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     this.redis.off('resubscribed', this.onResubscribed);
     this.redis.off('ready', this.onReady);
     this.redis.off('node-ready', this.onReady);
-    this.redis.off('reconnecting', this.onReconnecting);
     await this.writeUnwrittenBeforeClose();
     await this.unsubscribe?.().catch(() => undefined);
     await this.catchingUp?.catch(() => undefined);
@@ -401,7 +395,6 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     this.redis.on('resubscribed', this.onResubscribed);
     this.redis.on('ready', this.onReady);
     this.redis.on('node-ready', this.onReady);
-    this.redis.on('reconnecting', this.onReconnecting);
     const readAt = performance.now();
     await this.loadSnapshot();
     this.touch(readAt);
@@ -526,19 +519,9 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   }
 
   private async rewriteLostOnce(): Promise<void> {
-    let lost: RevocationEvent[] = [];
-    for (let attempt = 0; ; attempt++) {
-      if (this.closed || this.recentWrites.size === 0) return;
-      const lastGoodAt = this.commandsDownSince ?? Date.now();
-      try {
-        lost = await this.recentWrites.missing(Date.now(), lastGoodAt);
-        if (this.commandsDownSince === lastGoodAt) this.commandsDownSince = undefined;
-        break;
-      } catch {
-        if (attempt >= LOST_CHECK_RETRIES) return;
-        await pause(Math.min(250 * 2 ** attempt, 4_000));
-      }
-    }
+    if (this.recentWrites.size === 0) return;
+    const checked = await withRetries(() => this.recentWrites.missing(), LOST_CHECK_RETRIES, () => this.closed);
+    const lost = checked?.value ?? [];
     if (lost.length === 0 || this.closed) return;
     this.redis.config.logger.warn(
       `${lost.length} revocations this instance wrote in the last 10 minutes were missing from Redis ` +
@@ -660,7 +643,7 @@ export const MAX_SESSION_LIFETIME_MS = 10 * 365 * 24 * 3_600_000;
 
 /** How long {@link Revocations.close} waits for the last write of revocations Redis did not take yet. */
 const FINAL_WRITE_WAIT_MS = 2_000;
-/** A failed check for lost writes is tried again this many times, 250 ms to 4 s apart (about 20 s in all). */
+/** A failed check for lost writes is tried again this many times (about 20 s in all, see withRetries). */
 const LOST_CHECK_RETRIES = 8;
 
 /** How often a refused revocation is logged at most (each one is counted). */

@@ -48,7 +48,7 @@ describe('key ring: Redis restarts without its data while instances run', () => 
     expect((await instance(user)).signingKey().kid).toBe(known);
   });
 
-  it('an instance that starts before they have: every instance ends on the running instances\' key, which never leaves their JWKS; the newcomer\'s key stays published', async () => {
+  it('an instance that starts before they have: every instance ends on the running instances\' key, which never leaves their JWKS; the newcomer\'s key stays published', { timeout: 240_000 }, async () => {
     for (let round = 0; round < ROUNDS; round++) {
       const user = `lossnew${round}-prod`;
       // The running instances reach Redis through a proxy, cut while Redis restarts and until the newcomer has written its own ring.
