@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { KccRedis } from '../connection.js';
 import { KccKeyRingError } from '../errors.js';
 import { type LockHandle, Locks } from '../lock.js';
+import { SingleFlight } from '../single-flight.js';
 import { Store, type Versioned } from '../store.js';
 import { jweKekFingerprint } from './key-encryption.js';
 import type { ResolvedKeyRingOptions } from './key-ring-options.js';
@@ -68,8 +69,7 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
   private stopped = false;
   private serverTimeRefused = false;
   private loading: Promise<LoadResult> | undefined;
-  private syncing: Promise<void> | undefined;
-  private syncAgain: Promise<void> | undefined;
+  private readonly syncs = new SingleFlight(() => this.syncOnce());
   private readonly counters = { refused: {} as Partial<Record<RingRefusalReason, number>>, restored: 0, reencrypted: 0 };
 
   constructor(
@@ -232,19 +232,9 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
    * rewrites it under the current key-encryption key when it is under an earlier one.
    */
   sync(): Promise<void> {
-    if (this.syncing) {
-      // The sync in flight may have read the ring before what this call reports was written: one more
-      // after it (however many calls arrive meanwhile) reads a ring at least that new.
-      this.syncAgain ??= this.syncing.catch(() => undefined).then(() => {
-        this.syncAgain = undefined;
-        return this.sync();
-      });
-      return this.syncAgain;
-    }
-    this.syncing = this.syncOnce().finally(() => {
-      this.syncing = undefined;
-    });
-    return this.syncing;
+    // The sync in flight may have read the ring before what this call reports was written: one more
+    // after it (however many calls arrive meanwhile) reads a ring at least that new.
+    return this.syncs.run();
   }
 
   private async syncOnce(): Promise<void> {

@@ -27,6 +27,7 @@ import { loadRevocationSnapshot } from './revocation-snapshot.js';
 import { RevocationWriter } from './revocation-writer.js';
 import { UnwrittenRevocations } from './unwritten-revocations.js';
 import { RecentWrites } from './recent-writes.js';
+import { SingleFlight } from '../single-flight.js';
 import { waitAtMost, withRetries } from '../time-limit.js';
 import { KeycloakPushRelay, isRelayedKeycloakPush } from './admin-action-relay.js';
 import type { KeycloakPushVerifier, VerifiedKeycloakPush } from './keycloak-admin-action.js';
@@ -153,8 +154,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   private readonly unwritten: UnwrittenRevocations;
   private readonly recentWrites: RecentWrites;
   private rewrittenAfterLoss = 0;
-  private checkingRecentWrites: Promise<void> | undefined;
-  private checkRecentWritesAgain: Promise<void> | undefined;
+  private readonly lostWritesCheck = new SingleFlight(() => this.rewriteLostOnce());
   /** Writes of revocations made here, not settled yet: close() gives them time to land. */
   private readonly writesInFlight = new Set<Promise<void>>();
   private readonly pushes: KeycloakPushRelay;
@@ -181,7 +181,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     if (role !== 'commands') return;
     this.coverage.invalidate();
     void this.unwritten.retry();
-    void this.rewriteLost();
+    void this.lostWritesCheck.run();
   };
   private readonly onResubscribed = () => {
     this.coverage.invalidate(); // messages may have been lost while it was away
@@ -409,7 +409,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     const check = setInterval(() => this.isStale(), Math.max(50, Math.min(1_000, Math.floor(this.options.maxStalenessMs / 4))));
     const prune = setInterval(() => {
       this.index.prune(Date.now(), this.options.sessionMaxLifetimeMs);
-      if (this.recentWrites.size > 0 && this.commandsReady()) void this.rewriteLost();
+      if (this.recentWrites.size > 0 && this.commandsReady()) void this.lostWritesCheck.run();
     }, 60_000);
     for (const timer of [poll, check, prune]) {
       timer.unref();
@@ -491,7 +491,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     return write;
   }
 
-  /** Writes `event` and, once Redis took it, remembers it for {@link rewriteLost}. */
+  /** Writes `event` and, once Redis took it, remembers it for {@link rewriteLostOnce}. */
   private async write(event: RevocationEvent): Promise<void> {
     await this.writer.write(event);
     this.recentWrites.add(event);
@@ -502,22 +502,8 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
    * the command connection (or, in cluster mode, a node connection) came back, and every minute
    * (a cluster failing over to a replica it already had a connection to reports nothing). A failed
    * check is tried again, backing off, for about 20 s (a cluster node that just restarted answers
-   * CLUSTERDOWN at first). Asked while one runs, one more runs after it.
+   * CLUSTERDOWN at first). Asked while one runs, one more runs after it (`lostWritesCheck`).
    */
-  private rewriteLost(): Promise<void> {
-    if (this.checkingRecentWrites) {
-      this.checkRecentWritesAgain ??= this.checkingRecentWrites.then(() => {
-        this.checkRecentWritesAgain = undefined;
-        return this.rewriteLost();
-      });
-      return this.checkRecentWritesAgain;
-    }
-    this.checkingRecentWrites = this.rewriteLostOnce().finally(() => {
-      this.checkingRecentWrites = undefined;
-    });
-    return this.checkingRecentWrites;
-  }
-
   private async rewriteLostOnce(): Promise<void> {
     if (this.recentWrites.size === 0) return;
     const checked = await withRetries(() => this.recentWrites.missing(), LOST_CHECK_RETRIES, () => this.closed);

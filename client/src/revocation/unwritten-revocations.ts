@@ -1,5 +1,6 @@
 import type { KccLogger } from '../logger.js';
 import type { RevocationEvent } from './revocation-event.js';
+import { SingleFlight } from '../single-flight.js';
 
 /**
  * The most revocations one instance holds unwritten. Far above what an outage brings (a bulk logout
@@ -16,9 +17,8 @@ export const MAX_UNWRITTEN_REVOCATIONS = 100_000;
  */
 export class UnwrittenRevocations {
   private events: RevocationEvent[] = [];
-  private retrying: Promise<void> | undefined;
-  /** A pass asked for while one was in flight: it runs after it, for what failed meanwhile. */
-  private again: Promise<void> | undefined;
+  /** One pass at a time; one asked for while one is in flight runs after it, for what failed meanwhile. */
+  private readonly passes = new SingleFlight(() => this.writeAll());
   private closed = false;
   /** Taken out of `events` by the write in flight: still unwritten until it succeeds. */
   private writing = 0;
@@ -75,18 +75,7 @@ export class UnwrittenRevocations {
    * after that one began.
    */
   retry(): Promise<void> {
-    if (this.retrying) {
-      this.again ??= this.retrying.then(() => {
-        this.again = undefined;
-        return this.retry();
-      });
-      return this.again;
-    }
-    if (this.events.length === 0) return Promise.resolve();
-    this.retrying = this.writeAll().finally(() => {
-      this.retrying = undefined;
-    });
-    return this.retrying;
+    return this.passes.run();
   }
 
   /** From now on a failed write is only reported: nothing will write it again. */
@@ -95,6 +84,7 @@ export class UnwrittenRevocations {
   }
 
   private async writeAll(): Promise<void> {
+    if (this.events.length === 0) return;
     const events = this.events;
     this.events = [];
     this.writing = events.length;
