@@ -6,34 +6,19 @@
  * measured 28.8 s on 2026-12-03), and an instance starting in between created a key of its own.
  * Now the ring's log tail checks the log whenever the cluster opens a node connection again.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { KccRedis, KeyRing } from '../../../client/src/index.js';
-import { LocalCluster } from '../../../local/local-cluster.js';
 import { closeAfterEach } from '../../support/closing.js';
-import { slotOwner } from '../../support/cluster-slots.js';
+import { slotOwner, useTestCluster } from '../../support/test-cluster.js';
 import { untilAsync } from '../../support/events.js';
 
 const KEK = 'cluster-loss-test-key-encryption-key-0123456789abcdefghijklmnop';
 const USER = 'lossy-prod';
-let dir: string;
-let cluster: LocalCluster;
 const closeLater = closeAfterEach();
-
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'kcc-cluster-loss-'));
-  cluster = await LocalCluster.start({ dir, appEnvs: [{ app: 'lossy', env: 'prod' }], persistence: 'none' });
-});
-afterAll(async () => {
-  await cluster?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+const testCluster = useTestCluster([{ app: 'lossy', env: 'prod' }]);
 
 async function connect(): Promise<KccRedis> {
-  const { password } = cluster.users.get(USER)!;
-  return closeLater(await KccRedis.connect({ url: cluster.url, tls: { ca: cluster.ca, servername: 'localhost' }, username: USER, password, clusterMode: true, env: {} }));
+  return closeLater(await testCluster.connect(USER));
 }
 
 describe('key ring in cluster mode: the node holding the ring restarts without its data', () => {
@@ -43,7 +28,7 @@ describe('key ring in cluster mode: the node holding the ring restarts without i
     const ring = closeLater(await KeyRing.start(redis, { keyEncryptionKey: KEK, algorithm: 'ES256', env: {}, refreshIntervalMs: 3_600_000, lockTtlMs: 2_000 }));
     const known = ring.signingKey().kid;
     const ringKey = `${USER}:{${USER}}:keyring`;
-    const owner = await slotOwner(cluster, ringKey);
+    const owner = await slotOwner(testCluster.cluster(), ringKey);
     const admin = await owner.admin();
     try {
       expect(await admin.exists(ringKey)).toBe(1);

@@ -6,16 +6,12 @@
  * session until it expired. The instance that wrote it checks, once its connection is back, that
  * Redis still holds what it wrote in the last 10 minutes, and writes again what is missing.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { KccRedis, Revocations } from '@kcc-redis/client';
-import { LocalCluster } from '../../../local/local-cluster.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
 import { closeAfterEach } from '../../support/closing.js';
-import { slotOwner } from '../../support/cluster-slots.js';
+import { slotOwner, useTestCluster } from '../../support/test-cluster.js';
 import { until } from '../../support/events.js';
 import { kccOptions, startTestRedis } from '../../support/redis.js';
 import { TcpProxy } from '../../support/tcp-proxy.js';
@@ -109,21 +105,11 @@ describe('revocations Redis acknowledged and then lost are written again by the 
 });
 
 describe('cluster mode: the node holding the app-env\'s slot restarts without its data', () => {
-  let dir: string;
-  let cluster: LocalCluster;
   const CLUSTER_USER = 'lostnode-prod';
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'kcc-lost-writes-'));
-    cluster = await LocalCluster.start({ dir, appEnvs: [{ app: 'lostnode', env: 'prod' }], persistence: 'none' });
-  });
-  afterAll(async () => {
-    await cluster?.stop();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  const testCluster = useTestCluster([{ app: 'lostnode', env: 'prod' }]);
 
   async function startInCluster(): Promise<Revocations> {
-    const { password } = cluster.users.get(CLUSTER_USER)!;
-    const redis = closeLater(await KccRedis.connect({ url: cluster.url, tls: { ca: cluster.ca, servername: 'localhost' }, username: CLUSTER_USER, password, clusterMode: true, env: {} }, ['subscriber']));
+    const redis = closeLater(await testCluster.connect(CLUSTER_USER, ['subscriber']));
     return closeLater(await Revocations.start(redis, { maxStalenessMs: 3_000 }));
   }
 
@@ -131,7 +117,7 @@ describe('cluster mode: the node holding the app-env\'s slot restarts without it
     const a = await startInCluster();
     await a.revokeSession('in-cluster');
     const key = `${CLUSTER_USER}:{${CLUSTER_USER}}:${REVOCATION_KEYS.sessions}`;
-    const owner = await slotOwner(cluster, key);
+    const owner = await slotOwner(testCluster.cluster(), key);
     await owner.restart();
     await until(() => a.stats.rewrittenAfterLoss === 1, 'the revocation written again', 30_000);
     expect((await startInCluster()).check(claims('in-cluster'))).toBe('revoked');
