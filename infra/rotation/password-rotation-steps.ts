@@ -94,7 +94,8 @@ export async function testSecret(ctx: PasswordStepContext): Promise<void> {
  * AWSPREVIOUS), then leaves the user with the new password only and waits until it is `active`.
  * Instances still holding the old password keep their authenticated connections; on their next
  * reconnect Redis answers WRONGPASS, the client re-reads AWSCURRENT once and authenticates with the
- * new password. Re-running it (or running it after AWSCURRENT already moved) only repeats the drop.
+ * new password. Re-running it (or running it after AWSCURRENT already moved) only repeats the drop,
+ * and not even that once a newer rotation has started.
  */
 export async function finishSecret(ctx: PasswordStepContext): Promise<void> {
   const next = await ctx.secrets.get(ctx.token);
@@ -110,6 +111,16 @@ export async function finishSecret(ctx: PasswordStepContext): Promise<void> {
     await ctx.secrets.moveCurrent(ctx.token, currentVersionId);
     ctx.log('info', `moved ${STAGE.current} to the new version`, { userId });
   } else {
+    // A repeated finishSecret (Secrets Manager's retry, or a manual call) for a rotation that has
+    // ended while a newer one is under way: that one's password may already be on the user, and
+    // dropping it would fail that rotation. Its own finishSecret drops the old passwords. AWS's
+    // sample returns here in every case (https://github.com/aws-samples/aws-secrets-manager-rotation-lambdas,
+    // SecretsManagerRotationTemplate/lambda_function.py, finish_secret).
+    const newer = Object.entries(ctx.stages).find(([versionId, stages]) => versionId !== ctx.token && stages.includes(STAGE.pending))?.[0];
+    if (newer !== undefined) {
+      ctx.log('info', `${STAGE.current} is already on this version and version ${newer} carries ${STAGE.pending} (a newer rotation): leaving the user's passwords to it`, { userId });
+      return;
+    }
     ctx.log('info', `${STAGE.current} is already on this version; making sure the old password is gone`, { userId });
   }
   const user = ctx.user(userId);

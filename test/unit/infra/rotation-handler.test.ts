@@ -290,6 +290,22 @@ describe('rotation handler: every step can run again (idempotent)', () => {
     expect(ec.mock.commandCalls(ModifyUserCommand).map((c) => c.args[0].input.Passwords)).toEqual([[current]]);
     expect(ec.users.get('my-app-prod')!.passwords).toEqual([current]);
   });
+
+  it('a repeated finishSecret of an ended rotation leaves a newer rotation\'s password on the user', async () => {
+    const first = await runUntil('finishSecret');
+    sm.endRotation(ARN, first);
+    const second = await runUntil('setSecret');
+    const pending = JSON.parse(sm.versionValue(ARN, second)!).password as string;
+    expect(ec.users.get('my-app-prod')!.passwords).toContain(pending);
+    ec.mock.resetHistory();
+    await handler()(event('finishSecret', first)); // Secrets Manager's retry, or a manual call
+    expect(ec.mock.commandCalls(ModifyUserCommand)).toHaveLength(0);
+    expect(ec.users.get('my-app-prod')!.passwords).toContain(pending);
+    expect(logged.some((l) => l.message.includes(`version ${second} carries AWSPENDING (a newer rotation)`))).toBe(true);
+    for (const step of ['testSecret', 'finishSecret'] as const) await handler()(event(step, second));
+    expect(sm.stages(ARN, second)).toContain('AWSCURRENT');
+    expect(ec.users.get('my-app-prod')!.passwords).toEqual([pending]);
+  });
 });
 
 describe('rotation handler: guards', () => {
