@@ -69,3 +69,8 @@ export function redisErrorSummary(error: unknown): Error {
   if (typeof code === 'string') Object.defineProperty(summary, 'code', { value: code, enumerable: true });
   return summary;
 }
+
+/** The error's name and message, at most 300 characters, for a log line: never its other fields (an ioredis error carries the command's arguments). */
+export function errorLine(error: unknown): string {
+  return (error instanceof Error ? `${error.name}: ${error.message}` : String(error)).slice(0, 300);
+}

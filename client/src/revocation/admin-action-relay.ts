@@ -13,6 +13,9 @@ import {
 } from './keycloak-admin-action.js';
 import { MAX_NOT_BEFORE_SKEW_SECONDS, REVOCATION_BATCH_VERSION, REVOCATION_EVENT, type RevocationBatch, latestNotBefore } from './revocation-event.js';
 import { REVOCATION_KEYS } from './revocation-keys.js';
+import { RECENT_WRITES_WINDOW_MS } from './recent-writes.js';
+import { SingleFlight } from '../single-flight.js';
+import { errorLine } from '../redis-error-redaction.js';
 
 /**
  * How a Keycloak not-before push travels between instances: the realm-signed action itself, inside a
@@ -97,7 +100,12 @@ export interface PushRelayHost {
   refuse(source: PushSource, reason: string): void;
   /** An envelope id this instance wrote: its copy in the log is skipped. */
   remember(envelopeId: string): void;
+  /** Closed: a failed relay is not kept for another try. */
+  closed(): boolean;
 }
+
+/** What {@link KeycloakPushRelay.relayAgainIfLost} found. */
+export type PushCheck = 'none' | 'held' | 'relayed-again' | 'unrelayed';
 
 /**
  * The order of pushes, from signed values only: when Keycloak sent them (`expiration` = sending time
@@ -128,6 +136,19 @@ export class KeycloakPushRelay {
   private outdatedCount = 0;
   /** A relayed push could not be verified for want of the realm's keys: read the stored one again. */
   private reloadWanted = false;
+  /**
+   * The newest push relayed from here, and when it was first: checked (like the revocations this
+   * instance writes) until a check at least {@link RECENT_WRITES_WINDOW_MS} later finds it stored, so
+   * that a failover that lost it does not lose it for instances started afterwards.
+   */
+  private relayed: { readonly push: VerifiedKeycloakPush; readonly at: number } | undefined;
+  /**
+   * The newest push applied here whose relay failed. Keycloak only reports the failed push to the
+   * admin: this instance relays it again after a reconnect and on every poll until Redis takes it.
+   */
+  private unrelayed: VerifiedKeycloakPush | undefined;
+  private relayedLateCount = 0;
+  private readonly retries = new SingleFlight(() => this.relayUnrelayed());
 
   constructor(
     private readonly redis: KccRedis,
@@ -146,6 +167,21 @@ export class KeycloakPushRelay {
     return this.outdatedCount;
   }
 
+  /** Pushes applied here whose relay failed and that wait to be relayed again (0 or 1: only the newest matters). */
+  get waiting(): number {
+    return this.unrelayed === undefined ? 0 : 1;
+  }
+
+  /** Pushes relayed after their first relay failed. */
+  get relayedLate(): number {
+    return this.relayedLateCount;
+  }
+
+  /** Whether a push relayed from here is still to be checked for loss ({@link relayAgainIfLost}). */
+  get checking(): boolean {
+    return this.relayed !== undefined;
+  }
+
   /** Whether a relayed push is waiting for the realm's keys (the caller then calls {@link load}). */
   get wantsReload(): boolean {
     return this.reloadWanted;
@@ -153,17 +189,76 @@ export class KeycloakPushRelay {
 
   /**
    * Applies a push this instance verified (an admin handler's), then stores and relays the signed
-   * action. Resolves once it is stored and published; applying again (a retry) changes nothing.
+   * action. Resolves once it is stored and published; applying again (a retry) changes nothing. A
+   * push whose relay fails stays applied here and is relayed again ({@link retry}).
    */
   async push(push: VerifiedKeycloakPush): Promise<void> {
     if (!isVerifiedKeycloakPush(push)) {
       throw new TypeError('push: must be a VerifiedKeycloakPush made by a verification (a Keycloak admin handler or KeycloakPushVerifier.verify), not built by hand');
     }
+    // Encoded (and so size-checked) before it is applied: a push that cannot be relayed changes nothing here either.
+    const encoded = this.encode(push);
+    this.apply(push, 'api');
+    try {
+      await this.relay(push, encoded);
+    } catch (error) {
+      this.keepUnrelayed(push, error);
+      throw error;
+    }
+  }
+
+  /** Relays again the push whose relay failed, if any (single-flight); it keeps waiting if this fails too. */
+  retry(): Promise<void> {
+    return this.retries.run();
+  }
+
+  /**
+   * Checks that Redis still stores the push relayed from here (or a newer one), and relays it again
+   * if not: a failover that lost acknowledged writes, or a restart without persistence. Throws only
+   * when the check itself fails (the caller tries again); a failed relay leaves it to {@link retry}.
+   */
+  async relayAgainIfLost(now = Date.now()): Promise<PushCheck> {
+    const recent = this.relayed;
+    if (recent === undefined) return 'none';
+    const raw = await this.redis.run((r) => r.get(this.redis.key(REVOCATION_KEYS.keycloakPush)));
+    const stored = raw === null ? undefined : storedOrder(raw, now);
+    if (stored !== undefined && !isNewer(recent.push, stored)) {
+      // Held (or superseded: a newer push is its relaying instance's to check). Forgotten once a
+      // check a whole window after the relay still finds it.
+      if (isNewer(stored, recent.push) || now - recent.at >= RECENT_WRITES_WINDOW_MS) {
+        if (this.relayed === recent) this.relayed = undefined;
+      }
+      return 'held';
+    }
+    try {
+      await this.relay(recent.push, this.encode(recent.push));
+      return 'relayed-again';
+    } catch (error) {
+      this.keepUnrelayed(recent.push, error);
+      return 'unrelayed';
+    }
+  }
+
+  private async relayUnrelayed(): Promise<void> {
+    const push = this.unrelayed;
+    if (push === undefined) return;
+    try {
+      await this.relay(push, this.encode(push));
+    } catch {
+      return; // still waiting: reported when it first failed
+    }
+    this.relayedLateCount++;
+    this.redis.config.logger.info('Keycloak not-before push relayed to Redis after its first relay failed: every instance has it');
+  }
+
+  private encode(push: VerifiedKeycloakPush): ReturnType<typeof encodeEnvelope> {
     const relayed: RelayedKeycloakPush = { kind: KEYCLOAK_PUSH_KIND, v: RELAYED_PUSH_VERSION, action: push.signedAction };
     const batch: RevocationBatch = { v: REVOCATION_BATCH_VERSION, revocations: [relayed] };
-    // Encoded (and so size-checked) before it is applied: a push that cannot be relayed changes nothing here either.
-    const { envelope, json } = encodeEnvelope(this.redis.instanceId, REVOCATION_EVENT, batch, this.redis.config.maxMessageBytes);
-    this.apply(push, 'api');
+    return encodeEnvelope(this.redis.instanceId, REVOCATION_EVENT, batch, this.redis.config.maxMessageBytes);
+  }
+
+  /** Stores the push unless a newer one is stored, appends it to the log and publishes it, in one script call. */
+  private async relay(push: VerifiedKeycloakPush, { envelope, json }: ReturnType<typeof encodeEnvelope>): Promise<void> {
     this.host.remember(envelope.id);
     const stored: StoredKeycloakPush = { v: STORED_PUSH_VERSION, action: push.signedAction, expiration: push.expiration, notBefore: push.notBefore };
     const keys = [REVOCATION_KEYS.keycloakPush, REVOCATION_KEYS.log].map((name) => this.redis.key(name));
@@ -172,6 +267,22 @@ export class KeycloakPushRelay {
       JSON.stringify(stored), push.expiration, push.notBefore, this.storedTtlMs(), `${Date.now() - this.maxLifetimeMs}-0`,
       envelope.id, json, MAX_ACTION_EXPIRATION_AHEAD_SECONDS, ...publishRouteArgs(routes),
     ]);
+    // Only the newest push matters: one relayed now settles an older one still waiting, and is the one to check.
+    if (this.unrelayed !== undefined && !isNewer(this.unrelayed, push)) this.unrelayed = undefined;
+    if (this.relayed === undefined || isNewer(push, this.relayed.push)) this.relayed = { push, at: Date.now() };
+  }
+
+  private keepUnrelayed(push: VerifiedKeycloakPush, error: unknown): void {
+    if (this.host.closed()) return;
+    if (this.unrelayed !== undefined && !isNewer(push, this.unrelayed)) return;
+    if (this.relayed !== undefined && !isNewer(push, this.relayed.push)) return;
+    if (this.unrelayed === undefined) {
+      this.redis.config.logger.warn(
+        'Keycloak not-before push applied on this instance only: relaying it to Redis failed; it is relayed again after a reconnect and on every poll until Redis takes it (stats.unwritten)',
+        { error: errorLine(error) },
+      );
+    }
+    this.unrelayed = push;
   }
 
   /** A push another instance relayed (bus, log): verified, then applied if it is the newest. */
@@ -234,6 +345,22 @@ export class KeycloakPushRelay {
   private storedTtlMs(): number {
     return this.maxLifetimeMs + MAX_NOT_BEFORE_SKEW_SECONDS * 1000;
   }
+}
+
+/**
+ * The order a stored push claims (unverified), as the relay script reads it: undefined when it does
+ * not decode or claims an expiration further ahead than any action Keycloak sends.
+ */
+function storedOrder(raw: string, now: number): PushOrder | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+  if (!isPlainObject(value) || typeof value.expiration !== 'number' || typeof value.notBefore !== 'number') return undefined;
+  if (value.expiration > Math.floor(now / 1000) + MAX_ACTION_EXPIRATION_AHEAD_SECONDS) return undefined;
+  return { expiration: value.expiration, notBefore: value.notBefore };
 }
 
 /** The signed action of a stored push, or undefined when the entry is not of this format. */

@@ -101,17 +101,18 @@ export interface RevocationStats {
   readonly batchesWritten: number;
   /**
    * Revocations applied here whose write to Redis failed, waiting to be written again (after a
-   * reconnect and on every poll): until then the other instances do not have them.
+   * reconnect and on every poll): until then the other instances do not have them. A Keycloak
+   * not-before push whose relay failed counts here too (one at most: only the newest is relayed again).
    */
   readonly unwritten: number;
-  /** Revocations written after their first write failed. */
+  /** Revocations (and Keycloak pushes) written after their first write failed. */
   readonly writtenLate: number;
   /** Revocations given up unwritten because more than 100,000 waited: applied on this instance only. */
   readonly unwrittenDropped: number;
   /**
    * Revocations this instance had written in the last 10 minutes that Redis no longer held after its
    * connection came back (a failover that lost acknowledged writes, a restart without persistence),
-   * written again.
+   * written again; and the Keycloak push it relayed last, relayed again for the same reason.
    */
   readonly rewrittenAfterLoss: number;
   /**
@@ -181,6 +182,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     if (role !== 'commands') return;
     this.coverage.invalidate();
     void this.unwritten.retry();
+    void this.pushes.retry();
     void this.lostWritesCheck.run();
   };
   private readonly onResubscribed = () => {
@@ -238,6 +240,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
       raiseNotBefore: (notBefore) => this.index.revokeAllBefore(notBefore),
       refuse: (source, reason) => this.refuse(source, reason, 1),
       remember: (id) => this.coverage.wrote(id),
+      closed: () => this.closed,
     });
   }
 
@@ -277,8 +280,8 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
       messagesDropped: drops(this.bus.dropped) + drops(this.log.dropped),
       dropped: { bus: this.bus.dropped, log: this.log.dropped },
       batchesWritten: this.writer.batchesWritten,
-      unwritten: this.unwritten.size,
-      writtenLate: this.unwritten.writtenLate,
+      unwritten: this.unwritten.size + this.pushes.waiting,
+      writtenLate: this.unwritten.writtenLate + this.pushes.relayedLate,
       unwrittenDropped: this.unwritten.dropped,
       rewrittenAfterLoss: this.rewrittenAfterLoss,
       logPolls: { ...this.logPolls },
@@ -321,7 +324,9 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
    * sets the client-wide not-before to it, also lower (Keycloak's "Clear" pushes 0), as Keycloak's
    * adapters do; a not-before raised by {@link revokeAllBefore} stays in force. Then stores the
    * realm-signed action and relays it: the other instances verify it with the realm's keys before
-   * they apply it. An older push than the newest applied (a replay) changes nothing.
+   * they apply it. An older push than the newest applied (a replay) changes nothing. Rejects when
+   * Redis did not take it; it then stays applied here and is relayed again after a reconnect and on
+   * every poll ({@link RevocationStats.unwritten}).
    */
   applyKeycloakPush(push: VerifiedKeycloakPush): Promise<void> {
     if (this.closed) return Promise.reject(new KccClosedError('revocations are closed'));
@@ -346,14 +351,14 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   }
 
   private async writeUnwrittenBeforeClose(): Promise<void> {
-    if (this.unwritten.size > 0 || this.writesInFlight.size > 0) {
+    if (this.unwritten.size > 0 || this.writesInFlight.size > 0 || this.pushes.waiting > 0) {
       const until = performance.now() + FINAL_WRITE_WAIT_MS;
       // Writes in flight first: one that fails now joins those written once more.
       await waitAtMost(Promise.allSettled([...this.writesInFlight]), until - performance.now());
-      await waitAtMost(this.unwritten.retry(), until - performance.now());
+      await waitAtMost(Promise.all([this.unwritten.retry(), this.pushes.retry()]), until - performance.now());
     }
     this.unwritten.close();
-    const left = this.unwritten.size + this.writesInFlight.size;
+    const left = this.unwritten.size + this.writesInFlight.size + this.pushes.waiting;
     if (left > 0) {
       this.redis.config.logger.warn(`closed with ${left} revocations Redis did not take: the other instances do not have them (the sessions stay valid there until they expire)`);
     }
@@ -404,12 +409,13 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
       // Not while the connection is down: each write would wait out ioredis' retries, and a new
       // revocation would queue behind them (the reconnect itself starts a pass).
       if (this.unwritten.size > 0 && this.commandsReady()) void this.unwritten.retry();
+      if (this.pushes.waiting > 0 && this.commandsReady()) void this.pushes.retry();
     }, pollMs);
     // Only reports (the `stale` event): check() decides staleness by itself.
     const check = setInterval(() => this.isStale(), Math.max(50, Math.min(1_000, Math.floor(this.options.maxStalenessMs / 4))));
     const prune = setInterval(() => {
       this.index.prune(Date.now(), this.options.sessionMaxLifetimeMs);
-      if (this.recentWrites.size > 0 && this.commandsReady()) void this.lostWritesCheck.run();
+      if ((this.recentWrites.size > 0 || this.pushes.checking) && this.commandsReady()) void this.lostWritesCheck.run();
     }, 60_000);
     for (const timer of [poll, check, prune]) {
       timer.unref();
@@ -498,13 +504,26 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   }
 
   /**
-   * Writes again what this instance wrote in the last 10 minutes and Redis no longer holds: after
+   * Writes again what this instance wrote in the last 10 minutes and Redis no longer holds (the
+   * revocations, and the newest Keycloak push it relayed): after
    * the command connection (or, in cluster mode, a node connection) came back, and every minute
    * (a cluster failing over to a replica it already had a connection to reports nothing). A failed
    * check is tried again, backing off, for about 20 s (a cluster node that just restarted answers
    * CLUSTERDOWN at first). Asked while one runs, one more runs after it (`lostWritesCheck`).
    */
   private async rewriteLostOnce(): Promise<void> {
+    await Promise.all([this.rewriteLostRevocations(), this.relayLostPush()]);
+  }
+
+  private async relayLostPush(): Promise<void> {
+    if (!this.pushes.checking) return;
+    const checked = await withRetries(() => this.pushes.relayAgainIfLost(), LOST_CHECK_RETRIES, () => this.closed);
+    if (checked?.value !== 'relayed-again') return;
+    this.rewrittenAfterLoss++;
+    this.redis.config.logger.warn('the Keycloak not-before push this instance relayed was missing from Redis (a failover that lost acknowledged writes, or a restart without persistence): relayed again (stats.rewrittenAfterLoss)');
+  }
+
+  private async rewriteLostRevocations(): Promise<void> {
     if (this.recentWrites.size === 0) return;
     const checked = await withRetries(() => this.recentWrites.missing(), LOST_CHECK_RETRIES, () => this.closed);
     const lost = checked?.value ?? [];

@@ -1,6 +1,7 @@
 import type { KccLogger } from '../logger.js';
 import type { RevocationEvent } from './revocation-event.js';
 import { SingleFlight } from '../single-flight.js';
+import { errorLine } from '../redis-error-redaction.js';
 
 /**
  * The most revocations one instance holds unwritten. Far above what an outage brings (a bulk logout
@@ -49,14 +50,14 @@ export class UnwrittenRevocations {
   add(event: RevocationEvent, error: unknown): void {
     if (this.closed) {
       // Its write was in flight at close(): nothing writes it again now.
-      this.logger.warn('a revocation written while closing was not taken by Redis and is not written again: the other instances do not have it (the session stays valid there until it expires)', { error: describe(error) });
+      this.logger.warn('a revocation written while closing was not taken by Redis and is not written again: the other instances do not have it (the session stays valid there until it expires)', { error: errorLine(error) });
       return;
     }
     // Once per outage: not again for each failure while others wait or are being written again.
     if (this.size === 0) {
       this.logger.warn(
         'revocation applied on this instance only: writing it to Redis failed; it is written again after a reconnect and on every poll until Redis takes it (stats.unwritten)',
-        { error: describe(error) },
+        { error: errorLine(error) },
       );
     }
     if (this.size >= MAX_UNWRITTEN_REVOCATIONS && this.events.length > 0) {
@@ -102,9 +103,4 @@ export class UnwrittenRevocations {
       this.logger.info(`${events.length} revocations written to Redis after their first write failed: every instance has them`);
     }
   }
-}
-
-/** The error's name and message, never its other fields (an ioredis error carries the command's arguments). */
-function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}`.slice(0, 300) : String(error).slice(0, 300);
 }

@@ -8,13 +8,15 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { CompactSign, SignJWT } from 'jose';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { KccConnectionOptions } from '@kcc-redis/client';
 import { encodeEnvelope } from '../../../client/src/envelope.js';
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
 import { nextEvent, until } from '../../support/events.js';
 import { type RealmKey, realmKey } from '../../support/logout-tokens.js';
 import { connectAs, kccOptions, startTestRedis } from '../../support/redis.js';
+import { TcpProxy } from '../../support/tcp-proxy.js';
 import { CLIENT_ID, KEY_RING, TestRealm, appWith, recordingLogger } from './support.js';
 
 const now = () => Math.floor(Date.now() / 1000);
@@ -34,7 +36,7 @@ const open: { apps: FastifyInstance[]; raw: Redis[] } = { apps: [], raw: [] };
 
 beforeAll(async () => {
   [server, realm, stranger] = await Promise.all([
-    startTestRedis({ appEnvs: Array.from({ length: 8 }, (_, i) => ({ app: `kcadmin${i}`, env: 'prod' })), persistence: 'none' }),
+    startTestRedis({ appEnvs: Array.from({ length: 11 }, (_, i) => ({ app: `kcadmin${i}`, env: 'prod' })), persistence: 'none' }),
     TestRealm.start(),
     realmKey('stranger', 'ES256'),
   ]);
@@ -66,8 +68,8 @@ interface AppEnv {
   readonly channel: (name: string) => string;
   /** Instances of the app, listening on loopback. */
   readonly instances: { app: FastifyInstance; url: string }[];
-  /** Starts one more instance of the app (a scale-out, or a restart). */
-  start(): Promise<{ app: FastifyInstance; url: string }>;
+  /** Starts one more instance of the app (a scale-out, or a restart); `connection` overrides its connection options. */
+  start(connection?: KccConnectionOptions): Promise<{ app: FastifyInstance; url: string }>;
   /** The app-env's own Redis user: what the attacker holds. */
   attacker(): Promise<Redis>;
 }
@@ -79,9 +81,9 @@ async function appEnv(count = 2): Promise<AppEnv> {
     key: (name) => `${user}:{${user}}:${name}`,
     channel: (name) => `${user}:${name}`,
     instances: [],
-    async start() {
+    async start(connection = {}) {
       const logger = recordingLogger();
-      const app = await appWith({ issuer: realm.issuer, clientId: CLIENT_ID, connection: kccOptions(server, user, { logger }), keyRing: KEY_RING, logger, keycloakAdmin: { enabled: true, adminUrlPath: '/kc' } });
+      const app = await appWith({ issuer: realm.issuer, clientId: CLIENT_ID, connection: kccOptions(server, user, { logger, ...connection }), keyRing: KEY_RING, logger, keycloakAdmin: { enabled: true, adminUrlPath: '/kc' } });
       open.apps.push(app);
       const instance = { app, url: await app.listen({ port: 0, host: '127.0.0.1' }) };
       env.instances.push(instance);
@@ -333,5 +335,83 @@ describe('a Redis writer without the realm key cannot lower or remove the cut-of
     expect(c.app.kcc.revocations.stats.refused.snapshot).toBeGreaterThanOrEqual(1);
     expect(c.app.kcc.revocations.stats.pushedNotBefore).toBe(0);
     expect(c.app.kcc.revocations.stats.pushesApplied).toBe(0);
+  });
+});
+
+describe('a push reaches every instance although Redis did not take it, or took it and lost it', () => {
+  /** Quick reconnects: a relay through a cut connection fails after ioredis's 20 attempts, about 2 s. */
+  const QUICK = { reconnectBaseDelayMs: 20, reconnectMaxDelayMs: 100 };
+  const pushed = (instance: { app: FastifyInstance }) => instance.app.kcc.revocations.stats.pushedNotBefore;
+
+  it('a push whose relay failed (the connection cut) is a 503, stays applied where it was posted, and is relayed once the connection is back', async () => {
+    const proxy = await TcpProxy.start(server.port);
+    try {
+      const env = await appEnv(1);
+      const [b] = env.instances;
+      const a = await env.start({ url: proxy.url, ...QUICK });
+      const notBefore = now() - 60;
+      proxy.cut();
+      // Keycloak shows the admin the failed node and sends nothing again by itself.
+      expect((await post(a.url, 'k_push_not_before', await sign(push({ notBefore })))).status).toBe(503);
+      expect(a.app.kcc.revocations.stats).toMatchObject({ pushedNotBefore: notBefore, unwritten: 1 });
+      expect(pushed(b!)).not.toBe(notBefore);
+
+      proxy.heal();
+      await until(() => pushed(b!) === notBefore && a.app.kcc.revocations.stats.unwritten === 0, 'the push relayed and applied on b');
+      expect(a.app.kcc.revocations.stats).toMatchObject({ writtenLate: 1, unwritten: 0 });
+      expect(pushed(await env.start())).toBe(notBefore); // and stored for instances started later
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('a push Redis acknowledged and then lost (a failover to a replica it had not reached) is relayed again by the instance that took it', async () => {
+    const proxy = await TcpProxy.start(server.port);
+    try {
+      const env = await appEnv(0);
+      const a = await env.start({ url: proxy.url, ...QUICK });
+      const notBefore = now() - 60;
+      expect((await post(a.url, 'k_push_not_before', await sign(push({ notBefore })))).status).toBe(200);
+      // What the replica had not received: the stored push and its log entry.
+      const admin = await server.admin();
+      try {
+        await admin.del(env.key(REVOCATION_KEYS.keycloakPush));
+        await admin.xtrim(env.key(REVOCATION_KEYS.log), 'MAXLEN', 0);
+      } finally {
+        admin.disconnect();
+      }
+      expect(pushed(await env.start())).not.toBe(notBefore);
+
+      proxy.cut(); // the failover: the connection comes back to the new primary
+      proxy.heal();
+      await until(() => a.app.kcc.revocations.stats.rewrittenAfterLoss === 1, 'the lost push relayed again');
+      expect(pushed(await env.start())).toBe(notBefore);
+      expect(env.instances.map(pushed)).toEqual(env.instances.map(() => notBefore)); // the running ones too
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('the same loss with no reconnect at all (a cluster failing over to a replica it already had a connection to): the check every minute finds it', async () => {
+    // Only the intervals are faked: the minute passes at once; Redis, HTTP and the connections run for real.
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      const env = await appEnv(1);
+      const [a] = env.instances;
+      const notBefore = now() - 60;
+      expect((await post(a!.url, 'k_push_not_before', await sign(push({ notBefore })))).status).toBe(200);
+      const admin = await server.admin();
+      try {
+        await admin.del(env.key(REVOCATION_KEYS.keycloakPush));
+      } finally {
+        admin.disconnect();
+      }
+      vi.advanceTimersByTime(60_000);
+      await until(() => a!.app.kcc.revocations.stats.rewrittenAfterLoss === 1, 'the loss found by the minute\'s check');
+      vi.useRealTimers();
+      expect(pushed(await env.start())).toBe(notBefore);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
