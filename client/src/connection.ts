@@ -15,6 +15,7 @@ import type { KccConnectionOptions } from './options.js';
 import { type ResolvedConnection, resolveConnection } from './resolve-options.js';
 import type { ConnectionRole, DedicatedRole, RedisClient, RenewDedicated } from './redis-client.js';
 import { ScriptCache } from './script-cache.js';
+import { ServerClock } from './server-clock.js';
 import { type MessageListener, Subscriptions } from './subscriptions.js';
 import { type PubSubMode, type PublishRoute, decidePubSubMode, publishRoutes } from './pubsub-mode.js';
 
@@ -128,6 +129,12 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   private secureContext: SecureContext | undefined;
   private pubSubDecision: Promise<PubSubMode> | undefined;
   private heartbeat: Heartbeat | undefined;
+  /**
+   * The server's clock as this instance estimates it, for times given to scripts (which must not call
+   * `TIME` themselves: ElastiCache Serverless refuses that).
+   * @internal
+   */
+  readonly serverClock: ServerClock;
   private closed = false;
   /** Connections replaced by a renewal, finishing what they hold before they quit: {@link close} waits for them, briefly. */
   private readonly retiring = new Set<Promise<void>>();
@@ -176,6 +183,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     const { credentials, refreshCredentials, ...rest } = config;
     this.config = rest;
     this.credentials = new CredentialRefresher(credentials, refreshCredentials, config.credentialRefreshMinIntervalMs);
+    this.serverClock = new ServerClock(this, config.logger);
     this.subscriptions = new Subscriptions({
       openConnection: (onRenew) => this.dedicated('subscriber', onRenew),
       mode: () => this.pubSubMode(),

@@ -71,16 +71,16 @@ export interface InstanceList {
   readonly truncated: boolean;
 }
 
-// KEYS: entry, index. ARGV: entry JSON, TTL (ms), instance id, 'beat' | 'stop'.
-// The index is scored by server time, so instances with skewed clocks never prune each other.
+// KEYS: entry, index. ARGV: entry JSON, TTL (ms), instance id, 'beat' | 'stop', the server's time (ms).
+// The index is scored by the server's time (as each instance estimates it: a script must not call
+// TIME, see server-clock.ts), so instances with skewed clocks never prune each other.
 const WRITE = `
 if ARGV[4] == 'stop' then
   redis.call('DEL', KEYS[1])
   redis.call('ZREM', KEYS[2], ARGV[3])
   return 0
 end
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local now = tonumber(ARGV[5])
 local ttl = tonumber(ARGV[2])
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
 redis.call('ZADD', KEYS[2], now + ttl, ARGV[3])
@@ -105,6 +105,11 @@ export interface HeartbeatConnection {
   script<T = unknown>(lua: string, keys: readonly string[], args: readonly (string | number)[]): Promise<T>;
 }
 
+/** What writing the heartbeat needs besides: the server's time as this instance estimates it. */
+interface HeartbeatWriterConnection extends HeartbeatConnection {
+  readonly serverClock: { now(): Promise<number> };
+}
+
 /**
  * Keeps this instance's heartbeat entry alive: written at once, then every `intervalMs` (one write
  * at a time; a beat that finds the previous one still running is skipped), removed by {@link stop}.
@@ -122,7 +127,7 @@ export class Heartbeat {
   failed = 0;
 
   private constructor(
-    private readonly redis: HeartbeatConnection,
+    private readonly redis: HeartbeatWriterConnection,
     private readonly options: HeartbeatOptions,
   ) {
     this.timer = setInterval(() => this.beat(), options.intervalMs);
@@ -130,7 +135,7 @@ export class Heartbeat {
     this.beat();
   }
 
-  static start(redis: HeartbeatConnection, options: HeartbeatOptions): Heartbeat {
+  static start(redis: HeartbeatWriterConnection, options: HeartbeatOptions): Heartbeat {
     return new Heartbeat(redis, options);
   }
 
@@ -169,7 +174,7 @@ export class Heartbeat {
       });
   }
 
-  private write(mode: 'beat' | 'stop'): Promise<unknown> {
+  private async write(mode: 'beat' | 'stop'): Promise<unknown> {
     const { redis, options } = this;
     const entry: InstanceHeartbeat = {
       v: HEARTBEAT_FORMAT_VERSION,
@@ -182,7 +187,7 @@ export class Heartbeat {
       intervalMs: options.intervalMs,
     };
     const keys = [redis.key(`${INSTANCE_ENTRY_PREFIX}${redis.instanceId}`), redis.key(INSTANCES_INDEX_NAME)];
-    return redis.script(WRITE, keys, [JSON.stringify(entry), options.intervalMs * HEARTBEAT_TTL_INTERVALS, redis.instanceId, mode]);
+    return redis.script(WRITE, keys, [JSON.stringify(entry), options.intervalMs * HEARTBEAT_TTL_INTERVALS, redis.instanceId, mode, await redis.serverClock.now()]);
   }
 }
 

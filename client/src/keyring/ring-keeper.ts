@@ -67,7 +67,6 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
   private lastRefusalReason: RingRefusalReason | undefined;
   private loadedAt = 0;
   private stopped = false;
-  private serverTimeRefused = false;
   private loading: Promise<LoadResult> | undefined;
   private readonly syncs = new SingleFlight(() => this.syncOnce());
   private readonly counters = { refused: {} as Partial<Record<RingRefusalReason, number>>, restored: 0, reencrypted: 0 };
@@ -207,18 +206,8 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
    * nothing. A server that refuses `TIME` is not asked again.
    */
   private async assertClockNearServer(): Promise<void> {
-    if (this.serverTimeRefused) return;
-    let skewMs: number;
-    try {
-      const [seconds, micros] = await this.redis.run((r) => r.time());
-      skewMs = Date.now() - (Number(seconds) * 1000 + Math.floor(Number(micros) / 1000));
-    } catch (error) {
-      if (!(error instanceof Error && /NOPERM|unknown command|not supported/i.test(error.message))) throw error;
-      this.serverTimeRefused = true;
-      this.redis.config.logger.warn('the Redis server refuses TIME: key ring writes go ahead without comparing this host\'s clock with the server\'s', { error: error.message });
-      return;
-    }
-    if (Math.abs(skewMs) <= CLOCK_SKEW_ALLOWANCE_MS) return;
+    const skewMs = await this.redis.serverClock.skew();
+    if (skewMs === undefined || Math.abs(skewMs) <= CLOCK_SKEW_ALLOWANCE_MS) return;
     throw new KccKeyRingError(
       `key ring not written: this host's clock is ${skewSeconds(skewMs)} s ${skewMs > 0 ? 'ahead of' : 'behind'} the Redis server's, ` +
         `more than the ${CLOCK_SKEW_ALLOWANCE_MS / 1000} s instances may differ; every time in the ring would be wrong for the others. ` +

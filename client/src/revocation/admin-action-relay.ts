@@ -68,14 +68,15 @@ const isSignedActionText = (value: unknown): value is string => typeof value ===
 // or whose expiration lies further ahead than any action Keycloak sends (a writer without the realm
 // key trying to block later pushes), does not count as newer. Readers verify the stored action itself.
 // KEYS: stored push, log. ARGV: stored JSON, expiration, notBefore, ttl (ms), minid, envelope id,
-// envelope, expiration bound ahead (s), then the publish routes (publishRouteArgs, as the revocation
+// envelope, latest expiration (s: the server's time as estimated here plus the bound ahead; a script
+// must not call TIME, see server-clock.ts), then the publish routes (publishRouteArgs, as the revocation
 // writer publishes).
 const RELAY = `${LUA_PUBLISH_ROUTES}
 local newer = true
 local stored = redis.call('GET', KEYS[1])
 if stored then
   local ok, entry = pcall(cjson.decode, stored)
-  local bound = tonumber(redis.call('TIME')[1]) + tonumber(ARGV[8])
+  local bound = tonumber(ARGV[8])
   if ok and type(entry) == 'table' then
     local e, n = tonumber(entry.expiration), tonumber(entry.notBefore)
     if e and n and e <= bound then
@@ -217,11 +218,12 @@ export class KeycloakPushRelay {
    * if not: a failover that lost acknowledged writes, or a restart without persistence. Throws only
    * when the check itself fails (the caller tries again); a failed relay leaves it to {@link retry}.
    */
-  async relayAgainIfLost(now = Date.now()): Promise<PushCheck> {
+  async relayAgainIfLost(): Promise<PushCheck> {
     const recent = this.relayed;
     if (recent === undefined) return 'none';
     const raw = await this.redis.run((r) => r.get(this.redis.key(REVOCATION_KEYS.keycloakPush)));
-    const stored = raw === null ? undefined : storedOrder(raw, now);
+    const now = Date.now();
+    const stored = raw === null ? undefined : storedOrder(raw, await this.redis.serverClock.now());
     if (stored !== undefined && !isNewer(recent.push, stored)) {
       // Held (or superseded: a newer push is its relaying instance's to check). Forgotten once a
       // check a whole window after the relay still finds it.
@@ -263,9 +265,10 @@ export class KeycloakPushRelay {
     const stored: StoredKeycloakPush = { v: STORED_PUSH_VERSION, action: push.signedAction, expiration: push.expiration, notBefore: push.notBefore };
     const keys = [REVOCATION_KEYS.keycloakPush, REVOCATION_KEYS.log].map((name) => this.redis.key(name));
     const routes = await this.redis.publishRoutes(this.redis.channel(REVOCATION_KEYS.channel));
+    const now = await this.redis.serverClock.now();
     await this.redis.script(RELAY, keys, [
-      JSON.stringify(stored), push.expiration, push.notBefore, this.storedTtlMs(), `${Date.now() - this.maxLifetimeMs}-0`,
-      envelope.id, json, MAX_ACTION_EXPIRATION_AHEAD_SECONDS, ...publishRouteArgs(routes),
+      JSON.stringify(stored), push.expiration, push.notBefore, this.storedTtlMs(), `${now - this.maxLifetimeMs}-0`,
+      envelope.id, json, Math.floor(now / 1000) + MAX_ACTION_EXPIRATION_AHEAD_SECONDS, ...publishRouteArgs(routes),
     ]);
     // Only the newest push matters: one relayed now settles an older one still waiting, and is the one to check.
     if (this.unrelayed !== undefined && !isNewer(this.unrelayed, push)) this.unrelayed = undefined;

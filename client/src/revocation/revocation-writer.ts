@@ -13,8 +13,9 @@ const PRUNE_EVERY = 64;
 // and publishes it: durable (state + log) and fast (pub/sub). All keys share the namespace's hash tag.
 // KEYS: sessions, subjects, client-not-before, log.
 // ARGV: n, then (kind, member, score) per revocation, then minid, envelope id, envelope,
-// prune-sessions-before (ms), prune-subjects-before (s), max lifetime (ms), prune flag, skew (s),
-// then the publish routes (publishRouteArgs: PUBLISH, or SPUBLISH of the channel's sharded twin in
+// prune-sessions-before (ms), prune-subjects-before (s), max lifetime (ms), prune flag, latest
+// not-before (s: the server's time as estimated here, plus the skew; a script must not call TIME, see
+// server-clock.ts), then the publish routes (publishRouteArgs: PUBLISH, or SPUBLISH of the channel's sharded twin in
 // the namespace's slot in cluster mode, or both when bridging).
 //
 // A not-before later than the server's time + skew is poison (no honest writer makes one): one in the
@@ -23,7 +24,7 @@ const PRUNE_EVERY = 64;
 const WRITE = `${LUA_PUBLISH_ROUTES}
 local n = tonumber(ARGV[1])
 local base = 2 + 3 * n
-local latest = tonumber(redis.call('TIME')[1]) + tonumber(ARGV[base + 7])
+local latest = tonumber(ARGV[base + 7])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '(' .. latest, '+inf')
 local current = tonumber(redis.call('GET', KEYS[3]) or '0')
 if current == nil or current > latest then
@@ -112,7 +113,7 @@ export class RevocationWriter {
   }
 
   private async writeBatch(events: readonly RevocationEvent[]): Promise<void> {
-    const now = Date.now();
+    const now = await this.redis.serverClock.now();
     const batch: RevocationBatch = { v: REVOCATION_BATCH_VERSION, revocations: events };
     const { envelope, json } = encodeEnvelope(this.redis.instanceId, REVOCATION_EVENT, batch, this.redis.config.maxMessageBytes);
     const maxLifetime = this.maxLifetimeMs;
@@ -126,7 +127,7 @@ export class RevocationWriter {
     await this.redis.script(WRITE, keys, [
       events.length, ...triples,
       `${now - maxLifetime}-0`, envelope.id, json, now, Math.floor((now - maxLifetime) / 1000), maxLifetime, prune,
-      MAX_NOT_BEFORE_SKEW_SECONDS, ...publishRouteArgs(routes),
+      Math.floor(now / 1000) + MAX_NOT_BEFORE_SKEW_SECONDS, ...publishRouteArgs(routes),
     ]);
   }
 }

@@ -5,7 +5,7 @@
  * lets nothing of them survive in Redis. Real redis-server, TLS, the stack's ACL users.
  */
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { KccRedis, MAX_NOT_BEFORE_SKEW_SECONDS, Revocations, type RevocationOptions } from '../../../client/src/index.js';
 import { encodeEnvelope } from '../../../client/src/envelope.js';
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
@@ -20,7 +20,7 @@ let ns = 0;
 const closeLater = closeAfterEach();
 
 beforeAll(async () => {
-  server = await startTestRedis({ appEnvs: Array.from({ length: 10 }, (_, i) => ({ app: `poison${i}`, env: 'prod' })), persistence: 'none' });
+  server = await startTestRedis({ appEnvs: Array.from({ length: 11 }, (_, i) => ({ app: `poison${i}`, env: 'prod' })), persistence: 'none' });
 });
 afterAll(() => server?.stop());
 
@@ -167,6 +167,25 @@ describe('a not-before in the future is refused at every entry', () => {
     await writer.write({ kind: 'subject', sub: 'erin', nbf: honest });
     expect(await ns.raw.get(ns.key(REVOCATION_KEYS.clientNotBefore))).toBe(String(honest));
     expect(await ns.raw.zscore(ns.key(REVOCATION_KEYS.subjects), 'erin')).toBe(String(honest));
+  });
+
+  it('write script: the bound is the server\'s clock, not the writer\'s: a writer 10 minutes ahead cannot store its own "now"', async () => {
+    const ns = await namespace();
+    const serverNowS = nowS();
+    // Only Date is faked, and frozen: this process's clock reads 10 minutes ahead of the server's.
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 600_000 });
+    try {
+      const redis = closeLater(await KccRedis.connect(kccOptions(server, ns.user, { heartbeat: false })));
+      const writer = new RevocationWriter(redis, 3_600_000);
+      await writer.write({ kind: 'subject', sub: 'frank', nbf: nowS() }); // its "now": 9 minutes past the bound
+      await writer.write({ kind: 'client', nbf: nowS() });
+      expect(await ns.raw.zcard(ns.key(REVOCATION_KEYS.subjects))).toBe(0);
+      expect(await ns.raw.get(ns.key(REVOCATION_KEYS.clientNotBefore))).toBeNull();
+      await writer.write({ kind: 'subject', sub: 'frank', nbf: serverNowS }); // the server's now is within it
+      expect(await ns.raw.zscore(ns.key(REVOCATION_KEYS.subjects), 'frank')).toBe(String(serverNowS));
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 

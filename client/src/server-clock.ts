@@ -1,0 +1,91 @@
+import type { KccLogger } from './logger.js';
+import type { RedisClient } from './redis-client.js';
+
+/** How long a measured offset is used before it is measured again (in the background). */
+export const SERVER_CLOCK_REFRESH_MS = 60_000;
+
+/** What the clock needs of a connection. */
+export interface ServerClockConnection {
+  run<T>(operation: (client: RedisClient) => Promise<T>): Promise<T>;
+}
+
+/**
+ * The Redis server's clock, as this instance estimates it: this host's clock corrected by an offset
+ * measured with `TIME` (a command of its own, never inside a script) and measured again every minute.
+ *
+ * Scripts are given the time as an argument rather than calling `TIME` themselves: ElastiCache
+ * Serverless answers a script that calls `TIME` with "ERR This Redis command is not allowed from
+ * script" (reported in symfony/symfony#54252 and otovo/redis-rate-limiters#11; AWS lists `TIME` as a
+ * supported command, https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/SupportedCommands.html,
+ * and says nothing of it in scripts). A server that refuses `TIME` altogether (an access string
+ * without it) leaves this host's clock uncorrected; it is not asked again.
+ */
+export class ServerClock {
+  /** The server's clock minus this host's (ms), as last measured. */
+  private offsetMs: number | undefined;
+  /** When it was measured (monotonic ms). */
+  private measuredAt = Number.NEGATIVE_INFINITY;
+  private measuring: Promise<number | undefined> | undefined;
+  private refused = false;
+
+  constructor(
+    private readonly redis: ServerClockConnection,
+    private readonly logger: KccLogger,
+  ) {}
+
+  /** Whether the server refused `TIME`: times are then this host's own. */
+  get uncorrected(): boolean {
+    return this.refused;
+  }
+
+  /**
+   * This host's clock minus the server's (ms), measured now; undefined when the server refuses `TIME`.
+   * Any other failure is thrown.
+   */
+  async skew(): Promise<number | undefined> {
+    const offset = await this.measure();
+    return offset === undefined ? undefined : -offset;
+  }
+
+  /**
+   * The server's time (whole ms since the epoch), estimated: measured first when never measured, otherwise
+   * from the last offset, which is measured again in the background once it is a minute old. When
+   * measuring fails, this host's clock.
+   */
+  async now(): Promise<number> {
+    if (this.offsetMs === undefined && !this.refused) await this.measure().catch(() => undefined);
+    else if (performance.now() - this.measuredAt >= SERVER_CLOCK_REFRESH_MS && !this.refused) void this.measure().catch(() => undefined);
+    return Date.now() + (this.offsetMs ?? 0);
+  }
+
+  private measure(): Promise<number | undefined> {
+    this.measuring ??= this.measureOnce().finally(() => {
+      this.measuring = undefined;
+    });
+    return this.measuring;
+  }
+
+  private async measureOnce(): Promise<number | undefined> {
+    if (this.refused) return undefined;
+    const sentAt = Date.now();
+    let reply: (string | number)[];
+    try {
+      reply = await this.redis.run((r) => r.time());
+    } catch (error) {
+      if (!(error instanceof Error && /NOPERM|unknown command|not supported/i.test(error.message))) throw error;
+      this.refused = true;
+      this.logger.warn(
+        'the Redis server refuses TIME: this host\'s clock is used as it is (key ring writes go ahead without comparing it with the server\'s; revocation bounds and heartbeats use it uncorrected)',
+        { error: error.message },
+      );
+      return undefined;
+    }
+    const receivedAt = Date.now();
+    const serverMs = Number(reply[0]) * 1000 + Number(reply[1]) / 1000;
+    if (!Number.isFinite(serverMs)) throw new Error(`TIME answered ${JSON.stringify(reply).slice(0, 80)}, not seconds and microseconds`);
+    // The server read its clock somewhere in the round trip: its middle is the best guess.
+    this.offsetMs = Math.round(serverMs - (sentAt + receivedAt) / 2);
+    this.measuredAt = performance.now();
+    return this.offsetMs;
+  }
+}

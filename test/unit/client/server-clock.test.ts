@@ -1,0 +1,60 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { RedisClient } from '../../../client/src/redis-client.js';
+import { SERVER_CLOCK_REFRESH_MS, ServerClock } from '../../../client/src/server-clock.js';
+
+/** A connection whose server clock runs `aheadMs` ahead of this process's, answering TIME as Redis does (seconds, microseconds). */
+function connection(aheadMs: number, fail?: Error) {
+  const calls = { time: 0 };
+  const warnings: string[] = [];
+  const conn = {
+    calls,
+    run: async <T>(operation: (client: RedisClient) => Promise<T>): Promise<T> =>
+      operation({
+        time: async () => {
+          calls.time++;
+          if (fail) throw fail;
+          const us = (Date.now() + aheadMs) * 1000;
+          return [String(Math.floor(us / 1_000_000)), String(us % 1_000_000)];
+        },
+      } as unknown as RedisClient),
+  };
+  return { conn, calls, warnings, clock: new ServerClock(conn, { warn: (m) => warnings.push(m), info: () => undefined }) };
+}
+
+afterEach(() => vi.useRealTimers());
+
+describe('ServerClock', () => {
+  it('estimates the server\'s time from one TIME, then reuses the offset for a minute and measures again in the background', async () => {
+    vi.useFakeTimers({ toFake: ['Date', 'performance'], now: 1_800_000_000_000 });
+    const { clock, calls } = connection(-7_250);
+    expect(await clock.now()).toBe(1_800_000_000_000 - 7_250);
+    expect(await clock.skew()).toBe(7_250); // this host is ahead
+    expect(calls.time).toBe(2); // skew() always measures
+    vi.advanceTimersByTime(SERVER_CLOCK_REFRESH_MS - 1);
+    expect(await clock.now()).toBe(1_800_000_000_000 + SERVER_CLOCK_REFRESH_MS - 1 - 7_250);
+    expect(calls.time).toBe(2);
+    vi.advanceTimersByTime(1);
+    await clock.now();
+    expect(calls.time).toBe(3);
+  });
+
+  it('a server that refuses TIME leaves this host\'s clock, says so once and is not asked again', async () => {
+    const { clock, calls, warnings } = connection(0, new Error("NOPERM User notime-prod has no permissions to run the 'time' command"));
+    const before = Date.now();
+    expect(await clock.now()).toBeGreaterThanOrEqual(before);
+    expect(await clock.skew()).toBeUndefined();
+    expect(clock.uncorrected).toBe(true);
+    await clock.now();
+    expect(calls.time).toBe(1);
+    expect(warnings).toHaveLength(1);
+  });
+
+  it('another failure (the connection down) is thrown by skew() and leaves now() on this host\'s clock, asking again next time', async () => {
+    const { clock, calls } = connection(0, new Error('Connection is closed.'));
+    await expect(clock.skew()).rejects.toThrow('Connection is closed.');
+    const before = Date.now();
+    expect(await clock.now()).toBeGreaterThanOrEqual(before);
+    expect(calls.time).toBe(2);
+    expect(clock.uncorrected).toBe(false);
+  });
+});
