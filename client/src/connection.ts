@@ -77,8 +77,8 @@ export interface ConnectionStats {
 }
 
 const MAX_AUTH_ATTEMPTS = 5;
-/** How often {@link KccRedis.run} retries a command the server refused while loading its dataset. */
-const LOADING_RETRY_MS = 100;
+/** How often {@link KccRedis.run} retries a command the server refused for now (LOADING, TRYAGAIN). */
+const NOT_NOW_RETRY_MS = 100;
 /** How often a cluster subscriber re-reads the topology (CLUSTER SLOTS), so sharded subscriptions follow a moved slot. */
 const SUBSCRIBER_SLOTS_REFRESH_MS = 5_000;
 
@@ -87,10 +87,24 @@ function withoutNodeLifecycle(options: RedisOptions): Omit<RedisOptions, 'retryS
   return rest;
 }
 
-/** The server refused the command (without running it) because it is still loading its dataset. */
-function isLoading(error: unknown): boolean {
-  return error instanceof Error && error.message.startsWith('LOADING');
+/**
+ * Why the command was refused for now, without running it: LOADING (the server is still loading its
+ * dataset after a restart), or in cluster mode the slot of its keys is moving (online resharding, a
+ * failover): ioredis follows MOVED and ASK and waits out TRYAGAIN (a multi-key command whose keys are
+ * only partly moved yet) by itself, 16 times in all, then gives up with "Too many Cluster
+ * redirections"; a slot that takes longer to move needs more.
+ */
+function refusedForNow(error: unknown): 'LOADING' | 'SLOT_MOVING' | undefined {
+  if (!(error instanceof Error)) return undefined;
+  if (error.message.startsWith('LOADING')) return 'LOADING';
+  if (error.message.startsWith('TRYAGAIN') || error.message.startsWith('Too many Cluster redirections')) return 'SLOT_MOVING';
+  return undefined;
 }
+
+const NOT_NOW_REASONS = {
+  LOADING: 'was still loading its dataset (LOADING)',
+  SLOT_MOVING: 'was still moving the app-env\'s slot (redirections: online resharding or a failover)',
+} as const;
 
 /** WRONGPASS / NOAUTH: the credentials in use are not (or no longer) accepted. */
 export function isAuthError(error: unknown): boolean {
@@ -243,27 +257,29 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
 
   /**
    * Runs commands on the command connection. A command rejected because the credentials were
-   * rotated is retried after the credentials are re-read (a few times, bounded). One rejected
-   * because the server is still loading its dataset (LOADING: after a restart; it ran nothing) is
-   * retried every {@link LOADING_RETRY_MS} for up to `connectTimeoutMs`. Any other error is thrown as is.
+   * rotated is retried after the credentials are re-read (a few times, bounded). One the server
+   * refused for now without running it (LOADING after a restart; in cluster mode, redirected past
+   * ioredis's own retries while the slot moves) is
+   * retried every {@link NOT_NOW_RETRY_MS} for up to `connectTimeoutMs`. Any other error is thrown as is.
    */
   async run<T>(operation: (client: RedisClient) => Promise<T>): Promise<T> {
     let authAttempts = 0;
-    let loadingSince: number | undefined;
+    let refusedSince: number | undefined;
     for (;;) {
       const generation = this.credentials.version;
       try {
         return await operation(this.client);
       } catch (error) {
-        if (isLoading(error)) {
-          loadingSince ??= performance.now();
-          if (performance.now() - loadingSince >= this.config.connectTimeoutMs) {
+        const notNow = refusedForNow(error);
+        if (notNow) {
+          refusedSince ??= performance.now();
+          if (performance.now() - refusedSince >= this.config.connectTimeoutMs) {
             throw new KccConnectionError(
-              `Redis at ${this.config.host}:${this.config.port} was still loading its dataset (LOADING) after ${this.config.connectTimeoutMs} ms (connectTimeoutMs); the command was not run: retry it later`,
+              `Redis at ${this.config.host}:${this.config.port} ${NOT_NOW_REASONS[notNow]} after ${this.config.connectTimeoutMs} ms (connectTimeoutMs); the command was not run: retry it later`,
               { cause: redisErrorSummary(error) },
             );
           }
-          await new Promise((resolve) => setTimeout(resolve, LOADING_RETRY_MS));
+          await new Promise((resolve) => setTimeout(resolve, NOT_NOW_RETRY_MS));
           continue;
         }
         if (!isAuthError(error) || ++authAttempts >= MAX_AUTH_ATTEMPTS) throw this.describe(error);

@@ -5,7 +5,7 @@ import { afterAll, beforeAll } from 'vitest';
 import { KccRedis } from '../../client/src/index.js';
 import type { DedicatedRole } from '../../client/src/connection.js';
 import { LocalCluster } from '../../local/local-cluster.js';
-import type { LocalRedis } from '../../local/local-redis.js';
+import { LOCAL_ADMIN_USER, type LocalRedis } from '../../local/local-redis.js';
 
 /** The node of `cluster` that serves the slot of `key` (asked as the admin: CLUSTER KEYSLOT is not in the app users' grants). */
 export async function slotOwner(cluster: LocalCluster, key: string): Promise<LocalRedis> {
@@ -47,6 +47,50 @@ export function useTestCluster(appEnvs: { app: string; env: string }[]): {
     connect: (user, roles = []) => {
       const { password } = cluster!.users.get(user)!;
       return KccRedis.connect({ url: cluster!.url, tls: { ca: cluster!.ca, servername: 'localhost' }, username: user, password, clusterMode: true, env: {} }, roles);
+    },
+  };
+}
+
+/**
+ * Starts moving the slot of `key` from node `from` to node `to` as an online resharding does
+ * (CLUSTER SETSLOT IMPORTING on the target, MIGRATING on the source), keys not moved yet. While it
+ * lasts, a script whose keys are partly there answers TRYAGAIN. `finish()` moves the keys (MIGRATE)
+ * and gives the slot to `to` on every node.
+ */
+export async function startSlotMigration(cluster: LocalCluster, key: string, from: LocalRedis, to: LocalRedis): Promise<{ readonly slot: number; finish(): Promise<void> }> {
+  const [source, target] = await Promise.all([from.admin(), to.admin()]);
+  let slot: number;
+  let targetId: string;
+  try {
+    slot = Number(await source.call('CLUSTER', 'KEYSLOT', key));
+    const sourceId = String(await source.call('CLUSTER', 'MYID'));
+    targetId = String(await target.call('CLUSTER', 'MYID'));
+    await target.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', sourceId);
+    await source.call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', targetId);
+  } finally {
+    await Promise.all([source.quit(), target.quit()]);
+  }
+  return {
+    slot,
+    async finish() {
+      const admin = await from.admin();
+      try {
+        for (;;) {
+          const keys = (await admin.call('CLUSTER', 'GETKEYSINSLOT', slot, 100)) as string[];
+          if (keys.length === 0) break;
+          await admin.call('MIGRATE', '127.0.0.1', to.port, '', 0, 5_000, 'AUTH2', LOCAL_ADMIN_USER, from.adminPassword, 'KEYS', ...keys);
+        }
+      } finally {
+        await admin.quit();
+      }
+      for (const node of [to, from, ...cluster.nodes.filter((n) => n !== to && n !== from)]) {
+        const nodeAdmin = await node.admin();
+        try {
+          await nodeAdmin.call('CLUSTER', 'SETSLOT', slot, 'NODE', targetId);
+        } finally {
+          await nodeAdmin.quit();
+        }
+      }
     },
   };
 }
