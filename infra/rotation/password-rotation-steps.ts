@@ -94,8 +94,8 @@ export async function testSecret(ctx: PasswordStepContext): Promise<void> {
  * AWSPREVIOUS), then leaves the user with the new password only and waits until it is `active`.
  * Instances still holding the old password keep their authenticated connections; on their next
  * reconnect Redis answers WRONGPASS, the client re-reads AWSCURRENT once and authenticates with the
- * new password. Re-running it (or running it after AWSCURRENT already moved) only repeats the drop,
- * and not even that once a newer rotation has started.
+ * new password. Re-running it (or running it after AWSCURRENT already moved) only repeats the drop;
+ * once a newer rotation has a pending password, that one is kept beside the current one.
  */
 export async function finishSecret(ctx: PasswordStepContext): Promise<void> {
   const next = await ctx.secrets.get(ctx.token);
@@ -104,6 +104,8 @@ export async function finishSecret(ctx: PasswordStepContext): Promise<void> {
   if (currentVersionId === undefined) {
     throw new KccRotationError('KCC_ROTATION_WRONG_STAGE', `${ctx.where}: no version carries ${STAGE.current}; the secret has no current value`);
   }
+  /** Passwords the user keeps beside the new one: a newer rotation's, when one is under way. */
+  const keep: string[] = [];
   if (currentVersionId !== ctx.token) {
     const current = await ctx.secrets.get(currentVersionId, STAGE.current);
     sameUser(ctx, current, next);
@@ -113,20 +115,23 @@ export async function finishSecret(ctx: PasswordStepContext): Promise<void> {
   } else {
     // A repeated finishSecret (Secrets Manager's retry, or a manual call) for a rotation that has
     // ended while a newer one is under way: that one's password may already be on the user, and
-    // dropping it would fail that rotation. Its own finishSecret drops the old passwords. AWS's
-    // sample returns here in every case (https://github.com/aws-samples/aws-secrets-manager-rotation-lambdas,
-    // SecretsManagerRotationTemplate/lambda_function.py, finish_secret).
+    // dropping it would fail that rotation. It stays; every other old password goes. A pending
+    // version without a value yet (before its createSecret), or holding the current password (a
+    // configuration test's copy), has no password of its own to keep.
     const newer = Object.entries(ctx.stages).find(([versionId, stages]) => versionId !== ctx.token && stages.includes(STAGE.pending))?.[0];
-    if (newer !== undefined) {
-      ctx.log('info', `${STAGE.current} is already on this version and version ${newer} carries ${STAGE.pending} (a newer rotation): leaving the user's passwords to it`, { userId });
-      return;
+    const pending = newer === undefined ? undefined : await ctx.secrets.find(newer, STAGE.pending);
+    if (pending !== undefined && pending.value.password !== next.value.password) {
+      sameUser(ctx, next, pending);
+      keep.push(pending.value.password);
+      ctx.log('info', `${STAGE.current} is already on this version and version ${pending.versionId} carries ${STAGE.pending} (a newer rotation): keeping its password, dropping the others`, { userId });
+    } else {
+      ctx.log('info', `${STAGE.current} is already on this version; making sure the old password is gone`, { userId });
     }
-    ctx.log('info', `${STAGE.current} is already on this version; making sure the old password is gone`, { userId });
   }
   const user = ctx.user(userId);
   checkIdentity(ctx, await user.describe(), next);
-  await user.setPasswords([next.value.password]);
-  ctx.log('info', 'the user accepts only the new password', { userId });
+  await user.setPasswords([next.value.password, ...keep]);
+  ctx.log('info', keep.length === 0 ? 'the user accepts only the new password' : 'the user accepts the new password and the newer rotation\'s', { userId });
 }
 
 async function currentAndPending(ctx: PasswordStepContext): Promise<{ current: UserSecretVersion; pending: UserSecretVersion; user: ElastiCacheUser }> {

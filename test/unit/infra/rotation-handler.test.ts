@@ -291,20 +291,34 @@ describe('rotation handler: every step can run again (idempotent)', () => {
     expect(ec.users.get('my-app-prod')!.passwords).toEqual([current]);
   });
 
-  it('a repeated finishSecret of an ended rotation leaves a newer rotation\'s password on the user', async () => {
+  it('a repeated finishSecret of an ended rotation keeps a newer rotation\'s password on the user, and drops every other', async () => {
     const first = await runUntil('finishSecret');
     sm.endRotation(ARN, first);
+    const current = JSON.parse(sm.value(ARN)!).password as string;
     const second = await runUntil('setSecret');
     const pending = JSON.parse(sm.versionValue(ARN, second)!).password as string;
-    expect(ec.users.get('my-app-prod')!.passwords).toContain(pending);
+    ec.users.get('my-app-prod')!.passwords = [OLD_PASSWORD, current, pending]; // as if the first drop had failed
     ec.mock.resetHistory();
     await handler()(event('finishSecret', first)); // Secrets Manager's retry, or a manual call
-    expect(ec.mock.commandCalls(ModifyUserCommand)).toHaveLength(0);
-    expect(ec.users.get('my-app-prod')!.passwords).toContain(pending);
+    expect(ec.mock.commandCalls(ModifyUserCommand).map((c) => c.args[0].input.Passwords)).toEqual([[current, pending]]);
+    expect(ec.users.get('my-app-prod')!.passwords).toEqual([current, pending]);
     expect(logged.some((l) => l.message.includes(`version ${second} carries AWSPENDING (a newer rotation)`))).toBe(true);
     for (const step of ['testSecret', 'finishSecret'] as const) await handler()(event(step, second));
     expect(sm.stages(ARN, second)).toContain('AWSCURRENT');
     expect(ec.users.get('my-app-prod')!.passwords).toEqual([pending]);
+  });
+
+  it('a repeated finishSecret beside a configuration test\'s pending copy of the current value still drops the old password', async () => {
+    // Found by a review (2026-12-03): any other AWSPENDING version used to count as a newer rotation.
+    const first = await runUntil('finishSecret');
+    sm.endRotation(ARN, first);
+    const current = sm.value(ARN)!;
+    ec.users.get('my-app-prod')!.passwords = [OLD_PASSWORD, JSON.parse(current).password as string]; // the last drop failed
+    // What RotateSecret with RotateImmediately=false does first: the current value in a new AWSPENDING version.
+    const copy = sm.startRotation(ARN);
+    await new SecretsManagerClient({}).send(new PutSecretValueCommand({ SecretId: ARN, ClientRequestToken: copy, SecretString: current, VersionStages: ['AWSPENDING'] }));
+    await handler()(event('finishSecret', first));
+    expect(ec.users.get('my-app-prod')!.passwords).toEqual([JSON.parse(current).password]);
   });
 });
 
