@@ -3,6 +3,12 @@ import type { RedisClient } from './redis-client.js';
 
 /** How long a measured offset is used before it is measured again (in the background). */
 export const SERVER_CLOCK_REFRESH_MS = 60_000;
+/**
+ * A measurement whose round trip took longer is thrown away (the previous offset stays): the
+ * server read its clock somewhere within it, so the estimate could be off by half of it, and a
+ * command can wait in ioredis's offline queue or behind retries for many seconds.
+ */
+export const MAX_MEASURE_ROUND_TRIP_MS = 2_000;
 
 /** What the clock needs of a connection. */
 export interface ServerClockConnection {
@@ -23,8 +29,8 @@ export interface ServerClockConnection {
 export class ServerClock {
   /** The server's clock minus this host's (ms), as last measured. */
   private offsetMs: number | undefined;
-  /** When it was measured (monotonic ms). */
-  private measuredAt = Number.NEGATIVE_INFINITY;
+  /** When the last measurement that did not fail began (monotonic ms): the next is due a minute later. */
+  private attemptedAt = Number.NEGATIVE_INFINITY;
   private measuring: Promise<number | undefined> | undefined;
   private refused = false;
 
@@ -39,8 +45,9 @@ export class ServerClock {
   }
 
   /**
-   * This host's clock minus the server's (ms), measured now; undefined when the server refuses `TIME`.
-   * Any other failure is thrown.
+   * This host's clock minus the server's (ms), measured now (or, when this round trip was too slow to
+   * tell, as last measured); undefined when the server refuses `TIME` or no measurement was usable
+   * yet. Any other failure is thrown.
    */
   async skew(): Promise<number | undefined> {
     const offset = await this.measure();
@@ -48,13 +55,15 @@ export class ServerClock {
   }
 
   /**
-   * The server's time (whole ms since the epoch), estimated: measured first when never measured, otherwise
-   * from the last offset, which is measured again in the background once it is a minute old. When
-   * measuring fails, this host's clock.
+   * The server's time (whole ms since the epoch), estimated from the last offset, which is measured
+   * again in the background once a minute; the first time, measured first. Without an offset (the
+   * server refuses TIME, or measuring failed), this host's clock.
    */
   async now(): Promise<number> {
-    if (this.offsetMs === undefined && !this.refused) await this.measure().catch(() => undefined);
-    else if (performance.now() - this.measuredAt >= SERVER_CLOCK_REFRESH_MS && !this.refused) void this.measure().catch(() => undefined);
+    if (!this.refused && performance.now() - this.attemptedAt >= SERVER_CLOCK_REFRESH_MS) {
+      const measuring = this.measure().catch(() => undefined);
+      if (this.offsetMs === undefined) await measuring;
+    }
     return Date.now() + (this.offsetMs ?? 0);
   }
 
@@ -67,12 +76,17 @@ export class ServerClock {
 
   private async measureOnce(): Promise<number | undefined> {
     if (this.refused) return undefined;
+    this.attemptedAt = performance.now();
     const sentAt = Date.now();
+    const started = performance.now();
     let reply: (string | number)[];
     try {
       reply = await this.redis.run((r) => r.time());
     } catch (error) {
-      if (!(error instanceof Error && /NOPERM|unknown command|not supported/i.test(error.message))) throw error;
+      if (!(error instanceof Error && /NOPERM|unknown command|not supported/i.test(error.message))) {
+        this.attemptedAt = Number.NEGATIVE_INFINITY; // asked again next time
+        throw error;
+      }
       this.refused = true;
       this.logger.warn(
         'the Redis server refuses TIME: this host\'s clock is used as it is (key ring writes go ahead without comparing it with the server\'s; revocation bounds and heartbeats use it uncorrected)',
@@ -81,11 +95,11 @@ export class ServerClock {
       return undefined;
     }
     const receivedAt = Date.now();
+    if (performance.now() - started > MAX_MEASURE_ROUND_TRIP_MS) return this.offsetMs;
     const serverMs = Number(reply[0]) * 1000 + Number(reply[1]) / 1000;
     if (!Number.isFinite(serverMs)) throw new Error(`TIME answered ${JSON.stringify(reply).slice(0, 80)}, not seconds and microseconds`);
     // The server read its clock somewhere in the round trip: its middle is the best guess.
     this.offsetMs = Math.round(serverMs - (sentAt + receivedAt) / 2);
-    this.measuredAt = performance.now();
     return this.offsetMs;
   }
 }

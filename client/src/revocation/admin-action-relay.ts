@@ -64,9 +64,10 @@ export function isRelayedKeycloakPush(value: unknown): value is RelayedKeycloakP
 const isSignedActionText = (value: unknown): value is string => typeof value === 'string' && value.length > 0 && value.length <= MAX_SIGNED_ACTION_LENGTH;
 
 // Stores the push unless the stored one is newer (by expiration, then the higher notBefore), appends
-// the batch to the revocation log and publishes it, in one step. A stored entry that does not decode,
-// or whose expiration lies further ahead than any action Keycloak sends (a writer without the realm
-// key trying to block later pushes), does not count as newer. Readers verify the stored action itself.
+// the batch to the revocation log and publishes it, in one step. A stored entry that does not decode
+// (or whose order fields are not JSON numbers), or whose expiration lies further ahead than any action
+// Keycloak sends (a writer without the realm key trying to block later pushes), does not count as
+// newer. Returns 1 when it stored the push, 0 when the stored one counts as newer. Readers verify the stored action itself.
 // KEYS: stored push, log. ARGV: stored JSON, expiration, notBefore, ttl (ms), minid, envelope id,
 // envelope, latest expiration (s: the server's time as estimated here plus the bound ahead; a script
 // must not call TIME, see server-clock.ts), then the publish routes (publishRouteArgs, as the revocation
@@ -77,9 +78,9 @@ local stored = redis.call('GET', KEYS[1])
 if stored then
   local ok, entry = pcall(cjson.decode, stored)
   local bound = tonumber(ARGV[8])
-  if ok and type(entry) == 'table' then
-    local e, n = tonumber(entry.expiration), tonumber(entry.notBefore)
-    if e and n and e <= bound then
+  if ok and type(entry) == 'table' and type(entry.expiration) == 'number' and type(entry.notBefore) == 'number' then
+    local e, n = entry.expiration, entry.notBefore
+    if e <= bound then
       local ne, nn = tonumber(ARGV[2]), tonumber(ARGV[3])
       newer = ne > e or (ne == e and nn >= n)
     end
@@ -232,13 +233,17 @@ export class KeycloakPushRelay {
       }
       return 'held';
     }
+    let storedNow: boolean;
     try {
-      await this.relay(recent.push, this.encode(recent.push));
-      return 'relayed-again';
+      storedNow = await this.relay(recent.push, this.encode(recent.push));
     } catch (error) {
       this.keepUnrelayed(recent.push, error);
       return 'unrelayed';
     }
+    if (storedNow) return 'relayed-again';
+    // The script found a stored push that counts as newer (written since the read): its writer's to check.
+    if (this.relayed === recent) this.relayed = undefined;
+    return 'held';
   }
 
   private async relayUnrelayed(): Promise<void> {
@@ -259,20 +264,24 @@ export class KeycloakPushRelay {
     return encodeEnvelope(this.redis.instanceId, REVOCATION_EVENT, batch, this.redis.config.maxMessageBytes);
   }
 
-  /** Stores the push unless a newer one is stored, appends it to the log and publishes it, in one script call. */
-  private async relay(push: VerifiedKeycloakPush, { envelope, json }: ReturnType<typeof encodeEnvelope>): Promise<void> {
+  /**
+   * Stores the push unless a newer one is stored, appends it to the log and publishes it, in one
+   * script call. Resolves whether it was stored.
+   */
+  private async relay(push: VerifiedKeycloakPush, { envelope, json }: ReturnType<typeof encodeEnvelope>): Promise<boolean> {
     this.host.remember(envelope.id);
     const stored: StoredKeycloakPush = { v: STORED_PUSH_VERSION, action: push.signedAction, expiration: push.expiration, notBefore: push.notBefore };
     const keys = [REVOCATION_KEYS.keycloakPush, REVOCATION_KEYS.log].map((name) => this.redis.key(name));
     const routes = await this.redis.publishRoutes(this.redis.channel(REVOCATION_KEYS.channel));
     const now = await this.redis.serverClock.now();
-    await this.redis.script(RELAY, keys, [
+    const storedNow = await this.redis.script<number>(RELAY, keys, [
       JSON.stringify(stored), push.expiration, push.notBefore, this.storedTtlMs(), `${now - this.maxLifetimeMs}-0`,
       envelope.id, json, Math.floor(now / 1000) + MAX_ACTION_EXPIRATION_AHEAD_SECONDS, ...publishRouteArgs(routes),
     ]);
     // Only the newest push matters: one relayed now settles an older one still waiting, and is the one to check.
     if (this.unrelayed !== undefined && !isNewer(this.unrelayed, push)) this.unrelayed = undefined;
     if (this.relayed === undefined || isNewer(push, this.relayed.push)) this.relayed = { push, at: Date.now() };
+    return storedNow === 1;
   }
 
   private keepUnrelayed(push: VerifiedKeycloakPush, error: unknown): void {

@@ -36,7 +36,7 @@ const open: { apps: FastifyInstance[]; raw: Redis[] } = { apps: [], raw: [] };
 
 beforeAll(async () => {
   [server, realm, stranger] = await Promise.all([
-    startTestRedis({ appEnvs: Array.from({ length: 11 }, (_, i) => ({ app: `kcadmin${i}`, env: 'prod' })), persistence: 'none' }),
+    startTestRedis({ appEnvs: Array.from({ length: 12 }, (_, i) => ({ app: `kcadmin${i}`, env: 'prod' })), persistence: 'none' }),
     TestRealm.start(),
     realmKey('stranger', 'ES256'),
   ]);
@@ -389,6 +389,28 @@ describe('a push reaches every instance although Redis did not take it, or took 
       expect(env.instances.map(pushed)).toEqual(env.instances.map(() => notBefore)); // the running ones too
     } finally {
       await proxy.stop();
+    }
+  });
+
+  it('a stored entry a Redis writer forged (order fields as strings) is written over once, not relayed against every minute', async () => {
+    // Found by a review (2026-12-03): the check read such an entry as missing while the store script
+    // read it as newer, so the instance relayed its push again every minute and never stored it.
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      const env = await appEnv(1);
+      const [a] = env.instances;
+      const notBefore = now() - 60;
+      const action = push({ notBefore });
+      expect((await post(a!.url, 'k_push_not_before', await sign(action))).status).toBe(200);
+      const raw = await env.attacker();
+      await raw.set(env.key(REVOCATION_KEYS.keycloakPush), JSON.stringify({ v: 1, action: 'forged', expiration: String(action.expiration), notBefore: '99999999999' }));
+      vi.advanceTimersByTime(60_000);
+      await until(() => a!.app.kcc.revocations.stats.rewrittenAfterLoss === 1, 'the forged entry found by the minute\'s check');
+      expect(JSON.parse((await raw.get(env.key(REVOCATION_KEYS.keycloakPush)))!)).toMatchObject({ expiration: action.expiration, notBefore });
+      vi.useRealTimers();
+      expect(pushed(await env.start())).toBe(notBefore);
+    } finally {
+      vi.useRealTimers();
     }
   });
 

@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { RedisClient } from '../../../client/src/redis-client.js';
-import { SERVER_CLOCK_REFRESH_MS, ServerClock } from '../../../client/src/server-clock.js';
+import { MAX_MEASURE_ROUND_TRIP_MS, SERVER_CLOCK_REFRESH_MS, ServerClock } from '../../../client/src/server-clock.js';
 
 /** A connection whose server clock runs `aheadMs` ahead of this process's, answering TIME as Redis does (seconds, microseconds). */
-function connection(aheadMs: number, fail?: Error) {
+function connection(aheadMs: number, fail?: Error, delays: number[] = []) {
   const calls = { time: 0 };
   const warnings: string[] = [];
   const conn = {
@@ -13,6 +13,8 @@ function connection(aheadMs: number, fail?: Error) {
         time: async () => {
           calls.time++;
           if (fail) throw fail;
+          const delay = delays[calls.time - 1] ?? 0;
+          if (delay > 0) vi.advanceTimersByTime(delay); // the reply waited (offline queue, retries)
           const us = (Date.now() + aheadMs) * 1000;
           return [String(Math.floor(us / 1_000_000)), String(us % 1_000_000)];
         },
@@ -36,6 +38,16 @@ describe('ServerClock', () => {
     vi.advanceTimersByTime(1);
     await clock.now();
     expect(calls.time).toBe(3);
+  });
+
+  it('a measurement whose round trip took too long is thrown away; the previous offset stays (found by a review)', async () => {
+    vi.useFakeTimers({ toFake: ['Date', 'performance'], now: 1_800_000_000_000 });
+    // The server's clock read at the start of a 20 s wait: its middle would be 10 s off.
+    const { clock } = connection(-7_250, undefined, [20_000, 0, MAX_MEASURE_ROUND_TRIP_MS + 1]);
+    expect(await clock.skew()).toBeUndefined(); // nothing usable yet
+    expect(await clock.skew()).toBe(7_250);
+    expect(await clock.skew()).toBe(7_250); // the slow one changed nothing
+    expect(await clock.now()).toBe(Date.now() - 7_250);
   });
 
   it('a server that refuses TIME leaves this host\'s clock, says so once and is not asked again', async () => {
