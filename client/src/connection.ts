@@ -14,6 +14,7 @@ import { namespacedChannel, namespacedKey } from './contract/naming.js';
 import type { KccConnectionOptions } from './options.js';
 import { type ResolvedConnection, resolveConnection } from './resolve-options.js';
 import type { ConnectionRole, DedicatedRole, RedisClient, RenewDedicated } from './redis-client.js';
+import { SLOT_MOVING_RETRY_MS, refusedForNow } from './refused-for-now.js';
 import { ScriptCache } from './script-cache.js';
 import { ServerClock } from './server-clock.js';
 import { type MessageListener, Subscriptions } from './subscriptions.js';
@@ -85,20 +86,6 @@ const SUBSCRIBER_SLOTS_REFRESH_MS = 5_000;
 function withoutNodeLifecycle(options: RedisOptions): Omit<RedisOptions, 'retryStrategy' | 'lazyConnect'> {
   const { retryStrategy: _retry, lazyConnect: _lazy, ...rest } = options;
   return rest;
-}
-
-/**
- * Why the command was refused for now, without running it: LOADING (the server is still loading its
- * dataset after a restart), or in cluster mode the slot of its keys is moving (online resharding, a
- * failover): ioredis follows MOVED and ASK and waits out TRYAGAIN (a multi-key command whose keys are
- * only partly moved yet) by itself, 16 times in all, then gives up with "Too many Cluster
- * redirections"; a slot that takes longer to move needs more.
- */
-function refusedForNow(error: unknown): 'LOADING' | 'SLOT_MOVING' | undefined {
-  if (!(error instanceof Error)) return undefined;
-  if (error.message.startsWith('LOADING')) return 'LOADING';
-  if (error.message.startsWith('TRYAGAIN') || error.message.startsWith('Too many Cluster redirections')) return 'SLOT_MOVING';
-  return undefined;
 }
 
 const NOT_NOW_REASONS = {
@@ -258,9 +245,9 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   /**
    * Runs commands on the command connection. A command rejected because the credentials were
    * rotated is retried after the credentials are re-read (a few times, bounded). One the server
-   * refused for now without running it (LOADING after a restart; in cluster mode, redirected past
-   * ioredis's own retries while the slot moves) is
-   * retried every {@link NOT_NOW_RETRY_MS} for up to `connectTimeoutMs`. Any other error is thrown as is.
+   * refused for now without running it is retried every {@link NOT_NOW_RETRY_MS}: LOADING after a
+   * restart for up to `connectTimeoutMs`; in cluster mode, redirections past ioredis's own retries
+   * while the slot moves, for {@link SLOT_MOVING_RETRY_MS} more. Any other error is thrown as is.
    */
   async run<T>(operation: (client: RedisClient) => Promise<T>): Promise<T> {
     let authAttempts = 0;
@@ -273,9 +260,10 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
         const notNow = refusedForNow(error);
         if (notNow) {
           refusedSince ??= performance.now();
-          if (performance.now() - refusedSince >= this.config.connectTimeoutMs) {
+          const limitMs = notNow === 'LOADING' ? this.config.connectTimeoutMs : Math.min(SLOT_MOVING_RETRY_MS, this.config.connectTimeoutMs);
+          if (performance.now() - refusedSince >= limitMs) {
             throw new KccConnectionError(
-              `Redis at ${this.config.host}:${this.config.port} ${NOT_NOW_REASONS[notNow]} after ${this.config.connectTimeoutMs} ms (connectTimeoutMs); the command was not run: retry it later`,
+              `Redis at ${this.config.host}:${this.config.port} ${NOT_NOW_REASONS[notNow]} after ${limitMs} ms${notNow === 'LOADING' ? ' (connectTimeoutMs)' : ''}; the command was not run: retry it later`,
               { cause: redisErrorSummary(error) },
             );
           }

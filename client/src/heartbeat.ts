@@ -147,9 +147,13 @@ export class Heartbeat {
 
   private async removeEntry(): Promise<void> {
     clearInterval(this.timer);
-    await this.inFlight;
     let timeout: NodeJS.Timeout | undefined;
-    const removal = this.write('stop').catch(() => undefined);
+    // The beat in flight first (so the removal lands after it), within the same bound: during an
+    // outage it waits out ioredis's retries, which can take minutes.
+    const removal = (async () => {
+      await this.inFlight;
+      await this.write('stop');
+    })().catch(() => undefined);
     await Promise.race([removal, new Promise<void>((resolve) => (timeout = setTimeout(resolve, STOP_TIMEOUT_MS)))]);
     clearTimeout(timeout);
   }

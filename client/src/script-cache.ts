@@ -41,9 +41,18 @@ export class ScriptCache {
     try {
       return (await client.evalsha(sha, keys.length, ...keys, ...args)) as T;
     } catch (error) {
-      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+      if (!isNoScript(error)) throw error;
       if (this.loads.get(sha) === loaded) this.loads.delete(sha);
       return this.run<T>(client, lua, keys, args);
     }
   }
+}
+
+/**
+ * NOSCRIPT: the server does not have the script (it ran nothing). In cluster mode ioredis wraps it
+ * when the command had used up its redirections first, e.g. the slot moved to a node that never ran
+ * the script: "Too many Cluster redirections. Last error: ReplyError: NOSCRIPT …".
+ */
+function isNoScript(error: unknown): boolean {
+  return error instanceof Error && /^(Too many Cluster redirections\. Last error: ReplyError: )?NOSCRIPT\b/.test(error.message);
 }

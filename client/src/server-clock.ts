@@ -4,9 +4,9 @@ import type { RedisClient } from './redis-client.js';
 /** How long a measured offset is used before it is measured again (in the background). */
 export const SERVER_CLOCK_REFRESH_MS = 60_000;
 /**
- * A measurement whose round trip took longer is thrown away (the previous offset stays): the
- * server read its clock somewhere within it, so the estimate could be off by half of it, and a
- * command can wait in ioredis's offline queue or behind retries for many seconds.
+ * A measurement whose round trip took longer is not kept for {@link ServerClock.now} (the previous
+ * offset stays): the server read its clock somewhere within it, so the estimate could be off by half
+ * of it, and a command can wait in ioredis's offline queue or behind retries for many seconds.
  */
 export const MAX_MEASURE_ROUND_TRIP_MS = 2_000;
 
@@ -45,9 +45,9 @@ export class ServerClock {
   }
 
   /**
-   * This host's clock minus the server's (ms), measured now (or, when this round trip was too slow to
-   * tell, as last measured); undefined when the server refuses `TIME` or no measurement was usable
-   * yet. Any other failure is thrown.
+   * This host's clock minus the server's (ms), measured now, however long the round trip took (off
+   * by half of it at most: a check with a wide allowance, as the key ring's, still holds); undefined
+   * when the server refuses `TIME`. Any other failure is thrown.
    */
   async skew(): Promise<number | undefined> {
     const offset = await this.measure();
@@ -56,11 +56,11 @@ export class ServerClock {
 
   /**
    * The server's time (whole ms since the epoch), estimated from the last offset, which is measured
-   * again in the background once a minute; the first time, measured first. Without an offset (the
-   * server refuses TIME, or measuring failed), this host's clock.
+   * again in the background once a minute; while there is none, measured first. Without one (the
+   * server refuses TIME, or measuring failed or was too slow), this host's clock.
    */
   async now(): Promise<number> {
-    if (!this.refused && performance.now() - this.attemptedAt >= SERVER_CLOCK_REFRESH_MS) {
+    if (!this.refused && (this.offsetMs === undefined || performance.now() - this.attemptedAt >= SERVER_CLOCK_REFRESH_MS)) {
       const measuring = this.measure().catch(() => undefined);
       if (this.offsetMs === undefined) await measuring;
     }
@@ -95,11 +95,11 @@ export class ServerClock {
       return undefined;
     }
     const receivedAt = Date.now();
-    if (performance.now() - started > MAX_MEASURE_ROUND_TRIP_MS) return this.offsetMs;
     const serverMs = Number(reply[0]) * 1000 + Number(reply[1]) / 1000;
     if (!Number.isFinite(serverMs)) throw new Error(`TIME answered ${JSON.stringify(reply).slice(0, 80)}, not seconds and microseconds`);
     // The server read its clock somewhere in the round trip: its middle is the best guess.
-    this.offsetMs = Math.round(serverMs - (sentAt + receivedAt) / 2);
-    return this.offsetMs;
+    const offsetMs = Math.round(serverMs - (sentAt + receivedAt) / 2);
+    if (performance.now() - started <= MAX_MEASURE_ROUND_TRIP_MS) this.offsetMs = offsetMs;
+    return offsetMs;
   }
 }

@@ -64,6 +64,24 @@ describe('instance heartbeat (real redis-server, hardened ACL profile)', () => {
     }
   });
 
+  it('close() does not wait for a beat that hangs (a network that drops every byte): it gives up on the removal after 1 s', async () => {
+    // Found on 2026-12-03 (a CI run): close() waited for the beat in flight without a bound, which
+    // during an outage waits out ioredis's retries (a minute or more); the bound was only on the removal.
+    const proxy = await TcpProxy.start(server.port);
+    const stuck = await KccRedis.connect(kccOptions(server, USER, { url: proxy.url, instanceId: 'stuck', heartbeatIntervalMs: 100 }));
+    try {
+      await untilAsync(async () => (await ids()).includes('stuck'), 'the instance listed');
+      proxy.blackhole();
+      const written = stuck.stats.heartbeatsWritten;
+      await new Promise((resolve) => setTimeout(resolve, 300)); // a beat starts, and never gets an answer
+      expect(stuck.stats.heartbeatsWritten).toBe(written);
+      await stuck.close(); // without the bound, this never resolves and the test times out
+      await expect(stuck.run((r) => r.ping())).rejects.toThrow('connection is closed');
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   it('drops an instance that went silent (its entry expires) and lists it again once it writes again', async () => {
     const proxy = await TcpProxy.start(server.port);
     const silent = await KccRedis.connect(kccOptions(server, USER, { url: proxy.url, instanceId: 'silent', heartbeatIntervalMs: 200, reconnectMaxDelayMs: 100 }));
