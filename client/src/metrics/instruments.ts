@@ -101,7 +101,7 @@ export const INSTRUMENTS = {
     rewrittenAfterLoss: counter(
       'kcc_redis.revocation.rewritten_after_loss',
       '{revocation}',
-      'Revocations this instance had written in the last 10 minutes that Redis no longer held (checked after a reconnect and every minute: a failover that lost acknowledged writes, a restart without persistence), written again.',
+      'Revocations this instance had written in the last 10 minutes (checked after a reconnect and every minute), and user-wide and client-wide not-befores it holds (checked after a reconnect), that Redis no longer held (a failover that lost acknowledged writes, a restart without persistence), written again.',
     ),
     revokedSessions: upDownCounter('kcc_redis.revocation.session.count', '{session}', 'Revoked sessions held in memory.'),
     revokedSubjects: upDownCounter('kcc_redis.revocation.subject.count', '{subject}', 'Subjects with a not-before held in memory.'),

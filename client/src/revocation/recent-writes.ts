@@ -43,8 +43,9 @@ const CHECK_CHUNK = 500;
  * The window counts back from the last check that succeeded, so a long outage does not forget the
  * writes made just before it; writing one again does not restart its window, so a revocation Redis
  * keeps not holding (another instance prunes it sooner) is written again for 10 minutes at most.
- * Revocations other instances wrote are theirs to check; what every instance lost with a whole
- * dataset older than the window is not restored (docs/logout-sync.md).
+ * Revocations other instances wrote are theirs to check, except the not-befores an instance holds,
+ * which the caller adds after a reconnect; sessions every instance lost with a whole dataset, older
+ * than the window, are not restored (docs/logout-sync.md).
  */
 export class RecentWrites {
   /** By kind and id, oldest first (a Map keeps insertion order). */
@@ -66,7 +67,7 @@ export class RecentWrites {
 
   /** Remembers `event`, written at `now`, unless what is remembered for it is as strict. */
   add(event: RevocationEvent, now = Date.now()): void {
-    const id = event.kind === 'session' ? `s:${event.sid}` : event.kind === 'subject' ? `u:${event.sub}` : 'c';
+    const id = idOf(event);
     const known = this.entries.get(id);
     if (known && score(known.event) >= score(event)) return;
     this.entries.delete(id);
@@ -77,14 +78,21 @@ export class RecentWrites {
     }
   }
 
-  /** The remembered revocations that still matter and that the stored state lacks. */
-  async missing(now = Date.now()): Promise<RevocationEvent[]> {
+  /**
+   * The remembered revocations that still matter and that the stored state lacks; with `held`,
+   * also those of `held` (revocations this instance holds, whoever wrote them and whenever: after
+   * a reconnect, the not-befores of its index), the stricter one where both have an entry.
+   */
+  async missing(now = Date.now(), held: Iterable<RevocationEvent> = []): Promise<RevocationEvent[]> {
     // What the writer's pruning removes anyway: an expired session, a not-before older than any live token.
     const oldestNbf = Math.floor((now - this.sessionMaxLifetimeMs) / 1000);
-    const live = [...this.entries.values()]
-      .filter((e) => this.lastGoodAt - e.at < RECENT_WRITES_WINDOW_MS)
-      .map((e) => e.event)
-      .filter((e) => (e.kind === 'session' ? e.exp > now : e.nbf > oldestNbf));
+    const byId = new Map<string, RevocationEvent>();
+    for (const [id, e] of this.entries) if (this.lastGoodAt - e.at < RECENT_WRITES_WINDOW_MS) byId.set(id, e.event);
+    for (const event of held) {
+      const known = byId.get(idOf(event));
+      if (!known || score(event) > score(known)) byId.set(idOf(event), event);
+    }
+    const live = [...byId.values()].filter((e) => (e.kind === 'session' ? e.exp > now : e.nbf > oldestNbf));
     const keys = [REVOCATION_KEYS.sessions, REVOCATION_KEYS.subjects, REVOCATION_KEYS.clientNotBefore].map((name) => this.redis.key(name));
     const missing: RevocationEvent[] = [];
     for (let start = 0; start < live.length; start += CHECK_CHUNK) {
@@ -101,6 +109,11 @@ export class RecentWrites {
     }
     return missing;
   }
+}
+
+/** One entry per session, subject and the client. */
+function idOf(event: RevocationEvent): string {
+  return event.kind === 'session' ? `s:${event.sid}` : event.kind === 'subject' ? `u:${event.sub}` : 'c';
 }
 
 /** What a revocation tightens to: a session's expiry, a not-before. */

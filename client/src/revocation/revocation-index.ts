@@ -1,3 +1,4 @@
+import type { RevocationEvent } from './revocation-event.js';
 import { EPOCH_BASE_S, SessionTable } from './session-table.js';
 
 /** The claims a revocation check needs from a token (or session). */
@@ -42,6 +43,16 @@ export class RevocationIndex {
   /** The not-before Keycloak last pushed, epoch seconds (0 when none or cleared). */
   get pushed(): number {
     return this.pushedNotBefore;
+  }
+
+  /**
+   * The user-wide and client-wide not-befores held (the client-wide one only when raised by value:
+   * a pushed one is Keycloak's, relayed on its own), as revocations, to write back what Redis lost.
+   * Sessions are held only as digests, so they cannot be.
+   */
+  *notBefores(): Generator<RevocationEvent> {
+    for (const [sub, nbf] of this.subjects) yield { kind: 'subject', sub, nbf };
+    if (this.clientNotBefore > 0) yield { kind: 'client', nbf: this.clientNotBefore };
   }
 
   /** Bytes held by the session table's arrays. */

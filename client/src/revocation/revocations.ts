@@ -110,9 +110,10 @@ export interface RevocationStats {
   /** Revocations given up unwritten because more than 100,000 waited: applied on this instance only. */
   readonly unwrittenDropped: number;
   /**
-   * Revocations this instance had written in the last 10 minutes that Redis no longer held after its
-   * connection came back (a failover that lost acknowledged writes, a restart without persistence),
-   * written again; and the Keycloak push it relayed last, relayed again for the same reason.
+   * Revocations this instance had written in the last 10 minutes, and (checked after a reconnect)
+   * user-wide and client-wide not-befores it holds from any writer, that Redis no longer held (a
+   * failover that lost acknowledged writes, a restart without persistence), written again; and the
+   * Keycloak push it relayed last, relayed again for the same reason.
    */
   readonly rewrittenAfterLoss: number;
   /**
@@ -155,6 +156,11 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   private readonly unwritten: UnwrittenRevocations;
   private readonly recentWrites: RecentWrites;
   private rewrittenAfterLoss = 0;
+  /**
+   * Whether the next check for lost writes also checks every not-before the index holds (set by a
+   * reconnect: a server that restarted without its data lost what other instances wrote too).
+   */
+  private notBeforesCheckDue = false;
   private readonly lostWritesCheck = new SingleFlight(() => this.rewriteLostOnce());
   /** Writes of revocations made here, not settled yet: close() gives them time to land. */
   private readonly writesInFlight = new Set<Promise<void>>();
@@ -183,6 +189,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     this.coverage.invalidate();
     void this.unwritten.retry();
     void this.pushes.retry();
+    this.notBeforesCheckDue = true;
     void this.lostWritesCheck.run();
   };
   private readonly onResubscribed = () => {
@@ -415,7 +422,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     const check = setInterval(() => this.isStale(), Math.max(50, Math.min(1_000, Math.floor(this.options.maxStalenessMs / 4))));
     const prune = setInterval(() => {
       this.index.prune(Date.now(), this.options.sessionMaxLifetimeMs);
-      if ((this.recentWrites.size > 0 || this.pushes.checking) && this.commandsReady()) void this.lostWritesCheck.run();
+      if ((this.recentWrites.size > 0 || this.pushes.checking || this.notBeforesCheckDue) && this.commandsReady()) void this.lostWritesCheck.run();
     }, 60_000);
     for (const timer of [poll, check, prune]) {
       timer.unref();
@@ -524,12 +531,20 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   }
 
   private async rewriteLostRevocations(): Promise<void> {
-    if (this.recentWrites.size === 0) return;
-    const checked = await withRetries(() => this.recentWrites.missing(), LOST_CHECK_RETRIES, () => this.closed);
+    const withNotBefores = this.notBeforesCheckDue;
+    if (this.recentWrites.size === 0 && !withNotBefores) return;
+    this.notBeforesCheckDue = false;
+    const checked = await withRetries(
+      () => this.recentWrites.missing(Date.now(), withNotBefores ? this.index.notBefores() : []),
+      LOST_CHECK_RETRIES,
+      () => this.closed,
+    );
+    if (!checked && withNotBefores) this.notBeforesCheckDue = true;
     const lost = checked?.value ?? [];
     if (lost.length === 0 || this.closed) return;
+    const what = withNotBefores ? 'revocations this instance wrote in the last 10 minutes or holds as user-wide or client-wide not-befores' : 'revocations this instance wrote in the last 10 minutes';
     this.redis.config.logger.warn(
-      `${lost.length} revocations this instance wrote in the last 10 minutes were missing from Redis ` +
+      `${lost.length} ${what} were missing from Redis ` +
         '(a failover that lost acknowledged writes, or a restart without persistence): writing them again (stats.rewrittenAfterLoss)',
     );
     await Promise.all(

@@ -42,6 +42,16 @@ async function dropFromState(sid: string, sub?: string): Promise<void> {
   }
 }
 
+/** Empties the server, so that what earlier tests left does not count among what a restart loses. */
+async function wipe(): Promise<void> {
+  const admin = await server.admin();
+  try {
+    await admin.flushall();
+  } finally {
+    admin.disconnect();
+  }
+}
+
 describe('revocations Redis acknowledged and then lost are written again by the instance that wrote them', () => {
   it('with no reconnect at all (a cluster failing over to a replica it already had a connection to): the check every minute finds the loss', async () => {
     // Found by a review (2026-12-03): ioredis reports such a failover by no event at all. Only the
@@ -93,6 +103,7 @@ describe('revocations Redis acknowledged and then lost are written again by the 
   });
 
   it('a restart without persistence: what the instance wrote comes back, and instances started afterwards refuse it', async () => {
+    await wipe();
     const a = await start();
     await a.revokeSession('before-restart');
     await a.revokeAllBefore(Math.floor(Date.now() / 1000) - 5);
@@ -101,6 +112,25 @@ describe('revocations Redis acknowledged and then lost are written again by the 
     const later = await start();
     expect(later.check(claims('before-restart'))).toBe('revoked');
     expect(later.check({ sid: 'x', sub: 'y', iat: Math.floor(Date.now() / 1000) - 60 })).toBe('revoked');
+  });
+});
+
+describe('a restart without persistence: the not-befores every running instance holds come back, whoever wrote them and whenever', () => {
+  it('a user-wide and a client-wide not-before written by an instance that is gone are written back by one that still runs', async () => {
+    await wipe();
+    const writer = await start();
+    const running = await start();
+    const now = Math.floor(Date.now() / 1000);
+    await writer.revokeSubject('gone-writers-user', now - 5);
+    await writer.revokeAllBefore(now - 600);
+    await until(() => running.check({ sid: 'x', sub: 'gone-writers-user', iat: now - 60 }) === 'revoked', 'the running instance heard both');
+    await writer.close();
+    await server.restart();
+    await until(() => running.stats.rewrittenAfterLoss === 2, 'both not-befores written back by the instance that did not write them', 20_000);
+    const later = await start();
+    expect(later.check({ sid: 'x', sub: 'gone-writers-user', iat: now - 60 })).toBe('revoked');
+    expect(later.check({ sid: 'x', sub: 'someone-else', iat: now - 60 })).toBe('active');
+    expect(later.check({ sid: 'x', sub: 'someone-else', iat: now - 700 })).toBe('revoked');
   });
 });
 

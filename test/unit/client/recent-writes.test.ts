@@ -36,6 +36,30 @@ describe('RecentWrites: which of its own writes an instance checks after a recon
     expect(recent.size).toBe(4); // the one past the window is forgotten
   });
 
+  it('after a reconnect also checks the not-befores the instance holds, whoever wrote them and whenever: one entry each, the stricter', async () => {
+    const { redis, asked } = recordingRedis();
+    const recent = new RecentWrites(redis, LIFETIME, NOW);
+    const nowS = Math.floor(NOW / 1000);
+    recent.add({ kind: 'subject', sub: 'own-newer', nbf: nowS - 1 }, NOW - 1_000);
+    recent.add({ kind: 'subject', sub: 'own-older', nbf: nowS - 100 }, NOW - 1_000);
+    const held = [
+      { kind: 'subject', sub: 'own-newer', nbf: nowS - 50 },
+      { kind: 'subject', sub: 'own-older', nbf: nowS - 10 },
+      { kind: 'subject', sub: 'written-elsewhere-long-ago', nbf: nowS - 3_000 },
+      { kind: 'subject', sub: 'older-than-any-token', nbf: nowS - LIFETIME / 1000 - 1 },
+      { kind: 'client', nbf: nowS - 20 },
+    ] as const;
+    const missing = await recent.missing(NOW, held);
+    expect(missing).toEqual([
+      { kind: 'subject', sub: 'own-newer', nbf: nowS - 1 },
+      { kind: 'subject', sub: 'own-older', nbf: nowS - 10 },
+      { kind: 'subject', sub: 'written-elsewhere-long-ago', nbf: nowS - 3_000 },
+      { kind: 'client', nbf: nowS - 20 },
+    ]);
+    expect(asked[0]![0]).toBe(4);
+    expect(recent.size).toBe(2); // what it holds is checked, not remembered as its own
+  });
+
   it('counts the window back from the last check that succeeded: an outage longer than the window keeps the writes made just before it', async () => {
     // Found by a review (2026-12-03): in cluster mode a node outage raises no reconnect, and the checks
     // that failed every minute meanwhile had already dropped what was written before it.
