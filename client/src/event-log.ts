@@ -158,6 +158,8 @@ export class EventLog<T = unknown> {
         if (!(error instanceof Error) || error.name !== 'ReplyError') throw error;
         // The log does not exist (yet, or any more): nothing was appended to this one.
         if (/^ERR no such key/.test(error.message)) return { lastId: '0-0', entriesAdded: 0, newest: null };
+        // Not a log: the caller's to handle (the revocations replace such a key); XINFO itself works.
+        if (/^WRONGTYPE\b/.test(error.message)) throw error;
         // A server or an access string without XINFO: the newest id alone, the count unknown, from
         // now on. An error reply that passes (a restart, a busy script, a failover) only for this poll.
         if (!/^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY)\b/.test(error.message)) this.xinfoRefused = true;
@@ -404,7 +406,7 @@ export function parseStreamInfo(reply: readonly unknown[]): LogHead | undefined 
 const STREAM_ID = /^\d+-\d+$/;
 
 /** Orders two stream ids (`<ms>-<seq>`): negative, zero or positive. */
-function compareStreamIds(a: string, b: string): number {
+export function compareStreamIds(a: string, b: string): number {
   const [aMs = 0n, aSeq = 0n] = a.split('-').map((part) => BigInt(part));
   const [bMs = 0n, bSeq = 0n] = b.split('-').map((part) => BigInt(part));
   return aMs === bMs ? Number(aSeq - bSeq) : aMs < bMs ? -1 : 1;

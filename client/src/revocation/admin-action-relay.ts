@@ -16,6 +16,7 @@ import { REVOCATION_KEYS } from './revocation-keys.js';
 import { RECENT_WRITES_WINDOW_MS } from './recent-writes.js';
 import { SingleFlight } from '../single-flight.js';
 import { errorLine } from '../redis-error-redaction.js';
+import { LUA_KEY_REPAIR, MAX_LOG_ID_AHEAD_MS, warnRepaired } from '../lua-key-repair.js';
 
 /**
  * How a Keycloak not-before push travels between instances: the realm-signed action itself, inside a
@@ -67,12 +68,15 @@ const isSignedActionText = (value: unknown): value is string => typeof value ===
 // the batch to the revocation log and publishes it, in one step. A stored entry that does not decode
 // (or whose order fields are not JSON numbers), or whose expiration lies further ahead than any action
 // Keycloak sends (a writer without the realm key trying to block later pushes), does not count as
-// newer. Returns 1 when it stored the push, 0 when the stored one counts as newer. Readers verify the stored action itself.
+// newer. Keys of the wrong type and a log whose ids run ahead of the server's time are replaced first
+// (lua-key-repair.ts). Returns { 1 when it stored the push, 0 when the stored one counts as newer;
+// how many keys it replaced }. Readers verify the stored action itself.
 // KEYS: stored push, log. ARGV: stored JSON, expiration, notBefore, ttl (ms), minid, envelope id,
 // envelope, latest expiration (s: the server's time as estimated here plus the bound ahead; a script
 // must not call TIME, see server-clock.ts), then the publish routes (publishRouteArgs, as the revocation
 // writer publishes).
-const RELAY = `${LUA_PUBLISH_ROUTES}
+const RELAY = `${LUA_PUBLISH_ROUTES}${LUA_KEY_REPAIR}
+own_type(KEYS[1], 'string')
 local newer = true
 local stored = redis.call('GET', KEYS[1])
 if stored then
@@ -87,9 +91,9 @@ if stored then
   end
 end
 if newer then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[4]) end
-redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[5], '*', 'i', ARGV[6], 'e', ARGV[7])
+xadd_now(KEYS[2], (tonumber(ARGV[8]) - ${MAX_ACTION_EXPIRATION_AHEAD_SECONDS}) * 1000 + ${MAX_LOG_ID_AHEAD_MS}, 'MINID', '~', ARGV[5], '*', 'i', ARGV[6], 'e', ARGV[7])
 publish_routes(9, ARGV[7])
-return newer and 1 or 0
+return { newer and 1 or 0, repaired }
 `;
 
 /** What the relay needs from its `Revocations`. */
@@ -274,10 +278,11 @@ export class KeycloakPushRelay {
     const keys = [REVOCATION_KEYS.keycloakPush, REVOCATION_KEYS.log].map((name) => this.redis.key(name));
     const routes = await this.redis.publishRoutes(this.redis.channel(REVOCATION_KEYS.channel));
     const now = await this.redis.serverClock.now();
-    const storedNow = await this.redis.script<number>(RELAY, keys, [
+    const [storedNow, repaired] = await this.redis.script<[number, number]>(RELAY, keys, [
       JSON.stringify(stored), push.expiration, push.notBefore, this.storedTtlMs(), `${now - this.maxLifetimeMs}-0`,
       envelope.id, json, Math.floor(now / 1000) + MAX_ACTION_EXPIRATION_AHEAD_SECONDS, ...publishRouteArgs(routes),
     ]);
+    if (repaired > 0) warnRepaired(this.redis);
     // Only the newest push matters: one relayed now settles an older one still waiting, and is the one to check.
     if (this.unrelayed !== undefined && !isNewer(this.unrelayed, push)) this.unrelayed = undefined;
     if (this.relayed === undefined || isNewer(push, this.relayed.push)) this.relayed = { push, at: Date.now() };

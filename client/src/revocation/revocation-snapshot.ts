@@ -137,8 +137,10 @@ async function scanSortedSet(redis: KccRedis, name: string, each: (member: strin
 async function readSessions(redis: KccRedis, chunk: number, window: number, sized: (count: number) => void, each: (flat: readonly string[]) => void): Promise<void> {
   const key = redis.key(REVOCATION_KEYS.sessions);
   let next = 0;
-  const range = (start: number) => redis.run((r) => (r as Redis).zrange(key, start, String(start + chunk - 1), 'REV', 'WITHSCORES'));
-  const card = redis.run((r) => r.zcard(key));
+  // Each read is awaited in turn, later; one that fails while an earlier one is awaited (or once the
+  // load has failed) must not be an unhandled rejection, which ends the process.
+  const range = (start: number) => handled(redis.run((r) => (r as Redis).zrange(key, start, String(start + chunk - 1), 'REV', 'WITHSCORES')));
+  const card = handled(redis.run((r) => r.zcard(key)));
   const inFlight: Promise<string[]>[] = [];
   for (let i = 0; i < window; i++, next += chunk) inFlight.push(range(next));
   sized(await card);
@@ -152,4 +154,10 @@ async function readSessions(redis: KccRedis, chunk: number, window: number, size
       next += chunk;
     }
   }
+}
+
+/** `promise`, with a handler attached so that its rejection is reported only where it is awaited. */
+function handled<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
 }

@@ -3,6 +3,7 @@ import { encodeEnvelope } from '../envelope.js';
 import { MAX_BATCH, MAX_NOT_BEFORE_SKEW_SECONDS, REVOCATION_BATCH_VERSION, REVOCATION_EVENT, type RevocationBatch, type RevocationEvent } from './revocation-event.js';
 import { LUA_PUBLISH_ROUTES, publishRouteArgs } from '../pubsub-mode.js';
 import { REVOCATION_KEYS } from './revocation-keys.js';
+import { LUA_KEY_REPAIR, MAX_LOG_ID_AHEAD_MS, warnRepaired } from '../lua-key-repair.js';
 
 /** Writes in flight at once; revocations arriving meanwhile form the next batch. */
 const MAX_WRITES_IN_FLIGHT = 2;
@@ -18,13 +19,19 @@ const PRUNE_EVERY = 64;
 // server-clock.ts), then the publish routes (publishRouteArgs: PUBLISH, or SPUBLISH of the channel's sharded twin in
 // the namespace's slot in cluster mode, or both when bridging).
 //
+// Keys of the wrong type and a log whose ids run ahead of the server's time are replaced first
+// (lua-key-repair.ts); the reply is how many were.
+//
 // A not-before later than the server's time + skew is poison (no honest writer makes one): one in the
 // batch is not written, and one already stored (written around this script) is removed before it is
 // compared with anything, so it can neither survive nor block a later, honest not-before.
-const WRITE = `${LUA_PUBLISH_ROUTES}
+const WRITE = `${LUA_PUBLISH_ROUTES}${LUA_KEY_REPAIR}
 local n = tonumber(ARGV[1])
 local base = 2 + 3 * n
 local latest = tonumber(ARGV[base + 7])
+own_type(KEYS[1], 'zset')
+own_type(KEYS[2], 'zset')
+own_type(KEYS[3], 'string')
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '(' .. latest, '+inf')
 local current = tonumber(redis.call('GET', KEYS[3]) or '0')
 if current == nil or current > latest then
@@ -48,9 +55,9 @@ if ARGV[base + 6] == '1' then
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[base + 3])
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[base + 4])
 end
-redis.call('XADD', KEYS[4], 'MINID', '~', ARGV[base], '*', 'i', ARGV[base + 1], 'e', ARGV[base + 2])
+xadd_now(KEYS[4], latest * 1000 + ${MAX_LOG_ID_AHEAD_MS}, 'MINID', '~', ARGV[base], '*', 'i', ARGV[base + 1], 'e', ARGV[base + 2])
 publish_routes(base + 8, ARGV[base + 2])
-return n
+return repaired
 `;
 
 interface PendingRevocation {
@@ -124,10 +131,11 @@ export class RevocationWriter {
     const keys = [REVOCATION_KEYS.sessions, REVOCATION_KEYS.subjects, REVOCATION_KEYS.clientNotBefore, REVOCATION_KEYS.log].map((name) => this.redis.key(name));
     const routes = await this.redis.publishRoutes(this.redis.channel(REVOCATION_KEYS.channel));
     this.onEnvelope(envelope.id);
-    await this.redis.script(WRITE, keys, [
+    const repaired = await this.redis.script<number>(WRITE, keys, [
       events.length, ...triples,
       `${now - maxLifetime}-0`, envelope.id, json, now, Math.floor((now - maxLifetime) / 1000), maxLifetime, prune,
       Math.floor(now / 1000) + MAX_NOT_BEFORE_SKEW_SECONDS, ...publishRouteArgs(routes),
     ]);
+    if (repaired > 0) warnRepaired(this.redis);
   }
 }

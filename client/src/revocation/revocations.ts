@@ -3,7 +3,7 @@ import { inspect } from 'node:util';
 import { Bus } from '../bus.js';
 import type { ConnectionRole, KccRedis } from '../connection.js';
 import { KccClosedError, KccInputError } from '../errors.js';
-import { EventLog } from '../event-log.js';
+import { EventLog, compareStreamIds } from '../event-log.js';
 import { emitGuarded } from '../guarded-emit.js';
 import type { DropCounts } from '../envelope.js';
 import { OptionProblems } from '../option-checks.js';
@@ -27,6 +27,8 @@ import { loadRevocationSnapshot } from './revocation-snapshot.js';
 import { RevocationWriter } from './revocation-writer.js';
 import { UnwrittenRevocations } from './unwritten-revocations.js';
 import { RecentWrites } from './recent-writes.js';
+import { isWrongType, repairRevocationKeyTypes } from './revocation-key-types.js';
+import { warnRepaired } from '../lua-key-repair.js';
 import { SingleFlight } from '../single-flight.js';
 import { waitAtMost, withRetries } from '../time-limit.js';
 import { KeycloakPushRelay, isRelayedKeycloakPush } from './admin-action-relay.js';
@@ -432,7 +434,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
 
   /** Reads every log entry after the last one read (single-flight); reloads the snapshot if some were trimmed unread. */
   private catchUp(): Promise<void> {
-    this.catchingUp ??= this.readLog().finally(() => {
+    this.catchingUp ??= this.repairingTypes(() => this.readLog()).finally(() => {
       this.catchingUp = undefined;
     });
     return this.catchingUp;
@@ -466,7 +468,11 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
       );
       gap = read.gap;
     }
-    if (gap) await this.loadSnapshot(); // away longer than the log keeps entries
+    // Away longer than the log keeps entries; or the log went back (the server restarted without its
+    // data, or a log dated ahead of the server's clock was replaced): its new entries lie before the
+    // position read up to, and the state has them.
+    if (compareStreamIds(head.lastId, this.lastId) < 0) gap = true;
+    if (gap) await this.loadSnapshot();
     else if (this.pushes.wantsReload) await this.pushes.load();
     this.coverage.settle(window, head);
     this.lastId = head.lastId;
@@ -475,8 +481,27 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
 
   private async loadSnapshot(): Promise<void> {
     // Independent parts of the state (the stored push only sets the pushed not-before): read together.
-    const [{ refused }] = await Promise.all([loadRevocationSnapshot(this.redis, this.index, this.options.sessionMaxLifetimeMs), this.pushes.load()]);
+    const [{ refused }] = await this.repairingTypes(() => Promise.all([loadRevocationSnapshot(this.redis, this.index, this.options.sessionMaxLifetimeMs), this.pushes.load()]));
     if (refused > 0) this.refuse('snapshot', 'future-not-before or malformed', refused);
+  }
+
+  /**
+   * Runs `read`; if Redis answers WRONGTYPE (a revocation key of another type than this client
+   * writes: a Redis writer with the app's credentials, or a bug), replaces the keys of the wrong
+   * type (what they held is lost) and runs it once more, so that starting and polling go on.
+   */
+  private async repairingTypes<T>(read: () => Promise<T>): Promise<T> {
+    try {
+      return await read();
+    } catch (error) {
+      if (!isWrongType(error) || this.closed) throw error;
+      const repaired = await repairRevocationKeyTypes(this.redis);
+      if (repaired > 0) {
+        this.refuse('snapshot', 'a key of the wrong type', repaired);
+        warnRepaired(this.redis);
+      }
+      return read();
+    }
   }
 
   /**

@@ -1,0 +1,55 @@
+import type { KccRedis } from './connection.js';
+
+/**
+ * Lua helpers for the scripts that write an app-env's shared keys. No honest writer stores a key of
+ * another type than these scripts write, or appends a log entry whose id lies far ahead of the
+ * server's clock: only a Redis writer holding the app's credentials (or a bug) does. Left alone,
+ * either fails every later script before it publishes, so that no instance hears of a revocation
+ * again, while the others still read a log that answers and report themselves fresh (found by an
+ * attack review, 2026-12-04). The scripts replace such a key instead; what it held is lost, as if
+ * that writer had deleted it (docs/security-model.md).
+ *
+ * - `own_type(key, kind)`: deletes `key` unless it is missing or of Redis type `kind` ('zset',
+ *   'string', 'stream', 'hash'), counting it in `repaired`.
+ * - `xadd_now(key, max_ms, ...)`: `XADD key ...` (the arguments after the key, the id `*` among them)
+ *   on a log whose ids do not run ahead of `max_ms`. An append that fails (the key is not a log, or
+ *   the log's last id is the largest there is: "The stream has exhausted the last possible ID") or whose id lies past
+ *   `max_ms` (Redis gives each new entry at least the last id's time, so one entry from the future
+ *   holds every later one there, beyond trimming by age) deletes the log and appends again: the new
+ *   entry then takes the server's time. Readers see a log that went back, and reload the state.
+ */
+export const LUA_KEY_REPAIR = `local repaired = 0
+local function own_type(key, kind)
+  local t = redis.call('TYPE', key)['ok']
+  if t ~= kind and t ~= 'none' then
+    redis.call('DEL', key)
+    repaired = repaired + 1
+  end
+end
+local function xadd_now(key, max_ms, ...)
+  local ok, id = pcall(redis.call, 'XADD', key, ...)
+  if ok then
+    local ms = tonumber(string.match(id, '^(%d+)-'))
+    if ms ~= nil and ms <= max_ms then return id end
+  end
+  redis.call('DEL', key)
+  repaired = repaired + 1
+  return redis.call('XADD', key, ...)
+end
+`;
+
+/**
+ * How far a log entry's id may lie ahead of the server's time as the client estimates it (ms) before
+ * `xadd_now` replaces the log. Far above any clock error: a client whose server refuses `TIME` uses
+ * its own clock (server-clock.ts), and replacing the log at every append would be worse than a log
+ * trimmed late.
+ */
+export const MAX_LOG_ID_AHEAD_MS = 3_600_000;
+
+/** Logged when a script replaced keys (its reply counted them). */
+export function warnRepaired(redis: KccRedis): void {
+  redis.config.logger.warn(
+    'revocation keys in Redis held a value of the wrong type, or a log entry dated far ahead of the server\'s clock: replaced, and what they held is lost ' +
+      '(no kcc-redis client writes these: a Redis writer holding the app\'s credentials, or a bug; see docs/security-model.md)',
+  );
+}
