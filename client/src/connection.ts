@@ -7,7 +7,7 @@ import { isRefused, permanentFailure } from './connect-failure.js';
 import { CredentialRefresher } from './credentials.js';
 import { Heartbeat } from './heartbeat.js';
 import { ConnectionRenewal, type RenewalOutcome } from './iam/connection-renewal.js';
-import { IamAuth } from './iam/iam-auth.js';
+import { IamAuth, loadIamPeers } from './iam/iam-auth.js';
 import { redactAuthArguments, redactCommandArguments, redisErrorSummary } from './redis-error-redaction.js';
 import { KccAuthError, KccClosedError, KccConnectionError } from './errors.js';
 import { namespacedChannel, namespacedKey } from './contract/naming.js';
@@ -152,7 +152,9 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
    * logged, and the next {@link dedicated} opens a new one.
    */
   static async connect(options: KccConnectionOptions = {}, prewarm: readonly DedicatedRole[] = []): Promise<KccRedis> {
-    const redis = new KccRedis(await resolveConnection(options));
+    const config = await resolveConnection(options);
+    if (config.iam) await loadIamPeers(config.iam);
+    const redis = new KccRedis(config);
     const commands = redis.client; // opened first: its handshake is the one connect waits for
     for (const role of prewarm) {
       const client = redis.open(role);

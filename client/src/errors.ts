@@ -31,8 +31,9 @@ export abstract class KccError extends Error {
 }
 
 /**
- * Options, environment variables or a secret do not add up to a usable configuration. `problems`
- * lists each one (`"<option>: <what is wrong>"`); the message lists them all.
+ * Options, environment variables or a secret do not add up to a usable configuration, or an
+ * optional package a setting needs is not installed (the problem names it and the `npm install`
+ * command). `problems` lists each one (`"<option>: <what is wrong>"`); the message lists them all.
  */
 export class KccConfigError extends KccError {
   readonly code = 'KCC_CONFIG_INVALID' as const;
@@ -70,7 +71,10 @@ export class KccLockTimeoutError extends KccError {
   readonly code = 'KCC_LOCK_TIMEOUT' as const;
 }
 
-/** An AWS API the configuration needs (Secrets Manager, ElastiCache) failed or was not installed. */
+/**
+ * An AWS API the configuration needs (Secrets Manager, ElastiCache) failed, or IAM authentication's
+ * credential provider failed or did not answer. A missing AWS SDK package is a {@link KccConfigError}.
+ */
 export class KccAwsError extends KccError {
   readonly code = 'KCC_AWS_LOOKUP_FAILED' as const;
 }

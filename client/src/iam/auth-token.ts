@@ -1,7 +1,7 @@
 import type * as SmithyChecksum from '@smithy/core/checksum';
 import type * as SmithyProtocols from '@smithy/core/protocols';
 import type * as SmithySignatureV4 from '@smithy/signature-v4';
-import { loadSdk } from '../aws/load-sdk.js';
+import { loadAll, loadSdk } from '../aws/load-sdk.js';
 import { type AwsCredentials, type AwsCredentialsProvider, credentialsProviderOf, resolveAwsCredentials } from './aws-credentials.js';
 
 /**
@@ -128,10 +128,14 @@ export async function signIamToken(
   return { token: `${hostname}/?${pairs.join('&')}`, signedAt, expiresAt: Math.min(signedAt + IAM_TOKEN_LIFETIME_MS, credentialsEnd) };
 }
 
-function loadSigner(): Promise<Signer> {
+/**
+ * Loads the signer's optional packages (`@smithy/signature-v4`, `@smithy/core`) once per process.
+ * A missing one is a `KccConfigError` naming it; the next call tries again.
+ */
+export function loadSigner(): Promise<Signer> {
   signer ??= (async () => {
     const neededFor = 'IAM authentication (signing tokens)';
-    const [sigv4, checksum, protocols] = await Promise.all([
+    const [sigv4, checksum, protocols] = await loadAll([
       loadSdk<typeof SmithySignatureV4>('@smithy/signature-v4', neededFor),
       loadSdk<typeof SmithyChecksum>('@smithy/core', neededFor, '/checksum'),
       loadSdk<typeof SmithyProtocols>('@smithy/core', neededFor, '/protocols'),

@@ -24,23 +24,30 @@ let defaultChain: Promise<AwsCredentialsProvider> | undefined;
 /**
  * The AWS SDK's default chain for Node.js (`fromNodeProviderChain` of `@aws-sdk/credential-providers`:
  * environment, SSO, web identity (EKS), ECS task role, EC2 instance role…), created once per process
- * so that its memoization (refresh before expiry) serves every caller.
+ * so that its memoization (refresh before expiry) serves every caller. A missing package is a
+ * `KccConfigError` naming it; the next call tries again.
  */
-export function defaultCredentialsProvider(): AwsCredentialsProvider {
-  return async (options) => {
-    defaultChain ??= loadSdk<typeof CredentialProviders>('@aws-sdk/credential-providers', 'IAM authentication (the default AWS credential chain)')
-      .then((sdk) => sdk.fromNodeProviderChain() as AwsCredentialsProvider)
-      .catch((error: unknown) => {
-        defaultChain = undefined;
-        throw error;
-      });
-    return (await defaultChain)(options);
-  };
+function loadDefaultChain(): Promise<AwsCredentialsProvider> {
+  defaultChain ??= loadSdk<typeof CredentialProviders>('@aws-sdk/credential-providers', 'IAM authentication (the default AWS credential chain)')
+    .then((sdk) => sdk.fromNodeProviderChain() as AwsCredentialsProvider)
+    .catch((error: unknown) => {
+      defaultChain = undefined;
+      throw error;
+    });
+  return defaultChain;
+}
+
+/** The provider used when no credentials are given: the default chain, loaded on first use. */
+const defaultProvider: AwsCredentialsProvider = async (options) => (await loadDefaultChain())(options);
+
+/** Loads the optional package `provider` needs, if any: `@aws-sdk/credential-providers` for the default chain. */
+export async function loadCredentialsPeer(provider: AwsCredentialsProvider): Promise<void> {
+  if (provider === defaultProvider) await loadDefaultChain();
 }
 
 /** A provider for credentials given as a provider or as a fixed object (kept in a closure, out of object dumps). */
 export function credentialsProviderOf(credentials: AwsCredentials | AwsCredentialsProvider | undefined): AwsCredentialsProvider {
-  if (credentials === undefined) return defaultCredentialsProvider();
+  if (credentials === undefined) return defaultProvider;
   if (typeof credentials === 'function') return credentials;
   const fixed = credentials;
   return async () => fixed;

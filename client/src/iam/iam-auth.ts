@@ -1,8 +1,21 @@
 import type { RedisOptions } from 'ioredis';
+import { loadAll } from '../aws/load-sdk.js';
 import type { KccLogger } from '../logger.js';
+import { loadSigner } from './auth-token.js';
+import { loadCredentialsPeer } from './aws-credentials.js';
 import { tokenSigningConnector } from './connector.js';
 import type { ResolvedIamAuth } from './resolve-iam-options.js';
 import { IamTokenSource } from './token-source.js';
+
+/**
+ * Loads the optional packages IAM authentication needs: the signer's, and the default credential
+ * chain's when no credentials are given. A missing package is permanent: loaded before the first
+ * connection, it fails `connect` at once with a `KccConfigError` naming it, instead of failing
+ * every connection attempt until `connectTimeoutMs`.
+ */
+export async function loadIamPeers(config: ResolvedIamAuth): Promise<void> {
+  await loadAll([loadSigner(), loadCredentialsPeer(config.credentials)]);
+}
 
 /**
  * IAM authentication of one `KccRedis`: the token source and the ioredis options that make every

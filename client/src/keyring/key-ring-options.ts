@@ -11,7 +11,7 @@ import { SIGNING_ALGORITHMS, type SigningAlgorithm } from './ring-data.js';
  *
  * | option | environment | default |
  * |---|---|---|
- * | `keyEncryptionKeySecretId` | `KCC_KEYRING_KEK_SECRET_ID` (stack output `<AppEnv>KekSecretArn`) | — |
+ * | `keyEncryptionKeySecretId` | `KCC_KEYRING_KEK_SECRET_ID` (`kekSecretArn` of the stack output `AppEnv<Name>`) | — |
  * | `keyEncryptionKey` | `KCC_KEYRING_KEK` | — |
  * | `keyEncryptionKeyProvider` | — | — |
  *
