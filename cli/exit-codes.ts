@@ -2,6 +2,7 @@ import { KccError } from '@kcc-redis/client';
 import { LocalDirBusyError } from '../local/dir-lock.js';
 import { LocalStateError } from '../local/local-state.js';
 import { PortInUseError } from '../local/run-local.js';
+import { printable } from './terminal-text.js';
 
 /**
  * Exit codes of every command:
@@ -41,4 +42,17 @@ export function describeError(error: unknown): string {
   if (OPERATOR_ERRORS.some((type) => error instanceof type)) return (error as Error).message;
   if (error instanceof Error) return `${error.name}: ${error.message}`;
   return String(error);
+}
+
+/** The longest {@link errorReason}. */
+const MAX_REASON_LENGTH = 300;
+
+/**
+ * Why a part of a command's work failed, as one line for a table cell or a JSON field: {@link
+ * describeError} (name and message only, never other fields: an ioredis error carries the command's
+ * arguments), line breaks and control characters escaped, at most 300 characters.
+ */
+export function errorReason(error: unknown): string {
+  const line = printable(describeError(error));
+  return line.length > MAX_REASON_LENGTH ? `${line.slice(0, MAX_REASON_LENGTH - 1)}…` : line;
 }

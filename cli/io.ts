@@ -1,5 +1,6 @@
 import { createInterface } from 'node:readline';
 import type { PlanIo } from '../infra/plan/index.js';
+import { terminalSafe } from './terminal-text.js';
 
 /**
  * Where a command reads and writes. The CLI passes the process's streams ({@link processIo});
@@ -64,6 +65,27 @@ export function processIo(): CliIo {
       const elapsed = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
       return Promise.race([elapsed, nextStop().then(() => true)]).finally(() => clearTimeout(timer));
     },
+  };
+}
+
+/**
+ * `io` with everything written through it made {@link terminalSafe}: stdout, stderr and the
+ * question asked on the terminal. Text from Redis reaches the output in many places (a refused
+ * ring's message, a kid, an error's reason); escaping it here, once, covers them all. Only stdout
+ * keeps the CLI's own color and clear-screen sequences, and only on a terminal.
+ */
+export function terminalSafeIo(io: CliIo): CliIo {
+  const own = { colors: useColor(io), clearScreen: io.isTTY };
+  const none = { colors: false, clearScreen: false };
+  return {
+    stdinIsTTY: io.stdinIsTTY,
+    isTTY: io.isTTY,
+    env: io.env,
+    stdout: (text) => io.stdout(terminalSafe(text, own)),
+    stderr: (text) => io.stderr(terminalSafe(text, none)),
+    ask: (question) => io.ask(terminalSafe(question, none)),
+    nextStop: () => io.nextStop(),
+    sleep: (ms) => io.sleep(ms),
   };
 }
 

@@ -7,7 +7,7 @@ import { revokeCommand } from './commands/revoke.js';
 import { rotateKeysCommand } from './commands/rotate-keys.js';
 import { statusCommand } from './commands/status.js';
 import { CliUsageError, EXIT, describeError } from './exit-codes.js';
-import type { CliIo } from './io.js';
+import { type CliIo, terminalSafeIo } from './io.js';
 
 /** Every command, in the order `kcc-redis --help` lists them. */
 export const COMMANDS: readonly Command[] = [localCommand, checkCommand, driftCommand, statusCommand, rotateKeysCommand, revokeCommand, planCommand];
@@ -25,9 +25,11 @@ Exit codes: 0 all good; 1 problems found; 2 usage error, or what the command nee
 /**
  * `kcc-redis`: runs the command named first in `argv` and resolves with its exit code. Never
  * throws: a usage error prints the reason and where to look (exit 2); any other failure prints its
- * message, which never holds a secret (exit 2).
+ * message, which never holds a secret (exit 2). Everything it writes is made terminal-safe
+ * ({@link terminalSafeIo}).
  */
-export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+export async function runCli(argv: readonly string[], rawIo: CliIo): Promise<number> {
+  const io = terminalSafeIo(rawIo);
   const [name, ...rest] = argv;
   if (name === '-h' || name === '--help' || name === 'help') {
     io.stdout(USAGE);

@@ -1,3 +1,5 @@
+import { printable } from './terminal-text.js';
+
 /** Colors the tables use (only on a terminal). */
 export type Color = 'red' | 'yellow' | 'green' | 'dim' | 'bold' | 'none';
 const ANSI: Record<Color, string> = { red: '\u001b[31m', yellow: '\u001b[33m', green: '\u001b[32m', dim: '\u001b[2m', bold: '\u001b[1m', none: '' };
@@ -5,14 +7,6 @@ const ANSI: Record<Color, string> = { red: '\u001b[31m', yellow: '\u001b[33m', g
 /** Wraps `text` in a color when `enabled`. */
 export function paint(enabled: boolean, color: Color, text: string): string {
   return enabled && color !== 'none' ? `${ANSI[color]}${text}\u001b[0m` : text;
-}
-
-/**
- * Text from Redis or AWS made safe for a terminal: control characters (an ANSI escape in a forged
- * heartbeat's host name, a line break in a key) are shown as escapes, never interpreted.
- */
-export function printable(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** One cell: text, and optionally its color. */
@@ -52,7 +46,11 @@ export function humanDuration(ms: number): string {
   return `${Math.round(ms / 86_400_000)} d`;
 }
 
-/** An ISO time without milliseconds, e.g. 2026-05-01T12:00:00Z. */
+/**
+ * An ISO time without milliseconds, e.g. 2026-05-01T12:00:00Z; "invalid time" for a number no Date
+ * holds (a forged entry in Redis must not stop the command that shows it).
+ */
 export function isoTime(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const time = new Date(ms);
+  return Number.isNaN(time.getTime()) ? 'invalid time' : time.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }

@@ -2,7 +2,7 @@ import { type InstanceList, listInstances } from '@kcc-redis/client';
 import { integerOption, parseCommandArgs } from '../args.js';
 import type { Command } from '../command.js';
 import { withConnection } from '../connect.js';
-import { EXIT } from '../exit-codes.js';
+import { EXIT, type ExitCode, errorReason } from '../exit-codes.js';
 import { type CliIo, useColor } from '../io.js';
 import { type KeyRingStatus, readKeyRing } from '../status/key-ring-reader.js';
 import { type RevocationStatus, readRevocations } from '../status/revocation-reader.js';
@@ -16,74 +16,149 @@ activates, generation, last rotation, degraded or not; with the app-env's key-en
 whether instances can decrypt it), revocations (live counts by kind, the event log's length and
 age), and the live instances (each client instance keeps a heartbeat entry with a TTL: instance id,
 package version, host, pid, started, last heard of). Nothing is written, not even a first key.
+What cannot be read (an app-env out of reach, a key of the wrong type) is shown as unreadable with
+the reason; the rest, and the other app-envs, are shown as usual.
 
 ${TARGET_HELP}
   --json                   print JSON (format version 1); with --watch one document per line
   --watch                  refresh until Ctrl-C
   --interval <s>           seconds between refreshes with --watch (default 2)
 
-Exit codes: 0 every ring usable; 1 a ring instances refuse (degraded); 2 usage error or Redis out of
-reach. With --watch: the code of the last refresh.`;
+Exit codes: 0 nothing wrong found: every ring verified usable, or (without the app-env's
+key-encryption key) present but not verified, which the verdict counts; 1 a ring instances refuse
+(degraded); 2 usage error, or an app-env or part of one unreadable (Redis out of reach, data of the
+wrong type). With --watch: the code of the last refresh.`;
 
-interface AppEnvStatus {
-  readonly appEnv: string;
-  readonly source: string;
-  readonly keyRing: KeyRingStatus;
-  readonly revocations: RevocationStatus;
-  readonly instances: InstanceList;
+/** A part of an app-env's status that could not be read: why, in one line. */
+interface Unreadable {
+  readonly error: string;
+}
+type Part<T> = T | Unreadable;
+
+type AppEnvStatus = { readonly appEnv: string; readonly source: string } & (
+  | {
+      readonly keyRing: Part<KeyRingStatus>;
+      readonly revocations: Part<RevocationStatus>;
+      readonly instances: Part<InstanceList>;
+    }
+  /** Nothing of the app-env could be read: its key-encryption key or Redis out of reach. */
+  | Unreadable
+);
+
+const isUnreadable = (part: object): part is Unreadable => typeof (part as Partial<Unreadable>).error === 'string';
+
+async function read<T>(part: () => Promise<T>): Promise<Part<T>> {
+  try {
+    return await part();
+  } catch (error) {
+    return { error: errorReason(error) };
+  }
 }
 
+/** One app-env's status; never throws: what fails is shown as unreadable, so one app-env's forged data cannot hide the others. */
 async function statusOf(target: AppEnvTarget): Promise<AppEnvStatus> {
-  const kek = await target.kek();
-  return withConnection(target, async (redis) => ({
-    appEnv: target.name,
-    source: target.source,
-    keyRing: await readKeyRing(redis, { keys: kek }),
-    revocations: await readRevocations(redis),
-    instances: await listInstances(redis),
-  }));
+  const named = { appEnv: target.name, source: target.source };
+  try {
+    const kek = await target.kek();
+    return await withConnection(target, async (redis) => ({
+      ...named,
+      keyRing: await read(() => readKeyRing(redis, { keys: kek })),
+      revocations: await read(() => readRevocations(redis)),
+      instances: await read(() => listInstances(redis)),
+    }));
+  } catch (error) {
+    return { ...named, error: errorReason(error) };
+  }
+}
+
+const keyRingOf = (s: AppEnvStatus) => (isUnreadable(s) || isUnreadable(s.keyRing) ? undefined : s.keyRing);
+const hasUnreadable = (s: AppEnvStatus) => isUnreadable(s) || [s.keyRing, s.revocations, s.instances].some(isUnreadable);
+
+function exitCodeOf(statuses: readonly AppEnvStatus[]): ExitCode {
+  if (statuses.some(hasUnreadable)) return EXIT.failed;
+  return statuses.some((s) => keyRingOf(s)?.state === 'degraded') ? EXIT.problems : EXIT.ok;
+}
+
+const unreadableCell = (part: Unreadable): Cell => ({ text: `unreadable: ${part.error}`, color: 'red' });
+
+function keyRingRows(ring: Part<KeyRingStatus>, now: number): Cell[][] {
+  if (isUnreadable(ring)) return [['key ring', unreadableCell(ring)]];
+  const ringState: Cell =
+    ring.state === 'ok'
+      ? ring.verified
+        ? { text: ring.underCurrentKek === false ? 'ok (verified; under an earlier KEK, instances rewrite it)' : 'ok (verified with the KEK)', color: 'green' }
+        : { text: 'present (not verified: no KEK given)', color: 'yellow' }
+      : ring.state === 'absent'
+        ? { text: 'none yet (the first instance creates it)', color: 'yellow' }
+        : { text: `DEGRADED: ${ring.problem}`, color: 'red' };
+  const key = (k: KeyRingStatus['active']) => (k ? `${k.kid} (${k.alg})` : '—');
+  return [
+    ['key ring', ringState],
+    ['  active key', key(ring.active)],
+    ['  next key', ring.next ? `${key(ring.next)}, signs from ${isoTime(ring.next.activatesAt)} (in ${humanDuration(ring.next.activatesAt - now)})` : '—'],
+    ['  generation', String(ring.generation)],
+    ['  last rotation', ring.lastRotationAt ? `${isoTime(ring.lastRotationAt)} (${humanDuration(now - ring.lastRotationAt)} ago)` : '—'],
+    ['  keys published', String(ring.published)],
+    ['  compromised keys', ring.compromisedKids.length === 0 ? 'none' : ring.compromisedKids.join(', ')],
+  ];
+}
+
+function revocationRows(r: Part<RevocationStatus>, now: number): Cell[][] {
+  if (isUnreadable(r)) return [['revocations', unreadableCell(r)]];
+  const clientNotBefore =
+    r.clientNotBeforeMalformed !== undefined
+      ? `MALFORMED (${JSON.stringify(r.clientNotBeforeMalformed)} is not epoch seconds; instances refuse it)`
+      : r.clientNotBefore
+        ? isoTime(r.clientNotBefore * 1000)
+        : 'none';
+  const counts = `${plural(r.sessions, 'session')}, ${plural(r.subjects, 'user')} with a not-before, client not-before ${clientNotBefore}`;
+  return [
+    ['revocations', r.clientNotBeforeMalformed !== undefined ? { text: counts, color: 'yellow' } : counts],
+    ['  event log', r.log.length === 0 ? 'empty' : `${plural(r.log.length, 'entry', 'entries')}, oldest ${humanDuration(now - (r.log.oldestAt ?? now))} ago, newest ${humanDuration(now - (r.log.newestAt ?? now))} ago`],
+  ];
 }
 
 function render(statuses: readonly AppEnvStatus[], color: boolean, now: number): string {
   const sections: string[] = [];
   for (const s of statuses) {
-    const ring = s.keyRing;
-    const ringState: Cell =
-      ring.state === 'ok'
-        ? ring.verified
-          ? { text: ring.underCurrentKek === false ? 'ok (verified; under an earlier KEK, instances rewrite it)' : 'ok (verified with the KEK)', color: 'green' }
-          : { text: 'present (not verified: no KEK given)', color: 'yellow' }
-        : ring.state === 'absent'
-          ? { text: 'none yet (the first instance creates it)', color: 'yellow' }
-          : { text: `DEGRADED: ${ring.problem}`, color: 'red' };
-    const key = (k: KeyRingStatus['active']) => (k ? `${k.kid} (${k.alg})` : '—');
+    const title = paint(color, 'bold', `${s.appEnv}  (${s.source})`);
+    if (isUnreadable(s)) {
+      sections.push([title, renderTable(['WHAT', 'STATE'], [['app-env', unreadableCell(s)]], { color })].join('\n'));
+      continue;
+    }
+    const list = s.instances;
     const rows: Cell[][] = [
-      ['key ring', ringState],
-      ['  active key', key(ring.active)],
-      ['  next key', ring.next ? `${key(ring.next)}, signs from ${isoTime(ring.next.activatesAt)} (in ${humanDuration(ring.next.activatesAt - now)})` : '—'],
-      ['  generation', String(ring.generation)],
-      ['  last rotation', ring.lastRotationAt ? `${isoTime(ring.lastRotationAt)} (${humanDuration(now - ring.lastRotationAt)} ago)` : '—'],
-      ['  keys published', String(ring.published)],
-      ['  compromised keys', ring.compromisedKids.length === 0 ? 'none' : ring.compromisedKids.join(', ')],
+      ...keyRingRows(s.keyRing, now),
+      ...revocationRows(s.revocations, now),
+      ['instances', isUnreadable(list) ? unreadableCell(list) : `${list.instances.length} live${list.truncated ? ' (list truncated)' : ''}${list.unreadable ? `, ${list.unreadable} unreadable entries` : ''}`],
     ];
-    const r = s.revocations;
-    rows.push(
-      ['revocations', `${plural(r.sessions, 'session')}, ${plural(r.subjects, 'user')} with a not-before, client not-before ${r.clientNotBefore ? isoTime(r.clientNotBefore * 1000) : 'none'}`],
-      ['  event log', r.log.length === 0 ? 'empty' : `${plural(r.log.length, 'entry', 'entries')}, oldest ${humanDuration(now - (r.log.oldestAt ?? now))} ago, newest ${humanDuration(now - (r.log.newestAt ?? now))} ago`],
-      ['instances', `${s.instances.instances.length} live${s.instances.truncated ? ' (list truncated)' : ''}${s.instances.unreadable ? `, ${s.instances.unreadable} unreadable entries` : ''}`],
-    );
-    const instances = s.instances.instances.map((i) => [i.instanceId, i.version, `${i.host} (pid ${i.pid})`, isoTime(i.startedAt), `${humanDuration(i.silentForMs)} ago`]);
+    const instances = isUnreadable(list) ? [] : list.instances.map((i) => [i.instanceId, i.version, `${i.host} (pid ${i.pid})`, isoTime(i.startedAt), `${humanDuration(i.silentForMs)} ago`]);
     sections.push(
       [
-        paint(color, 'bold', `${s.appEnv}  (${s.source})`),
+        title,
         renderTable(['WHAT', 'STATE'], rows, { color }),
         ...(instances.length > 0 ? ['', renderTable(['INSTANCE', 'VERSION', 'HOST', 'STARTED', 'LAST HEARD'], instances, { color })] : []),
       ].join('\n'),
     );
   }
-  const degraded = statuses.filter((s) => s.keyRing.state === 'degraded').length;
-  const verdict = degraded > 0 ? paint(color, 'red', `${plural(degraded, 'key ring')} degraded.`) : paint(color, 'green', `${plural(statuses.length, 'app-env')}: every key ring usable.`);
-  return `${sections.join('\n\n')}\n\n${verdict}`;
+  return `${sections.join('\n\n')}\n\n${verdict(statuses, color)}`;
+}
+
+/** The last lines: what could not be read, what is degraded, what was not verified; or that every ring is usable. */
+function verdict(statuses: readonly AppEnvStatus[], color: boolean): string {
+  const unreadable = statuses.filter(hasUnreadable).length;
+  const degraded = statuses.filter((s) => keyRingOf(s)?.state === 'degraded').length;
+  const unverified = statuses.filter((s) => keyRingOf(s)?.state === 'ok' && !keyRingOf(s)!.verified).length;
+  const lines: string[] = [];
+  if (unreadable > 0) lines.push(paint(color, 'red', `${plural(unreadable, 'app-env')} not read in full (unreadable above).`));
+  if (degraded > 0) lines.push(paint(color, 'red', `${plural(degraded, 'key ring')} degraded.`));
+  if (unverified > 0) {
+    lines.push(paint(color, 'yellow', `${plural(unverified, 'key ring')} not verified (no key-encryption key given): present, but whether instances accept ${unverified === 1 ? 'it' : 'them'} is unknown.`));
+  }
+  if (unreadable === 0 && degraded === 0) {
+    lines.push(paint(color, 'green', `${plural(statuses.length, 'app-env')}: ${unverified > 0 ? 'no key ring degraded' : 'every key ring usable'}.`));
+  }
+  return lines.join('\n');
 }
 
 export const statusCommand: Command = {
@@ -103,7 +178,7 @@ export const statusCommand: Command = {
     for (;;) {
       const statuses: AppEnvStatus[] = [];
       for (const target of targets) statuses.push(await statusOf(target));
-      const exitCode = statuses.some((s) => s.keyRing.state === 'degraded') ? EXIT.problems : EXIT.ok;
+      const exitCode = exitCodeOf(statuses);
       const now = Date.now();
       if (json) io.stdout(JSON.stringify({ v: 1, command: 'status', at: now, exitCode, appEnvs: statuses }, null, watch ? undefined : 2));
       else io.stdout(`${watch && io.isTTY ? '\u001b[2J\u001b[H' : ''}${watch ? `kcc-redis status at ${isoTime(now)} (every ${intervalS} s; Ctrl-C to stop)\n\n` : ''}${render(statuses, useColor(io), now)}`);

@@ -8,11 +8,16 @@ export interface RevocationStatus {
   readonly sessions: number;
   /** Users with a not-before. */
   readonly subjects: number;
-  /** The client-wide not-before (epoch seconds), or undefined. */
+  /** The client-wide not-before (epoch seconds), or undefined (none, or malformed). */
   readonly clientNotBefore: number | undefined;
+  /** What is stored as the client-wide not-before when it is not epoch seconds a Date can hold (its first 40 characters), else undefined. */
+  readonly clientNotBeforeMalformed: string | undefined;
   /** The revocation event log: entries retained, and the times of its oldest and newest entry. */
   readonly log: { readonly length: number; readonly oldestAt: number | undefined; readonly newestAt: number | undefined };
 }
+
+/** The largest time a Date holds, in ms since the epoch. */
+const MAX_DATE_MS = 8.64e15;
 
 /** Reads the compacted revocation state and the log's extent, read-only, in one pipeline. */
 export async function readRevocations(redis: KccRedis, now = Date.now()): Promise<RevocationStatus> {
@@ -35,11 +40,15 @@ export async function readRevocations(redis: KccRedis, now = Date.now()): Promis
     const id = (entries as [string, unknown][] | undefined)?.[0]?.[0];
     return id === undefined ? undefined : Number(id.split('-')[0]);
   };
-  const notBefore = client === null || client === undefined ? undefined : Number(client);
+  const stored = client === null || client === undefined ? undefined : String(client);
+  const notBefore = stored === undefined ? undefined : Number(stored);
+  // Instances refuse what is not whole epoch seconds; a number beyond Date's range is no time either.
+  const wellFormed = notBefore !== undefined && Number.isSafeInteger(notBefore) && Math.abs(notBefore) * 1000 <= MAX_DATE_MS;
   return {
     sessions: Number(sessions),
     subjects: Number(subjects),
-    clientNotBefore: Number.isFinite(notBefore) ? notBefore : undefined,
+    clientNotBefore: wellFormed ? notBefore : undefined,
+    clientNotBeforeMalformed: stored !== undefined && !wellFormed ? stored.slice(0, 40) : undefined,
     log: { length: Number(length), oldestAt: entryTime(oldest), newestAt: entryTime(newest) },
   };
 }

@@ -236,7 +236,10 @@ export async function listInstances(redis: HeartbeatConnection, options: { reado
   return { instances, unreadable, truncated };
 }
 
-/** A format-1 entry, or undefined when the text is not one (other version, junk, too large). Unknown fields are dropped. */
+/** The largest time a Date holds, in ms since the epoch. */
+const MAX_DATE_MS = 8.64e15;
+
+/** A format-1 entry, or undefined when the text is not one (other version, junk, too large, a time no Date holds). Unknown fields are dropped. */
 export function parseHeartbeat(text: string): InstanceHeartbeat | undefined {
   if (Buffer.byteLength(text) > MAX_ENTRY_BYTES) return undefined;
   let doc: unknown;
@@ -247,9 +250,11 @@ export function parseHeartbeat(text: string): InstanceHeartbeat | undefined {
   }
   if (typeof doc !== 'object' || doc === null) return undefined;
   const d = doc as Record<string, unknown>;
-  const isTime = (value: unknown): value is number => typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+  const isCount = (value: unknown): value is number => typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+  // A time a Date can hold: a reader prints it, and a forged 9e15 would make every toISOString() throw.
+  const isTime = (value: unknown): value is number => isCount(value) && value <= MAX_DATE_MS;
   const isText = (value: unknown): value is string => typeof value === 'string' && value.length > 0 && value.length <= 256;
   if (d.v !== HEARTBEAT_FORMAT_VERSION || !isText(d.instanceId) || !isText(d.version) || typeof d.host !== 'string' || d.host.length > 256) return undefined;
-  if (!isTime(d.pid) || !isTime(d.startedAt) || !isTime(d.lastSeenAt) || !isTime(d.intervalMs) || d.intervalMs === 0) return undefined;
+  if (!isCount(d.pid) || !isTime(d.startedAt) || !isTime(d.lastSeenAt) || !isCount(d.intervalMs) || d.intervalMs === 0) return undefined;
   return { v: HEARTBEAT_FORMAT_VERSION, instanceId: d.instanceId, version: d.version, host: d.host, pid: d.pid, startedAt: d.startedAt, lastSeenAt: d.lastSeenAt, intervalMs: d.intervalMs };
 }

@@ -42,9 +42,9 @@ export class KeyEncryptionKey {
   decrypt(jwe: string, kid: string): JWK {
     const header = jweHeader(jwe, kid);
     if (header.kek !== this.fingerprint) {
-      throw new Error(`private key of kid "${kid}" was encrypted under key-encryption key ${String(header.kek)}, not ${this.fingerprint}`);
+      throw new Error(`private key of kid "${kid}" was encrypted under key-encryption key ${unverifiedText(header.kek)}, not ${this.fingerprint}`);
     }
-    if (header.kid !== kid) throw new Error(`private key stored under kid "${kid}" belongs to kid "${String(header.kid)}"`);
+    if (header.kid !== kid) throw new Error(`private key stored under kid "${kid}" belongs to kid "${unverifiedText(header.kid)}"`);
     try {
       return JSON.parse(decryptCompactDirA256Gcm(jwe, this.#encryption).toString('utf8')) as JWK;
     } catch {
@@ -109,6 +109,20 @@ export function ringKekFingerprint(jws: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The most characters of an unverified header value that go into a message. */
+const MAX_UNVERIFIED_TEXT = 64;
+
+/**
+ * A header value read before anything verified it (a forged ring's JWS `kid`), as messages show it
+ * (apps log them; the CLI prints them): its first 64 characters, everything but printable ASCII
+ * (and the backslash) escaped as `\uXXXX`, so that it can neither flood a log nor drive a terminal.
+ */
+export function unverifiedText(value: unknown): string {
+  const text = String(value);
+  const shown = text.slice(0, MAX_UNVERIFIED_TEXT).replace(/[^\x20-\x5b\x5d-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return text.length > MAX_UNVERIFIED_TEXT ? `${shown}… (${text.length} characters)` : shown;
 }
 
 function jweHeader(jwe: string, kid: string): ReturnType<typeof decodeProtectedHeader> {

@@ -1,6 +1,6 @@
 import { createHash, type webcrypto } from 'node:crypto';
 import type { KeyEncryptionKey } from './key-encryption.js';
-import { jweKekFingerprint, ringKekFingerprint } from './key-encryption.js';
+import { jweKekFingerprint, ringKekFingerprint, unverifiedText } from './key-encryption.js';
 import type { KeyEncryptionKeys } from './key-encryption-keys.js';
 import { CLOCK_SKEW_ALLOWANCE_MS, NewerRingFormatError, RING_FORMAT_VERSION, type StoredRing, everSigns, parseStoredRing, viewAt } from './ring-data.js';
 import { importPrivateKey } from './signing-key.js';
@@ -66,7 +66,7 @@ export async function openRing(stored: string, keks: KeyEncryptionKeys, namespac
   if (fingerprint === undefined) throw new RingRefusal('malformed', 'not an authenticated ring (a compact JWS of type kcc-keyring)');
   const kek = keks.find(fingerprint);
   if (!kek) {
-    throw new RingRefusal('unknown-kek', `authenticated under key-encryption key ${fingerprint}; this instance holds ${keks.fingerprints.join(', ')}`);
+    throw new RingRefusal('unknown-kek', `authenticated under key-encryption key ${unverifiedText(fingerprint)}; this instance holds ${keks.fingerprints.join(', ')}`);
   }
   let payload: string;
   try {
@@ -94,7 +94,7 @@ export async function unlockRing(opened: OpenedRing, keks: KeyEncryptionKeys, no
       throw new RingRefusal('undecryptable', (error as Error).message);
     }
     const kek = fingerprint === undefined ? undefined : keks.find(fingerprint);
-    if (!kek) throw new RingRefusal('unknown-kek', `private key of kid "${key.kid}" is under key-encryption key ${String(fingerprint)}; this instance holds ${keks.fingerprints.join(', ')}`);
+    if (!kek) throw new RingRefusal('unknown-kek', `private key of kid "${key.kid}" is under key-encryption key ${unverifiedText(fingerprint)}; this instance holds ${keks.fingerprints.join(', ')}`);
     if (kek !== keks.current) underEarlierKek = true;
     try {
       return { key, privateJwk: kek.decrypt(key.privateJwe, key.kid) };
@@ -136,7 +136,7 @@ export async function reencryptRing(ring: StoredRing, keks: KeyEncryptionKeys, n
     if (key.expiresAt !== null && key.expiresAt <= now) continue;
     const fingerprint = jweKekFingerprint(key.privateJwe, key.kid);
     const kek = fingerprint === undefined ? undefined : keks.find(fingerprint);
-    if (!kek) throw new RingRefusal('unknown-kek', `private key of kid "${key.kid}" is under key-encryption key ${String(fingerprint)}`);
+    if (!kek) throw new RingRefusal('unknown-kek', `private key of kid "${key.kid}" is under key-encryption key ${unverifiedText(fingerprint)}`);
     keys.push(kek === current ? key : { ...key, privateJwe: await current.encrypt(kek.decrypt(key.privateJwe, key.kid), key.kid) });
   }
   return { ...ring, keys };

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseCommandArgs } from '../../../cli/args.js';
 import { CliUsageError } from '../../../cli/exit-codes.js';
-import { humanDuration, paint, plural, printable, renderTable } from '../../../cli/table.js';
+import { humanDuration, isoTime, paint, plural, renderTable } from '../../../cli/table.js';
+import { printable, terminalSafe } from '../../../cli/terminal-text.js';
 import { parseNotBefore } from '../../../cli/time-arg.js';
 import { runCliInProcess } from '../../support/cli.js';
 
@@ -42,6 +43,46 @@ describe('tables', () => {
     expect([humanDuration(850), humanDuration(12_000), humanDuration(4 * 60_000), humanDuration(3 * 3_600_000), humanDuration(2 * 86_400_000)]).toEqual(['850 ms', '12 s', '4 min', '3 h', '2 d']);
     expect(paint(false, 'red', 'x')).toBe('x');
     expect(printable('a\nb')).toBe('a\\u000ab');
+  });
+
+  it('shows C1 controls and the Unicode characters that reorder or hide text as escapes', () => {
+    const hidden = '\u0085\u009b\u061c\u200b\u200e\u200f\u2028\u2029\u202a\u202e\u2066\u2069\ufeff';
+    expect(printable(`a${hidden}b`)).toBe('a\\u0085\\u009b\\u061c\\u200b\\u200e\\u200f\\u2028\\u2029\\u202a\\u202e\\u2066\\u2069\\ufeffb');
+    expect(renderTable(['HOST'], [['evil\u202egnp.exe']], { color: false })).toBe('HOST\nevil\\u202egnp.exe');
+    expect(printable('café ✓ 名前')).toBe('café ✓ 名前');
+  });
+
+  it('a time no Date holds reads "invalid time", it never throws', () => {
+    expect([isoTime(Date.parse('2026-05-01T12:00:00.123Z')), isoTime(9_000_000_000_000_000), isoTime(1e303), isoTime(Number.NaN)]).toEqual(['2026-05-01T12:00:00Z', 'invalid time', 'invalid time', 'invalid time']);
+  });
+});
+
+describe('what the CLI writes to its streams', () => {
+  const none = { colors: false, clearScreen: false };
+
+  it('escapes every control and format character but line breaks', () => {
+    expect(terminalSafe('a\u001b]52;c;eA==\u0007\r\tb\n\u009b2J\u202ec', none)).toBe('a\\u001b]52;c;eA==\\u0007\\u000d\\u0009b\n\\u009b2J\\u202ec');
+  });
+
+  it('keeps its own colors and --watch\'s clear-screen only when allowed, and only those', () => {
+    const text = '\u001b[2J\u001b[Hred: \u001b[31mx\u001b[0m \u001b[8mhidden\u001b[0m \u001b[2J\u001b[H';
+    expect(terminalSafe(text, { colors: true, clearScreen: true })).toBe('\u001b[2J\u001b[Hred: \u001b[31mx\u001b[0m \\u001b[8mhidden\u001b[0m \\u001b[2J\\u001b[H');
+    expect(terminalSafe(text, { colors: false, clearScreen: true })).toBe('\u001b[2J\u001b[Hred: \\u001b[31mx\\u001b[0m \\u001b[8mhidden\\u001b[0m \\u001b[2J\\u001b[H');
+    expect(terminalSafe(text, none)).not.toContain('\u001b');
+  });
+
+  it('leaves JSON valid, with the same strings', () => {
+    const doc = { host: 'a\u0085\u009b\u202e\u2066\u001b\u2028b', n: 1 };
+    const safe = terminalSafe(JSON.stringify(doc, null, 2), none);
+    expect(safe).not.toMatch(/[\u0080-\u009f\u202e\u2066\u2028]/);
+    expect(JSON.parse(safe)).toEqual(doc);
+  });
+
+  it('an error message carrying terminal escapes reaches stderr escaped', async () => {
+    const result = await runCliInProcess(['\u001b]52;c;ZWNobyBwd25lZA==\u0007\u001b[2J']);
+    expect(result.code).toBe(2);
+    expect(result.stderr.split('\n')[0]).toBe('kcc-redis: unknown command "\\u001b]52;c;ZWNobyBwd25lZA==\\u0007\\u001b[2J"');
+    expect(result.stderr).not.toContain('\u001b');
   });
 });
 

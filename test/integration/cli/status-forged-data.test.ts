@@ -1,0 +1,158 @@
+/**
+ * `kcc-redis status` and `rotate-keys` against data an app-env's own user (or anyone who can write
+ * its namespace) forged, on the real redis-server of `kcc-redis local`: one app-env's forged data
+ * is shown as such, never stops the command for the others, and never reaches the terminal raw.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type CliIo } from '../../../cli/io.js';
+import { runCli } from '../../../cli/main.js';
+import { namespacedKey } from '../../../client/src/contract/naming.js';
+import { parseConfig } from '../../../infra/config.js';
+import type { LocalRedis } from '../../../local/local-redis.js';
+import { envFilePath, runLocal } from '../../../local/run-local.js';
+import { readEnvFile, runCliInProcess } from '../../support/cli.js';
+
+const config = parseConfig({ apps: [{ name: 'shop', envs: ['dev'] }, { name: 'blog', envs: ['dev'] }] });
+
+type AppEnvJson = { appEnv: string; error?: string; keyRing: { state?: string; error?: string }; revocations: { error?: string; clientNotBefore?: number; clientNotBeforeMalformed?: string }; instances: { error?: string; unreadable?: number; instances?: { host: string }[] } };
+type StatusJson = { exitCode: number; appEnvs: AppEnvJson[] };
+
+describe('kcc-redis status and rotate-keys against forged data', () => {
+  let dir: string;
+  let server: LocalRedis;
+  let admin: Redis;
+  const local = () => ['--local-dir', dir];
+  const key = (appEnv: string, name: string) => namespacedKey(`${appEnv}:`, name);
+  const forgeHeartbeat = async (appEnv: string, id: string, entry: Record<string, unknown>) => {
+    await admin.set(key(appEnv, `instance:${id}`), JSON.stringify({ v: 1, instanceId: id, version: '0.0.0', host: 'h', pid: 1, startedAt: Date.now(), lastSeenAt: Date.now(), intervalMs: 15_000, ...entry }), 'PX', 60_000);
+    await admin.zadd(key(appEnv, 'instances'), Date.now() + 60_000, id);
+  };
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'kcc-forged-'));
+    server = await runLocal({ config, port: 0, dir, print: () => undefined });
+    admin = await server.admin();
+  }, 90_000);
+  afterEach(async () => {
+    for (const appEnv of ['shop-dev', 'blog-dev']) {
+      const keys = (await admin.call('KEYS', `${appEnv}:*`)) as string[];
+      if (keys.length > 0) await admin.del(...keys);
+    }
+  });
+  afterAll(async () => {
+    await admin?.quit();
+    await server?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('a heartbeat with a start time no Date holds counts as an unreadable entry', async () => {
+    await forgeHeartbeat('shop-dev', 'far-future', { startedAt: 9_000_000_000_000_000 });
+    const result = await runCliInProcess(['status', ...local(), '--app', 'shop', '--env', 'dev']);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/instances\s+0 live, 1 unreadable entries/);
+  });
+
+  it('keys of the wrong type in one app-env: that app-env\'s parts are unreadable, the other app-env is shown, exit 2', async () => {
+    await forgeHeartbeat('shop-dev', 'honest', { host: 'web-1' });
+    await admin.hset(key('blog-dev', 'revocation-events'), 'a', 'b');
+    await admin.set(key('blog-dev', 'instances'), 'x');
+    const table = await runCliInProcess(['status', ...local(), '--all']);
+    expect(table.stderr).toBe('');
+    expect(table.code).toBe(2);
+    expect(table.stdout).toContain('web-1 (pid 1)');
+    expect(table.stdout).toMatch(/revocations\s+unreadable: ReplyError: WRONGTYPE Operation against a key holding the wrong kind of value/);
+    expect(table.stdout).toMatch(/instances\s+unreadable: ReplyError: WRONGTYPE/);
+    expect(table.stdout).toContain('1 app-env not read in full (unreadable above).');
+
+    const json = await runCliInProcess(['status', ...local(), '--all', '--json']);
+    expect(json.code).toBe(2);
+    const [shop, blog] = json.json<StatusJson>().appEnvs as [AppEnvJson, AppEnvJson];
+    expect(shop.instances.instances?.map((i) => i.host)).toEqual(['web-1']);
+    expect(shop.revocations.error).toBeUndefined();
+    expect(blog).toMatchObject({ appEnv: 'blog-dev', keyRing: { state: 'absent' }, revocations: { error: expect.stringContaining('WRONGTYPE') }, instances: { error: expect.stringContaining('WRONGTYPE') } });
+  });
+
+  it('--watch keeps refreshing past an app-env it cannot read', async () => {
+    await admin.set(key('blog-dev', 'instances'), 'x');
+    const documents: StatusJson[] = [];
+    const stderr: string[] = [];
+    let stop!: () => void;
+    const stopped = new Promise<string>((resolve) => (stop = () => resolve('SIGINT')));
+    const io: CliIo = {
+      stdout: (text) => {
+        documents.push(JSON.parse(text) as StatusJson);
+        if (documents.length === 2) stop();
+      },
+      stderr: (text) => stderr.push(text),
+      isTTY: false,
+      stdinIsTTY: false,
+      env: {},
+      ask: async () => '',
+      nextStop: () => stopped,
+      sleep: async () => documents.length >= 2,
+    };
+    const code = await runCli(['status', ...local(), '--all', '--json', '--watch', '--interval', '1'], io);
+    expect(stderr).toEqual([]);
+    expect(documents.map((d) => d.exitCode)).toEqual([2, 2]);
+    expect(code).toBe(2);
+  });
+
+  it('a client-wide not-before beyond Date\'s range (written with another app-env\'s credentials) is shown as malformed', async () => {
+    const blog = await readEnvFile(envFilePath(dir, { app: 'blog', env: 'dev' }));
+    const { Redis: Client } = await import('ioredis');
+    const { readFile } = await import('node:fs/promises');
+    const url = new URL(blog.KCC_REDIS_URL!);
+    const tenant = new Client({ host: url.hostname, port: Number(url.port), tls: { ca: await readFile(blog.KCC_REDIS_CA_FILE!), servername: 'localhost' }, username: blog.KCC_REDIS_USERNAME, password: blog.KCC_REDIS_PASSWORD });
+    try {
+      await tenant.set(key('blog-dev', 'client-not-before:v1'), '1e300');
+    } finally {
+      await tenant.quit();
+    }
+    const table = await runCliInProcess(['status', ...local(), '--all']);
+    expect(table.stderr).toBe('');
+    expect(table.code).toBe(0);
+    expect(table.stdout).toContain('client not-before MALFORMED ("1e300" is not epoch seconds; instances refuse it)');
+    const json = await runCliInProcess(['status', ...local(), '--all', '--json']);
+    expect(json.json<StatusJson>().appEnvs[1]!.revocations).toMatchObject({ clientNotBeforeMalformed: '1e300' });
+    expect(json.json<StatusJson>().appEnvs[1]!.revocations.clientNotBefore).toBeUndefined();
+  });
+
+  it('--json escapes C1 and bidi characters from Redis, and stays JSON with the same text', async () => {
+    const host = 'web\u009b2J\u202egnp.exe\u2066';
+    await forgeHeartbeat('shop-dev', 'bidi', { host });
+    const result = await runCliInProcess(['status', ...local(), '--app', 'shop', '--env', 'dev', '--json']);
+    expect(result.stdout).not.toMatch(/[\u0080-\u009f\u202e\u2066]/);
+    expect(result.stdout).toContain('web\\u009b2J\\u202egnp.exe\\u2066');
+    expect(result.json<StatusJson>().appEnvs[0]!.instances.instances?.[0]?.host).toBe(host);
+  });
+
+  it('a key ring status cannot verify (no key-encryption key given) is counted as such, not called usable', async () => {
+    await admin.hset(key('shop-dev', 'keyring'), 'version', 1, 'value', 'garbage-not-a-ring');
+    const env = await readEnvFile(envFilePath(dir, { app: 'shop', env: 'dev' }));
+    delete env.KCC_KEYRING_KEK;
+    const result = await runCliInProcess(['status'], { env });
+    expect(result.stderr).toBe('');
+    expect(result.stdout).toMatch(/key ring\s+present \(not verified: no KEK given\)/);
+    expect(result.stdout).toContain('1 key ring not verified (no key-encryption key given): present, but whether instances accept it is unknown.');
+    expect(result.stdout).toContain('1 app-env: no key ring degraded.');
+    expect(result.stdout).not.toContain('every key ring usable');
+    expect(result.code).toBe(0);
+  });
+
+  it('rotate-keys shows a forged ring\'s unverified kid escaped and cut short, on stderr as in the message', async () => {
+    const kid = `\u001b]52;c;ZWNobyBwd25lZA==\u0007\u001b[2J${'A'.repeat(500)}`;
+    const header = Buffer.from(JSON.stringify({ typ: 'kcc-keyring', alg: 'HS256', kid })).toString('base64url');
+    await admin.hset(key('shop-dev', 'keyring'), 'version', 1, 'value', `${header}.e30.c2ln`);
+    const result = await runCliInProcess(['rotate-keys', ...local(), '--app', 'shop', '--env', 'dev', '--yes']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+    expect(result.stderr).toContain('authenticated under key-encryption key \\u001b]52;c;ZWNobyBwd25lZA==\\u0007\\u001b[2JAAA');
+    expect(result.stderr).toContain(`… (${kid.length} characters)`);
+    expect(result.stderr).not.toContain('A'.repeat(100));
+  });
+});

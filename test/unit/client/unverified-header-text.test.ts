@@ -1,0 +1,24 @@
+import { describe, expect, it } from 'vitest';
+import { unverifiedText } from '../../../client/src/keyring/key-encryption.js';
+import { KeyEncryptionKeys } from '../../../client/src/keyring/key-encryption-keys.js';
+import { RingRefusal, openRing } from '../../../client/src/keyring/ring-seal.js';
+
+const quiet = { info: () => {}, warn: () => {} };
+
+describe('values read before verification, in messages apps log', () => {
+  it('a forged ring\'s kid: escaped and cut to 64 characters in the unknown-kek refusal', async () => {
+    const kid = `\u001b]52;c;ZWNobyBwd25lZA==\u0007\u001b[2J\u202e${'A'.repeat(10_000)}`;
+    const header = Buffer.from(JSON.stringify({ typ: 'kcc-keyring', alg: 'HS256', kid })).toString('base64url');
+    const keks = await KeyEncryptionKeys.load(async () => ({ kek: 'k'.repeat(64) }), quiet, true);
+    const refusal = await openRing(`${header}.e30.c2ln`, keks, 'shop-dev:').catch((error: unknown) => error);
+    expect(refusal).toBeInstanceOf(RingRefusal);
+    const { reason, message } = refusal as RingRefusal;
+    expect(reason).toBe('unknown-kek');
+    expect(message).toMatch(/^authenticated under key-encryption key \\u001b\]52;c;ZWNobyBwd25lZA==\\u0007\\u001b\[2J\\u202eA{35}… \(10029 characters\); this instance holds [0-9a-f]{16}$/);
+    expect(message).not.toMatch(/[^\x20-\x7e…]/);
+  });
+
+  it('a real fingerprint is shown as it is; a backslash is escaped so that an escape cannot be faked', () => {
+    expect([unverifiedText('0123456789abcdef'), unverifiedText(undefined), unverifiedText('a\\u001b')]).toEqual(['0123456789abcdef', 'undefined', 'a\\u005cu001b']);
+  });
+});
