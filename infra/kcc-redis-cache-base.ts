@@ -188,7 +188,7 @@ export abstract class KccRedisCacheBase extends Resource implements IKccRedisCac
     for (const { auth, ...appEnv } of appEnvs) {
       const name = appEnvUserName(appEnv);
       auths.set(name, auth);
-      // As ElastiCache stores it, so drift detection compares like with like (storedAccessString says why nothing is lost).
+      // Without the directives ElastiCache may leave out (storedAccessString says why nothing is lost); kcc-redis drift compares by meaning.
       // Both users of an app-env get the same string: the same namespace, whichever way an instance logs in.
       const accessString = storedAccessString(appEnvAccessString(appEnv, { profile: props.aclProfile ?? CACHE_BASE_DEFAULTS.aclProfile, clusterMode }));
       if (hasPasswordUser(auth)) {

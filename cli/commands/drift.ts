@@ -15,7 +15,7 @@ const USAGE = `Usage: kcc-redis drift [--config <cdk.json>] [--region <region>] 
        kcc-redis drift --local-dir <dir> [--json]
 
 What is deployed against what the config would create, by meaning: each user's access string
-(ElastiCache stores it without the directives; rule order only where it matters), authentication
+(by the commands its rules allow, not its text: ElastiCache may return it reworded), authentication
 type (password, or iam for an app-env with "auth": "iam" or "password+iam") and name, the user
 group's members (a user someone added, e.g. the built-in default user, is drift), the default
 user's state, and the cache of the configured "deployment": a replication group's transit

@@ -1,15 +1,21 @@
+import { type PermissionOptions, commandDifferences } from './command-permissions.js';
+
 /**
- * Access strings compared by meaning, not by text. ElastiCache returns a user's access string as it
- * stores it, without the directives `clearselectors`, `resetkeys` and `resetchannels` (the setup
- * guide's note; https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/Clusters.RBAC.html), and a
- * console edit may reorder rules. What a string means, per Redis' ACL rules
+ * Access strings compared by meaning, not by text. ElastiCache may return a user's access string in
+ * another form than the one given: "a simpler string may be used instead of the one provided if there
+ * are redundancies" (https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/Clusters.RBAC.html); its
+ * examples show `off +get ~keys*` returned as `off ~keys* -@all +get` (User-Secrets-Manager.html) and
+ * `-@all +@read` returned with its categories spelled out (aws/aws-cli
+ * awscli/examples/elasticache/create-user.rst). What a string means, per Redis' ACL rules
  * (https://redis.io/docs/latest/operate/oss_and_stack/management/security/acl/):
  * - `on`/`off`: the last one wins;
  * - key patterns (`~p`, `%R~p`, `%W~p`, `allkeys`) and channel patterns (`&p`, `allchannels`) are
  *   sets: their order does not matter; `resetkeys`/`resetchannels` empty them;
- * - command rules (`+cmd`, `-cmd`, `+@cat`, `-@cat`, `+cmd|sub`) apply in order, so their order
- *   matters, except that `+@all`/`allcommands` and `-@all`/`nocommands` override every rule before them;
+ * - command rules (`+cmd`, `-cmd`, `+@cat`, `-@cat`, `+cmd|sub`): compared by the commands they allow
+ *   (command-permissions.ts), so redundant rules, an order that changes nothing, or a category spelled
+ *   out as its commands are the same, and an order that changes what is allowed is not;
  * - `nopass` lets anyone log in with any password: it never belongs to our users.
+ * Selectors `(…)` are compared as text (the stack sets none).
  */
 export interface AccessRules {
   readonly enabled: boolean;
@@ -17,7 +23,7 @@ export interface AccessRules {
   readonly keys: readonly string[];
   /** Channel patterns, sorted. */
   readonly channels: readonly string[];
-  /** Command rules in effect, in order (rules before the last `+@all`/`-@all` dropped). */
+  /** Command rules, in order (rules before the last `+@all`/`-@all` dropped: they change nothing). */
   readonly commands: readonly string[];
   /** Selectors `(…)`, sorted. */
   readonly selectors: readonly string[];
@@ -75,9 +81,9 @@ export function accessRules(accessString: string): AccessRules {
 
 /**
  * How `actual` differs from `expected` in meaning, one line per aspect; empty when they mean the same.
- * Command rules are shown where they start to differ.
+ * Command rules are compared by the commands they allow (commandDifferences), not by their text.
  */
-export function accessDifferences(expected: string, actual: string): string[] {
+export function accessDifferences(expected: string, actual: string, options: PermissionOptions = {}): string[] {
   const e = accessRules(expected);
   const a = accessRules(actual);
   const out: string[] = [];
@@ -90,14 +96,7 @@ export function accessDifferences(expected: string, actual: string): string[] {
     if (added.length > 0) out.push(`${what} added: ${added.join(' ')}`);
     if (missing.length > 0) out.push(`${what} missing: ${missing.join(' ')}`);
   }
-  if (e.commands.join(' ') !== a.commands.join(' ')) {
-    let i = 0;
-    while (i < e.commands.length && i < a.commands.length && e.commands[i] === a.commands[i]) i++;
-    const lead = i > 0 ? `after "${e.commands.slice(Math.max(0, i - 2), i).join(' ')}" ` : '';
-    const found = a.commands.slice(i).join(' ') || '(nothing)';
-    const wanted = e.commands.slice(i).join(' ') || '(nothing)';
-    out.push(`command rules ${lead}are "${found}" where "${wanted}" is expected`);
-  }
+  out.push(...commandDifferences(e.commands, a.commands, options));
   if (a.unknown.length > 0) out.push(`rules this tool does not know: ${a.unknown.join(' ')}`);
   return out;
 }

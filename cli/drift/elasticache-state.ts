@@ -14,9 +14,10 @@ import { awsCallFailure } from './aws-call-failure.js';
  *   `Status` ("creating", "active", "modifying", "deleting"), `UserIds`, `PendingChanges`
  *   (`UserIdsToAdd`/`UserIdsToRemove`), `ReplicationGroups`; UserGroupNotFoundFault;
  * - DescribeUsers (https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/API_DescribeUsers.html)
- *   by `UserId`: `UserName`, `Status` ("active", "modifying", "deleting"), `AccessString` (as
- *   stored: without the directives), `UserGroupIds`, `Authentication.Type` (`password`, `iam`,
- *   `no-password`) and `PasswordCount`; UserNotFoundFault;
+ *   by `UserId`: `UserName`, `Status` ("active", "modifying", "deleting"), `AccessString` (possibly
+ *   reworded: "a simpler string may be used instead of the one provided", Clusters.RBAC),
+ *   `UserGroupIds`, `Authentication.Type` (`password`, `iam`, `no-password`) and `PasswordCount`;
+ *   UserNotFoundFault;
  * - DescribeServerlessCaches (https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/API_DescribeServerlessCaches.html),
  *   a ServerlessCache (https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/API_ServerlessCache.html):
  *   `Status`, `Engine`, `MajorEngineVersion`, `FullEngineVersion`, `UserGroupId`; ServerlessCacheNotFoundFault.

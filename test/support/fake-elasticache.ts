@@ -33,7 +33,7 @@ export interface FakeUser {
   status: string;
   authentication: 'password' | 'iam' | 'no-password';
   passwords: readonly string[];
-  /** As ElastiCache stores it: without the directives clearselectors, resetkeys, resetchannels. */
+  /** As given to CreateUser/ModifyUser; DescribeUsers returns it through {@link FakeElastiCache.describeAccessString}. */
   accessString: string;
 }
 
@@ -46,9 +46,6 @@ export interface FakeUserGroup {
   pendingChanges?: { UserIdsToAdd?: string[]; UserIdsToRemove?: string[] };
 }
 
-/** Directives ElastiCache drops when it stores an access string (the setup guide's note). */
-const DIRECTIVES = new Set(['clearselectors', 'resetkeys', 'resetchannels']);
-const stored = (accessString: string) => accessString.split(/\s+/).filter((rule) => rule !== '' && !DIRECTIVES.has(rule)).join(' ');
 /** Page size of the Describe* calls when MaxRecords is not given (DescribeReplicationGroups: "Default: 100"). */
 const DEFAULT_PAGE = 100;
 
@@ -56,20 +53,27 @@ const DEFAULT_PAGE = 100;
  * The ElastiCache control plane for RBAC users behind aws-sdk-client-mock: DescribeUsers and
  * ModifyUser, as the ElastiCache API reference describes them (Status "active", "modifying" or
  * "deleting"; ModifyUser refuses a user that is not active with InvalidUserStateFault, takes one or
- * two passwords, and answers while the user is `modifying`). ModifyUser hands the passwords to
- * {@link applyPasswords} (a real Redis in the rehearsal) and reports `active` again once that is done
- * and {@link modifyingPolls} more DescribeUsers calls have seen it modifying. Call {@link restore} when done.
+ * two passwords, and answers while the user is `modifying`: the reply of AWS's example that changes
+ * only the access string says `"Status": "modifying"`, aws/aws-cli awscli/examples/elasticache/modify-user.rst).
+ * ModifyUser hands the passwords to {@link applyPasswords} (a real Redis in the rehearsal) and the
+ * access string to {@link applyAccessString}, and reports `active` again once that is done and
+ * {@link modifyingPolls} more DescribeUsers calls have seen it modifying. Call {@link restore} when done.
  *
  * For drift, the read side of a deployment (https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/):
  * - DescribeUsers with a UserId (UserNotFoundFault when unknown) or without (every user, in pages of
- *   MaxRecords with a Marker); each user with `AccessString` as stored (no directives), `UserGroupIds`,
- *   `Authentication { Type, PasswordCount }`, `MinimumEngineVersion`;
+ *   MaxRecords with a Marker); each user with `AccessString` as {@link describeAccessString} gives it,
+ *   `UserGroupIds`, `Authentication { Type, PasswordCount }`, `MinimumEngineVersion`;
  * - ModifyUser's `AccessString` replaces the user's string, `AppendAccessString` appends to it
  *   (https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/API_ModifyUser.html); the
- *   stored form goes to {@link applyAccessString} (a real Redis: the change takes effect there);
- * - DescribeUserGroups (UserGroupNotFoundFault), DescribeReplicationGroups (the id is not case
- *   sensitive; ReplicationGroupNotFoundFault), DescribeCacheClusters (CacheClusterNotFoundFault),
- *   DescribeServerlessCaches (ServerlessCacheNotFoundFault), each from what the test added.
+ *   new string goes to {@link applyAccessString} (a real Redis: the change takes effect there);
+ * - DescribeUserGroups (UserGroupNotFoundFault), DescribeReplicationGroups (ReplicationGroupNotFoundFault),
+ *   DescribeCacheClusters (CacheClusterNotFoundFault), DescribeServerlessCaches
+ *   (ServerlessCacheNotFoundFault), each from what the test added. A replication group's id and a
+ *   serverless cache's name are "stored as a lowercase string" (API reference, CreateReplicationGroup
+ *   `ReplicationGroupId`, CreateServerlessCache `ServerlessCacheName`); whether a Describe call given
+ *   capitals finds them AWS does not document. The fake compares both lowercased (tests add lowercase
+ *   ids, as ElastiCache would hold them). Nothing depends on it: the config's ids are lowercase
+ *   (identifierProblem).
  */
 export class FakeElastiCache {
   readonly mock: AwsClientStub<ElastiCacheClient>;
@@ -80,12 +84,26 @@ export class FakeElastiCache {
   modifyingPolls = 1;
   /** A user that never leaves `modifying` (an operation stuck on AWS's side). */
   stuck = false;
-  /** Where ModifyUser's access strings go (stored form). @default nowhere (the fake only records them) */
+  /** Where ModifyUser's access strings go (as given). @default nowhere (the fake only records them) */
   applyAccessString: (userId: string, userName: string, accessString: string) => Promise<void> = async () => {};
+  /**
+   * The `AccessString` DescribeUsers and ModifyUser return for the string a user was given. AWS may
+   * return another form: "a simpler string may be used instead of the one provided if there are
+   * redundancies" (https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/Clusters.RBAC.html). Its
+   * examples return the engine's own description of the user: `off +get ~keys*` as
+   * `off ~keys* -@all +get` (https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/User-Secrets-Manager.html),
+   * `on ~app::* -@all +@read` as `on ~app::* -@all +@read +@hash +@bitmap +@geo -setbit …`
+   * (aws/aws-cli awscli/examples/elasticache/create-user.rst); a string without redundancies comes
+   * back as given (`on ~* +@all`, modify-user.rst). Set it to a real engine's description
+   * (test/support/engine-access-string.ts) to get the form a server prints.
+   * @default the string as given
+   */
+  describeAccessString: (accessString: string) => Promise<string> = async (accessString) => accessString;
   readonly userGroups = new Map<string, FakeUserGroup>();
   readonly replicationGroups = new Map<string, ReplicationGroup>();
   /** Cache cluster id → engine version (DescribeCacheClusters). */
   readonly cacheClusters = new Map<string, string>();
+  /** By name, lowercase (as ElastiCache stores it). */
   readonly serverlessCaches = new Map<string, ServerlessCache>();
   /** An error the next call of a Describe* operation (by name, e.g. `DescribeUserGroups`) throws instead of answering. */
   readonly failNext = new Map<string, Error>();
@@ -102,12 +120,12 @@ export class FakeElastiCache {
         const start = Number(input.Marker ?? 0);
         const page = all.slice(start, start + (input.MaxRecords ?? DEFAULT_PAGE));
         const next = start + page.length;
-        return { Users: page.map((u) => this.describeUser(u)), Marker: next < all.length ? String(next) : undefined };
+        return { Users: await Promise.all(page.map((u) => this.describeUser(u))), Marker: next < all.length ? String(next) : undefined };
       }
       const user = this.user(input.UserId);
       const change = this.applying.get(user.userId);
       if (user.status === 'modifying' && change?.done && !this.stuck && change.pollsLeft-- <= 0) user.status = 'active';
-      return { Users: [this.describeUser(user)] };
+      return { Users: [await this.describeUser(user)] };
     });
     this.mock.on(DescribeUserGroupsCommand).callsFake(async (input: DescribeUserGroupsCommandInput) => {
       this.throwInjected('DescribeUserGroups');
@@ -141,7 +159,7 @@ export class FakeElastiCache {
     });
     this.mock.on(DescribeServerlessCachesCommand).callsFake(async (input: DescribeServerlessCachesCommandInput) => {
       this.throwInjected('DescribeServerlessCaches');
-      const cache = this.serverlessCaches.get(input.ServerlessCacheName ?? '');
+      const cache = this.serverlessCaches.get(input.ServerlessCacheName?.toLowerCase() ?? '');
       if (input.ServerlessCacheName !== undefined && !cache) throw new ServerlessCacheNotFoundFault({ message: `Serverless cache ${input.ServerlessCacheName} not found.`, $metadata: {} });
       return { ServerlessCaches: cache ? [cache] : [...this.serverlessCaches.values()] };
     });
@@ -152,11 +170,13 @@ export class FakeElastiCache {
       if (user.status !== 'active') {
         throw new InvalidUserStateFault({ message: `User ${user.userId} is not in active state.`, $metadata: {} });
       }
-      if (input.Passwords === undefined && (input.AccessString !== undefined || input.AppendAccessString !== undefined)) {
-        const next = stored(input.AccessString ?? `${user.accessString} ${input.AppendAccessString}`);
-        await this.applyAccessString(user.userId, user.userName, next);
-        user.accessString = next;
-        return { UserId: user.userId, UserName: user.userName, Status: 'active', ARN: user.arn, AccessString: next };
+      const accessString = input.AccessString !== undefined || input.AppendAccessString !== undefined ? input.AccessString ?? `${user.accessString} ${input.AppendAccessString}` : undefined;
+      if (input.Passwords === undefined && accessString !== undefined) {
+        this.startChange(user, async () => {
+          await this.applyAccessString(user.userId, user.userName, accessString);
+          user.accessString = accessString;
+        });
+        return { UserId: user.userId, UserName: user.userName, Status: 'modifying', ARN: user.arn, AccessString: await this.describeAccessString(accessString) };
       }
       const passwords = [...(input.Passwords ?? [])];
       // ModifyUser: "The passwords belonging to the user. You are allowed up to two." (ElastiCache API reference)
@@ -165,25 +185,21 @@ export class FakeElastiCache {
       }
       // "Changes user password(s) and/or access string" (ModifyUser, ElastiCache API reference,
       // https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/API_ModifyUser.html): both in one call apply both.
-      const accessString = input.AccessString !== undefined || input.AppendAccessString !== undefined ? stored(input.AccessString ?? `${user.accessString} ${input.AppendAccessString}`) : undefined;
-      user.status = 'modifying';
-      const change = { done: false, pollsLeft: this.modifyingPolls, promise: Promise.resolve() };
-      change.promise = this.applyPasswords(user.userId, passwords).then(async () => {
+      this.startChange(user, async () => {
+        await this.applyPasswords(user.userId, passwords);
         if (accessString !== undefined) {
           await this.applyAccessString(user.userId, user.userName, accessString);
           user.accessString = accessString;
         }
         user.passwords = passwords;
-        change.done = true;
       });
-      this.applying.set(user.userId, change);
       return { UserId: user.userId, UserName: user.userName, Status: 'modifying', ARN: user.arn };
     });
   }
 
-  /** Adds an active password user (its access string as given, stored without the directives). */
+  /** Adds an active password user with this access string (DescribeUsers returns it through {@link describeAccessString}). */
   add(userId: string, arn: string, passwords: readonly string[], userName = userId, accessString = 'off -@all'): FakeUser {
-    const user: FakeUser = { userId, userName, arn, status: 'active', authentication: 'password', passwords, accessString: stored(accessString) };
+    const user: FakeUser = { userId, userName, arn, status: 'active', authentication: 'password', passwords, accessString };
     this.users.set(userId, user);
     return user;
   }
@@ -197,7 +213,7 @@ export class FakeElastiCache {
 
   /** Adds a replication group (DescribeReplicationGroups returns it as given) and its member clusters' engine version. */
   addReplicationGroup(group: ReplicationGroup, engineVersion: string): void {
-    this.replicationGroups.set(group.ReplicationGroupId!, group);
+    this.replicationGroups.set(group.ReplicationGroupId!.toLowerCase(), group);
     for (const member of group.MemberClusters ?? []) this.cacheClusters.set(member, engineVersion);
   }
 
@@ -209,21 +225,31 @@ export class FakeElastiCache {
     }
   }
 
-  private describeUser(user: FakeUser): User {
+  /** Marks `user` modifying while `apply` runs; DescribeUsers reports it active again once done (see the class comment). */
+  private startChange(user: FakeUser, apply: () => Promise<void>): void {
+    user.status = 'modifying';
+    const change = { done: false, pollsLeft: this.modifyingPolls, promise: Promise.resolve() };
+    change.promise = apply().then(() => {
+      change.done = true;
+    });
+    this.applying.set(user.userId, change);
+  }
+
+  private async describeUser(user: FakeUser): Promise<User> {
     return {
       UserId: user.userId,
       UserName: user.userName,
       Status: user.status,
       Engine: 'valkey',
       MinimumEngineVersion: '6.0',
-      AccessString: user.accessString,
+      AccessString: await this.describeAccessString(user.accessString),
       UserGroupIds: [...this.userGroups.values()].filter((g) => g.userIds.includes(user.userId)).map((g) => g.userGroupId),
       ARN: user.arn,
       Authentication: { Type: user.authentication, PasswordCount: user.passwords.length },
     };
   }
 
-  /** Resolves once every password change handed to {@link applyPasswords} has been applied (an event, not a sleep). */
+  /** Resolves once every change ModifyUser started (passwords, access string) has been applied (an event, not a sleep). */
   async settled(): Promise<void> {
     await Promise.all([...this.applying.values()].map((change) => change.promise));
   }

@@ -62,7 +62,10 @@ export const HARDENED_STANDALONE_DENIALS: readonly string[] = ['-move'];
  */
 export const CLUSTER_MODE_GRANTS: readonly string[] = ['+cluster|slots'];
 
-/** Directives ElastiCache drops when it stores an access string: they are not permissions. */
+/**
+ * Directives that only clear what an incremental ACL SETUSER would keep: not permissions. The stack
+ * leaves them out of the template ({@link storedAccessString}).
+ */
 export const ACL_DIRECTIVES: readonly string[] = ['clearselectors', 'resetkeys', 'resetchannels'];
 
 const NAME_PATTERN = /^[a-z][a-z0-9-]*$/;
@@ -182,8 +185,11 @@ export function defaultUserAccessString(enabled: boolean): string {
 }
 
 /**
- * The permissions of an access string, without the directives ElastiCache drops when it stores
- * one. Compare these, not the text, to detect drift.
+ * The rules of an access string without the directives ({@link ACL_DIRECTIVES}). Not a drift check
+ * by itself: ElastiCache may return a user's string reworded ("a simpler string may be used instead
+ * of the one provided if there are redundancies",
+ * https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/Clusters.RBAC.html), so compare what the
+ * rules allow, as `kcc-redis drift` does.
  */
 export function accessPermissions(accessString: string): string[] {
   return accessString
@@ -192,9 +198,16 @@ export function accessPermissions(accessString: string): string[] {
 }
 
 /**
- * An access string as ElastiCache stores it: without `clearselectors`, `resetkeys` and
- * `resetchannels`. Put this form in the template, or CloudFormation drift detection reports every
- * user as drifted.
+ * An access string without `clearselectors`, `resetkeys` and `resetchannels`: the form the stack puts
+ * in the template. AWS does not document which form DescribeUsers returns, only that it may differ
+ * from the one given ("a simpler string may be used instead of the one provided if there are
+ * redundancies", https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/Clusters.RBAC.html); its
+ * examples return the engine's own description of the user. CloudFormation drift detection does not
+ * compare the string in any form: `AccessString` is a write-only property of AWS::ElastiCache::User
+ * (its resource schema, aws-cloudformation/aws-cloudformation-resource-providers-elasticache), one
+ * CloudFormation "can't read"
+ * (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/generate-IaC-write-only-properties.html).
+ * `kcc-redis drift` reads it with DescribeUsers and compares what it allows.
  *
  * Nothing is lost: ModifyUser's `AccessString` replaces the user's whole permission set
  * (`AppendAccessString` is the separate "add to it" parameter,
