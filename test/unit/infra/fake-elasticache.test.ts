@@ -46,8 +46,8 @@ describe('FakeElastiCache ModifyUser ("Changes user password(s) and/or access st
 });
 
 describe('FakeElastiCache DescribeUsers AccessString ("a simpler string may be used instead of the one provided")', () => {
-  let fake: FakeElastiCache | undefined;
-  afterEach(() => fake?.restore());
+  let current: FakeElastiCache | undefined;
+  afterEach(() => current?.restore());
 
   it('returns the form describeAccessString gives (e.g. the engine\'s own description), in DescribeUsers and ModifyUser', async () => {
     const fake = (current = new FakeElastiCache());
@@ -68,8 +68,8 @@ describe('FakeElastiCache DescribeUsers AccessString ("a simpler string may be u
 });
 
 describe('FakeElastiCache ids "stored as a lowercase string" (CreateReplicationGroup, CreateServerlessCache)', () => {
-  let fake: FakeElastiCache | undefined;
-  afterEach(() => fake?.restore());
+  let current: FakeElastiCache | undefined;
+  afterEach(() => current?.restore());
 
   it('finds a replication group and a serverless cache by their lowercase id', async () => {
     const fake = (current = new FakeElastiCache());
