@@ -53,10 +53,11 @@ export async function setSecret(ctx: KekStepContext): Promise<void> {
  *
  * In a rotation: a new `kek` (neither the current one nor an earlier one), and `previous` exactly the
  * current key followed by the current history, trimmed to {@link KEK_HISTORY_LENGTH}: a ring
- * encrypted under any of them stays readable. In Secrets Manager's configuration test (the current
- * value copied into a new AWSPENDING version, testSecret invoked alone:
- * https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_RotateSecret.html, RotateImmediately):
- * the pending version must be the current one, key for key.
+ * encrypted under any of them stays readable. In Secrets Manager's configuration test (testSecret
+ * invoked alone on a new AWSPENDING version:
+ * https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_RotateSecret.html, RotateImmediately;
+ * that the version holds the current value is inferred from AWS's samples, see the password
+ * rotation's testSecret): the pending version must be the current one, key for key.
  */
 export async function testSecret(ctx: KekStepContext): Promise<void> {
   const current = await ctx.secrets.current();

@@ -56,11 +56,14 @@ export async function setSecret(ctx: PasswordStepContext): Promise<void> {
  *
  * Two callers. In a rotation, after setSecret: the user must hold two passwords (the current and the
  * pending one). In Secrets Manager's configuration test, which runs when a rotation schedule is
- * created or changed with `RotateImmediately=false`: Secrets Manager puts the current value into a
- * new AWSPENDING version, invokes testSecret alone, then removes that version's label
- * (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_RotateSecret.html, RotateImmediately);
- * the pending password equals the current one and one password suffices (AWS's own function only
- * waits for `active` there).
+ * created or changed with `RotateImmediately=false`: "The test creates an AWSPENDING version of the
+ * secret and then removes it", invoking testSecret alone
+ * (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_RotateSecret.html, RotateImmediately).
+ * That this version holds the current value is not documented but inferred from AWS's samples, whose
+ * testSecret logs in with AWSPENDING (aws-samples/aws-secrets-manager-rotation-lambdas,
+ * SecretsManagerRDSPostgreSQLRotationSingleUser), as moto models it (getmoto/moto#8547). So the
+ * pending password equals the current one and one password suffices (AWS's own function only waits
+ * for `active` there).
  *
  * It does not log in to Redis: the function runs outside the VPC (see the construct); ModifyUser
  * accepted and the user settled `active` is ElastiCache's confirmation that the passwords are in

@@ -87,9 +87,27 @@ export function rotationFrame<T>(spec: RotationFrameSpec<T>): RotationHandler {
       log('info', 'step done');
     } catch (error) {
       const safe = sanitized(error, [...seen]);
-      spec.log({ level: 'error', message: safe.message, secretArn, step: stepName, code: safe.code });
+      const token = typeof event?.ClientRequestToken === 'string' ? event.ClientRequestToken : '';
+      spec.log({ level: 'error', message: safe.message, secretArn, step: stepName, code: safe.code, ...stalePendingHint(stepName, secretArn, token) });
       throw safe;
     }
+  };
+}
+
+/**
+ * A failed createSecret, setSecret or testSecret leaves AWSPENDING on the new version. Secrets Manager
+ * retries the rotation; once those retries fail too, RotateSecret answers "A previous rotation isn't
+ * complete" to every later call until the label is removed by hand (API_RotateSecret; the fix as
+ * API_CancelRotateSecret describes it; docs/operations-rotation.md, "A leftover AWSPENDING"). A failed
+ * finishSecret is not included: its version's password may already be on the user, and another
+ * attempt is what finishes it.
+ */
+function stalePendingHint(step: string, secretArn: string, token: string): { ifRetriesFail?: string } {
+  if (!['createSecret', 'setSecret', 'testSecret'].includes(step) || secretArn === '' || token === '') return {};
+  return {
+    ifRetriesFail:
+      `remove AWSPENDING from this version, then rotate again: aws secretsmanager update-secret-version-stage --secret-id ${secretArn} ` +
+      `--version-stage AWSPENDING --remove-from-version-id ${token}`,
   };
 }
 

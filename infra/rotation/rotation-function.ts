@@ -120,8 +120,9 @@ export interface ScheduleRotationOptions {
  * Tags `secret` for `fn` and gives it a rotation schedule (CDK grants the function read and stage
  * rights on exactly this secret, and `secretsmanager:GetRandomPassword`). The first rotation comes one
  * interval later, not during the deploy (`RotateImmediatelyOnUpdate: false`); on creation and on every
- * schedule change Secrets Manager then runs its configuration test (testSecret alone on a copy of the
- * current value: https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_RotateSecret.html).
+ * schedule change Secrets Manager then runs its configuration test (testSecret alone on a new
+ * AWSPENDING version: https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_RotateSecret.html;
+ * that it holds the current value is inferred from AWS's samples, see the password rotation's testSecret).
  */
 export function scheduleRotation(fn: lambda.IFunction, secret: ISecret, options: ScheduleRotationOptions): RotationSchedule {
   Tags.of(secret).add(options.tagKey, options.rotationTag);

@@ -11,6 +11,11 @@ export interface RotationLogEntry {
   readonly userId?: string;
   /** The error's stable code, on `error` lines. */
   readonly code?: string;
+  /**
+   * On `error` lines of createSecret, setSecret and testSecret: what to do if Secrets Manager's own
+   * retries of the rotation fail too (the pending version then blocks every later rotation).
+   */
+  readonly ifRetriesFail?: string;
   /** Throttled attempt number and the AWS error name, on retry lines. */
   readonly attempt?: number;
   readonly awsError?: string;

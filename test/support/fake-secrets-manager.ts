@@ -31,8 +31,11 @@ export interface FakeVersion {
 /** One stored secret of the fake. */
 export interface FakeSecret {
   readonly arn: string;
+  /** The friendly name (DescribeSecret's Name): the ARN's resource part without Secrets Manager's `-` and six random characters. */
+  readonly name: string;
   tags: Record<string, string>;
-  rotationEnabled: boolean;
+  /** `undefined` while the secret has never been configured for rotation (DescribeSecret then omits RotationEnabled). */
+  rotationEnabled: boolean | undefined;
   rotationLambdaArn: string | undefined;
   rotationRules: RotationRulesType | undefined;
   lastRotatedDate: Date | undefined;
@@ -49,7 +52,8 @@ export interface RotationRecord {
   succeeded: boolean;
 }
 
-const LETTERS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+const UPPERCASE = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
+const LOWERCASE = 'abcdefghijklmnopqrstuvwxyz';
 const DIGITS = '0123456789';
 const PUNCTUATION = '!"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}~';
 const CURRENT = 'AWSCURRENT';
@@ -58,42 +62,44 @@ const PREVIOUS = 'AWSPREVIOUS';
 
 const notFound = (message: string) => new ResourceNotFoundException({ message, $metadata: {} });
 const invalidParameter = (message: string) => new InvalidParameterException({ message, $metadata: {} });
+const invalidRequest = (message: string) => new InvalidRequestException({ message, $metadata: {} });
 
 /**
  * An in-memory Secrets Manager behind aws-sdk-client-mock (every SecretsManagerClient in the process
- * talks to it), modelled on the API reference (https://docs.aws.amazon.com/secretsmanager/latest/apireference/,
- * the operations' documentation as botocore's service model carries it) and the rotation guide
- * (https://docs.aws.amazon.com/secretsmanager/latest/userguide/rotate-secrets_how.html):
+ * talks to it), modelled on the operations' pages of the API reference (the text the SDK's models
+ * carry too). Where AWS leaves a detail out, the comment says so and what the fake does instead.
  *
- * - PutSecretValue: a version's value never changes: the same ClientRequestToken with the same value
- *   does nothing, with another value fails (ResourceExistsException); a version RotateSecret created
- *   without a value takes one. Without VersionStages the version becomes AWSCURRENT.
- * - UpdateSecretVersionStage: a stage sits on one version; moving it off another version needs
- *   RemoveFromVersionId naming that version, else InvalidParameterException. Whenever AWSCURRENT
- *   moves, AWSPREVIOUS moves to the version it left (PutSecretValue too).
- * - GetSecretValue: VersionId and VersionStage together must name one version; a version without a
- *   value is not found (ResourceNotFoundException). DescribeSecret's VersionIdsToStages lists only
- *   versions that carry a stage; the others are deprecated but readable by id.
+ * - PutSecretValue (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_PutSecretValue.html):
+ *   a version's value never changes: the same ClientRequestToken with the same value does nothing,
+ *   with another value fails (ResourceExistsException); a version RotateSecret created without a
+ *   value takes one. Without VersionStages the version becomes AWSCURRENT.
+ * - UpdateSecretVersionStage (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_UpdateSecretVersionStage.html):
+ *   a stage sits on one version; "Whenever you move AWSCURRENT, Secrets Manager automatically moves
+ *   the label AWSPREVIOUS to the version that AWSCURRENT was removed from" (PutSecretValue too); a
+ *   version left without a stage is "deprecated". Its errors: {@link updateStage}.
+ * - GetSecretValue (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html):
+ *   VersionId and VersionStage together must name one version; a version without a value is not
+ *   found (ResourceNotFoundException).
+ * - DescribeSecret (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DescribeSecret.html):
+ *   Name is the secret's name, not its ARN; RotationEnabled is absent while "the secret has never been
+ *   configured for rotation" ("Secrets Manager returns null"); VersionIdsToStages lists only versions
+ *   that carry a stage, the deprecated ones stay readable by id. Every operation takes the ARN or the
+ *   name as SecretId.
  * - RotateSecret (asynchronous: it answers before the rotation runs; {@link settled} waits for it):
- *   - a leftover AWSPENDING not on the AWSCURRENT version fails it with InvalidRequestException
- *     ("A previous rotation isn't complete. That rotation will be reattempted.") and the previous
- *     rotation runs again, with that version's id;
- *   - `RotateImmediately: false` runs the configuration test: the current value in a new AWSPENDING
- *     version, testSecret alone, and the label removed after a successful test ("The test creates an
- *     AWSPENDING version of the secret and then removes it"). What a failed test leaves the docs do
- *     not say; the fake leaves the label, the case that blocks the next rotation;
- *   - otherwise a new version id labelled AWSPENDING without a value, the four steps in order, and
- *     "If any rotation step fails, Secrets Manager retries the entire rotation process multiple
- *     times" ({@link rotationAttempts}), with the same ClientRequestToken. After a successful
- *     rotation AWSPENDING "might be attached to the same version as the AWSCURRENT version, or it
- *     might not be attached to any version": the fake removes it.
- * - GetRandomPassword with the character classes the input asks for.
+ *   {@link rotateSecret}.
+ * - GetRandomPassword: {@link randomPassword}.
  *
  * Call {@link restore} when done.
  */
 export class FakeSecretsManager {
   readonly mock: AwsClientStub<SecretsManagerClient>;
-  /** Attempts of one rotation before Secrets Manager gives up (AWS says "multiple times"). */
+  /**
+   * Attempts of one rotation before Secrets Manager gives up. AWS gives no number: "If rotation fails,
+   * Secrets Manager retries the entire rotation process multiple times"
+   * (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DescribeSecret.html, NextRotationDate;
+   * the rotation guide says the same: https://docs.aws.amazon.com/secretsmanager/latest/userguide/rotate-secrets_how.html).
+   * 3 is the fake's choice; tests read this field rather than assume it.
+   */
   rotationAttempts = 3;
   /** Called after each step a RotateSecret runs (a test may look at the state in between). */
   afterStep: ((step: RotationStep, token: string) => Promise<void>) | undefined;
@@ -108,8 +114,8 @@ export class FakeSecretsManager {
       const secret = this.secret(input.SecretId);
       return {
         ARN: secret.arn,
-        Name: secret.arn,
-        RotationEnabled: secret.rotationEnabled,
+        Name: secret.name,
+        ...(secret.rotationEnabled === undefined ? {} : { RotationEnabled: secret.rotationEnabled }),
         RotationLambdaARN: secret.rotationLambdaArn,
         RotationRules: secret.rotationRules,
         LastRotatedDate: secret.lastRotatedDate,
@@ -124,7 +130,7 @@ export class FakeSecretsManager {
       if (!entry || entry[1].value === undefined) {
         throw notFound(`Secrets Manager can't find the specified secret value for VersionId: ${input.VersionId ?? '-'}, VersionStage: ${stage ?? '-'}`);
       }
-      return { ARN: secret.arn, Name: secret.arn, VersionId: entry[0], SecretString: entry[1].value, VersionStages: [...entry[1].stages] };
+      return { ARN: secret.arn, Name: secret.name, VersionId: entry[0], SecretString: entry[1].value, VersionStages: [...entry[1].stages] };
     });
     this.mock.on(PutSecretValueCommand).callsFake(async (input: PutSecretValueCommandInput) => {
       const secret = this.secret(input.SecretId!);
@@ -135,7 +141,7 @@ export class FakeSecretsManager {
         if (existing.value !== input.SecretString) {
           throw new ResourceExistsException({ message: `You can't modify an existing version (${id}); you can only create new ones.`, $metadata: {} });
         }
-        return { ARN: secret.arn, Name: secret.arn, VersionId: id, VersionStages: [...existing.stages] };
+        return { ARN: secret.arn, Name: secret.name, VersionId: id, VersionStages: [...existing.stages] };
       }
       const first = [...secret.versions.values()].every((v) => v.value === undefined);
       const version = existing ?? { value: undefined, stages: new Set<string>() };
@@ -143,43 +149,29 @@ export class FakeSecretsManager {
       secret.versions.set(id, version);
       const stages = input.VersionStages ?? [CURRENT];
       for (const stage of first && !stages.includes(CURRENT) ? [...stages, CURRENT] : stages) this.attachStage(secret, stage, id);
-      return { ARN: secret.arn, Name: secret.arn, VersionId: id, VersionStages: [...version.stages] };
+      return { ARN: secret.arn, Name: secret.name, VersionId: id, VersionStages: [...version.stages] };
     });
-    this.mock.on(UpdateSecretVersionStageCommand).callsFake(async (input: UpdateSecretVersionStageCommandInput) => {
-      const secret = this.secret(input.SecretId!);
-      const stage = input.VersionStage!;
-      const holder = this.holder(secret, stage);
-      if (input.MoveToVersionId) {
-        if (!secret.versions.has(input.MoveToVersionId)) throw notFound(`Secrets Manager can't find the specified secret version: ${input.MoveToVersionId}`);
-        if (holder !== undefined && holder !== input.MoveToVersionId && holder !== input.RemoveFromVersionId) {
-          throw invalidParameter(`The parameter RemoveFromVersionId doesn't match the version ${holder} that ${stage} is attached to.`);
-        }
-        this.attachStage(secret, stage, input.MoveToVersionId);
-      } else if (input.RemoveFromVersionId) {
-        if (holder !== input.RemoveFromVersionId) throw invalidParameter(`${stage} is not attached to version ${input.RemoveFromVersionId}.`);
-        secret.versions.get(holder)!.stages.delete(stage);
-      } else {
-        throw invalidParameter('Specify MoveToVersionId, RemoveFromVersionId, or both.');
-      }
-      return { ARN: secret.arn, Name: secret.arn };
-    });
+    this.mock.on(UpdateSecretVersionStageCommand).callsFake(async (input: UpdateSecretVersionStageCommandInput) => this.updateStage(input));
     this.mock.on(GetRandomPasswordCommand).callsFake(async (input: GetRandomPasswordCommandInput) => ({ RandomPassword: randomPassword(input) }));
     this.mock.on(RotateSecretCommand).callsFake(async (input: RotateSecretCommandInput) => this.rotateSecret(input));
   }
 
   /**
    * Adds a secret whose AWSCURRENT version holds `value`. `rotationTag` tags it under `tagKey`
-   * (the password rotation's key by default); `rotationFunction` is the Lambda function RotateSecret invokes.
+   * (the password rotation's key by default); `rotationFunction` is the Lambda function RotateSecret
+   * invokes. `rotationEnabled`: true by default; false as after CancelRotateSecret; null for a secret
+   * never configured for rotation (DescribeSecret omits RotationEnabled until RotateSecret).
    */
   add(
     arn: string,
     value: string,
-    options: { rotationTag?: string; tagKey?: string; rotationEnabled?: boolean; rotationFunction?: RotationHandler } = {},
+    options: { rotationTag?: string; tagKey?: string; rotationEnabled?: boolean | null; rotationFunction?: RotationHandler } = {},
   ): FakeSecret {
     const secret: FakeSecret = {
       arn,
+      name: secretName(arn),
       tags: options.rotationTag === undefined ? {} : { [options.tagKey ?? ROTATION_TAG_KEY]: options.rotationTag },
-      rotationEnabled: options.rotationEnabled ?? true,
+      rotationEnabled: options.rotationEnabled === null ? undefined : (options.rotationEnabled ?? true),
       rotationLambdaArn: undefined,
       rotationRules: undefined,
       lastRotatedDate: undefined,
@@ -260,16 +252,78 @@ export class FakeSecretsManager {
     this.mock.restore();
   }
 
+  /**
+   * UpdateSecretVersionStage's checks. AWS says that the call fails, not with which exception: "If the
+   * label is attached and you either do not specify this parameter, or the version ID does not match,
+   * then the operation fails" (RemoveFromVersionId,
+   * https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_UpdateSecretVersionStage.html).
+   * - RemoveFromVersionId missing: InvalidParameterException with the text AWS answers, as quoted from
+   *   AWS in hashicorp/terraform-provider-aws's CHANGELOG (5.33.0, issue #19943).
+   * - RemoveFromVersionId naming another version, a stage removed from a version that lacks it, neither
+   *   id given: the exception is not documented; the fake answers InvalidParameterException ("The
+   *   parameter name or value is invalid", among the operation's documented errors).
+   * - MoveToVersionId unknown: not documented either; the fake answers the operation's
+   *   ResourceNotFoundException ("Secrets Manager can't find the resource that you asked for").
+   */
+  private updateStage(input: UpdateSecretVersionStageCommandInput) {
+    const secret = this.secret(input.SecretId!);
+    const stage = input.VersionStage!;
+    const holder = this.holder(secret, stage);
+    if (input.MoveToVersionId) {
+      if (!secret.versions.has(input.MoveToVersionId)) throw notFound(`Secrets Manager can't find the specified secret version: ${input.MoveToVersionId}`);
+      if (holder !== undefined && holder !== input.MoveToVersionId && input.RemoveFromVersionId === undefined) {
+        throw invalidParameter(
+          `The parameter RemoveFromVersionId can't be empty. Staging label ${stage} is currently attached to version ${holder}, ` +
+            'so you must explicitly reference that version in RemoveFromVersionId.',
+        );
+      }
+      if (holder !== undefined && holder !== input.MoveToVersionId && holder !== input.RemoveFromVersionId) {
+        throw invalidParameter(`RemoveFromVersionId ${input.RemoveFromVersionId} is not the version ${holder} that staging label ${stage} is attached to.`);
+      }
+      this.attachStage(secret, stage, input.MoveToVersionId);
+    } else if (input.RemoveFromVersionId) {
+      if (holder !== input.RemoveFromVersionId) throw invalidParameter(`Staging label ${stage} is not attached to version ${input.RemoveFromVersionId}.`);
+      secret.versions.get(holder)!.stages.delete(stage);
+    } else {
+      throw invalidParameter('Specify MoveToVersionId, RemoveFromVersionId, or both.');
+    }
+    return { ARN: secret.arn, Name: secret.name };
+  }
+
+  /**
+   * RotateSecret (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_RotateSecret.html):
+   * - "If the AWSPENDING staging label is present but not attached to the same version as AWSCURRENT,
+   *   then any later invocation of RotateSecret assumes that a previous rotation request is still in
+   *   progress and returns an error": InvalidRequestException with the text AWS answers, as quoted in
+   *   hashicorp/terraform-provider-aws's acceptance tests (internal/service/secretsmanager/secret_test.go).
+   *   Nothing else happens: that Secrets Manager then runs the previous rotation again is not
+   *   documented (only the message says "will be reattempted"), so the secret stays blocked until
+   *   AWSPENDING is removed, the way out AWS names for an interrupted rotation ("You might need to
+   *   remove the staging label AWSPENDING from the partially created version":
+   *   https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_CancelRotateSecret.html).
+   * - `RotateImmediately: false` runs the configuration test: "The test creates an AWSPENDING version
+   *   of the secret and then removes it", invoking testSecret alone. What that version holds is not
+   *   documented: the fake copies the current value, inferred from AWS's samples, whose testSecret
+   *   logs in with AWSPENDING (aws-samples/aws-secrets-manager-rotation-lambdas,
+   *   SecretsManagerRDSPostgreSQLRotationSingleUser/lambda_function.py, test_secret), as moto does
+   *   (getmoto/moto#8547: "we should have the existing value when only invoking the testSecret-step").
+   *   What a failed test leaves is not documented either ("When rotation is unsuccessful, the
+   *   AWSPENDING staging label might be attached to an empty secret version"): the fake leaves the
+   *   label, the case that blocks the next rotation.
+   * - Otherwise: a new version id labelled AWSPENDING without a value, the four steps in order with
+   *   that id, the whole rotation retried up to {@link rotationAttempts} times. After a successful
+   *   rotation AWSPENDING "might be attached to the same version as the AWSCURRENT version, or it
+   *   might not be attached to any version": the fake removes it.
+   */
   private rotateSecret(input: RotateSecretCommandInput) {
     const secret = this.secret(input.SecretId!);
     const lambdaArn = input.RotationLambdaARN ?? secret.rotationLambdaArn;
-    if (!lambdaArn) throw new InvalidRequestException({ message: 'No Lambda rotation function ARN is associated with this secret.', $metadata: {} });
+    if (!lambdaArn) throw invalidRequest('No Lambda rotation function ARN is associated with this secret.');
     const fn = this.functions.get(lambdaArn);
     if (!fn) throw new Error(`FakeSecretsManager: no function registered as ${lambdaArn} (registerFunction)`);
     const pending = this.holder(secret, PENDING);
     if (pending !== undefined && pending !== this.holder(secret, CURRENT)) {
-      this.run(secret, 'rotation', pending, fn);
-      throw new InvalidRequestException({ message: "A previous rotation isn't complete. That rotation will be reattempted.", $metadata: {} });
+      throw invalidRequest("A previous rotation isn't complete. That rotation will be reattempted.");
     }
     secret.rotationLambdaArn = lambdaArn;
     secret.rotationRules = input.RotationRules ?? secret.rotationRules;
@@ -283,7 +337,7 @@ export class FakeSecretsManager {
       this.attachStage(secret, PENDING, token);
       this.run(secret, 'rotation', token, fn);
     }
-    return { ARN: secret.arn, Name: secret.arn, VersionId: token };
+    return { ARN: secret.arn, Name: secret.name, VersionId: token };
   }
 
   private run(secret: FakeSecret, kind: RotationRecord['kind'], token: string, fn: RotationHandler): void {
@@ -316,7 +370,7 @@ export class FakeSecretsManager {
   }
 
   private secret(id: string): FakeSecret {
-    const secret = this.secrets.get(id);
+    const secret = this.secrets.get(id) ?? [...this.secrets.values()].find((s) => s.name === id);
     if (!secret) throw notFound(`Secrets Manager can't find the specified secret: ${id}`);
     return secret;
   }
@@ -337,13 +391,39 @@ export class FakeSecretsManager {
   }
 }
 
+/** The name in a secret's ARN: its last part without the `-` and six random characters Secrets Manager appends. */
+function secretName(arn: string): string {
+  const resource = arn.startsWith('arn:') ? arn.split(':').slice(6).join(':') : arn;
+  return resource.replace(/-[A-Za-z0-9]{6}$/, '');
+}
+
+/**
+ * GetRandomPassword (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetRandomPassword.html):
+ * PasswordLength 1 to 4096, 32 when absent; uppercase and lowercase letters, numbers and the listed
+ * punctuation unless excluded, a space only with IncludeSpace, no character of ExcludeCharacters;
+ * RequireEachIncludedType "include at least one upper and lowercase letter, one number, and one
+ * punctuation. If you don't include this switch, the password contains at least one of every
+ * character type": required unless set to false. Not documented: the answer when no character is
+ * left, or when the length cannot hold one of each required type; the fake answers
+ * InvalidParameterException rather than loop.
+ */
 function randomPassword(input: GetRandomPasswordCommandInput): string {
   const length = input.PasswordLength ?? 32;
   if (length < 1 || length > 4096) throw invalidParameter(`PasswordLength ${length} is not within 1-4096.`);
-  const alphabet = LETTERS + DIGITS + (input.ExcludePunctuation ? '' : PUNCTUATION) + (input.IncludeSpace ? ' ' : '');
+  const excluded = new Set(input.ExcludeCharacters ?? '');
+  const keep = (chars: string) => [...chars].filter((c) => !excluded.has(c)).join('');
+  const types = [
+    input.ExcludeUppercase ? '' : keep(UPPERCASE),
+    input.ExcludeLowercase ? '' : keep(LOWERCASE),
+    input.ExcludeNumbers ? '' : keep(DIGITS),
+    input.ExcludePunctuation ? '' : keep(PUNCTUATION),
+  ].filter((chars) => chars.length > 0);
+  const alphabet = types.join('') + (input.IncludeSpace && !excluded.has(' ') ? ' ' : '');
+  if (alphabet.length === 0) throw invalidParameter('GetRandomPassword: every character is excluded.');
+  const requireEach = input.RequireEachIncludedType ?? true;
+  if (requireEach && length < types.length) throw invalidParameter(`PasswordLength ${length} cannot hold one character of each of the ${types.length} included types.`);
   for (;;) {
     const password = Array.from({ length }, () => alphabet[randomInt(alphabet.length)]).join('');
-    const kinds = [/[A-Z]/, /[a-z]/, /[0-9]/];
-    if (!input.RequireEachIncludedType || kinds.every((kind) => kind.test(password))) return password;
+    if (!requireEach || types.every((chars) => [...password].some((c) => chars.includes(c)))) return password;
   }
 }

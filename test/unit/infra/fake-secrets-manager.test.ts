@@ -1,5 +1,6 @@
 import {
   DescribeSecretCommand,
+  GetRandomPasswordCommand,
   GetSecretValueCommand,
   PutSecretValueCommand,
   RotateSecretCommand,
@@ -24,6 +25,11 @@ const errorName = (promise: Promise<unknown>) =>
   );
 const put = (token: string, value: string, stages?: string[]) =>
   client.send(new PutSecretValueCommand({ SecretId: ARN, ClientRequestToken: token, SecretString: value, VersionStages: stages }));
+const errorOf = (promise: Promise<unknown>) =>
+  promise.then(
+    () => undefined,
+    (e: Error) => e,
+  );
 const stageMove = (stage: string, to?: string, from?: string) =>
   client.send(new UpdateSecretVersionStageCommand({ SecretId: ARN, VersionStage: stage, MoveToVersionId: to, RemoveFromVersionId: from }));
 
@@ -60,6 +66,16 @@ describe('fake Secrets Manager: versions and stages', () => {
     expect(sm.stages(ARN, 't2')).toEqual(['AWSCURRENT']);
   });
 
+  it('UpdateSecretVersionStage without RemoveFromVersionId answers what AWS answers', async () => {
+    const first = sm.versionId(ARN, 'AWSCURRENT')!;
+    await put('t2', 'v2', ['AWSPENDING']);
+    const error = await errorOf(stageMove('AWSCURRENT', 't2'));
+    expect([error?.name, error?.message]).toEqual([
+      'InvalidParameterException',
+      `The parameter RemoveFromVersionId can't be empty. Staging label AWSCURRENT is currently attached to version ${first}, so you must explicitly reference that version in RemoveFromVersionId.`,
+    ]);
+  });
+
   it('GetSecretValue: VersionId and VersionStage must name one version; a version without a value is not found; a deprecated one is readable by id', async () => {
     const first = sm.versionId(ARN, 'AWSCURRENT')!;
     const placeholder = sm.startRotation(ARN);
@@ -73,8 +89,43 @@ describe('fake Secrets Manager: versions and stages', () => {
   });
 });
 
+describe('fake Secrets Manager: DescribeSecret', () => {
+  it('Name is the friendly name, not the ARN, and names the secret as SecretId', async () => {
+    const described = await client.send(new DescribeSecretCommand({ SecretId: ARN }));
+    expect([described.ARN, described.Name]).toEqual([ARN, 's']);
+    expect((await client.send(new GetSecretValueCommand({ SecretId: 's' }))).SecretString).toBe('v1');
+  });
+
+  it('RotationEnabled: absent for a secret never configured for rotation, false once disabled, true after RotateSecret', async () => {
+    const lambdaArn = sm.registerFunction(async () => {});
+    sm.add(`${ARN}-never`, 'v', { rotationEnabled: null });
+    sm.add(`${ARN}-off`, 'v', { rotationEnabled: false });
+    const described = async (id: string) => client.send(new DescribeSecretCommand({ SecretId: id }));
+    expect('RotationEnabled' in (await described(`${ARN}-never`))).toBe(false);
+    expect((await described(`${ARN}-off`)).RotationEnabled).toBe(false);
+    await client.send(new RotateSecretCommand({ SecretId: `${ARN}-never`, RotationLambdaARN: lambdaArn }));
+    await sm.settled();
+    expect((await described(`${ARN}-never`)).RotationEnabled).toBe(true);
+  });
+});
+
+describe('fake Secrets Manager: GetRandomPassword', () => {
+  it('without RequireEachIncludedType, a password holds at least one of every character type', async () => {
+    for (let i = 0; i < 50; i++) {
+      const { RandomPassword } = await client.send(new GetRandomPasswordCommand({ PasswordLength: 4 }));
+      expect(RandomPassword).toMatch(/^(?=.*[A-Z])(?=.*[a-z])(?=.*[0-9])(?=.*[^A-Za-z0-9]).{4}$/);
+    }
+  });
+
+  it("honours the project's request: letters and digits only, each kind present", async () => {
+    const request = { PasswordLength: 64, ExcludePunctuation: true, IncludeSpace: false, RequireEachIncludedType: true };
+    const { RandomPassword } = await client.send(new GetRandomPasswordCommand(request));
+    expect(RandomPassword).toMatch(/^(?=.*[A-Z])(?=.*[a-z])(?=.*[0-9])[A-Za-z0-9]{64}$/);
+  });
+});
+
 describe('fake Secrets Manager: RotateSecret', () => {
-  it('needs a rotation function, answers before the rotation runs, and refuses while a pending version is not current', async () => {
+  it('needs a rotation function, answers before the rotation runs, retries it, and then refuses while a pending version is not current', async () => {
     expect(await errorName(client.send(new RotateSecretCommand({ SecretId: ARN })))).toBe('InvalidRequestException');
     const invoked: string[] = [];
     const lambdaArn = sm.registerFunction(async (event) => {
@@ -84,13 +135,16 @@ describe('fake Secrets Manager: RotateSecret', () => {
     const answer = await client.send(new RotateSecretCommand({ SecretId: ARN, RotationLambdaARN: lambdaArn }));
     expect(invoked).toEqual([]); // asynchronous
     await sm.settled();
-    expect(invoked).toEqual(['createSecret', 'createSecret', 'createSecret']); // retried, same version
+    expect(invoked).toEqual(Array(sm.rotationAttempts).fill('createSecret')); // retried, same version
     expect(sm.stages(ARN, answer.VersionId!)).toEqual(['AWSPENDING']);
-    expect(await errorName(client.send(new RotateSecretCommand({ SecretId: ARN, RotateImmediately: false })))).toBe('InvalidRequestException');
+    for (const RotateImmediately of [true, false]) {
+      const error = await errorOf(client.send(new RotateSecretCommand({ SecretId: ARN, RotateImmediately })));
+      expect([error?.name, error?.message]).toEqual(['InvalidRequestException', "A previous rotation isn't complete. That rotation will be reattempted."]);
+    }
     await sm.settled();
-    expect(sm.rotations(ARN).map((r) => [r.kind, r.token])).toEqual([
-      ['rotation', answer.VersionId],
-      ['rotation', answer.VersionId], // the reattempt
-    ]);
+    // Refused, and nothing else: the failed rotation is not run again.
+    expect(invoked).toHaveLength(sm.rotationAttempts);
+    expect(sm.rotations(ARN).map((r) => [r.kind, r.token])).toEqual([['rotation', answer.VersionId]]);
+    expect(sm.stages(ARN, answer.VersionId!)).toEqual(['AWSPENDING']);
   });
 });

@@ -509,6 +509,10 @@ describe('rotation handler: no password in any log line', () => {
     expect(entries.every((e) => e.secretArn === ARN && typeof e.step === 'string')).toBe(true);
     expect(entries.some((e) => e.userId === 'my-app-prod' && e.step === 'finishSecret')).toBe(true);
     expect(entries.some((e) => e.level === 'error' && e.code === 'KCC_ROTATION_USER_NOT_ACTIVE')).toBe(true);
+    // A failed testSecret leaves AWSPENDING on the version: its error line says how to clear it if Secrets Manager's retries fail too.
+    const failedTest = entries.find((e) => e.level === 'error' && e.step === 'testSecret');
+    expect(failedTest?.ifRetriesFail).toBe(`remove AWSPENDING from this version, then rotate again: aws secretsmanager update-secret-version-stage --secret-id ${ARN} --version-stage AWSPENDING --remove-from-version-id ${token}`);
+    expect(entries.filter((e) => e.step === 'finishSecret').every((e) => e.ifRetriesFail === undefined)).toBe(true);
     for (const line of consoleLines) {
       for (const password of [OLD_PASSWORD, newPassword, pending]) expect(line).not.toContain(password);
     }

@@ -1,5 +1,5 @@
 import { ModifyUserCommand } from '@aws-sdk/client-elasticache';
-import { DescribeSecretCommand, RotateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { DescribeSecretCommand, RotateSecretCommand, SecretsManagerClient, UpdateSecretVersionStageCommand } from '@aws-sdk/client-secrets-manager';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KccRotationError } from '../../../infra/errors.js';
 import { createRotationHandler } from '../../../infra/rotation/rotation-handler.js';
@@ -33,14 +33,27 @@ async function rotateSecret(options: { immediately?: boolean } = {}): Promise<Ro
   return sm.rotations(ARN).at(-1)!;
 }
 
-async function rotateSecretRefused(): Promise<{ error: Error; reattempt: RotationRecord }> {
-  const error = await client.send(new RotateSecretCommand({ SecretId: ARN })).then(
+/** rotate-secret while a version carries AWSPENDING without AWSCURRENT: refused, and nothing runs (no new rotation, no re-run). */
+async function rotateSecretRefused(options: { immediately?: boolean } = {}): Promise<Error> {
+  const before = sm.rotations(ARN).length;
+  const error = await client.send(new RotateSecretCommand({ SecretId: ARN, RotateImmediately: options.immediately ?? true })).then(
     () => undefined,
     (e: Error) => e,
   );
-  expect(error).toBeInstanceOf(Error);
   await sm.settled();
-  return { error: error!, reattempt: sm.rotations(ARN).at(-1)! };
+  expect(error).toBeInstanceOf(Error);
+  expect(sm.rotations(ARN)).toHaveLength(before);
+  return error!;
+}
+
+/** The fix docs/operations-rotation.md gives: find the leftover in DescribeSecret's VersionIdsToStages, remove its AWSPENDING. */
+async function clearLeftoverPending(): Promise<string> {
+  const { VersionIdsToStages } = await client.send(new DescribeSecretCommand({ SecretId: ARN }));
+  const leftovers = Object.entries(VersionIdsToStages ?? {}).filter(([, stages]) => stages.includes('AWSPENDING') && !stages.includes('AWSCURRENT'));
+  expect(leftovers).toHaveLength(1);
+  const [versionId] = leftovers[0]!;
+  await client.send(new UpdateSecretVersionStageCommand({ SecretId: ARN, VersionStage: 'AWSPENDING', RemoveFromVersionId: versionId }));
+  return versionId;
 }
 
 beforeEach(() => {
@@ -58,7 +71,7 @@ beforeEach(() => {
     },
     log: (entry) => logged.push(entry),
   });
-  sm.add(ARN, JSON.stringify(SECRET), { rotationTag: TAG, rotationEnabled: false, rotationFunction: handler });
+  sm.add(ARN, JSON.stringify(SECRET), { rotationTag: TAG, rotationEnabled: null, rotationFunction: handler }); // as the stack creates it, before its schedule
   ec.add('my-app-prod', USER_ARN, [OLD_PASSWORD]);
 });
 
@@ -69,6 +82,7 @@ afterEach(() => {
 
 describe('rotation lifecycle: the configuration test a rotation schedule triggers (RotateImmediately=false)', () => {
   it('runs testSecret alone on a copy of the current value; it passes, the copy loses AWSPENDING, nothing changes', async () => {
+    expect((await client.send(new DescribeSecretCommand({ SecretId: ARN }))).RotationEnabled).toBeUndefined(); // never configured
     const test = await rotateSecret({ immediately: false });
     expect(test).toMatchObject({ kind: 'configuration test', succeeded: true });
     expect(test.attempts.map((a) => a.steps)).toEqual([['testSecret']]);
@@ -117,28 +131,25 @@ describe('rotation lifecycle: rotations through RotateSecret', () => {
   });
 });
 
-describe('rotation lifecycle: a leftover AWSPENDING', () => {
-  it('from a failed configuration test (the current value): the reattempt refuses and clears it, the next rotation makes a fresh password', async () => {
+describe('rotation lifecycle: a leftover AWSPENDING blocks rotate-secret until an operator removes it', () => {
+  it('from a failed configuration test (the current value): refused, nothing runs; once the label is removed the next rotation makes a fresh password', async () => {
     user().authentication = 'iam'; // the configuration test fails (any reason would do)
     const test = await rotateSecret({ immediately: false });
     expect(test.succeeded).toBe(false);
     expect(sm.stages(ARN, test.token)).toEqual(['AWSPENDING']);
     user().authentication = 'password';
 
-    // rotate-secret is refused ("previous rotation isn't complete") and the previous rotation runs again, with the stale version.
-    const { error, reattempt } = await rotateSecretRefused();
-    expect(error.name).toBe('InvalidRequestException');
-    expect(error.message).toBe("A previous rotation isn't complete. That rotation will be reattempted.");
-    expect(reattempt.token).toBe(test.token);
-    expect(reattempt.succeeded).toBe(false);
-    expect(errorOf(reattempt.attempts[0]!).code).toBe('KCC_ROTATION_STALE_PENDING');
-    // Its retries find the version without a stage and stop there.
-    expect(reattempt.attempts.slice(1).map((a) => errorOf(a).code)).toEqual(['KCC_ROTATION_WRONG_STAGE', 'KCC_ROTATION_WRONG_STAGE']);
-    expect(sm.stages(ARN, test.token)).toEqual([]);
+    // rotate-secret and a schedule change (the stack update) are refused; nothing runs, nothing clears it.
+    for (const immediately of [true, false, true]) {
+      const error = await rotateSecretRefused({ immediately });
+      expect(error.name).toBe('InvalidRequestException');
+      expect(error.message).toBe("A previous rotation isn't complete. That rotation will be reattempted.");
+    }
+    expect(sm.stages(ARN, test.token)).toEqual(['AWSPENDING']);
     expect(currentPassword()).toBe(OLD_PASSWORD);
     expect(ec.mock.commandCalls(ModifyUserCommand)).toHaveLength(0);
 
-    // Unblocked: the next rotate-secret starts a new rotation with a new version and a fresh password.
+    expect(await clearLeftoverPending()).toBe(test.token);
     const rotation = await rotateSecret();
     expect(rotation.succeeded).toBe(true);
     expect(rotation.token).not.toBe(test.token);
@@ -146,21 +157,26 @@ describe('rotation lifecycle: a leftover AWSPENDING', () => {
     expect(user().passwords).toEqual([currentPassword()]);
   });
 
-  it('from a failed rotation (a new password): the reattempt finishes it with that password', async () => {
+  it('from a failed rotation (a new password): refused, nothing runs; once the label is removed the next rotation replaces both passwords', async () => {
     ec.stuck = true; // ModifyUser accepted, the user never settles: every testSecret runs out of time
     const failed = await rotateSecret();
     expect(failed.succeeded).toBe(false);
     expect(failed.attempts.map((a) => errorOf(a).code)).toEqual(Array(sm.rotationAttempts).fill('KCC_ROTATION_USER_NOT_ACTIVE'));
-    const pendingPassword = JSON.parse(sm.value(ARN, 'AWSPENDING')!).password as string;
+    const abandoned = JSON.parse(sm.value(ARN, 'AWSPENDING')!).password as string;
     expect(currentPassword()).toBe(OLD_PASSWORD); // instances keep working with the current password
-    expect(user().passwords).toEqual([OLD_PASSWORD, pendingPassword]);
+    expect(user().passwords).toEqual([OLD_PASSWORD, abandoned]);
 
-    // The blocked rotate-secret reattempts the same version once ElastiCache has settled.
     ec.stuck = false;
-    const { reattempt } = await rotateSecretRefused();
-    expect(reattempt).toMatchObject({ token: failed.token, succeeded: true });
-    expect(currentPassword()).toBe(pendingPassword);
-    expect(user().passwords).toEqual([pendingPassword]);
-    expect(sm.stages(ARN, failed.token)).toEqual(['AWSCURRENT']);
+    expect((await rotateSecretRefused()).name).toBe('InvalidRequestException');
+    expect(sm.stages(ARN, failed.token)).toEqual(['AWSPENDING']);
+    expect(user().passwords).toEqual([OLD_PASSWORD, abandoned]);
+
+    expect(await clearLeftoverPending()).toBe(failed.token);
+    const rotation = await rotateSecret();
+    expect(rotation).toMatchObject({ kind: 'rotation', succeeded: true });
+    expect(rotation.token).not.toBe(failed.token);
+    expect([OLD_PASSWORD, abandoned]).not.toContain(currentPassword());
+    expect(user().passwords).toEqual([currentPassword()]); // the abandoned password is no longer accepted
+    expect(sm.stages(ARN, failed.token)).toEqual([]);
   });
 });
