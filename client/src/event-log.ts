@@ -3,6 +3,7 @@ import type { KccRedis, RedisClient } from './connection.js';
 import { KccClosedError } from './errors.js';
 import type { KccLogger } from './logger.js';
 import { type DropCounts, type DropReason, type Envelope, decodeEnvelope, emptyDropCounts, encodeEnvelope, MAX_MESSAGE_BYTES } from './envelope.js';
+import { isWrongTypeReply, readReplacingWrongType, replaceWrongType } from './lua-key-repair.js';
 import { RecentIds } from './recent-ids.js';
 import { withRetries } from './time-limit.js';
 import type { CompareAndSetOptions } from './store.js';
@@ -96,7 +97,9 @@ const GAP_CHECK_RETRIES = 8;
 /**
  * A durable log of security events on a Redis stream, trimmed by age. Appends survive a reader's
  * absence: a tail resumes from the last id it applied, after any reconnect, so nothing is skipped,
- * and it applies each event (by envelope id) once even if an append was retried.
+ * and it applies each event (by envelope id) once even if an append was retried. A read or an append
+ * that meets a key of another type than a stream replaces it (logged; see lua-key-repair.ts) and
+ * goes on, as on a log that was deleted.
  *
  * @example
  * const log = new EventLog(redis, { maxAgeMs: 36_000_000 });
@@ -120,7 +123,7 @@ export class EventLog<T = unknown> {
   async append(type: string, data: T): Promise<string> {
     const encoded = encodeEnvelope(this.redis.instanceId, type, data, this.redis.config.maxMessageBytes);
     const { envelope, json } = encoded;
-    const id = await this.redis.run((r) => r.xadd(this.key, 'MINID', '~', this.minId(), '*', ID_FIELD, envelope.id, FIELD, json));
+    const id = await this.owningKey(() => this.redis.run((r) => r.xadd(this.key, 'MINID', '~', this.minId(), '*', ID_FIELD, envelope.id, FIELD, json)));
     return id!;
   }
 
@@ -135,12 +138,12 @@ export class EventLog<T = unknown> {
 
   /** Removes entries older than maxAgeMs; resolves with how many were removed. */
   trim(): Promise<number> {
-    return this.redis.run((r) => r.xtrim(this.key, 'MINID', this.minId()));
+    return this.owningKey(() => this.redis.run((r) => r.xtrim(this.key, 'MINID', this.minId())));
   }
 
   /** The id of the newest entry, or `'0-0'` when the log is empty. */
   async lastId(): Promise<string> {
-    const newest = await this.redis.run((r) => r.xrevrange(this.key, '+', '-', 'COUNT', 1));
+    const newest = await this.owningKey(() => this.redis.run((r) => r.xrevrange(this.key, '+', '-', 'COUNT', 1)));
     return newest[0]?.[0] ?? '0-0';
   }
 
@@ -149,7 +152,11 @@ export class EventLog<T = unknown> {
    * that knows how many entries arrived by other means since it last read can tell whether any are
    * missing without reading them.
    */
-  async head(): Promise<LogHead> {
+  head(): Promise<LogHead> {
+    return this.owningKey(() => this.readHead());
+  }
+
+  private async readHead(): Promise<LogHead> {
     if (!this.xinfoRefused) {
       let reply: unknown;
       try {
@@ -158,7 +165,7 @@ export class EventLog<T = unknown> {
         if (!(error instanceof Error) || error.name !== 'ReplyError') throw error;
         // The log does not exist (yet, or any more): nothing was appended to this one.
         if (/^ERR no such key/.test(error.message)) return { lastId: '0-0', entriesAdded: 0, newest: null };
-        // Not a log: the caller's to handle (the revocations replace such a key); XINFO itself works.
+        // Not a log: replaced by head(), which reads again; XINFO itself works.
         if (/^WRONGTYPE\b/.test(error.message)) throw error;
         // A server or an access string without XINFO: the newest id alone, the count unknown, from
         // now on. An error reply that passes (a restart, a busy script, a failover) only for this poll.
@@ -178,7 +185,7 @@ export class EventLog<T = unknown> {
 
   /** The id of the oldest retained entry, or undefined when the log is empty. */
   async oldestId(): Promise<string | undefined> {
-    const oldest = await this.redis.run((r) => r.xrange(this.key, '-', '+', 'COUNT', 1));
+    const oldest = await this.owningKey(() => this.redis.run((r) => r.xrange(this.key, '-', '+', 'COUNT', 1)));
     return oldest[0]?.[0];
   }
 
@@ -206,7 +213,7 @@ export class EventLog<T = unknown> {
     const pageSize = options.pageSize ?? 1_000;
     let lastId = afterId;
     for (;;) {
-      const entries = await this.redis.run((r) => r.xrange(this.key, `(${lastId}`, options.until ?? '+', 'COUNT', pageSize));
+      const entries = await this.owningKey(() => this.redis.run((r) => r.xrange(this.key, `(${lastId}`, options.until ?? '+', 'COUNT', pageSize)));
       for (const [id, fields] of entries) {
         lastId = id;
         if (fields[0] === ID_FIELD && fields[1] !== undefined && options.skip?.(fields[1])) continue;
@@ -230,6 +237,7 @@ export class EventLog<T = unknown> {
       logger: this.redis.config.logger,
       decode: (fields) => this.decodeEntry(fields),
       oldestId: () => this.oldestId(),
+      replaceWrongType: () => replaceWrongType(this.redis, this.key, 'stream'),
     };
     tail = new RunningTail(source, reader, handler, start, options);
     return tail;
@@ -250,6 +258,11 @@ export class EventLog<T = unknown> {
   private minId(): string {
     return `${Date.now() - this.options.maxAgeMs}-0`;
   }
+
+  /** Runs a command on the log; one that meets a key of another type replaces it and runs again. */
+  private owningKey<R>(command: () => Promise<R>): Promise<R> {
+    return readReplacingWrongType(this.redis, this.key, 'stream', command);
+  }
 }
 
 /** What a tail needs from its log. */
@@ -258,6 +271,8 @@ interface TailSource<T> {
   readonly logger: KccLogger;
   decode(fields: readonly string[]): Envelope<T> | undefined;
   oldestId(): Promise<string | undefined>;
+  /** Replaces the log's key if it is not a stream (a read met WRONGTYPE). */
+  replaceWrongType(): Promise<boolean>;
 }
 
 class RunningTail<T> implements EventLogTail {
@@ -324,9 +339,11 @@ class RunningTail<T> implements EventLogTail {
         if (outcome === 'stopped') return;
         reply = outcome;
         failures = 0;
-      } catch {
+      } catch (error) {
         // A connection closed for good (its KccRedis was closed) will not come back: stop reading.
         if (this.stopped || this.reader.status === 'end') return;
+        // Not a log: replaced, then read on as from a log that was deleted (a failure here is retried with the read).
+        if (isWrongTypeReply(error)) await this.source.replaceWrongType().catch(() => false);
         failures++;
         // The connection recovers by itself (and re-reads credentials); retry with a bounded backoff
         // that stop() cuts short and that never keeps the process alive on its own.

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import type { RedisClient } from './redis-client.js';
 import type { KccLogger } from './logger.js';
+import { LUA_KEY_REPAIR } from './lua-key-repair.js';
 import { CLIENT_VERSION } from './version.js';
 
 /**
@@ -73,12 +74,16 @@ export interface InstanceList {
 
 // KEYS: entry, index. ARGV: entry JSON, TTL (ms), instance id, 'beat' | 'stop', the server's time (ms).
 // The index is scored by the server's time (as each instance estimates it: a script must not call
-// TIME, see server-clock.ts), so instances with skewed clocks never prune each other.
-const WRITE = `
+// TIME, see server-clock.ts), so instances with skewed clocks never prune each other. Keys of the
+// wrong type are replaced first (lua-key-repair.ts): one index of another type would fail every
+// instance's beat. Returns how many were.
+const WRITE = `${LUA_KEY_REPAIR}
+own_type(KEYS[1], 'string')
+own_type(KEYS[2], 'zset')
 if ARGV[4] == 'stop' then
   redis.call('DEL', KEYS[1])
   redis.call('ZREM', KEYS[2], ARGV[3])
-  return 0
+  return repaired
 end
 local now = tonumber(ARGV[5])
 local ttl = tonumber(ARGV[2])
@@ -86,7 +91,7 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
 redis.call('ZADD', KEYS[2], now + ttl, ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
-return 1
+return repaired
 `;
 
 /** Options of {@link Heartbeat.start}. */
@@ -178,7 +183,7 @@ export class Heartbeat {
       });
   }
 
-  private async write(mode: 'beat' | 'stop'): Promise<unknown> {
+  private async write(mode: 'beat' | 'stop'): Promise<void> {
     const { redis, options } = this;
     const entry: InstanceHeartbeat = {
       v: HEARTBEAT_FORMAT_VERSION,
@@ -191,7 +196,13 @@ export class Heartbeat {
       intervalMs: options.intervalMs,
     };
     const keys = [redis.key(`${INSTANCE_ENTRY_PREFIX}${redis.instanceId}`), redis.key(INSTANCES_INDEX_NAME)];
-    return redis.script(WRITE, keys, [JSON.stringify(entry), options.intervalMs * HEARTBEAT_TTL_INTERVALS, redis.instanceId, mode, await redis.serverClock.now()]);
+    const replaced = await redis.script<number>(WRITE, keys, [JSON.stringify(entry), options.intervalMs * HEARTBEAT_TTL_INTERVALS, redis.instanceId, mode, await redis.serverClock.now()]);
+    if (replaced > 0) {
+      options.logger.warn(
+        `heartbeat keys ${keys.join(' or ')} in Redis held a value of the wrong type: replaced (the instances it listed are listed again at their next beat) ` +
+          '(no kcc-redis client writes one: a Redis writer holding the app\'s credentials, or a bug; see docs/security-model.md)',
+      );
+    }
   }
 }
 

@@ -1,19 +1,50 @@
 import { randomUUID } from 'node:crypto';
 import type { KccRedis } from './connection.js';
+import { LUA_KEY_REPAIR } from './lua-key-repair.js';
 import { checkNumberArgument } from './option-checks.js';
+
+/**
+ * The longest a lock is taken or extended for (ms). A lock found with a longer TTL, or with none, or
+ * a key of another type, was set by no holder through {@link Locks}: a Redis writer with the app's
+ * credentials (or a bug) that would otherwise block the lock's work for ever. Taking the lock replaces it.
+ */
+export const MAX_LOCK_TTL_MS = 3_600_000;
 
 // Keys come from redis.key(): one hash tag per app-env, so the two-key script never crosses cluster
 // slots, and the ACL sees every key in KEYS.
-const EXTEND = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+//
+// KEYS: the lock. ARGV: token, TTL (ms), 'force' or '', the longest TTL a holder sets. SET NX PX,
+// after replacing a lock no holder set (see MAX_LOCK_TTL_MS). Returns {1 taken | 0, replaced}.
+const ACQUIRE = `${LUA_KEY_REPAIR}
+own_type(KEYS[1], 'string')
+if ARGV[3] == 'force' then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return {1, repaired}
+end
+local pttl = redis.call('PTTL', KEYS[1])
+if pttl == -1 or pttl > tonumber(ARGV[4]) then
+  redis.call('DEL', KEYS[1])
+  repaired = repaired + 1
+end
+if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return {1, repaired} end
+return {0, repaired}
+`;
+// A lock of another type than a string is held by nobody (GET would fail with WRONGTYPE).
+const HELD = `
+local function held_by(key, token)
+  return redis.call('TYPE', key)['ok'] == 'string' and redis.call('GET', key) == token
+end
+`;
+const EXTEND = `${HELD}
+if held_by(KEYS[1], ARGV[1]) then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 `;
-const RELEASE = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+const RELEASE = `${HELD}
+if held_by(KEYS[1], ARGV[1]) then return redis.call('DEL', KEYS[1]) end
 return 0
 `;
-const SET_IF_HELD = `
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+const SET_IF_HELD = `${HELD}
+if not held_by(KEYS[1], ARGV[1]) then return 0 end
 if tonumber(ARGV[3]) > 0 then redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) else redis.call('SET', KEYS[2], ARGV[2]) end
 return 1
 `;
@@ -45,10 +76,10 @@ export interface LocksOptions {
 }
 
 /**
- * Owner-token locks (`SET NX PX` with the owner's token; extend, release and guarded writes in Lua,
- * only by the token holder), for work exactly one instance must do, such as rotating the signing key.
- * Like any single-node Redis lock, it is a lease, not a fencing guarantee: guard the write itself
- * with {@link LockHandle.setIfHeld} or a compare-and-set.
+ * Owner-token locks (`SET NX PX` with the owner's token, over a lock no holder set; extend, release
+ * and guarded writes in Lua, only by the token holder), for work exactly one instance must do, such
+ * as rotating the signing key. Like any single-node Redis lock, it is a lease, not a fencing
+ * guarantee: guard the write itself with {@link LockHandle.setIfHeld} or a compare-and-set.
  *
  * @example
  * const lock = await new Locks(redis).acquire('rotation', 10_000);
@@ -61,15 +92,22 @@ export class Locks {
   ) {}
 
   /**
-   * Takes the lock for `ttlMs`, or resolves undefined when another owner holds it (or this owner,
-   * with a fixed `owner`). With `force`, takes it whoever holds it.
+   * Takes the lock for `ttlMs` (at most {@link MAX_LOCK_TTL_MS}), or resolves undefined when another
+   * owner holds it (or this owner, with a fixed `owner`). With `force`, takes it whoever holds it. A
+   * lock no holder set (no TTL, a longer one, another type) is replaced, with a warning.
    */
   async acquire(name: string, ttlMs: number, options: { force?: boolean } = {}): Promise<LockHandle | undefined> {
-    const ttl = checkNumberArgument('ttlMs', ttlMs, { min: 1, unit: 'ms' });
+    const ttl = lockTtl(ttlMs);
     const handle = this.handle(name, this.options.owner ?? `${this.redis.instanceId}:${randomUUID()}`);
     const key = this.key(name);
-    const reply = await this.redis.run((r) => (options.force ? r.set(key, handle.token, 'PX', ttl) : r.set(key, handle.token, 'PX', ttl, 'NX')));
-    return reply === 'OK' ? handle : undefined;
+    const [taken, replaced] = await this.redis.script<[number, number]>(ACQUIRE, [key], [handle.token, ttl, options.force ? 'force' : '', MAX_LOCK_TTL_MS]);
+    if (replaced > 0) {
+      this.redis.config.logger.warn(
+        `lock ${key} in Redis had no expiry, one longer than any holder sets (${MAX_LOCK_TTL_MS} ms), or a value of the wrong type: replaced ` +
+          '(no kcc-redis client sets one: a Redis writer holding the app\'s credentials, or a bug; see docs/security-model.md)',
+      );
+    }
+    return taken === 1 ? handle : undefined;
   }
 
   /** The handle of lock `name` for this object's `owner` (whether or not it holds it now). */
@@ -92,7 +130,7 @@ export class Locks {
     return {
       name,
       token,
-      extend: async (ttlMs) => (await this.redis.script<number>(EXTEND, [key], [token, checkNumberArgument('ttlMs', ttlMs, { min: 1, unit: 'ms' })])) === 1,
+      extend: async (ttlMs) => (await this.redis.script<number>(EXTEND, [key], [token, lockTtl(ttlMs)])) === 1,
       release: async () => (await this.redis.script<number>(RELEASE, [key], [token])) === 1,
       setIfHeld: async (target, value, options = {}) => {
         const ttl = options.ttlMs === undefined ? 0 : checkNumberArgument('ttlMs', options.ttlMs, { min: 1, unit: 'ms' });
@@ -100,4 +138,9 @@ export class Locks {
       },
     };
   }
+}
+
+/** A lock's TTL argument: a whole number of milliseconds from 1 to {@link MAX_LOCK_TTL_MS}; misuse is a TypeError. */
+function lockTtl(ttlMs: number): number {
+  return checkNumberArgument('ttlMs', ttlMs, { min: 1, max: MAX_LOCK_TTL_MS, unit: 'ms' });
 }

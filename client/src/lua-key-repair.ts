@@ -53,3 +53,46 @@ export function warnRepaired(redis: KccRedis): void {
       '(no kcc-redis client writes these: a Redis writer holding the app\'s credentials, or a bug; see docs/security-model.md)',
   );
 }
+
+/** A key's Redis type, as `own_type` names it. */
+export type KeyKind = 'zset' | 'string' | 'stream' | 'hash';
+
+// KEYS: one key; ARGV: its kind. Returns 1 when it replaced the key, else 0.
+const OWN_TYPE = `${LUA_KEY_REPAIR}
+own_type(KEYS[1], ARGV[1])
+return repaired
+`;
+
+/** Whether `error` is Redis refusing a command on a key of another type (`WRONGTYPE`). */
+export function isWrongTypeReply(error: unknown): boolean {
+  return error instanceof Error && /\bWRONGTYPE\b/.test(error.message);
+}
+
+/**
+ * For a reader of one shared key: runs `read`; if Redis answers `WRONGTYPE`, replaces `key` unless it
+ * is of type `kind` (as the write scripts do with `own_type`), logs it, and runs `read` once more.
+ */
+export async function readReplacingWrongType<T>(redis: KccRedis, key: string, kind: KeyKind, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (error) {
+    if (!isWrongTypeReply(error)) throw error;
+    await replaceWrongType(redis, key, kind);
+    return read();
+  }
+}
+
+/** Replaces `key` unless it is missing or of type `kind`, and logs it; resolves whether it did. */
+export async function replaceWrongType(redis: KccRedis, key: string, kind: KeyKind): Promise<boolean> {
+  const replaced = (await redis.script<number>(OWN_TYPE, [key], [kind])) > 0;
+  if (replaced) warnReplaced(redis, `${key} (not a ${kind})`);
+  return replaced;
+}
+
+/** Logged when a script or a reader replaced `what` (keys named, never their values). */
+export function warnReplaced(redis: KccRedis, what: string): void {
+  redis.config.logger.warn(
+    `${what} in Redis held a value of the wrong type, or a log entry dated far ahead of the server's clock: replaced, and what it held is lost ` +
+      '(no kcc-redis client writes one: a Redis writer holding the app\'s credentials, or a bug; see docs/security-model.md)',
+  );
+}

@@ -1,8 +1,12 @@
 import type { KccRedis } from './connection.js';
+import { LUA_KEY_REPAIR, MAX_LOG_ID_AHEAD_MS, readReplacingWrongType, warnReplaced } from './lua-key-repair.js';
 import { checkNumberArgument } from './option-checks.js';
 
-
-/** A value with the version it was written at (1 for the first write). */
+/**
+ * A value with the version it was written at (1 for the first write). 0: a value that no
+ * compare-and-set wrote, whose stored version is missing or not a whole number from 0 to 2^53 - 1
+ * (a Redis writer with the app's credentials, or a bug): a compare-and-set expecting 0 replaces it.
+ */
 export interface Versioned {
   readonly version: number;
   readonly value: string;
@@ -20,17 +24,28 @@ export interface CompareAndSetOptions {
 
 // A versioned value is a hash { version, value }. The script sees only keys declared in KEYS
 // (the ACL checks them) and all of them share the namespace's hash tag, so it never crosses slots.
-const COMPARE_AND_SET = `
-local current = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
-if current ~= tonumber(ARGV[1]) then return {0, current} end
+// ARGV: expected version, value, TTL (0: none), then with a log: its MINID, the largest id time it
+// may hold (ms, see xadd_now), the event's fields.
+//
+// A key of another type is replaced, and a stored version that is not a whole number from 0 to 2^53 - 1
+// counts as 0, as in getVersioned (Lua's numbers are doubles: above 2^53, current + 1 == current, and
+// two writers could both win one version). Returns {1, new version, replaced} or {0, current, replaced}.
+const COMPARE_AND_SET = `${LUA_KEY_REPAIR}
+own_type(KEYS[1], 'hash')
+local stored = redis.call('HMGET', KEYS[1], 'version', 'value')
+local current = 0
+if stored[2] and stored[1] and #stored[1] <= 16 and string.match(stored[1], '^%d+$') and tonumber(stored[1]) <= ${Number.MAX_SAFE_INTEGER} then
+  current = tonumber(stored[1])
+end
+if current ~= tonumber(ARGV[1]) then return {0, current, repaired} end
 redis.call('HSET', KEYS[1], 'version', current + 1, 'value', ARGV[2])
 if tonumber(ARGV[3]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
 if #KEYS > 1 then
   local fields = {}
-  for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
-  redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[4], '*', 'version', current + 1, unpack(fields))
+  for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
+  xadd_now(KEYS[2], tonumber(ARGV[5]), 'MINID', '~', ARGV[4], '*', 'version', current + 1, unpack(fields))
 end
-return {1, current + 1}
+return {1, current + 1, repaired}
 `;
 
 /**
@@ -70,10 +85,16 @@ export class Store {
     return (await this.redis.run((r) => r.del(this.redis.key(name)))) === 1;
   }
 
-  /** Reads a versioned value, or undefined when none was written. */
-  async getVersioned(name: string): Promise<Versioned | undefined> {
-    const [version, value] = await this.redis.run((r) => r.hmget(this.redis.key(name), 'version', 'value'));
-    return version == null || value == null ? undefined : { version: Number(version), value };
+  /**
+   * Reads a versioned value, or undefined when none was written. A key of another type than a
+   * versioned value's is replaced (logged) and read as missing; with `readOnly`, its `WRONGTYPE` is
+   * thrown instead.
+   */
+  async getVersioned(name: string, options: { readOnly?: boolean } = {}): Promise<Versioned | undefined> {
+    const key = this.redis.key(name);
+    const read = () => this.redis.run((r) => r.hmget(key, 'version', 'value'));
+    const [version, value] = await (options.readOnly ? read() : readReplacingWrongType(this.redis, key, 'hash', read));
+    return value == null ? undefined : { version: storedVersion(version), value };
   }
 
   /**
@@ -86,12 +107,19 @@ export class Store {
     const keys = [this.redis.key(name)];
     const args: (string | number)[] = [expectedVersion, value, ttl];
     if (options.event) {
+      const now = Date.now();
       keys.push(this.redis.key(options.event.log));
-      args.push(`${Date.now() - options.event.maxAgeMs}-0`, ...options.event.fields);
+      args.push(`${now - options.event.maxAgeMs}-0`, now + MAX_LOG_ID_AHEAD_MS, ...options.event.fields);
     }
-    const [ok, version] = await this.redis.script<[number, number]>(COMPARE_AND_SET, keys, args);
+    const [ok, version, replaced] = await this.redis.script<[number, number, number]>(COMPARE_AND_SET, keys, args);
+    if (replaced > 0) warnReplaced(this.redis, keys.join(' or '));
     return ok === 1 ? { ok: true, version } : { ok: false, currentVersion: version };
   }
+}
+
+/** A stored version as the compare-and-set counts it: a whole number from 0 to 2^53 - 1 in digits, else 0. */
+function storedVersion(text: string | null | undefined): number {
+  return typeof text === 'string' && /^\d{1,16}$/.test(text) && Number.isSafeInteger(Number(text)) ? Number(text) : 0;
 }
 
 /** A TTL argument: undefined (no expiry) or a whole number of milliseconds ≥ 1; misuse is a TypeError. */

@@ -1,6 +1,7 @@
 import { readKeyEncryptionKeySecret } from '../aws/secrets-manager.js';
 import type { KccLogger } from '../logger.js';
 import { OptionProblems, show } from '../option-checks.js';
+import { MAX_LOCK_TTL_MS } from '../lock.js';
 import { MIN_KEK_LENGTH } from '../contract/user-secret.js';
 import { UNSAFE_LOCAL_KEK } from './key-encryption.js';
 import { type KeyEncryptionKeyProvider, KeyEncryptionKeys } from './key-encryption-keys.js';
@@ -85,13 +86,13 @@ export interface ResolvedKeyRingOptions {
   readonly unsafePlaintext: boolean;
 }
 
-/** Each duration option and its smallest value: a key may activate at once and leave the JWKS at once. */
+/** Each duration option, its smallest value (a key may activate at once and leave the JWKS at once) and its largest, if any (a lock no honest holder keeps longer, lock.ts). */
 const DURATIONS = [
   ['rotateEveryMs', 1],
   ['activationDelayMs', 0],
   ['retireGraceMs', 0],
   ['refreshIntervalMs', 1],
-  ['lockTtlMs', 1],
+  ['lockTtlMs', 1, MAX_LOCK_TTL_MS],
   ['eventLogMaxAgeMs', 1],
   ['keyEncryptionKeyRefreshIntervalMs', 1],
 ] as const;
@@ -102,7 +103,7 @@ export async function resolveKeyRingOptions(options: KeyRingOptions, logger: Kcc
   const algorithm = options.algorithm ?? KEY_RING_DEFAULTS.algorithm;
   if (!SIGNING_ALGORITHMS.includes(algorithm)) problems.add(`algorithm: ${show(algorithm)} must be one of ${SIGNING_ALGORITHMS.join(', ')}`);
   const durations = Object.fromEntries(
-    DURATIONS.map(([name, min]) => [name, problems.number(name, options[name], KEY_RING_DEFAULTS[name], { min, unit: 'ms' })]),
+    DURATIONS.map(([name, min, max]) => [name, problems.number(name, options[name], KEY_RING_DEFAULTS[name], { min, ...(max === undefined ? {} : { max }), unit: 'ms' })]),
   ) as Record<(typeof DURATIONS)[number][0], number>;
   return { ...durations, algorithm, ...(await resolveKeyEncryptionKeys(options, logger, problems)) };
 }

@@ -1,5 +1,6 @@
 import type { KccRedis } from '../connection.js';
-import { Store } from '../store.js';
+import { isWrongTypeReply } from '../lua-key-repair.js';
+import { Store, type Versioned } from '../store.js';
 import { type KeyRingOptions, resolveKeyEncryptionKeys } from './key-ring-options.js';
 import { type SigningAlgorithm, everSigns, viewAt } from './ring-data.js';
 import { KEY_RING_KEYS } from './ring-keys.js';
@@ -50,10 +51,16 @@ export type KeyRingStatus =
       readonly compromisedKids: readonly string[];
     };
 
-/** Reads and verifies the ring without writing anything. See {@link KeyRing.inspect}. */
+/** Reads and verifies the ring without writing anything (a key of the wrong type is reported, not replaced). See {@link KeyRing.inspect}. */
 export async function inspectKeyRing(redis: KccRedis, options: KeyRingOptions = {}): Promise<KeyRingStatus> {
   const { keks } = await resolveKeyEncryptionKeys(options, redis.config.logger);
-  const stored = await new Store(redis).getVersioned(KEY_RING_KEYS.ring);
+  let stored: Versioned | undefined;
+  try {
+    stored = await new Store(redis).getVersioned(KEY_RING_KEYS.ring, { readOnly: true });
+  } catch (error) {
+    if (!isWrongTypeReply(error)) throw error;
+    return { state: 'refused', reason: 'malformed', message: `${redis.key(KEY_RING_KEYS.ring)} is not a hash (WRONGTYPE): instances replace it and read it as missing (a running one writes its ring back)` };
+  }
   if (!stored) return { state: 'absent' };
   const now = Date.now();
   try {

@@ -1,5 +1,6 @@
 import type { KccRedis } from '../connection.js';
 import { type EventHandler, EventLog, type EventLogTail, type TailOptions } from '../event-log.js';
+import { readReplacingWrongType } from '../lua-key-repair.js';
 import { isPlainObject } from '../plain-object.js';
 import type { CompareAndSetOptions } from '../store.js';
 import type { KeyEncryptionKey } from './key-encryption.js';
@@ -82,10 +83,12 @@ export class RingLog {
 
 /**
  * The ring log's newest entries, as {@link RingLog.newest} reads them: a read that needs no
- * key-encryption key, so a starting instance begins it before its keys are known.
+ * key-encryption key, so a starting instance begins it before its keys are known. A log key of
+ * another type is replaced, as {@link EventLog} does, and read as an empty log.
  */
 export function readNewestRingLog(redis: KccRedis): Promise<NewestEntries> {
-  return redis.run((r) => r.xrevrange(redis.key(KEY_RING_KEYS.log), '+', '-', 'COUNT', ENTRIES_CHECKED));
+  const key = redis.key(KEY_RING_KEYS.log);
+  return readReplacingWrongType(redis, key, 'stream', () => redis.run((r) => r.xrevrange(key, '+', '-', 'COUNT', ENTRIES_CHECKED)));
 }
 
 function envelopeData(fields: readonly string[]): unknown {

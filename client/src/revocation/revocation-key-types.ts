@@ -13,10 +13,6 @@ own_type(KEYS[5], 'stream')
 return repaired
 `;
 
-/** Whether `error` is Redis refusing a command on a key of another type (`WRONGTYPE`). */
-export function isWrongType(error: unknown): boolean {
-  return error instanceof Error && /\bWRONGTYPE\b/.test(error.message);
-}
 
 /**
  * For a reader that met `WRONGTYPE`: replaces the revocation keys of the wrong type, as the write

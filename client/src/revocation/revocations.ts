@@ -27,8 +27,8 @@ import { loadRevocationSnapshot } from './revocation-snapshot.js';
 import { RevocationWriter } from './revocation-writer.js';
 import { UnwrittenRevocations } from './unwritten-revocations.js';
 import { RecentWrites } from './recent-writes.js';
-import { isWrongType, repairRevocationKeyTypes } from './revocation-key-types.js';
-import { warnRepaired } from '../lua-key-repair.js';
+import { repairRevocationKeyTypes } from './revocation-key-types.js';
+import { isWrongTypeReply, warnRepaired } from '../lua-key-repair.js';
 import { SingleFlight } from '../single-flight.js';
 import { waitAtMost, withRetries } from '../time-limit.js';
 import { KeycloakPushRelay, isRelayedKeycloakPush } from './admin-action-relay.js';
@@ -494,7 +494,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     try {
       return await read();
     } catch (error) {
-      if (!isWrongType(error) || this.closed) throw error;
+      if (!isWrongTypeReply(error) || this.closed) throw error;
       const repaired = await repairRevocationKeyTypes(this.redis);
       if (repaired > 0) {
         this.refuse('snapshot', 'a key of the wrong type', repaired);
