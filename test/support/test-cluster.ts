@@ -4,12 +4,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { KccRedis } from '../../client/src/index.js';
 import type { DedicatedRole } from '../../client/src/connection.js';
-import { LocalCluster } from '../../local/local-cluster.js';
+import { LocalCluster, type LocalClusterOptions } from '../../local/local-cluster.js';
 import { LOCAL_ADMIN_USER, type LocalRedis } from '../../local/local-redis.js';
 
 /** The node of `cluster` that serves the slot of `key` (asked as the admin: CLUSTER KEYSLOT is not in the app users' grants). */
 export async function slotOwner(cluster: LocalCluster, key: string): Promise<LocalRedis> {
-  const first = await cluster.nodes[0]!.admin();
+  // Any running node: after a node was killed, the others know who took over its slots.
+  const first = await (cluster.nodes.find((node) => node.pid !== undefined) ?? cluster.nodes[0]!).admin();
   let slot: number;
   let ranges: [number, number, [string, number]][];
   try {
@@ -26,9 +27,10 @@ export async function slotOwner(cluster: LocalCluster, key: string): Promise<Loc
 
 /**
  * A local 3-primary TLS cluster without persistence for the file's tests (started before them,
- * stopped after), and `connect(user)`: a KccRedis in cluster mode as that app-env's user.
+ * stopped after), and `connect(user)`: a KccRedis in cluster mode as that app-env's user, seeded
+ * on the first running node. `options` adds replicas (`replicasPerPrimary`, `clusterNodeTimeoutMs`).
  */
-export function useTestCluster(appEnvs: { app: string; env: string }[]): {
+export function useTestCluster(appEnvs: { app: string; env: string }[], options: Pick<LocalClusterOptions, 'replicasPerPrimary' | 'clusterNodeTimeoutMs'> = {}): {
   readonly cluster: () => LocalCluster;
   readonly connect: (user: string, roles?: DedicatedRole[]) => Promise<KccRedis>;
 } {
@@ -36,7 +38,7 @@ export function useTestCluster(appEnvs: { app: string; env: string }[]): {
   let cluster: LocalCluster | undefined;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'kcc-test-cluster-'));
-    cluster = await LocalCluster.start({ dir, appEnvs, persistence: 'none' });
+    cluster = await LocalCluster.start({ dir, appEnvs, persistence: 'none', ...options });
   });
   afterAll(async () => {
     await cluster?.stop();

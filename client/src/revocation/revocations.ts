@@ -345,7 +345,8 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   /**
    * Stops the subscription and the timers. The Redis connection stays open (it is the caller's).
    * Revocations still unwritten get one last write (waited for at most 2 s);
-   * any left are logged: only this instance had them.
+   * any left are logged: only this instance had them. With Redis out of reach, close returns within
+   * about 4 s.
    */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -355,8 +356,11 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     this.redis.off('ready', this.onReady);
     this.redis.off('node-ready', this.onReady);
     await this.writeUnwrittenBeforeClose();
-    await this.unsubscribe?.().catch(() => undefined);
-    await this.catchingUp?.catch(() => undefined);
+    // Both wait on Redis, which may be out of reach (an app shut down during an outage): bounded, as
+    // ioredis would hold a command for its 20 reconnect attempts. The handler is detached at once
+    // either way; a poll that ends later only updates this closed object.
+    await waitAtMost(this.unsubscribe?.() ?? Promise.resolve(), CLOSE_WAIT_MS);
+    await waitAtMost(this.catchingUp ?? Promise.resolve(), CLOSE_WAIT_MS);
   }
 
   private async writeUnwrittenBeforeClose(): Promise<void> {
@@ -688,6 +692,8 @@ export const MAX_SESSION_LIFETIME_MS = 10 * 365 * 24 * 3_600_000;
 
 /** How long {@link Revocations.close} waits for the last write of revocations Redis did not take yet. */
 const FINAL_WRITE_WAIT_MS = 2_000;
+/** How long {@link Revocations.close} waits for the unsubscribe, and then for a log poll in flight. */
+const CLOSE_WAIT_MS = 1_000;
 /** A failed check for lost writes is tried again this many times (about 20 s in all, see withRetries). */
 const LOST_CHECK_RETRIES = 8;
 
