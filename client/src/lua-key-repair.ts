@@ -11,6 +11,10 @@ import type { KccRedis } from './connection.js';
  *
  * - `own_type(key, kind)`: deletes `key` unless it is missing or of Redis type `kind` ('zset',
  *   'string', 'stream', 'hash'), counting it in `repaired`.
+ * - `with_own_types(body, { key, kind, ... })`: runs the Lua function `body`; if a command in it meets
+ *   `WRONGTYPE`, applies `own_type` to each key and runs `body` again (it must be safe to run twice:
+ *   the writes of a first run that stopped at the error stay). No command is added on the usual path,
+ *   which a hot script (a revocation write) needs; any other error is raised as it was.
  * - `xadd_now(key, max_ms, ...)`: `XADD key ...` (the arguments after the key, the id `*` among them)
  *   on a log whose ids do not run ahead of `max_ms`. An append that fails (the key is not a log, or
  *   the log's last id is the largest there is: "The stream has exhausted the last possible ID") or whose id lies past
@@ -25,6 +29,14 @@ local function own_type(key, kind)
     redis.call('DEL', key)
     repaired = repaired + 1
   end
+end
+local function with_own_types(body, keys_and_kinds)
+  local ok, err = pcall(body)
+  if ok then return end
+  local message = type(err) == 'table' and err.err or tostring(err)
+  if not string.find(message, 'WRONGTYPE', 1, true) then error(type(err) == 'table' and err or redis.error_reply(message)) end
+  for i = 1, #keys_and_kinds, 2 do own_type(keys_and_kinds[i], keys_and_kinds[i + 1]) end
+  body()
 end
 local function xadd_now(key, max_ms, ...)
   local ok, id = pcall(redis.call, 'XADD', key, ...)

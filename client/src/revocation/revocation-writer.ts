@@ -19,8 +19,8 @@ const PRUNE_EVERY = 64;
 // server-clock.ts), then the publish routes (publishRouteArgs: PUBLISH, or SPUBLISH of the channel's sharded twin in
 // the namespace's slot in cluster mode, or both when bridging).
 //
-// Keys of the wrong type and a log whose ids run ahead of the server's time are replaced first
-// (lua-key-repair.ts); the reply is how many were.
+// Keys of the wrong type (met as WRONGTYPE: no extra command on the usual path) and a log whose ids
+// run ahead of the server's time are replaced (lua-key-repair.ts); the reply is how many were.
 //
 // A not-before later than the server's time + skew is poison (no honest writer makes one): one in the
 // batch is not written, and one already stored (written around this script) is removed before it is
@@ -29,32 +29,32 @@ const WRITE = `${LUA_PUBLISH_ROUTES}${LUA_KEY_REPAIR}
 local n = tonumber(ARGV[1])
 local base = 2 + 3 * n
 local latest = tonumber(ARGV[base + 7])
-own_type(KEYS[1], 'zset')
-own_type(KEYS[2], 'zset')
-own_type(KEYS[3], 'string')
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '(' .. latest, '+inf')
-local current = tonumber(redis.call('GET', KEYS[3]) or '0')
-if current == nil or current > latest then
-  redis.call('DEL', KEYS[3])
-  current = 0
-end
-for i = 0, n - 1 do
-  local kind, member, score = ARGV[2 + 3 * i], ARGV[3 + 3 * i], tonumber(ARGV[4 + 3 * i])
-  if kind == 'session' then
-    redis.call('ZADD', KEYS[1], 'GT', score, member)
-  elseif kind == 'subject' then
-    if score <= latest then redis.call('ZADD', KEYS[2], 'GT', score, member) end
-  elseif kind == 'client' then
-    if score <= latest and score > current then
-      redis.call('SET', KEYS[3], score, 'PX', ARGV[base + 5])
-      current = score
+local function write_state()
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '(' .. latest, '+inf')
+  local current = tonumber(redis.call('GET', KEYS[3]) or '0')
+  if current == nil or current > latest then
+    redis.call('DEL', KEYS[3])
+    current = 0
+  end
+  for i = 0, n - 1 do
+    local kind, member, score = ARGV[2 + 3 * i], ARGV[3 + 3 * i], tonumber(ARGV[4 + 3 * i])
+    if kind == 'session' then
+      redis.call('ZADD', KEYS[1], 'GT', score, member)
+    elseif kind == 'subject' then
+      if score <= latest then redis.call('ZADD', KEYS[2], 'GT', score, member) end
+    elseif kind == 'client' then
+      if score <= latest and score > current then
+        redis.call('SET', KEYS[3], score, 'PX', ARGV[base + 5])
+        current = score
+      end
     end
   end
+  if ARGV[base + 6] == '1' then
+    redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[base + 3])
+    redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[base + 4])
+  end
 end
-if ARGV[base + 6] == '1' then
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[base + 3])
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[base + 4])
-end
+with_own_types(write_state, { KEYS[1], 'zset', KEYS[2], 'zset', KEYS[3], 'string' })
 xadd_now(KEYS[4], latest * 1000 + ${MAX_LOG_ID_AHEAD_MS}, 'MINID', '~', ARGV[base], '*', 'i', ARGV[base + 1], 'e', ARGV[base + 2])
 publish_routes(base + 8, ARGV[base + 2])
 return repaired

@@ -141,4 +141,17 @@ describe('a revocation key of the wrong type, or a log dated ahead', () => {
     expect(await asApp('TYPE', REVOCATION_KEYS.keycloakPush)).toBe('string');
     expect((await startWithPushes()).stats.pushedNotBefore).toBe(notBefore);
   });
+
+  it('any other error inside the write is still the write\'s error (a command the user may not run: NOPERM), nothing replaced', async () => {
+    const writer = await start();
+    const admin = await server.admin();
+    try {
+      await admin.call('ACL', 'SETUSER', USER, '-zadd');
+      await expect(writer.revokeSession('refused')).rejects.toThrow(/^ERR The user executing the script can't run this command/);
+      expect(warnings.some((w) => w.includes('wrong type'))).toBe(false);
+    } finally {
+      await admin.call('ACL', 'SETUSER', USER, '+zadd');
+      admin.disconnect();
+    }
+  });
 });
