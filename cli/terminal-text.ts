@@ -2,19 +2,22 @@
  * Characters a terminal acts on instead of showing: C0 controls (ESC opens an ANSI sequence, CR
  * rewrites a line), DEL, C1 controls (U+009B is a one-character CSI), and the Unicode format
  * characters that reorder or hide text (bidi marks, embeddings, overrides and isolates, zero-width
- * characters, the line and paragraph separators, the BOM).
+ * and invisible characters, variation selectors, interlinear annotation, the line and paragraph
+ * separators, the BOM, and the tag characters).
  */
-const FORMAT = '\\u061c\\u200b-\\u200f\\u2028-\\u202e\\u2060-\\u2069\\ufeff';
-const UNSAFE_CHARACTER = new RegExp(`[\\u0000-\\u001f\\u007f-\\u009f${FORMAT}]`, 'g');
+const FORMAT = '\\u00ad\\u061c\\u180e\\u200b-\\u200f\\u2028-\\u202e\\u2060-\\u2069\\u3164\\ufe00-\\ufe0f\\ufeff\\ufff9-\\ufffb';
+/** Unicode's tag characters (U+E0000–U+E007F, invisible: text smuggled past a reader), as UTF-16 pairs. */
+const TAGS = '\\udb40[\\udc00-\\udc7f]';
+const UNSAFE_CHARACTER = new RegExp(`[\\u0000-\\u001f\\u007f-\\u009f${FORMAT}]|${TAGS}`, 'g');
 /** The same but a line break (U+000A), which stays one: what a stream of lines may hold. */
-const UNSAFE_IN_LINES = new RegExp(`[\\u0000-\\u0009\\u000b-\\u001f\\u007f-\\u009f${FORMAT}]`, 'g');
+const UNSAFE_IN_LINES = new RegExp(`[\\u0000-\\u0009\\u000b-\\u001f\\u007f-\\u009f${FORMAT}]|${TAGS}`, 'g');
 /** The escapes the CLI itself writes on a terminal: `--watch`'s clear-screen (only first), the colors of `paint`. */
 const CLEAR_SCREEN = /^\u001b\[2J\u001b\[H/g;
 const COLORS = /\u001b\[(?:0|1|2|31|32|33)m/g;
 const CLEAR_SCREEN_OR_COLORS = new RegExp(`${CLEAR_SCREEN.source}|${COLORS.source}`, 'g');
 
 /** `\uXXXX`: a JSON escape too, so that JSON output stays valid JSON with the same meaning. */
-const escape = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+const escape = (match: string) => match.split('').map((unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, '0')}`).join('');
 
 /**
  * Text from Redis or AWS made safe for a terminal: control and format characters (an ANSI escape in

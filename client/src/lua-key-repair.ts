@@ -16,11 +16,15 @@ import type { KccRedis } from './connection.js';
  *   the writes of a first run that stopped at the error stay). No command is added on the usual path,
  *   which a hot script (a revocation write) needs; any other error is raised as it was.
  * - `xadd_now(key, max_ms, ...)`: `XADD key ...` (the arguments after the key, the id `*` among them)
- *   on a log whose ids do not run ahead of `max_ms`. An append that fails (the key is not a log, or
- *   the log's last id is the largest there is: "The stream has exhausted the last possible ID") or whose id lies past
- *   `max_ms` (Redis gives each new entry at least the last id's time, so one entry from the future
- *   holds every later one there, beyond trimming by age) deletes the log and appends again: the new
- *   entry then takes the server's time. Readers see a log that went back, and reload the state.
+ *   on a log whose ids do not run ahead of `max_ms`. An append refused because the key is not a log
+ *   (`WRONGTYPE`) or because the log's last id is the largest there is ("The stream has exhausted
+ *   the last possible ID"), or one whose id lies past `max_ms` (Redis gives each new entry at least
+ *   the last id's time, so one entry from the future holds every later one there, beyond trimming
+ *   by age), deletes the log and appends again: the new entry then takes the server's time. Readers
+ *   whose position lay in that future see a log that went back, and reload the state. Any other
+ *   refusal (out of memory, a command the user may not run) is raised as it was: the log is never
+ *   deleted for it (found by a review: under `maxmemory`, the `DEL` would have been the script's
+ *   first write and let the second append through, emptying the log).
  */
 export const LUA_KEY_REPAIR = `local repaired = 0
 local function own_type(key, kind)
@@ -42,7 +46,12 @@ local function xadd_now(key, max_ms, ...)
   local ok, id = pcall(redis.call, 'XADD', key, ...)
   if ok then
     local ms = tonumber(string.match(id, '^(%d+)-'))
-    if ms ~= nil and ms <= max_ms then return id end
+    if ms == nil or ms <= max_ms then return id end
+  else
+    local message = type(id) == 'table' and id.err or tostring(id)
+    if not (string.find(message, 'WRONGTYPE', 1, true) or string.find(message, 'exhausted the last possible ID', 1, true)) then
+      error(type(id) == 'table' and id or redis.error_reply(message))
+    end
   end
   redis.call('DEL', key)
   repaired = repaired + 1
@@ -52,11 +61,13 @@ end
 
 /**
  * How far a log entry's id may lie ahead of the server's time as the client estimates it (ms) before
- * `xadd_now` replaces the log. Far above any clock error: a client whose server refuses `TIME` uses
- * its own clock (server-clock.ts), and replacing the log at every append would be worse than a log
- * trimmed late.
+ * `xadd_now` replaces the log: a day. Far above any clock error, so that an honest fleet never
+ * replaces its log: a client whose server refuses `TIME` uses its own clock (server-clock.ts), a
+ * server's clock may step forward between two measurements, and a writer that replaced the log at
+ * every append would make every reader reload the state each time (found by a review with a writer
+ * two hours behind). A log dated less than a day ahead is only trimmed that much later.
  */
-export const MAX_LOG_ID_AHEAD_MS = 3_600_000;
+export const MAX_LOG_ID_AHEAD_MS = 86_400_000;
 
 /** Logged when a script replaced keys (its reply counted them). */
 export function warnRepaired(redis: KccRedis): void {

@@ -67,6 +67,11 @@ export class ServerClock {
     return Date.now() + (this.offsetMs ?? 0);
   }
 
+  /** Measures again at the next {@link now} (in the background): something suggested the offset is off. */
+  measureSoon(): void {
+    if (!this.refused) this.attemptedAt = Number.NEGATIVE_INFINITY;
+  }
+
   private measure(): Promise<number | undefined> {
     this.measuring ??= this.measureOnce().finally(() => {
       this.measuring = undefined;

@@ -109,7 +109,7 @@ export class Store {
     if (options.event) {
       const now = Date.now();
       keys.push(this.redis.key(options.event.log));
-      args.push(`${now - options.event.maxAgeMs}-0`, now + MAX_LOG_ID_AHEAD_MS, ...options.event.fields);
+      args.push(`${now - options.event.maxAgeMs}-0`, (await this.redis.serverClock.now()) + MAX_LOG_ID_AHEAD_MS, ...options.event.fields);
     }
     const [ok, version, replaced] = await this.redis.script<[number, number, number]>(COMPARE_AND_SET, keys, args);
     if (replaced > 0) warnReplaced(this.redis, keys.join(' or '));

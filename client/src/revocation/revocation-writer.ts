@@ -136,6 +136,9 @@ export class RevocationWriter {
       `${now - maxLifetime}-0`, envelope.id, json, now, Math.floor((now - maxLifetime) / 1000), maxLifetime, prune,
       Math.floor(now / 1000) + MAX_NOT_BEFORE_SKEW_SECONDS, ...publishRouteArgs(routes),
     ]);
-    if (repaired > 0) warnRepaired(this.redis);
+    if (repaired > 0) {
+      warnRepaired(this.redis);
+      this.redis.serverClock.measureSoon(); // if it was this writer's estimate that was off, the next write knows
+    }
   }
 }

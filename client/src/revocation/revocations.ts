@@ -28,9 +28,9 @@ import { RevocationWriter } from './revocation-writer.js';
 import { UnwrittenRevocations } from './unwritten-revocations.js';
 import { RecentWrites } from './recent-writes.js';
 import { repairRevocationKeyTypes } from './revocation-key-types.js';
-import { isWrongTypeReply, warnRepaired } from '../lua-key-repair.js';
+import { MAX_LOG_ID_AHEAD_MS, isWrongTypeReply, warnRepaired } from '../lua-key-repair.js';
 import { SingleFlight } from '../single-flight.js';
-import { waitAtMost, withRetries } from '../time-limit.js';
+import { pause, waitAtMost, withRetries } from '../time-limit.js';
 import { KeycloakPushRelay, isRelayedKeycloakPush } from './admin-action-relay.js';
 import type { KeycloakPushVerifier, VerifiedKeycloakPush } from './keycloak-admin-action.js';
 
@@ -472,10 +472,13 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
       );
       gap = read.gap;
     }
-    // Away longer than the log keeps entries; or the log went back (the server restarted without its
-    // data, or a log dated ahead of the server's clock was replaced): its new entries lie before the
-    // position read up to, and the state has them.
-    if (compareStreamIds(head.lastId, this.lastId) < 0) gap = true;
+    // Away longer than the log keeps entries; or this instance had read up to an entry dated far ahead
+    // and the log, replaced since (lua-key-repair.ts), went back: its new entries lie before that
+    // position, and the state has them. A log that went back otherwise (a failover to a replica that
+    // missed the last appends, a restart without data) needs no reload: what it lost was read here,
+    // and its new entries come after the position set below (found by a review: a reload on every
+    // instance after each failover costs the server a full read of the state per instance).
+    if (compareStreamIds(head.lastId, this.lastId) < 0 && streamIdTime(this.lastId) > Date.now() + MAX_LOG_ID_AHEAD_MS / 2) gap = true;
     if (gap) await this.loadSnapshot();
     else if (this.pushes.wantsReload) await this.pushes.load();
     this.coverage.settle(window, head);
@@ -561,17 +564,20 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
 
   private async rewriteLostRevocations(): Promise<void> {
     const withNotBefores = this.notBeforesCheckDue;
-    if (this.recentWrites.size === 0 && !withNotBefores) return;
     this.notBeforesCheckDue = false;
-    const checked = await withRetries(
-      () => this.recentWrites.missing(Date.now(), withNotBefores ? this.index.notBefores() : []),
-      LOST_CHECK_RETRIES,
-      () => this.closed,
-    );
-    if (!checked && withNotBefores) this.notBeforesCheckDue = true;
+    if (this.recentWrites.size > 0) await this.rewriteMissing(() => this.recentWrites.missing(), 'revocations this instance wrote in the last 10 minutes');
+    if (!withNotBefores) return;
+    await pause(Math.random() * NOT_BEFORES_CHECK_SPREAD_MS);
+    if (this.closed) return;
+    const checked = await this.rewriteMissing(() => this.recentWrites.missing(Date.now(), this.index.notBefores()), 'user-wide or client-wide not-befores this instance holds');
+    if (!checked) this.notBeforesCheckDue = true;
+  }
+
+  /** Checks (with retries) and writes again what `missing` finds; resolves whether the check succeeded. */
+  private async rewriteMissing(missing: () => Promise<RevocationEvent[]>, what: string): Promise<boolean> {
+    const checked = await withRetries(missing, LOST_CHECK_RETRIES, () => this.closed);
     const lost = checked?.value ?? [];
-    if (lost.length === 0 || this.closed) return;
-    const what = withNotBefores ? 'revocations this instance wrote in the last 10 minutes or holds as user-wide or client-wide not-befores' : 'revocations this instance wrote in the last 10 minutes';
+    if (lost.length === 0 || this.closed) return checked !== undefined;
     this.redis.config.logger.warn(
       `${lost.length} ${what} were missing from Redis ` +
         '(a failover that lost acknowledged writes, or a restart without persistence): writing them again (stats.rewrittenAfterLoss)',
@@ -586,6 +592,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
         return write.finally(() => this.writesInFlight.delete(write));
       }),
     );
+    return true;
   }
 
   /** Whether the command connection is up (false once the connection is closed). */
@@ -689,6 +696,18 @@ const WRITTEN_IDS = 10_000;
  * before 1970 and Redis would refuse every write.
  */
 export const MAX_SESSION_LIFETIME_MS = 10 * 365 * 24 * 3_600_000;
+
+/** The time part of a stream id (ms). */
+function streamIdTime(id: string): number {
+  return Number(id.slice(0, id.indexOf('-')));
+}
+
+/**
+ * The check of the not-befores an instance holds waits a random time up to this first: every running
+ * instance holds them, and spread out, the first one's rewrite is usually in Redis before the others
+ * check (found by a review: 8 instances each rewrote 3,000, and each rewrite reached all of them).
+ */
+const NOT_BEFORES_CHECK_SPREAD_MS = 5_000;
 
 /** How long {@link Revocations.close} waits for the last write of revocations Redis did not take yet. */
 const FINAL_WRITE_WAIT_MS = 2_000;

@@ -154,4 +154,30 @@ describe('a revocation key of the wrong type, or a log dated ahead', () => {
       admin.disconnect();
     }
   });
+
+  it('a log append refused for another reason (a command the user may not run) is raised as it was, and the log is kept (found by a review: it deleted the log)', async () => {
+    const writer = await start();
+    await writer.revokeSession('kept-1');
+    await writer.revokeSession('kept-2');
+    const before = await asApp('XLEN', REVOCATION_KEYS.log);
+    const admin = await server.admin();
+    try {
+      await admin.call('ACL', 'SETUSER', USER, '-xadd');
+      await expect(writer.revokeSession('refused')).rejects.toThrow(/can't run this command/);
+    } finally {
+      await admin.call('ACL', 'SETUSER', USER, '+xadd');
+      admin.disconnect();
+    }
+    expect(await asApp('XLEN', REVOCATION_KEYS.log)).toBe(before);
+    expect(warnings.some((w) => w.includes('wrong type'))).toBe(false);
+  });
+
+  it('a writer whose estimate of the server\'s time lags by two hours replaces nothing (found by a review: with an hour\'s bound it emptied the log at every write)', async () => {
+    const writer = await start();
+    const redis = (writer as unknown as { redis: KccRedis }).redis;
+    redis.serverClock.now = async () => Date.now() - 2 * 3_600_000;
+    for (let i = 0; i < 5; i++) await writer.revokeSession(`lagging-${i}`);
+    expect(await asApp('XLEN', REVOCATION_KEYS.log)).toBe(5);
+    expect(warnings.some((w) => w.includes('wrong type'))).toBe(false);
+  });
 });

@@ -71,6 +71,12 @@ describe('what the CLI writes to its streams', () => {
     expect(terminalSafe(text, none)).not.toContain('\u001b');
   });
 
+  it('escapes invisible characters too: soft hyphen, Mongolian vowel separator, Hangul filler, variation selectors, interlinear annotation, tag characters (found by a review)', () => {
+    const hidden = 'a\u00adb\u180ec\u3164d\ufe0fe\ufff9f\u{e0041}\u{e007f}g';
+    expect(terminalSafe(hidden, none)).toBe('a\\u00adb\\u180ec\\u3164d\\ufe0fe\\ufff9f\\udb40\\udc41\\udb40\\udc7fg');
+    expect(JSON.parse(terminalSafe(JSON.stringify({ hidden }), none))).toEqual({ hidden });
+  });
+
   it('leaves JSON valid, with the same strings', () => {
     const doc = { host: 'a\u0085\u009b\u202e\u2066\u001b\u2028b', n: 1 };
     const safe = terminalSafe(JSON.stringify(doc, null, 2), none);
