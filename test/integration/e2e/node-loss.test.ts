@@ -169,6 +169,22 @@ async function cutReplication(replica: LocalRedis): Promise<void> {
   await untilAsync(async () => (await onNode(replica, (admin) => admin.info('replication'))).includes('master_link_status:down'), 'the replica cut off from its primary');
 }
 
+/**
+ * Once 30 logouts are acknowledged, makes `replica` lag (cutReplication) until `primary` has
+ * acknowledged 15 more it never got, then kills `primary`: those 15 are lost with it. Resolves when it
+ * was killed and the logouts lost.
+ */
+async function killWhileReplicaLags(load: ReturnType<typeof startLoad>, replica: LocalRedis, primary: LocalRedis): Promise<{ killedAt: number; lost: Logout[] }> {
+  await until(() => load.acknowledged() >= 30, 'logouts acknowledged before the failover', 20_000);
+  await cutReplication(replica);
+  const lagFrom = load.acknowledged();
+  await until(() => load.acknowledged() >= lagFrom + 15, 'logouts the primary acknowledged and the replica never got', 20_000);
+  const onReplica = await storedSessions(replica);
+  const killedAt = performance.now();
+  await primary.kill();
+  return { killedAt, lost: load.logouts.filter((l) => l.state === 'acknowledged' && l.settledAt! < killedAt && !onReplica.has(l.sid)) };
+}
+
 describe('losing a Redis node (3 primaries × 1 replica, automatic failover): zero failed logins, zero missed logouts', () => {
   it('the primary owning the app-env is killed while its replica lags: every logout ends up everywhere, every login succeeds', { timeout: 100_000 }, async () => {
     const cluster = testCluster.cluster();
@@ -189,17 +205,8 @@ describe('losing a Redis node (3 primaries × 1 replica, automatic failover): ze
     const stopLoad = load.stop;
 
     try {
-      await until(() => acknowledged() >= 30, 'logouts acknowledged before the failover', 20_000);
-
-      await cutReplication(replica);
-      const lagFrom = acknowledged();
-      await until(() => acknowledged() >= lagFrom + 15, 'logouts the primary acknowledged and the replica never got', 20_000);
-      const onReplica = await storedSessions(replica);
-
-      // --- the crash --------------------------------------------------------------------------
-      const killedAt = performance.now();
-      await victim.kill();
-      const lost = logouts.filter((l) => l.state === 'acknowledged' && l.settledAt! < killedAt && !onReplica.has(l.sid));
+      // --- the crash, while the replica lags by 15 acknowledged logouts -------------------------
+      const { killedAt, lost } = await killWhileReplicaLags(load, replica, victim);
       await untilAsync(async () => (await cluster.roles()).some((r) => r.node === replica && r.role === 'primary'), 'the replica promoted', 30_000);
       const promotedAt = performance.now();
       // Its own replication settings matter again once it is a replica: set them back.
@@ -390,16 +397,8 @@ describe('losing the primary of a replication group without cluster mode (primar
       const kid = apps[0]!.ring.signingKey().kid;
       load = startLoad(apps);
       const { logouts, logins, checks, acknowledged, settled } = load;
-      await until(() => acknowledged() >= 30, 'logouts acknowledged before the failover', 20_000);
-      await cutReplication(replica);
-      const lagFrom = acknowledged();
-      await until(() => acknowledged() >= lagFrom + 15, 'logouts the primary acknowledged and the replica never got', 20_000);
-      const onReplica = await storedSessions(replica);
-
       // The crash, then what ElastiCache's automatic failover does: promote the replica, move the endpoint.
-      const killedAt = performance.now();
-      await primary.kill();
-      const lost = logouts.filter((l) => l.state === 'acknowledged' && l.settledAt! < killedAt && !onReplica.has(l.sid));
+      const { killedAt, lost } = await killWhileReplicaLags(load, replica, primary);
       await onNode(replica, async (admin) => {
         await admin.call('REPLICAOF', 'NO', 'ONE');
         await admin.call('CONFIG', 'SET', 'masterauth', replica.adminPassword);
