@@ -13,7 +13,7 @@ import { KccAuthError, KccClosedError, KccConnectionError } from './errors.js';
 import { namespacedChannel, namespacedKey } from './contract/naming.js';
 import type { KccConnectionOptions } from './options.js';
 import { type ResolvedConnection, resolveConnection } from './resolve-options.js';
-import type { ConnectionRole, DedicatedRole, RedisClient, RenewDedicated } from './redis-client.js';
+import { type ConnectionRole, type DedicatedRole, MAX_BLOCKING_READ_MS, type RedisClient, type RenewDedicated } from './redis-client.js';
 import { SLOT_MOVING_RETRY_MS, refusedForNow } from './refused-for-now.js';
 import { ScriptCache } from './script-cache.js';
 import { ServerClock } from './server-clock.js';
@@ -63,6 +63,8 @@ export interface KccRedisSummary {
 export interface ConnectionStats {
   /** Reconnect attempts of any of this object's connections. */
   readonly reconnects: number;
+  /** Connections closed because a command got no byte back within `socketTimeoutMs` (a node that vanished, or a stalled process); each then reconnects. */
+  readonly socketTimeouts: number;
   /** Authentication failures (WRONGPASS/NOAUTH); failures seen at once by several connections or commands count once. */
   readonly authFailures: number;
   /** Times the credentials changed after a re-read (e.g. a rotated password picked up). */
@@ -93,6 +95,11 @@ const NOT_NOW_REASONS = {
   SLOT_MOVING: 'was still moving the app-env\'s slot (redirections: online resharding or a failover)',
 } as const;
 
+/** ioredis closed the socket: no byte came back within its `socketTimeout` while a command waited. */
+function isSocketTimeout(error: Error): boolean {
+  return error.message.startsWith('Socket timeout. Expecting data');
+}
+
 /** WRONGPASS / NOAUTH: the credentials in use are not (or no longer) accepted. */
 export function isAuthError(error: unknown): boolean {
   const message = error instanceof Error ? error.message : '';
@@ -113,7 +120,7 @@ export function isAuthError(error: unknown): boolean {
 export class KccRedis extends EventEmitter<KccRedisEvents> {
   /** The resolved configuration, without credentials (they live only in the refresher, never in a dump of this object). */
   readonly config: Omit<ResolvedConnection, 'credentials' | 'refreshCredentials'>;
-  private readonly counters = { reconnects: 0, authFailures: 0, renewals: 0 };
+  private readonly counters = { reconnects: 0, socketTimeouts: 0, authFailures: 0, renewals: 0 };
   private readonly credentials: CredentialRefresher;
   private readonly clients = new Map<RedisClient, ConnectionRole>();
   /** Dedicated connections opened by `connect`'s prewarm, handed over by {@link dedicated} once ready. */
@@ -193,6 +200,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
       keyPrefix: config.keyPrefix,
       logger: config.logger,
       onResubscribed: () => this.emit('resubscribed'),
+      pingIntervalMs: config.socketTimeoutMs,
     });
     if (config.iam) {
       const { maxConnectionAgeMs: maxAgeMs, now, checkIntervalMs } = config.iam;
@@ -526,6 +534,11 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
       protocol: 2,
       disableClientInfo: true, // CLIENT SETINFO is outside the ACL (only CLIENT SETNAME is allowed)
       connectTimeout: config.connectTimeoutMs,
+      // A node that vanished (no reset reaches us) would hold every command until TCP gives up,
+      // about 15 minutes: no byte for this long while a command waits closes the socket, and the
+      // connection reconnects (resolving the endpoint again) and sends what was in flight again.
+      // A reader's blocking read waits up to MAX_BLOCKING_READ_MS for a reply as a matter of course.
+      socketTimeout: this.socketTimeoutOf(role),
       lazyConnect: true,
       retryStrategy: (times) => this.backoff(role, times),
       reconnectOnError: (error) => (error.message.startsWith('READONLY') ? 2 : false),
@@ -577,11 +590,19 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     return jittered;
   }
 
+  /** How long a connection of `role` waits for a byte while a command is unanswered (a reader's blocking read waits as a matter of course). */
+  private socketTimeoutOf(role: ConnectionRole): number {
+    return role === 'reader' ? this.config.socketTimeoutMs + MAX_BLOCKING_READ_MS : this.config.socketTimeoutMs;
+  }
+
   private onClientError(role: ConnectionRole, error: Error): void {
     // First listener of every client: AUTH's arguments (password, token) leave the error before anyone sees it.
     redactAuthArguments(error);
     if (this.closed) return;
-    if (isAuthError(error) && this.iam) {
+    if (isSocketTimeout(error)) {
+      this.counters.socketTimeouts++;
+      this.config.logger.warn(`the ${role} connection to ${this.config.host}:${this.config.port} got no reply within ${this.socketTimeoutOf(role)} ms (socketTimeoutMs): closed it, reconnecting; commands in flight are sent again (a node that vanished, a failover, or this process stalled)`);
+    } else if (isAuthError(error) && this.iam) {
       this.iam.tokens.rejected();
       this.counters.authFailures++;
       this.emit('auth-failure', role, false);

@@ -4,7 +4,9 @@ import { KccClosedError } from './errors.js';
 import type { KccLogger } from './logger.js';
 import { type DropCounts, type DropReason, type Envelope, decodeEnvelope, emptyDropCounts, encodeEnvelope, MAX_MESSAGE_BYTES } from './envelope.js';
 import { isWrongTypeReply, readReplacingWrongType, replaceWrongType } from './lua-key-repair.js';
+import { checkNumberArgument } from './option-checks.js';
 import { RecentIds } from './recent-ids.js';
+import { MAX_BLOCKING_READ_MS } from './redis-client.js';
 import { withRetries } from './time-limit.js';
 import type { CompareAndSetOptions } from './store.js';
 
@@ -26,7 +28,7 @@ export interface TailOptions {
    * @default '$'
    */
   readonly from?: string;
-  /** How long one blocking read waits before it is reissued. @default 5000 */
+  /** How long one blocking read waits before it is reissued: 1 to 5000 (`MAX_BLOCKING_READ_MS`). @default 5000 */
   readonly blockMs?: number;
   /** Entries fetched per read. @default 100 */
   readonly count?: number;
@@ -226,6 +228,7 @@ export class EventLog<T = unknown> {
 
   /** Starts a tail on its own connection; resolves once it is reading. */
   async tail(handler: EventHandler<T>, options: TailOptions = {}): Promise<EventLogTail> {
+    if (options.blockMs !== undefined) checkNumberArgument('blockMs', options.blockMs, { min: 1, max: MAX_BLOCKING_READ_MS, unit: 'ms' });
     const from = options.from ?? '$';
     // XREAD with '$' would miss entries appended between two reads: pin it to an id once.
     const start = from === '$' ? await this.lastId() : from === '0' ? '0-0' : from;

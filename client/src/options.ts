@@ -93,6 +93,16 @@ export interface KccConnectionOptions {
    * (`LOADING`). @default 10000
    */
   readonly connectTimeoutMs?: number;
+  /**
+   * How long a connection may wait for any byte from Redis while a command is unanswered before it
+   * is taken as dead: its socket is closed and it reconnects (resolving the endpoint's name again),
+   * and the commands in flight are sent again on the new connection. A node that vanishes (a host
+   * failure: no reset reaches the client) would otherwise hold every command until the operating
+   * system gives up on the socket, about 15 minutes on Linux. The subscriber connection is sent a
+   * `PING` this often so that a silent one is found too. Keep it above the slowest command you run
+   * yourself. 100 to 600000. @default 3000
+   */
+  readonly socketTimeoutMs?: number;
   /** First reconnect delay; doubles per attempt up to `reconnectMaxDelayMs`, with jitter. */
   readonly reconnectBaseDelayMs?: number;
   readonly reconnectMaxDelayMs?: number;
@@ -123,6 +133,7 @@ export interface KccConnectionOptions {
 /** Defaults of the numeric options, in one object. */
 export const CONNECTION_DEFAULTS = {
   connectTimeoutMs: 10_000,
+  socketTimeoutMs: 3_000,
   reconnectBaseDelayMs: 50,
   reconnectMaxDelayMs: 5_000,
   credentialRefreshMinIntervalMs: 1_000,

@@ -5,6 +5,13 @@ export type RedisClient = Redis | Cluster;
 
 /** What a connection is used for; each role gets its own socket. */
 export type ConnectionRole = 'commands' | 'subscriber' | 'reader';
+/**
+ * The longest a blocking read (`XREAD … BLOCK`) of an event-log tail may wait. A reader connection
+ * waits that long for a reply as a matter of course, so it is taken as dead only after this plus
+ * `socketTimeoutMs` without a byte from the server.
+ */
+export const MAX_BLOCKING_READ_MS = 5_000;
+
 /** Roles of connections opened besides the command connection. */
 export type DedicatedRole = Exclude<ConnectionRole, 'commands'>;
 

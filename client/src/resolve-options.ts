@@ -30,6 +30,7 @@ export interface ResolvedConnection {
   readonly instanceId: string;
   readonly connectionName: string;
   readonly connectTimeoutMs: number;
+  readonly socketTimeoutMs: number;
   readonly reconnectBaseDelayMs: number;
   readonly reconnectMaxDelayMs: number;
   readonly credentialRefreshMinIntervalMs: number;
@@ -99,6 +100,7 @@ export async function resolveConnection(options: KccConnectionOptions = {}): Pro
     NUMERIC_OPTIONS.map(([name, unit]) => [name, checks.number(name, options[name], CONNECTION_DEFAULTS[name], { min: 1, unit })]),
   ) as Record<(typeof NUMERIC_OPTIONS)[number][0], number>;
   const maxMessageBytes = checks.number('maxMessageBytes', options.maxMessageBytes, CONNECTION_DEFAULTS.maxMessageBytes, { min: MIN_MESSAGE_BYTES, max: MAX_MESSAGE_BYTES, unit: 'bytes' });
+  const socketTimeoutMs = checks.number('socketTimeoutMs', options.socketTimeoutMs, CONNECTION_DEFAULTS.socketTimeoutMs, { min: 100, max: 600_000, unit: 'ms' });
   const heartbeatIntervalMs = checks.number('heartbeatIntervalMs', options.heartbeatIntervalMs, CONNECTION_DEFAULTS.heartbeatIntervalMs, { min: 100, unit: 'ms' });
   problems.push(...checks.list);
   const pubSub = first(options.pubSub, env.KCC_REDIS_PUBSUB) ?? 'auto';
@@ -159,6 +161,7 @@ export async function resolveConnection(options: KccConnectionOptions = {}): Pro
     instanceId,
     connectionName: options.connectionName ?? `kcc:${keyPrefix}${instanceId}`,
     ...numbers,
+    socketTimeoutMs,
     maxMessageBytes,
     heartbeat: options.heartbeat ?? true,
     heartbeatIntervalMs,

@@ -21,6 +21,12 @@ export interface SubscriptionsContext {
   readonly logger: KccLogger;
   /** Called each time every channel is subscribed again after a reconnect. */
   readonly onResubscribed: () => void;
+  /**
+   * How often an idle subscriber connection is sent a `PING` (the connection's `socketTimeoutMs`): a
+   * subscriber only listens, so without it nothing would wait for a reply there, and one whose node
+   * vanished would go unnoticed until TCP gives up.
+   */
+  readonly pingIntervalMs: number;
 }
 
 /**
@@ -46,6 +52,7 @@ export class Subscriptions {
   private confirming = false;
   private confirmAgain = false;
   private closed = false;
+  private pinger: NodeJS.Timeout | undefined;
 
   constructor(private readonly context: SubscriptionsContext) {}
 
@@ -82,6 +89,7 @@ export class Subscriptions {
   /** Closes the subscriber connection (the owning KccRedis closes its socket). */
   close(): void {
     this.closed = true;
+    clearInterval(this.pinger);
     this.channels.clear();
   }
 
@@ -108,6 +116,7 @@ export class Subscriptions {
         if (mode === 'bridge') this.copies = new BridgeCopies();
         this.listen(client);
         this.connected = client;
+        this.keepAnswering();
         return client;
       },
       (error: unknown) => {
@@ -116,6 +125,21 @@ export class Subscriptions {
       },
     );
     return this.client;
+  }
+
+  /**
+   * PINGs the subscriber connection now and then, so that the connection's socket timeout has a
+   * reply to wait for. Not in cluster mode: ioredis keeps a cluster's subscriber connections to
+   * itself (a PING through the cluster goes to another connection); there a vanished node's
+   * subscriber is found by TCP keepalive, and logout sync reads the log meanwhile.
+   */
+  private keepAnswering(): void {
+    if (this.closed || this.pinger || !(this.connected instanceof Redis)) return;
+    this.pinger = setInterval(() => {
+      const client = this.connected;
+      if (client instanceof Redis && client.status === 'ready') client.ping().catch(() => undefined);
+    }, this.context.pingIntervalMs);
+    this.pinger.unref();
   }
 
   /** Subscribes `channels` on `client` the ways the mode says; resolves once messages flow. */

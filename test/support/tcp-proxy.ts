@@ -20,6 +20,8 @@ export class TcpProxy {
   /** Client sockets by the local port of their upstream socket (what the server's CLIENT LIST shows as addr). */
   private readonly byUpstreamPort = new Map<number, Socket>();
   private readonly halfOpenClients = new Set<Socket>();
+  /** Sockets whose bytes are dropped for good (vanish()), both sides of each connection. */
+  private readonly vanished = new Set<Socket>();
   /** While true, bytes from the server to the clients are dropped (requests still pass). */
   dropReplies = false;
 
@@ -42,7 +44,7 @@ export class TcpProxy {
         });
         // Written by hand rather than piped so that blackhole() can drop bytes; an end still passes (allowHalfOpen is off).
         a.on('data', (chunk: Buffer) => {
-          if (!proxy!.swallowing && !(a === upstream && proxy!.dropReplies)) b.write(chunk);
+          if (!proxy!.swallowing && !proxy!.vanished.has(a) && !(a === upstream && proxy!.dropReplies)) b.write(chunk);
         });
       }
       client.resume();
@@ -86,6 +88,15 @@ export class TcpProxy {
   /** Drops every byte either way from now on, closing nothing, until {@link heal} (connections that lost bytes stay broken). */
   blackhole(): void {
     this.swallowing = true;
+  }
+
+  /**
+   * Every connection open now drops every byte either way from now on, for good, and closes nothing;
+   * new connections pass. What a client sees when the node it was connected to vanishes (a host
+   * failure: no reset reaches it) and the endpoint's name moves on to a healthy node.
+   */
+  vanish(): void {
+    for (const socket of this.sockets) this.vanished.add(socket);
   }
 
   /**

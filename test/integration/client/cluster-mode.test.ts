@@ -32,6 +32,13 @@ describe('Redis Cluster mode (3 TLS primaries, cluster-mode ACL users)', () => {
     expect((redis.client as Cluster).nodes('master')).toHaveLength(3);
   });
 
+  it('gives every node connection the socket timeout, so a node that vanishes without a reset is left after socketTimeoutMs', async () => {
+    await redis.run((r) => r.get(redis.key('touch')));
+    const nodes = (redis.client as Cluster).nodes('all');
+    expect(nodes.length).toBeGreaterThanOrEqual(3);
+    for (const node of nodes) expect(node.options.socketTimeout).toBe(3_000);
+  });
+
   it('runs every primitive, multi-key scripts included, in one slot per app-env', async () => {
     const store = new Store(redis);
     await store.set('a', '1');

@@ -110,6 +110,15 @@ describe('bad input is dropped and counted, never thrown into the app', () => {
     await tail.stop();
   });
 
+  it('refuses a tail whose blocking read would outlast what the reader connection waits for a reply, naming blockMs and its range', async () => {
+    // The reader is taken as dead after socketTimeoutMs + 5 s without a byte: a longer BLOCK would close it every time.
+    const log = new EventLog<{ n: number }>(redis, { name: 'block-bound', maxAgeMs: 60_000 });
+    await expect(log.tail(() => {}, { blockMs: 5_001 })).rejects.toThrow(/^blockMs: 5001 must be a whole number of milliseconds from 1 to 5000$/);
+    await expect(log.tail(() => {}, { blockMs: 0 })).rejects.toThrow(TypeError);
+    const tail = await log.tail(() => {}, { blockMs: 5_000 });
+    await tail.stop();
+  });
+
   it('refuses to send an oversized payload with a clear error', async () => {
     await expect(new Bus(redis).publish('big', { x: 'x'.repeat(redis.config.maxMessageBytes) })).rejects.toMatchObject({ code: 'KCC_INPUT_INVALID' });
   });

@@ -52,6 +52,9 @@ describe('connection config: every problem in one start-up error', () => {
     ['wrong scheme', { ...valid, url: 'https://cache.example' }, /url: scheme "https:" must be rediss:/],
     ['not a url', { ...valid, url: 'cache.example:6379' }, /url: (not a URL|scheme)/],
     ['bad number', { ...valid, connectTimeoutMs: -5 }, /connectTimeoutMs: -5 must be a whole number of milliseconds, 1 or more/],
+    // Below 100 ms a busy server's ordinary replies would close connections; above 10 minutes a vanished node holds commands that long.
+    ['socket timeout too short', { ...valid, socketTimeoutMs: 99 }, /socketTimeoutMs: 99 must be a whole number of milliseconds from 100 to 600000/],
+    ['socket timeout too long', { ...valid, socketTimeoutMs: 600_001 }, /socketTimeoutMs: 600001 must be a whole number of milliseconds from 100 to 600000/],
     // Under the smallest, a batch of one revocation would not fit; over the largest, other instances would drop the messages.
     ['instance id too long for the others to read', { ...valid, instanceId: 'i'.repeat(129) }, /instanceId: must be 1 to 128 printable ASCII characters without spaces \(it has 129 characters\)/],
     ['instance id with a space (Redis refuses it as a connection name)', { ...valid, instanceId: 'pod 7' }, /instanceId: must be 1 to 128 printable ASCII characters without spaces \(it has 5 characters, one of them U\+0020\)/],
