@@ -1,5 +1,12 @@
 import type { KccRedis } from './connection.js';
 import { type DropCounts, type DropReason, type Envelope, decodeEnvelope, emptyDropCounts, encodeEnvelope, MAX_MESSAGE_BYTES } from './envelope.js';
+import { RecentIds } from './recent-ids.js';
+
+/**
+ * How many message ids a Bus remembers to deliver each message once: a PUBLISH whose reply was lost
+ * is sent again on the next connection (ioredis resends what was in flight), and arrives twice.
+ */
+const REMEMBERED_MESSAGE_IDS = 1_024;
 
 export interface BusOptions<T> {
   /** Channel name inside the namespace. @default 'bus' */
@@ -17,7 +24,8 @@ export type BusHandler<T> = (message: Envelope<T>) => void;
 /**
  * Fire-and-forget messages between the instances of one app-env over Redis pub/sub, each carrying
  * its sender's instance id so an instance skips its own. At most once: a message published while a
- * subscriber reconnects is lost; durable events go through the EventLog. Incoming payloads are
+ * subscriber reconnects is lost, and one published twice (resent after a lost reply) is delivered
+ * once; durable events go through the EventLog. Incoming payloads are
  * size-limited and validated; bad ones are dropped and counted, never thrown into the app. Every
  * Bus of a connection shares its one subscriber connection.
  *
@@ -32,6 +40,7 @@ export class Bus<T = unknown> {
   readonly channel: string;
   private readonly drops: DropCounts = emptyDropCounts();
   private readonly handlers = new Set<BusHandler<T>>();
+  private readonly delivered = new RecentIds(REMEMBERED_MESSAGE_IDS);
   private listening: Promise<() => Promise<void>> | undefined;
 
   constructor(
@@ -93,6 +102,7 @@ export class Bus<T = unknown> {
       return undefined;
     }
     if (decoded.envelope.sender === this.redis.instanceId && !this.options.receiveOwn) return undefined;
+    if (!this.delivered.add(decoded.envelope.id)) return undefined;
     return decoded.envelope;
   }
 }

@@ -570,7 +570,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     client.on('error', (error: Error) => this.onClientError(role, error));
     // A cluster reports its nodes' failures (WRONGPASS after a rotation among them) as 'node error'.
     if (client instanceof Cluster) {
-      client.on('node error', (error: Error) => this.onClientError(role, error));
+      client.on('node error', (error: Error, node?: unknown) => this.onClientError(role, error, typeof node === 'string' ? node : undefined));
       client.on('+node', (node: Redis) => node.once('ready', () => this.emit('node-ready', role)));
     }
     client.on('ready', () => this.emit('ready', role));
@@ -595,13 +595,14 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     return role === 'reader' ? this.config.socketTimeoutMs + MAX_BLOCKING_READ_MS : this.config.socketTimeoutMs;
   }
 
-  private onClientError(role: ConnectionRole, error: Error): void {
+  /** `node`: the cluster node (`host:port`) whose connection failed, in cluster mode. */
+  private onClientError(role: ConnectionRole, error: Error, node?: string): void {
     // First listener of every client: AUTH's arguments (password, token) leave the error before anyone sees it.
     redactAuthArguments(error);
     if (this.closed) return;
     if (isSocketTimeout(error)) {
       this.counters.socketTimeouts++;
-      this.config.logger.warn(`the ${role} connection to ${this.config.host}:${this.config.port} got no reply within ${this.socketTimeoutOf(role)} ms (socketTimeoutMs): closed it, reconnecting; commands in flight are sent again (a node that vanished, a failover, or this process stalled)`);
+      this.config.logger.warn(`the ${role} connection to ${node ?? `${this.config.host}:${this.config.port}`} got no reply within ${this.socketTimeoutOf(role)} ms (socketTimeoutMs): closed it, reconnecting; commands in flight are sent again (a node that vanished, a failover, or this process stalled)`);
     } else if (isAuthError(error) && this.iam) {
       this.iam.tokens.rejected();
       this.counters.authFailures++;

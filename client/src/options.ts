@@ -100,7 +100,8 @@ export interface KccConnectionOptions {
    * failure: no reset reaches the client) would otherwise hold every command until the operating
    * system gives up on the socket, about 15 minutes on Linux. The subscriber connection is sent a
    * `PING` this often so that a silent one is found too. Keep it above the slowest command you run
-   * yourself. 100 to 600000. @default 3000
+   * yourself, and above the longest the server may stay silent: a Lua script holds every client for
+   * up to 5 s before Redis answers others `BUSY` (`lua-time-limit`). 100 to 600000. @default 10000
    */
   readonly socketTimeoutMs?: number;
   /** First reconnect delay; doubles per attempt up to `reconnectMaxDelayMs`, with jitter. */
@@ -133,7 +134,7 @@ export interface KccConnectionOptions {
 /** Defaults of the numeric options, in one object. */
 export const CONNECTION_DEFAULTS = {
   connectTimeoutMs: 10_000,
-  socketTimeoutMs: 3_000,
+  socketTimeoutMs: 10_000,
   reconnectBaseDelayMs: 50,
   reconnectMaxDelayMs: 5_000,
   credentialRefreshMinIntervalMs: 1_000,

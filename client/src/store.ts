@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { KccRedis } from './connection.js';
 import { LUA_KEY_REPAIR, MAX_LOG_ID_AHEAD_MS, readReplacingWrongType, warnReplaced } from './lua-key-repair.js';
 import { checkNumberArgument } from './option-checks.js';
@@ -24,26 +25,30 @@ export interface CompareAndSetOptions {
 
 // A versioned value is a hash { version, value }. The script sees only keys declared in KEYS
 // (the ACL checks them) and all of them share the namespace's hash tag, so it never crosses slots.
-// ARGV: expected version, value, TTL (0: none), then with a log: its MINID, the largest id time it
-// may hold (ms, see xadd_now), the event's fields.
+// ARGV: expected version, value, TTL (0: none), this call's nonce, then with a log: its MINID, the
+// largest id time it may hold (ms, see xadd_now), the event's fields. The nonce is kept beside the
+// version (field 'writer', which readers ignore): a call whose reply was lost runs again on the next
+// connection (ioredis sends what was in flight again), and finding the version it wrote with its own
+// nonce it reports its own write instead of a conflict, appending nothing twice.
 //
 // A key of another type is replaced, and a stored version that is not a whole number from 0 to 2^53 - 1
 // counts as 0, as in getVersioned (Lua's numbers are doubles: above 2^53, current + 1 == current, and
 // two writers could both win one version). Returns {1, new version, replaced} or {0, current, replaced}.
 const COMPARE_AND_SET = `${LUA_KEY_REPAIR}
 own_type(KEYS[1], 'hash')
-local stored = redis.call('HMGET', KEYS[1], 'version', 'value')
+local stored = redis.call('HMGET', KEYS[1], 'version', 'value', 'writer')
 local current = 0
 if stored[2] and stored[1] and #stored[1] <= 16 and string.match(stored[1], '^%d+$') and tonumber(stored[1]) <= ${Number.MAX_SAFE_INTEGER} then
   current = tonumber(stored[1])
 end
+if current == tonumber(ARGV[1]) + 1 and stored[3] == ARGV[4] then return {1, current, repaired} end
 if current ~= tonumber(ARGV[1]) then return {0, current, repaired} end
-redis.call('HSET', KEYS[1], 'version', current + 1, 'value', ARGV[2])
+redis.call('HSET', KEYS[1], 'version', current + 1, 'value', ARGV[2], 'writer', ARGV[4])
 if tonumber(ARGV[3]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
 if #KEYS > 1 then
   local fields = {}
-  for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
-  xadd_now(KEYS[2], tonumber(ARGV[5]), 'MINID', '~', ARGV[4], '*', 'version', current + 1, unpack(fields))
+  for i = 7, #ARGV do fields[#fields + 1] = ARGV[i] end
+  xadd_now(KEYS[2], tonumber(ARGV[6]), 'MINID', '~', ARGV[5], '*', 'version', current + 1, unpack(fields))
 end
 return {1, current + 1, repaired}
 `;
@@ -72,7 +77,11 @@ export class Store {
     await this.redis.run((r) => (ttl ? r.set(key, value, 'PX', ttl) : r.set(key, value)));
   }
 
-  /** Writes only when the key does not exist. Resolves true when this call wrote it. */
+  /**
+   * Writes only when the key does not exist. Resolves true when this call wrote it. A `SET NX` whose
+   * reply was lost is sent again on the next connection and then finds its own value: false, though
+   * this call wrote it (use {@link compareAndSet} where that matters).
+   */
   async setIfAbsent(name: string, value: string, options: { ttlMs?: number } = {}): Promise<boolean> {
     const key = this.redis.key(name);
     const ttl = ttlArgument(options.ttlMs);
@@ -80,7 +89,7 @@ export class Store {
     return reply === 'OK';
   }
 
-  /** Deletes a key; resolves true when it existed. */
+  /** Deletes a key; resolves true when it existed (false also when a first `DEL` whose reply was lost deleted it). */
   async delete(name: string): Promise<boolean> {
     return (await this.redis.run((r) => r.del(this.redis.key(name)))) === 1;
   }
@@ -105,7 +114,7 @@ export class Store {
     checkNumberArgument('expectedVersion', expectedVersion);
     const ttl = ttlArgument(options.ttlMs) ?? 0;
     const keys = [this.redis.key(name)];
-    const args: (string | number)[] = [expectedVersion, value, ttl];
+    const args: (string | number)[] = [expectedVersion, value, ttl, randomUUID()];
     if (options.event) {
       const now = Date.now();
       keys.push(this.redis.key(options.event.log));

@@ -4,7 +4,8 @@ import { type AddressInfo, type Server, type Socket, connect, createServer } fro
  * A loopback TCP proxy the test controls, for partitions: `cut()` destroys every connection and
  * refuses new ones until `heal()`; `blackhole()` keeps every connection open but drops every byte
  * either way (a peer that vanished without closing anything): the connections it swallowed from are
- * broken for good (their TLS streams lost bytes), new ones pass again after `heal()`. `hold()`
+ * broken for good (their TLS streams lost bytes), new ones pass again after `heal()`; `vanish()`
+ * does that to the connections open now only, while new ones pass at once. `hold()`
  * parks new connections, unconnected upstream, until `release()` (a handshake that has not got
  * through yet). `dropReplies` loses what the server sends (a reply lost on the way) while requests
  * still pass; `halfOpen(port)` keeps one connection's client side open and silent once its server

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { KccRedis } from '../connection.js';
 import { checkNumberArgument } from '../option-checks.js';
 import { REVOCATION_KEYS } from './revocation-keys.js';
@@ -12,9 +12,19 @@ export interface ReplayGuard {
   firstUse(id: string, ttlMs: number): Promise<boolean>;
 }
 
+// KEYS: the id's key. ARGV: this call's nonce, TTL (ms). A call whose reply was lost runs again on
+// the next connection (ioredis sends what was in flight again): finding its own nonce, it is still
+// the first use. Returns 1 for a first use, 0 for a replay.
+const FIRST_USE = `
+if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 1 end
+if redis.call('TYPE', KEYS[1])['ok'] == 'string' and redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
+return 0
+`;
+
 /**
  * A {@link ReplayGuard} in the app-env's Redis namespace: one `SET NX PX` per id (stored as its
- * SHA-256, so an id's length or characters never shape a key).
+ * SHA-256, so an id's length or characters never shape a key), holding a nonce of the call that
+ * recorded it, so that the same call sent twice (a lost reply, a reconnect) is not taken for a replay.
  *
  * @example
  * const logout = createBackchannelLogoutHandler({ issuer, clientId, sink: revocations, replayGuard: new RedisReplayGuard(redis) });
@@ -32,7 +42,7 @@ export class RedisReplayGuard implements ReplayGuard {
   async firstUse(id: string, ttlMs: number): Promise<boolean> {
     const ttl = Math.ceil(checkNumberArgument('ttlMs', ttlMs, { min: 1, unit: 'ms', fraction: true }));
     const key = this.redis.key(`${REVOCATION_KEYS.replay}${createHash('sha256').update(id).digest('base64url')}`);
-    const first = (await this.redis.run((r) => r.set(key, '1', 'PX', ttl, 'NX'))) === 'OK';
+    const first = (await this.redis.script<number>(FIRST_USE, [key], [randomUUID(), ttl])) === 1;
     if (!first) this.replays++;
     return first;
   }

@@ -64,8 +64,8 @@ describe('a Redis node that vanishes without a reset (a host failure; the endpoi
         // Each of X's three connections was closed for want of a reply, and said so.
         await until(() => ['commands', 'subscriber', 'reader'].every((role) => warnings.some((w) => w.startsWith(`the ${role} connection`))), 'a socket timeout on each of the three connections', 60_000);
         expect(xRedis.stats.socketTimeouts).toBeGreaterThanOrEqual(3);
-        expect(warnings.find((w) => w.startsWith('the commands connection'))).toMatch(/got no reply within 3000 ms \(socketTimeoutMs\): closed it, reconnecting/);
-        expect(warnings.find((w) => w.startsWith('the reader connection'))).toMatch(/got no reply within 8000 ms \(socketTimeoutMs\)/);
+        expect(warnings.find((w) => w.startsWith('the commands connection'))).toMatch(/got no reply within 10000 ms \(socketTimeoutMs\): closed it, reconnecting/);
+        expect(warnings.find((w) => w.startsWith('the reader connection'))).toMatch(/got no reply within 15000 ms \(socketTimeoutMs\)/);
 
         // The subscriber hears messages again, and the reader reads the log again.
         await until(() => xRedis.subscriberReady, 'the subscriber connection back', 30_000);

@@ -1,0 +1,114 @@
+/**
+ * A command whose reply is lost runs twice: ioredis sends what was in flight again on the next
+ * connection, and Redis had already run the first. That happens whenever a connection drops between
+ * the server's run and its reply (a failover, a network fault), and whenever `socketTimeoutMs` gives
+ * a connection up while its reply is on the way (this process stalled for longer: Node runs the
+ * expired timer before it reads the socket). The client's writes that answer a question ("was this
+ * the first use?", "did I take the lock?", "did my version win?") must answer it for the call, not
+ * for its second run.
+ *
+ * Found by an attack review (2026-12-04) of the socket timeout: after a stall of 3.5 s each of these
+ * answered wrongly: a logout token's first use counted as a replay (the back-channel logout answered
+ * 400 and counted a replay attack), the lock was held by the caller's own orphaned token for its
+ * whole TTL while the caller was told it was taken, a compare-and-set reported a conflict with its
+ * own write, and a Bus message was delivered twice.
+ *
+ * Here the process stalls (a busy loop) right after sending, for longer than a short socketTimeoutMs.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KccRedis, RedisReplayGuard } from '@kcc-redis/client';
+import { Bus, EventLog, Locks, Store } from '@kcc-redis/client/primitives';
+import type { LocalRedis } from '../../../local/local-redis.js';
+import { closeAfterEach } from '../../support/closing.js';
+import { until } from '../../support/events.js';
+import { kccOptions, startTestRedis } from '../../support/redis.js';
+
+let server: LocalRedis;
+const closeLater = closeAfterEach();
+const USER = 'resend-prod';
+const SOCKET_TIMEOUT_MS = 200;
+const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+
+beforeAll(async () => {
+  server = await startTestRedis({ appEnvs: [{ app: 'resend', env: 'prod' }], persistence: 'none' });
+});
+afterAll(() => server?.stop());
+
+/** Blocks this process for `ms` once the current turn's I/O is done: the reply arrives meanwhile, unread, and the socket timeout expires first. */
+function stallAfterSending(ms: number): void {
+  setImmediate(() => {
+    const end = performance.now() + ms;
+    while (performance.now() < end) {
+      // busy: nothing else runs
+    }
+  });
+}
+
+/** Runs `op` with the process stalled just after it sent its command; fails unless the connection was given up and the command sent again. */
+async function withReplyLost<T>(redis: KccRedis, op: () => Promise<T>): Promise<T> {
+  const before = redis.stats.socketTimeouts;
+  const pending = op();
+  stallAfterSending(SOCKET_TIMEOUT_MS * 3);
+  const result = await pending;
+  expect(redis.stats.socketTimeouts).toBeGreaterThan(before);
+  return result;
+}
+
+async function connect(instanceId: string): Promise<KccRedis> {
+  return closeLater(await KccRedis.connect(kccOptions(server, USER, { instanceId, socketTimeoutMs: SOCKET_TIMEOUT_MS, heartbeat: false, logger: quiet })));
+}
+
+describe('a command sent again after its reply was lost answers for the call, not for its second run', () => {
+  it('replay guard: the first use of a logout token is still its first use (not a replay); a real replay is still refused', async () => {
+    const redis = await connect('guard');
+    const guard = new RedisReplayGuard(redis);
+    expect(await guard.firstUse('warm-up', 60_000)).toBe(true); // the script is loaded: the stall hits the real call
+    expect(await withReplyLost(redis, () => guard.firstUse('jti-1', 60_000))).toBe(true);
+    expect(guard.replaysRefused).toBe(0);
+    expect(await guard.firstUse('jti-1', 60_000)).toBe(false);
+    expect(guard.replaysRefused).toBe(1);
+  });
+
+  it('lock: the acquisition has the lock (not held by its own orphaned token); another owner still cannot take it', async () => {
+    const redis = await connect('lock');
+    const locks = new Locks(redis);
+    await (await locks.acquire('warm-up', 5_000))!.release();
+    const lock = await withReplyLost(redis, () => locks.acquire('rotation', 30_000));
+    expect(lock).toBeDefined();
+    expect(await locks.acquire('rotation', 30_000)).toBeUndefined();
+    expect(await lock!.release()).toBe(true);
+    expect(await locks.acquire('rotation', 30_000)).toBeDefined();
+  });
+
+  it('compare-and-set: the write wins its version once (no conflict with itself, one event appended); a stale writer still loses', async () => {
+    const redis = await connect('cas');
+    const store = new Store(redis);
+    const log = new EventLog<{ n: number }>(redis, { name: 'cas-events', maxAgeMs: 60_000 });
+    await store.compareAndSet('warm-up', 0, 'x', { event: new EventLog(redis, { name: 'warm-up-events', maxAgeMs: 60_000 }).eventFor('changed', { n: 0 }) });
+    const result = await withReplyLost(redis, () => store.compareAndSet('ring', 0, 'first', { event: log.eventFor('changed', { n: 1 }) }));
+    expect(result).toEqual({ ok: true, version: 1 });
+    expect(await store.getVersioned('ring')).toEqual({ version: 1, value: 'first' });
+    expect(await store.compareAndSet('ring', 0, 'stale')).toEqual({ ok: false, currentVersion: 1 });
+    expect(await store.compareAndSet('ring', 1, 'second')).toEqual({ ok: true, version: 2 });
+    // One event for the one write, though its script reached the server twice.
+    const versions = (await redis.run((r) => r.xrange(log.key, '-', '+'))).map(([, fields]) => fields[fields.indexOf('version') + 1]);
+    expect(versions).toEqual(['1']);
+  });
+
+  it('Bus: a message published once is delivered once, even when its PUBLISH was sent twice', async () => {
+    const publisher = await connect('publisher');
+    const listener = await connect('listener');
+    const received: number[] = [];
+    const stop = await new Bus<{ n: number }>(listener, { channel: 'hints' }).subscribe((message) => void received.push(message.data.n));
+    try {
+      const bus = new Bus<{ n: number }>(publisher, { channel: 'hints' });
+      await bus.publish('hint', { n: 0 });
+      await withReplyLost(publisher, () => bus.publish('hint', { n: 1 }));
+      await bus.publish('hint', { n: 2 });
+      await until(() => received.includes(2), 'the message after');
+      expect(received).toEqual([0, 1, 2]);
+    } finally {
+      await stop();
+    }
+  });
+});
