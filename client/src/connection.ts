@@ -82,8 +82,13 @@ export interface ConnectionStats {
 const MAX_AUTH_ATTEMPTS = 5;
 /** How often {@link KccRedis.run} retries a command the server refused for now (LOADING, TRYAGAIN). */
 const NOT_NOW_RETRY_MS = 100;
-/** How often a cluster subscriber re-reads the topology (CLUSTER SLOTS), so sharded subscriptions follow a moved slot. */
-const SUBSCRIBER_SLOTS_REFRESH_MS = 5_000;
+/**
+ * How often a cluster connection re-reads the topology (CLUSTER SLOTS): sharded subscriptions follow
+ * a moved slot, and commands leave a primary that froze (a host failure: no reset, no MOVED) once its
+ * replica is promoted, instead of waiting out the socket timeout and reconnecting to the frozen node
+ * while the topology they last read still names it.
+ */
+const SLOTS_REFRESH_MS = 5_000;
 
 function withoutNodeLifecycle(options: RedisOptions): Omit<RedisOptions, 'retryStrategy' | 'lazyConnect'> {
   const { retryStrategy: _retry, lazyConnect: _lazy, ...rest } = options;
@@ -560,8 +565,9 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
           shardedSubscribers: role === 'subscriber',
           // ioredis moves them when the old owner says the slot left (SUNSUBSCRIBE) or answers MOVED,
           // after one topology read; a node that has not heard of the move yet answers the old
-          // topology and the subscription would stay behind. A periodic re-read bounds that.
-          slotsRefreshInterval: role === 'subscriber' ? SUBSCRIBER_SLOTS_REFRESH_MS : undefined,
+          // topology and the subscription would stay behind. A periodic re-read bounds that, and
+          // moves every role's commands off a primary that froze once its replica is promoted.
+          slotsRefreshInterval: SLOTS_REFRESH_MS,
           lazyConnect: true,
         })
       : firstConnectWithoutReadyCheck(new Redis({ ...options, host: config.host, port: config.port, enableReadyCheck: false }));
@@ -570,7 +576,10 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     client.on('error', (error: Error) => this.onClientError(role, error));
     // A cluster reports its nodes' failures (WRONGPASS after a rotation among them) as 'node error'.
     if (client instanceof Cluster) {
-      client.on('node error', (error: Error, node?: unknown) => this.onClientError(role, error, typeof node === 'string' ? node : undefined));
+      const onNodeError = (error: Error, node?: unknown) => this.onClientError(role, error, typeof node === 'string' ? node : undefined);
+      client.on('node error', onNodeError);
+      // The sharded subscribers' connections report theirs under another name (ioredis 6, ClusterSubscriberGroup).
+      client.on('nodeError', onNodeError);
       client.on('+node', (node: Redis) => node.once('ready', () => this.emit('node-ready', role)));
     }
     client.on('ready', () => this.emit('ready', role));
