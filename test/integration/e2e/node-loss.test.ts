@@ -11,48 +11,25 @@
  * and a replica behind a proxy standing in for the primary endpoint's DNS name, moved on failover.
  */
 import { randomBytes } from 'node:crypto';
-import { type AddressInfo, type Server, type Socket, connect, createServer } from 'node:net';
-import { dirname } from 'node:path';
-import { type JSONWebKeySet, createLocalJWKSet, jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { KccRedis, KeyRing, Revocations } from '../../../client/src/index.js';
-import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
-import { LOCAL_ADMIN_USER, type LocalRedis } from '../../../local/local-redis.js';
+import { KccRedis } from '../../../client/src/index.js';
+import type { LocalRedis } from '../../../local/local-redis.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { until, untilAsync } from '../../support/events.js';
-import { kccOptions, startTestRedis } from '../../support/redis.js';
+import { type App, type Load, type Logout, revocationKeys, startInstance, startLoad, untilHeardByAll } from '../../support/logout-load.js';
+import { kccOptions } from '../../support/redis.js';
+import { inSync, onNode, replicaOf, startReplicationGroup, storedMembers } from '../../support/replication-group.js';
 import { slotOwner, useTestCluster } from '../../support/test-cluster.js';
 
 const USER = 'nodeloss-prod';
-const PREFIX = `${USER}:`;
-const SESSIONS_KEY = `${PREFIX}{${USER}}:${REVOCATION_KEYS.sessions}`;
-const CHANNEL = `${PREFIX}revocations`;
+const { sessionsKey: SESSIONS_KEY, channel: CHANNEL } = revocationKeys(USER);
 const KEK = 'node-loss-test-key-encryption-key-0123456789abcdefghijklmnopq';
-const AUDIENCE = 'https://sso.example.test/realms/main';
 const INSTANCES = 4;
+const CHECK_EVERY_MS = 20;
 
 const closeLater = closeAfterEach();
+const instanceOptions = { channel: CHANNEL, keyEncryptionKey: KEK, closeLater };
 const testCluster = useTestCluster([{ app: 'nodeloss', env: 'prod' }], { replicasPerPrimary: 1, clusterNodeTimeoutMs: 1_000 });
-
-interface App {
-  readonly index: number;
-  readonly redis: KccRedis;
-  readonly revocations: Revocations;
-  readonly ring: KeyRing;
-  /** Envelope ids of revocation messages heard on this instance's own subscriber (pub/sub only). */
-  readonly heard: string[];
-  /** When (performance.now()) each session id arrived over pub/sub, and when it was applied at all. */
-  readonly heardSids: Map<string, number>;
-  readonly appliedSids: Map<string, number>;
-}
-
-/** One logout of the load: which instance took it and what its `revokeSession` promise did. */
-interface Logout {
-  readonly sid: string;
-  readonly by: number;
-  state: 'pending' | 'acknowledged' | 'rejected';
-  settledAt?: number;
-}
 
 /** An app instance of the cluster whose seed node is `seed`. */
 async function startApp(index: number, seed: LocalRedis): Promise<App> {
@@ -63,97 +40,12 @@ async function startApp(index: number, seed: LocalRedis): Promise<App> {
       ['subscriber'],
     ),
   );
-  return startInstance(index, redis);
+  return startInstance(index, redis, instanceOptions);
 }
 
-/** What an app instance runs on its connection: the revocation index, the key ring, and a listener on the revocation channel. */
-async function startInstance(index: number, redis: KccRedis): Promise<App> {
-  const revocations = closeLater(await Revocations.start(redis, { maxStalenessMs: 10_000 }));
-  const ring = closeLater(await KeyRing.start(redis, { keyEncryptionKey: KEK, algorithm: 'ES256', env: {} }));
-  const heard: string[] = [];
-  const heardSids = new Map<string, number>();
-  const appliedSids = new Map<string, number>();
-  revocations.on('applied', (event) => {
-    if (event.kind === 'session' && !appliedSids.has(event.sid)) appliedSids.set(event.sid, performance.now());
-  });
-  await redis.subscribe(CHANNEL, (message) => {
-    const envelope = JSON.parse(message) as { id: string; data?: { revocations?: { sid?: string }[] } };
-    heard.push(envelope.id);
-    for (const r of envelope.data?.revocations ?? []) if (r.sid !== undefined && !heardSids.has(r.sid)) heardSids.set(r.sid, performance.now());
-  });
-  return { index, redis, revocations, ring, heard, heardSids, appliedSids };
-}
-
-/** Runs `command` as the admin on `node` (a fresh connection each time: nodes die in this file). */
-async function onNode<T>(node: LocalRedis, command: (admin: Awaited<ReturnType<LocalRedis['admin']>>) => Promise<T>): Promise<T> {
-  const admin = await node.admin();
-  try {
-    return await command(admin);
-  } finally {
-    admin.disconnect();
-  }
-}
-
-/** The revoked session ids stored on `node` (a replica is read with READONLY). */
+/** The revoked session ids stored on `node`. */
 function storedSessions(node: LocalRedis): Promise<Set<string>> {
-  return onNode(node, async (admin) => {
-    await admin.call('READONLY').catch(() => undefined); // a cluster replica serves reads only after it (standalone: not needed)
-    return new Set(await admin.zrange(SESSIONS_KEY, '0', '-1'));
-  });
-}
-
-/**
- * The steady load on `apps`: a logout (`revokeSession`) on a random instance every 20 ms, not
- * awaited (each records what its promise did); a login every 25 ms (a client assertion signed with
- * an instance's ring, in turn, and verified with its JWKS); checks on every instance every 20 ms.
- */
-function startLoad(apps: readonly App[]) {
-  const logouts: Logout[] = [];
-  const logins = { ok: 0, failed: [] as string[] };
-  const checks = { total: 0, stale: 0, notRevokedOnWriter: 0 };
-  let n = 0;
-  const revoke = (app: App) => {
-    const logout: Logout = { sid: `sid-${n++}-${randomBytes(4).toString('hex')}`, by: app.index, state: 'pending' };
-    logouts.push(logout);
-    app.revocations.revokeSession(logout.sid).then(
-      () => Object.assign(logout, { state: 'acknowledged', settledAt: performance.now() }),
-      () => Object.assign(logout, { state: 'rejected', settledAt: performance.now() }),
-    );
-  };
-  let loginTurn = 0;
-  const login = async () => {
-    const app = apps[loginTurn++ % apps.length]!;
-    try {
-      const assertion = await app.ring.signClientAssertion({ clientId: 'shop', audience: AUDIENCE });
-      await jwtVerify(assertion, createLocalJWKSet(app.ring.jwks() as JSONWebKeySet), { issuer: 'shop', audience: AUDIENCE });
-      logins.ok++;
-    } catch (error) {
-      logins.failed.push(`instance ${app.index}: ${(error as Error).message}`);
-    }
-  };
-  const check = () => {
-    for (const app of apps) {
-      checks.total++;
-      if (app.revocations.check({ sid: 'never-revoked' }) === 'stale') checks.stale++;
-      // An instance refuses at once what it revoked itself, Redis or not.
-      const own = logouts.filter((l) => l.by === app.index).at(-1);
-      if (own && app.revocations.check({ sid: own.sid }) !== 'revoked') checks.notRevokedOnWriter++;
-    }
-  };
-  const timers = [
-    setInterval(() => revoke(apps[Math.floor(Math.random() * apps.length)]!), 20),
-    setInterval(() => void login(), 25),
-    setInterval(check, 20),
-  ];
-  return {
-    logouts,
-    logins,
-    checks,
-    acknowledged: () => logouts.filter((l) => l.state === 'acknowledged').length,
-    /** Whether every logout of `list` has settled (the load goes on: each step checks what was settled by then). */
-    settled: (list: readonly Logout[]) => list.every((l) => l.state !== 'pending'),
-    stop: () => timers.forEach((t) => clearInterval(t)),
-  };
+  return storedMembers(node, SESSIONS_KEY);
 }
 
 /**
@@ -174,7 +66,7 @@ async function cutReplication(replica: LocalRedis): Promise<void> {
  * acknowledged 15 more it never got, then kills `primary`: those 15 are lost with it. Resolves when it
  * was killed and the logouts lost.
  */
-async function killWhileReplicaLags(load: ReturnType<typeof startLoad>, replica: LocalRedis, primary: LocalRedis): Promise<{ killedAt: number; lost: Logout[] }> {
+async function killWhileReplicaLags(load: Load, replica: LocalRedis, primary: LocalRedis): Promise<{ killedAt: number; lost: Logout[] }> {
   await until(() => load.acknowledged() >= 30, 'logouts acknowledged before the failover', 20_000);
   await cutReplication(replica);
   const lagFrom = load.acknowledged();
@@ -200,7 +92,7 @@ describe('losing a Redis node (3 primaries × 1 replica, automatic failover): ze
     const kid = apps[0]!.ring.signingKey().kid;
     expect(apps.map((a) => a.ring.signingKey().kid)).toEqual(apps.map(() => kid));
 
-    const load = startLoad(apps);
+    const load = startLoad(apps, { checkEveryMs: CHECK_EVERY_MS });
     const { logouts, logins, checks, acknowledged } = load;
     const stopLoad = load.stop;
 
@@ -254,18 +146,7 @@ describe('losing a Redis node (3 primaries × 1 replica, automatic failover): ze
       expect(apps.map((a) => [a.ring.signingKey().kid, a.ring.health().status])).toEqual(apps.map(() => [kid, 'ready']));
 
       // A logout written now reaches every instance over pub/sub (their subscribers moved to the new owner).
-      let heardAfter = 0;
-      await untilAsync(
-        async () => {
-          const counts = apps.map((a) => a.heard.length);
-          await apps[0]!.revocations.revokeSession(`after-failover-${heardAfter++}`);
-          await new Promise((resolve) => setTimeout(resolve, 200));
-          return apps.every((a, i) => a.heard.length > counts[i]!);
-        },
-        'a logout after the failover heard over pub/sub by every instance',
-        20_000,
-        0,
-      );
+      const heardAfter = await untilHeardByAll(apps, () => apps[0]!);
 
       // An instance started now loads everything from the promoted replica, and the same ring.
       const inRedis = logouts.filter((l) => l.state !== 'pending'); // before the newcomer reads the state
@@ -307,7 +188,7 @@ describe('losing a Redis node (3 primaries × 1 replica, automatic failover): ze
             `writtenLate ${apps.reduce((s, a) => s + a.revocations.stats.writtenLate, 0)})`,
           `  acknowledged then lost in the failover: ${lost.length} (per instance ${apps.map((a) => lost.filter((l) => l.by === a.index).length).join('/')}); ` +
             `rewrittenAfterLoss: ${rewritten()} (per instance ${apps.map((a) => a.revocations.stats.rewrittenAfterLoss).join('/')})`,
-          `  logins: ${logins.ok} ok, ${logins.failed.length} failed; checks: ${checks.total}, of which stale ${checks.stale}`,
+          `  logins: ${logins.ok} ok, ${logins.failed.length} failed; checks: ${checks.total}, of which stale ${checks.stale.length}`,
           `  kill → promoted: ${ms(promotedAt - killedAt)}; kill → every logout stored again: ${ms(recoveredAt - killedAt)}; logouts after the failover until one was heard by all: ${heardAfter}`,
         ].join('\n'),
       );
@@ -317,85 +198,18 @@ describe('losing a Redis node (3 primaries × 1 replica, automatic failover): ze
   });
 });
 
-/**
- * Stands in for ElastiCache's primary endpoint: a DNS name that AWS points at the new primary after
- * a failover. A loopback TCP proxy whose target can change; connections already open stay where
- * they were (they end when that server dies), new ones go to the current target.
- */
-class PrimaryEndpoint {
-  private constructor(
-    private readonly server: Server,
-    private readonly sockets: Set<Socket>,
-    private readonly target: { port: number },
-  ) {}
-
-  static async start(port: number): Promise<PrimaryEndpoint> {
-    const sockets = new Set<Socket>();
-    const target = { port };
-    const server = createServer((client) => {
-      const upstream = connect(target.port, '127.0.0.1');
-      for (const [a, b] of [[client, upstream], [upstream, client]] as const) {
-        sockets.add(a);
-        a.on('error', () => b.destroy());
-        a.on('close', () => {
-          sockets.delete(a);
-          b.destroy();
-        });
-        a.pipe(b);
-      }
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    return new PrimaryEndpoint(server, sockets, target);
-  }
-
-  get url(): string {
-    return `rediss://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  point(port: number): void {
-    this.target.port = port;
-  }
-
-  async close(): Promise<void> {
-    for (const socket of this.sockets) socket.destroy();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-}
-
-/** Makes `replica` replicate `primary` over TLS as the local admin user, and waits until it is in sync. */
-async function replicate(replica: LocalRedis, primary: LocalRedis): Promise<void> {
-  await onNode(replica, async (admin) => {
-    await admin.call('CONFIG', 'SET', 'tls-replication', 'yes');
-    await admin.call('CONFIG', 'SET', 'masteruser', LOCAL_ADMIN_USER);
-    await admin.call('CONFIG', 'SET', 'masterauth', primary.adminPassword);
-    await admin.call('REPLICAOF', primary.host, String(primary.port));
-  });
-  await untilAsync(async () => {
-    const info = await onNode(replica, (admin) => admin.info('replication'));
-    return info.includes('master_link_status:up') && !info.includes('master_sync_in_progress:1');
-  }, 'the replica in sync', 20_000);
-}
-
 describe('losing the primary of a replication group without cluster mode (primary endpoint moved to the replica)', () => {
   it('the primary is killed while its replica lags, the replica is promoted: every logout ends up everywhere, every login succeeds', { timeout: 60_000 }, async () => {
-    const appEnvs = [{ app: 'nodeloss', env: 'prod' }];
-    const primary = await startTestRedis({ appEnvs, persistence: 'none' });
-    const replica = await startTestRedis({
-      appEnvs, persistence: 'none', tlsDir: dirname(primary.tls.caFile),
-      adminPassword: primary.adminPassword, defaultUserPassword: primary.defaultUserPassword, passwords: { [USER]: primary.users.get(USER)!.password },
-    });
-    closeLater({ close: () => Promise.all([primary.stop(), replica.stop()]) }); // closed last: after the instances
-    const endpoint = closeLater(await PrimaryEndpoint.start(primary.port));
-    let load: ReturnType<typeof startLoad> | undefined;
+    const { primary, replica, endpoint } = closeLater(await startReplicationGroup([{ app: 'nodeloss', env: 'prod' }], USER)); // closed last: after the instances
+    let load: Load | undefined;
     try {
-      await replicate(replica, primary);
       const apps: App[] = [];
       for (let index = 0; index < INSTANCES; index++) {
         const redis = closeLater(await KccRedis.connect(kccOptions(primary, USER, { url: endpoint.url, tls: { ca: primary.ca, servername: 'localhost' } }), ['subscriber']));
-        apps.push(await startInstance(index, redis));
+        apps.push(await startInstance(index, redis, instanceOptions));
       }
       const kid = apps[0]!.ring.signingKey().kid;
-      load = startLoad(apps);
+      load = startLoad(apps, { checkEveryMs: CHECK_EVERY_MS });
       const { logouts, logins, checks, acknowledged, settled } = load;
       // The crash, then what ElastiCache's automatic failover does: promote the replica, move the endpoint.
       const { killedAt, lost } = await killWhileReplicaLags(load, replica, primary);
@@ -421,21 +235,16 @@ describe('losing the primary of a replication group without cluster mode (primar
       const due = logouts.filter((l) => l.state !== 'pending');
       await until(() => due.every((l) => apps.every((a) => a.revocations.check({ sid: l.sid }) === 'revoked')), 'every logout refused by every instance', 15_000);
       await until(() => apps.every((a) => !a.revocations.stale && a.revocations.check({ sid: 'never-revoked' }) === 'active'), 'every instance fresh');
-      let heardAfter = 0;
-      await untilAsync(async () => {
-        const counts = apps.map((a) => a.heard.length);
-        await apps[0]!.revocations.revokeSession(`after-failover-${heardAfter++}`);
-        await new Promise((resolve) => setTimeout(resolve, 200));
-        return apps.every((a, i) => a.heard.length > counts[i]!);
-      }, 'a logout after the failover heard over pub/sub by every instance', 20_000, 0);
+      const heardAfter = await untilHeardByAll(apps, () => apps[0]!);
       const inRedis = logouts.filter((l) => l.state !== 'pending');
-      const newcomer = await startInstance(INSTANCES, closeLater(await KccRedis.connect(kccOptions(replica, USER, { url: endpoint.url, tls: { ca: primary.ca, servername: 'localhost' } }), ['subscriber'])));
+      const newcomer = await startInstance(INSTANCES, closeLater(await KccRedis.connect(kccOptions(replica, USER, { url: endpoint.url, tls: { ca: primary.ca, servername: 'localhost' } }), ['subscriber'])), instanceOptions);
       expect(inRedis.filter((l) => newcomer.revocations.check({ sid: l.sid }) !== 'revoked').map((l) => l.sid), 'an instance started after the failover accepts logged-out sessions').toEqual([]);
       expect(newcomer.ring.signingKey().kid).toBe(kid);
 
       // The old primary comes back empty (no persistence) and becomes the new primary's replica.
       await primary.restart();
-      await replicate(primary, replica);
+      await replicaOf(primary, replica);
+      await inSync(primary);
       const afterRestart = acknowledged();
       const beforeRestart = logouts.length;
       await until(() => acknowledged() >= afterRestart + 20, 'logouts after the restart', 20_000);
@@ -455,7 +264,7 @@ describe('losing the primary of a replication group without cluster mode (primar
             `writtenLate ${apps.reduce((s, a) => s + a.revocations.stats.writtenLate, 0)})`,
           `  acknowledged then lost in the failover: ${lost.length} (per instance ${apps.map((a) => lost.filter((l) => l.by === a.index).length).join('/')}); ` +
             `rewrittenAfterLoss: ${rewritten()} (per instance ${apps.map((a) => a.revocations.stats.rewrittenAfterLoss).join('/')})`,
-          `  logins: ${logins.ok} ok, ${logins.failed.length} failed; checks: ${checks.total}, of which stale ${checks.stale}`,
+          `  logins: ${logins.ok} ok, ${logins.failed.length} failed; checks: ${checks.total}, of which stale ${checks.stale.length}`,
           `  kill → every logout stored again: ${Math.round(recoveredAt - killedAt)} ms; logouts after the failover until one was heard by all: ${heardAfter}`,
         ].join('\n'),
       );
