@@ -69,6 +69,16 @@ describe('a command sent again after its reply was lost answers for the call, no
     expect(guard.replaysRefused).toBe(1);
   });
 
+  it('replay guard on a server before Redis 7.0 (SET refuses NX with GET: a script instead): the same answers', async () => {
+    const redis = await connect('guard-script');
+    const guard = new RedisReplayGuard(redis);
+    Reflect.set(guard, 'withScript', true); // what the guard switches to on such a server's syntax error
+    expect(await guard.firstUse('warm-up-script', 60_000)).toBe(true);
+    expect(await withReplyLost(redis, () => guard.firstUse('jti-2', 60_000))).toBe(true);
+    expect(await guard.firstUse('jti-2', 60_000)).toBe(false);
+    expect(guard.replaysRefused).toBe(1);
+  });
+
   it('lock: the acquisition has the lock (not held by its own orphaned token); another owner still cannot take it', async () => {
     const redis = await connect('lock');
     const locks = new Locks(redis);
