@@ -53,6 +53,7 @@ function observeConnection(redis: KccRedis, observe: Observe): void {
   const stats = redis.stats;
   const i = INSTRUMENTS.redis;
   observe(i.reconnects, stats.reconnects);
+  observe(i.socketTimeouts, stats.socketTimeouts);
   observe(i.authFailures, stats.authFailures);
   observe(i.credentialRefreshes, stats.credentialRefreshes);
   observe(i.renewals, stats.renewals);

@@ -238,6 +238,23 @@ describe('connection', () => {
     expect(pointValue(collected, 'kcc_redis.connection.auth.failures')).toBeGreaterThanOrEqual(1);
     expect(pointValue(collected, 'kcc_redis.connection.reconnects')).toBeGreaterThanOrEqual(1);
     expect(pointValue(collected, 'kcc_redis.connection.renewals')).toBe(0);
+    expect(pointValue(collected, 'kcc_redis.connection.socket_timeouts')).toBe(0);
+  });
+
+  it('a node that vanishes without a reset: the socket given up for want of a reply counts as a socket timeout', async () => {
+    const { user } = namespace();
+    const proxy = await TcpProxy.start(server.port);
+    cleanup.push(() => proxy.stop());
+    const redis = await KccRedis.connect({ url: proxy.url, tls: { ca: server.ca }, username: user, password: server.users.get(user)!.password, socketTimeoutMs: 300, heartbeat: false, logger: QUIET, env: {} });
+    cleanup.push(() => redis.close());
+    const sdk = new InMemoryMetrics();
+    cleanup.push(() => sdk.shutdown());
+    const kccMetrics = await KccMetrics.start({ redis }, { meterProvider: sdk.meterProvider });
+    cleanup.push(() => kccMetrics.close());
+    expect(await sdk.value('kcc_redis.connection.socket_timeouts')).toBe(0);
+    proxy.vanish();
+    expect(await redis.run((r) => r.ping())).toBe('PONG'); // sent again on a new connection
+    expect(await sdk.value('kcc_redis.connection.socket_timeouts')).toBe(1);
   });
 });
 
