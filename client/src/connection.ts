@@ -83,10 +83,10 @@ const MAX_AUTH_ATTEMPTS = 5;
 /** How often {@link KccRedis.run} retries a command the server refused for now (LOADING, TRYAGAIN). */
 const NOT_NOW_RETRY_MS = 100;
 /**
- * How often a cluster connection re-reads the topology (CLUSTER SLOTS): sharded subscriptions follow
- * a moved slot, and commands leave a primary that froze (a host failure: no reset, no MOVED) once its
- * replica is promoted, instead of waiting out the socket timeout and reconnecting to the frozen node
- * while the topology they last read still names it.
+ * How often a cluster's command and subscriber connections re-read the topology (CLUSTER SLOTS):
+ * sharded subscriptions follow a moved slot, and commands leave a primary that froze (a host failure:
+ * no reset, no MOVED) once its replica is promoted, instead of waiting out the socket timeout and
+ * reconnecting to the frozen node while the topology they last read still names it.
  */
 const SLOTS_REFRESH_MS = 5_000;
 
@@ -566,8 +566,10 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
           // ioredis moves them when the old owner says the slot left (SUNSUBSCRIBE) or answers MOVED,
           // after one topology read; a node that has not heard of the move yet answers the old
           // topology and the subscription would stay behind. A periodic re-read bounds that, and
-          // moves every role's commands off a primary that froze once its replica is promoted.
-          slotsRefreshInterval: SLOTS_REFRESH_MS,
+          // moves commands off a primary that froze once its replica is promoted. Each re-read is a
+          // short-lived connection of its own (ioredis), so a reader, which follows MOVED and its
+          // socket timeout and is off the request path, goes without.
+          slotsRefreshInterval: role === 'reader' ? undefined : SLOTS_REFRESH_MS,
           lazyConnect: true,
         })
       : firstConnectWithoutReadyCheck(new Redis({ ...options, host: config.host, port: config.port, enableReadyCheck: false }));

@@ -108,7 +108,9 @@ export class Store {
 
   /**
    * Writes `value` as version `expectedVersion + 1` only if the stored version is `expectedVersion`
-   * (0 = nothing stored yet).
+   * (0 = nothing stored yet). Sent again after its reply was lost, it still reports its own write;
+   * but if another writer replaced that version in between, it reports a conflict although its
+   * write happened: re-read before retrying, as after any conflict.
    */
   async compareAndSet(name: string, expectedVersion: number, value: string, options: CompareAndSetOptions = {}): Promise<CompareAndSetResult> {
     checkNumberArgument('expectedVersion', expectedVersion);

@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { KccRedis } from '../connection.js';
+import { isWrongTypeReply } from '../lua-key-repair.js';
 import { checkNumberArgument } from '../option-checks.js';
 import { REVOCATION_KEYS } from './revocation-keys.js';
 
@@ -56,6 +57,8 @@ export class RedisReplayGuard implements ReplayGuard {
         const previous = await this.redis.run((r) => r.call('SET', key, nonce, 'PX', ttl, 'NX', 'GET'));
         return previous === null || previous === nonce;
       } catch (error) {
+        // A key of another type (no client writes one): a replay, as the script and a plain SET NX answer.
+        if (isWrongTypeReply(error)) return false;
         if (!(error instanceof Error && /syntax error/i.test(error.message))) throw error;
         this.withScript = true;
       }

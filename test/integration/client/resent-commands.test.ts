@@ -15,9 +15,11 @@
  *
  * Here the process stalls (a busy loop) right after sending, for longer than a short socketTimeoutMs.
  */
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KccRedis, RedisReplayGuard } from '@kcc-redis/client';
 import { Bus, EventLog, Locks, Store } from '@kcc-redis/client/primitives';
+import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { until } from '../../support/events.js';
@@ -77,6 +79,24 @@ describe('a command sent again after its reply was lost answers for the call, no
     expect(await withReplyLost(redis, () => guard.firstUse('jti-2', 60_000))).toBe(true);
     expect(await guard.firstUse('jti-2', 60_000)).toBe(false);
     expect(guard.replaysRefused).toBe(1);
+  });
+
+  it('replay guard: a key of another type at a token\'s id (written by no client) answers "replay" on both paths, as a plain SET NX did, not an error', async () => {
+    const redis = await connect('guard-wrong-type');
+    const admin = await server.admin();
+    try {
+      for (const withScript of [false, true]) {
+        const guard = new RedisReplayGuard(redis);
+        Reflect.set(guard, 'withScript', withScript);
+        const id = `planted-${withScript}`;
+        const key = redis.key(`${REVOCATION_KEYS.replay}${createHash('sha256').update(id).digest('base64url')}`);
+        await admin.rpush(key, 'x');
+        expect(await guard.firstUse(id, 60_000)).toBe(false);
+        expect(guard.replaysRefused).toBe(1);
+      }
+    } finally {
+      await admin.quit();
+    }
   });
 
   it('lock: the acquisition has the lock (not held by its own orphaned token); another owner still cannot take it', async () => {
