@@ -13,14 +13,17 @@ export const MAX_LOCK_TTL_MS = 3_600_000;
 // Keys come from redis.key(): one hash tag per app-env, so the two-key script never crosses cluster
 // slots, and the ACL sees every key in KEYS.
 //
-// KEYS: the lock. ARGV: token, TTL (ms), 'force' or '', the longest TTL a holder sets, 'own' when
-// the token is this acquisition's alone. SET NX PX, after replacing a lock no holder set (see
-// MAX_LOCK_TTL_MS). An acquisition whose reply was lost runs again on the next connection (ioredis
-// sends what was in flight again): finding its own token, it has the lock. Returns {1 taken | 0, replaced}.
+// KEYS: the lock, the nonce of the acquisition that took it. ARGV: token, TTL (ms), 'force' or '',
+// the longest TTL a holder sets, this call's nonce. SET NX PX, after replacing a lock no holder set
+// (see MAX_LOCK_TTL_MS). An acquisition whose reply was lost runs again on the next connection
+// (ioredis sends what was in flight again): finding its token in the lock and its nonce beside it,
+// it has the lock. The nonce, not the token alone: with a fixed owner, the owner's token is in the
+// lock also when it took it earlier, which is "not taken". Returns {1 taken | 0, replaced}.
 const ACQUIRE = `${LUA_KEY_REPAIR}
 own_type(KEYS[1], 'string')
 if ARGV[3] == 'force' then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  redis.call('SET', KEYS[2], ARGV[5], 'PX', ARGV[2])
   return {1, repaired}
 end
 local pttl = redis.call('PTTL', KEYS[1])
@@ -28,10 +31,16 @@ if pttl == -1 or pttl > tonumber(ARGV[4]) then
   redis.call('DEL', KEYS[1])
   repaired = repaired + 1
 end
-if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return {1, repaired} end
-if ARGV[5] == 'own' and redis.call('GET', KEYS[1]) == ARGV[1] then return {1, repaired} end
+if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then
+  redis.call('SET', KEYS[2], ARGV[5], 'PX', ARGV[2])
+  return {1, repaired}
+end
+if redis.call('GET', KEYS[1]) == ARGV[1] and redis.pcall('GET', KEYS[2]) == ARGV[5] then return {1, repaired} end
 return {0, repaired}
 `;
+/** Suffix of the key beside each lock that holds the nonce of the acquisition that took it (same hash tag, same slot). */
+const ACQUIRED_BY_SUFFIX = ':acquired-by';
+
 // A lock of another type than a string is held by nobody (GET would fail with WRONGTYPE).
 const HELD = `
 local function held_by(key, token)
@@ -103,8 +112,7 @@ export class Locks {
     const ttl = lockTtl(ttlMs);
     const handle = this.handle(name, this.options.owner ?? `${this.redis.instanceId}:${randomUUID()}`);
     const key = this.key(name);
-    const own = this.options.owner === undefined ? 'own' : '';
-    const [taken, replaced] = await this.redis.script<[number, number]>(ACQUIRE, [key], [handle.token, ttl, options.force ? 'force' : '', MAX_LOCK_TTL_MS, own]);
+    const [taken, replaced] = await this.redis.script<[number, number]>(ACQUIRE, [key, `${key}${ACQUIRED_BY_SUFFIX}`], [handle.token, ttl, options.force ? 'force' : '', MAX_LOCK_TTL_MS, randomUUID()]);
     if (replaced > 0) {
       this.redis.config.logger.warn(
         `lock ${key} in Redis had no expiry, one longer than any holder sets (${MAX_LOCK_TTL_MS} ms), or a value of the wrong type: replaced ` +

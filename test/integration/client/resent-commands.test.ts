@@ -110,6 +110,18 @@ describe('a command sent again after its reply was lost answers for the call, no
     expect(await locks.acquire('rotation', 30_000)).toBeDefined();
   });
 
+  it('lock with a fixed owner (the keycloak-connector providers): the acquisition has the lock; a second acquisition by the same owner is still "not taken"', async () => {
+    const redis = await connect('lock-owner');
+    const locks = new Locks(redis, { owner: 'provider-1' });
+    await (await locks.acquire('warm-up', 5_000))!.release();
+    const lock = await withReplyLost(redis, () => locks.acquire('session-sync', 30_000));
+    expect(lock).toBeDefined();
+    expect(await locks.acquire('session-sync', 30_000)).toBeUndefined();
+    expect(await new Locks(redis, { owner: 'provider-2' }).acquire('session-sync', 30_000)).toBeUndefined();
+    expect(await locks.held('session-sync').release()).toBe(true);
+    expect(await locks.acquire('session-sync', 30_000)).toBeDefined();
+  });
+
   it('compare-and-set: the write wins its version once (no conflict with itself, one event appended); a stale writer still loses', async () => {
     const redis = await connect('cas');
     const store = new Store(redis);
