@@ -87,6 +87,17 @@ async function connectionOnly(): Promise<{ redis: KccRedis; sdk: InMemoryMetrics
   return { redis, sdk };
 }
 
+/** A connection with `options` (no heartbeat) and its metrics in an in-memory SDK, all closed after the test. */
+async function connectionWithMetrics(options: KccConnectionOptions): Promise<{ redis: KccRedis; sdk: InMemoryMetrics }> {
+  const redis = await KccRedis.connect({ tls: { ca: server.ca }, heartbeat: false, logger: QUIET, env: {}, ...options });
+  cleanup.push(() => redis.close());
+  const sdk = new InMemoryMetrics();
+  cleanup.push(() => sdk.shutdown());
+  const kccMetrics = await KccMetrics.start({ redis }, { meterProvider: sdk.meterProvider });
+  cleanup.push(() => kccMetrics.close());
+  return { redis, sdk };
+}
+
 describe('the instruments as recorded by the OpenTelemetry SDK', () => {
   it('every instrument of the table: its kind, unit, value type and description; every point attributed with the app-env and only known values', async () => {
     const { user, appEnv } = namespace();
@@ -219,12 +230,7 @@ describe('connection', () => {
     const oldPassword = server.users.get(user)!.password;
     const newPassword = 'M'.repeat(32) + 'm'.repeat(32);
     let secret: RedisCredentials = { username: user, password: oldPassword };
-    const redis = await KccRedis.connect({ url: server.url, tls: { ca: server.ca }, credentialsProvider: async () => secret, credentialRefreshMinIntervalMs: 20, heartbeat: false, logger: QUIET, env: {} });
-    cleanup.push(() => redis.close());
-    const sdk = new InMemoryMetrics();
-    cleanup.push(() => sdk.shutdown());
-    const kccMetrics = await KccMetrics.start({ redis }, { meterProvider: sdk.meterProvider });
-    cleanup.push(() => kccMetrics.close());
+    const { redis, sdk } = await connectionWithMetrics({ url: server.url, credentialsProvider: async () => secret, credentialRefreshMinIntervalMs: 20 });
     expect(await sdk.value('kcc_redis.connection.auth.failures')).toBe(0);
 
     await server.setPasswords(user, [newPassword]);
@@ -245,12 +251,7 @@ describe('connection', () => {
     const { user } = namespace();
     const proxy = await TcpProxy.start(server.port);
     cleanup.push(() => proxy.stop());
-    const redis = await KccRedis.connect({ url: proxy.url, tls: { ca: server.ca }, username: user, password: server.users.get(user)!.password, socketTimeoutMs: 300, heartbeat: false, logger: QUIET, env: {} });
-    cleanup.push(() => redis.close());
-    const sdk = new InMemoryMetrics();
-    cleanup.push(() => sdk.shutdown());
-    const kccMetrics = await KccMetrics.start({ redis }, { meterProvider: sdk.meterProvider });
-    cleanup.push(() => kccMetrics.close());
+    const { redis, sdk } = await connectionWithMetrics({ url: proxy.url, username: user, password: server.users.get(user)!.password, socketTimeoutMs: 300 });
     expect(await sdk.value('kcc_redis.connection.socket_timeouts')).toBe(0);
     proxy.vanish();
     expect(await redis.run((r) => r.ping())).toBe('PONG'); // sent again on a new connection
