@@ -58,8 +58,9 @@ describe('a Redis node that vanishes without a reset (a host failure; the endpoi
       try {
         proxy.vanish();
         // A logout X takes while its node vanishes: written once X's command connection is back.
+        // Y hears it by pub/sub (or its log tail) a moment after X's call resolves, never before.
         await x.revokeSession('taken-during-the-loss');
-        expect(y.check({ sid: 'taken-during-the-loss' })).toBe('revoked');
+        await until(() => y.check({ sid: 'taken-during-the-loss' }) === 'revoked', 'the logout taken during the loss, on Y', 30_000);
 
         // Each of X's three connections was closed for want of a reply, and said so.
         await until(() => ['commands', 'subscriber', 'reader'].every((role) => warnings.some((w) => w.startsWith(`the ${role} connection`))), 'a socket timeout on each of the three connections', 60_000);
