@@ -1,7 +1,7 @@
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { inspect } from 'node:util';
 import { isIP } from 'node:net';
-import { type SecureContext, createSecureContext } from 'node:tls';
+import { type ConnectionOptions, type SecureContext, createSecureContext } from 'node:tls';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { isRefused, permanentFailure } from './connect-failure.js';
 import { CredentialRefresher } from './credentials.js';
@@ -17,6 +17,7 @@ import { type ConnectionRole, type DedicatedRole, MAX_BLOCKING_READ_MS, type Red
 import { SLOT_MOVING_RETRY_MS, refusedForNow } from './refused-for-now.js';
 import { ScriptCache } from './script-cache.js';
 import { ServerClock } from './server-clock.js';
+import { TlsSessions } from './tls-sessions.js';
 import { type MessageListener, Subscriptions } from './subscriptions.js';
 import { type PubSubMode, type PublishRoute, decidePubSubMode, publishRoutes } from './pubsub-mode.js';
 
@@ -65,6 +66,12 @@ export interface ConnectionStats {
   readonly reconnects: number;
   /** Connections closed because a command got no byte back within `socketTimeoutMs` (a node that vanished, or a stalled process); each then reconnects. */
   readonly socketTimeouts: number;
+  /**
+   * Connections (and reconnects) whose TLS handshake resumed the session of an earlier one to the
+   * same endpoint, skipping the certificate exchange (standalone endpoints; 0 without TLS, in
+   * cluster mode, or with a server that issues no session tickets).
+   */
+  readonly tlsResumptions: number;
   /** Authentication failures (WRONGPASS/NOAUTH); failures seen at once by several connections or commands count once. */
   readonly authFailures: number;
   /** Times the credentials changed after a re-read (e.g. a rotated password picked up). */
@@ -140,6 +147,8 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   private readonly claiming = new Set<RedisClient>();
   private commandClient: RedisClient | undefined;
   private secureContext: SecureContext | undefined;
+  /** Session tickets shared by this instance's connections (TLS to a standalone endpoint only). */
+  private readonly tlsSessions: TlsSessions | undefined;
   private pubSubDecision: Promise<PubSubMode> | undefined;
   private heartbeat: Heartbeat | undefined;
   /**
@@ -168,6 +177,11 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     if (config.iam) await loadIamPeers(config.iam);
     const redis = new KccRedis(config);
     const commands = redis.client; // opened first: its handshake is the one connect waits for
+    const commandsReady = redis.ready(commands, 'commands');
+    commandsReady.catch(() => {}); // awaited below
+    // The others resume its TLS session: their handshakes start once its ticket is in (before its
+    // AUTH is answered), each cheaper than a full one by the certificate's exchange and checks.
+    if (prewarm.length > 0) await redis.tlsSessions?.firstTicket(commandsReady);
     for (const role of prewarm) {
       const client = redis.open(role);
       const abort = new AbortController();
@@ -182,7 +196,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
       redis.warm.set(role, [...(redis.warm.get(role) ?? []), warm]);
     }
     try {
-      await redis.ready(commands, 'commands');
+      await commandsReady;
     } catch (error) {
       await redis.close();
       throw error;
@@ -199,6 +213,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     this.config = rest;
     this.credentials = new CredentialRefresher(credentials, refreshCredentials, config.credentialRefreshMinIntervalMs);
     this.serverClock = new ServerClock(this, config.logger);
+    this.tlsSessions = config.tls && !config.clusterMode ? new TlsSessions() : undefined;
     this.subscriptions = new Subscriptions({
       openConnection: (onRenew) => this.dedicated('subscriber', onRenew),
       mode: () => this.pubSubMode(),
@@ -218,6 +233,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   get stats(): ConnectionStats {
     return {
       ...this.counters,
+      tlsResumptions: this.tlsSessions?.resumed ?? 0,
       credentialRefreshes: this.credentials.version,
       renewalFailures: this.renewal?.failed ?? 0,
       heartbeatsWritten: this.heartbeat?.written ?? 0,
@@ -527,13 +543,12 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   private open(role: ConnectionRole): RedisClient {
     const { config } = this;
     const { username } = this.credentials.credentials;
+    const tls = config.tls ? this.tlsFor(config.tls) : undefined;
     const options: RedisOptions = {
       ...(this.iam ? this.iam.redisOptions() : { username, password: this.credentials.password as unknown as string }),
       // One TLS context (the trusted CA parsed once) for all of this instance's connections: parsing
       // it per connection costs about 0.5 ms of CPU each at start-up.
-      tls: config.tls
-        ? { secureContext: (this.secureContext ??= createSecureContext({ ca: config.tls.ca })), servername: config.tls.servername ?? (isIP(config.host) ? undefined : config.host) }
-        : undefined,
+      tls: tls?.options,
       connectionName: `${config.connectionName}:${role}`,
       // RESP2: the reply shapes this client parses (XREAD, HMGET) are the documented ones; RESP3 adds nothing we use.
       protocol: 2,
@@ -573,6 +588,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
           lazyConnect: true,
         })
       : firstConnectWithoutReadyCheck(new Redis({ ...options, host: config.host, port: config.port, enableReadyCheck: false }));
+    if (client instanceof Redis) tls?.watch?.(client);
     this.clients.set(client, role);
     this.renewal?.track(client);
     client.on('error', (error: Error) => this.onClientError(role, error));
@@ -589,6 +605,15 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
       // Failures are handled by the error listener and by ready(); nothing may escape as unhandled.
     });
     return client;
+  }
+
+  /** TLS options for one connection; `watch` (standalone) lets it resume and renew this instance's TLS session. */
+  private tlsFor(tls: Exclude<ResolvedConnection['tls'], false>): { readonly options: ConnectionOptions; readonly watch?: (client: Redis) => void } {
+    const base: ConnectionOptions = {
+      secureContext: (this.secureContext ??= createSecureContext({ ca: tls.ca })),
+      servername: tls.servername ?? (isIP(this.config.host) ? undefined : this.config.host),
+    };
+    return this.tlsSessions ? this.tlsSessions.forConnection(base) : { options: base };
   }
 
   private backoff(role: ConnectionRole, times: number): number | null {

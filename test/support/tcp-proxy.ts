@@ -31,10 +31,13 @@ export class TcpProxy {
     private readonly forward: (client: Socket) => void,
   ) {}
 
+  /** Where new connections go (see {@link retarget}). */
+  private target = { port: 0, host: '127.0.0.1' };
+
   static async start(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
     let proxy: TcpProxy | undefined;
     const forward = (client: Socket) => {
-      const upstream = connect(targetPort, targetHost);
+      const upstream = connect(proxy!.target.port, proxy!.target.host);
       upstream.on('connect', () => proxy!.byUpstreamPort.set(upstream.localPort!, client));
       for (const [a, b] of [[client, upstream], [upstream, client]] as const) {
         proxy!.sockets.add(a);
@@ -68,6 +71,7 @@ export class TcpProxy {
       forward(client);
     });
     proxy = new TcpProxy(server, forward);
+    proxy.target = { port: targetPort, host: targetHost };
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     return proxy;
   }
@@ -78,6 +82,11 @@ export class TcpProxy {
 
   get url(): string {
     return `rediss://127.0.0.1:${this.port}`;
+  }
+
+  /** Sends new connections to another server from now on (the endpoint's name moved); open ones stay where they are. */
+  retarget(port: number, host = '127.0.0.1'): void {
+    this.target = { port, host };
   }
 
   /** Drops every connection and refuses new ones. */

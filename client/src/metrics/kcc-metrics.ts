@@ -54,6 +54,7 @@ function observeConnection(redis: KccRedis, observe: Observe): void {
   const i = INSTRUMENTS.redis;
   observe(i.reconnects, stats.reconnects);
   observe(i.socketTimeouts, stats.socketTimeouts);
+  observe(i.tlsResumptions, stats.tlsResumptions);
   observe(i.authFailures, stats.authFailures);
   observe(i.credentialRefreshes, stats.credentialRefreshes);
   observe(i.renewals, stats.renewals);

@@ -245,6 +245,8 @@ describe('connection', () => {
     expect(pointValue(collected, 'kcc_redis.connection.reconnects')).toBeGreaterThanOrEqual(1);
     expect(pointValue(collected, 'kcc_redis.connection.renewals')).toBe(0);
     expect(pointValue(collected, 'kcc_redis.connection.socket_timeouts')).toBe(0);
+    // The reconnects resumed the TLS session of the connections they replaced.
+    expect(pointValue(collected, 'kcc_redis.connection.tls_resumptions')).toBeGreaterThanOrEqual(1);
   });
 
   it('a node that vanishes without a reset: the socket given up for want of a reply counts as a socket timeout', async () => {

@@ -6,6 +6,8 @@
  */
 import { hkdfSync } from 'node:crypto';
 import { type Server, type Socket, createServer } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KccRedis, type KccLogger, KeyRing, Revocations } from '../../../client/src/index.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
@@ -165,6 +167,30 @@ describe('no secret in the public objects', () => {
       expect(JSON.parse(JSON.stringify(redis))).toMatchObject({ username: USER, keyPrefix: 'leak-prod:', auth: 'password' });
       expect(JSON.parse(JSON.stringify(ring))).toMatchObject({ health: { status: 'ready' }, kek: expect.stringMatching(/^[0-9a-f]{16}$/) });
       await Promise.all([ring.close(), revocations.close()]);
+    } finally {
+      await redis.close();
+    }
+  });
+
+  it('the TLS session the connections resume (its resumption secret would let a man in the middle pose as the server) is in no printed, inspected, serialized or walked object', async () => {
+    const redis = await KccRedis.connect(kccOptions(server, USER), ['subscriber', 'reader']);
+    try {
+      const reader = await redis.dedicated('reader');
+      const subscriber = await redis.dedicated('subscriber');
+      expect(redis.stats.tlsResumptions).toBe(2);
+      // The session the instance holds, read as ioredis reads it at each connect; the reader's
+      // reconnect is offered it (and then gets tickets of its own, held from then on).
+      const held = () => Buffer.from((redis.client as Redis).options.tls!.session!);
+      const offered = held();
+      const ready = new Promise((resolve) => reader.once('ready', resolve));
+      (reader as Redis).stream.destroy();
+      await ready;
+      expect(((reader as Redis).stream as TLSSocket).isSessionReused()).toBe(true);
+      // As the bytes would show: raw, hex, base64, and util.inspect's list of numbers (the first 100 bytes).
+      const shown = [offered, held()].flatMap((bytes) => [bytes.toString('latin1'), bytes.toString('hex'), bytes.toString('base64'), [...bytes.subarray(32, 64)].join(', ')]);
+      for (const subject of [redis, redis.client, reader, subscriber, (redis.client as Redis).options, (reader as Redis).stream]) {
+        expect(secretsIn(subject, shown)).toEqual([]);
+      }
     } finally {
       await redis.close();
     }

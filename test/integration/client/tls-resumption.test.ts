@@ -1,0 +1,121 @@
+/**
+ * TLS session resumption across one instance's connections (client/src/tls-sessions.ts): the first
+ * connection's handshake is a full one, the instance's others and its reconnects resume its session.
+ * A session is only an offer: a server that does not know the ticket answers with a full handshake,
+ * whose certificate is checked as always.
+ */
+import type { TLSSocket } from 'node:tls';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { KccRedis } from '@kcc-redis/client';
+import type { LocalRedis } from '../../../local/local-redis.js';
+import { closeAfterEach } from '../../support/closing.js';
+import { until } from '../../support/events.js';
+import { kccOptions, startTestRedis } from '../../support/redis.js';
+import { TcpProxy } from '../../support/tcp-proxy.js';
+
+const USER = 'resume-prod';
+const APP_ENVS = [{ app: 'resume', env: 'prod' }];
+let server: LocalRedis;
+const closeLater = closeAfterEach();
+
+beforeAll(async () => {
+  server = await startTestRedis({ appEnvs: APP_ENVS, persistence: 'none' });
+});
+afterAll(() => server?.stop());
+
+const socketOf = (client: unknown) => (client as Redis).stream as TLSSocket;
+const resumed = (client: unknown) => socketOf(client).isSessionReused();
+
+/** Resolves once `client` has reconnected after its socket was destroyed (a reset, a killed connection). */
+async function reconnected(client: Redis): Promise<void> {
+  const before = client.stream;
+  const ready = new Promise<void>((resolve) => client.once('ready', resolve));
+  before.destroy();
+  await ready;
+  expect(client.stream).not.toBe(before);
+}
+
+describe('TLS session resumption', () => {
+  it("an instance's first connection makes a full handshake; its prewarmed connections and a reconnect resume that session", async () => {
+    const redis = closeLater(await KccRedis.connect(kccOptions(server, USER), ['reader', 'subscriber']));
+    const reader = await redis.dedicated('reader');
+    const subscriber = await redis.dedicated('subscriber');
+    expect(resumed(redis.client)).toBe(false);
+    expect(resumed(reader)).toBe(true);
+    expect(resumed(subscriber)).toBe(true);
+    expect(redis.stats.tlsResumptions).toBe(2);
+
+    await reconnected(redis.client as Redis);
+    expect(resumed(redis.client)).toBe(true);
+    expect(redis.stats.tlsResumptions).toBe(3);
+    expect(await redis.run((r) => r.ping())).toBe('PONG');
+  });
+
+  it("a ticket the server no longer knows (a restarted node) costs a full handshake and nothing else; the next reconnect resumes the new session", { timeout: 60_000 }, async () => {
+    const own = await startTestRedis({ appEnvs: APP_ENVS, persistence: 'none' });
+    closeLater({ close: () => own.stop() });
+    // One connection only: another one's reconnect after the restart would bring a ticket of the new
+    // process that this one's next attempt could resume.
+    const redis = closeLater(await KccRedis.connect(kccOptions(own, USER)));
+    const commands = redis.client as Redis;
+    await reconnected(commands);
+    expect(resumed(commands)).toBe(true);
+    expect(redis.stats.tlsResumptions).toBe(1);
+
+    // A new process: new ticket keys, so the ticket the instance holds is refused.
+    const back = new Promise<void>((resolve) => commands.once('ready', resolve));
+    await own.restart();
+    await back;
+    expect(await redis.run((r) => r.ping())).toBe('PONG');
+    expect(resumed(commands)).toBe(false);
+    const afterRestart = redis.stats.tlsResumptions;
+
+    // That full handshake brought a ticket of the new process.
+    await reconnected(commands);
+    expect(resumed(commands)).toBe(true);
+    expect(redis.stats.tlsResumptions).toBe(afterRestart + 1);
+  });
+
+  it('a ticket gets nobody past the certificate check: an endpoint that moves to a server with an untrusted certificate is refused, and the instance resumes once it points back', { timeout: 60_000 }, async () => {
+    // Another server with its own CA and the same user name: an impostor the instance's CA does not vouch for.
+    const impostor = await startTestRedis({ appEnvs: APP_ENVS, persistence: 'none' });
+    closeLater({ close: () => impostor.stop() });
+    const proxy = await TcpProxy.start(server.port);
+    closeLater({ close: () => proxy.stop() });
+    const redis = closeLater(await KccRedis.connect(kccOptions(server, USER, { url: proxy.url }), ['reader']));
+    await redis.dedicated('reader');
+    expect(redis.stats.tlsResumptions).toBe(1); // a ticket of the real server is held
+
+    const commands = redis.client as Redis;
+    const errors: Error[] = [];
+    commands.on('error', (error: Error) => void errors.push(error));
+    const impostorsBefore = await connectionsOf(impostor);
+    proxy.retarget(impostor.port);
+    proxy.cut();
+    proxy.heal();
+    // The ticket is offered to the impostor, which cannot use it, and its certificate is refused.
+    await until(() => errors.some((error) => /certificate/i.test(error.message)), 'the impostor\'s certificate refused', 30_000);
+    expect(commands.status).not.toBe('ready');
+    expect(await connectionsOf(impostor)).toBe(impostorsBefore); // no session of ours was ever set up there
+    const resumptionsDuringImpostor = redis.stats.tlsResumptions;
+
+    // The endpoint points back at the real server: the instance reconnects and resumes the session it held.
+    proxy.retarget(server.port);
+    await until(() => commands.status === 'ready', 'the commands connection back on the real server', 30_000);
+    expect(await redis.run((r) => r.ping())).toBe('PONG');
+    expect(resumed(commands)).toBe(true);
+    expect(resumptionsDuringImpostor).toBe(1);
+  });
+});
+
+/** Clients authenticated on `server` as the app-env user (the admin's own connection excluded). */
+async function connectionsOf(server: LocalRedis): Promise<number> {
+  const admin = await server.admin();
+  try {
+    const list = String(await admin.call('CLIENT', 'LIST'));
+    return list.split('\n').filter((line) => line.includes(` user=${USER} `)).length;
+  } finally {
+    await admin.quit();
+  }
+}
