@@ -177,11 +177,6 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     if (config.iam) await loadIamPeers(config.iam);
     const redis = new KccRedis(config);
     const commands = redis.client; // opened first: its handshake is the one connect waits for
-    const commandsReady = redis.ready(commands, 'commands');
-    commandsReady.catch(() => {}); // awaited below
-    // The others resume its TLS session: their handshakes start once its ticket is in (before its
-    // AUTH is answered), each cheaper than a full one by the certificate's exchange and checks.
-    if (prewarm.length > 0) await redis.tlsSessions?.firstTicket(commandsReady);
     for (const role of prewarm) {
       const client = redis.open(role);
       const abort = new AbortController();
@@ -196,7 +191,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
       redis.warm.set(role, [...(redis.warm.get(role) ?? []), warm]);
     }
     try {
-      await commandsReady;
+      await redis.ready(commands, 'commands');
     } catch (error) {
       await redis.close();
       throw error;

@@ -7,7 +7,9 @@ const HIDDEN = '[TLS session]';
 /**
  * TLS session resumption across one instance's connections to one endpoint, as Node's own HTTPS
  * agent does for its sockets: the latest session ticket the server sent on any of them is offered by
- * the next handshake (the subscriber, the reader, every reconnect and renewal). A resumed handshake
+ * the next handshake (a connection opened later, every reconnect and renewal). The connections
+ * opened together at start-up do not wait for a ticket: measured, waiting for one cost a two-connection
+ * start more than the resumed handshake saved it. A resumed handshake
  * skips the certificate exchange and its signature: measured on loopback, 1.05 ms of the client's
  * CPU against 1.6 ms for a full one (Node 20, redis-server 7.0), and the server saves its signature
  * too. A ticket the server no longer accepts (a restarted or replaced node, an expired ticket) costs
@@ -23,7 +25,6 @@ export class TlsSessions {
   // copy, read through a getter, that is wiped once its handshake is over (Node keeps the options
   // it was given for the socket's life).
   #session: Buffer | undefined;
-  readonly #firstWaits: (() => void)[] = [];
   /** Handshakes that resumed a session (the others were full ones). */
   resumed = 0;
 
@@ -58,27 +59,8 @@ export class TlsSessions {
     return { options, watch };
   }
 
-  /** Whether a ticket has arrived. */
-  get held(): boolean {
-    return this.#session !== undefined;
-  }
-
-  /**
-   * Resolves once a ticket has arrived, or `settled` resolves or rejects (the connection it comes on
-   * is ready, which a server that sends tickets has done by then, or failed): a connection opened
-   * after it can resume, and one never waits on a server that sends none.
-   */
-  async firstTicket(settled: Promise<unknown>): Promise<void> {
-    if (this.held) return;
-    await new Promise<void>((resolve) => {
-      this.#firstWaits.push(resolve);
-      settled.then(() => resolve(), () => resolve());
-    });
-  }
-
   private keep(ticket: Buffer): void {
     this.#session = hidden(ticket);
-    for (const resolve of this.#firstWaits.splice(0)) resolve();
   }
 }
 

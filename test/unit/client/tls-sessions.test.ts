@@ -54,19 +54,4 @@ describe('TlsSessions', () => {
     resumed.connect();
     expect(sessions.resumed).toBe(2);
   });
-
-  it('firstTicket waits for a ticket, or for the first connection to settle either way (a server that issues none)', async () => {
-    const withTicket = new TlsSessions();
-    const { client, connect } = fakeClient();
-    withTicket.forConnection({}).watch(client);
-    const waiting = withTicket.firstTicket(new Promise(() => {}));
-    connect().emit('session', Buffer.from('t'));
-    await waiting;
-    expect(withTicket.held).toBe(true);
-
-    const none = new TlsSessions();
-    await none.firstTicket(Promise.resolve());
-    await none.firstTicket(Promise.reject(new Error('refused')));
-    expect(none.held).toBe(false);
-  });
 });
