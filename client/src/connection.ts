@@ -16,6 +16,7 @@ import { type ResolvedConnection, resolveConnection } from './resolve-options.js
 import { type ConnectionRole, type DedicatedRole, MAX_BLOCKING_READ_MS, type RedisClient, type RenewDedicated } from './redis-client.js';
 import { SLOT_MOVING_RETRY_MS, refusedForNow } from './refused-for-now.js';
 import { ScriptCache } from './script-cache.js';
+import { ClusterTopology } from './cluster-topology.js';
 import { ServerClock } from './server-clock.js';
 import { TlsSessions } from './tls-sessions.js';
 import { type MessageListener, Subscriptions } from './subscriptions.js';
@@ -90,12 +91,14 @@ const MAX_AUTH_ATTEMPTS = 5;
 /** How often {@link KccRedis.run} retries a command the server refused for now (LOADING, TRYAGAIN). */
 const NOT_NOW_RETRY_MS = 100;
 /**
- * How often a cluster's command and subscriber connections re-read the topology (CLUSTER SLOTS):
- * sharded subscriptions follow a moved slot, and commands leave a primary that froze (a host failure:
- * no reset, no MOVED) once its replica is promoted, instead of waiting out the socket timeout and
- * reconnecting to the frozen node while the topology they last read still names it.
+ * How often a cluster's topology is read (CLUSTER SLOTS, on a connection already open): sharded
+ * subscriptions follow a moved slot, and commands leave a primary that froze (a host failure: no
+ * reset, no MOVED) once its replica is promoted, instead of waiting out the socket timeout and
+ * reconnecting to the frozen node while the topology they last read still names it. A read on an
+ * open connection costs the server one small command, so it can run more often than ioredis' own
+ * (a new connection each) did at 5 s on each of two connections.
  */
-const SLOTS_REFRESH_MS = 5_000;
+const TOPOLOGY_READ_MS = 1_000;
 
 function withoutNodeLifecycle(options: RedisOptions): Omit<RedisOptions, 'retryStrategy' | 'lazyConnect'> {
   const { retryStrategy: _retry, lazyConnect: _lazy, ...rest } = options;
@@ -151,6 +154,8 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   private readonly tlsSessions: TlsSessions | undefined;
   private pubSubDecision: Promise<PubSubMode> | undefined;
   private heartbeat: Heartbeat | undefined;
+  /** Cluster mode: the periodic topology read of the command and subscriber connections. */
+  private topology: ClusterTopology | undefined;
   /**
    * The server's clock as this instance estimates it, for times given to scripts (which must not call
    * `TIME` themselves: ElastiCache Serverless refuses that).
@@ -432,6 +437,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     this.closed = true;
     this.closing.abort();
     this.subscriptions.close();
+    this.topology?.stop();
     this.renewal?.stop();
     this.iam?.close();
     const clients = [...this.clients.keys()];
@@ -573,18 +579,14 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
           // first use and moved by ioredis when the slot moves (one per instance: a namespace's
           // sharded channels share its slot).
           shardedSubscribers: role === 'subscriber',
-          // ioredis moves them when the old owner says the slot left (SUNSUBSCRIBE) or answers MOVED,
-          // after one topology read; a node that has not heard of the move yet answers the old
-          // topology and the subscription would stay behind. A periodic re-read bounds that, and
-          // moves commands off a primary that froze once its replica is promoted. Each re-read is a
-          // short-lived connection of its own (ioredis), so a reader, which follows MOVED and its
-          // socket timeout and is off the request path, goes without.
-          slotsRefreshInterval: role === 'reader' ? undefined : SLOTS_REFRESH_MS,
+          // The periodic topology read is this.topology's, on open connections (ioredis' own opens a
+          // new connection for each read).
           lazyConnect: true,
         })
       : firstConnectWithoutReadyCheck(new Redis({ ...options, host: config.host, port: config.port, enableReadyCheck: false }));
     if (client instanceof Redis) tls?.watch?.(client);
     this.clients.set(client, role);
+    if (client instanceof Cluster && role !== 'reader') this.topology ??= this.watchTopology();
     this.renewal?.track(client);
     client.on('error', (error: Error) => this.onClientError(role, error));
     // A cluster reports its nodes' failures (WRONGPASS after a rotation among them) as 'node error'.
@@ -609,6 +611,18 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
       servername: tls.servername ?? (isIP(this.config.host) ? undefined : this.config.host),
     };
     return this.tlsSessions ? this.tlsSessions.forConnection(base) : { options: base };
+  }
+
+  /**
+   * ioredis moves sharded subscriptions when the old owner says the slot left (SUNSUBSCRIBE) or
+   * answers MOVED, after one topology read; a node that has not heard of the move yet answers the old
+   * topology and the subscription would stay behind. A periodic read bounds that, and moves commands
+   * off a primary that froze once its replica is promoted. A reader follows MOVED and its socket
+   * timeout, and is off the request path: it goes without.
+   */
+  private watchTopology(): ClusterTopology {
+    const clusters = (roles: readonly ConnectionRole[]) => [...this.clients].filter(([client, role]) => client instanceof Cluster && roles.includes(role)).map(([client]) => client as Cluster);
+    return new ClusterTopology(() => (this.commandClient instanceof Cluster ? this.commandClient : undefined), () => clusters(['commands', 'subscriber']), TOPOLOGY_READ_MS);
   }
 
   private backoff(role: ConnectionRole, times: number): number | null {
