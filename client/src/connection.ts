@@ -150,7 +150,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   private readonly claiming = new Set<RedisClient>();
   private commandClient: RedisClient | undefined;
   private secureContext: SecureContext | undefined;
-  /** Session tickets shared by this instance's connections (TLS to a standalone endpoint only). */
+  /** The TLS session shared by this instance's connections (TLS to a standalone endpoint only). */
   private readonly tlsSessions: TlsSessions | undefined;
   private pubSubDecision: Promise<PubSubMode> | undefined;
   private heartbeat: Heartbeat | undefined;
@@ -438,6 +438,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     this.closing.abort();
     this.subscriptions.close();
     this.topology?.stop();
+    this.tlsSessions?.clear();
     this.renewal?.stop();
     this.iam?.close();
     const clients = [...this.clients.keys()];
@@ -544,12 +545,11 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   private open(role: ConnectionRole): RedisClient {
     const { config } = this;
     const { username } = this.credentials.credentials;
-    const tls = config.tls ? this.tlsFor(config.tls) : undefined;
     const options: RedisOptions = {
       ...(this.iam ? this.iam.redisOptions() : { username, password: this.credentials.password as unknown as string }),
       // One TLS context (the trusted CA parsed once) for all of this instance's connections: parsing
       // it per connection costs about 0.5 ms of CPU each at start-up.
-      tls: tls?.options,
+      tls: config.tls ? this.tlsOptions(config.tls) : undefined,
       connectionName: `${config.connectionName}:${role}`,
       // RESP2: the reply shapes this client parses (XREAD, HMGET) are the documented ones; RESP3 adds nothing we use.
       protocol: 2,
@@ -583,8 +583,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
           // new connection for each read).
           lazyConnect: true,
         })
-      : firstConnectWithoutReadyCheck(new Redis({ ...options, host: config.host, port: config.port, enableReadyCheck: false }));
-    if (client instanceof Redis) tls?.watch?.(client);
+      : firstConnectWithoutReadyCheck(new Redis({ ...options, host: config.host, port: config.port, enableReadyCheck: false, ...(this.tlsSessions && { Connector: this.tlsSessions.Connector }) }));
     this.clients.set(client, role);
     if (client instanceof Cluster && role !== 'reader') this.topology ??= this.watchTopology();
     this.renewal?.track(client);
@@ -604,13 +603,11 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     return client;
   }
 
-  /** TLS options for one connection; `watch` (standalone) lets it resume and renew this instance's TLS session. */
-  private tlsFor(tls: Exclude<ResolvedConnection['tls'], false>): { readonly options: ConnectionOptions; readonly watch?: (client: Redis) => void } {
-    const base: ConnectionOptions = {
+  private tlsOptions(tls: Exclude<ResolvedConnection['tls'], false>): ConnectionOptions {
+    return {
       secureContext: (this.secureContext ??= createSecureContext({ ca: tls.ca })),
       servername: tls.servername ?? (isIP(this.config.host) ? undefined : this.config.host),
     };
-    return this.tlsSessions ? this.tlsSessions.forConnection(base) : { options: base };
   }
 
   /**

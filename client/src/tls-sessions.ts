@@ -1,66 +1,112 @@
-import type { ConnectionOptions, TLSSocket } from 'node:tls';
+import { type ConnectionOptions, type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { inspect } from 'node:util';
-import type { Redis } from 'ioredis';
+import { AbstractConnector, type RedisOptions } from 'ioredis';
 
 const HIDDEN = '[TLS session]';
+/** ioredis' own message for a connect cancelled by disconnect() (utils.CONNECTION_CLOSED_ERROR_MSG). */
+const CONNECTION_CLOSED = 'Connection is closed.';
+
+/** What a connector constructor gets from ioredis: the client's options, defaults applied. */
+type ConnectorOptions = Pick<RedisOptions, 'host' | 'port' | 'family' | 'disconnectTimeout'> & { readonly tls?: ConnectionOptions };
 
 /**
  * TLS session resumption across one instance's connections to one endpoint, as Node's own HTTPS
- * agent does for its sockets: the latest session ticket the server sent on any of them is offered by
- * the next handshake (a connection opened later, every reconnect and renewal). The connections
- * opened together at start-up do not wait for a ticket: measured, waiting for one cost a two-connection
- * start more than the resumed handshake saved it. A resumed handshake
+ * agent does for its sockets: the latest session the server gave any of them is offered by the
+ * next handshake (a connection opened later, every reconnect and renewal). A resumed handshake
  * skips the certificate exchange and its signature: measured on loopback, 1.05 ms of the client's
  * CPU against 1.6 ms for a full one (Node 20, redis-server 7.0), and the server saves its signature
- * too. A ticket the server no longer accepts (a restarted or replaced node, an expired ticket) costs
- * nothing but its bytes: the server answers with a full handshake, certificate and all, which Node
- * verifies as always.
+ * too. A session the server no longer accepts (a restarted or replaced node, an expired ticket)
+ * costs nothing but its bytes: the server answers with a full handshake, certificate and all, which
+ * Node verifies as always. The connections opened together at start-up do not wait for a session:
+ * measured, waiting for one cost a two-connection start more than the resumed handshake saved it.
  *
  * Only for a standalone endpoint: a cluster's connections go to many nodes from one set of options.
+ *
+ * A session holds its resumption secret: whoever has it can pose as the server to this instance on a
+ * resumed handshake (and be sent the password). So it is never put in an options object: the
+ * sockets are opened by {@link TlsSessions.Connector}, which hands `tls.connect` a copy of it and
+ * wipes the copy as soon as OpenSSL has taken it (Node keeps the options it was given for the
+ * socket's life); the session itself is kept in a #private field, outside Node's shared buffer pool,
+ * wiped when replaced and on {@link clear}, and prints and serializes as a label.
  */
 export class TlsSessions {
-  // A session holds its resumption secret: whoever has it can pose as the server to this instance on
-  // a resumed handshake (and be sent the password). So it is kept where printing, inspecting or
-  // walking the public objects cannot reach it: a #private field here, and each connect is handed a
-  // copy, read through a getter, that is wiped once its handshake is over (Node keeps the options
-  // it was given for the socket's life).
   #session: Buffer | undefined;
   /** Handshakes that resumed a session (the others were full ones). */
   resumed = 0;
+  /** ioredis' `Connector` option for a standalone client: opens its TLS sockets with this instance's session. */
+  readonly Connector: new (options: unknown) => AbstractConnector;
 
-  /**
-   * TLS options for one connection, whose `session` is read at each of its connects (ioredis copies
-   * `tls` into every `tls.connect`), and `watch`, which keeps the tickets that connection receives.
-   */
-  forConnection(base: ConnectionOptions): { readonly options: ConnectionOptions; readonly watch: (client: Redis) => void } {
-    let offered: Buffer | undefined;
-    const wipe = () => {
-      offered?.fill(0);
-      offered = undefined;
+  constructor() {
+    const sessions = this;
+    this.Connector = class ResumingConnector extends AbstractConnector {
+      private readonly options: ConnectorOptions;
+
+      constructor(options: unknown) {
+        const connectorOptions = options as ConnectorOptions;
+        super(connectorOptions.disconnectTimeout ?? 2_000);
+        this.options = connectorOptions;
+      }
+
+      // As ioredis' StandaloneConnector does for TLS, with the session offered and wiped.
+      connect(): Promise<TLSSocket> {
+        const { host, port, family, tls } = this.options;
+        this.connecting = true;
+        return new Promise((resolve, reject) => {
+          process.nextTick(() => {
+            if (!this.connecting) {
+              reject(new Error(CONNECTION_CLOSED));
+              return;
+            }
+            const offered = sessions.copy();
+            let stream: TLSSocket;
+            try {
+              stream = tlsConnect({ ...tls, ...(host !== undefined && { host }), ...(port !== undefined && { port }), ...(family !== undefined && { family }), ...(offered && { session: offered }) });
+            } catch (error) {
+              reject(error);
+              return;
+            } finally {
+              offered?.fill(0); // OpenSSL took it during tls.connect
+            }
+            sessions.watch(stream);
+            stream.once('error', (error: Error) => {
+              this.firstError = error;
+            });
+            this.stream = stream;
+            resolve(stream);
+          });
+        });
+      }
     };
-    const options = Object.defineProperty({ ...base }, 'session', {
-      enumerable: true,
-      get: () => {
-        wipe();
-        offered = this.#session && hidden(Buffer.from(this.#session));
-        return offered;
-      },
-    });
-    const watch = (client: Redis) => {
-      client.on('connect', () => {
-        wipe(); // the handshake is done: OpenSSL holds the session it was offered
-        const stream = client.stream as TLSSocket | undefined;
-        if (!stream?.isSessionReused) return; // not a TLS socket (never, with a TLS endpoint)
-        if (stream.isSessionReused()) this.resumed++;
-        stream.on('session', (ticket: Buffer) => this.keep(ticket));
-      });
-      client.on('end', wipe);
-    };
-    return { options, watch };
   }
 
-  private keep(ticket: Buffer): void {
-    this.#session = hidden(ticket);
+  /** Wipes the session held (close()). */
+  clear(): void {
+    this.#session?.fill(0);
+    this.#session = undefined;
+  }
+
+  private watch(stream: TLSSocket): void {
+    // Attached before the handshake: with TLS 1.2, 'session' comes right after 'secureConnect';
+    // with TLS 1.3, each ticket comes after it.
+    stream.on('session', (session: Buffer) => this.keep(session));
+    stream.once('secureConnect', () => {
+      if (stream.isSessionReused()) this.resumed++;
+    });
+  }
+
+  private copy(): Buffer | undefined {
+    const session = this.#session;
+    if (!session) return undefined;
+    const copy = hidden(Buffer.allocUnsafeSlow(session.length));
+    session.copy(copy);
+    return copy;
+  }
+
+  private keep(session: Buffer): void {
+    this.#session?.fill(0);
+    const kept = hidden(Buffer.allocUnsafeSlow(session.length)); // not in Node's shared pool
+    session.copy(kept);
+    this.#session = kept;
   }
 }
 

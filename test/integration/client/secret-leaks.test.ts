@@ -179,18 +179,19 @@ describe('no secret in the public objects', () => {
       const subscriber = await redis.dedicated('subscriber');
       const later = await redis.dedicated('reader');
       expect(redis.stats.tlsResumptions).toBe(1);
-      // The session the instance holds, read as ioredis reads it at each connect; the reader's
-      // reconnect is offered it (and then gets tickets of its own, held from then on).
-      const held = () => Buffer.from((redis.client as Redis).options.tls!.session!);
-      const offered = held();
+      // The sessions the instance may hold: each socket's latest (the one its last ticket brought).
+      const sockets = () => [redis.client, reader, subscriber, later].map((client) => (client as Redis).stream as TLSSocket);
+      const sessions = sockets().map((socket) => socket.getSession()!);
+      // The reader's reconnect is offered the one held now (and then gets tickets of its own).
       const ready = new Promise((resolve) => reader.once('ready', resolve));
       (reader as Redis).stream.destroy();
       await ready;
       expect(((reader as Redis).stream as TLSSocket).isSessionReused()).toBe(true);
+      sessions.push(...sockets().map((socket) => socket.getSession()!));
       later.disconnect();
       // As the bytes would show: raw, hex, base64, and util.inspect's list of numbers (the first 100 bytes).
-      const shown = [offered, held()].flatMap((bytes) => [bytes.toString('latin1'), bytes.toString('hex'), bytes.toString('base64'), [...bytes.subarray(32, 64)].join(', ')]);
-      for (const subject of [redis, redis.client, reader, subscriber, (redis.client as Redis).options, (reader as Redis).stream, later]) {
+      const shown = sessions.flatMap((bytes) => [bytes.toString('latin1'), bytes.toString('hex'), bytes.toString('base64'), [...bytes.subarray(32, 64)].join(', ')]);
+      for (const subject of [redis, redis.client, reader, subscriber, (redis.client as Redis).options, (reader as Redis).stream, later, ...sockets()]) {
         expect(secretsIn(subject, shown)).toEqual([]);
       }
     } finally {

@@ -79,6 +79,20 @@ describe('TLS session resumption', () => {
     expect(redis.stats.tlsResumptions).toBe(afterRestart + 1);
   });
 
+  it('a server that speaks TLS 1.2 only: its session (given right after the handshake, not as a later ticket) is resumed too', async () => {
+    const own = await startTestRedis({ appEnvs: APP_ENVS, persistence: 'none' });
+    closeLater({ close: () => own.stop() });
+    const admin = await own.admin();
+    await admin.call('CONFIG', 'SET', 'tls-protocols', 'TLSv1.2');
+    await admin.quit();
+    const redis = closeLater(await KccRedis.connect(kccOptions(own, USER)));
+    expect(socketOf(redis.client).getProtocol()).toBe('TLSv1.2');
+    const later = await redis.dedicated('reader');
+    expect(socketOf(later).getProtocol()).toBe('TLSv1.2');
+    expect(resumed(later)).toBe(true);
+    expect(redis.stats.tlsResumptions).toBe(1);
+  });
+
   it('a ticket gets nobody past the certificate check: an endpoint that moves to a server with an untrusted certificate is refused, and the instance resumes once it points back', { timeout: 60_000 }, async () => {
     // Another server with its own CA and the same user name: an impostor the instance's CA does not vouch for.
     const impostor = await startTestRedis({ appEnvs: APP_ENVS, persistence: 'none' });
