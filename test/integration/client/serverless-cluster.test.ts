@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { KccRedis, type KccConnectionOptions, KeyRing, Revocations } from '../../../client/src/index.js';
 import { Bus } from '../../../client/src/bus.js';
 import { EventLog } from '../../../client/src/event-log.js';
@@ -32,11 +32,15 @@ describe('serverless: one endpoint, slots across three TLS primaries', () => {
     dir = await mkdtemp(join(tmpdir(), 'kcc-serverless-test-'));
     cluster = await LocalCluster.start({ dir, appEnvs: [{ app: 'pw-app', env: 'prod' }, { app: 'iam-app', env: 'prod' }], persistence: 'none' });
   });
-  afterAll(async () => {
+  // Each test's instances close when it ends: the password instances of the first, left running,
+  // would follow the second's re-announced topology and present their password to its IAM proxies.
+  afterEach(async () => {
     for (const { redis, close } of open.splice(0).reverse()) {
       await close?.();
       await redis.close();
     }
+  });
+  afterAll(async () => {
     await cluster?.stop();
     await rm(dir, { recursive: true, force: true });
   });

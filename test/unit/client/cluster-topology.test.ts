@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type SlotRange, sameSlots } from '../../../client/src/cluster-topology.js';
+import { type SlotRange, sameSlots, slotRanges } from '../../../client/src/cluster-topology.js';
 
 /** ioredis' slot map for `ranges`, as it builds it: one keys array shared by every slot of a range. */
 function slotMap(ranges: readonly SlotRange[]): (string[] | undefined)[] {
@@ -31,12 +31,27 @@ describe('sameSlots (a CLUSTER SLOTS answer against ioredis\' slot map)', () => 
     expect(sameSlots(slotMap(before), after)).toBe(false);
   });
 
-  it('a replica added or gone differs; an entry with an empty host is skipped, as ioredis skips it', () => {
-    expect(sameSlots(slotMap([[0, 16383, A]]), [[0, 16383, A, B]])).toBe(false);
-    expect(sameSlots(slotMap([[0, 16383, A]]), [[0, 16383, A, ['', 6379, 'id-unknown']]])).toBe(true);
+  it('replicas are left out: one added, gone or listed in another order is the same; an entry with an empty host is skipped, as ioredis skips it', () => {
+    expect(sameSlots(slotMap([[0, 16383, A]]), [[0, 16383, A, B]])).toBe(true);
+    expect(sameSlots(slotMap([[0, 16383, A, B]]), [[0, 16383, A]])).toBe(true);
+    expect(sameSlots(slotMap([[0, 16383, A]]), [[0, 16383, ['', 6379, 'id-unknown'], A]])).toBe(true);
+  });
+
+  it('the same replicas listed in another order are the same (each node lists a shard\'s replicas in an order of its own)', () => {
+    const D = ['node-d', 6381, 'id-d'] as const;
+    expect(sameSlots(slotMap([[0, 16383, A, B, D]]), [[0, 16383, A, D, B]])).toBe(true);
+    expect(sameSlots(slotMap([[0, 16383, A, B, D]]), [[0, 16383, B, A, D]])).toBe(false); // another primary
   });
 
   it('slots the map has never heard of differ (a cluster not read yet)', () => {
     expect(sameSlots([], three)).toBe(false);
+  });
+
+  it('a reply of another shape is no answer (never compared, never thrown on)', () => {
+    expect(slotRanges(three)).toBe(three);
+    expect(slotRanges([[0, 16383, ['node-a', '6379']]])).toBeDefined(); // a port as text, as some proxies send it
+    for (const reply of [null, 'OK', [[0, 16383, null]], [[0, 16383]], [['0', 16383, A]], [[0, 16383, [6379, 'node-a']]], new Error('x')]) {
+      expect(slotRanges(reply)).toBeUndefined();
+    }
   });
 });
