@@ -18,6 +18,7 @@ import { SLOT_MOVING_RETRY_MS, refusedForNow } from './refused-for-now.js';
 import { ScriptCache } from './script-cache.js';
 import { ClusterTopology } from './cluster-topology.js';
 import { ServerClock } from './server-clock.js';
+import { socketConnector } from './socket-connector.js';
 import { TlsSessions } from './tls-sessions.js';
 import { type MessageListener, Subscriptions } from './subscriptions.js';
 import { type PubSubMode, type PublishRoute, decidePubSubMode, publishRoutes } from './pubsub-mode.js';
@@ -152,6 +153,8 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   private secureContext: SecureContext | undefined;
   /** The TLS session shared by this instance's connections (TLS to a standalone endpoint only). */
   private readonly tlsSessions: TlsSessions | undefined;
+  /** ioredis' `Connector` for a standalone TLS endpoint without IAM: opens sockets through {@link tlsSessions}. */
+  private readonly resumingConnector: ReturnType<typeof socketConnector> | undefined;
   private pubSubDecision: Promise<PubSubMode> | undefined;
   private heartbeat: Heartbeat | undefined;
   /** Cluster mode: the periodic topology read of the command and subscriber connections. */
@@ -214,6 +217,8 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     this.credentials = new CredentialRefresher(credentials, refreshCredentials, config.credentialRefreshMinIntervalMs);
     this.serverClock = new ServerClock(this, config.logger);
     this.tlsSessions = config.tls && !config.clusterMode ? new TlsSessions() : undefined;
+    // With IAM, the token-signing connector opens the sockets, through the same TLS opener.
+    this.resumingConnector = this.tlsSessions && !config.iam ? socketConnector({ openTls: this.tlsSessions.open }) : undefined;
     this.subscriptions = new Subscriptions({
       openConnection: (onRenew) => this.dedicated('subscriber', onRenew),
       mode: () => this.pubSubMode(),
@@ -224,7 +229,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     });
     if (config.iam) {
       const { maxConnectionAgeMs: maxAgeMs, now, checkIntervalMs } = config.iam;
-      this.iam = new IamAuth(config.iam, config.logger);
+      this.iam = new IamAuth(config.iam, config.logger, this.tlsSessions?.open);
       this.renewal = new ConnectionRenewal({ maxAgeMs, now, checkIntervalMs, logger: config.logger }, (client) => this.renew(client));
     }
   }
@@ -546,7 +551,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     const { config } = this;
     const { username } = this.credentials.credentials;
     const options: RedisOptions = {
-      ...(this.iam ? this.iam.redisOptions() : { username, password: this.credentials.password as unknown as string }),
+      ...(this.iam ? this.iam.redisOptions() : { username, password: this.credentials.password as unknown as string, ...(this.resumingConnector && { Connector: this.resumingConnector }) }),
       // One TLS context (the trusted CA parsed once) for all of this instance's connections: parsing
       // it per connection costs about 0.5 ms of CPU each at start-up.
       tls: config.tls ? this.tlsOptions(config.tls) : undefined,
@@ -583,7 +588,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
           // new connection for each read).
           lazyConnect: true,
         })
-      : firstConnectWithoutReadyCheck(new Redis({ ...options, host: config.host, port: config.port, enableReadyCheck: false, ...(this.tlsSessions && { Connector: this.tlsSessions.Connector }) }));
+      : firstConnectWithoutReadyCheck(new Redis({ ...options, host: config.host, port: config.port, enableReadyCheck: false }));
     this.clients.set(client, role);
     if (client instanceof Cluster && role !== 'reader') this.topology ??= this.watchTopology();
     this.renewal?.track(client);

@@ -1,13 +1,7 @@
 import { type ConnectionOptions, type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { inspect } from 'node:util';
-import { AbstractConnector, type RedisOptions } from 'ioredis';
 
 const HIDDEN = '[TLS session]';
-/** ioredis' own message for a connect cancelled by disconnect() (utils.CONNECTION_CLOSED_ERROR_MSG). */
-const CONNECTION_CLOSED = 'Connection is closed.';
-
-/** What a connector constructor gets from ioredis: the client's options, defaults applied. */
-type ConnectorOptions = Pick<RedisOptions, 'host' | 'port' | 'family' | 'disconnectTimeout'> & { readonly tls?: ConnectionOptions };
 
 /**
  * TLS session resumption across one instance's connections to one endpoint, as Node's own HTTPS
@@ -24,7 +18,7 @@ type ConnectorOptions = Pick<RedisOptions, 'host' | 'port' | 'family' | 'disconn
  *
  * A session holds its resumption secret: whoever has it can pose as the server to this instance on a
  * resumed handshake (and be sent the password). So it is never put in an options object: the
- * sockets are opened by {@link TlsSessions.Connector}, which hands `tls.connect` a copy of it and
+ * sockets are opened by {@link TlsSessions.open}, which hands `tls.connect` a copy of it and
  * wipes the copy as soon as OpenSSL has taken it (Node keeps the options it was given for the
  * socket's life); the session itself is kept in a #private field, outside Node's shared buffer pool,
  * wiped when replaced and on {@link clear}, and prints and serializes as a label.
@@ -33,51 +27,22 @@ export class TlsSessions {
   #session: Buffer | undefined;
   /** Handshakes that resumed a session (the others were full ones). */
   resumed = 0;
-  /** ioredis' `Connector` option for a standalone client: opens its TLS sockets with this instance's session. */
-  readonly Connector: new (options: unknown) => AbstractConnector;
 
-  constructor() {
-    const sessions = this;
-    this.Connector = class ResumingConnector extends AbstractConnector {
-      private readonly options: ConnectorOptions;
-
-      constructor(options: unknown) {
-        const connectorOptions = options as ConnectorOptions;
-        super(connectorOptions.disconnectTimeout ?? 2_000);
-        this.options = connectorOptions;
-      }
-
-      // As ioredis' StandaloneConnector does for TLS, with the session offered and wiped.
-      connect(): Promise<TLSSocket> {
-        const { host, port, family, tls } = this.options;
-        this.connecting = true;
-        return new Promise((resolve, reject) => {
-          process.nextTick(() => {
-            if (!this.connecting) {
-              reject(new Error(CONNECTION_CLOSED));
-              return;
-            }
-            const offered = sessions.copy();
-            let stream: TLSSocket;
-            try {
-              stream = tlsConnect({ ...tls, ...(host !== undefined && { host }), ...(port !== undefined && { port }), ...(family !== undefined && { family }), ...(offered && { session: offered }) });
-            } catch (error) {
-              reject(error);
-              return;
-            } finally {
-              offered?.fill(0); // OpenSSL took it during tls.connect
-            }
-            sessions.watch(stream);
-            stream.once('error', (error: Error) => {
-              this.firstError = error;
-            });
-            this.stream = stream;
-            resolve(stream);
-          });
-        });
-      }
-    };
-  }
+  /**
+   * Opens a TLS socket offering the session held: `tls.connect` gets a copy, wiped as soon as it
+   * returns (OpenSSL has taken it). The socket's own sessions are kept for the next one. For
+   * `socketConnector`'s `openTls`.
+   */
+  readonly open = (options: ConnectionOptions): TLSSocket => {
+    const offered = this.copy();
+    try {
+      const stream = tlsConnect({ ...options, ...(offered && { session: offered }) });
+      this.watch(stream);
+      return stream;
+    } finally {
+      offered?.fill(0);
+    }
+  };
 
   /** Wipes the session held (close()). */
   clear(): void {

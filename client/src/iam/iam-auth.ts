@@ -3,7 +3,8 @@ import { loadAll } from '../aws/load-sdk.js';
 import type { KccLogger } from '../logger.js';
 import { loadSigner } from './auth-token.js';
 import { loadCredentialsPeer } from './aws-credentials.js';
-import { tokenSigningConnector } from './connector.js';
+import type { ConnectionOptions, TLSSocket } from 'node:tls';
+import { socketConnector } from '../socket-connector.js';
 import type { ResolvedIamAuth } from './resolve-iam-options.js';
 import { IamTokenSource } from './token-source.js';
 
@@ -23,11 +24,12 @@ export async function loadIamPeers(config: ResolvedIamAuth): Promise<void> {
  */
 export class IamAuth {
   readonly tokens: IamTokenSource;
-  private readonly connector: ReturnType<typeof tokenSigningConnector>;
+  private readonly connector: ReturnType<typeof socketConnector>;
 
   constructor(
     readonly config: ResolvedIamAuth,
     logger: KccLogger,
+    openTls?: (options: ConnectionOptions) => TLSSocket,
   ) {
     this.tokens = new IamTokenSource({
       cacheName: config.cacheName,
@@ -42,7 +44,10 @@ export class IamAuth {
       credentialRefreshMinIntervalMs: config.credentialRefreshMinIntervalMs,
       logger,
     });
-    this.connector = tokenSigningConnector(this.tokens);
+    // Each socket is opened with a token signed moments before: every connection, reconnect or
+    // cluster node connection. ioredis reads the password (the source's stand-in) when it sends
+    // AUTH, after the socket is up.
+    this.connector = socketConnector({ prepare: () => this.tokens.refresh(), openTls });
   }
 
   /** ioredis options: the user id as user name, the token stand-in as password, the signing connector. */

@@ -346,6 +346,8 @@ describe('IAM authentication through an ElastiCache stand-in (token-checking TLS
     expect(iam.proxy.logins.at(-1)!.tokenAgeMs).toBeLessThan(1_000);
     expect(iam.proxy.refusals).toEqual([]);
     expect(redis.stats.authFailures).toBe(0);
+    // The token-signing connector opens the sockets through the instance's TLS sessions: the reconnect resumed.
+    expect(redis.stats.tlsResumptions).toBeGreaterThanOrEqual(1);
   });
 
   it('survives credential expiry: credentials are resolved again, forcibly after a refused token', async () => {

@@ -1,7 +1,6 @@
 import { Socket, createConnection } from 'node:net';
 import { type ConnectionOptions, type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { AbstractConnector } from 'ioredis';
-import type { IamTokenSource } from './token-source.js';
 
 /** The part of ioredis' node options a connector uses (what its StandaloneConnector reads). */
 interface ConnectorOptions {
@@ -14,19 +13,24 @@ interface ConnectorOptions {
 /** ioredis' message for a connection closed before it opened (its `CONNECTION_CLOSED_ERROR_MSG`). */
 const CLOSED = 'Connection is closed.';
 
+export interface SocketConnectorOptions {
+  /**
+   * Runs before each socket is opened (IAM: sign a fresh token). When it throws, the attempt fails
+   * like an unreachable server: ioredis reports the error and retries with its backoff. The wait is
+   * outside ioredis' `connectTimeout`: whatever `prepare` waits on must bound itself.
+   */
+  readonly prepare?: () => Promise<void>;
+  /** Opens a TLS socket (TLS session resumption hands over its session here). @default tls.connect */
+  readonly openTls?: (options: ConnectionOptions) => TLSSocket;
+}
+
 /**
- * An ioredis `Connector` (its documented option) that signs a fresh IAM token before it opens each
- * socket: every connection, reconnect or cluster node connection authenticates with a token
- * signed moments before. ioredis reads the password (the source's `password` stand-in) when it
- * sends AUTH, after the socket is up.
- *
- * When no usable token can be had (credentials cannot be resolved, or the provider did not answer
- * within the source's time limit), the connection attempt fails like an unreachable server: ioredis
- * reports the error and retries with its backoff. The wait before the socket is outside ioredis'
- * `connectTimeout`: the source's time limit is what bounds it.
+ * An ioredis `Connector` (its documented option) that opens each socket as ioredis' own
+ * StandaloneConnector does, with a step before it and a TLS opener of our own: one connector for
+ * every connection, reconnect and cluster node connection of a `KccRedis`.
  */
-export function tokenSigningConnector(source: IamTokenSource): new (options: unknown) => AbstractConnector {
-  return class TokenSigningConnector extends AbstractConnector {
+export function socketConnector({ prepare, openTls = tlsConnect }: SocketConnectorOptions): new (options: unknown) => AbstractConnector {
+  return class KccConnector extends AbstractConnector {
     private readonly target: ConnectorOptions;
 
     constructor(options: unknown) {
@@ -38,7 +42,7 @@ export function tokenSigningConnector(source: IamTokenSource): new (options: unk
     override async connect(): Promise<Socket | TLSSocket> {
       this.connecting = true;
       try {
-        await source.refresh();
+        await prepare?.();
       } catch (error) {
         // A destroyed stream makes ioredis report firstError and schedule a reconnect.
         this.firstError = error instanceof Error ? error : new Error(String(error));
@@ -46,10 +50,10 @@ export function tokenSigningConnector(source: IamTokenSource): new (options: unk
         failed.destroy();
         return failed;
       }
-      // disconnect() was called while the token was being signed.
+      // disconnect() was called meanwhile.
       if (!this.connecting) throw new Error(CLOSED);
       const { host, port, tls } = this.target;
-      const stream = tls ? tlsConnect({ host, port, ...tls }) : createConnection({ host: host ?? '127.0.0.1', port: port ?? 6379 });
+      const stream = tls ? openTls({ host, port, ...tls }) : createConnection({ host: host ?? '127.0.0.1', port: port ?? 6379 });
       stream.once('error', (error: Error) => {
         this.firstError = error;
       });
