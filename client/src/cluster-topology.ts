@@ -23,8 +23,6 @@ export class ClusterTopology {
   private readonly tried = new WeakSet<Redis>();
   /** When each cluster was last told to re-read: at most once per {@link MIN_REFRESH_GAP_MS}, whatever the answers say. */
   private readonly lastRefresh = new WeakMap<Cluster, number>();
-  /** Re-reads started because a cluster's slot map differed from a node's answer. */
-  refreshes = 0;
 
   /**
    * `asker`: the cluster whose node connections carry the reads (the command connection's, open to
@@ -60,7 +58,6 @@ export class ClusterTopology {
         if (now - (this.lastRefresh.get(follower) ?? -Infinity) < MIN_REFRESH_GAP_MS) continue;
         this.lastRefresh.set(follower, now);
         follower.refreshSlotsCache();
-        this.refreshes++;
         told = true;
       }
       return told;
