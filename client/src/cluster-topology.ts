@@ -42,27 +42,24 @@ export class ClusterTopology {
     clearInterval(this.timer);
   }
 
-  /** One read; resolves whether any follower was told to re-read. Never rejects. */
-  async check(): Promise<boolean> {
-    if (this.running) return false;
+  /** One read, and a re-read by each follower whose slot map it contradicts. Never rejects. */
+  private async check(): Promise<void> {
+    if (this.running) return;
     this.running = true;
     try {
       const cluster = this.asker();
-      if (!cluster || cluster.status !== 'ready') return false;
+      if (!cluster || cluster.status !== 'ready') return;
       const answer = await this.firstAnswer(askOrder(cluster.nodes('all'), this.silent, this.tried));
-      if (!answer) return false;
-      let told = false;
+      if (!answer) return;
       const now = performance.now();
       for (const follower of this.followers()) {
         if (follower.status !== 'ready' || sameSlots(follower.slots, answer)) continue;
         if (now - (this.lastRefresh.get(follower) ?? -Infinity) < MIN_REFRESH_GAP_MS) continue;
         this.lastRefresh.set(follower, now);
         follower.refreshSlotsCache();
-        told = true;
       }
-      return told;
     } catch {
-      return false; // ioredis' own re-reads (MOVED, a node's error) still run; the next read tries again
+      // ioredis' own re-reads (MOVED, a node's error) still run; the next read tries again
     } finally {
       this.running = false;
     }
@@ -96,11 +93,11 @@ export class ClusterTopology {
 }
 
 /** How long a node has to answer `CLUSTER SLOTS` before the next one is asked: ioredis' own default for its re-reads (`slotsRefreshTimeout`). */
-export const ANSWER_WITHIN_MS = 1_000;
+const ANSWER_WITHIN_MS = 1_000;
 /** Nodes asked per read at most. */
 const MAX_ASKED = 3;
 /** The shortest time between two re-reads of one cluster that a read starts. */
-export const MIN_REFRESH_GAP_MS = 2_000;
+const MIN_REFRESH_GAP_MS = 2_000;
 
 /**
  * The nodes to ask, in order: those whose connection is up (a read costs no new connection), then,

@@ -60,22 +60,18 @@ export class TlsSessions {
   }
 
   private copy(): Buffer | undefined {
-    const session = this.#session;
-    if (!session) return undefined;
-    const copy = hidden(Buffer.allocUnsafeSlow(session.length));
-    session.copy(copy);
-    return copy;
+    return this.#session && hiddenCopy(this.#session);
   }
 
   private keep(session: Buffer): void {
     this.#session?.fill(0);
-    const kept = hidden(Buffer.allocUnsafeSlow(session.length)); // not in Node's shared pool
-    session.copy(kept);
-    this.#session = kept;
+    this.#session = hiddenCopy(session);
   }
 }
 
-/** A session's bytes print and serialize as a label. */
-function hidden(bytes: Buffer): Buffer {
-  return Object.defineProperties(bytes, { [inspect.custom]: { value: () => HIDDEN }, toJSON: { value: () => HIDDEN } });
+/** A copy of a session outside Node's shared buffer pool, that prints and serializes as a label. */
+function hiddenCopy(session: Buffer): Buffer {
+  const copy = Buffer.allocUnsafeSlow(session.length);
+  session.copy(copy);
+  return Object.defineProperties(copy, { [inspect.custom]: { value: () => HIDDEN }, toJSON: { value: () => HIDDEN } });
 }
