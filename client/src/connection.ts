@@ -70,8 +70,8 @@ export interface ConnectionStats {
   readonly socketTimeouts: number;
   /**
    * Connections (and reconnects) whose TLS handshake resumed the session of an earlier one to the
-   * same endpoint, skipping the certificate exchange (standalone endpoints; 0 without TLS, in
-   * cluster mode, or with a server that issues no session tickets).
+   * same endpoint (in cluster mode, the same node), skipping the certificate exchange (0 without
+   * TLS, or with a server that issues no session tickets).
    */
   readonly tlsResumptions: number;
   /** Authentication failures (WRONGPASS/NOAUTH); failures seen at once by several connections or commands count once. */
@@ -153,7 +153,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   private secureContext: SecureContext | undefined;
   /** The TLS session shared by this instance's connections (TLS to a standalone endpoint only). */
   private readonly tlsSessions: TlsSessions | undefined;
-  /** ioredis' `Connector` for a standalone TLS endpoint without IAM: opens sockets through {@link tlsSessions}. */
+  /** ioredis' `Connector` for TLS without IAM (every node's connections in cluster mode): opens sockets through {@link tlsSessions}. */
   private readonly resumingConnector: ReturnType<typeof socketConnector> | undefined;
   private pubSubDecision: Promise<PubSubMode> | undefined;
   private heartbeat: Heartbeat | undefined;
@@ -216,7 +216,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     this.config = rest;
     this.credentials = new CredentialRefresher(credentials, refreshCredentials, config.credentialRefreshMinIntervalMs);
     this.serverClock = new ServerClock(this, config.logger);
-    this.tlsSessions = config.tls && !config.clusterMode ? new TlsSessions() : undefined;
+    this.tlsSessions = config.tls ? new TlsSessions() : undefined;
     // With IAM, the token-signing connector opens the sockets, through the same TLS opener.
     this.resumingConnector = this.tlsSessions && !config.iam ? socketConnector({ openTls: this.tlsSessions.open }) : undefined;
     this.subscriptions = new Subscriptions({

@@ -4,11 +4,17 @@
  * A session is only an offer: a server that does not know the ticket answers with a full handshake,
  * whose certificate is checked as always.
  */
-import type { TLSSocket } from 'node:tls';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Server as TlsServer, type TLSSocket, createServer as createTlsServer } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { KccRedis } from '@kcc-redis/client';
+import { MAX_ENDPOINTS, TlsSessions } from '../../../client/src/tls-sessions.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
+import { createTlsMaterial } from '../../../local/tls-material.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { until } from '../../support/events.js';
 import { kccOptions, startTestRedis } from '../../support/redis.js';
@@ -135,3 +141,47 @@ async function connectionsOf(server: LocalRedis): Promise<number> {
     await admin.quit();
   }
 }
+
+describe('the sessions held (TlsSessions)', () => {
+  it(`one per endpoint, at most ${MAX_ENDPOINTS}: past that the endpoint whose session came least recently is dropped and makes a full handshake`, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kcc-tls-sessions-'));
+    const servers: TlsServer[] = [];
+    closeLater({ close: async () => {
+      await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+      await rm(dir, { recursive: true, force: true });
+    } });
+    const material = await createTlsMaterial(dir);
+    const [key, cert] = await Promise.all([readFile(material.keyFile), readFile(material.certFile)]);
+    // Node TLS servers: each with ticket keys of its own, as separate nodes have.
+    for (let i = 0; i <= MAX_ENDPOINTS; i++) {
+      const s = createTlsServer({ key, cert }, (socket) => socket.on('error', () => {}).resume());
+      servers.push(s);
+      await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+    }
+    const sessions = new TlsSessions();
+    /** Connects to server `i`, after a full handshake until the server's session ticket came; whether the handshake resumed. */
+    const visit = async (i: number) => {
+      const socket = sessions.open({ host: '127.0.0.1', port: (servers[i]!.address() as AddressInfo).port, ca: material.ca, servername: 'localhost' });
+      socket.resume();
+      const reused = await new Promise<boolean>((resolve, reject) => {
+        socket.once('secureConnect', () => {
+          if (socket.isSessionReused()) resolve(true);
+          else socket.once('session', () => resolve(false));
+        });
+        socket.once('error', reject);
+        socket.once('close', () => reject(new Error(`server ${i} closed the connection first`)));
+      });
+      socket.destroy();
+      return reused;
+    };
+    for (let i = 0; i <= MAX_ENDPOINTS; i++) expect(await visit(i)).toBe(false);
+    expect(sessions.resumed).toBe(0);
+    // Server 0's session was dropped when the last server's came in; each other server's is held.
+    expect(await visit(MAX_ENDPOINTS)).toBe(true);
+    expect(await visit(1)).toBe(true);
+    expect(await visit(0)).toBe(false);
+    expect(sessions.resumed).toBe(2);
+    sessions.clear();
+    expect(await visit(1)).toBe(false);
+  });
+});
