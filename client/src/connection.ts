@@ -443,7 +443,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     this.closing.abort();
     this.subscriptions.close();
     this.topology?.stop();
-    this.tlsSessions?.clear();
+    this.tlsSessions?.close();
     this.renewal?.stop();
     this.iam?.close();
     const clients = [...this.clients.keys()];

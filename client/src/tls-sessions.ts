@@ -27,10 +27,13 @@ export const MAX_ENDPOINTS = 128;
  * sockets are opened by {@link TlsSessions.open}, which hands `tls.connect` a copy of it and
  * wipes the copy as soon as OpenSSL has taken it (Node keeps the options it was given for the
  * socket's life); the sessions themselves are kept in a #private map, outside Node's shared buffer
- * pool, each wiped when replaced or dropped and on {@link clear}, and print and serialize as a label.
+ * pool, each wiped when replaced or dropped and on {@link close}, and print and serialize as a label.
+ * A handshake still running at close() (ioredis ends a socket that is still connecting, it does not
+ * destroy it) brings its session after that: it is wiped, not kept.
  */
 export class TlsSessions {
   readonly #sessions = new Map<string, Buffer>();
+  #closed = false;
   /** Handshakes that resumed a session (the others were full ones). */
   resumed = 0;
 
@@ -41,7 +44,7 @@ export class TlsSessions {
    */
   readonly open = (options: ConnectionOptions): TLSSocket => {
     const endpoint = `${options.host ?? ''}:${options.port ?? ''}`;
-    const held = this.#sessions.get(endpoint);
+    const held = this.#closed ? undefined : this.#sessions.get(endpoint);
     const offered = held && hiddenCopy(held);
     try {
       const stream = tlsConnect({ ...options, ...(offered && { session: offered }) });
@@ -52,8 +55,14 @@ export class TlsSessions {
     }
   };
 
-  /** Wipes every session held (close()). */
-  clear(): void {
+  /** Endpoints whose session is held now. */
+  get held(): number {
+    return this.#sessions.size;
+  }
+
+  /** Wipes every session held, and keeps none from now on (the connection's close()). */
+  close(): void {
+    this.#closed = true;
     for (const session of this.#sessions.values()) session.fill(0);
     this.#sessions.clear();
   }
@@ -68,10 +77,12 @@ export class TlsSessions {
   }
 
   private keep(endpoint: string, session: Buffer): void {
+    if (this.#closed) return void session.fill(0);
     const sessions = this.#sessions;
     sessions.get(endpoint)?.fill(0);
     sessions.delete(endpoint); // re-inserted last: the map's order is the order sessions came in
     sessions.set(endpoint, hiddenCopy(session));
+    session.fill(0); // the copy Node made for this event: nothing else listens for it
     if (sessions.size > MAX_ENDPOINTS) {
       const [oldest, dropped] = sessions.entries().next().value!;
       dropped.fill(0);

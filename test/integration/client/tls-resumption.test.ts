@@ -143,7 +143,8 @@ async function connectionsOf(server: LocalRedis): Promise<number> {
 }
 
 describe('the sessions held (TlsSessions)', () => {
-  it(`one per endpoint, at most ${MAX_ENDPOINTS}: past that the endpoint whose session came least recently is dropped and makes a full handshake`, async () => {
+  /** `count` Node TLS servers, each with ticket keys of its own as separate nodes have; the CA they chain to. */
+  async function tlsServers(count: number): Promise<{ ports: number[]; ca: string }> {
     const dir = await mkdtemp(join(tmpdir(), 'kcc-tls-sessions-'));
     const servers: TlsServer[] = [];
     closeLater({ close: async () => {
@@ -152,36 +153,71 @@ describe('the sessions held (TlsSessions)', () => {
     } });
     const material = await createTlsMaterial(dir);
     const [key, cert] = await Promise.all([readFile(material.keyFile), readFile(material.certFile)]);
-    // Node TLS servers: each with ticket keys of its own, as separate nodes have.
-    for (let i = 0; i <= MAX_ENDPOINTS; i++) {
+    for (let i = 0; i < count; i++) {
       const s = createTlsServer({ key, cert }, (socket) => socket.on('error', () => {}).resume());
       servers.push(s);
       await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
     }
-    const sessions = new TlsSessions();
-    /** Connects to server `i`, after a full handshake until the server's session ticket came; whether the handshake resumed. */
-    const visit = async (i: number) => {
-      const socket = sessions.open({ host: '127.0.0.1', port: (servers[i]!.address() as AddressInfo).port, ca: material.ca, servername: 'localhost' });
-      socket.resume();
-      const reused = await new Promise<boolean>((resolve, reject) => {
+    return { ports: servers.map((s) => (s.address() as AddressInfo).port), ca: material.ca };
+  }
+
+  /**
+   * Connects to `port`, after a full handshake until the server's session ticket came; whether the
+   * handshake resumed. The session buffer Node emitted is wiped once the sessions kept their copy.
+   */
+  async function visit(sessions: TlsSessions, port: number, ca: string): Promise<boolean> {
+    const socket = sessions.open({ host: '127.0.0.1', port, ca, servername: 'localhost' });
+    socket.resume();
+    try {
+      return await new Promise<boolean>((resolve, reject) => {
         socket.once('secureConnect', () => {
           if (socket.isSessionReused()) resolve(true);
-          else socket.once('session', () => resolve(false));
+          else {
+            socket.once('session', (session: Buffer) => {
+              if (session.every((byte) => byte === 0)) resolve(false);
+              else reject(new Error('the session buffer Node emitted was left as it came'));
+            });
+          }
         });
         socket.once('error', reject);
-        socket.once('close', () => reject(new Error(`server ${i} closed the connection first`)));
+        socket.once('close', () => reject(new Error(`the server on port ${port} closed the connection first`)));
       });
+    } finally {
       socket.destroy();
-      return reused;
-    };
-    for (let i = 0; i <= MAX_ENDPOINTS; i++) expect(await visit(i)).toBe(false);
+    }
+  }
+
+  it(`one per endpoint, at most ${MAX_ENDPOINTS}: past that the endpoint whose session came least recently is dropped and makes a full handshake`, async () => {
+    const { ports, ca } = await tlsServers(MAX_ENDPOINTS + 1);
+    const sessions = new TlsSessions();
+    for (const port of ports) expect(await visit(sessions, port, ca)).toBe(false);
     expect(sessions.resumed).toBe(0);
+    expect(sessions.held).toBe(MAX_ENDPOINTS);
     // Server 0's session was dropped when the last server's came in; each other server's is held.
-    expect(await visit(MAX_ENDPOINTS)).toBe(true);
-    expect(await visit(1)).toBe(true);
-    expect(await visit(0)).toBe(false);
+    expect(await visit(sessions, ports[MAX_ENDPOINTS]!, ca)).toBe(true);
+    expect(await visit(sessions, ports[1]!, ca)).toBe(true);
+    expect(await visit(sessions, ports[0]!, ca)).toBe(false);
     expect(sessions.resumed).toBe(2);
-    sessions.clear();
-    expect(await visit(1)).toBe(false);
+    sessions.close();
+    expect(sessions.held).toBe(0);
+    expect(await visit(sessions, ports[1]!, ca)).toBe(false);
+  });
+
+  it('a handshake still running at close() (ioredis ends such a socket, it does not destroy it) brings a session that is wiped, not kept', async () => {
+    const { ports: [port], ca } = await tlsServers(1);
+    const sessions = new TlsSessions();
+    const socket = sessions.open({ host: '127.0.0.1', port, ca, servername: 'localhost' });
+    socket.resume();
+    sessions.close();
+    // The instance's listener, attached first, has had the same buffer when this one runs.
+    const session = await new Promise<Buffer>((resolve, reject) => {
+      socket.once('session', resolve);
+      socket.once('error', reject);
+    });
+    socket.destroy();
+    expect(session.length).toBeGreaterThan(0);
+    expect(session.every((byte) => byte === 0)).toBe(true);
+    expect(sessions.held).toBe(0);
+    expect(await visit(sessions, port!, ca)).toBe(false);
   });
 });
