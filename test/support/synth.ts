@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { afterAll } from 'vitest';
 import cdkJson from '../../cdk.json' with { type: 'json' };
 import { type BuiltApp, buildApp } from '../../infra/index.js';
@@ -22,6 +24,13 @@ export interface Synthesized extends BuiltApp {
 /** Builds the app exactly as `bin/app.ts` does, without synthesizing it (tests may add constructs). */
 export function build(kcc: unknown = cdkJson.context.kcc): BuiltApp {
   return buildApp({ context: contextWith(kcc), outdir: outdir() });
+}
+
+/** An empty stack with an isolated VPC, for the constructs on their own (no asset bundling; the test file's cloud-assembly folder). */
+export function bareStack(): { stack: Stack; vpc: ec2.IVpc } {
+  const stack = new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] }, outdir: outdir() }), 'Bare');
+  const vpc = new ec2.Vpc(stack, 'Vpc', { natGateways: 0, subnetConfiguration: [{ name: 'i', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }] });
+  return { stack, vpc };
 }
 
 let testOutdir: string | undefined;

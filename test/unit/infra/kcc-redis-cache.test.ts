@@ -1,20 +1,13 @@
-import { App, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { describe, expect, it, vi } from 'vitest';
 import { AppEnvAuth, CacheEngine, type IKccRedisCache, KccCachePropsError, KccRedisCache, type KccRedisCacheProps } from '../../../infra/index.js';
-import { build } from '../../support/synth.js';
+import { bareStack, build } from '../../support/synth.js';
 
 vi.setConfig({ testTimeout: 120_000 });
-
-function bareStack(): { stack: Stack; vpc: ec2.IVpc } {
-  // No asset bundling: unit tests run no external program (esbuild).
-  const stack = new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'Bare');
-  const vpc = new ec2.Vpc(stack, 'Vpc', { natGateways: 0, subnetConfiguration: [{ name: 'i', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }] });
-  return { stack, vpc };
-}
 
 function propsError(props: Partial<KccRedisCacheProps>): KccCachePropsError {
   const { stack, vpc } = bareStack();

@@ -1,4 +1,4 @@
-import { App, Duration, RemovalPolicy, Size, Stack, Token } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Size, Stack, Token } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -11,14 +11,9 @@ import {
   KccServerlessCache,
   type KccServerlessCacheProps,
 } from '../../../infra/index.js';
+import { bareStack } from '../../support/synth.js';
 
 vi.setConfig({ testTimeout: 120_000 });
-
-function bareStack(): { stack: Stack; vpc: ec2.IVpc } {
-  const stack = new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'Bare');
-  const vpc = new ec2.Vpc(stack, 'Vpc', { natGateways: 0, subnetConfiguration: [{ name: 'i', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }] });
-  return { stack, vpc };
-}
 
 function propsError(props: Partial<KccServerlessCacheProps>): KccCachePropsError {
   const { stack, vpc } = bareStack();
