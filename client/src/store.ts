@@ -53,6 +53,32 @@ end
 return {1, current + 1, repaired}
 `;
 
+// KEYS: the value, the nonce of the call that wrote it (same hash tag). ARGV: value, TTL (0: none),
+// this call's nonce, the nonce's TTL. A call whose reply was lost runs again on the next connection
+// (ioredis sends what was in flight again): finding its own nonce beside the value, it answers that
+// it wrote it. A nonce key of another type (a Redis writer with the app's credentials) is no match.
+const SET_IF_ABSENT = `
+local set
+if tonumber(ARGV[2]) > 0 then
+  set = redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX')
+else
+  set = redis.call('SET', KEYS[1], ARGV[1], 'NX')
+end
+if set then
+  redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
+  return 1
+end
+if redis.pcall('GET', KEYS[2]) == ARGV[3] then return 1 end
+return 0
+`;
+/** Suffix of the key beside a value written by setIfAbsent that holds the writing call's nonce. */
+const SET_BY_SUFFIX = ':set-by';
+/**
+ * How long that nonce is kept: longer than a command waits to be sent again (ioredis' retries while
+ * reconnecting), bounded by the value's own TTL.
+ */
+const SET_BY_TTL_MS = 600_000;
+
 /**
  * Plain and versioned values in the app-env's namespace. Versioned writes are compare-and-set in
  * Lua (the access string allows scripting but not EXEC), so concurrent writers can never fork a
@@ -78,15 +104,16 @@ export class Store {
   }
 
   /**
-   * Writes only when the key does not exist. Resolves true when this call wrote it. A `SET NX` whose
-   * reply was lost is sent again on the next connection and then finds its own value: false, though
-   * this call wrote it (use {@link compareAndSet} where that matters).
+   * Writes only when the key does not exist. Resolves true when this call wrote it, also when its
+   * reply was lost and it ran again on the next connection: the call's nonce is kept beside the value
+   * (key `<name>:set-by`, for 10 minutes at most, or the value's TTL if shorter), and a second run that
+   * finds it answers for the first.
    */
   async setIfAbsent(name: string, value: string, options: { ttlMs?: number } = {}): Promise<boolean> {
+    const ttl = ttlArgument(options.ttlMs) ?? 0;
     const key = this.redis.key(name);
-    const ttl = ttlArgument(options.ttlMs);
-    const reply = await this.redis.run((r) => (ttl ? r.set(key, value, 'PX', ttl, 'NX') : r.set(key, value, 'NX')));
-    return reply === 'OK';
+    const nonceTtl = ttl > 0 ? Math.min(ttl, SET_BY_TTL_MS) : SET_BY_TTL_MS;
+    return (await this.redis.script<number>(SET_IF_ABSENT, [key, `${key}${SET_BY_SUFFIX}`], [value, ttl, randomUUID(), nonceTtl])) === 1;
   }
 
   /** Deletes a key; resolves true when it existed (false also when a first `DEL` whose reply was lost deleted it). */

@@ -43,6 +43,9 @@ describe('Redis Cluster mode (3 TLS primaries, cluster-mode ACL users)', () => {
     const store = new Store(redis);
     await store.set('a', '1');
     expect(await store.get('a')).toBe('1');
+    // setIfAbsent writes the value and its writer's nonce in one script: two keys, one slot.
+    expect(await store.setIfAbsent('once', '1')).toBe(true);
+    expect(await store.setIfAbsent('once', '2')).toBe(false);
     const log = new EventLog<{ v: number }>(redis, { maxAgeMs: 60_000 });
     const seen: number[] = [];
     const tail = await log.tail((event) => {

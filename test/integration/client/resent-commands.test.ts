@@ -137,6 +137,16 @@ describe('a command sent again after its reply was lost answers for the call, no
     expect(versions).toEqual(['1']);
   });
 
+  it('setIfAbsent: the write is still this call\'s (true, not "someone else was first"); another call still gets false', async () => {
+    const redis = await connect('set-if-absent');
+    const store = new Store(redis);
+    await store.setIfAbsent('warm-up', 'x');
+    expect(await withReplyLost(redis, () => store.setIfAbsent('job:1', 'worker-a', { ttlMs: 60_000 }))).toBe(true);
+    expect(await store.get('job:1')).toBe('worker-a');
+    expect(await store.setIfAbsent('job:1', 'worker-a')).toBe(false);
+    expect(await store.setIfAbsent('job:1', 'worker-b')).toBe(false);
+  });
+
   it('Bus: a message published once is delivered once, even when its PUBLISH was sent twice', async () => {
     const publisher = await connect('publisher');
     const listener = await connect('listener');
