@@ -117,6 +117,19 @@ function isSocketTimeout(error: Error): boolean {
 }
 
 /** WRONGPASS / NOAUTH: the credentials in use are not (or no longer) accepted. */
+/** How many reconnects a command waits through before it is rejected (ioredis' maxRetriesPerRequest, the command connection). */
+const COMMAND_RETRIES = 20;
+
+/**
+ * The longest after it was sent that a command whose reply was lost can run again on a new
+ * connection (ioredis sends what was in flight again): its socket timeout, every reconnect it waits
+ * through (each at most a connect timeout and the longest backoff), and a minute for the rest (an
+ * IAM token signed, a password re-read). About 6 minutes with the defaults.
+ */
+export function resendWindowMs(config: Pick<ResolvedConnection, 'socketTimeoutMs' | 'connectTimeoutMs' | 'reconnectMaxDelayMs'>): number {
+  return config.socketTimeoutMs + COMMAND_RETRIES * (config.connectTimeoutMs + config.reconnectMaxDelayMs) + 60_000;
+}
+
 export function isAuthError(error: unknown): boolean {
   const message = error instanceof Error ? error.message : '';
   return message.startsWith('WRONGPASS') || message.startsWith('NOAUTH');
@@ -569,7 +582,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
       retryStrategy: (times) => this.backoff(role, times),
       reconnectOnError: (error) => (error.message.startsWith('READONLY') ? 2 : false),
       // Blocking readers and subscribers wait out outages; commands give up after ioredis' default.
-      maxRetriesPerRequest: role === 'commands' ? 20 : null,
+      maxRetriesPerRequest: role === 'commands' ? COMMAND_RETRIES : null,
     };
     const client: RedisClient = config.clusterMode
       ? new Cluster([{ host: config.host, port: config.port }], {

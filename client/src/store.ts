@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { KccRedis } from './connection.js';
+import { type KccRedis, resendWindowMs } from './connection.js';
+import { namespacedSideKey } from './contract/naming.js';
 import { LUA_KEY_REPAIR, MAX_LOG_ID_AHEAD_MS, readReplacingWrongType, warnReplaced } from './lua-key-repair.js';
 import { checkNumberArgument } from './option-checks.js';
 
@@ -71,13 +72,6 @@ end
 if redis.pcall('GET', KEYS[2]) == ARGV[3] then return 1 end
 return 0
 `;
-/** Suffix of the key beside a value written by setIfAbsent that holds the writing call's nonce. */
-const SET_BY_SUFFIX = ':set-by';
-/**
- * How long that nonce is kept: longer than a command waits to be sent again (ioredis' retries while
- * reconnecting), bounded by the value's own TTL.
- */
-const SET_BY_TTL_MS = 600_000;
 
 /**
  * Plain and versioned values in the app-env's namespace. Versioned writes are compare-and-set in
@@ -106,14 +100,18 @@ export class Store {
   /**
    * Writes only when the key does not exist. Resolves true when this call wrote it, also when its
    * reply was lost and it ran again on the next connection: the call's nonce is kept beside the value
-   * (key `<name>:set-by`, for 10 minutes at most, or the value's TTL if shorter), and a second run that
-   * finds it answers for the first.
+   * (in a key no Store name reaches, `<prefix>{<app>-<env>}!set-by:<name>`, for as long as a command
+   * can wait to be sent again, about 6 minutes with the default timeouts, or the value's TTL if
+   * shorter), and a second run that finds it answers for the first. Still false for its own write:
+   * when, between the two runs, the value was deleted or expired and another call wrote it again.
+   * Each write costs that second key for those minutes (about 200 bytes beside a small value).
    */
   async setIfAbsent(name: string, value: string, options: { ttlMs?: number } = {}): Promise<boolean> {
     const ttl = ttlArgument(options.ttlMs) ?? 0;
-    const key = this.redis.key(name);
-    const nonceTtl = ttl > 0 ? Math.min(ttl, SET_BY_TTL_MS) : SET_BY_TTL_MS;
-    return (await this.redis.script<number>(SET_IF_ABSENT, [key, `${key}${SET_BY_SUFFIX}`], [value, ttl, randomUUID(), nonceTtl])) === 1;
+    const window = resendWindowMs(this.redis.config);
+    const nonceTtl = ttl > 0 ? Math.min(ttl, window) : window;
+    const keys = [this.redis.key(name), namespacedSideKey(this.redis.keyPrefix, 'set-by', name)];
+    return (await this.redis.script<number>(SET_IF_ABSENT, keys, [value, ttl, randomUUID(), nonceTtl])) === 1;
   }
 
   /** Deletes a key; resolves true when it existed (false also when a first `DEL` whose reply was lost deleted it). */

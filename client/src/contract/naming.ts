@@ -309,6 +309,17 @@ export function namespacedKey(prefix: string, name: string): string {
 }
 
 /**
+ * A key the client keeps beside key `name` of a namespace, with the same hash tag (the same cluster
+ * slot): `<prefix>{<prefix without its colon>}!<kind>:<name>`. {@link namespacedKey} puts a colon
+ * after the tag, so no app's key name reaches it.
+ *
+ * @example namespacedSideKey('my-app-prod:', 'set-by', 'job:1') // 'my-app-prod:{my-app-prod}!set-by:job:1'
+ */
+export function namespacedSideKey(prefix: string, kind: string, name: string): string {
+  return `${prefix}{${prefix.slice(0, -1)}}!${kind}:${name}`;
+}
+
+/**
  * A pub/sub channel in a namespace (channels have no slots for PUBLISH; no hash tag needed).
  *
  * @example namespacedChannel('my-app-prod:', 'bus') // 'my-app-prod:bus'

@@ -6,6 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KccRedis } from '@kcc-redis/client';
 import { Store } from '@kcc-redis/client/primitives';
+import { resendWindowMs } from '../../../client/src/connection.js';
+import { namespacedSideKey } from '../../../client/src/contract/naming.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { kccOptions, startTestRedis } from '../../support/redis.js';
@@ -36,24 +38,37 @@ describe('Store.setIfAbsent', () => {
     expect(await store.get('job:1')).toBe('c');
   });
 
-  it("the value expires after ttlMs; the writer's nonce beside it (<name>:set-by) after 10 minutes, or with the value when that is sooner", async () => {
+  it("the value expires after ttlMs; the writer's nonce beside it once a command can no longer be sent again (about 6 minutes with the defaults), or with the value when that is sooner", async () => {
     const { redis, store } = await connect();
     expect(await store.setIfAbsent('short', 'v', { ttlMs: 30_000 })).toBe(true);
     expect(await store.setIfAbsent('forever', 'v')).toBe(true);
-    const pttl = (name: string) => redis.run((r) => r.pttl(redis.key(name)));
-    expect(await pttl('short')).toBeGreaterThan(0);
-    expect(await pttl('short')).toBeLessThanOrEqual(30_000);
-    expect(await pttl('short:set-by')).toBeLessThanOrEqual(30_000);
-    expect(await pttl('short:set-by')).toBeGreaterThan(0);
-    expect(await pttl('forever')).toBe(-1);
-    expect(await pttl('forever:set-by')).toBeGreaterThan(30_000);
-    expect(await pttl('forever:set-by')).toBeLessThanOrEqual(600_000);
+    const pttl = (key: string) => redis.run((r) => r.pttl(key));
+    const nonceKey = (name: string) => namespacedSideKey(redis.keyPrefix, 'set-by', name);
+    expect(await pttl(redis.key('short'))).toBeGreaterThan(0);
+    expect(await pttl(redis.key('short'))).toBeLessThanOrEqual(30_000);
+    expect(await pttl(nonceKey('short'))).toBeLessThanOrEqual(30_000);
+    expect(await pttl(nonceKey('short'))).toBeGreaterThan(0);
+    expect(await pttl(redis.key('forever'))).toBe(-1);
+    const window = resendWindowMs(redis.config);
+    expect(window).toBe(370_000); // 10 s socket timeout + 20 reconnects × (10 s connect timeout + 5 s backoff) + 60 s
+    expect(await pttl(nonceKey('forever'))).toBeGreaterThan(window - 30_000);
+    expect(await pttl(nonceKey('forever'))).toBeLessThanOrEqual(window);
+  });
+
+  it("the nonce's key is no Store name's: an app's own key ending in ':set-by' is neither overwritten nor taken for a nonce", async () => {
+    const { store } = await connect();
+    await store.set('idem:abc:set-by', 'mine');
+    expect(await store.setIfAbsent('idem:abc', 'v')).toBe(true);
+    expect(await store.get('idem:abc:set-by')).toBe('mine');
+    expect(await store.setIfAbsent('idem:xyz', 'v')).toBe(true);
+    expect(await store.setIfAbsent('idem:xyz:set-by', 'w')).toBe(true);
+    expect(await store.get('idem:xyz')).toBe('v');
   });
 
   it("a nonce key of another type or with a value of its own (a Redis writer with the app's credentials): false, not an error, and never a false 'you wrote it'", async () => {
     const { redis, store } = await connect();
     expect(await store.setIfAbsent('taken', 'first')).toBe(true);
-    const nonceKey = redis.key('taken:set-by');
+    const nonceKey = namespacedSideKey(redis.keyPrefix, 'set-by', 'taken');
     // A key of another type in the nonce's place: no error, still "not written by this call".
     await redis.run((r) => r.del(nonceKey));
     await redis.run((r) => r.hset(nonceKey, 'x', '1'));
