@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { KccRedis } from './connection.js';
+import { namespacedSideKey } from './contract/naming.js';
 import { LUA_KEY_REPAIR } from './lua-key-repair.js';
 import { checkNumberArgument } from './option-checks.js';
 
@@ -38,8 +39,6 @@ end
 if redis.call('GET', KEYS[1]) == ARGV[1] and redis.pcall('GET', KEYS[2]) == ARGV[5] then return {1, repaired} end
 return {0, repaired}
 `;
-/** Suffix of the key beside each lock that holds the nonce of the acquisition that took it (same hash tag, same slot). */
-const ACQUIRED_BY_SUFFIX = ':acquired-by';
 
 // A lock of another type than a string is held by nobody (GET would fail with WRONGTYPE).
 const HELD = `
@@ -111,11 +110,12 @@ export class Locks {
   async acquire(name: string, ttlMs: number, options: { force?: boolean } = {}): Promise<LockHandle | undefined> {
     const ttl = lockTtl(ttlMs);
     const handle = this.handle(name, this.options.owner ?? `${this.redis.instanceId}:${randomUUID()}`);
-    const key = this.key(name);
-    const [taken, replaced] = await this.redis.script<[number, number]>(ACQUIRE, [key, `${key}${ACQUIRED_BY_SUFFIX}`], [handle.token, ttl, options.force ? 'force' : '', MAX_LOCK_TTL_MS, randomUUID()]);
+    // The nonce beside the lock, in a key no lock's or Store's name reaches (same hash tag, same slot).
+    const keys = [this.key(name), namespacedSideKey(this.redis.keyPrefix, 'acquired-by', this.lockName(name))];
+    const [taken, replaced] = await this.redis.script<[number, number]>(ACQUIRE, keys, [handle.token, ttl, options.force ? 'force' : '', MAX_LOCK_TTL_MS, randomUUID()]);
     if (replaced > 0) {
       this.redis.config.logger.warn(
-        `lock ${key} in Redis had no expiry, one longer than any holder sets (${MAX_LOCK_TTL_MS} ms), or a value of the wrong type: replaced ` +
+        `lock ${keys[0]} in Redis had no expiry, one longer than any holder sets (${MAX_LOCK_TTL_MS} ms), or a value of the wrong type: replaced ` +
           '(no kcc-redis client sets one: a Redis writer holding the app\'s credentials, or a bug; see docs/security-model.md)',
       );
     }
@@ -134,7 +134,12 @@ export class Locks {
   }
 
   private key(name: string): string {
-    return this.redis.key(`${this.options.namespace ?? 'lock:'}${name}`);
+    return this.redis.key(this.lockName(name));
+  }
+
+  /** The lock's name in the app-env's namespace. */
+  private lockName(name: string): string {
+    return `${this.options.namespace ?? 'lock:'}${name}`;
   }
 
   private handle(name: string, token: string): LockHandle {

@@ -1,0 +1,70 @@
+/**
+ * Locks (client/src/lock.ts): owner-token leases. What one owner's handle can do while it holds a
+ * lock and after, and that the nonce kept beside each lock (for an acquisition run twice after a
+ * lost reply: resent-commands.test.ts) sits in a key no lock's or Store's name reaches. Locks of
+ * another type or without a TTL: shared-keys-wrong-type.test.ts.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KccRedis } from '@kcc-redis/client';
+import { Locks, Store } from '@kcc-redis/client/primitives';
+import { MAX_LOCK_TTL_MS } from '../../../client/src/lock.js';
+import type { LocalRedis } from '../../../local/local-redis.js';
+import { closeAfterEach } from '../../support/closing.js';
+import { kccOptions, startTestRedis } from '../../support/redis.js';
+
+const USER = 'locks-prod';
+let server: LocalRedis;
+const closeLater = closeAfterEach();
+
+beforeAll(async () => {
+  server = await startTestRedis({ appEnvs: [{ app: 'locks', env: 'prod' }], persistence: 'none' });
+});
+afterAll(() => server?.stop());
+
+const connect = async () => closeLater(await KccRedis.connect(kccOptions(server, USER, { heartbeat: false })));
+
+describe('Locks', () => {
+  it('one holder at a time; extend, release and setIfHeld work only for the holder, and only while it holds the lock', async () => {
+    const redis = await connect();
+    const locks = new Locks(redis);
+    const store = new Store(redis);
+    const first = await locks.acquire('rotation', 30_000);
+    expect(first).toBeDefined();
+    expect(await locks.acquire('rotation', 30_000)).toBeUndefined();
+    expect(await first!.extend(60_000)).toBe(true);
+    expect(await first!.setIfHeld('ring', 'by-first')).toBe(true);
+    expect(await first!.release()).toBe(true);
+    expect(await first!.release()).toBe(false);
+    expect(await first!.extend(60_000)).toBe(false);
+    expect(await first!.setIfHeld('ring', 'late')).toBe(false);
+    expect(await store.get('ring')).toBe('by-first');
+    const second = await locks.acquire('rotation', 30_000);
+    expect(second).toBeDefined();
+    expect(second!.token).not.toBe(first!.token);
+  });
+
+  it("taking lock x leaves lock 'x:acquired-by' (another lock, perhaps named from input) alone: the nonce beside x is in a key no lock name reaches", async () => {
+    const redis = await connect();
+    const locks = new Locks(redis);
+    const other = await locks.acquire('job:acquired-by', 30_000);
+    expect(other).toBeDefined();
+    expect(await locks.acquire('job', 30_000)).toBeDefined();
+    expect(await other!.extend(30_000)).toBe(true);
+    expect(await locks.acquire('job:acquired-by', 30_000)).toBeUndefined();
+    expect(await other!.release()).toBe(true);
+    // Nor a Store value of that name.
+    const store = new Store(redis);
+    await store.set('lock:task:acquired-by', 'mine');
+    expect(await locks.acquire('task', 30_000)).toBeDefined();
+    expect(await store.get('lock:task:acquired-by')).toBe('mine');
+  });
+
+  it(`a TTL outside 1 ms to ${MAX_LOCK_TTL_MS} ms is refused by name, and nothing is taken`, async () => {
+    const redis = await connect();
+    const locks = new Locks(redis);
+    await expect(locks.acquire('bounded', 0)).rejects.toThrow(/ttlMs/);
+    await expect(locks.acquire('bounded', MAX_LOCK_TTL_MS + 1)).rejects.toThrow(/ttlMs/);
+    expect(await redis.run((r) => r.exists(redis.key('lock:bounded')))).toBe(0);
+    expect(await locks.acquire('bounded', 1_000)).toBeDefined();
+  });
+});
