@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { KccRedis } from './connection.js';
+import { type KccRedis, resendWindowMs } from './connection.js';
 import { namespacedSideKey } from './contract/naming.js';
 import { LUA_KEY_REPAIR } from './lua-key-repair.js';
 import { checkNumberArgument } from './option-checks.js';
@@ -50,8 +50,16 @@ const EXTEND = `${HELD}
 if held_by(KEYS[1], ARGV[1]) then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 `;
+// KEYS: the lock, the nonce of the release that freed it. ARGV: token, this call's nonce, the nonce's
+// TTL. A release whose reply was lost runs again on the next connection: finding its nonce, it
+// answers that it released the lock (the lock is gone, or already another owner's).
 const RELEASE = `${HELD}
-if held_by(KEYS[1], ARGV[1]) then return redis.call('DEL', KEYS[1]) end
+if held_by(KEYS[1], ARGV[1]) then
+  redis.call('DEL', KEYS[1])
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+if redis.pcall('GET', KEYS[2]) == ARGV[2] then return 1 end
 return 0
 `;
 const SET_IF_HELD = `${HELD}
@@ -67,7 +75,11 @@ export interface LockHandle {
   readonly token: string;
   /** Extends the lock to `ttlMs` from now; resolves false when it was lost (expired or taken). */
   extend(ttlMs: number): Promise<boolean>;
-  /** Releases the lock; resolves false when it was not held by this owner. */
+  /**
+   * Releases the lock; resolves false when it was not held by this owner. Run again after its reply
+   * was lost, it still answers true: its nonce is kept for as long as a command can wait to be sent
+   * again (about 6 minutes with the default timeouts), in a key beside the lock.
+   */
   release(): Promise<boolean>;
   /**
    * Writes `value` under store name `name` (as {@link Store.set}) only while this owner holds the
@@ -148,7 +160,10 @@ export class Locks {
       name,
       token,
       extend: async (ttlMs) => (await this.redis.script<number>(EXTEND, [key], [token, lockTtl(ttlMs)])) === 1,
-      release: async () => (await this.redis.script<number>(RELEASE, [key], [token])) === 1,
+      release: async () => {
+        const keys = [key, namespacedSideKey(this.redis.keyPrefix, 'released-by', this.lockName(name))];
+        return (await this.redis.script<number>(RELEASE, keys, [token, randomUUID(), resendWindowMs(this.redis.config)])) === 1;
+      },
       setIfHeld: async (target, value, options = {}) => {
         const ttl = options.ttlMs === undefined ? 0 : checkNumberArgument('ttlMs', options.ttlMs, { min: 1, unit: 'ms' });
         return (await this.redis.script<number>(SET_IF_HELD, [key, this.redis.key(target)], [token, value, ttl])) === 1;

@@ -110,6 +110,18 @@ describe('a command sent again after its reply was lost answers for the call, no
     expect(await locks.acquire('rotation', 30_000)).toBeDefined();
   });
 
+  it('lock release: it still answers true (it released the lock); the same handle releasing again later, once the lock is another\'s, still gets false', async () => {
+    const redis = await connect('lock-release');
+    const locks = new Locks(redis);
+    await (await locks.acquire('warm-up', 5_000))!.release();
+    const lock = (await locks.acquire('deploy', 30_000))!;
+    expect(await withReplyLost(redis, () => lock.release())).toBe(true);
+    const next = await locks.acquire('deploy', 30_000);
+    expect(next).toBeDefined();
+    expect(await lock.release()).toBe(false); // a later call of the old handle: the lock is another's now
+    expect(await next!.release()).toBe(true);
+  });
+
   it('lock with a fixed owner (the keycloak-connector providers): the acquisition has the lock; a second acquisition by the same owner is still "not taken"', async () => {
     const redis = await connect('lock-owner');
     const locks = new Locks(redis, { owner: 'provider-1' });
