@@ -116,20 +116,23 @@ function isSocketTimeout(error: Error): boolean {
   return error.message.startsWith('Socket timeout. Expecting data');
 }
 
-/** WRONGPASS / NOAUTH: the credentials in use are not (or no longer) accepted. */
 /** How many reconnects a command waits through before it is rejected (ioredis' maxRetriesPerRequest, the command connection). */
 const COMMAND_RETRIES = 20;
 
 /**
- * The longest after it was sent that a command whose reply was lost can run again on a new
- * connection (ioredis sends what was in flight again): its socket timeout, every reconnect it waits
- * through (each at most a connect timeout and the longest backoff), and a minute for the rest (an
- * IAM token signed, a password re-read). About 6 minutes with the defaults.
+ * How long after it was sent a command whose reply was lost may run again on a new connection
+ * (ioredis sends what was in flight again), for the nonces that let it answer for its first run:
+ * its socket timeout, the reconnects it waits through before it is rejected (each at most a connect
+ * timeout and the longest backoff), and a minute for the rest (an IAM token signed, a password
+ * re-read). About 6 minutes with the defaults. Not a hard bound: ioredis counts the reconnects
+ * afresh after each connection that came up, so a command can outlast it on a connection that
+ * keeps failing after it is ready.
  */
 export function resendWindowMs(config: Pick<ResolvedConnection, 'socketTimeoutMs' | 'connectTimeoutMs' | 'reconnectMaxDelayMs'>): number {
   return config.socketTimeoutMs + COMMAND_RETRIES * (config.connectTimeoutMs + config.reconnectMaxDelayMs) + 60_000;
 }
 
+/** WRONGPASS / NOAUTH: the credentials in use are not (or no longer) accepted. */
 export function isAuthError(error: unknown): boolean {
   const message = error instanceof Error ? error.message : '';
   return message.startsWith('WRONGPASS') || message.startsWith('NOAUTH');

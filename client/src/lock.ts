@@ -52,14 +52,15 @@ return 0
 `;
 // KEYS: the lock, the nonce of the release that freed it. ARGV: token, this call's nonce, the nonce's
 // TTL. A release whose reply was lost runs again on the next connection: finding its nonce, it
-// answers that it released the lock (the lock is gone, or already another owner's).
-const RELEASE = `${HELD}
+// answers that it released the lock, and deletes nothing (with a fixed owner, the lock may be that
+// owner's new acquisition by then). Only this call's first run can have written its nonce.
+export const RELEASE = `${HELD}
+if redis.pcall('GET', KEYS[2]) == ARGV[2] then return 1 end
 if held_by(KEYS[1], ARGV[1]) then
   redis.call('DEL', KEYS[1])
   redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
   return 1
 end
-if redis.pcall('GET', KEYS[2]) == ARGV[2] then return 1 end
 return 0
 `;
 const SET_IF_HELD = `${HELD}
@@ -77,8 +78,9 @@ export interface LockHandle {
   extend(ttlMs: number): Promise<boolean>;
   /**
    * Releases the lock; resolves false when it was not held by this owner. Run again after its reply
-   * was lost, it still answers true: its nonce is kept for as long as a command can wait to be sent
-   * again (about 6 minutes with the default timeouts), in a key beside the lock.
+   * was lost, it still answers true: its nonce is kept in a key beside the lock for about 6 minutes
+   * (with the default timeouts). Still false for its own release when another owner took and
+   * released the same lock between the two runs (the key holds the latest release's nonce).
    */
   release(): Promise<boolean>;
   /**

@@ -100,8 +100,8 @@ export class Store {
   /**
    * Writes only when the key does not exist. Resolves true when this call wrote it, also when its
    * reply was lost and it ran again on the next connection: the call's nonce is kept beside the value
-   * (in a key no Store name reaches, `<prefix>{<app>-<env>}!set-by:<name>`, for as long as a command
-   * can wait to be sent again, about 6 minutes with the default timeouts, or the value's TTL if
+   * (in a key no Store name reaches, `<prefix>{<app>-<env>}!set-by:<name>`, for about as long as a
+   * command waits through its reconnects, 6 minutes with the default timeouts, or the value's TTL if
    * shorter), and a second run that finds it answers for the first. Still false for its own write:
    * when, between the two runs, the value was deleted or expired and another call wrote it again.
    * Each write costs that second key for those minutes (about 200 bytes beside a small value).

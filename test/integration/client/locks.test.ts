@@ -7,7 +7,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KccRedis } from '@kcc-redis/client';
 import { Locks, Store } from '@kcc-redis/client/primitives';
-import { MAX_LOCK_TTL_MS } from '../../../client/src/lock.js';
+import { resendWindowMs } from '../../../client/src/connection.js';
+import { namespacedSideKey } from '../../../client/src/contract/naming.js';
+import { MAX_LOCK_TTL_MS, RELEASE } from '../../../client/src/lock.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { kccOptions, startTestRedis } from '../../support/redis.js';
@@ -57,6 +59,32 @@ describe('Locks', () => {
     await store.set('lock:task:acquired-by', 'mine');
     expect(await locks.acquire('task', 30_000)).toBeDefined();
     expect(await store.get('lock:task:acquired-by')).toBe('mine');
+  });
+
+  it("releasing lock x leaves lock 'x:released-by' alone; the release's nonce is in a key no lock name reaches, and expires", async () => {
+    const redis = await connect();
+    const locks = new Locks(redis);
+    const other = (await locks.acquire('batch:released-by', 30_000))!;
+    expect(await (await locks.acquire('batch', 30_000))!.release()).toBe(true);
+    expect(await other.extend(30_000)).toBe(true);
+    expect(await locks.acquire('batch:released-by', 30_000)).toBeUndefined();
+    const nonceTtl = await redis.run((r) => r.pttl(namespacedSideKey(redis.keyPrefix, 'released-by', 'lock:batch')));
+    expect(nonceTtl).toBeGreaterThan(0);
+    expect(nonceTtl).toBeLessThanOrEqual(resendWindowMs(redis.config));
+  });
+
+  it("a release's second run (its reply lost) with a fixed owner that took the lock again meanwhile: answers true and leaves the new acquisition held", async () => {
+    const redis = await connect();
+    const locks = new Locks(redis, { owner: 'provider-1' });
+    expect(await locks.acquire('session-sync', 30_000)).toBeDefined();
+    const keys = [redis.key('lock:session-sync'), namespacedSideKey(redis.keyPrefix, 'released-by', 'lock:session-sync')];
+    // The release script's two runs with one nonce, as ioredis sends it again after a lost reply.
+    const release = () => redis.script<number>(RELEASE, keys, ['provider-1', 'nonce-of-this-release', 60_000]);
+    expect(await release()).toBe(1);
+    expect(await locks.acquire('session-sync', 30_000)).toBeDefined(); // the same owner, again
+    expect(await release()).toBe(1);
+    expect(await redis.run((r) => r.get(keys[0]!))).toBe('provider-1');
+    expect(await locks.acquire('session-sync', 30_000)).toBeUndefined();
   });
 
   it(`a TTL outside 1 ms to ${MAX_LOCK_TTL_MS} ms is refused by name, and nothing is taken`, async () => {
