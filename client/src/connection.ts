@@ -167,7 +167,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   private readonly claiming = new Set<RedisClient>();
   private commandClient: RedisClient | undefined;
   private secureContext: SecureContext | undefined;
-  /** The TLS session shared by this instance's connections (TLS to a standalone endpoint only). */
+  /** The TLS sessions this instance's connections resume, one per endpoint (cluster node); with TLS only. */
   private readonly tlsSessions: TlsSessions | undefined;
   /** ioredis' `Connector` for TLS without IAM (every node's connections in cluster mode): opens sockets through {@link tlsSessions}. */
   private readonly resumingConnector: ReturnType<typeof socketConnector> | undefined;
