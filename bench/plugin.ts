@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
 import { type KccFastifyOptions, fastifyKcc } from '@kcc-redis/client/fastify';
 import { LocalRedis } from '../local/local-redis.js';
 import { bareConnect } from './lib/bare-connect.js';
@@ -23,6 +24,10 @@ const quiet = { info: () => {}, warn: () => {} };
  * plugin timeout). Baseline `bare_connect.p50`: a bare ioredis TLS connect of the same three
  * connections, in parallel. Samples alternate between the two within each round; the ratio is the
  * median of the rounds' ratios (docs/benchmarks.md, "Interleaved rounds"). Closing is not timed.
+ * Context, in rounds of their own: the same against a bare connect without ioredis' ready check, and
+ * `fastify_bare_connect.p50`, the bare connect made inside a Fastify app's start (`Fastify()`, a
+ * plugin, `ready()`), against the bare connect: how much of the goal's allowance Fastify's own start
+ * takes, as `register.p50` times both.
  */
 /** The plugin's options in this suite (and in bench/profile/register-steps.ts): the local server, a literal key-encryption key. */
 export function benchPluginOptions(server: LocalRedis): KccFastifyOptions {
@@ -45,6 +50,21 @@ export async function run(): Promise<void> {
     await app.register(fastifyKcc, options);
     await app.ready();
     return app;
+  };
+
+  // Fastify's own start around the baseline's connect, in a plugin of its own (context: the part of
+  // register.p50's ratio that is Fastify's, not the client's).
+  const fastifyAroundBare = async (): Promise<() => Promise<void>> => {
+    const app = Fastify();
+    let disconnect = async () => {};
+    await app.register(fp(async () => {
+      disconnect = await bareConnect(server, USER, password, CONNECTIONS);
+    }));
+    await app.ready();
+    return async () => {
+      await disconnect();
+      await app.close();
+    };
   };
 
   const resident = await register(); // creates the ring; stays up as "the other instance"
@@ -71,10 +91,17 @@ export async function run(): Promise<void> {
       authOnly.ours.push(summarize(ours).p50);
       authOnly.baseline.push(summarize(bare).p50);
     }
+    const fastifyOnly = { ours: [] as number[], baseline: [] as number[] };
+    for (let round = 0; round < ROUNDS; round++) {
+      const [withFastify, bare] = await alternatingSamples(SAMPLES / 2, 1, fastifyAroundBare, () => bareConnect(server, USER, password, CONNECTIONS));
+      fastifyOnly.ours.push(summarize(withFastify).p50);
+      fastifyOnly.baseline.push(summarize(bare).p50);
+    }
     const metrics: Metric[] = [
       paired('register.p50', 'us', p50, 'bare_connect.p50', { on: 'ratio', op: '<=', target: 1.3 }),
       paired('register.p90', 'us', p90, 'bare_connect.p90', undefined, 'context'),
       paired('register_vs_auth_only.p50', 'us', authOnly, 'bare_connect_auth_only.p50', undefined, 'context: baseline without ioredis\' ready check (INFO)'),
+      paired('fastify_bare_connect.p50', 'us', fastifyOnly, 'bare_connect.p50', undefined, 'context: Fastify\'s own start around the bare connect, no client'),
     ];
     report('plugin', metrics, { algorithm: 'PS256', connections: CONNECTIONS, rounds: ROUNDS, samplesPerRound: SAMPLES });
   } finally {
