@@ -30,7 +30,7 @@ export const TARGET_HELP = `Which app-envs, and their credentials (one source; d
                            app-env's only)
   --stack <name>           with --outputs: only this stack's app-envs, in a file of several stacks (staging and
                            prod); rotate-keys and revoke need it when the app-env is in more than one
-  --secret-id <id>         an app-env's user secret (the AppEnv<Name> output's secretArn); repeatable
+  --secret-id <id>         an app-env's user secret (the AppEnv<Name> output's password.secretArn); repeatable
   --kek-secret-id <id>     its key-encryption-key secret (with one --secret-id)
   (none of these)          the variables an app instance reads: KCC_REDIS_URL, KCC_REDIS_SECRET_ID or
                            KCC_REDIS_USERNAME/KCC_REDIS_PASSWORD, KCC_REDIS_CA_FILE, KCC_KEYRING_KEK(_SECRET_ID), …

@@ -61,7 +61,7 @@ export const INSTRUMENTS = {
   redis: {
     reconnects: counter('kcc_redis.connection.reconnects', '{reconnect}', "Reconnect attempts of the connection's sockets (commands, subscriber, reader)."),
     socketTimeouts: counter('kcc_redis.connection.socket_timeouts', '{timeout}', 'Sockets closed because a command got no byte back within socketTimeoutMs (a node that vanished, or this process stalled); each then reconnects.'),
-    tlsResumptions: counter('kcc_redis.connection.tls_resumptions', '{connection}', 'Connections and reconnects whose TLS handshake resumed an earlier session to the same endpoint (no certificate exchange); 0 in cluster mode or when the server issues no session tickets.'),
+    tlsResumptions: counter('kcc_redis.connection.tls_resumptions', '{connection}', 'Connections and reconnects whose TLS handshake resumed an earlier session to the same endpoint, in cluster mode the same node (no certificate exchange); 0 when the server issues no session tickets.'),
     authFailures: counter('kcc_redis.connection.auth.failures', '{failure}', 'Credentials rejected by Redis (WRONGPASS/NOAUTH); a failure seen at once by several sockets counts once.'),
     credentialRefreshes: counter('kcc_redis.connection.credential.refreshes', '{refresh}', 'Times the credentials changed after a re-read (a rotated password picked up).'),
     renewals: counter('kcc_redis.connection.renewals', '{renewal}', "Connections replaced before the server's age limit (ElastiCache IAM: 12 hours)."),
