@@ -6,12 +6,11 @@ import { fileURLToPath } from 'node:url';
 import { Cluster, type ClusterOptions } from 'ioredis';
 import { KccRedis, Revocations } from '@kcc-redis/client';
 import { namespacedKey } from '@kcc-redis/client/contract';
-import { encodeEnvelope } from '../client/src/envelope.js';
 import { shardChannel } from '../client/src/pubsub-mode.js';
-import { REVOCATION_BATCH_VERSION, REVOCATION_EVENT } from '../client/src/revocation/revocation-event.js';
 import { REVOCATION_KEYS } from '../client/src/revocation/revocation-keys.js';
 import { LocalCluster } from '../local/local-cluster.js';
 import { type Metric, paired, report } from './lib/report.js';
+import { revocationMessage } from './lib/revocation-message.js';
 import { ROUNDS, alternatingSamples } from './lib/rounds.js';
 import { summarize } from './lib/stats.js';
 
@@ -168,10 +167,8 @@ export async function run(): Promise<void> {
     const revocationChannel = shardChannel(PREFIX, `${PREFIX}${REVOCATION_KEYS.channel}`);
     const rawEnvelope = async () => {
       const sid = `watch-${n++}`;
-      const batch = { v: REVOCATION_BATCH_VERSION, revocations: [{ kind: 'session', sid, exp: Date.now() + 3_600_000 }] };
-      const { json } = encodeEnvelope('bench-raw-publisher', REVOCATION_EVENT, batch, 64 * 1024);
       const seen = hosts.allSee(sid);
-      await publisher.spublish(revocationChannel, json);
+      await publisher.spublish(revocationChannel, revocationMessage(sid));
       await seen;
     };
     const rawPublish = async () => {

@@ -11,9 +11,10 @@ import { REVOCATION_KEYS } from '../client/src/revocation/revocation-keys.js';
 import { SNAPSHOT_CHUNK } from '../client/src/revocation/revocation-snapshot.js';
 import { LocalRedis } from '../local/local-redis.js';
 import { InstancePool } from './lib/instance-pool.js';
+import { revocationMessage } from './lib/revocation-message.js';
 import { type Metric, paired, report } from './lib/report.js';
 import { ROUNDS, alternatingSamples, interleave, median } from './lib/rounds.js';
-import { ratePerSecondSync, summarize } from './lib/stats.js';
+import { ownCopy, ratePerSecondSync, summarize } from './lib/stats.js';
 
 const USER = 'bench-prod';
 /**
@@ -23,6 +24,8 @@ const USER = 'bench-prod';
  */
 const SAMPLES = 1_000;
 const WARMUP = 20;
+/** Samples of each side per round for the context figures beside `propagation_16` (their p50s). */
+const CONTEXT_SAMPLES = 400;
 /** Logout tokens per round of the bulk measurement, and unmeasured before the first round. */
 const BULK = 3_000;
 const BULK_WARMUP = 1_000;
@@ -99,6 +102,7 @@ export async function run(): Promise<void> {
     metrics.push(
       paired('propagation_16.p50', 'us', p16.p50, 'raw_publish_16.p50', { on: 'ratio', op: '<=', target: 1.15 }),
       paired('propagation_16.p99', 'us', p16.p99, 'raw_publish_16.p99', { on: 'ratio', op: '<=', target: 1.3 }),
+      ...await messageShares(receivers, publisher, host, redis.channel('revocations'), () => watched++),
     );
 
     // Bulk logout: per round BULK fresh logout tokens (distinct sids and jtis) handed concurrently to
@@ -180,11 +184,13 @@ export async function run(): Promise<void> {
     const claims = (n: number) => Array.from({ length: n }, (_, i) => ({ sid: i % 2 ? populatedIds[(i * 7919) % POPULATED]! : randomUUID(), sub: `user-${i}`, iat: Math.floor(Date.now() / 1000) }));
     const repeated = claims(1_024);
     const distinct = claims(65_536);
-    const checks = (probes: readonly { sid: string }[], mask: number) => interleave(
-      ROUNDS,
-      async () => ratePerSecondSync(300, (i) => populated.check(probes[i & mask]!) === 'revoked'),
-      async () => ratePerSecondSync(300, (i) => set.has(probes[i & mask]!.sid)),
-    );
+    // Each side and probe set measured by a loop of its own (ownCopy), calling one function.
+    const checks = (probes: readonly { sid: string }[], mask: number) => {
+      const [oursLoop, setLoop] = [ownCopy(ratePerSecondSync), ownCopy(ratePerSecondSync)];
+      const check = (i: number) => populated.check(probes[i & mask]!) === 'revoked';
+      const has = (i: number) => set.has(probes[i & mask]!.sid);
+      return interleave(ROUNDS, async () => oursLoop(300, check), async () => setLoop(300, has));
+    };
     metrics.push(
       paired('is_revoked_per_s', 'per_s', await checks(repeated, 1_023), 'set_has_per_s', { on: 'ratio', op: '>=', target: 0.25 }),
       paired('is_revoked_distinct_per_s', 'per_s', await checks(distinct, 65_535), 'set_has_distinct_per_s', undefined, 'context: 65,536 distinct sids'),
@@ -276,3 +282,48 @@ export async function run(): Promise<void> {
     await rm(dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * Context beside `propagation_16`, each against the raw `PUBLISH` of a short id to the baseline's 16
+ * subscribers (alternating, in rounds of their own): a raw `PUBLISH` of the message A publishes for
+ * one revocation (`revocationMessage`), on the revocation channel, applied by the same instances
+ * (`raw_publish_revocation_16`: the receivers' share, without the write script), and the same
+ * message on a channel of its own to 16 raw ioredis subscribers that `JSON.parse` it
+ * (`raw_publish_revocation_json_16`: the message's own share, without any client code).
+ */
+async function messageShares(receivers: Receivers, publisher: Redis, host: Record<string, unknown> & { channel: string }, revocationChannel: string, nextId: () => number): Promise<Metric[]> {
+  const jsonChannel = `${USER}:revocation-json`;
+  const parsers = await InstancePool.start(16, 'raw-json', { ...host, jsonChannel });
+  try {
+    const rawShort = async () => {
+      const id = `m${nextId()}`;
+      const all = receivers.raw.allSee(id);
+      await publisher.publish(host.channel, id);
+      await all;
+    };
+    const rawMessage = (pool: InstancePool, channel: string) => async () => {
+      const sid = `watch-${nextId()}`;
+      const all = pool.allSee(sid);
+      await publisher.publish(channel, revocationMessage(sid));
+      await all;
+    };
+    const applied = { ours: [] as number[], baseline: [] as number[] };
+    const parsed = { ours: [] as number[], baseline: [] as number[] };
+    for (let round = 0; round < ROUNDS; round++) {
+      const warmup = round === 0 ? WARMUP : 2;
+      const [a, b] = (await alternatingSamples(CONTEXT_SAMPLES, warmup, rawMessage(receivers.ours, revocationChannel), rawShort)).map(summarize);
+      applied.ours.push(a!.p50);
+      applied.baseline.push(b!.p50);
+      const [c, d] = (await alternatingSamples(CONTEXT_SAMPLES, warmup, rawMessage(parsers, jsonChannel), rawShort)).map(summarize);
+      parsed.ours.push(c!.p50);
+      parsed.baseline.push(d!.p50);
+    }
+    return [
+      paired('raw_publish_revocation_16.p50', 'us', applied, 'raw_publish_16.p50', undefined, "context: A's message for one revocation by raw PUBLISH, applied by the same instances (the receivers' share, no write script)"),
+      paired('raw_publish_revocation_json_16.p50', 'us', parsed, 'raw_publish_16.p50', undefined, 'context: the same message to 16 raw subscribers that JSON.parse it (the message\'s share, no client code)'),
+    ];
+  } finally {
+    await parsers.stop();
+  }
+}
+

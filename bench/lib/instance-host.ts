@@ -18,6 +18,8 @@ interface HostConfig {
   readonly username: string;
   readonly password: string;
   readonly channel: string;
+  /** `raw-json`: the channel it reads (default: the app-env's revocation channel). */
+  readonly jsonChannel?: string;
 }
 
 type ParentMessage = { t: 'expect'; count: number } | { t: 'stop' };
@@ -61,7 +63,7 @@ if (config.mode === 'raw-decode' || config.mode === 'raw-index') {
   } else {
     const subscriber = new Redis({ host: config.host, port: config.port, tls: { ca: config.ca }, username: config.username, password: config.password, protocol: 2, disableClientInfo: true });
     subscriber.on('message', (_channel: string, message: string) => saw(sidOf(message)));
-    await subscriber.subscribe(`${config.username}:revocations`);
+    await subscriber.subscribe(config.jsonChannel ?? `${config.username}:revocations`);
   }
   process.on('message', (message: ParentMessage) => {
     if (message.t === 'stop') process.exit(0);
