@@ -7,7 +7,7 @@ import { type KccFastifyOptions, fastifyKcc } from '@kcc-redis/client/fastify';
 import { LocalRedis } from '../local/local-redis.js';
 import { bareConnect } from './lib/bare-connect.js';
 import { type Metric, paired, report } from './lib/report.js';
-import { ROUNDS, alternatingSamples } from './lib/rounds.js';
+import { ROUNDS, alternatingSamples, rotatingSamples } from './lib/rounds.js';
 import { summarize } from './lib/stats.js';
 
 const USER = 'bench-prod';
@@ -24,10 +24,11 @@ const quiet = { info: () => {}, warn: () => {} };
  * plugin timeout). Baseline `bare_connect.p50`: a bare ioredis TLS connect of the same three
  * connections, in parallel. Samples alternate between the two within each round; the ratio is the
  * median of the rounds' ratios (docs/benchmarks.md, "Interleaved rounds"). Closing is not timed.
- * Context, in rounds of their own: the same against a bare connect without ioredis' ready check, and
- * `fastify_bare_connect.p50`, the bare connect made inside a Fastify app's start (`Fastify()`, a
- * plugin, `ready()`), against the bare connect: how much of the goal's allowance Fastify's own start
- * takes, as `register.p50` times both.
+ * Context, in rounds of their own: the same against a bare connect without ioredis' ready check; and
+ * ours, the bare connect made inside a Fastify app's start (`Fastify()`, a plugin, `ready()`) and the
+ * bare connect, the three alternating: `fastify_bare_connect.p50` against the bare connect (what
+ * Fastify's own start takes of the goal's allowance) and `register_vs_fastify.p50` against it (the
+ * plugin's own part), from the same samples.
  */
 /** The plugin's options in this suite (and in bench/profile/register-steps.ts): the local server, a literal key-encryption key. */
 export function benchPluginOptions(server: LocalRedis): KccFastifyOptions {
@@ -91,17 +92,27 @@ export async function run(): Promise<void> {
       authOnly.ours.push(summarize(ours).p50);
       authOnly.baseline.push(summarize(bare).p50);
     }
-    const fastifyOnly = { ours: [] as number[], baseline: [] as number[] };
+    // Ours, Fastify around the bare connect, and the bare connect, alternating in the same rounds.
+    const split = { ours: [] as number[], fastify: [] as number[], bare: [] as number[] };
     for (let round = 0; round < ROUNDS; round++) {
-      const [withFastify, bare] = await alternatingSamples(SAMPLES / 2, 1, fastifyAroundBare, () => bareConnect(server, USER, password, CONNECTIONS));
-      fastifyOnly.ours.push(summarize(withFastify).p50);
-      fastifyOnly.baseline.push(summarize(bare).p50);
+      const [ours, withFastify, bare] = (await rotatingSamples(SAMPLES / 2, 1, [
+        async () => {
+          const app = await register();
+          return () => app.close();
+        },
+        fastifyAroundBare,
+        () => bareConnect(server, USER, password, CONNECTIONS),
+      ])).map((samples) => summarize(samples).p50);
+      split.ours.push(ours!);
+      split.fastify.push(withFastify!);
+      split.bare.push(bare!);
     }
     const metrics: Metric[] = [
       paired('register.p50', 'us', p50, 'bare_connect.p50', { on: 'ratio', op: '<=', target: 1.3 }),
       paired('register.p90', 'us', p90, 'bare_connect.p90', undefined, 'context'),
       paired('register_vs_auth_only.p50', 'us', authOnly, 'bare_connect_auth_only.p50', undefined, 'context: baseline without ioredis\' ready check (INFO)'),
-      paired('fastify_bare_connect.p50', 'us', fastifyOnly, 'bare_connect.p50', undefined, 'context: Fastify\'s own start around the bare connect, no client'),
+      paired('fastify_bare_connect.p50', 'us', { ours: split.fastify, baseline: split.bare }, 'bare_connect_context.p50', undefined, 'context: Fastify\'s own start around the bare connect, no client'),
+      paired('register_vs_fastify.p50', 'us', { ours: split.ours, baseline: split.fastify }, 'fastify_bare_connect.p50', undefined, 'context: the plugin against Fastify around the bare connect, same rounds'),
     ];
     report('plugin', metrics, { algorithm: 'PS256', connections: CONNECTIONS, rounds: ROUNDS, samplesPerRound: SAMPLES });
   } finally {

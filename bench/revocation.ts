@@ -13,7 +13,7 @@ import { LocalRedis } from '../local/local-redis.js';
 import { InstancePool } from './lib/instance-pool.js';
 import { revocationMessage } from './lib/revocation-message.js';
 import { type Metric, paired, report } from './lib/report.js';
-import { ROUNDS, alternatingSamples, interleave, median } from './lib/rounds.js';
+import { ROUNDS, alternatingSamples, interleave, median, rotatingSamples } from './lib/rounds.js';
 import { ownCopy, ratePerSecondSync, summarize } from './lib/stats.js';
 
 const USER = 'bench-prod';
@@ -24,8 +24,9 @@ const USER = 'bench-prod';
  */
 const SAMPLES = 1_000;
 const WARMUP = 20;
-/** Samples of each side per round for the context figures beside `propagation_16` (their p50s). */
+/** Samples of each side per round for the context figures beside `propagation_16` (their p50s), and unmeasured before the first round (fresh processes). */
 const CONTEXT_SAMPLES = 400;
+const CONTEXT_WARMUP = 500;
 /** Logout tokens per round of the bulk measurement, and unmeasured before the first round. */
 const BULK = 3_000;
 const BULK_WARMUP = 1_000;
@@ -102,7 +103,6 @@ export async function run(): Promise<void> {
     metrics.push(
       paired('propagation_16.p50', 'us', p16.p50, 'raw_publish_16.p50', { on: 'ratio', op: '<=', target: 1.15 }),
       paired('propagation_16.p99', 'us', p16.p99, 'raw_publish_16.p99', { on: 'ratio', op: '<=', target: 1.3 }),
-      ...await messageShares(receivers, publisher, host, redis.channel('revocations'), () => watched++),
     );
 
     // Bulk logout: per round BULK fresh logout tokens (distinct sids and jtis) handed concurrently to
@@ -165,6 +165,8 @@ export async function run(): Promise<void> {
     // A is done. Open, it would check every minute that Redis still holds what it wrote (up to 10,000
     // revocations) and write them again once the state is replaced below, in the middle of ready_1m.
     await a.close();
+    // With A closed, nothing in this process applies the raw messages of the context figures.
+    metrics.push(...await messageShares(publisher, host, redis.channel('revocations'), () => watched++));
 
     // Checks from memory on an index of 100,000 revoked sessions (loaded by a fresh instance from the
     // stored state), against a bare Set.has on a Set of the same ids, same probes.
@@ -284,46 +286,66 @@ export async function run(): Promise<void> {
 }
 
 /**
- * Context beside `propagation_16`, each against the raw `PUBLISH` of a short id to the baseline's 16
- * subscribers (alternating, in rounds of their own): a raw `PUBLISH` of the message A publishes for
- * one revocation (`revocationMessage`), on the revocation channel, applied by the same instances
- * (`raw_publish_revocation_16`: the receivers' share, without the write script), and the same
- * message on a channel of its own to 16 raw ioredis subscribers that `JSON.parse` it
- * (`raw_publish_revocation_json_16`: the message's own share, without any client code).
+ * Context beside `propagation_16`, in rounds of their own after it, on fresh processes: three sides
+ * alternating sample by sample against one baseline, so that their ratios share its samples. The
+ * baseline: a raw `PUBLISH` of a short id to 16 raw subscribers (as `raw_publish_16`). The sides: the
+ * message an instance publishes for one revocation (`revocationMessage`, built before it is timed)
+ * by raw `PUBLISH` on the revocation channel, applied by 16 instances (`raw_publish_revocation_16`:
+ * the receivers' share, without the write script), and the same message on a channel of its own to
+ * 16 raw ioredis subscribers that `JSON.parse` it (`raw_publish_revocation_json_16`: the message's
+ * share, with no client code). Each pool is 16 processes of one instance or subscriber.
  */
-async function messageShares(receivers: Receivers, publisher: Redis, host: Record<string, unknown> & { channel: string }, revocationChannel: string, nextId: () => number): Promise<Metric[]> {
+async function messageShares(publisher: Redis, host: Record<string, unknown> & { channel: string }, revocationChannel: string, nextId: () => number): Promise<Metric[]> {
   const jsonChannel = `${USER}:revocation-json`;
-  const parsers = await InstancePool.start(16, 'raw-json', { ...host, jsonChannel });
+  // One pool after the other: 48 processes starting at once on two cores stalled some for over 10 s,
+  // and their subscribers' socket timeouts went off (a warning and a reconnect before measuring).
+  const pools: InstancePool[] = [];
+  const started = async (pool: Promise<InstancePool>) => {
+    pools.push(await pool);
+    return pools.at(-1)!;
+  };
   try {
+    const instances = await started(InstancePool.start(16, 'kcc', host));
+    const parsers = await started(InstancePool.start(16, 'raw-json', { ...host, jsonChannel }));
+    const raw = await started(InstancePool.start(16, 'raw', host));
+    const rawMessage = (pool: InstancePool, channel: string) => {
+      const queue: [string, string][] = [];
+      return {
+        prepare: (count: number) => queue.push(...Array.from({ length: count }, () => {
+          const sid = `watch-${nextId()}`;
+          return [sid, revocationMessage(sid)] as [string, string];
+        })),
+        send: async () => {
+          const [sid, message] = queue.shift()!;
+          const all = pool.allSee(sid);
+          await publisher.publish(channel, message);
+          await all;
+        },
+      };
+    };
+    const applied = rawMessage(instances, revocationChannel);
+    const parsed = rawMessage(parsers, jsonChannel);
     const rawShort = async () => {
       const id = `m${nextId()}`;
-      const all = receivers.raw.allSee(id);
+      const all = raw.allSee(id);
       await publisher.publish(host.channel, id);
       await all;
     };
-    const rawMessage = (pool: InstancePool, channel: string) => async () => {
-      const sid = `watch-${nextId()}`;
-      const all = pool.allSee(sid);
-      await publisher.publish(channel, revocationMessage(sid));
-      await all;
-    };
-    const applied = { ours: [] as number[], baseline: [] as number[] };
-    const parsed = { ours: [] as number[], baseline: [] as number[] };
+    const figures = { applied: [] as number[], parsed: [] as number[], short: [] as number[] };
     for (let round = 0; round < ROUNDS; round++) {
-      const warmup = round === 0 ? WARMUP : 2;
-      const [a, b] = (await alternatingSamples(CONTEXT_SAMPLES, warmup, rawMessage(receivers.ours, revocationChannel), rawShort)).map(summarize);
-      applied.ours.push(a!.p50);
-      applied.baseline.push(b!.p50);
-      const [c, d] = (await alternatingSamples(CONTEXT_SAMPLES, warmup, rawMessage(parsers, jsonChannel), rawShort)).map(summarize);
-      parsed.ours.push(c!.p50);
-      parsed.baseline.push(d!.p50);
+      const warmup = round === 0 ? CONTEXT_WARMUP : 2;
+      applied.prepare(warmup + CONTEXT_SAMPLES);
+      parsed.prepare(warmup + CONTEXT_SAMPLES);
+      const [a, p, s] = (await rotatingSamples(CONTEXT_SAMPLES, warmup, [applied.send, parsed.send, rawShort])).map(summarize);
+      figures.applied.push(a!.p50);
+      figures.parsed.push(p!.p50);
+      figures.short.push(s!.p50);
     }
     return [
-      paired('raw_publish_revocation_16.p50', 'us', applied, 'raw_publish_16.p50', undefined, "context: A's message for one revocation by raw PUBLISH, applied by the same instances (the receivers' share, no write script)"),
-      paired('raw_publish_revocation_json_16.p50', 'us', parsed, 'raw_publish_16.p50', undefined, 'context: the same message to 16 raw subscribers that JSON.parse it (the message\'s share, no client code)'),
+      paired('raw_publish_revocation_16.p50', 'us', { ours: figures.applied, baseline: figures.short }, 'raw_publish_16_context.p50', undefined, "context: an instance's message for one revocation by raw PUBLISH, applied by 16 instances (the receivers' share, no write script)"),
+      paired('raw_publish_revocation_json_16.p50', 'us', { ours: figures.parsed, baseline: figures.short }, 'raw_publish_16_context.p50', undefined, "context: the same message to 16 raw subscribers that JSON.parse it (the message's share, no client code), same rounds"),
     ];
   } finally {
-    await parsers.stop();
+    await Promise.all(pools.map((pool) => pool.stop()));
   }
 }
-

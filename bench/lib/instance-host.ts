@@ -25,6 +25,8 @@ interface HostConfig {
 type ParentMessage = { t: 'expect'; count: number } | { t: 'stop' };
 
 const config = JSON.parse(process.env.KCC_BENCH_HOST ?? '{}') as HostConfig;
+// The parent gone (a run stopped or crashed), nothing would ever stop this process.
+process.on('disconnect', () => process.exit(0));
 const perProcess = config.perProcess ?? 1;
 const send = (message: object) => process.send?.(message);
 

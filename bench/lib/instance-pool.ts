@@ -8,11 +8,19 @@ type HostMessage = { t: 'ready' } | { t: 'seen'; id: string } | { t: 'reached' }
 /** Benchmark instances in processes of their own, `perProcess` instances per process (see instance-host.ts). */
 export class InstancePool {
   private readonly onSeen = new Set<(id: string) => void>();
+  /** The waits in progress fail when a process exits before the pool is stopped (or they would never end). */
+  private readonly onExit = new Set<(error: Error) => void>();
+  private stopping = false;
 
   private constructor(private readonly children: readonly ChildProcess[]) {
     for (const child of children) {
       child.on('message', (message: HostMessage) => {
         if (message.t === 'seen') for (const listener of this.onSeen) listener(message.id);
+      });
+      child.once('exit', (code, signal) => {
+        if (this.stopping) return;
+        const error = new Error(`instance host ${child.pid} exited (${signal ?? code}) while the benchmark ran`);
+        for (const fail of this.onExit) fail(error);
       });
     }
   }
@@ -24,7 +32,7 @@ export class InstancePool {
     const children = layout.map((n) =>
       fork(script, [], { execArgv: ['--conditions=kcc-redis-source', '--import', 'tsx', ...(process.env.KCC_BENCH_HOST_ARGS?.split(' ').filter(Boolean) ?? [])], env: { ...process.env, KCC_BENCH_HOST: JSON.stringify({ ...connection, mode, perProcess: n }) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
     );
-    await Promise.all(children.map((child) => new Promise<void>((resolve, reject) => {
+    const started = Promise.all(children.map((child) => new Promise<void>((resolve, reject) => {
       child.once('error', reject);
       child.once('exit', (code) => reject(new Error(`instance host exited early (${code})`)));
       const onMessage = (message: HostMessage) => {
@@ -36,6 +44,12 @@ export class InstancePool {
       };
       child.on('message', onMessage);
     })));
+    try {
+      await started;
+    } catch (error) {
+      for (const child of children) child.kill('SIGKILL');
+      throw error;
+    }
     return new InstancePool(children);
   }
 
@@ -47,32 +61,37 @@ export class InstancePool {
   /** Resolves when every instance has seen `id` (each process reports once for all of its instances). */
   allSee(id: string): Promise<void> {
     let remaining = this.children.length;
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       const listener = (seen: string) => {
         if (seen === id && --remaining === 0) {
           this.onSeen.delete(listener);
+          this.onExit.delete(reject);
           resolve();
         }
       };
       this.onSeen.add(listener);
+      this.onExit.add(reject);
     });
   }
 
   /** Resolves when every `kcc` instance holds at least `count` revoked sessions. */
   allReach(count: number): Promise<void> {
-    return Promise.all(this.children.map((child) => new Promise<void>((resolve) => {
+    return Promise.all(this.children.map((child) => new Promise<void>((resolve, reject) => {
       const onMessage = (message: HostMessage) => {
         if (message.t === 'reached') {
           child.off('message', onMessage);
+          this.onExit.delete(reject);
           resolve();
         }
       };
       child.on('message', onMessage);
+      this.onExit.add(reject);
       child.send({ t: 'expect', count });
     }))).then(() => undefined);
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     await Promise.all(this.children.map((child) => new Promise<void>((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null || !child.connected) return resolve();
       child.once('exit', () => resolve());

@@ -44,35 +44,34 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+/** One measured call: what it returns, if anything, is its clean-up, run outside the timing. */
+export type Sampled = () => Promise<(() => Promise<unknown>) | void>;
+
 /**
  * Within one round, `count` samples of each side, alternating sample by sample (after `warmup`
  * unmeasured pairs): microseconds per call of `a` and of `b`. Each call's own clean-up (`after`)
  * runs outside the timing.
  */
-export async function alternatingSamples(
-  count: number,
-  warmup: number,
-  a: () => Promise<(() => Promise<unknown>) | void>,
-  b: () => Promise<(() => Promise<unknown>) | void>,
-): Promise<[number[], number[]]> {
-  const as: number[] = [];
-  const bs: number[] = [];
-  const time = async (fn: typeof a, into: number[] | undefined) => {
+export async function alternatingSamples(count: number, warmup: number, a: Sampled, b: Sampled): Promise<[number[], number[]]> {
+  const [as, bs] = await rotatingSamples(count, warmup, [a, b]);
+  return [as!, bs!];
+}
+
+/**
+ * {@link alternatingSamples} for any number of sides, in a balanced order (a b c, then c b a), so
+ * that each side follows each other side as often: microseconds per call of each side, in order.
+ */
+export async function rotatingSamples(count: number, warmup: number, sides: readonly Sampled[]): Promise<number[][]> {
+  const samples = sides.map(() => [] as number[]);
+  const time = async (side: number, measured: boolean) => {
     const start = process.hrtime.bigint();
-    const after = await fn();
+    const after = await sides[side]!();
     const elapsed = Number(process.hrtime.bigint() - start) / 1_000;
-    into?.push(elapsed);
+    if (measured) samples[side]!.push(elapsed);
     if (after) await after();
   };
   for (let i = 0; i < warmup + count; i++) {
-    const measured = i >= warmup;
-    if (i % 2 === 0) {
-      await time(a, measured ? as : undefined);
-      await time(b, measured ? bs : undefined);
-    } else {
-      await time(b, measured ? bs : undefined);
-      await time(a, measured ? as : undefined);
-    }
+    for (let k = 0; k < sides.length; k++) await time(i % 2 === 0 ? k : sides.length - 1 - k, i >= warmup);
   }
-  return [as, bs];
+  return samples;
 }

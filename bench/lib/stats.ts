@@ -44,10 +44,11 @@ export async function ratePerSecond(ms: number, fn: () => unknown): Promise<numb
  * A copy of `fn` compiled anew from its source, with type feedback of its own. A measuring loop that
  * calls ours in one place and the baseline in another, if shared, is optimized for whichever V8 saw
  * first or most, differently from one run to the next: `set_has_per_s` read 14.2 M/s in one run and
- * 9.3 M/s in the next, steady within each (2026-12-04). `fn` must use nothing but globals.
+ * 9.3 M/s in the next, steady within each (2026-12-04). `fn` must use nothing but globals (and the
+ * `__name` that tsx's transform puts around inner functions, given here as a no-op).
  */
 export function ownCopy<F extends (...args: never[]) => unknown>(fn: F): F {
-  return new Function(`return (${fn.toString()});`)() as F;
+  return new Function('__name', `'use strict'; return (${fn.toString()});`)((f: unknown) => f) as F;
 }
 
 /** Like {@link ratePerSecond} for synchronous calls, in batches of 10,000 (timer reads amortised). */
