@@ -49,6 +49,8 @@ function rawOptions(config: HostConfig, shardedSubscribers: boolean): ClusterOpt
  * classic SUBSCRIBE. Each reports what it saw to the parent over IPC.
  */
 async function host(config: HostConfig): Promise<void> {
+  // The parent gone (a run stopped or crashed), nothing would ever stop this process.
+  process.on('disconnect', () => process.exit(0));
   const send = (message: HostMessage) => process.send?.(message);
   const redis = await KccRedis.connect(
     { url: `rediss://${config.seed.host}:${config.seed.port}`, tls: { ca: config.ca, servername: 'localhost' }, username: config.username, password: config.password, clusterMode: true, heartbeat: false, env: {} },
@@ -165,10 +167,11 @@ export async function run(): Promise<void> {
     // The receivers' share: a raw SPUBLISH of the very message ours publishes (a revocation envelope)
     // on ours' channel, applied by the same 16 instances; no script, no durable write.
     const revocationChannel = shardChannel(PREFIX, `${PREFIX}${REVOCATION_KEYS.channel}`);
+    const messages: [string, string][] = [];
     const rawEnvelope = async () => {
-      const sid = `watch-${n++}`;
+      const [sid, message] = messages.shift()!;
       const seen = hosts.allSee(sid);
-      await publisher.spublish(revocationChannel, revocationMessage(sid));
+      await publisher.spublish(revocationChannel, message);
       await seen;
     };
     const rawPublish = async () => {
@@ -193,6 +196,11 @@ export async function run(): Promise<void> {
     // this, the measuring process, on that side only.
     await a.close();
     for (let round = 0; round < ROUNDS; round++) {
+      // Built before they are timed.
+      for (let i = 0; i < WARMUP / 2 + SAMPLES / 2; i++) {
+        const sid = `watch-${n++}`;
+        messages.push([sid, revocationMessage(sid)]);
+      }
       const [e, s3] = (await alternatingSamples(SAMPLES / 2, WARMUP / 2, rawEnvelope, rawSpublish)).map(summarize);
       figures.envelope.push(e!.p50);
       figures.spublish3.push(s3!.p50);

@@ -61,7 +61,7 @@ export class InstancePool {
   /** Resolves when every instance has seen `id` (each process reports once for all of its instances). */
   allSee(id: string): Promise<void> {
     let remaining = this.children.length;
-    return new Promise((resolve, reject) => {
+    return handledLater(new Promise((resolve, reject) => {
       const listener = (seen: string) => {
         if (seen === id && --remaining === 0) {
           this.onSeen.delete(listener);
@@ -71,12 +71,12 @@ export class InstancePool {
       };
       this.onSeen.add(listener);
       this.onExit.add(reject);
-    });
+    }));
   }
 
   /** Resolves when every `kcc` instance holds at least `count` revoked sessions. */
   allReach(count: number): Promise<void> {
-    return Promise.all(this.children.map((child) => new Promise<void>((resolve, reject) => {
+    return handledLater(Promise.all(this.children.map((child) => new Promise<void>((resolve, reject) => {
       const onMessage = (message: HostMessage) => {
         if (message.t === 'reached') {
           child.off('message', onMessage);
@@ -87,7 +87,7 @@ export class InstancePool {
       child.on('message', onMessage);
       this.onExit.add(reject);
       child.send({ t: 'expect', count });
-    }))).then(() => undefined);
+    }))).then(() => undefined));
   }
 
   async stop(): Promise<void> {
@@ -99,4 +99,14 @@ export class InstancePool {
       setTimeout(() => child.kill('SIGKILL'), 5_000).unref();
     })));
   }
+}
+
+/**
+ * A wait is made before what it waits for is sent, and awaited after: a host that exits in between
+ * rejects it while nothing awaits it yet, which Node would treat as unhandled and exit on, skipping
+ * the suite's clean-up. The rejection still reaches whoever awaits it.
+ */
+function handledLater<T>(wait: Promise<T>): Promise<T> {
+  wait.catch(() => undefined);
+  return wait;
 }

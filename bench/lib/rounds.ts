@@ -58,8 +58,10 @@ export async function alternatingSamples(count: number, warmup: number, a: Sampl
 }
 
 /**
- * {@link alternatingSamples} for any number of sides, in a balanced order (a b c, then c b a), so
- * that each side follows each other side as often: microseconds per call of each side, in order.
+ * {@link alternatingSamples} for any number of sides: microseconds per call of each side. The order
+ * goes through every rotation of the sides, forward and backward (a b c, c b a, b c a, a c b, c a b,
+ * b a c), so that each side runs as often in each position and right after each other side: what
+ * one side leaves running lands on every other side alike. Two sides: a b, b a, as before.
  */
 export async function rotatingSamples(count: number, warmup: number, sides: readonly Sampled[]): Promise<number[][]> {
   const samples = sides.map(() => [] as number[]);
@@ -70,8 +72,10 @@ export async function rotatingSamples(count: number, warmup: number, sides: read
     if (measured) samples[side]!.push(elapsed);
     if (after) await after();
   };
+  const n = sides.length;
   for (let i = 0; i < warmup + count; i++) {
-    for (let k = 0; k < sides.length; k++) await time(i % 2 === 0 ? k : sides.length - 1 - k, i >= warmup);
+    const rotation = n > 2 ? (i >> 1) % n : 0;
+    for (let k = 0; k < n; k++) await time((rotation + (i % 2 === 0 ? k : n - 1 - k)) % n, i >= warmup);
   }
   return samples;
 }
