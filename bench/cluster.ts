@@ -1,4 +1,3 @@
-import { type ChildProcess, fork } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +8,7 @@ import { namespacedKey } from '@kcc-redis/client/contract';
 import { shardChannel } from '../client/src/pubsub-mode.js';
 import { REVOCATION_KEYS } from '../client/src/revocation/revocation-keys.js';
 import { LocalCluster } from '../local/local-cluster.js';
+import { InstancePool } from './lib/instance-pool.js';
 import { type Metric, paired, report } from './lib/report.js';
 import { revocationMessage } from './lib/revocation-message.js';
 import { ROUNDS, alternatingSamples } from './lib/rounds.js';
@@ -75,53 +75,6 @@ async function host(config: HostConfig): Promise<void> {
   send({ t: 'ready' });
 }
 
-/** The host processes, seeded round-robin on the three primaries. */
-class Hosts {
-  private readonly listeners = new Set<(id: string) => void>();
-
-  private constructor(private readonly children: readonly ChildProcess[]) {
-    for (const child of children) child.on('message', (m: HostMessage) => m.t === 'seen' && this.listeners.forEach((l) => l(m.id)));
-  }
-
-  static async start(configs: readonly HostConfig[]): Promise<Hosts> {
-    const script = fileURLToPath(import.meta.url);
-    const children = configs.map((config) =>
-      fork(script, [], { execArgv: ['--conditions=kcc-redis-source', '--import', 'tsx'], env: { ...process.env, KCC_BENCH_CLUSTER_HOST: JSON.stringify(config) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
-    );
-    await Promise.all(children.map((child) => new Promise<void>((resolve, reject) => {
-      child.once('exit', (code) => reject(new Error(`cluster bench host exited early (${code})`)));
-      child.on('message', (m: HostMessage) => {
-        if (m.t !== 'ready') return;
-        child.removeAllListeners('exit');
-        resolve();
-      });
-    })));
-    return new Hosts(children);
-  }
-
-  /** Resolves when every host has seen `id`. */
-  allSee(id: string): Promise<void> {
-    let remaining = this.children.length;
-    return new Promise((resolve) => {
-      const listener = (seen: string) => {
-        if (seen === id && --remaining === 0) {
-          this.listeners.delete(listener);
-          resolve();
-        }
-      };
-      this.listeners.add(listener);
-    });
-  }
-
-  async stop(): Promise<void> {
-    await Promise.all(this.children.map((child) => new Promise<void>((resolve) => {
-      child.once('exit', () => resolve());
-      child.send({ t: 'stop' });
-      setTimeout(() => child.kill('SIGKILL'), 5_000).unref();
-    })));
-  }
-}
-
 /**
  * `propagation_cluster_16`: a revocation accepted on instance A (durable in its shard, SPUBLISHed by
  * the same script) until it is applied on 16 instances, each in its own process, seeded on the three
@@ -138,7 +91,8 @@ export async function run(): Promise<void> {
   }));
   const cleanup: (() => Promise<unknown>)[] = [];
   try {
-    const hosts = await Hosts.start(configs);
+    // The host processes, seeded round-robin on the three primaries: this file, run as a host.
+    const hosts = await InstancePool.fork(fileURLToPath(import.meta.url), configs.map((config) => ({ KCC_BENCH_CLUSTER_HOST: JSON.stringify(config) })));
     cleanup.push(() => hosts.stop());
     const redis = await KccRedis.connect({ url: cluster.url, tls: { ca: cluster.ca, servername: 'localhost' }, username: USER, password, clusterMode: true, heartbeat: false, env: {} });
     const a = await Revocations.start(redis);

@@ -26,12 +26,20 @@ export class InstancePool {
   }
 
   /** `processes` processes of `perProcess` instances each (or a list of instance counts per process). */
-  static async start(processes: number | readonly number[], mode: HostMode, connection: Record<string, unknown>, perProcess = 1): Promise<InstancePool> {
+  static start(processes: number | readonly number[], mode: HostMode, connection: Record<string, unknown>, perProcess = 1): Promise<InstancePool> {
     const script = join(dirname(fileURLToPath(import.meta.url)), 'instance-host.ts');
     const layout = typeof processes === 'number' ? Array.from({ length: processes }, () => perProcess) : processes;
-    const children = layout.map((n) =>
-      fork(script, [], { execArgv: ['--conditions=kcc-redis-source', '--import', 'tsx', ...(process.env.KCC_BENCH_HOST_ARGS?.split(' ').filter(Boolean) ?? [])], env: { ...process.env, KCC_BENCH_HOST: JSON.stringify({ ...connection, mode, perProcess: n }) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
-    );
+    return InstancePool.fork(script, layout.map((n) => ({ KCC_BENCH_HOST: JSON.stringify({ ...connection, mode, perProcess: n }) })));
+  }
+
+  /**
+   * One process per entry of `envs`, each running `script` (TypeScript, through tsx) with those
+   * variables added to this process's environment; resolves once every one has sent `ready`. A host
+   * speaks this pool's protocol: `ready`, `seen`, `reached` to the parent, `stop` and `expect` from it.
+   */
+  static async fork(script: string, envs: readonly Record<string, string>[]): Promise<InstancePool> {
+    const execArgv = ['--conditions=kcc-redis-source', '--import', 'tsx', ...(process.env.KCC_BENCH_HOST_ARGS?.split(' ').filter(Boolean) ?? [])];
+    const children = envs.map((env) => fork(script, [], { execArgv, env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
     const started = Promise.all(children.map((child) => new Promise<void>((resolve, reject) => {
       child.once('error', reject);
       child.once('exit', (code) => reject(new Error(`instance host exited early (${code})`)));
