@@ -305,7 +305,12 @@ export function keyPrefixProblem(username: string, prefix: string): string | und
  * @example namespacedKey('my-app-prod:', 'keyring') // 'my-app-prod:{my-app-prod}:keyring'
  */
 export function namespacedKey(prefix: string, name: string): string {
-  return `${prefix}{${prefix.slice(0, -1)}}:${name}`;
+  return `${taggedPrefix(prefix)}:${name}`;
+}
+
+/** The prefix followed by its hash tag (the prefix without its colon): every key of a namespace starts with it. */
+function taggedPrefix(prefix: string): string {
+  return `${prefix}{${prefix.slice(0, -1)}}`;
 }
 
 /**
@@ -316,7 +321,7 @@ export function namespacedKey(prefix: string, name: string): string {
  * @example namespacedSideKey('my-app-prod:', 'set-by', 'job:1') // 'my-app-prod:{my-app-prod}!set-by:job:1'
  */
 export function namespacedSideKey(prefix: string, kind: string, name: string): string {
-  return `${prefix}{${prefix.slice(0, -1)}}!${kind}:${name}`;
+  return `${taggedPrefix(prefix)}!${kind}:${name}`;
 }
 
 /**
