@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { afterAll, beforeAll } from 'vitest';
 import type { KccConnectionOptions } from '../../client/src/index.js';
 import { LocalRedis, type LocalRedisOptions } from '../../local/local-redis.js';
 
@@ -24,6 +25,30 @@ export async function startTestRedis(options: Omit<LocalRedisOptions, 'dir'>): P
     await rm(dir, { recursive: true, force: true });
   };
   return server;
+}
+
+/**
+ * The test file's Redis: started by a `beforeAll`, stopped by an `afterAll`, both registered where
+ * this is called (at the file's top level). The returned object stands for the server once it is
+ * up; reading it earlier (at the top level, or after a failed start) throws, naming the field read.
+ */
+export function useTestRedis(options: Omit<LocalRedisOptions, 'dir'>): LocalRedis {
+  let started: LocalRedis | undefined;
+  beforeAll(async () => {
+    started = await startTestRedis(options);
+  });
+  afterAll(async () => {
+    const server = started;
+    started = undefined;
+    await server?.stop();
+  });
+  return new Proxy({} as LocalRedis, {
+    get(_, field) {
+      if (!started) throw new Error(`useTestRedis: ".${String(field)}" was read before the server was started (read it inside a test or hook)`);
+      const value: unknown = Reflect.get(started, field, started);
+      return typeof value === 'function' ? value.bind(started) : value;
+    },
+  });
 }
 
 /** Options of {@link connectAs}. */

@@ -1,9 +1,8 @@
 import { inspect } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { KccAuthError, KccRedis, type RedisCredentials } from '../../../client/src/index.js';
 import { Store } from '../../../client/src/store.js';
-import type { LocalRedis } from '../../../local/local-redis.js';
-import { startTestRedis } from '../../support/redis.js';
+import { useTestRedis } from '../../support/redis.js';
 import { until } from '../../support/events.js';
 import { startWriteWorkers } from '../../support/write-workers.js';
 
@@ -15,11 +14,7 @@ function throttled(): Error {
 }
 
 describe('a failed credential re-read after a rotation (real redis-server, TLS, ACL users)', () => {
-  let server: LocalRedis;
-  beforeAll(async () => {
-    server = await startTestRedis({ appEnvs: [{ app: 'my-app', env: 'prod' }] });
-  });
-  afterAll(() => server?.stop());
+  const server = useTestRedis({ appEnvs: [{ app: 'my-app', env: 'prod' }] });
 
   /** Rotates USER's password the way ElastiCache and Secrets Manager do; returns the new one. */
   async function rotate(secret: { current: RedisCredentials }, newPassword: string): Promise<void> {

@@ -7,23 +7,17 @@
  */
 import type { Redis } from 'ioredis';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { KccRedis, KeyRing, type KeyRingOptions } from '../../../client/src/index.js';
-import type { LocalRedis } from '../../../local/local-redis.js';
 import { nextEvent, until } from '../../support/events.js';
 import { closeAfterEach } from '../../support/closing.js';
-import { connectAs, kccOptions, startTestRedis } from '../../support/redis.js';
+import { connectAs, kccOptions, useTestRedis } from '../../support/redis.js';
 import { ringPayload, sealedWith, storedRing, tamperedRing, writeStoredRing } from '../../support/stored-ring.js';
 
 const KEK = 'attack-test-key-encryption-key-0123456789abcdefghijklmnopqrstuv';
-let server: LocalRedis;
+const server = useTestRedis({ appEnvs: Array.from({ length: 24 }, (_, i) => ({ app: `ring${i}`, env: 'prod' })), persistence: 'none' });
 let app = 0;
 const closeLater = closeAfterEach();
-
-beforeAll(async () => {
-  server = await startTestRedis({ appEnvs: Array.from({ length: 24 }, (_, i) => ({ app: `ring${i}`, env: 'prod' })), persistence: 'none' });
-});
-afterAll(() => server?.stop());
 
 /** Fast enough that running instances notice a write that bypassed the ring's log within milliseconds. */
 const FAST: KeyRingOptions = { algorithm: 'PS256', refreshIntervalMs: 40, lockTtlMs: 2_000 };

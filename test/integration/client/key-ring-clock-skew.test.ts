@@ -11,12 +11,11 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { type JWK, createLocalJWKSet, jwtVerify } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { KccRedis, KeyRing } from '@kcc-redis/client';
-import type { LocalRedis } from '../../../local/local-redis.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { until } from '../../support/events.js';
-import { connectAs, kccOptions, startTestRedis } from '../../support/redis.js';
+import { connectAs, kccOptions, useTestRedis } from '../../support/redis.js';
 import { ringPayload, sealedWith, storedRing, writeStoredRing } from '../../support/stored-ring.js';
 import { TSX_NODE_ARGS } from '../../support/tsx.js';
 
@@ -24,13 +23,8 @@ const KEK = 'clock-skew-test-key-encryption-key-0123456789abcdefghijklmnop';
 const WRITER = fileURLToPath(new URL('../../support/skewed-key-ring.ts', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const APPS = ['skewrotate', 'skewfirst', 'skewfar', 'skewbehind', 'skewlegacy', 'skewnotime'] as const;
-let server: LocalRedis;
+const server = useTestRedis({ appEnvs: APPS.map((app) => ({ app, env: 'prod' })), persistence: 'none' });
 const closeLater = closeAfterEach();
-
-beforeAll(async () => {
-  server = await startTestRedis({ appEnvs: APPS.map((app) => ({ app, env: 'prod' })), persistence: 'none' });
-});
-afterAll(() => server?.stop());
 
 async function instance(user: string): Promise<KeyRing> {
   const redis = closeLater(await KccRedis.connect(kccOptions(server, user)));

@@ -6,17 +6,16 @@
  */
 import type { Redis } from 'ioredis';
 import { createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify } from 'jose';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KccRedis, KeyRing, type KeyRingOptions } from '../../../client/src/index.js';
 import { KEK_HISTORY_LENGTH, parseKeyEncryptionKeySecret } from '../../../client/src/contract/user-secret.js';
 import { KeyEncryptionKey } from '../../../client/src/keyring/key-encryption.js';
 import { createKeyEncryptionKeyRotationHandler } from '../../../infra/rotation/key-encryption-key-rotation-handler.js';
 import { KEK_ROTATION_TAG_KEY } from '../../../infra/rotation/rotation-contract.js';
-import type { LocalRedis } from '../../../local/local-redis.js';
 import { nextEvent, until, untilAsync } from '../../support/events.js';
 import { FakeSecretsManager } from '../../support/fake-secrets-manager.js';
 import { closeAfterEach } from '../../support/closing.js';
-import { kccOptions, startTestRedis } from '../../support/redis.js';
+import { kccOptions, useTestRedis } from '../../support/redis.js';
 import { ringPayload, sealedWith, storedRing, writeStoredRing } from '../../support/stored-ring.js';
 import { connectAs } from '../../support/redis.js';
 
@@ -25,20 +24,16 @@ const TAG = 'kcc-redis';
 const FIRST_KEK = `first${'K'.repeat(59)}`;
 const rotation = createKeyEncryptionKeyRotationHandler({ rotationTag: TAG, log: () => {} });
 
-let server: LocalRedis;
+const server = useTestRedis({ appEnvs: Array.from({ length: 7 }, (_, i) => ({ app: `kek${i}`, env: 'prod' })), persistence: 'none' });
 let sm: FakeSecretsManager;
 let app = 0;
 const closeLater = closeAfterEach();
 
-beforeAll(async () => {
-  server = await startTestRedis({ appEnvs: Array.from({ length: 7 }, (_, i) => ({ app: `kek${i}`, env: 'prod' })), persistence: 'none' });
-});
 beforeEach(() => {
   sm = new FakeSecretsManager();
   sm.add(ARN, JSON.stringify({ v: 1, kek: FIRST_KEK, previous: [] }), { rotationTag: TAG, tagKey: KEK_ROTATION_TAG_KEY });
 });
 afterEach(() => sm.restore());
-afterAll(() => server?.stop());
 
 const fromSecret: KeyRingOptions = { keyEncryptionKeySecretId: ARN, region: 'eu-west-1', env: {}, algorithm: 'ES256', refreshIntervalMs: 50, lockTtlMs: 2_000 };
 

@@ -5,23 +5,17 @@
  * of 17 keys that every instance refused and wrote the previous generation back over; `rotate()`
  * had reported it done, and instances starting later refused to (the log showed generation 17).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { KccRedis, type KccLogger, KeyRing } from '@kcc-redis/client';
-import type { LocalRedis } from '../../../local/local-redis.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { until } from '../../support/events.js';
-import { connectAs, kccOptions, startTestRedis } from '../../support/redis.js';
+import { connectAs, kccOptions, useTestRedis } from '../../support/redis.js';
 import { ringPayload, storedRing } from '../../support/stored-ring.js';
 
 const KEK = 'many-keys-test-key-encryption-key-0123456789abcdefghijklmnop';
 const USER = 'manykeys-prod';
-let server: LocalRedis;
+const server = useTestRedis({ appEnvs: [{ app: 'manykeys', env: 'prod' }], persistence: 'none' });
 const closeLater = closeAfterEach();
-
-beforeAll(async () => {
-  server = await startTestRedis({ appEnvs: [{ app: 'manykeys', env: 'prod' }], persistence: 'none' });
-});
-afterAll(() => server?.stop());
 
 async function instance(logger?: KccLogger): Promise<KeyRing> {
   const redis = closeLater(await KccRedis.connect(kccOptions(server, USER, logger ? { logger } : {})));

@@ -9,25 +9,19 @@
  * higher digest won, so in about half the cases every instance switched to the newcomer's key at once.
  */
 import { createLocalJWKSet, jwtVerify } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { KccRedis, KeyRing } from '@kcc-redis/client';
-import type { LocalRedis } from '../../../local/local-redis.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { until, untilAsync } from '../../support/events.js';
-import { connectAs, kccOptions, startTestRedis } from '../../support/redis.js';
+import { connectAs, kccOptions, useTestRedis } from '../../support/redis.js';
 import { ringPayload, storedRing } from '../../support/stored-ring.js';
 import { TcpProxy } from '../../support/tcp-proxy.js';
 
 const KEK = 'redis-loss-test-key-encryption-key-0123456789abcdefghijklmnop';
 /** Rounds of the race: without the rule, the newcomer's ring wins about half of them (a digest compare). */
 const ROUNDS = 5;
-let server: LocalRedis;
+const server = useTestRedis({ appEnvs: [{ app: 'lossback', env: 'prod' }, ...Array.from({ length: ROUNDS }, (_, i) => ({ app: `lossnew${i}`, env: 'prod' }))], persistence: 'none' });
 const closeLater = closeAfterEach();
-
-beforeAll(async () => {
-  server = await startTestRedis({ appEnvs: [{ app: 'lossback', env: 'prod' }, ...Array.from({ length: ROUNDS }, (_, i) => ({ app: `lossnew${i}`, env: 'prod' }))], persistence: 'none' });
-});
-afterAll(() => server?.stop());
 
 /** The periodic read an hour away: what happens here comes from the reconnect and the log. `url`: through a proxy. */
 async function instance(user: string, url?: string): Promise<KeyRing> {

@@ -4,11 +4,10 @@
  * from starting. No rotation makes such a ring today (the 16-key cap, the skew allowance); this test
  * stands in for a future bug by making the rotation plan produce one.
  */
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { KccRedis, KeyRing } from '@kcc-redis/client';
-import type { LocalRedis } from '../../../local/local-redis.js';
 import { closeAfterEach } from '../../support/closing.js';
-import { connectAs, kccOptions, startTestRedis } from '../../support/redis.js';
+import { connectAs, kccOptions, useTestRedis } from '../../support/redis.js';
 import { storedRing } from '../../support/stored-ring.js';
 
 const sabotage = vi.hoisted(() => ({ on: false }));
@@ -26,13 +25,8 @@ vi.mock('../../../client/src/keyring/ring-data.js', async (importOriginal) => {
 
 const KEK = 'write-check-test-key-encryption-key-0123456789abcdefghijklmnop';
 const USER = 'writecheck-prod';
-let server: LocalRedis;
+const server = useTestRedis({ appEnvs: [{ app: 'writecheck', env: 'prod' }], persistence: 'none' });
 const closeLater = closeAfterEach();
-
-beforeAll(async () => {
-  server = await startTestRedis({ appEnvs: [{ app: 'writecheck', env: 'prod' }], persistence: 'none' });
-});
-afterAll(() => server?.stop());
 
 describe('key ring: the writer checks what it writes', () => {
   it('a planned ring readers would refuse is not written: the rotation fails, saying why, and Redis keeps the ring it had', async () => {

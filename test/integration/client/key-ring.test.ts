@@ -1,21 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { jwtVerify, createLocalJWKSet, decodeProtectedHeader } from 'jose';
 import { KccRedis, KeyRing, type KeyRingOptions } from '../../../client/src/index.js';
 import { PRIVATE_JWK_MEMBERS } from '../../../client/src/keyring/ring-data.js';
-import type { LocalRedis } from '../../../local/local-redis.js';
 import { nextEvent, until } from '../../support/events.js';
 import { closeAfterEach } from '../../support/closing.js';
-import { connectAs, kccOptions, startTestRedis } from '../../support/redis.js';
+import { connectAs, kccOptions, useTestRedis } from '../../support/redis.js';
 
 const KEK = 'k'.repeat(20) + 'K'.repeat(20) + '0123456789abcdefghijklmnopqrstuv';
-let server: LocalRedis;
+const server = useTestRedis({ appEnvs: Array.from({ length: 16 }, (_, i) => ({ app: `app${i}`, env: 'prod' })), persistence: 'none' });
 let app = 0;
 const closeLater = closeAfterEach();
-
-beforeAll(async () => {
-  server = await startTestRedis({ appEnvs: Array.from({ length: 16 }, (_, i) => ({ app: `app${i}`, env: 'prod' })), persistence: 'none' });
-});
-afterAll(() => server?.stop());
 
 /** A fresh app-env namespace for each test. */
 function namespace(): string {

@@ -4,24 +4,18 @@
  * lost reply: resent-commands.test.ts) sits in a key no lock's or Store's name reaches. Locks of
  * another type or without a TTL: shared-keys-wrong-type.test.ts.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { KccRedis } from '@kcc-redis/client';
 import { Locks, Store } from '@kcc-redis/client/primitives';
 import { resendWindowMs } from '../../../client/src/connection.js';
 import { namespacedSideKey } from '../../../client/src/contract/naming.js';
 import { MAX_LOCK_TTL_MS, RELEASE } from '../../../client/src/lock.js';
-import type { LocalRedis } from '../../../local/local-redis.js';
 import { closeAfterEach } from '../../support/closing.js';
-import { kccOptions, startTestRedis } from '../../support/redis.js';
+import { kccOptions, useTestRedis } from '../../support/redis.js';
 
 const USER = 'locks-prod';
-let server: LocalRedis;
+const server = useTestRedis({ appEnvs: [{ app: 'locks', env: 'prod' }], persistence: 'none' });
 const closeLater = closeAfterEach();
-
-beforeAll(async () => {
-  server = await startTestRedis({ appEnvs: [{ app: 'locks', env: 'prod' }], persistence: 'none' });
-});
-afterAll(() => server?.stop());
 
 const connect = async () => closeLater(await KccRedis.connect(kccOptions(server, USER, { heartbeat: false })));
 

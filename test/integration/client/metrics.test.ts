@@ -8,32 +8,27 @@
 import { inspect } from 'node:util';
 import { metrics } from '@opentelemetry/api';
 import type { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { KccMetrics, KccRedis, KeyRing, Revocations, type KccConnectionOptions, type KccLogger, type RedisCredentials } from '../../../client/src/index.js';
 import { encodeEnvelope } from '../../../client/src/envelope.js';
 import { ALL_INSTRUMENTS, ATTRIBUTES } from '../../../client/src/metrics/instruments.js';
 import { REVOCATION_BATCH_VERSION, REVOCATION_EVENT } from '../../../client/src/revocation/revocation-event.js';
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
-import type { LocalRedis } from '../../../local/local-redis.js';
 import { untilAsync } from '../../support/events.js';
 import { InMemoryMetrics, pointValue } from '../../support/metric-reader.js';
-import { connectAs, kccOptions, startTestRedis } from '../../support/redis.js';
+import { connectAs, kccOptions, useTestRedis } from '../../support/redis.js';
 import { ringPayload, sealedWith, storedRing, writeStoredRing } from '../../support/stored-ring.js';
 import { TcpProxy } from '../../support/tcp-proxy.js';
 
 const KEK = 'metrics-test-key-encryption-key-0123456789abcdefghijklmnopqrstuv';
 const APP_ENVS = Array.from({ length: 12 }, (_, i) => ({ app: `mx${i}`, env: 'dev' }));
-let server: LocalRedis;
+const server = useTestRedis({ appEnvs: APP_ENVS, persistence: 'none' });
 let next = 0;
 const cleanup: (() => Promise<unknown> | unknown)[] = [];
 
-beforeAll(async () => {
-  server = await startTestRedis({ appEnvs: APP_ENVS, persistence: 'none' });
-});
 afterEach(async () => {
   for (const step of cleanup.splice(0).reverse()) await step();
 });
-afterAll(() => server?.stop());
 
 /** Refusals and reconnects are expected here; their warnings would only clutter the output. */
 const QUIET: KccLogger = { warn: () => {}, info: () => {} };

@@ -15,23 +15,17 @@
  * Here a TCP proxy plays the endpoint: `vanish()` makes every connection open through it drop every
  * byte for good while new connections pass to the (same, healthy) server.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { KccRedis, Revocations } from '@kcc-redis/client';
 import { EventLog } from '@kcc-redis/client/primitives';
-import type { LocalRedis } from '../../../local/local-redis.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { until } from '../../support/events.js';
-import { kccOptions, startTestRedis } from '../../support/redis.js';
+import { kccOptions, useTestRedis } from '../../support/redis.js';
 import { TcpProxy } from '../../support/tcp-proxy.js';
 
-let server: LocalRedis;
+const server = useTestRedis({ appEnvs: [{ app: 'vanish', env: 'prod' }], persistence: 'none' });
 const closeLater = closeAfterEach();
 const USER = 'vanish-prod';
-
-beforeAll(async () => {
-  server = await startTestRedis({ appEnvs: [{ app: 'vanish', env: 'prod' }], persistence: 'none' });
-});
-afterAll(() => server?.stop());
 
 describe('a Redis node that vanishes without a reset (a host failure; the endpoint moves on)', () => {
   it('every connection notices within socketTimeoutMs and reconnects: the logout in flight is written, checks never go stale, messages and the log tail flow again', { timeout: 120_000 }, async () => {

@@ -1,19 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { KccRedis, type RedisCredentials } from '../../../client/src/index.js';
 import { Store } from '../../../client/src/store.js';
-import type { LocalRedis } from '../../../local/local-redis.js';
-import { startTestRedis } from '../../support/redis.js';
+import { useTestRedis } from '../../support/redis.js';
 import { nextEvent } from '../../support/events.js';
 import { startWriteWorkers } from '../../support/write-workers.js';
 
 const USER = 'my-app-prod';
 
 describe('password rotation (real redis-server, TLS, ACL users)', () => {
-  let server: LocalRedis;
-  beforeAll(async () => {
-    server = await startTestRedis({ appEnvs: [{ app: 'my-app', env: 'prod' }] });
-  });
-  afterAll(() => server?.stop());
+  const server = useTestRedis({ appEnvs: [{ app: 'my-app', env: 'prod' }] });
 
   it('a rotated password causes zero failed commands; the client ends on the new password from the secret', async () => {
     const oldPassword = server.users.get(USER)!.password;

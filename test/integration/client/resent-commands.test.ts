@@ -16,25 +16,19 @@
  * Here the process stalls (a busy loop) right after sending, for longer than a short socketTimeoutMs.
  */
 import { createHash } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { KccRedis, RedisReplayGuard } from '@kcc-redis/client';
 import { Bus, EventLog, Locks, Store } from '@kcc-redis/client/primitives';
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
-import type { LocalRedis } from '../../../local/local-redis.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { until } from '../../support/events.js';
-import { kccOptions, startTestRedis } from '../../support/redis.js';
+import { kccOptions, useTestRedis } from '../../support/redis.js';
 
-let server: LocalRedis;
+const server = useTestRedis({ appEnvs: [{ app: 'resend', env: 'prod' }], persistence: 'none' });
 const closeLater = closeAfterEach();
 const USER = 'resend-prod';
 const SOCKET_TIMEOUT_MS = 200;
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
-
-beforeAll(async () => {
-  server = await startTestRedis({ appEnvs: [{ app: 'resend', env: 'prod' }], persistence: 'none' });
-});
-afterAll(() => server?.stop());
 
 /** Blocks this process for `ms` once the current turn's I/O is done: the reply arrives meanwhile, unread, and the socket timeout expires first. */
 function stallAfterSending(ms: number): void {

@@ -6,7 +6,7 @@ import { type Envelope, MAX_MESSAGE_BYTES } from '../../../client/src/envelope.j
 import { EventLog } from '../../../client/src/event-log.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
 import { nextEvent, until } from '../../support/events.js';
-import { connectAs, kccOptions, startTestRedis } from '../../support/redis.js';
+import { connectAs, kccOptions, startTestRedis, useTestRedis } from '../../support/redis.js';
 
 const USER = 'my-app-prod';
 
@@ -15,11 +15,7 @@ function connect(server: LocalRedis): Promise<KccRedis> {
 }
 
 describe('server restart (kill -9, restart on the same port)', () => {
-  let server: LocalRedis;
-  beforeAll(async () => {
-    server = await startTestRedis({ appEnvs: [{ app: 'my-app', env: 'prod' }] });
-  });
-  afterAll(() => server?.stop());
+  const server = useTestRedis({ appEnvs: [{ app: 'my-app', env: 'prod' }] });
 
   it('reconnects, resubscribes, and the event-log tail resumes with no entry skipped or applied twice', async () => {
     const writer = await connect(server);

@@ -5,24 +5,18 @@
  * lets nothing of them survive in Redis. Real redis-server, TLS, the stack's ACL users.
  */
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { KccRedis, MAX_NOT_BEFORE_SKEW_SECONDS, Revocations, type RevocationOptions } from '../../../client/src/index.js';
 import { encodeEnvelope } from '../../../client/src/envelope.js';
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
 import { RevocationWriter } from '../../../client/src/revocation/revocation-writer.js';
-import type { LocalRedis } from '../../../local/local-redis.js';
 import { nextEvent, until } from '../../support/events.js';
 import { closeAfterEach } from '../../support/closing.js';
-import { connectAs, kccOptions, startTestRedis } from '../../support/redis.js';
+import { connectAs, kccOptions, useTestRedis } from '../../support/redis.js';
 
-let server: LocalRedis;
+const server = useTestRedis({ appEnvs: Array.from({ length: 11 }, (_, i) => ({ app: `poison${i}`, env: 'prod' })), persistence: 'none' });
 let ns = 0;
 const closeLater = closeAfterEach();
-
-beforeAll(async () => {
-  server = await startTestRedis({ appEnvs: Array.from({ length: 11 }, (_, i) => ({ app: `poison${i}`, env: 'prod' })), persistence: 'none' });
-});
-afterAll(() => server?.stop());
 
 const nowS = () => Math.floor(Date.now() / 1000);
 /** 2100-01-01: the not-before of the attack. */

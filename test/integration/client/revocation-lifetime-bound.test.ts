@@ -3,21 +3,15 @@
  * the log's trim position (now − lifetime) fell before 1970, and Redis refused every write after the
  * state was stored: nothing appended or published, other instances never learned the logout.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { KccConfigError, KccRedis, Revocations } from '@kcc-redis/client';
-import type { LocalRedis } from '../../../local/local-redis.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { until } from '../../support/events.js';
-import { kccOptions, startTestRedis } from '../../support/redis.js';
+import { kccOptions, useTestRedis } from '../../support/redis.js';
 
 const TEN_YEARS_MS = 10 * 365 * 24 * 3_600_000;
-let server: LocalRedis;
+const server = useTestRedis({ appEnvs: [{ app: 'lifetime', env: 'prod' }] });
 const closeLater = closeAfterEach();
-
-beforeAll(async () => {
-  server = await startTestRedis({ appEnvs: [{ app: 'lifetime', env: 'prod' }] });
-});
-afterAll(() => server?.stop());
 
 const connect = async () => closeLater(await KccRedis.connect(kccOptions(server, 'lifetime-prod'), ['subscriber']));
 

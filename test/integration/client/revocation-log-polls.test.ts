@@ -10,24 +10,19 @@
  */
 import type { Redis } from 'ioredis';
 import { ReplyError } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { KccRedis, Revocations, type RevocationOptions } from '../../../client/src/index.js';
 import { encodeEnvelope } from '../../../client/src/envelope.js';
 import type { RedisClient } from '../../../client/src/redis-client.js';
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
-import { LOCAL_ADMIN_USER, type LocalRedis } from '../../../local/local-redis.js';
+import { LOCAL_ADMIN_USER } from '../../../local/local-redis.js';
 import { until } from '../../support/events.js';
 import { closeAfterEach } from '../../support/closing.js';
-import { connectAs, kccOptions, startTestRedis } from '../../support/redis.js';
+import { connectAs, kccOptions, useTestRedis } from '../../support/redis.js';
 
-let server: LocalRedis;
+const server = useTestRedis({ appEnvs: Array.from({ length: 10 }, (_, i) => ({ app: `polls${i}`, env: 'prod' })), persistence: 'none' });
 let ns = 0;
 const closeLater = closeAfterEach();
-
-beforeAll(async () => {
-  server = await startTestRedis({ appEnvs: Array.from({ length: 10 }, (_, i) => ({ app: `polls${i}`, env: 'prod' })), persistence: 'none' });
-});
-afterAll(() => server?.stop());
 
 interface Namespace {
   readonly user: string;

@@ -6,25 +6,19 @@
  * session until it expired. The instance that wrote it checks, once its connection is back, that
  * Redis still holds what it wrote in the last 10 minutes, and writes again what is missing.
  */
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { KccRedis, Revocations } from '@kcc-redis/client';
-import type { LocalRedis } from '../../../local/local-redis.js';
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { slotOwner, useTestCluster } from '../../support/test-cluster.js';
 import { until } from '../../support/events.js';
-import { kccOptions, startTestRedis } from '../../support/redis.js';
+import { kccOptions, useTestRedis } from '../../support/redis.js';
 import { TcpProxy } from '../../support/tcp-proxy.js';
 
-let server: LocalRedis;
+const server = useTestRedis({ appEnvs: [{ app: 'lostwrites', env: 'prod' }], persistence: 'none' });
 const closeLater = closeAfterEach();
 const USER = 'lostwrites-prod';
 const claims = (sid: string) => ({ sid, sub: 'someone', iat: Math.floor(Date.now() / 1000) - 60 });
-
-beforeAll(async () => {
-  server = await startTestRedis({ appEnvs: [{ app: 'lostwrites', env: 'prod' }], persistence: 'none' });
-});
-afterAll(() => server?.stop());
 
 async function start(url?: string): Promise<Revocations> {
   const redis = closeLater(await KccRedis.connect(kccOptions(server, USER, { reconnectBaseDelayMs: 20, reconnectMaxDelayMs: 200, ...(url ? { url } : {}) }), ['subscriber']));

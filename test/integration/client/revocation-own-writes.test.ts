@@ -4,20 +4,14 @@
  * Revocations on one connection, apply each other's revocations. Found by an audit (2026-12-03):
  * before, each dropped the other's messages as its own, and skipped their log copies as heard.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { KccRedis, Revocations } from '@kcc-redis/client';
-import type { LocalRedis } from '../../../local/local-redis.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { until } from '../../support/events.js';
-import { kccOptions, startTestRedis } from '../../support/redis.js';
+import { kccOptions, useTestRedis } from '../../support/redis.js';
 
-let server: LocalRedis;
+const server = useTestRedis({ appEnvs: [{ app: 'ownsame', env: 'prod' }, { app: 'ownshared', env: 'prod' }] });
 const closeLater = closeAfterEach();
-
-beforeAll(async () => {
-  server = await startTestRedis({ appEnvs: [{ app: 'ownsame', env: 'prod' }, { app: 'ownshared', env: 'prod' }] });
-});
-afterAll(() => server?.stop());
 
 /** After `a` revokes, `b` knows it: at once over the bus, and across five of its log polls (every 100 ms) it stays so. */
 async function revokedOnBoth(a: Revocations, b: Revocations, sid: string): Promise<void> {

@@ -4,24 +4,18 @@
  * and write alike during a rolling deploy. Real redis-server, TLS, the stack's ACL users.
  */
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { KccRedis, Revocations } from '../../../client/src/index.js';
 import { RevocationIndex } from '../../../client/src/revocation/revocation-index.js';
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
 import { loadRevocationSnapshot } from '../../../client/src/revocation/revocation-snapshot.js';
-import type { LocalRedis } from '../../../local/local-redis.js';
 import { closeAfterEach } from '../../support/closing.js';
-import { connectAs, kccOptions, startTestRedis } from '../../support/redis.js';
+import { connectAs, kccOptions, useTestRedis } from '../../support/redis.js';
 
-let server: LocalRedis;
+const server = useTestRedis({ appEnvs: Array.from({ length: 6 }, (_, i) => ({ app: `snap${i}`, env: 'prod' })), persistence: 'none' });
 let ns = 0;
 const closeLater = closeAfterEach();
 const LIFETIME_MS = 3_600_000;
-
-beforeAll(async () => {
-  server = await startTestRedis({ appEnvs: Array.from({ length: 6 }, (_, i) => ({ app: `snap${i}`, env: 'prod' })), persistence: 'none' });
-});
-afterAll(() => server?.stop());
 
 async function namespace(): Promise<{ user: string; raw: Redis; redis: KccRedis; sessions: string }> {
   const user = `snap${ns++}-prod`;

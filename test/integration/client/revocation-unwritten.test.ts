@@ -8,23 +8,17 @@
  * down (or while Redis refused writes) stayed on that instance alone; every other instance, and every
  * instance started later, accepted the session until it expired.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { KccRedis, type KccLogger, Revocations } from '@kcc-redis/client';
-import type { LocalRedis } from '../../../local/local-redis.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { until } from '../../support/events.js';
-import { kccOptions, startTestRedis } from '../../support/redis.js';
+import { kccOptions, useTestRedis } from '../../support/redis.js';
 import { TcpProxy } from '../../support/tcp-proxy.js';
 
-let server: LocalRedis;
+const server = useTestRedis({ appEnvs: [{ app: 'unwritten', env: 'prod' }], persistence: 'none' });
 const closeLater = closeAfterEach();
 const USER = 'unwritten-prod';
 const claims = (sid: string) => ({ sid, sub: 'someone', iat: Math.floor(Date.now() / 1000) - 60 });
-
-beforeAll(async () => {
-  server = await startTestRedis({ appEnvs: [{ app: 'unwritten', env: 'prod' }], persistence: 'none' });
-});
-afterAll(() => server?.stop());
 
 async function start(options: { url?: string; logger?: KccLogger } = {}): Promise<Revocations> {
   // Quick retries: a write through a cut connection fails after ioredis's 20 attempts, about 2 s.

@@ -9,26 +9,21 @@
  */
 import { randomUUID } from 'node:crypto';
 import { CompactSign, createLocalJWKSet } from 'jose';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { KccRedis, Revocations, createKeycloakPushVerifier } from '@kcc-redis/client';
-import type { LocalRedis } from '../../../local/local-redis.js';
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { until } from '../../support/events.js';
 import { realmKey } from '../../support/logout-tokens.js';
-import { kccOptions, startTestRedis } from '../../support/redis.js';
+import { kccOptions, useTestRedis } from '../../support/redis.js';
 
-let server: LocalRedis;
+const server = useTestRedis({ appEnvs: [{ app: 'wrongtype', env: 'prod' }], persistence: 'none' });
 const closeLater = closeAfterEach();
 const USER = 'wrongtype-prod';
 const warnings: string[] = [];
 const logger = { info: () => {}, warn: (message: string) => void warnings.push(message) };
 const claims = (sid: string) => ({ sid, sub: 'someone', iat: Math.floor(Date.now() / 1000) - 60 });
 
-beforeAll(async () => {
-  server = await startTestRedis({ appEnvs: [{ app: 'wrongtype', env: 'prod' }], persistence: 'none' });
-});
-afterAll(() => server?.stop());
 beforeEach(async () => {
   warnings.length = 0;
   const admin = await server.admin();

@@ -7,20 +7,14 @@
  * Found by test/integration/e2e/node-loss.test.ts (its teardown hung past the 60 s hook timeout).
  * Fixed in client/src/revocation/revocations.ts, close(): both waits on Redis are bounded.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { KccRedis, Revocations } from '../../../client/src/index.js';
-import type { LocalRedis } from '../../../local/local-redis.js';
 import { until } from '../../support/events.js';
-import { kccOptions, startTestRedis } from '../../support/redis.js';
+import { kccOptions, useTestRedis } from '../../support/redis.js';
 import { TcpProxy } from '../../support/tcp-proxy.js';
 
 const USER = 'closing-prod';
-let server: LocalRedis;
-
-beforeAll(async () => {
-  server = await startTestRedis({ appEnvs: [{ app: 'closing', env: 'prod' }], persistence: 'none' });
-});
-afterAll(() => server?.stop());
+const server = useTestRedis({ appEnvs: [{ app: 'closing', env: 'prod' }], persistence: 'none' });
 
 describe('Revocations.close() while Redis is unreachable', () => {
   it('returns within a bound although a log poll is in flight', { timeout: 30_000 }, async () => {

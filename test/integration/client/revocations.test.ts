@@ -1,19 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type KccConnectionOptions, KccRedis, RedisReplayGuard, Revocations, type RevocationOptions } from '../../../client/src/index.js';
-import type { LocalRedis } from '../../../local/local-redis.js';
 import { nextEvent, until } from '../../support/events.js';
 import { closeAfterEach } from '../../support/closing.js';
-import { kccOptions, startTestRedis } from '../../support/redis.js';
+import { kccOptions, useTestRedis } from '../../support/redis.js';
 import { TcpProxy } from '../../support/tcp-proxy.js';
 
-let server: LocalRedis;
+const server = useTestRedis({ appEnvs: Array.from({ length: 11 }, (_, i) => ({ app: `rev${i}`, env: 'prod' })) });
 let ns = 0;
 const closeLater = closeAfterEach();
-
-beforeAll(async () => {
-  server = await startTestRedis({ appEnvs: Array.from({ length: 11 }, (_, i) => ({ app: `rev${i}`, env: 'prod' })) });
-});
-afterAll(() => server?.stop());
 
 function namespace(): string {
   return `rev${ns++}-prod`;

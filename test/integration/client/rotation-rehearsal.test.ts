@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { ModifyUserCommand } from '@aws-sdk/client-elasticache';
 import { GetSecretValueCommand, RotateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { KccRedis, type RedisCredentials } from '../../../client/src/index.js';
 import { parseRedisUserSecret } from '../../../client/src/contract/user-secret.js';
 import { Store } from '../../../client/src/store.js';
@@ -10,7 +10,7 @@ import { createRotationHandler } from '../../../infra/rotation/rotation-handler.
 import { nextEvent, until } from '../../support/events.js';
 import { FakeElastiCache } from '../../support/fake-elasticache.js';
 import { FakeSecretsManager } from '../../support/fake-secrets-manager.js';
-import { connectAs, startTestRedis } from '../../support/redis.js';
+import { connectAs, useTestRedis } from '../../support/redis.js';
 
 const USER = 'my-app-prod';
 const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:CacheUsermyappprodSecret-AbCdEf';
@@ -47,11 +47,7 @@ async function killConnectionsOf(server: LocalRedis, user: string): Promise<void
  * redis-server's ACL user (ACL SETUSER through the local admin), while app instances keep working.
  */
 describe('rotation rehearsal: the rotation function against a real redis-server, with clients running', () => {
-  let server: LocalRedis;
-  beforeAll(async () => {
-    server = await startTestRedis({ appEnvs: [{ app: 'my-app', env: 'prod' }] });
-  });
-  afterAll(() => server?.stop());
+  const server = useTestRedis({ appEnvs: [{ app: 'my-app', env: 'prod' }] });
 
   it('switches every client to the new password with zero failed commands', async () => {
     const secretsManager = new FakeSecretsManager();

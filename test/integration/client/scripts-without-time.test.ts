@@ -8,20 +8,18 @@
  * Found on 2026-12-03: the revocation write script, the Keycloak push relay and the heartbeat each
  * called TIME, so on a serverless cache no revocation was written at all.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { KccRedis, KeyRing, Revocations } from '@kcc-redis/client';
-import type { LocalRedis } from '../../../local/local-redis.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { until } from '../../support/events.js';
-import { kccOptions, startTestRedis } from '../../support/redis.js';
+import { kccOptions, useTestRedis } from '../../support/redis.js';
 
 const USER = 'notime-prod';
 const KEK = 'no-time-test-key-encryption-key-0123456789abcdefghijklmnopqrst';
-let server: LocalRedis;
+const server = useTestRedis({ appEnvs: [{ app: 'notime', env: 'prod' }], persistence: 'none' });
 const closeLater = closeAfterEach();
 
 beforeAll(async () => {
-  server = await startTestRedis({ appEnvs: [{ app: 'notime', env: 'prod' }], persistence: 'none' });
   const admin = await server.admin();
   try {
     await admin.call('ACL', 'SETUSER', USER, '-time');
@@ -29,7 +27,6 @@ beforeAll(async () => {
     admin.disconnect();
   }
 });
-afterAll(() => server?.stop());
 
 describe('a server that refuses TIME in scripts (ElastiCache Serverless)', () => {
   it('revocations, the heartbeat and the key ring are written all the same, and the refusal is said once', async () => {

@@ -8,22 +8,16 @@ import { hkdfSync } from 'node:crypto';
 import { type Server, type Socket, createServer } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { KccRedis, type KccLogger, KeyRing, Revocations } from '../../../client/src/index.js';
-import type { LocalRedis } from '../../../local/local-redis.js';
 import { AuthStrippingProxy } from '../../support/auth-stripping-proxy.js';
 import { nextEvent } from '../../support/events.js';
-import { kccOptions, startTestRedis } from '../../support/redis.js';
+import { kccOptions, useTestRedis } from '../../support/redis.js';
 import { secretsIn } from '../../support/secret-scan.js';
 
 const USER = 'leak-prod';
 const KEK = 'leak-test-key-encryption-key-0123456789abcdefghijklmnopqrstuv';
-let server: LocalRedis;
-
-beforeAll(async () => {
-  server = await startTestRedis({ appEnvs: [{ app: 'leak', env: 'prod' }], persistence: 'none' });
-});
-afterAll(() => server?.stop());
+const server = useTestRedis({ appEnvs: [{ app: 'leak', env: 'prod' }], persistence: 'none' });
 
 function recorder(): KccLogger & { lines: string[] } {
   const lines: string[] = [];

@@ -8,31 +8,26 @@
  * they had been deleted) and go on, with a warning. Real redis-server, TLS, the stack's ACL users.
  */
 import type { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { KccRedis, KeyRing, type KeyRingOptions, listInstances } from '../../../client/src/index.js';
 import { EventLog } from '../../../client/src/event-log.js';
 import { INSTANCE_ENTRY_PREFIX, INSTANCES_INDEX_NAME } from '../../../client/src/heartbeat.js';
 import { KEY_RING_KEYS } from '../../../client/src/keyring/ring-keys.js';
 import { Locks, MAX_LOCK_TTL_MS } from '../../../client/src/lock.js';
 import { Store } from '../../../client/src/store.js';
-import type { LocalRedis } from '../../../local/local-redis.js';
 import { nextEvent, until, untilAsync } from '../../support/events.js';
 import { closeAfterEach } from '../../support/closing.js';
-import { connectAs, kccOptions, startTestRedis } from '../../support/redis.js';
+import { connectAs, kccOptions, useTestRedis } from '../../support/redis.js';
 import { storedRing } from '../../support/stored-ring.js';
 
 const KEK = 'wrong-type-test-key-encryption-key-0123456789abcdefghijklmnopqrs';
 const APP_ENVS = 40;
-let server: LocalRedis;
+const server = useTestRedis({ appEnvs: Array.from({ length: APP_ENVS }, (_, i) => ({ app: `wt${i}`, env: 'prod' })), persistence: 'none' });
 let app = 0;
 const closeLater = closeAfterEach();
 const warnings: string[] = [];
 const logger = { info: () => {}, warn: (message: string) => void warnings.push(message) };
 
-beforeAll(async () => {
-  server = await startTestRedis({ appEnvs: Array.from({ length: APP_ENVS }, (_, i) => ({ app: `wt${i}`, env: 'prod' })), persistence: 'none' });
-});
-afterAll(() => server?.stop());
 afterEach(() => {
   warnings.length = 0;
 });

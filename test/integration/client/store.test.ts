@@ -3,23 +3,17 @@
  * Redis writer with the app's credentials can do to the nonce kept beside a value. (A reply lost and
  * the call run twice: resent-commands.test.ts.)
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { KccRedis } from '@kcc-redis/client';
 import { Store } from '@kcc-redis/client/primitives';
 import { resendWindowMs } from '../../../client/src/connection.js';
 import { namespacedSideKey } from '../../../client/src/contract/naming.js';
-import type { LocalRedis } from '../../../local/local-redis.js';
 import { closeAfterEach } from '../../support/closing.js';
-import { kccOptions, startTestRedis } from '../../support/redis.js';
+import { kccOptions, useTestRedis } from '../../support/redis.js';
 
 const USER = 'store-prod';
-let server: LocalRedis;
+const server = useTestRedis({ appEnvs: [{ app: 'store', env: 'prod' }], persistence: 'none' });
 const closeLater = closeAfterEach();
-
-beforeAll(async () => {
-  server = await startTestRedis({ appEnvs: [{ app: 'store', env: 'prod' }], persistence: 'none' });
-});
-afterAll(() => server?.stop());
 
 async function connect(): Promise<{ redis: KccRedis; store: Store }> {
   const redis = closeLater(await KccRedis.connect(kccOptions(server, USER, { heartbeat: false })));

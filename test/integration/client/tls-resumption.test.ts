@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Server as TlsServer, type TLSSocket, createServer as createTlsServer } from 'node:tls';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { KccRedis } from '@kcc-redis/client';
 import { MAX_ENDPOINTS, TlsSessions } from '../../../client/src/tls-sessions.js';
@@ -17,18 +17,13 @@ import type { LocalRedis } from '../../../local/local-redis.js';
 import { createTlsMaterial } from '../../../local/tls-material.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { until } from '../../support/events.js';
-import { kccOptions, startTestRedis } from '../../support/redis.js';
+import { kccOptions, startTestRedis, useTestRedis } from '../../support/redis.js';
 import { TcpProxy } from '../../support/tcp-proxy.js';
 
 const USER = 'resume-prod';
 const APP_ENVS = [{ app: 'resume', env: 'prod' }];
-let server: LocalRedis;
+const server = useTestRedis({ appEnvs: APP_ENVS, persistence: 'none' });
 const closeLater = closeAfterEach();
-
-beforeAll(async () => {
-  server = await startTestRedis({ appEnvs: APP_ENVS, persistence: 'none' });
-});
-afterAll(() => server?.stop());
 
 const socketOf = (client: unknown) => (client as Redis).stream as TLSSocket;
 const resumed = (client: unknown) => socketOf(client).isSessionReused();

@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { LocalRedis } from '../../../local/local-redis.js';
-import { startTestRedis } from '../../support/redis.js';
+import { useTestRedis } from '../../support/redis.js';
 import { KEY_RING, USER } from './support.js';
 import { TSX_NODE_ARGS } from '../../support/tsx.js';
 
@@ -71,11 +71,7 @@ async function serveOnce(server: LocalRedis, mode: 'plugin-owned' | 'caller-owne
 }
 
 describe('onClose leaves no open handle: a process that registers the plugin, serves and closes exits on its own', () => {
-  let server: LocalRedis;
-  beforeAll(async () => {
-    server = await startTestRedis({ appEnvs: [{ app: 'shop', env: 'prod' }], persistence: 'none' });
-  });
-  afterAll(() => server?.stop());
+  const server = useTestRedis({ appEnvs: [{ app: 'shop', env: 'prod' }], persistence: 'none' });
 
   it('with the connection the plugin opened (from KCC_* environment variables)', async () => {
     const result = await serveOnce(server, 'plugin-owned');

@@ -1,28 +1,23 @@
 import { createHash } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { AbstractClusterProvider, BaseClusterEvents, ClusterKeyProvider } from '@dapperduckling/keycloak-connector-server';
 import { cacheFactory } from '@dapperduckling/keycloak-connector-server/dist/cache/cache-factory.js';
 import { KccRedis, type KccConnectionOptions } from '../../../client/src/index.js';
 import { type KccClusterProvider, kccClusterProvider } from '../../../client/src/keycloak-connector/index.js';
 import { MAX_MESSAGE_BYTES } from '../../../client/src/envelope.js';
-import type { LocalRedis } from '../../../local/local-redis.js';
-import { connectAs, startTestRedis } from '../../support/redis.js';
+import { connectAs, useTestRedis } from '../../support/redis.js';
 import { Inbox } from './inbox.js';
 import { secretsIn } from '../../support/secret-scan.js';
 import { TcpProxy } from '../../support/tcp-proxy.js';
 import { until } from '../../support/events.js';
 
-let server: LocalRedis;
+const server = useTestRedis({ appEnvs: Array.from({ length: 16 }, (_, i) => ({ app: `kc${i}`, env: 'prod' })), persistence: 'none' });
 let app = 0;
 const open: KccClusterProvider[] = [];
 
-beforeAll(async () => {
-  server = await startTestRedis({ appEnvs: Array.from({ length: 16 }, (_, i) => ({ app: `kc${i}`, env: 'prod' })), persistence: 'none' });
-});
 afterEach(async () => {
   await Promise.all(open.splice(0).map((p) => p.disconnect()));
 });
-afterAll(() => server?.stop());
 
 function namespace(): string {
   return `kc${app++}-prod`;

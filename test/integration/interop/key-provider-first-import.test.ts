@@ -5,17 +5,12 @@
  * "Cannot access 'AbstractKeyProvider' before initialization". Found by an audit (2026-12-03).
  * Its own file: the module cache of a test file that loaded the connector first would hide it.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { kccClusterProvider, kccKeyProvider } from '../../../client/src/keycloak-connector/index.js';
-import type { LocalRedis } from '../../../local/local-redis.js';
-import { startTestRedis } from '../../support/redis.js';
+import { useTestRedis } from '../../support/redis.js';
 
 const KEK = 'first-import-key-encryption-key-0123456789abcdefghijklmnopqrs';
-let server: LocalRedis;
-beforeAll(async () => {
-  server = await startTestRedis({ appEnvs: [{ app: 'firstimport', env: 'prod' }], persistence: 'none' });
-});
-afterAll(() => server?.stop());
+const server = useTestRedis({ appEnvs: [{ app: 'firstimport', env: 'prod' }], persistence: 'none' });
 
 describe('kccKeyProvider as the first user of upstream', () => {
   it('builds a key provider that serves the ring\'s public keys', async () => {

@@ -16,7 +16,7 @@ import {
   namespacedKey,
 } from '../../../client/src/contract/naming.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
-import { connectAs, startTestRedis } from '../../support/redis.js';
+import { connectAs, startTestRedis, useTestRedis } from '../../support/redis.js';
 
 const APP_ENVS: AppEnv[] = ['my-app', 'other-app'].flatMap((app) => ['prod', 'dev'].map((env) => ({ app, env })));
 
@@ -248,11 +248,7 @@ describe.each(['guide', 'hardened'] satisfies AclProfile[])('ACL truth table, %s
 });
 
 describe('ACL truth table, cluster-mode grant', () => {
-  let server: LocalRedis;
-  beforeAll(async () => {
-    server = await startTestRedis({ appEnvs: APP_ENVS, clusterMode: true, persistence: 'none' });
-  });
-  afterAll(() => server?.stop());
+  const server = useTestRedis({ appEnvs: APP_ENVS, clusterMode: true, persistence: 'none' });
 
   it.each(APP_ENVS.map(appEnvUserName))('%s may run CLUSTER SLOTS (ioredis topology discovery)', async (user) => {
     const client = await connectAs(server, user);
@@ -266,11 +262,7 @@ describe('ACL truth table, cluster-mode grant', () => {
 });
 
 describe('what no rule can close: INFO keyspace (measured)', () => {
-  let server: LocalRedis;
-  beforeAll(async () => {
-    server = await startTestRedis({ appEnvs: APP_ENVS.slice(0, 1), persistence: 'none' });
-  });
-  afterAll(() => server?.stop());
+  const server = useTestRedis({ appEnvs: APP_ENVS.slice(0, 1), persistence: 'none' });
 
   it('the server refuses a rule that denies one INFO section: INFO has no subcommands, only arguments', async () => {
     const admin = await server.admin();
