@@ -3,6 +3,7 @@ import { type KccRedis, resendWindowMs } from './connection.js';
 import { namespacedSideKey } from './contract/naming.js';
 import { LUA_KEY_REPAIR } from './lua-key-repair.js';
 import { checkNumberArgument } from './option-checks.js';
+import { Store } from './store.js';
 
 /**
  * The longest a lock is taken or extended for (ms). A lock found with a longer TTL, or with none, or
@@ -142,9 +143,13 @@ export class Locks {
     return this.handle(name, this.options.owner);
   }
 
-  /** Releases lock `name` whoever holds it; resolves true when it was held. */
+  /**
+   * Releases lock `name` whoever holds it; resolves true when this call released it. Sent again after
+   * its reply was lost, it still answers true and releases nothing the second time: the lock may be
+   * another holder's by then ({@link Store.delete}, of the lock's key).
+   */
   async forceRelease(name: string): Promise<boolean> {
-    return (await this.redis.run((r) => r.del(this.key(name)))) === 1;
+    return new Store(this.redis).delete(this.lockName(name));
   }
 
   private key(name: string): string {

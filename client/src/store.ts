@@ -73,6 +73,17 @@ if redis.pcall('GET', KEYS[2]) == ARGV[3] then return 1 end
 return 0
 `;
 
+// KEYS: the key, the nonce of the call that deleted it (same hash tag). ARGV: this call's nonce, the
+// nonce's TTL. A call whose reply was lost runs again on the next connection: finding its own nonce,
+// it answers that it deleted the key, and deletes nothing (the key may have been written again since).
+// Only this call's first run can have written its nonce.
+export const DELETE = `
+if redis.pcall('GET', KEYS[2]) == ARGV[1] then return 1 end
+if redis.call('DEL', KEYS[1]) == 0 then return 0 end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+return 1
+`;
+
 /**
  * Plain and versioned values in the app-env's namespace. Versioned writes are compare-and-set in
  * Lua (the access string allows scripting but not EXEC), so concurrent writers can never fork a
@@ -114,9 +125,16 @@ export class Store {
     return (await this.redis.script<number>(SET_IF_ABSENT, keys, [value, ttl, randomUUID(), nonceTtl])) === 1;
   }
 
-  /** Deletes a key; resolves true when it existed (false also when a first `DEL` whose reply was lost deleted it). */
+  /**
+   * Deletes a key; resolves true when this call deleted it. Sent again after its reply was lost, it
+   * still answers true, and deletes nothing the second time (a value written again in between stays):
+   * the call's nonce is kept beside the key (`<prefix>{<app>-<env>}!deleted-by:<name>`) for about as
+   * long as a command waits through its reconnects, 6 minutes with the default timeouts. Each delete
+   * of an existing key costs that second key for those minutes (about 200 bytes).
+   */
   async delete(name: string): Promise<boolean> {
-    return (await this.redis.run((r) => r.del(this.redis.key(name)))) === 1;
+    const keys = [this.redis.key(name), namespacedSideKey(this.redis.keyPrefix, 'deleted-by', name)];
+    return (await this.redis.script<number>(DELETE, keys, [randomUUID(), resendWindowMs(this.redis.config)])) === 1;
   }
 
   /**

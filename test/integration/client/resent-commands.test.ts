@@ -153,6 +153,28 @@ describe('a command sent again after its reply was lost answers for the call, no
     expect(await store.setIfAbsent('job:1', 'worker-b')).toBe(false);
   });
 
+  it('Store.delete: still true (this call deleted the key), not "there was nothing to delete"; a later delete gets false', async () => {
+    const redis = await connect('delete');
+    const store = new Store(redis);
+    await store.set('warm-up', 'x');
+    await store.delete('warm-up');
+    await store.set('otp:1', 'code');
+    expect(await withReplyLost(redis, () => store.delete('otp:1'))).toBe(true);
+    expect(await store.get('otp:1')).toBeNull();
+    expect(await store.delete('otp:1')).toBe(false);
+  });
+
+  it('Locks.forceRelease: still true (this call released the lock); the lock can be taken again', async () => {
+    const redis = await connect('force-release');
+    const locks = new Locks(redis);
+    await (await locks.acquire('warm-up', 5_000))!.release();
+    await locks.forceRelease('warm-up');
+    expect(await locks.acquire('migrate', 30_000)).toBeDefined();
+    expect(await withReplyLost(redis, () => locks.forceRelease('migrate'))).toBe(true);
+    expect(await locks.forceRelease('migrate')).toBe(false);
+    expect(await locks.acquire('migrate', 30_000)).toBeDefined();
+  });
+
   it('Bus: a message published once is delivered once, even when its PUBLISH was sent twice', async () => {
     const publisher = await connect('publisher');
     const listener = await connect('listener');

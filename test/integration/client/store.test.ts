@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { KccRedis } from '@kcc-redis/client';
 import { Store } from '@kcc-redis/client/primitives';
+import { DELETE } from '../../../client/src/store.js';
 import { resendWindowMs } from '../../../client/src/connection.js';
 import { namespacedSideKey } from '../../../client/src/contract/naming.js';
 import { closeAfterEach } from '../../support/closing.js';
@@ -57,6 +58,39 @@ describe('Store.setIfAbsent', () => {
     expect(await store.setIfAbsent('idem:xyz', 'v')).toBe(true);
     expect(await store.setIfAbsent('idem:xyz:set-by', 'w')).toBe(true);
     expect(await store.get('idem:xyz')).toBe('v');
+  });
+
+  it("delete: true once, for the call that deleted the key; its nonce beside the key in a key no Store name reaches, for the resend window", async () => {
+    const { redis, store } = await connect();
+    await store.set('gone', 'v');
+    await store.set('gone:deleted-by', 'mine');
+    expect(await store.delete('gone')).toBe(true);
+    expect(await store.get('gone')).toBeNull();
+    expect(await store.delete('gone')).toBe(false);
+    expect(await store.delete('never-written')).toBe(false);
+    expect(await store.get('gone:deleted-by')).toBe('mine');
+    const nonceTtl = await redis.run((r) => r.pttl(namespacedSideKey(redis.keyPrefix, 'deleted-by', 'gone')));
+    expect(nonceTtl).toBeGreaterThan(resendWindowMs(redis.config) - 30_000);
+    expect(nonceTtl).toBeLessThanOrEqual(resendWindowMs(redis.config));
+    expect(await redis.run((r) => r.exists(namespacedSideKey(redis.keyPrefix, 'deleted-by', 'never-written')))).toBe(0);
+  });
+
+  it("a delete's second run (its reply lost) after another call wrote the key again: answers true and leaves the new value", async () => {
+    const { redis, store } = await connect();
+    await store.set('job:2', 'first');
+    const keys = [redis.key('job:2'), namespacedSideKey(redis.keyPrefix, 'deleted-by', 'job:2')];
+    // The delete script's two runs with one nonce, as ioredis sends it again after a lost reply.
+    const remove = () => redis.script<number>(DELETE, keys, ['nonce-of-this-delete', 60_000]);
+    expect(await remove()).toBe(1);
+    expect(await store.setIfAbsent('job:2', 'second')).toBe(true);
+    expect(await remove()).toBe(1);
+    expect(await store.get('job:2')).toBe('second');
+    // A nonce of another type or another call's (a Redis writer with the app's credentials): no error, and no false "you deleted it".
+    await redis.run((r) => r.del(keys[1]!));
+    await redis.run((r) => r.hset(keys[1]!, 'x', '1'));
+    expect(await store.delete('absent')).toBe(false);
+    await redis.run((r) => r.set(namespacedSideKey(redis.keyPrefix, 'deleted-by', 'absent'), 'guessed'));
+    expect(await store.delete('absent')).toBe(false);
   });
 
   it("a nonce key of another type or with a value of its own (a Redis writer with the app's credentials): false, not an error, and never a false 'you wrote it'", async () => {
