@@ -51,15 +51,17 @@ const EXTEND = `${HELD}
 if held_by(KEYS[1], ARGV[1]) then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 `;
-// KEYS: the lock, the nonce of the release that freed it. ARGV: token, this call's nonce, the nonce's
-// TTL. A release whose reply was lost runs again on the next connection: finding its nonce, it
+// KEYS: the lock, this release's own nonce key (`!released-by:<nonce>`). ARGV: token, the nonce key's
+// TTL. A release whose reply was lost runs again on the next connection: finding its nonce key, it
 // answers that it released the lock, and deletes nothing (with a fixed owner, the lock may be that
-// owner's new acquisition by then). Only this call's first run can have written its nonce.
+// owner's new acquisition by then). Only this call's first run can have written that key, and no other
+// release can replace it (a nonce kept under the lock's name would be overwritten by the owner's
+// next release, and the resend would then delete the owner's newest lock).
 export const RELEASE = `${HELD}
-if redis.pcall('GET', KEYS[2]) == ARGV[2] then return 1 end
+if redis.call('EXISTS', KEYS[2]) == 1 then return 1 end
 if held_by(KEYS[1], ARGV[1]) then
   redis.call('DEL', KEYS[1])
-  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+  redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
   return 1
 end
 return 0
@@ -79,9 +81,9 @@ export interface LockHandle {
   extend(ttlMs: number): Promise<boolean>;
   /**
    * Releases the lock; resolves false when it was not held by this owner. Run again after its reply
-   * was lost, it still answers true: its nonce is kept in a key beside the lock for about 6 minutes
-   * (with the default timeouts). Still false for its own release when another owner took and
-   * released the same lock between the two runs (the key holds the latest release's nonce).
+   * was lost, it still answers true and releases nothing the second time, whatever other releases
+   * and acquisitions happened in between: a key of the call's own (`!released-by:<random nonce>`,
+   * same hash tag) is kept for about 6 minutes (with the default timeouts).
    */
   release(): Promise<boolean>;
   /**
@@ -168,8 +170,8 @@ export class Locks {
       token,
       extend: async (ttlMs) => (await this.redis.script<number>(EXTEND, [key], [token, lockTtl(ttlMs)])) === 1,
       release: async () => {
-        const keys = [key, namespacedSideKey(this.redis.keyPrefix, 'released-by', this.lockName(name))];
-        return (await this.redis.script<number>(RELEASE, keys, [token, randomUUID(), resendWindowMs(this.redis.config)])) === 1;
+        const keys = [key, namespacedSideKey(this.redis.keyPrefix, 'released-by', randomUUID())];
+        return (await this.redis.script<number>(RELEASE, keys, [token, resendWindowMs(this.redis.config)])) === 1;
       },
       setIfHeld: async (target, value, options = {}) => {
         const ttl = options.ttlMs === undefined ? 0 : checkNumberArgument('ttlMs', options.ttlMs, { min: 1, unit: 'ms' });

@@ -73,14 +73,15 @@ if redis.pcall('GET', KEYS[2]) == ARGV[3] then return 1 end
 return 0
 `;
 
-// KEYS: the key, the nonce of the call that deleted it (same hash tag). ARGV: this call's nonce, the
-// nonce's TTL. A call whose reply was lost runs again on the next connection: finding its own nonce,
-// it answers that it deleted the key, and deletes nothing (the key may have been written again since).
-// Only this call's first run can have written its nonce.
+// KEYS: the key, this call's own nonce key (`!deleted-by:<nonce>`, same hash tag). ARGV: the nonce
+// key's TTL. A call whose reply was lost runs again on the next connection: finding its nonce key, it
+// answers that it deleted the key, and deletes nothing (the key may have been written again since).
+// Only this call's first run can have written that key, and no other call can replace it (a nonce
+// kept under the key's name would be overwritten by another delete of that name in between).
 export const DELETE = `
-if redis.pcall('GET', KEYS[2]) == ARGV[1] then return 1 end
+if redis.call('EXISTS', KEYS[2]) == 1 then return 1 end
 if redis.call('DEL', KEYS[1]) == 0 then return 0 end
-redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+redis.call('SET', KEYS[2], '1', 'PX', ARGV[1])
 return 1
 `;
 
@@ -128,13 +129,13 @@ export class Store {
   /**
    * Deletes a key; resolves true when this call deleted it. Sent again after its reply was lost, it
    * still answers true, and deletes nothing the second time (a value written again in between stays):
-   * the call's nonce is kept beside the key (`<prefix>{<app>-<env>}!deleted-by:<name>`) for about as
-   * long as a command waits through its reconnects, 6 minutes with the default timeouts. Each delete
-   * of an existing key costs that second key for those minutes (about 200 bytes).
+   * a key of the call's own, `<prefix>{<app>-<env>}!deleted-by:<random nonce>`, is kept for about as
+   * long as a command waits through its reconnects (6 minutes with the default timeouts). Each delete
+   * of an existing key costs that key for those minutes (about 150 bytes).
    */
   async delete(name: string): Promise<boolean> {
-    const keys = [this.redis.key(name), namespacedSideKey(this.redis.keyPrefix, 'deleted-by', name)];
-    return (await this.redis.script<number>(DELETE, keys, [randomUUID(), resendWindowMs(this.redis.config)])) === 1;
+    const keys = [this.redis.key(name), namespacedSideKey(this.redis.keyPrefix, 'deleted-by', randomUUID())];
+    return (await this.redis.script<number>(DELETE, keys, [resendWindowMs(this.redis.config)])) === 1;
   }
 
   /**

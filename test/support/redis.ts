@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
 import type { KccConnectionOptions } from '../../client/src/index.js';
+import { namespacedSideKey } from '../../client/src/contract/naming.js';
 import { LocalRedis, type LocalRedisOptions } from '../../local/local-redis.js';
 
 /**
@@ -31,6 +32,8 @@ export async function startTestRedis(options: Omit<LocalRedisOptions, 'dir'>): P
  * The test file's Redis: started by a `beforeAll`, stopped by an `afterAll`, both registered where
  * this is called (at the file's top level). The returned object stands for the server once it is
  * up; reading it earlier (at the top level, or after a failed start) throws, naming the field read.
+ * It forwards property reads only (methods bound to the server): not `instanceof`, `in`, spreading or
+ * assignment, which no test needs.
  */
 export function useTestRedis(options: Omit<LocalRedisOptions, 'dir'>): LocalRedis {
   let started: LocalRedis | undefined;
@@ -90,4 +93,21 @@ export async function connectAs(server: LocalRedis, username: string, options: C
  */
 export function kccOptions(server: LocalRedis, username: string, extra: KccConnectionOptions = {}): KccConnectionOptions {
   return { url: server.url, tls: { ca: server.ca }, username, password: server.users.get(username)?.password, env: {}, ...extra };
+}
+
+/** The side keys of `kind` in namespace `prefix` ({@link namespacedSideKey}), asked as the admin: SCAN is not in the app users' grants. */
+export async function sideKeys(server: LocalRedis, prefix: string, kind: string): Promise<string[]> {
+  const admin = await server.admin();
+  try {
+    const found: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, keys] = await admin.scan(cursor, 'MATCH', namespacedSideKey(prefix, kind, '*'), 'COUNT', 1_000);
+      found.push(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+    return found;
+  } finally {
+    await admin.quit();
+  }
 }

@@ -10,8 +10,9 @@ import { Locks, Store } from '@kcc-redis/client/primitives';
 import { resendWindowMs } from '../../../client/src/connection.js';
 import { namespacedSideKey } from '../../../client/src/contract/naming.js';
 import { MAX_LOCK_TTL_MS, RELEASE } from '../../../client/src/lock.js';
+import { DELETE } from '../../../client/src/store.js';
 import { closeAfterEach } from '../../support/closing.js';
-import { kccOptions, useTestRedis } from '../../support/redis.js';
+import { kccOptions, sideKeys, useTestRedis } from '../../support/redis.js';
 
 const USER = 'locks-prod';
 const server = useTestRedis({ appEnvs: [{ app: 'locks', env: 'prod' }], persistence: 'none' });
@@ -55,30 +56,50 @@ describe('Locks', () => {
     expect(await store.get('lock:task:acquired-by')).toBe('mine');
   });
 
-  it("releasing lock x leaves lock 'x:released-by' alone; the release's nonce is in a key no lock name reaches, and expires", async () => {
+  it("releasing lock x leaves lock 'x:released-by' alone; the release's nonce is in a key of its own no lock name reaches, and expires", async () => {
     const redis = await connect();
     const locks = new Locks(redis);
     const other = (await locks.acquire('batch:released-by', 30_000))!;
+    const before = await sideKeys(server, redis.keyPrefix, 'released-by');
     expect(await (await locks.acquire('batch', 30_000))!.release()).toBe(true);
     expect(await other.extend(30_000)).toBe(true);
     expect(await locks.acquire('batch:released-by', 30_000)).toBeUndefined();
-    const nonceTtl = await redis.run((r) => r.pttl(namespacedSideKey(redis.keyPrefix, 'released-by', 'lock:batch')));
+    const added = (await sideKeys(server, redis.keyPrefix, 'released-by')).filter((key) => !before.includes(key));
+    expect(added).toHaveLength(1);
+    expect(added[0]).toMatch(/!released-by:[0-9a-f-]{36}$/);
+    const nonceTtl = await redis.run((r) => r.pttl(added[0]!));
     expect(nonceTtl).toBeGreaterThan(0);
     expect(nonceTtl).toBeLessThanOrEqual(resendWindowMs(redis.config));
   });
 
-  it("a release's second run (its reply lost) with a fixed owner that took the lock again meanwhile: answers true and leaves the new acquisition held", async () => {
+  it("a release's second run (its reply lost) with a fixed owner that released and took the lock again meanwhile: answers true and leaves the newest acquisition held", async () => {
     const redis = await connect();
     const locks = new Locks(redis, { owner: 'provider-1' });
     expect(await locks.acquire('session-sync', 30_000)).toBeDefined();
-    const keys = [redis.key('lock:session-sync'), namespacedSideKey(redis.keyPrefix, 'released-by', 'lock:session-sync')];
-    // The release script's two runs with one nonce, as ioredis sends it again after a lost reply.
-    const release = () => redis.script<number>(RELEASE, keys, ['provider-1', 'nonce-of-this-release', 60_000]);
+    const keys = [redis.key('lock:session-sync'), namespacedSideKey(redis.keyPrefix, 'released-by', 'nonce-of-this-release')];
+    // The release script's two runs with one nonce key, as ioredis sends it again after a lost reply.
+    const release = () => redis.script<number>(RELEASE, keys, ['provider-1', 60_000]);
     expect(await release()).toBe(1);
     expect(await locks.acquire('session-sync', 30_000)).toBeDefined(); // the same owner, again
+    expect(await locks.held('session-sync').release()).toBe(true); // and released again (a nonce kept per lock name was replaced here)
+    expect(await locks.acquire('session-sync', 30_000)).toBeDefined();
     expect(await release()).toBe(1);
     expect(await redis.run((r) => r.get(keys[0]!))).toBe('provider-1');
     expect(await locks.acquire('session-sync', 30_000)).toBeUndefined();
+  });
+
+  it("a force-release's second run (its reply lost), after another force-release and new holders in between: answers true and leaves the newest holder's lock", async () => {
+    const redis = await connect();
+    const locks = new Locks(redis);
+    expect(await locks.acquire('invalidate', 30_000)).toBeDefined();
+    const keys = [redis.key('lock:invalidate'), namespacedSideKey(redis.keyPrefix, 'deleted-by', 'nonce-of-this-force-release')];
+    const forceRelease = () => redis.script<number>(DELETE, keys, [60_000]);
+    expect(await forceRelease()).toBe(1);
+    expect(await locks.acquire('invalidate', 30_000)).toBeDefined();
+    expect(await locks.forceRelease('invalidate')).toBe(true);
+    const newest = (await locks.acquire('invalidate', 30_000))!;
+    expect(await forceRelease()).toBe(1);
+    expect(await newest.extend(30_000)).toBe(true);
   });
 
   it(`a TTL outside 1 ms to ${MAX_LOCK_TTL_MS} ms is refused by name, and nothing is taken`, async () => {

@@ -9,20 +9,17 @@
  * counts agree; the instance confirmed the poll, moved its position past the two, and answered
  * "active" for them for good while reporting itself current.
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { KccRedis, Revocations } from '@kcc-redis/client';
 import { closeAfterEach } from '../../support/closing.js';
 import { nextEvent, until, untilAsync } from '../../support/events.js';
 import { kccOptions, useTestRedis } from '../../support/redis.js';
 import { TcpProxy } from '../../support/tcp-proxy.js';
 
+// Persistence off: a restart empties the server, and the log's count of appends starts from 0.
 const server = useTestRedis({ appEnvs: [{ app: 'restartpoll', env: 'prod' }], persistence: 'none' });
 const closeLater = closeAfterEach();
 const USER = 'restartpoll-prod';
-
-beforeAll(async () => {
-  // Persistence off: a restart empties the server, and the log's count of appends starts from 0.
-});
 
 async function clientList(): Promise<string[]> {
   const admin = await server.admin();

@@ -10,7 +10,7 @@ import { DELETE } from '../../../client/src/store.js';
 import { resendWindowMs } from '../../../client/src/connection.js';
 import { namespacedSideKey } from '../../../client/src/contract/naming.js';
 import { closeAfterEach } from '../../support/closing.js';
-import { kccOptions, useTestRedis } from '../../support/redis.js';
+import { kccOptions, sideKeys, useTestRedis } from '../../support/redis.js';
 
 const USER = 'store-prod';
 const server = useTestRedis({ appEnvs: [{ app: 'store', env: 'prod' }], persistence: 'none' });
@@ -60,37 +60,36 @@ describe('Store.setIfAbsent', () => {
     expect(await store.get('idem:xyz')).toBe('v');
   });
 
-  it("delete: true once, for the call that deleted the key; its nonce beside the key in a key no Store name reaches, for the resend window", async () => {
+  it("delete: true once, for the call that deleted the key; a key of the call's own beside it (no Store name reaches it), for the resend window, only when it deleted", async () => {
     const { redis, store } = await connect();
     await store.set('gone', 'v');
     await store.set('gone:deleted-by', 'mine');
+    const before = await sideKeys(server, redis.keyPrefix, 'deleted-by');
     expect(await store.delete('gone')).toBe(true);
     expect(await store.get('gone')).toBeNull();
     expect(await store.delete('gone')).toBe(false);
     expect(await store.delete('never-written')).toBe(false);
     expect(await store.get('gone:deleted-by')).toBe('mine');
-    const nonceTtl = await redis.run((r) => r.pttl(namespacedSideKey(redis.keyPrefix, 'deleted-by', 'gone')));
+    const added = (await sideKeys(server, redis.keyPrefix, 'deleted-by')).filter((key) => !before.includes(key));
+    expect(added).toHaveLength(1);
+    expect(added[0]).toMatch(/!deleted-by:[0-9a-f-]{36}$/);
+    const nonceTtl = await redis.run((r) => r.pttl(added[0]!));
     expect(nonceTtl).toBeGreaterThan(resendWindowMs(redis.config) - 30_000);
     expect(nonceTtl).toBeLessThanOrEqual(resendWindowMs(redis.config));
-    expect(await redis.run((r) => r.exists(namespacedSideKey(redis.keyPrefix, 'deleted-by', 'never-written')))).toBe(0);
   });
 
-  it("a delete's second run (its reply lost) after another call wrote the key again: answers true and leaves the new value", async () => {
+  it("a delete's second run (its reply lost), after other calls deleted and wrote the key again: answers true and leaves the newest value", async () => {
     const { redis, store } = await connect();
     await store.set('job:2', 'first');
-    const keys = [redis.key('job:2'), namespacedSideKey(redis.keyPrefix, 'deleted-by', 'job:2')];
-    // The delete script's two runs with one nonce, as ioredis sends it again after a lost reply.
-    const remove = () => redis.script<number>(DELETE, keys, ['nonce-of-this-delete', 60_000]);
+    const keys = [redis.key('job:2'), namespacedSideKey(redis.keyPrefix, 'deleted-by', 'nonce-of-this-delete')];
+    // The delete script's two runs with one nonce key, as ioredis sends it again after a lost reply.
+    const remove = () => redis.script<number>(DELETE, keys, [60_000]);
     expect(await remove()).toBe(1);
     expect(await store.setIfAbsent('job:2', 'second')).toBe(true);
+    expect(await store.delete('job:2')).toBe(true); // another call deletes it in between (a nonce kept per name was replaced here)
+    expect(await store.setIfAbsent('job:2', 'third')).toBe(true);
     expect(await remove()).toBe(1);
-    expect(await store.get('job:2')).toBe('second');
-    // A nonce of another type or another call's (a Redis writer with the app's credentials): no error, and no false "you deleted it".
-    await redis.run((r) => r.del(keys[1]!));
-    await redis.run((r) => r.hset(keys[1]!, 'x', '1'));
-    expect(await store.delete('absent')).toBe(false);
-    await redis.run((r) => r.set(namespacedSideKey(redis.keyPrefix, 'deleted-by', 'absent'), 'guessed'));
-    expect(await store.delete('absent')).toBe(false);
+    expect(await store.get('job:2')).toBe('third');
   });
 
   it("a nonce key of another type or with a value of its own (a Redis writer with the app's credentials): false, not an error, and never a false 'you wrote it'", async () => {
