@@ -62,6 +62,12 @@ describe('Redis Cluster mode (3 TLS primaries, cluster-mode ACL users)', () => {
     expect(lock).toBeDefined();
     expect(await new Locks(redis).acquire('rotation', 5_000)).toBeUndefined();
     expect(await lock!.release()).toBe(true);
+    // Delete and force-release keep a key of the call's own beside the key: two keys, one slot.
+    expect(await store.delete('once')).toBe(true);
+    expect(await store.delete('once')).toBe(false);
+    expect(await new Locks(redis).acquire('rotation', 5_000)).toBeDefined();
+    expect(await new Locks(redis).forceRelease('rotation')).toBe(true);
+    expect(await new Locks(redis).acquire('rotation', 5_000)).toBeDefined();
   });
 
   it('survives a password rotation on every node with zero failed commands', async () => {
