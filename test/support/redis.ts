@@ -6,6 +6,7 @@ import { afterAll, beforeAll } from 'vitest';
 import type { KccConnectionOptions } from '../../client/src/index.js';
 import { namespacedSideKey } from '../../client/src/contract/naming.js';
 import { LocalRedis, type LocalRedisOptions } from '../../local/local-redis.js';
+import { standIn } from './stand-in.js';
 
 /**
  * A LocalRedis in a fresh folder under the OS temp dir; `stop()` also removes the folder
@@ -30,10 +31,8 @@ export async function startTestRedis(options: Omit<LocalRedisOptions, 'dir'>): P
 
 /**
  * The test file's Redis: started by a `beforeAll`, stopped by an `afterAll`, both registered where
- * this is called (at the file's top level). The returned object stands for the server once it is
- * up; reading it earlier (at the top level, or after a failed start) throws, naming the field read.
- * It forwards property reads only (methods bound to the server): not `instanceof`, `in`, spreading or
- * assignment, which no test needs.
+ * this is called (at the file's top level, or in a `describe`). The returned object stands for the
+ * server once it is up ({@link standIn}).
  */
 export function useTestRedis(options: Omit<LocalRedisOptions, 'dir'>): LocalRedis {
   let started: LocalRedis | undefined;
@@ -45,13 +44,7 @@ export function useTestRedis(options: Omit<LocalRedisOptions, 'dir'>): LocalRedi
     started = undefined;
     await server?.stop();
   });
-  return new Proxy({} as LocalRedis, {
-    get(_, field) {
-      if (!started) throw new Error(`useTestRedis: ".${String(field)}" was read before the server was started (read it inside a test or hook)`);
-      const value: unknown = Reflect.get(started, field, started);
-      return typeof value === 'function' ? value.bind(started) : value;
-    },
-  });
+  return standIn('useTestRedis', () => started);
 }
 
 /** Options of {@link connectAs}. */

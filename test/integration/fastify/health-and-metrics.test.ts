@@ -5,30 +5,21 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { KccHealthSummary } from '../../../client/src/fastify/index.js';
 import { ATTRIBUTES } from '../../../client/src/metrics/instruments.js';
-import type { LocalRedis } from '../../../local/local-redis.js';
 import { nextEvent, until, untilAsync } from '../../support/events.js';
 import { InMemoryMetrics } from '../../support/metric-reader.js';
-import { connectAs, startTestRedis } from '../../support/redis.js';
+import { connectAs } from '../../support/redis.js';
 import { secretsIn } from '../../support/secret-scan.js';
 import { ringPayload, sealedWith, storedRing, writeStoredRing } from '../../support/stored-ring.js';
 import { TcpProxy } from '../../support/tcp-proxy.js';
-import { KEY_RING, TestRealm, USER, appWith, connectionTo, pluginOptions } from './support.js';
+import { KEY_RING, USER, appWith, connectionTo, pluginOptions, useRedisAndRealm } from './support.js';
 
 const HEALTH = '/.well-known/kcc-health';
 
 describe('Fastify plugin: health route and metrics, against the real redis-server', () => {
-  let server: LocalRedis;
-  let realm: TestRealm;
-
-  beforeAll(async () => {
-    [server, realm] = await Promise.all([startTestRedis({ appEnvs: [{ app: 'shop', env: 'prod' }], persistence: 'none' }), TestRealm.start()]);
-  });
-  afterAll(async () => {
-    await Promise.all([server?.stop(), realm?.stop()]);
-  });
+  const { server, realm } = useRedisAndRealm();
 
   /** An app whose connection runs through a proxy the test can cut. */
   async function behindProxy(overrides: Parameters<typeof pluginOptions>[2] = {}): Promise<{ app: FastifyInstance; proxy: TcpProxy }> {

@@ -1,15 +1,12 @@
 import Fastify from 'fastify';
 import { createLocalJWKSet, jwtVerify } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { KccConfigError, KccRedis } from '../../../client/src/index.js';
 import { type KccFastifyOptions, fastifyKcc } from '../../../client/src/fastify/index.js';
-import type { LocalRedis } from '../../../local/local-redis.js';
-import { startTestRedis } from '../../support/redis.js';
-import { CLIENT_ID, KEY_RING, TestRealm, USER, appWith, connectionTo, pluginOptions, recordingLogger } from './support.js';
+import { CLIENT_ID, KEY_RING, USER, appWith, connectionTo, pluginOptions, recordingLogger, useRedisAndRealm } from './support.js';
 
 describe('Fastify plugin registration and lifecycle', () => {
-  let server: LocalRedis;
-  let realm: TestRealm;
+  const { server, realm } = useRedisAndRealm();
   const base = (overrides: Partial<KccFastifyOptions> = {}) => pluginOptions(server, realm, overrides);
   /** Connections of this app-env's user whose name contains `marker` (CLIENT LIST through the admin user). */
   const connectionsNamed = async (marker: string): Promise<number> => {
@@ -30,12 +27,6 @@ describe('Fastify plugin registration and lifecycle', () => {
     expect(count, `connections named ${marker}`).toBe(expected);
   };
 
-  beforeAll(async () => {
-    [server, realm] = await Promise.all([startTestRedis({ appEnvs: [{ app: 'shop', env: 'prod' }], persistence: 'none' }), TestRealm.start()]);
-  });
-  afterAll(async () => {
-    await Promise.all([server?.stop(), realm?.stop()]);
-  });
 
   it('decorates fastify.kcc once: ring, revocations, check, clientAuth, health; opens three connections', async () => {
     const app = await appWith(base({ connection: { ...connectionTo(server), instanceId: 'decorated' } }));

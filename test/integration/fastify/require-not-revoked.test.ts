@@ -2,11 +2,9 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RevocationClaims } from '../../../client/src/index.js';
 import { type KccFastifyOptions, requireNotRevoked } from '../../../client/src/fastify/index.js';
-import type { LocalRedis } from '../../../local/local-redis.js';
 import { nextEvent, until, untilAsync } from '../../support/events.js';
-import { startTestRedis } from '../../support/redis.js';
 import { TcpProxy } from '../../support/tcp-proxy.js';
-import { TestRealm, appWith, connectionTo, pluginOptions } from './support.js';
+import { appWith, connectionTo, pluginOptions, useRedisAndRealm } from './support.js';
 
 /** The claims an app's authentication would have verified; here read from a test header. */
 const claimsOf = (request: FastifyRequest): RevocationClaims | undefined => {
@@ -20,20 +18,17 @@ const me = (app: FastifyInstance, claims?: RevocationClaims) =>
   app.inject({ method: 'GET', url: '/me', headers: claims ? { 'x-test-claims': JSON.stringify(claims) } : {} });
 
 describe('requireNotRevoked (preHandler)', () => {
-  let server: LocalRedis;
-  let realm: TestRealm;
+  const { server, realm } = useRedisAndRealm();
   let a: FastifyInstance;
   let b: FastifyInstance;
   const options = (overrides: Partial<KccFastifyOptions> = {}) => pluginOptions(server, realm, overrides);
 
   beforeAll(async () => {
-    [server, realm] = await Promise.all([startTestRedis({ appEnvs: [{ app: 'shop', env: 'prod' }], persistence: 'none' }), TestRealm.start()]);
     a = await appWith(options(), protectedRoute);
     b = await appWith(options(), protectedRoute);
   });
   afterAll(async () => {
     await Promise.all([a?.close(), b?.close()]);
-    await Promise.all([server?.stop(), realm?.stop()]);
   });
 
   it('lets active claims through', async () => {

@@ -4,11 +4,9 @@ import type { FastifyInstance } from 'fastify';
 import { CompactSign } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JWKS_CONTENT_TYPE } from '../../../client/src/fastify/index.js';
-import type { LocalRedis } from '../../../local/local-redis.js';
 import { nextEvent } from '../../support/events.js';
 import { FORM_TYPE, form, logoutClaims, realmKey, signToken } from '../../support/logout-tokens.js';
-import { startTestRedis } from '../../support/redis.js';
-import { CLIENT_ID, TestRealm, appWith, pluginOptions } from './support.js';
+import { CLIENT_ID, appWith, pluginOptions, useRedisAndRealm } from './support.js';
 
 const now = () => Math.floor(Date.now() / 1000);
 
@@ -30,15 +28,13 @@ function rawPost(url: string, body: string, headers: Record<string, string> = {}
 }
 
 describe('Fastify plugin routes, against the real redis-server', () => {
-  let server: LocalRedis;
-  let realm: TestRealm;
+  const { server, realm } = useRedisAndRealm();
   let a: FastifyInstance;
   let b: FastifyInstance;
   let urlA: string;
   let urlB: string;
 
   beforeAll(async () => {
-    [server, realm] = await Promise.all([startTestRedis({ appEnvs: [{ app: 'shop', env: 'prod' }], persistence: 'none' }), TestRealm.start()]);
     const options = pluginOptions(server, realm, { keycloakAdmin: { enabled: true, adminUrlPath: '/kc' } });
     // A has a JSON route of its own, to check the plugin leaves the app's other routes alone.
     a = await appWith(options, (app) => app.post('/echo', async (request) => request.body));
@@ -48,7 +44,6 @@ describe('Fastify plugin routes, against the real redis-server', () => {
   });
   afterAll(async () => {
     await Promise.all([a?.close(), b?.close()]);
-    await Promise.all([server?.stop(), realm?.stop()]);
   });
 
   describe('GET /.well-known/jwks.json', () => {

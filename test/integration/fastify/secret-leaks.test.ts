@@ -3,23 +3,13 @@
  * password, and `fastify.kcc` (connection, key ring, revocations) printed, inspected or serialized.
  */
 import Fastify from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fastifyKcc } from '../../../client/src/fastify/index.js';
-import type { LocalRedis } from '../../../local/local-redis.js';
-import { startTestRedis } from '../../support/redis.js';
 import { secretsIn } from '../../support/secret-scan.js';
-import { KEY_RING, TestRealm, USER, appWith, connectionTo, pluginOptions, recordingLogger } from './support.js';
+import { KEY_RING, USER, appWith, connectionTo, pluginOptions, recordingLogger, useRedisAndRealm } from './support.js';
 
 describe('Fastify plugin: no secret in its errors or its decoration', () => {
-  let server: LocalRedis;
-  let realm: TestRealm;
-
-  beforeAll(async () => {
-    [server, realm] = await Promise.all([startTestRedis({ appEnvs: [{ app: 'shop', env: 'prod' }], persistence: 'none' }), TestRealm.start()]);
-  });
-  afterAll(async () => {
-    await Promise.all([server?.stop(), realm?.stop()]);
-  });
+  const { server, realm } = useRedisAndRealm();
 
   it('a registration refused for a wrong password: the error Fastify reports and the log carry no password', async () => {
     const wrong = 'Wrong-plugin-password-that-must-not-leak-0123';

@@ -1,9 +1,12 @@
 import type { Server } from 'node:http';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { afterAll, beforeAll } from 'vitest';
 import type { KccConnectionOptions, KccLogger, KeyRingOptions } from '../../../client/src/index.js';
 import { type KccFastifyOptions, fastifyKcc } from '../../../client/src/fastify/index.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
 import { close, listen } from '../../support/http.js';
+import { startTestRedis } from '../../support/redis.js';
+import { standIn } from '../../support/stand-in.js';
 import { type RealmKey, realmKey } from '../../support/logout-tokens.js';
 
 export const USER = 'shop-prod';
@@ -46,6 +49,30 @@ export class TestRealm {
   stop(): Promise<void> {
     return close(this.server);
   }
+}
+
+/**
+ * The file's Redis (app-env shop-prod, no persistence) and test realm, started together by a
+ * `beforeAll` and stopped by an `afterAll` registered where this is called; what one start did not
+ * fail to start is stopped when the other fails. Each returned object stands for its service once up.
+ */
+export function useRedisAndRealm(): { readonly server: LocalRedis; readonly realm: TestRealm } {
+  let started: { server: LocalRedis; realm: TestRealm } | undefined;
+  beforeAll(async () => {
+    const [server, realm] = await Promise.allSettled([startTestRedis({ appEnvs: [{ app: 'shop', env: 'prod' }], persistence: 'none' }), TestRealm.start()]);
+    if (server.status === 'fulfilled' && realm.status === 'fulfilled') {
+      started = { server: server.value, realm: realm.value };
+      return;
+    }
+    await Promise.all([server.status === 'fulfilled' && server.value.stop(), realm.status === 'fulfilled' && realm.value.stop()]);
+    throw server.status === 'rejected' ? server.reason : (realm as PromiseRejectedResult).reason;
+  });
+  afterAll(async () => {
+    const services = started;
+    started = undefined;
+    if (services) await Promise.all([services.server.stop(), services.realm.stop()]);
+  });
+  return { server: standIn('the Redis server', () => started?.server), realm: standIn('the test realm', () => started?.realm) };
 }
 
 /** Plugin options for the test realm and redis, with overrides. */
