@@ -51,20 +51,19 @@ const EXTEND = `${HELD}
 if held_by(KEYS[1], ARGV[1]) then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 `;
-// KEYS: the lock, this release's own nonce key (`!released-by:<nonce>`). ARGV: token, the nonce key's
-// TTL. A release whose reply was lost runs again on the next connection: finding its nonce key, it
-// answers that it released the lock, and deletes nothing (with a fixed owner, the lock may be that
-// owner's new acquisition by then). Only this call's first run can have written that key, and no other
-// release can replace it (a nonce kept under the lock's name would be overwritten by the owner's
-// next release, and the resend would then delete the owner's newest lock).
+// KEYS: the lock, this release's own key (`!released-by:<nonce>`). ARGV: token, its TTL. Returns whether
+// this call released the lock, in this run or an earlier one. A release whose reply was lost runs again
+// on the next connection (ioredis sends everything in flight again, in order): that run releases again
+// what this token holds, so the lock ends released whatever the connection's earlier commands did when
+// sent again (an acquisition by the same fixed owner before it); its own key, which only its first run
+// can have written and no other call can replace, makes it answer for that first run.
 export const RELEASE = `${HELD}
-if redis.call('EXISTS', KEYS[2]) == 1 then return 1 end
 if held_by(KEYS[1], ARGV[1]) then
   redis.call('DEL', KEYS[1])
   redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
   return 1
 end
-return 0
+return redis.call('EXISTS', KEYS[2])
 `;
 const SET_IF_HELD = `${HELD}
 if not held_by(KEYS[1], ARGV[1]) then return 0 end
@@ -80,10 +79,11 @@ export interface LockHandle {
   /** Extends the lock to `ttlMs` from now; resolves false when it was lost (expired or taken). */
   extend(ttlMs: number): Promise<boolean>;
   /**
-   * Releases the lock; resolves false when it was not held by this owner. Run again after its reply
-   * was lost, it still answers true and releases nothing the second time, whatever other releases
-   * and acquisitions happened in between: a key of the call's own (`!released-by:<random nonce>`,
-   * same hash tag) is kept for about 6 minutes (with the default timeouts).
+   * Releases the lock; resolves false when it was not held by this owner. Sent again after its reply
+   * was lost, it releases again what this owner holds (the lock ends released, also when an
+   * acquisition sent before it was sent again too) and answers true when its first run released the
+   * lock: a key of the call's own (`!released-by:<random nonce>`, same hash tag, about 150 bytes) is
+   * kept for about 6 minutes (with the default timeouts).
    */
   release(): Promise<boolean>;
   /**
@@ -147,8 +147,8 @@ export class Locks {
 
   /**
    * Releases lock `name` whoever holds it; resolves true when this call released it. Sent again after
-   * its reply was lost, it still answers true and releases nothing the second time: the lock may be
-   * another holder's by then ({@link Store.delete}, of the lock's key).
+   * its reply was lost, it releases again whoever holds it then, and answers for its first run
+   * ({@link Store.delete}, of the lock's key).
    */
   async forceRelease(name: string): Promise<boolean> {
     return new Store(this.redis).delete(this.lockName(name));

@@ -73,16 +73,18 @@ if redis.pcall('GET', KEYS[2]) == ARGV[3] then return 1 end
 return 0
 `;
 
-// KEYS: the key, this call's own nonce key (`!deleted-by:<nonce>`, same hash tag). ARGV: the nonce
-// key's TTL. A call whose reply was lost runs again on the next connection: finding its nonce key, it
-// answers that it deleted the key, and deletes nothing (the key may have been written again since).
-// Only this call's first run can have written that key, and no other call can replace it (a nonce
-// kept under the key's name would be overwritten by another delete of that name in between).
+// KEYS: the key, this call's own key (`!deleted-by:<nonce>`, same hash tag). ARGV: its TTL. Returns
+// whether this call deleted the key, in this run or an earlier one. A call whose reply was lost runs
+// again on the next connection (ioredis sends everything in flight again, in order): that run deletes
+// again, so the key ends deleted whatever the connection's earlier commands wrote when sent again (a
+// Store.set of the same key before it); its own key, which only its first run can have written and no
+// other call can replace, makes it answer for that first run.
 export const DELETE = `
-if redis.call('EXISTS', KEYS[2]) == 1 then return 1 end
-if redis.call('DEL', KEYS[1]) == 0 then return 0 end
-redis.call('SET', KEYS[2], '1', 'PX', ARGV[1])
-return 1
+if redis.call('DEL', KEYS[1]) == 1 then
+  redis.call('SET', KEYS[2], '1', 'PX', ARGV[1])
+  return 1
+end
+return redis.call('EXISTS', KEYS[2])
 `;
 
 /**
@@ -128,10 +130,11 @@ export class Store {
 
   /**
    * Deletes a key; resolves true when this call deleted it. Sent again after its reply was lost, it
-   * still answers true, and deletes nothing the second time (a value written again in between stays):
-   * a key of the call's own, `<prefix>{<app>-<env>}!deleted-by:<random nonce>`, is kept for about as
-   * long as a command waits through its reconnects (6 minutes with the default timeouts). Each delete
-   * of an existing key costs that key for those minutes (about 150 bytes).
+   * deletes again (the key ends deleted, also when a write of it sent before the delete was sent
+   * again too), and answers true when its first run deleted it: a key of the call's own,
+   * `<prefix>{<app>-<env>}!deleted-by:<random nonce>`, is kept for about as long as a command waits
+   * through its reconnects (6 minutes with the default timeouts), about 150 bytes for each delete
+   * of an existing key.
    */
   async delete(name: string): Promise<boolean> {
     const keys = [this.redis.key(name), namespacedSideKey(this.redis.keyPrefix, 'deleted-by', randomUUID())];

@@ -175,6 +175,36 @@ describe('a command sent again after its reply was lost answers for the call, no
     expect(await locks.acquire('migrate', 30_000)).toBeDefined();
   });
 
+  it('Store.set then Store.delete of one key in flight together, both sent again: the key ends deleted, as the caller ordered, and the delete answers true', async () => {
+    const redis = await connect('set-then-delete');
+    const store = new Store(redis);
+    await store.set('warm-up', 'x');
+    await store.delete('warm-up');
+    await store.set('session:1', 'before');
+    const before = redis.stats.socketTimeouts;
+    const written = store.set('session:1', 'cached');
+    const deleted = store.delete('session:1');
+    stallAfterSending(SOCKET_TIMEOUT_MS * 3);
+    await written;
+    expect(await deleted).toBe(true);
+    expect(redis.stats.socketTimeouts).toBeGreaterThan(before);
+    expect(await store.get('session:1')).toBeNull();
+  });
+
+  it('a fixed owner\'s acquisition then release in flight together, both sent again: the lock ends released, and both answer for the call', async () => {
+    const redis = await connect('acquire-then-release');
+    const locks = new Locks(redis, { owner: 'provider-9' });
+    await (await locks.acquire('warm-up', 5_000))!.release();
+    const before = redis.stats.socketTimeouts;
+    const taken = locks.acquire('cache-refresh', 30_000);
+    const released = locks.held('cache-refresh').release();
+    stallAfterSending(SOCKET_TIMEOUT_MS * 3);
+    expect(await taken).toBeDefined();
+    expect(await released).toBe(true);
+    expect(redis.stats.socketTimeouts).toBeGreaterThan(before);
+    expect(await new Locks(redis, { owner: 'provider-10' }).acquire('cache-refresh', 30_000)).toBeDefined();
+  });
+
   it('Bus: a message published once is delivered once, even when its PUBLISH was sent twice', async () => {
     const publisher = await connect('publisher');
     const listener = await connect('listener');

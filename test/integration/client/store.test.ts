@@ -78,18 +78,25 @@ describe('Store.setIfAbsent', () => {
     expect(nonceTtl).toBeLessThanOrEqual(resendWindowMs(redis.config));
   });
 
-  it("a delete's second run (its reply lost), after other calls deleted and wrote the key again: answers true and leaves the newest value", async () => {
+  it("a delete's second run (its reply lost) deletes again and answers for its first run, whatever other calls did in between", async () => {
     const { redis, store } = await connect();
     await store.set('job:2', 'first');
     const keys = [redis.key('job:2'), namespacedSideKey(redis.keyPrefix, 'deleted-by', 'nonce-of-this-delete')];
-    // The delete script's two runs with one nonce key, as ioredis sends it again after a lost reply.
+    // The delete script's two runs with one key of its own, as ioredis sends it again after a lost reply.
     const remove = () => redis.script<number>(DELETE, keys, [60_000]);
     expect(await remove()).toBe(1);
     expect(await store.setIfAbsent('job:2', 'second')).toBe(true);
     expect(await store.delete('job:2')).toBe(true); // another call deletes it in between (a nonce kept per name was replaced here)
+    expect(await remove()).toBe(1); // nothing left to delete: the answer is the first run's
     expect(await store.setIfAbsent('job:2', 'third')).toBe(true);
     expect(await remove()).toBe(1);
-    expect(await store.get('job:2')).toBe('third');
+    expect(await store.get('job:2')).toBeNull(); // a run deletes whatever is there: the key ends deleted
+    // A first run that found nothing: a later run that deletes answers true, one that finds nothing false.
+    const absent = [redis.key('job:3'), namespacedSideKey(redis.keyPrefix, 'deleted-by', 'nonce-of-another-delete')];
+    expect(await redis.script<number>(DELETE, absent, [60_000])).toBe(0);
+    expect(await redis.script<number>(DELETE, absent, [60_000])).toBe(0);
+    await store.set('job:3', 'v');
+    expect(await redis.script<number>(DELETE, absent, [60_000])).toBe(1);
   });
 
   it("a nonce key of another type or with a value of its own (a Redis writer with the app's credentials): false, not an error, and never a false 'you wrote it'", async () => {
