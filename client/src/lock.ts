@@ -3,7 +3,6 @@ import { type KccRedis, resendWindowMs } from './connection.js';
 import { namespacedSideKey } from './contract/naming.js';
 import { LUA_KEY_REPAIR } from './lua-key-repair.js';
 import { checkNumberArgument } from './option-checks.js';
-import { Store } from './store.js';
 
 /**
  * The longest a lock is taken or extended for (ms). A lock found with a longer TTL, or with none, or
@@ -47,23 +46,39 @@ local function held_by(key, token)
   return redis.call('TYPE', key)['ok'] == 'string' and redis.call('GET', key) == token
 end
 `;
+// KEYS: the lock, its acquisition's nonce (ACQUIRE). ARGV: token, TTL. The nonce lives as long as the
+// lock: a release sent again compares it.
 const EXTEND = `${HELD}
-if held_by(KEYS[1], ARGV[1]) then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
+if not held_by(KEYS[1], ARGV[1]) then return 0 end
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 `;
-// KEYS: the lock, this release's own key (`!released-by:<nonce>`). ARGV: token, its TTL. Returns whether
-// this call released the lock, in this run or an earlier one. A release whose reply was lost runs again
-// on the next connection (ioredis sends everything in flight again, in order): that run releases again
-// what this token holds, so the lock ends released whatever the connection's earlier commands did when
-// sent again (an acquisition by the same fixed owner before it); its own key, which only its first run
-// can have written and no other call can replace, makes it answer for that first run.
+// KEYS: the lock, this release's own key (`!released-by:<nonce>`), the lock's acquisition nonce
+// (ACQUIRE). ARGV: token, the own key's TTL, 'force' (whoever holds it) or ''. Returns whether this call
+// released the lock. A release whose reply was lost runs again on the next connection (ioredis sends
+// everything in flight again, in order). Its first run keeps, in its own key, the nonce of the
+// acquisition it released ('' when there was none); a later run releases again only that acquisition,
+// which holds the lock again when it was sent before the release and sent again too, and leaves any
+// other alone: a lock taken meanwhile by another owner, or by the same fixed owner, stays taken.
 export const RELEASE = `${HELD}
-if held_by(KEYS[1], ARGV[1]) then
-  redis.call('DEL', KEYS[1])
-  redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
+local function acquisition()
+  local nonce = redis.pcall('GET', KEYS[3])
+  if type(nonce) == 'string' then return nonce end
+  return ''
+end
+local function holds()
+  if ARGV[3] == 'force' then return redis.call('EXISTS', KEYS[1]) == 1 end
+  return held_by(KEYS[1], ARGV[1])
+end
+local released = redis.pcall('GET', KEYS[2])
+if type(released) == 'string' then
+  if holds() and acquisition() == released then redis.call('DEL', KEYS[1]) end
   return 1
 end
-return redis.call('EXISTS', KEYS[2])
+if not holds() then return 0 end
+redis.call('SET', KEYS[2], acquisition(), 'PX', ARGV[2])
+redis.call('DEL', KEYS[1])
+return 1
 `;
 const SET_IF_HELD = `${HELD}
 if not held_by(KEYS[1], ARGV[1]) then return 0 end
@@ -80,10 +95,11 @@ export interface LockHandle {
   extend(ttlMs: number): Promise<boolean>;
   /**
    * Releases the lock; resolves false when it was not held by this owner. Sent again after its reply
-   * was lost, it releases again what this owner holds (the lock ends released, also when an
-   * acquisition sent before it was sent again too) and answers true when its first run released the
-   * lock: a key of the call's own (`!released-by:<random nonce>`, same hash tag, about 150 bytes) is
-   * kept for about 6 minutes (with the default timeouts).
+   * was lost, it answers for its first run, and releases again only the acquisition it released,
+   * when that was sent again too (an acquisition sent just before the release): the lock ends
+   * released in the order the caller sent its commands, and a lock taken meanwhile by another
+   * acquisition stays taken. Its first run keeps a key of the call's own (`!released-by:<random
+   * nonce>`, same hash tag, about 150 bytes) for about 6 minutes with the default timeouts.
    */
   release(): Promise<boolean>;
   /**
@@ -127,8 +143,7 @@ export class Locks {
   async acquire(name: string, ttlMs: number, options: { force?: boolean } = {}): Promise<LockHandle | undefined> {
     const ttl = lockTtl(ttlMs);
     const handle = this.handle(name, this.options.owner ?? `${this.redis.instanceId}:${randomUUID()}`);
-    // The nonce beside the lock, in a key no lock's or Store's name reaches (same hash tag, same slot).
-    const keys = [this.key(name), namespacedSideKey(this.redis.keyPrefix, 'acquired-by', this.lockName(name))];
+    const keys = [this.key(name), this.acquisitionKey(name)];
     const [taken, replaced] = await this.redis.script<[number, number]>(ACQUIRE, keys, [handle.token, ttl, options.force ? 'force' : '', MAX_LOCK_TTL_MS, randomUUID()]);
     if (replaced > 0) {
       this.redis.config.logger.warn(
@@ -147,15 +162,25 @@ export class Locks {
 
   /**
    * Releases lock `name` whoever holds it; resolves true when this call released it. Sent again after
-   * its reply was lost, it releases again whoever holds it then, and answers for its first run
-   * ({@link Store.delete}, of the lock's key).
+   * its reply was lost, it answers for its first run, and releases again only the acquisition it
+   * released, when that was sent again too (as {@link LockHandle.release}).
    */
   async forceRelease(name: string): Promise<boolean> {
-    return new Store(this.redis).delete(this.lockName(name));
+    return this.release(name, '', 'force');
   }
 
   private key(name: string): string {
     return this.redis.key(this.lockName(name));
+  }
+
+  /** The nonce of the acquisition that took lock `name`, in a key no lock's or Store's name reaches (same hash tag, same slot). */
+  private acquisitionKey(name: string): string {
+    return namespacedSideKey(this.redis.keyPrefix, 'acquired-by', this.lockName(name));
+  }
+
+  private async release(name: string, token: string, mode: 'force' | ''): Promise<boolean> {
+    const keys = [this.key(name), namespacedSideKey(this.redis.keyPrefix, 'released-by', randomUUID()), this.acquisitionKey(name)];
+    return (await this.redis.script<number>(RELEASE, keys, [token, resendWindowMs(this.redis.config), mode])) === 1;
   }
 
   /** The lock's name in the app-env's namespace. */
@@ -168,11 +193,8 @@ export class Locks {
     return {
       name,
       token,
-      extend: async (ttlMs) => (await this.redis.script<number>(EXTEND, [key], [token, lockTtl(ttlMs)])) === 1,
-      release: async () => {
-        const keys = [key, namespacedSideKey(this.redis.keyPrefix, 'released-by', randomUUID())];
-        return (await this.redis.script<number>(RELEASE, keys, [token, resendWindowMs(this.redis.config)])) === 1;
-      },
+      extend: async (ttlMs) => (await this.redis.script<number>(EXTEND, [key, this.acquisitionKey(name)], [token, lockTtl(ttlMs)])) === 1,
+      release: () => this.release(name, token, ''),
       setIfHeld: async (target, value, options = {}) => {
         const ttl = options.ttlMs === undefined ? 0 : checkNumberArgument('ttlMs', options.ttlMs, { min: 1, unit: 'ms' });
         return (await this.redis.script<number>(SET_IF_HELD, [key, this.redis.key(target)], [token, value, ttl])) === 1;

@@ -77,8 +77,8 @@ return 0
 // whether this call deleted the key, in this run or an earlier one. A call whose reply was lost runs
 // again on the next connection (ioredis sends everything in flight again, in order): that run deletes
 // again, so the key ends deleted whatever the connection's earlier commands wrote when sent again (a
-// Store.set of the same key before it); its own key, which only its first run can have written and no
-// other call can replace, makes it answer for that first run.
+// Store.set of the same key before it). A run that deletes writes the call's own key, which no other
+// call can write; a run that finds nothing answers whether an earlier run of the call deleted.
 export const DELETE = `
 if redis.call('DEL', KEYS[1]) == 1 then
   redis.call('SET', KEYS[2], '1', 'PX', ARGV[1])
@@ -131,10 +131,10 @@ export class Store {
   /**
    * Deletes a key; resolves true when this call deleted it. Sent again after its reply was lost, it
    * deletes again (the key ends deleted, also when a write of it sent before the delete was sent
-   * again too), and answers true when its first run deleted it: a key of the call's own,
-   * `<prefix>{<app>-<env>}!deleted-by:<random nonce>`, is kept for about as long as a command waits
-   * through its reconnects (6 minutes with the default timeouts), about 150 bytes for each delete
-   * of an existing key.
+   * again too; a write by another call meanwhile, concurrent with this one, is deleted too), and
+   * answers true when any of its runs deleted something: a run that deletes keeps a key of the
+   * call's own, `<prefix>{<app>-<env>}!deleted-by:<random nonce>`, for about as long as a command
+   * waits through its reconnects (6 minutes with the default timeouts), about 150 bytes.
    */
   async delete(name: string): Promise<boolean> {
     const keys = [this.redis.key(name), namespacedSideKey(this.redis.keyPrefix, 'deleted-by', randomUUID())];

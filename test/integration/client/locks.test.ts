@@ -10,7 +10,6 @@ import { Locks, Store } from '@kcc-redis/client/primitives';
 import { resendWindowMs } from '../../../client/src/connection.js';
 import { namespacedSideKey } from '../../../client/src/contract/naming.js';
 import { MAX_LOCK_TTL_MS, RELEASE } from '../../../client/src/lock.js';
-import { DELETE } from '../../../client/src/store.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { kccOptions, sideKeys, useTestRedis } from '../../support/redis.js';
 
@@ -72,39 +71,57 @@ describe('Locks', () => {
     expect(nonceTtl).toBeLessThanOrEqual(resendWindowMs(redis.config));
   });
 
-  it("a release's second run (its reply lost) with a fixed owner: releases what the owner holds then, and answers for its first run", async () => {
+  it("a release's second run (its reply lost) answers for its first run; it releases again only the acquisition it released, sent again too, never one taken meanwhile", async () => {
     const redis = await connect();
     const locks = new Locks(redis, { owner: 'provider-1' });
     expect(await locks.acquire('session-sync', 30_000)).toBeDefined();
-    const keys = [redis.key('lock:session-sync'), namespacedSideKey(redis.keyPrefix, 'released-by', 'nonce-of-this-release')];
-    // The release script's two runs with one key of its own, as ioredis sends it again after a lost reply.
-    const release = () => redis.script<number>(RELEASE, keys, ['provider-1', 60_000]);
+    const lockKey = redis.key('lock:session-sync');
+    const acquisitionKey = namespacedSideKey(redis.keyPrefix, 'acquired-by', 'lock:session-sync');
+    const released = await redis.run((r) => r.get(acquisitionKey));
+    const keys = [lockKey, namespacedSideKey(redis.keyPrefix, 'released-by', 'nonce-of-this-release'), acquisitionKey];
+    // The release script's runs with one key of its own, as ioredis sends it again after a lost reply.
+    const release = () => redis.script<number>(RELEASE, keys, ['provider-1', 60_000, '']);
     expect(await release()).toBe(1);
-    expect(await locks.acquire('session-sync', 30_000)).toBeDefined(); // the same owner, again
-    expect(await locks.held('session-sync').release()).toBe(true); // and released again (a nonce kept per lock name was replaced here)
-    expect(await release()).toBe(1); // nothing held: the answer is the first run's
-    expect(await locks.acquire('session-sync', 30_000)).toBeDefined();
+    expect(await locks.acquire('session-sync', 30_000)).toBeDefined(); // the same fixed owner takes it again: a new acquisition
     expect(await release()).toBe(1);
-    expect(await redis.run((r) => r.exists(keys[0]!))).toBe(0); // a run releases what the owner holds: the lock ends released
+    expect(await redis.run((r) => r.get(lockKey))).toBe('provider-1'); // left taken
+    expect(await locks.held('session-sync').release()).toBe(true);
+    expect(await release()).toBe(1); // nothing held: the answer is still the first run's
+    // The released acquisition sent again (ioredis resends an acquisition sent just before the release): its token and its nonce.
+    await redis.run((r) => r.set(lockKey, 'provider-1', 'PX', 30_000));
+    await redis.run((r) => r.set(acquisitionKey, released!, 'PX', 30_000));
+    expect(await release()).toBe(1);
+    expect(await redis.run((r) => r.exists(lockKey))).toBe(0); // released again
     // Another owner's lock is never released by it.
     expect(await new Locks(redis, { owner: 'provider-2' }).acquire('session-sync', 30_000)).toBeDefined();
     expect(await release()).toBe(1);
-    expect(await redis.run((r) => r.get(keys[0]!))).toBe('provider-2');
+    expect(await redis.run((r) => r.get(lockKey))).toBe('provider-2');
   });
 
-  it("a force-release's second run (its reply lost) releases whoever holds the lock then, and answers for its first run", async () => {
+  it("a force-release's second run (its reply lost) answers for its first run and leaves a lock taken meanwhile; a first run that found nothing answers false", async () => {
     const redis = await connect();
     const locks = new Locks(redis);
     expect(await locks.acquire('invalidate', 30_000)).toBeDefined();
-    const keys = [redis.key('lock:invalidate'), namespacedSideKey(redis.keyPrefix, 'deleted-by', 'nonce-of-this-force-release')];
-    const forceRelease = () => redis.script<number>(DELETE, keys, [60_000]);
-    expect(await forceRelease()).toBe(1);
-    expect(await locks.acquire('invalidate', 30_000)).toBeDefined();
-    expect(await locks.forceRelease('invalidate')).toBe(true);
+    const acquisitionKey = namespacedSideKey(redis.keyPrefix, 'acquired-by', 'lock:invalidate');
+    const keys = [redis.key('lock:invalidate'), namespacedSideKey(redis.keyPrefix, 'released-by', 'nonce-of-this-force-release'), acquisitionKey];
+    const forceRelease = () => redis.script<number>(RELEASE, keys, ['', 60_000, 'force']);
     expect(await forceRelease()).toBe(1);
     const newest = (await locks.acquire('invalidate', 30_000))!;
     expect(await forceRelease()).toBe(1);
-    expect(await newest.extend(30_000)).toBe(false);
+    expect(await newest.extend(30_000)).toBe(true); // still the newest holder's
+    expect(await locks.forceRelease('invalidate')).toBe(true);
+    expect(await locks.forceRelease('invalidate')).toBe(false);
+    const none = [redis.key('lock:never-taken'), namespacedSideKey(redis.keyPrefix, 'released-by', 'nonce-of-another'), acquisitionKey];
+    expect(await redis.script<number>(RELEASE, none, ['', 60_000, 'force'])).toBe(0);
+  });
+
+  it("extend keeps the acquisition's nonce as long as the lock (a release sent again compares it)", async () => {
+    const redis = await connect();
+    const lock = (await new Locks(redis).acquire('long-job', 2_000))!;
+    expect(await lock.extend(120_000)).toBe(true);
+    const pttl = await redis.run((r) => r.pttl(namespacedSideKey(redis.keyPrefix, 'acquired-by', 'lock:long-job')));
+    expect(pttl).toBeGreaterThan(60_000);
+    expect(pttl).toBeLessThanOrEqual(120_000);
   });
 
   it(`a TTL outside 1 ms to ${MAX_LOCK_TTL_MS} ms is refused by name, and nothing is taken`, async () => {
