@@ -56,10 +56,12 @@ return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 // KEYS: the lock, this release's own key (`!released-by:<nonce>`), the lock's acquisition nonce
 // (ACQUIRE). ARGV: token, the own key's TTL, 'force' (whoever holds it) or ''. Returns whether this call
 // released the lock. A release whose reply was lost runs again on the next connection (ioredis sends
-// everything in flight again, in order). Its first run keeps, in its own key, the nonce of the
-// acquisition it released ('' when there was none); a later run releases again only that acquisition,
-// which holds the lock again when it was sent before the release and sent again too, and leaves any
-// other alone: a lock taken meanwhile by another owner, or by the same fixed owner, stays taken.
+// everything in flight again, in order). Its first run keeps its outcome in its own key: the nonce of
+// the acquisition it released ('' when that had none), or '-' when it found the lock not held. A later
+// run answers for the first, and releases again only that same acquisition, which holds the lock
+// again when it was sent before the release and sent again too; it leaves any other alone (a lock
+// taken meanwhile by another owner, or by the same fixed owner), and one it cannot tell apart (no
+// nonce: taken by an earlier release of this client, or evicted).
 export const RELEASE = `${HELD}
 local function acquisition()
   local nonce = redis.pcall('GET', KEYS[3])
@@ -70,12 +72,16 @@ local function holds()
   if ARGV[3] == 'force' then return redis.call('EXISTS', KEYS[1]) == 1 end
   return held_by(KEYS[1], ARGV[1])
 end
-local released = redis.pcall('GET', KEYS[2])
-if type(released) == 'string' then
-  if holds() and acquisition() == released then redis.call('DEL', KEYS[1]) end
+local first = redis.pcall('GET', KEYS[2])
+if type(first) == 'string' then
+  if first == '-' then return 0 end
+  if first ~= '' and holds() and acquisition() == first then redis.call('DEL', KEYS[1]) end
   return 1
 end
-if not holds() then return 0 end
+if not holds() then
+  redis.call('SET', KEYS[2], '-', 'PX', ARGV[2])
+  return 0
+end
 redis.call('SET', KEYS[2], acquisition(), 'PX', ARGV[2])
 redis.call('DEL', KEYS[1])
 return 1
@@ -98,8 +104,10 @@ export interface LockHandle {
    * was lost, it answers for its first run, and releases again only the acquisition it released,
    * when that was sent again too (an acquisition sent just before the release): the lock ends
    * released in the order the caller sent its commands, and a lock taken meanwhile by another
-   * acquisition stays taken. Its first run keeps a key of the call's own (`!released-by:<random
-   * nonce>`, same hash tag, about 150 bytes) for about 6 minutes with the default timeouts.
+   * acquisition stays taken. Its first run keeps its outcome in a key of the call's own
+   * (`!released-by:<random nonce>`, same hash tag, about 150 bytes) for about 6 minutes with the
+   * default timeouts. Not covered: an acquisition sent just before it that failed and then took the
+   * lock when sent again stays held until its TTL.
    */
   release(): Promise<boolean>;
   /**

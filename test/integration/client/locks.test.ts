@@ -111,8 +111,42 @@ describe('Locks', () => {
     expect(await newest.extend(30_000)).toBe(true); // still the newest holder's
     expect(await locks.forceRelease('invalidate')).toBe(true);
     expect(await locks.forceRelease('invalidate')).toBe(false);
-    const none = [redis.key('lock:never-taken'), namespacedSideKey(redis.keyPrefix, 'released-by', 'nonce-of-another'), acquisitionKey];
+    // A first run that found the lock free answers false also when sent again after another owner took it, and leaves it taken.
+    const none = [redis.key('lock:later'), namespacedSideKey(redis.keyPrefix, 'released-by', 'nonce-of-another'), namespacedSideKey(redis.keyPrefix, 'acquired-by', 'lock:later')];
     expect(await redis.script<number>(RELEASE, none, ['', 60_000, 'force'])).toBe(0);
+    const later = (await locks.acquire('later', 30_000))!;
+    expect(await redis.script<number>(RELEASE, none, ['', 60_000, 'force'])).toBe(0);
+    expect(await later.extend(30_000)).toBe(true);
+  });
+
+  it("a release's second run leaves a lock whose acquisition it cannot tell apart (no nonce: an earlier release's extend, or evicted)", async () => {
+    const redis = await connect();
+    const locks = new Locks(redis, { owner: 'provider-3' });
+    const lockKey = redis.key('lock:no-nonce');
+    const acquisitionKey = namespacedSideKey(redis.keyPrefix, 'acquired-by', 'lock:no-nonce');
+    for (const mode of ['', 'force']) {
+      expect(await locks.acquire('no-nonce', 30_000)).toBeDefined();
+      await redis.run((r) => r.del(acquisitionKey));
+      const keys = [lockKey, namespacedSideKey(redis.keyPrefix, 'released-by', `nonce-of-release-${mode}`), acquisitionKey];
+      const release = () => redis.script<number>(RELEASE, keys, ['provider-3', 60_000, mode]);
+      expect(await release()).toBe(1);
+      expect(await locks.acquire('no-nonce', 30_000)).toBeDefined(); // taken again meanwhile, its nonce then lost too
+      await redis.run((r) => r.del(acquisitionKey));
+      expect(await release()).toBe(1);
+      expect(await redis.run((r) => r.get(lockKey))).toBe('provider-3');
+      expect(await locks.held('no-nonce').release()).toBe(true);
+    }
+  });
+
+  it("a token release whose first run found the lock not held answers false when sent again, and leaves the same fixed owner's later acquisition", async () => {
+    const redis = await connect();
+    const locks = new Locks(redis, { owner: 'provider-4' });
+    const keys = [redis.key('lock:shared-owner'), namespacedSideKey(redis.keyPrefix, 'released-by', 'nonce-of-early-release'), namespacedSideKey(redis.keyPrefix, 'acquired-by', 'lock:shared-owner')];
+    const release = () => redis.script<number>(RELEASE, keys, ['provider-4', 60_000, '']);
+    expect(await release()).toBe(0);
+    expect(await locks.acquire('shared-owner', 30_000)).toBeDefined(); // e.g. another instance with the same fixed owner
+    expect(await release()).toBe(0);
+    expect(await redis.run((r) => r.get(keys[0]!))).toBe('provider-4');
   });
 
   it("extend keeps the acquisition's nonce as long as the lock (a release sent again compares it)", async () => {
