@@ -56,12 +56,13 @@ return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 // KEYS: the lock, this release's own key (`!released-by:<nonce>`), the lock's acquisition nonce
 // (ACQUIRE). ARGV: token, the own key's TTL, 'force' (whoever holds it) or ''. Returns whether this call
 // released the lock. A release whose reply was lost runs again on the next connection (ioredis sends
-// everything in flight again, in order). Its first run keeps its outcome in its own key: the nonce of
-// the acquisition it released ('' when that had none), or '-' when it found the lock not held. A later
-// run answers for the first, and releases again only that same acquisition, which holds the lock
-// again when it was sent before the release and sent again too; it leaves any other alone (a lock
-// taken meanwhile by another owner, or by the same fixed owner), and one it cannot tell apart (no
-// nonce: taken by an earlier release of this client, or evicted).
+// everything in flight again, in order). Its first run keeps its outcome in its own key: '+' and the
+// nonce of the acquisition it released ('+' alone when that had none), or '-' when it found the lock
+// not held. A later run answers for the first, and releases again only that same acquisition, which
+// holds the lock again when it was sent before the release and sent again too (it writes its nonce
+// again); it leaves any other alone: a lock taken meanwhile by another owner or by the same fixed owner,
+// one it cannot tell apart (no nonce: extended by an instance of an earlier release, or evicted), and
+// a value written at the lock's key otherwise (a release deletes the nonce with the lock).
 export const RELEASE = `${HELD}
 local function acquisition()
   local nonce = redis.pcall('GET', KEYS[3])
@@ -75,15 +76,15 @@ end
 local first = redis.pcall('GET', KEYS[2])
 if type(first) == 'string' then
   if first == '-' then return 0 end
-  if first ~= '' and holds() and acquisition() == first then redis.call('DEL', KEYS[1]) end
+  if first ~= '+' and holds() and '+' .. acquisition() == first then redis.call('DEL', KEYS[1], KEYS[3]) end
   return 1
 end
 if not holds() then
   redis.call('SET', KEYS[2], '-', 'PX', ARGV[2])
   return 0
 end
-redis.call('SET', KEYS[2], acquisition(), 'PX', ARGV[2])
-redis.call('DEL', KEYS[1])
+redis.call('SET', KEYS[2], '+' .. acquisition(), 'PX', ARGV[2])
+redis.call('DEL', KEYS[1], KEYS[3])
 return 1
 `;
 const SET_IF_HELD = `${HELD}
@@ -107,7 +108,8 @@ export interface LockHandle {
    * acquisition stays taken. Its first run keeps its outcome in a key of the call's own
    * (`!released-by:<random nonce>`, same hash tag, about 150 bytes) for about 6 minutes with the
    * default timeouts. Not covered: an acquisition sent just before it that failed and then took the
-   * lock when sent again stays held until its TTL.
+   * lock when sent again stays held until its TTL; and one whose nonce was lost (evicted, or extended
+   * by an instance of an earlier release) is not released again.
    */
   release(): Promise<boolean>;
   /**

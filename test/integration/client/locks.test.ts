@@ -92,10 +92,26 @@ describe('Locks', () => {
     await redis.run((r) => r.set(acquisitionKey, released!, 'PX', 30_000));
     expect(await release()).toBe(1);
     expect(await redis.run((r) => r.exists(lockKey))).toBe(0); // released again
-    // Another owner's lock is never released by it.
+    // Another owner's lock is never released by it (its token guards it), nor, forced, anything written at the lock's key meanwhile.
     expect(await new Locks(redis, { owner: 'provider-2' }).acquire('session-sync', 30_000)).toBeDefined();
     expect(await release()).toBe(1);
     expect(await redis.run((r) => r.get(lockKey))).toBe('provider-2');
+    await redis.run((r) => r.del(lockKey));
+    expect(await locks.acquire('session-sync', 30_000)).toBeDefined();
+    const forced = [lockKey, namespacedSideKey(redis.keyPrefix, 'released-by', 'nonce-of-a-force-release'), acquisitionKey];
+    const forceRelease = () => redis.script<number>(RELEASE, forced, ['', 60_000, 'force']);
+    expect(await forceRelease()).toBe(1);
+    expect(await redis.run((r) => r.exists(acquisitionKey))).toBe(0); // the nonce goes with the lock
+    await new Store(redis).set('lock:session-sync', 'a value of the same key'); // as keycloak-connector's store and lock keys are
+    expect(await forceRelease()).toBe(1);
+    expect(await redis.run((r) => r.get(lockKey))).toBe('a value of the same key');
+    // A planted nonce is no outcome: a release that released still answers true when sent again.
+    expect(await locks.acquire('planted', 30_000)).toBeDefined();
+    const plantedKey = namespacedSideKey(redis.keyPrefix, 'acquired-by', 'lock:planted');
+    await redis.run((r) => r.set(plantedKey, '-', 'PX', 30_000));
+    const planted = [redis.key('lock:planted'), namespacedSideKey(redis.keyPrefix, 'released-by', 'nonce-of-a-planted-release'), plantedKey];
+    expect(await redis.script<number>(RELEASE, planted, ['provider-1', 60_000, ''])).toBe(1);
+    expect(await redis.script<number>(RELEASE, planted, ['provider-1', 60_000, ''])).toBe(1);
   });
 
   it("a force-release's second run (its reply lost) answers for its first run and leaves a lock taken meanwhile; a first run that found nothing answers false", async () => {
