@@ -66,6 +66,15 @@ async function connect(instanceId: string): Promise<KccRedis> {
   return closeLater(await KccRedis.connect(kccOptions(server, USER, { instanceId, socketTimeoutMs: SOCKET_TIMEOUT_MS, heartbeat: false, logger: quiet })));
 }
 
+/** A Store on a new connection whose delete script the server has loaded: the stall hits the real call. */
+async function storeWithDeleteLoaded(instanceId: string): Promise<{ redis: KccRedis; store: Store }> {
+  const redis = await connect(instanceId);
+  const store = new Store(redis);
+  await store.set('warm-up', 'x');
+  await store.delete('warm-up');
+  return { redis, store };
+}
+
 describe('a command sent again after its reply was lost answers for the call, not for its second run', () => {
   it('replay guard: the first use of a logout token is still its first use (not a replay); a real replay is still refused', async () => {
     const redis = await connect('guard');
@@ -166,10 +175,7 @@ describe('a command sent again after its reply was lost answers for the call, no
   });
 
   it('Store.delete: still true (this call deleted the key), not "there was nothing to delete"; a later delete gets false', async () => {
-    const redis = await connect('delete');
-    const store = new Store(redis);
-    await store.set('warm-up', 'x');
-    await store.delete('warm-up');
+    const { redis, store } = await storeWithDeleteLoaded('delete');
     await store.set('otp:1', 'code');
     expect(await withReplyLost(redis, () => store.delete('otp:1'))).toBe(true);
     expect(await store.get('otp:1')).toBeNull();
@@ -188,10 +194,7 @@ describe('a command sent again after its reply was lost answers for the call, no
   });
 
   it('Store.set then Store.delete of one key in flight together, both sent again: the key ends deleted, as the caller ordered, and the delete answers true', async () => {
-    const redis = await connect('set-then-delete');
-    const store = new Store(redis);
-    await store.set('warm-up', 'x');
-    await store.delete('warm-up');
+    const { redis, store } = await storeWithDeleteLoaded('set-then-delete');
     await store.set('session:1', 'before');
     const before = await callCounts();
     const written = store.set('session:1', 'cached');
