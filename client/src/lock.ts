@@ -61,7 +61,7 @@ return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 // not held. A later run answers for the first, and releases again only that same acquisition, which
 // holds the lock again when it was sent before the release and sent again too (it writes its nonce
 // again); it leaves any other alone: a lock taken meanwhile by another owner or by the same fixed owner,
-// one it cannot tell apart (no nonce: extended by an instance of an earlier release, or evicted), and
+// one it cannot tell apart (no nonce: evicted, or extended by a build before this one), and
 // a value written at the lock's key otherwise (a release deletes the nonce with the lock).
 export const RELEASE = `${HELD}
 local function acquisition()
@@ -109,7 +109,7 @@ export interface LockHandle {
    * (`!released-by:<random nonce>`, same hash tag, about 150 bytes) for about 6 minutes with the
    * default timeouts. Not covered: an acquisition sent just before it that failed and then took the
    * lock when sent again stays held until its TTL; and one whose nonce was lost (evicted, or extended
-   * by an instance of an earlier release) is not released again.
+   * by a build before this one) is not released again.
    */
   release(): Promise<boolean>;
   /**

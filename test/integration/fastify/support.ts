@@ -64,7 +64,8 @@ export function useRedisAndRealm(): { readonly server: LocalRedis; readonly real
       started = { server: server.value, realm: realm.value };
       return;
     }
-    await Promise.all([server.status === 'fulfilled' && server.value.stop(), realm.status === 'fulfilled' && realm.value.stop()]);
+    // The start's failure is what the report must show, whatever stopping the other one does.
+    await Promise.allSettled([server.status === 'fulfilled' && server.value.stop(), realm.status === 'fulfilled' && realm.value.stop()]);
     throw server.status === 'rejected' ? server.reason : (realm as PromiseRejectedResult).reason;
   });
   afterAll(async () => {
