@@ -104,3 +104,9 @@ export async function sideKeys(server: LocalRedis, prefix: string, kind: string)
     await admin.quit();
   }
 }
+
+/** How often the server behind `client` ran `command` so far (`INFO commandstats`, commands run by scripts included). */
+export async function commandCalls(client: Redis, command: string): Promise<number> {
+  const info = await client.info('commandstats');
+  return Number(new RegExp(`^cmdstat_${command}:calls=(\\d+)`, 'm').exec(info)?.[1] ?? 0);
+}

@@ -22,7 +22,7 @@ import { Bus, EventLog, Locks, Store } from '@kcc-redis/client/primitives';
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { until } from '../../support/events.js';
-import { kccOptions, useTestRedis } from '../../support/redis.js';
+import { commandCalls, kccOptions, useTestRedis } from '../../support/redis.js';
 
 const server = useTestRedis({ appEnvs: [{ app: 'resend', env: 'prod' }], persistence: 'none' });
 const closeLater = closeAfterEach();
@@ -54,9 +54,7 @@ async function withReplyLost<T>(redis: KccRedis, op: () => Promise<T>): Promise<
 async function callCounts(): Promise<{ set: number; evalsha: number }> {
   const admin = await server.admin();
   try {
-    const info = await admin.info('commandstats');
-    const calls = (command: string) => Number(new RegExp(`^cmdstat_${command}:calls=(\\d+)`, 'm').exec(info)?.[1] ?? 0);
-    return { set: calls('set'), evalsha: calls('evalsha') };
+    return { set: await commandCalls(admin, 'set'), evalsha: await commandCalls(admin, 'evalsha') };
   } finally {
     await admin.quit();
   }

@@ -18,7 +18,7 @@ import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.
 import { LOCAL_ADMIN_USER } from '../../../local/local-redis.js';
 import { until } from '../../support/events.js';
 import { closeAfterEach } from '../../support/closing.js';
-import { connectAs, kccOptions, useTestRedis } from '../../support/redis.js';
+import { commandCalls, connectAs, kccOptions, useTestRedis } from '../../support/redis.js';
 
 const server = useTestRedis({ appEnvs: Array.from({ length: 10 }, (_, i) => ({ app: `polls${i}`, env: 'prod' })), persistence: 'none' });
 let ns = 0;
@@ -257,9 +257,3 @@ describe('event-log polls: races and faults', () => {
     expect(reader.check({ sid: 'lost' })).toBe('revoked');
   });
 });
-
-/** Calls of one command on the server so far (`INFO commandstats`, which the app user may run). */
-async function commandCalls(raw: Redis, command: string): Promise<number> {
-  const info = await raw.info('commandstats');
-  return Number(new RegExp(`^cmdstat_${command}:calls=(\\d+)`, 'm').exec(info)?.[1] ?? 0);
-}

@@ -12,7 +12,7 @@ import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.
 import { closeAfterEach } from '../../support/closing.js';
 import { slotOwner, useTestCluster } from '../../support/test-cluster.js';
 import { until } from '../../support/events.js';
-import { kccOptions, useTestRedis } from '../../support/redis.js';
+import { commandCalls, kccOptions, useTestRedis } from '../../support/redis.js';
 import { TcpProxy } from '../../support/tcp-proxy.js';
 
 const server = useTestRedis({ appEnvs: [{ app: 'lostwrites', env: 'prod' }], persistence: 'none' });
@@ -133,8 +133,7 @@ describe('after a loss, what a fleet does costs the server little (found by a re
   async function calls(command: string): Promise<number> {
     const admin = await server.admin();
     try {
-      const info = await admin.info('commandstats');
-      return Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(info)?.[1] ?? 0);
+      return await commandCalls(admin, command);
     } finally {
       admin.disconnect();
     }

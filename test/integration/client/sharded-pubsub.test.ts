@@ -11,6 +11,7 @@ import { LocalCluster } from '../../../local/local-cluster.js';
 import { LOCAL_ADMIN_USER } from '../../../local/local-redis.js';
 import { nextEvent, until, untilAsync } from '../../support/events.js';
 import { realmKey } from '../../support/logout-tokens.js';
+import { commandCalls } from '../../support/redis.js';
 
 const USER = 'my-app-prod';
 const PREFIX = 'my-app-prod:';
@@ -87,11 +88,8 @@ describe('sharded pub/sub in cluster mode (3 TLS primaries)', () => {
     }));
   }
 
-  async function commandCalls(command: string): Promise<number> {
-    const counts = await onEachNode(async (admin) => {
-      const match = new RegExp(`^cmdstat_${command}:calls=(\\d+)`, 'm').exec(await admin.info('commandstats'));
-      return match ? Number(match[1]) : 0;
-    });
+  async function clusterCalls(command: string): Promise<number> {
+    const counts = await onEachNode((admin) => commandCalls(admin, command));
     return counts.reduce((a, b) => a + b, 0);
   }
 
@@ -115,7 +113,7 @@ describe('sharded pub/sub in cluster mode (3 TLS primaries)', () => {
     expect(await Promise.all(instances.map((r) => r.pubSubMode()))).toEqual(['sharded', 'sharded', 'sharded']);
     const rs = await Promise.all(instances.map((r) => revocations(r)));
     const ids = await Promise.all(instances.map((r) => heard(r)));
-    const publishesBefore = await commandCalls('publish');
+    const publishesBefore = await clusterCalls('publish');
 
     await rs[0]!.revokeSession('sid-1');
     await until(() => ids[1]!.length === 1 && ids[2]!.length === 1, 'the revocation over pub/sub on the other two instances');
@@ -132,8 +130,8 @@ describe('sharded pub/sub in cluster mode (3 TLS primaries)', () => {
     expect(counts[ownerIndex]).toEqual({ classic: 0, sharded: 3 });
     for (const [i, count] of counts.entries()) if (i !== ownerIndex) expect(count).toEqual({ classic: 0, sharded: 0 });
     // The writes published with SPUBLISH (inside the script), never with the broadcast PUBLISH.
-    expect(await commandCalls('publish')).toBe(publishesBefore);
-    expect(await commandCalls('spublish')).toBeGreaterThanOrEqual(2);
+    expect(await clusterCalls('publish')).toBe(publishesBefore);
+    expect(await clusterCalls('spublish')).toBeGreaterThanOrEqual(2);
   });
 
   it("a Keycloak not-before push relayed by one instance reaches instances seeded on the other nodes over SSUBSCRIBE", async () => {
@@ -146,7 +144,7 @@ describe('sharded pub/sub in cluster mode (3 TLS primaries)', () => {
       return r;
     }));
     const ids = await Promise.all(instances.map((r) => heard(r)));
-    const publishesBefore = await commandCalls('publish');
+    const publishesBefore = await clusterCalls('publish');
     const notBefore = Math.floor(Date.now() / 1000) - 10;
     const action = { id: randomUUID(), expiration: Math.floor(Date.now() / 1000) + 30, resource: 'shop', action: 'PUSH_NOT_BEFORE', notBefore };
     const signed = await new CompactSign(Buffer.from(JSON.stringify(action))).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' }).sign(key.privateKey);
@@ -157,7 +155,7 @@ describe('sharded pub/sub in cluster mode (3 TLS primaries)', () => {
     // Heard through each instance's own sharded subscriber (not the log), and followed.
     await until(() => ids[1]!.length === 1 && ids[2]!.length === 1, 'the relayed push over pub/sub on the other two instances');
     await until(() => rs[1]!.stats.pushedNotBefore === notBefore && rs[2]!.stats.pushedNotBefore === notBefore, 'the push followed');
-    expect(await commandCalls('publish')).toBe(publishesBefore);
+    expect(await clusterCalls('publish')).toBe(publishesBefore);
   });
 
   it("another tenant can neither hear nor send on an app-env's shard channel (the & rule covers the twin)", async () => {
