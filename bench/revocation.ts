@@ -10,11 +10,12 @@ import { RevocationIndex } from '../client/src/revocation/revocation-index.js';
 import { REVOCATION_KEYS } from '../client/src/revocation/revocation-keys.js';
 import { SNAPSHOT_CHUNK } from '../client/src/revocation/revocation-snapshot.js';
 import { LocalRedis } from '../local/local-redis.js';
+import { checkRates } from './lib/check-rates.js';
 import { InstancePool } from './lib/instance-pool.js';
 import { revocationMessage } from './lib/revocation-message.js';
 import { type Metric, paired, report } from './lib/report.js';
 import { ROUNDS, alternatingSamples, interleave, median, rotatingSamples } from './lib/rounds.js';
-import { ownCopy, ratePerSecondSync, summarize } from './lib/stats.js';
+import { summarize } from './lib/stats.js';
 
 const USER = 'bench-prod';
 /**
@@ -169,7 +170,7 @@ export async function run(): Promise<void> {
     metrics.push(...await messageShares(publisher, host, redis.channel('revocations'), () => watched++));
 
     // Checks from memory on an index of 100,000 revoked sessions (loaded by a fresh instance from the
-    // stored state), against a bare Set.has on a Set of the same ids, same probes.
+    // stored state), against a bare Set.has on a Set of the same ids (as decoded from JSON), same probes.
     const sessionsKey = namespacedKey(`${USER}:`, REVOCATION_KEYS.sessions);
     const populatedIds: string[] = [];
     const expiry = Date.now() + 3_600_000;
@@ -178,26 +179,18 @@ export async function run(): Promise<void> {
       populatedIds.push(...ids);
       await publisher.zadd(sessionsKey, ...ids.flatMap((id) => [expiry, id]));
     }
-    const populated = await Revocations.start(redis);
-    cleanup.push(() => populated.close());
-    const set = new Set(populatedIds.map((id) => JSON.parse(JSON.stringify(id)) as string));
-    // Claims as an app has them, from already verified tokens: 1,024 live sessions coming back
-    // request after request (half revoked), and 65,536 distinct ones (beyond the remembered answers).
-    const claims = (n: number) => Array.from({ length: n }, (_, i) => ({ sid: i % 2 ? populatedIds[(i * 7919) % POPULATED]! : randomUUID(), sub: `user-${i}`, iat: Math.floor(Date.now() / 1000) }));
-    const repeated = claims(1_024);
-    const distinct = claims(65_536);
-    // Each side and probe set measured by a loop of its own (ownCopy), calling one function.
-    const checks = (probes: readonly { sid: string }[], mask: number) => {
-      const [oursLoop, setLoop] = [ownCopy(ratePerSecondSync), ownCopy(ratePerSecondSync)];
-      const check = (i: number) => populated.check(probes[i & mask]!) === 'revoked';
-      const has = (i: number) => set.has(probes[i & mask]!.sid);
-      return interleave(ROUNDS, async () => oursLoop(300, check), async () => setLoop(300, has));
-    };
-    metrics.push(
-      paired('is_revoked_per_s', 'per_s', await checks(repeated, 1_023), 'set_has_per_s', { on: 'ratio', op: '>=', target: 0.25 }),
-      paired('is_revoked_distinct_per_s', 'per_s', await checks(distinct, 65_535), 'set_has_distinct_per_s', undefined, 'context: 65,536 distinct sids'),
+    // Claims as an app has them: 1,024 live sessions coming back request after request (half
+    // revoked), and 65,536 distinct ones (beyond the remembered answers). Each round in a fresh
+    // process (check-rates.ts), each side timed by a loop of its own.
+    const probes = (n: number) => Array.from({ length: n }, (_, i) => (i % 2 ? populatedIds[(i * 7919) % POPULATED]! : randomUUID()));
+    const checks = await checkRates(
+      { connection, ids: populatedIds.map((id) => JSON.stringify(id)), repeated: probes(1_024), distinct: probes(65_536), populated: POPULATED, ms: 300, warmupMs: 100 },
+      ROUNDS,
     );
-    await populated.close();
+    metrics.push(
+      paired('is_revoked_per_s', 'per_s', checks.repeated, 'set_has_per_s', { on: 'ratio', op: '>=', target: 0.25 }),
+      paired('is_revoked_distinct_per_s', 'per_s', checks.distinct, 'set_has_distinct_per_s', undefined, 'context: 65,536 distinct sids'),
+    );
 
     // Memory for 1,000,000 revoked sessions: growth of heapUsed + arrayBuffers (the table's typed
     // arrays live outside the heap). The sid strings arrive JSON-decoded with the messages: made the

@@ -38,7 +38,7 @@ export class InstancePool {
    * speaks this pool's protocol: `ready`, `seen`, `reached` to the parent, `stop` and `expect` from it.
    */
   static async fork(script: string, envs: readonly Record<string, string>[]): Promise<InstancePool> {
-    const execArgv = ['--conditions=kcc-redis-source', '--import', 'tsx', ...(process.env.KCC_BENCH_HOST_ARGS?.split(' ').filter(Boolean) ?? [])];
+    const execArgv = hostExecArgv();
     const children = envs.map((env) => fork(script, [], { execArgv, env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
     const started = Promise.all(children.map((child) => new Promise<void>((resolve, reject) => {
       child.once('error', reject);
@@ -107,6 +107,11 @@ export class InstancePool {
       setTimeout(() => child.kill('SIGKILL'), 5_000).unref();
     })));
   }
+}
+
+/** How a benchmark's child process runs: the client's TypeScript source through tsx, plus `KCC_BENCH_HOST_ARGS`. */
+export function hostExecArgv(): string[] {
+  return ['--conditions=kcc-redis-source', '--import', 'tsx', ...(process.env.KCC_BENCH_HOST_ARGS?.split(' ').filter(Boolean) ?? [])];
 }
 
 /**
