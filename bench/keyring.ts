@@ -21,9 +21,10 @@ const READY_SAMPLES = 24;
  * Samples of each side per round on an empty namespace. RSA key generation time varies a lot from key
  * to key (the search for primes): with 4 per round, two consecutive runs differed by 0.65; with 10,
  * by up to 0.26 (0.08 to 0.26 in four pairs; 1.29 and 1.14 on 2026-12-03). What the ratio is after
- * is small beside that noise: with ES256, whose key generation takes under a millisecond, an empty
- * start costs ~10 ms (the connect, the lock, the read and the write), under a tenth of an RSA key's
- * ~130 ms.
+ * is small beside that noise on Node.js 20: with ES256, whose key generation takes under a millisecond,
+ * an empty start costs ~10 ms (the connect, the lock, the read and the write), under a tenth of an RSA
+ * key's ~130 ms there. From Node.js 22 on, an RSA key takes 28–45 ms, and those ~11–14 ms are more
+ * than the goal's 20 % (bench/profile/empty-start.ts; docs/benchmarks.md).
  */
 const EMPTY_SAMPLES = 40;
 
