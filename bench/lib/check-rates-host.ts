@@ -36,13 +36,18 @@ process.send?.({ t: 'ready' });
 async function measure(round: CheckRound) {
   const redis = await KccRedis.connect(round.connection, ['subscriber']);
   const revocations = await Revocations.start(redis);
-  if (revocations.stats.revokedSessions < round.populated) throw new Error(`the instance loaded ${revocations.stats.revokedSessions} revoked sessions, not ${round.populated}`);
-  const set = new Set(round.ids.map((json) => JSON.parse(json) as string));
+  if (revocations.stats.revokedSessions !== round.populated) throw new Error(`the instance loaded ${revocations.stats.revokedSessions} revoked sessions, not ${round.populated}`);
+  const stored = round.ids.map((json) => JSON.parse(json) as string);
   const iat = Math.floor(Date.now() / 1000);
   // Claims as an app has them, from already verified tokens.
   const claims = (sids: readonly string[]) => sids.map((sid, i) => ({ sid, sub: `user-${i}`, iat }));
   const rates = (probes: readonly { sid: string }[]) => {
     const mask = probes.length - 1;
+    // The index remembers its latest answers by id, keyed by the probes' own strings, so a probe that
+    // comes back is found by identity. The Set holds those same strings where a probe matches, so
+    // that its lookups compare by identity too: the best case for both sides.
+    const probeStrings = new Map(probes.map(({ sid }) => [sid, sid]));
+    const set = new Set(stored.map((id) => probeStrings.get(id) ?? id));
     // Each side measured by a loop of its own (ownCopy), calling one function.
     const [oursLoop, setLoop] = [ownCopy(ratePerSecondSync), ownCopy(ratePerSecondSync)];
     const check = (i: number) => revocations.check(probes[i & mask]!) === 'revoked';

@@ -34,16 +34,29 @@ export async function checkRates(round: Omit<CheckRound, 'oursFirst'>, rounds: n
   return { repeated, distinct };
 }
 
+/** How long one round's process may take (it takes about 3 s): past it, it is killed and the run fails. */
+const ROUND_TIMEOUT_MS = 120_000;
+
 function oneRound(round: CheckRound): Promise<Extract<HostMessage, { t: 'result' }>['result']> {
   const script = join(dirname(fileURLToPath(import.meta.url)), 'check-rates-host.ts');
   const child = fork(script, [], { execArgv: hostExecArgv(), stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   return new Promise((resolve, reject) => {
     let result: Extract<HostMessage, { t: 'result' }>['result'] | undefined;
-    child.once('error', reject);
+    const fail = (error: Error) => {
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      reject(error);
+    };
+    const timer = setTimeout(() => fail(new Error(`a check-rates round's process gave no result within ${ROUND_TIMEOUT_MS / 1000} s`)), ROUND_TIMEOUT_MS);
+    child.once('error', fail);
     child.on('message', (message: HostMessage) => {
       if (message.t === 'ready') child.send(round);
       else result = message.result;
     });
-    child.once('exit', (code, signal) => (result && code === 0 ? resolve(result) : reject(new Error(`a check-rates round's process exited (${signal ?? code}) without its result`))));
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (result && code === 0) resolve(result);
+      else reject(new Error(`a check-rates round's process exited (${signal ?? code}) without its result`));
+    });
   });
 }
