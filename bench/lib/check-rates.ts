@@ -14,12 +14,12 @@ type HostMessage = { t: 'ready' } | { t: 'result'; result: Record<keyof CheckRat
 
 /**
  * `Revocations.check()` against a bare `Set.has`, each round in a fresh process (check-rates-host.ts),
- * ours first in even rounds and the baseline first in odd ones. Timed in the measuring process, after
- * the suite's other measurements, with probes made by `randomUUID()` (cons strings), `Set.has` read
- * 41.1 M/s in one run and 20.5 M/s in the next, each steady over its rounds, and the ratio 0.54 and
- * 0.71 (2026-12-05). The probes are now flat strings decoded from JSON, as a token's claims are, on
- * which the lookup reads 57–63 M/s in every process measured (bench/profile/set-has-probes.ts), and a
- * process's state (its hash seed, its heap) is sampled once per round instead of once per run.
+ * ours first in even rounds and the baseline first in odd ones. Both rates differ from one process
+ * to the next, together (a process's hash seed and heap), while their ratio moves much less; timed in
+ * the one measuring process, after the suite's other measurements, a run samples one process:
+ * `is_revoked_per_s` read 0.54 and 0.71 in two consecutive runs (2026-12-05, probes then made by
+ * `randomUUID()`, cons strings, where a token's claims are flat strings from JSON: see
+ * bench/profile/set-has-probes.ts). The median of eleven processes' ratios is what holds still.
  */
 export async function checkRates(round: Omit<CheckRound, 'oursFirst'>, rounds: number): Promise<CheckRates> {
   const repeated = { ours: [] as number[], baseline: [] as number[] };
