@@ -21,6 +21,9 @@ export interface CheckRound {
   readonly warmupMs: number;
 }
 
+/** One round's rates, in calls per second: the repeated probes and the distinct ones. */
+export type RoundRates = Record<'repeated' | 'distinct', { readonly ours: number; readonly baseline: number }>;
+
 process.on('disconnect', () => process.exit(0));
 process.once('message', (round: CheckRound) => {
   measure(round).then(
@@ -33,7 +36,7 @@ process.once('message', (round: CheckRound) => {
 });
 process.send?.({ t: 'ready' });
 
-async function measure(round: CheckRound) {
+async function measure(round: CheckRound): Promise<RoundRates> {
   const redis = await KccRedis.connect(round.connection, ['subscriber']);
   const revocations = await Revocations.start(redis);
   if (revocations.stats.revokedSessions !== round.populated) throw new Error(`the instance loaded ${revocations.stats.revokedSessions} revoked sessions, not ${round.populated}`);

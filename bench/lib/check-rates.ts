@@ -1,16 +1,13 @@
 import { fork } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { CheckRound } from './check-rates-host.js';
+import type { CheckRound, RoundRates } from './check-rates-host.js';
 import { hostExecArgv } from './instance-pool.js';
 import type { RoundFigures } from './rounds.js';
 
-export interface CheckRates {
-  readonly repeated: RoundFigures;
-  readonly distinct: RoundFigures;
-}
+export type CheckRates = Record<keyof RoundRates, RoundFigures>;
 
-type HostMessage = { t: 'ready' } | { t: 'result'; result: Record<keyof CheckRates, { ours: number; baseline: number }> };
+type HostMessage = { t: 'ready' } | { t: 'result'; result: RoundRates };
 
 /**
  * `Revocations.check()` against a bare `Set.has`, each round in a fresh process (check-rates-host.ts),
@@ -22,26 +19,20 @@ type HostMessage = { t: 'ready' } | { t: 'result'; result: Record<keyof CheckRat
  * bench/profile/set-has-probes.ts). The median of eleven processes' ratios is what holds still.
  */
 export async function checkRates(round: Omit<CheckRound, 'oursFirst'>, rounds: number): Promise<CheckRates> {
-  const repeated = { ours: [] as number[], baseline: [] as number[] };
-  const distinct = { ours: [] as number[], baseline: [] as number[] };
-  for (let i = 0; i < rounds; i++) {
-    const result = await oneRound({ ...round, oursFirst: i % 2 === 0 });
-    repeated.ours.push(result.repeated.ours);
-    repeated.baseline.push(result.repeated.baseline);
-    distinct.ours.push(result.distinct.ours);
-    distinct.baseline.push(result.distinct.baseline);
-  }
-  return { repeated, distinct };
+  const results: RoundRates[] = [];
+  for (let i = 0; i < rounds; i++) results.push(await oneRound({ ...round, oursFirst: i % 2 === 0 }));
+  const figures = (probes: keyof RoundRates): RoundFigures => ({ ours: results.map((r) => r[probes].ours), baseline: results.map((r) => r[probes].baseline) });
+  return { repeated: figures('repeated'), distinct: figures('distinct') };
 }
 
 /** How long one round's process may take (it takes about 3 s): past it, it is killed and the run fails. */
 const ROUND_TIMEOUT_MS = 120_000;
 
-function oneRound(round: CheckRound): Promise<Extract<HostMessage, { t: 'result' }>['result']> {
+function oneRound(round: CheckRound): Promise<RoundRates> {
   const script = join(dirname(fileURLToPath(import.meta.url)), 'check-rates-host.ts');
   const child = fork(script, [], { execArgv: hostExecArgv(), stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   return new Promise((resolve, reject) => {
-    let result: Extract<HostMessage, { t: 'result' }>['result'] | undefined;
+    let result: RoundRates | undefined;
     const fail = (error: Error) => {
       clearTimeout(timer);
       child.kill('SIGKILL');
