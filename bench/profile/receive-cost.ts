@@ -2,7 +2,8 @@
  * CPU cost of receiving one revocation message on an instance, against a raw subscriber receiving
  * the same bytes. Not a suite: a profiling aid (`npx tsx --conditions=kcc-redis-source
  * bench/profile/receive-cost.ts [count]`; add KCC_PROF_CPU=1 for a --cpu-prof of each receiver,
- * KCC_PROF_ALLOC=1 for the bytes each receiver allocates per message).
+ * KCC_PROF_ALLOC=1 for the bytes each receiver allocates per message, KCC_PROF_BATCH=<n> for
+ * messages of n revocations each, as a burst of logouts makes them: CPU per message, divide by n).
  * The receiver runs in its own process and reports its own CPU time (user + system) over the
  * messages, so the publisher's work is not in the figure.
  */
@@ -20,6 +21,9 @@ import { LocalRedis } from '../../local/local-redis.js';
 
 const USER = 'bench-prod';
 const role = process.env.KCC_PROF_ROLE;
+/** Revocations per message (at most MAX_BATCH, 256). */
+const batch = Number(process.env.KCC_PROF_BATCH ?? 1);
+if (!Number.isInteger(batch) || batch < 1 || batch > 256) throw new Error(`KCC_PROF_BATCH must be a whole number from 1 to 256 (a batch's most), not ${process.env.KCC_PROF_BATCH}`);
 
 if (role !== undefined) {
   const c = JSON.parse(process.env.KCC_PROF_CONN!) as { url: string; host: string; port: number; ca: string; password: string };
@@ -67,7 +71,10 @@ if (role !== undefined) {
   } else {
     const redis = await KccRedis.connect({ url: c.url, tls: { ca: c.ca }, username: USER, password: c.password, env: {} }, ['subscriber']);
     const revocations = await Revocations.start(redis);
+    // A message counts once all of its revocations are applied.
+    let applied = 0;
     revocations.on('applied', () => {
+      if (++applied % batch !== 0) return;
       received++;
       done();
     });
@@ -84,7 +91,7 @@ if (role !== undefined) {
   const channel = probe.channel('revocations');
   await probe.close();
   const messages = (round: number) => Array.from({ length: count }, (_, i) =>
-    encodeEnvelope('publisher-instance', 'revocation', { v: 1, revocations: [{ kind: 'session', sid: `watch-${round}-${i}`, exp: Date.now() + 36_000_000 }] }, 65_536).json);
+    encodeEnvelope('publisher-instance', 'revocation', { v: 1, revocations: Array.from({ length: batch }, (_, j) => ({ kind: 'session', sid: `watch-${round}-${i}-${j}`, exp: Date.now() + 36_000_000 })) }, 65_536).json);
   const measure = async (mode: string) => {
     const execArgv = ['--conditions=kcc-redis-source', '--import', 'tsx', ...(process.env.KCC_PROF_ALLOC ? ['--expose-gc'] : []), ...(process.env.KCC_PROF_CPU ? ['--cpu-prof', '--cpu-prof-interval=50', `--cpu-prof-dir=${join(dir, mode)}`] : [])];
     const child = fork(fileURLToPath(import.meta.url), [], { execArgv, env: { ...process.env, KCC_PROF_ROLE: mode, KCC_PROF_CONN: JSON.stringify(conn) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
