@@ -7,7 +7,9 @@
  * e.g. sides `raw_short,revoke_session`; `KCC_PROF_OURS` picks the receivers (instance-host.ts modes);
  * `KCC_PROF_BY_ROUND=1` also prints each round's p50 and ratio, in order; `KCC_PROF_SCHED=1` the
  * receivers' page faults and their threads' CPU, run-queue wait and time slices per message;
- * `KCC_PROF_PIDS=<file>` writes the receiving processes' ids there (for stack-breakdown.ts).
+ * `KCC_PROF_PIDS=<file>` writes the receiving processes' ids there (for stack-breakdown.ts);
+ * `KCC_PROF_RECEIVERS=<n>` receives in n processes instead of 16 (1: a receiver with a core to itself,
+ * as an instance has in a deployment).
  */
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -23,6 +25,8 @@ import { summarize } from '../lib/stats.js';
 const USER = 'bench-prod';
 const rounds = Number(process.argv[2] ?? 5);
 const samples = Number(process.argv[3] ?? 100);
+const receivers = Number(process.env.KCC_PROF_RECEIVERS ?? 16);
+if (!Number.isInteger(receivers) || receivers < 1) throw new Error(`KCC_PROF_RECEIVERS must be a whole number of at least 1, not ${process.env.KCC_PROF_RECEIVERS}`);
 const dir = await mkdtemp(join(tmpdir(), 'kcc-prof-latency-'));
 const server = await LocalRedis.start({ dir, appEnvs: [{ app: 'bench', env: 'prod' }], persistence: 'none' });
 const password = server.users.get(USER)!.password;
@@ -31,8 +35,8 @@ const publisher = new Redis({ host: server.host, port: server.port, tls: { ca: s
 const redis = await KccRedis.connect({ url: server.url, tls: { ca: server.ca }, username: USER, password, env: {} }, ['subscriber']);
 const a = await Revocations.start(redis);
 const channel = redis.channel('revocations');
-const ours = await InstancePool.start(16, (process.env.KCC_PROF_OURS ?? 'kcc') as HostMode, host);
-const raw = await InstancePool.start(16, 'raw', host);
+const ours = await InstancePool.start(receivers, (process.env.KCC_PROF_OURS ?? 'kcc') as HostMode, host);
+const raw = await InstancePool.start(receivers, 'raw', host);
 let n = 0;
 const sides: Record<string, () => Promise<void>> = {
   raw_short: async () => {
@@ -92,7 +96,7 @@ const schedOf = async (pool: InstancePool): Promise<Sched> => {
   return total;
 };
 const printSched = (label: string, before: Sched, after: Sched, messages: number) => {
-  const per = (a: number, b: number) => (a - b) / messages / 16;
+  const per = (a: number, b: number) => (a - b) / messages / receivers;
   console.log(`  ${label} minor page faults per message per process: ${per(after.faults, before.faults).toFixed(2)}`);
   for (const thread of ['main', 'others'] as const) {
     const [cpu, wait, slices] = after[thread].map((v, i) => per(v, before[thread][i]!));
@@ -102,7 +106,7 @@ const printSched = (label: string, before: Sched, after: Sched, messages: number
 {
   const idle = { ours: await cpuOf(ours), raw: await cpuOf(raw) };
   await new Promise((resolve) => setTimeout(resolve, 5_000));
-  console.log(`idle CPU over 5 s per process: ours ${(((await cpuOf(ours)) - idle.ours) / 16 / 1000).toFixed(1)} ms, raw ${(((await cpuOf(raw)) - idle.raw) / 16 / 1000).toFixed(1)} ms`);
+  console.log(`idle CPU over 5 s per process: ours ${(((await cpuOf(ours)) - idle.ours) / receivers / 1000).toFixed(1)} ms, raw ${(((await cpuOf(raw)) - idle.raw) / receivers / 1000).toFixed(1)} ms`);
 }
 const admin = new Redis({ host: server.host, port: server.port, tls: { ca: server.ca }, username: 'kcc-local-admin', password: server.adminPassword, protocol: 2, disableClientInfo: true });
 await admin.config('RESETSTAT');
@@ -135,8 +139,8 @@ for (const k of names) {
 }
 const messages = rounds * (samples + 10);
 const ourMessages = names.filter((k) => k !== 'raw_short').length * messages;
-if (ourMessages > 0) console.log(`CPU per message per receiving process: ours ${(((await cpuOf(ours)) - cpuBefore.ours) / ourMessages / 16).toFixed(1)} µs`);
-if (names.includes('raw_short')) console.log(`CPU per message per receiving process: raw ${(((await cpuOf(raw)) - cpuBefore.raw) / messages / 16).toFixed(1)} µs`);
+if (ourMessages > 0) console.log(`CPU per message per receiving process: ours ${(((await cpuOf(ours)) - cpuBefore.ours) / ourMessages / receivers).toFixed(1)} µs`);
+if (names.includes('raw_short')) console.log(`CPU per message per receiving process: raw ${(((await cpuOf(raw)) - cpuBefore.raw) / messages / receivers).toFixed(1)} µs`);
 if (process.env.KCC_PROF_SCHED) {
   if (ourMessages > 0) printSched('ours', schedBefore.ours, await schedOf(ours), ourMessages);
   if (names.includes('raw_short')) printSched('raw ', schedBefore.raw, await schedOf(raw), messages);
