@@ -3,7 +3,8 @@
  * the same bytes. Not a suite: a profiling aid (`npx tsx --conditions=kcc-redis-source
  * bench/profile/receive-cost.ts [count]`; add KCC_PROF_CPU=1 for a --cpu-prof of each receiver,
  * KCC_PROF_ALLOC=1 for the bytes each receiver allocates per message, KCC_PROF_BATCH=<n> for
- * messages of n revocations each, as a burst of logouts makes them: CPU per message, divide by n).
+ * messages of n revocations each, as a burst of logouts makes them, with a count small enough that
+ * the receivers' tables stay comparable between rounds, e.g. 400).
  * The receiver runs in its own process and reports its own CPU time (user + system) over the
  * messages, so the publisher's work is not in the figure.
  */
@@ -71,10 +72,10 @@ if (role !== undefined) {
   } else {
     const redis = await KccRedis.connect({ url: c.url, tls: { ca: c.ca }, username: USER, password: c.password, env: {} }, ['subscriber']);
     const revocations = await Revocations.start(redis);
-    // A message counts once all of its revocations are applied.
-    let applied = 0;
-    revocations.on('applied', () => {
-      if (++applied % batch !== 0) return;
+    // A message counts once its last revocation is applied.
+    const last = `-${batch - 1}`;
+    revocations.on('applied', (event) => {
+      if (event.kind !== 'session' || !event.sid.endsWith(last)) return;
       received++;
       done();
     });
@@ -99,7 +100,7 @@ if (role !== undefined) {
     const results: number[] = [];
     const allocs: string[] = [];
     for (let round = 0; round < 4; round++) {
-      const batch = messages(round);
+      const payloads = messages(round);
       const finished = new Promise<number>((resolve) => child.once('message', (m: { us: number; bytes: number; gcs: number }) => {
         allocs.push(`${(m.bytes / count).toFixed(0)}${m.gcs > 0 ? ` (${m.gcs} GC)` : ''}`);
         resolve(m.us);
@@ -107,14 +108,15 @@ if (role !== undefined) {
       child.send({ t: 'go', count });
       const inFlight = Number(process.env.KCC_PROF_IN_FLIGHT ?? 1);
       const gapMs = Number(process.env.KCC_PROF_GAP_MS ?? 0);
-      for (let i = 0; i < batch.length; i += inFlight) {
-        await Promise.all(batch.slice(i, i + inFlight).map((m) => publisher.publish(channel, m)));
+      for (let i = 0; i < payloads.length; i += inFlight) {
+        await Promise.all(payloads.slice(i, i + inFlight).map((m) => publisher.publish(channel, m)));
         if (gapMs > 0) await new Promise((resolve) => setTimeout(resolve, gapMs));
       }
       results.push((await finished) / count);
     }
     child.send({ t: 'stop' });
     console.log(`${mode}: CPU per message (µs), rounds: ${results.map((r) => r.toFixed(1)).join(' ')}`);
+    if (batch > 1) console.log(`${mode}: CPU per revocation (µs, ${batch} a message), rounds: ${results.map((r) => (r / batch).toFixed(2)).join(' ')}`);
     if (process.env.KCC_PROF_ALLOC) console.log(`${mode}: heap bytes allocated per message, rounds: ${allocs.join(' ')}`);
   };
   console.log(`message: ${messages(0)[0]!.length} bytes; profiles in ${dir}`);

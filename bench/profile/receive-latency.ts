@@ -2,14 +2,15 @@
  * Where propagation time goes, in the revocation suite's layout (16 receiving processes): a raw
  * PUBLISH of a short message to raw subscribers (the suite's baseline), a raw PUBLISH of the very
  * message a revocation publishes to the instances (their receiving share, without the write), and
- * the whole path (revokeSession on a 17th instance). Not a suite: a profiling aid,
+ * the whole path (revokeSession on one instance more, in this process). Not a suite: a profiling aid,
  * `npx tsx --conditions=kcc-redis-source bench/profile/receive-latency.ts [rounds] [samples] [sides]`,
  * e.g. sides `raw_short,revoke_session`; `KCC_PROF_OURS` picks the receivers (instance-host.ts modes);
  * `KCC_PROF_BY_ROUND=1` also prints each round's p50 and ratio, in order; `KCC_PROF_SCHED=1` the
  * receivers' page faults and their threads' CPU, run-queue wait and time slices per message;
  * `KCC_PROF_PIDS=<file>` writes the receiving processes' ids there (for stack-breakdown.ts);
- * `KCC_PROF_RECEIVERS=<n>` receives in n processes instead of 16 (1: a receiver with a core to itself,
- * as an instance has in a deployment).
+ * `KCC_PROF_RECEIVERS=<n>` receives in n processes instead of 16 (1: the nearest this machine comes
+ * to a receiver with a core of its own, as an instance has in a deployment; the writer, the idle
+ * baseline pool and redis-server still share the two cores).
  */
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
