@@ -18,13 +18,14 @@ import { getHeapStatistics } from 'node:v8';
 import { Redis } from 'ioredis';
 import { KccRedis, Revocations } from '@kcc-redis/client';
 import { encodeEnvelope } from '../../client/src/envelope.js';
+import { MAX_BATCH } from '../../client/src/revocation/revocation-event.js';
 import { LocalRedis } from '../../local/local-redis.js';
 
 const USER = 'bench-prod';
 const role = process.env.KCC_PROF_ROLE;
-/** Revocations per message (at most MAX_BATCH, 256). */
+/** Revocations per message: receivers drop a batch of more than MAX_BATCH. */
 const batch = Number(process.env.KCC_PROF_BATCH ?? 1);
-if (!Number.isInteger(batch) || batch < 1 || batch > 256) throw new Error(`KCC_PROF_BATCH must be a whole number from 1 to 256 (a batch's most), not ${process.env.KCC_PROF_BATCH}`);
+if (!Number.isInteger(batch) || batch < 1 || batch > MAX_BATCH) throw new Error(`KCC_PROF_BATCH must be a whole number from 1 to ${MAX_BATCH} (a batch's most), not ${process.env.KCC_PROF_BATCH}`);
 
 if (role !== undefined) {
   const c = JSON.parse(process.env.KCC_PROF_CONN!) as { url: string; host: string; port: number; ca: string; password: string };
