@@ -20,7 +20,7 @@ const INSTANCES = 16;
 /**
  * Samples of each side per round, after a warm-up of {@link WARMUP} pairs (half as many for the
  * context pairs). 1,000, as in the revocation suite, not 120: `propagation_cluster_16.p99` is then the
- * tenth slowest of a round, not the second; with 120 it moved by up to 0.56 between consecutive
+ * eleventh slowest of a round (nearest rank), not the second; with 120 it moved by up to 0.56 between consecutive
  * runs, and by 0.27 with 480.
  */
 const SAMPLES = 1_000;

@@ -18,19 +18,20 @@ const quiet = { info: () => {}, warn: () => {} };
 /**
  * Samples of each side per round (start-up on an existing ring, and a bare connect); half as many
  * against the bare connect without the ready check. 48, not 24: the tail reported beside the median
- * is a p90, the fifth slowest of 48 (a p99 of 24 samples was each round's slowest, and moved by
- * 0.22 to 0.40 between consecutive runs).
+ * is a p90, the fifth slowest of 48 (a p99 of 24 samples was each round's slowest, and moved by 0.22
+ * between consecutive runs on Node.js 20, by 0.40 between runs minutes apart on 24).
  */
 const READY_SAMPLES = 48;
 /**
  * Samples of each side per round on an empty namespace: as many as fit in about
- * {@link EMPTY_ROUND_MS} (timed on a few pairs first), at least {@link EMPTY_SAMPLES_MIN}, at most
- * {@link EMPTY_SAMPLES_MAX}. RSA key generation time varies a lot from key to key (the search for
- * primes), on both sides of the ratio: the rounds' ratios scatter with a standard deviation of about
- * 0.2 with 40 samples, and two consecutive runs differed by 0.65 with 4 per round, by up to 0.26
- * with 10, and by up to 0.20 with 40 (1.16 and 1.36 on Node.js 22, 2026-12-05). The scatter shrinks
- * with the square root of the samples; a key takes 125-150 ms on Node.js 20 and 28-45 ms from 22
- * on, so a fixed count would make a run on 20 three times as long as one on 26 for the same steadiness.
+ * {@link EMPTY_ROUND_MS} of timed work (a pair's time taken from a few pairs after a warm-up), at
+ * least {@link EMPTY_SAMPLES_MIN}, at most {@link EMPTY_SAMPLES_MAX}. RSA key generation time varies
+ * a lot from key to key (the search for primes), on both sides of the ratio: with 40 samples the
+ * rounds' ratios scattered with a standard deviation of 0.13-0.22, and runs differed by up to 0.20
+ * (1.16 and 1.36 on Node.js 22, 2026-12-05, minutes apart); with 10, consecutive runs by up to 0.26;
+ * with 4, by 0.65. The scatter shrinks with the square root of the samples. A key takes 28-45 ms from
+ * Node.js 22 on, so there the count grows for little time; on Node.js 20, where it takes 125-150 ms,
+ * the minimum decides (about 23 s of timed work a round).
  */
 const EMPTY_ROUND_MS = 12_000;
 const EMPTY_SAMPLES_MIN = 80;
@@ -76,8 +77,9 @@ export async function run(): Promise<void> {
     };
     const empty = { ours: [] as number[], baseline: [] as number[] };
     await admin.del(...emptyKeys);
-    // The first pairs, unmeasured, also warm both sides up.
-    const [firstOurs, firstJose] = await alternatingSamples(4, 1, emptyStart, joseKeygen);
+    // A pair's time, after a warm-up: the first starts of a process are slower, and timed alone
+    // they would size the rounds too small. These pairs are not part of any round.
+    const [firstOurs, firstJose] = await alternatingSamples(6, 4, emptyStart, joseKeygen);
     const pairMs = (median(firstOurs) + median(firstJose)) / 1_000;
     const emptySamples = Math.min(EMPTY_SAMPLES_MAX, Math.max(EMPTY_SAMPLES_MIN, Math.round(EMPTY_ROUND_MS / pairMs)));
     for (let round = 0; round < ROUNDS; round++) {
