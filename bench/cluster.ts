@@ -19,9 +19,9 @@ const PREFIX = `${USER}:`;
 const INSTANCES = 16;
 /**
  * Samples of each side per round, after a warm-up of {@link WARMUP} pairs (half as many for the
- * context pairs). 1,000, as in the revocation suite, not 120: `propagation_cluster_16.p99` is then the
- * eleventh slowest of a round (nearest rank), not the second; with 120 it moved by up to 0.56 between consecutive
- * runs, and by 0.27 with 480.
+ * context pairs). 1,000, as in the revocation suite, not 120: `propagation_cluster_16.p99` is then
+ * the eleventh slowest of a round (nearest rank), not the second; with 120 it moved by up to 0.56
+ * between consecutive runs, and by 0.27 with 480.
  */
 const SAMPLES = 1_000;
 const WARMUP = 20;
