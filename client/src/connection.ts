@@ -242,6 +242,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
       logger: config.logger,
       onResubscribed: () => this.emit('resubscribed'),
       pingIntervalMs: config.socketTimeoutMs,
+      onPingUnanswered: (node) => this.onSocketTimeout('subscriber', node),
     });
     if (config.iam) {
       const { maxConnectionAgeMs: maxAgeMs, now, checkIntervalMs } = config.iam;
@@ -664,8 +665,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     redactAuthArguments(error);
     if (this.closed) return;
     if (isSocketTimeout(error)) {
-      this.counters.socketTimeouts++;
-      this.config.logger.warn(`the ${role} connection to ${node ?? `${this.config.host}:${this.config.port}`} got no reply within ${this.socketTimeoutOf(role)} ms (socketTimeoutMs): closed it, reconnecting; commands in flight are sent again (a node that vanished, a failover, or this process stalled)`);
+      this.onSocketTimeout(role, node);
     } else if (isAuthError(error) && this.iam) {
       this.iam.tokens.rejected();
       this.counters.authFailures++;
@@ -675,6 +675,13 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
         this.config.logger.warn('re-reading Redis credentials failed', { error: String(refreshError) });
       });
     }
+  }
+
+  /** A connection of `role` closed for want of a reply (ioredis' socket timeout, or a subscriber's unanswered PING). */
+  private onSocketTimeout(role: ConnectionRole, node?: string): void {
+    if (this.closed) return;
+    this.counters.socketTimeouts++;
+    this.config.logger.warn(`the ${role} connection to ${node ?? `${this.config.host}:${this.config.port}`} got no reply within ${this.socketTimeoutOf(role)} ms (socketTimeoutMs): closed it, reconnecting; commands in flight are sent again (a node that vanished, a failover, or this process stalled)`);
   }
 
   private async refreshCredentials(role: ConnectionRole): Promise<void> {

@@ -3,6 +3,7 @@ import { BridgeCopies, type PubSubPath } from './bridge-copies.js';
 import type { RedisClient, RenewDedicated } from './redis-client.js';
 import type { KccLogger } from './logger.js';
 import { type PubSubMode, shardChannel } from './pubsub-mode.js';
+import { clusterSubscriberConnections } from './cluster-subscriber-connections.js';
 import { pause, withTimeout } from './time-limit.js';
 
 /** How long one confirmation SSUBSCRIBE may take before it is retried (a connection that is down holds it). */
@@ -27,6 +28,8 @@ export interface SubscriptionsContext {
    * vanished would go unnoticed until TCP gives up.
    */
   readonly pingIntervalMs: number;
+  /** A listening connection to `node` (`host:port`) left a PING unanswered for `pingIntervalMs` and was closed. */
+  readonly onPingUnanswered: (node: string) => void;
 }
 
 /**
@@ -53,6 +56,9 @@ export class Subscriptions {
   private confirmAgain = false;
   private closed = false;
   private pinger: NodeJS.Timeout | undefined;
+  /** Connections with a PING in flight: a stalled one is not sent another. */
+  private readonly pinging = new WeakSet<Redis>();
+  private unknownInternalsReported = false;
 
   constructor(private readonly context: SubscriptionsContext) {}
 
@@ -128,18 +134,52 @@ export class Subscriptions {
   }
 
   /**
-   * PINGs the subscriber connection now and then, so that the connection's socket timeout has a
-   * reply to wait for. Not in cluster mode: ioredis keeps a cluster's subscriber connections to
-   * itself (a PING through the cluster goes to another connection); there a vanished node's
-   * subscriber is found by TCP keepalive, and logout sync reads the log meanwhile.
+   * PINGs each listening connection now and then, so that a connection whose peer vanished (no reset
+   * reached us) is closed and replaced within about two intervals instead of when TCP gives up. A
+   * connection with a socket timeout of its own (ours, a cluster's sharded subscribers) is closed by
+   * it; ioredis' classic cluster subscriber has none, so an unanswered PING closes it here, and
+   * ioredis picks another node and subscribes there again. A cluster's connections are found in
+   * ioredis' internals ({@link clusterSubscriberConnections}); a later ioredis that moved them is
+   * reported once, and the log polls still bring every revocation meanwhile.
    */
   private keepAnswering(): void {
-    if (this.closed || this.pinger || !(this.connected instanceof Redis)) return;
+    if (this.closed || this.pinger) return;
     this.pinger = setInterval(() => {
-      const client = this.connected;
-      if (client instanceof Redis && client.status === 'ready') client.ping().catch(() => undefined);
+      for (const connection of this.listeningConnections()) this.ping(connection);
     }, this.context.pingIntervalMs);
     this.pinger.unref();
+  }
+
+  private listeningConnections(): readonly Redis[] {
+    const client = this.connected;
+    if (client instanceof Redis) return [client];
+    if (!(client instanceof Cluster)) return [];
+    const { known, connections } = clusterSubscriberConnections(client);
+    if (!known && !this.unknownInternalsReported) {
+      this.unknownInternalsReported = true;
+      this.context.logger.warn(
+        "cannot reach ioredis' cluster subscriber connections to PING them (this ioredis keeps them elsewhere): one whose node vanished without a reset is noticed only when TCP gives up; revocations still arrive by the log polls meanwhile",
+      );
+    }
+    return connections;
+  }
+
+  private ping(connection: Redis): void {
+    if (connection.status !== 'ready' || this.pinging.has(connection)) return;
+    this.pinging.add(connection);
+    const reply = connection.ping();
+    const done = () => void this.pinging.delete(connection);
+    if ((connection.options.socketTimeout ?? 0) > 0) {
+      reply.then(done, done);
+      return;
+    }
+    const unanswered = new Error('PING unanswered');
+    withTimeout(reply, this.context.pingIntervalMs, () => unanswered).then(done, (error: unknown) => {
+      done();
+      if (error !== unanswered || this.closed || connection.status !== 'ready') return;
+      connection.disconnect();
+      this.context.onPingUnanswered(`${connection.options.host ?? '?'}:${connection.options.port ?? '?'}`);
+    });
   }
 
   /** Subscribes `channels` on `client` the ways the mode says; resolves once messages flow. */
