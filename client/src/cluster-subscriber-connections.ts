@@ -26,26 +26,22 @@ function holdsInstance(value: unknown): value is HoldsInstance {
 export function clusterSubscriberConnections(cluster: Cluster): ClusterSubscriberConnections {
   const internals = cluster as unknown as { subscriber?: unknown; shardedSubscribers?: unknown };
   const connections: Redis[] = [];
-  let known = holdsInstance(internals.subscriber);
-  if (holdsInstance(internals.subscriber)) {
-    const instance = internals.subscriber.getInstance();
-    if (instance instanceof Redis) connections.push(instance);
-  }
-  // Only a cluster created with `shardedSubscribers: true` has the group.
-  if (internals.shardedSubscribers !== undefined) {
-    const group = (internals.shardedSubscribers as { shardedSubscribers?: unknown }).shardedSubscribers;
-    if (group instanceof Map) {
-      for (const subscriber of group.values()) {
-        if (!holdsInstance(subscriber)) {
-          known = false;
-          continue;
-        }
-        const instance = subscriber.getInstance();
-        if (instance instanceof Redis) connections.push(instance);
-      }
-    } else {
+  let known = true;
+  const take = (holder: unknown) => {
+    if (!holdsInstance(holder)) {
       known = false;
+      return;
     }
+    const instance = holder.getInstance();
+    if (instance instanceof Redis) connections.push(instance);
+    else if (instance !== null) known = false;
+  };
+  take(internals.subscriber);
+  // A cluster created with `shardedSubscribers: true` has the group; a missing one means it moved.
+  if (cluster.options.shardedSubscribers) {
+    const group = (internals.shardedSubscribers as { shardedSubscribers?: unknown } | undefined)?.shardedSubscribers;
+    if (group instanceof Map) for (const subscriber of group.values()) take(subscriber);
+    else known = false;
   }
   return { known, connections };
 }

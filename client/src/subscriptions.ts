@@ -176,9 +176,16 @@ export class Subscriptions {
     const unanswered = new Error('PING unanswered');
     withTimeout(reply, this.context.pingIntervalMs, () => unanswered).then(done, (error: unknown) => {
       done();
-      if (error !== unanswered || this.closed || connection.status !== 'ready') return;
+      const client = this.connected;
+      // Not one that is being closed anyway (ioredis moved on, a renewal, close()).
+      if (error !== unanswered || this.closed || connection.status !== 'ready' || !(client instanceof Cluster) || !this.listeningConnections().includes(connection)) return;
       connection.disconnect();
+      // disconnect() ends the stream and destroys it only after ioredis' disconnectTimeout (2 s); a
+      // peer that vanished never answers the end, and meanwhile the connection would still count as
+      // ready (PINGed and reported again): close it now.
+      connection.stream?.destroy();
       this.context.onPingUnanswered(`${connection.options.host ?? '?'}:${connection.options.port ?? '?'}`);
+      void this.confirmClassic(client);
     });
   }
 
@@ -262,6 +269,27 @@ export class Subscriptions {
       }
     } finally {
       this.confirming = false;
+    }
+  }
+
+  /**
+   * After the classic cluster subscriber was closed for an unanswered PING, ioredis picks another
+   * node and subscribes there by itself, but tells nobody: subscribe again through the cluster
+   * (idempotent; it goes to the new connection), retrying as {@link confirmSharded} does, and only
+   * then report that messages flow, so that a caller catches up on what the silence lost.
+   */
+  private async confirmClassic(client: Cluster): Promise<void> {
+    for (let attempt = 0; !this.closed && client === this.connected && client.status !== 'end'; attempt++) {
+      await pause(Math.min(100 * 2 ** attempt, 2_000));
+      try {
+        const channels = [...this.channels.keys()];
+        if (channels.length > 0) await withTimeout(client.subscribe(...channels), CONFIRM_TIMEOUT_MS);
+        if (this.closed || client !== this.connected) return;
+        this.context.onResubscribed();
+        return;
+      } catch {
+        // The old connection still ending, or the new one not up yet: try again.
+      }
     }
   }
 

@@ -1,7 +1,9 @@
-import { Cluster } from 'ioredis';
+import { type AddressInfo, type Socket, createServer } from 'node:net';
+import { Cluster, Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { clusterSubscriberConnections } from '../../../client/src/cluster-subscriber-connections.js';
 import { Subscriptions } from '../../../client/src/subscriptions.js';
+import { until } from '../../support/events.js';
 
 const clusters: Cluster[] = [];
 afterEach(() => {
@@ -21,8 +23,26 @@ function elsewhere(cluster: Cluster): void {
 }
 
 describe("a cluster's subscriber connections, read from ioredis' internals", () => {
-  it('are found in the installed ioredis, with and without sharded subscribers (a dependency update that moves them fails here)', () => {
-    expect(clusterSubscriberConnections(lazyCluster(true))).toEqual({ known: true, connections: [] });
+  it('are found in the installed ioredis, the classic one and each sharded one (a dependency update that moves them fails here)', async () => {
+    // Neither connects: the nodes are never dialled (lazy connections, no channel subscribed).
+    const cluster = lazyCluster(true);
+    const internals = cluster as unknown as {
+      connectionPool: { reset(nodes: { host: string; port: number }[]): void; getNodes(role: string): Redis[] };
+      subscriber: { start(): void };
+      shardedSubscribers: { reset(slots: string[][], nodes: Redis[]): Promise<void> };
+    };
+    expect(clusterSubscriberConnections(cluster)).toEqual({ known: true, connections: [] });
+    internals.connectionPool.reset([{ host: '127.0.0.1', port: 1 }, { host: '127.0.0.1', port: 2 }]);
+    internals.subscriber.start();
+    const slots = Array.from({ length: 16_384 }, (_, slot) => [slot < 8_192 ? '127.0.0.1:1' : '127.0.0.1:2']);
+    await internals.shardedSubscribers.reset(slots, internals.connectionPool.getNodes('all'));
+    const { known, connections } = clusterSubscriberConnections(cluster);
+    expect(known).toBe(true);
+    expect(connections).toHaveLength(3);
+    expect(connections.every((connection) => connection instanceof Redis && connection.status === 'wait')).toBe(true);
+    // The classic one on either node, a sharded one on each.
+    expect(connections.map((connection) => connection.options.connectionName)).toEqual(['ioredis-cluster(subscriber)', 'ioredis-cluster(ssubscriber)', 'ioredis-cluster(ssubscriber)']);
+    expect(connections.slice(1).map((connection) => connection.options.port)).toEqual([1, 2]);
     expect(clusterSubscriberConnections(lazyCluster(false))).toEqual({ known: true, connections: [] });
   });
 
@@ -36,11 +56,20 @@ describe("a cluster's subscriber connections, read from ioredis' internals", () 
     const unknownMember = lazyCluster(true);
     (unknownMember as unknown as { shardedSubscribers: { shardedSubscribers: Map<string, unknown> } }).shardedSubscribers.shardedSubscribers.set('127.0.0.1:1', { stop() {} });
     expect(clusterSubscriberConnections(unknownMember).known).toBe(false);
+    const otherInstance = lazyCluster(true);
+    (otherInstance as unknown as { shardedSubscribers: { shardedSubscribers: Map<string, unknown> } }).shardedSubscribers.shardedSubscribers.set('127.0.0.1:1', { stop() {}, getInstance: () => ({ status: 'ready' }) });
+    expect(clusterSubscriberConnections(otherInstance).known).toBe(false);
   });
 
   it('Subscriptions says once, not at every PING interval, that it cannot PING them', async () => {
     const cluster = lazyCluster(true);
-    elsewhere(cluster);
+    let looked = 0;
+    Object.defineProperty(cluster, 'subscriber', {
+      get: () => {
+        looked++;
+        return { stop() {} };
+      },
+    });
     const warnings: string[] = [];
     const subscriptions = new Subscriptions({
       openConnection: () => Promise.resolve(cluster),
@@ -52,9 +81,100 @@ describe("a cluster's subscriber connections, read from ioredis' internals", () 
       onPingUnanswered() {},
     });
     await subscriptions.open();
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await until(() => looked >= 4, 'four PING rounds');
     subscriptions.close();
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatch(/cannot reach ioredis' cluster subscriber connections to PING them/);
   });
+
+  it("a classic cluster subscriber (no socket timeout of its own) whose peer never answers: closed at the PING's deadline at once (not after ioredis' disconnect timeout), reported once, and subscribed again through the cluster", async () => {
+    const { silent, node, cluster, subscribed, rounds, subscriptions, reports, close } = await silentClassicSubscriber();
+    try {
+      await subscriptions.add('a-b:probe', () => undefined);
+      // The listener's SUBSCRIBE went through the cluster (replaced here); the connection itself stays silent.
+      expect(subscribed).toEqual([['a-b:probe']]);
+      await until(() => silent.status === 'end', 'the silent connection closed');
+      expect(reports.unanswered).toEqual([node]);
+      await until(() => reports.resubscribed === 1, 'the channels subscribed again and reported');
+      expect(subscribed).toEqual([['a-b:probe'], ['a-b:probe']]);
+      const seen = rounds();
+      await until(() => rounds() >= seen + 5, 'five more PING rounds');
+      expect(reports.unanswered).toHaveLength(1);
+      expect(cluster.status).not.toBe('end');
+    } finally {
+      await close();
+    }
+  });
+
+  it('a PING left unanswered by a connection ioredis has already moved off (another node picked meanwhile): neither closed nor reported by the client', async () => {
+    // The cluster hands the connection out for the first PING round only: by that PING's deadline ioredis has picked another.
+    const { silent, rounds, subscriptions, reports, close } = await silentClassicSubscriber({ handedOutOnce: true });
+    try {
+      await subscriptions.add('a-b:probe', () => undefined);
+      const seen = rounds();
+      await until(() => rounds() >= seen + 5, 'five more PING rounds');
+      expect(reports.unanswered).toEqual([]);
+      expect(silent.status).toBe('ready');
+    } finally {
+      await close();
+    }
+  });
 });
+
+/**
+ * A cluster (of the installed ioredis, never connected) whose classic subscriber connection is a
+ * real ioredis connection to a peer that accepts and never answers: 'ready' (no ready check, AUTH,
+ * HELLO or CLIENT SETINFO), and every PING hangs. Its disconnect timeout is ten minutes, so only
+ * a destroyed socket ends it in time. `handedOutOnce`: the cluster hands it out once, then none.
+ */
+async function silentClassicSubscriber(options: { handedOutOnce?: boolean } = {}) {
+  const accepted = new Set<Socket>();
+  const peer = createServer((socket) => {
+    accepted.add(socket);
+    socket.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => peer.listen(0, '127.0.0.1', resolve));
+  const { port } = peer.address() as AddressInfo;
+  const silent = new Redis({ host: '127.0.0.1', port, enableReadyCheck: false, protocol: 2, disableClientInfo: true, retryStrategy: null, disconnectTimeout: 600_000, lazyConnect: true });
+  silent.on('error', () => undefined);
+  await silent.connect();
+  const cluster = lazyCluster(false);
+  let looked = 0;
+  let handedOut = 0;
+  Object.defineProperty(cluster, 'subscriber', {
+    get: () => {
+      looked++;
+      return { stop() {}, getInstance: () => (options.handedOutOnce && handedOut++ > 0 ? null : silent) };
+    },
+  });
+  const subscribed: string[][] = [];
+  cluster.subscribe = ((...channels: string[]) => {
+    subscribed.push(channels);
+    return Promise.resolve(channels.length);
+  }) as Cluster['subscribe'];
+  const reports = { resubscribed: 0, unanswered: [] as string[] };
+  const subscriptions = new Subscriptions({
+    openConnection: () => Promise.resolve(cluster),
+    mode: () => Promise.resolve('classic'),
+    keyPrefix: 'a-b:',
+    logger: { info() {}, warn() {} },
+    onResubscribed: () => void reports.resubscribed++,
+    pingIntervalMs: 50,
+    onPingUnanswered: (node) => void reports.unanswered.push(node),
+  });
+  return {
+    silent,
+    node: `127.0.0.1:${port}`,
+    cluster,
+    subscribed,
+    rounds: () => looked,
+    subscriptions,
+    reports,
+    close: async () => {
+      subscriptions.close();
+      silent.disconnect();
+      for (const socket of accepted) socket.destroy();
+      await new Promise((resolve) => peer.close(resolve));
+    },
+  };
+}
