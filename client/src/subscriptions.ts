@@ -52,12 +52,14 @@ export class Subscriptions {
   private copies: BridgeCopies | undefined;
   /** While an old and a new subscriber overlap (a renewal), the messages already delivered, so each is delivered once. */
   private overlap: Set<string> | undefined;
-  private confirming = false;
-  private confirmAgain = false;
+  /** Per path, whether a {@link confirm} loop runs, and whether it must go round once more. */
+  private readonly confirming: Record<PubSubPath, { running: boolean; again: boolean }> = { classic: { running: false, again: false }, sharded: { running: false, again: false } };
   private closed = false;
   private pinger: NodeJS.Timeout | undefined;
   /** Connections with a PING in flight: a stalled one is not sent another. */
   private readonly pinging = new WeakSet<Redis>();
+  /** When a classic cluster subscriber was first seen connected but not ready (its ready check unanswered). */
+  private readonly unreadySince = new WeakMap<Redis, number>();
   private unknownInternalsReported = false;
 
   constructor(private readonly context: SubscriptionsContext) {}
@@ -165,28 +167,53 @@ export class Subscriptions {
   }
 
   private ping(connection: Redis): void {
-    if (connection.status !== 'ready' || this.pinging.has(connection)) return;
-    this.pinging.add(connection);
-    const reply = connection.ping();
-    const done = () => void this.pinging.delete(connection);
-    if ((connection.options.socketTimeout ?? 0) > 0) {
-      reply.then(done, done);
+    if ((connection.options.socketTimeout ?? 0) === 0) {
+      this.pingWithDeadline(connection);
       return;
     }
+    // Its own socket timeout closes it when the PING goes unanswered.
+    if (connection.status !== 'ready' || this.pinging.has(connection)) return;
+    this.pinging.add(connection);
+    const done = () => void this.pinging.delete(connection);
+    connection.ping().then(done, done);
+  }
+
+  /**
+   * ioredis' classic cluster subscriber has no socket timeout, and its ready check (`INFO`, once
+   * connected) no time limit either: one that leaves a PING unanswered for an interval, or is still
+   * not ready an interval after it connected, is closed here.
+   */
+  private pingWithDeadline(connection: Redis): void {
+    if (connection.status === 'connect') {
+      const since = this.unreadySince.get(connection);
+      if (since === undefined) this.unreadySince.set(connection, performance.now());
+      else if (performance.now() - since >= this.context.pingIntervalMs) this.drop(connection);
+      return;
+    }
+    if (connection.status !== 'ready' || this.pinging.has(connection)) return;
+    this.pinging.add(connection);
     const unanswered = new Error('PING unanswered');
-    withTimeout(reply, this.context.pingIntervalMs, () => unanswered).then(done, (error: unknown) => {
-      done();
-      const client = this.connected;
-      // Not one that is being closed anyway (ioredis moved on, a renewal, close()).
-      if (error !== unanswered || this.closed || connection.status !== 'ready' || !(client instanceof Cluster) || !this.listeningConnections().includes(connection)) return;
-      connection.disconnect();
-      // disconnect() ends the stream and destroys it only after ioredis' disconnectTimeout (2 s); a
-      // peer that vanished never answers the end, and meanwhile the connection would still count as
-      // ready (PINGed and reported again): close it now.
-      connection.stream?.destroy();
-      this.context.onPingUnanswered(`${connection.options.host ?? '?'}:${connection.options.port ?? '?'}`);
-      void this.confirmClassic(client);
-    });
+    withTimeout(connection.ping(), this.context.pingIntervalMs, () => unanswered).then(
+      () => void this.pinging.delete(connection),
+      (error: unknown) => {
+        this.pinging.delete(connection);
+        if (error === unanswered && connection.status === 'ready') this.drop(connection);
+      },
+    );
+  }
+
+  /** Closes a silent classic cluster subscriber, says so, and confirms its successor's subscriptions. */
+  private drop(connection: Redis): void {
+    const client = this.connected;
+    // Not one that is being closed anyway (ioredis moved on, a renewal, close()).
+    if (this.closed || !(client instanceof Cluster) || !this.listeningConnections().includes(connection)) return;
+    connection.disconnect();
+    // disconnect() ends the stream and destroys it only after ioredis' disconnectTimeout (2 s); a
+    // peer that vanished never answers the end, and meanwhile the connection would still count as
+    // ready (PINGed and reported again): close it now.
+    connection.stream?.destroy();
+    this.context.onPingUnanswered(`${connection.options.host ?? '?'}:${connection.options.port ?? '?'}`);
+    void this.confirm(client, 'classic');
   }
 
   /** Subscribes `channels` on `client` the ways the mode says; resolves once messages flow. */
@@ -219,7 +246,7 @@ export class Subscriptions {
       });
       // The cluster's sharded subscriber group re-subscribes by itself (a dropped connection, a slot
       // that moved to another primary: the server's SUNSUBSCRIBE or a MOVED reply), then says so.
-      client.on('subscribersReady', () => void this.confirmSharded(client));
+      client.on('subscribersReady', () => void this.confirm(client, 'sharded'));
     }
   }
 
@@ -243,24 +270,37 @@ export class Subscriptions {
   }
 
   /**
-   * ioredis' group re-subscribes without waiting for the answer or retrying it: a MOVED answer (a
-   * primary that has not heard of a moved slot yet) would leave the channels unsubscribed until the
-   * next topology change. So subscribe again through the cluster, retrying with a bounded backoff
-   * until it holds, and only then report that messages flow. SSUBSCRIBE is idempotent.
+   * Subscribes again through the cluster on `path`, retrying with a bounded backoff until it holds,
+   * and only then reports that messages flow (SUBSCRIBE and SSUBSCRIBE are idempotent):
+   * - sharded: ioredis' group re-subscribes without waiting for the answer or retrying it, and a
+   *   MOVED answer (a primary that has not heard of a moved slot yet) would leave the channels
+   *   unsubscribed until the next topology change;
+   * - classic: after this client closed the classic cluster subscriber ({@link drop}), ioredis picks
+   *   another node and subscribes there by itself, but tells nobody, so no caller would catch up on
+   *   what the silence lost. The SUBSCRIBE goes to the new connection (the old one rejects it while
+   *   it closes, and the loop tries again).
+   * One loop per path at a time; a call while it runs makes it go round once more.
    */
-  private async confirmSharded(client: Cluster): Promise<void> {
-    if (this.confirming) {
-      this.confirmAgain = true;
+  private async confirm(client: Cluster, path: PubSubPath): Promise<void> {
+    const state = this.confirming[path];
+    if (state.running) {
+      state.again = true;
       return;
     }
-    this.confirming = true;
+    state.running = true;
     try {
       for (let attempt = 0; !this.closed && client === this.connected && client.status !== 'end'; attempt++) {
-        this.confirmAgain = false;
-        const sharded = [...this.shardedNames.keys()];
+        state.again = false;
         try {
-          if (sharded.length > 0) await withTimeout(client.ssubscribe(...sharded), CONFIRM_TIMEOUT_MS);
-          if (this.confirmAgain) continue;
+          if (path === 'sharded') {
+            const sharded = [...this.shardedNames.keys()];
+            if (sharded.length > 0) await withTimeout(client.ssubscribe(...sharded), CONFIRM_TIMEOUT_MS);
+          } else {
+            const channels = [...this.channels.keys()];
+            if (channels.length > 0) await withTimeout(client.subscribe(...channels), CONFIRM_TIMEOUT_MS);
+          }
+          if (state.again) continue;
+          if (this.closed || client !== this.connected) return;
           this.context.onResubscribed();
           return;
         } catch {
@@ -268,28 +308,7 @@ export class Subscriptions {
         }
       }
     } finally {
-      this.confirming = false;
-    }
-  }
-
-  /**
-   * After the classic cluster subscriber was closed for an unanswered PING, ioredis picks another
-   * node and subscribes there by itself, but tells nobody: subscribe again through the cluster
-   * (idempotent; it goes to the new connection), retrying as {@link confirmSharded} does, and only
-   * then report that messages flow, so that a caller catches up on what the silence lost.
-   */
-  private async confirmClassic(client: Cluster): Promise<void> {
-    for (let attempt = 0; !this.closed && client === this.connected && client.status !== 'end'; attempt++) {
-      await pause(Math.min(100 * 2 ** attempt, 2_000));
-      try {
-        const channels = [...this.channels.keys()];
-        if (channels.length > 0) await withTimeout(client.subscribe(...channels), CONFIRM_TIMEOUT_MS);
-        if (this.closed || client !== this.connected) return;
-        this.context.onResubscribed();
-        return;
-      } catch {
-        // The old connection still ending, or the new one not up yet: try again.
-      }
+      state.running = false;
     }
   }
 

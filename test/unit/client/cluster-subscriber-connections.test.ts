@@ -88,19 +88,36 @@ describe("a cluster's subscriber connections, read from ioredis' internals", () 
   });
 
   it("a classic cluster subscriber (no socket timeout of its own) whose peer never answers: closed at the PING's deadline at once (not after ioredis' disconnect timeout), reported once, and subscribed again through the cluster", async () => {
-    const { silent, node, cluster, subscribed, rounds, subscriptions, reports, close } = await silentClassicSubscriber();
+    const peer = await silentPeer();
+    const { silent, subscribed, rounds, subscriptions, reports, close } = await classicSubscriberOn(peer);
     try {
       await subscriptions.add('a-b:probe', () => undefined);
       // The listener's SUBSCRIBE went through the cluster (replaced here); the connection itself stays silent.
       expect(subscribed).toEqual([['a-b:probe']]);
       await until(() => silent.status === 'end', 'the silent connection closed');
-      expect(reports.unanswered).toEqual([node]);
+      expect(reports.unanswered).toEqual([peer.node]);
       await until(() => reports.resubscribed === 1, 'the channels subscribed again and reported');
       expect(subscribed).toEqual([['a-b:probe'], ['a-b:probe']]);
       const seen = rounds();
-      await until(() => rounds() >= seen + 5, 'five more PING rounds');
+      await until(() => rounds() >= seen + 5, 'five more looks at the connections');
       expect(reports.unanswered).toHaveLength(1);
-      expect(cluster.status).not.toBe('end');
+    } finally {
+      await close();
+    }
+  });
+
+  it('one whose ready check (INFO) is never answered: closed once it has been connected but unready for an interval, reported once, subscribed again', async () => {
+    const peer = await silentPeer();
+    const { silent, rounds, subscriptions, reports, close } = await classicSubscriberOn(peer, { readyCheck: true });
+    try {
+      expect(silent.status).toBe('connect');
+      await subscriptions.add('a-b:probe', () => undefined);
+      await until(() => silent.status === 'end', 'the unready connection closed');
+      expect(reports.unanswered).toEqual([peer.node]);
+      await until(() => reports.resubscribed === 1, 'the channels subscribed again and reported');
+      const seen = rounds();
+      await until(() => rounds() >= seen + 5, 'five more looks at the connections');
+      expect(reports.unanswered).toHaveLength(1);
     } finally {
       await close();
     }
@@ -108,49 +125,102 @@ describe("a cluster's subscriber connections, read from ioredis' internals", () 
 
   it('a PING left unanswered by a connection ioredis has already moved off (another node picked meanwhile): neither closed nor reported by the client', async () => {
     // The cluster hands the connection out for the first PING round only: by that PING's deadline ioredis has picked another.
-    const { silent, rounds, subscriptions, reports, close } = await silentClassicSubscriber({ handedOutOnce: true });
+    const { silent, rounds, subscriptions, reports, close } = await classicSubscriberOn(await silentPeer(), { handedOutOnce: true });
     try {
       await subscriptions.add('a-b:probe', () => undefined);
       const seen = rounds();
-      await until(() => rounds() >= seen + 5, 'five more PING rounds');
+      await until(() => rounds() >= seen + 5, 'five more looks at the connections');
       expect(reports.unanswered).toEqual([]);
       expect(silent.status).toBe('ready');
     } finally {
       await close();
     }
   });
+
+  it('a second silent successor while the first confirmation still waits: one confirmation loop goes round once more and reports once', async () => {
+    const peer = await silentPeer();
+    const held: (() => void)[] = [];
+    const { silent, subscribed, subscriptions, reports, handOut, close } = await classicSubscriberOn(peer, { hold: (release) => held.push(release) });
+    try {
+      const adding = subscriptions.add('a-b:probe', () => undefined);
+      await until(() => held.length === 1, "the listener's SUBSCRIBE");
+      held.shift()!();
+      await adding;
+      // The first connection is closed; the confirmation's SUBSCRIBE waits (held) while the next one goes silent too.
+      await until(() => silent.status === 'end' && held.length === 1, 'the first connection closed and its confirmation waiting');
+      const second = await peer.connection();
+      handOut(second);
+      await until(() => second.status === 'end', 'the second connection closed');
+      expect(reports.unanswered).toEqual([peer.node, peer.node]);
+      held.shift()!();
+      await until(() => held.length === 1, 'the loop round once more');
+      held.shift()!();
+      await until(() => reports.resubscribed > 0, 'the report');
+      expect(subscribed).toHaveLength(3);
+      expect(reports.resubscribed).toBe(1);
+    } finally {
+      await close();
+    }
+  });
 });
 
-/**
- * A cluster (of the installed ioredis, never connected) whose classic subscriber connection is a
- * real ioredis connection to a peer that accepts and never answers: 'ready' (no ready check, AUTH,
- * HELLO or CLIENT SETINFO), and every PING hangs. Its disconnect timeout is ten minutes, so only
- * a destroyed socket ends it in time. `handedOutOnce`: the cluster hands it out once, then none.
- */
-async function silentClassicSubscriber(options: { handedOutOnce?: boolean } = {}) {
+/** A TCP peer that accepts connections and never answers; `connection()` opens an ioredis connection to it. */
+async function silentPeer() {
   const accepted = new Set<Socket>();
+  const opened: Redis[] = [];
   const peer = createServer((socket) => {
     accepted.add(socket);
     socket.on('error', () => undefined);
   });
   await new Promise<void>((resolve) => peer.listen(0, '127.0.0.1', resolve));
   const { port } = peer.address() as AddressInfo;
-  const silent = new Redis({ host: '127.0.0.1', port, enableReadyCheck: false, protocol: 2, disableClientInfo: true, retryStrategy: null, disconnectTimeout: 600_000, lazyConnect: true });
-  silent.on('error', () => undefined);
-  await silent.connect();
+  return {
+    node: `127.0.0.1:${port}`,
+    /**
+     * Without a ready check it is 'ready' at once (no AUTH, HELLO or CLIENT SETINFO) and every PING
+     * hangs; with one it stays 'connect'. Its disconnect timeout is ten minutes, so only a destroyed
+     * socket ends it in time.
+     */
+    async connection(readyCheck = false): Promise<Redis> {
+      const connection = new Redis({ host: '127.0.0.1', port, enableReadyCheck: readyCheck, protocol: 2, disableClientInfo: true, retryStrategy: null, disconnectTimeout: 600_000, lazyConnect: true });
+      connection.on('error', () => undefined);
+      opened.push(connection);
+      const connecting = connection.connect().catch(() => undefined);
+      if (readyCheck) await until(() => connection.status === 'connect', 'connected, waiting for INFO');
+      else await connecting;
+      return connection;
+    },
+    async close(): Promise<void> {
+      for (const connection of opened) connection.disconnect();
+      for (const socket of accepted) socket.destroy();
+      await new Promise((resolve) => peer.close(resolve));
+    },
+  };
+}
+
+/**
+ * Subscriptions on a cluster (of the installed ioredis, never connected) whose classic subscriber
+ * connection is one to `peer`, handed out until `handOut` names another (`handedOutOnce`: handed
+ * out once, then none, as when ioredis has moved on). The cluster's SUBSCRIBE is recorded and
+ * answered at once, or when the test calls the release `hold` is given.
+ */
+async function classicSubscriberOn(peer: Awaited<ReturnType<typeof silentPeer>>, options: { readyCheck?: boolean; handedOutOnce?: boolean; hold?: (release: () => void) => void } = {}) {
+  let current: Redis | null = await peer.connection(options.readyCheck);
+  const silent = current;
   const cluster = lazyCluster(false);
   let looked = 0;
   let handedOut = 0;
   Object.defineProperty(cluster, 'subscriber', {
     get: () => {
       looked++;
-      return { stop() {}, getInstance: () => (options.handedOutOnce && handedOut++ > 0 ? null : silent) };
+      return { stop() {}, getInstance: () => (options.handedOutOnce && handedOut++ > 0 ? null : current) };
     },
   });
   const subscribed: string[][] = [];
   cluster.subscribe = ((...channels: string[]) => {
     subscribed.push(channels);
-    return Promise.resolve(channels.length);
+    const { hold } = options;
+    return hold ? new Promise((resolve) => hold(() => resolve(channels.length))) : Promise.resolve(channels.length);
   }) as Cluster['subscribe'];
   const reports = { resubscribed: 0, unanswered: [] as string[] };
   const subscriptions = new Subscriptions({
@@ -164,17 +234,15 @@ async function silentClassicSubscriber(options: { handedOutOnce?: boolean } = {}
   });
   return {
     silent,
-    node: `127.0.0.1:${port}`,
-    cluster,
     subscribed,
+    /** How many times the client looked at the cluster's subscriber connections (each PING round, each deadline). */
     rounds: () => looked,
     subscriptions,
     reports,
+    handOut: (connection: Redis) => void (current = connection),
     close: async () => {
       subscriptions.close();
-      silent.disconnect();
-      for (const socket of accepted) socket.destroy();
-      await new Promise((resolve) => peer.close(resolve));
+      await peer.close();
     },
   };
 }
