@@ -87,41 +87,32 @@ describe("a cluster's subscriber connections, read from ioredis' internals", () 
     expect(warnings[0]).toMatch(/cannot reach ioredis' cluster subscriber connections to PING them/);
   });
 
-  it("a classic cluster subscriber (no socket timeout of its own) whose peer never answers: closed at the PING's deadline at once (not after ioredis' disconnect timeout), reported once, and subscribed again through the cluster", async () => {
-    const peer = await silentPeer();
-    const { silent, subscribed, rounds, subscriptions, reports, close } = await classicSubscriberOn(peer);
-    try {
-      await subscriptions.add('a-b:probe', () => undefined);
-      // The listener's SUBSCRIBE went through the cluster (replaced here); the connection itself stays silent.
-      expect(subscribed).toEqual([['a-b:probe']]);
-      await until(() => silent.status === 'end', 'the silent connection closed');
-      expect(reports.unanswered).toEqual([peer.node]);
-      await until(() => reports.resubscribed === 1, 'the channels subscribed again and reported');
-      expect(subscribed).toEqual([['a-b:probe'], ['a-b:probe']]);
-      const seen = rounds();
-      await until(() => rounds() >= seen + 5, 'five more looks at the connections');
-      expect(reports.unanswered).toHaveLength(1);
-    } finally {
-      await close();
-    }
-  });
-
-  it('one whose ready check (INFO) is never answered: closed once it has been connected but unready for an interval, reported once, subscribed again', async () => {
-    const peer = await silentPeer();
-    const { silent, rounds, subscriptions, reports, close } = await classicSubscriberOn(peer, { readyCheck: true });
-    try {
-      expect(silent.status).toBe('connect');
-      await subscriptions.add('a-b:probe', () => undefined);
-      await until(() => silent.status === 'end', 'the unready connection closed');
-      expect(reports.unanswered).toEqual([peer.node]);
-      await until(() => reports.resubscribed === 1, 'the channels subscribed again and reported');
-      const seen = rounds();
-      await until(() => rounds() >= seen + 5, 'five more looks at the connections');
-      expect(reports.unanswered).toHaveLength(1);
-    } finally {
-      await close();
-    }
-  });
+  for (const readyCheck of [false, true]) {
+    it(
+      readyCheck
+        ? 'one whose ready check (INFO) is never answered: closed once it has been connected but unready for an interval, reported once, subscribed again through the cluster'
+        : "a classic cluster subscriber (no socket timeout of its own) whose peer never answers PING: closed at the PING's deadline at once (not after ioredis' disconnect timeout), reported once, and subscribed again through the cluster",
+      async () => {
+        const peer = await silentPeer();
+        const { silent, subscribed, rounds, subscriptions, reports, close } = await classicSubscriberOn(peer, { readyCheck });
+        try {
+          expect(silent.status).toBe(readyCheck ? 'connect' : 'ready');
+          await subscriptions.add('a-b:probe', () => undefined);
+          // The listener's SUBSCRIBE went through the cluster (replaced here); the connection itself stays silent.
+          expect(subscribed).toEqual([['a-b:probe']]);
+          await until(() => silent.status === 'end', 'the silent connection closed');
+          expect(reports.unanswered).toEqual([peer.node]);
+          await until(() => reports.resubscribed === 1, 'the channels subscribed again and reported');
+          expect(subscribed).toEqual([['a-b:probe'], ['a-b:probe']]);
+          const seen = rounds();
+          await until(() => rounds() >= seen + 5, 'five more looks at the connections');
+          expect(reports.unanswered).toHaveLength(1);
+        } finally {
+          await close();
+        }
+      },
+    );
+  }
 
   it('a PING left unanswered by a connection ioredis has already moved off (another node picked meanwhile): neither closed nor reported by the client', async () => {
     // The cluster hands the connection out for the first PING round only: by that PING's deadline ioredis has picked another.
