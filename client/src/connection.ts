@@ -601,6 +601,10 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
           // first use and moved by ioredis when the slot moves (one per instance: a namespace's
           // sharded channels share its slot).
           shardedSubscribers: role === 'subscriber',
+          // ioredis PINGs each sharded subscriber once an interval (a connection that only listens has
+          // nothing else to time out on); the socket timeout, shorter, closes a silent one first, so
+          // that it is warned and counted as any other.
+          shardedSubscriberHealthCheckInterval: config.socketTimeoutMs + SHARDED_HEALTH_CHECK_MARGIN_MS,
           // The periodic topology read is this.topology's, on open connections (ioredis' own opens a
           // new connection for each read).
           lazyConnect: true,
@@ -829,6 +833,9 @@ function firstConnectWithoutReadyCheck(client: Redis): Redis {
   return client;
 }
 
+/** How much longer than `socketTimeoutMs` ioredis waits between PINGs of a sharded subscriber, and for each reply. */
+const SHARDED_HEALTH_CHECK_MARGIN_MS = 1_000;
+
 /** How long {@link KccRedis.close} lets a connection finish what it holds before its socket is simply closed. */
 const CLOSE_QUIT_TIMEOUT_MS = 1_000;
 /**
@@ -860,9 +867,11 @@ async function retire(client: RedisClient, timeoutMs: number, stranded: () => Er
     deadline.clear();
   }
   const down = client.status === 'reconnecting';
+  // What a connection waiting to reconnect holds is rejected as stranded() first: disconnect() would
+  // reject it with a bare "Connection is closed." (a cluster: "None of startup nodes is available").
+  if (down) rejectHeld(client, stranded());
   client.disconnect();
-  if (client instanceof Redis) endStranded(client, stranded);
-  else await endStrandedCluster(client, stranded, down);
+  if (client instanceof Cluster) await endStrandedCluster(client, stranded, down);
 }
 
 /** Resolves after `timeoutMs`, or {@link CLOSE_QUIT_TIMEOUT_MS} after `signal` aborts if that is sooner. */
@@ -930,27 +939,19 @@ function holdsCommands(client: RedisClient): boolean {
   return (held.offlineQueue?.length ?? 0) > 0 || (held.commandQueue?.length ?? 0) > 0 || (held.prevCommandQueue?.length ?? 0) > 0;
 }
 
-/**
- * ioredis' disconnect() on a connection waiting out its reconnect delay only cancels the timer: no
- * 'close' event follows (redis/ioredis#2169), so the commands it holds would stay pending, and so
- * would any sent to it later. Ends it as a closed socket would: status `end`, all it holds rejected.
- */
-function endStranded(client: Redis, stranded: () => Error): void {
+/** Rejects with `error` the commands `client` holds for its reconnect (queued while it was down, or in flight when it dropped). */
+function rejectHeld(client: RedisClient, error: Error): void {
   const held = client as unknown as HeldCommands;
-  if (client.status !== 'reconnecting' || typeof held.setStatus !== 'function' || typeof held.flushQueue !== 'function') return;
-  held.setStatus('end');
-  if (!holdsCommands(client)) return;
-  const error = stranded();
+  if (typeof held.flushQueue !== 'function' || !holdsCommands(client)) return;
   held.flushQueue(error);
   for (let item = held.prevCommandQueue?.shift(); item; item = held.prevCommandQueue?.shift()) item.command.reject(error);
   held.prevCommandQueue = null;
 }
 
 /**
- * The same for a cluster: ioredis' Cluster.disconnect() on a cluster with no node connected (while it
- * waits to reconnect) resets an empty pool, so no 'drain' follows, no 'close', and its offline queue
- * is never flushed (ioredis 6.0.0, cluster/index.js disconnect). A connected one ends once its
- * sockets close: given {@link CLOSE_QUIT_TIMEOUT_MS} for that, one still not ended is ended here.
+ * A cluster that was connected ends once its node sockets close: given {@link CLOSE_QUIT_TIMEOUT_MS}
+ * for that, one still not ended is ended here, what it holds rejected as stranded() (one that was
+ * down, waiting to reconnect, ioredis ends at once).
  */
 async function endStrandedCluster(cluster: Cluster, stranded: () => Error, down: boolean): Promise<void> {
   // One that was down (no node connected) has no socket left to close: no 'end' will come.

@@ -3,7 +3,7 @@ import { BridgeCopies, type PubSubPath } from './bridge-copies.js';
 import type { RedisClient, RenewDedicated } from './redis-client.js';
 import type { KccLogger } from './logger.js';
 import { type PubSubMode, shardChannel } from './pubsub-mode.js';
-import { clusterSubscriberConnections } from './cluster-subscriber-connections.js';
+import { clusterSubscriberConnection } from './cluster-subscriber-connection.js';
 import { pause, withTimeout } from './time-limit.js';
 
 /** How long one confirmation SSUBSCRIBE may take before it is retried (a connection that is down holds it). */
@@ -136,13 +136,14 @@ export class Subscriptions {
   }
 
   /**
-   * PINGs each listening connection now and then, so that a connection whose peer vanished (no reset
-   * reached us) is closed and replaced within about two intervals instead of when TCP gives up. A
-   * connection with a socket timeout of its own (ours, a cluster's sharded subscribers) is closed by
-   * it; ioredis' classic cluster subscriber has none, so an unanswered PING closes it here, and
-   * ioredis picks another node and subscribes there again. A cluster's connections are found in
-   * ioredis' internals ({@link clusterSubscriberConnections}); a later ioredis that moved them is
-   * reported once, and the log polls still bring every revocation meanwhile.
+   * PINGs the listening connection now and then, so that one whose peer vanished (no reset reached
+   * us) is closed and replaced within about two intervals instead of when TCP gives up. A standalone
+   * subscriber is closed by its socket timeout. In a cluster, ioredis PINGs its sharded subscribers
+   * itself (the connection's `shardedSubscriberHealthCheckInterval`); its classic subscriber has no
+   * socket timeout, so an unanswered PING closes it here, and ioredis picks another node and
+   * subscribes there again. That connection is found in ioredis' internals
+   * ({@link clusterSubscriberConnection}); a later ioredis that moved it is reported once, and the log
+   * polls still bring every revocation meanwhile.
    */
   private keepAnswering(): void {
     if (this.closed || this.pinger) return;
@@ -155,15 +156,16 @@ export class Subscriptions {
   private listeningConnections(): readonly Redis[] {
     const client = this.connected;
     if (client instanceof Redis) return [client];
-    if (!(client instanceof Cluster)) return [];
-    const { known, connections } = clusterSubscriberConnections(client);
+    // Classic pub/sub only: ioredis PINGs its sharded subscribers itself.
+    if (!(client instanceof Cluster) || this.mode === 'sharded') return [];
+    const { known, connection } = clusterSubscriberConnection(client);
     if (!known && !this.unknownInternalsReported) {
       this.unknownInternalsReported = true;
       this.context.logger.warn(
-        "cannot reach ioredis' cluster subscriber connections to PING them (this ioredis keeps them elsewhere): one whose node vanished without a reset is noticed only when TCP gives up; revocations still arrive by the log polls meanwhile",
+        "cannot reach ioredis' classic cluster subscriber connection to PING it (this ioredis keeps it elsewhere): one whose node vanished without a reset is noticed only when TCP gives up; revocations still arrive by the log polls meanwhile",
       );
     }
-    return connections;
+    return connection ? [connection] : [];
   }
 
   private ping(connection: Redis): void {

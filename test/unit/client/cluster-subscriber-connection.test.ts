@@ -1,7 +1,7 @@
 import { type AddressInfo, type Socket, createServer } from 'node:net';
 import { Cluster, Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { clusterSubscriberConnections } from '../../../client/src/cluster-subscriber-connections.js';
+import { clusterSubscriberConnection } from '../../../client/src/cluster-subscriber-connection.js';
 import { Subscriptions } from '../../../client/src/subscriptions.js';
 import { until } from '../../support/events.js';
 
@@ -22,69 +22,68 @@ function elsewhere(cluster: Cluster): void {
   (cluster as unknown as { subscriber: unknown }).subscriber = { stop() {}, connection: null };
 }
 
-describe("a cluster's subscriber connections, read from ioredis' internals", () => {
-  it('are found in the installed ioredis, the classic one and each sharded one (a dependency update that moves them fails here)', async () => {
-    // Neither connects: the nodes are never dialled (lazy connections, no channel subscribed).
+describe("a cluster's classic subscriber connection, read from ioredis' internals", () => {
+  it('is found in the installed ioredis once ioredis opened it (a dependency update that moves it fails here)', () => {
+    // It never connects: the node is never dialled (a lazy connection, no channel subscribed).
     const cluster = lazyCluster(true);
-    const internals = cluster as unknown as {
-      connectionPool: { reset(nodes: { host: string; port: number }[]): void; getNodes(role: string): Redis[] };
-      subscriber: { start(): void };
-      shardedSubscribers: { reset(slots: string[][], nodes: Redis[]): Promise<void> };
-    };
-    expect(clusterSubscriberConnections(cluster)).toEqual({ known: true, connections: [] });
-    internals.connectionPool.reset([{ host: '127.0.0.1', port: 1 }, { host: '127.0.0.1', port: 2 }]);
+    const internals = cluster as unknown as { connectionPool: { reset(nodes: { host: string; port: number }[]): void }; subscriber: { start(): void } };
+    expect(clusterSubscriberConnection(cluster)).toEqual({ known: true, connection: undefined });
+    internals.connectionPool.reset([{ host: '127.0.0.1', port: 1 }]);
     internals.subscriber.start();
-    const slots = Array.from({ length: 16_384 }, (_, slot) => [slot < 8_192 ? '127.0.0.1:1' : '127.0.0.1:2']);
-    await internals.shardedSubscribers.reset(slots, internals.connectionPool.getNodes('all'));
-    const { known, connections } = clusterSubscriberConnections(cluster);
+    const { known, connection } = clusterSubscriberConnection(cluster);
     expect(known).toBe(true);
-    expect(connections).toHaveLength(3);
-    expect(connections.every((connection) => connection instanceof Redis && connection.status === 'wait')).toBe(true);
-    // The classic one on either node, a sharded one on each.
-    expect(connections.map((connection) => connection.options.connectionName)).toEqual(['ioredis-cluster(subscriber)', 'ioredis-cluster(ssubscriber)', 'ioredis-cluster(ssubscriber)']);
-    expect(connections.slice(1).map((connection) => connection.options.port)).toEqual([1, 2]);
-    expect(clusterSubscriberConnections(lazyCluster(false))).toEqual({ known: true, connections: [] });
+    expect(connection).toBeInstanceOf(Redis);
+    expect(connection!.status).toBe('wait');
+    expect(connection!.options.connectionName).toBe('ioredis-cluster(subscriber)');
+    expect(connection!.options.port).toBe(1);
   });
 
-  it('an ioredis that keeps them elsewhere is told apart, not taken for a cluster with none', () => {
-    const withoutClassic = lazyCluster(true);
-    elsewhere(withoutClassic);
-    expect(clusterSubscriberConnections(withoutClassic).known).toBe(false);
-    const movedGroup = lazyCluster(true);
-    (movedGroup as unknown as { shardedSubscribers: unknown }).shardedSubscribers = { subscribers: new Map(), stop() {} };
-    expect(clusterSubscriberConnections(movedGroup).known).toBe(false);
-    const unknownMember = lazyCluster(true);
-    (unknownMember as unknown as { shardedSubscribers: { shardedSubscribers: Map<string, unknown> } }).shardedSubscribers.shardedSubscribers.set('127.0.0.1:1', { stop() {} });
-    expect(clusterSubscriberConnections(unknownMember).known).toBe(false);
-    const otherInstance = lazyCluster(true);
-    (otherInstance as unknown as { shardedSubscribers: { shardedSubscribers: Map<string, unknown> } }).shardedSubscribers.shardedSubscribers.set('127.0.0.1:1', { stop() {}, getInstance: () => ({ status: 'ready' }) });
-    expect(clusterSubscriberConnections(otherInstance).known).toBe(false);
+  it('an ioredis that keeps it elsewhere is told apart, not taken for a cluster without one', () => {
+    const moved = lazyCluster(false);
+    elsewhere(moved);
+    expect(clusterSubscriberConnection(moved).known).toBe(false);
+    const foreign = lazyCluster(false);
+    (foreign as unknown as { subscriber: unknown }).subscriber = { stop() {}, getInstance: () => ({ status: 'ready' }) };
+    expect(clusterSubscriberConnection(foreign)).toEqual({ known: false, connection: undefined });
   });
 
-  it('Subscriptions says once, not at every PING interval, that it cannot PING them', async () => {
-    const cluster = lazyCluster(true);
-    let looked = 0;
-    Object.defineProperty(cluster, 'subscriber', {
-      get: () => {
-        looked++;
-        return { stop() {} };
-      },
-    });
-    const warnings: string[] = [];
-    const subscriptions = new Subscriptions({
-      openConnection: () => Promise.resolve(cluster),
-      mode: () => Promise.resolve('sharded'),
-      keyPrefix: 'a-b:',
-      logger: { info() {}, warn: (message: string) => void warnings.push(message) },
-      onResubscribed() {},
-      pingIntervalMs: 10,
-      onPingUnanswered() {},
-    });
-    await subscriptions.open();
-    await until(() => looked >= 4, 'four PING rounds');
-    subscriptions.close();
-    expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toMatch(/cannot reach ioredis' cluster subscriber connections to PING them/);
+  it('Subscriptions says once, not at every PING interval, that it cannot PING it; in sharded mode it does not look (ioredis PINGs those itself)', async () => {
+    for (const mode of ['classic', 'sharded'] as const) {
+      const cluster = lazyCluster(true);
+      let looked = 0;
+      Object.defineProperty(cluster, 'subscriber', {
+        get: () => {
+          looked++;
+          return { stop() {} };
+        },
+      });
+      const warnings: string[] = [];
+      const subscriptions = new Subscriptions({
+        openConnection: () => Promise.resolve(cluster),
+        mode: () => Promise.resolve(mode),
+        keyPrefix: 'a-b:',
+        logger: { info() {}, warn: (message: string) => void warnings.push(message) },
+        onResubscribed() {},
+        pingIntervalMs: 10,
+        onPingUnanswered() {},
+      });
+      await subscriptions.open();
+      if (mode === 'classic') {
+        await until(() => looked >= 4, 'four PING rounds');
+        subscriptions.close();
+        expect(warnings).toHaveLength(1);
+        expect(warnings[0]).toMatch(/cannot reach ioredis' classic cluster subscriber connection to PING it/);
+      } else {
+        // Four intervals go by: nothing looked at, nothing said.
+        let ticks = 0;
+        const ticker = setInterval(() => void ticks++, 10);
+        await until(() => ticks >= 4, 'four intervals');
+        clearInterval(ticker);
+        subscriptions.close();
+        expect(looked).toBe(0);
+        expect(warnings).toEqual([]);
+      }
+    }
   });
 
   for (const readyCheck of [false, true]) {
