@@ -15,10 +15,10 @@ const USER = 'bench-prod';
 const CONNECTIONS = 3;
 /**
  * Samples of each side per round, alternating sample by sample (half as many in the context rounds).
- * 40, not 20: `register.p90` is then the fifth slowest of a round, not the third, and moved by up
- * to 0.15 between consecutive runs with 20.
+ * 80: `register.p90` is then the ninth slowest of a round. With 20 (the third slowest) it moved by
+ * up to 0.15 between consecutive runs, and with 40 (the fifth) by 0.24 (2.04 / 1.80, 2026-12-05).
  */
-const SAMPLES = 40;
+const SAMPLES = 80;
 const WARMUP = 4;
 const quiet = { info: () => {}, warn: () => {} };
 
