@@ -867,9 +867,11 @@ async function retire(client: RedisClient, timeoutMs: number, stranded: () => Er
     deadline.clear();
   }
   const down = client.status === 'reconnecting';
-  // What a connection waiting to reconnect holds is rejected as stranded() first: disconnect() would
-  // reject it with a bare "Connection is closed." (a cluster: "None of startup nodes is available").
-  if (down) rejectHeld(client, stranded());
+  // What a connection that is not ready holds (waiting to reconnect, or its reconnect's handshake
+  // under way) is rejected as stranded() first: disconnect() would reject it with a bare "Connection
+  // is closed." (a cluster: "None of startup nodes is available"), or, what was in flight when the
+  // socket dropped, not at all while a reconnect is connecting.
+  if (client.status !== 'ready') rejectHeld(client, stranded());
   client.disconnect();
   if (client instanceof Cluster) await endStrandedCluster(client, stranded, down);
 }
@@ -929,7 +931,7 @@ interface HeldCommands {
   readonly offlineQueue?: { readonly length: number };
   readonly commandQueue?: { readonly length: number };
   prevCommandQueue?: { readonly length: number; shift(): { readonly command: { reject(error: Error): void } } | undefined } | null;
-  flushQueue?: (error: Error) => void;
+  flushQueue?: (error: Error, options?: { offlineQueue: boolean; commandQueue: boolean }) => void;
   setStatus?: (status: 'end') => void;
 }
 
@@ -939,11 +941,15 @@ function holdsCommands(client: RedisClient): boolean {
   return (held.offlineQueue?.length ?? 0) > 0 || (held.commandQueue?.length ?? 0) > 0 || (held.prevCommandQueue?.length ?? 0) > 0;
 }
 
-/** Rejects with `error` the commands `client` holds for its reconnect (queued while it was down, or in flight when it dropped). */
+/**
+ * Rejects with `error` the commands `client` holds for its reconnect: queued while it was down, or
+ * in flight when it dropped (ioredis keeps those for the next ready connection). Not the command
+ * queue of a connection in its handshake: that holds the handshake's own commands.
+ */
 function rejectHeld(client: RedisClient, error: Error): void {
   const held = client as unknown as HeldCommands;
   if (typeof held.flushQueue !== 'function' || !holdsCommands(client)) return;
-  held.flushQueue(error);
+  held.flushQueue(error, { offlineQueue: true, commandQueue: false });
   for (let item = held.prevCommandQueue?.shift(); item; item = held.prevCommandQueue?.shift()) item.command.reject(error);
   held.prevCommandQueue = null;
 }
