@@ -466,8 +466,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     const clients = [...this.clients.keys()];
     this.clients.clear();
     this.renewHooks.clear();
-    const stranded = () => new KccClosedError('connection closed (close()) while the command waited for a reconnect; it was not answered');
-    await Promise.all([...clients.map((client) => retire(client, CLOSE_QUIT_TIMEOUT_MS, stranded)), ...this.retiring]);
+    await Promise.all([...clients.map((client) => retire(client, CLOSE_QUIT_TIMEOUT_MS, closedWhileWaiting)), ...this.retiring]);
   }
 
   /**
@@ -532,7 +531,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     this.config.logger.info('Redis connection renewed before its age limit', { role });
     const stranded = () =>
       this.closed
-        ? new KccClosedError('connection closed (close()) while the command waited for a reconnect; it was not answered')
+        ? closedWhileWaiting()
         : new KccConnectionError(`the ${role} connection was renewed while the command waited for it to reconnect, and it had not reconnected within ${RENEWAL_QUIT_TIMEOUT_MS / 60_000} minutes; the command was not answered: retry it`);
     const retiring = retire(old, RENEWAL_QUIT_TIMEOUT_MS, stranded, this.closing.signal, true);
     this.retiring.add(retiring);
@@ -844,6 +843,11 @@ const CLOSE_QUIT_TIMEOUT_MS = 1_000;
  * ElastiCache's 12-hour cut, so this can be generous.
  */
 const RENEWAL_QUIT_TIMEOUT_MS = 5 * 60_000;
+
+/** What close() rejects a command with that waited for its connection to come up (never connected yet, or reconnecting). */
+function closedWhileWaiting(): KccClosedError {
+  return new KccClosedError('connection closed (close()) while the command waited for the connection to Redis to come up (a connect or a reconnect); it was not answered');
+}
 
 /**
  * Closes a connection politely: QUIT is answered after the commands sent before it, so those in

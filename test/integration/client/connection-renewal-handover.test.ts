@@ -82,7 +82,7 @@ describe('the commands a replaced or closed connection still holds are settled (
     await settled(redis.close(), 'close()');
     const result = await settled(queued, 'the command queued before close()');
     expect(result).toMatchObject({ e: expect.any(KccClosedError) });
-    expect(String((result as { e: unknown }).e)).toMatch(/closed .*while .*waited for a reconnect/);
+    expect(String((result as { e: unknown }).e)).toMatch(/closed .*while .*waited for the connection to Redis to come up/);
     expect(client.status).toBe('end');
     // Nothing more waits on it: a later command on the old object is refused at once.
     expect(await settled(outcome(client.ping()), 'a command after close()')).toMatchObject({ e: expect.any(Error) });
