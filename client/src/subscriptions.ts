@@ -3,7 +3,7 @@ import { BridgeCopies, type PubSubPath } from './bridge-copies.js';
 import type { RedisClient, RenewDedicated } from './redis-client.js';
 import type { KccLogger } from './logger.js';
 import { type PubSubMode, shardChannel } from './pubsub-mode.js';
-import { clusterSubscriberConnection } from './cluster-subscriber-connection.js';
+import { type ClusterSubscriberConnection, clusterSubscriberConnection } from './cluster-subscriber-connection.js';
 import { pause, withTimeout } from './time-limit.js';
 
 /** How long one confirmation SSUBSCRIBE may take before it is retried (a connection that is down holds it). */
@@ -60,6 +60,8 @@ export class Subscriptions {
   private readonly pinging = new WeakSet<Redis>();
   /** When a classic cluster subscriber was first seen connected but not ready (its ready check unanswered). */
   private readonly unreadySince = new WeakMap<Redis, number>();
+  /** Classic cluster subscriber connections whose end is watched ({@link watchClassic}). */
+  private readonly watched = new WeakSet<Redis>();
   private unknownInternalsReported = false;
 
   constructor(private readonly context: SubscriptionsContext) {}
@@ -80,6 +82,7 @@ export class Subscriptions {
     if (first) {
       try {
         await this.subscribe(client, [channel]);
+        this.watchClassic();
       } catch (error) {
         listeners.delete(listener);
         if (listeners.size === 0 && this.channels.get(channel) === listeners) this.channels.delete(channel);
@@ -158,7 +161,7 @@ export class Subscriptions {
     if (client instanceof Redis) return [client];
     // Classic pub/sub only: ioredis PINGs its sharded subscribers itself.
     if (!(client instanceof Cluster) || this.mode === 'sharded') return [];
-    const { known, connection } = clusterSubscriberConnection(client);
+    const { known, connection } = this.watchClassic();
     if (!known && !this.unknownInternalsReported) {
       this.unknownInternalsReported = true;
       this.context.logger.warn(
@@ -215,7 +218,32 @@ export class Subscriptions {
     // ready (PINGed and reported again): close it now.
     connection.stream?.destroy();
     this.context.onPingUnanswered(`${connection.options.host ?? '?'}:${connection.options.port ?? '?'}`);
-    void this.confirm(client, 'classic');
+    // Its end (watched) confirms the successor's subscriptions.
+  }
+
+  /**
+   * Watches the end of ioredis' classic cluster subscriber connection (classic and bridge mode).
+   * However it ends (closed here for an unanswered PING, reset by its node, its node gone from the
+   * topology), ioredis picks another node at once and subscribes there by itself, but tells nobody,
+   * and does not retry a SUBSCRIBE that fails: so on each end the client watches the successor and
+   * confirms the channels through the cluster ({@link confirm}), which reports `resubscribed`.
+   */
+  private watchClassic(): ClusterSubscriberConnection {
+    const client = this.connected;
+    if (!(client instanceof Cluster) || this.mode === 'sharded') return { known: true, connection: undefined };
+    const found = clusterSubscriberConnection(client);
+    const { connection } = found;
+    if (connection && !this.watched.has(connection)) {
+      this.watched.add(connection);
+      // ioredis' own 'end' listener, added when it made the connection, runs first: the successor exists by now.
+      connection.once('end', () => {
+        if (this.closed || client !== this.connected) return;
+        this.watchClassic();
+        // A cluster that is not ready re-subscribes when it is again ('ready', resubscribe()).
+        if (client.status === 'ready') void this.confirm(client, 'classic');
+      });
+    }
+    return found;
   }
 
   /** Subscribes `channels` on `client` the ways the mode says; resolves once messages flow. */
@@ -277,10 +305,11 @@ export class Subscriptions {
    * - sharded: ioredis' group re-subscribes without waiting for the answer or retrying it, and a
    *   MOVED answer (a primary that has not heard of a moved slot yet) would leave the channels
    *   unsubscribed until the next topology change;
-   * - classic: after this client closed the classic cluster subscriber ({@link drop}), ioredis picks
-   *   another node and subscribes there by itself, but tells nobody, so no caller would catch up on
-   *   what the silence lost. The SUBSCRIBE goes to the new connection (the old one rejects it while
-   *   it closes, and the loop tries again).
+   * - classic: after the classic cluster subscriber ended ({@link watchClassic}: closed here by
+   *   {@link drop}, or by its node), ioredis picks another node and subscribes there by itself, but
+   *   tells nobody, so no caller would catch up on what the gap lost, and a SUBSCRIBE of its that
+   *   failed would leave the channels unsubscribed. The SUBSCRIBE goes to the new connection (the old
+   *   one rejects it while it closes, and the loop tries again).
    * One loop per path at a time; a call while it runs makes it go round once more.
    */
   private async confirm(client: Cluster, path: PubSubPath): Promise<void> {
@@ -305,7 +334,8 @@ export class Subscriptions {
           if (this.closed || client !== this.connected) return;
           this.context.onResubscribed();
           return;
-        } catch {
+        } catch (error) {
+          if (attempt === 0) this.context.logger.warn(`subscribing the channels again (${path} pub/sub) after the cluster's subscriber connection changed failed; retrying until it holds`, { error: String(error) });
           await pause(Math.min(100 * 2 ** attempt, 2_000));
         }
       }

@@ -152,6 +152,50 @@ describe("a cluster's classic subscriber connection, read from ioredis' internal
       await close();
     }
   });
+
+  for (const how of ['reset by its node', 'closed by ioredis (its node left the topology)'] as const) {
+    it(`one that ends by itself, ${how}: ioredis' successor is watched in turn, and each time the channels are subscribed again through the cluster and reported (ioredis re-subscribes by itself but tells nobody)`, async () => {
+      const peer = await silentPeer();
+      // No PING round in this test: the connections are watched from the listener's SUBSCRIBE on.
+      const { silent: first, subscribed, subscriptions, reports, handOut, close } = await classicSubscriberOn(peer, { pingIntervalMs: 600_000 });
+      try {
+        await subscriptions.add('a-b:probe', () => undefined);
+        expect(subscribed).toEqual([['a-b:probe']]);
+        // As ioredis does: its own 'end' listener, added when it made the connection, picks the successor (lazy, not connected yet).
+        const second = peer.lazyConnection();
+        const third = peer.lazyConnection();
+        first.prependOnceListener('end', () => handOut(second));
+        second.prependOnceListener('end', () => handOut(third));
+        if (how === 'reset by its node') peer.reset();
+        else first.disconnect();
+        await until(() => reports.resubscribed === 1, 'the channels subscribed again after the first ended');
+        expect(subscribed).toEqual([['a-b:probe'], ['a-b:probe']]);
+        second.disconnect();
+        await until(() => reports.resubscribed === 2, 'and again after its successor ended');
+        expect(subscribed).toHaveLength(3);
+        // Not a socket timeout: nothing went unanswered.
+        expect(reports.unanswered).toEqual([]);
+      } finally {
+        await close();
+      }
+    });
+  }
+
+  it("a successor whose SUBSCRIBE the cluster refuses for a while (ioredis' own is not retried): tried again until it holds, then reported once", async () => {
+    const peer = await silentPeer();
+    const { silent: first, subscribed, subscriptions, reports, handOut, close } = await classicSubscriberOn(peer, { pingIntervalMs: 600_000, refusals: 2 });
+    try {
+      await subscriptions.add('a-b:probe', () => undefined);
+      const second = peer.lazyConnection();
+      first.prependOnceListener('end', () => handOut(second));
+      first.disconnect();
+      await until(() => reports.resubscribed === 1, 'subscribed again and reported');
+      // The listener's, two refused, one that held: reported only once it held.
+      expect(subscribed).toHaveLength(4);
+    } finally {
+      await close();
+    }
+  });
 });
 
 /** A TCP peer that accepts connections and never answers; `connection()` opens an ioredis connection to it. */
@@ -180,6 +224,17 @@ async function silentPeer() {
       else await connecting;
       return connection;
     },
+    /** A connection to it not connected yet (as ioredis makes its successor: lazily). */
+    lazyConnection(): Redis {
+      const connection = new Redis({ host: '127.0.0.1', port, enableReadyCheck: false, retryStrategy: null, lazyConnect: true });
+      connection.on('error', () => undefined);
+      opened.push(connection);
+      return connection;
+    },
+    /** Resets every connection it accepted (a node that restarted). */
+    reset(): void {
+      for (const socket of accepted) socket.destroy();
+    },
     async close(): Promise<void> {
       for (const connection of opened) connection.disconnect();
       for (const socket of accepted) socket.destroy();
@@ -192,12 +247,19 @@ async function silentPeer() {
  * Subscriptions on a cluster (of the installed ioredis, never connected) whose classic subscriber
  * connection is one to `peer`, handed out until `handOut` names another (`handedOutOnce`: handed
  * out once, then none, as when ioredis has moved on). The cluster's SUBSCRIBE is recorded and
- * answered at once, or when the test calls the release `hold` is given.
+ * answered at once, or when the test calls the release `hold` is given; after the listener's own,
+ * the first `refusals` are refused (as a node refuses a channel the user may not use).
  */
-async function classicSubscriberOn(peer: Awaited<ReturnType<typeof silentPeer>>, options: { readyCheck?: boolean; handedOutOnce?: boolean; hold?: (release: () => void) => void } = {}) {
+async function classicSubscriberOn(
+  peer: Awaited<ReturnType<typeof silentPeer>>,
+  options: { readyCheck?: boolean; handedOutOnce?: boolean; hold?: (release: () => void) => void; refusals?: number; pingIntervalMs?: number } = {},
+) {
   let current: Redis | null = await peer.connection(options.readyCheck);
   const silent = current;
   const cluster = lazyCluster(false);
+  // As a cluster that serves commands: only then is a classic subscriber that ended confirmed here
+  // (one that is not ready subscribes every channel again when it is, on its 'ready').
+  (cluster as { status: string }).status = 'ready';
   let looked = 0;
   let handedOut = 0;
   Object.defineProperty(cluster, 'subscriber', {
@@ -207,8 +269,13 @@ async function classicSubscriberOn(peer: Awaited<ReturnType<typeof silentPeer>>,
     },
   });
   const subscribed: string[][] = [];
+  let refusals = options.refusals ?? 0;
   cluster.subscribe = ((...channels: string[]) => {
     subscribed.push(channels);
+    if (subscribed.length > 1 && refusals > 0) {
+      refusals--;
+      return Promise.reject(new Error("NOPERM User has no permissions to access one of the channels used as arguments"));
+    }
     const { hold } = options;
     return hold ? new Promise((resolve) => hold(() => resolve(channels.length))) : Promise.resolve(channels.length);
   }) as Cluster['subscribe'];
@@ -219,7 +286,7 @@ async function classicSubscriberOn(peer: Awaited<ReturnType<typeof silentPeer>>,
     keyPrefix: 'a-b:',
     logger: { info() {}, warn() {} },
     onResubscribed: () => void reports.resubscribed++,
-    pingIntervalMs: 50,
+    pingIntervalMs: options.pingIntervalMs ?? 50,
     onPingUnanswered: (node) => void reports.unanswered.push(node),
   });
   return {
