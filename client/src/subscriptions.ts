@@ -4,6 +4,7 @@ import type { RedisClient, RenewDedicated } from './redis-client.js';
 import type { KccLogger } from './logger.js';
 import { type PubSubMode, shardChannel } from './pubsub-mode.js';
 import { type ClusterSubscriberConnection, clusterSubscriberConnection } from './cluster-subscriber-connection.js';
+import { refusedForNow } from './refused-for-now.js';
 import { pause, withTimeout } from './time-limit.js';
 
 /** How long one confirmation SSUBSCRIBE may take before it is retried (a connection that is down holds it). */
@@ -127,6 +128,7 @@ export class Subscriptions {
         if (mode === 'bridge') this.copies = new BridgeCopies();
         this.listen(client);
         this.connected = client;
+        this.watchClassic();
         this.keepAnswering();
         return client;
       },
@@ -268,7 +270,19 @@ export class Subscriptions {
     // closed before the reply came would leave an unhandled rejection, which ends a Node process by
     // default. (A cluster's subscriber connections are replaced, not reconnected: nothing to turn off.)
     if (client instanceof Redis) client.options.autoResubscribe = false;
-    if (this.mode !== 'sharded') client.on('ready', () => void this.resubscribe(client));
+    if (this.mode !== 'sharded') {
+      if (client instanceof Cluster) {
+        // A whole cluster that reconnected has a new classic subscriber: watched from now, and the
+        // channels confirmed through it (retried until they hold, reported once).
+        client.on('ready', () => {
+          if (client !== this.connected) return;
+          this.watchClassic();
+          void this.confirm(client, 'classic');
+        });
+      } else {
+        client.on('ready', () => void this.resubscribe(client));
+      }
+    }
     if (this.mode !== 'classic' && client instanceof Cluster) {
       client.on('smessage', (sharded: string, message: string) => {
         const channel = this.shardedNames.get(sharded);
@@ -292,6 +306,7 @@ export class Subscriptions {
     await this.subscribe(next, [...this.channels.keys()]);
     this.connected = next;
     this.client = Promise.resolve(next);
+    this.watchClassic();
     const endOverlap = () => {
       this.overlap = undefined;
     };
@@ -320,7 +335,10 @@ export class Subscriptions {
     }
     state.running = true;
     try {
-      for (let attempt = 0; !this.closed && client === this.connected && client.status !== 'end'; attempt++) {
+      let warned = false;
+      // Classic: only while the cluster is ready; one that reconnects confirms again on its 'ready'.
+      const serving = () => (path === 'classic' ? client.status === 'ready' : client.status !== 'end');
+      for (let attempt = 0; !this.closed && client === this.connected && serving(); attempt++) {
         state.again = false;
         try {
           if (path === 'sharded') {
@@ -335,12 +353,18 @@ export class Subscriptions {
           this.context.onResubscribed();
           return;
         } catch (error) {
-          if (attempt === 0) this.context.logger.warn(`subscribing the channels again (${path} pub/sub) after the cluster's subscriber connection changed failed; retrying until it holds`, { error: String(error) });
+          if (!warned && refusal(error)) {
+            warned = true;
+            this.context.logger.warn(`subscribing the channels again (${path} pub/sub) after the cluster's subscriber connection changed was refused; retrying until it holds`, { error: String(error) });
+          }
           await pause(Math.min(100 * 2 ** attempt, 2_000));
         }
       }
     } finally {
       state.running = false;
+      // A call for a successor (a renewal) while this loop ran for the client it replaced.
+      const current = this.connected;
+      if (state.again && !this.closed && current !== client && current instanceof Cluster) void this.confirm(current, path);
     }
   }
 
@@ -374,4 +398,12 @@ export class Subscriptions {
       }
     }
   }
+}
+
+/**
+ * A Redis error reply that is not one of a cluster's passing states ({@link refusedForNow}: a slot
+ * moving, a node loading): a refusal, e.g. NOPERM after an ACL change, worth a warning.
+ */
+function refusal(error: unknown): boolean {
+  return error instanceof Error && error.name === 'ReplyError' && refusedForNow(error) === undefined && !error.message.startsWith('MASTERDOWN');
 }

@@ -8,17 +8,21 @@
  *
  * Each node ends the subscriber here itself, as its admin would: CLIENT KILL, and an ACL change that
  * takes the app-env's channels away for a while (Redis 7 closes a subscriber whose channels its user
- * may no longer use, and refuses the successor's SUBSCRIBE until they are given back).
+ * may no longer use, and refuses the successor's SUBSCRIBE until they are given back). The same ACL
+ * change in sharded mode: ioredis replaces its sharded subscriber and says so (`subscribersReady`),
+ * but reports a refused SSUBSCRIBE instead of retrying it; the client retries it until it holds.
  */
 import type { Cluster } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { KccRedis } from '../../../client/src/index.js';
 import { clusterSubscriberConnection } from '../../../client/src/cluster-subscriber-connection.js';
+import { shardChannel } from '../../../client/src/pubsub-mode.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { until, untilAsync } from '../../support/events.js';
-import { useTestCluster } from '../../support/test-cluster.js';
+import { slotOwner, useTestCluster } from '../../support/test-cluster.js';
 
 const USER = 'sreplaced-prod';
+const PREFIX = `${USER}:`;
 
 const closeLater = closeAfterEach();
 const testCluster = useTestCluster([{ app: 'sreplaced', env: 'prod' }]);
@@ -46,24 +50,52 @@ async function channelRules(user: string): Promise<string[]> {
   return channels.split(' ').filter((rule) => rule.startsWith('&'));
 }
 
+/** The logger's warnings, each with its fields as JSON. */
+function recordedWarnings(): { warnings: string[]; logger: { info(): void; warn(message: string, fields?: object): void } } {
+  const warnings: string[] = [];
+  return { warnings, logger: { info() {}, warn: (message, fields) => void warnings.push(`${message} ${JSON.stringify(fields)}`) } };
+}
+
+function connectX(pubSub: 'classic' | 'auto', logger: ReturnType<typeof recordedWarnings>['logger']): Promise<KccRedis> {
+  const cluster = testCluster.cluster();
+  return KccRedis.connect(
+    { url: cluster.url, tls: { ca: cluster.ca, servername: 'localhost' }, username: USER, password: cluster.users.get(USER)!.password, clusterMode: true, pubSub, heartbeat: false, logger, env: {} },
+    ['subscriber'],
+  );
+}
+
+/** The cluster X listens on. */
+function subscriberCluster(x: KccRedis): Cluster {
+  return [...(x as unknown as { clients: Map<unknown, string> }).clients].find(([, role]) => role === 'subscriber')?.[0] as Cluster;
+}
+
+/** Takes `user`'s channels away on every node (the one on port `last` last), until a node refuses a subscription (ACL LOG); returns what gives them back. */
+async function withdrawChannels(user: string, last: number | undefined): Promise<() => Promise<void>> {
+  const rules = await channelRules(user);
+  expect(rules.length).toBeGreaterThan(0);
+  await onEveryNode(['ACL', 'SETUSER', user, 'resetchannels'], last);
+  return async () => {
+    await onEveryNode(['ACL', 'SETUSER', user, ...rules]);
+    await onEveryNode(['ACL', 'LOG', 'RESET']);
+  };
+}
+
+async function aRefusalLogged(): Promise<void> {
+  await untilAsync(async () => {
+    const entries = (await onEveryNode(['ACL', 'LOG'])) as unknown[][][];
+    return entries.flat().some((entry) => entry.includes('channel'));
+  }, "a node's refusal of a subscription (ACL LOG)");
+}
+
 describe("ioredis' classic cluster subscriber connection, ended by its node", () => {
   for (const how of ['CLIENT KILL', 'an ACL change that takes the channels away for a while'] as const) {
     it(`${how}: the client subscribes every channel again through the cluster, says so (resubscribed), and messages flow`, { timeout: 60_000 }, async () => {
-      const warnings: string[] = [];
-      const x = closeLater(
-        await KccRedis.connect(
-          {
-            url: testCluster.cluster().url, tls: { ca: testCluster.cluster().ca, servername: 'localhost' }, username: USER, password: testCluster.cluster().users.get(USER)!.password,
-            clusterMode: true, pubSub: 'classic', heartbeat: false, logger: { info() {}, warn: (message: string, fields?: object) => void warnings.push(`${message} ${JSON.stringify(fields)}`) }, env: {},
-          },
-          ['subscriber'],
-        ),
-      );
+      const { warnings, logger } = recordedWarnings();
+      const x = closeLater(await connectX('classic', logger));
       const channel = x.channel('probe');
       const heard: string[] = [];
       await x.subscribe(channel, (message) => void heard.push(message));
-      const subscriberCluster = [...(x as unknown as { clients: Map<unknown, string> }).clients].find(([, role]) => role === 'subscriber')?.[0] as Cluster;
-      const before = clusterSubscriberConnection(subscriberCluster).connection!;
+      const before = clusterSubscriberConnection(subscriberCluster(x)).connection!;
       expect(before.status).toBe('ready');
       let resubscribed = 0;
       x.on('resubscribed', () => void resubscribed++);
@@ -78,24 +110,18 @@ describe("ioredis' classic cluster subscriber connection, ended by its node", ()
           await admin.quit();
         }
       } else {
-        const rules = await channelRules(USER);
-        expect(rules.length).toBeGreaterThan(0);
         // Its node last: by the time it closes the subscriber, every node refuses the channels.
-        await onEveryNode(['ACL', 'SETUSER', USER, 'resetchannels'], before.options.port);
+        const giveBack = await withdrawChannels(USER, before.options.port);
         await until(() => before.status === 'end', 'the subscriber closed by its node');
         // ioredis' successor asked and was refused; the client's own SUBSCRIBE is refused too, and retried.
-        await untilAsync(async () => {
-          const refusals = (await onEveryNode(['ACL', 'LOG'])) as unknown[][][];
-          return refusals.flat().some((entry) => entry.includes('channel'));
-        }, "a node's refusal of the successor's SUBSCRIBE (ACL LOG)");
+        await aRefusalLogged();
         expect(resubscribed).toBe(0);
-        await until(() => warnings.some((w) => /^subscribing the channels again \(classic pub\/sub\) after the cluster's subscriber connection changed failed; retrying until it holds .*NOPERM/.test(w)), 'the warning naming the refusal');
-        await onEveryNode(['ACL', 'SETUSER', USER, ...rules]);
-        await onEveryNode(['ACL', 'LOG', 'RESET']);
+        await until(() => warnings.some((w) => /^subscribing the channels again \(classic pub\/sub\) after the cluster's subscriber connection changed was refused; retrying until it holds .*NOPERM/.test(w)), 'the warning naming the refusal');
+        await giveBack();
       }
       await until(() => resubscribed === 1, "the client's resubscribed event", 30_000);
       expect(before.status).toBe('end');
-      const after = clusterSubscriberConnection(subscriberCluster).connection!;
+      const after = clusterSubscriberConnection(subscriberCluster(x)).connection!;
       expect(after).not.toBe(before);
 
       let sent = 0;
@@ -104,8 +130,45 @@ describe("ioredis' classic cluster subscriber connection, ended by its node", ()
         return heard.length > 0;
       }, 'a message published afterwards, heard', 10_000, 100);
       expect(heard[0]).toMatch(/^after-\d+$/);
+      expect(resubscribed).toBe(1);
       // Said once per gap, not at every retry.
       expect(warnings.filter((w) => w.startsWith('subscribing the channels again')), warnings.join('; ')).toHaveLength(how === 'CLIENT KILL' ? 0 : 1);
     });
   }
+});
+
+describe("ioredis' sharded subscriber connection, ended by its node", () => {
+  it('an ACL change that takes the channels away for a while: ioredis replaces it but does not retry the refused SSUBSCRIBE; the client does, until it holds, says so, and messages flow', { timeout: 60_000 }, async () => {
+    const { warnings, logger } = recordedWarnings();
+    const x = closeLater(await connectX('auto', logger));
+    expect(await x.pubSubMode()).toBe('sharded');
+    const channel = x.channel('probe');
+    const heard: string[] = [];
+    await x.subscribe(channel, (message) => void heard.push(message));
+    const sharded = shardChannel(PREFIX, channel);
+    const owner = await slotOwner(testCluster.cluster(), sharded);
+    let resubscribed = 0;
+    x.on('resubscribed', () => void resubscribed++);
+
+    const giveBack = await withdrawChannels(USER, owner.port);
+    await aRefusalLogged();
+    await until(() => warnings.some((w) => /^subscribing the channels again \(sharded pub\/sub\) after the cluster's subscriber connection changed was refused; retrying until it holds .*NOPERM/.test(w)), 'the warning naming the refusal');
+    expect(resubscribed).toBe(0);
+    await giveBack();
+    await until(() => resubscribed === 1, "the client's resubscribed event", 30_000);
+
+    const admin = await owner.admin();
+    try {
+      let sent = 0;
+      await untilAsync(async () => {
+        await admin.call('SPUBLISH', sharded, `after-${++sent}`);
+        return heard.length > 0;
+      }, 'a message published afterwards, heard', 10_000, 100);
+    } finally {
+      await admin.quit();
+    }
+    expect(heard[0]).toMatch(/^after-\d+$/);
+    expect(resubscribed).toBe(1);
+    expect(warnings.filter((w) => w.startsWith('subscribing the channels again')), warnings.join('; ')).toHaveLength(1);
+  });
 });

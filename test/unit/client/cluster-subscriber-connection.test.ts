@@ -1,5 +1,5 @@
 import { type AddressInfo, type Socket, createServer } from 'node:net';
-import { Cluster, Redis } from 'ioredis';
+import { Cluster, Redis, ReplyError } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { clusterSubscriberConnection } from '../../../client/src/cluster-subscriber-connection.js';
 import { Subscriptions } from '../../../client/src/subscriptions.js';
@@ -154,25 +154,37 @@ describe("a cluster's classic subscriber connection, read from ioredis' internal
   });
 
   for (const how of ['reset by its node', 'closed by ioredis (its node left the topology)'] as const) {
-    it(`one that ends by itself, ${how}: ioredis' successor is watched in turn, and each time the channels are subscribed again through the cluster and reported (ioredis re-subscribes by itself but tells nobody)`, async () => {
+    it(`one that ends, ${how}: ioredis' successor is watched in turn, and each time the channels are subscribed again through the cluster and reported once (ioredis re-subscribes by itself but tells nobody)`, async () => {
       const peer = await silentPeer();
       // No PING round in this test: the connections are watched from the listener's SUBSCRIBE on.
       const { silent: first, subscribed, subscriptions, reports, handOut, close } = await classicSubscriberOn(peer, { pingIntervalMs: 600_000 });
       try {
         await subscriptions.add('a-b:probe', () => undefined);
         expect(subscribed).toEqual([['a-b:probe']]);
-        // As ioredis does: its own 'end' listener, added when it made the connection, picks the successor (lazy, not connected yet).
+        // As ioredis does: a connection that ends by itself is replaced by ioredis' own 'end' listener,
+        // added when it made the connection (so before the client's); one whose node left the
+        // topology is replaced first, then disconnected. The successor is lazy, not connected yet.
         const second = peer.lazyConnection();
         const third = peer.lazyConnection();
-        first.prependOnceListener('end', () => handOut(second));
-        second.prependOnceListener('end', () => handOut(third));
-        if (how === 'reset by its node') peer.reset();
-        else first.disconnect();
+        if (how === 'reset by its node') {
+          first.prependOnceListener('end', () => handOut(second));
+          second.prependOnceListener('end', () => handOut(third));
+          peer.reset();
+        } else {
+          handOut(second);
+          first.disconnect();
+        }
         await until(() => reports.resubscribed === 1, 'the channels subscribed again after the first ended');
         expect(subscribed).toEqual([['a-b:probe'], ['a-b:probe']]);
+        if (how !== 'reset by its node') handOut(third);
         second.disconnect();
         await until(() => reports.resubscribed === 2, 'and again after its successor ended');
         expect(subscribed).toHaveLength(3);
+        // Once each: the third is watched (its end would be a third report), nothing else came.
+        third.disconnect();
+        await until(() => reports.resubscribed === 3, 'and after the third ended');
+        expect(subscribed).toHaveLength(4);
+        expect(reports.resubscribed).toBe(3);
         // Not a socket timeout: nothing went unanswered.
         expect(reports.unanswered).toEqual([]);
       } finally {
@@ -190,10 +202,120 @@ describe("a cluster's classic subscriber connection, read from ioredis' internal
       first.prependOnceListener('end', () => handOut(second));
       first.disconnect();
       await until(() => reports.resubscribed === 1, 'subscribed again and reported');
-      // The listener's, two refused, one that held: reported only once it held.
+      // The listener's, two refused, one that held: reported only once it held, and the refusal said once.
       expect(subscribed).toHaveLength(4);
+      expect(reports.warnings).toEqual([expect.stringMatching(/^subscribing the channels again \(classic pub\/sub\) after the cluster's subscriber connection changed was refused; retrying until it holds ReplyError: NOPERM/)]);
     } finally {
       await close();
+    }
+  });
+
+  it('a successor whose SUBSCRIBE meets a slot on the move (MOVED, a passing state of a cluster): tried again without a warning', async () => {
+    const peer = await silentPeer();
+    const { silent: first, subscribed, subscriptions, reports, handOut, close } = await classicSubscriberOn(peer, { pingIntervalMs: 600_000, refusals: 2, refusal: 'MOVED 1234 127.0.0.1:7001' });
+    try {
+      await subscriptions.add('a-b:probe', () => undefined);
+      handOut(peer.lazyConnection());
+      first.disconnect();
+      await until(() => reports.resubscribed === 1, 'subscribed again and reported');
+      expect(subscribed).toHaveLength(4);
+      expect(reports.warnings).toEqual([]);
+    } finally {
+      await close();
+    }
+  });
+
+  it('one that ends while the cluster is not ready: nothing is sent then; on the cluster\'s ready its new classic subscriber is watched and the channels are confirmed (retried while refused) and reported once', async () => {
+    const peer = await silentPeer();
+    const { silent: first, cluster, subscribed, subscriptions, reports, handOut, close } = await classicSubscriberOn(peer, { pingIntervalMs: 600_000, refusals: 1 });
+    try {
+      await subscriptions.add('a-b:probe', () => undefined);
+      // The whole cluster lost its nodes: ioredis stops its classic subscriber (no successor yet).
+      (cluster as { status: string }).status = 'reconnecting';
+      handOut(null);
+      first.disconnect();
+      await until(() => first.status === 'end', 'the subscriber ended');
+      // ioredis emits 'end' on the next tick; the client's handler ran by the time the test looks again.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(subscribed).toHaveLength(1);
+      // The cluster is back with a new subscriber.
+      const second = peer.lazyConnection();
+      handOut(second);
+      (cluster as { status: string }).status = 'ready';
+      cluster.emit('ready');
+      await until(() => reports.resubscribed === 1, 'confirmed and reported');
+      // The listener's, one refused, one that held.
+      expect(subscribed).toHaveLength(3);
+      // Watched from the cluster's ready on.
+      second.disconnect();
+      await until(() => reports.resubscribed === 2, 'its end confirmed too');
+      expect(reports.resubscribed).toBe(2);
+    } finally {
+      await close();
+    }
+  });
+
+  it('a confirmation under way when the whole cluster stops being ready: it stops sending (no SUBSCRIBE queued for the reconnect), and the cluster\'s ready confirms once', async () => {
+    const peer = await silentPeer();
+    const { silent: first, cluster, subscribed, subscriptions, reports, handOut, close } = await classicSubscriberOn(peer, { pingIntervalMs: 600_000, refusals: 1 });
+    try {
+      await subscriptions.add('a-b:probe', () => undefined);
+      handOut(peer.lazyConnection());
+      first.disconnect();
+      await until(() => reports.warnings.length === 1, "the confirmation's first SUBSCRIBE refused");
+      (cluster as { status: string }).status = 'reconnecting';
+      const loop = (subscriptions as unknown as { confirming: { classic: { running: boolean } } }).confirming.classic;
+      await until(() => !loop.running, 'the confirmation loop ended');
+      expect(subscribed).toHaveLength(2);
+      expect(reports.resubscribed).toBe(0);
+      (cluster as { status: string }).status = 'ready';
+      cluster.emit('ready');
+      await until(() => reports.resubscribed === 1, 'confirmed on ready and reported');
+      expect(subscribed).toHaveLength(3);
+      await until(() => !loop.running, 'that loop ended');
+      expect(reports.resubscribed).toBe(1);
+    } finally {
+      await close();
+    }
+  });
+
+  it("a successor's end during a renewal, while the confirmation for the replaced cluster still waits: confirmed on the new cluster once that loop ends, reported once", async () => {
+    const peer = await silentPeer();
+    const held: (() => void)[] = [];
+    const a = await classicSubscriberOn(peer, { pingIntervalMs: 600_000, hold: (release) => held.push(release) });
+    try {
+      const adding = a.subscriptions.add('a-b:probe', () => undefined);
+      await until(() => held.length === 1, "the listener's SUBSCRIBE");
+      held.shift()!();
+      await adding;
+      // A's subscriber ends: its confirmation's SUBSCRIBE waits.
+      a.handOut(peer.lazyConnection());
+      a.silent.disconnect();
+      await until(() => held.length === 1, "the confirmation's SUBSCRIBE on A");
+      // The renewal moves the subscriptions to B (answered at once); then B's subscriber ends too.
+      const b = lazyCluster(false);
+      (b as { status: string }).status = 'ready';
+      const bFirst = peer.lazyConnection();
+      let bCurrent: Redis = bFirst;
+      Object.defineProperty(b, 'subscriber', { get: () => ({ stop() {}, getInstance: () => bCurrent }) });
+      const onB: string[][] = [];
+      b.subscribe = ((...channels: string[]) => {
+        onB.push(channels);
+        return Promise.resolve(channels.length);
+      }) as Cluster['subscribe'];
+      await a.renew(b);
+      expect(onB).toEqual([['a-b:probe']]);
+      bCurrent = peer.lazyConnection();
+      bFirst.disconnect();
+      await until(() => bFirst.status === 'end', "B's subscriber ended");
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(a.reports.resubscribed).toBe(0);
+      // A's loop ends (A is no longer the connection) and hands over to B.
+      held.shift()!();
+      await until(() => a.reports.resubscribed === 1, 'confirmed on B and reported');
+      expect(onB).toEqual([['a-b:probe'], ['a-b:probe']]);
+    } finally {
+      await a.close();
     }
   });
 });
@@ -248,11 +370,12 @@ async function silentPeer() {
  * connection is one to `peer`, handed out until `handOut` names another (`handedOutOnce`: handed
  * out once, then none, as when ioredis has moved on). The cluster's SUBSCRIBE is recorded and
  * answered at once, or when the test calls the release `hold` is given; after the listener's own,
- * the first `refusals` are refused (as a node refuses a channel the user may not use).
+ * the first `refusals` are refused (as a node refuses a channel the user may not use), with the
+ * error reply `refusal` (NOPERM unless given).
  */
 async function classicSubscriberOn(
   peer: Awaited<ReturnType<typeof silentPeer>>,
-  options: { readyCheck?: boolean; handedOutOnce?: boolean; hold?: (release: () => void) => void; refusals?: number; pingIntervalMs?: number } = {},
+  options: { readyCheck?: boolean; handedOutOnce?: boolean; hold?: (release: () => void) => void; refusals?: number; refusal?: string; pingIntervalMs?: number } = {},
 ) {
   let current: Redis | null = await peer.connection(options.readyCheck);
   const silent = current;
@@ -274,17 +397,21 @@ async function classicSubscriberOn(
     subscribed.push(channels);
     if (subscribed.length > 1 && refusals > 0) {
       refusals--;
-      return Promise.reject(new Error("NOPERM User has no permissions to access one of the channels used as arguments"));
+      return Promise.reject(new ReplyError(options.refusal ?? 'NOPERM this user has no permissions to access one of the channels used as arguments'));
     }
     const { hold } = options;
     return hold ? new Promise((resolve) => hold(() => resolve(channels.length))) : Promise.resolve(channels.length);
   }) as Cluster['subscribe'];
-  const reports = { resubscribed: 0, unanswered: [] as string[] };
+  const reports = { resubscribed: 0, unanswered: [] as string[], warnings: [] as string[] };
+  let renew: ((next: Cluster) => Promise<void>) | undefined;
   const subscriptions = new Subscriptions({
-    openConnection: () => Promise.resolve(cluster),
+    openConnection: (onRenew) => {
+      renew = onRenew;
+      return Promise.resolve(cluster);
+    },
     mode: () => Promise.resolve('classic'),
     keyPrefix: 'a-b:',
-    logger: { info() {}, warn() {} },
+    logger: { info() {}, warn: (message: string, fields?: { error?: string }) => void reports.warnings.push(`${message} ${fields?.error ?? ''}`) },
     onResubscribed: () => void reports.resubscribed++,
     pingIntervalMs: options.pingIntervalMs ?? 50,
     onPingUnanswered: (node) => void reports.unanswered.push(node),
@@ -296,7 +423,10 @@ async function classicSubscriberOn(
     rounds: () => looked,
     subscriptions,
     reports,
-    handOut: (connection: Redis) => void (current = connection),
+    cluster,
+    handOut: (connection: Redis | null) => void (current = connection),
+    /** A renewal: the subscriptions move to `next`. */
+    renew: (next: Cluster) => renew!(next),
     close: async () => {
       subscriptions.close();
       await peer.close();
