@@ -7,7 +7,7 @@ import { type ClusterSubscriberConnection, clusterSubscriberConnection } from '.
 import { refusedForNow } from './refused-for-now.js';
 import { pause, withTimeout } from './time-limit.js';
 
-/** How long one confirmation SSUBSCRIBE may take before it is retried (a connection that is down holds it). */
+/** How long one confirmation SUBSCRIBE or SSUBSCRIBE may take before it is retried (a connection that is down holds it). */
 const CONFIRM_TIMEOUT_MS = 5_000;
 
 /** Receives a message as published on a channel. */
@@ -53,8 +53,8 @@ export class Subscriptions {
   private copies: BridgeCopies | undefined;
   /** While an old and a new subscriber overlap (a renewal), the messages already delivered, so each is delivered once. */
   private overlap: Set<string> | undefined;
-  /** Per path, whether a {@link confirm} loop runs, and whether it must go round once more. */
-  private readonly confirming: Record<PubSubPath, { running: boolean; again: boolean }> = { classic: { running: false, again: false }, sharded: { running: false, again: false } };
+  /** Per cluster and path, whether a {@link confirm} loop runs, and whether it must go round once more. */
+  private readonly confirming = new WeakMap<RedisClient, Record<PubSubPath, { running: boolean; again: boolean }>>();
   private closed = false;
   private pinger: NodeJS.Timeout | undefined;
   /** Connections with a PING in flight: a stalled one is not sent another. */
@@ -241,7 +241,7 @@ export class Subscriptions {
       connection.once('end', () => {
         if (this.closed || client !== this.connected) return;
         this.watchClassic();
-        // A cluster that is not ready re-subscribes when it is again ('ready', resubscribe()).
+        // A cluster that is not ready confirms the channels when it is again (its 'ready').
         if (client.status === 'ready') void this.confirm(client, 'classic');
       });
     }
@@ -271,17 +271,12 @@ export class Subscriptions {
     // default. (A cluster's subscriber connections are replaced, not reconnected: nothing to turn off.)
     if (client instanceof Redis) client.options.autoResubscribe = false;
     if (this.mode !== 'sharded') {
-      if (client instanceof Cluster) {
-        // A whole cluster that reconnected has a new classic subscriber: watched from now, and the
-        // channels confirmed through it (retried until they hold, reported once).
-        client.on('ready', () => {
-          if (client !== this.connected) return;
-          this.watchClassic();
-          void this.confirm(client, 'classic');
-        });
-      } else {
-        client.on('ready', () => void this.resubscribe(client));
-      }
+      client.on('ready', () => {
+        if (client !== this.connected) return;
+        // A whole cluster that reconnected has a new classic subscriber: watched from now.
+        this.watchClassic();
+        void this.confirm(client, 'classic');
+      });
     }
     if (this.mode !== 'classic' && client instanceof Cluster) {
       client.on('smessage', (sharded: string, message: string) => {
@@ -290,7 +285,9 @@ export class Subscriptions {
       });
       // The cluster's sharded subscriber group re-subscribes by itself (a dropped connection, a slot
       // that moved to another primary: the server's SUNSUBSCRIBE or a MOVED reply), then says so.
-      client.on('subscribersReady', () => void this.confirm(client, 'sharded'));
+      client.on('subscribersReady', () => {
+        if (client === this.connected) void this.confirm(client, 'sharded');
+      });
     }
   }
 
@@ -315,20 +312,28 @@ export class Subscriptions {
   }
 
   /**
-   * Subscribes again through the cluster on `path`, retrying with a bounded backoff until it holds,
-   * and only then reports that messages flow (SUBSCRIBE and SSUBSCRIBE are idempotent):
+   * Subscribes again on `path` (in cluster mode through the cluster), retrying with a bounded backoff
+   * until it holds, and only then reports that messages flow (SUBSCRIBE and SSUBSCRIBE are idempotent):
+   * - classic, after a reconnect (the connection's 'ready'): a SUBSCRIBE refused (NOPERM while an ACL
+   *   change takes the channels away) is tried again, not left until the next reconnect;
    * - sharded: ioredis' group re-subscribes without waiting for the answer or retrying it, and a
    *   MOVED answer (a primary that has not heard of a moved slot yet) would leave the channels
    *   unsubscribed until the next topology change;
    * - classic: after the classic cluster subscriber ended ({@link watchClassic}: closed here by
    *   {@link drop}, or by its node), ioredis picks another node and subscribes there by itself, but
    *   tells nobody, so no caller would catch up on what the gap lost, and a SUBSCRIBE of its that
-   *   failed would leave the channels unsubscribed. The SUBSCRIBE goes to the new connection (the old
-   *   one rejects it while it closes, and the loop tries again).
-   * One loop per path at a time; a call while it runs makes it go round once more.
+   *   failed would leave the channels unsubscribed. The SUBSCRIBE goes to the new connection
+   *   (ioredis sends one the old connection rejected while closing again itself, or the loop does).
+   * Classic only while the connection is ready: one that reconnects confirms again on its 'ready'.
+   * One loop per connection and path at a time; a call while it runs makes it go round once more.
    */
-  private async confirm(client: Cluster, path: PubSubPath): Promise<void> {
-    const state = this.confirming[path];
+  private async confirm(client: RedisClient, path: PubSubPath): Promise<void> {
+    let states = this.confirming.get(client);
+    if (!states) {
+      states = { classic: { running: false, again: false }, sharded: { running: false, again: false } };
+      this.confirming.set(client, states);
+    }
+    const state = states[path];
     if (state.running) {
       state.again = true;
       return;
@@ -336,14 +341,13 @@ export class Subscriptions {
     state.running = true;
     try {
       let warned = false;
-      // Classic: only while the cluster is ready; one that reconnects confirms again on its 'ready'.
       const serving = () => (path === 'classic' ? client.status === 'ready' : client.status !== 'end');
       for (let attempt = 0; !this.closed && client === this.connected && serving(); attempt++) {
         state.again = false;
         try {
           if (path === 'sharded') {
             const sharded = [...this.shardedNames.keys()];
-            if (sharded.length > 0) await withTimeout(client.ssubscribe(...sharded), CONFIRM_TIMEOUT_MS);
+            if (sharded.length > 0) await withTimeout((client as Cluster).ssubscribe(...sharded), CONFIRM_TIMEOUT_MS);
           } else {
             const channels = [...this.channels.keys()];
             if (channels.length > 0) await withTimeout(client.subscribe(...channels), CONFIRM_TIMEOUT_MS);
@@ -355,29 +359,13 @@ export class Subscriptions {
         } catch (error) {
           if (!warned && refusal(error)) {
             warned = true;
-            this.context.logger.warn(`subscribing the channels again (${path} pub/sub) after the cluster's subscriber connection changed was refused; retrying until it holds`, { error: String(error) });
+            this.context.logger.warn(`subscribing the channels again (${path} pub/sub) after the subscriber connection changed was refused; retrying until it holds`, { error: String(error) });
           }
           await pause(Math.min(100 * 2 ** attempt, 2_000));
         }
       }
     } finally {
       state.running = false;
-      // A call for a successor (a renewal) while this loop ran for the client it replaced.
-      const current = this.connected;
-      if (state.again && !this.closed && current !== client && current instanceof Cluster) void this.confirm(current, path);
-    }
-  }
-
-  private async resubscribe(client: RedisClient): Promise<void> {
-    if (this.closed || client !== this.connected) return;
-    try {
-      const channels = [...this.channels.keys()];
-      if (channels.length > 0) await client.subscribe(...channels);
-      // In bridge mode the sharded group reports its own re-subscription; this reports the classic one.
-      this.context.onResubscribed();
-    } catch (error) {
-      // The connection dropped again; the next 'ready' retries.
-      this.context.logger.warn('re-subscribing after a reconnect failed; will retry on the next reconnect', { error: String(error) });
     }
   }
 

@@ -22,6 +22,12 @@ function elsewhere(cluster: Cluster): void {
   (cluster as unknown as { subscriber: unknown }).subscriber = { stop() {}, connection: null };
 }
 
+/** Resolves once no confirmation loop of `subscriptions` runs for `cluster` (so a count checked next is final). */
+async function confirmationsIdle(subscriptions: Subscriptions, cluster: Cluster): Promise<void> {
+  const states = (subscriptions as unknown as { confirming: WeakMap<Cluster, Record<string, { running: boolean }>> }).confirming;
+  await until(() => Object.values(states.get(cluster) ?? {}).every((state) => !state.running), 'no confirmation loop running');
+}
+
 describe("a cluster's classic subscriber connection, read from ioredis' internals", () => {
   it('is found in the installed ioredis once ioredis opened it (a dependency update that moves it fails here)', () => {
     // It never connects: the node is never dialled (a lazy connection, no channel subscribed).
@@ -93,7 +99,7 @@ describe("a cluster's classic subscriber connection, read from ioredis' internal
         : "a classic cluster subscriber (no socket timeout of its own) whose peer never answers PING: closed at the PING's deadline at once (not after ioredis' disconnect timeout), reported once, and subscribed again through the cluster",
       async () => {
         const peer = await silentPeer();
-        const { silent, subscribed, rounds, subscriptions, reports, close } = await classicSubscriberOn(peer, { readyCheck });
+        const { silent, cluster, subscribed, rounds, subscriptions, reports, close } = await classicSubscriberOn(peer, { readyCheck });
         try {
           expect(silent.status).toBe(readyCheck ? 'connect' : 'ready');
           await subscriptions.add('a-b:probe', () => undefined);
@@ -103,6 +109,8 @@ describe("a cluster's classic subscriber connection, read from ioredis' internal
           expect(reports.unanswered).toEqual([peer.node]);
           await until(() => reports.resubscribed === 1, 'the channels subscribed again and reported');
           expect(subscribed).toEqual([['a-b:probe'], ['a-b:probe']]);
+          await confirmationsIdle(subscriptions, cluster);
+          expect(reports.resubscribed).toBe(1);
           const seen = rounds();
           await until(() => rounds() >= seen + 5, 'five more looks at the connections');
           expect(reports.unanswered).toHaveLength(1);
@@ -130,7 +138,7 @@ describe("a cluster's classic subscriber connection, read from ioredis' internal
   it('a second silent successor while the first confirmation still waits: one confirmation loop goes round once more and reports once', async () => {
     const peer = await silentPeer();
     const held: (() => void)[] = [];
-    const { silent, subscribed, subscriptions, reports, handOut, close } = await classicSubscriberOn(peer, { hold: (release) => held.push(release) });
+    const { silent, cluster, subscribed, subscriptions, reports, handOut, close } = await classicSubscriberOn(peer, { hold: (release) => held.push(release) });
     try {
       const adding = subscriptions.add('a-b:probe', () => undefined);
       await until(() => held.length === 1, "the listener's SUBSCRIBE");
@@ -146,6 +154,7 @@ describe("a cluster's classic subscriber connection, read from ioredis' internal
       await until(() => held.length === 1, 'the loop round once more');
       held.shift()!();
       await until(() => reports.resubscribed > 0, 'the report');
+      await confirmationsIdle(subscriptions, cluster);
       expect(subscribed).toHaveLength(3);
       expect(reports.resubscribed).toBe(1);
     } finally {
@@ -157,7 +166,7 @@ describe("a cluster's classic subscriber connection, read from ioredis' internal
     it(`one that ends, ${how}: ioredis' successor is watched in turn, and each time the channels are subscribed again through the cluster and reported once (ioredis re-subscribes by itself but tells nobody)`, async () => {
       const peer = await silentPeer();
       // No PING round in this test: the connections are watched from the listener's SUBSCRIBE on.
-      const { silent: first, subscribed, subscriptions, reports, handOut, close } = await classicSubscriberOn(peer, { pingIntervalMs: 600_000 });
+      const { silent: first, cluster, subscribed, subscriptions, reports, handOut, close } = await classicSubscriberOn(peer, { pingIntervalMs: 600_000 });
       try {
         await subscriptions.add('a-b:probe', () => undefined);
         expect(subscribed).toEqual([['a-b:probe']]);
@@ -183,6 +192,7 @@ describe("a cluster's classic subscriber connection, read from ioredis' internal
         // Once each: the third is watched (its end would be a third report), nothing else came.
         third.disconnect();
         await until(() => reports.resubscribed === 3, 'and after the third ended');
+        await confirmationsIdle(subscriptions, cluster);
         expect(subscribed).toHaveLength(4);
         expect(reports.resubscribed).toBe(3);
         // Not a socket timeout: nothing went unanswered.
@@ -195,16 +205,18 @@ describe("a cluster's classic subscriber connection, read from ioredis' internal
 
   it("a successor whose SUBSCRIBE the cluster refuses for a while (ioredis' own is not retried): tried again until it holds, then reported once", async () => {
     const peer = await silentPeer();
-    const { silent: first, subscribed, subscriptions, reports, handOut, close } = await classicSubscriberOn(peer, { pingIntervalMs: 600_000, refusals: 2 });
+    const { silent: first, cluster, subscribed, subscriptions, reports, handOut, close } = await classicSubscriberOn(peer, { pingIntervalMs: 600_000, refusals: 2 });
     try {
       await subscriptions.add('a-b:probe', () => undefined);
       const second = peer.lazyConnection();
       first.prependOnceListener('end', () => handOut(second));
       first.disconnect();
       await until(() => reports.resubscribed === 1, 'subscribed again and reported');
+      await confirmationsIdle(subscriptions, cluster);
       // The listener's, two refused, one that held: reported only once it held, and the refusal said once.
       expect(subscribed).toHaveLength(4);
-      expect(reports.warnings).toEqual([expect.stringMatching(/^subscribing the channels again \(classic pub\/sub\) after the cluster's subscriber connection changed was refused; retrying until it holds ReplyError: NOPERM/)]);
+      expect(reports.resubscribed).toBe(1);
+      expect(reports.warnings).toEqual([expect.stringMatching(/^subscribing the channels again \(classic pub\/sub\) after the subscriber connection changed was refused; retrying until it holds ReplyError: NOPERM/)]);
     } finally {
       await close();
     }
@@ -249,6 +261,7 @@ describe("a cluster's classic subscriber connection, read from ioredis' internal
       // Watched from the cluster's ready on.
       second.disconnect();
       await until(() => reports.resubscribed === 2, 'its end confirmed too');
+      await confirmationsIdle(subscriptions, cluster);
       expect(reports.resubscribed).toBe(2);
     } finally {
       await close();
@@ -264,22 +277,21 @@ describe("a cluster's classic subscriber connection, read from ioredis' internal
       first.disconnect();
       await until(() => reports.warnings.length === 1, "the confirmation's first SUBSCRIBE refused");
       (cluster as { status: string }).status = 'reconnecting';
-      const loop = (subscriptions as unknown as { confirming: { classic: { running: boolean } } }).confirming.classic;
-      await until(() => !loop.running, 'the confirmation loop ended');
+      await confirmationsIdle(subscriptions, cluster);
       expect(subscribed).toHaveLength(2);
       expect(reports.resubscribed).toBe(0);
       (cluster as { status: string }).status = 'ready';
       cluster.emit('ready');
       await until(() => reports.resubscribed === 1, 'confirmed on ready and reported');
       expect(subscribed).toHaveLength(3);
-      await until(() => !loop.running, 'that loop ended');
+      await confirmationsIdle(subscriptions, cluster);
       expect(reports.resubscribed).toBe(1);
     } finally {
       await close();
     }
   });
 
-  it("a successor's end during a renewal, while the confirmation for the replaced cluster still waits: confirmed on the new cluster once that loop ends, reported once", async () => {
+  it("a successor's end after a renewal, while the confirmation for the replaced cluster still waits: confirmed on the new cluster at once, reported once (the replaced cluster's loop ends without a report)", async () => {
     const peer = await silentPeer();
     const held: (() => void)[] = [];
     const a = await classicSubscriberOn(peer, { pingIntervalMs: 600_000, hold: (release) => held.push(release) });
@@ -307,13 +319,14 @@ describe("a cluster's classic subscriber connection, read from ioredis' internal
       expect(onB).toEqual([['a-b:probe']]);
       bCurrent = peer.lazyConnection();
       bFirst.disconnect();
-      await until(() => bFirst.status === 'end', "B's subscriber ended");
-      await new Promise((resolve) => setImmediate(resolve));
-      expect(a.reports.resubscribed).toBe(0);
-      // A's loop ends (A is no longer the connection) and hands over to B.
-      held.shift()!();
       await until(() => a.reports.resubscribed === 1, 'confirmed on B and reported');
       expect(onB).toEqual([['a-b:probe'], ['a-b:probe']]);
+      // A's loop, released, ends without a report (A is no longer the connection).
+      held.shift()!();
+      await confirmationsIdle(a.subscriptions, a.cluster);
+      await confirmationsIdle(a.subscriptions, b);
+      expect(a.reports.resubscribed).toBe(1);
+      expect(onB).toHaveLength(2);
     } finally {
       await a.close();
     }

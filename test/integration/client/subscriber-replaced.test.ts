@@ -1,4 +1,6 @@
 /**
+ * A subscriber connection that Redis itself ends, and one whose SUBSCRIBE it refuses for a while.
+ *
  * In cluster mode with classic pub/sub, ioredis listens on one connection to one node (its
  * ClusterSubscriber). When that connection ends (its node reset it or restarted, or the node left
  * the topology) ioredis picks another node at once and subscribes there by itself, but tells nobody,
@@ -11,6 +13,9 @@
  * may no longer use, and refuses the successor's SUBSCRIBE until they are given back). The same ACL
  * change in sharded mode: ioredis replaces its sharded subscriber and says so (`subscribersReady`),
  * but reports a refused SSUBSCRIBE instead of retrying it; the client retries it until it holds.
+ * And without cluster mode: the subscriber reconnects, and the client's SUBSCRIBE after it is
+ * retried until it holds (before, it was tried once, and the channels stayed unsubscribed until
+ * the next reconnect).
  */
 import type { Cluster } from 'ioredis';
 import { describe, expect, it } from 'vitest';
@@ -20,16 +25,19 @@ import { shardChannel } from '../../../client/src/pubsub-mode.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { until, untilAsync } from '../../support/events.js';
 import { slotOwner, useTestCluster } from '../../support/test-cluster.js';
+import { kccOptions, useTestRedis } from '../../support/redis.js';
+import type { LocalRedis } from '../../../local/local-redis.js';
 
 const USER = 'sreplaced-prod';
 const PREFIX = `${USER}:`;
 
 const closeLater = closeAfterEach();
 const testCluster = useTestCluster([{ app: 'sreplaced', env: 'prod' }]);
+const server = useTestRedis({ appEnvs: [{ app: 'sreplaced', env: 'prod' }], persistence: 'none' });
 
-/** Runs `command` as the admin on every node (the one on port `last` last); returns each node's reply. */
-async function onEveryNode(command: string[], last?: number): Promise<unknown[]> {
-  const nodes = [...testCluster.cluster().nodes].sort((a, b) => Number(a.port === last) - Number(b.port === last));
+/** Runs `command` as the admin on every node of the cluster, or on `nodes` (the one on port `last` last); returns each node's reply. */
+async function onEveryNode(command: string[], last?: number, nodes: readonly LocalRedis[] = testCluster.cluster().nodes): Promise<unknown[]> {
+  nodes = [...nodes].sort((a, b) => Number(a.port === last) - Number(b.port === last));
   const replies: unknown[] = [];
   for (const node of nodes) {
     const admin = await node.admin();
@@ -43,8 +51,8 @@ async function onEveryNode(command: string[], last?: number): Promise<unknown[]>
 }
 
 /** The channel patterns `user` may use, as the first node's ACL GETUSER gives them (e.g. `&app-env:*`). */
-async function channelRules(user: string): Promise<string[]> {
-  const [reply] = (await onEveryNode(['ACL', 'GETUSER', user])) as unknown[][];
+async function channelRules(user: string, nodes?: readonly LocalRedis[]): Promise<string[]> {
+  const [reply] = (await onEveryNode(['ACL', 'GETUSER', user], undefined, nodes)) as unknown[][];
   const fields = reply!;
   const channels = String(fields[fields.indexOf('channels') + 1]);
   return channels.split(' ').filter((rule) => rule.startsWith('&'));
@@ -69,20 +77,20 @@ function subscriberCluster(x: KccRedis): Cluster {
   return [...(x as unknown as { clients: Map<unknown, string> }).clients].find(([, role]) => role === 'subscriber')?.[0] as Cluster;
 }
 
-/** Takes `user`'s channels away on every node (the one on port `last` last), until a node refuses a subscription (ACL LOG); returns what gives them back. */
-async function withdrawChannels(user: string, last: number | undefined): Promise<() => Promise<void>> {
-  const rules = await channelRules(user);
+/** Takes `user`'s channels away on every node (the one on port `last` last); returns what gives them back. */
+async function withdrawChannels(user: string, last: number | undefined, nodes?: readonly LocalRedis[]): Promise<() => Promise<void>> {
+  const rules = await channelRules(user, nodes);
   expect(rules.length).toBeGreaterThan(0);
-  await onEveryNode(['ACL', 'SETUSER', user, 'resetchannels'], last);
+  await onEveryNode(['ACL', 'SETUSER', user, 'resetchannels'], last, nodes);
   return async () => {
-    await onEveryNode(['ACL', 'SETUSER', user, ...rules]);
-    await onEveryNode(['ACL', 'LOG', 'RESET']);
+    await onEveryNode(['ACL', 'SETUSER', user, ...rules], undefined, nodes);
+    await onEveryNode(['ACL', 'LOG', 'RESET'], undefined, nodes);
   };
 }
 
-async function aRefusalLogged(): Promise<void> {
+async function aRefusalLogged(nodes?: readonly LocalRedis[]): Promise<void> {
   await untilAsync(async () => {
-    const entries = (await onEveryNode(['ACL', 'LOG'])) as unknown[][][];
+    const entries = (await onEveryNode(['ACL', 'LOG'], undefined, nodes)) as unknown[][][];
     return entries.flat().some((entry) => entry.includes('channel'));
   }, "a node's refusal of a subscription (ACL LOG)");
 }
@@ -101,7 +109,7 @@ describe("ioredis' classic cluster subscriber connection, ended by its node", ()
       x.on('resubscribed', () => void resubscribed++);
 
       if (how === 'CLIENT KILL') {
-        // Only on its node: the successor, on another node, lives.
+        // Only on its node: ioredis' successor (on any node) lives.
         const node = testCluster.cluster().nodes.find((candidate) => candidate.port === before.options.port)!;
         const admin = await node.admin();
         try {
@@ -116,7 +124,7 @@ describe("ioredis' classic cluster subscriber connection, ended by its node", ()
         // ioredis' successor asked and was refused; the client's own SUBSCRIBE is refused too, and retried.
         await aRefusalLogged();
         expect(resubscribed).toBe(0);
-        await until(() => warnings.some((w) => /^subscribing the channels again \(classic pub\/sub\) after the cluster's subscriber connection changed was refused; retrying until it holds .*NOPERM/.test(w)), 'the warning naming the refusal');
+        await until(() => warnings.some((w) => /^subscribing the channels again \(classic pub\/sub\) after the subscriber connection changed was refused; retrying until it holds .*NOPERM/.test(w)), 'the warning naming the refusal');
         await giveBack();
       }
       await until(() => resubscribed === 1, "the client's resubscribed event", 30_000);
@@ -152,7 +160,7 @@ describe("ioredis' sharded subscriber connection, ended by its node", () => {
 
     const giveBack = await withdrawChannels(USER, owner.port);
     await aRefusalLogged();
-    await until(() => warnings.some((w) => /^subscribing the channels again \(sharded pub\/sub\) after the cluster's subscriber connection changed was refused; retrying until it holds .*NOPERM/.test(w)), 'the warning naming the refusal');
+    await until(() => warnings.some((w) => /^subscribing the channels again \(sharded pub\/sub\) after the subscriber connection changed was refused; retrying until it holds .*NOPERM/.test(w)), 'the warning naming the refusal');
     expect(resubscribed).toBe(0);
     await giveBack();
     await until(() => resubscribed === 1, "the client's resubscribed event", 30_000);
@@ -162,6 +170,77 @@ describe("ioredis' sharded subscriber connection, ended by its node", () => {
       let sent = 0;
       await untilAsync(async () => {
         await admin.call('SPUBLISH', sharded, `after-${++sent}`);
+        return heard.length > 0;
+      }, 'a message published afterwards, heard', 10_000, 100);
+    } finally {
+      await admin.quit();
+    }
+    expect(heard[0]).toMatch(/^after-\d+$/);
+    expect(resubscribed).toBe(1);
+    expect(warnings.filter((w) => w.startsWith('subscribing the channels again')), warnings.join('; ')).toHaveLength(1);
+  });
+});
+
+describe('a whole cluster that reconnects (classic pub/sub)', () => {
+  it("its new classic subscriber is watched from the cluster's ready, the channels are confirmed once (resubscribed), messages flow, and its later end is confirmed too", { timeout: 60_000 }, async () => {
+    const { logger } = recordedWarnings();
+    const x = closeLater(await connectX('classic', logger));
+    const channel = x.channel('probe');
+    const heard: string[] = [];
+    await x.subscribe(channel, (message) => void heard.push(message));
+    const cluster = subscriberCluster(x);
+    const before = clusterSubscriberConnection(cluster).connection!;
+    let resubscribed = 0;
+    x.on('resubscribed', () => void resubscribed++);
+
+    // As when every node's connection drops: ioredis stops its classic subscriber, reconnects, starts a new one.
+    cluster.disconnect(true);
+    await until(() => resubscribed === 1, "the client's resubscribed event after the reconnect", 30_000);
+    expect(before.status).toBe('end');
+    const after = clusterSubscriberConnection(cluster).connection!;
+    expect(after).not.toBe(before);
+    let sent = 0;
+    await untilAsync(async () => {
+      await onEveryNode(['PUBLISH', channel, `after-${++sent}`]);
+      return heard.length > 0;
+    }, 'a message published after the reconnect, heard', 10_000, 100);
+    expect(resubscribed).toBe(1);
+
+    // Watched from the ready on: its node ending it is confirmed too.
+    const node = testCluster.cluster().nodes.find((candidate) => candidate.port === after.options.port)!;
+    const admin = await node.admin();
+    try {
+      expect(await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub')).toBe(1);
+    } finally {
+      await admin.quit();
+    }
+    await until(() => resubscribed === 2, "the resubscribed event after the new subscriber's end", 30_000);
+  });
+});
+
+describe('without cluster mode', () => {
+  it('an ACL change that takes the channels away for a while: the subscriber reconnects, its SUBSCRIBE is refused and retried until it holds, said once, reported once, and messages flow', { timeout: 60_000 }, async () => {
+    const { warnings, logger } = recordedWarnings();
+    const x = closeLater(await KccRedis.connect(kccOptions(server, USER, { heartbeat: false, logger, reconnectBaseDelayMs: 50, reconnectMaxDelayMs: 200 }), ['subscriber']));
+    const channel = x.channel('probe');
+    const heard: string[] = [];
+    await x.subscribe(channel, (message) => void heard.push(message));
+    let resubscribed = 0;
+    x.on('resubscribed', () => void resubscribed++);
+
+    const nodes = [server];
+    const giveBack = await withdrawChannels(USER, undefined, nodes);
+    await aRefusalLogged(nodes);
+    await until(() => warnings.some((w) => /^subscribing the channels again \(classic pub\/sub\) after the subscriber connection changed was refused; retrying until it holds .*NOPERM/.test(w)), 'the warning naming the refusal');
+    expect(resubscribed).toBe(0);
+    await giveBack();
+    await until(() => resubscribed === 1, "the client's resubscribed event", 30_000);
+
+    const admin = await server.admin();
+    try {
+      let sent = 0;
+      await untilAsync(async () => {
+        await admin.publish(channel, `after-${++sent}`);
         return heard.length > 0;
       }, 'a message published afterwards, heard', 10_000, 100);
     } finally {
