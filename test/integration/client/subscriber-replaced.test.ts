@@ -95,52 +95,82 @@ async function aRefusalLogged(nodes?: readonly LocalRedis[]): Promise<void> {
   }, "a node's refusal of a subscription (ACL LOG)");
 }
 
+/** Subscribes `x` to its `probe` channel: what it hears, and how many times it said `resubscribed` from now on. */
+async function listening(x: KccRedis): Promise<{ channel: string; heard: string[]; resubscribed: () => number }> {
+  const channel = x.channel('probe');
+  const heard: string[] = [];
+  await x.subscribe(channel, (message) => void heard.push(message));
+  let resubscribed = 0;
+  x.on('resubscribed', () => void resubscribed++);
+  return { channel, heard, resubscribed: () => resubscribed };
+}
+
+/** Publishes numbered messages with `publish` until `heard` holds one, and checks it is one of them. */
+async function untilHeard(heard: string[], publish: (message: string) => Promise<unknown>): Promise<void> {
+  let sent = 0;
+  await untilAsync(async () => {
+    await publish(`after-${++sent}`);
+    return heard.length > 0;
+  }, 'a message published afterwards, heard', 10_000, 100);
+  expect(heard[0]).toMatch(/^after-\d+$/);
+}
+
+/** CLIENT KILL TYPE pubsub on the cluster node on `port`: exactly one connection, the subscriber. */
+async function killSubscriberOn(port: number | undefined): Promise<void> {
+  const node = testCluster.cluster().nodes.find((candidate) => candidate.port === port)!;
+  const admin = await node.admin();
+  try {
+    expect(await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub')).toBe(1);
+  } finally {
+    await admin.quit();
+  }
+}
+
+/**
+ * Takes the channels away ({@link withdrawChannels}: `nodes`, the one on port `last` last), waits for
+ * a node's refusal and the client's one warning for `path` with no `resubscribed` meanwhile, gives
+ * them back, and waits for `resubscribed`. `closed` is awaited once they are taken away.
+ */
+async function refusedForAWhile(options: { path: 'classic' | 'sharded'; warnings: string[]; resubscribed: () => number; last?: number; nodes?: readonly LocalRedis[]; closed?: () => Promise<void> }): Promise<void> {
+  const giveBack = await withdrawChannels(USER, options.last, options.nodes);
+  await options.closed?.();
+  // ioredis' successor asked and was refused; the client's own SUBSCRIBE is refused too, and retried.
+  await aRefusalLogged(options.nodes);
+  const warning = new RegExp(`^subscribing the channels again \\(${options.path} pub/sub\\) after the subscriber connection changed was refused; retrying until it holds .*NOPERM`);
+  await until(() => options.warnings.some((w) => warning.test(w)), 'the warning naming the refusal');
+  expect(options.resubscribed()).toBe(0);
+  await giveBack();
+  await until(() => options.resubscribed() === 1, "the client's resubscribed event", 30_000);
+}
+
+/** The client's warnings about a confirmation refused (one per gap, not one per retry). */
+function refusalWarnings(warnings: string[]): string[] {
+  return warnings.filter((w) => w.startsWith('subscribing the channels again'));
+}
+
 describe("ioredis' classic cluster subscriber connection, ended by its node", () => {
   for (const how of ['CLIENT KILL', 'an ACL change that takes the channels away for a while'] as const) {
     it(`${how}: the client subscribes every channel again through the cluster, says so (resubscribed), and messages flow`, { timeout: 60_000 }, async () => {
       const { warnings, logger } = recordedWarnings();
       const x = closeLater(await connectX('classic', logger));
-      const channel = x.channel('probe');
-      const heard: string[] = [];
-      await x.subscribe(channel, (message) => void heard.push(message));
+      const { channel, heard, resubscribed } = await listening(x);
       const before = clusterSubscriberConnection(subscriberCluster(x)).connection!;
       expect(before.status).toBe('ready');
-      let resubscribed = 0;
-      x.on('resubscribed', () => void resubscribed++);
 
       if (how === 'CLIENT KILL') {
         // Only on its node: ioredis' successor (on any node) lives.
-        const node = testCluster.cluster().nodes.find((candidate) => candidate.port === before.options.port)!;
-        const admin = await node.admin();
-        try {
-          expect(await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub')).toBe(1);
-        } finally {
-          await admin.quit();
-        }
+        await killSubscriberOn(before.options.port);
+        await until(() => resubscribed() === 1, "the client's resubscribed event", 30_000);
       } else {
         // Its node last: by the time it closes the subscriber, every node refuses the channels.
-        const giveBack = await withdrawChannels(USER, before.options.port);
-        await until(() => before.status === 'end', 'the subscriber closed by its node');
-        // ioredis' successor asked and was refused; the client's own SUBSCRIBE is refused too, and retried.
-        await aRefusalLogged();
-        expect(resubscribed).toBe(0);
-        await until(() => warnings.some((w) => /^subscribing the channels again \(classic pub\/sub\) after the subscriber connection changed was refused; retrying until it holds .*NOPERM/.test(w)), 'the warning naming the refusal');
-        await giveBack();
+        const closed = () => until(() => before.status === 'end', 'the subscriber closed by its node');
+        await refusedForAWhile({ path: 'classic', warnings, resubscribed, last: before.options.port, closed });
       }
-      await until(() => resubscribed === 1, "the client's resubscribed event", 30_000);
       expect(before.status).toBe('end');
-      const after = clusterSubscriberConnection(subscriberCluster(x)).connection!;
-      expect(after).not.toBe(before);
-
-      let sent = 0;
-      await untilAsync(async () => {
-        await onEveryNode(['PUBLISH', channel, `after-${++sent}`]);
-        return heard.length > 0;
-      }, 'a message published afterwards, heard', 10_000, 100);
-      expect(heard[0]).toMatch(/^after-\d+$/);
-      expect(resubscribed).toBe(1);
-      // Said once per gap, not at every retry.
-      expect(warnings.filter((w) => w.startsWith('subscribing the channels again')), warnings.join('; ')).toHaveLength(how === 'CLIENT KILL' ? 0 : 1);
+      expect(clusterSubscriberConnection(subscriberCluster(x)).connection).not.toBe(before);
+      await untilHeard(heard, (message) => onEveryNode(['PUBLISH', channel, message]));
+      expect(resubscribed()).toBe(1);
+      expect(refusalWarnings(warnings), warnings.join('; ')).toHaveLength(how === 'CLIENT KILL' ? 0 : 1);
     });
   }
 });
@@ -150,34 +180,14 @@ describe("ioredis' sharded subscriber connection, ended by its node", () => {
     const { warnings, logger } = recordedWarnings();
     const x = closeLater(await connectX('auto', logger));
     expect(await x.pubSubMode()).toBe('sharded');
-    const channel = x.channel('probe');
-    const heard: string[] = [];
-    await x.subscribe(channel, (message) => void heard.push(message));
+    const { channel, heard, resubscribed } = await listening(x);
     const sharded = shardChannel(PREFIX, channel);
     const owner = await slotOwner(testCluster.cluster(), sharded);
-    let resubscribed = 0;
-    x.on('resubscribed', () => void resubscribed++);
 
-    const giveBack = await withdrawChannels(USER, owner.port);
-    await aRefusalLogged();
-    await until(() => warnings.some((w) => /^subscribing the channels again \(sharded pub\/sub\) after the subscriber connection changed was refused; retrying until it holds .*NOPERM/.test(w)), 'the warning naming the refusal');
-    expect(resubscribed).toBe(0);
-    await giveBack();
-    await until(() => resubscribed === 1, "the client's resubscribed event", 30_000);
-
-    const admin = await owner.admin();
-    try {
-      let sent = 0;
-      await untilAsync(async () => {
-        await admin.call('SPUBLISH', sharded, `after-${++sent}`);
-        return heard.length > 0;
-      }, 'a message published afterwards, heard', 10_000, 100);
-    } finally {
-      await admin.quit();
-    }
-    expect(heard[0]).toMatch(/^after-\d+$/);
-    expect(resubscribed).toBe(1);
-    expect(warnings.filter((w) => w.startsWith('subscribing the channels again')), warnings.join('; ')).toHaveLength(1);
+    await refusedForAWhile({ path: 'sharded', warnings, resubscribed, last: owner.port });
+    await untilHeard(heard, (message) => onEveryNode(['SPUBLISH', sharded, message], undefined, [owner]));
+    expect(resubscribed()).toBe(1);
+    expect(refusalWarnings(warnings), warnings.join('; ')).toHaveLength(1);
   });
 });
 
@@ -185,36 +195,22 @@ describe('a whole cluster that reconnects (classic pub/sub)', () => {
   it("its new classic subscriber is watched from the cluster's ready, the channels are confirmed once (resubscribed), messages flow, and its later end is confirmed too", { timeout: 60_000 }, async () => {
     const { logger } = recordedWarnings();
     const x = closeLater(await connectX('classic', logger));
-    const channel = x.channel('probe');
-    const heard: string[] = [];
-    await x.subscribe(channel, (message) => void heard.push(message));
+    const { channel, heard, resubscribed } = await listening(x);
     const cluster = subscriberCluster(x);
     const before = clusterSubscriberConnection(cluster).connection!;
-    let resubscribed = 0;
-    x.on('resubscribed', () => void resubscribed++);
 
     // As when every node's connection drops: ioredis stops its classic subscriber, reconnects, starts a new one.
     cluster.disconnect(true);
-    await until(() => resubscribed === 1, "the client's resubscribed event after the reconnect", 30_000);
+    await until(() => resubscribed() === 1, "the client's resubscribed event after the reconnect", 30_000);
     expect(before.status).toBe('end');
     const after = clusterSubscriberConnection(cluster).connection!;
     expect(after).not.toBe(before);
-    let sent = 0;
-    await untilAsync(async () => {
-      await onEveryNode(['PUBLISH', channel, `after-${++sent}`]);
-      return heard.length > 0;
-    }, 'a message published after the reconnect, heard', 10_000, 100);
-    expect(resubscribed).toBe(1);
+    await untilHeard(heard, (message) => onEveryNode(['PUBLISH', channel, message]));
+    expect(resubscribed()).toBe(1);
 
     // Watched from the ready on: its node ending it is confirmed too.
-    const node = testCluster.cluster().nodes.find((candidate) => candidate.port === after.options.port)!;
-    const admin = await node.admin();
-    try {
-      expect(await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub')).toBe(1);
-    } finally {
-      await admin.quit();
-    }
-    await until(() => resubscribed === 2, "the resubscribed event after the new subscriber's end", 30_000);
+    await killSubscriberOn(after.options.port);
+    await until(() => resubscribed() === 2, "the resubscribed event after the new subscriber's end", 30_000);
   });
 });
 
@@ -222,32 +218,11 @@ describe('without cluster mode', () => {
   it('an ACL change that takes the channels away for a while: the subscriber reconnects, its SUBSCRIBE is refused and retried until it holds, said once, reported once, and messages flow', { timeout: 60_000 }, async () => {
     const { warnings, logger } = recordedWarnings();
     const x = closeLater(await KccRedis.connect(kccOptions(server, USER, { heartbeat: false, logger, reconnectBaseDelayMs: 50, reconnectMaxDelayMs: 200 }), ['subscriber']));
-    const channel = x.channel('probe');
-    const heard: string[] = [];
-    await x.subscribe(channel, (message) => void heard.push(message));
-    let resubscribed = 0;
-    x.on('resubscribed', () => void resubscribed++);
+    const { channel, heard, resubscribed } = await listening(x);
 
-    const nodes = [server];
-    const giveBack = await withdrawChannels(USER, undefined, nodes);
-    await aRefusalLogged(nodes);
-    await until(() => warnings.some((w) => /^subscribing the channels again \(classic pub\/sub\) after the subscriber connection changed was refused; retrying until it holds .*NOPERM/.test(w)), 'the warning naming the refusal');
-    expect(resubscribed).toBe(0);
-    await giveBack();
-    await until(() => resubscribed === 1, "the client's resubscribed event", 30_000);
-
-    const admin = await server.admin();
-    try {
-      let sent = 0;
-      await untilAsync(async () => {
-        await admin.publish(channel, `after-${++sent}`);
-        return heard.length > 0;
-      }, 'a message published afterwards, heard', 10_000, 100);
-    } finally {
-      await admin.quit();
-    }
-    expect(heard[0]).toMatch(/^after-\d+$/);
-    expect(resubscribed).toBe(1);
-    expect(warnings.filter((w) => w.startsWith('subscribing the channels again')), warnings.join('; ')).toHaveLength(1);
+    await refusedForAWhile({ path: 'classic', warnings, resubscribed, nodes: [server] });
+    await untilHeard(heard, (message) => onEveryNode(['PUBLISH', channel, message], undefined, [server]));
+    expect(resubscribed()).toBe(1);
+    expect(refusalWarnings(warnings), warnings.join('; ')).toHaveLength(1);
   });
 });
