@@ -19,12 +19,13 @@ import { summarize } from './lib/stats.js';
 
 const USER = 'bench-prod';
 /**
- * Propagation samples of each side per round (alternating sample by sample), after a warm-up. 2,000:
- * 20 samples of a round are then slower than its p99. With 1,000, two consecutive runs differed by
- * 0.37 on `propagation_16.p99` on a faster machine (1.43 and 1.80, 2026-12-05); with 500, by 0.18
- * (1.26 and 1.08, 2026-12-03).
+ * Propagation samples of each side per round (alternating sample by sample), after a warm-up. 1,000:
+ * 10 samples of a round are then slower than its p99 (with 200, 2; with 500, 5, and two consecutive
+ * runs still differed by 0.18 on `propagation_16.p99`: 1.26 and 1.08 on 2026-12-03). 2,000 did not
+ * make that tail steadier on a faster machine (2026-12-05: two pairs of runs read 1.39 / 1.39 and
+ * 1.80 / 1.60, against 1.43 / 1.80 with 1,000), so the suite keeps the shorter run.
  */
-const SAMPLES = 2_000;
+const SAMPLES = 1_000;
 const WARMUP = 20;
 /** Samples of each side per round for the context figures beside `propagation_16` (their p50s), and unmeasured before the first round (fresh processes). */
 const CONTEXT_SAMPLES = 400;
