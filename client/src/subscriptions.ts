@@ -53,7 +53,7 @@ export class Subscriptions {
   private copies: BridgeCopies | undefined;
   /** While an old and a new subscriber overlap (a renewal), the messages already delivered, so each is delivered once. */
   private overlap: Set<string> | undefined;
-  /** Per cluster and path, whether a {@link confirm} loop runs, and whether it must go round once more. */
+  /** Per connection and path, whether a {@link confirm} loop runs, and whether it must go round once more. */
   private readonly confirming = new WeakMap<RedisClient, Record<PubSubPath, { running: boolean; again: boolean }>>();
   private closed = false;
   private pinger: NodeJS.Timeout | undefined;
@@ -314,17 +314,17 @@ export class Subscriptions {
   /**
    * Subscribes again on `path` (in cluster mode through the cluster), retrying with a bounded backoff
    * until it holds, and only then reports that messages flow (SUBSCRIBE and SSUBSCRIBE are idempotent):
-   * - classic, after a reconnect (the connection's 'ready'): a SUBSCRIBE refused (NOPERM while an ACL
-   *   change takes the channels away) is tried again, not left until the next reconnect;
+   * - classic, after a reconnect (the connection's 'ready'), and in cluster mode after ioredis'
+   *   classic subscriber ended ({@link watchClassic}: closed here by {@link drop}, or by its node),
+   *   when ioredis picks another node and subscribes there by itself but tells nobody: a SUBSCRIBE
+   *   refused (NOPERM while an ACL change takes the channels away) is tried again instead of leaving
+   *   the channels unsubscribed, and callers hear when to catch up on what the gap lost. In cluster
+   *   mode the SUBSCRIBE goes to the new connection (ioredis sends one the old connection rejected
+   *   while closing again itself, or the loop does). Only while the connection is ready: one that
+   *   reconnects confirms again on its 'ready';
    * - sharded: ioredis' group re-subscribes without waiting for the answer or retrying it, and a
    *   MOVED answer (a primary that has not heard of a moved slot yet) would leave the channels
-   *   unsubscribed until the next topology change;
-   * - classic: after the classic cluster subscriber ended ({@link watchClassic}: closed here by
-   *   {@link drop}, or by its node), ioredis picks another node and subscribes there by itself, but
-   *   tells nobody, so no caller would catch up on what the gap lost, and a SUBSCRIBE of its that
-   *   failed would leave the channels unsubscribed. The SUBSCRIBE goes to the new connection
-   *   (ioredis sends one the old connection rejected while closing again itself, or the loop does).
-   * Classic only while the connection is ready: one that reconnects confirms again on its 'ready'.
+   *   unsubscribed until the next topology change.
    * One loop per connection and path at a time; a call while it runs makes it go round once more.
    */
   private async confirm(client: RedisClient, path: PubSubPath): Promise<void> {
