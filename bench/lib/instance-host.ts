@@ -95,7 +95,9 @@ if (config.mode === 'raw-decode' || config.mode === 'raw-index') {
     send({ t: 'reached' });
   };
   const instances = await Promise.all(Array.from({ length: perProcess }, async () => {
-    const redis = await KccRedis.connect({ url: config.url, tls: { ca: config.ca }, username: config.username, password: config.password, env: {} }, ['subscriber']);
+    // KCC_PROF_NO_HEARTBEAT: a profiling aid's switch (bench/profile/receive-latency.ts), never the suites'.
+    const heartbeat = process.env.KCC_PROF_NO_HEARTBEAT ? { heartbeat: false } : {};
+    const redis = await KccRedis.connect({ url: config.url, tls: { ca: config.ca }, username: config.username, password: config.password, env: {}, ...heartbeat }, ['subscriber']);
     const revocations = await Revocations.start(redis);
     revocations.on('applied', (event) => {
       if (event.kind === 'session' && event.sid.startsWith('watch-')) saw(event.sid);

@@ -5,7 +5,9 @@
  * the whole path (revokeSession on one instance more, in this process). Not a suite: a profiling aid,
  * `npx tsx --conditions=kcc-redis-source bench/profile/receive-latency.ts [rounds] [samples] [sides]`,
  * e.g. sides `raw_short,revoke_session`; `KCC_PROF_OURS` picks the receivers (instance-host.ts modes);
- * `KCC_PROF_BY_ROUND=1` also prints each round's p50 and ratio, in order; `KCC_PROF_SCHED=1` the
+ * `KCC_PROF_BY_ROUND=1` also prints each round's p50 and ratio, in order; `KCC_PROF_P99=1` each side's
+ * p99 and the median of the rounds' p99 ratios too; `KCC_PROF_NO_HEARTBEAT=1` starts the receiving
+ * instances without their heartbeat (a TIME and a script every 15 s); `KCC_PROF_SCHED=1` the
  * receivers' page faults and their threads' CPU, run-queue wait and time slices per message;
  * `KCC_PROF_PIDS=<file>` writes the receiving processes' ids there (for stack-breakdown.ts);
  * `KCC_PROF_RECEIVERS=<n>` receives in n processes instead of 16 (1: the nearest this machine comes
@@ -117,6 +119,7 @@ const schedBefore = { ours: await schedOf(ours), raw: await schedOf(raw) };
 if (process.env.KCC_PROF_PIDS) await writeFile(process.env.KCC_PROF_PIDS, [...ours.pids.map((p) => `${p} ours`), ...raw.pids.map((p) => `${p} raw`)].join('\n') + '\n');
 console.log('measuring');
 const perRound: Record<string, number[]> = Object.fromEntries(names.map((k) => [k, []]));
+const perRoundP99: Record<string, number[]> = Object.fromEntries(names.map((k) => [k, []]));
 for (let round = 0; round < rounds; round++) {
   const got: Record<string, number[]> = Object.fromEntries(names.map((k) => [k, []]));
   for (let i = 0; i < samples + 10; i++) {
@@ -129,7 +132,11 @@ for (let round = 0; round < rounds; round++) {
       if (i >= 10) got[name]!.push(Number(process.hrtime.bigint() - start) / 1_000);
     }
   }
-  for (const k of names) perRound[k]!.push(summarize(got[k]!).p50);
+  for (const k of names) {
+    const { p50, p99 } = summarize(got[k]!);
+    perRound[k]!.push(p50);
+    perRoundP99[k]!.push(p99);
+  }
 }
 const base = perRound.raw_short!;
 for (const k of names) {
@@ -137,6 +144,10 @@ for (const k of names) {
   console.log(`${k.padEnd(24)} p50 ${median(perRound[k]!).toFixed(0).padStart(6)} µs  ratio ${median(ratios).toFixed(2)} [${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}]`);
   // Round by round, in order: a trend within the run shows here (docs/benchmarks.md, "Latest figures").
   if (process.env.KCC_PROF_BY_ROUND) console.log(`  by round: ${perRound[k]!.map((v, i) => `${v.toFixed(0)} µs (${ratios[i]!.toFixed(2)})`).join(', ')}`);
+  if (process.env.KCC_PROF_P99) {
+    const tail = perRoundP99[k]!.map((v, i) => v / perRoundP99.raw_short![i]!);
+    console.log(`${''.padEnd(24)} p99 ${median(perRoundP99[k]!).toFixed(0).padStart(6)} µs  ratio ${median(tail).toFixed(2)} [${Math.min(...tail).toFixed(2)}–${Math.max(...tail).toFixed(2)}]`);
+  }
 }
 const messages = rounds * (samples + 10);
 const ourMessages = names.filter((k) => k !== 'raw_short').length * messages;
