@@ -241,8 +241,8 @@ export class Subscriptions {
       connection.once('end', () => {
         if (this.closed || client !== this.connected) return;
         this.watchClassic();
-        // A cluster that is not ready confirms the channels when it is again (its 'ready').
-        if (client.status === 'ready') void this.confirm(client, 'classic');
+        // A cluster that is not ready: the loop sends nothing, and the cluster's 'ready' confirms.
+        void this.confirm(client, 'classic');
       });
     }
     return found;

@@ -164,11 +164,7 @@ describe("a cluster's classic subscriber connection, read from ioredis' internal
 
   for (const how of ['reset by its node', 'closed by ioredis (its node left the topology)'] as const) {
     it(`one that ends, ${how}: ioredis' successor is watched in turn, and each time the channels are subscribed again through the cluster and reported once (ioredis re-subscribes by itself but tells nobody)`, async () => {
-      const peer = await silentPeer();
-      // No PING round in this test: the connections are watched from the listener's SUBSCRIBE on.
-      const { silent: first, cluster, subscribed, subscriptions, reports, handOut, close } = await classicSubscriberOn(peer, { pingIntervalMs: 600_000 });
-      try {
-        await subscriptions.add('a-b:probe', () => undefined);
+      await withProbeListened({}, async ({ silent: first, cluster, subscribed, subscriptions, reports, handOut, peer }) => {
         expect(subscribed).toEqual([['a-b:probe']]);
         // As ioredis does: a connection that ends by itself is replaced by ioredis' own 'end' listener,
         // added when it made the connection (so before the client's); one whose node left the
@@ -197,17 +193,12 @@ describe("a cluster's classic subscriber connection, read from ioredis' internal
         expect(reports.resubscribed).toBe(3);
         // Not a socket timeout: nothing went unanswered.
         expect(reports.unanswered).toEqual([]);
-      } finally {
-        await close();
-      }
+      });
     });
   }
 
   it("a successor whose SUBSCRIBE the cluster refuses for a while (ioredis' own is not retried): tried again until it holds, then reported once", async () => {
-    const peer = await silentPeer();
-    const { silent: first, cluster, subscribed, subscriptions, reports, handOut, close } = await classicSubscriberOn(peer, { pingIntervalMs: 600_000, refusals: 2 });
-    try {
-      await subscriptions.add('a-b:probe', () => undefined);
+    await withProbeListened({ refusals: 2 }, async ({ silent: first, cluster, subscribed, subscriptions, reports, handOut, peer }) => {
       const second = peer.lazyConnection();
       first.prependOnceListener('end', () => handOut(second));
       first.disconnect();
@@ -217,31 +208,21 @@ describe("a cluster's classic subscriber connection, read from ioredis' internal
       expect(subscribed).toHaveLength(4);
       expect(reports.resubscribed).toBe(1);
       expect(reports.warnings).toEqual([expect.stringMatching(/^subscribing the channels again \(classic pub\/sub\) after the subscriber connection changed was refused; retrying until it holds ReplyError: NOPERM/)]);
-    } finally {
-      await close();
-    }
+    });
   });
 
   it('a successor whose SUBSCRIBE meets a slot on the move (MOVED, a passing state of a cluster): tried again without a warning', async () => {
-    const peer = await silentPeer();
-    const { silent: first, subscribed, subscriptions, reports, handOut, close } = await classicSubscriberOn(peer, { pingIntervalMs: 600_000, refusals: 2, refusal: 'MOVED 1234 127.0.0.1:7001' });
-    try {
-      await subscriptions.add('a-b:probe', () => undefined);
+    await withProbeListened({ refusals: 2, refusal: 'MOVED 1234 127.0.0.1:7001' }, async ({ silent: first, subscribed, reports, handOut, peer }) => {
       handOut(peer.lazyConnection());
       first.disconnect();
       await until(() => reports.resubscribed === 1, 'subscribed again and reported');
       expect(subscribed).toHaveLength(4);
       expect(reports.warnings).toEqual([]);
-    } finally {
-      await close();
-    }
+    });
   });
 
   it('one that ends while the cluster is not ready: nothing is sent then; on the cluster\'s ready its new classic subscriber is watched and the channels are confirmed (retried while refused) and reported once', async () => {
-    const peer = await silentPeer();
-    const { silent: first, cluster, subscribed, subscriptions, reports, handOut, close } = await classicSubscriberOn(peer, { pingIntervalMs: 600_000, refusals: 1 });
-    try {
-      await subscriptions.add('a-b:probe', () => undefined);
+    await withProbeListened({ refusals: 1 }, async ({ silent: first, cluster, subscribed, subscriptions, reports, handOut, peer }) => {
       // The whole cluster lost its nodes: ioredis stops its classic subscriber (no successor yet).
       (cluster as { status: string }).status = 'reconnecting';
       handOut(null);
@@ -263,16 +244,11 @@ describe("a cluster's classic subscriber connection, read from ioredis' internal
       await until(() => reports.resubscribed === 2, 'its end confirmed too');
       await confirmationsIdle(subscriptions, cluster);
       expect(reports.resubscribed).toBe(2);
-    } finally {
-      await close();
-    }
+    });
   });
 
   it('a confirmation under way when the whole cluster stops being ready: it stops sending (no SUBSCRIBE queued for the reconnect), and the cluster\'s ready confirms once', async () => {
-    const peer = await silentPeer();
-    const { silent: first, cluster, subscribed, subscriptions, reports, handOut, close } = await classicSubscriberOn(peer, { pingIntervalMs: 600_000, refusals: 1 });
-    try {
-      await subscriptions.add('a-b:probe', () => undefined);
+    await withProbeListened({ refusals: 1 }, async ({ silent: first, cluster, subscribed, subscriptions, reports, handOut, peer }) => {
       handOut(peer.lazyConnection());
       first.disconnect();
       await until(() => reports.warnings.length === 1, "the confirmation's first SUBSCRIBE refused");
@@ -286,9 +262,7 @@ describe("a cluster's classic subscriber connection, read from ioredis' internal
       expect(subscribed).toHaveLength(3);
       await confirmationsIdle(subscriptions, cluster);
       expect(reports.resubscribed).toBe(1);
-    } finally {
-      await close();
-    }
+    });
   });
 
   it("a successor's end after a renewal, while the confirmation for the replaced cluster still waits: confirmed on the new cluster at once, reported once (the replaced cluster's loop ends without a report)", async () => {
@@ -445,4 +419,22 @@ async function classicSubscriberOn(
       await peer.close();
     },
   };
+}
+
+/**
+ * {@link classicSubscriberOn} a fresh silent peer with no PING round (the connections are watched
+ * from the listener's SUBSCRIBE on), the listener `a-b:probe` added; runs `body`, then closes.
+ */
+async function withProbeListened(
+  options: Parameters<typeof classicSubscriberOn>[1],
+  body: (harness: Awaited<ReturnType<typeof classicSubscriberOn>> & { peer: Awaited<ReturnType<typeof silentPeer>> }) => Promise<void>,
+): Promise<void> {
+  const peer = await silentPeer();
+  const harness = await classicSubscriberOn(peer, { pingIntervalMs: 600_000, ...options });
+  try {
+    await harness.subscriptions.add('a-b:probe', () => undefined);
+    await body({ ...harness, peer });
+  } finally {
+    await harness.close();
+  }
 }
