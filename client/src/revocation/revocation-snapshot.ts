@@ -50,7 +50,7 @@ export interface SnapshotReadOptions {
  * now + {@link MAX_NOT_BEFORE_SKEW_SECONDS}) are not applied, and are removed from Redis.
  *
  * The sessions (the bulk: up to millions) are read in rank ranges, newest expiry first, several
- * commands in flight (see {@link readSessions}); the table is sized once from `ZCARD` beforehand.
+ * commands in flight (see {@link readSessions}); the table is sized once from `ZCARD`, which goes out with the first range.
  */
 export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationIndex, maxLifetimeMs: number, read: SnapshotReadOptions = {}): Promise<SnapshotLoad> {
   const now = Date.now();
@@ -120,8 +120,10 @@ async function scanSortedSet(redis: KccRedis, name: string, each: (member: strin
 
 /**
  * Reads the stored sessions in rank ranges of `chunk`, from the highest score (latest expiry) down,
- * {@link SNAPSHOT_WINDOW} commands in flight, until a range comes back short. Ranges are handed to
- * `each` in order. `sized` gets `ZCARD` first (sent in the same window, before the ranges).
+ * until a range comes back short. Ranges are handed to `each` in order. `ZCARD` and the first range
+ * go out together; `sized` gets the count, and the ranges it calls for are sent up to `window` in
+ * flight, one more as each reply comes back: a set that fits one range costs two commands, a large
+ * one is read as before. Past the count, the next range is read once the last came back full.
  *
  * Why ranks from the top, and why that loses nothing: ranks shift while the set changes under the
  * reader. Writers only add sessions (an expiry of now + the session lifetime: at or near the top)
@@ -136,20 +138,22 @@ async function scanSortedSet(redis: KccRedis, name: string, each: (member: strin
  */
 async function readSessions(redis: KccRedis, chunk: number, window: number, sized: (count: number) => void, each: (flat: readonly string[]) => void): Promise<void> {
   const key = redis.key(REVOCATION_KEYS.sessions);
-  let next = 0;
   // Each read is awaited in turn, later; one that fails while an earlier one is awaited (or once the
   // load has failed) must not be an unhandled rejection, which ends the process.
   const range = (start: number) => handled(redis.run((r) => (r as Redis).zrange(key, start, String(start + chunk - 1), 'REV', 'WITHSCORES')));
   const card = handled(redis.run((r) => r.zcard(key)));
-  const inFlight: Promise<string[]>[] = [];
-  for (let i = 0; i < window; i++, next += chunk) inFlight.push(range(next));
-  sized(await card);
+  const inFlight: Promise<string[]>[] = [range(0)];
+  let next = chunk;
+  const count = await card;
+  sized(count);
+  for (; inFlight.length < window && next < count; next += chunk) inFlight.push(range(next));
   let more = true;
   while (inFlight.length > 0) {
     const flat = await inFlight.shift()!;
     each(flat);
     if (flat.length < 2 * chunk) more = false;
-    if (more) {
+    // Past the count, a range is read only after the last one came back full (the set grew meanwhile, or ends there).
+    if (more && (next < count || inFlight.length === 0)) {
       inFlight.push(range(next));
       next += chunk;
     }

@@ -12,7 +12,7 @@ import { loadRevocationSnapshot } from '../../../client/src/revocation/revocatio
 import { closeAfterEach } from '../../support/closing.js';
 import { connectAs, kccOptions, useTestRedis } from '../../support/redis.js';
 
-const server = useTestRedis({ appEnvs: Array.from({ length: 6 }, (_, i) => ({ app: `snap${i}`, env: 'prod' })), persistence: 'none' });
+const server = useTestRedis({ appEnvs: Array.from({ length: 10 }, (_, i) => ({ app: `snap${i}`, env: 'prod' })), persistence: 'none' });
 let ns = 0;
 const closeLater = closeAfterEach();
 const LIFETIME_MS = 3_600_000;
@@ -92,7 +92,29 @@ describe('loading the stored sessions (chunked, pipelined)', () => {
     expect(index.sessionCount).toBe(20_000);
     expect(index.sessionBytes).toBe(reserved.sessionBytes);
   });
+
+  it('reads only the ranges ZCARD calls for (plus the short one that ends the load): one for a set that fits one', async () => {
+    const ranges = async (count: number, chunk: number): Promise<number> => {
+      const { raw, redis, sessions } = await namespace();
+      if (count > 0) await store(raw, sessions, 'r-', count, () => Date.now() + 600_000);
+      const before = zrangeCalls(await raw.info('commandstats'));
+      const index = new RevocationIndex();
+      await loadRevocationSnapshot(redis, index, LIFETIME_MS, { chunk, window: 8 });
+      expect(index.sessionCount).toBe(count);
+      return zrangeCalls(await raw.info('commandstats')) - before;
+    };
+    // Every test of this file runs on this server one after the other: no other ZRANGE meanwhile.
+    expect(await ranges(0, 100)).toBe(1);
+    expect(await ranges(99, 100)).toBe(1);
+    expect(await ranges(250, 100)).toBe(3);
+    // A full last range: one more, which comes back empty.
+    expect(await ranges(300, 100)).toBe(4);
+  });
 });
+
+function zrangeCalls(commandstats: string): number {
+  return Number(/cmdstat_zrange:calls=(\d+)/.exec(commandstats)?.[1] ?? 0);
+}
 
 describe('format during a rolling deploy (revoked-sessions:v1 unchanged: member = sid, score = expiry in ms)', () => {
   /** The previous release's reader, as it shipped: ZSCAN of the v1 key, member = sid, score = expiry (ms). */
