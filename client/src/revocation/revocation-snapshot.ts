@@ -55,26 +55,31 @@ export interface SnapshotReadOptions {
 export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationIndex, maxLifetimeMs: number, read: SnapshotReadOptions = {}): Promise<SnapshotLoad> {
   const now = Date.now();
   const latest = latestNotBefore(now);
-  const poisonSessions: [string, string][] = [];
+  let poisonSessions = new Map<string, string>();
   const poisonSubjects: [string, string][] = [];
+  let sessionsLoaded = 0;
   let loaded = 0;
   const cap = now + maxLifetimeMs;
+  const applySession = (sid: string, raw: string) => {
+    const exp = Number(raw);
+    if (!validId(sid) || !Number.isFinite(exp)) return void poisonSessions.set(sid, raw);
+    if (exp <= now) return;
+    index.revokeSession(sid, exp < cap ? exp : cap);
+    sessionsLoaded++;
+  };
+  const sessions = async () => {
+    const whole = await readSessions(redis, read.chunk ?? SNAPSHOT_CHUNK, read.window ?? SNAPSHOT_WINDOW, (count) => index.reserveSessions(index.sessionCount + count), (flat, from) => {
+      for (let i = from; i + 1 < flat.length; i += 2) applySession(flat[i]!, flat[i + 1]!);
+    });
+    if (whole) return;
+    redis.config.logger.info('the stored revoked sessions shifted under the ranges being read (a range read late after a retry, or a large write between two reads): reading them all again with ZSCAN');
+    sessionsLoaded = 0;
+    poisonSessions = new Map();
+    await scanSortedSet(redis, REVOCATION_KEYS.sessions, applySession);
+  };
   // The three parts are independent (each change to them is also in the log): read together.
   const [, , stored] = await Promise.all([
-    readSessions(redis, read.chunk ?? SNAPSHOT_CHUNK, read.window ?? SNAPSHOT_WINDOW, (count) => index.reserveSessions(index.sessionCount + count), (flat) => {
-      for (let i = 0; i + 1 < flat.length; i += 2) {
-        const sid = flat[i]!;
-        const raw = flat[i + 1]!;
-        const exp = Number(raw);
-        if (!validId(sid) || !Number.isFinite(exp)) {
-          poisonSessions.push([sid, raw]);
-          continue;
-        }
-        if (exp <= now) continue;
-        index.revokeSession(sid, exp < cap ? exp : cap);
-        loaded++;
-      }
-    }),
+    sessions(),
     scanSortedSet(redis, REVOCATION_KEYS.subjects, (sub, raw) => {
       const nbf = Number(raw);
       if (!validId(sub) || !Number.isSafeInteger(nbf) || nbf > latest) return void poisonSubjects.push([sub, raw]);
@@ -83,6 +88,7 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
     }),
     redis.run((r) => r.get(redis.key(REVOCATION_KEYS.clientNotBefore))),
   ]);
+  loaded += sessionsLoaded;
   let poisonClient = '';
   if (stored !== null) {
     const nbf = Number(stored);
@@ -92,8 +98,8 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
       loaded++;
     }
   }
-  const refused = poisonSessions.length + poisonSubjects.length + (poisonClient === '' ? 0 : 1);
-  if (refused > 0) await purge(redis, poisonClient, poisonSessions, poisonSubjects);
+  const refused = poisonSessions.size + poisonSubjects.length + (poisonClient === '' ? 0 : 1);
+  if (refused > 0) await purge(redis, poisonClient, [...poisonSessions], poisonSubjects);
   return { loaded, refused };
 }
 
@@ -120,27 +126,37 @@ async function scanSortedSet(redis: KccRedis, name: string, each: (member: strin
 
 /**
  * Reads the stored sessions in rank ranges of `chunk`, from the highest score (latest expiry) down,
- * until a range comes back short. Ranges are handed to `each` in order. `ZCARD` and the first range
- * go out together; `sized` gets the count, and the ranges it calls for are sent up to `window` in
- * flight, one more as each reply comes back: a set that fits one range costs two commands, a large
- * one is read as before. Past the count, the next range is read once the last came back full.
+ * until a range comes back short. Ranges are handed to `each` in order, with the index of the first
+ * entry not handed over before. `ZCARD` and the first range go out together; `sized` gets the count,
+ * and the ranges it calls for are sent up to `window` in flight, one more as each reply comes back:
+ * up to a range of sessions costs two commands, a large set waits one round trip for the count
+ * before the rest of the window goes out. Past the count (sessions added during the load), the next range is read once the last came
+ * back full, one at a time.
  *
  * Why ranks from the top, and why that loses nothing: ranks shift while the set changes under the
  * reader. Writers only add sessions (an expiry of now + the session lifetime: at or near the top)
  * or raise an expiry (`ZADD GT`: the member moves up); pruning removes expired members, at the
  * bottom. Counted from the top, an addition or a raise above the read position shifts the unread
  * members one rank down (read twice: harmless), a removal at the bottom shifts nothing read yet.
- * So every member present throughout the load is read; a member added or raised during it was
- * also appended to the event log, which the instance reads from a position taken before the load
- * (Revocations.begin). Only a removal above the read position could hide a member: nothing but the
- * purge of poison entries removes one there, and any holder of the app's credentials can remove
- * members anyway (docs/security-model.md).
+ * So every member present throughout the load is read, as long as each range is read after the one
+ * before it; a member added or raised during it was also appended to the event log, which the
+ * instance reads from a position taken before the load (Revocations.begin).
+ *
+ * A range can be read out of turn, though: `KccRedis.run` sends a command again when the server
+ * refused it for now (LOADING, a slot moving), and by then the ranges after it have run; sessions
+ * added in between push members of its span past its end, where the next range, read earlier, did
+ * not find them. So each range reads one entry past its end, and the next range must begin with a
+ * member it holds: it does when ranks only shifted down between the two reads, by up to a range.
+ * When it does not (a range read late; a write of more than a range's sessions between two
+ * reads; a removal above the read position, which only a holder of the app's credentials makes, see
+ * docs/security-model.md), this returns false and the caller reads the set again with `ZSCAN`,
+ * which returns every member present throughout.
  */
-async function readSessions(redis: KccRedis, chunk: number, window: number, sized: (count: number) => void, each: (flat: readonly string[]) => void): Promise<void> {
+async function readSessions(redis: KccRedis, chunk: number, window: number, sized: (count: number) => void, each: (flat: readonly string[], from: number) => void): Promise<boolean> {
   const key = redis.key(REVOCATION_KEYS.sessions);
   // Each read is awaited in turn, later; one that fails while an earlier one is awaited (or once the
-  // load has failed) must not be an unhandled rejection, which ends the process.
-  const range = (start: number) => handled(redis.run((r) => (r as Redis).zrange(key, start, String(start + chunk - 1), 'REV', 'WITHSCORES')));
+  // load has failed or stopped) must not be an unhandled rejection, which ends the process.
+  const range = (start: number) => handled(redis.run((r) => (r as Redis).zrange(key, start, String(start + chunk), 'REV', 'WITHSCORES')));
   const card = handled(redis.run((r) => r.zcard(key)));
   const inFlight: Promise<string[]>[] = [range(0)];
   let next = chunk;
@@ -148,16 +164,28 @@ async function readSessions(redis: KccRedis, chunk: number, window: number, size
   sized(count);
   for (; inFlight.length < window && next < count; next += chunk) inFlight.push(range(next));
   let more = true;
+  let previous: readonly string[] | undefined;
   while (inFlight.length > 0) {
     const flat = await inFlight.shift()!;
-    each(flat);
-    if (flat.length < 2 * chunk) more = false;
+    // After an empty range, any member is one the check cannot vouch for.
+    if (previous !== undefined && flat.length > 0 && !holdsMember(previous, flat[0]!)) return false;
+    // The entry read twice where nothing shifted: the last of the range before.
+    each(flat, previous !== undefined && flat.length > 0 && flat[0] === previous[previous.length - 2] ? 2 : 0);
+    previous = flat;
+    if (flat.length < 2 * (chunk + 1)) more = false;
     // Past the count, a range is read only after the last one came back full (the set grew meanwhile, or ends there).
     if (more && (next < count || inFlight.length === 0)) {
       inFlight.push(range(next));
       next += chunk;
     }
   }
+  return true;
+}
+
+/** Whether `member` is one of the members of `flat` (member, score pairs), looked for from the end, where it is when ranks shifted little. */
+function holdsMember(flat: readonly string[], member: string): boolean {
+  for (let i = flat.length - 2; i >= 0; i -= 2) if (flat[i] === member) return true;
+  return false;
 }
 
 /** `promise`, with a handler attached so that its rejection is reported only where it is awaited. */

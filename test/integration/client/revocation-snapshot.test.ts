@@ -5,22 +5,22 @@
  */
 import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { KccRedis, Revocations } from '../../../client/src/index.js';
+import { type KccLogger, KccRedis, Revocations } from '../../../client/src/index.js';
 import { RevocationIndex } from '../../../client/src/revocation/revocation-index.js';
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
 import { loadRevocationSnapshot } from '../../../client/src/revocation/revocation-snapshot.js';
 import { closeAfterEach } from '../../support/closing.js';
-import { connectAs, kccOptions, useTestRedis } from '../../support/redis.js';
+import { commandCalls, connectAs, kccOptions, useTestRedis } from '../../support/redis.js';
 
-const server = useTestRedis({ appEnvs: Array.from({ length: 10 }, (_, i) => ({ app: `snap${i}`, env: 'prod' })), persistence: 'none' });
+const server = useTestRedis({ appEnvs: Array.from({ length: 14 }, (_, i) => ({ app: `snap${i}`, env: 'prod' })), persistence: 'none' });
 let ns = 0;
 const closeLater = closeAfterEach();
 const LIFETIME_MS = 3_600_000;
 
-async function namespace(): Promise<{ user: string; raw: Redis; redis: KccRedis; sessions: string }> {
+async function namespace(logger?: KccLogger): Promise<{ user: string; raw: Redis; redis: KccRedis; sessions: string }> {
   const user = `snap${ns++}-prod`;
   const raw = await connectAs(server, user);
-  const redis = await KccRedis.connect(kccOptions(server, user), ['subscriber']);
+  const redis = await KccRedis.connect(kccOptions(server, user, logger && { logger }), ['subscriber']);
   closeLater(raw);
   closeLater(redis);
   return { user, raw, redis, sessions: redis.key(REVOCATION_KEYS.sessions) };
@@ -93,28 +93,126 @@ describe('loading the stored sessions (chunked, pipelined)', () => {
     expect(index.sessionBytes).toBe(reserved.sessionBytes);
   });
 
-  it('reads only the ranges ZCARD calls for (plus the short one that ends the load): one for a set that fits one', async () => {
+  it('reads only the ranges ZCARD calls for: one for a set that fits one', async () => {
     const ranges = async (count: number, chunk: number): Promise<number> => {
       const { raw, redis, sessions } = await namespace();
       if (count > 0) await store(raw, sessions, 'r-', count, () => Date.now() + 600_000);
-      const before = zrangeCalls(await raw.info('commandstats'));
+      const before = await commandCalls(raw, 'zrange');
       const index = new RevocationIndex();
       await loadRevocationSnapshot(redis, index, LIFETIME_MS, { chunk, window: 8 });
       expect(index.sessionCount).toBe(count);
-      return zrangeCalls(await raw.info('commandstats')) - before;
+      return (await commandCalls(raw, 'zrange')) - before;
     };
     // Every test of this file runs on this server one after the other: no other ZRANGE meanwhile.
     expect(await ranges(0, 100)).toBe(1);
     expect(await ranges(99, 100)).toBe(1);
     expect(await ranges(250, 100)).toBe(3);
-    // A full last range: one more, which comes back empty.
-    expect(await ranges(300, 100)).toBe(4);
+    // Each range reads one entry past its end: a last range exactly full comes back one short.
+    expect(await ranges(300, 100)).toBe(3);
+    expect(await ranges(301, 100)).toBe(4);
+  });
+
+  it('pipelines the ranges the count calls for, up to the window: they are all sent before the first is handed over', async () => {
+    const { raw, redis, sessions } = await namespace();
+    await store(raw, sessions, 'r-', 2_000, () => Date.now() + 600_000);
+    const client = redis.client as Redis;
+    const zrange = client.zrange.bind(client);
+    let sent = 0;
+    client.zrange = ((...args: Parameters<Redis['zrange']>) => (sent++, zrange(...args))) as Redis['zrange'];
+    let sentAtFirstRange: number | undefined;
+    class Watching extends RevocationIndex {
+      override revokeSession(sid: string, exp: number): void {
+        sentAtFirstRange ??= sent;
+        super.revokeSession(sid, exp);
+      }
+    }
+    const index = new Watching();
+    await loadRevocationSnapshot(redis, index, LIFETIME_MS, { chunk: 100, window: 8 });
+    expect(index.sessionCount).toBe(2_000);
+    expect(sentAtFirstRange).toBe(8);
+    expect(sent).toBe(20);
+  });
+
+  it('keeps reading past the count while ranges come back full: every session present throughout is loaded when sessions are added during the load', async () => {
+    const { raw, redis, sessions } = await namespace();
+    const now = Date.now();
+    const present = await store(raw, sessions, 'present-', 300, (i) => now + 60_000 + i);
+    const before = { zrange: await commandCalls(raw, 'zrange'), zscan: await commandCalls(raw, 'zscan') };
+    // Once ZCARD has answered (300) and the first range is on its way, 80 sessions are added at the
+    // top on the loader's own connection, ahead of the other ranges: the set outgrows the count.
+    class Growing extends RevocationIndex {
+      override reserveSessions(count: number): void {
+        super.reserveSessions(count);
+        void (redis.client as Redis).zadd(sessions, ...Array.from({ length: 80 }, (_, i) => [now + LIFETIME_MS + i, `added-${i}`]).flat());
+      }
+    }
+    const index = new Growing();
+    await loadRevocationSnapshot(redis, index, LIFETIME_MS, { chunk: 100, window: 8 });
+    expect(present.filter((id) => !index.isRevoked({ sid: id }))).toEqual([]);
+    // Ranks 0-399 of 380: the three the count called for, then one more, which came back short.
+    expect((await commandCalls(raw, 'zrange')) - before.zrange).toBe(4);
+    // The subjects' one ZSCAN: the sessions were not read again.
+    expect((await commandCalls(raw, 'zscan')) - before.zscan).toBe(1);
+  });
+
+  it('a range read out of turn (sent again after the server refused it for now) while sessions were added: the shift is seen and the sessions are read again with ZSCAN, none present throughout lost', async () => {
+    const logged: string[] = [];
+    const { raw, redis, sessions } = await namespace({ info: (message) => void logged.push(message), warn: () => undefined });
+    const now = Date.now();
+    const present = await store(raw, sessions, 'present-', 400, (i) => now + 60_000 + i);
+    const client = redis.client as Redis;
+    const zrange = client.zrange.bind(client);
+    let refused = false;
+    // The second range (ranks 100-200) is refused once, as a server still loading refuses a command:
+    // KccRedis.run sends it again 100 ms later, after the ranges behind it have run.
+    client.zrange = ((...args: Parameters<Redis['zrange']>) => {
+      if (String(args[1]) === '100' && !refused) {
+        refused = true;
+        return Promise.reject(new Error('LOADING Redis is loading the dataset in memory'));
+      }
+      return zrange(...args);
+    }) as Redis['zrange'];
+    // Meanwhile (while the first range is handed over) 50 sessions are added at the top.
+    let added = false;
+    class Adding extends RevocationIndex {
+      override revokeSession(sid: string, exp: number): void {
+        if (!added) {
+          added = true;
+          void client.zadd(sessions, ...Array.from({ length: 50 }, (_, i) => [now + LIFETIME_MS + i, `added-${i}`]).flat());
+        }
+        super.revokeSession(sid, exp);
+      }
+    }
+    const index = new Adding();
+    const zscans = await commandCalls(raw, 'zscan');
+    await loadRevocationSnapshot(redis, index, LIFETIME_MS, { chunk: 100, window: 8 });
+    expect(refused).toBe(true);
+    expect(present.filter((id) => !index.isRevoked({ sid: id }))).toEqual([]);
+    expect((await commandCalls(raw, 'zscan')) - zscans).toBeGreaterThanOrEqual(2);
+    expect(logged.some((m) => m.includes('reading them all again with ZSCAN'))).toBe(true);
+  });
+
+  // Ranks only shifted down here, which loses nothing; but the check cannot tell a shift of more than
+  // a range from a range read out of turn, so the sessions are read again (each counted once).
+  it('more sessions than a range written between two reads: read again with ZSCAN, none present throughout lost, each counted once', async () => {
+    const { raw, redis, sessions } = await namespace();
+    const now = Date.now();
+    const present = await store(raw, sessions, 'present-', 300, (i) => now + 60_000 + i);
+    class Growing extends RevocationIndex {
+      override reserveSessions(count: number): void {
+        super.reserveSessions(count);
+        void (redis.client as Redis).zadd(sessions, ...Array.from({ length: 250 }, (_, i) => [now + LIFETIME_MS + i, `added-${i}`]).flat());
+      }
+    }
+    const index = new Growing();
+    const zscans = await commandCalls(raw, 'zscan');
+    const { loaded } = await loadRevocationSnapshot(redis, index, LIFETIME_MS, { chunk: 100, window: 8 });
+    expect(present.filter((id) => !index.isRevoked({ sid: id }))).toEqual([]);
+    expect((await commandCalls(raw, 'zscan')) - zscans).toBeGreaterThanOrEqual(2);
+    // Counted once each, from the second reading: the 300 and the 250 added.
+    expect(loaded).toBe(550);
   });
 });
-
-function zrangeCalls(commandstats: string): number {
-  return Number(/cmdstat_zrange:calls=(\d+)/.exec(commandstats)?.[1] ?? 0);
-}
 
 describe('format during a rolling deploy (revoked-sessions:v1 unchanged: member = sid, score = expiry in ms)', () => {
   /** The previous release's reader, as it shipped: ZSCAN of the v1 key, member = sid, score = expiry (ms). */
