@@ -98,7 +98,8 @@ if (config.mode === 'raw-decode' || config.mode === 'raw-index') {
     // KCC_PROF_NO_HEARTBEAT: a profiling aid's switch (bench/profile/receive-latency.ts), never the suites'.
     const heartbeat = process.env.KCC_PROF_NO_HEARTBEAT ? { heartbeat: false } : {};
     const redis = await KccRedis.connect({ url: config.url, tls: { ca: config.ca }, username: config.username, password: config.password, env: {}, ...heartbeat }, ['subscriber']);
-    const revocations = await Revocations.start(redis);
+    // KCC_PROF_STALENESS_MS: a profiling aid's switch (receive-latency.ts), never the suites': the log is polled every third of it (5 s at most).
+    const revocations = await Revocations.start(redis, process.env.KCC_PROF_STALENESS_MS ? { maxStalenessMs: Number(process.env.KCC_PROF_STALENESS_MS) } : {});
     revocations.on('applied', (event) => {
       if (event.kind === 'session' && event.sid.startsWith('watch-')) saw(event.sid);
       if (expected !== undefined && !checkScheduled) {

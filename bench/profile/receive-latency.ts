@@ -7,7 +7,8 @@
  * e.g. sides `raw_short,revoke_session`; `KCC_PROF_OURS` picks the receivers (instance-host.ts modes);
  * `KCC_PROF_BY_ROUND=1` also prints each round's p50 and ratio, in order; `KCC_PROF_P99=1` each side's
  * p99 and the median of the rounds' p99 ratios too; `KCC_PROF_NO_HEARTBEAT=1` starts the receiving
- * instances without their heartbeat (a TIME and a script every 15 s); `KCC_PROF_SCHED=1` the
+ * instances without their heartbeat (a TIME and a script every 15 s); `KCC_PROF_STALENESS_MS=<ms>`
+ * starts them with that `maxStalenessMs` (a log poll every third of it, 5 s at most); `KCC_PROF_SCHED=1` the
  * receivers' page faults and their threads' CPU, run-queue wait and time slices per message;
  * `KCC_PROF_PIDS=<file>` writes the receiving processes' ids there (for stack-breakdown.ts);
  * `KCC_PROF_RECEIVERS=<n>` receives in n processes instead of 16 (1: the nearest this machine comes
