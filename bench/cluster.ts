@@ -11,7 +11,7 @@ import { LocalCluster } from '../local/local-cluster.js';
 import { InstancePool } from './lib/instance-pool.js';
 import { type Metric, paired, report } from './lib/report.js';
 import { revocationMessage } from './lib/revocation-message.js';
-import { ROUNDS, alternatingSamples } from './lib/rounds.js';
+import { FRESH_PROCESSES_WARMUP_MS, ROUNDS, alternatingSamples, warmUp } from './lib/rounds.js';
 import { summarize } from './lib/stats.js';
 
 const USER = 'bench-prod';
@@ -19,7 +19,7 @@ const PREFIX = `${USER}:`;
 const INSTANCES = 16;
 /**
  * Samples of each side per round, after a warm-up of {@link WARMUP} pairs (half as many for the
- * context pairs). 1,000, as in the revocation suite, not 120: `propagation_cluster_16.p99` is then
+ * context pairs); before the first round, the fresh processes' warm-up ({@link FRESH_PROCESSES_WARMUP_MS}). 1,000, as in the revocation suite, not 120: `propagation_cluster_16.p99` is then
  * the eleventh slowest of a round (nearest rank), not the second; with 120 it moved by up to 0.56
  * between consecutive runs, and by 0.27 with 480.
  */
@@ -141,6 +141,7 @@ export async function run(): Promise<void> {
     };
 
     const figures = { ours: [] as number[], spublish: [] as number[], oursP99: [] as number[], spublishP99: [] as number[], publish: [] as number[], spublish2: [] as number[], envelope: [] as number[], spublish3: [] as number[] };
+    await warmUp(FRESH_PROCESSES_WARMUP_MS, [ours, rawSpublish]);
     for (let round = 0; round < ROUNDS; round++) {
       const [o, s] = (await alternatingSamples(SAMPLES, WARMUP, ours, rawSpublish)).map(summarize);
       figures.ours.push(o!.p50);

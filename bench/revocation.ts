@@ -14,19 +14,20 @@ import { checkRates } from './lib/check-rates.js';
 import { InstancePool } from './lib/instance-pool.js';
 import { revocationMessage } from './lib/revocation-message.js';
 import { type Metric, paired, report } from './lib/report.js';
-import { ROUNDS, alternatingSamples, interleave, median, rotatingSamples } from './lib/rounds.js';
+import { FRESH_PROCESSES_WARMUP_MS, ROUNDS, alternatingSamples, interleave, median, rotatingSamples, warmUp } from './lib/rounds.js';
 import { summarize } from './lib/stats.js';
 
 const USER = 'bench-prod';
 /**
- * Propagation samples of each side per round (alternating sample by sample), after a warm-up. 1,000:
- * 10 samples of a round are then slower than its p99 (with 200, 2; with 500, 5, and two consecutive
- * runs still differed by 0.18 on `propagation_16.p99`: 1.26 and 1.08 on 2026-12-03). 2,000 did not
- * make that tail steadier on a faster machine (2026-12-05: two pairs of runs read 1.39 / 1.39 and
- * 1.80 / 1.60, against 1.43 / 1.80 with 1,000), so the suite keeps the shorter run.
+ * Propagation samples of each side per round (alternating sample by sample), after the fresh
+ * processes' warm-up ({@link FRESH_PROCESSES_WARMUP_MS}). 1,000: 10 samples of a round are then
+ * slower than its p99 (with 200, 2; with 500, 5, and two consecutive runs still differed by 0.18 on
+ * `propagation_16.p99`: 1.26 and 1.08 on 2026-12-03). 2,000 did not make that tail steadier on a
+ * faster machine (2026-12-05: two pairs of runs read 1.39 / 1.39 and 1.80 / 1.60, against 1.43 /
+ * 1.80 with 1,000), so the suite keeps the shorter run; those runs warmed the processes up for 20
+ * samples only, and their first rounds were still the processes' slow start.
  */
 const SAMPLES = 1_000;
-const WARMUP = 20;
 /** Samples of each side per round for the context figures beside `propagation_16` (their p50s), and unmeasured before the first round (fresh processes). */
 const CONTEXT_SAMPLES = 400;
 const CONTEXT_WARMUP = 500;
@@ -75,22 +76,23 @@ export async function run(): Promise<void> {
     const propagation = async (receivers: Receivers) => {
       const p50 = { ours: [] as number[], baseline: [] as number[] };
       const p99 = { ours: [] as number[], baseline: [] as number[] };
+      const ours = async () => {
+        const sid = `watch-${watched++}`;
+        const all = receivers.ours.allSee(sid);
+        await a.revokeSession(sid);
+        if (a.check({ sid }) !== 'revoked') throw new Error('not applied locally');
+        await all;
+      };
+      const raw = async () => {
+        const id = `m${watched++}`;
+        const all = receivers.raw.allSee(id);
+        await publisher.publish(host.channel, id);
+        await all;
+      };
+      await warmUp(FRESH_PROCESSES_WARMUP_MS, [ours, raw]);
       for (let round = 0; round < ROUNDS; round++) {
-        const [ours, raw] = await alternatingSamples(SAMPLES, round === 0 ? WARMUP : 2,
-          async () => {
-            const sid = `watch-${watched++}`;
-            const all = receivers.ours.allSee(sid);
-            await a.revokeSession(sid);
-            if (a.check({ sid }) !== 'revoked') throw new Error('not applied locally');
-            await all;
-          },
-          async () => {
-            const id = `m${watched++}`;
-            const all = receivers.raw.allSee(id);
-            await publisher.publish(host.channel, id);
-            await all;
-          });
-        const [o, b] = [summarize(ours), summarize(raw)];
+        const [oursSamples, rawSamples] = await alternatingSamples(SAMPLES, 2, ours, raw);
+        const [o, b] = [summarize(oursSamples), summarize(rawSamples)];
         p50.ours.push(o.p50);
         p50.baseline.push(b.p50);
         p99.ours.push(o.p99);

@@ -6,7 +6,7 @@
  * `npx tsx --conditions=kcc-redis-source bench/profile/receive-latency.ts [rounds] [samples] [sides]`,
  * e.g. sides `raw_short,revoke_session`; `KCC_PROF_OURS` picks the receivers (instance-host.ts modes);
  * `KCC_PROF_BY_ROUND=1` also prints each round's p50 and ratio, in order; `KCC_PROF_P99=1` each side's
- * p99 and the median of the rounds' p99 ratios too; `KCC_PROF_NO_HEARTBEAT=1` starts the receiving
+ * p99 and the median of the rounds' p99 ratios too (with `KCC_PROF_BY_ROUND`, round by round); `KCC_PROF_NO_HEARTBEAT=1` starts the receiving
  * instances without their heartbeat (a TIME and a script every 15 s); `KCC_PROF_STALENESS_MS=<ms>`
  * starts them with that `maxStalenessMs` (a log poll every third of it, 5 s at most); `KCC_PROF_SCHED=1` the
  * receivers' page faults and their threads' CPU, run-queue wait and time slices per message;
@@ -148,6 +148,7 @@ for (const k of names) {
   if (process.env.KCC_PROF_P99) {
     const tail = perRoundP99[k]!.map((v, i) => v / perRoundP99.raw_short![i]!);
     console.log(`${''.padEnd(24)} p99 ${median(perRoundP99[k]!).toFixed(0).padStart(6)} µs  ratio ${median(tail).toFixed(2)} [${Math.min(...tail).toFixed(2)}–${Math.max(...tail).toFixed(2)}]`);
+    if (process.env.KCC_PROF_BY_ROUND) console.log(`  p99 by round: ${perRoundP99[k]!.map((v, i) => `${v.toFixed(0)} µs (${tail[i]!.toFixed(2)})`).join(', ')}`);
   }
 }
 const messages = rounds * (samples + 10);
