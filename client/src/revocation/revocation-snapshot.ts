@@ -6,6 +6,7 @@ import { REVOCATION_KEYS } from './revocation-keys.js';
 
 /** What {@link loadRevocationSnapshot} loaded, and the poison entries it refused (and removed from Redis). */
 export interface SnapshotLoad {
+  /** Entries applied; one read twice while ranks shifted under the load counts twice. */
   readonly loaded: number;
   readonly refused: number;
 }
@@ -72,7 +73,7 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
       for (let i = from; i + 1 < flat.length; i += 2) applySession(flat[i]!, flat[i + 1]!);
     });
     if (whole) return;
-    redis.config.logger.info('the stored revoked sessions shifted under the ranges being read (a range read late after a retry, or a large write between two reads): reading them all again with ZSCAN');
+    redis.config.logger.info('the stored revoked sessions moved under the ranges being read (a range sent again after the server refused it for now, a large write between two reads, or sessions removed above the read position): reading them all again with ZSCAN');
     sessionsLoaded = 0;
     poisonSessions = new Map();
     await scanSortedSet(redis, REVOCATION_KEYS.sessions, applySession);
@@ -146,11 +147,15 @@ async function scanSortedSet(redis: KccRedis, name: string, each: (member: strin
  * refused it for now (LOADING, a slot moving), and by then the ranges after it have run; sessions
  * added in between push members of its span past its end, where the next range, read earlier, did
  * not find them. So each range reads one entry past its end, and the next range must begin with a
- * member it holds: it does when ranks only shifted down between the two reads, by up to a range.
- * When it does not (a range read late; a write of more than a range's sessions between two
- * reads; a removal above the read position, which only a holder of the app's credentials makes, see
- * docs/security-model.md), this returns false and the caller reads the set again with `ZSCAN`,
- * which returns every member present throughout.
+ * member it holds, with the same score: a member whose score did not change kept its place among
+ * every other member present throughout (only raised members move past others, up, and they are in
+ * the log), so whichever of the two ranges was read first, every such member above it was in the
+ * earlier range and every one below it is in the later one. It does begin so when ranks only shifted
+ * down between two reads in turn, by up to a range. When it does not (a range read late, or its
+ * boundary member raised meanwhile; a write of more than a range's sessions between two reads; a
+ * removal above the read position, which only another instance's purge of poison entries or a holder
+ * of the app's credentials makes, see docs/security-model.md), this returns false and the caller
+ * reads the set again with `ZSCAN`, which returns every member present throughout.
  */
 async function readSessions(redis: KccRedis, chunk: number, window: number, sized: (count: number) => void, each: (flat: readonly string[], from: number) => void): Promise<boolean> {
   const key = redis.key(REVOCATION_KEYS.sessions);
@@ -168,7 +173,7 @@ async function readSessions(redis: KccRedis, chunk: number, window: number, size
   while (inFlight.length > 0) {
     const flat = await inFlight.shift()!;
     // After an empty range, any member is one the check cannot vouch for.
-    if (previous !== undefined && flat.length > 0 && !holdsMember(previous, flat[0]!)) return false;
+    if (previous !== undefined && flat.length > 0 && !holdsEntry(previous, flat[0]!, flat[1]!)) return false;
     // The entry read twice where nothing shifted: the last of the range before.
     each(flat, previous !== undefined && flat.length > 0 && flat[0] === previous[previous.length - 2] ? 2 : 0);
     previous = flat;
@@ -182,9 +187,9 @@ async function readSessions(redis: KccRedis, chunk: number, window: number, size
   return true;
 }
 
-/** Whether `member` is one of the members of `flat` (member, score pairs), looked for from the end, where it is when ranks shifted little. */
-function holdsMember(flat: readonly string[], member: string): boolean {
-  for (let i = flat.length - 2; i >= 0; i -= 2) if (flat[i] === member) return true;
+/** Whether `flat` (member, score pairs) holds `member` with `score`, looked for from the end, where it is when ranks shifted little. */
+function holdsEntry(flat: readonly string[], member: string, score: string): boolean {
+  for (let i = flat.length - 2; i >= 0; i -= 2) if (flat[i] === member) return flat[i + 1] === score;
   return false;
 }
 

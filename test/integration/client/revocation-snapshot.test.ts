@@ -12,7 +12,7 @@ import { loadRevocationSnapshot } from '../../../client/src/revocation/revocatio
 import { closeAfterEach } from '../../support/closing.js';
 import { commandCalls, connectAs, kccOptions, useTestRedis } from '../../support/redis.js';
 
-const server = useTestRedis({ appEnvs: Array.from({ length: 14 }, (_, i) => ({ app: `snap${i}`, env: 'prod' })), persistence: 'none' });
+const server = useTestRedis({ appEnvs: Array.from({ length: 15 }, (_, i) => ({ app: `snap${i}`, env: 'prod' })), persistence: 'none' });
 let ns = 0;
 const closeLater = closeAfterEach();
 const LIFETIME_MS = 3_600_000;
@@ -190,6 +190,42 @@ describe('loading the stored sessions (chunked, pipelined)', () => {
     expect(present.filter((id) => !index.isRevoked({ sid: id }))).toEqual([]);
     expect((await commandCalls(raw, 'zscan')) - zscans).toBeGreaterThanOrEqual(2);
     expect(logged.some((m) => m.includes('reading them all again with ZSCAN'))).toBe(true);
+  });
+
+  it('the first range read late while the session at its end is raised: the raised score is seen and the sessions are read again with ZSCAN, none present throughout lost', async () => {
+    const { raw, redis, sessions } = await namespace();
+    const now = Date.now();
+    // present-399 ranks 0, present-299 100: the first member of the second range, the first range's last.
+    const present = await store(raw, sessions, 'present-', 400, (i) => now + 60_000 + i);
+    const client = redis.client as Redis;
+    const zrange = client.zrange.bind(client);
+    let refuseFirst: ((error: Error) => void) | undefined;
+    const others: Promise<unknown>[] = [];
+    client.zrange = ((...args: Parameters<Redis['zrange']>) => {
+      if (String(args[1]) === '0' && others.length === 0 && !refuseFirst) {
+        // Held until the ranges behind it have run and the writes below are in; then refused for now:
+        // KccRedis.run sends it again 100 ms later.
+        return new Promise((_, reject) => (refuseFirst = reject));
+      }
+      const reply = zrange(...args);
+      others.push(reply);
+      if (others.length === 3) {
+        void Promise.all(others).then(async () => {
+          // present-299 revoked again (its expiry raised: to the top), and one new session above it.
+          await client.zadd(sessions, 'GT', now + LIFETIME_MS, 'present-299');
+          await client.zadd(sessions, now + LIFETIME_MS + 1, 'added-0');
+          refuseFirst!(new Error('LOADING Redis is loading the dataset in memory'));
+        });
+      }
+      return reply;
+    }) as Redis['zrange'];
+    const index = new RevocationIndex();
+    const zscans = await commandCalls(raw, 'zscan');
+    await loadRevocationSnapshot(redis, index, LIFETIME_MS, { chunk: 100, window: 8 });
+    expect(others.length).toBeGreaterThanOrEqual(4); // the three ranges behind it, then it, sent again
+    // Without the score compared, present-300 (now just below the first range's end) is lost.
+    expect(present.filter((id) => !index.isRevoked({ sid: id }))).toEqual([]);
+    expect((await commandCalls(raw, 'zscan')) - zscans).toBeGreaterThanOrEqual(2);
   });
 
   // Ranks only shifted down here, which loses nothing; but the check cannot tell a shift of more than
