@@ -86,9 +86,8 @@ export async function rotatingSamples(count: number, warmup: number, sides: read
  * heap growing): in the revocation suite's layout (bench/profile/receive-latency.ts with
  * `KCC_PROF_BY_ROUND=1 KCC_PROF_P99=1`, 2026-12-05) the rounds of the first 10–13 s read 1.1–1.8
  * times the later rounds' p50 and 2.5–5 times their p99, on both sides alike. A tail's ratio from
- * those rounds is mostly near 1 whatever the receivers do, and how many of them a run's median took
- * in decided where it landed: seven rounds of 1,000 read p99 ratios of 0.97–1.22, eleven 1.19–1.54
- * (docs/benchmarks.md, Steadiness).
+ * those rounds is mostly near 1 whatever the receivers do, and a run's median mixed them with
+ * settled rounds (docs/benchmarks.md, Steadiness).
  */
 export const FRESH_PROCESSES_WARMUP_MS = 15_000;
 
