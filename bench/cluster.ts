@@ -19,11 +19,12 @@ const PREFIX = `${USER}:`;
 const INSTANCES = 16;
 /**
  * Samples of each side per round, after a warm-up of {@link WARMUP} pairs (half as many for the
- * context pairs); before the first round, the fresh processes' warm-up ({@link FRESH_PROCESSES_WARMUP_MS}). 1,000, as in the revocation suite, not 120: `propagation_cluster_16.p99` is then
- * the eleventh slowest of a round (nearest rank), not the second; with 120 it moved by up to 0.56
- * between consecutive runs, and by 0.27 with 480.
+ * context pairs); before the first round, the fresh processes' warm-up ({@link FRESH_PROCESSES_WARMUP_MS}).
+ * 2,000, as in the revocation suite: `propagation_cluster_16.p99` is then the 21st slowest of a round
+ * (nearest rank). With 120 it moved by up to 0.56 between consecutive runs, by 0.27 with 480, and
+ * with 1,000 and the warm-up by 0.19 and 0.37 in two pairs of runs (2026-12-05).
  */
-const SAMPLES = 1_000;
+const SAMPLES = 2_000;
 const WARMUP = 20;
 /** The baselines' channels: the sharded one in the app-env's slot, as ours are. */
 const RAW_SHARDED = namespacedKey(PREFIX, 'raw');

@@ -20,14 +20,15 @@ import { summarize } from './lib/stats.js';
 const USER = 'bench-prod';
 /**
  * Propagation samples of each side per round (alternating sample by sample), after the fresh
- * processes' warm-up ({@link FRESH_PROCESSES_WARMUP_MS}). 1,000: 10 samples of a round are then
- * slower than its p99 (with 200, 2; with 500, 5, and two consecutive runs still differed by 0.18 on
- * `propagation_16.p99`: 1.26 and 1.08 on 2026-12-03). 2,000 did not make that tail steadier on a
- * faster machine (2026-12-05: two pairs of runs read 1.39 / 1.39 and 1.80 / 1.60, against 1.43 /
- * 1.80 with 1,000), so the suite keeps the shorter run; those runs warmed the processes up for 20
- * samples only, and their first rounds were still the processes' slow start.
+ * processes' warm-up ({@link FRESH_PROCESSES_WARMUP_MS}). 2,000: 20 samples of a round are then
+ * slower than its p99. With 1,000 and the warm-up, two consecutive full runs read
+ * `propagation_16.p99` 1.65 / 1.85 and `propagation_64.p99` 1.50 / 1.77 (2026-12-05, 13:38–13:58
+ * UTC); with 2,000, two runs of the suite read 1.74 / 1.81 and 1.52 / 1.55 (14:29–14:39). Before
+ * the warm-up, 2,000 had not helped (1.39 / 1.39 and 1.80 / 1.60): the first rounds were still the
+ * processes' slow start. (With 200, 2 samples past the p99; with 500, 5, and two runs differed by
+ * 0.18 on 2026-12-03.)
  */
-const SAMPLES = 1_000;
+const SAMPLES = 2_000;
 /** Samples of each side per round for the context figures beside `propagation_16` (their p50s), and unmeasured before the first round (fresh processes). */
 const CONTEXT_SAMPLES = 400;
 const CONTEXT_WARMUP = 500;
