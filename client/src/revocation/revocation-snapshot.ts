@@ -131,8 +131,8 @@ async function scanSortedSet(redis: KccRedis, name: string, each: (member: strin
  * entry not handed over before. `ZCARD` and the first range go out together; `sized` gets the count,
  * and the ranges it calls for are sent up to `window` in flight, one more as each reply comes back:
  * up to a range of sessions costs two commands, a large set waits one round trip for the count
- * before the rest of the window goes out. Past the count (sessions added during the load), the next range is read once the last came
- * back full, one at a time.
+ * before the rest of the window goes out. Past the count (sessions added during the load), the next
+ * range is read once the last came back full, one at a time.
  *
  * Why ranks from the top, and why that loses nothing: ranks shift while the set changes under the
  * reader. Writers only add sessions (an expiry of now + the session lifetime: at or near the top)
@@ -149,8 +149,8 @@ async function scanSortedSet(redis: KccRedis, name: string, each: (member: strin
  * not find them. So each range reads one entry past its end, and the next range must begin with a
  * member it holds, with the same score: a member whose score did not change kept its place among
  * every other member present throughout (only raised members move past others, up, and they are in
- * the log), so whichever of the two ranges was read first, every such member above it was in the
- * earlier range and every one below it is in the later one. It does begin so when ranks only shifted
+ * the log), so whichever of the two ranges was read first, the members between the start of the one
+ * range and it were in that range, and those after it are in the next. It does begin so when ranks only shifted
  * down between two reads in turn, by up to a range. When it does not (a range read late, or its
  * boundary member raised meanwhile; a write of more than a range's sessions between two reads; a
  * removal above the read position, which only another instance's purge of poison entries or a holder
