@@ -35,6 +35,49 @@ async function store(raw: Redis, key: string, prefix: string, count: number, exp
   return ids;
 }
 
+/** ZADD arguments for `count` new sessions above every stored one (expiries past now + the lifetime). */
+function atTop(count: number, now: number): (string | number)[] {
+  return Array.from({ length: count }, (_, i) => [now + LIFETIME_MS + i, `added-${i}`]).flat();
+}
+
+/** An index that, once ZCARD has answered, has `count` sessions added at the top on the loader's own connection, ahead of the ranges not sent yet. */
+function growingIndex(redis: KccRedis, sessions: string, count: number, now: number): RevocationIndex {
+  return new (class extends RevocationIndex {
+    override reserveSessions(entries: number): void {
+      super.reserveSessions(entries);
+      void (redis.client as Redis).zadd(sessions, ...atTop(count, now));
+    }
+  })();
+}
+
+/**
+ * Holds the first ZRANGE from rank `start` until `others` other ranges have replied, runs
+ * `meanwhile`, then refuses it for now (LOADING), as a server still loading its data does:
+ * KccRedis.run sends it again 100 ms later, after the ranges behind it. Returns how many ZRANGE calls
+ * went out.
+ */
+function refuseRangeOnce(redis: KccRedis, start: number, others: number, meanwhile: () => Promise<unknown>): () => number {
+  const client = redis.client as Redis;
+  const zrange = client.zrange.bind(client);
+  let held = false;
+  let refuse: (error: Error) => void = () => undefined;
+  const replies: Promise<unknown>[] = [];
+  client.zrange = ((...args: Parameters<Redis['zrange']>) => {
+    if (String(args[1]) === String(start) && !held) {
+      held = true;
+      return new Promise((_, reject) => (refuse = reject));
+    }
+    const reply = zrange(...args);
+    replies.push(reply);
+    if (replies.length === others) void Promise.all(replies).then(meanwhile).then(() => refuse(new Error('LOADING Redis is loading the dataset in memory')));
+    return reply;
+  }) as Redis['zrange'];
+  return () => replies.length;
+}
+
+/** Which of `ids` the index does not hold as revoked. */
+const missing = (ids: readonly string[], index: RevocationIndex) => ids.filter((id) => !index.isRevoked({ sid: id }));
+
 describe('loading the stored sessions (chunked, pipelined)', () => {
   it('loads every live session across many chunks, skips expired ones, caps expiries at this instance\'s lifetime', async () => {
     const { raw, redis, sessions } = await namespace();
@@ -138,17 +181,10 @@ describe('loading the stored sessions (chunked, pipelined)', () => {
     const now = Date.now();
     const present = await store(raw, sessions, 'present-', 300, (i) => now + 60_000 + i);
     const before = { zrange: await commandCalls(raw, 'zrange'), zscan: await commandCalls(raw, 'zscan') };
-    // Once ZCARD has answered (300) and the first range is on its way, 80 sessions are added at the
-    // top on the loader's own connection, ahead of the other ranges: the set outgrows the count.
-    class Growing extends RevocationIndex {
-      override reserveSessions(count: number): void {
-        super.reserveSessions(count);
-        void (redis.client as Redis).zadd(sessions, ...Array.from({ length: 80 }, (_, i) => [now + LIFETIME_MS + i, `added-${i}`]).flat());
-      }
-    }
-    const index = new Growing();
+    // 80 added once ZCARD has answered (300): the set outgrows the count.
+    const index = growingIndex(redis, sessions, 80, now);
     await loadRevocationSnapshot(redis, index, LIFETIME_MS, { chunk: 100, window: 8 });
-    expect(present.filter((id) => !index.isRevoked({ sid: id }))).toEqual([]);
+    expect(missing(present, index)).toEqual([]);
     // Ranks 0-399 of 380: the three the count called for, then one more, which came back short.
     expect((await commandCalls(raw, 'zrange')) - before.zrange).toBe(4);
     // The subjects' one ZSCAN: the sessions were not read again.
@@ -160,34 +196,14 @@ describe('loading the stored sessions (chunked, pipelined)', () => {
     const { raw, redis, sessions } = await namespace({ info: (message) => void logged.push(message), warn: () => undefined });
     const now = Date.now();
     const present = await store(raw, sessions, 'present-', 400, (i) => now + 60_000 + i);
-    const client = redis.client as Redis;
-    const zrange = client.zrange.bind(client);
-    let refused = false;
-    // The second range (ranks 100-200) is refused once, as a server still loading refuses a command:
-    // KccRedis.run sends it again 100 ms later, after the ranges behind it have run.
-    client.zrange = ((...args: Parameters<Redis['zrange']>) => {
-      if (String(args[1]) === '100' && !refused) {
-        refused = true;
-        return Promise.reject(new Error('LOADING Redis is loading the dataset in memory'));
-      }
-      return zrange(...args);
-    }) as Redis['zrange'];
-    // Meanwhile (while the first range is handed over) 50 sessions are added at the top.
-    let added = false;
-    class Adding extends RevocationIndex {
-      override revokeSession(sid: string, exp: number): void {
-        if (!added) {
-          added = true;
-          void client.zadd(sessions, ...Array.from({ length: 50 }, (_, i) => [now + LIFETIME_MS + i, `added-${i}`]).flat());
-        }
-        super.revokeSession(sid, exp);
-      }
-    }
-    const index = new Adding();
+    // The second range (ranks 100-200) is refused once the others have run and 50 sessions were added at the top.
+    const sent = refuseRangeOnce(redis, 100, 3, () => (redis.client as Redis).zadd(sessions, ...atTop(50, now)));
+    const index = new RevocationIndex();
     const zscans = await commandCalls(raw, 'zscan');
     await loadRevocationSnapshot(redis, index, LIFETIME_MS, { chunk: 100, window: 8 });
-    expect(refused).toBe(true);
-    expect(present.filter((id) => !index.isRevoked({ sid: id }))).toEqual([]);
+    expect(sent()).toBeGreaterThanOrEqual(4); // the three other ranges, then it, sent again
+    // Without the check, present-151 to present-199 (pushed past the late range's end) are lost.
+    expect(missing(present, index)).toEqual([]);
     expect((await commandCalls(raw, 'zscan')) - zscans).toBeGreaterThanOrEqual(2);
     expect(logged.some((m) => m.includes('reading them all again with ZSCAN'))).toBe(true);
   });
@@ -198,33 +214,18 @@ describe('loading the stored sessions (chunked, pipelined)', () => {
     // present-399 ranks 0, present-299 100: the first member of the second range, the first range's last.
     const present = await store(raw, sessions, 'present-', 400, (i) => now + 60_000 + i);
     const client = redis.client as Redis;
-    const zrange = client.zrange.bind(client);
-    let refuseFirst: ((error: Error) => void) | undefined;
-    const others: Promise<unknown>[] = [];
-    client.zrange = ((...args: Parameters<Redis['zrange']>) => {
-      if (String(args[1]) === '0' && others.length === 0 && !refuseFirst) {
-        // Held until the ranges behind it have run and the writes below are in; then refused for now:
-        // KccRedis.run sends it again 100 ms later.
-        return new Promise((_, reject) => (refuseFirst = reject));
-      }
-      const reply = zrange(...args);
-      others.push(reply);
-      if (others.length === 3) {
-        void Promise.all(others).then(async () => {
-          // present-299 revoked again (its expiry raised: to the top), and one new session above it.
-          await client.zadd(sessions, 'GT', now + LIFETIME_MS, 'present-299');
-          await client.zadd(sessions, now + LIFETIME_MS + 1, 'added-0');
-          refuseFirst!(new Error('LOADING Redis is loading the dataset in memory'));
-        });
-      }
-      return reply;
-    }) as Redis['zrange'];
+    // The first range is refused once the others have run, present-299 was revoked again (its expiry
+    // raised: to the top) and one session was added above it.
+    const sent = refuseRangeOnce(redis, 0, 3, async () => {
+      await client.zadd(sessions, 'GT', now + LIFETIME_MS, 'present-299');
+      await client.zadd(sessions, now + LIFETIME_MS + 1, 'added-0');
+    });
     const index = new RevocationIndex();
     const zscans = await commandCalls(raw, 'zscan');
     await loadRevocationSnapshot(redis, index, LIFETIME_MS, { chunk: 100, window: 8 });
-    expect(others.length).toBeGreaterThanOrEqual(4); // the three ranges behind it, then it, sent again
+    expect(sent()).toBeGreaterThanOrEqual(4);
     // Without the score compared, present-300 (now just below the first range's end) is lost.
-    expect(present.filter((id) => !index.isRevoked({ sid: id }))).toEqual([]);
+    expect(missing(present, index)).toEqual([]);
     expect((await commandCalls(raw, 'zscan')) - zscans).toBeGreaterThanOrEqual(2);
   });
 
@@ -234,16 +235,10 @@ describe('loading the stored sessions (chunked, pipelined)', () => {
     const { raw, redis, sessions } = await namespace();
     const now = Date.now();
     const present = await store(raw, sessions, 'present-', 300, (i) => now + 60_000 + i);
-    class Growing extends RevocationIndex {
-      override reserveSessions(count: number): void {
-        super.reserveSessions(count);
-        void (redis.client as Redis).zadd(sessions, ...Array.from({ length: 250 }, (_, i) => [now + LIFETIME_MS + i, `added-${i}`]).flat());
-      }
-    }
-    const index = new Growing();
+    const index = growingIndex(redis, sessions, 250, now);
     const zscans = await commandCalls(raw, 'zscan');
     const { loaded } = await loadRevocationSnapshot(redis, index, LIFETIME_MS, { chunk: 100, window: 8 });
-    expect(present.filter((id) => !index.isRevoked({ sid: id }))).toEqual([]);
+    expect(missing(present, index)).toEqual([]);
     expect((await commandCalls(raw, 'zscan')) - zscans).toBeGreaterThanOrEqual(2);
     // Counted once each, from the second reading: the 300 and the 250 added.
     expect(loaded).toBe(550);
