@@ -7,7 +7,7 @@ import { type KccFastifyOptions, fastifyKcc } from '@kcc-redis/client/fastify';
 import { LocalRedis } from '../local/local-redis.js';
 import { bareConnect } from './lib/bare-connect.js';
 import { type Metric, paired, report } from './lib/report.js';
-import { ROUNDS, alternatingSamples, rotatingSamples } from './lib/rounds.js';
+import { ROUNDS, alternatingSamples, rotatingSamples, warmUp } from './lib/rounds.js';
 import { summarize } from './lib/stats.js';
 
 const USER = 'bench-prod';
@@ -19,7 +19,15 @@ const CONNECTIONS = 3;
  * up to 0.15 between consecutive runs, and with 40 (the fifth) by 0.24 (2.04 / 1.80, 2026-12-05).
  */
 const SAMPLES = 80;
-const WARMUP = 4;
+/**
+ * Both sides run in turn, unmeasured, this long before the first round. With four registrations of
+ * each only, the first round read 1.40–1.48 on Node.js 20 (1.58 and 1.50 on 22 and 24) and the ratio
+ * fell round after round to 1.31–1.34 (1.46 and 1.41) by the eleventh (2026-12-05, seven runs): V8
+ * was still optimizing the registration, which runs more code than the bare connect, so the median
+ * depended on where the rounds fell on that curve. With the warm-up, two runs read 1.31 [1.29–1.32]
+ * and 1.33 [1.30–1.34], flat from the first round (16:07–16:09 UTC). The suite measures warm starts.
+ */
+const WARMUP_MS = 15_000;
 const quiet = { info: () => {}, warn: () => {} };
 
 /**
@@ -76,11 +84,14 @@ export async function run(): Promise<void> {
   try {
     const p50 = { ours: [] as number[], baseline: [] as number[] };
     const p90 = { ours: [] as number[], baseline: [] as number[] };
+    const registerSample = async () => {
+      const app = await register();
+      return () => app.close();
+    };
+    const bareSample = () => bareConnect(server, USER, password, CONNECTIONS);
+    await warmUp(WARMUP_MS, [registerSample, bareSample]);
     for (let round = 0; round < ROUNDS; round++) {
-      const [ours, bare] = await alternatingSamples(SAMPLES, round === 0 ? WARMUP : 1, async () => {
-        const app = await register();
-        return () => app.close();
-      }, () => bareConnect(server, USER, password, CONNECTIONS));
+      const [ours, bare] = await alternatingSamples(SAMPLES, 1, registerSample, bareSample);
       const [o, b] = [summarize(ours), summarize(bare)];
       p50.ours.push(o.p50);
       p50.baseline.push(b.p50);
@@ -89,24 +100,14 @@ export async function run(): Promise<void> {
     }
     const authOnly = { ours: [] as number[], baseline: [] as number[] };
     for (let round = 0; round < ROUNDS; round++) {
-      const [ours, bare] = await alternatingSamples(SAMPLES / 2, 1, async () => {
-        const app = await register();
-        return () => app.close();
-      }, () => bareConnect(server, USER, password, CONNECTIONS, false));
+      const [ours, bare] = await alternatingSamples(SAMPLES / 2, 1, registerSample, () => bareConnect(server, USER, password, CONNECTIONS, false));
       authOnly.ours.push(summarize(ours).p50);
       authOnly.baseline.push(summarize(bare).p50);
     }
     // Ours, Fastify around the bare connect, and the bare connect, alternating in the same rounds.
     const split = { ours: [] as number[], fastify: [] as number[], bare: [] as number[] };
     for (let round = 0; round < ROUNDS; round++) {
-      const [ours, withFastify, bare] = (await rotatingSamples(SAMPLES / 2, 1, [
-        async () => {
-          const app = await register();
-          return () => app.close();
-        },
-        fastifyAroundBare,
-        () => bareConnect(server, USER, password, CONNECTIONS),
-      ])).map((samples) => summarize(samples).p50);
+      const [ours, withFastify, bare] = (await rotatingSamples(SAMPLES / 2, 1, [registerSample, fastifyAroundBare, bareSample])).map((samples) => summarize(samples).p50);
       split.ours.push(ours!);
       split.fastify.push(withFastify!);
       split.bare.push(bare!);

@@ -20,15 +20,14 @@ import { summarize } from './lib/stats.js';
 const USER = 'bench-prod';
 /**
  * Propagation samples of each side per round (alternating sample by sample), after the fresh
- * processes' warm-up ({@link FRESH_PROCESSES_WARMUP_MS}). 2,000: 20 samples of a round are then
- * slower than its p99. With 1,000 and the warm-up, two consecutive full runs read
- * `propagation_16.p99` 1.65 / 1.85 and `propagation_64.p99` 1.50 / 1.77 (2026-12-05, 13:38–13:58
- * UTC); with 2,000, two runs of the suite read 1.74 / 1.81 and 1.52 / 1.55 (14:29–14:39). Before
- * the warm-up, 2,000 had not helped (1.39 / 1.39 and 1.80 / 1.60): the first rounds were still the
- * processes' slow start. (With 200, 2 samples past the p99; with 500, 5, and two runs differed by
- * 0.18 on 2026-12-03.)
+ * processes' warm-up ({@link FRESH_PROCESSES_WARMUP_MS}). 8,000: a round's p99 is then its 80th
+ * slowest sample. With 2,000 (the 20th), the rounds' `propagation_16.p99` ratios ranged 0.89–3.02
+ * over four runs and two consecutive full runs read 1.85 / 1.55 (2026-12-05, 14:39–15:03 UTC); with
+ * 8,000, two runs of the suite read 1.53 / 1.61 (rounds 0.98–2.16) and `propagation_64.p99` 1.49 /
+ * 1.53 (15:45–16:04), each run about 4.5 minutes longer. With 500 to 2,000, pairs of runs differed
+ * by 0.07–0.30 (docs/benchmarks-history.md).
  */
-const SAMPLES = 2_000;
+const SAMPLES = 8_000;
 /** Samples of each side per round for the context figures beside `propagation_16` (their p50s), and unmeasured before the first round (fresh processes). */
 const CONTEXT_SAMPLES = 400;
 const CONTEXT_WARMUP = 500;
