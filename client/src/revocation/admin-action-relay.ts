@@ -328,18 +328,22 @@ export class KeycloakPushRelay {
     }
     if (verdict.ok) return this.apply(verdict.push, source);
     if (verdict.reason === 'unavailable') {
-      // Not refused: the realm's keys could not be fetched. The stored push is the newest; read it again.
+      // Neither verified nor refused: the realm's keys could not be fetched. The stored push is the
+      // newest: read again at every poll, and applied verified once the keys are back. Meanwhile
+      // this instance must not fail open on a "Set to now" (found by review: it answered 'active',
+      // and fresh, for every token the push cut off, for as long as the keys stayed out of reach).
       this.reloadWanted = true;
-      return;
+      return this.raiseUnverified(signedAction, source);
     }
     this.host.refuse(source, `keycloak-push ${verdict.reason}`);
   }
 
   /**
-   * Without a verifier this instance cannot follow a push downward, but it must not fail open on a
-   * "Set to now" another instance received: it raises its not-before to the action's, by value, as it
-   * would for a `{ kind: 'client' }` revocation from Redis (raising is the safe direction, and a value
-   * past now + skew is refused as poison). A lowering needs the verifier.
+   * Without a verifier (or while it cannot fetch the realm's keys) this instance cannot follow a push
+   * downward, but it must not fail open on a "Set to now" another instance received: it raises its
+   * not-before to the action's, by value, as it would for a `{ kind: 'client' }` revocation from
+   * Redis (raising is the safe direction, and a value past now + skew is refused as poison). A
+   * lowering needs the verifier.
    */
   private raiseUnverified(signedAction: string, source: PushSource): void {
     const notBefore = unverifiedNotBefore(signedAction);
