@@ -2,7 +2,7 @@ import { EventEmitter, setMaxListeners } from 'node:events';
 import { inspect } from 'node:util';
 import { isIP } from 'node:net';
 import { type ConnectionOptions, type SecureContext, createSecureContext } from 'node:tls';
-import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Command, Redis, type RedisOptions } from 'ioredis';
 import { isRefused, permanentFailure } from './connect-failure.js';
 import { CredentialRefresher } from './credentials.js';
 import { Heartbeat } from './heartbeat.js';
@@ -153,6 +153,8 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   /** The resolved configuration, without credentials (they live only in the refresher, never in a dump of this object). */
   readonly config: Omit<ResolvedConnection, 'credentials' | 'refreshCredentials'>;
   private readonly counters = { reconnects: 0, socketTimeouts: 0, authFailures: 0, renewals: 0 };
+  /** Times the command connection became ready, or opened a connection to a cluster node: each may reach another server process ({@link watchServer}). */
+  private commandConnects = 0;
   private readonly credentials: CredentialRefresher;
   private readonly clients = new Map<RedisClient, ConnectionRole>();
   /** Dedicated connections opened by `connect`'s prewarm, handed over by {@link dedicated} once ready. */
@@ -283,6 +285,21 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     this.assertOpen();
     this.commandClient ??= this.open('commands');
     return this.commandClient;
+  }
+
+  /**
+   * For a read whose state lives in one server process (a SCAN cursor): a function that tells
+   * whether the process answering for `key` on the command connection may have changed since this
+   * call. It may have when the command connection became ready again (a restart, a failover behind
+   * the endpoint, a renewal) or, in cluster mode, opened a connection to a node, or found `key`'s
+   * slot on another primary (a failover to a replica it was already connected to, a moved slot).
+   */
+  watchServer(key: string): () => boolean {
+    const connects = this.commandConnects;
+    const slot = this.config.clusterMode ? new Command('exists', [key]).getSlot() : undefined;
+    const owner = () => (slot !== undefined && this.commandClient instanceof Cluster ? this.commandClient.slots[slot]?.[0] : undefined);
+    const ownerAtStart = owner();
+    return () => this.commandConnects !== connects || owner() !== ownerAtStart;
   }
 
   /** A key in this app-env's namespace, with its hash tag: `<prefix>{<app>-<env>}:<name>`. */
@@ -619,9 +636,15 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
       client.on('node error', onNodeError);
       // The sharded subscribers' connections report theirs under another name (ioredis 6, ClusterSubscriberGroup).
       client.on('nodeError', onNodeError);
-      client.on('+node', (node: Redis) => node.once('ready', () => this.emit('node-ready', role)));
+      client.on('+node', (node: Redis) => node.once('ready', () => {
+        if (role === 'commands') this.commandConnects++;
+        this.emit('node-ready', role);
+      }));
     }
-    client.on('ready', () => this.emit('ready', role));
+    client.on('ready', () => {
+      if (role === 'commands') this.commandConnects++;
+      this.emit('ready', role);
+    });
     client.connect().catch(() => {
       // Failures are handled by the error listener and by ready(); nothing may escape as unhandled.
     });

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
-import type { KccConnectionOptions } from '../../client/src/index.js';
+import type { KccConnectionOptions, KccRedis } from '../../client/src/index.js';
+import type { RedisClient } from '../../client/src/redis-client.js';
 import { namespacedSideKey } from '../../client/src/contract/naming.js';
 import { LocalRedis, type LocalRedisOptions } from '../../local/local-redis.js';
 import { standIn } from './stand-in.js';
@@ -109,4 +110,24 @@ export async function sideKeys(server: LocalRedis, prefix: string, kind: string)
 export async function commandCalls(client: Redis, command: string): Promise<number> {
   const info = await client.info('commandstats');
   return Number(new RegExp(`^cmdstat_${command}:calls=(\\d+)`, 'm').exec(info)?.[1] ?? 0);
+}
+
+/**
+ * Routes every `command` (an ioredis method name, e.g. `zscan`) that `redis` sends through
+ * {@link KccRedis.run} through `hook`, which gets the command's arguments and sends it with `send`
+ * (or not): a fault injected at an exact point of a client's sequence of commands.
+ */
+export function interceptCommand(redis: KccRedis, command: string, hook: (args: unknown[], send: () => Promise<unknown>) => Promise<unknown>): void {
+  const run = redis.run.bind(redis);
+  redis.run = <T>(operation: (client: RedisClient) => Promise<T>) =>
+    run((client) =>
+      operation(new Proxy(client, {
+        get(target, property) {
+          const value: unknown = Reflect.get(target, property, target);
+          if (typeof value !== 'function') return value;
+          if (property !== command) return value.bind(target);
+          return (...args: unknown[]) => hook(args, () => value.apply(target, args) as Promise<unknown>);
+        },
+      })),
+    );
 }

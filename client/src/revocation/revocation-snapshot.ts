@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { KccRedis } from '../connection.js';
+import { KccConnectionError } from '../errors.js';
 import { MAX_NOT_BEFORE_SKEW_SECONDS, MAX_REVOCATION_ID_LENGTH, latestNotBefore } from './revocation-event.js';
 import type { RevocationIndex } from './revocation-index.js';
 import { REVOCATION_KEYS } from './revocation-keys.js';
@@ -37,6 +38,8 @@ const validId = (id: string) => id.length > 0 && id.length <= MAX_REVOCATION_ID_
 export const SNAPSHOT_CHUNK = 5_000;
 /** Chunk reads in flight at once (pipelined on the command connection). */
 const SNAPSHOT_WINDOW = 8;
+/** Scans started again, at most, when the server may have changed during each; then the load fails (a start fails, a reload is tried at the next poll). */
+const SCAN_RESTARTS = 5;
 
 /** How {@link loadRevocationSnapshot} reads: entries per command and commands in flight (tests make chunks small to cross many of them). */
 export interface SnapshotReadOptions {
@@ -115,14 +118,30 @@ async function purge(redis: KccRedis, client: string, sessions: [string, string]
   }
 }
 
+/**
+ * Every member present throughout, with `ZSCAN`. A cursor holds only in the server process that
+ * returned it (each process draws its own hash seed, so its buckets come in another order):
+ * continued on another process (a restart with persistence, a failover, the key moved to another
+ * node) it skips members. So a scan during which the server may have changed starts again from the
+ * beginning (`each` is idempotent: a member handed over twice is applied twice, to the same effect).
+ */
 async function scanSortedSet(redis: KccRedis, name: string, each: (member: string, score: string) => void): Promise<void> {
   const key = redis.key(name);
-  let cursor = '0';
-  do {
-    const [next, flat] = await redis.run((r) => (r as Redis).zscan(key, cursor, 'COUNT', 1000));
-    for (let i = 0; i + 1 < flat.length; i += 2) each(flat[i]!, flat[i + 1]!);
-    cursor = next;
-  } while (cursor !== '0');
+  for (let restarts = 0; ; restarts++) {
+    const serverChanged = redis.watchServer(key);
+    let cursor = '0';
+    do {
+      const [next, flat] = await redis.run((r) => (r as Redis).zscan(key, cursor, 'COUNT', 1000));
+      for (let i = 0; i + 1 < flat.length; i += 2) each(flat[i]!, flat[i + 1]!);
+      cursor = next;
+    } while (cursor !== '0' && !serverChanged());
+    // Also after the last page: it may have come from the new process, with the old one's cursor.
+    if (!serverChanged()) return;
+    if (restarts === SCAN_RESTARTS) {
+      throw new KccConnectionError(`reading ${key}: the server changed during each of ${SCAN_RESTARTS + 1} scans (reconnects, failovers or moving slots); not loaded`);
+    }
+    redis.config.logger.info(`the server may have changed while ${key} was scanned (a reconnect, a failover, a moved slot): scanning it again from the start`);
+  }
 }
 
 /**

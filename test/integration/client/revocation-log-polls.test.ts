@@ -13,12 +13,11 @@ import { ReplyError } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { KccRedis, Revocations, type RevocationOptions } from '../../../client/src/index.js';
 import { encodeEnvelope } from '../../../client/src/envelope.js';
-import type { RedisClient } from '../../../client/src/redis-client.js';
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
 import { LOCAL_ADMIN_USER } from '../../../local/local-redis.js';
 import { until } from '../../support/events.js';
 import { closeAfterEach } from '../../support/closing.js';
-import { commandCalls, connectAs, kccOptions, useTestRedis } from '../../support/redis.js';
+import { commandCalls, connectAs, interceptCommand, kccOptions, useTestRedis } from '../../support/redis.js';
 
 const server = useTestRedis({ appEnvs: Array.from({ length: 10 }, (_, i) => ({ app: `polls${i}`, env: 'prod' })), persistence: 'none' });
 let ns = 0;
@@ -91,24 +90,12 @@ type XinfoHook = (send: () => Promise<unknown>) => Promise<unknown>;
 
 /** Routes the next XINFO sent on `redis`'s command connection through `hook` (once). */
 function interceptNextXinfo(redis: KccRedis, hook: XinfoHook): void {
-  const target = redis as unknown as { run: (operation: (client: RedisClient) => Promise<unknown>) => Promise<unknown> };
-  const run = target.run.bind(redis);
   let armed = true;
-  target.run = (operation) =>
-    run((client) =>
-      operation(
-        new Proxy(client, {
-          get(object, property) {
-            const value: unknown = Reflect.get(object, property, object);
-            if (property === 'xinfo' && armed && typeof value === 'function') {
-              armed = false;
-              return (...args: unknown[]) => hook(() => (value as (...a: unknown[]) => Promise<unknown>).apply(object, args));
-            }
-            return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(object) : value;
-          },
-        }),
-      ),
-    );
+  interceptCommand(redis, 'xinfo', (_args, send) => {
+    if (!armed) return send();
+    armed = false;
+    return hook(send);
+  });
 }
 
 describe('event-log polls', () => {
