@@ -293,6 +293,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
    * call. It may have when the command connection became ready again (a restart, a failover behind
    * the endpoint, a renewal) or, in cluster mode, opened a connection to a node, or found `key`'s
    * slot on another primary (a failover to a replica it was already connected to, a moved slot).
+   * @internal
    */
   watchServer(key: string): () => boolean {
     const connects = this.commandConnects;
