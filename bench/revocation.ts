@@ -20,14 +20,13 @@ import { summarize } from './lib/stats.js';
 const USER = 'bench-prod';
 /**
  * Propagation samples of each side per round (alternating sample by sample), after the fresh
- * processes' warm-up ({@link FRESH_PROCESSES_WARMUP_MS}). 8,000: a round's p99 is then its 80th
- * slowest sample. With 2,000 (the 20th), the rounds' `propagation_16.p99` ratios ranged 0.89–3.02
- * over four runs and two consecutive full runs read 1.85 / 1.55 (2026-12-05, 14:39–15:03 UTC); with
- * 8,000, two runs of the suite read 1.53 / 1.61 (rounds 0.98–2.16) and `propagation_64.p99` 1.49 /
- * 1.53 (15:45–16:04), each run about 4.5 minutes longer. With 500 to 2,000, pairs of runs differed
- * by 0.07–0.30 (docs/benchmarks-history.md).
+ * processes' warm-up ({@link FRESH_PROCESSES_WARMUP_MS}). 2,000: 20 samples of a round are then
+ * slower than its p99. More does not steady the tail: with 8,000 (the 80th slowest), four runs read
+ * `propagation_16.p99` 1.53, 1.61, 1.83 and 1.45 (2026-12-05, 15:45–16:42 UTC; rounds 0.93–2.37),
+ * where four runs with 2,000 read 1.74, 1.81, 1.85 and 1.55 (14:29–15:03), and each run took 4.5
+ * minutes longer. With 1,000 and 500, pairs differed by 0.20 and 0.18 (docs/benchmarks-history.md).
  */
-const SAMPLES = 8_000;
+const SAMPLES = 2_000;
 /** Samples of each side per round for the context figures beside `propagation_16` (their p50s), and unmeasured before the first round (fresh processes). */
 const CONTEXT_SAMPLES = 400;
 const CONTEXT_WARMUP = 500;
