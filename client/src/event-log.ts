@@ -93,23 +93,6 @@ export interface ReadAfterResult {
 const FIELD = 'e';
 const ID_FIELD = 'i';
 
-// The envelope ids of the entries after ARGV[1] up to ARGV[2] (inclusive), at most ARGV[3] + 1 of
-// them: only the ids leave the server, not the entries. '' for an entry without one.
-const ENVELOPE_IDS_AFTER = `
-local entries = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], ARGV[2], 'COUNT', tonumber(ARGV[3]) + 1)
-local ids = {}
-for n, entry in ipairs(entries) do
-  local fields = entry[2]
-  ids[n] = ''
-  for f = 1, #fields - 1, 2 do
-    if fields[f] == '${ID_FIELD}' then
-      ids[n] = fields[f + 1]
-      break
-    end
-  end
-end
-return ids
-`;
 const REMEMBERED_IDS = 10_000;
 /** A failed gap check is tried again this many times (about 20 s in all, see withRetries). */
 const GAP_CHECK_RETRIES = 8;
@@ -201,16 +184,6 @@ export class EventLog<T = unknown> {
       }
     }
     return { lastId: await this.lastId(), entriesAdded: undefined };
-  }
-
-  /**
-   * The envelope ids of the retained entries after `afterId` up to `untilId` (inclusive), in order,
-   * without the entries themselves; undefined when there are more than `max`.
-   * @internal
-   */
-  async envelopeIdsAfter(afterId: string, untilId: string, max: number): Promise<string[] | undefined> {
-    const ids = await this.owningKey(() => this.redis.script<string[]>(ENVELOPE_IDS_AFTER, [this.key], [afterId, untilId, max]));
-    return ids.length > max ? undefined : ids;
   }
 
   /** The id of the oldest retained entry, or undefined when the log is empty. */

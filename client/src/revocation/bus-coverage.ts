@@ -15,17 +15,20 @@ export interface CoverageWindow {
 }
 
 /**
- * Tells, from the log's head, whether every entry appended since the log was last read may also have
+ * Tells, from the log's head alone, whether every entry appended since the log was last read also
  * arrived on the bus. Every writer appends one entry and publishes it in one script, so when the log
  * counts exactly as many entries appended since then as distinct messages were heard, and the newest
- * entry is one of them, the poll goes on to prove it from the entries' envelope ids
- * (Revocations.heardEveryEntry): the counts alone agree also after a failover to a replica that never
- * got an entry whose message was heard, followed by an entry whose message was lost.
+ * entry is one of them, none is missing and the poll need not read them (one `XINFO STREAM` instead
+ * of every entry, on every instance). On the same server only: after a failover to a replica that
+ * never got an entry whose message was heard, an entry whose message was lost would make the counts
+ * agree again, so the poll trusts them only when the server that counted is the one that answered
+ * the last poll (Revocations.readLog, KccRedis.watchServer).
  *
  * Any doubt reads the log: a message lost (fewer heard), a forged one (more heard), a server that
  * does not count appends (before Redis 7.0), a subscriber that reconnected, the first poll. A copy or
- * a replay of a message heard or an entry read before is not counted. Only a writer with the app's
- * Redis credentials can forge an entry's envelope id; the same writer can delete that entry outright
+ * a replay of a message heard or an entry read before is not counted. Otherwise only a writer with
+ * the app's Redis credentials can make the counts agree while an entry is missing (a forged message
+ * beside an unpublished entry, a count set back); the same writer can delete that entry outright
  * (security model).
  *
  * It also keeps the envelope ids heard and read, which the poll uses to skip the log's copies unparsed.

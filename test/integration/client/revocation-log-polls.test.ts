@@ -243,38 +243,4 @@ describe('event-log polls: races and faults', () => {
     await morePolls(reader, 5);
     expect(reader.check({ sid: 'lost' })).toBe('revoked');
   });
-
-  it('a count made up again by a later heard message still finds the entry whose message was lost', async () => {
-    // As above, then one more write whose message is heard: the count is back to what the reader
-    // heard (the lost heard entry stands in for the unheard one) and the newest entry was heard. Only
-    // the envelope ids of the entries since the position tell. (Found by review: confirmed, and the
-    // entry skipped for good.)
-    const ns = await namespace();
-    const { reader, writer } = await settledPair(ns, 'before');
-    await writer.revokeSession('heard-then-lost');
-    await until(() => reader.check({ sid: 'heard-then-lost' }) === 'revoked', 'the heard revocation on the reader');
-    const lost = sessionEntry('lost');
-    const after = sessionEntry('after');
-    await ns.raw.eval(
-      `local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 2)
-      local info = redis.call('XINFO', 'STREAM', KEYS[1])
-      local added
-      for i = 1, #info, 2 do if info[i] == 'entries-added' then added = info[i + 1] end end
-      redis.call('XDEL', KEYS[1], newest[1][1])
-      redis.call('XSETID', KEYS[1], newest[2][1], 'ENTRIESADDED', added - 1)
-      redis.call('XADD', KEYS[1], '*', 'i', ARGV[1], 'e', ARGV[2])
-      redis.call('XADD', KEYS[1], '*', 'i', ARGV[3], 'e', ARGV[4])
-      return redis.call('PUBLISH', KEYS[2], ARGV[4])`,
-      2,
-      ns.log,
-      ns.channel,
-      lost.envelope.id,
-      lost.json,
-      after.envelope.id,
-      after.json,
-    );
-    await until(() => reader.check({ sid: 'after' }) === 'revoked', 'the heard message on the reader');
-    await morePolls(reader, 5);
-    expect(reader.check({ sid: 'lost' })).toBe('revoked');
-  });
 });
