@@ -102,6 +102,8 @@ export interface PushRelayHost {
   setPushedNotBefore(notBefore: number, source: PushSource): void;
   /** Raises the client-wide not-before by value (never lowers), as a `{ kind: 'client' }` revocation does. */
   raiseNotBefore(notBefore: number, source: PushSource): void;
+  /** Raises the pushed not-before (never lowers it) for a push not verified yet: the next verified push sets it, also lower. */
+  raisePushedNotBefore(notBefore: number, source: PushSource): void;
   /** A relayed or stored push that was not applied: counted and logged like any refused revocation. */
   refuse(source: PushSource, reason: string): void;
   /** An envelope id this instance wrote: its copy in the log is skipped. */
@@ -142,6 +144,8 @@ export class KeycloakPushRelay {
   private outdatedCount = 0;
   /** A relayed push could not be verified for want of the realm's keys: read the stored one again. */
   private reloadWanted = false;
+  /** The pushed not-before was raised for a push not verified yet (keys out of reach): the next verified push sets it, newer or not. */
+  private raisedUntilVerified = false;
   /**
    * The newest push relayed from here, and when it was first: checked (like the revocations this
    * instance writes) until a check at least {@link RECENT_WRITES_WINDOW_MS} later finds it stored, so
@@ -333,7 +337,7 @@ export class KeycloakPushRelay {
       // this instance must not fail open on a "Set to now" (found by review: it answered 'active',
       // and fresh, for every token the push cut off, for as long as the keys stayed out of reach).
       this.reloadWanted = true;
-      return this.raiseUnverified(signedAction, source);
+      return this.raiseUnverified(signedAction, source, 'until-verified');
     }
     this.host.refuse(source, `keycloak-push ${verdict.reason}`);
   }
@@ -341,25 +345,38 @@ export class KeycloakPushRelay {
   /**
    * Without a verifier (or while it cannot fetch the realm's keys) this instance cannot follow a push
    * downward, but it must not fail open on a "Set to now" another instance received: it raises its
-   * not-before to the action's, by value, as it would for a `{ kind: 'client' }` revocation from
-   * Redis (raising is the safe direction, and a value past now + skew is refused as poison). A
-   * lowering needs the verifier.
+   * not-before to the action's (raising is the safe direction, and a value past now + skew is
+   * refused as poison). A lowering needs the verifier.
+   * - `by-value` (no verifier): as it would for a `{ kind: 'client' }` revocation from Redis.
+   * - `until-verified` (keys out of reach): the pushed not-before, which the push's verified copy
+   *   sets once the keys are back, and a later verified "Clear" lowers. Not by value: a by-value
+   *   not-before is written back to Redis when Redis lacks it (lost-writes check), which would keep
+   *   every instance from following that "Clear" (found by review).
    */
-  private raiseUnverified(signedAction: string, source: PushSource): void {
+  private raiseUnverified(signedAction: string, source: PushSource, how: 'by-value' | 'until-verified' = 'by-value'): void {
     const notBefore = unverifiedNotBefore(signedAction);
     if (notBefore === undefined) return this.host.refuse(source, 'keycloak-push malformed');
     if (notBefore > latestNotBefore(Date.now())) return this.host.refuse(source, 'keycloak-push future not-before');
-    if (notBefore > 0) this.host.raiseNotBefore(notBefore, source);
+    if (notBefore <= 0) return;
+    if (how === 'by-value') return this.host.raiseNotBefore(notBefore, source);
+    this.raisedUntilVerified = true;
+    this.host.raisePushedNotBefore(notBefore, source);
   }
 
   private apply(push: VerifiedKeycloakPush, source: PushSource): void {
-    if (!isNewer(push, this.newest)) {
+    const newer = isNewer(push, this.newest);
+    if (newer) {
+      this.newest = { expiration: push.expiration, notBefore: push.notBefore };
+      this.appliedCount++;
+    } else {
       this.outdatedCount++;
-      return;
     }
-    this.newest = { expiration: push.expiration, notBefore: push.notBefore };
-    this.appliedCount++;
-    this.host.setPushedNotBefore(push.notBefore, source);
+    // An older verified push still ends a raise for an unverified one: back to the newest verified
+    // (an unverifiable replay of an old "Set to now" after a "Clear" is not held once keys are back).
+    if (newer || this.raisedUntilVerified) {
+      this.raisedUntilVerified = false;
+      this.host.setPushedNotBefore(this.newest?.notBefore ?? 0, source);
+    }
   }
 
   /** A pushed not-before matters while tokens issued before it may live: the longest session, plus the skew. */

@@ -249,6 +249,11 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
         this.notify('pushed', notBefore, source);
       },
       raiseNotBefore: (notBefore) => this.index.revokeAllBefore(notBefore),
+      raisePushedNotBefore: (notBefore, source) => {
+        if (notBefore <= this.index.pushed) return;
+        this.index.setPushedNotBefore(notBefore);
+        this.notify('pushed', notBefore, source);
+      },
       refuse: (source, reason) => this.refuse(source, reason, 1),
       remember: (id) => this.coverage.wrote(id),
       closed: () => this.closed,
