@@ -60,7 +60,8 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
   const now = Date.now();
   const latest = latestNotBefore(now);
   let poisonSessions = new Map<string, string>();
-  const poisonSubjects: [string, string][] = [];
+  // By member: a scan started again (or ZSCAN itself) may hand a member over twice.
+  const poisonSubjects = new Map<string, string>();
   let sessionsLoaded = 0;
   let loaded = 0;
   const cap = now + maxLifetimeMs;
@@ -86,7 +87,7 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
     sessions(),
     scanSortedSet(redis, REVOCATION_KEYS.subjects, (sub, raw) => {
       const nbf = Number(raw);
-      if (!validId(sub) || !Number.isSafeInteger(nbf) || nbf > latest) return void poisonSubjects.push([sub, raw]);
+      if (!validId(sub) || !Number.isSafeInteger(nbf) || nbf > latest) return void poisonSubjects.set(sub, raw);
       index.revokeSubject(sub, nbf);
       loaded++;
     }),
@@ -102,8 +103,8 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
       loaded++;
     }
   }
-  const refused = poisonSessions.size + poisonSubjects.length + (poisonClient === '' ? 0 : 1);
-  if (refused > 0) await purge(redis, poisonClient, [...poisonSessions], poisonSubjects);
+  const refused = poisonSessions.size + poisonSubjects.size + (poisonClient === '' ? 0 : 1);
+  if (refused > 0) await purge(redis, poisonClient, [...poisonSessions], [...poisonSubjects]);
   return { loaded, refused };
 }
 
