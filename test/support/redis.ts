@@ -131,3 +131,17 @@ export function interceptCommand(redis: KccRedis, command: string, hook: (args: 
       })),
     );
 }
+
+/**
+ * Lua: the log stream KEYS[1] as a replica that never got its newest entry holds it after a failover
+ * (asynchronous replication): that entry gone, and its count of entries ever added one lower. The
+ * caller's script goes on from there.
+ */
+export const LUA_LOSE_NEWEST_ENTRY = `
+local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 2)
+local info = redis.call('XINFO', 'STREAM', KEYS[1])
+local added
+for i = 1, #info, 2 do if info[i] == 'entries-added' then added = info[i + 1] end end
+redis.call('XDEL', KEYS[1], newest[1][1])
+redis.call('XSETID', KEYS[1], newest[2][1], 'ENTRIESADDED', added - 1)
+`;

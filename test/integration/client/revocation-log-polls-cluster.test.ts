@@ -14,7 +14,7 @@ import { encodeEnvelope } from '../../../client/src/envelope.js';
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { until } from '../../support/events.js';
-import { interceptCommand } from '../../support/redis.js';
+import { LUA_LOSE_NEWEST_ENTRY, interceptCommand } from '../../support/redis.js';
 import { slotOwner, startSlotMigration, useTestCluster } from '../../support/test-cluster.js';
 
 const user = 'pollmove-prod';
@@ -57,12 +57,7 @@ it('after the log\'s slot is found on another primary, a poll reads the log inst
   const admin = await to.admin();
   try {
     await admin.eval(
-      `local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 2)
-      local info = redis.call('XINFO', 'STREAM', KEYS[1])
-      local added
-      for i = 1, #info, 2 do if info[i] == 'entries-added' then added = info[i + 1] end end
-      redis.call('XDEL', KEYS[1], newest[1][1])
-      redis.call('XSETID', KEYS[1], newest[2][1], 'ENTRIESADDED', added - 1)
+      `${LUA_LOSE_NEWEST_ENTRY}
       redis.call('XADD', KEYS[1], '*', 'i', ARGV[1], 'e', ARGV[2])
       redis.call('XADD', KEYS[1], '*', 'i', ARGV[3], 'e', ARGV[4])
       return 1`,

@@ -17,7 +17,7 @@ import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.
 import { LOCAL_ADMIN_USER } from '../../../local/local-redis.js';
 import { until } from '../../support/events.js';
 import { closeAfterEach } from '../../support/closing.js';
-import { commandCalls, connectAs, interceptCommand, kccOptions, useTestRedis } from '../../support/redis.js';
+import { LUA_LOSE_NEWEST_ENTRY, commandCalls, connectAs, interceptCommand, kccOptions, useTestRedis } from '../../support/redis.js';
 
 const server = useTestRedis({ appEnvs: Array.from({ length: 10 }, (_, i) => ({ app: `polls${i}`, env: 'prod' })), persistence: 'none' });
 let ns = 0;
@@ -228,12 +228,7 @@ describe('event-log polls: races and faults', () => {
     // (the subscriber stays connected: no 'resubscribed'). One script, so that no poll falls between.
     const { envelope, json } = sessionEntry('lost');
     await ns.raw.eval(
-      `local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 2)
-      local info = redis.call('XINFO', 'STREAM', KEYS[1])
-      local added
-      for i = 1, #info, 2 do if info[i] == 'entries-added' then added = info[i + 1] end end
-      redis.call('XDEL', KEYS[1], newest[1][1])
-      redis.call('XSETID', KEYS[1], newest[2][1], 'ENTRIESADDED', added - 1)
+      `${LUA_LOSE_NEWEST_ENTRY}
       return redis.call('XADD', KEYS[1], '*', 'i', ARGV[1], 'e', ARGV[2])`,
       1,
       ns.log,
