@@ -80,3 +80,38 @@ it('an instance that cannot fetch the realm keys enforces a relayed push until i
   await push(0, now() + 32);
   await until(() => [relaying, cutOff, newcomer].every((r) => r.check(old) === 'active'), 'every instance to follow the Clear');
 });
+
+it('a fetch of the realm keys that hangs does not hold up the polls: the instance stays fresh', async () => {
+  const key = await realmKey('realm-1');
+  const working = createKeycloakPushVerifier({ issuer, clientId: 'shop', jwks: createLocalJWKSet({ keys: [key.publicJwk] }) });
+  // Each fetch hangs 2 s, then fails: longer than the instance may go without a poll (600 ms).
+  const hanging = createKeycloakPushVerifier({
+    issuer,
+    clientId: 'shop',
+    jwks: async () => {
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      throw new Error('fetch failed: timeout');
+    },
+  });
+  const start = async (keycloakPushes: typeof working) =>
+    closeLater(await Revocations.start(closeLater(await KccRedis.connect(kccOptions(server, user), ['subscriber'])), { keycloakPushes, maxStalenessMs: 600 }));
+  // No stored push from the test before: a start verifies the stored push and waits for it (not
+  // what this test is about).
+  const raw: Redis = closeLater(await connectAs(server, user));
+  await raw.del(`${user}:{${user}}:${REVOCATION_KEYS.keycloakPush}`);
+  const relaying = await start(working);
+  const waiting = await start(hanging);
+  let stale = 0;
+  waiting.on('stale', () => stale++);
+  const signed = await new CompactSign(Buffer.from(JSON.stringify({ id: randomUUID(), expiration: now() + 30, resource: 'shop', action: 'PUSH_NOT_BEFORE', notBefore: now() - 5 })))
+    .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
+    .sign(key.privateKey);
+  const verdict = await working.verify(signed);
+  if (!verdict.ok) throw new Error(`the push was refused: ${verdict.reason}`);
+  await relaying.applyKeycloakPush(verdict.push);
+  const old = { sid: 'old-session', sub: 'u1', iat: now() - 60 };
+  await until(() => waiting.check(old) === 'revoked', 'the push enforced once its fetch failed');
+  await new Promise((resolve) => setTimeout(resolve, 5_000)); // polls every 200 ms, each reload waiting 2 s
+  expect(stale).toBe(0);
+  expect(waiting.stale).toBe(false);
+});
