@@ -92,7 +92,6 @@ export interface ReadAfterResult {
 
 const FIELD = 'e';
 const ID_FIELD = 'i';
-
 const REMEMBERED_IDS = 10_000;
 /** A failed gap check is tried again this many times (about 20 s in all, see withRetries). */
 const GAP_CHECK_RETRIES = 8;
