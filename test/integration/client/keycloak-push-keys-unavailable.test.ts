@@ -13,6 +13,9 @@ import { CompactSign, createLocalJWKSet } from 'jose';
 import type { Redis } from 'ioredis';
 import { expect, it } from 'vitest';
 import { KccRedis, Revocations, createKeycloakPushVerifier } from '../../../client/src/index.js';
+import { encodeEnvelope } from '../../../client/src/envelope.js';
+import { KEYCLOAK_PUSH_KIND, RELAYED_PUSH_VERSION } from '../../../client/src/revocation/admin-action-relay.js';
+import { REVOCATION_BATCH_VERSION, REVOCATION_EVENT, type RevocationBatch } from '../../../client/src/revocation/revocation-event.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { until } from '../../support/events.js';
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
@@ -114,4 +117,49 @@ it('a fetch of the realm keys that hangs does not hold up the polls: the instanc
   await new Promise((resolve) => setTimeout(resolve, 5_000)); // polls every 200 ms, each reload waiting 2 s
   expect(stale).toBe(0);
   expect(waiting.stale).toBe(false);
+});
+
+it('an unverifiable replay of an older "Set to now" is enforced only until the keys are back', async () => {
+  const key = await realmKey('realm-1');
+  const local = createLocalJWKSet({ keys: [key.publicJwk] });
+  const working = createKeycloakPushVerifier({ issuer, clientId: 'shop', jwks: local });
+  let keysDown = false;
+  const flaky = createKeycloakPushVerifier({
+    issuer,
+    clientId: 'shop',
+    jwks: async (header, token) => {
+      if (keysDown) throw new Error('fetch failed: connect ECONNREFUSED');
+      return local(header, token);
+    },
+  });
+  const raw: Redis = closeLater(await connectAs(server, user));
+  await raw.del(`${user}:{${user}}:${REVOCATION_KEYS.keycloakPush}`, `${user}:{${user}}:${REVOCATION_KEYS.clientNotBefore}`);
+  const start = async (keycloakPushes: typeof working) =>
+    closeLater(await Revocations.start(closeLater(await KccRedis.connect(kccOptions(server, user), ['subscriber'])), { keycloakPushes, maxStalenessMs: 600 }));
+  const relaying = await start(working);
+  const follower = await start(flaky);
+  const sign = (notBefore: number, expiration: number) =>
+    new CompactSign(Buffer.from(JSON.stringify({ id: randomUUID(), expiration, resource: 'shop', action: 'PUSH_NOT_BEFORE', notBefore })))
+      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
+      .sign(key.privateKey);
+  const relay = async (signed: string) => {
+    const verdict = await working.verify(signed);
+    if (!verdict.ok) throw new Error(`the push was refused: ${verdict.reason}`);
+    await relaying.applyKeycloakPush(verdict.push);
+  };
+  const setAt = now() - 10;
+  const setToNow = await sign(setAt, now() + 30);
+  await relay(setToNow);
+  await relay(await sign(0, now() + 32)); // Clear
+  const old = { sid: 'old-session', sub: 'u1', iat: setAt - 60 };
+  await until(() => follower.check(old) === 'active' && follower.stats.pushesApplied === 2, 'the follower to follow Set to now, then Clear');
+
+  // Keys out of reach; someone with the app's Redis credentials replays the old "Set to now".
+  keysDown = true;
+  const batch: RevocationBatch = { v: REVOCATION_BATCH_VERSION, revocations: [{ kind: KEYCLOAK_PUSH_KIND, v: RELAYED_PUSH_VERSION, action: setToNow }] };
+  await raw.publish(`${user}:${REVOCATION_KEYS.channel}`, encodeEnvelope('replayer', REVOCATION_EVENT, batch, 65_536).json);
+  await until(() => follower.check(old) === 'revoked', 'the replay enforced while it cannot be verified');
+  // Keys back: the stored push (the Clear, already applied) verifies, and ends the raise.
+  keysDown = false;
+  await until(() => follower.check(old) === 'active', 'the raise ended by the newest verified push');
 });
