@@ -28,19 +28,24 @@ const closeLater = closeAfterEach();
 const issuer = 'https://sso.example.com/realms/main';
 const now = () => Math.floor(Date.now() / 1000);
 
-it('an instance that cannot fetch the realm keys enforces a relayed push until it verifies, then follows a later Clear', async () => {
+/** A verifier with the realm's key, and one whose key fetch fails while `keys.down` (Keycloak out of reach). */
+async function verifiers(down: boolean) {
   const key = await realmKey('realm-1');
   const local = createLocalJWKSet({ keys: [key.publicJwk] });
-  const working = createKeycloakPushVerifier({ issuer, clientId: 'shop', jwks: local });
-  let keysDown = true;
+  const keys = { down };
   const flaky = createKeycloakPushVerifier({
     issuer,
     clientId: 'shop',
     jwks: async (header, token) => {
-      if (keysDown) throw new Error('fetch failed: connect ECONNREFUSED');
+      if (keys.down) throw new Error('fetch failed: connect ECONNREFUSED');
       return local(header, token);
     },
   });
+  return { key, working: createKeycloakPushVerifier({ issuer, clientId: 'shop', jwks: local }), flaky, keys };
+}
+
+it('an instance that cannot fetch the realm keys enforces a relayed push until it verifies, then follows a later Clear', async () => {
+  const { key, working, flaky, keys } = await verifiers(true);
   const start = async (keycloakPushes: typeof working) => {
     const redis = closeLater(await KccRedis.connect(kccOptions(server, user, { reconnectMaxDelayMs: 100 }), ['subscriber']));
     return { redis, revocations: closeLater(await Revocations.start(redis, { keycloakPushes, maxStalenessMs: 600 })) };
@@ -79,7 +84,7 @@ it('an instance that cannot fetch the realm keys enforces a relayed push until i
   expect(await raw.get(`${user}:{${user}}:${REVOCATION_KEYS.clientNotBefore}`)).toBeNull();
 
   // Keys back, then Keycloak's "Clear": every instance follows it.
-  keysDown = false;
+  keys.down = false;
   await push(0, now() + 32);
   await until(() => [relaying, cutOff, newcomer].every((r) => r.check(old) === 'active'), 'every instance to follow the Clear');
 });
@@ -120,18 +125,7 @@ it('a fetch of the realm keys that hangs does not hold up the polls: the instanc
 });
 
 it('an unverifiable replay of an older "Set to now" is enforced only until the keys are back', async () => {
-  const key = await realmKey('realm-1');
-  const local = createLocalJWKSet({ keys: [key.publicJwk] });
-  const working = createKeycloakPushVerifier({ issuer, clientId: 'shop', jwks: local });
-  let keysDown = false;
-  const flaky = createKeycloakPushVerifier({
-    issuer,
-    clientId: 'shop',
-    jwks: async (header, token) => {
-      if (keysDown) throw new Error('fetch failed: connect ECONNREFUSED');
-      return local(header, token);
-    },
-  });
+  const { key, working, flaky, keys } = await verifiers(false);
   const raw: Redis = closeLater(await connectAs(server, user));
   await raw.del(`${user}:{${user}}:${REVOCATION_KEYS.keycloakPush}`, `${user}:{${user}}:${REVOCATION_KEYS.clientNotBefore}`);
   const start = async (keycloakPushes: typeof working) =>
@@ -155,11 +149,11 @@ it('an unverifiable replay of an older "Set to now" is enforced only until the k
   await until(() => follower.check(old) === 'active' && follower.stats.pushesApplied === 2, 'the follower to follow Set to now, then Clear');
 
   // Keys out of reach; someone with the app's Redis credentials replays the old "Set to now".
-  keysDown = true;
+  keys.down = true;
   const batch: RevocationBatch = { v: REVOCATION_BATCH_VERSION, revocations: [{ kind: KEYCLOAK_PUSH_KIND, v: RELAYED_PUSH_VERSION, action: setToNow }] };
   await raw.publish(`${user}:${REVOCATION_KEYS.channel}`, encodeEnvelope('replayer', REVOCATION_EVENT, batch, 65_536).json);
   await until(() => follower.check(old) === 'revoked', 'the replay enforced while it cannot be verified');
   // Keys back: the stored push (the Clear, already applied) verifies, and ends the raise.
-  keysDown = false;
+  keys.down = false;
   await until(() => follower.check(old) === 'active', 'the raise ended by the newest verified push');
 });
