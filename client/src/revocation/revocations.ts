@@ -243,16 +243,15 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     this.writer = new RevocationWriter(redis, this.options.sessionMaxLifetimeMs, (id) => this.written.add(id));
     this.recentWrites = new RecentWrites(redis, this.options.sessionMaxLifetimeMs);
     this.unwritten = new UnwrittenRevocations((event) => this.write(event), redis.config.logger);
+    const setPushedNotBefore = (notBefore: number, source: RevocationSource) => {
+      this.index.setPushedNotBefore(notBefore);
+      this.notify('pushed', notBefore, source);
+    };
     this.pushes = new KeycloakPushRelay(redis, options.keycloakPushes, this.options.sessionMaxLifetimeMs, {
-      setPushedNotBefore: (notBefore, source) => {
-        this.index.setPushedNotBefore(notBefore);
-        this.notify('pushed', notBefore, source);
-      },
+      setPushedNotBefore,
       raiseNotBefore: (notBefore) => this.index.revokeAllBefore(notBefore),
       raisePushedNotBefore: (notBefore, source) => {
-        if (notBefore <= this.index.pushed) return;
-        this.index.setPushedNotBefore(notBefore);
-        this.notify('pushed', notBefore, source);
+        if (notBefore > this.index.pushed) setPushedNotBefore(notBefore, source);
       },
       refuse: (source, reason) => this.refuse(source, reason, 1),
       remember: (id) => this.coverage.wrote(id),

@@ -92,17 +92,18 @@ it('an instance that cannot fetch the realm keys enforces a relayed push until i
 it('a fetch of the realm keys that hangs does not hold up the polls: the instance stays fresh', async () => {
   const key = await realmKey('realm-1');
   const working = createKeycloakPushVerifier({ issuer, clientId: 'shop', jwks: createLocalJWKSet({ keys: [key.publicJwk] }) });
-  // Each fetch hangs 2 s, then fails: longer than the instance may go without a poll (600 ms).
+  // Each fetch hangs 2.5 s, then fails: longer than the instance may go without a poll (1 s; polls
+  // every 333 ms, so a busy machine would have to stall it for a second to make it stale otherwise).
   const hanging = createKeycloakPushVerifier({
     issuer,
     clientId: 'shop',
     jwks: async () => {
-      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      await new Promise((resolve) => setTimeout(resolve, 2_500));
       throw new Error('fetch failed: timeout');
     },
   });
   const start = async (keycloakPushes: typeof working) =>
-    closeLater(await Revocations.start(closeLater(await KccRedis.connect(kccOptions(server, user), ['subscriber'])), { keycloakPushes, maxStalenessMs: 600 }));
+    closeLater(await Revocations.start(closeLater(await KccRedis.connect(kccOptions(server, user), ['subscriber'])), { keycloakPushes, maxStalenessMs: 1_000 }));
   // No stored push from the test before: a start verifies the stored push and waits for it (not
   // what this test is about).
   const raw: Redis = closeLater(await connectAs(server, user));
@@ -119,7 +120,7 @@ it('a fetch of the realm keys that hangs does not hold up the polls: the instanc
   await relaying.applyKeycloakPush(verdict.push);
   const old = { sid: 'old-session', sub: 'u1', iat: now() - 60 };
   await until(() => waiting.check(old) === 'revoked', 'the push enforced once its fetch failed');
-  await new Promise((resolve) => setTimeout(resolve, 5_000)); // polls every 200 ms, each reload waiting 2 s
+  await new Promise((resolve) => setTimeout(resolve, 6_000)); // about 18 polls, each reload waiting 2.5 s
   expect(stale).toBe(0);
   expect(waiting.stale).toBe(false);
 });
