@@ -100,8 +100,6 @@ return { newer and 1 or 0, repaired }
 export interface PushRelayHost {
   /** Sets the pushed not-before in the index (also lower). */
   setPushedNotBefore(notBefore: number, source: PushSource): void;
-  /** Raises the client-wide not-before by value (never lowers), as a `{ kind: 'client' }` revocation does. */
-  raiseNotBefore(notBefore: number, source: PushSource): void;
   /** Raises the pushed not-before (never lowers it) for a push not verified yet: the next verified push sets it, also lower. */
   raisePushedNotBefore(notBefore: number, source: PushSource): void;
   /** A relayed or stored push that was not applied: counted and logged like any refused revocation. */
@@ -337,7 +335,7 @@ export class KeycloakPushRelay {
       // this instance must not fail open on a "Set to now" (found by review: it answered 'active',
       // and fresh, for every token the push cut off, for as long as the keys stayed out of reach).
       this.reloadWanted = true;
-      return this.raiseUnverified(signedAction, source, 'until-verified');
+      return this.raiseUnverified(signedAction, source);
     }
     this.host.refuse(source, `keycloak-push ${verdict.reason}`);
   }
@@ -345,20 +343,17 @@ export class KeycloakPushRelay {
   /**
    * Without a verifier (or while it cannot fetch the realm's keys) this instance cannot follow a push
    * downward, but it must not fail open on a "Set to now" another instance received: it raises its
-   * not-before to the action's (raising is the safe direction, and a value past now + skew is
-   * refused as poison). A lowering needs the verifier.
-   * - `by-value` (no verifier): as it would for a `{ kind: 'client' }` revocation from Redis.
-   * - `until-verified` (keys out of reach): the pushed not-before, which the push's verified copy
-   *   sets once the keys are back, and a later verified "Clear" lowers. Not by value: a by-value
-   *   not-before is written back to Redis when Redis lacks it (lost-writes check), which would keep
-   *   every instance from following that "Clear" (found by review).
+   * pushed not-before to the action's (raising is the safe direction, and a value past now + skew is
+   * refused as poison), held until a verified push sets it (the push's own copy once the keys are
+   * back, or a later "Clear"; without a verifier, only one through this instance's admin route).
+   * Not the by-value not-before: that one is written back to Redis when Redis lacks it (lost-writes
+   * check), as a client-wide cut-off no verified "Clear" lowers, on every instance (found by review).
    */
-  private raiseUnverified(signedAction: string, source: PushSource, how: 'by-value' | 'until-verified' = 'by-value'): void {
+  private raiseUnverified(signedAction: string, source: PushSource): void {
     const notBefore = unverifiedNotBefore(signedAction);
     if (notBefore === undefined) return this.host.refuse(source, 'keycloak-push malformed');
     if (notBefore > latestNotBefore(Date.now())) return this.host.refuse(source, 'keycloak-push future not-before');
     if (notBefore <= 0) return;
-    if (how === 'by-value') return this.host.raiseNotBefore(notBefore, source);
     this.raisedUntilVerified = true;
     this.host.raisePushedNotBefore(notBefore, source);
   }

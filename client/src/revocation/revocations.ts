@@ -51,8 +51,9 @@ export interface RevocationOptions {
   /**
    * Verifies Keycloak's not-before pushes relayed by other instances and stored in Redis
    * (`createKeycloakPushVerifier`), so that this instance follows them, also when they lower the
-   * not-before. Without it, a relayed push only raises this instance's not-before (by value, as a
-   * `{ kind: 'client' }` revocation does): it is never lowered, Keycloak's *Clear* included.
+   * not-before. Without it, a relayed or stored push only raises this instance's pushed not-before,
+   * held in this process: it is never lowered, Keycloak's *Clear* included (unless this instance's
+   * own admin route receives a push), and never written to Redis as a client-wide one.
    * @default none (the Fastify plugin sets it)
    */
   readonly keycloakPushes?: KeycloakPushVerifier;
@@ -249,7 +250,6 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     };
     this.pushes = new KeycloakPushRelay(redis, options.keycloakPushes, this.options.sessionMaxLifetimeMs, {
       setPushedNotBefore,
-      raiseNotBefore: (notBefore) => this.index.revokeAllBefore(notBefore),
       raisePushedNotBefore: (notBefore, source) => {
         if (notBefore > this.index.pushed) setPushedNotBefore(notBefore, source);
       },

@@ -1,13 +1,15 @@
 /**
  * Instances started without a push verifier (`Revocations.start(redis)`, no `keycloakPushes`) beside
  * the one that received Keycloak's "Set to now": they cannot follow a push downward, but they must
- * not fail open either. They raise their not-before by value to a relayed push's, never lower it,
- * and refuse a relayed far-future one. (Found by review: they used to drop relayed pushes.)
+ * not fail open either. They raise their pushed not-before to a relayed push's, never lower it, and
+ * refuse a relayed far-future one (found by review: they used to drop relayed pushes). They hold it
+ * in memory only: raised by value, it was written to Redis after a reconnect (found by review).
  */
 import { randomUUID } from 'node:crypto';
 import { CompactSign, createLocalJWKSet } from 'jose';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { KccRedis, RedisReplayGuard, Revocations, createKeycloakAdminHandlers } from '../../../client/src/index.js';
+import type { Redis } from 'ioredis';
+import { KccRedis, type KeycloakPushVerifier, RedisReplayGuard, Revocations, createKeycloakAdminHandlers, createKeycloakPushVerifier } from '../../../client/src/index.js';
 import { encodeEnvelope } from '../../../client/src/envelope.js';
 import { KEYCLOAK_PUSH_KIND, RELAYED_PUSH_VERSION } from '../../../client/src/revocation/admin-action-relay.js';
 import { REVOCATION_BATCH_VERSION, REVOCATION_EVENT, type RevocationBatch } from '../../../client/src/revocation/revocation-event.js';
@@ -32,9 +34,9 @@ afterAll(async () => {
   await server?.stop();
 });
 
-async function instance() {
-  const redis = await KccRedis.connect(kccOptions(server, user), ['subscriber']);
-  const revocations = await Revocations.start(redis);
+async function instance(keycloakPushes?: KeycloakPushVerifier) {
+  const redis = await KccRedis.connect(kccOptions(server, user, { reconnectMaxDelayMs: 100 }), ['subscriber']);
+  const revocations = await Revocations.start(redis, { keycloakPushes });
   open.push(redis, revocations);
   const admin = createKeycloakAdminHandlers({ enabled: true, issuer: 'https://sso.example.com/realms/main', clientId: 'shop', sink: revocations, replayGuard: new RedisReplayGuard(redis), jwks: createLocalJWKSet({ keys: [key.publicJwk] }) });
   return { redis, revocations, admin };
@@ -45,7 +47,7 @@ const push = (notBefore: number, expiration = now() + 30) =>
     .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
     .sign(key.privateKey);
 
-it('"Set to now" received by one instance is enforced by the others (raised by value); "Clear" does not lower them', async () => {
+it('"Set to now" received by one instance is enforced by the others (their pushed cut-off raised); "Clear" does not lower them', async () => {
   const [a, b] = [await instance(), await instance()];
   const setAt = now();
   expect((await a.admin.pushNotBefore({ contentType: 'text/plain', body: await push(setAt) })).status).toBe(200);
@@ -53,6 +55,7 @@ it('"Set to now" received by one instance is enforced by the others (raised by v
   expect(a.revocations.check(old)).toBe('revoked');
   await until(() => b.revocations.check(old) === 'revoked', 'the other instance to enforce the push');
   expect(b.revocations.stats.clientNotBefore).toBe(setAt);
+  expect(b.revocations.stats.pushedNotBefore).toBe(setAt);
 
   // A newcomer without a verifier raises to the stored push too.
   const c = await instance();
@@ -86,4 +89,38 @@ it('a relayed push with a far-future not-before (a Redis writer\'s, signed by an
   }
   expect(revocations.stats.clientNotBefore).toBeLessThan(far);
   expect(revocations.check({ sid: 'fresh', sub: 'u2', iat: now() })).toBe('active');
+});
+
+it('the raised cut-off is not written to Redis after a reconnect: the instances that verify still follow a "Clear"', async () => {
+  // From a review: it was raised by value, and the lost-writes check wrote a by-value cut-off Redis
+  // lacks back to Redis after a reconnect, as a client-wide one that no verified "Clear" lowers.
+  const verifier = createKeycloakPushVerifier({ issuer: 'https://sso.example.com/realms/main', clientId: 'shop', jwks: createLocalJWKSet({ keys: [key.publicJwk] }) });
+  const [receiver, holder, follower] = [await instance(), await instance(), await instance(verifier)];
+  const raw: Redis = await connectAs(server, user);
+  try {
+    // Clean slate: no cut-off left by the tests before.
+    await raw.del(...[REVOCATION_KEYS.keycloakPush, REVOCATION_KEYS.clientNotBefore].map((name) => holder.redis.key(name)));
+    const setAt = now() - 5;
+    expect((await receiver.admin.pushNotBefore({ contentType: 'text/plain', body: await push(setAt, now() + 40) })).status).toBe(200);
+    const old = { sid: 'old-session-2', sub: 'u3', iat: setAt - 100 };
+    await until(() => holder.revocations.check(old) === 'revoked' && follower.revocations.check(old) === 'revoked', 'the push enforced');
+
+    // The positive control: a user-wide not-before the holder has and Redis lost is written back.
+    await receiver.revocations.revokeSubject('u4', now() - 1);
+    await until(() => holder.revocations.check({ sub: 'u4', iat: now() - 10 }) === 'revoked', 'the holder to have the user-wide not-before');
+    await raw.del(holder.redis.key(REVOCATION_KEYS.subjects));
+    (holder.redis.client as Redis).disconnect(true);
+    await until(() => holder.revocations.stats.rewrittenAfterLoss > 0, 'the lost-writes check after the reconnect', 20_000);
+    await holder.revocations.close(); // its rewrites, all started together, have landed
+    expect(await raw.zscore(holder.redis.key(REVOCATION_KEYS.subjects), 'u4')).not.toBeNull();
+    expect(await raw.get(holder.redis.key(REVOCATION_KEYS.clientNotBefore))).toBeNull();
+    expect(holder.revocations.stats.rewrittenAfterLoss).toBe(1);
+
+    // Keycloak's "Clear", received by the same instance: the one that verifies follows it.
+    expect((await receiver.admin.pushNotBefore({ contentType: 'text/plain', body: await push(0, now() + 41) })).status).toBe(200);
+    await until(() => follower.revocations.check(old) === 'active', 'the verifying instance to follow the Clear');
+    expect(receiver.revocations.check(old)).toBe('active');
+  } finally {
+    raw.disconnect();
+  }
 });
