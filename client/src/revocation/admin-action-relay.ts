@@ -16,6 +16,7 @@ import { REVOCATION_KEYS } from './revocation-keys.js';
 import { RECENT_WRITES_WINDOW_MS } from './recent-writes.js';
 import { SingleFlight } from '../single-flight.js';
 import { errorLine } from '../redis-error-redaction.js';
+import { waitAtMost } from '../time-limit.js';
 import { LUA_KEY_REPAIR, MAX_LOG_ID_AHEAD_MS, warnRepaired } from '../lua-key-repair.js';
 
 /**
@@ -35,6 +36,13 @@ export const KEYCLOAK_PUSH_KIND = 'keycloak-push';
 
 /** Format version of {@link RelayedKeycloakPush}. */
 export const RELAYED_PUSH_VERSION = 1;
+
+/**
+ * How long reading the stored push waits for its verification before enforcing it unverified (ms):
+ * a fetch of the realm's keys normally takes milliseconds, and may hang for its timeout (5 s by
+ * default) while Keycloak is out of reach.
+ */
+export const STORED_PUSH_VERIFY_WAIT_MS = 1_000;
 
 /** Longest signed action relayed or stored (characters): a push is a few hundred. */
 export const MAX_SIGNED_ACTION_LENGTH = 8_192;
@@ -310,14 +318,25 @@ export class KeycloakPushRelay {
     this.verifyAndApply(relayed.action, source).catch((error: unknown) => this.host.refuse(source, `keycloak-push not applied: ${String(error)}`));
   }
 
-  /** Reads the stored newest push (start, a gap in the log, or after keys were unavailable) and applies it if newer. */
+  /**
+   * Reads the stored newest push (start, a gap in the log, or after keys were unavailable) and applies
+   * it if newer. Waits for its verification {@link STORED_PUSH_VERIFY_WAIT_MS} at most: a start (or a
+   * poll's reload) is not held up for the key fetch's timeout while the realm's keys are slow or out
+   * of reach. The push is enforced meanwhile (raised until verified), and the verification, once
+   * done, applies or refuses it.
+   */
   async load(): Promise<void> {
     this.reloadWanted = false;
     const raw = await this.redis.run((r) => r.get(this.redis.key(REVOCATION_KEYS.keycloakPush)));
     if (raw === null) return;
     const action = storedAction(raw);
     if (action === undefined) return this.host.refuse('snapshot', 'malformed stored keycloak-push');
-    await this.verifyAndApply(action, 'snapshot');
+    let settled = false;
+    const verification = this.verifyAndApply(action, 'snapshot')
+      .catch((error: unknown) => this.host.refuse('snapshot', `keycloak-push not applied: ${String(error)}`))
+      .finally(() => void (settled = true));
+    await waitAtMost(verification, STORED_PUSH_VERIFY_WAIT_MS);
+    if (!settled) this.raiseUnverified(action, 'snapshot');
   }
 
   private async verifyAndApply(signedAction: string, source: PushSource): Promise<void> {

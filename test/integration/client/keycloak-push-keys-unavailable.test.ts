@@ -158,3 +158,55 @@ it('an unverifiable replay of an older "Set to now" is enforced only until the k
   keys.down = false;
   await until(() => follower.check(old) === 'active', 'the raise ended by the newest verified push');
 });
+
+it('an instance started while a key fetch hangs is ready without waiting for it: the stored push is enforced meanwhile, then verified', async () => {
+  // From session 27's open gaps: the start waited for the stored push's verification, so a new
+  // instance was ready only after the key fetch's timeout (5 s by default) while Keycloak was out of reach.
+  const key = await realmKey('realm-1');
+  const local = createLocalJWKSet({ keys: [key.publicJwk] });
+  const working = createKeycloakPushVerifier({ issuer, clientId: 'shop', jwks: local });
+  let release: () => void = () => undefined;
+  const fetched = new Promise<void>((resolve) => (release = resolve));
+  let fetches = 0;
+  const held = createKeycloakPushVerifier({
+    issuer,
+    clientId: 'shop',
+    jwks: async (header, token) => {
+      fetches++;
+      await fetched; // the fetch hangs until the test lets it through, however long that is
+      return local(header, token);
+    },
+  });
+  const start = async (keycloakPushes: typeof working) =>
+    closeLater(await Revocations.start(closeLater(await KccRedis.connect(kccOptions(server, user), ['subscriber'])), { keycloakPushes }));
+  const raw: Redis = closeLater(await connectAs(server, user));
+  await raw.del(`${user}:{${user}}:${REVOCATION_KEYS.keycloakPush}`, `${user}:{${user}}:${REVOCATION_KEYS.clientNotBefore}`);
+  const relaying = await start(working);
+  const setAt = now() - 10;
+  const signed = await new CompactSign(Buffer.from(JSON.stringify({ id: randomUUID(), expiration: now() + 30, resource: 'shop', action: 'PUSH_NOT_BEFORE', notBefore: setAt })))
+    .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
+    .sign(key.privateKey);
+  const verdict = await working.verify(signed);
+  if (!verdict.ok) throw new Error(`the push was refused: ${verdict.reason}`);
+  await relaying.applyKeycloakPush(verdict.push);
+
+  const newcomer = await start(held); // resolves while its key fetch still hangs
+  expect(fetches).toBeGreaterThan(0);
+  const old = { sid: 'old-session', sub: 'u1', iat: setAt - 60 };
+  expect(newcomer.check(old)).toBe('revoked');
+  expect(newcomer.check({ sid: 'new-session', sub: 'u2', iat: now() })).toBe('active');
+  expect(newcomer.stats.pushesApplied).toBe(0);
+
+  release();
+  await until(() => newcomer.stats.pushesApplied === 1, 'the stored push applied once verified');
+  expect(newcomer.stats.pushedNotBefore).toBe(setAt);
+  expect(newcomer.stats.refused.snapshot).toBe(0);
+  // Verified, it is followed also downward: Keycloak's "Clear".
+  const clear = await new CompactSign(Buffer.from(JSON.stringify({ id: randomUUID(), expiration: now() + 32, resource: 'shop', action: 'PUSH_NOT_BEFORE', notBefore: 0 })))
+    .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
+    .sign(key.privateKey);
+  const cleared = await working.verify(clear);
+  if (!cleared.ok) throw new Error(`the push was refused: ${cleared.reason}`);
+  await relaying.applyKeycloakPush(cleared.push);
+  await until(() => newcomer.check(old) === 'active', 'the newcomer to follow the Clear');
+});
