@@ -44,6 +44,9 @@ export const RELAYED_PUSH_VERSION = 1;
  */
 export const STORED_PUSH_VERIFY_WAIT_MS = 1_000;
 
+/** Unverified pushes whose raise a refusal can take back (more: {@link KeycloakPushRelay} takes none back until a verified push). */
+export const MAX_UNVERIFIED_RAISES = 64;
+
 /** Longest signed action relayed or stored (characters): a push is a few hundred. */
 export const MAX_SIGNED_ACTION_LENGTH = 8_192;
 
@@ -150,8 +153,15 @@ export class KeycloakPushRelay {
   private outdatedCount = 0;
   /** A relayed push could not be verified for want of the realm's keys: read the stored one again. */
   private reloadWanted = false;
-  /** The pushed not-before was raised for a push not verified yet (keys out of reach): the next verified push sets it, newer or not. */
-  private raisedUntilVerified = false;
+  /**
+   * Pushes not verified yet whose not-before this instance enforces meanwhile (the realm's keys out
+   * of reach, or a verification still running), by signed action: the next verified push, newer or
+   * not, ends every raise; a push whose verification refuses it takes back its own raise only.
+   * Bounded: past {@link MAX_UNVERIFIED_RAISES} (a Redis writer flooding forged pushes) a refusal
+   * takes back nothing until a verified push ends them all (`unverifiedOverflow`).
+   */
+  private readonly unverified = new Map<string, number>();
+  private unverifiedOverflow = false;
   /**
    * The newest push relayed from here, and when it was first: checked (like the revocations this
    * instance writes) until a check at least {@link RECENT_WRITES_WINDOW_MS} later finds it stored, so
@@ -357,24 +367,46 @@ export class KeycloakPushRelay {
       return this.raiseUnverified(signedAction, source);
     }
     this.host.refuse(source, `keycloak-push ${verdict.reason}`);
+    this.takeBackRaise(signedAction, source);
   }
 
   /**
-   * Without a verifier (or while it cannot fetch the realm's keys) this instance cannot follow a push
-   * downward, but it must not fail open on a "Set to now" another instance received: it raises its
-   * pushed not-before to the action's (raising is the safe direction, and a value past now + skew is
-   * refused as poison), held until a verified push sets it (the push's own copy once the keys are
-   * back, or a later "Clear"; without a verifier, only one through this instance's admin route).
+   * Without a verifier (or while it cannot fetch the realm's keys, or its verification is still
+   * running) this instance cannot follow a push downward, but it must not fail open on a "Set to
+   * now" another instance received: it raises its pushed not-before to the action's (raising is the
+   * safe direction, and a value past now + skew is refused as poison), held until a verified push
+   * sets it (the push's own copy once the keys are back, or a later "Clear"; without a verifier,
+   * only one through this instance's admin route) or its verification refuses it.
    * Not the by-value not-before: that one is written back to Redis when Redis lacks it (lost-writes
    * check), as a client-wide cut-off no verified "Clear" lowers, on every instance (found by review).
+   * Not for an action that claims to be no newer than the newest verified push: genuine, it is
+   * outdated; forged, its claims count for nothing (found by review: a stored push whose
+   * verification outlasted the start's wait was raised to above a "Clear" verified meanwhile).
    */
   private raiseUnverified(signedAction: string, source: PushSource): void {
-    const notBefore = unverifiedNotBefore(signedAction);
-    if (notBefore === undefined) return this.host.refuse(source, 'keycloak-push malformed');
+    const claimed = unverifiedOrder(signedAction);
+    if (claimed === undefined) return this.host.refuse(source, 'keycloak-push malformed');
+    const { notBefore } = claimed;
     if (notBefore > latestNotBefore(Date.now())) return this.host.refuse(source, 'keycloak-push future not-before');
     if (notBefore <= 0) return;
-    this.raisedUntilVerified = true;
+    if (this.newest !== undefined && claimed.expiration !== undefined && !isNewer({ expiration: claimed.expiration, notBefore }, this.newest)) return;
+    if (this.unverified.size < MAX_UNVERIFIED_RAISES || this.unverified.has(signedAction)) this.unverified.set(signedAction, notBefore);
+    else this.unverifiedOverflow = true;
     this.host.raisePushedNotBefore(notBefore, source);
+  }
+
+  /**
+   * A push refused on verification (bad signature, unknown key, another client...) is no longer
+   * enforced: the pushed not-before goes back to the highest of the newest verified push and the
+   * raises still unverified (found by review: a refused stored push whose verification outlasted
+   * the start's wait stayed enforced until the next verified push).
+   */
+  private takeBackRaise(signedAction: string, source: PushSource): void {
+    const raised = this.unverified.get(signedAction);
+    if (raised === undefined || this.unverifiedOverflow) return;
+    this.unverified.delete(signedAction);
+    const held = Math.max(this.newest?.notBefore ?? 0, ...this.unverified.values());
+    if (held < raised) this.host.setPushedNotBefore(held, source);
   }
 
   private apply(push: VerifiedKeycloakPush, source: PushSource): void {
@@ -387,8 +419,9 @@ export class KeycloakPushRelay {
     }
     // An older verified push still ends a raise for an unverified one: back to the newest verified
     // (an unverifiable replay of an old "Set to now" after a "Clear" is not held once keys are back).
-    if (newer || this.raisedUntilVerified) {
-      this.raisedUntilVerified = false;
+    if (newer || this.unverified.size > 0 || this.unverifiedOverflow) {
+      this.unverified.clear();
+      this.unverifiedOverflow = false;
       this.host.setPushedNotBefore(this.newest?.notBefore ?? 0, source);
     }
   }
@@ -426,13 +459,18 @@ function storedAction(raw: string): string | undefined {
   return isPlainObject(value) && value.v === STORED_PUSH_VERSION && isSignedActionText(value.action) ? value.action : undefined;
 }
 
-/** The `notBefore` of a compact JWS's JSON payload, read without verifying it (a whole number ≥ 0), else undefined. */
-function unverifiedNotBefore(signedAction: string): number | undefined {
-  let notBefore: unknown;
+/**
+ * The `notBefore` (a whole number ≥ 0) and `expiration` (when a number) a compact JWS's JSON payload
+ * claims, read without verifying it; undefined without such a `notBefore`.
+ */
+function unverifiedOrder(signedAction: string): { readonly notBefore: number; readonly expiration: number | undefined } | undefined {
+  let payload: ReturnType<typeof decodeJwt>;
   try {
-    notBefore = decodeJwt(signedAction).notBefore;
+    payload = decodeJwt(signedAction);
   } catch {
     return undefined;
   }
-  return typeof notBefore === 'number' && Number.isSafeInteger(notBefore) && notBefore >= 0 ? notBefore : undefined;
+  const { notBefore, expiration } = payload;
+  if (typeof notBefore !== 'number' || !Number.isSafeInteger(notBefore) || notBefore < 0) return undefined;
+  return { notBefore, expiration: typeof expiration === 'number' && Number.isFinite(expiration) ? expiration : undefined };
 }

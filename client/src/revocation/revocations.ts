@@ -74,7 +74,11 @@ export interface RevocationEvents {
   fresh: [];
   /** A revocation was applied locally (from this instance, the bus, the log or the snapshot). */
   applied: [event: RevocationEvent];
-  /** A verified Keycloak not-before push was applied locally (the pushed not-before, epoch s; 0 = cleared). */
+  /**
+   * The pushed not-before changed here (epoch s; 0 = cleared): a verified Keycloak push applied, or
+   * raised for one not verified yet (no verifier, the realm's keys out of reach), or such a raise
+   * taken back when its push was refused.
+   */
   pushed: [notBefore: number, source: RevocationSource];
 }
 
@@ -131,7 +135,7 @@ export interface RevocationStats {
   readonly revokedSubjects: number;
   /** The client-wide not-before in force (epoch s), 0 when none: the later of the raised and the pushed one. */
   readonly clientNotBefore: number;
-  /** The not-before Keycloak last pushed (epoch s), 0 when none or cleared. */
+  /** The not-before Keycloak last pushed (epoch s), 0 when none or cleared; raised meanwhile for a relayed push not verified yet. */
   readonly pushedNotBefore: number;
   /** Verified Keycloak pushes applied here; a refused one (bad signature, out of range) counts in `refused`. */
   readonly pushesApplied: number;

@@ -6,7 +6,9 @@
  * later "Clear" included. (Found by review: it dropped the push until the keys came back and stayed
  * fresh, answering 'active' for every token the push cut off; an instance started meanwhile too.
  * Then, by a review of that fix: a raise by value was written back to Redis after a reconnect, and
- * kept every instance from following the "Clear".)
+ * kept every instance from following the "Clear". A start no longer waits for the key fetch: a
+ * review of that found a refused stored push left enforced, and an older one raised to above a
+ * "Clear" verified meanwhile.)
  */
 import { randomUUID } from 'node:crypto';
 import { CompactSign, createLocalJWKSet } from 'jose';
@@ -125,7 +127,7 @@ it('a fetch of the realm keys that hangs does not hold up the polls: the instanc
   expect(waiting.stale).toBe(false);
 });
 
-it('an unverifiable replay of an older "Set to now" is enforced only until the keys are back', async () => {
+it('an unverifiable replay of an older "Set to now" is not enforced; a push claiming to be newer is, until the keys are back', async () => {
   const { key, working, flaky, keys } = await verifiers(false);
   const raw: Redis = closeLater(await connectAs(server, user));
   await raw.del(`${user}:{${user}}:${REVOCATION_KEYS.keycloakPush}`, `${user}:{${user}}:${REVOCATION_KEYS.clientNotBefore}`);
@@ -133,10 +135,10 @@ it('an unverifiable replay of an older "Set to now" is enforced only until the k
     closeLater(await Revocations.start(closeLater(await KccRedis.connect(kccOptions(server, user), ['subscriber'])), { keycloakPushes, maxStalenessMs: 600 }));
   const relaying = await start(working);
   const follower = await start(flaky);
-  const sign = (notBefore: number, expiration: number) =>
+  const sign = (notBefore: number, expiration: number, by = key) =>
     new CompactSign(Buffer.from(JSON.stringify({ id: randomUUID(), expiration, resource: 'shop', action: 'PUSH_NOT_BEFORE', notBefore })))
-      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
-      .sign(key.privateKey);
+      .setProtectedHeader({ alg: by.alg, kid: by.kid, typ: 'JWT' })
+      .sign(by.privateKey);
   const relay = async (signed: string) => {
     const verdict = await working.verify(signed);
     if (!verdict.ok) throw new Error(`the push was refused: ${verdict.reason}`);
@@ -149,14 +151,24 @@ it('an unverifiable replay of an older "Set to now" is enforced only until the k
   const old = { sid: 'old-session', sub: 'u1', iat: setAt - 60 };
   await until(() => follower.check(old) === 'active' && follower.stats.pushesApplied === 2, 'the follower to follow Set to now, then Clear');
 
-  // Keys out of reach; someone with the app's Redis credentials replays the old "Set to now".
+  // Keys out of reach; someone with the app's Redis credentials replays the old "Set to now" (older
+  // than the Clear by its own signed claims: not enforced), then sends a forged push that claims to
+  // be newer, with a lower not-before (enforced until it can be verified: raising is safe). One
+  // batch, applied in order: the forged push's lower not-before shows that the replay raised nothing.
   keys.down = true;
-  const batch: RevocationBatch = { v: REVOCATION_BATCH_VERSION, revocations: [{ kind: KEYCLOAK_PUSH_KIND, v: RELAYED_PUSH_VERSION, action: setToNow }] };
+  const forged = await sign(setAt - 5, now() + 40, await realmKey('not-the-realm'));
+  const batch: RevocationBatch = {
+    v: REVOCATION_BATCH_VERSION,
+    revocations: [setToNow, forged].map((action) => ({ kind: KEYCLOAK_PUSH_KIND, v: RELAYED_PUSH_VERSION, action })),
+  };
   await raw.publish(`${user}:${REVOCATION_KEYS.channel}`, encodeEnvelope('replayer', REVOCATION_EVENT, batch, 65_536).json);
-  await until(() => follower.check(old) === 'revoked', 'the replay enforced while it cannot be verified');
+  await until(() => follower.stats.pushedNotBefore !== 0, 'the forged push enforced while it cannot be verified');
+  expect(follower.stats.pushedNotBefore).toBe(setAt - 5);
+  expect(follower.check(old)).toBe('revoked');
   // Keys back: the stored push (the Clear, already applied) verifies, and ends the raise.
   keys.down = false;
   await until(() => follower.check(old) === 'active', 'the raise ended by the newest verified push');
+  expect(follower.stats.pushedNotBefore).toBe(0);
 });
 
 it('an instance started while a key fetch hangs is ready without waiting for it: the stored push is enforced meanwhile, then verified', async () => {
@@ -209,4 +221,88 @@ it('an instance started while a key fetch hangs is ready without waiting for it:
   if (!cleared.ok) throw new Error(`the push was refused: ${cleared.reason}`);
   await relaying.applyKeycloakPush(cleared.push);
   await until(() => newcomer.check(old) === 'active', 'the newcomer to follow the Clear');
+});
+
+/** A verifier whose key lookups for `kid` hang until `release()` (`asked` resolves at the first); other keys answer at once. */
+function heldFor(kid: string, local: ReturnType<typeof createLocalJWKSet>) {
+  let release: () => void = () => undefined;
+  let ask: () => void = () => undefined;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const asked = new Promise<void>((resolve) => (ask = resolve));
+  const verifier = createKeycloakPushVerifier({
+    issuer,
+    clientId: 'shop',
+    jwks: async (header, token) => {
+      if (header.kid === kid) {
+        ask();
+        await released;
+      }
+      return local(header, token);
+    },
+  });
+  return { verifier, release, asked };
+}
+
+it('a stored push whose verification outlasts the start\'s wait, then refuses it, is no longer enforced', async () => {
+  // From a review of the bounded wait: the stored push was raised to at the end of the wait, and a
+  // refusal afterwards (a forged push whose unknown key waits out jose's cooldown) left it enforced
+  // until the next verified push.
+  const key = await realmKey('realm-1');
+  const local = createLocalJWKSet({ keys: [key.publicJwk] });
+  const { verifier, release } = heldFor('not-the-realm', local);
+  const raw: Redis = closeLater(await connectAs(server, user));
+  await raw.del(`${user}:{${user}}:${REVOCATION_KEYS.clientNotBefore}`);
+  const setAt = now() - 10;
+  const forger = await realmKey('not-the-realm');
+  const forged = await new CompactSign(Buffer.from(JSON.stringify({ id: randomUUID(), expiration: now() + 30, resource: 'shop', action: 'PUSH_NOT_BEFORE', notBefore: setAt })))
+    .setProtectedHeader({ alg: forger.alg, kid: forger.kid, typ: 'JWT' })
+    .sign(forger.privateKey);
+  await raw.set(`${user}:{${user}}:${REVOCATION_KEYS.keycloakPush}`, JSON.stringify({ v: 1, action: forged, expiration: now() + 30, notBefore: setAt }));
+
+  const newcomer = closeLater(await Revocations.start(closeLater(await KccRedis.connect(kccOptions(server, user), ['subscriber'])), { keycloakPushes: verifier }));
+  const old = { sid: 'old-session', sub: 'u1', iat: setAt - 60 };
+  expect(newcomer.check(old)).toBe('revoked'); // not verified yet: enforced meanwhile
+  release();
+  await until(() => newcomer.stats.refused.snapshot === 1, 'the stored push refused once its key lookup ends');
+  expect(newcomer.stats.pushedNotBefore).toBe(0);
+  expect(newcomer.check(old)).toBe('active');
+});
+
+it('a stored push whose verification outlasts the start\'s wait is not raised to above a newer Clear verified meanwhile', async () => {
+  // From a review of the bounded wait: at its end the stored (older) "Set to now" was raised to,
+  // above the Clear the instance had verified from the bus during the wait.
+  const oldKey = await realmKey('realm-old');
+  const key = await realmKey('realm-1');
+  const local = createLocalJWKSet({ keys: [oldKey.publicJwk, key.publicJwk] });
+  const working = createKeycloakPushVerifier({ issuer, clientId: 'shop', jwks: local });
+  const { verifier, release, asked } = heldFor('realm-old', local);
+  const raw: Redis = closeLater(await connectAs(server, user));
+  await raw.del(`${user}:{${user}}:${REVOCATION_KEYS.keycloakPush}`, `${user}:{${user}}:${REVOCATION_KEYS.clientNotBefore}`);
+  const start = async (keycloakPushes: typeof working) =>
+    closeLater(await Revocations.start(closeLater(await KccRedis.connect(kccOptions(server, user), ['subscriber'])), { keycloakPushes }));
+  const relaying = await start(working);
+  const relay = async (by: typeof key, notBefore: number, expiration: number) => {
+    const signed = await new CompactSign(Buffer.from(JSON.stringify({ id: randomUUID(), expiration, resource: 'shop', action: 'PUSH_NOT_BEFORE', notBefore })))
+      .setProtectedHeader({ alg: by.alg, kid: by.kid, typ: 'JWT' })
+      .sign(by.privateKey);
+    const verdict = await working.verify(signed);
+    if (!verdict.ok) throw new Error(`the push was refused: ${verdict.reason}`);
+    await relaying.applyKeycloakPush(verdict.push);
+  };
+  const setAt = now() - 10;
+  await relay(oldKey, setAt, now() + 30); // "Set to now", signed by a key the newcomer looks up slowly
+
+  // Once the newcomer's start waits on that lookup (it read the stored push), Keycloak's "Clear"
+  // (signed by the other key) is relayed, and the newcomer verifies it from the bus at once.
+  const starting = Revocations.start(closeLater(await KccRedis.connect(kccOptions(server, user), ['subscriber'])), { keycloakPushes: verifier });
+  await asked;
+  await relay(key, 0, now() + 32);
+  const newcomer = closeLater(await starting);
+  const old = { sid: 'old-session', sub: 'u1', iat: setAt - 60 };
+  await until(() => newcomer.stats.pushesApplied === 1, 'the newcomer to apply the Clear');
+  expect(newcomer.check(old)).toBe('active');
+  release();
+  await until(() => newcomer.stats.pushesOutdated === 1, 'the stored push verified: older than the Clear');
+  expect(newcomer.check(old)).toBe('active');
+  expect(newcomer.stats.pushedNotBefore).toBe(0);
 });
