@@ -17,6 +17,7 @@ import { RECENT_WRITES_WINDOW_MS } from './recent-writes.js';
 import { SingleFlight } from '../single-flight.js';
 import { errorLine } from '../redis-error-redaction.js';
 import { waitAtMost } from '../time-limit.js';
+import { type PushOrder, UnverifiedPushes, isNewer } from './unverified-pushes.js';
 import { LUA_KEY_REPAIR, MAX_LOG_ID_AHEAD_MS, warnRepaired } from '../lua-key-repair.js';
 
 /**
@@ -43,9 +44,6 @@ export const RELAYED_PUSH_VERSION = 1;
  * default) while Keycloak is out of reach.
  */
 export const STORED_PUSH_VERIFY_WAIT_MS = 1_000;
-
-/** Unverified pushes whose raise a refusal can take back (more: {@link KeycloakPushRelay} takes none back until a verified push). */
-export const MAX_UNVERIFIED_RAISES = 64;
 
 /** Longest signed action relayed or stored (characters): a push is a few hundred. */
 export const MAX_SIGNED_ACTION_LENGTH = 8_192;
@@ -125,22 +123,6 @@ export interface PushRelayHost {
 export type PushCheck = 'none' | 'held' | 'relayed-again' | 'unrelayed';
 
 /**
- * The order of pushes, from signed values only: when Keycloak sent them (`expiration` = sending time
- * + 30 s), and within one second the stricter (higher) not-before. Nothing a Redis writer can add
- * (no receipt time, no counter) takes part, so a replayed realm-signed push can never come out newer
- * than the one in force. The one case this settles against Keycloak's own order — "Set to now" and
- * then "Clear" within the same second — errs on the strict side; pushing "Clear" again a second later
- * is followed.
- */
-interface PushOrder {
-  readonly expiration: number;
-  readonly notBefore: number;
-}
-
-const isNewer = (a: PushOrder, b: PushOrder | undefined): boolean =>
-  b === undefined || a.expiration > b.expiration || (a.expiration === b.expiration && a.notBefore > b.notBefore);
-
-/**
  * Keycloak's not-before pushes across the instances of an app-env. A push sets the client-wide
  * not-before to what the realm pushed, also lower (Keycloak's "Clear" pushes 0), as Keycloak's
  * adapters do; so it travels only as the realm-signed action, which every instance verifies with the
@@ -153,15 +135,9 @@ export class KeycloakPushRelay {
   private outdatedCount = 0;
   /** A relayed push could not be verified for want of the realm's keys: read the stored one again. */
   private reloadWanted = false;
-  /**
-   * Pushes not verified yet whose not-before this instance enforces meanwhile (the realm's keys out
-   * of reach, or a verification still running), by signed action: the next verified push, newer or
-   * not, ends every raise; a push whose verification refuses it takes back its own raise only.
-   * Bounded: past {@link MAX_UNVERIFIED_RAISES} (a Redis writer flooding forged pushes) a refusal
-   * takes back nothing until a verified push ends them all (`unverifiedOverflow`).
-   */
-  private readonly unverified = new Map<string, number>();
-  private unverifiedOverflow = false;
+  /** Pushes enforced before they are verified (see {@link raiseUnverified}). */
+  private readonly unverified = new UnverifiedPushes();
+  private readonly reverifying = new SingleFlight(() => this.verifyUnverifiedAgain());
   /**
    * The newest push relayed from here, and when it was first: checked (like the revocations this
    * instance writes) until a check at least {@link RECENT_WRITES_WINDOW_MS} later finds it stored, so
@@ -337,6 +313,7 @@ export class KeycloakPushRelay {
    */
   async load(): Promise<void> {
     this.reloadWanted = false;
+    if (this.verifier) void this.reverifying.run();
     const raw = await this.redis.run((r) => r.get(this.redis.key(REVOCATION_KEYS.keycloakPush)));
     if (raw === null) return;
     const action = storedAction(raw);
@@ -347,6 +324,19 @@ export class KeycloakPushRelay {
       .finally(() => void (settled = true));
     await waitAtMost(verification, STORED_PUSH_VERIFY_WAIT_MS);
     if (!settled) this.raiseUnverified(action, 'snapshot');
+  }
+
+  /**
+   * Verifies again the pushes enforced unverified (beside the stored one's reload): a bus push is
+   * heard once, so one that claims to be newer than any verified push, forged or genuine, would
+   * otherwise stay enforced, or stay unverified, until a newer push.
+   */
+  private async verifyUnverifiedAgain(): Promise<void> {
+    await Promise.all(
+      this.unverified.actions().map((action) =>
+        this.verifyAndApply(action, 'snapshot').catch((error: unknown) => this.host.refuse('snapshot', `keycloak-push not applied: ${String(error)}`)),
+      ),
+    );
   }
 
   private async verifyAndApply(signedAction: string, source: PushSource): Promise<void> {
@@ -374,9 +364,9 @@ export class KeycloakPushRelay {
    * Without a verifier (or while it cannot fetch the realm's keys, or its verification is still
    * running) this instance cannot follow a push downward, but it must not fail open on a "Set to
    * now" another instance received: it raises its pushed not-before to the action's (raising is the
-   * safe direction, and a value past now + skew is refused as poison), held until a verified push
-   * sets it (the push's own copy once the keys are back, or a later "Clear"; without a verifier,
-   * only one through this instance's admin route) or its verification refuses it.
+   * safe direction; a not-before past now + skew, or an `expiration` further ahead than Keycloak
+   * sends, is refused as poison) until the push verifies, its verification refuses it, or a verified
+   * push at least as new as it claims to be is applied ({@link UnverifiedPushes}).
    * Not the by-value not-before: that one is written back to Redis when Redis lacks it (lost-writes
    * check), as a client-wide cut-off no verified "Clear" lowers, on every instance (found by review).
    * Not for an action that claims to be no newer than the newest verified push: genuine, it is
@@ -386,27 +376,28 @@ export class KeycloakPushRelay {
   private raiseUnverified(signedAction: string, source: PushSource): void {
     const claimed = unverifiedOrder(signedAction);
     if (claimed === undefined) return this.host.refuse(source, 'keycloak-push malformed');
-    const { notBefore } = claimed;
-    if (notBefore > latestNotBefore(Date.now())) return this.host.refuse(source, 'keycloak-push future not-before');
-    if (notBefore <= 0) return;
-    if (this.newest !== undefined && claimed.expiration !== undefined && !isNewer({ expiration: claimed.expiration, notBefore }, this.newest)) return;
-    if (this.unverified.size < MAX_UNVERIFIED_RAISES || this.unverified.has(signedAction)) this.unverified.set(signedAction, notBefore);
-    else this.unverifiedOverflow = true;
-    this.host.raisePushedNotBefore(notBefore, source);
+    if (claimed.notBefore > latestNotBefore(Date.now())) return this.host.refuse(source, 'keycloak-push future not-before');
+    if (claimed.expiration > Math.floor(Date.now() / 1000) + MAX_ACTION_EXPIRATION_AHEAD_SECONDS) return this.host.refuse(source, 'keycloak-push bad_expiration');
+    if (claimed.notBefore <= 0 || !isNewer(claimed, this.newest)) return;
+    this.unverified.add(signedAction, claimed);
+    this.host.raisePushedNotBefore(claimed.notBefore, source);
   }
 
   /**
    * A push refused on verification (bad signature, unknown key, another client...) is no longer
-   * enforced: the pushed not-before goes back to the highest of the newest verified push and the
-   * raises still unverified (found by review: a refused stored push whose verification outlasted
-   * the start's wait stayed enforced until the next verified push).
+   * enforced (found by review: a refused stored push whose verification outlasted the start's wait
+   * stayed enforced until the next verified push).
    */
   private takeBackRaise(signedAction: string, source: PushSource): void {
-    const raised = this.unverified.get(signedAction);
-    if (raised === undefined || this.unverifiedOverflow) return;
-    this.unverified.delete(signedAction);
-    const held = Math.max(this.newest?.notBefore ?? 0, ...this.unverified.values());
-    if (held < raised) this.host.setPushedNotBefore(held, source);
+    const before = this.held();
+    if (!this.unverified.end(signedAction)) return;
+    const held = this.held();
+    if (held < before) this.host.setPushedNotBefore(held, source);
+  }
+
+  /** The pushed not-before in force: the newest verified push's, or higher for pushes not verified yet. */
+  private held(): number {
+    return Math.max(this.newest?.notBefore ?? 0, this.unverified.highest());
   }
 
   private apply(push: VerifiedKeycloakPush, source: PushSource): void {
@@ -417,13 +408,12 @@ export class KeycloakPushRelay {
     } else {
       this.outdatedCount++;
     }
-    // An older verified push still ends a raise for an unverified one: back to the newest verified
-    // (an unverifiable replay of an old "Set to now" after a "Clear" is not held once keys are back).
-    if (newer || this.unverified.size > 0 || this.unverifiedOverflow) {
-      this.unverified.clear();
-      this.unverifiedOverflow = false;
-      this.host.setPushedNotBefore(this.newest?.notBefore ?? 0, source);
-    }
+    // A verified push ends its own raise, and those of pushes that claim to be no newer than the
+    // newest verified one; not those that claim to be newer (found by review: a replayed older push,
+    // verified, ended a newer "Set to now" that could not be verified yet).
+    const ownEnded = this.unverified.end(push.signedAction);
+    const olderEnded = this.unverified.settle(this.newest!);
+    if (newer || ownEnded || olderEnded) this.host.setPushedNotBefore(this.held(), source);
   }
 
   /** A pushed not-before matters while tokens issued before it may live: the longest session, plus the skew. */
@@ -460,10 +450,10 @@ function storedAction(raw: string): string | undefined {
 }
 
 /**
- * The `notBefore` (a whole number ≥ 0) and `expiration` (when a number) a compact JWS's JSON payload
- * claims, read without verifying it; undefined without such a `notBefore`.
+ * The order a compact JWS's JSON payload claims (`expiration` and `notBefore`, whole numbers, the
+ * not-before ≥ 0), read without verifying it; undefined when it claims none.
  */
-function unverifiedOrder(signedAction: string): { readonly notBefore: number; readonly expiration: number | undefined } | undefined {
+function unverifiedOrder(signedAction: string): PushOrder | undefined {
   let payload: ReturnType<typeof decodeJwt>;
   try {
     payload = decodeJwt(signedAction);
@@ -472,5 +462,6 @@ function unverifiedOrder(signedAction: string): { readonly notBefore: number; re
   }
   const { notBefore, expiration } = payload;
   if (typeof notBefore !== 'number' || !Number.isSafeInteger(notBefore) || notBefore < 0) return undefined;
-  return { notBefore, expiration: typeof expiration === 'number' && Number.isFinite(expiration) ? expiration : undefined };
+  if (typeof expiration !== 'number' || !Number.isSafeInteger(expiration)) return undefined;
+  return { notBefore, expiration };
 }

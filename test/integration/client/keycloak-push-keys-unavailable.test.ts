@@ -306,3 +306,58 @@ it('a stored push whose verification outlasts the start\'s wait is not raised to
   expect(newcomer.check(old)).toBe('active');
   expect(newcomer.stats.pushedNotBefore).toBe(0);
 });
+
+it('a replayed older push, verified, does not end the raise of a newer one not verified yet, which is verified again once its key is back', async () => {
+  // From a review of 6ee696e: any verified push, an older replay included, ended every raise. With the
+  // stored push deleted (so a reload finds nothing to verify), a replayed "Clear" brought back every
+  // token a newer "Set to now" had cut off, on every instance that could not verify it yet.
+  const key = await realmKey('realm-1');
+  const rotated = await realmKey('realm-2'); // a key the realm just added, not fetchable here yet
+  const local = createLocalJWKSet({ keys: [key.publicJwk, rotated.publicJwk] });
+  const working = createKeycloakPushVerifier({ issuer, clientId: 'shop', jwks: local });
+  const keys = { down: true };
+  const lagging = createKeycloakPushVerifier({
+    issuer,
+    clientId: 'shop',
+    jwks: async (header, token) => {
+      if (header.kid === rotated.kid && keys.down) throw new Error('fetch failed: connect ECONNREFUSED');
+      return local(header, token);
+    },
+  });
+  const raw: Redis = closeLater(await connectAs(server, user));
+  await raw.del(`${user}:{${user}}:${REVOCATION_KEYS.keycloakPush}`, `${user}:{${user}}:${REVOCATION_KEYS.clientNotBefore}`);
+  const start = async (keycloakPushes: typeof working) =>
+    closeLater(await Revocations.start(closeLater(await KccRedis.connect(kccOptions(server, user), ['subscriber'])), { keycloakPushes, maxStalenessMs: 600 }));
+  const relaying = await start(working);
+  const follower = await start(lagging);
+  const sign = (by: typeof key, notBefore: number, expiration: number) =>
+    new CompactSign(Buffer.from(JSON.stringify({ id: randomUUID(), expiration, resource: 'shop', action: 'PUSH_NOT_BEFORE', notBefore })))
+      .setProtectedHeader({ alg: by.alg, kid: by.kid, typ: 'JWT' })
+      .sign(by.privateKey);
+  const relay = async (signed: string) => {
+    const verdict = await working.verify(signed);
+    if (!verdict.ok) throw new Error(`the push was refused: ${verdict.reason}`);
+    await relaying.applyKeycloakPush(verdict.push);
+  };
+
+  const clear = await sign(key, 0, now() + 30);
+  await relay(clear);
+  await until(() => follower.stats.pushesApplied === 1, 'the follower to apply the Clear');
+  const setAt = now() - 10;
+  await relay(await sign(rotated, setAt, now() + 32)); // "Set to now", signed by the new key
+  const old = { sid: 'old-session', sub: 'u1', iat: setAt - 60 };
+  await until(() => follower.check(old) === 'revoked', 'the Set to now enforced before it can be verified');
+
+  // Someone with the app's Redis credentials deletes the stored push and replays the Clear.
+  await raw.del(`${user}:{${user}}:${REVOCATION_KEYS.keycloakPush}`);
+  const batch: RevocationBatch = { v: REVOCATION_BATCH_VERSION, revocations: [{ kind: KEYCLOAK_PUSH_KIND, v: RELAYED_PUSH_VERSION, action: clear }] };
+  await raw.publish(`${user}:${REVOCATION_KEYS.channel}`, encodeEnvelope('replayer', REVOCATION_EVENT, batch, 65_536).json);
+  await until(() => follower.stats.pushesOutdated === 1, 'the replayed Clear verified, older than the newest verified push');
+  expect(follower.check(old)).toBe('revoked');
+
+  // The new key becomes fetchable: the Set to now, kept unverified, is verified (nothing is stored to reload).
+  keys.down = false;
+  await until(() => follower.stats.pushesApplied === 2, 'the Set to now verified again');
+  expect(follower.stats.pushedNotBefore).toBe(setAt);
+  expect(follower.check(old)).toBe('revoked');
+});
