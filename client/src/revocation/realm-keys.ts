@@ -124,7 +124,9 @@ function lazyRemoteJwks(url: URL, options: RemoteJWKSetOptions): JWTVerifyGetKey
       if ((error as { code?: unknown }).code !== 'ERR_JWKS_NO_MATCHING_KEY' || !remote.coolingDown) throw error;
       const deadline = performance.now() + UNKNOWN_KID_WAIT_MS;
       while (remote.coolingDown && performance.now() < deadline) await pause(COOLDOWN_POLL_MS);
-      if (remote.coolingDown) throw error;
+      // Looked up again even if still cooling down: another lookup may have fetched the key set
+      // meanwhile (a stale cache refetches whatever the cooldown), starting a cooldown of its own that
+      // this wait never saw end (found by review: the new key was then refused although held).
       return remote(protectedHeader, token);
     }
   };

@@ -259,6 +259,35 @@ describe('OIDC Back-Channel Logout handler against a realm JWKS served over HTTP
     expect(sink.sessions).not.toContain('forged');
   });
 
+  it('a genuine token whose kid waited out the cooldown is looked up once more: the key set fetched meanwhile by another lookup has it', async () => {
+    // From a review (2026-12-05): a lookup that refetched the key set during the wait (here its cache
+    // had gone stale, which refetches whatever the cooldown) started a new cooldown; the wait saw
+    // no end to it and refused the genuine token with the old answer, unknown_kid, although the key
+    // set now held its key.
+    const handler = handlerFor({ jwksCooldownMs: 60_000, jwksCacheMaxAgeMs: 100 });
+    const next = await realmKey('realm-4');
+    const [current, again, rotated] = await Promise.all([
+      signToken(key, logoutClaims(issuer)),
+      signToken(key, logoutClaims(issuer, { sid: 'session-5' })),
+      signToken(next, logoutClaims(issuer, { sid: 'session-4' })),
+    ]);
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
+    try {
+      expect((await handler(post(current))).status).toBe(200);
+      const fetched = jwks.fetches;
+      jwks.keys = [key.publicJwk, next.publicJwk]; // the realm adds a key and signs with it
+      const genuine = handler(post(rotated)); // cooling down: it waits (3 s at most)
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      vi.setSystemTime(Date.now() + 200); // the cache is stale: the next lookup refetches
+      expect((await handler(post(again))).status).toBe(200);
+      expect(jwks.fetches).toBe(fetched + 1);
+      expect((await genuine).status).toBe(200);
+      expect(sink.sessions).toContain('session-4');
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('answers 503 (the identity provider retries) when the JWKS cannot be fetched, and revokes nothing', async () => {
     jwks.status = 500;
     const fresh = handlerFor();
