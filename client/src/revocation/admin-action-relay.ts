@@ -378,9 +378,11 @@ export class KeycloakPushRelay {
     if (claimed === undefined) return this.host.refuse(source, 'keycloak-push malformed');
     if (claimed.notBefore > latestNotBefore(Date.now())) return this.host.refuse(source, 'keycloak-push future not-before');
     if (claimed.expiration > Math.floor(Date.now() / 1000) + MAX_ACTION_EXPIRATION_AHEAD_SECONDS) return this.host.refuse(source, 'keycloak-push bad_expiration');
-    if (claimed.notBefore <= 0 || !isNewer(claimed, this.newest)) return;
+    if (!isNewer(claimed, this.newest)) return;
+    // A "Clear" (0) raises nothing, but is kept too: verified again at the next reload, it is
+    // followed even if the stored push was replaced meanwhile (found by review).
     this.unverified.add(signedAction, claimed);
-    this.host.raisePushedNotBefore(claimed.notBefore, source);
+    if (claimed.notBefore > 0) this.host.raisePushedNotBefore(claimed.notBefore, source);
   }
 
   /**

@@ -30,16 +30,19 @@ const closeLater = closeAfterEach();
 const issuer = 'https://sso.example.com/realms/main';
 const now = () => Math.floor(Date.now() / 1000);
 
-/** A verifier with the realm's key, and one whose key fetch fails while `keys.down` (Keycloak out of reach). */
+/** A verifier with the realm's key, and one whose key fetch fails while `keys.down` (Keycloak out of reach; `keys.failed` counts them). */
 async function verifiers(down: boolean) {
   const key = await realmKey('realm-1');
   const local = createLocalJWKSet({ keys: [key.publicJwk] });
-  const keys = { down };
+  const keys = { down, failed: 0 };
   const flaky = createKeycloakPushVerifier({
     issuer,
     clientId: 'shop',
     jwks: async (header, token) => {
-      if (keys.down) throw new Error('fetch failed: connect ECONNREFUSED');
+      if (keys.down) {
+        keys.failed++;
+        throw new Error('fetch failed: connect ECONNREFUSED');
+      }
       return local(header, token);
     },
   });
@@ -360,4 +363,43 @@ it('a replayed older push, verified, does not end the raise of a newer one not v
   await until(() => follower.stats.pushesApplied === 2, 'the Set to now verified again');
   expect(follower.stats.pushedNotBefore).toBe(setAt);
   expect(follower.check(old)).toBe('revoked');
+});
+
+it('a "Clear" heard while the keys are out of reach is verified again once they are back, even with the stored push replaced', async () => {
+  // From a review of 5ce6925: a Clear raises nothing, so it was not kept; its only second chance was
+  // the stored push, which a writer with the app's credentials replaced with a replay of the older
+  // "Set to now": the instance never followed the Clear.
+  const { key, working, flaky, keys } = await verifiers(false);
+  const raw: Redis = closeLater(await connectAs(server, user));
+  await raw.del(`${user}:{${user}}:${REVOCATION_KEYS.keycloakPush}`, `${user}:{${user}}:${REVOCATION_KEYS.clientNotBefore}`);
+  const start = async (keycloakPushes: typeof working) =>
+    closeLater(await Revocations.start(closeLater(await KccRedis.connect(kccOptions(server, user), ['subscriber'])), { keycloakPushes, maxStalenessMs: 600 }));
+  const relaying = await start(working);
+  const follower = await start(flaky);
+  const sign = (notBefore: number, expiration: number) =>
+    new CompactSign(Buffer.from(JSON.stringify({ id: randomUUID(), expiration, resource: 'shop', action: 'PUSH_NOT_BEFORE', notBefore })))
+      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
+      .sign(key.privateKey);
+  const relay = async (signed: string) => {
+    const verdict = await working.verify(signed);
+    if (!verdict.ok) throw new Error(`the push was refused: ${verdict.reason}`);
+    await relaying.applyKeycloakPush(verdict.push);
+  };
+  const setAt = now() - 10;
+  const setToNow = await sign(setAt, now() + 30);
+  await relay(setToNow);
+  const old = { sid: 'old-session', sub: 'u1', iat: setAt - 60 };
+  await until(() => follower.stats.pushesApplied === 1, 'the follower to apply the Set to now');
+
+  keys.down = true;
+  const heard = follower.stats.refused.bus;
+  await relay(await sign(0, now() + 32)); // Clear
+  await until(() => keys.failed > 0, 'the follower to try the Clear while its keys are out of reach');
+  // The stored push replaced with the older Set to now, then the keys come back.
+  await raw.set(`${user}:{${user}}:${REVOCATION_KEYS.keycloakPush}`, JSON.stringify({ v: 1, action: setToNow, expiration: now() + 30, notBefore: setAt }));
+  expect(follower.check(old)).toBe('revoked');
+  keys.down = false;
+  await until(() => follower.check(old) === 'active', 'the follower to follow the Clear');
+  expect(follower.stats.pushesApplied).toBe(2);
+  expect(follower.stats.refused.bus).toBe(heard);
 });
