@@ -14,14 +14,14 @@ import { randomUUID } from 'node:crypto';
 import { CompactSign, createLocalJWKSet } from 'jose';
 import type { Redis } from 'ioredis';
 import { expect, it } from 'vitest';
-import { KccRedis, Revocations, createKeycloakPushVerifier } from '../../../client/src/index.js';
+import { KccRedis, type KeycloakPushVerifier, type RevocationOptions, Revocations, createKeycloakPushVerifier } from '../../../client/src/index.js';
 import { encodeEnvelope } from '../../../client/src/envelope.js';
 import { KEYCLOAK_PUSH_KIND, RELAYED_PUSH_VERSION } from '../../../client/src/revocation/admin-action-relay.js';
 import { REVOCATION_BATCH_VERSION, REVOCATION_EVENT, type RevocationBatch } from '../../../client/src/revocation/revocation-event.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { until } from '../../support/events.js';
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
-import { realmKey } from '../../support/logout-tokens.js';
+import { type RealmKey, realmKey } from '../../support/logout-tokens.js';
 import { connectAs, kccOptions, useTestRedis } from '../../support/redis.js';
 
 const server = useTestRedis({ appEnvs: [{ app: 'pushkeys', env: 'prod' }], persistence: 'none' });
@@ -29,6 +29,24 @@ const user = 'pushkeys-prod';
 const closeLater = closeAfterEach();
 const issuer = 'https://sso.example.com/realms/main';
 const now = () => Math.floor(Date.now() / 1000);
+const stored = (name: string) => `${user}:{${user}}:${name}`;
+
+/** A Keycloak not-before push action, signed by `by`. */
+const signPush = (by: RealmKey, notBefore: number, expiration: number) =>
+  new CompactSign(Buffer.from(JSON.stringify({ id: randomUUID(), expiration, resource: 'shop', action: 'PUSH_NOT_BEFORE', notBefore })))
+    .setProtectedHeader({ alg: by.alg, kid: by.kid, typ: 'JWT' })
+    .sign(by.privateKey);
+
+/** What the instance Keycloak reached does: verifies the push, applies it, stores and relays it. */
+async function relayPush(relaying: Revocations, verifier: KeycloakPushVerifier, signed: string): Promise<void> {
+  const verdict = await verifier.verify(signed);
+  if (!verdict.ok) throw new Error(`the push was refused: ${verdict.reason}`);
+  await relaying.applyKeycloakPush(verdict.push);
+}
+
+/** An instance on a connection of its own, both closed after the test. */
+const startInstance = async (keycloakPushes: KeycloakPushVerifier, options: RevocationOptions = {}) =>
+  closeLater(await Revocations.start(closeLater(await KccRedis.connect(kccOptions(server, user), ['subscriber'])), { keycloakPushes, ...options }));
 
 /** A verifier with the realm's key, and one whose key fetch fails while `keys.down` (Keycloak out of reach; `keys.failed` counts them). */
 async function verifiers(down: boolean) {
@@ -49,6 +67,19 @@ async function verifiers(down: boolean) {
   return { key, working: createKeycloakPushVerifier({ issuer, clientId: 'shop', jwks: local }), flaky, keys };
 }
 
+/**
+ * From a clean slate (no stored push or by-value not-before): an instance that relays with a working
+ * verifier, and a follower whose key fetches fail while `keys.down` (polling every 200 ms).
+ */
+async function relayingAndFollower() {
+  const { key, working, flaky, keys } = await verifiers(false);
+  const raw: Redis = closeLater(await connectAs(server, user));
+  await raw.del(stored(REVOCATION_KEYS.keycloakPush), stored(REVOCATION_KEYS.clientNotBefore));
+  const relaying = await startInstance(working, { maxStalenessMs: 600 });
+  const follower = await startInstance(flaky, { maxStalenessMs: 600 });
+  return { key, working, keys, raw, relaying, follower };
+}
+
 it('an instance that cannot fetch the realm keys enforces a relayed push until it verifies, then follows a later Clear', async () => {
   const { key, working, flaky, keys } = await verifiers(true);
   const start = async (keycloakPushes: typeof working) => {
@@ -57,14 +88,7 @@ it('an instance that cannot fetch the realm keys enforces a relayed push until i
   };
   const { revocations: relaying } = await start(working);
   const { redis: cutOffRedis, revocations: cutOff } = await start(flaky);
-  const push = async (notBefore: number, expiration: number) => {
-    const signed = await new CompactSign(Buffer.from(JSON.stringify({ id: randomUUID(), expiration, resource: 'shop', action: 'PUSH_NOT_BEFORE', notBefore })))
-      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
-      .sign(key.privateKey);
-    const verdict = await working.verify(signed);
-    if (!verdict.ok) throw new Error(`the push was refused: ${verdict.reason}`);
-    await relaying.applyKeycloakPush(verdict.push);
-  };
+  const push = async (notBefore: number, expiration: number) => relayPush(relaying, working, await signPush(key, notBefore, expiration));
 
   const setAt = now() - 10;
   await push(setAt, now() + 30);
@@ -86,7 +110,7 @@ it('an instance that cannot fetch the realm keys enforces a relayed push until i
   await until(() => cutOff.stats.rewrittenAfterLoss > 0 || cutOffRedis.stats.reconnects > 0, 'the reconnect');
   await new Promise((resolve) => setTimeout(resolve, 6_000)); // past the not-befores check's spread (up to 5 s)
   const raw: Redis = closeLater(await connectAs(server, user));
-  expect(await raw.get(`${user}:{${user}}:${REVOCATION_KEYS.clientNotBefore}`)).toBeNull();
+  expect(await raw.get(stored(REVOCATION_KEYS.clientNotBefore))).toBeNull();
 
   // Keys back, then Keycloak's "Clear": every instance follows it.
   keys.down = false;
@@ -107,22 +131,16 @@ it('a fetch of the realm keys that hangs does not hold up the polls: the instanc
       throw new Error('fetch failed: timeout');
     },
   });
-  const start = async (keycloakPushes: typeof working) =>
-    closeLater(await Revocations.start(closeLater(await KccRedis.connect(kccOptions(server, user), ['subscriber'])), { keycloakPushes, maxStalenessMs: 1_000 }));
+  const start = (keycloakPushes: typeof working) => startInstance(keycloakPushes, { maxStalenessMs: 1_000 });
   // No stored push from the test before: a start verifies the stored push and waits for it (not
   // what this test is about).
   const raw: Redis = closeLater(await connectAs(server, user));
-  await raw.del(`${user}:{${user}}:${REVOCATION_KEYS.keycloakPush}`);
+  await raw.del(stored(REVOCATION_KEYS.keycloakPush));
   const relaying = await start(working);
   const waiting = await start(hanging);
   let stale = 0;
   waiting.on('stale', () => stale++);
-  const signed = await new CompactSign(Buffer.from(JSON.stringify({ id: randomUUID(), expiration: now() + 30, resource: 'shop', action: 'PUSH_NOT_BEFORE', notBefore: now() - 5 })))
-    .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
-    .sign(key.privateKey);
-  const verdict = await working.verify(signed);
-  if (!verdict.ok) throw new Error(`the push was refused: ${verdict.reason}`);
-  await relaying.applyKeycloakPush(verdict.push);
+  await relayPush(relaying, working, await signPush(key, now() - 5, now() + 30));
   const old = { sid: 'old-session', sub: 'u1', iat: now() - 60 };
   await until(() => waiting.check(old) === 'revoked', 'the push enforced once its fetch failed');
   await new Promise((resolve) => setTimeout(resolve, 6_000)); // about 18 polls, each reload waiting 2.5 s
@@ -131,22 +149,9 @@ it('a fetch of the realm keys that hangs does not hold up the polls: the instanc
 });
 
 it('an unverifiable replay of an older "Set to now" is not enforced; a push claiming to be newer is, until the keys are back', async () => {
-  const { key, working, flaky, keys } = await verifiers(false);
-  const raw: Redis = closeLater(await connectAs(server, user));
-  await raw.del(`${user}:{${user}}:${REVOCATION_KEYS.keycloakPush}`, `${user}:{${user}}:${REVOCATION_KEYS.clientNotBefore}`);
-  const start = async (keycloakPushes: typeof working) =>
-    closeLater(await Revocations.start(closeLater(await KccRedis.connect(kccOptions(server, user), ['subscriber'])), { keycloakPushes, maxStalenessMs: 600 }));
-  const relaying = await start(working);
-  const follower = await start(flaky);
-  const sign = (notBefore: number, expiration: number, by = key) =>
-    new CompactSign(Buffer.from(JSON.stringify({ id: randomUUID(), expiration, resource: 'shop', action: 'PUSH_NOT_BEFORE', notBefore })))
-      .setProtectedHeader({ alg: by.alg, kid: by.kid, typ: 'JWT' })
-      .sign(by.privateKey);
-  const relay = async (signed: string) => {
-    const verdict = await working.verify(signed);
-    if (!verdict.ok) throw new Error(`the push was refused: ${verdict.reason}`);
-    await relaying.applyKeycloakPush(verdict.push);
-  };
+  const { key, working, keys, raw, relaying, follower } = await relayingAndFollower();
+  const sign = (notBefore: number, expiration: number, by = key) => signPush(by, notBefore, expiration);
+  const relay = (signed: string) => relayPush(relaying, working, signed);
   const setAt = now() - 10;
   const setToNow = await sign(setAt, now() + 30);
   await relay(setToNow);
@@ -192,18 +197,12 @@ it('an instance started while a key fetch hangs is ready without waiting for it:
       return local(header, token);
     },
   });
-  const start = async (keycloakPushes: typeof working) =>
-    closeLater(await Revocations.start(closeLater(await KccRedis.connect(kccOptions(server, user), ['subscriber'])), { keycloakPushes }));
+  const start = (keycloakPushes: typeof working) => startInstance(keycloakPushes);
   const raw: Redis = closeLater(await connectAs(server, user));
-  await raw.del(`${user}:{${user}}:${REVOCATION_KEYS.keycloakPush}`, `${user}:{${user}}:${REVOCATION_KEYS.clientNotBefore}`);
+  await raw.del(stored(REVOCATION_KEYS.keycloakPush), stored(REVOCATION_KEYS.clientNotBefore));
   const relaying = await start(working);
   const setAt = now() - 10;
-  const signed = await new CompactSign(Buffer.from(JSON.stringify({ id: randomUUID(), expiration: now() + 30, resource: 'shop', action: 'PUSH_NOT_BEFORE', notBefore: setAt })))
-    .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
-    .sign(key.privateKey);
-  const verdict = await working.verify(signed);
-  if (!verdict.ok) throw new Error(`the push was refused: ${verdict.reason}`);
-  await relaying.applyKeycloakPush(verdict.push);
+  await relayPush(relaying, working, await signPush(key, setAt, now() + 30));
 
   const newcomer = await start(held); // resolves while its key fetch still hangs
   expect(fetches).toBeGreaterThan(0);
@@ -217,12 +216,7 @@ it('an instance started while a key fetch hangs is ready without waiting for it:
   expect(newcomer.stats.pushedNotBefore).toBe(setAt);
   expect(newcomer.stats.refused.snapshot).toBe(0);
   // Verified, it is followed also downward: Keycloak's "Clear".
-  const clear = await new CompactSign(Buffer.from(JSON.stringify({ id: randomUUID(), expiration: now() + 32, resource: 'shop', action: 'PUSH_NOT_BEFORE', notBefore: 0 })))
-    .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
-    .sign(key.privateKey);
-  const cleared = await working.verify(clear);
-  if (!cleared.ok) throw new Error(`the push was refused: ${cleared.reason}`);
-  await relaying.applyKeycloakPush(cleared.push);
+  await relayPush(relaying, working, await signPush(key, 0, now() + 32));
   await until(() => newcomer.check(old) === 'active', 'the newcomer to follow the Clear');
 });
 
@@ -254,15 +248,13 @@ it('a stored push whose verification outlasts the start\'s wait, then refuses it
   const local = createLocalJWKSet({ keys: [key.publicJwk] });
   const { verifier, release } = heldFor('not-the-realm', local);
   const raw: Redis = closeLater(await connectAs(server, user));
-  await raw.del(`${user}:{${user}}:${REVOCATION_KEYS.clientNotBefore}`);
+  await raw.del(stored(REVOCATION_KEYS.clientNotBefore));
   const setAt = now() - 10;
   const forger = await realmKey('not-the-realm');
-  const forged = await new CompactSign(Buffer.from(JSON.stringify({ id: randomUUID(), expiration: now() + 30, resource: 'shop', action: 'PUSH_NOT_BEFORE', notBefore: setAt })))
-    .setProtectedHeader({ alg: forger.alg, kid: forger.kid, typ: 'JWT' })
-    .sign(forger.privateKey);
-  await raw.set(`${user}:{${user}}:${REVOCATION_KEYS.keycloakPush}`, JSON.stringify({ v: 1, action: forged, expiration: now() + 30, notBefore: setAt }));
+  const forged = await signPush(forger, setAt, now() + 30);
+  await raw.set(stored(REVOCATION_KEYS.keycloakPush), JSON.stringify({ v: 1, action: forged, expiration: now() + 30, notBefore: setAt }));
 
-  const newcomer = closeLater(await Revocations.start(closeLater(await KccRedis.connect(kccOptions(server, user), ['subscriber'])), { keycloakPushes: verifier }));
+  const newcomer = await startInstance(verifier);
   const old = { sid: 'old-session', sub: 'u1', iat: setAt - 60 };
   expect(newcomer.check(old)).toBe('revoked'); // not verified yet: enforced meanwhile
   release();
@@ -280,18 +272,10 @@ it('a stored push whose verification outlasts the start\'s wait is not raised to
   const working = createKeycloakPushVerifier({ issuer, clientId: 'shop', jwks: local });
   const { verifier, release, asked } = heldFor('realm-old', local);
   const raw: Redis = closeLater(await connectAs(server, user));
-  await raw.del(`${user}:{${user}}:${REVOCATION_KEYS.keycloakPush}`, `${user}:{${user}}:${REVOCATION_KEYS.clientNotBefore}`);
-  const start = async (keycloakPushes: typeof working) =>
-    closeLater(await Revocations.start(closeLater(await KccRedis.connect(kccOptions(server, user), ['subscriber'])), { keycloakPushes }));
+  await raw.del(stored(REVOCATION_KEYS.keycloakPush), stored(REVOCATION_KEYS.clientNotBefore));
+  const start = (keycloakPushes: typeof working) => startInstance(keycloakPushes);
   const relaying = await start(working);
-  const relay = async (by: typeof key, notBefore: number, expiration: number) => {
-    const signed = await new CompactSign(Buffer.from(JSON.stringify({ id: randomUUID(), expiration, resource: 'shop', action: 'PUSH_NOT_BEFORE', notBefore })))
-      .setProtectedHeader({ alg: by.alg, kid: by.kid, typ: 'JWT' })
-      .sign(by.privateKey);
-    const verdict = await working.verify(signed);
-    if (!verdict.ok) throw new Error(`the push was refused: ${verdict.reason}`);
-    await relaying.applyKeycloakPush(verdict.push);
-  };
+  const relay = async (by: typeof key, notBefore: number, expiration: number) => relayPush(relaying, working, await signPush(by, notBefore, expiration));
   const setAt = now() - 10;
   await relay(oldKey, setAt, now() + 30); // "Set to now", signed by a key the newcomer looks up slowly
 
@@ -328,20 +312,12 @@ it('a replayed older push, verified, does not end the raise of a newer one not v
     },
   });
   const raw: Redis = closeLater(await connectAs(server, user));
-  await raw.del(`${user}:{${user}}:${REVOCATION_KEYS.keycloakPush}`, `${user}:{${user}}:${REVOCATION_KEYS.clientNotBefore}`);
-  const start = async (keycloakPushes: typeof working) =>
-    closeLater(await Revocations.start(closeLater(await KccRedis.connect(kccOptions(server, user), ['subscriber'])), { keycloakPushes, maxStalenessMs: 600 }));
+  await raw.del(stored(REVOCATION_KEYS.keycloakPush), stored(REVOCATION_KEYS.clientNotBefore));
+  const start = (keycloakPushes: typeof working) => startInstance(keycloakPushes, { maxStalenessMs: 600 });
   const relaying = await start(working);
   const follower = await start(lagging);
-  const sign = (by: typeof key, notBefore: number, expiration: number) =>
-    new CompactSign(Buffer.from(JSON.stringify({ id: randomUUID(), expiration, resource: 'shop', action: 'PUSH_NOT_BEFORE', notBefore })))
-      .setProtectedHeader({ alg: by.alg, kid: by.kid, typ: 'JWT' })
-      .sign(by.privateKey);
-  const relay = async (signed: string) => {
-    const verdict = await working.verify(signed);
-    if (!verdict.ok) throw new Error(`the push was refused: ${verdict.reason}`);
-    await relaying.applyKeycloakPush(verdict.push);
-  };
+  const sign = signPush;
+  const relay = (signed: string) => relayPush(relaying, working, signed);
 
   const clear = await sign(key, 0, now() + 30);
   await relay(clear);
@@ -352,7 +328,7 @@ it('a replayed older push, verified, does not end the raise of a newer one not v
   await until(() => follower.check(old) === 'revoked', 'the Set to now enforced before it can be verified');
 
   // Someone with the app's Redis credentials deletes the stored push and replays the Clear.
-  await raw.del(`${user}:{${user}}:${REVOCATION_KEYS.keycloakPush}`);
+  await raw.del(stored(REVOCATION_KEYS.keycloakPush));
   const batch: RevocationBatch = { v: REVOCATION_BATCH_VERSION, revocations: [{ kind: KEYCLOAK_PUSH_KIND, v: RELAYED_PUSH_VERSION, action: clear }] };
   await raw.publish(`${user}:${REVOCATION_KEYS.channel}`, encodeEnvelope('replayer', REVOCATION_EVENT, batch, 65_536).json);
   await until(() => follower.stats.pushesOutdated === 1, 'the replayed Clear verified, older than the newest verified push');
@@ -369,22 +345,9 @@ it('a "Clear" heard while the keys are out of reach is verified again once they 
   // From a review of 5ce6925: a Clear raises nothing, so it was not kept; its only second chance was
   // the stored push, which a writer with the app's credentials replaced with a replay of the older
   // "Set to now": the instance never followed the Clear.
-  const { key, working, flaky, keys } = await verifiers(false);
-  const raw: Redis = closeLater(await connectAs(server, user));
-  await raw.del(`${user}:{${user}}:${REVOCATION_KEYS.keycloakPush}`, `${user}:{${user}}:${REVOCATION_KEYS.clientNotBefore}`);
-  const start = async (keycloakPushes: typeof working) =>
-    closeLater(await Revocations.start(closeLater(await KccRedis.connect(kccOptions(server, user), ['subscriber'])), { keycloakPushes, maxStalenessMs: 600 }));
-  const relaying = await start(working);
-  const follower = await start(flaky);
-  const sign = (notBefore: number, expiration: number) =>
-    new CompactSign(Buffer.from(JSON.stringify({ id: randomUUID(), expiration, resource: 'shop', action: 'PUSH_NOT_BEFORE', notBefore })))
-      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
-      .sign(key.privateKey);
-  const relay = async (signed: string) => {
-    const verdict = await working.verify(signed);
-    if (!verdict.ok) throw new Error(`the push was refused: ${verdict.reason}`);
-    await relaying.applyKeycloakPush(verdict.push);
-  };
+  const { key, working, keys, raw, relaying, follower } = await relayingAndFollower();
+  const sign = (notBefore: number, expiration: number) => signPush(key, notBefore, expiration);
+  const relay = (signed: string) => relayPush(relaying, working, signed);
   const setAt = now() - 10;
   const setToNow = await sign(setAt, now() + 30);
   await relay(setToNow);
@@ -396,7 +359,7 @@ it('a "Clear" heard while the keys are out of reach is verified again once they 
   await relay(await sign(0, now() + 32)); // Clear
   await until(() => keys.failed > 0, 'the follower to try the Clear while its keys are out of reach');
   // The stored push replaced with the older Set to now, then the keys come back.
-  await raw.set(`${user}:{${user}}:${REVOCATION_KEYS.keycloakPush}`, JSON.stringify({ v: 1, action: setToNow, expiration: now() + 30, notBefore: setAt }));
+  await raw.set(stored(REVOCATION_KEYS.keycloakPush), JSON.stringify({ v: 1, action: setToNow, expiration: now() + 30, notBefore: setAt }));
   expect(follower.check(old)).toBe('revoked');
   keys.down = false;
   await until(() => follower.check(old) === 'active', 'the follower to follow the Clear');
