@@ -109,7 +109,7 @@ return { newer and 1 or 0, repaired }
 export interface PushRelayHost {
   /** Sets the pushed not-before in the index (also lower). */
   setPushedNotBefore(notBefore: number, source: PushSource): void;
-  /** Raises the pushed not-before (never lowers it) for a push not verified yet: the next verified push sets it, also lower. */
+  /** Raises the pushed not-before (never lowers it) for a push not verified yet (held as {@link UnverifiedPushes} says). */
   raisePushedNotBefore(notBefore: number, source: PushSource): void;
   /** A relayed or stored push that was not applied: counted and logged like any refused revocation. */
   refuse(source: PushSource, reason: string): void;
@@ -301,7 +301,7 @@ export class KeycloakPushRelay {
   /** A push another instance relayed (bus, log): verified, then applied if it is the newest. */
   receive(relayed: RelayedKeycloakPush, source: 'bus' | 'log'): void {
     // Nothing awaits it: a failure is counted and logged as a refusal, never an unhandled rejection.
-    this.verifyAndApply(relayed.action, source).catch((error: unknown) => this.host.refuse(source, `keycloak-push not applied: ${String(error)}`));
+    void this.verifyEnforcingMeanwhile(relayed.action, source);
   }
 
   /**
@@ -318,12 +318,23 @@ export class KeycloakPushRelay {
     if (raw === null) return;
     const action = storedAction(raw);
     if (action === undefined) return this.host.refuse('snapshot', 'malformed stored keycloak-push');
+    await this.verifyEnforcingMeanwhile(action, 'snapshot');
+  }
+
+  /**
+   * Verifies and applies a push, waiting {@link STORED_PUSH_VERIFY_WAIT_MS} at most: a verification
+   * still running then (the realm's keys slow, a key fetch hanging for its timeout) goes on by
+   * itself, and the push is enforced meanwhile (found by review: a relayed push went unenforced for
+   * as long as its key fetch hung). Never rejects.
+   */
+  private async verifyEnforcingMeanwhile(signedAction: string, source: PushSource): Promise<void> {
     let settled = false;
-    const verification = this.verifyAndApply(action, 'snapshot')
-      .catch((error: unknown) => this.host.refuse('snapshot', `keycloak-push not applied: ${String(error)}`))
+    const verification = this.verifyAndApply(signedAction, source)
+      .catch((error: unknown) => this.host.refuse(source, `keycloak-push not applied: ${String(error)}`))
       .finally(() => void (settled = true));
     await waitAtMost(verification, STORED_PUSH_VERIFY_WAIT_MS);
-    if (!settled) this.raiseUnverified(action, 'snapshot');
+    // Not refused here: the verification reports what is wrong with it.
+    if (!settled) this.raiseUnverified(signedAction, source, false);
   }
 
   /**
@@ -332,6 +343,7 @@ export class KeycloakPushRelay {
    * otherwise stay enforced, or stay unverified, until a newer push.
    */
   private async verifyUnverifiedAgain(): Promise<void> {
+    if (this.host.closed()) return;
     await Promise.all(
       this.unverified.actions().map((action) =>
         this.verifyAndApply(action, 'snapshot').catch((error: unknown) => this.host.refuse('snapshot', `keycloak-push not applied: ${String(error)}`)),
@@ -347,6 +359,7 @@ export class KeycloakPushRelay {
     } catch (error) {
       verdict = { ok: false, reason: 'unavailable', cause: error };
     }
+    if (this.host.closed()) return; // closed while it waited for the realm's keys
     if (verdict.ok) return this.apply(verdict.push, source);
     if (verdict.reason === 'unavailable') {
       // Neither verified nor refused: the realm's keys could not be fetched. The stored push is the
@@ -357,7 +370,10 @@ export class KeycloakPushRelay {
       return this.raiseUnverified(signedAction, source);
     }
     this.host.refuse(source, `keycloak-push ${verdict.reason}`);
-    this.takeBackRaise(signedAction, source);
+    // An unknown key may be passing (the realm's new key not in the key set fetched yet) or the
+    // realm's removed one: the push stays enforced, as Keycloak meant, until a verified push at
+    // least as new (found by review: a genuine push's raise was taken back on unknown_kid).
+    if (verdict.reason !== 'unknown_kid') this.takeBackRaise(signedAction, source);
   }
 
   /**
@@ -373,11 +389,13 @@ export class KeycloakPushRelay {
    * outdated; forged, its claims count for nothing (found by review: a stored push whose
    * verification outlasted the start's wait was raised to above a "Clear" verified meanwhile).
    */
-  private raiseUnverified(signedAction: string, source: PushSource): void {
+  private raiseUnverified(signedAction: string, source: PushSource, report = true): void {
+    if (this.host.closed()) return;
+    const refuse = (reason: string) => void (report && this.host.refuse(source, reason));
     const claimed = unverifiedOrder(signedAction);
-    if (claimed === undefined) return this.host.refuse(source, 'keycloak-push malformed');
-    if (claimed.notBefore > latestNotBefore(Date.now())) return this.host.refuse(source, 'keycloak-push future not-before');
-    if (claimed.expiration > Math.floor(Date.now() / 1000) + MAX_ACTION_EXPIRATION_AHEAD_SECONDS) return this.host.refuse(source, 'keycloak-push bad_expiration');
+    if (claimed === undefined) return refuse('keycloak-push malformed');
+    if (claimed.notBefore > latestNotBefore(Date.now())) return refuse('keycloak-push future not-before');
+    if (claimed.expiration > Math.floor(Date.now() / 1000) + MAX_ACTION_EXPIRATION_AHEAD_SECONDS) return refuse('keycloak-push bad_expiration');
     if (!isNewer(claimed, this.newest)) return;
     // A "Clear" (0) raises nothing, but is kept too: verified again at the next reload, it is
     // followed even if the stored push was replaced meanwhile (found by review).
@@ -391,6 +409,7 @@ export class KeycloakPushRelay {
    * stayed enforced until the next verified push).
    */
   private takeBackRaise(signedAction: string, source: PushSource): void {
+    if (this.host.closed()) return;
     const before = this.held();
     if (!this.unverified.end(signedAction)) return;
     const held = this.held();
@@ -403,6 +422,7 @@ export class KeycloakPushRelay {
   }
 
   private apply(push: VerifiedKeycloakPush, source: PushSource): void {
+    if (this.host.closed()) return;
     const newer = isNewer(push, this.newest);
     if (newer) {
       this.newest = { expiration: push.expiration, notBefore: push.notBefore };

@@ -85,7 +85,7 @@ export class RevocationIndex {
   /**
    * Sets the not-before Keycloak pushed, also lower (its "Clear" pushes 0). Only for a value from a
    * realm-signed action verified in this process (a not-before raised by value stays in force), or to
-   * raise it for a push not verified yet, held until a verified one replaces it (KeycloakPushRelay).
+   * raise it for a push not verified yet, held as KeycloakPushRelay's UnverifiedPushes says.
    */
   setPushedNotBefore(verifiedNotBefore: number): void {
     this.pushedNotBefore = verifiedNotBefore;

@@ -277,7 +277,9 @@ describe('OIDC Back-Channel Logout handler against a realm JWKS served over HTTP
       const fetched = jwks.fetches;
       jwks.keys = [key.publicJwk, next.publicJwk]; // the realm adds a key and signs with it
       const genuine = handler(post(rotated)); // cooling down: it waits (3 s at most)
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      // A second for it to reach that wait (it needs no I/O): were it later, it would find the cache
+      // stale and fetch by itself, and the test would pass without the second lookup.
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
       vi.setSystemTime(Date.now() + 200); // the cache is stale: the next lookup refetches
       expect((await handler(post(again))).status).toBe(200);
       expect(jwks.fetches).toBe(fetched + 1);
