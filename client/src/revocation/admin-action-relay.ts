@@ -39,11 +39,11 @@ export const KEYCLOAK_PUSH_KIND = 'keycloak-push';
 export const RELAYED_PUSH_VERSION = 1;
 
 /**
- * How long reading the stored push waits for its verification before enforcing it unverified (ms):
- * a fetch of the realm's keys normally takes milliseconds, and may hang for its timeout (5 s by
- * default) while Keycloak is out of reach.
+ * How long a relayed or stored push's verification is waited for before the push is enforced
+ * unverified (ms): a fetch of the realm's keys normally takes milliseconds, and may hang for its
+ * timeout (5 s by default) while Keycloak is out of reach.
  */
-export const STORED_PUSH_VERIFY_WAIT_MS = 1_000;
+export const PUSH_VERIFY_WAIT_MS = 1_000;
 
 /** Longest signed action relayed or stored (characters): a push is a few hundred. */
 export const MAX_SIGNED_ACTION_LENGTH = 8_192;
@@ -306,7 +306,7 @@ export class KeycloakPushRelay {
 
   /**
    * Reads the stored newest push (start, a gap in the log, or after keys were unavailable) and applies
-   * it if newer. Waits for its verification {@link STORED_PUSH_VERIFY_WAIT_MS} at most: a start (or a
+   * it if newer. Waits for its verification {@link PUSH_VERIFY_WAIT_MS} at most: a start (or a
    * poll's reload) is not held up for the key fetch's timeout while the realm's keys are slow or out
    * of reach. The push is enforced meanwhile (raised until verified), and the verification, once
    * done, applies or refuses it.
@@ -322,7 +322,7 @@ export class KeycloakPushRelay {
   }
 
   /**
-   * Verifies and applies a push, waiting {@link STORED_PUSH_VERIFY_WAIT_MS} at most: a verification
+   * Verifies and applies a push, waiting {@link PUSH_VERIFY_WAIT_MS} at most: a verification
    * still running then (the realm's keys slow, a key fetch hanging for its timeout) goes on by
    * itself, and the push is enforced meanwhile (found by review: a relayed push went unenforced for
    * as long as its key fetch hung). Never rejects.
@@ -332,7 +332,7 @@ export class KeycloakPushRelay {
     const verification = this.verifyAndApply(signedAction, source)
       .catch((error: unknown) => this.host.refuse(source, `keycloak-push not applied: ${String(error)}`))
       .finally(() => void (settled = true));
-    await waitAtMost(verification, STORED_PUSH_VERIFY_WAIT_MS);
+    await waitAtMost(verification, PUSH_VERIFY_WAIT_MS);
     // Not refused here: the verification reports what is wrong with it.
     if (!settled) this.raiseUnverified(signedAction, source, false);
   }
@@ -404,8 +404,8 @@ export class KeycloakPushRelay {
   }
 
   /**
-   * A push refused on verification (bad signature, unknown key, another client...) is no longer
-   * enforced (found by review: a refused stored push whose verification outlasted the start's wait
+   * A push refused on verification (bad signature, another client...; not an unknown key) is no
+   * longer enforced (found by review: a refused stored push whose verification outlasted the start's wait
    * stayed enforced until the next verified push).
    */
   private takeBackRaise(signedAction: string, source: PushSource): void {
