@@ -300,7 +300,6 @@ export class KeycloakPushRelay {
 
   /** A push another instance relayed (bus, log): verified, then applied if it is the newest. */
   receive(relayed: RelayedKeycloakPush, source: 'bus' | 'log'): void {
-    // Nothing awaits it: a failure is counted and logged as a refusal, never an unhandled rejection.
     void this.verifyEnforcingMeanwhile(relayed.action, source);
   }
 
@@ -329,9 +328,7 @@ export class KeycloakPushRelay {
    */
   private async verifyEnforcingMeanwhile(signedAction: string, source: PushSource): Promise<void> {
     let settled = false;
-    const verification = this.verifyAndApply(signedAction, source)
-      .catch((error: unknown) => this.host.refuse(source, `keycloak-push not applied: ${String(error)}`))
-      .finally(() => void (settled = true));
+    const verification = this.settleVerification(signedAction, source).finally(() => void (settled = true));
     await waitAtMost(verification, PUSH_VERIFY_WAIT_MS);
     // Not refused here: the verification reports what is wrong with it.
     if (!settled) this.raiseUnverified(signedAction, source, false);
@@ -344,11 +341,12 @@ export class KeycloakPushRelay {
    */
   private async verifyUnverifiedAgain(): Promise<void> {
     if (this.host.closed()) return;
-    await Promise.all(
-      this.unverified.actions().map((action) =>
-        this.verifyAndApply(action, 'snapshot').catch((error: unknown) => this.host.refuse('snapshot', `keycloak-push not applied: ${String(error)}`)),
-      ),
-    );
+    await Promise.all(this.unverified.actions().map((action) => this.settleVerification(action, 'snapshot')));
+  }
+
+  /** {@link verifyAndApply}, never rejecting: a failure is counted and logged as a refusal. */
+  private settleVerification(signedAction: string, source: PushSource): Promise<void> {
+    return this.verifyAndApply(signedAction, source).catch((error: unknown) => this.host.refuse(source, `keycloak-push not applied: ${String(error)}`));
   }
 
   private async verifyAndApply(signedAction: string, source: PushSource): Promise<void> {

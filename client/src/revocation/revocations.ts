@@ -498,8 +498,8 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     // instance after each failover costs the server a full read of the state per instance).
     if (compareStreamIds(head.lastId, this.lastId) < 0 && streamIdTime(this.lastId) > Date.now() + MAX_LOG_ID_AHEAD_MS / 2) gap = true;
     if (gap) await this.loadSnapshot();
-    // Not awaited: it waits for the realm's keys, which may hang for their fetch's timeout while the
-    // poll's own reads are done; the push it would verify is enforced meanwhile (raised until verified).
+    // Not awaited: it waits up to a second for the realm's keys after the poll's own reads are done
+    // (the push it would verify is enforced meanwhile), and the poll's contact counts from now.
     else if (this.pushes.wantsReload) void this.pushes.load().catch(() => undefined);
     this.coverage.settle(window, head);
     this.settledOn = servedBy;

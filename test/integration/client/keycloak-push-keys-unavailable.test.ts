@@ -105,12 +105,18 @@ it('an instance that cannot fetch the realm keys enforces a relayed push until i
   expect(newcomer.check({ sid: 'new-session', sub: 'u2', iat: now() })).toBe('active');
 
   // A reconnect meanwhile: what the instance holds by value is checked against Redis and written
-  // back where Redis lacks it; the push's cut-off must not be written as a by-value one.
-  (cutOffRedis.client as Redis).disconnect(true);
-  await until(() => cutOff.stats.rewrittenAfterLoss > 0 || cutOffRedis.stats.reconnects > 0, 'the reconnect');
-  await new Promise((resolve) => setTimeout(resolve, 6_000)); // past the not-befores check's spread (up to 5 s)
+  // back where Redis lacks it; the push's cut-off must not be written as a by-value one. The
+  // positive control: a user-wide not-before it holds and Redis lost is written back, in the same check.
+  await relaying.revokeSubject('u9', now() - 1);
+  await until(() => cutOff.check({ sub: 'u9', iat: now() - 10 }) === 'revoked', 'the user-wide not-before heard');
   const raw: Redis = closeLater(await connectAs(server, user));
+  await raw.del(stored(REVOCATION_KEYS.subjects));
+  (cutOffRedis.client as Redis).disconnect(true);
+  await until(() => cutOff.stats.rewrittenAfterLoss > 0, 'the lost-writes check after the reconnect', 20_000);
+  await cutOffRedis.run((r) => r.ping()); // answered after the check's writes, sent before it on the same connection
+  expect(await raw.zscore(stored(REVOCATION_KEYS.subjects), 'u9')).not.toBeNull();
   expect(await raw.get(stored(REVOCATION_KEYS.clientNotBefore))).toBeNull();
+  expect(cutOff.stats.rewrittenAfterLoss).toBe(1);
 
   // Keys back, then Keycloak's "Clear": every instance follows it.
   keys.down = false;
