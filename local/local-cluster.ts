@@ -51,7 +51,10 @@ export class LocalCluster {
         '--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', String(replicas), '--cluster-yes',
       ], { env: { ...process.env, REDISCLI_AUTH: adminPassword } }); // keeps the password off the process list
       await waitForClusterOk(first);
-      if (replicas > 0) await waitForReplicasInSync(nodes);
+      if (replicas > 0) {
+        await waitForReplicasInSync(nodes);
+        await waitForReplicasGossiped(nodes, (options.primaries ?? 3) * replicas);
+      }
     } catch (error) {
       await Promise.all(nodes.map((n) => n.stop()));
       throw new Error(`could not create the local cluster: ${(error as Error).message.split('\n')[0]}`);
@@ -156,6 +159,27 @@ async function waitForReplicasInSync(nodes: readonly LocalRedis[]): Promise<void
         const info = await admin.info('replication');
         if (info.includes('role:master') || (info.includes('master_link_status:up') && !info.includes('master_sync_in_progress:1'))) break;
         if (i >= 400) throw new Error(`replica on port ${node.port} did not sync with its primary within 20 s`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    } finally {
+      await admin.quit();
+    }
+  }
+}
+
+/**
+ * Waits until every node's `CLUSTER NODES` shows all `expected` replicas, none flagged failing.
+ * `--cluster create` returns once the nodes agree on the slots; which node replicates which reaches
+ * the others by gossip afterwards, and a node asked too early still lists a replica as a primary.
+ */
+async function waitForReplicasGossiped(nodes: readonly LocalRedis[], expected: number): Promise<void> {
+  for (const node of nodes) {
+    const admin = await node.admin();
+    try {
+      for (let i = 0; ; i++) {
+        const rows = String(await admin.call('CLUSTER', 'NODES')).trim().split('\n').map((line) => line.split(' ')[2]!.split(','));
+        if (rows.filter((flags) => flags.includes('slave') && !flags.includes('fail') && !flags.includes('fail?')).length === expected) break;
+        if (i >= 400) throw new Error(`node on port ${node.port} did not see all ${expected} replicas within 20 s`);
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
     } finally {

@@ -6,6 +6,7 @@ import { KccRedis } from '../../client/src/index.js';
 import type { DedicatedRole } from '../../client/src/connection.js';
 import { LocalCluster, type LocalClusterOptions } from '../../local/local-cluster.js';
 import { LOCAL_ADMIN_USER, type LocalRedis } from '../../local/local-redis.js';
+import { untilAsync } from './events.js';
 
 /** The node of `cluster` that serves the slot of `key` (asked as the admin: CLUSTER KEYSLOT is not in the app users' grants). */
 export async function slotOwner(cluster: LocalCluster, key: string): Promise<LocalRedis> {
@@ -30,6 +31,16 @@ export async function slotOwner(cluster: LocalCluster, key: string): Promise<Loc
  * stopped after), and `connect(user)`: a KccRedis in cluster mode as that app-env's user, seeded
  * on the first running node. `options` adds replicas (`replicasPerPrimary`, `clusterNodeTimeoutMs`).
  */
+/**
+ * A replica of `primary`, once the first running node's gossip lists one not failing (after a
+ * failover or a node's restart, which replicates which reaches it within a second or so).
+ */
+export async function replicaOfNode(cluster: LocalCluster, primary: LocalRedis): Promise<LocalRedis> {
+  let replica: LocalRedis | undefined;
+  await untilAsync(async () => ([replica] = await cluster.replicasOf(primary)).length > 0, `a replica of the node on port ${primary.port}`, 20_000, 100);
+  return replica!;
+}
+
 export function useTestCluster(appEnvs: { app: string; env: string }[], options: Pick<LocalClusterOptions, 'replicasPerPrimary' | 'clusterNodeTimeoutMs'> = {}): {
   readonly cluster: () => LocalCluster;
   readonly connect: (user: string, roles?: DedicatedRole[]) => Promise<KccRedis>;

@@ -19,7 +19,7 @@ import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.
 import type { LocalRedis } from '../../../local/local-redis.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { until, untilAsync } from '../../support/events.js';
-import { slotOwner, useTestCluster } from '../../support/test-cluster.js';
+import { replicaOfNode, slotOwner, useTestCluster } from '../../support/test-cluster.js';
 
 const USER = 'freeze-prod';
 const PREFIX = `${USER}:`;
@@ -128,8 +128,7 @@ async function freezeTheSlotOwner(nodeTimeoutMs: number): Promise<void> {
   const cluster = testCluster.cluster();
   await setNodeTimeout(cluster, nodeTimeoutMs);
   const victim = await slotOwner(cluster, SESSIONS_KEY);
-  const [replica] = await cluster.replicasOf(victim);
-  if (!replica) throw new Error('the slot owner has no replica');
+  const replica = await replicaOfNode(cluster, victim);
   const others = cluster.nodes.filter((n) => n !== victim && n !== replica);
   // Seeds on nodes that stay up, as ElastiCache's configuration endpoint resolves to live nodes.
   const seeds = [replica, ...others];
