@@ -67,10 +67,12 @@ export function useTestCluster(appEnvs: { app: string; env: string }[], options:
 /**
  * Starts moving the slot of `key` from node `from` to node `to` as an online resharding does
  * (CLUSTER SETSLOT IMPORTING on the target, MIGRATING on the source), keys not moved yet. While it
- * lasts, a script whose keys are partly there answers TRYAGAIN. `finish()` moves the keys (MIGRATE)
- * and gives the slot to `to` on every node.
+ * lasts, a script whose keys are partly there answers TRYAGAIN. `moveKeys()` moves the slot's keys
+ * (MIGRATE) and leaves the slot migrating: the source answers ASK for them, and a client that follows
+ * it reads them on the target, its slot table unchanged. `finish()` moves what is left and gives the
+ * slot to `to` on every node.
  */
-export async function startSlotMigration(cluster: LocalCluster, key: string, from: LocalRedis, to: LocalRedis): Promise<{ readonly slot: number; finish(): Promise<void> }> {
+export async function startSlotMigration(cluster: LocalCluster, key: string, from: LocalRedis, to: LocalRedis): Promise<{ readonly slot: number; moveKeys(): Promise<void>; finish(): Promise<void> }> {
   const [source, target] = await Promise.all([from.admin(), to.admin()]);
   let slot: number;
   let targetId: string;
@@ -83,19 +85,23 @@ export async function startSlotMigration(cluster: LocalCluster, key: string, fro
   } finally {
     await Promise.all([source.quit(), target.quit()]);
   }
+  const moveKeys = async () => {
+    const admin = await from.admin();
+    try {
+      for (;;) {
+        const keys = (await admin.call('CLUSTER', 'GETKEYSINSLOT', slot, 100)) as string[];
+        if (keys.length === 0) break;
+        await admin.call('MIGRATE', '127.0.0.1', to.port, '', 0, 5_000, 'AUTH2', LOCAL_ADMIN_USER, from.adminPassword, 'KEYS', ...keys);
+      }
+    } finally {
+      await admin.quit();
+    }
+  };
   return {
     slot,
+    moveKeys,
     async finish() {
-      const admin = await from.admin();
-      try {
-        for (;;) {
-          const keys = (await admin.call('CLUSTER', 'GETKEYSINSLOT', slot, 100)) as string[];
-          if (keys.length === 0) break;
-          await admin.call('MIGRATE', '127.0.0.1', to.port, '', 0, 5_000, 'AUTH2', LOCAL_ADMIN_USER, from.adminPassword, 'KEYS', ...keys);
-        }
-      } finally {
-        await admin.quit();
-      }
+      await moveKeys();
       for (const node of [to, from, ...cluster.nodes.filter((n) => n !== to && n !== from)]) {
         const nodeAdmin = await node.admin();
         try {

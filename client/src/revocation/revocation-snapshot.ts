@@ -53,47 +53,56 @@ export interface SnapshotReadOptions {
  * longer than {@link MAX_REVOCATION_ID_LENGTH}, a score that is not a number, a not-before later than
  * now + {@link MAX_NOT_BEFORE_SKEW_SECONDS}) are not applied, and are removed from Redis.
  *
- * The sessions (the bulk: up to millions) are read in rank ranges, newest expiry first, several
- * commands in flight (see {@link readSessions}); the table is sized once from `ZCARD`, which goes out with the first range.
+ * The sessions (the bulk: up to millions) and the user-wide not-befores are read in rank ranges,
+ * highest score first (see {@link readByRank}); the sessions several commands in flight, the table
+ * sized once from `ZCARD`, which goes out with the first range.
  */
 export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationIndex, maxLifetimeMs: number, read: SnapshotReadOptions = {}): Promise<SnapshotLoad> {
   const now = Date.now();
   const latest = latestNotBefore(now);
-  let poisonSessions = new Map<string, string>();
-  // By member: a scan started again (or ZSCAN itself) may hand a member over twice.
-  const poisonSubjects = new Map<string, string>();
-  let sessionsLoaded = 0;
-  let loaded = 0;
   const cap = now + maxLifetimeMs;
-  const applySession = (sid: string, raw: string) => {
-    const exp = Number(raw);
-    if (!validId(sid) || !Number.isFinite(exp)) return void poisonSessions.set(sid, raw);
-    if (exp <= now) return;
-    index.revokeSession(sid, exp < cap ? exp : cap);
-    sessionsLoaded++;
-  };
-  const sessions = async () => {
-    const whole = await readSessions(redis, read.chunk ?? SNAPSHOT_CHUNK, read.window ?? SNAPSHOT_WINDOW, (count) => index.reserveSessions(index.sessionCount + count), (flat, from) => {
-      for (let i = from; i + 1 < flat.length; i += 2) applySession(flat[i]!, flat[i + 1]!);
+  const chunk = read.chunk ?? SNAPSHOT_CHUNK;
+  const window = read.window ?? SNAPSHOT_WINDOW;
+  /**
+   * Reads the sorted set `name` whole by rank ({@link readByRank}), and again with `ZSCAN` when
+   * ranks shifted under the read. `apply` applies an entry and says what it was.
+   */
+  const readSet = async (name: string, what: string, sized: ((count: number) => void) | undefined, apply: (member: string, score: string) => Entry): Promise<ReadSet> => {
+    // Poison by member: ZSCAN may hand a member over twice.
+    const result = { loaded: 0, poison: new Map<string, string>() };
+    const each = (member: string, score: string) => {
+      const entry = apply(member, score);
+      if (entry === 'applied') result.loaded++;
+      else if (entry === 'poison') result.poison.set(member, score);
+    };
+    const whole = await readByRank(redis, redis.key(name), chunk, window, sized, (flat, from) => {
+      for (let i = from; i + 1 < flat.length; i += 2) each(flat[i]!, flat[i + 1]!);
     });
-    if (whole) return;
-    redis.config.logger.info('the stored revoked sessions moved under the ranges being read (a range sent again after the server refused it for now, a large write between two reads, or sessions removed above the read position): reading them all again with ZSCAN');
-    sessionsLoaded = 0;
-    poisonSessions = new Map();
-    await scanSortedSet(redis, REVOCATION_KEYS.sessions, applySession);
+    if (whole) return result;
+    redis.config.logger.info(`the stored ${what} moved under the ranges being read (a range sent again after the server refused it for now, a large write between two reads, or entries removed above the read position): reading them all again with ZSCAN`);
+    result.loaded = 0;
+    result.poison.clear();
+    await scanSortedSet(redis, name, each);
+    return result;
   };
   // The three parts are independent (each change to them is also in the log): read together.
-  const [, , stored] = await Promise.all([
-    sessions(),
-    scanSortedSet(redis, REVOCATION_KEYS.subjects, (sub, raw) => {
+  const [sessions, subjects, stored] = await Promise.all([
+    readSet(REVOCATION_KEYS.sessions, 'revoked sessions', (count) => index.reserveSessions(index.sessionCount + count), (sid, raw) => {
+      const exp = Number(raw);
+      if (!validId(sid) || !Number.isFinite(exp)) return 'poison';
+      if (exp <= now) return 'expired';
+      index.revokeSession(sid, exp < cap ? exp : cap);
+      return 'applied';
+    }),
+    readSet(REVOCATION_KEYS.subjects, 'user-wide not-befores', undefined, (sub, raw) => {
       const nbf = Number(raw);
-      if (!validId(sub) || !Number.isSafeInteger(nbf) || nbf > latest) return void poisonSubjects.set(sub, raw);
+      if (!validId(sub) || !Number.isSafeInteger(nbf) || nbf > latest) return 'poison';
       index.revokeSubject(sub, nbf);
-      loaded++;
+      return 'applied';
     }),
     redis.run((r) => r.get(redis.key(REVOCATION_KEYS.clientNotBefore))),
   ]);
-  loaded += sessionsLoaded;
+  let loaded = sessions.loaded + subjects.loaded;
   let poisonClient = '';
   if (stored !== null) {
     const nbf = Number(stored);
@@ -103,9 +112,18 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
       loaded++;
     }
   }
-  const refused = poisonSessions.size + poisonSubjects.size + (poisonClient === '' ? 0 : 1);
-  if (refused > 0) await purge(redis, poisonClient, [...poisonSessions], [...poisonSubjects]);
+  const refused = sessions.poison.size + subjects.poison.size + (poisonClient === '' ? 0 : 1);
+  if (refused > 0) await purge(redis, poisonClient, [...sessions.poison], [...subjects.poison]);
   return { loaded, refused };
+}
+
+/** What a snapshot load made of one stored entry. */
+type Entry = 'applied' | 'expired' | 'poison';
+
+/** One sorted set read whole: entries applied (one read twice while ranks shifted counts twice) and the poison refused. */
+interface ReadSet {
+  readonly loaded: number;
+  readonly poison: ReadonlyMap<string, string>;
 }
 
 async function purge(redis: KccRedis, client: string, sessions: [string, string][], subjects: [string, string][]): Promise<void> {
@@ -146,25 +164,30 @@ async function scanSortedSet(redis: KccRedis, name: string, each: (member: strin
 }
 
 /**
- * Reads the stored sessions in rank ranges of `chunk`, from the highest score (latest expiry) down,
- * until a range comes back short. Ranges are handed to `each` in order, with the index of the first
- * entry not handed over before. `ZCARD` and the first range go out together; `sized` gets the count,
- * and the ranges it calls for are sent up to `window` in flight, one more as each reply comes back:
- * up to a range of sessions costs two commands, a large set waits one round trip for the count
- * before the rest of the window goes out. Past the count (sessions added during the load), the next
- * range is read once the last came back full, one at a time.
+ * Reads the sorted set `key` in rank ranges of `chunk`, from the highest score down, until a range
+ * comes back short. Ranges are handed to `each` in order, with the index of the first entry not
+ * handed over before. With `sized`, `ZCARD` and the first range go out together; `sized` gets the
+ * count, and the ranges it calls for are sent up to `window` in flight, one more as each reply comes
+ * back: up to a range costs two commands, a large set waits one round trip for the count before the
+ * rest of the window goes out. Past the count (entries added during the load), or without `sized`
+ * (a set expected to be small: one command), the next range is read once the last came back full,
+ * one at a time.
  *
- * Why ranks from the top, and why that loses nothing: ranks shift while the set changes under the
- * reader. Writers only add sessions (an expiry of now + the session lifetime: at or near the top)
- * or raise an expiry (`ZADD GT`: the member moves up); pruning removes expired members, at the
- * bottom. Counted from the top, an addition or a raise above the read position shifts the unread
- * members one rank down (read twice: harmless), a removal at the bottom shifts nothing read yet.
- * So every member present throughout the load is read, as long as each range is read after the one
- * before it; a member added or raised during it was also appended to the event log, which the
- * instance reads from a position taken before the load (Revocations.begin).
+ * Why ranks, and why from the top: a rank is the data's own order, so a range reads the same
+ * entries whichever server process answers it (a restart, a failover, the key moved to another node,
+ * even an `ASK` redirection during an online resharding, which nothing in the client sees), where a
+ * `ZSCAN` cursor holds only in the process that returned it. Ranks do shift while the set changes
+ * under the reader. Writers of both sets only add members (anywhere: a session at or near the top,
+ * with an expiry of now + the session lifetime; a user-wide not-before at its time) or raise a
+ * score (`ZADD GT`: the member moves up); pruning removes the lowest scores, at the bottom. Counted
+ * from the top, an addition or a raise shifts the unread members down by one or not at all (read
+ * twice: harmless), a removal at the bottom shifts nothing unread. So every member present
+ * throughout the load is read, as long as each range is read after the one before it; a member
+ * added or raised during it was also appended to the event log, which the instance reads from a
+ * position taken before the load (Revocations.begin).
  *
  * A range can be read out of turn, though: `KccRedis.run` sends a command again when the server
- * refused it for now (LOADING, a slot moving), and by then the ranges after it have run; sessions
+ * refused it for now (LOADING, a slot moving), and by then the ranges after it have run; members
  * added in between push members of its span past its end, where the next range, read earlier, did
  * not find them. So each range reads one entry past its end, and the next range must begin with a
  * member it holds, with the same score: a member whose score did not change kept its place among
@@ -172,21 +195,20 @@ async function scanSortedSet(redis: KccRedis, name: string, each: (member: strin
  * the log), so whichever of the two ranges was read first, the members between the start of the one
  * range and it were in that range, and those after it are in the next. It does begin so when ranks only shifted
  * down between two reads in turn, by up to a range. When it does not (a range read late, or its
- * boundary member raised meanwhile; a write of more than a range's sessions between two reads; a
- * removal above the read position, which only another instance's purge of poison entries or a holder
- * of the app's credentials makes, see docs/security-model.md), this returns false and the caller
- * reads the set again with `ZSCAN`, which returns every member present throughout.
+ * boundary member raised meanwhile; a write of more than a range's members between two reads; a
+ * removal above the read position, which only a purge of poison entries or a holder of the app's
+ * credentials makes, see docs/security-model.md), this returns false and the caller reads the set
+ * again with `ZSCAN`, which returns every member present throughout on one server process.
  */
-async function readSessions(redis: KccRedis, chunk: number, window: number, sized: (count: number) => void, each: (flat: readonly string[], from: number) => void): Promise<boolean> {
-  const key = redis.key(REVOCATION_KEYS.sessions);
+async function readByRank(redis: KccRedis, key: string, chunk: number, window: number, sized: ((count: number) => void) | undefined, each: (flat: readonly string[], from: number) => void): Promise<boolean> {
   // Each read is awaited in turn, later; one that fails while an earlier one is awaited (or once the
   // load has failed or stopped) must not be an unhandled rejection, which ends the process.
   const range = (start: number) => handled(redis.run((r) => (r as Redis).zrange(key, start, String(start + chunk), 'REV', 'WITHSCORES')));
-  const card = handled(redis.run((r) => r.zcard(key)));
+  const card = sized && handled(redis.run((r) => r.zcard(key)));
   const inFlight: Promise<string[]>[] = [range(0)];
   let next = chunk;
-  const count = await card;
-  sized(count);
+  const count = card ? await card : 0;
+  sized?.(count);
   for (; inFlight.length < window && next < count; next += chunk) inFlight.push(range(next));
   let more = true;
   let previous: readonly string[] | undefined;
