@@ -38,6 +38,12 @@ const validId = (id: string) => id.length > 0 && id.length <= MAX_REVOCATION_ID_
 export const SNAPSHOT_CHUNK = 5_000;
 /** Chunk reads in flight at once (pipelined on the command connection). */
 const SNAPSHOT_WINDOW = 8;
+/**
+ * Reads of a set by rank before it is read with ZSCAN: a read by rank holds whichever server answers
+ * (a ZSCAN cursor does not, and an ASK redirection changes nothing the client can see), so the scan
+ * is the last resort, for a set that keeps changing under the ranges.
+ */
+const RANK_READS = 3;
 /** Scans started again, at most, when the server may have changed during each; then the load fails (a start fails, a reload is tried at the next poll). */
 const SCAN_RESTARTS = 5;
 
@@ -64,8 +70,10 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
   const chunk = read.chunk ?? SNAPSHOT_CHUNK;
   const window = read.window ?? SNAPSHOT_WINDOW;
   /**
-   * Reads the sorted set `name` whole by rank ({@link readByRank}), and again with `ZSCAN` when
-   * ranks shifted under the read. `apply` applies an entry and says what it was.
+   * Reads the sorted set `name` whole by rank ({@link readByRank}), again when ranks shifted under
+   * the read, and with `ZSCAN` when they did each of {@link RANK_READS} times. `apply` applies an
+   * entry and says what it was (one applied by an abandoned read stays applied: revocations only
+   * ever raise).
    */
   const readSet = async (name: string, what: string, sized: ((count: number) => void) | undefined, apply: (member: string, score: string) => Entry): Promise<ReadSet> => {
     // Poison by member: ZSCAN may hand a member over twice.
@@ -75,15 +83,23 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
       if (entry === 'applied') result.loaded++;
       else if (entry === 'poison') result.poison.set(member, score);
     };
-    const whole = await readByRank(redis, redis.key(name), chunk, window, sized, (flat, from) => {
-      for (let i = from; i + 1 < flat.length; i += 2) each(flat[i]!, flat[i + 1]!);
-    });
-    if (whole) return result;
-    redis.config.logger.info(`the stored ${what} moved under the ranges being read (a range sent again after the server refused it for now, a large write between two reads, or entries removed above the read position): reading them all again with ZSCAN`);
-    result.loaded = 0;
-    result.poison.clear();
-    await scanSortedSet(redis, name, each);
-    return result;
+    for (let attempt = 1; ; attempt++) {
+      // The table is sized once: a read again counts the set again only to pipeline its ranges.
+      const whole = await readByRank(redis, redis.key(name), chunk, window, attempt === 1 || !sized ? sized : () => undefined, (flat, from) => {
+        for (let i = from; i + 1 < flat.length; i += 2) each(flat[i]!, flat[i + 1]!);
+      });
+      if (whole) return result;
+      result.loaded = 0;
+      result.poison.clear();
+      const why = `the stored ${what} moved under the ranges being read (a range sent again after the server refused it for now, a large write between two reads, or entries removed above the read position)`;
+      if (attempt < RANK_READS) {
+        redis.config.logger.info(`${why}: reading them again by rank`);
+        continue;
+      }
+      redis.config.logger.info(`${why}, ${RANK_READS} times: reading them all again with ZSCAN`);
+      await scanSortedSet(redis, name, each);
+      return result;
+    }
   };
   // The three parts are independent (each change to them is also in the log): read together.
   const [sessions, subjects, stored] = await Promise.all([
@@ -177,9 +193,10 @@ async function scanSortedSet(redis: KccRedis, name: string, each: (member: strin
  * entries whichever server process answers it (a restart, a failover, the key moved to another node,
  * even an `ASK` redirection during an online resharding, which nothing in the client sees), where a
  * `ZSCAN` cursor holds only in the process that returned it. Ranks do shift while the set changes
- * under the reader. Writers of both sets only add members (anywhere: a session at or near the top,
+ * under the reader. Writers of both sets add members (anywhere: a session at or near the top,
  * with an expiry of now + the session lifetime; a user-wide not-before at its time) or raise a
- * score (`ZADD GT`: the member moves up); pruning removes the lowest scores, at the bottom. Counted
+ * score (`ZADD GT`: the member moves up); pruning removes the lowest scores, at the bottom (other
+ * removals: below). Counted
  * from the top, an addition or a raise shifts the unread members down by one or not at all (read
  * twice: harmless), a removal at the bottom shifts nothing unread. So every member present
  * throughout the load is read, as long as each range is read after the one before it; a member
@@ -196,9 +213,13 @@ async function scanSortedSet(redis: KccRedis, name: string, each: (member: strin
  * range and it were in that range, and those after it are in the next. It does begin so when ranks only shifted
  * down between two reads in turn, by up to a range. When it does not (a range read late, or its
  * boundary member raised meanwhile; a write of more than a range's members between two reads; a
- * removal above the read position, which only a purge of poison entries or a holder of the app's
- * credentials makes, see docs/security-model.md), this returns false and the caller reads the set
- * again with `ZSCAN`, which returns every member present throughout on one server process.
+ * removal above the read position), or when a range comes back empty after a full one (a range's
+ * worth removed between the two: from above the read position, the lowest members moved up past it
+ * unread), this returns false and the caller reads the set again. Removals above the read position
+ * are purges of poison entries (a loader's, see {@link loadRevocationSnapshot}; a writer's of
+ * not-befores later than its estimate of the server's time + 60 s, which can also take an honest one
+ * within a second of that limit from a writer whose estimate runs ahead) and a holder of the app's
+ * credentials (docs/security-model.md).
  */
 async function readByRank(redis: KccRedis, key: string, chunk: number, window: number, sized: ((count: number) => void) | undefined, each: (flat: readonly string[], from: number) => void): Promise<boolean> {
   // Each read is awaited in turn, later; one that fails while an earlier one is awaited (or once the
@@ -216,6 +237,9 @@ async function readByRank(redis: KccRedis, key: string, chunk: number, window: n
     const flat = await inFlight.shift()!;
     // After an empty range, any member is one the check cannot vouch for.
     if (previous !== undefined && flat.length > 0 && !holdsEntry(previous, flat[0]!, flat[1]!)) return false;
+    // Empty after a full one: at least a range's worth of the set went between the two reads, from
+    // above the read position (then the lowest members moved up past it unread) or at the bottom.
+    if (previous !== undefined && flat.length === 0 && previous.length === 2 * (chunk + 1)) return false;
     // The entry read twice where nothing shifted: the last of the range before.
     each(flat, previous !== undefined && flat.length > 0 && flat[0] === previous[previous.length - 2] ? 2 : 0);
     previous = flat;

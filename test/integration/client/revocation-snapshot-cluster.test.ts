@@ -34,23 +34,28 @@ async function storeSubjects(nbf: number): Promise<string> {
   return subjectsKey;
 }
 
-/** Runs `hook` once, before the instance's second read of `key` (a ZSCAN page after the first, or a range after the first). */
-function beforeSecondRead(redis: KccRedis, key: string, hook: () => Promise<void>): { readonly ran: () => boolean } {
+/**
+ * Runs `hook` once, before the instance's second read of `key` (a ZSCAN page after the first, or a
+ * range after the first). Counts the ZSCAN pages of `key`.
+ */
+function beforeSecondRead(redis: KccRedis, key: string, hook: () => Promise<void>): { readonly ran: () => boolean; readonly scans: () => number } {
   let ran = false;
+  let scans = 0;
   const once = async () => {
     if (ran) return;
     ran = true;
     await hook();
   };
   interceptCommand(redis, 'zscan', async (args, send) => {
-    if (args[0] === key && args[1] !== '0') await once();
+    if (args[0] === key) scans++;
+    if (args[0] === key && String(args[1]) !== '0') await once();
     return send();
   });
   interceptCommand(redis, 'zrange', async (args, send) => {
-    if (args[0] === key && args[1] !== 0) await once();
+    if (args[0] === key && String(args[1]) !== '0') await once();
     return send();
   });
-  return { ran: () => ran };
+  return { ran: () => ran, scans: () => scans };
 }
 
 async function startConnected(): Promise<KccRedis> {
@@ -75,6 +80,7 @@ it('an instance that starts while the slot moves (MOVED) loads every stored user
   const revocations = closeLater(await Revocations.start(redis));
   expect(hook.ran()).toBe(true);
   expect(missingSubjects(revocations, nbf)).toEqual([]);
+  expect(hook.scans()).toBe(0); // read by rank only
 });
 
 it('an instance that starts while the keys have moved and the slot is still migrating (ASK) loads every stored user-wide not-before', async () => {
@@ -93,6 +99,7 @@ it('an instance that starts while the keys have moved and the slot is still migr
     expect(hook.ran()).toBe(true);
     // The client's slot table still names the old owner: it never heard of the move.
     expect(missingSubjects(revocations, nbf)).toEqual([]);
+    expect(hook.scans()).toBe(0); // read by rank only
   } finally {
     await migration?.finish();
   }
