@@ -75,7 +75,7 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
    * entry and says what it was (one applied by an abandoned read stays applied: revocations only
    * ever raise).
    */
-  const readSet = async (name: string, what: string, sized: ((count: number) => void) | undefined, apply: (member: string, score: string) => Entry): Promise<ReadSet> => {
+  const readSet = async (name: string, what: string, sized: ((count: number) => void) | undefined, floor: number, apply: (member: string, score: string) => Entry): Promise<ReadSet> => {
     // Poison by member: ZSCAN may hand a member over twice.
     const result = { loaded: 0, poison: new Map<string, string>() };
     const each = (member: string, score: string) => {
@@ -85,7 +85,7 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
     };
     for (let attempt = 1; ; attempt++) {
       // The table is sized once: a read again counts the set again only to pipeline its ranges.
-      const whole = await readByRank(redis, redis.key(name), chunk, window, attempt === 1 || !sized ? sized : () => undefined, (flat, from) => {
+      const whole = await readByRank(redis, redis.key(name), chunk, window, attempt === 1 || !sized ? sized : () => undefined, floor, (flat, from) => {
         for (let i = from; i + 1 < flat.length; i += 2) each(flat[i]!, flat[i + 1]!);
       });
       if (whole) return result;
@@ -103,14 +103,15 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
   };
   // The three parts are independent (each change to them is also in the log): read together.
   const [sessions, subjects, stored] = await Promise.all([
-    readSet(REVOCATION_KEYS.sessions, 'revoked sessions', (count) => index.reserveSessions(index.sessionCount + count), (sid, raw) => {
+    // Sessions down to the first expired one: the rest are expired too.
+    readSet(REVOCATION_KEYS.sessions, 'revoked sessions', (count) => index.reserveSessions(index.sessionCount + count), now, (sid, raw) => {
       const exp = Number(raw);
       if (!validId(sid) || !Number.isFinite(exp)) return 'poison';
       if (exp <= now) return 'expired';
       index.revokeSession(sid, exp < cap ? exp : cap);
       return 'applied';
     }),
-    readSet(REVOCATION_KEYS.subjects, 'user-wide not-befores', undefined, (sub, raw) => {
+    readSet(REVOCATION_KEYS.subjects, 'user-wide not-befores', undefined, Number.NEGATIVE_INFINITY, (sub, raw) => {
       const nbf = Number(raw);
       if (!validId(sub) || !Number.isSafeInteger(nbf) || nbf > latest) return 'poison';
       index.revokeSubject(sub, nbf);
@@ -181,7 +182,7 @@ async function scanSortedSet(redis: KccRedis, name: string, each: (member: strin
 
 /**
  * Reads the sorted set `key` in rank ranges of `chunk`, from the highest score down, until a range
- * comes back short. Ranges are handed to `each` in order, with the index of the first entry not
+ * comes back short or ends at or below `floor` (what lies below is not wanted). Ranges are handed to `each` in order, with the index of the first entry not
  * handed over before. With `sized`, `ZCARD` and the first range go out together; `sized` gets the
  * count, and the ranges it calls for are sent up to `window` in flight, one more as each reply comes
  * back: up to a range costs two commands, a large set waits one round trip for the count before the
@@ -221,7 +222,7 @@ async function scanSortedSet(redis: KccRedis, name: string, each: (member: strin
  * within a second of that limit from a writer whose estimate runs ahead) and a holder of the app's
  * credentials (docs/security-model.md).
  */
-async function readByRank(redis: KccRedis, key: string, chunk: number, window: number, sized: ((count: number) => void) | undefined, each: (flat: readonly string[], from: number) => void): Promise<boolean> {
+async function readByRank(redis: KccRedis, key: string, chunk: number, window: number, sized: ((count: number) => void) | undefined, floor: number, each: (flat: readonly string[], from: number) => void): Promise<boolean> {
   // Each read is awaited in turn, later; one that fails while an earlier one is awaited (or once the
   // load has failed or stopped) must not be an unhandled rejection, which ends the process.
   const range = (start: number) => handled(redis.run((r) => (r as Redis).zrange(key, start, String(start + chunk), 'REV', 'WITHSCORES')));
@@ -231,7 +232,6 @@ async function readByRank(redis: KccRedis, key: string, chunk: number, window: n
   const count = card ? await card : 0;
   sized?.(count);
   for (; inFlight.length < window && next < count; next += chunk) inFlight.push(range(next));
-  let more = true;
   let previous: readonly string[] | undefined;
   while (inFlight.length > 0) {
     const flat = await inFlight.shift()!;
@@ -243,9 +243,11 @@ async function readByRank(redis: KccRedis, key: string, chunk: number, window: n
     // The entry read twice where nothing shifted: the last of the range before.
     each(flat, previous !== undefined && flat.length > 0 && flat[0] === previous[previous.length - 2] ? 2 : 0);
     previous = flat;
-    if (flat.length < 2 * (chunk + 1)) more = false;
+    // A short range ends the set; one that reaches `floor` ends what is wanted of it (writers prune
+    // there, and removals read below would only make the next range fail its check needlessly).
+    if (flat.length < 2 * (chunk + 1) || Number(flat[flat.length - 1]) <= floor) return true;
     // Past the count, a range is read only after the last one came back full (the set grew meanwhile, or ends there).
-    if (more && (next < count || inFlight.length === 0)) {
+    if (next < count || inFlight.length === 0) {
       inFlight.push(range(next));
       next += chunk;
     }

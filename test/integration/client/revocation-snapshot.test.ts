@@ -248,6 +248,31 @@ describe('loading the stored sessions (chunked, pipelined)', () => {
     expect(loaded).toBe(550);
   });
 
+  it('stops at the first range that reaches the expired sessions: a writer pruning them meanwhile makes no read again', async () => {
+    const logged: string[] = [];
+    const { raw, redis, sessions } = await namespace({ info: (message) => void logged.push(message), warn: () => undefined });
+    const now = Date.now();
+    const live = await store(raw, sessions, 'live-', 300, (i) => now + 60_000 + i);
+    await store(raw, sessions, 'expired-', 300, (i) => now - 60_000 - i);
+    // The count calls for six ranges, all sent at once; once the fifth has replied (full), a writer
+    // prunes the expired ones, then the sixth goes out. Read down to it, it would come back empty.
+    let fifth: Promise<unknown> | undefined;
+    let pruned: Promise<number> | undefined;
+    interceptCommand(redis, 'zrange', (args, send) => {
+      if (args[0] !== sessions) return send();
+      if (String(args[1]) === '400') return (fifth = send());
+      if (String(args[1]) !== '500') return send();
+      pruned = fifth!.then(() => raw.zremrangebyscore(sessions, '-inf', String(now)));
+      return pruned.then(send);
+    });
+    const index = new RevocationIndex();
+    const { loaded } = await loadRevocationSnapshot(redis, index, LIFETIME_MS, { chunk: 100, window: 8 });
+    expect(await pruned).toBe(300);
+    expect(missing(live, index)).toEqual([]);
+    expect(loaded).toBe(300);
+    expect(logged.filter((m) => m.includes('moved under the ranges'))).toEqual([]);
+  });
+
   it('ranks shifted under each of three reads by rank: read with ZSCAN, none present throughout lost', async () => {
     const logged: string[] = [];
     const { raw, redis, sessions } = await namespace({ info: (message) => void logged.push(message), warn: () => undefined });
