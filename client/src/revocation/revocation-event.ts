@@ -39,6 +39,17 @@ export const MAX_REVOCATION_ID_LENGTH = 256;
  */
 export const MAX_NOT_BEFORE_SKEW_SECONDS = 60;
 
+/**
+ * How much later than {@link MAX_NOT_BEFORE_SKEW_SECONDS} allows a not-before that comes from Redis
+ * (pub/sub, the event log, the stored state, the write script's comparison with what is stored)
+ * may lie and still be taken as honest (seconds). The instance that took it from its app judged it
+ * by its own clock, or the write script by its estimate of the server's; the one that reads it
+ * judges by another clock, which may run behind by a few seconds. Without the slack, a not-before
+ * taken a second before the limit was refused, or removed from Redis, where the clock ran behind.
+ * @internal
+ */
+export const NOT_BEFORE_READ_SLACK_SECONDS = 30;
+
 const isId = (value: unknown): value is string => typeof value === 'string' && value.length > 0 && value.length <= MAX_REVOCATION_ID_LENGTH;
 
 /** Whether `value` is a batch of this format version with 1 to {@link MAX_BATCH} elements (each checked when applied). */
@@ -54,30 +65,31 @@ export type RevocationRefusal = 'malformed' | 'unknown-kind' | 'future-not-befor
 /**
  * What is wrong with `value` as a revocation at time `nowMs`, or undefined when it may be applied:
  * ids of 1 to {@link MAX_REVOCATION_ID_LENGTH} characters, times whole numbers, not-befores no later
- * than now + {@link MAX_NOT_BEFORE_SKEW_SECONDS}. (A session's `exp` is not bounded here: a later
- * one only keeps the record longer, and receivers cap it at their own session lifetime.)
+ * than now + {@link MAX_NOT_BEFORE_SKEW_SECONDS} (+ `slackSeconds`, for one that came from Redis).
+ * (A session's `exp` is not bounded here: a later one only keeps the record longer, and receivers
+ * cap it at their own session lifetime.)
  */
-export function revocationProblem(value: unknown, nowMs: number): RevocationRefusal | undefined {
+export function revocationProblem(value: unknown, nowMs: number, slackSeconds = 0): RevocationRefusal | undefined {
   if (!isPlainObject(value) || typeof value.kind !== 'string') return 'malformed';
   switch (value.kind) {
     case 'session':
       return isId(value.sid) && Number.isSafeInteger(value.exp) ? undefined : 'malformed';
     case 'subject':
       if (!isId(value.sub) || !Number.isSafeInteger(value.nbf)) return 'malformed';
-      return notBeforeProblem(value.nbf as number, nowMs);
+      return notBeforeProblem(value.nbf as number, nowMs, slackSeconds);
     case 'client':
       if (!Number.isSafeInteger(value.nbf)) return 'malformed';
-      return notBeforeProblem(value.nbf as number, nowMs);
+      return notBeforeProblem(value.nbf as number, nowMs, slackSeconds);
     default:
       return 'unknown-kind';
   }
 }
 
-/** The latest not-before (epoch s) accepted at `nowMs`. */
-export function latestNotBefore(nowMs: number): number {
-  return Math.floor(nowMs / 1000) + MAX_NOT_BEFORE_SKEW_SECONDS;
+/** The latest not-before (epoch s) accepted at `nowMs`; `slackSeconds` for one that came from Redis ({@link NOT_BEFORE_READ_SLACK_SECONDS}). */
+export function latestNotBefore(nowMs: number, slackSeconds = 0): number {
+  return Math.floor(nowMs / 1000) + MAX_NOT_BEFORE_SKEW_SECONDS + slackSeconds;
 }
 
-function notBeforeProblem(nbf: number, nowMs: number): RevocationRefusal | undefined {
-  return nbf > latestNotBefore(nowMs) ? 'future-not-before' : undefined;
+function notBeforeProblem(nbf: number, nowMs: number, slackSeconds: number): RevocationRefusal | undefined {
+  return nbf > latestNotBefore(nowMs, slackSeconds) ? 'future-not-before' : undefined;
 }

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { KccRedis } from '../connection.js';
 import { KccConnectionError } from '../errors.js';
-import { MAX_NOT_BEFORE_SKEW_SECONDS, MAX_REVOCATION_ID_LENGTH, latestNotBefore } from './revocation-event.js';
+import { MAX_NOT_BEFORE_SKEW_SECONDS, MAX_REVOCATION_ID_LENGTH, NOT_BEFORE_READ_SLACK_SECONDS, latestNotBefore } from './revocation-event.js';
 import type { RevocationIndex } from './revocation-index.js';
 import { REVOCATION_KEYS } from './revocation-keys.js';
 
@@ -57,7 +57,8 @@ export interface SnapshotReadOptions {
  * Loads the compacted revocation state into `index`: sessions still remembered (their expiry capped
  * at `maxLifetimeMs` from now), not-befores still relevant. Entries no honest writer makes (an id
  * longer than {@link MAX_REVOCATION_ID_LENGTH}, a score that is not a number, a not-before later than
- * now + {@link MAX_NOT_BEFORE_SKEW_SECONDS}) are not applied, and are removed from Redis.
+ * now + {@link MAX_NOT_BEFORE_SKEW_SECONDS} + {@link NOT_BEFORE_READ_SLACK_SECONDS}) are not applied,
+ * and are removed from Redis.
  *
  * The sessions (the bulk: up to millions) and the user-wide not-befores are read in rank ranges,
  * highest score first (see {@link readByRank}); the sessions several commands in flight, the table
@@ -65,7 +66,7 @@ export interface SnapshotReadOptions {
  */
 export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationIndex, maxLifetimeMs: number, read: SnapshotReadOptions = {}): Promise<SnapshotLoad> {
   const now = Date.now();
-  const latest = latestNotBefore(now);
+  const latest = latestNotBefore(now, NOT_BEFORE_READ_SLACK_SECONDS);
   const cap = now + maxLifetimeMs;
   const chunk = read.chunk ?? SNAPSHOT_CHUNK;
   const window = read.window ?? SNAPSHOT_WINDOW;
@@ -218,8 +219,7 @@ async function scanSortedSet(redis: KccRedis, name: string, each: (member: strin
  * worth removed between the two: from above the read position, the lowest members moved up past it
  * unread), this returns false and the caller reads the set again. Removals above the read position
  * are purges of poison entries (a loader's, see {@link loadRevocationSnapshot}; a writer's of
- * not-befores later than its estimate of the server's time + 60 s, which can also take an honest one
- * within a second of that limit from a writer whose estimate runs ahead) and a holder of the app's
+ * not-befores later than its estimate of the server's time + 90 s) and a holder of the app's
  * credentials (docs/security-model.md).
  */
 async function readByRank(redis: KccRedis, key: string, chunk: number, window: number, sized: ((count: number) => void) | undefined, floor: number, each: (flat: readonly string[], from: number) => void): Promise<boolean> {

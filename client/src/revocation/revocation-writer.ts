@@ -1,6 +1,6 @@
 import type { KccRedis } from '../connection.js';
 import { encodeEnvelope } from '../envelope.js';
-import { MAX_BATCH, MAX_NOT_BEFORE_SKEW_SECONDS, REVOCATION_BATCH_VERSION, REVOCATION_EVENT, type RevocationBatch, type RevocationEvent } from './revocation-event.js';
+import { MAX_BATCH, MAX_NOT_BEFORE_SKEW_SECONDS, NOT_BEFORE_READ_SLACK_SECONDS, REVOCATION_BATCH_VERSION, REVOCATION_EVENT, type RevocationBatch, type RevocationEvent } from './revocation-event.js';
 import { LUA_PUBLISH_ROUTES, publishRouteArgs } from '../pubsub-mode.js';
 import { REVOCATION_KEYS } from './revocation-keys.js';
 import { LUA_KEY_REPAIR, MAX_LOG_ID_AHEAD_MS, warnRepaired } from '../lua-key-repair.js';
@@ -22,17 +22,20 @@ const PRUNE_EVERY = 64;
 // Keys of the wrong type (met as WRONGTYPE: no extra command on the usual path) and a log whose ids
 // run ahead of the server's time are replaced (lua-key-repair.ts); the reply is how many were.
 //
-// A not-before later than the server's time + skew is poison (no honest writer makes one): one in the
-// batch is not written, and one already stored (written around this script) is removed before it is
-// compared with anything, so it can neither survive nor block a later, honest not-before.
+// A not-before later than the server's time + skew + the read slack (NOT_BEFORE_READ_SLACK_SECONDS:
+// the writer that took it judged it by its own clock, which may run ahead of this writer's estimate)
+// is poison (no honest writer makes one): one in the batch is not written, and one already stored
+// (written around this script) is removed before it is compared with anything, so it can neither
+// survive nor block a later, honest not-before.
 const WRITE = `${LUA_PUBLISH_ROUTES}${LUA_KEY_REPAIR}
 local n = tonumber(ARGV[1])
 local base = 2 + 3 * n
 local latest = tonumber(ARGV[base + 7])
+local stored_latest = latest + ${NOT_BEFORE_READ_SLACK_SECONDS}
 local function write_state()
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '(' .. latest, '+inf')
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '(' .. stored_latest, '+inf')
   local current = tonumber(redis.call('GET', KEYS[3]) or '0')
-  if current == nil or current > latest then
+  if current == nil or current > stored_latest then
     redis.call('DEL', KEYS[3])
     current = 0
   end
@@ -41,9 +44,9 @@ local function write_state()
     if kind == 'session' then
       redis.call('ZADD', KEYS[1], 'GT', score, member)
     elseif kind == 'subject' then
-      if score <= latest then redis.call('ZADD', KEYS[2], 'GT', score, member) end
+      if score <= stored_latest then redis.call('ZADD', KEYS[2], 'GT', score, member) end
     elseif kind == 'client' then
-      if score <= latest and score > current then
+      if score <= stored_latest and score > current then
         redis.call('SET', KEYS[3], score, 'PX', ARGV[base + 5])
         current = score
       end

@@ -10,6 +10,7 @@ import { OptionProblems } from '../option-checks.js';
 import { RecentIds } from '../recent-ids.js';
 import {
   MAX_NOT_BEFORE_SKEW_SECONDS,
+  NOT_BEFORE_READ_SLACK_SECONDS,
   MAX_REVOCATION_ID_LENGTH,
   REVOCATION_EVENT,
   type RevocationBatch,
@@ -91,8 +92,9 @@ export interface RevocationStats {
   readonly applied: number;
   /**
    * Revocations refused, by where they came from: malformed, or with a not-before later than now +
-   * {@link MAX_NOT_BEFORE_SKEW_SECONDS} (poison). Never applied; refused stored entries are also
-   * removed from Redis. `api` counts calls rejected with a `KccInputError`.
+   * {@link MAX_NOT_BEFORE_SKEW_SECONDS} (poison; from Redis, 30 s later still, as this clock may run
+   * behind the one that took it). Never applied; refused stored entries are also removed from Redis.
+   * `api` counts calls rejected with a `KccInputError`.
    */
   readonly refused: Readonly<Record<RevocationSource, number>>;
   /**
@@ -629,7 +631,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   private accept(value: unknown, source: 'bus' | 'log'): void {
     if (isRelayedKeycloakPush(value)) return this.pushes.receive(value, source);
     const now = Date.now();
-    const problem = revocationProblem(value, now);
+    const problem = revocationProblem(value, now, NOT_BEFORE_READ_SLACK_SECONDS);
     if (problem === 'unknown-kind') return this.skipUnknownKind(value, source);
     if (problem) return this.refuse(source, problem, 1);
     const event = value as RevocationEvent;

@@ -9,12 +9,13 @@ import { describe, expect, it, vi } from 'vitest';
 import { KccRedis, MAX_NOT_BEFORE_SKEW_SECONDS, Revocations, type RevocationOptions } from '../../../client/src/index.js';
 import { encodeEnvelope } from '../../../client/src/envelope.js';
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
+import { NOT_BEFORE_READ_SLACK_SECONDS } from '../../../client/src/revocation/revocation-event.js';
 import { RevocationWriter } from '../../../client/src/revocation/revocation-writer.js';
 import { nextEvent, until } from '../../support/events.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { connectAs, kccOptions, useTestRedis } from '../../support/redis.js';
 
-const server = useTestRedis({ appEnvs: Array.from({ length: 11 }, (_, i) => ({ app: `poison${i}`, env: 'prod' })), persistence: 'none' });
+const server = useTestRedis({ appEnvs: Array.from({ length: 14 }, (_, i) => ({ app: `poison${i}`, env: 'prod' })), persistence: 'none' });
 let ns = 0;
 const closeLater = closeAfterEach();
 
@@ -180,6 +181,56 @@ describe('a not-before in the future is refused at every entry', () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+});
+
+// An instance takes a not-before from its app up to now + 60 s by its own clock; every other
+// instance judges it by another clock, which may run a few seconds behind. Before the read slack
+// (NOT_BEFORE_READ_SLACK_SECONDS), one taken a second before the limit was refused by receivers,
+// removed from Redis by the next write and purged by the next start where clocks ran behind.
+describe('a not-before taken near the limit by an instance whose clock runs ahead is kept by the others', () => {
+  const slack = NOT_BEFORE_READ_SLACK_SECONDS;
+
+  it('pub/sub: one 5 s past the limit is applied; one past the limit and the slack is refused', async () => {
+    const ns = await namespace();
+    const revocations = await instance(ns.user);
+    const applied = nextEvent(revocations, 'applied');
+    const now = nowS();
+    await ns.raw.publish(ns.channel(REVOCATION_KEYS.channel), message([
+      { kind: 'subject', sub: 'near', nbf: now + MAX_NOT_BEFORE_SKEW_SECONDS + 5 },
+      { kind: 'subject', sub: 'far', nbf: now + MAX_NOT_BEFORE_SKEW_SECONDS + slack + 5 },
+    ]));
+    await applied;
+    expect(revocations.check({ sub: 'near', sid: 's', iat: now })).toBe('revoked');
+    expect(revocations.check({ sub: 'far', sid: 's', iat: now })).toBe('active');
+    expect(revocations.stats.refused.bus).toBe(1);
+  });
+
+  it('write script: one stored 5 s past the limit survives another writer\'s write, and is raised to, not refused', async () => {
+    const ns = await namespace();
+    const redis = closeLater(await KccRedis.connect(kccOptions(server, ns.user)));
+    const writer = new RevocationWriter(redis, 3_600_000);
+    const near = nowS() + MAX_NOT_BEFORE_SKEW_SECONDS + 5;
+    await ns.raw.zadd(ns.key(REVOCATION_KEYS.subjects), near, 'gina');
+    await writer.write({ kind: 'subject', sub: 'hank', nbf: nowS() });
+    expect(await ns.raw.zscore(ns.key(REVOCATION_KEYS.subjects), 'gina')).toBe(String(near));
+    await writer.write({ kind: 'subject', sub: 'ivy', nbf: near });
+    expect(await ns.raw.zscore(ns.key(REVOCATION_KEYS.subjects), 'ivy')).toBe(String(near));
+    // Past the slack too: poison, removed by the next write.
+    await ns.raw.zadd(ns.key(REVOCATION_KEYS.subjects), near + slack, 'jack');
+    await writer.write({ kind: 'subject', sub: 'hank', nbf: nowS() });
+    expect(await ns.raw.zscore(ns.key(REVOCATION_KEYS.subjects), 'jack')).toBeNull();
+  });
+
+  it('stored state: one 5 s past the limit is loaded and kept; one past the slack is refused and removed', async () => {
+    const ns = await namespace();
+    const now = nowS();
+    await ns.raw.zadd(ns.key(REVOCATION_KEYS.subjects), now + MAX_NOT_BEFORE_SKEW_SECONDS + 5, 'kate', now + MAX_NOT_BEFORE_SKEW_SECONDS + slack + 5, 'liam');
+    const revocations = await instance(ns.user);
+    expect(revocations.check({ sub: 'kate', sid: 's', iat: now })).toBe('revoked');
+    expect(revocations.check({ sub: 'liam', sid: 's', iat: now })).toBe('active');
+    expect(revocations.stats.refused.snapshot).toBe(1);
+    expect(await ns.raw.zrange(ns.key(REVOCATION_KEYS.subjects), '0', '-1')).toEqual(['kate']);
   });
 });
 
