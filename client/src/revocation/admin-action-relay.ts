@@ -11,7 +11,7 @@ import {
   MAX_ACTION_EXPIRATION_AHEAD_SECONDS,
   isVerifiedKeycloakPush,
 } from './keycloak-admin-action.js';
-import { MAX_NOT_BEFORE_SKEW_SECONDS, REVOCATION_BATCH_VERSION, REVOCATION_EVENT, type RevocationBatch, latestNotBefore } from './revocation-event.js';
+import { MAX_NOT_BEFORE_SKEW_SECONDS, NOT_BEFORE_READ_SLACK_SECONDS, REVOCATION_BATCH_VERSION, REVOCATION_EVENT, type RevocationBatch, latestNotBefore } from './revocation-event.js';
 import { REVOCATION_KEYS } from './revocation-keys.js';
 import { RECENT_WRITES_WINDOW_MS } from './recent-writes.js';
 import { SingleFlight } from '../single-flight.js';
@@ -392,8 +392,9 @@ export class KeycloakPushRelay {
     const refuse = (reason: string) => void (report && this.host.refuse(source, reason));
     const claimed = unverifiedOrder(signedAction);
     if (claimed === undefined) return refuse('keycloak-push malformed');
-    if (claimed.notBefore > latestNotBefore(Date.now())) return refuse('keycloak-push future not-before');
-    if (claimed.expiration > Math.floor(Date.now() / 1000) + MAX_ACTION_EXPIRATION_AHEAD_SECONDS) return refuse('keycloak-push bad_expiration');
+    // Judged as a verification of a push read from Redis will judge it: with the read slack.
+    if (claimed.notBefore > latestNotBefore(Date.now(), NOT_BEFORE_READ_SLACK_SECONDS)) return refuse('keycloak-push future not-before');
+    if (claimed.expiration > Math.floor(Date.now() / 1000) + MAX_ACTION_EXPIRATION_AHEAD_SECONDS + NOT_BEFORE_READ_SLACK_SECONDS) return refuse('keycloak-push bad_expiration');
     if (!isNewer(claimed, this.newest)) return;
     // A "Clear" (0) raises nothing, but is kept too: verified again at the next reload, it is
     // followed even if the stored push was replaced meanwhile (found by review).

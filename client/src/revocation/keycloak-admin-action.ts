@@ -2,7 +2,7 @@ import { compactVerify } from 'jose';
 import { OptionProblems, show } from '../option-checks.js';
 import { isPlainObject } from '../plain-object.js';
 import { type RealmKeys, type RealmKeysOptions, type SignatureFailure, classifyVerificationError, realmKeysFrom } from './realm-keys.js';
-import { MAX_NOT_BEFORE_SKEW_SECONDS, latestNotBefore } from './revocation-event.js';
+import { MAX_NOT_BEFORE_SKEW_SECONDS, NOT_BEFORE_READ_SLACK_SECONDS, latestNotBefore } from './revocation-event.js';
 
 /**
  * The payload Keycloak signs for its legacy admin endpoints (`AdminAction`, `LogoutAction`,
@@ -64,6 +64,12 @@ export interface AdminActionCheck {
    * by another instance or loaded from Redis: it stays what the realm last said until a newer push.
    */
   readonly expiryToleranceMs: number | undefined;
+  /**
+   * Seconds more allowed past the `notBefore` and `expiration` bounds: {@link NOT_BEFORE_READ_SLACK_SECONDS}
+   * for a push read from Redis, which the instance that took it from Keycloak judged by its own
+   * clock; 0 (strict) for Keycloak's own request.
+   */
+  readonly slackSeconds?: number;
 }
 
 const MAX_ID_LENGTH = 255;
@@ -122,13 +128,14 @@ export async function verifyAdminAction(token: string, keys: RealmKeys, check: A
   if (p.resource !== check.clientId) return fail('bad_resource', '"resource" mismatch');
   const expiration = p.expiration as number;
   const nowS = Math.floor(check.nowMs / 1000);
-  if (expiration < 1 || expiration > nowS + MAX_ACTION_EXPIRATION_AHEAD_SECONDS) {
+  const slack = check.slackSeconds ?? 0;
+  if (expiration < 1 || expiration > nowS + MAX_ACTION_EXPIRATION_AHEAD_SECONDS + slack) {
     return fail('bad_expiration', `"expiration" ${show(expiration)} out of range: Keycloak sets it ${KEYCLOAK_ACTION_LIFETIME_SECONDS} s after sending (accepted up to ${MAX_ACTION_EXPIRATION_AHEAD_SECONDS} s ahead of this instance's clock)`);
   }
   if (check.expiryToleranceMs !== undefined && expiration * 1000 + check.expiryToleranceMs < check.nowMs) return fail('expired', '"expiration" passed');
   const notBefore = (p.notBefore as number | undefined) ?? 0;
   if (notBefore < 0) return fail('bad_payload', '"notBefore" must be 0 or a time');
-  if (notBefore > latestNotBefore(check.nowMs)) {
+  if (notBefore > latestNotBefore(check.nowMs, slack)) {
     return fail('future_not_before', `"notBefore" ${show(notBefore)} is more than ${MAX_NOT_BEFORE_SKEW_SECONDS} s ahead of this instance's clock: it would refuse every token until then; check Keycloak's clock`);
   }
   return {
@@ -210,7 +217,7 @@ export function createKeycloakPushVerifier(options: KeycloakPushVerifierOptions)
   problems.throwIfAny('kcc-redis Keycloak push verifier options');
   return {
     async verify(signedAction) {
-      const verdict = await verifyAdminAction(signedAction, keys!, { clientId: options.clientId, expected: 'PUSH_NOT_BEFORE', nowMs: Date.now(), expiryToleranceMs: undefined });
+      const verdict = await verifyAdminAction(signedAction, keys!, { clientId: options.clientId, expected: 'PUSH_NOT_BEFORE', nowMs: Date.now(), expiryToleranceMs: undefined, slackSeconds: NOT_BEFORE_READ_SLACK_SECONDS });
       return verdict.ok ? { ok: true, push: verifiedKeycloakPush(verdict.action, signedAction) } : verdict;
     },
   };

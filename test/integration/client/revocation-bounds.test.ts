@@ -15,7 +15,7 @@ import { nextEvent, until } from '../../support/events.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { connectAs, kccOptions, useTestRedis } from '../../support/redis.js';
 
-const server = useTestRedis({ appEnvs: Array.from({ length: 14 }, (_, i) => ({ app: `poison${i}`, env: 'prod' })), persistence: 'none' });
+const server = useTestRedis({ appEnvs: Array.from({ length: 18 }, (_, i) => ({ app: `poison${i}`, env: 'prod' })), persistence: 'none' });
 let ns = 0;
 const closeLater = closeAfterEach();
 
@@ -206,6 +206,29 @@ describe('a not-before taken near the limit by an instance whose clock runs ahea
     expect(revocations.stats.refused.bus).toBe(1);
   });
 
+  it('API: the slack is for what comes from Redis only: a not-before 1 s past the limit is refused', async () => {
+    const ns = await namespace();
+    const revocations = await instance(ns.user);
+    await expect(revocations.revokeAllBefore(nowS() + MAX_NOT_BEFORE_SKEW_SECONDS + 1)).rejects.toThrow(/more than 60 s in the future/);
+    await expect(revocations.revokeSubject('mia', nowS() + MAX_NOT_BEFORE_SKEW_SECONDS + 1)).rejects.toThrow(/more than 60 s in the future/);
+    expect(revocations.stats.refused.api).toBe(2);
+  });
+
+  it('write script, client-wide: one 5 s past the limit is stored and kept; one past the slack is not stored, and removed when planted', async () => {
+    const ns = await namespace();
+    const redis = closeLater(await KccRedis.connect(kccOptions(server, ns.user)));
+    const writer = new RevocationWriter(redis, 3_600_000);
+    const near = nowS() + MAX_NOT_BEFORE_SKEW_SECONDS + 5;
+    await writer.write({ kind: 'client', nbf: near + slack });
+    expect(await ns.raw.get(ns.key(REVOCATION_KEYS.clientNotBefore))).toBeNull();
+    await writer.write({ kind: 'client', nbf: near });
+    await writer.write({ kind: 'subject', sub: 'nora', nbf: nowS() });
+    expect(await ns.raw.get(ns.key(REVOCATION_KEYS.clientNotBefore))).toBe(String(near));
+    await ns.raw.set(ns.key(REVOCATION_KEYS.clientNotBefore), near + slack);
+    await writer.write({ kind: 'subject', sub: 'nora', nbf: nowS() });
+    expect(await ns.raw.get(ns.key(REVOCATION_KEYS.clientNotBefore))).toBeNull();
+  });
+
   it('write script: one stored 5 s past the limit survives another writer\'s write, and is raised to, not refused', async () => {
     const ns = await namespace();
     const redis = closeLater(await KccRedis.connect(kccOptions(server, ns.user)));
@@ -220,6 +243,21 @@ describe('a not-before taken near the limit by an instance whose clock runs ahea
     await ns.raw.zadd(ns.key(REVOCATION_KEYS.subjects), near + slack, 'jack');
     await writer.write({ kind: 'subject', sub: 'hank', nbf: nowS() });
     expect(await ns.raw.zscore(ns.key(REVOCATION_KEYS.subjects), 'jack')).toBeNull();
+  });
+
+  it('stored state, client-wide: one 5 s past the limit is loaded; one past the slack is refused and removed', async () => {
+    const near = await namespace();
+    const now = nowS();
+    await near.raw.set(near.key(REVOCATION_KEYS.clientNotBefore), now + MAX_NOT_BEFORE_SKEW_SECONDS + 5);
+    const kept = await instance(near.user);
+    expect(kept.check({ sid: 's', iat: now })).toBe('revoked');
+    expect(kept.stats.refused.snapshot).toBe(0);
+    const far = await namespace();
+    await far.raw.set(far.key(REVOCATION_KEYS.clientNotBefore), now + MAX_NOT_BEFORE_SKEW_SECONDS + slack + 5);
+    const refused = await instance(far.user);
+    expect(refused.check({ sid: 's', iat: now })).toBe('active');
+    expect(refused.stats.refused.snapshot).toBe(1);
+    expect(await far.raw.get(far.key(REVOCATION_KEYS.clientNotBefore))).toBeNull();
   });
 
   it('stored state: one 5 s past the limit is loaded and kept; one past the slack is refused and removed', async () => {

@@ -17,6 +17,7 @@ import {
   createKeycloakPushVerifier,
 } from '../../../client/src/index.js';
 import { isVerifiedKeycloakPush } from '../../../client/src/revocation/keycloak-admin-action.js';
+import { NOT_BEFORE_READ_SLACK_SECONDS } from '../../../client/src/revocation/revocation-event.js';
 import { applyAndRecord } from '../../../client/src/revocation/revocation-endpoint.js';
 
 const ISSUER = 'https://sso.example.test/realms/shop';
@@ -154,6 +155,7 @@ describe('Keycloak admin endpoints (k_logout, k_push_not_before)', () => {
     ['a push of notBefore in the year 2100', 'pushNotBefore', 'future_not_before', async () => post(await sign(key, pushAction({ notBefore: 4_102_444_800 })))],
     ['a push of notBefore 1e300', 'pushNotBefore', 'future_not_before', async () => post(await sign(key, pushAction({ notBefore: 1e300 })))],
     ['a push from a Keycloak whose clock runs 2 minutes fast', 'pushNotBefore', 'future_not_before', async () => post(await sign(key, pushAction({ notBefore: now() + 120, expiration: now() + 30 })))],
+    ['a push 5 s past the limit (Keycloak\'s own request is judged strictly; relayed ones get the read slack)', 'pushNotBefore', 'future_not_before', async () => post(await sign(key, pushAction({ notBefore: now() + MAX_NOT_BEFORE_SKEW_SECONDS + 5, expiration: now() + 30 })))],
     ['"log out all" with notBefore in the year 2100', 'logout', 'future_not_before', async () => post(await sign(key, logoutAction({ notBefore: 4_102_444_800 })))],
     ['a LOGOUT with session ids and a future notBefore', 'logout', 'future_not_before', async () => post(await sign(key, logoutAction({ notBefore: now() + 3_600, keycloakSessionIds: ['kc-1'] })))],
     ['an access token the realm signed, carrying an action\'s members (logout)', 'logout', 'not_admin_action', async () => post(await accessTokenWithActionClaims(key, logoutAction({ keycloakSessionIds: ['kc-1'] })))],
@@ -262,6 +264,13 @@ describe('createKeycloakPushVerifier (what every instance checks a relayed push 
     expect(verdict).toMatchObject({ ok: true, push: { notBefore: action.notBefore, expiration: action.expiration, id: action.id } });
     expect(verdict.ok && isVerifiedKeycloakPush(verdict.push)).toBe(true);
     expect(isVerifiedKeycloakPush({ ...(verdict.ok ? verdict.push : {}) })).toBe(false); // a copy is not verified
+  });
+
+  it('accepts a push 5 s past the limit (taken by an instance whose clock runs ahead of this one), and refuses one past the read slack', async () => {
+    const near = pushAction({ notBefore: now() + MAX_NOT_BEFORE_SKEW_SECONDS + 5, expiration: now() + MAX_ACTION_EXPIRATION_AHEAD_SECONDS + 5 });
+    expect(await verifier().verify(await sign(key, near))).toMatchObject({ ok: true, push: { notBefore: near.notBefore } });
+    const far = pushAction({ notBefore: now() + MAX_NOT_BEFORE_SKEW_SECONDS + NOT_BEFORE_READ_SLACK_SECONDS + 5, expiration: now() + 30 });
+    expect(await verifier().verify(await sign(key, far))).toMatchObject({ ok: false, reason: 'future_not_before' });
   });
 
   type Refused = [name: string, token: () => Promise<string>, reason: string];
