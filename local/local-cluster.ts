@@ -87,13 +87,12 @@ export class LocalCluster {
     } finally {
       await admin.quit();
     }
-    // <id> <ip:port@cport[,hostname]> <flags> <primary id or -> …
-    const rows = text.trim().split('\n').map((line) => line.split(' '));
+    const rows = clusterNodesRows(text);
     const byId = new Map(rows.map(([id, address]) => [id!, this.byPort(Number(address!.split('@')[0]!.split(':').pop()))]));
     return rows.map(([id, , flagList, primaryId]) => {
       const node = byId.get(id!)!;
       const flags = flagList!.split(',');
-      const failed = flags.includes('fail') || flags.includes('fail?');
+      const failed = isFailing(flags);
       if (!flags.includes('slave')) return { node, role: 'primary', failed };
       return { node, role: 'replica', primary: byId.get(primaryId!), failed };
     });
@@ -150,6 +149,14 @@ export class LocalCluster {
   }
 }
 
+/** `CLUSTER NODES` as rows of fields: <id> <ip:port@cport[,hostname]> <flags> <primary id or -> … */
+function clusterNodesRows(text: string): string[][] {
+  return text.trim().split('\n').map((line) => line.split(' '));
+}
+
+/** The node is held unreachable (`fail`, or `fail?` while the others have not agreed yet). */
+const isFailing = (flags: readonly string[]) => flags.includes('fail') || flags.includes('fail?');
+
 /** Waits until each replica's link to its primary is up and its initial sync done. */
 async function waitForReplicasInSync(nodes: readonly LocalRedis[]): Promise<void> {
   for (const node of nodes) {
@@ -177,8 +184,8 @@ async function waitForReplicasGossiped(nodes: readonly LocalRedis[], expected: n
     const admin = await node.admin();
     try {
       for (let i = 0; ; i++) {
-        const rows = String(await admin.call('CLUSTER', 'NODES')).trim().split('\n').map((line) => line.split(' ')[2]!.split(','));
-        if (rows.filter((flags) => flags.includes('slave') && !flags.includes('fail') && !flags.includes('fail?')).length === expected) break;
+        const flags = clusterNodesRows(String(await admin.call('CLUSTER', 'NODES'))).map((row) => row[2]!.split(','));
+        if (flags.filter((f) => f.includes('slave') && !isFailing(f)).length === expected) break;
         if (i >= 400) throw new Error(`node on port ${node.port} did not see all ${expected} replicas within 20 s`);
         await new Promise((resolve) => setTimeout(resolve, 50));
       }

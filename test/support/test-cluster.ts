@@ -27,11 +27,6 @@ export async function slotOwner(cluster: LocalCluster, key: string): Promise<Loc
 }
 
 /**
- * A local 3-primary TLS cluster without persistence for the file's tests (started before them,
- * stopped after), and `connect(user)`: a KccRedis in cluster mode as that app-env's user, seeded
- * on the first running node. `options` adds replicas (`replicasPerPrimary`, `clusterNodeTimeoutMs`).
- */
-/**
  * A replica of `primary`, once the first running node's gossip lists one not failing (after a
  * failover or a node's restart, which replicates which reaches it within a second or so).
  */
@@ -41,6 +36,11 @@ export async function replicaOfNode(cluster: LocalCluster, primary: LocalRedis):
   return replica!;
 }
 
+/**
+ * A local 3-primary TLS cluster without persistence for the file's tests (started before them,
+ * stopped after), and `connect(user)`: a KccRedis in cluster mode as that app-env's user, seeded
+ * on the first running node. `options` adds replicas (`replicasPerPrimary`, `clusterNodeTimeoutMs`).
+ */
 export function useTestCluster(appEnvs: { app: string; env: string }[], options: Pick<LocalClusterOptions, 'replicasPerPrimary' | 'clusterNodeTimeoutMs'> = {}): {
   readonly cluster: () => LocalCluster;
   readonly connect: (user: string, roles?: DedicatedRole[]) => Promise<KccRedis>;

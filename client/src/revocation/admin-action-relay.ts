@@ -10,6 +10,7 @@ import {
   type VerifiedKeycloakPush,
   MAX_ACTION_EXPIRATION_AHEAD_SECONDS,
   isVerifiedKeycloakPush,
+  latestActionExpiration,
 } from './keycloak-admin-action.js';
 import { MAX_NOT_BEFORE_SKEW_SECONDS, NOT_BEFORE_READ_SLACK_SECONDS, REVOCATION_BATCH_VERSION, REVOCATION_EVENT, type RevocationBatch, latestNotBefore } from './revocation-event.js';
 import { REVOCATION_KEYS } from './revocation-keys.js';
@@ -81,7 +82,8 @@ const isSignedActionText = (value: unknown): value is string => typeof value ===
 // (lua-key-repair.ts). Returns { 1 when it stored the push, 0 when the stored one counts as newer;
 // how many keys it replaced }. Readers verify the stored action itself.
 // KEYS: stored push, log. ARGV: stored JSON, expiration, notBefore, ttl (ms), minid, envelope id,
-// envelope, latest expiration (s: the server's time as estimated here plus the bound ahead; a script
+// envelope, latest expiration (s: the server's time as estimated here plus the bound ahead and the
+// read slack, as the stored entry was judged by another instance's clock; a script
 // must not call TIME, see server-clock.ts), then the publish routes (publishRouteArgs, as the revocation
 // writer publishes).
 const RELAY = `${LUA_PUBLISH_ROUTES}${LUA_KEY_REPAIR}
@@ -100,7 +102,7 @@ if stored then
   end
 end
 if newer then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[4]) end
-xadd_now(KEYS[2], (tonumber(ARGV[8]) - ${MAX_ACTION_EXPIRATION_AHEAD_SECONDS}) * 1000 + ${MAX_LOG_ID_AHEAD_MS}, 'MINID', '~', ARGV[5], '*', 'i', ARGV[6], 'e', ARGV[7])
+xadd_now(KEYS[2], (tonumber(ARGV[8]) - ${MAX_ACTION_EXPIRATION_AHEAD_SECONDS + NOT_BEFORE_READ_SLACK_SECONDS}) * 1000 + ${MAX_LOG_ID_AHEAD_MS}, 'MINID', '~', ARGV[5], '*', 'i', ARGV[6], 'e', ARGV[7])
 publish_routes(9, ARGV[7])
 return { newer and 1 or 0, repaired }
 `;
@@ -276,7 +278,7 @@ export class KeycloakPushRelay {
     const now = await this.redis.serverClock.now();
     const [storedNow, repaired] = await this.redis.script<[number, number]>(RELAY, keys, [
       JSON.stringify(stored), push.expiration, push.notBefore, this.storedTtlMs(), `${now - this.maxLifetimeMs}-0`,
-      envelope.id, json, Math.floor(now / 1000) + MAX_ACTION_EXPIRATION_AHEAD_SECONDS, ...publishRouteArgs(routes),
+      envelope.id, json, latestActionExpiration(now, NOT_BEFORE_READ_SLACK_SECONDS), ...publishRouteArgs(routes),
     ]);
     if (repaired > 0) warnRepaired(this.redis);
     // Only the newest push matters: one relayed now settles an older one still waiting, and is the one to check.
@@ -394,7 +396,7 @@ export class KeycloakPushRelay {
     if (claimed === undefined) return refuse('keycloak-push malformed');
     // Judged as a verification of a push read from Redis will judge it: with the read slack.
     if (claimed.notBefore > latestNotBefore(Date.now(), NOT_BEFORE_READ_SLACK_SECONDS)) return refuse('keycloak-push future not-before');
-    if (claimed.expiration > Math.floor(Date.now() / 1000) + MAX_ACTION_EXPIRATION_AHEAD_SECONDS + NOT_BEFORE_READ_SLACK_SECONDS) return refuse('keycloak-push bad_expiration');
+    if (claimed.expiration > latestActionExpiration(Date.now(), NOT_BEFORE_READ_SLACK_SECONDS)) return refuse('keycloak-push bad_expiration');
     if (!isNewer(claimed, this.newest)) return;
     // A "Clear" (0) raises nothing, but is kept too: verified again at the next reload, it is
     // followed even if the stored push was replaced meanwhile (found by review).
@@ -455,7 +457,7 @@ function storedOrder(raw: string, now: number): PushOrder | undefined {
     return undefined;
   }
   if (!isPlainObject(value) || typeof value.expiration !== 'number' || typeof value.notBefore !== 'number') return undefined;
-  if (value.expiration > Math.floor(now / 1000) + MAX_ACTION_EXPIRATION_AHEAD_SECONDS) return undefined;
+  if (value.expiration > latestActionExpiration(now, NOT_BEFORE_READ_SLACK_SECONDS)) return undefined;
   return { expiration: value.expiration, notBefore: value.notBefore };
 }
 

@@ -35,6 +35,15 @@ export const KEYCLOAK_ACTION_LIFETIME_SECONDS = 30;
 export const MAX_ACTION_EXPIRATION_AHEAD_SECONDS = KEYCLOAK_ACTION_LIFETIME_SECONDS + MAX_NOT_BEFORE_SKEW_SECONDS;
 
 /**
+ * The latest `expiration` (epoch s) accepted at `nowMs`; `slackSeconds` for a push read from Redis
+ * ({@link NOT_BEFORE_READ_SLACK_SECONDS}).
+ * @internal
+ */
+export function latestActionExpiration(nowMs: number, slackSeconds = 0): number {
+  return Math.floor(nowMs / 1000) + MAX_ACTION_EXPIRATION_AHEAD_SECONDS + slackSeconds;
+}
+
+/**
  * Claims every JWT Keycloak signs carries some of (access, ID, refresh, logout and action tokens are
  * `JsonWebToken`s with `iss`, `iat`, `exp`, `typ`, …) and an admin action never does: an admin action
  * is a bare `AdminAction` whose only members are those of {@link KeycloakAdminAction}. A realm-signed
@@ -127,16 +136,15 @@ export async function verifyAdminAction(token: string, keys: RealmKeys, check: A
   if (p.action !== check.expected) return fail('wrong_action', `"action" must be ${check.expected}`);
   if (p.resource !== check.clientId) return fail('bad_resource', '"resource" mismatch');
   const expiration = p.expiration as number;
-  const nowS = Math.floor(check.nowMs / 1000);
   const slack = check.slackSeconds ?? 0;
-  if (expiration < 1 || expiration > nowS + MAX_ACTION_EXPIRATION_AHEAD_SECONDS + slack) {
-    return fail('bad_expiration', `"expiration" ${show(expiration)} out of range: Keycloak sets it ${KEYCLOAK_ACTION_LIFETIME_SECONDS} s after sending (accepted up to ${MAX_ACTION_EXPIRATION_AHEAD_SECONDS} s ahead of this instance's clock)`);
+  if (expiration < 1 || expiration > latestActionExpiration(check.nowMs, slack)) {
+    return fail('bad_expiration', `"expiration" ${show(expiration)} out of range: Keycloak sets it ${KEYCLOAK_ACTION_LIFETIME_SECONDS} s after sending (accepted up to ${MAX_ACTION_EXPIRATION_AHEAD_SECONDS + slack} s ahead of this instance's clock)`);
   }
   if (check.expiryToleranceMs !== undefined && expiration * 1000 + check.expiryToleranceMs < check.nowMs) return fail('expired', '"expiration" passed');
   const notBefore = (p.notBefore as number | undefined) ?? 0;
   if (notBefore < 0) return fail('bad_payload', '"notBefore" must be 0 or a time');
   if (notBefore > latestNotBefore(check.nowMs, slack)) {
-    return fail('future_not_before', `"notBefore" ${show(notBefore)} is more than ${MAX_NOT_BEFORE_SKEW_SECONDS} s ahead of this instance's clock: it would refuse every token until then; check Keycloak's clock`);
+    return fail('future_not_before', `"notBefore" ${show(notBefore)} is more than ${MAX_NOT_BEFORE_SKEW_SECONDS + slack} s ahead of this instance's clock: it would refuse every token until then; check Keycloak's clock`);
   }
   return {
     ok: true,

@@ -237,9 +237,10 @@ async function readByRank(redis: KccRedis, key: string, chunk: number, window: n
     const flat = await inFlight.shift()!;
     // After an empty range, any member is one the check cannot vouch for.
     if (previous !== undefined && flat.length > 0 && !holdsEntry(previous, flat[0]!, flat[1]!)) return false;
-    // Empty after a full one: at least a range's worth of the set went between the two reads, from
-    // above the read position (then the lowest members moved up past it unread) or at the bottom.
-    if (previous !== undefined && flat.length === 0 && previous.length === 2 * (chunk + 1)) return false;
+    // Empty after a full one (a short one ended the read): at least a range's worth of the set went
+    // between the two reads, from above the read position (then the lowest members moved up past it
+    // unread) or at the bottom.
+    if (previous !== undefined && flat.length === 0) return false;
     // The entry read twice where nothing shifted: the last of the range before.
     each(flat, previous !== undefined && flat.length > 0 && flat[0] === previous[previous.length - 2] ? 2 : 0);
     previous = flat;

@@ -31,9 +31,9 @@ function beforeLaterReads(redis: KccRedis, command: 'zscan' | 'zrange', hook: ()
 /**
  * Before every range after the first, removes the top member from the raw connection: everything
  * unread moves up a rank, the range does not begin with an entry the one before held, and after
- * each read by rank fails so, the loader falls back to ZSCAN. (Only a purge of poison entries, a
- * writer whose clock is ahead of another's, or a holder of the app's credentials removes members
- * above the read position.) Returns how many it removed.
+ * each read by rank fails so, the loader falls back to ZSCAN. (Only a purge of poison entries or a
+ * holder of the app's credentials removes members above the read position.) Returns how many it
+ * removed.
  */
 function shiftUpEachRange(redis: KccRedis, raw: Redis): () => number {
   let removed = 0;

@@ -278,12 +278,18 @@ describe('loading the stored sessions (chunked, pipelined)', () => {
     const { raw, redis, sessions } = await namespace({ info: (message) => void logged.push(message), warn: () => undefined });
     const now = Date.now();
     const present = await store(raw, sessions, 'present-', 300, (i) => now + 60_000 + i);
-    // Before each read's second range: 150 sessions more at the top, more than a range.
+    // In each read, once its first range has replied and before its second goes out: 150 sessions
+    // more at the top, more than a range.
     let added = 0;
+    let first: Promise<unknown> | undefined;
     interceptCommand(redis, 'zrange', async (args, send) => {
-      if (args[0] === sessions && String(args[1]) === '100') {
-        await raw.zadd(sessions, ...Array.from({ length: 150 }, (_, i) => [now + LIFETIME_MS + added + i, `added-${added + i}`]).flat());
+      if (args[0] !== sessions) return send();
+      if (String(args[1]) === '0') return (first = send());
+      if (String(args[1]) === '100') {
+        await first;
+        const from = added;
         added += 150;
+        await raw.zadd(sessions, ...Array.from({ length: 150 }, (_, i) => [now + LIFETIME_MS + from + i, `added-${from + i}`]).flat());
       }
       return send();
     });
@@ -307,8 +313,8 @@ describe('loading the stored user-wide not-befores (by rank, one range at a time
     const nbf = Math.floor(Date.now() / 1000) - 100;
     // 22 with distinct not-befores: ranges of 10 read ranks 0-10, 10-20, 20-30; user-21 is the lowest.
     await raw.zadd(subjects, ...Array.from({ length: 22 }, (_, i) => [nbf - i, `user-${i}`]).flat());
-    // Once the second range has replied, two members above the read position go (a writer whose
-    // server clock runs ahead removes near-future not-befores it takes for poison): user-21 moves up
+    // Once the second range has replied, two members above the read position go (a purge of poison,
+    // or a holder of the app's credentials): user-21 moves up
     // to rank 19, read by neither range, and the third range comes back empty.
     let ranges = 0;
     interceptCommand(redis, 'zrange', async (args, send) => {

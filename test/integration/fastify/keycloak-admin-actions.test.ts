@@ -11,6 +11,7 @@ import { CompactSign, SignJWT } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { KccConnectionOptions } from '@kcc-redis/client';
 import { encodeEnvelope } from '../../../client/src/envelope.js';
+import { MAX_ACTION_EXPIRATION_AHEAD_SECONDS } from '../../../client/src/revocation/keycloak-admin-action.js';
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
 import { nextEvent, until } from '../../support/events.js';
@@ -36,7 +37,7 @@ const open: { apps: FastifyInstance[]; raw: Redis[] } = { apps: [], raw: [] };
 
 beforeAll(async () => {
   [server, realm, stranger] = await Promise.all([
-    startTestRedis({ appEnvs: Array.from({ length: 12 }, (_, i) => ({ app: `kcadmin${i}`, env: 'prod' })), persistence: 'none' }),
+    startTestRedis({ appEnvs: Array.from({ length: 14 }, (_, i) => ({ app: `kcadmin${i}`, env: 'prod' })), persistence: 'none' }),
     TestRealm.start(),
     realmKey('stranger', 'ES256'),
   ]);
@@ -416,6 +417,20 @@ describe('a push reaches every instance although Redis did not take it, or took 
     } finally {
       vi.useRealTimers();
     }
+  });
+
+  it('a stored push relayed by an instance whose clock ran ahead (expiration 5 s past the bound) still counts as newer: an older push does not replace it', async () => {
+    // From a review (2026-12-05): the relay script judged the stored entry's expiration by this
+    // instance's estimate of the server's time without the read slack, took it for junk and wrote
+    // an older push over it; instances started later followed the older one.
+    const env = await appEnv(1);
+    const [a] = env.instances;
+    const ahead = push({ expiration: now() + MAX_ACTION_EXPIRATION_AHEAD_SECONDS + 5, notBefore: now() - 10 });
+    const raw = await env.attacker();
+    await raw.set(env.key(REVOCATION_KEYS.keycloakPush), JSON.stringify({ v: 1, action: await sign(ahead), expiration: ahead.expiration, notBefore: ahead.notBefore }));
+    const older = push({ notBefore: now() - 60 });
+    expect((await post(a!.url, 'k_push_not_before', await sign(older))).status).toBe(200);
+    expect(JSON.parse((await raw.get(env.key(REVOCATION_KEYS.keycloakPush)))!)).toMatchObject({ expiration: ahead.expiration, notBefore: ahead.notBefore });
   });
 
   it('the same loss with no reconnect at all (a cluster failing over to a replica it already had a connection to): the check every minute finds it', async () => {
