@@ -27,8 +27,10 @@ export async function slotOwner(cluster: LocalCluster, key: string): Promise<Loc
 }
 
 /**
- * A replica of `primary`, once the first running node's gossip lists one not failing (after a
- * failover or a node's restart, which replicates which reaches it within a second or so).
+ * A replica of `primary`, once the first running node's gossip lists one not failing. Which node
+ * replicates which reaches the others by gossip, after the cluster's creation (`--cluster create`
+ * returns once the nodes agree on the slots: a node asked at once may still list the replicas as
+ * primaries), a failover or a node's restart.
  */
 export async function replicaOfNode(cluster: LocalCluster, primary: LocalRedis): Promise<LocalRedis> {
   let replica: LocalRedis | undefined;
