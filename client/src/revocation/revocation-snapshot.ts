@@ -84,12 +84,14 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
       if (entry === 'applied') result.loaded++;
       else if (entry === 'poison') result.poison.set(member, score);
     };
+    let sizing = sized;
     for (let attempt = 1; ; attempt++) {
-      // The table is sized once: a read again counts the set again only to pipeline its ranges.
-      const whole = await readByRank(redis, redis.key(name), chunk, window, attempt === 1 || !sized ? sized : () => undefined, floor, (flat, from) => {
+      const whole = await readByRank(redis, redis.key(name), chunk, window, sizing, floor, (flat, from) => {
         for (let i = from; i + 1 < flat.length; i += 2) each(flat[i]!, flat[i + 1]!);
       });
       if (whole) return result;
+      // The table is sized once: a read again counts the set again only to pipeline its ranges.
+      sizing &&= () => undefined;
       result.loaded = 0;
       result.poison.clear();
       const why = `the stored ${what} moved under the ranges being read (a range sent again after the server refused it for now, a large write between two reads, or entries removed above the read position)`;
@@ -183,8 +185,9 @@ async function scanSortedSet(redis: KccRedis, name: string, each: (member: strin
 
 /**
  * Reads the sorted set `key` in rank ranges of `chunk`, from the highest score down, until a range
- * comes back short or ends at or below `floor` (what lies below is not wanted). Ranges are handed to `each` in order, with the index of the first entry not
- * handed over before. With `sized`, `ZCARD` and the first range go out together; `sized` gets the
+ * comes back short or ends at or below `floor` (what lies below is not wanted). Ranges are handed to
+ * `each` in order, with the index of the first entry not handed over before. With `sized`, `ZCARD`
+ * and the first range go out together; `sized` gets the
  * count, and the ranges it calls for are sent up to `window` in flight, one more as each reply comes
  * back: up to a range costs two commands, a large set waits one round trip for the count before the
  * rest of the window goes out. Past the count (entries added during the load), or without `sized`
@@ -198,9 +201,8 @@ async function scanSortedSet(redis: KccRedis, name: string, each: (member: strin
  * under the reader. Writers of both sets add members (anywhere: a session at or near the top,
  * with an expiry of now + the session lifetime; a user-wide not-before at its time) or raise a
  * score (`ZADD GT`: the member moves up); pruning removes the lowest scores, at the bottom (other
- * removals: below). Counted
- * from the top, an addition or a raise shifts the unread members down by one or not at all (read
- * twice: harmless), a removal at the bottom shifts nothing unread. So every member present
+ * removals: below). Counted from the top, an addition or a raise shifts the unread members down by
+ * one or not at all (read twice: harmless), a removal at the bottom shifts nothing unread. So every member present
  * throughout the load is read, as long as each range is read after the one before it; a member
  * added or raised during it was also appended to the event log, which the instance reads from a
  * position taken before the load (Revocations.begin).
@@ -212,8 +214,8 @@ async function scanSortedSet(redis: KccRedis, name: string, each: (member: strin
  * member it holds, with the same score: a member whose score did not change kept its place among
  * every other member present throughout (only raised members move past others, up, and they are in
  * the log), so whichever of the two ranges was read first, the members between the start of the one
- * range and it were in that range, and those after it are in the next. It does begin so when ranks only shifted
- * down between two reads in turn, by up to a range. When it does not (a range read late, or its
+ * range and it were in that range, and those after it are in the next. It does begin so when ranks
+ * only shifted down between two reads in turn, by up to a range. When it does not (a range read late, or its
  * boundary member raised meanwhile; a write of more than a range's members between two reads; a
  * removal above the read position), or when a range comes back empty after a full one (a range's
  * worth removed between the two: from above the read position, the lowest members moved up past it

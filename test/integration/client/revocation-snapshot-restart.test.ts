@@ -12,21 +12,13 @@ import { expect, it } from 'vitest';
 import { KccConnectionError, KccRedis, Revocations } from '../../../client/src/index.js';
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
 import { closeAfterEach } from '../../support/closing.js';
-import { connectAs, interceptCommand, kccOptions, useTestRedis } from '../../support/redis.js';
+import { connectAs, kccOptions, useTestRedis } from '../../support/redis.js';
+import { SUBJECTS, beforeLaterReads, countScans, missingSubjects, storeSubjects } from '../../support/stored-subjects.js';
 
 const server = useTestRedis({ appEnvs: [{ app: 'scanrestart', env: 'prod' }], persistence: 'aof' });
 const user = 'scanrestart-prod';
 const subjectsKey = `${user}:{${user}}:${REVOCATION_KEYS.subjects}`;
 const closeLater = closeAfterEach();
-const SUBJECTS = 20_000;
-
-/** Runs `hook` before every read of the user-wide not-befores with `command` but the first. */
-function beforeLaterReads(redis: KccRedis, command: 'zscan' | 'zrange', hook: () => Promise<void>): void {
-  interceptCommand(redis, command, async (args, send) => {
-    if (args[0] === subjectsKey && String(args[1]) !== '0') await hook();
-    return send();
-  });
-}
 
 /**
  * Before every range after the first, removes the top member from the raw connection: everything
@@ -37,57 +29,45 @@ function beforeLaterReads(redis: KccRedis, command: 'zscan' | 'zrange', hook: ()
  */
 function shiftUpEachRange(redis: KccRedis, raw: Redis): () => number {
   let removed = 0;
-  beforeLaterReads(redis, 'zrange', async () => {
+  beforeLaterReads(redis, subjectsKey, 'zrange', async () => {
     const [top] = await raw.zrevrange(subjectsKey, 0, 0);
     removed += await raw.zrem(subjectsKey, top!);
   });
   return () => removed;
 }
 
-async function storeSubjects(raw: Redis, nbf: number): Promise<void> {
-  await raw.del(subjectsKey);
-  for (let i = 0; i < SUBJECTS; i += 1_000) {
-    await raw.zadd(subjectsKey, ...Array.from({ length: 1_000 }, (_, j) => [nbf, `user-${i + j}`]).flat());
-  }
-}
-
 async function setUp(): Promise<{ raw: Redis; redis: KccRedis; nbf: number }> {
   const nbf = Math.floor(Date.now() / 1000) - 5;
   const raw = closeLater(await connectAs(server, user));
-  await storeSubjects(raw, nbf);
+  await storeSubjects(raw, subjectsKey, nbf);
   const redis = closeLater(await KccRedis.connect(kccOptions(server, user, { reconnectMaxDelayMs: 100 }), ['subscriber']));
   return { raw, redis, nbf };
-}
-
-function missingSubjects(revocations: Revocations, nbf: number): string[] {
-  return Array.from({ length: SUBJECTS }, (_, i) => `user-${i}`).filter((sub) => revocations.check({ sub, sid: 's', iat: nbf - 60 }) !== 'revoked');
 }
 
 it('an instance that starts while the server restarts loads every stored user-wide not-before (read by rank)', async () => {
   const { redis, nbf } = await setUp();
   // The server restarts (AOF: nothing is lost) just before the instance's second range.
   let restarted = false;
-  beforeLaterReads(redis, 'zrange', async () => {
+  beforeLaterReads(redis, subjectsKey, 'zrange', async () => {
     if (restarted) return;
     restarted = true;
     await server.restart();
   });
   // Counted on the client: the restart resets the server's command statistics.
-  let scans = 0;
-  interceptCommand(redis, 'zscan', (args, send) => (args[0] === subjectsKey && scans++, send()));
+  const scans = countScans(redis, subjectsKey);
   const revocations = closeLater(await Revocations.start(redis));
   expect(restarted).toBe(true);
   expect(missingSubjects(revocations, nbf)).toEqual([]);
   expect(revocations.stats.revokedSubjects).toBe(SUBJECTS);
   // Read by rank only (the fallback would load them all too, the server being the same throughout).
-  expect(scans).toBe(0);
+  expect(scans()).toBe(0);
 });
 
 it('read with ZSCAN after ranks shifted under each of three reads by rank, with the server restarted between two pages: the scan starts again, every stored one loaded', async () => {
   const { raw, redis, nbf } = await setUp();
   const removed = shiftUpEachRange(redis, raw);
   let restarted = false;
-  beforeLaterReads(redis, 'zscan', async () => {
+  beforeLaterReads(redis, subjectsKey, 'zscan', async () => {
     if (restarted) return;
     restarted = true;
     await server.restart();
@@ -104,7 +84,7 @@ it('a server that changes during every scan fails the start (nothing loaded is v
   const { raw, redis } = await setUp();
   shiftUpEachRange(redis, raw);
   let restarts = 0;
-  beforeLaterReads(redis, 'zscan', async () => {
+  beforeLaterReads(redis, subjectsKey, 'zscan', async () => {
     restarts++;
     await server.restart();
   });
