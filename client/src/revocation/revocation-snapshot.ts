@@ -1,6 +1,5 @@
 import type { Redis } from 'ioredis';
 import type { KccRedis } from '../connection.js';
-import { KccConnectionError } from '../errors.js';
 import { MAX_NOT_BEFORE_SKEW_SECONDS, MAX_REVOCATION_ID_LENGTH, NOT_BEFORE_READ_SLACK_SECONDS, latestNotBefore } from './revocation-event.js';
 import type { RevocationIndex } from './revocation-index.js';
 import { REVOCATION_KEYS } from './revocation-keys.js';
@@ -39,13 +38,11 @@ export const SNAPSHOT_CHUNK = 5_000;
 /** Chunk reads in flight at once (pipelined on the command connection). */
 const SNAPSHOT_WINDOW = 8;
 /**
- * Reads of a set by rank before it is read with ZSCAN: a read by rank holds whichever server answers
- * (a ZSCAN cursor does not, and an ASK redirection changes nothing the client can see), so the scan
- * is the last resort, for a set that keeps changing under the ranges.
+ * Reads of a set by rank before it is read by score ({@link readByScore}), which no change to the set
+ * fools but whose pages go one at a time: the last resort, for a set that keeps changing under the
+ * ranges.
  */
 const RANK_READS = 3;
-/** Scans started again, at most, when the server may have changed during each; then the load fails (a start fails, a reload is tried at the next poll). */
-const SCAN_RESTARTS = 5;
 
 /** How {@link loadRevocationSnapshot} reads: entries per command and commands in flight (tests make chunks small to cross many of them). */
 export interface SnapshotReadOptions {
@@ -72,12 +69,12 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
   const window = read.window ?? SNAPSHOT_WINDOW;
   /**
    * Reads the sorted set `name` whole by rank ({@link readByRank}), again when ranks shifted under
-   * the read, and with `ZSCAN` when they did each of {@link RANK_READS} times. `apply` applies an
+   * the read, and by score ({@link readByScore}) when they did each of {@link RANK_READS} times. `apply` applies an
    * entry and says what it was (one applied by an abandoned read stays applied: revocations only
    * ever raise).
    */
   const readSet = async (name: string, what: string, sized: ((count: number) => void) | undefined, floor: number, apply: (member: string, score: string) => Entry): Promise<ReadSet> => {
-    // Poison by member: ZSCAN may hand a member over twice.
+    // Poison by member: a member may be read twice.
     const result = { loaded: 0, poison: new Map<string, string>() };
     const each = (member: string, score: string) => {
       const entry = apply(member, score);
@@ -99,8 +96,8 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
         redis.config.logger.info(`${why}: reading them again by rank`);
         continue;
       }
-      redis.config.logger.info(`${why}, ${RANK_READS} times: reading them all again with ZSCAN`);
-      await scanSortedSet(redis, name, each);
+      redis.config.logger.info(`${why}, ${RANK_READS} times: reading them all again by score`);
+      await readByScore(redis, redis.key(name), chunk, floor, each);
       return result;
     }
   };
@@ -158,28 +155,31 @@ async function purge(redis: KccRedis, client: string, sessions: [string, string]
 }
 
 /**
- * Every member present throughout, with `ZSCAN`. A cursor holds only in the server process that
- * returned it (each process draws its own hash seed, so its buckets come in another order):
- * continued on another process (a restart with persistence, a failover, the key moved to another
- * node) it skips members. So a scan during which the server may have changed starts again from the
- * beginning (`each` is idempotent: a member handed over twice is applied twice, to the same effect).
+ * Every member present throughout the read, by score: pages of up to `chunk` members from the highest
+ * score down, each bounded by the lowest score of the page before (excluded), stopping above `floor`.
+ * The members of a page's lowest score are read all at once (sent with the next page): the limit may
+ * cut them, and members of one score have no order a bound could hold to. A bound is a value of the
+ * data, not a position, so no change to the set moves a member present throughout past it unread
+ * (additions, removals anywhere), whichever server process answers: a restart, a failover, the key
+ * moved, an `ASK` redirection. Only a raised score moves a member up past the bound, and a raise is
+ * in the event log. The pages go one after the other, so this is the fallback of the reads by rank,
+ * not the first read.
  */
-async function scanSortedSet(redis: KccRedis, name: string, each: (member: string, score: string) => void): Promise<void> {
-  const key = redis.key(name);
-  for (let restarts = 0; ; restarts++) {
-    const serverChanged = redis.watchServer(key);
-    let cursor = '0';
-    do {
-      const [next, flat] = await redis.run((r) => (r as Redis).zscan(key, cursor, 'COUNT', 1000));
-      for (let i = 0; i + 1 < flat.length; i += 2) each(flat[i]!, flat[i + 1]!);
-      cursor = next;
-    } while (cursor !== '0' && !serverChanged());
-    // Also after the last page: it may have come from the new process, with the old one's cursor.
-    if (!serverChanged()) return;
-    if (restarts === SCAN_RESTARTS) {
-      throw new KccConnectionError(`reading ${key}: the server changed during each of ${SCAN_RESTARTS + 1} scans (reconnects, failovers or moving slots); not loaded`);
-    }
-    redis.config.logger.info(`the server may have changed while ${key} was scanned (a reconnect, a failover, a moved slot): scanning it again from the start`);
+async function readByScore(redis: KccRedis, key: string, chunk: number, floor: number, each: (member: string, score: string) => void): Promise<void> {
+  const min = floor === Number.NEGATIVE_INFINITY ? '-inf' : `(${floor}`;
+  const page = (max: string) => handled(redis.run((r) => (r as Redis).zrange(key, max, min, 'BYSCORE', 'REV', 'LIMIT', 0, chunk, 'WITHSCORES')));
+  let flat = await page('+inf');
+  for (;;) {
+    for (let i = 0; i + 1 < flat.length; i += 2) each(flat[i]!, flat[i + 1]!);
+    if (flat.length < 2 * chunk) return;
+    const lowest = flat[flat.length - 1]!;
+    const group = handled(redis.run((r) => (r as Redis).zrange(key, lowest, lowest, 'BYSCORE', 'WITHSCORES')));
+    const next = page(`(${lowest}`);
+    const seen = new Set<string>();
+    for (let i = flat.length - 2; i >= 0 && flat[i + 1] === lowest; i -= 2) seen.add(flat[i]!);
+    const rest = await group;
+    for (let i = 0; i + 1 < rest.length; i += 2) if (!seen.has(rest[i]!)) each(rest[i]!, rest[i + 1]!);
+    flat = await next;
   }
 }
 

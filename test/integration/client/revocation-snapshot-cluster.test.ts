@@ -7,39 +7,47 @@
  *   owner answers ASK, ioredis reads on the new owner for that one command and its slot table does
  *   not change, so nothing in the client can tell.
  * A ZSCAN cursor means nothing to the new node (revocation-snapshot-restart.test.ts has the same for
- * a restart in standalone mode); a read by rank reads the same data on either node.
+ * a restart in standalone mode); a read by rank, and the read by score it falls back to, read the
+ * same data on either node.
  */
 import type { Cluster } from 'ioredis';
 import { expect, it } from 'vitest';
 import { type KccRedis, Revocations } from '../../../client/src/index.js';
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
 import { closeAfterEach } from '../../support/closing.js';
-import { SUBJECTS, beforeLaterReads, countScans, missingSubjects, storeSubjects } from '../../support/stored-subjects.js';
+import { SUBJECTS, type ReadKind, beforeLaterReads, countScoreReads, missingSubjects, shiftUpEachRange, storeSubjects } from '../../support/stored-subjects.js';
 import { slotOwner, startSlotMigration, useTestCluster } from '../../support/test-cluster.js';
 
 const user = 'scanmove-prod';
 const { cluster, connect } = useTestCluster([{ app: 'scanmove', env: 'prod' }]);
 const closeLater = closeAfterEach();
 
-/** Stores the subjects (again: later tests find them where the last one moved them); their key. */
-async function storeAll(nbf: number): Promise<string> {
+/** Stores the subjects (again: later tests find them where the last one moved them); their key and the writer. */
+async function storeAll(nbf: number): Promise<{ key: string; writer: KccRedis }> {
   const writer = closeLater(await connect(user));
   const key = writer.key(REVOCATION_KEYS.subjects);
   await storeSubjects(writer.client, key, nbf);
-  return key;
+  return { key, writer };
 }
 
-/** Runs `hook` once, before the instance's second read of `key` (a ZSCAN page or a range after the first). */
-function beforeSecondRead(redis: KccRedis, key: string, hook: () => Promise<void>): () => boolean {
+/** Runs `hook` once, before the first read of `key` of the kind `kind` after the first of a read (a range, or a page or group). */
+function beforeSecondRead(redis: KccRedis, key: string, kind: ReadKind, hook: () => Promise<void>): () => boolean {
   let ran = false;
-  const once = async () => {
+  beforeLaterReads(redis, key, kind, async () => {
     if (ran) return;
     ran = true;
     await hook();
-  };
-  beforeLaterReads(redis, key, 'zscan', once);
-  beforeLaterReads(redis, key, 'zrange', once);
+  });
   return () => ran;
+}
+
+/** Moves the keys of `key`'s slot to another primary and leaves the slot migrating: the old owner answers ASK. */
+async function moveKeysOnly(key: string): Promise<Awaited<ReturnType<typeof startSlotMigration>>> {
+  const from = await slotOwner(cluster(), key);
+  const to = cluster().nodes.find((node) => node !== from)!;
+  const migration = await startSlotMigration(cluster(), key, from, to);
+  await migration.moveKeys();
+  return migration;
 }
 
 async function startConnected(): Promise<KccRedis> {
@@ -50,10 +58,10 @@ async function startConnected(): Promise<KccRedis> {
 
 it('an instance that starts while the slot moves (MOVED) loads every stored user-wide not-before', async () => {
   const nbf = Math.floor(Date.now() / 1000) - 5;
-  const subjectsKey = await storeAll(nbf);
+  const { key: subjectsKey } = await storeAll(nbf);
   const redis = await startConnected();
-  const scans = countScans(redis, subjectsKey);
-  const ran = beforeSecondRead(redis, subjectsKey, async () => {
+  const scoreReads = countScoreReads(redis, subjectsKey);
+  const ran = beforeSecondRead(redis, subjectsKey, 'rank', async () => {
     const from = await slotOwner(cluster(), subjectsKey);
     const to = cluster().nodes.find((node) => node !== from)!;
     await (await startSlotMigration(cluster(), subjectsKey, from, to)).finish();
@@ -61,27 +69,48 @@ it('an instance that starts while the slot moves (MOVED) loads every stored user
   const revocations = closeLater(await Revocations.start(redis));
   expect(ran()).toBe(true);
   expect(missingSubjects(revocations, nbf)).toEqual([]);
-  expect(scans()).toBe(0); // read by rank only
+  expect(scoreReads()).toBe(0); // read by rank only
 });
 
 it('an instance that starts while the keys have moved and the slot is still migrating (ASK) loads every stored user-wide not-before', async () => {
   const nbf = Math.floor(Date.now() / 1000) - 5;
-  const subjectsKey = await storeAll(nbf);
+  const { key: subjectsKey } = await storeAll(nbf);
   const redis = await startConnected();
   let migration: Awaited<ReturnType<typeof startSlotMigration>> | undefined;
-  const scans = countScans(redis, subjectsKey);
-  const ran = beforeSecondRead(redis, subjectsKey, async () => {
-    const from = await slotOwner(cluster(), subjectsKey);
-    const to = cluster().nodes.find((node) => node !== from)!;
-    migration = await startSlotMigration(cluster(), subjectsKey, from, to);
-    await migration.moveKeys();
+  const scoreReads = countScoreReads(redis, subjectsKey);
+  const ran = beforeSecondRead(redis, subjectsKey, 'rank', async () => {
+    migration = await moveKeysOnly(subjectsKey);
   });
   try {
     const revocations = closeLater(await Revocations.start(redis));
     expect(ran()).toBe(true);
     // The client's slot table still names the old owner: it never heard of the move.
     expect(missingSubjects(revocations, nbf)).toEqual([]);
-    expect(scans()).toBe(0); // read by rank only
+    expect(scoreReads()).toBe(0); // read by rank only
+  } finally {
+    await migration?.finish();
+  }
+});
+
+it('ranks shifted under each of three reads by rank, then the keys moved with the slot still migrating (ASK) between two pages of the read by score: every stored user-wide not-before loaded', async () => {
+  const nbf = Math.floor(Date.now() / 1000) - 5;
+  const { key: subjectsKey, writer } = await storeAll(nbf);
+  const redis = await startConnected();
+  const removed = shiftUpEachRange(redis, writer.client as Cluster, subjectsKey);
+  let migration: Awaited<ReturnType<typeof startSlotMigration>> | undefined;
+  const scoreReads = countScoreReads(redis, subjectsKey);
+  const ran = beforeSecondRead(redis, subjectsKey, 'score', async () => {
+    migration = await moveKeysOnly(subjectsKey);
+  });
+  try {
+    const revocations = closeLater(await Revocations.start(redis));
+    expect(removed()).toBe(3);
+    expect(ran()).toBe(true);
+    expect(scoreReads()).toBeGreaterThan(2);
+    // With ZSCAN in place of the read by score (this fallback until 2026-12-05), the pages after the
+    // move were read on the new owner with the old owner's cursor: thousands skipped.
+    expect(missingSubjects(revocations, nbf)).toEqual([]);
+    expect(revocations.stats.revokedSubjects).toBe(SUBJECTS);
   } finally {
     await migration?.finish();
   }

@@ -10,6 +10,7 @@ import { RevocationIndex } from '../../../client/src/revocation/revocation-index
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
 import { loadRevocationSnapshot } from '../../../client/src/revocation/revocation-snapshot.js';
 import { closeAfterEach } from '../../support/closing.js';
+import { countScoreReads } from '../../support/stored-subjects.js';
 import { commandCalls, connectAs, interceptCommand, kccOptions, useTestRedis } from '../../support/redis.js';
 
 const server = useTestRedis({ appEnvs: Array.from({ length: 20 }, (_, i) => ({ app: `snap${i}`, env: 'prod' })), persistence: 'none' });
@@ -182,16 +183,15 @@ describe('loading the stored sessions (chunked, pipelined)', () => {
     const { raw, redis, sessions } = await namespace();
     const now = Date.now();
     const present = await store(raw, sessions, 'present-', 300, (i) => now + 60_000 + i);
-    const before = { zrange: await commandCalls(raw, 'zrange'), zscan: await commandCalls(raw, 'zscan') };
+    const before = await commandCalls(raw, 'zrange');
     // 80 added once ZCARD has answered (300): the set outgrows the count.
     const index = growingIndex(redis, sessions, 80, now);
     await loadRevocationSnapshot(redis, index, LIFETIME_MS, { chunk: 100, window: 8 });
     expect(missing(present, index)).toEqual([]);
     // Ranks 0-399 of 380: the three the count called for, then one more, which came back short (and
     // the user-wide not-befores' one range).
-    expect((await commandCalls(raw, 'zrange')) - before.zrange).toBe(4 + 1);
-    // The sessions were not read again.
-    expect((await commandCalls(raw, 'zscan')) - before.zscan).toBe(0);
+    // The sessions were not read again (by rank or by score).
+    expect((await commandCalls(raw, 'zrange')) - before).toBe(4 + 1);
   });
 
   it('a range read out of turn (sent again after the server refused it for now) while sessions were added: the shift is seen and the sessions are read again by rank, none present throughout lost', async () => {
@@ -238,12 +238,11 @@ describe('loading the stored sessions (chunked, pipelined)', () => {
     const now = Date.now();
     const present = await store(raw, sessions, 'present-', 300, (i) => now + 60_000 + i);
     const index = growingIndex(redis, sessions, 250, now);
-    const before = { zrange: await commandCalls(raw, 'zrange'), zscan: await commandCalls(raw, 'zscan') };
+    const before = await commandCalls(raw, 'zrange');
     const { loaded } = await loadRevocationSnapshot(redis, index, LIFETIME_MS, { chunk: 100, window: 8 });
     expect(missing(present, index)).toEqual([]);
     // The first read's three the count called for, the second's six (550), the subjects' one.
-    expect((await commandCalls(raw, 'zrange')) - before.zrange).toBe(3 + 6 + 1);
-    expect((await commandCalls(raw, 'zscan')) - before.zscan).toBe(0);
+    expect((await commandCalls(raw, 'zrange')) - before).toBe(3 + 6 + 1);
     // Counted once each, from the second reading: the 300 and the 250 added.
     expect(loaded).toBe(550);
   });
@@ -273,17 +272,12 @@ describe('loading the stored sessions (chunked, pipelined)', () => {
     expect(logged.filter((m) => m.includes('moved under the ranges'))).toEqual([]);
   });
 
-  it('ranks shifted under each of three reads by rank: read with ZSCAN, none present throughout lost', async () => {
-    const logged: string[] = [];
-    const { raw, redis, sessions } = await namespace({ info: (message) => void logged.push(message), warn: () => undefined });
-    const now = Date.now();
-    const present = await store(raw, sessions, 'present-', 300, (i) => now + 60_000 + i);
-    // In each read, once its first range has replied and before its second goes out: 150 sessions
-    // more at the top, more than a range.
+  /** Adds 150 sessions at the top in each read by rank, once its first range has replied and before its second goes out (more than a range): every read by rank fails its check. Returns how many it added. */
+  function addAboveEachRead(redis: KccRedis, raw: Redis, sessions: string, now: number): () => number {
     let added = 0;
     let first: Promise<unknown> | undefined;
     interceptCommand(redis, 'zrange', async (args, send) => {
-      if (args[0] !== sessions) return send();
+      if (args[0] !== sessions || args.includes('BYSCORE')) return send();
       if (String(args[1]) === '0') return (first = send());
       if (String(args[1]) === '100') {
         await first;
@@ -293,15 +287,55 @@ describe('loading the stored sessions (chunked, pipelined)', () => {
       }
       return send();
     });
-    const zscans = await commandCalls(raw, 'zscan');
+    return () => added;
+  }
+
+  it('ranks shifted under each of three reads by rank: read by score, none present throughout lost', async () => {
+    const logged: string[] = [];
+    const { raw, redis, sessions } = await namespace({ info: (message) => void logged.push(message), warn: () => undefined });
+    const now = Date.now();
+    const present = await store(raw, sessions, 'present-', 300, (i) => now + 60_000 + i);
+    const added = addAboveEachRead(redis, raw, sessions, now);
+    const scoreReads = countScoreReads(redis, sessions);
+    const index = new RevocationIndex();
+    const { loaded } = await loadRevocationSnapshot(redis, index, LIFETIME_MS, { chunk: 100, window: 8 });
+    expect(added()).toBe(3 * 150);
+    expect(missing(present, index)).toEqual([]);
+    expect(missing(Array.from({ length: added() }, (_, i) => `added-${i}`), index)).toEqual([]);
+    // 750 in pages of 100: seven full (each with its lowest score's group) and an eighth, short.
+    expect(scoreReads()).toBe(15);
+    expect(loaded).toBe(750); // each counted once: a group's members the page held are not applied again
+    expect(logged.filter((m) => m.includes('reading them again by rank'))).toHaveLength(2);
+    expect(logged.filter((m) => m.includes('3 times: reading them all again by score'))).toHaveLength(1);
+  });
+
+  it('read by score: members present throughout are read however the set changes between pages, and a group of one score the limit cut is read whole', async () => {
+    const { raw, redis, sessions } = await namespace();
+    const now = Date.now();
+    // Groups of seven sessions with one expiry: every page of 100 ends inside one.
+    const present = await store(raw, sessions, 'present-', 700, (i) => now + 600_000 + Math.floor(i / 7));
+    // Sessions the score read's pages see change under them (each a poison-free, live entry).
+    const removable = await store(raw, sessions, 'removable-', 400, (i) => now + 900_000 + i);
+    const expiredSoon = await store(raw, sessions, 'pruned-', 200, (i) => now + 300_000 + i);
+    addAboveEachRead(redis, raw, sessions, now);
+    // Before each page and group after the first: 40 members removed above the read position (the
+    // top ones left of `removable-`), 20 pruned at the bottom, 10 added at the top, 10 added below.
+    let reads = 0;
+    let changes = 0;
+    interceptCommand(redis, 'zrange', async (args, send) => {
+      if (args[0] !== sessions || !args.includes('BYSCORE') || reads++ === 0) return send();
+      const gone = removable.splice(-40, 40);
+      if (gone.length > 0) await raw.zrem(sessions, ...gone);
+      const pruned = expiredSoon.splice(0, 20);
+      if (pruned.length > 0) await raw.zrem(sessions, ...pruned);
+      await raw.zadd(sessions, now + 2 * LIFETIME_MS + changes, `late-top-${changes}`, now + 100_000 + changes, `late-low-${changes}`);
+      changes++;
+      return send();
+    });
     const index = new RevocationIndex();
     await loadRevocationSnapshot(redis, index, LIFETIME_MS, { chunk: 100, window: 8 });
-    expect(added).toBe(3 * 150);
+    expect(changes).toBeGreaterThan(5);
     expect(missing(present, index)).toEqual([]);
-    expect(missing(Array.from({ length: added }, (_, i) => `added-${i}`), index)).toEqual([]);
-    expect((await commandCalls(raw, 'zscan')) - zscans).toBeGreaterThanOrEqual(1);
-    expect(logged.filter((m) => m.includes('reading them again by rank'))).toHaveLength(2);
-    expect(logged.filter((m) => m.includes('3 times: reading them all again with ZSCAN'))).toHaveLength(1);
   });
 });
 
