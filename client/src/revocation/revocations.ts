@@ -251,6 +251,8 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     this.recentWrites = new RecentWrites(redis, this.options.sessionMaxLifetimeMs);
     this.unwritten = new UnwrittenRevocations((event) => this.write(event), redis.config.logger);
     const setPushedNotBefore = (notBefore: number, source: RevocationSource) => {
+      // A push raised unverified, then verified, holds the same value: no change, no event.
+      if (notBefore === this.index.pushed) return;
       this.index.setPushedNotBefore(notBefore);
       this.notify('pushed', notBefore, source);
     };

@@ -424,6 +424,8 @@ it('a relayed push whose key lookup hangs is enforced after a second, and applie
   await raw.del(stored(REVOCATION_KEYS.keycloakPush), stored(REVOCATION_KEYS.clientNotBefore));
   const relaying = await startInstance(working);
   const follower = await startInstance(verifier);
+  const pushed: [number, string][] = [];
+  follower.on('pushed', (notBefore: number, source: string) => void pushed.push([notBefore, source]));
   const setAt = now() - 10;
   await relayPush(relaying, working, await signPush(key, setAt, now() + 30));
   await asked;
@@ -434,4 +436,6 @@ it('a relayed push whose key lookup hangs is enforced after a second, and applie
   await until(() => follower.stats.pushesApplied === 1, 'the push applied once verified');
   expect(follower.stats.pushedNotBefore).toBe(setAt);
   expect(follower.stats.refused.bus).toBe(0);
+  // One change, one event: raised unverified, then verified at the same value (found in session 28's review: two).
+  expect(pushed).toEqual([[setAt, 'bus']]);
 });
