@@ -3,12 +3,14 @@
  * instance's later reads of them intercepted (to restart a server or move a slot between two reads,
  * or to remove members above the read position).
  */
+import { createHash } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import type { KccRedis, Revocations } from '../../client/src/index.js';
+import { READ_AFTER_ENTRY } from '../../client/src/revocation/revocation-snapshot.js';
 import { interceptCommand } from './redis.js';
 
 export const SUBJECTS = 20_000;
-/** Subjects stored with each not-before: a read by score cuts groups of equal scores between two pages. */
+/** Subjects stored with each not-before: pages end inside groups of one score. */
 const PER_SCORE = 400;
 
 /** Replaces what `key` holds with SUBJECTS not-befores, `user-<i>` at `nbf` or up to 49 s before it, in batches. */
@@ -25,26 +27,53 @@ export function missingSubjects(revocations: Revocations, nbf: number): string[]
   return Array.from({ length: SUBJECTS }, (_, i) => `user-${i}`).filter((sub) => revocations.check({ sub, sid: 's', iat }) !== 'revoked');
 }
 
-/** A read of the stored state: by rank (`ZRANGE start stop REV`) or by score (`ZRANGE max min BYSCORE REV`, and its groups of one score). */
-export type ReadKind = 'rank' | 'score';
+/** A read of the stored state: by rank (`ZRANGE start stop REV`), or a page after an entry (the script READ_AFTER_ENTRY). */
+export type ReadKind = 'rank' | 'entry';
 
-const kindOf = (args: unknown[]): ReadKind => (args.includes('BYSCORE') ? 'score' : 'rank');
-/** Whether `args` are a read's first command: the range at rank 0, the page from the top. */
-const isFirst = (args: unknown[]) => String(args[1]) === '0' || String(args[1]) === '+inf';
+export const READ_AFTER_ENTRY_SHA = createHash('sha1').update(READ_AFTER_ENTRY).digest('hex');
 
-/** Runs `hook` before every read of `key` of the kind `kind` but the first of a read (each later range, page or group). */
+/**
+ * Routes every read of `key` that `redis` sends through `hook`, with its kind and where it starts
+ * (the rank, or the entry it reads after: '0' and '\n' for a read's first command).
+ */
+function interceptReads(redis: KccRedis, key: string, hook: (kind: ReadKind, from: string, send: () => Promise<unknown>) => Promise<unknown>): void {
+  interceptCommand(redis, 'zrange', (args, send) => (args[0] === key ? hook('rank', String(args[1]), send) : send()));
+  // EVALSHA, and EVAL when the server did not hold the script (first use, a restart): script, 1, key, score, member, count.
+  for (const command of ['evalsha', 'eval']) {
+    interceptCommand(redis, command, (args, send) =>
+      (args[0] === READ_AFTER_ENTRY_SHA || args[0] === READ_AFTER_ENTRY) && args[2] === key ? hook('entry', `${String(args[3])}\n${String(args[4])}`, send) : send(),
+    );
+  }
+}
+
+const isFirst = (from: string) => from === '0' || from === '\n';
+
+/**
+ * Runs `hook` before every read of `key` of the kind `kind` but the first of a read (each later range
+ * or page), once per place a read starts (a page sent again after NOSCRIPT runs it once).
+ */
 export function beforeLaterReads(redis: KccRedis, key: string, kind: ReadKind, hook: () => Promise<void>): void {
-  interceptCommand(redis, 'zrange', async (args, send) => {
-    if (args[0] === key && kindOf(args) === kind && !isFirst(args)) await hook();
+  let last: string | undefined;
+  interceptReads(redis, key, async (read, from, send) => {
+    if (read !== kind) return send();
+    if (isFirst(from)) last = undefined;
+    else if (from !== last) {
+      last = from;
+      await hook();
+    }
     return send();
   });
 }
 
-/** Counts the commands of reads by score of `key` that `redis` sends. */
-export function countScoreReads(redis: KccRedis, key: string): () => number {
+/** Counts the pages of reads after an entry of `key` that `redis` sends (a page sent again after NOSCRIPT counts once). */
+export function countEntryReads(redis: KccRedis, key: string): () => number {
   let reads = 0;
-  interceptCommand(redis, 'zrange', (args, send) => {
-    if (args[0] === key && kindOf(args) === 'score') reads++;
+  let last: string | undefined;
+  interceptReads(redis, key, (read, from, send) => {
+    if (read === 'entry' && from !== last) {
+      reads++;
+      last = from;
+    }
     return send();
   });
   return () => reads;
@@ -53,7 +82,8 @@ export function countScoreReads(redis: KccRedis, key: string): () => number {
 /**
  * Before every range after the first of each read by rank of `key`, removes the top member through
  * `raw`: everything unread moves up a rank, the range does not begin with an entry the one before
- * held, and after each of three reads by rank fails so, the loader reads by score. (Only a purge of
+ * held, and after each of three reads by rank fails so, the loader reads each page after the last
+ * entry read. (Only a purge of
  * poison entries or a holder of the app's credentials removes members above the read position.)
  * Returns how many it removed.
  */

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { KccRedis } from '../connection.js';
+import { KccConnectionError } from '../errors.js';
 import { MAX_NOT_BEFORE_SKEW_SECONDS, MAX_REVOCATION_ID_LENGTH, NOT_BEFORE_READ_SLACK_SECONDS, latestNotBefore } from './revocation-event.js';
 import type { RevocationIndex } from './revocation-index.js';
 import { REVOCATION_KEYS } from './revocation-keys.js';
@@ -38,9 +39,9 @@ export const SNAPSHOT_CHUNK = 5_000;
 /** Chunk reads in flight at once (pipelined on the command connection). */
 const SNAPSHOT_WINDOW = 8;
 /**
- * Reads of a set by rank before it is read by score ({@link readByScore}), which no change to the set
- * fools but whose pages go one at a time: the last resort, for a set that keeps changing under the
- * ranges.
+ * Reads of a set by rank before it is read after entries ({@link readAfterEntries}), which no change
+ * to the set fools but whose pages go one at a time: the last resort, for a set that keeps changing
+ * under the ranges.
  */
 const RANK_READS = 3;
 
@@ -69,7 +70,7 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
   const window = read.window ?? SNAPSHOT_WINDOW;
   /**
    * Reads the sorted set `name` whole by rank ({@link readByRank}), again when ranks shifted under
-   * the read, and by score ({@link readByScore}) when they did each of {@link RANK_READS} times. `apply` applies an
+   * the read, and after entries ({@link readAfterEntries}) when they did each of {@link RANK_READS} times. `apply` applies an
    * entry and says what it was (one applied by an abandoned read stays applied: revocations only
    * ever raise).
    */
@@ -96,8 +97,8 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
         redis.config.logger.info(`${why}: reading them again by rank`);
         continue;
       }
-      redis.config.logger.info(`${why}, ${RANK_READS} times: reading them all again by score`);
-      await readByScore(redis, redis.key(name), chunk, floor, each);
+      redis.config.logger.info(`${why}, ${RANK_READS} times: reading them all again, each page after the last entry read`);
+      await readAfterEntries(redis, redis.key(name), chunk, floor, each);
       return result;
     }
   };
@@ -155,32 +156,62 @@ async function purge(redis: KccRedis, client: string, sessions: [string, string]
 }
 
 /**
- * Every member present throughout the read, by score: pages of up to `chunk` members from the highest
- * score down, each bounded by the lowest score of the page before (excluded), stopping above `floor`.
- * The members of a page's lowest score are read all at once (sent with the next page): the limit may
- * cut them, and members of one score have no order a bound could hold to. A bound is a value of the
- * data, not a position, so no change to the set moves a member present throughout past it unread
- * (additions, removals anywhere), whichever server process answers: a restart, a failover, the key
- * moved, an `ASK` redirection. Only a raised score moves a member up past the bound, and a raise is
- * in the event log. The pages go one after the other, so this is the fallback of the reads by rank,
- * not the first read.
+ * Lua: up to ARGV[3] entries of the sorted set KEYS[1], highest score first (members of one score in
+ * descending byte order, as `ZRANGE … REV`), from the first entry after the one with score ARGV[1]
+ * and member ARGV[2] (from the top when ARGV[1] is empty), that entry found in the set by its value,
+ * not by a position: its score's members are counted above and binary-searched by member (bytes, as
+ * Redis orders them: Lua's `<` on strings follows the server's locale), so the entry need not be in
+ * the set any more. Read-only; every call O(log N × log of its score's members + ARGV[3]).
  */
-async function readByScore(redis: KccRedis, key: string, chunk: number, floor: number, each: (member: string, score: string) => void): Promise<void> {
-  const min = floor === Number.NEGATIVE_INFINITY ? '-inf' : `(${floor}`;
-  const page = (max: string) => handled(redis.run((r) => (r as Redis).zrange(key, max, min, 'BYSCORE', 'REV', 'LIMIT', 0, chunk, 'WITHSCORES')));
-  let flat = await page('+inf');
-  for (;;) {
+export const READ_AFTER_ENTRY = `
+local key, count = KEYS[1], tonumber(ARGV[3])
+local start = 0
+if ARGV[1] ~= '' then
+  local score, member = ARGV[1], ARGV[2]
+  local function sorts_before(a, b)
+    for i = 1, math.min(#a, #b) do
+      local x, y = string.byte(a, i), string.byte(b, i)
+      if x ~= y then return x < y end
+    end
+    return #a < #b
+  end
+  local above = redis.call('ZCOUNT', key, '(' .. score, '+inf')
+  local lo, hi = 0, redis.call('ZCOUNT', key, score, score)
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    if sorts_before(redis.call('ZRANGE', key, above + mid, above + mid, 'REV')[1], member) then hi = mid else lo = mid + 1 end
+  end
+  start = above + lo
+end
+return redis.call('ZRANGE', key, start, start + count - 1, 'REV', 'WITHSCORES')
+`;
+
+/** Pages a read after an entry may take, beyond twice those the set's size at its start calls for: past them the set kept growing under the read. */
+const ENTRY_READ_SLACK_PAGES = 8;
+
+/**
+ * Every member present throughout the read: pages of up to `chunk` entries from the highest score
+ * down, each starting just after the last entry of the page before, found by its score and member
+ * inside the script ({@link READ_AFTER_ENTRY}), until a page comes back short or reaches `floor`.
+ * An entry is a value of the data, not a position, so no addition or removal (anywhere: above the
+ * read position too), on whichever server process answers (a restart, a failover to a replica that
+ * has the data, the key moved, an `ASK` redirection) moves a member present throughout past it
+ * unread; only a raised score moves a member up past it, and a raise is in the event log. The pages
+ * go one after the other, so this is the fallback of the reads by rank, not the first read. A set
+ * that keeps growing under the read (a holder of the app's credentials adding below the read
+ * position as fast as it goes) fails it after twice the pages its size at the start calls for, and
+ * {@link ENTRY_READ_SLACK_PAGES} more: the load fails, as a start; a reload is tried at the next poll.
+ */
+async function readAfterEntries(redis: KccRedis, key: string, chunk: number, floor: number, each: (member: string, score: string) => void): Promise<void> {
+  const pages = 2 * Math.ceil((await redis.run((r) => r.zcard(key))) / chunk) + ENTRY_READ_SLACK_PAGES;
+  let after: [string, string] = ['', ''];
+  for (let page = 0; page < pages; page++) {
+    const flat = await redis.script<string[]>(READ_AFTER_ENTRY, [key], [after[0], after[1], chunk]);
     for (let i = 0; i + 1 < flat.length; i += 2) each(flat[i]!, flat[i + 1]!);
-    if (flat.length < 2 * chunk) return;
-    const lowest = flat[flat.length - 1]!;
-    const group = handled(redis.run((r) => (r as Redis).zrange(key, lowest, lowest, 'BYSCORE', 'WITHSCORES')));
-    const next = page(`(${lowest}`);
-    const seen = new Set<string>();
-    for (let i = flat.length - 2; i >= 0 && flat[i + 1] === lowest; i -= 2) seen.add(flat[i]!);
-    const rest = await group;
-    for (let i = 0; i + 1 < rest.length; i += 2) if (!seen.has(rest[i]!)) each(rest[i]!, rest[i + 1]!);
-    flat = await next;
+    if (flat.length < 2 * chunk || Number(flat[flat.length - 1]) <= floor) return;
+    after = [flat[flat.length - 1]!, flat[flat.length - 2]!];
   }
+  throw new KccConnectionError(`reading ${key}: it kept growing under the read (more than ${pages} pages of ${chunk}); not loaded`);
 }
 
 /**

@@ -7,7 +7,7 @@
  *   owner answers ASK, ioredis reads on the new owner for that one command and its slot table does
  *   not change, so nothing in the client can tell.
  * A ZSCAN cursor means nothing to the new node (revocation-snapshot-restart.test.ts has the same for
- * a restart in standalone mode); a read by rank, and the read by score it falls back to, read the
+ * a restart in standalone mode); a read by rank, and the read after entries it falls back to, read the
  * same data on either node.
  */
 import type { Cluster } from 'ioredis';
@@ -15,7 +15,7 @@ import { expect, it } from 'vitest';
 import { type KccRedis, Revocations } from '../../../client/src/index.js';
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
 import { closeAfterEach } from '../../support/closing.js';
-import { SUBJECTS, type ReadKind, beforeLaterReads, countScoreReads, missingSubjects, shiftUpEachRange, storeSubjects } from '../../support/stored-subjects.js';
+import { SUBJECTS, type ReadKind, beforeLaterReads, countEntryReads, missingSubjects, shiftUpEachRange, storeSubjects } from '../../support/stored-subjects.js';
 import { slotOwner, startSlotMigration, useTestCluster } from '../../support/test-cluster.js';
 
 const user = 'scanmove-prod';
@@ -30,7 +30,7 @@ async function storeAll(nbf: number): Promise<{ key: string; writer: KccRedis }>
   return { key, writer };
 }
 
-/** Runs `hook` once, before the first read of `key` of the kind `kind` after the first of a read (a range, or a page or group). */
+/** Runs `hook` once, before the first read of `key` of the kind `kind` after the first of a read (a range, or a page). */
 function beforeSecondRead(redis: KccRedis, key: string, kind: ReadKind, hook: () => Promise<void>): () => boolean {
   let ran = false;
   beforeLaterReads(redis, key, kind, async () => {
@@ -60,7 +60,7 @@ it('an instance that starts while the slot moves (MOVED) loads every stored user
   const nbf = Math.floor(Date.now() / 1000) - 5;
   const { key: subjectsKey } = await storeAll(nbf);
   const redis = await startConnected();
-  const scoreReads = countScoreReads(redis, subjectsKey);
+  const entryReads = countEntryReads(redis, subjectsKey);
   const ran = beforeSecondRead(redis, subjectsKey, 'rank', async () => {
     const from = await slotOwner(cluster(), subjectsKey);
     const to = cluster().nodes.find((node) => node !== from)!;
@@ -69,7 +69,7 @@ it('an instance that starts while the slot moves (MOVED) loads every stored user
   const revocations = closeLater(await Revocations.start(redis));
   expect(ran()).toBe(true);
   expect(missingSubjects(revocations, nbf)).toEqual([]);
-  expect(scoreReads()).toBe(0); // read by rank only
+  expect(entryReads()).toBe(0); // read by rank only
 });
 
 it('an instance that starts while the keys have moved and the slot is still migrating (ASK) loads every stored user-wide not-before', async () => {
@@ -77,7 +77,7 @@ it('an instance that starts while the keys have moved and the slot is still migr
   const { key: subjectsKey } = await storeAll(nbf);
   const redis = await startConnected();
   let migration: Awaited<ReturnType<typeof startSlotMigration>> | undefined;
-  const scoreReads = countScoreReads(redis, subjectsKey);
+  const entryReads = countEntryReads(redis, subjectsKey);
   const ran = beforeSecondRead(redis, subjectsKey, 'rank', async () => {
     migration = await moveKeysOnly(subjectsKey);
   });
@@ -86,29 +86,29 @@ it('an instance that starts while the keys have moved and the slot is still migr
     expect(ran()).toBe(true);
     // The client's slot table still names the old owner: it never heard of the move.
     expect(missingSubjects(revocations, nbf)).toEqual([]);
-    expect(scoreReads()).toBe(0); // read by rank only
+    expect(entryReads()).toBe(0); // read by rank only
   } finally {
     await migration?.finish();
   }
 });
 
-it('ranks shifted under each of three reads by rank, then the keys moved with the slot still migrating (ASK) between two pages of the read by score: every stored user-wide not-before loaded', async () => {
+it('ranks shifted under each of three reads by rank, then the keys moved with the slot still migrating (ASK) between two pages of the read after entries: every stored user-wide not-before loaded', async () => {
   const nbf = Math.floor(Date.now() / 1000) - 5;
   const { key: subjectsKey, writer } = await storeAll(nbf);
   const redis = await startConnected();
   const removed = shiftUpEachRange(redis, writer.client as Cluster, subjectsKey);
   let migration: Awaited<ReturnType<typeof startSlotMigration>> | undefined;
-  const scoreReads = countScoreReads(redis, subjectsKey);
-  const ran = beforeSecondRead(redis, subjectsKey, 'score', async () => {
+  const entryReads = countEntryReads(redis, subjectsKey);
+  const ran = beforeSecondRead(redis, subjectsKey, 'entry', async () => {
     migration = await moveKeysOnly(subjectsKey);
   });
   try {
     const revocations = closeLater(await Revocations.start(redis));
     expect(removed()).toBe(3);
     expect(ran()).toBe(true);
-    expect(scoreReads()).toBeGreaterThan(2);
-    // With ZSCAN in place of the read by score (this fallback until 2026-12-05), the pages after the
-    // move were read on the new owner with the old owner's cursor: thousands skipped.
+    expect(entryReads()).toBe(4);
+    // With ZSCAN in place of the read after entries (this fallback until 2026-12-05), the pages after
+    // the move were read on the new owner with the old owner's cursor: hundreds skipped.
     expect(missingSubjects(revocations, nbf)).toEqual([]);
     expect(revocations.stats.revokedSubjects).toBe(SUBJECTS);
   } finally {

@@ -10,7 +10,7 @@ import { RevocationIndex } from '../../../client/src/revocation/revocation-index
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
 import { loadRevocationSnapshot } from '../../../client/src/revocation/revocation-snapshot.js';
 import { closeAfterEach } from '../../support/closing.js';
-import { countScoreReads } from '../../support/stored-subjects.js';
+import { READ_AFTER_ENTRY_SHA, beforeLaterReads, countEntryReads } from '../../support/stored-subjects.js';
 import { commandCalls, connectAs, interceptCommand, kccOptions, useTestRedis } from '../../support/redis.js';
 
 const server = useTestRedis({ appEnvs: Array.from({ length: 20 }, (_, i) => ({ app: `snap${i}`, env: 'prod' })), persistence: 'none' });
@@ -290,52 +290,93 @@ describe('loading the stored sessions (chunked, pipelined)', () => {
     return () => added;
   }
 
-  it('ranks shifted under each of three reads by rank: read by score, none present throughout lost', async () => {
+  it('ranks shifted under each of three reads by rank: read page after page after the last entry read, none present throughout lost', async () => {
     const logged: string[] = [];
     const { raw, redis, sessions } = await namespace({ info: (message) => void logged.push(message), warn: () => undefined });
     const now = Date.now();
     const present = await store(raw, sessions, 'present-', 300, (i) => now + 60_000 + i);
     const added = addAboveEachRead(redis, raw, sessions, now);
-    const scoreReads = countScoreReads(redis, sessions);
+    const entryReads = countEntryReads(redis, sessions);
     const index = new RevocationIndex();
     const { loaded } = await loadRevocationSnapshot(redis, index, LIFETIME_MS, { chunk: 100, window: 8 });
     expect(added()).toBe(3 * 150);
     expect(missing(present, index)).toEqual([]);
     expect(missing(Array.from({ length: added() }, (_, i) => `added-${i}`), index)).toEqual([]);
-    // 750 in pages of 100: seven full (each with its lowest score's group) and an eighth, short.
-    expect(scoreReads()).toBe(15);
-    expect(loaded).toBe(750); // each counted once: a group's members the page held are not applied again
+    // 750 in pages of 100: seven full and an eighth, short.
+    expect(entryReads()).toBe(8);
+    expect(loaded).toBe(750); // each counted once: pages do not overlap
     expect(logged.filter((m) => m.includes('reading them again by rank'))).toHaveLength(2);
-    expect(logged.filter((m) => m.includes('3 times: reading them all again by score'))).toHaveLength(1);
+    expect(logged.filter((m) => m.includes('3 times: reading them all again, each page after the last entry read'))).toHaveLength(1);
   });
 
-  it('read by score: members present throughout are read however the set changes between pages, and a group of one score the limit cut is read whole', async () => {
+  it('read after entries: members present throughout are read however the set changes between pages (removed above the read position, pruned at the bottom, added above and below)', async () => {
     const { raw, redis, sessions } = await namespace();
     const now = Date.now();
-    // Groups of seven sessions with one expiry: every page of 100 ends inside one.
+    // Groups of seven sessions with one expiry: pages of 100 end inside them.
     const present = await store(raw, sessions, 'present-', 700, (i) => now + 600_000 + Math.floor(i / 7));
-    // Sessions the score read's pages see change under them (each a poison-free, live entry).
     const removable = await store(raw, sessions, 'removable-', 400, (i) => now + 900_000 + i);
     const expiredSoon = await store(raw, sessions, 'pruned-', 200, (i) => now + 300_000 + i);
     addAboveEachRead(redis, raw, sessions, now);
-    // Before each page and group after the first: 40 members removed above the read position (the
-    // top ones left of `removable-`), 20 pruned at the bottom, 10 added at the top, 10 added below.
-    let reads = 0;
+    // Before each page after the first: the top 40 left of `removable-` removed (above the read
+    // position once the read passed them), 20 pruned at the bottom, one added at the top, one below.
     let changes = 0;
-    interceptCommand(redis, 'zrange', async (args, send) => {
-      if (args[0] !== sessions || !args.includes('BYSCORE') || reads++ === 0) return send();
+    beforeLaterReads(redis, sessions, 'entry', async () => {
       const gone = removable.splice(-40, 40);
       if (gone.length > 0) await raw.zrem(sessions, ...gone);
       const pruned = expiredSoon.splice(0, 20);
       if (pruned.length > 0) await raw.zrem(sessions, ...pruned);
       await raw.zadd(sessions, now + 2 * LIFETIME_MS + changes, `late-top-${changes}`, now + 100_000 + changes, `late-low-${changes}`);
       changes++;
+    });
+    const index = new RevocationIndex();
+    await loadRevocationSnapshot(redis, index, LIFETIME_MS, { chunk: 100, window: 8 });
+    expect(changes).toBeGreaterThan(10);
+    expect(missing(present, index)).toEqual([]);
+  });
+
+  it('read after entries: the entry a page reads after removed meanwhile, inside a group of one expiry larger than a page, members in byte order', async () => {
+    const { raw, redis, sessions } = await namespace();
+    const now = Date.now();
+    // 250 sessions with one expiry, with ids whose byte order is not the alphabet's (upper case,
+    // digits, bytes above 0x7F), and 50 more below: pages of 100 end inside the group.
+    const exp = now + 600_000;
+    const ids = Array.from({ length: 250 }, (_, i) => `${['A', 'a', 'Z', '0', 'é', '~'][i % 6]}${String(i).padStart(3, '0')}`);
+    await raw.zadd(sessions, ...ids.flatMap((id) => [exp, id]));
+    const below = await store(raw, sessions, 'below-', 50, (i) => now + 60_000 + i);
+    addAboveEachRead(redis, raw, sessions, now);
+    // Before each page after the first: the entry it reads after is removed (found again by its value).
+    const removed: string[] = [];
+    interceptCommand(redis, 'evalsha', async (args, send) => {
+      if (args[0] === READ_AFTER_ENTRY_SHA && args[2] === sessions && args[3] !== '') {
+        removed.push(String(args[4]));
+        await raw.zrem(sessions, String(args[4]));
+      }
       return send();
     });
     const index = new RevocationIndex();
     await loadRevocationSnapshot(redis, index, LIFETIME_MS, { chunk: 100, window: 8 });
-    expect(changes).toBeGreaterThan(5);
-    expect(missing(present, index)).toEqual([]);
+    expect(removed.length).toBeGreaterThan(4);
+    expect(removed.some((id) => ids.includes(id))).toBe(true);
+    expect(missing([...ids, ...below].filter((id) => !removed.includes(id)), index)).toEqual([]);
+  });
+
+  it('read after entries: a set that keeps growing below the read position (a holder of the app\'s credentials) fails the load after a bounded number of pages', async () => {
+    const { raw, redis, sessions } = await namespace();
+    const now = Date.now();
+    await store(raw, sessions, 'present-', 300, (i) => now + 600_000 + i);
+    addAboveEachRead(redis, raw, sessions, now);
+    // Before each page after the first, a page's worth more below everything read so far (for 200
+    // pages at most: without a bound, the read then ends).
+    let added = 0;
+    beforeLaterReads(redis, sessions, 'entry', async () => {
+      if (added >= 200 * 100) return;
+      await raw.zadd(sessions, ...Array.from({ length: 100 }, (_, i) => [now + 500_000 - added - i, `below-${added + i}`]).flat());
+      added += 100;
+    });
+    const entryReads = countEntryReads(redis, sessions);
+    await expect(loadRevocationSnapshot(redis, new RevocationIndex(), LIFETIME_MS, { chunk: 100, window: 8 })).rejects.toThrow(/kept growing under the read \(more than 24 pages of 100\); not loaded/);
+    // 750 stored when the read after entries began: 2 × 8 pages, and 8 more.
+    expect(entryReads()).toBe(24);
   });
 });
 
