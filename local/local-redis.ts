@@ -55,6 +55,12 @@ export interface LocalRedisOptions {
   readonly clusterNodeTimeoutMs?: number;
   /** How long to wait for "Ready to accept connections". @default 10000 */
   readonly startTimeoutMs?: number;
+  /**
+   * Variables added to the server's environment. Redis takes its collation from it (`LC_COLLATE`,
+   * which Lua's string comparisons follow): tests run a server under another locale this way.
+   * @default none
+   */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** An app-env's Redis user on the local server. */
@@ -260,6 +266,7 @@ export class LocalRedis {
       logFile: this.logFile,
       label: `port ${this.port}`,
       timeoutMs: this.options.startTimeoutMs ?? 10_000,
+      env: this.options.env,
       onExit: (child) => {
         if (this.child === child) this.child = undefined;
       },

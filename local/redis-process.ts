@@ -16,6 +16,8 @@ export interface RedisProcessOptions {
   readonly timeoutMs: number;
   /** Called once when the process exits, whenever that is. */
   readonly onExit?: (child: ChildProcess) => void;
+  /** Variables added to this process's environment for the server (e.g. a locale: `LC_ALL`, `LOCPATH`). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 const LOG_TAIL_LINES = 20;
@@ -43,7 +45,7 @@ export function startRedisProcess(options: RedisProcessOptions): Promise<ChildPr
   const [command, args] = hasSetpriv
     ? [SETPRIV, ['--pdeathsig', 'KILL', '--', 'redis-server', options.configFile]]
     : ['redis-server', [options.configFile]];
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: options.env && { ...process.env, ...options.env } });
   running.add(child);
   const log = createWriteStream(options.logFile, { flags: 'a', mode: 0o600 });
   log.on('error', () => undefined); // the log file is a convenience: never crash the host over it

@@ -1,10 +1,11 @@
 import { execFile } from 'node:child_process';
+import { access } from 'node:fs/promises';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 const MINIMUM_MAJOR = 7;
-const PACKAGES = 'redis-server openssl python3-botocore';
-const INSTRUCTION = `the integration tests need redis-server (>= ${MINIMUM_MAJOR}), openssl and botocore for /usr/bin/python3: run \`sudo apt-get install -y ${PACKAGES}\``;
+const PACKAGES = 'redis-server openssl python3-botocore locales';
+const INSTRUCTION = `the integration tests need redis-server (>= ${MINIMUM_MAJOR}), openssl, botocore for /usr/bin/python3 and the locale sources: run \`sudo apt-get install -y ${PACKAGES}\``;
 
 /** The major version of the redis-server on PATH, or undefined when there is none. */
 async function redisServerMajor(): Promise<number | undefined> {
@@ -27,14 +28,21 @@ function succeeds(file: string, args: string[]): Promise<boolean> {
 
 /** The Debian packages of the prerequisites that are missing, and redis-server's major version. */
 async function survey(): Promise<{ missing: string[]; major: number | undefined }> {
-  const [major, openssl, botocore] = await Promise.all([
+  const [major, openssl, botocore, locales] = await Promise.all([
     redisServerMajor(),
     // The throwaway CA and certificates of the local TLS servers.
     succeeds('openssl', ['version']),
     // The independent reference for the IAM token (test/support/botocore-iam-token.py).
     succeeds('/usr/bin/python3', ['-c', 'import botocore.auth']),
+    // A server under a locale whose collation is not byte order (test/support/locale.ts).
+    access('/usr/share/i18n/locales/en_US').then(() => true, () => false),
   ]);
-  const missing = [...(major === undefined ? ['redis-server'] : []), ...(openssl ? [] : ['openssl']), ...(botocore ? [] : ['python3-botocore'])];
+  const missing = [
+    ...(major === undefined ? ['redis-server'] : []),
+    ...(openssl ? [] : ['openssl']),
+    ...(botocore ? [] : ['python3-botocore']),
+    ...(locales ? [] : ['locales']),
+  ];
   return { missing, major };
 }
 
@@ -61,9 +69,10 @@ async function aptGet(args: string[]): Promise<void> {
 }
 
 /**
- * vitest globalSetup of the integration tests: redis-server >= 7 on PATH, openssl, and botocore for
- * /usr/bin/python3. What is missing is installed with apt-get when this runs as root (CI, fresh
- * containers); otherwise the run stops with a one-line instruction. (The system redis service is
+ * vitest globalSetup of the integration tests: redis-server >= 7 on PATH, openssl, botocore for
+ * /usr/bin/python3, and the locale sources (Debian's `locales`). What is missing is installed with
+ * apt-get when this runs as root (CI, fresh containers); otherwise the run stops with a one-line
+ * instruction. (The system redis service is
  * not used: tests start their own servers.)
  */
 export default async function ensureTestPackages(): Promise<void> {

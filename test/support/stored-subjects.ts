@@ -3,7 +3,6 @@
  * instance's later reads of them intercepted (to restart a server or move a slot between two reads,
  * or to remove members above the read position).
  */
-import { createHash } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import type { KccRedis, Revocations } from '../../client/src/index.js';
 import { READ_AFTER_ENTRY } from '../../client/src/revocation/revocation-snapshot.js';
@@ -30,27 +29,23 @@ export function missingSubjects(revocations: Revocations, nbf: number): string[]
 /** A read of the stored state: by rank (`ZRANGE start stop REV`), or a page after an entry (the script READ_AFTER_ENTRY). */
 export type ReadKind = 'rank' | 'entry';
 
-export const READ_AFTER_ENTRY_SHA = createHash('sha1').update(READ_AFTER_ENTRY).digest('hex');
-
-/**
+export /**
  * Routes every read of `key` that `redis` sends through `hook`, with its kind and where it starts
  * (the rank, or the entry it reads after: '0' and '\n' for a read's first command).
  */
 function interceptReads(redis: KccRedis, key: string, hook: (kind: ReadKind, from: string, send: () => Promise<unknown>) => Promise<unknown>): void {
   interceptCommand(redis, 'zrange', (args, send) => (args[0] === key ? hook('rank', String(args[1]), send) : send()));
-  // EVALSHA, and EVAL when the server did not hold the script (first use, a restart): script, 1, key, score, member, count.
-  for (const command of ['evalsha', 'eval']) {
-    interceptCommand(redis, command, (args, send) =>
-      (args[0] === READ_AFTER_ENTRY_SHA || args[0] === READ_AFTER_ENTRY) && args[2] === key ? hook('entry', `${String(args[3])}\n${String(args[4])}`, send) : send(),
-    );
-  }
+  // callBuffer('EVAL', script, 1, key, score, member, count).
+  interceptCommand(redis, 'callBuffer', (args, send) =>
+    args[0] === 'EVAL' && args[1] === READ_AFTER_ENTRY && args[3] === key ? hook('entry', `${String(args[4])}\n${String(args[5])}`, send) : send(),
+  );
 }
 
 const isFirst = (from: string) => from === '0' || from === '\n';
 
 /**
  * Runs `hook` before every read of `key` of the kind `kind` but the first of a read (each later range
- * or page), once per place a read starts (a page sent again after NOSCRIPT runs it once).
+ * or page), once per place a read starts (a page sent again, after LOADING say, runs it once).
  */
 export function beforeLaterReads(redis: KccRedis, key: string, kind: ReadKind, hook: () => Promise<void>): void {
   let last: string | undefined;
@@ -65,7 +60,7 @@ export function beforeLaterReads(redis: KccRedis, key: string, kind: ReadKind, h
   });
 }
 
-/** Counts the pages of reads after an entry of `key` that `redis` sends (a page sent again after NOSCRIPT counts once). */
+/** Counts the pages of reads after an entry of `key` that `redis` sends (a page sent again counts once). */
 export function countEntryReads(redis: KccRedis, key: string): () => number {
   let reads = 0;
   let last: string | undefined;

@@ -204,11 +204,15 @@ const ENTRY_READ_SLACK_PAGES = 8;
  */
 async function readAfterEntries(redis: KccRedis, key: string, chunk: number, floor: number, each: (member: string, score: string) => void): Promise<void> {
   const pages = 2 * Math.ceil((await redis.run((r) => r.zcard(key))) / chunk) + ENTRY_READ_SLACK_PAGES;
-  let after: [string, string] = ['', ''];
+  let after: [Buffer | string, Buffer | string] = ['', ''];
   for (let page = 0; page < pages; page++) {
-    const flat = await redis.script<string[]>(READ_AFTER_ENTRY, [key], [after[0], after[1], chunk]);
-    for (let i = 0; i + 1 < flat.length; i += 2) each(flat[i]!, flat[i + 1]!);
-    if (flat.length < 2 * chunk || Number(flat[flat.length - 1]) <= floor) return;
+    // Bytes, not strings: the entry is sent back as stored (a member that is not UTF-8 decodes to
+    // other bytes, and the next page would start elsewhere in its score's members). EVAL each time
+    // (a fallback: the script's text costs nothing next to the page), so that no script cache takes
+    // part.
+    const flat = (await redis.run((r) => r.callBuffer('EVAL', READ_AFTER_ENTRY, 1, key, after[0], after[1], chunk))) as Buffer[];
+    for (let i = 0; i + 1 < flat.length; i += 2) each(flat[i]!.toString(), flat[i + 1]!.toString());
+    if (flat.length < 2 * chunk || Number(flat[flat.length - 1]!.toString()) <= floor) return;
     after = [flat[flat.length - 1]!, flat[flat.length - 2]!];
   }
   throw new KccConnectionError(`reading ${key}: it kept growing under the read (more than ${pages} pages of ${chunk}); not loaded`);

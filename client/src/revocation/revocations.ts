@@ -76,9 +76,10 @@ export interface RevocationEvents {
   /** A revocation was applied locally (from this instance, the bus, the log or the snapshot). */
   applied: [event: RevocationEvent];
   /**
-   * The pushed not-before was set here (epoch s; 0 = cleared): a verified Keycloak push applied, or
+   * The pushed not-before changed here (epoch s; 0 = cleared): a verified Keycloak push applied, or
    * raised for one not verified yet (no verifier, the realm's keys out of reach), or such a raise
-   * taken back when its push was refused.
+   * taken back when its push was refused. Only on a change: a push that leaves the value as it was
+   * fires nothing (count applied pushes with `stats.pushesApplied`).
    */
   pushed: [notBefore: number, source: RevocationSource];
 }

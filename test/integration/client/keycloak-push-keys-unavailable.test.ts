@@ -436,6 +436,7 @@ it('a relayed push whose key lookup hangs is enforced after a second, and applie
   await until(() => follower.stats.pushesApplied === 1, 'the push applied once verified');
   expect(follower.stats.pushedNotBefore).toBe(setAt);
   expect(follower.stats.refused.bus).toBe(0);
-  // One change, one event: raised unverified, then verified at the same value (found in session 28's review: two).
-  expect(pushed).toEqual([[setAt, 'bus']]);
+  // One change, one event: raised unverified, then verified at the same value (two events before).
+  // Heard on the bus, or first in the log when a poll read it before the message came.
+  expect(pushed.map(([notBefore]) => notBefore)).toEqual([setAt]);
 });
