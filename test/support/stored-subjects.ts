@@ -29,7 +29,7 @@ export function missingSubjects(revocations: Revocations, nbf: number): string[]
 /** A read of the stored state: by rank (`ZRANGE start stop REV`), or a page after an entry (the script READ_AFTER_ENTRY). */
 export type ReadKind = 'rank' | 'entry';
 
-export /**
+/**
  * Routes every read of `key` that `redis` sends through `hook`, with its kind and where it starts
  * (the rank, or the entry it reads after: '0' and '\n' for a read's first command).
  */

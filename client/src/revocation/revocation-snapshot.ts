@@ -207,9 +207,8 @@ async function readAfterEntries(redis: KccRedis, key: string, chunk: number, flo
   let after: [Buffer | string, Buffer | string] = ['', ''];
   for (let page = 0; page < pages; page++) {
     // Bytes, not strings: the entry is sent back as stored (a member that is not UTF-8 decodes to
-    // other bytes, and the next page would start elsewhere in its score's members). EVAL each time
-    // (a fallback: the script's text costs nothing next to the page), so that no script cache takes
-    // part.
+    // other bytes, and the next page would start elsewhere in its score's members). EVAL each time:
+    // the script's text costs nothing next to a page, and no NOSCRIPT round trip can happen.
     const flat = (await redis.run((r) => r.callBuffer('EVAL', READ_AFTER_ENTRY, 1, key, after[0], after[1], chunk))) as Buffer[];
     for (let i = 0; i + 1 < flat.length; i += 2) each(flat[i]!.toString(), flat[i + 1]!.toString());
     if (flat.length < 2 * chunk || Number(flat[flat.length - 1]!.toString()) <= floor) return;

@@ -10,25 +10,20 @@
  *   present throughout skipped).
  */
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
 import { KccRedis } from '../../../client/src/index.js';
 import { RevocationIndex } from '../../../client/src/revocation/revocation-index.js';
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
 import { READ_AFTER_ENTRY, loadRevocationSnapshot } from '../../../client/src/revocation/revocation-snapshot.js';
 import { closeAfterEach } from '../../support/closing.js';
-import { type CompiledLocale, compileLocale } from '../../support/locale.js';
+import { compileLocale } from '../../support/locale.js';
 import { connectAs, interceptCommand, kccOptions, useTestRedis } from '../../support/redis.js';
 import { shiftUpEachRange } from '../../support/stored-subjects.js';
 
-let locale: CompiledLocale;
-const env: Record<string, string> = {};
-beforeAll(async () => {
-  locale = await compileLocale('en_US');
-  Object.assign(env, locale.env);
-});
-afterAll(() => locale?.remove());
-// Registered after the locale's beforeAll: the server starts with its environment filled in.
-const server = useTestRedis({ appEnvs: [{ app: 'order', env: 'prod' }], persistence: 'none', env });
+// Compiled before the server is even declared (its folder removed once the server has stopped).
+const locale = await compileLocale('en_US');
+afterAll(() => locale.remove());
+const server = useTestRedis({ appEnvs: [{ app: 'order', env: 'prod' }], persistence: 'none', env: locale.env });
 const user = 'order-prod';
 const closeLater = closeAfterEach();
 const LIFETIME_MS = 3_600_000;
