@@ -292,8 +292,13 @@ async function readByRank(redis: KccRedis, key: string, chunk: number, window: n
   return true;
 }
 
-/** Whether `flat` (member, score pairs) holds `member` with `score`, looked for from the end, where it is when ranks shifted little. */
+/**
+ * Whether `flat` (member, score pairs) holds `member` with `score`, looked for from the end, where it
+ * is when ranks shifted little. Never for a member with U+FFFD in it: read as text, members whose bytes
+ * are not UTF-8 (raw bytes, with the app's credentials) can come out the same, and vouch for each other.
+ */
 function holdsEntry(flat: readonly string[], member: string, score: string): boolean {
+  if (member.includes('\uFFFD')) return false;
   for (let i = flat.length - 2; i >= 0; i -= 2) if (flat[i] === member) return flat[i + 1] === score;
   return false;
 }

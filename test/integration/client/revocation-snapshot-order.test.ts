@@ -101,3 +101,34 @@ it('members that are not UTF-8 (written as raw bytes, with the app\'s credential
   expect(after[0]?.[0]).toBe(0xf5);
   expect(missing(honest, index)).toEqual([]);
 });
+
+it('members that are not UTF-8 and read as the same text vouch for no range: ranks shifted by two under a read by rank are seen, the honest id between them loaded', async () => {
+  const logged: string[] = [];
+  const raw = closeLater(await connectAs(server, user));
+  const redis = closeLater(await KccRedis.connect(kccOptions(server, user, { logger: { info: (m) => void logged.push(m), warn: () => undefined } }), ['subscriber']));
+  const sessions = redis.key(REVOCATION_KEYS.sessions);
+  await raw.del(sessions);
+  const now = Date.now();
+  // Ranks 0-99: sessions above; then, with one expiry, F6 01 (rank 100: the first range's last),
+  // an honest id starting with U+10FFFF (F4 8F BF BF), and F4 01, which reads as the same text as
+  // F6 01 ('\uFFFD\u0001').
+  await raw.zadd(sessions, ...Array.from({ length: 100 }, (_, i) => [now + 900_000 + i, `top-${i}`]).flat());
+  const honest = Buffer.from('\u{10FFFF}-honest');
+  await raw.zadd(sessions, now + 600_000, Buffer.from([0xf6, 0x01]), now + 600_000, honest, now + 600_000, Buffer.from([0xf4, 0x01]));
+  // Before the first read's second range: the two top sessions removed, ranks up by two. The
+  // range then begins with F4 01, past the honest id.
+  let shifted = false;
+  interceptCommand(redis, 'zrange', async (args, send) => {
+    if (args[0] === sessions && String(args[1]) === '100' && !shifted) {
+      shifted = true;
+      await raw.zrem(sessions, 'top-99', 'top-98');
+    }
+    return send();
+  });
+  const index = new RevocationIndex();
+  await loadRevocationSnapshot(redis, index, LIFETIME_MS, { chunk: 100, window: 8 });
+  expect(shifted).toBe(true);
+  expect(missing([honest], index)).toEqual([]);
+  // Read again (and, F4 01 still closing the first range, again each time, then after entries).
+  expect(logged.filter((m) => m.includes('reading them again by rank')).length).toBeGreaterThanOrEqual(1);
+});
