@@ -1,4 +1,3 @@
-import type { Redis } from 'ioredis';
 import type { KccRedis } from '../connection.js';
 import { KccConnectionError } from '../errors.js';
 import { MAX_NOT_BEFORE_SKEW_SECONDS, MAX_REVOCATION_ID_LENGTH, NOT_BEFORE_READ_SLACK_SECONDS, latestNotBefore } from './revocation-event.js';
@@ -261,7 +260,7 @@ async function readAfterEntries(redis: KccRedis, key: string, chunk: number, flo
 async function readByRank(redis: KccRedis, key: string, chunk: number, window: number, sized: ((count: number) => void) | undefined, floor: number, each: (flat: readonly string[], from: number) => void): Promise<boolean> {
   // Each read is awaited in turn, later; one that fails while an earlier one is awaited (or once the
   // load has failed or stopped) must not be an unhandled rejection, which ends the process.
-  const range = (start: number) => handled(redis.run((r) => (r as Redis).zrange(key, start, String(start + chunk), 'REV', 'WITHSCORES')));
+  const range = (start: number) => handled(redis.run((r) => r.zrange(key, start, String(start + chunk), 'REV', 'WITHSCORES')));
   const card = sized && handled(redis.run((r) => r.zcard(key)));
   const inFlight: Promise<string[]>[] = [range(0)];
   let next = chunk;

@@ -61,7 +61,7 @@ it('read page after page after the last entry read, once ranks shifted under eac
   const revocations = closeLater(await Revocations.start(redis));
   expect(removed()).toBe(3); // the three reads by rank
   // Pages of 5,000 of the 19,997 left: three full, a fourth short; each after the first found its
-  // place on a restarted server (its script cache empty too: sent again as EVAL).
+  // place on a restarted server.
   expect(entryReads()).toBe(4);
   expect(restarts).toBe(3);
   // The top members too: each read's first range had applied its top member before it was removed.
