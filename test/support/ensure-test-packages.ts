@@ -72,8 +72,7 @@ async function aptGet(args: string[]): Promise<void> {
  * vitest globalSetup of the integration tests: redis-server >= 7 on PATH, openssl, botocore for
  * /usr/bin/python3, and the locale sources (Debian's `locales`). What is missing is installed with
  * apt-get when this runs as root (CI, fresh containers); otherwise the run stops with a one-line
- * instruction. (The system redis service is
- * not used: tests start their own servers.)
+ * instruction. (The system redis service is not used: tests start their own servers.)
  */
 export default async function ensureTestPackages(): Promise<void> {
   let { missing, major } = await survey();

@@ -15,7 +15,8 @@ import { expect, it } from 'vitest';
 import { type KccRedis, Revocations } from '../../../client/src/index.js';
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
 import { closeAfterEach } from '../../support/closing.js';
-import { SUBJECTS, type ReadKind, beforeLaterReads, countEntryReads, missingSubjects, shiftUpEachRange, storeSubjects } from '../../support/stored-subjects.js';
+import { type ReadKind, beforeLaterReads, countEntryReads, shiftUpEachRange } from '../../support/snapshot-reads.js';
+import { SUBJECTS, missingSubjects, storeSubjects } from '../../support/stored-subjects.js';
 import { slotOwner, startSlotMigration, useTestCluster } from '../../support/test-cluster.js';
 
 const user = 'scanmove-prod';

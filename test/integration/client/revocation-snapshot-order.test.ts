@@ -14,11 +14,11 @@ import { afterAll, expect, it } from 'vitest';
 import { KccRedis } from '../../../client/src/index.js';
 import { RevocationIndex } from '../../../client/src/revocation/revocation-index.js';
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
-import { READ_AFTER_ENTRY, loadRevocationSnapshot } from '../../../client/src/revocation/revocation-snapshot.js';
+import { loadRevocationSnapshot } from '../../../client/src/revocation/revocation-snapshot.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { compileLocale } from '../../support/locale.js';
 import { connectAs, interceptCommand, kccOptions, useTestRedis } from '../../support/redis.js';
-import { shiftUpEachRange } from '../../support/stored-subjects.js';
+import { beforeLaterReads, countEntryReads, shiftUpEachRange } from '../../support/snapshot-reads.js';
 
 // Compiled before the server is even declared (its folder removed once the server has stopped).
 const locale = await compileLocale('en_US');
@@ -39,25 +39,13 @@ async function setUp(): Promise<{ raw: Redis; redis: KccRedis; sessions: string;
   return { raw, redis, sessions, now };
 }
 
-/** Before each page after the first, runs `meanwhile` with the member the page reads after (as sent: bytes). */
-function beforeEachPage(redis: KccRedis, sessions: string, meanwhile: (after: Buffer) => Promise<unknown>): () => number {
-  let pages = 0;
-  interceptCommand(redis, 'callBuffer', async (args, send) => {
-    if (args[0] !== 'EVAL' || args[1] !== READ_AFTER_ENTRY || args[3] !== sessions) return send();
-    pages++;
-    if (args[4] !== '') await meanwhile(args[5] as Buffer);
-    return send();
-  });
-  return () => pages;
-}
-
 /** Of `members` (bytes), those `index` does not hold as revoked, as text. */
 const missing = (members: readonly Buffer[], index: RevocationIndex) => members.filter((m) => !index.isRevoked({ sid: m.toString() })).map(String);
 
 it('the server compares Lua strings by its locale, not by bytes (what the script must not rely on)', async () => {
   const raw = closeLater(await connectAs(server, user));
+  // Redis keeps members of one score in byte order: 'B' (0x42) before 'a' (0x61).
   expect(await raw.eval("return tostring('a' < 'B')", 0)).toBe('true');
-  expect(Buffer.compare(Buffer.from('a'), Buffer.from('B'))).toBe(1); // Redis's order: bytes
 });
 
 it('members of one expiry whose byte order is not the locale\'s, each a prefix of the next, the entry each page reads after removed meanwhile: none present throughout lost', async () => {
@@ -71,10 +59,12 @@ it('members of one expiry whose byte order is not the locale\'s, each a prefix o
   const below = Array.from({ length: 50 }, (_, i) => Buffer.from(`below-${i}`));
   await raw.zadd(sessions, ...below.flatMap((id, i) => [now + 60_000 + i, id]));
   shiftUpEachRange(redis, raw, sessions);
+  // Before each page after the first, the entry it reads after is removed (bytes, as sent).
   const removed: Buffer[] = [];
-  const pages = beforeEachPage(redis, sessions, async (after) => {
-    removed.push(after);
-    await raw.zrem(sessions, after);
+  const pages = countEntryReads(redis, sessions);
+  beforeLaterReads(redis, sessions, 'entry', async (after) => {
+    removed.push(after as Buffer);
+    await raw.zrem(sessions, after!);
   });
   const index = new RevocationIndex();
   await loadRevocationSnapshot(redis, index, LIFETIME_MS, { chunk: 100, window: 8 });
@@ -94,7 +84,7 @@ it('members that are not UTF-8 (written as raw bytes, with the app\'s credential
   await raw.zadd(sessions, ...[...junk, ...honest].flatMap((id) => [exp, id]));
   shiftUpEachRange(redis, raw, sessions);
   const after: Buffer[] = [];
-  beforeEachPage(redis, sessions, async (member) => void after.push(member));
+  beforeLaterReads(redis, sessions, 'entry', async (member) => void after.push(member as Buffer));
   const index = new RevocationIndex();
   await loadRevocationSnapshot(redis, index, LIFETIME_MS, { chunk: 100, window: 8 });
   // The first page ended on an F5 member: sent back as it was stored.

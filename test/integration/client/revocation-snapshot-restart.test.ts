@@ -15,7 +15,8 @@ import { KccRedis, Revocations } from '../../../client/src/index.js';
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { connectAs, kccOptions, useTestRedis } from '../../support/redis.js';
-import { SUBJECTS, beforeLaterReads, countEntryReads, missingSubjects, shiftUpEachRange, storeSubjects } from '../../support/stored-subjects.js';
+import { beforeLaterReads, countEntryReads, shiftUpEachRange } from '../../support/snapshot-reads.js';
+import { SUBJECTS, missingSubjects, storeSubjects } from '../../support/stored-subjects.js';
 
 const server = useTestRedis({ appEnvs: [{ app: 'scanrestart', env: 'prod' }], persistence: 'aof' });
 const user = 'scanrestart-prod';

@@ -10,7 +10,7 @@ import { RevocationIndex } from '../../../client/src/revocation/revocation-index
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
 import { loadRevocationSnapshot } from '../../../client/src/revocation/revocation-snapshot.js';
 import { closeAfterEach } from '../../support/closing.js';
-import { beforeLaterReads, countEntryReads } from '../../support/stored-subjects.js';
+import { beforeLaterReads, countEntryReads } from '../../support/snapshot-reads.js';
 import { commandCalls, connectAs, interceptCommand, kccOptions, useTestRedis } from '../../support/redis.js';
 
 const server = useTestRedis({ appEnvs: Array.from({ length: 20 }, (_, i) => ({ app: `snap${i}`, env: 'prod' })), persistence: 'none' });
