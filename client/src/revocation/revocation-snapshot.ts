@@ -65,6 +65,7 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
   const now = Date.now();
   const latest = latestNotBefore(now, NOT_BEFORE_READ_SLACK_SECONDS);
   const cap = now + maxLifetimeMs;
+  const oldest = Math.floor((now - maxLifetimeMs) / 1000);
   const chunk = read.chunk ?? SNAPSHOT_CHUNK;
   const window = read.window ?? SNAPSHOT_WINDOW;
   /**
@@ -111,9 +112,12 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
       index.revokeSession(sid, exp < cap ? exp : cap);
       return 'applied';
     }),
-    readSet(REVOCATION_KEYS.subjects, 'user-wide not-befores', undefined, Number.NEGATIVE_INFINITY, (sub, raw) => {
+    // Not-befores down to the first older than any live token (as RevocationIndex.prune drops them;
+    // writers prune them only every 64th batch): those below revoke nothing either.
+    readSet(REVOCATION_KEYS.subjects, 'user-wide not-befores', undefined, oldest - 1, (sub, raw) => {
       const nbf = Number(raw);
       if (!validId(sub) || !Number.isSafeInteger(nbf) || nbf > latest) return 'poison';
+      if (nbf < oldest) return 'expired';
       index.revokeSubject(sub, nbf);
       return 'applied';
     }),

@@ -377,6 +377,29 @@ describe('loading the stored user-wide not-befores (by rank, one range at a time
     expect(index.isRevoked({ sub: 'user-21', sid: 's', iat: nbf - 60 })).toBe(true);
     expect(logged.filter((m) => m.includes('user-wide not-befores moved under the ranges'))).toHaveLength(1);
   });
+
+  it('stops at the first range that reaches not-befores older than any live token, and applies none of those', async () => {
+    const { raw, redis } = await namespace();
+    const subjects = redis.key(REVOCATION_KEYS.subjects);
+    const now = Math.floor(Date.now() / 1000);
+    const oldest = now - LIFETIME_MS / 1000;
+    // 30 in force, 200 older than the lifetime below them (a mass logout a writer has not pruned yet:
+    // writers prune every 64th batch).
+    await raw.zadd(subjects, ...Array.from({ length: 30 }, (_, i) => [now - 100 - i, `user-${i}`]).flat());
+    await raw.zadd(subjects, ...Array.from({ length: 200 }, (_, i) => [oldest - 600 - i, `stale-${i}`]).flat());
+    let ranges = 0;
+    interceptCommand(redis, 'zrange', (args, send) => {
+      if (args[0] === subjects) ranges++;
+      return send();
+    });
+    const index = new RevocationIndex();
+    const { loaded } = await loadRevocationSnapshot(redis, index, LIFETIME_MS, { chunk: 10 });
+    // Ranks 0-10, 10-20 and 20-30, which reaches the first stale one (23 ranges read them all).
+    expect(ranges).toBe(3);
+    expect(index.subjectCount).toBe(30);
+    expect(loaded).toBe(30);
+    expect(index.isRevoked({ sub: 'user-29', iat: now - 200 })).toBe(true);
+  });
 });
 
 describe('format during a rolling deploy (revoked-sessions:v1 unchanged: member = sid, score = expiry in ms)', () => {
