@@ -369,7 +369,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
    * Runs a Lua script by its SHA1 (EVALSHA), loading it with EVAL only when the server does not have
    * it yet (NOSCRIPT: first use, or after a restart or failover). Every key must be in `keys`.
    */
-  script<T = unknown>(lua: string, keys: readonly string[], args: readonly (string | number)[]): Promise<T> {
+  script<T = unknown>(lua: string, keys: readonly string[], args: readonly (string | number | Buffer)[]): Promise<T> {
     return this.run((client) => this.scripts.run<T>(client, lua, keys, args));
   }
 

@@ -23,7 +23,7 @@ export class ScriptCache {
   /** Scripts this connection has sent: resolves true once the server has cached them. */
   private readonly loads = new Map<string, Promise<boolean>>();
 
-  async run<T>(client: Redis | Cluster, lua: string, keys: readonly string[], args: readonly (string | number)[]): Promise<T> {
+  async run<T>(client: Redis | Cluster, lua: string, keys: readonly string[], args: readonly (string | number | Buffer)[]): Promise<T> {
     const sha = shaOf(lua);
     const viaEval = () => client.eval(lua, keys.length, ...keys, ...args) as Promise<T>;
     const loaded = this.loads.get(sha);

@@ -75,12 +75,12 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
    * ever raise).
    */
   const readSet = async (name: string, what: string, sized: ((count: number) => void) | undefined, floor: number, apply: (member: string, score: string) => Entry): Promise<ReadSet> => {
-    // Poison by member: a member may be read twice.
-    const result = { loaded: 0, poison: new Map<string, string>() };
+    // Poison by member and score: a member may be read twice, and members that are not UTF-8 read as one text.
+    const result = { loaded: 0, poison: new Map<string, [string, string]>() };
     const each = (member: string, score: string) => {
       const entry = apply(member, score);
       if (entry === 'applied') result.loaded++;
-      else if (entry === 'poison') result.poison.set(member, score);
+      else if (entry === 'poison') result.poison.set(`${score} ${member}`, [member, score]);
     };
     let sizing = sized;
     for (let attempt = 1; ; attempt++) {
@@ -134,7 +134,13 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
     }
   }
   const refused = sessions.poison.size + subjects.poison.size + (poisonClient === '' ? 0 : 1);
-  if (refused > 0) await purge(redis, poisonClient, [...sessions.poison], [...subjects.poison]);
+  if (refused > 0) {
+    const [sessionBytes, subjectBytes] = await Promise.all([
+      storedBytes(redis, redis.key(REVOCATION_KEYS.sessions), sessions.poison),
+      storedBytes(redis, redis.key(REVOCATION_KEYS.subjects), subjects.poison),
+    ]);
+    await purge(redis, poisonClient, sessionBytes, subjectBytes);
+  }
   return { loaded, refused };
 }
 
@@ -144,10 +150,39 @@ type Entry = 'applied' | 'expired' | 'poison';
 /** One sorted set read whole: entries applied (one read twice while ranks shifted counts twice) and the poison refused. */
 interface ReadSet {
   readonly loaded: number;
-  readonly poison: ReadonlyMap<string, string>;
+  readonly poison: ReadonlyMap<string, readonly [member: string, score: string]>;
 }
 
-async function purge(redis: KccRedis, client: string, sessions: [string, string][], subjects: [string, string][]): Promise<void> {
+/** Members of one score read per command, and commands at most, when {@link storedBytes} looks for poison members among them. */
+const SCORE_PAGE = 500;
+const SCORE_PAGES = 20;
+
+/**
+ * The poison entries of the sorted set `key` as stored, for the purge to find them: a member read as
+ * text with U+FFFD in it may have bytes that are not UTF-8 (written raw, with the app's credentials),
+ * which decode to other bytes. Such members are looked up among their score's members (read as bytes,
+ * up to {@link SCORE_PAGES} pages of {@link SCORE_PAGE}): every one that reads as the poison text is
+ * poison alike (the same text, the same score). One not found (removed meanwhile, or deeper in a larger
+ * group of one score) stays for a later load to refuse.
+ */
+async function storedBytes(redis: KccRedis, key: string, poison: ReadonlyMap<string, readonly [string, string]>): Promise<[Buffer | string, string][]> {
+  const entries: [Buffer | string, string][] = [];
+  const undecoded = new Map<string, Set<string>>();
+  for (const [member, score] of poison.values()) {
+    if (!member.includes('\uFFFD')) entries.push([member, score]);
+    else undecoded.set(score, (undecoded.get(score) ?? new Set()).add(member));
+  }
+  for (const [score, members] of undecoded) {
+    for (let page = 0; page < SCORE_PAGES; page++) {
+      const stored = await redis.run((r) => r.zrangebyscoreBuffer(key, score, score, 'LIMIT', page * SCORE_PAGE, SCORE_PAGE));
+      for (const bytes of stored) if (members.has(bytes.toString())) entries.push([bytes, score]);
+      if (stored.length < SCORE_PAGE) break;
+    }
+  }
+  return entries;
+}
+
+async function purge(redis: KccRedis, client: string, sessions: [Buffer | string, string][], subjects: [Buffer | string, string][]): Promise<void> {
   const keys = [REVOCATION_KEYS.sessions, REVOCATION_KEYS.subjects, REVOCATION_KEYS.clientNotBefore].map((name) => redis.key(name));
   let first = true;
   while (first || sessions.length > 0 || subjects.length > 0) {

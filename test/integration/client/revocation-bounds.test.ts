@@ -144,6 +144,26 @@ describe('a not-before in the future is refused at every entry', () => {
     expect((await instance(ns.user)).stats.refused.snapshot).toBe(0);
   });
 
+  it('stored state: poison whose members are not UTF-8 (raw bytes) is removed as stored, and a second instance refuses nothing', async () => {
+    const ns = await namespace();
+    const sessions = ns.key(REVOCATION_KEYS.sessions);
+    const subjects = ns.key(REVOCATION_KEYS.subjects);
+    const exp = Date.now() + 60_000;
+    // Two ids too long to be honest that read as the same text (0xFE and 0xFF are never UTF-8), one
+    // of them also with an expiry of its own; a subject's not-before in 2100; and beside them, kept:
+    // an id with U+FFFD written as UTF-8, and a short one of raw bytes (applied as text, as any id).
+    const long = (lead: number) => Buffer.concat([Buffer.from([lead]), Buffer.alloc(300, 'x')]);
+    await ns.raw.zadd(sessions, exp, long(0xfe), exp, long(0xff), exp + 1, Buffer.concat([long(0xff), Buffer.from('y')]), exp, '\uFFFD-honest', exp, Buffer.from([0xff, 0x41]));
+    await ns.raw.zadd(subjects, YEAR_2100, Buffer.from([0xc3, 0x28, 0x62]), nowS() - 60, 'dave');
+    const revocations = await instance(ns.user);
+    expect(revocations.stats.refused.snapshot).toBe(3);
+    expect(revocations.check({ sid: '\uFFFD-honest' })).toBe('revoked');
+    expect(revocations.check({ sub: 'dave', iat: nowS() - 120 })).toBe('revoked');
+    expect(await ns.raw.zrangeBuffer(sessions, 0, -1)).toEqual([Buffer.from('\uFFFD-honest'), Buffer.from([0xff, 0x41])]);
+    expect(await ns.raw.zrange(subjects, 0, -1)).toEqual(['dave']);
+    expect((await instance(ns.user)).stats.refused.snapshot).toBe(0);
+  });
+
   it('write script: a poison not-before reaching it is not stored, and a stored one neither survives an honest write nor blocks it', async () => {
     const ns = await namespace();
     const redis = await KccRedis.connect(kccOptions(server, ns.user));
