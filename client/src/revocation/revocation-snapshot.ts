@@ -156,6 +156,8 @@ interface ReadSet {
 /** Members of one score read per command, and commands at most, when {@link storedBytes} looks for poison members among them. */
 const SCORE_PAGE = 500;
 const SCORE_PAGES = 20;
+/** Scores looked through at once. */
+const SCORE_LOOKUPS_IN_FLIGHT = 64;
 
 /**
  * The poison entries of the sorted set `key` as stored, for the purge to find them: a member read as
@@ -172,13 +174,16 @@ async function storedBytes(redis: KccRedis, key: string, poison: ReadonlyMap<str
     if (!member.includes('\uFFFD')) entries.push([member, score]);
     else undecoded.set(score, (undecoded.get(score) ?? new Set()).add(member));
   }
-  for (const [score, members] of undecoded) {
+  const lookUp = async ([score, members]: [string, Set<string>]) => {
     for (let page = 0; page < SCORE_PAGES; page++) {
       const stored = await redis.run((r) => r.zrangebyscoreBuffer(key, score, score, 'LIMIT', page * SCORE_PAGE, SCORE_PAGE));
       for (const bytes of stored) if (members.has(bytes.toString())) entries.push([bytes, score]);
-      if (stored.length < SCORE_PAGE) break;
+      if (stored.length < SCORE_PAGE) return;
     }
-  }
+  };
+  // Many scores at once (pipelined): poison planted under many scores costs no round trip each.
+  const scores = [...undecoded];
+  for (let i = 0; i < scores.length; i += SCORE_LOOKUPS_IN_FLIGHT) await Promise.all(scores.slice(i, i + SCORE_LOOKUPS_IN_FLIGHT).map(lookUp));
   return entries;
 }
 

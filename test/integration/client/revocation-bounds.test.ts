@@ -13,7 +13,7 @@ import { NOT_BEFORE_READ_SLACK_SECONDS } from '../../../client/src/revocation/re
 import { RevocationWriter } from '../../../client/src/revocation/revocation-writer.js';
 import { nextEvent, until } from '../../support/events.js';
 import { closeAfterEach } from '../../support/closing.js';
-import { connectAs, kccOptions, useTestRedis } from '../../support/redis.js';
+import { connectAs, interceptCommand, kccOptions, useTestRedis } from '../../support/redis.js';
 
 const server = useTestRedis({ appEnvs: Array.from({ length: 18 }, (_, i) => ({ app: `poison${i}`, env: 'prod' })), persistence: 'none' });
 let ns = 0;
@@ -162,6 +162,29 @@ describe('a not-before in the future is refused at every entry', () => {
     expect(await ns.raw.zrangeBuffer(sessions, 0, -1)).toEqual([Buffer.from('\uFFFD-honest'), Buffer.from([0xff, 0x41])]);
     expect(await ns.raw.zrange(subjects, 0, -1)).toEqual(['dave']);
     expect((await instance(ns.user)).stats.refused.snapshot).toBe(0);
+  });
+
+  it('stored state: such poison under 200 expiries is looked up 64 expiries at a time (pipelined), and all of it removed', async () => {
+    const ns = await namespace();
+    const sessions = ns.key(REVOCATION_KEYS.sessions);
+    const exp = Date.now() + 60_000;
+    await ns.raw.zadd(sessions, ...Array.from({ length: 200 }, (_, i) => [exp + i, Buffer.concat([Buffer.from([0xff]), Buffer.from(`${i}-`), Buffer.alloc(300, 'x')])]).flat());
+    await ns.raw.zadd(sessions, exp, 'honest-session');
+    const redis = closeLater(await KccRedis.connect(kccOptions(server, ns.user), ['subscriber']));
+    let inFlight = 0;
+    let most = 0;
+    interceptCommand(redis, 'zrangebyscoreBuffer', async (_, send) => {
+      most = Math.max(most, ++inFlight);
+      try {
+        return await send();
+      } finally {
+        inFlight--;
+      }
+    });
+    const revocations = closeLater(await Revocations.start(redis));
+    expect(revocations.stats.refused.snapshot).toBe(200);
+    expect(most).toBe(64);
+    expect(await ns.raw.zrange(sessions, 0, -1)).toEqual(['honest-session']);
   });
 
   it('write script: a poison not-before reaching it is not stored, and a stored one neither survives an honest write nor blocks it', async () => {
