@@ -133,7 +133,12 @@ function checkPublicJwk(jwk: unknown, alg: SigningAlgorithm, where: string): voi
 
 /** What a ring means at time `now`. */
 export interface RingView {
-  /** Keys in the JWKS: created and not yet expired. */
+  /**
+   * Keys in the JWKS: every key not yet expired, from the moment the ring holds it. Not gated on its
+   * `createdAt` (the writer's clock): an instance whose clock is behind the writer's would publish a
+   * next key only that much later, and one ahead would sign with it that much earlier, both eating
+   * the activation delay. Publishing a public key early costs nothing.
+   */
   readonly published: readonly StoredKey[];
   /** The key to sign with: the latest activated, not retired. */
   readonly active: StoredKey | undefined;
@@ -149,11 +154,11 @@ export function everSigns(key: StoredKey): boolean {
 }
 
 export function viewAt(ring: StoredRing, now: number): RingView {
-  const published = ring.keys.filter((k) => k.createdAt <= now && (k.expiresAt === null || now < k.expiresAt));
+  const published = ring.keys.filter((k) => k.expiresAt === null || now < k.expiresAt);
   const signable = published.filter((k) => k.activatesAt <= now && (k.retiresAt === null || now < k.retiresAt));
   const active = signable.reduce<StoredKey | undefined>((best, k) => (!best || k.activatesAt > best.activatesAt ? k : best), undefined);
   const next = published.filter((k) => k.activatesAt > now && everSigns(k)).sort((a, b) => a.activatesAt - b.activatesAt)[0];
-  const boundaries = ring.keys.flatMap((k) => [k.createdAt, k.activatesAt, k.retiresAt, k.expiresAt]).filter((t): t is number => t !== null && t > now);
+  const boundaries = ring.keys.flatMap((k) => [k.activatesAt, k.retiresAt, k.expiresAt]).filter((t): t is number => t !== null && t > now);
   return { published, active, next, validUntil: boundaries.length > 0 ? Math.min(...boundaries) : Number.POSITIVE_INFINITY };
 }
 

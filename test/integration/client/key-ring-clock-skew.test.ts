@@ -22,7 +22,7 @@ import { TSX_NODE_ARGS } from '../../support/tsx.js';
 const KEK = 'clock-skew-test-key-encryption-key-0123456789abcdefghijklmnop';
 const WRITER = fileURLToPath(new URL('../../support/skewed-key-ring.ts', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
-const APPS = ['skewrotate', 'skewfirst', 'skewfar', 'skewbehind', 'skewlegacy', 'skewnotime'] as const;
+const APPS = ['skewrotate', 'skewfirst', 'skewfar', 'skewbehind', 'skewlegacy', 'skewnotime', 'skewlead'] as const;
 const server = useTestRedis({ appEnvs: APPS.map((app) => ({ app, env: 'prod' })), persistence: 'none' });
 const closeLater = closeAfterEach();
 
@@ -34,12 +34,13 @@ async function instance(user: string): Promise<KeyRing> {
 interface WriterResult {
   readonly rotated: boolean;
   readonly kid: string;
+  readonly activatesAt: number;
   readonly generation: number;
   readonly jwks: { keys: JWK[] };
 }
 
 /** Runs a key-ring instance whose clock is `aheadMs` ahead, to completion. */
-function skewedWriter(user: string, aheadMs: number, action: 'rotate-immediate' | 'start-only'): Promise<WriterResult> {
+function skewedWriter(user: string, aheadMs: number, action: 'rotate-immediate' | 'rotate-scheduled' | 'start-only'): Promise<WriterResult> {
   const connection = { url: server.url, tls: { ca: server.ca }, username: user, password: server.users.get(user)!.password };
   const child = spawn(process.execPath, [...TSX_NODE_ARGS, WRITER], {
     cwd: ROOT,
@@ -74,6 +75,28 @@ describe('key ring: instances whose clocks differ', () => {
     await expect(jwtVerify(assertion, createLocalJWKSet(rotation.jwks))).resolves.toBeDefined();
     // Scale out.
     expect((await instance(user)).signingKey().kid).toBe(rotation.kid);
+  });
+
+  it('a next key written on a clock 50 s ahead is in the JWKS of an instance behind it as soon as it holds the ring, the full activation delay before the writer signs with it', async () => {
+    // Found by a review (2026-12-06): a key was published only once its createdAt (the writer's clock)
+    // had passed on the reader's own clock. With the writer 50 s ahead, the instance here published the
+    // next key 50 s after the write, while the writer signed with it 120 s after the write: 70 s of
+    // lead; at +-60 s none.
+    const user = 'skewlead-prod';
+    const AHEAD = 50_000;
+    const b = await instance(user);
+    const asked = Date.now();
+    const rotation = await skewedWriter(user, AHEAD, 'rotate-scheduled');
+    expect(rotation).toMatchObject({ rotated: true, generation: 2 });
+    await until(() => b.health().generation === 2, 'the instance behind holds the new ring', 10_000);
+    const publishedBy = Date.now();
+    expect(b.jwks().keys.map((k) => k.kid)).toContain(rotation.kid);
+    expect(b.signingKey().kid).not.toBe(rotation.kid);
+    // The writer signs from activatesAt on its clock: on this one, AHEAD earlier. Published here at the
+    // latest at publishedBy; the rotation was asked for at `asked`, so the lead is the full delay but
+    // for the time the write and its propagation took.
+    const writerSignsAt = rotation.activatesAt - AHEAD;
+    expect(writerSignsAt - publishedBy).toBeGreaterThanOrEqual(120_000 - (publishedBy - asked));
   });
 
   it('the first key, created on a clock 4 s ahead, is the one instances starting beside it sign with', async () => {

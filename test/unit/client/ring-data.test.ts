@@ -60,6 +60,10 @@ describe('ring document: rotations', () => {
     const now = 1_800_000_000_000;
     const next = planRotation({ keys: parse(doc()).keys, compromised: [] }, added, { mode: 'scheduled', now, activationDelayMs: 120_000, retireGraceMs: 5 });
     expect(next.keys.at(-1)).toMatchObject({ kid: 'new', createdAt: now, activatesAt: now + 120_000 });
+    // Published wherever the ring is held, whatever the reader's clock says of createdAt: a reader
+    // 2 minutes behind the writer still has the full delay before the writer signs with it.
+    const behind = viewAt({ ...parse(doc()), ...next }, now - 2 * CLOCK_SKEW_ALLOWANCE_MS);
+    expect([behind.active?.kid, behind.next?.kid, behind.published.map((k) => k.kid)]).toEqual(['k1', 'new', ['k1', 'new']]);
   });
 
   it(`holds at most ${MAX_KEYS} keys: a grace longer than the ring can hold drops the longest-retired keys early and says which`, () => {
