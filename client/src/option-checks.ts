@@ -49,6 +49,21 @@ export class OptionProblems {
     return problem ? fallback : value;
   }
 
+  /**
+   * Records each key of `options` that `known` does not name (JavaScript would ignore a misspelled
+   * option silently, and the default would apply), with the closest known name when one is near.
+   * `path` prefixes the names in the message (`'tls.'`). Keys whose value is undefined count too.
+   */
+  unknownKeys(options: unknown, known: Readonly<Record<string, true>>, path = ''): void {
+    if (typeof options !== 'object' || options === null || Array.isArray(options)) return;
+    for (const key of Object.keys(options)) {
+      if (Object.hasOwn(known, key)) continue;
+      const near = closestName(key, Object.keys(known));
+      const name = `${path}${key.length > 60 ? `${key.slice(0, 57)}...` : key}`;
+      this.add(`${name}: not an option; ${near ? `did you mean ${path}${near}?` : `the options${path === '' ? '' : ` of ${path.slice(0, -1)}`} are ${Object.keys(known).join(', ')}`}`);
+    }
+  }
+
   /** Throws one KccConfigError naming every problem recorded, if any. */
   throwIfAny(subject: string): void {
     if (this.list.length > 0) throw new KccConfigError(subject, this.list);
@@ -67,4 +82,33 @@ export function show(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
   if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value);
   return Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+}
+
+/** The name in `names` nearest to `key`: the same but for case, the only one it is a prefix of or that is a prefix of it, or at most two edits away (a third of its length at most). */
+function closestName(key: string, names: readonly string[]): string | undefined {
+  const lower = key.toLowerCase();
+  const same = names.find((name) => name.toLowerCase() === lower);
+  if (same) return same;
+  // A name cut short, or with a unit or a word added (`jwksMaxAge`, `sessionMaxLifetime`).
+  const related = key.length >= 4 ? names.filter((name) => name.toLowerCase().startsWith(lower) || lower.startsWith(name.toLowerCase())) : [];
+  if (related.length === 1) return related[0];
+  const limit = Math.min(2, Math.floor(key.length / 3));
+  let best: string | undefined;
+  let bestDistance = limit + 1;
+  for (const name of names) {
+    const distance = editDistance(lower, name.toLowerCase());
+    if (distance < bestDistance) [best, bestDistance] = [name, distance];
+  }
+  return best;
+}
+
+/** Levenshtein distance (insertions, deletions, substitutions). */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length]!;
 }

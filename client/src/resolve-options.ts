@@ -5,6 +5,7 @@ import { readUserSecret } from './aws/secrets-manager.js';
 import { MAX_MESSAGE_BYTES, MAX_SENDER_LENGTH, MIN_MESSAGE_BYTES } from './envelope.js';
 import { KccConfigError } from './errors.js';
 import { OptionProblems, show } from './option-checks.js';
+import type { IamConnectionOptions } from './iam/iam-options.js';
 import { type ResolvedIamAuth, resolveAuthMode, resolveIamAuth, resolveServerless } from './iam/resolve-iam-options.js';
 import { type KccLogger, defaultLogger } from './logger.js';
 import { keyPrefixOfUser, keyPrefixProblem } from './contract/naming.js';
@@ -41,6 +42,19 @@ export interface ResolvedConnection {
   readonly logger: KccLogger;
 }
 
+/** Every option of KccConnectionOptions, and of its `tls` and `iam` (the compiler keeps the lists whole): any other key is a misspelling. */
+const CONNECTION_OPTION_NAMES = {
+  url: true, username: true, password: true, keyPrefix: true, secretId: true, replicationGroupId: true, region: true,
+  credentialsProvider: true, clusterMode: true, auth: true, iam: true, serverless: true, tls: true, unsafeAllowPlaintext: true,
+  instanceId: true, heartbeat: true, heartbeatIntervalMs: true, connectionName: true, connectTimeoutMs: true, socketTimeoutMs: true,
+  reconnectBaseDelayMs: true, reconnectMaxDelayMs: true, credentialRefreshMinIntervalMs: true, pubSub: true, maxMessageBytes: true,
+  logger: true, env: true,
+} as const satisfies Record<keyof KccConnectionOptions, true>;
+const TLS_OPTION_NAMES = { ca: true, caFile: true, servername: true } as const satisfies Record<keyof NonNullable<KccConnectionOptions['tls']>, true>;
+const IAM_OPTION_NAMES = {
+  cacheName: true, credentials: true, maxConnectionAgeMs: true, now: true, checkIntervalMs: true,
+} as const satisfies Record<keyof IamConnectionOptions, true>;
+
 const DEFAULT_PORT = 6379;
 /** What CLIENT SETNAME accepts: characters from '!' to '~'. */
 const CONNECTION_NAME_PATTERN = /^[!-~]+$/;
@@ -66,7 +80,11 @@ const NUMERIC_OPTIONS = [
 export async function resolveConnection(options: KccConnectionOptions = {}): Promise<ResolvedConnection> {
   const env = options.env ?? process.env;
   const first = (...values: (string | undefined)[]) => values.find((v) => v !== undefined && v !== '');
-  const problems: string[] = [];
+  const names = new OptionProblems();
+  names.unknownKeys(options, CONNECTION_OPTION_NAMES);
+  names.unknownKeys(options.tls, TLS_OPTION_NAMES, 'tls.');
+  names.unknownKeys(options.iam, IAM_OPTION_NAMES, 'iam.');
+  const problems: string[] = [...names.list];
   const logger = options.logger ?? defaultLogger;
 
   const auth = resolveAuthMode(options.auth, env, problems);

@@ -119,6 +119,20 @@ export interface ResolvedKccFastifyOptions {
   readonly jwksMaxAgeSeconds: number;
 }
 
+/** Every option of the plugin, and of its `routes`, `keycloakAdmin`, `realmKeys` and `backchannelLogout` (the compiler keeps the lists whole); `connection`, `keyRing` and `revocations` are checked where they are used. */
+const PLUGIN_OPTION_NAMES = {
+  issuer: true, clientId: true, connection: true, redis: true, keyRing: true, revocations: true, realmKeys: true,
+  backchannelLogout: true, keycloakAdmin: true, routes: true, metrics: true, jwksMaxAgeSeconds: true, logger: true,
+} as const satisfies Record<keyof KccFastifyOptions, true>;
+const ROUTE_OPTION_NAMES = { jwks: true, backchannelLogout: true, health: true } as const satisfies Record<keyof NonNullable<KccFastifyOptions['routes']>, true>;
+const KEYCLOAK_ADMIN_OPTION_NAMES = { enabled: true, adminUrlPath: true, maxBodyBytes: true, clockToleranceMs: true } as const satisfies Record<keyof KccFastifyKeycloakAdminOptions, true>;
+const REALM_KEYS_OPTION_NAMES = {
+  jwksUri: true, jwks: true, algorithms: true, jwksCacheMaxAgeMs: true, jwksCooldownMs: true, jwksTimeoutMs: true,
+} as const satisfies Record<keyof NonNullable<KccFastifyOptions['realmKeys']>, true>;
+const BACKCHANNEL_LOGOUT_OPTION_NAMES = {
+  maxBodyBytes: true, maxTokenAgeMs: true, clockToleranceMs: true, allowMissingExp: true, acceptedTypes: true,
+} as const satisfies Record<keyof NonNullable<KccFastifyOptions['backchannelLogout']>, true>;
+
 function checkPath(value: string | boolean | undefined, fallback: string, option: string, problems: OptionProblems, orElse = 'or false'): string | undefined {
   if (value === false) return undefined;
   const path = value === undefined || value === true ? fallback : value;
@@ -137,6 +151,12 @@ export function resolveKccFastifyOptions(options: KccFastifyOptions): ResolvedKc
   const subject = `${PLUGIN_NAME} options`;
   if (typeof options !== 'object' || options === null) throw new KccConfigError(subject, ['options are required ({ issuer, clientId, … })']);
   const problems = new OptionProblems();
+  problems.unknownKeys(options, PLUGIN_OPTION_NAMES);
+  problems.unknownKeys(options.routes, ROUTE_OPTION_NAMES, 'routes.');
+  problems.unknownKeys(options.keycloakAdmin, KEYCLOAK_ADMIN_OPTION_NAMES, 'keycloakAdmin.');
+  problems.unknownKeys(options.backchannelLogout, BACKCHANNEL_LOGOUT_OPTION_NAMES, 'backchannelLogout.');
+  problems.unknownKeys(options.realmKeys, REALM_KEYS_OPTION_NAMES, 'realmKeys.');
+  if (options.metrics) problems.unknownKeys(options.metrics, { meterProvider: true } satisfies Record<keyof KccFastifyMetricsOptions, true>, 'metrics.');
   if (typeof options.clientId !== 'string' || options.clientId.length === 0) problems.add(`clientId: ${show(options.clientId)} must be a non-empty string (this client's id)`);
   if (typeof options.issuer !== 'string' || options.issuer.length === 0) problems.add(`issuer: ${show(options.issuer)} must be the realm's issuer URL`);
   if (options.redis !== undefined && options.connection !== undefined) {

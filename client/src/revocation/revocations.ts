@@ -68,6 +68,9 @@ export const REVOCATION_DEFAULTS = {
 
 type ResolvedRevocationOptions = Required<Omit<RevocationOptions, 'keycloakPushes'>>;
 
+/** Every option of RevocationOptions (the compiler keeps the list whole): any other key is a misspelling. */
+const REVOCATION_OPTION_NAMES = { sessionMaxLifetimeMs: true, maxStalenessMs: true, failOpen: true, keycloakPushes: true } as const satisfies Record<keyof RevocationOptions, true>;
+
 export interface RevocationEvents {
   /** Cut off from Redis longer than maxStalenessMs. */
   stale: [];
@@ -238,6 +241,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   ) {
     super();
     const problems = new OptionProblems();
+    problems.unknownKeys(options, REVOCATION_OPTION_NAMES);
     const d = REVOCATION_DEFAULTS;
     this.options = {
       sessionMaxLifetimeMs: problems.number('sessionMaxLifetimeMs', options.sessionMaxLifetimeMs, d.sessionMaxLifetimeMs, { min: 1, max: MAX_SESSION_LIFETIME_MS, unit: 'ms' }),

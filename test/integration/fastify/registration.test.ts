@@ -149,6 +149,21 @@ describe('Fastify plugin registration and lifecycle', () => {
     await expectConnections('short-kek', 0);
   });
 
+  it('a misspelled option fails registration naming it and the option meant: the plugin\'s own before anything connects, the revocations\' leaving no connection open', async () => {
+    const app = Fastify();
+    app.register(fastifyKcc, { ...base({ connection: { ...connectionTo(server), instanceId: 'misspelled' } }), jwksMaxAge: 30, routes: { jwk: '/jwks' } } as KccFastifyOptions);
+    const error = await app.ready().then(() => undefined, (e: unknown) => e);
+    expect((error as KccConfigError).problems).toEqual(['jwksMaxAge: not an option; did you mean jwksMaxAgeSeconds?', 'routes.jwk: not an option; did you mean routes.jwks?']);
+    await app.close();
+    const second = Fastify();
+    second.register(fastifyKcc, base({ connection: { ...connectionTo(server), instanceId: 'misspelled' }, revocations: { failopen: true } as KccFastifyOptions['revocations'] }));
+    const revocationsError = await second.ready().then(() => undefined, (e: unknown) => e);
+    expect(revocationsError).toBeInstanceOf(KccConfigError);
+    expect((revocationsError as KccConfigError).problems).toEqual(['failopen: not an option; did you mean failOpen?']);
+    await second.close();
+    await expectConnections('misspelled', 0);
+  });
+
   it('a key-ring option it cannot use, with a connection passed as `redis`: registration fails, the caller\'s connection stays open and usable', async () => {
     const redis = await KccRedis.connect({ ...connectionTo(server), instanceId: 'callers-bad-kek' });
     try {

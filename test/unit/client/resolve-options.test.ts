@@ -52,6 +52,12 @@ describe('connection config: every problem in one start-up error', () => {
     ['wrong scheme', { ...valid, url: 'https://cache.example' }, /url: scheme "https:" must be rediss:/],
     ['not a url', { ...valid, url: 'cache.example:6379' }, /url: (not a URL|scheme)/],
     ['bad number', { ...valid, connectTimeoutMs: -5 }, /connectTimeoutMs: -5 must be a whole number of milliseconds, 1 or more/],
+    // JavaScript would ignore a misspelled option and apply the default: the nearest name is offered.
+    ['misspelled option', { ...valid, userName: 'x' } as KccConnectionOptions, /userName: not an option; did you mean username\?/],
+    ['misspelled option, two edits away', { ...valid, socketTimoutMs: 500 } as KccConnectionOptions, /socketTimoutMs: not an option; did you mean socketTimeoutMs\?/],
+    ['misspelled tls option', { ...valid, tls: { caFIle: '/ca.pem' } } as KccConnectionOptions, /tls\.caFIle: not an option; did you mean tls\.caFile\?/],
+    ['misspelled iam option', { ...valid, iam: { cachename: 'c' } } as KccConnectionOptions, /iam\.cachename: not an option; did you mean iam\.cacheName\?/],
+    ['unknown option, nothing near', { ...valid, flavour: 'x' } as KccConnectionOptions, /flavour: not an option; the options are url, username, password, /],
     // Below 100 ms a busy server's ordinary replies would close connections; above 10 minutes a vanished node holds commands that long.
     ['socket timeout too short', { ...valid, socketTimeoutMs: 99 }, /socketTimeoutMs: 99 must be a whole number of milliseconds from 100 to 600000/],
     ['socket timeout too long', { ...valid, socketTimeoutMs: 600_001 }, /socketTimeoutMs: 600001 must be a whole number of milliseconds from 100 to 600000/],
