@@ -34,14 +34,20 @@ export interface KeyRingHealth {
    * `ready`: Redis holds the ring this instance signs with; `degraded`: the last read of Redis was
    * refused (tampered, rewound, under an unknown key-encryption key, keys not active yet on this
    * clock) and the ring held here signs,
-   * until Redis holds a good ring again (this instance writes its ring back when it can).
+   * until Redis holds a good ring again (this instance writes its ring back when it can); or Redis
+   * has not answered a read of the ring for longer than `activationDelayMs` (at least twice
+   * `refreshIntervalMs`): a rotation written since may be active elsewhere, and the ring held here
+   * still signs, until a read succeeds again.
    */
   readonly status: 'ready' | 'degraded' | 'closed';
   /** Generation of the ring held (0 before the first). */
   readonly generation: number;
   readonly activeKid: string | undefined;
+  /** When this instance last adopted a newer ring (ms since the epoch). */
   readonly lastLoadedAt: number;
-  /** Why the last read was refused, while degraded. */
+  /** When Redis last answered a read of the ring, whatever it held (ms since the epoch; 0 before the first). */
+  readonly lastReadAt: number;
+  /** Why the last read was refused, or since when the ring has not been read, while degraded. */
   readonly lastError: string | undefined;
 }
 
@@ -115,6 +121,8 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
   private timers: NodeJS.Timeout[] = [];
   private boundaryTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Whether the `degraded` event for a ring not read in time was emitted (and `recovered` not yet). */
+  private staleReported = false;
   private readonly rotations = { initial: 0, scheduled: 0, immediate: 0 };
 
   /**
@@ -243,13 +251,48 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
 
   /** Current state, for health endpoints. */
   health(): KeyRingHealth {
+    const lastError = this.keeper.lastError ?? this.staleness();
     return {
-      status: this.closed ? 'closed' : this.keeper.lastError ? 'degraded' : 'ready',
+      status: this.closed ? 'closed' : lastError ? 'degraded' : 'ready',
       generation: this.generation,
       activeKid: this.view?.active?.kid,
       lastLoadedAt: this.keeper.lastLoadedAt,
-      lastError: this.keeper.lastError,
+      lastReadAt: this.keeper.lastReadAt,
+      lastError,
     };
+  }
+
+  /**
+   * How long the ring may go unread before this instance says it is degraded: `activationDelayMs`,
+   * the least time between a rotation's write and any instance signing with its key, so up to then the
+   * key held here is still the one every instance signs with. At least twice `refreshIntervalMs`: an
+   * idle instance reads the ring only that often.
+   */
+  private get staleAfterMs(): number {
+    return Math.max(this.options.activationDelayMs, 2 * this.options.refreshIntervalMs);
+  }
+
+  /** Why the ring held here may be out of date (Redis not read in time), or undefined. */
+  private staleness(now = Date.now()): string | undefined {
+    const readAt = this.keeper.lastReadAt;
+    if (this.closed || readAt === 0 || now - readAt <= this.staleAfterMs) return undefined;
+    return (
+      `the key ring has not been read from Redis since ${new Date(readAt).toISOString()} (${Math.floor((now - readAt) / 1000)} s, more than ${this.staleAfterMs / 1000} s): ` +
+      `a rotation written since may be active on other instances; still signing with kid ${this.view?.active?.kid ?? 'none'} of generation ${this.generation} held here`
+    );
+  }
+
+  /** Says once when the ring goes unread too long (`degraded`), and once when a read succeeds again (`recovered`). */
+  private reportStaleness(): void {
+    const stale = this.staleness();
+    if (stale !== undefined && !this.staleReported) {
+      this.staleReported = true;
+      this.redis.config.logger.warn(stale);
+      this.notify('degraded', stale);
+    } else if (stale === undefined && this.staleReported) {
+      this.staleReported = false;
+      if (!this.keeper.lastError && !this.closed) this.notify('recovered');
+    }
   }
 
   /** Counters, for diagnostics and metrics (a snapshot). */
@@ -377,6 +420,8 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
 
   private async tick(): Promise<void> {
     if (this.closed) return;
+    // Before the read too: one that hangs (Redis unreachable) must not delay saying so.
+    this.reportStaleness();
     try {
       await this.keeper.sync();
       const view = this.currentView();
@@ -384,6 +429,7 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
     } catch (error) {
       this.redis.config.logger.warn('key ring refresh failed; will retry', { error: String(error) });
     }
+    this.reportStaleness();
   }
 
   private currentView(): RingView {

@@ -66,6 +66,8 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
   private lastRefused: string | undefined;
   private lastRefusalReason: RingRefusalReason | undefined;
   private loadedAt = 0;
+  /** When Redis last answered a read of the ring (whatever it held), ms since the epoch; 0 before the first. */
+  private readAt = 0;
   private stopped = false;
   private loading: Promise<LoadResult> | undefined;
   private readonly syncs = new SingleFlight(() => this.syncOnce());
@@ -97,6 +99,11 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
 
   get lastLoadedAt(): number {
     return this.loadedAt;
+  }
+
+  /** When Redis last answered a read of the ring (ms since the epoch; 0 before the first). */
+  get lastReadAt(): number {
+    return this.readAt;
   }
 
   get stats(): { refused: Partial<Record<RingRefusalReason, number>>; restored: number; reencrypted: number } {
@@ -156,6 +163,7 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
     // Each round either finds the ring held here, adopts a newer one, or writes the held one back.
     for (let round = 0; round < 4; round++) {
       const stored = await this.store.getVersioned(KEY_RING_NAME);
+      this.readAt = Date.now();
       if (stored !== undefined && stored.value === this.held?.raw) {
         this.recovered();
         return stored;
@@ -323,6 +331,7 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
 
   private async loadOnce(read = this.store.getVersioned(KEY_RING_NAME)): Promise<LoadResult> {
     const stored = await read;
+    this.readAt = Date.now();
     if (!stored) return { state: 'absent' };
     if (this.held && stored.value === this.held.raw) {
       this.recovered();
