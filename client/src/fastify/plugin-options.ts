@@ -8,7 +8,7 @@ import type { KccConnectionOptions } from '../options.js';
 import { OptionProblems, show } from '../option-checks.js';
 import type { BackchannelLogoutOptions } from '../revocation/backchannel-logout.js';
 import { KEYCLOAK_ADMIN_PATHS, type KeycloakAdminOptions } from '../revocation/keycloak-admin.js';
-import type { RealmKeysOptions } from '../revocation/realm-keys.js';
+import { REALM_KEYS_OPTION_NAMES, type RealmKeysOptions } from '../revocation/realm-keys.js';
 import type { RevocationOptions } from '../revocation/revocations.js';
 
 /**
@@ -126,9 +126,7 @@ const PLUGIN_OPTION_NAMES = {
 } as const satisfies Record<keyof KccFastifyOptions, true>;
 const ROUTE_OPTION_NAMES = { jwks: true, backchannelLogout: true, health: true } as const satisfies Record<keyof NonNullable<KccFastifyOptions['routes']>, true>;
 const KEYCLOAK_ADMIN_OPTION_NAMES = { enabled: true, adminUrlPath: true, maxBodyBytes: true, clockToleranceMs: true } as const satisfies Record<keyof KccFastifyKeycloakAdminOptions, true>;
-const REALM_KEYS_OPTION_NAMES = {
-  jwksUri: true, jwks: true, algorithms: true, jwksCacheMaxAgeMs: true, jwksCooldownMs: true, jwksTimeoutMs: true,
-} as const satisfies Record<keyof NonNullable<KccFastifyOptions['realmKeys']>, true>;
+const { issuer: _issuer, ...PLUGIN_REALM_KEYS_OPTION_NAMES } = REALM_KEYS_OPTION_NAMES;
 const BACKCHANNEL_LOGOUT_OPTION_NAMES = {
   maxBodyBytes: true, maxTokenAgeMs: true, clockToleranceMs: true, allowMissingExp: true, acceptedTypes: true,
 } as const satisfies Record<keyof NonNullable<KccFastifyOptions['backchannelLogout']>, true>;
@@ -155,7 +153,7 @@ export function resolveKccFastifyOptions(options: KccFastifyOptions): ResolvedKc
   problems.unknownKeys(options.routes, ROUTE_OPTION_NAMES, 'routes.');
   problems.unknownKeys(options.keycloakAdmin, KEYCLOAK_ADMIN_OPTION_NAMES, 'keycloakAdmin.');
   problems.unknownKeys(options.backchannelLogout, BACKCHANNEL_LOGOUT_OPTION_NAMES, 'backchannelLogout.');
-  problems.unknownKeys(options.realmKeys, REALM_KEYS_OPTION_NAMES, 'realmKeys.');
+  problems.unknownKeys(options.realmKeys, PLUGIN_REALM_KEYS_OPTION_NAMES satisfies Record<keyof NonNullable<KccFastifyOptions['realmKeys']>, true>, 'realmKeys.');
   if (options.metrics) problems.unknownKeys(options.metrics, { meterProvider: true } satisfies Record<keyof KccFastifyMetricsOptions, true>, 'metrics.');
   if (typeof options.clientId !== 'string' || options.clientId.length === 0) problems.add(`clientId: ${show(options.clientId)} must be a non-empty string (this client's id)`);
   if (typeof options.issuer !== 'string' || options.issuer.length === 0) problems.add(`issuer: ${show(options.issuer)} must be the realm's issuer URL`);

@@ -1,10 +1,9 @@
 import { inspect } from 'node:util';
 import type { KccRedis } from '../connection.js';
-import { KccConfigError } from '../errors.js';
 import { emptyDropCounts } from '../envelope.js';
 import type { KeyRing } from '../keyring/key-ring.js';
 import type { RingRefusalReason } from '../keyring/ring-seal.js';
-import { show } from '../option-checks.js';
+import { OptionProblems, show } from '../option-checks.js';
 import type { Revocations } from '../revocation/revocations.js';
 import { CLIENT_VERSION } from '../version.js';
 import { ATTRIBUTES, INSTRUMENTS, type InstrumentSpec, METER_NAME } from './instruments.js';
@@ -150,8 +149,11 @@ export class KccMetrics {
     checkTargets(targets);
     const { redis, keyRing, revocations } = targets;
     if (typeof options !== 'object' || options === null) throw new TypeError(`KccMetrics.start: options: ${show(options)} must be an object`);
+    const problems = new OptionProblems();
+    problems.unknownKeys(options, { meterProvider: true } satisfies Record<keyof KccMetricsOptions, true>);
     const problem = meterProviderProblem('meterProvider', options.meterProvider);
-    if (problem) throw new KccConfigError('kcc-redis metrics options', [problem]);
+    if (problem) problems.add(problem);
+    problems.throwIfAny('kcc-redis metrics options');
     const provider = options.meterProvider ?? (await globalMeterProvider(redis.config.logger));
     if (!provider) return new KccMetrics(undefined, () => {}, []);
     const meter = provider.getMeter(METER_NAME, CLIENT_VERSION);

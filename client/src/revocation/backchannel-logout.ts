@@ -2,7 +2,7 @@ import { type JWTPayload, jwtVerify } from 'jose';
 import { type KccLogger, defaultLogger } from '../logger.js';
 import { isPlainObject } from '../plain-object.js';
 import { OptionProblems } from '../option-checks.js';
-import { type RealmKeysOptions, classifyVerificationError, realmKeysFrom } from './realm-keys.js';
+import { REALM_KEYS_OPTION_NAMES, type RealmKeysOptions, classifyVerificationError, realmKeysFrom } from './realm-keys.js';
 import type { ReplayGuard } from './replay-guard.js';
 import type { RevocationSink } from './revocation-sink.js';
 import {
@@ -97,6 +97,12 @@ function claimFailure(error: unknown): Verdict {
   }
 }
 
+/** Every option of BackchannelLogoutOptions (the compiler keeps the list whole). */
+const BACKCHANNEL_LOGOUT_OPTION_NAMES = {
+  ...REALM_KEYS_OPTION_NAMES, clientId: true, sink: true, replayGuard: true, maxBodyBytes: true, maxTokenAgeMs: true,
+  clockToleranceMs: true, allowMissingExp: true, acceptedTypes: true, logger: true,
+} as const satisfies Record<keyof BackchannelLogoutOptions, true>;
+
 /**
  * Creates the OpenID Connect Back-Channel Logout 1.0 endpoint (§2.6): give it the POSTed form, send
  * back what it returns. It accepts exactly one `logout_token` signed by the realm (asymmetric `alg`,
@@ -123,6 +129,7 @@ function claimFailure(error: unknown): Verdict {
  */
 export function createBackchannelLogoutHandler(options: BackchannelLogoutOptions): BackchannelLogoutHandler {
   const problems = new OptionProblems();
+  problems.unknownKeys(options, BACKCHANNEL_LOGOUT_OPTION_NAMES);
   const { sink, replayGuard } = checkEndpointCollaborators(options, problems);
   const realmKeys = realmKeysFrom(options, problems);
   const d = BACKCHANNEL_LOGOUT_DEFAULTS;

@@ -1,7 +1,7 @@
 import { compactVerify } from 'jose';
 import { OptionProblems, show } from '../option-checks.js';
 import { isPlainObject } from '../plain-object.js';
-import { type RealmKeys, type RealmKeysOptions, type SignatureFailure, classifyVerificationError, realmKeysFrom } from './realm-keys.js';
+import { REALM_KEYS_OPTION_NAMES, type RealmKeys, type RealmKeysOptions, type SignatureFailure, classifyVerificationError, realmKeysFrom } from './realm-keys.js';
 import { MAX_NOT_BEFORE_SKEW_SECONDS, NOT_BEFORE_READ_SLACK_SECONDS, latestNotBefore } from './revocation-event.js';
 
 /**
@@ -220,6 +220,7 @@ export interface KeycloakPushVerifierOptions extends RealmKeysOptions {
  */
 export function createKeycloakPushVerifier(options: KeycloakPushVerifierOptions): KeycloakPushVerifier {
   const problems = new OptionProblems();
+  problems.unknownKeys(options, { ...REALM_KEYS_OPTION_NAMES, clientId: true } satisfies Record<keyof KeycloakPushVerifierOptions, true>);
   if (!isId(options.clientId)) problems.add(`clientId: ${show(options.clientId)} must be a non-empty string (this client's id)`);
   const keys = realmKeysFrom(options, problems);
   problems.throwIfAny('kcc-redis Keycloak push verifier options');

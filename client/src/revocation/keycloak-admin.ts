@@ -7,7 +7,7 @@ import {
   verifiedKeycloakPush,
   verifyAdminAction,
 } from './keycloak-admin-action.js';
-import { type RealmKeysOptions, realmKeysFrom } from './realm-keys.js';
+import { REALM_KEYS_OPTION_NAMES, type RealmKeysOptions, realmKeysFrom } from './realm-keys.js';
 import type { ReplayGuard } from './replay-guard.js';
 import type { KeycloakAdminSink } from './revocation-sink.js';
 import {
@@ -80,6 +80,11 @@ export interface KeycloakAdminHandlers {
 
 const REPLAY_PREFIX = 'keycloak-admin:';
 
+/** Every option of KeycloakAdminOptions (the compiler keeps the list whole). */
+const KEYCLOAK_ADMIN_OPTION_NAMES = {
+  ...REALM_KEYS_OPTION_NAMES, enabled: true, clientId: true, sink: true, replayGuard: true, maxBodyBytes: true, clockToleranceMs: true, logger: true,
+} as const satisfies Record<keyof KeycloakAdminOptions, true>;
+
 /**
  * Creates Keycloak's legacy admin endpoints `k_logout` and `k_push_not_before` (off unless
  * `enabled: true`; otherwise this throws a KccConfigError). Each takes the text/plain JWS Keycloak
@@ -111,6 +116,7 @@ const REPLAY_PREFIX = 'keycloak-admin:';
  */
 export function createKeycloakAdminHandlers(options: KeycloakAdminOptions): KeycloakAdminHandlers {
   const problems = new OptionProblems();
+  problems.unknownKeys(options, KEYCLOAK_ADMIN_OPTION_NAMES);
   if (options.enabled !== true) {
     problems.add('enabled: Keycloak admin endpoints (k_logout, k_push_not_before) are off unless enabled is true; do not mount them otherwise');
   }

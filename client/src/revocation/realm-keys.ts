@@ -54,6 +54,11 @@ export interface RealmKeys {
   readonly algorithms: readonly AsymmetricJwsAlgorithm[];
 }
 
+/** Every option of RealmKeysOptions (the compiler keeps the list whole); the handlers' lists add theirs. */
+export const REALM_KEYS_OPTION_NAMES = {
+  issuer: true, jwksUri: true, jwks: true, algorithms: true, jwksCacheMaxAgeMs: true, jwksCooldownMs: true, jwksTimeoutMs: true,
+} as const satisfies Record<keyof RealmKeysOptions, true>;
+
 /**
  * Resolves where keys come from and which algorithms are allowed; throws one KccConfigError naming
  * every problem (an HMAC or `none` algorithm, both `jwks` and `jwksUri`, a bad issuer, …).
@@ -65,6 +70,7 @@ export interface RealmKeys {
  */
 export function resolveRealmKeys(options: RealmKeysOptions): RealmKeys {
   const problems = new OptionProblems();
+  problems.unknownKeys(options, REALM_KEYS_OPTION_NAMES);
   const keys = realmKeysFrom(options, problems);
   problems.throwIfAny('kcc-redis realm keys options');
   return keys!;

@@ -69,6 +69,11 @@ describe('cluster provider: upstream contract on the KccRedis connection', () =>
     expect([p.isConnected(false), p.isConnected(true)]).toEqual([false, false]);
   });
 
+  it('a misspelled option is a KccConfigError naming it and the option meant, before anything connects', async () => {
+    const error = await kccClusterProvider({ connection: connection(namespace()), nameSpace: 'c:' } as Parameters<typeof kccClusterProvider>[0]).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'KCC_CONFIG_INVALID', problems: ['nameSpace: not an option; did you mean namespace?'] });
+  });
+
   it('keeps our TLS and credential rules: a plaintext URL and wrong credentials fail connectOrThrow with a coded error and no password', async () => {
     const user = namespace();
     const plaintext = await kccClusterProvider({ connection: { ...connection(user), url: `redis://127.0.0.1:${server.port}` } });

@@ -6,9 +6,13 @@ import {
   KccConfigError,
   type AsymmetricJwsAlgorithm,
   type BackchannelLogoutOptions,
+  type KeycloakAdminOptions,
+  type KeycloakPushVerifierOptions,
   type RevocationSink,
   type Revocations,
   createBackchannelLogoutHandler,
+  createKeycloakAdminHandlers,
+  createKeycloakPushVerifier,
   resolveRealmKeys,
 } from '../../../client/src/index.js';
 
@@ -47,6 +51,8 @@ describe('back-channel logout handler: options', () => {
     ['a negative clock tolerance', { clockToleranceMs: -1 }, /^clockToleranceMs: -1 must be a whole number/],
     ['a negative cooldown', { jwksCooldownMs: -5 }, /^jwksCooldownMs: -5 must be a whole number of milliseconds/],
     ['no accepted typ', { acceptedTypes: [] }, /^acceptedTypes: must list at least one/],
+    ['a misspelled option', { maxTokenAge: 60_000 } as Partial<BackchannelLogoutOptions>, /^maxTokenAge: not an option; did you mean maxTokenAgeMs\?$/],
+    ['a misspelled realm-keys option', { jwksURI: 'https://sso.example.test/certs' } as Partial<BackchannelLogoutOptions>, /^jwksURI: not an option; did you mean jwksUri\?$/],
   ])('throws a KccConfigError naming the option for %s', (_name, override, message) => {
     const options = { ...base, ...override } as BackchannelLogoutOptions;
     const error = captureError(() => createBackchannelLogoutHandler(options));
@@ -59,6 +65,13 @@ describe('back-channel logout handler: options', () => {
     const error = captureError(() => createBackchannelLogoutHandler({ ...base, clientId: '', maxBodyBytes: 0, algorithms: [] }));
     expect(error.problems).toHaveLength(3);
     expect(error.message).toContain('(3 problems)');
+  });
+
+  it('names a misspelled option of the realm keys, the Keycloak admin handlers and the push verifier too', () => {
+    expect(captureError(() => resolveRealmKeys({ issuer: ISSUER, jwksCacheMaxAge: 1 } as Parameters<typeof resolveRealmKeys>[0])).problems).toEqual(['jwksCacheMaxAge: not an option; did you mean jwksCacheMaxAgeMs?']);
+    const admin = { enabled: true, issuer: ISSUER, clientId: 'shop', sink: new RecordingSink(), replayGuard: sink, logger: quiet, clockTolerance: 5 };
+    expect(captureError(() => createKeycloakAdminHandlers(admin as unknown as KeycloakAdminOptions)).problems).toEqual(['clockTolerance: not an option; did you mean clockToleranceMs?']);
+    expect(captureError(() => createKeycloakPushVerifier({ issuer: ISSUER, clientId: 'shop', clientID: 'shop' } as KeycloakPushVerifierOptions)).problems).toEqual(['clientID: not an option; did you mean clientId?']);
   });
 
   it('derives Keycloak\'s JWKS URL from the issuer and exposes the body limit', () => {

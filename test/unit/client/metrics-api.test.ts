@@ -103,6 +103,11 @@ describe('KccMetrics.start: its arguments', () => {
     expect(error).toBeInstanceOf(KccConfigError);
     expect((error as KccConfigError).problems).toEqual([expect.stringMatching(/^meterProvider: .* must be an OpenTelemetry MeterProvider \(with getMeter\), e\.g\. metrics\.getMeterProvider\(\)/)]);
   });
+
+  it('a misspelled option: a KccConfigError naming it and the option meant', async () => {
+    const error = await KccMetrics.start({ redis: redisLike }, { meterprovider: {} } as never).catch((e: unknown) => e);
+    expect((error as KccConfigError).problems).toEqual(['meterprovider: not an option; did you mean meterProvider?']);
+  });
 });
 
 describe('healthSummary: what the health route answers', () => {
