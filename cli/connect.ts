@@ -1,9 +1,25 @@
-import { KccRedis } from '@kcc-redis/client';
+import { type KccLogger, KccRedis } from '@kcc-redis/client';
+import type { CliIo } from './io.js';
 import type { AppEnvTarget } from './targets.js';
 
-/** Connects to a target's app-env (as a tool, not an instance: no heartbeat), runs `use`, and closes. */
-export async function withConnection<T>(target: AppEnvTarget, use: (redis: KccRedis) => Promise<T>): Promise<T> {
-  const redis = await KccRedis.connect(target.connection);
+/**
+ * The client's logger for the CLI's connections: warnings go to the CLI's stderr (the escaped io,
+ * like everything else the CLI writes), marked as the client's; info is dropped. Never the
+ * client's default (console.warn), which would bypass the escaping.
+ */
+export function cliLogger(io: CliIo): KccLogger {
+  return {
+    warn: (message, context) => io.stderr(`kcc-redis (client): ${message}${context === undefined ? '' : ` ${JSON.stringify(context)}`}`),
+    info: () => undefined,
+  };
+}
+
+/**
+ * Connects to a target's app-env (as a tool, not an instance: no heartbeat), runs `use`, and closes.
+ * `logger` replaces the target's (which writes through the CLI's io) for this connection.
+ */
+export async function withConnection<T>(target: AppEnvTarget, use: (redis: KccRedis) => Promise<T>, logger?: KccLogger): Promise<T> {
+  const redis = await KccRedis.connect(logger === undefined ? target.connection : { ...target.connection, logger });
   try {
     return await use(redis);
   } finally {

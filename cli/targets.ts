@@ -4,6 +4,7 @@ import { readKeyEncryptionKeySecret } from '../client/src/aws/secrets-manager.js
 import { type ResolvedConnection, resolveConnection } from '../client/src/resolve-options.js';
 import { type LocalState, readLocalState } from '../local/local-state.js';
 import { type ParsedValues, stringList, stringOption } from './args.js';
+import { cliLogger } from './connect.js';
 import { CliUsageError } from './exit-codes.js';
 import type { CliIo } from './io.js';
 import { readOutputsFile } from './outputs-file.js';
@@ -125,7 +126,7 @@ async function selectCandidates(command: string, values: ParsedValues, io: CliIo
   if (values.all === true && app !== undefined) throw new CliUsageError('--all and --app/--env exclude each other', command);
   const wanted = app === undefined ? undefined : `${app}-${env}`;
 
-  const base = { env: {}, heartbeat: false } satisfies KccConnectionOptions;
+  const base = { env: {}, heartbeat: false, logger: cliLogger(io) } satisfies KccConnectionOptions;
   let candidates: Candidate[] = [];
   let origin: string;
   const kekFromSecret = (id: string | undefined) => async () => (id ? await readKeyEncryptionKeySecret(id, region) : undefined);
@@ -227,6 +228,7 @@ function connectionFor(resolved: ResolvedConnection, original: KccConnectionOpti
     tls: resolved.tls ? { ca: resolved.tls.ca, servername: resolved.tls.servername } : undefined,
     clusterMode: resolved.clusterMode,
     connectTimeoutMs: resolved.connectTimeoutMs,
+    logger: original.logger,
     env: {},
     heartbeat: false,
     connectionName,

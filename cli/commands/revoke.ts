@@ -1,32 +1,39 @@
-import { MAX_REVOCATION_ID_LENGTH, REVOCATION_DEFAULTS, Revocations } from '@kcc-redis/client';
+import { type KccLogger, MAX_REVOCATION_ID_LENGTH, Revocations } from '@kcc-redis/client';
+import { MAX_SESSION_LIFETIME_MS } from '../../client/src/revocation/revocations.js';
 import { integerOption, parseCommandArgs, stringOption } from '../args.js';
 import type { Command } from '../command.js';
 import { confirmChange } from '../confirm.js';
-import { withConnection } from '../connect.js';
-import { CliUsageError, EXIT } from '../exit-codes.js';
+import { cliLogger, withConnection } from '../connect.js';
+import { CliFailure, CliUsageError, EXIT, errorReason } from '../exit-codes.js';
 import type { CliIo } from '../io.js';
 import { isoTime } from '../table.js';
 import { TARGET_HELP, TARGET_OPTIONS, resolveOneTarget } from '../targets.js';
 import { parseNotBefore } from '../time-arg.js';
 
 const USAGE = `Usage: kcc-redis revoke --app <app> --env <env> [<source>]
-                        (--sid <sid> | --sub <sub> [--before <time>] | --all-before <time>) [--yes] [--json]
+                        (--sid <sid> --session-max-lifetime-ms <n> | --sub <sub> [--before <time>] |
+                         --all-before <time>) [--yes] [--json]
 
 Revokes through the client's own Revocations (state, event log and pub/sub in one step), so every
 running instance refuses the tokens within the usual propagation time:
-  --sid <sid>              one session (Keycloak's "sid"), remembered for the session lifetime
+  --sid <sid>              one session (Keycloak's "sid"), remembered for --session-max-lifetime-ms
   --sub <sub>              every token of one user issued before --before (default: now)
   --all-before <time>      every token of the app-env issued before <time>
 A time is "now", epoch seconds or ISO 8601 with a zone; not more than 60 s in the future (a future
 not-before would refuse every token until then).
 
 ${TARGET_HELP}
-  --session-max-lifetime-ms <n>  how long a revoked session is remembered (default ${REVOCATION_DEFAULTS.sessionMaxLifetimeMs},
-                           Keycloak's SSO Session Max; use your instances' value)
+  --session-max-lifetime-ms <n>  with --sid, required: your instances' sessionMaxLifetimeMs (Keycloak's SSO
+                           Session Max; the longest, if they differ): how long the revoked session is
+                           remembered. No default: a shorter value than the instances' would forget the
+                           session while its tokens are still valid. --sub and --all-before need none:
+                           their not-befores are kept as long as any instance may need them (nothing of
+                           another revocation is pruned, the client-wide not-before does not expire early)
   --yes                    do not ask for confirmation (required when stdin is not a terminal)
   --json                   print the result as JSON
 
-Exit codes: 0 revoked; 2 usage error, declined, or Redis out of reach.`;
+Exit codes: 0 revoked (stored in Redis); 2 usage error, declined, or Redis out of reach: the
+revocation was NOT stored (the message says so).`;
 
 export const revokeCommand: Command = {
   name: 'revoke',
@@ -57,7 +64,18 @@ export const revokeCommand: Command = {
     for (const [name, id] of [['--sid', sid], ['--sub', sub]] as const) {
       if (id !== undefined && (id.length === 0 || id.length > MAX_REVOCATION_ID_LENGTH)) throw new CliUsageError(`${name} must be 1 to ${MAX_REVOCATION_ID_LENGTH} characters`, 'revoke');
     }
-    const sessionMaxLifetimeMs = integerOption('revoke', values, 'session-max-lifetime-ms', REVOCATION_DEFAULTS.sessionMaxLifetimeMs, 1, 365 * 86_400_000);
+    // The lifetime decides the session's record, the prune of expired entries (user-wide
+    // not-befores older than now − lifetime go on a writer's first batch), the client-wide
+    // not-before's expiry and the event log's trim. --sub and --all-before take the longest the
+    // client allows, so none of that happens earlier than on any instance; --sid takes the
+    // instances' own value, which the operator must give.
+    if (sid === undefined && values['session-max-lifetime-ms'] !== undefined) {
+      throw new CliUsageError('--session-max-lifetime-ms goes with --sid only (--sub and --all-before keep their not-before as long as any instance may need it)', 'revoke');
+    }
+    if (sid !== undefined && values['session-max-lifetime-ms'] === undefined) {
+      throw new CliUsageError('--sid needs --session-max-lifetime-ms <n>: give your instances\' sessionMaxLifetimeMs (Keycloak\'s SSO Session Max; the longest, if they differ), e.g. --session-max-lifetime-ms 36000000 for 10 hours', 'revoke');
+    }
+    const sessionMaxLifetimeMs = sid !== undefined ? integerOption('revoke', values, 'session-max-lifetime-ms', 0, 1, MAX_SESSION_LIFETIME_MS) : MAX_SESSION_LIFETIME_MS;
     const notBefore = sub !== undefined ? parseNotBefore('revoke', '--before', before ?? 'now') : allBefore !== undefined ? parseNotBefore('revoke', '--all-before', allBefore) : undefined;
     const target = await resolveOneTarget('revoke', values, io);
     const what =
@@ -67,21 +85,41 @@ export const revokeCommand: Command = {
           ? `revoke every token of user ${JSON.stringify(sub)} issued before ${isoTime(notBefore! * 1000)}`
           : `revoke EVERY token of ${target.name} issued before ${isoTime(notBefore! * 1000)}`;
     await confirmChange(io, 'revoke', `${what} in ${target.name}`, values.yes === true);
-    await withConnection(target, async (redis) => {
-      const revocations = await Revocations.start(redis, { sessionMaxLifetimeMs });
-      try {
-        if (sid !== undefined) await revocations.revokeSession(sid);
-        else if (sub !== undefined) await revocations.revokeSubject(sub, notBefore!);
-        else await revocations.revokeAllBefore(notBefore!);
-      } finally {
-        await revocations.close();
-      }
-    });
+    // The client's warnings about a failed write ("written again after a reconnect and on every
+    // poll", "closed with 1 revocations Redis did not take") speak for a running instance; this
+    // process is exiting, so they are held back here and the outcome is said plainly below.
+    const held: [string, Record<string, unknown> | undefined][] = [];
+    const holding: KccLogger = { warn: (message, context) => held.push([message, context]), info: () => undefined };
+    const outcome = await withConnection(
+      target,
+      async (redis) => {
+        const revocations = await Revocations.start(redis, { sessionMaxLifetimeMs });
+        let failure: unknown;
+        try {
+          if (sid !== undefined) await revocations.revokeSession(sid);
+          else if (sub !== undefined) await revocations.revokeSubject(sub, notBefore!);
+          else await revocations.revokeAllBefore(notBefore!);
+        } catch (error) {
+          failure = error;
+        } finally {
+          // On a failed write, close() writes it once more (at most 2 s).
+          await revocations.close();
+        }
+        const stats = revocations.stats;
+        return { failure, late: failure !== undefined && stats.unwritten === 0 && stats.writtenLate > 0 };
+      },
+      holding,
+    );
+    if (outcome.failure !== undefined && !outcome.late) {
+      throw new CliFailure(`${target.name}: the revocation was NOT stored: writing it to Redis failed (${errorReason(outcome.failure)}); no instance has it. Run the command again once Redis takes it.`);
+    }
+    const log = cliLogger(io);
+    for (const [message, context] of held) if (outcome.failure === undefined) log.warn(message, context);
     const kind = sid !== undefined ? 'session' : sub !== undefined ? 'subject' : 'client';
     if (values.json === true) {
       io.stdout(JSON.stringify({ v: 1, command: 'revoke', appEnv: target.name, kind, sid, sub, notBefore, exitCode: EXIT.ok }, null, 2));
     } else {
-      io.stdout(`${target.name}: done, ${what.replace(/^revoke /, '')}: written to Redis (state and event log) and published; every instance applies it.`);
+      io.stdout(`${target.name}: done, ${what.replace(/^revoke /, '')}: written to Redis (state and event log)${outcome.late ? ' on a second attempt' : ''} and published; every instance applies it.`);
     }
     return EXIT.ok;
   },

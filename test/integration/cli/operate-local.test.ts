@@ -110,7 +110,7 @@ describe('kcc-redis check, drift, status, revoke, rotate-keys against kcc-redis 
 
   it('revoke reaches every running instance', async () => {
     const sid = `sid-${Date.now()}`;
-    const result = await runCliInProcess(['revoke', ...local(), '--app', 'shop', '--env', 'dev', '--sid', sid, '--yes']);
+    const result = await runCliInProcess(['revoke', ...local(), '--app', 'shop', '--env', 'dev', '--sid', sid, '--session-max-lifetime-ms', '36000000', '--yes']);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     for (const instance of instances) {
@@ -121,11 +121,11 @@ describe('kcc-redis check, drift, status, revoke, rotate-keys against kcc-redis 
 
   it('revoke asks on a terminal; a "no" changes nothing; without a terminal it needs --yes', async () => {
     const sid = `declined-${Date.now()}`;
-    const declined = await runCliInProcess(['revoke', ...local(), '--app', 'shop', '--env', 'dev', '--sid', sid], { answer: 'n' });
+    const declined = await runCliInProcess(['revoke', ...local(), '--app', 'shop', '--env', 'dev', '--sid', sid, '--session-max-lifetime-ms', '36000000'], { answer: 'n' });
     expect(declined.asked).toEqual([expect.stringContaining(`revoke session "${sid}" in shop-dev`)]);
     expect(declined.code).toBe(2);
     expect(declined.stderr).toContain('not confirmed; nothing was changed');
-    const scripted = await runCliInProcess(['revoke', ...local(), '--app', 'shop', '--env', 'dev', '--sid', sid]);
+    const scripted = await runCliInProcess(['revoke', ...local(), '--app', 'shop', '--env', 'dev', '--sid', sid, '--session-max-lifetime-ms', '36000000']);
     expect(scripted.code).toBe(2);
     expect(scripted.stderr).toContain('pass --yes to go ahead');
     expect(await instances[0]!.checkSid(sid)).toBe('active');

@@ -111,7 +111,7 @@ describe('kcc-redis with an outputs file of two stacks, and least-privilege secr
     const rotate = await runCliInProcess(['rotate-keys', ...target, '--immediate'], { env });
     expect(rotate.stderr).toBe('');
     expect(rotate.code).toBe(0);
-    const revoke = await runCliInProcess(['revoke', ...target, '--sid', 'abc'], { env });
+    const revoke = await runCliInProcess(['revoke', ...target, '--sid', 'abc', '--session-max-lifetime-ms', '36000000'], { env });
     expect(revoke.stderr).toBe('');
     expect(revoke.code).toBe(0);
     expect(new Set(secretsRead())).toEqual(new Set(allowed));

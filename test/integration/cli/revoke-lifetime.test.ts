@@ -1,0 +1,104 @@
+/**
+ * `kcc-redis revoke` and the session lifetime its Revocations run with, on the real redis-server of
+ * `kcc-redis local`: the lifetime decides what the writer prunes (user-wide not-befores older than
+ * now − lifetime, on a fresh writer's first batch) and how long the client-wide not-before lives.
+ * Instances may use a longer lifetime than the client's default (10 h): --sub and --all-before must
+ * not cut their records short, and --sid takes the instances' value, given by the operator. And a
+ * revocation Redis does not take is said to be NOT stored, through the CLI's own output.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { namespacedKey } from '../../../client/src/contract/naming.js';
+import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
+import { parseConfig } from '../../../infra/config.js';
+import type { LocalRedis } from '../../../local/local-redis.js';
+import { runLocal } from '../../../local/run-local.js';
+import { runCliInProcess } from '../../support/cli.js';
+
+const config = parseConfig({ apps: [{ name: 'shop', envs: ['dev'] }] });
+const HOUR_MS = 3_600_000;
+
+describe('kcc-redis revoke and the session lifetime', () => {
+  let dir: string;
+  let server: LocalRedis;
+  let admin: Redis;
+  const target = () => ['--local-dir', dir, '--app', 'shop', '--env', 'dev', '--yes'];
+  const key = (name: string) => namespacedKey('shop-dev:', name);
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'kcc-revoke-lifetime-'));
+    server = await runLocal({ config, port: 0, dir, print: () => undefined });
+    admin = await server.admin();
+  }, 90_000);
+  afterEach(async () => {
+    vi.restoreAllMocks();
+    await admin.del(key(REVOCATION_KEYS.sessions), key(REVOCATION_KEYS.subjects), key(REVOCATION_KEYS.clientNotBefore), key(REVOCATION_KEYS.log));
+  });
+  afterAll(async () => {
+    await admin?.quit();
+    await server?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('--sub keeps a user-wide not-before older than 10 h (written by instances with a 24 h lifetime); --all-before does not expire in 10 h', async () => {
+    // As an instance configured for 24 h stores it: 11 h old, still in force there.
+    const elevenHoursAgoS = Math.floor((Date.now() - 11 * HOUR_MS) / 1000);
+    await admin.zadd(key(REVOCATION_KEYS.subjects), elevenHoursAgoS, 'victim');
+
+    const sub = await runCliInProcess(['revoke', ...target(), '--sub', 'other']);
+    expect(sub.stderr).toBe('');
+    expect(sub.code).toBe(0);
+    expect(await admin.zscore(key(REVOCATION_KEYS.subjects), 'victim')).toBe(String(elevenHoursAgoS));
+    expect(await admin.zscore(key(REVOCATION_KEYS.subjects), 'other')).not.toBeNull();
+
+    const all = await runCliInProcess(['revoke', ...target(), '--all-before', 'now']);
+    expect(all.stderr).toBe('');
+    expect(all.code).toBe(0);
+    expect(await admin.get(key(REVOCATION_KEYS.clientNotBefore))).not.toBeNull();
+    // Far longer than any instance's lifetime (the client's longest, ten years), not the default 10 h.
+    expect(await admin.pttl(key(REVOCATION_KEYS.clientNotBefore))).toBeGreaterThan(365 * 24 * HOUR_MS);
+    expect(await admin.zscore(key(REVOCATION_KEYS.subjects), 'victim')).toBe(String(elevenHoursAgoS));
+  });
+
+  it('--sid without --session-max-lifetime-ms is a usage error that changes nothing; with it, the session is kept that long', async () => {
+    const without = await runCliInProcess(['revoke', ...target(), '--sid', 'no-lifetime']);
+    expect(without.code).toBe(2);
+    expect(without.stderr).toContain("--sid needs --session-max-lifetime-ms <n>: give your instances' sessionMaxLifetimeMs");
+    expect(without.stderr).toContain('the longest, if they differ');
+    expect(await admin.exists(key(REVOCATION_KEYS.sessions), key(REVOCATION_KEYS.log))).toBe(0);
+
+    const withLifetime = await runCliInProcess(['revoke', ...target(), '--sid', 'day', '--session-max-lifetime-ms', String(24 * HOUR_MS)]);
+    expect(withLifetime.stderr).toBe('');
+    expect(withLifetime.code).toBe(0);
+    const expiresAt = Number(await admin.zscore(key(REVOCATION_KEYS.sessions), 'day'));
+    expect(expiresAt).toBeGreaterThan(Date.now() + 23 * HOUR_MS);
+
+    const misplaced = await runCliInProcess(['revoke', ...target(), '--sub', 'x', '--session-max-lifetime-ms', '1']);
+    expect(misplaced.code).toBe(2);
+    expect(misplaced.stderr).toContain('--session-max-lifetime-ms goes with --sid only');
+    expect(await admin.zscore(key(REVOCATION_KEYS.subjects), 'x')).toBeNull();
+  });
+
+  it('a revocation Redis refuses to store: "NOT stored", exit 2, and no client warning about retries (nor on the console)', async () => {
+    const consoleWarn = vi.spyOn(console, 'warn');
+    // Reads still work (the writer's start), writes are refused: the app user's keys made read-only.
+    const user = (await admin.call('ACL', 'GETUSER', 'shop-dev')) as unknown[];
+    const keys = String(user[user.indexOf('keys') + 1]);
+    await admin.call('ACL', 'SETUSER', 'shop-dev', 'resetkeys', ...keys.split(' ').map((pattern) => `%R${pattern}`));
+    let result;
+    try {
+      result = await runCliInProcess(['revoke', ...target(), '--sid', 'refused', '--session-max-lifetime-ms', String(10 * HOUR_MS)]);
+    } finally {
+      await admin.call('ACL', 'SETUSER', 'shop-dev', 'resetkeys', ...keys.split(' '));
+    }
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^kcc-redis revoke: shop-dev: the revocation was NOT stored: writing it to Redis failed \(ReplyError: NOPERM .*\); no instance has it\./);
+    expect(result.stderr).not.toMatch(/written again|did not take/);
+    expect(result.stdout).toBe('');
+    expect(consoleWarn).not.toHaveBeenCalled();
+    expect(await admin.zscore(key(REVOCATION_KEYS.sessions), 'refused')).toBeNull();
+  });
+});
