@@ -11,13 +11,40 @@ export type ParsedValues = Record<string, string | boolean | (string | boolean)[
  * name the command) with `-h/--help` added.
  */
 export function parseCommandArgs(command: string, argv: readonly string[], options: Options): { values: ParsedValues; help: boolean } {
+  let parsed;
   try {
-    const { values } = parseArgs({ args: [...argv], options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: false });
-    const { help, ...rest } = values as ParsedValues & { help?: boolean };
-    return { values: rest, help: help === true };
+    parsed = parseArgs({ args: [...argv], options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: false, tokens: true });
   } catch (error) {
     throw new CliUsageError((error as Error).message.replace(/\. To specify a positional argument.*$/s, ''), command);
   }
+  refuseRepeated(command, parsed.tokens, options);
+  const { help, ...rest } = parsed.values as ParsedValues & { help?: boolean };
+  return { values: rest, help: help === true };
+}
+
+type Token = NonNullable<ReturnType<typeof parseArgs>['tokens']>[number];
+
+/**
+ * parseArgs keeps the last of a repeated option: `--sid a --sid b` would revoke b alone, `--app
+ * blog --env dev --app shop` work in shop-dev. Only the options marked `multiple` may be given more
+ * than once; any other repeated is a usage error naming it.
+ */
+function refuseRepeated(command: string, tokens: readonly Token[], options: Options): void {
+  const seen = new Set<string>();
+  for (const token of tokens) {
+    if (token.kind !== 'option' || token.name === 'help' || options[token.name]?.multiple === true) continue;
+    if (seen.has(token.name)) throw new CliUsageError(`--${token.name} is given more than once; give it once (otherwise only the last would count)`, command);
+    seen.add(token.name);
+  }
+}
+
+/**
+ * For a command that parses its own arguments (plan): a repeated option of `options` is a usage
+ * error; anything else is left to the command.
+ */
+export function refuseRepeatedOptions(command: string, argv: readonly string[], options: Options): void {
+  const { tokens } = parseArgs({ args: [...argv], options, strict: false, allowPositionals: true, tokens: true });
+  refuseRepeated(command, tokens, options);
 }
 
 /** A string option's value, or undefined. */

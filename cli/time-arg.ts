@@ -3,6 +3,25 @@ import { CliUsageError } from './exit-codes.js';
 /** How far in the future a not-before may be: Keycloak's clocks and ours may differ a little, never more. */
 export const MAX_FUTURE_SKEW_S = 60;
 
+const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/;
+
+/**
+ * Refuses an ISO time whose calendar fields do not exist (`2026-02-30`, `2026-11-31`, `T24:00`,
+ * `:60`): Date.parse moves them to a later valid time (2026-02-30 is 2026-03-02), which for a
+ * not-before would revoke more than the operator wrote. The fields, read in the time's own zone,
+ * must come back as written.
+ */
+function refuseImpossible(command: string, option: string, raw: string): void {
+  const [, year, month, day, hour, minute, second = '00', zone] = ISO_TIME.exec(raw)!;
+  const offsetMin = zone === 'Z' ? 0 : (zone!.startsWith('-') ? -1 : 1) * (Number(zone!.slice(1, 3)) * 60 + Number(zone!.slice(4, 6)));
+  const local = new Date(Date.parse(raw) + offsetMin * 60_000);
+  const back = [local.getUTCFullYear(), local.getUTCMonth() + 1, local.getUTCDate(), local.getUTCHours(), local.getUTCMinutes(), local.getUTCSeconds()];
+  const written = [year, month, day, hour, minute, second].map(Number);
+  if (back.some((field, i) => field !== written[i]) || Number(zone!.slice(1, 3)) > 23 || Number(zone!.slice(4, 6)) > 59) {
+    throw new CliUsageError(`${option} "${raw}" is not a date and time that exists (month 01-12, a day the month has, hour 00-23, minute and second 00-59, zone offset up to 23:59): correct it; nothing was changed`, command);
+  }
+}
+
 /**
  * A time argument as epoch seconds: `now`, whole epoch seconds (`1767225600`), or an ISO 8601 time
  * with a zone (`2026-01-01T00:00:00Z`). A not-before later than now + 60 s is refused: it would make
@@ -13,8 +32,10 @@ export function parseNotBefore(command: string, option: string, raw: string, now
   let seconds: number;
   if (raw === 'now') seconds = nowS;
   else if (/^\d{1,12}$/.test(raw)) seconds = Number(raw);
-  else if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(raw) && Number.isFinite(Date.parse(raw))) seconds = Math.floor(Date.parse(raw) / 1000);
-  else throw new CliUsageError(`${option} "${raw}" is not a time: give "now", epoch seconds (e.g. ${nowS}) or an ISO 8601 time with a zone (e.g. ${new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z')})`, command);
+  else if (ISO_TIME.test(raw) && Number.isFinite(Date.parse(raw))) {
+    refuseImpossible(command, option, raw);
+    seconds = Math.floor(Date.parse(raw) / 1000);
+  } else throw new CliUsageError(`${option} "${raw}" is not a time: give "now", epoch seconds (e.g. ${nowS}) or an ISO 8601 time with a zone (e.g. ${new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z')})`, command);
   if (seconds > nowS + MAX_FUTURE_SKEW_S) {
     throw new CliUsageError(`${option} "${raw}" is in the future: a not-before after now would refuse every token until then, on every instance; give "now" or an earlier time`, command);
   }
