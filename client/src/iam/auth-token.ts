@@ -47,7 +47,14 @@ interface Signer {
 const SERVICE = 'elasticache';
 const EXPIRES_SECONDS = IAM_TOKEN_LIFETIME_MS / 1000;
 const CACHE_NAME = /^[a-z][a-z0-9-]{0,62}$/;
-const REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
+/**
+ * An AWS region name: a partition's prefix of 2 to 4 letters, one or more words, a number. The AWS
+ * SDK's partition table (`regionRegex` in aws-sdk-js-v3's packages/util-endpoints/src/lib/aws/partitions.json,
+ * bundled in @aws-sdk/core) names them so: `(us|eu|ap|sa|ca|me|af|il|mx)-…` (aws), `cn-…`, `us-gov-…`,
+ * `us-iso-…`, `us-isob-…`, `eu-isoe-…`, `us-isof-…` and `eusc-de-…` (the European Sovereign Cloud,
+ * first region `eusc-de-east-1`). Not a list of known regions: a new one must not need a release.
+ */
+const REGION = /^[a-z]{2,4}(-[a-z]+)+-\d+$/;
 /** Order of the signed query: the request's parameters, then the authentication parameters, the signature last (botocore's order). */
 const AUTH_PARAMETERS = ['X-Amz-Algorithm', 'X-Amz-Credential', 'X-Amz-Date', 'X-Amz-Expires', 'X-Amz-SignedHeaders', 'X-Amz-Security-Token', 'X-Amz-Signature'];
 

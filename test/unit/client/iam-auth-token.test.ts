@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { KccAwsError, createIamAuthToken } from '../../../client/src/index.js';
-import { signIamToken } from '../../../client/src/iam/auth-token.js';
+import { RegionInfo } from 'aws-cdk-lib/region-info';
+import { iamTokenOptionsProblem, signIamToken } from '../../../client/src/iam/auth-token.js';
 
 const EXAMPLE = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' };
 const AT = new Date('2026-12-01T12:00:00Z');
@@ -59,6 +60,16 @@ describe('createIamAuthToken', () => {
   ])('refuses a malformed %s with a TypeError naming it', async (_name, override, message) => {
     await expect(createIamAuthToken({ ...base, ...override })).rejects.toThrow(TypeError);
     await expect(createIamAuthToken({ ...base, ...override })).rejects.toThrow(message);
+  });
+
+  it('takes every region aws-cdk-lib knows, in every partition, and refuses what is not a region', () => {
+    const names = RegionInfo.regions.map((region) => region.name);
+    // The partitions the SDK's table names (aws, aws-cn, aws-us-gov, aws-iso, aws-iso-b, aws-iso-e, aws-iso-f, aws-eusc).
+    expect(names).toEqual(expect.arrayContaining(['eu-west-1', 'cn-north-1', 'us-gov-west-1', 'us-iso-east-1', 'us-isob-east-1', 'eu-isoe-west-1', 'us-isof-south-1', 'eusc-de-east-1']));
+    const problem = (region: string) => iamTokenOptionsProblem({ ...base, region });
+    expect(names.filter((region) => problem(region) !== undefined)).toEqual([]);
+    const garbage = ['', 'Europe', 'eu-west', 'EU-WEST-1', 'eu_west_1', 'eu-west-1a', 'eu-west-1.evil.example.com', 'e-west-1', 'europe-west-1', 'eu--west-1', '-eu-west-1', 'eu-west-1\n', 'eu-west-x', 'eu-1-1', 'eu-we_st-1'];
+    expect(garbage.filter((region) => problem(region) === undefined)).toEqual([]);
   });
 
   it('reports a failing provider and incomplete credentials as AWS errors', async () => {
