@@ -4,6 +4,7 @@ import { Store, type Versioned } from '../store.js';
 import { type KeyRingOptions, resolveKeyEncryptionKeys } from './key-ring-options.js';
 import { type SigningAlgorithm, everSigns, viewAt } from './ring-data.js';
 import { KEY_RING_KEYS } from './ring-keys.js';
+import { unknownKekMeaning } from './ring-refusal-messages.js';
 import { RingRefusal, type RingRefusalReason, openRing, unlockRing } from './ring-seal.js';
 
 /** One key of a verified ring, as {@link KeyRingStatus} reports it. Times in ms since the epoch. */
@@ -82,7 +83,11 @@ export async function inspectKeyRing(redis: KccRedis, options: KeyRingOptions = 
       compromisedKids: [...ring.compromised],
     };
   } catch (error) {
-    if (error instanceof RingRefusal) return { state: 'refused', reason: error.reason, message: error.message };
+    if (error instanceof RingRefusal) {
+      // What an unknown key-encryption key may be comes first: the refusal itself ends the message (operator tools append the reason).
+      const message = error.reason === 'unknown-kek' ? `${unknownKekMeaning(redis.key(KEY_RING_KEYS.ring))}. The ring is ${error.message}` : error.message;
+      return { state: 'refused', reason: error.reason, message };
+    }
     throw error;
   }
 }

@@ -12,10 +12,10 @@ import { KccRedis, KeyRing, type KeyRingOptions } from '../../../client/src/inde
 import { nextEvent, until } from '../../support/events.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { connectAs, kccOptions, useTestRedis } from '../../support/redis.js';
-import { ringPayload, sealedWith, storedRing, tamperedRing, writeStoredRing } from '../../support/stored-ring.js';
+import { ringKey, ringPayload, sealedWith, storedRing, tamperedRing, writeStoredRing } from '../../support/stored-ring.js';
 
 const KEK = 'attack-test-key-encryption-key-0123456789abcdefghijklmnopqrstuv';
-const server = useTestRedis({ appEnvs: Array.from({ length: 24 }, (_, i) => ({ app: `ring${i}`, env: 'prod' })), persistence: 'none' });
+const server = useTestRedis({ appEnvs: Array.from({ length: 30 }, (_, i) => ({ app: `ring${i}`, env: 'prod' })), persistence: 'none' });
 let app = 0;
 const closeLater = closeAfterEach();
 
@@ -267,5 +267,40 @@ describe('instances that start while Redis holds a bad ring', () => {
     await ns.raw.xadd(`${ns.user}:{${ns.user}}:keyring-events`, '*', 'i', 'forged', 'e', forged);
     const b = await instance(ns.user);
     expect(b.health()).toMatchObject({ status: 'ready', generation: 1 });
+  });
+});
+
+describe('a ring whose unverified header names a key-encryption key no instance holds: one HSET with the app-env\'s credentials', () => {
+  it('is left in place (it may be a rotation not read yet), stops starts with what it may be and the way out, and that way out works', async () => {
+    // Found by a review (2026-12-06): the start error only said to check KCC_KEYRING_KEK_SECRET_ID.
+    // Writing over such a ring is not safe: during a KEK rotation, an instance that has not read the
+    // new key would undo it (see the security model); so instances leave it, and say what it may be.
+    const ns = await namespace();
+    const a = await instance(ns.user);
+    const held = a.signingKey().kid;
+    const forged = `${Buffer.from(JSON.stringify({ alg: 'HS256', kid: '0123456789abcdef', typ: 'kcc-keyring' })).toString('base64url')}.e30.AAAA`;
+    await writeStoredRing(ns.raw, ns.user, forged, 999);
+    await until(() => (a.stats.refused['unknown-kek'] ?? 0) > 0, 'the refusal');
+    await new Promise((resolve) => setTimeout(resolve, 200)); // several periodic reads (40 ms)
+    expect([a.health().status, a.signingKey().kid, a.stats.restored, (await storedRing(ns.raw, ns.user))?.value]).toEqual(['degraded', held, 0, forged]);
+    const key = ringKey(ns.user).replace(/[{}]/g, '\\$&');
+    await expect(instance(ns.user)).rejects.toMatchObject({
+      code: 'KCC_KEYRING_INVALID',
+      message: expect.stringMatching(new RegExp(
+        'unknown-kek: authenticated under key-encryption key 0123456789abcdef; this instance holds [0-9a-f]{16}\\. This instance does not hold that key .*: ' +
+          'either the key-encryption key was rotated and this instance reads an outdated or another source .*or someone with the app-env\'s Redis credentials wrote the ring without any key-encryption key .*' +
+          `If that fingerprint is not a key of the secret .*: DEL ${key} and start an instance: a running instance writes the ring it holds back`,
+      )),
+    });
+    const redis = closeLater(await KccRedis.connect(kccOptions(server, ns.user)));
+    expect(await KeyRing.inspect(redis, { keyEncryptionKey: KEK, env: {} })).toMatchObject({
+      state: 'refused',
+      reason: 'unknown-kek',
+      message: expect.stringMatching(new RegExp(`^either the key-encryption key was rotated .*DEL ${key} and start an instance.*\\. The ring is authenticated under key-encryption key 0123456789abcdef; this instance holds [0-9a-f]{16}$`)),
+    });
+    // The way out, as said: the starting instance asks the running one, which writes its ring back.
+    await ns.raw.del(ringKey(ns.user));
+    expect((await instance(ns.user)).signingKey().kid).toBe(held);
+    await until(() => a.health().status === 'ready', 'the running instance ready again');
   });
 });
