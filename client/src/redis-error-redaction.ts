@@ -9,8 +9,15 @@ const MAX_DEPTH = 8;
  * (a cluster's `lastNodeError`, `cause`, an AggregateError's `errors`, a transaction's
  * `previousErrors`); for AUTH and HELLO those arguments hold the password or IAM token. Replaces
  * them in place, through every nested error, before the error reaches a listener, a caller, a log
- * or another error's `cause`. (The connection hands ioredis only a stand-in for the secret, so even
- * an error that escaped this shows no secret when printed or serialized.)
+ * or another error's `cause`.
+ *
+ * The stand-in the connection hands ioredis does not protect an error: ioredis turns it into the
+ * secret string when it builds the AUTH or HELLO command (`Command.stringifyArguments`), so
+ * `command.args` holds the secret itself. What keeps it out of ioredis' own errors first is
+ * ioredis (from 6.1, the range the client requires): the two places that attach a command to an
+ * error (a reply error, a command aborted by a closed connection) attach
+ * `Command.redactSensitiveArgs(name, args)`. This is the second layer, for any error shaped so that
+ * does not pass through those two places (an older or patched ioredis, another library, a wrapper).
  */
 export function redactAuthArguments(error: unknown): void {
   eachCommand(error, redactCommand);

@@ -1,4 +1,5 @@
 import { inspect } from 'node:util';
+import { Command } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { redactAuthArguments, redactCommandArguments, redisErrorSummary } from '../../../client/src/redis-error-redaction.js';
 import { secretStandIn } from '../../../client/src/secret-stand-in.js';
@@ -20,11 +21,22 @@ describe('the AUTH/HELLO arguments of Redis errors are blanked, however deep the
     ['an AggregateError member', () => new AggregateError([new Error('other'), replyError('auth', ['user', PASSWORD])], 'all failed')],
     ["a transaction's previousErrors", () => Object.assign(new Error('EXECABORT'), { previousErrors: [replyError('auth', ['user', PASSWORD])] })],
     ['a stand-in as the argument', () => replyError('auth', ['user', secretStandIn(() => PASSWORD)])],
+    // ioredis' own Command, given the stand-in as the connection gives it: its args hold the password
+    // as a string (what ioredis attached to errors before 6.1's redactSensitiveArgs).
+    ["ioredis' AUTH command built from a stand-in", () => replyError('auth', new Command('auth', ['user', secretStandIn(() => PASSWORD)]).args)],
+    ["ioredis' HELLO command built from a stand-in", () => replyError('hello', new Command('hello', [3, 'AUTH', 'user', secretStandIn(() => PASSWORD)]).args)],
   ])('%s', (_name, build) => {
     const error = build();
     expect(secretsIn(error, [PASSWORD], { coerce: true })).not.toEqual([]); // the case does hold the password
     redactAuthArguments(error);
     expect(secretsIn(error, [PASSWORD], { coerce: true })).toEqual([]);
+  });
+
+  it("ioredis holds the secret itself in an AUTH command's arguments; only its own redaction takes it out of the errors it builds", () => {
+    // Why this layer exists: the stand-in does not survive ioredis building the command.
+    const command = new Command('auth', ['user', secretStandIn(() => PASSWORD)]);
+    expect(command.args).toEqual(['user', PASSWORD]);
+    expect(Command.redactSensitiveArgs('auth', command.args)).toEqual(['[REDACTED]', '[REDACTED]']);
   });
 
   it('leaves the arguments of other commands alone', () => {
