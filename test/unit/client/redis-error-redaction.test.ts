@@ -23,8 +23,8 @@ describe('the AUTH/HELLO arguments of Redis errors are blanked, however deep the
     ['a stand-in as the argument', () => replyError('auth', ['user', secretStandIn(() => PASSWORD)])],
     // ioredis' own Command, given the stand-in as the connection gives it: its args hold the password
     // as a string (what ioredis attached to errors before 6.1's redactSensitiveArgs).
-    ["ioredis' AUTH command built from a stand-in", () => replyError('auth', new Command('auth', ['user', secretStandIn(() => PASSWORD)]).args)],
-    ["ioredis' HELLO command built from a stand-in", () => replyError('hello', new Command('hello', [3, 'AUTH', 'user', secretStandIn(() => PASSWORD)]).args)],
+    ["ioredis' AUTH command built from a stand-in", () => replyError('auth', new Command('auth', ['user', secretStandIn(() => PASSWORD) as unknown as string]).args)],
+    ["ioredis' HELLO command built from a stand-in", () => replyError('hello', new Command('hello', [3, 'AUTH', 'user', secretStandIn(() => PASSWORD) as unknown as string]).args)],
   ])('%s', (_name, build) => {
     const error = build();
     expect(secretsIn(error, [PASSWORD], { coerce: true })).not.toEqual([]); // the case does hold the password
@@ -34,7 +34,7 @@ describe('the AUTH/HELLO arguments of Redis errors are blanked, however deep the
 
   it("ioredis holds the secret itself in an AUTH command's arguments; only its own redaction takes it out of the errors it builds", () => {
     // Why this layer exists: the stand-in does not survive ioredis building the command.
-    const command = new Command('auth', ['user', secretStandIn(() => PASSWORD)]);
+    const command = new Command('auth', ['user', secretStandIn(() => PASSWORD) as unknown as string]);
     expect(command.args).toEqual(['user', PASSWORD]);
     expect(Command.redactSensitiveArgs('auth', command.args)).toEqual(['[REDACTED]', '[REDACTED]']);
   });
