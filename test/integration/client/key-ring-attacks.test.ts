@@ -268,6 +268,22 @@ describe('instances that start while Redis holds a bad ring', () => {
     const b = await instance(ns.user);
     expect(b.health()).toMatchObject({ status: 'ready', generation: 1 });
   });
+
+  it("ignores another app-env's log entries copied in (same key-encryption key, a higher generation): the tag names the namespace", async () => {
+    // What a Redis admin, or whoever reads the other app-env's log, can copy: entries tagged under the
+    // same KEK. Counted, they would show a generation this ring never reached: no instance would start.
+    const [ns, other] = [await namespace(), await namespace()];
+    await (await instance(ns.user)).close();
+    const elsewhere = await instance(other.user);
+    await elsewhere.rotate({ immediate: true });
+    await elsewhere.rotate({ immediate: true });
+    expect(elsewhere.health().generation).toBe(3);
+    const entries = await other.raw.xrange(`${other.user}:{${other.user}}:keyring-events`, '-', '+');
+    expect(entries.length).toBeGreaterThanOrEqual(3);
+    for (const [, fields] of entries) await ns.raw.xadd(`${ns.user}:{${ns.user}}:keyring-events`, '*', ...fields);
+    const b = await instance(ns.user);
+    expect(b.health()).toMatchObject({ status: 'ready', generation: 1 });
+  });
 });
 
 describe('a ring whose unverified header names a key-encryption key no instance holds: one HSET with the app-env\'s credentials', () => {
