@@ -7,7 +7,7 @@
 import { hkdfSync } from 'node:crypto';
 import { type Server, type Socket, createServer } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import type { Redis } from 'ioredis';
+import { Command, type Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { KccRedis, type KccLogger, KeyRing, Revocations } from '../../../client/src/index.js';
 import { AuthStrippingProxy } from '../../support/auth-stripping-proxy.js';
@@ -104,6 +104,28 @@ describe('no secret on any failure path of a connection', () => {
       }
     } finally {
       await proxy.stop();
+    }
+  });
+
+  it("an error with AUTH's or HELLO's arguments in the clear (as ioredis before 6.1 attached them): the connection blanks them before any listener after it sees the error", async () => {
+    // ioredis 6.1 redacts the commands it attaches to its errors (Command.redactSensitiveArgs), so no
+    // real failure reaches the client's own layer unredacted: this error is built as an ioredis
+    // without that would build it, the arguments from ioredis' own Command (which turns the
+    // connection's stand-in into the password), and emitted where ioredis emits its errors.
+    const password = server.users.get(USER)!.password;
+    const redis = await KccRedis.connect(kccOptions(server, USER));
+    const seen: unknown[] = [];
+    redis.client.on('error', (error: unknown) => seen.push(error));
+    try {
+      const auth = Object.assign(new Error('ERR unexpected'), { name: 'ReplyError', command: { name: 'auth', args: new Command('auth', [USER, password]).args } });
+      const hello = Object.assign(new Error('ERR unexpected'), { name: 'ReplyError', command: { name: 'hello', args: new Command('hello', [3, 'AUTH', USER, password]).args } });
+      for (const error of [auth, hello]) expect(secretsIn(error, [password], { coerce: true })).not.toEqual([]);
+      redis.client.emit('error', auth);
+      redis.client.emit('error', hello);
+      expect(seen).toHaveLength(2);
+      expect(secretsIn(seen, [password], { coerce: true })).toEqual([]);
+    } finally {
+      await redis.close();
     }
   });
 
