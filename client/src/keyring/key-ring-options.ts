@@ -16,7 +16,8 @@ import { SIGNING_ALGORITHMS, type SigningAlgorithm } from './ring-data.js';
  * | `keyEncryptionKey` | `KCC_KEYRING_KEK` | — |
  * | `keyEncryptionKeyProvider` | — | — |
  *
- * Give one source. The secret (and a provider) is re-read when a ring names a key-encryption key
+ * Give one source; one given as an option wins over every environment variable (of two environment
+ * variables, `KCC_KEYRING_KEK`). The secret (and a provider) is re-read when a ring names a key-encryption key
  * this instance does not hold and every `keyEncryptionKeyRefreshIntervalMs`, so a rotated KEK is
  * picked up without a restart; a fixed `keyEncryptionKey` never changes.
  */
@@ -119,9 +120,11 @@ export async function resolveKeyEncryptionKeys(
   problems = new OptionProblems(),
 ): Promise<{ keks: KeyEncryptionKeys; unsafePlaintext: boolean }> {
   const env = options.env ?? process.env;
-  const secretId = options.keyEncryptionKeySecretId ?? env.KCC_KEYRING_KEK_SECRET_ID;
-  const kekText = options.keyEncryptionKey ?? env.KCC_KEYRING_KEK;
   const provider = options.keyEncryptionKeyProvider;
+  // Explicit options win over environment variables: the environment is read only when no source is given.
+  const explicit = provider !== undefined || options.keyEncryptionKey !== undefined || options.keyEncryptionKeySecretId !== undefined;
+  const secretId = explicit ? options.keyEncryptionKeySecretId : env.KCC_KEYRING_KEK_SECRET_ID;
+  const kekText = explicit ? options.keyEncryptionKey : env.KCC_KEYRING_KEK;
   if (provider !== undefined && typeof provider !== 'function') problems.add(`keyEncryptionKeyProvider: must be a function returning { kek, previous } (got ${show(provider)})`);
   if (provider !== undefined && options.keyEncryptionKey !== undefined) problems.add('keyEncryptionKeyProvider: give it or keyEncryptionKey, not both');
   if (provider === undefined && kekText === undefined && secretId === undefined && !options.unsafeAllowPlaintextPrivateKeys) {
