@@ -10,6 +10,8 @@ export interface AppEnvFromOutputs {
   /** `rediss://host:port` from the same stack's endpoint outputs, when present. */
   readonly url: string | undefined;
   readonly clusterMode: boolean;
+  /** The cache's region (format version 2's cache.region); format 1 has it only in its ARNs. */
+  readonly region?: string;
   /** The password user, when the app-env has one. */
   readonly password?: { readonly username: string; readonly secretArn: string };
   /** The IAM-authenticated user and what its tokens are signed for (format version 2 only). */
@@ -96,6 +98,7 @@ function fromVersion2(parsed: Fields, where: string): Omit<AppEnvFromOutputs, 's
     keyPrefix: v2.keyPrefix,
     kekSecretArn: v2.kekSecretArn,
     clusterMode: cache.clusterMode,
+    region: cache.region,
     ...(v2.password ? { password: { username: v2.password.username, secretArn: v2.password.secretArn } } : {}),
     ...(v2.iam ? { iam: { username: v2.iam.username, cacheName: cache.name, serverless: cache.kind === 'serverless', region: cache.region } } : {}),
   };

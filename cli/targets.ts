@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import type { KccConnectionOptions, KeyEncryptionKeyMaterial } from '@kcc-redis/client';
+import { type KccConnectionOptions, KccConfigError, type KeyEncryptionKeyMaterial } from '@kcc-redis/client';
 import { readKeyEncryptionKeySecret } from '../client/src/aws/secrets-manager.js';
 import { type ResolvedConnection, resolveConnection } from '../client/src/resolve-options.js';
 import { type LocalState, readLocalState } from '../local/local-state.js';
 import { type ParsedValues, stringList, stringOption } from './args.js';
 import { cliLogger } from './connect.js';
-import { CliUsageError } from './exit-codes.js';
+import { CliFailure, CliUsageError } from './exit-codes.js';
 import type { CliIo } from './io.js';
 import { readOutputsFile } from './outputs-file.js';
 
@@ -73,14 +73,29 @@ interface Candidate {
   readonly local?: LocalState;
 }
 
+/** An app-env whose credentials could not be read (its secret refused, say): shown as its own failed row. */
+export interface UnreadableTarget {
+  /** `<app>-<env>` when the source names it, else the source (`--secret-id <id>`). */
+  readonly name: string;
+  readonly source: string;
+  readonly stack?: string;
+  /** Why: never a secret (the client's and the SDK's errors name the secret's id, not its value). */
+  readonly unreadable: unknown;
+}
+
+export const isUnreadableTarget = (t: AppEnvTarget | UnreadableTarget): t is UnreadableTarget => 'unreadable' in t;
+
 /**
  * The app-envs the options select, with their credentials. With --app/--env (and --stack) a source
  * that names its app-envs (--outputs, --local-dir) is narrowed before any secret is read: an operator
- * allowed to read one app-env's secrets can work on that app-env.
+ * allowed to read one app-env's secrets can work on that app-env. An app-env whose credentials
+ * cannot be read (a secret refused or missing, its endpoint not discovered) is returned as an
+ * {@link UnreadableTarget}, in its place: one app-env's failure never stops the others. A
+ * configuration mistake (KccConfigError: the fix is in the options) still stops the command.
  */
-export async function resolveTargets(command: string, values: ParsedValues, io: CliIo): Promise<AppEnvTarget[]> {
+export async function resolveTargets(command: string, values: ParsedValues, io: CliIo): Promise<(AppEnvTarget | UnreadableTarget)[]> {
   const { candidates, wanted, origin } = await selectCandidates(command, values, io);
-  return resolveCandidates(command, candidates, wanted, origin);
+  return resolveCandidates(command, candidates, wanted, origin, true);
 }
 
 /**
@@ -90,7 +105,7 @@ export async function resolveTargets(command: string, values: ParsedValues, io: 
 export async function resolveOneTarget(command: string, values: ParsedValues, io: CliIo): Promise<AppEnvTarget> {
   const { candidates, wanted, origin } = await selectCandidates(command, values, io);
   if (candidates.length > 1 && candidates.every((c) => c.name !== undefined)) refuseSeveral(command, candidates.map((c) => ({ name: c.name!, stack: c.stack })));
-  return exactlyOne(command, await resolveCandidates(command, candidates, wanted, origin));
+  return exactlyOne(command, (await resolveCandidates(command, candidates, wanted, origin, false)) as AppEnvTarget[]);
 }
 
 /** A command that changes state works on exactly one app-env. */
@@ -114,7 +129,10 @@ async function selectCandidates(command: string, values: ParsedValues, io: CliIo
   const secretIds = stringList(values, 'secret-id');
   const kekSecretId = stringOption(values, 'kek-secret-id');
   const url = stringOption(values, 'url');
-  const region = stringOption(values, 'region') ?? io.env.AWS_REGION ?? io.env.AWS_DEFAULT_REGION;
+  // The operator's region first; else the one the outputs file or the secret's ARN gives (an ARN
+  // names the region the secret lives in); else the SDK's own (profile).
+  const region = stringOption(values, 'region') ?? (io.env.AWS_REGION || undefined) ?? (io.env.AWS_DEFAULT_REGION || undefined);
+  const regionFor = (secretId: string | undefined, fileRegion?: string) => region ?? arnRegion(secretId) ?? fileRegion;
   const sources = [localDir && '--local-dir', outputs && '--outputs', secretIds.length > 0 && '--secret-id'].filter(Boolean);
   if (sources.length > 1) throw new CliUsageError(`give one credential source, not ${sources.join(' and ')}`, command);
   if (kekSecretId && secretIds.length !== 1) throw new CliUsageError('--kek-secret-id goes with exactly one --secret-id', command);
@@ -129,7 +147,7 @@ async function selectCandidates(command: string, values: ParsedValues, io: CliIo
   const base = { env: {}, heartbeat: false, logger: cliLogger(io) } satisfies KccConnectionOptions;
   let candidates: Candidate[] = [];
   let origin: string;
-  const kekFromSecret = (id: string | undefined) => async () => (id ? await readKeyEncryptionKeySecret(id, region) : undefined);
+  const kekFromSecret = (id: string | undefined, fileRegion?: string) => async () => (id ? await withRegionHint(() => readKeyEncryptionKeySecret(id, regionFor(id, fileRegion))) : undefined);
   if (localDir) {
     origin = `--local-dir ${localDir}`;
     const state = await readLocalState(localDir);
@@ -149,9 +167,9 @@ async function selectCandidates(command: string, values: ParsedValues, io: CliIo
       const common = { ...base, keyPrefix: o.keyPrefix, url: endpoint, clusterMode: endpoint === o.url ? o.clusterMode : undefined, tls: caFileFromEnv(io) };
       // An app-env with both users is reached through its password user; one with only an IAM user signs tokens.
       const options: KccConnectionOptions = o.password
-        ? { ...common, secretId: o.password.secretArn, region }
+        ? { ...common, secretId: o.password.secretArn, region: regionFor(o.password.secretArn, o.region) }
         : { ...common, auth: 'iam', username: o.iam!.username, region: o.iam!.region, serverless: o.iam!.serverless, iam: { cacheName: o.iam!.cacheName } };
-      candidates.push({ name: appEnvName(o.keyPrefix), stack: o.stack, source: `${origin} (${o.stack})`, options, kek: kekFromSecret(o.kekSecretArn) });
+      candidates.push({ name: appEnvName(o.keyPrefix), stack: o.stack, source: `${origin} (${o.stack})`, options, kek: kekFromSecret(o.kekSecretArn, o.region) });
     }
     if (stack !== undefined) {
       const stacks = [...new Set(candidates.map((c) => c.stack))];
@@ -164,7 +182,7 @@ async function selectCandidates(command: string, values: ParsedValues, io: CliIo
     for (const secretId of secretIds) {
       candidates.push({
         source: `--secret-id ${secretId}`,
-        options: { ...base, secretId, region, url: url ?? (io.env.KCC_REDIS_URL || undefined), tls: caFileFromEnv(io) },
+        options: { ...base, secretId, region: regionFor(secretId), url: url ?? (io.env.KCC_REDIS_URL || undefined), tls: caFileFromEnv(io) },
         kek: kekFromSecret(kekSecretId ?? io.env.KCC_KEYRING_KEK_SECRET_ID),
       });
     }
@@ -186,22 +204,51 @@ async function selectCandidates(command: string, values: ParsedValues, io: CliIo
   return { candidates, wanted, origin };
 }
 
-/** Reads the candidates' credentials (secrets, discovery) and keeps those that are `wanted`. */
-async function resolveCandidates(command: string, candidates: readonly Candidate[], wanted: string | undefined, origin: string): Promise<AppEnvTarget[]> {
-  const targets: AppEnvTarget[] = [];
+/**
+ * Reads the candidates' credentials (secrets, discovery) and keeps those that are `wanted`. With
+ * `keepGoing`, a candidate whose credentials cannot be read is kept as an {@link UnreadableTarget};
+ * without, its error stops the command.
+ */
+async function resolveCandidates(command: string, candidates: readonly Candidate[], wanted: string | undefined, origin: string, keepGoing: boolean): Promise<(AppEnvTarget | UnreadableTarget)[]> {
+  const targets: (AppEnvTarget | UnreadableTarget)[] = [];
   for (const c of candidates) {
-    const resolved = await resolveConnection(c.options);
+    let resolved: ResolvedConnection;
+    try {
+      resolved = await withRegionHint(() => resolveConnection(c.options));
+    } catch (error) {
+      if (!keepGoing || error instanceof KccConfigError) throw error;
+      targets.push({ name: c.name ?? c.source, source: c.source, stack: c.stack, unreadable: error });
+      continue;
+    }
     const name = appEnvName(resolved.keyPrefix);
     targets.push({ name, source: c.source, stack: c.stack, resolved, connection: connectionFor(resolved, c.options), kek: c.kek, local: c.local });
   }
   if (wanted === undefined) return targets;
-  const selected = targets.filter((t) => t.name === wanted);
+  // An unreadable one whose name the source did not give may be the wanted one: it stays.
+  const selected = targets.filter((t) => t.name === wanted || (isUnreadableTarget(t) && candidates.find((c) => c.source === t.source)?.name === undefined));
   if (selected.length === 0) throw noCredentials(command, wanted, origin, targets.map((t) => t.name));
   return selected;
 }
 
 function noCredentials(command: string, wanted: string, origin: string, names: readonly string[]): CliUsageError {
   return new CliUsageError(`no credentials for app-env "${wanted}" in ${origin}; it has: ${[...new Set(names)].join(', ') || 'none'}`, command);
+}
+
+/** The region a Secrets Manager ARN names (`arn:aws:secretsmanager:<region>:…`); undefined for a name. */
+export function arnRegion(secretId: string | undefined): string | undefined {
+  return secretId === undefined ? undefined : /^arn:aws[a-z-]*:secretsmanager:([a-z0-9-]+):/.exec(secretId)?.[1];
+}
+
+/** An AWS call whose region the SDK could not find says how to give one. */
+async function withRegionHint<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (error instanceof Error && /Region is missing/i.test(error.message)) {
+      throw new CliFailure(`${error.message}: no AWS region: pass --region or set AWS_REGION`, { cause: error });
+    }
+    throw error;
+  }
 }
 
 /** `<app>-<env>` of a key prefix (`shop-dev:` → `shop-dev`). */

@@ -5,10 +5,10 @@ import { probeEndpoint } from '../check/endpoint.js';
 import type { ProbeResult } from '../check/probe-result.js';
 import { UnreachableError, probePlaintextRefused, probeTls } from '../check/transport-probes.js';
 import type { Command } from '../command.js';
-import { EXIT } from '../exit-codes.js';
+import { EXIT, errorReason } from '../exit-codes.js';
 import { type CliIo, useColor } from '../io.js';
 import { type Cell, paint, plural, renderTable } from '../table.js';
-import { type AppEnvTarget, TARGET_HELP, TARGET_OPTIONS, resolveTargets } from '../targets.js';
+import { type AppEnvTarget, TARGET_HELP, TARGET_OPTIONS, isUnreadableTarget, resolveTargets } from '../targets.js';
 
 const USAGE = `Usage: kcc-redis check [--app <app> --env <env> | --all] [<source>] [--json]
 
@@ -25,7 +25,8 @@ FLUSH*, DEBUG or SHUTDOWN; writes go only to random keys in the user's own names
 ${TARGET_HELP}
   --json                   print the results as JSON (format version 1)
 
-Exit codes: 0 every probe passed; 1 a probe failed; 2 usage error, or an endpoint out of reach.`;
+Exit codes: 0 every probe passed; 1 a probe failed; 2 usage error, an endpoint out of reach, or an
+app-env's credentials unreadable (the other app-envs are still checked).`;
 
 /** The results of one app-env. */
 interface TargetReport {
@@ -36,6 +37,8 @@ interface TargetReport {
   readonly endpoint: string;
   /** Set when the endpoint could not be reached at all. */
   readonly unreachable?: string;
+  /** Set when the app-env's credentials could not be read (a refused secret): nothing was probed. */
+  readonly unreadable?: string;
   readonly results: readonly ProbeResult[];
 }
 
@@ -90,14 +93,15 @@ function render(reports: readonly TargetReport[], color: boolean): string {
   for (const report of reports) {
     const appEnv = severalStacks && report.stack !== undefined ? `${report.appEnv} (${report.stack})` : report.appEnv;
     if (report.unreachable) rows.push([appEnv, 'reach the endpoint', { text: 'ERROR', color: 'red' }, report.unreachable]);
+    if (report.unreadable) rows.push([appEnv, 'read its credentials', { text: 'ERROR', color: 'red' }, report.unreadable]);
     for (const r of report.results) rows.push([appEnv, r.probe, status[r.status], r.detail]);
   }
   const failed = reports.flatMap((r) => r.results).filter((r) => r.status === 'fail').length;
-  const unreachable = reports.filter((r) => r.unreachable).length;
-  const sources = [...new Set(reports.map((r) => `${r.endpoint} (${r.source})`))].join(', ');
+  const unreachable = reports.filter((r) => r.unreachable || r.unreadable).length;
+  const sources = [...new Set(reports.filter((r) => !r.unreadable).map((r) => `${r.endpoint} (${r.source})`))].join(', ') || 'nothing';
   const verdict =
     unreachable > 0
-      ? paint(color, 'red', `${plural(unreachable, 'app-env')} out of reach${failed > 0 ? `, ${plural(failed, 'probe')} failed` : ''}.`)
+      ? paint(color, 'red', `${plural(unreachable, 'app-env')} out of reach or without readable credentials${failed > 0 ? `, ${plural(failed, 'probe')} failed` : ''}.`)
       : failed > 0
         ? paint(color, 'red', `${plural(failed, 'problem')} found in ${plural(reports.filter((r) => r.results.some((x) => x.status === 'fail')).length, 'app-env')}.`)
         : paint(color, 'green', `All checks passed for ${plural(reports.length, 'app-env')}.`);
@@ -114,11 +118,16 @@ export const checkCommand: Command = {
       io.stdout(USAGE);
       return EXIT.ok;
     }
-    const targets = await resolveTargets('check', values, io);
+    const all = await resolveTargets('check', values, io);
+    const targets = all.filter((t): t is AppEnvTarget => !isUnreadableTarget(t));
     const reports: TargetReport[] = [];
-    for (const target of targets) reports.push(await checkTarget(target, targets));
+    for (const target of all) {
+      // Credentials that could not be read (a refused secret): that app-env's row, the others go on.
+      if (isUnreadableTarget(target)) reports.push({ appEnv: target.name, stack: target.stack, source: target.source, endpoint: '—', unreadable: errorReason(target.unreadable), results: [] });
+      else reports.push(await checkTarget(target, targets));
+    }
     const failed = reports.some((r) => r.results.some((x) => x.status === 'fail'));
-    const exitCode = reports.some((r) => r.unreachable) ? EXIT.failed : failed ? EXIT.problems : EXIT.ok;
+    const exitCode = reports.some((r) => r.unreachable || r.unreadable) ? EXIT.failed : failed ? EXIT.problems : EXIT.ok;
     if (values.json === true) io.stdout(JSON.stringify({ v: 1, command: 'check', exitCode, appEnvs: reports }, null, 2));
     else io.stdout(render(reports, useColor(io)));
     return exitCode;

@@ -7,7 +7,7 @@ import { type CliIo, useColor } from '../io.js';
 import { type KeyRingStatus, readKeyRing } from '../status/key-ring-reader.js';
 import { type RevocationStatus, readRevocations } from '../status/revocation-reader.js';
 import { type Cell, humanDuration, isoTime, paint, plural, renderTable } from '../table.js';
-import { type AppEnvTarget, TARGET_HELP, TARGET_OPTIONS, resolveTargets } from '../targets.js';
+import { type AppEnvTarget, TARGET_HELP, TARGET_OPTIONS, type UnreadableTarget, isUnreadableTarget, resolveTargets } from '../targets.js';
 
 const USAGE = `Usage: kcc-redis status [--app <app> --env <env> | --all] [<source>] [--json] [--watch [--interval <s>]]
 
@@ -41,7 +41,7 @@ type AppEnvStatus = { readonly appEnv: string; readonly source: string } & (
       readonly revocations: Part<RevocationStatus>;
       readonly instances: Part<InstanceList>;
     }
-  /** Nothing of the app-env could be read: its key-encryption key or Redis out of reach. */
+  /** Nothing of the app-env could be read: its credentials, its key-encryption key or Redis out of reach. */
   | Unreadable
 );
 
@@ -56,8 +56,9 @@ async function read<T>(part: () => Promise<T>): Promise<Part<T>> {
 }
 
 /** One app-env's status; never throws: what fails is shown as unreadable, so one app-env's forged data cannot hide the others. */
-async function statusOf(target: AppEnvTarget): Promise<AppEnvStatus> {
+async function statusOf(target: AppEnvTarget | UnreadableTarget): Promise<AppEnvStatus> {
   const named = { appEnv: target.name, source: target.source };
+  if (isUnreadableTarget(target)) return { ...named, error: errorReason(target.unreadable) };
   try {
     const kek = await target.kek();
     return await withConnection(target, async (redis) => ({

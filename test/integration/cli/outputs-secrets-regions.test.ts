@@ -1,0 +1,148 @@
+/**
+ * `--outputs` with stacks in two regions, and one app-env whose user secret the operator may not
+ * read. Secrets Manager is the fake (aws-sdk-client-mock); Redis is real. The region each secret is
+ * read in is the one the Secrets Manager client was built with (`client.config.region()`).
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GetSecretValueCommand, type SecretsManagerClient, SecretsManagerServiceException } from '@aws-sdk/client-secrets-manager';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type AppEnv, appEnvUserName, keyPrefix } from '../../../client/src/contract/naming.js';
+import { APP_ENV_OUTPUT_VERSION, type AppEnvOutput } from '../../../infra/app-env-output.js';
+import type { LocalRedis } from '../../../local/local-redis.js';
+import { runCliInProcess } from '../../support/cli.js';
+import { FakeSecretsManager } from '../../support/fake-secrets-manager.js';
+import { startTestRedis } from '../../support/redis.js';
+
+const APP_ENVS: AppEnv[] = [{ app: 'shop', env: 'dev' }, { app: 'blog', env: 'dev' }];
+// A stack of format 2 (cache.region) in Ireland, one deployed before it (format 1: the region only in its ARNs) in Virginia.
+const STACKS = [
+  { name: 'KccRedisEu', region: 'eu-west-1', format: 2 },
+  { name: 'KccRedisUs', region: 'us-east-1', format: 1 },
+] as const;
+const arn = (region: string, stack: string, kind: string, name: string) => `arn:aws:secretsmanager:${region}:123456789012:secret:${stack}-${kind}-${name}-AbCdEf`;
+const denied = (id: string) =>
+  new SecretsManagerServiceException({ name: 'AccessDeniedException', $fault: 'client', $metadata: { httpStatusCode: 400 }, message: `User: arn:aws:iam::123456789012:user/ops is not authorized to perform: secretsmanager:GetSecretValue on resource: ${id}` });
+
+type StatusJson = { exitCode: number; appEnvs: { appEnv: string; source: string; error?: string; keyRing?: { state: string } }[] };
+
+describe('kcc-redis --outputs: the secrets\' regions, and one unreadable secret among several app-envs', () => {
+  let dir: string;
+  let server: LocalRedis;
+  let secrets: FakeSecretsManager;
+  let outputs: string;
+  let env: Record<string, string>;
+  /** The region each GetSecretValue was sent in, by secret id. */
+  const regionsRead = async () =>
+    Promise.all(secrets.mock.commandCalls(GetSecretValueCommand).map(async (call) => [call.args[0].input.SecretId, await (call.thisValue as SecretsManagerClient).config.region()] as const));
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'kcc-regions-'));
+    server = await startTestRedis({ appEnvs: APP_ENVS, persistence: 'none' });
+    secrets = new FakeSecretsManager();
+    const file: Record<string, Record<string, string>> = {};
+    for (const stack of STACKS) {
+      const stackOutputs: Record<string, string> = { PrimaryEndpointAddress: '127.0.0.1', PrimaryEndpointPort: String(server.port) };
+      for (const appEnv of APP_ENVS) {
+        const name = appEnvUserName(appEnv);
+        const userArn = arn(stack.region, stack.name, 'user', name);
+        const kekArn = arn(stack.region, stack.name, 'kek', name);
+        secrets.add(userArn, JSON.stringify({ username: name, password: server.users.get(name)!.password, keyPrefix: keyPrefix(appEnv), userArn: `arn:aws:elasticache:${stack.region}:123456789012:user:${name}`, replicationGroupId: stack.name.toLowerCase() }));
+        secrets.add(kekArn, JSON.stringify({ v: 1, kek: 'k'.repeat(64), previous: [] }));
+        const output =
+          stack.format === 2
+            ? ({
+                v: APP_ENV_OUTPUT_VERSION,
+                keyPrefix: keyPrefix(appEnv),
+                kekSecretArn: kekArn,
+                cache: { name: stack.name.toLowerCase(), kind: 'replication-group', clusterMode: false, region: stack.region },
+                password: { username: name, secretArn: userArn },
+              } satisfies AppEnvOutput)
+            : { v: 1, username: name, keyPrefix: keyPrefix(appEnv), secretArn: userArn, kekSecretArn: kekArn };
+        stackOutputs[appEnv.app === 'shop' ? 'AppEnvShopDev' : 'AppEnvBlogDev'] = JSON.stringify(output);
+      }
+      file[stack.name] = stackOutputs;
+    }
+    outputs = join(dir, 'cdk-outputs.json');
+    await writeFile(outputs, JSON.stringify(file));
+    // No AWS_REGION: the region comes from the file.
+    env = { KCC_REDIS_CA_FILE: server.tls.caFile };
+  });
+  afterEach(() => {
+    secrets.mock.resetHistory();
+  });
+  afterAll(async () => {
+    secrets?.restore();
+    await server?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('without --region or AWS_REGION, each secret is read in its stack\'s region (format 2: cache.region; format 1: the ARN\'s)', async () => {
+    const result = await runCliInProcess(['status', '--outputs', outputs, '--json'], { env });
+    expect(result.stderr).toBe('');
+    expect(result.json<StatusJson>().appEnvs.map((a) => [a.appEnv, a.error])).toEqual([['shop-dev', undefined], ['blog-dev', undefined], ['shop-dev', undefined], ['blog-dev', undefined]]);
+    const read = await regionsRead();
+    expect(read).toHaveLength(8); // user and KEK secret of each app-env
+    for (const [id, region] of read) expect([id, region]).toEqual([id, /^arn:aws:secretsmanager:([a-z0-9-]+):/.exec(id!)![1]]);
+    expect(new Set(read.map(([, region]) => region))).toEqual(new Set(['eu-west-1', 'us-east-1']));
+  });
+
+  it('--region (or AWS_REGION) is the operator\'s choice and wins', async () => {
+    await runCliInProcess(['status', '--outputs', outputs, '--stack', 'KccRedisEu', '--region', 'eu-central-1', '--json'], { env });
+    const read = await regionsRead();
+    expect(read.length).toBeGreaterThan(0);
+    expect(new Set(read.map(([, region]) => region))).toEqual(new Set(['eu-central-1']));
+  });
+
+  it('a region nowhere to be found: the error names the fix', async () => {
+    // A secret given by name (no ARN, no file): the SDK's own region resolution runs, and finds none.
+    const saved = { AWS_REGION: process.env.AWS_REGION, AWS_DEFAULT_REGION: process.env.AWS_DEFAULT_REGION, AWS_CONFIG_FILE: process.env.AWS_CONFIG_FILE, AWS_PROFILE: process.env.AWS_PROFILE };
+    delete process.env.AWS_REGION;
+    delete process.env.AWS_DEFAULT_REGION;
+    delete process.env.AWS_PROFILE;
+    process.env.AWS_CONFIG_FILE = join(dir, 'no-aws-config');
+    secrets.mock.on(GetSecretValueCommand, { SecretId: 'shop-dev-user' }).callsFake(async (_input, getClient: () => SecretsManagerClient) => {
+      await getClient().config.region();
+      return { SecretString: '{}' };
+    });
+    try {
+      const result = await runCliInProcess(['rotate-keys', '--secret-id', 'shop-dev-user', '--yes'], { env });
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain('no AWS region: pass --region or set AWS_REGION');
+    } finally {
+      for (const [name, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    }
+  });
+
+  it('one refused user secret: that app-env is its own error row; status and check go on with the others (exit 2)', async () => {
+    const refused = arn('eu-west-1', 'KccRedisEu', 'user', 'blog-dev');
+    secrets.mock.on(GetSecretValueCommand, { SecretId: refused }).rejects(denied(refused));
+    const status = await runCliInProcess(['status', '--outputs', outputs, '--json'], { env });
+    expect(status.code).toBe(2);
+    const report = status.json<StatusJson>();
+    expect(report.exitCode).toBe(2);
+    expect(report.appEnvs.map((a) => [a.appEnv, a.source.replace(/^--outputs .* \(/, '('), a.error === undefined ? a.keyRing!.state : 'error'])).toEqual([
+      ['shop-dev', '(KccRedisEu)', 'absent'],
+      ['blog-dev', '(KccRedisEu)', 'error'],
+      ['shop-dev', '(KccRedisUs)', 'absent'],
+      ['blog-dev', '(KccRedisUs)', 'absent'],
+    ]);
+    expect(report.appEnvs[1]!.error).toContain('AccessDeniedException');
+
+    const table = await runCliInProcess(['status', '--outputs', outputs], { env });
+    expect(table.code).toBe(2);
+    expect(table.stdout).toMatch(/^app-env +unreadable: could not read secret "arn:aws:secretsmanager:eu-west-1:[^"]+blog-dev[^"]+": AccessDeniedException/m);
+
+    const check = await runCliInProcess(['check', '--outputs', outputs], { env });
+    expect(check.code).toBe(2);
+    expect(check.stdout).toMatch(/^blog-dev \(KccRedisEu\) +read its credentials +ERROR +could not read secret .*AccessDeniedException/m);
+    for (const row of ['shop-dev (KccRedisEu)', 'shop-dev (KccRedisUs)', 'blog-dev (KccRedisUs)']) {
+      expect(check.stdout).toMatch(new RegExp(`^${row.replace(/[()]/g, '\\$&')} +log in as \\S+ +ok`, 'm'));
+    }
+    expect(check.stdout).toContain('1 app-env out of reach or without readable credentials.');
+  });
+});
