@@ -93,7 +93,12 @@ export interface RotateOptions {
 }
 
 export interface RotateResult {
-  /** False when another instance rotated (or a next key was already pending); `kid` is then that key. */
+  /**
+   * False when a next key was already pending, or another caller rotated meanwhile; `kid` is then
+   * that key: pending while `activatesAt` is ahead, else the key another instance's emergency
+   * rotation activated. A new generation without a new key (a rewrite under the current
+   * key-encryption key, a write-back) does not count: the call rotates.
+   */
   readonly rotated: boolean;
   readonly kid: string;
   readonly activatesAt: number;
@@ -227,24 +232,24 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
     this.assertOpen();
     await this.keeper.sync();
     const seen = this.generation;
+    // A rotation by someone else shows as a key not in the ring now; a new generation alone does not
+    // (a rewrite under the current key-encryption key, a write-back carrying keys that never sign).
+    const seenKids = new Set(this.keeper.ring?.usable.ring.keys.map((k) => k.kid));
     const mode = options.immediate === true ? 'immediate' : 'scheduled';
     const deadline = Date.now() + this.options.lockTtlMs * 2;
     for (;;) {
       const lock = await this.keeper.locks.acquire(LOCK_NAME, this.options.lockTtlMs);
       if (lock) {
         try {
-          return await this.rotateLocked(seen, mode);
+          return await this.rotateLocked(seen, seenKids, mode);
         } finally {
           await lock.release();
         }
       }
       // Someone else is rotating. A normal rotation is satisfied by theirs; an emergency one waits its turn.
       const changed = await this.keeper.waitForGenerationAbove(seen, Math.min(this.options.lockTtlMs, 1_000));
-      if (changed && mode === 'scheduled') {
-        const pending = this.currentView();
-        const key = pending.next ?? pending.active;
-        if (key) return { rotated: false, kid: key.kid, activatesAt: key.activatesAt };
-      }
+      const theirs = changed && mode === 'scheduled' ? this.rotatedSince(seenKids) : undefined;
+      if (theirs) return { rotated: false, kid: theirs.kid, activatesAt: theirs.activatesAt };
       if (Date.now() > deadline) throw new KccLockTimeoutError('could not take the key-ring rotation lock in time');
     }
   }
@@ -373,14 +378,23 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
     }
   }
 
-  /** Under the lock: makes sure Redis holds the ring held here, then, unless someone rotated since generation `seen`, writes the next one. */
-  private async rotateLocked(seen: number, mode: RotationPlan['mode']): Promise<RotateResult> {
+  /**
+   * Under the lock: makes sure Redis holds the ring held here, then, unless a next key is pending or
+   * someone rotated since generation `seen` (a key not among `seenKids` signs or will), writes the next one.
+   */
+  private async rotateLocked(seen: number, seenKids: ReadonlySet<string>, mode: RotationPlan['mode']): Promise<RotateResult> {
     const stored = await this.keeper.heldInRedis();
     const view = this.currentView();
-    const existing = view.next ?? view.active;
-    if (this.generation !== seen && mode === 'scheduled' && existing) return { rotated: false, kid: existing.kid, activatesAt: existing.activatesAt };
+    const theirs = this.generation !== seen && mode === 'scheduled' ? this.rotatedSince(seenKids) : undefined;
+    if (theirs) return { rotated: false, kid: theirs.kid, activatesAt: theirs.activatesAt };
     if (view.next && mode === 'scheduled') return { rotated: false, kid: view.next.kid, activatesAt: view.next.activatesAt };
     return this.writeNewKey(stored?.version ?? 0, this.keeper.ring?.usable.ring, mode);
+  }
+
+  /** The key another rotation added since the ring held `seenKids`: the next key, or the active one, if it is new; else undefined. */
+  private rotatedSince(seenKids: ReadonlySet<string>): { kid: string; activatesAt: number } | undefined {
+    const view = this.currentView();
+    return [view.next, view.active].find((k) => k !== undefined && !seenKids.has(k.kid));
   }
 
   /** Generates a key, adds it to `ring` as planned for `mode`, and writes the result over `storeVersion` (compare-and-set). */
