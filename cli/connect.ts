@@ -20,9 +20,14 @@ export function cliLogger(io: CliIo): KccLogger {
  */
 export async function withConnection<T>(target: AppEnvTarget, use: (redis: KccRedis) => Promise<T>, logger?: KccLogger): Promise<T> {
   const redis = await KccRedis.connect(logger === undefined ? target.connection : { ...target.connection, logger });
+  let result: T;
   try {
-    return await use(redis);
-  } finally {
-    await redis.close();
+    result = await use(redis);
+  } catch (error) {
+    await redis.close().catch(() => undefined);
+    throw error;
   }
+  // The work is done (a change stored): a failed close must not turn it into exit 2.
+  await redis.close().catch(() => undefined);
+  return result;
 }

@@ -9,7 +9,8 @@ import { printable } from './terminal-text.js';
  * - 0: the command did its job and found nothing wrong;
  * - 1: it did its job and found problems (a failed probe, drift, a degraded ring);
  * - 2: it could not do its job: a usage error, unreadable input, Redis or AWS out of reach, a
- *   confirmation declined. Nothing was changed.
+ *   confirmation declined. Nothing was changed: a command that stored its change (rotate-keys,
+ *   revoke) exits 0 even when a later step (a read back, closing) fails.
  */
 export const EXIT = { ok: 0, problems: 1, failed: 2 } as const;
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];

@@ -20,7 +20,7 @@ ${COMMANDS.map((c) => `  ${c.name.padEnd(12)} ${c.summary}`).join('\n')}
 \`kcc-redis <command> --help\` shows a command's options.
 
 Exit codes: 0 all good; 1 problems found; 2 usage error, or what the command needs is out of reach
-(nothing was changed).`;
+(nothing was changed; rotate-keys and revoke exit 0 once their change is stored).`;
 
 /**
  * `kcc-redis`: runs the command named first in `argv` and resolves with its exit code. Never

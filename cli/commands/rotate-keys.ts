@@ -30,8 +30,9 @@ ${TARGET_HELP}
   --yes                    do not ask for confirmation (required when stdin is not a terminal)
   --json                   print the result as JSON
 
-Exit codes: 0 rotated (or a pending key already stood); 2 usage error, no ring yet, no key-encryption
-key, declined, or Redis out of reach.`;
+Exit codes: 0 rotated (or, without --immediate, a pending key already stood); 2 usage error, no ring
+yet, no key-encryption key, declined, Redis out of reach, or --immediate lost to another rotation
+(this command changed nothing).`;
 
 export const rotateKeysCommand: Command = {
   name: 'rotate-keys',
@@ -77,17 +78,31 @@ export const rotateKeysCommand: Command = {
       });
       try {
         const result = await ring.rotate({ immediate });
-        const after = await readKeyRing(redis, { keys: kek });
+        // --immediate asked for a new key now: another rotation that won the race (the client's
+        // compare-and-set lost) is not that, and nothing was changed by this command.
+        const exitCode = immediate && !result.rotated ? EXIT.failed : EXIT.ok;
+        // The rotation is done: a failed read of the ring after it must not turn it into exit 2.
+        let generation: number | undefined;
+        try {
+          generation = (await readKeyRing(redis, { keys: kek })).generation;
+        } catch {
+          generation = undefined;
+        }
         const now = Date.now();
+        const ringGeneration = generation === undefined ? 'ring generation not read back (see kcc-redis status)' : `ring generation ${generation}`;
         if (values.json === true) {
-          io.stdout(JSON.stringify({ v: 1, command: 'rotate-keys', appEnv: target.name, immediate, ...result, generation: after.generation, exitCode: EXIT.ok }, null, 2));
+          io.stdout(JSON.stringify({ v: 1, command: 'rotate-keys', appEnv: target.name, immediate, ...result, generation, exitCode }, null, 2));
         } else if (result.rotated) {
           const when = result.activatesAt <= now ? 'signs now' : `signs from ${isoTime(result.activatesAt)} (in ${humanDuration(result.activatesAt - now)})`;
-          io.stdout(`${target.name}: new key ${result.kid} published, ${when}; ring generation ${after.generation}. Every instance follows through the key-ring event log.`);
+          io.stdout(`${target.name}: new key ${result.kid} published, ${when}; ${ringGeneration}. Every instance follows through the key-ring event log.`);
+        } else if (immediate) {
+          io.stderr(
+            `${target.name}: NOT rotated: another rotation changed the ring while this one was written; key ${result.kid} is the ring's now (${result.activatesAt <= now ? 'signing' : `signs from ${isoTime(result.activatesAt)}`}). This command changed nothing: check kcc-redis status and run rotate-keys --immediate again if a compromised key still signs.`,
+          );
         } else {
           io.stdout(`${target.name}: not rotated: key ${result.kid} was already pending (activates ${isoTime(result.activatesAt)}); use --immediate to replace it now.`);
         }
-        return EXIT.ok;
+        return exitCode;
       } finally {
         await ring.close();
       }

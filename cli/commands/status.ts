@@ -25,7 +25,8 @@ ${TARGET_HELP}
   --interval <s>           seconds between refreshes with --watch (default 2)
 
 Exit codes: 0 nothing wrong found: every ring verified usable, or (without the app-env's
-key-encryption key) present but not verified, which the verdict counts; 1 a ring instances refuse
+key-encryption key) present but not verified, or not created yet (no instance has started), which
+the verdict counts; 1 a ring instances refuse
 (degraded); 2 usage error, or an app-env or part of one unreadable (Redis out of reach, data of the
 wrong type). With --watch: the code of the last refresh.`;
 
@@ -150,14 +151,18 @@ function verdict(statuses: readonly AppEnvStatus[], color: boolean): string {
   const unreadable = statuses.filter(hasUnreadable).length;
   const degraded = statuses.filter((s) => keyRingOf(s)?.state === 'degraded').length;
   const unverified = statuses.filter((s) => keyRingOf(s)?.state === 'ok' && !keyRingOf(s)!.verified).length;
+  const absent = statuses.filter((s) => keyRingOf(s)?.state === 'absent').length;
   const lines: string[] = [];
   if (unreadable > 0) lines.push(paint(color, 'red', `${plural(unreadable, 'app-env')} not read in full (unreadable above).`));
   if (degraded > 0) lines.push(paint(color, 'red', `${plural(degraded, 'key ring')} degraded.`));
   if (unverified > 0) {
     lines.push(paint(color, 'yellow', `${plural(unverified, 'key ring')} not verified (no key-encryption key given): present, but whether instances accept ${unverified === 1 ? 'it' : 'them'} is unknown.`));
   }
+  if (absent > 0) {
+    lines.push(paint(color, 'yellow', `${plural(absent, 'app-env')} without a key ring yet (no instance has started there): nothing to sign with until the first instance creates it.`));
+  }
   if (unreadable === 0 && degraded === 0) {
-    lines.push(paint(color, 'green', `${plural(statuses.length, 'app-env')}: ${unverified > 0 ? 'no key ring degraded' : 'every key ring usable'}.`));
+    lines.push(paint(color, 'green', `${plural(statuses.length, 'app-env')}: ${unverified > 0 || absent > 0 ? 'no key ring degraded' : 'every key ring usable'}.`));
   }
   return lines.join('\n');
 }

@@ -91,6 +91,12 @@ describe('kcc-redis check, drift, status, revoke, rotate-keys against kcc-redis 
     const result = await runCliInProcess(['status', ...local(), '--app', 'blog', '--env', 'dev', '--json']);
     expect(result.code).toBe(0);
     expect(result.json<{ appEnvs: { keyRing: { state: string } }[] }>().appEnvs[0]!.keyRing.state).toBe('absent');
+    // The verdict does not call a ring that is not there usable; exit 0 (nothing wrong: no instance yet).
+    const table = await runCliInProcess(['status', ...local(), '--app', 'blog', '--env', 'dev']);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toContain('1 app-env without a key ring yet (no instance has started there): nothing to sign with until the first instance creates it.');
+    expect(table.stdout).toContain('1 app-env: no key ring degraded.');
+    expect(table.stdout).not.toContain('every key ring usable');
     expect(await admin.call('KEYS', 'blog-dev:*')).toEqual([]);
   });
 
