@@ -23,6 +23,17 @@ export interface IamProxyOptions {
   readonly credentials: readonly IamProxyCredential[];
   /** Users with authentication mode "iam" (their id is their name); others are refused with a token. */
   readonly iamUsers: readonly string[];
+  /**
+   * Users with authentication mode "password" on the same cache: their AUTH goes to the server as
+   * sent, which checks the password (ElastiCache sets the mode per user, `AuthenticationMode.Type`
+   * `password | no-password-required | iam`, https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/API_AuthenticationMode.html,
+   * and one user group holds users of both kinds). Their connections have no 12-hour limit (that
+   * limit is IAM's, https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/auth-iam.html "Limitations").
+   * @default none
+   */
+  readonly passwordUsers?: readonly string[];
+  /** Server passwords of IAM users that are not among the upstream's app-env users (a user a test added). */
+  readonly upstreamPasswords?: ReadonlyMap<string, string>;
   /** Connections are closed this long after they authenticated, on the proxy's clock. @default 12 hours */
   readonly maxConnectionAgeMs?: number;
   /** The proxy's clock (epoch ms). @default Date.now */
@@ -56,7 +67,9 @@ const MAX_FIRST_COMMAND_BYTES = 64 * 1024;
  * AUTH user, an IAM-enabled user, and the right cache and resource type. It then logs in to the
  * real server as that user with its password and relays bytes. Refused tokens get WRONGPASS and
  * the connection stays unauthenticated, as on ElastiCache. Connections older than
- * `maxConnectionAgeMs` on the proxy's clock are closed, like ElastiCache's 12-hour limit.
+ * `maxConnectionAgeMs` on the proxy's clock are closed, like ElastiCache's 12-hour limit. Users
+ * named in `passwordUsers` log in with their password beside the IAM users, as on one ElastiCache
+ * user group: their AUTH goes to the server as sent.
  */
 export class IamProxy {
   /** Every accepted login, in order. */
@@ -64,12 +77,15 @@ export class IamProxy {
   /** Why each refused token was refused (for assertions; the client only sees WRONGPASS). */
   readonly refusals: string[] = [];
   closedForAge = 0;
+  /** AUTHs of password users passed to the server as sent (accepted or not: the server answers). */
+  passwordAuths = 0;
   /** Completed age checks; a test waits for one after moving the clock. */
   sweeps = 0;
   private credentials: readonly IamProxyCredential[];
   private readonly open = new Map<TLSSocket, { upstream: TLSSocket; since: number; id: number }>();
   private nextId = 1;
   private readonly pending = new Set<TLSSocket>();
+  private readonly passwordConnections = new Map<TLSSocket, TLSSocket>();
   private readonly now: () => number;
   private readonly maxAgeMs: number;
   private readonly sweeper: NodeJS.Timeout;
@@ -126,6 +142,11 @@ export class IamProxy {
       upstream.destroy();
     }
     this.open.clear();
+    for (const [client, upstream] of this.passwordConnections) {
+      client.destroy();
+      upstream.destroy();
+    }
+    this.passwordConnections.clear();
   }
 
   async stop(): Promise<void> {
@@ -217,6 +238,13 @@ export class IamProxy {
           client.write(NOAUTH);
           continue;
         }
+        if (this.options.passwordUsers?.includes(credentials.user)) {
+          client.off('data', onData);
+          this.pending.delete(client);
+          this.passwordAuths++;
+          this.relay(client, parsed.args, undefined, undefined, buffered);
+          return;
+        }
         const verdict = await this.check(credentials.user, credentials.password);
         if ('refused' in verdict) {
           this.refusals.push(verdict.refused);
@@ -225,7 +253,7 @@ export class IamProxy {
         }
         client.off('data', onData);
         this.pending.delete(client);
-        await this.relay(client, parsed.args, credentials.passwordIndex, verdict.login, buffered);
+        this.relay(client, parsed.args, credentials.passwordIndex, verdict.login, buffered);
         return;
       }
       busy = false;
@@ -233,10 +261,11 @@ export class IamProxy {
     client.on('data', onData);
   }
 
-  private async relay(client: TLSSocket, args: string[], passwordIndex: number, login: IamProxyLogin, rest: Buffer): Promise<void> {
+  /** Relays `client` to the server: an IAM login with the user's password in place of the token, a password user's AUTH as sent. */
+  private relay(client: TLSSocket, args: string[], passwordIndex: number | undefined, login: IamProxyLogin | undefined, rest: Buffer): void {
     const { upstream: server } = this.options;
-    const password = server.users.get(login.user)?.password;
-    if (password === undefined) {
+    const password = login && (server.users.get(login.user)?.password ?? this.options.upstreamPasswords?.get(login.user));
+    if (login && password === undefined) {
       client.destroy();
       return;
     }
@@ -246,14 +275,19 @@ export class IamProxy {
     client.on('close', () => {
       upstream.destroy();
       this.open.delete(client);
+      this.passwordConnections.delete(client);
     });
     upstream.on('close', () => client.destroy());
     const rewritten = [...args];
-    rewritten[passwordIndex] = password;
+    if (login && passwordIndex !== undefined) rewritten[passwordIndex] = password!;
     upstream.write(encodeCommand(rewritten));
     if (rest.length > 0) upstream.write(rest);
     client.pipe(upstream);
     upstream.pipe(client);
+    if (!login) {
+      this.passwordConnections.set(client, upstream);
+      return;
+    }
     this.logins.push(login);
     this.open.set(client, { upstream, since: this.now(), id: this.nextId++ });
   }

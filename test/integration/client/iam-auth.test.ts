@@ -1,13 +1,14 @@
 import { connect as tlsConnect } from 'node:tls';
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { KccAuthError, KccMetrics, type AwsCredentials, createIamAuthToken } from '../../../client/src/index.js';
+import { KccAuthError, KccMetrics, KccRedis, type AwsCredentials, createIamAuthToken } from '../../../client/src/index.js';
 import { Bus } from '../../../client/src/bus.js';
 import { EventLog } from '../../../client/src/event-log.js';
+import { Store } from '../../../client/src/store.js';
 import { until } from '../../support/events.js';
 import { HOUR, MINUTE } from '../../support/fake-clock.js';
 import { IAM_CACHE, IAM_KEY_1, IAM_REGION, IAM_USER, useIamHarness } from '../../support/iam-harness.js';
-import type { IamProxyCredential } from '../../support/iam-proxy.js';
+import { IamProxy, type IamProxyCredential } from '../../support/iam-proxy.js';
 import { InMemoryMetrics } from '../../support/metric-reader.js';
 import { TcpProxy } from '../../support/tcp-proxy.js';
 
@@ -22,10 +23,10 @@ describe('IAM authentication through an ElastiCache stand-in (token-checking TLS
   const iam = useIamHarness({ appEnvs: [{ app: 'my-app', env: 'prod' }, { app: 'other-app', env: 'prod' }], credentials: [KEY_1, KEY_2], iamUsers: [USER, OTHER] });
   const connect = iam.connect;
 
-  /** The first reply line to AUTH `user` `token` on a fresh connection to the iam.proxy. */
-  function authReply(user: string, token: string): Promise<string> {
+  /** The first reply line to AUTH `user` `token` on a fresh connection to the iam.proxy (or to `port`). */
+  function authReply(user: string, token: string, port = iam.proxy.port): Promise<string> {
     return new Promise((resolve, reject) => {
-      const socket = tlsConnect({ host: '127.0.0.1', port: iam.proxy.port, ca: iam.server.ca, servername: 'localhost' }, () => {
+      const socket = tlsConnect({ host: '127.0.0.1', port, ca: iam.server.ca, servername: 'localhost' }, () => {
         socket.write(`*3\r\n$4\r\nAUTH\r\n$${Buffer.byteLength(user)}\r\n${user}\r\n$${Buffer.byteLength(token)}\r\n${token}\r\n`);
       });
       let received = '';
@@ -369,5 +370,62 @@ describe('IAM authentication through an ElastiCache stand-in (token-checking TLS
     expect(iam.proxy.refusals).toContain('credentials expired');
     expect(calls).toContain(true);
     expect(iam.proxy.logins.at(-1)!.accessKeyId).toBe(KEY_2.accessKeyId);
+  });
+
+  it('a password user and an IAM user of one namespace on the same cache, side by side (old password instances beside new IAM ones while migrating)', async () => {
+    // ElastiCache sets the authentication mode per user (AuthenticationMode.Type password | iam) and one
+    // user group holds both; the stack's "password+iam" app-env has its password user and an IAM user
+    // "…-iam" with the same key prefix. Here the IAM user is a second ACL user with the password user's rules.
+    const IAM_ONLY = `${USER}-iam`;
+    const upstreamPassword = 'I'.repeat(24) + 'i'.repeat(24);
+    const password = iam.server.users.get(USER)!.password;
+    const admin = await iam.server.admin();
+    const rules = iam.server.users.get(USER)!.accessString.split(' ');
+    await admin.call('ACL', 'SETUSER', IAM_ONLY, 'reset', ...rules, `>${upstreamPassword}`);
+    const proxy = await IamProxy.start({
+      upstream: iam.server, cacheName: CACHE, region: REGION, serverless: false, credentials: [KEY_1], now: iam.clock.now,
+      iamUsers: [IAM_ONLY], passwordUsers: [USER], upstreamPasswords: new Map([[IAM_ONLY, upstreamPassword]]),
+    });
+    const tls = { ca: iam.server.ca, servername: 'localhost' };
+    const opened: KccRedis[] = [];
+    try {
+      const viaIam = await iam.connect({ url: proxy.url, username: IAM_ONLY });
+      opened.push(viaIam);
+      const viaPassword = await KccRedis.connect({ url: proxy.url, tls, username: USER, password, env: {} });
+      opened.push(viaPassword);
+      expect(viaPassword.keyPrefix).toBe(viaIam.keyPrefix);
+      // One namespace: a write of one is read by the other; bus messages cross both ways (a bus skips its own).
+      expect(await new Store(viaPassword).compareAndSet('migrating', 0, 'from-password')).toEqual({ ok: true, version: 1 });
+      expect(await new Store(viaIam).getVersioned('migrating')).toMatchObject({ value: 'from-password', version: 1 });
+      const heardByIam: string[] = [];
+      const heardByPassword: string[] = [];
+      await new Bus<string>(viaIam, { channel: 'migration' }).subscribe((m) => heardByIam.push(m.data));
+      await new Bus<string>(viaPassword, { channel: 'migration' }).subscribe((m) => heardByPassword.push(m.data));
+      await new Bus<string>(viaPassword, { channel: 'migration' }).publish('n', 'old instance');
+      await new Bus<string>(viaIam, { channel: 'migration' }).publish('n', 'new instance');
+      await until(() => heardByIam.length === 1 && heardByPassword.length === 1, "each instance hearing the other's message");
+      expect([heardByIam, heardByPassword]).toEqual([['old instance'], ['new instance']]);
+      expect(proxy.passwordAuths).toBeGreaterThan(0);
+      expect(new Set(proxy.logins.map((login) => login.user))).toEqual(new Set([IAM_ONLY]));
+      expect(proxy.refusals).toEqual([]);
+      // Each kind keeps its own check: the server refuses a wrong password; the stand-in a password from the IAM user.
+      const wrong = await KccRedis.connect({ url: proxy.url, tls, username: USER, password: 'not-the-password-0123456789', env: {}, connectTimeoutMs: 2_000 }).catch((error: unknown) => error);
+      expect(wrong).toBeInstanceOf(KccAuthError);
+      expect(await authReply(IAM_ONLY, upstreamPassword, proxy.port)).toMatch(/^-WRONGPASS/);
+      expect(proxy.refusals.at(-1)).toMatch(/not a presigned URL|signed for/);
+      // Password connections have no 12-hour limit: 13 hours on the stand-in's clock close none of them.
+      const auths = proxy.passwordAuths;
+      const sweeps = proxy.sweeps;
+      iam.clock.advance(13 * HOUR);
+      await until(() => proxy.sweeps > sweeps + 1, 'an age check past 12 hours');
+      expect(await viaPassword.run((r) => r.get(viaPassword.key('probe')))).toBeNull();
+      expect(proxy.passwordAuths).toBe(auths);
+      expect(viaPassword.stats.reconnects).toBe(0);
+    } finally {
+      for (const redis of opened) await redis.close();
+      await proxy.stop();
+      await admin.call('ACL', 'DELUSER', IAM_ONLY);
+      await admin.quit();
+    }
   });
 });
