@@ -98,9 +98,17 @@ const DURATIONS = [
   ['keyEncryptionKeyRefreshIntervalMs', 1],
 ] as const;
 
+/** Every option of KeyRingOptions (the compiler keeps the list whole): any other key is a misspelling. */
+const KEY_RING_OPTION_NAMES = {
+  algorithm: true, keyEncryptionKey: true, keyEncryptionKeySecretId: true, keyEncryptionKeyProvider: true,
+  keyEncryptionKeyRefreshIntervalMs: true, unsafeAllowPlaintextPrivateKeys: true, rotateEveryMs: true, activationDelayMs: true,
+  retireGraceMs: true, refreshIntervalMs: true, lockTtlMs: true, eventLogMaxAgeMs: true, region: true, env: true,
+} as const satisfies Record<keyof KeyRingOptions, true>;
+
 /** Validates the options and reads the key-encryption keys; one error names every problem. */
 export async function resolveKeyRingOptions(options: KeyRingOptions, logger: KccLogger): Promise<ResolvedKeyRingOptions> {
   const problems = new OptionProblems();
+  problems.unknownKeys(options, KEY_RING_OPTION_NAMES);
   const algorithm = options.algorithm ?? KEY_RING_DEFAULTS.algorithm;
   if (!SIGNING_ALGORITHMS.includes(algorithm)) problems.add(`algorithm: ${show(algorithm)} must be one of ${SIGNING_ALGORITHMS.join(', ')}`);
   const durations = Object.fromEntries(

@@ -186,6 +186,14 @@ describe('key ring: nothing secret in Redis, tampering refused', () => {
     closeLater(redis);
     await expect(KeyRing.start(redis, { env: {} })).rejects.toMatchObject({ code: 'KCC_CONFIG_INVALID', message: expect.stringMatching(/keyEncryptionKey: missing; set KCC_KEYRING_KEK_SECRET_ID \(the stack creates one per app-env\) or KCC_KEYRING_KEK/) });
     await expect(KeyRing.start(redis, { env: {}, keyEncryptionKey: 'short' })).rejects.toThrow(/at least 32 characters/);
+    // A misspelled source is named, with the option meant, beside the missing key.
+    await expect(KeyRing.start(redis, { env: {}, keyEncryptionKeySecretID: 'arn:x', activationDelay: 5_000 } as KeyRingOptions)).rejects.toMatchObject({
+      problems: [
+        'keyEncryptionKeySecretID: not an option; did you mean keyEncryptionKeySecretId?',
+        'activationDelay: not an option; did you mean activationDelayMs?',
+        expect.stringMatching(/^keyEncryptionKey: missing/),
+      ],
+    });
     await expect(KeyRing.start(redis, { env: {}, keyEncryptionKey: 'another-key-encryption-key-of-enough-length' })).rejects.toMatchObject({
       code: 'KCC_KEYRING_INVALID',
       message: expect.stringMatching(/unknown-kek: authenticated under key-encryption key [0-9a-f]{16}; this instance holds [0-9a-f]{16}/),
