@@ -34,7 +34,7 @@ export interface ResourceChange {
 
 export interface UpdatePlan {
   /** Format version of this object (also the `--json` output). */
-  readonly version: 1;
+  readonly v: 1;
   readonly changes: readonly ResourceChange[];
   readonly outputs: readonly OutputChange[];
   /** Replacements (certain or possible), blocked updates and data losses: the update is not safe when there is one. */
@@ -88,7 +88,7 @@ export function planUpdate(previous: CfnTemplate, current: CfnTemplate, spec: Up
   }
 
   const findings = changes.filter((c) => c.action === 'replaced' || c.action === 'blocked' || c.action === 'may-replace' || losesData(c.data)).length;
-  return { version: 1, changes, outputs: diffOutputs(previous, current, scope), findings };
+  return { v: 1, changes, outputs: diffOutputs(previous, current, scope), findings };
 }
 
 function evaluateResource(id: string, previous: CfnResource, current: CfnResource, scope: ResolveScope, spec: UpdateSpec): ResourceChange | undefined {

@@ -78,7 +78,7 @@ describe('kcc-redis plan: verdicts', () => {
     const { code, stdout } = await run(['--previous', previous, '--config', cdkJsonWith('port.json', { apps: ['my-app'], port: 6380 }), '--json'], { isTTY: true });
     expect(code).toBe(1);
     const plan = JSON.parse(stdout) as { version: number; exitCode: number; findings: number; changes: { action: string; type: string }[] };
-    expect(plan).toMatchObject({ version: 1, exitCode: 1 });
+    expect(plan).toMatchObject({ v: 1, exitCode: 1 });
     // Port is create-only and the group keeps its name: blocked (its security group, whose description names the port, is replaced).
     expect(plan.changes).toContainEqual(expect.objectContaining({ action: 'blocked', type: 'AWS::ElastiCache::ReplicationGroup' }));
     expect(plan.findings).toBeGreaterThanOrEqual(1);
