@@ -2,10 +2,11 @@ import { inspect } from 'node:util';
 
 /**
  * An object that stands in for a secret string (a password, an IAM token) where a library keeps it
- * in its options: ioredis turns it into a string only when it writes AUTH to the socket. Printed,
- * inspected or serialized (`console.log`, `util.inspect`, `JSON.stringify`) it shows `label`, so
- * the secret itself never sits in an options object, a connection's state or an error's command
- * arguments.
+ * in its options. Printed, inspected or serialized (`console.log`, `util.inspect`, `JSON.stringify`)
+ * it shows `label`, so the secret itself never sits in an options object or a connection's state.
+ * It does not keep the secret out of commands: ioredis turns it into a string when it builds the
+ * AUTH or HELLO command (`Command` arguments hold the secret from then on), so errors that carry a
+ * command are redacted (ioredis 6.1's own `redactSensitiveArgs`, then redis-error-redaction.ts).
  *
  * @example
  * const password = secretStandIn(() => credentials.password);
