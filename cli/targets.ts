@@ -32,7 +32,8 @@ export const TARGET_HELP = `Which app-envs, and their credentials (one source; d
   --stack <name>           with --outputs: only this stack's app-envs, in a file of several stacks (staging and
                            prod); rotate-keys and revoke need it when the app-env is in more than one
   --secret-id <id>         an app-env's user secret (the AppEnv<Name> output's password.secretArn); repeatable
-  --kek-secret-id <id>     its key-encryption-key secret (with one --secret-id)
+  --kek-secret-id <id>     its key-encryption-key secret (with one --secret-id; else KCC_KEYRING_KEK_SECRET_ID,
+                           which is not used with several --secret-id)
   (none of these)          the variables an app instance reads: KCC_REDIS_URL, KCC_REDIS_SECRET_ID or
                            KCC_REDIS_USERNAME/KCC_REDIS_PASSWORD, KCC_REDIS_CA_FILE, KCC_KEYRING_KEK(_SECRET_ID), …
   --url <rediss://host:port>  the endpoint, when the source does not give it (default: KCC_REDIS_URL, or
@@ -183,7 +184,9 @@ async function selectCandidates(command: string, values: ParsedValues, io: CliIo
       candidates.push({
         source: `--secret-id ${secretId}`,
         options: { ...base, secretId, region: regionFor(secretId), url: url ?? (io.env.KCC_REDIS_URL || undefined), tls: caFileFromEnv(io) },
-        kek: kekFromSecret(kekSecretId ?? io.env.KCC_KEYRING_KEK_SECRET_ID),
+        // KCC_KEYRING_KEK_SECRET_ID names one app-env's key: with several --secret-id it would be
+        // taken for every one of them (and their rings shown as refused); then their rings are not verified.
+        kek: kekFromSecret(kekSecretId ?? (secretIds.length === 1 ? io.env.KCC_KEYRING_KEK_SECRET_ID : undefined)),
       });
     }
   } else {

@@ -56,22 +56,47 @@ async function read<T>(part: () => Promise<T>): Promise<Part<T>> {
   }
 }
 
+/** How long `--watch` reuses an app-env's key-encryption key before reading its secret again. */
+const KEK_REUSE_MS = 5 * 60_000;
+
+/**
+ * An app-env's key-encryption key, read once per {@link KEK_REUSE_MS} under `--watch` (not on every
+ * refresh: each read is a Secrets Manager call), and again at once when the ring does not verify
+ * under the one kept (the KEK may have been rotated since).
+ */
+class KekCache {
+  private readonly kept = new Map<AppEnvTarget, { readonly at: number; readonly value: Awaited<ReturnType<AppEnvTarget['kek']>> }>();
+
+  async get(target: AppEnvTarget, fresh: boolean): Promise<{ value: Awaited<ReturnType<AppEnvTarget['kek']>>; reused: boolean }> {
+    const kept = this.kept.get(target);
+    if (!fresh && kept && Date.now() - kept.at < KEK_REUSE_MS) return { value: kept.value, reused: true };
+    const value = await target.kek();
+    this.kept.set(target, { at: Date.now(), value });
+    return { value, reused: false };
+  }
+}
+
 /** One app-env's status; never throws: what fails is shown as unreadable, so one app-env's forged data cannot hide the others. */
-async function statusOf(target: AppEnvTarget | UnreadableTarget): Promise<AppEnvStatus> {
+async function statusOf(target: AppEnvTarget | UnreadableTarget, keks: KekCache): Promise<AppEnvStatus> {
   const named = { appEnv: target.name, source: target.source };
   if (isUnreadableTarget(target)) return { ...named, error: errorReason(target.unreadable) };
   try {
-    const kek = await target.kek();
-    return await withConnection(target, async (redis) => ({
-      ...named,
-      keyRing: await read(() => readKeyRing(redis, { keys: kek })),
-      revocations: await read(() => readRevocations(redis)),
-      instances: await read(() => listInstances(redis)),
-    }));
+    const kek = await keks.get(target, false);
+    return await withConnection(target, async (redis) => {
+      let keyRing = await read(() => readKeyRing(redis, { keys: kek.value }));
+      if (kek.reused && !isUnreadable(keyRing) && keyRing.state === 'degraded') {
+        const again = await keks.get(target, true);
+        keyRing = await read(() => readKeyRing(redis, { keys: again.value }));
+      }
+      return { ...named, keyRing, revocations: await read(() => readRevocations(redis)), instances: await read(() => listInstances(redis)) };
+    });
   } catch (error) {
     return { ...named, error: errorReason(error) };
   }
 }
+
+/** A failure that new credentials may cure (the password rotated since they were read, a secret read failed). */
+const CREDENTIALS_FAILURE = /WRONGPASS|NOAUTH|invalid username-password|could not read secret/i;
 
 const keyRingOf = (s: AppEnvStatus) => (isUnreadable(s) || isUnreadable(s.keyRing) ? undefined : s.keyRing);
 const hasUnreadable = (s: AppEnvStatus) => isUnreadable(s) || [s.keyRing, s.revocations, s.instances].some(isUnreadable);
@@ -178,17 +203,27 @@ export const statusCommand: Command = {
       return EXIT.ok;
     }
     const intervalS = integerOption('status', values, 'interval', 2, 1, 3600);
-    const targets = await resolveTargets('status', values, io);
+    let targets = await resolveTargets('status', values, io);
     const watch = values.watch === true;
     const json = values.json === true;
+    const keks = new KekCache();
     for (;;) {
       const statuses: AppEnvStatus[] = [];
-      for (const target of targets) statuses.push(await statusOf(target));
+      for (const target of targets) statuses.push(await statusOf(target, keks));
       const exitCode = exitCodeOf(statuses);
       const now = Date.now();
       if (json) io.stdout(JSON.stringify({ v: 1, command: 'status', at: now, exitCode, appEnvs: statuses }, null, watch ? undefined : 2));
       else io.stdout(`${watch && io.isTTY ? '\u001b[2J\u001b[H' : ''}${watch ? `kcc-redis status at ${isoTime(now)} (every ${intervalS} s; Ctrl-C to stop)\n\n` : ''}${render(statuses, useColor(io), now)}`);
       if (!watch || (await io.sleep(intervalS * 1000))) return exitCode;
+      // The credentials were read once; after a password rotation (WRONGPASS) or a failed secret
+      // read, read them again for the next refresh (only then: each read is a Secrets Manager call).
+      if (statuses.some((st) => isUnreadable(st) && CREDENTIALS_FAILURE.test(st.error))) {
+        try {
+          targets = await resolveTargets('status', values, io);
+        } catch {
+          // Shown again as it is on the next refresh.
+        }
+      }
     }
   },
 };

@@ -11,6 +11,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type AppEnv, appEnvUserName, keyPrefix } from '../../../client/src/contract/naming.js';
 import { APP_ENV_OUTPUT_VERSION, type AppEnvOutput } from '../../../infra/app-env-output.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
+import type { CliIo } from '../../../cli/io.js';
+import { runCli } from '../../../cli/main.js';
 import { runCliInProcess } from '../../support/cli.js';
 import { FakeSecretsManager } from '../../support/fake-secrets-manager.js';
 import { startTestRedis } from '../../support/redis.js';
@@ -116,6 +118,69 @@ describe('kcc-redis --outputs: the secrets\' regions, and one unreadable secret 
         else process.env[name] = value;
       }
     }
+  });
+
+  /** `status --watch --json` for `refreshes` refreshes, without waiting between them; `between(n)` runs after the n-th. */
+  async function watch(argv: string[], refreshes: number, between: (n: number) => Promise<void> = async () => undefined) {
+    const docs: StatusJson[] = [];
+    const errors: string[] = [];
+    const io: CliIo = {
+      stdout: (text) => docs.push(JSON.parse(text) as StatusJson),
+      stderr: (text) => errors.push(text),
+      isTTY: false,
+      stdinIsTTY: false,
+      env,
+      ask: async () => '',
+      nextStop: () => new Promise(() => undefined),
+      sleep: async () => {
+        if (docs.length >= refreshes) return true;
+        await between(docs.length);
+        return false;
+      },
+    };
+    const code = await runCli(['status', ...argv, '--watch', '--json'], io);
+    return { code, docs, errors };
+  }
+  const secretReads = (id: string) => secrets.mock.commandCalls(GetSecretValueCommand).filter((call) => call.args[0].input.SecretId === id).length;
+
+  it('status --watch reads each key-encryption-key secret once, not on every refresh', async () => {
+    const { docs } = await watch(['--outputs', outputs, '--stack', 'KccRedisEu'], 3);
+    expect(docs).toHaveLength(3);
+    for (const name of ['shop-dev', 'blog-dev']) expect(secretReads(arn('eu-west-1', 'KccRedisEu', 'kek', name))).toBe(1);
+  });
+
+  it('status --watch reads the credentials again after a password rotation (WRONGPASS), not before', async () => {
+    const userArn = arn('eu-west-1', 'KccRedisEu', 'user', 'shop-dev');
+    const before = secrets.value(userArn)!;
+    const admin = await server.admin();
+    try {
+      const { docs } = await watch(['--outputs', outputs, '--stack', 'KccRedisEu', '--app', 'shop', '--env', 'dev'], 4, async (n) => {
+        if (n !== 1) return;
+        // The password rotation: the user's new password on the server and in its secret.
+        const password = `${server.users.get('shop-dev')!.password}-rotated`;
+        await admin.call('ACL', 'SETUSER', 'shop-dev', 'resetpass', `>${password}`);
+        secrets.add(userArn, JSON.stringify({ ...JSON.parse(before), password }));
+      });
+      expect(docs.map((d) => d.appEnvs[0]!.error?.match(/WRONGPASS/)?.[0] ?? 'ok')).toEqual(['ok', 'WRONGPASS', 'ok', 'ok']);
+      expect(secretReads(userArn)).toBe(2); // once at the start, once after the WRONGPASS
+    } finally {
+      await admin.call('ACL', 'SETUSER', 'shop-dev', 'resetpass', `>${server.users.get('shop-dev')!.password}`);
+      secrets.add(userArn, before);
+      await admin.quit();
+    }
+  });
+
+  it('several --secret-id: KCC_KEYRING_KEK_SECRET_ID (one app-env\'s key) is not taken for all of them; with one --secret-id it is', async () => {
+    const shopKek = arn('eu-west-1', 'KccRedisEu', 'kek', 'shop-dev');
+    const withEnv = { ...env, AWS_REGION: 'eu-west-1', KCC_REDIS_URL: `rediss://127.0.0.1:${server.port}`, KCC_KEYRING_KEK_SECRET_ID: shopKek };
+    const users = ['shop-dev', 'blog-dev'].map((name) => arn('eu-west-1', 'KccRedisEu', 'user', name));
+    const several = await runCliInProcess(['status', '--secret-id', users[0]!, '--secret-id', users[1]!, '--json'], { env: withEnv });
+    expect(several.stderr).toBe('');
+    expect(several.json<StatusJson>().appEnvs.map((a) => [a.appEnv, a.error])).toEqual([['shop-dev', undefined], ['blog-dev', undefined]]);
+    expect(secretReads(shopKek)).toBe(0);
+    const one = await runCliInProcess(['status', '--secret-id', users[0]!, '--json'], { env: withEnv });
+    expect(one.stderr).toBe('');
+    expect(secretReads(shopKek)).toBe(1);
   });
 
   it('one refused user secret: that app-env is its own error row; status and check go on with the others (exit 2)', async () => {
