@@ -112,7 +112,7 @@ export async function signIamToken(
 ): Promise<SignedIamToken> {
   assertIamTokenOptions(options);
   if (Number.isNaN(now.getTime())) throw new TypeError('now: not a valid Date');
-  const { SignatureV4, Sha256, escapeUri } = await loadSigner();
+  const { SignatureV4, Sha256, escapeUri } = await signerModules();
   const hostname = options.cacheName.toLowerCase();
   const query: Record<string, string> = { Action: 'connect', User: options.userId };
   if (options.serverless) query.ResourceType = 'ServerlessCache';
@@ -137,9 +137,15 @@ export async function signIamToken(
 
 /**
  * Loads the signer's optional packages (`@smithy/signature-v4`, `@smithy/core`) once per process.
- * A missing one is a `KccConfigError` naming it; the next call tries again.
+ * A missing one is a `KccConfigError` naming it; the next call tries again. Typed `unknown` where
+ * exported: the package's declarations must not name those packages' types, which an app without
+ * them (no IAM) could not resolve when it type-checks without `skipLibCheck`.
  */
-export function loadSigner(): Promise<Signer> {
+export function loadSigner(): Promise<unknown> {
+  return signerModules();
+}
+
+function signerModules(): Promise<Signer> {
   signer ??= (async () => {
     const neededFor = 'IAM authentication (signing tokens)';
     const [sigv4, checksum, protocols] = await loadAll([

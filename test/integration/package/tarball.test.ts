@@ -146,6 +146,24 @@ describe('npm pack: what the tarball holds', () => {
     }
   });
 
+  it('the declarations of the main entry, /primitives and /contract name no optional peer (an app without IAM, Secrets Manager or OpenTelemetry type-checks them without skipLibCheck)', () => {
+    const reached = new Set<string>();
+    const bare = new Set<string>();
+    const visit = (file: string) => {
+      if (reached.has(file)) return;
+      reached.add(file);
+      const code = readFileSync(installed(file), 'utf8').replace(/\/\*[\s\S]*?\*\//g, ''); // not the examples in doc comments
+      for (const [, specifier] of code.matchAll(/(?:from|import\()\s*'([^']+)'/g)) {
+        if (specifier!.startsWith('.')) visit(join(file, '..', specifier!.replace(/\.js$/, '.d.ts')).split(sep).join('/'));
+        else bare.add(specifier!.startsWith('@') ? specifier!.split('/').slice(0, 2).join('/') : specifier!.split('/')[0]!);
+      }
+    };
+    for (const entry of ['dist/esm/index.d.ts', 'dist/esm/primitives.d.ts', 'dist/esm/contract/index.d.ts']) visit(entry);
+    expect(reached.size).toBeGreaterThan(20);
+    const dependencies = new Set(Object.keys(manifest.dependencies));
+    expect([...bare].filter((name) => !dependencies.has(name) && !name.startsWith('node:')).sort()).toEqual([]);
+  });
+
   it('the sources the maps point at (all of client/src), and nothing else: no tests, build info, scripts or configs', () => {
     const shippedSources = packed.files.filter((file) => file.startsWith('src/'));
     expect(shippedSources.sort()).toEqual(filesUnder(join(CLIENT_DIR, 'src')).map((file) => `src/${file}`).sort());
