@@ -8,7 +8,7 @@ export const planCommand: Command = {
   usage: 'kcc-redis plan --help',
   async run(argv, io) {
     // Its options (infra/plan/plan-command.ts): each at most once.
-    //     refuseRepeatedOptions('plan', argv, { previous: { type: 'string' }, config: { type: 'string' }, json: { type: 'boolean' } });
+    refuseRepeatedOptions('plan', argv, { previous: { type: 'string' }, config: { type: 'string' }, json: { type: 'boolean' } });
     const { runPlanCommand } = await import('../../infra/plan/index.js');
     return runPlanCommand(argv, io);
   },
