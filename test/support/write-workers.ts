@@ -13,15 +13,19 @@ export interface WriteWorkers {
   stop(): Promise<void>;
 }
 
-/** Starts `count` workers, each setting its own key `w<n>` to increasing values until stopped. */
-export function startWriteWorkers(store: Store, count = 4): WriteWorkers {
+/**
+ * Starts `count` workers, each writing in a loop until stopped: through a Store, its own key `w<n>`
+ * set to increasing values; or `write(worker, i)`, the `i`-th write of worker `worker`.
+ */
+export function startWriteWorkers(target: Store | ((worker: number, i: number) => Promise<unknown>), count = 4): WriteWorkers {
+  const write = typeof target === 'function' ? target : (n: number, i: number) => target.set(`w${n}`, String(i));
   let ok = 0;
   const failures: string[] = [];
   let running = true;
   const loops = Array.from({ length: count }, async (_, n) => {
     for (let i = 0; running; i++) {
       try {
-        await store.set(`w${n}`, String(i));
+        await write(n, i);
         ok++;
       } catch (error) {
         failures.push(String(error));

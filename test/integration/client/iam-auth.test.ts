@@ -6,6 +6,7 @@ import { Bus } from '../../../client/src/bus.js';
 import { EventLog } from '../../../client/src/event-log.js';
 import { Store } from '../../../client/src/store.js';
 import { until } from '../../support/events.js';
+import { startWriteWorkers } from '../../support/write-workers.js';
 import { HOUR, MINUTE } from '../../support/fake-clock.js';
 import { IAM_CACHE, IAM_KEY_1, IAM_REGION, IAM_USER, useIamHarness } from '../../support/iam-harness.js';
 import { IamProxy, type IamProxyCredential } from '../../support/iam-proxy.js';
@@ -119,18 +120,8 @@ describe('IAM authentication through an ElastiCache stand-in (token-checking TLS
     const failures: unknown[] = [];
     let published = 0;
     let appended = 0;
-    let ok = 0;
     let running = true;
-    const commands = async () => {
-      for (let i = 0; running; i++) {
-        try {
-          await redis.run((r) => r.set(redis.key(`k${i % 20}`), String(i)));
-          ok++;
-        } catch (error) {
-          failures.push(error);
-        }
-      }
-    };
+    const writes = startWriteWorkers((_, i) => redis.run((r) => r.set(redis.key(`k${i % 20}`), String(i))), 2);
     const messages = async () => {
       while (running) {
         try {
@@ -144,9 +135,9 @@ describe('IAM authentication through an ElastiCache stand-in (token-checking TLS
         await new Promise((resolve) => setTimeout(resolve, 2));
       }
     };
-    const workers = [commands(), commands(), messages()];
+    const workers = [messages()];
     try {
-      await until(() => ok > 50 && published > 10, 'traffic before the rollover');
+      await until(() => writes.ok > 50 && published > 10, 'traffic before the rollover');
       let sinceRenewal = 0;
       for (let rollover = 1; rollover <= 2; rollover++) {
         const renewed = redis.stats.renewals;
@@ -162,16 +153,15 @@ describe('IAM authentication through an ElastiCache stand-in (token-checking TLS
         iam.clock.advance(2 * HOUR);
         sinceRenewal = 2 * HOUR;
         await until(() => iam.proxy.sweeps > sweeps + 1, 'an age check past 12 hours');
-        const target = ok + 100;
-        await until(() => ok >= target, `commands after rollover ${rollover}`, 30_000);
+        await writes.okAfter(100, `commands after rollover ${rollover}`, 30_000);
       }
     } finally {
       running = false;
-      await Promise.all(workers);
+      await Promise.all([...workers, writes.stop()]);
     }
     await until(() => heard.size === published && applied.size === appended, 'every message and event', 30_000);
     await tail.stop();
-    expect(failures).toEqual([]);
+    expect([...failures, ...writes.failures]).toEqual([]);
     expect(iam.proxy.closedForAge).toBe(0);
     expect(redis.stats.reconnects).toBe(0);
     expect(iam.proxy.refusals).toEqual([]);

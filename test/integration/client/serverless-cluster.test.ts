@@ -10,6 +10,7 @@ import { Locks } from '../../../client/src/lock.js';
 import { Store } from '../../../client/src/store.js';
 import { LocalCluster } from '../../../local/local-cluster.js';
 import { nextEvent, until } from '../../support/events.js';
+import { startWriteWorkers } from '../../support/write-workers.js';
 import { type FakeClock, HOUR, fakeClock } from '../../support/fake-clock.js';
 import { IamProxy } from '../../support/iam-proxy.js';
 
@@ -228,6 +229,7 @@ describe('serverless: one endpoint, slots across three TLS primaries', () => {
       const failures: unknown[] = [];
       let running = true;
       const workers: Promise<void>[] = [];
+      let stopWrites = async (): Promise<void> => undefined;
       try {
         const [redis, sender] = await Promise.all([KccRedis.connect(options), KccRedis.connect(options)]);
         open.push({ redis }, { redis: sender });
@@ -238,18 +240,9 @@ describe('serverless: one endpoint, slots across three TLS primaries', () => {
           latest = Math.max(latest, message.data);
         });
         const bus = new Bus<number>(sender, { channel: 'rollover' });
-        let ok = 0;
         let published = 0;
-        const commands = async () => {
-          for (let i = 0; running; i++) {
-            try {
-              await redis.run((r) => r.set(redis.key(`k${i % 20}`), String(i)));
-              ok++;
-            } catch (error) {
-              failures.push(error);
-            }
-          }
-        };
+        const writes = startWriteWorkers((_, i) => redis.run((r) => r.set(redis.key(`k${i % 20}`), String(i))), 2);
+        stopWrites = writes.stop;
         const messages = async () => {
           while (running) {
             try {
@@ -261,8 +254,8 @@ describe('serverless: one endpoint, slots across three TLS primaries', () => {
             await new Promise((resolve) => setTimeout(resolve, 2));
           }
         };
-        workers.push(commands(), commands(), messages());
-        await until(() => ok > 50 && published > 10, 'traffic before the rollover');
+        workers.push(messages());
+        await until(() => writes.ok > 50 && published > 10, 'traffic before the rollover');
         const before = proxies.map((p) => new Set(p.openIds()));
         clock.advance(11 * HOUR);
         await until(() => proxies.every((p, i) => p.openIds().every((id) => !before[i]!.has(id))), 'every connection replaced and the old ones closed', 30_000);
@@ -271,23 +264,22 @@ describe('serverless: one endpoint, slots across three TLS primaries', () => {
         clock.advance(2 * HOUR);
         await until(() => signatures() > signed, 'the stand-by token re-signed after the clock jump');
         await until(() => proxies.every((p, i) => p.sweeps > sweeps[i]! + 1), 'an age check past 12 hours');
-        const target = ok + 200;
-        await until(() => ok >= target, 'commands after the rollover', 30_000);
+        await writes.okAfter(200, 'commands after the rollover', 30_000);
         // Messages keep coming until the subscriber hears one published from here on: a gap in the
         // handover, however long, is then covered by messages that would be lost in it.
         const last = published;
         await until(() => latest >= last, 'the renewed subscriber hearing a message published after the rollover', 15_000);
         running = false;
-        await Promise.all(workers);
+        await Promise.all([...workers, writes.stop()]);
         await until(() => heard.size === published, 'every message published during the rollover', 15_000).catch(() => undefined);
-        expect(failures).toEqual([]);
+        expect([...failures, ...writes.failures]).toEqual([]);
         expect(published - heard.size).toBe(0);
         expect([redis.stats.renewals, sender.stats.renewals].every((n) => n > 0)).toBe(true);
         expect([redis.stats.reconnects, sender.stats.reconnects]).toEqual([0, 0]);
         expect(proxies.map((p) => p.closedForAge)).toEqual([0, 0, 0]);
       } finally {
         running = false;
-        await Promise.all(workers);
+        await Promise.all([...workers, stopWrites()]);
         for (const { redis, close } of open.splice(0).reverse()) {
           await close?.();
           await redis.close();
