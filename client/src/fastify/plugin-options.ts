@@ -1,3 +1,4 @@
+import type { RegisterOptions } from 'fastify';
 import type { KccRedis } from '../connection.js';
 import { KccConfigError } from '../errors.js';
 import { KEY_RING_DEFAULTS, type KeyRingOptions } from '../keyring/key-ring-options.js';
@@ -123,7 +124,9 @@ export interface ResolvedKccFastifyOptions {
 const PLUGIN_OPTION_NAMES = {
   issuer: true, clientId: true, connection: true, redis: true, keyRing: true, revocations: true, realmKeys: true,
   backchannelLogout: true, keycloakAdmin: true, routes: true, metrics: true, jwksMaxAgeSeconds: true, logger: true,
-} as const satisfies Record<keyof KccFastifyOptions, true>;
+  // Fastify hands a plugin its register() options with the plugin's own (`prefix` does not apply to these routes: see KccFastifyOptions).
+  ...({ prefix: true, logLevel: true, logSerializers: true } satisfies Record<keyof RegisterOptions, true>),
+} as const satisfies Record<keyof KccFastifyOptions | keyof RegisterOptions, true>;
 const ROUTE_OPTION_NAMES = { jwks: true, backchannelLogout: true, health: true } as const satisfies Record<keyof NonNullable<KccFastifyOptions['routes']>, true>;
 const KEYCLOAK_ADMIN_OPTION_NAMES = { enabled: true, adminUrlPath: true, maxBodyBytes: true, clockToleranceMs: true } as const satisfies Record<keyof KccFastifyKeycloakAdminOptions, true>;
 const { issuer: _issuer, ...PLUGIN_REALM_KEYS_OPTION_NAMES } = REALM_KEYS_OPTION_NAMES;

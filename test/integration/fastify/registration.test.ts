@@ -162,6 +162,11 @@ describe('Fastify plugin registration and lifecycle', () => {
     expect((revocationsError as KccConfigError).problems).toEqual(['failopen: not an option; did you mean failOpen?']);
     await second.close();
     await expectConnections('misspelled', 0);
+    // Fastify's own register() options reach the plugin beside its own: they are not misspellings.
+    const third = Fastify();
+    third.register(fastifyKcc, { ...base({ connection: { ...connectionTo(server), instanceId: 'misspelled' } }), prefix: '/auth', logLevel: 'warn', logSerializers: {} });
+    await third.ready();
+    await third.close();
   });
 
   it('a key-ring option it cannot use, with a connection passed as `redis`: registration fails, the caller\'s connection stays open and usable', async () => {
