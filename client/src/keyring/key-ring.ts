@@ -237,6 +237,8 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
     const seenKids = new Set(this.keeper.ring?.usable.ring.keys.map((k) => k.kid));
     const mode = options.immediate === true ? 'immediate' : 'scheduled';
     const deadline = Date.now() + this.options.lockTtlMs * 2;
+    // The generation waited past: moved on with each change seen, or a change already seen would end every wait at once.
+    let waitedPast = seen;
     for (;;) {
       const lock = await this.keeper.locks.acquire(LOCK_NAME, this.options.lockTtlMs);
       if (lock) {
@@ -247,7 +249,8 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
         }
       }
       // Someone else is rotating. A normal rotation is satisfied by theirs; an emergency one waits its turn.
-      const changed = await this.keeper.waitForGenerationAbove(seen, Math.min(this.options.lockTtlMs, 1_000));
+      const changed = await this.keeper.waitForGenerationAbove(waitedPast, Math.min(this.options.lockTtlMs, 1_000));
+      waitedPast = Math.max(waitedPast, this.generation);
       const theirs = changed && mode === 'scheduled' ? this.rotatedSince(seenKids) : undefined;
       if (theirs) return { rotated: false, kid: theirs.kid, activatesAt: theirs.activatesAt };
       if (Date.now() > deadline) throw new KccLockTimeoutError('could not take the key-ring rotation lock in time');
