@@ -38,7 +38,7 @@ export const TARGET_HELP = `Which app-envs, and their credentials (one source; d
                            KCC_REDIS_USERNAME/KCC_REDIS_PASSWORD, KCC_REDIS_CA_FILE, KCC_KEYRING_KEK(_SECRET_ID), …
   --url <rediss://host:port>  the endpoint, when the source does not give it (default: KCC_REDIS_URL, or
                            discovery through the secret's replication group)
-  --region <region>        AWS region (default: the SDK's: AWS_REGION, profile)
+  --region <region>        AWS region of secrets given by name (an ARN's own region always applies; default: AWS_REGION, the outputs file, the profile)
   --app <app> --env <env>  only this app-env (default: every app-env the source has credentials for)
   --all                    every app-env the source has credentials for (the default, said explicitly)`;
 
@@ -130,10 +130,10 @@ async function selectCandidates(command: string, values: ParsedValues, io: CliIo
   const secretIds = stringList(values, 'secret-id');
   const kekSecretId = stringOption(values, 'kek-secret-id');
   const url = stringOption(values, 'url');
-  // The operator's region first; else the one the outputs file or the secret's ARN gives (an ARN
-  // names the region the secret lives in); else the SDK's own (profile).
+  // A secret's ARN names the one region it can be read in, so it comes first; else the operator's
+  // region; else the one the outputs file gives; else the SDK's own (profile).
   const region = stringOption(values, 'region') ?? (io.env.AWS_REGION || undefined) ?? (io.env.AWS_DEFAULT_REGION || undefined);
-  const regionFor = (secretId: string | undefined, fileRegion?: string) => region ?? arnRegion(secretId) ?? fileRegion;
+  const regionFor = (secretId: string | undefined, fileRegion?: string) => arnRegion(secretId) ?? region ?? fileRegion;
   const sources = [localDir && '--local-dir', outputs && '--outputs', secretIds.length > 0 && '--secret-id'].filter(Boolean);
   if (sources.length > 1) throw new CliUsageError(`give one credential source, not ${sources.join(' and ')}`, command);
   if (kekSecretId && secretIds.length !== 1) throw new CliUsageError('--kek-secret-id goes with exactly one --secret-id', command);

@@ -90,11 +90,17 @@ describe('kcc-redis --outputs: the secrets\' regions, and one unreadable secret 
     expect(new Set(read.map(([, region]) => region))).toEqual(new Set(['eu-west-1', 'us-east-1']));
   });
 
-  it('--region (or AWS_REGION) is the operator\'s choice and wins', async () => {
-    await runCliInProcess(['status', '--outputs', outputs, '--stack', 'KccRedisEu', '--region', 'eu-central-1', '--json'], { env });
+  it('an ARN\'s region wins over --region and AWS_REGION (a secret is read only in its own region)', async () => {
+    await runCliInProcess(['status', '--outputs', outputs, '--region', 'eu-central-1', '--json'], { env: { ...env, AWS_REGION: 'ap-south-1' } });
     const read = await regionsRead();
-    expect(read.length).toBeGreaterThan(0);
-    expect(new Set(read.map(([, region]) => region))).toEqual(new Set(['eu-central-1']));
+    expect(read).toHaveLength(8);
+    for (const [id, region] of read) expect([id, region]).toEqual([id, /^arn:aws:secretsmanager:([a-z0-9-]+):/.exec(id!)![1]]);
+  });
+
+  it('--region (or AWS_REGION) is where a secret given by name is read', async () => {
+    secrets.add('shop-dev-by-name', JSON.stringify({ username: 'shop-dev', password: server.users.get('shop-dev')!.password, keyPrefix: 'shop-dev:' }));
+    await runCliInProcess(['status', '--secret-id', 'shop-dev-by-name', '--region', 'eu-central-1', '--json'], { env });
+    expect((await regionsRead()).filter(([id]) => id === 'shop-dev-by-name').map(([, region]) => region)).toEqual(['eu-central-1']);
   });
 
   it('a region nowhere to be found: the error names the fix', async () => {
