@@ -58,35 +58,43 @@ async function read<T>(part: () => Promise<T>): Promise<Part<T>> {
 
 /** How long `--watch` reuses an app-env's key-encryption key before reading its secret again. */
 const KEK_REUSE_MS = 5 * 60_000;
+/**
+ * How often `--watch` reads a secret again at most because of a failure it may cure (a ring that does
+ * not verify under the KEK kept, a password refused, a secret not read): a failure that stays (a
+ * forged ring, a secret this operator may not read) must not cost Secrets Manager calls every refresh.
+ */
+const REREAD_AFTER_FAILURE_MS = 60_000;
 
 /**
  * An app-env's key-encryption key, read once per {@link KEK_REUSE_MS} under `--watch` (not on every
- * refresh: each read is a Secrets Manager call), and again at once when the ring does not verify
- * under the one kept (the KEK may have been rotated since).
+ * refresh: each read is a Secrets Manager call), and again when the ring does not verify under the
+ * one kept (the KEK may have been rotated since), unless it was read less than
+ * {@link REREAD_AFTER_FAILURE_MS} ago.
  */
 class KekCache {
   private readonly kept = new Map<AppEnvTarget, { readonly at: number; readonly value: Awaited<ReturnType<AppEnvTarget['kek']>> }>();
 
-  async get(target: AppEnvTarget, fresh: boolean): Promise<{ value: Awaited<ReturnType<AppEnvTarget['kek']>>; reused: boolean }> {
+  /** `now`: the watch's clock (see the status command). */
+  async get(target: AppEnvTarget, fresh: boolean, now: number): Promise<{ value: Awaited<ReturnType<AppEnvTarget['kek']>>; reused: boolean }> {
     const kept = this.kept.get(target);
-    if (!fresh && kept && Date.now() - kept.at < KEK_REUSE_MS) return { value: kept.value, reused: true };
+    if (kept && now - kept.at < (fresh ? REREAD_AFTER_FAILURE_MS : KEK_REUSE_MS)) return { value: kept.value, reused: true };
     const value = await target.kek();
-    this.kept.set(target, { at: Date.now(), value });
+    this.kept.set(target, { at: now, value });
     return { value, reused: false };
   }
 }
 
 /** One app-env's status; never throws: what fails is shown as unreadable, so one app-env's forged data cannot hide the others. */
-async function statusOf(target: AppEnvTarget | UnreadableTarget, keks: KekCache): Promise<AppEnvStatus> {
+async function statusOf(target: AppEnvTarget | UnreadableTarget, keks: KekCache, now: number): Promise<AppEnvStatus> {
   const named = { appEnv: target.name, source: target.source };
   if (isUnreadableTarget(target)) return { ...named, error: errorReason(target.unreadable) };
   try {
-    const kek = await keks.get(target, false);
+    const kek = await keks.get(target, false, now);
     return await withConnection(target, async (redis) => {
       let keyRing = await read(() => readKeyRing(redis, { keys: kek.value }));
       if (kek.reused && !isUnreadable(keyRing) && keyRing.state === 'degraded') {
-        const again = await keks.get(target, true);
-        keyRing = await read(() => readKeyRing(redis, { keys: again.value }));
+        const again = await keks.get(target, true, now);
+        if (!again.reused) keyRing = await read(() => readKeyRing(redis, { keys: again.value }));
       }
       return { ...named, keyRing, revocations: await read(() => readRevocations(redis)), instances: await read(() => listInstances(redis)) };
     });
@@ -207,17 +215,23 @@ export const statusCommand: Command = {
     const watch = values.watch === true;
     const json = values.json === true;
     const keks = new KekCache();
+    // The watch's clock: at least the interval passes with each refresh (a sleep cut short, as in
+    // tests, still counts as the interval), so the re-reads' spacing is in refreshes as much as in time.
+    let watchNow = Date.now();
+    let resolvedAt = watchNow;
     for (;;) {
       const statuses: AppEnvStatus[] = [];
-      for (const target of targets) statuses.push(await statusOf(target, keks));
+      for (const target of targets) statuses.push(await statusOf(target, keks, watchNow));
       const exitCode = exitCodeOf(statuses);
       const now = Date.now();
       if (json) io.stdout(JSON.stringify({ v: 1, command: 'status', at: now, exitCode, appEnvs: statuses }, null, watch ? undefined : 2));
       else io.stdout(`${watch && io.isTTY ? '\u001b[2J\u001b[H' : ''}${watch ? `kcc-redis status at ${isoTime(now)} (every ${intervalS} s; Ctrl-C to stop)\n\n` : ''}${render(statuses, useColor(io), now)}`);
       if (!watch || (await io.sleep(intervalS * 1000))) return exitCode;
+      watchNow = Math.max(Date.now(), watchNow + intervalS * 1000);
       // The credentials were read once; after a password rotation (WRONGPASS) or a failed secret
       // read, read them again for the next refresh (only then: each read is a Secrets Manager call).
-      if (statuses.some((st) => isUnreadable(st) && CREDENTIALS_FAILURE.test(st.error))) {
+      if (statuses.some((st) => isUnreadable(st) && CREDENTIALS_FAILURE.test(st.error)) && watchNow - resolvedAt >= REREAD_AFTER_FAILURE_MS) {
+        resolvedAt = watchNow;
         try {
           targets = await resolveTargets('status', values, io);
         } catch {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetSecretValueCommand, type SecretsManagerClient, SecretsManagerServiceException } from '@aws-sdk/client-secrets-manager';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type AppEnv, appEnvUserName, keyPrefix } from '../../../client/src/contract/naming.js';
+import { type AppEnv, appEnvUserName, keyPrefix, namespacedKey } from '../../../client/src/contract/naming.js';
 import { APP_ENV_OUTPUT_VERSION, type AppEnvOutput } from '../../../infra/app-env-output.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
 import type { CliIo } from '../../../cli/io.js';
@@ -160,7 +160,8 @@ describe('kcc-redis --outputs: the secrets\' regions, and one unreadable secret 
     const before = secrets.value(userArn)!;
     const admin = await server.admin();
     try {
-      const { docs } = await watch(['--outputs', outputs, '--stack', 'KccRedisEu', '--app', 'shop', '--env', 'dev'], 4, async (n) => {
+      // Refreshes a minute apart: the credentials are read again at most once a minute.
+      const { docs } = await watch(['--outputs', outputs, '--stack', 'KccRedisEu', '--app', 'shop', '--env', 'dev', '--interval', '60'], 4, async (n) => {
         if (n !== 1) return;
         // The password rotation: the user's new password on the server and in its secret.
         const password = `${server.users.get('shop-dev')!.password}-rotated`;
@@ -215,5 +216,29 @@ describe('kcc-redis --outputs: the secrets\' regions, and one unreadable secret 
       expect(check.stdout).toMatch(new RegExp(`^${row.replace(/[()]/g, '\\$&')} +log in as \\S+ +ok`, 'm'));
     }
     expect(check.stdout).toContain('1 app-env out of reach or without readable credentials.');
+  });
+
+  it('status --watch: a secret that stays refused is read again at most once a minute, the others\' with it (not on every refresh)', async () => {
+    const refused = arn('eu-west-1', 'KccRedisEu', 'user', 'blog-dev');
+    secrets.mock.on(GetSecretValueCommand, { SecretId: refused }).rejects(denied(refused));
+    const { docs } = await watch(['--outputs', outputs, '--stack', 'KccRedisEu'], 6);
+    expect(docs.map((d) => d.appEnvs.map((a) => (a.error === undefined ? 'ok' : 'error')))).toEqual(Array.from({ length: 6 }, () => ['ok', 'error']));
+    // Six refreshes 2 s apart: the first read only (six each with a re-read on every refresh).
+    expect([secretReads(refused), secretReads(arn('eu-west-1', 'KccRedisEu', 'user', 'shop-dev'))]).toEqual([1, 1]);
+  });
+
+  it('status --watch: a ring that stays degraded (forged in Redis) reads its key-encryption-key secret at most once a minute', async () => {
+    const admin = await server.admin();
+    const ring = namespacedKey('shop-dev:', 'keyring');
+    try {
+      await admin.hset(ring, 'version', 1, 'value', 'garbage-not-a-ring');
+      const { docs } = await watch(['--outputs', outputs, '--stack', 'KccRedisUs', '--app', 'shop', '--env', 'dev'], 6);
+      expect(docs.map((d) => d.appEnvs[0]!.keyRing!.state)).toEqual(Array.from({ length: 6 }, () => 'degraded'));
+      // The first read only (six with a re-read whenever the ring does not verify).
+      expect(secretReads(arn('us-east-1', 'KccRedisUs', 'kek', 'shop-dev'))).toBe(1);
+    } finally {
+      await admin.del(ring);
+      await admin.quit();
+    }
   });
 });
