@@ -99,8 +99,11 @@ export const rotateKeysCommand: Command = {
           io.stderr(
             `${target.name}: NOT rotated: another rotation changed the ring while this one was written; key ${result.kid} is the ring's now (${result.activatesAt <= now ? 'signing' : `signs from ${isoTime(result.activatesAt)}`}). This command changed nothing: check kcc-redis status and run rotate-keys --immediate again if a compromised key still signs.`,
           );
-        } else {
+        } else if (result.activatesAt > now) {
           io.stdout(`${target.name}: not rotated: key ${result.kid} was already pending (activates ${isoTime(result.activatesAt)}); use --immediate to replace it now.`);
+        } else {
+          // Another caller's rotation won, and its key already signs (an immediate one).
+          io.stdout(`${target.name}: not rotated: another rotation made key ${result.kid} the active key (since ${isoTime(result.activatesAt)}); ${ringGeneration}.`);
         }
         return exitCode;
       } finally {
