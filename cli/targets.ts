@@ -194,7 +194,7 @@ async function selectCandidates(command: string, values: ParsedValues, io: CliIo
     origin = 'the environment (KCC_REDIS_*)';
     candidates.push({
       source: origin,
-      options: { ...base, env: io.env, url },
+      options: { ...base, env: io.env, url, region: regionFor(io.env.KCC_REDIS_SECRET_ID || undefined) },
       kek: async () => (io.env.KCC_KEYRING_KEK ? { kek: io.env.KCC_KEYRING_KEK } : kekFromSecret(io.env.KCC_KEYRING_KEK_SECRET_ID)()),
     });
   }

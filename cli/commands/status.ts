@@ -72,14 +72,16 @@ const REREAD_AFTER_FAILURE_MS = 60_000;
  * {@link REREAD_AFTER_FAILURE_MS} ago.
  */
 class KekCache {
-  private readonly kept = new Map<AppEnvTarget, { readonly at: number; readonly value: Awaited<ReturnType<AppEnvTarget['kek']>> }>();
+  // By app-env and source, not by target object: the credentials' re-read makes new targets.
+  private readonly kept = new Map<string, { readonly at: number; readonly value: Awaited<ReturnType<AppEnvTarget['kek']>> }>();
 
   /** `now`: the watch's clock (see the status command). */
   async get(target: AppEnvTarget, fresh: boolean, now: number): Promise<{ value: Awaited<ReturnType<AppEnvTarget['kek']>>; reused: boolean }> {
-    const kept = this.kept.get(target);
+    const key = `${target.name}\n${target.source}`;
+    const kept = this.kept.get(key);
     if (kept && now - kept.at < (fresh ? REREAD_AFTER_FAILURE_MS : KEK_REUSE_MS)) return { value: kept.value, reused: true };
     const value = await target.kek();
-    this.kept.set(target, { at: now, value });
+    this.kept.set(key, { at: now, value });
     return { value, reused: false };
   }
 }

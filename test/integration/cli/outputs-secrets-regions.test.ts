@@ -97,6 +97,12 @@ describe('kcc-redis --outputs: the secrets\' regions, and one unreadable secret 
     for (const [id, region] of read) expect([id, region]).toEqual([id, /^arn:aws:secretsmanager:([a-z0-9-]+):/.exec(id!)![1]]);
   });
 
+  it('the environment\'s KCC_REDIS_SECRET_ID, an ARN: read in its region too, not AWS_REGION\'s', async () => {
+    const userArn = arn('eu-west-1', 'KccRedisEu', 'user', 'shop-dev');
+    await runCliInProcess(['status', '--url', `rediss://127.0.0.1:${server.port}`, '--json'], { env: { ...env, KCC_REDIS_SECRET_ID: userArn, AWS_REGION: 'ap-south-1' } });
+    expect((await regionsRead()).filter(([id]) => id === userArn).map(([, region]) => region)).toEqual(['eu-west-1']);
+  });
+
   it('--region (or AWS_REGION) is where a secret given by name is read', async () => {
     secrets.add('shop-dev-by-name', JSON.stringify({ username: 'shop-dev', password: server.users.get('shop-dev')!.password, keyPrefix: 'shop-dev:' }));
     await runCliInProcess(['status', '--secret-id', 'shop-dev-by-name', '--region', 'eu-central-1', '--json'], { env });
@@ -170,6 +176,8 @@ describe('kcc-redis --outputs: the secrets\' regions, and one unreadable secret 
       });
       expect(docs.map((d) => d.appEnvs[0]!.error?.match(/WRONGPASS/)?.[0] ?? 'ok')).toEqual(['ok', 'WRONGPASS', 'ok', 'ok']);
       expect(secretReads(userArn)).toBe(2); // once at the start, once after the WRONGPASS
+      // The key-encryption key kept across that re-read (3 minutes < 5): read once.
+      expect(secretReads(arn('eu-west-1', 'KccRedisEu', 'kek', 'shop-dev'))).toBe(1);
     } finally {
       await admin.call('ACL', 'SETUSER', 'shop-dev', 'resetpass', `>${server.users.get('shop-dev')!.password}`);
       secrets.add(userArn, before);
