@@ -3,25 +3,25 @@
  * read one app-env's secrets only. Secrets Manager is the fake (test/support), refusing a secret as
  * IAM does (AccessDeniedException); Redis is real.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetSecretValueCommand, SecretsManagerServiceException } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KccRedis, KeyRing } from '../../../client/src/index.js';
-import { type AppEnv, appEnvUserName, keyPrefix } from '../../../client/src/contract/naming.js';
-import { APP_ENV_OUTPUT_VERSION, type AppEnvOutput } from '../../../infra/app-env-output.js';
+import { type AppEnv, appEnvUserName } from '../../../client/src/contract/naming.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
 import { randomPassword } from '../../../local/local-util.js';
 import { runCliInProcess } from '../../support/cli.js';
 import { FakeSecretsManager } from '../../support/fake-secrets-manager.js';
+import { secretArn, writeStackOutputs } from '../../support/stack-outputs.js';
 import { kccOptions, startTestRedis } from '../../support/redis.js';
 
 const REGION = 'eu-west-1';
 const APP_ENVS: AppEnv[] = [{ app: 'shop', env: 'dev' }, { app: 'blog', env: 'dev' }];
 // Both stacks' outputs point at the one test server: which stack was chosen shows in the report and in the secrets read.
 const STACKS = ['KccRedisStaging', 'KccRedisProd'] as const;
-const arn = (stack: string, kind: string, name: string) => `arn:aws:secretsmanager:${REGION}:123456789012:secret:${stack}-${kind}-${name}-AbCdEf`;
+const arn = (stack: string, kind: string, name: string) => secretArn(REGION, stack, kind, name);
 
 describe('kcc-redis with an outputs file of two stacks, and least-privilege secrets', () => {
   let dir: string;
@@ -36,26 +36,7 @@ describe('kcc-redis with an outputs file of two stacks, and least-privilege secr
     dir = await mkdtemp(join(tmpdir(), 'kcc-stacks-'));
     server = await startTestRedis({ appEnvs: APP_ENVS, persistence: 'none' });
     secrets = new FakeSecretsManager();
-    const file: Record<string, Record<string, string>> = {};
-    for (const stack of STACKS) {
-      const stackOutputs: Record<string, string> = { PrimaryEndpointAddress: '127.0.0.1', PrimaryEndpointPort: String(server.port) };
-      for (const appEnv of APP_ENVS) {
-        const name = appEnvUserName(appEnv);
-        secrets.add(arn(stack, 'user', name), JSON.stringify({ username: name, password: server.users.get(name)!.password, keyPrefix: keyPrefix(appEnv), userArn: `arn:aws:elasticache:${REGION}:123456789012:user:${name}`, replicationGroupId: stack.toLowerCase() }));
-        secrets.add(arn(stack, 'kek', name), JSON.stringify({ v: 1, kek, previous: [] }));
-        const output: AppEnvOutput = {
-          v: APP_ENV_OUTPUT_VERSION,
-          keyPrefix: keyPrefix(appEnv),
-          kekSecretArn: arn(stack, 'kek', name),
-          cache: { name: stack.toLowerCase(), kind: 'replication-group', clusterMode: false, region: REGION },
-          password: { username: name, secretArn: arn(stack, 'user', name) },
-        };
-        stackOutputs[appEnv.app === 'shop' ? 'AppEnvShopDev' : 'AppEnvBlogDev'] = JSON.stringify(output);
-      }
-      file[stack] = stackOutputs;
-    }
-    outputs = join(dir, 'cdk-outputs.json');
-    await writeFile(outputs, JSON.stringify(file));
+    outputs = await writeStackOutputs(dir, server, secrets, STACKS.map((name) => ({ name, region: REGION })), APP_ENVS, kek);
     env = { AWS_REGION: REGION, KCC_REDIS_CA_FILE: server.tls.caFile };
     // A ring for rotate-keys to rotate, as the first instance creates it.
     const redis = await KccRedis.connect(kccOptions(server, 'shop-dev', { heartbeat: false }));

@@ -3,18 +3,18 @@
  * read. Secrets Manager is the fake (aws-sdk-client-mock); Redis is real. The region each secret is
  * read in is the one the Secrets Manager client was built with (`client.config.region()`).
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetSecretValueCommand, type SecretsManagerClient, SecretsManagerServiceException } from '@aws-sdk/client-secrets-manager';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type AppEnv, appEnvUserName, keyPrefix, namespacedKey } from '../../../client/src/contract/naming.js';
-import { APP_ENV_OUTPUT_VERSION, type AppEnvOutput } from '../../../infra/app-env-output.js';
+import { type AppEnv, namespacedKey } from '../../../client/src/contract/naming.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
 import type { CliIo } from '../../../cli/io.js';
 import { runCli } from '../../../cli/main.js';
 import { runCliInProcess } from '../../support/cli.js';
 import { FakeSecretsManager } from '../../support/fake-secrets-manager.js';
+import { secretArn, writeStackOutputs } from '../../support/stack-outputs.js';
 import { startTestRedis } from '../../support/redis.js';
 
 const APP_ENVS: AppEnv[] = [{ app: 'shop', env: 'dev' }, { app: 'blog', env: 'dev' }];
@@ -23,7 +23,7 @@ const STACKS = [
   { name: 'KccRedisEu', region: 'eu-west-1', format: 2 },
   { name: 'KccRedisUs', region: 'us-east-1', format: 1 },
 ] as const;
-const arn = (region: string, stack: string, kind: string, name: string) => `arn:aws:secretsmanager:${region}:123456789012:secret:${stack}-${kind}-${name}-AbCdEf`;
+const arn = secretArn;
 const denied = (id: string) =>
   new SecretsManagerServiceException({ name: 'AccessDeniedException', $fault: 'client', $metadata: { httpStatusCode: 400 }, message: `User: arn:aws:iam::123456789012:user/ops is not authorized to perform: secretsmanager:GetSecretValue on resource: ${id}` });
 
@@ -43,31 +43,7 @@ describe('kcc-redis --outputs: the secrets\' regions, and one unreadable secret 
     dir = await mkdtemp(join(tmpdir(), 'kcc-regions-'));
     server = await startTestRedis({ appEnvs: APP_ENVS, persistence: 'none' });
     secrets = new FakeSecretsManager();
-    const file: Record<string, Record<string, string>> = {};
-    for (const stack of STACKS) {
-      const stackOutputs: Record<string, string> = { PrimaryEndpointAddress: '127.0.0.1', PrimaryEndpointPort: String(server.port) };
-      for (const appEnv of APP_ENVS) {
-        const name = appEnvUserName(appEnv);
-        const userArn = arn(stack.region, stack.name, 'user', name);
-        const kekArn = arn(stack.region, stack.name, 'kek', name);
-        secrets.add(userArn, JSON.stringify({ username: name, password: server.users.get(name)!.password, keyPrefix: keyPrefix(appEnv), userArn: `arn:aws:elasticache:${stack.region}:123456789012:user:${name}`, replicationGroupId: stack.name.toLowerCase() }));
-        secrets.add(kekArn, JSON.stringify({ v: 1, kek: 'k'.repeat(64), previous: [] }));
-        const output =
-          stack.format === 2
-            ? ({
-                v: APP_ENV_OUTPUT_VERSION,
-                keyPrefix: keyPrefix(appEnv),
-                kekSecretArn: kekArn,
-                cache: { name: stack.name.toLowerCase(), kind: 'replication-group', clusterMode: false, region: stack.region },
-                password: { username: name, secretArn: userArn },
-              } satisfies AppEnvOutput)
-            : { v: 1, username: name, keyPrefix: keyPrefix(appEnv), secretArn: userArn, kekSecretArn: kekArn };
-        stackOutputs[appEnv.app === 'shop' ? 'AppEnvShopDev' : 'AppEnvBlogDev'] = JSON.stringify(output);
-      }
-      file[stack.name] = stackOutputs;
-    }
-    outputs = join(dir, 'cdk-outputs.json');
-    await writeFile(outputs, JSON.stringify(file));
+    outputs = await writeStackOutputs(dir, server, secrets, STACKS, APP_ENVS, 'k'.repeat(64));
     // No AWS_REGION: the region comes from the file.
     env = { KCC_REDIS_CA_FILE: server.tls.caFile };
   });
