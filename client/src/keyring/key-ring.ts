@@ -248,12 +248,13 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
           await lock.release();
         }
       }
+      // Checked right after a try, so the last thing before giving up is a try.
+      if (Date.now() > deadline) throw new KccLockTimeoutError('could not take the key-ring rotation lock in time');
       // Someone else is rotating. A normal rotation is satisfied by theirs; an emergency one waits its turn.
       const changed = await this.keeper.waitForGenerationAbove(waitedPast, Math.min(this.options.lockTtlMs, 1_000));
       waitedPast = Math.max(waitedPast, this.generation);
       const theirs = changed && mode === 'scheduled' ? this.rotatedSince(seenKids) : undefined;
       if (theirs) return { rotated: false, kid: theirs.kid, activatesAt: theirs.activatesAt };
-      if (Date.now() > deadline) throw new KccLockTimeoutError('could not take the key-ring rotation lock in time');
     }
   }
 

@@ -82,4 +82,31 @@ describe('rotate(): a new generation without a new key is not someone else\'s ro
     expect(results.find((r) => !r.rotated)).toEqual({ rotated: false, kid: winner.kid, activatesAt: winner.activatesAt });
     expect(a.jwks().keys).toHaveLength(2);
   });
+
+  it('the lock held past twice its TTL: KccLockTimeoutError, the last step before it a try for the lock (not a wait)', async () => {
+    const user = 'rotgen-prod';
+    const a = closeLater(await KeyRing.start(await connect(user), { ...OPTIONS, lockTtlMs: 300 }));
+    const lock = (await new Locks(await connect(user)).acquire(KEY_RING_KEYS.lock, 10_000))!;
+    try {
+      // White-box: the call's steps, in order.
+      const keeper = (a as unknown as { keeper: { locks: Locks; waitForGenerationAbove: (generation: number, ms: number) => Promise<boolean> } }).keeper;
+      const steps: string[] = [];
+      const acquire = keeper.locks.acquire.bind(keeper.locks);
+      keeper.locks.acquire = async (...args: Parameters<Locks['acquire']>) => {
+        steps.push('try');
+        return acquire(...args);
+      };
+      const wait = keeper.waitForGenerationAbove.bind(keeper);
+      keeper.waitForGenerationAbove = async (generation, ms) => {
+        steps.push('wait');
+        return wait(generation, ms);
+      };
+      const error = await a.rotate({ immediate: true }).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'KCC_LOCK_TIMEOUT' });
+      expect(steps.filter((step) => step === 'try').length).toBeGreaterThan(1);
+      expect(steps.at(-1)).toBe('try');
+    } finally {
+      await lock.release();
+    }
+  });
 });
