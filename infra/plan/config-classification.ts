@@ -35,6 +35,8 @@ export const CONFIG_VARIATIONS: readonly ConfigVariation[] = [
   { field: 'nodeType', change: 'another size', after: { nodeType: 'cache.t4g.small' } },
   { field: 'replicas', change: '1 → 2', after: { replicas: 2 } },
   { field: 'replicas', change: '1 → 0', after: { replicas: 0 } },
+  { field: 'replicas', change: '0 → 1', before: { replicas: 0 }, after: { replicas: 1 } },
+  { field: 'replicas', change: '2 → 1', before: { replicas: 2 }, after: { replicas: 1 } },
   { field: 'shards', change: '1 → 2', after: { shards: 2 } },
   { field: 'port', change: '6379 → 6380', after: { port: 6380 } },
   { field: 'aclProfile', change: 'guide → hardened', after: { aclProfile: 'hardened' } },

@@ -57,6 +57,26 @@ export function refusal(type: string, previous: CfnResource, current: CfnResourc
       return 'ClusterMode disabled → enabled in one step: ElastiCache goes through "compatible" first (two deploys)';
     }
   }
+
+  // Cluster mode disabled, the replica count crossing zero also turns automatic failover (and
+  // Multi-AZ) on or off, in the same update. ElastiCache needs a replica while automatic failover is
+  // on: "If the cluster is Multi-AZ with automatic failover enabled, you cannot delete the last read
+  // replica without first disabling Multi-AZ"
+  // (https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/Scaling.RedisReplGrps.ScaleIn.html), and
+  // NumCacheClusters "must be at least 2" when AutomaticFailoverEnabled is true
+  // (https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/API_CreateReplicationGroup.html).
+  // CloudFormation does not document the order it applies the two in, and the way up is reported to
+  // fail ("Replication group must have at least one read replica to enable autofailover":
+  // https://github.com/aws-cloudformation/cloudformation-coverage-roadmap/issues/383).
+  const clustersFrom = Number(before.NumCacheClusters ?? 1);
+  const clustersTo = Number(after.NumCacheClusters ?? 1);
+  const failoverFrom = before.AutomaticFailoverEnabled === true;
+  const failoverTo = after.AutomaticFailoverEnabled === true;
+  if (modeFrom === 'disabled' && modeTo === 'disabled' && failoverFrom !== failoverTo && clustersFrom !== clustersTo && Math.min(clustersFrom, clustersTo) === 1) {
+    return failoverTo
+      ? `NumCacheClusters ${clustersFrom} → ${clustersTo} with AutomaticFailoverEnabled false → true in one update: automatic failover needs the replica first, and CloudFormation applying both at once is reported to fail ("at least one read replica to enable autofailover"); the stack turns failover on with the first replica, so create the cache with the replicas it needs`
+      : `NumCacheClusters ${clustersFrom} → ${clustersTo} with AutomaticFailoverEnabled true → false in one update: ElastiCache keeps the last replica while automatic failover is on, and CloudFormation does not say it turns failover off first`;
+  }
   return undefined;
 }
 

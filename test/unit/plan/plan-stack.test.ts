@@ -95,6 +95,16 @@ describe('plan on the stack: what the issue found', () => {
     expect(blocked.filter((r) => r === 'blocked AWS::ElastiCache::User')).toHaveLength(3);
   });
 
+  it('one shard, the replicas crossing zero turn automatic failover on or off in the same update: blocked both ways; 2 → 1 in place', () => {
+    const up = changeOf(planUpdate(synth({ replicas: 0 }), synth({ replicas: 1 }), spec), 'AWS::ElastiCache::ReplicationGroup');
+    expect(up.action).toBe('blocked');
+    expect(up.blockedBecause).toMatch(/^NumCacheClusters 1 → 2 with AutomaticFailoverEnabled false → true in one update/);
+    const down = changeOf(planFromBase({ replicas: 0 }), 'AWS::ElastiCache::ReplicationGroup');
+    expect(down.action).toBe('blocked');
+    expect(down.blockedBecause).toMatch(/^NumCacheClusters 2 → 1 with AutomaticFailoverEnabled true → false/);
+    expect(changeOf(planUpdate(synth({ replicas: 2 }), synth({ replicas: 1 }), spec), 'AWS::ElastiCache::ReplicationGroup').action).toBe('in-place');
+  });
+
   it('from one shard to two: cluster mode cannot switch in one step: blocked', () => {
     const rg = changeOf(planFromBase({ shards: 2 }), 'AWS::ElastiCache::ReplicationGroup');
     expect(rg.action).toBe('blocked');
