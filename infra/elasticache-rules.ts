@@ -25,6 +25,22 @@ export function nodeQuotaWarning(nodes: number, how: string): string | undefined
     `before deploying, have the account's quota raised (Service Quotas, ElastiCache "Nodes per cluster", up to ${MAX_NODES}), ` +
     'or the deploy fails with NodeQuotaForClusterExceeded';
 }
+/**
+ * The note for cluster mode without replicas, or undefined. ElastiCache requires automatic failover
+ * in cluster mode ("AutomaticFailoverEnabled must be enabled for Valkey or Redis OSS (cluster mode
+ * enabled) replication groups", CreateReplicationGroup), with no replica to fail over to here; a
+ * later CloudFormation update of such a group is reported to fail ("Replication group must have at
+ * least one read replica to enable autofailover",
+ * https://github.com/aws-cloudformation/cloudformation-coverage-roadmap/issues/1275), and the replica
+ * count cannot change once deployed (ReplicasPerNodeGroup is create-only).
+ */
+export function clusterWithoutReplicasNote(shards: number, replicas: number): string | undefined {
+  if (shards <= 1 || replicas > 0) return undefined;
+  return `${shards} shards with 0 replicas per shard: a primary lost loses its shard's data and slots until it is replaced, ` +
+    'later CloudFormation updates of such a group are reported to fail ("at least one read replica to enable autofailover"), ' +
+    'and replicas cannot be added once deployed (ReplicasPerNodeGroup is create-only): choose replicas ≥ 1 now unless the cache is disposable';
+}
+
 /** ElastiCache allows at most 100 users in a user group. */
 export const MAX_USERS_PER_GROUP = 100;
 /** Secrets Manager rotation schedules run every 1 to 1000 days. */

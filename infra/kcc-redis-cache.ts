@@ -4,7 +4,7 @@ import { CfnReplicationGroup, CfnSubnetGroup } from 'aws-cdk-lib/aws-elasticache
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { DEFAULT_REDIS_PORT } from '@kcc-redis/client/contract';
-import { nodeQuotaWarning } from './elasticache-rules.js';
+import { clusterWithoutReplicasNote, nodeQuotaWarning } from './elasticache-rules.js';
 import { clusterModeParameterGroup } from './engine.js';
 import { CACHE_BASE_DEFAULTS, generatedNamespace, KccRedisCacheBase, type KccRedisCacheBaseProps } from './kcc-redis-cache-base.js';
 import { type KccRedisCacheProps, KCC_REDIS_CACHE_DEFAULTS, KCC_REDIS_CACHE_RULES } from './kcc-redis-cache-props.js';
@@ -64,6 +64,8 @@ export class KccRedisCache extends KccRedisCacheBase {
     // validation warning, and strict mode fails on any warning.
     const quota = nodeQuotaWarning(shards * (replicas + 1), `shards × (1 + replicasPerShard) = ${shards} × ${1 + replicas}`);
     if (quota) Annotations.of(this).addInfo(quota);
+    const withoutReplicas = clusterWithoutReplicasNote(shards, replicas);
+    if (withoutReplicas) Annotations.of(this).addInfo(withoutReplicas);
 
     const subnetGroup = new CfnSubnetGroup(this, 'SubnetGroup', {
       description: `kcc-redis ${namespace} subnets`,
