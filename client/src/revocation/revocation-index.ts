@@ -12,6 +12,15 @@ export interface RevocationClaims {
 }
 
 /**
+ * The oldest not-before (epoch s) that can still refuse a live token: tokens issued before an older
+ * one are past `maxLifetimeMs`. Older ones are dropped ({@link RevocationIndex.prune}), not loaded
+ * (revocation-snapshot.ts) and pruned from Redis by writers.
+ */
+export function oldestLiveNotBefore(nowMs: number, maxLifetimeMs: number): number {
+  return Math.floor((nowMs - maxLifetimeMs) / 1000);
+}
+
+/**
  * What has been revoked, in memory, answered without a Redis round trip. Revoked sessions, the bulk
  * of it, are held as 128-bit digests in typed arrays ({@link SessionTable}): a million cost about
  * 30 MB. Subjects with a not-before are few (a user-wide logout), so they stay a `Map`.
@@ -110,7 +119,7 @@ export class RevocationIndex {
   /** Drops sessions whose record expired and not-befores older than `maxLifetimeMs` (no token that old is alive). */
   prune(nowMs: number, maxLifetimeMs: number): void {
     this.sessions.prune(Math.floor(nowMs / 1000) - EPOCH_BASE_S);
-    const oldest = Math.floor((nowMs - maxLifetimeMs) / 1000);
+    const oldest = oldestLiveNotBefore(nowMs, maxLifetimeMs);
     for (const [sub, notBefore] of this.subjects) if (notBefore < oldest) this.subjects.delete(sub);
   }
 }

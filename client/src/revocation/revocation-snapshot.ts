@@ -1,7 +1,7 @@
 import type { KccRedis } from '../connection.js';
 import { KccConnectionError } from '../errors.js';
 import { MAX_NOT_BEFORE_SKEW_SECONDS, MAX_REVOCATION_ID_LENGTH, NOT_BEFORE_READ_SLACK_SECONDS, latestNotBefore } from './revocation-event.js';
-import type { RevocationIndex } from './revocation-index.js';
+import { type RevocationIndex, oldestLiveNotBefore } from './revocation-index.js';
 import { REVOCATION_KEYS } from './revocation-keys.js';
 
 /** What {@link loadRevocationSnapshot} loaded, and the poison entries it refused (and removed from Redis). */
@@ -65,7 +65,7 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
   const now = Date.now();
   const latest = latestNotBefore(now, NOT_BEFORE_READ_SLACK_SECONDS);
   const cap = now + maxLifetimeMs;
-  const oldest = Math.floor((now - maxLifetimeMs) / 1000);
+  const oldest = oldestLiveNotBefore(now, maxLifetimeMs);
   const chunk = read.chunk ?? SNAPSHOT_CHUNK;
   const window = read.window ?? SNAPSHOT_WINDOW;
   /**

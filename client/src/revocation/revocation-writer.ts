@@ -2,6 +2,7 @@ import type { KccRedis } from '../connection.js';
 import { encodeEnvelope } from '../envelope.js';
 import { MAX_BATCH, MAX_NOT_BEFORE_SKEW_SECONDS, NOT_BEFORE_READ_SLACK_SECONDS, REVOCATION_BATCH_VERSION, REVOCATION_EVENT, type RevocationBatch, type RevocationEvent } from './revocation-event.js';
 import { LUA_PUBLISH_ROUTES, publishRouteArgs } from '../pubsub-mode.js';
+import { oldestLiveNotBefore } from './revocation-index.js';
 import { REVOCATION_KEYS } from './revocation-keys.js';
 import { LUA_KEY_REPAIR, MAX_LOG_ID_AHEAD_MS, warnRepaired } from '../lua-key-repair.js';
 
@@ -136,7 +137,7 @@ export class RevocationWriter {
     this.onEnvelope(envelope.id);
     const repaired = await this.redis.script<number>(WRITE, keys, [
       events.length, ...triples,
-      `${now - maxLifetime}-0`, envelope.id, json, now, Math.floor((now - maxLifetime) / 1000), maxLifetime, prune,
+      `${now - maxLifetime}-0`, envelope.id, json, now, oldestLiveNotBefore(now, maxLifetime), maxLifetime, prune,
       Math.floor(now / 1000) + MAX_NOT_BEFORE_SKEW_SECONDS, ...publishRouteArgs(routes),
     ]);
     if (repaired > 0) {
