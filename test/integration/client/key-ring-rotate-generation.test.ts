@@ -38,6 +38,18 @@ function lockAttempts(ring: KeyRing): () => number {
   return () => attempts;
 }
 
+/** The generations `ring`'s waits for a change are for, from now on (white-box: the wait between tries for its lock). */
+function waitedGenerations(ring: KeyRing): number[] {
+  const keeper = (ring as unknown as { keeper: { waitForGenerationAbove: (generation: number, ms: number) => Promise<boolean> } }).keeper;
+  const wait = keeper.waitForGenerationAbove.bind(keeper);
+  const generations: number[] = [];
+  keeper.waitForGenerationAbove = (generation, ms) => {
+    generations.push(generation);
+    return wait(generation, ms);
+  };
+  return generations;
+}
+
 describe('rotate(): a new generation without a new key is not someone else\'s rotation', () => {
   it('the ring rewritten with the same keys while the call waits for the lock: the call still rotates', async () => {
     const user = 'rotgen-prod';
@@ -53,12 +65,12 @@ describe('rotate(): a new generation without a new key is not someone else\'s ro
     const held = ringPayload((await storedRing(raw, user))!.value);
     await writeStoredRing(raw, user, await sealedWith(KEK, { ...held, generation: held.generation + 1, writtenAt: Date.now() }));
     await until(() => a.health().generation === held.generation + 1, 'the rewritten ring adopted');
-    // Still waiting for the lock, it tries again once a wait ends (up to 1 s), not in a loop: with the
-    // generation it waits past left behind, every wait ended at once (about 8,000 tries a second, a
+    // Still waiting for the lock, each wait is for a generation past the one adopted: a wait for one
+    // already passed ends at once, and the lock was tried back to back (about 8,000 tries a second, a
     // review measured).
-    const tries = attempts();
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    expect(attempts() - tries).toBeLessThanOrEqual(3);
+    const waitsFor = waitedGenerations(a);
+    await until(() => waitsFor.length > 0, 'a wait after the rewritten ring was adopted');
+    expect(waitsFor[0]).toBeGreaterThanOrEqual(held.generation + 1);
     await lock.release();
     const result = await rotating;
     expect(result.rotated).toBe(true);
