@@ -297,7 +297,11 @@ describe('a ring whose unverified header names a key-encryption key no instance 
     const forged = `${Buffer.from(JSON.stringify({ alg: 'HS256', kid: '0123456789abcdef', typ: 'kcc-keyring' })).toString('base64url')}.e30.AAAA`;
     await writeStoredRing(ns.raw, ns.user, forged, 999);
     await until(() => (a.stats.refused['unknown-kek'] ?? 0) > 0, 'the refusal');
-    await new Promise((resolve) => setTimeout(resolve, 200)); // several periodic reads (40 ms)
+    // Two more periodic reads (every 40 ms) of it, neither writing over it.
+    for (let read = 0; read < 2; read++) {
+      const readAt = a.health().lastReadAt;
+      await until(() => a.health().lastReadAt > readAt, 'a periodic read of the forged ring');
+    }
     expect([a.health().status, a.signingKey().kid, a.stats.restored, (await storedRing(ns.raw, ns.user))?.value]).toEqual(['degraded', held, 0, forged]);
     const key = ringKey(ns.user).replace(/[{}]/g, '\\$&');
     await expect(instance(ns.user)).rejects.toMatchObject({
