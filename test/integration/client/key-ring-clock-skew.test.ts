@@ -85,18 +85,16 @@ describe('key ring: instances whose clocks differ', () => {
     const user = 'skewlead-prod';
     const AHEAD = 50_000;
     const b = await instance(user);
-    const asked = Date.now();
     const rotation = await skewedWriter(user, AHEAD, 'rotate-scheduled');
     expect(rotation).toMatchObject({ rotated: true, generation: 2 });
     await until(() => b.health().generation === 2, 'the instance behind holds the new ring', 10_000);
     const publishedBy = Date.now();
     expect(b.jwks().keys.map((k) => k.kid)).toContain(rotation.kid);
     expect(b.signingKey().kid).not.toBe(rotation.kid);
-    // The writer signs from activatesAt on its clock: on this one, AHEAD earlier. Published here at the
-    // latest at publishedBy; the rotation was asked for at `asked`, so the lead is the full delay but
-    // for the time the write and its propagation took.
+    // The writer signs from activatesAt on its clock: on this one, AHEAD earlier. Published here by
+    // publishedBy, that leaves Keycloak more than the JWKS's max-age (60 s) to see the key first.
     const writerSignsAt = rotation.activatesAt - AHEAD;
-    expect(writerSignsAt - publishedBy).toBeGreaterThanOrEqual(120_000 - (publishedBy - asked));
+    expect(writerSignsAt - publishedBy).toBeGreaterThan(60_000);
   });
 
   it('the first key, created on a clock 4 s ahead, is the one instances starting beside it sign with', async () => {
