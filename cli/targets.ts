@@ -130,10 +130,10 @@ async function selectCandidates(command: string, values: ParsedValues, io: CliIo
   const secretIds = stringList(values, 'secret-id');
   const kekSecretId = stringOption(values, 'kek-secret-id');
   const url = stringOption(values, 'url');
-  // A secret's ARN names the one region it can be read in, so it comes first; else the operator's
-  // region; else the one the outputs file gives; else the SDK's own (profile).
+  // The operator's region, else the outputs file's; a secret given by its ARN is read in the ARN's
+  // region whatever this says (client/src/aws/secrets-manager.ts).
   const region = stringOption(values, 'region') ?? (io.env.AWS_REGION || undefined) ?? (io.env.AWS_DEFAULT_REGION || undefined);
-  const regionFor = (secretId: string | undefined, fileRegion?: string) => arnRegion(secretId) ?? region ?? fileRegion;
+  const regionFor = (fileRegion?: string) => region ?? fileRegion;
   const sources = [localDir && '--local-dir', outputs && '--outputs', secretIds.length > 0 && '--secret-id'].filter(Boolean);
   if (sources.length > 1) throw new CliUsageError(`give one credential source, not ${sources.join(' and ')}`, command);
   if (kekSecretId && secretIds.length !== 1) throw new CliUsageError('--kek-secret-id goes with exactly one --secret-id', command);
@@ -148,7 +148,7 @@ async function selectCandidates(command: string, values: ParsedValues, io: CliIo
   const base = { env: {}, heartbeat: false, logger: cliLogger(io) } satisfies KccConnectionOptions;
   let candidates: Candidate[] = [];
   let origin: string;
-  const kekFromSecret = (id: string | undefined, fileRegion?: string) => async () => (id ? await withRegionHint(() => readKeyEncryptionKeySecret(id, regionFor(id, fileRegion))) : undefined);
+  const kekFromSecret = (id: string | undefined, fileRegion?: string) => async () => (id ? await withRegionHint(() => readKeyEncryptionKeySecret(id, regionFor(fileRegion))) : undefined);
   if (localDir) {
     origin = `--local-dir ${localDir}`;
     const state = await readLocalState(localDir);
@@ -168,7 +168,7 @@ async function selectCandidates(command: string, values: ParsedValues, io: CliIo
       const common = { ...base, keyPrefix: o.keyPrefix, url: endpoint, clusterMode: endpoint === o.url ? o.clusterMode : undefined, tls: caFileFromEnv(io) };
       // An app-env with both users is reached through its password user; one with only an IAM user signs tokens.
       const options: KccConnectionOptions = o.password
-        ? { ...common, secretId: o.password.secretArn, region: regionFor(o.password.secretArn, o.region) }
+        ? { ...common, secretId: o.password.secretArn, region: regionFor(o.region) }
         : { ...common, auth: 'iam', username: o.iam!.username, region: o.iam!.region, serverless: o.iam!.serverless, iam: { cacheName: o.iam!.cacheName } };
       candidates.push({ name: appEnvName(o.keyPrefix), stack: o.stack, source: `${origin} (${o.stack})`, options, kek: kekFromSecret(o.kekSecretArn, o.region) });
     }
@@ -183,7 +183,7 @@ async function selectCandidates(command: string, values: ParsedValues, io: CliIo
     for (const secretId of secretIds) {
       candidates.push({
         source: `--secret-id ${secretId}`,
-        options: { ...base, secretId, region: regionFor(secretId), url: url ?? (io.env.KCC_REDIS_URL || undefined), tls: caFileFromEnv(io) },
+        options: { ...base, secretId, region: regionFor(), url: url ?? (io.env.KCC_REDIS_URL || undefined), tls: caFileFromEnv(io) },
         // KCC_KEYRING_KEK_SECRET_ID names one app-env's key: with several --secret-id it would be
         // taken for every one of them (and their rings shown as refused); then their rings are not verified.
         kek: kekFromSecret(kekSecretId ?? (secretIds.length === 1 ? io.env.KCC_KEYRING_KEK_SECRET_ID : undefined)),
@@ -194,7 +194,7 @@ async function selectCandidates(command: string, values: ParsedValues, io: CliIo
     origin = 'the environment (KCC_REDIS_*)';
     candidates.push({
       source: origin,
-      options: { ...base, env: io.env, url, region: regionFor(io.env.KCC_REDIS_SECRET_ID || undefined) },
+      options: { ...base, env: io.env, url, region: regionFor() },
       kek: async () => (io.env.KCC_KEYRING_KEK ? { kek: io.env.KCC_KEYRING_KEK } : kekFromSecret(io.env.KCC_KEYRING_KEK_SECRET_ID)()),
     });
   }
@@ -235,11 +235,6 @@ async function resolveCandidates(command: string, candidates: readonly Candidate
 
 function noCredentials(command: string, wanted: string, origin: string, names: readonly string[]): CliUsageError {
   return new CliUsageError(`no credentials for app-env "${wanted}" in ${origin}; it has: ${[...new Set(names)].join(', ') || 'none'}`, command);
-}
-
-/** The region a Secrets Manager ARN names (`arn:aws:secretsmanager:<region>:…`); undefined for a name. */
-export function arnRegion(secretId: string | undefined): string | undefined {
-  return secretId === undefined ? undefined : /^arn:aws[a-z-]*:secretsmanager:([a-z0-9-]+):/.exec(secretId)?.[1];
 }
 
 /** An AWS call whose region the SDK could not find says how to give one. */

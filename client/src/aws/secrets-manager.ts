@@ -16,9 +16,20 @@ export function readKeyEncryptionKeySecret(secretId: string, region: string | un
   return readSecret(secretId, region, 'keyEncryptionKeySecretId (KCC_KEYRING_KEK_SECRET_ID)', parseKeyEncryptionKeySecret);
 }
 
+/** The region a Secrets Manager ARN names (`arn:aws:secretsmanager:<region>:…`); undefined for a name. */
+export function arnRegion(secretId: string | undefined): string | undefined {
+  return secretId === undefined ? undefined : /^arn:aws[a-z-]*:secretsmanager:([a-z0-9-]+):/.exec(secretId)?.[1];
+}
+
+/**
+ * Reads a secret in the region its ARN names, the only one it can be read in (AWS_REGION may name
+ * another: CloudShell, CI, a stack in another region); a secret given by name in `region`, else the
+ * SDK's own.
+ */
 async function readSecret<T>(secretId: string, region: string | undefined, neededFor: string, parse: (s: string | undefined) => T): Promise<T> {
   const sdk = await loadSdk<typeof SecretsManager>('@aws-sdk/client-secrets-manager', neededFor);
-  const client = new sdk.SecretsManagerClient(region ? { region } : {});
+  const inRegion = arnRegion(secretId) ?? region;
+  const client = new sdk.SecretsManagerClient(inRegion ? { region: inRegion } : {});
   let secretString: string | undefined;
   try {
     secretString = (await client.send(new sdk.GetSecretValueCommand({ SecretId: secretId }))).SecretString;

@@ -127,6 +127,17 @@ describe('connection config: from the stack secret and endpoint discovery (AWS A
     expect(await config.refreshCredentials!()).toEqual({ username: 'my-app-prod', password: 'n'.repeat(64) });
   });
 
+  it('reads a secret given by its ARN in the ARN\'s region, whatever region or AWS_REGION say (the only region it can be read in)', async () => {
+    const arn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:KccRedis-user-my-app-prod-AbCdEf';
+    secrets.on(GetSecretValueCommand).resolves({ SecretString: secretString });
+    await resolveConnection({ secretId: arn, url: 'rediss://cache.example:6379', region: 'us-east-1', env: { AWS_REGION: 'ap-south-1' } });
+    const [call] = secrets.commandCalls(GetSecretValueCommand);
+    expect(await (call!.thisValue as SecretsManagerClient).config.region()).toBe('eu-west-1');
+    // By name: the region given.
+    await resolveConnection({ secretId: 'my-secret', url: 'rediss://cache.example:6379', region: 'us-east-1', env: {} });
+    expect(await (secrets.commandCalls(GetSecretValueCommand)[1]!.thisValue as SecretsManagerClient).config.region()).toBe('us-east-1');
+  });
+
   it('reads a user secret that says version 1 ("v": 1) like one without "v"', async () => {
     secrets.on(GetSecretValueCommand, { SecretId: 'my-secret' }).resolves({ SecretString: JSON.stringify({ ...JSON.parse(secretString), v: 1 }) });
     elasticache.on(DescribeReplicationGroupsCommand).resolves({
