@@ -184,7 +184,10 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
     this.keeper = new RingKeeper(redis, options, this.log);
     this.keeper.on('adopted', () => this.rebuildView(true));
     this.keeper.on('degraded', (reason) => this.notify('degraded', reason));
-    this.keeper.on('recovered', () => this.notify('recovered'));
+    // Not while the ring also went unread too long: reportStaleness says `recovered` once both are over.
+    this.keeper.on('recovered', () => {
+      if (!this.staleReported) this.notify('recovered');
+    });
     this.keeper.on('restored', (info) => this.notify('restored', info));
   }
 
@@ -291,13 +294,16 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
     );
   }
 
-  /** Says once when the ring goes unread too long (`degraded`), and once when a read succeeds again (`recovered`). */
+  /**
+   * Says once when the ring goes unread too long (`degraded`, unless a refused ring already made it
+   * so), and once when a read succeeds again (`recovered`, unless a refused ring still keeps it so).
+   */
   private reportStaleness(): void {
     const stale = this.staleness();
     if (stale !== undefined && !this.staleReported) {
       this.staleReported = true;
       this.redis.config.logger.warn(stale);
-      this.notify('degraded', stale);
+      if (!this.keeper.lastError) this.notify('degraded', stale);
     } else if (stale === undefined && this.staleReported) {
       this.staleReported = false;
       if (!this.keeper.lastError && !this.closed) this.notify('recovered');

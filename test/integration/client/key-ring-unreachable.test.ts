@@ -10,7 +10,8 @@ import { describe, expect, it } from 'vitest';
 import { KccRedis, KeyRing } from '@kcc-redis/client';
 import { closeAfterEach } from '../../support/closing.js';
 import { until } from '../../support/events.js';
-import { kccOptions, useTestRedis } from '../../support/redis.js';
+import { connectAs, kccOptions, useTestRedis } from '../../support/redis.js';
+import { ringKey, writeStoredRing } from '../../support/stored-ring.js';
 import { TcpProxy } from '../../support/tcp-proxy.js';
 
 const KEK = 'unreachable-test-key-encryption-key-0123456789abcdefghijklmnop';
@@ -52,6 +53,41 @@ describe('key ring: an instance that cannot read Redis', () => {
       expect(b.health().lastReadAt).toBeGreaterThan(cutAt);
       await until(() => events.includes('recovered'), 'b saying so', 10_000);
       expect(events).toEqual(['degraded', 'recovered']);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('already degraded by a refused ring, then cut off: no second degraded; read again, still refused: no recovered; the ring repaired: recovered once', async () => {
+    const user = 'ringcut-prod';
+    const proxy = await TcpProxy.start(server.port);
+    try {
+      const warnings: string[] = [];
+      const logger = { warn: (message: string) => warnings.push(message), info: () => undefined };
+      const b = closeLater(await KeyRing.start(closeLater(await KccRedis.connect(kccOptions(server, user, { url: proxy.url, logger }))), RING));
+      const events: string[] = [];
+      b.on('degraded', () => events.push('degraded'));
+      b.on('recovered', () => events.push('recovered'));
+      const raw = closeLater(await connectAs(server, user));
+      // A ring under a key-encryption key nobody holds: left in place, refused (see key-ring-attacks).
+      const forged = `${Buffer.from(JSON.stringify({ alg: 'HS256', kid: '0123456789abcdef', typ: 'kcc-keyring' })).toString('base64url')}.e30.AAAA`;
+      await writeStoredRing(raw, user, forged, 999);
+      await until(() => events.length === 1, 'b refusing the forged ring');
+
+      proxy.cut();
+      await until(() => warnings.some((w) => w.startsWith('the key ring has not been read from Redis')), 'b saying it has not read the ring');
+      proxy.heal();
+      const readAt = b.health().lastReadAt;
+      await until(() => b.health().lastReadAt > readAt, 'b reading the ring again', 20_000);
+      const again = b.health().lastReadAt;
+      await until(() => b.health().lastReadAt > again, 'another read', 10_000);
+      expect(b.health().status).toBe('degraded');
+      expect(events).toEqual(['degraded']);
+
+      await raw.del(ringKey(user));
+      await until(() => events.length === 2, 'b writing its ring back and saying so', 10_000);
+      expect(events).toEqual(['degraded', 'recovered']);
+      expect(b.health().status).toBe('ready');
     } finally {
       await proxy.stop();
     }
