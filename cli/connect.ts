@@ -20,14 +20,10 @@ export function cliLogger(io: CliIo): KccLogger {
  */
 export async function withConnection<T>(target: AppEnvTarget, use: (redis: KccRedis) => Promise<T>, logger?: KccLogger): Promise<T> {
   const redis = await KccRedis.connect(logger === undefined ? target.connection : { ...target.connection, logger });
-  let result: T;
   try {
-    result = await use(redis);
-  } catch (error) {
+    return await use(redis);
+  } finally {
+    // After a change was stored, a failed close must not turn it into exit 2.
     await redis.close().catch(() => undefined);
-    throw error;
   }
-  // The work is done (a change stored): a failed close must not turn it into exit 2.
-  await redis.close().catch(() => undefined);
-  return result;
 }

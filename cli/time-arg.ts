@@ -12,12 +12,13 @@ const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)
  * must come back as written.
  */
 function refuseImpossible(command: string, option: string, raw: string): void {
-  const [, year, month, day, hour, minute, second = '00', zone] = ISO_TIME.exec(raw)!;
-  const offsetMin = zone === 'Z' ? 0 : (zone!.startsWith('-') ? -1 : 1) * (Number(zone!.slice(1, 3)) * 60 + Number(zone!.slice(4, 6)));
-  const local = new Date(Date.parse(raw) + offsetMin * 60_000);
-  const back = [local.getUTCFullYear(), local.getUTCMonth() + 1, local.getUTCDate(), local.getUTCHours(), local.getUTCMinutes(), local.getUTCSeconds()];
-  const written = [year, month, day, hour, minute, second].map(Number);
-  if (back.some((field, i) => field !== written[i]) || Number(zone!.slice(1, 3)) > 23 || Number(zone!.slice(4, 6)) > 59) {
+  const written = ISO_TIME.exec(raw)!.slice(1, 7).map((field) => Number(field ?? 0));
+  const [year, month, day, hour, minute, second] = written as [number, number, number, number, number, number];
+  // The fields alone, as UTC (the zone offset does not change whether they exist; Date.parse already refuses an offset past 23:59).
+  const back = new Date(0);
+  back.setUTCFullYear(year, month - 1, day); // not Date.UTC, which reads years 0-99 as 1900-1999
+  back.setUTCHours(hour, minute, second, 0);
+  if ([back.getUTCFullYear(), back.getUTCMonth() + 1, back.getUTCDate(), back.getUTCHours(), back.getUTCMinutes(), back.getUTCSeconds()].some((field, i) => field !== written[i])) {
     throw new CliUsageError(`${option} "${raw}" is not a date and time that exists (month 01-12, a day the month has, hour 00-23, minute and second 00-59, zone offset up to 23:59): correct it; nothing was changed`, command);
   }
 }
