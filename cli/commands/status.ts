@@ -94,7 +94,8 @@ async function statusOf(target: AppEnvTarget | UnreadableTarget, keks: KekCache,
     const kek = await keks.get(target, false, now);
     return await withConnection(target, async (redis) => {
       let keyRing = await read(() => readKeyRing(redis, { keys: kek.value }));
-      if (kek.reused && !isUnreadable(keyRing) && keyRing.state === 'degraded') {
+      // Only a key-encryption key this one does not know can be a rotated one worth reading again.
+      if (kek.reused && !isUnreadable(keyRing) && keyRing.reason === 'unknown-kek') {
         const again = await keks.get(target, true, now);
         if (!again.reused) keyRing = await read(() => readKeyRing(redis, { keys: again.value }));
       }

@@ -22,6 +22,8 @@ export interface KeyRingStatus {
   readonly state: 'absent' | 'ok' | 'degraded';
   /** Why instances refuse the ring (tampered, another namespace, a key-encryption key not held, …). */
   readonly problem: string | undefined;
+  /** Why instances refuse it, as a code (`unknown-kek`, `bad-authentication`, …), when they do. */
+  readonly reason?: string;
   /** Increases with every write; instances never go back to a lower one (0 when unknown). */
   readonly generation: number;
   readonly active: RingKeyStatus | undefined;
@@ -56,7 +58,7 @@ export async function readKeyRing(redis: KccRedis, options: { readonly keys?: Ke
   const keys = options.keys;
   const status = await KeyRing.inspect(redis, { keyEncryptionKeyProvider: async () => keys, env: {} });
   if (status.state === 'absent') return { state: 'absent', problem: undefined, ...EMPTY, verified: false };
-  if (status.state === 'refused') return { state: 'degraded', problem: `${status.message} (${status.reason})`, ...EMPTY, verified: false };
+  if (status.state === 'refused') return { state: 'degraded', problem: `${status.message} (${status.reason})`, reason: status.reason, ...EMPTY, verified: false };
   const byKid = new Map(status.keys.map((k) => [k.kid, k]));
   const key = (kid: string | undefined) => {
     const k = kid === undefined ? undefined : byKid.get(kid);
