@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { parseTemplate } from './cfn-template.js';
 import { KccPlanError } from './plan-errors.js';
 import { renderPlanTable } from './plan-report.js';
+import { PLAN_OPTIONS } from './plan-options.js';
 import { planUpdate } from './plan-update.js';
 import { synthesizeCurrent } from './synthesize-current.js';
 import { loadUpdateSpec } from './update-spec.js';
@@ -58,12 +59,7 @@ export async function runPlanCommand(argv: readonly string[], io: PlanIo = proce
       args: [...argv],
       allowPositionals: false,
       strict: true,
-      options: {
-        previous: { type: 'string' },
-        config: { type: 'string', default: 'cdk.json' },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h' },
-      },
+      options: PLAN_OPTIONS,
     });
     values = parsed.values;
   } catch (error) {
