@@ -19,18 +19,24 @@ const server = useTestRedis({ appEnvs: [{ app: 'ringcut', env: 'prod' }], persis
 const closeLater = closeAfterEach();
 const RING = { keyEncryptionKey: KEK, algorithm: 'ES256', env: {}, activationDelayMs: 1_000, retireGraceMs: 2_000, refreshIntervalMs: 100, lockTtlMs: 2_000 } as const;
 
+/** An instance whose connection goes through `proxy`, with the warnings it logs and its degraded/recovered events. */
+async function behind(proxy: TcpProxy, user: string): Promise<{ ring: KeyRing; warnings: string[]; events: string[] }> {
+  const warnings: string[] = [];
+  const logger = { warn: (message: string) => warnings.push(message), info: () => undefined };
+  const ring = closeLater(await KeyRing.start(closeLater(await KccRedis.connect(kccOptions(server, user, { url: proxy.url, logger }))), RING));
+  const events: string[] = [];
+  ring.on('degraded', () => events.push('degraded'));
+  ring.on('recovered', () => events.push('recovered'));
+  return { ring, warnings, events };
+}
+
 describe('key ring: an instance that cannot read Redis', () => {
   it('keeps signing with the ring it holds, turns degraded once it has not read the ring for activationDelayMs, says when it last did, and is ready again after a read', async () => {
     const user = 'ringcut-prod';
     const proxy = await TcpProxy.start(server.port);
     try {
       const a = closeLater(await KeyRing.start(closeLater(await KccRedis.connect(kccOptions(server, user))), RING));
-      const warnings: string[] = [];
-      const logger = { warn: (message: string) => warnings.push(message), info: () => undefined };
-      const b = closeLater(await KeyRing.start(closeLater(await KccRedis.connect(kccOptions(server, user, { url: proxy.url, logger }))), RING));
-      const events: string[] = [];
-      b.on('degraded', () => events.push('degraded'));
-      b.on('recovered', () => events.push('recovered'));
+      const { ring: b, warnings, events } = await behind(proxy, user);
       const held = b.signingKey().kid;
       expect(b.health()).toMatchObject({ status: 'ready', lastError: undefined });
       expect(b.health().lastReadAt).toBeGreaterThan(0);
@@ -62,12 +68,7 @@ describe('key ring: an instance that cannot read Redis', () => {
     const user = 'ringcut-prod';
     const proxy = await TcpProxy.start(server.port);
     try {
-      const warnings: string[] = [];
-      const logger = { warn: (message: string) => warnings.push(message), info: () => undefined };
-      const b = closeLater(await KeyRing.start(closeLater(await KccRedis.connect(kccOptions(server, user, { url: proxy.url, logger }))), RING));
-      const events: string[] = [];
-      b.on('degraded', () => events.push('degraded'));
-      b.on('recovered', () => events.push('recovered'));
+      const { ring: b, warnings, events } = await behind(proxy, user);
       const raw = closeLater(await connectAs(server, user));
       // A ring under a key-encryption key nobody holds: left in place, refused (see key-ring-attacks).
       const forged = `${Buffer.from(JSON.stringify({ alg: 'HS256', kid: '0123456789abcdef', typ: 'kcc-keyring' })).toString('base64url')}.e30.AAAA`;
