@@ -16,6 +16,8 @@ export interface CliIo extends PlanIo {
   nextStop(): Promise<string>;
   /** Waits `ms`, or less when a stop arrives first (resolves true then). */
   sleep(ms: number): Promise<boolean>;
+  /** The time, ms since the epoch (`status --watch`'s clock: tests move it with their sleeps). */
+  now(): number;
 }
 
 /** The process's streams, environment and signals. */
@@ -65,6 +67,7 @@ export function processIo(): CliIo {
       const elapsed = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
       return Promise.race([elapsed, nextStop().then(() => true)]).finally(() => clearTimeout(timer));
     },
+    now: () => Date.now(),
   };
 }
 
@@ -86,6 +89,7 @@ export function terminalSafeIo(io: CliIo): CliIo {
     ask: (question) => io.ask(terminalSafe(question, none)),
     nextStop: () => io.nextStop(),
     sleep: (ms) => io.sleep(ms),
+    now: () => io.now(),
   };
 }
 

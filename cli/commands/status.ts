@@ -75,7 +75,7 @@ class KekCache {
   // By app-env and source, not by target object: the credentials' re-read makes new targets.
   private readonly kept = new Map<string, { readonly at: number; readonly value: Awaited<ReturnType<AppEnvTarget['kek']>> }>();
 
-  /** `now`: the watch's clock (see the status command). */
+  /** `now`: the watch's clock (the io's). */
   async get(target: AppEnvTarget, fresh: boolean, now: number): Promise<{ value: Awaited<ReturnType<AppEnvTarget['kek']>>; reused: boolean }> {
     const key = `${target.name}\n${target.source}`;
     const kept = this.kept.get(key);
@@ -218,23 +218,19 @@ export const statusCommand: Command = {
     const watch = values.watch === true;
     const json = values.json === true;
     const keks = new KekCache();
-    // The watch's clock: at least the interval passes with each refresh (a sleep cut short, as in
-    // tests, still counts as the interval), so the re-reads' spacing is in refreshes as much as in time.
-    let watchNow = Date.now();
-    let resolvedAt = watchNow;
+    let resolvedAt = io.now();
     for (;;) {
       const statuses: AppEnvStatus[] = [];
-      for (const target of targets) statuses.push(await statusOf(target, keks, watchNow));
+      for (const target of targets) statuses.push(await statusOf(target, keks, io.now()));
       const exitCode = exitCodeOf(statuses);
-      const now = Date.now();
+      const now = io.now();
       if (json) io.stdout(JSON.stringify({ v: 1, command: 'status', at: now, exitCode, appEnvs: statuses }, null, watch ? undefined : 2));
       else io.stdout(`${watch && io.isTTY ? '\u001b[2J\u001b[H' : ''}${watch ? `kcc-redis status at ${isoTime(now)} (every ${intervalS} s; Ctrl-C to stop)\n\n` : ''}${render(statuses, useColor(io), now)}`);
       if (!watch || (await io.sleep(intervalS * 1000))) return exitCode;
-      watchNow = Math.max(Date.now(), watchNow + intervalS * 1000);
       // The credentials were read once; after a password rotation (WRONGPASS) or a failed secret
       // read, read them again for the next refresh (only then: each read is a Secrets Manager call).
-      if (statuses.some((st) => isUnreadable(st) && CREDENTIALS_FAILURE.test(st.error)) && watchNow - resolvedAt >= REREAD_AFTER_FAILURE_MS) {
-        resolvedAt = watchNow;
+      if (statuses.some((st) => isUnreadable(st) && CREDENTIALS_FAILURE.test(st.error)) && io.now() - resolvedAt >= REREAD_AFTER_FAILURE_MS) {
+        resolvedAt = io.now();
         try {
           targets = await resolveTargets('status', values, io);
         } catch {

@@ -8,6 +8,8 @@ export interface CliResult {
   readonly stderr: string;
   /** stdout parsed as JSON (for --json runs). */
   json<T = Record<string, unknown>>(): T;
+  /** stdout parsed as one JSON document per line (for --watch --json runs). */
+  jsonLines<T = Record<string, unknown>>(): T[];
 }
 
 /** Options of {@link runCliInProcess}. */
@@ -18,8 +20,12 @@ export interface InProcessOptions {
   readonly answer?: string;
   /** Pretend stdout is a terminal (colors, unless NO_COLOR). */
   readonly tty?: boolean;
-  /** Resolves when a `--watch` run should stop. */
-  readonly stop?: Promise<unknown>;
+  /**
+   * For `--watch`: the run stops at the sleep after refresh number `refreshes`. Until then a sleep
+   * does not wait: it runs `between(n)` (n: the refreshes so far), then moves the run's clock
+   * (`io.now`, else the real one) by the time asked for.
+   */
+  readonly watch?: { readonly refreshes: number; readonly between?: (n: number) => Promise<void> };
 }
 
 /**
@@ -30,7 +36,8 @@ export async function runCliInProcess(argv: readonly string[], options: InProces
   const out: string[] = [];
   const err: string[] = [];
   const asked: string[] = [];
-  const stop = (options.stop ?? new Promise<never>(() => undefined)).then(() => 'SIGINT');
+  let clock = Date.now();
+  let refreshes = 0;
   const io: CliIo = {
     stdout: (text) => out.push(text),
     stderr: (text) => err.push(text),
@@ -41,14 +48,16 @@ export async function runCliInProcess(argv: readonly string[], options: InProces
       asked.push(question);
       return options.answer ?? '';
     },
-    nextStop: () => stop,
+    nextStop: () => new Promise(() => undefined),
     sleep: async (ms) => {
-      let timer: NodeJS.Timeout | undefined;
-      const slept = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-      const stopped = await Promise.race([slept, stop.then(() => true)]);
-      clearTimeout(timer);
-      return stopped;
+      if (options.watch === undefined) throw new Error('runCliInProcess: a command slept; give options.watch');
+      refreshes++;
+      if (refreshes >= options.watch.refreshes) return true;
+      await options.watch.between?.(refreshes);
+      clock += ms;
+      return false;
     },
+    now: () => (options.watch === undefined ? Date.now() : clock),
   };
   const code = await runCli(argv, io);
   const stdout = out.join('\n');
@@ -58,6 +67,7 @@ export async function runCliInProcess(argv: readonly string[], options: InProces
     stderr: err.join('\n'),
     asked,
     json: <T>() => JSON.parse(stdout) as T,
+    jsonLines: <T>() => out.map((line) => JSON.parse(line) as T),
   };
 }
 

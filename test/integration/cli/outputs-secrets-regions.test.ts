@@ -10,8 +10,6 @@ import { GetSecretValueCommand, type SecretsManagerClient, SecretsManagerService
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type AppEnv, namespacedKey } from '../../../client/src/contract/naming.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
-import type { CliIo } from '../../../cli/io.js';
-import { runCli } from '../../../cli/main.js';
 import { runCliInProcess } from '../../support/cli.js';
 import { FakeSecretsManager } from '../../support/fake-secrets-manager.js';
 import { secretArn, writeStackOutputs } from '../../support/stack-outputs.js';
@@ -108,26 +106,10 @@ describe('kcc-redis --outputs: the secrets\' regions, and one unreadable secret 
     }
   });
 
-  /** `status --watch --json` for `refreshes` refreshes, without waiting between them; `between(n)` runs after the n-th. */
-  async function watch(argv: string[], refreshes: number, between: (n: number) => Promise<void> = async () => undefined) {
-    const docs: StatusJson[] = [];
-    const errors: string[] = [];
-    const io: CliIo = {
-      stdout: (text) => docs.push(JSON.parse(text) as StatusJson),
-      stderr: (text) => errors.push(text),
-      isTTY: false,
-      stdinIsTTY: false,
-      env,
-      ask: async () => '',
-      nextStop: () => new Promise(() => undefined),
-      sleep: async () => {
-        if (docs.length >= refreshes) return true;
-        await between(docs.length);
-        return false;
-      },
-    };
-    const code = await runCli(['status', ...argv, '--watch', '--json'], io);
-    return { code, docs, errors };
+  /** `status --watch --json` for `refreshes` refreshes, its clock moved by the interval between them; `between(n)` runs after the n-th. */
+  async function watch(argv: string[], refreshes: number, between?: (n: number) => Promise<void>) {
+    const result = await runCliInProcess(['status', ...argv, '--watch', '--json'], { env, watch: { refreshes, between } });
+    return { code: result.code, docs: result.jsonLines<StatusJson>() };
   }
   const secretReads = (id: string) => secrets.mock.commandCalls(GetSecretValueCommand).filter((call) => call.args[0].input.SecretId === id).length;
 

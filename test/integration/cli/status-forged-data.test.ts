@@ -8,8 +8,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type CliIo } from '../../../cli/io.js';
-import { runCli } from '../../../cli/main.js';
 import { namespacedKey } from '../../../client/src/contract/naming.js';
 import { parseConfig } from '../../../infra/config.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
@@ -79,27 +77,10 @@ describe('kcc-redis status and rotate-keys against forged data', () => {
 
   it('--watch keeps refreshing past an app-env it cannot read', async () => {
     await admin.set(key('blog-dev', 'instances'), 'x');
-    const documents: StatusJson[] = [];
-    const stderr: string[] = [];
-    let stop!: () => void;
-    const stopped = new Promise<string>((resolve) => (stop = () => resolve('SIGINT')));
-    const io: CliIo = {
-      stdout: (text) => {
-        documents.push(JSON.parse(text) as StatusJson);
-        if (documents.length === 2) stop();
-      },
-      stderr: (text) => stderr.push(text),
-      isTTY: false,
-      stdinIsTTY: false,
-      env: {},
-      ask: async () => '',
-      nextStop: () => stopped,
-      sleep: async () => documents.length >= 2,
-    };
-    const code = await runCli(['status', ...local(), '--all', '--json', '--watch', '--interval', '1'], io);
-    expect(stderr).toEqual([]);
-    expect(documents.map((d) => d.exitCode)).toEqual([2, 2]);
-    expect(code).toBe(2);
+    const result = await runCliInProcess(['status', ...local(), '--all', '--json', '--watch', '--interval', '1'], { watch: { refreshes: 2 } });
+    expect(result.stderr).toBe('');
+    expect(result.jsonLines<StatusJson>().map((d) => d.exitCode)).toEqual([2, 2]);
+    expect(result.code).toBe(2);
   });
 
   it('a client-wide not-before beyond Date\'s range (written with another app-env\'s credentials) is shown as malformed', async () => {

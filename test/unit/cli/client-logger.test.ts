@@ -21,6 +21,7 @@ describe('cliLogger', () => {
       ask: async () => '',
       nextStop: () => new Promise(() => undefined),
       sleep: async () => false,
+      now: () => Date.now(),
     };
     const logger = cliLogger(terminalSafeIo(raw));
     logger.warn('key ring sync failed; will retry', { error: 'ReplyError: \u001b[2Jforged' });

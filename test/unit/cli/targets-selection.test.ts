@@ -32,6 +32,7 @@ const io: CliIo = {
   ask: async () => '',
   nextStop: () => new Promise(() => undefined),
   sleep: async () => false,
+  now: () => Date.now(),
 };
 
 function stackOutputs(stack: string): Record<string, string> {
