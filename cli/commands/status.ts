@@ -1,4 +1,5 @@
-import { type InstanceList, listInstances } from '@kcc-redis/client';
+import { type InstanceList, KccError, listInstances } from '@kcc-redis/client';
+import { ReplyError } from 'ioredis';
 import { integerOption, parseCommandArgs } from '../args.js';
 import type { Command } from '../command.js';
 import { withConnection } from '../connect.js';
@@ -30,9 +31,15 @@ the verdict counts; 1 a ring instances refuse
 (degraded); 2 usage error, or an app-env or part of one unreadable (Redis out of reach, data of the
 wrong type). With --watch: the code of the last refresh.`;
 
-/** A part of an app-env's status that could not be read: why, in one line. */
+/** A part of an app-env's status that could not be read: why, in one line, and the failure's code when it has one. */
 interface Unreadable {
   readonly error: string;
+  /**
+   * The failure's code, from the error caught: the client's stable one (`KCC_AUTH_FAILED`: Redis
+   * refused the password; `KCC_AWS_LOOKUP_FAILED`: a secret not read, …), else the code a Redis error
+   * reply starts with (`WRONGTYPE`, `NOPERM`, …); absent for any other failure.
+   */
+  readonly code?: string;
 }
 type Part<T> = T | Unreadable;
 
@@ -48,11 +55,26 @@ type AppEnvStatus = { readonly appEnv: string; readonly source: string } & (
 
 const isUnreadable = (part: object): part is Unreadable => typeof (part as Partial<Unreadable>).error === 'string';
 
+/** The code of `error` or of the first error of its causes that has one (a CLI error wrapping the client's). */
+function failureCode(error: unknown): string | undefined {
+  for (let e = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (e instanceof KccError) return e.code;
+    // An error reply's first word is its code (RESP: "-WRONGTYPE Operation against a key …").
+    if (e instanceof ReplyError) return /^[A-Z][A-Z0-9_]*(?= |$)/.exec(e.message)?.[0];
+  }
+  return undefined;
+}
+
+function unreadable(error: unknown): Unreadable {
+  const code = failureCode(error);
+  return code === undefined ? { error: errorReason(error) } : { error: errorReason(error), code };
+}
+
 async function read<T>(part: () => Promise<T>): Promise<Part<T>> {
   try {
     return await part();
   } catch (error) {
-    return { error: errorReason(error) };
+    return unreadable(error);
   }
 }
 
@@ -89,7 +111,7 @@ class KekCache {
 /** One app-env's status; never throws: what fails is shown as unreadable, so one app-env's forged data cannot hide the others. */
 async function statusOf(target: AppEnvTarget | UnreadableTarget, keks: KekCache, now: number): Promise<AppEnvStatus> {
   const named = { appEnv: target.name, source: target.source };
-  if (isUnreadableTarget(target)) return { ...named, error: errorReason(target.unreadable) };
+  if (isUnreadableTarget(target)) return { ...named, ...unreadable(target.unreadable) };
   try {
     const kek = await keks.get(target, false, now);
     return await withConnection(target, async (redis) => {
@@ -102,12 +124,16 @@ async function statusOf(target: AppEnvTarget | UnreadableTarget, keks: KekCache,
       return { ...named, keyRing, revocations: await read(() => readRevocations(redis)), instances: await read(() => listInstances(redis)) };
     });
   } catch (error) {
-    return { ...named, error: errorReason(error) };
+    return { ...named, ...unreadable(error) };
   }
 }
 
-/** A failure that new credentials may cure (the password rotated since they were read, a secret read failed). */
-const CREDENTIALS_FAILURE = /WRONGPASS|NOAUTH|invalid username-password|could not read secret/i;
+/**
+ * Whether reading the credentials again may cure a refresh: an app-env's could not be read (its
+ * secret refused, its endpoint not discovered), or Redis refused its password (rotated since).
+ */
+const credentialsFailed = (targets: readonly (AppEnvTarget | UnreadableTarget)[], statuses: readonly AppEnvStatus[]) =>
+  targets.some(isUnreadableTarget) || statuses.some((s) => isUnreadable(s) && s.code === 'KCC_AUTH_FAILED');
 
 const keyRingOf = (s: AppEnvStatus) => (isUnreadable(s) || isUnreadable(s.keyRing) ? undefined : s.keyRing);
 const hasUnreadable = (s: AppEnvStatus) => isUnreadable(s) || [s.keyRing, s.revocations, s.instances].some(isUnreadable);
@@ -227,9 +253,9 @@ export const statusCommand: Command = {
       if (json) io.stdout(JSON.stringify({ v: 1, command: 'status', at: now, exitCode, appEnvs: statuses }, null, watch ? undefined : 2));
       else io.stdout(`${watch && io.isTTY ? '\u001b[2J\u001b[H' : ''}${watch ? `kcc-redis status at ${isoTime(now)} (every ${intervalS} s; Ctrl-C to stop)\n\n` : ''}${render(statuses, useColor(io), now)}`);
       if (!watch || (await io.sleep(intervalS * 1000))) return exitCode;
-      // The credentials were read once; after a password rotation (WRONGPASS) or a failed secret
-      // read, read them again for the next refresh (only then: each read is a Secrets Manager call).
-      if (statuses.some((st) => isUnreadable(st) && CREDENTIALS_FAILURE.test(st.error)) && io.now() - resolvedAt >= REREAD_AFTER_FAILURE_MS) {
+      // The credentials were read once; after a password rotation (WRONGPASS) or a failed read of
+      // them, read them again for the next refresh (only then: each read is a Secrets Manager call).
+      if (credentialsFailed(targets, statuses) && io.now() - resolvedAt >= REREAD_AFTER_FAILURE_MS) {
         resolvedAt = io.now();
         try {
           targets = await resolveTargets('status', values, io);

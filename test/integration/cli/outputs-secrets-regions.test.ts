@@ -25,7 +25,7 @@ const arn = secretArn;
 const denied = (id: string) =>
   new SecretsManagerServiceException({ name: 'AccessDeniedException', $fault: 'client', $metadata: { httpStatusCode: 400 }, message: `User: arn:aws:iam::123456789012:user/ops is not authorized to perform: secretsmanager:GetSecretValue on resource: ${id}` });
 
-type StatusJson = { exitCode: number; appEnvs: { appEnv: string; source: string; error?: string; keyRing?: { state: string } }[] };
+type StatusJson = { exitCode: number; appEnvs: { appEnv: string; source: string; error?: string; code?: string; keyRing?: { state: string } }[] };
 
 describe('kcc-redis --outputs: the secrets\' regions, and one unreadable secret among several app-envs', () => {
   let dir: string;
@@ -133,6 +133,7 @@ describe('kcc-redis --outputs: the secrets\' regions, and one unreadable secret 
         secrets.add(userArn, JSON.stringify({ ...JSON.parse(before), password }));
       });
       expect(docs.map((d) => d.appEnvs[0]!.error?.match(/WRONGPASS/)?.[0] ?? 'ok')).toEqual(['ok', 'WRONGPASS', 'ok', 'ok']);
+      expect(docs[1]!.appEnvs[0]!.code).toBe('KCC_AUTH_FAILED');
       expect(secretReads(userArn)).toBe(2); // once at the start, once after the WRONGPASS
       // The key-encryption key kept across that re-read (3 minutes < 5): read once.
       expect(secretReads(arn('eu-west-1', 'KccRedisEu', 'kek', 'shop-dev'))).toBe(1);
@@ -170,6 +171,7 @@ describe('kcc-redis --outputs: the secrets\' regions, and one unreadable secret 
       ['blog-dev', '(KccRedisUs)', 'absent'],
     ]);
     expect(report.appEnvs[1]!.error).toContain('AccessDeniedException');
+    expect(report.appEnvs.map((a) => a.code)).toEqual([undefined, 'KCC_AWS_LOOKUP_FAILED', undefined, undefined]);
 
     const table = await runCliInProcess(['status', '--outputs', outputs], { env });
     expect(table.code).toBe(2);
@@ -207,5 +209,15 @@ describe('kcc-redis --outputs: the secrets\' regions, and one unreadable secret 
       await admin.del(ring);
       await admin.quit();
     }
+  });
+
+  it('status --watch: a key-encryption-key secret refused is no credentials failure: the user secret is not read again', async () => {
+    // Last: the refusal stays on the fake for the rest of the file.
+    const kek = arn('us-east-1', 'KccRedisUs', 'kek', 'blog-dev');
+    secrets.mock.on(GetSecretValueCommand, { SecretId: kek }).rejects(denied(kek));
+    const { docs } = await watch(['--outputs', outputs, '--stack', 'KccRedisUs', '--app', 'blog', '--env', 'dev', '--interval', '60'], 3);
+    expect(docs.map((d) => [d.appEnvs[0]!.code, d.appEnvs[0]!.error?.includes('could not read secret')])).toEqual(Array.from({ length: 3 }, () => ['KCC_AWS_LOOKUP_FAILED', true]));
+    // Once (3 with the credentials read again whenever an error said "could not read secret").
+    expect(secretReads(arn('us-east-1', 'KccRedisUs', 'user', 'blog-dev'))).toBe(1);
   });
 });

@@ -16,7 +16,7 @@ import { readEnvFile, runCliInProcess } from '../../support/cli.js';
 
 const config = parseConfig({ apps: [{ name: 'shop', envs: ['dev'] }, { name: 'blog', envs: ['dev'] }] });
 
-type AppEnvJson = { appEnv: string; error?: string; keyRing: { state?: string; error?: string }; revocations: { error?: string; clientNotBefore?: number; clientNotBeforeMalformed?: string }; instances: { error?: string; unreadable?: number; instances?: { host: string }[] } };
+type AppEnvJson = { appEnv: string; error?: string; keyRing: { state?: string; error?: string }; revocations: { error?: string; code?: string; clientNotBefore?: number; clientNotBeforeMalformed?: string }; instances: { error?: string; code?: string; unreadable?: number; instances?: { host: string }[] } };
 type StatusJson = { exitCode: number; appEnvs: AppEnvJson[] };
 
 describe('kcc-redis status and rotate-keys against forged data', () => {
@@ -72,7 +72,7 @@ describe('kcc-redis status and rotate-keys against forged data', () => {
     const [shop, blog] = json.json<StatusJson>().appEnvs as [AppEnvJson, AppEnvJson];
     expect(shop.instances.instances?.map((i) => i.host)).toEqual(['web-1']);
     expect(shop.revocations.error).toBeUndefined();
-    expect(blog).toMatchObject({ appEnv: 'blog-dev', keyRing: { state: 'absent' }, revocations: { error: expect.stringContaining('WRONGTYPE') }, instances: { error: expect.stringContaining('WRONGTYPE') } });
+    expect(blog).toMatchObject({ appEnv: 'blog-dev', keyRing: { state: 'absent' }, revocations: { error: expect.stringContaining('WRONGTYPE'), code: 'WRONGTYPE' }, instances: { error: expect.stringContaining('WRONGTYPE'), code: 'WRONGTYPE' } });
   });
 
   it('--watch keeps refreshing past an app-env it cannot read', async () => {
