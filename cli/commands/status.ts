@@ -87,24 +87,36 @@ const KEK_REUSE_MS = 5 * 60_000;
  */
 const REREAD_AFTER_FAILURE_MS = 60_000;
 
+type Kek = Awaited<ReturnType<AppEnvTarget['kek']>>;
+
 /**
  * An app-env's key-encryption key, read once per {@link KEK_REUSE_MS} under `--watch` (not on every
  * refresh: each read is a Secrets Manager call), and again when the ring does not verify under the
  * one kept (the KEK may have been rotated since), unless it was read less than
- * {@link REREAD_AFTER_FAILURE_MS} ago.
+ * {@link REREAD_AFTER_FAILURE_MS} ago. A read that failed is tried again after
+ * {@link REREAD_AFTER_FAILURE_MS} too (its failure given meanwhile): a secret this operator may not
+ * read stays refused.
  */
 class KekCache {
   // By app-env and source, not by target object: the credentials' re-read makes new targets.
-  private readonly kept = new Map<string, { readonly at: number; readonly value: Awaited<ReturnType<AppEnvTarget['kek']>> }>();
+  private readonly kept = new Map<string, { readonly at: number } & ({ readonly value: Kek } | { readonly failure: unknown })>();
 
   /** `now`: the watch's clock (the io's). */
-  async get(target: AppEnvTarget, fresh: boolean, now: number): Promise<{ value: Awaited<ReturnType<AppEnvTarget['kek']>>; reused: boolean }> {
+  async get(target: AppEnvTarget, fresh: boolean, now: number): Promise<{ value: Kek; reused: boolean }> {
     const key = `${target.name}\n${target.source}`;
     const kept = this.kept.get(key);
-    if (kept && now - kept.at < (fresh ? REREAD_AFTER_FAILURE_MS : KEK_REUSE_MS)) return { value: kept.value, reused: true };
-    const value = await target.kek();
-    this.kept.set(key, { at: now, value });
-    return { value, reused: false };
+    if (kept && now - kept.at < ('failure' in kept || fresh ? REREAD_AFTER_FAILURE_MS : KEK_REUSE_MS)) {
+      if ('failure' in kept) throw kept.failure;
+      return { value: kept.value, reused: true };
+    }
+    try {
+      const value = await target.kek();
+      this.kept.set(key, { at: now, value });
+      return { value, reused: false };
+    } catch (failure) {
+      this.kept.set(key, { at: now, failure });
+      throw failure;
+    }
   }
 }
 

@@ -212,12 +212,21 @@ describe('kcc-redis --outputs: the secrets\' regions, and one unreadable secret 
   });
 
   it('status --watch: a key-encryption-key secret refused is no credentials failure: the user secret is not read again', async () => {
-    // Last: the refusal stays on the fake for the rest of the file.
+    // Near the end: the refusal stays on the fake for the rest of the file.
     const kek = arn('us-east-1', 'KccRedisUs', 'kek', 'blog-dev');
     secrets.mock.on(GetSecretValueCommand, { SecretId: kek }).rejects(denied(kek));
     const { docs } = await watch(['--outputs', outputs, '--stack', 'KccRedisUs', '--app', 'blog', '--env', 'dev', '--interval', '60'], 3);
     expect(docs.map((d) => [d.appEnvs[0]!.code, d.appEnvs[0]!.error?.includes('could not read secret')])).toEqual(Array.from({ length: 3 }, () => ['KCC_AWS_LOOKUP_FAILED', true]));
     // Once (3 with the credentials read again whenever an error said "could not read secret").
     expect(secretReads(arn('us-east-1', 'KccRedisUs', 'user', 'blog-dev'))).toBe(1);
+  });
+
+  it('status --watch: a key-encryption-key secret that stays refused is read again at most once a minute', async () => {
+    // A KEK secret this operator may not read, refreshes 2 s apart (last: the refusal stays on the fake).
+    const kek = arn('us-east-1', 'KccRedisUs', 'kek', 'blog-dev');
+    secrets.mock.on(GetSecretValueCommand, { SecretId: kek }).rejects(denied(kek));
+    const { docs } = await watch(['--outputs', outputs, '--stack', 'KccRedisUs', '--app', 'blog', '--env', 'dev'], 6);
+    expect(docs.map((d) => d.appEnvs[0]!.code)).toEqual(Array.from({ length: 6 }, () => 'KCC_AWS_LOOKUP_FAILED'));
+    expect(secretReads(kek)).toBe(1);
   });
 });
