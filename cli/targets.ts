@@ -96,7 +96,16 @@ export const isUnreadableTarget = (t: AppEnvTarget | UnreadableTarget): t is Unr
  */
 export async function resolveTargets(command: string, values: ParsedValues, io: CliIo): Promise<(AppEnvTarget | UnreadableTarget)[]> {
   const { candidates, wanted, origin } = await selectCandidates(command, values, io);
-  return resolveCandidates(command, candidates, wanted, origin, true);
+  const targets: (AppEnvTarget | UnreadableTarget)[] = [];
+  for (const c of candidates) {
+    try {
+      targets.push(await resolveCandidate(c));
+    } catch (error) {
+      if (error instanceof KccConfigError) throw error;
+      targets.push({ name: c.name ?? c.source, source: c.source, stack: c.stack, unreadable: error });
+    }
+  }
+  return onlyWanted(command, targets, candidates, wanted, origin);
 }
 
 /**
@@ -106,7 +115,10 @@ export async function resolveTargets(command: string, values: ParsedValues, io: 
 export async function resolveOneTarget(command: string, values: ParsedValues, io: CliIo): Promise<AppEnvTarget> {
   const { candidates, wanted, origin } = await selectCandidates(command, values, io);
   if (candidates.length > 1 && candidates.every((c) => c.name !== undefined)) refuseSeveral(command, candidates.map((c) => ({ name: c.name!, stack: c.stack })));
-  return exactlyOne(command, (await resolveCandidates(command, candidates, wanted, origin, false)) as AppEnvTarget[]);
+  // Any candidate's failure stops the command.
+  const targets: AppEnvTarget[] = [];
+  for (const c of candidates) targets.push(await resolveCandidate(c));
+  return exactlyOne(command, onlyWanted(command, targets, candidates, wanted, origin));
 }
 
 /** A command that changes state works on exactly one app-env. */
@@ -207,26 +219,15 @@ async function selectCandidates(command: string, values: ParsedValues, io: CliIo
   return { candidates, wanted, origin };
 }
 
-/**
- * Reads the candidates' credentials (secrets, discovery) and keeps those that are `wanted`. With
- * `keepGoing`, a candidate whose credentials cannot be read is kept as an {@link UnreadableTarget};
- * without, its error stops the command.
- */
-async function resolveCandidates(command: string, candidates: readonly Candidate[], wanted: string | undefined, origin: string, keepGoing: boolean): Promise<(AppEnvTarget | UnreadableTarget)[]> {
-  const targets: (AppEnvTarget | UnreadableTarget)[] = [];
-  for (const c of candidates) {
-    let resolved: ResolvedConnection;
-    try {
-      resolved = await withRegionHint(() => resolveConnection(c.options));
-    } catch (error) {
-      if (!keepGoing || error instanceof KccConfigError) throw error;
-      targets.push({ name: c.name ?? c.source, source: c.source, stack: c.stack, unreadable: error });
-      continue;
-    }
-    const name = appEnvName(resolved.keyPrefix);
-    targets.push({ name, source: c.source, stack: c.stack, resolved, connection: connectionFor(resolved, c.options), kek: c.kek, local: c.local });
-  }
-  if (wanted === undefined) return targets;
+/** Reads a candidate's credentials (secrets, discovery). */
+async function resolveCandidate(c: Candidate): Promise<AppEnvTarget> {
+  const resolved = await withRegionHint(() => resolveConnection(c.options));
+  return { name: appEnvName(resolved.keyPrefix), source: c.source, stack: c.stack, resolved, connection: connectionFor(resolved, c.options), kek: c.kek, local: c.local };
+}
+
+/** The targets that are `wanted` (all without --app/--env); none is a usage error. */
+function onlyWanted<T extends AppEnvTarget | UnreadableTarget>(command: string, targets: readonly T[], candidates: readonly Candidate[], wanted: string | undefined, origin: string): T[] {
+  if (wanted === undefined) return [...targets];
   // An unreadable one whose name the source did not give may be the wanted one: it stays.
   const selected = targets.filter((t) => t.name === wanted || (isUnreadableTarget(t) && candidates.find((c) => c.source === t.source)?.name === undefined));
   if (selected.length === 0) throw noCredentials(command, wanted, origin, targets.map((t) => t.name));
