@@ -60,11 +60,23 @@ export function stringList(values: ParsedValues, name: string): string[] {
   return typeof value === 'string' ? [value] : [];
 }
 
-/** A whole number option within bounds, or the default; a usage error names the option and the rule. */
-export function integerOption(command: string, values: ParsedValues, name: string, fallback: number, min: number, max: number): number {
+/** A whole number option within bounds, or undefined when it is not given; a usage error names the option and the rule. */
+export function optionalIntegerOption(command: string, values: ParsedValues, name: string, min: number, max: number): number | undefined {
   const raw = stringOption(values, name);
-  if (raw === undefined) return fallback;
+  if (raw === undefined) return undefined;
   const value = Number(raw);
   if (!/^\d+$/.test(raw) || value < min || value > max) throw new CliUsageError(`--${name} "${raw}" must be a whole number from ${min} to ${max}`, command);
+  return value;
+}
+
+/** A whole number option within bounds, or the default ({@link optionalIntegerOption}). */
+export function integerOption(command: string, values: ParsedValues, name: string, fallback: number, min: number, max: number): number {
+  return optionalIntegerOption(command, values, name, min, max) ?? fallback;
+}
+
+/** A whole number option within bounds that must be given: without it, a usage error saying `missing`. */
+export function requiredIntegerOption(command: string, values: ParsedValues, name: string, min: number, max: number, missing: string): number {
+  const value = optionalIntegerOption(command, values, name, min, max);
+  if (value === undefined) throw new CliUsageError(missing, command);
   return value;
 }

@@ -1,4 +1,4 @@
-import { integerOption, parseCommandArgs, stringOption } from '../args.js';
+import { optionalIntegerOption, parseCommandArgs, stringOption } from '../args.js';
 import type { Command } from '../command.js';
 import { readKccConfig } from '../config-file.js';
 import { EXIT } from '../exit-codes.js';
@@ -36,7 +36,7 @@ export const localCommand: Command = {
       io.stdout(USAGE);
       return EXIT.ok;
     }
-    const port = stringOption(values, 'port') === undefined ? undefined : integerOption('local', values, 'port', 0, 0, 65535);
+    const port = optionalIntegerOption('local', values, 'port', 0, 65535);
     // Listen before starting, so that a Ctrl-C during start-up still stops the server cleanly.
     const stop = io.nextStop();
     const config = await readKccConfig(stringOption(values, 'config') ?? 'cdk.json');

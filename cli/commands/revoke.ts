@@ -1,6 +1,6 @@
 import { type KccLogger, MAX_REVOCATION_ID_LENGTH, Revocations } from '@kcc-redis/client';
 import { MAX_SESSION_LIFETIME_MS } from '../../client/src/revocation/revocations.js';
-import { integerOption, parseCommandArgs, stringOption } from '../args.js';
+import { parseCommandArgs, requiredIntegerOption, stringOption } from '../args.js';
 import type { Command } from '../command.js';
 import { confirmChange } from '../confirm.js';
 import { cliLogger, withConnection } from '../connect.js';
@@ -72,10 +72,10 @@ export const revokeCommand: Command = {
     if (sid === undefined && values['session-max-lifetime-ms'] !== undefined) {
       throw new CliUsageError('--session-max-lifetime-ms goes with --sid only (--sub and --all-before keep their not-before as long as any instance may need it)', 'revoke');
     }
-    if (sid !== undefined && values['session-max-lifetime-ms'] === undefined) {
-      throw new CliUsageError('--sid needs --session-max-lifetime-ms <n>: give your instances\' sessionMaxLifetimeMs (Keycloak\'s SSO Session Max; the longest, if they differ), e.g. --session-max-lifetime-ms 36000000 for 10 hours', 'revoke');
-    }
-    const sessionMaxLifetimeMs = sid !== undefined ? integerOption('revoke', values, 'session-max-lifetime-ms', 0, 1, MAX_SESSION_LIFETIME_MS) : MAX_SESSION_LIFETIME_MS;
+    const sessionMaxLifetimeMs =
+      sid === undefined
+        ? MAX_SESSION_LIFETIME_MS
+        : requiredIntegerOption('revoke', values, 'session-max-lifetime-ms', 1, MAX_SESSION_LIFETIME_MS, '--sid needs --session-max-lifetime-ms <n>: give your instances\' sessionMaxLifetimeMs (Keycloak\'s SSO Session Max; the longest, if they differ), e.g. --session-max-lifetime-ms 36000000 for 10 hours');
     const notBefore = sub !== undefined ? parseNotBefore('revoke', '--before', before ?? 'now') : allBefore !== undefined ? parseNotBefore('revoke', '--all-before', allBefore) : undefined;
     const target = await resolveOneTarget('revoke', values, io);
     const what =

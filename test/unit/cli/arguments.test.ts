@@ -34,6 +34,21 @@ describe('a repeated option', () => {
   });
 });
 
+describe('a whole-number option', () => {
+  it.each<[string, string[], string]>([
+    ['revoke --sid without --session-max-lifetime-ms', ['revoke', '--sid', 'a', '--yes'], "kcc-redis revoke: --sid needs --session-max-lifetime-ms <n>: give your instances' sessionMaxLifetimeMs"],
+    ['revoke --session-max-lifetime-ms 0', ['revoke', '--sid', 'a', '--session-max-lifetime-ms', '0', '--yes'], 'kcc-redis revoke: --session-max-lifetime-ms "0" must be a whole number from 1 to'],
+    ['local --port out of range', ['local', '--port', '65536'], 'kcc-redis local: --port "65536" must be a whole number from 0 to 65535'],
+  ])('%s: a usage error naming it, before anything is read', async (_name, argv, message) => {
+    const result = await runCliInProcess(argv);
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    const [first, help] = result.stderr.split('\n');
+    expect(first?.slice(0, message.length)).toBe(message);
+    expect(help).toBe(`(kcc-redis ${argv[0]} --help shows the options)`);
+  });
+});
+
 describe('a time that does not exist', () => {
   const now = Date.parse('2030-01-01T00:00:00Z');
   const seconds = (iso: string) => Date.parse(iso) / 1000;
