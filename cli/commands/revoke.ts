@@ -93,7 +93,7 @@ export const revokeCommand: Command = {
     const outcome = await withConnection(
       target,
       async (redis) => {
-        const revocations = await Revocations.start(redis, { sessionMaxLifetimeMs });
+        const revocations = await Revocations.startForOperator(redis, { sessionMaxLifetimeMs });
         let failure: unknown;
         try {
           if (sid !== undefined) await revocations.revokeSession(sid);

@@ -14,6 +14,7 @@ import {
 } from './keycloak-admin-action.js';
 import { MAX_NOT_BEFORE_SKEW_SECONDS, NOT_BEFORE_READ_SLACK_SECONDS, REVOCATION_BATCH_VERSION, REVOCATION_EVENT, type RevocationBatch, latestNotBefore } from './revocation-event.js';
 import { REVOCATION_KEYS } from './revocation-keys.js';
+import { LUA_LONGEST_LIFETIME } from './session-lifetimes.js';
 import { RECENT_WRITES_WINDOW_MS } from './recent-writes.js';
 import { SingleFlight } from '../single-flight.js';
 import { errorLine } from '../redis-error-redaction.js';
@@ -81,12 +82,15 @@ const isSignedActionText = (value: unknown): value is string => typeof value ===
 // newer. Keys of the wrong type and a log whose ids run ahead of the server's time are replaced first
 // (lua-key-repair.ts). Returns { 1 when it stored the push, 0 when the stored one counts as newer;
 // how many keys it replaced }. Readers verify the stored action itself.
-// KEYS: stored push, log. ARGV: stored JSON, expiration, notBefore, ttl (ms), minid, envelope id,
-// envelope, latest expiration (s: the server's time as estimated here plus the bound ahead and the
-// read slack, as the stored entry was judged by another instance's clock; a script
-// must not call TIME, see server-clock.ts), then the publish routes (publishRouteArgs, as the revocation
-// writer publishes).
-const RELAY = `${LUA_PUBLISH_ROUTES}${LUA_KEY_REPAIR}
+// KEYS: stored push, log, session lifetimes. ARGV: stored JSON, expiration, notBefore, this
+// instance's session lifetime (ms), the server's time (ms, as estimated here), envelope id, envelope,
+// latest expiration (s: that time plus the bound ahead and the read slack, as the stored entry was
+// judged by another instance's clock; a script must not call TIME, see server-clock.ts), then the
+// publish routes (publishRouteArgs, as the revocation writer publishes). The push is kept, and the
+// log trimmed, by the longest session lifetime a running instance declared (session-lifetimes.ts).
+const RELAY = `${LUA_PUBLISH_ROUTES}${LUA_KEY_REPAIR}${LUA_LONGEST_LIFETIME}
+local now = tonumber(ARGV[5])
+local lifetime = longest_lifetime(KEYS[3], now, tonumber(ARGV[4]))
 own_type(KEYS[1], 'string')
 local newer = true
 local stored = redis.call('GET', KEYS[1])
@@ -101,8 +105,9 @@ if stored then
     end
   end
 end
-if newer then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[4]) end
-xadd_now(KEYS[2], (tonumber(ARGV[8]) - ${MAX_ACTION_EXPIRATION_AHEAD_SECONDS + NOT_BEFORE_READ_SLACK_SECONDS}) * 1000 + ${MAX_LOG_ID_AHEAD_MS}, 'MINID', '~', ARGV[5], '*', 'i', ARGV[6], 'e', ARGV[7])
+-- A pushed not-before matters while tokens issued before it may live: the longest session, plus the skew.
+if newer then redis.call('SET', KEYS[1], ARGV[1], 'PX', string.format('%.0f', lifetime + ${MAX_NOT_BEFORE_SKEW_SECONDS * 1000})) end
+xadd_now(KEYS[2], (tonumber(ARGV[8]) - ${MAX_ACTION_EXPIRATION_AHEAD_SECONDS + NOT_BEFORE_READ_SLACK_SECONDS}) * 1000 + ${MAX_LOG_ID_AHEAD_MS}, 'MINID', '~', string.format('%.0f-0', now - lifetime), '*', 'i', ARGV[6], 'e', ARGV[7])
 publish_routes(9, ARGV[7])
 return { newer and 1 or 0, repaired }
 `;
@@ -273,11 +278,11 @@ export class KeycloakPushRelay {
   private async relay(push: VerifiedKeycloakPush, { envelope, json }: ReturnType<typeof encodeEnvelope>): Promise<boolean> {
     this.host.remember(envelope.id);
     const stored: StoredKeycloakPush = { v: STORED_PUSH_VERSION, action: push.signedAction, expiration: push.expiration, notBefore: push.notBefore };
-    const keys = [REVOCATION_KEYS.keycloakPush, REVOCATION_KEYS.log].map((name) => this.redis.key(name));
+    const keys = [REVOCATION_KEYS.keycloakPush, REVOCATION_KEYS.log, REVOCATION_KEYS.lifetimes].map((name) => this.redis.key(name));
     const routes = await this.redis.publishRoutes(this.redis.channel(REVOCATION_KEYS.channel));
     const now = await this.redis.serverClock.now();
     const [storedNow, repaired] = await this.redis.script<[number, number]>(RELAY, keys, [
-      JSON.stringify(stored), push.expiration, push.notBefore, this.storedTtlMs(), `${now - this.maxLifetimeMs}-0`,
+      JSON.stringify(stored), push.expiration, push.notBefore, Math.ceil(this.maxLifetimeMs), Math.round(now),
       envelope.id, json, latestActionExpiration(now, NOT_BEFORE_READ_SLACK_SECONDS), ...publishRouteArgs(routes),
     ]);
     if (repaired > 0) warnRepaired(this.redis);
@@ -437,11 +442,6 @@ export class KeycloakPushRelay {
     const ownEnded = this.unverified.end(push.signedAction);
     const olderEnded = this.unverified.settle(this.newest!);
     if (newer || ownEnded || olderEnded) this.host.setPushedNotBefore(this.held(), source);
-  }
-
-  /** A pushed not-before matters while tokens issued before it may live: the longest session, plus the skew. */
-  private storedTtlMs(): number {
-    return this.maxLifetimeMs + MAX_NOT_BEFORE_SKEW_SECONDS * 1000;
   }
 }
 

@@ -16,6 +16,11 @@ export const REVOCATION_KEYS = {
   clientNotBefore: 'client-not-before:v1',
   /** String: the newest Keycloak not-before push, the realm-signed action itself (JSON, format in the name). */
   keycloakPush: 'keycloak-push:v1',
+  /**
+   * Sorted set: the session lifetimes (ms) the running instances declared → when each declaration
+   * lapses (server time, ms); writers keep the state for the longest (session-lifetimes.ts).
+   */
+  lifetimes: 'session-lifetimes:v1',
   /** Stream: every batch written, trimmed by age. */
   log: 'revocation-events',
   /** Pub/sub channel: every batch written (the fast path). */

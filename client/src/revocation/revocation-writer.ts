@@ -2,8 +2,8 @@ import type { KccRedis } from '../connection.js';
 import { encodeEnvelope } from '../envelope.js';
 import { MAX_BATCH, MAX_NOT_BEFORE_SKEW_SECONDS, NOT_BEFORE_READ_SLACK_SECONDS, REVOCATION_BATCH_VERSION, REVOCATION_EVENT, type RevocationBatch, type RevocationEvent } from './revocation-event.js';
 import { LUA_PUBLISH_ROUTES, publishRouteArgs } from '../pubsub-mode.js';
-import { oldestLiveNotBefore } from './revocation-index.js';
 import { REVOCATION_KEYS } from './revocation-keys.js';
+import { LUA_LONGEST_LIFETIME } from './session-lifetimes.js';
 import { LUA_KEY_REPAIR, MAX_LOG_ID_AHEAD_MS, warnRepaired } from '../lua-key-repair.js';
 
 /** Writes in flight at once; revocations arriving meanwhile form the next batch. */
@@ -13,12 +13,16 @@ const PRUNE_EVERY = 64;
 
 // One round trip writes the compacted state of a batch of revocations, appends the batch to the log
 // and publishes it: durable (state + log) and fast (pub/sub). All keys share the namespace's hash tag.
-// KEYS: sessions, subjects, client-not-before, log.
-// ARGV: n, then (kind, member, score) per revocation, then minid, envelope id, envelope,
-// prune-sessions-before (ms), prune-subjects-before (s), max lifetime (ms), prune flag, latest
-// not-before (s: the server's time as estimated here, plus the skew; a script must not call TIME, see
-// server-clock.ts), then the publish routes (publishRouteArgs: PUBLISH, or SPUBLISH of the channel's sharded twin in
-// the namespace's slot in cluster mode, or both when bridging).
+// KEYS: sessions, subjects, client-not-before, log, session lifetimes.
+// ARGV: n, then (kind, member, score) per revocation, then envelope id, envelope, the server's time
+// (ms, as estimated here: a script must not call TIME, see server-clock.ts), this writer's session
+// lifetime (ms), prune flag, latest not-before (s: that time plus the skew), then the publish routes
+// (publishRouteArgs: PUBLISH, or SPUBLISH of the channel's sharded twin in the namespace's slot in
+// cluster mode, or both when bridging).
+//
+// The state is kept for the longest session lifetime a running instance declared, if longer than
+// this writer's (session-lifetimes.ts): a revoked session's record until then at least, user-wide
+// not-befores, the client-wide one's expiry and the log's trim by it.
 //
 // Keys of the wrong type (met as WRONGTYPE: no extra command on the usual path) and a log whose ids
 // run ahead of the server's time are replaced (lua-key-repair.ts); the reply is how many were.
@@ -28,10 +32,12 @@ const PRUNE_EVERY = 64;
 // is poison (no honest writer makes one): one in the batch is not written, and one already stored
 // (written around this script) is removed before it is compared with anything, so it can neither
 // survive nor block a later, honest not-before.
-const WRITE = `${LUA_PUBLISH_ROUTES}${LUA_KEY_REPAIR}
+const WRITE = `${LUA_PUBLISH_ROUTES}${LUA_KEY_REPAIR}${LUA_LONGEST_LIFETIME}
 local n = tonumber(ARGV[1])
 local base = 2 + 3 * n
-local latest = tonumber(ARGV[base + 7])
+local now = tonumber(ARGV[base + 2])
+local lifetime = longest_lifetime(KEYS[5], now, tonumber(ARGV[base + 3]))
+local latest = tonumber(ARGV[base + 5])
 local stored_latest = latest + ${NOT_BEFORE_READ_SLACK_SECONDS}
 local function write_state()
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '(' .. stored_latest, '+inf')
@@ -43,24 +49,24 @@ local function write_state()
   for i = 0, n - 1 do
     local kind, member, score = ARGV[2 + 3 * i], ARGV[3 + 3 * i], tonumber(ARGV[4 + 3 * i])
     if kind == 'session' then
-      redis.call('ZADD', KEYS[1], 'GT', score, member)
+      redis.call('ZADD', KEYS[1], 'GT', string.format('%.0f', math.max(score, now + lifetime)), member)
     elseif kind == 'subject' then
       if score <= stored_latest then redis.call('ZADD', KEYS[2], 'GT', score, member) end
     elseif kind == 'client' then
       if score <= stored_latest and score > current then
-        redis.call('SET', KEYS[3], score, 'PX', ARGV[base + 5])
+        redis.call('SET', KEYS[3], score, 'PX', string.format('%.0f', lifetime))
         current = score
       end
     end
   end
-  if ARGV[base + 6] == '1' then
-    redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[base + 3])
-    redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[base + 4])
+  if ARGV[base + 4] == '1' then
+    redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now))
+    redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', math.floor((now - lifetime) / 1000))
   end
 end
 with_own_types(write_state, { KEYS[1], 'zset', KEYS[2], 'zset', KEYS[3], 'string' })
-xadd_now(KEYS[4], latest * 1000 + ${MAX_LOG_ID_AHEAD_MS}, 'MINID', '~', ARGV[base], '*', 'i', ARGV[base + 1], 'e', ARGV[base + 2])
-publish_routes(base + 8, ARGV[base + 2])
+xadd_now(KEYS[4], latest * 1000 + ${MAX_LOG_ID_AHEAD_MS}, 'MINID', '~', string.format('%.0f-0', now - lifetime), '*', 'i', ARGV[base], 'e', ARGV[base + 1])
+publish_routes(base + 6, ARGV[base + 1])
 return repaired
 `;
 
@@ -132,12 +138,12 @@ export class RevocationWriter {
       e.kind === 'session' ? [e.kind, e.sid, e.exp] : e.kind === 'subject' ? [e.kind, e.sub, e.nbf] : [e.kind, '', e.nbf],
     );
     const prune = this.batches++ % PRUNE_EVERY === 0 ? '1' : '0';
-    const keys = [REVOCATION_KEYS.sessions, REVOCATION_KEYS.subjects, REVOCATION_KEYS.clientNotBefore, REVOCATION_KEYS.log].map((name) => this.redis.key(name));
+    const keys = [REVOCATION_KEYS.sessions, REVOCATION_KEYS.subjects, REVOCATION_KEYS.clientNotBefore, REVOCATION_KEYS.log, REVOCATION_KEYS.lifetimes].map((name) => this.redis.key(name));
     const routes = await this.redis.publishRoutes(this.redis.channel(REVOCATION_KEYS.channel));
     this.onEnvelope(envelope.id);
     const repaired = await this.redis.script<number>(WRITE, keys, [
       events.length, ...triples,
-      `${now - maxLifetime}-0`, envelope.id, json, now, oldestLiveNotBefore(now, maxLifetime), maxLifetime, prune,
+      envelope.id, json, Math.round(now), Math.ceil(maxLifetime), prune,
       Math.floor(now / 1000) + MAX_NOT_BEFORE_SKEW_SECONDS, ...publishRouteArgs(routes),
     ]);
     if (repaired > 0) {

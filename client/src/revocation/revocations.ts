@@ -31,8 +31,10 @@ import { RecentWrites } from './recent-writes.js';
 import { repairRevocationKeyTypes } from './revocation-key-types.js';
 import { MAX_LOG_ID_AHEAD_MS, isWrongTypeReply, warnRepaired } from '../lua-key-repair.js';
 import { SingleFlight } from '../single-flight.js';
+import { errorLine } from '../redis-error-redaction.js';
 import { pause, waitAtMost, withRetries } from '../time-limit.js';
 import { KeycloakPushRelay, isRelayedKeycloakPush } from './admin-action-relay.js';
+import { LIFETIME_DECLARATION_INTERVAL_MS, MAX_SESSION_LIFETIME_MS, declareSessionLifetime } from './session-lifetimes.js';
 import type { KeycloakPushVerifier, VerifiedKeycloakPush } from './keycloak-admin-action.js';
 
 /**
@@ -201,6 +203,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
    */
   private readonly onReady = (role: ConnectionRole) => {
     if (role !== 'commands') return;
+    void this.declareLifetime().catch(() => undefined);
     this.coverage.invalidate();
     void this.unwritten.retry();
     void this.pushes.retry();
@@ -222,10 +225,26 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   private staleReported = false;
   private timers: NodeJS.Timeout[] = [];
   private closed = false;
+  /** The longest session lifetime declared by another instance that was logged (once per value). */
+  private longerLifetimeLogged = 0;
 
   /** Subscribes, loads the compacted state and starts reading the event log; resolves when {@link check} is current. */
-  static async start(redis: KccRedis, options: RevocationOptions = {}): Promise<Revocations> {
-    const revocations = new Revocations(redis, options);
+  static start(redis: KccRedis, options: RevocationOptions = {}): Promise<Revocations> {
+    return Revocations.startWith(redis, options, true);
+  }
+
+  /**
+   * {@link start} for an operator's one-off write (`kcc-redis revoke`), which accepts no session and
+   * so declares no session lifetime (its own, up to ten years, would keep the app-env's state that
+   * long; see session-lifetimes.ts).
+   * @internal
+   */
+  static startForOperator(redis: KccRedis, options: RevocationOptions = {}): Promise<Revocations> {
+    return Revocations.startWith(redis, options, false);
+  }
+
+  private static async startWith(redis: KccRedis, options: RevocationOptions, declaresLifetime: boolean): Promise<Revocations> {
+    const revocations = new Revocations(redis, options, declaresLifetime);
     try {
       await revocations.begin();
     } catch (error) {
@@ -238,6 +257,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   private constructor(
     private readonly redis: KccRedis,
     options: RevocationOptions,
+    private readonly declaresLifetime: boolean,
   ) {
     super();
     const problems = new OptionProblems();
@@ -413,9 +433,16 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
       // Applied when written. Not "the sender is this instance": two processes given one instanceId,
       // or two Revocations on one connection, would then never apply each other's revocations.
       if (this.written.has(message.id)) return;
-      for (const event of message.data.revocations) this.accept(event, 'bus');
+      for (const event of message.data.revocations) this.accept(event, 'bus', message.at);
     });
     const position = this.log.head();
+    // Before this instance writes or loads anything: writers keep the state for its lifetime from now
+    // on. A refusal (a Redis out of memory) does not stop the start: it is said, and tried every minute.
+    const declared = this.declareLifetime().catch((error: unknown) => {
+      this.redis.config.logger.warn('could not declare this instance\'s session lifetime in Redis (tried again every minute): until then, an instance with a shorter sessionMaxLifetimeMs may prune what this one needs', {
+        error: errorLine(error),
+      });
+    });
     subscribed.then(
       (unsubscribe) => {
         // Closed meanwhile (the position could not be read): nothing else will unsubscribe it.
@@ -425,7 +452,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
       () => undefined,
     );
     position.catch(() => undefined);
-    const [head] = await Promise.all([position, subscribed]);
+    const [head] = await Promise.all([position, subscribed, declared]);
     // No count is settled here: a message heard between SUBSCRIBE and XINFO is in the head's count
     // and would be counted again by the first poll, so that poll reads (as every poll did before).
     this.lastId = head.lastId;
@@ -449,9 +476,29 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
       this.index.prune(Date.now(), this.options.sessionMaxLifetimeMs);
       if ((this.recentWrites.size > 0 || this.pushes.checking || this.notBeforesCheckDue) && this.commandsReady()) void this.lostWritesCheck.run();
     }, 60_000);
-    for (const timer of [poll, check, prune]) {
+    const declare = setInterval(() => {
+      if (this.commandsReady()) void this.declareLifetime().catch(() => undefined);
+    }, LIFETIME_DECLARATION_INTERVAL_MS);
+    for (const timer of [poll, check, prune, declare]) {
       timer.unref();
       this.timers.push(timer);
+    }
+  }
+
+  /**
+   * Declares this instance's session lifetime (session-lifetimes.ts): at the start, every minute and
+   * after a reconnect. Says once per value when another instance declares a longer one.
+   */
+  private async declareLifetime(): Promise<void> {
+    if (!this.declaresLifetime || this.closed) return;
+    const own = this.options.sessionMaxLifetimeMs;
+    const longest = await declareSessionLifetime(this.redis, own);
+    if (longest > own && longest !== this.longerLifetimeLogged) {
+      this.longerLifetimeLogged = longest;
+      this.redis.config.logger.warn(
+        `another instance of this app-env declares a longer sessionMaxLifetimeMs (${longest} ms) than this one (${own} ms): the shared revocation state is kept for the longer one. ` +
+          'Expected during a rolling deploy that changes it; otherwise give every instance the same value (your realm\'s SSO Session Max)',
+      );
     }
   }
 
@@ -486,7 +533,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
         (event) => {
           if (event.type !== REVOCATION_EVENT) return;
           this.coverage.read(event.id);
-          for (const revocation of event.data.revocations) this.accept(revocation, 'log');
+          for (const revocation of event.data.revocations) this.accept(revocation, 'log', event.at);
         },
         {
           until: head.lastId,
@@ -635,16 +682,21 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   }
 
   /** Applies a revocation that came from Redis (bus, log) if it passes the checks; otherwise drops and counts it. */
-  private accept(value: unknown, source: 'bus' | 'log'): void {
+  private accept(value: unknown, source: 'bus' | 'log', sentAt: number): void {
     if (isRelayedKeycloakPush(value)) return this.pushes.receive(value, source);
     const now = Date.now();
     const problem = revocationProblem(value, now, NOT_BEFORE_READ_SLACK_SECONDS);
     if (problem === 'unknown-kind') return this.skipUnknownKind(value, source);
     if (problem) return this.refuse(source, problem, 1);
     const event = value as RevocationEvent;
-    // Another instance may remember sessions longer; this one keeps a record at most its own lifetime.
-    const cap = now + this.options.sessionMaxLifetimeMs;
-    this.apply(event.kind === 'session' && event.exp > cap ? { ...event, exp: cap } : event);
+    if (event.kind !== 'session') return this.apply(event);
+    // A session's record lasts this instance's own lifetime from when it was written, whatever the
+    // writer's: one with a shorter lifetime (a rolling deploy that raises it, an instance configured
+    // apart) dates it too early, one with a longer lifetime too late for this instance's memory. The
+    // sender's clock may be off: never later than this lifetime from now.
+    const lifetime = this.options.sessionMaxLifetimeMs;
+    const exp = Math.min(now + lifetime, Math.max(event.exp, sentAt + lifetime));
+    this.apply(exp === event.exp ? event : { ...event, exp });
   }
 
   /** A kind a newer release writes (rolling deploy): skipped and counted, logged at most once a minute as info. */
@@ -720,12 +772,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
 /** Envelope ids of this object's own writes kept (at least; up to twice): far more than are on their way back at once. */
 const WRITTEN_IDS = 10_000;
 
-/**
- * The longest `sessionMaxLifetimeMs`: ten years, above any Keycloak session or offline-session
- * lifespan in practice. Past about 56 years the log's trim position (now − lifetime) would fall
- * before 1970 and Redis would refuse every write.
- */
-export const MAX_SESSION_LIFETIME_MS = 10 * 365 * 24 * 3_600_000;
+export { MAX_SESSION_LIFETIME_MS } from './session-lifetimes.js';
 
 /** The time part of a stream id (ms). */
 function streamIdTime(id: string): number {

@@ -35,7 +35,7 @@ describe('kcc-redis revoke and the session lifetime', () => {
   }, 90_000);
   afterEach(async () => {
     vi.restoreAllMocks();
-    await admin.del(key(REVOCATION_KEYS.sessions), key(REVOCATION_KEYS.subjects), key(REVOCATION_KEYS.clientNotBefore), key(REVOCATION_KEYS.log));
+    await admin.del(key(REVOCATION_KEYS.sessions), key(REVOCATION_KEYS.subjects), key(REVOCATION_KEYS.clientNotBefore), key(REVOCATION_KEYS.log), key(REVOCATION_KEYS.lifetimes));
   });
   afterAll(async () => {
     await admin?.quit();
@@ -51,6 +51,9 @@ describe('kcc-redis revoke and the session lifetime', () => {
     const sub = await runCliInProcess(['revoke', ...target(), '--sub', 'other']);
     expect(sub.stderr).toBe('');
     expect(sub.code).toBe(0);
+    // It accepts no session, so it declares no lifetime: ten years declared would keep the app-env's
+    // state that long for the next five minutes (session-lifetimes.ts).
+    expect(await admin.exists(key(REVOCATION_KEYS.lifetimes))).toBe(0);
     expect(await admin.zscore(key(REVOCATION_KEYS.subjects), 'victim')).toBe(String(elevenHoursAgoS));
     expect(await admin.zscore(key(REVOCATION_KEYS.subjects), 'other')).not.toBeNull();
 

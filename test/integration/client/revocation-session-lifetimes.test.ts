@@ -1,0 +1,159 @@
+/**
+ * Instances of one app-env with different `sessionMaxLifetimeMs` (a rolling deploy that raises it,
+ * one instance configured apart). Every writer pruned the shared state by its own lifetime, so one
+ * with 10 h removed a 24 h instance's user-wide not-befores after 10 h, stored the client-wide
+ * not-before and the Keycloak push to expire after 10 h, trimmed the log to 10 h and dated a revoked
+ * session's record 10 h ahead, which the 24 h instance then forgot after 10 h: a session it still
+ * accepts, logged out, valid again (found in the session-31 notes: documented, not enforced). Now
+ * each running instance declares its lifetime, writers keep the state for the longest declared,
+ * and a receiver dates a session's record by its own lifetime from when it was written.
+ */
+import { randomUUID } from 'node:crypto';
+import { CompactSign, createLocalJWKSet } from 'jose';
+import type { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { KccRedis, RedisReplayGuard, type RevocationEvent, Revocations, createKeycloakAdminHandlers } from '../../../client/src/index.js';
+import { namespacedKey } from '../../../client/src/contract/naming.js';
+import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
+import { LIFETIME_DECLARATION_TTL_MS, MAX_SESSION_LIFETIME_MS } from '../../../client/src/revocation/session-lifetimes.js';
+import type { LocalRedis } from '../../../local/local-redis.js';
+import { closeAfterEach } from '../../support/closing.js';
+import { nextEvent, untilAsync } from '../../support/events.js';
+import { type RealmKey, realmKey } from '../../support/logout-tokens.js';
+import { kccOptions, startTestRedis } from '../../support/redis.js';
+
+const HOUR_MS = 3_600_000;
+const SHORT = 10 * HOUR_MS;
+const LONG = 24 * HOUR_MS;
+const user = 'lifespan-prod';
+let server: LocalRedis;
+let admin: Redis;
+let realm: RealmKey;
+const closeLater = closeAfterEach();
+
+beforeAll(async () => {
+  server = await startTestRedis({ appEnvs: [{ app: 'lifespan', env: 'prod' }], persistence: 'none' });
+  admin = await server.admin();
+  realm = await realmKey('realm-1');
+});
+afterEach(async () => {
+  // Declarations last five minutes: each case starts from an empty namespace.
+  await admin.flushall();
+});
+afterAll(async () => {
+  await admin?.quit();
+  await server?.stop();
+});
+
+async function instance(sessionMaxLifetimeMs: number, warnings: string[] = []) {
+  const logger = { info: () => undefined, warn: (message: string) => void warnings.push(message) };
+  const redis = closeLater(await KccRedis.connect(kccOptions(server, user, { logger }), ['subscriber']));
+  const revocations = closeLater(await Revocations.start(redis, { sessionMaxLifetimeMs }));
+  return { redis, revocations };
+}
+
+const key = (redis: KccRedis, name: string) => redis.key(name);
+const seconds = (ms: number) => Math.floor(ms / 1000);
+
+describe('revocations: instances with different session lifetimes', () => {
+  it('a 10 h writer keeps what a running 24 h instance needs: user-wide not-befores, the client-wide one, the log, a session record', async () => {
+    const long = await instance(LONG);
+    const warnings: string[] = [];
+    const short = await instance(SHORT, warnings);
+    const subjects = key(short.redis, REVOCATION_KEYS.subjects);
+    const log = key(short.redis, REVOCATION_KEYS.log);
+    // As the 24 h instance stored them 11 h ago: still in force there. The log is trimmed by whole
+    // nodes of 100 entries (MINID ~): 250 entries fill two.
+    const elevenHoursAgo = Date.now() - 11 * HOUR_MS;
+    await admin.zadd(subjects, seconds(elevenHoursAgo), 'victim');
+    const seeding = admin.pipeline();
+    for (let i = 0; i < 250; i++) seeding.xadd(log, `${elevenHoursAgo}-${i + 1}`, 'i', `old-${i}`, 'e', '{}');
+    await seeding.exec();
+
+    const heard = nextEvent(long.revocations, 'applied');
+    await short.revocations.revokeSession('logged-out'); // the first batch prunes
+
+    expect(await admin.zscore(subjects, 'victim')).toBe(String(seconds(elevenHoursAgo)));
+    expect(await admin.xlen(log)).toBe(251);
+    const sessionRecord = Number(await admin.zscore(key(short.redis, REVOCATION_KEYS.sessions), 'logged-out'));
+    expect(sessionRecord).toBeGreaterThan(Date.now() + LONG - 60_000);
+    // The 24 h instance dates the record by its own lifetime from the write, not by the writer's.
+    const [event] = (await heard) as [RevocationEvent];
+    expect(event.kind).toBe('session');
+    expect(event.kind === 'session' && event.exp).toBeGreaterThan(Date.now() + LONG - 60_000);
+    // The shorter instance says so, once.
+    expect(warnings.filter((w) => w.includes('longer sessionMaxLifetimeMs (86400000 ms) than this one (36000000 ms)'))).toHaveLength(1);
+
+    // A 24 h instance started now loads the user-wide not-before.
+    const late = await instance(LONG);
+    const issuedBefore = seconds(elevenHoursAgo) - 60;
+    expect(late.revocations.check({ sid: 'any', sub: 'victim', iat: issuedBefore })).toBe('revoked');
+    expect(late.revocations.check({ sid: 'any', sub: 'bystander', iat: issuedBefore })).toBe('active');
+
+    await short.revocations.revokeAllBefore(seconds(Date.now()));
+    expect(await admin.pttl(key(short.redis, REVOCATION_KEYS.clientNotBefore))).toBeGreaterThan(LONG - 60_000);
+  });
+
+  it('alone, a 10 h writer prunes by its own lifetime; an expired, a forged (dated past the TTL, ten years) or a malformed declaration changes nothing', async () => {
+    const warnings: string[] = [];
+    const lifetimes = namespacedKey(`${user}:`, REVOCATION_KEYS.lifetimes);
+    const subjects = namespacedKey(`${user}:`, REVOCATION_KEYS.subjects);
+    const now = Date.now();
+    await admin.zadd(lifetimes, now - 1_000, String(LONG)); // lapsed
+    await admin.zadd(lifetimes, now + 1e12, String(MAX_SESSION_LIFETIME_MS)); // no instance dates a declaration that far
+    await admin.zadd(lifetimes, now + 60_000, 'ten years', now + 60_000, '86400000.5', now + 60_000, String(MAX_SESSION_LIFETIME_MS + 1));
+    const elevenHoursAgo = now - 11 * HOUR_MS;
+    await admin.zadd(subjects, seconds(elevenHoursAgo), 'victim');
+
+    const short = await instance(SHORT, warnings);
+    await short.revocations.revokeSession('logged-out');
+    await short.revocations.revokeAllBefore(seconds(Date.now()));
+
+    expect(await admin.zscore(subjects, 'victim')).toBeNull();
+    const sessionRecord = Number(await admin.zscore(key(short.redis, REVOCATION_KEYS.sessions), 'logged-out'));
+    expect(sessionRecord).toBeLessThan(Date.now() + SHORT + 60_000);
+    expect(await admin.pttl(key(short.redis, REVOCATION_KEYS.clientNotBefore))).toBeLessThanOrEqual(SHORT);
+    expect(warnings.filter((w) => w.includes('sessionMaxLifetimeMs'))).toEqual([]);
+    // Its declaration removed the lapsed and the forged ones, and is the one live.
+    expect(await admin.zscore(lifetimes, String(LONG))).toBeNull();
+    expect(await admin.zscore(lifetimes, String(MAX_SESSION_LIFETIME_MS))).toBeNull();
+    expect(Number(await admin.zscore(lifetimes, String(SHORT)))).toBeLessThanOrEqual(Date.now() + LIFETIME_DECLARATION_TTL_MS + 5_000);
+    expect(await admin.pttl(lifetimes)).toBeGreaterThan(0);
+  });
+
+  it('a start whose declaration Redis refuses still starts, says so, and declares once Redis takes it', async () => {
+    const acl = (await admin.call('ACL', 'GETUSER', user)) as unknown[];
+    const patterns = String(acl[acl.indexOf('keys') + 1]).split(' ');
+    await admin.call('ACL', 'SETUSER', user, 'resetkeys', ...patterns.map((pattern) => `%R${pattern}`));
+    const warnings: string[] = [];
+    let started;
+    try {
+      started = await instance(LONG, warnings);
+    } finally {
+      await admin.call('ACL', 'SETUSER', user, 'resetkeys', ...patterns);
+    }
+    expect(started.revocations.check({ sid: 'any' })).toBe('active');
+    expect(warnings.filter((w) => w.startsWith("could not declare this instance's session lifetime"))).toHaveLength(1);
+    expect(await admin.exists(namespacedKey(`${user}:`, REVOCATION_KEYS.lifetimes))).toBe(0);
+    // The next try (every minute; a reconnect also tries): here the reconnect.
+    started.redis.client.disconnect(true);
+    await untilAsync(async () => (await admin.zscore(namespacedKey(`${user}:`, REVOCATION_KEYS.lifetimes), String(LONG))) !== null, 'the declaration after the reconnect');
+  });
+
+  it('a Keycloak push relayed by a 10 h instance is kept for the running 24 h instance', async () => {
+    await instance(LONG);
+    const short = await instance(SHORT);
+    const handlers = createKeycloakAdminHandlers({
+      enabled: true,
+      issuer: 'https://sso.example.com/realms/main',
+      clientId: 'shop',
+      sink: short.revocations,
+      replayGuard: new RedisReplayGuard(short.redis),
+      jwks: createLocalJWKSet({ keys: [realm.publicJwk] }),
+    });
+    const action = { id: randomUUID(), expiration: seconds(Date.now()) + 30, resource: 'shop', action: 'PUSH_NOT_BEFORE', notBefore: seconds(Date.now()) };
+    const body = await new CompactSign(Buffer.from(JSON.stringify(action))).setProtectedHeader({ alg: realm.alg, kid: realm.kid, typ: 'JWT' }).sign(realm.privateKey);
+    expect((await handlers.pushNotBefore({ contentType: 'text/plain', body })).status).toBe(200);
+    expect(await admin.pttl(key(short.redis, REVOCATION_KEYS.keycloakPush))).toBeGreaterThan(LONG - 60_000);
+  });
+});
