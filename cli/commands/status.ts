@@ -191,7 +191,16 @@ function revocationRows(r: Part<RevocationStatus>, now: number): Cell[][] {
   return [
     ['revocations', r.clientNotBeforeMalformed !== undefined ? { text: counts, color: 'yellow' } : counts],
     ['  event log', r.log.length === 0 ? 'empty' : `${plural(r.log.length, 'entry', 'entries')}, oldest ${humanDuration(now - (r.log.oldestAt ?? now))} ago, newest ${humanDuration(now - (r.log.newestAt ?? now))} ago`],
+    ['  session lifetimes', lifetimesCell(r.sessionLifetimesMs)],
   ];
+}
+
+/** The lifetimes instances declare: one is the rule; more, a rolling deploy that changes it or an instance configured apart. */
+function lifetimesCell(lifetimes: readonly number[]): Cell {
+  if (lifetimes.length === 0) return 'none declared (no instance running)';
+  const shown = lifetimes.map((ms) => humanDuration(ms)).join(', ');
+  if (lifetimes.length === 1) return shown;
+  return { text: `${shown}: instances differ (state kept for ${humanDuration(lifetimes[0]!)}); give every instance the same sessionMaxLifetimeMs once a rolling deploy is over`, color: 'yellow' };
 }
 
 function render(statuses: readonly AppEnvStatus[], color: boolean, now: number): string {

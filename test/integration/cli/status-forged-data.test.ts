@@ -47,6 +47,21 @@ describe('kcc-redis status and rotate-keys against forged data', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  it('the session lifetimes instances declare: live ones longest first, marked when they differ; lapsed and malformed ones left out', async () => {
+    const lifetimes = key('shop-dev', 'session-lifetimes:v1');
+    const now = Date.now();
+    await admin.zadd(lifetimes, now + 60_000, '36000000', now + 120_000, '86400000', now - 1_000, '172800000', now + 60_000, 'ten years', now + 60_000, '1e9');
+    const json = await runCliInProcess(['status', ...local(), '--app', 'shop', '--env', 'dev', '--json']);
+    expect(json.code).toBe(0);
+    expect(json.json<{ appEnvs: { revocations: { sessionLifetimesMs: number[] } }[] }>().appEnvs[0]!.revocations.sessionLifetimesMs).toEqual([86_400_000, 36_000_000]);
+    const table = await runCliInProcess(['status', ...local(), '--app', 'shop', '--env', 'dev']);
+    expect(table.stdout).toMatch(/session lifetimes\s+24 h, 10 h: instances differ \(state kept for 24 h\)/);
+    await admin.zrem(lifetimes, '86400000');
+    expect((await runCliInProcess(['status', ...local(), '--app', 'shop', '--env', 'dev'])).stdout).toMatch(/session lifetimes\s+10 h\n/);
+    await admin.del(lifetimes);
+    expect((await runCliInProcess(['status', ...local(), '--app', 'shop', '--env', 'dev'])).stdout).toMatch(/session lifetimes\s+none declared \(no instance running\)/);
+  });
+
   it('a heartbeat with a start time no Date holds counts as an unreadable entry', async () => {
     await forgeHeartbeat('shop-dev', 'far-future', { startedAt: 9_000_000_000_000_000 });
     const result = await runCliInProcess(['status', ...local(), '--app', 'shop', '--env', 'dev']);
