@@ -1,12 +1,13 @@
-import { type InstanceList, KccError, listInstances } from '@kcc-redis/client';
-import { ReplyError } from 'ioredis';
+import { type InstanceList, listInstances } from '@kcc-redis/client';
 import { integerOption, parseCommandArgs } from '../args.js';
 import type { Command } from '../command.js';
 import { withConnection } from '../connect.js';
-import { EXIT, type ExitCode, errorReason } from '../exit-codes.js';
+import { EXIT, type ExitCode } from '../exit-codes.js';
 import { type CliIo, useColor } from '../io.js';
 import { type KeyRingStatus, readKeyRing } from '../status/key-ring-reader.js';
-import { type RevocationStatus, readRevocations } from '../status/revocation-reader.js';
+import { type RevocationStatus, type SessionLifetimesStatus, readRevocations } from '../status/revocation-reader.js';
+import { MAX_DECLARATIONS_READ, MAX_SESSION_LIFETIME_MS } from '../../client/src/revocation/session-lifetimes.js';
+import { type Part, type Unreadable, isUnreadable, read, unreadable } from '../status/unreadable.js';
 import { type Cell, humanDuration, isoTime, paint, plural, renderTable } from '../table.js';
 import { type AppEnvTarget, TARGET_HELP, TARGET_OPTIONS, type UnreadableTarget, isUnreadableTarget, resolveTargets } from '../targets.js';
 
@@ -31,18 +32,6 @@ the verdict counts; 1 a ring instances refuse
 (degraded); 2 usage error, or an app-env or part of one unreadable (Redis out of reach, data of the
 wrong type). With --watch: the code of the last refresh.`;
 
-/** A part of an app-env's status that could not be read: why, in one line, and the failure's code when it has one. */
-interface Unreadable {
-  readonly error: string;
-  /**
-   * The failure's code, from the error caught: the client's stable one (`KCC_AUTH_FAILED`: Redis
-   * refused the password; `KCC_AWS_LOOKUP_FAILED`: a secret not read, …), else the code a Redis error
-   * reply starts with (`WRONGTYPE`, `NOPERM`, …); absent for any other failure.
-   */
-  readonly code?: string;
-}
-type Part<T> = T | Unreadable;
-
 type AppEnvStatus = { readonly appEnv: string; readonly source: string } & (
   | {
       readonly keyRing: Part<KeyRingStatus>;
@@ -52,31 +41,6 @@ type AppEnvStatus = { readonly appEnv: string; readonly source: string } & (
   /** Nothing of the app-env could be read: its credentials, its key-encryption key or Redis out of reach. */
   | Unreadable
 );
-
-const isUnreadable = (part: object): part is Unreadable => typeof (part as Partial<Unreadable>).error === 'string';
-
-/** The code of `error` or of the first error of its causes that has one (a CLI error wrapping the client's). */
-function failureCode(error: unknown): string | undefined {
-  for (let e = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
-    if (e instanceof KccError) return e.code;
-    // An error reply's first word is its code (RESP: "-WRONGTYPE Operation against a key …").
-    if (e instanceof ReplyError) return /^[A-Z][A-Z0-9_]*(?= |$)/.exec(e.message)?.[0];
-  }
-  return undefined;
-}
-
-function unreadable(error: unknown): Unreadable {
-  const code = failureCode(error);
-  return code === undefined ? { error: errorReason(error) } : { error: errorReason(error), code };
-}
-
-async function read<T>(part: () => Promise<T>): Promise<Part<T>> {
-  try {
-    return await part();
-  } catch (error) {
-    return unreadable(error);
-  }
-}
 
 /** How long `--watch` reuses an app-env's key-encryption key before reading its secret again. */
 const KEK_REUSE_MS = 5 * 60_000;
@@ -148,7 +112,7 @@ const credentialsFailed = (targets: readonly (AppEnvTarget | UnreadableTarget)[]
   targets.some(isUnreadableTarget) || statuses.some((s) => isUnreadable(s) && s.code === 'KCC_AUTH_FAILED');
 
 const keyRingOf = (s: AppEnvStatus) => (isUnreadable(s) || isUnreadable(s.keyRing) ? undefined : s.keyRing);
-const hasUnreadable = (s: AppEnvStatus) => isUnreadable(s) || [s.keyRing, s.revocations, s.instances].some(isUnreadable);
+const hasUnreadable = (s: AppEnvStatus) => isUnreadable(s) || [s.keyRing, s.revocations, s.instances].some(isUnreadable) || (!isUnreadable(s.revocations) && isUnreadable(s.revocations.sessionLifetimes));
 
 function exitCodeOf(statuses: readonly AppEnvStatus[]): ExitCode {
   if (statuses.some(hasUnreadable)) return EXIT.failed;
@@ -191,16 +155,21 @@ function revocationRows(r: Part<RevocationStatus>, now: number): Cell[][] {
   return [
     ['revocations', r.clientNotBeforeMalformed !== undefined ? { text: counts, color: 'yellow' } : counts],
     ['  event log', r.log.length === 0 ? 'empty' : `${plural(r.log.length, 'entry', 'entries')}, oldest ${humanDuration(now - (r.log.oldestAt ?? now))} ago, newest ${humanDuration(now - (r.log.newestAt ?? now))} ago`],
-    ['  session lifetimes', lifetimesCell(r.sessionLifetimesMs)],
+    ['  session lifetimes', lifetimesCell(r.sessionLifetimes)],
   ];
 }
 
 /** The lifetimes instances declare: one is the rule; more, a rolling deploy that changes it or an instance configured apart. */
-function lifetimesCell(lifetimes: readonly number[]): Cell {
-  if (lifetimes.length === 0) return 'none declared (no instance running)';
-  const shown = lifetimes.map((ms) => humanDuration(ms)).join(', ');
-  if (lifetimes.length === 1) return shown;
-  return { text: `${shown}: instances differ (state kept for ${humanDuration(lifetimes[0]!)}); give every instance the same sessionMaxLifetimeMs once a rolling deploy is over`, color: 'yellow' };
+function lifetimesCell(lifetimes: Part<SessionLifetimesStatus>): Cell {
+  if (isUnreadable(lifetimes)) return unreadableCell(lifetimes);
+  if (lifetimes.crowded) {
+    return { text: `more than ${MAX_DECLARATIONS_READ} declared (no fleet declares that many: forged?): state kept for the longest possible, ${humanDuration(MAX_SESSION_LIFETIME_MS)}`, color: 'yellow' };
+  }
+  const declared = lifetimes.declaredMs;
+  if (declared.length === 0) return 'none declared (no instance running)';
+  const shown = declared.map((ms) => humanDuration(ms)).join(', ');
+  if (declared.length === 1) return shown;
+  return { text: `${shown}: instances differ (state kept for ${humanDuration(declared[0]!)}); give every instance the same sessionMaxLifetimeMs once a rolling deploy is over`, color: 'yellow' };
 }
 
 function render(statuses: readonly AppEnvStatus[], color: boolean, now: number): string {

@@ -1,6 +1,8 @@
 import type { Redis } from 'ioredis';
 import type { KccRedis } from '@kcc-redis/client';
 import { REVOCATION_KEYS } from '@kcc-redis/client/contract';
+import { MAX_DECLARATIONS_READ, currentDeclarationWindow, isDeclaredLifetime } from '../../client/src/revocation/session-lifetimes.js';
+import { type Part, unreadable } from './unreadable.js';
 
 /** What status reports about an app-env's revocations. Times are ms since the epoch. */
 export interface RevocationStatus {
@@ -12,23 +14,26 @@ export interface RevocationStatus {
   readonly clientNotBefore: number | undefined;
   /** What is stored as the client-wide not-before when it is not epoch seconds a Date can hold (its first 40 characters), else undefined. */
   readonly clientNotBeforeMalformed: string | undefined;
-  /**
-   * The session lifetimes (ms) running instances declare, longest first: writers keep the state for
-   * the longest. Two or more: instances differ (a rolling deploy that changes the lifetime?).
-   */
-  readonly sessionLifetimesMs: readonly number[];
+  /** The session lifetimes running instances declare (unreadable alone: a key of the wrong type, which writers ignore). */
+  readonly sessionLifetimes: Part<SessionLifetimesStatus>;
   /** The revocation event log: entries retained, and the times of its oldest and newest entry. */
   readonly log: { readonly length: number; readonly oldestAt: number | undefined; readonly newestAt: number | undefined };
 }
 
-/** Declared lifetimes read at most (an honest app-env has one, two during a change). */
-const MAX_LIFETIMES_SHOWN = 16;
+/** The session lifetimes declared in an app-env, as the writers count them (client/src/revocation/session-lifetimes.ts). */
+export interface SessionLifetimesStatus {
+  /** Current declarations, longest first: writers keep the state for the longest. Two or more: instances differ (a rolling deploy that changes the lifetime?). */
+  readonly declaredMs: readonly number[];
+  /** More than {@link MAX_DECLARATIONS_READ} are current (forged?): writers keep the state for the longest possible lifetime. */
+  readonly crowded: boolean;
+}
 
 /** The largest time a Date holds, in ms since the epoch. */
 const MAX_DATE_MS = 8.64e15;
 
 /** Reads the compacted revocation state and the log's extent, read-only, in one pipeline. */
 export async function readRevocations(redis: KccRedis, now = Date.now()): Promise<RevocationStatus> {
+  const window = currentDeclarationWindow(now);
   const [sessions, subjects, client, length, oldest, newest, lifetimes] = await redis.run(async (r) => {
     const replies = await (r as Redis)
       .pipeline()
@@ -38,11 +43,13 @@ export async function readRevocations(redis: KccRedis, now = Date.now()): Promis
       .xlen(redis.key(REVOCATION_KEYS.log))
       .xrange(redis.key(REVOCATION_KEYS.log), '-', '+', 'COUNT', 1)
       .xrevrange(redis.key(REVOCATION_KEYS.log), '+', '-', 'COUNT', 1)
-      .zrangebyscore(redis.key(REVOCATION_KEYS.lifetimes), `(${now}`, '+inf', 'LIMIT', 0, MAX_LIFETIMES_SHOWN)
+      .zrangebyscore(redis.key(REVOCATION_KEYS.lifetimes), `(${window.from}`, window.to, 'LIMIT', 0, MAX_DECLARATIONS_READ + 1)
       .exec();
-    return (replies ?? []).map(([error, value]) => {
-      if (error) throw error;
-      return value;
+    // The declarations (the last reply) are a part of their own: writers ignore a key of the wrong type there.
+    const declarations = replies?.length ?? 0;
+    return (replies ?? []).map(([error, value], i) => {
+      if (error && i < declarations - 1) throw error;
+      return error ?? value;
     });
   });
   const entryTime = (entries: unknown) => {
@@ -58,8 +65,13 @@ export async function readRevocations(redis: KccRedis, now = Date.now()): Promis
     subjects: Number(subjects),
     clientNotBefore: wellFormed ? notBefore : undefined,
     clientNotBeforeMalformed: stored !== undefined && !wellFormed ? stored.slice(0, 40) : undefined,
-    // What instances write: whole milliseconds (anything else is ignored by the writers too).
-    sessionLifetimesMs: (lifetimes as string[]).filter((m) => /^[1-9]\d{0,14}$/.test(m)).map(Number).sort((a, b) => b - a),
+    sessionLifetimes: lifetimes instanceof Error ? unreadable(lifetimes) : declaredLifetimes(lifetimes as string[]),
     log: { length: Number(length), oldestAt: entryTime(oldest), newestAt: entryTime(newest) },
   };
+}
+
+/** The declarations as the writers count them: lifetimes only (anything else is ignored there too), distinct, longest first. */
+function declaredLifetimes(members: readonly string[]): SessionLifetimesStatus {
+  const declaredMs = [...new Set(members.filter(isDeclaredLifetime).map(Number))].sort((a, b) => b - a);
+  return { declaredMs, crowded: members.length > MAX_DECLARATIONS_READ };
 }

@@ -34,7 +34,7 @@ import { SingleFlight } from '../single-flight.js';
 import { errorLine } from '../redis-error-redaction.js';
 import { pause, waitAtMost, withRetries } from '../time-limit.js';
 import { KeycloakPushRelay, isRelayedKeycloakPush } from './admin-action-relay.js';
-import { LIFETIME_DECLARATION_INTERVAL_MS, MAX_SESSION_LIFETIME_MS, declareSessionLifetime } from './session-lifetimes.js';
+import { LIFETIME_DECLARATION_INTERVAL_MS, MAX_DECLARATIONS_READ, MAX_SESSION_LIFETIME_MS, declareSessionLifetime } from './session-lifetimes.js';
 import type { KeycloakPushVerifier, VerifiedKeycloakPush } from './keycloak-admin-action.js';
 
 /**
@@ -203,7 +203,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
    */
   private readonly onReady = (role: ConnectionRole) => {
     if (role !== 'commands') return;
-    void this.declareLifetime().catch(() => undefined);
+    this.renewDeclaration();
     this.coverage.invalidate();
     void this.unwritten.retry();
     void this.pushes.retry();
@@ -227,6 +227,8 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   private closed = false;
   /** The longest session lifetime declared by another instance that was logged (once per value). */
   private longerLifetimeLogged = 0;
+  /** A renewal of the declaration failed and was logged; the next that succeeds says so. */
+  private declarationFailing = false;
 
   /** Subscribes, loads the compacted state and starts reading the event log; resolves when {@link check} is current. */
   static start(redis: KccRedis, options: RevocationOptions = {}): Promise<Revocations> {
@@ -439,6 +441,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     // Before this instance writes or loads anything: writers keep the state for its lifetime from now
     // on. A refusal (a Redis out of memory) does not stop the start: it is said, and tried every minute.
     const declared = this.declareLifetime().catch((error: unknown) => {
+      this.declarationFailing = true;
       this.redis.config.logger.warn('could not declare this instance\'s session lifetime in Redis (tried again every minute): until then, an instance with a shorter sessionMaxLifetimeMs may prune what this one needs', {
         error: errorLine(error),
       });
@@ -477,7 +480,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
       if ((this.recentWrites.size > 0 || this.pushes.checking || this.notBeforesCheckDue) && this.commandsReady()) void this.lostWritesCheck.run();
     }, 60_000);
     const declare = setInterval(() => {
-      if (this.commandsReady()) void this.declareLifetime().catch(() => undefined);
+      if (this.commandsReady()) this.renewDeclaration();
     }, LIFETIME_DECLARATION_INTERVAL_MS);
     for (const timer of [poll, check, prune, declare]) {
       timer.unref();
@@ -492,14 +495,35 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   private async declareLifetime(): Promise<void> {
     if (!this.declaresLifetime || this.closed) return;
     const own = this.options.sessionMaxLifetimeMs;
-    const longest = await declareSessionLifetime(this.redis, own);
-    if (longest > own && longest !== this.longerLifetimeLogged) {
-      this.longerLifetimeLogged = longest;
+    const { longestMs, count } = await declareSessionLifetime(this.redis, own);
+    if (longestMs > own && longestMs !== this.longerLifetimeLogged) {
+      this.longerLifetimeLogged = longestMs;
       this.redis.config.logger.warn(
-        `another instance of this app-env declares a longer sessionMaxLifetimeMs (${longest} ms) than this one (${own} ms): the shared revocation state is kept for the longer one. ` +
-          'Expected during a rolling deploy that changes it; otherwise give every instance the same value (your realm\'s SSO Session Max)',
+        count > MAX_DECLARATIONS_READ
+          ? `${count} session lifetimes are declared in this app-env, more than any fleet declares (${MAX_DECLARATIONS_READ} are read): the shared revocation state is kept for the longest possible, ${longestMs} ms, while it lasts (a Redis writer with the app's credentials? see docs/security-model.md)`
+          : `another instance of this app-env declares a longer sessionMaxLifetimeMs (${longestMs} ms) than this one (${own} ms): the shared revocation state is kept for the longer one. ` +
+              'Expected during a rolling deploy that changes it; otherwise give every instance the same value (your realm\'s SSO Session Max)',
       );
     }
+  }
+
+  /** A renewal (every minute, after a reconnect): a failure is said once until one succeeds, never thrown. */
+  private renewDeclaration(): void {
+    this.declareLifetime().then(
+      () => {
+        if (!this.declarationFailing) return;
+        this.declarationFailing = false;
+        this.redis.config.logger.info("this instance's session lifetime is declared in Redis again");
+      },
+      (error: unknown) => {
+        if (this.declarationFailing || this.closed) return;
+        this.declarationFailing = true;
+        this.redis.config.logger.warn(
+          "renewing this instance's session lifetime in Redis failed (tried again every minute): once its declaration lapses, instances with a shorter sessionMaxLifetimeMs may prune what this one needs",
+          { error: errorLine(error) },
+        );
+      },
+    );
   }
 
   /** Reads every log entry after the last one read (single-flight); reloads the snapshot if some were trimmed unread. */

@@ -9,59 +9,96 @@ import { REVOCATION_KEYS } from './revocation-keys.js';
  */
 export const MAX_SESSION_LIFETIME_MS = 10 * 365 * 24 * 3_600_000;
 
-/** A declaration lapses this long after its last renewal (ms). */
+/** A declaration lapses this long after its last renewal (ms), by the clock of the instance that made it. */
 export const LIFETIME_DECLARATION_TTL_MS = 5 * 60_000;
 /** A running instance renews its declaration this often (ms). */
 export const LIFETIME_DECLARATION_INTERVAL_MS = 60_000;
 /**
- * How far past the TTL a declaration's expiry may lie and still count (ms): the instances estimate
- * the server's time each on its own (server-clock.ts). A later one no running instance wrote.
+ * How far apart two instances' estimates of the server's time may be without either losing sight of
+ * the other's declarations (ms). Each instance dates its declaration, and judges the others', by its
+ * own estimate (server-clock.ts: the server's `TIME` corrects it to within a round trip; a server
+ * that refuses `TIME` leaves each host's own clock). A declaration counts from an hour before its
+ * lapse time (as the reader estimates it) to an hour and the TTL after its renewal: a writer up to an
+ * hour ahead still sees a renewed one, one up to an hour behind still sees one dated ahead, and one
+ * dated further ahead, which no instance writes, is not counted (and is removed).
  */
-const DECLARATION_SLACK_MS = 60_000;
-/** Declarations a write script reads at most: an honest app-env has one lifetime, two during a change. */
-const MAX_DECLARATIONS_READ = 16;
+export const DECLARATION_CLOCK_TOLERANCE_MS = 3_600_000;
+/**
+ * Declarations a write script reads: an honest app-env has one lifetime, two during a change. When
+ * more are current, they are not all read, and the longest possible lifetime applies: crowding the set
+ * (a Redis writer with the app's credentials) keeps the state longer, never prunes it sooner.
+ */
+export const MAX_DECLARATIONS_READ = 16;
+
+/** A declared lifetime as instances write it: whole milliseconds from 1 to {@link MAX_SESSION_LIFETIME_MS}. */
+export function isDeclaredLifetime(member: string): boolean {
+  return /^[1-9]\d{0,11}$/.test(member) && Number(member) <= MAX_SESSION_LIFETIME_MS;
+}
+
+/** The window of lapse times (ms, exclusive from, inclusive to) a reader at `nowMs` counts as current. */
+export function currentDeclarationWindow(nowMs: number): { readonly from: number; readonly to: number } {
+  return { from: nowMs - DECLARATION_CLOCK_TOLERANCE_MS, to: nowMs + LIFETIME_DECLARATION_TTL_MS + DECLARATION_CLOCK_TOLERANCE_MS };
+}
 
 /**
- * Lua: `longest_lifetime(key, now_ms, own_ms)`, the longest session lifetime (ms) an instance of the
- * app-env declared that is still current, or `own_ms` if that is longer. A declaration is current
- * from its renewal until its expiry, which lies at most the TTL (plus slack) ahead: one dated further
- * ahead, or that is not a whole number from 1 to {@link MAX_SESSION_LIFETIME_MS}, no instance wrote
- * and is ignored, so that a Redis writer with the app's credentials cannot stop pruning for good
- * (only for as long as it keeps declaring, as an instance configured for ten years would). A key of
- * another type counts as no declaration (the next {@link declareSessionLifetime} replaces it).
+ * Lua: `longest_lifetime(key, now_ms, own_ms)`, the longest session lifetime (ms) declared by an
+ * instance of the app-env ({@link currentDeclarationWindow}), or `own_ms` if that is longer; the
+ * longest possible ({@link MAX_SESSION_LIFETIME_MS}) when more than {@link MAX_DECLARATIONS_READ}
+ * are current. A member that is not a lifetime ({@link isDeclaredLifetime}) counts for nothing. A key
+ * of another type counts as no declaration (the next {@link declareSessionLifetime} replaces it).
  */
-export const LUA_LONGEST_LIFETIME = `local function longest_lifetime(key, now_ms, own_ms)
+export const LUA_LONGEST_LIFETIME = `local function is_lifetime(member)
+  return string.match(member, '^[1-9]%d*$') ~= nil and #member <= 12 and tonumber(member) <= ${MAX_SESSION_LIFETIME_MS}
+end
+local function longest_lifetime(key, now_ms, own_ms)
+  local ok, members = pcall(redis.call, 'ZRANGEBYSCORE', key, '(' .. string.format('%.0f', now_ms - ${DECLARATION_CLOCK_TOLERANCE_MS}), string.format('%.0f', now_ms + ${LIFETIME_DECLARATION_TTL_MS + DECLARATION_CLOCK_TOLERANCE_MS}), 'LIMIT', 0, ${MAX_DECLARATIONS_READ + 1})
+  if not ok then return own_ms end
+  if #members > ${MAX_DECLARATIONS_READ} then return math.max(own_ms, ${MAX_SESSION_LIFETIME_MS}) end
   local longest = own_ms
-  local ok, members = pcall(redis.call, 'ZRANGEBYSCORE', key, '(' .. string.format('%.0f', now_ms), string.format('%.0f', now_ms + ${LIFETIME_DECLARATION_TTL_MS + DECLARATION_SLACK_MS}), 'LIMIT', 0, ${MAX_DECLARATIONS_READ})
-  if not ok then return longest end
   for _, member in ipairs(members) do
-    if string.match(member, '^[1-9]%d*$') then
+    if is_lifetime(member) then
       local ms = tonumber(member)
-      if ms <= ${MAX_SESSION_LIFETIME_MS} and ms > longest then longest = ms end
+      if ms > longest then longest = ms end
     end
   end
   return longest
 end
 `;
 
+/** Members a declaration looks at for ones that are not lifetimes, lowest lapse time first. */
+const MALFORMED_SWEEP = 64;
+
 // Declares (renews) one lifetime and returns the longest current one. KEYS: the declarations.
 // ARGV: the server's time as this instance estimates it (ms; a script must not call TIME, see
-// server-clock.ts), the lifetime (ms). Expired and forged (dated too far ahead) declarations are
-// removed; a key of another type is replaced first (lua-key-repair.ts).
+// server-clock.ts), the lifetime (ms). Declarations outside the window of current ones, and members
+// that are not lifetimes, are removed; a key of another type is replaced first (lua-key-repair.ts).
 const DECLARE = `${LUA_KEY_REPAIR}${LUA_LONGEST_LIFETIME}
 own_type(KEYS[1], 'zset')
 local now = tonumber(ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now))
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '(' .. string.format('%.0f', now + ${LIFETIME_DECLARATION_TTL_MS + DECLARATION_SLACK_MS}), '+inf')
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - ${DECLARATION_CLOCK_TOLERANCE_MS}))
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '(' .. string.format('%.0f', now + ${LIFETIME_DECLARATION_TTL_MS + DECLARATION_CLOCK_TOLERANCE_MS}), '+inf')
+for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, ${MALFORMED_SWEEP - 1})) do
+  if not is_lifetime(member) then redis.call('ZREM', KEYS[1], member) end
+end
 redis.call('ZADD', KEYS[1], 'GT', string.format('%.0f', now + ${LIFETIME_DECLARATION_TTL_MS}), ARGV[2])
-if redis.call('PTTL', KEYS[1]) < ${LIFETIME_DECLARATION_TTL_MS} then redis.call('PEXPIRE', KEYS[1], ${LIFETIME_DECLARATION_TTL_MS}) end
-return longest_lifetime(KEYS[1], now, tonumber(ARGV[2]))
+local keep = ${LIFETIME_DECLARATION_TTL_MS + DECLARATION_CLOCK_TOLERANCE_MS}
+if redis.call('PTTL', KEYS[1]) < keep then redis.call('PEXPIRE', KEYS[1], keep) end
+local current = redis.call('ZCOUNT', KEYS[1], '(' .. string.format('%.0f', now - ${DECLARATION_CLOCK_TOLERANCE_MS}), string.format('%.0f', now + ${LIFETIME_DECLARATION_TTL_MS + DECLARATION_CLOCK_TOLERANCE_MS}))
+return { longest_lifetime(KEYS[1], now, tonumber(ARGV[2])), current }
 `;
+
+/** What {@link declareSessionLifetime} found. */
+export interface DeclaredLifetimes {
+  /** The longest lifetime writers keep the state for now (ms): this instance's own at least. */
+  readonly longestMs: number;
+  /** Current declarations, this one's included: more than {@link MAX_DECLARATIONS_READ} means the set was crowded. */
+  readonly count: number;
+}
 
 /**
  * Says in Redis that an instance of this app-env remembers revocations for `lifetimeMs` (its
  * `sessionMaxLifetimeMs`), for {@link LIFETIME_DECLARATION_TTL_MS}; resolves with the longest
- * lifetime currently declared (this one included).
+ * lifetime writers now keep the state for, and how many declarations are current.
  *
  * Why: the shared state is pruned by whoever writes (user-wide not-befores older than the lifetime,
  * the client-wide not-before's expiry, the event log's trim, a revoked session's record). An
@@ -70,9 +107,10 @@ return longest_lifetime(KEYS[1], now, tonumber(ARGV[2]))
  * lifetime that start later would not load it. Each write script keeps the state for the longest
  * declared lifetime instead ({@link LUA_LONGEST_LIFETIME}).
  */
-export async function declareSessionLifetime(redis: KccRedis, lifetimeMs: number): Promise<number> {
+export async function declareSessionLifetime(redis: KccRedis, lifetimeMs: number): Promise<DeclaredLifetimes> {
   const now = await redis.serverClock.now();
-  return redis.script<number>(DECLARE, [sessionLifetimesKey(redis)], [Math.round(now), Math.ceil(lifetimeMs)]);
+  const [longestMs, count] = await redis.script<[number, number]>(DECLARE, [sessionLifetimesKey(redis)], [Math.round(now), Math.ceil(lifetimeMs)]);
+  return { longestMs, count };
 }
 
 /** The key of the app-env's declarations, for the write scripts' KEYS. */

@@ -47,19 +47,40 @@ describe('kcc-redis status and rotate-keys against forged data', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('the session lifetimes instances declare: live ones longest first, marked when they differ; lapsed and malformed ones left out', async () => {
+  it('the session lifetimes instances declare: current ones longest first, marked when they differ; lapsed, far-future and malformed ones left out; a crowd and a key of the wrong type said', async () => {
     const lifetimes = key('shop-dev', 'session-lifetimes:v1');
+    const status = async () => {
+      const json = await runCliInProcess(['status', ...local(), '--app', 'shop', '--env', 'dev', '--json']);
+      const table = await runCliInProcess(['status', ...local(), '--app', 'shop', '--env', 'dev']);
+      type Lifetimes = { declaredMs?: number[]; crowded?: boolean; error?: string; code?: string };
+      return { code: json.code, lifetimes: json.json<{ appEnvs: { revocations: { sessionLifetimes: Lifetimes } }[] }>().appEnvs[0]!.revocations.sessionLifetimes, table: table.stdout };
+    };
     const now = Date.now();
-    await admin.zadd(lifetimes, now + 60_000, '36000000', now + 120_000, '86400000', now - 1_000, '172800000', now + 60_000, 'ten years', now + 60_000, '1e9');
-    const json = await runCliInProcess(['status', ...local(), '--app', 'shop', '--env', 'dev', '--json']);
-    expect(json.code).toBe(0);
-    expect(json.json<{ appEnvs: { revocations: { sessionLifetimesMs: number[] } }[] }>().appEnvs[0]!.revocations.sessionLifetimesMs).toEqual([86_400_000, 36_000_000]);
-    const table = await runCliInProcess(['status', ...local(), '--app', 'shop', '--env', 'dev']);
-    expect(table.stdout).toMatch(/session lifetimes\s+24 h, 10 h: instances differ \(state kept for 24 h\)/);
+    const hour = 3_600_000;
+    // Current: 10 h, and 24 h (dated by a clock 50 min ahead). Left out: lapsed past the clock
+    // tolerance (an hour), dated past the TTL and the tolerance, not a lifetime.
+    await admin.zadd(lifetimes, now + 60_000, '36000000', now + 55 * 60_000, '86400000', now - 2 * hour, '172800000', now + 2 * hour, '315360000000', now + 60_000, 'ten years', now + 60_000, '1e9', now + 60_000, '315360000001');
+    let s = await status();
+    expect(s.code).toBe(0);
+    expect(s.lifetimes).toEqual({ declaredMs: [86_400_000, 36_000_000], crowded: false });
+    expect(s.table).toMatch(/session lifetimes\s+24 h, 10 h: instances differ \(state kept for 24 h\)/);
     await admin.zrem(lifetimes, '86400000');
-    expect((await runCliInProcess(['status', ...local(), '--app', 'shop', '--env', 'dev'])).stdout).toMatch(/session lifetimes\s+10 h\n/);
+    expect((await status()).table).toMatch(/session lifetimes\s+10 h\n/);
+    // More than the writers read: they keep the state for the longest possible.
+    await admin.zadd(lifetimes, ...Array.from({ length: 16 }, (_, i) => [now + 60_000, String(i + 1)]).flat());
+    s = await status();
+    expect(s.lifetimes).toMatchObject({ crowded: true });
+    expect(s.table).toMatch(/session lifetimes\s+more than 16 declared \(no fleet declares that many: forged\?\): state kept for the longest possible, 3650 d/);
+    // Of the wrong type (writers ignore it): that row unreadable, the rest shown, exit 2.
     await admin.del(lifetimes);
-    expect((await runCliInProcess(['status', ...local(), '--app', 'shop', '--env', 'dev'])).stdout).toMatch(/session lifetimes\s+none declared \(no instance running\)/);
+    await admin.set(lifetimes, 'x');
+    s = await status();
+    expect(s.code).toBe(2);
+    expect(s.lifetimes).toMatchObject({ code: 'WRONGTYPE' });
+    expect(s.table).toMatch(/session lifetimes\s+unreadable: ReplyError: WRONGTYPE/);
+    expect(s.table).toMatch(/revocations\s+0 sessions/);
+    await admin.del(lifetimes);
+    expect((await status()).table).toMatch(/session lifetimes\s+none declared \(no instance running\)/);
   });
 
   it('a heartbeat with a start time no Date holds counts as an unreadable entry', async () => {

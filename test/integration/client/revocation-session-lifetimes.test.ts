@@ -15,10 +15,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { KccRedis, RedisReplayGuard, type RevocationEvent, Revocations, createKeycloakAdminHandlers } from '../../../client/src/index.js';
 import { namespacedKey } from '../../../client/src/contract/naming.js';
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
-import { LIFETIME_DECLARATION_TTL_MS, MAX_SESSION_LIFETIME_MS } from '../../../client/src/revocation/session-lifetimes.js';
+import { DECLARATION_CLOCK_TOLERANCE_MS, LIFETIME_DECLARATION_TTL_MS, MAX_SESSION_LIFETIME_MS } from '../../../client/src/revocation/session-lifetimes.js';
+import { encodeEnvelope } from '../../../client/src/envelope.js';
+import { REVOCATION_BATCH_VERSION, REVOCATION_EVENT, type RevocationBatch } from '../../../client/src/revocation/revocation-event.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
 import { closeAfterEach } from '../../support/closing.js';
-import { nextEvent, untilAsync } from '../../support/events.js';
+import { nextEvent, until, untilAsync } from '../../support/events.js';
 import { type RealmKey, realmKey } from '../../support/logout-tokens.js';
 import { kccOptions, startTestRedis } from '../../support/redis.js';
 
@@ -45,14 +47,36 @@ afterAll(async () => {
   await server?.stop();
 });
 
-async function instance(sessionMaxLifetimeMs: number, warnings: string[] = []) {
-  const logger = { info: () => undefined, warn: (message: string) => void warnings.push(message) };
+async function instance(sessionMaxLifetimeMs: number, warnings: string[] = [], infos: string[] = []) {
+  const logger = { info: (message: string) => void infos.push(message), warn: (message: string) => void warnings.push(message) };
   const redis = closeLater(await KccRedis.connect(kccOptions(server, user, { logger }), ['subscriber']));
   const revocations = closeLater(await Revocations.start(redis, { sessionMaxLifetimeMs }));
   return { redis, revocations };
 }
 
 const key = (redis: KccRedis, name: string) => redis.key(name);
+const named = (name: string) => namespacedKey(`${user}:`, name);
+const lifetimesKey = () => named(REVOCATION_KEYS.lifetimes);
+
+/** Makes the app user's keys read-only while `during` runs (its writes refused, NOPERM). */
+async function readOnly<T>(during: () => Promise<T>): Promise<T> {
+  const acl = (await admin.call('ACL', 'GETUSER', user)) as unknown[];
+  const patterns = String(acl[acl.indexOf('keys') + 1]).split(' ');
+  await admin.call('ACL', 'SETUSER', user, 'resetkeys', ...patterns.map((pattern) => `%R${pattern}`));
+  try {
+    return await during();
+  } finally {
+    await admin.call('ACL', 'SETUSER', user, 'resetkeys', ...patterns);
+  }
+}
+
+/** A 10 h writer's first batch (which prunes) beside the declarations planted: whether it kept a user-wide not-before 11 h old. */
+async function keptByShortWriter(warnings: string[] = []): Promise<boolean> {
+  await admin.zadd(named(REVOCATION_KEYS.subjects), seconds(Date.now() - 11 * HOUR_MS), 'victim');
+  const short = await instance(SHORT, warnings);
+  await short.revocations.revokeSession('logged-out');
+  return (await admin.zscore(named(REVOCATION_KEYS.subjects), 'victim')) !== null;
+}
 const seconds = (ms: number) => Math.floor(ms / 1000);
 
 describe('revocations: instances with different session lifetimes', () => {
@@ -94,14 +118,14 @@ describe('revocations: instances with different session lifetimes', () => {
     expect(await admin.pttl(key(short.redis, REVOCATION_KEYS.clientNotBefore))).toBeGreaterThan(LONG - 60_000);
   });
 
-  it('alone, a 10 h writer prunes by its own lifetime; an expired, a forged (dated past the TTL, ten years) or a malformed declaration changes nothing', async () => {
+  it('alone, a 10 h writer prunes by its own lifetime; a lapsed, a forged (dated past the TTL and the clock tolerance, ten years) or a malformed declaration changes nothing, and is removed', async () => {
     const warnings: string[] = [];
-    const lifetimes = namespacedKey(`${user}:`, REVOCATION_KEYS.lifetimes);
-    const subjects = namespacedKey(`${user}:`, REVOCATION_KEYS.subjects);
+    const lifetimes = lifetimesKey();
+    const subjects = named(REVOCATION_KEYS.subjects);
     const now = Date.now();
-    await admin.zadd(lifetimes, now - 1_000, String(LONG)); // lapsed
-    await admin.zadd(lifetimes, now + 1e12, String(MAX_SESSION_LIFETIME_MS)); // no instance dates a declaration that far
-    await admin.zadd(lifetimes, now + 60_000, 'ten years', now + 60_000, '86400000.5', now + 60_000, String(MAX_SESSION_LIFETIME_MS + 1));
+    await admin.zadd(lifetimes, now - DECLARATION_CLOCK_TOLERANCE_MS - 60_000, String(LONG)); // lapsed, even for a clock an hour behind
+    await admin.zadd(lifetimes, now + LIFETIME_DECLARATION_TTL_MS + DECLARATION_CLOCK_TOLERANCE_MS + 60_000, String(MAX_SESSION_LIFETIME_MS)); // no instance dates a declaration that far
+    await admin.zadd(lifetimes, now + 60_000, 'ten years', now + 60_000, '86400000.5', now + 60_000, String(MAX_SESSION_LIFETIME_MS + 1), now + 60_000, '0172800000');
     const elevenHoursAgo = now - 11 * HOUR_MS;
     await admin.zadd(subjects, seconds(elevenHoursAgo), 'victim');
 
@@ -114,30 +138,76 @@ describe('revocations: instances with different session lifetimes', () => {
     expect(sessionRecord).toBeLessThan(Date.now() + SHORT + 60_000);
     expect(await admin.pttl(key(short.redis, REVOCATION_KEYS.clientNotBefore))).toBeLessThanOrEqual(SHORT);
     expect(warnings.filter((w) => w.includes('sessionMaxLifetimeMs'))).toEqual([]);
-    // Its declaration removed the lapsed and the forged ones, and is the one live.
-    expect(await admin.zscore(lifetimes, String(LONG))).toBeNull();
-    expect(await admin.zscore(lifetimes, String(MAX_SESSION_LIFETIME_MS))).toBeNull();
+    // Its declaration removed the lapsed, the forged and the malformed ones, and is the one left.
+    expect(await admin.zrange(lifetimes, 0, -1)).toEqual([String(SHORT)]);
     expect(Number(await admin.zscore(lifetimes, String(SHORT)))).toBeLessThanOrEqual(Date.now() + LIFETIME_DECLARATION_TTL_MS + 5_000);
     expect(await admin.pttl(lifetimes)).toBeGreaterThan(0);
   });
 
-  it('a start whose declaration Redis refuses still starts, says so, and declares once Redis takes it', async () => {
-    const acl = (await admin.call('ACL', 'GETUSER', user)) as unknown[];
-    const patterns = String(acl[acl.indexOf('keys') + 1]).split(' ');
-    await admin.call('ACL', 'SETUSER', user, 'resetkeys', ...patterns.map((pattern) => `%R${pattern}`));
+  it("clocks up to an hour apart: a declaration dated by a clock 50 min ahead, or 50 min behind, still counts, and a writer's declaration leaves it", async () => {
+    const now = Date.now();
+    // A 24 h instance whose clock runs 50 min ahead renewed it; so did a 20 h one whose clock runs 50 min behind.
+    await admin.zadd(lifetimesKey(), now + 50 * 60_000 + LIFETIME_DECLARATION_TTL_MS, String(LONG), now - 50 * 60_000 + LIFETIME_DECLARATION_TTL_MS, String(20 * HOUR_MS));
+    expect(await keptByShortWriter()).toBe(true);
+    expect((await admin.zrange(lifetimesKey(), 0, -1)).sort()).toEqual([String(SHORT), String(20 * HOUR_MS), String(LONG)].sort());
+  });
+
+  it('more declarations than any fleet makes (17, forged): the state is kept for the longest possible, never pruned sooner, and the writer says so', async () => {
+    const now = Date.now();
+    const crowd = Array.from({ length: 16 }, (_, i) => [now + 60_000, String(i + 1)]).flat();
+    // Sixteen tiny lifetimes dated before the 24 h one, so that a read of sixteen would miss it.
+    await admin.zadd(lifetimesKey(), ...crowd, now + 120_000, String(LONG));
     const warnings: string[] = [];
-    let started;
-    try {
-      started = await instance(LONG, warnings);
-    } finally {
-      await admin.call('ACL', 'SETUSER', user, 'resetkeys', ...patterns);
-    }
+    expect(await keptByShortWriter(warnings)).toBe(true);
+    const short = await instance(SHORT);
+    await short.revocations.revokeAllBefore(seconds(Date.now()));
+    expect(await admin.pttl(named(REVOCATION_KEYS.clientNotBefore))).toBeGreaterThan(365 * 24 * HOUR_MS);
+    expect(warnings.filter((w) => /^18 session lifetimes are declared in this app-env, more than any fleet declares \(16 are read\)/.test(w))).toHaveLength(1);
+  });
+
+  it("a forged message dated far ahead (envelope at) is remembered no longer than the receiver's own lifetime from now", async () => {
+    const long = await instance(LONG);
+    const applied = nextEvent(long.revocations, 'applied');
+    const batch: RevocationBatch = { v: REVOCATION_BATCH_VERSION, revocations: [{ kind: 'session', sid: 'forged', exp: Date.now() + 1_000 }] };
+    const { envelope } = encodeEnvelope('forger', REVOCATION_EVENT, batch, 65_536);
+    await admin.publish(long.redis.channel(REVOCATION_KEYS.channel), JSON.stringify({ ...envelope, at: 1e15 }));
+    const [event] = (await applied) as [RevocationEvent];
+    expect(event.kind === 'session' && event.exp).toBeLessThanOrEqual(Date.now() + LONG);
+    expect(event.kind === 'session' && event.exp).toBeGreaterThan(Date.now() + LONG - 60_000);
+  });
+
+  it('a renewal Redis refuses is said once, and its recovery once', async () => {
+    const warnings: string[] = [];
+    const infos: string[] = [];
+    const { redis } = await instance(LONG, warnings, infos);
+    await admin.del(lifetimesKey());
+    const refused = () => warnings.filter((w) => w.startsWith("renewing this instance's session lifetime in Redis failed"));
+    await readOnly(async () => {
+      // A reconnect renews (as the minute's timer does); twice, still refused: said once.
+      redis.client.disconnect(true);
+      await until(() => refused().length > 0, 'the renewal refused');
+      await until(() => redis.client.status === 'ready', 'reconnected');
+      const renewals = infos.length;
+      redis.client.disconnect(true);
+      await until(() => redis.client.status !== 'ready', 'disconnected');
+      await until(() => redis.client.status === 'ready', 'reconnected again');
+      await untilAsync(async () => (await admin.exists(lifetimesKey())) === 0 && infos.length === renewals, 'still refused');
+    });
+    expect(refused()).toHaveLength(1);
+    redis.client.disconnect(true);
+    await untilAsync(async () => (await admin.zscore(lifetimesKey(), String(LONG))) !== null, 'the declaration after the reconnect');
+    await until(() => infos.includes("this instance's session lifetime is declared in Redis again"), 'the recovery said');
+  });
+
+  it('a start whose declaration Redis refuses still starts, says so, and declares once Redis takes it', async () => {
+    const warnings: string[] = [];
+    const started = await readOnly(() => instance(LONG, warnings));
     expect(started.revocations.check({ sid: 'any' })).toBe('active');
     expect(warnings.filter((w) => w.startsWith("could not declare this instance's session lifetime"))).toHaveLength(1);
-    expect(await admin.exists(namespacedKey(`${user}:`, REVOCATION_KEYS.lifetimes))).toBe(0);
+    expect(await admin.exists(lifetimesKey())).toBe(0);
     // The next try (every minute; a reconnect also tries): here the reconnect.
     started.redis.client.disconnect(true);
-    await untilAsync(async () => (await admin.zscore(namespacedKey(`${user}:`, REVOCATION_KEYS.lifetimes), String(LONG))) !== null, 'the declaration after the reconnect');
+    await untilAsync(async () => (await admin.zscore(lifetimesKey(), String(LONG))) !== null, 'the declaration after the reconnect');
   });
 
   it('a Keycloak push relayed by a 10 h instance is kept for the running 24 h instance', async () => {
@@ -153,7 +223,12 @@ describe('revocations: instances with different session lifetimes', () => {
     });
     const action = { id: randomUUID(), expiration: seconds(Date.now()) + 30, resource: 'shop', action: 'PUSH_NOT_BEFORE', notBefore: seconds(Date.now()) };
     const body = await new CompactSign(Buffer.from(JSON.stringify(action))).setProtectedHeader({ alg: realm.alg, kid: realm.kid, typ: 'JWT' }).sign(realm.privateKey);
+    // Log entries 11 h old, as the 24 h instance's writes left them (trimmed by whole nodes of 100).
+    const seeding = admin.pipeline();
+    for (let i = 0; i < 250; i++) seeding.xadd(named(REVOCATION_KEYS.log), `${Date.now() - 11 * HOUR_MS}-${i + 1}`, 'i', `old-${i}`, 'e', '{}');
+    await seeding.exec();
     expect((await handlers.pushNotBefore({ contentType: 'text/plain', body })).status).toBe(200);
     expect(await admin.pttl(key(short.redis, REVOCATION_KEYS.keycloakPush))).toBeGreaterThan(LONG - 60_000);
+    expect(await admin.xlen(named(REVOCATION_KEYS.log))).toBe(251);
   });
 });
