@@ -53,12 +53,34 @@ export function kccKeyProvider(source: KeyRing | KeyRingOptions = {}): KeyProvid
 
 let definedProvider: Promise<ReturnType<typeof defineProvider>> | undefined;
 
+/**
+ * A connector update that failed is tried again after 2 s, then 4, 8, … at most a minute apart,
+ * until the connector holds the active key (or the ring closes): the previous key leaves the JWKS
+ * `retireGraceMs` after the switch, and upstream's own refresh runs once, `refreshConfigMins` after
+ * start.
+ */
+const ANNOUNCE_RETRY_FIRST_MS = 2_000;
+const ANNOUNCE_RETRY_MAX_MS = 60_000;
+
 function defineProvider({ AbstractKeyProvider: Base }: UpstreamKeyBase) {
   return class KccKeyRingProvider extends Base {
     /** Connector keys by kid, for the keys the ring still publishes. */
     private readonly keys = new Map<string, Promise<ConnectorKeys>>();
-    /** The kid the connector was last given; a different active kid is announced. */
+    /**
+     * The kid the connector is known to hold: the one it read at init (before it registered its
+     * callbacks), then the one active when an `onActiveKeyUpdate` began that resolved other than
+     * `false`. Upstream's update reads the active keys before its discovery fetch and, when that
+     * fetch fails, returns `false` and keeps its old client authentication: a key read is not a
+     * key held. While the active kid differs, the connector is told again (with backoff).
+     */
     private handedOut: string | undefined;
+    private callbacksRegistered = false;
+    /** The announce under way, if any; `again` asks it to run once more when it ends. */
+    private announcing: Promise<void> | undefined;
+    private again = false;
+    /** Failed announces in a row, and the retry they scheduled. */
+    private failures = 0;
+    private retryTimer: NodeJS.Timeout | undefined;
 
     constructor(
       config: KeyProviderConfig,
@@ -77,7 +99,10 @@ function defineProvider({ AbstractKeyProvider: Base }: UpstreamKeyBase) {
     override async getActiveKeys(): Promise<ConnectorKeys> {
       const keys = await this.generateKeys();
       this.connectorKeys = keys;
-      this.handedOut = keys.kid;
+      // Upstream's init reads the keys for its first discovery, then registers its callbacks (an
+      // init whose discovery fails throws: there is no connector). Later reads (every login's state
+      // JWT, an update whose fetch may still fail) say nothing about the key the connector holds.
+      if (!this.callbacksRegistered) this.handedOut = keys.kid;
       return keys;
     }
 
@@ -89,31 +114,82 @@ function defineProvider({ AbstractKeyProvider: Base }: UpstreamKeyBase) {
     /**
      * Upstream calls this after a login failed because the identity provider could not load the
      * client's public key. The ring keeps itself current (event log, periodic re-read): there is
-     * nothing to fetch. If the connector still holds an older active key, it is told again.
+     * nothing to fetch. If the connector does not hold the active key (never told, or its last
+     * update failed), it is told again now, without waiting for a scheduled retry.
      */
     override triggerKeySync(): void {
-      const active = this.ring.health().activeKid;
-      if (active !== undefined && active !== this.handedOut) void this.announce();
+      if (this.needsAnnounce()) this.announce();
     }
 
     /** Stores the connector's callbacks; a key that became active before they were registered is announced at once. */
     override registerCallbacks(...callbacks: Parameters<AbstractKeyProvider['registerCallbacks']>): void {
       super.registerCallbacks(...callbacks);
-      if (this.handedOut !== undefined && this.ring.health().activeKid !== this.handedOut) void this.announce();
+      this.callbacksRegistered = true;
+      if (this.handedOut !== undefined && this.needsAnnounce()) this.announce();
     }
 
     private readonly onRingChange = ({ activeKid, publishedKids }: KeyRingEvents['change'][0]): void => {
       for (const kid of this.keys.keys()) if (!publishedKids.includes(kid)) this.keys.delete(kid);
-      if (activeKid !== undefined && this.handedOut !== undefined && activeKid !== this.handedOut) void this.announce();
+      if (activeKid !== undefined && this.handedOut !== undefined && this.needsAnnounce()) this.announce();
     };
 
-    private async announce(): Promise<void> {
+    /** Whether the connector can be told of an active key it does not hold. */
+    private needsAnnounce(): boolean {
+      const active = this.ring.health();
+      return this.onActiveKeyUpdate !== null && active.status !== 'closed' && active.activeKid !== undefined && active.activeKid !== this.handedOut;
+    }
+
+    /** Tells the connector now (or once the announce under way ends), in place of a scheduled retry. */
+    private announce(): void {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = undefined;
+      if (this.announcing) {
+        this.again = true;
+        return;
+      }
+      this.announcing = this.announceUntilCurrent().finally(() => (this.announcing = undefined));
+    }
+
+    private async announceUntilCurrent(): Promise<void> {
+      do {
+        this.again = false;
+        if (!this.needsAnnounce()) return;
+        const kid = this.ring.health().activeKid;
+        if (await this.announceOnce()) {
+          this.failures = 0;
+          // The update read the active keys after it began: this kid, or a newer one whose change
+          // event set `again` (the next pass then finds the connector behind and tells it again).
+          this.handedOut = kid;
+        } else if (!this.again) {
+          this.scheduleRetry();
+          return;
+        }
+      } while (this.again);
+    }
+
+    /** Whether the connector's update succeeded: upstream's `updateOpenIdConfig` resolves `false` when it kept its old configuration. */
+    private async announceOnce(): Promise<boolean> {
       try {
         // The connector re-reads its OpenID configuration, building its client authentication with getActiveKeys().
-        await this.onActiveKeyUpdate?.();
+        return (await this.onActiveKeyUpdate?.()) !== (false as unknown);
       } catch (error) {
         this.keyProviderConfig.pinoLogger?.warn(`the connector's update after a signing-key change failed: ${String(error)}`);
+        return false;
       }
+    }
+
+    private scheduleRetry(): void {
+      const delay = Math.min(ANNOUNCE_RETRY_FIRST_MS * 2 ** this.failures, ANNOUNCE_RETRY_MAX_MS);
+      this.failures++;
+      this.keyProviderConfig.pinoLogger?.warn(
+        `the connector did not take the new signing key (its OpenID configuration update failed, ${this.failures} in a row); it still signs with the previous key, told again in ${Math.round(delay / 1000)} s`,
+      );
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = undefined;
+        if (this.needsAnnounce()) this.announce();
+        else this.failures = 0;
+      }, delay);
+      this.retryTimer.unref();
     }
 
     private connectorKeysFor({ kid, alg, key }: SigningKey): Promise<ConnectorKeys> {

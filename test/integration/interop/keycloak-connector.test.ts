@@ -5,7 +5,7 @@ import { type JWK, type JWTPayload, createLocalJWKSet, decodeProtectedHeader, jw
 import * as oidc from 'openid-client';
 import type { KeyProvider } from '@dapperduckling/keycloak-connector-server';
 import { KeycloakConnector } from '@dapperduckling/keycloak-connector-server/dist/keycloak-connector.js';
-import type { KccConnectionOptions } from '../../../client/src/index.js';
+import { KccRedis, type KccConnectionOptions, KeyRing } from '../../../client/src/index.js';
 import { type KccClusterProvider, type KccKeyProvider, kccClusterProvider, kccKeyProvider } from '../../../client/src/keycloak-connector/index.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
 import { until } from '../../support/events.js';
@@ -35,6 +35,9 @@ let app = 0;
 const instances: Instance[] = [];
 const disconnect: KccClusterProvider[] = [];
 const assertions: string[] = [];
+/** Discovery requests the provider answers 503 (a Keycloak restarting), and the discovery requests it saw. */
+let failDiscoveries = 0;
+let discoveries = 0;
 let previousNodeEnv: string | undefined;
 let nextInstance = 0;
 
@@ -55,6 +58,13 @@ beforeAll(async () => {
     );
   });
   op = await startProvider([{ client_id: CLIENT_ID, jwks_uri: `${front.url}/jwks` }]);
+  op.provider.use(async (ctx, next) => {
+    if (ctx.path !== '/.well-known/openid-configuration') return next();
+    discoveries++;
+    if (failDiscoveries === 0) return next();
+    failDiscoveries--;
+    ctx.status = 503;
+  });
   // Keep every client assertion the connectors send, to verify it against each instance's JWKS too.
   op.provider.use(async (ctx, next) => {
     await next();
@@ -211,7 +221,88 @@ describe('three KeycloakConnectors on our cluster provider and key provider (its
   });
 });
 
+describe('a connector whose OpenID configuration update fails once after a rotation (Keycloak restarting as the key switches)', () => {
+  let restore: () => void;
+  beforeAll(() => {
+    restore = redirectMisplacedStaticPages();
+  });
+  afterAll(async () => {
+    restore?.();
+    await Promise.all(instances.splice(0).map((i) => i.clusterProvider.disconnect()));
+  });
+
+  // Upstream's update reads the active keys, then fetches the discovery document; when that fails it
+  // returns false and keeps the client authentication it had. The key provider counted the key as
+  // handed out when it was read, so nothing told the connector again: it went on signing with the old
+  // key, which leaves the JWKS retireGraceMs later, and every login failed from then on.
+  it('is told again: it takes the new key, and its client assertions carry it', async () => {
+    const instance = await startConnector('kcc1-prod');
+    instances.push(instance);
+    disconnect.splice(0);
+    const before = instance.connector.oidcConfig;
+    const oldKid = instance.keyProvider.ring.signingKey().kid;
+    failDiscoveries = 1;
+    const seen = discoveries;
+    const { kid } = await instance.keyProvider.ring.rotate({ immediate: true });
+    expect(kid).not.toBe(oldKid);
+    await until(() => failDiscoveries === 0, 'the update after the rotation (its discovery answered 503)');
+    expect(instance.connector.oidcConfig).toBe(before); // upstream kept its old configuration
+    // A login meanwhile signs its state JWT with the new key (a read of the active keys, not an update).
+    await loginState(instance);
+    await until(() => instance.connector.oidcConfig !== before, 'the connector re-reading its configuration with the new key', 15_000);
+    expect(discoveries - seen).toBe(2);
+    // The client assertion the connector now sends carries the new key. (Whether the provider accepts
+    // it is the provider's business: oidc-provider keeps a client's JWKS at least 60 s, and the block
+    // above had it fetch the JWKS of an earlier key less than a minute ago.)
+    assertions.splice(0);
+    await oidc.clientCredentialsGrant(instance.connector.oidcConfig!).catch(() => undefined);
+    expect(assertions.map((a) => decodeProtectedHeader(a).kid)).toEqual([kid]);
+  });
+});
+
 describe('kccKeyProvider', () => {
+  // Upstream's contract, step by step: the connector reads the active keys at init, then registers
+  // its callbacks; onActiveKeyUpdate (updateOpenIdConfig) reads the active keys again and resolves
+  // false when its discovery fetch failed; every login reads them for its state JWT; a login that
+  // failed because the identity provider could not load the client's key calls triggerKeySync().
+  it('triggerKeySync() tells the connector again at once when its last update failed', async () => {
+    const redis = await KccRedis.connect(connection('kcc2-prod'));
+    const ring = await KeyRing.start(redis, { keyEncryptionKey: KEK, env: {} });
+    try {
+      const provider = (await kccKeyProvider(ring)({})) as KccKeyProvider;
+      let held = (await provider.getActiveKeys()).kid;
+      let identityProviderUp = false;
+      const updates: Promise<boolean>[] = [];
+      const updateOpenIdConfig = () => {
+        const update = (async () => {
+          const { kid } = await provider.getActiveKeys();
+          if (!identityProviderUp) return false;
+          held = kid;
+          return true;
+        })();
+        updates.push(update);
+        return update;
+      };
+      provider.registerCallbacks(updateOpenIdConfig, async () => undefined);
+      const { kid } = await ring.rotate({ immediate: true });
+      await until(() => updates.length === 1, 'the update after the rotation');
+      expect(await updates[0]).toBe(false);
+      await new Promise((resolve) => setImmediate(resolve)); // the provider has seen the failure
+      await provider.getActiveKeys(); // a login's state JWT
+      expect(held).not.toBe(kid);
+      identityProviderUp = true;
+      provider.triggerKeySync();
+      expect(updates).toHaveLength(2); // now, not at the retry scheduled 2 s after the failure
+      expect(await updates[1]).toBe(true);
+      expect(held).toBe(kid);
+      provider.triggerKeySync(); // the connector holds the active key: nothing to tell
+      expect(updates).toHaveLength(2);
+    } finally {
+      await ring.close();
+      await redis.close();
+    }
+  });
+
   it('with ring options but no kccClusterProvider, refuses with the fix in the message', async () => {
     await expect(kccKeyProvider({ keyEncryptionKey: KEK, env: {} })({})).rejects.toMatchObject({
       code: 'KCC_CONFIG_INVALID',
