@@ -42,7 +42,7 @@ export interface KccFastifyOptions {
   /** The revocation index (session max lifetime, staleness bound, `failOpen`). @default {} (fail closed after 30 s cut off) */
   readonly revocations?: RevocationOptions;
   /** Where the realm's signing keys come from; shared by the logout routes. @default Keycloak's `<issuer>/protocol/openid-connect/certs` */
-  readonly realmKeys?: Omit<RealmKeysOptions, 'issuer'>;
+  readonly realmKeys?: Omit<RealmKeysOptions, 'issuer' | 'logger'>;
   /** Limits and tolerances of the back-channel logout route. @default BACKCHANNEL_LOGOUT_DEFAULTS */
   readonly backchannelLogout?: Pick<BackchannelLogoutOptions, 'maxBodyBytes' | 'maxTokenAgeMs' | 'clockToleranceMs' | 'allowMissingExp' | 'acceptedTypes'>;
   /** Keycloak's legacy `k_logout` / `k_push_not_before`. @default off */
@@ -129,7 +129,7 @@ const PLUGIN_OPTION_NAMES = {
 } as const satisfies Record<keyof KccFastifyOptions | keyof RegisterOptions, true>;
 const ROUTE_OPTION_NAMES = { jwks: true, backchannelLogout: true, health: true } as const satisfies Record<keyof NonNullable<KccFastifyOptions['routes']>, true>;
 const KEYCLOAK_ADMIN_OPTION_NAMES = { enabled: true, adminUrlPath: true, maxBodyBytes: true, clockToleranceMs: true } as const satisfies Record<keyof KccFastifyKeycloakAdminOptions, true>;
-const { issuer: _issuer, ...PLUGIN_REALM_KEYS_OPTION_NAMES } = REALM_KEYS_OPTION_NAMES;
+const { issuer: _issuer, logger: _logger, ...PLUGIN_REALM_KEYS_OPTION_NAMES } = REALM_KEYS_OPTION_NAMES;
 const BACKCHANNEL_LOGOUT_OPTION_NAMES = {
   maxBodyBytes: true, maxTokenAgeMs: true, clockToleranceMs: true, allowMissingExp: true, acceptedTypes: true,
 } as const satisfies Record<keyof NonNullable<KccFastifyOptions['backchannelLogout']>, true>;

@@ -38,7 +38,7 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
   // Everything that can be checked without Redis is checked before connecting.
   const resolved = resolveKccFastifyOptions(options);
   const logger = options.logger ?? defaultLogger;
-  const realmKeys = resolveRealmKeys({ issuer: options.issuer, ...options.realmKeys });
+  const realmKeys = resolveRealmKeys({ issuer: options.issuer, ...options.realmKeys, logger });
   // The handlers are built (and their options checked) before connecting; they reach Redis through these.
   let revocations: Revocations | undefined;
   let replays: RedisReplayGuard | undefined;

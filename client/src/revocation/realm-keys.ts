@@ -1,4 +1,5 @@
-import { type JWTVerifyGetKey, type RemoteJWKSetOptions, createRemoteJWKSet } from 'jose';
+import { type ExportedJWKSCache, type JSONWebKeySet, type JWTVerifyGetKey, type RemoteJWKSetOptions, createLocalJWKSet, createRemoteJWKSet, jwksCache } from 'jose';
+import { type KccLogger, defaultLogger } from '../logger.js';
 import { OptionProblems, show } from '../option-checks.js';
 import { pause } from '../time-limit.js';
 
@@ -29,7 +30,14 @@ export interface RealmKeysOptions {
   readonly jwks?: JWTVerifyGetKey;
   /** Accepted `alg` values; asymmetric only. @default every entry of ASYMMETRIC_JWS_ALGORITHMS */
   readonly algorithms?: readonly AsymmetricJwsAlgorithm[];
-  /** How long a fetched JWKS is used before it is fetched again. @default 600000 */
+  /**
+   * How long a fetched JWKS is used before it is fetched again. When that fetch fails, a token
+   * signed by a key of the set held is still verified with it, for at most
+   * {@link JWKS_STALE_MAX_AGE_MS} (an hour) after that set was fetched, and a warning says so at
+   * most once a minute; a token whose `kid` the set held does not have still needs a fetch (503
+   * while it fails).
+   * @default 600000
+   */
   readonly jwksCacheMaxAgeMs?: number;
   /**
    * Minimum time between two fetches triggered by an unknown `kid`. A token with an unknown `kid`
@@ -40,7 +48,16 @@ export interface RealmKeysOptions {
   readonly jwksCooldownMs?: number;
   /** Timeout of one JWKS fetch. @default 5000 */
   readonly jwksTimeoutMs?: number;
+  /** Where a JWKS fetch that failed while the key set held was still used is reported (`warn`). @default defaultLogger */
+  readonly logger?: KccLogger;
 }
+
+/**
+ * How long after it was fetched a realm key set is still used when a fetch for a newer one fails
+ * (the realm's JWKS endpoint unreachable for a moment as the cache expired): one hour. Keycloak
+ * sends a logout token once; a realm key removed since is trusted no longer than this.
+ */
+export const JWKS_STALE_MAX_AGE_MS = 3_600_000;
 
 export const REALM_KEYS_DEFAULTS = {
   jwksCacheMaxAgeMs: 600_000,
@@ -56,7 +73,7 @@ export interface RealmKeys {
 
 /** Every option of RealmKeysOptions (the compiler keeps the list whole); the handlers' lists add theirs. */
 export const REALM_KEYS_OPTION_NAMES = {
-  issuer: true, jwksUri: true, jwks: true, algorithms: true, jwksCacheMaxAgeMs: true, jwksCooldownMs: true, jwksTimeoutMs: true,
+  issuer: true, jwksUri: true, jwks: true, algorithms: true, jwksCacheMaxAgeMs: true, jwksCooldownMs: true, jwksTimeoutMs: true, logger: true,
 } as const satisfies Record<keyof RealmKeysOptions, true>;
 
 /**
@@ -106,7 +123,7 @@ export function realmKeysFrom(options: RealmKeysOptions, problems: OptionProblem
     }
   }
   if (problems.list.length > before) return undefined;
-  return { getKey: options.jwks ?? lazyRemoteJwks(jwksUrl!, { cacheMaxAge, cooldownDuration, timeoutDuration }), algorithms };
+  return { getKey: options.jwks ?? lazyRemoteJwks(jwksUrl!, { cacheMaxAge, cooldownDuration, timeoutDuration }, options.logger ?? defaultLogger), algorithms };
 }
 
 /**
@@ -119,11 +136,17 @@ export function realmKeysFrom(options: RealmKeysOptions, problems: OptionProblem
  * realm has just added would then be refused (Keycloak sends a logout token once). So a `kid`
  * unknown during a cooldown waits for it to end, {@link UNKNOWN_KID_WAIT_MS} at most, and is looked
  * up again with a fresh fetch.
+ *
+ * jose also refetches once its cache has expired, and throws when that fetch fails rather than use
+ * the set it holds: a logout signed by a key held here would be answered 503 and lost. The set held
+ * is then used ({@link withHeldKeys}).
  */
-function lazyRemoteJwks(url: URL, options: RemoteJWKSetOptions): JWTVerifyGetKey {
+function lazyRemoteJwks(url: URL, options: RemoteJWKSetOptions, logger: KccLogger): JWTVerifyGetKey {
   let remote: ReturnType<typeof createRemoteJWKSet> | undefined;
-  return async (protectedHeader, token) => {
-    remote ??= createRemoteJWKSet(url, options);
+  // jose records here the set it last fetched and when (`uat`).
+  const fetched: Partial<ExportedJWKSCache> = {};
+  const lookup: JWTVerifyGetKey = async (protectedHeader, token) => {
+    remote ??= createRemoteJWKSet(url, { ...options, [jwksCache]: fetched as Record<string, never> });
     try {
       return await remote(protectedHeader, token);
     } catch (error) {
@@ -136,7 +159,44 @@ function lazyRemoteJwks(url: URL, options: RemoteJWKSetOptions): JWTVerifyGetKey
       return remote(protectedHeader, token);
     }
   };
+  return withHeldKeys(lookup, () => (fetched.jwks && fetched.uat !== undefined ? { jwks: fetched.jwks, uat: fetched.uat } : undefined), url, logger);
 }
+
+/**
+ * `lookup`, falling back on the key set `held()` returns when the lookup could not get keys (a fetch
+ * failed, timed out, or returned no key set), if that set was fetched at most
+ * {@link JWKS_STALE_MAX_AGE_MS} ago and has the token's key. Otherwise the lookup's error stands
+ * (503): a `kid` the held set does not have needs the fetch. Said at `warn` at most once a minute.
+ */
+function withHeldKeys(lookup: JWTVerifyGetKey, held: () => ExportedJWKSCache | undefined, url: URL, logger: KccLogger): JWTVerifyGetKey {
+  let local: { set: JSONWebKeySet; getKey: JWTVerifyGetKey } | undefined;
+  let warnedAt = -Infinity;
+  return async (protectedHeader, token) => {
+    try {
+      return await lookup(protectedHeader, token);
+    } catch (error) {
+      const set = held();
+      if (classifyVerificationError(error) !== 'keys_unavailable' || !set || Date.now() - set.uat > JWKS_STALE_MAX_AGE_MS) throw error;
+      if (local?.set !== set.jwks) local = { set: set.jwks, getKey: createLocalJWKSet(set.jwks) };
+      let key: Awaited<ReturnType<JWTVerifyGetKey>>;
+      try {
+        key = await local.getKey(protectedHeader, token);
+      } catch {
+        throw error;
+      }
+      const now = Date.now();
+      if (now - warnedAt >= STALE_WARNING_INTERVAL_MS) {
+        warnedAt = now;
+        logger.warn(`the realm JWKS could not be fetched (${url.origin}${url.pathname}); verifying with the key set fetched ${Math.round((now - set.uat) / 1000)} s ago (used up to ${JWKS_STALE_MAX_AGE_MS / 60_000} min after its fetch)`, {
+          error: error instanceof Error ? error.message : String(error),
+        });
+      }
+      return key;
+    }
+  };
+}
+
+const STALE_WARNING_INTERVAL_MS = 60_000;
 
 /**
  * The longest a token with an unknown `kid` waits for the JWKS cooldown to end: within Keycloak's

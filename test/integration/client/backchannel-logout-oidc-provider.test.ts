@@ -6,6 +6,7 @@ import { mountEndpoint } from '../../support/endpoint-adapter.js';
 import { close, listen } from '../../support/http.js';
 import { startProvider } from '../../support/oidc-provider.js';
 import { RecordingSink } from '../../support/recording-sink.js';
+import { recordingLogger } from '../fastify/support.js';
 
 /** Mounts a handler, recording the logout tokens it was sent. */
 function mount<R extends string>(handler: EndpointHandler<R>, seen: string[]) {
@@ -20,6 +21,9 @@ describe('back-channel logout from a real OpenID Provider (oidc-provider)', () =
   let app: Awaited<ReturnType<typeof listen>>;
   let routes: Map<string, (req: IncomingMessage, res: ServerResponse) => void>;
   const seen: string[] = [];
+  /** While set, the provider's JWKS endpoint drops the connection unanswered (unreachable). */
+  let jwksDown = false;
+  let jwksFetches = 0;
   /** The provider's own back-channel logout for a client (a method @types/oidc-provider does not declare). */
   const backchannelLogout = async (clientId: string, sub: string, sid: string): Promise<void> => {
     const client = (await op.provider.Client.find(clientId)) as unknown as { backchannelLogout(sub: string, sid: string): Promise<void> };
@@ -37,6 +41,12 @@ describe('back-channel logout from a real OpenID Provider (oidc-provider)', () =
       { client_id: 'shop', jwks_uri: `${app.url}/jwks`, backchannel_logout_uri: `${app.url}/shop/backchannel-logout` },
       { client_id: 'reports', jwks_uri: `${app.url}/jwks`, backchannel_logout_uri: `${app.url}/reports/backchannel-logout` },
     ]);
+    op.provider.use(async (ctx, next) => {
+      if (ctx.path !== '/jwks') return next();
+      jwksFetches += 1;
+      if (!jwksDown) return next();
+      ctx.req.socket.destroy();
+    });
   });
   afterAll(async () => {
     await op?.stop();
@@ -72,5 +82,31 @@ describe('back-channel logout from a real OpenID Provider (oidc-provider)', () =
     await expect(backchannelLogout('reports', 'user-42', 'session-43')).rejects.toThrow(/expected 200 OK .* got: 400/);
     expect(sink.revocations).toBe(0);
     expect(handler.stats.rejected.bad_aud).toBe(1);
+  });
+
+  // An attack review: jose refetches the JWKS once its cache has expired and throws when that fetch
+  // fails, instead of using the key set it holds; the handler answered 503 to a logout signed by a
+  // key it had in memory, and Keycloak does not send a logout token again.
+  it('verifies a logout with the key set it holds when the JWKS cannot be fetched after the cache expired, and says so once', async () => {
+    const sink = new RecordingSink();
+    const logger = recordingLogger();
+    const handler = createBackchannelLogoutHandler({ issuer: op.issuer, clientId: 'shop', sink, replayGuard: sink, jwksUri: `${op.issuer}/jwks`, jwksCacheMaxAgeMs: 1, logger });
+    routes.set('/shop/backchannel-logout', mount(handler, seen));
+    try {
+      await backchannelLogout('shop', 'user-7', 'session-70');
+      const fetched = jwksFetches;
+      jwksDown = true;
+      await new Promise((resolve) => setTimeout(resolve, 10)); // the 1 ms cache has expired
+      await backchannelLogout('shop', 'user-7', 'session-71'); // throws unless answered 200/204
+      await backchannelLogout('shop', 'user-7', 'session-72');
+      expect(jwksFetches).toBe(fetched + 2); // each tried the endpoint first
+      expect(sink.sessions).toEqual(['session-70', 'session-71', 'session-72']);
+      expect(handler.stats).toMatchObject({ accepted: 3, unavailable: 0 });
+      const warnings = logger.lines.filter((line) => line.startsWith('warn'));
+      expect(warnings).toHaveLength(1); // at most once a minute
+      expect(warnings[0]).toMatch(/the realm JWKS could not be fetched \(http:\/\/127\.0\.0\.1:\d+\/jwks\); verifying with the key set fetched \d+ s ago/);
+    } finally {
+      jwksDown = false;
+    }
   });
 });

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vites
 import {
   type BackchannelLogoutOptions,
   type EndpointRequest,
+  JWKS_STALE_MAX_AGE_MS,
   type KccLogger,
   LOGOUT_REJECTION_REASONS,
   type LogoutRejectionReason,
@@ -285,6 +286,40 @@ describe('OIDC Back-Channel Logout handler against a realm JWKS served over HTTP
       expect(jwks.fetches).toBe(fetched + 1);
       expect((await genuine).status).toBe(200);
       expect(sink.sessions).toContain('session-4');
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('with the JWKS unfetchable after its cache expired, uses the key set held only for its keys and for an hour after its fetch; warns once a minute', async () => {
+    const held = handlerFor({ jwksCacheMaxAgeMs: 1_000 });
+    const next = await realmKey('realm-5');
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
+    try {
+      const fetchedAt = Date.now();
+      expect((await held(post(await signToken(key, logoutClaims(issuer, { sid: 'held-0' }))))).status).toBe(200);
+      jwks.status = 500;
+      jwks.keys = [key.publicJwk, next.publicJwk]; // the realm has added a key: only a fetch would show it
+      vi.setSystemTime(fetchedAt + 1_001); // the cache has expired
+      const fetches = jwks.fetches;
+      expect((await held(post(await signToken(key, logoutClaims(issuer, { sid: 'held-1' }))))).status).toBe(200);
+      expect(jwks.fetches).toBe(fetches + 1); // it tried first
+      // A kid the set held does not have needs the fetch: 503.
+      expect((await held(post(await signToken(next, logoutClaims(issuer, { sid: 'held-new' }))))).status).toBe(503);
+      const staleWarnings = () => logs.filter((line) => line.startsWith('the realm JWKS could not be fetched'));
+      expect(staleWarnings()).toHaveLength(1);
+      vi.setSystemTime(fetchedAt + 60_000);
+      expect((await held(post(await signToken(key, logoutClaims(issuer, { sid: 'held-2' }))))).status).toBe(200);
+      expect(staleWarnings()).toHaveLength(1); // within a minute of the last
+      vi.setSystemTime(fetchedAt + JWKS_STALE_MAX_AGE_MS);
+      expect((await held(post(await signToken(key, logoutClaims(issuer, { sid: 'held-3' }))))).status).toBe(200);
+      expect(staleWarnings()).toHaveLength(2);
+      expect(staleWarnings()[1]).toMatch(/fetched 3600 s ago/);
+      vi.setSystemTime(fetchedAt + JWKS_STALE_MAX_AGE_MS + 1); // too old to be trusted any longer
+      expect((await held(post(await signToken(key, logoutClaims(issuer, { sid: 'held-4' }))))).status).toBe(503);
+      expect(sink.sessions).toEqual(['held-0', 'held-1', 'held-2', 'held-3']);
+      jwks.status = 200; // once fetched again, the new key is known and the set is fresh
+      expect((await held(post(await signToken(next, logoutClaims(issuer, { sid: 'held-5' }))))).status).toBe(200);
     } finally {
       vi.useRealTimers();
     }
