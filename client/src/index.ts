@@ -122,4 +122,5 @@ export {
   type RealmKeysOptions,
   type SignatureFailure,
 } from './revocation/realm-keys.js';
+export { ENDPOINT_REDIS_WAIT_MS } from './revocation/revocation-endpoint.js';
 export type { EndpointHandler, EndpointRequest, EndpointResponse, EndpointStats } from './revocation/revocation-endpoint.js';

@@ -113,9 +113,10 @@ const BACKCHANNEL_LOGOUT_OPTION_NAMES = {
  *
  * Answers 200 (empty body) once the revocation is durable; 400 `invalid_request` with a terse
  * description for anything else it was sent; 503 `temporarily_unavailable` when the JWKS or the
- * sink (Redis) is unavailable. Keycloak does not send a logout token again after a failed answer: a
- * revocation `Revocations` applied but could not store is written again by it until Redis takes it;
- * one whose token could not be verified (JWKS unavailable) is lost. Always `Cache-Control: no-store`.
+ * sink (Redis) is unavailable, or has not answered within `ENDPOINT_REDIS_WAIT_MS` (4 s,
+ * below the 5 s Keycloak waits). Keycloak does not send a logout token again after a failed answer:
+ * a revocation `Revocations` applied but could not store (yet) is written again by it until Redis
+ * takes it; one whose token could not be verified (JWKS unavailable) is lost. Always `Cache-Control: no-store`.
  * Throws one KccConfigError naming every problem when the options are wrong.
  *
  * @example
@@ -213,8 +214,14 @@ export function createBackchannelLogoutHandler(options: BackchannelLogoutOptions
     }
     const { payload } = verdict;
     const jti = payload.jti!;
-    const outcome = await applyAndRecord(replayGuard, jti, replayWindowMs(payload), () =>
-      typeof payload.sid === 'string' ? sink.revokeSession(payload.sid) : sink.revokeSubject(payload.sub!, payload.iat!),
+    const outcome = await applyAndRecord(
+      replayGuard,
+      jti,
+      replayWindowMs(payload),
+      () => (typeof payload.sid === 'string' ? sink.revokeSession(payload.sid) : sink.revokeSubject(payload.sub!, payload.iat!)),
+      (late) => {
+        if (late.status === 'applied') logger.info('back-channel logout answered 503 for a slow Redis: stored in Redis afterwards');
+      },
     );
     if (outcome.status === 'unrecordable') return reject('bad_claim', '"exp" / "iat" give a lifetime out of range');
     if (outcome.status === 'refused') {

@@ -167,7 +167,9 @@ export function createKeycloakAdminHandlers(options: KeycloakAdminOptions): Keyc
       const { action } = verdict;
       // Until the action could no longer be accepted: at most MAX_ACTION_EXPIRATION_AHEAD_SECONDS plus the tolerance.
       const replayTtlMs = Math.max(1_000, action.expiration * 1000 + toleranceMs - Date.now() + 1_000);
-      const outcome = await applyAndRecord(replayGuard, `${REPLAY_PREFIX}${action.id}`, replayTtlMs, () => apply(action, token));
+      const outcome = await applyAndRecord(replayGuard, `${REPLAY_PREFIX}${action.id}`, replayTtlMs, () => apply(action, token), (late) => {
+        if (late.status === 'applied') logger.info(`Keycloak ${path} answered 503 for a slow Redis: stored in Redis afterwards`);
+      });
       if (outcome.status === 'unrecordable') return reject('bad_expiration', `invalid admin action: "expiration" out of range (at most ${MAX_ACTION_EXPIRATION_AHEAD_SECONDS} s ahead)`);
       if (outcome.status === 'refused') {
         logger.info(`Keycloak ${path}: the revocation store refused the action`, { error: outcome.cause.message });

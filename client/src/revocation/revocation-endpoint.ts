@@ -1,4 +1,4 @@
-import { KccInputError } from '../errors.js';
+import { KccConnectionError, KccInputError } from '../errors.js';
 import { type OptionProblems, show } from '../option-checks.js';
 import type { ReplayGuard } from './replay-guard.js';
 import type { RevocationSink } from './revocation-sink.js';
@@ -117,6 +117,16 @@ export type ApplyAndRecordOutcome =
   | { readonly status: 'failed'; readonly step: string; readonly cause: unknown };
 
 /**
+ * How long a logout endpoint waits for Redis (the revocation's write, then the replay record) before
+ * it answers 503: below the 5 s Keycloak waits for an answer (its outgoing HTTP socket timeout). A
+ * killed Redis would otherwise hold the request for ioredis' reconnect attempts (about a minute), a
+ * frozen one for minutes, each holding a socket and delaying the app's close. The revocation is
+ * already applied on the instance; its write goes on, and one that fails is written again until
+ * Redis takes it (`Revocations` stats.unwritten).
+ */
+export const ENDPOINT_REDIS_WAIT_MS = 4_000;
+
+/**
  * Applies the revocation, then records `replayKey` with the replay guard, cluster-wide. In this order a logout is never
  * lost: if Redis fails in between, the identity provider's retry (it gets a 503) applies it again,
  * which is harmless — every revocation, and a Keycloak push, is idempotent — instead of being refused
@@ -124,27 +134,53 @@ export type ApplyAndRecordOutcome =
  * nothing new. What can be decided beforehand is decided before anything is applied: a record
  * lifetime Redis would refuse is `unrecordable`, so an action is never applied and then answered as a
  * failure for a reason a retry cannot cure.
+ *
+ * Resolves `failed` after `waitMs` ({@link ENDPOINT_REDIS_WAIT_MS}) when Redis has not answered by
+ * then; the steps go on (`late` is told how they ended).
  */
 export async function applyAndRecord(
   replayGuard: ReplayGuard,
   replayKey: string,
   ttlMs: number,
   apply: () => Promise<void>,
+  late: (outcome: ApplyAndRecordOutcome) => void = () => {},
+  waitMs = ENDPOINT_REDIS_WAIT_MS,
 ): Promise<ApplyAndRecordOutcome> {
   if (!isRecordableTtl(ttlMs)) return { status: 'unrecordable' };
+  let applied = false;
+  const steps = (async (): Promise<ApplyAndRecordOutcome> => {
+    try {
+      await apply();
+    } catch (cause) {
+      if (cause instanceof KccInputError) return { status: 'refused', cause };
+      return { status: 'failed', step: 'the revocation could not be stored', cause };
+    }
+    applied = true;
+    let first: boolean;
+    try {
+      first = await replayGuard.firstUse(replayKey, ttlMs);
+    } catch (cause) {
+      return { status: 'failed', step: 'the replay check failed', cause };
+    }
+    return { status: first ? 'applied' : 'replayed' };
+  })();
+  let timer: NodeJS.Timeout | undefined;
+  let timedOut = false;
+  const timeout = new Promise<ApplyAndRecordOutcome>((resolve) => {
+    timer = setTimeout(() => {
+      timedOut = true;
+      const step = applied
+        ? `the replay check got no answer from Redis within ${waitMs} ms (the revocation is stored)`
+        : `Redis did not take the revocation within ${waitMs} ms (it is applied on this instance and written to Redis until Redis takes it)`;
+      resolve({ status: 'failed', step, cause: new KccConnectionError(`no answer from Redis within ${waitMs} ms`) });
+    }, waitMs);
+  });
   try {
-    await apply();
-  } catch (cause) {
-    if (cause instanceof KccInputError) return { status: 'refused', cause };
-    return { status: 'failed', step: 'the revocation could not be stored', cause };
+    return await Promise.race([steps, timeout]);
+  } finally {
+    clearTimeout(timer);
+    if (timedOut) void steps.then(late);
   }
-  let first: boolean;
-  try {
-    first = await replayGuard.firstUse(replayKey, ttlMs);
-  } catch (cause) {
-    return { status: 'failed', step: 'the replay check failed', cause };
-  }
-  return { status: first ? 'applied' : 'replayed' };
 }
 
 /** A `PX` Redis accepts: a whole number of milliseconds from 1 to 2^53 − 1 once rounded up. */
