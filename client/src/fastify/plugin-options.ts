@@ -149,9 +149,20 @@ function checkPath(value: string | boolean | undefined, fallback: string, option
  * every problem (the handlers and the connection validate theirs the same way).
  */
 export function resolveKccFastifyOptions(options: KccFastifyOptions): ResolvedKccFastifyOptions {
+  const problems = new OptionProblems();
+  const resolved = checkKccFastifyOptions(options, problems);
+  problems.throwIfAny(`${PLUGIN_NAME} options`);
+  return resolved;
+}
+
+/**
+ * {@link resolveKccFastifyOptions} recording its problems into `problems` (the plugin adds those of
+ * its realm keys and logout routes, and throws them all in one error). A path with a problem
+ * resolves to undefined. Options that are not an object throw at once.
+ */
+export function checkKccFastifyOptions(options: KccFastifyOptions, problems: OptionProblems): ResolvedKccFastifyOptions {
   const subject = `${PLUGIN_NAME} options`;
   if (typeof options !== 'object' || options === null) throw new KccConfigError(subject, ['options are required ({ issuer, clientId, … })']);
-  const problems = new OptionProblems();
   problems.unknownKeys(options, PLUGIN_OPTION_NAMES);
   problems.unknownKeys(options.routes, ROUTE_OPTION_NAMES, 'routes.');
   problems.unknownKeys(options.keycloakAdmin, KEYCLOAK_ADMIN_OPTION_NAMES, 'keycloakAdmin.');
@@ -191,6 +202,5 @@ export function resolveKccFastifyOptions(options: KccFastifyOptions): ResolvedKc
     const problem = meterProviderProblem('metrics.meterProvider', metrics.meterProvider);
     if (problem) problems.add(problem);
   }
-  problems.throwIfAny(subject);
   return { jwksPath, backchannelLogoutPath, healthPath, adminPaths, jwksMaxAgeSeconds: maxAge };
 }

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { KccRedis } from '../connection.js';
 import { KccConfigError, KccNotReadyError } from '../errors.js';
+import { OptionProblems } from '../option-checks.js';
 import { KeyRing } from '../keyring/key-ring.js';
 import { type ResolvedKeyRingOptions, resolveKeyRingOptions } from '../keyring/key-ring-options.js';
 import { defaultLogger } from '../logger.js';
@@ -9,7 +10,7 @@ import { KccMetrics } from '../metrics/kcc-metrics.js';
 import { createBackchannelLogoutHandler } from '../revocation/backchannel-logout.js';
 import { createKeycloakAdminHandlers } from '../revocation/keycloak-admin.js';
 import { type KeycloakPushVerifier, createKeycloakPushVerifier } from '../revocation/keycloak-admin-action.js';
-import { resolveRealmKeys } from '../revocation/realm-keys.js';
+import { realmKeysFrom } from '../revocation/realm-keys.js';
 import { type ReplayGuard, RedisReplayGuard } from '../revocation/replay-guard.js';
 import type { KeycloakAdminSink } from '../revocation/revocation-sink.js';
 import { FORM_CONTENT_TYPE, TEXT_CONTENT_TYPE } from '../revocation/revocation-endpoint.js';
@@ -18,7 +19,7 @@ import type { KccFastify, KccHealth } from './decoration.js';
 import { mountHealthRoute } from './health-route.js';
 import { mountJwksRoute } from './jwks-route.js';
 import { type MountedEndpoint, mountLogoutRoutes } from './logout-routes.js';
-import { type KccFastifyOptions, PLUGIN_NAME, resolveKccFastifyOptions } from './plugin-options.js';
+import { type KccFastifyOptions, PLUGIN_NAME, checkKccFastifyOptions } from './plugin-options.js';
 
 /** Starts the key ring and the revocation index in parallel; if one fails, closes the other. */
 async function startBoth(redis: KccRedis, ringOptions: ResolvedKeyRingOptions, options: KccFastifyOptions, keycloakPushes: KeycloakPushVerifier): Promise<[KeyRing, Revocations]> {
@@ -35,10 +36,12 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
   if (fastify.hasDecorator('kcc')) {
     throw new KccConfigError(`${PLUGIN_NAME} registration`, [`already registered on this Fastify instance (fastify.kcc exists): register the plugin once`]);
   }
-  // Everything that can be checked without Redis is checked before connecting.
-  const resolved = resolveKccFastifyOptions(options);
+  // Everything that can be checked without Redis is checked before connecting, and every problem
+  // (the plugin's options, its realm keys', its logout routes') is thrown in one KccConfigError.
+  const problems = new OptionProblems();
+  const resolved = checkKccFastifyOptions(options, problems);
   const logger = options.logger ?? defaultLogger;
-  const realmKeys = resolveRealmKeys({ issuer: options.issuer, ...options.realmKeys, logger });
+  const realmKeys = nested(problems, 'realmKeys.', (within) => realmKeysFrom({ issuer: options.issuer, ...options.realmKeys, logger }, within));
   // The handlers are built (and their options checked) before connecting; they reach Redis through these.
   let revocations: Revocations | undefined;
   let replays: RedisReplayGuard | undefined;
@@ -52,20 +55,31 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
     revokeAllBefore: (notBefore) => started(revocations).revokeAllBefore(notBefore),
     applyKeycloakPush: (push) => started(revocations).applyKeycloakPush(push),
   };
+  // With realm-key problems, the handlers are still built for their own problems (the key getter is then never called).
+  const keys = realmKeys ?? { getKey: () => Promise.reject(new KccNotReadyError('no realm keys')), algorithms: undefined };
   // Every instance verifies the pushes others relay with the realm's keys, admin routes mounted or not.
-  const keycloakPushes = createKeycloakPushVerifier({ issuer: options.issuer, clientId: options.clientId, jwks: realmKeys.getKey, algorithms: realmKeys.algorithms });
+  const keycloakPushes = nested(problems, '', () =>
+    createKeycloakPushVerifier({ issuer: options.issuer, clientId: options.clientId, jwks: keys.getKey, algorithms: keys.algorithms }),
+  );
   const replayGuard: ReplayGuard = { firstUse: (id, ttlMs) => started(replays).firstUse(id, ttlMs) };
-  const common = { issuer: options.issuer, clientId: options.clientId, sink, replayGuard, jwks: realmKeys.getKey, algorithms: realmKeys.algorithms, logger };
+  const common = { issuer: options.issuer, clientId: options.clientId, sink, replayGuard, jwks: keys.getKey, algorithms: keys.algorithms, logger };
   const endpoints: MountedEndpoint[] = [];
-  if (resolved.backchannelLogoutPath) {
-    endpoints.push({ path: resolved.backchannelLogoutPath, mediaType: FORM_CONTENT_TYPE, handler: createBackchannelLogoutHandler({ ...options.backchannelLogout, ...common }) });
+  if (options.routes?.backchannelLogout !== false) {
+    // Only the options the plugin takes (it names any other key itself).
+    const { maxBodyBytes, maxTokenAgeMs, clockToleranceMs, allowMissingExp, acceptedTypes } = options.backchannelLogout ?? {};
+    const limits = { maxBodyBytes, maxTokenAgeMs, clockToleranceMs, allowMissingExp, acceptedTypes };
+    const handler = nested(problems, 'backchannelLogout.', () => createBackchannelLogoutHandler({ ...limits, ...common }));
+    if (handler && resolved.backchannelLogoutPath) endpoints.push({ path: resolved.backchannelLogoutPath, mediaType: FORM_CONTENT_TYPE, handler });
   }
-  if (resolved.adminPaths) {
-    const { maxBodyBytes, clockToleranceMs } = options.keycloakAdmin ?? {};
-    const admin = createKeycloakAdminHandlers({ enabled: true, maxBodyBytes, clockToleranceMs, ...common });
-    endpoints.push({ path: resolved.adminPaths.logout, mediaType: TEXT_CONTENT_TYPE, handler: admin.logout });
-    endpoints.push({ path: resolved.adminPaths.pushNotBefore, mediaType: TEXT_CONTENT_TYPE, handler: admin.pushNotBefore });
+  if (options.keycloakAdmin?.enabled === true) {
+    const { maxBodyBytes, clockToleranceMs } = options.keycloakAdmin;
+    const admin = nested(problems, 'keycloakAdmin.', () => createKeycloakAdminHandlers({ enabled: true, maxBodyBytes, clockToleranceMs, ...common }));
+    if (admin && resolved.adminPaths) {
+      endpoints.push({ path: resolved.adminPaths.logout, mediaType: TEXT_CONTENT_TYPE, handler: admin.logout });
+      endpoints.push({ path: resolved.adminPaths.pushNotBefore, mediaType: TEXT_CONTENT_TYPE, handler: admin.pushNotBefore });
+    }
   }
+  problems.throwIfAny(`${PLUGIN_NAME} options`);
 
   // One connect with the subscriber (revocations) and reader (key-ring log tail) prewarmed: the three
   // TLS handshakes run in parallel, and the starts below begin once commands can be sent. The key
@@ -91,7 +105,7 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
     if (ownsRedis) await redis.close();
   };
   try {
-    [keyRing, revocations] = await startBoth(redis, ringOptions.value, options, keycloakPushes);
+    [keyRing, revocations] = await startBoth(redis, ringOptions.value, options, keycloakPushes!);
     replays = new RedisReplayGuard(redis);
     if (options.metrics !== false) metrics = await KccMetrics.start({ redis, keyRing, revocations }, { meterProvider: options.metrics?.meterProvider });
     if (resolved.jwksPath) mountJwksRoute(fastify, resolved.jwksPath, keyRing, resolved.jwksMaxAgeSeconds);
@@ -146,3 +160,34 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
  * const config = await oidc.discovery(new URL(issuer), 'shop', undefined, app.kcc.clientAuth);
  */
 export const fastifyKcc = fp(kccPlugin, { name: PLUGIN_NAME, fastify: '5.x' });
+
+/** Options the plugin passes on as they are: a problem with one of them is named once, without a prefix. */
+const PASSED_ON = new Set(['issuer', 'clientId']);
+
+/**
+ * Runs `build` (which records problems into the set it is given, or throws a KccConfigError listing
+ * them) and records each problem into `problems`, its option named as given to the plugin: under
+ * `prefix`, except the options the plugin passes on as they are, named once.
+ */
+function nested<T>(problems: OptionProblems, prefix: string, build: (within: OptionProblems) => T | undefined): T | undefined {
+  const within = new OptionProblems();
+  let built: T | undefined;
+  try {
+    built = build(within);
+  } catch (error) {
+    if (!(error instanceof KccConfigError)) throw error;
+    within.list.push(...error.problems);
+  }
+  const named = new Set(problems.list.map(optionOf));
+  for (const problem of within.list) {
+    const option = optionOf(problem);
+    if (!PASSED_ON.has(option)) problems.add(`${prefix}${problem}`);
+    else if (!named.has(option)) {
+      problems.add(problem);
+      named.add(option);
+    }
+  }
+  return within.list.length > 0 ? undefined : built;
+}
+
+const optionOf = (problem: string): string => problem.slice(0, Math.max(0, problem.indexOf(':')));

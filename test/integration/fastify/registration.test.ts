@@ -101,8 +101,10 @@ describe('Fastify plugin registration and lifecycle', () => {
     ['a meterProvider without getMeter', () => ({ metrics: { meterProvider: {} as never } }), /^metrics\.meterProvider: .* must be an OpenTelemetry MeterProvider \(with getMeter\)/],
     ['keycloakAdmin.enabled not a boolean', () => ({ keycloakAdmin: { enabled: 'yes' as unknown as boolean } }), /^keycloakAdmin\.enabled: "yes" must be true or false/],
     ['a relative Admin URL path', () => ({ keycloakAdmin: { enabled: true, adminUrlPath: 'kc' } }), /^keycloakAdmin\.adminUrlPath: "kc"/],
-    ['an HMAC realm algorithm', () => ({ realmKeys: { algorithms: ['HS256' as never] } }), /^algorithms: "HS256" is not allowed/],
-    ['a zero logout body limit', () => ({ backchannelLogout: { maxBodyBytes: 0 } }), /^maxBodyBytes: 0 must be a whole number of bytes, 1 or more/],
+    ['an HMAC realm algorithm', () => ({ realmKeys: { algorithms: ['HS256' as never] } }), /^realmKeys\.algorithms: "HS256" is not allowed/],
+    ['a zero logout body limit', () => ({ backchannelLogout: { maxBodyBytes: 0 } }), /^backchannelLogout\.maxBodyBytes: 0 must be a whole number of bytes, 1 or more/],
+    ['a negative Keycloak admin clock tolerance', () => ({ keycloakAdmin: { enabled: true, clockToleranceMs: -1 } }), /^keycloakAdmin\.clockToleranceMs: -1 must be a whole number of milliseconds, 0 or more/],
+    ['a JWKS URL that is not a URL', () => ({ realmKeys: { jwksUri: 'certs' } }), /^realmKeys\.jwksUri: "certs" must be an absolute URL/],
   ];
   it.each(bad)('refuses %s with a KccConfigError naming the option, before connecting', async (_what, overrides, message) => {
     // Nothing listens on this port: had the plugin connected first, the error would be a connection failure.
@@ -112,6 +114,34 @@ describe('Fastify plugin registration and lifecycle', () => {
     const error = await app.ready().then(() => undefined, (e: unknown) => e);
     expect(error).toBeInstanceOf(KccConfigError);
     expect((error as KccConfigError).problems).toEqual([expect.stringMatching(message)]);
+    await app.close();
+  });
+
+  it('lists every problem in one KccConfigError: the plugin\'s own, its realm keys\' and its logout routes\', each option named as given to the plugin, before connecting', async () => {
+    // An attack review: the plugin's options, the realm keys and each route's handler threw one after
+    // the other, so a fix revealed the next problem (the docs promised one error).
+    const options = base({
+      connection: { ...connectionTo(server), url: 'rediss://127.0.0.1:1', connectTimeoutMs: 60_000 },
+      clientId: '',
+      jwksMaxAgeSeconds: 120,
+      realmKeys: { algorithms: ['HS256' as never], jwksCacheMaxAgeMs: -1 },
+      backchannelLogout: { maxBodyBytes: 0, acceptedTypes: [] },
+      keycloakAdmin: { enabled: true, clockToleranceMs: -1 },
+    });
+    const app = Fastify();
+    app.register(fastifyKcc, options);
+    const error = await app.ready().then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(KccConfigError);
+    expect((error as KccConfigError).problems).toEqual([
+      expect.stringMatching(/^clientId: "" must be a non-empty string/),
+      expect.stringMatching(/^jwksMaxAgeSeconds: 120 must be below/),
+      expect.stringMatching(/^realmKeys\.algorithms: "HS256" is not allowed/),
+      expect.stringMatching(/^realmKeys\.jwksCacheMaxAgeMs: -1 must be/),
+      expect.stringMatching(/^backchannelLogout\.maxBodyBytes: 0 must be/),
+      expect.stringMatching(/^backchannelLogout\.acceptedTypes: must list at least one/),
+      expect.stringMatching(/^keycloakAdmin\.clockToleranceMs: -1 must be/),
+    ]);
+    expect((error as KccConfigError).message).toMatch(/^@kcc-redis\/client options is invalid \(7 problems\)/);
     await app.close();
   });
 
