@@ -40,7 +40,7 @@ export interface ExampleAppOptions {
 
 /**
  * Builds one instance: the plugin (JWKS, back-channel logout, `fastify.kcc`), a protected route,
- * the app's own logout, and a health route.
+ * the app's own logout, and the plugin's health route at /health.
  *
  * @example
  * const app = await buildApp({ name: 'A', issuer, clientId: 'demo-app', connection, keyEncryptionKey });
@@ -53,10 +53,15 @@ export async function buildApp(options: ExampleAppOptions): Promise<FastifyInsta
     clientId: options.clientId,
     connection: options.connection,
     keyRing: { keyEncryptionKey: options.keyEncryptionKey, env: {} },
+    // The plugin's health route: states only, no key id, error or counter (it is unauthenticated).
+    // app.kcc.health() has those details, for your logs or an authenticated route.
+    routes: { health: '/health' },
   });
 
   // Authentication is the app's: verify the bearer token against the realm's JWKS. The plugin then
-  // answers "was this session logged out anywhere in the cluster?" from memory.
+  // answers "was this session logged out anywhere in the cluster?" from memory. Keycloak signs the
+  // ID token with the same key and for this client too: only an access token (its `typ` claim is
+  // "Bearer") is accepted as a bearer token.
   const realmKeys = createRemoteJWKSet(new URL(`${options.issuer}/protocol/openid-connect/certs`));
   app.decorateRequest('claims', null);
   const authenticate = async (request: FastifyRequest, reply: FastifyReply) => {
@@ -67,7 +72,7 @@ export async function buildApp(options: ExampleAppOptions): Promise<FastifyInsta
     } catch {
       payload = undefined;
     }
-    if (!payload || typeof payload.sub !== 'string' || typeof payload.sid !== 'string' || typeof payload.iat !== 'number') {
+    if (!payload || payload.typ !== 'Bearer' || typeof payload.sub !== 'string' || typeof payload.sid !== 'string' || typeof payload.iat !== 'number') {
       return reply.code(401).header('WWW-Authenticate', 'Bearer').send({ error: 'invalid_token' });
     }
     request.claims = { sub: payload.sub, sid: payload.sid, iat: payload.iat };
@@ -80,10 +85,6 @@ export async function buildApp(options: ExampleAppOptions): Promise<FastifyInsta
   app.post('/logout', protect, async (request, reply) => {
     await app.kcc.revocations.revokeSession(request.claims!.sid);
     return reply.code(204).send();
-  });
-  app.get('/health', async (_request, reply) => {
-    const health = app.kcc.health();
-    return reply.code(health.status === 'ok' ? 200 : 503).send({ instance: options.name, ...health });
   });
   return app;
 }

@@ -53,13 +53,26 @@ export class DemoIdp {
   }
 
   /** A new session for "demo-user": an access token (15 minutes) carrying `sub`, `sid` and `iat`. */
-  login(): Promise<string> {
+  async login(): Promise<string> {
+    return (await this.tokens()).accessToken;
+  }
+
+  /**
+   * A new session's tokens, as Keycloak's token endpoint returns them: the access token and the ID
+   * token, signed by the same realm key, both for this client (`aud`), told apart by their `typ`
+   * claim ("Bearer" and "ID", as Keycloak sets it).
+   */
+  async tokens(): Promise<{ accessToken: string; idToken: string }> {
     const now = Math.floor(Date.now() / 1000);
-    return new SignJWT({ sid: randomUUID(), scope: 'openid' })
-      .setProtectedHeader({ alg: ALG, kid: this.publicJwk.kid!, typ: 'JWT' })
-      .setIssuer(this.issuer).setAudience(this.options.clientId).setSubject('demo-user')
-      .setIssuedAt(now).setExpirationTime(now + 900).setJti(randomUUID())
-      .sign(this.privateKey);
+    const sid = randomUUID();
+    const sign = (claims: Record<string, unknown>) =>
+      new SignJWT({ sid, ...claims })
+        .setProtectedHeader({ alg: ALG, kid: this.publicJwk.kid!, typ: 'JWT' })
+        .setIssuer(this.issuer).setAudience(this.options.clientId).setSubject('demo-user')
+        .setIssuedAt(now).setExpirationTime(now + 900).setJti(randomUUID())
+        .sign(this.privateKey);
+    const [accessToken, idToken] = await Promise.all([sign({ typ: 'Bearer', azp: this.options.clientId, scope: 'openid' }), sign({ typ: 'ID', azp: this.options.clientId })]);
+    return { accessToken, idToken };
   }
 
   /** Ends the session of `accessToken`: POSTs a signed logout token to the back-channel logout URL; resolves with its status. */

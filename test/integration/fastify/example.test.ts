@@ -53,7 +53,34 @@ describe('examples/fastify-app: two instances, one key ring, one logout', () => 
     expect((await fetch(`${a.url}/api/me`, { headers: bearer(token) })).status).toBe(401);
     expect((await fetch(`${a.url}/api/me`, { headers: bearer(other) })).status).toBe(200);
     expect((await fetch(`${a.url}/api/me`)).status).toBe(401);
-    expect((await fetch(`${a.url}/health`)).status).toBe(200);
+  });
+
+  // An attack review: the example checked only issuer and audience, and Keycloak's ID token (same
+  // realm key, aud = this client) passed as a bearer token.
+  it('refuses an ID token as a bearer token: only an access token (typ "Bearer") is accepted', async () => {
+    const [a] = example.instances;
+    const { accessToken, idToken } = await example.idp.tokens();
+    expect((await fetch(`${a.url}/api/me`, { headers: bearer(accessToken) })).status).toBe(200);
+    const refused = await fetch(`${a.url}/api/me`, { headers: bearer(idToken) });
+    expect(refused.status).toBe(401);
+    expect(await refused.json()).toEqual({ error: 'invalid_token' });
+  });
+
+  // An attack review: the example's /health was unauthenticated and sent all of health(): the active
+  // kid, the last error, the connection's counters. It is the plugin's health route now.
+  it('its /health is the plugin\'s health route: states only, no key id, error or counter', async () => {
+    const [a] = example.instances;
+    const response = await fetch(`${a.url}/health`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('cache-control')).toBe('no-store');
+    const body = await response.text();
+    expect(JSON.parse(body)).toEqual({
+      status: 'ok',
+      serving: true,
+      keyRing: { status: 'ready', generation: expect.any(Number) },
+      revocations: { status: 'current', stalenessSeconds: expect.any(Number), failOpen: false },
+    });
+    expect(body).not.toContain(a.app.kcc.keyRing.health().activeKid!);
   });
 
   it('prints what to try, with both instance URLs', () => {

@@ -89,6 +89,23 @@ describe('Fastify plugin registration and lifecycle', () => {
     }
   });
 
+  it('a prefix on register does not apply to its routes; a prefix on an enclosing scope does (the URLs given to Keycloak then carry it)', async () => {
+    const own = Fastify();
+    await own.register(fastifyKcc, { ...base(), prefix: '/auth' } as KccFastifyOptions);
+    const nested = Fastify();
+    await nested.register(async (api) => api.register(fastifyKcc, base()), { prefix: '/api' });
+    try {
+      await Promise.all([own.ready(), nested.ready()]);
+      expect((await own.inject({ method: 'GET', url: '/.well-known/jwks.json' })).statusCode).toBe(200);
+      expect((await own.inject({ method: 'GET', url: '/auth/.well-known/jwks.json' })).statusCode).toBe(404);
+      expect((await nested.inject({ method: 'GET', url: '/api/.well-known/jwks.json' })).statusCode).toBe(200);
+      expect((await nested.inject({ method: 'GET', url: '/.well-known/jwks.json' })).statusCode).toBe(404);
+      expect((await nested.inject({ method: 'POST', url: '/api/backchannel-logout', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'logout_token=x' })).statusCode).toBe(400);
+    } finally {
+      await Promise.all([own.close(), nested.close()]);
+    }
+  });
+
   type BadOptions = [what: string, overrides: () => Partial<KccFastifyOptions>, message: RegExp];
   const bad: BadOptions[] = [
     ['no clientId', () => ({ clientId: '' }), /^clientId: "" must be a non-empty string/],
