@@ -9,6 +9,7 @@ import { withTimeout } from '../time-limit.js';
 import { type KccLogger, defaultLogger } from '../logger.js';
 import { Locks } from '../lock.js';
 import type { KccConnectionOptions } from '../options.js';
+import { RecentIds } from '../recent-ids.js';
 import { Store } from '../store.js';
 import { type KccClusterEvent, forwardConnectionEvents } from './connection-events.js';
 import { type UpstreamClusterBase, loadUpstreamClusterBase } from './upstream.js';
@@ -66,7 +67,8 @@ export function closeWithProvider(provider: KccClusterProvider, closeable: Close
  * TLS, the app-env's ACL user and namespace (every key through `redis.key()`, every channel
  * through `redis.channel()`), password rotation without failed commands, reconnects with backoff.
  * Messages carry the sender's instance id and are size-limited and checked; a subscriber that asks
- * for it (`ignoreOwnMessages`) never sees its own. TTLs and lock TTLs are seconds, as upstream.
+ * for it (`ignoreOwnMessages`) never sees what its provider published (another provider's messages
+ * on the same connection it does see). TTLs and lock TTLs are seconds, as upstream.
  *
  * @example
  * import { keycloakConnectorFastify } from '@dapperduckling/keycloak-connector-server';
@@ -92,6 +94,9 @@ export async function kccClusterProvider(options: KccClusterProviderOptions = {}
 
 let definedProvider: Promise<ReturnType<typeof defineProvider>> | undefined;
 
+/** How many of its own message ids a provider keeps (at least; up to twice): each comes back within a round trip. */
+const OWN_MESSAGES_KEPT = 4_096;
+
 function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Events }: UpstreamClusterBase) {
   return class KccRedisClusterProvider extends Base<KccClusterEvent> implements KccClusterProviderExtras {
     // Private (#): the options may hold the Redis password; util.inspect and JSON.stringify of the
@@ -108,6 +113,12 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
     private values: Store | undefined;
     private connecting: Promise<true> | undefined;
     private detach: (() => void) | undefined;
+    /**
+     * Ids of the messages this provider published lately: what `ignoreOwnMessages` leaves out.
+     * Upstream's "own" is the provider's (a random sender id each); the sender a message carries is
+     * the connection's instance id, which several providers on one caller-owned connection share.
+     */
+    private readonly published = new RecentIds(OWN_MESSAGES_KEPT);
 
     constructor(options: KccClusterProviderOptions) {
       super({ ...(options.pinoLogger ? { pinoLogger: options.pinoLogger } : {}) });
@@ -168,7 +179,8 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
     override async publish<T = unknown>(channel: string, message: T): Promise<boolean> {
       try {
         const redis = this.redis;
-        const { json } = encodeEnvelope(redis.instanceId, CONNECTOR_MESSAGE_TYPE, message === undefined ? null : message, redis.config.maxMessageBytes);
+        const { envelope, json } = encodeEnvelope(redis.instanceId, CONNECTOR_MESSAGE_TYPE, message === undefined ? null : message, redis.config.maxMessageBytes);
+        this.published.add(envelope.id);
         await redis.publish(this.redisChannel(channel), json);
         return true;
       } catch (error) {
@@ -180,8 +192,8 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
     override async subscribe(channel: string, listener: SubscriberListener, ignoreOwnMessages = false): Promise<boolean> {
       return this.change('subscribing to', channel, async () => {
         const redis = this.redis;
-        const stop = await this.subscribedWithin(this.bus(channel).subscribe(({ sender, data }) => {
-          if (!(ignoreOwnMessages && sender === redis.instanceId)) this.deliver(channel, () => listener(data, sender));
+        const stop = await this.subscribedWithin(this.bus(channel).subscribe(({ id, sender, data }) => {
+          if (!(ignoreOwnMessages && sender === redis.instanceId && this.published.has(id))) this.deliver(channel, () => listener(data, sender));
         }));
         await this.remember(channel, listener, stop);
       });

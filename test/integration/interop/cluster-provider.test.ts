@@ -11,7 +11,7 @@ import { secretsIn } from '../../support/secret-scan.js';
 import { TcpProxy } from '../../support/tcp-proxy.js';
 import { until } from '../../support/events.js';
 
-const server = useTestRedis({ appEnvs: Array.from({ length: 16 }, (_, i) => ({ app: `kc${i}`, env: 'prod' })), persistence: 'none' });
+const server = useTestRedis({ appEnvs: Array.from({ length: 17 }, (_, i) => ({ app: `kc${i}`, env: 'prod' })), persistence: 'none' });
 let app = 0;
 const open: KccClusterProvider[] = [];
 
@@ -147,6 +147,31 @@ describe('cluster provider: pub/sub with sender ids and own-message filtering', 
     expect(inboxes[0]!.messages).toEqual([{ data: { n: 2 }, sender: b!.redis.instanceId }]);
     expect(inboxes[1]!.messages).toEqual([{ data: { n: 1 }, sender: a!.redis.instanceId }]);
     expect(inboxes[2]!.messages[0]).toEqual({ data: { n: 1 }, sender: a!.redis.instanceId });
+  });
+
+  // An attack review: ignoreOwnMessages compared the sender with the connection's instance id, so two
+  // providers on one caller-owned connection (two connectors in one process) dropped each other's
+  // messages. Upstream's "own" is the provider's (a random sender id per provider).
+  it('two providers on one connection: each ignores only what it published itself', async () => {
+    const redis = await KccRedis.connect(connection(namespace()));
+    try {
+      const [a, b] = await Promise.all([kccClusterProvider({ redis }), kccClusterProvider({ redis })]);
+      open.push(a, b);
+      await Promise.all([a.connectOrThrow(), b.connectOrThrow()]);
+      const [inboxA, inboxB] = [new Inbox(), new Inbox()];
+      await a.subscribe('jobs', inboxA.listener, true);
+      await b.subscribe('jobs', inboxB.listener, true);
+      await a.publish('jobs', { n: 1 });
+      await inboxB.count(1);
+      await b.publish('jobs', { n: 2 });
+      await inboxA.count(1);
+      // Each subscriber receives in publish order: its own message would have arrived first.
+      expect(inboxA.messages).toEqual([{ data: { n: 2 }, sender: redis.instanceId }]);
+      expect(inboxB.messages).toEqual([{ data: { n: 1 }, sender: redis.instanceId }]);
+    } finally {
+      await Promise.all(open.splice(0).map((p) => p.disconnect()));
+      await redis.close();
+    }
   });
 
   it('delivers an instance its own messages when ignoreOwnMessages is false (upstream default)', async () => {
