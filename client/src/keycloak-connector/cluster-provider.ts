@@ -264,8 +264,16 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
       return true;
     }
 
-    /** Deletes `key`; resolves true once it is gone (also when it did not exist, as upstream). */
-    override async remove(key: string): Promise<boolean> {
+    /**
+     * Deletes `key`; resolves true once it is gone (also when it did not exist, as upstream). The
+     * connector's contract is `remove(key)`. Upstream's Redis provider also takes a lock key (delete
+     * only while holding that lock); that guard is not offered, and a second argument is refused
+     * (TypeError) rather than ignored, which would delete unguarded.
+     */
+    override async remove(key: string, ...rest: unknown[]): Promise<boolean> {
+      if (rest[0] !== undefined) {
+        throw new TypeError('remove(key, lockKey): a delete guarded by a lock is not supported (the connector calls remove(key)); release the lock with unlock() or write under it with store(key, value, ttl, lockKey)');
+      }
       await this.requireStore().delete(`${this.namespace}${key}`);
       return true;
     }

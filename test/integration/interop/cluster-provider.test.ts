@@ -273,6 +273,13 @@ describe('cluster provider: get / store with TTL and lock key / remove / owner l
     await expect(p.remove('a')).resolves.toBe(true);
     await expect(p.remove('a')).resolves.toBe(true); // gone either way, as upstream
     expect(await p.get('a')).toBeNull();
+    // Upstream's Redis provider deletes under a lock key only while holding it; ours does not offer
+    // that guard and refuses the argument (an attack review: it was ignored, deleting unguarded).
+    await p.store('guarded', 'kept', null);
+    const removeUnder = p.remove.bind(p) as (key: string, lockKey?: string) => Promise<boolean>;
+    await expect(removeUnder('guarded', 'a-lock-nobody-holds')).rejects.toThrow(/remove\(key, lockKey\): a delete guarded by a lock is not supported/);
+    expect(await p.get('guarded')).toBe('kept');
+    await expect(removeUnder('guarded', undefined)).resolves.toBe(true);
     await expect(p.store('d', 'x', -1)).rejects.toThrow(TypeError);
     await expect(p.store('d', 'x', -1)).rejects.toThrow(/ttl: -1 must be a positive number of seconds/);
     raw.disconnect();
