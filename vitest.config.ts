@@ -23,7 +23,9 @@ export default defineConfig({
           include: ['test/unit/**/*.test.ts'],
           // One module graph per worker: aws-cdk-lib is imported once, not once per test file.
           isolate: false,
-          testTimeout: 30_000,
+          // A hang guard, not a measure: the first synth in a worker also loads aws-cdk-lib's lazy
+          // modules, about 2 s alone, and took over 30 s once beside a busy loop and the integration files.
+          testTimeout: 60_000,
         },
       },
       {
