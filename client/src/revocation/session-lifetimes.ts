@@ -17,10 +17,11 @@ export const LIFETIME_DECLARATION_INTERVAL_MS = 60_000;
  * How far apart two instances' estimates of the server's time may be without either losing sight of
  * the other's declarations (ms). Each instance dates its declaration, and judges the others', by its
  * own estimate (server-clock.ts: the server's `TIME` corrects it to within a round trip; a server
- * that refuses `TIME` leaves each host's own clock). A declaration counts from an hour before its
- * lapse time (as the reader estimates it) to an hour and the TTL after its renewal: a writer up to an
- * hour ahead still sees a renewed one, one up to an hour behind still sees one dated ahead, and one
- * dated further ahead, which no instance writes, is not counted (and is removed).
+ * that refuses `TIME` leaves each host's own clock). A reader counts a declaration while the
+ * declaration's lapse time lies between an hour behind the reader's now and an hour and the TTL ahead
+ * of it ({@link currentDeclarationWindow}): a writer up to an hour ahead of the declarer still sees a
+ * renewed declaration, one up to an hour behind still sees one dated by a clock ahead, and one dated
+ * further ahead, which no instance writes, is not counted (and is removed).
  */
 export const DECLARATION_CLOCK_TOLERANCE_MS = 3_600_000;
 /**
