@@ -114,7 +114,6 @@ export {
 } from './revocation/keycloak-admin-action.js';
 export {
   ASYMMETRIC_JWS_ALGORITHMS,
-  JWKS_STALE_MAX_AGE_MS,
   REALM_KEYS_DEFAULTS,
   resolveRealmKeys,
   type AsymmetricJwsAlgorithm,

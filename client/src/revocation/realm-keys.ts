@@ -31,11 +31,11 @@ export interface RealmKeysOptions {
   /** Accepted `alg` values; asymmetric only. @default every entry of ASYMMETRIC_JWS_ALGORITHMS */
   readonly algorithms?: readonly AsymmetricJwsAlgorithm[];
   /**
-   * How long a fetched JWKS is used before it is fetched again. When that fetch fails, a token
-   * signed by a key of the set held is still verified with it, for at most
-   * {@link JWKS_STALE_MAX_AGE_MS} (an hour) after that set was fetched, and a warning says so at
-   * most once a minute; a token whose `kid` the set held does not have still needs a fetch (503
-   * while it fails).
+   * How long a fetched JWKS is used before it is fetched again: a key the realm has removed is
+   * trusted this long after the last successful fetch. When that fetch fails, a token signed by a
+   * key of the set held is still verified with it for one more such period (up to twice this after
+   * the set was fetched), and a warning says so at most once a minute; a token whose `kid` the set
+   * held does not have still needs a fetch (503 while it fails).
    * @default 600000
    */
   readonly jwksCacheMaxAgeMs?: number;
@@ -51,13 +51,6 @@ export interface RealmKeysOptions {
   /** Where a JWKS fetch that failed while the key set held was still used is reported (`warn`). @default defaultLogger */
   readonly logger?: KccLogger;
 }
-
-/**
- * How long after it was fetched a realm key set is still used when a fetch for a newer one fails
- * (the realm's JWKS endpoint unreachable for a moment as the cache expired): one hour. Keycloak
- * sends a logout token once; a realm key removed since is trusted no longer than this.
- */
-export const JWKS_STALE_MAX_AGE_MS = 3_600_000;
 
 export const REALM_KEYS_DEFAULTS = {
   jwksCacheMaxAgeMs: 600_000,
@@ -123,7 +116,10 @@ export function realmKeysFrom(options: RealmKeysOptions, problems: OptionProblem
     }
   }
   if (problems.list.length > before) return undefined;
-  return { getKey: options.jwks ?? lazyRemoteJwks(jwksUrl!, { cacheMaxAge, cooldownDuration, timeoutDuration }, options.logger ?? defaultLogger), algorithms };
+  return {
+    getKey: options.jwks ?? lazyRemoteJwks(jwksUrl!, { cacheMaxAge, cooldownDuration, timeoutDuration }, 2 * cacheMaxAge, options.logger ?? defaultLogger),
+    algorithms,
+  };
 }
 
 /**
@@ -139,9 +135,12 @@ export function realmKeysFrom(options: RealmKeysOptions, problems: OptionProblem
  *
  * jose also refetches once its cache has expired, and throws when that fetch fails rather than use
  * the set it holds: a logout signed by a key held here would be answered 503 and lost. The set held
- * is then used ({@link withHeldKeys}).
+ * is then used ({@link withHeldKeys}) up to `heldMaxAgeMs` after its fetch: twice the cache's age,
+ * so a key the realm removed is trusted one cache period longer than while the JWKS answers, never
+ * a fixed time that a short `jwksCacheMaxAgeMs` (set to stop trusting removed keys sooner) would
+ * not bound.
  */
-function lazyRemoteJwks(url: URL, options: RemoteJWKSetOptions, logger: KccLogger): JWTVerifyGetKey {
+function lazyRemoteJwks(url: URL, options: RemoteJWKSetOptions, heldMaxAgeMs: number, logger: KccLogger): JWTVerifyGetKey {
   let remote: ReturnType<typeof createRemoteJWKSet> | undefined;
   // jose records here the set it last fetched and when (`uat`).
   const fetched: Partial<ExportedJWKSCache> = {};
@@ -159,16 +158,17 @@ function lazyRemoteJwks(url: URL, options: RemoteJWKSetOptions, logger: KccLogge
       return remote(protectedHeader, token);
     }
   };
-  return withHeldKeys(lookup, () => (fetched.jwks && fetched.uat !== undefined ? { jwks: fetched.jwks, uat: fetched.uat } : undefined), url, logger);
+  // jose replaces both on every successful fetch (never on a failed one): the set held is the latest.
+  return withHeldKeys(lookup, () => (fetched.jwks && fetched.uat !== undefined ? { jwks: fetched.jwks, uat: fetched.uat } : undefined), heldMaxAgeMs, url, logger);
 }
 
 /**
  * `lookup`, falling back on the key set `held()` returns when the lookup could not get keys (a fetch
- * failed, timed out, or returned no key set), if that set was fetched at most
- * {@link JWKS_STALE_MAX_AGE_MS} ago and has the token's key. Otherwise the lookup's error stands
- * (503): a `kid` the held set does not have needs the fetch. Said at `warn` at most once a minute.
+ * failed, timed out, or returned no key set), if that set was fetched at most `maxAgeMs` ago and
+ * has the token's key. Otherwise the lookup's error stands (503): a `kid` the held set does not
+ * have needs the fetch. Said at `warn` at most once a minute.
  */
-function withHeldKeys(lookup: JWTVerifyGetKey, held: () => ExportedJWKSCache | undefined, url: URL, logger: KccLogger): JWTVerifyGetKey {
+function withHeldKeys(lookup: JWTVerifyGetKey, held: () => ExportedJWKSCache | undefined, maxAgeMs: number, url: URL, logger: KccLogger): JWTVerifyGetKey {
   let local: { set: JSONWebKeySet; getKey: JWTVerifyGetKey } | undefined;
   let warnedAt = -Infinity;
   return async (protectedHeader, token) => {
@@ -176,7 +176,7 @@ function withHeldKeys(lookup: JWTVerifyGetKey, held: () => ExportedJWKSCache | u
       return await lookup(protectedHeader, token);
     } catch (error) {
       const set = held();
-      if (classifyVerificationError(error) !== 'keys_unavailable' || !set || Date.now() - set.uat > JWKS_STALE_MAX_AGE_MS) throw error;
+      if (classifyVerificationError(error) !== 'keys_unavailable' || !set || Date.now() - set.uat > maxAgeMs) throw error;
       if (local?.set !== set.jwks) local = { set: set.jwks, getKey: createLocalJWKSet(set.jwks) };
       let key: Awaited<ReturnType<JWTVerifyGetKey>>;
       try {
@@ -187,7 +187,7 @@ function withHeldKeys(lookup: JWTVerifyGetKey, held: () => ExportedJWKSCache | u
       const now = Date.now();
       if (now - warnedAt >= STALE_WARNING_INTERVAL_MS) {
         warnedAt = now;
-        logger.warn(`the realm JWKS could not be fetched (${url.origin}${url.pathname}); verifying with the key set fetched ${Math.round((now - set.uat) / 1000)} s ago (used up to ${JWKS_STALE_MAX_AGE_MS / 60_000} min after its fetch)`, {
+        logger.warn(`the realm JWKS could not be fetched (${url.origin}${url.pathname}); verifying with the key set fetched ${Math.round((now - set.uat) / 1000)} s ago (used up to ${Math.round(maxAgeMs / 1000)} s after its fetch, twice jwksCacheMaxAgeMs)`, {
           error: error instanceof Error ? error.message : String(error),
         });
       }

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type EndpointHandler, createBackchannelLogoutHandler } from '../../../client/src/index.js';
 import { mountEndpoint } from '../../support/endpoint-adapter.js';
 import { close, listen } from '../../support/http.js';
@@ -90,13 +90,15 @@ describe('back-channel logout from a real OpenID Provider (oidc-provider)', () =
   it('verifies a logout with the key set it holds when the JWKS cannot be fetched after the cache expired, and says so once', async () => {
     const sink = new RecordingSink();
     const logger = recordingLogger();
-    const handler = createBackchannelLogoutHandler({ issuer: op.issuer, clientId: 'shop', sink, replayGuard: sink, jwksUri: `${op.issuer}/jwks`, jwksCacheMaxAgeMs: 1, logger });
+    const handler = createBackchannelLogoutHandler({ issuer: op.issuer, clientId: 'shop', sink, replayGuard: sink, jwksUri: `${op.issuer}/jwks`, jwksCacheMaxAgeMs: 60_000, logger });
     routes.set('/shop/backchannel-logout', mount(handler, seen));
+    // The clock is the test's (Date only): the set held is used up to twice jwksCacheMaxAgeMs after its fetch.
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
     try {
       await backchannelLogout('shop', 'user-7', 'session-70');
       const fetched = jwksFetches;
       jwksDown = true;
-      await new Promise((resolve) => setTimeout(resolve, 10)); // the 1 ms cache has expired
+      vi.setSystemTime(Date.now() + 60_001); // the cache has expired
       await backchannelLogout('shop', 'user-7', 'session-71'); // throws unless answered 200/204
       await backchannelLogout('shop', 'user-7', 'session-72');
       expect(jwksFetches).toBe(fetched + 2); // each tried the endpoint first
@@ -106,6 +108,7 @@ describe('back-channel logout from a real OpenID Provider (oidc-provider)', () =
       expect(warnings).toHaveLength(1); // at most once a minute
       expect(warnings[0]).toMatch(/the realm JWKS could not be fetched \(http:\/\/127\.0\.0\.1:\d+\/jwks\); verifying with the key set fetched \d+ s ago/);
     } finally {
+      vi.useRealTimers();
       jwksDown = false;
     }
   });

@@ -4,7 +4,6 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vites
 import {
   type BackchannelLogoutOptions,
   type EndpointRequest,
-  JWKS_STALE_MAX_AGE_MS,
   type KccLogger,
   LOGOUT_REJECTION_REASONS,
   type LogoutRejectionReason,
@@ -30,12 +29,15 @@ class JwksServer {
   keys: JWK[] = [];
   fetches = 0;
   status = 200;
+  /** While set, a fetch gets its connection dropped unanswered. */
+  drop = false;
   private constructor(private readonly server: Server, readonly url: string) {}
 
   static async start(): Promise<JwksServer> {
     let self: JwksServer | undefined;
     const { server, url } = await listen((_req, res) => {
       self!.fetches += 1;
+      if (self!.drop) return void res.socket?.destroy();
       res.writeHead(self!.status, { 'Content-Type': 'application/json' }).end(JSON.stringify({ keys: self!.keys }));
     });
     self = new JwksServer(server, url);
@@ -76,6 +78,7 @@ describe('OIDC Back-Channel Logout handler against a realm JWKS served over HTTP
     logs.length = 0;
     jwks.keys = [key.publicJwk];
     jwks.status = 200;
+    jwks.drop = false;
   });
 
   const post = (token: string, contentType = FORM_TYPE): EndpointRequest => ({ contentType, body: form(token) });
@@ -291,8 +294,9 @@ describe('OIDC Back-Channel Logout handler against a realm JWKS served over HTTP
     }
   });
 
-  it('with the JWKS unfetchable after its cache expired, uses the key set held only for its keys and for an hour after its fetch; warns once a minute', async () => {
-    const held = handlerFor({ jwksCacheMaxAgeMs: 1_000 });
+  it('with the JWKS unfetchable after its cache expired, uses the key set held only for its keys and up to twice jwksCacheMaxAgeMs after its fetch; warns once a minute', async () => {
+    const cacheMaxAgeMs = 600_000; // the default
+    const held = handlerFor({ jwksCacheMaxAgeMs: cacheMaxAgeMs });
     const next = await realmKey('realm-5');
     vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
     try {
@@ -300,7 +304,7 @@ describe('OIDC Back-Channel Logout handler against a realm JWKS served over HTTP
       expect((await held(post(await signToken(key, logoutClaims(issuer, { sid: 'held-0' }))))).status).toBe(200);
       jwks.status = 500;
       jwks.keys = [key.publicJwk, next.publicJwk]; // the realm has added a key: only a fetch would show it
-      vi.setSystemTime(fetchedAt + 1_001); // the cache has expired
+      vi.setSystemTime(fetchedAt + cacheMaxAgeMs + 1); // the cache has expired
       const fetches = jwks.fetches;
       expect((await held(post(await signToken(key, logoutClaims(issuer, { sid: 'held-1' }))))).status).toBe(200);
       expect(jwks.fetches).toBe(fetches + 1); // it tried first
@@ -308,18 +312,49 @@ describe('OIDC Back-Channel Logout handler against a realm JWKS served over HTTP
       expect((await held(post(await signToken(next, logoutClaims(issuer, { sid: 'held-new' }))))).status).toBe(503);
       const staleWarnings = () => logs.filter((line) => line.startsWith('the realm JWKS could not be fetched'));
       expect(staleWarnings()).toHaveLength(1);
-      vi.setSystemTime(fetchedAt + 60_000);
+      vi.setSystemTime(fetchedAt + cacheMaxAgeMs + 60_000);
       expect((await held(post(await signToken(key, logoutClaims(issuer, { sid: 'held-2' }))))).status).toBe(200);
       expect(staleWarnings()).toHaveLength(1); // within a minute of the last
-      vi.setSystemTime(fetchedAt + JWKS_STALE_MAX_AGE_MS);
+      vi.setSystemTime(fetchedAt + 2 * cacheMaxAgeMs);
       expect((await held(post(await signToken(key, logoutClaims(issuer, { sid: 'held-3' }))))).status).toBe(200);
       expect(staleWarnings()).toHaveLength(2);
-      expect(staleWarnings()[1]).toMatch(/fetched 3600 s ago/);
-      vi.setSystemTime(fetchedAt + JWKS_STALE_MAX_AGE_MS + 1); // too old to be trusted any longer
+      expect(staleWarnings()[1]).toMatch(/fetched 1200 s ago \(used up to 1200 s after its fetch, twice jwksCacheMaxAgeMs\)/);
+      vi.setSystemTime(fetchedAt + 2 * cacheMaxAgeMs + 1); // too old to be trusted any longer: a key removed meanwhile is no longer trusted
       expect((await held(post(await signToken(key, logoutClaims(issuer, { sid: 'held-4' }))))).status).toBe(503);
       expect(sink.sessions).toEqual(['held-0', 'held-1', 'held-2', 'held-3']);
       jwks.status = 200; // once fetched again, the new key is known and the set is fresh
       expect((await held(post(await signToken(next, logoutClaims(issuer, { sid: 'held-5' }))))).status).toBe(200);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  // From a review of e24ad01: nothing checked that the fallback is the set fetched last. A key the
+  // realm removed (it dropped out of a later, successful fetch) must not come back when a fetch fails.
+  it.each([
+    ['answers 500', () => void (jwks.status = 500)],
+    ['drops the connection', () => void (jwks.drop = true)],
+  ])('with the JWKS unfetchable, falls back on the key set fetched last: a key the realm removed since the first fetch is 503 (endpoint %s)', async (_, fail) => {
+    const cacheMaxAgeMs = 1_000;
+    const held = handlerFor({ jwksCacheMaxAgeMs: cacheMaxAgeMs });
+    const [removed, kept] = await Promise.all([realmKey('realm-removed'), realmKey('realm-kept')]);
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
+    try {
+      jwks.keys = [removed.publicJwk, kept.publicJwk];
+      expect((await held(post(await signToken(removed, logoutClaims(issuer, { sid: 'first' }))))).status).toBe(200);
+      jwks.keys = [kept.publicJwk]; // the realm removes a key
+      vi.setSystemTime(Date.now() + cacheMaxAgeMs + 1); // the cache has expired: this lookup fetches {kept}
+      const fetches = jwks.fetches;
+      expect((await held(post(await signToken(kept, logoutClaims(issuer, { sid: 'second' }))))).status).toBe(200);
+      expect(jwks.fetches).toBe(fetches + 1);
+      fail();
+      vi.setSystemTime(Date.now() + cacheMaxAgeMs + 1); // expired again; well within twice the age of the first set
+      const removedAfter = await held(post(await signToken(removed, logoutClaims(issuer, { sid: 'removed-key' }))));
+      expect(removedAfter.status).toBe(503);
+      expect((await held(post(await signToken(kept, logoutClaims(issuer, { sid: 'kept-key' }))))).status).toBe(200);
+      expect(jwks.fetches).toBe(fetches + 3); // each tried the endpoint first
+      expect(sink.sessions).toEqual(['first', 'second', 'kept-key']);
+      expect(held.stats.unavailable).toBe(1);
     } finally {
       vi.useRealTimers();
     }
