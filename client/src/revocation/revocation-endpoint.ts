@@ -179,7 +179,17 @@ export async function applyAndRecord(
     return await Promise.race([steps, timeout]);
   } finally {
     clearTimeout(timer);
-    if (timedOut) void steps.then(late);
+    // `late` logs; a logger that throws must not become an unhandled rejection (which ends a Node
+    // process by default): there is no one left to tell.
+    if (timedOut) {
+      void steps.then((outcome) => {
+        try {
+          late(outcome);
+        } catch {
+          // nothing to do
+        }
+      });
+    }
   }
 }
 

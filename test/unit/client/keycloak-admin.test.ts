@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { CompactSign, SignJWT, createLocalJWKSet } from 'jose';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type RealmKey, hmacToken, logoutClaims, publicKeyPem, realmKey, unsignedToken } from '../../support/logout-tokens.js';
+import { until } from '../../support/events.js';
 import { RecordingSink } from '../../support/recording-sink.js';
 import {
   KccConfigError,
@@ -238,6 +239,35 @@ describe('Keycloak admin endpoints: apply and record', () => {
     }
     expect(sink.jtis).toEqual([]);
     expect(await applyAndRecord(sink, 'fine', 1_500.5, async () => {})).toEqual({ status: 'applied' });
+  });
+
+  // From a review of 256fe38: the outcome of steps that end after the answer went to `late` (a
+  // logger) as `steps.then(late)`; a logger that threw left an unhandled rejection, which ends a
+  // Node process by default.
+  it('applyAndRecord: a late-outcome callback that throws (its logger failing) is contained: no unhandled rejection', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      let release!: () => void;
+      const applying = new Promise<void>((resolve) => (release = resolve));
+      let told: string | undefined;
+      const late = (outcome: { status: string }) => {
+        told = outcome.status;
+        throw new Error('the logger failed');
+      };
+      // Answered when the 1 ms wait ends: the revocation is still being applied.
+      const outcome = await applyAndRecord(sink, 'late-throws', 60_000, () => applying, late, 1);
+      expect(outcome).toMatchObject({ status: 'failed' });
+      release();
+      await until(() => told !== undefined, 'the late outcome');
+      expect(told).toBe('applied');
+      // Node reports a rejection left unhandled once the turn's microtasks have run.
+      for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
   });
 
   it('a replay of an applied push is recognised (400) and changes nothing: the same verified push again', async () => {
