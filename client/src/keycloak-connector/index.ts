@@ -5,4 +5,4 @@ export {
   type KccClusterProviderOptions,
 } from './cluster-provider.js';
 export type { KccClusterEvent } from './connection-events.js';
-export { kccKeyProvider, type KccKeyProvider } from './key-provider.js';
+export { kccKeyProvider, type KccKeyProvider, type KccKeyProviderFactory } from './key-provider.js';

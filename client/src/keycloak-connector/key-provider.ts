@@ -11,6 +11,26 @@ import { type UpstreamKeyBase, loadUpstreamKeyBase } from './upstream.js';
 export type KccKeyProvider = AbstractKeyProvider & {
   /** The ring the keys come from. */
   readonly ring: KeyRing;
+  /**
+   * Stops following the ring: the connector is no longer told of key changes, and a scheduled
+   * retry is cancelled. The keys the connector reads are still served. Idempotent.
+   */
+  close(): void;
+};
+
+/**
+ * What {@link kccKeyProvider} returns: upstream's `KeyProvider` (pass it as the connector's
+ * `keyProvider`), with `close()`.
+ */
+export type KccKeyProviderFactory = KeyProvider & {
+  /**
+   * Stops every provider this made, and any it makes later ({@link KccKeyProvider.close}). Upstream's
+   * connector has no close of its own: on a ring you own that outlives the connector, call it when
+   * the connector goes (e.g. in Fastify's `onClose`), or the ring keeps a listener for it and goes on
+   * telling a dead connector of key changes. With `kccClusterProvider` as the connector's
+   * `clusterProvider`, its `disconnect()` does this for you.
+   */
+  close(): void;
 };
 
 /**
@@ -22,6 +42,8 @@ export type KccKeyProvider = AbstractKeyProvider & {
  *
  * Pass a started ring, or ring options (then the ring is started on the connection of
  * {@link kccClusterProvider}, which must be the connector's `clusterProvider`, and closed with it).
+ * The provider stops following the ring when the connector's `kccClusterProvider` disconnects, when
+ * the ring closes, or at {@link KccKeyProviderFactory.close}.
  *
  * @example
  * const clusterProvider = await kccClusterProvider();
@@ -31,14 +53,23 @@ export type KccKeyProvider = AbstractKeyProvider & {
  *   keyProvider: kccKeyProvider({ keyEncryptionKeySecretId: process.env.KCC_KEYRING_KEK_SECRET_ID }),
  * });
  */
-export function kccKeyProvider(source: KeyRing | KeyRingOptions = {}): KeyProvider {
-  return async (config: KeyProviderConfig): Promise<KccKeyProvider> => {
+export function kccKeyProvider(source: KeyRing | KeyRingOptions = {}): KccKeyProviderFactory {
+  const made = new Set<KccKeyProvider>();
+  let closed = false;
+  /** Stops `provider` with the factory and with the connector's kccClusterProvider, if it is one. */
+  const follow = (provider: KccKeyProvider, config: KeyProviderConfig): KccKeyProvider => {
+    if (closed) provider.close();
+    else made.add(provider);
+    if (isKccClusterProvider(config.clusterProvider)) closeWithProvider(config.clusterProvider, { close: async () => provider.close() });
+    return provider;
+  };
+  const factory = async (config: KeyProviderConfig): Promise<KccKeyProvider> => {
     definedProvider ??= loadUpstreamKeyBase().then(defineProvider, (error: unknown) => {
       definedProvider = undefined;
       throw error;
     });
     const Provider = await definedProvider;
-    if (source instanceof KeyRing) return new Provider(config, source);
+    if (source instanceof KeyRing) return follow(new Provider(config, source), config);
     const cluster = config.clusterProvider;
     if (!isKccClusterProvider(cluster)) {
       throw new KccConfigError('kccKeyProvider', [
@@ -47,20 +78,38 @@ export function kccKeyProvider(source: KeyRing | KeyRingOptions = {}): KeyProvid
     }
     const ring = await KeyRing.start(cluster.redis, source);
     closeWithProvider(cluster, ring);
-    return new Provider(config, ring);
+    return follow(new Provider(config, ring), config);
   };
+  return Object.assign(factory, {
+    close(): void {
+      closed = true;
+      for (const provider of made) provider.close();
+      made.clear();
+    },
+  });
 }
 
 let definedProvider: Promise<ReturnType<typeof defineProvider>> | undefined;
 
 /**
- * A connector update that failed is tried again after 2 s, then 4, 8, … at most a minute apart,
- * until the connector holds the active key (or the ring closes): the previous key leaves the JWKS
- * `retireGraceMs` after the switch, and upstream's own refresh runs once, `refreshConfigMins` after
- * start.
+ * A connector update that failed is tried again after about 2 s, then 4, 8, … at most a minute
+ * apart, until the connector holds the active key (or the provider stops): the previous key leaves
+ * the JWKS `retireGraceMs` after the switch, and upstream's own refresh runs once,
+ * `refreshConfigMins` after start.
  */
 const ANNOUNCE_RETRY_FIRST_MS = 2_000;
 const ANNOUNCE_RETRY_MAX_MS = 60_000;
+
+/**
+ * The wait before the retry after `failures` failed updates in a row (0 for the first retry):
+ * 2 s doubled per failure, at most a minute, of which a random part (`random()` in [0, 1)) is
+ * taken off, down to half. Every instance's connector fails together when Keycloak is down as the
+ * key switches; without the jitter the fleet's retries would reach a recovering Keycloak in lockstep.
+ */
+export function announceRetryDelayMs(failures: number, random: () => number = Math.random): number {
+  const step = Math.min(ANNOUNCE_RETRY_FIRST_MS * 2 ** Math.min(failures, 30), ANNOUNCE_RETRY_MAX_MS);
+  return Math.round(step * (1 - random() / 2));
+}
 
 function defineProvider({ AbstractKeyProvider: Base }: UpstreamKeyBase) {
   return class KccKeyRingProvider extends Base {
@@ -81,6 +130,8 @@ function defineProvider({ AbstractKeyProvider: Base }: UpstreamKeyBase) {
     /** Failed announces in a row, and the retry they scheduled. */
     private failures = 0;
     private retryTimer: NodeJS.Timeout | undefined;
+    /** Set by close(): the connector is no longer told anything. */
+    private stopped = false;
 
     constructor(
       config: KeyProviderConfig,
@@ -121,6 +172,14 @@ function defineProvider({ AbstractKeyProvider: Base }: UpstreamKeyBase) {
       if (this.needsAnnounce()) this.announce();
     }
 
+    close(): void {
+      if (this.stopped) return;
+      this.stopped = true;
+      this.ring.off('change', this.onRingChange);
+      clearTimeout(this.retryTimer);
+      this.retryTimer = undefined;
+    }
+
     /** Stores the connector's callbacks; a key that became active before they were registered is announced at once. */
     override registerCallbacks(...callbacks: Parameters<AbstractKeyProvider['registerCallbacks']>): void {
       super.registerCallbacks(...callbacks);
@@ -136,7 +195,7 @@ function defineProvider({ AbstractKeyProvider: Base }: UpstreamKeyBase) {
     /** Whether the connector can be told of an active key it does not hold. */
     private needsAnnounce(): boolean {
       const active = this.ring.health();
-      return this.onActiveKeyUpdate !== null && active.status !== 'closed' && active.activeKid !== undefined && active.activeKid !== this.handedOut;
+      return !this.stopped && this.onActiveKeyUpdate !== null && active.status !== 'closed' && active.activeKid !== undefined && active.activeKid !== this.handedOut;
     }
 
     /** Tells the connector now (or once the announce under way ends), in place of a scheduled retry. */
@@ -161,7 +220,10 @@ function defineProvider({ AbstractKeyProvider: Base }: UpstreamKeyBase) {
           // event set `again` (the next pass then finds the connector behind and tells it again).
           this.handedOut = kid;
         } else if (!this.again) {
-          this.scheduleRetry();
+          // The ring may have closed (or the provider stopped) while the update was in flight: then
+          // there is no one left to tell.
+          if (this.needsAnnounce()) this.scheduleRetry();
+          else this.failures = 0;
           return;
         }
       } while (this.again);
@@ -179,7 +241,7 @@ function defineProvider({ AbstractKeyProvider: Base }: UpstreamKeyBase) {
     }
 
     private scheduleRetry(): void {
-      const delay = Math.min(ANNOUNCE_RETRY_FIRST_MS * 2 ** this.failures, ANNOUNCE_RETRY_MAX_MS);
+      const delay = announceRetryDelayMs(this.failures);
       this.failures++;
       this.keyProviderConfig.pinoLogger?.warn(
         `the connector did not take the new signing key (its OpenID configuration update failed, ${this.failures} in a row); it still signs with the previous key, told again in ${Math.round(delay / 1000)} s`,
