@@ -28,7 +28,8 @@ export type KccKeyProviderFactory = KeyProvider & {
    * connector has no close of its own: on a ring you own that outlives the connector, call it when
    * the connector goes (e.g. in Fastify's `onClose`), or the ring keeps a listener for it and goes on
    * telling a dead connector of key changes. With `kccClusterProvider` as the connector's
-   * `clusterProvider`, its `disconnect()` does this for you.
+   * `clusterProvider`, calling its `disconnect()` does this for you (the connector never calls it:
+   * the app does, when it closes).
    */
   close(): void;
 };
@@ -42,8 +43,9 @@ export type KccKeyProviderFactory = KeyProvider & {
  *
  * Pass a started ring, or ring options (then the ring is started on the connection of
  * {@link kccClusterProvider}, which must be the connector's `clusterProvider`, and closed with it).
- * The provider stops following the ring when the connector's `kccClusterProvider` disconnects, when
- * the ring closes, or at {@link KccKeyProviderFactory.close}.
+ * The provider stops following the ring when the app calls `disconnect()` on the connector's
+ * `kccClusterProvider` (the connector never does), when the ring closes, or at
+ * {@link KccKeyProviderFactory.close}.
  *
  * @example
  * const clusterProvider = await kccClusterProvider();
@@ -58,8 +60,10 @@ export function kccKeyProvider(source: KeyRing | KeyRingOptions = {}): KccKeyPro
   let closed = false;
   /** Stops `provider` with the factory and with the connector's kccClusterProvider, if it is one. */
   const follow = (provider: KccKeyProvider, config: KeyProviderConfig): KccKeyProvider => {
-    if (closed) provider.close();
-    else made.add(provider);
+    if (closed) {
+      provider.close();
+      config.pinoLogger?.warn('kccKeyProvider: a key provider was made after close() on its factory: it serves the ring\'s keys but does not tell the connector of key changes (make a new one with kccKeyProvider())');
+    } else made.add(provider);
     if (isKccClusterProvider(config.clusterProvider)) closeWithProvider(config.clusterProvider, { close: async () => provider.close() });
     return provider;
   };

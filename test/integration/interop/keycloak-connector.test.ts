@@ -372,9 +372,13 @@ describe('kccKeyProvider', () => {
       expect(ring.listenerCount('change')).toBe(listeners);
       await ring.rotate({ immediate: true });
       made.alone.triggerKeySync(); // stopped: nothing to tell either
+      // An update would be recorded after an await in the callback: let those run before looking.
+      for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
       expect(connectors).toEqual({ withCluster: [first.kid], alone: [first.kid] });
       // One made after close() is stopped from the start; its keys are still served.
-      const late = (await factory({})) as KccKeyProvider;
+      const warned: string[] = [];
+      const late = (await factory({ pinoLogger: { warn: (message: string) => warned.push(message), child() { return this; } } } as unknown as Parameters<typeof factory>[0])) as KccKeyProvider;
+      expect(warned).toEqual([expect.stringContaining('a key provider was made after close() on its factory')]);
       expect(ring.listenerCount('change')).toBe(listeners);
       expect((await late.getActiveKeys()).kid).toBe(ring.signingKey().kid);
     } finally {
