@@ -719,7 +719,11 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     // apart) dates it too early, one with a longer lifetime too late for this instance's memory. The
     // sender's clock may be off: never later than this lifetime from now.
     const lifetime = this.options.sessionMaxLifetimeMs;
-    const exp = Math.min(now + lifetime, Math.max(event.exp, sentAt + lifetime));
+    let exp = event.exp;
+    // Dated from before the batch was sent (its revocations may wait for a write in flight): only a
+    // record shorter by more than that is a shorter lifetime's. The usual case allocates nothing.
+    if (exp < sentAt + lifetime - SENT_AT_SLACK_MS) exp = sentAt + lifetime;
+    if (exp > now + lifetime) exp = now + lifetime;
     this.apply(exp === event.exp ? event : { ...event, exp });
   }
 
@@ -816,6 +820,13 @@ const FINAL_WRITE_WAIT_MS = 2_000;
 const CLOSE_WAIT_MS = 1_000;
 /** A failed check for lost writes is tried again this many times (about 20 s in all, see withRetries). */
 const LOST_CHECK_RETRIES = 8;
+
+/**
+ * How much earlier than its message's time plus this instance's lifetime a session's record may end
+ * and still be taken as it is (the writer's own lifetime, dated when the revocation was made, before
+ * its batch was sent).
+ */
+const SENT_AT_SLACK_MS = 60_000;
 
 /** How often a refused revocation is logged at most (each one is counted). */
 const REFUSAL_LOG_INTERVAL_MS = 60_000;
