@@ -1,4 +1,4 @@
-import type { AbstractKeyProvider, ConnectorKeys, KeyProvider, KeyProviderConfig } from '@dapperduckling/keycloak-connector-server';
+import type { AbstractKeyProvider, ConnectorKeys, KeyProviderConfig } from '@dapperduckling/keycloak-connector-server';
 import { type JWK, importJWK } from 'jose';
 import { KccConfigError, KccKeyRingError } from '../errors.js';
 import type { SigningKey } from '../keyring/client-assertion.js';
@@ -20,9 +20,9 @@ export type KccKeyProvider = AbstractKeyProvider & {
 
 /**
  * What {@link kccKeyProvider} returns: upstream's `KeyProvider` (pass it as the connector's
- * `keyProvider`), with `close()`.
+ * `keyProvider`), typed with the providers it makes ({@link KccKeyProvider}), with `close()`.
  */
-export type KccKeyProviderFactory = KeyProvider & {
+export type KccKeyProviderFactory = ((config: KeyProviderConfig) => Promise<KccKeyProvider>) & {
   /**
    * Stops every provider this made, and any it makes later ({@link KccKeyProvider.close}). Upstream's
    * connector has no close of its own: on a ring you own that outlives the connector, call it when
@@ -64,7 +64,14 @@ export function kccKeyProvider(source: KeyRing | KeyRingOptions = {}): KccKeyPro
       provider.close();
       config.pinoLogger?.warn('kccKeyProvider: a key provider was made after close() on its factory: it serves the ring\'s keys but does not tell the connector of key changes (make a new one with kccKeyProvider())');
     } else made.add(provider);
-    if (isKccClusterProvider(config.clusterProvider)) closeWithProvider(config.clusterProvider, { close: async () => provider.close() });
+    if (isKccClusterProvider(config.clusterProvider)) {
+      closeWithProvider(config.clusterProvider, {
+        close: async () => {
+          provider.close();
+          made.delete(provider); // nothing left to stop: the factory no longer holds it (nor its connector)
+        },
+      });
+    }
     return provider;
   };
   const factory = async (config: KeyProviderConfig): Promise<KccKeyProvider> => {

@@ -348,11 +348,13 @@ describe('kccKeyProvider', () => {
     try {
       await clusterProvider.connectOrThrow(); // the connector does
       const factory = kccKeyProvider(ring);
+      const upstream: KeyProvider = factory; // what the connector's keyProvider option takes
+      void upstream;
       const listeners = ring.listenerCount('change');
       const connectors = { withCluster: [] as string[], alone: [] as string[] };
       const made = {
-        withCluster: (await factory({ clusterProvider })) as KccKeyProvider,
-        alone: (await factory({})) as KccKeyProvider,
+        withCluster: await factory({ clusterProvider }),
+        alone: await factory({}),
       };
       for (const name of ['withCluster', 'alone'] as const) {
         await made[name].getActiveKeys(); // upstream's init
