@@ -145,3 +145,18 @@ for i = 1, #info, 2 do if info[i] == 'entries-added' then added = info[i + 1] en
 redis.call('XDEL', KEYS[1], newest[1][1])
 redis.call('XSETID', KEYS[1], newest[2][1], 'ENTRIESADDED', added - 1)
 `;
+
+/**
+ * Runs `during` with `username`'s keys made read-only (`%R` on each of its key patterns): reads still
+ * work, every write is refused with NOPERM. The user's patterns are put back afterwards, whatever happens.
+ */
+export async function withReadOnlyKeys<T>(admin: Redis, username: string, during: () => Promise<T>): Promise<T> {
+  const acl = (await admin.call('ACL', 'GETUSER', username)) as unknown[];
+  const patterns = String(acl[acl.indexOf('keys') + 1]).split(' ');
+  await admin.call('ACL', 'SETUSER', username, 'resetkeys', ...patterns.map((pattern) => `%R${pattern}`));
+  try {
+    return await during();
+  } finally {
+    await admin.call('ACL', 'SETUSER', username, 'resetkeys', ...patterns);
+  }
+}

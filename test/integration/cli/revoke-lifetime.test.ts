@@ -17,6 +17,7 @@ import { parseConfig } from '../../../infra/config.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
 import { runLocal } from '../../../local/run-local.js';
 import { runCliInProcess } from '../../support/cli.js';
+import { withReadOnlyKeys } from '../../support/redis.js';
 
 const config = parseConfig({ apps: [{ name: 'shop', envs: ['dev'] }] });
 const HOUR_MS = 3_600_000;
@@ -88,15 +89,7 @@ describe('kcc-redis revoke and the session lifetime', () => {
   it('a revocation Redis refuses to store: "NOT stored", exit 2, and no client warning about retries (nor on the console)', async () => {
     const consoleWarn = vi.spyOn(console, 'warn');
     // Reads still work (the writer's start), writes are refused: the app user's keys made read-only.
-    const user = (await admin.call('ACL', 'GETUSER', 'shop-dev')) as unknown[];
-    const keys = String(user[user.indexOf('keys') + 1]);
-    await admin.call('ACL', 'SETUSER', 'shop-dev', 'resetkeys', ...keys.split(' ').map((pattern) => `%R${pattern}`));
-    let result;
-    try {
-      result = await runCliInProcess(['revoke', ...target(), '--sid', 'refused', '--session-max-lifetime-ms', String(10 * HOUR_MS)]);
-    } finally {
-      await admin.call('ACL', 'SETUSER', 'shop-dev', 'resetkeys', ...keys.split(' '));
-    }
+    const result = await withReadOnlyKeys(admin, 'shop-dev', () => runCliInProcess(['revoke', ...target(), '--sid', 'refused', '--session-max-lifetime-ms', String(10 * HOUR_MS)]));
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/^kcc-redis revoke: shop-dev: the revocation was NOT stored: writing it to Redis failed \(ReplyError: NOPERM .*\); no instance has it\./);
     expect(result.stderr).not.toMatch(/written again|did not take/);

@@ -22,7 +22,7 @@ import type { LocalRedis } from '../../../local/local-redis.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { nextEvent, until, untilAsync } from '../../support/events.js';
 import { type RealmKey, realmKey } from '../../support/logout-tokens.js';
-import { kccOptions, startTestRedis } from '../../support/redis.js';
+import { kccOptions, startTestRedis, withReadOnlyKeys } from '../../support/redis.js';
 
 const HOUR_MS = 3_600_000;
 const SHORT = 10 * HOUR_MS;
@@ -58,16 +58,14 @@ const key = (redis: KccRedis, name: string) => redis.key(name);
 const named = (name: string) => namespacedKey(`${user}:`, name);
 const lifetimesKey = () => named(REVOCATION_KEYS.lifetimes);
 
-/** Makes the app user's keys read-only while `during` runs (its writes refused, NOPERM). */
-async function readOnly<T>(during: () => Promise<T>): Promise<T> {
-  const acl = (await admin.call('ACL', 'GETUSER', user)) as unknown[];
-  const patterns = String(acl[acl.indexOf('keys') + 1]).split(' ');
-  await admin.call('ACL', 'SETUSER', user, 'resetkeys', ...patterns.map((pattern) => `%R${pattern}`));
-  try {
-    return await during();
-  } finally {
-    await admin.call('ACL', 'SETUSER', user, 'resetkeys', ...patterns);
-  }
+/** The app user's writes refused (NOPERM) while `during` runs. */
+const readOnly = <T>(during: () => Promise<T>) => withReadOnlyKeys(admin, user, during);
+
+/** 250 log entries 11 h old, as a 24 h instance's writes left them: two of the log's nodes of 100, which MINID ~ trims whole. */
+async function seedOldLog(at = Date.now() - 11 * HOUR_MS): Promise<void> {
+  const seeding = admin.pipeline();
+  for (let i = 0; i < 250; i++) seeding.xadd(named(REVOCATION_KEYS.log), `${at}-${i + 1}`, 'i', `old-${i}`, 'e', '{}');
+  await seeding.exec();
 }
 
 /** A 10 h writer's first batch (which prunes) beside the declarations planted: whether it kept a user-wide not-before 11 h old. */
@@ -86,13 +84,10 @@ describe('revocations: instances with different session lifetimes', () => {
     const short = await instance(SHORT, warnings);
     const subjects = key(short.redis, REVOCATION_KEYS.subjects);
     const log = key(short.redis, REVOCATION_KEYS.log);
-    // As the 24 h instance stored them 11 h ago: still in force there. The log is trimmed by whole
-    // nodes of 100 entries (MINID ~): 250 entries fill two.
+    // As the 24 h instance stored them 11 h ago: still in force there.
     const elevenHoursAgo = Date.now() - 11 * HOUR_MS;
     await admin.zadd(subjects, seconds(elevenHoursAgo), 'victim');
-    const seeding = admin.pipeline();
-    for (let i = 0; i < 250; i++) seeding.xadd(log, `${elevenHoursAgo}-${i + 1}`, 'i', `old-${i}`, 'e', '{}');
-    await seeding.exec();
+    await seedOldLog(elevenHoursAgo);
 
     const heard = nextEvent(long.revocations, 'applied');
     await short.revocations.revokeSession('logged-out'); // the first batch prunes
@@ -224,10 +219,7 @@ describe('revocations: instances with different session lifetimes', () => {
     });
     const action = { id: randomUUID(), expiration: seconds(Date.now()) + 30, resource: 'shop', action: 'PUSH_NOT_BEFORE', notBefore: seconds(Date.now()) };
     const body = await new CompactSign(Buffer.from(JSON.stringify(action))).setProtectedHeader({ alg: realm.alg, kid: realm.kid, typ: 'JWT' }).sign(realm.privateKey);
-    // Log entries 11 h old, as the 24 h instance's writes left them (trimmed by whole nodes of 100).
-    const seeding = admin.pipeline();
-    for (let i = 0; i < 250; i++) seeding.xadd(named(REVOCATION_KEYS.log), `${Date.now() - 11 * HOUR_MS}-${i + 1}`, 'i', `old-${i}`, 'e', '{}');
-    await seeding.exec();
+    await seedOldLog();
     expect((await handlers.pushNotBefore({ contentType: 'text/plain', body })).status).toBe(200);
     expect(await admin.pttl(key(short.redis, REVOCATION_KEYS.keycloakPush))).toBeGreaterThan(LONG - 60_000);
     expect(await admin.xlen(named(REVOCATION_KEYS.log))).toBe(251);
