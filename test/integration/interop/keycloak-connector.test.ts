@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import type { Server } from 'node:http';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type JWK, type JWTPayload, createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import type { KeyProvider } from '@dapperduckling/keycloak-connector-server';
@@ -383,6 +383,33 @@ describe('kccKeyProvider', () => {
       expect(warned).toEqual([expect.stringContaining('a key provider was made after close() on its factory')]);
       expect(ring.listenerCount('change')).toBe(listeners);
       expect((await late.getActiveKeys()).kid).toBe(ring.signingKey().kid);
+    } finally {
+      await clusterProvider.disconnect();
+      await ring.close();
+      await redis.close();
+    }
+  });
+
+  // Since 8fcbd80 (from a review's lows): before it, a provider stopped by its kccClusterProvider's
+  // disconnect() stayed in the factory's set (holding it and its dead connector) until the factory's
+  // close(), which then stopped it a second time (close() is idempotent: the count shows it).
+  it('a provider stopped by its kccClusterProvider\'s disconnect() leaves the factory: the factory\'s close() does not stop it again', async () => {
+    const redis = await KccRedis.connect(connection('kcc2-prod'), ['subscriber']);
+    const ring = await KeyRing.start(redis, { keyEncryptionKey: KEK, env: {} });
+    const clusterProvider = await kccClusterProvider({ redis });
+    try {
+      await clusterProvider.connectOrThrow(); // the connector does
+      const factory = kccKeyProvider(ring);
+      const provider = await factory({ clusterProvider });
+      const alone = await factory({});
+      const closes = vi.spyOn(provider, 'close');
+      const aloneCloses = vi.spyOn(alone, 'close');
+      await clusterProvider.disconnect();
+      expect(closes).toHaveBeenCalledTimes(1);
+      expect(aloneCloses).not.toHaveBeenCalled();
+      factory.close();
+      expect(closes).toHaveBeenCalledTimes(1); // no longer the factory's to stop
+      expect(aloneCloses).toHaveBeenCalledTimes(1); // still the factory's
     } finally {
       await clusterProvider.disconnect();
       await ring.close();
