@@ -3,17 +3,21 @@
  * KeyRing of the client, in this process) against the redis-server of `kcc-redis local`. The instance's
  * ring write is held back (its command parked on its own connection) until the server shows the CLI
  * asking for the rotation lock, which the CLI does only once it has read the ring it rotates from.
- * Not covered: --immediate losing its compare-and-set ("NOT rotated"), which takes another write
- * between the CLI's read and its write under its own lock, so that lock expiring in between (30 s,
- * the client's lockTtlMs, not a CLI option); no order of real events forces that.
+ * Also covered: --immediate losing its compare-and-set ("NOT rotated", exit 2, nothing written by the
+ * CLI). That takes another write between the CLI's read of the ring under its rotation lock and its
+ * write, which only that lock expiring in between allows (30 s, the client's lockTtlMs, not a CLI
+ * option). The test stands in for the expiry: the CLI runs in this process, so its connection is
+ * caught as KccRedis.connect makes it (named kcc-redis-cli:…) and its ring write parked there; the
+ * lock is deleted, as its expiry would, and the instance rotates before the CLI's write goes on.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { KccRedis, KeyRing } from '../../../client/src/index.js';
 import { KEY_RING_KEYS } from '../../../client/src/contract/index.js';
+import { EXIT } from '../../../cli/exit-codes.js';
 import { parseConfig } from '../../../infra/config.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
 import { envFilePath, runLocal } from '../../../local/run-local.js';
@@ -103,6 +107,66 @@ describe('kcc-redis rotate-keys racing another rotation', () => {
       const after = await KeyRing.inspect(redis, { env });
       expect([after.state === 'verified' && after.activeKid, after.state === 'verified' && after.nextKid]).toEqual([immediate.kid, undefined]);
     } finally {
+      await ring.close();
+      await redis.close();
+    }
+  });
+
+  it('--immediate whose compare-and-set loses (its lock expired before its write, another rotation wrote meanwhile) says NOT rotated and exits 2; the other ring stands', async () => {
+    const env = await readEnvFile(envFilePath(dir, { app: 'shop', env: 'dev' }));
+    const redis = await KccRedis.connect({ env, heartbeat: false });
+    const ring = await KeyRing.start(redis, { env });
+    const ringKey = redis.key(KEY_RING_KEYS.ring);
+    const lockKey = redis.key(`lock:${KEY_RING_KEYS.lock}`);
+    // The CLI's ring write (its compare-and-set script, the only script it sends naming the ring
+    // first) waits, on the CLI's own connection, until released.
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let parked!: () => void;
+    const writeParked = new Promise<void>((resolve) => (parked = resolve));
+    const hold = async (args: unknown[], send: () => Promise<unknown>) => {
+      if (args[2] === ringKey) {
+        parked();
+        await released;
+      }
+      return send();
+    };
+    const cliConnections: string[] = [];
+    const connect = KccRedis.connect.bind(KccRedis);
+    const connectSpy = vi.spyOn(KccRedis, 'connect').mockImplementation(async (...args) => {
+      const connected = await connect(...args);
+      if (connected.config.connectionName.startsWith('kcc-redis-cli:')) {
+        cliConnections.push(connected.config.connectionName);
+        interceptCommand(connected, 'evalsha', hold);
+        interceptCommand(connected, 'eval', hold);
+      }
+      return connected;
+    });
+    try {
+      const cli = runCliInProcess(['rotate-keys', '--local-dir', dir, '--app', 'shop', '--env', 'dev', '--immediate', '--yes']);
+      await Promise.race([writeParked, cli.then((r) => Promise.reject(new Error(`the CLI ended before its ring write (exit ${r.code}): ${r.stdout}${r.stderr}`)))]);
+      expect(cliConnections).toHaveLength(1);
+
+      // The CLI read the ring under its lock; the lock goes, as its 30 s TTL expiring would.
+      expect(await admin.exists(lockKey)).toBe(1);
+      await admin.del(lockKey);
+      const theirs = await ring.rotate({ immediate: true });
+      expect(theirs.rotated).toBe(true);
+      const written = await admin.hgetall(ringKey);
+      release();
+
+      const result = await cli;
+      expect(result.code).toBe(EXIT.failed);
+      expect(result.stdout).toBe('');
+      expect(result.stderr.split('\n')).toHaveLength(1);
+      expect(result.stderr).toContain(`shop-dev: NOT rotated: another rotation changed the ring while this one was written; key ${theirs.kid} is the ring's now (signing). This command changed nothing`);
+      // The instance's ring as it wrote it: the CLI's write changed nothing.
+      expect(await admin.hgetall(ringKey)).toEqual(written);
+      const after = await KeyRing.inspect(redis, { env });
+      expect([after.state === 'verified' && after.activeKid, after.state === 'verified' && after.nextKid]).toEqual([theirs.kid, undefined]);
+    } finally {
+      connectSpy.mockRestore();
+      release(); // a CLI still parked (a failed expectation above) goes on, and closes its connection
       await ring.close();
       await redis.close();
     }
