@@ -139,27 +139,64 @@ export function realmKeysFrom(options: RealmKeysOptions, problems: OptionProblem
  * so a key the realm removed is trusted one cache period longer than while the JWKS answers, never
  * a fixed time that a short `jwksCacheMaxAgeMs` (set to stop trusting removed keys sooner) would
  * not bound.
+ *
+ * jose judges its cache's age and its cooldown by the wall clock: after the clock steps back, both
+ * would last that much longer (a removed key trusted, a new key refused, for as long as the step).
+ * Each is also judged here on the monotonic clock ({@link FetchClock}), and a fetch made when
+ * either clock says so.
  */
-function lazyRemoteJwks(url: URL, options: RemoteJWKSetOptions, heldMaxAgeMs: number, logger: KccLogger): JWTVerifyGetKey {
+function lazyRemoteJwks(url: URL, options: RemoteJWKSetOptions & { cacheMaxAge: number; cooldownDuration: number }, heldMaxAgeMs: number, logger: KccLogger): JWTVerifyGetKey {
   let remote: ReturnType<typeof createRemoteJWKSet> | undefined;
-  // jose records here the set it last fetched and when (`uat`).
+  // jose records here the set it last fetched and when (`uat`, wall clock).
   const fetched: Partial<ExportedJWKSCache> = {};
+  const clock = new FetchClock(fetched);
   const lookup: JWTVerifyGetKey = async (protectedHeader, token) => {
-    remote ??= createRemoteJWKSet(url, { ...options, [jwksCache]: fetched as Record<string, never> });
+    const jwks = (remote ??= createRemoteJWKSet(url, { ...options, [jwksCache]: fetched as Record<string, never> }));
+    if (jwks.fresh && clock.ageMs() >= options.cacheMaxAge) await clock.watch(() => jwks.reload());
     try {
-      return await remote(protectedHeader, token);
+      return await clock.watch(() => jwks(protectedHeader, token));
     } catch (error) {
-      if ((error as { code?: unknown }).code !== 'ERR_JWKS_NO_MATCHING_KEY' || !remote.coolingDown) throw error;
+      if ((error as { code?: unknown }).code !== 'ERR_JWKS_NO_MATCHING_KEY' || !jwks.coolingDown) throw error;
+      const coolingDown = () => jwks.coolingDown && clock.ageMs() < options.cooldownDuration;
       const deadline = performance.now() + UNKNOWN_KID_WAIT_MS;
-      while (remote.coolingDown && performance.now() < deadline) await pause(COOLDOWN_POLL_MS);
+      while (coolingDown() && performance.now() < deadline) await pause(COOLDOWN_POLL_MS);
+      if (jwks.coolingDown && !coolingDown()) await clock.watch(() => jwks.reload());
       // Looked up again even if still cooling down: another lookup may have fetched the key set
       // meanwhile (a stale cache refetches whatever the cooldown), starting a cooldown of its own that
       // this wait never saw end (found by review: the new key was then refused although held).
-      return remote(protectedHeader, token);
+      return clock.watch(() => jwks(protectedHeader, token));
     }
   };
   // jose replaces both on every successful fetch (never on a failed one): the set held is the latest.
-  return withHeldKeys(lookup, () => (fetched.jwks && fetched.uat !== undefined ? { jwks: fetched.jwks, uat: fetched.uat } : undefined), heldMaxAgeMs, url, logger);
+  const held = () => (fetched.jwks && fetched.uat !== undefined ? { jwks: fetched.jwks, ageMs: Math.max(Date.now() - fetched.uat, clock.ageMs()) } : undefined);
+  return withHeldKeys(lookup, held, heldMaxAgeMs, url, logger);
+}
+
+/**
+ * When jose last fetched the key set, on the monotonic clock: the start of the call during which
+ * jose's record changed (at or before the fetch, so an age read from it is never too short).
+ */
+class FetchClock {
+  private seen: unknown;
+  private fetchedAt = -Infinity;
+  constructor(private readonly fetched: Partial<ExportedJWKSCache>) {}
+
+  /** Runs `call`, which may make jose fetch. */
+  async watch<T>(call: () => Promise<T>): Promise<T> {
+    const startedAt = performance.now();
+    try {
+      return await call();
+    } finally {
+      if (this.fetched.jwks !== this.seen) {
+        this.seen = this.fetched.jwks;
+        this.fetchedAt = startedAt;
+      }
+    }
+  }
+
+  ageMs(): number {
+    return performance.now() - this.fetchedAt;
+  }
 }
 
 /**
@@ -168,7 +205,7 @@ function lazyRemoteJwks(url: URL, options: RemoteJWKSetOptions, heldMaxAgeMs: nu
  * has the token's key. Otherwise the lookup's error stands (503): a `kid` the held set does not
  * have needs the fetch. Said at `warn` at most once a minute.
  */
-function withHeldKeys(lookup: JWTVerifyGetKey, held: () => ExportedJWKSCache | undefined, maxAgeMs: number, url: URL, logger: KccLogger): JWTVerifyGetKey {
+function withHeldKeys(lookup: JWTVerifyGetKey, held: () => { jwks: JSONWebKeySet; ageMs: number } | undefined, maxAgeMs: number, url: URL, logger: KccLogger): JWTVerifyGetKey {
   let local: { set: JSONWebKeySet; getKey: JWTVerifyGetKey } | undefined;
   let warnedAt = -Infinity;
   return async (protectedHeader, token) => {
@@ -176,7 +213,7 @@ function withHeldKeys(lookup: JWTVerifyGetKey, held: () => ExportedJWKSCache | u
       return await lookup(protectedHeader, token);
     } catch (error) {
       const set = held();
-      if (classifyVerificationError(error) !== 'keys_unavailable' || !set || Date.now() - set.uat > maxAgeMs) throw error;
+      if (classifyVerificationError(error) !== 'keys_unavailable' || !set || set.ageMs > maxAgeMs) throw error;
       if (local?.set !== set.jwks) local = { set: set.jwks, getKey: createLocalJWKSet(set.jwks) };
       let key: Awaited<ReturnType<JWTVerifyGetKey>>;
       try {
@@ -185,9 +222,9 @@ function withHeldKeys(lookup: JWTVerifyGetKey, held: () => ExportedJWKSCache | u
         throw error;
       }
       const now = Date.now();
-      if (now - warnedAt >= STALE_WARNING_INTERVAL_MS) {
+      if (now - warnedAt >= STALE_WARNING_INTERVAL_MS || now < warnedAt) {
         warnedAt = now;
-        logger.warn(`the realm JWKS could not be fetched (${url.origin}${url.pathname}); verifying with the key set fetched ${Math.round((now - set.uat) / 1000)} s ago (used up to ${Math.round(maxAgeMs / 1000)} s after its fetch, twice jwksCacheMaxAgeMs)`, {
+        logger.warn(`the realm JWKS could not be fetched (${url.origin}${url.pathname}); verifying with the key set fetched ${Math.round(set.ageMs / 1000)} s ago (used up to ${Math.round(maxAgeMs / 1000)} s after its fetch, twice jwksCacheMaxAgeMs)`, {
           error: error instanceof Error ? error.message : String(error),
         });
       }

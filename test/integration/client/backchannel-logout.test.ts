@@ -216,7 +216,7 @@ describe('OIDC Back-Channel Logout handler against a realm JWKS served over HTTP
   });
 
   it('fetches a key rotated at the identity provider on first sight of its kid; unknown kids inside the cooldown fetch nothing', async () => {
-    const cooldownMs = 1_000;
+    const cooldownMs = 10_000; // longer than the 3 s wait, which passes for real (the monotonic clock) too
     const rotating = handlerFor({ jwksCooldownMs: cooldownMs });
     const next = await realmKey('realm-2');
     const [current, stranger, rotated] = await Promise.all([
@@ -355,6 +355,51 @@ describe('OIDC Back-Channel Logout handler against a realm JWKS served over HTTP
       expect(jwks.fetches).toBe(fetches + 3); // each tried the endpoint first
       expect(sink.sessions).toEqual(['first', 'second', 'kept-key']);
       expect(held.stats.unavailable).toBe(1);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  // jose judges its cache's age and cooldown by Date.now(); a wall clock stepped back an hour made
+  // both last an hour longer. Time passes for real here (the monotonic clock), Date is only stepped.
+  it('after the wall clock steps back: the key set held is refetched once jwksCacheMaxAgeMs has passed, and used while the JWKS is down only up to twice that', async () => {
+    const cacheMaxAgeMs = 300;
+    const held = handlerFor({ jwksCacheMaxAgeMs: cacheMaxAgeMs, jwksCooldownMs: 100 });
+    const removed = await realmKey('realm-stepped');
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
+    try {
+      jwks.keys = [key.publicJwk, removed.publicJwk];
+      expect((await held(post(await signToken(removed, logoutClaims(issuer, { sid: 'before-step' }))))).status).toBe(200);
+      const fetches = jwks.fetches;
+      vi.setSystemTime(Date.now() - 3_600_000);
+      jwks.keys = [key.publicJwk]; // the realm removes a key
+      await new Promise((resolve) => setTimeout(resolve, cacheMaxAgeMs + 50));
+      const afterRemoval = await held(post(await signToken(removed, logoutClaims(issuer, { sid: 'removed-key' }))));
+      expect(afterRemoval.status).toBe(400); // fetched again: the kid is unknown
+      expect(jwks.fetches).toBeGreaterThan(fetches);
+      expect((await held(post(await signToken(key, logoutClaims(issuer, { sid: 'kept-key' }))))).status).toBe(200);
+
+      jwks.status = 500; // down from now on
+      vi.setSystemTime(Date.now() - 3_600_000);
+      await new Promise((resolve) => setTimeout(resolve, 2 * cacheMaxAgeMs + 50));
+      expect((await held(post(await signToken(key, logoutClaims(issuer, { sid: 'held-too-long' }))))).status).toBe(503);
+      expect(sink.sessions).toEqual(['before-step', 'kept-key']);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('after the wall clock steps back: a kid the realm has just added is fetched once the cooldown has passed', async () => {
+    const cooled = handlerFor({ jwksCooldownMs: 300 });
+    const added = await realmKey('realm-added');
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
+    try {
+      expect((await cooled(post(await signToken(key, logoutClaims(issuer, { sid: 'first' }))))).status).toBe(200);
+      vi.setSystemTime(Date.now() - 3_600_000);
+      jwks.keys = [key.publicJwk, added.publicJwk];
+      await new Promise((resolve) => setTimeout(resolve, 350));
+      expect((await cooled(post(await signToken(added, logoutClaims(issuer, { sid: 'new-key' }))))).status).toBe(200);
+      expect(sink.sessions).toEqual(['first', 'new-key']);
     } finally {
       vi.useRealTimers();
     }
