@@ -58,8 +58,9 @@ export function isKccClusterProvider(value: unknown): value is KccClusterProvide
 }
 
 /** Closes `closeable` when `provider` disconnects (before a connection it owns is closed). */
-export function closeWithProvider(provider: KccClusterProvider, closeable: Closeable): void {
+export function closeWithProvider(provider: KccClusterProvider, closeable: Closeable): () => void {
   closeables.get(provider)?.add(closeable);
+  return () => void closeables.get(provider)?.delete(closeable);
 }
 
 /**

@@ -56,22 +56,25 @@ export type KccKeyProviderFactory = ((config: KeyProviderConfig) => Promise<KccK
  * });
  */
 export function kccKeyProvider(source: KeyRing | KeyRingOptions = {}): KccKeyProviderFactory {
-  const made = new Set<KccKeyProvider>();
+  // Each provider made and not stopped yet, with what lets its cluster provider forget it.
+  const made = new Map<KccKeyProvider, () => void>();
   let closed = false;
   /** Stops `provider` with the factory and with the connector's kccClusterProvider, if it is one. */
   const follow = (provider: KccKeyProvider, config: KeyProviderConfig): KccKeyProvider => {
     if (closed) {
       provider.close();
       config.pinoLogger?.warn('kccKeyProvider: a key provider was made after close() on its factory: it serves the ring\'s keys but does not tell the connector of key changes (make a new one with kccKeyProvider())');
-    } else made.add(provider);
-    if (isKccClusterProvider(config.clusterProvider)) {
-      closeWithProvider(config.clusterProvider, {
-        close: async () => {
-          provider.close();
-          made.delete(provider); // nothing left to stop: the factory no longer holds it (nor its connector)
-        },
-      });
+      return provider;
     }
+    const unregister = isKccClusterProvider(config.clusterProvider)
+      ? closeWithProvider(config.clusterProvider, {
+          close: async () => {
+            provider.close();
+            made.delete(provider); // nothing left to stop: the factory no longer holds it (nor its connector)
+          },
+        })
+      : () => undefined;
+    made.set(provider, unregister);
     return provider;
   };
   const factory = async (config: KeyProviderConfig): Promise<KccKeyProvider> => {
@@ -94,7 +97,10 @@ export function kccKeyProvider(source: KeyRing | KeyRingOptions = {}): KccKeyPro
   return Object.assign(factory, {
     close(): void {
       closed = true;
-      for (const provider of made) provider.close();
+      for (const [provider, unregister] of made) {
+        provider.close();
+        unregister(); // the cluster provider, which may run on, no longer holds it either
+      }
       made.clear();
     },
   });

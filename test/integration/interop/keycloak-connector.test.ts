@@ -417,6 +417,31 @@ describe('kccKeyProvider', () => {
     }
   });
 
+  // The other way round: a factory closed while its providers' kccClusterProvider runs on (the app
+  // owns the ring and keeps the connection): the cluster provider no longer holds them either.
+  it('a provider stopped by its factory\'s close() leaves its kccClusterProvider: the cluster provider\'s disconnect() does not stop it again', async () => {
+    const redis = await KccRedis.connect(connection('kcc2-prod'), ['subscriber']);
+    const ring = await KeyRing.start(redis, { keyEncryptionKey: KEK, env: {} });
+    const clusterProvider = await kccClusterProvider({ redis });
+    try {
+      await clusterProvider.connectOrThrow();
+      const factory = kccKeyProvider(ring);
+      const provider = await factory({ clusterProvider });
+      const closes = vi.spyOn(provider, 'close');
+      factory.close();
+      expect(closes).toHaveBeenCalledTimes(1);
+      const late = await factory({ clusterProvider }); // made after close(): stopped at once, held by no one
+      const lateCloses = vi.spyOn(late, 'close');
+      await clusterProvider.disconnect();
+      expect(closes).toHaveBeenCalledTimes(1);
+      expect(lateCloses).not.toHaveBeenCalled();
+    } finally {
+      await clusterProvider.disconnect();
+      await ring.close();
+      await redis.close();
+    }
+  });
+
   it('with ring options but no kccClusterProvider, refuses with the fix in the message', async () => {
     await expect(kccKeyProvider({ keyEncryptionKey: KEK, env: {} })({})).rejects.toMatchObject({
       code: 'KCC_CONFIG_INVALID',
