@@ -1,6 +1,6 @@
 import type { KccRedis } from '../connection.js';
 import type { RevocationEvent } from './revocation-event.js';
-import { REVOCATION_KEYS } from './revocation-keys.js';
+import { LUA_STORED_SECONDS, REVOCATION_KEYS } from './revocation-keys.js';
 
 /**
  * How long an instance remembers a revocation it wrote, to check after a reconnect that Redis still
@@ -16,12 +16,13 @@ export const MAX_RECENT_WRITES = 10_000;
 /**
  * Which of the remembered revocations the stored state lacks (1-based indexes): a session whose
  * expiry, a subject whose not-before, or a client-wide not-before that is missing or lower. KEYS:
- * sessions, subjects, client not-before. ARGV: count, then kind, member, score per revocation.
+ * sessions, subjects, client not-before. ARGV: count, then kind, member, score per revocation. A
+ * stored client-wide value that is not a plain number counts as none: the write removes it.
  */
-const MISSING = `
+const MISSING = `${LUA_STORED_SECONDS}
 local n = tonumber(ARGV[1])
 local missing = {}
-local client = tonumber(redis.call('GET', KEYS[3]) or '0') or 0
+local client = stored_seconds(redis.call('GET', KEYS[3])) or 0
 for i = 0, n - 1 do
   local kind, member, score = ARGV[2 + 3 * i], ARGV[3 + 3 * i], tonumber(ARGV[4 + 3 * i])
   local stored

@@ -28,3 +28,17 @@ export const REVOCATION_KEYS = {
   /** Prefix of the replay records of logout tokens and admin actions. */
   replay: 'jti:',
 } as const;
+
+/**
+ * Lua: `stored_seconds(raw)`, the client-wide not-before as stored (a GET's reply: false when
+ * absent) → 0 when absent, the number when it is plain decimal digits (as the write script stores
+ * it), else nil: Lua's `tonumber` also reads `nan` (which compares false with everything, so it was
+ * neither replaced nor found missing), `inf`, hex and exponents, which no writer stores.
+ */
+export const LUA_STORED_SECONDS = `
+local function stored_seconds(raw)
+  if not raw then return 0 end
+  if string.match(raw, '^[0-9]+$') then return tonumber(raw) end
+  return nil
+end
+`;

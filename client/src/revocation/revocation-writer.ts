@@ -2,7 +2,7 @@ import type { KccRedis } from '../connection.js';
 import { encodeEnvelope } from '../envelope.js';
 import { MAX_BATCH, MAX_NOT_BEFORE_SKEW_SECONDS, NOT_BEFORE_READ_SLACK_SECONDS, REVOCATION_BATCH_VERSION, REVOCATION_EVENT, type RevocationBatch, type RevocationEvent } from './revocation-event.js';
 import { LUA_PUBLISH_ROUTES, publishRouteArgs } from '../pubsub-mode.js';
-import { REVOCATION_KEYS } from './revocation-keys.js';
+import { LUA_STORED_SECONDS, REVOCATION_KEYS } from './revocation-keys.js';
 import { LUA_LONGEST_LIFETIME } from './session-lifetimes.js';
 import { LUA_KEY_REPAIR, MAX_LOG_ID_AHEAD_MS, warnRepaired } from '../lua-key-repair.js';
 
@@ -31,8 +31,9 @@ const PRUNE_EVERY = 64;
 // the writer that took it judged it by its own clock, which may run ahead of this writer's estimate)
 // is poison (no honest writer makes one): one in the batch is not written, and one already stored
 // (written around this script) is removed before it is compared with anything, so it can neither
-// survive nor block a later, honest not-before.
-const WRITE = `${LUA_PUBLISH_ROUTES}${LUA_KEY_REPAIR}${LUA_LONGEST_LIFETIME}
+// survive nor block a later, honest not-before. So is a stored value that is not a plain decimal
+// number of seconds, as this script writes it (LUA_STORED_SECONDS).
+const WRITE = `${LUA_PUBLISH_ROUTES}${LUA_KEY_REPAIR}${LUA_LONGEST_LIFETIME}${LUA_STORED_SECONDS}
 local n = tonumber(ARGV[1])
 local base = 2 + 3 * n
 local now = tonumber(ARGV[base + 2])
@@ -41,7 +42,7 @@ local latest = tonumber(ARGV[base + 5])
 local stored_latest = latest + ${NOT_BEFORE_READ_SLACK_SECONDS}
 local function write_state()
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '(' .. stored_latest, '+inf')
-  local current = tonumber(redis.call('GET', KEYS[3]) or '0')
+  local current = stored_seconds(redis.call('GET', KEYS[3]))
   if current == nil or current > stored_latest then
     redis.call('DEL', KEYS[3])
     current = 0

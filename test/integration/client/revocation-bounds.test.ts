@@ -10,12 +10,13 @@ import { KccRedis, MAX_NOT_BEFORE_SKEW_SECONDS, Revocations, type RevocationOpti
 import { encodeEnvelope } from '../../../client/src/envelope.js';
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
 import { NOT_BEFORE_READ_SLACK_SECONDS } from '../../../client/src/revocation/revocation-event.js';
+import { RecentWrites } from '../../../client/src/revocation/recent-writes.js';
 import { RevocationWriter } from '../../../client/src/revocation/revocation-writer.js';
 import { nextEvent, until } from '../../support/events.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { connectAs, interceptCommand, kccOptions, useTestRedis } from '../../support/redis.js';
 
-const server = useTestRedis({ appEnvs: Array.from({ length: 18 }, (_, i) => ({ app: `poison${i}`, env: 'prod' })), persistence: 'none' });
+const server = useTestRedis({ appEnvs: Array.from({ length: 21 }, (_, i) => ({ app: `poison${i}`, env: 'prod' })), persistence: 'none' });
 let ns = 0;
 const closeLater = closeAfterEach();
 
@@ -205,6 +206,25 @@ describe('a not-before in the future is refused at every entry', () => {
     await writer.write({ kind: 'subject', sub: 'erin', nbf: honest });
     expect(await ns.raw.get(ns.key(REVOCATION_KEYS.clientNotBefore))).toBe(String(honest));
     expect(await ns.raw.zscore(ns.key(REVOCATION_KEYS.subjects), 'erin')).toBe(String(honest));
+  });
+
+  // From an attack review: Lua's tonumber reads 'nan' as NaN, which compares false with everything,
+  // so a stored 'nan' was neither removed nor replaced by the write, and the lost-writes check found
+  // the honest value present; a new instance then loaded no client-wide not-before at all.
+  it.each(['nan', 'NaN', '-nan'])('write script: a stored client-wide value %s neither blocks an honest write nor hides that Redis lacks it', async (planted) => {
+    const ns = await namespace();
+    const redis = closeLater(await KccRedis.connect(kccOptions(server, ns.user)));
+    const clientKey = ns.key(REVOCATION_KEYS.clientNotBefore);
+    const honest = nowS() - 30;
+    const recent = new RecentWrites(redis, 3_600_000);
+    recent.add({ kind: 'client', nbf: honest });
+    await ns.raw.set(clientKey, planted);
+    expect(await recent.missing()).toEqual([{ kind: 'client', nbf: honest }]);
+    await new RevocationWriter(redis, 3_600_000).write({ kind: 'client', nbf: honest });
+    expect(await ns.raw.get(clientKey)).toBe(String(honest));
+    expect(await recent.missing()).toEqual([]);
+    const fresh = await instance(ns.user);
+    expect(fresh.check({ sid: 'any', iat: honest - 1 })).toBe('revoked');
   });
 
   it('write script: the bound is the server\'s clock, not the writer\'s: a writer 10 minutes ahead cannot store its own "now"', async () => {
