@@ -1,6 +1,8 @@
 import type { RevocationEvent } from './revocation-event.js';
 import { EPOCH_BASE_S, SessionTable } from './session-table.js';
 
+const MAX_EXPIRY_S = 0xffff_ffff;
+
 /** The claims a revocation check needs from a token (or session). */
 export interface RevocationClaims {
   /** Keycloak session id. */
@@ -74,9 +76,16 @@ export class RevocationIndex {
     this.sessions.reserve(count);
   }
 
-  /** Records a revoked session until `expiresAtMs`. Idempotent; the later expiry wins. */
+  /**
+   * Records a revoked session until `expiresAtMs`. Idempotent; the later expiry wins. The table
+   * keeps expiries as unsigned 32-bit seconds since {@link EPOCH_BASE_S} (November 2023 to the end of 2159): a
+   * record that ended before that base is long over and not kept (stored, it wrapped to a date that
+   * no prune reaches), and one past the end is held until the end.
+   */
   revokeSession(sid: string, expiresAtMs: number): void {
-    this.sessions.add(sid, Math.ceil(expiresAtMs / 1000) - EPOCH_BASE_S);
+    const expiresS = Math.ceil(expiresAtMs / 1000) - EPOCH_BASE_S;
+    if (!(expiresS > 0)) return;
+    this.sessions.add(sid, Math.min(expiresS, MAX_EXPIRY_S));
   }
 
   /** Tokens of `sub` issued before `notBefore` (epoch s) are revoked. The later not-before wins. */
