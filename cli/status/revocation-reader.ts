@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { KccRedis } from '@kcc-redis/client';
 import { REVOCATION_KEYS } from '@kcc-redis/client/contract';
-import { MAX_DECLARATIONS_READ, currentDeclarationWindow, isDeclaredLifetime } from '../../client/src/revocation/session-lifetimes.js';
+import { DECLARATION_MEMBERS_READ, MAX_DECLARATIONS_READ, currentDeclarationWindow, isDeclaredLifetime } from '../../client/src/revocation/session-lifetimes.js';
 import { type Part, unreadable } from './unreadable.js';
 
 /** What status reports about an app-env's revocations. Times are ms since the epoch. */
@@ -43,7 +43,7 @@ export async function readRevocations(redis: KccRedis, now = Date.now()): Promis
       .xlen(redis.key(REVOCATION_KEYS.log))
       .xrange(redis.key(REVOCATION_KEYS.log), '-', '+', 'COUNT', 1)
       .xrevrange(redis.key(REVOCATION_KEYS.log), '+', '-', 'COUNT', 1)
-      .zrangebyscore(redis.key(REVOCATION_KEYS.lifetimes), `(${window.from}`, window.to, 'LIMIT', 0, MAX_DECLARATIONS_READ + 1)
+      .zrangebyscore(redis.key(REVOCATION_KEYS.lifetimes), `(${window.from}`, window.to, 'LIMIT', 0, DECLARATION_MEMBERS_READ + 1)
       .exec();
     // The declarations (the last reply) are a part of their own: writers ignore a key of the wrong type there.
     const declarations = replies?.length ?? 0;
@@ -72,6 +72,7 @@ export async function readRevocations(redis: KccRedis, now = Date.now()): Promis
 
 /** The declarations as the writers count them: lifetimes only (anything else is ignored there too), distinct, longest first. */
 function declaredLifetimes(members: readonly string[]): SessionLifetimesStatus {
-  const declaredMs = [...new Set(members.filter(isDeclaredLifetime).map(Number))].sort((a, b) => b - a);
-  return { declaredMs, crowded: members.length > MAX_DECLARATIONS_READ };
+  const lifetimes = members.filter(isDeclaredLifetime);
+  const declaredMs = [...new Set(lifetimes.map(Number))].sort((a, b) => b - a);
+  return { declaredMs, crowded: members.length > DECLARATION_MEMBERS_READ || lifetimes.length > MAX_DECLARATIONS_READ };
 }

@@ -30,6 +30,11 @@ export const DECLARATION_CLOCK_TOLERANCE_MS = 3_600_000;
  * (a Redis writer with the app's credentials) keeps the state longer, never prunes it sooner.
  */
 export const MAX_DECLARATIONS_READ = 16;
+/**
+ * Members of the current window a reader looks at: malformed ones among them count for nothing; more
+ * than this many counts as crowded (the set is not read further).
+ */
+export const DECLARATION_MEMBERS_READ = 64;
 
 /** A declared lifetime as instances write it: whole milliseconds from 1 to {@link MAX_SESSION_LIFETIME_MS}. */
 export function isDeclaredLifetime(member: string): boolean {
@@ -43,26 +48,29 @@ export function currentDeclarationWindow(nowMs: number): { readonly from: number
 
 /**
  * Lua: `longest_lifetime(key, now_ms, own_ms)`, the longest session lifetime (ms) declared by an
- * instance of the app-env ({@link currentDeclarationWindow}), or `own_ms` if that is longer; the
- * longest possible ({@link MAX_SESSION_LIFETIME_MS}) when more than {@link MAX_DECLARATIONS_READ}
- * are current. A member that is not a lifetime ({@link isDeclaredLifetime}) counts for nothing. A key
+ * instance of the app-env ({@link currentDeclarationWindow}), or `own_ms` if that is longer, and how
+ * many lifetimes are declared; the longest possible ({@link MAX_SESSION_LIFETIME_MS}) when more than
+ * {@link MAX_DECLARATIONS_READ} are current, or more than {@link DECLARATION_MEMBERS_READ} members of
+ * any kind. A member that is not a lifetime ({@link isDeclaredLifetime}) counts for nothing. A key
  * of another type counts as no declaration (the next {@link declareSessionLifetime} replaces it).
  */
 export const LUA_LONGEST_LIFETIME = `local function is_lifetime(member)
   return string.match(member, '^[1-9]%d*$') ~= nil and #member <= 12 and tonumber(member) <= ${MAX_SESSION_LIFETIME_MS}
 end
 local function longest_lifetime(key, now_ms, own_ms)
-  local ok, members = pcall(redis.call, 'ZRANGEBYSCORE', key, '(' .. string.format('%.0f', now_ms - ${DECLARATION_CLOCK_TOLERANCE_MS}), string.format('%.0f', now_ms + ${LIFETIME_DECLARATION_TTL_MS + DECLARATION_CLOCK_TOLERANCE_MS}), 'LIMIT', 0, ${MAX_DECLARATIONS_READ + 1})
-  if not ok then return own_ms end
-  if #members > ${MAX_DECLARATIONS_READ} then return math.max(own_ms, ${MAX_SESSION_LIFETIME_MS}) end
-  local longest = own_ms
+  local ok, members = pcall(redis.call, 'ZRANGEBYSCORE', key, '(' .. string.format('%.0f', now_ms - ${DECLARATION_CLOCK_TOLERANCE_MS}), string.format('%.0f', now_ms + ${LIFETIME_DECLARATION_TTL_MS + DECLARATION_CLOCK_TOLERANCE_MS}), 'LIMIT', 0, ${DECLARATION_MEMBERS_READ + 1})
+  if not ok then return own_ms, 0 end
+  if #members > ${DECLARATION_MEMBERS_READ} then return math.max(own_ms, ${MAX_SESSION_LIFETIME_MS}), #members end
+  local longest, count = own_ms, 0
   for _, member in ipairs(members) do
     if is_lifetime(member) then
+      count = count + 1
       local ms = tonumber(member)
       if ms > longest then longest = ms end
     end
   end
-  return longest
+  if count > ${MAX_DECLARATIONS_READ} then return math.max(own_ms, ${MAX_SESSION_LIFETIME_MS}), count end
+  return longest, count
 end
 `;
 
@@ -84,15 +92,15 @@ end
 redis.call('ZADD', KEYS[1], 'GT', string.format('%.0f', now + ${LIFETIME_DECLARATION_TTL_MS}), ARGV[2])
 local keep = ${LIFETIME_DECLARATION_TTL_MS + DECLARATION_CLOCK_TOLERANCE_MS}
 if redis.call('PTTL', KEYS[1]) < keep then redis.call('PEXPIRE', KEYS[1], keep) end
-local current = redis.call('ZCOUNT', KEYS[1], '(' .. string.format('%.0f', now - ${DECLARATION_CLOCK_TOLERANCE_MS}), string.format('%.0f', now + ${LIFETIME_DECLARATION_TTL_MS + DECLARATION_CLOCK_TOLERANCE_MS}))
-return { longest_lifetime(KEYS[1], now, tonumber(ARGV[2])), current }
+local longest, current = longest_lifetime(KEYS[1], now, tonumber(ARGV[2]))
+return { longest, current }
 `;
 
 /** What {@link declareSessionLifetime} found. */
 export interface DeclaredLifetimes {
   /** The longest lifetime writers keep the state for now (ms): this instance's own at least. */
   readonly longestMs: number;
-  /** Current declarations, this one's included: more than {@link MAX_DECLARATIONS_READ} means the set was crowded. */
+  /** Current declarations, this one's included (more than {@link DECLARATION_MEMBERS_READ}: members of any kind): more than {@link MAX_DECLARATIONS_READ} means the set was crowded. */
   readonly count: number;
 }
 

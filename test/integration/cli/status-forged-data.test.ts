@@ -64,6 +64,9 @@ describe('kcc-redis status and rotate-keys against forged data', () => {
     expect(s.code).toBe(0);
     expect(s.lifetimes).toEqual({ declaredMs: [86_400_000, 36_000_000], crowded: false });
     expect(s.table).toMatch(/session lifetimes\s+24 h, 10 h: instances differ \(state kept for 24 h\)/);
+    // Malformed members count for nothing, seventeen of them included (as the writers count).
+    await admin.zadd(lifetimes, ...Array.from({ length: 17 }, (_, i) => [now + 60_000, `junk-${i}`]).flat());
+    expect((await status()).lifetimes).toEqual({ declaredMs: [86_400_000, 36_000_000], crowded: false });
     await admin.zrem(lifetimes, '86400000');
     expect((await status()).table).toMatch(/session lifetimes\s+10 h\n/);
     // More than the writers read: they keep the state for the longest possible.

@@ -161,6 +161,27 @@ describe('revocations: instances with different session lifetimes', () => {
     expect(warnings.filter((w) => /^18 session lifetimes are declared in this app-env, more than any fleet declares \(16 are read\)/.test(w))).toHaveLength(1);
   });
 
+  // From an attack review: malformed members counted towards the seventeen before they were left
+  // out, so seventeen of them made the writers keep everything for ten years (and the declaration's
+  // sweep, 64 members from the lowest, did not reach them behind well-formed ones).
+  it('malformed members in the window count for nothing (17 of them: the longest declared applies, not ten years); more than 64 members of any kind is a crowd', async () => {
+    const warnings: string[] = [];
+    const short = await instance(SHORT, warnings);
+    const now = Date.now();
+    await admin.zadd(lifetimesKey(), now + 120_000, String(LONG));
+    // Planted after the instance's declaration (whose sweep would remove them): the writes until its
+    // next declaration, a minute later, meet them.
+    const junk = (count: number, from: number) => Array.from({ length: count }, (_, i) => [now + 60_000, `junk-${from + i}`]).flat();
+    await admin.zadd(lifetimesKey(), ...junk(17, 0));
+    await short.revocations.revokeAllBefore(seconds(now) - 10);
+    const pttl = await admin.pttl(named(REVOCATION_KEYS.clientNotBefore));
+    expect(pttl).toBeGreaterThan(LONG - 60_000);
+    expect(pttl).toBeLessThanOrEqual(LONG);
+    await admin.zadd(lifetimesKey(), ...junk(48, 17)); // 65 members in the window
+    await short.revocations.revokeAllBefore(seconds(now));
+    expect(await admin.pttl(named(REVOCATION_KEYS.clientNotBefore))).toBeGreaterThan(365 * 24 * HOUR_MS);
+  });
+
   it("a forged message dated far ahead (envelope at) is remembered no longer than the receiver's own lifetime from now", async () => {
     const long = await instance(LONG);
     const applied = nextEvent(long.revocations, 'applied');
