@@ -66,7 +66,9 @@ function serverlessCacheItems(expected: ExpectedDeployment, sc: ElastiCache.Serv
  * meaning (accessDifferences), group membership as a set, the default user's state, each user's
  * authentication type, and the cache of the configured kind (replication group: transit encryption,
  * engine and version, cluster mode; serverless cache: engine and major version; both: the user
- * group attached). Statuses in flight (modifying, pending changes) are notes, not drift.
+ * group attached). Statuses in flight (modifying, pending changes) are notes, not drift, except a
+ * pending change of the group's members away from the config (a user joining it does not have, one
+ * it has leaving).
  */
 export function compareDeployment(expected: ExpectedDeployment, state: DeployedState): DriftItem[] {
   const items: DriftItem[] = [];
@@ -94,7 +96,28 @@ export function compareDeployment(expected: ExpectedDeployment, state: DeployedS
         missing.length > 0 ? `missing: ${missing.join(', ')}` : '',
       ].filter(Boolean).join('; ') || `${members.length} users, as configured`,
     });
-    const pending = [...(group.PendingChanges?.UserIdsToAdd ?? []).map((id) => `+${id}`), ...(group.PendingChanges?.UserIdsToRemove ?? []).map((id) => `-${id}`)];
+    // PendingChanges (UserGroupPendingChanges: UserIdsToAdd, UserIdsToRemove, "the updates being
+    // applied to the user group", https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/API_UserGroupPendingChanges.html;
+    // the same names in aws-sdk-js-v3's model, @aws-sdk/client-elasticache UserGroup.PendingChanges).
+    // A change on its way to what the config describes is a note; one that takes the group away from
+    // it (a user the config does not have joining, one it has leaving) is drift now: once applied,
+    // the members item would say so, and until then nothing else would.
+    const toAdd = group.PendingChanges?.UserIdsToAdd ?? [];
+    const toRemove = group.PendingChanges?.UserIdsToRemove ?? [];
+    const joining = toAdd.filter((id) => !expectedIds.includes(id));
+    const leaving = toRemove.filter((id) => expectedIds.includes(id));
+    if (joining.length > 0 || leaving.length > 0) {
+      items.push({
+        resource: groupName,
+        aspect: 'pending changes',
+        status: 'drift',
+        detail: [
+          joining.length > 0 ? `being added, not in the config: ${joining.map((id) => `${id}${describeUser(state.users.get(id))}`).join(', ')}` : '',
+          leaving.length > 0 ? `being removed, in the config: ${leaving.join(', ')}` : '',
+        ].filter(Boolean).join('; '),
+      });
+    }
+    const pending = [...toAdd.map((id) => `+${id}`), ...toRemove.map((id) => `-${id}`)];
     if (group.Status !== 'active' || pending.length > 0) items.push({ resource: groupName, aspect: 'status', status: 'note', detail: `${group.Status ?? 'unknown'}${pending.length > 0 ? `, pending: ${pending.join(' ')}` : ''}` });
     if (rg && !(group.ReplicationGroups ?? []).includes(expected.cacheName)) {
       items.push({ resource: groupName, aspect: 'replication groups', status: 'note', detail: `lists ${(group.ReplicationGroups ?? []).join(', ') || 'none'}` });
@@ -115,11 +138,21 @@ export function compareDeployment(expected: ExpectedDeployment, state: DeployedS
     if (auth !== want.authentication) items.push({ resource: name, aspect: 'authentication', status: 'drift', detail: `${auth ?? 'unknown'} (expected ${want.authentication})` });
     if (user.Status !== 'active') items.push({ resource: name, aspect: 'status', status: 'note', detail: `${user.Status ?? 'unknown'}: a change is being applied` });
   }
+  const members = group?.UserIds ?? [];
   for (const [userId, user] of state.users) {
-    if (expectedIds.includes(userId) || !user) continue;
+    // Users read only because a pending change adds them are described by the 'pending changes' item.
+    if (expectedIds.includes(userId) || !members.includes(userId) || !user) continue;
     // A member the config does not know: its permissions are what matters (e.g. the built-in `default`, on without a password).
-    const open = user.Authentication?.Type === 'no-password' ? ' without a password' : '';
-    items.push({ resource: `user ${userId}`, aspect: 'unexpected member', status: 'drift', detail: `user name ${user.UserName ?? '?'}${open}, access string "${user.AccessString ?? ''}"` });
+    items.push({ resource: `user ${userId}`, aspect: 'unexpected member', status: 'drift', detail: userDetail(user) });
   }
   return items;
 }
+
+/** A user the config does not have, by what matters: its name, whether it needs a password, its access string. */
+function userDetail(user: ElastiCache.User): string {
+  const open = user.Authentication?.Type === 'no-password' ? ' without a password' : '';
+  return `user name ${user.UserName ?? '?'}${open}, access string "${user.AccessString ?? ''}"`;
+}
+
+/** {@link userDetail} in parentheses, or nothing for a user DescribeUsers did not find. */
+const describeUser = (user: ElastiCache.User | undefined) => (user ? ` (${userDetail(user)})` : '');

@@ -12,7 +12,8 @@ import { awsCallFailure } from './aws-call-failure.js';
  *   of a member cluster gives `EngineVersion` (a full version, e.g. `7.1.0`);
  * - DescribeUserGroups (https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/API_DescribeUserGroups.html):
  *   `Status` ("creating", "active", "modifying", "deleting"), `UserIds`, `PendingChanges`
- *   (`UserIdsToAdd`/`UserIdsToRemove`), `ReplicationGroups`; UserGroupNotFoundFault;
+ *   (UserGroupPendingChanges, https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/API_UserGroupPendingChanges.html:
+ *   `UserIdsToAdd`/`UserIdsToRemove`), `ReplicationGroups`; UserGroupNotFoundFault;
  * - DescribeUsers (https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/API_DescribeUsers.html)
  *   by `UserId`: `UserName`, `Status` ("active", "modifying", "deleting"), `AccessString` (possibly
  *   reworded: "a simpler string may be used instead of the one provided", Clusters.RBAC),
@@ -34,7 +35,7 @@ export interface DeployedState {
   /** The engine version of the replication group's first member cluster. */
   readonly engineVersion: string | undefined;
   readonly userGroup: ElastiCache.UserGroup | undefined;
-  /** Users by id: the expected ones and every member of the user group; undefined = not found. */
+  /** Users by id: the expected ones, every member of the user group and every user a pending change adds to it; undefined = not found. */
   readonly users: ReadonlyMap<string, ElastiCache.User | undefined>;
 }
 
@@ -74,7 +75,8 @@ export async function readDeployedState(
     const userGroups = await call('DescribeUserGroups', () => client.send(new sdk.DescribeUserGroupsCommand({ UserGroupId: ids.userGroupId })), 'UserGroupNotFoundFault');
     const userGroup = userGroups?.UserGroups?.[0];
     const users = new Map<string, ElastiCache.User | undefined>();
-    for (const userId of new Set([...ids.userIds, ...(userGroup?.UserIds ?? [])])) {
+    // Those a pending change adds too (UserGroupPendingChanges.UserIdsToAdd), so that drift can say who is joining.
+    for (const userId of new Set([...ids.userIds, ...(userGroup?.UserIds ?? []), ...(userGroup?.PendingChanges?.UserIdsToAdd ?? [])])) {
       const found = await call('DescribeUsers', () => client.send(new sdk.DescribeUsersCommand({ UserId: userId })), 'UserNotFoundFault');
       users.set(userId, found?.Users?.find((u) => u.UserId === userId));
     }
