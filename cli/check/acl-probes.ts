@@ -7,14 +7,61 @@ import type { ProbeResult } from './probe-result.js';
 /**
  * The probes that log in or try to. None can harm data, even against a user someone widened to
  * `+@all`: refusals are probed with harmless commands (CONFIG GET, KEYS on a random pattern,
- * CLIENT LIST, reads of random keys, SUBSCRIBE), never FLUSH*, DEBUG or SHUTDOWN; writes go only to
- * random keys in the user's own namespace, with an expiry, and are deleted after.
+ * CLIENT LIST, reads of random keys, a DEL of a random key that does not exist, SUBSCRIBE), never
+ * FLUSH*, DEBUG or SHUTDOWN; writes go only to random keys in the user's own namespace, with an
+ * expiry, and are deleted after.
  */
 
 const random = () => `kcc-check:${randomBytes(8).toString('hex')}`;
 const first = (error: unknown) => (error instanceof Error ? error.message.split('\n')[0]! : String(error));
 const isNoPerm = (error: unknown) => error instanceof Error && /^NOPERM\b/.test(error.message);
-const isWrongPass = (error: unknown) => error instanceof Error && /^(WRONGPASS|ERR AUTH|ERR invalid password)/.test(error.message);
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * What a server on which the command does not exist at all answers it, when the reply is exactly
+ * that: `unknown command` for the command, or (a container command without this subcommand)
+ * `unknown subcommand`; undefined for any other reply (NOPERM, a syntax error, anything else).
+ *
+ * Redis looks a command up before it checks the ACL (processCommand: `unknown command '%.128s',
+ * with args beginning with: …`, `unknown subcommand '%.128s'. Try %s HELP.`; Redis 6 quoted with
+ * backticks), so where a command is not there every user, the app user included, gets that reply
+ * instead of NOPERM. ElastiCache makes CONFIG unavailable on every cache
+ * (https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/ClientConfig.RestrictedCommands.html:
+ * "the following commands are unavailable: … config …"); a serverless cache supports only the
+ * commands on its list (https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/SupportedCommands.html),
+ * which has neither KEYS (among its Generic Commands: SCAN, no KEYS; an AWS answer on re:Post says
+ * "the KEYS * command is unavailable for Serverless caches",
+ * https://repost.aws/questions/QUVJ3PbTE8RXmmhsDNJq8Oig/redis-cache-serverless-keys) nor CLIENT LIST
+ * (its Connection Management Commands: CLIENT GETNAME, CLIENT REPLY, CLIENT SETNAME). What a
+ * serverless cache answers those AWS does not document: a reply other than these two stays a failed
+ * probe that shows it, never a pass.
+ */
+export function unavailableReply(error: unknown, command: readonly string[]): string | undefined {
+  if (!(error instanceof Error) || command.length === 0) return undefined;
+  const quoted = (word: string) => `[\`']${escapeRegExp(word)}[\`']`;
+  const name = command[0]!;
+  if (new RegExp(`^ERR unknown command ${quoted(name)}, with args beginning with: `, 'i').test(error.message)) return `unknown command '${name}'`;
+  const sub = command[1];
+  if (sub !== undefined && new RegExp(`^ERR unknown subcommand ${quoted(sub)}\\. Try ${escapeRegExp(name)} HELP\\.$`, 'i').test(error.message)) return `unknown subcommand '${name} ${sub}'`;
+  return undefined;
+}
+
+/**
+ * How an AUTH was refused, by the kind of reply (never the reply itself: it is compared, not shown):
+ * `WRONGPASS` (a wrong password, or a user that is off); `ERR AUTH <password> called without any
+ * password configured for the default user` (Redis' answer to one-argument AUTH when the default
+ * user has no password, `nopass`: with it on, anyone is logged in); `ERR invalid password` (Redis
+ * before 6). Undefined for any other reply.
+ */
+function authRefusal(error: unknown): string | undefined {
+  if (!(error instanceof Error)) return undefined;
+  if (/^WRONGPASS\b/.test(error.message)) return 'WRONGPASS';
+  if (/^ERR AUTH <password> called without any password configured for the default user/.test(error.message)) {
+    return 'ERR AUTH <password> called without any password configured for the default user (it has no password: on, it lets anyone in)';
+  }
+  if (/^ERR invalid password\b/.test(error.message)) return 'ERR invalid password';
+  return undefined;
+}
 
 async function withProbe<T>(endpoint: ProbeEndpoint, use: (client: Redis | Cluster) => Promise<T>, auth?: { username: string; password: string }, cluster = false): Promise<T> {
   const client = await openProbe(endpoint, auth, { cluster });
@@ -25,7 +72,12 @@ async function withProbe<T>(endpoint: ProbeEndpoint, use: (client: Redis | Clust
   }
 }
 
-/** Before AUTH: a command is refused, and the default user cannot log in (with a wrong password, with its own, or through the one-argument AUTH). */
+/**
+ * Before AUTH: a command is refused, a random password is refused for the default user and through
+ * the one-argument AUTH, and (locally, where its password is known) the default user cannot log in
+ * with its own. The random password shows only that: a default user switched on with a password
+ * passes it too; drift compares the default user's state.
+ */
 export async function probeAnonymous(endpoint: ProbeEndpoint, defaultUserPassword: string | undefined): Promise<ProbeResult[]> {
   const results: ProbeResult[] = [];
   const noAuth = await withProbe(endpoint, (c) => c.call('PING').then((reply) => ({ ok: true, reply }), (error: unknown) => ({ ok: false, reply: first(error) })));
@@ -34,18 +86,22 @@ export async function probeAnonymous(endpoint: ProbeEndpoint, defaultUserPasswor
       ? { probe: 'unauthenticated command refused', status: 'pass', detail: String(noAuth.reply) }
       : { probe: 'unauthenticated command refused', status: 'fail', detail: noAuth.ok ? 'PING without AUTH was answered: the connection starts logged in (default user on without a password?)' : `unexpected reply: ${String(noAuth.reply)}` },
   );
-  const attempts: [string, string[]][] = [
-    ['default user cannot log in (wrong password)', ['AUTH', 'default', randomBytes(24).toString('hex')]],
-    ['one-argument AUTH refused', ['AUTH', randomBytes(24).toString('hex')]],
+  const attempts: [string, string[], string][] = [
+    ['default user: a random password refused', ['AUTH', 'default', randomBytes(24).toString('hex')], '; whether the default user is off, drift tells'],
+    ['one-argument AUTH refused', ['AUTH', randomBytes(24).toString('hex')], ''],
   ];
-  if (defaultUserPassword !== undefined) attempts.push(['default user cannot log in (its own password)', ['AUTH', 'default', defaultUserPassword]]);
-  for (const [probe, command] of attempts) {
-    const outcome = await withProbe(endpoint, (c) => c.call(command[0]!, ...command.slice(1)).then(() => 'accepted', (error: unknown) => (isWrongPass(error) ? 'refused' : first(error))));
-    results.push(
-      outcome === 'refused'
-        ? { probe, status: 'pass', detail: 'WRONGPASS' }
-        : { probe, status: 'fail', detail: outcome === 'accepted' ? 'AUTH was accepted: the default user can log in' : `unexpected reply: ${outcome}` },
+  if (defaultUserPassword !== undefined) attempts.push(['default user cannot log in (its own password)', ['AUTH', 'default', defaultUserPassword], '']);
+  for (const [probe, command, note] of attempts) {
+    const outcome = await withProbe(endpoint, (c) =>
+      c.call(command[0]!, ...command.slice(1)).then(
+        () => ({ accepted: true as const }),
+        (error: unknown) => ({ accepted: false as const, refusal: authRefusal(error), reply: first(error) }),
+      ),
     );
+    if (outcome.accepted) results.push({ probe, status: 'fail', detail: 'AUTH was accepted: the default user can log in' });
+    else if (outcome.refusal !== undefined) results.push({ probe, status: 'pass', detail: `${outcome.refusal}${note}` });
+    // The reply may echo the password sent (a server without AUTH: "unknown command 'AUTH', with args beginning with: …"); check.ts redacts the report.
+    else results.push({ probe, status: 'fail', detail: `unexpected reply: ${outcome.reply}` });
   }
   return results;
 }
@@ -130,7 +186,11 @@ async function probeOwnChannel(p: UserProbe, auth: { username: string; password:
   }
 }
 
-/** Reads of random keys, a read-only script and a SUBSCRIBE outside the namespace: each must be NOPERM. */
+/**
+ * Outside the namespace, each must be NOPERM: a read (GET), a write (DEL: a random key name that
+ * does not exist, so that a user allowed to write there deletes nothing; a write-only pattern such
+ * as `%W~*` refuses every read and allows it), a script (EVAL of a GET) and a SUBSCRIBE.
+ */
 async function probeOutside(p: UserProbe, auth: { username: string; password: string }, client: Redis | Cluster): Promise<ProbeResult[]> {
   const prefixes = [...new Set([...p.otherPrefixes.filter((o) => o !== p.keyPrefix), `kcc-check-${randomBytes(4).toString('hex')}:`])];
   const results: ProbeResult[] = [];
@@ -138,6 +198,7 @@ async function probeOutside(p: UserProbe, auth: { username: string; password: st
     const key = namespacedKey(other, random());
     const attempts: [string, () => Promise<unknown>][] = [
       ['GET', () => client.get(key)],
+      ['DEL', () => client.del(namespacedKey(other, random()))],
       ['EVAL', () => client.eval("return redis.call('GET', KEYS[1])", 1, key)],
       ['SUBSCRIBE', () => withProbe(p.endpoint, (s) => s.subscribe(namespacedChannel(other, random())), auth)],
     ];
@@ -152,39 +213,54 @@ async function probeOutside(p: UserProbe, auth: { username: string; password: st
     const probe = `refused outside: ${other}…`;
     if (allowed.length > 0) results.push({ probe, status: 'fail', detail: `${allowed.join(', ')} allowed outside the namespace ${p.keyPrefix}` });
     else if (odd.length > 0) results.push({ probe, status: 'fail', detail: `not NOPERM: ${odd.join('; ')}` });
-    else results.push({ probe, status: 'pass', detail: 'GET, EVAL and SUBSCRIBE: NOPERM' });
+    else results.push({ probe, status: 'pass', detail: `${attempts.map(([name]) => name).join(', ')}: NOPERM` });
   }
   return results;
 }
 
-/** Harmless stand-ins for dangerous commands: each must be NOPERM. */
+/**
+ * Harmless stand-ins for dangerous commands: each must be NOPERM, or not exist on the server at all
+ * (the exact reply of {@link unavailableReply}: CONFIG on ElastiCache, KEYS and CLIENT LIST on a
+ * serverless cache), which refuses it to this user as well.
+ */
 async function probeDangerous(client: Redis | Cluster): Promise<ProbeResult[]> {
-  const attempts: [string, () => Promise<unknown>][] = [
-    ['CONFIG GET', () => client.call('CONFIG', 'GET', 'maxmemory')],
-    ['KEYS', () => client.call('KEYS', `kcc-check-${randomBytes(8).toString('hex')}*`)],
-    ['CLIENT LIST', () => client.call('CLIENT', 'LIST')],
+  const attempts: [string, string[]][] = [
+    ['CONFIG GET', ['CONFIG', 'GET', 'maxmemory']],
+    ['KEYS', ['KEYS', `kcc-check-${randomBytes(8).toString('hex')}*`]],
+    ['CLIENT LIST', ['CLIENT', 'LIST']],
   ];
   const results: ProbeResult[] = [];
-  for (const [name, attempt] of attempts) {
+  for (const [name, command] of attempts) {
     const probe = `refused: ${name}`;
     results.push(
-      await attempt().then(
+      await client.call(command[0]!, ...command.slice(1)).then(
         (): ProbeResult => ({ probe, status: 'fail', detail: `${name} is allowed: the access string was widened (it denies @dangerous and KEYS)` }),
-        (error: unknown): ProbeResult => (isNoPerm(error) ? { probe, status: 'pass', detail: 'NOPERM' } : { probe, status: 'fail', detail: `not NOPERM: ${first(error)}` }),
+        (error: unknown): ProbeResult => {
+          if (isNoPerm(error)) return { probe, status: 'pass', detail: 'NOPERM' };
+          const unavailable = unavailableReply(error, command);
+          if (unavailable !== undefined) return { probe, status: 'pass', detail: `not available on this server (${unavailable}): refused to every user` };
+          return { probe, status: 'fail', detail: `not NOPERM: ${first(error)}` };
+        },
       ),
     );
   }
   return results;
 }
 
+/** Round trips of PING; a PING refused (an access string without it) or a connection lost is this probe's failure, not the run's. */
 async function probeLatency(client: Redis | Cluster, rounds = 20): Promise<ProbeResult> {
+  const probe = 'round trip (PING)';
   const times: number[] = [];
   for (let i = 0; i < rounds; i++) {
     const start = performance.now();
-    await client.ping();
+    try {
+      await client.ping();
+    } catch (error) {
+      return { probe, status: 'fail', detail: `PING ${i + 1} of ${rounds}: ${first(error)}` };
+    }
     times.push(performance.now() - start);
   }
   times.sort((a, b) => a - b);
   const at = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))]!.toFixed(2);
-  return { probe: 'round trip (PING)', status: 'pass', detail: `median ${at(0.5)} ms, p95 ${at(0.95)} ms, max ${times.at(-1)!.toFixed(2)} ms over ${rounds}` };
+  return { probe, status: 'pass', detail: `median ${at(0.5)} ms, p95 ${at(0.95)} ms, max ${times.at(-1)!.toFixed(2)} ms over ${rounds}` };
 }

@@ -3,9 +3,10 @@ import { parseCommandArgs } from '../args.js';
 import { probeAnonymous, probeUser } from '../check/acl-probes.js';
 import { probeEndpoint } from '../check/endpoint.js';
 import type { ProbeResult } from '../check/probe-result.js';
+import { redactSecrets } from '../check/redact.js';
 import { UnreachableError, probePlaintextRefused, probeTls } from '../check/transport-probes.js';
 import type { Command } from '../command.js';
-import { EXIT, errorReason } from '../exit-codes.js';
+import { EXIT, describeError, errorReason } from '../exit-codes.js';
 import { type CliIo, useColor } from '../io.js';
 import { type Cell, paint, plural, renderTable } from '../table.js';
 import { type AppEnvTarget, TARGET_HELP, TARGET_OPTIONS, isUnreadableTarget, resolveTargets } from '../targets.js';
@@ -13,20 +14,24 @@ import { type AppEnvTarget, TARGET_HELP, TARGET_OPTIONS, isUnreadableTarget, res
 const USAGE = `Usage: kcc-redis check [--app <app> --env <env> | --all] [<source>] [--json]
 
 The setup guide's bastion check, automated and widened, per app-env: the TLS handshake and
-certificate; plaintext refused; an unauthenticated command gets NOAUTH; the default user cannot log
-in; the app user logs in and works in its own namespace (keys, a script, a channel) and is refused
-outside it and on dangerous commands; round-trip latency. Runs from anywhere that reaches the
-endpoint (a bastion, an app's container, a laptop on \`kcc-redis local\`).
+certificate; plaintext refused; an unauthenticated command gets NOAUTH; a random password is refused
+for the default user (whether it is off, drift tells); the app user logs in and works in its own
+namespace (keys, a script, a channel) and is refused outside it (a read, a write, a script, a
+subscription) and on dangerous commands (a command the server does not offer at all, such as CONFIG
+on ElastiCache, counts as refused); round-trip latency. Runs from anywhere that reaches the endpoint
+(a bastion, an app's container, a laptop on \`kcc-redis local\`).
 
 The probes never harm data, even against a user widened to +@all: refusals are probed with harmless
-commands (CONFIG GET, KEYS on a random pattern, CLIENT LIST, reads of random keys, SUBSCRIBE), never
-FLUSH*, DEBUG or SHUTDOWN; writes go only to random keys in the user's own namespace and are deleted.
+commands (CONFIG GET, KEYS on a random pattern, CLIENT LIST, reads of random keys, a DEL of a random
+key that does not exist, SUBSCRIBE), never FLUSH*, DEBUG or SHUTDOWN; writes go only to random keys
+in the user's own namespace and are deleted.
 
 ${TARGET_HELP}
   --json                   print the results as JSON (format version 1)
 
-Exit codes: 0 every probe passed; 1 a probe failed; 2 usage error, an endpoint out of reach, or an
-app-env's credentials unreadable (the other app-envs are still checked).`;
+Exit codes: 0 every probe passed; 1 a probe failed; 2 usage error, an endpoint out of reach, an
+app-env's credentials unreadable, or its probes stopped by an unexpected error (the other app-envs
+are still checked).`;
 
 /** The results of one app-env. */
 interface TargetReport {
@@ -39,24 +44,39 @@ interface TargetReport {
   readonly unreachable?: string;
   /** Set when the app-env's credentials could not be read (a refused secret): nothing was probed. */
   readonly unreadable?: string;
+  /**
+   * Set when the probes of this app-env stopped on an unexpected error (the last row of `results`
+   * says so): the probes before it are kept, the other app-envs are still checked.
+   */
+  readonly error?: string;
   readonly results: readonly ProbeResult[];
 }
 
-async function checkTarget(target: AppEnvTarget, all: readonly AppEnvTarget[]): Promise<TargetReport> {
+/** The probe row of an app-env whose probes an unexpected error stopped. */
+const STOPPED = 'the rest (stopped by an error)';
+
+/**
+ * Probes one app-env, adding each probe's result to `results` as it comes (what came before an
+ * unexpected error is kept by the caller); `secrets` gets what the report must not show (the app
+ * user's password or IAM token, the local default user's password).
+ */
+async function checkTarget(target: AppEnvTarget, all: readonly AppEnvTarget[], results: ProbeResult[], secrets: string[]): Promise<Pick<TargetReport, 'unreachable'>> {
   const endpoint = probeEndpoint(target.resolved);
-  const base = { appEnv: target.name, stack: target.stack, source: target.source, endpoint: `${endpoint.host}:${endpoint.port}` };
-  const results: ProbeResult[] = [];
   try {
     results.push(await probeTls(endpoint));
   } catch (error) {
-    if (error instanceof UnreachableError) return { ...base, unreachable: error.message, results };
+    if (error instanceof UnreachableError) return { unreachable: error.message };
     throw error;
   }
-  if (results[0]!.status === 'fail') return { ...base, results: [...results, { probe: 'the rest', status: 'skip', detail: 'no trusted TLS connection' }] };
+  if (results[0]!.status === 'fail') {
+    results.push({ probe: 'the rest', status: 'skip', detail: 'no trusted TLS connection' });
+    return {};
+  }
   results.push(await probePlaintextRefused(endpoint));
   results.push(...(await probeAnonymous(endpoint, target.local?.defaultUser.password)));
   const others = [...new Set([...all.map((t) => t.resolved.keyPrefix), ...(target.local?.appEnvs.map((a) => a.keyPrefix) ?? [])])];
   const login = await loginOf(target);
+  secrets.push(login.password);
   results.push(
     ...(await probeUser({
       endpoint,
@@ -65,7 +85,35 @@ async function checkTarget(target: AppEnvTarget, all: readonly AppEnvTarget[]): 
       otherPrefixes: others,
     })),
   );
-  return { ...base, results };
+  return {};
+}
+
+/**
+ * One app-env's report. An unexpected error (a bug, a connection lost where no probe expects it)
+ * ends its probes with a failed row naming the error, never the run: the other app-envs are still
+ * probed and reported. Every secret the probes sent is redacted from the report, should a server
+ * have echoed it ({@link redactSecrets}).
+ */
+async function reportTarget(target: AppEnvTarget, all: readonly AppEnvTarget[]): Promise<TargetReport> {
+  const endpoint = probeEndpoint(target.resolved);
+  const base = { appEnv: target.name, stack: target.stack, source: target.source, endpoint: `${endpoint.host}:${endpoint.port}` };
+  const results: ProbeResult[] = [];
+  const secrets = [target.resolved.credentials.password, target.local?.defaultUser.password].filter((s): s is string => typeof s === 'string' && s.length > 0);
+  let report: TargetReport;
+  try {
+    report = { ...base, ...(await checkTarget(target, all, results, secrets)), results };
+  } catch (error) {
+    // Redacted before errorReason shortens it, which could leave a piece of a secret too short to be found.
+    const reason = errorReason(redactSecrets(describeError(error), secrets));
+    report = { ...base, error: reason, results: [...results, { probe: STOPPED, status: 'fail', detail: `unexpected error: ${reason}` }] };
+  }
+  const redact = (text: string) => redactSecrets(text, secrets);
+  return {
+    ...report,
+    ...(report.unreachable !== undefined ? { unreachable: redact(report.unreachable) } : {}),
+    ...(report.error !== undefined ? { error: redact(report.error) } : {}),
+    results: report.results.map((r) => ({ ...r, detail: redact(r.detail) })),
+  };
 }
 
 /**
@@ -96,12 +144,18 @@ function render(reports: readonly TargetReport[], color: boolean): string {
     if (report.unreadable) rows.push([appEnv, 'read its credentials', { text: 'ERROR', color: 'red' }, report.unreadable]);
     for (const r of report.results) rows.push([appEnv, r.probe, status[r.status], r.detail]);
   }
-  const failed = reports.flatMap((r) => r.results).filter((r) => r.status === 'fail').length;
+  // A probe that failed; the row of probes stopped by an error is counted as the app-env's error instead.
+  const failed = reports.flatMap((r) => r.results).filter((r) => r.status === 'fail' && r.probe !== STOPPED).length;
   const unreachable = reports.filter((r) => r.unreachable || r.unreadable).length;
+  const stopped = reports.filter((r) => r.error).length;
   const sources = [...new Set(reports.filter((r) => !r.unreadable).map((r) => `${r.endpoint} (${r.source})`))].join(', ') || 'nothing';
+  const notChecked = [
+    unreachable > 0 ? `${plural(unreachable, 'app-env')} out of reach or without readable credentials` : '',
+    stopped > 0 ? `${plural(stopped, 'app-env')} not fully checked (an unexpected error)` : '',
+  ].filter(Boolean).join(', ');
   const verdict =
-    unreachable > 0
-      ? paint(color, 'red', `${plural(unreachable, 'app-env')} out of reach or without readable credentials${failed > 0 ? `, ${plural(failed, 'probe')} failed` : ''}.`)
+    notChecked !== ''
+      ? paint(color, 'red', `${notChecked}${failed > 0 ? `, ${plural(failed, 'probe')} failed` : ''}.`)
       : failed > 0
         ? paint(color, 'red', `${plural(failed, 'problem')} found in ${plural(reports.filter((r) => r.results.some((x) => x.status === 'fail')).length, 'app-env')}.`)
         : paint(color, 'green', `All checks passed for ${plural(reports.length, 'app-env')}.`);
@@ -124,10 +178,10 @@ export const checkCommand: Command = {
     for (const target of all) {
       // Credentials that could not be read (a refused secret): that app-env's row, the others go on.
       if (isUnreadableTarget(target)) reports.push({ appEnv: target.name, stack: target.stack, source: target.source, endpoint: '—', unreadable: errorReason(target.unreadable), results: [] });
-      else reports.push(await checkTarget(target, targets));
+      else reports.push(await reportTarget(target, targets));
     }
     const failed = reports.some((r) => r.results.some((x) => x.status === 'fail'));
-    const exitCode = reports.some((r) => r.unreachable || r.unreadable) ? EXIT.failed : failed ? EXIT.problems : EXIT.ok;
+    const exitCode = reports.some((r) => r.unreachable || r.unreadable || r.error) ? EXIT.failed : failed ? EXIT.problems : EXIT.ok;
     if (values.json === true) io.stdout(JSON.stringify({ v: 1, command: 'check', exitCode, appEnvs: reports }, null, 2));
     else io.stdout(render(reports, useColor(io)));
     return exitCode;
