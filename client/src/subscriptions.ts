@@ -293,14 +293,21 @@ export class Subscriptions {
 
   /**
    * A renewal (IAM connections live at most 12 hours): `next` subscribes to every channel before the
-   * old subscriber closes, so nothing published meanwhile is missed; messages both receive are
-   * delivered once.
+   * old subscriber closes, and the old one delivers what it was sent before that, so nothing
+   * published meanwhile is missed; messages both receive are delivered once.
    */
   private async moveTo(next: RedisClient): Promise<void> {
     const old = this.connected;
     this.overlap = new Set();
     this.listen(next);
-    await this.subscribe(next, [...this.channels.keys()]);
+    const channels = [...this.channels.keys()];
+    await this.subscribe(next, channels);
+    // A message the server sent `old` before `next` was subscribed can still be on its way when
+    // `next`'s reply is here (another socket: nothing orders the two), and a cluster closes its
+    // subscriber connections at once, unread (a standalone connection's QUIT is answered after it).
+    // Subscribing `old` again (idempotent) is a round trip on each of its listening connections,
+    // answered after every such message; one that does not answer in time is left behind.
+    if (old instanceof Cluster) await withTimeout(this.subscribe(old, channels), CONFIRM_TIMEOUT_MS).catch(() => undefined);
     this.connected = next;
     this.client = Promise.resolve(next);
     this.watchClassic();

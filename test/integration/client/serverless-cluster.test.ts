@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Cluster } from 'ioredis';
+import { Cluster, type Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { KccRedis, type KccConnectionOptions, KeyRing, Revocations } from '../../../client/src/index.js';
 import { Bus } from '../../../client/src/bus.js';
@@ -13,6 +13,7 @@ import { nextEvent, until } from '../../support/events.js';
 import { startWriteWorkers } from '../../support/write-workers.js';
 import { type FakeClock, HOUR, fakeClock } from '../../support/fake-clock.js';
 import { IamProxy } from '../../support/iam-proxy.js';
+import { clusterSubscriberConnection } from '../../../client/src/cluster-subscriber-connection.js';
 
 const KEK = 'k'.repeat(20) + 'K'.repeat(20) + '0123456789abcdefghijklmnopqrstuv';
 const CACHE = 'kcc-serverless';
@@ -216,6 +217,75 @@ describe('serverless: one endpoint, slots across three TLS primaries', () => {
       await Promise.all(proxies.map((p) => p.stop()));
     }
   });
+
+  /** The cluster `redis` listens on (its dedicated subscriber connection). */
+  function subscriberCluster(redis: KccRedis): Cluster {
+    return [...(redis as unknown as { clients: Map<unknown, string> }).clients].find(([, role]) => role === 'subscriber')?.[0] as Cluster;
+  }
+
+  /** The connections ioredis' cluster listens on, ready: its classic subscriber and its sharded ones (from ioredis 6's internals). */
+  function listeningConnections(cluster: Cluster): Redis[] {
+    const classic = clusterSubscriberConnection(cluster).connection;
+    const group = (cluster as unknown as { shardedSubscribers: { shardedSubscribers: Map<string, { getInstance(): Redis | null }> } }).shardedSubscribers;
+    const sharded = [...group.shardedSubscribers.values()].map((subscriber) => subscriber.getInstance()).filter((connection) => connection !== null);
+    return [...(classic ? [classic] : []), ...sharded].filter((connection) => connection.status === 'ready');
+  }
+
+  /**
+   * `connection` stops reading: what the server sends it waits in the socket, as a message still on
+   * its way does, until the client sends anything on it (a command's reply comes after it).
+   */
+  function unreadUntilNextCommand(connection: Redis): void {
+    const stream = connection.stream;
+    stream.pause();
+    const send = connection.sendCommand;
+    connection.sendCommand = (...args: Parameters<Redis['sendCommand']>) => {
+      connection.sendCommand = send;
+      stream.resume();
+      return send.apply(connection, args);
+    };
+  }
+
+  // The handover's other window: the server sent a message to the old subscriber before the new one
+  // subscribed, and it is still on its way (another socket: nothing orders it with the new one's
+  // reply) when the new one's reply comes. ioredis closes a cluster's subscriber connections at once,
+  // unread: the handover must first make a round trip on the old ones, whose reply comes after it.
+  for (const pubSub of ['auto', 'bridge'] as const) {
+    it(`delivers a message the old subscriber had been sent but had not read when its successor took over (pubSub '${pubSub}')`, async () => {
+      const clock = fakeClock();
+      const proxies = await behindIamProxies(clock);
+      // No health-check PING on the held connections meanwhile (they come each socketTimeoutMs).
+      const { options } = iamOptions(proxies, clock, { pubSub, socketTimeoutMs: 60_000 });
+      try {
+        const [redis, sender] = await Promise.all([KccRedis.connect(options), KccRedis.connect(options)]);
+        open.push({ redis }, { redis: sender });
+        const heard: number[] = [];
+        await new Bus<number>(redis, { channel: 'unread' }).subscribe((message) => void heard.push(message.data));
+        const bus = new Bus<number>(sender, { channel: 'unread' });
+        await bus.publish('n', 0);
+        await until(() => heard.includes(0), 'a message before the rollover');
+        const old = subscriberCluster(redis);
+        const listening = listeningConnections(old);
+        expect(listening).toHaveLength(pubSub === 'auto' ? 1 : 2);
+        for (const connection of listening) unreadUntilNextCommand(connection);
+        // Sent to the old subscriber only (the new one does not exist yet), and not read. (A classic
+        // PUBLISH counts the subscribers of the node it ran on only.)
+        expect(await bus.publish('n', 1)).toBeGreaterThanOrEqual(1);
+        clock.advance(11 * HOUR);
+        await until(() => old.status === 'end' && subscriberCluster(redis) !== old, 'the old subscriber replaced and closed', 30_000);
+        await bus.publish('n', 2);
+        await until(() => heard.includes(2), 'a message after the rollover');
+        expect(heard).toEqual([0, 1, 2]);
+        expect(redis.stats.renewals).toBeGreaterThan(0);
+      } finally {
+        for (const { redis, close } of open.splice(0).reverse()) {
+          await close?.();
+          await redis.close();
+        }
+        await Promise.all(proxies.map((p) => p.stop()));
+      }
+    });
+  }
 
   // The rollover above runs without traffic while connections are replaced. Here commands and bus
   // messages flow throughout, as in iam-auth.test.ts's standalone rollover: a subscriber handed over
