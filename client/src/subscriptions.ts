@@ -300,14 +300,23 @@ export class Subscriptions {
     const old = this.connected;
     this.overlap = new Set();
     this.listen(next);
-    const channels = [...this.channels.keys()];
-    await this.subscribe(next, channels);
+    const onNext = new Set<string>();
+    // Channels added meanwhile went to `old` (the connection callers still get): `next` takes them too.
+    const subscribeNext = async () => {
+      for (let missing = [...this.channels.keys()]; missing.length > 0; missing = [...this.channels.keys()].filter((c) => !onNext.has(c))) {
+        await this.subscribe(next, missing);
+        for (const channel of missing) onNext.add(channel);
+      }
+    };
+    await subscribeNext();
+    const channels = [...onNext];
     // A message the server sent `old` before `next` was subscribed can still be on its way when
     // `next`'s reply is here (another socket: nothing orders the two), and a cluster closes its
     // subscriber connections at once, unread (a standalone connection's QUIT is answered after it).
     // Subscribing `old` again (idempotent) is a round trip on each of its listening connections,
     // answered after every such message; one that does not answer in time is left behind.
     if (old instanceof Cluster) await withTimeout(this.subscribe(old, channels), CONFIRM_TIMEOUT_MS).catch(() => undefined);
+    await subscribeNext();
     this.connected = next;
     this.client = Promise.resolve(next);
     this.watchClassic();

@@ -1,6 +1,7 @@
 import { connect as tlsConnect } from 'node:tls';
 import { inspect } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { describe, expect, it, vi } from 'vitest';
 import { KccAuthError, KccMetrics, KccRedis, type AwsCredentials, createIamAuthToken } from '../../../client/src/index.js';
 import { Bus } from '../../../client/src/bus.js';
 import { EventLog } from '../../../client/src/event-log.js';
@@ -191,6 +192,44 @@ describe('IAM authentication through an ElastiCache stand-in (token-checking TLS
     expect(iam.proxy.closedForAge).toBe(0);
     expect(redis.stats.reconnects).toBe(0);
     await stop();
+  });
+
+  // Found with the cluster handover's fix (bf09365): a channel subscribed while the renewal subscribes
+  // its successor went to the old connection, which callers still got, and the successor never took it.
+  it('a channel first subscribed while the renewal subscribes the successor is on the successor too', async () => {
+    const original = Redis.prototype.subscribe as (this: Redis, ...args: unknown[]) => Promise<unknown>;
+    const before = new Set<Redis>();
+    let renewing = false;
+    let hold!: () => void;
+    const holding = new Promise<void>((resolve) => (hold = resolve));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const spy = vi.spyOn(Redis.prototype, 'subscribe').mockImplementation(function (this: Redis, ...args: unknown[]) {
+      if (!renewing) before.add(this);
+      if (!renewing || before.has(this)) return original.apply(this, args);
+      hold(); // the successor's SUBSCRIBE waits until the test lets it go
+      return released.then(() => original.apply(this, args));
+    } as typeof Redis.prototype.subscribe);
+    try {
+      const redis = await connect();
+      const heard: string[] = [];
+      await redis.subscribe(redis.channel('first'), (message) => heard.push(message));
+      const openBefore = new Set(iam.proxy.openIds());
+      renewing = true;
+      iam.clock.advance(11 * HOUR);
+      await holding;
+      await redis.subscribe(redis.channel('second'), (message) => heard.push(message));
+      release();
+      await until(() => iam.proxy.openIds().every((id) => !openBefore.has(id)), 'both connections replaced and the old ones closed');
+      await redis.run((r) => r.publish(redis.channel('second'), 'on the second channel'));
+      await redis.run((r) => r.publish(redis.channel('first'), 'on the first channel'));
+      // One connection delivers in order: the second channel's message, if it is subscribed, came first.
+      await until(() => heard.includes('on the first channel'), 'the first channel on the successor');
+      expect(heard.sort()).toEqual(['on the first channel', 'on the second channel']);
+    } finally {
+      release();
+      spy.mockRestore();
+    }
   });
 
   it('closed while a renewal is still connecting the successor: no renewal failure counted or logged', async () => {
