@@ -73,8 +73,10 @@ export interface LogHead {
    */
   readonly entriesAdded: number | undefined;
   /**
-   * The newest retained entry (XINFO's `last-entry`): its stream id and envelope id. Undefined when
-   * the reply did not say (the fallback without XINFO); null when the log holds no entry.
+   * The newest retained entry (XINFO's `last-entry`): its stream id and envelope id (undefined when
+   * it has none of at most 256 bytes). Undefined when the read could not say (the fallback without
+   * XINFO, or the newest entry was removed by the read as larger than any writer writes:
+   * {@link MAX_ENTRY_BYTES}); null when the log holds no entry.
    */
   readonly newest?: { readonly id: string; readonly envelopeId: string | undefined } | null;
 }
@@ -97,11 +99,178 @@ const REMEMBERED_IDS = 10_000;
 const GAP_CHECK_RETRIES = 8;
 
 /**
+ * The largest log entry a read hands to the client: its field names and values together, in bytes.
+ * A writer's entry is its envelope id and its message (`i`, `e`; the store's events add `version`),
+ * and no reader accepts a message over {@link MAX_MESSAGE_BYTES}; 1 KiB more covers the rest.
+ */
+export const MAX_ENTRY_BYTES = MAX_MESSAGE_BYTES + 1_024;
+/** The most field names and values an entry a read hands over may have (a writer's has 4 or 6). */
+const MAX_ENTRY_FIELDS = 64;
+/** The longest envelope id (`i` field) {@link EventLog.head} hands over; a writer's is 36 bytes. */
+const MAX_ENVELOPE_ID_BYTES = 256;
+/**
+ * Bytes of entries one page of {@link EventLog.readAfter} hands over, past which the page ends early
+ * (it holds at least one entry): 1,000 entries of up to {@link MAX_ENTRY_BYTES} would be a gigabyte.
+ */
+const PAGE_BYTES = 8 * 1_048_576;
+
+/**
+ * Lua, shared by the reads of the log KEYS[1] (ARGV[1]: 'w' or 'r', see {@link runReadScript};
+ * ARGV[2]: {@link MAX_ENTRY_BYTES}, ARGV[3]: {@link MAX_ENTRY_FIELDS}). `oversized(entry)`: whether a
+ * stream entry ({id, {name, value, ...}}, as XRANGE gives it in Lua) is larger than any writer makes;
+ * if so it is deleted (XDEL) and counted in `removed` (neither when read-only), and true.
+ *
+ * Why a read deletes: XINFO STREAM, XRANGE and XREVRANGE hand over whole entries, and an entry is as
+ * large as a writer with the app's credentials makes it (up to 512 MB, `proto-max-bulk-len`). Handed
+ * to the client, one such entry broke every read (ioredis: "Cannot create a string longer than
+ * 0x1fffffe8 characters"): a running instance stayed stale until the entry was trimmed by age, and no
+ * instance could start (found by an attack review); a smaller one was pulled whole by every poll of
+ * every instance (the log's first and last entries come with every XINFO). So the reads run here and
+ * hand over only what the client uses, each value bounded. Inside the script the entry is still
+ * copied once by the command that reads it; deleted, it is not copied again by the next poll. Nothing
+ * is lost: no reader accepts a message over {@link MAX_MESSAGE_BYTES}, so such an entry is never a
+ * revocation or any other event, only a writer with the app's credentials (or a bug) makes one, and it
+ * could delete entries anyway. XDEL changes neither the log's last id nor its count of entries ever
+ * appended, which the polls compare.
+ */
+const LUA_LOG_READ = `local key, may_write, max_bytes, max_fields = KEYS[1], ARGV[1] == 'w', tonumber(ARGV[2]), tonumber(ARGV[3])
+local removed = 0
+local function oversized(entry)
+  local fields = entry[2]
+  local size = 0
+  if type(fields) ~= 'table' or #fields > max_fields then
+    size = max_bytes + 1
+  else
+    for i = 1, #fields do size = size + #fields[i] end
+  end
+  if size <= max_bytes then return false end
+  if may_write then
+    redis.call('XDEL', key, entry[1])
+    removed = removed + 1
+  end
+  return true
+end
+`;
+
+/**
+ * Where the log stands, as {@link parseStreamInfo} reads it: `XINFO STREAM`'s `last-generated-id`,
+ * `entries-added` and `last-entry` (its id and its `i` field only: `{id, {'i', envelope id}}`,
+ * `{id, {}}` without one), then `removed` and the count. The first and the last entry, which XINFO
+ * copies, are checked (`oversized`): a removed last entry leaves `last-entry` out (not known). No
+ * log: `last-generated-id` 0-0, nothing appended, no entry. Where XINFO is refused (an access
+ * string without it), the newest entry's id alone stands for the last id, and the count is left out.
+ * A key of another type raises WRONGTYPE (the caller replaces it).
+ */
+export const LOG_HEAD = `${LUA_LOG_READ}
+local ok, info = pcall(redis.call, 'XINFO', 'STREAM', key)
+if not ok then
+  local message = type(info) == 'table' and info.err or tostring(info)
+  if string.find(message, 'no such key', 1, true) then return {'last-generated-id', '0-0', 'entries-added', 0, 'last-entry', false, 'removed', 0} end
+  if string.find(message, 'WRONGTYPE', 1, true) then error(type(info) == 'table' and info or redis.error_reply(message)) end
+  local newest = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)[1]
+  if not newest then return {'last-generated-id', '0-0', 'last-entry', false, 'removed', 0} end
+  oversized(newest)
+  return {'last-generated-id', newest[1], 'removed', removed}
+end
+local reply = {}
+local first, last = false, false
+for i = 1, #info - 1, 2 do
+  local name, value = info[i], info[i + 1]
+  if name == 'last-generated-id' or (name == 'entries-added' and type(value) == 'number' and value >= 0 and value <= 9007199254740991) then
+    reply[#reply + 1] = name
+    reply[#reply + 1] = value
+  elseif name == 'first-entry' then first = value
+  elseif name == 'last-entry' then last = value end
+end
+local first_removed = first and oversized(first)
+local last_removed = false
+if last and first and first[1] == last[1] then last_removed = first_removed elseif last then last_removed = oversized(last) end
+if not last then
+  reply[#reply + 1] = 'last-entry'
+  reply[#reply + 1] = false
+elseif not last_removed then
+  local fields = last[2]
+  local kept = {}
+  if fields[1] == '${ID_FIELD}' and type(fields[2]) == 'string' and #fields[2] <= ${MAX_ENVELOPE_ID_BYTES} then kept = {'${ID_FIELD}', fields[2]} end
+  reply[#reply + 1] = 'last-entry'
+  reply[#reply + 1] = {last[1], kept}
+end
+reply[#reply + 1] = 'removed'
+reply[#reply + 1] = removed
+return reply
+`;
+
+/**
+ * The id of the log's newest entry (ARGV[4] '-') or oldest (ARGV[4] '+'), and `removed`: `{id, removed}`,
+ * `{false, 0}` when the log holds none. An entry removed as `oversized` still gives its id: it was
+ * retained until this read, and nothing that could be read was lost with it (a gap check would
+ * otherwise see one, and reload the state, for an entry that was never a revocation).
+ */
+const LOG_END = `${LUA_LOG_READ}
+local entry
+if ARGV[4] == '-' then entry = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)[1] else entry = redis.call('XRANGE', key, '-', '+', 'COUNT', 1)[1] end
+if not entry then return {false, 0} end
+oversized(entry)
+return {entry[1], removed}
+`;
+
+/**
+ * Up to ARGV[6] entries after the id ARGV[4] (exclusive) up to ARGV[5] (inclusive, '+' = the newest):
+ * `{entries, more}`, the entries as XRANGE gives them, each `oversized` one (removed, unless
+ * read-only) in its place as `{id, false}` (so that the reader's position passes it). Once the
+ * entries handed over pass ARGV[7] bytes, the page ends there with `more` 1; the entries after it are
+ * left for the next page, unchecked.
+ */
+const LOG_PAGE = `${LUA_LOG_READ}
+local entries = redis.call('XRANGE', key, '(' .. ARGV[4], ARGV[5], 'COUNT', ARGV[6])
+local budget, bytes, page = tonumber(ARGV[7]), 0, {}
+for i = 1, #entries do
+  local entry = entries[i]
+  if oversized(entry) then
+    entry[2] = false
+  else
+    local fields = entry[2]
+    for j = 1, #fields do bytes = bytes + #fields[j] end
+  end
+  page[i] = entry
+  if bytes > budget and i < #entries then return {page, 1} end
+end
+return {page, 0}
+`;
+
+/**
+ * Runs a read script that removes what no writer stores, with `'w'` as its ARGV[1] (the arguments
+ * follow), through EVALSHA. Where the user may read the keys but not write them (an access string
+ * with `%R~`, as tests make one to refuse writes: Redis refuses EVAL, which may write, on such keys
+ * before it runs), the same read runs through EVAL_RO with `'r'`, which makes the script remove
+ * nothing (what it would remove it still never hands over). With `bytes`, the reply's strings come as
+ * Buffers (EVAL each time).
+ * @internal
+ */
+export async function runReadScript<R>(redis: KccRedis, lua: string, keys: readonly string[], args: readonly (string | number | Buffer)[], bytes = false): Promise<R> {
+  try {
+    if (bytes) return (await redis.run((r) => r.callBuffer('EVAL', lua, keys.length, ...keys, 'w', ...args))) as R;
+    return await redis.script<R>(lua, keys, ['w', ...args]);
+  } catch (error) {
+    if (!(error instanceof Error && KEYS_NOT_WRITABLE.test(error.message))) throw error;
+    const command = ['EVAL_RO', lua, keys.length, ...keys, 'r', ...args] as const;
+    return (await redis.run((r) => (bytes ? r.callBuffer(...command) : r.call(...command)))) as R;
+  }
+}
+
+/** Redis refusing a command on keys of the user's that it may not write (or not access at all). */
+const KEYS_NOT_WRITABLE = /^NOPERM\b.*\bkeys?\b/;
+
+/** A failure of ioredis to turn a reply into strings: what one entry larger than V8's longest string makes of every read that hands it over. */
+const OVERSIZED_REPLY = /Cannot create a string longer than|Invalid string length|Invalid array length/;
+
+/**
  * A durable log of security events on a Redis stream, trimmed by age. Appends survive a reader's
  * absence: a tail resumes from the last id it applied, after any reconnect, so nothing is skipped,
  * and it applies each event (by envelope id) once even if an append was retried. A read or an append
  * that meets a key of another type than a stream replaces it (logged; see lua-key-repair.ts) and
- * goes on, as on a log that was deleted.
+ * goes on, as on a log that was deleted. Reads hand over no entry larger than any writer writes
+ * ({@link MAX_ENTRY_BYTES}): they remove it (logged, counted as `oversized`) and go on.
  *
  * @example
  * const log = new EventLog(redis, { maxAgeMs: 36_000_000 });
@@ -111,8 +280,6 @@ const GAP_CHECK_RETRIES = 8;
 export class EventLog<T = unknown> {
   readonly key: string;
   private readonly drops: DropCounts = emptyDropCounts();
-  /** The server refused `XINFO STREAM` once: {@link head} reads the newest id alone from then on. */
-  private xinfoRefused = false;
 
   constructor(
     private readonly redis: KccRedis,
@@ -145,13 +312,13 @@ export class EventLog<T = unknown> {
 
   /** The id of the newest entry, or `'0-0'` when the log is empty. */
   async lastId(): Promise<string> {
-    const newest = await this.owningKey(() => this.redis.run((r) => r.xrevrange(this.key, '+', '-', 'COUNT', 1)));
-    return newest[0]?.[0] ?? '0-0';
+    return (await this.endId('-')) ?? '0-0';
   }
 
   /**
-   * The newest id and the count of entries ever appended, read together (`XINFO STREAM`): a reader
-   * that knows how many entries arrived by other means since it last read can tell whether any are
+   * The newest id and the count of entries ever appended, read together (`XINFO STREAM`, in a script
+   * that hands over only those and the newest entry's ids: {@link MAX_ENTRY_BYTES}): a reader that
+   * knows how many entries arrived by other means since it last read can tell whether any are
    * missing without reading them.
    */
   head(): Promise<LogHead> {
@@ -159,39 +326,26 @@ export class EventLog<T = unknown> {
   }
 
   private async readHead(): Promise<LogHead> {
-    if (!this.xinfoRefused) {
-      let reply: unknown;
-      try {
-        reply = await this.redis.run((r) => r.xinfo('STREAM', this.key));
-      } catch (error) {
-        if (!(error instanceof Error) || error.name !== 'ReplyError') throw error;
-        // The log does not exist (yet, or any more): nothing was appended to this one.
-        if (/^ERR no such key/.test(error.message)) return { lastId: '0-0', entriesAdded: 0, newest: null };
-        // Not a log: replaced by head(), which reads again; XINFO itself works.
-        if (/^WRONGTYPE\b/.test(error.message)) throw error;
-        // A server or an access string without XINFO: the newest id alone, the count unknown, from
-        // now on. An error reply that passes (a restart, a busy script, a failover) only for this poll.
-        if (!/^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY)\b/.test(error.message)) this.xinfoRefused = true;
-        reply = undefined;
-      }
-      if (reply !== undefined) {
-        const head = Array.isArray(reply) ? parseStreamInfo(reply) : undefined;
-        // A reply without the count (before Redis 7.0) or of another shape (a proxy, a look-alike
-        // server) is of no use to later polls either: the newest id alone from now on.
-        if (head?.entriesAdded === undefined) this.xinfoRefused = true;
-        if (head) return head;
-      }
-    }
-    return { lastId: await this.lastId(), entriesAdded: undefined };
+    const reply = await this.readScript<unknown[]>(LOG_HEAD, []);
+    const head = Array.isArray(reply) ? parseStreamInfo(reply) : undefined;
+    this.removedOversized(Array.isArray(reply) ? namedCount(reply, 'removed') : 0);
+    // A reply of another shape (a proxy, a look-alike server): the newest id alone.
+    return head ?? { lastId: await this.lastId(), entriesAdded: undefined };
   }
 
   /** The id of the oldest retained entry, or undefined when the log is empty. */
-  async oldestId(): Promise<string | undefined> {
-    const oldest = await this.owningKey(() => this.redis.run((r) => r.xrange(this.key, '-', '+', 'COUNT', 1)));
-    return oldest[0]?.[0];
+  oldestId(): Promise<string | undefined> {
+    return this.endId('+');
   }
 
-  /** Entries dropped while reading (tails and {@link readAfter}), by reason. */
+  /** The id of the newest (`'-'`: read from the end) or the oldest entry (`'+'`), or undefined when the log is empty ({@link LOG_END}). */
+  private async endId(end: '-' | '+'): Promise<string | undefined> {
+    const [id, removed] = await this.owningKey(() => this.readScript<[string | null, number]>(LOG_END, [end]));
+    this.removedOversized(removed);
+    return id ?? undefined;
+  }
+
+  /** Entries dropped while reading (tails and {@link readAfter}), and entries removed by any read as larger than any writer writes ({@link MAX_ENTRY_BYTES}; `oversized`), by reason. */
   get dropped(): Readonly<DropCounts> {
     return { ...this.drops };
   }
@@ -199,7 +353,8 @@ export class EventLog<T = unknown> {
   /**
    * Reads every retained entry after `afterId` (`'0-0'` = from the start), in pages, and hands each
    * well-formed event to `handler` in log order; bad entries are dropped and counted. For readers that
-   * poll in batches instead of holding a blocking tail.
+   * poll in batches instead of holding a blocking tail. An entry larger than any writer writes
+   * ({@link MAX_ENTRY_BYTES}) is removed from the log unread, counted as `oversized`, and logged.
    *
    * @example
    * let position = await log.lastId();
@@ -215,15 +370,46 @@ export class EventLog<T = unknown> {
     const pageSize = options.pageSize ?? 1_000;
     let lastId = afterId;
     for (;;) {
-      const entries = await this.owningKey(() => this.redis.run((r) => r.xrange(this.key, `(${lastId}`, options.until ?? '+', 'COUNT', pageSize)));
+      const [entries, more] = await this.readPage(lastId, options.until ?? '+', pageSize);
+      this.droppedOversized(entries);
       for (const [id, fields] of entries) {
         lastId = id;
+        // Oversized: removed unread (counted above).
+        if (fields === null) continue;
         if (fields[0] === ID_FIELD && fields[1] !== undefined && options.skip?.(fields[1])) continue;
         const event = this.decodeEntry(fields);
         if (event) handler(event, id);
       }
-      if (entries.length < pageSize) return { lastId, gap };
+      if (entries.length < pageSize && more === 0) return { lastId, gap };
     }
+  }
+
+  /** One page of {@link readAfter} ({@link LOG_PAGE}): up to `count` entries after `afterId`, the oversized ones as `[id, null]`. */
+  private readPage(afterId: string, until: string, count: number): Promise<[entries: [string, string[] | null][], more: number]> {
+    return this.owningKey(() => this.readScript(LOG_PAGE, [afterId, until, count, PAGE_BYTES]));
+  }
+
+  /** Runs one of the log's read scripts, with the bounds of an entry first. */
+  private readScript<R>(lua: string, args: readonly (string | number)[]): Promise<R> {
+    return runReadScript<R>(this.redis, lua, [this.key], [MAX_ENTRY_BYTES, MAX_ENTRY_FIELDS, ...args]);
+  }
+
+  /** Counts and logs the oversized entries of a page read ({@link LOG_PAGE}: in their place as `[id, null]`). */
+  private droppedOversized(entries: readonly [string, string[] | null][]): void {
+    let count = 0;
+    for (const [, fields] of entries) if (fields === null) count++;
+    this.removedOversized(count);
+  }
+
+  /** Counts and logs entries a read dropped unread as larger than any writer writes. */
+  private removedOversized(count: number): void {
+    if (!(count > 0)) return;
+    this.drops.oversized += count;
+    for (let i = 0; i < count; i++) this.options.onDrop?.('oversized');
+    this.redis.config.logger.warn(
+      `${count} ${count === 1 ? 'entry' : 'entries'} of the event log ${this.key} larger than any kcc-redis client writes (over ${MAX_ENTRY_BYTES} bytes, or over ${MAX_ENTRY_FIELDS} fields) dropped unread and removed from the log (unless this user may not write it): ` +
+        'no reader accepts one, so nothing was lost (a Redis writer holding the app\'s credentials, or a bug; see docs/security-model.md)',
+    );
   }
 
   /** Starts a tail on its own connection; resolves once it is reading. */
@@ -241,6 +427,10 @@ export class EventLog<T = unknown> {
       decode: (fields) => this.decodeEntry(fields),
       oldestId: () => this.oldestId(),
       replaceWrongType: () => replaceWrongType(this.redis, this.key, 'stream'),
+      removeOversized: async (afterId, count) => {
+        const [entries] = await this.readPage(afterId, '+', count);
+        this.droppedOversized(entries);
+      },
     };
     tail = new RunningTail(source, reader, handler, start, options);
     return tail;
@@ -276,6 +466,8 @@ interface TailSource<T> {
   oldestId(): Promise<string | undefined>;
   /** Replaces the log's key if it is not a stream (a read met WRONGTYPE). */
   replaceWrongType(): Promise<boolean>;
+  /** Removes the entries larger than any writer writes among the `count` after `afterId` (a read failed on one). */
+  removeOversized(afterId: string, count: number): Promise<void>;
 }
 
 class RunningTail<T> implements EventLogTail {
@@ -347,6 +539,9 @@ class RunningTail<T> implements EventLogTail {
         if (this.stopped || this.reader.status === 'end') return;
         // Not a log: replaced, then read on as from a log that was deleted (a failure here is retried with the read).
         if (isWrongTypeReply(error)) await this.source.replaceWrongType().catch(() => false);
+        // An entry too large for a string (XREAD hands entries over whole): removed through a read
+        // that checks them (LOG_PAGE), or every retry would fetch it again and fail the same way.
+        else if (error instanceof Error && OVERSIZED_REPLY.test(error.message)) await this.source.removeOversized(this.last, count).catch(() => undefined);
         failures++;
         // The connection recovers by itself (and re-reads credentials); retry with a bounded backoff
         // that stop() cuts short and that never keeps the process alive on its own.
@@ -402,19 +597,23 @@ class RunningTail<T> implements EventLogTail {
 /**
  * The fields of an `XINFO STREAM` reply (RESP2: a flat list of names and values) that {@link LogHead}
  * needs, or undefined for a reply without a well-formed newest id. `entries-added` is there from
- * Redis 7.0 (Valkey too); before, it is absent.
+ * Redis 7.0 (Valkey too); before, it is absent. `newest` is null for a `last-entry` of nil (no entry),
+ * undefined without a `last-entry` (the head script leaves it out when it removed that entry).
  * https://redis.io/docs/latest/commands/xinfo-stream/
  */
 export function parseStreamInfo(reply: readonly unknown[]): LogHead | undefined {
   let lastId: string | undefined;
   let entriesAdded: number | undefined;
-  let newest: LogHead['newest'] = null;
+  let newest: LogHead['newest'];
   for (let i = 0; i + 1 < reply.length; i += 2) {
     const value = reply[i + 1];
-    if (reply[i] === 'last-entry' && Array.isArray(value) && typeof value[0] === 'string') {
-      const fields: unknown = value[1];
-      const envelopeId = Array.isArray(fields) && fields[0] === ID_FIELD && typeof fields[1] === 'string' ? fields[1] : undefined;
-      newest = { id: value[0], envelopeId };
+    if (reply[i] === 'last-entry') {
+      if (value === null) newest = null;
+      else if (Array.isArray(value) && typeof value[0] === 'string') {
+        const fields: unknown = value[1];
+        const envelopeId = Array.isArray(fields) && fields[0] === ID_FIELD && typeof fields[1] === 'string' ? fields[1] : undefined;
+        newest = { id: value[0], envelopeId };
+      }
     }
     if (reply[i] === 'last-generated-id' && typeof value === 'string') lastId = value;
     else if (reply[i] === 'entries-added' && (typeof value === 'number' || typeof value === 'string')) entriesAdded = Number(value);
@@ -424,6 +623,12 @@ export function parseStreamInfo(reply: readonly unknown[]): LogHead | undefined 
 }
 
 const STREAM_ID = /^\d+-\d+$/;
+
+/** The number after `name` in a flat list of names and values (a script's reply), 0 when absent. */
+function namedCount(reply: readonly unknown[], name: string): number {
+  for (let i = 0; i + 1 < reply.length; i += 2) if (reply[i] === name && typeof reply[i + 1] === 'number') return reply[i + 1] as number;
+  return 0;
+}
 
 /** Orders two stream ids (`<ms>-<seq>`): negative, zero or positive. */
 export function compareStreamIds(a: string, b: string): number {

@@ -1,4 +1,5 @@
 import type { KccRedis } from '../connection.js';
+import { runReadScript } from '../event-log.js';
 import { KccConnectionError } from '../errors.js';
 import { MAX_NOT_BEFORE_SKEW_SECONDS, MAX_REVOCATION_ID_LENGTH, NOT_BEFORE_READ_SLACK_SECONDS, latestNotBefore } from './revocation-event.js';
 import { type RevocationIndex, oldestLiveNotBefore } from './revocation-index.js';
@@ -8,7 +9,10 @@ import { REVOCATION_KEYS } from './revocation-keys.js';
 export interface SnapshotLoad {
   /** Entries applied; one read twice while ranks shifted under the load counts twice. */
   readonly loaded: number;
+  /** Entries refused, `oversized` included. */
   readonly refused: number;
+  /** Of those, entries removed unread as longer than any writer writes ({@link MAX_MEMBER_BYTES}, {@link MAX_CLIENT_NOT_BEFORE_BYTES}). */
+  readonly oversized: number;
 }
 
 /** Members removed per purge call. */
@@ -33,6 +37,96 @@ return removed
 
 const validId = (id: string) => id.length > 0 && id.length <= MAX_REVOCATION_ID_LENGTH;
 
+/**
+ * The longest member of the stored sets a read hands to the client (bytes): a valid id has at most
+ * {@link MAX_REVOCATION_ID_LENGTH} UTF-16 code units, and one unit is at most 3 bytes in UTF-8 (bytes
+ * that are not UTF-8 read as U+FFFD, one unit for 1 to 3 bytes), so a longer member reads as a longer
+ * id, which the loader refuses anyway. The scripts below remove such members unread.
+ *
+ * Why: `ZRANGE` hands members over whole, and a member is as long as a writer with the app's
+ * credentials makes it (up to 512 MB). One longer than V8's longest string (0x1fffffe8 characters)
+ * failed every load ("Cannot create a string longer than …"), so no instance could start, for good
+ * (the sessions' expiry is the writer's to choose); a shorter one was pulled whole by every start
+ * (found by an attack review). Inside the script the member is still copied once by the `ZRANGE` that
+ * meets it; removed, it is not copied again. Nothing is lost: no honest writer stores such a member.
+ */
+export const MAX_MEMBER_BYTES = 3 * MAX_REVOCATION_ID_LENGTH;
+
+/**
+ * The longest client-wide not-before a read hands over (bytes): writers store the decimal digits of
+ * epoch seconds (10 today; a safe integer has at most 16). A longer value is removed unread
+ * ({@link READ_CLIENT_NOT_BEFORE}).
+ */
+export const MAX_CLIENT_NOT_BEFORE_BYTES = 64;
+
+/**
+ * Lua, shared by the reads of the sorted sets: `remove_long(key, page, step, longest)` removes (ZREM)
+ * every member of `page` (a flat list, a member every `step` entries) longer than `longest` bytes and
+ * returns how many; read-only (ARGV[1] 'r', see {@link runReadScript}) it removes none and raises an
+ * error instead: such a page can be neither handed over nor read past by rank.
+ */
+const LUA_REMOVE_LONG = `
+local function remove_long(key, page, step, longest)
+  local found = 0
+  for i = 1, #page, step do
+    if #page[i] > longest then
+      if ARGV[1] ~= 'w' then return redis.error_reply('ERR a stored revocation id longer than any client writes, which this user may not remove (its keys are read-only): not loaded') end
+      redis.call('ZREM', key, page[i])
+      found = found + 1
+    end
+  end
+  return found
+end
+`;
+
+/**
+ * Lua: the members ranked ARGV[2] to ARGV[3] (from the highest score: `ZRANGE … REV WITHSCORES`) of the
+ * sorted set KEYS[1], as `{flat member/score list, removed}`, after removing (ZREM) every member among
+ * them longer than ARGV[4] bytes ({@link MAX_MEMBER_BYTES}) and reading the range again: the reply is
+ * the range as it would have been without them, so the ranges read after it, which the server runs
+ * after the removal, line up with it, and the read by rank needs no read again for it (a range run
+ * before it, sent again out of turn, is seen by the usual check). Removed members have no valid score
+ * to check: the member alone makes them poison.
+ */
+export const READ_RANK_RANGE = `${LUA_REMOVE_LONG}
+local key, first, last, longest = KEYS[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local removed = 0
+while true do
+  local page = redis.call('ZRANGE', key, first, last, 'REV', 'WITHSCORES')
+  local found = remove_long(key, page, 2, longest)
+  if type(found) == 'table' then return found end
+  if found == 0 then return {page, removed} end
+  removed = removed + found
+end
+`;
+
+/**
+ * Lua: the client-wide not-before KEYS[1] as `{value or false, removed}`; a value longer than ARGV[2]
+ * bytes ({@link MAX_CLIENT_NOT_BEFORE_BYTES}) is removed unread (`STRLEN` first: `GET` would copy it;
+ * read-only, left in place and not handed over: it is never a valid not-before).
+ */
+const READ_CLIENT_NOT_BEFORE = `
+if redis.call('STRLEN', KEYS[1]) > tonumber(ARGV[2]) then
+  if ARGV[1] == 'w' then redis.call('DEL', KEYS[1]) end
+  return {false, 1}
+end
+return {redis.call('GET', KEYS[1]), 0}
+`;
+
+/**
+ * Lua: up to ARGV[4] members of score ARGV[2] of the sorted set KEYS[1], from offset ARGV[3]
+ * (`ZRANGEBYSCORE … LIMIT`), each longer than ARGV[5] bytes as false: the page keeps its length (the
+ * caller pages by it), the member is not handed over. A read by rank removes it. Writes nothing.
+ */
+export const MEMBERS_OF_SCORE = `
+local page = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[2], ARGV[2], 'LIMIT', ARGV[3], ARGV[4])
+local longest = tonumber(ARGV[5])
+for i = 1, #page do
+  if #page[i] > longest then page[i] = false end
+end
+return page
+`;
+
 /** Entries read per command when loading the stored sessions. */
 export const SNAPSHOT_CHUNK = 5_000;
 /** Chunk reads in flight at once (pipelined on the command connection). */
@@ -55,7 +149,9 @@ export interface SnapshotReadOptions {
  * at `maxLifetimeMs` from now), not-befores still relevant. Entries no honest writer makes (an id
  * longer than {@link MAX_REVOCATION_ID_LENGTH}, a score that is not a number, a not-before later than
  * now + {@link MAX_NOT_BEFORE_SKEW_SECONDS} + {@link NOT_BEFORE_READ_SLACK_SECONDS}) are not applied,
- * and are removed from Redis.
+ * and are removed from Redis. Those no writer could make (a member over {@link MAX_MEMBER_BYTES}, a
+ * client-wide not-before over {@link MAX_CLIENT_NOT_BEFORE_BYTES}) are removed by the reads themselves,
+ * never handed over (`oversized`).
  *
  * The sessions (the bulk: up to millions) and the user-wide not-befores are read in rank ranges,
  * highest score first (see {@link readByRank}); the sessions several commands in flight, the table
@@ -76,7 +172,9 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
    */
   const readSet = async (name: string, what: string, sized: ((count: number) => void) | undefined, floor: number, apply: (member: string, score: string) => Entry): Promise<ReadSet> => {
     // Poison by member and score: a member may be read twice, and members that are not UTF-8 read as one text.
-    const result = { loaded: 0, poison: new Map<string, [string, string]>() };
+    // Oversized members are counted as the scripts remove them: once each, also across reads again.
+    const result = { loaded: 0, poison: new Map<string, [string, string]>(), oversized: 0 };
+    const removed = (count: number) => void (result.oversized += count);
     const each = (member: string, score: string) => {
       const entry = apply(member, score);
       if (entry === 'applied') result.loaded++;
@@ -84,7 +182,7 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
     };
     let sizing = sized;
     for (let attempt = 1; ; attempt++) {
-      const whole = await readByRank(redis, redis.key(name), chunk, window, sizing, floor, (flat, from) => {
+      const whole = await readByRank(redis, redis.key(name), chunk, window, sizing, floor, removed, (flat, from) => {
         for (let i = from; i + 1 < flat.length; i += 2) each(flat[i]!, flat[i + 1]!);
       });
       if (whole) return result;
@@ -98,12 +196,12 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
         continue;
       }
       redis.config.logger.info(`${why}, ${RANK_READS} times: reading them all again, each page after the last entry read`);
-      await readAfterEntries(redis, redis.key(name), chunk, floor, each);
+      await readAfterEntries(redis, redis.key(name), chunk, floor, removed, each);
       return result;
     }
   };
   // The three parts are independent (each change to them is also in the log): read together.
-  const [sessions, subjects, stored] = await Promise.all([
+  const [sessions, subjects, storedClient] = await Promise.all([
     // Sessions down to the first expired one: the rest are expired too.
     readSet(REVOCATION_KEYS.sessions, 'revoked sessions', (count) => index.reserveSessions(index.sessionCount + count), now, (sid, raw) => {
       const exp = Number(raw);
@@ -121,10 +219,11 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
       index.revokeSubject(sub, nbf);
       return 'applied';
     }),
-    redis.run((r) => r.get(redis.key(REVOCATION_KEYS.clientNotBefore))),
+    runReadScript<[string | null, number]>(redis, READ_CLIENT_NOT_BEFORE, [redis.key(REVOCATION_KEYS.clientNotBefore)], [MAX_CLIENT_NOT_BEFORE_BYTES]),
   ]);
   let loaded = sessions.loaded + subjects.loaded;
   let poisonClient = '';
+  const [stored, clientRemoved] = storedClient;
   if (stored !== null) {
     const nbf = Number(stored);
     if (!Number.isSafeInteger(nbf) || nbf > latest) poisonClient = stored;
@@ -133,24 +232,26 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
       loaded++;
     }
   }
-  const refused = sessions.poison.size + subjects.poison.size + (poisonClient === '' ? 0 : 1);
-  if (refused > 0) {
+  const oversized = sessions.oversized + subjects.oversized + clientRemoved;
+  const poison = sessions.poison.size + subjects.poison.size + (poisonClient === '' ? 0 : 1);
+  if (poison > 0) {
     const [sessionBytes, subjectBytes] = await Promise.all([
       storedBytes(redis, redis.key(REVOCATION_KEYS.sessions), sessions.poison),
       storedBytes(redis, redis.key(REVOCATION_KEYS.subjects), subjects.poison),
     ]);
     await purge(redis, poisonClient, sessionBytes, subjectBytes);
   }
-  return { loaded, refused };
+  return { loaded, refused: poison + oversized, oversized };
 }
 
 /** What a snapshot load made of one stored entry. */
 type Entry = 'applied' | 'expired' | 'poison';
 
-/** One sorted set read whole: entries applied (one read twice while ranks shifted counts twice) and the poison refused. */
+/** One sorted set read whole: entries applied (one read twice while ranks shifted counts twice), the poison refused, and the members removed unread as oversized. */
 interface ReadSet {
   readonly loaded: number;
   readonly poison: ReadonlyMap<string, readonly [member: string, score: string]>;
+  readonly oversized: number;
 }
 
 /** Members of one score read per command, and commands at most, when {@link storedBytes} looks for poison members among them. */
@@ -176,8 +277,9 @@ async function storedBytes(redis: KccRedis, key: string, poison: ReadonlyMap<str
   }
   const lookUp = async ([score, members]: [string, Set<string>]) => {
     for (let page = 0; page < SCORE_PAGES; page++) {
-      const stored = await redis.run((r) => r.zrangebyscoreBuffer(key, score, score, 'LIMIT', page * SCORE_PAGE, SCORE_PAGE));
-      for (const bytes of stored) if (members.has(bytes.toString())) entries.push([bytes, score]);
+      // Bytes (as stored); a member longer than any id (written since the ranges read) as null, not handed over.
+      const stored = await runReadScript<(Buffer | null)[]>(redis, MEMBERS_OF_SCORE, [key], [score, page * SCORE_PAGE, SCORE_PAGE, MAX_MEMBER_BYTES], true);
+      for (const bytes of stored) if (bytes !== null && members.has(bytes.toString())) entries.push([bytes, score]);
       if (stored.length < SCORE_PAGE) return;
     }
   };
@@ -199,18 +301,21 @@ async function purge(redis: KccRedis, client: string, sessions: [Buffer | string
 }
 
 /**
- * Lua: up to ARGV[3] entries of the sorted set KEYS[1], highest score first (members of one score in
- * descending byte order, as `ZRANGE … REV`), from the first entry after the one with score ARGV[1]
- * and member ARGV[2] (from the top when ARGV[1] is empty), that entry found in the set by its value,
+ * Lua: up to ARGV[4] entries of the sorted set KEYS[1], highest score first (members of one score in
+ * descending byte order, as `ZRANGE … REV`), from the first entry after the one with score ARGV[2]
+ * and member ARGV[3] (from the top when ARGV[2] is empty), that entry found in the set by its value,
  * not by a position: its score's members are counted above and binary-searched by member (bytes, as
  * Redis orders them: Lua's `<` on strings follows the server's locale), so the entry need not be in
- * the set any more. Read-only; every call O(log N × log of its score's members + ARGV[3]).
+ * the set any more. Every call O(log N × log of its score's members + ARGV[4]). As
+ * `{flat member/score list, removed}`: members longer than ARGV[5] bytes ({@link MAX_MEMBER_BYTES})
+ * among those entries are removed (the only write) and the page read again from the same start, which
+ * they lay at or after ({@link READ_RANK_RANGE}). ARGV[1]: 'w' ({@link runReadScript}).
  */
-export const READ_AFTER_ENTRY = `
-local key, count = KEYS[1], tonumber(ARGV[3])
+export const READ_AFTER_ENTRY = `${LUA_REMOVE_LONG}
+local key, count, longest = KEYS[1], tonumber(ARGV[4]), tonumber(ARGV[5])
 local start = 0
-if ARGV[1] ~= '' then
-  local score, member = ARGV[1], ARGV[2]
+if ARGV[2] ~= '' then
+  local score, member = ARGV[2], ARGV[3]
   local function sorts_before(a, b)
     for i = 1, math.min(#a, #b) do
       local x, y = string.byte(a, i), string.byte(b, i)
@@ -226,7 +331,14 @@ if ARGV[1] ~= '' then
   end
   start = above + lo
 end
-return redis.call('ZRANGE', key, start, start + count - 1, 'REV', 'WITHSCORES')
+local removed = 0
+while true do
+  local page = redis.call('ZRANGE', key, start, start + count - 1, 'REV', 'WITHSCORES')
+  local found = remove_long(key, page, 2, longest)
+  if type(found) == 'table' then return found end
+  if found == 0 then return {page, removed} end
+  removed = removed + found
+end
 `;
 
 /** Pages a read after an entry may take, beyond twice those the set's size at its start calls for: past them the set kept growing under the read. */
@@ -245,14 +357,15 @@ const ENTRY_READ_SLACK_PAGES = 8;
  * position as fast as it goes) fails it after twice the pages its size at the start calls for, and
  * {@link ENTRY_READ_SLACK_PAGES} more: the load fails, as a start; a reload is tried at the next poll.
  */
-async function readAfterEntries(redis: KccRedis, key: string, chunk: number, floor: number, each: (member: string, score: string) => void): Promise<void> {
+async function readAfterEntries(redis: KccRedis, key: string, chunk: number, floor: number, removed: (count: number) => void, each: (member: string, score: string) => void): Promise<void> {
   const pages = 2 * Math.ceil((await redis.run((r) => r.zcard(key))) / chunk) + ENTRY_READ_SLACK_PAGES;
   let after: [Buffer | string, Buffer | string] = ['', ''];
   for (let page = 0; page < pages; page++) {
     // Bytes, not strings: the entry is sent back as stored (a member that is not UTF-8 decodes to
     // other bytes, and the next page would start elsewhere in its score's members). EVAL each time:
     // the script's text costs nothing next to a page, and no NOSCRIPT round trip can happen.
-    const flat = (await redis.run((r) => r.callBuffer('EVAL', READ_AFTER_ENTRY, 1, key, after[0], after[1], chunk))) as Buffer[];
+    const [flat, oversized] = await runReadScript<[Buffer[], number]>(redis, READ_AFTER_ENTRY, [key], [after[0], after[1], chunk, MAX_MEMBER_BYTES], true);
+    removed(oversized);
     for (let i = 0; i + 1 < flat.length; i += 2) each(flat[i]!.toString(), flat[i + 1]!.toString());
     if (flat.length < 2 * chunk || Number(flat[flat.length - 1]!.toString()) <= floor) return;
     after = [flat[flat.length - 1]!, flat[flat.length - 2]!];
@@ -301,10 +414,26 @@ async function readAfterEntries(redis: KccRedis, key: string, chunk: number, flo
  * not-befores later than its estimate of the server's time + 90 s) and a holder of the app's
  * credentials (docs/security-model.md).
  */
-async function readByRank(redis: KccRedis, key: string, chunk: number, window: number, sized: ((count: number) => void) | undefined, floor: number, each: (flat: readonly string[], from: number) => void): Promise<boolean> {
+async function readByRank(
+  redis: KccRedis,
+  key: string,
+  chunk: number,
+  window: number,
+  sized: ((count: number) => void) | undefined,
+  floor: number,
+  removed: (count: number) => void,
+  each: (flat: readonly string[], from: number) => void,
+): Promise<boolean> {
   // Each read is awaited in turn, later; one that fails while an earlier one is awaited (or once the
-  // load has failed or stopped) must not be an unhandled rejection, which ends the process.
-  const range = (start: number) => handled(redis.run((r) => r.zrange(key, start, String(start + chunk), 'REV', 'WITHSCORES')));
+  // load has failed or stopped) must not be an unhandled rejection, which ends the process. A range
+  // is read by a script that removes members longer than any id first (READ_RANK_RANGE).
+  const range = (start: number) =>
+    handled(
+      runReadScript<[string[], number]>(redis, READ_RANK_RANGE, [key], [start, start + chunk, MAX_MEMBER_BYTES]).then(([flat, oversized]) => {
+        removed(oversized);
+        return flat;
+      }),
+    );
   const card = sized && handled(redis.run((r) => r.zcard(key)));
   const inFlight: Promise<string[]>[] = [range(0)];
   let next = chunk;

@@ -24,7 +24,7 @@ import { type RevocationClaims, RevocationIndex } from './revocation-index.js';
 import { BusCoverage } from './bus-coverage.js';
 import { REVOCATION_KEYS } from './revocation-keys.js';
 import type { KeycloakAdminSink } from './revocation-sink.js';
-import { loadRevocationSnapshot } from './revocation-snapshot.js';
+import { MAX_CLIENT_NOT_BEFORE_BYTES, MAX_MEMBER_BYTES, loadRevocationSnapshot } from './revocation-snapshot.js';
 import { RevocationWriter } from './revocation-writer.js';
 import { UnwrittenRevocations } from './unwritten-revocations.js';
 import { RecentWrites } from './recent-writes.js';
@@ -229,6 +229,8 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   private longerLifetimeLogged = 0;
   /** A renewal of the declaration failed and was logged; the next that succeeds says so. */
   private declarationFailing = false;
+  /** A poll of the log failed and was logged; the next that succeeds says so. */
+  private pollFailing = false;
 
   /** Subscribes, loads the compacted state and starts reading the event log; resolves when {@link check} is current. */
   static start(redis: KccRedis, options: RevocationOptions = {}): Promise<Revocations> {
@@ -526,12 +528,45 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     );
   }
 
-  /** Reads every log entry after the last one read (single-flight); reloads the snapshot if some were trimmed unread. */
+  /**
+   * Reads every log entry after the last one read (single-flight); reloads the snapshot if some were
+   * trimmed unread. A failure is said once until a poll succeeds ({@link pollSettled}), and thrown.
+   */
   private catchUp(): Promise<void> {
-    this.catchingUp ??= this.repairingTypes(() => this.readLog()).finally(() => {
-      this.catchingUp = undefined;
-    });
+    this.catchingUp ??= this.repairingTypes(() => this.readLog())
+      .then(
+        () => this.pollSettled(undefined),
+        (error: unknown) => {
+          this.pollSettled(error);
+          throw error;
+        },
+      )
+      .finally(() => {
+        this.catchingUp = undefined;
+      });
     return this.catchingUp;
+  }
+
+  /**
+   * A poll ended: a failure is warned once per outage, with the error's name and message only (an
+   * ioredis error carries the command's arguments), and the first poll that succeeds after it is said
+   * at `info`. Before, a failing poll was silent: an instance that could not read the log went stale
+   * (and, failing closed, refused every token) with nothing in the log to say why (found by an
+   * attack review: a log entry too large for a string failed every poll).
+   */
+  private pollSettled(error: unknown): void {
+    if (error === undefined) {
+      if (!this.pollFailing) return;
+      this.pollFailing = false;
+      this.redis.config.logger.info('reading the revocation log in Redis works again: this instance is caught up');
+      return;
+    }
+    if (this.pollFailing || this.closed) return;
+    this.pollFailing = true;
+    this.redis.config.logger.warn(
+      `reading the revocation log in Redis failed (tried again at every poll): until a poll succeeds, this instance applies only the revocations it hears over pub/sub, and its state goes stale after maxStalenessMs (${this.options.maxStalenessMs} ms)`,
+      { error: errorLine(error) },
+    );
   }
 
   private async readLog(): Promise<void> {
@@ -589,8 +624,16 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
 
   private async loadSnapshot(): Promise<void> {
     // Independent parts of the state (the stored push only sets the pushed not-before): read together.
-    const [{ refused }] = await this.repairingTypes(() => Promise.all([loadRevocationSnapshot(this.redis, this.index, this.options.sessionMaxLifetimeMs), this.pushes.load()]));
-    if (refused > 0) this.refuse('snapshot', 'future-not-before or malformed', refused);
+    const [{ refused, oversized }] = await this.repairingTypes(() => Promise.all([loadRevocationSnapshot(this.redis, this.index, this.options.sessionMaxLifetimeMs), this.pushes.load()]));
+    if (refused > oversized) this.refuse('snapshot', 'future-not-before or malformed', refused - oversized);
+    if (oversized > 0) {
+      // Said every time (refuse() logs once a minute): each one is a value no writer stores, written with the app's credentials.
+      this.refused.snapshot += oversized;
+      this.redis.config.logger.warn(
+        `${oversized} stored revocation ${oversized === 1 ? 'entry' : 'entries'} longer than any kcc-redis client writes (an id over ${MAX_MEMBER_BYTES} bytes, a client-wide not-before over ${MAX_CLIENT_NOT_BEFORE_BYTES} bytes) removed from Redis unread: ` +
+          'no instance applies one, so nothing was lost; counted in stats.refused.snapshot (a Redis writer holding the app\'s credentials, or a bug; see docs/security-model.md)',
+      );
+    }
   }
 
   /**
