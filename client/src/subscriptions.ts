@@ -302,8 +302,9 @@ export class Subscriptions {
     this.listen(next);
     const onNext = new Set<string>();
     // Channels added meanwhile went to `old` (the connection callers still get): `next` takes them too.
+    const lacking = () => [...this.channels.keys()].filter((channel) => !onNext.has(channel));
     const subscribeNext = async () => {
-      for (let missing = [...this.channels.keys()]; missing.length > 0; missing = [...this.channels.keys()].filter((c) => !onNext.has(c))) {
+      for (let missing = lacking(); missing.length > 0; missing = lacking()) {
         await this.subscribe(next, missing);
         for (const channel of missing) onNext.add(channel);
       }
