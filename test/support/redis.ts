@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -130,6 +131,26 @@ export function interceptCommand(redis: KccRedis, command: string, hook: (args: 
         },
       })),
     );
+}
+
+/**
+ * Routes every run of the Lua script `lua` that `redis` sends through {@link KccRedis.run} (EVALSHA,
+ * or its text through EVAL, EVAL_RO, `call` or `callBuffer`) through `hook`, which gets the script's
+ * keys and arguments and sends it with `send` (or not): {@link interceptCommand} for a read the client
+ * runs in a script.
+ */
+export function interceptScript(redis: KccRedis, lua: string, hook: (keys: unknown[], args: unknown[], send: () => Promise<unknown>) => Promise<unknown>): void {
+  const sha = createHash('sha1').update(lua).digest('hex');
+  // args: [script or sha, number of keys, ...keys, ...arguments], from `at`.
+  const route = (args: unknown[], at: number, send: () => Promise<unknown>) => {
+    const keys = Number(args[at + 1]);
+    return hook(args.slice(at + 2, at + 2 + keys), args.slice(at + 2 + keys), send);
+  };
+  interceptCommand(redis, 'evalsha', (args, send) => (args[0] === sha ? route(args, 0, send) : send()));
+  interceptCommand(redis, 'eval', (args, send) => (args[0] === lua ? route(args, 0, send) : send()));
+  for (const method of ['call', 'callBuffer']) {
+    interceptCommand(redis, method, (args, send) => (/^EVAL(_RO)?$/i.test(String(args[0])) && args[1] === lua ? route(args, 1, send) : send()));
+  }
 }
 
 /**

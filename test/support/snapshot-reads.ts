@@ -1,13 +1,14 @@
 /**
  * A starting instance's reads of the stored revocation state, intercepted: to restart a server, move
  * a slot or change the set between two reads, and to count them. The one place that knows how each
- * read goes out (a range by rank: `ZRANGE key start stop REV`; a page after an entry:
- * `callBuffer('EVAL', READ_AFTER_ENTRY, 1, key, score, member, count)`).
+ * read goes out (a range by rank: the script READ_RANK_RANGE, keys `[key]`, arguments
+ * `['w', start, stop, longest]`; a page after an entry: READ_AFTER_ENTRY through
+ * `callBuffer('EVAL', …)`, arguments `['w', score, member, count, longest]`).
  */
 import type { Cluster, Redis } from 'ioredis';
 import type { KccRedis } from '../../client/src/index.js';
-import { READ_AFTER_ENTRY } from '../../client/src/revocation/revocation-snapshot.js';
-import { interceptCommand } from './redis.js';
+import { READ_AFTER_ENTRY, READ_RANK_RANGE } from '../../client/src/revocation/revocation-snapshot.js';
+import { interceptScript } from './redis.js';
 
 /** A read of the stored state: by rank, or a page after an entry. */
 export type ReadKind = 'rank' | 'entry';
@@ -15,12 +16,20 @@ export type ReadKind = 'rank' | 'entry';
 /** Where a read starts: a rank, or the entry (score and member, as sent: bytes after the first page) a page reads after; undefined for a read's first command. */
 type Start = { readonly rank: string } | { readonly score: Buffer | string; readonly member: Buffer | string } | undefined;
 
+/**
+ * Routes every range by rank that `redis` reads (of any key) through `hook`, with what `ZRANGE` gets
+ * in the script: the key, the first rank and the last (as strings).
+ */
+export function interceptRankRanges(redis: KccRedis, hook: (range: [key: string, first: string, last: string], send: () => Promise<unknown>) => Promise<unknown>): void {
+  interceptScript(redis, READ_RANK_RANGE, (keys, args, send) => hook([String(keys[0]), String(args[1]), String(args[2])], send));
+}
+
 /** Routes every read of `key` that `redis` sends through `hook`, with its kind and where it starts. */
 function interceptReads(redis: KccRedis, key: string, hook: (kind: ReadKind, start: Start, send: () => Promise<unknown>) => Promise<unknown>): void {
-  interceptCommand(redis, 'zrange', (args, send) => (args[0] === key ? hook('rank', String(args[1]) === '0' ? undefined : { rank: String(args[1]) }, send) : send()));
-  interceptCommand(redis, 'callBuffer', (args, send) => {
-    if (args[0] !== 'EVAL' || args[1] !== READ_AFTER_ENTRY || args[3] !== key) return send();
-    return hook('entry', args[4] === '' ? undefined : { score: args[4] as Buffer, member: args[5] as Buffer }, send);
+  interceptRankRanges(redis, ([read, first], send) => (read === key ? hook('rank', first === '0' ? undefined : { rank: first }, send) : send()));
+  interceptScript(redis, READ_AFTER_ENTRY, (keys, args, send) => {
+    if (keys[0] !== key) return send();
+    return hook('entry', args[1] === '' ? undefined : { score: args[1] as Buffer, member: args[2] as Buffer }, send);
   });
 }
 

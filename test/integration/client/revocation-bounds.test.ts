@@ -12,9 +12,10 @@ import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.
 import { NOT_BEFORE_READ_SLACK_SECONDS } from '../../../client/src/revocation/revocation-event.js';
 import { RecentWrites } from '../../../client/src/revocation/recent-writes.js';
 import { RevocationWriter } from '../../../client/src/revocation/revocation-writer.js';
+import { MEMBERS_OF_SCORE } from '../../../client/src/revocation/revocation-snapshot.js';
 import { nextEvent, until } from '../../support/events.js';
 import { closeAfterEach } from '../../support/closing.js';
-import { connectAs, interceptCommand, kccOptions, useTestRedis } from '../../support/redis.js';
+import { connectAs, interceptScript, kccOptions, useTestRedis } from '../../support/redis.js';
 
 const server = useTestRedis({ appEnvs: Array.from({ length: 21 }, (_, i) => ({ app: `poison${i}`, env: 'prod' })), persistence: 'none' });
 let ns = 0;
@@ -174,7 +175,7 @@ describe('a not-before in the future is refused at every entry', () => {
     const redis = closeLater(await KccRedis.connect(kccOptions(server, ns.user), ['subscriber']));
     let inFlight = 0;
     let most = 0;
-    interceptCommand(redis, 'zrangebyscoreBuffer', async (_, send) => {
+    interceptScript(redis, MEMBERS_OF_SCORE, async (_keys, _args, send) => {
       most = Math.max(most, ++inFlight);
       try {
         return await send();

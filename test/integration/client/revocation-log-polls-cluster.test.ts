@@ -14,7 +14,8 @@ import { encodeEnvelope } from '../../../client/src/envelope.js';
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { until } from '../../support/events.js';
-import { LUA_LOSE_NEWEST_ENTRY, interceptCommand } from '../../support/redis.js';
+import { LOG_HEAD } from '../../../client/src/event-log.js';
+import { LUA_LOSE_NEWEST_ENTRY, interceptScript } from '../../support/redis.js';
 import { slotOwner, startSlotMigration, useTestCluster } from '../../support/test-cluster.js';
 
 const user = 'pollmove-prod';
@@ -46,7 +47,7 @@ it('after the log\'s slot is found on another primary, a poll reads the log inst
   // the two writes happen there.
   let release!: () => void;
   const gate = new Promise<void>((resolve) => (release = resolve));
-  interceptCommand(reader.redis, 'xinfo', async (_args, send) => {
+  interceptScript(reader.redis, LOG_HEAD, async (_keys, _args, send) => {
     await gate;
     return send();
   });

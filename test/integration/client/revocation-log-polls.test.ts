@@ -6,7 +6,8 @@
  * error reply does not switch the check off. Real redis-server, TLS, the stack's ACL users; the
  * "attacker" holds the app-env's own credentials. The races and faults were found by an independent
  * review; each of their tests failed before its fix. The only interference is a wrapper around the
- * reader's command connection that holds or fails one XINFO (a reply delayed in transit, an error).
+ * reader's command connection that holds or fails one read of the head (the script that runs XINFO:
+ * a reply delayed in transit, an error).
  */
 import type { Redis } from 'ioredis';
 import { ReplyError } from 'ioredis';
@@ -17,7 +18,8 @@ import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.
 import { LOCAL_ADMIN_USER } from '../../../local/local-redis.js';
 import { until } from '../../support/events.js';
 import { closeAfterEach } from '../../support/closing.js';
-import { LUA_LOSE_NEWEST_ENTRY, commandCalls, connectAs, interceptCommand, kccOptions, useTestRedis } from '../../support/redis.js';
+import { LOG_HEAD } from '../../../client/src/event-log.js';
+import { LUA_LOSE_NEWEST_ENTRY, commandCalls, connectAs, interceptScript, kccOptions, useTestRedis } from '../../support/redis.js';
 
 const server = useTestRedis({ appEnvs: Array.from({ length: 10 }, (_, i) => ({ app: `polls${i}`, env: 'prod' })), persistence: 'none' });
 let ns = 0;
@@ -88,10 +90,10 @@ async function appendUnpublished(ns: Namespace, sid: string): Promise<void> {
 
 type XinfoHook = (send: () => Promise<unknown>) => Promise<unknown>;
 
-/** Routes the next XINFO sent on `redis`'s command connection through `hook` (once). */
+/** Routes the next read of the log's head (XINFO, in the script LOG_HEAD) sent on `redis`'s command connection through `hook` (once). */
 function interceptNextXinfo(redis: KccRedis, hook: XinfoHook): void {
   let armed = true;
-  interceptCommand(redis, 'xinfo', (_args, send) => {
+  interceptScript(redis, LOG_HEAD, (_keys, _args, send) => {
     if (!armed) return send();
     armed = false;
     return hook(send);

@@ -17,8 +17,8 @@ import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.
 import { loadRevocationSnapshot } from '../../../client/src/revocation/revocation-snapshot.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { compileLocale } from '../../support/locale.js';
-import { connectAs, interceptCommand, kccOptions, useTestRedis } from '../../support/redis.js';
-import { beforeLaterReads, countEntryReads, shiftUpEachRange } from '../../support/snapshot-reads.js';
+import { connectAs, kccOptions, useTestRedis } from '../../support/redis.js';
+import { beforeLaterReads, countEntryReads, interceptRankRanges, shiftUpEachRange } from '../../support/snapshot-reads.js';
 
 // Compiled before the server is even declared (its folder removed once the server has stopped).
 const locale = await compileLocale('en_US');
@@ -108,7 +108,7 @@ it('members that are not UTF-8 and read as the same text vouch for no range: ran
   // Before the first read's second range: the two top sessions removed, ranks up by two. The
   // range then begins with F4 01, past the honest id.
   let shifted = false;
-  interceptCommand(redis, 'zrange', async (args, send) => {
+  interceptRankRanges(redis, async (args, send) => {
     if (args[0] === sessions && String(args[1]) === '100' && !shifted) {
       shifted = true;
       await raw.zrem(sessions, 'top-99', 'top-98');

@@ -8,10 +8,10 @@ import { describe, expect, it } from 'vitest';
 import { type KccLogger, KccRedis, Revocations } from '../../../client/src/index.js';
 import { RevocationIndex } from '../../../client/src/revocation/revocation-index.js';
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
-import { loadRevocationSnapshot } from '../../../client/src/revocation/revocation-snapshot.js';
+import { READ_RANK_RANGE, loadRevocationSnapshot } from '../../../client/src/revocation/revocation-snapshot.js';
 import { closeAfterEach } from '../../support/closing.js';
-import { beforeLaterReads, countEntryReads } from '../../support/snapshot-reads.js';
-import { commandCalls, connectAs, interceptCommand, kccOptions, useTestRedis } from '../../support/redis.js';
+import { beforeLaterReads, countEntryReads, interceptRankRanges } from '../../support/snapshot-reads.js';
+import { commandCalls, connectAs, kccOptions, useTestRedis } from '../../support/redis.js';
 
 const server = useTestRedis({ appEnvs: Array.from({ length: 20 }, (_, i) => ({ app: `snap${i}`, env: 'prod' })), persistence: 'none' });
 let ns = 0;
@@ -52,28 +52,28 @@ function growingIndex(redis: KccRedis, sessions: string, count: number, now: num
 }
 
 /**
- * Holds the first ZRANGE of `sessions` from rank `start` until `others` other ranges of it have replied, runs
+ * Holds the first range of `sessions` from rank `start` until `others` other ranges of it have replied, runs
  * `meanwhile`, then refuses it for now (LOADING), as a server still loading its data does:
- * KccRedis.run sends it again 100 ms later, after the ranges behind it. Returns how many ZRANGE calls
- * went out.
+ * KccRedis.run sends it again 100 ms later, after the ranges behind it. Returns how many ranges
+ * went out. The range script is loaded on the connection first: the first use of a script is one
+ * EVAL that the others wait for (script-cache.ts), so a first range held there would hold them all.
  */
-function refuseRangeOnce(redis: KccRedis, sessions: string, start: number, others: number, meanwhile: () => Promise<unknown>): () => number {
-  const client = redis.client as Redis;
-  const zrange = client.zrange.bind(client);
+async function refuseRangeOnce(redis: KccRedis, sessions: string, start: number, others: number, meanwhile: () => Promise<unknown>): Promise<() => number> {
+  await redis.script(READ_RANK_RANGE, [redis.key('script-load')], ['w', 0, 0, 1]);
   let held = false;
   let refuse: (error: Error) => void = () => undefined;
   const replies: Promise<unknown>[] = [];
-  client.zrange = ((...args: Parameters<Redis['zrange']>) => {
-    if (args[0] !== sessions) return zrange(...args);
-    if (String(args[1]) === String(start) && !held) {
+  interceptRankRanges(redis, ([key, first], send) => {
+    if (key !== sessions) return send();
+    if (first === String(start) && !held) {
       held = true;
       return new Promise((_, reject) => (refuse = reject));
     }
-    const reply = zrange(...args);
+    const reply = send();
     replies.push(reply);
     if (replies.length === others) void Promise.all(replies).then(meanwhile).then(() => refuse(new Error('LOADING Redis is loading the dataset in memory')));
     return reply;
-  }) as Redis['zrange'];
+  });
   return () => replies.length;
 }
 
@@ -161,10 +161,8 @@ describe('loading the stored sessions (chunked, pipelined)', () => {
   it('pipelines the ranges the count calls for, up to the window: they are all sent before the first is handed over', async () => {
     const { raw, redis, sessions } = await namespace();
     await store(raw, sessions, 'r-', 2_000, () => Date.now() + 600_000);
-    const client = redis.client as Redis;
-    const zrange = client.zrange.bind(client);
     let sent = 0;
-    client.zrange = ((...args: Parameters<Redis['zrange']>) => (args[0] === sessions && sent++, zrange(...args))) as Redis['zrange'];
+    interceptRankRanges(redis, ([key], send) => (key === sessions && sent++, send()));
     let sentAtFirstRange: number | undefined;
     class Watching extends RevocationIndex {
       override revokeSession(sid: string, exp: number): void {
@@ -200,7 +198,7 @@ describe('loading the stored sessions (chunked, pipelined)', () => {
     const now = Date.now();
     const present = await store(raw, sessions, 'present-', 400, (i) => now + 60_000 + i);
     // The second range (ranks 100-200) is refused once the others have run and 50 sessions were added at the top.
-    const sent = refuseRangeOnce(redis, sessions, 100, 3, () => (redis.client as Redis).zadd(sessions, ...atTop(50, now)));
+    const sent = await refuseRangeOnce(redis, sessions, 100, 3, () => (redis.client as Redis).zadd(sessions, ...atTop(50, now)));
     const index = new RevocationIndex();
     await loadRevocationSnapshot(redis, index, LIFETIME_MS, { chunk: 100, window: 8 });
     // The three other ranges, then it, sent again; then the second read's five (450 sessions).
@@ -219,7 +217,7 @@ describe('loading the stored sessions (chunked, pipelined)', () => {
     const client = redis.client as Redis;
     // The first range is refused once the others have run, present-299 was revoked again (its expiry
     // raised: to the top) and one session was added above it.
-    const sent = refuseRangeOnce(redis, sessions, 0, 3, async () => {
+    const sent = await refuseRangeOnce(redis, sessions, 0, 3, async () => {
       await client.zadd(sessions, 'GT', now + LIFETIME_MS, 'present-299');
       await client.zadd(sessions, now + LIFETIME_MS + 1, 'added-0');
     });
@@ -257,7 +255,7 @@ describe('loading the stored sessions (chunked, pipelined)', () => {
     // prunes the expired ones, then the sixth goes out. Read down to it, it would come back empty.
     let fifth: Promise<unknown> | undefined;
     let pruned: Promise<number> | undefined;
-    interceptCommand(redis, 'zrange', (args, send) => {
+    interceptRankRanges(redis, (args, send) => {
       if (args[0] !== sessions) return send();
       if (String(args[1]) === '400') return (fifth = send());
       if (String(args[1]) !== '500') return send();
@@ -276,7 +274,7 @@ describe('loading the stored sessions (chunked, pipelined)', () => {
   function addAboveEachRead(redis: KccRedis, raw: Redis, sessions: string, now: number): () => number {
     let added = 0;
     let first: Promise<unknown> | undefined;
-    interceptCommand(redis, 'zrange', async (args, send) => {
+    interceptRankRanges(redis, async (args, send) => {
       if (args[0] !== sessions) return send();
       if (String(args[1]) === '0') return (first = send());
       if (String(args[1]) === '100') {
@@ -367,7 +365,7 @@ describe('loading the stored user-wide not-befores (by rank, one range at a time
     // or a holder of the app's credentials): user-21 moves up
     // to rank 19, read by neither range, and the third range comes back empty.
     let ranges = 0;
-    interceptCommand(redis, 'zrange', async (args, send) => {
+    interceptRankRanges(redis, async (args, send) => {
       const reply = await send();
       if (args[0] === subjects && ++ranges === 2) await raw.zrem(subjects, 'user-0', 'user-1');
       return reply;
@@ -388,7 +386,7 @@ describe('loading the stored user-wide not-befores (by rank, one range at a time
     await raw.zadd(subjects, ...Array.from({ length: 30 }, (_, i) => [now - 100 - i, `user-${i}`]).flat());
     await raw.zadd(subjects, ...Array.from({ length: 200 }, (_, i) => [oldest - 600 - i, `stale-${i}`]).flat());
     let ranges = 0;
-    interceptCommand(redis, 'zrange', (args, send) => {
+    interceptRankRanges(redis, (args, send) => {
       if (args[0] === subjects) ranges++;
       return send();
     });
