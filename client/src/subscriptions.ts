@@ -74,7 +74,7 @@ export class Subscriptions {
 
   /** Adds `listener` to `channel`, subscribing on first use; resolves once messages flow. Returns the function that removes it. */
   async add(channel: string, listener: MessageListener): Promise<() => Promise<void>> {
-    const client = await this.connection();
+    let client = await this.connection();
     let listeners = this.channels.get(channel);
     const first = listeners === undefined;
     listeners ??= new Set();
@@ -83,6 +83,12 @@ export class Subscriptions {
     if (first) {
       try {
         await this.subscribe(client, [channel]);
+        // A renewal that switched connections meanwhile may have checked its successor's channels
+        // before this one was added: the successor takes it here.
+        for (let current = this.connected; current !== undefined && current !== client; current = this.connected) {
+          client = current;
+          await this.subscribe(client, [channel]);
+        }
         this.watchClassic();
       } catch (error) {
         listeners.delete(listener);
@@ -317,7 +323,7 @@ export class Subscriptions {
     // Subscribing `old` again (idempotent) is a round trip on each of its listening connections,
     // answered after every such message; one that does not answer in time is left behind.
     if (old instanceof Cluster) await withTimeout(this.subscribe(old, channels), CONFIRM_TIMEOUT_MS).catch(() => undefined);
-    await subscribeNext();
+    await subscribeNext(); // a channel added after its last check is add()'s to move (it looks once subscribed)
     this.connected = next;
     this.client = Promise.resolve(next);
     this.watchClassic();

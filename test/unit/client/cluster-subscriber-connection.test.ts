@@ -307,6 +307,47 @@ describe("a cluster's classic subscriber connection, read from ioredis' internal
   });
 });
 
+describe('a channel added while a renewal moves the subscriptions', () => {
+  // From a review of 278159a: add() took the connection, then registered its channel; a renewal's last
+  // check of what its successor lacks could fall between the two, and the channel stayed on the old
+  // connection only. Every point of the renewal's sequence is tried: k microtask hops after the
+  // successor's SUBSCRIBE is answered.
+  it('ends up on the successor, wherever in the renewal the add() lands', async () => {
+    for (let k = 0; k <= 24; k++) {
+      const peer = await silentPeer();
+      const a = await classicSubscriberOn(peer, { pingIntervalMs: 600_000 });
+      try {
+        await a.subscriptions.add('a-b:first', () => undefined);
+        const b = lazyCluster(false);
+        (b as { status: string }).status = 'ready';
+        const bConnection = peer.lazyConnection();
+        Object.defineProperty(b, 'subscriber', { get: () => ({ stop() {}, getInstance: () => bConnection }) });
+        const onB: string[] = [];
+        let answer!: () => void;
+        const answered = new Promise<void>((resolve) => (answer = resolve));
+        let held!: () => void;
+        const holding = new Promise<void>((resolve) => (held = resolve));
+        b.subscribe = ((...channels: string[]) => {
+          onB.push(...channels);
+          if (onB.length > 1) return Promise.resolve(channels.length);
+          held();
+          return answered.then(() => channels.length);
+        }) as Cluster['subscribe'];
+        const renewing = a.renew(b);
+        await holding;
+        answer();
+        for (let hop = 0; hop < k; hop++) await Promise.resolve();
+        const adding = a.subscriptions.add('a-b:second', () => undefined);
+        await renewing;
+        await adding;
+        expect({ k, onB }).toEqual({ k, onB: expect.arrayContaining(['a-b:first', 'a-b:second']) });
+      } finally {
+        await a.close();
+      }
+    }
+  });
+});
+
 /** A TCP peer that accepts connections and never answers; `connection()` opens an ioredis connection to it. */
 async function silentPeer() {
   const accepted = new Set<Socket>();
