@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { KccRedis } from '@kcc-redis/client';
 import { REVOCATION_KEYS } from '@kcc-redis/client/contract';
+import { runReadScript } from '../../client/src/event-log.js';
 import { DECLARATION_MEMBERS_READ, MAX_DECLARATIONS_READ, currentDeclarationWindow, isDeclaredLifetime } from '../../client/src/revocation/session-lifetimes.js';
 import { type Part, unreadable } from './unreadable.js';
 
@@ -28,21 +29,35 @@ export interface SessionLifetimesStatus {
   readonly crowded: boolean;
 }
 
+/** Bytes of the stored client-wide not-before read: epoch seconds take 10; anything longer is malformed, and shown cut. */
+const CLIENT_VALUE_SHOWN = 40;
+
+/**
+ * The ids of the log's first and last entries (false where it is empty), without handing over the
+ * entries (a holder of the app's credentials can make one hundreds of MB, which ioredis cannot turn
+ * into a string). Reads only; ARGV[1] is runReadScript's and unused.
+ */
+const LOG_END_IDS = `
+local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
+return { first and first[1] or false, last and last[1] or false }
+`;
+
 /** The largest time a Date holds, in ms since the epoch. */
 const MAX_DATE_MS = 8.64e15;
 
 /** Reads the compacted revocation state and the log's extent, read-only, in one pipeline. */
 export async function readRevocations(redis: KccRedis, now = Date.now()): Promise<RevocationStatus> {
   const window = currentDeclarationWindow(now);
-  const [sessions, subjects, client, length, oldest, newest, lifetimes] = await redis.run(async (r) => {
+  const [sessions, subjects, clientStart, clientBytes, length, lifetimes] = await redis.run(async (r) => {
     const replies = await (r as Redis)
       .pipeline()
       .zcount(redis.key(REVOCATION_KEYS.sessions), `(${now}`, '+inf')
       .zcard(redis.key(REVOCATION_KEYS.subjects))
-      .get(redis.key(REVOCATION_KEYS.clientNotBefore))
+      // Its start only: a holder of the app's credentials can store hundreds of MB there.
+      .getrange(redis.key(REVOCATION_KEYS.clientNotBefore), 0, CLIENT_VALUE_SHOWN - 1)
+      .strlen(redis.key(REVOCATION_KEYS.clientNotBefore))
       .xlen(redis.key(REVOCATION_KEYS.log))
-      .xrange(redis.key(REVOCATION_KEYS.log), '-', '+', 'COUNT', 1)
-      .xrevrange(redis.key(REVOCATION_KEYS.log), '+', '-', 'COUNT', 1)
       .zrangebyscore(redis.key(REVOCATION_KEYS.lifetimes), `(${window.from}`, window.to, 'LIMIT', 0, DECLARATION_MEMBERS_READ + 1)
       .exec();
     // The declarations (the last reply) are a part of their own: writers ignore a key of the wrong type there.
@@ -52,11 +67,9 @@ export async function readRevocations(redis: KccRedis, now = Date.now()): Promis
       return error ?? value;
     });
   });
-  const entryTime = (entries: unknown) => {
-    const id = (entries as [string, unknown][] | undefined)?.[0]?.[0];
-    return id === undefined ? undefined : Number(id.split('-')[0]);
-  };
-  const stored = client === null || client === undefined ? undefined : String(client);
+  const [oldest, newest] = await runReadScript<[string | false | null, string | false | null]>(redis, LOG_END_IDS, [redis.key(REVOCATION_KEYS.log)], []);
+  const entryTime = (id: string | false | null) => (typeof id === 'string' ? Number(id.split('-')[0]) : undefined);
+  const stored = Number(clientBytes) === 0 ? undefined : Number(clientBytes) > CLIENT_VALUE_SHOWN ? `${String(clientStart)}…` : String(clientStart);
   const notBefore = stored === undefined ? undefined : Number(stored);
   // Instances refuse what is not whole epoch seconds; a number beyond Date's range is no time either.
   const wellFormed = notBefore !== undefined && Number.isSafeInteger(notBefore) && Math.abs(notBefore) * 1000 <= MAX_DATE_MS;
@@ -64,7 +77,7 @@ export async function readRevocations(redis: KccRedis, now = Date.now()): Promis
     sessions: Number(sessions),
     subjects: Number(subjects),
     clientNotBefore: wellFormed ? notBefore : undefined,
-    clientNotBeforeMalformed: stored !== undefined && !wellFormed ? stored.slice(0, 40) : undefined,
+    clientNotBeforeMalformed: stored !== undefined && !wellFormed ? stored : undefined,
     sessionLifetimes: lifetimes instanceof Error ? unreadable(lifetimes) : declaredLifetimes(lifetimes as string[]),
     log: { length: Number(length), oldestAt: entryTime(oldest), newestAt: entryTime(newest) },
   };

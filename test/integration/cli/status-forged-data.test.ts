@@ -142,6 +142,22 @@ describe('kcc-redis status and rotate-keys against forged data', () => {
     expect(json.json<StatusJson>().appEnvs[1]!.revocations.clientNotBefore).toBeUndefined();
   });
 
+  // From a review of fbb15d0: status read the log's first and last entries and the client-wide value
+  // whole; past V8's longest string (~512 MB) that fails, and tens of MB came over on every refresh.
+  it('oversized values (20 MB in the log and as the client-wide not-before) do not come over: the log\'s times shown, the value shown cut', async () => {
+    const big = 'x'.repeat(20 * 1024 * 1024);
+    await admin.xadd(key('shop-dev', 'revocation-events'), '1700000000000-0', 'i', 'first', 'e', big);
+    await admin.xadd(key('shop-dev', 'revocation-events'), '1700000001000-0', 'i', 'last', 'e', big);
+    await admin.set(key('shop-dev', 'client-not-before:v1'), big);
+    const sent = async () => Number(/^total_net_output_bytes:(\d+)/m.exec(await admin.info('stats'))![1]);
+    const before = await sent();
+    const json = await runCliInProcess(['status', ...local(), '--app', 'shop', '--env', 'dev', '--json']);
+    expect(await sent() - before).toBeLessThan(4 * 1024 * 1024);
+    const revocations = json.json<{ appEnvs: { revocations: { clientNotBeforeMalformed?: string; log?: { length: number; oldestAt?: number; newestAt?: number } } }[] }>().appEnvs[0]!.revocations;
+    expect(revocations.log).toEqual({ length: 2, oldestAt: 1_700_000_000_000, newestAt: 1_700_000_001_000 });
+    expect(revocations.clientNotBeforeMalformed).toBe(`${'x'.repeat(40)}…`);
+  });
+
   it('--json escapes C1 and bidi characters from Redis, and stays JSON with the same text', async () => {
     const host = 'web\u009b2J\u202egnp.exe\u2066';
     await forgeHeartbeat('shop-dev', 'bidi', { host });
