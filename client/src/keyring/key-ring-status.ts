@@ -1,6 +1,6 @@
 import type { KccRedis } from '../connection.js';
 import { isWrongTypeReply } from '../lua-key-repair.js';
-import { Store, type Versioned } from '../store.js';
+import { MAX_RING_BYTES, type StoredRingText, readStoredRing } from './ring-read.js';
 import { type KeyRingOptions, resolveKeyEncryptionKeys } from './key-ring-options.js';
 import { type SigningAlgorithm, everSigns, viewAt } from './ring-data.js';
 import { KEY_RING_KEYS } from './ring-keys.js';
@@ -55,14 +55,17 @@ export type KeyRingStatus =
 /** Reads and verifies the ring without writing anything (a key of the wrong type is reported, not replaced). See {@link KeyRing.inspect}. */
 export async function inspectKeyRing(redis: KccRedis, options: KeyRingOptions = {}): Promise<KeyRingStatus> {
   const { keks } = await resolveKeyEncryptionKeys(options, redis.config.logger);
-  let stored: Versioned | undefined;
+  let stored: StoredRingText | undefined;
   try {
-    stored = await new Store(redis).getVersioned(KEY_RING_KEYS.ring, { readOnly: true });
+    stored = await readStoredRing(redis, KEY_RING_KEYS.ring, { readOnly: true });
   } catch (error) {
     if (!isWrongTypeReply(error)) throw error;
     return { state: 'refused', reason: 'malformed', message: `${redis.key(KEY_RING_KEYS.ring)} is not a hash (WRONGTYPE): instances replace it and read it as missing (a running one writes its ring back)` };
   }
   if (!stored) return { state: 'absent' };
+  if (stored.oversized !== undefined) {
+    return { state: 'refused', reason: 'malformed', message: `${stored.oversized} bytes, more than any ring a kcc-redis client writes (${MAX_RING_BYTES}): not read` };
+  }
   const now = Date.now();
   try {
     const usable = await unlockRing(await openRing(stored.value, keks, redis.keyPrefix), keks, now);

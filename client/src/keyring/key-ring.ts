@@ -5,12 +5,12 @@ import { emitGuarded } from '../guarded-emit.js';
 import type { KccRedis } from '../connection.js';
 import { KccClosedError, KccKeyRingError, KccLockTimeoutError, KccNotReadyError } from '../errors.js';
 import type { EventLogTail } from '../event-log.js';
-import { Store, type Versioned } from '../store.js';
 import { type ClientAssertionRequest, type ClientAuthFunction, type SigningKey, privateKeyJwtClientAuth, signClientAssertion } from './client-assertion.js';
 import { type KeyRingOptions, type ResolvedKeyRingOptions, resolveKeyRingOptions } from './key-ring-options.js';
 import { type KeyRingStatus, inspectKeyRing } from './key-ring-status.js';
 import { MAX_KEYS, type RingView, type RotationPlan, type StoredRing, planRotation, viewAt } from './ring-data.js';
 import { RingKeeper } from './ring-keeper.js';
+import { type StoredRingText, readStoredRing } from './ring-read.js';
 import { KEY_RING_CHANGED, KEY_RING_CHECK, KEY_RING_KEYS } from './ring-keys.js';
 import { type NewestEntries, RingLog, readNewestRingLog } from './ring-log.js';
 import { type RingRefusalReason, reencryptRing } from './ring-seal.js';
@@ -20,7 +20,7 @@ const LOCK_NAME = KEY_RING_KEYS.lock;
 
 /** The reads a start begins before its options are resolved (they need no key-encryption key). */
 interface StartReads {
-  readonly ring: Promise<Versioned | undefined>;
+  readonly ring: Promise<StoredRingText | undefined>;
   readonly log: Promise<NewestEntries>;
 }
 
@@ -137,7 +137,7 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
   static async start(redis: KccRedis, options: KeyRingOptions = {}): Promise<KeyRing> {
     // The stored ring and the log's newest entries need no key-encryption key to be read: the round
     // trip runs while the options (the key-encryption keys, derived or fetched) resolve.
-    const reads: StartReads = { ring: new Store(redis).getVersioned(KEY_RING_KEYS.ring), log: readNewestRingLog(redis) };
+    const reads: StartReads = { ring: readStoredRing(redis, KEY_RING_KEYS.ring), log: readNewestRingLog(redis) };
     reads.ring.catch(() => undefined);
     reads.log.catch(() => undefined);
     return KeyRing.startResolved(redis, await resolveKeyRingOptions(options, redis.config.logger), reads);

@@ -4,6 +4,7 @@ import { KccKeyRingError } from '../errors.js';
 import { type LockHandle, Locks } from '../lock.js';
 import { SingleFlight } from '../single-flight.js';
 import { Store, type Versioned } from '../store.js';
+import { MAX_RING_BYTES, type StoredRingText, readStoredRing } from './ring-read.js';
 import { jweKekFingerprint } from './key-encryption.js';
 import type { ResolvedKeyRingOptions } from './key-ring-options.js';
 import { CLOCK_SKEW_ALLOWANCE_MS, MAX_COMPROMISED_KIDS, RING_FORMAT_VERSION, type StoredKey, type StoredRing, parseStoredRing, viewAt } from './ring-data.js';
@@ -162,7 +163,7 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
   async heldInRedis(): Promise<Versioned | undefined> {
     // Each round either finds the ring held here, adopts a newer one, or writes the held one back.
     for (let round = 0; round < 4; round++) {
-      const stored = await this.store.getVersioned(KEY_RING_NAME);
+      const stored = await readStoredRing(this.redis, KEY_RING_NAME);
       this.readAt = Date.now();
       if (stored !== undefined && stored.value === this.held?.raw) {
         this.recovered();
@@ -299,7 +300,7 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
 
   /** Under the lock: rewrites the ring held here under the current key-encryption key, if Redis still holds it. */
   private async reencryptLocked(): Promise<void> {
-    const stored = await this.store.getVersioned(KEY_RING_NAME);
+    const stored = await readStoredRing(this.redis, KEY_RING_NAME);
     if (!this.held || stored?.value !== this.held.raw || !this.underEarlierKek()) return;
     const ring = await reencryptRing(this.held.usable.ring, this.options.keks, Date.now());
     if (await this.write(stored.version, ring)) {
@@ -322,20 +323,26 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
    * Reads the ring in Redis (one read at a time) and adopts it if it is good and not older than the
    * one held. `read`: a read of the stored ring already under way (a starting instance's).
    */
-  load(read?: Promise<Versioned | undefined>): Promise<LoadResult> {
+  load(read?: Promise<StoredRingText | undefined>): Promise<LoadResult> {
     this.loading ??= this.loadOnce(read).finally(() => {
       this.loading = undefined;
     });
     return this.loading;
   }
 
-  private async loadOnce(read = this.store.getVersioned(KEY_RING_NAME)): Promise<LoadResult> {
+  private async loadOnce(read = readStoredRing(this.redis, KEY_RING_NAME)): Promise<LoadResult> {
     const stored = await read;
     this.readAt = Date.now();
     if (!stored) return { state: 'absent' };
     if (this.held && stored.value === this.held.raw) {
       this.recovered();
       return { state: 'held' };
+    }
+    if (stored.oversized !== undefined) {
+      // Never handed over (ring-read.ts): refused as any ring that is not one, and written back over by a running instance.
+      const refusal = new RingRefusal('malformed', `${stored.oversized} bytes, more than any ring a kcc-redis client writes (${MAX_RING_BYTES}): not read`);
+      this.refuse(refusal, stored);
+      return { state: 'refused', reason: refusal.reason, stored };
     }
     try {
       const usable = await this.open(stored.value);

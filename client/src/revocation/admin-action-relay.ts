@@ -21,6 +21,7 @@ import { errorLine } from '../redis-error-redaction.js';
 import { waitAtMost } from '../time-limit.js';
 import { type PushOrder, UnverifiedPushes, isNewer } from './unverified-pushes.js';
 import { LUA_KEY_REPAIR, MAX_LOG_ID_AHEAD_MS, warnRepaired } from '../lua-key-repair.js';
+import { runReadScript } from '../event-log.js';
 
 /**
  * How a Keycloak not-before push travels between instances: the realm-signed action itself, inside a
@@ -51,6 +52,30 @@ export const PUSH_VERIFY_WAIT_MS = 1_000;
 export const MAX_SIGNED_ACTION_LENGTH = 8_192;
 
 /**
+ * The longest stored push (bytes) a read hands to the client; a longer one is never read (it counts
+ * as unparseable: lost, and written over by the next relay). A writer stores
+ * `{"v":1,"action":…,"expiration":…,"notBefore":…}` and readers accept an action of at most
+ * {@link MAX_SIGNED_ACTION_LENGTH} characters (a realm-signed JWS of an admin action: a few hundred
+ * ASCII characters); `JSON.stringify` makes each character at most 6 bytes (`\uXXXX`), so 6 × 8,192
+ * bytes and the fields' hundred-odd stay below 64 KiB. Why bounded: `GET` hands a value over whole,
+ * and a holder of the app's credentials can store up to 512 MB there; one longer than V8's longest
+ * string failed every start in ioredis ("Cannot create a string longer than 0x1fffffe8
+ * characters"), a smaller one was sent whole to every starting instance (an attack review).
+ */
+export const MAX_STORED_PUSH_BYTES = 65_536;
+
+/**
+ * Lua: the stored push KEYS[1] as `{value or false, its length}`, `STRLEN` first (`GET` would copy
+ * it): a value over ARGV[2] bytes ({@link MAX_STORED_PUSH_BYTES}) is not handed over. Writes nothing
+ * (ARGV[1] is `runReadScript`'s); a key of another type raises WRONGTYPE, as `GET` did.
+ */
+export const READ_STORED_PUSH = `
+local size = redis.call('STRLEN', KEYS[1])
+if size > tonumber(ARGV[2]) then return {false, size} end
+return {redis.call('GET', KEYS[1]), size}
+`;
+
+/**
  * The newest push, stored for instances that start later (key `keycloak-push:v1`). `expiration` and
  * `notBefore` repeat the signed action's, unverified, only so that the store script can keep the
  * newest; readers verify and order by the action itself.
@@ -77,7 +102,8 @@ const isSignedActionText = (value: unknown): value is string => typeof value ===
 
 // Stores the push unless the stored one is newer (by expiration, then the higher notBefore), appends
 // the batch to the revocation log and publishes it, in one step. A stored entry that does not decode
-// (or whose order fields are not JSON numbers), or whose expiration lies further ahead than any action
+// (or whose order fields are not JSON numbers), one over ARGV[9] bytes (MAX_STORED_PUSH_BYTES: not
+// even copied into the script), or whose expiration lies further ahead than any action
 // Keycloak sends (a writer without the realm key trying to block later pushes), does not count as
 // newer. Keys of the wrong type and a log whose ids run ahead of the server's time are replaced first
 // (lua-key-repair.ts). Returns { 1 when it stored the push, 0 when the stored one counts as newer;
@@ -85,15 +111,16 @@ const isSignedActionText = (value: unknown): value is string => typeof value ===
 // KEYS: stored push, log, session lifetimes. ARGV: stored JSON, expiration, notBefore, this
 // instance's session lifetime (ms), the server's time (ms, as estimated here), envelope id, envelope,
 // latest expiration (s: that time plus the bound ahead and the read slack, as the stored entry was
-// judged by another instance's clock; a script must not call TIME, see server-clock.ts), then the
-// publish routes (publishRouteArgs, as the revocation writer publishes). The push is kept, and the
+// judged by another instance's clock; a script must not call TIME, see server-clock.ts), the longest
+// stored entry read (MAX_STORED_PUSH_BYTES), then the publish routes (publishRouteArgs, as the revocation writer publishes). The push is kept, and the
 // log trimmed, by the longest session lifetime a running instance declared (session-lifetimes.ts).
 const RELAY = `${LUA_PUBLISH_ROUTES}${LUA_KEY_REPAIR}${LUA_LONGEST_LIFETIME}
 local now = tonumber(ARGV[5])
 local lifetime = longest_lifetime(KEYS[3], now, tonumber(ARGV[4]))
 own_type(KEYS[1], 'string')
 local newer = true
-local stored = redis.call('GET', KEYS[1])
+local stored = false
+if redis.call('STRLEN', KEYS[1]) <= tonumber(ARGV[9]) then stored = redis.call('GET', KEYS[1]) end
 if stored then
   local ok, entry = pcall(cjson.decode, stored)
   local bound = tonumber(ARGV[8])
@@ -108,7 +135,7 @@ end
 -- A pushed not-before matters while tokens issued before it may live: the longest session, plus the skew.
 if newer then redis.call('SET', KEYS[1], ARGV[1], 'PX', string.format('%.0f', lifetime + ${MAX_NOT_BEFORE_SKEW_SECONDS * 1000})) end
 xadd_now(KEYS[2], (tonumber(ARGV[8]) - ${MAX_ACTION_EXPIRATION_AHEAD_SECONDS + NOT_BEFORE_READ_SLACK_SECONDS}) * 1000 + ${MAX_LOG_ID_AHEAD_MS}, 'MINID', '~', string.format('%.0f-0', now - lifetime), '*', 'i', ARGV[6], 'e', ARGV[7])
-publish_routes(9, ARGV[7])
+publish_routes(10, ARGV[7])
 return { newer and 1 or 0, repaired }
 `;
 
@@ -229,7 +256,8 @@ export class KeycloakPushRelay {
   async relayAgainIfLost(): Promise<PushCheck> {
     const recent = this.relayed;
     if (recent === undefined) return 'none';
-    const raw = await this.redis.run((r) => r.get(this.redis.key(REVOCATION_KEYS.keycloakPush)));
+    // An oversized stored value (not handed over) counts as unparseable: lost, and written over.
+    const { raw } = await this.readStored();
     const now = Date.now();
     const stored = raw === null ? undefined : storedOrder(raw, await this.redis.serverClock.now());
     if (stored !== undefined && !isNewer(recent.push, stored)) {
@@ -283,7 +311,7 @@ export class KeycloakPushRelay {
     const now = await this.redis.serverClock.now();
     const [storedNow, repaired] = await this.redis.script<[number, number]>(RELAY, keys, [
       JSON.stringify(stored), push.expiration, push.notBefore, Math.ceil(this.maxLifetimeMs), Math.round(now),
-      envelope.id, json, latestActionExpiration(now, NOT_BEFORE_READ_SLACK_SECONDS), ...publishRouteArgs(routes),
+      envelope.id, json, latestActionExpiration(now, NOT_BEFORE_READ_SLACK_SECONDS), MAX_STORED_PUSH_BYTES, ...publishRouteArgs(routes),
     ]);
     if (repaired > 0) warnRepaired(this.redis);
     // Only the newest push matters: one relayed now settles an older one still waiting, and is the one to check.
@@ -320,11 +348,21 @@ export class KeycloakPushRelay {
   async load(): Promise<void> {
     this.reloadWanted = false;
     if (this.verifier) void this.reverifying.run();
-    const raw = await this.redis.run((r) => r.get(this.redis.key(REVOCATION_KEYS.keycloakPush)));
+    const { raw, oversized } = await this.readStored();
+    if (oversized !== undefined) return this.host.refuse('snapshot', `stored keycloak-push of ${oversized} bytes, more than any client stores (${MAX_STORED_PUSH_BYTES}): not read`);
     if (raw === null) return;
     const action = storedAction(raw);
     if (action === undefined) return this.host.refuse('snapshot', 'malformed stored keycloak-push');
     await this.verifyEnforcingMeanwhile(action, 'snapshot');
+  }
+
+  /**
+   * The stored push ({@link READ_STORED_PUSH}): its text, or null when none is stored or it is over
+   * {@link MAX_STORED_PUSH_BYTES} (then `oversized` gives its length; it was not handed over).
+   */
+  private async readStored(): Promise<{ readonly raw: string | null; readonly oversized?: number }> {
+    const [raw, size] = await runReadScript<[string | null, number]>(this.redis, READ_STORED_PUSH, [this.redis.key(REVOCATION_KEYS.keycloakPush)], [MAX_STORED_PUSH_BYTES]);
+    return raw === null && size > MAX_STORED_PUSH_BYTES ? { raw: null, oversized: size } : { raw };
   }
 
   /**
