@@ -22,7 +22,8 @@ import { closeAfterEach } from '../../support/closing.js';
 import { until } from '../../support/events.js';
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
 import { type RealmKey, realmKey } from '../../support/logout-tokens.js';
-import { connectAs, interceptCommand, kccOptions, useTestRedis } from '../../support/redis.js';
+import { connectAs, interceptScript, kccOptions, useTestRedis } from '../../support/redis.js';
+import { READ_STORED_PUSH } from '../../../client/src/revocation/admin-action-relay.js';
 
 const server = useTestRedis({ appEnvs: [{ app: 'pushkeys', env: 'prod' }], persistence: 'none' });
 const user = 'pushkeys-prod';
@@ -316,8 +317,8 @@ it('a stored push whose verification outlasts the start\'s wait is not raised to
   const readingStored = new Promise<void>((resolve) => (reading = resolve));
   let proceed: () => void = () => undefined;
   const proceeding = new Promise<void>((resolve) => (proceed = resolve));
-  interceptCommand(newcomerRedis, 'get', async (args, send) => {
-    if (args[0] === stored(REVOCATION_KEYS.keycloakPush)) {
+  interceptScript(newcomerRedis, READ_STORED_PUSH, async (keys, _args, send) => {
+    if (keys[0] === stored(REVOCATION_KEYS.keycloakPush)) {
       reading();
       await proceeding;
     }
