@@ -214,26 +214,46 @@ oversized(entry)
 return {entry[1], removed}
 `;
 
+/** The most entries {@link LOG_PAGE} reads from the log at once, inside the script. */
+const LOG_READ_BATCH = 16;
+
 /**
  * Up to ARGV[6] entries after the id ARGV[4] (exclusive) up to ARGV[5] (inclusive, '+' = the newest):
  * `{entries, more}`, the entries as XRANGE gives them, each `oversized` one (removed, unless
  * read-only) in its place as `{id, false}` (so that the reader's position passes it). Once the
- * entries handed over pass ARGV[7] bytes, the page ends there with `more` 1; the entries after it are
- * left for the next page, unchecked.
+ * entries handed over pass ARGV[7] bytes, the page ends there with `more` 1 (0 when its last read
+ * showed that none follows); the entries after it are left for the next page, unchecked.
+ *
+ * The entries are read in batches of at most {@link LOG_READ_BATCH}, each no larger than the entries
+ * seen so far say the budget still holds (the first: one entry), so that the entries read past the
+ * page's end are few: one `XRANGE … COUNT ARGV[6]` copied up to 1,000 entries into the script before
+ * the budget cut the page (8 of 1 MiB), and the next page copied everything after them again, so
+ * that N entries of 1 MiB cost N²/16 MiB of copies, in one instance's load (an attack review: 300 of
+ * them, each within {@link MAX_ENTRY_BYTES}, took 25.8 s of the server's time and 678 MB of Lua memory).
+ * Now a page copies its own entries and a few more.
  */
 const LOG_PAGE = `${LUA_LOG_READ}
-local entries = redis.call('XRANGE', key, '(' .. ARGV[4], ARGV[5], 'COUNT', ARGV[6])
-local budget, bytes, page = tonumber(ARGV[7]), 0, {}
-for i = 1, #entries do
-  local entry = entries[i]
-  if oversized(entry) then
-    entry[2] = false
-  else
-    local fields = entry[2]
-    for j = 1, #fields do bytes = bytes + #fields[j] end
+local last, upto, count, budget = ARGV[4], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
+local bytes, largest, page = 0, 0, {}
+while #page < count do
+  local batch = math.min(${LOG_READ_BATCH}, count - #page)
+  if largest == 0 then batch = 1 else batch = math.min(batch, math.floor((budget - bytes) / largest) + 1) end
+  local entries = redis.call('XRANGE', key, '(' .. last, upto, 'COUNT', batch)
+  for i = 1, #entries do
+    local entry = entries[i]
+    if oversized(entry) then
+      entry[2] = false
+    else
+      local fields, size = entry[2], 0
+      for j = 1, #fields do size = size + #fields[j] end
+      bytes = bytes + size
+      if size > largest then largest = size end
+    end
+    page[#page + 1] = entry
+    last = entry[1]
+    if bytes > budget and #page < count then return {page, (i < #entries or #entries == batch) and 1 or 0} end
   end
-  page[i] = entry
-  if bytes > budget and i < #entries then return {page, 1} end
+  if #entries < batch then break end
 end
 return {page, 0}
 `;

@@ -60,44 +60,75 @@ export const MAX_MEMBER_BYTES = 3 * MAX_REVOCATION_ID_LENGTH;
 export const MAX_CLIENT_NOT_BEFORE_BYTES = 64;
 
 /**
- * Lua, shared by the reads of the sorted sets: `remove_long(key, page, step, longest)` removes (ZREM)
- * every member of `page` (a flat list, a member every `step` entries) longer than `longest` bytes and
- * returns how many; read-only (ARGV[1] 'r', see {@link runReadScript}) it removes none and raises an
- * error instead: such a page can be neither handed over nor read past by rank.
+ * Members a read of the sorted sets removes per call at most ({@link READ_RANK_RANGE},
+ * {@link READ_AFTER_ENTRY}): past them it replies `more` and the client calls it again, so that no one
+ * call runs long however many oversized members lie in its way (each removal copies the member once:
+ * up to 1,000 × {@link MAX_MEMBER_BYTES} here, a few milliseconds of the server's time).
  */
-const LUA_REMOVE_LONG = `
-local function remove_long(key, page, step, longest)
-  local found = 0
-  for i = 1, #page, step do
-    if #page[i] > longest then
-      if ARGV[1] ~= 'w' then return redis.error_reply('ERR a stored revocation id longer than any client writes, which this user may not remove (its keys are read-only): not loaded') end
-      redis.call('ZREM', key, page[i])
-      found = found + 1
+export const MAX_REMOVED_PER_READ = 1_000;
+/** The most members a read of the sorted sets reads past what it still needs while it meets oversized ones (see {@link LUA_READ_KEPT}). */
+const READ_AHEAD = 1_024;
+
+/**
+ * Lua, shared by the reads of the sorted sets: `read_kept(key, first, width, longest)` reads the
+ * members from rank `first` (from the highest score: `ZRANGE … REV WITHSCORES`) and removes (ZREM)
+ * every one longer than `longest` bytes it meets, until it holds `width` members that are not (or
+ * the set ends): `{flat member/score list, removed, more}`, the range of `width` from `first` as it
+ * would have been without the removed members. Read-only (ARGV[1] 'r', see {@link runReadScript}) it
+ * removes none and raises an error instead: such a member can be neither handed over nor read past by
+ * rank. After {@link MAX_REMOVED_PER_READ} removals it stops with `{{}, removed, 1}`: the caller calls
+ * it again (the same range), and the next call goes on from there.
+ *
+ * Each pass keeps the members read that pass and reads only what is still missing, from the rank after
+ * the last kept (the removed members' places are taken by those after them): O(width + removed), where
+ * reading the whole range again after each removal cost width × removed (an attack review: 8,000
+ * members of 780 bytes planted below 5,000 honest ones made one call run 16 to 21 s, the server
+ * answering every other client BUSY, the script unkillable once it had written). While it meets
+ * oversized members it reads ahead of what it needs, twice as many as it last removed (at most
+ * {@link READ_AHEAD}), so that a long run of them takes few reads; members read ahead are neither kept
+ * nor handed over, and oversized ones among them are removed like the rest (past the range's end: the
+ * ranges after it, which the server runs after it, line up with the set as they find it).
+ */
+const LUA_READ_KEPT = `
+local function read_kept(key, first, width, longest)
+  local kept, removed, ahead, from = {}, 0, 0, first
+  while true do
+    local wanted = math.max(width - #kept / 2, ahead)
+    local page = redis.call('ZRANGE', key, from, from + wanted - 1, 'REV', 'WITHSCORES')
+    local found = 0
+    for i = 1, #page, 2 do
+      if #kept == 2 * width then break end
+      if #page[i] > longest then
+        if ARGV[1] ~= 'w' then return redis.error_reply('ERR a stored revocation id longer than any client writes, which this user may not remove (its keys are read-only): not loaded') end
+        if removed == ${MAX_REMOVED_PER_READ} then return {{}, removed, 1} end
+        redis.call('ZREM', key, page[i])
+        removed = removed + 1
+        found = found + 1
+      else
+        kept[#kept + 1] = page[i]
+        kept[#kept + 1] = page[i + 1]
+      end
     end
+    if found == 0 or #kept == 2 * width or #page < 2 * wanted then return {kept, removed, 0} end
+    from = first + #kept / 2
+    ahead = math.min(2 * found, ${READ_AHEAD})
   end
-  return found
 end
 `;
 
 /**
  * Lua: the members ranked ARGV[2] to ARGV[3] (from the highest score: `ZRANGE … REV WITHSCORES`) of the
- * sorted set KEYS[1], as `{flat member/score list, removed}`, after removing (ZREM) every member among
- * them longer than ARGV[4] bytes ({@link MAX_MEMBER_BYTES}) and reading the range again: the reply is
- * the range as it would have been without them, so the ranges read after it, which the server runs
- * after the removal, line up with it, and the read by rank needs no read again for it (a range run
- * before it, sent again out of turn, is seen by the usual check). Removed members have no valid score
- * to check: the member alone makes them poison.
+ * sorted set KEYS[1], as `{flat member/score list, removed, more}`, every member among them longer
+ * than ARGV[4] bytes ({@link MAX_MEMBER_BYTES}) removed (ZREM) and its place taken by the next
+ * ({@link LUA_READ_KEPT}): the reply is the range as it would have been without them, so the ranges
+ * read after it, which the server runs after the removal, line up with it, and the read by rank needs
+ * no read again for it (a range run before it, sent again out of turn, is seen by the usual check).
+ * Removed members have no valid score to check: the member alone makes them poison. `more` 1: it
+ * stopped after {@link MAX_REMOVED_PER_READ} removals, handing over nothing; call it again.
  */
-export const READ_RANK_RANGE = `${LUA_REMOVE_LONG}
-local key, first, last, longest = KEYS[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-local removed = 0
-while true do
-  local page = redis.call('ZRANGE', key, first, last, 'REV', 'WITHSCORES')
-  local found = remove_long(key, page, 2, longest)
-  if type(found) == 'table' then return found end
-  if found == 0 then return {page, removed} end
-  removed = removed + found
-end
+export const READ_RANK_RANGE = `${LUA_READ_KEPT}
+local first, last = tonumber(ARGV[2]), tonumber(ARGV[3])
+return read_kept(KEYS[1], first, last - first + 1, tonumber(ARGV[4]))
 `;
 
 /**
@@ -306,12 +337,13 @@ async function purge(redis: KccRedis, client: string, sessions: [Buffer | string
  * and member ARGV[3] (from the top when ARGV[2] is empty), that entry found in the set by its value,
  * not by a position: its score's members are counted above and binary-searched by member (bytes, as
  * Redis orders them: Lua's `<` on strings follows the server's locale), so the entry need not be in
- * the set any more. Every call O(log N × log of its score's members + ARGV[4]). As
- * `{flat member/score list, removed}`: members longer than ARGV[5] bytes ({@link MAX_MEMBER_BYTES})
- * among those entries are removed (the only write) and the page read again from the same start, which
- * they lay at or after ({@link READ_RANK_RANGE}). ARGV[1]: 'w' ({@link runReadScript}).
+ * the set any more. Every call O(log N × log of its score's members + ARGV[4] + its removals). As
+ * `{flat member/score list, removed, more}`: members longer than ARGV[5] bytes ({@link MAX_MEMBER_BYTES})
+ * among those entries are removed (the only write) and their places taken by the members after them
+ * ({@link LUA_READ_KEPT}); `more` 1: it stopped after {@link MAX_REMOVED_PER_READ} removals, handing
+ * over nothing, and is called again from the same entry. ARGV[1]: 'w' ({@link runReadScript}).
  */
-export const READ_AFTER_ENTRY = `${LUA_REMOVE_LONG}
+export const READ_AFTER_ENTRY = `${LUA_READ_KEPT}
 local key, count, longest = KEYS[1], tonumber(ARGV[4]), tonumber(ARGV[5])
 local start = 0
 if ARGV[2] ~= '' then
@@ -331,14 +363,7 @@ if ARGV[2] ~= '' then
   end
   start = above + lo
 end
-local removed = 0
-while true do
-  local page = redis.call('ZRANGE', key, start, start + count - 1, 'REV', 'WITHSCORES')
-  local found = remove_long(key, page, 2, longest)
-  if type(found) == 'table' then return found end
-  if found == 0 then return {page, removed} end
-  removed = removed + found
-end
+return read_kept(key, start, count, longest)
 `;
 
 /** Pages a read after an entry may take, beyond twice those the set's size at its start calls for: past them the set kept growing under the read. */
@@ -364,8 +389,7 @@ async function readAfterEntries(redis: KccRedis, key: string, chunk: number, flo
     // Bytes, not strings: the entry is sent back as stored (a member that is not UTF-8 decodes to
     // other bytes, and the next page would start elsewhere in its score's members). EVAL each time:
     // the script's text costs nothing next to a page, and no NOSCRIPT round trip can happen.
-    const [flat, oversized] = await runReadScript<[Buffer[], number]>(redis, READ_AFTER_ENTRY, [key], [after[0], after[1], chunk, MAX_MEMBER_BYTES], true);
-    removed(oversized);
+    const flat = await readRemoving(key, removed, () => runReadScript<[Buffer[], number, number]>(redis, READ_AFTER_ENTRY, [key], [after[0], after[1], chunk, MAX_MEMBER_BYTES], true));
     for (let i = 0; i + 1 < flat.length; i += 2) each(flat[i]!.toString(), flat[i + 1]!.toString());
     if (flat.length < 2 * chunk || Number(flat[flat.length - 1]!.toString()) <= floor) return;
     after = [flat[flat.length - 1]!, flat[flat.length - 2]!];
@@ -427,12 +451,43 @@ async function readByRank(
   // Each read is awaited in turn, later; one that fails while an earlier one is awaited (or once the
   // load has failed or stopped) must not be an unhandled rejection, which ends the process. A range
   // is read by a script that removes members longer than any id first (READ_RANK_RANGE).
+  //
+  // One whose script stopped at MAX_REMOVED_PER_READ is called again (readRemoving), after the ranges
+  // sent with it: what that later call removes lay above those ranges, and above every range after
+  // it, so that each range sent after the call begins that many ranks higher (`moved`: what each range's
+  // later calls removed, by its start). So those calls go one at a time, and no range is sent while
+  // one is unanswered: each is sent knowing how far the ones before moved the ranks. (Removals below
+  // the range's start make it begin higher than needed: its first entries are read twice.) The check of
+  // each range's first entry still vouches for every range, as ever.
+  const moved: [start: number, count: number][] = [];
+  const shift = (start: number) => moved.reduce((sum, [at, count]) => (at < start ? sum + count : sum), 0);
+  let later: Promise<unknown> = Promise.resolve();
+  const call = (start: number) => {
+    const from = Math.max(0, start - shift(start));
+    return runReadScript<[string[], number, number]>(redis, READ_RANK_RANGE, [key], [from, from + chunk, MAX_MEMBER_BYTES]);
+  };
   const range = (start: number) =>
     handled(
-      runReadScript<[string[], number]>(redis, READ_RANK_RANGE, [key], [start, start + chunk, MAX_MEMBER_BYTES]).then(([flat, oversized]) => {
-        removed(oversized);
-        return flat;
-      }),
+      (async () => {
+        for (let pending = later; ; pending = later) {
+          await pending;
+          if (pending === later) break;
+        }
+        let first = true;
+        return readRemoving(key, removed, () => {
+          if (first) {
+            first = false;
+            return call(start);
+          }
+          const again = later.then(async () => {
+            const reply = await call(start);
+            moved.push([start, reply[1]]);
+            return reply;
+          });
+          later = again.catch(() => undefined);
+          return again;
+        });
+      })(),
     );
   const card = sized && handled(redis.run((r) => r.zcard(key)));
   const inFlight: Promise<string[]>[] = [range(0)];
@@ -440,28 +495,53 @@ async function readByRank(
   const count = card ? await card : 0;
   sized?.(count);
   for (; inFlight.length < window && next < count; next += chunk) inFlight.push(range(next));
+  // Ranges still in flight go on removing what they meet, call after call: their removals are this
+  // load's to count, and must not move ranks under a read again.
+  const drained = async (whole: boolean) => {
+    await Promise.allSettled(inFlight);
+    return whole;
+  };
   let previous: readonly string[] | undefined;
   while (inFlight.length > 0) {
     const flat = await inFlight.shift()!;
     // After an empty range, any member is one the check cannot vouch for.
-    if (previous !== undefined && flat.length > 0 && !holdsEntry(previous, flat[0]!, flat[1]!)) return false;
+    if (previous !== undefined && flat.length > 0 && !holdsEntry(previous, flat[0]!, flat[1]!)) return drained(false);
     // Empty after a full one (a short one ended the read): at least a range's worth of the set went
     // between the two reads, from above the read position (then the lowest members moved up past it
     // unread) or at the bottom.
-    if (previous !== undefined && flat.length === 0) return false;
+    if (previous !== undefined && flat.length === 0) return drained(false);
     // The entry read twice where nothing shifted: the last of the range before.
     each(flat, previous !== undefined && flat.length > 0 && flat[0] === previous[previous.length - 2] ? 2 : 0);
     previous = flat;
     // A short range ends the set; one that reaches `floor` ends what is wanted of it (writers prune
     // there, and removals read below would only make the next range fail its check needlessly).
-    if (flat.length < 2 * (chunk + 1) || Number(flat[flat.length - 1]) <= floor) return true;
+    if (flat.length < 2 * (chunk + 1) || Number(flat[flat.length - 1]) <= floor) return drained(true);
     // Past the count, a range is read only after the last one came back full (the set grew meanwhile, or ends there).
     if (next < count || inFlight.length === 0) {
       inFlight.push(range(next));
       next += chunk;
     }
   }
-  return true;
+  return drained(true);
+}
+
+/** Calls of one read of a sorted set at most (each removing up to {@link MAX_REMOVED_PER_READ} members) before the load gives up. */
+const MAX_READ_CALLS = 1_000;
+
+/**
+ * Runs one read of the sorted set `key` (`call`: {@link READ_RANK_RANGE} or {@link READ_AFTER_ENTRY})
+ * again while it replies `more` (it stopped after {@link MAX_REMOVED_PER_READ} removals), and resolves
+ * with its last page. `removed` gets each call's removals. Past
+ * {@link MAX_READ_CALLS} calls (a million members longer than any id, or a writer adding them as fast
+ * as they go) the load fails.
+ */
+async function readRemoving<T>(key: string, removed: (count: number) => void, call: () => Promise<[T[], number, number?]>): Promise<T[]> {
+  for (let n = 1; n <= MAX_READ_CALLS; n++) {
+    const [flat, count, more] = await call();
+    removed(count);
+    if (more !== 1) return flat;
+  }
+  throw new KccConnectionError(`reading ${key}: it kept holding members longer than any id (over ${MAX_READ_CALLS * MAX_REMOVED_PER_READ} removed in one read); not loaded`);
 }
 
 /**

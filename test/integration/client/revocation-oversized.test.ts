@@ -19,14 +19,14 @@ import { describe, expect, it } from 'vitest';
 import { KccRedis, Revocations, type RevocationOptions } from '../../../client/src/index.js';
 import { EventLog } from '../../../client/src/primitives.js';
 import { encodeEnvelope } from '../../../client/src/envelope.js';
-import { MAX_ENTRY_BYTES } from '../../../client/src/event-log.js';
+import { MAX_ENTRY_BYTES, compareStreamIds } from '../../../client/src/event-log.js';
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
-import { MAX_MEMBER_BYTES, READ_AFTER_ENTRY, loadRevocationSnapshot } from '../../../client/src/revocation/revocation-snapshot.js';
+import { MAX_MEMBER_BYTES, MAX_REMOVED_PER_READ, READ_AFTER_ENTRY, READ_RANK_RANGE, loadRevocationSnapshot } from '../../../client/src/revocation/revocation-snapshot.js';
 import { RevocationIndex } from '../../../client/src/revocation/revocation-index.js';
 import { LOCAL_ADMIN_USER } from '../../../local/local-redis.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { until } from '../../support/events.js';
-import { commandCalls, connectAs, interceptCommand, kccOptions, useTestRedis, withReadOnlyKeys } from '../../support/redis.js';
+import { commandCalls, connectAs, interceptCommand, interceptScript, kccOptions, useTestRedis, withReadOnlyKeys } from '../../support/redis.js';
 
 const server = useTestRedis({ appEnvs: Array.from({ length: 20 }, (_, i) => ({ app: `huge${i}`, env: 'prod' })), persistence: 'none' });
 let ns = 0;
@@ -185,8 +185,36 @@ describe('the event log', () => {
     let handed = 0;
     await log.readAfter('0-0', () => void handed++);
     expect(handed).toBe(12);
-    // The oldest id (one XRANGE), then two pages: 9 entries (past 8 MiB), then 3.
-    expect((await ranges()) - before).toBe(3);
+    // The oldest id (one XRANGE), then two pages: 9 entries (past 8 MiB), then 3, each read inside
+    // the script as one entry, then as many more as the budget still holds by its size (8: the 9th passes it).
+    expect((await ranges()) - before).toBe(5);
+  });
+
+  it('pages of entries of 1 MB each: the script copies each entry about once, where each page copied every entry after its start', async () => {
+    const ns = await namespace();
+    const redis = await connect(ns);
+    const log = new EventLog<{ pad: string }>(redis, { name: 'copies', maxAgeMs: 60_000 });
+    const { envelope, json } = encodeEnvelope('elsewhere', 'padded', { pad: 'a'.repeat(1_000_000) }, 1_048_576);
+    const ids = await appendAtOnce(ns, log.key, ...Array.from({ length: 40 }, () => ['i', envelope.id, 'e', json]));
+    // Every XRANGE the scripts run, with what it copies: the entries after its start, up to its COUNT.
+    const admin = closeLater(await server.admin());
+    const monitor = closeLater(await admin.monitor());
+    let copied = 0;
+    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+      if (!source.startsWith('lua') || args[0]?.toLowerCase() !== 'xrange' || args[1] !== log.key) return;
+      const count = Number(args[args.indexOf('COUNT') + 1]);
+      const after = args[2]!.startsWith('(') ? ids.filter((id) => compareStreamIds(id, args[2]!.slice(1)) > 0).length : ids.length;
+      copied += Math.min(count, after);
+    });
+    await admin.ping();
+    let handed = 0;
+    await log.readAfter('0-0', () => void handed++);
+    await admin.ping();
+    await until(() => copied >= 41, 'the scripts\' reads seen by MONITOR');
+    expect(handed).toBe(40);
+    // Five pages (9, 9, 9, 9, 4) and the oldest id (one entry). Each page's XRANGE COUNT 1,000 copied
+    // 40 + 31 + 22 + 13 + 4 entries: 111 in all, quadratic in the entries.
+    expect(copied).toBeLessThanOrEqual(40 + 16 + 1);
   });
 
   it('an entry just within MAX_ENTRY_BYTES is read (and dropped as the oversized message it is), not removed', async () => {
@@ -268,6 +296,69 @@ describe('the stored state', () => {
     // The next load's ranges remove it.
     expect(await loadRevocationSnapshot(redis, new RevocationIndex(), 3_600_000)).toMatchObject({ loaded: 1, refused: 1, oversized: 1 });
     expect(await ns.raw.zrange(sessions, 0, -1)).toEqual(['honest']);
+  });
+
+  it('3,000 oversized members just below 5,000 honest ones: a start removes and counts them all, in calls of at most 1,000 removals of few reads each', async () => {
+    const ns = await namespace();
+    const sessions = ns.key(REVOCATION_KEYS.sessions);
+    const exp = Date.now() + 600_000;
+    const honest = Array.from({ length: 5_000 }, (_, i) => `honest-${i}`);
+    for (let i = 0; i < honest.length; i += 1_000) await ns.raw.zadd(sessions, ...honest.slice(i, i + 1_000).flatMap((sid, j) => [exp - (i + j), sid]));
+    // 780 bytes each, one after the other right past the first range (ranks 0 to 5,000): the range's
+    // last entry is the first of them. Each pass of the old script removed one and read the 5,001 again.
+    const junk = (i: number) => Buffer.concat([Buffer.from(`junk-${i}-`), Buffer.alloc(780, 'j')]).subarray(0, 780);
+    for (let i = 0; i < 3_000; i += 1_000) await ns.raw.zadd(sessions, ...Array.from({ length: 1_000 }, (_, j) => [exp - 10_000 - (i + j), junk(i + j)]).flat());
+    const admin = closeLater(await server.admin());
+    const before = await commandCalls(admin, 'zrange');
+    const started = await instance(ns);
+    // ZRANGE calls inside the scripts: 3 calls of 1,000 removals (each a read of the range and about
+    // 11 reads ahead, doubling), the second range's calls: a few dozen. The old loop made 3,001 (a
+    // read of 5,001 members per removal: 15 million members copied, seconds of the server's time).
+    expect((await commandCalls(admin, 'zrange')) - before).toBeLessThan(300);
+    expect(started.stats.refused.snapshot).toBe(3_000);
+    expect(honest.filter((sid) => started.check({ sid }) !== 'revoked')).toEqual([]);
+    expect(await ns.raw.zcard(sessions)).toBe(5_000);
+    expect(ns.logs.warn.filter((m) => m.includes('3000 stored revocation entries longer than any kcc-redis client writes'))).toHaveLength(1);
+  });
+
+  it('2,500 oversized members in a row between honest ones, small ranges pipelined: each call stops after 1,000 removals, and the load still reads every honest session', async () => {
+    const ns = await namespace();
+    const redis = await connect(ns);
+    const sessions = ns.key(REVOCATION_KEYS.sessions);
+    const exp = Date.now() + 600_000;
+    const honest = Array.from({ length: 1_000 }, (_, i) => `honest-${i}`);
+    // 500 honest, 2,500 oversized, 500 honest (by expiry, highest first).
+    await ns.raw.zadd(sessions, ...honest.flatMap((sid, i) => [exp - (i < 500 ? i : 10_000 + i), sid]));
+    const junk = (i: number) => Buffer.concat([Buffer.from(`junk-${i}-`), Buffer.alloc(MAX_MEMBER_BYTES, 'j')]).subarray(0, MAX_MEMBER_BYTES + 1);
+    for (let i = 0; i < 2_500; i += 500) await ns.raw.zadd(sessions, ...Array.from({ length: 500 }, (_, j) => [exp - 1_000 - (i + j), junk(i + j)]).flat());
+    const calls: number[] = [];
+    interceptScript(redis, READ_RANK_RANGE, async (_keys, _args, send) => {
+      const reply = (await send()) as [string[], number, number];
+      calls.push(reply[1]);
+      return reply;
+    });
+    const index = new RevocationIndex();
+    expect(await loadRevocationSnapshot(redis, index, 3_600_000, { chunk: 100, window: 8 })).toMatchObject({ refused: 2_500, oversized: 2_500 });
+    expect(Math.max(...calls)).toBe(MAX_REMOVED_PER_READ);
+    expect(honest.filter((sid) => !index.isRevoked({ sid }))).toEqual([]);
+    expect(await ns.raw.zcard(sessions)).toBe(1_000);
+    // The calls again waited for one another, and the ranges sent after them began as far up as they moved the ranks.
+    expect(ns.logs.info.filter((m) => m.includes('reading them again'))).toEqual([]);
+  });
+
+  it('a page read after an entry over more oversized members than one call removes: it says so, and the next call from the same entry goes on', async () => {
+    const ns = await namespace();
+    const sessions = ns.key(REVOCATION_KEYS.sessions);
+    await ns.raw.zadd(sessions, ...Array.from({ length: 30 }, (_, i) => [1_000_000 + i, `m-${String(i).padStart(2, '0')}`]).flat());
+    for (let i = 0; i < 2_500; i += 500) await ns.raw.zadd(sessions, ...Array.from({ length: 500 }, (_, j) => [1_000_020 - (i + j + 1) / 10_000, Buffer.concat([Buffer.from(`junk-${i + j}-`), Buffer.alloc(MAX_MEMBER_BYTES, 'j')]).subarray(0, MAX_MEMBER_BYTES + 1)]).flat());
+    // After m-25: m-24 down to m-15, the 2,500 between m-20 and m-19 removed over three calls.
+    const read = async () => (await ns.raw.eval(READ_AFTER_ENTRY, 1, sessions, 'w', '1000025', 'm-25', 10, MAX_MEMBER_BYTES)) as [string[], number, number];
+    expect(await read()).toEqual([[], MAX_REMOVED_PER_READ, 1]);
+    expect(await read()).toEqual([[], MAX_REMOVED_PER_READ, 1]);
+    const [page, removed, more] = await read();
+    expect([removed, more]).toEqual([500, 0]);
+    expect(page.filter((_, i) => i % 2 === 0)).toEqual(Array.from({ length: 10 }, (_, i) => `m-${24 - i}`));
+    expect(await ns.raw.zcard(sessions)).toBe(30);
   });
 
   it('the page read after an entry (the last resort) removes oversized members and still returns a full page from the same start', async () => {
