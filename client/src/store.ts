@@ -35,7 +35,8 @@ export interface CompareAndSetOptions {
 // A key of another type is replaced, and a stored version that is not a whole number from 0 to 2^53 - 1
 // counts as 0, as in getVersioned (Lua's numbers are doubles: above 2^53, current + 1 == current, and
 // two writers could both win one version). Returns {1, new version, replaced} or {0, current, replaced}.
-const COMPARE_AND_SET = `${LUA_KEY_REPAIR}
+/** @internal Exported for tests, which hold this write at an exact point. */
+export const COMPARE_AND_SET = `${LUA_KEY_REPAIR}
 own_type(KEYS[1], 'hash')
 local stored = redis.call('HMGET', KEYS[1], 'version', 'value', 'writer')
 local current = 0

@@ -22,7 +22,8 @@ import { parseConfig } from '../../../infra/config.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
 import { envFilePath, runLocal } from '../../../local/run-local.js';
 import { readEnvFile, runCliInProcess } from '../../support/cli.js';
-import { interceptCommand } from '../../support/redis.js';
+import { COMPARE_AND_SET } from '../../../client/src/store.js';
+import { interceptScript } from '../../support/redis.js';
 
 const config = parseConfig({ apps: [{ name: 'shop', envs: ['dev'] }] });
 
@@ -77,15 +78,14 @@ describe('kcc-redis rotate-keys racing another rotation', () => {
       const released = new Promise<void>((resolve) => (release = resolve));
       let parked!: () => void;
       const writeParked = new Promise<void>((resolve) => (parked = resolve));
-      const hold = async (args: unknown[], send: () => Promise<unknown>) => {
-        if (args[2] === ringKey) {
+      const hold = async (keys: unknown[], _args: unknown[], send: () => Promise<unknown>) => {
+        if (keys[0] === ringKey) {
           parked();
           await released;
         }
         return send();
       };
-      interceptCommand(redis, 'evalsha', hold);
-      interceptCommand(redis, 'eval', hold);
+      interceptScript(redis, COMPARE_AND_SET, hold);
       const theirs = ring.rotate({ immediate: true });
       await writeParked;
 
@@ -118,14 +118,14 @@ describe('kcc-redis rotate-keys racing another rotation', () => {
     const ring = await KeyRing.start(redis, { env });
     const ringKey = redis.key(KEY_RING_KEYS.ring);
     const lockKey = redis.key(`lock:${KEY_RING_KEYS.lock}`);
-    // The CLI's ring write (its compare-and-set script, the only script it sends naming the ring
-    // first) waits, on the CLI's own connection, until released.
+    // The CLI's ring write (the compare-and-set script on the ring; its reads of the ring are scripts
+    // too since 368b204) waits, on the CLI's own connection, until released.
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
     let parked!: () => void;
     const writeParked = new Promise<void>((resolve) => (parked = resolve));
-    const hold = async (args: unknown[], send: () => Promise<unknown>) => {
-      if (args[2] === ringKey) {
+    const hold = async (keys: unknown[], _args: unknown[], send: () => Promise<unknown>) => {
+      if (keys[0] === ringKey) {
         parked();
         await released;
       }
@@ -137,8 +137,7 @@ describe('kcc-redis rotate-keys racing another rotation', () => {
       const connected = await connect(...args);
       if (connected.config.connectionName.startsWith('kcc-redis-cli:')) {
         cliConnections.push(connected.config.connectionName);
-        interceptCommand(connected, 'evalsha', hold);
-        interceptCommand(connected, 'eval', hold);
+        interceptScript(connected, COMPARE_AND_SET, hold);
       }
       return connected;
     });
