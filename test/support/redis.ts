@@ -114,6 +114,20 @@ export async function commandCalls(client: Redis, command: string): Promise<numb
 }
 
 /**
+ * Bytes the server behind `server` has sent to all its clients so far (`INFO stats`
+ * `total_net_output_bytes`, read on an admin connection of its own): what a test compares before and
+ * after to show a large value never reached a client.
+ */
+export async function serverSentBytes(server: { admin(): Promise<Redis> }): Promise<number> {
+  const admin = await server.admin();
+  try {
+    return Number(/^total_net_output_bytes:(\d+)/m.exec(await admin.info('stats'))?.[1]);
+  } finally {
+    admin.disconnect();
+  }
+}
+
+/**
  * Routes every `command` (an ioredis method name, e.g. `zscan`) that `redis` sends through
  * {@link KccRedis.run} through `hook`, which gets the command's arguments and sends it with `send`
  * (or not): a fault injected at an exact point of a client's sequence of commands.

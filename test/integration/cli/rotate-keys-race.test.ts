@@ -66,6 +66,25 @@ describe('kcc-redis rotate-keys racing another rotation', () => {
     return { seen };
   }
 
+  /**
+   * A hook for the ring's compare-and-set script (interceptScript) that holds a write to `ringKey`
+   * until `release()`; `writeParked` resolves once one is held.
+   */
+  function parkRingWrite(ringKey: string) {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let parked!: () => void;
+    const writeParked = new Promise<void>((resolve) => (parked = resolve));
+    const hold = async (keys: unknown[], _args: unknown[], send: () => Promise<unknown>) => {
+      if (keys[0] === ringKey) {
+        parked();
+        await released;
+      }
+      return send();
+    };
+    return { hold, writeParked, release };
+  }
+
   it('a scheduled rotation that loses to an immediate one says that key is active now; exit 0, nothing written by the CLI', async () => {
     const env = await readEnvFile(envFilePath(dir, { app: 'shop', env: 'dev' }));
     const redis = await KccRedis.connect({ env, heartbeat: false });
@@ -74,17 +93,7 @@ describe('kcc-redis rotate-keys racing another rotation', () => {
       const ringKey = redis.key(KEY_RING_KEYS.ring);
       const lockKey = redis.key(`lock:${KEY_RING_KEYS.lock}`);
       // The instance's rotation takes the lock, then its ring write waits for the CLI.
-      let release!: () => void;
-      const released = new Promise<void>((resolve) => (release = resolve));
-      let parked!: () => void;
-      const writeParked = new Promise<void>((resolve) => (parked = resolve));
-      const hold = async (keys: unknown[], _args: unknown[], send: () => Promise<unknown>) => {
-        if (keys[0] === ringKey) {
-          parked();
-          await released;
-        }
-        return send();
-      };
+      const { hold, writeParked, release } = parkRingWrite(ringKey);
       interceptScript(redis, COMPARE_AND_SET, hold);
       const theirs = ring.rotate({ immediate: true });
       await writeParked;
@@ -120,17 +129,7 @@ describe('kcc-redis rotate-keys racing another rotation', () => {
     const lockKey = redis.key(`lock:${KEY_RING_KEYS.lock}`);
     // The CLI's ring write (the compare-and-set script on the ring; its reads of the ring are scripts
     // too since 368b204) waits, on the CLI's own connection, until released.
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    let parked!: () => void;
-    const writeParked = new Promise<void>((resolve) => (parked = resolve));
-    const hold = async (keys: unknown[], _args: unknown[], send: () => Promise<unknown>) => {
-      if (keys[0] === ringKey) {
-        parked();
-        await released;
-      }
-      return send();
-    };
+    const { hold, writeParked, release } = parkRingWrite(ringKey);
     const cliConnections: string[] = [];
     const connect = KccRedis.connect.bind(KccRedis);
     const connectSpy = vi.spyOn(KccRedis, 'connect').mockImplementation(async (...args) => {

@@ -13,6 +13,7 @@ import { parseConfig } from '../../../infra/config.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
 import { envFilePath, runLocal } from '../../../local/run-local.js';
 import { readEnvFile, runCliInProcess } from '../../support/cli.js';
+import { serverSentBytes } from '../../support/redis.js';
 
 const config = parseConfig({ apps: [{ name: 'shop', envs: ['dev'] }, { name: 'blog', envs: ['dev'] }] });
 
@@ -149,7 +150,7 @@ describe('kcc-redis status and rotate-keys against forged data', () => {
     await admin.xadd(key('shop-dev', 'revocation-events'), '1700000000000-0', 'i', 'first', 'e', big);
     await admin.xadd(key('shop-dev', 'revocation-events'), '1700000001000-0', 'i', 'last', 'e', big);
     await admin.set(key('shop-dev', 'client-not-before:v1'), big);
-    const sent = async () => Number(/^total_net_output_bytes:(\d+)/m.exec(await admin.info('stats'))![1]);
+    const sent = () => serverSentBytes(server);
     const before = await sent();
     const json = await runCliInProcess(['status', ...local(), '--app', 'shop', '--env', 'dev', '--json']);
     expect(await sent() - before).toBeLessThan(4 * 1024 * 1024);

@@ -21,7 +21,7 @@ import { MAX_RING_BYTES } from '../../../client/src/keyring/ring-read.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { nextEvent, until } from '../../support/events.js';
 import { type RealmKey, realmKey } from '../../support/logout-tokens.js';
-import { connectAs, kccOptions, useTestRedis, withReadOnlyKeys } from '../../support/redis.js';
+import { connectAs, kccOptions, serverSentBytes, useTestRedis, withReadOnlyKeys } from '../../support/redis.js';
 import { ringKey, storedRing } from '../../support/stored-ring.js';
 
 const server = useTestRedis({ appEnvs: Array.from({ length: 12 }, (_, i) => ({ app: `big${i}`, env: 'prod' })), persistence: 'none' });
@@ -55,14 +55,7 @@ async function connect(ns: Namespace): Promise<KccRedis> {
 }
 
 /** Bytes the server has sent to all its clients so far. */
-async function sentBytes(): Promise<number> {
-  const admin = await server.admin();
-  try {
-    return Number(/^total_net_output_bytes:(\d+)/m.exec(await admin.info('stats'))?.[1]);
-  } finally {
-    admin.disconnect();
-  }
-}
+const sentBytes = () => serverSentBytes(server);
 
 const huge = () => Buffer.alloc(HUGE, 'x');
 

@@ -26,7 +26,7 @@ import { RevocationIndex } from '../../../client/src/revocation/revocation-index
 import { LOCAL_ADMIN_USER } from '../../../local/local-redis.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { until } from '../../support/events.js';
-import { commandCalls, connectAs, interceptCommand, interceptScript, kccOptions, useTestRedis, withReadOnlyKeys } from '../../support/redis.js';
+import { commandCalls, connectAs, interceptCommand, interceptScript, kccOptions, serverSentBytes, useTestRedis, withReadOnlyKeys } from '../../support/redis.js';
 
 const server = useTestRedis({ appEnvs: Array.from({ length: 20 }, (_, i) => ({ app: `huge${i}`, env: 'prod' })), persistence: 'none' });
 let ns = 0;
@@ -62,14 +62,7 @@ async function instance(ns: Namespace, options: RevocationOptions = {}): Promise
 }
 
 /** Bytes the server has sent to all its clients so far. */
-async function sentBytes(): Promise<number> {
-  const admin = await server.admin();
-  try {
-    return Number(/^total_net_output_bytes:(\d+)/m.exec(await admin.info('stats'))?.[1]);
-  } finally {
-    admin.disconnect();
-  }
-}
+const sentBytes = () => serverSentBytes(server);
 
 /** Every poll of `r` so far. */
 const polls = (r: Revocations) => r.stats.logPolls.confirmed + r.stats.logPolls.read;
