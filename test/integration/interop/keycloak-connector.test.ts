@@ -339,14 +339,28 @@ describe('kccKeyProvider', () => {
     }
   });
 
-  // From a review of 7052b88: on a ring the app owns, which outlives the connector, the provider kept
-  // its `change` listener: every key change told the dead connector again, with retries every minute.
-  it('on a ring the app owns: stops following it when the connector\'s kccClusterProvider disconnects, or at the factory\'s close()', async () => {
+  /**
+   * Runs `use` with a ring the app owns (started on its own connection) and a kccClusterProvider on
+   * that connection, connected as the connector connects it; all three closed after.
+   */
+  async function withOwnedRing(use: (owned: { ring: KeyRing; clusterProvider: Awaited<ReturnType<typeof kccClusterProvider>> }) => Promise<void>): Promise<void> {
     const redis = await KccRedis.connect(connection('kcc2-prod'), ['subscriber']);
     const ring = await KeyRing.start(redis, { keyEncryptionKey: KEK, env: {} });
     const clusterProvider = await kccClusterProvider({ redis });
     try {
       await clusterProvider.connectOrThrow(); // the connector does
+      await use({ ring, clusterProvider });
+    } finally {
+      await clusterProvider.disconnect();
+      await ring.close();
+      await redis.close();
+    }
+  }
+
+  // From a review of 7052b88: on a ring the app owns, which outlives the connector, the provider kept
+  // its `change` listener: every key change told the dead connector again, with retries every minute.
+  it('on a ring the app owns: stops following it when the connector\'s kccClusterProvider disconnects, or at the factory\'s close()', async () => {
+    await withOwnedRing(async ({ ring, clusterProvider }) => {
       const factory = kccKeyProvider(ring);
       const upstream: KeyProvider = factory; // what the connector's keyProvider option takes
       void upstream;
@@ -383,22 +397,14 @@ describe('kccKeyProvider', () => {
       expect(warned).toEqual([expect.stringContaining('a key provider was made after close() on its factory')]);
       expect(ring.listenerCount('change')).toBe(listeners);
       expect((await late.getActiveKeys()).kid).toBe(ring.signingKey().kid);
-    } finally {
-      await clusterProvider.disconnect();
-      await ring.close();
-      await redis.close();
-    }
+    });
   });
 
   // Since 8fcbd80 (from a review's lows): before it, a provider stopped by its kccClusterProvider's
   // disconnect() stayed in the factory's set (holding it and its dead connector) until the factory's
   // close(), which then stopped it a second time (close() is idempotent: the count shows it).
   it('a provider stopped by its kccClusterProvider\'s disconnect() leaves the factory: the factory\'s close() does not stop it again', async () => {
-    const redis = await KccRedis.connect(connection('kcc2-prod'), ['subscriber']);
-    const ring = await KeyRing.start(redis, { keyEncryptionKey: KEK, env: {} });
-    const clusterProvider = await kccClusterProvider({ redis });
-    try {
-      await clusterProvider.connectOrThrow(); // the connector does
+    await withOwnedRing(async ({ ring, clusterProvider }) => {
       const factory = kccKeyProvider(ring);
       const provider = await factory({ clusterProvider });
       const alone = await factory({});
@@ -410,21 +416,13 @@ describe('kccKeyProvider', () => {
       factory.close();
       expect(closes).toHaveBeenCalledTimes(1); // no longer the factory's to stop
       expect(aloneCloses).toHaveBeenCalledTimes(1); // still the factory's
-    } finally {
-      await clusterProvider.disconnect();
-      await ring.close();
-      await redis.close();
-    }
+    });
   });
 
   // The other way round: a factory closed while its providers' kccClusterProvider runs on (the app
   // owns the ring and keeps the connection): the cluster provider no longer holds them either.
   it('a provider stopped by its factory\'s close() leaves its kccClusterProvider: the cluster provider\'s disconnect() does not stop it again', async () => {
-    const redis = await KccRedis.connect(connection('kcc2-prod'), ['subscriber']);
-    const ring = await KeyRing.start(redis, { keyEncryptionKey: KEK, env: {} });
-    const clusterProvider = await kccClusterProvider({ redis });
-    try {
-      await clusterProvider.connectOrThrow();
+    await withOwnedRing(async ({ ring, clusterProvider }) => {
       const factory = kccKeyProvider(ring);
       const provider = await factory({ clusterProvider });
       const closes = vi.spyOn(provider, 'close');
@@ -435,11 +433,7 @@ describe('kccKeyProvider', () => {
       await clusterProvider.disconnect();
       expect(closes).toHaveBeenCalledTimes(1);
       expect(lateCloses).not.toHaveBeenCalled();
-    } finally {
-      await clusterProvider.disconnect();
-      await ring.close();
-      await redis.close();
-    }
+    });
   });
 
   it('with ring options but no kccClusterProvider, refuses with the fix in the message', async () => {
