@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { KccRedis } from '@kcc-redis/client';
 import { REVOCATION_KEYS } from '@kcc-redis/client/contract';
-import { runReadScript } from '../../client/src/event-log.js';
+import { runReadScript } from '../../client/src/read-script.js';
 import { DECLARATION_MEMBERS_READ, MAX_DECLARATIONS_READ, currentDeclarationWindow, isDeclaredLifetime } from '../../client/src/revocation/session-lifetimes.js';
 import { type Part, unreadable } from './unreadable.js';
 

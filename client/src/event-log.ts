@@ -6,6 +6,7 @@ import { type DropCounts, type DropReason, type Envelope, decodeEnvelope, emptyD
 import { isWrongTypeReply, readReplacingWrongType, replaceWrongType } from './lua-key-repair.js';
 import { checkNumberArgument } from './option-checks.js';
 import { RecentIds } from './recent-ids.js';
+import { runReadScript } from './read-script.js';
 import { MAX_BLOCKING_READ_MS } from './redis-client.js';
 import { withRetries } from './time-limit.js';
 import type { CompareAndSetOptions } from './store.js';
@@ -105,7 +106,7 @@ const GAP_CHECK_RETRIES = 8;
  */
 export const MAX_ENTRY_BYTES = MAX_MESSAGE_BYTES + 1_024;
 /** The most field names and values an entry a read hands over may have (a writer's has 4 or 6). */
-const MAX_ENTRY_FIELDS = 64;
+export const MAX_ENTRY_FIELDS = 64;
 /** The longest envelope id (`i` field) {@link EventLog.head} hands over; a writer's is 36 bytes. */
 const MAX_ENVELOPE_ID_BYTES = 256;
 /**
@@ -133,7 +134,7 @@ const PAGE_BYTES = 8 * 1_048_576;
  * could delete entries anyway. XDEL changes neither the log's last id nor its count of entries ever
  * appended, which the polls compare.
  */
-const LUA_LOG_READ = `local key, may_write, max_bytes, max_fields = KEYS[1], ARGV[1] == 'w', tonumber(ARGV[2]), tonumber(ARGV[3])
+export const LUA_LOG_READ = `local key, may_write, max_bytes, max_fields = KEYS[1], ARGV[1] == 'w', tonumber(ARGV[2]), tonumber(ARGV[3])
 local removed = 0
 local function oversized(entry)
   local fields = entry[2]
@@ -259,27 +260,16 @@ return {page, 0}
 `;
 
 /**
- * Runs a read script that removes what no writer stores, with `'w'` as its ARGV[1] (the arguments
- * follow), through EVALSHA. Where the user may read the keys but not write them (an access string
- * with `%R~`, as tests make one to refuse writes: Redis refuses EVAL, which may write, on such keys
- * before it runs), the same read runs through EVAL_RO with `'r'`, which makes the script remove
- * nothing (what it would remove it still never hands over). With `bytes`, the reply's strings come as
- * Buffers (EVAL each time).
+ * Logs that a read of the log `key` dropped `count` entries unread as larger than any writer writes
+ * ({@link LUA_LOG_READ}'s `oversized`), and removed them unless the user may not write the log.
  * @internal
  */
-export async function runReadScript<R>(redis: KccRedis, lua: string, keys: readonly string[], args: readonly (string | number | Buffer)[], bytes = false): Promise<R> {
-  try {
-    if (bytes) return (await redis.run((r) => r.callBuffer('EVAL', lua, keys.length, ...keys, 'w', ...args))) as R;
-    return await redis.script<R>(lua, keys, ['w', ...args]);
-  } catch (error) {
-    if (!(error instanceof Error && KEYS_NOT_WRITABLE.test(error.message))) throw error;
-    const command = ['EVAL_RO', lua, keys.length, ...keys, 'r', ...args] as const;
-    return (await redis.run((r) => (bytes ? r.callBuffer(...command) : r.call(...command)))) as R;
-  }
+export function warnOversizedEntries(redis: KccRedis, key: string, count: number): void {
+  redis.config.logger.warn(
+    `${count} ${count === 1 ? 'entry' : 'entries'} of the event log ${key} larger than any kcc-redis client writes (over ${MAX_ENTRY_BYTES} bytes, or over ${MAX_ENTRY_FIELDS} fields) dropped unread and removed from the log (unless this user may not write it): ` +
+      'no reader accepts one, so nothing was lost (a Redis writer holding the app\'s credentials, or a bug; see docs/security-model.md)',
+  );
 }
-
-/** Redis refusing a command on keys of the user's that it may not write (or not access at all). */
-const KEYS_NOT_WRITABLE = /^NOPERM\b.*\bkeys?\b/;
 
 /** A failure of ioredis to turn a reply into strings: what one entry larger than V8's longest string makes of every read that hands it over. */
 const OVERSIZED_REPLY = /Cannot create a string longer than|Invalid string length|Invalid array length/;
@@ -426,10 +416,7 @@ export class EventLog<T = unknown> {
     if (!(count > 0)) return;
     this.drops.oversized += count;
     for (let i = 0; i < count; i++) this.options.onDrop?.('oversized');
-    this.redis.config.logger.warn(
-      `${count} ${count === 1 ? 'entry' : 'entries'} of the event log ${this.key} larger than any kcc-redis client writes (over ${MAX_ENTRY_BYTES} bytes, or over ${MAX_ENTRY_FIELDS} fields) dropped unread and removed from the log (unless this user may not write it): ` +
-        'no reader accepts one, so nothing was lost (a Redis writer holding the app\'s credentials, or a bug; see docs/security-model.md)',
-    );
+    warnOversizedEntries(this.redis, this.key, count);
   }
 
   /** Starts a tail on its own connection; resolves once it is reading. */

@@ -1,5 +1,6 @@
 import type { KccRedis } from '../connection.js';
-import { type EventHandler, EventLog, type EventLogTail, MAX_ENTRY_BYTES, type TailOptions, runReadScript } from '../event-log.js';
+import { type EventHandler, EventLog, type EventLogTail, LUA_LOG_READ, MAX_ENTRY_BYTES, MAX_ENTRY_FIELDS, type TailOptions, warnOversizedEntries } from '../event-log.js';
+import { runReadScript } from '../read-script.js';
 import { readReplacingWrongType } from '../lua-key-repair.js';
 import { isPlainObject } from '../plain-object.js';
 import type { CompareAndSetOptions } from '../store.js';
@@ -32,8 +33,6 @@ const ENTRIES_CHECKED = 32;
  * without a tagged generation (none a writer makes), left in place.
  */
 const MAX_RING_EVENT_BYTES = 16_384;
-/** Field names and values an entry may have, as EventLog's reads allow (a writer's has 6). */
-const MAX_ENTRY_FIELDS = 64;
 
 /**
  * Lua: the ring log KEYS[1]'s newest ARGV[5] entries, newest first, each as `{id, {'e', message}}`
@@ -42,33 +41,20 @@ const MAX_ENTRY_FIELDS = 64;
  * over: `XREVRANGE` handed over whole entries, as large as a holder of the app's credentials made
  * them (up to 512 MB: one longer than V8's longest string failed every start in ioredis, "Cannot
  * create a string longer than 0x1fffffe8 characters"; an attack review). An entry larger than any
- * writer writes (over ARGV[2] bytes, {@link MAX_ENTRY_BYTES}, field names and values together, or over
- * ARGV[3] fields) is removed (`XDEL`), as EventLog's reads remove it (ARGV[1] 'w'; `'r'`, read-only
- * keys: left in place, see `runReadScript`): no reader accepts one, and XDEL keeps the log's last id.
+ * writer writes is removed as EventLog's reads remove it ({@link LUA_LOG_READ}: ARGV[1] to ARGV[3]).
  */
-const READ_NEWEST = `
-local key, may_write, max_bytes, max_fields, max_event = KEYS[1], ARGV[1] == 'w', tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+const READ_NEWEST = `${LUA_LOG_READ}
+local max_event = tonumber(ARGV[4])
 local entries = redis.call('XREVRANGE', key, '+', '-', 'COUNT', ARGV[5])
-local removed, reply = 0, {}
+local reply = {}
 for i = 1, #entries do
-  local id, fields = entries[i][1], entries[i][2]
-  local size, kept = 0, {}
-  if type(fields) ~= 'table' or #fields > max_fields then
-    size = max_bytes + 1
-  else
-    for j = 1, #fields do size = size + #fields[j] end
-  end
-  if size > max_bytes then
-    if may_write then
-      redis.call('XDEL', key, id)
-      removed = removed + 1
-    end
-  else
+  local fields, kept = entries[i][2], {}
+  if not oversized(entries[i]) then
     for j = 1, #fields - 1, 2 do
       if fields[j] == 'e' and #fields[j + 1] <= max_event then kept = {'e', fields[j + 1]} break end
     end
   end
-  reply[i] = {id, kept}
+  reply[i] = {entries[i][1], kept}
 end
 return {reply, removed}
 `;
@@ -142,12 +128,7 @@ export async function readNewestRingLog(redis: KccRedis): Promise<NewestEntries>
   const [entries, removed] = await readReplacingWrongType(redis, key, 'stream', () =>
     runReadScript<[[string, string[]][], number]>(redis, READ_NEWEST, [key], [MAX_ENTRY_BYTES, MAX_ENTRY_FIELDS, MAX_RING_EVENT_BYTES, ENTRIES_CHECKED]),
   );
-  if (removed > 0) {
-    redis.config.logger.warn(
-      `${removed} ${removed === 1 ? 'entry' : 'entries'} of the event log ${key} larger than any kcc-redis client writes (over ${MAX_ENTRY_BYTES} bytes, or over ${MAX_ENTRY_FIELDS} fields) dropped unread and removed from the log: ` +
-        'no reader accepts one, so nothing was lost (a Redis writer holding the app\'s credentials, or a bug; see docs/security-model.md)',
-    );
-  }
+  if (removed > 0) warnOversizedEntries(redis, key, removed);
   return entries;
 }
 

@@ -1,5 +1,5 @@
 import type { KccRedis } from '../connection.js';
-import { runReadScript } from '../event-log.js';
+import { runReadScript } from '../read-script.js';
 import { readReplacingWrongType } from '../lua-key-repair.js';
 import type { Versioned } from '../store.js';
 

@@ -21,7 +21,7 @@ import { errorLine } from '../redis-error-redaction.js';
 import { waitAtMost } from '../time-limit.js';
 import { type PushOrder, UnverifiedPushes, isNewer } from './unverified-pushes.js';
 import { LUA_KEY_REPAIR, MAX_LOG_ID_AHEAD_MS, warnRepaired } from '../lua-key-repair.js';
-import { runReadScript } from '../event-log.js';
+import { readBoundedString } from '../read-script.js';
 
 /**
  * How a Keycloak not-before push travels between instances: the realm-signed action itself, inside a
@@ -63,17 +63,6 @@ export const MAX_SIGNED_ACTION_LENGTH = 8_192;
  * characters"), a smaller one was sent whole to every starting instance (an attack review).
  */
 export const MAX_STORED_PUSH_BYTES = 65_536;
-
-/**
- * Lua: the stored push KEYS[1] as `{value or false, its length}`, `STRLEN` first (`GET` would copy
- * it): a value over ARGV[2] bytes ({@link MAX_STORED_PUSH_BYTES}) is not handed over. Writes nothing
- * (ARGV[1] is `runReadScript`'s); a key of another type raises WRONGTYPE, as `GET` did.
- */
-export const READ_STORED_PUSH = `
-local size = redis.call('STRLEN', KEYS[1])
-if size > tonumber(ARGV[2]) then return {false, size} end
-return {redis.call('GET', KEYS[1]), size}
-`;
 
 /**
  * The newest push, stored for instances that start later (key `keycloak-push:v1`). `expiration` and
@@ -257,7 +246,7 @@ export class KeycloakPushRelay {
     const recent = this.relayed;
     if (recent === undefined) return 'none';
     // An oversized stored value (not handed over) counts as unparseable: lost, and written over.
-    const { raw } = await this.readStored();
+    const { value: raw } = await this.readStored();
     const now = Date.now();
     const stored = raw === null ? undefined : storedOrder(raw, await this.redis.serverClock.now());
     if (stored !== undefined && !isNewer(recent.push, stored)) {
@@ -348,7 +337,7 @@ export class KeycloakPushRelay {
   async load(): Promise<void> {
     this.reloadWanted = false;
     if (this.verifier) void this.reverifying.run();
-    const { raw, oversized } = await this.readStored();
+    const { value: raw, oversized } = await this.readStored();
     if (oversized !== undefined) return this.host.refuse('snapshot', `stored keycloak-push of ${oversized} bytes, more than any client stores (${MAX_STORED_PUSH_BYTES}): not read`);
     if (raw === null) return;
     const action = storedAction(raw);
@@ -357,12 +346,11 @@ export class KeycloakPushRelay {
   }
 
   /**
-   * The stored push ({@link READ_STORED_PUSH}): its text, or null when none is stored or it is over
+   * The stored push ({@link readBoundedString}): its text, or null when none is stored or it is over
    * {@link MAX_STORED_PUSH_BYTES} (then `oversized` gives its length; it was not handed over).
    */
-  private async readStored(): Promise<{ readonly raw: string | null; readonly oversized?: number }> {
-    const [raw, size] = await runReadScript<[string | null, number]>(this.redis, READ_STORED_PUSH, [this.redis.key(REVOCATION_KEYS.keycloakPush)], [MAX_STORED_PUSH_BYTES]);
-    return raw === null && size > MAX_STORED_PUSH_BYTES ? { raw: null, oversized: size } : { raw };
+  private readStored(): ReturnType<typeof readBoundedString> {
+    return readBoundedString(this.redis, this.redis.key(REVOCATION_KEYS.keycloakPush), MAX_STORED_PUSH_BYTES);
   }
 
   /**

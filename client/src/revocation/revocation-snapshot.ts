@@ -1,5 +1,5 @@
 import type { KccRedis } from '../connection.js';
-import { runReadScript } from '../event-log.js';
+import { readBoundedString, runReadScript } from '../read-script.js';
 import { KccConnectionError } from '../errors.js';
 import { MAX_NOT_BEFORE_SKEW_SECONDS, MAX_REVOCATION_ID_LENGTH, NOT_BEFORE_READ_SLACK_SECONDS, latestNotBefore } from './revocation-event.js';
 import { type RevocationIndex, oldestLiveNotBefore } from './revocation-index.js';
@@ -55,7 +55,7 @@ export const MAX_MEMBER_BYTES = 3 * MAX_REVOCATION_ID_LENGTH;
 /**
  * The longest client-wide not-before a read hands over (bytes): writers store the decimal digits of
  * epoch seconds (10 today; a safe integer has at most 16). A longer value is removed unread
- * ({@link READ_CLIENT_NOT_BEFORE}).
+ * ({@link readBoundedString}).
  */
 export const MAX_CLIENT_NOT_BEFORE_BYTES = 64;
 
@@ -129,19 +129,6 @@ end
 export const READ_RANK_RANGE = `${LUA_READ_KEPT}
 local first, last = tonumber(ARGV[2]), tonumber(ARGV[3])
 return read_kept(KEYS[1], first, last - first + 1, tonumber(ARGV[4]))
-`;
-
-/**
- * Lua: the client-wide not-before KEYS[1] as `{value or false, removed}`; a value longer than ARGV[2]
- * bytes ({@link MAX_CLIENT_NOT_BEFORE_BYTES}) is removed unread (`STRLEN` first: `GET` would copy it;
- * read-only, left in place and not handed over: it is never a valid not-before).
- */
-const READ_CLIENT_NOT_BEFORE = `
-if redis.call('STRLEN', KEYS[1]) > tonumber(ARGV[2]) then
-  if ARGV[1] == 'w' then redis.call('DEL', KEYS[1]) end
-  return {false, 1}
-end
-return {redis.call('GET', KEYS[1]), 0}
 `;
 
 /**
@@ -250,11 +237,12 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
       index.revokeSubject(sub, nbf);
       return 'applied';
     }),
-    runReadScript<[string | null, number]>(redis, READ_CLIENT_NOT_BEFORE, [redis.key(REVOCATION_KEYS.clientNotBefore)], [MAX_CLIENT_NOT_BEFORE_BYTES]),
+    // Longer than any writer stores (epoch seconds): removed unread.
+    readBoundedString(redis, redis.key(REVOCATION_KEYS.clientNotBefore), MAX_CLIENT_NOT_BEFORE_BYTES, { removeOversized: true }),
   ]);
   let loaded = sessions.loaded + subjects.loaded;
   let poisonClient = '';
-  const [stored, clientRemoved] = storedClient;
+  const stored = storedClient.value;
   if (stored !== null) {
     const nbf = Number(stored);
     if (!Number.isSafeInteger(nbf) || nbf > latest) poisonClient = stored;
@@ -263,7 +251,7 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
       loaded++;
     }
   }
-  const oversized = sessions.oversized + subjects.oversized + clientRemoved;
+  const oversized = sessions.oversized + subjects.oversized + (storedClient.oversized === undefined ? 0 : 1);
   const poison = sessions.poison.size + subjects.poison.size + (poisonClient === '' ? 0 : 1);
   if (poison > 0) {
     const [sessionBytes, subjectBytes] = await Promise.all([

@@ -23,7 +23,7 @@ import { until } from '../../support/events.js';
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
 import { type RealmKey, realmKey } from '../../support/logout-tokens.js';
 import { connectAs, interceptScript, kccOptions, useTestRedis } from '../../support/redis.js';
-import { READ_STORED_PUSH } from '../../../client/src/revocation/admin-action-relay.js';
+import { READ_BOUNDED_STRING } from '../../../client/src/read-script.js';
 
 const server = useTestRedis({ appEnvs: [{ app: 'pushkeys', env: 'prod' }], persistence: 'none' });
 const user = 'pushkeys-prod';
@@ -317,7 +317,7 @@ it('a stored push whose verification outlasts the start\'s wait is not raised to
   const readingStored = new Promise<void>((resolve) => (reading = resolve));
   let proceed: () => void = () => undefined;
   const proceeding = new Promise<void>((resolve) => (proceed = resolve));
-  interceptScript(newcomerRedis, READ_STORED_PUSH, async (keys, _args, send) => {
+  interceptScript(newcomerRedis, READ_BOUNDED_STRING, async (keys, _args, send) => {
     if (keys[0] === stored(REVOCATION_KEYS.keycloakPush)) {
       reading();
       await proceeding;
