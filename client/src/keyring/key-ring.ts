@@ -5,6 +5,7 @@ import { emitGuarded } from '../guarded-emit.js';
 import type { KccRedis } from '../connection.js';
 import { KccClosedError, KccKeyRingError, KccLockTimeoutError, KccNotReadyError } from '../errors.js';
 import type { EventLogTail } from '../event-log.js';
+import { waitAtMost } from '../time-limit.js';
 import { type ClientAssertionRequest, type ClientAuthFunction, type SigningKey, privateKeyJwtClientAuth, signClientAssertion } from './client-assertion.js';
 import { type KeyRingOptions, type ResolvedKeyRingOptions, resolveKeyRingOptions } from './key-ring-options.js';
 import { type KeyRingStatus, inspectKeyRing } from './key-ring-status.js';
@@ -17,6 +18,8 @@ import { type RingRefusalReason, reencryptRing } from './ring-seal.js';
 import { generateSigningKey } from './signing-key.js';
 
 const LOCK_NAME = KEY_RING_KEYS.lock;
+/** The longest close() waits for the ring's work in flight (a connection that is down would hold it for ioredis' retries). */
+const CLOSE_WAIT_MS = 2_000;
 
 /** The reads a start begins before its options are resolved (they need no key-encryption key). */
 interface StartReads {
@@ -124,6 +127,8 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
   private jwksDocument: JsonWebKeySet = { keys: [] };
   private tail: EventLogTail | undefined;
   private timers: NodeJS.Timeout[] = [];
+  /** The ring's work in flight (syncs, ticks, rotations): close() waits for it, so a lock it holds is released while the connection is open. */
+  private readonly working = new Set<Promise<unknown>>();
   private boundaryTimer: NodeJS.Timeout | undefined;
   private closed = false;
   /** Whether the `degraded` event for a ring not read in time was emitted (and `recovered` not yet). */
@@ -233,6 +238,10 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
    */
   async rotate(options: RotateOptions = {}): Promise<RotateResult> {
     this.assertOpen();
+    return this.track(this.rotateNow(options));
+  }
+
+  private async rotateNow(options: RotateOptions): Promise<RotateResult> {
     await this.keeper.sync();
     const seen = this.generation;
     // A rotation by someone else shows as a key not in the ring now; a new generation alone does not
@@ -315,7 +324,10 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
     return { ...this.keeper.stats, rotations: { ...this.rotations } };
   }
 
-  /** Stops timers and the event-log tail. The Redis connection stays open (it is the caller's). */
+  /**
+   * Stops timers and the event-log tail, and waits (at most 2 s) for a sync or rotation in flight,
+   * so that a lock it holds is released. The Redis connection stays open (it is the caller's).
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -323,6 +335,10 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
     this.timers.forEach((timer) => clearInterval(timer));
     clearTimeout(this.boundaryTimer);
     await this.tail?.stop();
+    // A sync or rotation under the ring's lock releases it when done; the caller may close the
+    // connection right after this resolves, and a release sent then would leave the lock held for
+    // its TTL, and a start that finds no ring waiting on it.
+    await waitAtMost(Promise.allSettled([...this.working]), CLOSE_WAIT_MS);
   }
 
   /** What `JSON.stringify` shows: the ring's public state and the key-encryption key's fingerprint, never a key. */
@@ -361,7 +377,7 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
     else if (!waited && result.state === 'adopted') await this.keeper.reencryptIfEarlierKek();
     else await this.keeper.sync(); // e.g. under an earlier key-encryption key: rewrite it under the current one
     const every = (ms: number, run: () => Promise<unknown>) => {
-      const timer = setInterval(() => void run(), ms);
+      const timer = setInterval(() => void this.track(run()), ms);
       timer.unref();
       this.timers.push(timer);
     };
@@ -372,19 +388,24 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
   }
 
   private async createFirstKey(): Promise<void> {
-    const lock = await this.keeper.locks.acquire(LOCK_NAME, this.options.lockTtlMs);
-    if (lock) {
-      try {
-        // Another instance may have written the first key while this one waited for the lock.
-        if ((await this.keeper.load()).state === 'absent') await this.writeNewKey(0, undefined, 'immediate');
-        else if (!this.keeper.ring) throw new KccKeyRingError(this.keeper.startRefusal());
-      } finally {
-        await lock.release();
+    const deadline = Date.now() + this.options.lockTtlMs * 2;
+    for (;;) {
+      const lock = await this.keeper.locks.acquire(LOCK_NAME, this.options.lockTtlMs);
+      if (lock) {
+        try {
+          // Another instance may have written the first key while this one waited for the lock.
+          if ((await this.keeper.load()).state === 'absent') await this.writeNewKey(0, undefined, 'immediate');
+          else if (!this.keeper.ring) throw new KccKeyRingError(this.keeper.startRefusal());
+        } finally {
+          await lock.release();
+        }
+        return;
       }
-      return;
-    }
-    if (!(await this.keeper.waitForGenerationAbove(0, this.options.lockTtlMs * 2))) {
-      throw new KccLockTimeoutError(`no key ring appeared within ${this.options.lockTtlMs * 2} ms while another instance held the creation lock`);
+      // Tried again between waits: a holder that died leaves the lock until its TTL, and then nobody else creates the ring.
+      if (Date.now() > deadline) {
+        throw new KccLockTimeoutError(`no key ring appeared within ${this.options.lockTtlMs * 2} ms while another instance held the creation lock`);
+      }
+      if (await this.keeper.waitForGenerationAbove(0, Math.min(this.options.lockTtlMs, 1_000))) return;
     }
   }
 
@@ -431,7 +452,14 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
 
   /** Runs one sync at a time; a failure is logged, never left as an unhandled rejection. */
   private background(work: Promise<unknown>): void {
-    work.catch((error: unknown) => this.redis.config.logger.warn('key ring sync failed; will retry', { error: String(error) }));
+    this.track(work).catch((error: unknown) => this.redis.config.logger.warn('key ring sync failed; will retry', { error: String(error) }));
+  }
+
+  private track<T>(work: Promise<T>): Promise<T> {
+    this.working.add(work);
+    const done = () => this.working.delete(work);
+    work.then(done, done);
+    return work;
   }
 
   /** The result of a rotation that did not happen here: the ring's next (or active) key. */

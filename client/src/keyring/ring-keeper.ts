@@ -129,6 +129,7 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
 
   /** Runs `work` under the ring's lock; does nothing when another instance holds it (it is doing the same). */
   async locked(work: () => Promise<unknown>): Promise<void> {
+    if (this.stopped) return;
     const lock: LockHandle | undefined = await this.locks.acquire(LOCK_NAME, this.options.lockTtlMs);
     if (!lock) return;
     try {
