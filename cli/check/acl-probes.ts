@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { namespacedChannel, namespacedKey } from '@kcc-redis/client/contract';
+import { clusterModeRefusal } from '../../client/src/connect-failure.js';
 import { type ProbeEndpoint, openProbe } from './endpoint.js';
 import type { ProbeResult } from './probe-result.js';
 
@@ -63,6 +64,21 @@ function authRefusal(error: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * Why a login probe failed: refused credentials only when the server said so; in cluster mode the
+ * node's own error (ioredis reports "Failed to refresh slots cache"), e.g. a user that may not run
+ * CLUSTER SLOTS, which is no wrong password.
+ */
+function loginFailure(error: unknown): string {
+  const cause = error instanceof Error ? ((error as { lastNodeError?: Error }).lastNodeError ?? error) : error;
+  if (cause instanceof Error) {
+    const clusterMode = clusterModeRefusal(cause);
+    if (clusterMode) return clusterMode;
+    if (authRefusal(cause) !== undefined || /^(NOAUTH|WRONGPASS)\b/.test(cause.message)) return `${first(cause)}: the credentials are refused`;
+  }
+  return `${first(cause)}: could not log in`;
+}
+
 async function withProbe<T>(endpoint: ProbeEndpoint, use: (client: Redis | Cluster) => Promise<T>, auth?: { username: string; password: string }, cluster = false): Promise<T> {
   const client = await openProbe(endpoint, auth, { cluster });
   try {
@@ -123,7 +139,7 @@ export async function probeUser(p: UserProbe): Promise<ProbeResult[]> {
   try {
     client = await openProbe(p.endpoint, auth, { cluster: p.endpoint.clusterMode });
   } catch (error) {
-    return [{ probe: `log in as ${p.username}`, status: 'fail', detail: `${first(error)}: the credentials are refused` }];
+    return [{ probe: `log in as ${p.username}`, status: 'fail', detail: loginFailure(error) }];
   }
   const results: ProbeResult[] = [{ probe: `log in as ${p.username}`, status: 'pass', detail: 'AUTH accepted' }];
   try {

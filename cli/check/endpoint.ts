@@ -48,8 +48,16 @@ export async function openProbe(endpoint: ProbeEndpoint, auth?: { readonly usern
         lazyConnect: true,
       })
     : new Redis({ ...common, host: endpoint.host, port: endpoint.port });
-  client.on('error', () => undefined); // errors surface as rejected commands
-  await client.connect();
+  // Errors surface as rejected commands; a failed connect rejects with its last one (the server's
+  // reply, e.g. WRONGPASS, or a cluster node's), where ioredis says only "Connection is closed".
+  let lastError: Error | undefined;
+  client.on('error', (error: Error) => (lastError = error));
+  try {
+    await client.connect();
+  } catch (error) {
+    client.disconnect();
+    throw lastError ?? error;
+  }
   return client;
 }
 

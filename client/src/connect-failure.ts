@@ -35,8 +35,25 @@ export function permanentFailure(error: Error, consecutiveRefusals: number): str
   if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || /wrong version number/i.test(cause.message)) {
     return 'TLS: the server did not answer with TLS (wrong version number); is this a plaintext port? kcc-redis needs the TLS port (rediss://)';
   }
+  const clusterMode = clusterModeRefusal(cause);
+  if (clusterMode) return clusterMode;
   if (code === 'ECONNREFUSED' && consecutiveRefusals >= REFUSALS_BEFORE_GIVING_UP) {
     return `connection refused ${consecutiveRefusals} times in a row (nothing listens there): check the URL and port, and that Redis runs`;
+  }
+  return undefined;
+}
+
+/**
+ * Why cluster mode cannot start on this server or user, from the error of a node's `CLUSTER SLOTS`
+ * (ioredis reports it only as "Failed to refresh slots cache", its `lastNodeError`), or undefined:
+ * refused, it is refused on every try.
+ */
+export function clusterModeRefusal(cause: Error): string | undefined {
+  if (/^NOPERM\b/.test(cause.message) && /cluster\|slots/i.test(cause.message)) {
+    return `the user may not run CLUSTER SLOTS (${firstLine(cause.message)}), which cluster mode needs to find the nodes: its access string lacks +cluster|slots, which the stack grants when deployed with clusterMode: true. If the cache has cluster mode disabled, connect without clusterMode`;
+  }
+  if (/cluster support disabled/i.test(cause.message)) {
+    return `the server has cluster mode disabled (${firstLine(cause.message)}): connect without clusterMode, or give the configuration endpoint of a cluster-mode-enabled cache`;
   }
   return undefined;
 }
@@ -45,4 +62,9 @@ export function permanentFailure(error: Error, consecutiveRefusals: number): str
 export function isRefused(error: Error): boolean {
   const cause = (error as { lastNodeError?: Error }).lastNodeError ?? error;
   return (cause as NodeJS.ErrnoException).code === 'ECONNREFUSED';
+}
+
+/** A server reply's first line, at most 200 characters: what it says, without what may follow. */
+function firstLine(message: string): string {
+  return message.split('\n', 1)[0]!.slice(0, 200);
 }

@@ -60,4 +60,22 @@ describe('first connect: fail fast on what retrying cannot fix', () => {
     const error = await connectError(KccRedis.connect(kccOptions(server, USER, { url: `rediss://127.0.0.1:${plaintextPort}`, connectTimeoutMs: NEVER, heartbeat: false })));
     expect(error.message).toContain('TLS: the server did not answer with TLS (wrong version number); is this a plaintext port?');
   });
+
+  // Cluster mode finds the nodes with CLUSTER SLOTS; ioredis reports its refusal only as "Failed to refresh slots cache", and tries again until the timeout.
+  it('cluster mode with a user that may not run CLUSTER SLOTS (a stack deployed without clusterMode) names +cluster|slots and clusterMode', async () => {
+    const error = await connectError(KccRedis.connect(kccOptions(server, USER, { clusterMode: true, connectTimeoutMs: NEVER, heartbeat: false })));
+    expect(error.message).toMatch(/^commands connection to 127\.0\.0\.1:\d+ failed: the user may not run CLUSTER SLOTS \(NOPERM [^)]*'cluster\|slots'[^)]*\), which cluster mode needs to find the nodes: its access string lacks \+cluster\|slots, which the stack grants when deployed with clusterMode: true\. If the cache has cluster mode disabled, connect without clusterMode$/);
+  });
+
+  it('cluster mode against a server with cluster mode disabled says so', async () => {
+    const admin = await server.admin();
+    try {
+      await admin.call('ACL', 'SETUSER', USER, '+cluster|slots');
+      const error = await connectError(KccRedis.connect(kccOptions(server, USER, { clusterMode: true, connectTimeoutMs: NEVER, heartbeat: false })));
+      expect(error.message).toMatch(/failed: the server has cluster mode disabled \(ERR This instance has cluster support disabled\): connect without clusterMode, or give the configuration endpoint of a cluster-mode-enabled cache$/);
+    } finally {
+      await admin.call('ACL', 'SETUSER', USER, '-cluster|slots');
+      admin.disconnect();
+    }
+  });
 });
