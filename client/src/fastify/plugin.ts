@@ -81,44 +81,77 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
   }
   problems.throwIfAny(`${PLUGIN_NAME} options`);
 
-  // One connect with the subscriber (revocations) and reader (key-ring log tail) prewarmed: the three
-  // TLS handshakes run in parallel, and the starts below begin once commands can be sent. The key
-  // ring's options are resolved meanwhile: its key-encryption key may come from Secrets Manager, a
-  // request that need not wait for Redis.
+  // What the start opened, closed by `close` (once, whoever asks first: the start's failure or onClose).
   const ownsRedis = options.redis === undefined;
-  const redisLogger = options.redis?.config.logger ?? options.connection?.logger ?? logger;
-  const connecting = options.redis ? Promise.resolve(options.redis) : KccRedis.connect({ ...options.connection, logger: redisLogger }, ['subscriber', 'reader']);
-  const [connected, ringOptions] = await Promise.allSettled([connecting, resolveKeyRingOptions(options.keyRing ?? {}, redisLogger)]);
-  if (connected.status === 'rejected') throw connected.reason;
-  const redis = connected.value;
-  if (ringOptions.status === 'rejected') {
-    if (ownsRedis) await redis.close().catch(() => undefined);
-    throw ringOptions.reason;
-  }
+  let redis: KccRedis | undefined;
   let keyRing: KeyRing | undefined;
   let metrics: KccMetrics | undefined;
   let closed = false;
-  const close = async (): Promise<void> => {
-    closed = true;
-    metrics?.close();
-    await Promise.all([keyRing?.close(), revocations?.close()]);
-    if (ownsRedis) await redis.close();
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      closed = true;
+      metrics?.close();
+      await Promise.all([keyRing?.close(), revocations?.close()]);
+      if (ownsRedis) await redis?.close();
+    })());
+  // The hook is added before connecting: a start that outlasts Fastify's pluginTimeout goes on after
+  // ready() rejected, and app.close() must still close what it opens. The hook waits for the start
+  // to settle (each step below checks for a close and opens nothing more), then closes.
+  let closeRequested = false;
+  let start: Promise<unknown> | undefined;
+  fastify.addHook('onClose', async () => {
+    closeRequested = true;
+    // A start that failed reported its own error (ready() rejected with it): closing after it stays quiet.
+    const failed = await start?.then(() => false, (error: unknown) => error !== CLOSED_DURING_START);
+    await (failed ? close().catch(() => undefined) : close());
+  });
+  /** Thrown between the start's steps once the app is closing: the start stops, nothing more is opened or mounted. */
+  const stopIfClosing = (): void => {
+    if (closeRequested) throw CLOSED_DURING_START;
   };
+
+  const starting = (async (): Promise<{ redis: KccRedis; ring: KeyRing; index: Revocations }> => {
+    // One connect with the subscriber (revocations) and reader (key-ring log tail) prewarmed: the three
+    // TLS handshakes run in parallel, and the starts below begin once commands can be sent. The key
+    // ring's options are resolved meanwhile: its key-encryption key may come from Secrets Manager, a
+    // request that need not wait for Redis.
+    const redisLogger = options.redis?.config.logger ?? options.connection?.logger ?? logger;
+    const connecting = options.redis ? Promise.resolve(options.redis) : KccRedis.connect({ ...options.connection, logger: redisLogger }, ['subscriber', 'reader']);
+    const [connected, ringOptions] = await Promise.allSettled([connecting, resolveKeyRingOptions(options.keyRing ?? {}, redisLogger)]);
+    if (connected.status === 'rejected') throw connected.reason;
+    const connection = (redis = connected.value);
+    try {
+      if (ringOptions.status === 'rejected') throw ringOptions.reason;
+      stopIfClosing();
+      const [ring, index] = ([keyRing, revocations] = await startBoth(connection, ringOptions.value, options, keycloakPushes!));
+      stopIfClosing();
+      replays = new RedisReplayGuard(connection);
+      if (options.metrics !== false) metrics = await KccMetrics.start({ redis: connection, keyRing: ring, revocations: index }, { meterProvider: options.metrics?.meterProvider });
+      stopIfClosing();
+      if (resolved.jwksPath) mountJwksRoute(fastify, resolved.jwksPath, ring, resolved.jwksMaxAgeSeconds);
+      await mountLogoutRoutes(fastify, endpoints);
+      stopIfClosing();
+      // `health` is defined below, once the ring and the index are known to exist; the route calls it per request.
+      if (resolved.healthPath) mountHealthRoute(fastify, resolved.healthPath, () => health(), options.revocations?.failOpen ?? REVOCATION_DEFAULTS.failOpen);
+      return { redis: connection, ring, index };
+    } catch (error) {
+      // The start's error is the one to report, not one from closing after it.
+      await close().catch(() => undefined);
+      throw error;
+    }
+  })();
+  start = starting;
+  let opened: Awaited<typeof starting>;
   try {
-    [keyRing, revocations] = await startBoth(redis, ringOptions.value, options, keycloakPushes!);
-    replays = new RedisReplayGuard(redis);
-    if (options.metrics !== false) metrics = await KccMetrics.start({ redis, keyRing, revocations }, { meterProvider: options.metrics?.meterProvider });
-    if (resolved.jwksPath) mountJwksRoute(fastify, resolved.jwksPath, keyRing, resolved.jwksMaxAgeSeconds);
-    await mountLogoutRoutes(fastify, endpoints);
-    // `health` is defined below, once the ring and the index are known to exist; the route calls it per request.
-    if (resolved.healthPath) mountHealthRoute(fastify, resolved.healthPath, () => health(), options.revocations?.failOpen ?? REVOCATION_DEFAULTS.failOpen);
+    opened = await starting;
   } catch (error) {
-    // The start's error is the one to report, not one from closing after it.
-    await close().catch(() => undefined);
-    throw error;
+    if (error !== CLOSED_DURING_START) throw error;
+    // app.close() came first (after Fastify's pluginTimeout, whose error ready() reported): what the start opened is closed.
+    logger.info(`${PLUGIN_NAME}: the app closed before the plugin's start finished; what it opened is closed, nothing was mounted after`);
+    return;
   }
-  const ring = keyRing;
-  const index = revocations;
+  const { redis: connection, ring, index } = opened;
   const health = (): KccHealth => {
     const ringHealth = ring.health();
     const revocationStatus = closed ? 'closed' : index.stale ? 'stale' : 'current';
@@ -126,11 +159,11 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
       status: closed ? 'closed' : ringHealth.status === 'ready' && revocationStatus === 'current' ? 'ok' : 'degraded',
       keyRing: ringHealth,
       revocations: { status: revocationStatus, stalenessSeconds: Math.round(index.stalenessMs) / 1000, revokedSessions: index.stats.revokedSessions },
-      connection: { ...redis.stats },
+      connection: { ...connection.stats },
     };
   };
   const kcc: KccFastify = {
-    redis,
+    redis: connection,
     keyRing: ring,
     revocations: index,
     clientAuth: ring.clientAuth(),
@@ -139,9 +172,11 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
     health,
   };
   fastify.decorate('kcc', kcc);
-  // Closes only what the plugin created: the ring and the index always, the connection unless it was passed in.
-  fastify.addHook('onClose', close);
+  // onClose (added above) closes only what the plugin created: the ring and the index always, the connection unless it was passed in.
 }
+
+/** Stops a start the app closed meanwhile (not an error: the plugin returns quietly). */
+const CLOSED_DURING_START = new Error(`${PLUGIN_NAME}: closed during the start`);
 
 /**
  * The kcc-redis Fastify plugin: connects (one TLS handshake's time), starts the shared signing-key
