@@ -113,6 +113,10 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
     private locks: Locks | undefined;
     private values: Store | undefined;
     private connecting: Promise<true> | undefined;
+    /** The disconnect under way: until it ends the connection stays set, and no new subscription is kept. */
+    private disconnecting: Promise<boolean> | undefined;
+    /** Counts disconnects begun: a subscription begun before one is not kept. */
+    private disconnects = 0;
     private detach: (() => void) | undefined;
     /**
      * Ids of the messages this provider published lately: what `ignoreOwnMessages` leaves out.
@@ -146,6 +150,8 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
     }
 
     override connectOrThrow(): Promise<true> {
+      // Asked for during a disconnect: connects once that disconnect is done (it would find the connection being closed).
+      if (this.disconnecting) return this.disconnecting.catch(() => undefined).then(() => this.connectOrThrow());
       this.connecting ??= this.connect().catch((error: unknown) => {
         this.connecting = undefined;
         throw error;
@@ -162,17 +168,36 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
       }
     }
 
-    override async disconnect(): Promise<boolean> {
+    /**
+     * Closes the key rings started on the connection and stops every listener, then closes the
+     * connection (unless it was passed as `redis`). Until the rings and listeners are closed (a ring
+     * may take up to 2 s) the connection stays the provider's: the connector's own calls made
+     * meanwhile (`unlock()`, `publish()`, ...) still run, so a lock it releases then is released;
+     * a subscription is no longer kept. A second call waits for the first.
+     */
+    override disconnect(): Promise<boolean> {
+      if (!this.disconnecting) {
+        this.disconnects++;
+        this.disconnecting = this.disconnectOnce().finally(() => (this.disconnecting = undefined));
+      }
+      return this.disconnecting;
+    }
+
+    private async disconnectOnce(): Promise<boolean> {
       await this.connecting?.catch(() => undefined); // a connect in flight finishes first, then is undone
       const connection = this.connection;
       if (!connection) return true;
-      this.connection = undefined;
-      this.connecting = undefined;
       this.detach?.();
+      this.detach = undefined;
       const owned = closeables.get(this) ?? new Set();
       await Promise.all([...owned].map((c) => c.close().catch((error: unknown) => this.logger.warn('closing a key ring with the cluster provider failed', { error: String(error) }))));
       owned.clear();
       await this.stopAllListeners();
+      // Only now: the connector's calls made while the rings closed ran on the connection.
+      this.connection = undefined;
+      this.locks = undefined;
+      this.values = undefined;
+      this.connecting = undefined;
       if (!this.#options.redis) await connection.close();
       return true;
     }
@@ -192,11 +217,12 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
 
     override async subscribe(channel: string, listener: SubscriberListener, ignoreOwnMessages = false): Promise<boolean> {
       return this.change('subscribing to', channel, async () => {
+        const session = this.subscribable();
         const redis = this.redis;
         const stop = await this.subscribedWithin(this.bus(channel).subscribe(({ id, sender, data }) => {
           if (!(ignoreOwnMessages && sender === redis.instanceId && this.published.has(id))) this.deliver(channel, () => listener(data, sender));
         }));
-        await this.remember(channel, listener, stop);
+        await this.remember(channel, listener, stop, session);
       });
     }
 
@@ -227,13 +253,14 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
 
     protected override handleSubscribe(channel: string, listener: Listener): Promise<boolean> {
       return this.change('subscribing to', channel, async () => {
+        const session = this.subscribable();
         const redis = this.redis;
         const stop = await redis.subscribe(this.redisChannel(channel), (message) => {
           // What any instance may write (maxMessageBytes at its largest), not this one's own limit.
           if (isOversized(message)) return this.drop('oversized');
           this.deliver(channel, () => listener(message));
         });
-        await this.remember(channel, listener, stop);
+        await this.remember(channel, listener, stop, session);
       });
     }
 
@@ -323,8 +350,22 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
       return bus;
     }
 
-    /** Keeps how to stop a listener (one per channel and listener, as upstream: a second subscription replaces the first). */
-    private async remember(channel: string, listener: Listener | SubscriberListener, stop: () => Promise<void>): Promise<void> {
+    /** Refuses a subscription during a disconnect; else the count of disconnects begun, for {@link remember}. */
+    private subscribable(): number {
+      if (this.disconnecting) throw new KccNotReadyError('the cluster provider is disconnecting: not subscribed');
+      return this.disconnects;
+    }
+
+    /**
+     * Keeps how to stop a listener (one per channel and listener, as upstream: a second subscription
+     * replaces the first). A subscription that completes after a disconnect began (`session`: the
+     * disconnects begun when it did) is undone at once: that disconnect no longer stops it.
+     */
+    private async remember(channel: string, listener: Listener | SubscriberListener, stop: () => Promise<void>, session: number): Promise<void> {
+      if (session !== this.disconnects) {
+        await stop().catch(() => undefined);
+        throw new KccNotReadyError('the cluster provider disconnected while subscribing: not subscribed');
+      }
       let listeners = this.stops.get(channel);
       if (!listeners) this.stops.set(channel, (listeners = new Map()));
       const previous = listeners.get(listener);
