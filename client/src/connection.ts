@@ -20,6 +20,7 @@ import { ClusterTopology } from './cluster-topology.js';
 import { ServerClock } from './server-clock.js';
 import { socketConnector } from './socket-connector.js';
 import { TlsSessions } from './tls-sessions.js';
+import { waitAtMost } from './time-limit.js';
 import { type MessageListener, Subscriptions } from './subscriptions.js';
 import { type PubSubMode, type PublishRoute, decidePubSubMode, publishRoutes } from './pubsub-mode.js';
 
@@ -184,6 +185,9 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
    */
   readonly serverClock: ServerClock;
   private closed = false;
+  private closeRun: Promise<void> | undefined;
+  /** What runs on this connection (a KeyRing, Revocations) and closes first: {@link beforeClose}. */
+  private readonly closeFirst = new Set<() => Promise<unknown>>();
   /** Connections replaced by a renewal, finishing what they hold before they quit: {@link close} waits for them, briefly. */
   private readonly retiring = new Set<Promise<void>>();
   /** Aborted by {@link close}: ends the waits for connections still connecting, shortens those of {@link retiring} ones. */
@@ -468,12 +472,32 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     return client;
   }
 
-  /** Closes every connection this object opened. Safe to call twice. */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  /**
+   * Closes every connection this object opened, after closing what runs on it (a KeyRing or
+   * Revocations not closed yet finish their work in flight first, at most 5 s), whichever the app
+   * closes first. Every call returns the same close.
+   */
+  close(): Promise<void> {
+    this.closeRun ??= this.closeOnce();
+    return this.closeRun;
+  }
+
+  /**
+   * Runs `close` at the start of {@link close}, while the connections are still open: a component on
+   * this connection releases its locks and writes what it holds even when the app closes the
+   * connection before it. Returns the function that removes it (the component's own close).
+   * @internal
+   */
+  beforeClose(close: () => Promise<unknown>): () => void {
+    this.closeFirst.add(close);
+    return () => this.closeFirst.delete(close);
+  }
+
+  private async closeOnce(): Promise<void> {
+    await waitAtMost(Promise.allSettled([...this.closeFirst].map((close) => close())), BEFORE_CLOSE_WAIT_MS);
+    this.closeFirst.clear();
     // The instance's heartbeat entry is removed while the connection is still open (bounded to 1 s).
     await this.heartbeat?.stop();
-    if (this.closed) return;
     this.closed = true;
     this.closing.abort();
     this.subscriptions.close();
@@ -861,6 +885,8 @@ const SHARDED_HEALTH_CHECK_MARGIN_MS = 1_000;
 
 /** How long {@link KccRedis.close} lets a connection finish what it holds before its socket is simply closed. */
 const CLOSE_QUIT_TIMEOUT_MS = 1_000;
+/** The longest {@link KccRedis.close} waits for what runs on the connection to close (a KeyRing's 2 s, Revocations' 2 + 1 s). */
+const BEFORE_CLOSE_WAIT_MS = 5_000;
 /**
  * How long a connection replaced by a renewal may take to finish what it holds (a blocking read, a
  * slow command, commands waiting for its reconnect): renewal points fall 1.2 to 3 hours before

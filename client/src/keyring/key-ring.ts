@@ -129,6 +129,7 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
   private timers: NodeJS.Timeout[] = [];
   /** The ring's work in flight (syncs, ticks, rotations): close() waits for it, so a lock it holds is released while the connection is open. */
   private readonly working = new Set<Promise<unknown>>();
+  private unhook: (() => void) | undefined;
   private boundaryTimer: NodeJS.Timeout | undefined;
   private closed = false;
   /** Whether the `degraded` event for a ring not read in time was emitted (and `recovered` not yet). */
@@ -158,6 +159,7 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
       redis.config.logger.warn('UNSAFE: private signing keys are stored in Redis under a well-known key (unsafeAllowPlaintextPrivateKeys); local development only');
     }
     const ring = new KeyRing(redis, resolved);
+    ring.unhook = redis.beforeClose(() => ring.close());
     try {
       await ring.begin(reads);
     } catch (error) {
@@ -331,6 +333,7 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.unhook?.();
     this.keeper.stop();
     this.timers.forEach((timer) => clearInterval(timer));
     clearTimeout(this.boundaryTimer);

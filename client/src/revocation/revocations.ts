@@ -225,6 +225,8 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   private staleReported = false;
   private timers: NodeJS.Timeout[] = [];
   private closed = false;
+  /** Removes the close that KccRedis.close() runs first (KccRedis.beforeClose). */
+  private unhook: (() => void) | undefined;
   /** The longest session lifetime declared by another instance that was logged (once per value). */
   private longerLifetimeLogged = 0;
   /** A renewal of the declaration failed and was logged; the next that succeeds says so. */
@@ -249,6 +251,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
 
   private static async startWith(redis: KccRedis, options: RevocationOptions, declaresLifetime: boolean): Promise<Revocations> {
     const revocations = new Revocations(redis, options, declaresLifetime);
+    revocations.unhook = redis.beforeClose(() => revocations.close());
     try {
       await revocations.begin();
     } catch (error) {
@@ -394,6 +397,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.unhook?.();
     this.timers.forEach((t) => clearInterval(t));
     this.redis.off('resubscribed', this.onResubscribed);
     this.redis.off('ready', this.onReady);

@@ -1,0 +1,106 @@
+/**
+ * KccRedis.close() closes what runs on the connection first (an attack review of the close paths,
+ * 2026-12-06). Fastify runs onClose hooks last-registered-first, so `app.register(fastifyKcc, { redis })`
+ * followed by `app.addHook('onClose', () => redis.close())` closed the connection before the plugin
+ * closed the ring and the revocations: a write-back's lock stayed for its TTL, a revocation in flight
+ * was lost. Now a KeyRing or Revocations started on a connection is closed by its close(), first.
+ *
+ * Real redis-server (TLS, ACL users, no persistence).
+ */
+import { describe, expect, it } from 'vitest';
+import { KccRedis, KeyRing, type KeyRingOptions, Revocations } from '../../../client/src/index.js';
+import { KEY_RING_KEYS } from '../../../client/src/keyring/ring-keys.js';
+import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
+import { COMPARE_AND_SET } from '../../../client/src/store.js';
+import { closeAfterEach } from '../../support/closing.js';
+import { interceptCommand, interceptScript, kccOptions, useTestRedis } from '../../support/redis.js';
+
+const KEK = 'close-first-test-key-encryption-key-0123456789abcdefghijklmnopq';
+const USER = 'closefirst-prod';
+const server = useTestRedis({ appEnvs: [{ app: 'closefirst', env: 'prod' }], persistence: 'none' });
+const closeLater = closeAfterEach();
+const OPTIONS: KeyRingOptions = { keyEncryptionKey: KEK, env: {}, algorithm: 'ES256', activationDelayMs: 3_600_000, refreshIntervalMs: 3_600_000, lockTtlMs: 20_000 };
+
+async function connect(): Promise<KccRedis> {
+  return closeLater(await KccRedis.connect(kccOptions(server, USER)));
+}
+
+async function asAdmin<T>(use: (admin: Awaited<ReturnType<typeof server.admin>>) => Promise<T>): Promise<T> {
+  const admin = await server.admin();
+  try {
+    return await use(admin);
+  } finally {
+    admin.disconnect();
+  }
+}
+
+/** A hook that holds what `matches` picks until `release()`; `parked` resolves once one is held. */
+function parking(matches: (keys: unknown[]) => boolean) {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let held!: () => void;
+  const parked = new Promise<void>((resolve) => (held = resolve));
+  const hold = async (keys: unknown[], send: () => Promise<unknown>) => {
+    if (matches(keys)) {
+      held();
+      await released;
+    }
+    return send();
+  };
+  return { hold, parked, release };
+}
+
+describe('KccRedis.close() closes what runs on it first', () => {
+  it('the app closes the connection without closing the ring first: KccRedis.close() closes the ring first, so its write-back lands and its lock is released', async () => {
+    const redis = await connect();
+    const ring = closeLater(await KeyRing.start(redis, OPTIONS));
+    const generation = ring.health().generation;
+    // Redis lost the ring: the next sync writes it back under the lock; its write is held.
+    await asAdmin((admin) => admin.del(redis.key(KEY_RING_KEYS.ring), redis.key(KEY_RING_KEYS.log)));
+    const { hold, parked, release } = parking((keys) => keys[0] === redis.key(KEY_RING_KEYS.ring));
+    interceptScript(redis, COMPARE_AND_SET, (keys, _args, send) => hold(keys, send));
+    await (ring as unknown as { keeper: { log: { requestCheck(): Promise<void> } } }).keeper.log.requestCheck();
+    await parked;
+    // The write goes on once the ring is told to close: a connection that closes without closing the ring never lets it.
+    const closeRing = ring.close.bind(ring);
+    ring.close = () => {
+      release();
+      return closeRing();
+    };
+    await redis.close(); // e.g. an onClose hook the app added after registering the Fastify plugin: it runs before the plugin's
+    release();
+    expect(ring.health().status).toBe('closed');
+    expect(await asAdmin((admin) => admin.exists(redis.key(`lock:${KEY_RING_KEYS.lock}`)))).toBe(0);
+    const again = closeLater(await KeyRing.start(await connect(), OPTIONS));
+    expect(again.health().generation).toBe(generation);
+  });
+
+  it('KccRedis.close() called twice: the second call resolves only when the first has (it returned while the connections were still open)', async () => {
+    const redis = await connect();
+    let firstDone = false;
+    void redis.close().then(() => (firstDone = true));
+    await redis.close();
+    expect(firstDone).toBe(true);
+  });
+
+  it('the app closes the connection without closing Revocations first: a revocation whose write is in flight still reaches Redis', async () => {
+    const redis = await connect();
+    const revocations = closeLater(await Revocations.start(redis));
+    const sessions = redis.key(REVOCATION_KEYS.sessions);
+    const { hold, parked, release } = parking((args) => args.includes(sessions));
+    for (const method of ['evalsha', 'eval', 'call', 'callBuffer']) interceptCommand(redis, method, (args, send) => hold(args, send));
+    const revoking = revocations.revokeSession('sid-closed-first').catch(() => undefined);
+    await parked;
+    // Released once Revocations is told to close: a connection that closes without closing it never lets it.
+    const closeRevocations = revocations.close.bind(revocations);
+    revocations.close = () => {
+      release();
+      return closeRevocations();
+    };
+    await redis.close();
+    release();
+    await revoking;
+    const stored = await asAdmin(async (admin) => admin.zrange(sessions, 0, -1));
+    expect(stored).toHaveLength(1);
+  });
+});
