@@ -115,7 +115,8 @@ describe('the event log', () => {
     await until(() => reader.check({ sid: 'after-the-junk' }) === 'revoked', 'the later entry read from the log');
     await morePolls(reader, 5);
     expect((await sentBytes()) - before).toBeLessThan(SMALL);
-    expect(reader.stale).toBe(false);
+    // Fresh again within its 300 ms, however busy the machine (a stuck reader never is).
+    await until(() => !reader.stale, 'the reader fresh');
     expect(reader.stats.dropped.log.oversized).toBe(1);
     expect(await ns.raw.xlen(ns.key(REVOCATION_KEYS.log))).toBe(1);
     expect(ns.logs.warn.filter((m) => m.includes('larger than any kcc-redis client writes'))).toHaveLength(1);
@@ -136,7 +137,8 @@ describe('the event log', () => {
     await morePolls(reader, 5);
     const late = await instance(ns);
     expect((await sentBytes()) - before).toBeLessThan(SMALL);
-    expect(reader.stale).toBe(false);
+    // Fresh again within its 300 ms, however busy the machine (a stuck reader never is).
+    await until(() => !reader.stale, 'the reader fresh');
     expect(reader.stats.dropped.log.oversized + late.stats.dropped.log.oversized).toBe(2);
     expect((await ns.raw.xrange(log, '-', '+')).map(([, fields]) => fields[1])).not.toContain('junk-middle');
     expect(await ns.raw.xlen(log)).toBe(2);
@@ -387,8 +389,11 @@ describe('keys this user may read but not write (%R~: Redis refuses EVAL on them
       await morePolls(reader, 5);
     });
     expect((await sentBytes()) - before).toBeLessThan(SMALL);
-    expect(reader.stale).toBe(false);
-    expect(reader.stats.dropped.log.oversized).toBe(1);
+    // Fresh again within its 300 ms, however busy the machine (a stuck reader never is).
+    await until(() => !reader.stale, 'the reader fresh');
+    // Left in place, and here the log's first entry: a poll that also reads the log's ends (a slow
+    // one, on a busy machine) meets it there too and counts it again.
+    expect(reader.stats.dropped.log.oversized).toBeGreaterThanOrEqual(1);
     expect(await ns.raw.xlen(ns.key(REVOCATION_KEYS.log))).toBe(2);
   });
 
