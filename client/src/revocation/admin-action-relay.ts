@@ -310,10 +310,10 @@ export class KeycloakPushRelay {
   }
 
   private keepUnrelayed(push: VerifiedKeycloakPush, error: unknown): void {
-    if (this.host.closed()) return;
     if (this.unrelayed !== undefined && !isNewer(push, this.unrelayed)) return;
     if (this.relayed !== undefined && !isNewer(push, this.relayed.push)) return;
-    if (this.unrelayed === undefined) {
+    // Failed while closing: kept for close()'s last try and its count of what Redis did not take (no retry comes after).
+    if (this.unrelayed === undefined && !this.host.closed()) {
       this.redis.config.logger.warn(
         'Keycloak not-before push applied on this instance only: relaying it to Redis failed; it is relayed again after a reconnect and on every poll until Redis takes it (stats.unwritten)',
         { error: errorLine(error) },

@@ -385,7 +385,18 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
    */
   applyKeycloakPush(push: VerifiedKeycloakPush): Promise<void> {
     if (this.closed) return Promise.reject(new KccClosedError('revocations are closed'));
-    return this.pushes.push(push);
+    return this.inFlight(this.pushes.push(push));
+  }
+
+  /** `write`, which close() waits for (at most 2 s) before it counts what Redis did not take. */
+  private inFlight<T>(write: Promise<T>): Promise<T> {
+    const settled = write.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.writesInFlight.add(settled);
+    void settled.then(() => this.writesInFlight.delete(settled));
+    return write;
   }
 
   /**
@@ -420,7 +431,9 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     this.unwritten.close();
     const left = this.unwritten.size + this.writesInFlight.size + this.pushes.waiting;
     if (left > 0) {
-      this.redis.config.logger.warn(`closed with ${left} revocations Redis did not take: the other instances do not have them (the sessions stay valid there until they expire)`);
+      this.redis.config.logger.warn(
+        `closed with ${left} revocations Redis did not confirm (not written, or written without an answer in time): the other instances may not have them (those sessions stay valid there until they expire)`,
+      );
     }
   }
 
@@ -704,7 +717,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
 
   private async relayLostPush(): Promise<void> {
     if (!this.pushes.checking) return;
-    const checked = await withRetries(() => this.pushes.relayAgainIfLost(), LOST_CHECK_RETRIES, () => this.closed);
+    const checked = await withRetries(() => this.inFlight(this.pushes.relayAgainIfLost()), LOST_CHECK_RETRIES, () => this.closed);
     if (checked?.value !== 'relayed-again') return;
     this.rewrittenAfterLoss++;
     this.redis.config.logger.warn('the Keycloak not-before push this instance relayed was missing from Redis (a failover that lost acknowledged writes, or a restart without persistence): relayed again (stats.rewrittenAfterLoss)');

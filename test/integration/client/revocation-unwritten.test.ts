@@ -96,7 +96,7 @@ describe('revocations Redis did not take are written again', () => {
       proxy.cut();
       await expect(d.revokeSession('close-2')).rejects.toThrow();
       await d.close();
-      expect(logger.warnings.filter((w) => /closed with 1 revocations Redis did not take/.test(w))).toHaveLength(1);
+      expect(logger.warnings.filter((w) => /closed with 1 revocations Redis did not confirm/.test(w))).toHaveLength(1);
       expect(logger.warnings.join('\n')).not.toMatch(/close-2/); // what is logged names no session
     } finally {
       await proxy.stop();
@@ -113,7 +113,7 @@ describe('revocations Redis did not take are written again', () => {
       proxy.cut();
       const write = a.revokeSession('inflight-1').then(() => 'written', () => 'failed');
       await a.close();
-      expect(logger.warnings.filter((w) => /closed with 1 revocations Redis did not take/.test(w))).toHaveLength(1);
+      expect(logger.warnings.filter((w) => /closed with 1 revocations Redis did not confirm/.test(w))).toHaveLength(1);
       expect(await write).toBe('failed');
       // Nothing promises, after close(), a write that nothing will make.
       const closedAt = logger.warnings.findIndex((w) => /closed with 1 revocations/.test(w));
