@@ -266,6 +266,8 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
       if (Date.now() > deadline) throw new KccLockTimeoutError('could not take the key-ring rotation lock in time');
       // Someone else is rotating. A normal rotation is satisfied by theirs; an emergency one waits its turn.
       const changed = await this.keeper.waitForGenerationAbove(waitedPast, Math.min(this.options.lockTtlMs, 1_000));
+      // Closed meanwhile: no lock is taken for a ring that no longer runs (its close waits for this call at most 2 s).
+      this.assertOpen();
       waitedPast = Math.max(waitedPast, this.generation);
       const theirs = changed && mode === 'scheduled' ? this.rotatedSince(seenKids) : undefined;
       if (theirs) return { rotated: false, kid: theirs.kid, activatesAt: theirs.activatesAt };

@@ -87,6 +87,16 @@ describe("the key ring's lock when its holder stops", () => {
     expect(again.health().generation).toBe(generation);
   });
 
+  it('a rotation waiting for the lock when the ring closes stops with KccClosedError (it went on trying for twice the TTL, and could take the lock after close)', async () => {
+    const redis = await connect();
+    const ring = closeLater(await KeyRing.start(redis, { ...OPTIONS, lockTtlMs: 5_000 }));
+    const other = await new Locks(await connect()).acquire(KEY_RING_KEYS.lock, 5_000);
+    expect(other).toBeDefined();
+    const rotating = ring.rotate({ immediate: true }).catch((error: unknown) => error);
+    await ring.close();
+    expect(await rotating).toMatchObject({ code: 'KCC_CLOSED' });
+  });
+
   it('a start that finds no ring and the creation lock held by an instance that died takes the lock once it expires and creates the ring', async () => {
     const redis = await connect();
     await clearRing(redis);
