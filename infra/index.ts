@@ -67,6 +67,7 @@ export {
   RESOURCES_PER_APP_ENV,
   appEnvLimitProblems,
   countTemplate,
+  dynamicReferencesPerAppEnv,
   resourcesPerAppEnv,
 } from './limits.js';
 export { NAG_ACKNOWLEDGEMENTS, acknowledgeNagFindings } from './nag-acknowledgements.js';

@@ -1,5 +1,5 @@
 import { CfnElement, CfnOutput, CfnResource, type Stack } from 'aws-cdk-lib';
-import { APP_ENV_AUTHS, AppEnvAuth, usersPerAppEnv } from './app-env-auth.js';
+import { APP_ENV_AUTHS, AppEnvAuth, hasPasswordUser, usersPerAppEnv } from './app-env-auth.js';
 import { MAX_USERS_PER_GROUP } from './elasticache-rules.js';
 
 /**
@@ -7,10 +7,18 @@ import { MAX_USERS_PER_GROUP } from './elasticache-rules.js';
  * the bootstrap bucket, so the 1 MB limit of a template in S3 applies, not the 51,200 bytes of a
  * template passed in the API call.
  * https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-limits.html
+ *
+ * `dynamicReferences`: the quotas page above, "Dynamic references per template: The maximum number
+ * of dynamic references allowed in a single CloudFormation stack template. 60 dynamic references in
+ * a stack template"; and https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/dynamic-references.html,
+ * "General considerations": up to 60 dynamic references in a stack template. Each password user's
+ * password reaches its `AWS::ElastiCache::User` as one `{{resolve:secretsmanager:…}}`
+ * (`RbacPasswordUser`), so this caps the password users before the resource count does.
  */
 export const CLOUDFORMATION_LIMITS = {
   resources: 500,
   outputs: 200,
+  dynamicReferences: 60,
   templateBytes: 1_000_000,
 } as const;
 
@@ -61,6 +69,19 @@ export const RESOURCES_PER_APP_ENV: number = resourcesPerAppEnv(AppEnvAuth.PASSW
 export const OUTPUTS_PER_APP_ENV = 1;
 
 /**
+ * Dynamic references (`{{resolve:…}}`) one app-env of this kind adds to the template: one for its
+ * password user's password (`RbacPasswordUser`), none for an IAM user (no password) or for the
+ * key-encryption-key secret (the template never reads its value). Checked against synthesized
+ * templates by `test/unit/infra/limits.test.ts`, which counts `{{resolve:` in them.
+ */
+export function dynamicReferencesPerAppEnv(auth: AppEnvAuth): number {
+  return hasPasswordUser(auth) ? 1 : 0;
+}
+
+/** Dynamic references besides the app-envs': the default user's password (it always exists, enabled or not). */
+export const STACK_DYNAMIC_REFERENCES = 1;
+
+/**
  * Resources the stack has besides the app-envs', with every option on (new VPC, interface endpoints,
  * bastion, alarms with a topic) and up to 10 cache nodes: 54 measured, plus the key-encryption-key
  * rotation function (function, role, policy, log group, permission) and its alarm, plus headroom.
@@ -73,15 +94,23 @@ export const STACK_OUTPUT_BUDGET = 20;
 const RESOURCE_ROOM = CLOUDFORMATION_LIMITS.resources - STACK_RESOURCE_BUDGET;
 const OUTPUT_ROOM = CLOUDFORMATION_LIMITS.outputs - STACK_OUTPUT_BUDGET;
 const USER_ROOM = MAX_USERS_PER_GROUP - 1;
+const DYNAMIC_REFERENCE_ROOM = CLOUDFORMATION_LIMITS.dynamicReferences - STACK_DYNAMIC_REFERENCES;
 
 function maxAppEnvs(auth: AppEnvAuth): number {
-  return Math.min(Math.floor(USER_ROOM / usersPerAppEnv(auth)), Math.floor(RESOURCE_ROOM / resourcesPerAppEnv(auth)), Math.floor(OUTPUT_ROOM / OUTPUTS_PER_APP_ENV));
+  const refs = dynamicReferencesPerAppEnv(auth);
+  return Math.min(
+    Math.floor(USER_ROOM / usersPerAppEnv(auth)),
+    Math.floor(RESOURCE_ROOM / resourcesPerAppEnv(auth)),
+    Math.floor(OUTPUT_ROOM / OUTPUTS_PER_APP_ENV),
+    refs === 0 ? Infinity : Math.floor(DYNAMIC_REFERENCE_ROOM / refs),
+  );
 }
 
 /**
  * The most app-envs one stack holds when all authenticate the same way: the user group takes 100
- * users (the default user + 99), and CloudFormation 500 resources and 200 outputs. Password: 60;
- * IAM: 99 (the user group binds); password+iam: 49 (two users each).
+ * users (the default user + 99), and CloudFormation 500 resources, 200 outputs and 60 dynamic
+ * references (one per password user, the default user's included). Password: 59 (the dynamic
+ * references bind); IAM: 99 (the user group binds); password+iam: 49 (two users each).
  */
 export const MAX_APP_ENVS_BY_AUTH: Readonly<Record<AppEnvAuth, number>> = Object.fromEntries(
   APP_ENV_AUTHS.map((auth) => [auth, maxAppEnvs(auth)]),
@@ -92,24 +121,39 @@ export const MAX_APP_ENVS: number = MAX_APP_ENVS_BY_AUTH[AppEnvAuth.PASSWORD];
 
 /**
  * What is past the limits for these app-envs (users in the user group, resources within the stack's
- * budget, outputs), naming how many fit; empty when they fit. A mix of authentications is counted
- * app-env by app-env.
+ * budget, outputs, dynamic references), naming each limit passed, the count and how many fit; empty
+ * when they fit. A mix of authentications is counted app-env by app-env.
  */
 export function appEnvLimitProblems(appEnvs: readonly { readonly auth: AppEnvAuth }[], appCount: number): string[] {
   const resources = appEnvs.reduce((n, { auth }) => n + resourcesPerAppEnv(auth), 0);
   const users = appEnvs.reduce((n, { auth }) => n + usersPerAppEnv(auth), 0);
-  if (resources <= RESOURCE_ROOM && users <= USER_ROOM && appEnvs.length <= OUTPUT_ROOM) return [];
+  const refs = appEnvs.reduce((n, { auth }) => n + dynamicReferencesPerAppEnv(auth), 0);
+  const passed = [
+    resources > RESOURCE_ROOM &&
+      `${resources + STACK_RESOURCE_BUDGET} CloudFormation resources (the stack's own counted at their budget, ${STACK_RESOURCE_BUDGET}), past the ${CLOUDFORMATION_LIMITS.resources} a template takes`,
+    users > USER_ROOM && `${users + 1} ElastiCache users with the default user, past the ${MAX_USERS_PER_GROUP} a user group takes`,
+    refs > DYNAMIC_REFERENCE_ROOM &&
+      `${refs + STACK_DYNAMIC_REFERENCES} CloudFormation dynamic references ({{resolve:secretsmanager:…}}, one per password user, the default user's included), ` +
+        `past the ${CLOUDFORMATION_LIMITS.dynamicReferences} a template takes`,
+    appEnvs.length * OUTPUTS_PER_APP_ENV > OUTPUT_ROOM &&
+      `${appEnvs.length * OUTPUTS_PER_APP_ENV + STACK_OUTPUT_BUDGET} CloudFormation outputs (the stack's own counted at their budget, ${STACK_OUTPUT_BUDGET}), past the ${CLOUDFORMATION_LIMITS.outputs} a template takes`,
+  ].filter((p): p is string => typeof p === 'string');
+  if (passed.length === 0) return [];
   const auths = [...new Set(appEnvs.map((a) => a.auth))];
-  const where = '(CloudFormation resource limit and ElastiCache user-group size, docs/configuration.md "Limits"); split the apps over two stacks';
+  const why = `they would make ${passed.join('; and ')}`;
+  const fix = refs > DYNAMIC_REFERENCE_ROOM
+    ? 'split the apps over two stacks, or give some apps auth "iam" (no password, no dynamic reference) (docs/configuration.md "Limits")'
+    : 'split the apps over two stacks (docs/configuration.md "Limits")';
   if (auths.length === 1) {
     const auth = auths[0]!;
     const withAuth = auth === AppEnvAuth.PASSWORD ? '' : ` with auth "${auth}"`;
-    return [`apps: ${appEnvs.length} app-envs (${appCount} apps); one stack holds at most ${MAX_APP_ENVS_BY_AUTH[auth]}${withAuth} ${where}`];
+    return [`apps: ${appEnvs.length} app-envs (${appCount} apps); one stack holds at most ${MAX_APP_ENVS_BY_AUTH[auth]}${withAuth}: ${why}; ${fix}`];
   }
-  const each = APP_ENV_AUTHS.map((a) => `"${a}" ${resourcesPerAppEnv(a)} and ${usersPerAppEnv(a)}`).join(', ');
+  const each = APP_ENV_AUTHS.map((a) => `"${a}" ${resourcesPerAppEnv(a)}, ${usersPerAppEnv(a)} and ${dynamicReferencesPerAppEnv(a)}`).join('; ');
   return [
-    `apps: ${appEnvs.length} app-envs (${appCount} apps) need ${resources} resources and ${users} users; one stack has room for ${RESOURCE_ROOM} resources ` +
-      `and ${USER_ROOM} users besides its own (per app-env, resources and users: ${each}) ${where}`,
+    `apps: ${appEnvs.length} app-envs (${appCount} apps) need ${resources} resources, ${users} users and ${refs} dynamic references; one stack has room for ` +
+      `${RESOURCE_ROOM} resources, ${USER_ROOM} users and ${DYNAMIC_REFERENCE_ROOM} dynamic references besides its own ` +
+      `(per app-env, resources, users and dynamic references: ${each}): ${why}; ${fix}`,
   ];
 }
 

@@ -191,7 +191,7 @@ describe('IAM authentication: config', () => {
       /apps: 50 app-envs \(25 apps\); one stack holds at most 49 with auth "password\+iam"/],
     ['a mix past the resource limit, counted app-env by app-env',
       { apps: [...Array.from({ length: 50 }, (_, i) => ({ name: `p${i}`, envs: ['prod'] })), ...Array.from({ length: 20 }, (_, i) => ({ name: `i${i}`, envs: ['prod'], auth: 'iam' }))] },
-      /apps: 70 app-envs \(70 apps\) need 430 resources and 70 users; one stack has room for 425 resources and 99 users besides its own \(per app-env, resources and users: "password" 7 and 1, "iam" 4 and 1, "password\+iam" 8 and 2\)/],
+      /apps: 70 app-envs \(70 apps\) need 430 resources, 70 users and 50 dynamic references; one stack has room for 425 resources, 99 users and 59 dynamic references besides its own \(per app-env, resources, users and dynamic references: "password" 7, 1 and 1; "iam" 4, 1 and 0; "password\+iam" 8, 2 and 1\): they would make 505 CloudFormation resources .*past the 500 a template takes; split the apps over two stacks \(/],
   ])('refuses %s', (_name, raw, message) => {
     expect(problems(raw)).toMatch(message);
   });
