@@ -1,4 +1,4 @@
-import { Duration, type IResource, Names, Resource, Stack } from 'aws-cdk-lib';
+import { Aspects, Duration, type IResource, Names, Resource, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { CfnUserGroup } from 'aws-cdk-lib/aws-elasticache';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -27,6 +27,7 @@ import { RbacIamUser } from './rbac-iam-user.js';
 import { RbacPasswordUser } from './rbac-password-user.js';
 import { KeyEncryptionKeyRotation } from './rotation/key-encryption-key-rotation.js';
 import { RedisPasswordRotation } from './rotation/redis-password-rotation.js';
+import { InboundRuleQuotaCheck } from './security-group-quota.js';
 import { DEFAULT_KEK_ROTATION_DAYS } from './rotation/rotation-contract.js';
 
 /**
@@ -169,6 +170,8 @@ export abstract class KccRedisCacheBase extends Resource implements IKccRedisCac
     });
     securityGroup.connections.allowInternally(cachePort, 'Members of this group (app instances) reach the cache');
     for (const peer of props.allowFrom ?? []) securityGroup.addIngressRule(peer, cachePort, `kcc-redis clients from ${peer.uniqueId}`);
+    // Each peer is one inbound rule: past Amazon VPC's default quota per IP family, a note (counted at synth, with the rules others add).
+    Aspects.of(securityGroup).add(new InboundRuleQuotaCheck(securityGroup));
     this.securityGroup = securityGroup;
     this.connections = new ec2.Connections({ securityGroups: [securityGroup], defaultPort: cachePort });
 
