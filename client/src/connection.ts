@@ -486,15 +486,20 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
    * Runs `close` at the start of {@link close}, while the connections are still open: a component on
    * this connection releases its locks and writes what it holds even when the app closes the
    * connection before it. Returns the function that removes it (the component's own close).
+   * Throws KccClosedError once {@link close} was called: nothing starts on a closing connection.
    * @internal
    */
   beforeClose(close: () => Promise<unknown>): () => void {
+    // Closing or closed: nothing may start on it (a KeyRing or Revocations would run on a closed connection).
+    if (this.closeRun) throw new KccClosedError('connection is closed');
     this.closeFirst.add(close);
     return () => this.closeFirst.delete(close);
   }
 
   private async closeOnce(): Promise<void> {
-    await waitAtMost(Promise.allSettled([...this.closeFirst].map((close) => close())), BEFORE_CLOSE_WAIT_MS);
+    if (!(await waitAtMost(Promise.allSettled([...this.closeFirst].map((close) => close())), BEFORE_CLOSE_WAIT_MS))) {
+      this.config.logger.warn(`closing the connections with a key ring or revocations on them still closing after ${BEFORE_CLOSE_WAIT_MS} ms (Redis slow or out of reach): what they had not written is lost, a lock they held stays until it expires`);
+    }
     this.closeFirst.clear();
     // The instance's heartbeat entry is removed while the connection is still open (bounded to 1 s).
     await this.heartbeat?.stop();

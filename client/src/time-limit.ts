@@ -21,9 +21,13 @@ export async function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout:
   }
 }
 
-/** Waits for `promise` to settle, `ms` at most; never rejects. */
-export async function waitAtMost(promise: Promise<unknown>, ms: number): Promise<void> {
-  await withTimeout(promise, Math.max(0, ms)).catch(() => undefined);
+/** Waits for `promise` to settle, `ms` at most; never rejects. True when it settled in time. */
+export async function waitAtMost(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  const settled = promise.then(
+    () => true,
+    () => true,
+  );
+  return withTimeout(settled, Math.max(0, ms)).catch(() => false);
 }
 
 /**

@@ -130,6 +130,7 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
   /** The ring's work in flight (syncs, ticks, rotations): close() waits for it, so a lock it holds is released while the connection is open. */
   private readonly working = new Set<Promise<unknown>>();
   private unhook: (() => void) | undefined;
+  private closeRun: Promise<void> | undefined;
   private boundaryTimer: NodeJS.Timeout | undefined;
   private closed = false;
   /** Whether the `degraded` event for a ring not read in time was emitted (and `recovered` not yet). */
@@ -161,7 +162,9 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
     const ring = new KeyRing(redis, resolved);
     ring.unhook = redis.beforeClose(() => ring.close());
     try {
-      await ring.begin(reads);
+      // Tracked: a close meanwhile (KccRedis.close closes the ring first) waits for it, and it stops at its next step.
+      await ring.track(ring.begin(reads));
+      ring.assertOpen();
     } catch (error) {
       await ring.close();
       throw error;
@@ -332,10 +335,15 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
    * Stops timers and the event-log tail, and waits (at most 2 s) for a sync or rotation in flight,
    * so that a lock it holds is released. The Redis connection stays open (it is the caller's).
    */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  close(): Promise<void> {
+    // One close for every caller (the app, KccRedis.close): each resolves once the work is done. Its
+    // hook stays until then, so a KccRedis.close() running beside it waits for it too.
+    this.closeRun ??= this.closeOnce().finally(() => this.unhook?.());
+    return this.closeRun;
+  }
+
+  private async closeOnce(): Promise<void> {
     this.closed = true;
-    this.unhook?.();
     this.keeper.stop();
     this.timers.forEach((timer) => clearInterval(timer));
     clearTimeout(this.boundaryTimer);
@@ -343,7 +351,9 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
     // A sync or rotation under the ring's lock releases it when done; the caller may close the
     // connection right after this resolves, and a release sent then would leave the lock held for
     // its TTL, and a start that finds no ring waiting on it.
-    await waitAtMost(Promise.allSettled([...this.working]), CLOSE_WAIT_MS);
+    if (!(await waitAtMost(Promise.allSettled([...this.working]), CLOSE_WAIT_MS))) {
+      this.redis.config.logger.warn(`key ring closed with a sync or rotation still running after ${CLOSE_WAIT_MS} ms (Redis slow or out of reach): a lock it holds stays until it expires (lockTtlMs)`);
+    }
   }
 
   /** What `JSON.stringify` shows: the ring's public state and the key-encryption key's fingerprint, never a key. */
@@ -381,6 +391,7 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
     // Just read and adopted: no need to read it again, only to rewrite it if it is under an earlier key-encryption key.
     else if (!waited && result.state === 'adopted') await this.keeper.reencryptIfEarlierKek();
     else await this.keeper.sync(); // e.g. under an earlier key-encryption key: rewrite it under the current one
+    this.assertOpen(); // no timers for a ring closed while it started
     const every = (ms: number, run: () => Promise<unknown>) => {
       const timer = setInterval(() => void this.track(run()), ms);
       timer.unref();
@@ -411,6 +422,7 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
         throw new KccLockTimeoutError(`no key ring appeared within ${this.options.lockTtlMs * 2} ms while another instance held the creation lock`);
       }
       if (await this.keeper.waitForGenerationAbove(0, Math.min(this.options.lockTtlMs, 1_000))) return;
+      this.assertOpen();
     }
   }
 

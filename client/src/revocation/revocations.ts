@@ -227,6 +227,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   private closed = false;
   /** Removes the close that KccRedis.close() runs first (KccRedis.beforeClose). */
   private unhook: (() => void) | undefined;
+  private closeRun: Promise<void> | undefined;
   /** The longest session lifetime declared by another instance that was logged (once per value). */
   private longerLifetimeLogged = 0;
   /** A renewal of the declaration failed and was logged; the next that succeeds says so. */
@@ -405,10 +406,15 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
    * any left are logged: only this instance had them. With Redis out of reach, close returns within
    * about 4 s.
    */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  close(): Promise<void> {
+    // One close for every caller (the app, KccRedis.close): each resolves once the last writes are
+    // done. Its hook stays until then, so a KccRedis.close() running beside it waits for it too.
+    this.closeRun ??= this.closeOnce().finally(() => this.unhook?.());
+    return this.closeRun;
+  }
+
+  private async closeOnce(): Promise<void> {
     this.closed = true;
-    this.unhook?.();
     this.timers.forEach((t) => clearInterval(t));
     this.redis.off('resubscribed', this.onResubscribed);
     this.redis.off('ready', this.onReady);
@@ -477,12 +483,14 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     const [head] = await Promise.all([position, subscribed, declared]);
     // No count is settled here: a message heard between SUBSCRIBE and XINFO is in the head's count
     // and would be counted again by the first poll, so that poll reads (as every poll did before).
+    if (this.closed) throw new KccClosedError('revocations closed while starting'); // their listeners are already off
     this.lastId = head.lastId;
     this.redis.on('resubscribed', this.onResubscribed);
     this.redis.on('ready', this.onReady);
     this.redis.on('node-ready', this.onReady);
     const readAt = performance.now();
     await this.loadSnapshot();
+    if (this.closed) throw new KccClosedError('revocations closed while starting'); // no timers for them
     this.touch(readAt);
     const pollMs = Math.max(50, Math.min(5_000, Math.floor(this.options.maxStalenessMs / 3)));
     const poll = setInterval(() => {

@@ -83,6 +83,87 @@ describe('KccRedis.close() closes what runs on it first', () => {
     expect(firstDone).toBe(true);
   });
 
+  it('the ring and the connection closed at once (Promise.all): the connection still waits for the ring, whose write-back lands and whose lock is released', async () => {
+    const redis = await connect();
+    const ring = closeLater(await KeyRing.start(redis, OPTIONS));
+    await asAdmin((admin) => admin.del(redis.key(KEY_RING_KEYS.ring), redis.key(KEY_RING_KEYS.log)));
+    const { hold, parked, release } = parking((keys) => keys[0] === redis.key(KEY_RING_KEYS.ring));
+    interceptScript(redis, COMPARE_AND_SET, (keys, _args, send) => hold(keys, send));
+    await (ring as unknown as { keeper: { log: { requestCheck(): Promise<void> } } }).keeper.log.requestCheck();
+    await parked;
+    // Released when KccRedis.close() asks the ring to close (its second call), or once the connection
+    // closed without asking: the ring's own close had removed its hook before its work was done.
+    let calls = 0;
+    const closeRing = ring.close.bind(ring);
+    ring.close = () => {
+      if (++calls === 2) release();
+      return closeRing();
+    };
+    await Promise.all([ring.close(), redis.close().then(release)]);
+    expect(await asAdmin((admin) => admin.exists(redis.key(`lock:${KEY_RING_KEYS.lock}`)))).toBe(0);
+    expect(await asAdmin((admin) => admin.exists(redis.key(KEY_RING_KEYS.ring)))).toBe(1);
+  });
+
+  it('the connection closed while a key ring starts on it: the start fails with KccClosedError, leaving no ring running', async () => {
+    const redis = closeLater(await KccRedis.connect(kccOptions(server, USER), ['reader'])); // the tail's connection ready: nothing else fails the start
+    const ringKey = redis.key(KEY_RING_KEYS.ring);
+    // The start's read of the ring is answered only once the connection is closing.
+    const { hold, parked, release } = parking((args) => args.includes(ringKey));
+    for (const method of ['evalsha', 'eval', 'call', 'callBuffer']) interceptCommand(redis, method, (args, send) => hold(args, send));
+    const close = redis.close.bind(redis);
+    redis.close = () => {
+      const closing = close();
+      release();
+      return closing;
+    };
+    const starting = KeyRing.start(redis, OPTIONS).then(
+      (ring) => ({ started: ring.health().status }),
+      (error: unknown) => error,
+    );
+    await parked;
+    await redis.close();
+    expect(await starting).toMatchObject({ code: 'KCC_CLOSED' });
+  });
+
+  it('the connection closed while Revocations start on it: the start fails with KccClosedError', async () => {
+    const redis = await connect();
+    const sessions = redis.key(REVOCATION_KEYS.sessions);
+    const { hold, parked, release } = parking((args) => args.includes(sessions));
+    for (const method of ['evalsha', 'eval', 'call', 'callBuffer']) interceptCommand(redis, method, (args, send) => hold(args, send));
+    const close = redis.close.bind(redis);
+    redis.close = () => {
+      const closing = close();
+      release();
+      return closing;
+    };
+    const starting = Revocations.start(redis).then(
+      () => 'started',
+      (error: unknown) => error,
+    );
+    await parked;
+    await redis.close();
+    expect(await starting).toMatchObject({ code: 'KCC_CLOSED' });
+  });
+
+  it('Revocations and the connection closed at once: a revocation whose write is in flight still reaches Redis', async () => {
+    const redis = await connect();
+    const revocations = closeLater(await Revocations.start(redis));
+    const sessions = redis.key(REVOCATION_KEYS.sessions);
+    const { hold, parked, release } = parking((args) => args.includes(sessions));
+    for (const method of ['evalsha', 'eval', 'call', 'callBuffer']) interceptCommand(redis, method, (args, send) => hold(args, send));
+    const revoking = revocations.revokeSession('sid-closed-together').catch(() => undefined);
+    await parked;
+    let calls = 0;
+    const closeRevocations = revocations.close.bind(revocations);
+    revocations.close = () => {
+      if (++calls === 2) release();
+      return closeRevocations();
+    };
+    await Promise.all([revocations.close(), redis.close().then(release)]);
+    await revoking;
+    expect(await asAdmin(async (admin) => admin.zscore(sessions, 'sid-closed-together'))).not.toBeNull();
+  });
+
   it('the app closes the connection without closing Revocations first: a revocation whose write is in flight still reaches Redis', async () => {
     const redis = await connect();
     const revocations = closeLater(await Revocations.start(redis));
@@ -100,7 +181,6 @@ describe('KccRedis.close() closes what runs on it first', () => {
     await redis.close();
     release();
     await revoking;
-    const stored = await asAdmin(async (admin) => admin.zrange(sessions, 0, -1));
-    expect(stored).toHaveLength(1);
+    expect(await asAdmin(async (admin) => admin.zscore(sessions, 'sid-closed-first'))).not.toBeNull();
   });
 });
