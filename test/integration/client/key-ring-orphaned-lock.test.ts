@@ -70,13 +70,15 @@ describe("the key ring's lock when its holder stops", () => {
     await (ring as unknown as { keeper: { log: { requestCheck(): Promise<void> } } }).keeper.log.requestCheck();
     await writeParked;
     // White-box: close() stops the log's tail first; the version before this fix resolved right after it.
+    const admin = await server.admin(); // open before the race below: only its PING is raced
     const tail = (ring as unknown as { tail: { stop(): Promise<void> } }).tail;
     const stopTail = tail.stop.bind(tail);
     let tailStopped: Promise<void> | undefined;
     tail.stop = () => (tailStopped = stopTail());
     const closing = ring.close();
     // A round trip after the tail stopped: a close() that does not wait for the write has resolved by then.
-    const first = await Promise.race([closing.then(() => 'closed'), tailStopped!.then(() => server.admin()).then(async (admin) => (await admin.ping(), admin.disconnect(), 'waiting'))]);
+    const first = await Promise.race([closing.then(() => 'closed'), tailStopped!.then(() => admin.ping()).then(() => 'waiting')]);
+    admin.disconnect();
     expect(first).toBe('waiting');
     release();
     await closing;
