@@ -1,11 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { KccRedis } from '../connection.js';
-import { KccConfigError, KccNotReadyError } from '../errors.js';
+import { KccClosedError, KccConfigError, KccNotReadyError } from '../errors.js';
 import { OptionProblems } from '../option-checks.js';
 import { KeyRing } from '../keyring/key-ring.js';
 import { type ResolvedKeyRingOptions, resolveKeyRingOptions } from '../keyring/key-ring-options.js';
 import { defaultLogger } from '../logger.js';
+import { errorLine } from '../redis-error-redaction.js';
 import { KccMetrics } from '../metrics/kcc-metrics.js';
 import { createBackchannelLogoutHandler } from '../revocation/backchannel-logout.js';
 import { createKeycloakAdminHandlers } from '../revocation/keycloak-admin.js';
@@ -100,8 +101,15 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
   // to settle (each step below checks for a close and opens nothing more), then closes.
   let closeRequested = false;
   let start: Promise<unknown> | undefined;
+  let settled = false;
   fastify.addHook('onClose', async () => {
     closeRequested = true;
+    // A start still running (waiting out a creation lock held by an instance that died, up to twice
+    // lockTtlMs; a slow Redis) is cut short rather than waited for: closing the plugin's own
+    // connection closes the ring and revocations being started on it (KccRedis.close closes them
+    // first, their writes done), and the start fails at its next step. A connection passed in is the
+    // app's: that start is waited for.
+    if (!settled && ownsRedis) void redis?.close().catch(() => undefined);
     // A start that failed reported its own error (ready() rejected with it): closing after it stays quiet.
     const failed = await start?.then(() => false, (error: unknown) => error !== CLOSED_DURING_START);
     await (failed ? close().catch(() => undefined) : close());
@@ -111,6 +119,7 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
     if (closeRequested) throw CLOSED_DURING_START;
   };
 
+  const begunAt = performance.now();
   const starting = (async (): Promise<{ redis: KccRedis; ring: KeyRing; index: Revocations }> => {
     // One connect with the subscriber (revocations) and reader (key-ring log tail) prewarmed: the three
     // TLS handshakes run in parallel, and the starts below begin once commands can be sent. The key
@@ -140,8 +149,21 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
       await close().catch(() => undefined);
       throw error;
     }
-  })();
+  })().catch((error: unknown) => {
+    // Failed because the app closed it (above): nothing to report.
+    if (closeRequested && (error === CLOSED_DURING_START || error instanceof KccClosedError)) throw CLOSED_DURING_START;
+    // Past Fastify's pluginTimeout, ready() rejected with the timeout and this error reaches nobody: said here.
+    const timeoutMs = fastify.initialConfig.pluginTimeout ?? 0;
+    if (timeoutMs > 0 && performance.now() - begunAt >= timeoutMs) {
+      logger.warn(`${PLUGIN_NAME}: the start failed after Fastify's pluginTimeout (${timeoutMs} ms; ready() rejected with the timeout): ${errorLine(error)}`);
+    }
+    throw error;
+  });
   start = starting;
+  void starting.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
   let opened: Awaited<typeof starting>;
   try {
     opened = await starting;

@@ -7,12 +7,16 @@
  * returned at once and the start finished later on a closed app: with no routes to mount, nothing
  * failed and nothing closed its three connections (nor its heartbeat entry): the process would not
  * exit; with the default routes, mounting one on the closed app threw, the start closed what it
- * had opened, and the error was lost. Now the hook is added before connecting: app.close() waits
- * for the start to settle and closes what it opened, and the start mounts and decorates nothing
- * once the app is closing.
+ * had opened, and the error was lost. Now the hook is added before connecting, and app.close()
+ * cuts the start short: it closes the plugin's own connection at once (which closes the ring and
+ * revocations being started on it), waits for the start to settle, and the start mounts and
+ * decorates nothing once the app is closing (a review of that fix: waiting for the start held
+ * app.close() until the dead lock expired, up to twice lockTtlMs, 60 s by default). A start that
+ * fails after the timeout says why (ready() reported only the timeout).
  *
  * Real redis-server (TLS, ACL users, no persistence).
  */
+import { type AddressInfo, createServer } from 'node:net';
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { KccRedis } from '../../../client/src/index.js';
@@ -20,11 +24,11 @@ import { fastifyKcc } from '../../../client/src/fastify/index.js';
 import type { KccFastifyOptions } from '../../../client/src/fastify/index.js';
 import { Locks } from '../../../client/src/lock.js';
 import { KEY_RING_KEYS } from '../../../client/src/keyring/ring-keys.js';
-import { untilAsync } from '../../support/events.js';
+import { until, untilAsync } from '../../support/events.js';
 import { USER, connectionTo, pluginOptions, recordingLogger, useRedisAndRealm } from './support.js';
 
-/** The dead instance's lock: the start cannot create the ring before it expires, well past the plugin timeout. */
-const DEAD_LOCK_MS = 2_000;
+/** The dead instance's lock: the start cannot create the ring before it expires, well past the plugin timeout and the close. */
+const DEAD_LOCK_MS = 20_000;
 const PLUGIN_TIMEOUT_MS = 500;
 
 describe('Fastify plugin: app.close() after a start that outlasted pluginTimeout', () => {
@@ -80,7 +84,7 @@ describe('Fastify plugin: app.close() after a start that outlasted pluginTimeout
     ['no routes (the start used to finish on the closed app and leave its connections open)', 'late-none', { jwks: false, backchannelLogout: false }],
     ['the default routes (the late mount used to throw, its error lost)', 'late-default', undefined],
   ];
-  it.each(cases)('with %s: close() waits for the start, then closes what it opened; nothing is mounted or decorated', async (_what, marker, routes) => {
+  it.each(cases)('with %s: close() cuts the start short and closes what it opened; nothing is created, mounted or decorated', async (_what, marker, routes) => {
     const ringKey = await ringLockedByDeadInstance();
     const logger = recordingLogger();
     const app = Fastify({ pluginTimeout: PLUGIN_TIMEOUT_MS });
@@ -92,14 +96,33 @@ describe('Fastify plugin: app.close() after a start that outlasted pluginTimeout
     expect(await ringExists(ringKey)).toBe(false);
 
     await app.close();
-    // close() waited for the start, which created the ring once the dead lock expired (before: close() returned at once).
-    const startSettledFirst = await ringExists(ringKey);
-    await untilAsync(() => ringExists(ringKey), 'the start created the ring');
+    // Cut short: the start never got the lock, so no ring (waiting for the start, close() took until the dead lock expired and the start created one).
+    expect(await ringExists(ringKey)).toBe(false);
     // Whatever the start opened is closed: no connection left (the server drops one just after answering its QUIT).
     await expectConnections(marker, 0);
-    expect(startSettledFirst, 'app.close() resolved only after the start settled').toBe(true);
     expect(app.hasDecorator('kcc')).toBe(false);
     expect(logger.lines).toContain(`info @kcc-redis/client: the app closed before the plugin's start finished; what it opened is closed, nothing was mounted after`);
     expect(logger.lines.filter((line) => line.startsWith('warn'))).toEqual([]);
+  });
+
+  it('a start that fails after pluginTimeout says why (ready() rejected with the timeout only)', async () => {
+    // A "Redis" that accepts connections, reads, and never answers: the connect fails after connectTimeoutMs.
+    const silent = createServer((socket) => socket.resume().on('error', () => undefined));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (silent.address() as AddressInfo).port;
+      const logger = recordingLogger();
+      const app = Fastify({ pluginTimeout: PLUGIN_TIMEOUT_MS });
+      const options = pluginOptions(server, realm, { connection: { ...connectionTo(server, logger), url: `rediss://127.0.0.1:${port}`, connectTimeoutMs: 1_500 }, logger });
+      app.register(fastifyKcc, options);
+      await expect(app.ready()).rejects.toMatchObject({ code: 'FST_ERR_PLUGIN_TIMEOUT' });
+      await until(() => logger.lines.some((line) => line.includes('the start failed after')), 'the start failed and said so', 15_000);
+      expect(logger.lines.filter((line) => line.includes('the start failed after'))).toEqual([
+        expect.stringMatching(/^warn @kcc-redis\/client: the start failed after Fastify's pluginTimeout \(500 ms; ready\(\) rejected with the timeout\): KccConnectionError: commands connection to 127\.0\.0\.1:\d+ not ready after 1500 ms/),
+      ]);
+      await app.close();
+    } finally {
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
   });
 });
