@@ -1,5 +1,6 @@
 import { createHmac, randomUUID } from 'node:crypto';
-import { type CryptoKey, type JWK, SignJWT, exportJWK, exportSPKI, generateKeyPair } from 'jose';
+import { CompactSign, type CryptoKey, type JWK, SignJWT, exportJWK, exportSPKI, generateKeyPair } from 'jose';
+import type { KeycloakPushVerifier, VerifiedKeycloakPush } from '../../client/src/index.js';
 
 export const LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 
@@ -36,6 +37,21 @@ export async function signToken(key: RealmKey, claims: Claims, header: Record<st
   const protectedHeader: Record<string, unknown> = { alg: key.alg, kid: key.kid, typ: 'logout+jwt', ...header };
   for (const [name, value] of Object.entries(protectedHeader)) if (value === undefined) delete protectedHeader[name];
   return new SignJWT(claims).setProtectedHeader(protectedHeader as { alg: string }).sign(key.privateKey);
+}
+
+/**
+ * A Keycloak "push not-before" admin action for client `resource`, valid 30 s, signed with `key` as
+ * Keycloak signs what it POSTs to k_push_not_before, then verified by `verifier` (which throws
+ * here when it refuses it): what a Keycloak admin handler hands to Revocations.applyKeycloakPush.
+ */
+export async function verifiedNotBeforePush(key: RealmKey, verifier: KeycloakPushVerifier, notBefore: number, resource = 'shop'): Promise<VerifiedKeycloakPush> {
+  const expiration = Math.floor(Date.now() / 1000) + 30;
+  const action = await new CompactSign(Buffer.from(JSON.stringify({ id: randomUUID(), expiration, resource, action: 'PUSH_NOT_BEFORE', notBefore })))
+    .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
+    .sign(key.privateKey);
+  const verdict = await verifier.verify(action);
+  if (!verdict.ok) throw new Error(`push not verified: ${verdict.reason}`);
+  return verdict.push;
 }
 
 const b64 = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');

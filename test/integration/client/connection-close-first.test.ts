@@ -34,6 +34,37 @@ async function asAdmin<T>(use: (admin: Awaited<ReturnType<typeof server.admin>>)
   }
 }
 
+/** Holds `redis`'s scripts whose arguments name `key` until `release()`; `parked` resolves once one is held. */
+function parkScriptsOn(redis: KccRedis, key: string) {
+  const { hold, parked, release } = parking((args) => args.includes(key));
+  for (const method of ['evalsha', 'eval', 'call', 'callBuffer']) interceptCommand(redis, method, (args, send) => hold(args, send));
+  return { parked, release };
+}
+
+/** Calls `release` as `redis.close()` begins (its hooks have run by then). */
+function releaseAtClose(redis: KccRedis, release: () => void): void {
+  const close = redis.close.bind(redis);
+  redis.close = () => {
+    const closing = close();
+    release();
+    return closing;
+  };
+}
+
+/**
+ * Calls `release` on the `nth` call of `component.close()`: the first, or (when the app closes it
+ * too) the second is KccRedis.close() asking it to close. A connection that closes without asking
+ * never calls it.
+ */
+function releaseAtComponentClose(component: { close(): Promise<void> }, release: () => void, nth: 1 | 2): void {
+  let calls = 0;
+  const close = component.close.bind(component);
+  component.close = () => {
+    if (++calls === nth) release();
+    return close();
+  };
+}
+
 /** A hook that holds what `matches` picks until `release()`; `parked` resolves once one is held. */
 function parking(matches: (keys: unknown[]) => boolean) {
   let release!: () => void;
@@ -62,11 +93,7 @@ describe('KccRedis.close() closes what runs on it first', () => {
     await (ring as unknown as { keeper: { log: { requestCheck(): Promise<void> } } }).keeper.log.requestCheck();
     await parked;
     // The write goes on once the ring is told to close: a connection that closes without closing the ring never lets it.
-    const closeRing = ring.close.bind(ring);
-    ring.close = () => {
-      release();
-      return closeRing();
-    };
+    releaseAtComponentClose(ring, release, 1);
     await redis.close(); // e.g. an onClose hook the app added after registering the Fastify plugin: it runs before the plugin's
     release();
     expect(ring.health().status).toBe('closed');
@@ -91,14 +118,9 @@ describe('KccRedis.close() closes what runs on it first', () => {
     interceptScript(redis, COMPARE_AND_SET, (keys, _args, send) => hold(keys, send));
     await (ring as unknown as { keeper: { log: { requestCheck(): Promise<void> } } }).keeper.log.requestCheck();
     await parked;
-    // Released when KccRedis.close() asks the ring to close (its second call), or once the connection
-    // closed without asking: the ring's own close had removed its hook before its work was done.
-    let calls = 0;
-    const closeRing = ring.close.bind(ring);
-    ring.close = () => {
-      if (++calls === 2) release();
-      return closeRing();
-    };
+    // Released when KccRedis.close() asks the ring to close, or once the connection closed without
+    // asking: the ring's own close had removed its hook before its work was done.
+    releaseAtComponentClose(ring, release, 2);
     await Promise.all([ring.close(), redis.close().then(release)]);
     expect(await asAdmin((admin) => admin.exists(redis.key(`lock:${KEY_RING_KEYS.lock}`)))).toBe(0);
     expect(await asAdmin((admin) => admin.exists(redis.key(KEY_RING_KEYS.ring)))).toBe(1);
@@ -106,16 +128,9 @@ describe('KccRedis.close() closes what runs on it first', () => {
 
   it('the connection closed while a key ring starts on it: the start fails with KccClosedError, leaving no ring running', async () => {
     const redis = closeLater(await KccRedis.connect(kccOptions(server, USER), ['reader'])); // the tail's connection ready: nothing else fails the start
-    const ringKey = redis.key(KEY_RING_KEYS.ring);
     // The start's read of the ring is answered only once the connection is closing.
-    const { hold, parked, release } = parking((args) => args.includes(ringKey));
-    for (const method of ['evalsha', 'eval', 'call', 'callBuffer']) interceptCommand(redis, method, (args, send) => hold(args, send));
-    const close = redis.close.bind(redis);
-    redis.close = () => {
-      const closing = close();
-      release();
-      return closing;
-    };
+    const { parked, release } = parkScriptsOn(redis, redis.key(KEY_RING_KEYS.ring));
+    releaseAtClose(redis, release);
     const starting = KeyRing.start(redis, OPTIONS).then(
       (ring) => ({ started: ring.health().status }),
       (error: unknown) => error,
@@ -127,15 +142,8 @@ describe('KccRedis.close() closes what runs on it first', () => {
 
   it('the connection closed while Revocations start on it: the start fails with KccClosedError', async () => {
     const redis = await connect();
-    const sessions = redis.key(REVOCATION_KEYS.sessions);
-    const { hold, parked, release } = parking((args) => args.includes(sessions));
-    for (const method of ['evalsha', 'eval', 'call', 'callBuffer']) interceptCommand(redis, method, (args, send) => hold(args, send));
-    const close = redis.close.bind(redis);
-    redis.close = () => {
-      const closing = close();
-      release();
-      return closing;
-    };
+    const { parked, release } = parkScriptsOn(redis, redis.key(REVOCATION_KEYS.sessions));
+    releaseAtClose(redis, release);
     const starting = Revocations.start(redis).then(
       () => 'started',
       (error: unknown) => error,
@@ -149,16 +157,10 @@ describe('KccRedis.close() closes what runs on it first', () => {
     const redis = await connect();
     const revocations = closeLater(await Revocations.start(redis));
     const sessions = redis.key(REVOCATION_KEYS.sessions);
-    const { hold, parked, release } = parking((args) => args.includes(sessions));
-    for (const method of ['evalsha', 'eval', 'call', 'callBuffer']) interceptCommand(redis, method, (args, send) => hold(args, send));
+    const { parked, release } = parkScriptsOn(redis, sessions);
     const revoking = revocations.revokeSession('sid-closed-together').catch(() => undefined);
     await parked;
-    let calls = 0;
-    const closeRevocations = revocations.close.bind(revocations);
-    revocations.close = () => {
-      if (++calls === 2) release();
-      return closeRevocations();
-    };
+    releaseAtComponentClose(revocations, release, 2);
     await Promise.all([revocations.close(), redis.close().then(release)]);
     await revoking;
     expect(await asAdmin(async (admin) => admin.zscore(sessions, 'sid-closed-together'))).not.toBeNull();
@@ -168,16 +170,11 @@ describe('KccRedis.close() closes what runs on it first', () => {
     const redis = await connect();
     const revocations = closeLater(await Revocations.start(redis));
     const sessions = redis.key(REVOCATION_KEYS.sessions);
-    const { hold, parked, release } = parking((args) => args.includes(sessions));
-    for (const method of ['evalsha', 'eval', 'call', 'callBuffer']) interceptCommand(redis, method, (args, send) => hold(args, send));
+    const { parked, release } = parkScriptsOn(redis, sessions);
     const revoking = revocations.revokeSession('sid-closed-first').catch(() => undefined);
     await parked;
     // Released once Revocations is told to close: a connection that closes without closing it never lets it.
-    const closeRevocations = revocations.close.bind(revocations);
-    revocations.close = () => {
-      release();
-      return closeRevocations();
-    };
+    releaseAtComponentClose(revocations, release, 1);
     await redis.close();
     release();
     await revoking;

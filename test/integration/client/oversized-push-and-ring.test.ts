@@ -9,9 +9,8 @@
  * reach the client: the server's count of bytes sent (`INFO stats` `total_net_output_bytes`) grows by
  * far less than the value. Real redis-server, TLS, the stack's ACL users.
  */
-import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { CompactSign, createLocalJWKSet } from 'jose';
+import { createLocalJWKSet } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { KccRedis, KeyRing, type KeyRingOptions, Revocations, createKeycloakPushVerifier } from '../../../client/src/index.js';
 import type { KeycloakPushVerifier, VerifiedKeycloakPush } from '../../../client/src/index.js';
@@ -20,7 +19,7 @@ import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.
 import { MAX_RING_BYTES } from '../../../client/src/keyring/ring-read.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { nextEvent, until } from '../../support/events.js';
-import { type RealmKey, realmKey } from '../../support/logout-tokens.js';
+import { type RealmKey, realmKey, verifiedNotBeforePush } from '../../support/logout-tokens.js';
 import { connectAs, kccOptions, serverSentBytes, useTestRedis, withReadOnlyKeys } from '../../support/redis.js';
 import { ringKey, storedRing } from '../../support/stored-ring.js';
 
@@ -67,14 +66,7 @@ describe('the stored Keycloak push', () => {
     key = await realmKey('realm-1');
     verifier = createKeycloakPushVerifier({ issuer: 'https://sso.example.com/realms/main', clientId: 'shop', jwks: createLocalJWKSet({ keys: [key.publicJwk] }) });
   });
-  const verifiedPush = async (notBefore: number): Promise<VerifiedKeycloakPush> => {
-    const action = await new CompactSign(Buffer.from(JSON.stringify({ id: randomUUID(), expiration: now() + 30, resource: 'shop', action: 'PUSH_NOT_BEFORE', notBefore })))
-      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
-      .sign(key.privateKey);
-    const verdict = await verifier.verify(action);
-    if (!verdict.ok) throw new Error(`push not verified: ${verdict.reason}`);
-    return verdict.push;
-  };
+  const verifiedPush = (notBefore: number): Promise<VerifiedKeycloakPush> => verifiedNotBeforePush(key, verifier, notBefore);
   const instance = async (ns: Namespace) => closeLater(await Revocations.start(await connect(ns), { keycloakPushes: verifier }));
 
   it('20 MB stored there: starts send far less than it, each start refuses it (counted, as a malformed one), and a push relayed afterwards writes over it and reaches the next start', async () => {

@@ -8,13 +8,12 @@
  * Real redis-server (TLS, ACL users, no persistence); pushes signed with a test realm key and verified
  * by the client's own verifier.
  */
-import { randomUUID } from 'node:crypto';
-import { CompactSign, createLocalJWKSet } from 'jose';
+import { createLocalJWKSet } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { KccRedis, type KeycloakPushVerifier, Revocations, type VerifiedKeycloakPush, createKeycloakPushVerifier } from '../../../client/src/index.js';
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
 import { closeAfterEach } from '../../support/closing.js';
-import { type RealmKey, realmKey } from '../../support/logout-tokens.js';
+import { type RealmKey, realmKey, verifiedNotBeforePush } from '../../support/logout-tokens.js';
 import { connectAs, interceptCommand, kccOptions, useTestRedis } from '../../support/redis.js';
 
 const server = useTestRedis({ appEnvs: [{ app: 'closepush', env: 'prod' }, { app: 'closepush2', env: 'prod' }], persistence: 'none' });
@@ -29,14 +28,7 @@ describe('Revocations.close() and a Keycloak push being relayed', () => {
     verifier = createKeycloakPushVerifier({ issuer: 'https://sso.example.com/realms/main', clientId: 'shop', jwks: createLocalJWKSet({ keys: [key.publicJwk] }) });
   });
 
-  async function verifiedPush(notBefore: number): Promise<VerifiedKeycloakPush> {
-    const action = await new CompactSign(Buffer.from(JSON.stringify({ id: randomUUID(), expiration: now() + 30, resource: 'shop', action: 'PUSH_NOT_BEFORE', notBefore })))
-      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
-      .sign(key.privateKey);
-    const verdict = await verifier.verify(action);
-    if (!verdict.ok) throw new Error(`push not verified: ${verdict.reason}`);
-    return verdict.push;
-  }
+  const verifiedPush = (notBefore: number): Promise<VerifiedKeycloakPush> => verifiedNotBeforePush(key, verifier, notBefore);
 
   /** An instance whose relays of a push (the script whose keys hold the stored push) go through `relay`. */
   async function instance(user: string, relay: (send: () => Promise<unknown>) => Promise<unknown>) {

@@ -25,7 +25,7 @@ import type { KccFastifyOptions } from '../../../client/src/fastify/index.js';
 import { Locks } from '../../../client/src/lock.js';
 import { KEY_RING_KEYS } from '../../../client/src/keyring/ring-keys.js';
 import { until, untilAsync } from '../../support/events.js';
-import { USER, connectionTo, pluginOptions, recordingLogger, useRedisAndRealm } from './support.js';
+import { connectionsNamed, connectionTo, expectConnections, pluginOptions, recordingLogger, useRedisAndRealm } from './support.js';
 
 /** The dead instance's lock: the start cannot create the ring before it expires, well past the plugin timeout and the close. */
 const DEAD_LOCK_MS = 20_000;
@@ -33,25 +33,6 @@ const PLUGIN_TIMEOUT_MS = 500;
 
 describe('Fastify plugin: app.close() after a start that outlasted pluginTimeout', () => {
   const { server, realm } = useRedisAndRealm();
-
-  /** Connections of the app-env's user whose name contains `marker` (CLIENT LIST through the admin user). */
-  const connectionsNamed = async (marker: string): Promise<number> => {
-    const admin = await server.admin();
-    try {
-      const list = (await admin.call('CLIENT', 'LIST')) as string;
-      return list.split('\n').filter((line) => line.includes(`user=${USER}`) && line.includes(marker)).length;
-    } finally {
-      admin.disconnect();
-    }
-  };
-
-  /** The server drops a connection just after answering its QUIT: allow it a moment (bounded), without sleeping. */
-  const expectConnections = async (marker: string, expected: number): Promise<void> => {
-    const deadline = performance.now() + 5_000;
-    let count = await connectionsNamed(marker);
-    while (count !== expected && performance.now() < deadline) count = await connectionsNamed(marker);
-    expect(count, `connections named ${marker} after app.close()`).toBe(expected);
-  };
 
   /** The ring's key exists: some start created it. */
   const ringExists = async (ringKey: string): Promise<boolean> => {
@@ -92,14 +73,14 @@ describe('Fastify plugin: app.close() after a start that outlasted pluginTimeout
     app.register(fastifyKcc, options);
     await expect(app.ready()).rejects.toMatchObject({ code: 'FST_ERR_PLUGIN_TIMEOUT' });
     // The start goes on: connected (commands, subscriber, reader), waiting for the lock.
-    await untilAsync(async () => (await connectionsNamed(marker)) === 3, 'the start connected');
+    await untilAsync(async () => (await connectionsNamed(server, marker)) === 3, 'the start connected');
     expect(await ringExists(ringKey)).toBe(false);
 
     await app.close();
     // Cut short: the start never got the lock, so no ring (waiting for the start, close() took until the dead lock expired and the start created one).
     expect(await ringExists(ringKey)).toBe(false);
     // Whatever the start opened is closed: no connection left (the server drops one just after answering its QUIT).
-    await expectConnections(marker, 0);
+    await expectConnections(server, marker, 0);
     expect(app.hasDecorator('kcc')).toBe(false);
     expect(logger.lines).toContain(`info @kcc-redis/client: the app closed before the plugin's start finished; what it opened is closed, nothing was mounted after`);
     expect(logger.lines.filter((line) => line.startsWith('warn'))).toEqual([]);

@@ -3,30 +3,11 @@ import { createLocalJWKSet, jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { KccConfigError, KccRedis } from '../../../client/src/index.js';
 import { type KccFastifyOptions, fastifyKcc } from '../../../client/src/fastify/index.js';
-import { CLIENT_ID, KEY_RING, USER, appWith, connectionTo, pluginOptions, recordingLogger, useRedisAndRealm } from './support.js';
+import { CLIENT_ID, KEY_RING, appWith, connectionsNamed, connectionTo, expectConnections, pluginOptions, recordingLogger, useRedisAndRealm } from './support.js';
 
 describe('Fastify plugin registration and lifecycle', () => {
   const { server, realm } = useRedisAndRealm();
   const base = (overrides: Partial<KccFastifyOptions> = {}) => pluginOptions(server, realm, overrides);
-  /** Connections of this app-env's user whose name contains `marker` (CLIENT LIST through the admin user). */
-  const connectionsNamed = async (marker: string): Promise<number> => {
-    const admin = await server.admin();
-    try {
-      const list = (await admin.call('CLIENT', 'LIST')) as string;
-      return list.split('\n').filter((line) => line.includes(`user=${USER}`) && line.includes(marker)).length;
-    } finally {
-      await admin.quit();
-    }
-  };
-
-  /** The server drops a connection just after answering its QUIT: allow it a moment (bounded), without sleeping. */
-  const expectConnections = async (marker: string, expected: number): Promise<void> => {
-    const deadline = performance.now() + 5_000;
-    let count = await connectionsNamed(marker);
-    while (count !== expected && performance.now() < deadline) count = await connectionsNamed(marker);
-    expect(count, `connections named ${marker}`).toBe(expected);
-  };
-
 
   it('decorates fastify.kcc once: ring, revocations, check, clientAuth, health; opens three connections', async () => {
     const app = await appWith(base({ connection: { ...connectionTo(server), instanceId: 'decorated' } }));
@@ -35,7 +16,7 @@ describe('Fastify plugin registration and lifecycle', () => {
       expect(app.kcc.check({ sid: 'nobody' })).toBe('active');
       expect(app.kcc.rejects({ sid: 'nobody' })).toBe(false);
       expect(app.kcc.health()).toMatchObject({ status: 'ok', keyRing: { status: 'ready' }, revocations: { status: 'current' } });
-      expect(await connectionsNamed('decorated')).toBe(3); // commands, subscriber (revocations), reader (key-ring log)
+      expect(await connectionsNamed(server, 'decorated')).toBe(3); // commands, subscriber (revocations), reader (key-ring log)
 
       // clientAuth: an openid-client ClientAuth signing with the ring's active key.
       const body = new URLSearchParams();
@@ -49,7 +30,7 @@ describe('Fastify plugin registration and lifecycle', () => {
     }
     expect(() => app.kcc.redis.client).toThrow(/connection is closed/);
     expect(app.kcc.health().status).toBe('closed');
-    await expectConnections('decorated', 0);
+    await expectConnections(server, 'decorated', 0);
   });
 
   it('rejects a second registration on the same instance with an error naming the plugin; the first still closes cleanly', async () => {
@@ -58,7 +39,7 @@ describe('Fastify plugin registration and lifecycle', () => {
     app.register(fastifyKcc, base());
     await expect(app.ready()).rejects.toThrow(/^@kcc-redis\/client registration is invalid \(1 problem\):\n  - already registered on this Fastify instance \(fastify\.kcc exists\)/);
     await app.close();
-    await expectConnections('twice', 0);
+    await expectConnections(server, 'twice', 0);
   });
 
   it('closes only what it created: a connection passed as `redis` stays open and is the caller\'s', async () => {
@@ -70,7 +51,7 @@ describe('Fastify plugin registration and lifecycle', () => {
       await app.close();
       expect(app.kcc.health().status).toBe('closed');
       expect(await redis.run((r) => r.ping())).toBe('PONG');
-      expect(await connectionsNamed('callers:commands')).toBe(1); // (the ring's log reader was its own, and is closed with it)
+      expect(await connectionsNamed(server, 'callers:commands')).toBe(1); // (the ring's log reader was its own, and is closed with it)
     } finally {
       await redis.close();
     }
@@ -173,7 +154,7 @@ describe('Fastify plugin registration and lifecycle', () => {
     }));
     await expect(app.ready()).rejects.toMatchObject({ code: 'KCC_KEYRING_INVALID' });
     await app.close();
-    await expectConnections('wrong-kek', 0);
+    await expectConnections(server, 'wrong-kek', 0);
     expect(logger.lines.some((line) => line.startsWith('warn key ring version') && line.includes('refused'))).toBe(true);
   });
 
@@ -183,7 +164,7 @@ describe('Fastify plugin registration and lifecycle', () => {
     app.register(fastifyKcc, base({ connection: { ...connectionTo(server), instanceId: 'route-clash' } }));
     await expect(app.ready()).rejects.toMatchObject({ code: 'FST_ERR_DUPLICATED_ROUTE' });
     await app.close();
-    await expectConnections('route-clash', 0);
+    await expectConnections(server, 'route-clash', 0);
   });
 
   it('a key-ring option it cannot use fails registration naming the field, and leaves no connection open', async () => {
@@ -193,7 +174,7 @@ describe('Fastify plugin registration and lifecycle', () => {
     expect(error).toBeInstanceOf(KccConfigError);
     expect((error as KccConfigError).problems).toEqual([expect.stringMatching(/^keyEncryptionKey: must be at least \d+ characters \(has 9\)$/)]);
     await app.close();
-    await expectConnections('short-kek', 0);
+    await expectConnections(server, 'short-kek', 0);
   });
 
   it('a misspelled option fails registration naming it and the option meant: the plugin\'s own before anything connects, the revocations\' leaving no connection open', async () => {
@@ -208,7 +189,7 @@ describe('Fastify plugin registration and lifecycle', () => {
     expect(revocationsError).toBeInstanceOf(KccConfigError);
     expect((revocationsError as KccConfigError).problems).toEqual(['failopen: not an option; did you mean failOpen?']);
     await second.close();
-    await expectConnections('misspelled', 0);
+    await expectConnections(server, 'misspelled', 0);
     // Fastify's own register() options reach the plugin beside its own: they are not misspellings.
     const third = Fastify();
     third.register(fastifyKcc, { ...base({ connection: { ...connectionTo(server), instanceId: 'misspelled' } }), prefix: '/auth', logLevel: 'warn', logSerializers: {} });
@@ -225,7 +206,7 @@ describe('Fastify plugin registration and lifecycle', () => {
       await expect(app.ready()).rejects.toBeInstanceOf(KccConfigError);
       await app.close();
       expect(await redis.run((r) => r.ping())).toBe('PONG');
-      expect(await connectionsNamed('callers-bad-kek:commands')).toBe(1);
+      expect(await connectionsNamed(server, 'callers-bad-kek:commands')).toBe(1);
     } finally {
       await redis.close();
     }

@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import type { KccConnectionOptions, KccLogger, KeyRingOptions } from '../../../client/src/index.js';
 import { type KccFastifyOptions, fastifyKcc } from '../../../client/src/fastify/index.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
@@ -96,4 +96,23 @@ export async function appWith(options: KccFastifyOptions, setup?: (app: FastifyI
   await app.register(fastifyKcc, options);
   await app.ready();
   return app;
+}
+
+/** Connections of the app-env's user whose name contains `marker` (CLIENT LIST through the admin user). */
+export async function connectionsNamed(server: LocalRedis, marker: string): Promise<number> {
+  const admin = await server.admin();
+  try {
+    const list = (await admin.call('CLIENT', 'LIST')) as string;
+    return list.split('\n').filter((line) => line.includes(`user=${USER}`) && line.includes(marker)).length;
+  } finally {
+    admin.disconnect();
+  }
+}
+
+/** Expects `expected` such connections; the server drops one just after answering its QUIT, so it is allowed a moment (bounded), without sleeping. */
+export async function expectConnections(server: LocalRedis, marker: string, expected: number): Promise<void> {
+  const deadline = performance.now() + 5_000;
+  let count = await connectionsNamed(server, marker);
+  while (count !== expected && performance.now() < deadline) count = await connectionsNamed(server, marker);
+  expect(count, `connections named ${marker}`).toBe(expected);
 }
