@@ -154,7 +154,8 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
     if (closeRequested && (error === CLOSED_DURING_START || error instanceof KccClosedError)) throw CLOSED_DURING_START;
     // Past Fastify's pluginTimeout, ready() rejected with the timeout and this error reaches nobody: said here.
     const timeoutMs = fastify.initialConfig.pluginTimeout ?? 0;
-    if (timeoutMs > 0 && performance.now() - begunAt >= timeoutMs) {
+    // A KccClosedError is the app's own doing (a connection it passed in, closed by its own hook).
+    if (timeoutMs > 0 && performance.now() - begunAt >= timeoutMs && !(error instanceof KccClosedError)) {
       logger.warn(`${PLUGIN_NAME}: the start failed after Fastify's pluginTimeout (${timeoutMs} ms; ready() rejected with the timeout): ${errorLine(error)}`);
     }
     throw error;

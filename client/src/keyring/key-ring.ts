@@ -386,6 +386,7 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
     const logGeneration = logNewest.generation;
     const waited = result.state === 'absent' || this.generation < logGeneration;
     if (waited) await this.keeper.awaitNewestRing();
+    this.assertOpen(); // closed while it waited: no ring is created or adopted
     if (result.state === 'absent' && !this.keeper.ring) await this.createFirstKey();
     else if (!this.keeper.ring) throw new KccKeyRingError(this.keeper.startRefusal());
     // Just read and adopted: no need to read it again, only to rewrite it if it is under an earlier key-encryption key.

@@ -13,6 +13,7 @@ import { KEY_RING_KEYS } from '../../../client/src/keyring/ring-keys.js';
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
 import { COMPARE_AND_SET } from '../../../client/src/store.js';
 import { closeAfterEach } from '../../support/closing.js';
+import { untilAsync } from '../../support/events.js';
 import { interceptCommand, interceptScript, kccOptions, useTestRedis } from '../../support/redis.js';
 
 const KEK = 'close-first-test-key-encryption-key-0123456789abcdefghijklmnopq';
@@ -138,6 +139,28 @@ describe('KccRedis.close() closes what runs on it first', () => {
     await parked;
     await redis.close();
     expect(await starting).toMatchObject({ code: 'KCC_CLOSED' });
+  });
+
+  it('the connection closed while a key ring start waits for the ring its log names: the start stops at once, and the close says nothing is left running', async () => {
+    const first = await connect();
+    const ringKey = first.key(KEY_RING_KEYS.ring);
+    await (await KeyRing.start(first, OPTIONS)).close();
+    // Redis lost the ring but not its log: a start asks running instances for it and waits (up to 10 s).
+    await asAdmin((admin) => admin.del(ringKey));
+    const logLength = () => asAdmin((admin) => admin.xlen(first.key(KEY_RING_KEYS.log)));
+    const before = await logLength();
+    const warnings: string[] = [];
+    const redis = closeLater(await KccRedis.connect(kccOptions(server, USER, { logger: { warn: (m) => void warnings.push(m), info: () => undefined } })));
+    const starting = KeyRing.start(redis, OPTIONS).then(
+      (ring) => ({ started: ring.health().status }),
+      (error: unknown) => error,
+    );
+    await untilAsync(async () => (await logLength()) > before, 'the start asking for the ring');
+    await redis.close();
+    expect(await starting).toMatchObject({ code: 'KCC_CLOSED' });
+    // Before: the ring's close waited its 2 s for the start, which went on waiting, and warned.
+    expect(warnings.filter((w) => w.includes('still running'))).toEqual([]);
+    expect(await asAdmin((admin) => admin.exists(ringKey))).toBe(0);
   });
 
   it('the connection closed while Revocations start on it: the start fails with KccClosedError', async () => {
