@@ -59,6 +59,16 @@ export interface ConnectAsOptions {
   readonly readyCheck?: boolean;
 }
 
+/** Runs `use` with a connection as the server's admin user (ACL and keys beyond any app-env's grants), closed after. */
+export async function asAdmin<T>(server: LocalRedis, use: (admin: Redis) => Promise<T>): Promise<T> {
+  const admin = await server.admin();
+  try {
+    return await use(admin);
+  } finally {
+    admin.disconnect();
+  }
+}
+
 /**
  * A raw ioredis client over TLS (trusting the server's CA, servername `localhost`) authenticated
  * as `username`: RESP2, no retries, no offline queue, no reconnect, so that truth-table checks see

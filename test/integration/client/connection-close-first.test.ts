@@ -14,7 +14,7 @@ import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.
 import { COMPARE_AND_SET } from '../../../client/src/store.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { untilAsync } from '../../support/events.js';
-import { interceptCommand, interceptScript, kccOptions, useTestRedis } from '../../support/redis.js';
+import { asAdmin, interceptCommand, interceptScript, kccOptions, useTestRedis } from '../../support/redis.js';
 
 const KEK = 'close-first-test-key-encryption-key-0123456789abcdefghijklmnopq';
 const USER = 'closefirst-prod';
@@ -26,13 +26,12 @@ async function connect(): Promise<KccRedis> {
   return closeLater(await KccRedis.connect(kccOptions(server, USER)));
 }
 
-async function asAdmin<T>(use: (admin: Awaited<ReturnType<typeof server.admin>>) => Promise<T>): Promise<T> {
-  const admin = await server.admin();
-  try {
-    return await use(admin);
-  } finally {
-    admin.disconnect();
-  }
+/** What a start came to: its error, or (to show it in a failed expectation) `{ started: true }`. */
+function startOutcome(start: Promise<unknown>): Promise<unknown> {
+  return start.then(
+    () => ({ started: true }),
+    (error: unknown) => error,
+  );
 }
 
 /** Holds `redis`'s scripts whose arguments name `key` until `release()`; `parked` resolves once one is held. */
@@ -88,7 +87,7 @@ describe('KccRedis.close() closes what runs on it first', () => {
     const ring = closeLater(await KeyRing.start(redis, OPTIONS));
     const generation = ring.health().generation;
     // Redis lost the ring: the next sync writes it back under the lock; its write is held.
-    await asAdmin((admin) => admin.del(redis.key(KEY_RING_KEYS.ring), redis.key(KEY_RING_KEYS.log)));
+    await asAdmin(server, (admin) => admin.del(redis.key(KEY_RING_KEYS.ring), redis.key(KEY_RING_KEYS.log)));
     const { hold, parked, release } = parking((keys) => keys[0] === redis.key(KEY_RING_KEYS.ring));
     interceptScript(redis, COMPARE_AND_SET, (keys, _args, send) => hold(keys, send));
     await (ring as unknown as { keeper: { log: { requestCheck(): Promise<void> } } }).keeper.log.requestCheck();
@@ -98,7 +97,7 @@ describe('KccRedis.close() closes what runs on it first', () => {
     await redis.close(); // e.g. an onClose hook the app added after registering the Fastify plugin: it runs before the plugin's
     release();
     expect(ring.health().status).toBe('closed');
-    expect(await asAdmin((admin) => admin.exists(redis.key(`lock:${KEY_RING_KEYS.lock}`)))).toBe(0);
+    expect(await asAdmin(server, (admin) => admin.exists(redis.key(`lock:${KEY_RING_KEYS.lock}`)))).toBe(0);
     const again = closeLater(await KeyRing.start(await connect(), OPTIONS));
     expect(again.health().generation).toBe(generation);
   });
@@ -114,7 +113,7 @@ describe('KccRedis.close() closes what runs on it first', () => {
   it('the ring and the connection closed at once (Promise.all): the connection still waits for the ring, whose write-back lands and whose lock is released', async () => {
     const redis = await connect();
     const ring = closeLater(await KeyRing.start(redis, OPTIONS));
-    await asAdmin((admin) => admin.del(redis.key(KEY_RING_KEYS.ring), redis.key(KEY_RING_KEYS.log)));
+    await asAdmin(server, (admin) => admin.del(redis.key(KEY_RING_KEYS.ring), redis.key(KEY_RING_KEYS.log)));
     const { hold, parked, release } = parking((keys) => keys[0] === redis.key(KEY_RING_KEYS.ring));
     interceptScript(redis, COMPARE_AND_SET, (keys, _args, send) => hold(keys, send));
     await (ring as unknown as { keeper: { log: { requestCheck(): Promise<void> } } }).keeper.log.requestCheck();
@@ -123,8 +122,8 @@ describe('KccRedis.close() closes what runs on it first', () => {
     // asking: the ring's own close had removed its hook before its work was done.
     releaseAtComponentClose(ring, release, 2);
     await Promise.all([ring.close(), redis.close().then(release)]);
-    expect(await asAdmin((admin) => admin.exists(redis.key(`lock:${KEY_RING_KEYS.lock}`)))).toBe(0);
-    expect(await asAdmin((admin) => admin.exists(redis.key(KEY_RING_KEYS.ring)))).toBe(1);
+    expect(await asAdmin(server, (admin) => admin.exists(redis.key(`lock:${KEY_RING_KEYS.lock}`)))).toBe(0);
+    expect(await asAdmin(server, (admin) => admin.exists(redis.key(KEY_RING_KEYS.ring)))).toBe(1);
   });
 
   it('the connection closed while a key ring starts on it: the start fails with KccClosedError, leaving no ring running', async () => {
@@ -132,10 +131,7 @@ describe('KccRedis.close() closes what runs on it first', () => {
     // The start's read of the ring is answered only once the connection is closing.
     const { parked, release } = parkScriptsOn(redis, redis.key(KEY_RING_KEYS.ring));
     releaseAtClose(redis, release);
-    const starting = KeyRing.start(redis, OPTIONS).then(
-      (ring) => ({ started: ring.health().status }),
-      (error: unknown) => error,
-    );
+    const starting = startOutcome(KeyRing.start(redis, OPTIONS));
     await parked;
     await redis.close();
     expect(await starting).toMatchObject({ code: 'KCC_CLOSED' });
@@ -146,61 +142,47 @@ describe('KccRedis.close() closes what runs on it first', () => {
     const ringKey = first.key(KEY_RING_KEYS.ring);
     await (await KeyRing.start(first, OPTIONS)).close();
     // Redis lost the ring but not its log: a start asks running instances for it and waits (up to 10 s).
-    await asAdmin((admin) => admin.del(ringKey));
-    const logLength = () => asAdmin((admin) => admin.xlen(first.key(KEY_RING_KEYS.log)));
+    await asAdmin(server, (admin) => admin.del(ringKey));
+    const logLength = () => asAdmin(server, (admin) => admin.xlen(first.key(KEY_RING_KEYS.log)));
     const before = await logLength();
     const warnings: string[] = [];
     const redis = closeLater(await KccRedis.connect(kccOptions(server, USER, { logger: { warn: (m) => void warnings.push(m), info: () => undefined } })));
-    const starting = KeyRing.start(redis, OPTIONS).then(
-      (ring) => ({ started: ring.health().status }),
-      (error: unknown) => error,
-    );
+    const starting = startOutcome(KeyRing.start(redis, OPTIONS));
     await untilAsync(async () => (await logLength()) > before, 'the start asking for the ring');
     await redis.close();
     expect(await starting).toMatchObject({ code: 'KCC_CLOSED' });
     // Before: the ring's close waited its 2 s for the start, which went on waiting, and warned.
     expect(warnings.filter((w) => w.includes('still running'))).toEqual([]);
-    expect(await asAdmin((admin) => admin.exists(ringKey))).toBe(0);
+    expect(await asAdmin(server, (admin) => admin.exists(ringKey))).toBe(0);
   });
 
   it('the connection closed while Revocations start on it: the start fails with KccClosedError', async () => {
     const redis = await connect();
     const { parked, release } = parkScriptsOn(redis, redis.key(REVOCATION_KEYS.sessions));
     releaseAtClose(redis, release);
-    const starting = Revocations.start(redis).then(
-      () => 'started',
-      (error: unknown) => error,
-    );
+    const starting = startOutcome(Revocations.start(redis));
     await parked;
     await redis.close();
     expect(await starting).toMatchObject({ code: 'KCC_CLOSED' });
   });
 
-  it('Revocations and the connection closed at once: a revocation whose write is in flight still reaches Redis', async () => {
-    const redis = await connect();
-    const revocations = closeLater(await Revocations.start(redis));
-    const sessions = redis.key(REVOCATION_KEYS.sessions);
-    const { parked, release } = parkScriptsOn(redis, sessions);
-    const revoking = revocations.revokeSession('sid-closed-together').catch(() => undefined);
-    await parked;
-    releaseAtComponentClose(revocations, release, 2);
-    await Promise.all([revocations.close(), redis.close().then(release)]);
-    await revoking;
-    expect(await asAdmin(async (admin) => admin.zscore(sessions, 'sid-closed-together'))).not.toBeNull();
-  });
-
-  it('the app closes the connection without closing Revocations first: a revocation whose write is in flight still reaches Redis', async () => {
-    const redis = await connect();
-    const revocations = closeLater(await Revocations.start(redis));
-    const sessions = redis.key(REVOCATION_KEYS.sessions);
-    const { parked, release } = parkScriptsOn(redis, sessions);
-    const revoking = revocations.revokeSession('sid-closed-first').catch(() => undefined);
-    await parked;
+  const revocationCloses: [string, 1 | 2, (revocations: Revocations, redis: KccRedis, release: () => void) => Promise<unknown>][] = [
     // Released once Revocations is told to close: a connection that closes without closing it never lets it.
-    releaseAtComponentClose(revocations, release, 1);
-    await redis.close();
-    release();
+    ['the app closes the connection without closing Revocations first', 1, (_revocations, redis, release) => redis.close().then(release)],
+    // Released when KccRedis.close() asks it to close while the app's own close runs.
+    ['Revocations and the connection closed at once', 2, (revocations, redis, release) => Promise.all([revocations.close(), redis.close().then(release)])],
+  ];
+  it.each(revocationCloses)('%s: a revocation whose write is in flight still reaches Redis', async (_what, nth, close) => {
+    const redis = await connect();
+    const revocations = closeLater(await Revocations.start(redis));
+    const sessions = redis.key(REVOCATION_KEYS.sessions);
+    const { parked, release } = parkScriptsOn(redis, sessions);
+    const sid = `sid-closed-${nth}`;
+    const revoking = revocations.revokeSession(sid).catch(() => undefined);
+    await parked;
+    releaseAtComponentClose(revocations, release, nth);
+    await close(revocations, redis, release);
     await revoking;
-    expect(await asAdmin(async (admin) => admin.zscore(sessions, 'sid-closed-first'))).not.toBeNull();
+    expect(await asAdmin(server, async (admin) => admin.zscore(sessions, sid))).not.toBeNull();
   });
 });

@@ -18,7 +18,7 @@ import { KEY_RING_KEYS } from '../../../client/src/keyring/ring-keys.js';
 import { COMPARE_AND_SET } from '../../../client/src/store.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { untilAsync } from '../../support/events.js';
-import { interceptScript, kccOptions, useTestRedis } from '../../support/redis.js';
+import { asAdmin, interceptScript, kccOptions, useTestRedis } from '../../support/redis.js';
 
 const KEK = 'orphaned-lock-test-key-encryption-key-0123456789abcdefghijklmn';
 const USER = 'orphan-prod';
@@ -31,21 +31,11 @@ async function connect(): Promise<KccRedis> {
 }
 
 async function clearRing(redis: KccRedis): Promise<void> {
-  const admin = await server.admin();
-  try {
-    await admin.del(redis.key(KEY_RING_KEYS.ring), redis.key(KEY_RING_KEYS.log), redis.key(`lock:${KEY_RING_KEYS.lock}`));
-  } finally {
-    admin.disconnect();
-  }
+  await asAdmin(server, (admin) => admin.del(redis.key(KEY_RING_KEYS.ring), redis.key(KEY_RING_KEYS.log), redis.key(`lock:${KEY_RING_KEYS.lock}`)));
 }
 
 async function lockKeyExists(redis: KccRedis): Promise<boolean> {
-  const admin = await server.admin();
-  try {
-    return (await admin.exists(redis.key(`lock:${KEY_RING_KEYS.lock}`))) === 1;
-  } finally {
-    admin.disconnect();
-  }
+  return (await asAdmin(server, (admin) => admin.exists(redis.key(`lock:${KEY_RING_KEYS.lock}`)))) === 1;
 }
 
 describe("the key ring's lock when its holder stops", () => {
