@@ -77,6 +77,13 @@ export function compareDeployment(expected: ExpectedDeployment, state: DeployedS
   if (rg) items.push(...replicationGroupItems(expected, rg, state.engineVersion));
   else if (sc) items.push(...serverlessCacheItems(expected, sc));
   else items.push({ resource: `${expected.kind === 'serverless' ? 'serverless cache' : 'replication group'} ${expected.cacheName}`, aspect: 'exists', status: 'drift', detail: otherKind(expected, state) });
+  // The engine that described the users' access strings: a command its version does not have is not
+  // in the strings it prints (AWS's create-user example, printed by Redis 6.0, spells +@read out
+  // without GEOSEARCHSTORE, added in 6.2), so the rules are evaluated on that version's commands
+  // (PermissionOptions.engineVersion). The version: DescribeCacheClusters' EngineVersion of a member
+  // cluster, or the serverless cache's FullEngineVersion (else MajorEngineVersion); unknown (no cache
+  // of the configured kind) is the whole table.
+  const engineVersion = rg ? state.engineVersion : sc ? sc.FullEngineVersion ?? sc.MajorEngineVersion : undefined;
 
   const groupName = `user group ${expected.userGroupId}`;
   const group = state.userGroup;
@@ -131,7 +138,7 @@ export function compareDeployment(expected: ExpectedDeployment, state: DeployedS
       items.push({ resource: name, aspect: 'exists', status: 'drift', detail: 'not found' });
       continue;
     }
-    const differences = accessDifferences(want.accessString, user.AccessString ?? '');
+    const differences = accessDifferences(want.accessString, user.AccessString ?? '', { engineVersion });
     items.push({ resource: name, aspect: 'access string', status: differences.length === 0 ? 'ok' : 'drift', detail: differences.length === 0 ? user.AccessString ?? '' : differences.join('; ') });
     if (user.UserName !== want.userName) items.push({ resource: name, aspect: 'user name', status: 'drift', detail: `${user.UserName ?? 'none'} (expected ${want.userName})` });
     const auth = user.Authentication?.Type;
