@@ -23,10 +23,16 @@ import { type MountedEndpoint, mountLogoutRoutes } from './logout-routes.js';
 import { type KccFastifyOptions, PLUGIN_NAME, checkKccFastifyOptions } from './plugin-options.js';
 
 /** Starts the key ring and the revocation index in parallel; if one fails, closes the other. */
-async function startBoth(redis: KccRedis, ringOptions: ResolvedKeyRingOptions, options: KccFastifyOptions, keycloakPushes: KeycloakPushVerifier): Promise<[KeyRing, Revocations]> {
+async function startBoth(
+  redis: KccRedis,
+  ringOptions: ResolvedKeyRingOptions,
+  options: KccFastifyOptions,
+  keycloakPushes: KeycloakPushVerifier,
+  signal: AbortSignal,
+): Promise<[KeyRing, Revocations]> {
   const [ring, revocations] = await Promise.allSettled([
-    KeyRing.startResolved(redis, ringOptions),
-    Revocations.start(redis, { ...options.revocations, keycloakPushes: options.revocations?.keycloakPushes ?? keycloakPushes }),
+    KeyRing.startResolved(redis, ringOptions, undefined, signal),
+    Revocations.startUnlessAborted(redis, { ...options.revocations, keycloakPushes: options.revocations?.keycloakPushes ?? keycloakPushes }, signal),
   ]);
   if (ring.status === 'fulfilled' && revocations.status === 'fulfilled') return [ring.value, revocations.value];
   await Promise.all([ring.status === 'fulfilled' && ring.value.close(), revocations.status === 'fulfilled' && revocations.value.close()]);
@@ -102,14 +108,18 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
   let closeRequested = false;
   let start: Promise<unknown> | undefined;
   let settled = false;
+  const closeStart = new AbortController();
   fastify.addHook('onClose', async () => {
     closeRequested = true;
     // A start still running (waiting out a creation lock held by an instance that died, up to twice
-    // lockTtlMs; a slow Redis) is cut short rather than waited for: closing the plugin's own
-    // connection closes the ring and revocations being started on it (KccRedis.close closes them
-    // first, their writes done), and the start fails at its next step. A connection passed in is the
-    // app's: that start is waited for.
-    if (!settled && ownsRedis) void redis?.close().catch(() => undefined);
+    // lockTtlMs; a slow Redis) is cut short rather than waited for: the abort closes the ring and
+    // revocations being started (their writes done), and the start fails at its next step. The
+    // plugin's own connection is closed too (a connect under way ends); a connection passed in is
+    // the app's and stays open.
+    if (!settled) {
+      closeStart.abort();
+      if (ownsRedis) void redis?.close().catch(() => undefined);
+    }
     // A start that failed reported its own error (ready() rejected with it): closing after it stays quiet.
     const failed = await start?.then(() => false, (error: unknown) => error !== CLOSED_DURING_START);
     await (failed ? close().catch(() => undefined) : close());
@@ -133,7 +143,7 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
     try {
       if (ringOptions.status === 'rejected') throw ringOptions.reason;
       stopIfClosing();
-      const [ring, index] = ([keyRing, revocations] = await startBoth(connection, ringOptions.value, options, keycloakPushes!));
+      const [ring, index] = ([keyRing, revocations] = await startBoth(connection, ringOptions.value, options, keycloakPushes!, closeStart.signal));
       stopIfClosing();
       replays = new RedisReplayGuard(connection);
       if (options.metrics !== false) metrics = await KccMetrics.start({ redis: connection, keyRing: ring, revocations: index }, { meterProvider: options.metrics?.meterProvider });

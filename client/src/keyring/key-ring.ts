@@ -155,19 +155,25 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
    * key-encryption key from Secrets Manager): the Fastify plugin resolves them while it connects.
    * @internal
    */
-  static async startResolved(redis: KccRedis, resolved: ResolvedKeyRingOptions, reads?: StartReads): Promise<KeyRing> {
+  static async startResolved(redis: KccRedis, resolved: ResolvedKeyRingOptions, reads?: StartReads, signal?: AbortSignal): Promise<KeyRing> {
     if (resolved.unsafePlaintext) {
       redis.config.logger.warn('UNSAFE: private signing keys are stored in Redis under a well-known key (unsafeAllowPlaintextPrivateKeys); local development only');
     }
     const ring = new KeyRing(redis, resolved);
     ring.unhook = redis.beforeClose(() => ring.close());
+    // `signal` (the Fastify plugin's, on a connection the app passed in) closes the ring being started, as closing the connection would.
+    const abort = (): void => void ring.close();
+    signal?.addEventListener('abort', abort, { once: true });
     try {
+      if (signal?.aborted) throw new KccClosedError('key ring closed before starting');
       // Tracked: a close meanwhile (KccRedis.close closes the ring first) waits for it, and it stops at its next step.
       await ring.track(ring.begin(reads));
       ring.assertOpen();
     } catch (error) {
       await ring.close();
       throw error;
+    } finally {
+      signal?.removeEventListener('abort', abort);
     }
     return ring;
   }

@@ -250,14 +250,28 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     return Revocations.startWith(redis, options, false);
   }
 
-  private static async startWith(redis: KccRedis, options: RevocationOptions, declaresLifetime: boolean): Promise<Revocations> {
+  /**
+   * {@link start} that `signal` cuts short: the abort closes the revocations being started, as
+   * closing the connection would (the Fastify plugin's, on a connection the app passed in).
+   * @internal
+   */
+  static startUnlessAborted(redis: KccRedis, options: RevocationOptions, signal: AbortSignal): Promise<Revocations> {
+    return Revocations.startWith(redis, options, true, signal);
+  }
+
+  private static async startWith(redis: KccRedis, options: RevocationOptions, declaresLifetime: boolean, signal?: AbortSignal): Promise<Revocations> {
     const revocations = new Revocations(redis, options, declaresLifetime);
     revocations.unhook = redis.beforeClose(() => revocations.close());
+    const abort = (): void => void revocations.close();
+    signal?.addEventListener('abort', abort, { once: true });
     try {
+      if (signal?.aborted) throw new KccClosedError('revocations closed before starting');
       await revocations.begin();
     } catch (error) {
       await revocations.close();
       throw error;
+    } finally {
+      signal?.removeEventListener('abort', abort);
     }
     return revocations;
   }

@@ -12,7 +12,9 @@
  * revocations being started on it), waits for the start to settle, and the start mounts and
  * decorates nothing once the app is closing (a review of that fix: waiting for the start held
  * app.close() until the dead lock expired, up to twice lockTtlMs, 60 s by default). A start that
- * fails after the timeout says why (ready() reported only the timeout).
+ * fails after the timeout says why (ready() reported only the timeout). On a connection the app
+ * passed in, the plugin does not close the connection: app.close() aborts the ring and revocations
+ * being started instead (before, that start was waited for, up to twice lockTtlMs).
  *
  * Real redis-server (TLS, ACL users, no persistence).
  */
@@ -83,6 +85,51 @@ describe('Fastify plugin: app.close() after a start that outlasted pluginTimeout
     await expectConnections(server, marker, 0);
     expect(app.hasDecorator('kcc')).toBe(false);
     expect(logger.lines).toContain(`info @kcc-redis/client: the app closed before the plugin's start finished; what it opened is closed, nothing was mounted after`);
+    expect(logger.lines.filter((line) => line.startsWith('warn'))).toEqual([]);
+  });
+
+  it('on a connection the app passed in: close() cuts the start short too, and leaves that connection open', async () => {
+    const ringKey = await ringLockedByDeadInstance();
+    const logger = recordingLogger();
+    const marker = 'late-passed-in';
+    const redis = await KccRedis.connect({ ...connectionTo(server, logger), instanceId: marker });
+    try {
+      const app = Fastify({ pluginTimeout: PLUGIN_TIMEOUT_MS });
+      const { connection: _unused, ...rest } = pluginOptions(server, realm, { logger });
+      app.register(fastifyKcc, { ...rest, redis });
+      await expect(app.ready()).rejects.toMatchObject({ code: 'FST_ERR_PLUGIN_TIMEOUT' });
+      // The start goes on on the app's connection (its subscriber opened), waiting for the lock.
+      await until(() => redis.subscriberReady, 'the start subscribed');
+      expect(await ringExists(ringKey)).toBe(false);
+
+      await app.close();
+      // Cut short: no ring (waiting for the start, close() took until the dead lock expired and the start created one).
+      expect(await ringExists(ringKey)).toBe(false);
+      expect(app.hasDecorator('kcc')).toBe(false);
+      expect(logger.lines).toContain(`info @kcc-redis/client: the app closed before the plugin's start finished; what it opened is closed, nothing was mounted after`);
+      expect(logger.lines.filter((line) => line.startsWith('warn'))).toEqual([]);
+      // The connection is the app's: still open and answering.
+      expect(await redis.run((client) => client.ping())).toBe('PONG');
+    } finally {
+      await redis.close();
+    }
+  });
+
+  it('a start ended by the app closing its own connection (after pluginTimeout) is not warned as a failure', async () => {
+    const ringKey = await ringLockedByDeadInstance();
+    const logger = recordingLogger();
+    const redis = await KccRedis.connect({ ...connectionTo(server, logger), instanceId: 'late-app-closed' });
+    const app = Fastify({ pluginTimeout: PLUGIN_TIMEOUT_MS });
+    const { connection: _unused, ...rest } = pluginOptions(server, realm, { logger });
+    app.register(fastifyKcc, { ...rest, redis });
+    await expect(app.ready()).rejects.toMatchObject({ code: 'FST_ERR_PLUGIN_TIMEOUT' });
+    await until(() => redis.subscriberReady, 'the start subscribed');
+    // The app's own doing: its connection closed under the start (KccRedis.close closes the ring and revocations being started first).
+    await redis.close();
+    // app.close() waits for the start to settle: every line it would say is said by then.
+    await app.close();
+    expect(await ringExists(ringKey)).toBe(false);
+    expect(app.hasDecorator('kcc')).toBe(false);
     expect(logger.lines.filter((line) => line.startsWith('warn'))).toEqual([]);
   });
 
