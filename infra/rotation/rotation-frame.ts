@@ -1,9 +1,9 @@
-import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { KccRotationError } from '../errors.js';
-import { redact } from './aws-call.js';
+import { callAws, errorName, redact } from './aws-call.js';
 import { ROTATION_STEPS, ROTATION_TAG_ENV, type RotationStep, STAGE } from './rotation-contract.js';
 import type { RotationLog, RotationLogEntry } from './rotation-log.js';
-import { type SecretFormat, SecretVersions } from './secret-versions.js';
+import { type SecretFormat, type SecretVersion, SecretVersions } from './secret-versions.js';
 
 /**
  * The event Secrets Manager invokes a rotation function with
@@ -37,6 +37,14 @@ export interface FrameContext<T> {
   /** The secret's versions and their stages (DescribeSecret's VersionIdsToStages). */
   readonly stages: Readonly<Record<string, readonly string[]>>;
   readonly secrets: SecretVersions<T>;
+  /**
+   * The event's version, read with AWSPENDING; `undefined` when that version holds no value: GetSecretValue
+   * answers ResourceNotFoundException (as for RotateSecret's new version before createSecret), or a
+   * SecretString that is absent or blank and no SecretBinary. A value that is there but does not parse
+   * fails as `secrets.get` does (KCC_ROTATION_SECRET_INVALID, naming the fields). For testSecret, whose
+   * caller may be Secrets Manager's configuration test: see {@link pendingUnlessEmpty}.
+   */
+  readonly pendingUnlessEmpty: () => Promise<SecretVersion<T> | undefined>;
   /** `secret <arn> (<step>)`, for messages. */
   readonly where: string;
   /** Logs one line (never a value of the secret). */
@@ -76,14 +84,16 @@ export function rotationFrame<T>(spec: RotationFrameSpec<T>): RotationHandler {
       const { step, token } = validEvent(event);
       const where = `secret ${secretArn} (${step})`;
       const log = (level: 'info' | 'warn', message: string, fields: StepLogFields = {}) => spec.log({ level, message, secretArn, step, ...fields });
-      const secrets = new SecretVersions(spec.secretsManager(), secretArn, spec.format, where, seen);
+      const client = spec.secretsManager();
+      const secrets = new SecretVersions(client, secretArn, spec.format, where, seen);
       const stages = await guard(secrets, token, spec.tagKey, spec.rotationTag ?? process.env[ROTATION_TAG_ENV], where);
       if (stages[token]?.includes(STAGE.current) && step !== 'finishSecret') {
         log('info', `version already carries ${STAGE.current}: this rotation is finished; nothing to do`);
         return;
       }
       log('info', 'step started');
-      await spec.run({ step, token, stages, secrets, where, log, remainingMs: () => context?.getRemainingTimeInMillis() });
+      const pending = () => pendingUnlessEmpty(client, secrets, token, where);
+      await spec.run({ step, token, stages, secrets, pendingUnlessEmpty: pending, where, log, remainingMs: () => context?.getRemainingTimeInMillis() });
       log('info', 'step done');
     } catch (error) {
       const safe = sanitized(error, [...seen]);
@@ -172,6 +182,54 @@ async function guard<T>(
     );
   }
   return stages;
+}
+
+/**
+ * The pending version `token`, or `undefined` when it holds no value.
+ *
+ * Why: Secrets Manager's configuration test (RotateSecret with RotateImmediately=false) "creates an
+ * AWSPENDING version of the secret and then removes it", invoking testSecret alone
+ * (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_RotateSecret.html, RotateImmediately).
+ * What that version holds is not documented. AWS's samples do not settle it: the ElastiCache user
+ * function's test_secret reads AWSCURRENT only and never the pending version
+ * (aws-samples/aws-secrets-manager-rotation-lambdas, SecretsManagerElasticacheUserRotation/lambda_function.py),
+ * while the RDS ones log in with it (SecretsManagerRDSPostgreSQLRotationSingleUser/lambda_function.py).
+ * So the version may be a copy of the current value, or have none; the steps must pass either way.
+ *
+ * A version without a value is what GetSecretValue answers ResourceNotFoundException for (AWS's
+ * samples' create_secret rely on it to find RotateSecret's new version still empty). An empty
+ * SecretString cannot be stored (SecretString has a minimum length of 1:
+ * https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_SecretValueEntry.html), but costs
+ * nothing to accept the same way. Only a value that fails to parse is read a second time, raw, to tell
+ * blank from malformed; the raw value never leaves this function.
+ */
+async function pendingUnlessEmpty<T>(client: SecretsManagerClient, secrets: SecretVersions<T>, token: string, where: string): Promise<SecretVersion<T> | undefined> {
+  try {
+    // undefined: ResourceNotFoundException, which for a version the guard saw with AWSPENDING means no value.
+    return await secrets.find(token, STAGE.pending);
+  } catch (error) {
+    if (error instanceof KccRotationError && error.code === 'KCC_ROTATION_SECRET_INVALID' && (await holdsNoValue(client, secrets.secretArn, token, where))) {
+      return undefined;
+    }
+    throw error;
+  }
+}
+
+async function holdsNoValue(client: SecretsManagerClient, secretArn: string, token: string, where: string): Promise<boolean> {
+  const response = await callAws(
+    'GetSecretValue',
+    async () => {
+      try {
+        return await client.send(new GetSecretValueCommand({ SecretId: secretArn, VersionId: token, VersionStage: STAGE.pending }));
+      } catch (error) {
+        if (errorName(error) === 'ResourceNotFoundException') return undefined;
+        throw error;
+      }
+    },
+    { where },
+  );
+  if (response === undefined) return true;
+  return (response.SecretString ?? '').trim() === '' && (response.SecretBinary?.length ?? 0) === 0;
 }
 
 /** The error to log and throw: a KccRotationError with every secret value seen blanked out, without the original (its inputs could hold one). */

@@ -101,6 +101,23 @@ export class FakeSecretsManager {
    * 3 is the fake's choice; tests read this field rather than assume it.
    */
   rotationAttempts = 3;
+  /**
+   * What the AWSPENDING version of a configuration test (RotateSecret with `RotateImmediately: false`)
+   * holds. AWS says only "The test creates an AWSPENDING version of the secret and then removes it"
+   * (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_RotateSecret.html,
+   * RotateImmediately), and its samples point both ways: the RDS functions' test_secret logs in with
+   * AWSPENDING (aws-samples/aws-secrets-manager-rotation-lambdas,
+   * SecretsManagerRDSPostgreSQLRotationSingleUser/lambda_function.py), the ElastiCache user function's
+   * reads AWSCURRENT only (SecretsManagerElasticacheUserRotation/lambda_function.py). So tests run it
+   * both ways:
+   * - `'copy'` (the default): the current value, as moto does (getmoto/moto#8547).
+   * - `'empty'`: a version without a value, which GetSecretValue answers with ResourceNotFoundException,
+   *   as the fake (and AWS, which the samples' create_secret rely on) does for RotateSecret's new version
+   *   before createSecret. Not an empty SecretString: SecretString has a minimum length of 1
+   *   (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_SecretValueEntry.html); a test
+   *   that wants one writes it into {@link FakeSecret.versions} itself.
+   */
+  configurationTestPending: 'copy' | 'empty' = 'copy';
   /** Called after each step a RotateSecret runs (a test may look at the state in between). */
   afterStep: ((step: RotationStep, token: string) => Promise<void>) | undefined;
   private readonly secrets = new Map<string, FakeSecret>();
@@ -303,13 +320,11 @@ export class FakeSecretsManager {
    *   https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_CancelRotateSecret.html).
    * - `RotateImmediately: false` runs the configuration test: "The test creates an AWSPENDING version
    *   of the secret and then removes it", invoking testSecret alone. What that version holds is not
-   *   documented: the fake copies the current value, inferred from AWS's samples, whose testSecret
-   *   logs in with AWSPENDING (aws-samples/aws-secrets-manager-rotation-lambdas,
-   *   SecretsManagerRDSPostgreSQLRotationSingleUser/lambda_function.py, test_secret), as moto does
-   *   (getmoto/moto#8547: "we should have the existing value when only invoking the testSecret-step").
-   *   What a failed test leaves is not documented either ("When rotation is unsuccessful, the
-   *   AWSPENDING staging label might be attached to an empty secret version"): the fake leaves the
-   *   label, the case that blocks the next rotation.
+   *   documented: {@link configurationTestPending} chooses, a copy of the current value by default
+   *   (as moto does, getmoto/moto#8547: "we should have the existing value when only invoking the
+   *   testSecret-step") or no value. What a failed test leaves is not documented either ("When
+   *   rotation is unsuccessful, the AWSPENDING staging label might be attached to an empty secret
+   *   version"): the fake leaves the label, the case that blocks the next rotation.
    * - Otherwise: a new version id labelled AWSPENDING without a value, the four steps in order with
    *   that id, the whole rotation retried up to {@link rotationAttempts} times. After a successful
    *   rotation AWSPENDING "might be attached to the same version as the AWSCURRENT version, or it
@@ -330,7 +345,7 @@ export class FakeSecretsManager {
     secret.rotationEnabled = true;
     const token = input.ClientRequestToken ?? randomUUID();
     if (input.RotateImmediately === false) {
-      secret.versions.set(token, { value: this.value(secret.arn), stages: new Set() });
+      secret.versions.set(token, { value: this.configurationTestPending === 'copy' ? this.value(secret.arn) : undefined, stages: new Set() });
       this.attachStage(secret, PENDING, token);
       this.run(secret, 'configuration test', token, fn);
     } else {
