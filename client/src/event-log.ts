@@ -271,6 +271,9 @@ export function warnOversizedEntries(redis: KccRedis, key: string, count: number
   );
 }
 
+/** The most oversized entry ids an {@link EventLog} remembers as counted. */
+const MAX_OVERSIZED_IDS = 256;
+
 /** A failure of ioredis to turn a reply into strings: what one entry larger than V8's longest string makes of every read that hands it over. */
 const OVERSIZED_REPLY = /Cannot create a string longer than|Invalid string length|Invalid array length/;
 
@@ -290,6 +293,8 @@ const OVERSIZED_REPLY = /Cannot create a string longer than|Invalid string lengt
 export class EventLog<T = unknown> {
   readonly key: string;
   private readonly drops: DropCounts = emptyDropCounts();
+  /** The oversized entries a page read counted ({@link droppedOversized}), oldest first. */
+  private readonly oversizedIds = new Set<string>();
 
   constructor(
     private readonly redis: KccRedis,
@@ -404,10 +409,20 @@ export class EventLog<T = unknown> {
     return runReadScript<R>(this.redis, lua, [this.key], [MAX_ENTRY_BYTES, MAX_ENTRY_FIELDS, ...args]);
   }
 
-  /** Counts and logs the oversized entries of a page read ({@link LOG_PAGE}: in their place as `[id, null]`). */
+  /**
+   * Counts and logs the oversized entries of a page read ({@link LOG_PAGE}: in their place as
+   * `[id, null]`), each id once: one left in place (a user that may not write the log) is met again
+   * by every later read over it (a reload from the start).
+   */
   private droppedOversized(entries: readonly [string, string[] | null][]): void {
     let count = 0;
-    for (const [, fields] of entries) if (fields === null) count++;
+    for (const [id, fields] of entries) {
+      if (fields !== null || this.oversizedIds.has(id)) continue;
+      count++;
+      this.oversizedIds.add(id);
+      // Bounded: the oldest id remembered goes first (an id met again past that is counted again).
+      if (this.oversizedIds.size > MAX_OVERSIZED_IDS) this.oversizedIds.delete(this.oversizedIds.values().next().value!);
+    }
     this.removedOversized(count);
   }
 
