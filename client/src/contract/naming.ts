@@ -50,9 +50,12 @@ export const ACL_PROFILES: readonly AclProfile[] = ['guide', 'hardened'];
 export const HARDENED_DENIALS: readonly string[] = ['-scan', '-randomkey', '-dbsize', '-pubsub', '-@scripting', '+eval', '+evalsha', '-select', '-copy'];
 
 /**
- * Appended by the `hardened` profile outside cluster mode: MOVE to another logical database. A
- * cluster has database 0 only, and ElastiCache Serverless (cluster mode) does not offer MOVE, so
- * naming it there would make ElastiCache refuse the access string.
+ * Appended by the `hardened` profile outside cluster mode: MOVE to another logical database.
+ * Not in cluster mode: ElastiCache Serverless (cluster mode) does not offer MOVE, so naming it there
+ * would make ElastiCache refuse the access string. Valkey 9 does allow numbered databases in cluster
+ * mode (https://valkey.io/blog/numbered-databases/), so there MOVE stays allowed: a tenant can move
+ * only keys its own patterns match, and ACL key patterns hold in every database, so it hides its own
+ * keys from its own client (which uses database 0) and reaches no other tenant's.
  */
 export const HARDENED_STANDALONE_DENIALS: readonly string[] = ['-move'];
 
