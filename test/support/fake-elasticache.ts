@@ -46,8 +46,51 @@ export interface FakeUserGroup {
   pendingChanges?: { UserIdsToAdd?: string[]; UserIdsToRemove?: string[] };
 }
 
-/** Page size of the Describe* calls when MaxRecords is not given (DescribeReplicationGroups: "Default: 100"). */
-const DEFAULT_PAGE = 100;
+/**
+ * How the fake pages a Describe* call that lists (no id given), per the API reference
+ * (https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/):
+ * - DescribeReplicationGroups (API_DescribeReplicationGroups.html): `MaxRecords` "Default: 100
+ *   Constraints: minimum 20; maximum 100", `Marker`; a value outside that range is refused with
+ *   InvalidParameterValue, an error the page lists;
+ * - DescribeUsers (API_DescribeUsers.html) and DescribeUserGroups (API_DescribeUserGroups.html):
+ *   `MaxRecords` ("If more records exist than the specified MaxRecords value, a marker is included in
+ *   the response so that the remaining results can be retrieved") and `Marker`, with no default and
+ *   no bounds documented: the fake uses 100, the default of ElastiCache's other Describe* calls,
+ *   and refuses no value (a test that relies on a bound AWS does not document fails in the fake);
+ * - DescribeServerlessCaches (API_DescribeServerlessCaches.html): `MaxResults` ("The default is
+ *   50", no bounds documented) and `NextToken`.
+ * The marker is opaque ("An optional marker returned from a prior request"); one the fake never
+ * issued, or a MaxRecords below 1, is a mistake of the test, thrown as a plain Error (AWS documents
+ * no answer to either).
+ */
+interface PageRule {
+  readonly operation: string;
+  readonly size: number;
+  readonly bounds?: readonly [number, number];
+}
+const PAGES = {
+  DescribeReplicationGroups: { operation: 'DescribeReplicationGroups', size: 100, bounds: [20, 100] },
+  DescribeUsers: { operation: 'DescribeUsers', size: 100 },
+  DescribeUserGroups: { operation: 'DescribeUserGroups', size: 100 },
+  DescribeServerlessCaches: { operation: 'DescribeServerlessCaches', size: 50 },
+} satisfies Record<string, PageRule>;
+
+/** The page of `all` after `marker` (as issued by an earlier page), at most `max` (else the operation's default) long, and the marker of the next page, if any. */
+function pageOf<T>(rule: PageRule, all: readonly T[], marker: string | undefined, max: number | undefined): { items: T[]; next: string | undefined } {
+  if (max !== undefined && rule.bounds && (max < rule.bounds[0] || max > rule.bounds[1])) {
+    throw new InvalidParameterValueException({ message: `${rule.operation}: MaxRecords ${max}: the value must be between ${rule.bounds[0]} and ${rule.bounds[1]}.`, $metadata: {} });
+  }
+  if (max !== undefined && (!Number.isInteger(max) || max < 1)) throw new Error(`FakeElastiCache ${rule.operation}: page size ${max}: AWS documents no answer to a size below 1`);
+  let start = 0;
+  if (marker !== undefined) {
+    const match = /^fake-page-(\d+)$/.exec(marker);
+    if (!match) throw new Error(`FakeElastiCache ${rule.operation}: marker "${marker}" was not issued by this fake (pass the one a previous page returned)`);
+    start = Number(match[1]);
+  }
+  const items = all.slice(start, start + (max ?? rule.size));
+  const end = start + items.length;
+  return { items, next: end < all.length ? `fake-page-${end}` : undefined };
+}
 
 /**
  * The ElastiCache control plane for RBAC users behind aws-sdk-client-mock: DescribeUsers and
@@ -60,15 +103,16 @@ const DEFAULT_PAGE = 100;
  * {@link modifyingPolls} more DescribeUsers calls have seen it modifying. Call {@link restore} when done.
  *
  * For drift, the read side of a deployment (https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/):
- * - DescribeUsers with a UserId (UserNotFoundFault when unknown) or without (every user, in pages of
- *   MaxRecords with a Marker); each user with `AccessString` as {@link describeAccessString} gives it,
+ * - DescribeUsers with a UserId (UserNotFoundFault when unknown) or without (every user, in pages:
+ *   {@link pageOf}); each user with `AccessString` as {@link describeAccessString} gives it,
  *   `UserGroupIds`, `Authentication { Type, PasswordCount }`, `MinimumEngineVersion`;
  * - ModifyUser's `AccessString` replaces the user's string, `AppendAccessString` appends to it
  *   (https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/API_ModifyUser.html); the
  *   new string goes to {@link applyAccessString} (a real Redis: the change takes effect there);
  * - DescribeUserGroups (UserGroupNotFoundFault), DescribeReplicationGroups (ReplicationGroupNotFoundFault),
  *   DescribeCacheClusters (CacheClusterNotFoundFault), DescribeServerlessCaches
- *   (ServerlessCacheNotFoundFault), each from what the test added. A replication group's id and a
+ *   (ServerlessCacheNotFoundFault), each from what the test added; without an id, every one in
+ *   pages as the reference documents for each call ({@link pageOf}). A replication group's id and a
  *   serverless cache's name are "stored as a lowercase string" (API reference, CreateReplicationGroup
  *   `ReplicationGroupId`, CreateServerlessCache `ServerlessCacheName`); whether a Describe call given
  *   capitals finds them AWS does not document. The fake compares both lowercased (tests add lowercase
@@ -116,11 +160,8 @@ export class FakeElastiCache {
     this.mock.on(DescribeUsersCommand).callsFake(async (input: DescribeUsersCommandInput) => {
       this.throwInjected('DescribeUsers');
       if (input.UserId === undefined) {
-        const all = [...this.users.values()];
-        const start = Number(input.Marker ?? 0);
-        const page = all.slice(start, start + (input.MaxRecords ?? DEFAULT_PAGE));
-        const next = start + page.length;
-        return { Users: await Promise.all(page.map((u) => this.describeUser(u))), Marker: next < all.length ? String(next) : undefined };
+        const page = pageOf(PAGES.DescribeUsers, [...this.users.values()], input.Marker, input.MaxRecords);
+        return { Users: await Promise.all(page.items.map((u) => this.describeUser(u))), Marker: page.next };
       }
       const user = this.user(input.UserId);
       const change = this.applying.get(user.userId);
@@ -129,10 +170,12 @@ export class FakeElastiCache {
     });
     this.mock.on(DescribeUserGroupsCommand).callsFake(async (input: DescribeUserGroupsCommandInput) => {
       this.throwInjected('DescribeUserGroups');
-      const groups = input.UserGroupId === undefined ? [...this.userGroups.values()] : [this.userGroups.get(input.UserGroupId)];
-      if (groups.some((g) => g === undefined)) throw new UserGroupNotFoundFault({ message: `User group ${input.UserGroupId} not found.`, $metadata: {} });
+      const one = input.UserGroupId === undefined ? undefined : this.userGroups.get(input.UserGroupId);
+      if (input.UserGroupId !== undefined && !one) throw new UserGroupNotFoundFault({ message: `User group ${input.UserGroupId} not found.`, $metadata: {} });
+      const page = one ? { items: [one], next: undefined } : pageOf(PAGES.DescribeUserGroups, [...this.userGroups.values()], input.Marker, input.MaxRecords);
       return {
-        UserGroups: (groups as FakeUserGroup[]).map((g) => ({
+        Marker: page.next,
+        UserGroups: page.items.map((g) => ({
           UserGroupId: g.userGroupId,
           Status: g.status,
           Engine: 'redis',
@@ -147,9 +190,13 @@ export class FakeElastiCache {
     this.mock.on(DescribeReplicationGroupsCommand).callsFake(async (input: DescribeReplicationGroupsCommandInput) => {
       this.throwInjected('DescribeReplicationGroups');
       const wanted = input.ReplicationGroupId?.toLowerCase();
-      const found = [...this.replicationGroups.values()].filter((g) => wanted === undefined || g.ReplicationGroupId?.toLowerCase() === wanted);
-      if (wanted !== undefined && found.length === 0) throw new ReplicationGroupNotFoundFault({ message: `ReplicationGroup ${input.ReplicationGroupId} not found.`, $metadata: {} });
-      return { ReplicationGroups: found };
+      if (wanted === undefined) {
+        const page = pageOf(PAGES.DescribeReplicationGroups, [...this.replicationGroups.values()], input.Marker, input.MaxRecords);
+        return { ReplicationGroups: page.items, Marker: page.next };
+      }
+      const found = [...this.replicationGroups.values()].find((g) => g.ReplicationGroupId?.toLowerCase() === wanted);
+      if (!found) throw new ReplicationGroupNotFoundFault({ message: `ReplicationGroup ${input.ReplicationGroupId} not found.`, $metadata: {} });
+      return { ReplicationGroups: [found] };
     });
     this.mock.on(DescribeCacheClustersCommand).callsFake(async (input: DescribeCacheClustersCommandInput) => {
       this.throwInjected('DescribeCacheClusters');
@@ -159,9 +206,13 @@ export class FakeElastiCache {
     });
     this.mock.on(DescribeServerlessCachesCommand).callsFake(async (input: DescribeServerlessCachesCommandInput) => {
       this.throwInjected('DescribeServerlessCaches');
-      const cache = this.serverlessCaches.get(input.ServerlessCacheName?.toLowerCase() ?? '');
-      if (input.ServerlessCacheName !== undefined && !cache) throw new ServerlessCacheNotFoundFault({ message: `Serverless cache ${input.ServerlessCacheName} not found.`, $metadata: {} });
-      return { ServerlessCaches: cache ? [cache] : [...this.serverlessCaches.values()] };
+      if (input.ServerlessCacheName === undefined) {
+        const page = pageOf(PAGES.DescribeServerlessCaches, [...this.serverlessCaches.values()], input.NextToken, input.MaxResults);
+        return { ServerlessCaches: page.items, NextToken: page.next };
+      }
+      const cache = this.serverlessCaches.get(input.ServerlessCacheName.toLowerCase());
+      if (!cache) throw new ServerlessCacheNotFoundFault({ message: `Serverless cache ${input.ServerlessCacheName} not found.`, $metadata: {} });
+      return { ServerlessCaches: [cache] };
     });
     this.mock.on(ModifyUserCommand).callsFake(async (input: ModifyUserCommandInput) => {
       const failure = this.modifyUserFailures.shift();
