@@ -25,6 +25,27 @@ import {
 } from '@aws-sdk/client-elasticache';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 
+/**
+ * The engine of a user or user group: CreateUser and CreateUserGroup take `Engine`, "The options are
+ * valkey or redis", and DescribeUsers/DescribeUserGroups return it
+ * (https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/API_CreateUser.html,
+ * API_CreateUserGroup.html). Which go together, per the RBAC page
+ * (https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/Clusters.RBAC.html):
+ * - "A user group configured for the "VALKEY" engine can only contain users who are using an
+ *   authentication mechanism (either password or IAM). This means all users with the engine
+ *   "VALKEY", and any other users with the engine "Redis" who have their setup configured to
+ *   authenticate with password or IAM, can be in this user group";
+ * - "Valkey users are restricted to Valkey user group associations only";
+ * - "When using RBAC with Valkey clusters, both user groups with engine "VALKEY" and with engine
+ *   "REDIS" can be used"; "When using RBAC with Redis OSS clusters, only user groups with the engine
+ *   "REDIS" can be used" ("VALKEY user groups can only be associated to VALKEY clusters").
+ * The fake holds the test to them: describing a group or cache that breaks one throws (a state AWS
+ * would have refused to create). A test's users and groups are `redis` unless it says otherwise:
+ * the engine whose groups both kinds of cache take, and whose groups may hold the built-in
+ * password-less `default` user.
+ */
+export type UserEngine = 'valkey' | 'redis';
+
 /** One RBAC user of the fake control plane. */
 export interface FakeUser {
   readonly userId: string;
@@ -32,6 +53,8 @@ export interface FakeUser {
   readonly arn: string;
   status: string;
   authentication: 'password' | 'iam' | 'no-password';
+  /** CreateUser's `Engine`, returned by DescribeUsers as set (see {@link UserEngine}). */
+  engine: UserEngine;
   passwords: readonly string[];
   /** As given to CreateUser/ModifyUser; DescribeUsers returns it through {@link FakeElastiCache.describeAccessString}. */
   accessString: string;
@@ -41,6 +64,8 @@ export interface FakeUser {
 export interface FakeUserGroup {
   readonly userGroupId: string;
   status: string;
+  /** CreateUserGroup's `Engine`, returned by DescribeUserGroups as set (see {@link UserEngine}). */
+  engine: UserEngine;
   userIds: string[];
   replicationGroups: string[];
   pendingChanges?: { UserIdsToAdd?: string[]; UserIdsToRemove?: string[] };
@@ -159,6 +184,8 @@ export class FakeElastiCache {
     this.mock = mockClient(ElastiCacheClient);
     this.mock.on(DescribeUsersCommand).callsFake(async (input: DescribeUsersCommandInput) => {
       this.throwInjected('DescribeUsers');
+      // "Engine: The engine." and "Filters: Filter to determine the list of User IDs to return." (API_DescribeUsers.html): what they match is not documented.
+      if (input.Engine !== undefined || input.Filters !== undefined) throw new Error('FakeElastiCache DescribeUsers: Engine and Filters are not modelled (AWS does not document what they match)');
       if (input.UserId === undefined) {
         const page = pageOf(PAGES.DescribeUsers, [...this.users.values()], input.Marker, input.MaxRecords);
         return { Users: await Promise.all(page.items.map((u) => this.describeUser(u))), Marker: page.next };
@@ -173,12 +200,13 @@ export class FakeElastiCache {
       const one = input.UserGroupId === undefined ? undefined : this.userGroups.get(input.UserGroupId);
       if (input.UserGroupId !== undefined && !one) throw new UserGroupNotFoundFault({ message: `User group ${input.UserGroupId} not found.`, $metadata: {} });
       const page = one ? { items: [one], next: undefined } : pageOf(PAGES.DescribeUserGroups, [...this.userGroups.values()], input.Marker, input.MaxRecords);
+      for (const group of page.items) this.checkMembers(group);
       return {
         Marker: page.next,
         UserGroups: page.items.map((g) => ({
           UserGroupId: g.userGroupId,
           Status: g.status,
-          Engine: 'redis',
+          Engine: g.engine,
           UserIds: [...g.userIds],
           MinimumEngineVersion: '6.0',
           PendingChanges: g.pendingChanges,
@@ -196,6 +224,7 @@ export class FakeElastiCache {
       }
       const found = [...this.replicationGroups.values()].find((g) => g.ReplicationGroupId?.toLowerCase() === wanted);
       if (!found) throw new ReplicationGroupNotFoundFault({ message: `ReplicationGroup ${input.ReplicationGroupId} not found.`, $metadata: {} });
+      this.checkCacheGroups(`replication group ${found.ReplicationGroupId}`, found.Engine, found.UserGroupIds ?? []);
       return { ReplicationGroups: [found] };
     });
     this.mock.on(DescribeCacheClustersCommand).callsFake(async (input: DescribeCacheClustersCommandInput) => {
@@ -212,6 +241,7 @@ export class FakeElastiCache {
       }
       const cache = this.serverlessCaches.get(input.ServerlessCacheName.toLowerCase());
       if (!cache) throw new ServerlessCacheNotFoundFault({ message: `Serverless cache ${input.ServerlessCacheName} not found.`, $metadata: {} });
+      this.checkCacheGroups(`serverless cache ${cache.ServerlessCacheName}`, cache.Engine, cache.UserGroupId ? [cache.UserGroupId] : []);
       return { ServerlessCaches: [cache] };
     });
     this.mock.on(ModifyUserCommand).callsFake(async (input: ModifyUserCommandInput) => {
@@ -248,16 +278,16 @@ export class FakeElastiCache {
     });
   }
 
-  /** Adds an active password user with this access string (DescribeUsers returns it through {@link describeAccessString}). */
+  /** Adds an active password user of engine `redis` (set `engine` on the result for `valkey`) with this access string (DescribeUsers returns it through {@link describeAccessString}). */
   add(userId: string, arn: string, passwords: readonly string[], userName = userId, accessString = 'off -@all'): FakeUser {
-    const user: FakeUser = { userId, userName, arn, status: 'active', authentication: 'password', passwords, accessString };
+    const user: FakeUser = { userId, userName, arn, status: 'active', authentication: 'password', engine: 'redis', passwords, accessString };
     this.users.set(userId, user);
     return user;
   }
 
-  /** Adds an active user group with these members, serving these replication groups. */
-  addUserGroup(userGroupId: string, userIds: readonly string[], replicationGroups: readonly string[] = []): FakeUserGroup {
-    const group: FakeUserGroup = { userGroupId, status: 'active', userIds: [...userIds], replicationGroups: [...replicationGroups] };
+  /** Adds an active user group of `engine` with these members, serving these replication groups. */
+  addUserGroup(userGroupId: string, userIds: readonly string[], replicationGroups: readonly string[] = [], engine: UserEngine = 'redis'): FakeUserGroup {
+    const group: FakeUserGroup = { userGroupId, status: 'active', engine, userIds: [...userIds], replicationGroups: [...replicationGroups] };
     this.userGroups.set(userGroupId, group);
     return group;
   }
@@ -266,6 +296,30 @@ export class FakeElastiCache {
   addReplicationGroup(group: ReplicationGroup, engineVersion: string): void {
     this.replicationGroups.set(group.ReplicationGroupId!.toLowerCase(), group);
     for (const member of group.MemberClusters ?? []) this.cacheClusters.set(member, engineVersion);
+  }
+
+  /** Throws if `group` holds, or is about to hold, a user AWS would not let into it (see {@link UserEngine}). */
+  private checkMembers(group: FakeUserGroup): void {
+    for (const userId of [...group.userIds, ...(group.pendingChanges?.UserIdsToAdd ?? [])]) {
+      const user = this.users.get(userId);
+      if (!user) continue;
+      if (group.engine === 'valkey' && user.authentication === 'no-password') {
+        throw new Error(`FakeElastiCache: user group ${group.userGroupId} (engine valkey) holds ${userId}, a user without a password: AWS refuses it ("A user group configured for the "VALKEY" engine can only contain users who are using an authentication mechanism", Clusters.RBAC.html); give the user a password or IAM, or the group engine redis`);
+      }
+      if (group.engine === 'redis' && user.engine === 'valkey') {
+        throw new Error(`FakeElastiCache: user group ${group.userGroupId} (engine redis) holds ${userId}, a valkey user: AWS refuses it ("Valkey users are restricted to Valkey user group associations only", Clusters.RBAC.html); make the group engine valkey or the user redis`);
+      }
+    }
+  }
+
+  /** Throws if a cache of `engine` has a user group AWS would not attach to it (see {@link UserEngine}). */
+  private checkCacheGroups(cache: string, engine: string | undefined, userGroupIds: readonly string[]): void {
+    for (const id of userGroupIds) {
+      const group = this.userGroups.get(id);
+      if (group?.engine === 'valkey' && engine?.toLowerCase() === 'redis') {
+        throw new Error(`FakeElastiCache: ${cache} (engine redis) has user group ${id} of engine valkey: AWS refuses it ("When using RBAC with Redis OSS clusters, only user groups with the engine "REDIS" can be used", Clusters.RBAC.html)`);
+      }
+    }
   }
 
   private throwInjected(operation: string): void {
@@ -291,7 +345,7 @@ export class FakeElastiCache {
       UserId: user.userId,
       UserName: user.userName,
       Status: user.status,
-      Engine: 'valkey',
+      Engine: user.engine,
       MinimumEngineVersion: '6.0',
       AccessString: await this.describeAccessString(user.accessString),
       UserGroupIds: [...this.userGroups.values()].filter((g) => g.userIds.includes(user.userId)).map((g) => g.userGroupId),
