@@ -22,6 +22,7 @@ import {
 } from './revocation-event.js';
 import { type RevocationClaims, RevocationIndex } from './revocation-index.js';
 import { BusCoverage } from './bus-coverage.js';
+import { GapReloads } from './gap-reloads.js';
 import { REVOCATION_KEYS } from './revocation-keys.js';
 import type { KeycloakAdminSink } from './revocation-sink.js';
 import { MAX_CLIENT_NOT_BEFORE_BYTES, MAX_MEMBER_BYTES, loadRevocationSnapshot } from './revocation-snapshot.js';
@@ -137,6 +138,13 @@ export interface RevocationStats {
    * pub/sub, so none was read; `read` = entries were read (one was missing, or it could not tell).
    */
   readonly logPolls: { readonly confirmed: number; readonly read: number };
+  /**
+   * Reloads of the whole stored state because the log had lost entries this instance had not read (a
+   * gap: away longer than the log keeps entries, Redis lost its data, or the log was deleted), and
+   * polls that found one owed but had to wait: in a burst of gaps, the waits between reloads double
+   * from 5 s up to 5 minutes, and the instance goes stale meanwhile.
+   */
+  readonly gapReloads: { readonly done: number; readonly deferred: number };
   /** Revoked sessions held in memory. */
   readonly revokedSessions: number;
   /** Subjects with a not-before held in memory. */
@@ -234,6 +242,10 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   private declarationFailing = false;
   /** A poll of the log failed and was logged; the next that succeeds says so. */
   private pollFailing = false;
+  /** When a reload of the stored state for a gap in the log may run. */
+  private readonly gapReloads = new GapReloads();
+  /** A reload owed for a gap was deferred and that was said; the next reload clears it. */
+  private gapReloadWarned = false;
 
   /** Subscribes, loads the compacted state and starts reading the event log; resolves when {@link check} is current. */
   static start(redis: KccRedis, options: RevocationOptions = {}): Promise<Revocations> {
@@ -355,6 +367,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
       unwrittenDropped: this.unwritten.dropped,
       rewrittenAfterLoss: this.rewrittenAfterLoss,
       logPolls: { ...this.logPolls },
+      gapReloads: { done: this.gapReloads.done, deferred: this.gapReloads.deferred },
       revokedSessions: this.index.sessionCount,
       revokedSubjects: this.index.subjectCount,
       clientNotBefore: this.index.notBefore,
@@ -651,14 +664,35 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     // and its new entries come after the position set below (found by a review: a reload on every
     // instance after each failover costs the server a full read of the state per instance).
     if (compareStreamIds(head.lastId, this.lastId) < 0 && streamIdTime(this.lastId) > Date.now() + MAX_LOG_ID_AHEAD_MS / 2) gap = true;
-    if (gap) await this.loadSnapshot();
+    if (gap) this.gapReloads.owed = true;
+    if (this.gapReloads.owed) await this.reloadForGap(readAt);
     // Not awaited: it waits up to a second for the realm's keys after the poll's own reads are done
     // (the push it would verify is enforced meanwhile), and the poll's contact counts from now.
     else if (this.pushes.wantsReload) void this.pushes.load().catch(() => undefined);
     this.coverage.settle(window, head);
     this.settledOn = servedBy;
     this.lastId = head.lastId;
-    this.touch(readAt);
+    // Owing a reload, this instance may lack what the gap took: not contact (stale after maxStalenessMs).
+    if (!this.gapReloads.owed) this.touch(readAt);
+  }
+
+  /** Reloads the stored state for a gap in the log, unless gaps came so often that it must wait ({@link GapReloads}). */
+  private async reloadForGap(readAt: number): Promise<void> {
+    const wait = this.gapReloads.waitMs(readAt);
+    if (wait === 0) {
+      await this.loadSnapshot();
+      this.gapReloads.reloaded(readAt);
+      this.gapReloadWarned = false;
+      return;
+    }
+    this.gapReloads.deferred++;
+    // Said once per reload owed.
+    if (this.gapReloadWarned) return;
+    this.gapReloadWarned = true;
+    this.redis.config.logger.warn(
+      `the revocation log in Redis lost entries again (${this.gapReloads.done} reloads of the stored state since): deleted or trimmed by a Redis writer holding the app's credentials, or Redis lost its data again. ` +
+        `The next reload runs in ${Math.ceil(wait / 1000)} s; until then this instance applies what the log and pub/sub bring, and goes stale after maxStalenessMs (${this.options.maxStalenessMs} ms)`,
+    );
   }
 
   private async loadSnapshot(): Promise<void> {

@@ -1,0 +1,71 @@
+/**
+ * A gap in the revocation log (entries gone before this instance read them) makes it reload the
+ * whole stored state. A Redis writer holding the app's credentials who deletes the log and appends to
+ * it again, poll after poll, made every instance do so at every poll (a review), a load on a server
+ * other app-envs may share. Now reloads in a burst wait longer and longer (GapReloads); the instance
+ * owing one goes stale meanwhile, and the reload it owes still runs, so nothing stored is lost.
+ *
+ * Real redis-server (TLS, the stack's ACL users, no persistence); the attacker holds the app-env's own
+ * credentials.
+ */
+import { describe, expect, it } from 'vitest';
+import { KccRedis, Revocations } from '../../../client/src/index.js';
+import { encodeEnvelope } from '../../../client/src/envelope.js';
+import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
+import { closeAfterEach } from '../../support/closing.js';
+import { until } from '../../support/events.js';
+import { connectAs, kccOptions, useTestRedis } from '../../support/redis.js';
+
+const server = useTestRedis({ appEnvs: [{ app: 'gaps', env: 'prod' }], persistence: 'none' });
+const closeLater = closeAfterEach();
+const USER = 'gaps-prod';
+/** Gaps made, a poll apart (a poll every 100 ms here). */
+const ROUNDS = 25;
+const key = (name: string) => `${USER}:{${USER}}:${name}`;
+
+/** A log entry revoking one session, as a writer appends it. */
+function sessionEntry(sid: string): string[] {
+  const { envelope, json } = encodeEnvelope('elsewhere', 'revocation', { v: 1, revocations: [{ kind: 'session', sid, exp: Date.now() + 600_000 }] }, 64 * 1024);
+  return ['i', envelope.id, 'e', json];
+}
+
+describe('gaps in the revocation log, again and again', () => {
+  it('reloads of the stored state wait longer in a burst; the instance is stale meanwhile; the reload it owes still runs', async () => {
+    const warnings: string[] = [];
+    const logger = { warn: (m: string) => void warnings.push(m), info: () => undefined };
+    const redis = closeLater(await KccRedis.connect(kccOptions(server, USER, { reconnectMaxDelayMs: 100, logger }), ['subscriber']));
+    // Polls every 100 ms.
+    const reader = closeLater(await Revocations.start(redis, { maxStalenessMs: 300 }));
+    let staleSeen = false;
+    reader.on('stale', () => (staleSeen = true));
+    const attacker = closeLater(await connectAs(server, USER));
+
+    // The attack: the log deleted and appended to again, 25 times, a poll apart.
+    const polls = () => reader.stats.logPolls.confirmed + reader.stats.logPolls.read;
+    for (let round = 0; round < ROUNDS; round++) {
+      await attacker.eval("redis.call('DEL', KEYS[1]) return redis.call('XADD', KEYS[1], '*', unpack(ARGV))", 1, key(REVOCATION_KEYS.log), ...sessionEntry(`attack-${round}`));
+      const from = polls();
+      await until(() => polls() > from, 'a poll after the gap');
+    }
+    // Meanwhile a revocation stored (its log entry gone with the log, its message not heard): only a reload brings it.
+    await attacker.zadd(key(REVOCATION_KEYS.sessions), Date.now() + 600_000, 'only-in-the-stored-state');
+
+    const { done, deferred } = reader.stats.gapReloads;
+    // Two at once, then 5 s apart, then 10 s: the polls took far less than the 15 s a fourth would need here.
+    expect(done).toBeGreaterThanOrEqual(2);
+    expect(done).toBeLessThanOrEqual(3);
+    expect(deferred).toBeGreaterThanOrEqual(ROUNDS - done - 1);
+    // Each entry the log brought was applied all the same.
+    expect(reader.check({ sid: `attack-${ROUNDS - 1}` })).toBe('revoked');
+    // Owing a reload, its polls did not count as contact.
+    await until(() => staleSeen && reader.stale, 'the reader stale while it owes a reload');
+    // Said once per reload owed: after the second reload, and after the third if it ran.
+    const said = warnings.filter((line) => line.includes('lost entries again'));
+    expect(said).toHaveLength(done - 1);
+    expect(said[0]).toMatch(/^the revocation log in Redis lost entries again \(2 reloads of the stored state since\).*The next reload runs in \d+ s/);
+
+    // The attack over, the reload owed runs (within 5 s here) and the instance is fresh again, with what was stored.
+    await until(() => reader.check({ sid: 'only-in-the-stored-state' }) === 'revoked' && !reader.stale, 'the owed reload ran', 20_000);
+    expect(reader.stats.gapReloads.done).toBe(done + 1);
+  });
+});
