@@ -383,12 +383,18 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
     // ring read is after the position, so the tail reads it; one written after the ring read and before
     // the log read shows as a log generation above the ring's and is waited for below.
     const [logNewest, result] = await Promise.all([this.keeper.readLogGeneration(reads?.log), this.keeper.load(reads?.ring)]);
-    this.tail = await this.log.tail(
+    const tail = await this.log.tail(
       (event) => {
         if (event.type === KEY_RING_CHANGED || event.type === KEY_RING_CHECK) this.background(this.keeper.sync());
       },
       { from: logNewest.position, onGap: () => this.background(this.keeper.sync()) },
     );
+    // Closed while the tail started (an abort, on a connection that stays open): its close did not see this tail.
+    if (this.closed) {
+      await tail.stop();
+      throw new KccClosedError('key ring closed while starting');
+    }
+    this.tail = tail;
     const logGeneration = logNewest.generation;
     const waited = result.state === 'absent' || this.generation < logGeneration;
     if (waited) await this.keeper.awaitNewestRing();

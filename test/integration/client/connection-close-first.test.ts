@@ -10,6 +10,7 @@
 import { describe, expect, it } from 'vitest';
 import { KccRedis, KeyRing, type KeyRingOptions, Revocations } from '../../../client/src/index.js';
 import { KEY_RING_KEYS } from '../../../client/src/keyring/ring-keys.js';
+import { resolveKeyRingOptions } from '../../../client/src/keyring/key-ring-options.js';
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
 import { COMPARE_AND_SET } from '../../../client/src/store.js';
 import { closeAfterEach } from '../../support/closing.js';
@@ -135,6 +136,22 @@ describe('KccRedis.close() closes what runs on it first', () => {
     await parked;
     await redis.close();
     expect(await starting).toMatchObject({ code: 'KCC_CLOSED' });
+  });
+
+  it('a key ring start aborted (the Fastify plugin closing, on a connection the app keeps): KccClosedError, and no log tail left reading', async () => {
+    const redis = closeLater(await KccRedis.connect(kccOptions(server, USER, { instanceId: 'aborted-ring' })));
+    // Aborted during its first round trip, before its log tail exists: the close finds no tail to stop.
+    const { parked, release } = parkScriptsOn(redis, redis.key(KEY_RING_KEYS.ring));
+    const abort = new AbortController();
+    const starting = startOutcome(KeyRing.startResolved(redis, await resolveKeyRingOptions(OPTIONS, redis.config.logger), undefined, abort.signal));
+    await parked;
+    abort.abort();
+    release();
+    expect(await starting).toMatchObject({ code: 'KCC_CLOSED' });
+    // The tail created after the close is stopped with its connection (it read on, in XREAD, until the app closed the connection).
+    const readers = () => asAdmin(server, async (admin) => ((await admin.call('CLIENT', 'LIST')) as string).split('\n').filter((line) => line.includes(`name=kcc:${USER}:aborted-ring:reader`)).length);
+    await untilAsync(async () => (await readers()) === 0, 'no log tail left reading');
+    expect(await redis.run((client) => client.ping())).toBe('PONG');
   });
 
   it('the connection closed while a key ring start waits for the ring its log names: the start stops at once, and the close says nothing is left running', async () => {
