@@ -4,8 +4,8 @@ const FREE_RELOADS = 2;
 const FIRST_WAIT_MS = 5_000;
 /** The longest wait between two reloads. */
 const MAX_WAIT_MS = 300_000;
-/** A reload this long after the previous one starts a new burst. */
-const QUIET_MS = 600_000;
+/** A gap found this long after the previous one starts a new burst. */
+const QUIET_MS = 60_000;
 
 /**
  * When a reload of the whole stored revocation state, for a gap in the event log, may run.
@@ -14,12 +14,16 @@ const QUIET_MS = 600_000;
  * instance away longer, or a log lost with Redis' data, finds one. Gaps poll after poll come from a
  * Redis writer holding the app's credentials who deletes the log and appends to it again; without a
  * limit every instance then read the whole state from Redis at every poll (a review), a load on a
- * server other app-envs may share. In a burst, the waits between reloads double, up to 5 minutes. An
- * instance that owes a reload does not count its polls as contact meanwhile: it goes stale after
- * `maxStalenessMs` (what it may have missed is not known), and is fresh again after the reload.
+ * server other app-envs may share. In a burst (gaps less than a minute apart), the first two reloads
+ * run at once and the waits between the later ones double, from 5 s up to 5 minutes; the reload owed
+ * still runs. The instance stays fresh meanwhile: what it may miss is a revocation whose message it
+ * did not hear and whose log entry that writer removed, which the same writer can hide anyway by
+ * removing it from the stored state (docs/security-model.md); going stale instead would hand that
+ * writer every instance's logins (a review of the first version, which did).
  */
 export class GapReloads {
-  private lastAt = Number.NEGATIVE_INFINITY;
+  private lastGapAt = Number.NEGATIVE_INFINITY;
+  private lastReloadAt = Number.NEGATIVE_INFINITY;
   private inBurst = 0;
   /** A gap was found and its reload not run yet. */
   owed = false;
@@ -28,17 +32,24 @@ export class GapReloads {
   /** Polls that found a reload owed and had to wait. */
   deferred = 0;
 
-  /** How long until a reload may run (0: now), judged at `now` (monotonic ms). */
-  waitMs(now: number): number {
-    if (now - this.lastAt >= QUIET_MS || this.inBurst < FREE_RELOADS) return 0;
-    const wait = Math.min(MAX_WAIT_MS, FIRST_WAIT_MS * 2 ** (this.inBurst - FREE_RELOADS));
-    return Math.max(0, this.lastAt + wait - now);
+  /** A poll found a gap, at `now` (monotonic ms). */
+  found(now: number): void {
+    if (now - this.lastGapAt >= QUIET_MS) this.inBurst = 0;
+    this.lastGapAt = now;
+    this.owed = true;
   }
 
-  /** A reload ran, beginning at `now`. */
+  /** How long until the reload owed may run (0: now), judged at `now`. */
+  waitMs(now: number): number {
+    if (this.inBurst < FREE_RELOADS) return 0;
+    const wait = Math.min(MAX_WAIT_MS, FIRST_WAIT_MS * 2 ** (this.inBurst - FREE_RELOADS));
+    return Math.max(0, this.lastReloadAt + wait - now);
+  }
+
+  /** The reload owed ran, beginning at `now`. */
   reloaded(now: number): void {
-    this.inBurst = now - this.lastAt >= QUIET_MS ? 1 : this.inBurst + 1;
-    this.lastAt = now;
+    this.inBurst++;
+    this.lastReloadAt = now;
     this.owed = false;
     this.done++;
   }

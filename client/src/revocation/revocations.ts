@@ -141,8 +141,8 @@ export interface RevocationStats {
   /**
    * Reloads of the whole stored state because the log had lost entries this instance had not read (a
    * gap: away longer than the log keeps entries, Redis lost its data, or the log was deleted), and
-   * polls that found one owed but had to wait: in a burst of gaps, the waits between reloads double
-   * from 5 s up to 5 minutes, and the instance goes stale meanwhile.
+   * polls that found one owed but had to wait: in a burst of gaps (less than a minute apart), the
+   * first two reloads run at once and the waits between the later ones double, from 5 s up to 5 minutes.
    */
   readonly gapReloads: { readonly done: number; readonly deferred: number };
   /** Revoked sessions held in memory. */
@@ -664,35 +664,39 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     // and its new entries come after the position set below (found by a review: a reload on every
     // instance after each failover costs the server a full read of the state per instance).
     if (compareStreamIds(head.lastId, this.lastId) < 0 && streamIdTime(this.lastId) > Date.now() + MAX_LOG_ID_AHEAD_MS / 2) gap = true;
-    if (gap) this.gapReloads.owed = true;
-    if (this.gapReloads.owed) await this.reloadForGap(readAt);
+    if (gap) this.gapReloads.found(readAt);
+    const reloaded = this.gapReloads.owed && (await this.reloadForGap(readAt));
     // Not awaited: it waits up to a second for the realm's keys after the poll's own reads are done
     // (the push it would verify is enforced meanwhile), and the poll's contact counts from now.
-    else if (this.pushes.wantsReload) void this.pushes.load().catch(() => undefined);
+    if (!reloaded && this.pushes.wantsReload) void this.pushes.load().catch(() => undefined);
     this.coverage.settle(window, head);
     this.settledOn = servedBy;
     this.lastId = head.lastId;
-    // Owing a reload, this instance may lack what the gap took: not contact (stale after maxStalenessMs).
-    if (!this.gapReloads.owed) this.touch(readAt);
+    this.touch(readAt);
   }
 
-  /** Reloads the stored state for a gap in the log, unless gaps came so often that it must wait ({@link GapReloads}). */
-  private async reloadForGap(readAt: number): Promise<void> {
+  /**
+   * Reloads the stored state for a gap in the log, unless gaps came so often that it must wait
+   * ({@link GapReloads}): whether it reloaded (the stored push included).
+   */
+  private async reloadForGap(readAt: number): Promise<boolean> {
     const wait = this.gapReloads.waitMs(readAt);
     if (wait === 0) {
       await this.loadSnapshot();
       this.gapReloads.reloaded(readAt);
       this.gapReloadWarned = false;
-      return;
+      return true;
     }
     this.gapReloads.deferred++;
     // Said once per reload owed.
-    if (this.gapReloadWarned) return;
-    this.gapReloadWarned = true;
-    this.redis.config.logger.warn(
-      `the revocation log in Redis lost entries again (${this.gapReloads.done} reloads of the stored state since): deleted or trimmed by a Redis writer holding the app's credentials, or Redis lost its data again. ` +
-        `The next reload runs in ${Math.ceil(wait / 1000)} s; until then this instance applies what the log and pub/sub bring, and goes stale after maxStalenessMs (${this.options.maxStalenessMs} ms)`,
-    );
+    if (!this.gapReloadWarned) {
+      this.gapReloadWarned = true;
+      this.redis.config.logger.warn(
+        `the revocation log in Redis lost entries again (${this.gapReloads.done} reloads of the stored state so far): deleted by a Redis writer holding the app's credentials, or Redis lost its data again. ` +
+          `The next reload runs in ${Math.ceil(wait / 1000)} s; until then this instance applies what the log and pub/sub bring (a revocation whose message it missed and whose log entry was removed comes with that reload)`,
+      );
+    }
+    return false;
   }
 
   private async loadSnapshot(): Promise<void> {
