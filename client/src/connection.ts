@@ -459,6 +459,18 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     return client;
   }
 
+  /**
+   * Closes a connection {@link dedicated} handed out, whose work has ended (a stopped log tail), and
+   * forgets it and its renewal: kept, the renewal hook held that work until this object closed.
+   * @internal
+   */
+  releaseDedicated(client: RedisClient): void {
+    this.clients.delete(client);
+    this.renewHooks.delete(client);
+    this.renewal?.forget(client);
+    client.disconnect();
+  }
+
   /** Resolves with `client` once it is ready; closes it and forgets it when it cannot be (or `signal` aborts the wait). */
   private async settleDedicated(client: RedisClient, role: ConnectionRole, signal?: AbortSignal): Promise<RedisClient> {
     try {

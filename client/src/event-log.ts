@@ -453,6 +453,7 @@ export class EventLog<T = unknown> {
         const [entries] = await this.readPage(afterId, '+', count);
         this.droppedOversized(entries);
       },
+      release: (client) => this.redis.releaseDedicated(client),
     };
     tail = new RunningTail(source, reader, handler, start, options);
     return tail;
@@ -490,6 +491,8 @@ interface TailSource<T> {
   replaceWrongType(): Promise<boolean>;
   /** Removes the entries larger than any writer writes among the `count` after `afterId` (a read failed on one). */
   removeOversized(afterId: string, count: number): Promise<void>;
+  /** Closes the tail's connection and has the KccRedis forget it. */
+  release(reader: RedisClient): void;
 }
 
 class RunningTail<T> implements EventLogTail {
@@ -538,7 +541,8 @@ class RunningTail<T> implements EventLogTail {
   async stop(): Promise<void> {
     this.stopped = true;
     this.signalStop();
-    this.reader.disconnect();
+    // Forgotten too: a stopped tail's connection, kept for its renewal, held the tail (and what its handler reaches) until the KccRedis closed.
+    this.source.release(this.reader);
     await this.done;
   }
 

@@ -383,6 +383,7 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
     // ring read is after the position, so the tail reads it; one written after the ring read and before
     // the log read shows as a log generation above the ring's and is waited for below.
     const [logNewest, result] = await Promise.all([this.keeper.readLogGeneration(reads?.log), this.keeper.load(reads?.ring)]);
+    this.assertOpen(); // no reader connection opened for a ring closed meanwhile
     const tail = await this.log.tail(
       (event) => {
         if (event.type === KEY_RING_CHANGED || event.type === KEY_RING_CHECK) this.background(this.keeper.sync());
@@ -422,8 +423,12 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
       const lock = await this.keeper.locks.acquire(LOCK_NAME, this.options.lockTtlMs);
       if (lock) {
         try {
+          // Closed while it took the lock or read: no ring is created (the lock is released below).
+          this.assertOpen();
           // Another instance may have written the first key while this one waited for the lock.
-          if ((await this.keeper.load()).state === 'absent') await this.writeNewKey(0, undefined, 'immediate');
+          const { state } = await this.keeper.load();
+          this.assertOpen();
+          if (state === 'absent') await this.writeNewKey(0, undefined, 'immediate');
           else if (!this.keeper.ring) throw new KccKeyRingError(this.keeper.startRefusal());
         } finally {
           await lock.release();

@@ -154,6 +154,33 @@ describe('KccRedis.close() closes what runs on it first', () => {
     expect(await redis.run((client) => client.ping())).toBe('PONG');
   });
 
+  it('a key ring start aborted while it holds the creation lock: no ring created, the lock released', async () => {
+    const redis = closeLater(await KccRedis.connect(kccOptions(server, USER)));
+    await asAdmin(server, (admin) => admin.del(redis.key(KEY_RING_KEYS.ring), redis.key(KEY_RING_KEYS.log)));
+    // The second read of the ring: the one under the creation lock, before the first key is written.
+    let reads = 0;
+    const { hold, parked, release } = parking((args) => args.includes(redis.key(KEY_RING_KEYS.ring)) && ++reads === 2);
+    for (const method of ['evalsha', 'eval', 'call', 'callBuffer']) interceptCommand(redis, method, (args, send) => hold(args, send));
+    const abort = new AbortController();
+    const starting = startOutcome(KeyRing.startResolved(redis, await resolveKeyRingOptions(OPTIONS, redis.config.logger), undefined, abort.signal));
+    await parked;
+    abort.abort();
+    release();
+    expect(await starting).toMatchObject({ code: 'KCC_CLOSED' });
+    expect(await asAdmin(server, (admin) => admin.exists(redis.key(KEY_RING_KEYS.ring)))).toBe(0);
+    expect(await asAdmin(server, (admin) => admin.exists(redis.key(`lock:${KEY_RING_KEYS.lock}`)))).toBe(0);
+  });
+
+  it('key rings started and closed on a connection the app keeps leave nothing registered on it', async () => {
+    const redis = closeLater(await KccRedis.connect(kccOptions(server, USER)));
+    const internals = redis as unknown as { clients: Map<unknown, unknown>; renewHooks: Map<unknown, unknown> };
+    const before = internals.clients.size;
+    for (let i = 0; i < 3; i++) await (await KeyRing.start(redis, OPTIONS)).close();
+    // A stopped tail's reader stayed registered, its renewal hook holding the closed ring (its private keys too) until the connection closed.
+    expect(internals.clients.size).toBe(before);
+    expect(internals.renewHooks.size).toBe(0);
+  });
+
   it('the connection closed while a key ring start waits for the ring its log names: the start stops at once, and the close says nothing is left running', async () => {
     const first = await connect();
     const ringKey = first.key(KEY_RING_KEYS.ring);
