@@ -141,8 +141,9 @@ export interface RevocationStats {
   /**
    * Reloads of the whole stored state because the log had lost entries this instance had not read (a
    * gap: away longer than the log keeps entries, Redis lost its data, or the log was deleted), and
-   * polls that found one owed but had to wait: in a burst of gaps (less than a minute apart), the
-   * first two reloads run at once and the waits between the later ones double, from 5 s up to 5 minutes.
+   * polls that found one owed but had to wait: in a burst of gaps, the first two reloads run at once
+   * and the waits between the later ones double, from 5 s up to 5 minutes; each ten minutes without
+   * a gap take one reload off the burst's count.
    */
   readonly gapReloads: { readonly done: number; readonly deferred: number };
   /** Revoked sessions held in memory. */
@@ -682,8 +683,9 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   private async reloadForGap(readAt: number): Promise<boolean> {
     const wait = this.gapReloads.waitMs(readAt);
     if (wait === 0) {
+      this.gapReloads.began(readAt);
       await this.loadSnapshot();
-      this.gapReloads.reloaded(readAt);
+      this.gapReloads.reloaded();
       this.gapReloadWarned = false;
       return true;
     }

@@ -43,13 +43,15 @@ describe('gaps in the revocation log, again and again', () => {
 
     // The attack: the log deleted and appended to again, a poll apart.
     const polls = () => reader.stats.logPolls.confirmed + reader.stats.logPolls.read;
-    for (let round = 0; round < ROUNDS; round++) {
+    const gap = async (round: number) => {
       await attacker.eval("redis.call('DEL', KEYS[1]) return redis.call('XADD', KEYS[1], '*', unpack(ARGV))", 1, key(REVOCATION_KEYS.log), ...sessionEntry(`attack-${round}`));
       const from = polls();
       await until(() => polls() > from + 1, 'a poll after the gap');
-    }
-    // Meanwhile a revocation stored (its log entry gone with the log, its message not heard): only a reload brings it.
+    };
+    for (let round = 0; round < ROUNDS - 1; round++) await gap(round);
+    // Meanwhile a revocation stored (its log entry gone with the log before the last gap, its message not heard): only a reload brings it.
     await attacker.zadd(key(REVOCATION_KEYS.sessions), Date.now() + 600_000, 'only-in-the-stored-state');
+    await gap(ROUNDS - 1);
 
     const { done, deferred } = reader.stats.gapReloads;
     // Two at once, then one 5 s later: a fourth would need 15 s, far more than these polls take.
@@ -66,8 +68,8 @@ describe('gaps in the revocation log, again and again', () => {
     expect(said.length).toBeLessThanOrEqual(done - 1);
     expect(said[0]).toMatch(/^the revocation log in Redis lost entries again \(2 reloads of the stored state so far\).*The next reload runs in \d+ s/);
 
-    // The attack over, the reload owed runs (within 10 s here), with what was stored.
+    // The attack over, the reload the last gap owes runs (at once, or within 10 s here), with what was stored.
     await until(() => reader.check({ sid: 'only-in-the-stored-state' }) === 'revoked', 'the owed reload ran', 20_000);
-    expect(reader.stats.gapReloads.done).toBe(done + 1);
+    expect(reader.stats.gapReloads.done).toBeLessThanOrEqual(done + 1);
   });
 });
