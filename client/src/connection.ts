@@ -563,7 +563,8 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     try {
       next = await this.settleDedicated(successor, role);
     } catch (error) {
-      if (this.closed) return false; // closed meanwhile: nothing to renew
+      // Closed meanwhile, or `old` released by its owner (a stopped tail): nothing to renew, no failure.
+      if (this.closed || !this.clients.has(old)) return false;
       throw error;
     }
     try {
@@ -583,7 +584,8 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     }
     if (hook) {
       this.renewHooks.delete(old);
-      this.renewHooks.set(next, hook);
+      // Not when the owner released `next` right after taking it (a tail stopped in the meantime): the hook would hold it again.
+      if (this.clients.has(next)) this.renewHooks.set(next, hook);
     }
     this.clients.delete(old);
     this.counters.renewals++;
