@@ -206,9 +206,51 @@ export class Heartbeat {
   }
 }
 
+/** The longest instance id a listing hands over (as {@link parseHeartbeat} accepts one). */
+const MAX_ID_BYTES = 256;
+
+/**
+ * Lua: up to ARGV[1] + 1 ids of the index KEYS[1] (oldest beat first), as `{ids, skipped}`: an id
+ * over ARGV[2] bytes is counted in `skipped`, not handed over. Why a script: a holder of the app's
+ * credentials can index members of up to 512 MB, and ZRANGE hands them over whole (to every
+ * `kcc-redis status`); here they are copied once inside Redis and never sent.
+ */
+const READ_INSTANCE_IDS = `
+local ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]))
+local kept, skipped, max = {}, 0, tonumber(ARGV[2])
+for i = 1, #ids do
+  if #ids[i] <= max then kept[#kept + 1] = ids[i] else skipped = skipped + 1 end
+end
+return {kept, skipped}
+`;
+
+/**
+ * Lua: each entry KEYS[i] and its remaining TTL, flat `{value, pttl, ...}`; a value over ARGV[1] bytes
+ * (STRLEN first: GET would copy it) or of another type is not handed over: `false` with pttl -3. An
+ * entry that expired is `false` with its PTTL (-2).
+ */
+const READ_INSTANCE_ENTRIES = `
+local out, max = {}, tonumber(ARGV[1])
+for i = 1, #KEYS do
+  local ok, size = pcall(redis.call, 'STRLEN', KEYS[i])
+  if ok and size <= max then
+    out[#out + 1] = redis.call('GET', KEYS[i])
+    out[#out + 1] = redis.call('PTTL', KEYS[i])
+  else
+    out[#out + 1] = false
+    out[#out + 1] = -3
+  end
+end
+return out
+`;
+
+/** What READ_INSTANCE_ENTRIES answers for an entry it does not hand over (too large, another type). */
+const UNREADABLE_ENTRY = -3;
+
 /**
  * The instances of this connection's app-env that are alive (their heartbeat entry has not expired),
- * read-only: the index, then each entry and its remaining TTL in one pipeline.
+ * read-only: the index, then each entry and its remaining TTL, in two scripts that hand over no id
+ * or entry larger than any instance writes (each is counted in `unreadable` instead).
  *
  * @example
  * const { instances } = await listInstances(redis);
@@ -216,24 +258,21 @@ export class Heartbeat {
  */
 export async function listInstances(redis: HeartbeatConnection, options: { readonly limit?: number } = {}): Promise<InstanceList> {
   const limit = options.limit ?? 1_000;
-  const ids = await redis.run((r) => r.zrange(redis.key(INSTANCES_INDEX_NAME), '0', String(limit)));
-  const truncated = ids.length > limit;
+  const [ids, skipped] = await redis.script<[string[], number]>(READ_INSTANCE_IDS, [redis.key(INSTANCES_INDEX_NAME)], [limit, MAX_ID_BYTES]);
+  const truncated = ids.length + skipped > limit;
   const wanted = ids.slice(0, limit);
-  if (wanted.length === 0) return { instances: [], unreadable: 0, truncated: false };
-  const replies = await redis.run(async (r) => {
-    const pipeline = r.pipeline();
-    for (const id of wanted) {
-      const key = redis.key(`${INSTANCE_ENTRY_PREFIX}${id}`);
-      pipeline.get(key).pttl(key);
-    }
-    return (await pipeline.exec()) ?? [];
-  });
+  let unreadable = Math.min(skipped, limit - wanted.length);
+  if (wanted.length === 0) return { instances: [], unreadable, truncated };
+  const keys = wanted.map((id) => redis.key(`${INSTANCE_ENTRY_PREFIX}${id}`));
+  const replies = await redis.script<(string | null | number)[]>(READ_INSTANCE_ENTRIES, keys, [MAX_ENTRY_BYTES]);
   const instances: ListedInstance[] = [];
-  let unreadable = 0;
   for (let i = 0; i < wanted.length; i++) {
-    const [getError, raw] = replies[2 * i] ?? [];
-    const [, pttl] = replies[2 * i + 1] ?? [];
-    if (getError) throw getError;
+    const raw = replies[2 * i];
+    const pttl = replies[2 * i + 1];
+    if (pttl === UNREADABLE_ENTRY) {
+      unreadable++;
+      continue;
+    }
     if (raw === null || raw === undefined) continue; // expired between the two reads
     const entry = parseHeartbeat(String(raw));
     if (!entry || entry.instanceId !== wanted[i]) {

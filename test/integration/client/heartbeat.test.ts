@@ -11,7 +11,7 @@ import { CLIENT_VERSION } from '../../../client/src/version.js';
 import { appEnvUserName } from '../../../client/src/contract/naming.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
 import { untilAsync } from '../../support/events.js';
-import { kccOptions, startTestRedis } from '../../support/redis.js';
+import { kccOptions, serverSentBytes, startTestRedis } from '../../support/redis.js';
 import { TcpProxy } from '../../support/tcp-proxy.js';
 
 const APP_ENV = { app: 'beat', env: 'dev' };
@@ -113,6 +113,30 @@ describe('instance heartbeat (real redis-server, hardened ACL profile)', () => {
       expect(listed.unreadable).toBe(3); // 'gone' has no entry: expired, not unreadable
     } finally {
       await admin.del(index, ...['junk', 'future', 'mismatch'].map((id) => reader.key(`${INSTANCE_ENTRY_PREFIX}${id}`)));
+      await admin.quit();
+    }
+  });
+
+  it('hands over no id or entry larger than an instance writes (the app user can store 512 MB): counted as unreadable, the live ones listed', async () => {
+    const admin = await server.admin();
+    const index = reader.key(INSTANCES_INDEX_NAME);
+    const far = Date.now() + 60_000;
+    const huge = Buffer.alloc(8 * 1024 * 1024, 'x');
+    const live = await KccRedis.connect(kccOptions(server, USER, { instanceId: 'instance-live' }));
+    try {
+      await untilAsync(async () => (await ids()).includes('instance-live'), 'the live instance listed');
+      await admin.set(reader.key(`${INSTANCE_ENTRY_PREFIX}bloated`), huge, 'PX', 60_000);
+      await admin.hset(reader.key(`${INSTANCE_ENTRY_PREFIX}a-hash`), 'f', 'v');
+      await admin.zadd(index, far, 'bloated', far, huge, far, 'a-hash');
+      const before = await serverSentBytes(server);
+      const listed = await listInstances(reader);
+      // Before, the listing pulled both 8 MB values (ZRANGE, GET) and failed on the hash (WRONGTYPE).
+      expect((await serverSentBytes(server)) - before).toBeLessThan(1024 * 1024);
+      expect(listed.instances.map((i) => i.instanceId)).toEqual(['instance-live']);
+      expect(listed.unreadable).toBe(3);
+    } finally {
+      await live.close();
+      await admin.del(index, ...['bloated', 'a-hash'].map((id) => reader.key(`${INSTANCE_ENTRY_PREFIX}${id}`)));
       await admin.quit();
     }
   });
