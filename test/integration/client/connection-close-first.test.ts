@@ -35,11 +35,22 @@ function startOutcome(start: Promise<unknown>): Promise<unknown> {
   );
 }
 
-/** Holds `redis`'s scripts whose arguments name `key` until `release()`; `parked` resolves once one is held. */
-function parkScriptsOn(redis: KccRedis, key: string) {
-  const { hold, parked, release } = parking((args) => args.includes(key));
+/** Holds `redis`'s scripts whose arguments name `key` (with `nth`, that call only) until `release()`; `parked` resolves once one is held. */
+function parkScriptsOn(redis: KccRedis, key: string, nth?: number) {
+  let calls = 0;
+  const { hold, parked, release } = parking((args) => args.includes(key) && (nth === undefined || ++calls === nth));
   for (const method of ['evalsha', 'eval', 'call', 'callBuffer']) interceptCommand(redis, method, (args, send) => hold(args, send));
   return { parked, release };
+}
+
+/** A key ring start on `redis` aborted once `parked` (then released): what the start came to. */
+async function abortedRingStart(redis: KccRedis, { parked, release }: { parked: Promise<void>; release: () => void }): Promise<unknown> {
+  const abort = new AbortController();
+  const starting = startOutcome(KeyRing.startResolved(redis, await resolveKeyRingOptions(OPTIONS, redis.config.logger), undefined, abort.signal));
+  await parked;
+  abort.abort();
+  release();
+  return starting;
 }
 
 /** Calls `release` as `redis.close()` begins (its hooks have run by then). */
@@ -141,13 +152,7 @@ describe('KccRedis.close() closes what runs on it first', () => {
   it('a key ring start aborted (the Fastify plugin closing, on a connection the app keeps): KccClosedError, and no log tail left reading', async () => {
     const redis = closeLater(await KccRedis.connect(kccOptions(server, USER, { instanceId: 'aborted-ring' })));
     // Aborted during its first round trip, before its log tail exists: the close finds no tail to stop.
-    const { parked, release } = parkScriptsOn(redis, redis.key(KEY_RING_KEYS.ring));
-    const abort = new AbortController();
-    const starting = startOutcome(KeyRing.startResolved(redis, await resolveKeyRingOptions(OPTIONS, redis.config.logger), undefined, abort.signal));
-    await parked;
-    abort.abort();
-    release();
-    expect(await starting).toMatchObject({ code: 'KCC_CLOSED' });
+    expect(await abortedRingStart(redis, parkScriptsOn(redis, redis.key(KEY_RING_KEYS.ring)))).toMatchObject({ code: 'KCC_CLOSED' });
     // The tail created after the close is stopped with its connection (it read on, in XREAD, until the app closed the connection).
     const readers = () => asAdmin(server, async (admin) => ((await admin.call('CLIENT', 'LIST')) as string).split('\n').filter((line) => line.includes(`name=kcc:${USER}:aborted-ring:reader`)).length);
     await untilAsync(async () => (await readers()) === 0, 'no log tail left reading');
@@ -158,15 +163,7 @@ describe('KccRedis.close() closes what runs on it first', () => {
     const redis = closeLater(await KccRedis.connect(kccOptions(server, USER)));
     await asAdmin(server, (admin) => admin.del(redis.key(KEY_RING_KEYS.ring), redis.key(KEY_RING_KEYS.log)));
     // The second read of the ring: the one under the creation lock, before the first key is written.
-    let reads = 0;
-    const { hold, parked, release } = parking((args) => args.includes(redis.key(KEY_RING_KEYS.ring)) && ++reads === 2);
-    for (const method of ['evalsha', 'eval', 'call', 'callBuffer']) interceptCommand(redis, method, (args, send) => hold(args, send));
-    const abort = new AbortController();
-    const starting = startOutcome(KeyRing.startResolved(redis, await resolveKeyRingOptions(OPTIONS, redis.config.logger), undefined, abort.signal));
-    await parked;
-    abort.abort();
-    release();
-    expect(await starting).toMatchObject({ code: 'KCC_CLOSED' });
+    expect(await abortedRingStart(redis, parkScriptsOn(redis, redis.key(KEY_RING_KEYS.ring), 2))).toMatchObject({ code: 'KCC_CLOSED' });
     expect(await asAdmin(server, (admin) => admin.exists(redis.key(KEY_RING_KEYS.ring)))).toBe(0);
     expect(await asAdmin(server, (admin) => admin.exists(redis.key(`lock:${KEY_RING_KEYS.lock}`)))).toBe(0);
   });

@@ -8,7 +8,6 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { KEK_HISTORY_LENGTH, parseKeyEncryptionKeySecret } from '@kcc-redis/client/contract';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { KccRotationError } from '../../../infra/errors.js';
 import { createKeyEncryptionKeyRotationHandler } from '../../../infra/rotation/key-encryption-key-rotation-handler.js';
 import { KEK_ROTATION_TAG_KEY, ROTATION_STEPS, ROTATION_TAG_KEY, type RotationStep } from '../../../infra/rotation/rotation-contract.js';
 import type { RotationEvent, RotationHandler } from '../../../infra/rotation/rotation-frame.js';
@@ -16,6 +15,7 @@ import { createRotationHandler } from '../../../infra/rotation/rotation-handler.
 import type { RotationLogEntry } from '../../../infra/rotation/rotation-log.js';
 import { FakeElastiCache } from '../../support/fake-elasticache.js';
 import { FakeSecretsManager } from '../../support/fake-secrets-manager.js';
+import { rotationRejection } from '../../support/rotation-tests.js';
 
 const ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:CacheKekmyappprodSecret-AbCdEf';
 const TAG = 'kcc-redis';
@@ -55,14 +55,7 @@ async function pendingVersion(value: unknown): Promise<string> {
   return token;
 }
 
-async function rejection(promise: Promise<unknown>): Promise<KccRotationError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(KccRotationError);
-  return error as KccRotationError;
-}
+const rejection = rotationRejection;
 
 beforeEach(() => {
   sm = new FakeSecretsManager();

@@ -5,10 +5,10 @@ import { KccRotationError } from '../../../infra/errors.js';
 import { createKeyEncryptionKeyRotationHandler } from '../../../infra/rotation/key-encryption-key-rotation-handler.js';
 import { KEK_ROTATION_TAG_KEY } from '../../../infra/rotation/rotation-contract.js';
 import type { RotationEvent, RotationHandler } from '../../../infra/rotation/rotation-frame.js';
-import { createRotationHandler } from '../../../infra/rotation/rotation-handler.js';
 import type { RotationLogEntry } from '../../../infra/rotation/rotation-log.js';
 import { FakeElastiCache } from '../../support/fake-elasticache.js';
 import { type FakeSecret, FakeSecretsManager, type RotationRecord } from '../../support/fake-secrets-manager.js';
+import { passwordRotationHandler, rotationRejection } from '../../support/rotation-tests.js';
 
 /**
  * Secrets Manager's configuration test (RotateSecret with RotateImmediately=false, on every deploy that
@@ -61,14 +61,7 @@ function pendingHolding(arn: string, value: string | undefined): string {
   return token;
 }
 
-async function rejection(promise: Promise<unknown>): Promise<KccRotationError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(KccRotationError);
-  return error as KccRotationError;
-}
+const rejection = rotationRejection;
 
 function expectNoSecretValueIn(...texts: string[]): void {
   for (const text of [...texts, ...logged.map((l) => JSON.stringify(l))]) {
@@ -81,16 +74,7 @@ beforeEach(() => {
   ec = new FakeElastiCache();
   client = new SecretsManagerClient({ region: 'eu-west-1' });
   logged = [];
-  let clock = 1_000_000;
-  passwordHandler = createRotationHandler({
-    rotationTag: TAG,
-    now: () => clock,
-    sleep: async (ms) => {
-      await ec.settled();
-      clock += ms;
-    },
-    log: (entry) => logged.push(entry),
-  });
+  passwordHandler = passwordRotationHandler(ec, TAG, (entry) => logged.push(entry));
   kekHandler = createKeyEncryptionKeyRotationHandler({ rotationTag: TAG, log: (entry) => logged.push(entry) });
   // As the stack creates them, before their schedules.
   secrets = {

@@ -8,12 +8,12 @@ import {
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { KccRotationError } from '../../../infra/errors.js';
 import { ROTATION_STEPS, ROTATION_TIMING, type RotationStep } from '../../../infra/rotation/rotation-contract.js';
 import { type RotationEvent, type RotationHandler, createRotationHandler } from '../../../infra/rotation/rotation-handler.js';
 import type { RotationLogEntry } from '../../../infra/rotation/rotation-log.js';
 import { FakeElastiCache } from '../../support/fake-elasticache.js';
 import { FakeSecretsManager } from '../../support/fake-secrets-manager.js';
+import { rotationRejection } from '../../support/rotation-tests.js';
 
 const ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:CacheUsermyappprodSecret-AbCdEf';
 const USER_ARN = 'arn:aws:elasticache:eu-west-1:123456789012:user:my-app-prod';
@@ -50,14 +50,7 @@ async function runUntil(last: RotationStep, run = handler()): Promise<string> {
   return token;
 }
 
-async function rejection(promise: Promise<unknown>): Promise<KccRotationError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(KccRotationError);
-  return error as KccRotationError;
-}
+const rejection = rotationRejection;
 
 const pendingPassword = () => JSON.parse(sm.value(ARN, 'AWSPENDING')!).password as string;
 type SecretsCommand = typeof PutSecretValueCommand | typeof GetRandomPasswordCommand | typeof UpdateSecretVersionStageCommand | typeof GetSecretValueCommand;

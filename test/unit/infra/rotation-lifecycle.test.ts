@@ -2,10 +2,10 @@ import { ModifyUserCommand } from '@aws-sdk/client-elasticache';
 import { DescribeSecretCommand, RotateSecretCommand, SecretsManagerClient, UpdateSecretVersionStageCommand } from '@aws-sdk/client-secrets-manager';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KccRotationError } from '../../../infra/errors.js';
-import { createRotationHandler } from '../../../infra/rotation/rotation-handler.js';
 import type { RotationLogEntry } from '../../../infra/rotation/rotation-log.js';
 import { FakeElastiCache } from '../../support/fake-elasticache.js';
 import { FakeSecretsManager, type RotationRecord } from '../../support/fake-secrets-manager.js';
+import { passwordRotationHandler } from '../../support/rotation-tests.js';
 
 /**
  * The password rotation function as Secrets Manager drives it through RotateSecret: the configuration
@@ -61,16 +61,7 @@ beforeEach(() => {
   ec = new FakeElastiCache();
   client = new SecretsManagerClient({ region: 'eu-west-1' });
   logged = [];
-  let clock = 1_000_000;
-  const handler = createRotationHandler({
-    rotationTag: TAG,
-    now: () => clock,
-    sleep: async (ms) => {
-      await ec.settled();
-      clock += ms;
-    },
-    log: (entry) => logged.push(entry),
-  });
+  const handler = passwordRotationHandler(ec, TAG, (entry) => logged.push(entry));
   sm.add(ARN, JSON.stringify(SECRET), { rotationTag: TAG, rotationEnabled: null, rotationFunction: handler }); // as the stack creates it, before its schedule
   ec.add('my-app-prod', USER_ARN, [OLD_PASSWORD]);
 });
