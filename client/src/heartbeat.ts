@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import type { RedisClient } from './redis-client.js';
 import type { KccLogger } from './logger.js';
 import { LUA_KEY_REPAIR } from './lua-key-repair.js';
+import { runReadScript } from './read-script.js';
 import { CLIENT_VERSION } from './version.js';
 
 /**
@@ -66,7 +67,10 @@ export interface ListedInstance extends InstanceHeartbeat {
 export interface InstanceList {
   /** Live instances, the most recently started first. */
   readonly instances: readonly ListedInstance[];
-  /** Entries that are not format version 1 JSON (a newer release's format, or junk): counted, not shown. */
+  /**
+   * Entries that are not format version 1 JSON (a newer release's format, or junk), larger than any
+   * instance writes, or of another type, and indexed ids longer than any instance's: counted, not shown.
+   */
   readonly unreadable: number;
   /** More ids were indexed than `limit`: the list is incomplete. */
   readonly truncated: boolean;
@@ -210,27 +214,27 @@ export class Heartbeat {
 const MAX_ID_BYTES = 256;
 
 /**
- * Lua: up to ARGV[1] + 1 ids of the index KEYS[1] (oldest beat first), as `{ids, skipped}`: an id
- * over ARGV[2] bytes is counted in `skipped`, not handed over. Why a script: a holder of the app's
- * credentials can index members of up to 512 MB, and ZRANGE hands them over whole (to every
- * `kcc-redis status`); here they are copied once inside Redis and never sent.
+ * Lua: up to ARGV[2] + 1 ids of the index KEYS[1] (oldest beat first), in their place, an id over
+ * ARGV[3] bytes as `false` (not handed over). Why a script: a holder of the app's credentials can
+ * index members of up to 512 MB, and ZRANGE hands them over whole (to every `kcc-redis status`);
+ * here they are copied once inside Redis and never sent.
  */
 const READ_INSTANCE_IDS = `
-local ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]))
-local kept, skipped, max = {}, 0, tonumber(ARGV[2])
+local ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[2]))
+local max = tonumber(ARGV[3])
 for i = 1, #ids do
-  if #ids[i] <= max then kept[#kept + 1] = ids[i] else skipped = skipped + 1 end
+  if #ids[i] > max then ids[i] = false end
 end
-return {kept, skipped}
+return ids
 `;
 
 /**
- * Lua: each entry KEYS[i] and its remaining TTL, flat `{value, pttl, ...}`; a value over ARGV[1] bytes
+ * Lua: each entry KEYS[i] and its remaining TTL, flat `{value, pttl, ...}`; a value over ARGV[2] bytes
  * (STRLEN first: GET would copy it) or of another type is not handed over: `false` with pttl -3. An
  * entry that expired is `false` with its PTTL (-2).
  */
 const READ_INSTANCE_ENTRIES = `
-local out, max = {}, tonumber(ARGV[1])
+local out, max = {}, tonumber(ARGV[2])
 for i = 1, #KEYS do
   local ok, size = pcall(redis.call, 'STRLEN', KEYS[i])
   if ok and size <= max then
@@ -258,13 +262,15 @@ const UNREADABLE_ENTRY = -3;
  */
 export async function listInstances(redis: HeartbeatConnection, options: { readonly limit?: number } = {}): Promise<InstanceList> {
   const limit = options.limit ?? 1_000;
-  const [ids, skipped] = await redis.script<[string[], number]>(READ_INSTANCE_IDS, [redis.key(INSTANCES_INDEX_NAME)], [limit, MAX_ID_BYTES]);
-  const truncated = ids.length + skipped > limit;
-  const wanted = ids.slice(0, limit);
-  let unreadable = Math.min(skipped, limit - wanted.length);
+  // Through EVAL_RO where the user may only read these keys (%R~): the scripts write nothing (their first argument is unused).
+  const ids = await runReadScript<(string | null)[]>(redis, READ_INSTANCE_IDS, [redis.key(INSTANCES_INDEX_NAME)], [limit, MAX_ID_BYTES]);
+  const truncated = ids.length > limit;
+  const within = ids.slice(0, limit);
+  const wanted = within.filter((id): id is string => id !== null);
+  let unreadable = within.length - wanted.length;
   if (wanted.length === 0) return { instances: [], unreadable, truncated };
   const keys = wanted.map((id) => redis.key(`${INSTANCE_ENTRY_PREFIX}${id}`));
-  const replies = await redis.script<(string | null | number)[]>(READ_INSTANCE_ENTRIES, keys, [MAX_ENTRY_BYTES]);
+  const replies = await runReadScript<(string | null | number)[]>(redis, READ_INSTANCE_ENTRIES, keys, [MAX_ENTRY_BYTES]);
   const instances: ListedInstance[] = [];
   for (let i = 0; i < wanted.length; i++) {
     const raw = replies[2 * i];

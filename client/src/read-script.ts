@@ -9,7 +9,7 @@ import type { KccRedis } from './connection.js';
  * Buffers (EVAL each time).
  * @internal
  */
-export async function runReadScript<R>(redis: KccRedis, lua: string, keys: readonly string[], args: readonly (string | number | Buffer)[], bytes = false): Promise<R> {
+export async function runReadScript<R>(redis: Pick<KccRedis, 'run' | 'script'>, lua: string, keys: readonly string[], args: readonly (string | number | Buffer)[], bytes = false): Promise<R> {
   try {
     if (bytes) return (await redis.run((r) => r.callBuffer('EVAL', lua, keys.length, ...keys, 'w', ...args))) as R;
     return await redis.script<R>(lua, keys, ['w', ...args]);

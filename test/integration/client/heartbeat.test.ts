@@ -11,7 +11,7 @@ import { CLIENT_VERSION } from '../../../client/src/version.js';
 import { appEnvUserName } from '../../../client/src/contract/naming.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
 import { untilAsync } from '../../support/events.js';
-import { kccOptions, serverSentBytes, startTestRedis } from '../../support/redis.js';
+import { kccOptions, serverSentBytes, startTestRedis, withReadOnlyKeys } from '../../support/redis.js';
 import { TcpProxy } from '../../support/tcp-proxy.js';
 
 const APP_ENV = { app: 'beat', env: 'dev' };
@@ -148,9 +148,35 @@ describe('instance heartbeat (real redis-server, hardened ACL profile)', () => {
       await admin.zadd(index, Date.now() + 60_000, 'x1', Date.now() + 60_000, 'x2', Date.now() + 60_000, 'x3');
       expect((await listInstances(reader, { limit: 2 })).truncated).toBe(true);
       expect((await listInstances(reader, { limit: 3 })).truncated).toBe(false);
+      // An id too long to hand over counts within the limit, in its place: unreadable, and the ids after the limit are not read.
+      await admin.zadd(index, 1, 'y'.repeat(300));
+      expect(await listInstances(reader, { limit: 2 })).toEqual({ instances: [], unreadable: 1, truncated: true });
     } finally {
       await admin.del(index);
       await admin.quit();
+    }
+  });
+});
+
+describe('instance listing for a user that may only read the keys (%R~; guide profile)', () => {
+  let server: LocalRedis;
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('lists through EVAL_RO, as the old ZRANGE and GET did (Redis refuses EVAL on keys the user may not write)', async () => {
+    server = await startTestRedis({ appEnvs: [APP_ENV], persistence: 'none' });
+    const live = await KccRedis.connect(kccOptions(server, USER, { instanceId: 'instance-ro' }));
+    const reader = await KccRedis.connect(kccOptions(server, USER, { heartbeat: false }));
+    const admin = await server.admin();
+    try {
+      await untilAsync(async () => (await listInstances(reader)).instances.length === 1, 'the instance listed');
+      const listed = await withReadOnlyKeys(admin, USER, () => listInstances(reader));
+      expect(listed.instances.map((i) => i.instanceId)).toEqual(['instance-ro']);
+    } finally {
+      await admin.quit();
+      await reader.close();
+      await live.close();
     }
   });
 });
