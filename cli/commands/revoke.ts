@@ -1,4 +1,4 @@
-import { type KccLogger, MAX_REVOCATION_ID_LENGTH, Revocations } from '@kcc-redis/client';
+import { type KccLogger, type KccRedis, MAX_REVOCATION_ID_LENGTH, Revocations } from '@kcc-redis/client';
 import { MAX_SESSION_LIFETIME_MS } from '../../client/src/revocation/revocations.js';
 import { parseCommandArgs, requiredIntegerOption, stringOption } from '../args.js';
 import type { Command } from '../command.js';
@@ -9,6 +9,8 @@ import type { CliIo } from '../io.js';
 import { isoTime } from '../table.js';
 import { TARGET_HELP, TARGET_OPTIONS, resolveOneTarget } from '../targets.js';
 import { parseNotBefore } from '../time-arg.js';
+import { readRevocations } from '../status/revocation-reader.js';
+import { isUnreadable } from '../status/unreadable.js';
 
 const USAGE = `Usage: kcc-redis revoke --app <app> --env <env> [<source>]
                         (--sid <sid> --session-max-lifetime-ms <n> | --sub <sub> [--before <time>] |
@@ -19,14 +21,16 @@ running instance refuses the tokens within the usual propagation time:
   --sid <sid>              one session (Keycloak's "sid"), remembered for --session-max-lifetime-ms
   --sub <sub>              every token of one user issued before --before (default: now)
   --all-before <time>      every token of the app-env issued before <time>
-A time is "now", epoch seconds or ISO 8601 with a zone; not more than 60 s in the future (a future
-not-before would refuse every token until then).
+A time is "now" (Redis' clock, rounded up to the next second), epoch seconds or ISO 8601 with a
+zone; not more than 60 s after Redis' time (a future not-before would refuse every token until
+then). With a time, this machine's clock must be within 30 s of Redis' (else nothing is written).
 
 ${TARGET_HELP}
   --session-max-lifetime-ms <n>  with --sid, required: your instances' sessionMaxLifetimeMs (Keycloak's SSO
                            Session Max; the longest, if they differ): how long the revoked session is
                            remembered. No default: a shorter value than the instances' would forget the
-                           session while its tokens are still valid. --sub and --all-before need none:
+                           session while its tokens are still valid. At least 60000, and not shorter
+                           than the longest a running instance declares (else nothing is written). --sub and --all-before need none:
                            their not-befores are kept as long as any instance may need them (nothing of
                            another revocation is pruned, the client-wide not-before does not expire early)
   --yes                    do not ask for confirmation (required when stdin is not a terminal)
@@ -76,14 +80,28 @@ export const revokeCommand: Command = {
       sid === undefined
         ? MAX_SESSION_LIFETIME_MS
         : requiredIntegerOption('revoke', values, 'session-max-lifetime-ms', 1, MAX_SESSION_LIFETIME_MS, '--sid needs --session-max-lifetime-ms <n>: give your instances\' sessionMaxLifetimeMs (Keycloak\'s SSO Session Max; the longest, if they differ), e.g. --session-max-lifetime-ms 36000000 for 10 hours');
-    const notBefore = sub !== undefined ? parseNotBefore('revoke', '--before', before ?? 'now') : allBefore !== undefined ? parseNotBefore('revoke', '--all-before', allBefore) : undefined;
+    // Under a minute is a unit slip (seconds for milliseconds): the session would be forgotten at
+    // once, and the write would prune other users' not-befores older than that (unless a running
+    // instance declares a longer lifetime).
+    if (sessionMaxLifetimeMs < MIN_SESSION_LIFETIME_MS) {
+      throw new CliUsageError(
+        `--session-max-lifetime-ms ${sessionMaxLifetimeMs} is ${sessionMaxLifetimeMs / 1000} s: a session lifetime is given in milliseconds (e.g. 36000000 for 10 hours) and is at least ${MIN_SESSION_LIFETIME_MS} (a minute); nothing was changed`,
+        'revoke',
+      );
+    }
+    const timeOption = sub !== undefined ? '--before' : '--all-before';
+    const timeArg = sub !== undefined ? (before ?? 'now') : allBefore;
+    // Checked now for its form; "now" and the future limit are taken from Redis' clock once connected (this machine's may be off).
+    const written = timeArg === undefined ? undefined : parseNotBefore('revoke', timeOption, timeArg);
     const target = await resolveOneTarget('revoke', values, io);
+    const when = timeArg === 'now' ? 'now (by Redis\' clock)' : written !== undefined ? isoTime(written * 1000) : '';
     const what =
       sid !== undefined
         ? `revoke session ${JSON.stringify(sid)}`
         : sub !== undefined
-          ? `revoke every token of user ${JSON.stringify(sub)} issued before ${isoTime(notBefore! * 1000)}`
-          : `revoke EVERY token of ${target.name} issued before ${isoTime(notBefore! * 1000)}`;
+          ? `revoke every token of user ${JSON.stringify(sub)} issued before ${when}`
+          : `revoke EVERY token of ${target.name} issued before ${when}`;
+    let notBefore: number | undefined;
     await confirmChange(io, 'revoke', `${what} in ${target.name}`, values.yes === true);
     // The client's warnings about a failed write ("written again after a reconnect and on every
     // poll", "closed with 1 revocations Redis did not take") speak for a running instance; this
@@ -93,6 +111,9 @@ export const revokeCommand: Command = {
     const outcome = await withConnection(
       target,
       async (redis) => {
+        const serverNowMs = await redis.serverClock.now();
+        if (timeArg !== undefined) notBefore = notBeforeByServerClock(timeOption, timeArg, serverNowMs, target.name);
+        if (sid !== undefined) await refuseShorterThanDeclared(redis, sessionMaxLifetimeMs, serverNowMs);
         const revocations = await Revocations.startForOperator(redis, { sessionMaxLifetimeMs });
         let failure: unknown;
         try {
@@ -116,11 +137,55 @@ export const revokeCommand: Command = {
     const log = cliLogger(io);
     for (const [message, context] of held) if (outcome.failure === undefined) log.warn(message, context);
     const kind = sid !== undefined ? 'session' : sub !== undefined ? 'subject' : 'client';
+    const done = notBefore === undefined ? what : what.replace(when, isoTime(notBefore * 1000));
     if (values.json === true) {
       io.stdout(JSON.stringify({ v: 1, command: 'revoke', appEnv: target.name, kind, sid, sub, notBefore, exitCode: EXIT.ok }, null, 2));
     } else {
-      io.stdout(`${target.name}: done, ${what.replace(/^revoke /, '')}: written to Redis (state and event log)${outcome.late ? ' on a second attempt' : ''} and published; every instance applies it.`);
+      io.stdout(`${target.name}: done, ${done.replace(/^revoke /, '')}: written to Redis (state and event log)${outcome.late ? ' on a second attempt' : ''} and published; every instance applies it.`);
     }
     return EXIT.ok;
   },
 };
+
+/** The shortest --session-max-lifetime-ms taken: below it, a unit slip (seconds for milliseconds). */
+const MIN_SESSION_LIFETIME_MS = 60_000;
+
+/** How far this machine's clock may be from Redis' for a revocation by time. */
+const MAX_CLOCK_SKEW_MS = 30_000;
+
+/**
+ * The not-before to write, judged by Redis' clock: "now" is Redis' time, rounded up to the next
+ * second (a token issued within this second is refused too: instances refuse iat < not-before); a
+ * time more than 60 s after Redis' time is refused. A clock here more than 30 s off Redis' is
+ * refused before anything is written: ahead by more than 90 s, its "now" was dropped by the write
+ * (Redis keeps no not-before that far past its own time) while the command said done; behind, it
+ * left the tokens issued since valid (a review); and the client checks a not-before against this
+ * clock too.
+ */
+function notBeforeByServerClock(option: string, raw: string, serverNowMs: number, appEnv: string): number {
+  const skewMs = Date.now() - serverNowMs;
+  if (Math.abs(skewMs) > MAX_CLOCK_SKEW_MS) {
+    throw new CliFailure(
+      `${appEnv}: the revocation was NOT stored: this machine's clock is ${Math.round(Math.abs(skewMs) / 1000)} s ${skewMs > 0 ? 'ahead of' : 'behind'} Redis' clock (more than ${MAX_CLOCK_SKEW_MS / 1000} s), ` +
+        `so a not-before by time would be wrong: synchronize this machine's clock (NTP) and run the command again; nothing was changed`,
+    );
+  }
+  if (raw === 'now') return Math.ceil(serverNowMs / 1000);
+  return parseNotBefore('revoke', option, raw, serverNowMs);
+}
+
+/**
+ * Refuses a --session-max-lifetime-ms shorter than the longest a running instance declares: the
+ * session would be forgotten while its tokens are still valid there. (The write itself keeps the
+ * state for the longest declared; the session's own record is the operator's lifetime.)
+ */
+async function refuseShorterThanDeclared(redis: KccRedis, sessionMaxLifetimeMs: number, serverNowMs: number): Promise<void> {
+  const { sessionLifetimes } = await readRevocations(redis, serverNowMs);
+  const longest = isUnreadable(sessionLifetimes) ? undefined : sessionLifetimes.declaredMs[0];
+  if (longest !== undefined && longest > sessionMaxLifetimeMs) {
+    throw new CliUsageError(
+      `--session-max-lifetime-ms ${sessionMaxLifetimeMs} is shorter than the ${longest} ms a running instance declares: give at least ${longest} (the longest sessionMaxLifetimeMs of your instances); nothing was changed`,
+      'revoke',
+    );
+  }
+}

@@ -86,6 +86,50 @@ describe('kcc-redis revoke and the session lifetime', () => {
     expect(await admin.zscore(key(REVOCATION_KEYS.subjects), 'x')).toBeNull();
   });
 
+  it('--session-max-lifetime-ms in seconds by mistake, or shorter than a running instance declares, is refused and changes nothing (it pruned other users\' not-befores)', async () => {
+    const oneMinuteAgoS = Math.floor((Date.now() - 60_000) / 1000);
+    await admin.zadd(key(REVOCATION_KEYS.subjects), oneMinuteAgoS, 'victim');
+    const slip = await runCliInProcess(['revoke', ...target(), '--sid', 's1', '--session-max-lifetime-ms', '36000']);
+    expect(slip.code).toBe(2);
+    expect(slip.stderr).toContain('--session-max-lifetime-ms 36000 is 36 s: a session lifetime is given in milliseconds');
+    // A running instance declares 10 h (as session-lifetimes.ts stores it: by the declaration's time).
+    await admin.zadd(key(REVOCATION_KEYS.lifetimes), Date.now(), String(10 * HOUR_MS));
+    const shorter = await runCliInProcess(['revoke', ...target(), '--sid', 's1', '--session-max-lifetime-ms', String(HOUR_MS)]);
+    expect(shorter.code).toBe(2);
+    expect(shorter.stderr).toContain(`is shorter than the ${10 * HOUR_MS} ms a running instance declares`);
+    expect(await admin.zscore(key(REVOCATION_KEYS.subjects), 'victim')).toBe(String(oneMinuteAgoS));
+    expect(await admin.exists(key(REVOCATION_KEYS.sessions), key(REVOCATION_KEYS.log))).toBe(0);
+  });
+
+  it.each([
+    ['ahead by 120 s (its "now" was past what Redis keeps: nothing stored, "done" said)', 120_000],
+    ['behind by 300 s (its "now" left the tokens issued since valid)', -300_000],
+  ])('an operator clock %s: refused, nothing written', async (_what, skewMs) => {
+    const real = Date.now.bind(Date);
+    vi.spyOn(Date, 'now').mockImplementation(() => real() + skewMs);
+    const all = await runCliInProcess(['revoke', ...target(), '--all-before', 'now']);
+    vi.restoreAllMocks();
+    expect(all.code).toBe(2);
+    expect(all.stderr).toContain(`the revocation was NOT stored: this machine's clock is ${Math.abs(skewMs) / 1000} s ${skewMs > 0 ? 'ahead of' : 'behind'} Redis' clock`);
+    expect(await admin.exists(key(REVOCATION_KEYS.clientNotBefore), key(REVOCATION_KEYS.log))).toBe(0);
+  });
+
+  it('an operator clock a little off: "now" is Redis\' time, rounded up to the next second', async () => {
+    const real = Date.now.bind(Date);
+    vi.spyOn(Date, 'now').mockImplementation(() => real() + 20_000);
+    const all = await runCliInProcess(['revoke', ...target(), '--all-before', 'now', '--json']);
+    const user = await runCliInProcess(['revoke', ...target(), '--sub', 'skewed']);
+    vi.restoreAllMocks();
+    expect([all.code, user.code]).toEqual([0, 0]);
+    const [seconds, micros] = (await admin.time()).map(Number) as [number, number];
+    const written = (JSON.parse(all.stdout) as { notBefore: number }).notBefore;
+    // Not this machine's clock, 20 s ahead: Redis', a moment before the check above, rounded up.
+    expect(written).toBeGreaterThanOrEqual(seconds - 2);
+    expect(written).toBeLessThanOrEqual(seconds + (micros > 0 ? 1 : 0));
+    expect(Number(await admin.get(key(REVOCATION_KEYS.clientNotBefore)))).toBe(written);
+    expect(Number(await admin.zscore(key(REVOCATION_KEYS.subjects), 'skewed'))).toBeLessThanOrEqual(seconds + 1);
+  });
+
   it('a revocation Redis refuses to store: "NOT stored", exit 2, and no client warning about retries (nor on the console)', async () => {
     const consoleWarn = vi.spyOn(console, 'warn');
     // Reads still work (the writer's start), writes are refused: the app user's keys made read-only.
