@@ -24,6 +24,10 @@ describe('time arguments', () => {
     ['99999999999', /is in the future/],
     ['yesterday', /is not a time: give "now", epoch seconds \(e\.g\. 1777636800\) or an ISO 8601 time with a zone/],
     ['2026-05-01T11:00:00', /is not a time/],
+    // A date written as digits, read as epoch seconds (1970-08-23), and times before any token: they revoked nothing, and the command said done.
+    ['20260501', /"20260501" is 1970-08-23T\d{2}:\d{2}:\d{2}Z, before any token was issued/],
+    ['0', /before any token was issued/],
+    ['0001-01-01T00:00:00Z', /before any token was issued/],
   ])('refuses %s', (raw, message) => {
     expect(() => parseNotBefore('revoke', '--all-before', raw, NOW)).toThrow(message);
   });
