@@ -41,7 +41,13 @@ async function startBoth(
 
 async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): Promise<void> {
   if (fastify.hasDecorator('kcc')) {
-    throw new KccConfigError(`${PLUGIN_NAME} registration`, [`already registered on this Fastify instance (fastify.kcc exists): register the plugin once`]);
+    // keycloak-connector's Fastify adapter decorates fastify.kcc too (its own object, no keyRing).
+    const ours = typeof (fastify as unknown as { kcc?: { keyRing?: unknown } }).kcc?.keyRing === 'object';
+    throw new KccConfigError(`${PLUGIN_NAME} registration`, [
+      ours
+        ? 'already registered on this Fastify instance (fastify.kcc exists): register the plugin once'
+        : 'fastify.kcc exists and is not this plugin\'s (keycloak-connector\'s Fastify adapter decorates it too): the two cannot share a Fastify instance; with keycloak-connector, use its adapter with this package\'s providers (@kcc-redis/client/keycloak-connector)',
+    ]);
   }
   // Everything that can be checked without Redis is checked before connecting, and every problem
   // (the plugin's options, its realm keys', its logout routes') is thrown in one KccConfigError.

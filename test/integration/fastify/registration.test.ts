@@ -42,6 +42,16 @@ describe('Fastify plugin registration and lifecycle', () => {
     await expectConnections(server, 'twice', 0);
   });
 
+  it('where keycloak-connector\'s Fastify adapter already decorated fastify.kcc: an error that names it, nothing connected', async () => {
+    const app = Fastify();
+    // What the adapter decorates (its own object: no keyRing).
+    app.decorate('kcc', { keycloakConnector: {} } as never);
+    app.register(fastifyKcc, base({ connection: { ...connectionTo(server), instanceId: 'adapter-first' } }));
+    await expect(app.ready()).rejects.toThrow(/fastify\.kcc exists and is not this plugin's \(keycloak-connector's Fastify adapter decorates it too\): the two cannot share a Fastify instance/);
+    await app.close();
+    await expectConnections(server, 'adapter-first', 0);
+  });
+
   it('closes only what it created: a connection passed as `redis` stays open and is the caller\'s', async () => {
     const redis = await KccRedis.connect({ ...connectionTo(server), instanceId: 'callers' }, ['subscriber', 'reader']);
     try {
