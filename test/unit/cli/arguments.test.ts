@@ -29,6 +29,13 @@ describe('a repeated option', () => {
     expect(result.stderr.split('\n')[0]).toBe(`${message}; give it once (otherwise only the last would count)`);
   });
 
+  it('with --json, a failure still prints a JSON document with its exit code and error (stderr says it too)', async () => {
+    const result = await runCliInProcess(['revoke', '--sub', 'x', '--sid', 'y', '--yes', '--json']);
+    expect(result.code).toBe(2);
+    expect(JSON.parse(result.stdout)).toEqual({ v: 1, command: 'revoke', exitCode: 2, error: 'give exactly one of --sid <sid>, --sub <sub>, --all-before <time>' });
+    expect(result.stderr).toContain('give exactly one of');
+  });
+
   it('a repeatable option (--secret-id) keeps every value', () => {
     expect(parseCommandArgs('check', ['--secret-id', 'a', '--secret-id', 'b'], TARGET_OPTIONS).values['secret-id']).toEqual(['a', 'b']);
   });
