@@ -32,7 +32,7 @@ async function startBoth(
 ): Promise<[KeyRing, Revocations]> {
   const [ring, revocations] = await Promise.allSettled([
     KeyRing.startResolved(redis, ringOptions, undefined, signal),
-    Revocations.startUnlessAborted(redis, { ...options.revocations, keycloakPushes: options.revocations?.keycloakPushes ?? keycloakPushes }, signal),
+    underOption('revocations.', Revocations.startUnlessAborted(redis, { ...options.revocations, keycloakPushes: options.revocations?.keycloakPushes ?? keycloakPushes }, signal)),
   ]);
   if (ring.status === 'fulfilled' && revocations.status === 'fulfilled') return [ring.value, revocations.value];
   await Promise.all([ring.status === 'fulfilled' && ring.value.close(), revocations.status === 'fulfilled' && revocations.value.close()]);
@@ -142,8 +142,8 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
     // ring's options are resolved meanwhile: its key-encryption key may come from Secrets Manager, a
     // request that need not wait for Redis.
     const redisLogger = options.redis?.config.logger ?? options.connection?.logger ?? logger;
-    const connecting = options.redis ? Promise.resolve(options.redis) : KccRedis.connect({ ...options.connection, logger: redisLogger }, ['subscriber', 'reader']);
-    const [connected, ringOptions] = await Promise.allSettled([connecting, resolveKeyRingOptions(options.keyRing ?? {}, redisLogger)]);
+    const connecting = options.redis ? Promise.resolve(options.redis) : underOption('connection.', KccRedis.connect({ ...options.connection, logger: redisLogger }, ['subscriber', 'reader']));
+    const [connected, ringOptions] = await Promise.allSettled([connecting, underOption('keyRing.', resolveKeyRingOptions(options.keyRing ?? {}, redisLogger))]);
     if (connected.status === 'rejected') throw connected.reason;
     const connection = (redis = connected.value);
     try {
@@ -234,6 +234,23 @@ const CLOSED_DURING_START = new Error(`${PLUGIN_NAME}: closed during the start`)
  * const config = await oidc.discovery(new URL(issuer), 'shop', undefined, app.kcc.clientAuth);
  */
 export const fastifyKcc = fp(kccPlugin, { name: PLUGIN_NAME, fastify: '5.x' });
+
+/**
+ * `work`, whose option problems (a KccConfigError from the connection's, the key ring's or the
+ * revocations' own checks) are named as given to the plugin: under `prefix` (`connection.url`). A
+ * problem that names an environment variable (`CLUSTER_REDIS_PORT: …`) stays as it is.
+ */
+async function underOption<T>(prefix: string, work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    if (!(error instanceof KccConfigError)) throw error;
+    throw new KccConfigError(`${PLUGIN_NAME} options`, error.problems.map((problem) => (ENVIRONMENT_PROBLEM.test(problem) ? problem : `${prefix}${problem}`)));
+  }
+}
+
+/** A problem that names an environment variable, not an option. */
+const ENVIRONMENT_PROBLEM = /^[A-Z][A-Z0-9_]*:/;
 
 /** Options the plugin passes on as they are: a problem with one of them is named once, without a prefix. */
 const PASSED_ON = new Set(['issuer', 'clientId']);

@@ -182,7 +182,8 @@ describe('Fastify plugin registration and lifecycle', () => {
     app.register(fastifyKcc, base({ connection: { ...connectionTo(server), instanceId: 'short-kek' }, keyRing: { ...KEY_RING, keyEncryptionKey: 'too-short' } }));
     const error = await app.ready().then(() => undefined, (e: unknown) => e);
     expect(error).toBeInstanceOf(KccConfigError);
-    expect((error as KccConfigError).problems).toEqual([expect.stringMatching(/^keyEncryptionKey: must be at least \d+ characters \(has 9\)$/)]);
+    // Named as given to the plugin (the key ring's own check says keyEncryptionKey).
+    expect((error as KccConfigError).problems).toEqual([expect.stringMatching(/^keyRing\.keyEncryptionKey: must be at least \d+ characters \(has 9\)$/)]);
     await app.close();
     await expectConnections(server, 'short-kek', 0);
   });
@@ -197,7 +198,13 @@ describe('Fastify plugin registration and lifecycle', () => {
     second.register(fastifyKcc, base({ connection: { ...connectionTo(server), instanceId: 'misspelled' }, revocations: { failopen: true } as KccFastifyOptions['revocations'] }));
     const revocationsError = await second.ready().then(() => undefined, (e: unknown) => e);
     expect(revocationsError).toBeInstanceOf(KccConfigError);
-    expect((revocationsError as KccConfigError).problems).toEqual(['failopen: not an option; did you mean failOpen?']);
+    expect((revocationsError as KccConfigError).problems).toEqual(['revocations.failopen: not an option; did you mean failOpen?']);
+    // A connection option likewise (KccRedis.connect's own check names it without the plugin's prefix).
+    const fourth = Fastify();
+    fourth.register(fastifyKcc, base({ connection: { ...connectionTo(server), instanceId: 'misspelled', connectTimeoutMS: 5 } as KccFastifyOptions['connection'] }));
+    const connectionError = await fourth.ready().then(() => undefined, (e: unknown) => e);
+    expect((connectionError as KccConfigError).problems).toEqual([expect.stringMatching(/^connection\.connectTimeoutMS: not an option/)]);
+    await fourth.close();
     await second.close();
     await expectConnections(server, 'misspelled', 0);
     // Fastify's own register() options reach the plugin beside its own: they are not misspellings.
