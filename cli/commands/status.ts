@@ -114,9 +114,12 @@ const credentialsFailed = (targets: readonly (AppEnvTarget | UnreadableTarget)[]
 const keyRingOf = (s: AppEnvStatus) => (isUnreadable(s) || isUnreadable(s.keyRing) ? undefined : s.keyRing);
 const hasUnreadable = (s: AppEnvStatus) => isUnreadable(s) || [s.keyRing, s.revocations, s.instances].some(isUnreadable) || (!isUnreadable(s.revocations) && isUnreadable(s.revocations.sessionLifetimes));
 
+/** A client-wide not-before stored malformed: instances treat it as none, so a revocation of every token is not in force. */
+const malformedClientNotBefore = (s: AppEnvStatus) => !isUnreadable(s) && !isUnreadable(s.revocations) && s.revocations.clientNotBeforeMalformed !== undefined;
+
 function exitCodeOf(statuses: readonly AppEnvStatus[]): ExitCode {
   if (statuses.some(hasUnreadable)) return EXIT.failed;
-  return statuses.some((s) => keyRingOf(s)?.state === 'degraded') ? EXIT.problems : EXIT.ok;
+  return statuses.some((s) => keyRingOf(s)?.state === 'degraded' || malformedClientNotBefore(s)) ? EXIT.problems : EXIT.ok;
 }
 
 const unreadableCell = (part: Unreadable): Cell => ({ text: `unreadable: ${part.error}`, color: 'red' });
@@ -202,18 +205,22 @@ function render(statuses: readonly AppEnvStatus[], color: boolean, now: number):
 function verdict(statuses: readonly AppEnvStatus[], color: boolean): string {
   const unreadable = statuses.filter(hasUnreadable).length;
   const degraded = statuses.filter((s) => keyRingOf(s)?.state === 'degraded').length;
+  const malformed = statuses.filter(malformedClientNotBefore).length;
   const unverified = statuses.filter((s) => keyRingOf(s)?.state === 'ok' && !keyRingOf(s)!.verified).length;
   const absent = statuses.filter((s) => keyRingOf(s)?.state === 'absent').length;
   const lines: string[] = [];
   if (unreadable > 0) lines.push(paint(color, 'red', `${plural(unreadable, 'app-env')} not read in full (unreadable above).`));
   if (degraded > 0) lines.push(paint(color, 'red', `${plural(degraded, 'key ring')} degraded.`));
+  if (malformed > 0) {
+    lines.push(paint(color, 'red', `${plural(malformed, 'client-wide not-before')} malformed: instances treat it as none, so no revocation of every token is in force there; revoke again with kcc-redis revoke --all-before <time>.`));
+  }
   if (unverified > 0) {
     lines.push(paint(color, 'yellow', `${plural(unverified, 'key ring')} not verified (no key-encryption key given): present, but whether instances accept ${unverified === 1 ? 'it' : 'them'} is unknown.`));
   }
   if (absent > 0) {
     lines.push(paint(color, 'yellow', `${plural(absent, 'app-env')} without a key ring yet (no instance has started there): nothing to sign with until the first instance creates it.`));
   }
-  if (unreadable === 0 && degraded === 0) {
+  if (unreadable === 0 && degraded === 0 && malformed === 0) {
     lines.push(paint(color, 'green', `${plural(statuses.length, 'app-env')}: ${unverified > 0 || absent > 0 ? 'no key ring degraded' : 'every key ring usable'}.`));
   }
   return lines.join('\n');

@@ -136,8 +136,11 @@ describe('kcc-redis status and rotate-keys against forged data', () => {
     }
     const table = await runCliInProcess(['status', ...local(), '--all']);
     expect(table.stderr).toBe('');
-    expect(table.code).toBe(0);
+    // A problem found (exit 1): no revocation of every token is in force there (it exited 0, the row only yellow).
+    expect(table.code).toBe(1);
     expect(table.stdout).toContain('client not-before MALFORMED ("1e300" is not epoch seconds; instances refuse it)');
+    expect(table.stdout).toContain('1 client-wide not-before malformed: instances treat it as none, so no revocation of every token is in force there');
+    expect(table.stdout).not.toContain('every key ring usable');
     const json = await runCliInProcess(['status', ...local(), '--all', '--json']);
     expect(json.json<StatusJson>().appEnvs[1]!.revocations).toMatchObject({ clientNotBeforeMalformed: '1e300' });
     expect(json.json<StatusJson>().appEnvs[1]!.revocations.clientNotBefore).toBeUndefined();
