@@ -94,13 +94,14 @@ export const revokeCommand: Command = {
     // Checked now for its form; "now" and the future limit are taken from Redis' clock once connected (this machine's may be off).
     const written = timeArg === undefined ? undefined : parseNotBefore('revoke', timeOption, timeArg);
     const target = await resolveOneTarget('revoke', values, io);
-    const when = timeArg === 'now' ? 'now (by Redis\' clock)' : written !== undefined ? isoTime(written * 1000) : '';
-    const what =
+    /** What the command does, with the time as given (before connecting) or as written (after). */
+    const describe = (when: string) =>
       sid !== undefined
         ? `revoke session ${JSON.stringify(sid)}`
         : sub !== undefined
           ? `revoke every token of user ${JSON.stringify(sub)} issued before ${when}`
           : `revoke EVERY token of ${target.name} issued before ${when}`;
+    const what = describe(timeArg === 'now' ? 'now (by Redis\' clock)' : written !== undefined ? isoTime(written * 1000) : '');
     let notBefore: number | undefined;
     await confirmChange(io, 'revoke', `${what} in ${target.name}`, values.yes === true);
     // The client's warnings about a failed write ("written again after a reconnect and on every
@@ -137,7 +138,7 @@ export const revokeCommand: Command = {
     const log = cliLogger(io);
     for (const [message, context] of held) if (outcome.failure === undefined) log.warn(message, context);
     const kind = sid !== undefined ? 'session' : sub !== undefined ? 'subject' : 'client';
-    const done = notBefore === undefined ? what : what.replace(when, isoTime(notBefore * 1000));
+    const done = notBefore === undefined ? what : describe(isoTime(notBefore * 1000));
     if (values.json === true) {
       io.stdout(JSON.stringify({ v: 1, command: 'revoke', appEnv: target.name, kind, sid, sub, notBefore, exitCode: EXIT.ok }, null, 2));
     } else {
