@@ -1,5 +1,5 @@
 import { KEY_RING_DEFAULTS, KeyRing, SIGNING_ALGORITHMS, type SigningAlgorithm } from '@kcc-redis/client';
-import { integerOption, parseCommandArgs, stringOption } from '../args.js';
+import { integerOption, parseCommandArgs, requiredIntegerOption, stringOption } from '../args.js';
 import type { Command } from '../command.js';
 import { confirmChange } from '../confirm.js';
 import { withConnection } from '../connect.js';
@@ -9,22 +9,25 @@ import { readKeyRing } from '../status/key-ring-reader.js';
 import { humanDuration, isoTime } from '../table.js';
 import { TARGET_HELP, TARGET_OPTIONS, resolveOneTarget } from '../targets.js';
 
-const USAGE = `Usage: kcc-redis rotate-keys --app <app> --env <env> [<source>] [--immediate] [--yes] [--json]
+const USAGE = `Usage: kcc-redis rotate-keys --app <app> --env <env> [<source>]
+                            (--activation-delay-ms <n> [--retire-grace-ms <n>] | --immediate) [--yes] [--json]
 
 Rotates the app-env's signing keys through the client's own KeyRing.rotate(), so every running
 instance follows within the usual propagation time (the key-ring event log, milliseconds; the
 periodic re-read as a fallback). Needs the app-env's key-encryption key: from --local-dir, the
 AppEnv output's kekSecretArn (--outputs), --kek-secret-id, or KCC_KEYRING_KEK / KCC_KEYRING_KEK_SECRET_ID.
 
-A scheduled rotation publishes the new key now and signs with it after the activation delay (the
+A scheduled rotation publishes the new key now and signs with it after --activation-delay-ms (the
 identity provider fetches it first). --immediate signs with it at once and drops the old keys from
 the JWKS at once: for a compromised key; tokens the identity provider holds for the old key fail.
 The new key has the ring's algorithm unless --alg says otherwise.
 
 ${TARGET_HELP}
-  --immediate              activate the new key now and drop the old ones
-  --activation-delay-ms <n>  scheduled rotation: time before the new key signs (default ${KEY_RING_DEFAULTS.activationDelayMs});
-                           use the value your instances are configured with
+  --activation-delay-ms <n>  without --immediate, required: the activationDelayMs your instances are configured
+                           with (${KEY_RING_DEFAULTS.activationDelayMs} if you kept the default): time before the new key signs. No default: a
+                           shorter value than the instances' signs with a key the identity provider may not have
+                           fetched yet (its JWKS cache), and logins fail
+  --immediate              activate the new key now and drop the old ones (takes no --activation-delay-ms)
   --retire-grace-ms <n>    how long old keys stay in the JWKS after the new one activates (default ${KEY_RING_DEFAULTS.retireGraceMs})
   --alg <alg>              algorithm of the new key (${SIGNING_ALGORITHMS.join(', ')}; default: the active key's)
   --yes                    do not ask for confirmation (required when stdin is not a terminal)
@@ -54,9 +57,24 @@ export const rotateKeysCommand: Command = {
     }
     const alg = stringOption(values, 'alg');
     if (alg !== undefined && !(SIGNING_ALGORITHMS as readonly string[]).includes(alg)) throw new CliUsageError(`--alg "${alg}" must be one of ${SIGNING_ALGORITHMS.join(', ')}`, 'rotate-keys');
-    const activationDelayMs = integerOption('rotate-keys', values, 'activation-delay-ms', KEY_RING_DEFAULTS.activationDelayMs, 0, 7 * 86_400_000);
-    const retireGraceMs = integerOption('rotate-keys', values, 'retire-grace-ms', KEY_RING_DEFAULTS.retireGraceMs, 0, 30 * 86_400_000);
     const immediate = values.immediate === true;
+    // The activation delay is the instances' own (their identity provider's JWKS cache decides it):
+    // a default here would sign, on an app configured longer, with a key the IdP has not fetched yet.
+    // --immediate activates at once, so a delay given with it would be ignored: refused instead.
+    if (immediate && values['activation-delay-ms'] !== undefined) {
+      throw new CliUsageError('--activation-delay-ms goes with a scheduled rotation only: --immediate signs with the new key at once; drop one of them. Nothing was changed', 'rotate-keys');
+    }
+    const activationDelayMs = immediate
+      ? KEY_RING_DEFAULTS.activationDelayMs
+      : requiredIntegerOption(
+          'rotate-keys',
+          values,
+          'activation-delay-ms',
+          0,
+          7 * 86_400_000,
+          `a scheduled rotation needs --activation-delay-ms <n>: give the activationDelayMs your instances are configured with (${KEY_RING_DEFAULTS.activationDelayMs} if you kept the default), e.g. --activation-delay-ms ${KEY_RING_DEFAULTS.activationDelayMs}; or --immediate for a compromised key. Nothing was changed`,
+        );
+    const retireGraceMs = integerOption('rotate-keys', values, 'retire-grace-ms', KEY_RING_DEFAULTS.retireGraceMs, 0, 30 * 86_400_000);
     const target = await resolveOneTarget('rotate-keys', values, io);
     const kek = await target.kek();
     if (kek === undefined) {

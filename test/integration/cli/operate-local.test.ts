@@ -148,7 +148,7 @@ describe('kcc-redis check, drift, status, revoke, rotate-keys against kcc-redis 
   });
 
   it('rotate-keys refuses a namespace without a ring and writes nothing', async () => {
-    const result = await runCliInProcess(['rotate-keys', ...local(), '--app', 'blog', '--env', 'dev', '--yes']);
+    const result = await runCliInProcess(['rotate-keys', ...local(), '--app', 'blog', '--env', 'dev', '--activation-delay-ms', '120000', '--yes']);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('blog-dev has no key ring yet: nothing to rotate');
     expect(await admin.call('KEYS', 'blog-dev:*')).toEqual([]);

@@ -69,11 +69,11 @@ describe('kcc-redis with an outputs file of two stacks, and least-privilege secr
   });
 
   it('rotate-keys --app/--env in a two-stack file asks for --stack, naming both; with --stack it rotates', async () => {
-    const ambiguous = await runCliInProcess(['rotate-keys', '--outputs', outputs, '--app', 'shop', '--env', 'dev', '--yes'], { env });
+    const ambiguous = await runCliInProcess(['rotate-keys', '--outputs', outputs, '--app', 'shop', '--env', 'dev', '--activation-delay-ms', '120000', '--yes'], { env });
     expect(ambiguous.code).toBe(2);
     expect(ambiguous.stderr).toContain('rotate-keys works on one app-env at a time; choose one with --stack <stack> (found: shop-dev (KccRedisStaging), shop-dev (KccRedisProd))');
 
-    const rotated = await runCliInProcess(['rotate-keys', '--outputs', outputs, '--stack', 'KccRedisProd', '--app', 'shop', '--env', 'dev', '--yes', '--json'], { env });
+    const rotated = await runCliInProcess(['rotate-keys', '--outputs', outputs, '--stack', 'KccRedisProd', '--app', 'shop', '--env', 'dev', '--activation-delay-ms', '120000', '--yes', '--json'], { env });
     expect(rotated.stderr).toBe('');
     expect(rotated.code).toBe(0);
     expect(rotated.json()).toMatchObject({ command: 'rotate-keys', appEnv: 'shop-dev', rotated: true });

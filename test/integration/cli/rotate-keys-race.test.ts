@@ -101,7 +101,7 @@ describe('kcc-redis rotate-keys racing another rotation', () => {
       // The CLI asks for the lock only after reading the ring it rotates from (generation 1): the
       // instance's write, released then, comes after that read and before the CLI can take the lock.
       const cliLockRequests = await watchCommands('kcc-redis-cli:', lockKey);
-      const cli = runCliInProcess(['rotate-keys', '--local-dir', dir, '--app', 'shop', '--env', 'dev', '--yes']);
+      const cli = runCliInProcess(['rotate-keys', '--local-dir', dir, '--app', 'shop', '--env', 'dev', '--activation-delay-ms', '120000', '--yes']);
       await cliLockRequests.seen;
       release();
       const immediate = await theirs;

@@ -188,7 +188,7 @@ describe('kcc-redis status and rotate-keys against forged data', () => {
     const kid = `\u001b]52;c;ZWNobyBwd25lZA==\u0007\u001b[2J${'A'.repeat(500)}`;
     const header = Buffer.from(JSON.stringify({ typ: 'kcc-keyring', alg: 'HS256', kid })).toString('base64url');
     await admin.hset(key('shop-dev', 'keyring'), 'version', 1, 'value', `${header}.e30.c2ln`);
-    const result = await runCliInProcess(['rotate-keys', ...local(), '--app', 'shop', '--env', 'dev', '--yes']);
+    const result = await runCliInProcess(['rotate-keys', ...local(), '--app', 'shop', '--env', 'dev', '--activation-delay-ms', '120000', '--yes']);
     expect(result.code).toBe(2);
     expect(result.stderr).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
     expect(result.stderr).toContain('authenticated under key-encryption key \\u001b]52;c;ZWNobyBwd25lZA==\\u0007\\u001b[2JAAA');

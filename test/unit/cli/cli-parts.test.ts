@@ -106,7 +106,7 @@ describe('command lines', () => {
     ['two sources', ['check', '--local-dir', '/x', '--secret-id', 'arn'], 'kcc-redis check: give one credential source, not --local-dir and --secret-id'],
     ['--app without --env', ['status', '--app', 'shop'], 'kcc-redis status: give --app and --env together (or neither, for every app-env)'],
     ['--all with --app', ['check', '--all', '--app', 'a', '--env', 'b'], 'kcc-redis check: --all and --app/--env exclude each other'],
-    ['--kek-secret-id without one --secret-id', ['rotate-keys', '--kek-secret-id', 'arn'], 'kcc-redis rotate-keys: --kek-secret-id goes with exactly one --secret-id'],
+    ['--kek-secret-id without one --secret-id', ['rotate-keys', '--kek-secret-id', 'arn', '--immediate'], 'kcc-redis rotate-keys: --kek-secret-id goes with exactly one --secret-id'],
     ['revoke with two kinds', ['revoke', '--sid', 's', '--sub', 'u'], 'kcc-redis revoke: give exactly one of --sid <sid>, --sub <sub>, --all-before <time>'],
     ['revoke in the future', ['revoke', '--all-before', '2999-01-01T00:00:00Z'], 'kcc-redis revoke: --all-before "2999-01-01T00:00:00Z" is in the future'],
     ['rotate-keys with an unknown algorithm', ['rotate-keys', '--alg', 'HS256'], 'kcc-redis rotate-keys: --alg "HS256" must be one of PS256, ES256, EdDSA, RS256'],
