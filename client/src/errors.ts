@@ -39,12 +39,20 @@ export class KccConfigError extends KccError {
   readonly code = 'KCC_CONFIG_INVALID' as const;
   readonly problems: readonly string[];
 
+  /**
+   * @param subject - what is invalid, heading the message: `"<subject> is invalid (N problems):"`, or
+   * `"… are invalid …"` when it ends in the plural "options" (`'KccRedis.connect options'`).
+   */
   constructor(subject: string, problems: readonly string[], options?: { cause?: unknown }) {
     const count = problems.length === 1 ? '1 problem' : `${problems.length} problems`;
-    super(`${subject} is invalid (${count}):\n${problems.map((p) => `  - ${p}`).join('\n')}`, options);
+    const verb = PLURAL_SUBJECT.test(subject) ? 'are' : 'is';
+    super(`${subject} ${verb} invalid (${count}):\n${problems.map((p) => `  - ${p}`).join('\n')}`, options);
     this.problems = problems;
   }
 }
+
+/** A subject that takes "are": the options of an entry point (every other subject is one thing: a config, a registration). */
+const PLURAL_SUBJECT = /\boptions$/;
 
 /** Redis refused the credentials, and re-reading them (secret, provider) did not help. */
 export class KccAuthError extends KccError {

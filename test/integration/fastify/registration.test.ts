@@ -149,7 +149,7 @@ describe('Fastify plugin registration and lifecycle', () => {
       expect.stringMatching(/^backchannelLogout\.acceptedTypes: must list at least one/),
       expect.stringMatching(/^keycloakAdmin\.clockToleranceMs: -1 must be/),
     ]);
-    expect((error as KccConfigError).message).toMatch(/^@kcc-redis\/client options is invalid \(7 problems\)/);
+    expect((error as KccConfigError).message).toMatch(/^@kcc-redis\/client options are invalid \(7 problems\)/);
     await app.close();
   });
 

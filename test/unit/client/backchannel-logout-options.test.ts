@@ -58,7 +58,7 @@ describe('back-channel logout handler: options', () => {
     const error = captureError(() => createBackchannelLogoutHandler(options));
     expect(error).toBeInstanceOf(KccConfigError);
     expect(error.problems).toEqual([expect.stringMatching(message)]);
-    expect(error.message).toMatch(/^kcc-redis back-channel logout options is invalid \(1 problem\):\n  - /);
+    expect(error.message).toMatch(/^kcc-redis back-channel logout options are invalid \(1 problem\):\n  - /);
   });
 
   it('names every problem at once', () => {
