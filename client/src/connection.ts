@@ -10,6 +10,7 @@ import { ConnectionRenewal, type RenewalOutcome } from './iam/connection-renewal
 import { IamAuth, loadIamPeers } from './iam/iam-auth.js';
 import { redactAuthArguments, redactCommandArguments, redisErrorSummary } from './redis-error-redaction.js';
 import { KccAuthError, KccClosedError, KccConnectionError } from './errors.js';
+import { requireOptionsObject } from './option-checks.js';
 import { namespacedChannel, namespacedKey } from './contract/naming.js';
 import type { KccConnectionOptions } from './options.js';
 import { type ResolvedConnection, resolveConnection } from './resolve-options.js';
@@ -203,6 +204,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
    * logged, and the next {@link dedicated} opens a new one.
    */
   static async connect(options: KccConnectionOptions = {}, prewarm: readonly DedicatedRole[] = []): Promise<KccRedis> {
+    requireOptionsObject(options, 'KccRedis.connect options', "KccRedis.connect({ url: 'rediss://host:6379' })");
     const config = await resolveConnection(options);
     if (config.iam) await loadIamPeers(config.iam);
     const redis = new KccRedis(config);

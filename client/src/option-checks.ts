@@ -1,4 +1,5 @@
 import { KccConfigError } from './errors.js';
+import { isPlainObject } from './plain-object.js';
 
 /** The rule a numeric option must meet. Whole numbers unless `fraction` is true. */
 export interface NumberRule {
@@ -64,10 +65,38 @@ export class OptionProblems {
     }
   }
 
+  /**
+   * Records a problem when the nested options `name` are given but are not an object (a string, a
+   * number, null, an array): their fields would read as unset. `usage` shows the shape, e.g.
+   * `connection: { url: 'rediss://host:6379' }`. What was given is named by its kind only (see
+   * {@link requireOptionsObject}).
+   */
+  object(name: string, value: unknown, usage: string): void {
+    if (value !== undefined && !isPlainObject(value)) this.add(`${name}: ${kindOf(value)}, not an options object; give ${usage}`);
+  }
+
   /** Throws one KccConfigError naming every problem recorded, if any. */
   throwIfAny(subject: string): void {
     if (this.list.length > 0) throw new KccConfigError(subject, this.list);
   }
+}
+
+/**
+ * Throws a KccConfigError headed by `subject` (`'KccRedis.connect options'`) when `options` is not
+ * an options object: a string, a number, a boolean, null or an array passed from JavaScript would be
+ * read as an object without fields, and reported as missing ones (or pass unchecked). What was given
+ * is named by its kind only, never shown: a string may be a URL with a password in it. `usage` is the
+ * call as it should be, e.g. `KccRedis.connect({ url: 'rediss://host:6379' })`.
+ */
+export function requireOptionsObject(options: unknown, subject: string, usage: string): void {
+  if (!isPlainObject(options)) throw new KccConfigError(subject, [`options: ${kindOf(options)}, not an options object; call ${usage}`]);
+}
+
+/** What a value is, without showing it: `a string`, `a number`, `null`, `an array`. */
+function kindOf(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
 
 /** Checks a numeric method argument; misuse by the caller throws a TypeError naming it. */

@@ -6,7 +6,8 @@ import type { KccLogger } from '../logger.js';
 import { meterProviderProblem } from '../metrics/kcc-metrics.js';
 import type { OtelMeterProvider } from '../metrics/otel-api.js';
 import type { KccConnectionOptions } from '../options.js';
-import { OptionProblems, show } from '../option-checks.js';
+import { OptionProblems, requireOptionsObject, show } from '../option-checks.js';
+import { isPlainObject } from '../plain-object.js';
 import type { BackchannelLogoutOptions } from '../revocation/backchannel-logout.js';
 import { KEYCLOAK_ADMIN_PATHS, type KeycloakAdminOptions } from '../revocation/keycloak-admin.js';
 import { REALM_KEYS_OPTION_NAMES, type RealmKeysOptions } from '../revocation/realm-keys.js';
@@ -162,7 +163,17 @@ export function resolveKccFastifyOptions(options: KccFastifyOptions): ResolvedKc
  */
 export function checkKccFastifyOptions(options: KccFastifyOptions, problems: OptionProblems): ResolvedKccFastifyOptions {
   const subject = `${PLUGIN_NAME} options`;
-  if (typeof options !== 'object' || options === null) throw new KccConfigError(subject, ['options are required ({ issuer, clientId, … })']);
+  if (options === undefined) throw new KccConfigError(subject, ['options are required ({ issuer, clientId, … })']);
+  requireOptionsObject(options, subject, 'app.register(fastifyKcc, { issuer, clientId, … })');
+  // Nested options that are not objects: their fields would read as unset (a connection string as
+  // connection would leave url "missing").
+  problems.object('connection', options.connection, "connection: { url: 'rediss://host:6379' }");
+  problems.object('keyRing', options.keyRing, "keyRing: { keyEncryptionKeySecretId: '…' }");
+  problems.object('revocations', options.revocations, 'revocations: { maxStalenessMs: 30_000 }');
+  problems.object('realmKeys', options.realmKeys, "realmKeys: { jwksUri: 'https://…' }");
+  problems.object('backchannelLogout', options.backchannelLogout, 'backchannelLogout: { maxBodyBytes: 16_384 }');
+  problems.object('keycloakAdmin', options.keycloakAdmin, 'keycloakAdmin: { enabled: true }');
+  problems.object('routes', options.routes, "routes: { health: true }");
   problems.unknownKeys(options, PLUGIN_OPTION_NAMES);
   problems.unknownKeys(options.routes, ROUTE_OPTION_NAMES, 'routes.');
   problems.unknownKeys(options.keycloakAdmin, KEYCLOAK_ADMIN_OPTION_NAMES, 'keycloakAdmin.');
@@ -180,7 +191,7 @@ export function checkKccFastifyOptions(options: KccFastifyOptions, problems: Opt
     problems.add(`jwksMaxAgeSeconds: ${maxAge} must be below the key ring's activationDelayMs (${activationDelayMs} ms): a cached JWKS must still show a new key before it is used`);
   }
   const admin = options.keycloakAdmin;
-  if (admin !== undefined && typeof admin.enabled !== 'boolean') problems.add(`keycloakAdmin.enabled: ${show(admin.enabled)} must be true or false`);
+  if (isPlainObject(admin) && typeof admin.enabled !== 'boolean') problems.add(`keycloakAdmin.enabled: ${show(admin.enabled)} must be true or false`);
   let adminPaths: ResolvedKccFastifyOptions['adminPaths'];
   if (admin?.enabled) {
     const base = admin.adminUrlPath ?? KCC_FASTIFY_DEFAULTS.adminUrlPath;

@@ -4,7 +4,7 @@ import { Bus } from '../bus.js';
 import { KccRedis } from '../connection.js';
 import { type DropCounts, type DropReason, emptyDropCounts, encodeEnvelope, isOversized } from '../envelope.js';
 import { KccConnectionError, KccNotReadyError } from '../errors.js';
-import { OptionProblems } from '../option-checks.js';
+import { OptionProblems, requireOptionsObject } from '../option-checks.js';
 import { withTimeout } from '../time-limit.js';
 import { type KccLogger, defaultLogger } from '../logger.js';
 import { Locks } from '../lock.js';
@@ -82,6 +82,7 @@ export function closeWithProvider(provider: KccClusterProvider, closeable: Close
  * });
  */
 export async function kccClusterProvider(options: KccClusterProviderOptions = {}): Promise<KccClusterProvider> {
+  requireOptionsObject(options, 'kccClusterProvider options', "kccClusterProvider({ connection: { url: 'rediss://host:6379' } }), or kccClusterProvider() to read the connection from the environment");
   const problems = new OptionProblems();
   problems.unknownKeys(options, { redis: true, connection: true, namespace: true, onDrop: true, pinoLogger: true } satisfies Record<keyof KccClusterProviderOptions, true>);
   problems.throwIfAny('kccClusterProvider options');

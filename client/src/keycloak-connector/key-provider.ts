@@ -4,6 +4,7 @@ import { KccConfigError, KccKeyRingError } from '../errors.js';
 import type { SigningKey } from '../keyring/client-assertion.js';
 import { KeyRing, type KeyRingEvents } from '../keyring/key-ring.js';
 import type { KeyRingOptions } from '../keyring/key-ring-options.js';
+import { requireOptionsObject } from '../option-checks.js';
 import { closeWithProvider, isKccClusterProvider } from './cluster-provider.js';
 import { type UpstreamKeyBase, loadUpstreamKeyBase } from './upstream.js';
 
@@ -56,6 +57,7 @@ export type KccKeyProviderFactory = ((config: KeyProviderConfig) => Promise<KccK
  * });
  */
 export function kccKeyProvider(source: KeyRing | KeyRingOptions = {}): KccKeyProviderFactory {
+  if (!(source instanceof KeyRing)) requireOptionsObject(source, 'kccKeyProvider options', "kccKeyProvider({ keyEncryptionKeySecretId: '…' }), or kccKeyProvider(ring) with a started KeyRing");
   // Each provider made and not stopped yet, with what lets its cluster provider forget it.
   const made = new Map<KccKeyProvider, () => void>();
   let closed = false;

@@ -5,6 +5,7 @@ import { emitGuarded } from '../guarded-emit.js';
 import type { KccRedis } from '../connection.js';
 import { KccClosedError, KccKeyRingError, KccLockTimeoutError, KccNotReadyError } from '../errors.js';
 import type { EventLogTail } from '../event-log.js';
+import { requireOptionsObject } from '../option-checks.js';
 import { waitAtMost } from '../time-limit.js';
 import { type ClientAssertionRequest, type ClientAuthFunction, type SigningKey, privateKeyJwtClientAuth, signClientAssertion } from './client-assertion.js';
 import { type KeyRingOptions, type ResolvedKeyRingOptions, resolveKeyRingOptions } from './key-ring-options.js';
@@ -142,6 +143,7 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
    * resolves as soon as this instance can sign.
    */
   static async start(redis: KccRedis, options: KeyRingOptions = {}): Promise<KeyRing> {
+    requireOptionsObject(options, 'KeyRing.start options', "KeyRing.start(redis, { keyEncryptionKeySecretId: '…' })");
     // The stored ring and the log's newest entries need no key-encryption key to be read: the round
     // trip runs while the options (the key-encryption keys, derived or fetched) resolve.
     const reads: StartReads = { ring: readStoredRing(redis, KEY_RING_KEYS.ring), log: readNewestRingLog(redis) };
@@ -187,7 +189,8 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
    * const status = await KeyRing.inspect(redis, { keyEncryptionKeySecretId });
    * if (status.state === 'verified') console.log(status.generation, status.activeKid, status.nextKid);
    */
-  static inspect(redis: KccRedis, options: KeyRingOptions = {}): Promise<KeyRingStatus> {
+  static async inspect(redis: KccRedis, options: KeyRingOptions = {}): Promise<KeyRingStatus> {
+    requireOptionsObject(options, 'KeyRing.inspect options', "KeyRing.inspect(redis, { keyEncryptionKeySecretId: '…' })");
     return inspectKeyRing(redis, options);
   }
 

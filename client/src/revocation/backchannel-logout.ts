@@ -1,7 +1,7 @@
 import { type JWTPayload, jwtVerify } from 'jose';
 import { type KccLogger, defaultLogger } from '../logger.js';
 import { isPlainObject } from '../plain-object.js';
-import { OptionProblems } from '../option-checks.js';
+import { OptionProblems, requireOptionsObject } from '../option-checks.js';
 import { REALM_KEYS_OPTION_NAMES, type RealmKeysOptions, classifyVerificationError, realmKeysFrom } from './realm-keys.js';
 import type { ReplayGuard } from './replay-guard.js';
 import type { RevocationSink } from './revocation-sink.js';
@@ -129,6 +129,7 @@ const BACKCHANNEL_LOGOUT_OPTION_NAMES = {
  * });
  */
 export function createBackchannelLogoutHandler(options: BackchannelLogoutOptions): BackchannelLogoutHandler {
+  requireOptionsObject(options, 'kcc-redis back-channel logout options', 'createBackchannelLogoutHandler({ issuer, clientId, sink, replayGuard })');
   const problems = new OptionProblems();
   problems.unknownKeys(options, BACKCHANNEL_LOGOUT_OPTION_NAMES);
   const { sink, replayGuard } = checkEndpointCollaborators(options, problems);

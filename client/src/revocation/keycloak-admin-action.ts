@@ -1,5 +1,5 @@
 import { compactVerify } from 'jose';
-import { OptionProblems, show } from '../option-checks.js';
+import { OptionProblems, requireOptionsObject, show } from '../option-checks.js';
 import { isPlainObject } from '../plain-object.js';
 import { REALM_KEYS_OPTION_NAMES, type RealmKeys, type RealmKeysOptions, type SignatureFailure, classifyVerificationError, realmKeysFrom } from './realm-keys.js';
 import { MAX_NOT_BEFORE_SKEW_SECONDS, NOT_BEFORE_READ_SLACK_SECONDS, latestNotBefore } from './revocation-event.js';
@@ -219,6 +219,7 @@ export interface KeycloakPushVerifierOptions extends RealmKeysOptions {
  * });
  */
 export function createKeycloakPushVerifier(options: KeycloakPushVerifierOptions): KeycloakPushVerifier {
+  requireOptionsObject(options, 'kcc-redis Keycloak push verifier options', 'createKeycloakPushVerifier({ issuer, clientId })');
   const problems = new OptionProblems();
   problems.unknownKeys(options, { ...REALM_KEYS_OPTION_NAMES, clientId: true } satisfies Record<keyof KeycloakPushVerifierOptions, true>);
   if (!isId(options.clientId)) problems.add(`clientId: ${show(options.clientId)} must be a non-empty string (this client's id)`);

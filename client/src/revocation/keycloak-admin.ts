@@ -1,5 +1,5 @@
 import { type KccLogger, defaultLogger } from '../logger.js';
-import { OptionProblems } from '../option-checks.js';
+import { OptionProblems, requireOptionsObject } from '../option-checks.js';
 import {
   type AdminActionRejection,
   type KeycloakAdminAction,
@@ -115,6 +115,7 @@ const KEYCLOAK_ADMIN_OPTION_NAMES = {
  * }
  */
 export function createKeycloakAdminHandlers(options: KeycloakAdminOptions): KeycloakAdminHandlers {
+  requireOptionsObject(options, 'kcc-redis Keycloak admin options', 'createKeycloakAdminHandlers({ enabled: true, issuer, clientId, sink, replayGuard })');
   const problems = new OptionProblems();
   problems.unknownKeys(options, KEYCLOAK_ADMIN_OPTION_NAMES);
   if (options.enabled !== true) {

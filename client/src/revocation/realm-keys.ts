@@ -1,6 +1,6 @@
 import { type ExportedJWKSCache, type JSONWebKeySet, type JWTVerifyGetKey, type RemoteJWKSetOptions, createLocalJWKSet, createRemoteJWKSet, jwksCache } from 'jose';
 import { type KccLogger, defaultLogger } from '../logger.js';
-import { OptionProblems, show } from '../option-checks.js';
+import { OptionProblems, requireOptionsObject, show } from '../option-checks.js';
 import { pause } from '../time-limit.js';
 
 /**
@@ -79,6 +79,7 @@ export const REALM_KEYS_OPTION_NAMES = {
  * createBackchannelLogoutHandler({ ..., jwks: keys.getKey });
  */
 export function resolveRealmKeys(options: RealmKeysOptions): RealmKeys {
+  requireOptionsObject(options, 'kcc-redis realm keys options', 'resolveRealmKeys({ issuer })');
   const problems = new OptionProblems();
   problems.unknownKeys(options, REALM_KEYS_OPTION_NAMES);
   const keys = realmKeysFrom(options, problems);

@@ -6,7 +6,7 @@ import { KccClosedError, KccInputError } from '../errors.js';
 import { EventLog, compareStreamIds } from '../event-log.js';
 import { emitGuarded } from '../guarded-emit.js';
 import type { DropCounts } from '../envelope.js';
-import { OptionProblems } from '../option-checks.js';
+import { OptionProblems, requireOptionsObject } from '../option-checks.js';
 import { RecentIds } from '../recent-ids.js';
 import {
   MAX_NOT_BEFORE_SKEW_SECONDS,
@@ -273,6 +273,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   }
 
   private static async startWith(redis: KccRedis, options: RevocationOptions, declaresLifetime: boolean, signal?: AbortSignal): Promise<Revocations> {
+    requireOptionsObject(options, 'Revocations.start options', 'Revocations.start(redis, { maxStalenessMs: 30_000 })');
     const revocations = new Revocations(redis, options, declaresLifetime);
     revocations.unhook = redis.beforeClose(() => revocations.close());
     const abort = (): void => void revocations.close();
