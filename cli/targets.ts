@@ -39,7 +39,8 @@ export const TARGET_HELP = `Which app-envs, and their credentials (one source; d
   --url <rediss://host:port>  the endpoint, when the source does not give it (default: KCC_REDIS_URL, or
                            discovery through the secret's replication group)
   --region <region>        AWS region of secrets given by name (an ARN's own region always applies; default: AWS_REGION, the outputs file, the profile)
-  --app <app> --env <env>  only this app-env (default: every app-env the source has credentials for)
+  --app <app> --env <env>  only this app-env (default: every app-env the source has credentials for; rotate-keys
+                           and revoke need it, even when the source has one)
   --all                    every app-env the source has credentials for (the default, said explicitly)`;
 
 /** One app-env the command works on, with what it needs to reach it. */
@@ -109,11 +110,15 @@ export async function resolveTargets(command: string, values: ParsedValues, io: 
 }
 
 /**
- * The one app-env a command that changes state works on. When the source names its app-envs, more
- * than one is refused before any secret is read.
+ * The one app-env a command that changes state works on, named with --app/--env even when the source
+ * holds only one: an operator pointing at the wrong outputs file or --local-dir during an incident
+ * would otherwise change the wrong environment. Without them the command is refused, naming what the
+ * source holds (its secrets read only when the source names its app-envs nowhere else). When the
+ * source names its app-envs, more than one is refused before any secret is read.
  */
 export async function resolveOneTarget(command: string, values: ParsedValues, io: CliIo): Promise<AppEnvTarget> {
   const { candidates, wanted, origin } = await selectCandidates(command, values, io);
+  if (wanted === undefined) await refuseUnnamed(command, candidates);
   if (candidates.length > 1 && candidates.every((c) => c.name !== undefined)) refuseSeveral(command, candidates.map((c) => ({ name: c.name!, stack: c.stack })));
   // Any candidate's failure stops the command.
   const targets: AppEnvTarget[] = [];
@@ -125,6 +130,41 @@ export async function resolveOneTarget(command: string, values: ParsedValues, io
 function exactlyOne(command: string, targets: readonly AppEnvTarget[]): AppEnvTarget {
   if (targets.length !== 1) refuseSeveral(command, targets);
   return targets[0]!;
+}
+
+/** A command that changes state without --app/--env: refused, naming the app-env(s) the source holds. */
+async function refuseUnnamed(command: string, candidates: readonly Candidate[]): Promise<never> {
+  const found: { name: string; stack?: string }[] = [];
+  for (const c of candidates) {
+    if (c.name !== undefined) {
+      found.push({ name: c.name, stack: c.stack });
+      continue;
+    }
+    // The environment and --secret-id name their app-env only inside the secret.
+    try {
+      found.push({ name: (await resolveCandidate(c)).name, stack: c.stack });
+    } catch {
+      found.push({ name: `${c.source} (credentials not read)` });
+    }
+  }
+  const stacks = new Set(found.map((t) => t.stack).filter((stack) => stack !== undefined));
+  const how = `--app <app> --env <env>${stacks.size > 1 ? ' --stack <stack>' : ''}`;
+  const list = found.map((t) => (t.stack === undefined ? t.name : `${t.name} (${t.stack})`)).join(', ');
+  throw new CliUsageError(`${command} changes state: name the app-env with ${how} (found: ${list || 'none'}); nothing was changed`, command);
+}
+
+/**
+ * The app-env a state-changing command works on, as its confirmation and outcome name it: the
+ * app-env, its stack when known, and the Redis endpoint (host:port; never a user or secret).
+ */
+export function describeTarget(target: AppEnvTarget): string {
+  return `${target.name} (${target.stack === undefined ? '' : `stack ${target.stack}, `}endpoint ${targetEndpoint(target)})`;
+}
+
+/** The target's Redis endpoint, `host:port` (an IPv6 host in brackets). */
+export function targetEndpoint(target: AppEnvTarget): string {
+  const { host, port } = target.resolved;
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
 function refuseSeveral(command: string, found: readonly { name: string; stack?: string }[]): never {

@@ -7,7 +7,7 @@ import { cliLogger, withConnection } from '../connect.js';
 import { CliFailure, CliUsageError, EXIT, errorReason } from '../exit-codes.js';
 import type { CliIo } from '../io.js';
 import { isoTime } from '../table.js';
-import { TARGET_HELP, TARGET_OPTIONS, resolveOneTarget } from '../targets.js';
+import { TARGET_HELP, TARGET_OPTIONS, describeTarget, resolveOneTarget, targetEndpoint } from '../targets.js';
 import { parseNotBefore } from '../time-arg.js';
 import { readRevocations } from '../status/revocation-reader.js';
 import { isUnreadable } from '../status/unreadable.js';
@@ -103,7 +103,8 @@ export const revokeCommand: Command = {
           : `revoke EVERY token of ${target.name} issued before ${when}`;
     const what = describe(timeArg === 'now' ? 'now (by Redis\' clock)' : written !== undefined ? isoTime(written * 1000) : '');
     let notBefore: number | undefined;
-    await confirmChange(io, 'revoke', `${what} in ${target.name}`, values.yes === true);
+    // The stack and the endpoint too: an operator pointed at the wrong outputs file or --local-dir sees it here.
+    await confirmChange(io, 'revoke', `${what} in ${describeTarget(target)}`, values.yes === true);
     // The client's warnings about a failed write ("written again after a reconnect and on every
     // poll", "closed with 1 revocations Redis did not take") speak for a running instance; this
     // process is exiting, so they are held back here and the outcome is said plainly below.
@@ -140,9 +141,9 @@ export const revokeCommand: Command = {
     const kind = sid !== undefined ? 'session' : sub !== undefined ? 'subject' : 'client';
     const done = notBefore === undefined ? what : describe(isoTime(notBefore * 1000));
     if (values.json === true) {
-      io.stdout(JSON.stringify({ v: 1, command: 'revoke', appEnv: target.name, kind, sid, sub, notBefore, exitCode: EXIT.ok }, null, 2));
+      io.stdout(JSON.stringify({ v: 1, command: 'revoke', appEnv: target.name, stack: target.stack, endpoint: targetEndpoint(target), kind, sid, sub, notBefore, exitCode: EXIT.ok }, null, 2));
     } else {
-      io.stdout(`${target.name}: done, ${done.replace(/^revoke /, '')}: written to Redis (state and event log)${outcome.late ? ' on a second attempt' : ''} and published; every instance applies it.`);
+      io.stdout(`${describeTarget(target)}: done, ${done.replace(/^revoke /, '')}: written to Redis (state and event log)${outcome.late ? ' on a second attempt' : ''} and published; every instance applies it.`);
     }
     return EXIT.ok;
   },

@@ -7,7 +7,7 @@ import { CliFailure, CliUsageError, EXIT } from '../exit-codes.js';
 import type { CliIo } from '../io.js';
 import { readKeyRing } from '../status/key-ring-reader.js';
 import { humanDuration, isoTime } from '../table.js';
-import { TARGET_HELP, TARGET_OPTIONS, resolveOneTarget } from '../targets.js';
+import { TARGET_HELP, TARGET_OPTIONS, describeTarget, resolveOneTarget, targetEndpoint } from '../targets.js';
 
 const USAGE = `Usage: kcc-redis rotate-keys --app <app> --env <env> [<source>]
                             (--activation-delay-ms <n> [--retire-grace-ms <n>] | --immediate) [--yes] [--json]
@@ -85,7 +85,8 @@ export const rotateKeysCommand: Command = {
       const before = await readKeyRing(redis, { keys: kek });
       if (before.state === 'absent') throw new CliFailure(`${target.name} has no key ring yet: nothing to rotate (the first instance creates it)`);
       if (before.state === 'degraded') throw new CliFailure(`${target.name}'s key ring is refused (${before.problem}); instances keep their last good ring — see kcc-redis status`);
-      const what = `${immediate ? 'IMMEDIATE rotation (old keys leave the JWKS now)' : 'scheduled rotation'} of ${target.name}'s signing keys; active key ${before.active!.kid}`;
+      // The stack and the endpoint too: an operator pointed at the wrong outputs file or --local-dir sees it here.
+      const what = `${immediate ? 'IMMEDIATE rotation (old keys leave the JWKS now)' : `scheduled rotation (the new key signs in ${humanDuration(activationDelayMs)})`} of the signing keys of ${describeTarget(target)}; active key ${before.active!.kid}`;
       await confirmChange(io, 'rotate-keys', what, values.yes === true);
       const ring = await KeyRing.start(redis, {
         keyEncryptionKeyProvider: async () => kek,
@@ -107,21 +108,22 @@ export const rotateKeysCommand: Command = {
           generation = undefined;
         }
         const now = Date.now();
+        const label = describeTarget(target);
         const ringGeneration = generation === undefined ? 'ring generation not read back (see kcc-redis status)' : `ring generation ${generation}`;
         if (values.json === true) {
-          io.stdout(JSON.stringify({ v: 1, command: 'rotate-keys', appEnv: target.name, immediate, ...result, generation, exitCode }, null, 2));
+          io.stdout(JSON.stringify({ v: 1, command: 'rotate-keys', appEnv: target.name, stack: target.stack, endpoint: targetEndpoint(target), immediate, ...result, generation, exitCode }, null, 2));
         } else if (result.rotated) {
           const when = result.activatesAt <= now ? 'signs now' : `signs from ${isoTime(result.activatesAt)} (in ${humanDuration(result.activatesAt - now)})`;
-          io.stdout(`${target.name}: new key ${result.kid} published, ${when}; ${ringGeneration}. Every instance follows through the key-ring event log.`);
+          io.stdout(`${label}: new key ${result.kid} published, ${when}; ${ringGeneration}. Every instance follows through the key-ring event log.`);
         } else if (immediate) {
           io.stderr(
-            `${target.name}: NOT rotated: another rotation changed the ring while this one was written; key ${result.kid} is the ring's now (${result.activatesAt <= now ? 'signing' : `signs from ${isoTime(result.activatesAt)}`}). This command changed nothing: check kcc-redis status and run rotate-keys --immediate again if a compromised key still signs.`,
+            `${label}: NOT rotated: another rotation changed the ring while this one was written; key ${result.kid} is the ring's now (${result.activatesAt <= now ? 'signing' : `signs from ${isoTime(result.activatesAt)}`}). This command changed nothing: check kcc-redis status and run rotate-keys --immediate again if a compromised key still signs.`,
           );
         } else if (result.activatesAt > now) {
-          io.stdout(`${target.name}: not rotated: key ${result.kid} was already pending (activates ${isoTime(result.activatesAt)}); use --immediate to replace it now.`);
+          io.stdout(`${label}: not rotated: key ${result.kid} was already pending (activates ${isoTime(result.activatesAt)}); use --immediate to replace it now.`);
         } else {
           // Another caller's rotation won, and its key already signs (an immediate one).
-          io.stdout(`${target.name}: not rotated: another rotation made key ${result.kid} the active key (since ${isoTime(result.activatesAt)}); ${ringGeneration}.`);
+          io.stdout(`${label}: not rotated: another rotation made key ${result.kid} the active key (since ${isoTime(result.activatesAt)}); ${ringGeneration}.`);
         }
         return exitCode;
       } finally {

@@ -41,8 +41,8 @@ describe('kcc-redis revoke: the confirmation question on a terminal', () => {
     ['Ctrl-C', '\x03'],
     ['"n"', 'n\r'],
   ])('%s declines: exit 2, "not confirmed; nothing was changed"', async (_name, keys) => {
-    const { code, screen } = await onTerminal(['revoke', '--sid', 'abc', '--session-max-lifetime-ms', '36000000'], keys);
-    expect(screen).toContain(`revoke session "abc" in shop-dev\n${QUESTION}`);
+    const { code, screen } = await onTerminal(['revoke', '--app', 'shop', '--env', 'dev', '--sid', 'abc', '--session-max-lifetime-ms', '36000000'], keys);
+    expect(screen).toContain(`revoke session "abc" in shop-dev (endpoint 127.0.0.1:1)\n${QUESTION}`);
     expect(screen).toContain('kcc-redis revoke: not confirmed; nothing was changed');
     expect(screen).not.toContain('connection to 127.0.0.1:1');
     expect(code).toBe(2);

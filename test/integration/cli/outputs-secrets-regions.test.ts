@@ -95,7 +95,7 @@ describe('kcc-redis --outputs: the secrets\' regions, and one unreadable secret 
       return { SecretString: '{}' };
     });
     try {
-      const result = await runCliInProcess(['rotate-keys', '--secret-id', 'shop-dev-user', '--activation-delay-ms', '120000', '--yes'], { env });
+      const result = await runCliInProcess(['rotate-keys', '--secret-id', 'shop-dev-user', '--app', 'shop', '--env', 'dev', '--activation-delay-ms', '120000', '--yes'], { env });
       expect(result.code).toBe(2);
       expect(result.stderr).toContain('no AWS region: pass --region or set AWS_REGION');
     } finally {

@@ -110,7 +110,7 @@ describe('kcc-redis rotate-keys racing another rotation', () => {
       const result = await cli;
       expect(result.stderr).toBe('');
       expect(result.code).toBe(0);
-      expect(result.stdout).toContain(`shop-dev: not rotated: another rotation made key ${immediate.kid} the active key (since `);
+      expect(result.stdout).toContain(`shop-dev (endpoint 127.0.0.1:${server.port}): not rotated: another rotation made key ${immediate.kid} the active key (since `);
       // Generation 1 the first key, 2 the instance's rotation; nothing after it.
       expect(result.stdout).toMatch(/; ring generation 2\.$/);
       const after = await KeyRing.inspect(redis, { env });
@@ -157,7 +157,7 @@ describe('kcc-redis rotate-keys racing another rotation', () => {
       expect(result.code).toBe(EXIT.failed);
       expect(result.stdout).toBe('');
       expect(result.stderr.split('\n')).toHaveLength(1);
-      expect(result.stderr).toContain(`shop-dev: NOT rotated: another rotation changed the ring while this one was written; key ${theirs.kid} is the ring's now (signing). This command changed nothing`);
+      expect(result.stderr).toContain(`shop-dev (endpoint 127.0.0.1:${server.port}): NOT rotated: another rotation changed the ring while this one was written; key ${theirs.kid} is the ring's now (signing). This command changed nothing`);
       // The instance's ring as it wrote it: the CLI's write changed nothing.
       expect(await admin.hgetall(ringKey)).toEqual(written);
       const after = await KeyRing.inspect(redis, { env });

@@ -129,8 +129,9 @@ describe('--outputs with --app/--env and --stack: only the chosen app-env\'s sec
 
     const everything = await run({ outputs: twoStacks }, (v) => resolveOneTarget('revoke', v, io));
     expect((everything.error as Error).message).toBe(
-      'revoke works on one app-env at a time; choose one with --app <app> --env <env> --stack <stack> (found: shop-dev (KccRedisStaging), blog-dev (KccRedisStaging), shop-dev (KccRedisProd), blog-dev (KccRedisProd))',
+      'revoke changes state: name the app-env with --app <app> --env <env> --stack <stack> (found: shop-dev (KccRedisStaging), blog-dev (KccRedisStaging), shop-dev (KccRedisProd), blog-dev (KccRedisProd)); nothing was changed',
     );
+    expect(everything.read).toEqual([]);
   });
 
   it.each([
