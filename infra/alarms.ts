@@ -36,6 +36,12 @@ interface NodeMetric {
   readonly statistic: 'Sum' | 'Maximum';
   readonly threshold: (t: AlarmThresholds) => number;
   readonly description: string;
+  /**
+   * The metric is published per node under `CacheClusterId` and `CacheNodeId` together only, not
+   * under `CacheClusterId` alone: each node is named by both (see {@link IAM_NODE_METRICS}).
+   * @default false
+   */
+  readonly byCacheNodeId?: boolean;
 }
 
 /** Metric names and meanings: https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/CacheMetrics.Redis.html */
@@ -68,9 +74,49 @@ const NODE_METRICS: readonly NodeMetric[] = [
 ];
 
 /**
+ * The id of the one node of every Valkey or Redis OSS member cluster: a cluster of these engines has
+ * exactly one node ("For clusters running Valkey or Redis OSS, this value must be 1", NumCacheNodes,
+ * https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/API_CreateCacheCluster.html),
+ * and node ids count from 0001 ("A node ID is a numeric identifier (0001, 0002, etc.)",
+ * https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/API_NodeGroupMember.html).
+ */
+const CACHE_NODE_ID = '0001';
+
+/**
+ * The two metrics AWS names for IAM-authenticated connections, alarmed on when an app-env of the
+ * cache authenticates by IAM (without an IAM user they count nothing). AWS's migration guide says to
+ * review them ("Review your application logs and the IamAuthenticationExpirations and
+ * IamAuthenticationThrottling Amazon CloudWatch metrics",
+ * https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/auth-to-iam-migration.html); meanings:
+ * "The total number of expired IAM-authenticated Valkey or Redis OSS connections" and "The total
+ * number of throttled IAM-authenticated Valkey or Redis OSS AUTH or HELLO requests"
+ * (https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/CacheMetrics.Redis.html). The client
+ * replaces every connection before ElastiCache's 12-hour cut, so any expiration is a connection
+ * that was not renewed; any throttling, reconnects faster than ElastiCache takes IAM AUTH. Threshold 1:
+ * there is no benign count. Unlike the metrics above, CloudWatch's table of ElastiCache metrics and
+ * their dimension sets lists these with `CacheClusterId, CacheNodeId` only (CloudWatch User Guide,
+ * "Supported metrics for resource tags for telemetry", AWS/ElastiCache, AWS::ElastiCache::CacheCluster;
+ * reached from https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/UsingResourceTagsForTelemetry.html):
+ * an alarm on `CacheClusterId` alone would watch a series that never gets data, silently.
+ */
+const IAM_NODE_METRICS: readonly NodeMetric[] = [
+  {
+    id: 'IamAuthenticationExpirations', metricName: 'IamAuthenticationExpirations', combine: 'SUM', statistic: 'Sum', byCacheNodeId: true,
+    threshold: () => 1,
+    description: 'IAM-authenticated connections closed by ElastiCache at 12 hours: not renewed in time (a renewal failing for hours, a dedicated connection without onRenew, another client). docs/iam-auth.md',
+  },
+  {
+    id: 'IamAuthenticationThrottling', metricName: 'IamAuthenticationThrottling', combine: 'SUM', statistic: 'Sum', byCacheNodeId: true,
+    threshold: () => 1,
+    description: 'IAM AUTH/HELLO requests throttled by ElastiCache: too many IAM authentications (a reconnect storm, many instances starting at once); connections fail to log in. docs/iam-auth.md',
+  },
+];
+
+/**
  * CloudWatch alarms on what a kcc-redis operator must see: authentication and authorization
- * failures, memory pressure, evictions, replication lag, failing rotations. ElastiCache publishes
- * per node (`CacheClusterId`); each alarm combines the nodes with metric math, 10 nodes per alarm.
+ * failures, memory pressure, evictions, replication lag, failing rotations, and, when an app-env
+ * authenticates by IAM, expired and throttled IAM authentications. ElastiCache publishes per node
+ * (`CacheClusterId`); each alarm combines the nodes with metric math, 10 nodes per alarm.
  */
 export class KccRedisAlarms extends Construct {
   readonly alarms: readonly cloudwatch.Alarm[];
@@ -82,7 +128,8 @@ export class KccRedisAlarms extends Construct {
     const chunks = Array.from({ length: Math.ceil(members.length / METRICS_PER_EXPRESSION) }, (_, i) =>
       members.slice(i * METRICS_PER_EXPRESSION, (i + 1) * METRICS_PER_EXPRESSION));
     const alarms: cloudwatch.Alarm[] = [];
-    for (const metric of NODE_METRICS) {
+    const metrics = props.cache.iamUsers.size > 0 ? [...NODE_METRICS, ...IAM_NODE_METRICS] : NODE_METRICS;
+    for (const metric of metrics) {
       if (metric.id === 'ReplicationLag' && props.cache.replicasPerShard === 0) continue;
       chunks.forEach((nodes, i) => {
         const suffix = chunks.length > 1 ? `${i + 1}` : '';
@@ -128,7 +175,7 @@ function combined(metric: NodeMetric, nodes: readonly string[]): cloudwatch.IMet
   const perNode = nodes.map((CacheClusterId) => new cloudwatch.Metric({
     namespace: 'AWS/ElastiCache',
     metricName: metric.metricName,
-    dimensionsMap: { CacheClusterId },
+    dimensionsMap: metric.byCacheNodeId ? { CacheClusterId, CacheNodeId: CACHE_NODE_ID } : { CacheClusterId },
     statistic: metric.statistic,
     period: PERIOD,
   }));

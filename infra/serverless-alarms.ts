@@ -76,10 +76,33 @@ const CACHE_METRICS: readonly CacheMetric[] = [
 ];
 
 /**
+ * The two IAM-authentication metrics, alarmed on when an app-env of the cache authenticates by IAM.
+ * AWS lists both for serverless caches too ("The total number of expired IAM-authenticated Valkey or
+ * Redis OSS connections", "The total number of throttled IAM-authenticated Valkey or Redis OSS AUTH
+ * or HELLO requests": the serverless metrics page above), and its migration guide says to review them
+ * (https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/auth-to-iam-migration.html). The client
+ * replaces every connection before ElastiCache's 12-hour cut, so any expiration is a connection that
+ * was not renewed; any throttling, IAM logins ElastiCache refused for their rate. Threshold 1: there
+ * is no benign count. Node-based caches: IAM_NODE_METRICS in alarms.ts.
+ */
+const IAM_CACHE_METRICS: readonly CacheMetric[] = [
+  {
+    metricName: 'IamAuthenticationExpirations', statistic: 'Sum', period: Duration.minutes(5), periods: 1,
+    threshold: () => 1,
+    description: 'IAM-authenticated connections closed by ElastiCache at 12 hours: not renewed in time (a renewal failing for hours, a dedicated connection without onRenew, another client). docs/iam-auth.md',
+  },
+  {
+    metricName: 'IamAuthenticationThrottling', statistic: 'Sum', period: Duration.minutes(5), periods: 1,
+    threshold: () => 1,
+    description: 'IAM AUTH/HELLO requests throttled by ElastiCache: too many IAM authentications (a reconnect storm, many instances starting at once); connections fail to log in. docs/iam-auth.md',
+  },
+];
+
+/**
  * CloudWatch alarms for a {@link KccServerlessCache}: authentication and authorization failures,
  * evictions, throttled commands, data stored and ECPUs near the usage limits (AWS recommends an alarm
  * at 75% of each limit, https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/Scaling.html), failing
- * rotations. Serverless metrics carry the dimension `clusterId` (the cache name), not
+ * rotations, and, when an app-env authenticates by IAM, expired and throttled IAM authentications. Serverless metrics carry the dimension `clusterId` (the cache name), not
  * `CacheClusterId`: `aws cloudwatch list-metrics --namespace AWS/ElastiCache` lists them so (the fix in
  * cdklabs/cdk-monitoring-constructs#766 and open-constructs/aws-cdk-library#68 records the same).
  */
@@ -90,7 +113,8 @@ export class KccServerlessAlarms extends Construct {
     super(scope, id);
     const thresholds = { ...ALARM_THRESHOLD_DEFAULTS, ...props.thresholds };
     const cache = props.cache;
-    const alarms = CACHE_METRICS.map((m) => new cloudwatch.Alarm(this, m.metricName, {
+    const metrics = cache.iamUsers.size > 0 ? [...CACHE_METRICS, ...IAM_CACHE_METRICS] : CACHE_METRICS;
+    const alarms = metrics.map((m) => new cloudwatch.Alarm(this, m.metricName, {
       metric: new cloudwatch.Metric({
         namespace: 'AWS/ElastiCache',
         metricName: m.metricName,

@@ -4,7 +4,7 @@ import { synth } from '../../support/synth.js';
 
 vi.setConfig({ testTimeout: 120_000 });
 
-type Alarm = { Properties: Record<string, unknown> & { Metrics?: { Id: string; Expression?: string; MetricStat?: { Metric: { MetricName: string; Dimensions: { Value: string }[] } } }[] } };
+type Alarm = { Properties: Record<string, unknown> & { Metrics?: { Id: string; Expression?: string; MetricStat?: { Metric: { MetricName: string; Dimensions: { Name: string; Value: string }[] }; Period?: number; Stat?: string } }[] } };
 
 function alarms(template: Template): Alarm[] {
   return Object.values(template.findResources('AWS::CloudWatch::Alarm')) as Alarm[];
@@ -64,5 +64,45 @@ describe('alarms', () => {
       ['0001', '0002', '0003'].flatMap((group) => ['001', '002', '003', '004', '005'].map((node) => `kcc-redis-${group}-${node}`)),
     );
     expect(alarms(synth({ apps: ['a'], alarms: false }).template)).toEqual([]);
+  });
+
+  describe('IAM authentication', () => {
+    const IAM_METRICS = ['IamAuthenticationExpirations', 'IamAuthenticationThrottling'];
+    /** The dimensions of every per-node metric an alarm combines. */
+    const dimensionsOf = (alarm: Alarm) => (alarm.Properties.Metrics ?? []).filter((m) => m.MetricStat).map((m) => m.MetricStat!.Metric.Dimensions);
+    const iamAlarms = (kcc: object) => alarms(synth(kcc).template).filter((a) => a.Properties.Metrics && IAM_METRICS.includes(watched(a).metric));
+
+    it('alarms on expired and throttled IAM authentications (sum ≥ 1 in 5 minutes) on every node, named by CacheClusterId and CacheNodeId', () => {
+      for (const auth of ['iam', 'password+iam']) {
+        const found = iamAlarms({ apps: ['a', { name: 'b', auth }] });
+        expect(found.map((a) => watched(a).metric).sort()).toEqual(IAM_METRICS);
+        for (const alarm of found) {
+          expect(alarm.Properties).toMatchObject({ Threshold: 1, EvaluationPeriods: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold', TreatMissingData: 'notBreaching' });
+          expect(alarm.Properties.Metrics![0]!.Expression).toBe('SUM([m0,m1])');
+          // ElastiCache publishes these under both dimensions only (not CacheClusterId alone); a
+          // Valkey or Redis OSS member cluster's one node is 0001.
+          expect(dimensionsOf(alarm)).toEqual(['kcc-redis-001', 'kcc-redis-002'].map((Value) => [{ Name: 'CacheClusterId', Value }, { Name: 'CacheNodeId', Value: '0001' }]));
+          for (const m of alarm.Properties.Metrics!.filter((x) => x.MetricStat)) expect(m.MetricStat).toMatchObject({ Period: 300, Stat: 'Sum' });
+        }
+      }
+    });
+
+    it('has no IAM alarm when no app-env authenticates by IAM', () => {
+      expect(iamAlarms({ apps: ['a', 'b'] })).toEqual([]);
+      expect(iamAlarms({ apps: ['a'], auth: 'password' })).toEqual([]);
+      expect(alarms(synth({ apps: ['a'] }).template).map((a) => watched(a).metric)).not.toEqual(expect.arrayContaining([expect.stringMatching(/^Iam/)]));
+    });
+
+    it('covers every cluster-mode node, 10 per alarm, and notifies the topic', () => {
+      const topicArn = 'arn:aws:sns:eu-west-1:123456789012:ops';
+      const found = iamAlarms({ apps: [{ name: 'a', auth: 'iam' }], shards: 3, replicas: 4, alarms: { topicArn } });
+      const expirations = found.filter((a) => watched(a).metric === 'IamAuthenticationExpirations');
+      expect(expirations.map((a) => watched(a).nodes.length)).toEqual([10, 5]);
+      expect(expirations.flatMap((a) => dimensionsOf(a).map((d) => d.map((x) => x.Value).join('/')))).toEqual(
+        ['0001', '0002', '0003'].flatMap((group) => ['001', '002', '003', '004', '005'].map((node) => `kcc-redis-${group}-${node}/0001`)),
+      );
+      expect(found).toHaveLength(4);
+      for (const alarm of found) expect([alarm.Properties.AlarmActions, alarm.Properties.OKActions]).toEqual([[topicArn], [topicArn]]);
+    });
   });
 });

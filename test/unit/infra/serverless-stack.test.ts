@@ -139,4 +139,17 @@ describe('serverless: alarms', () => {
     const threshold = (metric: string) => alarms.find((a) => a.Properties.MetricName === metric)!.Properties.Threshold;
     expect([threshold('BytesUsedForCache'), threshold('ElastiCacheProcessingUnits'), threshold('ThrottledCmds')]).toEqual([0.5 * 1e9, 0.9 * 5000 * 60, 10]);
   });
+
+  it('alarms on expired and throttled IAM authentications by cache (sum ≥ 1 in 5 minutes) when an app-env uses IAM, and not without', () => {
+    const iamMetrics = (kcc: object) => alarmsOf(kcc).filter((a) => a.Properties.MetricName.startsWith('Iam'));
+    for (const auth of ['iam', 'password+iam']) {
+      const found = iamMetrics({ ...SERVERLESS, apps: ['my-app', { name: 'billing', auth }] });
+      expect(found.map((a) => a.Properties.MetricName).sort()).toEqual(['IamAuthenticationExpirations', 'IamAuthenticationThrottling']);
+      for (const alarm of found) {
+        expect(alarm.Properties).toMatchObject({ Namespace: 'AWS/ElastiCache', Statistic: 'Sum', Period: 300, EvaluationPeriods: 1, Threshold: 1 });
+        expect(alarm.Properties.Dimensions).toEqual([{ Name: 'clusterId', Value: { Ref: expect.stringMatching(/^Cache[0-9A-F]{8}$/) } }]);
+      }
+    }
+    expect(iamMetrics(SERVERLESS)).toEqual([]);
+  });
 });
