@@ -28,7 +28,7 @@ ${TARGET_HELP}
                            shorter value than the instances' signs with a key the identity provider may not have
                            fetched yet (its JWKS cache), and logins fail
   --immediate              activate the new key now and drop the old ones (takes no --activation-delay-ms)
-  --retire-grace-ms <n>    how long old keys stay in the JWKS after the new one activates (default ${KEY_RING_DEFAULTS.retireGraceMs})
+  --retire-grace-ms <n>    scheduled rotation: how long old keys stay in the JWKS after the new one activates (default ${KEY_RING_DEFAULTS.retireGraceMs})
   --alg <alg>              algorithm of the new key (${SIGNING_ALGORITHMS.join(', ')}; default: the active key's)
   --yes                    do not ask for confirmation (required when stdin is not a terminal)
   --json                   print the result as JSON
@@ -63,6 +63,10 @@ export const rotateKeysCommand: Command = {
     // --immediate activates at once, so a delay given with it would be ignored: refused instead.
     if (immediate && values['activation-delay-ms'] !== undefined) {
       throw new CliUsageError('--activation-delay-ms goes with a scheduled rotation only: --immediate signs with the new key at once; drop one of them. Nothing was changed', 'rotate-keys');
+    }
+    // Likewise the grace: an immediate rotation drops every old key from the JWKS at once (planRotation).
+    if (immediate && values['retire-grace-ms'] !== undefined) {
+      throw new CliUsageError('--retire-grace-ms goes with a scheduled rotation only: --immediate drops the old keys from the JWKS at once; drop one of them. Nothing was changed', 'rotate-keys');
     }
     const activationDelayMs = immediate
       ? KEY_RING_DEFAULTS.activationDelayMs

@@ -64,6 +64,16 @@ describe('kcc-redis rotate-keys: --activation-delay-ms', () => {
     expect(await ring()).toEqual(before);
   });
 
+  it('--retire-grace-ms with --immediate is refused (the old keys leave at once); the ring is unchanged', async () => {
+    const before = await ring();
+    const result = await runCliInProcess(['rotate-keys', ...target(), '--immediate', '--retire-grace-ms', '600000']);
+    expect(result.code).toBe(2);
+    expect(result.stderr.split('\n')[0]).toBe(
+      'kcc-redis rotate-keys: --retire-grace-ms goes with a scheduled rotation only: --immediate drops the old keys from the JWKS at once; drop one of them. Nothing was changed',
+    );
+    expect(await ring()).toEqual(before);
+  });
+
   it('the delay given is the one the new key gets (not the client\'s 120 s)', async () => {
     const before = await ring();
     const started = Date.now();
