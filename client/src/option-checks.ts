@@ -93,7 +93,7 @@ export function requireOptionsObject(options: unknown, subject: string, usage: s
 }
 
 /** What a value is, without showing it: `a string`, `a number`, `null`, `an array`. */
-function kindOf(value: unknown): string {
+export function kindOf(value: unknown): string {
   if (value === null || value === undefined) return String(value);
   if (Array.isArray(value)) return 'an array';
   return typeof value === 'object' ? 'an object' : `a ${typeof value}`;

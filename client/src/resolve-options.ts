@@ -80,11 +80,7 @@ const NUMERIC_OPTIONS = [
 export async function resolveConnection(options: KccConnectionOptions = {}): Promise<ResolvedConnection> {
   const env = options.env ?? process.env;
   const first = (...values: (string | undefined)[]) => values.find((v) => v !== undefined && v !== '');
-  const names = new OptionProblems();
-  names.unknownKeys(options, CONNECTION_OPTION_NAMES);
-  names.unknownKeys(options.tls, TLS_OPTION_NAMES, 'tls.');
-  names.unknownKeys(options.iam, IAM_OPTION_NAMES, 'iam.');
-  const problems: string[] = [...names.list];
+  const problems: string[] = unknownOptionProblems(options);
   const logger = options.logger ?? defaultLogger;
 
   const auth = resolveAuthMode(options.auth, env, problems);
@@ -113,18 +109,9 @@ export async function resolveConnection(options: KccConnectionOptions = {}): Pro
     if (problem) problems.push(`keyPrefix: ${problem}`);
   }
 
-  const checks = new OptionProblems();
-  const numbers = Object.fromEntries(
-    NUMERIC_OPTIONS.map(([name, unit]) => [name, checks.number(name, options[name], CONNECTION_DEFAULTS[name], { min: 1, unit })]),
-  ) as Record<(typeof NUMERIC_OPTIONS)[number][0], number>;
-  const maxMessageBytes = checks.number('maxMessageBytes', options.maxMessageBytes, CONNECTION_DEFAULTS.maxMessageBytes, { min: MIN_MESSAGE_BYTES, max: MAX_MESSAGE_BYTES, unit: 'bytes' });
-  const socketTimeoutMs = checks.number('socketTimeoutMs', options.socketTimeoutMs, CONNECTION_DEFAULTS.socketTimeoutMs, { min: 100, max: 600_000, unit: 'ms' });
-  const heartbeatIntervalMs = checks.number('heartbeatIntervalMs', options.heartbeatIntervalMs, CONNECTION_DEFAULTS.heartbeatIntervalMs, { min: 100, unit: 'ms' });
-  problems.push(...checks.list);
+  const { numbers, maxMessageBytes, socketTimeoutMs, heartbeatIntervalMs } = numericOptions(options, problems);
   const pubSub = first(options.pubSub, env.KCC_REDIS_PUBSUB) ?? 'auto';
-  if (!(PUBSUB_OPTIONS as readonly string[]).includes(pubSub)) {
-    problems.push(`pubSub: "${pubSub}" is not one of ${PUBSUB_OPTIONS.map((o) => `"${o}"`).join(', ')} (option pubSub or KCC_REDIS_PUBSUB); leave it unset for "auto"`);
-  }
+  checkPubSub(pubSub, problems);
 
   const endpoint = parseEndpoint(options, env, problems);
   const tlsCa = await resolveCa(options, env, problems);
@@ -134,23 +121,9 @@ export async function resolveConnection(options: KccConnectionOptions = {}): Pro
   } else if (!endpoint && !replicationGroupId && first(options.url, env.KCC_REDIS_URL) === undefined) {
     problems.push('url: missing; set the url option or KCC_REDIS_URL (rediss://host:port), CLUSTER_REDIS_HOST, or a replicationGroupId to discover');
   }
-  if (endpoint && !endpoint.tls && iamMode) {
-    problems.push('url: plaintext redis:// refused; ElastiCache IAM authentication needs TLS: use rediss://');
-  } else if (endpoint && !endpoint.tls && !options.unsafeAllowPlaintext) {
-    problems.push('url: plaintext redis:// refused; use rediss:// (TLS), or for a local Redis only set unsafeAllowPlaintext: true');
-  }
-  // Redis refuses a connection name outside '!'..'~' (CLIENT SETNAME), and other instances drop a
-  // message whose sender id is longer than MAX_SENDER_LENGTH: either would fail silently later.
-  // The value is not echoed: a wrong one may be something pasted by mistake (a password).
-  if (options.instanceId !== undefined && !(typeof options.instanceId === 'string' && CONNECTION_NAME_PATTERN.test(options.instanceId) && options.instanceId.length <= MAX_SENDER_LENGTH)) {
-    problems.push(`instanceId: must be 1 to ${MAX_SENDER_LENGTH} printable ASCII characters without spaces (${nameShape(options.instanceId)}); leave it unset for a random UUID`);
-  }
-  if (options.connectionName !== undefined && !(typeof options.connectionName === 'string' && CONNECTION_NAME_PATTERN.test(options.connectionName))) {
-    problems.push(`connectionName: must be printable ASCII characters without spaces, which is what Redis accepts in CLIENT SETNAME (${nameShape(options.connectionName)})`);
-  }
-  if (serverless && options.clusterMode === false) {
-    problems.push('clusterMode: false contradicts serverless: true; an ElastiCache Serverless endpoint is used in cluster mode (remove clusterMode)');
-  }
+  checkPlaintext(endpoint, iamMode, options, problems);
+  checkNames(options, problems);
+  checkServerlessClusterMode(serverless, options, problems);
   const passwordSettings = iamMode ? passwordSettingsGiven(options, env) : [];
   const iam = iamMode ? resolveIamAuth(options.iam, env, {
     username, region, replicationGroupId, serverless, passwordSettings,
@@ -185,6 +158,86 @@ export async function resolveConnection(options: KccConnectionOptions = {}): Pro
     heartbeatIntervalMs,
     logger,
   };
+}
+
+/**
+ * What is wrong with connection options that can be told from the options alone, before anything
+ * connects (a provider made at start-up and connected later): unknown keys, numbers out of range,
+ * names Redis would refuse, an explicit `url` that is not `rediss://host:port`, an explicit `auth`,
+ * `pubSub` or `serverless` of the wrong kind, `tls.ca` that is no PEM text. What the environment or
+ * the secret may still supply at connect time (url, username, password, key prefix) is not
+ * required, nothing is read (no environment, secret or file), and each problem is worded as
+ * {@link resolveConnection} words it.
+ */
+export async function connectionOptionProblems(options: KccConnectionOptions): Promise<string[]> {
+  const problems = unknownOptionProblems(options);
+  const noEnv = {};
+  const iamMode = options.auth !== undefined && resolveAuthMode(options.auth, noEnv, problems) === 'iam';
+  const serverless = resolveServerless(options.serverless, noEnv, problems);
+  numericOptions(options, problems);
+  if (options.pubSub !== undefined) checkPubSub(options.pubSub, problems);
+  if (options.url !== undefined) checkPlaintext(parseEndpoint(options, noEnv, problems), iamMode, options, problems);
+  // tls.caFile is read at connect time only.
+  if (options.tls?.caFile === undefined || options.tls.ca !== undefined) await resolveCa(options, noEnv, problems);
+  checkNames(options, problems);
+  checkServerlessClusterMode(serverless, options, problems);
+  return problems;
+}
+
+/** Each key of the options, their `tls` and their `iam` that is not an option. */
+function unknownOptionProblems(options: KccConnectionOptions): string[] {
+  const names = new OptionProblems();
+  names.unknownKeys(options, CONNECTION_OPTION_NAMES);
+  names.unknownKeys(options.tls, TLS_OPTION_NAMES, 'tls.');
+  names.unknownKeys(options.iam, IAM_OPTION_NAMES, 'iam.');
+  return names.list;
+}
+
+/** The numeric options, their defaults where unset or wrong (the problem recorded). */
+function numericOptions(options: KccConnectionOptions, problems: string[]) {
+  const checks = new OptionProblems();
+  const numbers = Object.fromEntries(
+    NUMERIC_OPTIONS.map(([name, unit]) => [name, checks.number(name, options[name], CONNECTION_DEFAULTS[name], { min: 1, unit })]),
+  ) as Record<(typeof NUMERIC_OPTIONS)[number][0], number>;
+  const maxMessageBytes = checks.number('maxMessageBytes', options.maxMessageBytes, CONNECTION_DEFAULTS.maxMessageBytes, { min: MIN_MESSAGE_BYTES, max: MAX_MESSAGE_BYTES, unit: 'bytes' });
+  const socketTimeoutMs = checks.number('socketTimeoutMs', options.socketTimeoutMs, CONNECTION_DEFAULTS.socketTimeoutMs, { min: 100, max: 600_000, unit: 'ms' });
+  const heartbeatIntervalMs = checks.number('heartbeatIntervalMs', options.heartbeatIntervalMs, CONNECTION_DEFAULTS.heartbeatIntervalMs, { min: 100, unit: 'ms' });
+  problems.push(...checks.list);
+  return { numbers, maxMessageBytes, socketTimeoutMs, heartbeatIntervalMs };
+}
+
+function checkPubSub(pubSub: string, problems: string[]): void {
+  if (!(PUBSUB_OPTIONS as readonly string[]).includes(pubSub)) {
+    problems.push(`pubSub: "${pubSub}" is not one of ${PUBSUB_OPTIONS.map((o) => `"${o}"`).join(', ')} (option pubSub or KCC_REDIS_PUBSUB); leave it unset for "auto"`);
+  }
+}
+
+function checkPlaintext(endpoint: ParsedEndpoint | undefined, iamMode: boolean, options: KccConnectionOptions, problems: string[]): void {
+  if (endpoint && !endpoint.tls && iamMode) {
+    problems.push('url: plaintext redis:// refused; ElastiCache IAM authentication needs TLS: use rediss://');
+  } else if (endpoint && !endpoint.tls && !options.unsafeAllowPlaintext) {
+    problems.push('url: plaintext redis:// refused; use rediss:// (TLS), or for a local Redis only set unsafeAllowPlaintext: true');
+  }
+}
+
+/**
+ * Redis refuses a connection name outside '!'..'~' (CLIENT SETNAME), and other instances drop a
+ * message whose sender id is longer than MAX_SENDER_LENGTH: either would fail silently later.
+ * The value is not echoed: a wrong one may be something pasted by mistake (a password).
+ */
+function checkNames(options: KccConnectionOptions, problems: string[]): void {
+  if (options.instanceId !== undefined && !(typeof options.instanceId === 'string' && CONNECTION_NAME_PATTERN.test(options.instanceId) && options.instanceId.length <= MAX_SENDER_LENGTH)) {
+    problems.push(`instanceId: must be 1 to ${MAX_SENDER_LENGTH} printable ASCII characters without spaces (${nameShape(options.instanceId)}); leave it unset for a random UUID`);
+  }
+  if (options.connectionName !== undefined && !(typeof options.connectionName === 'string' && CONNECTION_NAME_PATTERN.test(options.connectionName))) {
+    problems.push(`connectionName: must be printable ASCII characters without spaces, which is what Redis accepts in CLIENT SETNAME (${nameShape(options.connectionName)})`);
+  }
+}
+
+function checkServerlessClusterMode(serverless: boolean, options: KccConnectionOptions, problems: string[]): void {
+  if (serverless && options.clusterMode === false) {
+    problems.push('clusterMode: false contradicts serverless: true; an ElastiCache Serverless endpoint is used in cluster mode (remove clusterMode)');
+  }
 }
 
 const PEM_CERTIFICATE = '-----BEGIN CERTIFICATE-----';

@@ -4,7 +4,9 @@ import { Bus } from '../bus.js';
 import { KccRedis } from '../connection.js';
 import { type DropCounts, type DropReason, emptyDropCounts, encodeEnvelope, isOversized } from '../envelope.js';
 import { KccConnectionError, KccNotReadyError } from '../errors.js';
-import { OptionProblems, requireOptionsObject } from '../option-checks.js';
+import { OptionProblems, kindOf, requireOptionsObject } from '../option-checks.js';
+import { isPlainObject } from '../plain-object.js';
+import { connectionOptionProblems } from '../resolve-options.js';
 import { withTimeout } from '../time-limit.js';
 import { type KccLogger, defaultLogger } from '../logger.js';
 import { Locks } from '../lock.js';
@@ -71,6 +73,10 @@ export function closeWithProvider(provider: KccClusterProvider, closeable: Close
  * for it (`ignoreOwnMessages`) never sees what its provider published (another provider's messages
  * on the same connection it does see). TTLs and lock TTLs are seconds, as upstream.
  *
+ * The options are checked when it is called: a `KccConfigError` names every problem (those of
+ * `connection` as `connection.<option>`). What the environment or the stack's secret supplies
+ * (`KCC_REDIS_*`, `CLUSTER_REDIS_*`) is read and checked at `connectOrThrow()`.
+ *
  * @example
  * import { keycloakConnectorFastify } from '@dapperduckling/keycloak-connector-server';
  * import { kccClusterProvider, kccKeyProvider } from '@kcc-redis/client/keycloak-connector';
@@ -83,15 +89,38 @@ export function closeWithProvider(provider: KccClusterProvider, closeable: Close
  */
 export async function kccClusterProvider(options: KccClusterProviderOptions = {}): Promise<KccClusterProvider> {
   requireOptionsObject(options, 'kccClusterProvider options', "kccClusterProvider({ connection: { url: 'rediss://host:6379' } }), or kccClusterProvider() to read the connection from the environment");
-  const problems = new OptionProblems();
-  problems.unknownKeys(options, { redis: true, connection: true, namespace: true, onDrop: true, pinoLogger: true } satisfies Record<keyof KccClusterProviderOptions, true>);
-  problems.throwIfAny('kccClusterProvider options');
+  (await checkClusterProviderOptions(options)).throwIfAny('kccClusterProvider options');
   definedProvider ??= loadUpstreamClusterBase().then(defineProvider, (error: unknown) => {
     definedProvider = undefined;
     throw error;
   });
   const Provider = await definedProvider;
   return new Provider(options);
+}
+
+/**
+ * Every problem of the options that can be told before connecting, so that a misconfigured app
+ * fails where it wires the connector up, not at its first connect: the provider's own options and
+ * what is wrong in `connection` as given (its problems named `connection.<option>`). What the
+ * environment or the stack's secret supplies at connect time (`KCC_REDIS_*`, `CLUSTER_REDIS_*`: the
+ * url, user, password, key prefix) is not required here; `connectOrThrow()` resolves and checks it.
+ */
+async function checkClusterProviderOptions(options: KccClusterProviderOptions): Promise<OptionProblems> {
+  const problems = new OptionProblems();
+  problems.unknownKeys(options, { redis: true, connection: true, namespace: true, onDrop: true, pinoLogger: true } satisfies Record<keyof KccClusterProviderOptions, true>);
+  const { redis, connection, namespace, onDrop, pinoLogger } = options as Partial<Record<keyof KccClusterProviderOptions, unknown>>;
+  if (redis !== undefined && typeof (redis as Partial<KccRedis> | null)?.openSubscriber !== 'function') {
+    problems.add(`redis: ${kindOf(redis)}, not a KccRedis connection; give redis: await KccRedis.connect(…), or leave it out (the provider connects from connection, or the environment)`);
+  }
+  if (redis !== undefined && connection !== undefined) {
+    problems.add('redis, connection: give one of them, not both (redis is a connection you own; connection is how the provider opens its own)');
+  }
+  problems.object('connection', connection, "connection: { url: 'rediss://host:6379' }, or leave it out to read the environment");
+  if (isPlainObject(connection)) for (const problem of await connectionOptionProblems(connection)) problems.add(`connection.${problem}`);
+  if (namespace !== undefined && typeof namespace !== 'string') problems.add(`namespace: must be a string, the prefix of the connector's keys and channels, e.g. 'connector:' (got ${kindOf(namespace)})`);
+  if (onDrop !== undefined && typeof onDrop !== 'function') problems.add(`onDrop: must be a function (reason) => void (got ${kindOf(onDrop)})`);
+  if (pinoLogger !== undefined && (typeof pinoLogger !== 'object' || pinoLogger === null)) problems.add(`pinoLogger: must be a pino logger (got ${kindOf(pinoLogger)})`);
+  return problems;
 }
 
 let definedProvider: Promise<ReturnType<typeof defineProvider>> | undefined;

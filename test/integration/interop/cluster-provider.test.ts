@@ -74,10 +74,10 @@ describe('cluster provider: upstream contract on the KccRedis connection', () =>
     expect(error).toMatchObject({ code: 'KCC_CONFIG_INVALID', problems: ['nameSpace: not an option; did you mean namespace?'] });
   });
 
-  it('keeps our TLS and credential rules: a plaintext URL and wrong credentials fail connectOrThrow with a coded error and no password', async () => {
+  it('keeps our TLS and credential rules: a plaintext URL is refused by kccClusterProvider(), wrong credentials fail connectOrThrow, each with a coded error and no password', async () => {
     const user = namespace();
-    const plaintext = await kccClusterProvider({ connection: { ...connection(user), url: `redis://127.0.0.1:${server.port}` } });
-    await expect(plaintext.connectOrThrow()).rejects.toMatchObject({ code: 'KCC_CONFIG_INVALID', message: expect.stringContaining('plaintext redis:// refused') });
+    const plaintext = kccClusterProvider({ connection: { ...connection(user), url: `redis://127.0.0.1:${server.port}` } });
+    await expect(plaintext).rejects.toMatchObject({ code: 'KCC_CONFIG_INVALID', message: expect.stringContaining('connection.url: plaintext redis:// refused') });
     const wrong = await kccClusterProvider({ connection: { ...connection(user), password: 'not-the-password-'.repeat(4) } });
     const error = await wrong.connectOrThrow().catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'KCC_AUTH_FAILED' });
