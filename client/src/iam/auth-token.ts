@@ -99,6 +99,14 @@ export function iamTokenOptionsProblem(options: Partial<Pick<IamAuthTokenOptions
   if (typeof userId !== 'string' || userId === '' || /[\s\p{Cc}]/u.test(userId)) {
     return `userId: ${describe(userId)} is not an ElastiCache user id (non-empty, no spaces or control characters)`;
   }
+  // ElastiCache stores a user id in lower case ("This value is stored as a lowercase string",
+  // https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/API_CreateUser.html; AWS's own
+  // token library, aws/developer-toolkit-elasticache, notes that a token signed otherwise "can fail
+  // with WRONGPASS"), and an IAM user's id must equal its name. WRONGPASS says nothing of the case.
+  // Refused rather than lower-cased here: the AUTH username sent with the token must match it too.
+  if (userId !== userId.toLowerCase()) {
+    return `userId: ${describe(userId)} has upper-case letters, but ElastiCache stores user ids in lower case, so a token signed for it is refused (WRONGPASS); use ${describe(userId.toLowerCase())}, the id as the stack creates it (its output's iam.username)`;
+  }
   if (typeof region !== 'string' || !REGION.test(region)) return `region: ${describe(region)} is not an AWS region (e.g. "eu-west-1")`;
   if (typeof serverless !== 'boolean') return `serverless: ${describe(serverless)} must be true (ElastiCache Serverless) or false (replication group)`;
   return undefined;

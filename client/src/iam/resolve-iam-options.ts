@@ -58,6 +58,18 @@ export interface IamInputs {
   readonly credentialRefreshMinIntervalMs?: number;
 }
 
+/**
+ * Where the user id came from, as a problem names it: `KCC_REDIS_USERNAME` or `CLUSTER_REDIS_USERNAME`
+ * when the value is that variable's (with auth "iam" the username is the option, else those two, in
+ * that order; an option equal to the variable is named by the variable, which holds the same value),
+ * else the `username` option.
+ */
+function usernameSource(username: string, env: Env): string {
+  if (env.KCC_REDIS_USERNAME === username) return 'KCC_REDIS_USERNAME';
+  if (!env.KCC_REDIS_USERNAME && env.CLUSTER_REDIS_USERNAME === username) return 'CLUSTER_REDIS_USERNAME';
+  return 'username';
+}
+
 /** Merges and checks the IAM settings; pushes one problem per fault and returns undefined when any. */
 export function resolveIamAuth(options: IamConnectionOptions | undefined, env: Env, inputs: IamInputs, problems: string[]): ResolvedIamAuth | undefined {
   const before = problems.length;
@@ -76,7 +88,7 @@ export function resolveIamAuth(options: IamConnectionOptions | undefined, env: E
   }
   if (cacheName !== undefined && inputs.username !== undefined && inputs.region !== undefined) {
     const problem = iamTokenOptionsProblem({ cacheName, userId: inputs.username, region: inputs.region, serverless: inputs.serverless });
-    if (problem) problems.push(problem.replace(/^cacheName:/, 'iam.cacheName:').replace(/^userId:/, 'username:'));
+    if (problem) problems.push(problem.replace(/^cacheName:/, 'iam.cacheName:').replace(/^userId:/, `${usernameSource(inputs.username, env)}:`));
   }
   const numbers: { maxConnectionAgeMs: number; checkIntervalMs: number } = { maxConnectionAgeMs: IAM_DEFAULTS.maxConnectionAgeMs, checkIntervalMs: IAM_DEFAULTS.checkIntervalMs };
   for (const name of ['maxConnectionAgeMs', 'checkIntervalMs'] as const) {

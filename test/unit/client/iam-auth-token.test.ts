@@ -55,6 +55,8 @@ describe('createIamAuthToken', () => {
     ['cacheName', { cacheName: 'evil.example.com/x?' }, /^cacheName: "evil\.example\.com\/x\?"/],
     ['userId', { userId: '' }, /^userId: ""/],
     ['userId', { userId: 'a b' }, /^userId: "a b"/],
+    // ElastiCache stores user ids in lower case: a token for "My-User" would be refused with a bare WRONGPASS.
+    ['userId', { userId: 'My-User' }, /^userId: "My-User" has upper-case letters, but ElastiCache stores user ids in lower case.*use "my-user"/],
     ['region', { region: 'Europe' }, /^region: "Europe" is not an AWS region/],
     ['serverless', { serverless: 'yes' as unknown as boolean }, /^serverless: "yes" must be true/],
   ])('refuses a malformed %s with a TypeError naming it', async (_name, override, message) => {

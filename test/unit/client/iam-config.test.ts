@@ -74,6 +74,20 @@ describe('connection config: auth "iam"', () => {
     expect(found.join('\n')).not.toContain('secret-access-key-value');
   });
 
+  it('refuses an IAM user id with upper-case letters, naming the option or the variable it came from and the lower-case id', async () => {
+    // ElastiCache stores user ids in lower case: a token signed for the mixed-case id fails with a bare WRONGPASS.
+    const fix = /has upper-case letters, but ElastiCache stores user ids in lower case.*WRONGPASS.*use "kcc-redis-my-app-prod-iam", the id as the stack creates it/;
+    expect(await problems({ ...iam, username: 'Kcc-Redis-My-App-Prod-IAM' })).toEqual([expect.stringMatching(new RegExp(`^username: "Kcc-Redis-My-App-Prod-IAM" ${fix.source}`))]);
+    const fromEnv = await problems({ ...iam, username: undefined, env: { KCC_REDIS_USERNAME: 'kcc-redis-My-App-prod-iam' } });
+    expect(fromEnv).toEqual([expect.stringMatching(new RegExp(`^KCC_REDIS_USERNAME: "kcc-redis-My-App-prod-iam" ${fix.source}`))]);
+    const fromOldEnv = await problems({ ...iam, username: undefined, env: { CLUSTER_REDIS_USERNAME: 'KCC-REDIS-MY-APP-PROD-IAM' } });
+    expect(fromOldEnv).toEqual([expect.stringMatching(/^CLUSTER_REDIS_USERNAME: "KCC-REDIS-MY-APP-PROD-IAM" has upper-case letters/)]);
+    // The option wins over the variable, and is named when it differs from it.
+    expect(await problems({ ...iam, username: 'Other-User', env: { KCC_REDIS_USERNAME: 'kcc-redis-my-app-prod-iam' } })).toEqual([expect.stringMatching(/^username: "Other-User" has upper-case letters/)]);
+    // The lower-case id, as the stack creates it, passes.
+    expect((await resolveConnection({ ...iam, username: 'kcc-redis-my-app-prod-iam' })).iam!.userId).toBe('kcc-redis-my-app-prod-iam');
+  });
+
   it('lists every IAM problem at once', async () => {
     const found = await problems({ auth: 'iam', url: 'rediss://h:6379', env: {} });
     expect(found).toEqual(expect.arrayContaining([expect.stringMatching(/^keyPrefix:/), expect.stringMatching(/^iam\.cacheName:/), expect.stringMatching(/^username:/), expect.stringMatching(/^region:/)]));
