@@ -19,7 +19,9 @@ export interface IamConnectionOptions {
   readonly credentials?: AwsCredentials | AwsCredentialsProvider;
   /**
    * ElastiCache closes an IAM-authenticated connection 12 hours after it authenticated; each
-   * connection is replaced at a random point between 75 % and 90 % of this. Change it only to test.
+   * connection is replaced at a random point between 75 % and 90 % of this. Change it only to test:
+   * at most 43200000 (a longer age would put renewals after ElastiCache's cut, or so close to it that
+   * a failed renewal has no time to be retried).
    * @default 43200000 (12 hours)
    */
   readonly maxConnectionAgeMs?: number;
@@ -31,7 +33,16 @@ export interface IamConnectionOptions {
 
 /** Defaults of the IAM settings, in one object. */
 export const IAM_DEFAULTS = {
-  /** ElastiCache's limit for IAM-authenticated connections. */
+  /**
+   * ElastiCache's limit for IAM-authenticated connections ("An IAM authenticated connection … will
+   * automatically be disconnected after 12 hours", https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/auth-iam.html),
+   * and the most `maxConnectionAgeMs` may be: renewal falls at 75-90 % of that age
+   * (connection-renewal.ts), so up to 10.8 hours after a connection authenticated with the default,
+   * leaving 1.2 hours for the old connection's 5-minute hand-over and for retries of a failed
+   * renewal (1/200 of the age, doubling, at most 1/20). At 13⅓ hours the latest point would be the
+   * cut itself, and any value above 12 hours only shrinks that margin for no gain: the option names
+   * the server's limit, which is 12 hours.
+   */
   maxConnectionAgeMs: 12 * 60 * 60 * 1000,
   checkIntervalMs: 60_000,
   /** The stand-by token is re-signed once it is this old (tokens are valid 15 minutes). */

@@ -95,7 +95,9 @@ export function resolveIamAuth(options: IamConnectionOptions | undefined, env: E
     const value = options?.[name];
     if (value === undefined) continue;
     if (!Number.isInteger(value) || value <= 0) problems.push(`iam.${name}: ${String(value)} must be a positive whole number`);
-    else numbers[name] = value;
+    else if (name === 'maxConnectionAgeMs' && value > IAM_DEFAULTS.maxConnectionAgeMs) {
+      problems.push(`iam.maxConnectionAgeMs: ${value} is longer than ElastiCache keeps an IAM-authenticated connection (12 hours): renewals at 75-90 % of it would come too close to, or after, ElastiCache's cut; leave it unset (12 hours), or set at most ${IAM_DEFAULTS.maxConnectionAgeMs}`);
+    } else numbers[name] = value;
   }
   if (options?.now !== undefined && typeof options.now !== 'function') problems.push('iam.now: must be a function returning epoch milliseconds');
   const credentials = options?.credentials;

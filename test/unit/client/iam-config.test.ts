@@ -88,6 +88,16 @@ describe('connection config: auth "iam"', () => {
     expect((await resolveConnection({ ...iam, username: 'kcc-redis-my-app-prod-iam' })).iam!.userId).toBe('kcc-redis-my-app-prod-iam');
   });
 
+  it('refuses iam.maxConnectionAgeMs above ElastiCache\'s 12 hours (renewals at 75-90 % of it would meet the cut), and takes 12 hours or less', async () => {
+    const twelveHours = 12 * 3_600_000;
+    expect(await problems({ ...iam, iam: { ...iam.iam, maxConnectionAgeMs: twelveHours + 1 } })).toEqual([
+      expect.stringMatching(/^iam\.maxConnectionAgeMs: 43200001 is longer than ElastiCache keeps an IAM-authenticated connection \(12 hours\).*leave it unset \(12 hours\), or set at most 43200000$/),
+    ]);
+    expect(await problems({ ...iam, iam: { ...iam.iam, maxConnectionAgeMs: 100 * 3_600_000 } })).toEqual([expect.stringMatching(/^iam\.maxConnectionAgeMs: 360000000 is longer/)]);
+    expect((await resolveConnection({ ...iam, iam: { ...iam.iam, maxConnectionAgeMs: twelveHours } })).iam!.maxConnectionAgeMs).toBe(twelveHours);
+    expect((await resolveConnection({ ...iam, iam: { ...iam.iam, maxConnectionAgeMs: 60_000 } })).iam!.maxConnectionAgeMs).toBe(60_000);
+  });
+
   it('lists every IAM problem at once', async () => {
     const found = await problems({ auth: 'iam', url: 'rediss://h:6379', env: {} });
     expect(found).toEqual(expect.arrayContaining([expect.stringMatching(/^keyPrefix:/), expect.stringMatching(/^iam\.cacheName:/), expect.stringMatching(/^username:/), expect.stringMatching(/^region:/)]));
