@@ -53,6 +53,10 @@ const NODE_METRICS: readonly NodeMetric[] = [
   },
   ...(['Command', 'Key', 'Channel'] as const).map((kind): NodeMetric => ({
     id: `${kind}AuthorizationFailures`, metricName: `${kind}AuthorizationFailures`, combine: 'SUM', statistic: 'Sum',
+    // CloudWatch's table of ElastiCache metrics lists ChannelAuthorizationFailures with `CacheClusterId,
+    // CacheNodeId` only, as it does the IAM metrics below (same source); per-node series exist for
+    // every node metric, so naming both dimensions watches a series that gets data either way.
+    byCacheNodeId: kind === 'Channel',
     threshold: (t) => t.authorizationFailures,
     description: `NOPERM refusals of ${kind.toLowerCase()}s: an app outside its ACL namespace (a bug or a probe with its credentials).`,
   })),

@@ -87,6 +87,13 @@ describe('alarms', () => {
       }
     });
 
+    it('names each node of ChannelAuthorizationFailures by CacheClusterId and CacheNodeId (listed with both only)', () => {
+      const channel = alarms(template).find((a) => a.Properties.Metrics && watched(a).metric === 'ChannelAuthorizationFailures')!;
+      expect(dimensionsOf(channel)).toEqual(['kcc-redis-001', 'kcc-redis-002'].map((Value) => [{ Name: 'CacheClusterId', Value }, { Name: 'CacheNodeId', Value: '0001' }]));
+      const command = alarms(template).find((a) => a.Properties.Metrics && watched(a).metric === 'CommandAuthorizationFailures')!;
+      expect(dimensionsOf(command)).toEqual(['kcc-redis-001', 'kcc-redis-002'].map((Value) => [{ Name: 'CacheClusterId', Value }]));
+    });
+
     it('has no IAM alarm when no app-env authenticates by IAM', () => {
       expect(iamAlarms({ apps: ['a', 'b'] })).toEqual([]);
       expect(iamAlarms({ apps: ['a'], auth: 'password' })).toEqual([]);
