@@ -10,6 +10,7 @@ export interface CfnResource {
   readonly UpdateReplacePolicy?: unknown;
   readonly UpdatePolicy?: unknown;
   readonly Condition?: unknown;
+  readonly DependsOn?: unknown;
 }
 
 /** A CloudFormation template: resources by logical id, and outputs. */

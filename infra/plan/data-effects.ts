@@ -140,6 +140,14 @@ function heldData(resource: CfnResource, spec: UpdateSpec): Held | undefined {
   if (type === 'AWS::ElastiCache::User') {
     return { what: 'connections authenticated as this user are closed (instances reconnect with the current secret)', connectionsOnly: true };
   }
+  if (type === 'AWS::EC2::SecurityGroup') {
+    // A replacement is a new group with a new id (Fn::GetAtt GroupId); membership is by id. The
+    // cache's group admits its own members, and the apps join it by the SecurityGroupId output.
+    return {
+      what: 'members of the old group (instances that joined it by its id, such as apps given the SecurityGroupId output) are not members of the new one: the access its rules gave them stops until they join the new group',
+      connectionsOnly: true,
+    };
+  }
   if (type === 'AWS::Logs::LogGroup') return { what: 'its log events' };
   if (type === 'AWS::KMS::Key') return { what: 'the key: whatever it encrypted becomes unreadable once its scheduled deletion completes' };
   if (spec.isStateful(type)) return { what: 'the data it holds' };

@@ -1,6 +1,6 @@
 import type { CfnResource, CfnTemplate } from './cfn-template.js';
 import { type DataEffect, dataEffect, losesData, regeneratedSecret, replacementEffect } from './data-effects.js';
-import { refusal, resolveMaybe } from './documented-rules.js';
+import { cautions, refusal, resolveMaybe } from './documented-rules.js';
 import { type Canonical, type ResolveScope, canonical, renewedTargets, sameValue, uncertainty } from './intrinsics.js';
 import { type OutputChange, diffOutputs } from './output-diff.js';
 import { type UpdateSpec, rank } from './update-spec.js';
@@ -61,12 +61,16 @@ export function planUpdate(previous: CfnTemplate, current: CfnTemplate, spec: Up
   let scope: ResolveScope = { side: 'current', renewed: new Set(added), mayRenew: new Set(), updated: new Set() };
   let evaluated = new Map<string, ResourceChange | undefined>();
   for (let round = 0; round <= common.length; round++) {
-    evaluated = new Map(common.map((id) => [id, evaluateResource(id, before[id]!, after[id]!, scope, spec)]));
+    evaluated = new Map(common.map((id) => [id, evaluateResource(id, before[id]!, after[id]!, scope, spec, before)]));
+    // A blocked resource counts as what CloudFormation would try: a replacement when a cause replaces
+    // it (a kept custom name), else an in-place update the service refuses, which keeps its physical id.
+    const blocked = idsWith(evaluated, ['blocked']);
+    const replacing = (id: string) => evaluated.get(id)?.causes.some((c) => c.effect === 'replace') === true;
     const next: ResolveScope = {
       side: 'current',
-      renewed: new Set([...added, ...idsWith(evaluated, ['replaced', 'blocked'])]),
+      renewed: new Set([...added, ...idsWith(evaluated, ['replaced']), ...blocked.filter(replacing)]),
       mayRenew: new Set(idsWith(evaluated, ['may-replace'])),
-      updated: new Set(idsWith(evaluated, ['in-place'])),
+      updated: new Set([...idsWith(evaluated, ['in-place']), ...blocked.filter((id) => !replacing(id))]),
     };
     if (sameSets(next, scope)) break;
     scope = next;
@@ -91,7 +95,14 @@ export function planUpdate(previous: CfnTemplate, current: CfnTemplate, spec: Up
   return { v: 1, changes, outputs: diffOutputs(previous, current, scope), findings };
 }
 
-function evaluateResource(id: string, previous: CfnResource, current: CfnResource, scope: ResolveScope, spec: UpdateSpec): ResourceChange | undefined {
+function evaluateResource(
+  id: string,
+  previous: CfnResource,
+  current: CfnResource,
+  scope: ResolveScope,
+  spec: UpdateSpec,
+  deployed: CfnTemplate['Resources'],
+): ResourceChange | undefined {
   const notes = attributeNotes(previous, current);
   if (previous.Type !== current.Type) {
     // CloudFormation refuses the whole change set: "Update of resource type is not permitted. The new
@@ -108,10 +119,11 @@ function evaluateResource(id: string, previous: CfnResource, current: CfnResourc
   const now = canonical(current.Properties ?? {}, scope) as Record<string, Canonical>;
   const causes = diffValues(old, now).map((leaf) => classify(type, leaf, current, spec));
   if (causes.length === 0) return notes.length > 0 ? { logicalId: id, type, action: 'in-place', causes, notes } : undefined;
+  notes.push(...cautions(type, previous, current));
 
   const strongest = causes.reduce((a, c) => Math.max(a, effectRank(c.effect)), 0);
   let action: ChangeAction = strongest === 2 ? 'replaced' : strongest === 1 ? 'may-replace' : 'in-place';
-  const reasons = [action === 'replaced' ? keptCustomName(type, old, now, spec) : undefined, refusal(type, previous, current)];
+  const reasons = [action === 'replaced' ? keptCustomName(type, old, now, spec) : undefined, refusal(type, previous, current, { resources: deployed, id })];
   const blockedBecause = reasons.filter((r): r is string => r !== undefined).join('; ') || undefined;
   if (blockedBecause) action = 'blocked';
 
@@ -141,7 +153,11 @@ function classify(type: string, leaf: ValueChange, current: CfnResource, spec: U
     return { property, effect: 'may-replace', reason: `${origin}; ${unknown}` };
   }
   let replacement = behaviour.replacement;
-  let why = replacement === 'yes' ? `create-only (${behaviour.decidedBy})` : replacement === 'maybe' ? `replacement depends on conditions (${behaviour.decidedBy})` : 'updates in place';
+  let why =
+    replacement === 'yes' ? `create-only (${behaviour.decidedBy})`
+    : replacement === 'maybe' ? `replacement depends on conditions (${behaviour.decidedBy})`
+    : behaviour.corrected ? `updates in place (${behaviour.corrected})`
+    : 'updates in place';
   if (replacement === 'maybe') {
     const resolved = resolveMaybe(type, behaviour.decidedBy, current);
     if (resolved) [replacement, why] = [resolved.replacement, resolved.because];

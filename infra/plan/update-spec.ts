@@ -1,4 +1,5 @@
 import { loadAwsServiceSpecSync } from '@aws-cdk/aws-service-spec';
+import { SPEC_CORRECTIONS, type SpecCorrection } from './documented-rules.js';
 
 /**
  * What CloudFormation does when a property changes, as `@aws-cdk/aws-service-spec` records it. That
@@ -39,6 +40,8 @@ export interface PathBehaviour {
   readonly replacement: Replacement;
   /** The property (or nested property) whose entry decided it, e.g. `NodeGroupConfiguration` or `NodeGroupConfiguration.ReplicaCount`. */
   readonly decidedBy: string;
+  /** Set when a correction of the spec's entry decided it ({@link SPEC_CORRECTIONS}): why the spec's mark does not apply. */
+  readonly corrected?: string;
 }
 
 /**
@@ -52,7 +55,14 @@ const NAME_SENTENCE = /if you specify a name, you cannot perform updates that re
 export class UpdateSpec {
   private readonly resources = new Map<string, SpecResource | undefined>();
 
-  constructor(private readonly db: SpecDatabase) {}
+  /**
+   * `corrections` replace the database's replacement mark of top-level properties that AWS's current
+   * schemas contradict (by default {@link SPEC_CORRECTIONS}); every lookup below goes through them.
+   */
+  constructor(
+    private readonly db: SpecDatabase,
+    private readonly corrections: Readonly<Record<string, Readonly<Record<string, SpecCorrection>>>> = SPEC_CORRECTIONS,
+  ) {}
 
   /** Whether the database knows the resource type. */
   knows(type: string): boolean {
@@ -71,7 +81,10 @@ export class UpdateSpec {
     if (!resource || typeof top !== 'string') return undefined;
     let property: SpecProperty | undefined = resource.properties[top];
     if (!property) return undefined;
-    let best: PathBehaviour = { replacement: property.causesReplacement ?? 'no', decidedBy: top };
+    const correction = this.corrections[type]?.[top];
+    let best: PathBehaviour = correction
+      ? { replacement: correction.replacement, decidedBy: top, corrected: correction.because }
+      : { replacement: property.causesReplacement ?? 'no', decidedBy: top };
     const names = [top];
     for (const step of path.slice(1)) {
       if (typeof step === 'number') continue; // array element: same element type
@@ -98,9 +111,10 @@ export class UpdateSpec {
   nameProperties(type: string): readonly string[] {
     const resource = this.resource(type);
     if (!resource) return [];
-    const names = new Set((resource.primaryIdentifier ?? []).filter((id) => resource.properties[id]?.causesReplacement === 'yes'));
+    const createOnly = (name: string) => (this.corrections[type]?.[name]?.replacement ?? resource.properties[name]?.causesReplacement) === 'yes';
+    const names = new Set((resource.primaryIdentifier ?? []).filter(createOnly));
     for (const [name, property] of Object.entries(resource.properties)) {
-      if (property.causesReplacement === 'yes' && NAME_SENTENCE.test(property.documentation ?? '')) names.add(name);
+      if (createOnly(name) && NAME_SENTENCE.test(property.documentation ?? '')) names.add(name);
     }
     return [...names];
   }

@@ -45,6 +45,22 @@ describe('kcc-redis plan (CLI)', () => {
     expect(code).toBe(1);
   }, 180_000);
 
+  it('redis → valkey on the deployed stack: blocked for the stack\'s reasons, Engine itself updates in place, exit 1', async () => {
+    const previous = join(dir, 'deployed-redis.json');
+    writeFileSync(previous, JSON.stringify(synthesizeWithContext({ ...cdkJson.context, kcc: { apps: ['my-app'], engine: 'redis' } }, { validate: false })));
+    const config = join(dir, 'cdk-valkey.json');
+    writeFileSync(config, JSON.stringify({ ...cdkJson, context: { ...cdkJson.context, kcc: { apps: ['my-app'], engine: 'valkey' } } }));
+
+    const { code, stdout, stderr } = await cli(['plan', '--previous', previous, '--config', config]);
+    expect(stderr).toBe('');
+    expect(stdout).toMatch(/^BLOCKED\s+\S+\s+AWS::ElastiCache::User\s+Engine: "redis" → "valkey"; updates in place \(AWS's resource schema has not marked it create-only since 2024-11-18; the bundled service spec still does\)$/m);
+    expect(stdout).toMatch(/blocked: Engine redis → valkey: ElastiCache keeps Valkey users in Valkey user groups only/);
+    expect(stdout).toMatch(/blocked: Engine redis → valkey: ElastiCache attaches Valkey user groups to Valkey caches only/);
+    expect(stdout).toMatch(/deploy a second stack with the new engine/);
+    expect(stdout).not.toMatch(/create-only \(Engine\)/);
+    expect(code).toBe(1);
+  }, 180_000);
+
   it('a --previous that is not a template: a one-line error, exit 2', async () => {
     const previous = join(dir, 'describe-stacks.json');
     writeFileSync(previous, JSON.stringify({ Stacks: [{ StackName: 'KccRedis' }] }));

@@ -1,8 +1,10 @@
+import { loadAwsServiceSpecSync } from '@aws-cdk/aws-service-spec';
 import { describe, expect, it } from 'vitest';
 import {
   type CfnResource,
   type CfnTemplate,
   type ResourceChange,
+  UpdateSpec,
   loadUpdateSpec,
   planUpdate,
   renderPlanTable,
@@ -96,16 +98,6 @@ describe('plan: blocked', () => {
   });
 
   it.each([
-    ['User', { Type: 'AWS::ElastiCache::User', Properties: { UserId: 'a-prod', UserName: 'a-prod', Engine: 'valkey', AccessString: 'on' } }, 'UserId'],
-    ['UserGroup', { Type: 'AWS::ElastiCache::UserGroup', Properties: { UserGroupId: 'g', Engine: 'valkey', UserIds: ['default'] } }, 'UserGroupId'],
-  ])('%s: an engine change keeps its custom id and is blocked', (_name, resource, name) => {
-    const changed = { ...resource, Properties: { ...resource.Properties, Engine: 'redis' } };
-    const c = change(plan({ R: resource }, { R: changed }), 'R');
-    expect(c.action).toBe('blocked');
-    expect(c.blockedBecause).toMatch(new RegExp(`^${name} `));
-  });
-
-  it.each([
     ['an engine downgrade', { EngineVersion: '8.1' }, { EngineVersion: '7.2' }, /downgrade/],
     ['turning cluster mode off', { ClusterMode: 'enabled' }, { ClusterMode: 'disabled' }, /cannot be turned off/],
     ['enabling cluster mode in one step', { ClusterMode: 'disabled' }, { ClusterMode: 'enabled' }, /compatible/],
@@ -129,6 +121,84 @@ describe('plan: blocked', () => {
   });
 });
 
+describe('plan: an engine change (Engine is no longer create-only; what ElastiCache refuses is)', () => {
+  const user = (id: string, engine: string): CfnResource => ({ Type: 'AWS::ElastiCache::User', Properties: { UserId: id, UserName: id, Engine: engine, AccessString: 'on' } });
+  const group = (engine: string, extra: Partial<CfnResource> = {}): CfnResource => ({
+    Type: 'AWS::ElastiCache::UserGroup',
+    Properties: { UserGroupId: 'g', Engine: engine, UserIds: ['u-1', 'u-2'] },
+    ...extra,
+  });
+  /** The stack's shape: two users, the group listing them (and depending on them), the cache using the group. */
+  const stack = (engine: string, cache: Record<string, unknown> = {}) => ({
+    U1: user('u-1', engine),
+    U2: user('u-2', engine),
+    Group: group(engine, { DependsOn: ['U1', 'U2'] }),
+    Cache: rg({ ReplicationGroupId: 'kcc', Engine: engine, EngineVersion: engine === 'redis' ? '7.1' : '8.1', UserGroupIds: [{ Ref: 'Group' }], ...cache }),
+  });
+  const ENGINE_CREATE_ONLY = /create-only \(Engine\)/;
+
+  it.each([
+    ['AWS::ElastiCache::ReplicationGroup', '2024-10-10'],
+    ['AWS::ElastiCache::User', '2024-11-18'],
+    ['AWS::ElastiCache::UserGroup', '2025-01-16'],
+  ])('%s: Engine updates in place, as AWS\'s schema says since %s (the bundled spec still says create-only)', (type, since) => {
+    expect(spec.behaviourAt(type, ['Engine'])).toMatchObject({ replacement: 'no', corrected: expect.stringContaining(since) });
+    expect(spec.nameProperties(type)).not.toContain('Engine');
+    // Without the correction the installed spec says create-only: when it stops, drop the entry in SPEC_CORRECTIONS.
+    expect(new UpdateSpec(loadAwsServiceSpecSync() as unknown as ConstructorParameters<typeof UpdateSpec>[0], {}).behaviourAt(type, ['Engine'])?.replacement).toBe('yes');
+  });
+
+  it('a user or user group alone changes engine in place, with the schema as the reason', () => {
+    const p = plan({ U: user('u-1', 'valkey'), G: group('valkey') }, { U: user('u-1', 'redis'), G: group('redis') });
+    for (const id of ['U', 'G']) {
+      expect(change(p, id)).toMatchObject({ action: 'in-place', causes: [expect.objectContaining({ property: 'Engine', reason: expect.stringMatching(/updates in place \(AWS's resource schema has not marked it create-only since/) })] });
+    }
+    expect(p.findings).toBe(0);
+  });
+
+  it('redis → valkey: the users meet their Redis OSS group, the group its Redis OSS cache, the cache has no parameter group: each blocked for that', () => {
+    const p = plan(stack('redis'), stack('valkey'));
+    for (const id of ['U1', 'U2']) {
+      expect(change(p, id)).toMatchObject({ action: 'blocked', blockedBecause: expect.stringMatching(/^Engine redis → valkey: ElastiCache keeps Valkey users in Valkey user groups only, and user group "g" is still engine redis when CloudFormation updates the user \(first, as the group depends on it\); this stack cannot change its engine in place: deploy a second stack/) });
+    }
+    expect(change(p, 'Group')).toMatchObject({ action: 'blocked', blockedBecause: expect.stringMatching(/^Engine redis → valkey: ElastiCache attaches Valkey user groups to Valkey caches only, and replication group "kcc" is still engine redis when CloudFormation updates the group \(first, as the cache depends on it\)/) });
+    expect(change(p, 'Cache')).toMatchObject({ action: 'blocked', blockedBecause: expect.stringMatching(/^Engine redis → valkey: CloudFormation's reference says this in-place migration "requires a parameter group", and the template sets no CacheParameterGroupName/) });
+    const table = renderPlanTable(p, { color: false });
+    expect(table).not.toMatch(ENGINE_CREATE_ONLY);
+    expect(table).not.toMatch(/is a custom name/);
+    // Refused in place, not replaced: the cache's reference to the group keeps its value.
+    expect(change(p, 'Cache').causes.map((c) => c.property)).toEqual(['Engine', 'EngineVersion']);
+  });
+
+  it('redis → valkey with a parameter group and no users: the cache alone changes in place', () => {
+    const cache = (engine: string, group: string) => rg({ Engine: engine, EngineVersion: engine === 'redis' ? '7.1' : '8.1', CacheParameterGroupName: group });
+    const c = change(plan({ Cache: cache('redis', 'default.redis7.cluster.on') }, { Cache: cache('valkey', 'default.valkey8.cluster.on') }), 'Cache');
+    expect(c.action).toBe('in-place');
+  });
+
+  it('valkey → redis: users and group may follow, the cache may not (no way back from Valkey)', () => {
+    const p = plan(stack('valkey'), stack('redis'));
+    for (const id of ['U1', 'U2', 'Group']) expect(change(p, id).action).toBe('in-place');
+    expect(change(p, 'Cache')).toMatchObject({ action: 'blocked', blockedBecause: expect.stringMatching(/^Engine valkey → redis: ElastiCache upgrades Redis OSS to Valkey in place, not back; this stack cannot change its engine in place/) });
+    expect(renderPlanTable(p, { color: false })).not.toMatch(ENGINE_CREATE_ONLY);
+  });
+
+  it('a serverless cache refused in place keeps its physical id: what refers to it does not change', () => {
+    const cache = (engine: string): CfnResource => ({ Type: 'AWS::ElastiCache::ServerlessCache', Properties: { ServerlessCacheName: 'kcc', Engine: engine } });
+    const alarm: CfnResource = { Type: 'AWS::CloudWatch::Alarm', Properties: { Dimensions: [{ Name: 'clusterId', Value: { Ref: 'Cache' } }] } };
+    const p = plan({ Cache: cache('valkey'), Alarm: alarm }, { Cache: cache('redis'), Alarm: alarm });
+    expect(change(p, 'Cache')).toMatchObject({ action: 'blocked', blockedBecause: expect.stringMatching(/^Engine valkey → redis/) });
+    expect(p.changes.map((c) => c.logicalId)).toEqual(['Cache']);
+  });
+
+  it('a replaced security group says its members lose the access it gave (not a loss of data)', () => {
+    const sg = (description: string): CfnResource => ({ Type: 'AWS::EC2::SecurityGroup', Properties: { GroupDescription: description, VpcId: 'vpc-1' } });
+    const p = plan({ S: sg('redis on tcp/6379') }, { S: sg('valkey on tcp/6379') });
+    expect(change(p, 'S')).toMatchObject({ action: 'replaced', data: { fate: 'disconnected', what: expect.stringMatching(/^members of the old group .*SecurityGroupId output.* are not members of the new one/) } });
+    expect(p.findings).toBe(1); // the replacement, not a data loss
+  });
+});
+
 describe('plan: references and tokens', () => {
   const subnetGroup = (name: string): CfnResource => ({ Type: 'AWS::ElastiCache::SubnetGroup', Properties: { CacheSubnetGroupName: name, Description: 'd', SubnetIds: ['s-1'] } });
 
@@ -139,6 +209,14 @@ describe('plan: references and tokens', () => {
     const c = change(p, 'Cache');
     expect(c.action).toBe('blocked');
     expect(c.causes[0]).toMatchObject({ property: 'CacheSubnetGroupName', reason: expect.stringMatching(/Subnets gets a new physical id/) });
+  });
+
+  it('a subnet group takes new subnets in place; dropping one gets a note (ElastiCache refuses it while a node is in it)', () => {
+    const group = (...subnets: string[]): CfnResource => ({ Type: 'AWS::ElastiCache::SubnetGroup', Properties: { Description: 'd', SubnetIds: subnets } });
+    const added = change(plan({ G: group('s-1', 's-2') }, { G: group('s-1', 's-2', 's-3') }), 'G');
+    expect(added).toMatchObject({ action: 'in-place', notes: [] });
+    const moved = change(plan({ G: group('s-1', 's-2') }, { G: group('s-1', 's-3') }), 'G');
+    expect(moved).toMatchObject({ action: 'in-place', notes: [expect.stringMatching(/^SubnetIds drops s-2: ElastiCache refuses to remove a subnet a cache node is in, and the plan cannot see where the nodes are/)] });
   });
 
   it('an identity attribute of a resource updated in place is stable; another attribute may change', () => {

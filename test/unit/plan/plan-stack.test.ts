@@ -87,12 +87,38 @@ describe('plan on the stack: what the issue found', () => {
     expect(secrets.some((s) => s.data)).toBe(false);
   });
 
-  it('another engine: the group, every user and the user group keep their custom ids: blocked', () => {
+  it('redis → valkey: blocked for this stack\'s reasons (users before their group, the group before its cache, no parameter group), not a create-only Engine', () => {
+    const plan = planUpdate(synth({ engine: 'redis' }), synth(), spec);
+    const users = plan.changes.filter((c) => c.type === 'AWS::ElastiCache::User');
+    expect(users).toHaveLength(3);
+    for (const user of users) expect(user).toMatchObject({ action: 'blocked', blockedBecause: expect.stringMatching(/^Engine redis → valkey: ElastiCache keeps Valkey users in Valkey user groups only, and user group "kcc-redis-users" is still engine redis/) });
+    expect(changeOf(plan, 'AWS::ElastiCache::UserGroup')).toMatchObject({ action: 'blocked', blockedBecause: expect.stringMatching(/^Engine redis → valkey: ElastiCache attaches Valkey user groups to Valkey caches only, and replication group "kcc-redis" is still engine redis/) });
+    expect(changeOf(plan, 'AWS::ElastiCache::ReplicationGroup')).toMatchObject({ action: 'blocked', blockedBecause: expect.stringMatching(/"requires a parameter group", and the template sets no CacheParameterGroupName; this stack cannot change its engine in place: deploy a second stack/) });
+    // The security group's description names the engine: a new group, which the apps have not joined.
+    expect(changeOf(plan, 'AWS::EC2::SecurityGroup')).toMatchObject({ action: 'replaced', data: { fate: 'disconnected', what: expect.stringMatching(/SecurityGroupId output/) } });
+    const table = renderPlanTable(plan, { color: false });
+    expect(table).toMatch(/Engine: "redis" → "valkey"; updates in place \(AWS's resource schema has not marked it create-only since 2024-11-18/);
+    expect(table).not.toMatch(/create-only \(Engine\)|is a custom name/);
+  });
+
+  it('valkey → redis: only the replication group is blocked (no way back from Valkey); users and group would follow in place', () => {
     const plan = planFromBase({ engine: 'redis' });
-    const blocked = rows(plan, ['blocked']);
-    expect(blocked).toContain('blocked AWS::ElastiCache::ReplicationGroup');
-    expect(blocked).toContain('blocked AWS::ElastiCache::UserGroup');
-    expect(blocked.filter((r) => r === 'blocked AWS::ElastiCache::User')).toHaveLength(3);
+    expect(rows(plan, ['blocked'])).toEqual(['blocked AWS::ElastiCache::ReplicationGroup']);
+    expect(changeOf(plan, 'AWS::ElastiCache::ReplicationGroup').blockedBecause).toMatch(/^Engine valkey → redis: ElastiCache upgrades Redis OSS to Valkey in place, not back; this stack cannot change its engine in place/);
+    expect(changeOf(plan, 'AWS::ElastiCache::UserGroup').action).toBe('in-place');
+    expect(renderPlanTable(plan, { color: false })).not.toMatch(/create-only \(Engine\)/);
+  });
+
+  it('serverless: redis → valkey blocks the users and the group, not the cache; valkey → redis blocks the cache, and nothing that refers to it changes', () => {
+    const serverless = { deployment: 'serverless' };
+    const up = planUpdate(synth({ ...serverless, engine: 'redis' }), synth(serverless), spec);
+    expect(changeOf(up, 'AWS::ElastiCache::ServerlessCache').action).toBe('in-place');
+    expect(changeOf(up, 'AWS::ElastiCache::UserGroup').blockedBecause).toMatch(/serverless cache "kcc-redis" is still engine redis/);
+    expect(up.changes.filter((c) => c.type === 'AWS::ElastiCache::User').every((c) => c.action === 'blocked')).toBe(true);
+    expect(renderPlanTable(up, { color: false })).not.toMatch(/create-only \(Engine\)/);
+    const down = planUpdate(synth(serverless), synth({ ...serverless, engine: 'redis' }), spec);
+    expect(rows(down, ['blocked'])).toEqual(['blocked AWS::ElastiCache::ServerlessCache']);
+    expect(down.changes.filter((c) => c.type === 'AWS::CloudWatch::Alarm')).toEqual([]);
   });
 
   it('one shard, the replicas crossing zero turn automatic failover on or off in the same update: blocked both ways; 2 → 1 in place', () => {
