@@ -18,6 +18,7 @@ import {
   readBody,
   FORM_CONTENT_TYPE,
   unavailableResponse,
+  unavailableWarner,
 } from './revocation-endpoint.js';
 
 /** Options of the OpenID Connect Back-Channel Logout endpoint. Times are milliseconds. */
@@ -46,7 +47,7 @@ export interface BackchannelLogoutOptions extends RealmKeysOptions {
    * @default ['logout+jwt', 'JWT', 'Logout']
    */
   readonly acceptedTypes?: readonly string[];
-  /** Rejections are reported at `info` (reason, no token), 503s at `warn`. @default defaultLogger */
+  /** Rejections are reported at `info` (reason, no token), 503s at `warn` (at most once a minute for each cause, the next one counting those not logged). @default defaultLogger */
   readonly logger?: KccLogger;
 }
 
@@ -196,9 +197,10 @@ export function createBackchannelLogoutHandler(options: BackchannelLogoutOptions
     return invalidRequestResponse(`${prefix}${description}`);
   }
 
+  const warnUnavailable = unavailableWarner(logger);
   function unavailable(what: string, cause: unknown): EndpointResponse {
     stats.unavailable += 1;
-    logger.warn(`back-channel logout not completed: ${what}; answered 503 (Keycloak does not send the token again)`, {
+    warnUnavailable(what, `back-channel logout not completed: ${what}; answered 503 (Keycloak does not send the token again)`, {
       error: cause instanceof Error ? cause.message : String(cause),
     });
     return unavailableResponse();

@@ -23,6 +23,7 @@ import {
   readBody,
   TEXT_CONTENT_TYPE,
   unavailableResponse,
+  unavailableWarner,
 } from './revocation-endpoint.js';
 
 export type { KeycloakAdminAction } from './keycloak-admin-action.js';
@@ -47,7 +48,7 @@ export interface KeycloakAdminOptions extends RealmKeysOptions {
   readonly maxBodyBytes?: number;
   /** Allowed clock difference with Keycloak for `expiration` (Keycloak gives 30 s). @default 5000 */
   readonly clockToleranceMs?: number;
-  /** Rejections are reported at `info` (reason, no token), 503s at `warn`. @default defaultLogger */
+  /** Rejections are reported at `info` (reason, no token), 503s at `warn` (at most once a minute for each cause, the next one counting those not logged). @default defaultLogger */
   readonly logger?: KccLogger;
 }
 
@@ -150,9 +151,10 @@ export function createKeycloakAdminHandlers(options: KeycloakAdminOptions): Keyc
       logger.info(`Keycloak ${path} rejected`, { reason, description });
       return invalidRequestResponse(description);
     };
+    const warnUnavailable = unavailableWarner(logger);
     const unavailable = (what: string, cause: unknown): EndpointResponse => {
       stats.unavailable += 1;
-      logger.warn(`Keycloak ${path} not applied: ${what}; answered 503`, { error: cause instanceof Error ? cause.message : String(cause) });
+      warnUnavailable(what, `Keycloak ${path} not applied: ${what}; answered 503`, { error: cause instanceof Error ? cause.message : String(cause) });
       return unavailableResponse();
     };
 

@@ -1,4 +1,4 @@
-import { type ExportedJWKSCache, type JSONWebKeySet, type JWTVerifyGetKey, type RemoteJWKSetOptions, createLocalJWKSet, createRemoteJWKSet, jwksCache } from 'jose';
+import { type ExportedJWKSCache, type FetchImplementation, type JSONWebKeySet, type JWTVerifyGetKey, type RemoteJWKSetOptions, createLocalJWKSet, createRemoteJWKSet, customFetch, jwksCache } from 'jose';
 import { type KccLogger, defaultLogger } from '../logger.js';
 import { OptionProblems, requireOptionsObject, show } from '../option-checks.js';
 import { pause } from '../time-limit.js';
@@ -42,7 +42,9 @@ export interface RealmKeysOptions {
   /**
    * Minimum time between two fetches triggered by an unknown `kid`. A token with an unknown `kid`
    * that arrives while the JWKS is cooling down waits for the cooldown to end (up to 3 s) and is
-   * looked up again, so a forged token cannot make the realm's genuine new key look unknown.
+   * looked up again, so a forged token cannot make the realm's genuine new key look unknown. After
+   * a fetch that failed, no fetch at all is tried for this long: a token that needs one meanwhile
+   * is answered as if it had failed (503, or the key set held when it has the token's key).
    * @default 3000
    */
   readonly jwksCooldownMs?: number;
@@ -145,14 +147,19 @@ export function realmKeysFrom(options: RealmKeysOptions, problems: OptionProblem
  * would last that much longer (a removed key trusted, a new key refused, for as long as the step).
  * Each is also judged here on the monotonic clock ({@link FetchClock}), and a fetch made when
  * either clock says so.
+ *
+ * jose's cooldown starts only after a fetch that succeeded: while the JWKS answers errors, every
+ * lookup that needs keys (a made-up `kid`; any token once the cache has expired) would fetch again.
+ * {@link FailedFetchCooldown} allows one attempt per cooldown after a failure, whatever asks for it.
  */
 function lazyRemoteJwks(url: URL, options: RemoteJWKSetOptions & { cacheMaxAge: number; cooldownDuration: number }, heldMaxAgeMs: number, logger: KccLogger): JWTVerifyGetKey {
   let remote: ReturnType<typeof createRemoteJWKSet> | undefined;
   // jose records here the set it last fetched and when (`uat`, wall clock).
   const fetched: Partial<ExportedJWKSCache> = {};
   const clock = new FetchClock(fetched);
+  const failures = new FailedFetchCooldown(fetched, options.cooldownDuration);
   const lookup: JWTVerifyGetKey = async (protectedHeader, token) => {
-    const jwks = (remote ??= createRemoteJWKSet(url, { ...options, [jwksCache]: fetched as Record<string, never> }));
+    const jwks = (remote ??= createRemoteJWKSet(url, { ...options, [jwksCache]: fetched as Record<string, never>, [customFetch]: failures.fetch }));
     if (jwks.fresh && clock.ageMs() >= options.cacheMaxAge) await clock.watch(() => jwks.reload());
     try {
       return await clock.watch(() => jwks(protectedHeader, token));
@@ -198,6 +205,41 @@ class FetchClock {
   ageMs(): number {
     return performance.now() - this.fetchedAt;
   }
+}
+
+/**
+ * At most one JWKS fetch attempt per `cooldownMs` after an attempt that failed (an error status, a
+ * timeout, a dropped connection, a body that is no key set): jose's own cooldown starts only after
+ * a fetch that succeeded, so while the realm's JWKS answered errors each forged logout token with a
+ * made-up `kid` made one fetch (an attack review: 200 requests, 200 fetches of an identity provider
+ * already answering 503). A fetch asked for meanwhile fails at once, without a request: the lookup
+ * answers as the failed fetch did (503, or the key set held when it has the token's key). Concurrent
+ * lookups still share the one attempt in flight (jose's). An attempt failed when jose did not record
+ * a new key set from it. The cooldown counts from the attempt's end and is over when either clock
+ * says so (the wall clock as jose's, the monotonic one so that a clock stepped back lengthens
+ * nothing). It applies to the first fetch after start too: an instance that has never fetched the
+ * key set retries once per cooldown, not once per request.
+ */
+class FailedFetchCooldown {
+  private last: { readonly before: unknown; readonly endedAt: number; readonly endedAtWall: number } | undefined;
+
+  constructor(private readonly fetched: Partial<ExportedJWKSCache>, private readonly cooldownMs: number) {}
+
+  readonly fetch: FetchImplementation = async (url, init) => {
+    const last = this.last;
+    if (last !== undefined && this.fetched.jwks === last.before) {
+      const sinceMs = Math.max(performance.now() - last.endedAt, Date.now() - last.endedAtWall);
+      if (sinceMs < this.cooldownMs) {
+        throw new Error(`not fetched: the last fetch failed ${Math.max(0, Math.round(sinceMs / 1000))} s ago, and the next is tried once jwksCooldownMs (${Math.round(this.cooldownMs / 1000)} s) has passed`);
+      }
+    }
+    const before = this.fetched.jwks;
+    try {
+      return await fetch(url, init);
+    } finally {
+      this.last = { before, endedAt: performance.now(), endedAtWall: Date.now() };
+    }
+  };
 }
 
 /**

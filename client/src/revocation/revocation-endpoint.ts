@@ -1,4 +1,5 @@
 import { KccConnectionError, KccInputError } from '../errors.js';
+import type { KccLogger } from '../logger.js';
 import { type OptionProblems, show } from '../option-checks.js';
 import type { ReplayGuard } from './replay-guard.js';
 import type { RevocationSink } from './revocation-sink.js';
@@ -196,6 +197,31 @@ export async function applyAndRecord(
 /** A `PX` Redis accepts: a whole number of milliseconds from 1 to 2^53 − 1 once rounded up. */
 function isRecordableTtl(ttlMs: number): boolean {
   return Number.isFinite(ttlMs) && ttlMs > 0 && Number.isSafeInteger(Math.ceil(ttlMs));
+}
+
+/** How often a logout endpoint warns about its 503s of one kind: the rest are counted, and said with the next warning. */
+export const UNAVAILABLE_WARNING_INTERVAL_MS = 60_000;
+
+/**
+ * A logout endpoint's `warn` for its 503s: at most one a minute ({@link UNAVAILABLE_WARNING_INTERVAL_MS})
+ * for each `what`, the next one saying how many were not logged since. Forged tokens with made-up
+ * `kid`s are answered 503 while the realm's JWKS fails, one warning each before (an attack review:
+ * 200 requests, 200 lines); the handler's `stats.unavailable` still counts every one. `what` names
+ * the cause from a fixed set (never a token or a value from the request).
+ */
+export function unavailableWarner(logger: KccLogger): (what: string, message: string, context: Record<string, unknown>) => void {
+  const last = new Map<string, { at: number; suppressed: number }>();
+  return (what, message, context) => {
+    const now = Date.now();
+    const seen = last.get(what);
+    if (seen !== undefined && now - seen.at < UNAVAILABLE_WARNING_INTERVAL_MS && now >= seen.at) {
+      seen.suppressed += 1;
+      return;
+    }
+    last.set(what, { at: now, suppressed: 0 });
+    const more = seen !== undefined && seen.suppressed > 0 ? ` (${seen.suppressed} more like it since the last such warning, not logged)` : '';
+    logger.warn(`${message}${more}`, context);
+  };
 }
 
 /** Turns a request handler into an {@link EndpointHandler} that never rejects: an unexpected error becomes `onError`'s response. */
