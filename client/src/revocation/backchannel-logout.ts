@@ -6,6 +6,7 @@ import { REALM_KEYS_OPTION_NAMES, type RealmKeysOptions, classifyVerificationErr
 import type { ReplayGuard } from './replay-guard.js';
 import type { RevocationSink } from './revocation-sink.js';
 import {
+  AppliedHere,
   type EndpointHandler,
   type EndpointRequest,
   type EndpointResponse,
@@ -147,6 +148,7 @@ export function createBackchannelLogoutHandler(options: BackchannelLogoutOptions
   const requiredClaims = options.allowMissingExp === true ? ['iat', 'jti'] : ['iat', 'jti', 'exp'];
   const logger = options.logger ?? defaultLogger;
   const stats = emptyStats(LOGOUT_REJECTION_REASONS);
+  const appliedHere = new AppliedHere();
 
   async function verify(token: string): Promise<Verdict> {
     let payload: JWTPayload;
@@ -217,15 +219,19 @@ export function createBackchannelLogoutHandler(options: BackchannelLogoutOptions
     }
     const { payload } = verdict;
     const jti = payload.jti!;
+    // A token whose revocation this instance applied and recorded itself: nothing to write again.
+    if (appliedHere.has(jti)) return reject('replayed_jti', '"jti" already used');
     const outcome = await applyAndRecord(
       replayGuard,
       jti,
       replayWindowMs(payload),
       () => (typeof payload.sid === 'string' ? sink.revokeSession(payload.sid) : sink.revokeSubject(payload.sub!, payload.iat!)),
       (late) => {
+        appliedHere.note(jti, late);
         if (late.status === 'applied') logger.info('back-channel logout answered 503 for a slow Redis: stored in Redis afterwards');
       },
     );
+    appliedHere.note(jti, outcome);
     if (outcome.status === 'unrecordable') return reject('bad_claim', '"exp" / "iat" give a lifetime out of range');
     if (outcome.status === 'refused') {
       logger.info('back-channel logout: the revocation store refused the token', { error: outcome.cause.message });

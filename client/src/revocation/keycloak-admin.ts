@@ -11,6 +11,7 @@ import { REALM_KEYS_OPTION_NAMES, type RealmKeysOptions, realmKeysFrom } from '.
 import type { ReplayGuard } from './replay-guard.js';
 import type { KeycloakAdminSink } from './revocation-sink.js';
 import {
+  AppliedHere,
   type EndpointHandler,
   type EndpointRequest,
   type EndpointResponse,
@@ -146,6 +147,7 @@ export function createKeycloakAdminHandlers(options: KeycloakAdminOptions): Keyc
 
   function create(expected: KeycloakAdminAction['action'], path: string): KeycloakAdminHandler {
     const stats = emptyStats(ADMIN_REJECTION_REASONS);
+    const appliedHere = new AppliedHere();
     const reject = (reason: AdminRejectionReason, description: string): EndpointResponse => {
       stats.rejected[reason] += 1;
       logger.info(`Keycloak ${path} rejected`, { reason, description });
@@ -170,9 +172,15 @@ export function createKeycloakAdminHandlers(options: KeycloakAdminOptions): Keyc
       const { action } = verdict;
       // Until the action could no longer be accepted: at most MAX_ACTION_EXPIRATION_AHEAD_SECONDS plus the tolerance.
       const replayTtlMs = Math.max(1_000, action.expiration * 1000 + toleranceMs - Date.now() + 1_000);
-      const outcome = await applyAndRecord(replayGuard, `${REPLAY_PREFIX}${action.id}`, replayTtlMs, () => apply(action, token), (late) => {
+      const replayKey = `${REPLAY_PREFIX}${action.id}`;
+      // An action this instance applied and recorded itself: nothing to apply or relay again (a
+      // replayed "log out all" without a notBefore would otherwise raise the cut-off to its own now).
+      if (appliedHere.has(replayKey)) return reject('replayed_id', 'invalid admin action: "id" already used');
+      const outcome = await applyAndRecord(replayGuard, replayKey, replayTtlMs, () => apply(action, token), (late) => {
+        appliedHere.note(replayKey, late);
         if (late.status === 'applied') logger.info(`Keycloak ${path} answered 503 for a slow Redis: stored in Redis afterwards`);
       });
+      appliedHere.note(replayKey, outcome);
       if (outcome.status === 'unrecordable') return reject('bad_expiration', `invalid admin action: "expiration" out of range (at most ${MAX_ACTION_EXPIRATION_AHEAD_SECONDS} s ahead)`);
       if (outcome.status === 'refused') {
         logger.info(`Keycloak ${path}: the revocation store refused the action`, { error: outcome.cause.message });

@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto';
 import { KccConnectionError, KccInputError } from '../errors.js';
 import type { KccLogger } from '../logger.js';
+import { RecentIds } from '../recent-ids.js';
 import { type OptionProblems, show } from '../option-checks.js';
 import type { ReplayGuard } from './replay-guard.js';
 import type { RevocationSink } from './revocation-sink.js';
@@ -193,6 +195,36 @@ export async function applyAndRecord(
     }
   }
 }
+
+/**
+ * The replay keys (a logout token's `jti`, an admin action's `id`) whose revocation this endpoint
+ * applied itself and saw recorded ({@link applyAndRecord} resolved `applied` or `replayed`): the
+ * revocation is then held by this instance and durable in Redis. A replay of one of them is refused
+ * without applying or writing anything again. Before, each replay of a captured valid token wrote
+ * the revocation to Redis, appended it to the event log and published it to every instance before
+ * it was refused (an attack review). Only this process's memory decides: a replay record found in
+ * Redis (which a holder of the app's credentials can plant for a token not sent yet) never stops a
+ * revocation, which is why the revocation is still applied before its record is checked there.
+ * At least the last {@link APPLIED_HERE_CAPACITY} are kept, as SHA-256 digests; one forgotten is
+ * handled as before (applied again, idempotent, then refused). Other instances a replay reaches apply
+ * it once each, then remember it likewise.
+ */
+export class AppliedHere {
+  private readonly ids = new RecentIds(APPLIED_HERE_CAPACITY);
+
+  has(replayKey: string): boolean {
+    return this.ids.has(digest(replayKey));
+  }
+
+  /** Remembers `replayKey` when `outcome` says its revocation was applied here and its record is in Redis. */
+  note(replayKey: string, outcome: ApplyAndRecordOutcome): void {
+    if (outcome.status === 'applied' || outcome.status === 'replayed') this.ids.add(digest(replayKey));
+  }
+}
+
+export const APPLIED_HERE_CAPACITY = 10_000;
+
+const digest = (id: string): string => createHash('sha256').update(id).digest('base64url');
 
 /** A `PX` Redis accepts: a whole number of milliseconds from 1 to 2^53 − 1 once rounded up. */
 function isRecordableTtl(ttlMs: number): boolean {

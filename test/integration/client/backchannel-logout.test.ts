@@ -204,7 +204,7 @@ describe('OIDC Back-Channel Logout handler against a realm JWKS served over HTTP
     const replay = await handler(post(token));
     expect(replay.status).toBe(400);
     expect(JSON.parse(replay.body)).toEqual({ error: 'invalid_request', error_description: 'invalid logout_token: "jti" already used' });
-    expect(new Set(sink.sessions)).toEqual(new Set(['session-1'])); // re-applied (idempotent), nothing new
+    expect(sink.sessions).toEqual(['session-1']); // applied here and recorded: not applied again
     expect(handler.stats.rejected.replayed_jti).toBe(1);
   });
 
