@@ -2,6 +2,7 @@ import type * as SmithyChecksum from '@smithy/core/checksum';
 import type * as SmithyProtocols from '@smithy/core/protocols';
 import type * as SmithySignatureV4 from '@smithy/signature-v4';
 import { loadAll, loadSdk } from '../aws/load-sdk.js';
+import { identifierProblem } from '../contract/naming.js';
 import { type AwsCredentials, type AwsCredentialsProvider, credentialsProviderOf, resolveAwsCredentials } from './aws-credentials.js';
 
 /**
@@ -93,9 +94,8 @@ export function assertIamTokenOptions(options: Pick<IamAuthTokenOptions, 'cacheN
 /** The first malformed token option, described (`"<option>: <what is wrong>"`), or undefined. */
 export function iamTokenOptionsProblem(options: Partial<Pick<IamAuthTokenOptions, 'cacheName' | 'userId' | 'region' | 'serverless'>>): string | undefined {
   const { cacheName, userId, region, serverless } = options;
-  if (typeof cacheName !== 'string' || !CACHE_NAME.test(cacheName.toLowerCase())) {
-    return `cacheName: ${describe(cacheName)} is not a replication group id or serverless cache name (a letter, then letters, digits and hyphens)`;
-  }
+  const cacheNameProblem = iamCacheNameProblem(cacheName);
+  if (cacheNameProblem) return cacheNameProblem;
   if (typeof userId !== 'string' || userId === '' || /[\s\p{Cc}]/u.test(userId)) {
     return `userId: ${describe(userId)} is not an ElastiCache user id (non-empty, no spaces or control characters)`;
   }
@@ -104,12 +104,31 @@ export function iamTokenOptionsProblem(options: Partial<Pick<IamAuthTokenOptions
   // token library, aws/developer-toolkit-elasticache, notes that a token signed otherwise "can fail
   // with WRONGPASS"), and an IAM user's id must equal its name. WRONGPASS says nothing of the case.
   // Refused rather than lower-cased here: the AUTH username sent with the token must match it too.
-  if (userId !== userId.toLowerCase()) {
-    return `userId: ${describe(userId)} has upper-case letters, but ElastiCache stores user ids in lower case, so a token signed for it is refused (WRONGPASS); use ${describe(userId.toLowerCase())}, the id as the stack creates it (its output's iam.username)`;
-  }
+  if (userId !== userId.toLowerCase()) return upperCaseUserIdProblem(userId);
   if (typeof region !== 'string' || !REGION.test(region)) return `region: ${describe(region)} is not an AWS region (e.g. "eu-west-1")`;
   if (typeof serverless !== 'boolean') return `serverless: ${describe(serverless)} must be true (ElastiCache Serverless) or false (replication group)`;
   return undefined;
+}
+
+/** What is wrong with a token's cache name (`"cacheName: <what>"`), or undefined. */
+export function iamCacheNameProblem(cacheName: unknown): string | undefined {
+  if (typeof cacheName === 'string' && CACHE_NAME.test(cacheName.toLowerCase())) return undefined;
+  return `cacheName: ${describe(cacheName)} is not a replication group id or serverless cache name (a letter, then letters, digits and hyphens)`;
+}
+
+/**
+ * An IAM user id with upper-case letters. The id and its lower-case form are shown only when that
+ * form is an ElastiCache user id (the stack's `<namespace>-<app>-<env>-iam`): a value that is not
+ * may be a password or token pasted into KCC_REDIS_USERNAME by mistake (mixed case, like most), and
+ * this message lands in logs; then only the option (or variable) and the rule are named.
+ */
+function upperCaseUserIdProblem(userId: string): string {
+  const lower = userId.toLowerCase();
+  const rule = 'ElastiCache stores user ids in lower case, so a token signed for it is refused (WRONGPASS)';
+  if (identifierProblem(lower) === undefined) {
+    return `userId: ${describe(userId)} has upper-case letters, but ${rule}; use ${describe(lower)}, the id as the stack creates it (its output's iam.username)`;
+  }
+  return `userId: has upper-case letters, but ${rule}; nor is it an ElastiCache user id in lower case (a letter, then letters, digits and single hyphens, at most 40 characters), so it is not shown (a secret pasted by mistake?): give the IAM user's id as the stack creates it (its output's iam.username)`;
 }
 
 /** Signs a token with already resolved credentials at `now`. */

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { KccAwsError, createIamAuthToken } from '../../../client/src/index.js';
 import { RegionInfo } from 'aws-cdk-lib/region-info';
 import { iamTokenOptionsProblem, signIamToken } from '../../../client/src/iam/auth-token.js';
+import { secretsIn } from '../../support/secret-scan.js';
 
 const EXAMPLE = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' };
 const AT = new Date('2026-12-01T12:00:00Z');
@@ -62,6 +63,18 @@ describe('createIamAuthToken', () => {
   ])('refuses a malformed %s with a TypeError naming it', async (_name, override, message) => {
     await expect(createIamAuthToken({ ...base, ...override })).rejects.toThrow(TypeError);
     await expect(createIamAuthToken({ ...base, ...override })).rejects.toThrow(message);
+  });
+
+  // From a review of today's fixes (ca2ff28): the refusal of an upper-case id showed the value twice.
+  it('an upper-case userId shows the value only when its lower-case form is a user id', async () => {
+    const pasted = 'Xq7Rk2Lw9Tz4Vb8Nc3Md6Pf1Gh5Js0AeYu2Io7Kl4Zx9Cv3Bn8Mq1We6Rt5Ty0Ui';
+    const error = await createIamAuthToken({ ...base, userId: pasted }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TypeError);
+    expect((error as TypeError).message).toMatch(/^userId: has upper-case letters, .*so it is not shown/);
+    expect(secretsIn(error, [pasted, pasted.toLowerCase()], { coerce: true })).toEqual([]);
+    // Base64 with its + / = is not an id either, nor a lower-case form over 40 characters.
+    for (const userId of ['Ab+/cd==', `A${'b'.repeat(40)}`]) expect(iamTokenOptionsProblem({ ...base, userId })).not.toContain(userId.toLowerCase());
+    expect(iamTokenOptionsProblem({ ...base, userId: 'My-App-Prod-Iam' })).toMatch(/^userId: "My-App-Prod-Iam" has upper-case letters, .*; use "my-app-prod-iam"/);
   });
 
   it('takes every region aws-cdk-lib knows, in every partition, and refuses what is not a region', () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { KccConfigError, type KccConnectionOptions } from '../../../client/src/index.js';
 import { resolveConnection } from '../../../client/src/resolve-options.js';
+import { secretsIn } from '../../support/secret-scan.js';
 
 const iam: KccConnectionOptions = {
   url: 'rediss://kcc-redis.abc123.ng.0001.euc1.cache.amazonaws.com:6379',
@@ -86,6 +87,30 @@ describe('connection config: auth "iam"', () => {
     expect(await problems({ ...iam, username: 'Other-User', env: { KCC_REDIS_USERNAME: 'kcc-redis-my-app-prod-iam' } })).toEqual([expect.stringMatching(/^username: "Other-User" has upper-case letters/)]);
     // The lower-case id, as the stack creates it, passes.
     expect((await resolveConnection({ ...iam, username: 'kcc-redis-my-app-prod-iam' })).iam!.userId).toBe('kcc-redis-my-app-prod-iam');
+  });
+
+  // From a review of today's fixes (ca2ff28): a password or token pasted into KCC_REDIS_USERNAME by
+  // mistake is mostly mixed case, and the refusal showed it twice (as given and lower-cased) in an
+  // error that lands in logs. It is shown only when its lower-case form is a user id.
+  it('an upper-case user id that is no user id in lower case either (a secret pasted by mistake?) is refused without showing it', async () => {
+    const pasted = 'Xq7Rk2Lw9Tz4Vb8Nc3Md6Pf1Gh5Js0AeYu2Io7Kl4Zx9Cv3Bn8Mq1We6Rt5Ty0Ui';
+    expect(pasted).toHaveLength(64);
+    for (const [options, source] of [
+      [{ ...iam, username: undefined, env: { KCC_REDIS_USERNAME: pasted } }, 'KCC_REDIS_USERNAME'],
+      [{ ...iam, username: pasted }, 'username'],
+    ] as const) {
+      const error = await resolveConnection(options).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(KccConfigError);
+      expect((error as KccConfigError).problems).toEqual([
+        `${source}: has upper-case letters, but ElastiCache stores user ids in lower case, so a token signed for it is refused (WRONGPASS); nor is it an ElastiCache user id in lower case (a letter, then letters, digits and single hyphens, at most 40 characters), so it is not shown (a secret pasted by mistake?): give the IAM user's id as the stack creates it (its output's iam.username)`,
+      ]);
+      // Nowhere: message, problems, cause, util.inspect, JSON, the stack.
+      expect(secretsIn(error, [pasted, pasted.toLowerCase()], { coerce: true })).toEqual([]);
+    }
+    // A short id that is one in lower case is still shown, with the lower-case id to use.
+    expect(await problems({ ...iam, username: 'My-App-Prod-Iam' })).toEqual([
+      expect.stringMatching(/^username: "My-App-Prod-Iam" has upper-case letters, .*; use "my-app-prod-iam", the id as the stack creates it/),
+    ]);
   });
 
   it('refuses iam.maxConnectionAgeMs above ElastiCache\'s 12 hours (renewals at 75-90 % of it would meet the cut), and takes 12 hours or less', async () => {
