@@ -6,7 +6,7 @@ import { MAX_MESSAGE_BYTES, MAX_SENDER_LENGTH, MIN_MESSAGE_BYTES } from './envel
 import { KccConfigError } from './errors.js';
 import { OptionProblems, show } from './option-checks.js';
 import type { IamConnectionOptions } from './iam/iam-options.js';
-import { type ResolvedIamAuth, resolveAuthMode, resolveIamAuth, resolveServerless } from './iam/resolve-iam-options.js';
+import { type ResolvedIamAuth, iamOptionProblems, resolveAuthMode, resolveIamAuth, resolveServerless } from './iam/resolve-iam-options.js';
 import { type KccLogger, defaultLogger } from './logger.js';
 import { keyPrefixOfUser, keyPrefixProblem } from './contract/naming.js';
 import { CONNECTION_DEFAULTS, type CredentialsProvider, type KccConnectionOptions, type RedisCredentials } from './options.js';
@@ -79,7 +79,6 @@ const NUMERIC_OPTIONS = [
  */
 export async function resolveConnection(options: KccConnectionOptions = {}): Promise<ResolvedConnection> {
   const env = options.env ?? process.env;
-  const first = (...values: (string | undefined)[]) => values.find((v) => v !== undefined && v !== '');
   const problems: string[] = unknownOptionProblems(options);
   const logger = options.logger ?? defaultLogger;
 
@@ -110,8 +109,7 @@ export async function resolveConnection(options: KccConnectionOptions = {}): Pro
   }
 
   const { numbers, maxMessageBytes, socketTimeoutMs, heartbeatIntervalMs } = numericOptions(options, problems);
-  const pubSub = first(options.pubSub, env.KCC_REDIS_PUBSUB) ?? 'auto';
-  checkPubSub(pubSub, problems);
+  const pubSub = resolvePubSub(options, env, problems);
 
   const endpoint = parseEndpoint(options, env, problems);
   const tlsCa = await resolveCa(options, env, problems);
@@ -143,7 +141,7 @@ export async function resolveConnection(options: KccConnectionOptions = {}): Pro
     port: resolvedEndpoint.port,
     tls: resolvedEndpoint.tls ? { ca: tlsCa, servername: options.tls?.servername } : false,
     clusterMode: options.clusterMode ?? (serverless || (resolvedEndpoint.clusterMode ?? false)),
-    pubSub: pubSub as PubSubOption,
+    pubSub,
     keyPrefix: keyPrefix!,
     credentials: { username: username!, password: password! },
     iam,
@@ -164,10 +162,12 @@ export async function resolveConnection(options: KccConnectionOptions = {}): Pro
  * What is wrong with connection options that can be told from the options alone, before anything
  * connects (a provider made at start-up and connected later): unknown keys, numbers out of range,
  * names Redis would refuse, an explicit `url` that is not `rediss://host:port`, an explicit `auth`,
- * `pubSub` or `serverless` of the wrong kind, `tls.ca` that is no PEM text. What the environment or
- * the secret may still supply at connect time (url, username, password, key prefix) is not
- * required, nothing is read (no environment, secret or file), and each problem is worded as
- * {@link resolveConnection} words it.
+ * `pubSub` or `serverless` of the wrong kind, `tls.ca` that is no PEM text, and with an explicit
+ * `auth: 'iam'` the `iam` options (its numbers, `now`, `credentials`, a `cacheName` given). What the
+ * environment or the secret may still supply at connect time (url, username, password, key prefix,
+ * the IAM cache name, user id and region) is not required, nothing is read (no environment, secret,
+ * file or credentials), a value connect time takes as unset (an empty `pubSub`) is unset here too,
+ * and each problem is worded as {@link resolveConnection} words it.
  */
 export async function connectionOptionProblems(options: KccConnectionOptions): Promise<string[]> {
   const problems = unknownOptionProblems(options);
@@ -175,12 +175,16 @@ export async function connectionOptionProblems(options: KccConnectionOptions): P
   const iamMode = options.auth !== undefined && resolveAuthMode(options.auth, noEnv, problems) === 'iam';
   const serverless = resolveServerless(options.serverless, noEnv, problems);
   numericOptions(options, problems);
-  if (options.pubSub !== undefined) checkPubSub(options.pubSub, problems);
+  // As resolveConnection takes it: an empty string is unset there (KCC_REDIS_PUBSUB, else "auto").
+  resolvePubSub(options, noEnv, problems);
   if (options.url !== undefined) checkPlaintext(parseEndpoint(options, noEnv, problems), iamMode, options, problems);
   // tls.caFile is read at connect time only.
   if (options.tls?.caFile === undefined || options.tls.ca !== undefined) await resolveCa(options, noEnv, problems);
   checkNames(options, problems);
   checkServerlessClusterMode(serverless, options, problems);
+  // The environment (KCC_REDIS_AUTH) may still ask for IAM; only an explicit auth: 'iam' makes
+  // the iam options count here, as connect time ignores them with password authentication.
+  if (iamMode) iamOptionProblems(options.iam, problems);
   return problems;
 }
 
@@ -206,10 +210,17 @@ function numericOptions(options: KccConnectionOptions, problems: string[]) {
   return { numbers, maxMessageBytes, socketTimeoutMs, heartbeatIntervalMs };
 }
 
-function checkPubSub(pubSub: string, problems: string[]): void {
-  if (!(PUBSUB_OPTIONS as readonly string[]).includes(pubSub)) {
-    problems.push(`pubSub: "${pubSub}" is not one of ${PUBSUB_OPTIONS.map((o) => `"${o}"`).join(', ')} (option pubSub or KCC_REDIS_PUBSUB); leave it unset for "auto"`);
-  }
+/** The `pubSub` option, else KCC_REDIS_PUBSUB (an empty string of either is unset), else `'auto'`; a value that is no mode is a problem. */
+function resolvePubSub(options: KccConnectionOptions, env: Readonly<Record<string, string | undefined>>, problems: string[]): PubSubOption {
+  const pubSub = first(options.pubSub, env.KCC_REDIS_PUBSUB) ?? 'auto';
+  if ((PUBSUB_OPTIONS as readonly string[]).includes(pubSub)) return pubSub as PubSubOption;
+  problems.push(`pubSub: "${pubSub}" is not one of ${PUBSUB_OPTIONS.map((o) => `"${o}"`).join(', ')} (option pubSub or KCC_REDIS_PUBSUB); leave it unset for "auto"`);
+  return 'auto';
+}
+
+/** The first value that is set: neither undefined nor an empty string (a variable set to ''). */
+function first(...values: (string | undefined)[]): string | undefined {
+  return values.find((v) => v !== undefined && v !== '');
 }
 
 function checkPlaintext(endpoint: ParsedEndpoint | undefined, iamMode: boolean, options: KccConnectionOptions, problems: string[]): void {

@@ -1,5 +1,5 @@
 import { type AwsCredentialsProvider, credentialsProviderOf } from './aws-credentials.js';
-import { iamTokenOptionsProblem } from './auth-token.js';
+import { iamCacheNameProblem, iamTokenOptionsProblem } from './auth-token.js';
 import { IAM_DEFAULTS, type IamConnectionOptions, type RedisAuthMode } from './iam-options.js';
 import { CONNECTION_DEFAULTS } from '../options.js';
 
@@ -70,6 +70,42 @@ function usernameSource(username: string, env: Env): string {
   return 'username';
 }
 
+/**
+ * What is wrong with the `iam` options as given, told from them alone (no environment, no
+ * credentials resolved): a `cacheName` given that is no cache name, the numbers, `now`, the shape of
+ * `credentials`. Each problem is worded as {@link resolveIamAuth} words it. For a check before
+ * connecting (`kccClusterProvider`), with `auth: 'iam'` given: what the environment may still
+ * supply (the cache name, the user id, the region) is not required.
+ */
+export function iamOptionProblems(options: IamConnectionOptions | undefined, problems: string[]): void {
+  if (options?.cacheName !== undefined) {
+    const problem = iamCacheNameProblem(options.cacheName);
+    if (problem) problems.push(`iam.${problem}`);
+  }
+  iamBlockOptions(options, problems);
+}
+
+/** The `iam` numbers (defaults where unset or wrong), `now` and `credentials` checked: one problem per fault. */
+function iamBlockOptions(options: IamConnectionOptions | undefined, problems: string[]): { maxConnectionAgeMs: number; checkIntervalMs: number } {
+  const numbers: { maxConnectionAgeMs: number; checkIntervalMs: number } = { maxConnectionAgeMs: IAM_DEFAULTS.maxConnectionAgeMs, checkIntervalMs: IAM_DEFAULTS.checkIntervalMs };
+  for (const name of ['maxConnectionAgeMs', 'checkIntervalMs'] as const) {
+    const value = options?.[name];
+    if (value === undefined) continue;
+    if (!Number.isInteger(value) || value <= 0) problems.push(`iam.${name}: ${String(value)} must be a positive whole number`);
+    else if (name === 'maxConnectionAgeMs' && value > IAM_DEFAULTS.maxConnectionAgeMs) {
+      problems.push(`iam.maxConnectionAgeMs: ${value} is longer than ElastiCache keeps an IAM-authenticated connection (12 hours): renewals at 75-90 % of it would come too close to, or after, ElastiCache's cut; leave it unset (12 hours), or set at most ${IAM_DEFAULTS.maxConnectionAgeMs}`);
+    } else numbers[name] = value;
+  }
+  if (options?.now !== undefined && typeof options.now !== 'function') problems.push('iam.now: must be a function returning epoch milliseconds');
+  const credentials = options?.credentials;
+  const credentialsOk =
+    credentials === undefined ||
+    typeof credentials === 'function' ||
+    (typeof credentials === 'object' && credentials !== null && typeof credentials.accessKeyId === 'string' && typeof credentials.secretAccessKey === 'string');
+  if (!credentialsOk) problems.push('iam.credentials: must be an AWS SDK credential provider or { accessKeyId, secretAccessKey, sessionToken? }');
+  return numbers;
+}
+
 /** Merges and checks the IAM settings; pushes one problem per fault and returns undefined when any. */
 export function resolveIamAuth(options: IamConnectionOptions | undefined, env: Env, inputs: IamInputs, problems: string[]): ResolvedIamAuth | undefined {
   const before = problems.length;
@@ -90,29 +126,14 @@ export function resolveIamAuth(options: IamConnectionOptions | undefined, env: E
     const problem = iamTokenOptionsProblem({ cacheName, userId: inputs.username, region: inputs.region, serverless: inputs.serverless });
     if (problem) problems.push(problem.replace(/^cacheName:/, 'iam.cacheName:').replace(/^userId:/, `${usernameSource(inputs.username, env)}:`));
   }
-  const numbers: { maxConnectionAgeMs: number; checkIntervalMs: number } = { maxConnectionAgeMs: IAM_DEFAULTS.maxConnectionAgeMs, checkIntervalMs: IAM_DEFAULTS.checkIntervalMs };
-  for (const name of ['maxConnectionAgeMs', 'checkIntervalMs'] as const) {
-    const value = options?.[name];
-    if (value === undefined) continue;
-    if (!Number.isInteger(value) || value <= 0) problems.push(`iam.${name}: ${String(value)} must be a positive whole number`);
-    else if (name === 'maxConnectionAgeMs' && value > IAM_DEFAULTS.maxConnectionAgeMs) {
-      problems.push(`iam.maxConnectionAgeMs: ${value} is longer than ElastiCache keeps an IAM-authenticated connection (12 hours): renewals at 75-90 % of it would come too close to, or after, ElastiCache's cut; leave it unset (12 hours), or set at most ${IAM_DEFAULTS.maxConnectionAgeMs}`);
-    } else numbers[name] = value;
-  }
-  if (options?.now !== undefined && typeof options.now !== 'function') problems.push('iam.now: must be a function returning epoch milliseconds');
-  const credentials = options?.credentials;
-  const credentialsOk =
-    credentials === undefined ||
-    typeof credentials === 'function' ||
-    (typeof credentials === 'object' && credentials !== null && typeof credentials.accessKeyId === 'string' && typeof credentials.secretAccessKey === 'string');
-  if (!credentialsOk) problems.push('iam.credentials: must be an AWS SDK credential provider or { accessKeyId, secretAccessKey, sessionToken? }');
+  const numbers = iamBlockOptions(options, problems);
   if (problems.length > before) return undefined;
   return {
     cacheName: cacheName!.toLowerCase(),
     userId: inputs.username!,
     region: inputs.region!,
     serverless: inputs.serverless,
-    credentials: credentialsProviderOf(credentials),
+    credentials: credentialsProviderOf(options?.credentials),
     ...numbers,
     tokenRefreshAfterMs: IAM_DEFAULTS.tokenRefreshAfterMs,
     credentialsTimeoutMs: inputs.connectTimeoutMs ?? CONNECTION_DEFAULTS.connectTimeoutMs,

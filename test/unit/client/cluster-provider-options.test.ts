@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { secretsIn } from '../../support/secret-scan.js';
-import { KccConfigError, type KccRedis } from '../../../client/src/index.js';
+import { KccConfigError, type KccRedis, type PubSubOption } from '../../../client/src/index.js';
 import { type KccClusterProviderOptions, kccClusterProvider } from '../../../client/src/keycloak-connector/index.js';
 
 // Found by a new user's review of the packed tarball: kccClusterProvider() took any options and a
@@ -92,5 +92,49 @@ describe('kccClusterProvider(options): its options are checked when it is called
       expect.stringMatching(/^url: plaintext redis:\/\/ refused/),
     ]));
     await Promise.all([provider.disconnect(), none.disconnect()]);
+  });
+});
+
+// From a review of today's fixes (a7cb393, ca2ff28, b6472fc): what the call-time check refused or
+// let through differed from connect time.
+describe('kccClusterProvider(options): the call-time check agrees with connect time', () => {
+  it("an empty pubSub is unset, as at connect time (KCC_REDIS_PUBSUB, else 'auto'): pubSub: process.env.X with X set but empty", async () => {
+    const env: Record<string, string> = {};
+    const provider = await kccClusterProvider({ connection: { pubSub: '' as PubSubOption, env } });
+    env.KCC_REDIS_URL = 'redis://cache.example.com:6379';
+    // Resolved at connect time: the empty pubSub is not among the problems there either.
+    const error = await provider.connectOrThrow().catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(KccConfigError);
+    expect((error as KccConfigError).problems.filter((problem) => problem.startsWith('pubSub'))).toEqual([]);
+    await provider.disconnect();
+    // A value that is no mode is still refused when it is called.
+    expect((await refusal({ connection: { pubSub: 'sharded' } })).problems).toEqual([expect.stringMatching(/^connection\.pubSub: "sharded" is not one of /)]);
+  });
+
+  it("with auth: 'iam', the iam options are checked when it is called, worded as at connect time", async () => {
+    const error = await refusal({
+      connection: { auth: 'iam', iam: { cacheName: 'cache.example.com', maxConnectionAgeMs: 13 * 3_600_000, checkIntervalMs: 0, now: 5 as never, credentials: { accessKeyId: 'x' } as never } },
+    });
+    expect(error.problems).toEqual([
+      expect.stringMatching(/^connection\.iam\.cacheName: "cache\.example\.com" is not a replication group id or serverless cache name/),
+      expect.stringMatching(/^connection\.iam\.maxConnectionAgeMs: 46800000 is longer than ElastiCache keeps an IAM-authenticated connection \(12 hours\)/),
+      'connection.iam.checkIntervalMs: 0 must be a positive whole number',
+      'connection.iam.now: must be a function returning epoch milliseconds',
+      'connection.iam.credentials: must be an AWS SDK credential provider or { accessKeyId, secretAccessKey, sessionToken? }',
+    ]);
+  });
+
+  it("the iam options are not checked without auth: 'iam' (connect time ignores them with password authentication), nor is what the environment supplies required", async () => {
+    const iam = { maxConnectionAgeMs: 13 * 3_600_000 };
+    for (const connection of [{ iam, env: {} }, { auth: 'password' as const, iam, env: {} }, { auth: 'iam' as const, iam: { maxConnectionAgeMs: 12 * 3_600_000 }, env: {} }]) {
+      await (await kccClusterProvider({ connection })).disconnect();
+    }
+  });
+
+  it('a pinoLogger that is not an object is refused by name', async () => {
+    for (const pinoLogger of ['info', 5, null, () => undefined]) {
+      expect((await refusal({ pinoLogger })).problems).toEqual([expect.stringMatching(/^pinoLogger: must be a pino logger \(got /)]);
+    }
+    await (await kccClusterProvider({ pinoLogger: { info() {}, warn() {}, error() {}, debug() {}, child() { return this; } } as never })).disconnect();
   });
 });
