@@ -62,6 +62,10 @@ export interface AppEnvTarget {
   kek(): Promise<KeyEncryptionKeyMaterial | undefined>;
   /** The local server's state, with `--local-dir`. */
   readonly local?: LocalState;
+  /** The options that choose this app-env's credentials again: its source's (with --outputs, its --stack), --url and --region when given. */
+  readonly sourceArgs: readonly string[];
+  /** The app and env, when the source names them apart (--local-dir); else only `name` is known. */
+  readonly appEnv?: { readonly app: string; readonly env: string };
 }
 
 /** An app-env the source names, before its credentials are read. */
@@ -73,6 +77,8 @@ interface Candidate {
   readonly options: KccConnectionOptions;
   readonly kek: () => Promise<KeyEncryptionKeyMaterial | undefined>;
   readonly local?: LocalState;
+  readonly sourceArgs: readonly string[];
+  readonly appEnv?: { readonly app: string; readonly env: string };
 }
 
 /** An app-env whose credentials could not be read (its secret refused, say): shown as its own failed row. */
@@ -167,6 +173,25 @@ export function targetEndpoint(target: AppEnvTarget): string {
   return `${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
+/**
+ * The options a command line the CLI suggests needs to work on `target` again, quoted for a POSIX
+ * shell where needed: `--app <app> --env <env>` (rotate-keys and revoke require them) and the
+ * source this run was given (with --outputs, the app-env's --stack; --url and --region when given).
+ * --app/--env select `<app>-<env>`, so where the source does not name the app and env apart (all
+ * but --local-dir) the name is split at its last hyphen: that selects the same app-env.
+ */
+export function targetArgs(target: AppEnvTarget): string {
+  const cut = target.name.lastIndexOf('-');
+  const appEnv = target.appEnv ?? (cut > 0 ? { app: target.name.slice(0, cut), env: target.name.slice(cut + 1) } : undefined);
+  const chosen = appEnv === undefined ? ['--app <app> --env <env>'] : ['--app', appEnv.app, '--env', appEnv.env].map(shellWord);
+  return [...chosen, ...target.sourceArgs.map(shellWord)].join(' ');
+}
+
+/** `word` as a POSIX shell reads it back: as it is when it holds nothing the shell treats apart, else in single quotes. */
+function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
 function refuseSeveral(command: string, found: readonly { name: string; stack?: string }[]): never {
   const names = new Set(found.map((t) => t.name));
   const stacks = new Set(found.map((t) => t.stack).filter((stack) => stack !== undefined));
@@ -186,6 +211,8 @@ async function selectCandidates(command: string, values: ParsedValues, io: CliIo
   // region whatever this says (client/src/aws/secrets-manager.ts).
   const region = stringOption(values, 'region') ?? (io.env.AWS_REGION || undefined) ?? (io.env.AWS_DEFAULT_REGION || undefined);
   const regionFor = (fileRegion?: string) => region ?? fileRegion;
+  const givenRegion = stringOption(values, 'region');
+  const endpointArgs = [...(url === undefined ? [] : ['--url', url]), ...(givenRegion === undefined ? [] : ['--region', givenRegion])];
   const sources = [localDir && '--local-dir', outputs && '--outputs', secretIds.length > 0 && '--secret-id'].filter(Boolean);
   if (sources.length > 1) throw new CliUsageError(`give one credential source, not ${sources.join(' and ')}`, command);
   if (kekSecretId && secretIds.length !== 1) throw new CliUsageError('--kek-secret-id goes with exactly one --secret-id', command);
@@ -211,6 +238,8 @@ async function selectCandidates(command: string, values: ParsedValues, io: CliIo
         options: { ...base, url: state.url, username: a.username, password: a.password, keyPrefix: a.keyPrefix, tls: { caFile: state.caFile } },
         kek: async () => a.kekSecret,
         local: state,
+        sourceArgs: ['--local-dir', localDir, ...endpointArgs],
+        appEnv: { app: a.app, env: a.env },
       });
     }
   } else if (outputs) {
@@ -222,7 +251,7 @@ async function selectCandidates(command: string, values: ParsedValues, io: CliIo
       const options: KccConnectionOptions = o.password
         ? { ...common, secretId: o.password.secretArn, region: regionFor(o.region) }
         : { ...common, auth: 'iam', username: o.iam!.username, region: o.iam!.region, serverless: o.iam!.serverless, iam: { cacheName: o.iam!.cacheName } };
-      candidates.push({ name: appEnvName(o.keyPrefix), stack: o.stack, source: `${origin} (${o.stack})`, options, kek: kekFromSecret(o.kekSecretArn, o.region) });
+      candidates.push({ name: appEnvName(o.keyPrefix), stack: o.stack, source: `${origin} (${o.stack})`, options, kek: kekFromSecret(o.kekSecretArn, o.region), sourceArgs: ['--outputs', outputs, '--stack', o.stack, ...endpointArgs] });
     }
     if (stack !== undefined) {
       const stacks = [...new Set(candidates.map((c) => c.stack))];
@@ -239,6 +268,7 @@ async function selectCandidates(command: string, values: ParsedValues, io: CliIo
         // KCC_KEYRING_KEK_SECRET_ID names one app-env's key: with several --secret-id it would be
         // taken for every one of them (and their rings shown as refused); then their rings are not verified.
         kek: kekFromSecret(kekSecretId ?? (secretIds.length === 1 ? io.env.KCC_KEYRING_KEK_SECRET_ID : undefined)),
+        sourceArgs: ['--secret-id', secretId, ...(kekSecretId === undefined ? [] : ['--kek-secret-id', kekSecretId]), ...endpointArgs],
       });
     }
   } else {
@@ -248,6 +278,7 @@ async function selectCandidates(command: string, values: ParsedValues, io: CliIo
       source: origin,
       options: { ...base, env: io.env, url, region: regionFor() },
       kek: async () => (io.env.KCC_KEYRING_KEK ? { kek: io.env.KCC_KEYRING_KEK } : kekFromSecret(io.env.KCC_KEYRING_KEK_SECRET_ID)()),
+      sourceArgs: endpointArgs,
     });
   }
 
@@ -262,7 +293,7 @@ async function selectCandidates(command: string, values: ParsedValues, io: CliIo
 /** Reads a candidate's credentials (secrets, discovery). */
 async function resolveCandidate(c: Candidate): Promise<AppEnvTarget> {
   const resolved = await withRegionHint(() => resolveConnection(c.options));
-  return { name: appEnvName(resolved.keyPrefix), source: c.source, stack: c.stack, resolved, connection: connectionFor(resolved, c.options), kek: c.kek, local: c.local };
+  return { name: appEnvName(resolved.keyPrefix), source: c.source, stack: c.stack, resolved, connection: connectionFor(resolved, c.options), kek: c.kek, local: c.local, sourceArgs: c.sourceArgs, appEnv: c.appEnv };
 }
 
 /** The targets that are `wanted` (all without --app/--env); none is a usage error. */

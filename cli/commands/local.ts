@@ -13,7 +13,8 @@ folder, readable by you only, it writes:
   <app>-<env>.env   every variable an instance of that app-env needs, its password and a local-only
                     key-encryption key for the signing-key ring included (node --env-file=<file>)
   admin.env         the local admin user's password (kcc-local-admin), for redis-cli via REDISCLI_AUTH
-  kcc-local.json    the same for tools: kcc-redis check|drift|status|rotate-keys|revoke --local-dir <folder>
+  kcc-local.json    the same for tools: kcc-redis check, drift, status, rotate-keys and revoke read it
+                    with --local-dir <folder>
   tls/ca.crt        the CA to trust (KCC_REDIS_CA_FILE)
 It prints the files' paths and the non-secret variables (never a password or a key), then
 "kcc-redis local: ready on rediss://127.0.0.1:<port>". A restart keeps passwords, keys and data.

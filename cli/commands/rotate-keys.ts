@@ -7,7 +7,7 @@ import { CliFailure, CliUsageError, EXIT } from '../exit-codes.js';
 import type { CliIo } from '../io.js';
 import { readKeyRing } from '../status/key-ring-reader.js';
 import { humanDuration, isoTime } from '../table.js';
-import { TARGET_HELP, TARGET_OPTIONS, describeTarget, resolveOneTarget, targetEndpoint } from '../targets.js';
+import { TARGET_HELP, TARGET_OPTIONS, describeTarget, resolveOneTarget, targetArgs, targetEndpoint } from '../targets.js';
 
 const USAGE = `Usage: kcc-redis rotate-keys --app <app> --env <env> [<source>]
                             (--activation-delay-ms <n> [--retire-grace-ms <n>] | --immediate) [--yes] [--json]
@@ -121,10 +121,10 @@ export const rotateKeysCommand: Command = {
           io.stdout(`${label}: new key ${result.kid} published, ${when}; ${ringGeneration}. Every instance follows through the key-ring event log.`);
         } else if (immediate) {
           io.stderr(
-            `${label}: NOT rotated: another rotation changed the ring while this one was written; key ${result.kid} is the ring's now (${result.activatesAt <= now ? 'signing' : `signs from ${isoTime(result.activatesAt)}`}). This command changed nothing: check kcc-redis status and run rotate-keys --immediate again if a compromised key still signs.`,
+            `${label}: NOT rotated: another rotation changed the ring while this one was written; key ${result.kid} is the ring's now (${result.activatesAt <= now ? 'signing' : `signs from ${isoTime(result.activatesAt)}`}). This command changed nothing: check kcc-redis status and, if a compromised key still signs, run kcc-redis rotate-keys ${targetArgs(target)} --immediate again.`,
           );
         } else if (result.activatesAt > now) {
-          io.stdout(`${label}: not rotated: key ${result.kid} was already pending (activates ${isoTime(result.activatesAt)}); use --immediate to replace it now.`);
+          io.stdout(`${label}: not rotated: key ${result.kid} was already pending (activates ${isoTime(result.activatesAt)}); to replace it now, kcc-redis rotate-keys ${targetArgs(target)} --immediate.`);
         } else {
           // Another caller's rotation won, and its key already signs (an immediate one).
           io.stdout(`${label}: not rotated: another rotation made key ${result.kid} the active key (since ${isoTime(result.activatesAt)}); ${ringGeneration}.`);

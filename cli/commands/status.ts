@@ -9,7 +9,7 @@ import { type RevocationStatus, type SessionLifetimesStatus, readRevocations } f
 import { MAX_DECLARATIONS_READ, MAX_SESSION_LIFETIME_MS } from '../../client/src/revocation/session-lifetimes.js';
 import { type Part, type Unreadable, isUnreadable, read, unreadable } from '../status/unreadable.js';
 import { type Cell, humanDuration, isoTime, paint, plural, renderTable } from '../table.js';
-import { type AppEnvTarget, TARGET_HELP, TARGET_OPTIONS, type UnreadableTarget, isUnreadableTarget, resolveTargets } from '../targets.js';
+import { type AppEnvTarget, TARGET_HELP, TARGET_OPTIONS, type UnreadableTarget, isUnreadableTarget, resolveTargets, targetArgs } from '../targets.js';
 
 const USAGE = `Usage: kcc-redis status [--app <app> --env <env> | --all] [<source>] [--json] [--watch [--interval <s>]]
 
@@ -175,7 +175,8 @@ function lifetimesCell(lifetimes: Part<SessionLifetimesStatus>): Cell {
   return { text: `${shown}: instances differ (state kept for ${humanDuration(declared[0]!)}); give every instance the same sessionMaxLifetimeMs once a rolling deploy is over`, color: 'yellow' };
 }
 
-function render(statuses: readonly AppEnvStatus[], color: boolean, now: number): string {
+/** `statuses[i]` is the status of `targets[i]`. */
+function render(statuses: readonly AppEnvStatus[], targets: readonly (AppEnvTarget | UnreadableTarget)[], color: boolean, now: number): string {
   const sections: string[] = [];
   for (const s of statuses) {
     const title = paint(color, 'bold', `${s.appEnv}  (${s.source})`);
@@ -198,11 +199,11 @@ function render(statuses: readonly AppEnvStatus[], color: boolean, now: number):
       ].join('\n'),
     );
   }
-  return `${sections.join('\n\n')}\n\n${verdict(statuses, color)}`;
+  return `${sections.join('\n\n')}\n\n${verdict(statuses, targets, color)}`;
 }
 
 /** The last lines: what could not be read, what is degraded, what was not verified; or that every ring is usable. */
-function verdict(statuses: readonly AppEnvStatus[], color: boolean): string {
+function verdict(statuses: readonly AppEnvStatus[], targets: readonly (AppEnvTarget | UnreadableTarget)[], color: boolean): string {
   const unreadable = statuses.filter(hasUnreadable).length;
   const degraded = statuses.filter((s) => keyRingOf(s)?.state === 'degraded').length;
   const malformed = statuses.filter(malformedClientNotBefore).length;
@@ -212,7 +213,12 @@ function verdict(statuses: readonly AppEnvStatus[], color: boolean): string {
   if (unreadable > 0) lines.push(paint(color, 'red', `${plural(unreadable, 'app-env')} not read in full (unreadable above).`));
   if (degraded > 0) lines.push(paint(color, 'red', `${plural(degraded, 'key ring')} degraded.`));
   if (malformed > 0) {
-    lines.push(paint(color, 'red', `${plural(malformed, 'client-wide not-before')} malformed: instances treat it as none, so no revocation of every token is in force there; revoke again with kcc-redis revoke --all-before <time>.`));
+    // revoke needs --app/--env: each command names its app-env and this run's source.
+    const revokeAgain = statuses.flatMap((s, i) => {
+      const target = targets[i];
+      return malformedClientNotBefore(s) && target !== undefined && !isUnreadableTarget(target) ? [`kcc-redis revoke ${targetArgs(target)} --all-before <time>`] : [];
+    });
+    lines.push(paint(color, 'red', `${plural(malformed, 'client-wide not-before')} malformed: instances treat it as none, so no revocation of every token is in force there; revoke again with ${revokeAgain.join('; and ')}.`));
   }
   if (unverified > 0) {
     lines.push(paint(color, 'yellow', `${plural(unverified, 'key ring')} not verified (no key-encryption key given): present, but whether instances accept ${unverified === 1 ? 'it' : 'them'} is unknown.`));
@@ -248,7 +254,7 @@ export const statusCommand: Command = {
       const exitCode = exitCodeOf(statuses);
       const now = io.now();
       if (json) io.stdout(JSON.stringify({ v: 1, command: 'status', at: now, exitCode, appEnvs: statuses }, null, watch ? undefined : 2));
-      else io.stdout(`${watch && io.isTTY ? '\u001b[2J\u001b[H' : ''}${watch ? `kcc-redis status at ${isoTime(now)} (every ${intervalS} s; Ctrl-C to stop)\n\n` : ''}${render(statuses, useColor(io), now)}`);
+      else io.stdout(`${watch && io.isTTY ? '\u001b[2J\u001b[H' : ''}${watch ? `kcc-redis status at ${isoTime(now)} (every ${intervalS} s; Ctrl-C to stop)\n\n` : ''}${render(statuses, targets, useColor(io), now)}`);
       if (!watch || (await io.sleep(intervalS * 1000))) return exitCode;
       // The credentials were read once; after a password rotation (WRONGPASS) or a failed read of
       // them, read them again for the next refresh (only then: each read is a Secrets Manager call).

@@ -86,4 +86,21 @@ describe('kcc-redis rotate-keys: --activation-delay-ms', () => {
     expect(activatesAt).toBeLessThanOrEqual(Date.now() + 600_000);
     expect(await ring()).toEqual({ generation: before.generation + 1, activeKid: before.activeKid, nextKid: kid });
   });
+
+  // From a review of today's fixes (48ea0ad, 3867940): "use --immediate to replace it now" added to
+  // the scheduled command line is refused (--activation-delay-ms goes with a scheduled rotation only).
+  it('a scheduled rotation while a key is pending says how to replace it now, in a command line that runs as written', async () => {
+    await runCliInProcess(['rotate-keys', ...target(), '--activation-delay-ms', '600000']);
+    const pending = await ring();
+    const result = await runCliInProcess(['rotate-keys', ...target(), '--activation-delay-ms', '600000']);
+    expect(result.code).toBe(0);
+    const hint = `to replace it now, kcc-redis rotate-keys --app shop --env dev --local-dir ${dir} --immediate.`;
+    expect(result.stdout).toContain(`: not rotated: key ${pending.nextKid} was already pending (activates `);
+    expect(result.stdout.endsWith(hint)).toBe(true);
+    const immediate = await runCliInProcess([...hint.slice('to replace it now, kcc-redis '.length, -'.'.length).split(' '), '--yes']);
+    expect(immediate.stderr).toBe('');
+    expect(immediate.code).toBe(0);
+    expect((await ring()).nextKid).toBeUndefined();
+    expect((await ring()).activeKid).not.toBe(pending.activeKid);
+  });
 });

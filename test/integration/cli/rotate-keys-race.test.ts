@@ -157,7 +157,7 @@ describe('kcc-redis rotate-keys racing another rotation', () => {
       expect(result.code).toBe(EXIT.failed);
       expect(result.stdout).toBe('');
       expect(result.stderr.split('\n')).toHaveLength(1);
-      expect(result.stderr).toContain(`shop-dev (endpoint 127.0.0.1:${server.port}): NOT rotated: another rotation changed the ring while this one was written; key ${theirs.kid} is the ring's now (signing). This command changed nothing`);
+      expect(result.stderr).toContain(`shop-dev (endpoint 127.0.0.1:${server.port}): NOT rotated: another rotation changed the ring while this one was written; key ${theirs.kid} is the ring's now (signing). This command changed nothing: check kcc-redis status and, if a compromised key still signs, run kcc-redis rotate-keys --app shop --env dev --local-dir ${dir} --immediate again.`);
       // The instance's ring as it wrote it: the CLI's write changed nothing.
       expect(await admin.hgetall(ringKey)).toEqual(written);
       const after = await KeyRing.inspect(redis, { env });

@@ -145,6 +145,21 @@ describe('kcc-redis revoke and rotate-keys: the app-env is named, and shown with
     expect(rotatedJson.json()).toMatchObject({ command: 'rotate-keys', appEnv: 'shop-dev', stack: STACK, endpoint: endpoint(), rotated: true });
   });
 
+  // From a review of today's fixes: a hint's command line needs --app/--env (3867940) and the
+  // source; with --outputs, the app-env's stack (and --region, as given).
+  it('rotate-keys\'s hint names the app-env, the outputs file with the stack and the region, and runs as written', async () => {
+    const scheduled = [...fromOutputs(), '--region', REGION, ...shop, '--activation-delay-ms', '600000', '--yes'];
+    await runCliInProcess(['rotate-keys', ...scheduled], { env: awsEnv });
+    const again = await runCliInProcess(['rotate-keys', ...scheduled], { env: awsEnv });
+    expect(again.code).toBe(0);
+    const hint = `to replace it now, kcc-redis rotate-keys --app shop --env dev --outputs ${outputs} --stack ${STACK} --region ${REGION} --immediate.`;
+    expect(again.stdout.endsWith(hint)).toBe(true);
+    const immediate = await runCliInProcess([...hint.slice('to replace it now, kcc-redis '.length, -'.'.length).split(' '), '--yes'], { env: awsEnv });
+    expect(immediate.code).toBe(0);
+    expect(immediate.stdout).toMatch(/: new key [\w-]+ published, signs now; /);
+    noSecret(again);
+  });
+
   it('read-only commands keep taking every app-env the source has', async () => {
     const status = await runCliInProcess(['status', ...local(), '--json']);
     expect(status.code).toBe(0);

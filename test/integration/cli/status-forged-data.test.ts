@@ -141,9 +141,18 @@ describe('kcc-redis status and rotate-keys against forged data', () => {
     expect(table.stdout).toContain('client not-before MALFORMED ("1e300" is not epoch seconds; instances refuse it)');
     expect(table.stdout).toContain('1 client-wide not-before malformed: instances treat it as none, so no revocation of every token is in force there');
     expect(table.stdout).not.toContain('every key ring usable');
+    // From a review of today's fixes (3867940 made revoke need --app/--env): the hint names the
+    // row's app-env and this run's source, and runs as written (with a time for <time>).
+    const hint = `revoke again with kcc-redis revoke --app blog --env dev --local-dir ${dir} --all-before <time>.`;
+    expect(table.stdout).toContain(hint);
     const json = await runCliInProcess(['status', ...local(), '--all', '--json']);
     expect(json.json<StatusJson>().appEnvs[1]!.revocations).toMatchObject({ clientNotBeforeMalformed: '1e300' });
     expect(json.json<StatusJson>().appEnvs[1]!.revocations.clientNotBefore).toBeUndefined();
+    const revoked = await runCliInProcess([...hint.slice('revoke again with kcc-redis '.length, -'.'.length).replace('<time>', 'now').split(' '), '--yes']);
+    // (Its Revocations warn of the malformed value they found at start, as an instance would.)
+    expect(revoked.code).toBe(0);
+    expect(revoked.stdout).toMatch(/^blog-dev \(endpoint [^)]+\): done, /);
+    expect((await runCliInProcess(['status', ...local(), '--all'])).code).toBe(0);
   });
 
   // From a review of fbb15d0: status read the log's first and last entries and the client-wide value

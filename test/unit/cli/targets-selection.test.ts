@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ParsedValues } from '../../../cli/args.js';
 import { CliUsageError } from '../../../cli/exit-codes.js';
 import type { CliIo } from '../../../cli/io.js';
-import { isUnreadableTarget, resolveOneTarget, resolveTargets } from '../../../cli/targets.js';
+import { type AppEnvTarget, isUnreadableTarget, resolveOneTarget, resolveTargets, targetArgs } from '../../../cli/targets.js';
 import { APP_ENV_OUTPUT_VERSION, type AppEnvOutput } from '../../../infra/app-env-output.js';
 import { FakeSecretsManager } from '../../support/fake-secrets-manager.js';
 
@@ -143,5 +143,23 @@ describe('--outputs with --app/--env and --stack: only the chosen app-env\'s sec
     expect(error).toBeInstanceOf(CliUsageError);
     expect((error as Error).message).toBe(message.replace('TWO', twoStacks));
     expect(asked).toEqual([]);
+  });
+});
+
+// From a review of today's fixes: the command lines the CLI suggests (revoke, rotate-keys) need
+// --app/--env and the source, and must run as written in a shell.
+describe('targetArgs: the options a suggested command line repeats', () => {
+  const target = (name: string, sourceArgs: string[], appEnv?: { app: string; env: string }) => ({ name, sourceArgs, appEnv }) as unknown as AppEnvTarget;
+
+  it('the app and env as the source names them, else the name split at its last hyphen (--app/--env select <app>-<env>)', () => {
+    expect(targetArgs(target('my-app-pre-prod', ['--local-dir', '.kcc-local'], { app: 'my-app', env: 'pre-prod' }))).toBe('--app my-app --env pre-prod --local-dir .kcc-local');
+    expect(targetArgs(target('my-app-prod', ['--outputs', 'cdk-outputs.json', '--stack', 'KccRedisProd']))).toBe('--app my-app --env prod --outputs cdk-outputs.json --stack KccRedisProd');
+    expect(targetArgs(target('my-app-prod', []))).toBe('--app my-app --env prod');
+    expect(targetArgs(target('standalone', ['--secret-id', arn('KccRedisProd', 'user', 'x')]))).toBe(`--app <app> --env <env> --secret-id ${arn('KccRedisProd', 'user', 'x')}`);
+  });
+
+  it('quotes what a shell would split or expand', () => {
+    expect(targetArgs(target('shop-dev', ['--local-dir', "/tmp/it's here", '--url', 'rediss://h:6379'], { app: 'shop', env: 'dev' }))).toBe(`--app shop --env dev --local-dir '/tmp/it'\\''s here' --url rediss://h:6379`);
+    expect(targetArgs(target('shop-dev', ['--outputs', '$HOME/out;x.json'], { app: 'shop', env: 'dev' }))).toBe(`--app shop --env dev --outputs '$HOME/out;x.json'`);
   });
 });
