@@ -5,7 +5,7 @@ import { type ResolvedConnection, resolveConnection } from '../client/src/resolv
 import { type LocalState, readLocalState } from '../local/local-state.js';
 import { type ParsedValues, stringList, stringOption } from './args.js';
 import { cliLogger } from './connect.js';
-import { CliFailure, CliUsageError } from './exit-codes.js';
+import { CliFailure, CliUsageError, errorReason } from './exit-codes.js';
 import type { CliIo } from './io.js';
 import { readOutputsFile } from './outputs-file.js';
 
@@ -146,11 +146,13 @@ async function refuseUnnamed(command: string, candidates: readonly Candidate[]):
       found.push({ name: c.name, stack: c.stack });
       continue;
     }
-    // The environment and --secret-id name their app-env only inside the secret.
+    // The environment and --secret-id name their app-env only inside the secret. A read that fails
+    // says why, as status shows an unreadable app-env (errorReason: name and message, one line, no
+    // other fields of the error), so the operator can fix the source or name the app-env anyway.
     try {
       found.push({ name: (await resolveCandidate(c)).name, stack: c.stack });
-    } catch {
-      found.push({ name: `${c.source} (credentials not read)` });
+    } catch (error) {
+      found.push({ name: `${c.source} (credentials not read: ${errorReason(error)})` });
     }
   }
   const stacks = new Set(found.map((t) => t.stack).filter((stack) => stack !== undefined));

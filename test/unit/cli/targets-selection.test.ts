@@ -134,6 +134,20 @@ describe('--outputs with --app/--env and --stack: only the chosen app-env\'s sec
     expect(everything.read).toEqual([]);
   });
 
+  // From a review of today's fixes (3867940): a secret read only to name the app-env in the refusal
+  // said "(credentials not read)" and not why.
+  it('revoke without --app/--env: a secret that could not be read to name its app-env is shown with why, never a secret', async () => {
+    const refused = arn('KccRedisProd', 'user', 'blog-dev');
+    const { error } = await run({ 'secret-id': [ALLOWED[0]!, refused], url: 'rediss://kccredisprod.cache.example:6379' }, (v) => resolveOneTarget('revoke', v, io));
+    expect(error).toBeInstanceOf(CliUsageError);
+    const message = (error as Error).message;
+    expect(message).toMatch(
+      new RegExp(`^revoke changes state: name the app-env with --app <app> --env <env> \\(found: shop-dev, --secret-id ${refused} \\(credentials not read: could not read secret "${refused}".*AccessDeniedException.*\\)\\); nothing was changed$`),
+    );
+    expect(message).not.toContain('p'.repeat(32));
+    expect(message).not.toContain('\n');
+  });
+
   it.each([
     ['--stack without --outputs', { stack: 'KccRedisProd', 'secret-id': ['x'] }, '--stack goes with --outputs (it picks a stack of the outputs file)'],
     ['a stack the file does not have', { outputs: 'TWO', stack: 'KccRedis' }, 'no stack "KccRedis" with AppEnv outputs in --outputs TWO; it has: KccRedisStaging, KccRedisProd'],
