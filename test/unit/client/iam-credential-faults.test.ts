@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { type AwsCredentials, KccAwsError } from '../../../client/src/index.js';
 import { resolveIamAuth } from '../../../client/src/iam/resolve-iam-options.js';
 import { IamTokenSource } from '../../../client/src/iam/token-source.js';
@@ -109,17 +109,26 @@ describe('IAM token source: forced credential refreshes after refused tokens', (
         asked.push(options?.forceRefresh === true);
         return KEY;
       },
-      { credentialRefreshMinIntervalMs: 30 },
+      { credentialRefreshMinIntervalMs: 60_000 },
     );
-    tokens.rejected();
-    await tokens.refresh();
-    tokens.rejected();
-    await tokens.refresh(); // too soon: cached credentials, the refresh still owed
-    await sleep(40);
-    await tokens.refresh();
-    await tokens.refresh();
-    expect(asked).toEqual([true, false, true, false]);
-    tokens.stop();
+    // The interval is measured on performance.now(): stepped here, so a loaded machine cannot make
+    // "too soon" come late.
+    let monotonicMs = 1_000_000;
+    const monotonic = vi.spyOn(performance, 'now').mockImplementation(() => monotonicMs);
+    try {
+      tokens.rejected();
+      await tokens.refresh();
+      tokens.rejected();
+      monotonicMs += 59_999;
+      await tokens.refresh(); // too soon: cached credentials, the refresh still owed
+      monotonicMs += 1;
+      await tokens.refresh();
+      await tokens.refresh();
+      expect(asked).toEqual([true, false, true, false]);
+    } finally {
+      monotonic.mockRestore();
+      tokens.stop();
+    }
   });
 
   it('keeps a forced refresh owed when it failed', async () => {
