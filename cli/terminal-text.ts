@@ -1,3 +1,5 @@
+import type { KccLogger } from '@kcc-redis/client';
+
 /**
  * Characters a terminal acts on instead of showing: C0 controls (ESC opens an ANSI sequence, CR
  * rewrites a line), DEL, C1 controls (U+009B is a one-character CSI), and the Unicode format
@@ -22,17 +24,34 @@ const escape = (match: string) => match.split('').map((unit) => `\\u${unit.charC
 /**
  * Text from Redis or AWS made safe for a terminal: control and format characters (an ANSI escape in
  * a forged heartbeat's host name, a line break in a key, a bidi override) are shown as escapes,
- * never interpreted.
+ * never interpreted. Line breaks too, unlike {@link terminalSafe}: every such value interpolated into
+ * a sentence (a kid, an endpoint, a refused ring's reason), not only a table cell, goes through this,
+ * so that it stays on its sentence's line; a kid holding "\n" and a command line would otherwise
+ * print a line of its own that reads like one of the CLI's hints.
  */
 export function printable(text: string): string {
   return text.replace(UNSAFE_CHARACTER, escape);
 }
 
 /**
+ * `log` with its messages made {@link printable}: the client's warnings name what they read from
+ * Redis (the kids a rotation dropped, a refused ring's reason), and the CLI prints each as one line.
+ * (The context goes out as JSON, which escapes line breaks itself.)
+ */
+export function printableLogger(log: KccLogger): KccLogger {
+  return {
+    warn: (message, context) => log.warn(printable(message), context),
+    info: (message, context) => log.info(printable(message), context),
+  };
+}
+
+/**
  * What the CLI writes to a stream: every control and format character escaped as in {@link
  * printable} except line breaks, and except the CLI's own color and clear-screen sequences when
- * they are allowed (on a terminal). Tables are made {@link printable} cell by cell before they are painted;
- * this catches the rest (error messages, JSON, a kid in a sentence). In JSON output it escapes what
+ * they are allowed (on a terminal). A second net, not the escaping of values: the CLI's tables,
+ * help and verdicts span lines, so a line break is kept here, and a value from Redis or AWS must
+ * have been made {@link printable} where it was put into a table cell (renderTable does) or a
+ * sentence (a kid, an endpoint, a refused ring's reason). In JSON output it escapes what
  * `JSON.stringify` leaves raw (C1 and format characters, only ever inside strings).
  */
 export function terminalSafe(text: string, allowed: { readonly colors: boolean; readonly clearScreen: boolean }): string {

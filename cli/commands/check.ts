@@ -10,6 +10,7 @@ import { EXIT, describeError, errorReason } from '../exit-codes.js';
 import { type CliIo, useColor } from '../io.js';
 import { type Cell, paint, plural, renderTable } from '../table.js';
 import { type AppEnvTarget, TARGET_HELP, TARGET_OPTIONS, isUnreadableTarget, resolveTargets } from '../targets.js';
+import { printable } from '../terminal-text.js';
 
 const USAGE = `Usage: kcc-redis check [--app <app> --env <env> | --all] [<source>] [--json]
 
@@ -148,7 +149,8 @@ function render(reports: readonly TargetReport[], color: boolean): string {
   const failed = reports.flatMap((r) => r.results).filter((r) => r.status === 'fail' && r.probe !== STOPPED).length;
   const unreachable = reports.filter((r) => r.unreachable || r.unreadable).length;
   const stopped = reports.filter((r) => r.error).length;
-  const sources = [...new Set(reports.filter((r) => !r.unreadable).map((r) => `${r.endpoint} (${r.source})`))].join(', ') || 'nothing';
+  // The endpoints come from secrets and AWS (discovery): made printable, as the table's cells are, to stay on this line.
+  const sources = printable([...new Set(reports.filter((r) => !r.unreadable).map((r) => `${r.endpoint} (${r.source})`))].join(', ') || 'nothing');
   const notChecked = [
     unreachable > 0 ? `${plural(unreachable, 'app-env')} out of reach or without readable credentials` : '',
     stopped > 0 ? `${plural(stopped, 'app-env')} not fully checked (an unexpected error)` : '',

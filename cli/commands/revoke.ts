@@ -11,6 +11,7 @@ import { TARGET_HELP, TARGET_OPTIONS, describeTarget, resolveOneTarget, targetEn
 import { parseNotBefore } from '../time-arg.js';
 import { readRevocations } from '../status/revocation-reader.js';
 import { isUnreadable } from '../status/unreadable.js';
+import { printable } from '../terminal-text.js';
 
 const USAGE = `Usage: kcc-redis revoke --app <app> --env <env> [<source>]
                         (--sid <sid> --session-max-lifetime-ms <n> | --sub <sub> [--before <time>] |
@@ -103,8 +104,10 @@ export const revokeCommand: Command = {
           : `revoke EVERY token of ${target.name} issued before ${when}`;
     const what = describe(timeArg === 'now' ? 'now (by Redis\' clock)' : written !== undefined ? isoTime(written * 1000) : '');
     let notBefore: number | undefined;
+    // The endpoint comes from a secret or AWS (discovery): made printable in every sentence, to stay on its line.
+    const label = printable(describeTarget(target));
     // The stack and the endpoint too: an operator pointed at the wrong outputs file or --local-dir sees it here.
-    await confirmChange(io, 'revoke', `${what} in ${describeTarget(target)}`, values.yes === true);
+    await confirmChange(io, 'revoke', `${what} in ${label}`, values.yes === true);
     // The client's warnings about a failed write ("written again after a reconnect and on every
     // poll", "closed with 1 revocations Redis did not take") speak for a running instance; this
     // process is exiting, so they are held back here and the outcome is said plainly below.
@@ -143,7 +146,7 @@ export const revokeCommand: Command = {
     if (values.json === true) {
       io.stdout(JSON.stringify({ v: 1, command: 'revoke', appEnv: target.name, stack: target.stack, endpoint: targetEndpoint(target), kind, sid, sub, notBefore, exitCode: EXIT.ok }, null, 2));
     } else {
-      io.stdout(`${describeTarget(target)}: done, ${done.replace(/^revoke /, '')}: written to Redis (state and event log)${outcome.late ? ' on a second attempt' : ''} and published; every instance applies it.`);
+      io.stdout(`${label}: done, ${done.replace(/^revoke /, '')}: written to Redis (state and event log)${outcome.late ? ' on a second attempt' : ''} and published; every instance applies it.`);
     }
     return EXIT.ok;
   },

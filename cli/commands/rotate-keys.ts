@@ -2,12 +2,13 @@ import { KEY_RING_DEFAULTS, KeyRing, SIGNING_ALGORITHMS, type SigningAlgorithm }
 import { integerOption, parseCommandArgs, requiredIntegerOption, stringOption } from '../args.js';
 import type { Command } from '../command.js';
 import { confirmChange } from '../confirm.js';
-import { withConnection } from '../connect.js';
+import { cliLogger, withConnection } from '../connect.js';
 import { CliFailure, CliUsageError, EXIT } from '../exit-codes.js';
 import type { CliIo } from '../io.js';
 import { readKeyRing } from '../status/key-ring-reader.js';
 import { humanDuration, isoTime } from '../table.js';
 import { TARGET_HELP, TARGET_OPTIONS, describeTarget, resolveOneTarget, targetArgs, targetEndpoint } from '../targets.js';
+import { printable, printableLogger } from '../terminal-text.js';
 
 const USAGE = `Usage: kcc-redis rotate-keys --app <app> --env <env> [<source>]
                             (--activation-delay-ms <n> [--retire-grace-ms <n>] | --immediate) [--yes] [--json]
@@ -84,13 +85,18 @@ export const rotateKeysCommand: Command = {
     if (kek === undefined) {
       throw new CliUsageError(`no key-encryption key for ${target.name}: give --kek-secret-id, --outputs, --local-dir, or set KCC_KEYRING_KEK / KCC_KEYRING_KEK_SECRET_ID`, 'rotate-keys');
     }
+    // Kids, the endpoint and a refused ring's reason come from Redis and AWS: made printable in every
+    // sentence below (a kid holding a line break and a command line would print a fake hint of its
+    // own), and so are the client's warnings (the kids a rotation dropped). JSON escapes them itself.
+    const label = printable(describeTarget(target));
+    const clientLog = printableLogger(cliLogger(io));
     return withConnection(target, async (redis) => {
       // Read-only first: no ring means no instance has started; KeyRing.start would create one here.
       const before = await readKeyRing(redis, { keys: kek });
       if (before.state === 'absent') throw new CliFailure(`${target.name} has no key ring yet: nothing to rotate (the first instance creates it)`);
-      if (before.state === 'degraded') throw new CliFailure(`${target.name}'s key ring is refused (${before.problem}); instances keep their last good ring — see kcc-redis status`);
+      if (before.state === 'degraded') throw new CliFailure(`${target.name}'s key ring is refused (${printable(before.problem ?? '')}); instances keep their last good ring — see kcc-redis status`);
       // The stack and the endpoint too: an operator pointed at the wrong outputs file or --local-dir sees it here.
-      const what = `${immediate ? 'IMMEDIATE rotation (old keys leave the JWKS now)' : `scheduled rotation (the new key signs in ${humanDuration(activationDelayMs)})`} of the signing keys of ${describeTarget(target)}; active key ${before.active!.kid}`;
+      const what = `${immediate ? 'IMMEDIATE rotation (old keys leave the JWKS now)' : `scheduled rotation (the new key signs in ${humanDuration(activationDelayMs)})`} of the signing keys of ${label}; active key ${printable(before.active!.kid)}`;
       await confirmChange(io, 'rotate-keys', what, values.yes === true);
       const ring = await KeyRing.start(redis, {
         keyEncryptionKeyProvider: async () => kek,
@@ -112,27 +118,27 @@ export const rotateKeysCommand: Command = {
           generation = undefined;
         }
         const now = Date.now();
-        const label = describeTarget(target);
+        const kid = printable(result.kid);
         const ringGeneration = generation === undefined ? 'ring generation not read back (see kcc-redis status)' : `ring generation ${generation}`;
         if (values.json === true) {
           io.stdout(JSON.stringify({ v: 1, command: 'rotate-keys', appEnv: target.name, stack: target.stack, endpoint: targetEndpoint(target), immediate, ...result, generation, exitCode }, null, 2));
         } else if (result.rotated) {
           const when = result.activatesAt <= now ? 'signs now' : `signs from ${isoTime(result.activatesAt)} (in ${humanDuration(result.activatesAt - now)})`;
-          io.stdout(`${label}: new key ${result.kid} published, ${when}; ${ringGeneration}. Every instance follows through the key-ring event log.`);
+          io.stdout(`${label}: new key ${kid} published, ${when}; ${ringGeneration}. Every instance follows through the key-ring event log.`);
         } else if (immediate) {
           io.stderr(
-            `${label}: NOT rotated: another rotation changed the ring while this one was written; key ${result.kid} is the ring's now (${result.activatesAt <= now ? 'signing' : `signs from ${isoTime(result.activatesAt)}`}). This command changed nothing: check kcc-redis status and, if a compromised key still signs, run kcc-redis rotate-keys ${targetArgs(target)} --immediate again.`,
+            `${label}: NOT rotated: another rotation changed the ring while this one was written; key ${kid} is the ring's now (${result.activatesAt <= now ? 'signing' : `signs from ${isoTime(result.activatesAt)}`}). This command changed nothing: check kcc-redis status and, if a compromised key still signs, run kcc-redis rotate-keys ${targetArgs(target)} --immediate again.`,
           );
         } else if (result.activatesAt > now) {
-          io.stdout(`${label}: not rotated: key ${result.kid} was already pending (activates ${isoTime(result.activatesAt)}); to replace it now, kcc-redis rotate-keys ${targetArgs(target)} --immediate.`);
+          io.stdout(`${label}: not rotated: key ${kid} was already pending (activates ${isoTime(result.activatesAt)}); to replace it now, kcc-redis rotate-keys ${targetArgs(target)} --immediate.`);
         } else {
           // Another caller's rotation won, and its key already signs (an immediate one).
-          io.stdout(`${label}: not rotated: another rotation made key ${result.kid} the active key (since ${isoTime(result.activatesAt)}); ${ringGeneration}.`);
+          io.stdout(`${label}: not rotated: another rotation made key ${kid} the active key (since ${isoTime(result.activatesAt)}); ${ringGeneration}.`);
         }
         return exitCode;
       } finally {
         await ring.close();
       }
-    });
+    }, clientLog);
   },
 };
