@@ -284,6 +284,18 @@ function checkedPassword(username: string, password: string): string {
   return password;
 }
 
+/**
+ * `value` as one argument of a redis.conf line. redis-server splits each line as sdssplitargs does
+ * (redis src/sds.c): unquoted, a space ends an argument (a --dir with a space made "wrong number of
+ * arguments") and a leading quote opens a quoted one; in double quotes a backslash escapes the next
+ * character and `\xHH` is a byte. So: in double quotes, `\` and `"` escaped, control characters as
+ * `\xHH` (a line break would end the line); other characters, UTF-8 included, as they are.
+ */
+function configString(value: string): string {
+  const escaped = value.replace(/[\\"]/g, '\\$&').replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return `"${escaped}"`;
+}
+
 function serverConfig(options: LocalRedisOptions, dir: string, port: number, tls: TlsMaterial, aclFile: string, adminPassword: string): string[] {
   const aof = (options.persistence ?? 'aof') === 'aof';
   return [
@@ -291,19 +303,19 @@ function serverConfig(options: LocalRedisOptions, dir: string, port: number, tls
     'protected-mode yes',
     'port 0', // no plaintext listener: TLS only, as with transit encryption mode "required"
     `tls-port ${port}`,
-    `tls-cert-file ${tls.certFile}`,
-    `tls-key-file ${tls.keyFile}`,
-    `tls-ca-cert-file ${tls.caFile}`,
+    `tls-cert-file ${configString(tls.certFile)}`,
+    `tls-key-file ${configString(tls.keyFile)}`,
+    `tls-ca-cert-file ${configString(tls.caFile)}`,
     'tls-auth-clients no',
-    `aclfile ${aclFile}`,
-    `dir ${join(dir, 'data')}`,
+    `aclfile ${configString(aclFile)}`,
+    `dir ${configString(join(dir, 'data'))}`,
     'save ""',
     `appendonly ${aof ? 'yes' : 'no'}`,
     'appendfsync always',
     'daemonize no',
     'logfile ""',
     ...(options.clusterNode
-      ? ['cluster-enabled yes', 'cluster-config-file nodes.conf', 'tls-cluster yes', 'tls-replication yes', `masteruser ${LOCAL_ADMIN_USER}`, `masterauth ${adminPassword}`]
+      ? ['cluster-enabled yes', 'cluster-config-file nodes.conf', 'tls-cluster yes', 'tls-replication yes', `masteruser ${LOCAL_ADMIN_USER}`, `masterauth ${configString(adminPassword)}`]
       : []),
     ...(options.clusterNode && options.clusterNodeTimeoutMs !== undefined
       ? [`cluster-node-timeout ${options.clusterNodeTimeoutMs}`, 'repl-diskless-sync-delay 0']
