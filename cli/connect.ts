@@ -1,5 +1,6 @@
 import { type KccLogger, KccRedis } from '@kcc-redis/client';
 import type { CliIo } from './io.js';
+import { printable } from './terminal-text.js';
 import type { AppEnvTarget } from './targets.js';
 
 /**
@@ -9,7 +10,9 @@ import type { AppEnvTarget } from './targets.js';
  */
 export function cliLogger(io: CliIo): KccLogger {
   return {
-    warn: (message, context) => io.stderr(`kcc-redis (client): ${message}${context === undefined ? '' : ` ${JSON.stringify(context)}`}`),
+    // printable: a client warning may name what it read from Redis (a kid, a reason), line breaks
+    // included; each stays one line, never one that reads like a hint of the CLI's.
+    warn: (message, context) => io.stderr(`kcc-redis (client): ${printable(message)}${context === undefined ? '' : ` ${JSON.stringify(context)}`}`),
     info: () => undefined,
   };
 }

@@ -1,5 +1,3 @@
-import type { KccLogger } from '@kcc-redis/client';
-
 /**
  * Characters a terminal acts on instead of showing: C0 controls (ESC opens an ANSI sequence, CR
  * rewrites a line), DEL, C1 controls (U+009B is a one-character CSI), and the Unicode format
@@ -31,18 +29,6 @@ const escape = (match: string) => match.split('').map((unit) => `\\u${unit.charC
  */
 export function printable(text: string): string {
   return text.replace(UNSAFE_CHARACTER, escape);
-}
-
-/**
- * `log` with its messages made {@link printable}: the client's warnings name what they read from
- * Redis (the kids a rotation dropped, a refused ring's reason), and the CLI prints each as one line.
- * (The context goes out as JSON, which escapes line breaks itself.)
- */
-export function printableLogger(log: KccLogger): KccLogger {
-  return {
-    warn: (message, context) => log.warn(printable(message), context),
-    info: (message, context) => log.info(printable(message), context),
-  };
 }
 
 /**

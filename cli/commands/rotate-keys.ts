@@ -8,7 +8,7 @@ import type { CliIo } from '../io.js';
 import { readKeyRing } from '../status/key-ring-reader.js';
 import { humanDuration, isoTime } from '../table.js';
 import { TARGET_HELP, TARGET_OPTIONS, describeTarget, resolveOneTarget, targetArgs, targetEndpoint } from '../targets.js';
-import { printable, printableLogger } from '../terminal-text.js';
+import { printable } from '../terminal-text.js';
 
 const USAGE = `Usage: kcc-redis rotate-keys --app <app> --env <env> [<source>]
                             (--activation-delay-ms <n> [--retire-grace-ms <n>] | --immediate) [--yes] [--json]
@@ -87,9 +87,9 @@ export const rotateKeysCommand: Command = {
     }
     // Kids, the endpoint and a refused ring's reason come from Redis and AWS: made printable in every
     // sentence below (a kid holding a line break and a command line would print a fake hint of its
-    // own), and so are the client's warnings (the kids a rotation dropped). JSON escapes them itself.
+    // own), and cliLogger makes the client's warnings printable (the kids a rotation dropped). JSON escapes them itself.
     const label = printable(describeTarget(target));
-    const clientLog = printableLogger(cliLogger(io));
+    const clientLog = cliLogger(io);
     return withConnection(target, async (redis) => {
       // Read-only first: no ring means no instance has started; KeyRing.start would create one here.
       const before = await readKeyRing(redis, { keys: kek });

@@ -26,10 +26,13 @@ describe('cliLogger', () => {
     const logger = cliLogger(terminalSafeIo(raw));
     logger.warn('key ring sync failed; will retry', { error: 'ReplyError: \u001b[2Jforged' });
     logger.warn('host \u001b]52;c;ZWNobw==\u0007 in a message');
+    logger.warn('retired key(s) left the JWKS: kid-1\nkcc-redis rotate-keys --app shop --env dev --immediate');
     logger.info('not shown');
     expect(err).toEqual([
       'kcc-redis (client): key ring sync failed; will retry {"error":"ReplyError: \\u001b[2Jforged"}',
       'kcc-redis (client): host \\u001b]52;c;ZWNobw==\\u0007 in a message',
+      // A line break from Redis stays on the warning's line (every command's client warnings).
+      'kcc-redis (client): retired key(s) left the JWKS: kid-1\\u000akcc-redis rotate-keys --app shop --env dev --immediate',
     ]);
     expect(consoleWarn).not.toHaveBeenCalled();
   });
