@@ -18,6 +18,7 @@ import {
   okResponse,
   readBody,
   FORM_CONTENT_TYPE,
+  keysUnavailableCause,
   unavailableResponse,
   unavailableWarner,
 } from './revocation-endpoint.js';
@@ -215,7 +216,10 @@ export function createBackchannelLogoutHandler(options: BackchannelLogoutOptions
     if (tokens.length !== 1 || !tokens[0]) return reject('malformed_request', 'exactly one non-empty logout_token parameter is required', '');
     const verdict = await verify(tokens[0]);
     if (!verdict.ok) {
-      return verdict.reason === 'unavailable' ? unavailable('the realm JWKS is unavailable', verdict.cause) : reject(verdict.reason, verdict.description);
+      if (verdict.reason !== 'unavailable') return reject(verdict.reason, verdict.description);
+      const { what, inCooldown } = keysUnavailableCause(verdict.cause);
+      if (inCooldown) stats.unavailableInCooldown += 1;
+      return unavailable(what, verdict.cause);
     }
     const { payload } = verdict;
     const jti = payload.jti!;

@@ -23,6 +23,7 @@ import {
   okResponse,
   readBody,
   TEXT_CONTENT_TYPE,
+  keysUnavailableCause,
   unavailableResponse,
   unavailableWarner,
 } from './revocation-endpoint.js';
@@ -167,7 +168,10 @@ export function createKeycloakAdminHandlers(options: KeycloakAdminOptions): Keyc
       if (token.length === 0) return reject('malformed_request', 'empty body; expected a signed admin action');
       const verdict = await verifyAdminAction(token, keys, { clientId: options.clientId, expected, nowMs: Date.now(), expiryToleranceMs: toleranceMs });
       if (!verdict.ok) {
-        return verdict.reason === 'unavailable' ? unavailable('the realm JWKS is unavailable', verdict.cause) : reject(verdict.reason, `invalid admin action: ${verdict.description}`);
+        if (verdict.reason !== 'unavailable') return reject(verdict.reason, `invalid admin action: ${verdict.description}`);
+        const { what, inCooldown } = keysUnavailableCause(verdict.cause);
+        if (inCooldown) stats.unavailableInCooldown += 1;
+        return unavailable(what, verdict.cause);
       }
       const { action } = verdict;
       // Until the action could no longer be accepted: at most MAX_ACTION_EXPIRATION_AHEAD_SECONDS plus the tolerance.

@@ -1,7 +1,7 @@
 import { type ExportedJWKSCache, type FetchImplementation, type JSONWebKeySet, type JWTVerifyGetKey, type RemoteJWKSetOptions, createLocalJWKSet, createRemoteJWKSet, customFetch, jwksCache } from 'jose';
 import { type KccLogger, defaultLogger } from '../logger.js';
 import { OptionProblems, requireOptionsObject, show } from '../option-checks.js';
-import { pause } from '../time-limit.js';
+import { pause, waitAtMost } from '../time-limit.js';
 
 /**
  * The JWS algorithms a realm may sign logout tokens and admin actions with: asymmetric only. `none`
@@ -44,7 +44,9 @@ export interface RealmKeysOptions {
    * that arrives while the JWKS is cooling down waits for the cooldown to end (up to 3 s) and is
    * looked up again, so a forged token cannot make the realm's genuine new key look unknown. After
    * a fetch that failed, no fetch at all is tried for this long: a token that needs one meanwhile
-   * is answered as if it had failed (503, or the key set held when it has the token's key).
+   * is verified with the key set held when that has its key; otherwise it waits for the cooldown to
+   * end (up to 3 s, the same wait) and one fetch is then tried for all those waiting. A token whose
+   * wait ends first (only with a cooldown over 3 s) is answered 503 without a fetch.
    * @default 3000
    */
   readonly jwksCooldownMs?: number;
@@ -151,6 +153,15 @@ export function realmKeysFrom(options: RealmKeysOptions, problems: OptionProblem
  * jose's cooldown starts only after a fetch that succeeded: while the JWKS answers errors, every
  * lookup that needs keys (a made-up `kid`; any token once the cache has expired) would fetch again.
  * {@link FailedFetchCooldown} allows one attempt per cooldown after a failure, whatever asks for it.
+ * A token that needs a fetch within that cooldown (and whose key the set held does not have) waits
+ * for it to end, as an unknown `kid` waits for jose's, and is looked up once more: one failed
+ * fetch, which anyone can make sure is recorded by sending a made-up `kid` while the identity
+ * provider blips, no longer gets the genuine logouts signed by a new key that follow it refused for
+ * the whole cooldown (a review of 7802a3a: answered 503 at once, and lost). The waits share one
+ * poll of the cooldown and, when it ends, jose's single fetch in flight; each waits
+ * {@link UNKNOWN_KID_WAIT_MS} at most, counted from the lookup's start and shared with the
+ * unknown-`kid` wait, so what waits at once is what arrives within that time, as for an unknown
+ * `kid`.
  */
 function lazyRemoteJwks(url: URL, options: RemoteJWKSetOptions & { cacheMaxAge: number; cooldownDuration: number }, heldMaxAgeMs: number, logger: KccLogger): JWTVerifyGetKey {
   let remote: ReturnType<typeof createRemoteJWKSet> | undefined;
@@ -158,7 +169,7 @@ function lazyRemoteJwks(url: URL, options: RemoteJWKSetOptions & { cacheMaxAge: 
   const fetched: Partial<ExportedJWKSCache> = {};
   const clock = new FetchClock(fetched);
   const failures = new FailedFetchCooldown(fetched, options.cooldownDuration);
-  const lookup: JWTVerifyGetKey = async (protectedHeader, token) => {
+  const lookup: Lookup = async (protectedHeader, token, deadline) => {
     const jwks = (remote ??= createRemoteJWKSet(url, { ...options, [jwksCache]: fetched as Record<string, never>, [customFetch]: failures.fetch }));
     if (jwks.fresh && clock.ageMs() >= options.cacheMaxAge) await clock.watch(() => jwks.reload());
     try {
@@ -166,7 +177,6 @@ function lazyRemoteJwks(url: URL, options: RemoteJWKSetOptions & { cacheMaxAge: 
     } catch (error) {
       if ((error as { code?: unknown }).code !== 'ERR_JWKS_NO_MATCHING_KEY' || !jwks.coolingDown) throw error;
       const coolingDown = () => jwks.coolingDown && clock.ageMs() < options.cooldownDuration;
-      const deadline = performance.now() + UNKNOWN_KID_WAIT_MS;
       while (coolingDown() && performance.now() < deadline) await pause(COOLDOWN_POLL_MS);
       if (jwks.coolingDown && !coolingDown()) await clock.watch(() => jwks.reload());
       // Looked up again even if still cooling down: another lookup may have fetched the key set
@@ -177,8 +187,38 @@ function lazyRemoteJwks(url: URL, options: RemoteJWKSetOptions & { cacheMaxAge: 
   };
   // jose replaces both on every successful fetch (never on a failed one): the set held is the latest.
   const held = () => (fetched.jwks && fetched.uat !== undefined ? { jwks: fetched.jwks, ageMs: Math.max(Date.now() - fetched.uat, clock.ageMs()) } : undefined);
-  return withHeldKeys(lookup, held, heldMaxAgeMs, url, logger);
+  const getKey = withHeldKeys(lookup, held, heldMaxAgeMs, url, logger);
+  return async (protectedHeader, token) => {
+    const startedAt = performance.now();
+    const deadline = startedAt + UNKNOWN_KID_WAIT_MS;
+    try {
+      return await getKey(protectedHeader, token, deadline);
+    } catch (error) {
+      if (!(error instanceof JwksFetchSkipped)) throw error;
+    }
+    // Nothing was fetched for this token (the last fetch failed within the cooldown) and the set
+    // held cannot verify it: wait for the cooldown to end, then look up once more. A cooldown that
+    // ends on the monotonic clock before the deadline is waited for whole (not cut by a timer that
+    // may fire a moment early); a longer one until the deadline, unless the wall clock ends it first.
+    const leftMs = deadline - performance.now();
+    if (failures.monotonicLeftMs() <= leftMs) await failures.over();
+    else await waitAtMost(failures.over(), leftMs);
+    try {
+      return await getKey(protectedHeader, token, deadline);
+    } catch (error) {
+      // Skipped again after an attempt made (and failed) while this token waited: that failure is
+      // its answer, not the cooldown.
+      if (error instanceof JwksFetchSkipped && error.failedAt >= startedAt) {
+        throw new Error(`the realm JWKS fetch tried while this token waited failed; the next is tried once jwksCooldownMs (${Math.round(options.cooldownDuration / 1000)} s) has passed`);
+      }
+      throw error;
+    }
+  };
 }
+
+type GetKeyArguments = Parameters<JWTVerifyGetKey>;
+/** A key lookup that waits for nothing past `deadline` (performance.now()). */
+type Lookup = (protectedHeader: GetKeyArguments[0], token: GetKeyArguments[1], deadline: number) => ReturnType<JWTVerifyGetKey>;
 
 /**
  * When jose last fetched the key set, on the monotonic clock: the start of the call during which
@@ -208,12 +248,30 @@ class FetchClock {
 }
 
 /**
+ * A JWKS fetch refused by {@link FailedFetchCooldown}: the last attempt failed less than
+ * `jwksCooldownMs` ago. A token verification that fails with it had no fetch tried for it (the
+ * handlers warn and count these apart from the fetches that failed).
+ */
+class JwksFetchSkipped extends Error {
+  constructor(message: string, /** When the failed attempt ended (performance.now()). */ readonly failedAt: number) {
+    super(message);
+    this.name = 'JwksFetchSkipped';
+  }
+}
+
+/** Whether a verification failed because the realm JWKS was not fetched for it (the cooldown after a failed fetch), rather than because a fetch failed. */
+export function isJwksFetchSkipped(error: unknown): boolean {
+  return error instanceof JwksFetchSkipped;
+}
+
+/**
  * At most one JWKS fetch attempt per `cooldownMs` after an attempt that failed (an error status, a
  * timeout, a dropped connection, a body that is no key set): jose's own cooldown starts only after
  * a fetch that succeeded, so while the realm's JWKS answered errors each forged logout token with a
  * made-up `kid` made one fetch (an attack review: 200 requests, 200 fetches of an identity provider
- * already answering 503). A fetch asked for meanwhile fails at once, without a request: the lookup
- * answers as the failed fetch did (503, or the key set held when it has the token's key). Concurrent
+ * already answering 503). A fetch asked for meanwhile fails at once, without a request
+ * ({@link JwksFetchSkipped}): the lookup uses the key set held when it has the token's key, and
+ * otherwise waits for {@link over} and tries once more. Concurrent
  * lookups still share the one attempt in flight (jose's). An attempt failed when jose did not record
  * a new key set from it. The cooldown counts from the attempt's end and is over when either clock
  * says so (the wall clock as jose's, the monotonic one so that a clock stepped back lengthens
@@ -222,16 +280,44 @@ class FetchClock {
  */
 class FailedFetchCooldown {
   private last: { readonly before: unknown; readonly endedAt: number; readonly endedAtWall: number } | undefined;
+  private ending: Promise<void> | undefined;
 
   constructor(private readonly fetched: Partial<ExportedJWKSCache>, private readonly cooldownMs: number) {}
 
-  readonly fetch: FetchImplementation = async (url, init) => {
+  /** How long ago the last attempt failed, if a fetch asked for now would be refused. */
+  private failedMsAgo(): number | undefined {
     const last = this.last;
-    if (last !== undefined && this.fetched.jwks === last.before) {
-      const sinceMs = Math.max(performance.now() - last.endedAt, Date.now() - last.endedAtWall);
-      if (sinceMs < this.cooldownMs) {
-        throw new Error(`not fetched: the last fetch failed ${Math.max(0, Math.round(sinceMs / 1000))} s ago, and the next is tried once jwksCooldownMs (${Math.round(this.cooldownMs / 1000)} s) has passed`);
+    if (last === undefined || this.fetched.jwks !== last.before) return undefined;
+    const sinceMs = Math.max(performance.now() - last.endedAt, Date.now() - last.endedAtWall);
+    return sinceMs < this.cooldownMs ? sinceMs : undefined;
+  }
+
+  /** How long until the monotonic clock ends the cooldown (0 when none is on; the wall clock may end it sooner). */
+  monotonicLeftMs(): number {
+    return this.failedMsAgo() === undefined ? 0 : Math.max(0, this.last!.endedAt + this.cooldownMs - performance.now());
+  }
+
+  /**
+   * Resolves once a fetch would no longer be refused. One poll serves every waiter: every
+   * {@link COOLDOWN_POLL_MS} (the wall clock may end the cooldown), and just after the monotonic
+   * clock ends it; it stops then.
+   */
+  over(): Promise<void> {
+    if (this.failedMsAgo() === undefined) return Promise.resolve();
+    return (this.ending ??= (async () => {
+      try {
+        do await pause(Math.min(COOLDOWN_POLL_MS, Math.ceil(this.monotonicLeftMs()) + 1));
+        while (this.failedMsAgo() !== undefined);
+      } finally {
+        this.ending = undefined;
       }
+    })());
+  }
+
+  readonly fetch: FetchImplementation = async (url, init) => {
+    const sinceMs = this.failedMsAgo();
+    if (sinceMs !== undefined) {
+      throw new JwksFetchSkipped(`not fetched: the last fetch failed ${Math.max(0, Math.round(sinceMs / 1000))} s ago, and the next is tried once jwksCooldownMs (${Math.round(this.cooldownMs / 1000)} s) has passed`, this.last!.endedAt);
     }
     const before = this.fetched.jwks;
     try {
@@ -248,12 +334,12 @@ class FailedFetchCooldown {
  * has the token's key. Otherwise the lookup's error stands (503): a `kid` the held set does not
  * have needs the fetch. Said at `warn` at most once a minute.
  */
-function withHeldKeys(lookup: JWTVerifyGetKey, held: () => { jwks: JSONWebKeySet; ageMs: number } | undefined, maxAgeMs: number, url: URL, logger: KccLogger): JWTVerifyGetKey {
+function withHeldKeys(lookup: Lookup, held: () => { jwks: JSONWebKeySet; ageMs: number } | undefined, maxAgeMs: number, url: URL, logger: KccLogger): Lookup {
   let local: { set: JSONWebKeySet; getKey: JWTVerifyGetKey } | undefined;
   let warnedAt = -Infinity;
-  return async (protectedHeader, token) => {
+  return async (protectedHeader, token, deadline) => {
     try {
-      return await lookup(protectedHeader, token);
+      return await lookup(protectedHeader, token, deadline);
     } catch (error) {
       const set = held();
       if (classifyVerificationError(error) !== 'keys_unavailable' || !set || set.ageMs > maxAgeMs) throw error;
@@ -279,8 +365,9 @@ function withHeldKeys(lookup: JWTVerifyGetKey, held: () => { jwks: JSONWebKeySet
 const STALE_WARNING_INTERVAL_MS = 60_000;
 
 /**
- * The longest a token with an unknown `kid` waits for the JWKS cooldown to end: within Keycloak's
- * outgoing HTTP socket timeout (5 s by default), with room for the fetch.
+ * The longest a token waits for a JWKS cooldown to end (jose's, for an unknown `kid`; or the one
+ * after a failed fetch, for a token the key set held cannot verify), both waits together: within
+ * Keycloak's outgoing HTTP socket timeout (5 s by default), with room for the fetch.
  */
 const UNKNOWN_KID_WAIT_MS = 3_000;
 const COOLDOWN_POLL_MS = 50;

@@ -3,6 +3,7 @@ import { KccConnectionError, KccInputError } from '../errors.js';
 import type { KccLogger } from '../logger.js';
 import { RecentIds } from '../recent-ids.js';
 import { type OptionProblems, show } from '../option-checks.js';
+import { isJwksFetchSkipped } from './realm-keys.js';
 import type { ReplayGuard } from './replay-guard.js';
 import type { RevocationSink } from './revocation-sink.js';
 
@@ -29,6 +30,13 @@ export interface EndpointStats<Reason extends string> {
   readonly rejected: Record<Reason, number>;
   /** Requests answered 503: the realm's JWKS or the revocation store was unavailable. */
   unavailable: number;
+  /**
+   * Of `unavailable`: requests answered 503 without a JWKS fetch tried for them. The last fetch had
+   * failed less than `jwksCooldownMs` before, and the token's wait for the next one (3 s at most)
+   * ran out first: only with a `jwksCooldownMs` over 3 s. Set by the logout and Keycloak admin
+   * handlers (0 from the start).
+   */
+  unavailableInCooldown?: number;
 }
 
 /** A framework-agnostic endpoint: give it the request, send what it resolves with. Never rejects. */
@@ -71,9 +79,20 @@ export function unavailableResponse(): EndpointResponse {
   };
 }
 
-export function emptyStats<Reason extends string>(reasons: readonly Reason[]): EndpointStats<Reason> {
+export function emptyStats<Reason extends string>(reasons: readonly Reason[]): EndpointStats<Reason> & { unavailableInCooldown: number } {
   const rejected = Object.fromEntries(reasons.map((r) => [r, 0])) as Record<Reason, number>;
-  return { accepted: 0, rejected, unavailable: 0 };
+  return { accepted: 0, rejected, unavailable: 0, unavailableInCooldown: 0 };
+}
+
+/**
+ * The 503 cause (a `what` of {@link unavailableWarner}) of a token whose realm key could not be
+ * had: a fetch that failed, or none tried (the cooldown after one that failed, counted in
+ * `stats.unavailableInCooldown`), warned apart.
+ */
+export function keysUnavailableCause(cause: unknown): { readonly what: string; readonly inCooldown: boolean } {
+  return isJwksFetchSkipped(cause)
+    ? { what: 'the realm JWKS was not fetched (its last fetch failed less than jwksCooldownMs ago, and the wait for the next ran out)', inCooldown: true }
+    : { what: 'the realm JWKS is unavailable', inCooldown: false };
 }
 
 /**
