@@ -134,6 +134,97 @@ export function resendWindowMs(config: Pick<ResolvedConnection, 'socketTimeoutMs
   return config.socketTimeoutMs + COMMAND_RETRIES * (config.connectTimeoutMs + config.reconnectMaxDelayMs) + 60_000;
 }
 
+/**
+ * How many times a write refused with READONLY is sent again, each after a reconnect (without
+ * cluster mode): past them it is rejected ({@link KccConnectionError}) instead of waiting out the
+ * whole DNS lag. With the backoff between them (about 1.6 to 3.2 s of it with the default delays),
+ * under Keycloak's 5 s wait for a back-channel logout's answer.
+ * @internal
+ */
+export const READONLY_RESENDS = 6;
+
+/** A write refused because the server is a read-only replica: `-READONLY You can't write against a read only replica`. */
+function isReadonly(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith('READONLY');
+}
+
+/**
+ * The READONLY answers of one connection without cluster mode. After a failover the old primary,
+ * demoted to a replica, stays up, and the primary endpoint may still resolve to it for 6 to 30 s
+ * (a DNS cache, https://repost.aws/knowledge-center/elasticache-correct-readonly-error): every
+ * reconnect lands on it again. ioredis counts reconnects afresh each time a connection is ready, so
+ * its backoff stayed at the first delay for the whole lag (16 to 19 new TLS connections a second),
+ * and a write was sent again at every reconnect until the endpoint moved (a failover review).
+ *
+ * Here the reconnects a READONLY caused are counted until the connection reaches a node that is not
+ * a replica (INFO replication, asked once it is ready again). The first {@link READONLY_RESENDS}
+ * wait out a backoff that grows with them, and the writes are sent again after each. From then on
+ * the connection stays on the replica, which serves reads (the polls that keep the revocation state
+ * fresh), for as long as the backoff of the next one: a write refused meanwhile is rejected at once;
+ * the first one refused after that reconnects (at the first delay: the wait is spent connected) and
+ * is sent again.
+ */
+class ReadonlyStreak {
+  /** Reconnects in a row a READONLY caused, since the connection last reached a node that is not a replica. */
+  private reconnects = 0;
+  /** A READONLY is closing the connection: counted when ioredis asks for the reconnect's delay. */
+  private closing = false;
+  /** Past {@link READONLY_RESENDS}: no reconnect for READONLY before this (performance.now(), ms). */
+  private stayUntil = 0;
+  private probing = false;
+
+  constructor(
+    /** The backoff's delay (jittered) for a reconnect numbered `attempt`. */
+    private readonly delay: (attempt: number) => number,
+    private readonly said: { started(): void; ended(reconnects: number): void },
+  ) {}
+
+  /** ioredis' `reconnectOnError`: 2 reconnects and sends the command again, false rejects it and stays. */
+  onError(error: Error): false | 2 {
+    if (!isReadonly(error)) return false;
+    if (this.closing) return 2; // answered on a connection a READONLY is already closing: sent again with the rest
+    if (this.reconnects >= READONLY_RESENDS && performance.now() < this.stayUntil) return false;
+    this.closing = true;
+    return 2;
+  }
+
+  /** The attempt number for the backoff of a reconnect ioredis numbered `times`. */
+  attempt(times: number): number {
+    if (!this.closing) return times;
+    this.closing = false;
+    if (++this.reconnects === 1) this.said.started();
+    return this.reconnects <= READONLY_RESENDS ? Math.max(times, this.reconnects) : times;
+  }
+
+  /** The connection is ready again: after READONLY reconnects, asks the server whether it is still a replica. */
+  onReady(client: Redis): void {
+    if (this.reconnects === 0) return;
+    if (this.reconnects >= READONLY_RESENDS) this.stayUntil = performance.now() + this.delay(this.reconnects + 1);
+    if (this.probing) return;
+    this.probing = true;
+    client.info('replication').then(
+      (info) => {
+        if (!/^role:(slave|replica)\s*$/m.test(info)) this.end();
+      },
+      (error: unknown) => {
+        // Refused (an access string without INFO): it cannot tell, and the count must not stay for good.
+        // A connection that closed first leaves it to the next ready.
+        if (error instanceof Error && error.name === 'ReplyError') this.end();
+      },
+    ).finally(() => {
+      this.probing = false;
+    });
+  }
+
+  private end(): void {
+    if (this.reconnects === 0) return;
+    const reconnects = this.reconnects;
+    this.reconnects = 0;
+    this.stayUntil = 0;
+    this.said.ended(reconnects);
+  }
+}
+
 /** WRONGPASS / NOAUTH: the credentials in use are not (or no longer) accepted. */
 export function isAuthError(error: unknown): boolean {
   const message = error instanceof Error ? error.message : '';
@@ -346,6 +437,13 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
           }
           await new Promise((resolve) => setTimeout(resolve, NOT_NOW_RETRY_MS));
           continue;
+        }
+        if (isReadonly(error)) {
+          throw new KccConnectionError(
+            `Redis at ${this.config.host}:${this.config.port} answered READONLY, also after ${READONLY_RESENDS} reconnects: it is a read-only replica, not the primary ` +
+              '(after a failover, the primary endpoint may resolve to the old primary for a while); the command was not run: retry it later',
+            { cause: redisErrorSummary(error) },
+          );
         }
         if (!isAuthError(error) || ++authAttempts >= MAX_AUTH_ATTEMPTS) throw this.describe(error);
         authAttempts = await this.rereadForCommand(error, generation, authAttempts);
@@ -629,6 +727,8 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   private open(role: ConnectionRole): RedisClient {
     const { config } = this;
     const { username } = this.credentials.credentials;
+    // Without cluster mode only: a cluster follows a failover by its topology (MOVED), per node.
+    const readonly = config.clusterMode ? undefined : this.readonlyStreak(role);
     const options: RedisOptions = {
       ...(this.iam ? this.iam.redisOptions() : { username, password: this.credentials.password as unknown as string, ...(this.resumingConnector && { Connector: this.resumingConnector }) }),
       // One TLS context (the trusted CA parsed once) for all of this instance's connections: parsing
@@ -645,8 +745,8 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
       // A reader's blocking read waits up to MAX_BLOCKING_READ_MS for a reply as a matter of course.
       socketTimeout: this.socketTimeoutOf(role),
       lazyConnect: true,
-      retryStrategy: (times) => this.backoff(role, times),
-      reconnectOnError: (error) => (error.message.startsWith('READONLY') ? 2 : false),
+      retryStrategy: (times) => this.backoff(role, readonly ? readonly.attempt(times) : times),
+      reconnectOnError: (error) => (readonly ? readonly.onError(error) : isReadonly(error) ? 2 : false),
       // Blocking readers and subscribers wait out outages; commands give up after ioredis' default.
       maxRetriesPerRequest: role === 'commands' ? COMMAND_RETRIES : null,
     };
@@ -689,12 +789,30 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     }
     client.on('ready', () => {
       if (role === 'commands') this.commandConnects++;
+      if (readonly && client instanceof Redis) readonly.onReady(client);
       this.emit('ready', role);
     });
     client.connect().catch(() => {
       // Failures are handled by the error listener and by ready(); nothing may escape as unhandled.
     });
     return client;
+  }
+
+  /** A {@link ReadonlyStreak} for a connection of `role`, said in the log when it starts and ends. */
+  private readonlyStreak(role: ConnectionRole): ReadonlyStreak {
+    const where = `${this.config.host}:${this.config.port}`;
+    return new ReadonlyStreak((attempt) => this.reconnectDelay(attempt), {
+      started: () => {
+        if (this.closed) return;
+        this.config.logger.warn(
+          `the ${role} connection to ${where} met a read-only replica (READONLY): after a failover the endpoint may resolve to the old primary for a while (DNS); ` +
+            `reconnecting, backing off, until it reaches the primary; a write refused again after ${READONLY_RESENDS} of them is rejected (a revocation stays applied here and is written again: stats.unwritten)`,
+        );
+      },
+      ended: (reconnects) => {
+        if (!this.closed) this.config.logger.info(`the ${role} connection to ${where} reaches a primary again, after ${reconnects} reconnects for READONLY`);
+      },
+    });
   }
 
   private tlsOptions(tls: Exclude<ResolvedConnection['tls'], false>): ConnectionOptions {
@@ -718,12 +836,17 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
 
   private backoff(role: ConnectionRole, times: number): number | null {
     if (this.closed) return null;
-    const { reconnectBaseDelayMs: base, reconnectMaxDelayMs: max } = this.config;
-    const delay = Math.min(base * 2 ** Math.min(times - 1, 20), max);
-    const jittered = Math.round(delay / 2 + Math.random() * (delay / 2));
+    const jittered = this.reconnectDelay(times);
     this.counters.reconnects++;
     this.emit('reconnecting', role, jittered);
     return jittered;
+  }
+
+  /** The delay before reconnect attempt `times`: doubling from reconnectBaseDelayMs up to reconnectMaxDelayMs, with jitter (half to all of it). */
+  private reconnectDelay(times: number): number {
+    const { reconnectBaseDelayMs: base, reconnectMaxDelayMs: max } = this.config;
+    const delay = Math.min(base * 2 ** Math.min(times - 1, 20), max);
+    return Math.round(delay / 2 + Math.random() * (delay / 2));
   }
 
   /** How long a connection of `role` waits for a byte while a command is unanswered (a reader's blocking read waits as a matter of course). */

@@ -186,6 +186,14 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
    */
   private notBeforesCheckDue = false;
   private readonly lostWritesCheck = new SingleFlight(() => this.rewriteLostOnce());
+  /**
+   * The declaration of this instance's session lifetime: one write at a time. Renewed at every
+   * reconnect, it was not: against a primary endpoint that still resolved to a demoted primary
+   * after a failover, each reconnect (READONLY) started one more write while the earlier ones were
+   * still being sent again, and all of them were sent again at every reconnect: about n²/2 READONLY
+   * answers for n reconnects, the polls queued behind them, the instance stale (a failover review).
+   */
+  private readonly declaration = new SingleFlight(() => this.declareLifetime());
   /** Writes of revocations made here, not settled yet: close() gives them time to land. */
   private readonly writesInFlight = new Set<Promise<void>>();
   private readonly pushes: KeycloakPushRelay;
@@ -494,7 +502,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     const position = this.log.head();
     // Before this instance writes or loads anything: writers keep the state for its lifetime from now
     // on. A refusal (a Redis out of memory) does not stop the start: it is said, and tried every minute.
-    const declared = this.declareLifetime().catch((error: unknown) => {
+    const declared = this.declaration.run().catch((error: unknown) => {
       this.declarationFailing = true;
       this.redis.config.logger.warn('could not declare this instance\'s session lifetime in Redis (tried again every minute): until then, an instance with a shorter sessionMaxLifetimeMs may prune what this one needs', {
         error: errorLine(error),
@@ -563,9 +571,12 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     }
   }
 
-  /** A renewal (every minute, after a reconnect): a failure is said once until one succeeds, never thrown. */
+  /**
+   * A renewal (every minute, after a reconnect): a failure is said once until one succeeds, never
+   * thrown. Single-flight ({@link declaration}): asked while one is in flight, one more runs after it.
+   */
   private renewDeclaration(): void {
-    this.declareLifetime().then(
+    this.declaration.run().then(
       () => {
         if (!this.declarationFailing) return;
         this.declarationFailing = false;
