@@ -143,6 +143,14 @@ export function resendWindowMs(config: Pick<ResolvedConnection, 'socketTimeoutMs
  */
 export const READONLY_RESENDS = 6;
 
+/**
+ * Where the server refuses INFO, a READONLY this long after the last one starts a new streak: longer
+ * than the longest backoff between READONLY reconnects (reconnectMaxDelayMs, 5 s by default), so a
+ * streak under way is never taken for a new one.
+ * @internal
+ */
+export const READONLY_QUIET_MS = 60_000;
+
 /** A write refused because the server is a read-only replica: `-READONLY You can't write against a read only replica`. */
 function isReadonly(error: unknown): boolean {
   return error instanceof Error && error.message.startsWith('READONLY');
@@ -172,6 +180,10 @@ class ReadonlyStreak {
   /** Past {@link READONLY_RESENDS}: no reconnect for READONLY before this (performance.now(), ms). */
   private stayUntil = 0;
   private probing = false;
+  /** The server refused INFO (an access string without it): the streak ends after a quiet spell instead. */
+  private cannotProbe = false;
+  /** performance.now() of the last READONLY. */
+  private lastReadonlyAt = 0;
 
   constructor(
     /** The backoff's delay (jittered) for a reconnect numbered `attempt`. */
@@ -182,6 +194,13 @@ class ReadonlyStreak {
   /** ioredis' `reconnectOnError`: 2 reconnects and sends the command again, false rejects it and stays. */
   onError(error: Error): false | 2 {
     if (!isReadonly(error)) return false;
+    const now = performance.now();
+    // Without INFO the streak cannot see a primary: a READONLY after a quiet spell starts a new one.
+    if (this.cannotProbe && this.reconnects > 0 && now - this.lastReadonlyAt > READONLY_QUIET_MS) {
+      this.reconnects = 0; // not said as "reaches a primary": nothing showed one
+      this.stayUntil = 0;
+    }
+    this.lastReadonlyAt = now;
     if (this.closing) return 2; // answered on a connection a READONLY is already closing: sent again with the rest
     if (this.reconnects >= READONLY_RESENDS && performance.now() < this.stayUntil) return false;
     this.closing = true;
@@ -200,16 +219,17 @@ class ReadonlyStreak {
   onReady(client: Redis): void {
     if (this.reconnects === 0) return;
     if (this.reconnects >= READONLY_RESENDS) this.stayUntil = performance.now() + this.delay(this.reconnects + 1);
-    if (this.probing) return;
+    if (this.probing || this.cannotProbe) return;
     this.probing = true;
     client.info('replication').then(
       (info) => {
         if (!/^role:(slave|replica)\s*$/m.test(info)) this.end();
       },
       (error: unknown) => {
-        // Refused (an access string without INFO): it cannot tell, and the count must not stay for good.
-        // A connection that closed first leaves it to the next ready.
-        if (error instanceof Error && error.name === 'ReplyError') this.end();
+        // Refused (an access string without INFO): it cannot tell. Ending the streak here would start
+        // it afresh at every reconnect, the storm back (a review of the first version); it ends after
+        // a quiet spell instead (onError). A connection that closed first leaves it to the next ready.
+        if (error instanceof Error && error.name === 'ReplyError') this.cannotProbe = true;
       },
     ).finally(() => {
       this.probing = false;

@@ -170,6 +170,65 @@ describe('the primary endpoint resolving to the demoted primary for a while (DNS
     await lag.redis.run((r) => r.set(lag.redis.key('after'), '1'));
   });
 
+  it('where the access string denies INFO, the streak still holds: READONLY answers do not each bring a reconnect, and it is said once', { timeout: 120_000 }, async () => {
+    const lag = await connectThroughEndpoint({ heartbeat: false });
+    for (const node of [lag.oldPrimary, lag.newPrimary]) await onNode(node, (admin) => admin.call('ACL', 'SETUSER', USER, '-info'));
+    await lag.demote();
+    const rejected: unknown[] = [];
+    const writer = (async () => {
+      for (;;) {
+        try {
+          return await lag.redis.run((r) => r.set(lag.redis.key('held'), '1'));
+        } catch (error) {
+          if (!(error instanceof KccConnectionError && /READONLY/.test(error.message))) throw error;
+          rejected.push(error);
+        }
+      }
+    })();
+    writer.catch(() => undefined);
+    const WRITES = 40;
+    await until(() => rejected.length >= 1 + WRITES, `${1 + WRITES} writes rejected`, 90_000);
+    // Before (a review of the first version): INFO refused was taken for a primary, the count started
+    // over at every reconnect, and each READONLY brought a reconnect and a warning.
+    expect(lag.delays.length, `reconnects for ${rejected.length} rejected writes`).toBeLessThanOrEqual(READONLY_RESENDS + WRITES / 4);
+    expect(lag.logged.filter((line) => line.includes('met a read-only replica')), 'said once').toHaveLength(1);
+    lag.endpoint.point(lag.newPrimary.port);
+    expect(await writer).toBe('OK');
+  });
+
+  it('a not-before queued during the lag is not taken for a lost write at each reconnect: queued once, no warning of lost writes, written once the endpoint moves', { timeout: 120_000 }, async () => {
+    const lag = await connectThroughEndpoint({ heartbeat: false });
+    const revocations = closeLater(await Revocations.start(lag.redis, { maxStalenessMs: 30_000 }));
+    await lag.demote();
+    const cutOff = Math.floor(Date.now() / 1000) - 5;
+    const notBefore = revocations.revokeAllBefore(cutOff).catch(() => undefined);
+    await until(() => revocations.stats.unwritten === 1, 'the not-before queued', 60_000);
+    // Writes one after the other keep the connection reconnecting for READONLY; each ready asks for the
+    // lost-writes check (which waits up to 5 s before its not-before part).
+    let moved = false;
+    const writer = (async () => {
+      for (;;) {
+        try {
+          return await lag.redis.run((r) => r.set(lag.redis.key('held'), '1'));
+        } catch (error) {
+          if (moved || !(error instanceof KccConnectionError)) throw error;
+        }
+      }
+    })();
+    writer.catch(() => undefined);
+    const RECONNECTS = lag.delays.length + 30;
+    await until(() => lag.delays.length >= RECONNECTS, 'thirty more reconnects on the demoted node', 90_000);
+    // Before (a review of 537fd9d): the check found the queued not-before missing from Redis, wrote it
+    // again, was refused and queued it again, and warned of lost writes, at each reconnect.
+    expect(revocations.stats.unwritten, 'revocations queued').toBe(1);
+    expect(lag.logged.filter((line) => line.includes('were missing from Redis')), 'warnings of lost writes').toEqual([]);
+    moved = true;
+    lag.endpoint.point(lag.newPrimary.port);
+    expect(await writer).toBe('OK');
+    await notBefore;
+    await until(() => revocations.stats.unwritten === 0, 'the not-before written', 60_000);
+  });
+
   it('a logout written during the lag is rejected once refused past READONLY_RESENDS reconnects, stays applied here, counts as unwritten, and is written once the endpoint moves', { timeout: 120_000 }, async () => {
     const lag = await connectThroughEndpoint();
     const revocations = closeLater(await Revocations.start(lag.redis, { maxStalenessMs: 30_000 }));
