@@ -804,6 +804,14 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     if (!withNotBefores) return;
     await pause(Math.random() * NOT_BEFORES_CHECK_SPREAD_MS);
     if (this.closed) return;
+    // A not-before whose write failed is held here and queued: it is not in Redis, and not lost.
+    // Checked now, it would be written again, refused again and queued a second time, with a warning
+    // of lost writes at each reconnect (a review of 537fd9d: the endpoint on a demoted primary). The
+    // check waits until the queue is written (the minute's timer or the next reconnect asks again).
+    if (this.unwritten.size > 0) {
+      this.notBeforesCheckDue = true;
+      return;
+    }
     const checked = await this.rewriteMissing(() => this.recentWrites.missing(Date.now(), this.index.notBefores()), 'user-wide or client-wide not-befores this instance holds');
     if (!checked) this.notBeforesCheckDue = true;
   }
