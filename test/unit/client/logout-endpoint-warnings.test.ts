@@ -4,36 +4,14 @@
  * own. Now at most one a minute for each cause, the next one counting those not logged; the
  * handler's `stats.unavailable` still counts every 503.
  */
-import { randomUUID } from 'node:crypto';
-import { CompactSign, createLocalJWKSet } from 'jose';
-import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createBackchannelLogoutHandler, createKeycloakAdminHandlers, type KccLogger } from '../../../client/src/index.js';
-import { FORM_TYPE, type RealmKey, form, logoutClaims, realmKey, signToken } from '../../support/logout-tokens.js';
-import { RecordingSink } from '../../support/recording-sink.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createBackchannelLogoutHandler, createKeycloakAdminHandlers } from '../../../client/src/index.js';
+import { FORM_TYPE, form, logoutClaims, signToken } from '../../support/logout-tokens.js';
+import { ISSUER, TEXT, logoutEndpointFixture, now } from '../../support/logout-endpoint-fixture.js';
 
-const ISSUER = 'https://sso.example.test/realms/shop';
-const TEXT = 'text/plain';
-const now = () => Math.floor(Date.now() / 1000);
-
-let key: RealmKey;
-let sink: RecordingSink;
-const warnings: string[] = [];
-const logger: KccLogger = { info: () => {}, warn: (message) => void warnings.push(message) };
-
-beforeAll(async () => {
-  key = await realmKey('realm-1', 'ES256');
-});
-beforeEach(() => {
-  sink = new RecordingSink();
-  warnings.length = 0;
-});
-
-const realm = () => ({ issuer: ISSUER, clientId: 'shop', sink, replayGuard: sink, jwks: createLocalJWKSet({ keys: [key.publicJwk] }), logger });
+const fx = logoutEndpointFixture();
+const { realm, adminAction } = fx;
 const backchannel = () => createBackchannelLogoutHandler(realm());
-const adminAction = (action: Record<string, unknown>) =>
-  new CompactSign(Buffer.from(JSON.stringify({ id: randomUUID(), expiration: now() + 30, resource: 'shop', ...action })))
-    .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
-    .sign(key.privateKey);
 
 describe('503s are warned once a minute for each cause, the next warning counting the rest', () => {
   afterEach(() => void vi.useRealTimers());
@@ -44,21 +22,21 @@ describe('503s are warned once a minute for each cause, the next warning countin
   it('back-channel logout: the realm JWKS unavailable, and Redis failing, each warned once, every 503 counted', async () => {
     vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
     const down = createBackchannelLogoutHandler({ ...realm(), jwks: keysDown });
-    for (let i = 0; i < 30; i++) expect((await down({ contentType: FORM_TYPE, body: form(await signToken(key, logoutClaims(ISSUER))) })).status).toBe(503);
+    for (let i = 0; i < 30; i++) expect((await down({ contentType: FORM_TYPE, body: form(await signToken(fx.key, logoutClaims(ISSUER))) })).status).toBe(503);
     const handler = backchannel();
-    sink.failing.add('revokeSession');
-    for (let i = 0; i < 3; i++) expect((await handler({ contentType: FORM_TYPE, body: form(await signToken(key, logoutClaims(ISSUER))) })).status).toBe(503);
-    expect(warnings).toEqual([
+    fx.sink.failing.add('revokeSession');
+    for (let i = 0; i < 3; i++) expect((await handler({ contentType: FORM_TYPE, body: form(await signToken(fx.key, logoutClaims(ISSUER))) })).status).toBe(503);
+    expect(fx.warnings).toEqual([
       'back-channel logout not completed: the realm JWKS is unavailable; answered 503 (Keycloak does not send the token again)',
       'back-channel logout not completed: the revocation could not be stored; answered 503 (Keycloak does not send the token again)',
     ]);
     expect(down.stats.unavailable).toBe(30);
     vi.setSystemTime(Date.now() + 59_999);
-    await down({ contentType: FORM_TYPE, body: form(await signToken(key, logoutClaims(ISSUER))) });
-    expect(warnings).toHaveLength(2);
+    await down({ contentType: FORM_TYPE, body: form(await signToken(fx.key, logoutClaims(ISSUER))) });
+    expect(fx.warnings).toHaveLength(2);
     vi.setSystemTime(Date.now() + 1);
-    await down({ contentType: FORM_TYPE, body: form(await signToken(key, logoutClaims(ISSUER))) });
-    expect(warnings[2]).toBe('back-channel logout not completed: the realm JWKS is unavailable; answered 503 (Keycloak does not send the token again) (30 more like it since the last such warning, not logged)');
+    await down({ contentType: FORM_TYPE, body: form(await signToken(fx.key, logoutClaims(ISSUER))) });
+    expect(fx.warnings[2]).toBe('back-channel logout not completed: the realm JWKS is unavailable; answered 503 (Keycloak does not send the token again) (30 more like it since the last such warning, not logged)');
     expect(down.stats.unavailable).toBe(32);
   });
 
@@ -69,7 +47,7 @@ describe('503s are warned once a minute for each cause, the next warning countin
       expect((await handlers.logout({ contentType: TEXT, body: await adminAction({ action: 'LOGOUT', notBefore: 0 }) })).status).toBe(503);
       expect((await handlers.pushNotBefore({ contentType: TEXT, body: await adminAction({ action: 'PUSH_NOT_BEFORE', notBefore: 0 }) })).status).toBe(503);
     }
-    expect(warnings).toEqual([
+    expect(fx.warnings).toEqual([
       'Keycloak k_logout not applied: the realm JWKS is unavailable; answered 503',
       'Keycloak k_push_not_before not applied: the realm JWKS is unavailable; answered 503',
     ]);
