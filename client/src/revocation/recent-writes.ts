@@ -117,6 +117,11 @@ function idOf(event: RevocationEvent): string {
   return event.kind === 'session' ? `s:${event.sid}` : event.kind === 'subject' ? `u:${event.sub}` : 'c';
 }
 
+/** Whether `held` revokes at least what `event` does: the same session, subject or client, as far or further. */
+export function covers(held: RevocationEvent, event: RevocationEvent): boolean {
+  return idOf(held) === idOf(event) && score(held) >= score(event);
+}
+
 /** What a revocation tightens to: a session's expiry, a not-before. */
 function score(event: RevocationEvent): number {
   return event.kind === 'session' ? event.exp : event.nbf;

@@ -28,7 +28,7 @@ import type { KeycloakAdminSink } from './revocation-sink.js';
 import { MAX_CLIENT_NOT_BEFORE_BYTES, MAX_MEMBER_BYTES, loadRevocationSnapshot } from './revocation-snapshot.js';
 import { RevocationWriter } from './revocation-writer.js';
 import { UnwrittenRevocations } from './unwritten-revocations.js';
-import { RecentWrites } from './recent-writes.js';
+import { RecentWrites, covers } from './recent-writes.js';
 import { repairRevocationKeyTypes } from './revocation-key-types.js';
 import { MAX_LOG_ID_AHEAD_MS, isWrongTypeReply, warnRepaired } from '../lua-key-repair.js';
 import { SingleFlight } from '../single-flight.js';
@@ -196,6 +196,8 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   private readonly declaration = new SingleFlight(() => this.declareLifetime());
   /** Writes of revocations made here, not settled yet: close() gives them time to land. */
   private readonly writesInFlight = new Set<Promise<void>>();
+  /** The revocations made here whose first write has not settled (then, if it failed, `unwritten` has them). */
+  private readonly revocationWrites = new Set<RevocationEvent>();
   private readonly pushes: KeycloakPushRelay;
   private applied = 0;
   private readonly refused: Record<RevocationSource, number> = { api: 0, bus: 0, log: 0, snapshot: 0 };
@@ -759,15 +761,17 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
       return Promise.reject(new KccInputError(apiRefusal(event, problem, now)));
     }
     this.apply(event);
+    this.revocationWrites.add(event);
     const write = this.write(event).catch((error: unknown) => {
       this.unwritten.add(event, error);
       throw error;
     });
     this.writesInFlight.add(write);
-    write.then(
-      () => this.writesInFlight.delete(write),
-      () => this.writesInFlight.delete(write),
-    );
+    const settled = () => {
+      this.writesInFlight.delete(write);
+      this.revocationWrites.delete(event);
+    };
+    write.then(settled, settled);
     return write;
   }
 
@@ -804,15 +808,15 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     if (!withNotBefores) return;
     await pause(Math.random() * NOT_BEFORES_CHECK_SPREAD_MS);
     if (this.closed) return;
-    // A not-before whose write failed is held here and queued: it is not in Redis, and not lost.
-    // Checked now, it would be written again, refused again and queued a second time, with a warning
-    // of lost writes at each reconnect (a review of 537fd9d: the endpoint on a demoted primary). The
-    // check waits until the queue is written (the minute's timer or the next reconnect asks again).
-    if (this.unwritten.size > 0) {
-      this.notBeforesCheckDue = true;
-      return;
-    }
-    const checked = await this.rewriteMissing(() => this.recentWrites.missing(Date.now(), this.index.notBefores()), 'user-wide or client-wide not-befores this instance holds');
+    // A not-before whose write is still under way (in flight, or queued after it failed) is not in
+    // Redis, and not lost: found "missing", it was written again, refused again and queued a second
+    // time, with a warning of lost writes, at each reconnect (a review of 537fd9d: the endpoint on a
+    // demoted primary). Its own write, or the queue's, writes it.
+    const unsettled = (event: RevocationEvent) => [...this.revocationWrites].some((held) => covers(held, event)) || this.unwritten.covers(event);
+    const checked = await this.rewriteMissing(
+      async () => (await this.recentWrites.missing(Date.now(), this.index.notBefores())).filter((event) => !unsettled(event)),
+      'user-wide or client-wide not-befores this instance holds',
+    );
     if (!checked) this.notBeforesCheckDue = true;
   }
 

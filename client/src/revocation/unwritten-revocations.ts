@@ -2,6 +2,7 @@ import type { KccLogger } from '../logger.js';
 import type { RevocationEvent } from './revocation-event.js';
 import { SingleFlight } from '../single-flight.js';
 import { errorLine } from '../redis-error-redaction.js';
+import { covers } from './recent-writes.js';
 
 /**
  * The most revocations one instance holds unwritten. Far above what an outage brings (a bulk logout
@@ -21,8 +22,8 @@ export class UnwrittenRevocations {
   /** One pass at a time; one asked for while one is in flight runs after it, for what failed meanwhile. */
   private readonly passes = new SingleFlight(() => this.writeAll());
   private closed = false;
-  /** Taken out of `events` by the write in flight: still unwritten until it succeeds. */
-  private writing = 0;
+  /** Taken out of `events` by the pass in flight: still unwritten until it succeeds. */
+  private inPass: readonly RevocationEvent[] = [];
   private droppedCount = 0;
   private writtenLateCount = 0;
 
@@ -33,7 +34,12 @@ export class UnwrittenRevocations {
 
   /** Revocations waiting to be written, those being written again included. */
   get size(): number {
-    return this.events.length + this.writing;
+    return this.events.length + this.inPass.length;
+  }
+
+  /** Whether a revocation waiting here (or being written again) revokes at least what `event` does. */
+  covers(event: RevocationEvent): boolean {
+    return this.events.some((held) => covers(held, event)) || this.inPass.some((held) => covers(held, event));
   }
 
   /** Revocations given up because more than {@link MAX_UNWRITTEN_REVOCATIONS} waited: applied here only. */
@@ -88,10 +94,10 @@ export class UnwrittenRevocations {
     if (this.events.length === 0) return;
     const events = this.events;
     this.events = [];
-    this.writing = events.length;
+    this.inPass = events;
     // The writer batches what arrives together: one script call per batch, not per revocation.
     const results = await Promise.allSettled(events.map((event) => this.write(event)));
-    this.writing = 0;
+    this.inPass = [];
     const failed = events.filter((_, i) => results[i]!.status === 'rejected');
     this.writtenLateCount += events.length - failed.length;
     // Those kept while this ran came later: the order of first failure stays.

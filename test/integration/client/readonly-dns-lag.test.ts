@@ -79,6 +79,27 @@ async function connectThroughEndpoint(extra: KccConnectionOptions = {}): Promise
   return { oldPrimary, newPrimary, endpoint, redis, delays, logged, demote };
 }
 
+/**
+ * Writes one after the other through `lag`'s connection, each rejected for READONLY (pushed onto
+ * `rejected`) once refused past READONLY_RESENDS reconnects, until one is taken (the endpoint moved):
+ * it keeps the connection meeting the demoted node. Any other failure (closed: the test failed) ends
+ * it; the promise is left handled, and awaited by the test.
+ */
+function keepWriting(lag: Lagging, rejected: unknown[] = []): Promise<string> {
+  const writer = (async () => {
+    for (;;) {
+      try {
+        return await lag.redis.run((r) => r.set(lag.redis.key('held'), '1'));
+      } catch (error) {
+        if (!(error instanceof KccConnectionError && /READONLY/.test(error.message))) throw error;
+        rejected.push(error);
+      }
+    }
+  })();
+  writer.catch(() => undefined);
+  return writer;
+}
+
 const onPrimaryAgain = (lag: Lagging) => () => lag.logged.some((line) => line.startsWith('info:') && line.includes('reaches a primary again'));
 
 /** How many READONLY errors `node` has answered (INFO errorstats). */
@@ -129,17 +150,7 @@ describe('the primary endpoint resolving to the demoted primary for a while (DNS
     // Writes one after the other, each rejected once refused past READONLY_RESENDS reconnects (the
     // third test), until one succeeds (the endpoint moved).
     const rejected: unknown[] = [];
-    const writer = (async () => {
-      for (;;) {
-        try {
-          return await lag.redis.run((r) => r.set(lag.redis.key('held'), '1'));
-        } catch (error) {
-          if (!(error instanceof KccConnectionError && /READONLY/.test(error.message))) throw error; // closed: the test failed
-          rejected.push(error);
-        }
-      }
-    })();
-    writer.catch(() => undefined); // awaited below; a test that failed before leaves it rejected at close
+    const writer = keepWriting(lag, rejected);
     await until(() => rejected.length >= 1, 'a write rejected', 60_000);
     expect(lag.delays.length, 'reconnects before the first write was rejected').toBeGreaterThanOrEqual(READONLY_RESENDS);
     const delays = lag.delays.slice(0, READONLY_RESENDS);
@@ -175,17 +186,7 @@ describe('the primary endpoint resolving to the demoted primary for a while (DNS
     for (const node of [lag.oldPrimary, lag.newPrimary]) await onNode(node, (admin) => admin.call('ACL', 'SETUSER', USER, '-info'));
     await lag.demote();
     const rejected: unknown[] = [];
-    const writer = (async () => {
-      for (;;) {
-        try {
-          return await lag.redis.run((r) => r.set(lag.redis.key('held'), '1'));
-        } catch (error) {
-          if (!(error instanceof KccConnectionError && /READONLY/.test(error.message))) throw error;
-          rejected.push(error);
-        }
-      }
-    })();
-    writer.catch(() => undefined);
+    const writer = keepWriting(lag, rejected);
     const WRITES = 40;
     await until(() => rejected.length >= 1 + WRITES, `${1 + WRITES} writes rejected`, 90_000);
     // Before (a review of the first version): INFO refused was taken for a primary, the count started
@@ -205,24 +206,13 @@ describe('the primary endpoint resolving to the demoted primary for a while (DNS
     await until(() => revocations.stats.unwritten === 1, 'the not-before queued', 60_000);
     // Writes one after the other keep the connection reconnecting for READONLY; each ready asks for the
     // lost-writes check (which waits up to 5 s before its not-before part).
-    let moved = false;
-    const writer = (async () => {
-      for (;;) {
-        try {
-          return await lag.redis.run((r) => r.set(lag.redis.key('held'), '1'));
-        } catch (error) {
-          if (moved || !(error instanceof KccConnectionError)) throw error;
-        }
-      }
-    })();
-    writer.catch(() => undefined);
+    const writer = keepWriting(lag);
     const RECONNECTS = lag.delays.length + 30;
     await until(() => lag.delays.length >= RECONNECTS, 'thirty more reconnects on the demoted node', 90_000);
     // Before (a review of 537fd9d): the check found the queued not-before missing from Redis, wrote it
     // again, was refused and queued it again, and warned of lost writes, at each reconnect.
     expect(revocations.stats.unwritten, 'revocations queued').toBe(1);
     expect(lag.logged.filter((line) => line.includes('were missing from Redis')), 'warnings of lost writes').toEqual([]);
-    moved = true;
     lag.endpoint.point(lag.newPrimary.port);
     expect(await writer).toBe('OK');
     await notBefore;
