@@ -391,7 +391,9 @@ describe('keys this user may read but not write (%R~: Redis refuses EVAL on them
   it('a running instance reads past an oversized log entry through EVAL_RO, leaving it, and still sends far less than it', async () => {
     const ns = await namespace();
     const admin = closeLater(await server.admin());
-    const reader = await instance(ns, { maxStalenessMs: 300 });
+    // 2 s: a poll every ~0.7 s. With 300 ms, a machine loaded past its cores (two runs of 2026-12-06)
+    // kept every poll over the staleness limit for 10 s, and the freshness check below timed out.
+    const reader = await instance(ns, { maxStalenessMs: 2_000 });
     await morePolls(reader, 2);
     const before = await sentBytes();
     await withReadOnlyKeys(admin, ns.user, async () => {
@@ -406,7 +408,7 @@ describe('keys this user may read but not write (%R~: Redis refuses EVAL on them
       await until(() => reader.check({ sid: 'after-read-only' }) === 'revoked', 'the later entry read from the log');
       await morePolls(reader, 5);
       // Checked while the keys are still read-only: once they are writable again, the next poll removes the entry.
-      // Fresh again within its 300 ms, however busy the machine (a stuck reader never is).
+      // Fresh again within its 2 s, however busy the machine (a stuck reader never is).
       await until(() => !reader.stale, 'the reader fresh');
       // Left in place: counted once, however many reads meet it.
       expect(reader.stats.dropped.log.oversized).toBe(1);
