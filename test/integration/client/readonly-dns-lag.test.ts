@@ -172,12 +172,10 @@ describe('the primary endpoint resolving to the demoted primary for a while (DNS
     // It still reconnects: once the endpoint moved, a write goes through.
     lag.endpoint.point(lag.newPrimary.port);
     expect(await writer).toBe('OK');
+    // The streak ends once INFO shows a primary (said at info; without the check it never ends, and a
+    // later failover's READONLY would meet a count already past READONLY_RESENDS). A reconnect for
+    // another reason asks for the first delay either way, so that is not what is checked here.
     await until(onPrimaryAgain(lag), 'the connection on the new primary', 30_000);
-    // The streak ended: a reconnect for another reason starts from the first delay again.
-    const before = lag.delays.length;
-    await onNode(lag.newPrimary, (admin) => admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'USER', USER));
-    await until(() => lag.delays.length > before, 'a reconnect after the connection was killed', 30_000);
-    expect(lag.delays[before], 'the first delay again').toBeLessThanOrEqual(BASE_DELAY_MS);
     await lag.redis.run((r) => r.set(lag.redis.key('after'), '1'));
   });
 
