@@ -1,7 +1,7 @@
 import { KccError } from '@kcc-redis/client';
 import { LocalDirBusyError } from '../local/dir-lock.js';
 import { LocalStateError } from '../local/local-state.js';
-import { PortInUseError } from '../local/run-local.js';
+import { LocalDirNameError, PortInUseError } from '../local/run-local.js';
 import { printable } from './terminal-text.js';
 
 /**
@@ -36,7 +36,7 @@ export class CliFailure extends Error {
 }
 
 /** Errors whose messages are written for operators (and never carry secrets): shown as they are. */
-const OPERATOR_ERRORS = [CliUsageError, CliFailure, KccError, LocalStateError, LocalDirBusyError, PortInUseError];
+const OPERATOR_ERRORS = [CliUsageError, CliFailure, KccError, LocalStateError, LocalDirBusyError, LocalDirNameError, PortInUseError];
 
 /** The message an error leaves on stderr: ours and the client's as they are, anything else by class and message. */
 export function describeError(error: unknown): string {

@@ -6,7 +6,7 @@ import { assertDirNotLocked } from './dir-lock.js';
 import { LOCAL_ADMIN_USER, LocalRedis } from './local-redis.js';
 import { type LocalAppEnvState, LOCAL_STATE_FILE, LOCAL_STATE_VERSION, readPreviousSecrets, writeLocalState, writeOwnerOnly } from './local-state.js';
 import { portIsFree, randomPassword } from './local-util.js';
-import { shellQuote } from './shell-quote.js';
+import { envFileQuote, envFileValueProblem, shellQuote } from './shell-quote.js';
 
 /** Options of {@link runLocal}. */
 export interface RunLocalOptions {
@@ -34,6 +34,14 @@ export class PortInUseError extends Error {
   }
 }
 
+/** The folder's path cannot be written to the env files (see {@link envFileValueProblem}): the message suggests another --dir. */
+export class LocalDirNameError extends Error {
+  constructor(dir: string, problem: string) {
+    super(`--dir ${JSON.stringify(dir)}: the path holds ${problem}, which the env files written there cannot quote so that both \`node --env-file\` and a shell read it back (KCC_REDIS_CA_FILE names a file in the folder); choose a folder without it`);
+    this.name = 'LocalDirNameError';
+  }
+}
+
 /** The env file of an app-env in `dir`: `<dir>/<app>-<env>.env`. */
 export function envFilePath(dir: string, appEnv: AppEnv): string {
   return join(resolve(dir), `${appEnvUserName(appEnv)}.env`);
@@ -56,6 +64,8 @@ export async function runLocal(options: RunLocalOptions): Promise<LocalRedis> {
   const { config } = options;
   const print = options.print ?? ((line: string) => process.stdout.write(`${line}\n`));
   const dir = resolve(options.dir ?? '.kcc-local');
+  const dirProblem = envFileValueProblem(dir);
+  if (dirProblem) throw new LocalDirNameError(dir, dirProblem); // before anything is created or started
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await assertDirNotLocked(dir); // a busy folder is the better explanation than the port it holds
   const requested = options.port ?? config.port;
@@ -124,6 +134,6 @@ export async function runLocal(options: RunLocalOptions): Promise<LocalRedis> {
 }
 
 function envFileText(what: string, variables: Record<string, string>): string {
-  const lines = Object.entries(variables).map(([name, value]) => `${name}=${shellQuote(value)}`);
+  const lines = Object.entries(variables).map(([name, value]) => `${name}=${envFileQuote(value)}`);
   return `# kcc-redis local: ${what}. Owner-only; never commit it.\n${lines.join('\n')}\n`;
 }

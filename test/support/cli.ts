@@ -71,15 +71,21 @@ export async function runCliInProcess(argv: readonly string[], options: InProces
   };
 }
 
-/** The variables of an env file `kcc-redis local` wrote (`NAME=value`, values optionally in single quotes). */
+/** The variables of an env file `kcc-redis local` wrote, read as `node --env-file` reads it (`util.parseEnv`). */
 export async function readEnvFile(file: string): Promise<Record<string, string>> {
   const { readFile } = await import('node:fs/promises');
-  const variables: Record<string, string> = {};
-  for (const line of (await readFile(file, 'utf8')).split('\n')) {
-    const match = /^([A-Z0-9_]+)=(.*)$/.exec(line);
-    if (!match) continue;
-    const raw = match[2]!;
-    variables[match[1]!] = raw.startsWith("'") ? raw.slice(1, -1).replace(/'\\''/g, "'") : raw;
-  }
-  return variables;
+  const { parseEnv } = await import('node:util');
+  return parseEnv(await readFile(file, 'utf8')) as Record<string, string>;
+}
+
+/** The same env file's variables as a POSIX shell reads it (`set -a; . <file>`), the other way the docs offer. */
+export async function readEnvFileWithShell(file: string): Promise<Record<string, string>> {
+  const { execFile } = await import('node:child_process');
+  const { readFile } = await import('node:fs/promises');
+  const { promisify } = await import('node:util');
+  const names = [...(await readFile(file, 'utf8')).matchAll(/^([A-Z0-9_]+)=/gm)].map((m) => m[1]!);
+  const script = 'set -a; . "$1"; set +a; exec "$2" -e "process.stdout.write(JSON.stringify(process.env))"';
+  const { stdout } = await promisify(execFile)('sh', ['-c', script, 'sh', file, process.execPath], { env: {} });
+  const all = JSON.parse(stdout) as Record<string, string>;
+  return Object.fromEntries(names.map((name) => [name, all[name]!]));
 }
