@@ -25,6 +25,10 @@ const MAX_LIFETIME_SECONDS = 60;
 /**
  * Signs a `private_key_jwt` client assertion (RFC 7523) the way Keycloak expects: `iss` = `sub` =
  * client id, one `aud`, `exp` at most 60 s after `iat`, a unique `jti`, header `kid` and `alg`.
+ *
+ * No `nbf` (RFC 7523 does not ask for one): Keycloak before 26.4 checks an assertion's `nbf` with no
+ * clock skew allowed (keycloak/keycloak#8966, fixed by #34841), so an app clock a fraction of a second
+ * ahead of Keycloak's failed a share of the token requests with "Token is not active".
  */
 export function signClientAssertion(signingKey: SigningKey, request: ClientAssertionRequest): Promise<string> {
   const lifetime = checkNumberArgument('lifetimeSeconds', request.lifetimeSeconds ?? MAX_LIFETIME_SECONDS, { min: 1, max: MAX_LIFETIME_SECONDS, unit: 's' });
@@ -37,7 +41,6 @@ export function signClientAssertion(signingKey: SigningKey, request: ClientAsser
     .setSubject(request.clientId)
     .setAudience(request.audience)
     .setIssuedAt(now)
-    .setNotBefore(now)
     .setExpirationTime(now + lifetime)
     .setJti(randomUUID())
     .sign(signingKey.key);
