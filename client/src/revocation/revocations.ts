@@ -28,7 +28,7 @@ import type { KeycloakAdminSink } from './revocation-sink.js';
 import { MAX_CLIENT_NOT_BEFORE_BYTES, MAX_MEMBER_BYTES, loadRevocationSnapshot } from './revocation-snapshot.js';
 import { RevocationWriter } from './revocation-writer.js';
 import { UnwrittenRevocations } from './unwritten-revocations.js';
-import { RecentWrites, covers } from './recent-writes.js';
+import { RecentWrites, coveredBy } from './recent-writes.js';
 import { repairRevocationKeyTypes } from './revocation-key-types.js';
 import { MAX_LOG_ID_AHEAD_MS, isWrongTypeReply, warnRepaired } from '../lua-key-repair.js';
 import { SingleFlight } from '../single-flight.js';
@@ -812,9 +812,12 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     // Redis, and not lost: found "missing", it was written again, refused again and queued a second
     // time, with a warning of lost writes, at each reconnect (a review of 537fd9d: the endpoint on a
     // demoted primary). Its own write, or the queue's, writes it.
-    const unsettled = (event: RevocationEvent) => [...this.revocationWrites].some((held) => covers(held, event)) || this.unwritten.covers(event);
     const checked = await this.rewriteMissing(
-      async () => (await this.recentWrites.missing(Date.now(), this.index.notBefores())).filter((event) => !unsettled(event)),
+      async () => {
+        const missing = await this.recentWrites.missing(Date.now(), this.index.notBefores());
+        const unsettled = coveredBy([...this.revocationWrites, ...this.unwritten.held()]);
+        return missing.filter((event) => !unsettled(event));
+      },
       'user-wide or client-wide not-befores this instance holds',
     );
     if (!checked) this.notBeforesCheckDue = true;

@@ -2,7 +2,6 @@ import type { KccLogger } from '../logger.js';
 import type { RevocationEvent } from './revocation-event.js';
 import { SingleFlight } from '../single-flight.js';
 import { errorLine } from '../redis-error-redaction.js';
-import { covers } from './recent-writes.js';
 
 /**
  * The most revocations one instance holds unwritten. Far above what an outage brings (a bulk logout
@@ -37,9 +36,10 @@ export class UnwrittenRevocations {
     return this.events.length + this.inPass.length;
   }
 
-  /** Whether a revocation waiting here (or being written again) revokes at least what `event` does. */
-  covers(event: RevocationEvent): boolean {
-    return this.events.some((held) => covers(held, event)) || this.inPass.some((held) => covers(held, event));
+  /** The revocations waiting here, those being written again included. */
+  *held(): Generator<RevocationEvent> {
+    yield* this.events;
+    yield* this.inPass;
   }
 
   /** Revocations given up because more than {@link MAX_UNWRITTEN_REVOCATIONS} waited: applied here only. */

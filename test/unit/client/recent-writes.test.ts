@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { KccRedis } from '../../../client/src/connection.js';
-import { MAX_RECENT_WRITES, RECENT_WRITES_WINDOW_MS, RecentWrites } from '../../../client/src/revocation/recent-writes.js';
+import { MAX_RECENT_WRITES, RECENT_WRITES_WINDOW_MS, RecentWrites, coveredBy } from '../../../client/src/revocation/recent-writes.js';
 
 const LIFETIME = 3_600_000;
 const NOW = 1_800_000_000_000;
@@ -106,5 +106,26 @@ describe('RecentWrites: which of its own writes an instance checks after a recon
     expect([missing.length, missing[0]]).toEqual([MAX_RECENT_WRITES, { kind: 'session', sid: 's5', exp: NOW + 60_000 }]);
     expect(asked.map((args) => args[0])).toEqual(Array.from({ length: MAX_RECENT_WRITES / 500 }, () => 500));
     expect(await recent.missing(NOW + RECENT_WRITES_WINDOW_MS)).toEqual([]);
+  });
+});
+
+describe('coveredBy: which revocations another one already revokes as far or further', () => {
+  it('answers by the strictest held revocation of the same session, subject or the client', () => {
+    const covered = coveredBy([
+      { kind: 'subject', sub: 'u1', nbf: 100 },
+      { kind: 'subject', sub: 'u1', nbf: 300 },
+      { kind: 'subject', sub: 'u1', nbf: 200 },
+      { kind: 'client', nbf: 50 },
+      { kind: 'session', sid: 's1', exp: 5_000 },
+    ]);
+    expect(covered({ kind: 'subject', sub: 'u1', nbf: 300 })).toBe(true);
+    expect(covered({ kind: 'subject', sub: 'u1', nbf: 250 })).toBe(true); // 300 is held, not only the last one added
+    expect(covered({ kind: 'subject', sub: 'u1', nbf: 301 })).toBe(false);
+    expect(covered({ kind: 'subject', sub: 'u2', nbf: 1 })).toBe(false);
+    expect(covered({ kind: 'client', nbf: 50 })).toBe(true);
+    expect(covered({ kind: 'client', nbf: 51 })).toBe(false);
+    expect(covered({ kind: 'session', sid: 's1', exp: 4_000 })).toBe(true);
+    expect(covered({ kind: 'session', sid: 'u1', exp: 1 })).toBe(false); // a session named like a subject is another revocation
+    expect(coveredBy([])({ kind: 'client', nbf: 1 })).toBe(false);
   });
 });
