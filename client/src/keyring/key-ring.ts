@@ -262,7 +262,8 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
     // (a rewrite under the current key-encryption key, a write-back carrying keys that never sign).
     const seenKids = new Set(this.keeper.ring?.usable.ring.keys.map((k) => k.kid));
     const mode = options.immediate === true ? 'immediate' : 'scheduled';
-    const deadline = Date.now() + this.options.lockTtlMs * 2;
+    // Monotonic: a wall-clock step during the wait must neither end it early nor stretch it.
+    const deadline = performance.now() + this.options.lockTtlMs * 2;
     // The generation waited past: moved on with each change seen, or a change already seen would end every wait at once.
     let waitedPast = seen;
     for (;;) {
@@ -275,7 +276,7 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
         }
       }
       // Checked right after a try, so the last thing before giving up is a try.
-      if (Date.now() > deadline) throw new KccLockTimeoutError('could not take the key-ring rotation lock in time');
+      if (performance.now() > deadline) throw new KccLockTimeoutError('could not take the key-ring rotation lock in time');
       // Someone else is rotating. A normal rotation is satisfied by theirs; an emergency one waits its turn.
       const changed = await this.keeper.waitForGenerationAbove(waitedPast, Math.min(this.options.lockTtlMs, 1_000));
       // Closed meanwhile: no lock is taken for a ring that no longer runs (its close waits for this call at most 2 s).
@@ -421,7 +422,7 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
   }
 
   private async createFirstKey(): Promise<void> {
-    const deadline = Date.now() + this.options.lockTtlMs * 2;
+    const deadline = performance.now() + this.options.lockTtlMs * 2;
     for (;;) {
       const lock = await this.keeper.locks.acquire(LOCK_NAME, this.options.lockTtlMs);
       if (lock) {
@@ -439,7 +440,7 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
         return;
       }
       // Tried again between waits: a holder that died leaves the lock until its TTL, and then nobody else creates the ring.
-      if (Date.now() > deadline) {
+      if (performance.now() > deadline) {
         throw new KccLockTimeoutError(`no key ring appeared within ${this.options.lockTtlMs * 2} ms while another instance held the creation lock`);
       }
       if (await this.keeper.waitForGenerationAbove(0, Math.min(this.options.lockTtlMs, 1_000))) return;

@@ -410,9 +410,9 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
   }
 
   async waitForGenerationAbove(generation: number, timeoutMs: number): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = performance.now() + timeoutMs;
     // Stopped (the ring closing): no more waiting; the caller checks for the close.
-    while (Date.now() < deadline && !this.stopped) {
+    while (performance.now() < deadline && !this.stopped) {
       if (this.generation > generation) return true;
       // The tail triggers a load within milliseconds; polling is the bounded fallback.
       await new Promise<void>((resolve) => {
