@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { AbstractClusterProvider, ClusterConfig, Listener, LockOptions, SubscriberListener } from '@dapperduckling/keycloak-connector-server';
-import { Bus } from '../bus.js';
+import { Bus, type BusHandler } from '../bus.js';
 import { KccRedis } from '../connection.js';
 import { type DropCounts, type DropReason, emptyDropCounts, encodeEnvelope, isOversized } from '../envelope.js';
 import { KccConnectionError, KccNotReadyError } from '../errors.js';
@@ -125,6 +125,17 @@ async function checkClusterProviderOptions(options: KccClusterProviderOptions): 
 
 let definedProvider: Promise<ReturnType<typeof defineProvider>> | undefined;
 
+const HELD = Symbol('held channels');
+
+/**
+ * For tests and diagnostics (not exported by the package): the channels a provider keeps a Bus
+ * for, and those it keeps listeners for. Both count only channels with a listener, or one being
+ * subscribed; the connector subscribes a fresh channel on every cache miss.
+ */
+export function heldChannels(provider: KccClusterProvider): { readonly buses: number; readonly listened: number } {
+  return (provider as unknown as { [HELD](): { buses: number; listened: number } })[HELD]();
+}
+
 /** How many of its own message ids a provider keeps (at least; up to twice): each comes back within a round trip. */
 const OWN_MESSAGES_KEPT = 4_096;
 
@@ -135,9 +146,12 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
     readonly #options: KccClusterProviderOptions;
     private readonly namespace: string;
     private readonly drops: DropCounts = emptyDropCounts();
-    /** One Bus per upstream channel; its handlers are the channel's envelope listeners. */
-    private readonly buses = new Map<string, Bus>();
-    /** How to stop each listener, by channel and listener (envelope and raw listeners alike). */
+    /**
+     * One Bus per upstream channel with envelope listeners; `handlers`: those added to it and not
+     * removed yet (subscriptions under way included). Dropped with its last handler.
+     */
+    private readonly buses = new Map<string, { readonly bus: Bus; handlers: number }>();
+    /** How to stop each listener, by channel and listener (envelope and raw listeners alike); a channel without listeners has no entry. */
     private readonly stops = new Map<string, Map<Listener | SubscriberListener, () => Promise<void>>>();
     private connection: KccRedis | undefined;
     private locks: Locks | undefined;
@@ -249,7 +263,7 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
       return this.change('subscribing to', channel, async () => {
         const session = this.subscribable();
         const redis = this.redis;
-        const stop = await this.subscribedWithin(this.bus(channel).subscribe(({ id, sender, data }) => {
+        const stop = await this.subscribedWithin(this.onBus(channel, ({ id, sender, data }) => {
           if (!(ignoreOwnMessages && sender === redis.instanceId && this.published.has(id))) this.deliver(channel, () => listener(data, sender));
         }));
         await this.remember(channel, listener, stop, session);
@@ -370,14 +384,32 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
       return true;
     }
 
-    /** The Bus of an upstream channel, created on first use; its drops count into this provider's. */
-    private bus(channel: string): Bus {
-      let bus = this.buses.get(channel);
-      if (!bus) {
-        bus = new Bus(this.redis, { channel: `${this.namespace}${channel}`, receiveOwn: true, onDrop: (reason) => this.drop(reason) });
-        this.buses.set(channel, bus);
+    /**
+     * Adds `handler` to the Bus of an upstream channel, made on first use (its drops count into this
+     * provider's); returns the function that removes it. The Bus is dropped when its last handler is
+     * removed, counted from the moment each is added: a subscribe racing the channel's last
+     * unsubscribe either joins the Bus before it is counted empty or makes a new one.
+     */
+    private async onBus(channel: string, handler: BusHandler<unknown>): Promise<() => Promise<void>> {
+      const entry = this.buses.get(channel) ?? { bus: new Bus(this.redis, { channel: `${this.namespace}${channel}`, receiveOwn: true, onDrop: (reason) => this.drop(reason) }), handlers: 0 };
+      this.buses.set(channel, entry);
+      entry.handlers++;
+      const release = () => {
+        // Not a Bus of an earlier connection (disconnect() let go of them all).
+        if (--entry.handlers === 0 && this.buses.get(channel) === entry) this.buses.delete(channel);
+      };
+      let stop: () => Promise<void>;
+      try {
+        stop = await entry.bus.subscribe(handler);
+      } catch (error) {
+        release();
+        throw error;
       }
-      return bus;
+      return () => {
+        const stopping = stop(); // removes the handler before it awaits anything
+        release();
+        return stopping;
+      };
     }
 
     /** Refuses a subscription during a disconnect; else the count of disconnects begun, for {@link remember}. */
@@ -404,9 +436,11 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
     }
 
     private async forget(channel: string, listener: Listener | SubscriberListener): Promise<boolean> {
-      const stop = this.stops.get(channel)?.get(listener);
-      if (!stop) return false;
-      this.stops.get(channel)!.delete(listener);
+      const listeners = this.stops.get(channel);
+      const stop = listeners?.get(listener);
+      if (!listeners || !stop) return false;
+      listeners.delete(listener);
+      if (listeners.size === 0) this.stops.delete(channel);
       await stop();
       return true;
     }
@@ -416,6 +450,10 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
       this.stops.clear();
       this.buses.clear();
       await Promise.all(stops.map((stop) => stop().catch(() => undefined)));
+    }
+
+    [HELD](): { buses: number; listened: number } {
+      return { buses: this.buses.size, listened: this.stops.size };
     }
 
     private deliver(channel: string, call: () => unknown): void {
