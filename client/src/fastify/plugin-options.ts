@@ -40,7 +40,11 @@ export interface KccFastifyOptions {
   readonly redis?: KccRedis;
   /** The signing-key ring (key-encryption key, algorithm, rotation). @default {} (`KCC_KEYRING_KEK` / `KCC_KEYRING_KEK_SECRET_ID`) */
   readonly keyRing?: KeyRingOptions;
-  /** The revocation index (session max lifetime, staleness bound, `failOpen`). @default {} (fail closed after 30 s cut off) */
+  /**
+   * The revocation index (session max lifetime, staleness bound, `failOpen`, and `closeTimeoutMs`: how
+   * long `onClose` keeps writing the revocations Redis has not confirmed).
+   * @default {} (fail closed after 30 s cut off; closeTimeoutMs 10000)
+   */
   readonly revocations?: RevocationOptions;
   /** Where the realm's signing keys come from; shared by the logout routes. @default Keycloak's `<issuer>/protocol/openid-connect/certs` */
   readonly realmKeys?: Omit<RealmKeysOptions, 'issuer' | 'logger'>;

@@ -61,18 +61,33 @@ export interface RevocationOptions {
    * @default none (the Fastify plugin sets it)
    */
   readonly keycloakPushes?: KeycloakPushVerifier;
+  /**
+   * How long {@link Revocations.close} keeps writing the revocations Redis has not confirmed (a write
+   * that failed, or one still waiting for an answer: a failover, an outage) before it gives them up
+   * with a warning: only this instance had them, and nobody sends them again (Keycloak does not resend
+   * a logout). It tries again at every reconnect and every half second, and ends as soon as Redis has
+   * them all: with nothing unconfirmed, close does not wait. Give the orchestrator's grace period (ECS
+   * `stopTimeout`, Kubernetes `terminationGracePeriodSeconds`) more than this plus your drain
+   * (docs/shutdown.md). At most 600000 (10 minutes).
+   * @default 10000
+   */
+  readonly closeTimeoutMs?: number;
 }
 
 export const REVOCATION_DEFAULTS = {
   sessionMaxLifetimeMs: 10 * 3_600_000,
   maxStalenessMs: 30_000,
   failOpen: false,
+  closeTimeoutMs: 10_000,
 } as const;
+
+/** The longest `closeTimeoutMs`: far beyond any orchestrator's default grace period, and a bound on KccRedis.close's wait. */
+export const MAX_CLOSE_TIMEOUT_MS = 600_000;
 
 type ResolvedRevocationOptions = Required<Omit<RevocationOptions, 'keycloakPushes'>>;
 
 /** Every option of RevocationOptions (the compiler keeps the list whole): any other key is a misspelling. */
-const REVOCATION_OPTION_NAMES = { sessionMaxLifetimeMs: true, maxStalenessMs: true, failOpen: true, keycloakPushes: true } as const satisfies Record<keyof RevocationOptions, true>;
+const REVOCATION_OPTION_NAMES = { sessionMaxLifetimeMs: true, maxStalenessMs: true, failOpen: true, keycloakPushes: true, closeTimeoutMs: true } as const satisfies Record<keyof RevocationOptions, true>;
 
 export interface RevocationEvents {
   /** Cut off from Redis longer than maxStalenessMs. */
@@ -198,6 +213,8 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   private readonly writesInFlight = new Set<Promise<void>>();
   /** The revocations made here whose first write has not settled (then, if it failed, `unwritten` has them). */
   private readonly revocationWrites = new Set<RevocationEvent>();
+  /** Writes again after a loss and Keycloak push relays waiting for Redis's answer (close() waits for them). */
+  private otherWrites = 0;
   private readonly pushes: KeycloakPushRelay;
   private applied = 0;
   private readonly refused: Record<RevocationSource, number> = { api: 0, bus: 0, log: 0, snapshot: 0 };
@@ -313,6 +330,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
       sessionMaxLifetimeMs: problems.number('sessionMaxLifetimeMs', options.sessionMaxLifetimeMs, d.sessionMaxLifetimeMs, { min: 1, max: MAX_SESSION_LIFETIME_MS, unit: 'ms' }),
       maxStalenessMs: problems.number('maxStalenessMs', options.maxStalenessMs, d.maxStalenessMs, { min: 1, unit: 'ms' }),
       failOpen: options.failOpen ?? d.failOpen,
+      closeTimeoutMs: problems.number('closeTimeoutMs', options.closeTimeoutMs, d.closeTimeoutMs, { max: MAX_CLOSE_TIMEOUT_MS, unit: 'ms' }),
     };
     problems.throwIfAny('kcc-redis revocation options');
     this.log = new EventLog(redis, { name: REVOCATION_KEYS.log, maxAgeMs: this.options.sessionMaxLifetimeMs, validate: isRevocationBatch });
@@ -425,10 +443,18 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
    */
   applyKeycloakPush(push: VerifiedKeycloakPush): Promise<void> {
     if (this.closed) return Promise.reject(new KccClosedError('revocations are closed'));
-    return this.inFlight(this.pushes.push(push));
+    return this.unconfirmedUntilSettled(this.inFlight(this.pushes.push(push)));
   }
 
-  /** `write`, which close() waits for (at most 2 s) before it counts what Redis did not take. */
+  /** `write`, counted as unconfirmed until it settles. */
+  private unconfirmedUntilSettled<T>(write: Promise<T>): Promise<T> {
+    this.otherWrites++;
+    const settled = () => void this.otherWrites--;
+    write.then(settled, settled);
+    return write;
+  }
+
+  /** `write`, which close() waits for (up to `closeTimeoutMs`) before it counts what Redis did not take. */
   private inFlight<T>(write: Promise<T>): Promise<T> {
     const settled = write.then(
       () => undefined,
@@ -441,9 +467,11 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
 
   /**
    * Stops the subscription and the timers. The Redis connection stays open (it is the caller's).
-   * Revocations still unwritten get one last write (waited for at most 2 s);
-   * any left are logged: only this instance had them. With Redis out of reach, close returns within
-   * about 4 s.
+   * Revocations Redis has not confirmed (written without an answer yet, or {@link RevocationStats.unwritten})
+   * are written again at every reconnect and every half second for up to `closeTimeoutMs` (10 s by
+   * default), and the writes on their way are waited for; close goes on as soon as Redis has them
+   * all. Any left then are logged: only this instance had them. With Redis out of reach, close
+   * returns within `closeTimeoutMs` + 2 s.
    */
   close(): Promise<void> {
     // One close for every caller (the app, KccRedis.close): each resolves once the last writes are
@@ -467,19 +495,50 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   }
 
   private async writeUnwrittenBeforeClose(): Promise<void> {
-    if (this.unwritten.size > 0 || this.writesInFlight.size > 0 || this.pushes.waiting > 0) {
-      const until = performance.now() + FINAL_WRITE_WAIT_MS;
-      // Writes in flight first: one that fails now joins those written once more.
-      await waitAtMost(Promise.allSettled([...this.writesInFlight]), until - performance.now());
-      await waitAtMost(Promise.all([this.unwritten.retry(), this.pushes.retry()]), until - performance.now());
+    const deadline = performance.now() + this.options.closeTimeoutMs;
+    const left = () => deadline - performance.now();
+    const settled = () => this.unconfirmed === 0 && this.writesInFlight.size === 0;
+    while (!settled() && left() > 0) {
+      // Written again on a connection that is up only: sent on one that is down, they would wait there
+      // for ioredis' reconnects. A write in flight that fails joins them.
+      const again = this.commandsReady() ? Promise.all([this.unwritten.retry(), this.pushes.retry()]) : undefined;
+      await waitAtMost(Promise.allSettled([...this.writesInFlight, again]), left());
+      if (settled()) break;
+      await waitAtMost(this.reconnectOrPause(CLOSE_RETRY_INTERVAL_MS), left());
     }
     this.unwritten.close();
-    const left = this.unwritten.size + this.writesInFlight.size + this.pushes.waiting;
-    if (left > 0) {
+    const lost = this.unconfirmed;
+    if (lost > 0) {
       this.redis.config.logger.warn(
-        `closed with ${left} revocations Redis did not confirm (not written, or written without an answer in time): the other instances may not have them (those sessions stay valid there until they expire)`,
+        `closed with ${lost} revocations Redis did not confirm within closeTimeoutMs (${this.options.closeTimeoutMs} ms; not written, or written without an answer in time): the other instances may not have them (those sessions stay valid there until they expire)`,
       );
     }
+  }
+
+  /**
+   * Resolves at the next (re)connect of the command connection (or, in cluster mode, of a node
+   * connection), or after `ms`. Its timer keeps the process up: a close under way must end.
+   */
+  private reconnectOrPause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.redis.off('ready', onReady);
+        this.redis.off('node-ready', onReady);
+        resolve();
+      };
+      const onReady = (role: ConnectionRole): void => {
+        if (role === 'commands') done();
+      };
+      const timer = setTimeout(done, ms);
+      this.redis.on('ready', onReady);
+      this.redis.on('node-ready', onReady);
+    });
+  }
+
+  /** Revocations applied here that Redis has not confirmed: first writes and other writes in flight, and those waiting to be written again. */
+  private get unconfirmed(): number {
+    return this.revocationWrites.size + this.otherWrites + this.unwritten.size + this.pushes.waiting;
   }
 
   /**
@@ -834,7 +893,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     );
     await Promise.all(
       lost.map((event) => {
-        const write = this.write(event).then(
+        const write = this.unconfirmedUntilSettled(this.write(event)).then(
           () => void this.rewrittenAfterLoss++,
           (error: unknown) => this.unwritten.add(event, error),
         );
@@ -963,8 +1022,8 @@ function streamIdTime(id: string): number {
  */
 const NOT_BEFORES_CHECK_SPREAD_MS = 5_000;
 
-/** How long {@link Revocations.close} waits for the last write of revocations Redis did not take yet. */
-const FINAL_WRITE_WAIT_MS = 2_000;
+/** How often {@link Revocations.close} writes again what Redis has not confirmed, besides at each reconnect. */
+const CLOSE_RETRY_INTERVAL_MS = 500;
 /** How long {@link Revocations.close} waits for the unsubscribe, and then for a log poll in flight. */
 const CLOSE_WAIT_MS = 1_000;
 /** A failed check for lost writes is tried again this many times (about 20 s in all, see withRetries). */

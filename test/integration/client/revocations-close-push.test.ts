@@ -31,16 +31,16 @@ describe('Revocations.close() and a Keycloak push being relayed', () => {
   const verifiedPush = (notBefore: number): Promise<VerifiedKeycloakPush> => verifiedNotBeforePush(key, verifier, notBefore);
 
   /** An instance whose relays of a push (the script whose keys hold the stored push) go through `relay`. */
-  async function instance(user: string, relay: (send: () => Promise<unknown>) => Promise<unknown>) {
+  async function instance(user: string, relay: (send: () => Promise<unknown>) => Promise<unknown>, closeTimeoutMs?: number) {
     const warnings: string[] = [];
     const redis = closeLater(await KccRedis.connect(kccOptions(server, user, { logger: { warn: (m) => void warnings.push(m), info: () => undefined } }), ['subscriber']));
-    const revocations = await Revocations.start(redis, { keycloakPushes: verifier });
+    const revocations = await Revocations.start(redis, { keycloakPushes: verifier, closeTimeoutMs });
     const pushKey = redis.key(REVOCATION_KEYS.keycloakPush);
     for (const method of ['evalsha', 'eval', 'call', 'callBuffer']) interceptCommand(redis, method, (args, send) => (args.includes(pushKey) ? relay(send) : send()));
     return { revocations, warnings, pushKey };
   }
 
-  it('a relay that does not finish: close() waits for it (at most 2 s) and says what Redis did not confirm', async () => {
+  it('a relay that does not finish: close() waits for it (up to closeTimeoutMs) and says what Redis did not confirm', async () => {
     let parked!: () => void;
     const held = new Promise<void>((resolve) => (parked = resolve));
     let release!: () => void;
@@ -49,12 +49,12 @@ describe('Revocations.close() and a Keycloak push being relayed', () => {
       parked();
       await released;
       return send();
-    });
+    }, 1_000);
     const pushing = revocations.applyKeycloakPush(await verifiedPush(now() - 5)).catch(() => undefined);
     await held;
     await revocations.close();
     expect(warnings.filter((w) => w.startsWith('closed with'))).toEqual([
-      'closed with 1 revocations Redis did not confirm (not written, or written without an answer in time): the other instances may not have them (those sessions stay valid there until they expire)',
+      'closed with 1 revocations Redis did not confirm within closeTimeoutMs (1000 ms; not written, or written without an answer in time): the other instances may not have them (those sessions stay valid there until they expire)',
     ]);
     release();
     await pushing;

@@ -1,8 +1,9 @@
 /**
  * `Revocations.close()` while Redis is unreachable: an app shutting down during an outage (its
  * instances reported `stale`, the load balancer replaced them) must not hang in close(). The docs
- * bound what close waits for (unwritten revocations: 2 s at most); a log read still in flight must
- * not keep it waiting until ioredis gives up on the command (20 reconnect attempts, up to 5 s each).
+ * bound what close waits for (revocations Redis has not confirmed: closeTimeoutMs; none here); a log
+ * read still in flight must not keep it waiting until ioredis gives up on the command (20 reconnect
+ * attempts, up to 5 s each).
  *
  * Found by test/integration/e2e/node-loss.test.ts (its teardown hung past the 60 s hook timeout).
  * Fixed in client/src/revocation/revocations.ts, close(): both waits on Redis are bounded.

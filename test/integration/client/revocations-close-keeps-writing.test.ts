@@ -1,0 +1,106 @@
+/**
+ * A revocation applied on an instance whose Redis write has not been confirmed when the instance is
+ * told to stop (ECS StopTask, a Kubernetes pod deleted: SIGTERM, then SIGKILL 30 s later by default)
+ * is on that instance only: Keycloak does not send a logout again. close() keeps writing it for
+ * `closeTimeoutMs` (10 s by default), and does not wait when Redis has everything.
+ *
+ * Found by a lifecycle review: close() wrote it once more and gave up after 2 s (KccRedis.close cut
+ * every component's close at 5 s); with Redis back 8 s after SIGTERM, the other instances kept
+ * accepting the session.
+ */
+import { describe, expect, it } from 'vitest';
+import { KccRedis, type KccLogger, type KccConnectionOptions, Revocations, type RevocationOptions } from '@kcc-redis/client';
+import { closeAfterEach } from '../../support/closing.js';
+import { until } from '../../support/events.js';
+import { kccOptions, useTestRedis } from '../../support/redis.js';
+import { TcpProxy } from '../../support/tcp-proxy.js';
+
+const server = useTestRedis({ appEnvs: [{ app: 'closing', env: 'prod' }], persistence: 'none' });
+const closeLater = closeAfterEach();
+const USER = 'closing-prod';
+const claims = (sid: string) => ({ sid, sub: 'someone', iat: Math.floor(Date.now() / 1000) - 60 });
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function recordingLogger(): KccLogger & { readonly warnings: string[] } {
+  const warnings: string[] = [];
+  return { warnings, warn: (message) => warnings.push(message), info: () => undefined };
+}
+
+async function connect(extra: KccConnectionOptions = {}): Promise<KccRedis> {
+  // Quick reconnects: the connection is back soon after the proxy heals.
+  return closeLater(await KccRedis.connect(kccOptions(server, USER, { reconnectBaseDelayMs: 20, reconnectMaxDelayMs: 200, ...extra }), ['subscriber']));
+}
+
+async function start(redis: KccRedis, options: RevocationOptions = {}): Promise<Revocations> {
+  return closeLater(await Revocations.start(redis, { maxStalenessMs: 3_000, ...options }));
+}
+
+/** A (through a proxy) and B (direct) on one app-env. */
+async function twoInstances(options: RevocationOptions) {
+  const proxy = await TcpProxy.start(server.port);
+  const logger = recordingLogger();
+  const aRedis = await connect({ url: proxy.url, logger });
+  const a = await start(aRedis, options);
+  const b = await start(await connect());
+  return { proxy, logger, aRedis, a, b };
+}
+
+describe('Revocations.close() keeps writing what Redis has not confirmed', () => {
+  it('a revocation made during an outage reaches the other instances when Redis is back within closeTimeoutMs', { timeout: 60_000 }, async () => {
+    const { proxy, logger, a, b } = await twoInstances({ closeTimeoutMs: 40_000 });
+    try {
+      proxy.cut();
+      const revoked = a.revokeSession('sid-closing').then(
+        () => 'written',
+        (error: Error) => `rejected: ${error.message}`,
+      );
+      const closing = a.close();
+      // Longer than close() gave it before (2 s): the connection's 20 attempts run out meanwhile.
+      await pause(6_000);
+      proxy.heal();
+      await closing;
+      expect(logger.warnings.filter((w) => w.startsWith('closed with'))).toEqual([]);
+      await until(() => b.check(claims('sid-closing')) === 'revoked', 'the revocation on b', 10_000);
+      expect(await revoked).toMatch(/^(written|rejected: .*)$/);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('does not wait for closeTimeoutMs when Redis has everything', { timeout: 30_000 }, async () => {
+    // The longest deadline there is: a close that waited for it would outlast the test's timeout.
+    const { proxy, logger, a, b } = await twoInstances({ closeTimeoutMs: 600_000 });
+    try {
+      const written = a.revokeSession('sid-healthy'); // in flight when close begins
+      await a.close();
+      await written;
+      expect(logger.warnings).toEqual([]);
+      await until(() => b.check(claims('sid-healthy')) === 'revoked', 'the revocation on b');
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('gives up after closeTimeoutMs and says how many Redis did not confirm', { timeout: 30_000 }, async () => {
+    const { proxy, logger, a } = await twoInstances({ closeTimeoutMs: 500 });
+    try {
+      proxy.cut();
+      void a.revokeSession('sid-lost').catch(() => undefined);
+      await a.close();
+      expect(logger.warnings.filter((w) => w.startsWith('closed with'))).toEqual([
+        'closed with 1 revocations Redis did not confirm within closeTimeoutMs (500 ms; not written, or written without an answer in time): the other instances may not have them (those sessions stay valid there until they expire)',
+      ]);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it.each([
+    [-1, 'closeTimeoutMs: -1 must be a whole number of milliseconds from 0 to 600000'],
+    [600_001, 'closeTimeoutMs: 600001 must be a whole number of milliseconds from 0 to 600000'],
+    [1.5, 'closeTimeoutMs: 1.5 must be a whole number of milliseconds from 0 to 600000'],
+  ])('refuses closeTimeoutMs %s, naming it and the range', async (closeTimeoutMs, problem) => {
+    const redis = await connect();
+    await expect(Revocations.start(redis, { closeTimeoutMs })).rejects.toMatchObject({ code: 'KCC_CONFIG_INVALID', problems: [problem] });
+  });
+});
