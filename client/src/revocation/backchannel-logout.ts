@@ -35,7 +35,14 @@ export interface BackchannelLogoutOptions extends RealmKeysOptions {
   readonly maxBodyBytes?: number;
   /** Oldest `iat` accepted, as an age. @default 600000 (10 minutes) */
   readonly maxTokenAgeMs?: number;
-  /** Allowed clock difference with the identity provider, for `iat` and `exp`. @default 5000 */
+  /**
+   * Allowed clock difference with the identity provider, for `iat` and `exp`. A token whose `iat` lies
+   * further ahead of this instance's clock is refused (400 `bad_iat`, warned at most once a minute):
+   * Keycloak does not send it again, so that logout is lost. The default is the 60 s every other
+   * not-before input allows (`MAX_NOT_BEFORE_SKEW_SECONDS`); a larger value does not help a
+   * token naming only `sub`, whose `iat` becomes a not-before the sink refuses past those 60 s.
+   * @default 60000
+   */
   readonly clockToleranceMs?: number;
   /**
    * Accept logout tokens without `exp` (Keycloak versions before it added one). The `iat` window
@@ -49,14 +56,18 @@ export interface BackchannelLogoutOptions extends RealmKeysOptions {
    * @default ['logout+jwt', 'JWT', 'Logout']
    */
   readonly acceptedTypes?: readonly string[];
-  /** Rejections are reported at `info` (reason, no token), 503s at `warn` (at most once a minute for each cause, the next one counting those not logged). @default defaultLogger */
+  /**
+   * Rejections are reported at `info` (reason, no token); 503s, and tokens refused for an `iat` ahead of this
+   * instance's clock, also at `warn` (at most once a minute for each cause, the next one counting those not logged).
+   * @default defaultLogger
+   */
   readonly logger?: KccLogger;
 }
 
 export const BACKCHANNEL_LOGOUT_DEFAULTS = {
   maxBodyBytes: 16_384,
   maxTokenAgeMs: 600_000,
-  clockToleranceMs: 5_000,
+  clockToleranceMs: 60_000,
   allowMissingExp: false,
   acceptedTypes: ['logout+jwt', 'JWT', 'Logout'] as readonly string[],
 } as const;
@@ -77,7 +88,8 @@ const LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 
 type Verdict =
   | { readonly ok: true; readonly payload: JWTPayload }
-  | { readonly ok: false; readonly reason: LogoutRejectionReason; readonly description: string }
+  /** `iatAheadS`: refused for an `iat` this many seconds ahead of this instance's clock. */
+  | { readonly ok: false; readonly reason: LogoutRejectionReason; readonly description: string; readonly iatAheadS?: number }
   | { readonly ok: false; readonly reason: 'unavailable'; readonly cause: unknown };
 
 const fail = (reason: LogoutRejectionReason, description: string): Verdict => ({ ok: false, reason, description });
@@ -87,14 +99,19 @@ const MAX_ID_LENGTH = 255;
 const isOptionalId = (value: unknown): boolean => value === undefined || (typeof value === 'string' && value.length > 0 && value.length <= MAX_ID_LENGTH);
 
 function claimFailure(error: unknown): Verdict {
-  const { claim, reason, message } = error as { claim?: string; reason?: string; message?: string };
+  const { claim, reason, message, payload } = error as { claim?: string; reason?: string; message?: string; payload?: JWTPayload };
   const missing = reason === 'missing';
   if (reason === 'invalid') return fail('bad_claim', message ?? 'claim check failed'); // e.g. a non-numeric "exp"
   switch (claim) {
     case 'iss': return fail('bad_iss', missing ? 'missing required "iss" claim' : '"iss" claim mismatch');
     case 'aud': return fail('bad_aud', missing ? 'missing required "aud" claim' : '"aud" claim mismatch');
     case 'exp': return missing ? fail('missing_exp', 'missing required "exp" claim') : fail('expired', '"exp" claim timestamp check failed');
-    case 'iat': return fail('bad_iat', missing ? 'missing required "iat" claim' : '"iat" claim outside the accepted window');
+    case 'iat': {
+      if (missing) return fail('bad_iat', 'missing required "iat" claim');
+      // jose's own "now": whole seconds, rounded down.
+      const aheadS = typeof payload?.iat === 'number' ? payload.iat - Math.floor(Date.now() / 1000) : 0;
+      return aheadS > 0 ? { ok: false, reason: 'bad_iat', description: '"iat" claim in the future', iatAheadS: aheadS } : fail('bad_iat', '"iat" claim too old');
+    }
     case 'jti': return fail('missing_jti', 'missing required "jti" claim');
     default: return fail('bad_claim', message ?? 'claim check failed');
   }
@@ -201,6 +218,7 @@ export function createBackchannelLogoutHandler(options: BackchannelLogoutOptions
   }
 
   const warnUnavailable = unavailableWarner(logger);
+  const warnClock = unavailableWarner(logger);
   function unavailable(what: string, cause: unknown): EndpointResponse {
     stats.unavailable += 1;
     warnUnavailable(what, `back-channel logout not completed: ${what}; answered 503 (Keycloak does not send the token again)`, {
@@ -216,7 +234,13 @@ export function createBackchannelLogoutHandler(options: BackchannelLogoutOptions
     if (tokens.length !== 1 || !tokens[0]) return reject('malformed_request', 'exactly one non-empty logout_token parameter is required', '');
     const verdict = await verify(tokens[0]);
     if (!verdict.ok) {
-      if (verdict.reason !== 'unavailable') return reject(verdict.reason, verdict.description);
+      if (verdict.reason !== 'unavailable') {
+        if (verdict.iatAheadS !== undefined) {
+          warnClock('iat ahead', `back-channel logout refused: its "iat" is ${verdict.iatAheadS} s ahead of this instance's clock, more than clockToleranceMs (${toleranceS} s) allows: ` +
+            'the identity provider\'s clock and this instance\'s differ (keep both on NTP). Keycloak does not send the token again: this logout is lost', { iatAheadSeconds: verdict.iatAheadS });
+        }
+        return reject(verdict.reason, verdict.description);
+      }
       const { what, inCooldown } = keysUnavailableCause(verdict.cause);
       if (inCooldown) stats.unavailableInCooldown += 1;
       return unavailable(what, verdict.cause);

@@ -48,7 +48,13 @@ export interface KeycloakAdminOptions extends RealmKeysOptions {
   readonly replayGuard: ReplayGuard;
   /** Larger bodies are refused (400) before anything is parsed; a logout may list many sessions. @default 65536 */
   readonly maxBodyBytes?: number;
-  /** Allowed clock difference with Keycloak for `expiration` (Keycloak gives 30 s). @default 5000 */
+  /**
+   * Allowed clock difference with Keycloak for `expiration`, which Keycloak sets 30 s after sending:
+   * an action is accepted until `expiration` + this on this instance's clock, so with the default
+   * Keycloak's clock may run up to 90 s behind. Ahead, `expiration` may lie at most
+   * {@link MAX_ACTION_EXPIRATION_AHEAD_SECONDS} (90 s) ahead, Keycloak's clock up to 60 s, whatever this is.
+   * @default 60000
+   */
   readonly clockToleranceMs?: number;
   /** Rejections are reported at `info` (reason, no token), 503s at `warn` (at most once a minute for each cause, the next one counting those not logged). @default defaultLogger */
   readonly logger?: KccLogger;
@@ -56,7 +62,7 @@ export interface KeycloakAdminOptions extends RealmKeysOptions {
 
 export const KEYCLOAK_ADMIN_DEFAULTS = {
   maxBodyBytes: 65_536,
-  clockToleranceMs: 5_000,
+  clockToleranceMs: 60_000,
 } as const;
 
 /** The path segment each handler answers, under the client's admin URL. */
@@ -94,7 +100,7 @@ const KEYCLOAK_ADMIN_OPTION_NAMES = {
  * POSTs and checks, before anything is applied: the realm signature (asymmetric `alg`, realm JWKS),
  * the JWS `typ` Keycloak writes (`JWT`), a payload that is an admin action and no other realm-signed
  * token (no `iss`, `exp`, `typ`, … claim), `action` for the endpoint, `resource` = `clientId`,
- * `expiration` neither passed nor more than 90 s ahead, `notBefore` from 0 to now + 60 s
+ * `expiration` passed by at most `clockToleranceMs` and at most 90 s ahead, `notBefore` from 0 to now + 60 s
  * (`MAX_NOT_BEFORE_SKEW_SECONDS`: a Keycloak whose clock runs fast gets a 400 and nothing changes),
  * and the action `id` not seen before in the cluster. Then:
  * - `LOGOUT` with `keycloakSessionIds` / `adapterSessionIds` → `sink.revokeSession` for each id;
