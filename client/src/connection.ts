@@ -298,8 +298,8 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   readonly serverClock: ServerClock;
   private closed = false;
   private closeRun: Promise<void> | undefined;
-  /** What runs on this connection (a KeyRing, Revocations) and closes first: {@link beforeClose}. */
-  private readonly closeFirst = new Set<() => Promise<unknown>>();
+  /** What runs on this connection (a KeyRing, Revocations) and closes first, with how long its close may take: {@link beforeClose}. */
+  private readonly closeFirst = new Map<() => Promise<unknown>, number>();
   /** Connections replaced by a renewal, finishing what they hold before they quit: {@link close} waits for them, briefly. */
   private readonly retiring = new Set<Promise<void>>();
   /** Aborted by {@link close}: ends the waits for connections still connecting, shortens those of {@link retiring} ones. */
@@ -606,8 +606,8 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
 
   /**
    * Closes every connection this object opened, after closing what runs on it (a KeyRing or
-   * Revocations not closed yet finish their work in flight first, at most 5 s), whichever the app
-   * closes first. Every call returns the same close.
+   * Revocations not closed yet finish their work in flight first: a KeyRing 2 s at most, Revocations
+   * their `closeTimeoutMs` + 2 s), whichever the app closes first. Every call returns the same close.
    */
   close(): Promise<void> {
     this.closeRun ??= this.closeOnce();
@@ -618,19 +618,22 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
    * Runs `close` at the start of {@link close}, while the connections are still open: a component on
    * this connection releases its locks and writes what it holds even when the app closes the
    * connection before it. Returns the function that removes it (the component's own close).
+   * `closesWithinMs` is the longest its close takes (its own bound): {@link close} waits for the
+   * longest of them and a second more, {@link BEFORE_CLOSE_WAIT_MS} at least.
    * Throws KccClosedError once {@link close} was called: nothing starts on a closing connection.
    * @internal
    */
-  beforeClose(close: () => Promise<unknown>): () => void {
+  beforeClose(close: () => Promise<unknown>, closesWithinMs = 0): () => void {
     // Closing or closed: nothing may start on it (a KeyRing or Revocations would run on a closed connection).
     if (this.closeRun) throw new KccClosedError('connection is closed');
-    this.closeFirst.add(close);
+    this.closeFirst.set(close, closesWithinMs);
     return () => this.closeFirst.delete(close);
   }
 
   private async closeOnce(): Promise<void> {
-    if (!(await waitAtMost(Promise.allSettled([...this.closeFirst].map((close) => close())), BEFORE_CLOSE_WAIT_MS))) {
-      this.config.logger.warn(`closing the connections with a key ring or revocations on them still closing after ${BEFORE_CLOSE_WAIT_MS} ms (Redis slow or out of reach): what they had not written is lost, a lock they held stays until it expires`);
+    const waitMs = Math.max(BEFORE_CLOSE_WAIT_MS, ...[...this.closeFirst.values()].map((ms) => ms + BEFORE_CLOSE_MARGIN_MS));
+    if (!(await waitAtMost(Promise.allSettled([...this.closeFirst.keys()].map((close) => close())), waitMs))) {
+      this.config.logger.warn(`closing the connections with a key ring or revocations on them still closing after ${waitMs} ms (Redis slow or out of reach): what they had not written is lost, a lock they held stays until it expires`);
     }
     this.closeFirst.clear();
     // The instance's heartbeat entry is removed while the connection is still open (bounded to 1 s).
@@ -1049,8 +1052,13 @@ const SHARDED_HEALTH_CHECK_MARGIN_MS = 1_000;
 
 /** How long {@link KccRedis.close} lets a connection finish what it holds before its socket is simply closed. */
 const CLOSE_QUIT_TIMEOUT_MS = 1_000;
-/** The longest {@link KccRedis.close} waits for what runs on the connection to close (a KeyRing's 2 s, Revocations' 2 + 1 s). */
+/**
+ * The least {@link KccRedis.close} waits for what runs on the connection to close (a KeyRing's 2 s);
+ * longer for a component whose own bound is longer (Revocations: closeTimeoutMs + 2 s), see beforeClose.
+ */
 const BEFORE_CLOSE_WAIT_MS = 5_000;
+/** How much longer than a component's own bound {@link KccRedis.close} waits for it: its bound ends first, and it says what it gave up. */
+const BEFORE_CLOSE_MARGIN_MS = 1_000;
 /**
  * How long a connection replaced by a renewal may take to finish what it holds (a blocking read, a
  * slow command, commands waiting for its reconnect): renewal points fall 1.2 to 3 hours before

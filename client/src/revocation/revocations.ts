@@ -302,7 +302,8 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   private static async startWith(redis: KccRedis, options: RevocationOptions, declaresLifetime: boolean, signal?: AbortSignal): Promise<Revocations> {
     requireOptionsObject(options, 'Revocations.start options', 'Revocations.start(redis, { maxStalenessMs: 30_000 })');
     const revocations = new Revocations(redis, options, declaresLifetime);
-    revocations.unhook = redis.beforeClose(() => revocations.close());
+    // Its close may take closeTimeoutMs and then its two bounded waits: KccRedis.close waits that long for it.
+    revocations.unhook = redis.beforeClose(() => revocations.close(), revocations.options.closeTimeoutMs + 2 * CLOSE_WAIT_MS);
     const abort = (): void => void revocations.close();
     signal?.addEventListener('abort', abort, { once: true });
     try {

@@ -104,3 +104,22 @@ describe('Revocations.close() keeps writing what Redis has not confirmed', () =>
     await expect(Revocations.start(redis, { closeTimeoutMs })).rejects.toMatchObject({ code: 'KCC_CONFIG_INVALID', problems: [problem] });
   });
 });
+
+describe('KccRedis.close() waits for the revocations on it as long as their closeTimeoutMs', () => {
+  it('the app closes the connection, not the revocations: one made during an outage reaches the other instances when Redis is back after 7 s', { timeout: 60_000 }, async () => {
+    const { proxy, logger, aRedis, a, b } = await twoInstances({ closeTimeoutMs: 40_000 });
+    try {
+      proxy.cut();
+      void a.revokeSession('sid-connection-closed').catch(() => undefined);
+      const closing = aRedis.close(); // closes the revocations on it first
+      // Longer than KccRedis.close waited for them before (5 s).
+      await pause(7_000);
+      proxy.heal();
+      await closing;
+      expect(logger.warnings.filter((w) => /^closed with|still closing after/.test(w))).toEqual([]);
+      await until(() => b.check(claims('sid-connection-closed')) === 'revoked', 'the revocation on b', 10_000);
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
