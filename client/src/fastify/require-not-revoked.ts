@@ -1,10 +1,82 @@
 import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import { OptionProblems, requireOptionsObject } from '../option-checks.js';
 import type { RevocationClaims } from '../revocation/revocation-index.js';
+import type { Revocations } from '../revocation/revocations.js';
 import type { KccFastify } from './decoration.js';
 import { PLUGIN_NAME } from './plugin-options.js';
 
 /** Reads the verified token claims of a request (`sid`, `sub`, `iat`); `undefined` when there are none. */
 export type ClaimsGetter = (request: FastifyRequest) => RevocationClaims | undefined | Promise<RevocationClaims | undefined>;
+
+/** Options of {@link requireNotRevoked}. */
+export interface RequireNotRevokedOptions {
+  /**
+   * How long a request whose check answers `stale` (failing closed) waits for the revocation state to
+   * be current again (the revocations' `fresh` event) before it is answered 503: 0 to 30000, 0 answers
+   * at once. After a pause of the whole process longer than `maxStalenessMs` (an AWS Lambda
+   * environment frozen between invocations, a long GC pause) the first checks answer `stale` although
+   * the overdue poll makes the state current within milliseconds. Requests that find the state stale
+   * while a wait is under way share it; once a wait has run out (Redis really is out of reach), stale
+   * requests are answered at once until the state is current again.
+   * @default 2000
+   */
+  readonly staleWaitMs?: number;
+}
+
+const DEFAULTS = { staleWaitMs: 2_000 } as const;
+const MAX_STALE_WAIT_MS = 30_000;
+const OPTION_NAMES = { staleWaitMs: true } as const satisfies Record<keyof RequireNotRevokedOptions, true>;
+
+/**
+ * The one wait for `fresh` of one Revocations, shared by every stale request (of every route) that
+ * arrives while it runs. After one ran out, none starts until `fresh` comes: a long outage must not
+ * hold each request for the bound.
+ */
+class FreshWait {
+  private waiting: Promise<void> | undefined;
+  private gaveUp = false;
+
+  constructor(private readonly revocations: Revocations) {}
+
+  /** Resolves on `fresh` or after `ms` (the bound of the request that started the wait); undefined while given up. */
+  wait(ms: number): Promise<void> | undefined {
+    if (this.gaveUp) return undefined;
+    this.waiting ??= new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        // The listener stays: its `fresh` ends the giving up.
+        this.gaveUp = true;
+        this.waiting = undefined;
+        resolve();
+      }, ms);
+      timer.unref();
+      this.revocations.once('fresh', () => {
+        clearTimeout(timer);
+        this.gaveUp = false;
+        this.waiting = undefined;
+        resolve();
+      });
+    });
+    return this.waiting;
+  }
+}
+
+const freshWaits = new WeakMap<Revocations, FreshWait>();
+
+function freshWait(revocations: Revocations): FreshWait {
+  let wait = freshWaits.get(revocations);
+  if (!wait) freshWaits.set(revocations, (wait = new FreshWait(revocations)));
+  return wait;
+}
+
+function checkOptions(options: RequireNotRevokedOptions): Required<RequireNotRevokedOptions> {
+  const subject = 'requireNotRevoked options';
+  requireOptionsObject(options, subject, 'requireNotRevoked(getClaims, { staleWaitMs: 2000 })');
+  const problems = new OptionProblems();
+  problems.unknownKeys(options, OPTION_NAMES);
+  const staleWaitMs = problems.number('staleWaitMs', options.staleWaitMs, DEFAULTS.staleWaitMs, { max: MAX_STALE_WAIT_MS, unit: 'ms' });
+  problems.throwIfAny(subject);
+  return { staleWaitMs };
+}
 
 function refuse(reply: FastifyReply, status: 401 | 503, error: string, description: string, challenge: string): FastifyReply {
   reply.code(status).header('Cache-Control', 'no-store');
@@ -18,23 +90,35 @@ function refuse(reply: FastifyReply, status: 401 | 503, error: string, descripti
  * - no claims → 401, `WWW-Authenticate: Bearer`;
  * - revoked (session, user not-before, client not-before) → 401 `invalid_token`, `WWW-Authenticate: Bearer error="invalid_token"`;
  * - stale (this instance cut off from Redis longer than `maxStalenessMs`) under fail-closed (the
- *   default) → 503 `temporarily_unavailable`: the token is not known to be bad, so it is not
- *   declared invalid (a 401 would send the user to log in again, which a stale instance cannot fix);
- *   a retry may reach a healthy instance. With `revocations.failOpen`, stale checks pass.
+ *   default): waits up to `staleWaitMs` (2 s) for the state to be current again and checks again
+ *   (after a frozen or paused process it is, within milliseconds); still stale → 503
+ *   `temporarily_unavailable`: the token is not known to be bad, so it is not declared invalid (a 401
+ *   would send the user to log in again, which a stale instance cannot fix); a retry may reach a
+ *   healthy instance. With `revocations.failOpen`, stale checks pass at once.
  *
  * It does not verify tokens: `getClaims` returns the claims your authentication already verified.
  *
  * @example
  * app.get('/orders', { preHandler: requireNotRevoked((request) => request.user) }, handler);
+ * app.get('/reports', { preHandler: requireNotRevoked((request) => request.user, { staleWaitMs: 0 }) }, reports);
  */
-export function requireNotRevoked(getClaims: ClaimsGetter): preHandlerAsyncHookHandler {
+export function requireNotRevoked(getClaims: ClaimsGetter, options: RequireNotRevokedOptions = {}): preHandlerAsyncHookHandler {
   if (typeof getClaims !== 'function') throw new TypeError('getClaims: must be a function (request) => claims | undefined');
+  const { staleWaitMs } = checkOptions(options);
   return async function rejectRevoked(request, reply) {
     const kcc = (request.server as { kcc?: KccFastify }).kcc;
     if (kcc === undefined) throw new Error(`${PLUGIN_NAME}: requireNotRevoked needs the plugin registered on this Fastify instance (fastify.kcc is missing)`);
     const claims = await getClaims(request);
     if (claims === undefined) return refuse(reply, 401, 'invalid_token', 'no token', 'Bearer');
-    const check = kcc.check(claims);
+    let check = kcc.check(claims);
+    if (check === 'stale' && kcc.rejects(claims)) {
+      // Closed, the state never becomes current again: nothing to wait for.
+      const wait = staleWaitMs > 0 && kcc.health().status !== 'closed' ? freshWait(kcc.revocations).wait(staleWaitMs) : undefined;
+      if (wait) {
+        await wait;
+        check = kcc.check(claims);
+      }
+    }
     if (check === 'revoked') return refuse(reply, 401, 'invalid_token', 'token revoked', 'Bearer error="invalid_token", error_description="token revoked"');
     if (check === 'stale' && kcc.rejects(claims)) return refuse(reply, 503, 'temporarily_unavailable', 'revocation state is stale', '');
     return undefined;

@@ -1,0 +1,112 @@
+/**
+ * requireNotRevoked's wait for a stale revocation state to be current again (`staleWaitMs`): stale
+ * requests share one wait for the revocations' `fresh` event; once a wait has run out, stale requests
+ * are answered at once until `fresh`; after it, the next stale request waits again. The instance is
+ * cut off from Redis by a TCP proxy (real redis-server, TLS, the app-env's ACL user). Waits are
+ * observed through the listeners of `fresh` (one per wait), never by timing.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { describe, expect, it } from 'vitest';
+import { KccConfigError, type RevocationClaims } from '../../../client/src/index.js';
+import { requireNotRevoked } from '../../../client/src/fastify/index.js';
+import { nextEvent, until, untilAsync } from '../../support/events.js';
+import { TcpProxy } from '../../support/tcp-proxy.js';
+import { appWith, connectionTo, pluginOptions, useRedisAndRealm } from './support.js';
+
+const now = () => Math.floor(Date.now() / 1000);
+const CLAIMS: RevocationClaims = { sid: 'a-session', sub: 'alice', iat: now() };
+
+describe('requireNotRevoked: options', () => {
+  it.each([
+    [{ staleWaitMs: -1 }, 'staleWaitMs: -1 must be a whole number of milliseconds from 0 to 30000'],
+    [{ staleWaitMs: 30_001 }, 'staleWaitMs: 30001 must be a whole number of milliseconds from 0 to 30000'],
+    [{ staleWaitMs: '2000' }, 'staleWaitMs: "2000" must be a whole number of milliseconds from 0 to 30000'],
+    [{ staleWait: 2000 }, 'staleWait: not an option; did you mean staleWaitMs?'],
+  ])('%o is refused, naming the option', (options, problem) => {
+    expect(() => requireNotRevoked(() => CLAIMS, options as never)).toThrow(KccConfigError);
+    expect(() => requireNotRevoked(() => CLAIMS, options as never)).toThrow(problem);
+  });
+
+  it('an options value that is not an object is refused with the call to make', () => {
+    expect(() => requireNotRevoked(() => CLAIMS, 2000 as never)).toThrow(/requireNotRevoked options.*requireNotRevoked\(getClaims, \{ staleWaitMs: 2000 \}\)/s);
+  });
+});
+
+describe('requireNotRevoked: a stale state waits for fresh, within staleWaitMs', () => {
+  const { server, realm } = useRedisAndRealm();
+
+  /** An app behind a proxy, stale 300 ms after the proxy cuts; `/wait` waits up to 30 s, `/short` 200 ms. */
+  async function cutOffApp(): Promise<{ app: FastifyInstance; proxy: TcpProxy; arrivals: () => number }> {
+    const proxy = await TcpProxy.start(server.port);
+    let arrivals = 0;
+    const claimsOf = (request: FastifyRequest): RevocationClaims => {
+      arrivals++;
+      return JSON.parse(request.headers['x-test-claims'] as string) as RevocationClaims;
+    };
+    const app = await appWith(
+      pluginOptions(server, realm, {
+        connection: { ...connectionTo(server), url: proxy.url, tls: { ca: server.ca, servername: 'localhost' }, reconnectMaxDelayMs: 100 },
+        revocations: { maxStalenessMs: 300 },
+      }),
+      (app) => {
+        app.get('/wait', { preHandler: requireNotRevoked(claimsOf, { staleWaitMs: 30_000 }) }, async () => ({ ok: true }));
+        app.get('/short', { preHandler: requireNotRevoked(claimsOf, { staleWaitMs: 200 }) }, async () => ({ ok: true }));
+      },
+    );
+    return { app, proxy, arrivals: () => arrivals };
+  }
+  const get = (app: FastifyInstance, url: string) => app.inject({ method: 'GET', url, headers: { 'x-test-claims': JSON.stringify(CLAIMS) } });
+  const freshListeners = (app: FastifyInstance) => app.kcc.revocations.listenerCount('fresh');
+
+  it('concurrent stale requests share one wait, and are served once the state is fresh again', async () => {
+    const { app, proxy, arrivals } = await cutOffApp();
+    try {
+      const base = freshListeners(app);
+      const stale = nextEvent(app.kcc.revocations, 'stale');
+      proxy.cut();
+      await stale;
+      const responses = Array.from({ length: 5 }, () => get(app, '/wait'));
+      await until(() => arrivals() === 5, 'the five requests at the check');
+      expect(freshListeners(app)).toBe(base + 1);
+      proxy.heal();
+      expect((await Promise.all(responses)).map((r) => r.statusCode)).toEqual([200, 200, 200, 200, 200]);
+      expect(freshListeners(app)).toBe(base);
+    } finally {
+      await app.close();
+      await proxy.stop();
+    }
+  });
+
+  it('once a wait has run out, stale requests are answered 503 at once until fresh; after it, a stale request waits again', async () => {
+    const { app, proxy } = await cutOffApp();
+    try {
+      const base = freshListeners(app);
+      const stale = nextEvent(app.kcc.revocations, 'stale');
+      proxy.cut();
+      await stale;
+      const timedOut = await get(app, '/short');
+      expect(timedOut.statusCode).toBe(503);
+      expect(timedOut.json()).toEqual({ error: 'temporarily_unavailable', error_description: 'revocation state is stale' });
+      // Given up: /wait (30 s) answers without starting a wait of its own (that would add a listener).
+      const startedWait = until(() => freshListeners(app) > base + 1, 'a second wait').then(() => 'waiting', () => 'none');
+      const answered = await Promise.race([get(app, '/wait').then((r) => r.statusCode), startedWait]);
+      expect(answered).toBe(503);
+
+      const fresh = nextEvent(app.kcc.revocations, 'fresh');
+      proxy.heal();
+      await fresh;
+      await untilAsync(async () => (await get(app, '/short')).statusCode === 200, 'served again once fresh');
+
+      const staleAgain = nextEvent(app.kcc.revocations, 'stale');
+      proxy.cut();
+      await staleAgain;
+      const waiting = get(app, '/wait');
+      await until(() => freshListeners(app) === base + 1, 'a new wait');
+      proxy.heal();
+      expect((await waiting).statusCode).toBe(200);
+    } finally {
+      await app.close();
+      await proxy.stop();
+    }
+  });
+});
