@@ -499,13 +499,19 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     const deadline = performance.now() + this.options.closeTimeoutMs;
     const left = () => deadline - performance.now();
     const settled = () => this.unconfirmed === 0 && this.writesInFlight.size === 0;
-    while (!settled() && left() > 0) {
-      // Written again on a connection that is up only: sent on one that is down, they would wait there
-      // for ioredis' reconnects. A write in flight that fails joins them.
-      const again = this.commandsReady() ? Promise.all([this.unwritten.retry(), this.pushes.retry()]) : undefined;
-      await waitAtMost(Promise.allSettled([...this.writesInFlight, again]), left());
-      if (settled()) break;
-      await waitAtMost(this.reconnectOrPause(CLOSE_RETRY_INTERVAL_MS), left());
+    // A reconnect backing off for seconds would use up the deadline: while this waits, they come quicker.
+    const release = settled() ? undefined : this.redis.hurryReconnects();
+    try {
+      while (!settled() && left() > 0) {
+        // Written again on a connection that is up only: sent on one that is down, they would wait there
+        // for ioredis' reconnects. A write in flight that fails joins them.
+        const again = this.commandsReady() ? Promise.all([this.unwritten.retry(), this.pushes.retry()]) : undefined;
+        await waitAtMost(Promise.allSettled([...this.writesInFlight, again]), left());
+        if (settled()) break;
+        await waitAtMost(this.reconnectOrPause(CLOSE_RETRY_INTERVAL_MS), left());
+      }
+    } finally {
+      release?.();
     }
     this.unwritten.close();
     const lost = this.unconfirmed;

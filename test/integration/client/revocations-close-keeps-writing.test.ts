@@ -123,3 +123,32 @@ describe('KccRedis.close() waits for the revocations on it as long as their clos
     }
   });
 });
+
+describe('reconnects while a close is writing', () => {
+  it('come at most 0.5 s apart, and back off as configured again once the close is over', { timeout: 60_000 }, async () => {
+    const proxy = await TcpProxy.start(server.port);
+    // Backoff of 1 to 4 s: every delay as configured is 1 s or more (jitter: half to all of it).
+    const aRedis = await connect({ url: proxy.url, reconnectBaseDelayMs: 2_000, reconnectMaxDelayMs: 4_000, logger: recordingLogger() });
+    const delays: number[] = [];
+    aRedis.on('reconnecting', (role, delayMs) => void (role === 'commands' && delays.push(delayMs)));
+    const a = await start(aRedis, { closeTimeoutMs: 40_000 });
+    try {
+      proxy.cut();
+      void a.revokeSession('sid-hurried').catch(() => undefined);
+      const closing = a.close();
+      await until(() => delays.length >= 4, 'four reconnects of the command connection', 30_000);
+      proxy.heal();
+      await closing;
+      // The first was scheduled before the close began, at the configured backoff.
+      expect(Math.max(...delays.slice(1, 4))).toBeLessThanOrEqual(500);
+
+      const before = delays.length;
+      proxy.cut();
+      await until(() => delays.length >= before + 2, 'two reconnects after the close', 30_000);
+      expect(Math.min(...delays.slice(before))).toBeGreaterThanOrEqual(1_000);
+      proxy.heal();
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
