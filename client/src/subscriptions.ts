@@ -1,14 +1,19 @@
+import { createHash } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
 import { BridgeCopies, type PubSubPath } from './bridge-copies.js';
 import type { RedisClient, RenewDedicated } from './redis-client.js';
 import type { KccLogger } from './logger.js';
 import { type PubSubMode, shardChannel } from './pubsub-mode.js';
 import { type ClusterSubscriberConnection, clusterSubscriberConnection } from './cluster-subscriber-connection.js';
+import { RecentIds } from './recent-ids.js';
 import { refusedForNow } from './refused-for-now.js';
 import { pause, withTimeout } from './time-limit.js';
 
 /** How long one confirmation SUBSCRIBE or SSUBSCRIBE may take before it is retried (a connection that is down holds it). */
 const CONFIRM_TIMEOUT_MS = 5_000;
+
+/** Messages a renewal's old or new subscriber delivered whose copy on the other has not come yet, remembered per connection (at least this many, at most twice). */
+const OVERLAP_REMEMBERED = 10_000;
 
 /** Receives a message as published on a channel. */
 export type MessageListener = (message: string) => void;
@@ -50,9 +55,10 @@ export class Subscriptions {
   private client: Promise<RedisClient> | undefined;
   private connected: RedisClient | undefined;
   private mode: PubSubMode = 'classic';
-  private copies: BridgeCopies | undefined;
-  /** While an old and a new subscriber overlap (a renewal), the messages already delivered, so each is delivered once. */
-  private overlap: Set<string> | undefined;
+  /** While an old and a new subscriber overlap (a renewal): what each delivered, so a message both are sent is delivered once. */
+  private overlap: Overlap | undefined;
+  /** The connection a renewal is subscribing ({@link moveTo}), until it takes over or is given up. */
+  private successor: RedisClient | undefined;
   /** Per connection and path, whether a {@link confirm} loop runs, and whether it must go round once more. */
   private readonly confirming = new WeakMap<RedisClient, Record<PubSubPath, { running: boolean; again: boolean }>>();
   private closed = false;
@@ -117,13 +123,14 @@ export class Subscriptions {
     this.channels.delete(channel);
     // Best effort, not awaited: a subscriber connection that is down would hold the reply forever
     // (subscribers retry without limit), and messages of a channel without listeners are ignored anyway.
-    const client = this.connected;
-    if (client?.status !== 'ready') return;
-    if (this.mode !== 'sharded') client.unsubscribe(channel).catch(() => undefined);
-    if (this.mode !== 'classic') {
-      const sharded = shardChannel(this.context.keyPrefix, channel);
-      this.shardedNames.delete(sharded);
-      (client as Cluster).sunsubscribe(sharded).catch(() => undefined);
+    for (const client of new Set([this.connected, this.successor])) {
+      if (client?.status !== 'ready') continue;
+      if (this.mode !== 'sharded') client.unsubscribe(channel).catch(() => undefined);
+      if (this.mode !== 'classic') {
+        const sharded = shardChannel(this.context.keyPrefix, channel);
+        this.shardedNames.delete(sharded);
+        (client as Cluster).sunsubscribe(sharded).catch(() => undefined);
+      }
     }
   }
 
@@ -131,7 +138,6 @@ export class Subscriptions {
     this.client ??= Promise.all([this.context.mode(), this.context.openConnection((next) => this.moveTo(next))]).then(
       ([mode, client]) => {
         this.mode = mode;
-        if (mode === 'bridge') this.copies = new BridgeCopies();
         this.listen(client);
         this.connected = client;
         this.watchClassic();
@@ -268,8 +274,17 @@ export class Subscriptions {
     await Promise.all(pending);
   }
 
-  private listen(client: RedisClient): void {
-    client.on('message', (channel: string, message: string) => this.deliver(channel, message, 'classic'));
+  /** Delivers what `client` hears and confirms its subscriptions when it comes back; returns what stops that. */
+  private listen(client: RedisClient): () => void {
+    const handlers: [string, (...args: string[]) => void][] = [];
+    const on = (event: string, handler: (...args: string[]) => void) => {
+      client.on(event, handler);
+      handlers.push([event, handler]);
+    };
+    // Per connection: during a renewal's overlap, a copy the new subscriber heard one way must not
+    // cancel the old one's twin heard the other way (the overlap matches the two connections' copies).
+    const copies = this.mode === 'bridge' ? new BridgeCopies() : undefined;
+    on('message', (channel, message) => this.deliver(client, copies, channel!, message!, 'classic'));
     // After a reconnect the channels are subscribed again here, awaiting the reply, which tells when
     // messages flow again. ioredis' own re-subscription is turned off on this connection (it reads
     // the option when the connection is ready again): it does not handle its reply, so a connection
@@ -277,7 +292,7 @@ export class Subscriptions {
     // default. (A cluster's subscriber connections are replaced, not reconnected: nothing to turn off.)
     if (client instanceof Redis) client.options.autoResubscribe = false;
     if (this.mode !== 'sharded') {
-      client.on('ready', () => {
+      on('ready', () => {
         if (client !== this.connected) return;
         // A whole cluster that reconnected has a new classic subscriber: watched from now.
         this.watchClassic();
@@ -285,27 +300,33 @@ export class Subscriptions {
       });
     }
     if (this.mode !== 'classic' && client instanceof Cluster) {
-      client.on('smessage', (sharded: string, message: string) => {
-        const channel = this.shardedNames.get(sharded);
-        if (channel !== undefined) this.deliver(channel, message, 'sharded');
+      on('smessage', (sharded, message) => {
+        const channel = this.shardedNames.get(sharded!);
+        if (channel !== undefined) this.deliver(client, copies, channel, message!, 'sharded');
       });
       // The cluster's sharded subscriber group re-subscribes by itself (a dropped connection, a slot
       // that moved to another primary: the server's SUNSUBSCRIBE or a MOVED reply), then says so.
-      client.on('subscribersReady', () => {
+      on('subscribersReady', () => {
         if (client === this.connected) void this.confirm(client, 'sharded');
       });
     }
+    return () => {
+      for (const [event, handler] of handlers) client.off(event, handler);
+    };
   }
 
   /**
    * A renewal (IAM connections live at most 12 hours): `next` subscribes to every channel before the
    * old subscriber closes, and the old one delivers what it was sent before that, so nothing
-   * published meanwhile is missed; messages both receive are delivered once.
+   * published meanwhile is missed; messages both receive are delivered once. If subscribing `next`
+   * fails, `old` stays and `next` (closed by the caller) delivers nothing more.
    */
   private async moveTo(next: RedisClient): Promise<void> {
     const old = this.connected;
-    this.overlap = new Set();
-    this.listen(next);
+    const overlap = old && new Overlap(old, next);
+    this.overlap = overlap;
+    this.successor = next;
+    const stopListening = this.listen(next);
     const onNext = new Set<string>();
     // Channels added meanwhile went to `old` (the connection callers still get): `next` takes them too.
     const lacking = () => [...this.channels.keys()].filter((channel) => !onNext.has(channel));
@@ -315,22 +336,31 @@ export class Subscriptions {
         for (const channel of missing) onNext.add(channel);
       }
     };
-    await subscribeNext();
-    const channels = [...onNext];
-    // A message the server sent `old` before `next` was subscribed can still be on its way when
-    // `next`'s reply is here (another socket: nothing orders the two), and a cluster closes its
-    // subscriber connections at once, unread (a standalone connection's QUIT is answered after it).
-    // Subscribing `old` again (idempotent) is a round trip on each of its listening connections,
-    // answered after every such message; one that does not answer in time is left behind.
-    if (old instanceof Cluster) await withTimeout(this.subscribe(old, channels), CONFIRM_TIMEOUT_MS).catch(() => undefined);
-    await subscribeNext(); // a channel added after its last check is add()'s to move (it looks once subscribed)
+    try {
+      await subscribeNext();
+      const channels = [...onNext];
+      // A message the server sent `old` before `next` was subscribed can still be on its way when
+      // `next`'s reply is here (another socket: nothing orders the two), and a cluster closes its
+      // subscriber connections at once, unread (a standalone connection's QUIT is answered after it).
+      // Subscribing `old` again (idempotent) is a round trip on each of its listening connections,
+      // answered after every such message; one that does not answer in time is left behind.
+      if (old instanceof Cluster) await withTimeout(this.subscribe(old, channels), CONFIRM_TIMEOUT_MS).catch(() => undefined);
+      await subscribeNext(); // a channel added after its last check is add()'s to move (it looks once subscribed)
+    } catch (error) {
+      // `old` still has every channel (add() subscribes there first): what `next` still reads is a copy.
+      stopListening();
+      if (this.overlap === overlap) this.overlap = undefined;
+      throw error;
+    } finally {
+      if (this.successor === next) this.successor = undefined;
+    }
     this.connected = next;
     this.client = Promise.resolve(next);
     this.watchClassic();
     const endOverlap = () => {
-      this.overlap = undefined;
+      if (this.overlap === overlap) this.overlap = undefined;
     };
-    if (old) old.once('end', endOverlap);
+    if (old && old.status !== 'end') old.once('end', endOverlap);
     else endOverlap();
   }
 
@@ -392,15 +422,12 @@ export class Subscriptions {
     }
   }
 
-  private deliver(channel: string, message: string, path: PubSubPath): void {
+  /** Delivers a message `from` heard one way (`path`); `copies`, its bridge-mode twins. */
+  private deliver(from: RedisClient, copies: BridgeCopies | undefined, channel: string, message: string, path: PubSubPath): void {
     const listeners = this.channels.get(channel);
     if (!listeners) return;
-    if (this.copies?.isTwin(path, channel, message)) return;
-    if (this.overlap) {
-      const key = `${channel}\n${message}`;
-      if (this.overlap.has(key)) return;
-      this.overlap.add(key);
-    }
+    if (copies?.isTwin(path, channel, message)) return;
+    if (this.overlap?.isCopy(from, channel, message)) return;
     for (const listener of listeners) {
       try {
         listener(message);
@@ -408,6 +435,36 @@ export class Subscriptions {
         this.context.logger.warn('a message listener threw; the message was still delivered to the others', { channel, error: String(error) });
       }
     }
+  }
+}
+
+/**
+ * A renewal's old and new subscriber while both listen: a message published then is sent to both.
+ * Each copy heard on one cancels one heard earlier on the other, so a message is delivered once and
+ * one published twice as often as it was. Kept as digests, the oldest forgotten past
+ * {@link OVERLAP_REMEMBERED} per connection (a message only `old` was sent is never matched): a
+ * flood of large messages during the overlap costs little memory.
+ */
+class Overlap {
+  private readonly unmatched = new Map<RedisClient, RecentIds>();
+
+  constructor(private readonly old: RedisClient, private readonly next: RedisClient) {
+    this.unmatched.set(old, new RecentIds(OVERLAP_REMEMBERED)).set(next, new RecentIds(OVERLAP_REMEMBERED));
+  }
+
+  /** True when this copy, heard on `from`, is the other connection's copy of a message already delivered (drop it). */
+  isCopy(from: RedisClient, channel: string, message: string): boolean {
+    const own = this.unmatched.get(from);
+    if (!own) return false;
+    const other = this.unmatched.get(from === this.old ? this.next : this.old)!;
+    const digest = createHash('sha256').update(channel).update('\n').update(message).digest('base64');
+    const waiting = other.tag(digest) ?? 0;
+    if (waiting > 0) {
+      other.set(digest, waiting - 1);
+      return true;
+    }
+    own.set(digest, (own.tag(digest) ?? 0) + 1);
+    return false;
   }
 }
 
