@@ -100,6 +100,11 @@ export const INSTRUMENTS = {
     staleness: doubleGauge('kcc_redis.revocation.staleness', 's', 'Time since the revocation state was last known current (the start of the last complete read of Redis).'),
     stale: gauge('kcc_redis.revocation.stale', '1', '1 while cut off from Redis longer than maxStalenessMs (checks answer stale), else 0.'),
     unwritten: upDownCounter('kcc_redis.revocation.unwritten.count', '{revocation}', 'Revocations applied on this instance whose write to Redis failed, waiting to be written again: the other instances do not have them yet.'),
+    unconfirmed: upDownCounter(
+      'kcc_redis.revocation.unconfirmed.count',
+      '{revocation}',
+      'Revocations applied on this instance that Redis has not confirmed yet: those whose write failed (unwritten.count) and those whose write is still waiting for an answer.',
+    ),
     rewrittenAfterLoss: counter(
       'kcc_redis.revocation.rewritten_after_loss',
       '{revocation}',

@@ -91,6 +91,7 @@ function observeRevocations(revocations: Revocations, observe: Observe): void {
   observe(i.staleness, revocations.stalenessMs / 1000);
   observe(i.stale, revocations.stale ? 1 : 0);
   observe(i.unwritten, stats.unwritten);
+  observe(i.unconfirmed, stats.unconfirmed);
   observe(i.rewrittenAfterLoss, stats.rewrittenAfterLoss);
   observe(i.revokedSessions, stats.revokedSessions);
   observe(i.revokedSubjects, stats.revokedSubjects);

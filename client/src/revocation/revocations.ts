@@ -136,6 +136,14 @@ export interface RevocationStats {
    * not-before push whose relay failed counts here too (one at most: only the newest is relayed again).
    */
   readonly unwritten: number;
+  /**
+   * Revocations applied here that Redis has not confirmed yet: `unwritten`, plus those whose write (a
+   * first write, a write again after a loss, a Keycloak push's relay) is still waiting for Redis's
+   * answer. In an outage a first write waits through the connection's reconnects (20 of them, up to
+   * minutes) before it fails and counts in `unwritten`: this count rises at once. What
+   * {@link Revocations.close} gives up at the end of `closeTimeoutMs` is what this counts then.
+   */
+  readonly unconfirmed: number;
   /** Revocations (and Keycloak pushes) written after their first write failed. */
   readonly writtenLate: number;
   /** Revocations given up unwritten because more than 100,000 waited: applied on this instance only. */
@@ -213,7 +221,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   private readonly writesInFlight = new Set<Promise<void>>();
   /** The revocations made here whose first write has not settled (then, if it failed, `unwritten` has them). */
   private readonly revocationWrites = new Set<RevocationEvent>();
-  /** Writes again after a loss and Keycloak push relays waiting for Redis's answer (close() waits for them). */
+  /** Writes again after a loss and Keycloak push relays waiting for Redis's answer (`stats.unconfirmed`). */
   private otherWrites = 0;
   private readonly pushes: KeycloakPushRelay;
   private applied = 0;
@@ -394,6 +402,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
       dropped: { bus: this.bus.dropped, log: this.log.dropped },
       batchesWritten: this.writer.batchesWritten,
       unwritten: this.unwritten.size + this.pushes.waiting,
+      unconfirmed: this.unconfirmed,
       writtenLate: this.unwritten.writtenLate + this.pushes.relayedLate,
       unwrittenDropped: this.unwritten.dropped,
       rewrittenAfterLoss: this.rewrittenAfterLoss,
@@ -447,7 +456,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     return this.unconfirmedUntilSettled(this.inFlight(this.pushes.push(push)));
   }
 
-  /** `write`, counted as unconfirmed until it settles. */
+  /** `write`, counted in `stats.unconfirmed` until it settles. */
   private unconfirmedUntilSettled<T>(write: Promise<T>): Promise<T> {
     this.otherWrites++;
     const settled = () => void this.otherWrites--;
@@ -468,8 +477,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
 
   /**
    * Stops the subscription and the timers. The Redis connection stays open (it is the caller's).
-   * Revocations Redis has not confirmed (written without an answer yet, or {@link RevocationStats.unwritten})
-   * are written again at every reconnect and every half second for up to `closeTimeoutMs` (10 s by
+   * Revocations Redis has not confirmed ({@link RevocationStats.unconfirmed}) are written again at every reconnect and every half second for up to `closeTimeoutMs` (10 s by
    * default), and the writes on their way are waited for; close goes on as soon as Redis has them
    * all. Any left then are logged: only this instance had them. With Redis out of reach, close
    * returns within `closeTimeoutMs` + 2 s.
