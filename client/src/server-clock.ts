@@ -31,7 +31,7 @@ export class ServerClock {
   private offsetMs: number | undefined;
   /** When the last measurement that did not fail began (monotonic ms): the next is due a minute later. */
   private attemptedAt = Number.NEGATIVE_INFINITY;
-  private measuring: Promise<number | undefined> | undefined;
+  private measuring: Promise<Measurement | undefined> | undefined;
   private refused = false;
 
   constructor(
@@ -50,8 +50,25 @@ export class ServerClock {
    * when the server refuses `TIME`. Any other failure is thrown.
    */
   async skew(): Promise<number | undefined> {
-    const offset = await this.measure();
-    return offset === undefined ? undefined : -offset;
+    const measured = await this.measure();
+    return measured === undefined ? undefined : -measured.offsetMs;
+  }
+
+  /**
+   * The server's time (whole ms since the epoch) from a measurement taken now (or under way), for a decision that
+   * must not rest on this host's clock (removing data from Redis): undefined when there is none to
+   * be had — the server refuses `TIME`, the measurement failed, or its round trip took longer than
+   * {@link MAX_MEASURE_ROUND_TRIP_MS}. Never throws. Unlike {@link now}, never an offset measured
+   * before: a host clock stepped since (a VM resumed, NTP's first step) would make that one wrong.
+   */
+  async measuredNow(): Promise<number | undefined> {
+    try {
+      const measured = await this.measure();
+      if (measured === undefined || measured.roundTripMs > MAX_MEASURE_ROUND_TRIP_MS) return undefined;
+      return Date.now() + measured.offsetMs;
+    } catch {
+      return undefined;
+    }
   }
 
   /**
@@ -72,14 +89,14 @@ export class ServerClock {
     if (!this.refused) this.attemptedAt = Number.NEGATIVE_INFINITY;
   }
 
-  private measure(): Promise<number | undefined> {
+  private measure(): Promise<Measurement | undefined> {
     this.measuring ??= this.measureOnce().finally(() => {
       this.measuring = undefined;
     });
     return this.measuring;
   }
 
-  private async measureOnce(): Promise<number | undefined> {
+  private async measureOnce(): Promise<Measurement | undefined> {
     if (this.refused) return undefined;
     this.attemptedAt = performance.now();
     const sentAt = Date.now();
@@ -104,7 +121,14 @@ export class ServerClock {
     if (!Number.isFinite(serverMs)) throw new Error(`TIME answered ${JSON.stringify(reply).slice(0, 80)}, not seconds and microseconds`);
     // The server read its clock somewhere in the round trip: its middle is the best guess.
     const offsetMs = Math.round(serverMs - (sentAt + receivedAt) / 2);
-    if (performance.now() - started <= MAX_MEASURE_ROUND_TRIP_MS) this.offsetMs = offsetMs;
-    return offsetMs;
+    const roundTripMs = performance.now() - started;
+    if (roundTripMs <= MAX_MEASURE_ROUND_TRIP_MS) this.offsetMs = offsetMs;
+    return { offsetMs, roundTripMs };
   }
+}
+
+/** One `TIME` measurement: the server's clock minus this host's, and how long the round trip took (monotonic ms). */
+interface Measurement {
+  readonly offsetMs: number;
+  readonly roundTripMs: number;
 }

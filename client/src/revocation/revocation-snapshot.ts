@@ -5,11 +5,11 @@ import { MAX_NOT_BEFORE_SKEW_SECONDS, MAX_REVOCATION_ID_LENGTH, NOT_BEFORE_READ_
 import { type RevocationIndex, oldestLiveNotBefore } from './revocation-index.js';
 import { REVOCATION_KEYS } from './revocation-keys.js';
 
-/** What {@link loadRevocationSnapshot} loaded, and the poison entries it refused (and removed from Redis). */
+/** What {@link loadRevocationSnapshot} loaded, and the entries it refused (poison ones removed from Redis). */
 export interface SnapshotLoad {
   /** Entries applied; one read twice while ranks shifted under the load counts twice. */
   readonly loaded: number;
-  /** Entries refused, `oversized` included. */
+  /** Entries refused, `oversized` included, and not-befores too far ahead left in Redis (see {@link loadRevocationSnapshot}). */
   readonly refused: number;
   /** Of those, entries removed unread as longer than any writer writes ({@link MAX_MEMBER_BYTES}, {@link MAX_CLIENT_NOT_BEFORE_BYTES}). */
   readonly oversized: number;
@@ -171,13 +171,22 @@ export interface SnapshotReadOptions {
  * client-wide not-before over {@link MAX_CLIENT_NOT_BEFORE_BYTES}) are removed by the reads themselves,
  * never handed over (`oversized`).
  *
+ * "Now", for the not-befores, is the Redis server's clock, measured with `TIME` as the load begins
+ * (the write script judges what it stores by the server's clock too): a host whose clock runs minutes
+ * behind (a VM resumed, a host before NTP's first step) took honest not-befores for poison, refused
+ * them and removed them from Redis, so that instances started later missed them too. Without a
+ * measurement (the server refuses `TIME`, or it failed or was slow) this host's clock judges, and a
+ * not-before it finds too far ahead is refused but left in Redis: that judgement may be this host's
+ * clock's fault. Either way it is warned, saying which clock judged.
+ *
  * The sessions (the bulk: up to millions) and the user-wide not-befores are read in rank ranges,
  * highest score first (see {@link readByRank}); the sessions several commands in flight, the table
  * sized once from `ZCARD`, which goes out with the first range.
  */
 export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationIndex, maxLifetimeMs: number, read: SnapshotReadOptions = {}): Promise<SnapshotLoad> {
+  const serverNow = await redis.serverClock.measuredNow();
   const now = Date.now();
-  const latest = latestNotBefore(now, NOT_BEFORE_READ_SLACK_SECONDS);
+  const latest = latestNotBefore(serverNow ?? now, NOT_BEFORE_READ_SLACK_SECONDS);
   const cap = now + maxLifetimeMs;
   const oldest = oldestLiveNotBefore(now, maxLifetimeMs);
   const chunk = read.chunk ?? SNAPSHOT_CHUNK;
@@ -191,12 +200,12 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
   const readSet = async (name: string, what: string, sized: ((count: number) => void) | undefined, floor: number, apply: (member: string, score: string) => Entry): Promise<ReadSet> => {
     // Poison by member and score: a member may be read twice, and members that are not UTF-8 read as one text.
     // Oversized members are counted as the scripts remove them: once each, also across reads again.
-    const result = { loaded: 0, poison: new Map<string, [string, string]>(), oversized: 0 };
+    const result = { loaded: 0, poison: new Map<string, [string, string]>(), future: new Map<string, [string, string]>(), oversized: 0 };
     const removed = (count: number) => void (result.oversized += count);
     const each = (member: string, score: string) => {
       const entry = apply(member, score);
       if (entry === 'applied') result.loaded++;
-      else if (entry === 'poison') result.poison.set(`${score} ${member}`, [member, score]);
+      else if (entry === 'poison' || entry === 'future') result[entry].set(`${score} ${member}`, [member, score]);
     };
     let sizing = sized;
     for (let attempt = 1; ; attempt++) {
@@ -208,6 +217,7 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
       sizing &&= () => undefined;
       result.loaded = 0;
       result.poison.clear();
+      result.future.clear();
       const why = `the stored ${what} moved under the ranges being read (a range sent again after the server refused it for now, a large write between two reads, or entries removed above the read position)`;
       if (attempt < RANK_READS) {
         redis.config.logger.info(`${why}: reading them again by rank`);
@@ -232,7 +242,8 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
     // writers prune them only every 64th batch): those below revoke nothing either.
     readSet(REVOCATION_KEYS.subjects, 'user-wide not-befores', undefined, oldest - 1, (sub, raw) => {
       const nbf = Number(raw);
-      if (!validId(sub) || !Number.isSafeInteger(nbf) || nbf > latest) return 'poison';
+      if (!validId(sub) || !Number.isSafeInteger(nbf)) return 'poison';
+      if (nbf > latest) return 'future';
       if (nbf < oldest) return 'expired';
       index.revokeSubject(sub, nbf);
       return 'applied';
@@ -242,34 +253,68 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
   ]);
   let loaded = sessions.loaded + subjects.loaded;
   let poisonClient = '';
+  let futureClient = '';
   const stored = storedClient.value;
   if (stored !== null) {
     const nbf = Number(stored);
-    if (!Number.isSafeInteger(nbf) || nbf > latest) poisonClient = stored;
+    if (!Number.isSafeInteger(nbf)) poisonClient = stored;
+    else if (nbf > latest) futureClient = stored;
     else {
       index.revokeAllBefore(nbf);
       loaded++;
     }
   }
   const oversized = sessions.oversized + subjects.oversized + (storedClient.oversized === undefined ? 0 : 1);
-  const poison = sessions.poison.size + subjects.poison.size + (poisonClient === '' ? 0 : 1);
-  if (poison > 0) {
+  const future = subjects.future.size + (futureClient === '' ? 0 : 1);
+  if (future > 0) warnFuture(redis, future, serverNow === undefined ? undefined : now - serverNow);
+  // Too far ahead of the server's clock is poison; of this host's alone, it may be the host's fault.
+  const subjectPoison = serverNow === undefined ? subjects.poison : new Map([...subjects.poison, ...subjects.future]);
+  const clientPoison = poisonClient || (serverNow === undefined ? '' : futureClient);
+  const removing = sessions.poison.size + subjectPoison.size + (clientPoison === '' ? 0 : 1);
+  if (removing > 0) {
     const [sessionBytes, subjectBytes] = await Promise.all([
       storedBytes(redis, redis.key(REVOCATION_KEYS.sessions), sessions.poison),
-      storedBytes(redis, redis.key(REVOCATION_KEYS.subjects), subjects.poison),
+      storedBytes(redis, redis.key(REVOCATION_KEYS.subjects), subjectPoison),
     ]);
-    await purge(redis, poisonClient, sessionBytes, subjectBytes);
+    await purge(redis, clientPoison, sessionBytes, subjectBytes);
   }
-  return { loaded, refused: poison + oversized, oversized };
+  const poison = sessions.poison.size + subjects.poison.size + (poisonClient === '' ? 0 : 1);
+  return { loaded, refused: poison + future + oversized, oversized };
 }
 
-/** What a snapshot load made of one stored entry. */
-type Entry = 'applied' | 'expired' | 'poison';
+/**
+ * Warns of `count` stored not-befores later than now + {@link MAX_NOT_BEFORE_SKEW_SECONDS} +
+ * {@link NOT_BEFORE_READ_SLACK_SECONDS}, saying which clock judged them: the server's, measured
+ * (`hostAheadMs`: this host's clock minus it), or this host's alone (undefined).
+ */
+function warnFuture(redis: KccRedis, count: number, hostAheadMs: number | undefined): void {
+  const bound = MAX_NOT_BEFORE_SKEW_SECONDS + NOT_BEFORE_READ_SLACK_SECONDS;
+  const entries = count === 1 ? 'not-before' : 'not-befores';
+  if (hostAheadMs !== undefined) {
+    const off = Math.abs(hostAheadMs) > NOT_BEFORE_READ_SLACK_SECONDS * 1000
+      ? `; this host's clock is ${Math.round(Math.abs(hostAheadMs) / 1000)} s ${hostAheadMs > 0 ? 'ahead of' : 'behind'} it: check NTP`
+      : '';
+    redis.config.logger.warn(
+      `${count} stored ${entries} more than ${bound} s ahead of the Redis server's clock (measured with TIME as the load began${off}) refused and removed from Redis: ` +
+        'no honest writer stores one (a Redis writer holding the app\'s credentials, or a bug; see docs/security-model.md)',
+    );
+    return;
+  }
+  const why = redis.serverClock.uncorrected ? 'the server refuses TIME' : 'TIME failed or took too long';
+  redis.config.logger.warn(
+    `${count} stored ${entries} more than ${bound} s ahead of this host's clock refused here but left in Redis: this host's clock could not be compared with the Redis server's (${why}), ` +
+      'and if it runs behind (check NTP), they are honest logouts that instances with a correct clock apply. A writer removes one that far ahead of its estimate of the server\'s clock',
+  );
+}
 
-/** One sorted set read whole: entries applied (one read twice while ranks shifted counts twice), the poison refused, and the members removed unread as oversized. */
+/** What a snapshot load made of one stored entry: `future`, a not-before too far ahead ({@link loadRevocationSnapshot}). */
+type Entry = 'applied' | 'expired' | 'poison' | 'future';
+
+/** One sorted set read whole: entries applied (one read twice while ranks shifted counts twice), the poison refused, the not-befores too far ahead, and the members removed unread as oversized. */
 interface ReadSet {
   readonly loaded: number;
   readonly poison: ReadonlyMap<string, readonly [member: string, score: string]>;
+  readonly future: ReadonlyMap<string, readonly [member: string, score: string]>;
   readonly oversized: number;
 }
 

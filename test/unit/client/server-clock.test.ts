@@ -82,3 +82,40 @@ describe('ServerClock', () => {
     expect(clock.uncorrected).toBe(false);
   });
 });
+
+describe('ServerClock.measuredNow(): the server\'s time for a decision that removes data', () => {
+  it('measures now, also while an offset is held: a host clock stepped since the last measurement is not trusted', async () => {
+    vi.useFakeTimers({ toFake: ['Date', 'performance'], now: 1_800_000_000_000 });
+    // The server's clock runs on; this host's steps 120 s back (a VM resumed) after the first measurement.
+    let hostBehindMs = 0;
+    let calls = 0;
+    const conn = {
+      run: async <T>(operation: (client: RedisClient) => Promise<T>): Promise<T> =>
+        operation({
+          time: async () => {
+            calls++;
+            const us = (Date.now() + hostBehindMs) * 1000;
+            return [String(Math.floor(us / 1_000_000)), String(us % 1_000_000)];
+          },
+        } as unknown as RedisClient),
+    };
+    const clock = new ServerClock(conn, { warn: () => undefined, info: () => undefined });
+    expect(await clock.now()).toBe(1_800_000_000_000);
+    hostBehindMs = 120_000;
+    vi.setSystemTime(Date.now() - hostBehindMs);
+    expect(await clock.now()).toBe(1_800_000_000_000 - 120_000); // the offset held, measured before the step
+    expect(await clock.measuredNow()).toBe(1_800_000_000_000);
+    expect(calls).toBe(2);
+    expect(await clock.now()).toBe(1_800_000_000_000); // the new offset is kept
+  });
+
+  it('undefined, never thrown, when there is no measurement to be had: TIME refused, failing, or answered after more than MAX_MEASURE_ROUND_TRIP_MS', async () => {
+    vi.useFakeTimers({ toFake: ['Date', 'performance'], now: 1_800_000_000_000 });
+    expect(await connection(0, new Error("NOPERM User notime-prod has no permissions to run the 'time' command")).clock.measuredNow()).toBeUndefined();
+    expect(await connection(0, new Error('Connection is closed.')).clock.measuredNow()).toBeUndefined();
+    const slow = connection(5_000, undefined, [MAX_MEASURE_ROUND_TRIP_MS + 1, MAX_MEASURE_ROUND_TRIP_MS]);
+    expect(await slow.clock.measuredNow()).toBeUndefined();
+    // The server answers at the end of the round trip: off by half of it, at most 1 s.
+    expect(await slow.clock.measuredNow()).toBe(Date.now() + 5_000 + MAX_MEASURE_ROUND_TRIP_MS / 2);
+  });
+});
