@@ -121,16 +121,17 @@ export class Subscriptions {
     const listeners = this.channels.get(channel);
     if (!listeners?.delete(listener) || listeners.size > 0) return;
     this.channels.delete(channel);
-    // Best effort, not awaited: a subscriber connection that is down would hold the reply forever
+    const sharded = shardChannel(this.context.keyPrefix, channel);
+    if (this.mode !== 'classic') this.shardedNames.delete(sharded);
+    // Best effort, not awaited: a subscriber connection that is down holds the reply until it is back
     // (subscribers retry without limit), and messages of a channel without listeners are ignored anyway.
+    // A cluster is told even while it is down: once back, it subscribes its new subscriber connections
+    // to what the old ones had, this channel too unless its UNSUBSCRIBE waits in the queue. (A single
+    // node's connection comes back subscribed only to what confirm() asks for.)
     for (const client of new Set([this.connected, this.successor])) {
-      if (client?.status !== 'ready') continue;
+      if (!client || (client.status !== 'ready' && !(client instanceof Cluster))) continue;
       if (this.mode !== 'sharded') client.unsubscribe(channel).catch(() => undefined);
-      if (this.mode !== 'classic') {
-        const sharded = shardChannel(this.context.keyPrefix, channel);
-        this.shardedNames.delete(sharded);
-        (client as Cluster).sunsubscribe(sharded).catch(() => undefined);
-      }
+      if (this.mode !== 'classic') (client as Cluster).sunsubscribe(sharded).catch(() => undefined);
     }
   }
 
