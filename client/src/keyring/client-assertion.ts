@@ -57,10 +57,10 @@ export type ClientAuthFunction = (
   headers: Headers,
 ) => Promise<void>;
 
-/** openid-client `ClientAuth` that signs with whatever key is active at the moment of each call. */
-export function privateKeyJwtClientAuth(currentKey: () => SigningKey): ClientAuthFunction {
+/** openid-client `ClientAuth` that signs with whatever key `currentKey` gives at each call (it may wait, e.g. for the ring to catch up). */
+export function privateKeyJwtClientAuth(currentKey: () => SigningKey | Promise<SigningKey>): ClientAuthFunction {
   return async (as, client, body) => {
-    const assertion = await signClientAssertion(currentKey(), { clientId: client.client_id, audience: as.issuer });
+    const assertion = await signClientAssertion(await currentKey(), { clientId: client.client_id, audience: as.issuer });
     body.set('client_id', client.client_id);
     body.set('client_assertion_type', 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer');
     body.set('client_assertion', assertion);

@@ -21,6 +21,10 @@ import { generateSigningKey } from './signing-key.js';
 const LOCK_NAME = KEY_RING_KEYS.lock;
 /** The longest close() waits for the ring's work in flight (a connection that is down would hold it for ioredis' retries). */
 const CLOSE_WAIT_MS = 2_000;
+/** The longest a client assertion waits for the ring to catch up with Redis when its periodic read is overdue. */
+const CATCH_UP_WAIT_MS = 2_000;
+/** How late, beyond refreshIntervalMs, the periodic read may come (a busy event loop, a slow reply) before it counts as overdue. */
+const READ_OVERDUE_SLACK_MS = 1_000;
 
 /** The reads a start begins before its options are resolved (they need no key-encryption key). */
 interface StartReads {
@@ -136,6 +140,10 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
   private closed = false;
   /** Whether the `degraded` event for a ring not read in time was emitted (and `recovered` not yet). */
   private staleReported = false;
+  /** The catch-up with Redis that client assertions wait for, shared by those signed meanwhile. */
+  private catchingUp: Promise<void> | undefined;
+  /** The ring's last read (monotonic) when a catch-up ran out: none is tried again until Redis answers a read. */
+  private catchUpGaveUpAfter: number | undefined;
   private readonly rotations = { initial: 0, scheduled: 0, immediate: 0 };
 
   /**
@@ -216,7 +224,12 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
     return this.jwksDocument;
   }
 
-  /** The key to sign with now. Throws when the ring has no active key (never after a successful start). */
+  /**
+   * The key to sign with now, from the ring held here (synchronous: it never waits for Redis; a client
+   * assertion through {@link clientAuth} or {@link signClientAssertion} first catches up with Redis when
+   * the ring's periodic read is overdue). Throws when the ring has no active key (never after a
+   * successful start).
+   */
   signingKey(): SigningKey {
     const view = this.currentView();
     const active = view.active;
@@ -226,24 +239,64 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
   }
 
   /**
-   * Signs a Keycloak-compatible `private_key_jwt` client assertion with the active key.
+   * Signs a Keycloak-compatible `private_key_jwt` client assertion with the active key. When the ring
+   * has gone unread longer than `refreshIntervalMs` (and a second), as after this process was frozen
+   * (an AWS Lambda environment between invocations), it first reads the ring from Redis, waiting 2 s
+   * at most, so that a rotation written meanwhile is not missed.
    *
    * @example
    * const assertion = await ring.signClientAssertion({ clientId: 'my-app', audience: 'https://sso.example/realms/main' });
    */
-  signClientAssertion(request: ClientAssertionRequest): Promise<string> {
-    return signClientAssertion(this.signingKey(), request);
+  async signClientAssertion(request: ClientAssertionRequest): Promise<string> {
+    return signClientAssertion(await this.assertionKey(), request);
   }
 
   /**
    * An openid-client v6 `ClientAuth` that signs with the key active at each call, so a rotation
-   * needs no rediscovery.
+   * needs no rediscovery; catches up with Redis first as {@link signClientAssertion} does.
    *
    * @example
    * const config = await client.discovery(new URL(issuer), 'my-app', undefined, ring.clientAuth());
    */
   clientAuth(): ClientAuthFunction {
-    return privateKeyJwtClientAuth(() => this.signingKey());
+    return privateKeyJwtClientAuth(() => this.assertionKey());
+  }
+
+  /**
+   * {@link signingKey}, after a catch-up with Redis when the periodic read of the ring is overdue: this
+   * process was frozen or paused (no timer ran, no event was read), or Redis did not answer. A rotation
+   * written meanwhile may not be held here, and an emergency one drops the held key from every JWKS
+   * at once. A catch-up that runs out signs with the ring held here, and none is tried again until
+   * Redis answers a read: an outage does not make every assertion wait.
+   */
+  private async assertionKey(): Promise<SigningKey> {
+    if (this.readOverdue()) await this.catchUp();
+    return this.signingKey();
+  }
+
+  private readOverdue(): boolean {
+    const readAt = this.keeper.lastReadAtMonotonic;
+    if (this.closed || readAt === 0 || readAt === this.catchUpGaveUpAfter) return false;
+    const overdueAfter = this.options.refreshIntervalMs + READ_OVERDUE_SLACK_MS;
+    // Either clock: whether the monotonic one advances across a freeze of the whole environment is not known.
+    return performance.now() - readAt > overdueAfter || Date.now() - this.keeper.lastReadAt > overdueAfter;
+  }
+
+  private catchUp(): Promise<void> {
+    this.catchingUp ??= (async () => {
+      const readBefore = this.keeper.lastReadAtMonotonic;
+      await waitAtMost(this.track(this.keeper.sync()), CATCH_UP_WAIT_MS);
+      if (this.keeper.lastReadAtMonotonic !== readBefore) return;
+      this.catchUpGaveUpAfter = readBefore;
+      this.redis.config.logger.warn(
+        `key ring: not read from Redis for ${Math.floor((performance.now() - readBefore) / 1000)} s (this process was paused or frozen, or Redis does not answer), ` +
+          `and a read did not come within ${CATCH_UP_WAIT_MS} ms: client assertions sign with kid ${this.view?.active?.kid ?? 'none'} held here, ` +
+          'without waiting again until Redis answers a read; a rotation written meanwhile may be active on other instances',
+      );
+    })().finally(() => {
+      this.catchingUp = undefined;
+    });
+    return this.catchingUp;
   }
 
   /**

@@ -69,6 +69,8 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
   private loadedAt = 0;
   /** When Redis last answered a read of the ring (whatever it held), ms since the epoch; 0 before the first. */
   private readAt = 0;
+  /** The same moment on the monotonic clock (performance.now()); 0 before the first. */
+  private readAtMonotonic = 0;
   private stopped = false;
   private loading: Promise<LoadResult> | undefined;
   private readonly syncs = new SingleFlight(() => this.syncOnce());
@@ -105,6 +107,11 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
   /** When Redis last answered a read of the ring (ms since the epoch; 0 before the first). */
   get lastReadAt(): number {
     return this.readAt;
+  }
+
+  /** When Redis last answered a read of the ring, on the monotonic clock (performance.now(); 0 before the first). */
+  get lastReadAtMonotonic(): number {
+    return this.readAtMonotonic;
   }
 
   get stats(): { refused: Partial<Record<RingRefusalReason, number>>; restored: number; reencrypted: number } {
@@ -165,7 +172,7 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
     // Each round either finds the ring held here, adopts a newer one, or writes the held one back.
     for (let round = 0; round < 4; round++) {
       const stored = await readStoredRing(this.redis, KEY_RING_NAME);
-      this.readAt = Date.now();
+      this.read();
       if (stored !== undefined && stored.value === this.held?.raw) {
         this.recovered();
         return stored;
@@ -333,7 +340,7 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
 
   private async loadOnce(read = readStoredRing(this.redis, KEY_RING_NAME)): Promise<LoadResult> {
     const stored = await read;
-    this.readAt = Date.now();
+    this.read();
     if (!stored) return { state: 'absent' };
     if (this.held && stored.value === this.held.raw) {
       this.recovered();
@@ -380,6 +387,12 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
       compromised: opened.ring.compromised,
       kekRank: this.options.keks.rank(opened.kek.fingerprint) ?? Number.POSITIVE_INFINITY,
     };
+  }
+
+  /** Redis just answered a read of the ring. */
+  private read(): void {
+    this.readAt = Date.now();
+    this.readAtMonotonic = performance.now();
   }
 
   private adopt(raw: string, usable: UsableRing): void {

@@ -149,4 +149,20 @@ describe('an app frozen between invocations (SIGSTOP, as AWS Lambda does), thawe
     expect(answer, JSON.stringify(answer.body)).toMatchObject({ status: 200 });
     expect((await app.get('/me', claims('logged-out-while-frozen')).response).status).toBe(401);
   });
+
+  it('clientAuth: the first client assertion after the thaw is signed with the key an emergency rotation activated during the freeze', async () => {
+    app = await FrozenApp.start('lambda-app-key-ring');
+    const other = await otherInstance();
+    const before = other.ring.signingKey().kid;
+    expect((await app.get('/assertion').response).body).toEqual({ kid: before });
+    app.freeze();
+    const rotated = await other.ring.rotate({ immediate: true });
+    expect(other.ring.jwks().keys.map((key) => key.kid)).toEqual([rotated.kid]); // the key held by the frozen app is gone
+    expect(await killConnections('lambda-app-key-ring')).toBeGreaterThan(0);
+    await pause(FREEZE_MS);
+    const first = app.get('/assertion');
+    await first.sent;
+    app.thaw();
+    expect((await first.response).body.kid, `the kid of the first assertion after the thaw (held before the freeze: ${before})`).toBe(rotated.kid);
+  });
 });
