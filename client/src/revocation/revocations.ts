@@ -40,8 +40,8 @@ import type { KeycloakPushVerifier, VerifiedKeycloakPush } from './keycloak-admi
 
 /**
  * The result of {@link Revocations.check}: `stale` means no revocation is known for these claims but
- * this instance has been cut off from Redis longer than `maxStalenessMs`, so it cannot vouch for
- * them; the app's policy decides ({@link Revocations.rejects}).
+ * this instance has been cut off from Redis longer than `maxStalenessMs` (or its revocations are
+ * closed), so it cannot vouch for them; the app's policy decides ({@link Revocations.rejects}).
  */
 export type RevocationCheck = 'revoked' | 'active' | 'stale';
 
@@ -366,7 +366,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   }
 
   /**
-   * `revoked`, `active`, or `stale` (no revocation known, but cut off too long to vouch). Synchronous,
+   * `revoked`, `active`, or `stale` (no revocation known, but cut off too long, or closed, to vouch). Synchronous,
    * O(1). Staleness is decided now, from the last contact with Redis: no timer has to run first, so
    * an event loop that stalled past `maxStalenessMs` answers `stale` on its first check.
    */
@@ -381,7 +381,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     return check === 'revoked' || (check === 'stale' && !this.options.failOpen);
   }
 
-  /** Whether this instance has been cut off from Redis longer than maxStalenessMs (decided now). */
+  /** Whether this instance has been cut off from Redis longer than maxStalenessMs (decided now), or is closed. */
   get stale(): boolean {
     return this.isStale();
   }
@@ -476,7 +476,9 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   }
 
   /**
-   * Stops the subscription and the timers. The Redis connection stays open (it is the caller's).
+   * Stops the subscription and the timers; from then on {@link check} answers `stale` for what it
+   * does not know revoked (nothing keeps the state current). The Redis connection stays open (it is
+   * the caller's).
    * Revocations Redis has not confirmed ({@link RevocationStats.unconfirmed}) are written again at every reconnect and every half second for up to `closeTimeoutMs` (10 s by
    * default), and the writes on their way are waited for; close goes on as soon as Redis has them
    * all. Any left then are logged: only this instance had them. With Redis out of reach, close
@@ -994,10 +996,14 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     }
   }
 
-  /** Stale when the last contact is older than maxStalenessMs, judged against the clock now. */
+  /**
+   * Stale when the last contact is older than maxStalenessMs, judged against the clock now; and once
+   * closed: nothing keeps the state current then (a session revoked elsewhere would read `active`).
+   */
   private isStale(): boolean {
+    if (this.closed) return true;
     const stale = performance.now() - this.lastContactAt > this.options.maxStalenessMs;
-    if (stale && !this.staleReported && !this.closed) {
+    if (stale && !this.staleReported) {
       this.staleReported = true;
       // Reported outside the caller's check(), which stays synchronous and side-effect free for it.
       process.nextTick(() => {
