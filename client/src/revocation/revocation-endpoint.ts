@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { KccConnectionError, KccInputError } from '../errors.js';
+import { KccClosedError, KccConnectionError, KccInputError } from '../errors.js';
 import type { KccLogger } from '../logger.js';
 import { RecentIds } from '../recent-ids.js';
 import { type OptionProblems, show } from '../option-checks.js';
@@ -144,7 +144,8 @@ export type ApplyAndRecordOutcome =
  * killed Redis would otherwise hold the request for ioredis' reconnect attempts (about a minute), a
  * frozen one for minutes, each holding a socket and delaying the app's close. The revocation is
  * already applied on the instance; its write goes on, and one that fails is written again until
- * Redis takes it (`Revocations` stats.unwritten).
+ * Redis takes it (`Revocations` stats.unconfirmed), or until a close of the revocations gives it up
+ * after their closeTimeoutMs (a route still waiting then answers 503 saying so).
  */
 export const ENDPOINT_REDIS_WAIT_MS = 4_000;
 
@@ -175,6 +176,8 @@ export async function applyAndRecord(
       await apply();
     } catch (cause) {
       if (cause instanceof KccInputError) return { status: 'refused', cause };
+      // Closed, or closed while its write waited: nothing writes it any more.
+      if (cause instanceof KccClosedError) return { status: 'failed', step: 'the revocations are closed (this instance is shutting down) and Redis did not take the revocation: the other instances may not have it', cause };
       return { status: 'failed', step: 'the revocation could not be stored', cause };
     }
     applied = true;

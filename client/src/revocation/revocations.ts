@@ -223,6 +223,16 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   private readonly revocationWrites = new Set<RevocationEvent>();
   /** Writes again after a loss and Keycloak push relays waiting for Redis's answer (`stats.unconfirmed`). */
   private otherWrites = 0;
+  /**
+   * Rejects, saying why, the promises of revocations made here that still wait for Redis when close()
+   * gives them up: a caller (a logout route) learns then that they were not written. Before, they
+   * stayed pending until the connection closed, and a route that answered meanwhile said the
+   * revocation was "written to Redis until Redis takes it".
+   */
+  private giveUp: (error: Error) => void = () => undefined;
+  private readonly givenUp = new Promise<never>((_, reject) => {
+    this.giveUp = reject;
+  });
   private readonly pushes: KeycloakPushRelay;
   private applied = 0;
   private readonly refused: Record<RevocationSource, number> = { api: 0, bus: 0, log: 0, snapshot: 0 };
@@ -332,6 +342,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     private readonly declaresLifetime: boolean,
   ) {
     super();
+    this.givenUp.catch(() => undefined); // only the callers still waiting get it
     const problems = new OptionProblems();
     problems.unknownKeys(options, REVOCATION_OPTION_NAMES);
     const d = REVOCATION_DEFAULTS;
@@ -453,7 +464,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
    */
   applyKeycloakPush(push: VerifiedKeycloakPush): Promise<void> {
     if (this.closed) return Promise.reject(new KccClosedError('revocations are closed'));
-    return this.unconfirmedUntilSettled(this.inFlight(this.pushes.push(push)));
+    return Promise.race([this.unconfirmedUntilSettled(this.inFlight(this.pushes.push(push))), this.givenUp]);
   }
 
   /** `write`, counted in `stats.unconfirmed` until it settles. */
@@ -481,8 +492,9 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
    * the caller's).
    * Revocations Redis has not confirmed ({@link RevocationStats.unconfirmed}) are written again at every reconnect and every half second for up to `closeTimeoutMs` (10 s by
    * default), and the writes on their way are waited for; close goes on as soon as Redis has them
-   * all. Any left then are logged: only this instance had them. With Redis out of reach, close
-   * returns within `closeTimeoutMs` + 2 s.
+   * all. Any left then are logged (only this instance had them), and the promises of those made
+   * here reject with a KccClosedError. With Redis out of reach, close returns within
+   * `closeTimeoutMs` + 2 s.
    */
   close(): Promise<void> {
     // One close for every caller (the app, KccRedis.close): each resolves once the last writes are
@@ -530,6 +542,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
         `closed with ${lost} revocations Redis did not confirm within closeTimeoutMs (${this.options.closeTimeoutMs} ms; not written, or written without an answer in time): the other instances may not have them (those sessions stay valid there until they expire)`,
       );
     }
+    this.giveUp(new KccClosedError(`revocations closed before Redis confirmed this revocation within closeTimeoutMs (${this.options.closeTimeoutMs} ms): it is applied on this instance only, which is closing`));
   }
 
   /**
@@ -848,7 +861,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
       this.revocationWrites.delete(event);
     };
     write.then(settled, settled);
-    return write;
+    return Promise.race([write, this.givenUp]);
   }
 
   /** Writes `event` and, once Redis took it, remembers it for {@link rewriteLostOnce}. */

@@ -85,11 +85,16 @@ describe('Revocations.close() keeps writing what Redis has not confirmed', () =>
     const { proxy, logger, a } = await twoInstances({ closeTimeoutMs: 500 });
     try {
       proxy.cut();
-      void a.revokeSession('sid-lost').catch(() => undefined);
+      const revoked = a.revokeSession('sid-lost').then(
+        () => 'written',
+        (error: Error) => `${error.name}: ${error.message}`,
+      );
       await a.close();
       expect(logger.warnings.filter((w) => w.startsWith('closed with'))).toEqual([
         'closed with 1 revocations Redis did not confirm within closeTimeoutMs (500 ms; not written, or written without an answer in time): the other instances may not have them (those sessions stay valid there until they expire)',
       ]);
+      // Its caller learns it at once, not when the connection closes.
+      expect(await revoked).toBe('KccClosedError: revocations closed before Redis confirmed this revocation within closeTimeoutMs (500 ms): it is applied on this instance only, which is closing');
     } finally {
       await proxy.stop();
     }
