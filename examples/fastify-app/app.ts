@@ -3,6 +3,7 @@
  * example` (two instances, see run.ts). In your own app, import from the package:
  *   import { fastifyKcc, requireNotRevoked } from '@kcc-redis/client/fastify';
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { type JWTPayload, createRemoteJWKSet, jwtVerify } from 'jose';
 import { fastifyKcc, requireNotRevoked } from '@kcc-redis/client/fastify';
@@ -87,4 +88,19 @@ export async function buildApp(options: ExampleAppOptions): Promise<FastifyInsta
     return reply.code(204).send();
   });
   return app;
+}
+
+/**
+ * The shutdown of docs/shutdown.md, for SIGTERM: the health route answers 503 ("draining") at once so
+ * that load balancers and endpoints stop sending requests, every route (the logout routes included)
+ * keeps serving for `drainMs`, then the app closes (the plugin first writes the revocations Redis has
+ * not confirmed, up to `revocations.closeTimeoutMs`). The orchestrator's grace period must cover it.
+ *
+ * @example
+ * process.once('SIGTERM', () => void shutDown(app, 10_000));
+ */
+export async function shutDown(app: FastifyInstance, drainMs: number): Promise<void> {
+  app.kcc.drain();
+  await sleep(drainMs);
+  await app.close();
 }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { LocalRedis } from '../../local/local-redis.js';
-import { buildApp } from './app.js';
+import { buildApp, shutDown } from './app.js';
 import { DemoIdp } from './demo-idp.js';
 
 const APP_ENV = { app: 'example', env: 'dev' } as const;
@@ -21,8 +21,8 @@ export interface RunningExample {
   readonly instances: readonly [{ readonly url: string; readonly app: FastifyInstance }, { readonly url: string; readonly app: FastifyInstance }];
   /** What to try, as shell lines. */
   readonly instructions: readonly string[];
-  /** Stops the instances, the identity provider and Redis. */
-  stop(): Promise<void>;
+  /** Drains the instances for `drainMs` and closes them (docs/shutdown.md), then stops the identity provider and Redis. */
+  stop(drainMs?: number): Promise<void>;
 }
 
 /**
@@ -44,8 +44,8 @@ export async function startExample(options: StartExampleOptions = {}): Promise<R
   let backchannelLogoutUrl = '';
   const started: { url: string; app: FastifyInstance }[] = [];
   let idp: DemoIdp | undefined;
-  const stop = async () => {
-    await Promise.all(started.map(({ app }) => app.close()));
+  const stop = async (drainMs = 0) => {
+    await Promise.all(started.map(({ app }) => shutDown(app, drainMs)));
     await idp?.stop();
     await redis.stop();
   };

@@ -6,12 +6,15 @@ import type { KccHealth } from './decoration.js';
  * detail, no counter, no credential: the route is unauthenticated.
  */
 export interface KccHealthSummary {
-  /** {@link KccHealth.status}: `ok`, `degraded` or `closed`. */
-  readonly status: KccHealth['status'];
   /**
-   * Whether this instance answers its protected routes correctly: false once closed, and while the
-   * revocation state is stale under fail-closed (`requireNotRevoked` then answers 503). The HTTP
-   * status follows it: 200 when true, 503 when false.
+   * {@link KccHealth.status}: `ok`, `degraded` or `closed`; or `draining` once the app called
+   * `fastify.kcc.drain()` (it is shutting down, docs/shutdown.md), until `closed`.
+   */
+  readonly status: KccHealth['status'] | 'draining';
+  /**
+   * Whether a load balancer should send this instance requests: false once draining or closed, and
+   * while the revocation state is stale under fail-closed (`requireNotRevoked` then answers 503). The
+   * HTTP status follows it: 200 when true, 503 when false.
    */
   readonly serving: boolean;
   readonly keyRing: {
@@ -33,12 +36,14 @@ export interface KccHealthSummary {
  * The route's summary of {@link KccHealth}. A degraded key ring keeps `serving` true: the ring held
  * here still signs, and since every instance reads the same ring, failing the check for it would take
  * the whole fleet out of a load balancer at once (the metric `kcc_redis.key_ring.degraded` is the alarm).
+ * Draining answers 503 while everything still works: traffic should go elsewhere before the app closes.
  */
-export function healthSummary(health: KccHealth, failOpen: boolean): KccHealthSummary {
+export function healthSummary(health: KccHealth, failOpen: boolean, draining = false): KccHealthSummary {
   const stale = health.revocations.status === 'stale';
+  const status = draining && health.status !== 'closed' ? 'draining' : health.status;
   return {
-    status: health.status,
-    serving: health.status !== 'closed' && !(stale && !failOpen),
+    status,
+    serving: status !== 'closed' && status !== 'draining' && !(stale && !failOpen),
     keyRing: { status: health.keyRing.status, generation: health.keyRing.generation },
     revocations: { status: health.revocations.status, stalenessSeconds: health.revocations.stalenessSeconds, failOpen },
   };
@@ -48,9 +53,9 @@ export function healthSummary(health: KccHealth, failOpen: boolean): KccHealthSu
  * Mounts `GET <path>` (Fastify adds `HEAD`): the {@link KccHealthSummary} as JSON, 200 while serving
  * and 503 when not, `Cache-Control: no-store` on both (a cached health answer is a wrong one).
  */
-export function mountHealthRoute(fastify: FastifyInstance, path: string, health: () => KccHealth, failOpen: boolean): void {
+export function mountHealthRoute(fastify: FastifyInstance, path: string, health: () => KccHealth, failOpen: boolean, draining: () => boolean): void {
   fastify.get(path, async (_request, reply) => {
-    const summary = healthSummary(health(), failOpen);
+    const summary = healthSummary(health(), failOpen, draining());
     return reply
       .code(summary.serving ? 200 : 503)
       .header('Cache-Control', 'no-store')

@@ -100,6 +100,8 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
   let keyRing: KeyRing | undefined;
   let metrics: KccMetrics | undefined;
   let closed = false;
+  /** Set by `fastify.kcc.drain()`: the health route answers 503 `draining`, nothing else changes. */
+  let draining = false;
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
@@ -158,7 +160,7 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
       await mountLogoutRoutes(fastify, endpoints);
       stopIfClosing();
       // `health` is defined below, once the ring and the index are known to exist; the route calls it per request.
-      if (resolved.healthPath) mountHealthRoute(fastify, resolved.healthPath, () => health(), options.revocations?.failOpen ?? REVOCATION_DEFAULTS.failOpen);
+      if (resolved.healthPath) mountHealthRoute(fastify, resolved.healthPath, () => health(), options.revocations?.failOpen ?? REVOCATION_DEFAULTS.failOpen, () => draining);
       return { redis: connection, ring, index };
     } catch (error) {
       // The start's error is the one to report, not one from closing after it.
@@ -209,9 +211,36 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
     check: (claims) => index.check(claims),
     rejects: (claims) => index.rejects(claims),
     health,
+    drain: () => {
+      if (draining || closed) return;
+      draining = true;
+      logger.info(`${PLUGIN_NAME}: draining (fastify.kcc.drain()): the health route answers 503; every route serves until app.close()`);
+    },
   };
   fastify.decorate('kcc', kcc);
   // onClose (added above) closes only what the plugin created: the ring and the index always, the connection unless it was passed in.
+}
+
+// The decoration's type lives in decoration.ts; drain() is declared here, beside what it does, until
+// it moves there.
+declare module './decoration.js' {
+  interface KccFastify {
+    /**
+     * Starts draining this instance for a shutdown (docs/shutdown.md): the health route
+     * (`routes.health`) answers 503 with `status: 'draining'` from now on, so a load balancer or a
+     * readiness probe sends traffic elsewhere, while every route (logouts included) goes on serving and
+     * nothing closes. Call it on SIGTERM, keep serving a few seconds, then `app.close()`. Once only;
+     * there is no undrain.
+     *
+     * @example
+     * process.once('SIGTERM', async () => {
+     *   app.kcc.drain();
+     *   await new Promise((resolve) => setTimeout(resolve, 10_000)); // endpoints and targets catch up
+     *   await app.close();
+     * });
+     */
+    drain(): void;
+  }
 }
 
 /** Stops a start the app closed meanwhile (not an error: the plugin returns quietly). */

@@ -7,7 +7,8 @@
 import type { FastifyInstance } from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { KccRedis } from '../../../client/src/index.js';
-import { nextEvent } from '../../support/events.js';
+import { healthSummary } from '../../../client/src/fastify/health-route.js';
+import { nextEvent, until } from '../../support/events.js';
 import { form, logoutClaims, signToken } from '../../support/logout-tokens.js';
 import { TcpProxy } from '../../support/tcp-proxy.js';
 import { appWith, connectionTo, pluginOptions, recordingLogger, useRedisAndRealm } from './support.js';
@@ -46,5 +47,35 @@ describe('shutting down', () => {
       await redis.close();
       await proxy.stop();
     }
+  });
+
+  // A lifecycle review: Kubernetes removes a pod from the Service's endpoints while it sends SIGTERM,
+  // so requests keep coming for seconds; an app that called app.close() at once refused them (a logout
+  // Keycloak never sends again), and nothing could make the health route say the instance was going.
+  it('drain(): the health route answers 503 draining while every route, a logout included, still serves', { timeout: 30_000 }, async () => {
+    const a = await appWith(pluginOptions(server, realm, { routes: { health: true } }));
+    const b = await appWith(pluginOptions(server, realm));
+    try {
+      const health = () => a.inject({ method: 'GET', url: '/.well-known/kcc-health' });
+      expect((await health()).statusCode).toBe(200);
+
+      a.kcc.drain();
+      const draining = await health();
+      expect(draining.statusCode).toBe(503);
+      expect(draining.headers['cache-control']).toBe('no-store');
+      expect(draining.json()).toMatchObject({ status: 'draining', serving: false });
+
+      // Still serving: a logout is applied and written, and reaches the other instance.
+      const logout = await backchannelLogout(a, 'sid-while-draining');
+      expect(logout.statusCode).toBe(200);
+      await until(() => b.kcc.check({ sid: 'sid-while-draining' }) === 'revoked', 'the logout on the other instance');
+      expect((await a.inject({ method: 'GET', url: '/.well-known/jwks.json' })).statusCode).toBe(200);
+      a.kcc.drain(); // again: nothing changes
+      expect((await health()).json()).toMatchObject({ status: 'draining', serving: false });
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+    // Closed wins over draining.
+    expect(healthSummary(a.kcc.health(), false, true)).toMatchObject({ status: 'closed', serving: false });
   });
 });
