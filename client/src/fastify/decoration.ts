@@ -43,6 +43,21 @@ export interface KccFastify {
   rejects(claims: RevocationClaims): boolean;
   /** Key ring, revocation and connection state, for a readiness endpoint. */
   health(): KccHealth;
+  /**
+   * Starts draining this instance for a shutdown (docs/shutdown.md): the health route
+   * (`routes.health`) answers 503 with `status: 'draining'` from now on, so a load balancer or a
+   * readiness probe sends traffic elsewhere, while every route (logouts included) goes on serving and
+   * nothing closes. Call it on SIGTERM, keep serving a few seconds, then `app.close()`. Once only;
+   * there is no undrain.
+   *
+   * @example
+   * process.once('SIGTERM', async () => {
+   *   app.kcc.drain();
+   *   await new Promise((resolve) => setTimeout(resolve, 10_000)); // endpoints and targets catch up
+   *   await app.close();
+   * });
+   */
+  drain(): void;
 }
 
 declare module 'fastify' {

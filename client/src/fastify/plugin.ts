@@ -221,28 +221,6 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
   // onClose (added above) closes only what the plugin created: the ring and the index always, the connection unless it was passed in.
 }
 
-// The decoration's type lives in decoration.ts; drain() is declared here, beside what it does, until
-// it moves there.
-declare module './decoration.js' {
-  interface KccFastify {
-    /**
-     * Starts draining this instance for a shutdown (docs/shutdown.md): the health route
-     * (`routes.health`) answers 503 with `status: 'draining'` from now on, so a load balancer or a
-     * readiness probe sends traffic elsewhere, while every route (logouts included) goes on serving and
-     * nothing closes. Call it on SIGTERM, keep serving a few seconds, then `app.close()`. Once only;
-     * there is no undrain.
-     *
-     * @example
-     * process.once('SIGTERM', async () => {
-     *   app.kcc.drain();
-     *   await new Promise((resolve) => setTimeout(resolve, 10_000)); // endpoints and targets catch up
-     *   await app.close();
-     * });
-     */
-    drain(): void;
-  }
-}
-
 /** Stops a start the app closed meanwhile (not an error: the plugin returns quietly). */
 const CLOSED_DURING_START = new Error(`${PLUGIN_NAME}: closed during the start`);
 

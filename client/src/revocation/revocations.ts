@@ -807,7 +807,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   private async loadSnapshot(): Promise<void> {
     // Independent parts of the state (the stored push only sets the pushed not-before): read together.
     const [{ refused, oversized }] = await this.repairingTypes(() => Promise.all([loadRevocationSnapshot(this.redis, this.index, this.options.sessionMaxLifetimeMs), this.pushes.load()]));
-    if (refused > oversized) this.refuse('snapshot', 'future-not-before or malformed', refused - oversized);
+    if (refused > oversized) this.refuse('snapshot', 'malformed, or a not-before too far ahead of the Redis server\'s clock', refused - oversized);
     if (oversized > 0) {
       // Said every time (refuse() logs once a minute): each one is a value no writer stores, written with the app's credentials.
       this.refused.snapshot += oversized;
@@ -1080,7 +1080,7 @@ function apiRefusal(event: RevocationEvent, problem: RevocationRefusal, now: num
     return (
       `${method}: notBefore ${event.nbf} (${new Date(event.nbf * 1000).toISOString()}) is more than ${MAX_NOT_BEFORE_SKEW_SECONDS} s in the future ` +
       `(latest accepted now: ${latestNotBefore(now)}); a future not-before would refuse every token issued until then. ` +
-      'Pass the time of the logout in epoch seconds, e.g. Math.floor(Date.now() / 1000)'
+      'Pass the time of the logout in epoch seconds, e.g. Math.floor(Date.now() / 1000) (this host\'s clock, compared with the iat Keycloak stamps: keep it on NTP)'
     );
   }
   return `invalid ${String((event as { kind?: unknown }).kind)} revocation: ids must be strings of 1 to ${MAX_REVOCATION_ID_LENGTH} characters, times whole numbers`;
