@@ -20,11 +20,14 @@ const closeLater = closeAfterEach();
 const USER = 'unwritten-prod';
 const claims = (sid: string) => ({ sid, sub: 'someone', iat: Math.floor(Date.now() / 1000) - 60 });
 
-async function start(options: { url?: string; logger?: KccLogger } = {}): Promise<Revocations> {
+async function start(options: { url?: string; logger?: KccLogger } = {}, closeTimeoutMs?: number): Promise<Revocations> {
   // Quick retries: a write through a cut connection fails after ioredis's 20 attempts, about 2 s.
   const redis = closeLater(await KccRedis.connect(kccOptions(server, USER, { reconnectBaseDelayMs: 20, reconnectMaxDelayMs: 100, ...options }), ['subscriber']));
-  return closeLater(await Revocations.start(redis, { maxStalenessMs: 3_000 }));
+  return closeLater(await Revocations.start(redis, { maxStalenessMs: 3_000, ...(closeTimeoutMs === undefined ? {} : { closeTimeoutMs }) }));
 }
+
+/** Closes through a connection that stays cut: a second, not the default 10 s, before giving up. */
+const GIVE_UP_SOON_MS = 1_000;
 
 /** Takes the user's script commands away (NOPERM, a plain error reply: no reconnect) or gives them back. */
 async function refuseScripts(refuse: boolean): Promise<void> {
@@ -92,7 +95,7 @@ describe('revocations Redis did not take are written again', () => {
 
     const proxy = await TcpProxy.start(server.port);
     try {
-      const d = await start({ url: proxy.url, logger });
+      const d = await start({ url: proxy.url, logger }, GIVE_UP_SOON_MS);
       proxy.cut();
       await expect(d.revokeSession('close-2')).rejects.toThrow();
       await d.close();
@@ -109,7 +112,7 @@ describe('revocations Redis did not take are written again', () => {
     const proxy = await TcpProxy.start(server.port);
     try {
       const logger = recordingLogger();
-      const a = await start({ url: proxy.url, logger });
+      const a = await start({ url: proxy.url, logger }, GIVE_UP_SOON_MS);
       proxy.cut();
       const write = a.revokeSession('inflight-1').then(() => 'written', () => 'failed');
       await a.close();
