@@ -54,11 +54,9 @@ export class UnwrittenRevocations {
 
   /** Keeps `event`, whose write just failed with `error`, to write it again. */
   add(event: RevocationEvent, error: unknown): void {
-    if (this.closed) {
-      // Its write was in flight at close(): nothing writes it again now.
-      this.logger.warn('a revocation written while closing was not taken by Redis and is not written again: the other instances do not have it (the session stays valid there until it expires)', { error: errorLine(error) });
-      return;
-    }
+    // Its write was in flight when the close gave up: nothing writes it again now, and the close's
+    // warning ("closed with N revocations Redis did not confirm") counted it already.
+    if (this.closed) return;
     // Once per outage: not again for each failure while others wait or are being written again.
     if (this.size === 0) {
       this.logger.warn(
