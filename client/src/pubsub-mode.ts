@@ -16,6 +16,9 @@ export const PUBSUB_OPTIONS: readonly PubSubOption[] = ['auto', 'classic', 'brid
 /** What a connection decided: classic only, sharded only, or both (`bridge`). */
 export type PubSubMode = 'classic' | 'sharded' | 'bridge';
 
+/** The two ways a message reaches a subscriber (both in bridge mode). */
+export type PubSubPath = 'classic' | 'sharded';
+
 /** One way a message is published: the command and the channel name it is published on. */
 export interface PublishRoute {
   /** `PUBLISH` (classic) or `SPUBLISH` (sharded). */

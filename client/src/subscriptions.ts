@@ -1,19 +1,15 @@
-import { createHash } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
-import { BridgeCopies, type PubSubPath } from './bridge-copies.js';
+import { PairedCopies } from './paired-copies.js';
 import type { RedisClient, RenewDedicated } from './redis-client.js';
 import type { KccLogger } from './logger.js';
-import { type PubSubMode, shardChannel } from './pubsub-mode.js';
+import { type PubSubMode, type PubSubPath, shardChannel } from './pubsub-mode.js';
 import { type ClusterSubscriberConnection, clusterSubscriberConnection } from './cluster-subscriber-connection.js';
-import { RecentIds } from './recent-ids.js';
 import { refusedForNow } from './refused-for-now.js';
 import { pause, withTimeout } from './time-limit.js';
 
 /** How long one confirmation SUBSCRIBE or SSUBSCRIBE may take before it is retried (a connection that is down holds it). */
 const CONFIRM_TIMEOUT_MS = 5_000;
 
-/** Messages a renewal's old or new subscriber delivered whose copy on the other has not come yet, remembered per connection (at least this many, at most twice). */
-const OVERLAP_REMEMBERED = 10_000;
 
 /** Receives a message as published on a channel. */
 export type MessageListener = (message: string) => void;
@@ -56,7 +52,7 @@ export class Subscriptions {
   private connected: RedisClient | undefined;
   private mode: PubSubMode = 'classic';
   /** While an old and a new subscriber overlap (a renewal): what each delivered, so a message both are sent is delivered once. */
-  private overlap: Overlap | undefined;
+  private overlap: PairedCopies<RedisClient> | undefined;
   /** The connection a renewal is subscribing ({@link moveTo}), until it takes over or is given up. */
   private successor: RedisClient | undefined;
   /** Per connection and path, whether a {@link confirm} loop runs, and whether it must go round once more. */
@@ -284,7 +280,7 @@ export class Subscriptions {
     };
     // Per connection: during a renewal's overlap, a copy the new subscriber heard one way must not
     // cancel the old one's twin heard the other way (the overlap matches the two connections' copies).
-    const copies = this.mode === 'bridge' ? new BridgeCopies() : undefined;
+    const copies = this.mode === 'bridge' ? new PairedCopies<PubSubPath>('classic', 'sharded') : undefined;
     on('message', (channel, message) => this.deliver(client, copies, channel!, message!, 'classic'));
     // After a reconnect the channels are subscribed again here, awaiting the reply, which tells when
     // messages flow again. ioredis' own re-subscription is turned off on this connection (it reads
@@ -324,7 +320,7 @@ export class Subscriptions {
    */
   private async moveTo(next: RedisClient): Promise<void> {
     const old = this.connected;
-    const overlap = old && new Overlap(old, next);
+    const overlap = old && new PairedCopies<RedisClient>(old, next);
     this.overlap = overlap;
     this.successor = next;
     const stopListening = this.listen(next);
@@ -424,11 +420,11 @@ export class Subscriptions {
   }
 
   /** Delivers a message `from` heard one way (`path`); `copies`, its bridge-mode twins. */
-  private deliver(from: RedisClient, copies: BridgeCopies | undefined, channel: string, message: string, path: PubSubPath): void {
+  private deliver(from: RedisClient, copies: PairedCopies<PubSubPath> | undefined, channel: string, message: string, path: PubSubPath): void {
     const listeners = this.channels.get(channel);
     if (!listeners) return;
     if (copies?.isTwin(path, channel, message)) return;
-    if (this.overlap?.isCopy(from, channel, message)) return;
+    if (this.overlap?.isTwin(from, channel, message)) return;
     for (const listener of listeners) {
       try {
         listener(message);
@@ -436,36 +432,6 @@ export class Subscriptions {
         this.context.logger.warn('a message listener threw; the message was still delivered to the others', { channel, error: String(error) });
       }
     }
-  }
-}
-
-/**
- * A renewal's old and new subscriber while both listen: a message published then is sent to both.
- * Each copy heard on one cancels one heard earlier on the other, so a message is delivered once and
- * one published twice as often as it was. Kept as digests, the oldest forgotten past
- * {@link OVERLAP_REMEMBERED} per connection (a message only `old` was sent is never matched): a
- * flood of large messages during the overlap costs little memory.
- */
-class Overlap {
-  private readonly unmatched = new Map<RedisClient, RecentIds>();
-
-  constructor(private readonly old: RedisClient, private readonly next: RedisClient) {
-    this.unmatched.set(old, new RecentIds(OVERLAP_REMEMBERED)).set(next, new RecentIds(OVERLAP_REMEMBERED));
-  }
-
-  /** True when this copy, heard on `from`, is the other connection's copy of a message already delivered (drop it). */
-  isCopy(from: RedisClient, channel: string, message: string): boolean {
-    const own = this.unmatched.get(from);
-    if (!own) return false;
-    const other = this.unmatched.get(from === this.old ? this.next : this.old)!;
-    const digest = createHash('sha256').update(channel).update('\n').update(message).digest('base64');
-    const waiting = other.tag(digest) ?? 0;
-    if (waiting > 0) {
-      other.set(digest, waiting - 1);
-      return true;
-    }
-    own.set(digest, (own.tag(digest) ?? 0) + 1);
-    return false;
   }
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type KccConnectionOptions, KccConfigError } from '../../../client/src/index.js';
-import { BridgeCopies } from '../../../client/src/bridge-copies.js';
+import { PairedCopies } from '../../../client/src/paired-copies.js';
 import { type PubSubOption, type PubSubProbe, decidePubSubMode, publishRoutes, shardChannel } from '../../../client/src/pubsub-mode.js';
 import { resolveConnection } from '../../../client/src/resolve-options.js';
 
@@ -58,7 +58,7 @@ describe('pub/sub mode: classic outside cluster mode, sharded in cluster mode wh
 
 describe('bridge mode: each message delivered once though it arrives both ways', () => {
   it('drops the twin of a message from the other path, in either order', () => {
-    const copies = new BridgeCopies();
+    const copies = new PairedCopies('classic', 'sharded');
     expect(copies.isTwin('sharded', 'c', 'm1')).toBe(false);
     expect(copies.isTwin('classic', 'c', 'm1')).toBe(true);
     expect(copies.isTwin('classic', 'c', 'm2')).toBe(false);
@@ -66,14 +66,14 @@ describe('bridge mode: each message delivered once though it arrives both ways',
   });
 
   it('delivers a message published twice on purpose twice, and one sent only one way (an instance on classic pub/sub) every time', () => {
-    const copies = new BridgeCopies();
+    const copies = new PairedCopies('classic', 'sharded');
     const delivered = ['classic', 'classic', 'sharded', 'sharded'].filter((path) => !copies.isTwin(path as 'classic' | 'sharded', 'c', 'same'));
     expect(delivered).toHaveLength(2);
     for (let i = 0; i < 3; i++) expect(copies.isTwin('classic', 'c', 'from-an-old-instance')).toBe(false);
   });
 
   it('keeps channels apart and forgets the oldest beyond its limit', () => {
-    const copies = new BridgeCopies(2);
+    const copies = new PairedCopies('classic', 'sharded', 2);
     expect(copies.isTwin('classic', 'a', 'm')).toBe(false);
     expect(copies.isTwin('sharded', 'b', 'm')).toBe(false);
     copies.isTwin('classic', 'c', 'x');
