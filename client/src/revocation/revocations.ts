@@ -224,15 +224,12 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   /** Writes again after a loss and Keycloak push relays waiting for Redis's answer (`stats.unconfirmed`). */
   private otherWrites = 0;
   /**
-   * Rejects, saying why, the promises of revocations made here that still wait for Redis when close()
-   * gives them up: a caller (a logout route) learns then that they were not written. Before, they
+   * The rejecters of the callers whose revocations still wait for Redis: close() rejects them, saying
+   * why, when it gives those up, so a caller (a logout route) learns then that they were not written. Before, they
    * stayed pending until the connection closed, and a route that answered meanwhile said the
    * revocation was "written to Redis until Redis takes it".
    */
-  private giveUp: (error: Error) => void = () => undefined;
-  private readonly givenUp = new Promise<never>((_, reject) => {
-    this.giveUp = reject;
-  });
+  private readonly waitingCallers = new Set<(error: Error) => void>();
   private readonly pushes: KeycloakPushRelay;
   private applied = 0;
   private readonly refused: Record<RevocationSource, number> = { api: 0, bus: 0, log: 0, snapshot: 0 };
@@ -342,7 +339,6 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     private readonly declaresLifetime: boolean,
   ) {
     super();
-    this.givenUp.catch(() => undefined); // only the callers still waiting get it
     const problems = new OptionProblems();
     problems.unknownKeys(options, REVOCATION_OPTION_NAMES);
     const d = REVOCATION_DEFAULTS;
@@ -464,7 +460,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
    */
   applyKeycloakPush(push: VerifiedKeycloakPush): Promise<void> {
     if (this.closed) return Promise.reject(new KccClosedError('revocations are closed'));
-    return Promise.race([this.unconfirmedUntilSettled(this.inFlight(this.pushes.push(push))), this.givenUp]);
+    return this.untilGivenUp(this.unconfirmedUntilSettled(this.inFlight(this.pushes.push(push))));
   }
 
   /** `write`, counted in `stats.unconfirmed` until it settles. */
@@ -861,7 +857,34 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
       this.revocationWrites.delete(event);
     };
     write.then(settled, settled);
-    return Promise.race([write, this.givenUp]);
+    return this.untilGivenUp(write);
+  }
+
+  /**
+   * `write`'s outcome for its caller, or the close's giving up on it, whichever comes first. Its
+   * rejecter is held only while it waits: a race against one promise that settles at close() kept
+   * every caller's promise (about 340 bytes a revocation) until then (a review of cad209e).
+   */
+  private untilGivenUp(write: Promise<void>): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.waitingCallers.add(reject);
+      write.then(
+        () => {
+          this.waitingCallers.delete(reject);
+          resolve();
+        },
+        (error: unknown) => {
+          this.waitingCallers.delete(reject);
+          reject(error);
+        },
+      );
+    });
+  }
+
+  /** Rejects, saying why, what callers still wait for when close() gives up their revocations. */
+  private giveUp(error: Error): void {
+    for (const reject of this.waitingCallers) reject(error);
+    this.waitingCallers.clear();
   }
 
   /** Writes `event` and, once Redis took it, remembers it for {@link rewriteLostOnce}. */
