@@ -16,8 +16,9 @@ export interface RequireNotRevokedOptions {
    * at once. After a pause of the whole process longer than `maxStalenessMs` (an AWS Lambda
    * environment frozen between invocations, a long GC pause) the first checks answer `stale` although
    * the overdue poll makes the state current within milliseconds. Requests that find the state stale
-   * while a wait is under way share it; once a wait has run out (Redis really is out of reach), stale
-   * requests are answered at once until the state is current again.
+   * while a wait is under way share it, each within its own bound; once a request's wait has run out
+   * (Redis really is out of reach), stale requests are answered at once until the state is current
+   * again.
    * @default 2000
    */
   readonly staleWaitMs?: number;
@@ -28,35 +29,40 @@ const MAX_STALE_WAIT_MS = 30_000;
 const OPTION_NAMES = { staleWaitMs: true } as const satisfies Record<keyof RequireNotRevokedOptions, true>;
 
 /**
- * The one wait for `fresh` of one Revocations, shared by every stale request (of every route) that
- * arrives while it runs. After one ran out, none starts until `fresh` comes: a long outage must not
- * hold each request for the bound.
+ * The wait for `fresh` of one Revocations: one listener, shared by every stale request (of every
+ * route) that arrives while it is pending, each request bounded by its own `staleWaitMs` (a request
+ * of a route with a short bound is not held for another route's longer one). After a request's
+ * bound ran out, none waits until `fresh` comes: a long outage must not hold each request.
  */
 class FreshWait {
-  private waiting: Promise<void> | undefined;
+  /** Resolves at the next `fresh`. */
+  private fresh: Promise<void> | undefined;
   private gaveUp = false;
 
   constructor(private readonly revocations: Revocations) {}
 
-  /** Resolves on `fresh` or after `ms` (the bound of the request that started the wait); undefined while given up. */
+  /** Resolves on `fresh` or after `ms`, whichever comes first; undefined while given up. */
   wait(ms: number): Promise<void> | undefined {
     if (this.gaveUp) return undefined;
-    this.waiting ??= new Promise<void>((resolve) => {
+    // The listener stays when a bound runs out: its `fresh` ends the giving up.
+    const fresh = (this.fresh ??= new Promise<void>((resolve) => {
+      this.revocations.once('fresh', () => {
+        this.fresh = undefined;
+        this.gaveUp = false;
+        resolve();
+      });
+    }));
+    return new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
-        // The listener stays: its `fresh` ends the giving up.
-        this.gaveUp = true;
-        this.waiting = undefined;
+        if (this.fresh === fresh) this.gaveUp = true;
         resolve();
       }, ms);
       timer.unref();
-      this.revocations.once('fresh', () => {
+      void fresh.then(() => {
         clearTimeout(timer);
-        this.gaveUp = false;
-        this.waiting = undefined;
         resolve();
       });
     });
-    return this.waiting;
   }
 }
 

@@ -77,6 +77,25 @@ describe('requireNotRevoked: a stale state waits for fresh, within staleWaitMs',
     }
   });
 
+  it('a request is held no longer than its own staleWaitMs while a longer wait of another route is under way (a review of 4669bbb)', async () => {
+    const { app, proxy, arrivals } = await cutOffApp();
+    try {
+      const stale = nextEvent(app.kcc.revocations, 'stale');
+      proxy.cut();
+      await stale;
+      const long = get(app, '/wait').then((r) => ({ route: '/wait', status: r.statusCode }));
+      await until(() => arrivals() === 1, 'the /wait request at the check');
+      const short = get(app, '/short').then((r) => ({ route: '/short', status: r.statusCode }));
+      // The shared wait's bound was /wait's 30 s: /short was held until fresh came.
+      expect(await Promise.race([long, short])).toEqual({ route: '/short', status: 503 });
+      proxy.heal();
+      expect(await long).toEqual({ route: '/wait', status: 200 });
+    } finally {
+      await app.close();
+      await proxy.stop();
+    }
+  });
+
   it('once a wait has run out, stale requests are answered 503 at once until fresh; after it, a stale request waits again', async () => {
     const { app, proxy } = await cutOffApp();
     try {
