@@ -641,6 +641,11 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
    */
   hurryReconnects(): () => void {
     this.hurried++;
+    // A reconnect already scheduled at the full backoff would run out the close's deadline: now. (Its
+    // own timer then finds the connection connecting, or connected, and does nothing; a cluster
+    // schedules its reconnects itself.)
+    const commands = this.commandClient;
+    if (commands instanceof Redis && commands.status === 'reconnecting') commands.connect().catch(() => undefined);
     let ended = false;
     return () => {
       if (ended) return;

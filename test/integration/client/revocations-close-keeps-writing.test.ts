@@ -157,4 +157,30 @@ describe('reconnects while a close is writing', () => {
       await proxy.stop();
     }
   });
+
+  it('one already scheduled at a backoff longer than closeTimeoutMs is made at once (a review of a95ab88)', { timeout: 60_000 }, async () => {
+    const proxy = await TcpProxy.start(server.port);
+    const logger = recordingLogger();
+    // Every backoff 12 to 24 s, twice the close's deadline and more.
+    const aRedis = await connect({ url: proxy.url, reconnectBaseDelayMs: 24_000, reconnectMaxDelayMs: 24_000, logger });
+    const scheduled: number[] = [];
+    aRedis.on('reconnecting', (role, delayMs) => void (role === 'commands' && scheduled.push(delayMs)));
+    const a = await start(aRedis, { closeTimeoutMs: 6_000 });
+    const b = await start(await connect());
+    try {
+      proxy.cut();
+      await until(() => scheduled.length > 0, 'the command connection backing off');
+      const revoked = a.revokeSession('sid-scheduled').then(() => 'written', (error: Error) => error.name);
+      const closing = a.close();
+      await pause(1_000);
+      proxy.heal();
+      await closing;
+      // The reconnect waiting its 12 to 24 s ran out the close: given up, with Redis back 5 s before.
+      expect(logger.warnings.filter((w) => w.startsWith('closed with'))).toEqual([]);
+      expect(await revoked).toBe('written');
+      await until(() => b.check(claims('sid-scheduled')) === 'revoked', 'the revocation on b', 10_000);
+    } finally {
+      await proxy.stop();
+    }
+  });
 });
