@@ -84,6 +84,15 @@ export class ServerClock {
     return Date.now() + (this.offsetMs ?? 0);
   }
 
+  /**
+   * The server's time (ms) from the offset last measured, without asking: undefined before the first
+   * measurement, or where the server refuses `TIME`. For a judgement that cannot wait for a round trip
+   * (a message being applied); a running instance measures about every minute (its heartbeat).
+   */
+  estimate(): number | undefined {
+    return this.offsetMs === undefined ? undefined : Date.now() + this.offsetMs;
+  }
+
   /** Measures again at the next {@link now} (in the background): something suggested the offset is off. */
   measureSoon(): void {
     if (!this.refused) this.attemptedAt = Number.NEGATIVE_INFINITY;

@@ -970,7 +970,9 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   private accept(value: unknown, source: 'bus' | 'log', sentAt: number): void {
     if (isRelayedKeycloakPush(value)) return this.pushes.receive(value, source);
     const now = Date.now();
-    const problem = revocationProblem(value, now, NOT_BEFORE_READ_SLACK_SECONDS);
+    // A not-before is judged by the later of this host's clock and the server's as last measured: a
+    // host running behind must not refuse an honest one (the writer's script judged it by the server's).
+    const problem = revocationProblem(value, Math.max(now, this.redis.serverClock.estimate() ?? now), NOT_BEFORE_READ_SLACK_SECONDS);
     if (problem === 'unknown-kind') return this.skipUnknownKind(value, source);
     if (problem) return this.refuse(source, problem, 1);
     const event = value as RevocationEvent;
