@@ -8,10 +8,13 @@ import {
   type KeycloakPushVerdict,
   type KeycloakPushVerifier,
   type VerifiedKeycloakPush,
+  type AdminActionRejection,
   MAX_ACTION_EXPIRATION_AHEAD_SECONDS,
   isVerifiedKeycloakPush,
   latestActionExpiration,
+  verifyKeycloakPushAt,
 } from './keycloak-admin-action.js';
+import { GapReloads } from './gap-reloads.js';
 import { MAX_NOT_BEFORE_SKEW_SECONDS, NOT_BEFORE_READ_SLACK_SECONDS, REVOCATION_BATCH_VERSION, REVOCATION_EVENT, type RevocationBatch, latestNotBefore } from './revocation-event.js';
 import { REVOCATION_KEYS } from './revocation-keys.js';
 import { LUA_LONGEST_LIFETIME } from './session-lifetimes.js';
@@ -142,6 +145,19 @@ export interface PushRelayHost {
   closed(): boolean;
 }
 
+/**
+ * The time a push's bounds (`notBefore`, `expiration`) are judged at, and whose clock it is (for the
+ * refusal's text): the Redis server's, measured with `TIME`, for the stored push; for a relayed one,
+ * the later of this host's clock and the server's as last measured.
+ */
+interface PushClock {
+  readonly nowMs: number;
+  readonly judge: string;
+}
+
+/** Refusals that depend on the clock that judged: the push may be accepted later, or by the server's clock. */
+const TIME_REFUSALS: ReadonlySet<string> = new Set<AdminActionRejection>(['bad_expiration', 'expired', 'future_not_before']);
+
 /** What {@link KeycloakPushRelay.relayAgainIfLost} found. */
 export type PushCheck = 'none' | 'held' | 'relayed-again' | 'unrelayed';
 
@@ -158,6 +174,18 @@ export class KeycloakPushRelay {
   private outdatedCount = 0;
   /** A relayed push could not be verified for want of the realm's keys: read the stored one again. */
   private reloadWanted = false;
+  /**
+   * A push was refused for its time (too far ahead of the clock that judged it, {@link TIME_REFUSALS}):
+   * the stored push is read and verified again at a later poll, by the server's clock. Before, such a
+   * refusal stuck until the next start or gap: an instance whose clock ran behind (a bus push judged
+   * by it before the server's clock was measured again, or a load while the server refused TIME) kept answering 'active' for the tokens
+   * an honest "Set to now" cut off after its clock was right (a review of 9227a7e). Spaced as reloads
+   * for gaps are ({@link GapReloads}: two at once, then waits doubling from 5 s to 5 minutes, one
+   * taken off the count each quiet ten minutes): a push that stays refused (one a Redis writer with
+   * the app's credentials stores, claiming a far-future time) costs each instance one read of the
+   * stored push (at most {@link MAX_STORED_PUSH_BYTES}) every 5 minutes, not one every poll.
+   */
+  private readonly timeRetries = new GapReloads();
   /** Pushes enforced before they are verified (see {@link raiseUnverified}). */
   private readonly unverified = new UnverifiedPushes();
   private readonly reverifying = new SingleFlight(() => this.verifyUnverifiedAgain());
@@ -207,9 +235,12 @@ export class KeycloakPushRelay {
     return this.relayed !== undefined;
   }
 
-  /** Whether a relayed push is waiting for the realm's keys (the caller then calls {@link load}). */
+  /**
+   * Whether the stored push is to be read again (the caller then calls {@link load}): a relayed push
+   * is waiting for the realm's keys, or a push refused for its time is due to be verified again.
+   */
   get wantsReload(): boolean {
-    return this.reloadWanted;
+    return this.reloadWanted || (this.timeRetries.owed && this.timeRetries.waitMs(performance.now()) === 0);
   }
 
   /**
@@ -324,25 +355,52 @@ export class KeycloakPushRelay {
 
   /** A push another instance relayed (bus, log): verified, then applied if it is the newest. */
   receive(relayed: RelayedKeycloakPush, source: 'bus' | 'log'): void {
-    void this.verifyEnforcingMeanwhile(relayed.action, source);
+    void this.verifyEnforcingMeanwhile(relayed.action, source, this.messageClock());
   }
 
   /**
-   * Reads the stored newest push (start, a gap in the log, or after keys were unavailable) and applies
-   * it if newer. Waits for its verification {@link PUSH_VERIFY_WAIT_MS} at most: a start (or a
+   * What a push from pub/sub or the log is judged by: the later of this host's clock and the server's
+   * as last measured ({@link ServerClock.estimate}), as `Revocations` judges a message's not-befores;
+   * never stricter than this host's clock alone. No round trip: a message is applied as it comes.
+   */
+  private messageClock(): PushClock {
+    const host = Date.now();
+    const server = this.redis.serverClock.estimate();
+    return server !== undefined && server > host
+      ? { nowMs: server, judge: 'the Redis server\'s clock, as last measured with TIME' }
+      : { nowMs: host, judge: 'this host\'s clock' };
+  }
+
+  /**
+   * Reads the stored newest push (start, a gap in the log, after keys were unavailable, or after a
+   * refusal for its time) and applies it if newer. Waits for its verification {@link PUSH_VERIFY_WAIT_MS} at most: a start (or a
    * poll's reload) is not held up for the key fetch's timeout while the realm's keys are slow or out
    * of reach. The push is enforced meanwhile (raised until verified), and the verification, once
-   * done, applies or refuses it.
+   * done, applies or refuses it. Its `notBefore` and `expiration` are judged by the Redis server's
+   * clock, measured with `TIME` as the load begins, as the rest of the stored state is
+   * (revocation-snapshot.ts); without a measurement (the server refuses `TIME`, or it failed or took
+   * over 2 s), by this host's.
    */
   async load(): Promise<void> {
     this.reloadWanted = false;
+    if (this.timeRetries.owed) {
+      // This read is the one owed: counted for the waits, whatever it finds.
+      this.timeRetries.began(performance.now());
+      this.timeRetries.reloaded();
+    }
     if (this.verifier) void this.reverifying.run();
-    const { value: raw, oversized } = await this.readStored();
+    const [clock, { value: raw, oversized }] = await Promise.all([this.serverClock(), this.readStored()]);
     if (oversized !== undefined) return this.host.refuse('snapshot', `stored keycloak-push of ${oversized} bytes, more than any client stores (${MAX_STORED_PUSH_BYTES}): not read`);
     if (raw === null) return;
     const action = storedAction(raw);
     if (action === undefined) return this.host.refuse('snapshot', 'malformed stored keycloak-push');
-    await this.verifyEnforcingMeanwhile(action, 'snapshot');
+    await this.verifyEnforcingMeanwhile(action, 'snapshot', clock);
+  }
+
+  /** The Redis server's time, measured now ({@link ServerClock.measuredNow}); this host's when there is none. Never rejects. */
+  private async serverClock(): Promise<PushClock> {
+    const measured = await this.redis.serverClock.measuredNow();
+    return measured === undefined ? { nowMs: Date.now(), judge: 'this host\'s clock' } : { nowMs: measured, judge: 'the Redis server\'s clock, measured with TIME' };
   }
 
   /**
@@ -359,12 +417,12 @@ export class KeycloakPushRelay {
    * itself, and the push is enforced meanwhile (found by review: a relayed push went unenforced for
    * as long as its key fetch hung). Never rejects.
    */
-  private async verifyEnforcingMeanwhile(signedAction: string, source: PushSource): Promise<void> {
+  private async verifyEnforcingMeanwhile(signedAction: string, source: PushSource, clock?: PushClock): Promise<void> {
     let settled = false;
-    const verification = this.settleVerification(signedAction, source).finally(() => void (settled = true));
+    const verification = this.settleVerification(signedAction, source, clock).finally(() => void (settled = true));
     await waitAtMost(verification, PUSH_VERIFY_WAIT_MS);
     // Not refused here: the verification reports what is wrong with it.
-    if (!settled) this.raiseUnverified(signedAction, source, false);
+    if (!settled) this.raiseUnverified(signedAction, source, clock, false);
   }
 
   /**
@@ -374,19 +432,22 @@ export class KeycloakPushRelay {
    */
   private async verifyUnverifiedAgain(): Promise<void> {
     if (this.host.closed()) return;
-    await Promise.all(this.unverified.actions().map((action) => this.settleVerification(action, 'snapshot')));
+    // Judged as the stored push they are verified beside (the measurement is shared: one TIME).
+    const clock = await this.serverClock();
+    await Promise.all(this.unverified.actions().map((action) => this.settleVerification(action, 'snapshot', clock)));
   }
 
   /** {@link verifyAndApply}, never rejecting: a failure is counted and logged as a refusal. */
-  private settleVerification(signedAction: string, source: PushSource): Promise<void> {
-    return this.verifyAndApply(signedAction, source).catch((error: unknown) => this.host.refuse(source, `keycloak-push not applied: ${String(error)}`));
+  private settleVerification(signedAction: string, source: PushSource, clock: PushClock | undefined): Promise<void> {
+    return this.verifyAndApply(signedAction, source, clock).catch((error: unknown) => this.host.refuse(source, `keycloak-push not applied: ${String(error)}`));
   }
 
-  private async verifyAndApply(signedAction: string, source: PushSource): Promise<void> {
-    if (!this.verifier) return this.raiseUnverified(signedAction, source);
+  /** `clock`: what the push's time bounds are judged by; undefined, this host's clock as it is checked. */
+  private async verifyAndApply(signedAction: string, source: PushSource, clock: PushClock | undefined): Promise<void> {
+    if (!this.verifier) return this.raiseUnverified(signedAction, source, clock);
     let verdict: KeycloakPushVerdict;
     try {
-      verdict = await this.verifier.verify(signedAction);
+      verdict = await verifyKeycloakPushAt(this.verifier, signedAction, clock?.nowMs);
     } catch (error) {
       verdict = { ok: false, reason: 'unavailable', cause: error };
     }
@@ -398,9 +459,10 @@ export class KeycloakPushRelay {
       // this instance must not fail open on a "Set to now" (found by review: it answered 'active',
       // and fresh, for every token the push cut off, for as long as the keys stayed out of reach).
       this.reloadWanted = true;
-      return this.raiseUnverified(signedAction, source);
+      return this.raiseUnverified(signedAction, source, clock);
     }
-    this.host.refuse(source, `keycloak-push ${verdict.reason}`);
+    if (TIME_REFUSALS.has(verdict.reason)) this.refuseForTime(source, verdict.reason, clock);
+    else this.host.refuse(source, `keycloak-push ${verdict.reason}`);
     // An unknown key may be passing (the realm's new key not in the key set fetched yet) or the
     // realm's removed one: the push stays enforced, as Keycloak meant, until a verified push at
     // least as new (found by review: a genuine push's raise was taken back on unknown_kid).
@@ -420,19 +482,35 @@ export class KeycloakPushRelay {
    * outdated; forged, its claims count for nothing (found by review: a stored push whose
    * verification outlasted the start's wait was raised to above a "Clear" verified meanwhile).
    */
-  private raiseUnverified(signedAction: string, source: PushSource, report = true): void {
+  private raiseUnverified(signedAction: string, source: PushSource, clock: PushClock | undefined, report = true): void {
     if (this.host.closed()) return;
-    const refuse = (reason: string) => void (report && this.host.refuse(source, reason));
     const claimed = unverifiedOrder(signedAction);
-    if (claimed === undefined) return refuse('keycloak-push malformed');
-    // Judged as a verification of a push read from Redis will judge it: with the read slack.
-    if (claimed.notBefore > latestNotBefore(Date.now(), NOT_BEFORE_READ_SLACK_SECONDS)) return refuse('keycloak-push future not-before');
-    if (claimed.expiration > latestActionExpiration(Date.now(), NOT_BEFORE_READ_SLACK_SECONDS)) return refuse('keycloak-push bad_expiration');
+    if (claimed === undefined) return void (report && this.host.refuse(source, 'keycloak-push malformed'));
+    // Judged as a verification of a push read from Redis will judge it: with the read slack, and by
+    // the same clock (the server's, for the stored push).
+    const nowMs = clock?.nowMs ?? Date.now();
+    const late = claimed.notBefore > latestNotBefore(nowMs, NOT_BEFORE_READ_SLACK_SECONDS) ? 'future_not_before'
+      : claimed.expiration > latestActionExpiration(nowMs, NOT_BEFORE_READ_SLACK_SECONDS) ? 'bad_expiration'
+        : undefined;
+    if (late !== undefined) return void (report && this.refuseForTime(source, late, clock));
     if (!isNewer(claimed, this.newest)) return;
     // A "Clear" (0) raises nothing, but is kept too: verified again at the next reload, it is
     // followed even if the stored push was replaced meanwhile (found by review).
     this.unverified.add(signedAction, claimed);
     if (claimed.notBefore > 0) this.host.raisePushedNotBefore(claimed.notBefore, source);
+  }
+
+  /**
+   * A push refused for its time: counted and logged saying which clock judged, and the stored push is
+   * read and verified again later ({@link timeRetries}). A genuine push refused here was sent by a
+   * Keycloak whose clock runs ahead, or judged by a host clock that runs behind (a message before the
+   * server's clock was measured again, or a load without `TIME`): by the server's clock, or once the
+   * clocks agree, it verifies.
+   */
+  private refuseForTime(source: PushSource, reason: string, clock: PushClock | undefined): void {
+    const judge = clock?.judge ?? 'this host\'s clock';
+    this.host.refuse(source, `keycloak-push ${reason}: ${reason === 'expired' ? 'passed by' : 'too far ahead of'} ${judge}; the stored push is verified again at a later poll`);
+    this.timeRetries.found(performance.now());
   }
 
   /**

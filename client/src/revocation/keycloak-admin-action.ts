@@ -208,6 +208,9 @@ export interface KeycloakPushVerifierOptions extends RealmKeysOptions {
   readonly clientId: string;
 }
 
+/** The verifiers {@link createKeycloakPushVerifier} made, with their verification at a given time. */
+const verifiersAt = new WeakMap<KeycloakPushVerifier, (signedAction: string, nowMs: number) => Promise<KeycloakPushVerdict>>();
+
 /**
  * The verifier `Revocations` needs to follow Keycloak's not-before pushes (also when they lower it):
  * an instance that receives a push relays the realm-signed action itself, and every other instance
@@ -225,10 +228,25 @@ export function createKeycloakPushVerifier(options: KeycloakPushVerifierOptions)
   if (!isId(options.clientId)) problems.add(`clientId: ${show(options.clientId)} must be a non-empty string (this client's id)`);
   const keys = realmKeysFrom(options, problems);
   problems.throwIfAny('kcc-redis Keycloak push verifier options');
-  return {
-    async verify(signedAction) {
-      const verdict = await verifyAdminAction(signedAction, keys!, { clientId: options.clientId, expected: 'PUSH_NOT_BEFORE', nowMs: Date.now(), expiryToleranceMs: undefined, slackSeconds: NOT_BEFORE_READ_SLACK_SECONDS });
-      return verdict.ok ? { ok: true, push: verifiedKeycloakPush(verdict.action, signedAction) } : verdict;
-    },
+  const verifyAt = async (signedAction: string, nowMs: number): Promise<KeycloakPushVerdict> => {
+    const verdict = await verifyAdminAction(signedAction, keys!, { clientId: options.clientId, expected: 'PUSH_NOT_BEFORE', nowMs, expiryToleranceMs: undefined, slackSeconds: NOT_BEFORE_READ_SLACK_SECONDS });
+    return verdict.ok ? { ok: true, push: verifiedKeycloakPush(verdict.action, signedAction) } : verdict;
   };
+  const verifier: KeycloakPushVerifier = { verify: (signedAction) => verifyAt(signedAction, Date.now()) };
+  verifiersAt.set(verifier, verifyAt);
+  return verifier;
+}
+
+/**
+ * {@link KeycloakPushVerifier.verify}, with the time bounds (`expiration`, `notBefore`) judged at
+ * `nowMs` instead of this host's clock: the relay passes the Redis server's time, measured with `TIME`,
+ * for the stored push, as the rest of the stored state is judged (a host whose clock ran 120 s behind
+ * refused the honest stored push as bad_expiration: a review of 9227a7e). Only a verifier made by
+ * {@link createKeycloakPushVerifier} can be told the time; any other (an app's own implementation of
+ * the interface) is called as it is and judges by its own clock, as without `nowMs`.
+ * @internal Not exported from the package: `KeycloakPushVerifier.verify` keeps its signature.
+ */
+export function verifyKeycloakPushAt(verifier: KeycloakPushVerifier, signedAction: string, nowMs: number | undefined): Promise<KeycloakPushVerdict> {
+  const verifyAt = verifiersAt.get(verifier);
+  return nowMs === undefined || verifyAt === undefined ? verifier.verify(signedAction) : verifyAt(signedAction, nowMs);
 }
