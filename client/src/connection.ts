@@ -641,11 +641,18 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
    */
   hurryReconnects(): () => void {
     this.hurried++;
-    // A reconnect already scheduled at the full backoff would run out the close's deadline: now. (Its
-    // own timer then finds the connection connecting, or connected, and does nothing; a cluster
-    // schedules its reconnects itself.)
+    // A reconnect already scheduled at the full backoff would run out the close's deadline: now, once
+    // ioredis' timer for it is cleared (ioredis keeps it in `reconnectTimeout`, which disconnect()
+    // clears). Left running, that timer was orphaned when the early attempt failed and ioredis
+    // scheduled the next, and it reopened the connection after close() (a review of 48963bd). Where
+    // the timer is not found (another ioredis), nothing is hurried. A cluster schedules its own.
     const commands = this.commandClient;
-    if (commands instanceof Redis && commands.status === 'reconnecting') commands.connect().catch(() => undefined);
+    const pending = commands as { reconnectTimeout?: ReturnType<typeof setTimeout> | null } | undefined;
+    if (commands instanceof Redis && commands.status === 'reconnecting' && pending?.reconnectTimeout) {
+      clearTimeout(pending.reconnectTimeout);
+      pending.reconnectTimeout = null;
+      commands.connect().catch(() => undefined);
+    }
     let ended = false;
     return () => {
       if (ended) return;

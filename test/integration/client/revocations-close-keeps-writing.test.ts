@@ -183,4 +183,29 @@ describe('reconnects while a close is writing', () => {
       await proxy.stop();
     }
   });
+
+  it('the reconnect made at once leaves no timer of ioredis behind that reopens the connection after close() (a review of 48963bd)', { timeout: 60_000 }, async () => {
+    const proxy = await TcpProxy.start(server.port);
+    // Every backoff 1.5 to 3 s: scheduled before the close, due after it.
+    const aRedis = await connect({ url: proxy.url, reconnectBaseDelayMs: 3_000, reconnectMaxDelayMs: 3_000, logger: recordingLogger() });
+    const scheduled: number[] = [];
+    aRedis.on('reconnecting', (role, delayMs) => void (role === 'commands' && scheduled.push(delayMs)));
+    const a = await start(aRedis, { closeTimeoutMs: 20_000 });
+    const commands = aRedis.client;
+    try {
+      proxy.cut();
+      await until(() => scheduled.length > 0, 'the command connection backing off');
+      void a.revokeSession('sid-no-zombie').catch(() => undefined);
+      const closing = aRedis.close(); // the early reconnect fails: the proxy is still cut
+      await pause(1_000);
+      proxy.heal();
+      await closing;
+      await until(() => commands.status === 'end', 'the command connection ended');
+      // Past the longest backoff scheduled before the close: a timer left running would have reconnected by now.
+      await pause(3_500);
+      expect(commands.status).toBe('end');
+    } finally {
+      await proxy.stop();
+    }
+  });
 });
