@@ -33,6 +33,8 @@ export class ServerClock {
   private attemptedAt = Number.NEGATIVE_INFINITY;
   private measuring: Promise<Measurement | undefined> | undefined;
   private refused = false;
+  /** The server's time as the last kept measurement read it, and when that was on the monotonic clock. */
+  private lastServerTime: { readonly serverMs: number; readonly atMonotonicMs: number } | undefined;
 
   constructor(
     private readonly redis: ServerClockConnection,
@@ -85,12 +87,19 @@ export class ServerClock {
   }
 
   /**
-   * The server's time (ms) from the offset last measured, without asking: undefined before the first
-   * measurement, or where the server refuses `TIME`. For a judgement that cannot wait for a round trip
-   * (a message being applied); a running instance measures about every minute (its heartbeat).
+   * The server's time (ms) without asking: the last kept measurement, carried forward on the monotonic
+   * clock. Undefined before the first measurement, where the server refuses `TIME`, or once the last is
+   * more than two minutes old. For a judgement that cannot wait for a round trip (a message being
+   * applied); a running instance measures about every minute (its heartbeat).
    */
   estimate(): number | undefined {
-    return this.offsetMs === undefined ? undefined : Date.now() + this.offsetMs;
+    const last = this.lastServerTime;
+    if (last === undefined) return undefined;
+    // Carried forward on the monotonic clock, not this host's wall clock: a wall clock stepped since
+    // the measurement (NTP correcting a host that ran behind) would otherwise count the step twice
+    // (a review of 24fed0f). Unused once two refresh periods old: nothing is measuring any more.
+    const elapsed = performance.now() - last.atMonotonicMs;
+    return elapsed <= 2 * SERVER_CLOCK_REFRESH_MS ? last.serverMs + elapsed : undefined;
   }
 
   /** Measures again at the next {@link now} (in the background): something suggested the offset is off. */
@@ -130,8 +139,12 @@ export class ServerClock {
     if (!Number.isFinite(serverMs)) throw new Error(`TIME answered ${JSON.stringify(reply).slice(0, 80)}, not seconds and microseconds`);
     // The server read its clock somewhere in the round trip: its middle is the best guess.
     const offsetMs = Math.round(serverMs - (sentAt + receivedAt) / 2);
-    const roundTripMs = performance.now() - started;
-    if (roundTripMs <= MAX_MEASURE_ROUND_TRIP_MS) this.offsetMs = offsetMs;
+    const ended = performance.now();
+    const roundTripMs = ended - started;
+    if (roundTripMs <= MAX_MEASURE_ROUND_TRIP_MS) {
+      this.offsetMs = offsetMs;
+      this.lastServerTime = { serverMs, atMonotonicMs: (started + ended) / 2 };
+    }
     return { offsetMs, roundTripMs };
   }
 }

@@ -40,6 +40,21 @@ describe('ServerClock', () => {
     expect(calls.time).toBe(3);
   });
 
+  it('estimate(): the server\'s time without a round trip, carried on the monotonic clock, so a step of this host\'s clock is not counted twice (a review of 24fed0f)', async () => {
+    vi.useFakeTimers({ toFake: ['Date', 'performance'], now: 1_800_000_000_000 });
+    const { clock } = connection(120_000); // this host runs 120 s behind the server
+    expect(clock.estimate()).toBeUndefined(); // nothing measured yet
+    await clock.now();
+    expect(clock.estimate()).toBe(1_800_000_120_000);
+    vi.advanceTimersByTime(1_000);
+    expect(clock.estimate()).toBe(1_800_000_121_000);
+    // NTP steps this host's wall clock forward by the 120 s it was behind; the monotonic clock does not jump.
+    vi.setSystemTime(Date.now() + 120_000);
+    expect(clock.estimate()).toBe(1_800_000_121_000);
+    vi.advanceTimersByTime(2 * SERVER_CLOCK_REFRESH_MS);
+    expect(clock.estimate()).toBeUndefined(); // nothing measured for two minutes: not used
+  });
+
   it('measureSoon(): the next now() measures again, before the minute is up (a writer that replaced a log dated ahead suspects its estimate)', async () => {
     vi.useFakeTimers({ toFake: ['Date', 'performance'], now: 1_800_000_000_000 });
     const { clock, calls } = connection(0);
