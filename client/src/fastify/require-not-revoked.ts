@@ -32,36 +32,42 @@ const OPTION_NAMES = { staleWaitMs: true } as const satisfies Record<keyof Requi
  * The wait for `fresh` of one Revocations: one listener, shared by every stale request (of every
  * route) that arrives while it is pending, each request bounded by its own `staleWaitMs` (a request
  * of a route with a short bound is not held for another route's longer one). After a request's
- * bound ran out, none waits until `fresh` comes: a long outage must not hold each request.
+ * bound ran out, none waits until `fresh` comes: a long outage must not hold each request. A request
+ * answered at its bound leaves nothing behind (before, each stayed reachable until `fresh`).
+ * @internal exported for its tests
  */
-class FreshWait {
-  /** Resolves at the next `fresh`. */
-  private fresh: Promise<void> | undefined;
+export class FreshWait {
+  /** The requests waiting: each leaves at `fresh` or at its own bound, nothing of it kept after. */
+  private readonly waiters = new Set<() => void>();
+  private listening = false;
   private gaveUp = false;
 
-  constructor(private readonly revocations: Revocations) {}
+  constructor(private readonly revocations: { once(event: 'fresh', listener: () => void): unknown }) {}
 
   /** Resolves on `fresh` or after `ms`, whichever comes first; undefined while given up. */
   wait(ms: number): Promise<void> | undefined {
     if (this.gaveUp) return undefined;
-    // The listener stays when a bound runs out: its `fresh` ends the giving up.
-    const fresh = (this.fresh ??= new Promise<void>((resolve) => {
+    if (!this.listening) {
+      this.listening = true;
+      // The listener stays when a bound runs out: its `fresh` ends the giving up.
       this.revocations.once('fresh', () => {
-        this.fresh = undefined;
+        this.listening = false;
         this.gaveUp = false;
-        resolve();
+        for (const leave of [...this.waiters]) leave();
       });
-    }));
+    }
     return new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        if (this.fresh === fresh) this.gaveUp = true;
+      const leave = (): void => {
+        clearTimeout(timer);
+        this.waiters.delete(leave);
         resolve();
+      };
+      const timer = setTimeout(() => {
+        this.gaveUp = true;
+        leave();
       }, ms);
       timer.unref();
-      void fresh.then(() => {
-        clearTimeout(timer);
-        resolve();
-      });
+      this.waiters.add(leave);
     });
   }
 }

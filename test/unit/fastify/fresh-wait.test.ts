@@ -1,0 +1,41 @@
+/**
+ * requireNotRevoked's shared wait for `fresh` (FreshWait): a request whose own bound ran out leaves
+ * nothing behind while Redis stays out of reach (a review of fd3c234: each stayed reachable, about
+ * 625 bytes a request, until `fresh`), and `fresh` releases those still waiting.
+ */
+import { EventEmitter } from 'node:events';
+import { describe, expect, it } from 'vitest';
+import { FreshWait } from '../../../client/src/fastify/require-not-revoked.js';
+import { collectGarbage } from '../../support/gc.js';
+
+describe('FreshWait', () => {
+  it('keeps nothing of the requests its bound answered, though fresh never comes', async () => {
+    const revocations = new EventEmitter();
+    const wait = new FreshWait(revocations);
+    const waits: WeakRef<Promise<void>>[] = [];
+    const settled: Promise<void>[] = [];
+    // All arrive before the first bound runs out (after it, the next ones do not wait at all).
+    for (let i = 0; i < 1_000; i++) {
+      const waiting = wait.wait(20)!;
+      waits.push(new WeakRef(waiting));
+      settled.push(waiting);
+    }
+    await Promise.all(settled.splice(0));
+    expect(wait.wait(20)).toBeUndefined(); // given up until fresh
+    collectGarbage();
+    expect(waits.filter((ref) => ref.deref() !== undefined).length).toBeLessThanOrEqual(10);
+    expect(revocations.listenerCount('fresh')).toBe(1); // the one listener that ends the giving up
+  });
+
+  it('fresh releases every request still waiting, and a stale request afterwards waits again', async () => {
+    const revocations = new EventEmitter();
+    const wait = new FreshWait(revocations);
+    const outcomes = Array.from({ length: 3 }, () => wait.wait(60_000)!.then(() => 'released'));
+    expect(revocations.listenerCount('fresh')).toBe(1);
+    revocations.emit('fresh');
+    expect(await Promise.all(outcomes)).toEqual(['released', 'released', 'released']);
+    expect(revocations.listenerCount('fresh')).toBe(0);
+    expect(wait.wait(60_000)).toBeInstanceOf(Promise);
+    revocations.emit('fresh');
+  });
+});
