@@ -171,22 +171,24 @@ export interface SnapshotReadOptions {
  * client-wide not-before over {@link MAX_CLIENT_NOT_BEFORE_BYTES}) are removed by the reads themselves,
  * never handed over (`oversized`).
  *
- * "Now", for the not-befores, is the Redis server's clock, measured with `TIME` as the load begins
- * (the write script judges what it stores by the server's clock too): a host whose clock runs minutes
- * behind (a VM resumed, a host before NTP's first step) took honest not-befores for poison, refused
- * them and removed them from Redis, so that instances started later missed them too. Without a
- * measurement (the server refuses `TIME`, or it failed or was slow) this host's clock judges, and a
- * not-before it finds too far ahead is refused but left in Redis: that judgement may be this host's
- * clock's fault. Either way it is warned, saying which clock judged.
+ * "Now", for the not-befores, is the later of this host's clock and the Redis server's (the write
+ * script judges what it stores by the server's clock): one this host finds too far ahead is judged
+ * again by the server's, measured with `TIME` then (only then: a start pays no round trip for it). A
+ * host whose clock runs minutes behind (a VM resumed, a host before NTP's first step) took honest
+ * not-befores for poison, refused them and removed them from Redis, so that instances started later
+ * missed them too. Without a measurement (the server refuses `TIME`, or it failed or was slow), a
+ * not-before this host finds too far ahead is refused but left in Redis: that judgement may be this
+ * host's clock's fault. Either way it is warned, saying which clock judged.
  *
  * The sessions (the bulk: up to millions) and the user-wide not-befores are read in rank ranges,
  * highest score first (see {@link readByRank}); the sessions several commands in flight, the table
  * sized once from `ZCARD`, which goes out with the first range.
  */
 export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationIndex, maxLifetimeMs: number, read: SnapshotReadOptions = {}): Promise<SnapshotLoad> {
-  const serverNow = await redis.serverClock.measuredNow();
   const now = Date.now();
-  const latest = latestNotBefore(serverNow ?? now, NOT_BEFORE_READ_SLACK_SECONDS);
+  // Judged by this host's clock while reading; what that finds too far ahead is judged again by the
+  // server's (below): no TIME round trip before the reads, on every start.
+  const hostLatest = latestNotBefore(now, NOT_BEFORE_READ_SLACK_SECONDS);
   const cap = now + maxLifetimeMs;
   const oldest = oldestLiveNotBefore(now, maxLifetimeMs);
   const chunk = read.chunk ?? SNAPSHOT_CHUNK;
@@ -243,7 +245,7 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
     readSet(REVOCATION_KEYS.subjects, 'user-wide not-befores', undefined, oldest - 1, (sub, raw) => {
       const nbf = Number(raw);
       if (!validId(sub) || !Number.isSafeInteger(nbf)) return 'poison';
-      if (nbf > latest) return 'future';
+      if (nbf > hostLatest) return 'future';
       if (nbf < oldest) return 'expired';
       index.revokeSubject(sub, nbf);
       return 'applied';
@@ -258,17 +260,38 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
   if (stored !== null) {
     const nbf = Number(stored);
     if (!Number.isSafeInteger(nbf)) poisonClient = stored;
-    else if (nbf > latest) futureClient = stored;
+    else if (nbf > hostLatest) futureClient = stored;
     else {
       index.revokeAllBefore(nbf);
       loaded++;
     }
   }
+  // Ahead of this host's clock: judged again by the server's, measured now (the later of the two
+  // clocks decides, as for messages: a host running behind must not refuse an honest not-before).
+  const futureSubjects = new Map(subjects.future);
+  let serverNow: number | undefined;
+  if (futureSubjects.size > 0 || futureClient !== '') {
+    serverNow = await redis.serverClock.measuredNow();
+    if (serverNow !== undefined) {
+      const latest = latestNotBefore(serverNow, NOT_BEFORE_READ_SLACK_SECONDS);
+      for (const [key, [sub, score]] of futureSubjects) {
+        if (Number(score) > latest) continue;
+        index.revokeSubject(sub, Number(score));
+        futureSubjects.delete(key);
+        loaded++;
+      }
+      if (futureClient !== '' && Number(futureClient) <= latest) {
+        index.revokeAllBefore(Number(futureClient));
+        futureClient = '';
+        loaded++;
+      }
+    }
+  }
   const oversized = sessions.oversized + subjects.oversized + (storedClient.oversized === undefined ? 0 : 1);
-  const future = subjects.future.size + (futureClient === '' ? 0 : 1);
+  const future = futureSubjects.size + (futureClient === '' ? 0 : 1);
   if (future > 0) warnFuture(redis, future, serverNow === undefined ? undefined : now - serverNow);
   // Too far ahead of the server's clock is poison; of this host's alone, it may be the host's fault.
-  const subjectPoison = serverNow === undefined ? subjects.poison : new Map([...subjects.poison, ...subjects.future]);
+  const subjectPoison = serverNow === undefined ? subjects.poison : new Map([...subjects.poison, ...futureSubjects]);
   const clientPoison = poisonClient || (serverNow === undefined ? '' : futureClient);
   const removing = sessions.poison.size + subjectPoison.size + (clientPoison === '' ? 0 : 1);
   if (removing > 0) {
@@ -295,7 +318,7 @@ function warnFuture(redis: KccRedis, count: number, hostAheadMs: number | undefi
       ? `; this host's clock is ${Math.round(Math.abs(hostAheadMs) / 1000)} s ${hostAheadMs > 0 ? 'ahead of' : 'behind'} it: check NTP`
       : '';
     redis.config.logger.warn(
-      `${count} stored ${entries} more than ${bound} s ahead of the Redis server's clock (measured with TIME as the load began${off}) refused and removed from Redis: ` +
+      `${count} stored ${entries} more than ${bound} s ahead of the Redis server's clock (measured with TIME during the load${off}) refused and removed from Redis: ` +
         'no honest writer stores one (a Redis writer holding the app\'s credentials, or a bug; see docs/security-model.md)',
     );
     return;

@@ -55,7 +55,7 @@ describe('an instance starting with its clock 120 s behind the Redis server\'s',
     expect(lagging.revocations.stats.refused.snapshot).toBe(1);
     expect(await raw.zrange(subjects, 0, -1)).toEqual(['alice']);
     expect(warnings).toContainEqual(expect.stringMatching(
-      /^1 stored not-before more than 90 s ahead of the Redis server's clock \(measured with TIME as the load began; this host's clock is 120 s behind it: check NTP\) refused and removed from Redis: no honest writer stores one/,
+      /^1 stored not-before more than 90 s ahead of the Redis server's clock \(measured with TIME during the load; this host's clock is 120 s behind it: check NTP\) refused and removed from Redis: no honest writer stores one/,
     ));
     const fresh = await instance(USERS[0]);
     expect(fresh.revocations.check(aliceBefore)).toBe('revoked');
