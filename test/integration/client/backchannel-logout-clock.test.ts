@@ -6,13 +6,12 @@
  * A real TLS redis-server with the stack's ACL users; two instances of one app-env.
  */
 import { createHash } from 'node:crypto';
-import { createLocalJWKSet } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type BackchannelLogoutHandler, KccRedis, RedisReplayGuard, Revocations, createBackchannelLogoutHandler } from '../../../client/src/index.js';
 import { closeAfterEach } from '../../support/closing.js';
+import { logoutInstance } from '../../support/logout-instance.js';
 import { until } from '../../support/events.js';
 import { FORM_TYPE, type RealmKey, form, logoutClaims, realmKey, signToken } from '../../support/logout-tokens.js';
-import { connectAs, kccOptions, useTestRedis } from '../../support/redis.js';
+import { connectAs, useTestRedis } from '../../support/redis.js';
 
 const USERS = ['bcclock0-prod', 'bcclock1-prod'];
 const server = useTestRedis({ appEnvs: [{ app: 'bcclock0', env: 'prod' }, { app: 'bcclock1', env: 'prod' }], persistence: 'none' });
@@ -25,15 +24,7 @@ beforeAll(async () => {
   key = await realmKey('realm-1', 'ES256');
 });
 
-async function instance(user: string): Promise<{ redis: KccRedis; revocations: Revocations; logout: BackchannelLogoutHandler }> {
-  const redis = closeLater(await KccRedis.connect(kccOptions(server, user), ['subscriber']));
-  const revocations = closeLater(await Revocations.start(redis));
-  const logout = createBackchannelLogoutHandler({
-    issuer: ISSUER, clientId: 'shop', sink: revocations, replayGuard: new RedisReplayGuard(redis),
-    jwks: createLocalJWKSet({ keys: [key.publicJwk] }), logger: { info: () => {}, warn: () => {} },
-  });
-  return { redis, revocations, logout };
-}
+const instance = (user: string) => logoutInstance(server, user, key, ISSUER, closeLater);
 
 /** A logout token as Keycloak's DefaultTokenManager.initLogoutToken stamps it on a clock `aheadS` ahead: exp = iat + 2 min. */
 async function keycloakLogout(aheadS: number, claims: Record<string, unknown> = {}) {

@@ -9,16 +9,10 @@
  * memory of what it applied lets it skip the write, never what Redis says.
  */
 import { createHash } from 'node:crypto';
-import { createLocalJWKSet } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
-import {
-  type BackchannelLogoutHandler,
-  KccRedis,
-  RedisReplayGuard,
-  Revocations,
-  createBackchannelLogoutHandler,
-} from '../../../client/src/index.js';
+import { KccRedis, RedisReplayGuard, Revocations } from '../../../client/src/index.js';
 import { closeAfterEach } from '../../support/closing.js';
+import { logoutInstance } from '../../support/logout-instance.js';
 import { nextEvent, until } from '../../support/events.js';
 import { FORM_TYPE, type RealmKey, form, logoutClaims, realmKey, signToken } from '../../support/logout-tokens.js';
 import { kccOptions, useTestRedis } from '../../support/redis.js';
@@ -33,20 +27,7 @@ beforeAll(async () => {
   key = await realmKey('realm-1', 'ES256');
 });
 
-/** An instance: its connection, revocations and back-channel logout endpoint (the realm's key held locally). */
-async function instance(user: string): Promise<{ redis: KccRedis; revocations: Revocations; logout: BackchannelLogoutHandler }> {
-  const redis = closeLater(await KccRedis.connect(kccOptions(server, user), ['subscriber']));
-  const revocations = closeLater(await Revocations.start(redis));
-  const logout = createBackchannelLogoutHandler({
-    issuer: ISSUER,
-    clientId: 'shop',
-    sink: revocations,
-    replayGuard: new RedisReplayGuard(redis),
-    jwks: createLocalJWKSet({ keys: [key.publicJwk] }),
-    logger: { info: () => {}, warn: () => {} },
-  });
-  return { redis, revocations, logout };
-}
+const instance = (user: string) => logoutInstance(server, user, key, ISSUER, closeLater);
 
 /** What the app-env's revocations wrote to Redis: entries in its event log, messages on its channel (as the server's admin sees them). */
 async function watch(redis: KccRedis): Promise<{ logEntries: () => Promise<number>; messages: () => number }> {
