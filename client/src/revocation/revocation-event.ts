@@ -1,8 +1,14 @@
 import { isPlainObject } from '../plain-object.js';
 
-/** A revocation as carried by the event log and the bus. Times: `exp` in ms, not-befores in epoch seconds. */
+/**
+ * A revocation as carried by the event log and the bus. Times: `exp` in ms, not-befores and `upTo`
+ * in epoch seconds. A session revocation with `upTo` refuses only the tokens of that `sid` issued
+ * (`iat`) at or before it (a back-channel logout that leaves Keycloak's offline session of the same
+ * `sid` alive: docs/logout-sync.md); without it, every token of the `sid`. A reader that does not
+ * know `upTo` refuses every token of the `sid`: more, never less.
+ */
 export type RevocationEvent =
-  | { readonly kind: 'session'; readonly sid: string; readonly exp: number }
+  | { readonly kind: 'session'; readonly sid: string; readonly exp: number; readonly upTo?: number }
   | { readonly kind: 'subject'; readonly sub: string; readonly nbf: number }
   | { readonly kind: 'client'; readonly nbf: number };
 
@@ -67,13 +73,14 @@ export type RevocationRefusal = 'malformed' | 'unknown-kind' | 'future-not-befor
  * ids of 1 to {@link MAX_REVOCATION_ID_LENGTH} characters, times whole numbers, not-befores no later
  * than now + {@link MAX_NOT_BEFORE_SKEW_SECONDS} (+ `slackSeconds`, for one that came from Redis).
  * (A session's `exp` is not bounded here: a later one only keeps the record longer, and receivers
- * cap it at their own session lifetime.)
+ * cap it at their own session lifetime. Nor is its `upTo`: a later one refuses more tokens of that
+ * one session, as a revocation without it does.)
  */
 export function revocationProblem(value: unknown, nowMs: number, slackSeconds = 0): RevocationRefusal | undefined {
   if (!isPlainObject(value) || typeof value.kind !== 'string') return 'malformed';
   switch (value.kind) {
     case 'session':
-      return isId(value.sid) && Number.isSafeInteger(value.exp) ? undefined : 'malformed';
+      return isId(value.sid) && Number.isSafeInteger(value.exp) && (value.upTo === undefined || Number.isSafeInteger(value.upTo)) ? undefined : 'malformed';
     case 'subject':
       if (!isId(value.sub) || !Number.isSafeInteger(value.nbf)) return 'malformed';
       return notBeforeProblem(value.nbf as number, nowMs, slackSeconds);

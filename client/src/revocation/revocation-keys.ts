@@ -10,6 +10,13 @@
 export const REVOCATION_KEYS = {
   /** Sorted set: revoked session id → when the record may be forgotten (ms). */
   sessions: 'revoked-sessions:v1',
+  /**
+   * Sorted set: session id → the latest `iat` (epoch s) of its tokens that are revoked, for sessions
+   * revoked only up to a time (a back-channel logout that leaves Keycloak's offline session alive).
+   * A session in `sessions` is revoked whole and is not kept here: the write script keeps the two
+   * apart, and a reader that finds one in both takes the whole (the stricter).
+   */
+  sessionsUpTo: 'revoked-sessions-up-to:v1',
   /** Sorted set: subject → not-before (epoch s). */
   subjects: 'subject-not-before:v1',
   /** String: the client-wide not-before (epoch s), expiring after the longest session lifetime. */
