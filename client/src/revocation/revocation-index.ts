@@ -1,7 +1,17 @@
 import type { RevocationEvent } from './revocation-event.js';
-import { EPOCH_BASE_S, SessionTable } from './session-table.js';
+import { ALL, EPOCH_BASE_S, NOT_HELD, SessionTable } from './session-table.js';
 
-const MAX_EXPIRY_S = 0xffff_ffff;
+/** The last second the session table can store (seconds since {@link EPOCH_BASE_S}): the end of 2159. */
+const MAX_TIME_S = 0xffff_ffff;
+
+/**
+ * Seconds past a session's up-to time (T, the logout token's `iat`) during which its tokens are
+ * still refused. Keycloak nodes' clocks differ a little: a token issued just before the logout by a
+ * node whose clock runs ahead of the one that signed the logout token carries an `iat` after T, and
+ * must still be refused. The cost: a token refreshed from the session's offline session within
+ * these seconds after the logout is refused too (until its next refresh).
+ */
+export const SESSION_UP_TO_SLACK_SECONDS = 5;
 
 /** The claims a revocation check needs from a token (or session). */
 export interface RevocationClaims {
@@ -24,8 +34,10 @@ export function oldestLiveNotBefore(nowMs: number, maxLifetimeMs: number): numbe
 
 /**
  * What has been revoked, in memory, answered without a Redis round trip. Revoked sessions, the bulk
- * of it, are held as 128-bit digests in typed arrays ({@link SessionTable}): a million cost about
- * 30 MB. Subjects with a not-before are few (a user-wide logout), so they stay a `Map`.
+ * of it, are held as 127-bit digests in typed arrays ({@link SessionTable}): a million cost about
+ * 30 MB. A session is revoked whole (every token of its `sid`) or up to a time (the tokens of its
+ * `sid` issued up to then: the offline sessions that share the `sid` go on). Subjects with a
+ * not-before are few (a user-wide logout), so they stay a `Map`.
  */
 export class RevocationIndex {
   private readonly sessions = new SessionTable();
@@ -77,15 +89,31 @@ export class RevocationIndex {
   }
 
   /**
-   * Records a revoked session until `expiresAtMs`. Idempotent; the later expiry wins. The table
-   * keeps expiries as unsigned 32-bit seconds since {@link EPOCH_BASE_S} (November 2023 to the end of 2159): a
-   * record that ended before that base is long over and not kept (stored, it wrapped to a date that
-   * no prune reaches), and one past the end is held until the end.
+   * Records a revoked session, every token of `sid`, until `expiresAtMs`. Idempotent; the later
+   * expiry wins, and it replaces a revocation of `sid` up to a time. The table keeps times as
+   * unsigned 32-bit seconds since {@link EPOCH_BASE_S} (November 2023 to the end of 2159): a record
+   * that ended before that base is long over and not kept (stored, it wrapped to a date that no prune
+   * reaches), and one past the end is held until the end.
    */
   revokeSession(sid: string, expiresAtMs: number): void {
     const expiresS = Math.ceil(expiresAtMs / 1000) - EPOCH_BASE_S;
     if (!(expiresS > 0)) return;
-    this.sessions.add(sid, Math.min(expiresS, MAX_EXPIRY_S));
+    this.sessions.add(sid, Math.min(expiresS, MAX_TIME_S));
+  }
+
+  /**
+   * Revokes the tokens of `sid` issued (`iat`) up to `issuedUpTo` (epoch s; with
+   * {@link SESSION_UP_TO_SLACK_SECONDS}); later ones pass. The later time wins; a revocation of the
+   * whole `sid` stays whole. A time at or before {@link EPOCH_BASE_S} (or not a number) is dropped:
+   * no token issued that long ago is alive. One past the end of the table's range cannot be stored,
+   * and storing less would let tokens through, so it is held as the whole `sid` until that end:
+   * refusing more is the safe side.
+   */
+  revokeSessionUpTo(sid: string, issuedUpTo: number): void {
+    const upToS = Math.ceil(issuedUpTo) - EPOCH_BASE_S;
+    if (!(upToS > 0)) return;
+    if (upToS > MAX_TIME_S) this.sessions.add(sid, MAX_TIME_S);
+    else this.sessions.addUpTo(sid, upToS);
   }
 
   /** Tokens of `sub` issued before `notBefore` (epoch s) are revoked. The later not-before wins. */
@@ -112,11 +140,18 @@ export class RevocationIndex {
 
   /**
    * Whether the token or session is revoked. A token without `iat` cannot prove it was issued after
-   * a not-before, so it counts as revoked once any not-before applies to it.
+   * a not-before or a session's up-to time, so it counts as revoked once any of them applies to it.
    */
   isRevoked(claims: RevocationClaims): boolean {
-    if (claims.sid !== undefined && this.sessions.has(claims.sid)) return true;
     const iat = claims.iat;
+    if (claims.sid !== undefined) {
+      const upTo = this.sessions.issuedUpTo(claims.sid);
+      if (upTo !== NOT_HELD) {
+        if (upTo === ALL || iat === undefined) return true;
+        // Written so that an `iat` that is not a number is refused too.
+        if (!(iat - EPOCH_BASE_S > upTo + SESSION_UP_TO_SLACK_SECONDS)) return true;
+      }
+    }
     if (this.effectiveNotBefore > 0 && (iat === undefined || iat < this.effectiveNotBefore)) return true;
     if (claims.sub !== undefined) {
       const notBefore = this.subjects.get(claims.sub);
@@ -125,9 +160,13 @@ export class RevocationIndex {
     return false;
   }
 
-  /** Drops sessions whose record expired and not-befores older than `maxLifetimeMs` (no token that old is alive). */
+  /**
+   * Drops sessions whose record expired, sessions revoked up to a time once every token issued up to
+   * it (with {@link SESSION_UP_TO_SLACK_SECONDS}) is older than `maxLifetimeMs`, and not-befores older
+   * than `maxLifetimeMs` (no token that old is alive).
+   */
   prune(nowMs: number, maxLifetimeMs: number): void {
-    this.sessions.prune(Math.floor(nowMs / 1000) - EPOCH_BASE_S);
+    this.sessions.prune(Math.floor(nowMs / 1000) - EPOCH_BASE_S, Math.ceil(maxLifetimeMs / 1000) + SESSION_UP_TO_SLACK_SECONDS);
     const oldest = oldestLiveNotBefore(nowMs, maxLifetimeMs);
     for (const [sub, notBefore] of this.subjects) if (notBefore < oldest) this.subjects.delete(sub);
   }

@@ -9,41 +9,59 @@ const MIN_LOAD = 0.2;
 const MIN_CAPACITY = 1_024;
 /** Answers remembered by id before the memory of them is dropped and begun anew. */
 const RECENT_ANSWERS = 8_192;
-/** Bytes per slot: the tag (4), the rest of the digest (12), the expiry (4). */
+/** Bytes per slot: the tag (4), the rest of the digest (12), the time (4). */
 export const SESSION_SLOT_BYTES = 20;
+/** The bit of digest word 3 that holds the entry's kind (set: up-to); digests keep the other 127 bits. */
+const UP_TO_BIT = 1;
+/** Digest word 3 without {@link UP_TO_BIT}, as a signed 32-bit integer (compare it with `rest[k] & WORD3_MASK`). */
+const WORD3_MASK = ~UP_TO_BIT;
+
+/** {@link SessionTable.issuedUpTo}: the id is not held. */
+export const NOT_HELD = -1;
+/** {@link SessionTable.issuedUpTo}: every token of the id is revoked. Above any time the table stores. */
+export const ALL = 2 ** 32;
 
 /**
- * Revoked session ids as 128-bit digests (see {@link SidDigester}) with an expiry, in typed arrays:
- * an open-addressing hash table with linear probing, no strings and no per-entry objects, so a
- * million sessions cost about 27 to 31 MB and nothing for the garbage collector to trace.
+ * Revoked session ids as 127-bit digests (see {@link SidDigester}) in typed arrays: an
+ * open-addressing hash table with linear probing, no strings and no per-entry objects, so a million
+ * sessions cost about 27 to 31 MB and nothing for the garbage collector to trace.
+ *
+ * An entry is of one of two kinds. "All": every token of the id is revoked, until the entry expires.
+ * "Up-to": only tokens issued (`iat`) up to a time T (an offline session shares the `sid` of the
+ * browser session logged out, and goes on issuing tokens after T). For one id, all beats up-to and
+ * two up-tos keep the later T.
  *
  * Layout per slot `i`: `tags[i]` holds digest word 0 (0 marks an empty slot; a digest whose word 0
- * is 0 is stored as 1), `rest[3i..3i+2]` words 1 to 3, `expiry[i]` seconds since
- * {@link EPOCH_BASE_S}. A slot's home is word 1 scaled to the capacity (any capacity, not only
- * powers of two), so a lookup compares tags in one contiguous run and reads the rest of the digest
- * only on a tag match (for an id not in the table: once in 2^32 tags compared).
+ * is 0 is stored as 1), `rest[3i..3i+2]` words 1 to 3, `times[i]` seconds since {@link EPOCH_BASE_S}:
+ * an all entry's expiry, an up-to entry's T. The kind takes the lowest bit of word 3 (set: up-to),
+ * dropped from the digest, so that a slot stays 20 bytes. A slot's home is word 1 scaled to the
+ * capacity (any capacity, not only powers of two), so a lookup compares tags in one contiguous run
+ * and reads the rest of the digest only on a tag match (for an id not in the table: once in 2^32
+ * tags compared). Moving an entry (backward-shift deletion, rehashing) carries its kind.
  *
  * Digesting an id in JavaScript costs a few times a `Map` lookup, whose string hash V8 computes
  * natively (and keeps in the string). The ids of live sessions come back request after request, so
  * the last {@link RECENT_ANSWERS} answers are kept in a `Map` by id: a repeated id costs what a
  * `Map` of every revoked id cost, a new one a digest and a probe. An answer is forgotten when its id
- * is added, and all of them when pruning removes anything, so the `Map` never answers otherwise
- * than the table would.
+ * is added (either kind), and all of them when pruning removes anything, so the `Map` never answers
+ * otherwise than the table would.
  */
 export class SessionTable {
-  private readonly digester = new SidDigester();
+  private readonly digester: SidDigester;
   private tags: Uint32Array;
   private rest: Uint32Array;
-  private expiry: Uint32Array;
+  private times: Uint32Array;
   private capacity: number;
   private size = 0;
-  private readonly recent = new Map<string, boolean>();
+  private readonly recent = new Map<string, number>();
 
-  constructor(capacity = MIN_CAPACITY) {
+  /** `seeds` only for tests, to place ids in chosen slots (see {@link SidDigester}); random otherwise. */
+  constructor(capacity = MIN_CAPACITY, seeds?: readonly [number, number, number, number]) {
+    this.digester = new SidDigester(seeds);
     this.capacity = Math.max(MIN_CAPACITY, Math.ceil(capacity));
     this.tags = new Uint32Array(this.capacity);
     this.rest = new Uint32Array(this.capacity * 3);
-    this.expiry = new Uint32Array(this.capacity);
+    this.times = new Uint32Array(this.capacity);
   }
 
   /** Entries held. */
@@ -62,8 +80,11 @@ export class SessionTable {
     if (needed > this.capacity) this.rehash(needed);
   }
 
-  /** Whether `id` is held (expired entries count until {@link prune} removes them). */
-  has(id: string): boolean {
+  /**
+   * What is held for `id`: {@link NOT_HELD}, {@link ALL}, or the T of an up-to entry (seconds since
+   * {@link EPOCH_BASE_S}). Entries past their time count until {@link prune} removes them.
+   */
+  issuedUpTo(id: string): number {
     const known = this.recent.get(id);
     if (known !== undefined) return known;
     const found = this.lookup(id);
@@ -72,42 +93,56 @@ export class SessionTable {
     return found;
   }
 
-  private lookup(id: string): boolean {
+  private lookup(id: string): number {
     const d = this.digester.out;
     this.digester.digest(id);
     const tag = d[0] === 0 ? 1 : d[0]!;
     const w1 = d[1]!;
     const w2 = d[2]!;
-    const w3 = d[3]!;
+    const w3 = d[3]! & WORD3_MASK;
     const tags = this.tags;
     const rest = this.rest;
     const capacity = this.capacity;
     let i = home(w1, capacity);
     for (;;) {
       const t = tags[i]!;
-      if (t === 0) return false;
-      if (t === tag && rest[3 * i] === w1 && rest[3 * i + 1] === w2 && rest[3 * i + 2] === w3) return true;
+      if (t === 0) return NOT_HELD;
+      if (t === tag && rest[3 * i] === w1 && rest[3 * i + 1] === w2) {
+        const r3 = rest[3 * i + 2]!;
+        if ((r3 & WORD3_MASK) === w3) return (r3 & UP_TO_BIT) === 0 ? ALL : this.times[i]!;
+      }
       if (++i === capacity) i = 0;
     }
   }
 
-  /** Adds `id` until `expiresS` (seconds since {@link EPOCH_BASE_S}); for an id held, the later expiry wins. */
+  /**
+   * Revokes every token of `id` until `expiresS` (seconds since {@link EPOCH_BASE_S}). Over an
+   * all entry the later expiry wins; an up-to entry becomes all, with `expiresS`.
+   */
   add(id: string, expiresS: number): void {
-    if (this.size + 1 > this.capacity * MAX_LOAD) this.rehash(Math.ceil(this.capacity * GROWTH));
-    const d = this.digester.out;
-    this.digester.digest(id);
-    this.put(d[0] === 0 ? 1 : d[0]!, d[1]!, d[2]!, d[3]!, expiresS);
-    if (this.recent.size > 0) this.recent.delete(id);
+    this.insert(id, false, expiresS);
   }
 
-  /** Removes entries whose expiry is at or before `nowS`; returns how many. Shrinks a table left mostly empty. */
-  prune(nowS: number): number {
-    const { tags, expiry } = this;
+  /**
+   * Revokes the tokens of `id` issued up to `upToS` (seconds since {@link EPOCH_BASE_S}). Over an
+   * up-to entry the later T wins; an all entry stays as it is.
+   */
+  addUpTo(id: string, upToS: number): void {
+    this.insert(id, true, upToS);
+  }
+
+  /**
+   * Removes all entries whose expiry is at or before `nowS`, and up-to entries whose T is at or
+   * before `nowS - upToLifetimeS`; returns how many. Shrinks a table left mostly empty.
+   */
+  prune(nowS: number, upToLifetimeS: number): number {
+    const { tags, rest, times } = this;
+    const upToBefore = nowS - upToLifetimeS;
     let removed = 0;
     // Backward-shift deletion keeps every probe run intact without tombstones. A slot that receives
     // an entry from further on is looked at again; an entry shifted across the wrap was seen already.
     for (let i = 0; i < this.capacity; ) {
-      if (tags[i] !== 0 && expiry[i]! <= nowS) {
+      if (tags[i] !== 0 && times[i]! <= ((rest[3 * i + 2]! & UP_TO_BIT) === 0 ? nowS : upToBefore)) {
         this.removeAt(i);
         removed++;
       } else {
@@ -119,8 +154,17 @@ export class SessionTable {
     return removed;
   }
 
-  private put(tag: number, w1: number, w2: number, w3: number, expiresS: number): void {
-    const { tags, rest, expiry, capacity } = this;
+  private insert(id: string, upTo: boolean, time: number): void {
+    if (this.size + 1 > this.capacity * MAX_LOAD) this.rehash(Math.ceil(this.capacity * GROWTH));
+    const d = this.digester.out;
+    this.digester.digest(id);
+    this.put(d[0] === 0 ? 1 : d[0]!, d[1]!, d[2]!, d[3]! & WORD3_MASK, upTo, time);
+    if (this.recent.size > 0) this.recent.delete(id);
+  }
+
+  /** Stores an entry, merged with the one held for the same digest; `w3` without {@link UP_TO_BIT}. */
+  private put(tag: number, w1: number, w2: number, w3: number, upTo: boolean, time: number): void {
+    const { tags, rest, times, capacity } = this;
     let i = home(w1, capacity);
     for (;;) {
       const t = tags[i]!;
@@ -128,13 +172,19 @@ export class SessionTable {
         tags[i] = tag;
         rest[3 * i] = w1;
         rest[3 * i + 1] = w2;
-        rest[3 * i + 2] = w3;
-        expiry[i] = expiresS;
+        rest[3 * i + 2] = upTo ? w3 | UP_TO_BIT : w3;
+        times[i] = time;
         this.size++;
         return;
       }
-      if (t === tag && rest[3 * i] === w1 && rest[3 * i + 1] === w2 && rest[3 * i + 2] === w3) {
-        if (expiresS > expiry[i]!) expiry[i] = expiresS;
+      if (t === tag && rest[3 * i] === w1 && rest[3 * i + 1] === w2 && (rest[3 * i + 2]! & WORD3_MASK) === w3) {
+        const heldUpTo = (rest[3 * i + 2]! & UP_TO_BIT) !== 0;
+        if (!upTo && heldUpTo) {
+          rest[3 * i + 2] = w3;
+          times[i] = time;
+        } else if (upTo === heldUpTo && time > times[i]!) {
+          times[i] = time;
+        }
         return;
       }
       if (++i === capacity) i = 0;
@@ -142,7 +192,7 @@ export class SessionTable {
   }
 
   private removeAt(slot: number): void {
-    const { tags, rest, expiry, capacity } = this;
+    const { tags, rest, times, capacity } = this;
     let hole = slot;
     let j = slot;
     for (;;) {
@@ -156,7 +206,7 @@ export class SessionTable {
       rest[3 * hole] = rest[3 * j]!;
       rest[3 * hole + 1] = rest[3 * j + 1]!;
       rest[3 * hole + 2] = rest[3 * j + 2]!;
-      expiry[hole] = expiry[j]!;
+      times[hole] = times[j]!;
       hole = j;
     }
     tags[hole] = 0;
@@ -164,16 +214,18 @@ export class SessionTable {
   }
 
   private rehash(capacity: number): void {
-    const { tags, rest, expiry } = this;
+    const { tags, rest, times } = this;
     const old = this.capacity;
     this.capacity = Math.max(MIN_CAPACITY, capacity);
     this.tags = new Uint32Array(this.capacity);
     this.rest = new Uint32Array(this.capacity * 3);
-    this.expiry = new Uint32Array(this.capacity);
+    this.times = new Uint32Array(this.capacity);
     this.size = 0;
     for (let i = 0; i < old; i++) {
       const tag = tags[i]!;
-      if (tag !== 0) this.put(tag, rest[3 * i]!, rest[3 * i + 1]!, rest[3 * i + 2]!, expiry[i]!);
+      if (tag === 0) continue;
+      const w3 = rest[3 * i + 2]!;
+      this.put(tag, rest[3 * i]!, rest[3 * i + 1]!, w3 & WORD3_MASK, (w3 & UP_TO_BIT) !== 0, times[i]!);
     }
   }
 }

@@ -1,8 +1,9 @@
 /**
- * No false "revoked": the index keeps 128-bit keyed digests, not the ids, so an id that was never
- * revoked is answered "revoked" only if its digest equals a stored one. For ids the attacker does not
- * choose against a known key, that happens with probability at most n·q / 2^128 (n stored, q asked;
- * here about 10^-27: any false answer fails the test). See docs/logout-sync.md, "The index".
+ * No false "revoked": the index keeps 127-bit keyed digests, not the ids (the 128th bit holds the
+ * entry's kind), so an id that was never revoked is answered "revoked" only if its digest equals a
+ * stored one. For ids the attacker does not choose against a known key, that happens with
+ * probability at most n·q / 2^127 (n stored, q asked; here about 10^-27: any false answer fails the
+ * test). See docs/logout-sync.md, "The index".
  *
  * Near misses are where a digest that skips part of the input (a tail unit, the high byte of a
  * UTF-16 unit, the length) would collide deterministically: every single-unit change, truncation and
