@@ -154,7 +154,8 @@ function revocationRows(r: Part<RevocationStatus>, now: number): Cell[][] {
       : r.clientNotBefore
         ? isoTime(r.clientNotBefore * 1000)
         : 'none';
-  const counts = `${plural(r.sessions, 'session')}, ${plural(r.subjects, 'user')} with a not-before, client not-before ${clientNotBefore}`;
+  const upTo = r.sessionsUpTo > 0 ? ` (and ${r.sessionsUpTo} up to a logout)` : '';
+  const counts = `${plural(r.sessions, 'session')}${upTo}, ${plural(r.subjects, 'user')} with a not-before, client not-before ${clientNotBefore}`;
   return [
     ['revocations', r.clientNotBeforeMalformed !== undefined ? { text: counts, color: 'yellow' } : counts],
     ['  event log', r.log.length === 0 ? 'empty' : `${plural(r.log.length, 'entry', 'entries')}, oldest ${humanDuration(now - (r.log.oldestAt ?? now))} ago, newest ${humanDuration(now - (r.log.newestAt ?? now))} ago`],

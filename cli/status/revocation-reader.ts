@@ -7,8 +7,10 @@ import { type Part, unreadable } from './unreadable.js';
 
 /** What status reports about an app-env's revocations. Times are ms since the epoch. */
 export interface RevocationStatus {
-  /** Revoked sessions still remembered. */
+  /** Sessions revoked whole, still remembered. */
   readonly sessions: number;
+  /** Sessions revoked up to a time (a back-channel logout that left Keycloak's offline session alive); writers prune them every 64th write. */
+  readonly sessionsUpTo: number;
   /** Users with a not-before. */
   readonly subjects: number;
   /** The client-wide not-before (epoch seconds), or undefined (none, or malformed). */
@@ -49,10 +51,11 @@ const MAX_DATE_MS = 8.64e15;
 /** Reads the compacted revocation state and the log's extent, read-only, in one pipeline. */
 export async function readRevocations(redis: KccRedis, now = Date.now()): Promise<RevocationStatus> {
   const window = currentDeclarationWindow(now);
-  const [sessions, subjects, clientStart, clientBytes, length, lifetimes] = await redis.run(async (r) => {
+  const [sessions, sessionsUpTo, subjects, clientStart, clientBytes, length, lifetimes] = await redis.run(async (r) => {
     const replies = await (r as Redis)
       .pipeline()
       .zcount(redis.key(REVOCATION_KEYS.sessions), `(${now}`, '+inf')
+      .zcard(redis.key(REVOCATION_KEYS.sessionsUpTo))
       .zcard(redis.key(REVOCATION_KEYS.subjects))
       // Its start only: a holder of the app's credentials can store hundreds of MB there.
       .getrange(redis.key(REVOCATION_KEYS.clientNotBefore), 0, CLIENT_VALUE_SHOWN - 1)
@@ -75,6 +78,7 @@ export async function readRevocations(redis: KccRedis, now = Date.now()): Promis
   const wellFormed = notBefore !== undefined && Number.isSafeInteger(notBefore) && Math.abs(notBefore) * 1000 <= MAX_DATE_MS;
   return {
     sessions: Number(sessions),
+    sessionsUpTo: Number(sessionsUpTo),
     subjects: Number(subjects),
     clientNotBefore: wellFormed ? notBefore : undefined,
     clientNotBeforeMalformed: stored !== undefined && !wellFormed ? stored : undefined,

@@ -76,8 +76,8 @@ export {
   type RevocationStats,
 } from './revocation/revocations.js';
 export { MAX_NOT_BEFORE_SKEW_SECONDS, MAX_REVOCATION_ID_LENGTH, type RevocationEvent } from './revocation/revocation-event.js';
-export type { RevocationClaims } from './revocation/revocation-index.js';
-export type { KeycloakAdminSink, RevocationSink } from './revocation/revocation-sink.js';
+export { SESSION_UP_TO_SLACK_SECONDS, type RevocationClaims } from './revocation/revocation-index.js';
+export type { KeycloakAdminSink, RevocationSink, RevokeSessionOptions } from './revocation/revocation-sink.js';
 export type { DropCounts, DropReason } from './envelope.js';
 export { RedisReplayGuard, type ReplayGuard } from './revocation/replay-guard.js';
 

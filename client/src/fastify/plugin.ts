@@ -63,7 +63,7 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
     return value;
   };
   const sink: KeycloakAdminSink = {
-    revokeSession: (sid) => started(revocations).revokeSession(sid),
+    revokeSession: (sid, options) => started(revocations).revokeSession(sid, options),
     revokeSubject: (sub, notBefore) => started(revocations).revokeSubject(sub, notBefore),
     revokeAllBefore: (notBefore) => started(revocations).revokeAllBefore(notBefore),
     applyKeycloakPush: (push) => started(revocations).applyKeycloakPush(push),

@@ -4,7 +4,8 @@ import { isPlainObject } from '../plain-object.js';
 import { OptionProblems, requireOptionsObject } from '../option-checks.js';
 import { REALM_KEYS_OPTION_NAMES, type RealmKeysOptions, classifyVerificationError, realmKeysFrom } from './realm-keys.js';
 import type { ReplayGuard } from './replay-guard.js';
-import type { RevocationSink } from './revocation-sink.js';
+import type { RevocationSink, RevokeSessionOptions } from './revocation-sink.js';
+import { latestNotBefore } from './revocation-event.js';
 import {
   AppliedHere,
   type EndpointHandler,
@@ -85,6 +86,13 @@ export type LogoutRejectionReason = (typeof LOGOUT_REJECTION_REASONS)[number];
 export type BackchannelLogoutHandler = EndpointHandler<LogoutRejectionReason>;
 
 const LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
+/**
+ * Keycloak puts `"revoke_offline_access": true` into `events`, beside the logout event, when the
+ * client's "Backchannel logout revoke offline sessions" is on (its `DefaultTokenManager.initLogoutToken`:
+ * `putEvents(TOKEN_BACKCHANNEL_LOGOUT_EVENT_REVOKE_OFFLINE_TOKENS, true)`): it then ends the offline
+ * sessions of the `sid` too.
+ */
+const REVOKE_OFFLINE_ACCESS = 'revoke_offline_access';
 
 type Verdict =
   | { readonly ok: true; readonly payload: JWTPayload }
@@ -129,7 +137,11 @@ const BACKCHANNEL_LOGOUT_OPTION_NAMES = {
  * key from the realm's JWKS), with `iss` = issuer, `aud` containing `clientId`, `iat` within
  * `maxTokenAgeMs`, `exp` (unless `allowMissingExp`), the back-channel-logout `events` member, `sub`
  * or `sid`, no `nonce`, a `jti` not seen before anywhere in the cluster and an accepted `typ`.
- * Then `sid` → `sink.revokeSession(sid)`; `sub` alone → `sink.revokeSubject(sub, iat)`.
+ * Then `sid` → `sink.revokeSession(sid, { issuedUpTo: iat })`: the tokens of the session issued up
+ * to the logout, not those Keycloak issues later from the offline session of the same `sid`, which
+ * it keeps — every token of the `sid` when `events` holds `"revoke_offline_access": true` (Keycloak
+ * then ends the offline session too) or when `iat` lies too far ahead to pass as a time (more than
+ * `MAX_NOT_BEFORE_SKEW_SECONDS`); `sub` alone → `sink.revokeSubject(sub, iat)`.
  *
  * Answers 200 (empty body) once the revocation is durable; 400 `invalid_request` with a terse
  * description for anything else it was sent; 503 `temporarily_unavailable` when the JWKS or the
@@ -205,6 +217,18 @@ export function createBackchannelLogoutHandler(options: BackchannelLogoutOptions
     return { ok: true, payload };
   }
 
+  /**
+   * How far a logout of `payload.sid` revokes: up to its `iat`, unless Keycloak ends the offline
+   * session as well ({@link REVOKE_OFFLINE_ACCESS}) or the `iat` is too far ahead for the sink to
+   * take as a time (clockToleranceMs above the skew it allows): then every token of the session,
+   * refusing more rather than losing the logout.
+   */
+  function sessionScope(payload: JWTPayload): RevokeSessionOptions | undefined {
+    const events = payload.events as Record<string, unknown>; // checked in verify()
+    if (events[REVOKE_OFFLINE_ACCESS] === true || payload.iat! > latestNotBefore(Date.now())) return undefined;
+    return { issuedUpTo: Math.floor(payload.iat!) };
+  }
+
   /** How long the jti must be remembered: until this token could no longer be accepted. */
   function replayWindowMs(payload: JWTPayload): number {
     const lastAccepted = Math.min(payload.exp ?? Infinity, payload.iat! + maxTokenAgeS) + toleranceS;
@@ -253,7 +277,7 @@ export function createBackchannelLogoutHandler(options: BackchannelLogoutOptions
       replayGuard,
       jti,
       replayWindowMs(payload),
-      () => (typeof payload.sid === 'string' ? sink.revokeSession(payload.sid) : sink.revokeSubject(payload.sub!, payload.iat!)),
+      () => (typeof payload.sid === 'string' ? sink.revokeSession(payload.sid, sessionScope(payload)) : sink.revokeSubject(payload.sub!, payload.iat!)),
       (late) => {
         appliedHere.note(jti, late);
         if (late.status === 'applied') logger.info('back-channel logout answered 503 for a slow Redis: stored in Redis afterwards');

@@ -1,6 +1,7 @@
 import type { KccRedis } from '../connection.js';
 import type { RevocationEvent } from './revocation-event.js';
 import { LUA_STORED_SECONDS, REVOCATION_KEYS } from './revocation-keys.js';
+import { revocationArgs } from './revocation-writer.js';
 
 /**
  * How long an instance remembers a revocation it wrote, to check after a reconnect that Redis still
@@ -15,18 +16,22 @@ export const MAX_RECENT_WRITES = 10_000;
 
 /**
  * Which of the remembered revocations the stored state lacks (1-based indexes): a session whose
- * expiry, a subject whose not-before, or a client-wide not-before that is missing or lower. KEYS:
- * sessions, subjects, client not-before. ARGV: count, then kind, member, score per revocation. A
- * stored client-wide value that is not a plain number counts as none: the write removes it.
+ * expiry, a subject whose not-before, or a client-wide not-before that is missing or lower; a session
+ * revoked up to a time counts as held when it is revoked whole as long, or up to that time or later.
+ * KEYS: sessions, subjects, client not-before, sessions up to a time. ARGV: count, then kind, member,
+ * score, up-to per revocation (revocationArgs). A stored client-wide value that is not a plain
+ * number counts as none: the write removes it.
  */
 const MISSING = `${LUA_STORED_SECONDS}
 local n = tonumber(ARGV[1])
 local missing = {}
 local client = stored_seconds(redis.call('GET', KEYS[3])) or 0
 for i = 0, n - 1 do
-  local kind, member, score = ARGV[2 + 3 * i], ARGV[3 + 3 * i], tonumber(ARGV[4 + 3 * i])
+  local kind, member, score, upto = ARGV[2 + 4 * i], ARGV[3 + 4 * i], tonumber(ARGV[4 + 4 * i]), ARGV[5 + 4 * i]
   local stored
-  if kind == 'session' then stored = tonumber(redis.call('ZSCORE', KEYS[1], member) or '-1')
+  if kind == 'session' then
+    stored = tonumber(redis.call('ZSCORE', KEYS[1], member) or '-1')
+    if upto ~= '' and stored < score and tonumber(redis.call('ZSCORE', KEYS[4], member) or '-1') >= tonumber(upto) then stored = score end
   elseif kind == 'subject' then stored = tonumber(redis.call('ZSCORE', KEYS[2], member) or '-1')
   else stored = client end
   if stored < score then missing[#missing + 1] = i + 1 end
@@ -94,12 +99,11 @@ export class RecentWrites {
       if (!known || score(event) > score(known)) byId.set(idOf(event), event);
     }
     const live = [...byId.values()].filter((e) => (e.kind === 'session' ? e.exp > now : e.nbf > oldestNbf));
-    const keys = [REVOCATION_KEYS.sessions, REVOCATION_KEYS.subjects, REVOCATION_KEYS.clientNotBefore].map((name) => this.redis.key(name));
+    const keys = [REVOCATION_KEYS.sessions, REVOCATION_KEYS.subjects, REVOCATION_KEYS.clientNotBefore, REVOCATION_KEYS.sessionsUpTo].map((name) => this.redis.key(name));
     const missing: RevocationEvent[] = [];
     for (let start = 0; start < live.length; start += CHECK_CHUNK) {
       const chunk = live.slice(start, start + CHECK_CHUNK);
-      const triples = chunk.flatMap((e) => (e.kind === 'session' ? [e.kind, e.sid, e.exp] : e.kind === 'subject' ? [e.kind, e.sub, e.nbf] : [e.kind, '', e.nbf]));
-      const indexes = (await this.redis.script(MISSING, keys, [chunk.length, ...triples])) as number[];
+      const indexes = (await this.redis.script(MISSING, keys, [chunk.length, ...chunk.flatMap(revocationArgs)])) as number[];
       for (const i of indexes) missing.push(chunk[i - 1]!);
     }
     // Checked: Redis held the rest as of `now`; the window moves on from here.
@@ -135,7 +139,14 @@ export function coveredBy(held: Iterable<RevocationEvent>): (event: RevocationEv
   };
 }
 
-/** What a revocation tightens to: a session's expiry, a not-before. */
+/**
+ * Above any session's `upTo` (epoch s) and below any whole revocation's score: a whole revocation of a
+ * session is stricter than one up to a time, whatever their times.
+ */
+const WHOLE_SESSION = 2 ** 51;
+
+/** What a revocation tightens to: a not-before; a session's `upTo`, or (stricter) its expiry when revoked whole. */
 function score(event: RevocationEvent): number {
-  return event.kind === 'session' ? event.exp : event.nbf;
+  if (event.kind !== 'session') return event.nbf;
+  return event.upTo === undefined ? WHOLE_SESSION + event.exp : event.upTo;
 }

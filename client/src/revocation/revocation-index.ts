@@ -108,8 +108,13 @@ export class RevocationIndex {
    * no token issued that long ago is alive. One past the end of the table's range cannot be stored,
    * and storing less would let tokens through, so it is held as the whole `sid` until that end:
    * refusing more is the safe side.
+   *
+   * `wholeUntilMs`: when `sid` is held whole, it is held until then at least, as the write script
+   * extends a whole revocation that an up-to one meets in Redis: the tokens issued up to
+   * `issuedUpTo` live that long, and the whole revocation, which also refuses them, may end sooner.
    */
-  revokeSessionUpTo(sid: string, issuedUpTo: number): void {
+  revokeSessionUpTo(sid: string, issuedUpTo: number, wholeUntilMs?: number): void {
+    if (wholeUntilMs !== undefined && this.sessions.issuedUpTo(sid) === ALL) return this.revokeSession(sid, wholeUntilMs);
     const upToS = Math.ceil(issuedUpTo) - EPOCH_BASE_S;
     if (!(upToS > 0)) return;
     if (upToS > MAX_TIME_S) this.sessions.add(sid, MAX_TIME_S);

@@ -16,12 +16,29 @@ import type { VerifiedKeycloakPush } from './keycloak-admin-action.js';
  * };
  */
 export interface RevocationSink {
-  /** Revoke one session (Keycloak `sid`). Resolves once written durably to Redis and applied locally. */
-  revokeSession(sid: string): Promise<void>;
+  /**
+   * Revoke one session (Keycloak `sid`): every token of it, or with `issuedUpTo` only those issued
+   * up to that time. Resolves once written durably to Redis and applied locally. A sink that ignores
+   * the options refuses more, never less.
+   */
+  revokeSession(sid: string, options?: RevokeSessionOptions): Promise<void>;
   /** Revoke every token of `sub` issued before `notBefore` (epoch seconds). */
   revokeSubject(sub: string, notBefore: number): Promise<void>;
   /** Revoke every token of this client issued before `notBefore` (epoch seconds). */
   revokeAllBefore(notBefore: number): Promise<void>;
+}
+
+/** How far {@link RevocationSink.revokeSession} revokes a session. */
+export interface RevokeSessionOptions {
+  /**
+   * Refuse only the tokens of the session issued (`iat`) at or before this time, epoch seconds (at
+   * most now + `MAX_NOT_BEFORE_SKEW_SECONDS`, 60 s), and a few seconds after it
+   * (`SESSION_UP_TO_SLACK_SECONDS`, 5 s: Keycloak's nodes' clocks differ). Later tokens of the
+   * same `sid` pass: Keycloak issues them from the offline session that shares the `sid` and that
+   * the logout left alive (the back-channel logout handler passes the logout token's `iat`, unless
+   * the token says `revoke_offline_access`). Without it, every token of the session is refused.
+   */
+  readonly issuedUpTo?: number;
 }
 
 /**

@@ -4,6 +4,7 @@ import { MAX_BATCH, MAX_NOT_BEFORE_SKEW_SECONDS, NOT_BEFORE_READ_SLACK_SECONDS, 
 import { LUA_PUBLISH_ROUTES, publishRouteArgs } from '../pubsub-mode.js';
 import { LUA_STORED_SECONDS, REVOCATION_KEYS } from './revocation-keys.js';
 import { LUA_LONGEST_LIFETIME } from './session-lifetimes.js';
+import { SESSION_UP_TO_SLACK_SECONDS } from './revocation-index.js';
 import { LUA_KEY_REPAIR, MAX_LOG_ID_AHEAD_MS, warnRepaired } from '../lua-key-repair.js';
 
 /** Writes in flight at once; revocations arriving meanwhile form the next batch. */
@@ -13,12 +14,18 @@ const PRUNE_EVERY = 64;
 
 // One round trip writes the compacted state of a batch of revocations, appends the batch to the log
 // and publishes it: durable (state + log) and fast (pub/sub). All keys share the namespace's hash tag.
-// KEYS: sessions, subjects, client-not-before, log, session lifetimes.
-// ARGV: n, then (kind, member, score) per revocation, then envelope id, envelope, the server's time
+// KEYS: sessions, subjects, client-not-before, log, session lifetimes, sessions revoked up to a time.
+// ARGV: n, then (kind, member, score, up-to) per revocation (up-to: '' but for a session revoked up
+// to a time), then envelope id, envelope, the server's time
 // (ms, as estimated here: a script must not call TIME, see server-clock.ts), this writer's session
 // lifetime (ms), prune flag, latest not-before (s: that time plus the skew), then the publish routes
 // (publishRouteArgs: PUBLISH, or SPUBLISH of the channel's sharded twin in the namespace's slot in
 // cluster mode, or both when bridging).
+//
+// A session is revoked whole (sessions: id → expiry) or up to a time (sessions up to: id → the iat
+// up to which its tokens are refused), never both: whole removes the id from the up-to set, and up-to
+// over a whole revocation still in force extends that one instead (whole refuses every token the
+// up-to one would, as long as the up-to one would have).
 //
 // The state is kept for the longest session lifetime a running instance declared, if longer than
 // this writer's (session-lifetimes.ts): a revoked session's record until then at least, user-wide
@@ -35,7 +42,7 @@ const PRUNE_EVERY = 64;
 // number of seconds, as this script writes it (LUA_STORED_SECONDS).
 const WRITE = `${LUA_PUBLISH_ROUTES}${LUA_KEY_REPAIR}${LUA_LONGEST_LIFETIME}${LUA_STORED_SECONDS}
 local n = tonumber(ARGV[1])
-local base = 2 + 3 * n
+local base = 2 + 4 * n
 local now = tonumber(ARGV[base + 2])
 local lifetime = longest_lifetime(KEYS[5], now, tonumber(ARGV[base + 3]))
 local latest = tonumber(ARGV[base + 5])
@@ -48,9 +55,17 @@ local function write_state()
     current = 0
   end
   for i = 0, n - 1 do
-    local kind, member, score = ARGV[2 + 3 * i], ARGV[3 + 3 * i], tonumber(ARGV[4 + 3 * i])
+    local kind, member, score, upto = ARGV[2 + 4 * i], ARGV[3 + 4 * i], tonumber(ARGV[4 + 4 * i]), ARGV[5 + 4 * i]
     if kind == 'session' then
-      redis.call('ZADD', KEYS[1], 'GT', string.format('%.0f', math.max(score, now + lifetime)), member)
+      local expiry = string.format('%.0f', math.max(score, now + lifetime))
+      if upto == '' then
+        redis.call('ZADD', KEYS[1], 'GT', expiry, member)
+        redis.call('ZREM', KEYS[6], member)
+      elseif tonumber(redis.call('ZSCORE', KEYS[1], member) or '0') > now then
+        redis.call('ZADD', KEYS[1], 'GT', expiry, member)
+      else
+        redis.call('ZADD', KEYS[6], 'GT', upto, member)
+      end
     elseif kind == 'subject' then
       if score <= stored_latest then redis.call('ZADD', KEYS[2], 'GT', score, member) end
     elseif kind == 'client' then
@@ -63,9 +78,10 @@ local function write_state()
   if ARGV[base + 4] == '1' then
     redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now))
     redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', math.floor((now - lifetime) / 1000))
+    redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', math.floor((now - lifetime) / 1000) - ${SESSION_UP_TO_SLACK_SECONDS})
   end
 end
-with_own_types(write_state, { KEYS[1], 'zset', KEYS[2], 'zset', KEYS[3], 'string' })
+with_own_types(write_state, { KEYS[1], 'zset', KEYS[2], 'zset', KEYS[3], 'string', KEYS[6], 'zset' })
 xadd_now(KEYS[4], latest * 1000 + ${MAX_LOG_ID_AHEAD_MS}, 'MINID', '~', string.format('%.0f-0', now - lifetime), '*', 'i', ARGV[base], 'e', ARGV[base + 1])
 publish_routes(base + 6, ARGV[base + 1])
 return repaired
@@ -135,15 +151,13 @@ export class RevocationWriter {
     const batch: RevocationBatch = { v: REVOCATION_BATCH_VERSION, revocations: events };
     const { envelope, json } = encodeEnvelope(this.redis.instanceId, REVOCATION_EVENT, batch, this.redis.config.maxMessageBytes);
     const maxLifetime = this.maxLifetimeMs;
-    const triples = events.flatMap((e) =>
-      e.kind === 'session' ? [e.kind, e.sid, e.exp] : e.kind === 'subject' ? [e.kind, e.sub, e.nbf] : [e.kind, '', e.nbf],
-    );
+    const quads = events.flatMap(revocationArgs);
     const prune = this.batches++ % PRUNE_EVERY === 0 ? '1' : '0';
-    const keys = [REVOCATION_KEYS.sessions, REVOCATION_KEYS.subjects, REVOCATION_KEYS.clientNotBefore, REVOCATION_KEYS.log, REVOCATION_KEYS.lifetimes].map((name) => this.redis.key(name));
+    const keys = [REVOCATION_KEYS.sessions, REVOCATION_KEYS.subjects, REVOCATION_KEYS.clientNotBefore, REVOCATION_KEYS.log, REVOCATION_KEYS.lifetimes, REVOCATION_KEYS.sessionsUpTo].map((name) => this.redis.key(name));
     const routes = await this.redis.publishRoutes(this.redis.channel(REVOCATION_KEYS.channel));
     this.onEnvelope(envelope.id);
     const repaired = await this.redis.script<number>(WRITE, keys, [
-      events.length, ...triples,
+      events.length, ...quads,
       envelope.id, json, Math.round(now), Math.ceil(maxLifetime), prune,
       Math.floor(now / 1000) + MAX_NOT_BEFORE_SKEW_SECONDS, ...publishRouteArgs(routes),
     ]);
@@ -152,4 +166,10 @@ export class RevocationWriter {
       this.redis.serverClock.measureSoon(); // if it was this writer's estimate that was off, the next write knows
     }
   }
+}
+
+/** A revocation as the scripts take it: kind, member, score (a session's expiry, a not-before), up-to ('' but for a session revoked up to a time). */
+export function revocationArgs(event: RevocationEvent): (string | number)[] {
+  if (event.kind === 'session') return [event.kind, event.sid, event.exp, event.upTo ?? ''];
+  return event.kind === 'subject' ? [event.kind, event.sub, event.nbf, ''] : [event.kind, '', event.nbf, ''];
 }

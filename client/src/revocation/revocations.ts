@@ -24,7 +24,7 @@ import { type RevocationClaims, RevocationIndex } from './revocation-index.js';
 import { BusCoverage } from './bus-coverage.js';
 import { GapReloads } from './gap-reloads.js';
 import { REVOCATION_KEYS } from './revocation-keys.js';
-import type { KeycloakAdminSink } from './revocation-sink.js';
+import type { KeycloakAdminSink, RevokeSessionOptions } from './revocation-sink.js';
 import { MAX_CLIENT_NOT_BEFORE_BYTES, MAX_MEMBER_BYTES, loadRevocationSnapshot } from './revocation-snapshot.js';
 import { RevocationWriter } from './revocation-writer.js';
 import { UnwrittenRevocations } from './unwritten-revocations.js';
@@ -425,12 +425,15 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   }
 
   /**
-   * Revokes one session everywhere. Applied here at once; resolves once written durably to Redis. If
-   * the write fails, the promise rejects and the revocation is written again until Redis takes it
-   * ({@link RevocationStats.unwritten}).
+   * Revokes one session everywhere: every token of it, or with `issuedUpTo` only those issued up to
+   * then ({@link RevokeSessionOptions}). Applied here at once; resolves once written durably to
+   * Redis. If the write fails, the promise rejects and the revocation is written again until Redis
+   * takes it ({@link RevocationStats.unwritten}).
    */
-  revokeSession(sid: string): Promise<void> {
-    return this.revoke({ kind: 'session', sid, exp: Date.now() + this.options.sessionMaxLifetimeMs });
+  revokeSession(sid: string, options: RevokeSessionOptions = {}): Promise<void> {
+    const exp = Date.now() + this.options.sessionMaxLifetimeMs;
+    const upTo = options.issuedUpTo;
+    return this.revoke(upTo === undefined ? { kind: 'session', sid, exp } : { kind: 'session', sid, exp, upTo: Math.floor(upTo) });
   }
 
   /**
@@ -840,7 +843,10 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   private revoke(event: RevocationEvent): Promise<void> {
     if (this.closed) return Promise.reject(new KccClosedError('revocations are closed'));
     const now = Date.now();
-    const problem = revocationProblem(event, now);
+    // From Redis, a session's upTo is applied whatever it is (a later one refuses more of that one
+    // session); from the app, one in the future is a mistake, refused as a future not-before is.
+    const futureUpTo = event.kind === 'session' && event.upTo !== undefined && event.upTo > latestNotBefore(now);
+    const problem = revocationProblem(event, now) ?? (futureUpTo ? 'future-not-before' : undefined);
     if (problem) {
       this.refused.api++;
       return Promise.reject(new KccInputError(apiRefusal(event, problem, now)));
@@ -1013,7 +1019,10 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   private apply(event: RevocationEvent): void {
     // Every kind only ever tightens (the later not-before, the later expiry wins). Only a verified
     // Keycloak push lowers the client-wide not-before (KeycloakPushRelay → index.setPushedNotBefore).
-    if (event.kind === 'session') this.index.revokeSession(event.sid, event.exp);
+    if (event.kind === 'session') {
+      if (event.upTo === undefined) this.index.revokeSession(event.sid, event.exp);
+      else this.index.revokeSessionUpTo(event.sid, event.upTo, event.exp);
+    }
     else if (event.kind === 'subject') this.index.revokeSubject(event.sub, event.nbf);
     else this.index.revokeAllBefore(event.nbf);
     this.applied++;
@@ -1100,6 +1109,12 @@ const REFUSAL_LOG_INTERVAL_MS = 60_000;
 
 /** The message of a revocation refused at the API: the field, the value, the rule and the fix. */
 function apiRefusal(event: RevocationEvent, problem: RevocationRefusal, now: number): string {
+  if (problem === 'future-not-before' && event.kind === 'session') {
+    return (
+      `revokeSession: issuedUpTo ${event.upTo} (${new Date(event.upTo! * 1000).toISOString()}) is more than ${MAX_NOT_BEFORE_SKEW_SECONDS} s in the future ` +
+      `(latest accepted now: ${latestNotBefore(now)}); no token is issued then yet. Pass the token's or the logout's iat (epoch seconds), or leave it out to revoke every token of the session`
+    );
+  }
   if (problem === 'future-not-before' && 'nbf' in event) {
     const method = event.kind === 'client' ? 'revokeAllBefore' : 'revokeSubject';
     return (

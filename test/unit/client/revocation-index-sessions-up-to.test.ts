@@ -137,4 +137,20 @@ describe('RevocationIndex.revokeSessionUpTo', () => {
     index.prune(expiresS * 1000, HOUR_MS);
     expect(index.sessionCount).toBe(0);
   });
+
+  it('an up-to revocation with wholeUntilMs over a whole one holds the whole one until then at least (as the write script extends it in Redis), and only then', () => {
+    const index = new RevocationIndex();
+    const wholeS = T + 60;
+    index.revokeSession('sid', wholeS * 1000);
+    index.revokeSessionUpTo('sid', T, (T + 10 * 3_600) * 1000);
+    index.prune((wholeS + 1) * 1000, 10 * HOUR_MS);
+    // Before: pruned at the whole one's own expiry, so tokens issued up to T passed from then on.
+    expect(index.isRevoked({ sid: 'sid', iat: T })).toBe(true);
+    expect(index.isRevoked({ sid: 'sid', iat: T + 3_600 })).toBe(true); // still whole
+    index.prune((T + 10 * 3_600) * 1000, 10 * HOUR_MS);
+    expect(index.sessionCount).toBe(0);
+    const upToOnly = new RevocationIndex();
+    upToOnly.revokeSessionUpTo('sid', T, (T + 10 * 3_600) * 1000);
+    expect(upToOnly.isRevoked({ sid: 'sid', iat: T + 3_600 })).toBe(false); // not held whole: wholeUntilMs changes nothing
+  });
 });
