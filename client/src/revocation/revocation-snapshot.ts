@@ -2,7 +2,7 @@ import type { KccRedis } from '../connection.js';
 import { readBoundedString, runReadScript } from '../read-script.js';
 import { KccConnectionError } from '../errors.js';
 import { MAX_NOT_BEFORE_SKEW_SECONDS, MAX_REVOCATION_ID_LENGTH, NOT_BEFORE_READ_SLACK_SECONDS, latestNotBefore } from './revocation-event.js';
-import { type RevocationIndex, oldestLiveNotBefore } from './revocation-index.js';
+import { type RevocationIndex, SESSION_UP_TO_SLACK_SECONDS, oldestLiveNotBefore } from './revocation-index.js';
 import { REVOCATION_KEYS } from './revocation-keys.js';
 
 /** What {@link loadRevocationSnapshot} loaded, and the entries it refused (poison ones removed from Redis). */
@@ -19,16 +19,18 @@ export interface SnapshotLoad {
 const PURGE_CHUNK = 500;
 
 // Removes entries a loader refused, each only if it still holds the value the loader saw (an honest
-// write since then is kept). KEYS: sessions, subjects, client-not-before.
-// ARGV: client value to delete ('' for none), number of session pairs, then (member, score) pairs of
-// sessions, then of subjects.
+// write since then is kept). KEYS: sessions, subjects, client-not-before, sessions revoked up to a
+// time (all in the namespace's hash tag: one slot). ARGV: client value to delete ('' for none),
+// number of session pairs, number of subject pairs, then (member, score) pairs of sessions, then of
+// subjects, then of sessions revoked up to a time.
 const PURGE = `
 if ARGV[1] ~= '' and redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
-local sessions = tonumber(ARGV[2])
+local sessions, subjects = tonumber(ARGV[2]), tonumber(ARGV[3])
 local removed = 0
-for i = 3, #ARGV, 2 do
-  local key = KEYS[2]
-  if (i - 3) / 2 < sessions then key = KEYS[1] end
+for i = 4, #ARGV, 2 do
+  local pair = (i - 4) / 2
+  local key = KEYS[4]
+  if pair < sessions then key = KEYS[1] elseif pair < sessions + subjects then key = KEYS[2] end
   local score = redis.call('ZSCORE', key, ARGV[i])
   if score and tonumber(score) == tonumber(ARGV[i + 1]) then removed = removed + redis.call('ZREM', key, ARGV[i]) end
 end
@@ -164,12 +166,14 @@ export interface SnapshotReadOptions {
 
 /**
  * Loads the compacted revocation state into `index`: sessions still remembered (their expiry capped
- * at `maxLifetimeMs` from now), not-befores still relevant. Entries no honest writer makes (an id
- * longer than {@link MAX_REVOCATION_ID_LENGTH}, a score that is not a number, a not-before later than
+ * at `maxLifetimeMs` from now), sessions revoked up to a time and not-befores still relevant. Entries
+ * no honest writer makes (an id longer than {@link MAX_REVOCATION_ID_LENGTH}, a score that is not a
+ * number, an up-to time or a not-before that is not a whole number, a not-before later than
  * now + {@link MAX_NOT_BEFORE_SKEW_SECONDS} + {@link NOT_BEFORE_READ_SLACK_SECONDS}) are not applied,
- * and are removed from Redis. Those no writer could make (a member over {@link MAX_MEMBER_BYTES}, a
- * client-wide not-before over {@link MAX_CLIENT_NOT_BEFORE_BYTES}) are removed by the reads themselves,
- * never handed over (`oversized`).
+ * and are removed from Redis. (An up-to time has no such bound: a later one refuses more tokens of
+ * one session, as a revocation of the whole session does.) Those no writer could make (a member
+ * over {@link MAX_MEMBER_BYTES}, a client-wide not-before over {@link MAX_CLIENT_NOT_BEFORE_BYTES})
+ * are removed by the reads themselves, never handed over (`oversized`).
  *
  * "Now", for the not-befores, is the later of this host's clock and the Redis server's (the write
  * script judges what it stores by the server's clock): one this host finds too far ahead is judged
@@ -180,9 +184,11 @@ export interface SnapshotReadOptions {
  * not-before this host finds too far ahead is refused but left in Redis: that judgement may be this
  * host's clock's fault. Either way it is warned, saying which clock judged.
  *
- * The sessions (the bulk: up to millions) and the user-wide not-befores are read in rank ranges,
- * highest score first (see {@link readByRank}); the sessions several commands in flight, the table
- * sized once from `ZCARD`, which goes out with the first range.
+ * The sessions (the bulk: up to millions), the sessions revoked up to a time and the user-wide
+ * not-befores are read in rank ranges, highest score first (see {@link readByRank}); the two session
+ * sets several commands in flight, the table (which holds both) sized from their `ZCARD`s, each of
+ * which goes out with its set's first range. A session found in both session sets is revoked whole
+ * ({@link RevocationIndex.revokeSessionUpTo} keeps a whole revocation whole, in either order).
  */
 export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationIndex, maxLifetimeMs: number, read: SnapshotReadOptions = {}): Promise<SnapshotLoad> {
   const now = Date.now();
@@ -230,14 +236,31 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
       return result;
     }
   };
-  // The three parts are independent (each change to them is also in the log): read together.
-  const [sessions, subjects, storedClient] = await Promise.all([
+  // Both session sets fill the index's one session table: sized for both, from their counts (each
+  // `ZCARD` goes out with its set's first range), whichever answers first.
+  const held = index.sessionCount;
+  let counted = 0;
+  const reserve = (count: number) => index.reserveSessions(held + (counted += count));
+  // Up-to times down to the first at which every token issued up to it (with the index's slack) is
+  // older than any live token: those below refuse nothing either (writers prune them).
+  const oldestUpTo = oldest - SESSION_UP_TO_SLACK_SECONDS;
+  // The four parts are independent (each change to them is also in the log): read together.
+  const [sessions, sessionsUpTo, subjects, storedClient] = await Promise.all([
     // Sessions down to the first expired one: the rest are expired too.
-    readSet(REVOCATION_KEYS.sessions, 'revoked sessions', (count) => index.reserveSessions(index.sessionCount + count), now, (sid, raw) => {
+    readSet(REVOCATION_KEYS.sessions, 'revoked sessions', reserve, now, (sid, raw) => {
       const exp = Number(raw);
       if (!validId(sid) || !Number.isFinite(exp)) return 'poison';
       if (exp <= now) return 'expired';
       index.revokeSession(sid, exp < cap ? exp : cap);
+      return 'applied';
+    }),
+    // Sessions revoked up to a time (T, epoch s), down to the first T older than any live token's
+    // `iat`. No bound above: a later T refuses more tokens of one session, never of others.
+    readSet(REVOCATION_KEYS.sessionsUpTo, 'sessions revoked up to a time', reserve, oldestUpTo - 1, (sid, raw) => {
+      const upTo = Number(raw);
+      if (!validId(sid) || !Number.isSafeInteger(upTo)) return 'poison';
+      if (upTo < oldestUpTo) return 'expired';
+      index.revokeSessionUpTo(sid, upTo);
       return 'applied';
     }),
     // Not-befores down to the first older than any live token (as RevocationIndex.prune drops them;
@@ -253,7 +276,7 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
     // Longer than any writer stores (epoch seconds): removed unread.
     readBoundedString(redis, redis.key(REVOCATION_KEYS.clientNotBefore), MAX_CLIENT_NOT_BEFORE_BYTES, { removeOversized: true }),
   ]);
-  let loaded = sessions.loaded + subjects.loaded;
+  let loaded = sessions.loaded + sessionsUpTo.loaded + subjects.loaded;
   let poisonClient = '';
   let futureClient = '';
   const stored = storedClient.value;
@@ -287,21 +310,22 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
       }
     }
   }
-  const oversized = sessions.oversized + subjects.oversized + (storedClient.oversized === undefined ? 0 : 1);
+  const oversized = sessions.oversized + sessionsUpTo.oversized + subjects.oversized + (storedClient.oversized === undefined ? 0 : 1);
   const future = futureSubjects.size + (futureClient === '' ? 0 : 1);
   if (future > 0) warnFuture(redis, future, serverNow === undefined ? undefined : now - serverNow);
   // Too far ahead of the server's clock is poison; of this host's alone, it may be the host's fault.
   const subjectPoison = serverNow === undefined ? subjects.poison : new Map([...subjects.poison, ...futureSubjects]);
   const clientPoison = poisonClient || (serverNow === undefined ? '' : futureClient);
-  const removing = sessions.poison.size + subjectPoison.size + (clientPoison === '' ? 0 : 1);
+  const removing = sessions.poison.size + sessionsUpTo.poison.size + subjectPoison.size + (clientPoison === '' ? 0 : 1);
   if (removing > 0) {
-    const [sessionBytes, subjectBytes] = await Promise.all([
+    const [sessionBytes, subjectBytes, upToBytes] = await Promise.all([
       storedBytes(redis, redis.key(REVOCATION_KEYS.sessions), sessions.poison),
       storedBytes(redis, redis.key(REVOCATION_KEYS.subjects), subjectPoison),
+      storedBytes(redis, redis.key(REVOCATION_KEYS.sessionsUpTo), sessionsUpTo.poison),
     ]);
-    await purge(redis, clientPoison, sessionBytes, subjectBytes);
+    await purge(redis, clientPoison, sessionBytes, subjectBytes, upToBytes);
   }
-  const poison = sessions.poison.size + subjects.poison.size + (poisonClient === '' ? 0 : 1);
+  const poison = sessions.poison.size + sessionsUpTo.poison.size + subjects.poison.size + (poisonClient === '' ? 0 : 1);
   return { loaded, refused: poison + future + oversized, oversized };
 }
 
@@ -376,13 +400,19 @@ async function storedBytes(redis: KccRedis, key: string, poison: ReadonlyMap<str
   return entries;
 }
 
-async function purge(redis: KccRedis, client: string, sessions: [Buffer | string, string][], subjects: [Buffer | string, string][]): Promise<void> {
-  const keys = [REVOCATION_KEYS.sessions, REVOCATION_KEYS.subjects, REVOCATION_KEYS.clientNotBefore].map((name) => redis.key(name));
+/**
+ * Removes the refused entries ({@link PURGE}): the client-wide not-before (`client`, '' for none) with
+ * the first call, the pairs (as stored) {@link PURGE_CHUNK} a call, one script call each (its keys in
+ * one slot).
+ */
+async function purge(redis: KccRedis, client: string, sessions: [Buffer | string, string][], subjects: [Buffer | string, string][], upTo: [Buffer | string, string][]): Promise<void> {
+  const keys = [REVOCATION_KEYS.sessions, REVOCATION_KEYS.subjects, REVOCATION_KEYS.clientNotBefore, REVOCATION_KEYS.sessionsUpTo].map((name) => redis.key(name));
   let first = true;
-  while (first || sessions.length > 0 || subjects.length > 0) {
+  while (first || sessions.length > 0 || subjects.length > 0 || upTo.length > 0) {
     const s = sessions.splice(0, PURGE_CHUNK);
     const t = subjects.splice(0, PURGE_CHUNK - s.length);
-    await redis.script(PURGE, keys, [first ? client : '', s.length, ...s.flat(), ...t.flat()]);
+    const u = upTo.splice(0, PURGE_CHUNK - s.length - t.length);
+    await redis.script(PURGE, keys, [first ? client : '', s.length, t.length, ...s.flat(), ...t.flat(), ...u.flat()]);
     first = false;
   }
 }
@@ -468,14 +498,15 @@ async function readAfterEntries(redis: KccRedis, key: string, chunk: number, flo
  * entries whichever server process answers it (a restart, a failover, the key moved to another node,
  * even an `ASK` redirection during an online resharding, which nothing in the client sees), where a
  * `ZSCAN` cursor holds only in the process that returned it. Ranks do shift while the set changes
- * under the reader. Writers of both sets add members (anywhere: a session at or near the top,
- * with an expiry of now + the session lifetime; a user-wide not-before at its time) or raise a
- * score (`ZADD GT`: the member moves up); pruning removes the lowest scores, at the bottom (other
- * removals: below). Counted from the top, an addition or a raise shifts the unread members down by
- * one or not at all (read twice: harmless), a removal at the bottom shifts nothing unread. So every member present
- * throughout the load is read, as long as each range is read after the one before it; a member
- * added or raised during it was also appended to the event log, which the instance reads from a
- * position taken before the load (Revocations.begin).
+ * under the reader. Writers of the three sets add members (anywhere: a session at or near the top,
+ * with an expiry of now + the session lifetime; a session revoked up to a time, and a user-wide
+ * not-before, at its time) or raise a score (`ZADD GT`: the member moves up); pruning removes the
+ * lowest scores, at the bottom (other removals: below). Counted from the top, an addition or a
+ * raise shifts the unread members down by one or not at all (read twice: harmless), a removal at
+ * the bottom shifts nothing unread. So every member present throughout the load is read, as long
+ * as each range is read after the one before it; a member added or raised during it was also
+ * appended to the event log, which the instance reads from a position taken before the load
+ * (Revocations.begin).
  *
  * A range can be read out of turn, though: `KccRedis.run` sends a command again when the server
  * refused it for now (LOADING, a slot moving), and by then the ranges after it have run; members
@@ -491,8 +522,9 @@ async function readAfterEntries(redis: KccRedis, key: string, chunk: number, flo
  * worth removed between the two: from above the read position, the lowest members moved up past it
  * unread), this returns false and the caller reads the set again. Removals above the read position
  * are purges of poison entries (a loader's, see {@link loadRevocationSnapshot}; a writer's of
- * not-befores later than its estimate of the server's time + 90 s) and a holder of the app's
- * credentials (docs/security-model.md).
+ * not-befores later than its estimate of the server's time + 90 s), a session revoked whole that
+ * was revoked up to a time (the write script takes it out of that set: it is in the log, and in the
+ * sessions' set) and a holder of the app's credentials (docs/security-model.md).
  */
 async function readByRank(
   redis: KccRedis,
