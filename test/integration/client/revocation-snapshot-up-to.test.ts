@@ -6,7 +6,7 @@
  * longer than any id are removed unread. Real redis-server, TLS, the stack's ACL users.
  */
 import type { Redis } from 'ioredis';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { KccRedis } from '../../../client/src/index.js';
 import { RevocationIndex, SESSION_UP_TO_SLACK_SECONDS, oldestLiveNotBefore } from '../../../client/src/revocation/revocation-index.js';
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
@@ -122,10 +122,11 @@ describe('loading the sessions revoked up to a time', () => {
   it('stops at the first range that reaches entries past any live token (T older than the lifetime and the slack), and applies none of those', async () => {
     const { raw, redis, upTo } = await namespace();
     const now = nowS();
-    // The loader's own "oldest" is this one or later (its clock is read later): 'within-slack' is
-    // older than it, but within the slack (loaded while the load starts within 3 s of this line),
-    // 'past-slack' past it whenever the load starts.
-    const oldest = oldestLiveNotBefore(Date.now(), LIFETIME_MS);
+    // The loader reads the clock once, first thing: it is given this one (a busy machine may take
+    // seconds to get there), so 'within-slack' is older than its oldest but within the slack, and
+    // 'past-slack' past it.
+    const loaderNow = Date.now();
+    const oldest = oldestLiveNotBefore(loaderNow, LIFETIME_MS);
     // 29 in force, one within the slack (its tokens may still be alive on a node whose clock runs
     // ahead), one past it, then 200 far past it (not pruned yet: writers prune every 64th batch).
     await raw.zadd(upTo, ...Array.from({ length: 29 }, (_, i) => [now - 100 - i, `live-${i}`]).flat());
@@ -138,7 +139,9 @@ describe('loading the sessions revoked up to a time', () => {
     });
     const index = new RevocationIndex();
     // One range in flight at a time (more are sent ahead of the replies, as the count calls for them).
+    vi.spyOn(Date, 'now').mockReturnValueOnce(loaderNow);
     const load = await loadRevocationSnapshot(redis, index, LIFETIME_MS, { chunk: 10, window: 1 });
+    vi.restoreAllMocks();
     // Ranks 0-10, 10-20 and 20-30, which reaches the first past the slack (24 ranges read them all).
     expect(ranges).toBe(3);
     expect(load).toEqual({ loaded: 30, refused: 0, oversized: 0 });
