@@ -32,7 +32,7 @@ describe('RecentWrites: which of its own writes an instance checks after a recon
     recent.add({ kind: 'client', nbf: Math.floor(NOW / 1000) - 10 }, NOW - 1_000);
     const missing = await recent.missing(NOW);
     expect(missing).toEqual([{ kind: 'session', sid: 'live', exp: NOW + 60_000 }, { kind: 'client', nbf: Math.floor(NOW / 1000) - 10 }]);
-    expect(asked).toEqual([[2, 'session', 'live', NOW + 60_000, 'client', '', Math.floor(NOW / 1000) - 10]]);
+    expect(asked).toEqual([[2, 'session', 'live', NOW + 60_000, '', 'client', '', Math.floor(NOW / 1000) - 10, '']]); // kind, member, score, up-to
     expect(recent.size).toBe(4); // the one past the window is forgotten
   });
 
