@@ -225,8 +225,10 @@ export function createBackchannelLogoutHandler(options: BackchannelLogoutOptions
    */
   function sessionScope(payload: JWTPayload): RevokeSessionOptions | undefined {
     const events = payload.events as Record<string, unknown>; // checked in verify()
-    if (events[REVOKE_OFFLINE_ACCESS] === true || payload.iat! > latestNotBefore(Date.now())) return undefined;
-    return { issuedUpTo: Math.floor(payload.iat!) };
+    // Keycloak's own receiver of logout tokens also takes the string "true".
+    const revokeOffline = events[REVOKE_OFFLINE_ACCESS] === true || events[REVOKE_OFFLINE_ACCESS] === 'true';
+    if (revokeOffline || payload.iat! > latestNotBefore(Date.now())) return undefined;
+    return { issuedUpTo: Math.ceil(payload.iat!) };
   }
 
   /** How long the jti must be remembered: until this token could no longer be accepted. */

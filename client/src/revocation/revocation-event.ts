@@ -73,14 +73,15 @@ export type RevocationRefusal = 'malformed' | 'unknown-kind' | 'future-not-befor
  * ids of 1 to {@link MAX_REVOCATION_ID_LENGTH} characters, times whole numbers, not-befores no later
  * than now + {@link MAX_NOT_BEFORE_SKEW_SECONDS} (+ `slackSeconds`, for one that came from Redis).
  * (A session's `exp` is not bounded here: a later one only keeps the record longer, and receivers
- * cap it at their own session lifetime. Nor is its `upTo`: a later one refuses more tokens of that
- * one session, as a revocation without it does.)
+ * cap it at their own session lifetime. Nor is its `upTo`: one that is not a whole number or lies
+ * too far ahead is applied as the whole session, refusing more.)
  */
 export function revocationProblem(value: unknown, nowMs: number, slackSeconds = 0): RevocationRefusal | undefined {
   if (!isPlainObject(value) || typeof value.kind !== 'string') return 'malformed';
   switch (value.kind) {
     case 'session':
-      return isId(value.sid) && Number.isSafeInteger(value.exp) && (value.upTo === undefined || Number.isSafeInteger(value.upTo)) ? undefined : 'malformed';
+      // A bad `upTo` drops nothing: the receiver applies the session whole (Revocations.accept).
+      return isId(value.sid) && Number.isSafeInteger(value.exp) ? undefined : 'malformed';
     case 'subject':
       if (!isId(value.sub) || !Number.isSafeInteger(value.nbf)) return 'malformed';
       return notBeforeProblem(value.nbf as number, nowMs, slackSeconds);

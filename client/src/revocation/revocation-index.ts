@@ -21,6 +21,12 @@ export interface RevocationClaims {
   readonly sub?: string;
   /** Issued-at, epoch seconds. */
   readonly iat?: number;
+  /**
+   * The token's `scope` (space-separated). A session revoked up to a time lets through only later
+   * tokens whose scope holds `offline_access` (those Keycloak refreshes from the offline session
+   * that the logout left alive); without it, every token of that session is refused.
+   */
+  readonly scope?: string;
 }
 
 /**
@@ -103,22 +109,24 @@ export class RevocationIndex {
 
   /**
    * Revokes the tokens of `sid` issued (`iat`) up to `issuedUpTo` (epoch s; with
-   * {@link SESSION_UP_TO_SLACK_SECONDS}); later ones pass. The later time wins; a revocation of the
-   * whole `sid` stays whole. A time at or before {@link EPOCH_BASE_S} (or not a number) is dropped:
-   * no token issued that long ago is alive. One past the end of the table's range cannot be stored,
-   * and storing less would let tokens through, so it is held as the whole `sid` until that end:
-   * refusing more is the safe side.
+   * {@link SESSION_UP_TO_SLACK_SECONDS}), and those that cannot come from an offline session
+   * ({@link isRevoked}); the others pass. The later time wins; a revocation of the whole `sid` stays
+   * whole. A time at or before {@link EPOCH_BASE_S} (or not a number) is dropped: no token issued
+   * that long ago is alive. One past the end of the table's range cannot be stored, and storing
+   * less would let tokens through, so it is held as the whole `sid` until that end: refusing more is
+   * the safe side.
    *
-   * `wholeUntilMs`: when `sid` is held whole, it is held until then at least, as the write script
-   * extends a whole revocation that an up-to one meets in Redis: the tokens issued up to
-   * `issuedUpTo` live that long, and the whole revocation, which also refuses them, may end sooner.
+   * `whole` (a revocation that arrives now, not one loaded with the stored state): over the whole
+   * `sid` held until `whole.nowMs` or earlier (expired, not pruned yet) this one takes its place; over
+   * one still in force, that one is held until `whole.untilMs` at least, as the write script extends
+   * it in Redis (the tokens issued up to `issuedUpTo` live that long).
    */
-  revokeSessionUpTo(sid: string, issuedUpTo: number, wholeUntilMs?: number): void {
-    if (wholeUntilMs !== undefined && this.sessions.issuedUpTo(sid) === ALL) return this.revokeSession(sid, wholeUntilMs);
+  revokeSessionUpTo(sid: string, issuedUpTo: number, whole?: { readonly nowMs: number; readonly untilMs: number }): void {
     const upToS = Math.ceil(issuedUpTo) - EPOCH_BASE_S;
     if (!(upToS > 0)) return;
-    if (upToS > MAX_TIME_S) this.sessions.add(sid, MAX_TIME_S);
-    else this.sessions.addUpTo(sid, upToS);
+    if (upToS > MAX_TIME_S) return this.sessions.add(sid, MAX_TIME_S);
+    const held = whole && { nowS: Math.floor(whole.nowMs / 1000) - EPOCH_BASE_S, untilS: Math.min(Math.ceil(whole.untilMs / 1000) - EPOCH_BASE_S, MAX_TIME_S) };
+    this.sessions.addUpTo(sid, upToS, held);
   }
 
   /** Tokens of `sub` issued before `notBefore` (epoch s) are revoked. The later not-before wins. */
@@ -155,6 +163,10 @@ export class RevocationIndex {
         if (upTo === ALL || iat === undefined) return true;
         // Written so that an `iat` that is not a number is refused too.
         if (!(iat - EPOCH_BASE_S > upTo + SESSION_UP_TO_SLACK_SECONDS)) return true;
+        // Keycloak sends the logout tokens before it removes the online session: a token refreshed
+        // from it meanwhile (a slow client endpoint makes that seconds) has a later iat. Only one
+        // from the offline session may pass (an attack review of the first version).
+        if (!hasOfflineAccess(claims.scope)) return true;
       }
     }
     if (this.effectiveNotBefore > 0 && (iat === undefined || iat < this.effectiveNotBefore)) return true;
@@ -175,4 +187,9 @@ export class RevocationIndex {
     const oldest = oldestLiveNotBefore(nowMs, maxLifetimeMs);
     for (const [sub, notBefore] of this.subjects) if (notBefore < oldest) this.subjects.delete(sub);
   }
+}
+
+/** Whether the space-separated `scope` holds `offline_access`. */
+function hasOfflineAccess(scope: unknown): boolean {
+  return typeof scope === 'string' && scope.split(' ').includes('offline_access');
 }

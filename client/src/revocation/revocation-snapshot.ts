@@ -255,12 +255,15 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
       return 'applied';
     }),
     // Sessions revoked up to a time (T, epoch s), down to the first T older than any live token's
-    // `iat`. No bound above: a later T refuses more tokens of one session, never of others.
+    // `iat`. A T later than any honest writer writes only refuses more of one session, but would be
+    // held for decades: it is held as the whole session for this instance's lifetime instead (an
+    // attack review).
     readSet(REVOCATION_KEYS.sessionsUpTo, 'sessions revoked up to a time', reserve, oldestUpTo - 1, (sid, raw) => {
       const upTo = Number(raw);
       if (!validId(sid) || !Number.isSafeInteger(upTo)) return 'poison';
       if (upTo < oldestUpTo) return 'expired';
-      index.revokeSessionUpTo(sid, upTo);
+      if (upTo > hostLatest) index.revokeSession(sid, cap);
+      else index.revokeSessionUpTo(sid, upTo);
       return 'applied';
     }),
     // Not-befores down to the first older than any live token (as RevocationIndex.prune drops them;

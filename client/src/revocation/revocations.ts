@@ -432,8 +432,15 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
    */
   revokeSession(sid: string, options: RevokeSessionOptions = {}): Promise<void> {
     const exp = Date.now() + this.options.sessionMaxLifetimeMs;
-    const upTo = options.issuedUpTo;
-    return this.revoke(upTo === undefined ? { kind: 'session', sid, exp } : { kind: 'session', sid, exp, upTo: Math.floor(upTo) });
+    const upTo: unknown = options?.issuedUpTo;
+    if (upTo === undefined) return this.revoke({ kind: 'session', sid, exp });
+    // null, 0 or '' (a missing iat passed on) must not revoke nothing and succeed (an attack review).
+    if (typeof upTo !== 'number' || !Number.isFinite(upTo) || upTo <= 0) {
+      this.refused.api++;
+      const got = typeof upTo === 'number' ? String(upTo) : upTo === null ? 'null' : typeof upTo;
+      return Promise.reject(new KccInputError(`revokeSession: issuedUpTo must be a time in epoch seconds (a positive number, e.g. the logout token's iat), got ${got}; leave it out to revoke every token of the session`));
+    }
+    return this.revoke({ kind: 'session', sid, exp, upTo: Math.ceil(upTo) });
   }
 
   /**
@@ -978,11 +985,17 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     const now = Date.now();
     // A not-before is judged by the later of this host's clock and the server's as last measured: a
     // host running behind must not refuse an honest one (the writer's script judged it by the server's).
-    const problem = revocationProblem(value, Math.max(now, this.redis.serverClock.estimate() ?? now), NOT_BEFORE_READ_SLACK_SECONDS);
+    const judgedNow = Math.max(now, this.redis.serverClock.estimate() ?? now);
+    const problem = revocationProblem(value, judgedNow, NOT_BEFORE_READ_SLACK_SECONDS);
     if (problem === 'unknown-kind') return this.skipUnknownKind(value, source);
     if (problem) return this.refuse(source, problem, 1);
-    const event = value as RevocationEvent;
+    let event = value as RevocationEvent;
     if (event.kind !== 'session') return this.apply(event);
+    // An up-to time that is not a whole number (a later format's?) or later than any honest writer
+    // writes (it would be held in memory for decades) is taken as the whole session: refusing more,
+    // for this instance's lifetime at most (an attack review).
+    const upTo = event.upTo;
+    if (upTo !== undefined && !(Number.isSafeInteger(upTo) && upTo <= latestNotBefore(judgedNow, NOT_BEFORE_READ_SLACK_SECONDS))) event = { kind: 'session', sid: event.sid, exp: event.exp };
     // A session's record lasts this instance's own lifetime from when it was written, whatever the
     // writer's: one with a shorter lifetime (a rolling deploy that raises it, an instance configured
     // apart) dates it too early, one with a longer lifetime too late for this instance's memory. The
@@ -1021,7 +1034,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     // Keycloak push lowers the client-wide not-before (KeycloakPushRelay → index.setPushedNotBefore).
     if (event.kind === 'session') {
       if (event.upTo === undefined) this.index.revokeSession(event.sid, event.exp);
-      else this.index.revokeSessionUpTo(event.sid, event.upTo, event.exp);
+      else this.index.revokeSessionUpTo(event.sid, event.upTo, { nowMs: Date.now(), untilMs: event.exp });
     }
     else if (event.kind === 'subject') this.index.revokeSubject(event.sub, event.nbf);
     else this.index.revokeAllBefore(event.nbf);

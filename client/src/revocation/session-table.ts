@@ -125,10 +125,12 @@ export class SessionTable {
 
   /**
    * Revokes the tokens of `id` issued up to `upToS` (seconds since {@link EPOCH_BASE_S}). Over an
-   * up-to entry the later T wins; an all entry stays as it is.
+   * up-to entry the later T wins; an all entry stays as it is, or with `whole`: one that expired by
+   * `whole.nowS` (not pruned yet) is replaced by this one, and one still in force is kept until
+   * `whole.untilS` at least (as the write script does in Redis).
    */
-  addUpTo(id: string, upToS: number): void {
-    this.insert(id, true, upToS);
+  addUpTo(id: string, upToS: number, whole?: { readonly nowS: number; readonly untilS: number }): void {
+    this.insert(id, true, upToS, whole?.nowS ?? -1, whole?.untilS ?? 0);
   }
 
   /**
@@ -154,16 +156,16 @@ export class SessionTable {
     return removed;
   }
 
-  private insert(id: string, upTo: boolean, time: number): void {
+  private insert(id: string, upTo: boolean, time: number, nowS = -1, untilS = 0): void {
     if (this.size + 1 > this.capacity * MAX_LOAD) this.rehash(Math.ceil(this.capacity * GROWTH));
     const d = this.digester.out;
     this.digester.digest(id);
-    this.put(d[0] === 0 ? 1 : d[0]!, d[1]!, d[2]!, d[3]! & WORD3_MASK, upTo, time);
+    this.put(d[0] === 0 ? 1 : d[0]!, d[1]!, d[2]!, d[3]! & WORD3_MASK, upTo, time, nowS, untilS);
     if (this.recent.size > 0) this.recent.delete(id);
   }
 
-  /** Stores an entry, merged with the one held for the same digest; `w3` without {@link UP_TO_BIT}. */
-  private put(tag: number, w1: number, w2: number, w3: number, upTo: boolean, time: number): void {
+  /** Stores an entry, merged with the one held for the same digest; `w3` without {@link UP_TO_BIT}; `nowS`, `untilS`: see {@link addUpTo}. */
+  private put(tag: number, w1: number, w2: number, w3: number, upTo: boolean, time: number, nowS = -1, untilS = 0): void {
     const { tags, rest, times, capacity } = this;
     let i = home(w1, capacity);
     for (;;) {
@@ -182,8 +184,13 @@ export class SessionTable {
         if (!upTo && heldUpTo) {
           rest[3 * i + 2] = w3;
           times[i] = time;
-        } else if (upTo === heldUpTo && time > times[i]!) {
+        } else if (upTo === heldUpTo) {
+          if (time > times[i]!) times[i] = time;
+        } else if (times[i]! <= nowS) {
+          rest[3 * i + 2] = w3 | UP_TO_BIT;
           times[i] = time;
+        } else if (untilS > times[i]!) {
+          times[i] = untilS;
         }
         return;
       }

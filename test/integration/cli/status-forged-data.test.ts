@@ -87,6 +87,16 @@ describe('kcc-redis status and rotate-keys against forged data', () => {
     expect((await status()).table).toMatch(/session lifetimes\s+none declared \(no instance running\)/);
   });
 
+  it('sessions revoked up to a logout are counted beside those revoked whole', async () => {
+    const now = Date.now();
+    await admin.zadd(key('shop-dev', 'revoked-sessions:v1'), now + 3_600_000, 'whole');
+    await admin.zadd(key('shop-dev', 'revoked-sessions-up-to:v1'), Math.floor(now / 1000) - 60, 'browser-1', Math.floor(now / 1000) - 30, 'browser-2');
+    const json = await runCliInProcess(['status', ...local(), '--app', 'shop', '--env', 'dev', '--json']);
+    expect(json.json<{ appEnvs: { revocations: { sessions: number; sessionsUpTo: number } }[] }>().appEnvs[0]!.revocations).toMatchObject({ sessions: 1, sessionsUpTo: 2 });
+    const table = await runCliInProcess(['status', ...local(), '--app', 'shop', '--env', 'dev']);
+    expect(table.stdout).toMatch(/revocations\s+1 session \(and 2 up to a logout\), 0 users with a not-before/);
+  });
+
   it('a heartbeat with a start time no Date holds counts as an unreadable entry', async () => {
     await forgeHeartbeat('shop-dev', 'far-future', { startedAt: 9_000_000_000_000_000 });
     const result = await runCliInProcess(['status', ...local(), '--app', 'shop', '--env', 'dev']);

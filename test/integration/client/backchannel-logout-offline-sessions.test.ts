@@ -21,7 +21,7 @@ import { logoutInstance } from '../../support/logout-instance.js';
 import { FORM_TYPE, LOGOUT_EVENT, type RealmKey, form, logoutClaims, realmKey, signToken } from '../../support/logout-tokens.js';
 import { kccOptions, useTestRedis } from '../../support/redis.js';
 
-const USERS = 8;
+const USERS = 16;
 const server = useTestRedis({ appEnvs: Array.from({ length: USERS }, (_, i) => ({ app: `offline${i}`, env: 'prod' })), persistence: 'none' });
 const closeLater = closeAfterEach();
 const ISSUER = 'https://sso.example.test/realms/shop';
@@ -57,8 +57,8 @@ async function stored(user: string, sid: string): Promise<{ whole: string | null
   }
 }
 
-/** What `revocations` answers for tokens of `sid` issued at each of `iats` (undefined: no iat). */
-const answers = (revocations: Revocations, sid: string, iats: readonly (number | undefined)[]) => iats.map((iat) => revocations.check({ sid, sub: 'user-1', iat }));
+/** What `revocations` answers for tokens of `sid` refreshed from an offline session (scope offline_access) issued at each of `iats` (undefined: no iat). */
+const answers = (revocations: Revocations, sid: string, iats: readonly (number | undefined)[]) => iats.map((iat) => revocations.check({ sid, sub: 'user-1', iat, scope: 'openid offline_access' }));
 
 describe('a back-channel logout that leaves the offline session alive', () => {
   it('refuses the tokens of the sid issued up to the logout (+ the slack) and lets later ones pass: on the instance that took it, on another (pub/sub), on one started later (stored state)', async () => {
@@ -74,6 +74,12 @@ describe('a back-channel logout that leaves the offline session alive', () => {
     const c = await instance(user);
     expect(answers(c.revocations, 'browser', iats)).toEqual(expected);
     expect(await stored(user, 'browser')).toEqual({ whole: null, upTo: String(t) });
+    // A later token that is not an offline session's (no offline_access in its scope) is refused:
+    // Keycloak sends the logout tokens before it removes the online session, and refreshes it meanwhile.
+    for (const revocations of [a.revocations, b.revocations, c.revocations]) {
+      expect(revocations.check({ sid: 'browser', iat: t + 25, scope: 'openid profile' })).toBe('revoked');
+      expect(revocations.check({ sid: 'browser', iat: t + 25 })).toBe('revoked');
+    }
   });
 
   it('with "revoke_offline_access": true in events, Keycloak ends the offline session too: every token of the sid is refused, everywhere', async () => {
@@ -96,9 +102,9 @@ describe('a back-channel logout that leaves the offline session alive', () => {
     const t = nowS() - 30;
     await logOut(a.logout, 'browser', t);
     await until(() => b.revocations.check({ sid: 'browser', iat: t }) === 'revoked', 'the logout on the other instance');
-    expect(b.revocations.check({ sid: 'browser', iat: t + 25 })).toBe('active');
+    expect(answers(b.revocations, 'browser', [t + 25])).toEqual(['active']);
     await b.revocations.revokeSession('browser');
-    await until(() => a.revocations.check({ sid: 'browser', iat: t + 25 }) === 'revoked', 'the whole revocation on the first instance');
+    await until(() => answers(a.revocations, 'browser', [t + 25])[0] === 'revoked', 'the whole revocation on the first instance');
     const c = await instance(user);
     expect(answers(c.revocations, 'browser', [t, t + 25])).toEqual(['revoked', 'revoked']);
     expect((await stored(user, 'browser')).upTo).toBeNull();
@@ -144,6 +150,20 @@ describe('a back-channel logout that leaves the offline session alive', () => {
     expect(revocations.check({ sid: 'browser', iat: nowS() })).toBe('active');
     expect(await stored(user, 'browser')).toEqual({ whole: null, upTo: null });
     expect(revocations.stats.refused.api).toBe(1);
+  });
+
+  it.each([
+    ['null (a missing iat passed on)', null, 'null'],
+    ['0', 0, '0'],
+    ['an empty string', '', 'string'],
+    ['NaN', Number.NaN, 'NaN'],
+  ])('revokeSession with issuedUpTo %s is refused, naming it, and changes nothing (an attack review: it resolved and revoked nothing)', async (_, issuedUpTo, named) => {
+    const user = `offline${ns++}-prod`;
+    const { revocations } = await instance(user);
+    const error = await revocations.revokeSession('browser', { issuedUpTo: issuedUpTo as number }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(KccInputError);
+    expect((error as Error).message).toContain(`issuedUpTo must be a time in epoch seconds (a positive number, e.g. the logout token's iat), got ${named}`);
+    expect(await stored(user, 'browser')).toEqual({ whole: null, upTo: null });
   });
 
   it('an up-to revocation Redis lost (a failover) is written again by the instance that wrote it', async () => {

@@ -17,7 +17,7 @@ import { nextEvent, until } from '../../support/events.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { connectAs, interceptScript, kccOptions, useTestRedis } from '../../support/redis.js';
 
-const server = useTestRedis({ appEnvs: Array.from({ length: 21 }, (_, i) => ({ app: `poison${i}`, env: 'prod' })), persistence: 'none' });
+const server = useTestRedis({ appEnvs: Array.from({ length: 22 }, (_, i) => ({ app: `poison${i}`, env: 'prod' })), persistence: 'none' });
 let ns = 0;
 const closeLater = closeAfterEach();
 
@@ -114,6 +114,26 @@ describe('a not-before in the future is refused at every entry', () => {
     await until(() => revocations.stats.applied === 3, 'the three revocations of the batch');
     expect(['one', 'two', 'three'].map((sid) => revocations.check({ sid }))).toEqual(['revoked', 'revoked', 'revoked']);
     expect(warnings.filter((w) => w.includes('"applied" event threw'))).toHaveLength(3);
+  });
+
+  it('a session message whose upTo lies far ahead or is not a whole number is applied as the whole session, held for the lifetime only, never dropped (an attack review: held until 2100 in memory; dropped)', async () => {
+    const ns = await namespace();
+    const revocations = await instance(ns.user, { sessionMaxLifetimeMs: 3_600_000 });
+    const exp = Date.now() + 3_600_000;
+    const offline = (sid: string, iat: number) => revocations.check({ sid, iat, scope: 'openid offline_access' });
+    await ns.raw.publish(ns.channel(REVOCATION_KEYS.channel), message([
+      { kind: 'session', sid: 'far-ahead', exp, upTo: YEAR_2100 },
+      { kind: 'session', sid: 'fraction', exp, upTo: nowS() - 100.5 },
+      { kind: 'session', sid: 'text', exp, upTo: String(nowS() - 100) },
+      { kind: 'session', sid: 'honest', exp, upTo: nowS() - 100 },
+    ]));
+    await until(() => revocations.stats.applied === 4, 'the four revocations of the batch');
+    expect(['far-ahead', 'fraction', 'text', 'honest'].map((sid) => offline(sid, nowS()))).toEqual(['revoked', 'revoked', 'revoked', 'active']);
+    expect(revocations.stats.refused.bus).toBe(0);
+    // Held for the lifetime, not until 2100: a prune past it drops them (the index's own, as the minute's prune runs it).
+    const index = (revocations as unknown as { index: { prune(nowMs: number, maxLifetimeMs: number): void; sessionCount: number } }).index;
+    index.prune(Date.now() + 3_600_000 + 5_000, 3_600_000);
+    expect(index.sessionCount).toBe(0);
   });
 
   it('messages of another format version are dropped whole and counted', async () => {

@@ -11,6 +11,8 @@ import { EPOCH_BASE_S } from '../../../client/src/revocation/session-table.js';
 const T = 1_800_000_000; // the logout token's iat, epoch s
 const SLACK = SESSION_UP_TO_SLACK_SECONDS;
 const HOUR_MS = 3_600_000;
+/** A token refreshed from an offline session: only such a one may pass a session revoked up to a time. */
+const OFFLINE = 'openid profile offline_access';
 
 describe('RevocationIndex.revokeSessionUpTo', () => {
   it('has a slack of 5 seconds', () => {
@@ -27,29 +29,29 @@ describe('RevocationIndex.revokeSessionUpTo', () => {
   ])('refuses a token of the sid issued %s: %s', (_, iat, revoked) => {
     const index = new RevocationIndex();
     index.revokeSessionUpTo('sid', T);
-    expect(index.isRevoked({ sid: 'sid', iat })).toBe(revoked);
-    expect(index.isRevoked({ sid: 'other', iat })).toBe(false);
+    expect(index.isRevoked({ scope: OFFLINE, sid: 'sid', iat })).toBe(revoked);
+    expect(index.isRevoked({ scope: OFFLINE, sid: 'other', iat })).toBe(false);
   });
 
   it('refuses a token whose iat is not a number', () => {
     const index = new RevocationIndex();
     index.revokeSessionUpTo('sid', T);
-    expect(index.isRevoked({ sid: 'sid', iat: Number.NaN })).toBe(true);
+    expect(index.isRevoked({ scope: OFFLINE, sid: 'sid', iat: Number.NaN })).toBe(true);
   });
 
   it('a token of the sid past the up-to time is still checked against not-befores', () => {
     const index = new RevocationIndex();
     index.revokeSessionUpTo('sid', T);
     index.revokeSubject('user', T + 100);
-    expect(index.isRevoked({ sid: 'sid', sub: 'user', iat: T + 50 })).toBe(true);
-    expect(index.isRevoked({ sid: 'sid', sub: 'user', iat: T + 100 })).toBe(false);
+    expect(index.isRevoked({ scope: OFFLINE, sid: 'sid', sub: 'user', iat: T + 50 })).toBe(true);
+    expect(index.isRevoked({ scope: OFFLINE, sid: 'sid', sub: 'user', iat: T + 100 })).toBe(false);
   });
 
   it('rounds a fractional time up (refusing more)', () => {
     const index = new RevocationIndex();
     index.revokeSessionUpTo('sid', T + 0.2);
-    expect(index.isRevoked({ sid: 'sid', iat: T + 1 + SLACK })).toBe(true);
-    expect(index.isRevoked({ sid: 'sid', iat: T + 2 + SLACK })).toBe(false);
+    expect(index.isRevoked({ scope: OFFLINE, sid: 'sid', iat: T + 1 + SLACK })).toBe(true);
+    expect(index.isRevoked({ scope: OFFLINE, sid: 'sid', iat: T + 2 + SLACK })).toBe(false);
   });
 
   it('whole beats up-to, in either order: every token of the sid is refused', () => {
@@ -60,8 +62,8 @@ describe('RevocationIndex.revokeSessionUpTo', () => {
     upToFirst.revokeSessionUpTo('sid', T);
     upToFirst.revokeSession('sid', Date.now() + HOUR_MS);
     for (const index of [wholeFirst, upToFirst]) {
-      expect(index.isRevoked({ sid: 'sid', iat: T + 86_400 })).toBe(true);
-      expect(index.isRevoked({ sid: 'sid', iat: T - 1 })).toBe(true);
+      expect(index.isRevoked({ scope: OFFLINE, sid: 'sid', iat: T + 86_400 })).toBe(true);
+      expect(index.isRevoked({ scope: OFFLINE, sid: 'sid', iat: T - 1 })).toBe(true);
       expect(index.sessionCount).toBe(1);
     }
   });
@@ -74,8 +76,8 @@ describe('RevocationIndex.revokeSessionUpTo', () => {
     falling.revokeSessionUpTo('sid', T + 100);
     falling.revokeSessionUpTo('sid', T);
     for (const index of [rising, falling]) {
-      expect(index.isRevoked({ sid: 'sid', iat: T + 100 + SLACK })).toBe(true);
-      expect(index.isRevoked({ sid: 'sid', iat: T + 101 + SLACK })).toBe(false);
+      expect(index.isRevoked({ scope: OFFLINE, sid: 'sid', iat: T + 100 + SLACK })).toBe(true);
+      expect(index.isRevoked({ scope: OFFLINE, sid: 'sid', iat: T + 101 + SLACK })).toBe(false);
       expect(index.sessionCount).toBe(1);
     }
   });
@@ -88,15 +90,15 @@ describe('RevocationIndex.revokeSessionUpTo', () => {
     const index = new RevocationIndex();
     index.revokeSessionUpTo('sid', upTo);
     expect(index.sessionCount).toBe(0);
-    expect(index.isRevoked({ sid: 'sid', iat: EPOCH_BASE_S })).toBe(false);
+    expect(index.isRevoked({ scope: OFFLINE, sid: 'sid', iat: EPOCH_BASE_S })).toBe(false);
   });
 
   it('keeps a time one second past the table\'s base', () => {
     const index = new RevocationIndex();
     index.revokeSessionUpTo('sid', EPOCH_BASE_S + 1);
     expect(index.sessionCount).toBe(1);
-    expect(index.isRevoked({ sid: 'sid', iat: EPOCH_BASE_S + 1 + SLACK })).toBe(true);
-    expect(index.isRevoked({ sid: 'sid', iat: EPOCH_BASE_S + 2 + SLACK })).toBe(false);
+    expect(index.isRevoked({ scope: OFFLINE, sid: 'sid', iat: EPOCH_BASE_S + 1 + SLACK })).toBe(true);
+    expect(index.isRevoked({ scope: OFFLINE, sid: 'sid', iat: EPOCH_BASE_S + 2 + SLACK })).toBe(false);
   });
 
   it('holds a time past the table\'s range as the whole sid until the range\'s end, and prunes it there', () => {
@@ -104,14 +106,14 @@ describe('RevocationIndex.revokeSessionUpTo', () => {
     const index = new RevocationIndex();
     index.revokeSessionUpTo('past', end + 10); // stored as up-to, it would wrap to 10 s past the base
     index.revokeSessionUpTo('last', end); // the range's last second: still up-to
-    expect(index.isRevoked({ sid: 'past', iat: end + 86_400 })).toBe(true);
-    expect(index.isRevoked({ sid: 'last', iat: end + SLACK + 1 })).toBe(false);
+    expect(index.isRevoked({ scope: OFFLINE, sid: 'past', iat: end + 86_400 })).toBe(true);
+    expect(index.isRevoked({ scope: OFFLINE, sid: 'last', iat: end + SLACK + 1 })).toBe(false);
     index.prune(Date.now() + HOUR_MS, HOUR_MS);
-    expect(index.isRevoked({ sid: 'past', iat: T })).toBe(true);
+    expect(index.isRevoked({ scope: OFFLINE, sid: 'past', iat: T })).toBe(true);
     index.prune(end * 1000 - 1, HOUR_MS);
-    expect(index.isRevoked({ sid: 'past', iat: T })).toBe(true);
+    expect(index.isRevoked({ scope: OFFLINE, sid: 'past', iat: T })).toBe(true);
     index.prune(end * 1000, 0);
-    expect(index.isRevoked({ sid: 'past', iat: T })).toBe(false);
+    expect(index.isRevoked({ scope: OFFLINE, sid: 'past', iat: T })).toBe(false);
   });
 
   it('prunes an up-to session once T + the max lifetime (rounded up to seconds) + slack is past, not a second before', () => {
@@ -121,10 +123,10 @@ describe('RevocationIndex.revokeSessionUpTo', () => {
     const dueS = T + 3_601 + SLACK;
     index.prune(dueS * 1000 - 1, lifetimeMs); // now rounds down to dueS - 1
     expect(index.sessionCount).toBe(1);
-    expect(index.isRevoked({ sid: 'sid', iat: T })).toBe(true);
+    expect(index.isRevoked({ scope: OFFLINE, sid: 'sid', iat: T })).toBe(true);
     index.prune(dueS * 1000, lifetimeMs);
     expect(index.sessionCount).toBe(0);
-    expect(index.isRevoked({ sid: 'sid', iat: T })).toBe(false);
+    expect(index.isRevoked({ scope: OFFLINE, sid: 'sid', iat: T })).toBe(false);
   });
 
   it('prunes a whole session at its expiry, not at T + lifetime, after an up-to arrived for it', () => {
@@ -133,24 +135,41 @@ describe('RevocationIndex.revokeSessionUpTo', () => {
     index.revokeSession('sid', expiresS * 1000);
     index.revokeSessionUpTo('sid', T);
     index.prune((T + 3_600 + SLACK) * 1000, HOUR_MS);
-    expect(index.isRevoked({ sid: 'sid', iat: T + 3_600 })).toBe(true);
+    expect(index.isRevoked({ scope: OFFLINE, sid: 'sid', iat: T + 3_600 })).toBe(true);
     index.prune(expiresS * 1000, HOUR_MS);
     expect(index.sessionCount).toBe(0);
   });
 
-  it('an up-to revocation with wholeUntilMs over a whole one holds the whole one until then at least (as the write script extends it in Redis), and only then', () => {
+  it('an up-to revocation arriving now over a whole one in force holds that one until whole.untilMs at least (as the write script extends it in Redis), and only then', () => {
     const index = new RevocationIndex();
     const wholeS = T + 60;
     index.revokeSession('sid', wholeS * 1000);
-    index.revokeSessionUpTo('sid', T, (T + 10 * 3_600) * 1000);
+    index.revokeSessionUpTo('sid', T, { nowMs: T * 1000, untilMs: (T + 10 * 3_600) * 1000 });
     index.prune((wholeS + 1) * 1000, 10 * HOUR_MS);
     // Before: pruned at the whole one's own expiry, so tokens issued up to T passed from then on.
-    expect(index.isRevoked({ sid: 'sid', iat: T })).toBe(true);
-    expect(index.isRevoked({ sid: 'sid', iat: T + 3_600 })).toBe(true); // still whole
+    expect(index.isRevoked({ scope: OFFLINE, sid: 'sid', iat: T })).toBe(true);
+    expect(index.isRevoked({ scope: OFFLINE, sid: 'sid', iat: T + 3_600 })).toBe(true); // still whole
     index.prune((T + 10 * 3_600) * 1000, 10 * HOUR_MS);
     expect(index.sessionCount).toBe(0);
-    const upToOnly = new RevocationIndex();
-    upToOnly.revokeSessionUpTo('sid', T, (T + 10 * 3_600) * 1000);
-    expect(upToOnly.isRevoked({ sid: 'sid', iat: T + 3_600 })).toBe(false); // not held whole: wholeUntilMs changes nothing
+  });
+
+  it('an up-to revocation arriving now over a whole one that expired (not pruned yet) takes its place, as in Redis (an attack review: it was extended whole for a lifetime)', () => {
+    const index = new RevocationIndex();
+    index.revokeSession('sid', (T - 10) * 1000);
+    index.revokeSessionUpTo('sid', T, { nowMs: T * 1000, untilMs: (T + 10 * 3_600) * 1000 });
+    expect(index.isRevoked({ scope: OFFLINE, sid: 'sid', iat: T })).toBe(true);
+    expect(index.isRevoked({ scope: OFFLINE, sid: 'sid', iat: T + 60 })).toBe(false);
+  });
+
+  it('lets a later token through only when its scope holds offline_access: Keycloak sends the logout before it removes the online session, and one refreshed from it meanwhile is later (an attack review)', () => {
+    const index = new RevocationIndex();
+    index.revokeSessionUpTo('sid', T);
+    const later = T + SLACK + 60;
+    expect(index.isRevoked({ sid: 'sid', iat: later })).toBe(true);
+    expect(index.isRevoked({ sid: 'sid', iat: later, scope: 'openid profile' })).toBe(true);
+    expect(index.isRevoked({ sid: 'sid', iat: later, scope: 'openid no_offline_access offline_access_x' })).toBe(true);
+    expect(index.isRevoked({ sid: 'sid', iat: later, scope: 'offline_access' })).toBe(false);
+    expect(index.isRevoked({ sid: 'sid', iat: later, scope: 'openid offline_access email' })).toBe(false);
+    expect(index.isRevoked({ sid: 'sid', iat: T, scope: 'offline_access' })).toBe(true);
   });
 });
