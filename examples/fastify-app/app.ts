@@ -14,6 +14,8 @@ export interface TokenClaims {
   readonly sub: string;
   readonly sid: string;
   readonly iat: number;
+  /** Lets the tokens Keycloak refreshes from an offline session pass a back-channel logout of the browser session. */
+  readonly scope?: string;
 }
 
 declare module 'fastify' {
@@ -76,7 +78,7 @@ export async function buildApp(options: ExampleAppOptions): Promise<FastifyInsta
     if (!payload || payload.typ !== 'Bearer' || typeof payload.sub !== 'string' || typeof payload.sid !== 'string' || typeof payload.iat !== 'number') {
       return reply.code(401).header('WWW-Authenticate', 'Bearer').send({ error: 'invalid_token' });
     }
-    request.claims = { sub: payload.sub, sid: payload.sid, iat: payload.iat };
+    request.claims = { sub: payload.sub, sid: payload.sid, iat: payload.iat, ...(typeof payload.scope === 'string' ? { scope: payload.scope } : {}) };
     return undefined;
   };
   const protect = { preHandler: [authenticate, requireNotRevoked((request) => request.claims ?? undefined)] };

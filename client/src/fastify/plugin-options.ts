@@ -49,7 +49,7 @@ export interface KccFastifyOptions {
   /** Where the realm's signing keys come from; shared by the logout routes. @default Keycloak's `<issuer>/protocol/openid-connect/certs` */
   readonly realmKeys?: Omit<RealmKeysOptions, 'issuer' | 'logger'>;
   /** Limits and tolerances of the back-channel logout route. @default BACKCHANNEL_LOGOUT_DEFAULTS */
-  readonly backchannelLogout?: Pick<BackchannelLogoutOptions, 'maxBodyBytes' | 'maxTokenAgeMs' | 'clockToleranceMs' | 'allowMissingExp' | 'acceptedTypes'>;
+  readonly backchannelLogout?: Pick<BackchannelLogoutOptions, 'maxBodyBytes' | 'maxTokenAgeMs' | 'clockToleranceMs' | 'allowMissingExp' | 'acceptedTypes' | 'keepOfflineSessions'>;
   /** Keycloak's legacy `k_logout` / `k_push_not_before`. @default off */
   readonly keycloakAdmin?: KccFastifyKeycloakAdminOptions;
   /** Route paths; `false` leaves a route unmounted. */
@@ -136,7 +136,7 @@ const ROUTE_OPTION_NAMES = { jwks: true, backchannelLogout: true, health: true }
 const KEYCLOAK_ADMIN_OPTION_NAMES = { enabled: true, adminUrlPath: true, maxBodyBytes: true, clockToleranceMs: true } as const satisfies Record<keyof KccFastifyKeycloakAdminOptions, true>;
 const { issuer: _issuer, logger: _logger, ...PLUGIN_REALM_KEYS_OPTION_NAMES } = REALM_KEYS_OPTION_NAMES;
 const BACKCHANNEL_LOGOUT_OPTION_NAMES = {
-  maxBodyBytes: true, maxTokenAgeMs: true, clockToleranceMs: true, allowMissingExp: true, acceptedTypes: true,
+  maxBodyBytes: true, maxTokenAgeMs: true, clockToleranceMs: true, allowMissingExp: true, acceptedTypes: true, keepOfflineSessions: true,
 } as const satisfies Record<keyof NonNullable<KccFastifyOptions['backchannelLogout']>, true>;
 
 function checkPath(value: string | boolean | undefined, fallback: string, option: string, problems: OptionProblems, orElse = 'or false'): string | undefined {

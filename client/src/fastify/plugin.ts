@@ -79,8 +79,8 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
   const endpoints: MountedEndpoint[] = [];
   if (options.routes?.backchannelLogout !== false) {
     // Only the options the plugin takes (it names any other key itself).
-    const { maxBodyBytes, maxTokenAgeMs, clockToleranceMs, allowMissingExp, acceptedTypes } = options.backchannelLogout ?? {};
-    const limits = { maxBodyBytes, maxTokenAgeMs, clockToleranceMs, allowMissingExp, acceptedTypes };
+    const { maxBodyBytes, maxTokenAgeMs, clockToleranceMs, allowMissingExp, acceptedTypes, keepOfflineSessions } = options.backchannelLogout ?? {};
+    const limits = { maxBodyBytes, maxTokenAgeMs, clockToleranceMs, allowMissingExp, acceptedTypes, keepOfflineSessions };
     const handler = nested(problems, 'backchannelLogout.', () => createBackchannelLogoutHandler({ ...limits, ...common }));
     if (handler && resolved.backchannelLogoutPath) endpoints.push({ path: resolved.backchannelLogoutPath, mediaType: FORM_CONTENT_TYPE, handler });
   }

@@ -5,7 +5,7 @@ import type { Revocations } from '../revocation/revocations.js';
 import type { KccFastify } from './decoration.js';
 import { PLUGIN_NAME } from './plugin-options.js';
 
-/** Reads the verified token claims of a request (`sid`, `sub`, `iat`); `undefined` when there are none. */
+/** Reads the verified token claims of a request (`sid`, `sub`, `iat`, `scope`: without it an offline session's tokens are refused after a logout of its browser session); `undefined` when there are none. */
 export type ClaimsGetter = (request: FastifyRequest) => RevocationClaims | undefined | Promise<RevocationClaims | undefined>;
 
 /** Options of {@link requireNotRevoked}. */

@@ -58,6 +58,17 @@ export interface BackchannelLogoutOptions extends RealmKeysOptions {
    */
   readonly acceptedTypes?: readonly string[];
   /**
+   * Whether a logout lets through the tokens Keycloak goes on refreshing from the offline session
+   * that shares the logged-out session's `sid` (their `iat` more than 5 s after the logout's, their
+   * `scope` holding `offline_access`), as Keycloak does when the client's "Backchannel logout revoke
+   * offline sessions" is off. `false` refuses every token of the `sid`, whatever Keycloak keeps:
+   * for an app that serves no offline tokens, or that wants a logout of an offline session (an
+   * admin ending a stolen offline token) to refuse the tokens refreshed from it while Keycloak
+   * still sends the logout tokens (docs/logout-sync.md).
+   * @default true
+   */
+  readonly keepOfflineSessions?: boolean;
+  /**
    * Rejections are reported at `info` (reason, no token); 503s, and tokens refused for an `iat` ahead of this
    * instance's clock, also at `warn` (at most once a minute for each cause, the next one counting those not logged).
    * @default defaultLogger
@@ -71,6 +82,7 @@ export const BACKCHANNEL_LOGOUT_DEFAULTS = {
   clockToleranceMs: 60_000,
   allowMissingExp: false,
   acceptedTypes: ['logout+jwt', 'JWT', 'Logout'] as readonly string[],
+  keepOfflineSessions: true,
 } as const;
 
 /** Why a back-channel logout request was refused (400). */
@@ -128,7 +140,7 @@ function claimFailure(error: unknown): Verdict {
 /** Every option of BackchannelLogoutOptions (the compiler keeps the list whole). */
 const BACKCHANNEL_LOGOUT_OPTION_NAMES = {
   ...REALM_KEYS_OPTION_NAMES, clientId: true, sink: true, replayGuard: true, maxBodyBytes: true, maxTokenAgeMs: true,
-  clockToleranceMs: true, allowMissingExp: true, acceptedTypes: true, logger: true,
+  clockToleranceMs: true, allowMissingExp: true, acceptedTypes: true, keepOfflineSessions: true, logger: true,
 } as const satisfies Record<keyof BackchannelLogoutOptions, true>;
 
 /**
@@ -171,6 +183,8 @@ export function createBackchannelLogoutHandler(options: BackchannelLogoutOptions
   const maxTokenAgeS = problems.number('maxTokenAgeMs', options.maxTokenAgeMs, d.maxTokenAgeMs, { min: 1, unit: 'ms' }) / 1000;
   const toleranceS = problems.number('clockToleranceMs', options.clockToleranceMs, d.clockToleranceMs, { unit: 'ms' }) / 1000;
   const acceptedTypes = options.acceptedTypes ?? d.acceptedTypes;
+  const keepOfflineSessions = options.keepOfflineSessions ?? d.keepOfflineSessions;
+  if (typeof keepOfflineSessions !== 'boolean') problems.add(`keepOfflineSessions: must be true or false, got ${typeof keepOfflineSessions}`);
   if (acceptedTypes.length === 0) problems.add('acceptedTypes: must list at least one "typ" value');
   problems.throwIfAny('kcc-redis back-channel logout options');
   const keys = realmKeys!; // defined: its problems were thrown above
@@ -219,7 +233,7 @@ export function createBackchannelLogoutHandler(options: BackchannelLogoutOptions
 
   /**
    * How far a logout of `payload.sid` revokes: up to its `iat`, unless Keycloak ends the offline
-   * session as well ({@link REVOKE_OFFLINE_ACCESS}) or the `iat` is too far ahead for the sink to
+   * session as well ({@link REVOKE_OFFLINE_ACCESS}), `keepOfflineSessions` is off, or the `iat` is too far ahead for the sink to
    * take as a time (clockToleranceMs above the skew it allows): then every token of the session,
    * refusing more rather than losing the logout.
    */
@@ -227,7 +241,7 @@ export function createBackchannelLogoutHandler(options: BackchannelLogoutOptions
     const events = payload.events as Record<string, unknown>; // checked in verify()
     // Keycloak's own receiver of logout tokens also takes the string "true".
     const revokeOffline = events[REVOKE_OFFLINE_ACCESS] === true || events[REVOKE_OFFLINE_ACCESS] === 'true';
-    if (revokeOffline || payload.iat! > latestNotBefore(Date.now())) return undefined;
+    if (!keepOfflineSessions || revokeOffline || payload.iat! > latestNotBefore(Date.now())) return undefined;
     return { issuedUpTo: Math.ceil(payload.iat!) };
   }
 

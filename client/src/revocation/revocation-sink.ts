@@ -31,12 +31,14 @@ export interface RevocationSink {
 /** How far {@link RevocationSink.revokeSession} revokes a session. */
 export interface RevokeSessionOptions {
   /**
-   * Refuse only the tokens of the session issued (`iat`) at or before this time, epoch seconds (at
-   * most now + `MAX_NOT_BEFORE_SKEW_SECONDS`, 60 s), and a few seconds after it
-   * (`SESSION_UP_TO_SLACK_SECONDS`, 5 s: Keycloak's nodes' clocks differ). Later tokens of the
-   * same `sid` pass: Keycloak issues them from the offline session that shares the `sid` and that
-   * the logout left alive (the back-channel logout handler passes the logout token's `iat`, unless
-   * the token says `revoke_offline_access`). Without it, every token of the session is refused.
+   * Let through the tokens Keycloak refreshes from the session's offline session after this time
+   * (epoch seconds; at most now + `MAX_NOT_BEFORE_SKEW_SECONDS`, 60 s, and not older than
+   * `sessionMaxLifetimeMs`): every token of the session is refused but those whose `iat` is more
+   * than `SESSION_UP_TO_SLACK_SECONDS` (5 s: Keycloak's nodes' clocks differ) after it and whose
+   * `scope` holds `offline_access`. Keycloak keeps the offline session that shares the `sid` when a
+   * logout ends the browser session. The back-channel logout handler passes the logout token's
+   * `iat`, unless the token says `revoke_offline_access` or `keepOfflineSessions` is off. Without
+   * it, every token of the session is refused.
    */
   readonly issuedUpTo?: number;
 }

@@ -244,6 +244,8 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
   // Up-to times down to the first at which every token issued up to it (with the index's slack) is
   // older than any live token: those below refuse nothing either (writers prune them).
   const oldestUpTo = oldest - SESSION_UP_TO_SLACK_SECONDS;
+  /** Up-to entries later than this host's clock allows: judged again by the server's. */
+  const aheadUpTo: [sid: string, upTo: number][] = [];
   // The four parts are independent (each change to them is also in the log): read together.
   const [sessions, sessionsUpTo, subjects, storedClient] = await Promise.all([
     // Sessions down to the first expired one: the rest are expired too.
@@ -255,15 +257,14 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
       return 'applied';
     }),
     // Sessions revoked up to a time (T, epoch s), down to the first T older than any live token's
-    // `iat`. A T later than any honest writer writes only refuses more of one session, but would be
-    // held for decades: it is held as the whole session for this instance's lifetime instead (an
-    // attack review).
+    // `iat`. One later than this host's clock allows is judged again by the server's (below). Over a
+    // whole revocation this live index holds but that expired (a load after a gap), one takes its place.
     readSet(REVOCATION_KEYS.sessionsUpTo, 'sessions revoked up to a time', reserve, oldestUpTo - 1, (sid, raw) => {
       const upTo = Number(raw);
       if (!validId(sid) || !Number.isSafeInteger(upTo)) return 'poison';
       if (upTo < oldestUpTo) return 'expired';
-      if (upTo > hostLatest) index.revokeSession(sid, cap);
-      else index.revokeSessionUpTo(sid, upTo);
+      if (upTo > hostLatest) aheadUpTo.push([sid, upTo]);
+      else index.revokeSessionUpTo(sid, upTo, { nowMs: now, untilMs: 0 });
       return 'applied';
     }),
     // Not-befores down to the first older than any live token (as RevocationIndex.prune drops them;
@@ -296,7 +297,7 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
   // clocks decides, as for messages: a host running behind must not refuse an honest not-before).
   const futureSubjects = new Map(subjects.future);
   let serverNow: number | undefined;
-  if (futureSubjects.size > 0 || futureClient !== '') {
+  if (futureSubjects.size > 0 || futureClient !== '' || aheadUpTo.length > 0) {
     serverNow = await redis.serverClock.measuredNow();
     if (serverNow !== undefined) {
       const latest = latestNotBefore(serverNow, NOT_BEFORE_READ_SLACK_SECONDS);
@@ -312,6 +313,14 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
         loaded++;
       }
     }
+  }
+  // An up-to time later than any honest writer writes only refuses more of one session, but would be
+  // held for decades: held as the whole session for this instance's lifetime instead (an attack
+  // review); so is one the server's clock could not judge (refusing more).
+  const upToLatest = serverNow === undefined ? -Infinity : latestNotBefore(serverNow, NOT_BEFORE_READ_SLACK_SECONDS);
+  for (const [sid, upTo] of aheadUpTo) {
+    if (upTo <= upToLatest) index.revokeSessionUpTo(sid, upTo, { nowMs: now, untilMs: 0 });
+    else index.revokeSession(sid, cap);
   }
   const oversized = sessions.oversized + sessionsUpTo.oversized + subjects.oversized + (storedClient.oversized === undefined ? 0 : 1);
   const future = futureSubjects.size + (futureClient === '' ? 0 : 1);

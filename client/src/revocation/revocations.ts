@@ -20,7 +20,7 @@ import {
   latestNotBefore,
   revocationProblem,
 } from './revocation-event.js';
-import { type RevocationClaims, RevocationIndex } from './revocation-index.js';
+import { type RevocationClaims, RevocationIndex, oldestLiveNotBefore } from './revocation-index.js';
 import { BusCoverage } from './bus-coverage.js';
 import { GapReloads } from './gap-reloads.js';
 import { REVOCATION_KEYS } from './revocation-keys.js';
@@ -191,7 +191,7 @@ export interface RevocationStats {
  *
  * @example
  * const revocations = await Revocations.start(redis);
- * if (revocations.rejects({ sid: token.sid, sub: token.sub, iat: token.iat })) return reply.code(401).send();
+ * if (revocations.rejects({ sid: token.sid, sub: token.sub, iat: token.iat, scope: token.scope })) return reply.code(401).send();
  * await revocations.revokeSession(sid); // the app's own logout
  */
 export class Revocations extends EventEmitter<RevocationEvents> implements KeycloakAdminSink {
@@ -439,6 +439,12 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
       this.refused.api++;
       const got = typeof upTo === 'number' ? String(upTo) : upTo === null ? 'null' : typeof upTo;
       return Promise.reject(new KccInputError(`revokeSession: issuedUpTo must be a time in epoch seconds (a positive number, e.g. the logout token's iat), got ${got}; leave it out to revoke every token of the session`));
+    }
+    // Older than any live token: it would revoke nothing (a duration, or performance.now() / 1000, passed by mistake).
+    const oldest = oldestLiveNotBefore(Date.now(), this.options.sessionMaxLifetimeMs);
+    if (upTo < oldest) {
+      this.refused.api++;
+      return Promise.reject(new KccInputError(`revokeSession: issuedUpTo ${upTo} (${epochSecondsAsDate(upTo)}) is older than sessionMaxLifetimeMs: no token issued then is alive, so it would revoke nothing. Pass epoch seconds, e.g. the logout token's iat, or leave it out to revoke every token of the session`));
     }
     return this.revoke({ kind: 'session', sid, exp, upTo: Math.ceil(upTo) });
   }
@@ -1124,17 +1130,23 @@ const REFUSAL_LOG_INTERVAL_MS = 60_000;
 function apiRefusal(event: RevocationEvent, problem: RevocationRefusal, now: number): string {
   if (problem === 'future-not-before' && event.kind === 'session') {
     return (
-      `revokeSession: issuedUpTo ${event.upTo} (${new Date(event.upTo! * 1000).toISOString()}) is more than ${MAX_NOT_BEFORE_SKEW_SECONDS} s in the future ` +
+      `revokeSession: issuedUpTo ${event.upTo} (${epochSecondsAsDate(event.upTo!)}) is more than ${MAX_NOT_BEFORE_SKEW_SECONDS} s in the future ` +
       `(latest accepted now: ${latestNotBefore(now)}); no token is issued then yet. Pass the token's or the logout's iat (epoch seconds), or leave it out to revoke every token of the session`
     );
   }
   if (problem === 'future-not-before' && 'nbf' in event) {
     const method = event.kind === 'client' ? 'revokeAllBefore' : 'revokeSubject';
     return (
-      `${method}: notBefore ${event.nbf} (${new Date(event.nbf * 1000).toISOString()}) is more than ${MAX_NOT_BEFORE_SKEW_SECONDS} s in the future ` +
+      `${method}: notBefore ${event.nbf} (${epochSecondsAsDate(event.nbf)}) is more than ${MAX_NOT_BEFORE_SKEW_SECONDS} s in the future ` +
       `(latest accepted now: ${latestNotBefore(now)}); a future not-before would refuse every token issued until then. ` +
       'Pass the time of the logout in epoch seconds, e.g. Math.floor(Date.now() / 1000) (this host\'s clock, compared with the iat Keycloak stamps: keep it on NTP)'
     );
   }
   return `invalid ${String((event as { kind?: unknown }).kind)} revocation: ids must be strings of 1 to ${MAX_REVOCATION_ID_LENGTH} characters, times whole numbers`;
+}
+
+/** `seconds` as an ISO date, or a word for a time no Date holds (toISOString throws for it: a huge value must reject, not throw). */
+function epochSecondsAsDate(seconds: number): string {
+  const date = new Date(seconds * 1000);
+  return Number.isNaN(date.getTime()) ? 'beyond any date' : date.toISOString();
 }

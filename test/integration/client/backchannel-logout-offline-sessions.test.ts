@@ -12,7 +12,8 @@
  * planted in the up-to set with the app's own Redis credentials.
  */
 import { beforeAll, describe, expect, it, vi } from 'vitest';
-import { KccInputError, KccRedis, Revocations, SESSION_UP_TO_SLACK_SECONDS } from '../../../client/src/index.js';
+import { createLocalJWKSet } from 'jose';
+import { KccInputError, KccRedis, RedisReplayGuard, Revocations, SESSION_UP_TO_SLACK_SECONDS, createBackchannelLogoutHandler } from '../../../client/src/index.js';
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
 import { RecentWrites } from '../../../client/src/revocation/recent-writes.js';
 import { closeAfterEach } from '../../support/closing.js';
@@ -21,7 +22,7 @@ import { logoutInstance } from '../../support/logout-instance.js';
 import { FORM_TYPE, LOGOUT_EVENT, type RealmKey, form, logoutClaims, realmKey, signToken } from '../../support/logout-tokens.js';
 import { kccOptions, useTestRedis } from '../../support/redis.js';
 
-const USERS = 16;
+const USERS = 20;
 const server = useTestRedis({ appEnvs: Array.from({ length: USERS }, (_, i) => ({ app: `offline${i}`, env: 'prod' })), persistence: 'none' });
 const closeLater = closeAfterEach();
 const ISSUER = 'https://sso.example.test/realms/shop';
@@ -164,6 +165,37 @@ describe('a back-channel logout that leaves the offline session alive', () => {
     expect(error).toBeInstanceOf(KccInputError);
     expect((error as Error).message).toContain(`issuedUpTo must be a time in epoch seconds (a positive number, e.g. the logout token's iat), got ${named}`);
     expect(await stored(user, 'browser')).toEqual({ whole: null, upTo: null });
+  });
+
+  it('revokeSession with issuedUpTo beyond any date, or older than any live token (a duration passed by mistake), is refused, naming it: a rejected promise, never a throw, nothing written (a review)', async () => {
+    const user = `offline${ns++}-prod`;
+    const { revocations } = await instance(user);
+    let call: Promise<void> | undefined;
+    expect(() => void (call = revocations.revokeSession('browser', { issuedUpTo: 1e300 }))).not.toThrow();
+    await expect(call).rejects.toThrow(/issuedUpTo 1e\+300 \(beyond any date\) is more than 60 s in the future/);
+    for (const mistake of [3_600, nowS() - 11 * 3_600]) {
+      await expect(revocations.revokeSession('browser', { issuedUpTo: mistake })).rejects.toThrow(/issuedUpTo .* is older than sessionMaxLifetimeMs: no token issued then is alive/);
+    }
+    expect(revocations.stats.refused.api).toBe(3);
+    expect(await stored(user, 'browser')).toEqual({ whole: null, upTo: null });
+  });
+
+  it('keepOfflineSessions: false makes every back-channel logout refuse every token of its sid (an app without offline tokens, or wanting a logout of an offline session to hold while Keycloak still sends it)', async () => {
+    const user = `offline${ns++}-prod`;
+    const redis = closeLater(await KccRedis.connect(kccOptions(server, user), ['subscriber']));
+    const revocations = closeLater(await Revocations.start(redis));
+    const logout = createBackchannelLogoutHandler({
+      issuer: ISSUER, clientId: 'shop', sink: revocations, replayGuard: new RedisReplayGuard(redis),
+      jwks: createLocalJWKSet({ keys: [key.publicJwk] }), logger: { info: () => {}, warn: () => {} }, keepOfflineSessions: false,
+    });
+    const t = nowS() - 30;
+    await logOut(logout, 'browser', t);
+    expect(answers(revocations, 'browser', [t, t + 25])).toEqual(['revoked', 'revoked']);
+    expect((await stored(user, 'browser')).upTo).toBeNull();
+    expect(() => createBackchannelLogoutHandler({
+      issuer: ISSUER, clientId: 'shop', sink: revocations, replayGuard: new RedisReplayGuard(redis),
+      jwks: createLocalJWKSet({ keys: [key.publicJwk] }), keepOfflineSessions: 'no' as unknown as boolean,
+    })).toThrow(/keepOfflineSessions: must be true or false, got string/);
   });
 
   it('an up-to revocation Redis lost (a failover) is written again by the instance that wrote it', async () => {

@@ -17,7 +17,7 @@ import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.
 import { closeAfterEach } from '../../support/closing.js';
 import { asAdmin, connectAs, kccOptions, useTestRedis } from '../../support/redis.js';
 
-const USERS = ['snapclock0-prod', 'snapclock1-prod', 'snapclock2-prod'] as const;
+const USERS = ['snapclock0-prod', 'snapclock1-prod', 'snapclock2-prod', 'snapclock3-prod'] as const;
 const server = useTestRedis({ appEnvs: USERS.map((user) => ({ app: user.replace('-prod', ''), env: 'prod' })), persistence: 'none' });
 const closeLater = closeAfterEach();
 const realNow = Date.now.bind(Date);
@@ -39,6 +39,19 @@ async function instance(user: string, behindMs = 0, warnings: string[] = []): Pr
 }
 
 describe('an instance starting with its clock 120 s behind the Redis server\'s', () => {
+  it('loads an honest session revoked up to a logout as that (offline tokens after it pass), judged by the server\'s clock; one forged a year ahead is held whole, for the lifetime only (a review: judged by this host\'s clock alone, the honest one was held whole)', async () => {
+    const writer = await instance(USERS[3]);
+    const logoutAt = nowS() - 10;
+    await writer.revocations.revokeSession('browser', { issuedUpTo: logoutAt });
+    const raw = closeLater(await connectAs(server, USERS[3]));
+    await raw.zadd(writer.redis.key(REVOCATION_KEYS.sessionsUpTo), logoutAt + YEAR_S, 'forged');
+    const lagging = await instance(USERS[3], 600_000);
+    const offline = (sid: string, iat: number) => lagging.revocations.check({ sid, iat, scope: 'openid offline_access' });
+    expect([offline('browser', logoutAt), offline('browser', logoutAt + 60)]).toEqual(['revoked', 'active']);
+    expect(offline('forged', logoutAt + 60)).toBe('revoked');
+    expect(lagging.revocations.stats.refused.snapshot).toBe(0);
+  });
+
   it('loads an honest user-wide not-before and leaves it in Redis; refuses and removes a forged one a year ahead, saying which clock judged', async () => {
     const writer = await instance(USERS[0]);
     const logoutAt = nowS();

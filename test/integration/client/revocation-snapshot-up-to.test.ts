@@ -15,7 +15,7 @@ import { closeAfterEach } from '../../support/closing.js';
 import { interceptRankRanges } from '../../support/snapshot-reads.js';
 import { connectAs, kccOptions, useTestRedis } from '../../support/redis.js';
 
-const server = useTestRedis({ appEnvs: Array.from({ length: 12 }, (_, i) => ({ app: `upto${i}`, env: 'prod' })), persistence: 'none' });
+const server = useTestRedis({ appEnvs: Array.from({ length: 16 }, (_, i) => ({ app: `upto${i}`, env: 'prod' })), persistence: 'none' });
 let ns = 0;
 const closeLater = closeAfterEach();
 const LIFETIME_MS = 3_600_000;
@@ -31,7 +31,6 @@ async function namespace(): Promise<{ raw: Redis; redis: KccRedis; sessions: str
   return { raw, redis, sessions: redis.key(REVOCATION_KEYS.sessions), upTo: redis.key(REVOCATION_KEYS.sessionsUpTo), subjects: redis.key(REVOCATION_KEYS.subjects) };
 }
 
-/** Whether `index` refuses a token of `sid` issued at `iat`. */
 /** Whether `index` refuses a token of `sid` issued at `iat` and refreshed from an offline session (only such a one may pass an up-to revocation). */
 const refuses = (index: RevocationIndex, sid: string, iat: number) => index.isRevoked({ sid, iat, scope: 'openid offline_access' });
 
@@ -59,6 +58,17 @@ describe('loading the sessions revoked up to a time', () => {
     expect(refuses(index, 'not-stored', at(0) - 10)).toBe(false);
     // Nothing refused, nothing removed.
     expect(await raw.zcard(upTo)).toBe(251);
+  });
+
+  it('loaded into a live index (a reload after a gap) over a whole revocation it holds that expired, not pruned yet, an up-to entry takes its place (a review: it was ignored, and the prune then dropped the logout)', async () => {
+    const { raw, redis, upTo } = await namespace();
+    const t = nowS() - 30;
+    await raw.zadd(upTo, t, 'browser');
+    const index = new RevocationIndex();
+    index.revokeSession('browser', Date.now() - 5_000);
+    await loadRevocationSnapshot(redis, index, LIFETIME_MS);
+    index.prune(Date.now(), LIFETIME_MS);
+    expect([refuses(index, 'browser', t - 60), refuses(index, 'browser', t + 60)]).toEqual([true, false]);
   });
 
   it('fills the one session table with the sessions: sized once for both sets from their counts, the up-to ranges the count calls for pipelined', async () => {
