@@ -20,6 +20,7 @@ const USAGE = `Usage: kcc-redis revoke --app <app> --env <env> [<source>]
 Revokes through the client's own Revocations (state, event log and pub/sub in one step), so every
 running instance refuses the tokens within the usual propagation time:
   --sid <sid>              one session (Keycloak's "sid"), remembered for --session-max-lifetime-ms
+                           (ends nothing in Keycloak: end an offline session of it there too)
   --sub <sub>              every token of one user issued before --before (default: now)
   --all-before <time>      every token of the app-env issued before <time>
 A time is "now" (Redis' clock, rounded up to the next second), epoch seconds or ISO 8601 with a

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { KccRedis } from '@kcc-redis/client';
 import { REVOCATION_KEYS } from '@kcc-redis/client/contract';
 import { runReadScript } from '../../client/src/read-script.js';
+import { SESSION_UP_TO_SLACK_SECONDS } from '../../client/src/revocation/revocation-index.js';
 import { DECLARATION_MEMBERS_READ, MAX_DECLARATIONS_READ, currentDeclarationWindow, isDeclaredLifetime } from '../../client/src/revocation/session-lifetimes.js';
 import { type Part, unreadable } from './unreadable.js';
 
@@ -9,7 +10,11 @@ import { type Part, unreadable } from './unreadable.js';
 export interface RevocationStatus {
   /** Sessions revoked whole, still remembered. */
   readonly sessions: number;
-  /** Sessions revoked up to a time (a back-channel logout that left Keycloak's offline session alive); writers prune them every 64th write. */
+  /**
+   * Sessions revoked up to a time (a back-channel logout that left Keycloak's offline session
+   * alive), still remembered for the longest lifetime running instances declare; with none declared,
+   * every one stored, expired ones included until a writer prunes them (every 64th write).
+   */
   readonly sessionsUpTo: number;
   /** Users with a not-before. */
   readonly subjects: number;
@@ -70,6 +75,14 @@ export async function readRevocations(redis: KccRedis, now = Date.now()): Promis
       return error ?? value;
     });
   });
+  let upTo = Number(sessionsUpTo);
+  const declared = lifetimes instanceof Error ? undefined : declaredLifetimes(lifetimes as string[]);
+  const longest = declared?.crowded === false ? declared.declaredMs[0] : undefined;
+  if (upTo > 0 && longest !== undefined) {
+    // As the writers prune them: a time at or before this is past every token's lifetime.
+    const expiredUpTo = Math.floor((now - longest) / 1000) - SESSION_UP_TO_SLACK_SECONDS;
+    upTo = Number(await redis.run((r) => r.zcount(redis.key(REVOCATION_KEYS.sessionsUpTo), `(${expiredUpTo}`, '+inf')));
+  }
   const [oldest, newest] = await runReadScript<[string | false | null, string | false | null]>(redis, LOG_END_IDS, [redis.key(REVOCATION_KEYS.log)], []);
   const entryTime = (id: string | false | null) => (typeof id === 'string' ? Number(id.split('-')[0]) : undefined);
   const stored = Number(clientBytes) === 0 ? undefined : Number(clientBytes) > CLIENT_VALUE_SHOWN ? `${String(clientStart)}…` : String(clientStart);
@@ -78,7 +91,7 @@ export async function readRevocations(redis: KccRedis, now = Date.now()): Promis
   const wellFormed = notBefore !== undefined && Number.isSafeInteger(notBefore) && Math.abs(notBefore) * 1000 <= MAX_DATE_MS;
   return {
     sessions: Number(sessions),
-    sessionsUpTo: Number(sessionsUpTo),
+    sessionsUpTo: upTo,
     subjects: Number(subjects),
     clientNotBefore: wellFormed ? notBefore : undefined,
     clientNotBeforeMalformed: stored !== undefined && !wellFormed ? stored : undefined,

@@ -90,7 +90,9 @@ describe('kcc-redis status and rotate-keys against forged data', () => {
   it('sessions revoked up to a logout are counted beside those revoked whole', async () => {
     const now = Date.now();
     await admin.zadd(key('shop-dev', 'revoked-sessions:v1'), now + 3_600_000, 'whole');
-    await admin.zadd(key('shop-dev', 'revoked-sessions-up-to:v1'), Math.floor(now / 1000) - 60, 'browser-1', Math.floor(now / 1000) - 30, 'browser-2');
+    await admin.zadd(key('shop-dev', 'revoked-sessions-up-to:v1'), Math.floor(now / 1000) - 60, 'browser-1', Math.floor(now / 1000) - 30, 'browser-2', Math.floor(now / 1000) - 11 * 3_600, 'expired');
+    // Running instances declare 10 h: the one from 11 h ago is past every token's lifetime (writers prune it).
+    await admin.zadd(key('shop-dev', 'session-lifetimes:v1'), now + 60_000, '36000000');
     const json = await runCliInProcess(['status', ...local(), '--app', 'shop', '--env', 'dev', '--json']);
     expect(json.json<{ appEnvs: { revocations: { sessions: number; sessionsUpTo: number } }[] }>().appEnvs[0]!.revocations).toMatchObject({ sessions: 1, sessionsUpTo: 2 });
     const table = await runCliInProcess(['status', ...local(), '--app', 'shop', '--env', 'dev']);
