@@ -175,8 +175,10 @@ export async function run(): Promise<void> {
     // Checks from memory on an index of 100,000 revoked sessions (loaded by a fresh instance from the
     // stored state), against a bare Set.has on a Set of the same ids (as decoded from JSON), same probes.
     const sessionsKey = namespacedKey(`${USER}:`, REVOCATION_KEYS.sessions);
-    // Only these: the propagation and bulk rounds above revoked some 56,000 more.
-    await publisher.del(sessionsKey);
+    // Only these: the propagation and bulk rounds above revoked some 56,000 more (the bulk logouts
+    // up to their time, in a set of their own).
+    const upToKey = namespacedKey(`${USER}:`, REVOCATION_KEYS.sessionsUpTo);
+    await publisher.del(sessionsKey, upToKey);
     const populatedIds: string[] = [];
     const expiry = Date.now() + 3_600_000;
     for (let i = 0; i < POPULATED; i += 1_000) {
@@ -227,7 +229,7 @@ export async function run(): Promise<void> {
     // A new instance on 1,000,000 stored revocations: KccRedis.connect + Revocations.start until
     // check() is current; baseline: a raw ioredis connect and the same stored sessions read with plain
     // pipelined commands (ZCARD, then every ZRANGE chunk in one pipeline). Closing is not timed.
-    await publisher.del(sessionsKey);
+    await publisher.del(sessionsKey, upToKey);
     const far = Date.now() + 3_600_000;
     for (let i = 0; i < MILLION; i += 1_000) {
       await publisher.zadd(sessionsKey, ...Array.from({ length: 1_000 }, (_, j) => [far - (i + j), randomUUID()]).flat());
