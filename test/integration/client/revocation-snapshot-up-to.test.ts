@@ -83,9 +83,9 @@ describe('loading the sessions revoked up to a time', () => {
     interceptRankRanges(redis, ([key], send) => (key === upTo && sent++, send()));
     let sentAtFirstRange: number | undefined;
     class Watching extends RevocationIndex {
-      override revokeSessionUpTo(sid: string, issuedUpTo: number): void {
+      override revokeSessionUpTo(...args: Parameters<RevocationIndex['revokeSessionUpTo']>): void {
         sentAtFirstRange ??= sent;
-        super.revokeSessionUpTo(sid, issuedUpTo);
+        super.revokeSessionUpTo(...args);
       }
     }
     const index = new Watching();
