@@ -149,11 +149,12 @@ const BACKCHANNEL_LOGOUT_OPTION_NAMES = {
  * key from the realm's JWKS), with `iss` = issuer, `aud` containing `clientId`, `iat` within
  * `maxTokenAgeMs`, `exp` (unless `allowMissingExp`), the back-channel-logout `events` member, `sub`
  * or `sid`, no `nonce`, a `jti` not seen before anywhere in the cluster and an accepted `typ`.
- * Then `sid` → `sink.revokeSession(sid, { issuedUpTo: iat })`: the tokens of the session issued up
- * to the logout, not those Keycloak issues later from the offline session of the same `sid`, which
- * it keeps — every token of the `sid` when `events` holds `"revoke_offline_access": true` (Keycloak
- * then ends the offline session too) or when `iat` lies too far ahead to pass as a time (more than
- * `MAX_NOT_BEFORE_SKEW_SECONDS`); `sub` alone → `sink.revokeSubject(sub, iat)`.
+ * Then `sid` → `sink.revokeSession(sid, { issuedUpTo: iat })`: every token of the session but
+ * those Keycloak issues later from the offline session of the same `sid`, which it keeps (`scope`
+ * with `offline_access`) — every token of the `sid` when `events` holds `"revoke_offline_access":
+ * true` (Keycloak then ends the offline session too), when `keepOfflineSessions` is off, or when
+ * `iat` lies too far ahead to pass as a time (more than `MAX_NOT_BEFORE_SKEW_SECONDS`); `sub` alone
+ * → `sink.revokeSubject(sub, iat)`.
  *
  * Answers 200 (empty body) once the revocation is durable; 400 `invalid_request` with a terse
  * description for anything else it was sent; 503 `temporarily_unavailable` when the JWKS or the

@@ -32,8 +32,8 @@ export interface RevocationSink {
 export interface RevokeSessionOptions {
   /**
    * Let through the tokens Keycloak refreshes from the session's offline session after this time
-   * (epoch seconds; at most now + `MAX_NOT_BEFORE_SKEW_SECONDS`, 60 s, and not older than
-   * `sessionMaxLifetimeMs`): every token of the session is refused but those whose `iat` is more
+   * (epoch seconds, after November 2023 and at most now + `MAX_NOT_BEFORE_SKEW_SECONDS`, 60 s):
+   * every token of the session is refused but those whose `iat` is more
    * than `SESSION_UP_TO_SLACK_SECONDS` (5 s: Keycloak's nodes' clocks differ) after it and whose
    * `scope` holds `offline_access`. Keycloak keeps the offline session that shares the `sid` when a
    * logout ends the browser session. The back-channel logout handler passes the logout token's

@@ -20,7 +20,8 @@ import {
   latestNotBefore,
   revocationProblem,
 } from './revocation-event.js';
-import { type RevocationClaims, RevocationIndex, oldestLiveNotBefore } from './revocation-index.js';
+import { type RevocationClaims, RevocationIndex } from './revocation-index.js';
+import { EPOCH_BASE_S } from './session-table.js';
 import { BusCoverage } from './bus-coverage.js';
 import { GapReloads } from './gap-reloads.js';
 import { REVOCATION_KEYS } from './revocation-keys.js';
@@ -440,11 +441,13 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
       const got = typeof upTo === 'number' ? String(upTo) : upTo === null ? 'null' : typeof upTo;
       return Promise.reject(new KccInputError(`revokeSession: issuedUpTo must be a time in epoch seconds (a positive number, e.g. the logout token's iat), got ${got}; leave it out to revoke every token of the session`));
     }
-    // Older than any live token: it would revoke nothing (a duration, or performance.now() / 1000, passed by mistake).
-    const oldest = oldestLiveNotBefore(Date.now(), this.options.sessionMaxLifetimeMs);
-    if (upTo < oldest) {
+    // Before any time the index holds (November 2023): not epoch seconds but a duration, or
+    // performance.now() / 1000, passed by mistake; it would revoke nothing. A real time older than the
+    // session lifetime revokes little, as an old not-before does, and is taken (a logout token may be
+    // that old where maxTokenAgeMs exceeds sessionMaxLifetimeMs).
+    if (upTo <= EPOCH_BASE_S) {
       this.refused.api++;
-      return Promise.reject(new KccInputError(`revokeSession: issuedUpTo ${upTo} (${epochSecondsAsDate(upTo)}) is older than sessionMaxLifetimeMs: no token issued then is alive, so it would revoke nothing. Pass epoch seconds, e.g. the logout token's iat, or leave it out to revoke every token of the session`));
+      return Promise.reject(new KccInputError(`revokeSession: issuedUpTo ${upTo} (${epochSecondsAsDate(upTo)}) is not a time in epoch seconds (a duration, or performance.now() / 1000?); pass epoch seconds, e.g. the logout token's iat, or leave it out to revoke every token of the session`));
     }
     return this.revoke({ kind: 'session', sid, exp, upTo: Math.ceil(upTo) });
   }
@@ -856,8 +859,8 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   private revoke(event: RevocationEvent): Promise<void> {
     if (this.closed) return Promise.reject(new KccClosedError('revocations are closed'));
     const now = Date.now();
-    // From Redis, a session's upTo is applied whatever it is (a later one refuses more of that one
-    // session); from the app, one in the future is a mistake, refused as a future not-before is.
+    // From Redis, a session's upTo too far ahead is taken as the whole session (accept()); from the
+    // app, one in the future is a mistake, refused as a future not-before is.
     const futureUpTo = event.kind === 'session' && event.upTo !== undefined && event.upTo > latestNotBefore(now);
     const problem = revocationProblem(event, now) ?? (futureUpTo ? 'future-not-before' : undefined);
     if (problem) {
