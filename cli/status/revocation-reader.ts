@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { KccRedis } from '@kcc-redis/client';
 import { REVOCATION_KEYS } from '@kcc-redis/client/contract';
 import { runReadScript } from '../../client/src/read-script.js';
-import { SESSION_UP_TO_SLACK_SECONDS } from '../../client/src/revocation/revocation-index.js';
+import { oldestLiveUpTo } from '../../client/src/revocation/revocation-index.js';
 import { DECLARATION_MEMBERS_READ, MAX_DECLARATIONS_READ, currentDeclarationWindow, isDeclaredLifetime } from '../../client/src/revocation/session-lifetimes.js';
 import { type Part, unreadable } from './unreadable.js';
 
@@ -79,9 +79,8 @@ export async function readRevocations(redis: KccRedis, now = Date.now()): Promis
   const declared = lifetimes instanceof Error ? undefined : declaredLifetimes(lifetimes as string[]);
   const longest = declared?.crowded === false ? declared.declaredMs[0] : undefined;
   if (upTo > 0 && longest !== undefined) {
-    // As the writers prune them: a time at or before this is past every token's lifetime.
-    const expiredUpTo = Math.floor((now - longest) / 1000) - SESSION_UP_TO_SLACK_SECONDS;
-    upTo = Number(await redis.run((r) => r.zcount(redis.key(REVOCATION_KEYS.sessionsUpTo), `(${expiredUpTo}`, '+inf')));
+    // As the instances hold them (writers prune the older ones).
+    upTo = Number(await redis.run((r) => r.zcount(redis.key(REVOCATION_KEYS.sessionsUpTo), String(oldestLiveUpTo(now, longest)), '+inf')));
   }
   const [oldest, newest] = await runReadScript<[string | false | null, string | false | null]>(redis, LOG_END_IDS, [redis.key(REVOCATION_KEYS.log)], []);
   const entryTime = (id: string | false | null) => (typeof id === 'string' ? Number(id.split('-')[0]) : undefined);

@@ -39,10 +39,20 @@ export function oldestLiveNotBefore(nowMs: number, maxLifetimeMs: number): numbe
 }
 
 /**
+ * The oldest up-to time (epoch s) of a session revoked up to a time that can still refuse a live
+ * token: the tokens issued up to an older one (with {@link SESSION_UP_TO_SLACK_SECONDS}) are past
+ * `maxLifetimeMs`. Older ones are dropped ({@link RevocationIndex.prune}), not loaded and not counted
+ * (revocation-snapshot.ts, `kcc-redis status`), and pruned from Redis by writers.
+ */
+export function oldestLiveUpTo(nowMs: number, maxLifetimeMs: number): number {
+  return oldestLiveNotBefore(nowMs, maxLifetimeMs) - SESSION_UP_TO_SLACK_SECONDS;
+}
+
+/**
  * What has been revoked, in memory, answered without a Redis round trip. Revoked sessions, the bulk
  * of it, are held as 127-bit digests in typed arrays ({@link SessionTable}): a million cost about
- * 30 MB. A session is revoked whole (every token of its `sid`) or up to a time (the tokens of its
- * `sid` issued up to then: the offline sessions that share the `sid` go on). Subjects with a
+ * 30 MB. A session is revoked whole (every token of its `sid`) or up to a time (every token of its
+ * `sid` but those the offline session sharing the `sid` issues later: {@link isRevoked}). Subjects with a
  * not-before are few (a user-wide logout), so they stay a `Map`.
  */
 export class RevocationIndex {

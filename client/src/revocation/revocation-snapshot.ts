@@ -2,7 +2,7 @@ import type { KccRedis } from '../connection.js';
 import { readBoundedString, runReadScript } from '../read-script.js';
 import { KccConnectionError } from '../errors.js';
 import { MAX_NOT_BEFORE_SKEW_SECONDS, MAX_REVOCATION_ID_LENGTH, NOT_BEFORE_READ_SLACK_SECONDS, latestNotBefore } from './revocation-event.js';
-import { type RevocationIndex, SESSION_UP_TO_SLACK_SECONDS, oldestLiveNotBefore } from './revocation-index.js';
+import { type RevocationIndex, oldestLiveNotBefore, oldestLiveUpTo } from './revocation-index.js';
 import { REVOCATION_KEYS } from './revocation-keys.js';
 
 /** What {@link loadRevocationSnapshot} loaded, and the entries it refused (poison ones removed from Redis). */
@@ -170,8 +170,8 @@ export interface SnapshotReadOptions {
  * no honest writer makes (an id longer than {@link MAX_REVOCATION_ID_LENGTH}, a score that is not a
  * number, an up-to time or a not-before that is not a whole number, a not-before later than
  * now + {@link MAX_NOT_BEFORE_SKEW_SECONDS} + {@link NOT_BEFORE_READ_SLACK_SECONDS}) are not applied,
- * and are removed from Redis. (An up-to time has no such bound: a later one refuses more tokens of
- * one session, as a revocation of the whole session does.) Those no writer could make (a member
+ * and are removed from Redis. (An up-to time later than that is kept in Redis and held as the whole
+ * session, for this instance's lifetime: it refuses more, never less.) Those no writer could make (a member
  * over {@link MAX_MEMBER_BYTES}, a client-wide not-before over {@link MAX_CLIENT_NOT_BEFORE_BYTES})
  * are removed by the reads themselves, never handed over (`oversized`).
  *
@@ -241,9 +241,8 @@ export async function loadRevocationSnapshot(redis: KccRedis, index: RevocationI
   const held = index.sessionCount;
   let counted = 0;
   const reserve = (count: number) => index.reserveSessions(held + (counted += count));
-  // Up-to times down to the first at which every token issued up to it (with the index's slack) is
-  // older than any live token: those below refuse nothing either (writers prune them).
-  const oldestUpTo = oldest - SESSION_UP_TO_SLACK_SECONDS;
+  // Up-to times down to the first older than any live token's: those below refuse nothing either (writers prune them).
+  const oldestUpTo = oldestLiveUpTo(now, maxLifetimeMs);
   /** Up-to entries later than this host's clock allows: judged again by the server's. */
   const aheadUpTo: [sid: string, upTo: number][] = [];
   // The four parts are independent (each change to them is also in the log): read together.
