@@ -31,7 +31,7 @@ export interface KccHealth {
 export interface KccFastify {
   /** The connection in use (the plugin's own, or the one passed as `redis`). */
   readonly redis: KccRedis;
-  /** The shared signing-key ring: `jwks()`, `signingKey()`, `signClientAssertion()`, `rotate()`. */
+  /** The shared signing-key ring: `currentJwks()`, `jwks()`, `signingKey()`, `signClientAssertion()`, `rotate()`. */
   readonly keyRing: KeyRing;
   /** Cluster-wide logout: `revokeSession(sid)`, `revokeSubject(sub, notBefore)`, `revokeAllBefore(notBefore)`. */
   readonly revocations: Revocations;

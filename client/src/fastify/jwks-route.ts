@@ -20,15 +20,16 @@ export function ifNoneMatchHits(header: string | undefined, etag: string): boole
 }
 
 /**
- * Mounts `GET <path>`: the ring's public JWKS from memory, `Cache-Control: public, max-age=<maxAge>`,
+ * Mounts `GET <path>`: the ring's public JWKS from memory (after a catch-up with Redis when the ring's
+ * periodic read is overdue, as after a freeze: {@link KeyRing.currentJwks}), `Cache-Control: public, max-age=<maxAge>`,
  * a strong ETag (SHA-256 of the body, recomputed only when the ring's JWKS changes) and 304 on a
  * matching `If-None-Match`. Fastify adds `HEAD`.
  */
 export function mountJwksRoute(fastify: FastifyInstance, path: string, ring: KeyRing, maxAgeSeconds: number): void {
   const cacheControl = `public, max-age=${maxAgeSeconds}`;
   let rendered: Rendered | undefined;
-  const render = (): Rendered => {
-    const document = ring.jwks();
+  const render = async (): Promise<Rendered> => {
+    const document = await ring.currentJwks();
     if (rendered?.document !== document) {
       const body = Buffer.from(JSON.stringify(document));
       rendered = { document, body, etag: `"${createHash('sha256').update(body).digest('base64url')}"` };
@@ -36,7 +37,7 @@ export function mountJwksRoute(fastify: FastifyInstance, path: string, ring: Key
     return rendered;
   };
   fastify.get(path, async (request, reply) => {
-    const { body, etag } = render();
+    const { body, etag } = await render();
     reply.header('Cache-Control', cacheControl).header('ETag', etag);
     if (ifNoneMatchHits(request.headers['if-none-match'], etag)) return reply.code(304).send();
     return reply.type(JWKS_CONTENT_TYPE).send(body);

@@ -160,9 +160,9 @@ function defineProvider({ AbstractKeyProvider: Base }: UpstreamKeyBase) {
       ring.on('change', this.onRingChange);
     }
 
-    /** The ring's active key. */
-    protected override generateKeys(): Promise<ConnectorKeys> {
-      return this.connectorKeysFor(this.ring.signingKey());
+    /** The ring's active key (after a catch-up with Redis when the ring's periodic read is overdue, as after a freeze). */
+    protected override async generateKeys(): Promise<ConnectorKeys> {
+      return this.connectorKeysFor(await this.ring.currentSigningKey());
     }
 
     /** The ring's active key, for the connector's client assertions (openid-client `PrivateKeyJwt`) and state JWTs. */
@@ -176,9 +176,9 @@ function defineProvider({ AbstractKeyProvider: Base }: UpstreamKeyBase) {
       return keys;
     }
 
-    /** The ring's JWKS: what the connector serves at its public-keys route and verifies its state JWTs against. */
+    /** The ring's JWKS (caught up as {@link generateKeys}): what the connector serves at its public-keys route and verifies its state JWTs against. */
     override async getPublicKeys(): Promise<JWK[]> {
-      return this.ring.jwks().keys.map((key) => ({ ...key }));
+      return (await this.ring.currentJwks()).keys.map((key) => ({ ...key }));
     }
 
     /**

@@ -21,7 +21,7 @@ import { generateSigningKey } from './signing-key.js';
 const LOCK_NAME = KEY_RING_KEYS.lock;
 /** The longest close() waits for the ring's work in flight (a connection that is down would hold it for ioredis' retries). */
 const CLOSE_WAIT_MS = 2_000;
-/** The longest a client assertion waits for the ring to catch up with Redis when its periodic read is overdue. */
+/** The longest a client assertion or a JWKS request waits for the ring to catch up with Redis when its periodic read is overdue. */
 const CATCH_UP_WAIT_MS = 2_000;
 /** How late, beyond refreshIntervalMs, the periodic read may come (a busy event loop, a slow reply) before it counts as overdue. */
 const READ_OVERDUE_SLACK_MS = 1_000;
@@ -121,7 +121,7 @@ export interface RotateResult {
  *
  * @example
  * const ring = await KeyRing.start(redis, { keyEncryptionKeySecretId: process.env.KCC_KEYRING_KEK_SECRET_ID });
- * app.get('/jwks', () => ring.jwks());
+ * app.get('/jwks', () => ring.currentJwks());
  * const config = await discovery(issuer, clientId, undefined, ring.clientAuth());
  */
 export class KeyRing extends EventEmitter<KeyRingEvents> {
@@ -218,10 +218,28 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
     this.keeper.on('restored', (info) => this.notify('restored', info));
   }
 
-  /** The public JWKS: the active key, the next key, and retired keys until their grace ends. Served from memory. */
+  /**
+   * The public JWKS: the active key, the next key, and retired keys until their grace ends. Served from
+   * memory, never waiting: where an identity provider fetches it, serve {@link currentJwks} instead.
+   */
   jwks(): JsonWebKeySet {
     this.currentView();
     return this.jwksDocument;
+  }
+
+  /**
+   * {@link jwks}, after a catch-up with Redis when the ring's periodic read is overdue (as
+   * {@link signClientAssertion} does; 2 s at most). After a freeze (an AWS Lambda environment between
+   * invocations) the set held here may lack a key another instance activated meanwhile, and an
+   * identity provider that caches it would refuse that instance's assertions until it fetches again.
+   * The plugin's JWKS route serves this.
+   *
+   * @example
+   * app.get('/.well-known/jwks.json', () => ring.currentJwks());
+   */
+  async currentJwks(): Promise<JsonWebKeySet> {
+    if (this.readOverdue()) await this.catchUp();
+    return this.jwks();
   }
 
   /**
@@ -248,7 +266,7 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
    * const assertion = await ring.signClientAssertion({ clientId: 'my-app', audience: 'https://sso.example/realms/main' });
    */
   async signClientAssertion(request: ClientAssertionRequest): Promise<string> {
-    return signClientAssertion(await this.assertionKey(), request);
+    return signClientAssertion(await this.currentSigningKey(), request);
   }
 
   /**
@@ -259,17 +277,18 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
    * const config = await client.discovery(new URL(issuer), 'my-app', undefined, ring.clientAuth());
    */
   clientAuth(): ClientAuthFunction {
-    return privateKeyJwtClientAuth(() => this.assertionKey());
+    return privateKeyJwtClientAuth(() => this.currentSigningKey());
   }
 
   /**
    * {@link signingKey}, after a catch-up with Redis when the periodic read of the ring is overdue: this
    * process was frozen or paused (no timer ran, no event was read), or Redis did not answer. A rotation
    * written meanwhile may not be held here, and an emergency one drops the held key from every JWKS
-   * at once. A catch-up that runs out signs with the ring held here, and none is tried again until
-   * Redis answers a read: an outage does not make every assertion wait.
+   * at once. A catch-up that runs out answers with the ring held here, and none is tried again until
+   * Redis answers a read: an outage does not make every assertion wait. What {@link signClientAssertion}
+   * and {@link clientAuth} sign with; for signing anything else with the ring's key.
    */
-  private async assertionKey(): Promise<SigningKey> {
+  async currentSigningKey(): Promise<SigningKey> {
     if (this.readOverdue()) await this.catchUp();
     return this.signingKey();
   }
@@ -290,7 +309,7 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
       this.catchUpGaveUpAfter = readBefore;
       this.redis.config.logger.warn(
         `key ring: not read from Redis for ${Math.floor((performance.now() - readBefore) / 1000)} s (this process was paused or frozen, or Redis does not answer), ` +
-          `and a read did not come within ${CATCH_UP_WAIT_MS} ms: client assertions sign with kid ${this.view?.active?.kid ?? 'none'} held here, ` +
+          `and a read did not come within ${CATCH_UP_WAIT_MS} ms: client assertions sign with kid ${this.view?.active?.kid ?? 'none'} and the JWKS is served as held here, ` +
           'without waiting again until Redis answers a read; a rotation written meanwhile may be active on other instances',
       );
     })().finally(() => {

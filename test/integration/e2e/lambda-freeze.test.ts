@@ -25,6 +25,8 @@ const USER = 'shop-prod';
 const KEY_RING = { keyEncryptionKey: 'lambda-freeze-test-key-encryption-key-0123456789abcdef', env: {}, algorithm: 'ES256' as const };
 /** Longer than the app's maxStalenessMs (1 s) and its key ring's refreshIntervalMs (1 s) plus a second. */
 const FREEZE_MS = 3_000;
+/** The plugin's JWKS route (its default path). */
+const JWKS = '/.well-known/jwks.json';
 const APP = fileURLToPath(new URL('./lambda-freeze-app.ts', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const server = useTestRedis({ appEnvs: [{ app: 'shop', env: 'prod' }], persistence: 'none' });
@@ -164,5 +166,21 @@ describe('an app frozen between invocations (SIGSTOP, as AWS Lambda does), thawe
     await first.sent;
     app.thaw();
     expect((await first.response).body.kid, `the kid of the first assertion after the thaw (held before the freeze: ${before})`).toBe(rotated.kid);
+  });
+
+  it('the JWKS route: the first set served after the thaw is the one an emergency rotation wrote during the freeze', async () => {
+    app = await FrozenApp.start('lambda-app-jwks');
+    const other = await otherInstance();
+    const kids = (response: Response) => (response.body.keys as { kid: string }[]).map((key) => key.kid);
+    const before = other.ring.signingKey().kid;
+    expect(kids(await app.get(JWKS).response)).toContain(before);
+    app.freeze();
+    const rotated = await other.ring.rotate({ immediate: true });
+    expect(await killConnections('lambda-app-jwks')).toBeGreaterThan(0);
+    await pause(FREEZE_MS);
+    const first = app.get(JWKS);
+    await first.sent;
+    app.thaw();
+    expect(kids(await first.response), `the kids of the first JWKS after the thaw (held before the freeze: ${before})`).toEqual([rotated.kid]);
   });
 });
