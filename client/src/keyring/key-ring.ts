@@ -21,8 +21,17 @@ import { generateSigningKey } from './signing-key.js';
 const LOCK_NAME = KEY_RING_KEYS.lock;
 /** The longest close() waits for the ring's work in flight (a connection that is down would hold it for ioredis' retries). */
 const CLOSE_WAIT_MS = 2_000;
-/** The longest a client assertion or a JWKS request waits for the ring to catch up with Redis when its periodic read is overdue. */
-const CATCH_UP_WAIT_MS = 2_000;
+/**
+ * The longest a client assertion or a JWKS request waits for the ring to catch up with Redis when its
+ * periodic read is overdue: 2 s, or the connection's `socketTimeoutMs` and a second where that is
+ * longer but at most 4 s (a connection left silent by a freeze is replaced only after the socket
+ * timeout: the docs' Lambda settings say 2 s). Never above 4 s, below the 5 s Keycloak's HTTP client
+ * waits for a JWKS; with a longer socket timeout a silent connection could not be replaced in time
+ * anyway, and the wait stays 2 s.
+ */
+const CATCH_UP_MIN_WAIT_MS = 2_000;
+const CATCH_UP_MAX_WAIT_MS = 4_000;
+const CATCH_UP_AFTER_SOCKET_TIMEOUT_MS = 1_000;
 /** How late, beyond refreshIntervalMs, the periodic read may come (a busy event loop, a slow reply) before it counts as overdue. */
 const READ_OVERDUE_SLACK_MS = 1_000;
 
@@ -143,7 +152,8 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
   /** The catch-up with Redis that client assertions wait for, shared by those signed meanwhile. */
   private catchingUp: Promise<void> | undefined;
   /** The ring's last read (monotonic) when a catch-up ran out: none is tried again until Redis answers a read. */
-  private catchUpGaveUpAfter: number | undefined;
+  /** The last catch-up that ran out: after the read at `readAt` (monotonic), when (either clock). */
+  private catchUpGaveUp: { readonly readAt: number; readonly monotonic: number; readonly wall: number } | undefined;
   private readonly rotations = { initial: 0, scheduled: 0, immediate: 0 };
 
   /**
@@ -229,7 +239,7 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
 
   /**
    * {@link jwks}, after a catch-up with Redis when the ring's periodic read is overdue (as
-   * {@link signClientAssertion} does; 2 s at most). After a freeze (an AWS Lambda environment between
+   * {@link signClientAssertion} does; 2 to 4 s at most). After a freeze (an AWS Lambda environment between
    * invocations) the set held here may lack a key another instance activated meanwhile, and an
    * identity provider that caches it would refuse that instance's assertions until it fetches again.
    * The plugin's JWKS route serves this.
@@ -260,7 +270,7 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
    * Signs a Keycloak-compatible `private_key_jwt` client assertion with the active key. When the ring
    * has gone unread longer than `refreshIntervalMs` (and a second), as after this process was frozen
    * (an AWS Lambda environment between invocations), it first reads the ring from Redis, waiting 2 s
-   * at most, so that a rotation written meanwhile is not missed.
+   * at most (`socketTimeoutMs` and a second where that is up to 4 s), so that a rotation written meanwhile is not missed.
    *
    * @example
    * const assertion = await ring.signClientAssertion({ clientId: 'my-app', audience: 'https://sso.example/realms/main' });
@@ -284,8 +294,9 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
    * {@link signingKey}, after a catch-up with Redis when the periodic read of the ring is overdue: this
    * process was frozen or paused (no timer ran, no event was read), or Redis did not answer. A rotation
    * written meanwhile may not be held here, and an emergency one drops the held key from every JWKS
-   * at once. A catch-up that runs out answers with the ring held here, and none is tried again until
-   * Redis answers a read: an outage does not make every assertion wait. What {@link signClientAssertion}
+   * at once. A catch-up waits 2 s (`socketTimeoutMs` and a second where that is up to 4 s); one that runs out
+   * answers with the ring held here, and none is tried again for `refreshIntervalMs` and a second or
+   * until Redis answers a read: an outage does not make every assertion wait. What {@link signClientAssertion}
    * and {@link clientAuth} sign with; for signing anything else with the ring's key.
    */
   async currentSigningKey(): Promise<SigningKey> {
@@ -295,22 +306,29 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
 
   private readOverdue(): boolean {
     const readAt = this.keeper.lastReadAtMonotonic;
-    if (this.closed || readAt === 0 || readAt === this.catchUpGaveUpAfter) return false;
+    if (this.closed || readAt === 0) return false;
     const overdueAfter = this.options.refreshIntervalMs + READ_OVERDUE_SLACK_MS;
+    // A catch-up that ran out (Redis out of reach) counts as a read here, until one succeeds: no other
+    // is tried for as long as a read may be late, so an outage does not make every assertion wait, and
+    // one is tried after a freeze that outlasted that (not only once Redis answered a read again).
+    const gaveUp = this.catchUpGaveUp?.readAt === readAt ? this.catchUpGaveUp : undefined;
+    const since = gaveUp ?? { monotonic: readAt, wall: this.keeper.lastReadAt };
     // Either clock: whether the monotonic one advances across a freeze of the whole environment is not known.
-    return performance.now() - readAt > overdueAfter || Date.now() - this.keeper.lastReadAt > overdueAfter;
+    return performance.now() - since.monotonic > overdueAfter || Date.now() - since.wall > overdueAfter;
   }
 
   private catchUp(): Promise<void> {
     this.catchingUp ??= (async () => {
       const readBefore = this.keeper.lastReadAtMonotonic;
-      await waitAtMost(this.track(this.keeper.sync()), CATCH_UP_WAIT_MS);
+      const afterSocketTimeout = this.redis.config.socketTimeoutMs + CATCH_UP_AFTER_SOCKET_TIMEOUT_MS;
+      const waitMs = afterSocketTimeout <= CATCH_UP_MAX_WAIT_MS ? Math.max(CATCH_UP_MIN_WAIT_MS, afterSocketTimeout) : CATCH_UP_MIN_WAIT_MS;
+      await waitAtMost(this.track(this.keeper.sync()), waitMs);
       if (this.keeper.lastReadAtMonotonic !== readBefore) return;
-      this.catchUpGaveUpAfter = readBefore;
+      this.catchUpGaveUp = { readAt: readBefore, monotonic: performance.now(), wall: Date.now() };
       this.redis.config.logger.warn(
         `key ring: not read from Redis for ${Math.floor((performance.now() - readBefore) / 1000)} s (this process was paused or frozen, or Redis does not answer), ` +
-          `and a read did not come within ${CATCH_UP_WAIT_MS} ms: client assertions sign with kid ${this.view?.active?.kid ?? 'none'} and the JWKS is served as held here, ` +
-          'without waiting again until Redis answers a read; a rotation written meanwhile may be active on other instances',
+          `and a read did not come within ${waitMs} ms: client assertions sign with kid ${this.view?.active?.kid ?? 'none'} and the JWKS is served as held here, ` +
+          `without waiting again for ${Math.round((this.options.refreshIntervalMs + READ_OVERDUE_SLACK_MS) / 1000)} s or until Redis answers a read; a rotation written meanwhile may be active on other instances`,
       );
     })().finally(() => {
       this.catchingUp = undefined;

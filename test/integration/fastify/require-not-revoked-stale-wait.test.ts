@@ -1,7 +1,8 @@
 /**
  * requireNotRevoked's wait for a stale revocation state to be current again (`staleWaitMs`): stale
  * requests share one wait for the revocations' `fresh` event; once a wait has run out, stale requests
- * are answered at once until `fresh`; after it, the next stale request waits again. The instance is
+ * are answered at once for as long again, or until `fresh`; after either, the next stale request
+ * waits again. The instance is
  * cut off from Redis by a TCP proxy (real redis-server, TLS, the app-env's ACL user). Waits are
  * observed through the listeners of `fresh` (one per wait), never by timing.
  */
@@ -9,6 +10,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { KccConfigError, type RevocationClaims } from '../../../client/src/index.js';
 import { requireNotRevoked } from '../../../client/src/fastify/index.js';
+import { pause } from '../../../client/src/time-limit.js';
 import { nextEvent, until, untilAsync } from '../../support/events.js';
 import { TcpProxy } from '../../support/tcp-proxy.js';
 import { appWith, connectionTo, pluginOptions, useRedisAndRealm } from './support.js';
@@ -32,11 +34,14 @@ describe('requireNotRevoked: options', () => {
   });
 });
 
+/** `/short`'s staleWaitMs: a request after a wait of it ran out comes within as long again on a loaded machine. */
+const SHORT_WAIT_MS = 2_000;
+
 describe('requireNotRevoked: a stale state waits for fresh, within staleWaitMs', () => {
   const { server, realm } = useRedisAndRealm();
 
   /**
-   * An app behind a proxy, stale 1.5 s after the proxy cuts; `/wait` waits up to 30 s, `/short` 200 ms.
+   * An app behind a proxy, stale 1.5 s after the proxy cuts; `/wait` waits up to 30 s, `/short` 2 s.
    * (With 300 ms, a full run on a loaded machine once found the state stale again right after `fresh`:
    * the catch-up read that made it fresh had taken nearly 300 ms, and staleness counts from a read's start.)
    */
@@ -54,7 +59,7 @@ describe('requireNotRevoked: a stale state waits for fresh, within staleWaitMs',
       }),
       (app) => {
         app.get('/wait', { preHandler: requireNotRevoked(claimsOf, { staleWaitMs: 30_000 }) }, async () => ({ ok: true }));
-        app.get('/short', { preHandler: requireNotRevoked(claimsOf, { staleWaitMs: 200 }) }, async () => ({ ok: true }));
+        app.get('/short', { preHandler: requireNotRevoked(claimsOf, { staleWaitMs: SHORT_WAIT_MS }) }, async () => ({ ok: true }));
       },
     );
     return { app, proxy, arrivals: () => arrivals };
@@ -123,6 +128,26 @@ describe('requireNotRevoked: a stale state waits for fresh, within staleWaitMs',
       const staleAgain = nextEvent(app.kcc.revocations, 'stale');
       proxy.cut();
       await staleAgain;
+      const waiting = get(app, '/wait');
+      await until(() => freshListeners(app) === base + 1, 'a new wait');
+      proxy.heal();
+      expect((await waiting).statusCode).toBe(200);
+    } finally {
+      await app.close();
+      await proxy.stop();
+    }
+  });
+
+  it('a giving up lasts as long as the wait that ran out: after it, a stale request waits again though fresh never came (an environment frozen right after a 503)', async () => {
+    const { app, proxy } = await cutOffApp();
+    try {
+      const base = freshListeners(app);
+      const stale = nextEvent(app.kcc.revocations, 'stale');
+      proxy.cut();
+      await stale;
+      expect((await get(app, '/short')).statusCode).toBe(503);
+      await pause(SHORT_WAIT_MS + 200);
+      expect(app.kcc.revocations.stale).toBe(true); // no fresh meanwhile
       const waiting = get(app, '/wait');
       await until(() => freshListeners(app) === base + 1, 'a new wait');
       proxy.heal();
