@@ -191,7 +191,7 @@ export abstract class KccRedisCacheBase extends Resource implements IKccRedisCac
     for (const { auth, ...appEnv } of appEnvs) {
       const name = appEnvUserName(appEnv);
       auths.set(name, auth);
-      // Without the directives ElastiCache may leave out (storedAccessString says why nothing is lost); kcc-redis drift compares by meaning.
+      // Without clearselectors and resetkeys, with resetchannels (ElastiCache's acl-pubsub-default is allchannels: storedAccessString says why); kcc-redis drift compares by meaning.
       // Both users of an app-env get the same string: the same namespace, whichever way an instance logs in.
       const accessString = storedAccessString(appEnvAccessString(appEnv, { profile: props.aclProfile ?? CACHE_BASE_DEFAULTS.aclProfile, clusterMode }));
       if (hasPasswordUser(auth)) {

@@ -307,6 +307,12 @@ function serverConfig(options: LocalRedisOptions, dir: string, port: number, tls
     `tls-key-file ${configString(tls.keyFile)}`,
     `tls-ca-cert-file ${configString(tls.caFile)}`,
     'tls-auth-clients no',
+    // As on ElastiCache, not as the open-source default (resetchannels): a user's channels start as
+    // every channel, so an access string needs `resetchannels` before its `&` pattern. ElastiCache's
+    // parameter groups default acl-pubsub-default to allchannels
+    // (https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/ParameterGroups.Engine.html) and
+    // serverless fixes it at allchannels (https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/RedisConfiguration.html).
+    'acl-pubsub-default allchannels',
     `aclfile ${configString(aclFile)}`,
     `dir ${configString(join(dir, 'data'))}`,
     'save ""',

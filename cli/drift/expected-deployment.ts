@@ -17,7 +17,7 @@ import type { AppEnvWithAuth } from '../../infra/kcc-app.js';
 export interface ExpectedUser {
   readonly userId: string;
   readonly userName: string;
-  /** As the stack puts it in the template (storedAccessString: no directives); compared by meaning. */
+  /** As the stack puts it in the template (storedAccessString: no clearselectors or resetkeys, resetchannels kept); compared by meaning. */
   readonly accessString: string;
   /** `Authentication.Type` as DescribeUsers reports it. */
   readonly authentication: 'password' | 'iam';

@@ -66,10 +66,16 @@ export const HARDENED_STANDALONE_DENIALS: readonly string[] = ['-move'];
 export const CLUSTER_MODE_GRANTS: readonly string[] = ['+cluster|slots'];
 
 /**
- * Directives that only clear what an incremental ACL SETUSER would keep: not permissions. The stack
- * leaves them out of the template ({@link storedAccessString}).
+ * The directives of the guide's string: each empties a list before the rules that fill it
+ * (selectors, key patterns, channel patterns). {@link accessPermissions} leaves all three out, so a
+ * string is compared by the rules that fill the lists. The stack's template keeps `resetchannels`
+ * and leaves out the other two ({@link storedAccessString}): on ElastiCache a user's channel list
+ * does not start empty (`acl-pubsub-default` is `allchannels` there, see storedAccessString).
  */
 export const ACL_DIRECTIVES: readonly string[] = ['clearselectors', 'resetkeys', 'resetchannels'];
+
+/** The directives the stack leaves out of the template: no-ops on a user built from its whole string ({@link storedAccessString}). */
+const TEMPLATE_DROPPED_DIRECTIVES: readonly string[] = ['clearselectors', 'resetkeys'];
 
 const NAME_PATTERN = /^[a-z][a-z0-9-]*$/;
 
@@ -192,7 +198,11 @@ export function defaultUserAccessString(enabled: boolean): string {
  * by itself: ElastiCache may return a user's string reworded ("a simpler string may be used instead
  * of the one provided if there are redundancies",
  * https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/Clusters.RBAC.html), so compare what the
- * rules allow, as `kcc-redis drift` does.
+ * rules allow, as `kcc-redis drift` does. Both strings are read as applied to a user whose lists are
+ * empty, i.e. each `&` pattern after a `resetchannels`: so the guide's string, the stack's
+ * ({@link storedAccessString}) and the form ElastiCache shows without the directives compare equal.
+ * That says nothing about whether an engine whose `acl-pubsub-default` is `allchannels` accepts a
+ * string without `resetchannels` (it refuses it: see storedAccessString).
  */
 export function accessPermissions(accessString: string): string[] {
   return accessString
@@ -201,31 +211,53 @@ export function accessPermissions(accessString: string): string[] {
 }
 
 /**
- * An access string without `clearselectors`, `resetkeys` and `resetchannels`: the form the stack puts
- * in the template. AWS does not document which form DescribeUsers returns, only that it may differ
- * from the one given ("a simpler string may be used instead of the one provided if there are
- * redundancies", https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/Clusters.RBAC.html); its
- * examples return the engine's own description of the user. CloudFormation drift detection does not
- * compare the string in any form: `AccessString` is a write-only property of AWS::ElastiCache::User
- * (its resource schema, aws-cloudformation/aws-cloudformation-resource-providers-elasticache), one
- * CloudFormation "can't read"
- * (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/generate-IaC-write-only-properties.html).
- * `kcc-redis drift` reads it with DescribeUsers and compares what it allows.
+ * An access string without `clearselectors` and `resetkeys`, `resetchannels` kept in its place
+ * (just before the `&` pattern): the form the stack puts in the template.
  *
- * Nothing is lost: ModifyUser's `AccessString` replaces the user's whole permission set
- * (`AppendAccessString` is the separate "add to it" parameter,
- * https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/API_ModifyUser.html), and
- * ElastiCache rebuilds each user from its stored string on every node, so the string is always
- * applied to a user with no key patterns, channel patterns or selectors. The directives only clear
- * what an incremental `ACL SETUSER` would otherwise keep; on a fresh user they are no-ops. Channels
- * start empty there too: Redis OSS 7 and Valkey default `acl-pubsub-default` to `resetchannels`, and
- * the stack accepts no older engine.
+ * `resetchannels` stays because ElastiCache does not start a user's channels empty. Its parameter
+ * groups default `acl-pubsub-default` to `allchannels` ("Permitted values: resetchannels,
+ * allchannels / Default: allchannels", added in Redis OSS 6.2; a change of it leaves the existing
+ * users with their permissions; the Redis OSS 7 and Valkey 7.2 changes leave it as is, and the stack
+ * uses the default parameter groups:
+ * https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/ParameterGroups.Engine.html), and
+ * serverless caches fix it at `allchannels`
+ * (https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/RedisConfiguration.html). That the open-source
+ * engines default it to `resetchannels` does not apply there. Under `allchannels` the engine
+ * (redis-server 7.0.15) refuses a channel pattern on a user that starts from the default
+ * (`ACL SETUSER u on ~a:* &a:*`: "Adding a pattern after the * pattern (or the 'allchannels' flag) is
+ * not valid … Try 'resetchannels'"), and accepts it after `resetchannels`, with the user then holding
+ * only its own channels. How ElastiCache
+ * applies a stored string without `resetchannels` on such a node AWS does not document: the user
+ * refused, or left with every channel (every tenant reading and publishing on every other tenant's
+ * channels). The setup guide submits the string with the directives, and ElastiCache accepts it (and
+ * shows it without them afterwards).
+ *
+ * `clearselectors` and `resetkeys` are left out: selectors and key patterns have no configurable
+ * default (a new user has none), and ModifyUser's `AccessString` replaces the user's whole permission
+ * set (`AppendAccessString` is the separate "add to it" parameter,
+ * https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/API_ModifyUser.html): ElastiCache
+ * rebuilds each user from its stored string, so they only clear what an incremental `ACL SETUSER`
+ * would otherwise keep, and on a fresh user they are no-ops.
+ *
+ * AWS does not document which form DescribeUsers returns, only that it may differ from the one given
+ * ("a simpler string may be used instead of the one provided if there are redundancies",
+ * https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/Clusters.RBAC.html); its examples return
+ * the engine's own description of the user. CloudFormation drift detection does not compare the
+ * string in any form: `AccessString` is a write-only property of AWS::ElastiCache::User (its resource
+ * schema, aws-cloudformation/aws-cloudformation-resource-providers-elasticache), one CloudFormation
+ * "can't read"
+ * (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/generate-IaC-write-only-properties.html).
+ * `kcc-redis drift` reads it with DescribeUsers and compares what it allows, the directives read for
+ * what they do, so the string with or without them is the same to it.
  *
  * @example storedAccessString('on clearselectors resetkeys ~a-prod:* resetchannels &a-prod:* -@all')
- * // 'on ~a-prod:* &a-prod:* -@all'
+ * // 'on ~a-prod:* resetchannels &a-prod:* -@all'
  */
 export function storedAccessString(accessString: string): string {
-  return accessPermissions(accessString).join(' ');
+  return accessString
+    .split(/\s+/)
+    .filter((rule) => rule.length > 0 && !TEMPLATE_DROPPED_DIRECTIVES.includes(rule))
+    .join(' ');
 }
 
 /**

@@ -72,6 +72,9 @@ describe('access strings against the form a real redis-server prints', () => {
     }
   });
 
+  // Command rules only. `resetchannels` first: a user given no channel rule gets the server's
+  // acl-pubsub-default, allchannels here as on ElastiCache, which the engine prints as `&*` and
+  // accessRules (which starts from no channels) would count as a channel pattern added.
   it.each([
     ['-@all +@slow'],
     ['+@all -@dangerous'],
@@ -80,8 +83,12 @@ describe('access strings against the form a real redis-server prints', () => {
     ['-@all +select|0'],
     ['on ~app::* -@all +@read'],
   ])('%s: the same as the server\'s bitmap-derived form of it', async (rules) => {
-    const engineForm = await engineAccessString(admin, rules);
+    const engineForm = await engineAccessString(admin, `resetchannels ${rules}`);
     expect(accessDifferences(rules, engineForm)).toEqual([]);
+  });
+
+  it('a string without a channel rule: the engine gives the user every channel (acl-pubsub-default allchannels, as on ElastiCache)', async () => {
+    expect(await engineAccessString(admin, 'on ~app::* -@all +get')).toContain(' &* ');
   });
 
   const stored = storedAccessString(appEnvAccessString(SHOP));
@@ -98,8 +105,8 @@ describe('access strings against the form a real redis-server prints', () => {
   });
 
   it('the same rules in an order that changes the meaning: different through the engine too', async () => {
-    const allowsGet = await engineAccessString(admin, 'on -@all -get +get');
-    const deniesGet = await engineAccessString(admin, 'on -@all +get -get');
+    const allowsGet = await engineAccessString(admin, 'on resetchannels -@all -get +get');
+    const deniesGet = await engineAccessString(admin, 'on resetchannels -@all +get -get');
     expect(accessDifferences('on -@all +get -get', allowsGet)).toEqual(['commands allowed that are not expected: get']);
     expect(accessDifferences('on -@all -get +get', deniesGet)).toEqual(['commands denied that are expected: get']);
   });

@@ -61,9 +61,11 @@ describe('kcc-redis check, drift, status, rotate-keys against a deployed stack (
     await writeFile(config, JSON.stringify({ context: { kcc: { apps: [{ name: 'shop', envs: ['dev'] }, { name: 'blog', envs: ['dev'] }] } } }));
 
     elastiCache = new FakeElastiCache();
-    // ElastiCache applies a user's whole stored string on its nodes: here, on the real server.
+    // ElastiCache applies a user's whole stored string on its nodes: here, on the real server, from
+    // no selectors, keys or commands and every channel (acl-pubsub-default allchannels, ElastiCache's
+    // default: the stored string's own resetchannels must clear it, or the server refuses the string).
     elastiCache.applyAccessString = async (_userId, userName, accessString) => {
-      await admin.call('ACL', 'SETUSER', userName, 'clearselectors', 'resetkeys', 'resetchannels', '-@all', ...accessString.split(' '));
+      await admin.call('ACL', 'SETUSER', userName, 'clearselectors', 'resetkeys', 'allchannels', '-@all', ...accessString.split(' '));
     };
     elastiCache.describeAccessString = (accessString) => engineAccessString(admin, accessString);
     elastiCache.add(defaultAdminUserId(RG), `arn:aws:elasticache:${REGION}:123456789012:user:${defaultAdminUserId(RG)}`, [randomPassword()], 'default', defaultUserAccessString(false));
@@ -221,7 +223,8 @@ describe('kcc-redis check, drift, status, rotate-keys against a deployed stack (
         'replication group kcc-redis: transit encryption: enabled true, mode preferred (expected required: TLS only)',
         'replication group kcc-redis: engine version: 7.2.4 (expected 8.1.x)',
         'user group kcc-redis-users: members: not in the config: default',
-        'user default: unexpected member: user name default without a password, access string "on ~* resetchannels +@all"',
+        // As the engine describes "on ~* +@all" where acl-pubsub-default is allchannels (ElastiCache's default): every channel.
+        'user default: unexpected member: user name default without a password, access string "on ~* &* +@all"',
       ]);
     } finally {
       group.userIds.pop();

@@ -93,12 +93,13 @@ describe('naming: per-stack ids and the stored access string', () => {
     expect(() => appEnvIamUserName('a'.repeat(27), myAppProd)).toThrow(/ElastiCache id "a{27}-my-app-prod-iam" must be at most 40 characters/);
   });
 
-  it('drops exactly the directives ElastiCache drops and keeps every permission in order', () => {
+  it('drops clearselectors and resetkeys, keeps resetchannels before the channel pattern (ElastiCache: acl-pubsub-default allchannels) and every permission in order', () => {
     expect(storedAccessString(appEnvAccessString(myAppProd))).toBe(
-      'on ~my-app-prod:* &my-app-prod:* -@all +@fast +@pubsub +@keyspace +@string +@read +@write +@scripting -@dangerous +client|setname +info',
+      'on ~my-app-prod:* resetchannels &my-app-prod:* -@all +@fast +@pubsub +@keyspace +@string +@read +@write +@scripting -@dangerous +client|setname +info',
     );
     const hardened = appEnvAccessString(myAppProd, { profile: 'hardened', clusterMode: true });
-    expect(storedAccessString(hardened)).toBe(hardened.replace(' clearselectors resetkeys', '').replace(' resetchannels', ''));
+    expect(storedAccessString(hardened)).toBe(hardened.replace(' clearselectors resetkeys', ''));
+    expect(storedAccessString(hardened)).toContain(' resetchannels &my-app-prod:* ');
     expect(accessPermissions(storedAccessString(hardened))).toEqual(accessPermissions(hardened));
     expect(storedAccessString('off ~* &* +@all')).toBe('off ~* &* +@all');
   });

@@ -58,18 +58,22 @@ describe('stack: guide step 2, the default user', () => {
 });
 
 describe('stack: guide steps 3 and 6, app users and the user group', () => {
-  it.each(['my-app-prod', 'my-app-dev', 'billing-prod', 'billing-dev'])('%s has the guide access string as ElastiCache stores it, under a per-stack id', (name) => {
+  it.each(['my-app-prod', 'my-app-dev', 'billing-prod', 'billing-dev'])('%s has the guide access string without clearselectors and resetkeys, under a per-stack id', (name) => {
     const [app, env] = [name.slice(0, name.lastIndexOf('-')), name.slice(name.lastIndexOf('-') + 1)];
     expect(userByName(name)).toMatchObject({ UserId: `kcc-redis-${name}`, Engine: 'valkey', AccessString: storedAccessString(appEnvAccessString({ app, env })) });
     expect(userByName(name).AccessString).toBe(
-      `on ~${name}:* &${name}:* -@all +@fast +@pubsub +@keyspace +@string +@read +@write +@scripting -@dangerous +client|setname +info`,
+      `on ~${name}:* resetchannels &${name}:* -@all +@fast +@pubsub +@keyspace +@string +@read +@write +@scripting -@dangerous +client|setname +info`,
     );
   });
 
-  it('writes no access string with a directive ElastiCache drops (no drift)', () => {
-    for (const user of Object.values(resources('AWS::ElastiCache::User'))) {
+  it('every app user\'s string has resetchannels just before its channel pattern (ElastiCache defaults acl-pubsub-default to allchannels), and no clearselectors or resetkeys', () => {
+    const appUsers = Object.values(resources('AWS::ElastiCache::User')).filter((user) => user.Properties.UserName !== 'default');
+    expect(appUsers.length).toBeGreaterThan(0);
+    for (const user of appUsers) {
       const rules = String(user.Properties.AccessString).split(' ');
-      for (const directive of ACL_DIRECTIVES) expect(rules).not.toContain(directive);
+      const channel = rules.findIndex((rule) => rule.startsWith('&'));
+      expect(rules[channel - 1]).toBe('resetchannels');
+      for (const directive of ACL_DIRECTIVES.filter((d) => d !== 'resetchannels')) expect(rules).not.toContain(directive);
     }
   });
 
