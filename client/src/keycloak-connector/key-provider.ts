@@ -5,6 +5,7 @@ import type { SigningKey } from '../keyring/client-assertion.js';
 import { KeyRing, type KeyRingEvents } from '../keyring/key-ring.js';
 import type { KeyRingOptions } from '../keyring/key-ring-options.js';
 import { requireOptionsObject } from '../option-checks.js';
+import { waitAtMost } from '../time-limit.js';
 import { closeWithProvider, isKccClusterProvider } from './cluster-provider.js';
 import { type UpstreamKeyBase, loadUpstreamKeyBase } from './upstream.js';
 
@@ -117,6 +118,8 @@ let definedProvider: Promise<ReturnType<typeof defineProvider>> | undefined;
  * `refreshConfigMins` after start.
  */
 const ANNOUNCE_RETRY_FIRST_MS = 2_000;
+/** The longest {@link KccKeyProvider}'s getPublicKeys waits for the connector to take the ring's active key (a discovery fetch from Keycloak). */
+const ANNOUNCE_WAIT_MS = 2_000;
 const ANNOUNCE_RETRY_MAX_MS = 60_000;
 
 /**
@@ -176,9 +179,21 @@ function defineProvider({ AbstractKeyProvider: Base }: UpstreamKeyBase) {
       return keys;
     }
 
-    /** The ring's JWKS (caught up as {@link generateKeys}): what the connector serves at its public-keys route and verifies its state JWTs against. */
+    /**
+     * The ring's JWKS (caught up as {@link generateKeys}): what the connector serves at its public-keys
+     * route and verifies its state JWTs against. Upstream reads it in a login's callback right before
+     * the code exchange, which signs with the key its OpenID configuration holds: when the ring's
+     * active key is one the connector does not hold yet (a catch-up just found a rotation made during
+     * a freeze), the connector is told first and this waits for that, up to 2 s
+     * ({@link ANNOUNCE_WAIT_MS}); not while announces are failing (their retry is scheduled).
+     */
     override async getPublicKeys(): Promise<JWK[]> {
-      return (await this.ring.currentJwks()).keys.map((key) => ({ ...key }));
+      const jwks = await this.ring.currentJwks();
+      if (this.failures === 0 && this.handedOut !== undefined && this.needsAnnounce()) {
+        if (!this.announcing) this.announce(); // one may be under way already: the ring's change event starts it
+        if (this.announcing) await waitAtMost(this.announcing, ANNOUNCE_WAIT_MS);
+      }
+      return jwks.keys.map((key) => ({ ...key }));
     }
 
     /**
