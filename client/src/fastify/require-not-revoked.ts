@@ -17,9 +17,9 @@ export interface RequireNotRevokedOptions {
    * environment frozen between invocations, a long GC pause) the first checks answer `stale` although
    * the overdue poll makes the state current within milliseconds. Requests that find the state stale
    * while a wait is under way share it, each within its own bound; once a request's wait has run out
-   * (Redis really is out of reach), stale requests are answered at once for as long again (or until
-   * the state is current), then one waits again: a freeze right after a wait ran out does not leave
-   * the request that thaws it answered at once.
+   * (Redis really is out of reach), stale requests are answered at once until the state is current
+   * again, or until none came for as long (`staleWaitMs`): the request that thaws an environment
+   * frozen right after a wait ran out waits again.
    * @default 2000
    */
   readonly staleWaitMs?: number;
@@ -33,10 +33,12 @@ const OPTION_NAMES = { staleWaitMs: true } as const satisfies Record<keyof Requi
  * The wait for `fresh` of one Revocations: one listener, shared by every stale request (of every
  * route) that arrives while it is pending, each request bounded by its own `staleWaitMs` (a request
  * of a route with a short bound is not held for another route's longer one). After a request's
- * bound ran out, none waits for as long again, or until `fresh` comes: a long outage must not hold
- * each request. Only for as long: on AWS Lambda the environment may be frozen right after the answer,
- * and Redis back by the thaw; the request that thaws it must wait for the overdue poll, not be
- * answered at once (a review: 503 in 2 ms, `fresh` 332 ms later). The time is judged on both clocks
+ * bound ran out, none waits until `fresh` comes, as long as stale requests keep coming less than a
+ * bound apart (each answered at once extends it): a long outage must not hold each request, nor a
+ * share of them (a review of 9b0ec78: with a fixed period, a third were held). After a gap that long
+ * it waits again: on AWS Lambda the environment may be frozen right after the answer, and Redis back
+ * by the thaw; the request that thaws it must wait for the overdue poll, not be answered at once (a
+ * review: 503 in 2 ms, `fresh` 332 ms later). The time is judged on both clocks
  * (whether the monotonic one runs on across a freeze of the whole environment is not known). A request
  * answered at its bound leaves nothing behind (before, each stayed reachable until `fresh`).
  * @internal exported for its tests
@@ -45,14 +47,17 @@ export class FreshWait {
   /** The requests waiting: each leaves at `fresh` or at its own bound, nothing of it kept after. */
   private readonly waiters = new Set<() => void>();
   private listening = false;
-  /** After a wait ran out: until when none waits (either clock reaching it ends the giving up). */
+  /** After a wait ran out: until when none waits (either clock reaching it ends the giving up); each request answered meanwhile moves it on. */
   private gaveUpUntil: { readonly monotonic: number; readonly wall: number } | undefined;
 
   constructor(private readonly revocations: { once(event: 'fresh', listener: () => void): unknown }) {}
 
   /** Resolves on `fresh` or after `ms`, whichever comes first; undefined while given up. */
   wait(ms: number): Promise<void> | undefined {
-    if (this.givenUp()) return undefined;
+    if (this.givenUp()) {
+      this.gaveUpUntil = { monotonic: performance.now() + ms, wall: Date.now() + ms };
+      return undefined;
+    }
     if (!this.listening) {
       this.listening = true;
       // The listener stays when a bound runs out: its `fresh` ends the giving up.

@@ -120,6 +120,8 @@ let definedProvider: Promise<ReturnType<typeof defineProvider>> | undefined;
 const ANNOUNCE_RETRY_FIRST_MS = 2_000;
 /** The longest {@link KccKeyProvider}'s getPublicKeys waits for the connector to take the ring's active key (a discovery fetch from Keycloak). */
 const ANNOUNCE_WAIT_MS = 2_000;
+/** The longest getPublicKeys takes, the ring's catch-up included: below the 5 s Keycloak's HTTP client waits for a JWKS. */
+const PUBLIC_KEYS_WAIT_MS = 4_000;
 const ANNOUNCE_RETRY_MAX_MS = 60_000;
 
 /**
@@ -185,13 +187,17 @@ function defineProvider({ AbstractKeyProvider: Base }: UpstreamKeyBase) {
      * the code exchange, which signs with the key its OpenID configuration holds: when the ring's
      * active key is one the connector does not hold yet (a catch-up just found a rotation made during
      * a freeze), the connector is told first and this waits for that, up to 2 s
-     * ({@link ANNOUNCE_WAIT_MS}); not while announces are failing (their retry is scheduled).
+     * ({@link ANNOUNCE_WAIT_MS}) and within {@link PUBLIC_KEYS_WAIT_MS} with the catch-up: upstream
+     * also serves this as the client's JWKS, which Keycloak waits 5 s for. Not while announces are
+     * failing (their retry is scheduled).
      */
     override async getPublicKeys(): Promise<JWK[]> {
+      const asked = performance.now();
       const jwks = await this.ring.currentJwks();
       if (this.failures === 0 && this.handedOut !== undefined && this.needsAnnounce()) {
         if (!this.announcing) this.announce(); // one may be under way already: the ring's change event starts it
-        if (this.announcing) await waitAtMost(this.announcing, ANNOUNCE_WAIT_MS);
+        const left = Math.min(ANNOUNCE_WAIT_MS, PUBLIC_KEYS_WAIT_MS - (performance.now() - asked));
+        if (this.announcing && left > 0) await waitAtMost(this.announcing, left);
       }
       return jwks.keys.map((key) => ({ ...key }));
     }

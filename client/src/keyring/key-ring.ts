@@ -151,8 +151,7 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
   private staleReported = false;
   /** The catch-up with Redis that client assertions wait for, shared by those signed meanwhile. */
   private catchingUp: Promise<void> | undefined;
-  /** The ring's last read (monotonic) when a catch-up ran out: none is tried again until Redis answers a read. */
-  /** The last catch-up that ran out: after the read at `readAt` (monotonic), when (either clock). */
+  /** The last catch-up that ran out, after the read at `readAt` (monotonic), and the last time (either clock) it kept one from being tried. */
   private catchUpGaveUp: { readonly readAt: number; readonly monotonic: number; readonly wall: number } | undefined;
   private readonly rotations = { initial: 0, scheduled: 0, immediate: 0 };
 
@@ -295,8 +294,9 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
    * process was frozen or paused (no timer ran, no event was read), or Redis did not answer. A rotation
    * written meanwhile may not be held here, and an emergency one drops the held key from every JWKS
    * at once. A catch-up waits 2 s (`socketTimeoutMs` and a second where that is up to 4 s); one that runs out
-   * answers with the ring held here, and none is tried again for `refreshIntervalMs` and a second or
-   * until Redis answers a read: an outage does not make every assertion wait. What {@link signClientAssertion}
+   * answers with the ring held here, and none is tried again until Redis answers a read, or until the
+   * keys were not asked for during `refreshIntervalMs` and a second (a freeze): an outage does not
+   * make every assertion wait. What {@link signClientAssertion}
    * and {@link clientAuth} sign with; for signing anything else with the ring's key.
    */
   async currentSigningKey(): Promise<SigningKey> {
@@ -308,13 +308,18 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
     const readAt = this.keeper.lastReadAtMonotonic;
     if (this.closed || readAt === 0) return false;
     const overdueAfter = this.options.refreshIntervalMs + READ_OVERDUE_SLACK_MS;
-    // A catch-up that ran out (Redis out of reach) counts as a read here, until one succeeds: no other
-    // is tried for as long as a read may be late, so an outage does not make every assertion wait, and
-    // one is tried after a freeze that outlasted that (not only once Redis answered a read again).
-    const gaveUp = this.catchUpGaveUp?.readAt === readAt ? this.catchUpGaveUp : undefined;
-    const since = gaveUp ?? { monotonic: readAt, wall: this.keeper.lastReadAt };
     // Either clock: whether the monotonic one advances across a freeze of the whole environment is not known.
-    return performance.now() - since.monotonic > overdueAfter || Date.now() - since.wall > overdueAfter;
+    const late = (monotonic: number, wall: number) => performance.now() - monotonic > overdueAfter || Date.now() - wall > overdueAfter;
+    if (!late(readAt, this.keeper.lastReadAt)) return false;
+    // After a catch-up ran out (Redis out of reach), none is tried while the keys keep being asked for
+    // less than that long apart (an outage does not make every assertion wait), until a read succeeds;
+    // after a gap that long (a freeze right after it, Redis back by the thaw), one is tried again.
+    const gaveUp = this.catchUpGaveUp;
+    if (gaveUp?.readAt === readAt && !late(gaveUp.monotonic, gaveUp.wall)) {
+      this.catchUpGaveUp = { readAt, monotonic: performance.now(), wall: Date.now() };
+      return false;
+    }
+    return true;
   }
 
   private catchUp(): Promise<void> {
@@ -322,13 +327,19 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
       const readBefore = this.keeper.lastReadAtMonotonic;
       const afterSocketTimeout = this.redis.config.socketTimeoutMs + CATCH_UP_AFTER_SOCKET_TIMEOUT_MS;
       const waitMs = afterSocketTimeout <= CATCH_UP_MAX_WAIT_MS ? Math.max(CATCH_UP_MIN_WAIT_MS, afterSocketTimeout) : CATCH_UP_MIN_WAIT_MS;
-      await waitAtMost(this.track(this.keeper.sync()), waitMs);
+      // A connection reconnecting (closed during a freeze) does so now, not after ioredis' backoff.
+      const release = this.redis.hurryReconnects();
+      try {
+        await waitAtMost(this.track(this.keeper.sync()), waitMs);
+      } finally {
+        release();
+      }
       if (this.keeper.lastReadAtMonotonic !== readBefore) return;
       this.catchUpGaveUp = { readAt: readBefore, monotonic: performance.now(), wall: Date.now() };
       this.redis.config.logger.warn(
         `key ring: not read from Redis for ${Math.floor((performance.now() - readBefore) / 1000)} s (this process was paused or frozen, or Redis does not answer), ` +
           `and a read did not come within ${waitMs} ms: client assertions sign with kid ${this.view?.active?.kid ?? 'none'} and the JWKS is served as held here, ` +
-          `without waiting again for ${Math.round((this.options.refreshIntervalMs + READ_OVERDUE_SLACK_MS) / 1000)} s or until Redis answers a read; a rotation written meanwhile may be active on other instances`,
+          `without waiting again while asked less than ${Math.round((this.options.refreshIntervalMs + READ_OVERDUE_SLACK_MS) / 1000)} s apart or until Redis answers a read; a rotation written meanwhile may be active on other instances`,
       );
     })().finally(() => {
       this.catchingUp = undefined;

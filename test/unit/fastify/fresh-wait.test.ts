@@ -40,7 +40,18 @@ describe('FreshWait', () => {
     revocations.emit('fresh');
   });
 
-  it('a giving up lasts as long as the wait that ran out: then a stale request waits again, without fresh (a freeze right after a 503)', async () => {
+  it('a giving up holds while stale requests keep coming less than a bound apart, each answered at once (an outage does not hold a share of them)', async () => {
+    const revocations = new EventEmitter();
+    const wait = new FreshWait(revocations);
+    await wait.wait(2_000);
+    // 3 s in all, longer than the bound, each request less than it after the one before.
+    for (let i = 0; i < 6; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(wait.wait(2_000), `request ${i}`).toBeUndefined();
+    }
+  });
+
+  it('after a gap as long as the wait that ran out, a stale request waits again, without fresh (a freeze right after a 503)', async () => {
     const revocations = new EventEmitter();
     const wait = new FreshWait(revocations);
     await wait.wait(50);
