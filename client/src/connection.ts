@@ -300,7 +300,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   private closeRun: Promise<void> | undefined;
   /** What runs on this connection (a KeyRing, Revocations) and closes first, with how long its close may take: {@link beforeClose}. */
   private readonly closeFirst = new Map<() => Promise<unknown>, number>();
-  /** Closes under way that are still writing (Revocations): the command connection reconnects quicker meanwhile ({@link hurryReconnects}). */
+  /** Waits under way for Redis (a close still writing, a key ring catching up after a freeze): the command connection reconnects quicker meanwhile ({@link hurryReconnects}). */
   private hurried = 0;
   /** Connections replaced by a renewal, finishing what they hold before they quit: {@link close} waits for them, briefly. */
   private readonly retiring = new Set<Promise<void>>();
@@ -633,13 +633,15 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   }
 
   /**
-   * While a close under way is still writing what Redis has not confirmed (Revocations), the command
-   * connection reconnects at most {@link HURRIED_RECONNECT_DELAY_MS} apart instead of backing off up
-   * to `reconnectMaxDelayMs` (5 s): Redis back after a failover is then used within the close's
-   * deadline. Returns the function that ends it.
+   * While a close under way is still writing what Redis has not confirmed (Revocations), or a key ring
+   * catches up after a freeze (at most 4 s), the command connection reconnects at most
+   * {@link HURRIED_RECONNECT_DELAY_MS} apart instead of backing off up to `reconnectMaxDelayMs` (5 s):
+   * Redis back after a failover, or a connection closed during a freeze, is then used within that
+   * wait. Returns the function that ends it. Nothing once this connection is closed.
    * @internal
    */
   hurryReconnects(): () => void {
+    if (this.closed) return () => undefined;
     this.hurried++;
     // A reconnect already scheduled at the full backoff would run out the close's deadline: now, once
     // ioredis' timer for it is cleared (ioredis keeps it in `reconnectTimeout`, which disconnect()

@@ -18,8 +18,9 @@ export interface RequireNotRevokedOptions {
    * the overdue poll makes the state current within milliseconds. Requests that find the state stale
    * while a wait is under way share it, each within its own bound; once a request's wait has run out
    * (Redis really is out of reach), stale requests are answered at once until the state is current
-   * again, or until none came for as long (`staleWaitMs`): the request that thaws an environment
-   * frozen right after a wait ran out waits again.
+   * again, as long as they come less than `staleWaitMs` apart (the shorter of the arriving request's
+   * and the one that ran out): the request that thaws an environment frozen right after a wait ran
+   * out waits again, and so does each one of a quiet period during an outage.
    * @default 2000
    */
   readonly staleWaitMs?: number;
@@ -47,23 +48,33 @@ export class FreshWait {
   /** The requests waiting: each leaves at `fresh` or at its own bound, nothing of it kept after. */
   private readonly waiters = new Set<() => void>();
   private listening = false;
-  /** After a wait ran out: until when none waits (either clock reaching it ends the giving up); each request answered meanwhile moves it on. */
-  private gaveUpUntil: { readonly monotonic: number; readonly wall: number } | undefined;
+  /**
+   * Since a wait ran out: the last time (either clock) a request was answered without waiting, and the
+   * bound of the wait that ran out. A stale request waits again when that time is as long ago as the
+   * shorter of its own bound and that one: the request that thaws a frozen environment waits whether
+   * its route's bound is shorter than the one that gave up (a review of 5dd16cb: a short route after a
+   * long one was answered at once after a 10 s freeze) or longer.
+   */
+  private gaveUp: { readonly monotonic: number; readonly wall: number; readonly bound: number } | undefined;
 
   constructor(private readonly revocations: { once(event: 'fresh', listener: () => void): unknown }) {}
 
   /** Resolves on `fresh` or after `ms`, whichever comes first; undefined while given up. */
   wait(ms: number): Promise<void> | undefined {
-    if (this.givenUp()) {
-      this.gaveUpUntil = { monotonic: performance.now() + ms, wall: Date.now() + ms };
-      return undefined;
+    const gaveUp = this.gaveUp;
+    if (gaveUp !== undefined) {
+      const gap = Math.min(ms, gaveUp.bound);
+      if (performance.now() - gaveUp.monotonic < gap && Date.now() - gaveUp.wall < gap) {
+        this.gaveUp = { monotonic: performance.now(), wall: Date.now(), bound: gaveUp.bound };
+        return undefined;
+      }
     }
     if (!this.listening) {
       this.listening = true;
       // The listener stays when a bound runs out: its `fresh` ends the giving up.
       this.revocations.once('fresh', () => {
         this.listening = false;
-        this.gaveUpUntil = undefined;
+        this.gaveUp = undefined;
         for (const leave of [...this.waiters]) leave();
       });
     }
@@ -74,7 +85,7 @@ export class FreshWait {
         resolve();
       };
       const timer = setTimeout(() => {
-        this.gaveUpUntil = { monotonic: performance.now() + ms, wall: Date.now() + ms };
+        this.gaveUp = { monotonic: performance.now(), wall: Date.now(), bound: ms };
         leave();
       }, ms);
       timer.unref();
@@ -82,13 +93,6 @@ export class FreshWait {
     });
   }
 
-  private givenUp(): boolean {
-    const until = this.gaveUpUntil;
-    if (until === undefined) return false;
-    if (performance.now() < until.monotonic && Date.now() < until.wall) return true;
-    this.gaveUpUntil = undefined;
-    return false;
-  }
 }
 
 const freshWaits = new WeakMap<Revocations, FreshWait>();

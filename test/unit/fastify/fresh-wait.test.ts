@@ -51,6 +51,20 @@ describe('FreshWait', () => {
     }
   });
 
+  it('judges the gap since the last answer without a wait by the shorter of the arriving request\'s bound and the one that ran out (routes with different staleWaitMs)', async () => {
+    const revocations = new EventEmitter();
+    const longAfterShort = new FreshWait(revocations);
+    await longAfterShort.wait(1_000);
+    expect(longAfterShort.wait(60_000)).toBeUndefined(); // at once after the 1 s give-up: given up
+    const shortAfterLong = new FreshWait(revocations);
+    await shortAfterLong.wait(300);
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    const short = shortAfterLong.wait(100); // 120 ms is longer than its 100 ms: it waits
+    expect(short).toBeInstanceOf(Promise);
+    revocations.emit('fresh');
+    await short;
+  });
+
   it('after a gap as long as the wait that ran out, a stale request waits again, without fresh (a freeze right after a 503)', async () => {
     const revocations = new EventEmitter();
     const wait = new FreshWait(revocations);
