@@ -4,6 +4,7 @@ import type { RevocationClaims } from '../revocation/revocation-index.js';
 import type { Revocations } from '../revocation/revocations.js';
 import type { KccFastify } from './decoration.js';
 import { PLUGIN_NAME } from './plugin-options.js';
+import { PauseWatch } from '../pause-watch.js';
 
 /** Reads the verified token claims of a request (`sid`, `sub`, `iat`, `scope`: without it an offline session's tokens are refused after a logout of its browser session); `undefined` when there are none. */
 export type ClaimsGetter = (request: FastifyRequest) => RevocationClaims | undefined | Promise<RevocationClaims | undefined>;
@@ -18,9 +19,8 @@ export interface RequireNotRevokedOptions {
    * the overdue poll makes the state current within milliseconds. Requests that find the state stale
    * while a wait is under way share it, each within its own bound; once a request's wait has run out
    * (Redis really is out of reach), stale requests are answered at once until the state is current
-   * again, as long as they come less than `staleWaitMs` apart (the shorter of the arriving request's
-   * and the one that ran out): the request that thaws an environment frozen right after a wait ran
-   * out waits again, and so does each one of a quiet period during an outage.
+   * again, unless the process was paused meanwhile (frozen, suspended, its event loop stalled for 2 s
+   * or more): the request that thaws an environment frozen right after a wait ran out waits again.
    * @default 2000
    */
   readonly staleWaitMs?: number;
@@ -34,47 +34,35 @@ const OPTION_NAMES = { staleWaitMs: true } as const satisfies Record<keyof Requi
  * The wait for `fresh` of one Revocations: one listener, shared by every stale request (of every
  * route) that arrives while it is pending, each request bounded by its own `staleWaitMs` (a request
  * of a route with a short bound is not held for another route's longer one). After a request's
- * bound ran out, none waits until `fresh` comes, as long as stale requests keep coming less than a
- * bound apart (each answered at once extends it): a long outage must not hold each request, nor a
- * share of them (a review of 9b0ec78: with a fixed period, a third were held). After a gap that long
- * it waits again: on AWS Lambda the environment may be frozen right after the answer, and Redis back
- * by the thaw; the request that thaws it must wait for the overdue poll, not be answered at once (a
- * review: 503 in 2 ms, `fresh` 332 ms later). The time is judged on both clocks
- * (whether the monotonic one runs on across a freeze of the whole environment is not known). A request
- * answered at its bound leaves nothing behind (before, each stayed reachable until `fresh`).
+ * bound ran out, none waits until `fresh` comes, whether requests keep coming or not (a long outage
+ * must not hold each request, nor a share of them: a review of 9b0ec78), unless the process was
+ * paused meanwhile ({@link PauseWatch}): on AWS Lambda the environment may be frozen right after the
+ * answer and Redis back by the thaw, and the request that thaws it must wait for the overdue poll,
+ * not be answered at once (a review: 503 in 2 ms, `fresh` 332 ms later). Requests alone cannot tell
+ * a quiet period from a freeze (a first fix that re-armed the wait after a quiet period made every
+ * request of a quiet outage wait its bound). A request answered at its bound leaves nothing behind
+ * (before, each stayed reachable until `fresh`).
  * @internal exported for its tests
  */
 export class FreshWait {
   /** The requests waiting: each leaves at `fresh` or at its own bound, nothing of it kept after. */
   private readonly waiters = new Set<() => void>();
   private listening = false;
-  /**
-   * Since a wait ran out: the last time (either clock) a request was answered without waiting, and the
-   * bound of the wait that ran out. A stale request waits again when that time is as long ago as the
-   * shorter of its own bound and that one: the request that thaws a frozen environment waits whether
-   * its route's bound is shorter than the one that gave up (a review of 5dd16cb: a short route after a
-   * long one was answered at once after a 10 s freeze) or longer.
-   */
-  private gaveUp: { readonly monotonic: number; readonly wall: number; readonly bound: number } | undefined;
+  /** Since a wait ran out (until `fresh`): watches for a pause of the process, which ends the giving up. */
+  private gaveUp: PauseWatch | undefined;
 
   constructor(private readonly revocations: { once(event: 'fresh', listener: () => void): unknown }) {}
 
   /** Resolves on `fresh` or after `ms`, whichever comes first; undefined while given up. */
   wait(ms: number): Promise<void> | undefined {
-    const gaveUp = this.gaveUp;
-    if (gaveUp !== undefined) {
-      const gap = Math.min(ms, gaveUp.bound);
-      if (performance.now() - gaveUp.monotonic < gap && Date.now() - gaveUp.wall < gap) {
-        this.gaveUp = { monotonic: performance.now(), wall: Date.now(), bound: gaveUp.bound };
-        return undefined;
-      }
-    }
+    if (this.gaveUp && !this.gaveUp.paused) return undefined;
+    this.endGivingUp();
     if (!this.listening) {
       this.listening = true;
       // The listener stays when a bound runs out: its `fresh` ends the giving up.
       this.revocations.once('fresh', () => {
         this.listening = false;
-        this.gaveUp = undefined;
+        this.endGivingUp();
         for (const leave of [...this.waiters]) leave();
       });
     }
@@ -85,7 +73,10 @@ export class FreshWait {
         resolve();
       };
       const timer = setTimeout(() => {
-        this.gaveUp = { monotonic: performance.now(), wall: Date.now(), bound: ms };
+        if (!this.gaveUp) {
+          const watch: PauseWatch = new PauseWatch((): boolean => this.gaveUp === watch);
+          this.gaveUp = watch;
+        }
         leave();
       }, ms);
       timer.unref();
@@ -93,6 +84,10 @@ export class FreshWait {
     });
   }
 
+  private endGivingUp(): void {
+    this.gaveUp?.stop();
+    this.gaveUp = undefined;
+  }
 }
 
 const freshWaits = new WeakMap<Revocations, FreshWait>();

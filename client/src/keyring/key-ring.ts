@@ -6,6 +6,7 @@ import type { KccRedis } from '../connection.js';
 import { KccClosedError, KccKeyRingError, KccLockTimeoutError, KccNotReadyError } from '../errors.js';
 import type { EventLogTail } from '../event-log.js';
 import { requireOptionsObject } from '../option-checks.js';
+import { PauseWatch } from '../pause-watch.js';
 import { waitAtMost } from '../time-limit.js';
 import { type ClientAssertionRequest, type ClientAuthFunction, type SigningKey, privateKeyJwtClientAuth, signClientAssertion } from './client-assertion.js';
 import { type KeyRingOptions, type ResolvedKeyRingOptions, resolveKeyRingOptions } from './key-ring-options.js';
@@ -151,8 +152,8 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
   private staleReported = false;
   /** The catch-up with Redis that client assertions wait for, shared by those signed meanwhile. */
   private catchingUp: Promise<void> | undefined;
-  /** The last catch-up that ran out, after the read at `readAt` (monotonic), and the last time (either clock) it kept one from being tried. */
-  private catchUpGaveUp: { readonly readAt: number; readonly monotonic: number; readonly wall: number } | undefined;
+  /** The last catch-up that ran out, after the read at `readAt` (monotonic), and the watch for a pause of the process since. */
+  private catchUpGaveUp: { readonly readAt: number; readonly watch: PauseWatch } | undefined;
   private readonly rotations = { initial: 0, scheduled: 0, immediate: 0 };
 
   /**
@@ -294,8 +295,8 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
    * process was frozen or paused (no timer ran, no event was read), or Redis did not answer. A rotation
    * written meanwhile may not be held here, and an emergency one drops the held key from every JWKS
    * at once. A catch-up waits 2 s (`socketTimeoutMs` and a second where that is up to 4 s); one that runs out
-   * answers with the ring held here, and none is tried again until Redis answers a read, or until the
-   * keys were not asked for during `refreshIntervalMs` and a second (a freeze): an outage does not
+   * answers with the ring held here, and none is tried again until Redis answers a read, or until this
+   * process was paused (frozen, suspended, its event loop stalled for 2 s or more): an outage does not
    * make every assertion wait. What {@link signClientAssertion}
    * and {@link clientAuth} sign with; for signing anything else with the ring's key.
    */
@@ -311,14 +312,11 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
     // Either clock: whether the monotonic one advances across a freeze of the whole environment is not known.
     const late = (monotonic: number, wall: number) => performance.now() - monotonic > overdueAfter || Date.now() - wall > overdueAfter;
     if (!late(readAt, this.keeper.lastReadAt)) return false;
-    // After a catch-up ran out (Redis out of reach), none is tried while the keys keep being asked for
-    // less than that long apart (an outage does not make every assertion wait), until a read succeeds;
-    // after a gap that long (a freeze right after it, Redis back by the thaw), one is tried again.
+    // After a catch-up ran out (Redis out of reach), none is tried until a read succeeds (an outage
+    // does not make every assertion wait), unless the process was paused since (a freeze right after
+    // it, Redis back by the thaw): then one is. Asks alone cannot tell a quiet period from a freeze.
     const gaveUp = this.catchUpGaveUp;
-    if (gaveUp?.readAt === readAt && !late(gaveUp.monotonic, gaveUp.wall)) {
-      this.catchUpGaveUp = { readAt, monotonic: performance.now(), wall: Date.now() };
-      return false;
-    }
+    if (gaveUp?.readAt === readAt && !gaveUp.watch.paused) return false;
     return true;
   }
 
@@ -335,11 +333,13 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
         release();
       }
       if (this.keeper.lastReadAtMonotonic !== readBefore) return;
-      this.catchUpGaveUp = { readAt: readBefore, monotonic: performance.now(), wall: Date.now() };
+      this.catchUpGaveUp?.watch.stop();
+      const watch: PauseWatch = new PauseWatch((): boolean => !this.closed && this.catchUpGaveUp?.watch === watch && this.keeper.lastReadAtMonotonic === readBefore);
+      this.catchUpGaveUp = { readAt: readBefore, watch };
       this.redis.config.logger.warn(
         `key ring: not read from Redis for ${Math.floor((performance.now() - readBefore) / 1000)} s (this process was paused or frozen, or Redis does not answer), ` +
           `and a read did not come within ${waitMs} ms: client assertions sign with kid ${this.view?.active?.kid ?? 'none'} and the JWKS is served as held here, ` +
-          `without waiting again while asked less than ${Math.round((this.options.refreshIntervalMs + READ_OVERDUE_SLACK_MS) / 1000)} s apart or until Redis answers a read; a rotation written meanwhile may be active on other instances`,
+          'without waiting again until Redis answers a read (or this process was paused); a rotation written meanwhile may be active on other instances',
       );
     })().finally(() => {
       this.catchingUp = undefined;

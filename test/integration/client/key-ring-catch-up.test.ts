@@ -2,9 +2,9 @@
  * A client assertion signed while the ring's periodic read is overdue first catches up with Redis
  * (lambda-freeze.test.ts shows it after a freeze). When Redis does not answer, that wait is bounded
  * (2 s), shared by the assertions signed meanwhile, and not tried again until Redis answers a read of
- * the ring, or until no assertion came for as long as a read may be late (`refreshIntervalMs` and a
- * second): an outage does not make every token request wait, and a freeze right after a catch-up ran
- * out does not leave the first assertion after the thaw signed without one. Observed through the one warning each
+ * the ring or the process was paused: an outage does not make every token request wait, quiet
+ * periods included, and a freeze right after a catch-up ran out does not leave the first assertion
+ * after the thaw signed without one. Observed through the one warning each
  * catch-up that runs out logs, never by timing. Real redis-server (TLS, the app-env's ACL user)
  * behind a TCP proxy.
  */
@@ -13,6 +13,8 @@ import { describe, expect, it } from 'vitest';
 import { KccRedis, KeyRing } from '../../../client/src/index.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { pause } from '../../../client/src/time-limit.js';
+import { PAUSE_MS } from '../../../client/src/pause-watch.js';
+import { stallProcess } from '../../support/stall.js';
 import { until } from '../../support/events.js';
 import { kccOptions, useTestRedis } from '../../support/redis.js';
 import { TcpProxy } from '../../support/tcp-proxy.js';
@@ -42,7 +44,7 @@ describe('key ring: client assertions while the ring cannot be read', () => {
       await overdue();
       expect(await Promise.all(Array.from({ length: 5 }, sign))).toEqual(Array(5).fill(held));
       expect(gaveUp()).toHaveLength(1);
-      expect(gaveUp()[0]).toMatch(new RegExp(`^${GAVE_UP} \\d+ s \\(this process was paused or frozen, or Redis does not answer\\), and a read did not come within 2000 ms: client assertions sign with kid ${held} and the JWKS is served as held here, without waiting again while asked less than 2 s apart or until Redis answers a read`));
+      expect(gaveUp()[0]).toMatch(new RegExp(`^${GAVE_UP} \\d+ s \\(this process was paused or frozen, or Redis does not answer\\), and a read did not come within 2000 ms: client assertions sign with kid ${held} and the JWKS is served as held here, without waiting again until Redis answers a read \\(or this process was paused\\)`));
       expect(await sign()).toBe(held);
       expect(gaveUp()).toHaveLength(1);
 
@@ -53,8 +55,13 @@ describe('key ring: client assertions while the ring cannot be read', () => {
       }
       expect(gaveUp()).toHaveLength(1);
 
-      // Still cut off, not asked for that long (or thawed after a freeze that long): a catch-up is tried again.
-      await pause(OVERDUE_MS + 200);
+      // Still cut off, not asked for 3 s, the process running: still none.
+      await pause(3_000);
+      expect(await sign()).toBe(held);
+      expect(gaveUp()).toHaveLength(1);
+
+      // Still cut off, after a pause of the process (what a freeze looks like from inside): one is tried again.
+      stallProcess(PAUSE_MS + 500);
       expect(await sign()).toBe(held);
       expect(gaveUp()).toHaveLength(2);
 

@@ -6,6 +6,8 @@
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { FreshWait } from '../../../client/src/fastify/require-not-revoked.js';
+import { PAUSE_MS } from '../../../client/src/pause-watch.js';
+import { stallProcess } from '../../support/stall.js';
 import { collectGarbage } from '../../support/gc.js';
 
 describe('FreshWait', () => {
@@ -51,25 +53,21 @@ describe('FreshWait', () => {
     }
   });
 
-  it('judges the gap since the last answer without a wait by the shorter of the arriving request\'s bound and the one that ran out (routes with different staleWaitMs)', async () => {
+  it('a giving up holds through a quiet period while the process runs (no request for 3 s): an outage does not make each request of a quiet service wait', async () => {
     const revocations = new EventEmitter();
-    const longAfterShort = new FreshWait(revocations);
-    await longAfterShort.wait(1_000);
-    expect(longAfterShort.wait(60_000)).toBeUndefined(); // at once after the 1 s give-up: given up
-    const shortAfterLong = new FreshWait(revocations);
-    await shortAfterLong.wait(300);
-    await new Promise((resolve) => setTimeout(resolve, 120));
-    const short = shortAfterLong.wait(100); // 120 ms is longer than its 100 ms: it waits
-    expect(short).toBeInstanceOf(Promise);
-    revocations.emit('fresh');
-    await short;
+    const wait = new FreshWait(revocations);
+    await wait.wait(200);
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    expect(wait.wait(200)).toBeUndefined();
+    expect(wait.wait(60_000)).toBeUndefined();
   });
 
-  it('after a gap as long as the wait that ran out, a stale request waits again, without fresh (a freeze right after a 503)', async () => {
+  it('after a pause of the process (a freeze right after a 503), a stale request waits again, without fresh', async () => {
     const revocations = new EventEmitter();
     const wait = new FreshWait(revocations);
     await wait.wait(50);
-    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect(wait.wait(60_000)).toBeUndefined();
+    stallProcess(PAUSE_MS + 500);
     const again = wait.wait(60_000);
     expect(again).toBeInstanceOf(Promise);
     revocations.emit('fresh');
