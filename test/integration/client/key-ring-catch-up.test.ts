@@ -23,13 +23,13 @@ const KEK = 'catch-up-test-key-encryption-key-0123456789abcdefghijklmnopqrs';
 const USER = 'catchup-prod';
 const server = useTestRedis({ appEnvs: [{ app: 'catchup', env: 'prod' }], persistence: 'none' });
 const closeLater = closeAfterEach();
-/** Read every second: overdue 2 s after the last read, and a catch-up that ran out not tried again for 2 s. */
+/** Read every second: overdue 2 s after the last read. */
 const RING = { keyEncryptionKey: KEK, algorithm: 'ES256', env: {}, refreshIntervalMs: 1_000, activationDelayMs: 3_600_000 } as const;
 const OVERDUE_MS = 2_000;
 const GAVE_UP = 'key ring: not read from Redis for';
 
 describe('key ring: client assertions while the ring cannot be read', () => {
-  it('wait for one shared catch-up that runs out, then sign with the key held here, waiting no more for a while or until Redis answers a read', async () => {
+  it('wait for one shared catch-up that runs out, then sign with the key held here, waiting no more until Redis answers a read or the process was paused', async () => {
     const proxy = await TcpProxy.start(server.port);
     try {
       const warnings: string[] = [];

@@ -37,7 +37,7 @@ describe('requireNotRevoked: options', () => {
   });
 });
 
-/** `/short`'s staleWaitMs: a request after a wait of it ran out comes within as long again on a loaded machine. */
+/** `/short`'s staleWaitMs: long enough that a request right after a wait of it ran out is seen answered within it on a loaded machine. */
 const SHORT_WAIT_MS = 2_000;
 
 describe('requireNotRevoked: a stale state waits for fresh, within staleWaitMs', () => {

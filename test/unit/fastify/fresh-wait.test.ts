@@ -16,8 +16,8 @@ describe('FreshWait', () => {
     const wait = new FreshWait(revocations);
     const waits: WeakRef<Promise<void>>[] = [];
     const settled: Promise<void>[] = [];
-    // All arrive before the first bound runs out (after it, the next ones do not wait at all, for as
-    // long again: a second, so that the check below comes within it on a loaded machine).
+    // All arrive before the first bound runs out (after it, the next ones do not wait at all, until
+    // fresh or a pause of the process).
     for (let i = 0; i < 1_000; i++) {
       const waiting = wait.wait(1_000)!;
       waits.push(new WeakRef(waiting));
