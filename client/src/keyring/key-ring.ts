@@ -294,11 +294,11 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
    * {@link signingKey}, after a catch-up with Redis when the periodic read of the ring is overdue: this
    * process was frozen or paused (no timer ran, no event was read), or Redis did not answer. A rotation
    * written meanwhile may not be held here, and an emergency one drops the held key from every JWKS
-   * at once. A catch-up waits 2 s (`socketTimeoutMs` and a second where that is up to 4 s); one that runs out
-   * answers with the ring held here, and none is tried again until Redis answers a read, or until this
-   * process was paused (frozen, suspended, its event loop stalled for 2 s or more): an outage does not
-   * make every assertion wait. What {@link signClientAssertion}
-   * and {@link clientAuth} sign with; for signing anything else with the ring's key.
+   * at once. A catch-up waits 2 s (`socketTimeoutMs` and a second where that is up to 4 s); one that
+   * runs out answers with the ring held here, and none is tried again until Redis answers a read, or
+   * until this process was paused (frozen, suspended, its event loop stalled for 2 s or more): an
+   * outage does not make every assertion wait. What {@link signClientAssertion} and
+   * {@link clientAuth} sign with; for signing anything else with the ring's key.
    */
   async currentSigningKey(): Promise<SigningKey> {
     if (this.readOverdue()) await this.catchUp();
@@ -310,14 +310,12 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
     if (this.closed || readAt === 0) return false;
     const overdueAfter = this.options.refreshIntervalMs + READ_OVERDUE_SLACK_MS;
     // Either clock: whether the monotonic one advances across a freeze of the whole environment is not known.
-    const late = (monotonic: number, wall: number) => performance.now() - monotonic > overdueAfter || Date.now() - wall > overdueAfter;
-    if (!late(readAt, this.keeper.lastReadAt)) return false;
+    if (performance.now() - readAt <= overdueAfter && Date.now() - this.keeper.lastReadAt <= overdueAfter) return false;
     // After a catch-up ran out (Redis out of reach), none is tried until a read succeeds (an outage
     // does not make every assertion wait), unless the process was paused since (a freeze right after
     // it, Redis back by the thaw): then one is. Asks alone cannot tell a quiet period from a freeze.
     const gaveUp = this.catchUpGaveUp;
-    if (gaveUp?.readAt === readAt && !gaveUp.watch.paused) return false;
-    return true;
+    return gaveUp?.readAt !== readAt || gaveUp.watch.paused;
   }
 
   private catchUp(): Promise<void> {

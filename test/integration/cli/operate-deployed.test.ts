@@ -63,7 +63,9 @@ describe('kcc-redis check, drift, status, rotate-keys against a deployed stack (
     elastiCache = new FakeElastiCache();
     // ElastiCache applies a user's whole stored string on its nodes: here, on the real server, from
     // no selectors, keys or commands and every channel (acl-pubsub-default allchannels, ElastiCache's
-    // default: the stored string's own resetchannels must clear it, or the server refuses the string).
+    // default parameter groups, https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/ParameterGroups.Engine.html,
+    // and fixed on serverless, https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/RedisConfiguration.html:
+    // the stored string's own resetchannels must clear it, or the server refuses the string).
     elastiCache.applyAccessString = async (_userId, userName, accessString) => {
       await admin.call('ACL', 'SETUSER', userName, 'clearselectors', 'resetkeys', 'allchannels', '-@all', ...accessString.split(' '));
     };

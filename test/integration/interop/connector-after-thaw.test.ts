@@ -89,6 +89,19 @@ async function tokenRequest(config: oidc.Configuration): Promise<{ kid: string |
   return { kid: assertions[0] === undefined ? undefined : decodeProtectedHeader(assertions[0]).kid, outcome };
 }
 
+/** The real connector on kccKeyProvider(ring), its JWKS route served as the client's jwks_uri. */
+async function startConnector(ring: KeyRing, clientId: string): Promise<{ connector: KeycloakConnector<never>; provider: KccKeyProvider }> {
+  const adapter = new RecordingAdapter();
+  let provider: KccKeyProvider | undefined;
+  const connector = await KeycloakConnector.init(adapter, {
+    serverOrigin: 'http://127.0.0.1:3000', authServerUrl: op.issuer, realm: 'connthaw',
+    oidcDiscoveryUrlOverride: `${op.issuer}/.well-known/openid-configuration`, clientId, refreshConfigMins: 0,
+    keyProvider: async (config) => (provider = (await kccKeyProvider(ring)(config)) as KccKeyProvider),
+  });
+  served = adapter;
+  return { connector: connector as KeycloakConnector<never>, provider: provider! };
+}
+
 describe('the keycloak-connector on kccKeyProvider after its ring went unread while another instance rotated at once', () => {
   it('signs the token request of the first login callback after it with the new key (the public keys are read after the connector took it)', async () => {
     const proxy = await TcpProxy.start(server.port);
@@ -98,14 +111,10 @@ describe('the keycloak-connector on kccKeyProvider after its ring went unread wh
     const other = await KeyRing.start(otherRedis, RING);
     let provider: KccKeyProvider | undefined;
     try {
-      const adapter = new RecordingAdapter();
-      const connector = await KeycloakConnector.init(adapter, {
-        serverOrigin: 'http://127.0.0.1:3000', authServerUrl: op.issuer, realm: 'connthaw',
-        oidcDiscoveryUrlOverride: `${op.issuer}/.well-known/openid-configuration`, clientId: CLIENT_IDS[0], refreshConfigMins: 0,
-        keyProvider: async (config) => (provider = (await kccKeyProvider(here)(config)) as KccKeyProvider),
-      });
-      served = adapter;
-      const held = (await provider!.getActiveKeys()).kid;
+      const started = await startConnector(here, CLIENT_IDS[0]);
+      const connector = started.connector;
+      provider = started.provider;
+      const held = (await provider.getActiveKeys()).kid;
       expect(held).toBe(here.signingKey().kid);
 
       proxy.cut();
@@ -115,7 +124,7 @@ describe('the keycloak-connector on kccKeyProvider after its ring went unread wh
 
       // A login's callback: upstream validates its state with getPublicKeys(), then exchanges the code
       // with the configuration it holds.
-      expect((await provider!.getPublicKeys()).map((key) => key.kid)).toEqual([rotated.kid]);
+      expect((await provider.getPublicKeys()).map((key) => key.kid)).toEqual([rotated.kid]);
       expect(await tokenRequest(connector.oidcConfig!), `held before: ${held}`).toEqual({ kid: rotated.kid, outcome: 'accepted' });
     } finally {
       served = undefined;
@@ -133,13 +142,9 @@ describe('the keycloak-connector on kccKeyProvider after its ring went unread wh
     const here = await KeyRing.start(hereRedis, RING);
     let provider: KccKeyProvider | undefined;
     try {
-      const adapter = new RecordingAdapter();
-      const connector = await KeycloakConnector.init(adapter, {
-        serverOrigin: 'http://127.0.0.1:3000', authServerUrl: op.issuer, realm: 'connthaw',
-        oidcDiscoveryUrlOverride: `${op.issuer}/.well-known/openid-configuration`, clientId: CLIENT_IDS[1], refreshConfigMins: 0,
-        keyProvider: async (config) => (provider = (await kccKeyProvider(here)(config)) as KccKeyProvider),
-      });
-      served = adapter;
+      const started = await startConnector(here, CLIENT_IDS[1]);
+      const connector = started.connector;
+      provider = started.provider;
       const atStart = here.signingKey().kid;
       const startConfig = connector.oidcConfig;
       const rotated = await here.rotate({ immediate: true });
