@@ -21,12 +21,13 @@ export function ifNoneMatchHits(header: string | undefined, etag: string): boole
 
 /**
  * Mounts `GET <path>`: the ring's public JWKS from memory (after a catch-up with Redis when the ring's
- * periodic read is overdue, as after a freeze: {@link KeyRing.currentJwks}), `Cache-Control: public, max-age=<maxAge>`,
+ * periodic read is overdue, as after a freeze: {@link KeyRing.currentJwks}), `Cache-Control: public, max-age=<maxAge>`
+ * (`no-cache` while the read is still overdue: the set may lack a key activated elsewhere at once),
  * a strong ETag (SHA-256 of the body, recomputed only when the ring's JWKS changes) and 304 on a
  * matching `If-None-Match`. Fastify adds `HEAD`.
  */
 export function mountJwksRoute(fastify: FastifyInstance, path: string, ring: KeyRing, maxAgeSeconds: number): void {
-  const cacheControl = `public, max-age=${maxAgeSeconds}`;
+  const cacheable = `public, max-age=${maxAgeSeconds}`;
   let rendered: Rendered | undefined;
   const render = async (): Promise<Rendered> => {
     const document = await ring.currentJwks();
@@ -38,7 +39,7 @@ export function mountJwksRoute(fastify: FastifyInstance, path: string, ring: Key
   };
   fastify.get(path, async (request, reply) => {
     const { body, etag } = await render();
-    reply.header('Cache-Control', cacheControl).header('ETag', etag);
+    reply.header('Cache-Control', ring.health().readOverdue ? 'no-cache' : cacheable).header('ETag', etag);
     if (ifNoneMatchHits(request.headers['if-none-match'], etag)) return reply.code(304).send();
     return reply.type(JWKS_CONTENT_TYPE).send(body);
   });

@@ -67,6 +67,14 @@ export interface KeyRingHealth {
   readonly lastReadAt: number;
   /** Why the last read was refused, or since when the ring has not been read, while degraded. */
   readonly lastError: string | undefined;
+  /**
+   * Whether the ring's periodic read is overdue: Redis has not answered a read of the ring for more
+   * than `refreshIntervalMs` and a second (this process was frozen or paused, or Redis is out of
+   * reach), also after a catch-up that ran out. The ring held here may then lack a key another
+   * instance activated at once (an emergency rotation), so the plugin's JWKS route answers
+   * `Cache-Control: no-cache` meanwhile: no cache keeps such a set without asking again.
+   */
+  readonly readOverdue: boolean;
 }
 
 /** Counters of one {@link KeyRing}, for diagnostics and metrics. */
@@ -305,12 +313,19 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
     return this.signingKey();
   }
 
-  private readOverdue(): boolean {
+  /** Whether the ring went unread longer than `refreshIntervalMs` and a second. */
+  private readTimeOverdue(): boolean {
     const readAt = this.keeper.lastReadAtMonotonic;
     if (this.closed || readAt === 0) return false;
     const overdueAfter = this.options.refreshIntervalMs + READ_OVERDUE_SLACK_MS;
     // Either clock: whether the monotonic one advances across a freeze of the whole environment is not known.
-    if (performance.now() - readAt <= overdueAfter && Date.now() - this.keeper.lastReadAt <= overdueAfter) return false;
+    return performance.now() - readAt > overdueAfter || Date.now() - this.keeper.lastReadAt > overdueAfter;
+  }
+
+  /** Whether to catch up with Redis before answering. */
+  private readOverdue(): boolean {
+    if (!this.readTimeOverdue()) return false;
+    const readAt = this.keeper.lastReadAtMonotonic;
     // After a catch-up ran out (Redis out of reach), none is tried until a read succeeds (an outage
     // does not make every assertion wait), unless the process was paused since (a freeze right after
     // it, Redis back by the thaw): then one is. Asks alone cannot tell a quiet period from a freeze.
@@ -396,6 +411,7 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
       lastLoadedAt: this.keeper.lastLoadedAt,
       lastReadAt: this.keeper.lastReadAt,
       lastError,
+      readOverdue: this.readTimeOverdue(),
     };
   }
 

@@ -113,7 +113,7 @@ describe('KccMetrics.start: its arguments', () => {
 describe('healthSummary: what the health route answers', () => {
   const health = (overrides: { status?: KccHealth['status']; ring?: KccHealth['keyRing']['status']; revocations?: KccHealth['revocations']['status'] } = {}): KccHealth => ({
     status: overrides.status ?? 'ok',
-    keyRing: { status: overrides.ring ?? 'ready', generation: 7, activeKid: 'kid-that-must-not-show', lastLoadedAt: 1, lastReadAt: 1, lastError: 'detail that must not show' },
+    keyRing: { status: overrides.ring ?? 'ready', generation: 7, activeKid: 'kid-that-must-not-show', lastLoadedAt: 1, lastReadAt: 1, lastError: 'detail that must not show', readOverdue: false },
     revocations: { status: overrides.revocations ?? 'current', stalenessSeconds: 1.25, revokedSessions: 3 },
     connection: { reconnects: 2, authFailures: 1 } as unknown as KccHealth['connection'],
   });
