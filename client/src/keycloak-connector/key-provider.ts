@@ -1,6 +1,7 @@
 import type { AbstractKeyProvider, ConnectorKeys, KeyProviderConfig } from '@dapperduckling/keycloak-connector-server';
 import { type JWK, importJWK } from 'jose';
 import { KccConfigError, KccKeyRingError } from '../errors.js';
+import { defaultLogger } from '../logger.js';
 import type { SigningKey } from '../keyring/client-assertion.js';
 import { KeyRing, type KeyRingEvents } from '../keyring/key-ring.js';
 import type { KeyRingOptions } from '../keyring/key-ring-options.js';
@@ -147,6 +148,13 @@ function defineProvider({ AbstractKeyProvider: Base }: UpstreamKeyBase) {
      * key held. While the active kid differs, the connector is told again (with backoff).
      */
     private handedOut: string | undefined;
+    /**
+     * The kid the connector held when it registered its callbacks: the key of its init, which
+     * upstream's token cache (3.0.10) signs refresh-token grants with for as long as the process runs.
+     */
+    private startKid: string | undefined;
+    /** What was said of the start key: that it no longer signs, then that it left the JWKS. */
+    private startKeyReported: 'retired' | 'unpublished' | undefined;
     private callbacksRegistered = false;
     /** The announce under way, if any; `again` asks it to run once more when it ends. */
     private announcing: Promise<void> | undefined;
@@ -224,13 +232,39 @@ function defineProvider({ AbstractKeyProvider: Base }: UpstreamKeyBase) {
     override registerCallbacks(...callbacks: Parameters<AbstractKeyProvider['registerCallbacks']>): void {
       super.registerCallbacks(...callbacks);
       this.callbacksRegistered = true;
+      this.startKid ??= this.handedOut;
       if (this.handedOut !== undefined && this.needsAnnounce()) this.announce();
     }
 
     private readonly onRingChange = ({ activeKid, publishedKids }: KeyRingEvents['change'][0]): void => {
       for (const kid of this.keys.keys()) if (!publishedKids.includes(kid)) this.keys.delete(kid);
       if (activeKid !== undefined && this.handedOut !== undefined && this.needsAnnounce()) this.announce();
+      if (!this.stopped) this.reportStartKey(activeKid, publishedKids);
     };
+
+    /**
+     * Says, once each, when the key of the connector's start stops signing and when it leaves the
+     * JWKS: upstream's token cache still signs refresh-token grants with it, which Keycloak refuses
+     * from then on (docs/migration-keycloak-connector.md). Nothing here can reach that cache; a
+     * restart of the instance moves it to the active key.
+     */
+    private reportStartKey(activeKid: string | undefined, publishedKids: readonly string[]): void {
+      const kid = this.startKid;
+      if (kid === undefined || this.startKeyReported === 'unpublished') return;
+      const where = 'upstream\'s token cache (keycloak-connector-server 3.0.10) signs refresh-token grants with the key of the connector\'s start for as long as the process runs';
+      const logger = this.keyProviderConfig.pinoLogger ?? defaultLogger;
+      if (!publishedKids.includes(kid)) {
+        this.startKeyReported = 'unpublished';
+        logger.warn(
+          `kccKeyProvider: kid ${kid} left the JWKS, and ${where}: Keycloak refuses this instance's token refreshes and their users sign in again, until the instance restarts (docs/migration-keycloak-connector.md)`,
+        );
+      } else if (activeKid !== undefined && activeKid !== kid && this.startKeyReported === undefined) {
+        this.startKeyReported = 'retired';
+        logger.warn(
+          `kccKeyProvider: the signing key moved on from kid ${kid}, and ${where}: once kid ${kid} leaves the JWKS (retireGraceMs after it stopped signing) Keycloak refuses this instance's token refreshes and their users sign in again. Restart the instance before then, e.g. with a rolling deploy (docs/migration-keycloak-connector.md)`,
+        );
+      }
+    }
 
     /** Whether the connector can be told of an active key it does not hold. */
     private needsAnnounce(): boolean {

@@ -99,7 +99,7 @@ export interface KeyRingSummary {
 }
 
 export interface KeyRingEvents {
-  /** The ring (or which key is active) changed. */
+  /** The ring changed, or which key is active or which keys are published (a key reaching its time). */
   change: [info: { generation: number; activeKid: string | undefined; publishedKids: string[] }];
   /** A ring read from Redis was refused; the ring held here stays in use. */
   degraded: [reason: string];
@@ -647,6 +647,7 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
     const held = this.keeper.ring;
     if (!held) return;
     const previousActive = this.view?.active?.kid;
+    const previousPublished = this.view?.published.map((k) => k.kid).join();
     const view = viewAt(held.usable.ring, Date.now());
     this.view = view;
     this.jwksDocument = Object.freeze({ keys: Object.freeze(view.published.map((k) => Object.freeze({ ...k.publicJwk, kid: k.kid, alg: k.alg, use: 'sig' }))) });
@@ -656,7 +657,8 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
       this.boundaryTimer = setTimeout(() => this.rebuildView(false), Math.min(view.validUntil - Date.now() + 1, 2 ** 31 - 1));
       this.boundaryTimer.unref();
     }
-    if (ringChanged || view.active?.kid !== previousActive) {
+    // A key reaching its time (a next key activating, a retired one leaving the JWKS) changes the view too.
+    if (ringChanged || view.active?.kid !== previousActive || view.published.map((k) => k.kid).join() !== previousPublished) {
       this.notify('change', { generation: this.generation, activeKid: view.active?.kid, publishedKids: view.published.map((k) => k.kid) });
     }
   }

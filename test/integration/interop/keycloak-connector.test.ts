@@ -331,8 +331,50 @@ describe('kccKeyProvider', () => {
       await ring.close();
       settle(false); // the update fails after the ring closed
       for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve)); // the provider has seen it
-      expect(warnings).toEqual([]);
+      // The start key left the JWKS at the emergency rotation, which the provider says (the case below); nothing else.
+      expect(warnings.filter((message) => !message.startsWith('kccKeyProvider: kid '))).toEqual([]);
       expect(updates).toBe(1);
+    } finally {
+      await ring.close();
+      await redis.close();
+    }
+  });
+
+  // Upstream 3.0.10's token cache signs refresh-token grants with the key of the connector's start for
+  // good (connector-after-thaw.test.ts); nothing here can reach it, so the provider says when that key
+  // stops signing (restart before it leaves the JWKS) and when it has left (refreshes are refused).
+  it('says when the key of the connector\'s start stops signing and when it leaves the JWKS, once each', async () => {
+    const redis = await KccRedis.connect(connection('kcc0-prod'));
+    const ring = await KeyRing.start(redis, { keyEncryptionKey: KEK, env: {}, activationDelayMs: 500, retireGraceMs: 1_000 });
+    const warnings: string[] = [];
+    const logger = { child: () => logger, info: () => {}, warn: (message: string) => void warnings.push(message) };
+    const pinoLogger = logger as unknown as Logger;
+    const said = () => warnings.filter((message) => message.startsWith('kccKeyProvider: '));
+    const connectorOn = async (): Promise<{ provider: KccKeyProvider; start: string }> => {
+      const provider = (await kccKeyProvider(ring)({ pinoLogger })) as KccKeyProvider;
+      const start = (await provider.getActiveKeys()).kid; // upstream's init: its token cache keeps this key
+      provider.registerCallbacks(async () => Boolean(await provider.getActiveKeys()), async () => undefined);
+      return { provider, start };
+    };
+    try {
+      const first = await connectorOn();
+      const { kid: next } = await ring.rotate(); // published now, signing 0.5 s later, the start key out 1 s after that
+      expect(said()).toEqual([]);
+      await until(() => said().length === 2, 'both warnings', 20_000);
+      expect(said()[0]).toMatch(new RegExp(`^kccKeyProvider: the signing key moved on from kid ${first.start}, and upstream's token cache .* Restart the instance before then`));
+      expect(said()[1]).toMatch(new RegExp(`^kccKeyProvider: kid ${first.start} left the JWKS, and upstream's token cache .* until the instance restarts`));
+      expect(ring.jwks().keys.map((key) => key.kid)).toEqual([next]);
+
+      // Started on the new key; an emergency rotation takes it out of the JWKS at once: one warning.
+      warnings.length = 0;
+      const second = await connectorOn();
+      expect(second.start).toBe(next);
+      await ring.rotate({ immediate: true });
+      await until(() => said().length > 0, 'the warning', 20_000);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(said()).toEqual([expect.stringMatching(new RegExp(`^kccKeyProvider: kid ${next} left the JWKS`))]);
+      first.provider.close();
+      second.provider.close();
     } finally {
       await ring.close();
       await redis.close();
