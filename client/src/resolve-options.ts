@@ -22,6 +22,8 @@ export interface ResolvedConnection {
   /** Pub/sub in cluster mode (see `KccConnectionOptions.pubSub`). */
   readonly pubSub: PubSubOption;
   readonly keyPrefix: string;
+  /** AWS region of the connection's Secrets Manager and ElastiCache calls (the `region` option, else AWS_REGION, AWS_DEFAULT_REGION); undefined: the AWS SDK's own resolution. A key ring on this connection reads its key-encryption-key secret there too, unless its own `region` says otherwise. */
+  readonly region: string | undefined;
   /** With IAM authentication the password is empty: every connection signs a token instead. */
   readonly credentials: RedisCredentials;
   /** IAM authentication settings; undefined with password authentication. */
@@ -143,6 +145,7 @@ export async function resolveConnection(options: KccConnectionOptions = {}): Pro
     clusterMode: options.clusterMode ?? (serverless || (resolvedEndpoint.clusterMode ?? false)),
     pubSub,
     keyPrefix: keyPrefix!,
+    region,
     credentials: { username: username!, password: password! },
     iam,
     refreshCredentials:

@@ -145,7 +145,7 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
     // request that need not wait for Redis.
     const redisLogger = options.redis?.config.logger ?? options.connection?.logger ?? logger;
     const connecting = options.redis ? Promise.resolve(options.redis) : underOption('connection.', KccRedis.connect({ ...options.connection, logger: redisLogger }, ['subscriber', 'reader']));
-    const [connected, ringOptions] = await Promise.allSettled([connecting, underOption('keyRing.', resolveKeyRingOptions(options.keyRing ?? {}, redisLogger))]);
+    const [connected, ringOptions] = await Promise.allSettled([connecting, underOption('keyRing.', resolveKeyRingOptions(options.keyRing ?? {}, redisLogger, options.redis?.config.region ?? options.connection?.region))]);
     if (connected.status === 'rejected') throw connected.reason;
     const connection = (redis = connected.value);
     try {

@@ -57,7 +57,7 @@ export interface KeyRingOptions {
   readonly lockTtlMs?: number;
   /** Age after which events are trimmed from the key ring's event log. @default 10 hours */
   readonly eventLogMaxAgeMs?: number;
-  /** AWS region for the key-encryption-key secret. @default the connection's / the SDK's */
+  /** AWS region of the key-encryption-key secret given by name (an ARN's own region always wins). @default the connection's (`region`, AWS_REGION, AWS_DEFAULT_REGION), else the AWS SDK's */
   readonly region?: string;
   /** Environment to read; for tests. @default process.env */
   readonly env?: Readonly<Record<string, string | undefined>>;
@@ -106,7 +106,7 @@ const KEY_RING_OPTION_NAMES = {
 } as const satisfies Record<keyof KeyRingOptions, true>;
 
 /** Validates the options and reads the key-encryption keys; one error names every problem. */
-export async function resolveKeyRingOptions(options: KeyRingOptions, logger: KccLogger): Promise<ResolvedKeyRingOptions> {
+export async function resolveKeyRingOptions(options: KeyRingOptions, logger: KccLogger, connectionRegion?: string): Promise<ResolvedKeyRingOptions> {
   const problems = new OptionProblems();
   problems.unknownKeys(options, KEY_RING_OPTION_NAMES);
   const algorithm = options.algorithm ?? KEY_RING_DEFAULTS.algorithm;
@@ -114,7 +114,7 @@ export async function resolveKeyRingOptions(options: KeyRingOptions, logger: Kcc
   const durations = Object.fromEntries(
     DURATIONS.map(([name, min, max]) => [name, problems.number(name, options[name], KEY_RING_DEFAULTS[name], { min, ...(max === undefined ? {} : { max }), unit: 'ms' })]),
   ) as Record<(typeof DURATIONS)[number][0], number>;
-  return { ...durations, algorithm, ...(await resolveKeyEncryptionKeys(options, logger, problems)) };
+  return { ...durations, algorithm, ...(await resolveKeyEncryptionKeys(options, logger, problems, connectionRegion)) };
 }
 
 /**
@@ -126,6 +126,7 @@ export async function resolveKeyEncryptionKeys(
   options: KeyRingOptions,
   logger: KccLogger,
   problems = new OptionProblems(),
+  connectionRegion?: string,
 ): Promise<{ keks: KeyEncryptionKeys; unsafePlaintext: boolean }> {
   const env = options.env ?? process.env;
   const provider = options.keyEncryptionKeyProvider;
@@ -143,7 +144,7 @@ export async function resolveKeyEncryptionKeys(
   if (provider !== undefined) return { keks: await KeyEncryptionKeys.load(provider, logger, true), unsafePlaintext: false };
   if (kekText !== undefined) return { keks: await KeyEncryptionKeys.load(async () => ({ kek: kekText }), logger, false), unsafePlaintext: false };
   if (secretId !== undefined) {
-    const region = options.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
+    const region = options.region ?? connectionRegion ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
     return { keks: await KeyEncryptionKeys.load(() => readKeyEncryptionKeySecret(secretId, region), logger, true), unsafePlaintext: false };
   }
   return { keks: await KeyEncryptionKeys.load(async () => ({ kek: UNSAFE_LOCAL_KEK }), logger, false), unsafePlaintext: true };
