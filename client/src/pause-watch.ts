@@ -3,6 +3,25 @@ const TICK_MS = 250;
 /** A gap between two looks longer than this is a pause: the process was frozen, suspended, or its event loop stalled. */
 export const PAUSE_MS = 2_000;
 
+/** A moment on both clocks. */
+export interface ClockStamp {
+  readonly monotonic: number;
+  readonly wall: number;
+}
+
+export function clockStamp(): ClockStamp {
+  return { monotonic: performance.now(), wall: Date.now() };
+}
+
+/**
+ * Whether, on either clock, more than `expectedMs` and {@link PAUSE_MS} passed since `stamp`: a timer
+ * of `expectedMs` set then fired that late, so the process was paused meanwhile (a pause that a
+ * {@link PauseWatch} started when the timer fired could not see).
+ */
+export function pausedSince(stamp: ClockStamp, expectedMs: number): boolean {
+  return performance.now() - stamp.monotonic > expectedMs + PAUSE_MS || Date.now() - stamp.wall > expectedMs + PAUSE_MS;
+}
+
 /**
  * Tells whether this process ran on without a pause since the watch began: an AWS Lambda environment
  * frozen between invocations (SIGSTOP-like: no timer runs), a host suspended, an event loop stalled.
@@ -16,7 +35,7 @@ export const PAUSE_MS = 2_000;
  * A pause of 2 s or less (between looks: from about 1.75 s) is not seen.
  */
 export class PauseWatch {
-  private last = { monotonic: performance.now(), wall: Date.now() };
+  private last = clockStamp();
   private pauseSeen = false;
   private readonly timer: NodeJS.Timeout;
 
@@ -33,7 +52,7 @@ export class PauseWatch {
 
   /** Whether a pause longer than {@link PAUSE_MS} happened since the watch began (judged now too: a request may be read before the timer runs after a thaw). */
   get paused(): boolean {
-    if (!this.pauseSeen && (performance.now() - this.last.monotonic > PAUSE_MS || Date.now() - this.last.wall > PAUSE_MS)) this.pauseSeen = true;
+    if (!this.pauseSeen && pausedSince(this.last, 0)) this.pauseSeen = true;
     return this.pauseSeen;
   }
 
@@ -44,6 +63,6 @@ export class PauseWatch {
   private tick(): void {
     // Judged before `last` moves on: a tick that comes late after a thaw records the pause.
     if (this.paused || !this.wanted()) return this.stop();
-    this.last = { monotonic: performance.now(), wall: Date.now() };
+    this.last = clockStamp();
   }
 }

@@ -4,9 +4,12 @@
  * announces itself (heartbeat), starts the key ring and the revocations, and talks over stdio:
  * - prints `ready <instanceId> <activeKid>`, then `kid <activeKid>` on every change of the active
  *   key and `applied <kind> <id>` for every revocation applied;
- * - answers `rotate` (rotates, prints `rotated <kid>`), `check-sid <sid>` (prints
+ * - answers `rotate` (rotates, prints `rotated <kid>`), `rotate-now <file>` (an emergency rotation:
+ *   the new key signs at once and the others leave the JWKS; writes the kid to `file`, which a test
+ *   process that holds its own event loop can wait for, and prints `rotated <kid>`), `check-sid <sid>` (prints
  *   `sid <sid> <revoked|active|stale>`) and `exit` (closes everything, exits 0).
  */
+import { writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { KccRedis, KeyRing, Revocations } from '../../client/src/index.js';
 
@@ -25,6 +28,11 @@ say(`ready ${redis.instanceId} ${active}`);
 for await (const line of createInterface({ input: process.stdin })) {
   const [command, argument] = line.trim().split(/\s+/);
   if (command === 'rotate') say(`rotated ${(await ring.rotate()).kid}`);
+  else if (command === 'rotate-now') {
+    const { kid } = await ring.rotate({ immediate: true });
+    if (argument) writeFileSync(argument, kid);
+    say(`rotated ${kid}`);
+  }
   else if (command === 'check-sid') say(`sid ${argument} ${revocations.check({ sid: argument, iat: Math.floor(Date.now() / 1000) })}`);
   else if (command === 'exit') break;
 }

@@ -19,8 +19,8 @@ export interface RequireNotRevokedOptions {
    * the overdue poll makes the state current within milliseconds. Requests that find the state stale
    * while a wait is under way share it, each within its own bound; once a request's wait has run out
    * (Redis really is out of reach), stale requests are answered at once until the state is current
-   * again, unless the process was paused meanwhile (frozen, suspended, its event loop stalled for 2 s
-   * or more): the request that thaws an environment frozen right after a wait ran out waits again.
+   * again, unless the process was paused meanwhile (frozen, suspended, its event loop stalled for more
+   * than 2 s): the request that thaws an environment frozen right after a wait ran out waits again.
    * @default 2000
    */
   readonly staleWaitMs?: number;
@@ -50,6 +50,11 @@ export class FreshWait {
   private listening = false;
   /** Since a wait ran out (until `fresh`): watches for a pause of the process, which ends the giving up. */
   private gaveUp: PauseWatch | undefined;
+  /**
+   * Watches for a pause while requests wait: the one whose bound runs out becomes {@link gaveUp}, so
+   * a pause during the wait (its timer firing at the thaw) counts, not only one after it.
+   */
+  private waitWatch: PauseWatch | undefined;
 
   constructor(private readonly revocations: { once(event: 'fresh', listener: () => void): unknown }) {}
 
@@ -66,6 +71,13 @@ export class FreshWait {
         for (const leave of [...this.waiters]) leave();
       });
     }
+    // One watch for waits that overlap; a new one once none waits or it saw a pause.
+    if (this.waiters.size === 0 || !this.waitWatch || this.waitWatch.paused) {
+      this.waitWatch?.stop(); // not the one given up with: endGivingUp() just ended that
+      const watch: PauseWatch = new PauseWatch((): boolean => (this.waitWatch === watch && this.waiters.size > 0) || this.gaveUp === watch);
+      this.waitWatch = watch;
+    }
+    const watch = this.waitWatch;
     return new Promise<void>((resolve) => {
       const leave = (): void => {
         clearTimeout(timer);
@@ -73,10 +85,8 @@ export class FreshWait {
         resolve();
       };
       const timer = setTimeout(() => {
-        if (!this.gaveUp) {
-          const watch: PauseWatch = new PauseWatch((): boolean => this.gaveUp === watch);
-          this.gaveUp = watch;
-        }
+        // A watch that saw a pause during the wait (Redis may be back) lets the next request wait again.
+        this.gaveUp ??= watch;
         leave();
       }, ms);
       timer.unref();

@@ -63,7 +63,7 @@ export interface KeyRingHealth {
   readonly activeKid: string | undefined;
   /** When this instance last adopted a newer ring (ms since the epoch). */
   readonly lastLoadedAt: number;
-  /** When Redis last answered a read of the ring, whatever it held (ms since the epoch; 0 before the first). */
+  /** When the latest read of the ring that Redis answered was sent, whatever it held (ms since the epoch; 0 before the first). */
   readonly lastReadAt: number;
   /** Why the last read was refused, or since when the ring has not been read, while degraded. */
   readonly lastError: string | undefined;
@@ -304,7 +304,7 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
    * written meanwhile may not be held here, and an emergency one drops the held key from every JWKS
    * at once. A catch-up waits 2 s (`socketTimeoutMs` and a second where that is up to 4 s); one that
    * runs out answers with the ring held here, and none is tried again until Redis answers a read, or
-   * until this process was paused (frozen, suspended, its event loop stalled for 2 s or more): an
+   * until this process was paused (frozen, suspended, its event loop stalled for more than 2 s): an
    * outage does not make every assertion wait. What {@link signClientAssertion} and
    * {@link clientAuth} sign with; for signing anything else with the ring's key.
    */
@@ -335,7 +335,13 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
 
   private catchUp(): Promise<void> {
     this.catchingUp ??= (async () => {
-      const readBefore = this.keeper.lastReadAtMonotonic;
+      const started = performance.now();
+      let waiting = true;
+      // Looks at the clocks from the start: a pause during the wait (a freeze, its timer firing at the
+      // thaw) counts, not only one after it ran out.
+      const watch: PauseWatch = new PauseWatch(
+        (): boolean => !this.closed && (waiting || (this.catchUpGaveUp?.watch === watch && this.keeper.lastReadAtMonotonic === this.catchUpGaveUp.readAt)),
+      );
       const afterSocketTimeout = this.redis.config.socketTimeoutMs + CATCH_UP_AFTER_SOCKET_TIMEOUT_MS;
       const waitMs = afterSocketTimeout <= CATCH_UP_MAX_WAIT_MS ? Math.max(CATCH_UP_MIN_WAIT_MS, afterSocketTimeout) : CATCH_UP_MIN_WAIT_MS;
       // A connection reconnecting (closed during a freeze) does so now, not after ioredis' backoff.
@@ -344,13 +350,16 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
         await waitAtMost(this.track(this.keeper.sync()), waitMs);
       } finally {
         release();
+        waiting = false;
       }
-      if (this.keeper.lastReadAtMonotonic !== readBefore) return;
+      // Caught up only by a read sent since: one sent before (in flight across a freeze) tells the ring as it was then.
+      if (this.keeper.lastReadAtMonotonic >= started) return watch.stop();
+      const readAt = this.keeper.lastReadAtMonotonic;
       this.catchUpGaveUp?.watch.stop();
-      const watch: PauseWatch = new PauseWatch((): boolean => !this.closed && this.catchUpGaveUp?.watch === watch && this.keeper.lastReadAtMonotonic === readBefore);
-      this.catchUpGaveUp = { readAt: readBefore, watch };
+      // A watch that saw a pause during the wait (Redis may be back) lets the next ask catch up again.
+      this.catchUpGaveUp = { readAt, watch };
       this.redis.config.logger.warn(
-        `key ring: not read from Redis for ${Math.floor((performance.now() - readBefore) / 1000)} s (this process was paused or frozen, or Redis does not answer), ` +
+        `key ring: not read from Redis for ${Math.floor((performance.now() - readAt) / 1000)} s (this process was paused or frozen, or Redis does not answer), ` +
           `and a read did not come within ${waitMs} ms: client assertions sign with kid ${this.view?.active?.kid ?? 'none'} and the JWKS is served as held here, ` +
           'without waiting again until Redis answers a read (or this process was paused); a rotation written meanwhile may be active on other instances',
       );

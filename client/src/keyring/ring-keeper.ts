@@ -14,6 +14,7 @@ import type { NewestEntries, RingLog } from './ring-log.js';
 import { startRefusalMessage, verdictMessage } from './ring-refusal-messages.js';
 import { carriedOverKeys } from './ring-carry-over.js';
 import { type OpenedRing, RingRefusal, type RingRefusalReason, type UsableRing, openRing, reencryptRing, sealRing, unlockRing } from './ring-seal.js';
+import { type ClockStamp, clockStamp } from '../pause-watch.js';
 
 const KEY_RING_NAME = KEY_RING_KEYS.ring;
 const LOCK_NAME = KEY_RING_KEYS.lock;
@@ -67,7 +68,7 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
   private lastRefused: string | undefined;
   private lastRefusalReason: RingRefusalReason | undefined;
   private loadedAt = 0;
-  /** When Redis last answered a read of the ring (whatever it held), ms since the epoch; 0 before the first. */
+  /** When the latest read of the ring that Redis answered was sent (whatever it held), ms since the epoch; 0 before the first. */
   private readAt = 0;
   /** The same moment on the monotonic clock (performance.now()); 0 before the first. */
   private readAtMonotonic = 0;
@@ -104,12 +105,12 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
     return this.loadedAt;
   }
 
-  /** When Redis last answered a read of the ring (ms since the epoch; 0 before the first). */
+  /** When the latest read of the ring that Redis answered was sent (ms since the epoch; 0 before the first). */
   get lastReadAt(): number {
     return this.readAt;
   }
 
-  /** When Redis last answered a read of the ring, on the monotonic clock (performance.now(); 0 before the first). */
+  /** {@link lastReadAt} on the monotonic clock (performance.now(); 0 before the first). */
   get lastReadAtMonotonic(): number {
     return this.readAtMonotonic;
   }
@@ -171,8 +172,9 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
   async heldInRedis(): Promise<Versioned | undefined> {
     // Each round either finds the ring held here, adopts a newer one, or writes the held one back.
     for (let round = 0; round < 4; round++) {
+      const sentAt = clockStamp();
       const stored = await readStoredRing(this.redis, KEY_RING_NAME);
-      this.read();
+      this.read(sentAt);
       if (stored !== undefined && stored.value === this.held?.raw) {
         this.recovered();
         return stored;
@@ -338,9 +340,11 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
     return this.loading;
   }
 
-  private async loadOnce(read = readStoredRing(this.redis, KEY_RING_NAME)): Promise<LoadResult> {
-    const stored = await read;
-    this.read();
+  private async loadOnce(read?: Promise<StoredRingText | undefined>): Promise<LoadResult> {
+    // A read the caller sent (a start's) went out a little earlier: counted from here, a moment later.
+    const sentAt = clockStamp();
+    const stored = await (read ?? readStoredRing(this.redis, KEY_RING_NAME));
+    this.read(sentAt);
     if (!stored) return { state: 'absent' };
     if (this.held && stored.value === this.held.raw) {
       this.recovered();
@@ -389,10 +393,16 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
     };
   }
 
-  /** Redis just answered a read of the ring. */
-  private read(): void {
-    this.readAt = Date.now();
-    this.readAtMonotonic = performance.now();
+  /**
+   * Redis answered a read of the ring sent at `sentAt`: the ring is as Redis held it then, not when
+   * the reply was read. A process paused (frozen, stopped) between the two reads a reply as old as
+   * the pause, and another instance may have rotated meanwhile: counted from the reply, the ring would
+   * look current and no catch-up run.
+   */
+  private read(sentAt: ClockStamp): void {
+    if (sentAt.monotonic <= this.readAtMonotonic) return; // a later read answered first
+    this.readAt = sentAt.wall;
+    this.readAtMonotonic = sentAt.monotonic;
   }
 
   private adopt(raw: string, usable: UsableRing): void {

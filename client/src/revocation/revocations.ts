@@ -35,6 +35,7 @@ import { MAX_LOG_ID_AHEAD_MS, isWrongTypeReply, warnRepaired } from '../lua-key-
 import { SingleFlight } from '../single-flight.js';
 import { errorLine } from '../redis-error-redaction.js';
 import { pause, waitAtMost, withRetries } from '../time-limit.js';
+import { clockStamp, pausedSince } from '../pause-watch.js';
 import { KeycloakPushRelay, isRelayedKeycloakPush } from './admin-action-relay.js';
 import { LIFETIME_DECLARATION_INTERVAL_MS, MAX_DECLARATIONS_READ, MAX_SESSION_LIFETIME_MS, declareSessionLifetime } from './session-lifetimes.js';
 import type { KeycloakPushVerifier, VerifiedKeycloakPush } from './keycloak-admin-action.js';
@@ -246,6 +247,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   private readonly coverage = new BusCoverage();
   private readonly logPolls = { confirmed: 0, read: 0 };
   private catchingUp: Promise<void> | undefined;
+  private pollAfterInFlight: Promise<void> | undefined;
   /** Envelope ids of the batches this object wrote: their messages count as heard, and are not applied again. */
   private readonly written = new RecentIds(WRITTEN_IDS);
   /**
@@ -265,8 +267,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   private readonly onResubscribed = () => {
     this.coverage.invalidate(); // messages may have been lost while it was away
     // A poll in flight read the head before the reconnect: what was lost after it needs a poll of its own.
-    const inFlight = this.catchingUp;
-    void (inFlight ? inFlight.catch(() => undefined).then(() => this.catchUp()) : this.catchUp()).catch(() => undefined);
+    void this.catchUpAfterInFlight().catch(() => undefined);
   };
   /**
    * When the last read that brought the state up to date began (monotonic clock, ms): the state is
@@ -468,6 +469,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     return this.revoke({ kind: 'client', nbf: Math.floor(notBefore) });
   }
 
+
   /**
    * Applies a not-before Keycloak pushed (`k_push_not_before`), verified by a Keycloak admin handler:
    * sets the client-wide not-before to it, also lower (Keycloak's "Clear" pushes 0), as Keycloak's
@@ -636,8 +638,13 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     if (this.closed) throw new KccClosedError('revocations closed while starting'); // no timers for them
     this.touch(readAt);
     const pollMs = Math.max(50, Math.min(5_000, Math.floor(this.options.maxStalenessMs / 3)));
+    let lastTick = clockStamp();
     const poll = setInterval(() => {
-      void this.catchUp().catch(() => undefined);
+      // After a pause (a freeze), a poll still in flight counts its contact from before it: the state
+      // would stay stale until the next tick, longer than a request's staleWaitMs. One more follows it.
+      const paused = pausedSince(lastTick, pollMs);
+      lastTick = clockStamp();
+      void (paused ? this.catchUpAfterInFlight() : this.catchUp()).catch(() => undefined);
       // Not while the connection is down: each write would wait out ioredis' retries, and a new
       // revocation would queue behind them (the reconnect itself starts a pass).
       if (this.unwritten.size > 0 && this.commandsReady()) void this.unwritten.retry();
@@ -703,6 +710,19 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
    * Reads every log entry after the last one read (single-flight); reloads the snapshot if some were
    * trimmed unread. A failure is said once until a poll succeeds ({@link pollSettled}), and thrown.
    */
+  /** A poll that begins after the one in flight, if any, ends (one for any number of calls meanwhile). */
+  private catchUpAfterInFlight(): Promise<void> {
+    const inFlight = this.catchingUp;
+    if (!inFlight) return this.catchUp();
+    this.pollAfterInFlight ??= inFlight
+      .catch(() => undefined)
+      .then(() => {
+        this.pollAfterInFlight = undefined;
+        return this.catchUp();
+      });
+    return this.pollAfterInFlight;
+  }
+
   private catchUp(): Promise<void> {
     this.catchingUp ??= this.repairingTypes(() => this.readLog())
       .then(

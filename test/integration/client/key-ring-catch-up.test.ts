@@ -77,4 +77,30 @@ describe('key ring: client assertions while the ring cannot be read', () => {
       await proxy.stop();
     }
   });
+
+  // A review of the after-a-freeze work: the watch for a pause began when the catch-up ran out, so a
+  // pause during the catch-up (its wait ending at the thaw) went unseen, and the next assertion after
+  // the thaw, with Redis back, signed with a key an emergency rotation had removed without trying.
+  it('a catch-up that runs out while the process is paused: the next assertion catches up again (Redis back by then)', async () => {
+    const proxy = await TcpProxy.start(server.port);
+    try {
+      const warnings: string[] = [];
+      const logger = { warn: (message: string) => warnings.push(message), info: () => undefined };
+      const ring = closeLater(await KeyRing.start(closeLater(await KccRedis.connect(kccOptions(server, USER, { url: proxy.url, logger }))), RING));
+      const other = closeLater(await KeyRing.start(closeLater(await KccRedis.connect(kccOptions(server, USER))), RING));
+      const held = ring.signingKey().kid;
+      proxy.cut();
+      const rotated = await other.rotate({ immediate: true });
+      await until(() => Date.now() - ring.health().lastReadAt > OVERDUE_MS + 500, 'the ring read overdue', 20_000);
+      const first = ring.currentSigningKey(); // a catch-up begins (2 s); Redis is out of reach
+      await pause(200);
+      proxy.heal(); // back by the thaw
+      stallProcess(3_000); // paused while it waits: its 2 s run out during the pause
+      expect((await first).kid).toBe(held); // answered when the catch-up ran out, at the thaw
+      expect(warnings.filter((w) => w.startsWith(GAVE_UP))).toHaveLength(1);
+      expect((await ring.currentSigningKey()).kid, `held before: ${held}`).toBe(rotated.kid);
+    } finally {
+      await proxy.stop();
+    }
+  });
 });

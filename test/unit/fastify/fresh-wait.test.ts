@@ -73,4 +73,21 @@ describe('FreshWait', () => {
     revocations.emit('fresh');
     await again;
   });
+
+  // A review of c100184's follow-ups: the watch began only when a bound ran out, so a pause during a
+  // wait (its timer firing at the thaw) went unseen and the request after the thaw was answered at once.
+  it('a pause while a request waits: the stale request after it waits again, whether the bound ran out during the pause or after it', async () => {
+    for (const [bound, pauseAfter] of [[500, 0], [PAUSE_MS + 1_500, 100]] as const) {
+      const revocations = new EventEmitter();
+      const wait = new FreshWait(revocations);
+      const first = wait.wait(bound)!;
+      if (pauseAfter > 0) await new Promise((resolve) => setTimeout(resolve, pauseAfter));
+      stallProcess(PAUSE_MS + 500); // frozen with the request waiting
+      await first; // its bound ran out (during the pause, or on time after it)
+      const next = wait.wait(60_000);
+      expect(next, `bound ${bound} ms`).toBeInstanceOf(Promise);
+      revocations.emit('fresh');
+      await next;
+    }
+  });
 });
