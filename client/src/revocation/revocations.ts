@@ -6,7 +6,7 @@ import { KccClosedError, KccInputError } from '../errors.js';
 import { EventLog, compareStreamIds } from '../event-log.js';
 import { emitGuarded } from '../guarded-emit.js';
 import type { DropCounts } from '../envelope.js';
-import { OptionProblems, requireOptionsObject } from '../option-checks.js';
+import { OptionProblems, kindOf, requireOptionsObject } from '../option-checks.js';
 import { RecentIds } from '../recent-ids.js';
 import {
   MAX_NOT_BEFORE_SKEW_SECONDS,
@@ -458,7 +458,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
    * {@link MAX_NOT_BEFORE_SKEW_SECONDS}).
    */
   revokeSubject(sub: string, notBefore: number): Promise<void> {
-    return this.revoke({ kind: 'subject', sub, nbf: Math.floor(notBefore) });
+    return this.notANumber('revokeSubject', notBefore) ?? this.revoke({ kind: 'subject', sub, nbf: Math.floor(notBefore) });
   }
 
   /**
@@ -466,9 +466,18 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
    * {@link MAX_NOT_BEFORE_SKEW_SECONDS}: a later one would refuse every token until then).
    */
   revokeAllBefore(notBefore: number): Promise<void> {
-    return this.revoke({ kind: 'client', nbf: Math.floor(notBefore) });
+    return this.notANumber('revokeAllBefore', notBefore) ?? this.revoke({ kind: 'client', nbf: Math.floor(notBefore) });
   }
 
+  /**
+   * A refusal of a not-before that is no number: from JavaScript, `null` (a missing `iat` passed on)
+   * would floor to 0 and revoke nothing, `true` to 1, a numeric string to its value, each succeeding.
+   */
+  private notANumber(method: string, notBefore: unknown): Promise<never> | undefined {
+    if (typeof notBefore === 'number') return undefined; // NaN and out-of-range times: revocationProblem
+    this.refused.api++;
+    return Promise.reject(new KccInputError(`${method}: notBefore must be a time in epoch seconds (a number), got ${kindOf(notBefore)}`));
+  }
 
   /**
    * Applies a not-before Keycloak pushed (`k_push_not_before`), verified by a Keycloak admin handler:

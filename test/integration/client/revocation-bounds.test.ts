@@ -17,7 +17,7 @@ import { nextEvent, until } from '../../support/events.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { connectAs, interceptScript, kccOptions, useTestRedis } from '../../support/redis.js';
 
-const server = useTestRedis({ appEnvs: Array.from({ length: 22 }, (_, i) => ({ app: `poison${i}`, env: 'prod' })), persistence: 'none' });
+const server = useTestRedis({ appEnvs: Array.from({ length: 23 }, (_, i) => ({ app: `poison${i}`, env: 'prod' })), persistence: 'none' });
 let ns = 0;
 const closeLater = closeAfterEach();
 
@@ -70,6 +70,21 @@ describe('a not-before in the future is refused at every entry', () => {
     // Within the skew is accepted: clocks differ.
     await revocations.revokeAllBefore(nowS() + MAX_NOT_BEFORE_SKEW_SECONDS - 1);
     expect(revocations.check(token)).toBe('revoked');
+  });
+
+  // A docs review (2026-12-07): from JavaScript, revokeSubject(sub, null) floored null to 0 and
+  // resolved, revoking nothing, where revokeSession refuses a null issuedUpTo.
+  it('API: a not-before that is no number (null, a string, true) is refused, naming the method and the kind, and changes nothing', async () => {
+    const ns = await namespace();
+    const revocations = await instance(ns.user);
+    for (const [value, kind] of [[null, 'null'], [String(nowS()), 'a string'], [true, 'a boolean'], [undefined, 'undefined']] as const) {
+      await expect(revocations.revokeSubject('alice', value as never), kind).rejects.toThrow(`revokeSubject: notBefore must be a time in epoch seconds (a number), got ${kind}`);
+      await expect(revocations.revokeAllBefore(value as never), kind).rejects.toThrow(`revokeAllBefore: notBefore must be a time in epoch seconds (a number), got ${kind}`);
+    }
+    expect(revocations.stats.refused.api).toBe(8);
+    expect([revocations.stats.revokedSubjects, revocations.stats.clientNotBefore]).toEqual([0, 0]);
+    expect(await ns.raw.get(ns.key(REVOCATION_KEYS.clientNotBefore))).toBeNull();
+    expect(await ns.raw.zcard(ns.key(REVOCATION_KEYS.subjects))).toBe(0);
   });
 
   it('pub/sub: a poison revocation in a message is dropped and counted; the honest ones beside it apply', async () => {
