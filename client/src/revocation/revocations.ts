@@ -458,7 +458,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
    * {@link MAX_NOT_BEFORE_SKEW_SECONDS}).
    */
   revokeSubject(sub: string, notBefore: number): Promise<void> {
-    return this.notANumber('revokeSubject', notBefore) ?? this.revoke({ kind: 'subject', sub, nbf: Math.floor(notBefore) });
+    return this.notBeforeRefusal('revokeSubject', notBefore) ?? this.revoke({ kind: 'subject', sub, nbf: Math.floor(notBefore) });
   }
 
   /**
@@ -466,17 +466,24 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
    * {@link MAX_NOT_BEFORE_SKEW_SECONDS}: a later one would refuse every token until then).
    */
   revokeAllBefore(notBefore: number): Promise<void> {
-    return this.notANumber('revokeAllBefore', notBefore) ?? this.revoke({ kind: 'client', nbf: Math.floor(notBefore) });
+    return this.notBeforeRefusal('revokeAllBefore', notBefore) ?? this.revoke({ kind: 'client', nbf: Math.floor(notBefore) });
   }
 
   /**
-   * A refusal of a not-before that is no number: from JavaScript, `null` (a missing `iat` passed on)
-   * would floor to 0 and revoke nothing, `true` to 1, a numeric string to its value, each succeeding.
+   * A refusal of a not-before that would revoke nothing and succeed, as revokeSession refuses such an
+   * `issuedUpTo`: no number (from JavaScript, `null`, a missing `iat` passed on, floors to 0; `true`
+   * to 1; a numeric string to its value), or a number before any time the index holds (November
+   * 2023: 0, a duration, `performance.now() / 1000`). NaN and times too far ahead: revocationProblem.
    */
-  private notANumber(method: string, notBefore: unknown): Promise<never> | undefined {
-    if (typeof notBefore === 'number') return undefined; // NaN and out-of-range times: revocationProblem
+  private notBeforeRefusal(method: string, notBefore: unknown): Promise<never> | undefined {
+    let problem: string | undefined;
+    if (typeof notBefore !== 'number') problem = `must be a time in epoch seconds (a number), got ${kindOf(notBefore)}`;
+    else if (notBefore <= EPOCH_BASE_S) {
+      problem = `${notBefore} (${epochSecondsAsDate(notBefore)}) is not a time in epoch seconds (0, a duration, or performance.now() / 1000?), and would revoke nothing; pass epoch seconds, e.g. Math.floor(Date.now() / 1000)`;
+    }
+    if (problem === undefined) return undefined;
     this.refused.api++;
-    return Promise.reject(new KccInputError(`${method}: notBefore must be a time in epoch seconds (a number), got ${kindOf(notBefore)}`));
+    return Promise.reject(new KccInputError(`${method}: notBefore ${problem}`));
   }
 
   /**

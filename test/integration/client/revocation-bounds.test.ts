@@ -74,14 +74,20 @@ describe('a not-before in the future is refused at every entry', () => {
 
   // A docs review (2026-12-07): from JavaScript, revokeSubject(sub, null) floored null to 0 and
   // resolved, revoking nothing, where revokeSession refuses a null issuedUpTo.
-  it('API: a not-before that is no number (null, a string, true) is refused, naming the method and the kind, and changes nothing', async () => {
+  // Then a review of that fix: 0, a negative number or a duration (performance.now() / 1000) still
+  // resolved, revoking nothing, where revokeSession refuses an issuedUpTo before November 2023.
+  it('API: a not-before that is no number (null, a string, true) or no time (0, -1, a duration) is refused, naming the method, and changes nothing', async () => {
     const ns = await namespace();
     const revocations = await instance(ns.user);
     for (const [value, kind] of [[null, 'null'], [String(nowS()), 'a string'], [true, 'a boolean'], [undefined, 'undefined']] as const) {
       await expect(revocations.revokeSubject('alice', value as never), kind).rejects.toThrow(`revokeSubject: notBefore must be a time in epoch seconds (a number), got ${kind}`);
       await expect(revocations.revokeAllBefore(value as never), kind).rejects.toThrow(`revokeAllBefore: notBefore must be a time in epoch seconds (a number), got ${kind}`);
     }
-    expect(revocations.stats.refused.api).toBe(8);
+    for (const value of [0, -1, performance.now() / 1000]) {
+      await expect(revocations.revokeSubject('alice', value), String(value)).rejects.toThrow(new RegExp(`^revokeSubject: notBefore ${value} \\(.*\\) is not a time in epoch seconds`));
+      await expect(revocations.revokeAllBefore(value), String(value)).rejects.toThrow(new RegExp(`^revokeAllBefore: notBefore ${value} \\(.*\\) is not a time in epoch seconds`));
+    }
+    expect(revocations.stats.refused.api).toBe(14);
     expect([revocations.stats.revokedSubjects, revocations.stats.clientNotBefore]).toEqual([0, 0]);
     expect(await ns.raw.get(ns.key(REVOCATION_KEYS.clientNotBefore))).toBeNull();
     expect(await ns.raw.zcard(ns.key(REVOCATION_KEYS.subjects))).toBe(0);
