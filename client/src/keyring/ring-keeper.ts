@@ -344,7 +344,17 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
     // A read the caller sent (a start's) went out a little earlier: counted from here, a moment later.
     const sentAt = clockStamp();
     const stored = await (read ?? readStoredRing(this.redis, KEY_RING_NAME));
-    this.read(sentAt);
+    // Counted once what it held is adopted or refused: until then (opening a ring may wait for the
+    // key-encryption keys) the ring held here is not the one read, and a catch-up must wait for it.
+    try {
+      return await this.settle(stored);
+    } finally {
+      this.read(sentAt);
+    }
+  }
+
+  /** Adopts or refuses what a read of the ring found. */
+  private async settle(stored: StoredRingText | undefined): Promise<LoadResult> {
     if (!stored) return { state: 'absent' };
     if (this.held && stored.value === this.held.raw) {
       this.recovered();

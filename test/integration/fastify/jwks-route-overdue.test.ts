@@ -53,4 +53,41 @@ describe('Fastify plugin: the JWKS while the key ring cannot be read', () => {
       await proxy.stop();
     }
   });
+
+  // A review of 554dad6: a read counted as done once Redis answered, before the ring it brought was
+  // opened and adopted (which may wait for the key-encryption keys: here another instance rotated under
+  // a key this one must fetch first, 1.5 s away). In between, the read was not overdue, so the route
+  // skipped the catch-up and served the set held before with the max-age, and assertions were signed
+  // with a key an emergency rotation had removed.
+  it('a read counts once the ring it brought is adopted: no moment serves the old set as current', async () => {
+    const proxy = await TcpProxy.start(server.port);
+    const [first, second] = [KEY_RING.keyEncryptionKey!, 'overdue-adopt-key-encryption-key-two-0123456789abcdef']; // the app-env's ring is under the first
+    let secondAvailable = false;
+    const slowProvider = async () => {
+      if (!secondAvailable) return { kek: first };
+      await new Promise((resolve) => setTimeout(resolve, 1_500)); // a slow Secrets Manager read
+      return { kek: second, previous: [first] };
+    };
+    const ringOptions = { env: {}, algorithm: 'ES256', refreshIntervalMs: 500, activationDelayMs: 3_600_000 } as const;
+    let app: FastifyInstance | undefined;
+    try {
+      const connection = { ...connectionTo(server), url: proxy.url, tls: { ca: server.ca, servername: 'localhost' }, reconnectMaxDelayMs: 100 };
+      app = await appWith(pluginOptions(server, realm, { connection, keyRing: { ...ringOptions, keyEncryptionKeyProvider: slowProvider } }));
+      const ring = app.kcc.keyRing;
+      const held = ring.signingKey().kid;
+      proxy.cut();
+      const other = closeLater(await KeyRing.start(closeLater(await KccRedis.connect(connectionTo(server))), { ...ringOptions, keyEncryptionKeyProvider: async () => ({ kek: second, previous: [first] }) }));
+      const rotated = (await other.rotate({ immediate: true })).kid;
+      secondAvailable = true;
+      await until(() => ring.health().readOverdue, 'the ring read overdue', 20_000);
+      proxy.heal();
+      await until(() => !ring.health().readOverdue, 'the ring read again', 20_000);
+      const response = await app.inject({ method: 'GET', url: JWKS });
+      const served = { cacheControl: response.headers['cache-control'], kids: kids(response.body), signs: (await ring.currentSigningKey()).kid };
+      expect(served, `held before: ${held}`).toEqual({ cacheControl: 'public, max-age=60', kids: [rotated], signs: rotated });
+    } finally {
+      await app?.close();
+      await proxy.stop();
+    }
+  });
 });

@@ -345,7 +345,9 @@ describe('kccKeyProvider', () => {
   // stops signing (restart before it leaves the JWKS) and when it has left (refreshes are refused).
   it('says when the key of the connector\'s start stops signing and when it leaves the JWKS, once each', async () => {
     const redis = await KccRedis.connect(connection('kcc0-prod'));
-    const ring = await KeyRing.start(redis, { keyEncryptionKey: KEK, env: {}, activationDelayMs: 500, retireGraceMs: 1_000 });
+    // ES256 (no RSA key generation in the rotation) and seconds between the steps: each warning has its own
+    // time boundary on a loaded machine (a stall as long as the grace would merge the two).
+    const ring = await KeyRing.start(redis, { keyEncryptionKey: KEK, env: {}, algorithm: 'ES256', activationDelayMs: 1_500, retireGraceMs: 3_000 });
     const warnings: string[] = [];
     const logger = { child: () => logger, info: () => {}, warn: (message: string) => void warnings.push(message) };
     const pinoLogger = logger as unknown as Logger;
@@ -358,7 +360,7 @@ describe('kccKeyProvider', () => {
     };
     try {
       const first = await connectorOn();
-      const { kid: next } = await ring.rotate(); // published now, signing 0.5 s later, the start key out 1 s after that
+      const { kid: next } = await ring.rotate(); // published now, signing 1.5 s later, the start key out 3 s after that
       expect(said()).toEqual([]);
       await until(() => said().length === 2, 'both warnings', 20_000);
       expect(said()[0]).toMatch(new RegExp(`^kccKeyProvider: the signing key moved on from kid ${first.start}, and upstream's token cache .* Restart the instance before then`));
