@@ -1,10 +1,15 @@
+import { EPOCH_BASE_S } from '../client/src/revocation/session-table.js';
 import { CliUsageError } from './exit-codes.js';
 
 /** How far in the future a not-before may be: Keycloak's clocks and ours may differ a little, never more. */
 export const MAX_FUTURE_SKEW_S = 60;
 
-/** The earliest not-before taken (2001-09-09T01:46:40Z): earlier, no token it could refuse exists. */
-export const MIN_NOT_BEFORE_S = 1_000_000_000;
+/**
+ * The earliest not-before taken, 2023-11-14T22:13:21Z: the client refuses one at or before its epoch
+ * (`revokeSubject` / `revokeAllBefore`: it revokes nothing a running instance holds), so the command
+ * refuses it before asking, not after the confirmation with a failed write.
+ */
+export const MIN_NOT_BEFORE_S = EPOCH_BASE_S + 1;
 
 const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/;
 
@@ -40,11 +45,11 @@ export function parseNotBefore(command: string, option: string, raw: string, now
     refuseImpossible(command, option, raw);
     seconds = Math.floor(Date.parse(raw) / 1000);
   } else throw new CliUsageError(`${option} "${raw}" is not a time: give "now", epoch seconds (e.g. ${nowS}) or an ISO 8601 time with a zone (e.g. ${new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z')})`, command);
-  // A token issued before 2001 does not exist: a number like 20260501 is a date written as digits
-  // (read as epoch seconds: 1970-08-23), and such a not-before revokes nothing while the command says done.
+  // A number like 20260501 is a date written as digits (read as epoch seconds: 1970-08-23), and such a
+  // not-before revokes nothing while the command says done; nor does any before November 2023.
   if (seconds < MIN_NOT_BEFORE_S) {
     throw new CliUsageError(
-      `${option} "${raw}" is ${new Date(seconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z')}, before any token was issued (epoch seconds from ${MIN_NOT_BEFORE_S}): give "now", epoch seconds (e.g. ${nowS}) or an ISO 8601 time with a zone (e.g. 2026-05-01T00:00:00Z); nothing was changed`,
+      `${option} "${raw}" is ${new Date(seconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z')}, before any token an instance holds (epoch seconds from ${MIN_NOT_BEFORE_S}, 2023-11-14T22:13:21Z): give "now", epoch seconds (e.g. ${nowS}) or an ISO 8601 time with a zone (e.g. 2026-05-01T00:00:00Z); nothing was changed`,
       command,
     );
   }

@@ -352,8 +352,9 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
         release();
         waiting = false;
       }
-      // Caught up only by a read sent since: one sent before (in flight across a freeze) tells the ring as it was then.
-      if (this.keeper.lastReadAtMonotonic >= started) return watch.stop();
+      // Caught up by a read sent since, or by one sent just before that is recent enough (a load under
+      // way that the sync joined); not by one sent before a freeze, which tells the ring as it was then.
+      if (this.keeper.lastReadAtMonotonic >= started || !this.readTimeOverdue()) return watch.stop();
       const readAt = this.keeper.lastReadAtMonotonic;
       this.catchUpGaveUp?.watch.stop();
       // A watch that saw a pause during the wait (Redis may be back) lets the next ask catch up again.

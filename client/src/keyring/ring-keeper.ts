@@ -174,8 +174,8 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
     for (let round = 0; round < 4; round++) {
       const sentAt = clockStamp();
       const stored = await readStoredRing(this.redis, KEY_RING_NAME);
-      this.read(sentAt);
       if (stored !== undefined && stored.value === this.held?.raw) {
+        this.read(sentAt); // another ring is counted by the load below, once adopted or refused
         this.recovered();
         return stored;
       }

@@ -25,9 +25,12 @@ describe('time arguments', () => {
     ['yesterday', /is not a time: give "now", epoch seconds \(e\.g\. 1777636800\) or an ISO 8601 time with a zone/],
     ['2026-05-01T11:00:00', /is not a time/],
     // A date written as digits, read as epoch seconds (1970-08-23), and times before any token: they revoked nothing, and the command said done.
-    ['20260501', /"20260501" is 1970-08-23T\d{2}:\d{2}:\d{2}Z, before any token was issued/],
-    ['0', /before any token was issued/],
-    ['0001-01-01T00:00:00Z', /before any token was issued/],
+    ['20260501', /"20260501" is 1970-08-23T\d{2}:\d{2}:\d{2}Z, before any token an instance holds/],
+    ['0', /before any token an instance holds/],
+    ['0001-01-01T00:00:00Z', /before any token an instance holds/],
+    // Before the client's epoch: the client refuses it (it revokes nothing held), so the command does, before asking (a review of 90950a6).
+    ['2023-06-01T00:00:00Z', /"2023-06-01T00:00:00Z" is 2023-06-01T00:00:00Z, before any token an instance holds \(epoch seconds from 1700000001/],
+    ['1700000000', /before any token an instance holds/],
   ])('refuses %s', (raw, message) => {
     expect(() => parseNotBefore('revoke', '--all-before', raw, NOW)).toThrow(message);
   });
