@@ -5,6 +5,7 @@ import { defaultLogger } from '../logger.js';
 import type { SigningKey } from '../keyring/client-assertion.js';
 import { KeyRing, type KeyRingEvents } from '../keyring/key-ring.js';
 import type { KeyRingOptions } from '../keyring/key-ring-options.js';
+import { MAX_KEYS } from '../keyring/ring-data.js';
 import { requireOptionsObject } from '../option-checks.js';
 import { waitAtMost } from '../time-limit.js';
 import { closeWithProvider, isKccClusterProvider } from './cluster-provider.js';
@@ -153,8 +154,10 @@ function defineProvider({ AbstractKeyProvider: Base }: UpstreamKeyBase) {
      * upstream's token cache (3.0.10) signs refresh-token grants with for as long as the process runs.
      */
     private startKid: string | undefined;
-    /** What was said of the start key: that it no longer signs, then that it left the JWKS. */
-    private startKeyReported: 'retired' | 'unpublished' | undefined;
+    /** Keeps the start key in the JWKS while this provider runs ({@link KeyRing.keepPublished}). */
+    private releaseStartKey: (() => void) | undefined;
+    /** Whether the start key was said to have left the JWKS. */
+    private startKeyGoneReported = false;
     private callbacksRegistered = false;
     /** The announce under way, if any; `again` asks it to run once more when it ends. */
     private announcing: Promise<void> | undefined;
@@ -223,6 +226,7 @@ function defineProvider({ AbstractKeyProvider: Base }: UpstreamKeyBase) {
     close(): void {
       if (this.stopped) return;
       this.stopped = true;
+      this.releaseStartKey?.();
       this.ring.off('change', this.onRingChange);
       clearTimeout(this.retryTimer);
       this.retryTimer = undefined;
@@ -232,38 +236,33 @@ function defineProvider({ AbstractKeyProvider: Base }: UpstreamKeyBase) {
     override registerCallbacks(...callbacks: Parameters<AbstractKeyProvider['registerCallbacks']>): void {
       super.registerCallbacks(...callbacks);
       this.callbacksRegistered = true;
-      this.startKid ??= this.handedOut;
+      if (this.startKid === undefined && this.handedOut !== undefined && !this.stopped) {
+        this.startKid = this.handedOut;
+        this.releaseStartKey = this.ring.keepPublished(this.startKid);
+      }
       if (this.handedOut !== undefined && this.needsAnnounce()) this.announce();
     }
 
     private readonly onRingChange = ({ activeKid, publishedKids }: KeyRingEvents['change'][0]): void => {
       for (const kid of this.keys.keys()) if (!publishedKids.includes(kid)) this.keys.delete(kid);
       if (activeKid !== undefined && this.handedOut !== undefined && this.needsAnnounce()) this.announce();
-      if (!this.stopped) this.reportStartKey(activeKid, publishedKids);
+      if (!this.stopped) this.reportStartKey(publishedKids);
     };
 
     /**
-     * Says, once each, when the key of the connector's start stops signing and when it leaves the
-     * JWKS: upstream's token cache still signs refresh-token grants with it, which Keycloak refuses
-     * from then on (docs/migration-keycloak-connector.md). Nothing here can reach that cache; a
-     * restart of the instance moves it to the active key.
+     * Says once when the key of the connector's start has left the JWKS although this provider keeps it
+     * published ({@link KeyRing.keepPublished}): an emergency rotation, or a ring full of later keys.
+     * Upstream's token cache still signs refresh-token grants with it (docs/migration-keycloak-connector.md),
+     * which Keycloak then refuses; nothing here can reach that cache, a restart of the instance moves it
+     * to the active key.
      */
-    private reportStartKey(activeKid: string | undefined, publishedKids: readonly string[]): void {
+    private reportStartKey(publishedKids: readonly string[]): void {
       const kid = this.startKid;
-      if (kid === undefined || this.startKeyReported === 'unpublished') return;
-      const where = 'upstream\'s token cache (keycloak-connector-server 3.0.10) signs refresh-token grants with the key of the connector\'s start for as long as the process runs';
-      const logger = this.keyProviderConfig.pinoLogger ?? defaultLogger;
-      if (!publishedKids.includes(kid)) {
-        this.startKeyReported = 'unpublished';
-        logger.warn(
-          `kccKeyProvider: kid ${kid} left the JWKS, and ${where}: Keycloak refuses this instance's token refreshes and their users sign in again, until the instance restarts (docs/migration-keycloak-connector.md)`,
-        );
-      } else if (activeKid !== undefined && activeKid !== kid && this.startKeyReported === undefined) {
-        this.startKeyReported = 'retired';
-        logger.warn(
-          `kccKeyProvider: the signing key moved on from kid ${kid}, and ${where}: once kid ${kid} leaves the JWKS (retireGraceMs after it stopped signing) Keycloak refuses this instance's token refreshes and their users sign in again. Restart the instance before then, e.g. with a rolling deploy (docs/migration-keycloak-connector.md)`,
-        );
-      }
+      if (kid === undefined || this.startKeyGoneReported || publishedKids.includes(kid)) return;
+      this.startKeyGoneReported = true;
+      (this.keyProviderConfig.pinoLogger ?? defaultLogger).warn(
+        `kccKeyProvider: kid ${kid} left the JWKS (an emergency rotation, retireGraceMs 0, or the ring's ${MAX_KEYS} keys), and upstream's token cache (keycloak-connector-server 3.0.10) signs refresh-token grants with the key of the connector's start for as long as the process runs: Keycloak refuses this instance's token refreshes and their users sign in again, until the instance restarts (docs/migration-keycloak-connector.md)`,
+      );
     }
 
     /** Whether the connector can be told of an active key it does not hold. */

@@ -162,6 +162,8 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
   private catchingUp: Promise<void> | undefined;
   /** The last catch-up that ran out, after the read at `readAt` (monotonic), and the watch for a pause of the process since. */
   private catchUpGaveUp: { readonly readAt: number; readonly watch: PauseWatch } | undefined;
+  /** Kids kept in the JWKS ({@link keepPublished}), with how many keep each. */
+  private readonly pins = new Map<string, number>();
   private readonly rotations = { initial: 0, scheduled: 0, immediate: 0 };
 
   /**
@@ -411,6 +413,42 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
     }
   }
 
+  /**
+   * Keeps `kid` in the JWKS, past `retireGraceMs` after it stopped signing, until the returned function
+   * is called: for a signer that cannot move to the active key, such as upstream keycloak-connector's
+   * token cache, which signs refresh-token grants with the key of the connector's start for as long as
+   * the process runs (`kccKeyProvider` keeps that key). While a retired key kept here is due to leave
+   * the JWKS within half the grace (at least two `refreshIntervalMs`), this instance moves its leaving
+   * a grace later, under the ring's lock (one write for the whole fleet), and every instance serves
+   * it. Once no instance keeps it, it leaves the JWKS within a grace. An emergency rotation removes it
+   * at once as ever: a compromised key is never kept. With `retireGraceMs` 0 nothing is kept.
+   */
+  keepPublished(kid: string): () => void {
+    this.pins.set(kid, (this.pins.get(kid) ?? 0) + 1);
+    this.background(this.keepPinsPublished());
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (this.pins.get(kid) ?? 1) - 1;
+      if (left > 0) this.pins.set(kid, left);
+      else this.pins.delete(kid);
+    };
+  }
+
+  /** Moves the leaving of each kept key that is due to leave the JWKS soon (see {@link keepPublished}). */
+  private async keepPinsPublished(): Promise<void> {
+    const grace = this.options.retireGraceMs;
+    if (this.closed || this.pins.size === 0 || grace <= 0) return;
+    const margin = Math.max(grace / 2, 2 * this.options.refreshIntervalMs);
+    for (const kid of [...this.pins.keys()]) {
+      const now = Date.now();
+      const key = this.keeper.ring?.usable.ring.keys.find((k) => k.kid === kid);
+      if (!key || key.expiresAt === null || key.expiresAt <= now || key.expiresAt - now >= margin) continue;
+      await this.keeper.keepPublishedUntil(kid, now + Math.max(grace, 2 * margin), now + margin);
+    }
+  }
+
   /** Current state, for health endpoints. */
   health(): KeyRingHealth {
     const lastError = this.keeper.lastError ?? this.staleness();
@@ -642,6 +680,7 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
       await this.keeper.sync();
       const view = this.currentView();
       if (view.active && !view.next && view.active.activatesAt + this.options.rotateEveryMs <= Date.now()) await this.rotate();
+      await this.keepPinsPublished();
     } catch (error) {
       this.redis.config.logger.warn('key ring refresh failed; will retry', { error: String(error) });
     }

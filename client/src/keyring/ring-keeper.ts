@@ -303,6 +303,23 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
     this.emit('restored', { generation, replaced, carriedOver });
   }
 
+  /**
+   * Under the lock: moves the time `kid` leaves the JWKS to `until`, if Redis still holds the ring held
+   * here and the key, retired and still published, leaves it before `extendBefore` (another instance
+   * may have moved it since). A compromised key is not in a ring any more, so it is never kept.
+   */
+  async keepPublishedUntil(kid: string, until: number, extendBefore: number): Promise<void> {
+    await this.locked(async () => {
+      const stored = await readStoredRing(this.redis, KEY_RING_NAME);
+      const held = this.held;
+      if (!held || stored?.value !== held.raw) return; // a newer ring: the next look uses it
+      const ring = held.usable.ring;
+      const key = ring.keys.find((k) => k.kid === kid);
+      if (!key || key.expiresAt === null || key.expiresAt <= Date.now() || key.expiresAt >= extendBefore) return;
+      await this.write(stored.version, { ...ring, keys: ring.keys.map((k) => (k.kid === kid ? { ...k, expiresAt: until } : k)) });
+    });
+  }
+
   /** Rewrites the ring held under the current key-encryption key if it (or a live key in it) is under an earlier one. */
   async reencryptIfEarlierKek(): Promise<void> {
     if (!this.stopped && this.underEarlierKek()) await this.locked(() => this.reencryptLocked());

@@ -10,7 +10,9 @@
  *
  * The second case shows an upstream defect the project cannot mend: upstream 3.0.10's token cache
  * (refresh-token grants) keeps the OpenID configuration of the connector's start, and with it the key
- * of the start, for good (docs/migration-keycloak-connector.md).
+ * of the start, for good (docs/migration-keycloak-connector.md). The third shows what kccKeyProvider
+ * does about it: it keeps that key published while the connector runs, so after a scheduled rotation
+ * those grants are still accepted past the grace (an emergency rotation still removes it at once).
  *
  * Real redis-server (TLS, the app-env's ACL user) behind a TCP proxy, a real OpenID Provider
  * (oidc-provider) over HTTP fetching the client's JWKS from the connector's own route.
@@ -21,6 +23,7 @@ import { decodeProtectedHeader } from 'jose';
 import * as oidc from 'openid-client';
 import { KeycloakConnector } from '@dapperduckling/keycloak-connector-server/dist/keycloak-connector.js';
 import { KccRedis, KeyRing } from '../../../client/src/index.js';
+import { pause } from '../../../client/src/time-limit.js';
 import { type KccKeyProvider, kccKeyProvider } from '../../../client/src/keycloak-connector/index.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
 import { until } from '../../support/events.js';
@@ -34,7 +37,7 @@ import { redirectMisplacedStaticPages } from './static-pages.js';
 const KEK = 'connector-thaw-key-encryption-key-0123456789abcdef';
 const USER = 'connthaw-prod';
 /** One client per case: the provider caches a client's JWKS (the first case's key set must be fetched after the rotation). */
-const CLIENT_IDS = ['kcc-connector-thaw', 'kcc-connector-token-cache'] as const;
+const CLIENT_IDS = ['kcc-connector-thaw', 'kcc-connector-token-cache', 'kcc-connector-kept-key'] as const;
 /** Read every 200 ms: overdue 1.2 s after the last read. */
 const RING = { keyEncryptionKey: KEK, env: {}, refreshIntervalMs: 200, activationDelayMs: 3_600_000 } as const;
 /** How far Keycloak's discovery is from the app here (Redis: under a millisecond). */
@@ -154,6 +157,32 @@ describe('the keycloak-connector on kccKeyProvider after its ring went unread wh
       // When upstream mends this, this fails: then remove the entry in docs/migration-keycloak-connector.md.
       expect(tokenCache.config.oidcConfig).toBe(startConfig);
       expect(await tokenRequest(tokenCache.config.oidcConfig)).toEqual({ kid: atStart, outcome: expect.stringMatching(/^refused/) as unknown as string });
+    } finally {
+      served = undefined;
+      provider?.close();
+      await here.close();
+      await hereRedis.close();
+    }
+  });
+  it('kccKeyProvider keeps the key of the connector\'s start published after a scheduled rotation: the token cache\'s grants, signed with it, are accepted past the grace', async () => {
+    const hereRedis = await KccRedis.connect(kccOptions(server, USER));
+    // A kept key is moved on once it has less than half the grace left: 1.5 s, a margin for a loaded machine.
+    const here = await KeyRing.start(hereRedis, { ...RING, algorithm: 'ES256', activationDelayMs: 500, retireGraceMs: 3_000 });
+    let provider: KccKeyProvider | undefined;
+    try {
+      const started = await startConnector(here, CLIENT_IDS[2]);
+      provider = started.provider;
+      const atStart = here.signingKey().kid;
+      const startConfig = started.connector.oidcConfig;
+      const rotated = await here.rotate(); // signs 0.5 s from now; without the provider the start key leaves the JWKS 3 s after that
+      await until(() => started.connector.oidcConfig !== startConfig, 'the connector took the new key', 15_000);
+      await pause(4_500);
+      expect(here.jwks().keys.map((key) => key.kid)).toEqual([atStart, rotated.kid]);
+      const tokenCache = (started.connector as unknown as { components: { tokenCache: { config: { oidcConfig: oidc.Configuration } } } }).components.tokenCache;
+      // The provider fetches this client's JWKS only now, from the connector's route.
+      expect(await tokenRequest(tokenCache.config.oidcConfig)).toEqual({ kid: atStart, outcome: 'accepted' });
+      provider.close(); // the connector gone: the key leaves the JWKS within a grace
+      await until(() => !here.jwks().keys.some((key) => key.kid === atStart), 'the start key out of the JWKS', 15_000);
     } finally {
       served = undefined;
       provider?.close();
