@@ -251,7 +251,8 @@ function defineProvider({ AbstractKeyProvider: Base }: UpstreamKeyBase) {
 
     /**
      * Says once when the key of the connector's start has left the JWKS although this provider keeps it
-     * published ({@link KeyRing.keepPublished}): an emergency rotation, or a ring full of later keys.
+     * published ({@link KeyRing.keepPublished}): an emergency rotation, a ring full of later keys, or no
+     * instance could keep it in time.
      * Upstream's token cache still signs refresh-token grants with it (docs/migration-keycloak-connector.md),
      * which Keycloak then refuses; nothing here can reach that cache, a restart of the instance moves it
      * to the active key.
@@ -261,7 +262,7 @@ function defineProvider({ AbstractKeyProvider: Base }: UpstreamKeyBase) {
       if (kid === undefined || this.startKeyGoneReported || publishedKids.includes(kid)) return;
       this.startKeyGoneReported = true;
       (this.keyProviderConfig.pinoLogger ?? defaultLogger).warn(
-        `kccKeyProvider: kid ${kid} left the JWKS (an emergency rotation, retireGraceMs 0, or the ring's ${MAX_KEYS} keys), and upstream's token cache (keycloak-connector-server 3.0.10) signs refresh-token grants with the key of the connector's start for as long as the process runs: Keycloak refuses this instance's token refreshes and their users sign in again, until the instance restarts (docs/migration-keycloak-connector.md)`,
+        `kccKeyProvider: kid ${kid} left the JWKS (an emergency rotation, retireGraceMs 0, the ring's ${MAX_KEYS} keys, or no instance could keep it in time: Redis out of reach, processes frozen; if it is still stored, it is published again once one can), and upstream's token cache (keycloak-connector-server 3.0.10) signs refresh-token grants with the key of the connector's start for as long as the process runs: Keycloak refuses this instance's token refreshes and their users sign in again, until the instance restarts (docs/migration-keycloak-connector.md)`,
       );
     }
 

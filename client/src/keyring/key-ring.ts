@@ -33,6 +33,8 @@ const CLOSE_WAIT_MS = 2_000;
 const CATCH_UP_MIN_WAIT_MS = 2_000;
 const CATCH_UP_MAX_WAIT_MS = 4_000;
 const CATCH_UP_AFTER_SOCKET_TIMEOUT_MS = 1_000;
+/** How soon the kept keys are looked at again when the ring's lock was taken ({@link KeyRing.keepPublished}). */
+const PIN_RETRY_MS = 250;
 /** How late, beyond refreshIntervalMs, the periodic read may come (a busy event loop, a slow reply) before it counts as overdue. */
 const READ_OVERDUE_SLACK_MS = 1_000;
 
@@ -164,6 +166,8 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
   private catchUpGaveUp: { readonly readAt: number; readonly watch: PauseWatch } | undefined;
   /** Kids kept in the JWKS ({@link keepPublished}), with how many keep each. */
   private readonly pins = new Map<string, number>();
+  /** A look at the kept keys again, after the ring's lock was taken by someone else. */
+  private pinRetry: NodeJS.Timeout | undefined;
   private readonly rotations = { initial: 0, scheduled: 0, immediate: 0 };
 
   /**
@@ -420,8 +424,11 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
    * the process runs (`kccKeyProvider` keeps that key). While a retired key kept here is due to leave
    * the JWKS within half the grace (at least two `refreshIntervalMs`), this instance moves its leaving
    * a grace later, under the ring's lock (one write for the whole fleet), and every instance serves
-   * it. Once no instance keeps it, it leaves the JWKS within a grace. An emergency rotation removes it
-   * at once as ever: a compromised key is never kept. With `retireGraceMs` 0 nothing is kept.
+   * it. A kept key that left the JWKS anyway (no instance could keep it in time: Redis out of reach,
+   * every keeper frozen) is published again while the ring still stores it (until the next rotation).
+   * Once no instance keeps it, it leaves the JWKS within a grace (or four `refreshIntervalMs`, if
+   * longer). An emergency rotation removes it at once as ever: a compromised key is never kept. With
+   * `retireGraceMs` 0 nothing is kept.
    */
   keepPublished(kid: string): () => void {
     this.pins.set(kid, (this.pins.get(kid) ?? 0) + 1);
@@ -444,8 +451,22 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
     for (const kid of [...this.pins.keys()]) {
       const now = Date.now();
       const key = this.keeper.ring?.usable.ring.keys.find((k) => k.kid === kid);
-      if (!key || key.expiresAt === null || key.expiresAt <= now || key.expiresAt - now >= margin) continue;
-      await this.keeper.keepPublishedUntil(kid, now + Math.max(grace, 2 * margin), now + margin);
+      // Also one already out of the JWKS while still stored: published again (see keepPublishedUntil).
+      if (!key || key.expiresAt === null || key.expiresAt - now >= margin) continue;
+      try {
+        // The lock taken by someone else (the rotation just adopted, as often as not): looked at again
+        // in a quarter second, not at the next read, which may come after the key left the JWKS.
+        if (!(await this.keeper.keepPublishedUntil(kid, now + Math.max(grace, 2 * margin), now + margin)) && !this.closed) {
+          this.pinRetry ??= setTimeout(() => {
+            this.pinRetry = undefined;
+            this.background(this.keepPinsPublished());
+          }, PIN_RETRY_MS);
+          this.pinRetry.unref();
+        }
+      } catch (error) {
+        // The other kept keys are still looked at; this one again at the next read.
+        this.redis.config.logger.warn(`key ring: could not keep kid ${kid} published; will retry`, { error: String(error) });
+      }
     }
   }
 
@@ -520,6 +541,7 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
     this.keeper.stop();
     this.timers.forEach((timer) => clearInterval(timer));
     clearTimeout(this.boundaryTimer);
+    clearTimeout(this.pinRetry);
     await this.tail?.stop();
     // A sync or rotation under the ring's lock releases it when done; the caller may close the
     // connection right after this resolves, and a release sent then would leave the lock held for
@@ -643,7 +665,7 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
     if (written && droppedEarly.length > 0) {
       this.redis.config.logger.warn(
         `key ring rotation: the ring holds at most ${MAX_KEYS} keys, so retired key(s) ${droppedEarly.join(', ')} left the JWKS before retireGraceMs ended; ` +
-          'tokens they signed no longer verify. Rotate less often than retireGraceMs / 14 (rotateEveryMs, manual rotations) or shorten retireGraceMs',
+          'tokens they signed no longer verify. Rotate less often than retireGraceMs / 14 (rotateEveryMs, manual rotations) or shorten retireGraceMs; keys kept published (keepPublished: kccKeyProvider keeps the key each connector started on) count too, so restart long-running connector instances',
       );
     }
     // Only possible if the lock expired mid-rotation: the other writer's ring stands.
@@ -710,6 +732,8 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
     if (ringChanged || view.active?.kid !== previousActive || view.published.map((k) => k.kid).join() !== previousPublished) {
       this.notify('change', { generation: this.generation, activeKid: view.active?.kid, publishedKids: view.published.map((k) => k.kid) });
     }
+    // A rotation (here or by another instance) may leave a kept key less time than the next read is away.
+    if (ringChanged && this.pins.size > 0) this.background(this.keepPinsPublished());
   }
 
   /** Emits to the app's listeners; one that throws is logged (an adoption or a timer must not stop halfway). */

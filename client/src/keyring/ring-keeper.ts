@@ -135,16 +135,17 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
     return startRefusalMessage(this.lastErrorText, this.lastRefusalReason, this.redis.key(KEY_RING_NAME), this.redis.key(KEY_RING_KEYS.log));
   }
 
-  /** Runs `work` under the ring's lock; does nothing when another instance holds it (it is doing the same). */
-  async locked(work: () => Promise<unknown>): Promise<void> {
-    if (this.stopped) return;
+  /** Runs `work` under the ring's lock; does nothing when another instance holds it (it is doing the same). Whether it ran. */
+  async locked(work: () => Promise<unknown>): Promise<boolean> {
+    if (this.stopped) return false;
     const lock: LockHandle | undefined = await this.locks.acquire(LOCK_NAME, this.options.lockTtlMs);
-    if (!lock) return;
+    if (!lock) return false;
     try {
       await work();
     } finally {
       await lock.release();
     }
+    return true;
   }
 
   /**
@@ -305,18 +306,28 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
 
   /**
    * Under the lock: moves the time `kid` leaves the JWKS to `until`, if Redis still holds the ring held
-   * here and the key, retired and still published, leaves it before `extendBefore` (another instance
-   * may have moved it since). A compromised key is not in a ring any more, so it is never kept.
+   * here and the key, retired, leaves it before `extendBefore` (another instance may have moved it
+   * since). A key already out of the JWKS but still stored (until the next rotation drops it: this
+   * instance could not keep it in time, frozen or cut off from Redis) is published again, its private
+   * key moved to the current key-encryption key with the others; one under a key-encryption key no
+   * longer held is not. A compromised key is not in a ring any more, so it is never kept.
    */
-  async keepPublishedUntil(kid: string, until: number, extendBefore: number): Promise<void> {
-    await this.locked(async () => {
+  async keepPublishedUntil(kid: string, until: number, extendBefore: number): Promise<boolean> {
+    // False when another holds the lock (a rotation, another keeper): the caller looks again soon.
+    return this.locked(async () => {
       const stored = await readStoredRing(this.redis, KEY_RING_NAME);
       const held = this.held;
       if (!held || stored?.value !== held.raw) return; // a newer ring: the next look uses it
       const ring = held.usable.ring;
       const key = ring.keys.find((k) => k.kid === kid);
-      if (!key || key.expiresAt === null || key.expiresAt <= Date.now() || key.expiresAt >= extendBefore) return;
-      await this.write(stored.version, { ...ring, keys: ring.keys.map((k) => (k.kid === kid ? { ...k, expiresAt: until } : k)) });
+      if (!key || key.expiresAt === null || key.expiresAt >= extendBefore) return;
+      const now = Date.now();
+      if (key.expiresAt <= now) {
+        const fingerprint = jweKekFingerprint(key.privateJwe, key.kid);
+        if (fingerprint === undefined || this.options.keks.find(fingerprint) === undefined) return;
+      }
+      const kept = { ...ring, keys: ring.keys.map((k) => (k.kid === kid ? { ...k, expiresAt: until } : k)) };
+      await this.write(stored.version, await reencryptRing(kept, this.options.keks, now));
     });
   }
 

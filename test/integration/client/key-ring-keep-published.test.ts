@@ -6,27 +6,34 @@
  * once and it is never kept again. Real redis-server (TLS, the app-env's ACL user).
  */
 import { describe, expect, it } from 'vitest';
-import { KccRedis, KeyRing } from '../../../client/src/index.js';
+import { KccRedis, KeyRing, type KeyRingOptions } from '../../../client/src/index.js';
 import { pause } from '../../../client/src/time-limit.js';
+import { Locks } from '../../../client/src/lock.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { until } from '../../support/events.js';
 import { kccOptions, useTestRedis } from '../../support/redis.js';
 
-const USERS = ['keep0-prod', 'keep1-prod'];
-const server = useTestRedis({ appEnvs: [{ app: 'keep0', env: 'prod' }, { app: 'keep1', env: 'prod' }], persistence: 'none' });
+const USERS = ['keep0-prod', 'keep1-prod', 'keep2-prod', 'keep3-prod'];
+const server = useTestRedis({ appEnvs: USERS.map((user) => ({ app: user.slice(0, -'-prod'.length), env: 'prod' })), persistence: 'none' });
 const closeLater = closeAfterEach();
 /**
- * A rotation signs 0.3 s after it is written; the key before it leaves the JWKS 3 s after that. A kept
- * key is moved on once it has less than 1.5 s left: a loaded machine may delay a read by a second.
+ * A rotation signs 0.3 s after it is written; the key before it leaves the JWKS 4 s after that. A kept
+ * key is moved on once it has less than 2 s left: a loaded machine may delay a read by a second.
  */
-const RING = { keyEncryptionKey: 'keep-published-test-key-encryption-key-0123456789abcdef', env: {}, algorithm: 'ES256', refreshIntervalMs: 200, activationDelayMs: 300, retireGraceMs: 3_000 } as const;
+const RING = { keyEncryptionKey: 'keep-published-test-key-encryption-key-0123456789abcdef', env: {}, algorithm: 'ES256', refreshIntervalMs: 200, activationDelayMs: 300, retireGraceMs: 4_000 } as const;
 
 const kids = (ring: KeyRing) => ring.jwks().keys.map((key) => key.kid);
 
-async function twoInstances(user: string): Promise<[KeyRing, KeyRing]> {
-  const a = closeLater(await KeyRing.start(closeLater(await KccRedis.connect(kccOptions(server, user))), RING));
-  const b = closeLater(await KeyRing.start(closeLater(await KccRedis.connect(kccOptions(server, user))), RING));
+async function twoInstances(user: string, options: Partial<KeyRingOptions> = {}): Promise<[KeyRing, KeyRing]> {
+  const a = closeLater(await KeyRing.start(closeLater(await KccRedis.connect(kccOptions(server, user))), { ...RING, ...options }));
+  const b = closeLater(await KeyRing.start(closeLater(await KccRedis.connect(kccOptions(server, user))), { ...RING, ...options }));
   return [a, b];
+}
+
+/** Looks every quarter second for `ms`: whether `kid` was in both JWKS each time. */
+async function alwaysIn(kid: string, rings: KeyRing[], ms: number): Promise<boolean> {
+  for (const end = Date.now() + ms; Date.now() < end; await pause(250)) if (!rings.every((ring) => kids(ring).includes(kid))) return false;
+  return true;
 }
 
 describe('key ring: a key kept published', () => {
@@ -36,7 +43,7 @@ describe('key ring: a key kept published', () => {
     const release = a.keepPublished(kept);
     const { kid: next } = await b.rotate();
     await until(() => a.signingKey().kid === next && b.signingKey().kid === next, 'the next key signing on both');
-    await pause(7_000); // more than two graces
+    expect(await alwaysIn(kept, [a, b], 7_000)).toBe(true); // past the grace, without a gap
     expect([kids(a), kids(b)]).toEqual([[kept, next], [kept, next]]);
     release();
     await until(() => !kids(a).includes(kept) && !kids(b).includes(kept), 'the released key out of both JWKS', 15_000);
@@ -50,5 +57,32 @@ describe('key ring: a key kept published', () => {
     await until(() => kids(a).length === 1 && kids(a)[0] === replacement, 'the emergency rotation adopted');
     await pause(1_000); // five of a's reads, each of which would keep the key if it could
     expect([kids(a), kids(b)]).toEqual([[replacement], [replacement]]);
+  });
+
+  // A review of 0b98a8c: the keeping instance looked only at its own periodic read; another instance's
+  // rotation left the kept key less time than that read was away, and it left the JWKS.
+  it('another instance\'s rotation is looked at when it is adopted, not at the next periodic read', async () => {
+    const [a, b] = await twoInstances(USERS[2]!, { refreshIntervalMs: 6_000, retireGraceMs: 2_000 });
+    const kept = a.signingKey().kid;
+    a.keepPublished(kept);
+    const { kid: next } = await b.rotate(); // the kept key would leave 2.3 s from now; a reads every 6 s
+    await until(() => kids(a).includes(next), 'the rotation adopted by a');
+    expect(await alwaysIn(kept, [a, b], 4_000)).toBe(true);
+  });
+
+  // The same review: a kept key that left the JWKS because no instance could move it in time (here
+  // the ring's lock held by someone else past the grace) was never published again.
+  it('a kept key that left the JWKS while it could not be kept is published again once it can, while the ring still stores it', async () => {
+    const [a, b] = await twoInstances(USERS[3]!, { retireGraceMs: 2_000 });
+    const kept = a.signingKey().kid;
+    a.keepPublished(kept);
+    const other = closeLater(await KccRedis.connect(kccOptions(server, USERS[3]!)));
+    await b.rotate();
+    let lock: Awaited<ReturnType<Locks['acquire']>>;
+    for (let i = 0; i < 100 && !lock; i++) lock = await new Locks(other).acquire('keyring-rotation', 4_000);
+    expect(lock).toBeDefined(); // held past the grace: no instance can move the kept key
+    await until(() => !kids(a).includes(kept) && !kids(b).includes(kept), 'the kept key out of both JWKS', 15_000);
+    await lock!.release();
+    await until(() => kids(a).includes(kept) && kids(b).includes(kept), 'the kept key published again on both', 15_000);
   });
 });
