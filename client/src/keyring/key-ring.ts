@@ -166,8 +166,9 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
   private catchUpGaveUp: { readonly readAt: number; readonly watch: PauseWatch } | undefined;
   /** Kids kept in the JWKS ({@link keepPublished}), with how many keep each. */
   private readonly pins = new Map<string, number>();
-  /** A look at the kept keys again, after the ring's lock was taken by someone else. */
+  /** A look at the kept keys again, after the ring's lock was taken by someone else, and the wait before the next such look. */
   private pinRetry: NodeJS.Timeout | undefined;
+  private pinRetryMs = PIN_RETRY_MS;
   private readonly rotations = { initial: 0, scheduled: 0, immediate: 0 };
 
   /**
@@ -425,7 +426,8 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
    * the JWKS within half the grace (at least two `refreshIntervalMs`), this instance moves its leaving
    * a grace later, under the ring's lock (one write for the whole fleet), and every instance serves
    * it. A kept key that left the JWKS anyway (no instance could keep it in time: Redis out of reach,
-   * every keeper frozen) is published again while the ring still stores it (until the next rotation).
+   * every keeper frozen) is published again while the ring still stores it (until a rotation or a
+   * rewrite under a new key-encryption key drops it).
    * Once no instance keeps it, it leaves the JWKS within a grace (or four `refreshIntervalMs`, if
    * longer). An emergency rotation removes it at once as ever: a compromised key is never kept. With
    * `retireGraceMs` 0 nothing is kept.
@@ -452,15 +454,19 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
       const now = Date.now();
       const key = this.keeper.ring?.usable.ring.keys.find((k) => k.kid === kid);
       // Also one already out of the JWKS while still stored: published again (see keepPublishedUntil).
-      if (!key || key.expiresAt === null || key.expiresAt - now >= margin) continue;
+      if (!key || key.expiresAt === null || key.expiresAt - now >= margin || this.keeper.cannotKeep(kid)) continue;
       try {
         // The lock taken by someone else (the rotation just adopted, as often as not): looked at again
         // in a quarter second, not at the next read, which may come after the key left the JWKS.
-        if (!(await this.keeper.keepPublishedUntil(kid, now + Math.max(grace, 2 * margin), now + margin)) && !this.closed) {
-          this.pinRetry ??= setTimeout(() => {
+        if (await this.keeper.keepPublishedUntil(kid, now + Math.max(grace, 2 * margin), now + margin)) this.pinRetryMs = PIN_RETRY_MS;
+        else if (!this.closed && this.pinRetry === undefined) {
+          // Backing off, up to the read interval: a lock held for long (a dead holder, until lockTtlMs) is not asked 4 times a second.
+          const delay = this.pinRetryMs;
+          this.pinRetryMs = Math.min(delay * 2, Math.max(PIN_RETRY_MS, this.options.refreshIntervalMs));
+          this.pinRetry = setTimeout(() => {
             this.pinRetry = undefined;
             this.background(this.keepPinsPublished());
-          }, PIN_RETRY_MS);
+          }, delay);
           this.pinRetry.unref();
         }
       } catch (error) {

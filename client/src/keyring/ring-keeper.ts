@@ -63,6 +63,13 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
   private held: HeldRing | undefined;
   /** Every kid seen retired as compromised (bounded): never adopted again. */
   private readonly compromised = new Set<string>();
+  /** Kept kids said to be beyond keeping (their private key under a key-encryption key no longer held). */
+  private readonly unkeepable = new Set<string>();
+
+  /** Whether `kid` was found beyond keeping ({@link keepPublishedUntil}): not worth the ring's lock again. */
+  cannotKeep(kid: string): boolean {
+    return this.unkeepable.has(kid);
+  }
   private lastErrorText: string | undefined;
   /** The stored text last refused, and why. */
   private lastRefused: string | undefined;
@@ -307,10 +314,13 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
   /**
    * Under the lock: moves the time `kid` leaves the JWKS to `until`, if Redis still holds the ring held
    * here and the key, retired, leaves it before `extendBefore` (another instance may have moved it
-   * since). A key already out of the JWKS but still stored (until the next rotation drops it: this
-   * instance could not keep it in time, frozen or cut off from Redis) is published again, its private
-   * key moved to the current key-encryption key with the others; one under a key-encryption key no
-   * longer held is not. A compromised key is not in a ring any more, so it is never kept.
+   * since). A key already out of the JWKS but still stored (until a rotation or a rewrite under a new
+   * key-encryption key drops it: this instance could not keep it in time, frozen or cut off from
+   * Redis) is published again; one whose private key is under a key-encryption key no longer held
+   * cannot be (said once). Only that key changes: its private key, decrypted to check it, moves to the
+   * current key-encryption key; the others stay as stored (a rewrite of the whole ring would drop
+   * every other key out of the JWKS, other kept keys among them). A compromised key is not in a ring
+   * any more, so it is never kept.
    */
   async keepPublishedUntil(kid: string, until: number, extendBefore: number): Promise<boolean> {
     // False when another holds the lock (a rotation, another keeper): the caller looks again soon.
@@ -321,13 +331,19 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
       const ring = held.usable.ring;
       const key = ring.keys.find((k) => k.kid === kid);
       if (!key || key.expiresAt === null || key.expiresAt >= extendBefore) return;
-      const now = Date.now();
-      if (key.expiresAt <= now) {
-        const fingerprint = jweKekFingerprint(key.privateJwe, key.kid);
-        if (fingerprint === undefined || this.options.keks.find(fingerprint) === undefined) return;
+      const fingerprint = jweKekFingerprint(key.privateJwe, key.kid);
+      const kek = fingerprint === undefined ? undefined : this.options.keks.find(fingerprint);
+      if (!kek) {
+        if (!this.unkeepable.has(kid)) {
+          this.unkeepable.add(kid);
+          this.redis.config.logger.warn(`key ring: kid ${kid} cannot be kept published: its private key is under key-encryption key ${fingerprint ?? 'none'}, which this instance no longer holds`);
+        }
+        return;
       }
-      const kept = { ...ring, keys: ring.keys.map((k) => (k.kid === kid ? { ...k, expiresAt: until } : k)) };
-      await this.write(stored.version, await reencryptRing(kept, this.options.keks, now));
+      const current = this.options.keks.current;
+      const privateJwk = kek.decrypt(key.privateJwe, key.kid);
+      const privateJwe = kek === current ? key.privateJwe : await current.encrypt(privateJwk, key.kid);
+      await this.write(stored.version, { ...ring, keys: ring.keys.map((k) => (k.kid === kid ? { ...k, expiresAt: until, privateJwe } : k)) });
     });
   }
 

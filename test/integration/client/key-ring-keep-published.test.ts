@@ -13,7 +13,7 @@ import { closeAfterEach } from '../../support/closing.js';
 import { until } from '../../support/events.js';
 import { kccOptions, useTestRedis } from '../../support/redis.js';
 
-const USERS = ['keep0-prod', 'keep1-prod', 'keep2-prod', 'keep3-prod'];
+const USERS = ['keep0-prod', 'keep1-prod', 'keep2-prod', 'keep3-prod', 'keep4-prod'];
 const server = useTestRedis({ appEnvs: USERS.map((user) => ({ app: user.slice(0, -'-prod'.length), env: 'prod' })), persistence: 'none' });
 const closeLater = closeAfterEach();
 /**
@@ -84,5 +84,25 @@ describe('key ring: a key kept published', () => {
     await until(() => !kids(a).includes(kept) && !kids(b).includes(kept), 'the kept key out of both JWKS', 15_000);
     await lock!.release();
     await until(() => kids(a).includes(kept) && kids(b).includes(kept), 'the kept key published again on both', 15_000);
+  });
+
+  // A review of 5720630: publishing one kept key again rewrote the whole ring through the re-encryption,
+  // which drops every key out of the JWKS: another kept key that had left it too was dropped for good.
+  it('two kept keys that both left the JWKS (kept by two instances) are both published again', async () => {
+    const [a, b] = await twoInstances(USERS[4]!, { retireGraceMs: 2_000 });
+    const other = closeLater(await KccRedis.connect(kccOptions(server, USERS[4]!)));
+    const first = a.signingKey().kid;
+    a.keepPublished(first); // a connector started on the first key
+    const { kid: second } = await a.rotate();
+    await until(() => a.signingKey().kid === second && b.signingKey().kid === second, 'the second key signing on both');
+    b.keepPublished(second); // another connector, on the other instance, started on the second
+    const { kid: third } = await a.rotate();
+    await until(() => a.signingKey().kid === third && b.signingKey().kid === third, 'the third key signing on both');
+    let lock: Awaited<ReturnType<Locks['acquire']>>;
+    for (let i = 0; i < 200 && !lock; i++) lock = await new Locks(other).acquire('keyring-rotation', 6_000);
+    expect(lock).toBeDefined(); // held past the grace: neither key can be moved on
+    await until(() => [a, b].every((ring) => !kids(ring).includes(first) && !kids(ring).includes(second)), 'both kept keys out of both JWKS', 15_000);
+    await lock!.release();
+    await until(() => [a, b].every((ring) => kids(ring).includes(first) && kids(ring).includes(second)), 'both kept keys published again on both', 15_000);
   });
 });
