@@ -11,6 +11,7 @@ import { waitAtMost } from '../time-limit.js';
 import { type ClientAssertionRequest, type ClientAuthFunction, type SigningKey, privateKeyJwtClientAuth, signClientAssertion } from './client-assertion.js';
 import { type KeyRingOptions, type ResolvedKeyRingOptions, resolveKeyRingOptions } from './key-ring-options.js';
 import { type KeyRingStatus, inspectKeyRing } from './key-ring-status.js';
+import { KeptKeys } from './kept-keys.js';
 import { MAX_KEYS, type RingView, type RotationPlan, type StoredRing, planRotation, viewAt } from './ring-data.js';
 import { RingKeeper } from './ring-keeper.js';
 import { type StoredRingText, readStoredRing } from './ring-read.js';
@@ -33,8 +34,6 @@ const CLOSE_WAIT_MS = 2_000;
 const CATCH_UP_MIN_WAIT_MS = 2_000;
 const CATCH_UP_MAX_WAIT_MS = 4_000;
 const CATCH_UP_AFTER_SOCKET_TIMEOUT_MS = 1_000;
-/** How soon the kept keys are looked at again when the ring's lock was taken ({@link KeyRing.keepPublished}). */
-const PIN_RETRY_MS = 250;
 /** How late, beyond refreshIntervalMs, the periodic read may come (a busy event loop, a slow reply) before it counts as overdue. */
 const READ_OVERDUE_SLACK_MS = 1_000;
 
@@ -164,11 +163,8 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
   private catchingUp: Promise<void> | undefined;
   /** The last catch-up that ran out, after the read at `readAt` (monotonic), and the watch for a pause of the process since. */
   private catchUpGaveUp: { readonly readAt: number; readonly watch: PauseWatch } | undefined;
-  /** Kids kept in the JWKS ({@link keepPublished}), with how many keep each. */
-  private readonly pins = new Map<string, number>();
-  /** A look at the kept keys again, after the ring's lock was taken by someone else, and the wait before the next such look. */
-  private pinRetry: NodeJS.Timeout | undefined;
-  private pinRetryMs = PIN_RETRY_MS;
+  /** Retired keys kept in the JWKS ({@link keepPublished}). */
+  private readonly kept: KeptKeys;
   private readonly rotations = { initial: 0, scheduled: 0, immediate: 0 };
 
   /**
@@ -234,6 +230,7 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
     super();
     this.log = new RingLog(redis, options.eventLogMaxAgeMs);
     this.keeper = new RingKeeper(redis, options, this.log);
+    this.kept = new KeptKeys(this.keeper, options, redis.config.logger, (look) => this.background(look));
     this.keeper.on('adopted', () => this.rebuildView(true));
     this.keeper.on('degraded', (reason) => this.notify('degraded', reason));
     // Not while the ring also went unread too long: reportStaleness says `recovered` once both are over.
@@ -433,47 +430,9 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
    * `retireGraceMs` 0 nothing is kept.
    */
   keepPublished(kid: string): () => void {
-    this.pins.set(kid, (this.pins.get(kid) ?? 0) + 1);
-    this.background(this.keepPinsPublished());
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const left = (this.pins.get(kid) ?? 1) - 1;
-      if (left > 0) this.pins.set(kid, left);
-      else this.pins.delete(kid);
-    };
-  }
-
-  /** Moves the leaving of each kept key that is due to leave the JWKS soon (see {@link keepPublished}). */
-  private async keepPinsPublished(): Promise<void> {
-    const grace = this.options.retireGraceMs;
-    if (this.closed || this.pins.size === 0 || grace <= 0) return;
-    const margin = Math.max(grace / 2, 2 * this.options.refreshIntervalMs);
-    for (const kid of [...this.pins.keys()]) {
-      const now = Date.now();
-      const key = this.keeper.ring?.usable.ring.keys.find((k) => k.kid === kid);
-      // Also one already out of the JWKS while still stored: published again (see keepPublishedUntil).
-      if (!key || key.expiresAt === null || key.expiresAt - now >= margin || this.keeper.cannotKeep(kid)) continue;
-      try {
-        // The lock taken by someone else (the rotation just adopted, as often as not): looked at again
-        // in a quarter second, not at the next read, which may come after the key left the JWKS.
-        if (await this.keeper.keepPublishedUntil(kid, now + Math.max(grace, 2 * margin), now + margin)) this.pinRetryMs = PIN_RETRY_MS;
-        else if (!this.closed && this.pinRetry === undefined) {
-          // Backing off, up to the read interval: a lock held for long (a dead holder, until lockTtlMs) is not asked 4 times a second.
-          const delay = this.pinRetryMs;
-          this.pinRetryMs = Math.min(delay * 2, Math.max(PIN_RETRY_MS, this.options.refreshIntervalMs));
-          this.pinRetry = setTimeout(() => {
-            this.pinRetry = undefined;
-            this.background(this.keepPinsPublished());
-          }, delay);
-          this.pinRetry.unref();
-        }
-      } catch (error) {
-        // The other kept keys are still looked at; this one again at the next read.
-        this.redis.config.logger.warn(`key ring: could not keep kid ${kid} published; will retry`, { error: String(error) });
-      }
-    }
+    const release = this.kept.keep(kid);
+    this.background(this.kept.look());
+    return release;
   }
 
   /** Current state, for health endpoints. */
@@ -547,7 +506,7 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
     this.keeper.stop();
     this.timers.forEach((timer) => clearInterval(timer));
     clearTimeout(this.boundaryTimer);
-    clearTimeout(this.pinRetry);
+    this.kept.stop();
     await this.tail?.stop();
     // A sync or rotation under the ring's lock releases it when done; the caller may close the
     // connection right after this resolves, and a release sent then would leave the lock held for
@@ -708,7 +667,7 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
       await this.keeper.sync();
       const view = this.currentView();
       if (view.active && !view.next && view.active.activatesAt + this.options.rotateEveryMs <= Date.now()) await this.rotate();
-      await this.keepPinsPublished();
+      await this.kept.look();
     } catch (error) {
       this.redis.config.logger.warn('key ring refresh failed; will retry', { error: String(error) });
     }
@@ -739,7 +698,7 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
       this.notify('change', { generation: this.generation, activeKid: view.active?.kid, publishedKids: view.published.map((k) => k.kid) });
     }
     // A rotation (here or by another instance) may leave a kept key less time than the next read is away.
-    if (ringChanged && this.pins.size > 0) this.background(this.keepPinsPublished());
+    if (ringChanged && this.kept.size > 0) this.background(this.kept.look());
   }
 
   /** Emits to the app's listeners; one that throws is logged (an adoption or a timer must not stop halfway). */

@@ -5,7 +5,7 @@ import { type LockHandle, Locks } from '../lock.js';
 import { SingleFlight } from '../single-flight.js';
 import { Store, type Versioned } from '../store.js';
 import { MAX_RING_BYTES, type StoredRingText, readStoredRing } from './ring-read.js';
-import { jweKekFingerprint } from './key-encryption.js';
+import { type KeyEncryptionKey, jweKekFingerprint } from './key-encryption.js';
 import type { ResolvedKeyRingOptions } from './key-ring-options.js';
 import { CLOCK_SKEW_ALLOWANCE_MS, MAX_COMPROMISED_KIDS, RING_FORMAT_VERSION, type StoredKey, type StoredRing, parseStoredRing, viewAt } from './ring-data.js';
 import { type RingFacts, judgeRing } from './ring-judge.js';
@@ -63,12 +63,27 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
   private held: HeldRing | undefined;
   /** Every kid seen retired as compromised (bounded): never adopted again. */
   private readonly compromised = new Set<string>();
-  /** Kept kids said to be beyond keeping (their private key under a key-encryption key no longer held). */
+  /** Kept kids said to be beyond keeping, with the key-encryption key their private key was under then. */
   private readonly unkeepable = new Set<string>();
 
-  /** Whether `kid` was found beyond keeping ({@link keepPublishedUntil}): not worth the ring's lock again. */
+  /**
+   * Whether the private key of the stored `kid` is under a key-encryption key not held now, so it cannot
+   * be kept ({@link keepPublishedUntil}): not worth the ring's lock. Judged at each call: the keys held
+   * may come back, and a rewrite may move the key to the current one.
+   */
   cannotKeep(kid: string): boolean {
-    return this.unkeepable.has(kid);
+    const key = this.held?.usable.ring.keys.find((k) => k.kid === kid);
+    return key !== undefined && this.keyEncryptionKeyOf(key) === undefined;
+  }
+
+  private keyEncryptionKeyOf(key: StoredKey): KeyEncryptionKey | undefined {
+    let fingerprint: string | undefined;
+    try {
+      fingerprint = jweKekFingerprint(key.privateJwe, key.kid);
+    } catch {
+      return undefined;
+    }
+    return fingerprint === undefined ? undefined : this.options.keks.find(fingerprint);
   }
   private lastErrorText: string | undefined;
   /** The stored text last refused, and why. */
@@ -331,12 +346,13 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
       const ring = held.usable.ring;
       const key = ring.keys.find((k) => k.kid === kid);
       if (!key || key.expiresAt === null || key.expiresAt >= extendBefore) return;
-      const fingerprint = jweKekFingerprint(key.privateJwe, key.kid);
-      const kek = fingerprint === undefined ? undefined : this.options.keks.find(fingerprint);
+      const kek = this.keyEncryptionKeyOf(key);
       if (!kek) {
-        if (!this.unkeepable.has(kid)) {
-          this.unkeepable.add(kid);
-          this.redis.config.logger.warn(`key ring: kid ${kid} cannot be kept published: its private key is under key-encryption key ${fingerprint ?? 'none'}, which this instance no longer holds`);
+        // Said once for the key-encryption key it is under (a key under another later is said again).
+        const said = `${kid} ${key.privateJwe.slice(0, key.privateJwe.indexOf('.'))}`;
+        if (!this.unkeepable.has(said)) {
+          this.unkeepable.add(said);
+          this.redis.config.logger.warn(`key ring: kid ${kid} cannot be kept published: its private key is under a key-encryption key this instance does not hold (now)`);
         }
         return;
       }

@@ -13,7 +13,7 @@ import { closeAfterEach } from '../../support/closing.js';
 import { until } from '../../support/events.js';
 import { kccOptions, useTestRedis } from '../../support/redis.js';
 
-const USERS = ['keep0-prod', 'keep1-prod', 'keep2-prod', 'keep3-prod', 'keep4-prod'];
+const USERS = ['keep0-prod', 'keep1-prod', 'keep2-prod', 'keep3-prod', 'keep4-prod', 'keep5-prod'];
 const server = useTestRedis({ appEnvs: USERS.map((user) => ({ app: user.slice(0, -'-prod'.length), env: 'prod' })), persistence: 'none' });
 const closeLater = closeAfterEach();
 /**
@@ -104,5 +104,32 @@ describe('key ring: a key kept published', () => {
     await until(() => [a, b].every((ring) => !kids(ring).includes(first) && !kids(ring).includes(second)), 'both kept keys out of both JWKS', 15_000);
     await lock!.release();
     await until(() => [a, b].every((ring) => kids(ring).includes(first) && kids(ring).includes(second)), 'both kept keys published again on both', 15_000);
+  });
+
+  // A review of a814841: a kept key found under a key-encryption key not held (the key source briefly
+  // without the previous one) was marked for good, and left the JWKS once due although a rewrite had
+  // moved it under the current key meanwhile. Whether it can be kept is judged at each look.
+  it('a kept key under a key-encryption key briefly not held is kept again once it is held (or the key was moved under the current one)', async () => {
+    const [first, second] = ['keep-kek-first-0123456789abcdef-0123456789abcdef', 'keep-kek-second-0123456789abcdef-0123456789abcdef'];
+    let material: { kek: string; previous?: string[] } = { kek: first };
+    const a = closeLater(await KeyRing.start(closeLater(await KccRedis.connect(kccOptions(server, USERS[5]!, { logger: { warn: () => undefined, info: () => undefined } }))), {
+      keyEncryptionKeyProvider: async () => material, keyEncryptionKeyRefreshIntervalMs: 300,
+      env: {}, algorithm: 'ES256', refreshIntervalMs: 200, activationDelayMs: 300, retireGraceMs: 14_000,
+    }));
+    const keeper = (a as unknown as { keeper: { cannotKeep(kid: string): boolean } }).keeper;
+    const kept = a.signingKey().kid;
+    a.keepPublished(kept);
+    const firstFingerprint = a.toJSON().kek;
+    const rotatedAt = Date.now();
+    await a.rotate(); // the kept key leaves the JWKS 14.3 s from now unless kept; due for keeping after 7.3 s
+    material = { kek: second }; // the source without the first key for a while
+    await until(() => a.toJSON().kek !== firstFingerprint, 'the second key current, the first not held', 5_000);
+    await until(() => Date.now() > rotatedAt + 8_000, 'the kept key due', 10_000);
+    a.keepPublished(kept)(); // a look now (a second connector starting on it, a retry): it cannot keep it
+    await until(() => keeper.cannotKeep(kept), 'the kept key found beyond keeping', 3_000);
+    material = { kek: second, previous: [first] }; // the first key back: the ring is rewritten under the second
+    await until(() => !keeper.cannotKeep(kept), 'the kept key keepable again', 8_000);
+    await pause(Math.max(0, rotatedAt + 16_000 - Date.now())); // past the time it would have left
+    expect(kids(a)).toContain(kept);
   });
 });
