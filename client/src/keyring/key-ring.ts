@@ -364,7 +364,7 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
       // A watch that saw a pause during the wait (Redis may be back) lets the next ask catch up again.
       this.catchUpGaveUp = { readAt, watch };
       this.redis.config.logger.warn(
-        `key ring: not read from Redis for ${Math.floor((performance.now() - readAt) / 1000)} s (this process was paused or frozen, or Redis does not answer), ` +
+        `key ring: not read from Redis for ${Math.floor((performance.now() - readAt) / 1000)} s (this process was paused or frozen, Redis does not answer, or the ring read waits for the key-encryption keys), ` +
           `and a read did not come within ${waitMs} ms: client assertions sign with kid ${this.view?.active?.kid ?? 'none'} and the JWKS is served as held here, ` +
           'without waiting again until Redis answers a read (or this process was paused); a rotation written meanwhile may be active on other instances',
       );
