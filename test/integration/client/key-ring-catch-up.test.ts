@@ -28,16 +28,21 @@ const RING = { keyEncryptionKey: KEK, algorithm: 'ES256', env: {}, refreshInterv
 const OVERDUE_MS = 2_000;
 const GAVE_UP = 'key ring: not read from Redis for';
 
+/** A ring whose connection runs through `proxy`, and the catch-up warnings it logged so far. */
+async function ringBehind(proxy: TcpProxy): Promise<{ ring: KeyRing; gaveUp: () => string[] }> {
+  const warnings: string[] = [];
+  const logger = { warn: (message: string) => warnings.push(message), info: () => undefined };
+  const ring = closeLater(await KeyRing.start(closeLater(await KccRedis.connect(kccOptions(server, USER, { url: proxy.url, logger }))), RING));
+  return { ring, gaveUp: () => warnings.filter((w) => w.startsWith(GAVE_UP)) };
+}
+
 describe('key ring: client assertions while the ring cannot be read', () => {
   it('wait for one shared catch-up that runs out, then sign with the key held here, waiting no more until Redis answers a read or the process was paused', async () => {
     const proxy = await TcpProxy.start(server.port);
     try {
-      const warnings: string[] = [];
-      const logger = { warn: (message: string) => warnings.push(message), info: () => undefined };
-      const ring = closeLater(await KeyRing.start(closeLater(await KccRedis.connect(kccOptions(server, USER, { url: proxy.url, logger }))), RING));
+      const { ring, gaveUp } = await ringBehind(proxy);
       const held = ring.signingKey().kid;
       const sign = async () => decodeProtectedHeader(await ring.signClientAssertion({ clientId: 'shop', audience: 'https://sso.example.com/realms/shop' })).kid;
-      const gaveUp = () => warnings.filter((w) => w.startsWith(GAVE_UP));
       const overdue = () => until(() => Date.now() - ring.health().lastReadAt > OVERDUE_MS + 500, 'the ring read overdue', 20_000);
 
       proxy.cut();
@@ -84,9 +89,7 @@ describe('key ring: client assertions while the ring cannot be read', () => {
   it('a catch-up that runs out while the process is paused: the next assertion catches up again (Redis back by then)', async () => {
     const proxy = await TcpProxy.start(server.port);
     try {
-      const warnings: string[] = [];
-      const logger = { warn: (message: string) => warnings.push(message), info: () => undefined };
-      const ring = closeLater(await KeyRing.start(closeLater(await KccRedis.connect(kccOptions(server, USER, { url: proxy.url, logger }))), RING));
+      const { ring, gaveUp } = await ringBehind(proxy);
       const other = closeLater(await KeyRing.start(closeLater(await KccRedis.connect(kccOptions(server, USER))), RING));
       const held = ring.signingKey().kid;
       proxy.cut();
@@ -97,7 +100,7 @@ describe('key ring: client assertions while the ring cannot be read', () => {
       proxy.heal(); // back by the thaw
       stallProcess(3_000); // paused while it waits: its 2 s run out during the pause
       expect((await first).kid).toBe(held); // answered when the catch-up ran out, at the thaw
-      expect(warnings.filter((w) => w.startsWith(GAVE_UP))).toHaveLength(1);
+      expect(gaveUp()).toHaveLength(1);
       expect((await ring.currentSigningKey()).kid, `held before: ${held}`).toBe(rotated.kid);
     } finally {
       await proxy.stop();
