@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type KccConnectionOptions, KccConfigError, type KeyEncryptionKeyMaterial } from '@kcc-redis/client';
+import { CONNECTION_DEFAULTS, type KccConnectionOptions, KccConfigError, type KeyEncryptionKeyMaterial } from '@kcc-redis/client';
 import { readKeyEncryptionKeySecret } from '../client/src/aws/secrets-manager.js';
 import { type ResolvedConnection, resolveConnection } from '../client/src/resolve-options.js';
 import { type LocalState, readLocalState } from '../local/local-state.js';
@@ -229,7 +229,7 @@ async function selectCandidates(command: string, values: ParsedValues, io: CliIo
   const base = { env: {}, heartbeat: false, logger: cliLogger(io) } satisfies KccConnectionOptions;
   let candidates: Candidate[] = [];
   let origin: string;
-  const kekFromSecret = (id: string | undefined, fileRegion?: string) => async () => (id ? await withRegionHint(() => readKeyEncryptionKeySecret(id, regionFor(fileRegion))) : undefined);
+  const kekFromSecret = (id: string | undefined, fileRegion?: string) => async () => (id ? await withRegionHint(() => readKeyEncryptionKeySecret(id, regionFor(fileRegion), CONNECTION_DEFAULTS.connectTimeoutMs)) : undefined);
   if (localDir) {
     origin = `--local-dir ${localDir}`;
     const state = await readLocalState(localDir);

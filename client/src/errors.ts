@@ -80,8 +80,10 @@ export class KccLockTimeoutError extends KccError {
 }
 
 /**
- * An AWS API the configuration needs (Secrets Manager, ElastiCache) failed, or IAM authentication's
- * credential provider failed or did not answer. A missing AWS SDK package is a {@link KccConfigError}.
+ * An AWS API the configuration needs (Secrets Manager, ElastiCache) failed or did not answer within
+ * `connectTimeoutMs`, IAM authentication's credential provider failed or did not answer, or a
+ * `credentialsProvider` / `keyEncryptionKeyProvider` of the app's did not answer. A missing AWS SDK
+ * package is a {@link KccConfigError}.
  */
 export class KccAwsError extends KccError {
   readonly code = 'KCC_AWS_LOOKUP_FAILED' as const;

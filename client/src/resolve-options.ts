@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { discoverEndpoint } from './aws/elasticache-discovery.js';
 import { readUserSecret } from './aws/secrets-manager.js';
 import { MAX_MESSAGE_BYTES, MAX_SENDER_LENGTH, MIN_MESSAGE_BYTES } from './envelope.js';
-import { KccConfigError } from './errors.js';
+import { KccAwsError, KccConfigError } from './errors.js';
 import { OptionProblems, show } from './option-checks.js';
 import type { IamConnectionOptions } from './iam/iam-options.js';
 import { type ResolvedIamAuth, iamOptionProblems, resolveAuthMode, resolveIamAuth, resolveServerless } from './iam/resolve-iam-options.js';
@@ -12,6 +12,7 @@ import { keyPrefixOfUser, keyPrefixProblem } from './contract/naming.js';
 import { CONNECTION_DEFAULTS, type CredentialsProvider, type KccConnectionOptions, type RedisCredentials } from './options.js';
 import type { RedisUserSecret } from './contract/user-secret.js';
 import { PUBSUB_OPTIONS, type PubSubOption } from './pubsub-mode.js';
+import { answeringWithin } from './time-limit.js';
 
 /** Everything needed to open connections, after options, environment and secret are merged. */
 export interface ResolvedConnection {
@@ -89,9 +90,11 @@ export async function resolveConnection(options: KccConnectionOptions = {}): Pro
   const serverless = resolveServerless(options.serverless, env, problems);
   const secretId = first(options.secretId, env.KCC_REDIS_SECRET_ID);
   const region = first(options.region, env.AWS_REGION, env.AWS_DEFAULT_REGION);
+  const { numbers, maxMessageBytes, socketTimeoutMs, heartbeatIntervalMs } = numericOptions(options, problems);
   const secret: RedisUserSecret | undefined =
-    secretId && !options.credentialsProvider && !iamMode ? await readUserSecret(secretId, region) : undefined;
-  const provided = options.credentialsProvider && !iamMode ? await options.credentialsProvider() : undefined;
+    secretId && !options.credentialsProvider && !iamMode ? await readUserSecret(secretId, region, numbers.connectTimeoutMs) : undefined;
+  const provider = options.credentialsProvider && !iamMode ? boundedProvider(options.credentialsProvider, numbers.connectTimeoutMs) : undefined;
+  const provided = provider ? await provider() : undefined;
 
   const username = first(provided?.username, options.username, env.KCC_REDIS_USERNAME, env.CLUSTER_REDIS_USERNAME, secret?.username);
   const password = iamMode ? '' : first(provided?.password, options.password, env.KCC_REDIS_PASSWORD, env.CLUSTER_REDIS_PASSWORD, secret?.password);
@@ -110,7 +113,6 @@ export async function resolveConnection(options: KccConnectionOptions = {}): Pro
     if (problem) problems.push(`keyPrefix: ${problem}`);
   }
 
-  const { numbers, maxMessageBytes, socketTimeoutMs, heartbeatIntervalMs } = numericOptions(options, problems);
   const pubSub = resolvePubSub(options, env, problems);
 
   const endpoint = parseEndpoint(options, env, problems);
@@ -133,7 +135,7 @@ export async function resolveConnection(options: KccConnectionOptions = {}): Pro
     throw new KccConfigError('kcc-redis connection config', problems);
   }
 
-  const resolvedEndpoint = endpoint ?? { ...(await discoverEndpoint(replicationGroupId!, region)), tls: true };
+  const resolvedEndpoint = endpoint ?? { ...(await discoverEndpoint(replicationGroupId!, region, numbers.connectTimeoutMs)), tls: true };
   if (!resolvedEndpoint.tls) {
     logger.warn('UNSAFE: connecting to Redis without TLS (unsafeAllowPlaintext); credentials cross the network in clear');
   }
@@ -149,7 +151,7 @@ export async function resolveConnection(options: KccConnectionOptions = {}): Pro
     credentials: { username: username!, password: password! },
     iam,
     refreshCredentials:
-      iamMode ? undefined : (options.credentialsProvider ?? (secretId ? async () => pickCredentials(await readUserSecret(secretId, region)) : undefined)),
+      iamMode ? undefined : (provider ?? (secretId ? async () => pickCredentials(await readUserSecret(secretId, region, numbers.connectTimeoutMs)) : undefined)),
     instanceId,
     connectionName: options.connectionName ?? `kcc:${keyPrefix}${instanceId}`,
     ...numbers,
@@ -219,6 +221,13 @@ function resolvePubSub(options: KccConnectionOptions, env: Readonly<Record<strin
   if ((PUBSUB_OPTIONS as readonly string[]).includes(pubSub)) return pubSub as PubSubOption;
   problems.push(`pubSub: "${pubSub}" is not one of ${PUBSUB_OPTIONS.map((o) => `"${o}"`).join(', ')} (option pubSub or KCC_REDIS_PUBSUB); leave it unset for "auto"`);
   return 'auto';
+}
+
+/** A credentialsProvider given `timeoutMs` per call: one that never answers neither holds the start nor every later re-read. */
+function boundedProvider(provider: CredentialsProvider, timeoutMs: number): CredentialsProvider {
+  return answeringWithin(provider, timeoutMs, () =>
+    new KccAwsError(`credentialsProvider did not answer within ${timeoutMs} ms (connectTimeoutMs); make it always settle, or raise connectTimeoutMs for a source that is slow but answers. A re-read asks again at the next authentication failure, keeping the credentials held`),
+  );
 }
 
 /** The first value that is set: neither undefined nor an empty string (a variable set to ''). */

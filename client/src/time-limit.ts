@@ -21,6 +21,15 @@ export async function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout:
   }
 }
 
+/**
+ * `source` with each call given `timeoutMs` at most (`onTimeout()` then): for a source of secrets
+ * the caller gives (a credentials or key-encryption-key provider), whose one call in flight every
+ * later re-read joins, so that one that never settles cannot stop re-reading for good.
+ */
+export function answeringWithin<T>(source: () => Promise<T>, timeoutMs: number, onTimeout: () => Error): () => Promise<T> {
+  return () => withTimeout(Promise.resolve().then(source), timeoutMs, onTimeout);
+}
+
 /** Waits for `promise` to settle, `ms` at most; never rejects. True when it settled in time. */
 export async function waitAtMost(promise: Promise<unknown>, ms: number): Promise<boolean> {
   const settled = promise.then(

@@ -1,5 +1,6 @@
 import type * as ElastiCache from '@aws-sdk/client-elasticache';
 import { KccAwsError } from '../errors.js';
+import { callWithin } from './bounded-call.js';
 import { loadSdk } from './load-sdk.js';
 
 export interface DiscoveredEndpoint {
@@ -11,14 +12,18 @@ export interface DiscoveredEndpoint {
 /**
  * Finds the endpoint of a replication group through the ElastiCache API: the configuration
  * endpoint in cluster mode, else the primary endpoint. Refuses a group without transit encryption.
+ * Gives up after `timeoutMs`.
  */
-export async function discoverEndpoint(replicationGroupId: string, region: string | undefined): Promise<DiscoveredEndpoint> {
+export async function discoverEndpoint(replicationGroupId: string, region: string | undefined, timeoutMs: number): Promise<DiscoveredEndpoint> {
   const sdk = await loadSdk<typeof ElastiCache>('@aws-sdk/client-elasticache', 'replicationGroupId (endpoint discovery)');
   const client = new sdk.ElastiCacheClient(region ? { region } : {});
   const fail = (reason: string, cause?: unknown) =>
     new KccAwsError(`replication group "${replicationGroupId}": ${reason}`, { cause });
   try {
-    const response = await client.send(new sdk.DescribeReplicationGroupsCommand({ ReplicationGroupId: replicationGroupId }));
+    const command = new sdk.DescribeReplicationGroupsCommand({ ReplicationGroupId: replicationGroupId });
+    const response = await callWithin('ElastiCache', timeoutMs, (abortSignal) => client.send(command, { abortSignal })).catch((error: unknown) => {
+      throw error instanceof KccAwsError ? fail(error.message) : error;
+    });
     const group = response.ReplicationGroups?.[0];
     if (!group) throw fail('not found');
     if (!group.TransitEncryptionEnabled) throw fail('has no transit encryption; the kcc-redis stack always enables it');

@@ -1,19 +1,20 @@
 import type * as SecretsManager from '@aws-sdk/client-secrets-manager';
 import { KccAwsError, KccSecretError } from '../errors.js';
 import { type KeyEncryptionKeySecret, type RedisUserSecret, parseKeyEncryptionKeySecret, parseRedisUserSecret } from '../contract/user-secret.js';
+import { callWithin } from './bounded-call.js';
 import { loadSdk } from './load-sdk.js';
 
 /**
- * Reads the stack's user secret (its AWSCURRENT version) from Secrets Manager.
+ * Reads the stack's user secret (its AWSCURRENT version) from Secrets Manager, `timeoutMs` at most.
  * Errors name the secret id and the AWS error, never the value.
  */
-export function readUserSecret(secretId: string, region: string | undefined): Promise<RedisUserSecret> {
-  return readSecret(secretId, region, 'secretId (KCC_REDIS_SECRET_ID)', parseRedisUserSecret);
+export function readUserSecret(secretId: string, region: string | undefined, timeoutMs: number): Promise<RedisUserSecret> {
+  return readSecret(secretId, region, timeoutMs, 'secretId (KCC_REDIS_SECRET_ID)', parseRedisUserSecret);
 }
 
-/** Reads the key-encryption-key secret the stack writes per app-env. */
-export function readKeyEncryptionKeySecret(secretId: string, region: string | undefined): Promise<KeyEncryptionKeySecret> {
-  return readSecret(secretId, region, 'keyEncryptionKeySecretId (KCC_KEYRING_KEK_SECRET_ID)', parseKeyEncryptionKeySecret);
+/** Reads the key-encryption-key secret the stack writes per app-env, `timeoutMs` at most. */
+export function readKeyEncryptionKeySecret(secretId: string, region: string | undefined, timeoutMs: number): Promise<KeyEncryptionKeySecret> {
+  return readSecret(secretId, region, timeoutMs, 'keyEncryptionKeySecretId (KCC_KEYRING_KEK_SECRET_ID)', parseKeyEncryptionKeySecret);
 }
 
 /** The region a Secrets Manager ARN names (`arn:aws:secretsmanager:<region>:…`); undefined for a name. */
@@ -26,14 +27,16 @@ export function arnRegion(secretId: string | undefined): string | undefined {
  * another: CloudShell, CI, a stack in another region); a secret given by name in `region`, else the
  * SDK's own.
  */
-async function readSecret<T>(secretId: string, region: string | undefined, neededFor: string, parse: (s: string | undefined) => T): Promise<T> {
+async function readSecret<T>(secretId: string, region: string | undefined, timeoutMs: number, neededFor: string, parse: (s: string | undefined) => T): Promise<T> {
   const sdk = await loadSdk<typeof SecretsManager>('@aws-sdk/client-secrets-manager', neededFor);
   const inRegion = arnRegion(secretId) ?? region;
   const client = new sdk.SecretsManagerClient(inRegion ? { region: inRegion } : {});
   let secretString: string | undefined;
   try {
-    secretString = (await client.send(new sdk.GetSecretValueCommand({ SecretId: secretId }))).SecretString;
+    const command = new sdk.GetSecretValueCommand({ SecretId: secretId });
+    secretString = (await callWithin('Secrets Manager', timeoutMs, (abortSignal) => client.send(command, { abortSignal }))).SecretString;
   } catch (cause) {
+    if (cause instanceof KccAwsError) throw new KccAwsError(`could not read secret "${secretId}": ${cause.message}`);
     const reason = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
     throw new KccAwsError(`could not read secret "${secretId}": ${reason}`, { cause });
   } finally {

@@ -1,5 +1,8 @@
 import { readKeyEncryptionKeySecret } from '../aws/secrets-manager.js';
+import { KccAwsError } from '../errors.js';
 import type { KccLogger } from '../logger.js';
+import { CONNECTION_DEFAULTS } from '../options.js';
+import { answeringWithin } from '../time-limit.js';
 import { OptionProblems, show } from '../option-checks.js';
 import { MAX_LOCK_TTL_MS } from '../lock.js';
 import { MIN_KEK_LENGTH } from '../contract/user-secret.js';
@@ -106,7 +109,7 @@ const KEY_RING_OPTION_NAMES = {
 } as const satisfies Record<keyof KeyRingOptions, true>;
 
 /** Validates the options and reads the key-encryption keys; one error names every problem. */
-export async function resolveKeyRingOptions(options: KeyRingOptions, logger: KccLogger, connectionRegion?: string): Promise<ResolvedKeyRingOptions> {
+export async function resolveKeyRingOptions(options: KeyRingOptions, logger: KccLogger, connectionRegion?: string, readTimeoutMs: number = CONNECTION_DEFAULTS.connectTimeoutMs): Promise<ResolvedKeyRingOptions> {
   const problems = new OptionProblems();
   problems.unknownKeys(options, KEY_RING_OPTION_NAMES);
   const algorithm = options.algorithm ?? KEY_RING_DEFAULTS.algorithm;
@@ -114,7 +117,7 @@ export async function resolveKeyRingOptions(options: KeyRingOptions, logger: Kcc
   const durations = Object.fromEntries(
     DURATIONS.map(([name, min, max]) => [name, problems.number(name, options[name], KEY_RING_DEFAULTS[name], { min, ...(max === undefined ? {} : { max }), unit: 'ms' })]),
   ) as Record<(typeof DURATIONS)[number][0], number>;
-  return { ...durations, algorithm, ...(await resolveKeyEncryptionKeys(options, logger, problems, connectionRegion)) };
+  return { ...durations, algorithm, ...(await resolveKeyEncryptionKeys(options, logger, problems, connectionRegion, readTimeoutMs)) };
 }
 
 /**
@@ -127,6 +130,7 @@ export async function resolveKeyEncryptionKeys(
   logger: KccLogger,
   problems = new OptionProblems(),
   connectionRegion?: string,
+  readTimeoutMs: number = CONNECTION_DEFAULTS.connectTimeoutMs,
 ): Promise<{ keks: KeyEncryptionKeys; unsafePlaintext: boolean }> {
   const env = options.env ?? process.env;
   const provider = options.keyEncryptionKeyProvider;
@@ -141,11 +145,16 @@ export async function resolveKeyEncryptionKeys(
   }
   if (provider === undefined && kekText !== undefined && kekText.length < MIN_KEK_LENGTH) problems.add(`keyEncryptionKey: must be at least ${MIN_KEK_LENGTH} characters (has ${kekText.length})`);
   problems.throwIfAny('kcc-redis key ring config');
-  if (provider !== undefined) return { keks: await KeyEncryptionKeys.load(provider, logger, true), unsafePlaintext: false };
+  if (provider !== undefined) {
+    const bounded = answeringWithin(provider, readTimeoutMs, () =>
+      new KccAwsError(`keyEncryptionKeyProvider did not answer within ${readTimeoutMs} ms (connectTimeoutMs); make it always settle, or raise connectTimeoutMs for a source that is slow but answers. A re-read keeps the keys held and asks again at the next one`),
+    );
+    return { keks: await KeyEncryptionKeys.load(bounded, logger, true), unsafePlaintext: false };
+  }
   if (kekText !== undefined) return { keks: await KeyEncryptionKeys.load(async () => ({ kek: kekText }), logger, false), unsafePlaintext: false };
   if (secretId !== undefined) {
     const region = options.region ?? connectionRegion ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
-    return { keks: await KeyEncryptionKeys.load(() => readKeyEncryptionKeySecret(secretId, region), logger, true), unsafePlaintext: false };
+    return { keks: await KeyEncryptionKeys.load(() => readKeyEncryptionKeySecret(secretId, region, readTimeoutMs), logger, true), unsafePlaintext: false };
   }
   return { keks: await KeyEncryptionKeys.load(async () => ({ kek: UNSAFE_LOCAL_KEK }), logger, false), unsafePlaintext: true };
 }

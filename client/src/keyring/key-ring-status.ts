@@ -54,7 +54,7 @@ export type KeyRingStatus =
 
 /** Reads and verifies the ring without writing anything (a key of the wrong type is reported, not replaced). See {@link KeyRing.inspect}. */
 export async function inspectKeyRing(redis: KccRedis, options: KeyRingOptions = {}): Promise<KeyRingStatus> {
-  const { keks } = await resolveKeyEncryptionKeys(options, redis.config.logger, undefined, redis.config.region);
+  const { keks } = await resolveKeyEncryptionKeys(options, redis.config.logger, undefined, redis.config.region, redis.config.connectTimeoutMs);
   let stored: StoredRingText | undefined;
   try {
     stored = await readStoredRing(redis, KEY_RING_KEYS.ring, { readOnly: true });

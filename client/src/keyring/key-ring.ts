@@ -178,7 +178,7 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
     const reads: StartReads = { ring: readStoredRing(redis, KEY_RING_KEYS.ring), log: readNewestRingLog(redis) };
     reads.ring.catch(() => undefined);
     reads.log.catch(() => undefined);
-    return KeyRing.startResolved(redis, await resolveKeyRingOptions(options, redis.config.logger, redis.config.region), reads);
+    return KeyRing.startResolved(redis, await resolveKeyRingOptions(options, redis.config.logger, redis.config.region, redis.config.connectTimeoutMs), reads);
   }
 
   /**

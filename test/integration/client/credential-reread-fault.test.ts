@@ -73,6 +73,44 @@ describe('a failed credential re-read after a rotation (real redis-server, TLS, 
     await redis.close();
   });
 
+  it('a re-read that never answers is given up after connectTimeoutMs: the next read picks up the new password, and commands resume', async () => {
+    const secret = { current: { username: USER, password: server.users.get(USER)!.password } };
+    let hangNextRead = false;
+    let reads = 0;
+    const redis = await KccRedis.connect({
+      url: server.url,
+      tls: { ca: server.ca },
+      env: {},
+      heartbeat: false,
+      connectTimeoutMs: 1_500,
+      credentialRefreshMinIntervalMs: 100,
+      credentialsProvider: async () => {
+        reads++;
+        if (hangNextRead) {
+          hangNextRead = false;
+          // A vault or network that black-holes the call: before the bound, every later re-read joined this one, for good.
+          return new Promise<RedisCredentials>(() => {});
+        }
+        return secret.current;
+      },
+      logger: { warn: () => {}, info: () => {} },
+    });
+    const store = new Store(redis);
+    const workers = startWriteWorkers(store);
+    try {
+      await until(() => workers.ok >= 50, '50 writes before the rotation');
+      await rotate(secret, 'E'.repeat(32) + 'f'.repeat(32));
+      hangNextRead = true;
+      await killConnections();
+      await workers.okAfter(300, '300 more writes after the connections were killed', 30_000);
+    } finally {
+      await workers.stop();
+    }
+    expect(reads).toBeGreaterThanOrEqual(3); // at start, the read that hung, the one that found the new password
+    expect(redis.stats.credentialRefreshes).toBe(1);
+    await redis.close();
+  });
+
   it('re-reads that keep failing end in a KccAuthError naming the last read failure, with no password anywhere', async () => {
     const secret = { current: { username: USER, password: server.users.get(USER)!.password } };
     let failing = false;
