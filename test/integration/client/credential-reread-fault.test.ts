@@ -1,6 +1,6 @@
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { KccAuthError, KccRedis, type RedisCredentials } from '../../../client/src/index.js';
+import { KccAuthError, type KccConnectionOptions, KccRedis, type RedisCredentials } from '../../../client/src/index.js';
 import { Store } from '../../../client/src/store.js';
 import { useTestRedis } from '../../support/redis.js';
 import { until } from '../../support/events.js';
@@ -31,34 +31,52 @@ describe('a failed credential re-read after a rotation (real redis-server, TLS, 
     await admin.quit();
   }
 
-  it('one failed re-read costs an attempt, not the commands: the next read picks up the new password', async () => {
+  /**
+   * Connects with a credentials provider reading `secret`, of which the next read after `misbehaveNext()`
+   * is `misbehaving()` instead; writes run from the start.
+   */
+  async function connectUnderLoad(misbehaving: () => Promise<RedisCredentials>, options: KccConnectionOptions) {
     const secret = { current: { username: USER, password: server.users.get(USER)!.password } };
-    let failNextReads = 0;
+    let armed = false;
     let reads = 0;
     const redis = await KccRedis.connect({
       url: server.url,
       tls: { ca: server.ca },
       env: {},
       heartbeat: false,
-      // The first reconnect comes 250 to 500 ms after the kill: time to queue commands before its AUTH fails.
-      reconnectBaseDelayMs: 500,
+      ...options,
       credentialsProvider: async () => {
         reads++;
-        if (failNextReads > 0) {
-          failNextReads--;
-          throw throttled();
-        }
-        return secret.current;
+        if (!armed) return secret.current;
+        armed = false;
+        return misbehaving();
       },
       logger: { warn: () => {}, info: () => {} },
     });
     const store = new Store(redis);
     const workers = startWriteWorkers(store);
+    await until(() => workers.ok >= 50, '50 writes before the rotation');
+    return {
+      redis,
+      store,
+      workers,
+      reads: () => reads,
+      /** Rotates the password, arms the misbehaving read, and makes every connection authenticate again. */
+      async rotateAndKill(newPassword: string): Promise<void> {
+        await rotate(secret, newPassword);
+        armed = true;
+        await killConnections();
+      },
+    };
+  }
+
+  it('one failed re-read costs an attempt, not the commands: the next read picks up the new password', async () => {
+    // The first reconnect comes 250 to 500 ms after the kill: time to queue commands before its AUTH fails.
+    const { redis, store, workers, reads, rotateAndKill } = await connectUnderLoad(async () => {
+      throw throttled();
+    }, { reconnectBaseDelayMs: 500 });
     try {
-      await until(() => workers.ok >= 50, '50 writes before the rotation');
-      await rotate(secret, 'A'.repeat(32) + 'b'.repeat(32));
-      failNextReads = 1;
-      await killConnections();
+      await rotateAndKill('A'.repeat(32) + 'b'.repeat(32));
       // Commands sent while the connection waits to reconnect are the ones its failed AUTH rejects.
       await until(() => redis.client.status === 'reconnecting', 'the command connection waiting to reconnect');
       const probes = [0, 1, 2, 3].map((n) => store.set(`p${n}`, 'x').then(() => 'ok', (error: unknown) => String(error)));
@@ -68,45 +86,22 @@ describe('a failed credential re-read after a rotation (real redis-server, TLS, 
       await workers.stop();
     }
     expect(workers.failures).toEqual([]);
-    expect(reads).toBeGreaterThanOrEqual(3); // at start, the failed read, the one that found the new password
+    expect(reads()).toBeGreaterThanOrEqual(3); // at start, the failed read, the one that found the new password
     expect(redis.stats.credentialRefreshes).toBe(1);
     await redis.close();
   });
 
   it('a re-read that never answers is given up after connectTimeoutMs: the next read picks up the new password, and commands resume', async () => {
-    const secret = { current: { username: USER, password: server.users.get(USER)!.password } };
-    let hangNextRead = false;
-    let reads = 0;
-    const redis = await KccRedis.connect({
-      url: server.url,
-      tls: { ca: server.ca },
-      env: {},
-      heartbeat: false,
-      connectTimeoutMs: 1_500,
-      credentialRefreshMinIntervalMs: 100,
-      credentialsProvider: async () => {
-        reads++;
-        if (hangNextRead) {
-          hangNextRead = false;
-          // A vault or network that black-holes the call: before the bound, every later re-read joined this one, for good.
-          return new Promise<RedisCredentials>(() => {});
-        }
-        return secret.current;
-      },
-      logger: { warn: () => {}, info: () => {} },
-    });
-    const store = new Store(redis);
-    const workers = startWriteWorkers(store);
+    // A vault or network that black-holes the call: before the bound, every later re-read joined this one, for good.
+    const hang = () => new Promise<RedisCredentials>(() => {});
+    const { redis, workers, reads, rotateAndKill } = await connectUnderLoad(hang, { connectTimeoutMs: 1_500, credentialRefreshMinIntervalMs: 100 });
     try {
-      await until(() => workers.ok >= 50, '50 writes before the rotation');
-      await rotate(secret, 'E'.repeat(32) + 'f'.repeat(32));
-      hangNextRead = true;
-      await killConnections();
+      await rotateAndKill('E'.repeat(32) + 'f'.repeat(32));
       await workers.okAfter(300, '300 more writes after the connections were killed', 30_000);
     } finally {
       await workers.stop();
     }
-    expect(reads).toBeGreaterThanOrEqual(3); // at start, the read that hung, the one that found the new password
+    expect(reads()).toBeGreaterThanOrEqual(3); // at start, the read that hung, the one that found the new password
     expect(redis.stats.credentialRefreshes).toBe(1);
     await redis.close();
   });
