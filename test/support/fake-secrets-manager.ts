@@ -19,8 +19,8 @@ import {
   type UpdateSecretVersionStageCommandInput,
 } from '@aws-sdk/client-secrets-manager';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
-import { ROTATION_STEPS, ROTATION_TAG_KEY, type RotationStep } from '../../infra/rotation/rotation-contract.js';
-import type { RotationEvent, RotationHandler } from '../../infra/rotation/rotation-frame.js';
+import { ROTATION_STEPS, ROTATION_TAG_KEY, ROTATION_TIMING, type RotationStep } from '../../infra/rotation/rotation-contract.js';
+import type { RotationEvent, RotationHandler, RotationInvocationContext } from '../../infra/rotation/rotation-frame.js';
 
 /** One version of a fake secret: its value (undefined while RotateSecret's new version has none yet) and stages. */
 export interface FakeVersion {
@@ -121,9 +121,10 @@ export class FakeSecretsManager {
   /** Called after each step a RotateSecret runs (a test may look at the state in between). */
   afterStep: ((step: RotationStep, token: string) => Promise<void>) | undefined;
   private readonly secrets = new Map<string, FakeSecret>();
-  private readonly functions = new Map<string, RotationHandler>();
+  private readonly functions = new Map<string, { readonly handler: RotationHandler; readonly timeoutMs: number }>();
   private readonly records = new Map<string, RotationRecord[]>();
-  private queue: Promise<void> = Promise.resolve();
+  /** Each secret's rotations, one after another (RotateSecret refuses a second while one is unfinished); secrets' in parallel. */
+  private readonly queues = new Map<string, Promise<void>>();
 
   constructor() {
     this.mock = mockClient(SecretsManagerClient);
@@ -199,10 +200,13 @@ export class FakeSecretsManager {
     return secret;
   }
 
-  /** Makes `handler` invokable as a Lambda function; returns its ARN (for RotateSecret's RotationLambdaARN). */
-  registerFunction(handler: RotationHandler): string {
+  /**
+   * Makes `handler` invokable as a Lambda function with a timeout of `timeoutMs` (the password rotation
+   * function's by default); returns its ARN (for RotateSecret's RotationLambdaARN).
+   */
+  registerFunction(handler: RotationHandler, timeoutMs = ROTATION_TIMING.functionTimeoutSeconds * 1_000): string {
     const lambdaArn = `arn:aws:lambda:eu-west-1:123456789012:function:rotation-${this.functions.size + 1}`;
-    this.functions.set(lambdaArn, handler);
+    this.functions.set(lambdaArn, { handler, timeoutMs });
     return lambdaArn;
   }
 
@@ -254,9 +258,10 @@ export class FakeSecretsManager {
 
   /** Resolves once every rotation RotateSecret started has ended (successfully or not). */
   async settled(): Promise<void> {
-    for (let queued = this.queue; ; queued = this.queue) {
-      await queued;
-      if (queued === this.queue) return;
+    for (let queued = [...this.queues.values()]; ; queued = [...this.queues.values()]) {
+      await Promise.all(queued);
+      const now = [...this.queues.values()];
+      if (now.length === queued.length && now.every((q, i) => q === queued[i])) return;
     }
   }
 
@@ -355,7 +360,7 @@ export class FakeSecretsManager {
     return { ARN: secret.arn, Name: secret.name, VersionId: token };
   }
 
-  private run(secret: FakeSecret, kind: RotationRecord['kind'], token: string, fn: RotationHandler): void {
+  private run(secret: FakeSecret, kind: RotationRecord['kind'], token: string, fn: { readonly handler: RotationHandler; readonly timeoutMs: number }): void {
     const record: RotationRecord = { kind, token, attempts: [], succeeded: false };
     this.records.set(secret.arn, [...this.rotations(secret.arn), record]);
     const steps: readonly RotationStep[] = kind === 'configuration test' ? ['testSecret'] : ROTATION_STEPS;
@@ -368,7 +373,7 @@ export class FakeSecretsManager {
           for (const step of steps) {
             attempt.steps.push(step);
             const event: RotationEvent = { Step: step, SecretId: secret.arn, ClientRequestToken: token };
-            await fn(event);
+            await fn.handler(event, invocationContext(fn.timeoutMs));
             await this.afterStep?.(step, token);
           }
           record.succeeded = true;
@@ -380,8 +385,11 @@ export class FakeSecretsManager {
       if (this.holder(secret, PENDING) === token) secret.versions.get(token)!.stages.delete(PENDING);
       if (kind === 'rotation') secret.lastRotatedDate = new Date();
     };
-    // Asynchronous, one rotation at a time: RotateSecret has answered before its rotation starts.
-    this.queue = this.queue.then(() => new Promise<void>((resolve) => setImmediate(resolve))).then(job);
+    // Asynchronous: RotateSecret has answered before its rotation starts ("starts the asynchronous process
+    // of rotating the secret", API_RotateSecret). One secret's rotations one after another; AWS documents
+    // nothing that orders different secrets' (each has its own schedule), so they run side by side.
+    const queued = (this.queues.get(secret.arn) ?? Promise.resolve()).then(() => new Promise<void>((resolve) => setImmediate(resolve))).then(job);
+    this.queues.set(secret.arn, queued);
   }
 
   private secret(id: string): FakeSecret {
@@ -404,6 +412,17 @@ export class FakeSecretsManager {
     secret.versions.set(versionId, version);
     if (stage === CURRENT && from !== undefined) this.attachStage(secret, PREVIOUS, from);
   }
+}
+
+/**
+ * What Lambda hands a Node.js handler as its context, the part the rotation functions read:
+ * "getRemainingTimeInMillis() – Returns the number of milliseconds left before the execution times
+ * out" (https://docs.aws.amazon.com/lambda/latest/dg/nodejs-context.html), counted from this
+ * invocation's start (Secrets Manager invokes the function once per step).
+ */
+function invocationContext(timeoutMs: number): RotationInvocationContext {
+  const endsAt = Date.now() + timeoutMs;
+  return { getRemainingTimeInMillis: () => Math.max(0, endsAt - Date.now()) };
 }
 
 /** The name in a secret's ARN: its last part without the `-` and six random characters Secrets Manager appends. */

@@ -147,4 +147,34 @@ describe('fake Secrets Manager: RotateSecret', () => {
     expect(sm.rotations(ARN).map((r) => [r.kind, r.token])).toEqual([['rotation', answer.VersionId]]);
     expect(sm.stages(ARN, answer.VersionId!)).toEqual(['AWSPENDING']);
   });
+
+  it('invokes the function with a Lambda context whose remaining time counts down from the function timeout, once per step', async () => {
+    const remaining: number[] = [];
+    const lambdaArn = sm.registerFunction(async (_event, context) => {
+      remaining.push(context!.getRemainingTimeInMillis());
+    }, 200_000);
+    await client.send(new RotateSecretCommand({ SecretId: ARN, RotationLambdaARN: lambdaArn }));
+    await sm.settled();
+    expect(remaining).toHaveLength(4);
+    for (const ms of remaining) {
+      expect(ms).toBeGreaterThan(0);
+      expect(ms).toBeLessThanOrEqual(200_000);
+    }
+  });
+
+  it("rotates different secrets side by side: one secret's rotation does not wait for another's to end", async () => {
+    sm.add(`${ARN}-b`, 'vb');
+    let release!: () => void;
+    const bStarted = new Promise<void>((resolve) => (release = resolve));
+    // A's rotation waits until B's has begun: with every rotation in one queue, B would wait for A, for good.
+    const waitsForB = sm.registerFunction(async (event) => {
+      if (event.Step === 'createSecret') await bStarted;
+    });
+    const startsB = sm.registerFunction(async () => release());
+    await client.send(new RotateSecretCommand({ SecretId: ARN, RotationLambdaARN: waitsForB }));
+    await client.send(new RotateSecretCommand({ SecretId: `${ARN}-b`, RotationLambdaARN: startsB }));
+    await sm.settled();
+    expect(sm.rotations(ARN).map((r) => r.succeeded)).toEqual([true]);
+    expect(sm.rotations(`${ARN}-b`).map((r) => r.succeeded)).toEqual([true]);
+  });
 });

@@ -9,7 +9,7 @@ import {
 import { KEK_HISTORY_LENGTH, parseKeyEncryptionKeySecret } from '@kcc-redis/client/contract';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createKeyEncryptionKeyRotationHandler } from '../../../infra/rotation/key-encryption-key-rotation-handler.js';
-import { KEK_ROTATION_TAG_KEY, ROTATION_STEPS, ROTATION_TAG_KEY, type RotationStep } from '../../../infra/rotation/rotation-contract.js';
+import { KEK_ROTATION_TAG_KEY, KEK_ROTATION_TIMEOUT_SECONDS, ROTATION_STEPS, ROTATION_TAG_KEY, type RotationStep } from '../../../infra/rotation/rotation-contract.js';
 import type { RotationEvent, RotationHandler } from '../../../infra/rotation/rotation-frame.js';
 import { createRotationHandler } from '../../../infra/rotation/rotation-handler.js';
 import type { RotationLogEntry } from '../../../infra/rotation/rotation-log.js';
@@ -204,7 +204,7 @@ describe('key-encryption-key rotation: configuration test and stale pending vers
   });
 
   it('through RotateSecret: the configuration test passes and a rotation then rotates', async () => {
-    const lambdaArn = sm.registerFunction(handler());
+    const lambdaArn = sm.registerFunction(handler(), KEK_ROTATION_TIMEOUT_SECONDS * 1_000);
     const client = new SecretsManagerClient({ region: 'eu-west-1' });
     await client.send(new RotateSecretCommand({ SecretId: ARN, RotationLambdaARN: lambdaArn, RotateImmediately: false }));
     await sm.settled();
