@@ -13,6 +13,8 @@ export {
   type RenewDedicated,
 } from './connection.js';
 export { CONNECTION_DEFAULTS, type CredentialsProvider, type KccConnectionOptions, type RedisCredentials } from './options.js';
+export type { ResolvedConnection } from './resolve-options.js';
+export type { MessageListener } from './subscriptions.js';
 export type { KccLogger } from './logger.js';
 export type { PubSubMode, PubSubOption, PublishRoute } from './pubsub-mode.js';
 export { listInstances, type HeartbeatConnection, type InstanceHeartbeat, type InstanceList, type ListedInstance } from './heartbeat.js';
@@ -30,6 +32,8 @@ export type {
 
 // ElastiCache IAM authentication (also for users of other Redis clients)
 export { createIamAuthToken, type AwsCredentials, type AwsCredentialsProvider, type IamAuthTokenOptions } from './iam/index.js';
+export type { IamConnectionOptions, RedisAuthMode } from './iam/iam-options.js';
+export type { ResolvedIamAuth } from './iam/resolve-iam-options.js';
 
 // Errors
 export {
