@@ -5,14 +5,16 @@ export function pause(ms: number): Promise<void> {
 
 /**
  * `promise`, or a rejection with `onTimeout()` once `ms` have passed (a later settlement of
- * `promise` is ignored; the work behind it cannot be cancelled from here).
+ * `promise` is ignored; the work behind it cannot be cancelled from here). The timer does not keep
+ * the process alive unless `keepAlive`: a wait whose failure the app must hear of (a start) passes it,
+ * or a promise that holds no I/O of its own would let the process exit silently instead.
  */
-export async function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error = () => new Error(`no answer within ${ms} ms`)): Promise<T> {
+export async function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error = () => new Error(`no answer within ${ms} ms`), keepAlive = false): Promise<T> {
   promise.catch(() => undefined);
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(onTimeout()), ms);
-    timer.unref();
+    if (!keepAlive) timer.unref();
   });
   try {
     return await Promise.race([promise, timeout]);
@@ -27,7 +29,7 @@ export async function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout:
  * later re-read joins, so that one that never settles cannot stop re-reading for good.
  */
 export function answeringWithin<T>(source: () => Promise<T>, timeoutMs: number, onTimeout: () => Error): () => Promise<T> {
-  return () => withTimeout(Promise.resolve().then(source), timeoutMs, onTimeout);
+  return () => withTimeout(Promise.resolve().then(source), timeoutMs, onTimeout, true);
 }
 
 /** Waits for `promise` to settle, `ms` at most; never rejects. True when it settled in time. */

@@ -11,11 +11,16 @@ import { withTimeout } from '../time-limit.js';
  */
 export function callWithin<T>(service: string, timeoutMs: number, call: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController();
-  return withTimeout(call(controller.signal), timeoutMs, () => {
-    controller.abort();
-    return new KccAwsError(
-      `${service} did not answer within ${timeoutMs} ms (connectTimeoutMs); check that it is reachable from here ` +
-        '(its VPC endpoint or a NAT gateway, the security group) or raise connectTimeoutMs for a network that is slow but answers',
-    );
-  });
+  return withTimeout(
+    call(controller.signal),
+    timeoutMs,
+    () => {
+      controller.abort();
+      return new KccAwsError(
+        `${service} did not answer within ${timeoutMs} ms (connectTimeoutMs; the AWS credentials the request resolves first and the SDK's retries count too): ` +
+          'check that it is reachable from here (its VPC endpoint or a NAT gateway, the security group), or raise connectTimeoutMs for a source that is slow but answers',
+      );
+    },
+    true,
+  );
 }

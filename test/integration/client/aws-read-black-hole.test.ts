@@ -1,8 +1,14 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { type Server, type Socket, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KccAwsError, KccRedis } from '../../../client/src/index.js';
 import { resolveKeyEncryptionKeys } from '../../../client/src/keyring/key-ring-options.js';
 import { until } from '../../support/events.js';
+import { TSX_NODE_ARGS } from '../../support/tsx.js';
 
 const quiet = { info: () => {}, warn: () => {} };
 
@@ -47,16 +53,24 @@ describe('an AWS API that never answers (a black-holed endpoint on loopback, the
     await new Promise((resolve) => server.close(resolve));
   });
 
-  /** Until every request the client sent has had its socket closed (by the client: the server never closes one). */
+  /**
+   * Until every request the client sent has had its socket closed (by the client: the server never
+   * closes one), and then no new one for a second and a half: without the abort, the client's destroy()
+   * closes the socket all the same, and the SDK sends the request again on a new one (a retry that
+   * outlives the failure).
+   */
   async function requestsAbandoned(closedBefore: number): Promise<void> {
     await until(() => closed > closedBefore && open.size === 0, 'the client closing the request it gave up on');
+    const accepted = closed + open.size;
+    await sleep(1_500);
+    expect({ opened: closed + open.size - accepted, open: open.size }).toEqual({ opened: 0, open: 0 });
   }
 
   it('connect with a secretId fails after connectTimeoutMs with a KccAwsError naming the secret, the service and the option, and closes the request', async () => {
     const before = closed;
     const failure = await KccRedis.connect({ secretId: 'kcc-redis/my-app-prod', region: 'eu-west-1', connectTimeoutMs: 800, env: {}, logger: quiet }).catch((e: unknown) => e);
     expect(failure).toBeInstanceOf(KccAwsError);
-    expect((failure as Error).message).toMatch(/^could not read secret "kcc-redis\/my-app-prod": Secrets Manager did not answer within 800 ms \(connectTimeoutMs\); check that it is reachable/);
+    expect((failure as Error).message).toMatch(/^could not read secret "kcc-redis\/my-app-prod": Secrets Manager did not answer within 800 ms \(connectTimeoutMs;.*\): check that it is reachable/);
     await requestsAbandoned(before);
   });
 
@@ -64,7 +78,7 @@ describe('an AWS API that never answers (a black-holed endpoint on loopback, the
     const before = closed;
     const failure = await KccRedis.connect({ replicationGroupId: 'kcc-redis', username: 'my-app-prod', password: 'p'.repeat(32), region: 'eu-west-1', connectTimeoutMs: 800, env: {}, logger: quiet }).catch((e: unknown) => e);
     expect(failure).toBeInstanceOf(KccAwsError);
-    expect((failure as Error).message).toMatch(/^replication group "kcc-redis": ElastiCache did not answer within 800 ms \(connectTimeoutMs\)/);
+    expect((failure as Error).message).toMatch(/^replication group "kcc-redis": ElastiCache did not answer within 800 ms \(connectTimeoutMs;/);
     await requestsAbandoned(before);
   });
 
@@ -74,5 +88,28 @@ describe('an AWS API that never answers (a black-holed endpoint on loopback, the
     expect(failure).toBeInstanceOf(KccAwsError);
     expect((failure as Error).message).toMatch(/^could not read secret "kcc-redis\/my-app-prod\/kek": Secrets Manager did not answer within 800 ms/);
     await requestsAbandoned(before);
+  });
+
+  it('a start whose credentialsProvider never answers, and holds nothing open, fails with the error: the process does not exit silently', async () => {
+    // Nothing else keeps this process alive: before, the bound's timer did not either, so Node exited
+    // (code 13, a top-level await never settled) with no error and no log line.
+    const dir = await mkdtemp(join(tmpdir(), 'kcc-silent-'));
+    try {
+      const script = join(dir, 'start.mts');
+      const client = resolve('client/src/index.ts');
+      await writeFile(
+        script,
+        `import { KccRedis } from ${JSON.stringify(client)};\n` +
+          `try { await KccRedis.connect({ url: 'rediss://127.0.0.1:1', keyPrefix: 'my-app-prod:', connectTimeoutMs: 300, env: {}, credentialsProvider: () => new Promise(() => {}) }); console.log('connected'); }\n` +
+          `catch (error) { console.log(error.code, error.message); }\n`,
+      );
+      const outcome = await new Promise<{ code: number | null; stdout: string }>((done) => {
+        execFile(process.execPath, [...TSX_NODE_ARGS, script], { timeout: 60_000 }, (error, stdout) => done({ code: error ? (error.code as number) : 0, stdout }));
+      });
+      expect(outcome.stdout).toMatch(/^KCC_AWS_LOOKUP_FAILED credentialsProvider did not answer within 300 ms/);
+      expect(outcome.code).toBe(0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
