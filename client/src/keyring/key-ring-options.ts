@@ -140,6 +140,11 @@ export async function resolveKeyEncryptionKeys(
   const kekText = explicit ? options.keyEncryptionKey : env.KCC_KEYRING_KEK;
   if (provider !== undefined && typeof provider !== 'function') problems.add(`keyEncryptionKeyProvider: must be a function returning { kek, previous } (got ${show(provider)})`);
   if (provider !== undefined && options.keyEncryptionKey !== undefined) problems.add('keyEncryptionKeyProvider: give it or keyEncryptionKey, not both');
+  // Two sources in the environment, one a fixed key: a development .env leaking into a deployment would
+  // otherwise replace the stack's rotating secret in silence (and rings written under it are unreadable to the rest of the fleet).
+  if (!explicit && env.KCC_KEYRING_KEK && env.KCC_KEYRING_KEK_SECRET_ID) {
+    problems.add('KCC_KEYRING_KEK and KCC_KEYRING_KEK_SECRET_ID are both set; unset one (KCC_KEYRING_KEK is a fixed key, never rotated; KCC_KEYRING_KEK_SECRET_ID the stack\'s rotating secret), or give the source as an option, which wins over both');
+  }
   if (provider === undefined && kekText === undefined && secretId === undefined && !options.unsafeAllowPlaintextPrivateKeys) {
     problems.add('keyEncryptionKey: missing; set KCC_KEYRING_KEK_SECRET_ID (the stack creates one per app-env) or KCC_KEYRING_KEK, or keyEncryptionKeyProvider, or for local development only unsafeAllowPlaintextPrivateKeys: true');
   }

@@ -5,6 +5,7 @@
  * from either), so such an instance wrote rings under a key the rest of the fleet did not hold.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { KccConfigError } from '../../../client/src/index.js';
 import { resolveKeyEncryptionKeys } from '../../../client/src/keyring/key-ring-options.js';
 import { KeyEncryptionKey } from '../../../client/src/keyring/key-encryption.js';
 import { FakeSecretsManager } from '../../support/fake-secrets-manager.js';
@@ -36,8 +37,13 @@ describe('key ring: which key-encryption key source is used', () => {
     expect(await current({ keyEncryptionKeyProvider: async () => ({ kek: OPTION_KEK }), env: { KCC_KEYRING_KEK_SECRET_ID: ARN, KCC_KEYRING_KEK: ENV_KEK } })).toBe(fingerprint(OPTION_KEK));
   });
 
-  it('with no option, the environment: KCC_KEYRING_KEK before KCC_KEYRING_KEK_SECRET_ID; a short KCC_KEYRING_KEK an option overrides is not a problem', async () => {
-    expect(await current({ env: { KCC_KEYRING_KEK_SECRET_ID: ARN, KCC_KEYRING_KEK: ENV_KEK } })).toBe(fingerprint(ENV_KEK));
+  it('with no option, the environment: KCC_KEYRING_KEK and KCC_KEYRING_KEK_SECRET_ID both set is refused (a fixed key would replace the rotating secret in silence); a short KCC_KEYRING_KEK an option overrides is not a problem', async () => {
+    const both = await current({ env: { KCC_KEYRING_KEK_SECRET_ID: ARN, KCC_KEYRING_KEK: ENV_KEK } }).catch((e: unknown) => e);
+    expect(both).toBeInstanceOf(KccConfigError);
+    expect((both as Error).message).toContain('KCC_KEYRING_KEK and KCC_KEYRING_KEK_SECRET_ID are both set; unset one');
+    expect((both as Error).message).not.toContain(ENV_KEK);
+    expect(sm.mock.calls()).toHaveLength(0);
+    expect(await current({ env: { KCC_KEYRING_KEK: ENV_KEK } })).toBe(fingerprint(ENV_KEK));
     expect(await current({ env: { KCC_KEYRING_KEK_SECRET_ID: ARN } })).toBe(fingerprint(SECRET_KEK));
     expect(await current({ keyEncryptionKeySecretId: ARN, env: { KCC_KEYRING_KEK: 'short' } })).toBe(fingerprint(SECRET_KEK));
   });
