@@ -135,6 +135,7 @@ export async function resolveConnection(options: KccConnectionOptions = {}): Pro
     throw new KccConfigError('kcc-redis connection config', problems);
   }
 
+  warnOfUpstreamVariables(env, logger);
   const resolvedEndpoint = endpoint ?? { ...(await discoverEndpoint(replicationGroupId!, region, numbers.connectTimeoutMs)), tls: true };
   if (!resolvedEndpoint.tls) {
     logger.warn('UNSAFE: connecting to Redis without TLS (unsafeAllowPlaintext); credentials cross the network in clear');
@@ -221,6 +222,28 @@ function resolvePubSub(options: KccConnectionOptions, env: Readonly<Record<strin
   if ((PUBSUB_OPTIONS as readonly string[]).includes(pubSub)) return pubSub as PubSubOption;
   problems.push(`pubSub: "${pubSub}" is not one of ${PUBSUB_OPTIONS.map((o) => `"${o}"`).join(', ')} (option pubSub or KCC_REDIS_PUBSUB); leave it unset for "auto"`);
   return 'auto';
+}
+
+/** Upstream keycloak-connector's variables this client does not read, and what to use instead (docs/migration-keycloak-connector.md). */
+const UPSTREAM_VARIABLES: readonly (readonly [RegExp, string])[] = [
+  [/^CLUSTER_REDIS_DANGEROUSLY_DISABLE_TLS$/, 'TLS is required (plaintext only with unsafeAllowPlaintext: true in code, for a local Redis)'],
+  [/^CLUSTER_REDIS_TLS_SNI$/, 'the tls.servername option'],
+  [/^CLUSTER_REDIS_NO_PREFIX$/, "there is always a namespace, the Redis user's <app>-<env>:"],
+  [/^CLUSTER_REDIS_CLIENT_NAME/, 'connections are named kcc:<prefix><instance id>:<role>'],
+  [/^CLUSTER_REDIS_\w+_DEV$/, 'one set of variables per deployment'],
+];
+
+/**
+ * Says once per connect which of upstream's variables are set but not read: a migrating app that
+ * still sets one (a TLS server name, no prefix) would otherwise find out only from what fails.
+ */
+function warnOfUpstreamVariables(env: Readonly<Record<string, string | undefined>>, logger: KccLogger): void {
+  const ignored = Object.keys(env)
+    .filter((name) => env[name] !== undefined && env[name] !== '')
+    .flatMap((name) => UPSTREAM_VARIABLES.filter(([pattern]) => pattern.test(name)).slice(0, 1).map(([, instead]) => `${name} (${instead})`));
+  if (ignored.length > 0) {
+    logger.warn(`keycloak-connector variables set but not read by kcc-redis: ${ignored.sort().join('; ')}; see docs/migration-keycloak-connector.md#environment-variables`);
+  }
 }
 
 /** A credentialsProvider given `timeoutMs` per call: one that never answers neither holds the start nor every later re-read. */

@@ -34,6 +34,25 @@ describe('connection config: precedence', () => {
     expect(upstream).toMatchObject({ host: 'b.example', port: 6379, keyPrefix: 'app-prod:', tls: expect.any(Object) });
   });
 
+  it("names upstream's variables that are set but not read, once, with what to use instead; says nothing when none is set", async () => {
+    const warnings: string[] = [];
+    const logger = { warn: (m: string) => warnings.push(m), info: () => {} };
+    await resolveConnection({
+      ...valid,
+      logger,
+      env: { CLUSTER_REDIS_TLS_SNI: 'cache.internal', CLUSTER_REDIS_NO_PREFIX: 'true', CLUSTER_REDIS_HOST_DEV: 'dev.example', CLUSTER_REDIS_CLIENT_NAME_PREFIX: 'x', CLUSTER_REDIS_DANGEROUSLY_DISABLE_TLS: '', CLUSTER_REDIS_PREFIX: 'my-app-prod:' },
+    });
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toBe(
+      'keycloak-connector variables set but not read by kcc-redis: CLUSTER_REDIS_CLIENT_NAME_PREFIX (connections are named kcc:<prefix><instance id>:<role>); ' +
+        'CLUSTER_REDIS_HOST_DEV (one set of variables per deployment); CLUSTER_REDIS_NO_PREFIX (there is always a namespace, the Redis user\'s <app>-<env>:); ' +
+        'CLUSTER_REDIS_TLS_SNI (the tls.servername option); see docs/migration-keycloak-connector.md#environment-variables',
+    );
+    warnings.length = 0;
+    await resolveConnection({ ...valid, logger, env: { CLUSTER_REDIS_PREFIX: 'my-app-prod:', CLUSTER_REDIS_HOST: 'b.example' } });
+    expect(warnings).toEqual([]);
+  });
+
   it('lets explicit options win over the environment', async () => {
     const config = await resolveConnection({ ...valid, env: { KCC_REDIS_URL: 'rediss://other:1', KCC_REDIS_USERNAME: 'other-prod' } });
     expect(config).toMatchObject({ host: 'cache.example', credentials: { username: 'my-app-prod' } });
