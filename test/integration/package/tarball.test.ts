@@ -30,6 +30,8 @@ import {
 import { CONSUMERS, type Consumer, createConsumers, typeCheck } from './scratch-consumers.js';
 
 const SOURCE_CONDITION = 'kcc-redis-source';
+/** The banner docs/lambda.md gives for an ES module bundle: a require() for the CommonJS dependencies inlined in it. */
+const LAMBDA_ESM_BANNER = "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);";
 const KEK = 'package-smoke-key-encryption-key-0123456789';
 const INSTALLED = ['node_modules', '@kcc-redis', 'client'] as const;
 
@@ -47,7 +49,8 @@ beforeAll(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'kcc-package-test-'));
   manifest = readClientManifest();
   subpaths = exportedSubpaths(manifest);
-  const redis = startTestRedis({ appEnvs: CONSUMERS.map((_, i) => ({ app: `smoke${i}`, env: 'dev' })), persistence: 'none' });
+  // One app-env per consumer, and one for the Lambda bundle.
+  const redis = startTestRedis({ appEnvs: [...CONSUMERS, 'lambda'].map((_, i) => ({ app: `smoke${i}`, env: 'dev' })), persistence: 'none' });
   try {
     packed = await packClient(tmp);
   } finally {
@@ -258,8 +261,39 @@ describe('scratch consumers installed from the tarball', () => {
     await compiled(consumer);
     const entry = { 'esm-nodenext': 'out/smoke.js', bundler: 'out/smoke.mjs', commonjs: 'out/smoke.cjs' }[consumer];
     if (consumer === 'bundler') await (bundled ??= bundle());
-    const username = `smoke${CONSUMERS.indexOf(consumer)}-dev`;
-    const env = {
+    expectSmokeRan(await node(consumer, [entry], smokeEnv(`smoke${CONSUMERS.indexOf(consumer)}-dev`)));
+  });
+
+  it('Lambda: the app bundled whole into one ES module (the package, ioredis, jose, Fastify inlined; the optional peers left out, as NodejsFunction leaves the AWS SDK to the runtime) runs, with the require banner docs/lambda.md gives', async () => {
+    await compiled('bundler');
+    const docs = readFileSync(join(ROOT, 'docs/lambda.md'), 'utf8');
+    expect(docs).toContain(LAMBDA_ESM_BANNER);
+    const optionalPeers = Object.keys(manifest.peerDependenciesMeta ?? {}).filter((name) => name !== 'fastify');
+    const result = await build({
+      absWorkingDir: join(tmp, 'bundler'),
+      entryPoints: ['smoke.ts'],
+      outfile: 'out-lambda/smoke.mjs',
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node22',
+      external: optionalPeers,
+      // ioredis and other CommonJS dependencies require() Node's built-ins, which an ES module bundle
+      // has no require() for: without the banner the bundle fails at load ("Dynamic require of "node:events" is not supported").
+      banner: { js: LAMBDA_ESM_BANNER },
+      metafile: true,
+      logLevel: 'silent',
+    });
+    const inputs = Object.keys(result.metafile.inputs);
+    for (const inlined of ['node_modules/ioredis/', 'node_modules/jose/', 'node_modules/fastify/', 'node_modules/@kcc-redis/client/dist/esm/']) {
+      expect(inputs.some((input) => input.includes(inlined)), inlined).toBe(true);
+    }
+    expectSmokeRan(await node('bundler', ['out-lambda/smoke.mjs'], smokeEnv(`smoke${CONSUMERS.length}-dev`)));
+  });
+
+  /** The environment the smoke script reads: the local Redis, user `username`'s password, the key-encryption key. */
+  function smokeEnv(username: string): NodeJS.ProcessEnv {
+    return {
       ...process.env,
       SMOKE_REDIS_URL: server!.url,
       SMOKE_REDIS_USERNAME: username,
@@ -267,7 +301,11 @@ describe('scratch consumers installed from the tarball', () => {
       SMOKE_REDIS_CA: server!.ca,
       SMOKE_KEK: KEK,
     };
-    const result = JSON.parse(await node(consumer, [entry], env)) as {
+  }
+
+  /** What the smoke script printed: an assertion, the JWKS, revocations, the plugin and its health route, no warning. */
+  function expectSmokeRan(stdout: string): void {
+    const result = JSON.parse(stdout) as {
       assertion: string;
       signingKid: string;
       jwksStatus: number;
@@ -289,7 +327,7 @@ describe('scratch consumers installed from the tarball', () => {
     expect(result.metricsEnabled).toBe(false);
     expect([result.healthStatus, result.healthBody.status]).toEqual([200, 'ok']);
     expect(result.warnings).toEqual([]);
-  });
+  }
 
   it.each(['esm-nodenext', 'commonjs'] as const)('%s: with --enable-source-maps, stack frames in the package name shipped files under src/', async (consumer) => {
     await compiled(consumer);
