@@ -18,6 +18,10 @@ const ADDRESS = 'shop.cache.example\nkcc-redis revoke --app shop --env dev --url
 const SHOWN = 'shop.cache.example\\u000akcc-redis revoke --app shop --env dev --url evil.example --all-before now\\u001b[31m';
 
 describe('an endpoint discovered through AWS, in a sentence: escaped, on one line', () => {
+  // Canned answers in the shapes AWS documents: GetSecretValue's SecretString
+  // (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html); a replication
+  // group's NodeGroups[].PrimaryEndpoint without cluster mode, ConfigurationEndpoint with it, and
+  // TransitEncryptionEnabled (https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/API_ReplicationGroup.html).
   const secrets = mockClient(SecretsManagerClient);
   const elasticache = mockClient(ElastiCacheClient);
   const env = { AWS_REGION: 'eu-west-1' };

@@ -126,6 +126,10 @@ describe('connection config: every problem in one start-up error', () => {
 });
 
 describe('connection config: from the stack secret and endpoint discovery (AWS APIs mocked)', () => {
+  // Canned answers in the shapes AWS documents: GetSecretValue's SecretString
+  // (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html); a replication
+  // group's NodeGroups[].PrimaryEndpoint without cluster mode, ConfigurationEndpoint with it, and
+  // TransitEncryptionEnabled (https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/API_ReplicationGroup.html).
   const secrets = mockClient(SecretsManagerClient);
   const elasticache = mockClient(ElastiCacheClient);
   afterEach(() => {
