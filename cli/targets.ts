@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { CONNECTION_DEFAULTS, type KccConnectionOptions, KccConfigError, type KeyEncryptionKeyMaterial } from '@kcc-redis/client';
 import { readKeyEncryptionKeySecret } from '../client/src/aws/secrets-manager.js';
+import { kekEnvironmentConflict } from '../client/src/keyring/key-ring-options.js';
 import { type ResolvedConnection, resolveConnection } from '../client/src/resolve-options.js';
 import { type LocalState, readLocalState } from '../local/local-state.js';
 import { type ParsedValues, stringList, stringOption } from './args.js';
@@ -276,6 +277,8 @@ async function selectCandidates(command: string, values: ParsedValues, io: CliIo
   } else {
     // As an app instance reads its settings, from this process's environment.
     origin = 'the environment (KCC_REDIS_*)';
+    const conflict = kekEnvironmentConflict(io.env);
+    if (conflict) throw new CliUsageError(`${conflict}, as an app refuses them`, command);
     candidates.push({
       source: origin,
       options: { ...base, env: io.env, url, region: regionFor() },

@@ -13,7 +13,7 @@ import { KccAuthError, KccClosedError, KccConnectionError } from './errors.js';
 import { requireOptionsObject } from './option-checks.js';
 import { namespacedChannel, namespacedKey } from './contract/naming.js';
 import type { KccConnectionOptions } from './options.js';
-import { type ResolvedConnection, resolveConnection } from './resolve-options.js';
+import { type KccRedisConfig, type ResolvedConnection, resolveConnection } from './resolve-options.js';
 import { type ConnectionRole, type DedicatedRole, MAX_BLOCKING_READ_MS, type RedisClient, type RenewDedicated } from './redis-client.js';
 import { SLOT_MOVING_RETRY_MS, refusedForNow } from './refused-for-now.js';
 import { ScriptCache } from './script-cache.js';
@@ -264,7 +264,7 @@ export function isAuthError(error: unknown): boolean {
  */
 export class KccRedis extends EventEmitter<KccRedisEvents> {
   /** The resolved configuration, without credentials (they live only in the refresher, never in a dump of this object). */
-  readonly config: Omit<ResolvedConnection, 'credentials' | 'refreshCredentials'>;
+  readonly config: KccRedisConfig;
   private readonly counters = { reconnects: 0, socketTimeouts: 0, authFailures: 0, renewals: 0 };
   /** Times the command connection became ready, or opened a connection to a cluster node: each may reach another server process ({@link watchServer}). */
   private commandConnects = 0;

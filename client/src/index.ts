@@ -13,7 +13,7 @@ export {
   type RenewDedicated,
 } from './connection.js';
 export { CONNECTION_DEFAULTS, type CredentialsProvider, type KccConnectionOptions, type RedisCredentials } from './options.js';
-export type { ResolvedConnection } from './resolve-options.js';
+export type { KccRedisConfig } from './resolve-options.js';
 export type { MessageListener } from './subscriptions.js';
 export type { KccLogger } from './logger.js';
 export type { PubSubMode, PubSubOption, PublishRoute } from './pubsub-mode.js';

@@ -3,8 +3,8 @@ import { readFile } from 'node:fs/promises';
 import { discoverEndpoint } from './aws/elasticache-discovery.js';
 import { readUserSecret } from './aws/secrets-manager.js';
 import { MAX_MESSAGE_BYTES, MAX_SENDER_LENGTH, MIN_MESSAGE_BYTES } from './envelope.js';
-import { KccAwsError, KccConfigError } from './errors.js';
-import { OptionProblems, show } from './option-checks.js';
+import { KccConfigError } from './errors.js';
+import { OptionProblems, numberProblem, show } from './option-checks.js';
 import type { IamConnectionOptions } from './iam/iam-options.js';
 import { type ResolvedIamAuth, iamOptionProblems, resolveAuthMode, resolveIamAuth, resolveServerless } from './iam/resolve-iam-options.js';
 import { type KccLogger, defaultLogger } from './logger.js';
@@ -12,10 +12,13 @@ import { keyPrefixOfUser, keyPrefixProblem } from './contract/naming.js';
 import { CONNECTION_DEFAULTS, type CredentialsProvider, type KccConnectionOptions, type RedisCredentials } from './options.js';
 import type { RedisUserSecret } from './contract/user-secret.js';
 import { PUBSUB_OPTIONS, type PubSubOption } from './pubsub-mode.js';
-import { answeringWithin } from './time-limit.js';
+import { secretSourceWithin } from './time-limit.js';
 
-/** Everything needed to open connections, after options, environment and secret are merged. */
-export interface ResolvedConnection {
+/**
+ * A connection's settings after options, environment and secret are merged, without the credentials:
+ * what {@link KccRedis.config} holds.
+ */
+export interface KccRedisConfig {
   readonly host: string;
   readonly port: number;
   readonly tls: false | { readonly ca?: string | Buffer; readonly servername?: string };
@@ -25,12 +28,8 @@ export interface ResolvedConnection {
   readonly keyPrefix: string;
   /** AWS region of the connection's Secrets Manager and ElastiCache calls (the `region` option, else AWS_REGION, AWS_DEFAULT_REGION); undefined: the AWS SDK's own resolution. A key ring on this connection reads its key-encryption-key secret there too, unless its own `region` says otherwise. */
   readonly region: string | undefined;
-  /** With IAM authentication the password is empty: every connection signs a token instead. */
-  readonly credentials: RedisCredentials;
   /** IAM authentication settings; undefined with password authentication. */
   readonly iam: ResolvedIamAuth | undefined;
-  /** Re-reads credentials (secret, provider); undefined when they are fixed (explicit or env password). */
-  readonly refreshCredentials: CredentialsProvider | undefined;
   readonly instanceId: string;
   readonly connectionName: string;
   readonly connectTimeoutMs: number;
@@ -43,6 +42,14 @@ export interface ResolvedConnection {
   readonly heartbeat: boolean;
   readonly heartbeatIntervalMs: number;
   readonly logger: KccLogger;
+}
+
+/** Everything needed to open connections: the settings and the credentials. */
+export interface ResolvedConnection extends KccRedisConfig {
+  /** With IAM authentication the password is empty: every connection signs a token instead. */
+  readonly credentials: RedisCredentials;
+  /** Re-reads credentials (secret, provider); undefined when they are fixed (explicit or env password). */
+  readonly refreshCredentials: CredentialsProvider | undefined;
 }
 
 /** Every option of KccConnectionOptions, and of its `tls` and `iam` (the compiler keeps the lists whole): any other key is a misspelling. */
@@ -69,6 +76,9 @@ function nameShape(value: unknown): string {
   const outside = [...value].find((c) => !CONNECTION_NAME_PATTERN.test(c));
   return outside === undefined ? `it has ${value.length} characters` : `it has ${value.length} characters, one of them U+${outside.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
 }
+/** Node's longest timer (2^31 - 1 ms, about 24.8 days): a longer one fires after 1 ms (with a TimeoutOverflowWarning). */
+const MAX_TIMER_MS = 2_147_483_647;
+
 const NUMERIC_OPTIONS = [
   ['connectTimeoutMs', 'ms'],
   ['reconnectBaseDelayMs', 'ms'],
@@ -93,7 +103,7 @@ export async function resolveConnection(options: KccConnectionOptions = {}): Pro
   const { numbers, maxMessageBytes, socketTimeoutMs, heartbeatIntervalMs } = numericOptions(options, problems);
   const secret: RedisUserSecret | undefined =
     secretId && !options.credentialsProvider && !iamMode ? await readUserSecret(secretId, region, numbers.connectTimeoutMs) : undefined;
-  const provider = options.credentialsProvider && !iamMode ? boundedProvider(options.credentialsProvider, numbers.connectTimeoutMs) : undefined;
+  const provider = options.credentialsProvider && !iamMode ? secretSourceWithin('credentialsProvider', options.credentialsProvider, numbers.connectTimeoutMs) : undefined;
   const provided = provider ? await provider() : undefined;
 
   const username = first(provided?.username, options.username, env.KCC_REDIS_USERNAME, env.CLUSTER_REDIS_USERNAME, secret?.username);
@@ -207,11 +217,11 @@ function unknownOptionProblems(options: KccConnectionOptions): string[] {
 function numericOptions(options: KccConnectionOptions, problems: string[]) {
   const checks = new OptionProblems();
   const numbers = Object.fromEntries(
-    NUMERIC_OPTIONS.map(([name, unit]) => [name, checks.number(name, options[name], CONNECTION_DEFAULTS[name], { min: 1, unit })]),
+    NUMERIC_OPTIONS.map(([name, unit]) => [name, checks.number(name, options[name], CONNECTION_DEFAULTS[name], { min: 1, max: MAX_TIMER_MS, unit })]),
   ) as Record<(typeof NUMERIC_OPTIONS)[number][0], number>;
   const maxMessageBytes = checks.number('maxMessageBytes', options.maxMessageBytes, CONNECTION_DEFAULTS.maxMessageBytes, { min: MIN_MESSAGE_BYTES, max: MAX_MESSAGE_BYTES, unit: 'bytes' });
   const socketTimeoutMs = checks.number('socketTimeoutMs', options.socketTimeoutMs, CONNECTION_DEFAULTS.socketTimeoutMs, { min: 100, max: 600_000, unit: 'ms' });
-  const heartbeatIntervalMs = checks.number('heartbeatIntervalMs', options.heartbeatIntervalMs, CONNECTION_DEFAULTS.heartbeatIntervalMs, { min: 100, unit: 'ms' });
+  const heartbeatIntervalMs = checks.number('heartbeatIntervalMs', options.heartbeatIntervalMs, CONNECTION_DEFAULTS.heartbeatIntervalMs, { min: 100, max: MAX_TIMER_MS, unit: 'ms' });
   problems.push(...checks.list);
   return { numbers, maxMessageBytes, socketTimeoutMs, heartbeatIntervalMs };
 }
@@ -224,6 +234,16 @@ function resolvePubSub(options: KccConnectionOptions, env: Readonly<Record<strin
   return 'auto';
 }
 
+/**
+ * The `connectTimeoutMs` of connection options not yet resolved, where it is valid, else the default:
+ * for what runs beside the connect (the plugin reads the key ring's key-encryption keys meanwhile);
+ * an invalid one is the connect's to report.
+ */
+export function connectTimeoutOf(options: KccConnectionOptions | undefined): number {
+  const given = options?.connectTimeoutMs;
+  return numberProblem('connectTimeoutMs', given, { min: 1, max: MAX_TIMER_MS }) === undefined && given !== undefined ? given : CONNECTION_DEFAULTS.connectTimeoutMs;
+}
+
 /** Upstream keycloak-connector's variables this client does not read, and what to use instead (docs/migration-keycloak-connector.md). */
 const UPSTREAM_VARIABLES: readonly (readonly [RegExp, string])[] = [
   [/^CLUSTER_REDIS_DANGEROUSLY_DISABLE_TLS$/, 'TLS is required (plaintext only with unsafeAllowPlaintext: true in code, for a local Redis)'],
@@ -233,25 +253,23 @@ const UPSTREAM_VARIABLES: readonly (readonly [RegExp, string])[] = [
   [/^CLUSTER_REDIS_\w+_DEV$/, 'one set of variables per deployment'],
 ];
 
+/** The upstream variables already named in a warning by this process (every connection of an app reads the same environment). */
+const upstreamVariablesReported = new Set<string>();
+
 /**
- * Says once per connect which of upstream's variables are set but not read: a migrating app that
+ * Says once per process which of upstream's variables are set but not read: a migrating app that
  * still sets one (a TLS server name, no prefix) would otherwise find out only from what fails.
  */
 function warnOfUpstreamVariables(env: Readonly<Record<string, string | undefined>>, logger: KccLogger): void {
   const ignored = Object.keys(env)
-    .filter((name) => env[name] !== undefined && env[name] !== '')
-    .flatMap((name) => UPSTREAM_VARIABLES.filter(([pattern]) => pattern.test(name)).slice(0, 1).map(([, instead]) => `${name} (${instead})`));
-  if (ignored.length > 0) {
-    logger.warn(`keycloak-connector variables set but not read by kcc-redis: ${ignored.sort().join('; ')}; see docs/migration-keycloak-connector.md#environment-variables`);
-  }
+    .filter((name) => env[name] !== undefined && env[name] !== '' && !upstreamVariablesReported.has(name))
+    .flatMap((name) => UPSTREAM_VARIABLES.filter(([pattern]) => pattern.test(name)).slice(0, 1).map(([, instead]) => [name, `${name} (${instead})`] as const));
+  if (ignored.length === 0) return;
+  for (const [name] of ignored) upstreamVariablesReported.add(name);
+  const named = ignored.map(([, text]) => text).sort();
+  logger.warn(`keycloak-connector variables set but not read by kcc-redis: ${named.join('; ')}; see docs/migration-keycloak-connector.md#environment-variables`);
 }
 
-/** A credentialsProvider given `timeoutMs` per call: one that never answers neither holds the start nor every later re-read. */
-function boundedProvider(provider: CredentialsProvider, timeoutMs: number): CredentialsProvider {
-  return answeringWithin(provider, timeoutMs, () =>
-    new KccAwsError(`credentialsProvider did not answer within ${timeoutMs} ms (connectTimeoutMs); make it always settle, or raise connectTimeoutMs for a source that is slow but answers. A re-read asks again at the next authentication failure, keeping the credentials held`),
-  );
-}
 
 /** The first value that is set: neither undefined nor an empty string (a variable set to ''). */
 function first(...values: (string | undefined)[]): string | undefined {

@@ -1,3 +1,5 @@
+import { KccAwsError } from './errors.js';
+
 /** Resolves after `ms` without keeping the process alive. */
 export function pause(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
@@ -26,10 +28,31 @@ export async function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout:
 /**
  * `source` with each call given `timeoutMs` at most (`onTimeout()` then): for a source of secrets
  * the caller gives (a credentials or key-encryption-key provider), whose one call in flight every
- * later re-read joins, so that one that never settles cannot stop re-reading for good.
+ * later re-read joins, so that one that never settles cannot stop re-reading for good. The first
+ * call's bound keeps the process alive (a start, which must fail with the error rather than let the
+ * process end in silence); a re-read's does not hold a process that is closing.
  */
 export function answeringWithin<T>(source: () => Promise<T>, timeoutMs: number, onTimeout: () => Error): () => Promise<T> {
-  return () => withTimeout(Promise.resolve().then(source), timeoutMs, onTimeout, true);
+  let first = true;
+  return () => {
+    const keepAlive = first;
+    first = false;
+    return withTimeout(Promise.resolve().then(source), timeoutMs, onTimeout, keepAlive);
+  };
+}
+
+/**
+ * A source of secrets the app gives as option `option` (a `credentialsProvider`, a
+ * `keyEncryptionKeyProvider`), given `timeoutMs` (the connection's connectTimeoutMs) per call; one
+ * that does not answer fails with a {@link KccAwsError} naming the option and the fix.
+ */
+export function secretSourceWithin<T>(option: string, source: () => Promise<T>, timeoutMs: number): () => Promise<T> {
+  return answeringWithin(source, timeoutMs, () =>
+    new KccAwsError(
+      `${option} did not answer within ${timeoutMs} ms (connectTimeoutMs); make it always settle, or raise connectTimeoutMs for a source that is slow but answers. ` +
+        'A re-read keeps what is held, and the next one asks again',
+    ),
+  );
 }
 
 /** Waits for `promise` to settle, `ms` at most; never rejects. True when it settled in time. */

@@ -5,7 +5,7 @@ import { KccClosedError, KccConfigError, KccNotReadyError } from '../errors.js';
 import { OptionProblems } from '../option-checks.js';
 import { KeyRing } from '../keyring/key-ring.js';
 import { type ResolvedKeyRingOptions, resolveKeyRingOptions } from '../keyring/key-ring-options.js';
-import { CONNECTION_DEFAULTS } from '../options.js';
+import { connectTimeoutOf } from '../resolve-options.js';
 import { defaultLogger } from '../logger.js';
 import { errorLine } from '../redis-error-redaction.js';
 import { KccMetrics } from '../metrics/kcc-metrics.js';
@@ -146,9 +146,8 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
     // request that need not wait for Redis.
     const redisLogger = options.redis?.config.logger ?? options.connection?.logger ?? logger;
     const connecting = options.redis ? Promise.resolve(options.redis) : underOption('connection.', KccRedis.connect({ ...options.connection, logger: redisLogger }, ['subscriber', 'reader']));
-    // The connection's connectTimeoutMs bounds a read of the key-encryption keys too; an invalid one is the connect's to report.
-    const given = options.connection?.connectTimeoutMs;
-    const readTimeoutMs = options.redis?.config.connectTimeoutMs ?? (typeof given === 'number' && Number.isFinite(given) && given >= 1 ? given : CONNECTION_DEFAULTS.connectTimeoutMs);
+    // The connection's connectTimeoutMs bounds a read of the key-encryption keys too.
+    const readTimeoutMs = options.redis?.config.connectTimeoutMs ?? connectTimeoutOf(options.connection);
     const readingRingOptions = resolveKeyRingOptions(options.keyRing ?? {}, redisLogger, options.redis?.config.region ?? options.connection?.region, readTimeoutMs);
     const [connected, ringOptions] = await Promise.allSettled([connecting, underOption('keyRing.', readingRingOptions)]);
     if (connected.status === 'rejected') throw connected.reason;

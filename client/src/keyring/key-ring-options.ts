@@ -1,8 +1,7 @@
 import { readKeyEncryptionKeySecret } from '../aws/secrets-manager.js';
-import { KccAwsError } from '../errors.js';
 import type { KccLogger } from '../logger.js';
 import { CONNECTION_DEFAULTS } from '../options.js';
-import { answeringWithin } from '../time-limit.js';
+import { secretSourceWithin } from '../time-limit.js';
 import { OptionProblems, show } from '../option-checks.js';
 import { MAX_LOCK_TTL_MS } from '../lock.js';
 import { MIN_KEK_LENGTH } from '../contract/user-secret.js';
@@ -121,6 +120,17 @@ export async function resolveKeyRingOptions(options: KeyRingOptions, logger: Kcc
 }
 
 /**
+ * Why the environment names no one key-encryption-key source: both variables set, one a fixed key (a
+ * development .env leaking into a deployment would otherwise replace the stack's rotating secret in
+ * silence, and rings written under it are unreadable to the rest of the fleet). Shared with the CLI,
+ * which reads the environment as an app does.
+ */
+export function kekEnvironmentConflict(env: Readonly<Record<string, string | undefined>>): string | undefined {
+  if (!env.KCC_KEYRING_KEK || !env.KCC_KEYRING_KEK_SECRET_ID) return undefined;
+  return "KCC_KEYRING_KEK and KCC_KEYRING_KEK_SECRET_ID are both set; unset one (KCC_KEYRING_KEK is a fixed key, never rotated; KCC_KEYRING_KEK_SECRET_ID the stack's rotating secret)";
+}
+
+/**
  * The key-encryption keys of the options (or environment), read once: a provider, a fixed key, or
  * the stack's secret; with none, `unsafeAllowPlaintextPrivateKeys` gives the well-known local key.
  * Used by {@link resolveKeyRingOptions} and by the read-only `KeyRing.inspect`.
@@ -140,21 +150,15 @@ export async function resolveKeyEncryptionKeys(
   const kekText = explicit ? options.keyEncryptionKey : env.KCC_KEYRING_KEK;
   if (provider !== undefined && typeof provider !== 'function') problems.add(`keyEncryptionKeyProvider: must be a function returning { kek, previous } (got ${show(provider)})`);
   if (provider !== undefined && options.keyEncryptionKey !== undefined) problems.add('keyEncryptionKeyProvider: give it or keyEncryptionKey, not both');
-  // Two sources in the environment, one a fixed key: a development .env leaking into a deployment would
-  // otherwise replace the stack's rotating secret in silence (and rings written under it are unreadable to the rest of the fleet).
-  if (!explicit && env.KCC_KEYRING_KEK && env.KCC_KEYRING_KEK_SECRET_ID) {
-    problems.add('KCC_KEYRING_KEK and KCC_KEYRING_KEK_SECRET_ID are both set; unset one (KCC_KEYRING_KEK is a fixed key, never rotated; KCC_KEYRING_KEK_SECRET_ID the stack\'s rotating secret), or give the source as an option, which wins over both');
-  }
+  const conflict = explicit ? undefined : kekEnvironmentConflict(env);
+  if (conflict) problems.add(`${conflict}, or give the source as an option, which wins over both`);
   if (provider === undefined && kekText === undefined && secretId === undefined && !options.unsafeAllowPlaintextPrivateKeys) {
     problems.add('keyEncryptionKey: missing; set KCC_KEYRING_KEK_SECRET_ID (the stack creates one per app-env) or KCC_KEYRING_KEK, or keyEncryptionKeyProvider, or for local development only unsafeAllowPlaintextPrivateKeys: true');
   }
   if (provider === undefined && kekText !== undefined && kekText.length < MIN_KEK_LENGTH) problems.add(`keyEncryptionKey: must be at least ${MIN_KEK_LENGTH} characters (has ${kekText.length})`);
   problems.throwIfAny('kcc-redis key ring config');
   if (provider !== undefined) {
-    const bounded = answeringWithin(provider, readTimeoutMs, () =>
-      new KccAwsError(`keyEncryptionKeyProvider did not answer within ${readTimeoutMs} ms (connectTimeoutMs); make it always settle, or raise connectTimeoutMs for a source that is slow but answers. A re-read keeps the keys held and asks again at the next one`),
-    );
-    return { keks: await KeyEncryptionKeys.load(bounded, logger, true), unsafePlaintext: false };
+    return { keks: await KeyEncryptionKeys.load(secretSourceWithin('keyEncryptionKeyProvider', provider, readTimeoutMs), logger, true), unsafePlaintext: false };
   }
   if (kekText !== undefined) return { keks: await KeyEncryptionKeys.load(async () => ({ kek: kekText }), logger, false), unsafePlaintext: false };
   if (secretId !== undefined) {

@@ -90,26 +90,41 @@ describe('an AWS API that never answers (a black-holed endpoint on loopback, the
     await requestsAbandoned(before);
   });
 
-  it('a start whose credentialsProvider never answers, and holds nothing open, fails with the error: the process does not exit silently', async () => {
-    // Nothing else keeps this process alive: before, the bound's timer did not either, so Node exited
-    // (code 13, a top-level await never settled) with no error and no log line.
+  /** Runs `body` (an ES module's statements) in a process of its own, with the client's sources imported as `client`. */
+  async function runScript(body: string): Promise<{ code: number | string | null; stdout: string }> {
     const dir = await mkdtemp(join(tmpdir(), 'kcc-silent-'));
     try {
       const script = join(dir, 'start.mts');
-      const client = resolve('client/src/index.ts');
-      await writeFile(
-        script,
-        `import { KccRedis } from ${JSON.stringify(client)};\n` +
-          `try { await KccRedis.connect({ url: 'rediss://127.0.0.1:1', keyPrefix: 'my-app-prod:', connectTimeoutMs: 300, env: {}, credentialsProvider: () => new Promise(() => {}) }); console.log('connected'); }\n` +
-          `catch (error) { console.log(error.code, error.message); }\n`,
-      );
-      const outcome = await new Promise<{ code: number | null; stdout: string }>((done) => {
-        execFile(process.execPath, [...TSX_NODE_ARGS, script], { timeout: 60_000 }, (error, stdout) => done({ code: error ? (error.code as number) : 0, stdout }));
+      await writeFile(script, `import * as client from ${JSON.stringify(resolve('client/src/index.ts'))};\nimport { resolveConnection } from ${JSON.stringify(resolve('client/src/resolve-options.ts'))};\n${body}\n`);
+      return await new Promise((done) => {
+        execFile(process.execPath, [...TSX_NODE_ARGS, script], { timeout: 60_000 }, (error, stdout) => done({ code: error ? (error.code ?? error.signal ?? null) : 0, stdout }));
       });
-      expect(outcome.stdout).toMatch(/^KCC_AWS_LOOKUP_FAILED credentialsProvider did not answer within 300 ms/);
-      expect(outcome.code).toBe(0);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  }
+
+  it('a start whose credentialsProvider never answers, and holds nothing open, fails with the error: the process does not exit silently', async () => {
+    // Nothing else keeps this process alive: before, the bound's timer did not either, so Node exited
+    // (code 13, a top-level await never settled) with no error and no log line.
+    const outcome = await runScript(
+      `try { await client.KccRedis.connect({ url: 'rediss://127.0.0.1:1', keyPrefix: 'my-app-prod:', connectTimeoutMs: 300, env: {}, credentialsProvider: () => new Promise(() => {}) }); console.log('connected'); }\n` +
+        `catch (error) { console.log(error.code, error.message); }`,
+    );
+    expect(outcome.stdout).toMatch(/^KCC_AWS_LOOKUP_FAILED credentialsProvider did not answer within 300 ms/);
+    expect(outcome.code).toBe(0);
+  });
+
+  it('a re-read that never answers does not hold a process that is done: it ends, though the bound is an hour', async () => {
+    // The bound of a re-read does not keep the process alive (a closing app would wait for it); only a start's does.
+    const outcome = await runScript(
+      `let calls = 0;\n` +
+        `const resolved = await resolveConnection({ url: 'rediss://127.0.0.1:1', keyPrefix: 'my-app-prod:', connectTimeoutMs: 3_600_000, env: {}, credentialsProvider: () => (++calls === 1 ? Promise.resolve({ username: 'my-app-prod', password: 'p'.repeat(32) }) : new Promise(() => {})) });\n` +
+        `void resolved.refreshCredentials().catch(() => {});\n` +
+        `await new Promise((next) => setImmediate(next));\n` +
+        `console.log('re-read under way', calls);`,
+    );
+    expect(outcome.stdout).toBe('re-read under way 2\n');
+    expect(outcome.code).toBe(0);
   });
 });

@@ -122,6 +122,16 @@ describe('command lines', () => {
     expect(result.stderr.split('\n')[0]).toContain(message);
   });
 
+  it('exit 2 for KCC_KEYRING_KEK and KCC_KEYRING_KEK_SECRET_ID both set in the environment, as an app refuses them, before connecting to anything', async () => {
+    const env = { KCC_REDIS_URL: 'rediss://127.0.0.1:1', KCC_KEYRING_KEK: 'k'.repeat(40), KCC_KEYRING_KEK_SECRET_ID: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:kek-AbCdEf' };
+    for (const argv of [['status'], ['rotate-keys', '--immediate']]) {
+      const result = await runCliInProcess(argv, { env });
+      expect(result.code).toBe(2);
+      expect(result.stderr.split('\n')[0]).toContain(`kcc-redis ${argv[0]}: KCC_KEYRING_KEK and KCC_KEYRING_KEK_SECRET_ID are both set; unset one`);
+      expect(result.stderr).not.toContain('k'.repeat(40));
+    }
+  });
+
   it('every command has --help (exit 0) and the top-level usage lists them', async () => {
     const top = await runCliInProcess(['--help']);
     expect(top.code).toBe(0);

@@ -43,7 +43,7 @@ describe('kccClusterProvider(options): its options are checked when it is called
     expect(error.problems).toEqual([
       'connection.userName: not an option; did you mean username?',
       'connection.auth: "token" must be "password" or "iam"',
-      'connection.connectTimeoutMs: -1 must be a whole number of milliseconds, 1 or more',
+      'connection.connectTimeoutMs: -1 must be a whole number of milliseconds from 1 to 2147483647',
       expect.stringMatching(/^connection\.pubSub: "sharded" is not one of "auto", /),
       'connection.url: plaintext redis:// refused; use rediss:// (TLS), or for a local Redis only set unsafeAllowPlaintext: true',
       expect.stringMatching(/^connection\.tls\.ca: expected PEM text .*: pass it as tls\.caFile/),

@@ -34,7 +34,7 @@ describe('connection config: precedence', () => {
     expect(upstream).toMatchObject({ host: 'b.example', port: 6379, keyPrefix: 'app-prod:', tls: expect.any(Object) });
   });
 
-  it("names upstream's variables that are set but not read, once, with what to use instead; says nothing when none is set", async () => {
+  it("names upstream's variables that are set but not read, once per process, with what to use instead; says nothing when none is set", async () => {
     const warnings: string[] = [];
     const logger = { warn: (m: string) => warnings.push(m), info: () => {} };
     await resolveConnection({
@@ -49,6 +49,9 @@ describe('connection config: precedence', () => {
         'CLUSTER_REDIS_TLS_SNI (the tls.servername option); see docs/migration-keycloak-connector.md#environment-variables',
     );
     warnings.length = 0;
+    // Every connection of the process reads the same environment: said once (the plugin's and a cluster provider's connect).
+    await resolveConnection({ ...valid, logger, env: { CLUSTER_REDIS_TLS_SNI: 'cache.internal', CLUSTER_REDIS_NO_PREFIX: 'true' } });
+    expect(warnings).toEqual([]);
     await resolveConnection({ ...valid, logger, env: { CLUSTER_REDIS_PREFIX: 'my-app-prod:', CLUSTER_REDIS_HOST: 'b.example' } });
     expect(warnings).toEqual([]);
   });
@@ -70,7 +73,7 @@ describe('connection config: every problem in one start-up error', () => {
     ['credentials in the url', { ...valid, url: 'rediss://u:secret@cache.example:6379' }, /url: must not carry credentials/],
     ['wrong scheme', { ...valid, url: 'https://cache.example' }, /url: scheme "https:" must be rediss:/],
     ['not a url', { ...valid, url: 'cache.example:6379' }, /url: (not a URL|scheme)/],
-    ['bad number', { ...valid, connectTimeoutMs: -5 }, /connectTimeoutMs: -5 must be a whole number of milliseconds, 1 or more/],
+    ['bad number', { ...valid, connectTimeoutMs: -5 }, /connectTimeoutMs: -5 must be a whole number of milliseconds from 1 to 2147483647/],
     // JavaScript would ignore a misspelled option and apply the default: the nearest name is offered.
     ['misspelled option', { ...valid, userName: 'x' } as KccConnectionOptions, /userName: not an option; did you mean username\?/],
     ['misspelled option, two edits away', { ...valid, socketTimoutMs: 500 } as KccConnectionOptions, /socketTimoutMs: not an option; did you mean socketTimeoutMs\?/],
@@ -109,6 +112,13 @@ describe('connection config: every problem in one start-up error', () => {
     const userOnly = await configError({ env: {}, url: 'rediss://my-app-prod@cache.example:6379' });
     expect(userOnly.message.match(/^ {2}- /gm)).toHaveLength(2);
     expect(userOnly.message).toMatch(/password: missing[\s\S]*url: must not carry credentials/);
+  });
+
+  it("refuses a time beyond Node's longest timer (2^31 - 1 ms), which would fire after 1 ms", async () => {
+    const error = await configError({ ...valid, connectTimeoutMs: 3_000_000_000, heartbeatIntervalMs: 2 ** 31 });
+    expect(error.message).toMatch(/connectTimeoutMs[^\n]*3000000000/);
+    expect(error.message).toMatch(/heartbeatIntervalMs[^\n]*2147483648/);
+    await expect(resolveConnection({ ...valid, connectTimeoutMs: 2_147_483_647 })).resolves.toMatchObject({ connectTimeoutMs: 2_147_483_647 });
   });
 
   it('names every problem at once', async () => {

@@ -148,17 +148,22 @@ describe('fake Secrets Manager: RotateSecret', () => {
     expect(sm.stages(ARN, answer.VersionId!)).toEqual(['AWSPENDING']);
   });
 
-  it('invokes the function with a Lambda context whose remaining time counts down from the function timeout, once per step', async () => {
-    const remaining: number[] = [];
+  it('invokes the function with a Lambda context whose remaining time counts down from the function timeout, afresh at each step', async () => {
+    const steps: { atStart: number; later: number }[] = [];
     const lambdaArn = sm.registerFunction(async (_event, context) => {
-      remaining.push(context!.getRemainingTimeInMillis());
+      const atStart = context!.getRemainingTimeInMillis();
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      steps.push({ atStart, later: context!.getRemainingTimeInMillis() });
     }, 200_000);
     await client.send(new RotateSecretCommand({ SecretId: ARN, RotationLambdaARN: lambdaArn }));
     await sm.settled();
-    expect(remaining).toHaveLength(4);
-    for (const ms of remaining) {
-      expect(ms).toBeGreaterThan(0);
-      expect(ms).toBeLessThanOrEqual(200_000);
+    expect(steps).toHaveLength(4);
+    for (const [i, { atStart, later }] of steps.entries()) {
+      expect(atStart).toBeLessThanOrEqual(200_000);
+      expect(later).toBeLessThan(atStart); // counts down within an invocation
+      expect(later).toBeGreaterThan(0);
+      // Each invocation has its whole timeout: more left at its start than at the end of the one before.
+      if (i > 0) expect(atStart).toBeGreaterThan(steps[i - 1]!.later);
     }
   });
 
