@@ -32,6 +32,8 @@ import { CONSUMERS, type Consumer, createConsumers, typeCheck } from './scratch-
 const SOURCE_CONDITION = 'kcc-redis-source';
 /** The banner docs/lambda.md gives for an ES module bundle: a require() for the CommonJS dependencies inlined in it. */
 const LAMBDA_ESM_BANNER = "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);";
+/** The output formats of the Lambda bundles tested (NodejsFunction's OutputFormat). */
+const LAMBDA_FORMATS = ['esm', 'cjs'] as const;
 const KEK = 'package-smoke-key-encryption-key-0123456789';
 const INSTALLED = ['node_modules', '@kcc-redis', 'client'] as const;
 
@@ -49,8 +51,8 @@ beforeAll(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'kcc-package-test-'));
   manifest = readClientManifest();
   subpaths = exportedSubpaths(manifest);
-  // One app-env per consumer, and one for the Lambda bundle.
-  const redis = startTestRedis({ appEnvs: [...CONSUMERS, 'lambda'].map((_, i) => ({ app: `smoke${i}`, env: 'dev' })), persistence: 'none' });
+  // One app-env per consumer, and one per Lambda bundle.
+  const redis = startTestRedis({ appEnvs: [...CONSUMERS, ...LAMBDA_FORMATS].map((_, i) => ({ app: `smoke${i}`, env: 'dev' })), persistence: 'none' });
   try {
     packed = await packClient(tmp);
   } finally {
@@ -264,23 +266,25 @@ describe('scratch consumers installed from the tarball', () => {
     expectSmokeRan(await node(consumer, [entry], smokeEnv(`smoke${CONSUMERS.indexOf(consumer)}-dev`)));
   });
 
-  it('Lambda: the app bundled whole into one ES module (the package, ioredis, jose, Fastify inlined; the optional peers left out, as NodejsFunction leaves the AWS SDK to the runtime) runs, with the require banner docs/lambda.md gives', async () => {
+  it.each(LAMBDA_FORMATS)('Lambda: the app bundled whole into one file, format %s (the package, ioredis, jose, Fastify inlined; the optional peers left out, as NodejsFunction leaves the AWS SDK to the runtime), runs as docs/lambda.md says', async (format) => {
     await compiled('bundler');
     const docs = readFileSync(join(ROOT, 'docs/lambda.md'), 'utf8');
     expect(docs).toContain(LAMBDA_ESM_BANNER);
     const optionalPeers = Object.keys(manifest.peerDependenciesMeta ?? {}).filter((name) => name !== 'fastify');
+    const outfile = `out-lambda/smoke.${format === 'esm' ? 'mjs' : 'cjs'}`;
     const result = await build({
       absWorkingDir: join(tmp, 'bundler'),
       entryPoints: ['smoke.ts'],
-      outfile: 'out-lambda/smoke.mjs',
+      outfile,
       bundle: true,
       platform: 'node',
-      format: 'esm',
+      format,
       target: 'node22',
       external: optionalPeers,
       // ioredis and other CommonJS dependencies require() Node's built-ins, which an ES module bundle
-      // has no require() for: without the banner the bundle fails at load ("Dynamic require of "node:events" is not supported").
-      banner: { js: LAMBDA_ESM_BANNER },
+      // has no require() for: without the banner it fails at load ("Dynamic require of "node:events" is
+      // not supported"). A CommonJS bundle needs none.
+      ...(format === 'esm' ? { banner: { js: LAMBDA_ESM_BANNER } } : {}),
       metafile: true,
       logLevel: 'silent',
     });
@@ -288,7 +292,7 @@ describe('scratch consumers installed from the tarball', () => {
     for (const inlined of ['node_modules/ioredis/', 'node_modules/jose/', 'node_modules/fastify/', 'node_modules/@kcc-redis/client/dist/esm/']) {
       expect(inputs.some((input) => input.includes(inlined)), inlined).toBe(true);
     }
-    expectSmokeRan(await node('bundler', ['out-lambda/smoke.mjs'], smokeEnv(`smoke${CONSUMERS.length}-dev`)));
+    expectSmokeRan(await node('bundler', [outfile], smokeEnv(`smoke${CONSUMERS.length + LAMBDA_FORMATS.indexOf(format)}-dev`)));
   });
 
   /** The environment the smoke script reads: the local Redis, user `username`'s password, the key-encryption key. */
