@@ -4,6 +4,8 @@ import { Bus, type BusHandler } from '../bus.js';
 import { KccRedis } from '../connection.js';
 import { type DropCounts, type DropReason, emptyDropCounts, encodeEnvelope, isOversized } from '../envelope.js';
 import { KccConnectionError, KccNotReadyError } from '../errors.js';
+import { type KeyRingOptions, resolveKeyEncryptionKeys } from '../keyring/key-ring-options.js';
+import { ConnectorSeal } from './connector-seal.js';
 import { OptionProblems, kindOf, requireOptionsObject } from '../option-checks.js';
 import { isPlainObject } from '../plain-object.js';
 import { connectionOptionProblems } from '../resolve-options.js';
@@ -30,7 +32,20 @@ export interface KccClusterProviderOptions {
   readonly onDrop?: (reason: DropReason) => void;
   /** Passed to upstream's base class, which logs through it. */
   readonly pinoLogger?: ClusterConfig['pinoLogger'];
+  /**
+   * Where the app-env's key-encryption key comes from, as for the key ring (the same options and
+   * environment variables): everything the connector stores and publishes through the provider is
+   * sealed under it (docs/migration-keycloak-connector.md). Read at `connectOrThrow()`.
+   * @default the environment: KCC_KEYRING_KEK_SECRET_ID or KCC_KEYRING_KEK
+   */
+  readonly keyEncryptionKeys?: ConnectorKeyEncryptionKeys;
 }
+
+/** The key ring options that name the key-encryption key's source. */
+export type ConnectorKeyEncryptionKeys = Pick<
+  KeyRingOptions,
+  'keyEncryptionKey' | 'keyEncryptionKeySecretId' | 'keyEncryptionKeyProvider' | 'unsafeAllowPlaintextPrivateKeys' | 'region' | 'env'
+>;
 
 /** What our provider offers besides upstream's contract. */
 export interface KccClusterProviderExtras {
@@ -53,6 +68,9 @@ interface Closeable {
 }
 
 const closeables = new WeakMap<object, Set<Closeable>>();
+
+/** Whether a value or message that did not open was reported (once per process). */
+let unsealedReported = false;
 
 /** True for providers made by {@link kccClusterProvider}. */
 export function isKccClusterProvider(value: unknown): value is KccClusterProvider {
@@ -107,8 +125,9 @@ export async function kccClusterProvider(options: KccClusterProviderOptions = {}
  */
 async function checkClusterProviderOptions(options: KccClusterProviderOptions): Promise<OptionProblems> {
   const problems = new OptionProblems();
-  problems.unknownKeys(options, { redis: true, connection: true, namespace: true, onDrop: true, pinoLogger: true } satisfies Record<keyof KccClusterProviderOptions, true>);
-  const { redis, connection, namespace, onDrop, pinoLogger } = options as Partial<Record<keyof KccClusterProviderOptions, unknown>>;
+  problems.unknownKeys(options, { redis: true, connection: true, namespace: true, onDrop: true, pinoLogger: true, keyEncryptionKeys: true } satisfies Record<keyof KccClusterProviderOptions, true>);
+  const { redis, connection, namespace, onDrop, pinoLogger, keyEncryptionKeys } = options as Partial<Record<keyof KccClusterProviderOptions, unknown>>;
+  problems.object('keyEncryptionKeys', keyEncryptionKeys, "keyEncryptionKeys: { keyEncryptionKeySecretId: '<kekSecretArn>' }, or leave it out to read the environment");
   if (redis !== undefined && typeof (redis as Partial<KccRedis> | null)?.openSubscriber !== 'function') {
     problems.add(`redis: ${kindOf(redis)}, not a KccRedis connection; give redis: await KccRedis.connect(…), or leave it out (the provider connects from connection, or the environment)`);
   }
@@ -154,6 +173,7 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
     /** How to stop each listener, by channel and listener (envelope and raw listeners alike); a channel without listeners has no entry. */
     private readonly stops = new Map<string, Map<Listener | SubscriberListener, () => Promise<void>>>();
     private connection: KccRedis | undefined;
+    private sealing: ConnectorSeal | undefined;
     private locks: Locks | undefined;
     private values: Store | undefined;
     private connecting: Promise<true> | undefined;
@@ -241,6 +261,7 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
       this.connection = undefined;
       this.locks = undefined;
       this.values = undefined;
+      this.sealing = undefined;
       this.connecting = undefined;
       if (!this.#options.redis) await connection.close();
       return true;
@@ -249,7 +270,8 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
     override async publish<T = unknown>(channel: string, message: T): Promise<boolean> {
       try {
         const redis = this.redis;
-        const { envelope, json } = encodeEnvelope(redis.instanceId, CONNECTOR_MESSAGE_TYPE, message === undefined ? null : message, redis.config.maxMessageBytes);
+        const sealed = this.seal().seal(this.redisChannel(channel), JSON.stringify(message === undefined ? null : message));
+        const { envelope, json } = encodeEnvelope(redis.instanceId, CONNECTOR_MESSAGE_TYPE, sealed, redis.config.maxMessageBytes);
         this.published.add(envelope.id);
         await redis.publish(this.redisChannel(channel), json);
         return true;
@@ -264,7 +286,12 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
         const session = this.subscribable();
         const redis = this.redis;
         const stop = await this.subscribedWithin(this.onBus(channel, ({ id, sender, data }) => {
-          if (!(ignoreOwnMessages && sender === redis.instanceId && this.published.has(id))) this.deliver(channel, () => listener(data, sender));
+          if (ignoreOwnMessages && sender === redis.instanceId && this.published.has(id)) return;
+          this.deliver(channel, async () => {
+            const text = typeof data === 'string' ? await this.seal().unseal(this.redisChannel(channel), data) : undefined;
+            if (text === undefined) return this.refuse('message', channel);
+            return listener(JSON.parse(text) as unknown, sender);
+          });
         }));
         await this.remember(channel, listener, stop, session);
       });
@@ -302,7 +329,10 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
         const stop = await redis.subscribe(this.redisChannel(channel), (message) => {
           // What any instance may write (maxMessageBytes at its largest), not this one's own limit.
           if (isOversized(message)) return this.drop('oversized');
-          this.deliver(channel, () => listener(message));
+          this.deliver(channel, async () => {
+            const text = await this.seal().unseal(this.redisChannel(channel), message);
+            return text === undefined ? this.refuse('message', channel) : listener(text);
+          });
         });
         await this.remember(channel, listener, stop, session);
       });
@@ -316,7 +346,7 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
 
     protected override async handlePublish(channel: string, message: string): Promise<boolean> {
       try {
-        await this.redis.publish(this.redisChannel(channel), message);
+        await this.redis.publish(this.redisChannel(channel), this.seal().seal(this.redisChannel(channel), message));
         return true;
       } catch (error) {
         this.logger.warn('publishing a keycloak-connector message failed', { channel, error: String(error) });
@@ -324,13 +354,18 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
       }
     }
 
-    override get(key: string): Promise<string | null> {
-      return this.requireStore().get(`${this.namespace}${key}`);
+    /** The value stored under `key`, or null when there is none or it did not open (altered, moved, written without the key-encryption key). */
+    override async get(key: string): Promise<string | null> {
+      const stored = await this.requireStore().get(`${this.namespace}${key}`);
+      if (stored === null) return null;
+      const text = await this.seal().unseal(this.redisKey(key), stored);
+      if (text === undefined) this.refuse('value', key);
+      return text ?? null;
     }
 
     override async store(key: string, value: string | number | Buffer, ttl: number | null, lockKey?: string): Promise<boolean> {
       const ttlMs = ttl === null || ttl === 0 ? undefined : secondsToMs(ttl, 'ttl');
-      const text = typeof value === 'string' ? value : value.toString();
+      const text = this.seal().seal(this.redisKey(key), typeof value === 'string' ? value : value.toString());
       if (lockKey !== undefined) return this.requireLocks().held(lockKey).setIfHeld(`${this.namespace}${key}`, text, ttlMs === undefined ? {} : { ttlMs });
       await this.requireStore().set(`${this.namespace}${key}`, text, ttlMs === undefined ? {} : { ttlMs });
       return true;
@@ -364,6 +399,8 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
       this.emitEvent(Events.PRE_CONNECTION);
       const redis = this.#options.redis ?? (await KccRedis.connect(this.#options.connection ?? {}, ['subscriber']));
       try {
+        const { keks } = await resolveKeyEncryptionKeys(this.#options.keyEncryptionKeys ?? {}, redis.config.logger, undefined, redis.config.region, redis.config.connectTimeoutMs);
+        this.sealing = new ConnectorSeal(keks);
         await redis.openSubscriber(); // upstream asks isConnected(true) before it subscribes
       } catch (error) {
         if (!this.#options.redis) await redis.close();
@@ -461,6 +498,26 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
       void Promise.resolve()
         .then(call)
         .catch((error: unknown) => this.logger.warn('a keycloak-connector listener failed; the message was still delivered to the others', { channel, error: String(error) }));
+    }
+
+    private seal(): ConnectorSeal {
+      if (!this.sealing) throw new KccNotReadyError('the cluster provider is not connected: call connectOrThrow() first (the connector does)');
+      return this.sealing;
+    }
+
+    /**
+     * A value or message that did not open: taken as absent (a cache miss) or dropped (counted as
+     * `invalid`), and said once per process, as Redis was written without the key-encryption key (or
+     * instances disagree on it).
+     */
+    private refuse(what: 'value' | 'message', name: string): void {
+      if (what === 'message') this.drop('invalid');
+      if (unsealedReported) return;
+      unsealedReported = true;
+      this.logger.warn(
+        `a keycloak-connector ${what} in Redis (${what === 'value' ? 'key' : 'channel'} "${name.slice(0, 200)}") did not open under the key-encryption keys held: ` +
+          'ignored; it was altered or written without the key-encryption key (another writer of Redis), or this instance has another key-encryption key than the rest (said once)',
+      );
     }
 
     private drop(reason: DropReason): void {

@@ -1,5 +1,6 @@
 export {
   kccClusterProvider,
+  type ConnectorKeyEncryptionKeys,
   type KccClusterProvider,
   type KccClusterProviderExtras,
   type KccClusterProviderOptions,

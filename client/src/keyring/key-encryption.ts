@@ -1,4 +1,4 @@
-import { createHash, createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { inspect } from 'node:util';
 import { CompactEncrypt, CompactSign, type JWK, decodeProtectedHeader } from 'jose';
 import { decryptCompactDirA256Gcm, verifyCompactHs256 } from './compact-reader.js';
@@ -10,6 +10,8 @@ export const UNSAFE_LOCAL_KEK = 'kcc-redis-unsafe-local-only-not-a-secret';
 const RING_JWS_TYPE = 'kcc-keyring';
 /** Prefix of tagged statements: a JWS signing input (base64url, no newline) never starts like this. */
 const STATEMENT_DOMAIN = 'kcc-redis keyring statement v1\n';
+/** First part of a value sealed by {@link KeyEncryptionKey.seal}: the format and its version. */
+export const SEALED_FORMAT = 'kccs1';
 
 /**
  * One key-encryption key (KEK), as the two keys derived from it: one encrypts private signing keys
@@ -23,11 +25,13 @@ export class KeyEncryptionKey {
   // Private fields (#) stay out of console.log / util.inspect dumps of this object.
   readonly #encryption: Uint8Array;
   readonly #authentication: Uint8Array;
+  readonly #sealing: Uint8Array;
 
   constructor(secret: string) {
     // HKDF turns any long random string (the stack generates 64 alphanumerics) into AES-256 and HMAC keys.
     this.#encryption = new Uint8Array(hkdfSync('sha256', secret, 'kcc-redis', 'keyring private-key encryption v1', 32));
     this.#authentication = new Uint8Array(hkdfSync('sha256', secret, 'kcc-redis', 'keyring authentication v1', 32));
+    this.#sealing = new Uint8Array(hkdfSync('sha256', secret, 'kcc-redis', 'sealed values v1', 32));
     this.fingerprint = createHash('sha256').update(this.#encryption).digest('hex').slice(0, 16);
   }
 
@@ -85,6 +89,35 @@ export class KeyEncryptionKey {
     return given.length === expected.length && timingSafeEqual(given, expected);
   }
 
+  /**
+   * Encrypts and authenticates `text` (AES-256-GCM under a key derived for this alone) bound to
+   * `context`, the Redis key or channel it goes to, so that it cannot be moved to another:
+   * `kccs1.<fingerprint>.<iv>.<ciphertext>.<tag>`, base64url parts.
+   */
+  seal(context: string, text: string): string {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.#sealing, iv);
+    cipher.setAAD(Buffer.from(`${SEALED_FORMAT}.${this.fingerprint}\n${context}`));
+    const ciphertext = Buffer.concat([cipher.update(text, 'utf8'), cipher.final()]);
+    return [SEALED_FORMAT, this.fingerprint, iv.toString('base64url'), ciphertext.toString('base64url'), cipher.getAuthTag().toString('base64url')].join('.');
+  }
+
+  /** The text {@link seal} sealed for `context` under this key; throws when it was sealed otherwise, for another context, or altered. */
+  unseal(context: string, sealed: string): string {
+    const parts = sealed.split('.');
+    try {
+      if (parts.length !== 5 || parts[0] !== SEALED_FORMAT || parts[1] !== this.fingerprint) throw new Error('shape');
+      const [iv, ciphertext, tag] = parts.slice(2).map((part) => Buffer.from(part, 'base64url'));
+      if (iv!.length !== 12 || tag!.length !== 16) throw new Error('sizes');
+      const decipher = createDecipheriv('aes-256-gcm', this.#sealing, iv!, { authTagLength: 16 });
+      decipher.setAAD(Buffer.from(`${SEALED_FORMAT}.${this.fingerprint}\n${context}`));
+      decipher.setAuthTag(tag!);
+      return Buffer.concat([decipher.update(ciphertext!), decipher.final()]).toString('utf8');
+    } catch {
+      throw new Error(`a value sealed for ${unverifiedText(context)} did not open under key-encryption key ${this.fingerprint} (altered, moved, or written without the key-encryption key)`);
+    }
+  }
+
   /** The fingerprint only. */
   [inspect.custom](): string {
     return `KeyEncryptionKey { fingerprint: '${this.fingerprint}' }`;
@@ -93,6 +126,12 @@ export class KeyEncryptionKey {
   toJSON(): { fingerprint: string } {
     return { fingerprint: this.fingerprint };
   }
+}
+
+/** The fingerprint of the key-encryption key a {@link KeyEncryptionKey.seal}ed value names, or undefined when it is no such value. */
+export function sealedKekFingerprint(value: string): string | undefined {
+  const match = /^kccs1\.([0-9a-f]{16})\./.exec(value);
+  return match?.[1];
 }
 
 /** The fingerprint of the key-encryption key a private key's JWE names. */

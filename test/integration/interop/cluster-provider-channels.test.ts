@@ -25,7 +25,7 @@ afterEach(async () => {
 });
 
 async function provider(options: Parameters<typeof kccClusterProvider>[0] = { connection: kccOptions(server, USER) }): Promise<KccClusterProvider> {
-  const p = await kccClusterProvider(options);
+  const p = await kccClusterProvider({ keyEncryptionKeys: { keyEncryptionKey: 'c'.repeat(40), env: {} }, ...options });
   open.push(p);
   await p.connectOrThrow();
   return p;

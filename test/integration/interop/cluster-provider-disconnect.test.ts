@@ -51,8 +51,8 @@ async function adminDo<T>(use: (admin: Awaited<ReturnType<typeof server.admin>>)
 
 describe('kccClusterProvider.disconnect(): the connector\'s calls while the key rings close', () => {
   it('unlock() and publish() made while a key ring closes still run: the lock is released at once, the message arrives', async () => {
-    const provider = await kccClusterProvider({ connection: kccOptions(server, USER) });
-    const listener = await kccClusterProvider({ connection: kccOptions(server, USER) });
+    const provider = await kccClusterProvider({ connection: kccOptions(server, USER), keyEncryptionKeys: { keyEncryptionKey: 'd'.repeat(40), env: {} } });
+    const listener = await kccClusterProvider({ connection: kccOptions(server, USER), keyEncryptionKeys: { keyEncryptionKey: 'd'.repeat(40), env: {} } });
     try {
       await Promise.all([provider.connectOrThrow(), listener.connectOrThrow()]);
       const inbox = new Inbox();
@@ -83,7 +83,7 @@ describe('kccClusterProvider.disconnect(): the connector\'s calls while the key 
   it('on a connection the app passed: a subscription made meanwhile is not kept on it, and a connect asked for meanwhile runs after the disconnect', async () => {
     const warnings: string[] = [];
     const redis = await KccRedis.connect(kccOptions(server, USER, { logger: { info: () => undefined, warn: (message, fields) => warnings.push(`${message} ${JSON.stringify(fields)}`) } }), ['subscriber']);
-    const provider = await kccClusterProvider({ redis });
+    const provider = await kccClusterProvider({ redis, keyEncryptionKeys: { keyEncryptionKey: 'd'.repeat(40), env: {} } });
     try {
       await provider.connectOrThrow();
       const channel = provider.redisChannel('late');

@@ -1,3 +1,4 @@
+import { KeyEncryptionKey } from '../../../client/src/keyring/key-encryption.js';
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AbstractClusterProvider, BaseClusterEvents, ClusterKeyProvider } from '@dapperduckling/keycloak-connector-server';
@@ -23,13 +24,16 @@ function namespace(): string {
   return `kc${app++}-prod`;
 }
 
+/** The key-encryption key every provider of these tests seals the connector's values and messages under. */
+const CONNECTOR_KEKS = { keyEncryptionKey: 'k'.repeat(40), env: {} } as const;
+
 function connection(user: string): KccConnectionOptions {
   return { url: server.url, tls: { ca: server.ca }, username: user, password: server.users.get(user)!.password, env: {} };
 }
 
 /** A connected provider on its own connection (as one app instance would have). */
 async function provider(user: string, options: Parameters<typeof kccClusterProvider>[0] = {}): Promise<KccClusterProvider> {
-  const p = await kccClusterProvider({ connection: connection(user), ...options });
+  const p = await kccClusterProvider({ connection: connection(user), keyEncryptionKeys: CONNECTOR_KEKS, ...options });
   open.push(p);
   await p.connectOrThrow();
   return p;
@@ -54,7 +58,7 @@ function providerEvent(p: KccClusterProvider, event: Parameters<KccClusterProvid
 describe('cluster provider: upstream contract on the KccRedis connection', () => {
   it('is an upstream AbstractClusterProvider (the class the connector config names), connects with PRE_CONNECTION then CONNECTED', async () => {
     const user = namespace();
-    const p = await kccClusterProvider({ connection: connection(user) });
+    const p = await kccClusterProvider({ connection: connection(user), keyEncryptionKeys: CONNECTOR_KEKS });
     open.push(p);
     expect(p).toBeInstanceOf(AbstractClusterProvider);
     const events: string[] = [];
@@ -78,7 +82,7 @@ describe('cluster provider: upstream contract on the KccRedis connection', () =>
     const user = namespace();
     const plaintext = kccClusterProvider({ connection: { ...connection(user), url: `redis://127.0.0.1:${server.port}` } });
     await expect(plaintext).rejects.toMatchObject({ code: 'KCC_CONFIG_INVALID', message: expect.stringContaining('connection.url: plaintext redis:// refused') });
-    const wrong = await kccClusterProvider({ connection: { ...connection(user), password: 'not-the-password-'.repeat(4) } });
+    const wrong = await kccClusterProvider({ connection: { ...connection(user), password: 'not-the-password-'.repeat(4) }, keyEncryptionKeys: CONNECTOR_KEKS });
     const error = await wrong.connectOrThrow().catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'KCC_AUTH_FAILED' });
     expect(String((error as Error).message)).not.toContain('not-the-password');
@@ -122,7 +126,7 @@ describe('cluster provider: upstream contract on the KccRedis connection', () =>
     const user = namespace();
     const redis = await KccRedis.connect(connection(user));
     try {
-      const p = await kccClusterProvider({ redis });
+      const p = await kccClusterProvider({ redis, keyEncryptionKeys: CONNECTOR_KEKS });
       await p.connectOrThrow();
       expect(p.redis).toBe(redis);
       await p.disconnect();
@@ -155,7 +159,7 @@ describe('cluster provider: pub/sub with sender ids and own-message filtering', 
   it('two providers on one connection: each ignores only what it published itself', async () => {
     const redis = await KccRedis.connect(connection(namespace()));
     try {
-      const [a, b] = await Promise.all([kccClusterProvider({ redis }), kccClusterProvider({ redis })]);
+      const [a, b] = await Promise.all([kccClusterProvider({ redis, keyEncryptionKeys: CONNECTOR_KEKS }), kccClusterProvider({ redis, keyEncryptionKeys: CONNECTOR_KEKS })]);
       open.push(a, b);
       await Promise.all([a.connectOrThrow(), b.connectOrThrow()]);
       const [inboxA, inboxB] = [new Inbox(), new Inbox()];
@@ -195,7 +199,10 @@ describe('cluster provider: pub/sub with sender ids and own-message filtering', 
     const inbox = new Inbox();
     await b!.subscribe('jobs', inbox.listener, true);
     await a!.publish('jobs', { n: 1 });
-    expect(JSON.parse(await seen)).toMatchObject({ v: 1, type: 'keycloak-connector', sender: a!.redis.instanceId, data: { n: 1 } });
+    const envelope = JSON.parse(await seen) as { data: string };
+    expect(envelope).toMatchObject({ v: 1, type: 'keycloak-connector', sender: a!.redis.instanceId });
+    // The connector's message, sealed under the key-encryption key for this channel.
+    expect(new KeyEncryptionKey(CONNECTOR_KEKS.keyEncryptionKey).unseal(`${user}:connector:jobs`, envelope.data)).toBe('{"n":1}');
     await inbox.count(1);
     await expect(b!.unsubscribe('jobs', inbox.listener)).resolves.toBe(true);
     await expect(b!.unsubscribe('jobs', inbox.listener)).resolves.toBe(false); // not subscribed
@@ -264,7 +271,7 @@ describe('cluster provider: get / store with TTL and lock key / remove / owner l
     await expect(p.store('a', 'text', 1.5)).resolves.toBe(true);
     await expect(p.store('b', 42, null)).resolves.toBe(true);
     await expect(p.store('c', Buffer.from('bytes'), 60)).resolves.toBe(true);
-    expect(await raw.get(`${user}:{${user}}:connector:a`)).toBe('text');
+    expect(new KeyEncryptionKey(CONNECTOR_KEKS.keyEncryptionKey).unseal(`${user}:{${user}}:connector:a`, (await raw.get(`${user}:{${user}}:connector:a`))!)).toBe('text');
     const ttl = await raw.pttl(p.redisKey('a'));
     expect(ttl).toBeGreaterThan(1_000);
     expect(ttl).toBeLessThanOrEqual(1_500);

@@ -15,7 +15,7 @@ const server = useTestRedis({ appEnvs: [{ app: 'firstimport', env: 'prod' }], pe
 describe('kccKeyProvider as the first user of upstream', () => {
   it('builds a key provider that serves the ring\'s public keys', async () => {
     const user = 'firstimport-prod';
-    const clusterProvider = await kccClusterProvider({ connection: { url: server.url, tls: { ca: server.ca }, username: user, password: server.users.get(user)!.password, env: {} } });
+    const clusterProvider = await kccClusterProvider({ connection: { url: server.url, tls: { ca: server.ca }, username: user, password: server.users.get(user)!.password, env: {} }, keyEncryptionKeys: { unsafeAllowPlaintextPrivateKeys: true, env: {} } });
     await clusterProvider.connectOrThrow();
     try {
       const keyProvider = await kccKeyProvider({ keyEncryptionKey: KEK, env: {} })({ clusterProvider } as never);

@@ -92,7 +92,7 @@ function connection(user: string): KccConnectionOptions {
 
 /** What a team on the upstream connector changes: `clusterProvider` and `keyProvider`, nothing else. */
 async function startConnector(user: string, adapter = new RecordingAdapter()): Promise<Instance> {
-  const clusterProvider = await kccClusterProvider({ connection: connection(user) });
+  const clusterProvider = await kccClusterProvider({ connection: connection(user), keyEncryptionKeys: { keyEncryptionKey: KEK, env: {} } });
   disconnect.push(clusterProvider);
   let keyProvider: KccKeyProvider | undefined;
   const keyProviderFactory: KeyProvider = async (config) => (keyProvider = (await kccKeyProvider({ keyEncryptionKey: KEK, env: {} })(config)) as KccKeyProvider);
@@ -384,7 +384,7 @@ describe('kccKeyProvider', () => {
   async function withOwnedRing(use: (owned: { ring: KeyRing; clusterProvider: Awaited<ReturnType<typeof kccClusterProvider>> }) => Promise<void>): Promise<void> {
     const redis = await KccRedis.connect(connection('kcc2-prod'), ['subscriber']);
     const ring = await KeyRing.start(redis, { keyEncryptionKey: KEK, env: {} });
-    const clusterProvider = await kccClusterProvider({ redis });
+    const clusterProvider = await kccClusterProvider({ redis, keyEncryptionKeys: { keyEncryptionKey: KEK, env: {} } });
     try {
       await clusterProvider.connectOrThrow(); // the connector does
       await use({ ring, clusterProvider });

@@ -1,0 +1,31 @@
+import type { KeyEncryptionKeys } from '../keyring/key-encryption-keys.js';
+import { sealedKekFingerprint } from '../keyring/key-encryption.js';
+
+/**
+ * What the connector stores and publishes through the cluster provider, sealed under the app-env's
+ * key-encryption key: upstream takes a cached token set's claims as they are (a refresh cookie's
+ * `jti` names the cache entry, its signature is not checked) and the result of a token refresh
+ * from a message, so a writer of Redis without that key (the app's credentials, a Redis
+ * administrator) could otherwise log in as anyone with any role. Each value is bound to its key or
+ * channel; one sealed under an earlier key-encryption key still opens (the keys held keep 12).
+ */
+export class ConnectorSeal {
+  constructor(private readonly keks: KeyEncryptionKeys) {}
+
+  seal(context: string, text: string): string {
+    return this.keks.current.seal(context, text);
+  }
+
+  /** The sealed text, or undefined when `value` is not sealed, for another context, or altered. */
+  async unseal(context: string, value: string): Promise<string | undefined> {
+    const fingerprint = sealedKekFingerprint(value);
+    if (fingerprint === undefined) return undefined;
+    // A key-encryption key rotated since this instance read the keys: read them again (rate-limited).
+    if (this.keks.find(fingerprint) === undefined) await this.keks.refreshForUnknownKey();
+    try {
+      return this.keks.find(fingerprint)?.unseal(context, value);
+    } catch {
+      return undefined;
+    }
+  }
+}

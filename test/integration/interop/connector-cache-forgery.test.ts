@@ -1,0 +1,146 @@
+/**
+ * What the connector keeps in Redis through kccClusterProvider, against a writer of Redis who lacks the
+ * key-encryption key (the app-env's own Redis credentials, a Redis administrator). Upstream 3.0.10 takes
+ * a refresh cookie's `jti` without checking its signature, looks the token set up under
+ * `cluster-cache:TokenCache:<jti>`, and authorizes from the claims it finds there; it also takes a
+ * token refresh's result from a message on the cache's channel. Unsealed, a planted entry logged in
+ * anyone with any role (an attack review of the cluster provider reproduced it with the real
+ * connector). Every value and message now goes through sealed under the key-encryption key.
+ */
+import { KeycloakConnector } from '@dapperduckling/keycloak-connector-server/dist/keycloak-connector.js';
+import type { KeyProvider } from '@dapperduckling/keycloak-connector-server';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KeyEncryptionKey } from '../../../client/src/keyring/key-encryption.js';
+import { type KccClusterProvider, kccClusterProvider, kccKeyProvider } from '../../../client/src/keycloak-connector/index.js';
+import type { LocalRedis } from '../../../local/local-redis.js';
+import { until } from '../../support/events.js';
+import { startProvider } from '../../support/oidc-provider.js';
+import { connectAs, startTestRedis } from '../../support/redis.js';
+import { RecordingAdapter } from './connector-adapter.js';
+import { redirectMisplacedStaticPages } from './static-pages.js';
+
+const USER = 'shop-prod';
+const KEK = 'forgery-test-key-encryption-key-0123456789';
+
+let redisServer: LocalRedis;
+let op: Awaited<ReturnType<typeof startProvider>>;
+let restoreStatic: () => void;
+let previousNodeEnv: string | undefined;
+const open: KccClusterProvider[] = [];
+const raws: Redis[] = [];
+
+beforeAll(async () => {
+  previousNodeEnv = process.env.NODE_ENV;
+  process.env.NODE_ENV = 'development'; // upstream's cookie names outside production (plain http origin)
+  restoreStatic = redirectMisplacedStaticPages();
+  redisServer = await startTestRedis({ appEnvs: [{ app: 'shop', env: 'prod' }], persistence: 'none' });
+  op = await startProvider([{ client_id: 'shop', jwks_uri: 'http://127.0.0.1:1/jwks' }]);
+});
+
+afterAll(async () => {
+  for (const raw of raws) raw.disconnect();
+  await Promise.all(open.map((p) => p.disconnect()));
+  await op?.stop();
+  await redisServer?.stop();
+  restoreStatic?.();
+  if (previousNodeEnv === undefined) delete process.env.NODE_ENV;
+  else process.env.NODE_ENV = previousNodeEnv;
+});
+
+/** A connected provider of the app-env, sealing under `kek`. */
+async function provider(kek: string | { kek: string; previous: string[] } = KEK): Promise<KccClusterProvider> {
+  const connection = { url: redisServer.url, tls: { ca: redisServer.ca }, username: USER, password: redisServer.users.get(USER)!.password, env: {} };
+  const keyEncryptionKeys = typeof kek === 'string' ? { keyEncryptionKey: kek, env: {} } : { keyEncryptionKeyProvider: async () => kek, env: {} };
+  const p = await kccClusterProvider({ connection, keyEncryptionKeys });
+  open.push(p);
+  await p.connectOrThrow();
+  return p;
+}
+
+/** The attacker's connection: the app-env's own Redis user, no key-encryption key. */
+async function attacker(): Promise<Redis> {
+  const raw = await connectAs(redisServer, USER);
+  raws.push(raw);
+  return raw;
+}
+
+const unsigned = (claims: object) => `${Buffer.from(JSON.stringify({ alg: 'none' })).toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.`;
+
+describe('the connector behind kccClusterProvider, against a writer of Redis without the key-encryption key', () => {
+  it('a planted token set does not log anyone in: the real connector finds no entry for the forged refresh cookie', async () => {
+    const clusterProvider = await provider();
+    const keyProvider: KeyProvider = async (config) => kccKeyProvider({ keyEncryptionKey: KEK, env: {} })(config);
+    const connector = (await KeycloakConnector.init(new RecordingAdapter(), {
+      serverOrigin: 'http://127.0.0.1:3000',
+      authServerUrl: op.issuer,
+      realm: 'x',
+      oidcDiscoveryUrlOverride: `${op.issuer}/.well-known/openid-configuration`,
+      clientId: 'shop',
+      refreshConfigMins: 0,
+      clusterProvider,
+      keyProvider,
+    })) as unknown as { getUserData(request: object): Promise<{ userData: { isAuthenticated: boolean; isAuthorized: boolean; accessToken?: { sub?: string } } }> };
+
+    const raw = await attacker();
+    const now = Math.floor(Date.now() / 1000);
+    const claims = { sub: 'attacker-chosen-admin', sid: 'forged', iat: now, exp: now + 3600, realm_access: { roles: ['admin'] }, resource_access: { shop: { roles: ['admin'] } } };
+    const tokenSet = { access_token: unsigned(claims), refresh_token: unsigned({ jti: 'r2', exp: now + 3600 }), id_token: unsigned({}), expires_in: 3600, token_type: 'bearer' };
+    await raw.set(clusterProvider.redisKey('cluster-cache:TokenCache:forged-jti'), JSON.stringify({ tokenSet, accessToken: claims, expiresAt: now + 3600 }), 'EX', 600);
+    await raw.set(clusterProvider.redisKey('cluster-cache:UserInfoCache:forged'), JSON.stringify({ sub: 'attacker-chosen-admin', email: 'x@example.com' }), 'EX', 600);
+
+    const cookie = unsigned({ jti: 'forged-jti', exp: now + 3600 });
+    const request = {
+      url: '/admin', urlParams: {}, urlQuery: {}, headers: {}, pluginDecorators: {},
+      cookies: { '__DEV_ONLY-kcc-refresh': cookie, '__SECURE-kcc-refresh': cookie },
+      routeConfig: { public: false, roles: ['admin'] },
+    };
+    const { userData } = await connector.getUserData(request);
+    expect({ authenticated: userData.isAuthenticated, authorized: userData.isAuthorized, sub: userData.accessToken?.sub }).toEqual({ authenticated: false, authorized: false, sub: undefined });
+  });
+
+  it('a value is read back only as sealed for its own key: planted, moved from another key, or sealed under another key-encryption key, it is a miss', async () => {
+    const a = await provider();
+    const raw = await attacker();
+    await a.store('cluster-cache:TokenCache:mine', JSON.stringify({ sub: 'alice' }), 60);
+    const sealed = (await raw.get(a.redisKey('cluster-cache:TokenCache:mine')))!;
+    expect(sealed).toMatch(/^kccs1\.[0-9a-f]{16}\./);
+    expect(sealed).not.toContain('alice'); // the token sets are encrypted too, not only authenticated
+    expect(await a.get('cluster-cache:TokenCache:mine')).toBe(JSON.stringify({ sub: 'alice' }));
+
+    await raw.set(a.redisKey('cluster-cache:TokenCache:planted'), JSON.stringify({ sub: 'mallory' }));
+    await raw.set(a.redisKey('cluster-cache:TokenCache:moved'), sealed);
+    const other = await provider('another-key-encryption-key-0123456789abc');
+    await other.store('cluster-cache:TokenCache:other-kek', JSON.stringify({ sub: 'eve' }), 60);
+    for (const key of ['planted', 'moved', 'other-kek']) expect(await a.get(`cluster-cache:TokenCache:${key}`), key).toBeNull();
+    expect(await a.getObject('cluster-cache:TokenCache:planted')).toBeNull();
+  });
+
+  it('a message is delivered only as sealed for its own channel: a planted or moved one is dropped and counted', async () => {
+    const [a, b] = [await provider(), await provider()];
+    const got: unknown[] = [];
+    await b.subscribe('cluster-cache:listening:TokenCache:victim', (data) => void got.push(data));
+    await b.subscribe('elsewhere', () => undefined);
+    const raw = await attacker();
+    const channel = b.redisChannel('cluster-cache:listening:TokenCache:victim');
+    const envelope = (data: unknown) => JSON.stringify({ v: 1, id: crypto.randomUUID(), type: 'keycloak-connector', sender: 'attacker', at: Date.now(), data });
+    await raw.publish(channel, envelope({ key: 'victim', data: { accessToken: { sub: 'mallory' } } }));
+    const sealedElsewhere = new KeyEncryptionKey(KEK).seal(b.redisChannel('elsewhere'), JSON.stringify({ key: 'victim', data: { accessToken: { sub: 'mallory' } } }));
+    await raw.publish(channel, envelope(sealedElsewhere));
+    await until(() => b.dropped.invalid >= 2, `both forged messages dropped as invalid (${JSON.stringify(b.dropped)})`);
+    await a.publish('cluster-cache:listening:TokenCache:victim', { key: 'victim', data: { accessToken: { sub: 'alice' } } });
+    await until(() => got.length >= 1, 'the sealed message');
+    expect(got).toEqual([{ key: 'victim', data: { accessToken: { sub: 'alice' } } }]);
+  });
+
+  it('a value sealed under the key-encryption key before a rotation still opens on an instance that holds it as previous', async () => {
+    const OLD = KEK;
+    const NEW = 'rotated-key-encryption-key-0123456789abcdef';
+    const before = await provider(OLD);
+    await before.store('cluster-cache:TokenCache:across', 'value', 60);
+    const after = await provider({ kek: NEW, previous: [OLD] });
+    expect(await after.get('cluster-cache:TokenCache:across')).toBe('value');
+    await after.store('cluster-cache:TokenCache:new', 'newer', 60);
+    expect(await before.get('cluster-cache:TokenCache:new')).toBeNull(); // the old instance lacks the new key (its source gives it once re-read)
+  });
+});
