@@ -15,7 +15,7 @@ import {
   verifyKeycloakPushAt,
 } from './keycloak-admin-action.js';
 import { GapReloads } from './gap-reloads.js';
-import { MAX_NOT_BEFORE_SKEW_SECONDS, NOT_BEFORE_READ_SLACK_SECONDS, REVOCATION_BATCH_VERSION, REVOCATION_EVENT, type RevocationBatch, latestNotBefore } from './revocation-event.js';
+import { NOT_BEFORE_READ_SLACK_SECONDS, REVOCATION_BATCH_VERSION, REVOCATION_EVENT, type RevocationBatch, latestNotBefore } from './revocation-event.js';
 import { REVOCATION_KEYS } from './revocation-keys.js';
 import { LUA_LONGEST_LIFETIME } from './session-lifetimes.js';
 import { RECENT_WRITES_WINDOW_MS } from './recent-writes.js';
@@ -124,8 +124,10 @@ if stored then
     end
   end
 end
--- A pushed not-before matters while tokens issued before it may live: the longest session, plus the skew.
-if newer then redis.call('SET', KEYS[1], ARGV[1], 'PX', string.format('%.0f', lifetime + ${MAX_NOT_BEFORE_SKEW_SECONDS * 1000})) end
+-- Stored without an expiry: a key with one is what volatile-* eviction (ElastiCache's default) removes
+-- when another tenant fills the server. A push older than the longest session covers no live token
+-- (applied, it refuses only tokens that have expired anyway); the next push replaces it.
+if newer then redis.call('SET', KEYS[1], ARGV[1]) end
 xadd_now(KEYS[2], (tonumber(ARGV[8]) - ${MAX_ACTION_EXPIRATION_AHEAD_SECONDS + NOT_BEFORE_READ_SLACK_SECONDS}) * 1000 + ${MAX_LOG_ID_AHEAD_MS}, 'MINID', '~', string.format('%.0f-0', now - lifetime), '*', 'i', ARGV[6], 'e', ARGV[7])
 publish_routes(10, ARGV[7])
 return { newer and 1 or 0, repaired }

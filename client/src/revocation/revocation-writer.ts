@@ -70,12 +70,15 @@ local function write_state()
       if score <= stored_latest then redis.call('ZADD', KEYS[2], 'GT', score, member) end
     elseif kind == 'client' then
       if score <= stored_latest and score > current then
-        redis.call('SET', KEYS[3], score, 'PX', string.format('%.0f', lifetime))
+        redis.call('SET', KEYS[3], score)
         current = score
       end
     end
   end
   if ARGV[base + 4] == '1' then
+    -- The client-wide not-before has no expiry (a key with one is what volatile-* eviction, ElastiCache's
+    -- default, removes when another tenant fills the server): it goes here once no token it covers can live.
+    if current > 0 and current * 1000 < now - lifetime then redis.call('DEL', KEYS[3]) end
     redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now))
     redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', math.floor((now - lifetime) / 1000))
     redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', math.floor((now - lifetime) / 1000) - ${SESSION_UP_TO_SLACK_SECONDS})
