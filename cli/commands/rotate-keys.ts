@@ -27,7 +27,8 @@ ${TARGET_HELP}
   --activation-delay-ms <n>  without --immediate, required: the activationDelayMs your instances are configured
                            with (${KEY_RING_DEFAULTS.activationDelayMs} if you kept the default): time before the new key signs. No default: a
                            shorter value than the instances' signs with a key the identity provider may not have
-                           fetched yet (its JWKS cache), and logins fail
+                           fetched yet (its JWKS cache), and logins fail. At least 1000 (under a second is taken
+                           for seconds given as milliseconds)
   --immediate              activate the new key now and drop the old ones (takes no --activation-delay-ms)
   --retire-grace-ms <n>    scheduled rotation: how long old keys stay in the JWKS after the new one activates (default ${KEY_RING_DEFAULTS.retireGraceMs})
   --alg <alg>              algorithm of the new key (${SIGNING_ALGORITHMS.join(', ')}; default: the active key's)
@@ -37,6 +38,9 @@ ${TARGET_HELP}
 Exit codes: 0 rotated (or, without --immediate, a pending key already stood); 2 usage error, no ring
 yet, no key-encryption key, declined, Redis out of reach, or --immediate lost to another rotation
 (this command changed nothing).`;
+
+/** The least --activation-delay-ms taken: below it, seconds were given for milliseconds. */
+const MIN_ACTIVATION_DELAY_MS = 1_000;
 
 export const rotateKeysCommand: Command = {
   name: 'rotate-keys',
@@ -79,6 +83,14 @@ export const rotateKeysCommand: Command = {
           7 * 86_400_000,
           `a scheduled rotation needs --activation-delay-ms <n>: give the activationDelayMs your instances are configured with (${KEY_RING_DEFAULTS.activationDelayMs} if you kept the default), e.g. --activation-delay-ms ${KEY_RING_DEFAULTS.activationDelayMs}; or --immediate for a compromised key. Nothing was changed`,
         );
+    // Under a second is seconds given for milliseconds (120 for 120000): the key would sign at once, before
+    // any identity provider fetched it, without the old keys leaving as --immediate makes them.
+    if (!immediate && activationDelayMs < MIN_ACTIVATION_DELAY_MS) {
+      throw new CliUsageError(
+        `--activation-delay-ms ${activationDelayMs} is under a second: it takes milliseconds (${activationDelayMs * 1000} for ${activationDelayMs} s; ${KEY_RING_DEFAULTS.activationDelayMs} if you kept the default); for a key that signs at once, --immediate. Nothing was changed`,
+        'rotate-keys',
+      );
+    }
     const retireGraceMs = integerOption('rotate-keys', values, 'retire-grace-ms', KEY_RING_DEFAULTS.retireGraceMs, 0, 30 * 86_400_000);
     const target = await resolveOneTarget('rotate-keys', values, io);
     const kek = await target.kek();

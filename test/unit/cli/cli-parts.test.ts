@@ -113,6 +113,7 @@ describe('command lines', () => {
     ['revoke with two kinds', ['revoke', '--sid', 's', '--sub', 'u'], 'kcc-redis revoke: give exactly one of --sid <sid>, --sub <sub>, --all-before <time>'],
     ['revoke in the future', ['revoke', '--all-before', '2999-01-01T00:00:00Z'], 'kcc-redis revoke: --all-before "2999-01-01T00:00:00Z" is in the future'],
     ['rotate-keys with an unknown algorithm', ['rotate-keys', '--alg', 'HS256'], 'kcc-redis rotate-keys: --alg "HS256" must be one of PS256, ES256, EdDSA, RS256'],
+    ['rotate-keys with seconds for milliseconds', ['rotate-keys', '--app', 'shop', '--env', 'dev', '--activation-delay-ms', '120', '--yes'], 'kcc-redis rotate-keys: --activation-delay-ms 120 is under a second: it takes milliseconds (120000 for 120 s'],
     ['an unknown command', ['frobnicate'], 'kcc-redis: unknown command "frobnicate"'],
     ['a missing state file', ['check', '--local-dir', '/nonexistent-kcc'], 'kcc-redis check: /nonexistent-kcc/kcc-local.json does not exist: start the local server with `kcc-redis local --dir /nonexistent-kcc` (or npm run local) first'],
   ])('exit 2 for %s, before connecting to anything', async (_name, argv, message) => {
