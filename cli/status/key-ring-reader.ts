@@ -41,6 +41,9 @@ export interface KeyRingStatus {
   readonly underCurrentKek: boolean | undefined;
 }
 
+/** Refusals a wrong key-encryption key given to the command causes as well as a ring written without the right one. */
+const KEK_REASONS: ReadonlySet<string> = new Set(['unknown-kek', 'bad-authentication', 'undecryptable']);
+
 const EMPTY = { generation: 0, active: undefined, next: undefined, lastRotationAt: undefined, published: 0, compromisedKids: [], underCurrentKek: undefined } as const;
 
 /**
@@ -58,7 +61,14 @@ export async function readKeyRing(redis: KccRedis, options: { readonly keys?: Ke
   const keys = options.keys;
   const status = await KeyRing.inspect(redis, { keyEncryptionKeyProvider: async () => keys, env: {} });
   if (status.state === 'absent') return { state: 'absent', problem: undefined, ...EMPTY, verified: false };
-  if (status.state === 'refused') return { state: 'degraded', problem: `${status.message} (${status.reason})`, reason: status.reason, ...EMPTY, verified: false };
+  if (status.state === 'refused') {
+    // A key-encryption key mistyped or mixed up on this command's side reads exactly like a forged ring:
+    // say so first, before the way out (which deletes the ring) is read as the thing to do.
+    const ownKey = KEK_REASONS.has(status.reason)
+      ? 'the key-encryption key this command was given does not open the ring: first check that it is the one your instances use (the app-env\'s kekSecretArn); if it is not, they may be fine. '
+      : '';
+    return { state: 'degraded', problem: `${ownKey}${status.message} (${status.reason})`, reason: status.reason, ...EMPTY, verified: false };
+  }
   const byKid = new Map(status.keys.map((k) => [k.kid, k]));
   const key = (kid: string | undefined) => {
     const k = kid === undefined ? undefined : byKid.get(kid);
