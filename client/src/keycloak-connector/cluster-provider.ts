@@ -51,8 +51,10 @@ export type ConnectorKeyEncryptionKeys = Pick<
 export interface KccClusterProviderExtras {
   /** The connection; throws before `connectOrThrow()`. */
   readonly redis: KccRedis;
-  /** Incoming messages dropped, by reason. */
+  /** Incoming messages dropped, by reason (one that did not open under the key-encryption keys is `invalid`). */
   readonly dropped: DropCounts;
+  /** Values read from Redis that did not open under the key-encryption keys: taken as absent. */
+  readonly refused: number;
   /** The Redis key an upstream key is stored under: `<prefix>{<app>-<env>}:<namespace><key>`. */
   redisKey(key: string): string;
   /** The Redis channel an upstream channel is published on: `<prefix><namespace><channel>`. */
@@ -69,8 +71,9 @@ interface Closeable {
 
 const closeables = new WeakMap<object, Set<Closeable>>();
 
-/** Whether a value or message that did not open was reported (once per process). */
-let unsealedReported = false;
+/** When a value or message that did not open was last reported (this process). */
+let lastUnsealedReportAt = Number.NEGATIVE_INFINITY;
+const UNSEALED_REPORT_INTERVAL_MS = 60_000;
 
 /** True for providers made by {@link kccClusterProvider}. */
 export function isKccClusterProvider(value: unknown): value is KccClusterProvider {
@@ -188,6 +191,8 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
      * the connection's instance id, which several providers on one caller-owned connection share.
      */
     private readonly published = new RecentIds(OWN_MESSAGES_KEPT);
+    /** Values read from Redis that did not open (taken as absent). */
+    private refusedValues = 0;
 
     constructor(options: KccClusterProviderOptions) {
       super({ ...(options.pinoLogger ? { pinoLogger: options.pinoLogger } : {}) });
@@ -203,6 +208,10 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
 
     get dropped(): DropCounts {
       return { ...this.drops };
+    }
+
+    get refused(): number {
+      return this.refusedValues;
     }
 
     redisKey(key: string): string {
@@ -289,7 +298,7 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
           if (ignoreOwnMessages && sender === redis.instanceId && this.published.has(id)) return;
           this.deliver(channel, async () => {
             const text = typeof data === 'string' ? await this.seal().unseal(this.redisChannel(channel), data) : undefined;
-            if (text === undefined) return this.refuse('message', channel);
+            if (text === undefined) return this.refuse('message');
             return listener(JSON.parse(text) as unknown, sender);
           });
         }));
@@ -331,7 +340,7 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
           if (isOversized(message)) return this.drop('oversized');
           this.deliver(channel, async () => {
             const text = await this.seal().unseal(this.redisChannel(channel), message);
-            return text === undefined ? this.refuse('message', channel) : listener(text);
+            return text === undefined ? this.refuse('message') : listener(text);
           });
         });
         await this.remember(channel, listener, stop, session);
@@ -359,7 +368,7 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
       const stored = await this.requireStore().get(`${this.namespace}${key}`);
       if (stored === null) return null;
       const text = await this.seal().unseal(this.redisKey(key), stored);
-      if (text === undefined) this.refuse('value', key);
+      if (text === undefined) this.refuse('value');
       return text ?? null;
     }
 
@@ -399,7 +408,10 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
       this.emitEvent(Events.PRE_CONNECTION);
       const redis = this.#options.redis ?? (await KccRedis.connect(this.#options.connection ?? {}, ['subscriber']));
       try {
-        const { keks } = await resolveKeyEncryptionKeys(this.#options.keyEncryptionKeys ?? {}, redis.config.logger, undefined, redis.config.region, redis.config.connectTimeoutMs);
+        const { keks, unsafePlaintext } = await resolveKeyEncryptionKeys(this.#options.keyEncryptionKeys ?? {}, redis.config.logger, undefined, redis.config.region, redis.config.connectTimeoutMs);
+        if (unsafePlaintext) {
+          redis.config.logger.warn('UNSAFE: the keycloak-connector\'s cache and messages are sealed under the well-known local key (unsafeAllowPlaintextPrivateKeys): anyone who can write Redis can plant a token set the connector logs in with. Local development only');
+        }
         this.sealing = new ConnectorSeal(keks);
         await redis.openSubscriber(); // upstream asks isConnected(true) before it subscribes
       } catch (error) {
@@ -510,13 +522,17 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
      * `invalid`), and said once per process, as Redis was written without the key-encryption key (or
      * instances disagree on it).
      */
-    private refuse(what: 'value' | 'message', name: string): void {
+    private refuse(what: 'value' | 'message'): void {
       if (what === 'message') this.drop('invalid');
-      if (unsealedReported) return;
-      unsealedReported = true;
+      else this.refusedValues++;
+      // At most once a minute: a writer of Redis cannot flood the log, nor silence a later, real problem for good.
+      const now = performance.now();
+      if (now - lastUnsealedReportAt < UNSEALED_REPORT_INTERVAL_MS) return;
+      lastUnsealedReportAt = now;
+      // No key or channel name: upstream's hold a refresh token's jti, which its cookie check takes as a credential.
       this.logger.warn(
-        `a keycloak-connector ${what} in Redis (${what === 'value' ? 'key' : 'channel'} "${name.slice(0, 200)}") did not open under the key-encryption keys held: ` +
-          'ignored; it was altered or written without the key-encryption key (another writer of Redis), or this instance has another key-encryption key than the rest (said once)',
+        `a keycloak-connector ${what} in Redis did not open under the key-encryption keys held: ignored (a cache miss, a dropped message); ` +
+          'it was altered or written without the key-encryption key (another writer of Redis), or this instance has another key-encryption key than the rest (said at most once a minute)',
       );
     }
 

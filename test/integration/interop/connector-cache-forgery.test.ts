@@ -114,6 +114,7 @@ describe('the connector behind kccClusterProvider, against a writer of Redis wit
     await other.store('cluster-cache:TokenCache:other-kek', JSON.stringify({ sub: 'eve' }), 60);
     for (const key of ['planted', 'moved', 'other-kek']) expect(await a.get(`cluster-cache:TokenCache:${key}`), key).toBeNull();
     expect(await a.getObject('cluster-cache:TokenCache:planted')).toBeNull();
+    expect(a.refused).toBe(4);
   });
 
   it('a message is delivered only as sealed for its own channel: a planted or moved one is dropped and counted', async () => {
@@ -142,5 +143,19 @@ describe('the connector behind kccClusterProvider, against a writer of Redis wit
     expect(await after.get('cluster-cache:TokenCache:across')).toBe('value');
     await after.store('cluster-cache:TokenCache:new', 'newer', 60);
     expect(await before.get('cluster-cache:TokenCache:new')).toBeNull(); // the old instance lacks the new key (its source gives it once re-read)
+  });
+
+  it("upstream's raw channel methods (handlePublish / handleSubscribe) seal and check too", async () => {
+    type Raw = { handlePublish(channel: string, message: string): Promise<boolean>; handleSubscribe(channel: string, listener: (message: string) => void): Promise<boolean> };
+    const [a, b] = [await provider(), await provider()];
+    const got: string[] = [];
+    await (b as unknown as Raw).handleSubscribe('raw', (message) => void got.push(message));
+    const raw = await attacker();
+    const before = b.dropped.invalid;
+    await raw.publish(b.redisChannel('raw'), 'planted');
+    await until(() => b.dropped.invalid > before, 'the planted raw message dropped');
+    await (a as unknown as Raw).handlePublish('raw', 'sealed by a');
+    await until(() => got.length >= 1, 'the sealed raw message');
+    expect(got).toEqual(['sealed by a']);
   });
 });
