@@ -4,7 +4,7 @@ import { Bus, type BusHandler } from '../bus.js';
 import { KccRedis } from '../connection.js';
 import { type DropCounts, type DropReason, emptyDropCounts, encodeEnvelope, isOversized } from '../envelope.js';
 import { KccConnectionError, KccNotReadyError } from '../errors.js';
-import { type KeyRingOptions, resolveKeyEncryptionKeys } from '../keyring/key-ring-options.js';
+import { KEY_RING_DEFAULTS, type KeyRingOptions, resolveKeyEncryptionKeys } from '../keyring/key-ring-options.js';
 import { ConnectorSeal } from './connector-seal.js';
 import { OptionProblems, kindOf, requireOptionsObject } from '../option-checks.js';
 import { isPlainObject } from '../plain-object.js';
@@ -55,9 +55,12 @@ export interface KccClusterProviderExtras {
   readonly dropped: DropCounts;
   /** Values read from Redis that did not open under the key-encryption keys: taken as absent. */
   readonly refused: number;
-  /** The Redis key an upstream key is stored under: `<prefix>{<app>-<env>}:<namespace><key>`. */
+  /**
+   * The Redis key an upstream key is stored under: `<prefix>{<app>-<env>}:<namespace>h1.<HMAC>`, the
+   * upstream key hidden under the key-encryption key (upstream's name a refresh token's jti).
+   */
   redisKey(key: string): string;
-  /** The Redis channel an upstream channel is published on: `<prefix><namespace><channel>`. */
+  /** The Redis channel an upstream channel is published on: `<prefix><namespace>h1.<HMAC>`, hidden as keys are. */
   redisChannel(channel: string): string;
 }
 
@@ -177,6 +180,7 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
     private readonly stops = new Map<string, Map<Listener | SubscriberListener, () => Promise<void>>>();
     private connection: KccRedis | undefined;
     private sealing: ConnectorSeal | undefined;
+    private kekTimer: NodeJS.Timeout | undefined;
     private locks: Locks | undefined;
     private values: Store | undefined;
     private connecting: Promise<true> | undefined;
@@ -215,11 +219,31 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
     }
 
     redisKey(key: string): string {
-      return this.redis.key(`${this.namespace}${key}`);
+      return this.redis.key(this.hiddenKeys(key)[0]!);
     }
 
     redisChannel(channel: string): string {
-      return this.redis.channel(`${this.namespace}${channel}`);
+      return this.redis.channel(this.hiddenChannels(channel)[0]!);
+    }
+
+    /** The names (relative to the app-env's prefix) `key` may be stored under: current key-encryption key first. */
+    private hiddenKeys(key: string): string[] {
+      return this.seal().names(`value\n${key}`).map((name) => `${this.namespace}${name}`);
+    }
+
+    /** The channels (relative) of upstream channel `channel`: listened to on the first, published on all. */
+    private hiddenChannels(channel: string): string[] {
+      return this.seal().names(`channel\n${channel}`).map((name) => `${this.namespace}${name}`);
+    }
+
+    /** The lock name (relative to the namespace the locks add) of upstream lock `key`. */
+    private hiddenLock(key: string): string {
+      return this.seal().names(`lock\n${key}`)[0]!;
+    }
+
+    /** What a value or message is sealed for: its upstream key or channel, in the app-env's namespace (not the hidden name, which changes with the key). */
+    private context(kind: 'key' | 'channel', name: string): string {
+      return kind === 'key' ? this.redis.key(`${this.namespace}${name}`) : this.redis.channel(`${this.namespace}${name}`);
     }
 
     override connectOrThrow(): Promise<true> {
@@ -271,6 +295,8 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
       this.locks = undefined;
       this.values = undefined;
       this.sealing = undefined;
+      clearInterval(this.kekTimer);
+      this.kekTimer = undefined;
       this.connecting = undefined;
       if (!this.#options.redis) await connection.close();
       return true;
@@ -279,10 +305,11 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
     override async publish<T = unknown>(channel: string, message: T): Promise<boolean> {
       try {
         const redis = this.redis;
-        const sealed = this.seal().seal(this.redisChannel(channel), JSON.stringify(message === undefined ? null : message));
+        const sealed = this.seal().seal(this.context('channel', channel), JSON.stringify(message === undefined ? null : message));
         const { envelope, json } = encodeEnvelope(redis.instanceId, CONNECTOR_MESSAGE_TYPE, sealed, redis.config.maxMessageBytes);
         this.published.add(envelope.id);
-        await redis.publish(this.redisChannel(channel), json);
+        // On the channel of each key held: an instance that has not read a rotation yet listens on the earlier one.
+        for (const name of this.hiddenChannels(channel)) await redis.publish(redis.channel(name), json);
         return true;
       } catch (error) {
         this.logger.warn('publishing a keycloak-connector message failed', { channel, error: String(error) });
@@ -297,7 +324,7 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
         const stop = await this.subscribedWithin(this.onBus(channel, ({ id, sender, data }) => {
           if (ignoreOwnMessages && sender === redis.instanceId && this.published.has(id)) return;
           this.deliver(channel, async () => {
-            const text = typeof data === 'string' ? await this.seal().unseal(this.redisChannel(channel), data) : undefined;
+            const text = typeof data === 'string' ? await this.seal().unseal(this.context('channel', channel), data) : undefined;
             if (text === undefined) return this.refuse('message');
             return listener(JSON.parse(text) as unknown, sender);
           });
@@ -339,7 +366,7 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
           // What any instance may write (maxMessageBytes at its largest), not this one's own limit.
           if (isOversized(message)) return this.drop('oversized');
           this.deliver(channel, async () => {
-            const text = await this.seal().unseal(this.redisChannel(channel), message);
+            const text = await this.seal().unseal(this.context('channel', channel), message);
             return text === undefined ? this.refuse('message') : listener(text);
           });
         });
@@ -355,7 +382,8 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
 
     protected override async handlePublish(channel: string, message: string): Promise<boolean> {
       try {
-        await this.redis.publish(this.redisChannel(channel), this.seal().seal(this.redisChannel(channel), message));
+        const sealed = this.seal().seal(this.context('channel', channel), message);
+        for (const name of this.hiddenChannels(channel)) await this.redis.publish(this.redis.channel(name), sealed);
         return true;
       } catch (error) {
         this.logger.warn('publishing a keycloak-connector message failed', { channel, error: String(error) });
@@ -365,18 +393,20 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
 
     /** The value stored under `key`, or null when there is none or it did not open (altered, moved, written without the key-encryption key). */
     override async get(key: string): Promise<string | null> {
-      const stored = await this.requireStore().get(`${this.namespace}${key}`);
+      let stored: string | null = null;
+      for (const name of this.hiddenKeys(key)) if ((stored = await this.requireStore().get(name)) !== null) break;
       if (stored === null) return null;
-      const text = await this.seal().unseal(this.redisKey(key), stored);
+      const text = await this.seal().unseal(this.context('key', key), stored);
       if (text === undefined) this.refuse('value');
       return text ?? null;
     }
 
     override async store(key: string, value: string | number | Buffer, ttl: number | null, lockKey?: string): Promise<boolean> {
       const ttlMs = ttl === null || ttl === 0 ? undefined : secondsToMs(ttl, 'ttl');
-      const text = this.seal().seal(this.redisKey(key), typeof value === 'string' ? value : value.toString());
-      if (lockKey !== undefined) return this.requireLocks().held(lockKey).setIfHeld(`${this.namespace}${key}`, text, ttlMs === undefined ? {} : { ttlMs });
-      await this.requireStore().set(`${this.namespace}${key}`, text, ttlMs === undefined ? {} : { ttlMs });
+      const text = this.seal().seal(this.context('key', key), typeof value === 'string' ? value : value.toString());
+      const name = this.hiddenKeys(key)[0]!;
+      if (lockKey !== undefined) return this.requireLocks().held(this.hiddenLock(lockKey)).setIfHeld(name, text, ttlMs === undefined ? {} : { ttlMs });
+      await this.requireStore().set(name, text, ttlMs === undefined ? {} : { ttlMs });
       return true;
     }
 
@@ -390,17 +420,17 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
       if (rest[0] !== undefined) {
         throw new TypeError('remove(key, lockKey): a delete guarded by a lock is not supported (the connector calls remove(key)); release the lock with unlock() or write under it with store(key, value, ttl, lockKey)');
       }
-      await this.requireStore().delete(`${this.namespace}${key}`);
+      for (const name of this.hiddenKeys(key)) await this.requireStore().delete(name);
       return true;
     }
 
     override async lock(lockOptions: LockOptions, force = false): Promise<boolean> {
       const ttlMs = secondsToMs(lockOptions.ttl, 'lockOptions.ttl');
-      return (await this.requireLocks().acquire(lockOptions.key, ttlMs, { force })) !== undefined;
+      return (await this.requireLocks().acquire(this.hiddenLock(lockOptions.key), ttlMs, { force })) !== undefined;
     }
 
     override async unlock(lockOptions: LockOptions, force = false): Promise<boolean> {
-      const name = lockOptions.key;
+      const name = this.hiddenLock(lockOptions.key);
       return force ? this.requireLocks().forceRelease(name) : this.requireLocks().held(name).release();
     }
 
@@ -413,8 +443,17 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
           redis.config.logger.warn('UNSAFE: the keycloak-connector\'s cache and messages are sealed under the well-known local key (unsafeAllowPlaintextPrivateKeys): anyone who can write Redis can plant a token set the connector logs in with. Local development only');
         }
         this.sealing = new ConnectorSeal(keks);
+        // Read again now and then: names and seals follow the current key, so one not read yet after a
+        // rotation is not met by a ring or value naming it (it is, at the latest, at the next read).
+        clearInterval(this.kekTimer);
+        const sealing = this.sealing;
+        this.kekTimer = setInterval(() => void sealing.refresh().catch(() => undefined), KEY_RING_DEFAULTS.keyEncryptionKeyRefreshIntervalMs);
+        this.kekTimer.unref();
         await redis.openSubscriber(); // upstream asks isConnected(true) before it subscribes
       } catch (error) {
+        clearInterval(this.kekTimer);
+        this.kekTimer = undefined;
+        this.sealing = undefined;
         if (!this.#options.redis) await redis.close();
         throw error;
       }
@@ -440,7 +479,7 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
      * unsubscribe either joins the Bus before it is counted empty or makes a new one.
      */
     private async onBus(channel: string, handler: BusHandler<unknown>): Promise<() => Promise<void>> {
-      const entry = this.buses.get(channel) ?? { bus: new Bus(this.redis, { channel: `${this.namespace}${channel}`, receiveOwn: true, onDrop: (reason) => this.drop(reason) }), handlers: 0 };
+      const entry = this.buses.get(channel) ?? { bus: new Bus(this.redis, { channel: this.hiddenChannels(channel)[0]!, receiveOwn: true, onDrop: (reason) => this.drop(reason) }), handlers: 0 };
       this.buses.set(channel, entry);
       entry.handlers++;
       const release = () => {

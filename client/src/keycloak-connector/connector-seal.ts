@@ -7,13 +7,31 @@ import { sealedKekFingerprint } from '../keyring/key-encryption.js';
  * `jti` names the cache entry, its signature is not checked) and the result of a token refresh
  * from a message, so a writer of Redis without that key (the app's credentials, a Redis
  * administrator) could otherwise log in as anyone with any role. Each value is bound to its key or
- * channel; one sealed under an earlier key-encryption key still opens (the keys held keep 12).
+ * channel; one sealed under an earlier key-encryption key still opens (the keys held keep 12). Key
+ * and channel names are hidden too ({@link names}): upstream's carry a refresh token's jti, which its
+ * unchecked cookie takes as enough to use the session cached under it.
  */
 export class ConnectorSeal {
   constructor(private readonly keks: KeyEncryptionKeys) {}
 
   seal(context: string, text: string): string {
     return this.keks.current.seal(context, text);
+  }
+
+  /**
+   * The hidden names of `name` (a key or channel) to use: under the current key-encryption key, then
+   * under the one before it, for what was written or is listened to by an instance that has not read
+   * a rotation yet (the connector's values live minutes, not a whole rotation).
+   */
+  names(name: string): string[] {
+    const previous = this.keks.fingerprints[1];
+    const earlier = previous === undefined ? undefined : this.keks.find(previous);
+    return [this.keks.current.hiddenName(name), ...(earlier ? [earlier.hiddenName(name)] : [])];
+  }
+
+  /** Re-reads the key-encryption keys from their source (single-flight, rate-limited); true when they changed. */
+  refresh(): Promise<boolean> {
+    return this.keks.refresh();
   }
 
   /** The sealed text, or undefined when `value` is not sealed, for another context, or altered. */

@@ -26,12 +26,14 @@ export class KeyEncryptionKey {
   readonly #encryption: Uint8Array;
   readonly #authentication: Uint8Array;
   readonly #sealing: Uint8Array;
+  readonly #naming: Uint8Array;
 
   constructor(secret: string) {
     // HKDF turns any long random string (the stack generates 64 alphanumerics) into AES-256 and HMAC keys.
     this.#encryption = new Uint8Array(hkdfSync('sha256', secret, 'kcc-redis', 'keyring private-key encryption v1', 32));
     this.#authentication = new Uint8Array(hkdfSync('sha256', secret, 'kcc-redis', 'keyring authentication v1', 32));
     this.#sealing = new Uint8Array(hkdfSync('sha256', secret, 'kcc-redis', 'sealed values v1', 32));
+    this.#naming = new Uint8Array(hkdfSync('sha256', secret, 'kcc-redis', 'hidden names v1', 32));
     this.fingerprint = createHash('sha256').update(this.#encryption).digest('hex').slice(0, 16);
   }
 
@@ -116,6 +118,15 @@ export class KeyEncryptionKey {
     } catch {
       throw new Error(`a value sealed for ${unverifiedText(context)} did not open under key-encryption key ${this.fingerprint} (altered, moved, or written without the key-encryption key)`);
     }
+  }
+
+  /**
+   * A name for `name` that tells nothing of it without this key (HMAC-SHA-256, base64url): for Redis
+   * keys and channels whose own name carries something a reader could use (upstream's hold a refresh
+   * token's jti).
+   */
+  hiddenName(name: string): string {
+    return `h1.${createHmac('sha256', this.#naming).update(name).digest('base64url')}`;
   }
 
   /** The fingerprint only. */

@@ -192,10 +192,11 @@ describe('cluster provider: pub/sub with sender ids and own-message filtering', 
   it('publishes on the namespaced channel <prefix>connector:<channel>, and unsubscribes', async () => {
     const user = namespace();
     const [a, b] = await Promise.all([provider(user), provider(user)]);
-    expect(a!.redisChannel('jobs')).toBe(`${user}:connector:jobs`);
+    // The channel's name hidden under the key-encryption key (upstream's carry a refresh token's jti).
+    expect(a!.redisChannel('jobs')).toBe(`${user}:connector:${new KeyEncryptionKey(CONNECTOR_KEKS.keyEncryptionKey).hiddenName('channel\njobs')}`);
     const raw = await connectAs(server, user);
     const seen = new Promise<string>((resolve) => raw.once('message', (_channel: string, message: string) => resolve(message)));
-    await raw.subscribe(`${user}:connector:jobs`);
+    await raw.subscribe(a!.redisChannel('jobs'));
     const inbox = new Inbox();
     await b!.subscribe('jobs', inbox.listener, true);
     await a!.publish('jobs', { n: 1 });
@@ -223,7 +224,7 @@ describe('cluster provider: pub/sub with sender ids and own-message filtering', 
     const inbox = new Inbox();
     await b.subscribe('jobs', inbox.listener);
     const raw = await connectAs(server, user);
-    const channel = `${user}:connector:jobs`;
+    const channel = b.redisChannel('jobs');
     await raw.publish(channel, 'not json');
     await raw.publish(channel, JSON.stringify({ senderId: 'an upstream redis provider', data: { event: 'x' } })); // upstream's own wire format
     await raw.publish(channel, 'x'.repeat(MAX_MESSAGE_BYTES + 1)); // more than any instance may write
@@ -267,11 +268,11 @@ describe('cluster provider: get / store with TTL and lock key / remove / owner l
     const user = namespace();
     const p = await provider(user);
     const raw = await connectAs(server, user);
-    expect(p.redisKey('a')).toBe(`${user}:{${user}}:connector:a`);
+    expect(p.redisKey('a')).toBe(`${user}:{${user}}:connector:${new KeyEncryptionKey(CONNECTOR_KEKS.keyEncryptionKey).hiddenName('value\na')}`);
     await expect(p.store('a', 'text', 1.5)).resolves.toBe(true);
     await expect(p.store('b', 42, null)).resolves.toBe(true);
     await expect(p.store('c', Buffer.from('bytes'), 60)).resolves.toBe(true);
-    expect(new KeyEncryptionKey(CONNECTOR_KEKS.keyEncryptionKey).unseal(`${user}:{${user}}:connector:a`, (await raw.get(`${user}:{${user}}:connector:a`))!)).toBe('text');
+    expect(new KeyEncryptionKey(CONNECTOR_KEKS.keyEncryptionKey).unseal(`${user}:{${user}}:connector:a`, (await raw.get(p.redisKey('a')))!)).toBe('text');
     const ttl = await raw.pttl(p.redisKey('a'));
     expect(ttl).toBeGreaterThan(1_000);
     expect(ttl).toBeLessThanOrEqual(1_500);
@@ -306,7 +307,8 @@ describe('cluster provider: get / store with TTL and lock key / remove / owner l
     expect(await a!.lock(lock)).toBe(false); // one owner holds a lock once, as upstream
     expect(await b!.lock(lock)).toBe(false);
     const raw = await connectAs(server, user);
-    expect(await raw.pttl(a!.redisKey('update'))).toBeGreaterThan(59_000);
+    const lockKey = `${user}:{${user}}:connector:${new KeyEncryptionKey(CONNECTOR_KEKS.keyEncryptionKey).hiddenName('lock\nupdate')}`;
+    expect(await raw.pttl(lockKey)).toBeGreaterThan(59_000);
     expect(await a!.store('value', 'from a', null, 'update')).toBe(true);
     expect(await b!.store('value', 'from b', null, 'update')).toBe(false);
     expect(await b!.unlock(lock)).toBe(false); // not the owner
@@ -318,7 +320,7 @@ describe('cluster provider: get / store with TTL and lock key / remove / owner l
     expect(await b!.unlock(lock)).toBe(true);
     expect(await a!.lock({ key: 'update', ttl: 0.5 })).toBe(true);
     expect(await b!.unlock(lock, true)).toBe(true); // forced release of a's lock
-    expect(await raw.exists(a!.redisKey('update'))).toBe(0);
+    expect(await raw.exists(lockKey)).toBe(0);
     await expect(a!.lock({ key: 'update', ttl: 0 })).rejects.toThrow(/lockOptions.ttl: 0 must be a positive number of seconds/);
     raw.disconnect();
   });

@@ -86,8 +86,13 @@ describe('the connector behind kccClusterProvider, against a writer of Redis wit
     const now = Math.floor(Date.now() / 1000);
     const claims = { sub: 'attacker-chosen-admin', sid: 'forged', iat: now, exp: now + 3600, realm_access: { roles: ['admin'] }, resource_access: { shop: { roles: ['admin'] } } };
     const tokenSet = { access_token: unsigned(claims), refresh_token: unsigned({ jti: 'r2', exp: now + 3600 }), id_token: unsigned({}), expires_in: 3600, token_type: 'bearer' };
-    await raw.set(clusterProvider.redisKey('cluster-cache:TokenCache:forged-jti'), JSON.stringify({ tokenSet, accessToken: claims, expiresAt: now + 3600 }), 'EX', 600);
-    await raw.set(clusterProvider.redisKey('cluster-cache:UserInfoCache:forged'), JSON.stringify({ sub: 'attacker-chosen-admin', email: 'x@example.com' }), 'EX', 600);
+    // Where upstream's own provider would keep them, and (as if the attacker could compute it) under the hidden name.
+    const entry = JSON.stringify({ tokenSet, accessToken: claims, expiresAt: now + 3600 });
+    const userInfo = JSON.stringify({ sub: 'attacker-chosen-admin', email: 'x@example.com' });
+    for (const [key, value] of [['cluster-cache:TokenCache:forged-jti', entry], ['cluster-cache:UserInfoCache:forged', userInfo]] as const) {
+      await raw.set(`${USER}:{${USER}}:connector:${key}`, value, 'EX', 600);
+      await raw.set(clusterProvider.redisKey(key), value, 'EX', 600);
+    }
 
     const cookie = unsigned({ jti: 'forged-jti', exp: now + 3600 });
     const request = {
@@ -112,6 +117,8 @@ describe('the connector behind kccClusterProvider, against a writer of Redis wit
     await raw.set(a.redisKey('cluster-cache:TokenCache:moved'), sealed);
     const other = await provider('another-key-encryption-key-0123456789abc');
     await other.store('cluster-cache:TokenCache:other-kek', JSON.stringify({ sub: 'eve' }), 60);
+    // Under another key-encryption key the name differs too: copied to this one's name, it does not open either.
+    await raw.set(a.redisKey('cluster-cache:TokenCache:other-kek'), (await raw.get(other.redisKey('cluster-cache:TokenCache:other-kek')))!);
     for (const key of ['planted', 'moved', 'other-kek']) expect(await a.get(`cluster-cache:TokenCache:${key}`), key).toBeNull();
     expect(await a.getObject('cluster-cache:TokenCache:planted')).toBeNull();
     expect(a.refused).toBe(4);
@@ -157,5 +164,28 @@ describe('the connector behind kccClusterProvider, against a writer of Redis wit
     await (a as unknown as Raw).handlePublish('raw', 'sealed by a');
     await until(() => got.length >= 1, 'the sealed raw message');
     expect(got).toEqual(['sealed by a']);
+  });
+
+  it('no Redis key or channel name shows an upstream key: a reader of the names (SCAN, PUBSUB CHANNELS) learns no refresh token id to put in a cookie', async () => {
+    const [a, b] = [await provider(), await provider()];
+    const jti = `jti-${crypto.randomUUID()}`;
+    // What upstream's token cache does around a refresh: its entry, its lock, its result published to the waiting instances.
+    await b.subscribe(`cluster-cache:listening-channel:TokenCache:${jti}`, () => undefined);
+    expect(await a.lock({ key: `cluster-cache:TokenCache:${jti}:lock`, ttl: 60 })).toBe(true);
+    await a.store(`cluster-cache:TokenCache:${jti}`, JSON.stringify({ accessToken: { sub: 'alice' } }), 60, `cluster-cache:TokenCache:${jti}:lock`);
+    await a.publish(`cluster-cache:listening-channel:TokenCache:${jti}`, { key: jti, data: {} });
+    const raw = await attacker();
+    const keys: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, batch] = await raw.scan(cursor, 'MATCH', `${USER}:*`, 'COUNT', 1000);
+      keys.push(...batch);
+      cursor = next;
+    } while (cursor !== '0');
+    const channels = (await raw.call('PUBSUB', 'CHANNELS', `${USER}:*`)) as string[];
+    expect(keys.length).toBeGreaterThan(0);
+    expect(channels.length).toBeGreaterThan(0);
+    expect([...keys, ...channels].filter((name) => name.includes(jti))).toEqual([]);
+    expect(await a.get(`cluster-cache:TokenCache:${jti}`)).toBe(JSON.stringify({ accessToken: { sub: 'alice' } }));
   });
 });

@@ -141,7 +141,8 @@ describe('the published @dapperduckling/keycloak-connector-server 3.0.10, unmodi
     expect(clusterProvider!.isConnected(false) && clusterProvider!.isConnected(true)).toBe(true);
     const admin = await redisServer.admin();
     try {
-      expect(await admin.call('PUBSUB', 'NUMSUB', `${user}:connector:invalidator-listening-channel`)).toEqual([`${user}:connector:invalidator-listening-channel`, 1]);
+      const invalidator = clusterProvider!.redisChannel('invalidator-listening-channel');
+      expect(await admin.call('PUBSUB', 'NUMSUB', invalidator)).toEqual([invalidator, 1]);
       expect(await admin.exists(`${user}:{${user}}:keyring`)).toBe(1);
     } finally {
       await admin.quit();
