@@ -41,11 +41,11 @@ export const MAX_MESSAGE_BYTES = 1_048_576;
 export const MAX_SENDER_LENGTH = 128;
 
 /** Serializes a message; throws a KccInputError (KCC_INPUT_INVALID) when it is larger than `maxBytes`. */
-export function encodeEnvelope(sender: string, type: string, data: unknown, maxBytes: number): { envelope: Envelope; json: string } {
+export function encodeEnvelope(sender: string, type: string, data: unknown, maxBytes: number, id: string = randomUUID()): { envelope: Envelope; json: string } {
   if (!TYPE_PATTERN.test(type)) {
     throw new TypeError(`message type "${type}" must match ${TYPE_PATTERN}`);
   }
-  const envelope: Envelope = { v: 1, id: randomUUID(), type, sender, at: Date.now(), data };
+  const envelope: Envelope = { v: 1, id, type, sender, at: Date.now(), data };
   const json = JSON.stringify(envelope);
   const size = Buffer.byteLength(json);
   if (size > maxBytes) {

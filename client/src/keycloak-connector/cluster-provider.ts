@@ -197,6 +197,8 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
     private readonly published = new RecentIds(OWN_MESSAGES_KEPT);
     /** Values read from Redis that did not open (taken as absent). */
     private refusedValues = 0;
+    /** The hidden names each upstream lock held here was taken under. */
+    private readonly heldLocks = new Map<string, string[]>();
 
     constructor(options: KccClusterProviderOptions) {
       super({ ...(options.pinoLogger ? { pinoLogger: options.pinoLogger } : {}) });
@@ -231,14 +233,23 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
       return this.seal().names(`value\n${key}`).map((name) => `${this.namespace}${name}`);
     }
 
-    /** The channels (relative) of upstream channel `channel`: listened to on the first, published on all. */
+    /**
+     * The channels (relative) of upstream channel `channel`, under every key-encryption key held: listened
+     * to on the first (the current key's), published on all, so that a listener made before rotations
+     * (a long-lived one: the caches' invalidations) hears it while its key is held (12 rotations).
+     */
     private hiddenChannels(channel: string): string[] {
-      return this.seal().names(`channel\n${channel}`).map((name) => `${this.namespace}${name}`);
+      return this.seal().allNames(`channel\n${channel}`).map((name) => `${this.namespace}${name}`);
     }
 
-    /** The lock name (relative to the namespace the locks add) of upstream lock `key`. */
-    private hiddenLock(key: string): string {
-      return this.seal().names(`lock\n${key}`)[0]!;
+    /**
+     * The lock names (relative to the namespace the locks add) of upstream lock `key`: under the current
+     * key-encryption key and the one before, both taken, so that an instance that has not read a rotation
+     * yet (which takes the earlier name) and one that has cannot both hold it (a refresh twice, which a
+     * Keycloak revoking used refresh tokens refuses).
+     */
+    private hiddenLocks(key: string): string[] {
+      return this.heldLocks.get(key) ?? this.seal().names(`lock\n${key}`);
     }
 
     /** What a value or message is sealed for: its upstream key or channel, in the app-env's namespace (not the hidden name, which changes with the key). */
@@ -305,14 +316,20 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
     override async publish<T = unknown>(channel: string, message: T): Promise<boolean> {
       try {
         const redis = this.redis;
-        const sealed = this.seal().seal(this.context('channel', channel), JSON.stringify(message === undefined ? null : message));
-        const { envelope, json } = encodeEnvelope(redis.instanceId, CONNECTOR_MESSAGE_TYPE, sealed, redis.config.maxMessageBytes);
-        this.published.add(envelope.id);
-        // On the channel of each key held: an instance that has not read a rotation yet listens on the earlier one.
-        for (const name of this.hiddenChannels(channel)) await redis.publish(redis.channel(name), json);
+        // On the channel of each key held, sealed under that key: a listener made before a rotation, or on an
+        // instance that has not read it yet, listens on an earlier key's channel (one envelope id for all).
+        const copies = this.seal().sealedCopies(`channel\n${channel}`, this.context('channel', channel), JSON.stringify(message === undefined ? null : message));
+        const id = randomUUID();
+        this.published.add(id);
+        await Promise.all(
+          copies.map(({ name, sealed }) => {
+            const { json } = encodeEnvelope(redis.instanceId, CONNECTOR_MESSAGE_TYPE, sealed, redis.config.maxMessageBytes, id);
+            return redis.publish(redis.channel(`${this.namespace}${name}`), json);
+          }),
+        );
         return true;
       } catch (error) {
-        this.logger.warn('publishing a keycloak-connector message failed', { channel, error: String(error) });
+        this.logger.warn('publishing a keycloak-connector message failed', { error: String(error) });
         return false;
       }
     }
@@ -382,11 +399,11 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
 
     protected override async handlePublish(channel: string, message: string): Promise<boolean> {
       try {
-        const sealed = this.seal().seal(this.context('channel', channel), message);
-        for (const name of this.hiddenChannels(channel)) await this.redis.publish(this.redis.channel(name), sealed);
+        const copies = this.seal().sealedCopies(`channel\n${channel}`, this.context('channel', channel), message);
+        await Promise.all(copies.map(({ name, sealed }) => this.redis.publish(this.redis.channel(`${this.namespace}${name}`), sealed)));
         return true;
       } catch (error) {
-        this.logger.warn('publishing a keycloak-connector message failed', { channel, error: String(error) });
+        this.logger.warn('publishing a keycloak-connector message failed', { error: String(error) });
         return false;
       }
     }
@@ -403,10 +420,17 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
 
     override async store(key: string, value: string | number | Buffer, ttl: number | null, lockKey?: string): Promise<boolean> {
       const ttlMs = ttl === null || ttl === 0 ? undefined : secondsToMs(ttl, 'ttl');
-      const text = this.seal().seal(this.context('key', key), typeof value === 'string' ? value : value.toString());
-      const name = this.hiddenKeys(key)[0]!;
-      if (lockKey !== undefined) return this.requireLocks().held(this.hiddenLock(lockKey)).setIfHeld(name, text, ttlMs === undefined ? {} : { ttlMs });
-      await this.requireStore().set(name, text, ttlMs === undefined ? {} : { ttlMs });
+      // Under the current key's name, and the previous key's (sealed under that key): an instance that has
+      // not read a rotation yet reads there, holding only the earlier key.
+      const [current, ...earlier] = this.seal().sealedCopies(`value\n${key}`, this.context('key', key), typeof value === 'string' ? value : value.toString(), 2);
+      const ttl$ = ttlMs === undefined ? {} : { ttlMs };
+      const name = `${this.namespace}${current!.name}`;
+      if (lockKey !== undefined) {
+        if (!(await this.requireLocks().held(this.hiddenLocks(lockKey)[0]!).setIfHeld(name, current!.sealed, ttl$))) return false;
+      } else {
+        await this.requireStore().set(name, current!.sealed, ttl$);
+      }
+      for (const copy of earlier) await this.requireStore().set(`${this.namespace}${copy.name}`, copy.sealed, ttl$);
       return true;
     }
 
@@ -426,12 +450,25 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
 
     override async lock(lockOptions: LockOptions, force = false): Promise<boolean> {
       const ttlMs = secondsToMs(lockOptions.ttl, 'lockOptions.ttl');
-      return (await this.requireLocks().acquire(this.hiddenLock(lockOptions.key), ttlMs, { force })) !== undefined;
+      const names = this.seal().names(`lock\n${lockOptions.key}`);
+      const taken: string[] = [];
+      for (const name of names) {
+        if ((await this.requireLocks().acquire(name, ttlMs, { force })) === undefined) {
+          for (const held of taken) await this.requireLocks().held(held).release();
+          return false;
+        }
+        taken.push(name);
+      }
+      // The names it was taken under: a key-encryption-key re-read before its store() or unlock() changes the names.
+      this.heldLocks.set(lockOptions.key, names);
+      return true;
     }
 
     override async unlock(lockOptions: LockOptions, force = false): Promise<boolean> {
-      const name = this.hiddenLock(lockOptions.key);
-      return force ? this.requireLocks().forceRelease(name) : this.requireLocks().held(name).release();
+      const names = this.hiddenLocks(lockOptions.key);
+      this.heldLocks.delete(lockOptions.key);
+      const released = await Promise.all(names.map((name) => (force ? this.requireLocks().forceRelease(name) : this.requireLocks().held(name).release())));
+      return released[0]!;
     }
 
     private async connect(): Promise<true> {
@@ -548,7 +585,7 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
       // Never inside the socket's message handler, and a failing listener never reaches the others.
       void Promise.resolve()
         .then(call)
-        .catch((error: unknown) => this.logger.warn('a keycloak-connector listener failed; the message was still delivered to the others', { channel, error: String(error) }));
+        .catch((error: unknown) => this.logger.warn('a keycloak-connector listener failed; the message was still delivered to the others', { error: String(error) }));
     }
 
     private seal(): ConnectorSeal {
@@ -585,7 +622,8 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
         await operation();
         return true;
       } catch (error) {
-        this.logger.warn(`${what} a keycloak-connector channel failed`, { channel, error: String(error) });
+        // Not the channel's name: upstream's name a refresh token's jti, which its cookie check takes as enough.
+        this.logger.warn(`${what} a keycloak-connector channel failed`, { error: String(error) });
         return false;
       }
     }

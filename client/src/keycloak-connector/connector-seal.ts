@@ -1,5 +1,5 @@
 import type { KeyEncryptionKeys } from '../keyring/key-encryption-keys.js';
-import { sealedKekFingerprint } from '../keyring/key-encryption.js';
+import { type KeyEncryptionKey, sealedKekFingerprint } from '../keyring/key-encryption.js';
 
 /**
  * What the connector stores and publishes through the cluster provider, sealed under the app-env's
@@ -27,6 +27,26 @@ export class ConnectorSeal {
     const previous = this.keks.fingerprints[1];
     const earlier = previous === undefined ? undefined : this.keks.find(previous);
     return [this.keks.current.hiddenName(name), ...(earlier ? [earlier.hiddenName(name)] : [])];
+  }
+
+  /** The hidden names of `name` under every key-encryption key held, current first: where a message goes, so that a listener named under any of them hears it. */
+  allNames(name: string): string[] {
+    return this.held().map((kek) => kek.hiddenName(name));
+  }
+
+  /**
+   * `text` sealed for `context` under each of the first `count` keys held (current first), with the
+   * hidden `name` under that key: what goes under an earlier key's name is sealed under that key, so
+   * that an instance that holds only it (it has not read a rotation yet) opens it.
+   */
+  sealedCopies(name: string, context: string, text: string, count = Number.POSITIVE_INFINITY): { readonly name: string; readonly sealed: string }[] {
+    return this.held()
+      .slice(0, count)
+      .map((kek) => ({ name: kek.hiddenName(name), sealed: kek.seal(context, text) }));
+  }
+
+  private held(): KeyEncryptionKey[] {
+    return this.keks.fingerprints.map((fingerprint) => this.keks.find(fingerprint)!);
   }
 
   /** Re-reads the key-encryption keys from their source (single-flight, rate-limited); true when they changed. */

@@ -149,7 +149,8 @@ describe('the connector behind kccClusterProvider, against a writer of Redis wit
     const after = await provider({ kek: NEW, previous: [OLD] });
     expect(await after.get('cluster-cache:TokenCache:across')).toBe('value');
     await after.store('cluster-cache:TokenCache:new', 'newer', 60);
-    expect(await before.get('cluster-cache:TokenCache:new')).toBeNull(); // the old instance lacks the new key (its source gives it once re-read)
+    // The instance that has not read the rotation reads the copy under the previous key's name, sealed under that key.
+    expect(await before.get('cluster-cache:TokenCache:new')).toBe('newer');
   });
 
   it("upstream's raw channel methods (handlePublish / handleSubscribe) seal and check too", async () => {
@@ -187,5 +188,18 @@ describe('the connector behind kccClusterProvider, against a writer of Redis wit
     expect(channels.length).toBeGreaterThan(0);
     expect([...keys, ...channels].filter((name) => name.includes(jti))).toEqual([]);
     expect(await a.get(`cluster-cache:TokenCache:${jti}`)).toBe(JSON.stringify({ accessToken: { sub: 'alice' } }));
+  });
+
+  it("no warning names an upstream channel: a refresh's channel holds the refresh token's jti", async () => {
+    const warnings: string[] = [];
+    const logger = { info: () => {}, warn: (message: string, fields?: object) => void warnings.push(`${message} ${JSON.stringify(fields ?? {})}`) };
+    const connection = { url: redisServer.url, tls: { ca: redisServer.ca }, username: USER, password: redisServer.users.get(USER)!.password, env: {}, logger };
+    const p = await kccClusterProvider({ connection, keyEncryptionKeys: { keyEncryptionKey: KEK, env: {} } });
+    const jti = `jti-${crypto.randomUUID()}`;
+    // Before connectOrThrow(): subscribing and publishing fail, and say so.
+    expect(await p.subscribe(`cluster-cache:listening-channel:TokenCache:${jti}`, () => undefined)).toBe(false);
+    expect(await p.publish(`cluster-cache:listening-channel:TokenCache:${jti}`, { key: jti })).toBe(false);
+    expect(warnings.length).toBeGreaterThanOrEqual(2);
+    expect(warnings.filter((w) => w.includes(jti))).toEqual([]);
   });
 });
