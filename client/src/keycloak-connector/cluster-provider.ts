@@ -74,6 +74,9 @@ interface Closeable {
 
 const closeables = new WeakMap<object, Set<Closeable>>();
 
+/** Message ids a listener remembers, to hear once what comes on both of its channels. */
+const HEARD_IDS_KEPT = 1_024;
+
 /** When a value or message that did not open was last reported (this process). */
 let lastUnsealedReportAt = Number.NEGATIVE_INFINITY;
 const UNSEALED_REPORT_INTERVAL_MS = 60_000;
@@ -175,7 +178,7 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
      * One Bus per upstream channel with envelope listeners; `handlers`: those added to it and not
      * removed yet (subscriptions under way included). Dropped with its last handler.
      */
-    private readonly buses = new Map<string, { readonly bus: Bus; handlers: number }>();
+    private readonly buses = new Map<string, { readonly buses: readonly Bus[]; handlers: number }>();
     /** How to stop each listener, by channel and listener (envelope and raw listeners alike); a channel without listeners has no entry. */
     private readonly stops = new Map<string, Map<Listener | SubscriberListener, () => Promise<void>>>();
     private connection: KccRedis | undefined;
@@ -198,7 +201,7 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
     /** Values read from Redis that did not open (taken as absent). */
     private refusedValues = 0;
     /** The hidden names each upstream lock held here was taken under. */
-    private readonly heldLocks = new Map<string, string[]>();
+    private readonly heldLocks = new Map<string, { readonly names: string[]; readonly until: number }>();
 
     constructor(options: KccClusterProviderOptions) {
       super({ ...(options.pinoLogger ? { pinoLogger: options.pinoLogger } : {}) });
@@ -249,7 +252,7 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
      * Keycloak revoking used refresh tokens refuses).
      */
     private hiddenLocks(key: string): string[] {
-      return this.heldLocks.get(key) ?? this.seal().names(`lock\n${key}`);
+      return this.heldLocks.get(key)?.names ?? this.seal().names(`lock\n${key}`);
     }
 
     /** What a value or message is sealed for: its upstream key or channel, in the app-env's namespace (not the hidden name, which changes with the key). */
@@ -452,15 +455,24 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
       const ttlMs = secondsToMs(lockOptions.ttl, 'lockOptions.ttl');
       const names = this.seal().names(`lock\n${lockOptions.key}`);
       const taken: string[] = [];
-      for (const name of names) {
-        if ((await this.requireLocks().acquire(name, ttlMs, { force })) === undefined) {
-          for (const held of taken) await this.requireLocks().held(held).release();
-          return false;
+      const releaseTaken = () => Promise.all(taken.map((held) => this.requireLocks().held(held).release().catch(() => false)));
+      try {
+        for (const name of names) {
+          if ((await this.requireLocks().acquire(name, ttlMs, { force })) === undefined) {
+            await releaseTaken();
+            return false;
+          }
+          taken.push(name);
         }
-        taken.push(name);
+      } catch (error) {
+        await releaseTaken();
+        throw error;
       }
-      // The names it was taken under: a key-encryption-key re-read before its store() or unlock() changes the names.
-      this.heldLocks.set(lockOptions.key, names);
+      // The names it was taken under: a key-encryption-key re-read before its store() or unlock() changes
+      // them. Until the lock's end: upstream skips unlock() once past it.
+      const now = performance.now();
+      for (const [key, held] of this.heldLocks) if (held.until < now) this.heldLocks.delete(key);
+      this.heldLocks.set(lockOptions.key, { names, until: now + ttlMs });
       return true;
     }
 
@@ -516,22 +528,31 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
      * unsubscribe either joins the Bus before it is counted empty or makes a new one.
      */
     private async onBus(channel: string, handler: BusHandler<unknown>): Promise<() => Promise<void>> {
-      const entry = this.buses.get(channel) ?? { bus: new Bus(this.redis, { channel: this.hiddenChannels(channel)[0]!, receiveOwn: true, onDrop: (reason) => this.drop(reason) }), handlers: 0 };
+      // On the current key's channel and the previous key's: an instance that has not read a rotation yet
+      // publishes on the earlier ones only. A message comes on both from an instance that has: heard once.
+      const names = this.hiddenChannels(channel).slice(0, 2);
+      const entry = this.buses.get(channel) ?? { buses: names.map((name) => new Bus(this.redis, { channel: name, receiveOwn: true, onDrop: (reason) => this.drop(reason) })), handlers: 0 };
       this.buses.set(channel, entry);
       entry.handlers++;
       const release = () => {
         // Not a Bus of an earlier connection (disconnect() let go of them all).
         if (--entry.handlers === 0 && this.buses.get(channel) === entry) this.buses.delete(channel);
       };
-      let stop: () => Promise<void>;
+      const heard = new RecentIds(HEARD_IDS_KEPT);
+      const once: BusHandler<unknown> = (message) => {
+        if (heard.has(message.id)) return;
+        heard.add(message.id);
+        return handler(message);
+      };
+      let stops: (() => Promise<void>)[];
       try {
-        stop = await entry.bus.subscribe(handler);
+        stops = await Promise.all(entry.buses.map((bus) => bus.subscribe(once)));
       } catch (error) {
         release();
         throw error;
       }
       return () => {
-        const stopping = stop(); // removes the handler before it awaits anything
+        const stopping = Promise.all(stops.map((stop) => stop())).then(() => undefined); // each removes the handler before it awaits anything
         release();
         return stopping;
       };

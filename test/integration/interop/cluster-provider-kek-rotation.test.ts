@@ -63,7 +63,13 @@ describe('kccClusterProvider: instances on either side of a key-encryption-key r
     await ahead.subscribe('jobs', (data) => void heardByAhead.push(data));
     await ahead.publish('jobs', 'from ahead');
     await until(() => heardByBehind.length === 1 && heardByAhead.length === 1, 'the message from the instance ahead, on both');
-    expect(heardByBehind).toEqual(['from ahead']);
+    // The instance behind publishes on its keys' channels only: the one ahead listens on the previous key's too.
+    await behind.publish('jobs', 'from behind');
+    await until(() => heardByBehind.length === 2 && heardByAhead.length === 2, 'the message from the instance behind, on both');
+    await ahead.publish('jobs', 'again from ahead'); // a marker: anything heard twice comes before it
+    await until(() => heardByAhead.length >= 3 && heardByBehind.length >= 3, 'the marker');
+    expect(heardByBehind).toEqual(['from ahead', 'from behind', 'again from ahead']);
+    expect(heardByAhead).toEqual(['from ahead', 'from behind', 'again from ahead']); // each once, though it came on two channels
   });
 
   it('a listener made before two rotations still hears what instances that read both publish', async () => {
