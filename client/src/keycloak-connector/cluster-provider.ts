@@ -74,6 +74,11 @@ interface Closeable {
 
 const closeables = new WeakMap<object, Set<Closeable>>();
 
+/** What an upstream value, channel or lock is named from (hidden by an HMAC): one domain each, so that no two collide. */
+const valueName = (key: string) => `value\n${key}`;
+const channelName = (channel: string) => `channel\n${channel}`;
+const lockName = (key: string) => `lock\n${key}`;
+
 /** Message ids a listener remembers, to hear once what comes on both of its channels. */
 const HEARD_IDS_KEPT = 1_024;
 
@@ -231,18 +236,18 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
       return this.redis.channel(this.hiddenChannels(channel)[0]!);
     }
 
-    /** The names (relative to the app-env's prefix) `key` may be stored under: current key-encryption key first. */
+    /** The names (relative to the app-env's prefix) `key` may be stored under: current key-encryption key first, then the previous one's. */
     private hiddenKeys(key: string): string[] {
-      return this.seal().names(`value\n${key}`).map((name) => `${this.namespace}${name}`);
+      return this.seal().names(valueName(key)).map((name) => `${this.namespace}${name}`);
     }
 
     /**
-     * The channels (relative) of upstream channel `channel`, under every key-encryption key held: listened
-     * to on the first (the current key's), published on all, so that a listener made before rotations
-     * (a long-lived one: the caches' invalidations) hears it while its key is held (12 rotations).
+     * The channels (relative) upstream channel `channel` is listened to on: the current key-encryption
+     * key's and the previous one's. A message goes out on the channel of every key held (publish), so
+     * that a listener made before rotations (the caches' invalidations) hears it while its key is held.
      */
     private hiddenChannels(channel: string): string[] {
-      return this.seal().allNames(`channel\n${channel}`).map((name) => `${this.namespace}${name}`);
+      return this.seal().names(channelName(channel)).map((name) => `${this.namespace}${name}`);
     }
 
     /**
@@ -252,7 +257,7 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
      * Keycloak revoking used refresh tokens refuses).
      */
     private hiddenLocks(key: string): string[] {
-      return this.heldLocks.get(key)?.names ?? this.seal().names(`lock\n${key}`);
+      return this.heldLocks.get(key)?.names ?? this.seal().names(lockName(key));
     }
 
     /** What a value or message is sealed for: its upstream key or channel, in the app-env's namespace (not the hidden name, which changes with the key). */
@@ -321,7 +326,7 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
         const redis = this.redis;
         // On the channel of each key held, sealed under that key: a listener made before a rotation, or on an
         // instance that has not read it yet, listens on an earlier key's channel (one envelope id for all).
-        const copies = this.seal().sealedCopies(`channel\n${channel}`, this.context('channel', channel), JSON.stringify(message === undefined ? null : message));
+        const copies = this.seal().sealedCopies(channelName(channel), this.context('channel', channel), JSON.stringify(message === undefined ? null : message));
         const id = randomUUID();
         this.published.add(id);
         await Promise.all(
@@ -402,7 +407,7 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
 
     protected override async handlePublish(channel: string, message: string): Promise<boolean> {
       try {
-        const copies = this.seal().sealedCopies(`channel\n${channel}`, this.context('channel', channel), message);
+        const copies = this.seal().sealedCopies(channelName(channel), this.context('channel', channel), message);
         await Promise.all(copies.map(({ name, sealed }) => this.redis.publish(this.redis.channel(`${this.namespace}${name}`), sealed)));
         return true;
       } catch (error) {
@@ -425,7 +430,7 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
       const ttlMs = ttl === null || ttl === 0 ? undefined : secondsToMs(ttl, 'ttl');
       // Under the current key's name, and the previous key's (sealed under that key): an instance that has
       // not read a rotation yet reads there, holding only the earlier key.
-      const [current, ...earlier] = this.seal().sealedCopies(`value\n${key}`, this.context('key', key), typeof value === 'string' ? value : value.toString(), 2);
+      const [current, ...earlier] = this.seal().sealedCopies(valueName(key), this.context('key', key), typeof value === 'string' ? value : value.toString(), 2);
       const ttl$ = ttlMs === undefined ? {} : { ttlMs };
       const name = `${this.namespace}${current!.name}`;
       if (lockKey !== undefined) {
@@ -453,7 +458,7 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
 
     override async lock(lockOptions: LockOptions, force = false): Promise<boolean> {
       const ttlMs = secondsToMs(lockOptions.ttl, 'lockOptions.ttl');
-      const names = this.seal().names(`lock\n${lockOptions.key}`);
+      const names = this.seal().names(lockName(lockOptions.key));
       const taken: string[] = [];
       const releaseTaken = () => Promise.all(taken.map((held) => this.requireLocks().held(held).release().catch(() => false)));
       try {
@@ -530,7 +535,7 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
     private async onBus(channel: string, handler: BusHandler<unknown>): Promise<() => Promise<void>> {
       // On the current key's channel and the previous key's: an instance that has not read a rotation yet
       // publishes on the earlier ones only. A message comes on both from an instance that has: heard once.
-      const names = this.hiddenChannels(channel).slice(0, 2);
+      const names = this.hiddenChannels(channel);
       const entry = this.buses.get(channel) ?? { buses: names.map((name) => new Bus(this.redis, { channel: name, receiveOwn: true, onDrop: (reason) => this.drop(reason) })), handlers: 0 };
       this.buses.set(channel, entry);
       entry.handlers++;

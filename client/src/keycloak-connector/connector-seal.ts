@@ -14,10 +14,6 @@ import { type KeyEncryptionKey, sealedKekFingerprint } from '../keyring/key-encr
 export class ConnectorSeal {
   constructor(private readonly keks: KeyEncryptionKeys) {}
 
-  seal(context: string, text: string): string {
-    return this.keks.current.seal(context, text);
-  }
-
   /**
    * The hidden names of `name` (a key or channel) to use: under the current key-encryption key, then
    * under the one before it, for what was written or is listened to by an instance that has not read
@@ -27,11 +23,6 @@ export class ConnectorSeal {
     const previous = this.keks.fingerprints[1];
     const earlier = previous === undefined ? undefined : this.keks.find(previous);
     return [this.keks.current.hiddenName(name), ...(earlier ? [earlier.hiddenName(name)] : [])];
-  }
-
-  /** The hidden names of `name` under every key-encryption key held, current first: where a message goes, so that a listener named under any of them hears it. */
-  allNames(name: string): string[] {
-    return this.held().map((kek) => kek.hiddenName(name));
   }
 
   /**
