@@ -5,7 +5,8 @@ import { KccRedis } from '../connection.js';
 import { type DropCounts, type DropReason, emptyDropCounts, encodeEnvelope, isOversized } from '../envelope.js';
 import { KccConnectionError, KccNotReadyError } from '../errors.js';
 import { KEY_RING_DEFAULTS, type KeyRingOptions, resolveKeyEncryptionKeys } from '../keyring/key-ring-options.js';
-import { ConnectorSeal } from './connector-seal.js';
+import { ConnectorSeal, MESSAGE_MAX_AGE_MS, type Refusal } from './connector-seal.js';
+import { HeardMessages } from './heard-messages.js';
 import { OptionProblems, kindOf, requireOptionsObject } from '../option-checks.js';
 import { isPlainObject } from '../plain-object.js';
 import { connectionOptionProblems } from '../resolve-options.js';
@@ -51,9 +52,9 @@ export type ConnectorKeyEncryptionKeys = Pick<
 export interface KccClusterProviderExtras {
   /** The connection; throws before `connectOrThrow()`. */
   readonly redis: KccRedis;
-  /** Incoming messages dropped, by reason (one that did not open under the key-encryption keys is `invalid`). */
+  /** Incoming messages dropped, by reason (one that did not open under the key-encryption keys, or was sent more than 30 s before, is `invalid`). */
   readonly dropped: DropCounts;
-  /** Values read from Redis that did not open under the key-encryption keys: taken as absent. */
+  /** Values read from Redis that did not open under the key-encryption keys, or were past the expiry sealed with them: taken as absent. */
   readonly refused: number;
   /**
    * The Redis key an upstream key is stored under: `<prefix>{<app>-<env>}:<namespace>h1.<HMAC>`, the
@@ -78,9 +79,6 @@ const closeables = new WeakMap<object, Set<Closeable>>();
 const valueName = (key: string) => `value\n${key}`;
 const channelName = (channel: string) => `channel\n${channel}`;
 const lockName = (key: string) => `lock\n${key}`;
-
-/** Message ids a listener remembers, to hear once what comes on both of its channels. */
-const HEARD_IDS_KEPT = 1_024;
 
 /** When a value or message that did not open was last reported (this process). */
 let lastUnsealedReportAt = Number.NEGATIVE_INFINITY;
@@ -326,8 +324,8 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
         const redis = this.redis;
         // On the channel of each key held, sealed under that key: a listener made before a rotation, or on an
         // instance that has not read it yet, listens on an earlier key's channel (one envelope id for all).
-        const copies = this.seal().sealedCopies(channelName(channel), this.context('channel', channel), JSON.stringify(message === undefined ? null : message));
         const id = randomUUID();
+        const copies = this.seal().messageCopies(channelName(channel), this.context('channel', channel), JSON.stringify(message === undefined ? null : message), id, await redis.serverClock.now());
         this.published.add(id);
         await Promise.all(
           copies.map(({ name, sealed }) => {
@@ -346,12 +344,19 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
       return this.change('subscribing to', channel, async () => {
         const session = this.subscribable();
         const redis = this.redis;
+        // Each message once: it comes on the current and the previous key's channels from an instance that
+        // has read a rotation, and a writer of Redis can send a sealed one again.
+        const heard = new HeardMessages();
         const stop = await this.subscribedWithin(this.onBus(channel, ({ id, sender, data }) => {
           if (ignoreOwnMessages && sender === redis.instanceId && this.published.has(id)) return;
           this.deliver(channel, async () => {
-            const text = typeof data === 'string' ? await this.seal().unseal(this.context('channel', channel), data) : undefined;
-            if (text === undefined) return this.refuse('message');
-            return listener(JSON.parse(text) as unknown, sender);
+            const now = await redis.serverClock.now();
+            const opened = typeof data === 'string' ? await this.seal().openMessage(this.context('channel', channel), data, now) : ({ refused: 'unopened' } as const);
+            if ('refused' in opened) return this.refuse('message', opened.refused);
+            // The id outside the seal is the sender's to claim; the one inside is what was sealed with it.
+            if (opened.id !== id) return this.refuse('message', 'unopened');
+            if (!heard.hear(id, opened.sentAt, now)) return;
+            return listener(JSON.parse(opened.text) as unknown, sender);
           });
         }));
         await this.remember(channel, listener, stop, session);
@@ -387,12 +392,16 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
       return this.change('subscribing to', channel, async () => {
         const session = this.subscribable();
         const redis = this.redis;
+        const heard = new HeardMessages();
         const stop = await redis.subscribe(this.redisChannel(channel), (message) => {
           // What any instance may write (maxMessageBytes at its largest), not this one's own limit.
           if (isOversized(message)) return this.drop('oversized');
           this.deliver(channel, async () => {
-            const text = await this.seal().unseal(this.context('channel', channel), message);
-            return text === undefined ? this.refuse('message') : listener(text);
+            const now = await redis.serverClock.now();
+            const opened = await this.seal().openMessage(this.context('channel', channel), message, now);
+            if ('refused' in opened) return this.refuse('message', opened.refused);
+            if (!heard.hear(opened.id, opened.sentAt, now)) return;
+            return listener(opened.text);
           });
         });
         await this.remember(channel, listener, stop, session);
@@ -407,7 +416,7 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
 
     protected override async handlePublish(channel: string, message: string): Promise<boolean> {
       try {
-        const copies = this.seal().sealedCopies(channelName(channel), this.context('channel', channel), message);
+        const copies = this.seal().messageCopies(channelName(channel), this.context('channel', channel), message, randomUUID(), await this.redis.serverClock.now());
         await Promise.all(copies.map(({ name, sealed }) => this.redis.publish(this.redis.channel(`${this.namespace}${name}`), sealed)));
         return true;
       } catch (error) {
@@ -421,16 +430,21 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
       let stored: string | null = null;
       for (const name of this.hiddenKeys(key)) if ((stored = await this.requireStore().get(name)) !== null) break;
       if (stored === null) return null;
-      const text = await this.seal().unseal(this.context('key', key), stored);
-      if (text === undefined) this.refuse('value');
-      return text ?? null;
+      const opened = await this.seal().openValue(this.context('key', key), stored, await this.redis.serverClock.now());
+      if ('refused' in opened) {
+        this.refuse('value', opened.refused);
+        return null;
+      }
+      return opened.text;
     }
 
     override async store(key: string, value: string | number | Buffer, ttl: number | null, lockKey?: string): Promise<boolean> {
       const ttlMs = ttl === null || ttl === 0 ? undefined : secondsToMs(ttl, 'ttl');
       // Under the current key's name, and the previous key's (sealed under that key): an instance that has
       // not read a rotation yet reads there, holding only the earlier key.
-      const [current, ...earlier] = this.seal().sealedCopies(valueName(key), this.context('key', key), typeof value === 'string' ? value : value.toString(), 2);
+      // Its expiry goes inside the seal too: a writer of Redis cannot put it back once expired, nor make it last.
+      const expiresAt = ttlMs === undefined ? null : (await this.redis.serverClock.now()) + ttlMs;
+      const [current, ...earlier] = this.seal().valueCopies(valueName(key), this.context('key', key), typeof value === 'string' ? value : value.toString(), expiresAt, 2);
       const ttl$ = ttlMs === undefined ? {} : { ttlMs };
       const name = `${this.namespace}${current!.name}`;
       if (lockKey !== undefined) {
@@ -534,7 +548,7 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
      */
     private async onBus(channel: string, handler: BusHandler<unknown>): Promise<() => Promise<void>> {
       // On the current key's channel and the previous key's: an instance that has not read a rotation yet
-      // publishes on the earlier ones only. A message comes on both from an instance that has: heard once.
+      // publishes on the earlier ones only. A message comes on both from an instance that has: subscribe() hears it once.
       const names = this.hiddenChannels(channel);
       const entry = this.buses.get(channel) ?? { buses: names.map((name) => new Bus(this.redis, { channel: name, receiveOwn: true, onDrop: (reason) => this.drop(reason) })), handlers: 0 };
       this.buses.set(channel, entry);
@@ -543,15 +557,9 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
         // Not a Bus of an earlier connection (disconnect() let go of them all).
         if (--entry.handlers === 0 && this.buses.get(channel) === entry) this.buses.delete(channel);
       };
-      const heard = new RecentIds(HEARD_IDS_KEPT);
-      const once: BusHandler<unknown> = (message) => {
-        if (heard.has(message.id)) return;
-        heard.add(message.id);
-        return handler(message);
-      };
       let stops: (() => Promise<void>)[];
       try {
-        stops = await Promise.all(entry.buses.map((bus) => bus.subscribe(once)));
+        stops = await Promise.all(entry.buses.map((bus) => bus.subscribe(handler)));
       } catch (error) {
         release();
         throw error;
@@ -620,11 +628,12 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
     }
 
     /**
-     * A value or message that did not open: taken as absent (a cache miss) or dropped (counted as
-     * `invalid`), and said once per process, as Redis was written without the key-encryption key (or
-     * instances disagree on it).
+     * A value or message not taken: it did not open, or a value was past its expiry or a message older
+     * than the seal allows. Taken as absent (a cache miss) or dropped (counted as `invalid`), and said
+     * at most once a minute per process: Redis was written without the key-encryption key, or what a
+     * writer of it put back was sealed before (or instances disagree on the key).
      */
-    private refuse(what: 'value' | 'message'): void {
+    private refuse(what: 'value' | 'message', why: Refusal): void {
       if (what === 'message') this.drop('invalid');
       else this.refusedValues++;
       // At most once a minute: a writer of Redis cannot flood the log, nor silence a later, real problem for good.
@@ -633,8 +642,11 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
       lastUnsealedReportAt = now;
       // No key or channel name: upstream's hold a refresh token's jti, which its cookie check takes as a credential.
       this.logger.warn(
-        `a keycloak-connector ${what} in Redis did not open under the key-encryption keys held: ignored (a cache miss, a dropped message); ` +
-          'it was altered or written without the key-encryption key (another writer of Redis), or this instance has another key-encryption key than the rest (said at most once a minute)',
+        why === 'expired'
+          ? `a keycloak-connector ${what} in Redis was ${what === 'value' ? 'past the expiry sealed with it' : `sent more than ${MESSAGE_MAX_AGE_MS / 1000} s before`}: ignored (a cache miss, a dropped message); ` +
+              `a writer of Redis ${what === 'value' ? 'put an expired value back or removed its expiry' : 'sent an old message again'}, or this instance's estimate of the server's time is off (said at most once a minute)`
+          : `a keycloak-connector ${what} in Redis did not open under the key-encryption keys held: ignored (a cache miss, a dropped message); ` +
+              'it was altered or written without the key-encryption key (another writer of Redis), or this instance has another key-encryption key than the rest (said at most once a minute)',
       );
     }
 

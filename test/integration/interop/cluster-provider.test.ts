@@ -200,10 +200,12 @@ describe('cluster provider: pub/sub with sender ids and own-message filtering', 
     const inbox = new Inbox();
     await b!.subscribe('jobs', inbox.listener, true);
     await a!.publish('jobs', { n: 1 });
-    const envelope = JSON.parse(await seen) as { data: string };
+    const envelope = JSON.parse(await seen) as { id: string; data: string };
     expect(envelope).toMatchObject({ v: 1, type: 'keycloak-connector', sender: a!.redis.instanceId });
-    // The connector's message, sealed under the key-encryption key for this channel.
-    expect(new KeyEncryptionKey(CONNECTOR_KEKS.keyEncryptionKey).unseal(`${user}:connector:jobs`, envelope.data)).toBe('{"n":1}');
+    // The connector's message, sealed under the key-encryption key for this channel, with its id and the time it was sent.
+    const sealed = JSON.parse(new KeyEncryptionKey(CONNECTOR_KEKS.keyEncryptionKey).unseal(`${user}:connector:jobs`, envelope.data)) as { t: number };
+    expect(sealed).toEqual({ v: 1, t: expect.any(Number), i: envelope.id, d: '{"n":1}' });
+    expect(Math.abs(sealed.t - Date.now())).toBeLessThan(60_000); // the server runs on this host: its time is this clock
     await inbox.count(1);
     await expect(b!.unsubscribe('jobs', inbox.listener)).resolves.toBe(true);
     await expect(b!.unsubscribe('jobs', inbox.listener)).resolves.toBe(false); // not subscribed
@@ -272,7 +274,13 @@ describe('cluster provider: get / store with TTL and lock key / remove / owner l
     await expect(p.store('a', 'text', 1.5)).resolves.toBe(true);
     await expect(p.store('b', 42, null)).resolves.toBe(true);
     await expect(p.store('c', Buffer.from('bytes'), 60)).resolves.toBe(true);
-    expect(new KeyEncryptionKey(CONNECTOR_KEKS.keyEncryptionKey).unseal(`${user}:{${user}}:connector:a`, (await raw.get(p.redisKey('a')))!)).toBe('text');
+    // Sealed with the server time it expires at (ms).
+    const [serverS, serverUs] = await raw.time();
+    const sealed = JSON.parse(new KeyEncryptionKey(CONNECTOR_KEKS.keyEncryptionKey).unseal(`${user}:{${user}}:connector:a`, (await raw.get(p.redisKey('a')))!)) as { x: number };
+    expect(sealed).toEqual({ v: 1, x: expect.any(Number), d: 'text' });
+    expect(sealed.x - (Number(serverS) * 1000 + Number(serverUs) / 1000)).toBeGreaterThan(0);
+    expect(sealed.x - (Number(serverS) * 1000 + Number(serverUs) / 1000)).toBeLessThanOrEqual(1_500);
+    expect(JSON.parse(new KeyEncryptionKey(CONNECTOR_KEKS.keyEncryptionKey).unseal(`${user}:{${user}}:connector:b`, (await raw.get(p.redisKey('b')))!))).toEqual({ v: 1, x: null, d: '42' });
     const ttl = await raw.pttl(p.redisKey('a'));
     expect(ttl).toBeGreaterThan(1_000);
     expect(ttl).toBeLessThanOrEqual(1_500);

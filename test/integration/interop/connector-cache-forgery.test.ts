@@ -12,9 +12,10 @@ import type { KeyProvider } from '@dapperduckling/keycloak-connector-server';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeyEncryptionKey } from '../../../client/src/keyring/key-encryption.js';
+import { VALUE_EXPIRY_SLACK_MS } from '../../../client/src/keycloak-connector/connector-seal.js';
 import { type KccClusterProvider, kccClusterProvider, kccKeyProvider } from '../../../client/src/keycloak-connector/index.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
-import { until } from '../../support/events.js';
+import { until, untilAsync } from '../../support/events.js';
 import { startProvider } from '../../support/oidc-provider.js';
 import { connectAs, startTestRedis } from '../../support/redis.js';
 import { RecordingAdapter } from './connector-adapter.js';
@@ -201,5 +202,60 @@ describe('the connector behind kccClusterProvider, against a writer of Redis wit
     expect(await p.publish(`cluster-cache:listening-channel:TokenCache:${jti}`, { key: jti })).toBe(false);
     expect(warnings.length).toBeGreaterThanOrEqual(2);
     expect(warnings.filter((w) => w.includes(jti))).toEqual([]);
+  });
+
+  it('a sealed token set put back after its expiry, or kept past it, is a miss: its expiry is sealed with it', async () => {
+    const a = await provider();
+    const raw = await attacker();
+    await a.store('cluster-cache:TokenCache:restored', JSON.stringify({ sub: 'alice' }), 0.2);
+    await a.store('cluster-cache:TokenCache:kept', JSON.stringify({ sub: 'bob' }), 0.2);
+    const sealed = (await raw.get(a.redisKey('cluster-cache:TokenCache:restored')))!;
+    await raw.persist(a.redisKey('cluster-cache:TokenCache:kept')); // its expiry taken away
+    await untilAsync(async () => (await raw.exists(a.redisKey('cluster-cache:TokenCache:restored'))) === 0, 'the value expired in Redis');
+    await new Promise((resolve) => setTimeout(resolve, VALUE_EXPIRY_SLACK_MS + 200));
+    await raw.set(a.redisKey('cluster-cache:TokenCache:restored'), sealed); // put back, as it was
+    const before = a.refused;
+    expect(await a.get('cluster-cache:TokenCache:restored')).toBeNull();
+    expect(await a.get('cluster-cache:TokenCache:kept')).toBeNull();
+    expect(a.refused - before).toBe(2);
+  });
+
+  it('a sealed message sent again is delivered once: as it was (the same id), or with another id outside the seal (refused)', async () => {
+    const [a, b] = [await provider(), await provider()];
+    const got: unknown[] = [];
+    const channel = 'cluster-cache:listening-channel:TokenCache:replayed';
+    await b.subscribe(channel, (data) => void got.push(data));
+    const raw = await attacker();
+    const listener = await attacker();
+    const captured = new Promise<string>((resolve) => listener.once('message', (_channel: string, message: string) => resolve(message)));
+    await listener.subscribe(b.redisChannel(channel));
+    await a.publish(channel, { key: 'replayed', data: { n: 1 } });
+    const original = await captured;
+    await until(() => got.length >= 1, 'the message');
+    const invalid = b.dropped.invalid;
+    await raw.publish(b.redisChannel(channel), original);
+    await raw.publish(b.redisChannel(channel), JSON.stringify({ ...(JSON.parse(original) as object), id: crypto.randomUUID() }));
+    await until(() => b.dropped.invalid > invalid, 'the copy under another id refused');
+    await a.publish(channel, { key: 'replayed', data: { n: 2 } });
+    await until(() => got.length >= 2, 'the next message');
+    expect(got).toEqual([{ key: 'replayed', data: { n: 1 } }, { key: 'replayed', data: { n: 2 } }]);
+  });
+
+  it("a sealed raw message (upstream's handlePublish) sent again is delivered once", async () => {
+    type Raw = { handlePublish(channel: string, message: string): Promise<boolean>; handleSubscribe(channel: string, listener: (message: string) => void): Promise<boolean> };
+    const [a, b] = [await provider(), await provider()];
+    const got: string[] = [];
+    await (b as unknown as Raw).handleSubscribe('raw-replayed', (message) => void got.push(message));
+    const listener = await attacker();
+    const captured = new Promise<string>((resolve) => listener.once('message', (_channel: string, message: string) => resolve(message)));
+    await listener.subscribe(b.redisChannel('raw-replayed'));
+    await (a as unknown as Raw).handlePublish('raw-replayed', 'first');
+    const original = await captured;
+    await until(() => got.length >= 1, 'the message');
+    const raw = await attacker();
+    await raw.publish(b.redisChannel('raw-replayed'), original);
+    await (a as unknown as Raw).handlePublish('raw-replayed', 'second');
+    await until(() => got.length >= 2, 'the next message');
+    expect(got).toEqual(['first', 'second']);
   });
 });
