@@ -1,9 +1,8 @@
 import type { AbstractKeyProvider, ConnectorKeys, KeyProviderConfig } from '@dapperduckling/keycloak-connector-server';
 import { type JWK, importJWK } from 'jose';
 import { KccConfigError, KccKeyRingError } from '../errors.js';
-import { defaultLogger } from '../logger.js';
 import type { SigningKey } from '../keyring/client-assertion.js';
-import { KeyRing, type KeyRingEvents } from '../keyring/key-ring.js';
+import { KeyRing, RING_LOGGER, type KeyRingEvents } from '../keyring/key-ring.js';
 import type { KeyRingOptions } from '../keyring/key-ring-options.js';
 import { MAX_KEYS } from '../keyring/ring-data.js';
 import { requireOptionsObject } from '../option-checks.js';
@@ -68,7 +67,7 @@ export function kccKeyProvider(source: KeyRing | KeyRingOptions = {}): KccKeyPro
   const follow = (provider: KccKeyProvider, config: KeyProviderConfig): KccKeyProvider => {
     if (closed) {
       provider.close();
-      config.pinoLogger?.warn('kccKeyProvider: a key provider was made after close() on its factory: it serves the ring\'s keys but does not tell the connector of key changes (make a new one with kccKeyProvider())');
+      (config.pinoLogger ?? provider.ring[RING_LOGGER]).warn('kccKeyProvider: a key provider was made after close() on its factory: it serves the ring\'s keys but does not tell the connector of key changes (make a new one with kccKeyProvider())');
       return provider;
     }
     const unregister = isKccClusterProvider(config.clusterProvider)
@@ -261,9 +260,14 @@ function defineProvider({ AbstractKeyProvider: Base }: UpstreamKeyBase) {
       const kid = this.startKid;
       if (kid === undefined || this.startKeyGoneReported || publishedKids.includes(kid)) return;
       this.startKeyGoneReported = true;
-      (this.keyProviderConfig.pinoLogger ?? defaultLogger).warn(
+      this.logger.warn(
         `kccKeyProvider: kid ${kid} left the JWKS (an emergency rotation, retireGraceMs 0, the ring's ${MAX_KEYS} keys, or no instance could keep it in time: Redis out of reach, processes frozen; if it is still stored, it is published again once one can), and upstream's token cache (keycloak-connector-server 3.0.10) signs refresh-token grants with the key of the connector's start for as long as the process runs: Keycloak refuses this instance's token refreshes and their users sign in again, until the instance restarts (docs/migration-keycloak-connector.md)`,
       );
+    }
+
+    /** Upstream's pino logger when the connector was given one, else the ring's connection's (a warning is never dropped). */
+    private get logger(): { warn(message: string): void } {
+      return this.keyProviderConfig.pinoLogger ?? this.ring[RING_LOGGER];
     }
 
     /** Whether the connector can be told of an active key it does not hold. */
@@ -309,7 +313,7 @@ function defineProvider({ AbstractKeyProvider: Base }: UpstreamKeyBase) {
         // The connector re-reads its OpenID configuration, building its client authentication with getActiveKeys().
         return (await this.onActiveKeyUpdate?.()) !== (false as unknown);
       } catch (error) {
-        this.keyProviderConfig.pinoLogger?.warn(`the connector's update after a signing-key change failed: ${String(error)}`);
+        this.logger.warn(`the connector's update after a signing-key change failed: ${String(error)}`);
         return false;
       }
     }
@@ -317,7 +321,7 @@ function defineProvider({ AbstractKeyProvider: Base }: UpstreamKeyBase) {
     private scheduleRetry(): void {
       const delay = announceRetryDelayMs(this.failures);
       this.failures++;
-      this.keyProviderConfig.pinoLogger?.warn(
+      this.logger.warn(
         `the connector did not take the new signing key (its OpenID configuration update failed, ${this.failures} in a row); it still signs with the previous key, told again in ${Math.round(delay / 1000)} s`,
       );
       this.retryTimer = setTimeout(() => {

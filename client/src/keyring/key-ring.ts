@@ -5,6 +5,7 @@ import { emitGuarded } from '../guarded-emit.js';
 import type { KccRedis } from '../connection.js';
 import { KccClosedError, KccKeyRingError, KccLockTimeoutError, KccNotReadyError } from '../errors.js';
 import type { EventLogTail } from '../event-log.js';
+import type { KccLogger } from '../logger.js';
 import { requireOptionsObject } from '../option-checks.js';
 import { PauseWatch } from '../pause-watch.js';
 import { waitAtMost } from '../time-limit.js';
@@ -19,6 +20,9 @@ import { KEY_RING_CHANGED, KEY_RING_CHECK, KEY_RING_KEYS } from './ring-keys.js'
 import { type NewestEntries, RingLog, readNewestRingLog } from './ring-log.js';
 import { type RingRefusalReason, reencryptRing } from './ring-seal.js';
 import { generateSigningKey } from './signing-key.js';
+
+/** Where a ring's connection logger is read, by what is built on the ring (not part of the public API). */
+export const RING_LOGGER = Symbol('kcc-redis.ring-logger');
 
 const LOCK_NAME = KEY_RING_KEYS.lock;
 /** The longest close() waits for the ring's work in flight (a connection that is down would hold it for ioredis' retries). */
@@ -483,6 +487,11 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
       this.staleReported = false;
       if (!this.keeper.lastError && !this.closed) this.notify('recovered');
     }
+  }
+
+  /** @internal The logger of the ring's connection: what a component built on the ring warns through when it was given none. */
+  get [RING_LOGGER](): KccLogger {
+    return this.redis.config.logger;
   }
 
   /** Counters, for diagnostics and metrics (a snapshot). */

@@ -378,6 +378,26 @@ describe('kccKeyProvider', () => {
     }
   });
 
+  // A connector without a pino logger (upstream's is optional): these warnings went nowhere, or to stderr.
+  it("without upstream's pino logger, the provider warns through the ring's connection's logger", async () => {
+    const warnings: string[] = [];
+    const logger = { info: () => {}, warn: (message: string) => void warnings.push(message) };
+    const redis = await KccRedis.connect({ ...connection('kcc0-prod'), logger });
+    const ring = await KeyRing.start(redis, { keyEncryptionKey: KEK, env: {}, algorithm: 'ES256' });
+    const provider = (await kccKeyProvider(ring)({})) as KccKeyProvider;
+    try {
+      await provider.getActiveKeys(); // upstream's init
+      provider.registerCallbacks(async () => false, async () => undefined); // the connector's update fails
+      await ring.rotate({ immediate: true });
+      await until(() => warnings.some((m) => m.startsWith('the connector did not take the new signing key')), 'the failed update, said');
+      await until(() => warnings.some((m) => m.startsWith('kccKeyProvider: kid ')), 'the start key leaving the JWKS, said');
+    } finally {
+      provider.close();
+      await ring.close();
+      await redis.close();
+    }
+  });
+
   /**
    * Runs `use` with a ring the app owns (started on its own connection) and a kccClusterProvider on
    * that connection, connected as the connector connects it; all three closed after.
