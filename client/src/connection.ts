@@ -17,6 +17,7 @@ import { type KccRedisConfig, type ResolvedConnection, resolveConnection } from 
 import { type ConnectionRole, type DedicatedRole, MAX_BLOCKING_READ_MS, type RedisClient, type RenewDedicated } from './redis-client.js';
 import { SLOT_MOVING_RETRY_MS, refusedForNow } from './refused-for-now.js';
 import { ScriptCache } from './script-cache.js';
+import { withoutClientInfo } from './cluster-subscriber-connection.js';
 import { ClusterTopology } from './cluster-topology.js';
 import { ServerClock } from './server-clock.js';
 import { socketConnector } from './socket-connector.js';
@@ -828,6 +829,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
           lazyConnect: true,
         })
       : firstConnectWithoutReadyCheck(new Redis({ ...options, host: config.host, port: config.port, enableReadyCheck: false }));
+    if (client instanceof Cluster) withoutClientInfo(client);
     this.clients.set(client, role);
     if (client instanceof Cluster && role !== 'reader') this.topology ??= this.watchTopology();
     this.renewal?.track(client);

@@ -1,12 +1,13 @@
 import { appendFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Cluster, Redis } from 'ioredis';
+import { type Cluster, Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { CompactSign, createLocalJWKSet } from 'jose';
 import { KccRedis, type KccConnectionOptions, KeyRing, Revocations, createKeycloakPushVerifier } from '../../../client/src/index.js';
 import { shardChannel } from '../../../client/src/pubsub-mode.js';
+import { clusterSubscriberConnection } from '../../../client/src/cluster-subscriber-connection.js';
 import { LocalCluster } from '../../../local/local-cluster.js';
 import { LOCAL_ADMIN_USER } from '../../../local/local-redis.js';
 import { nextEvent, until, untilAsync } from '../../support/events.js';
@@ -247,6 +248,54 @@ describe('sharded pub/sub in cluster mode (3 TLS primaries)', () => {
     const counts = await subscribers();
     expect(counts.reduce((a, c) => a + c.classic, 0)).toBe(3);
     expect(counts[await owner(SHARDED)]!.sharded).toBe(2);
+  });
+
+  // An attack review's find: ioredis 6 builds its classic cluster subscriber from a few node options, without
+  // disableClientInfo, so that connection sent CLIENT SETINFO, which the access string refuses on Valkey 7.2+
+  // (the stack's default engine): each refusal counts in CommandAuthorizationFailures, which the stack alarms
+  // on. This server (7.0) has no SETINFO, so what the client sends is recorded instead.
+  it("classic pub/sub: ioredis' own subscriber connection sends no CLIENT SETINFO, nor the one that replaces it", async () => {
+    const sent: { connection: unknown; args: unknown[] }[] = [];
+    const prototype = Redis.prototype as unknown as { client: (...args: unknown[]) => unknown };
+    const client = prototype.client;
+    prototype.client = function recorded(this: unknown, ...args: unknown[]) {
+      sent.push({ connection: this, args });
+      return client.apply(this, args);
+    };
+    const setInfoBy = (connection: unknown) => sent.filter((call) => call.connection === connection && String(call.args[0]).toUpperCase() === 'SETINFO');
+    try {
+      // The recording sees ioredis' default: a connection without disableClientInfo sends it.
+      const node = cluster.nodes[0]!;
+      const control = new Redis({ host: node.host, port: node.port, tls: { ca: cluster.ca, servername: 'localhost' }, username: USER, password: cluster.users.get(USER)!.password, lazyConnect: true });
+      await control.connect();
+      await until(() => setInfoBy(control).length === 2, 'the control connection sending CLIENT SETINFO twice');
+      control.disconnect();
+
+      const x = await connect(0, { pubSub: 'classic' });
+      const ids = await heard(x);
+      const subscriberCluster = [...(x as unknown as { clients: Map<unknown, string> }).clients].find(([, role]) => role === 'subscriber')?.[0] as Cluster;
+      const first = clusterSubscriberConnection(subscriberCluster).connection!;
+      expect(first.status).toBe('ready');
+      await onEachNode((admin) => admin.publish(CLASSIC, JSON.stringify({ id: 'first' })));
+      await until(() => ids.includes('first'), 'a message over the first subscriber connection');
+      expect(setInfoBy(first)).toEqual([]);
+
+      const resubscribed = nextEvent(x, 'resubscribed');
+      first.disconnect(); // ioredis picks a node again and makes a new connection there
+      await resubscribed;
+      const second = clusterSubscriberConnection(subscriberCluster).connection!;
+      expect(second).not.toBe(first);
+      await untilAsync(async () => {
+        await onEachNode((admin) => admin.publish(CLASSIC, JSON.stringify({ id: 'second' })));
+        return ids.includes('second');
+      }, 'a message over the new subscriber connection', 10_000);
+      expect(setInfoBy(second)).toEqual([]);
+      // Nor any other connection as the app-env's user (the instance's commands and nodes; the test's admin connections send it).
+      const asUser = (connection: unknown) => (connection as Redis).options.username === USER;
+      expect(sent.filter((call) => String(call.args[0]).toUpperCase() === 'SETINFO' && call.connection !== control && asUser(call.connection)).length).toBe(0);
+    } finally {
+      prototype.client = client;
+    }
   });
 
   it('falls back to classic pub/sub on servers without SPUBLISH (renamed away) and still reaches every node', async () => {
