@@ -3,6 +3,10 @@ import { KccAwsError } from '../errors.js';
 import { callWithin } from './bounded-call.js';
 import { loadSdk } from './load-sdk.js';
 
+/** What a lookup of a group that does not exist adds: an ElastiCache Serverless cache is found by its endpoint, not discovered. */
+const SERVERLESS_HINT =
+  '. If this is an ElastiCache Serverless cache, it has no replication group to discover: set url or KCC_REDIS_URL to its endpoint (rediss://<cache>-<id>.serverless.<region>.cache.amazonaws.com:6379, the stack output) and serverless: true or KCC_REDIS_SERVERLESS=true';
+
 export interface DiscoveredEndpoint {
   readonly host: string;
   readonly port: number;
@@ -33,7 +37,9 @@ export async function discoverEndpoint(replicationGroupId: string, region: strin
     return { host: endpoint.Address, port: endpoint.Port, clusterMode };
   } catch (cause) {
     if (cause instanceof KccAwsError) throw cause;
-    throw fail(cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause), cause);
+    // The stack's password secret names the cache on a serverless stack as well, which is no replication group.
+    const serverlessHint = cause instanceof Error && cause.name === 'ReplicationGroupNotFoundFault' ? SERVERLESS_HINT : '';
+    throw fail(`${cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause)}${serverlessHint}`, cause);
   } finally {
     client.destroy();
   }

@@ -1,4 +1,4 @@
-import { DescribeReplicationGroupsCommand, ElastiCacheClient } from '@aws-sdk/client-elasticache';
+import { DescribeReplicationGroupsCommand, ElastiCacheClient, ReplicationGroupNotFoundFault } from '@aws-sdk/client-elasticache';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -202,6 +202,12 @@ describe('connection config: from the stack secret and endpoint discovery (AWS A
       secrets.on(GetSecretValueCommand).resolves({ SecretString: secretString });
       elasticache.on(DescribeReplicationGroupsCommand).resolves({ ReplicationGroups: [{ TransitEncryptionEnabled: false }] });
     }, 'KCC_AWS_LOOKUP_FAILED', /replication group "kcc-redis": has no transit encryption/],
+    // A serverless stack's password secret names the cache, which DescribeReplicationGroups does not find
+    // (the fault as the API reference names it: API_DescribeReplicationGroups.html, Errors).
+    ['the secret of a serverless stack, without url', () => {
+      secrets.on(GetSecretValueCommand).resolves({ SecretString: secretString });
+      elasticache.on(DescribeReplicationGroupsCommand).rejects(new ReplicationGroupNotFoundFault({ message: 'ReplicationGroup kcc-redis not found.', $metadata: {} }));
+    }, 'KCC_AWS_LOOKUP_FAILED', /replication group "kcc-redis": ReplicationGroupNotFoundFault: .*If this is an ElastiCache Serverless cache, .*set url or KCC_REDIS_URL .* and serverless: true or KCC_REDIS_SERVERLESS=true$/],
   ])('%s → a clear error without the secret value', async (_name, arrange, code, message) => {
     arrange();
     const error = await resolveConnection({ secretId: 'my-secret', region: 'eu-west-1', env: {} }).then(
