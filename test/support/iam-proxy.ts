@@ -1,4 +1,4 @@
-import { timingSafeEqual } from 'node:crypto';
+import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { type Server, type TLSSocket, connect as tlsConnect, createServer } from 'node:tls';
 import { Sha256 } from '@smithy/core/checksum';
 import { SignatureV4 } from '@smithy/signature-v4';
@@ -67,13 +67,17 @@ const MAX_FIRST_COMMAND_BYTES = 64 * 1024;
  * AUTH user, an IAM-enabled user, and the right cache and resource type. It then logs in to the
  * real server as that user with its password and relays bytes. Refused tokens get WRONGPASS and
  * the connection stays unauthenticated, as on ElastiCache. Connections older than
- * `maxConnectionAgeMs` on the proxy's clock are closed, like ElastiCache's 12-hour limit. Users
+ * `maxConnectionAgeMs` on the proxy's clock are closed, like ElastiCache's 12-hour limit; an AUTH
+ * or HELLO … AUTH with a new token on a logged-in connection restarts that time, as ElastiCache's
+ * does (one with a refused token gets WRONGPASS and changes nothing). Users
  * named in `passwordUsers` log in with their password beside the IAM users, as on one ElastiCache
  * user group: their AUTH goes to the server as sent.
  */
 export class IamProxy {
   /** Every accepted login, in order. */
   readonly logins: IamProxyLogin[] = [];
+  /** Every accepted AUTH or HELLO … AUTH on a connection already logged in, in order (each restarts its 12 hours). */
+  readonly reauthentications: IamProxyLogin[] = [];
   /** Why each refused token was refused (for assertions; the client only sees WRONGPASS). */
   readonly refusals: string[] = [];
   closedForAge = 0;
@@ -281,15 +285,72 @@ export class IamProxy {
     const rewritten = [...args];
     if (login && passwordIndex !== undefined) rewritten[passwordIndex] = password!;
     upstream.write(encodeCommand(rewritten));
-    if (rest.length > 0) upstream.write(rest);
-    client.pipe(upstream);
     upstream.pipe(client);
     if (!login) {
+      if (rest.length > 0) upstream.write(rest);
+      client.pipe(upstream);
       this.passwordConnections.set(client, upstream);
       return;
     }
     this.logins.push(login);
-    this.open.set(client, { upstream, since: this.now(), id: this.nextId++ });
+    const entry = { upstream, since: this.now(), id: this.nextId++ };
+    this.open.set(client, entry);
+    this.relayWithReauthentication(client, upstream, entry, rest);
+  }
+
+  /**
+   * Relays an IAM connection's later commands as sent, but for an AUTH or HELLO … AUTH, which
+   * re-authenticates: "The connection can be prolonged for 12 hours by sending an AUTH or HELLO
+   * command with a new IAM authentication token" (https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/auth-iam.html,
+   * Limitations). A valid token goes to the server as the user's password and restarts the
+   * connection's 12 hours; a refused one goes with a password the server refuses, so that WRONGPASS
+   * comes back in order among the replies and the connection stays logged in as before (what a
+   * failed AUTH does in Redis). Commands are not rewritten otherwise: their bytes pass as they came.
+   */
+  private relayWithReauthentication(client: TLSSocket, upstream: TLSSocket, entry: { since: number }, first: Buffer): void {
+    let buffered = first;
+    let busy = false;
+    const next = async (): Promise<void> => {
+      busy = true;
+      while (buffered.length > 0 && !client.destroyed) {
+        const parsed = parseCommand(buffered);
+        if (parsed === 'incomplete') break;
+        if (parsed === 'invalid') {
+          upstream.write(buffered); // not RESP arrays (an inline command): the server answers it
+          buffered = Buffer.alloc(0);
+          break;
+        }
+        const raw = buffered.subarray(0, parsed.length);
+        buffered = buffered.subarray(parsed.length);
+        const credentials = credentialsOf(parsed.args);
+        if (!credentials) {
+          upstream.write(raw);
+          continue;
+        }
+        const verdict = await this.check(credentials.user, credentials.password);
+        const rewritten = [...parsed.args];
+        if ('refused' in verdict) {
+          this.refusals.push(verdict.refused);
+          rewritten[credentials.passwordIndex] = `refused-token-${randomUUID()}`;
+        } else {
+          const password = this.options.upstream.users.get(verdict.login.user)?.password ?? this.options.upstreamPasswords?.get(verdict.login.user);
+          if (password === undefined) {
+            client.destroy();
+            return;
+          }
+          rewritten[credentials.passwordIndex] = password;
+          this.reauthentications.push(verdict.login);
+          entry.since = this.now();
+        }
+        upstream.write(encodeCommand(rewritten));
+      }
+      busy = false;
+    };
+    client.on('data', (data: Buffer) => {
+      buffered = buffered.length === 0 ? data : Buffer.concat([buffered, data]);
+      if (!busy) void next();
+    });
+    void next();
   }
 
   private sweep(): void {

@@ -365,6 +365,36 @@ describe('IAM authentication through an ElastiCache stand-in (token-checking TLS
     expect(redis.stats.reconnects).toBeGreaterThanOrEqual(1);
   });
 
+  // The stand-in as ElastiCache documents it (auth-iam.html, Limitations): "The connection can be prolonged
+  // for 12 hours by sending an AUTH or HELLO command with a new IAM authentication token". The client
+  // replaces connections instead; docs/iam-auth.md tells other clients to re-authenticate.
+  it('the stand-in prolongs a connection re-authenticated with a new token by 12 hours; a refused token changes nothing', async () => {
+    const raw = new Redis({ host: '127.0.0.1', port: iam.proxy.port, tls: { ca: iam.server.ca, servername: 'localhost' }, username: USER, password: await token(), lazyConnect: true, retryStrategy: () => null, disableClientInfo: true });
+    try {
+      await raw.connect();
+      expect(await raw.ping()).toBe('PONG');
+      const sweptAfter = async (hours: number) => {
+        const sweeps = iam.proxy.sweeps;
+        iam.clock.advance(hours * HOUR);
+        await until(() => iam.proxy.sweeps > sweeps, 'an age check after the clock moved');
+      };
+      await sweptAfter(11);
+      expect(await raw.auth(USER, await token())).toBe('OK');
+      expect(iam.proxy.reauthentications.at(-1)).toMatchObject({ user: USER, accessKeyId: KEY_1.accessKeyId });
+      const closed = iam.proxy.closedForAge;
+      await expect(raw.auth(USER, await token({ region: 'us-east-1' }))).rejects.toThrow(/^WRONGPASS/);
+      expect(iam.proxy.refusals.at(-1)).toMatch(/credential scope/);
+      expect(await raw.ping()).toBe('PONG'); // still logged in as before
+      await sweptAfter(2); // 13 hours after the login, 2 after the new token
+      expect(iam.proxy.closedForAge).toBe(closed);
+      expect(await raw.ping()).toBe('PONG');
+      await sweptAfter(11); // 13 hours after the new token
+      expect(iam.proxy.closedForAge).toBe(closed + 1);
+    } finally {
+      raw.disconnect();
+    }
+  });
+
   it('signs a new token for a reconnect instead of reusing one older than 15 minutes', async () => {
     // Stand-by token checks once an hour (real time): only the per-connection signature can help.
     const redis = await connect({ iam: { checkIntervalMs: 3_600_000 } });
