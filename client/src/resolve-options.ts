@@ -129,7 +129,7 @@ export async function resolveConnection(options: KccConnectionOptions = {}): Pro
   const tlsCa = await resolveCa(options, env, problems);
   const replicationGroupId = first(options.replicationGroupId, env.KCC_REDIS_REPLICATION_GROUP_ID, secret?.replicationGroupId);
   if (!endpoint && serverless) {
-    problems.push('url: missing; a serverless cache has no replication group to discover: set url or KCC_REDIS_URL to its endpoint (rediss://<cache>-<id>.serverless.<region>.cache.amazonaws.com:6379)');
+    problems.push('url: missing; a serverless cache has no replication group to discover: set url or KCC_REDIS_URL to its endpoint (rediss://<cache>-<id>.serverless.<region code, e.g. euw1>.cache.amazonaws.com:6379)');
   } else if (!endpoint && !replicationGroupId && first(options.url, env.KCC_REDIS_URL) === undefined) {
     problems.push('url: missing; set the url option or KCC_REDIS_URL (rediss://host:port), CLUSTER_REDIS_HOST, or a replicationGroupId to discover');
   }

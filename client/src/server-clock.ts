@@ -129,7 +129,7 @@ export class ServerClock {
       }
       this.refused = true;
       this.logger.warn(
-        'the Redis server refuses TIME: this host\'s clock is used as it is (key ring writes go ahead without comparing it with the server\'s; revocation bounds and heartbeats use it uncorrected)',
+        'the Redis server refuses TIME: this host\'s clock is used as it is (key ring writes go ahead without comparing it with the server\'s; revocation bounds, heartbeats and the keycloak-connector provider\'s sealed times use it uncorrected: hosts more than a minute apart drop each other\'s connector messages)',
         { error: error.message },
       );
       return undefined;

@@ -5,7 +5,7 @@ import { loadSdk } from './load-sdk.js';
 
 /** What a lookup of a group that does not exist adds: an ElastiCache Serverless cache is found by its endpoint, not discovered. */
 const SERVERLESS_HINT =
-  '. If this is an ElastiCache Serverless cache, it has no replication group to discover: set url or KCC_REDIS_URL to its endpoint (rediss://<cache>-<id>.serverless.<region>.cache.amazonaws.com:6379, the stack output) and serverless: true or KCC_REDIS_SERVERLESS=true';
+  '. If this is an ElastiCache Serverless cache, it has no replication group to discover: set url or KCC_REDIS_URL to its endpoint (rediss://<cache>-<id>.serverless.<region code, e.g. euw1>.cache.amazonaws.com:6379, the stack output) and serverless: true or KCC_REDIS_SERVERLESS=true';
 
 export interface DiscoveredEndpoint {
   readonly host: string;

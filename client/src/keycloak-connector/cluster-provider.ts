@@ -5,7 +5,7 @@ import { KccRedis } from '../connection.js';
 import { type DropCounts, type DropReason, emptyDropCounts, encodeEnvelope, isOversized } from '../envelope.js';
 import { KccConnectionError, KccNotReadyError } from '../errors.js';
 import { KEY_RING_DEFAULTS, type KeyRingOptions, resolveKeyEncryptionKeys } from '../keyring/key-ring-options.js';
-import { ConnectorSeal, MESSAGE_MAX_AGE_MS, type Refusal } from './connector-seal.js';
+import { ConnectorSeal, MESSAGE_AHEAD_SLACK_MS, MESSAGE_MAX_AGE_MS, type Refusal } from './connector-seal.js';
 import { HeardMessages } from './heard-messages.js';
 import { OptionProblems, kindOf, requireOptionsObject } from '../option-checks.js';
 import { isPlainObject } from '../plain-object.js';
@@ -52,7 +52,7 @@ export type ConnectorKeyEncryptionKeys = Pick<
 export interface KccClusterProviderExtras {
   /** The connection; throws before `connectOrThrow()`. */
   readonly redis: KccRedis;
-  /** Incoming messages dropped, by reason (one that did not open under the key-encryption keys, or was sent more than 30 s before, is `invalid`). */
+  /** Incoming messages dropped, by reason (one that did not open under the key-encryption keys, or was sent more than 5 minutes before, or is dated more than a minute ahead, is `invalid`). */
   readonly dropped: DropCounts;
   /** Values read from Redis that did not open under the key-encryption keys, or were past the expiry sealed with them: taken as absent. */
   readonly refused: number;
@@ -80,9 +80,22 @@ const valueName = (key: string) => `value\n${key}`;
 const channelName = (channel: string) => `channel\n${channel}`;
 const lockName = (key: string) => `lock\n${key}`;
 
-/** When a value or message that did not open was last reported (this process). */
-let lastUnsealedReportAt = Number.NEGATIVE_INFINITY;
+/** When a value or message not taken was last reported, by what and why (this process). */
+const lastRefusalReportAt = new Map<string, number>();
 const UNSEALED_REPORT_INTERVAL_MS = 60_000;
+/** What each refusal is said as, after "a keycloak-connector value / message in Redis". */
+const REFUSALS: Record<'value' | 'message', Record<Refusal, string>> = {
+  value: {
+    unopened: 'did not open under the key-encryption keys held: ignored (a cache miss); it was altered or written without the key-encryption key (another writer of Redis), or this instance has another key-encryption key than the rest',
+    expired: 'was past the expiry sealed with it: ignored (a cache miss); a writer of Redis put an expired value back or removed its expiry, the write came late (a failover delayed it), or instances disagree on the time (the server refuses TIME and host clocks differ)',
+    ahead: 'was dated ahead of the server\'s time: ignored (a cache miss)',
+  },
+  message: {
+    unopened: 'did not open under the key-encryption keys held: dropped; it was altered or written without the key-encryption key (another writer of Redis), or this instance has another key-encryption key than the rest',
+    expired: `was sent more than ${MESSAGE_MAX_AGE_MS / 60_000} minutes before: dropped; a writer of Redis sent an old message again, its publish waited that long (Redis out of reach), or instances disagree on the time (the server refuses TIME and host clocks differ)`,
+    ahead: `was dated more than ${MESSAGE_AHEAD_SLACK_MS / 1000} s ahead of this instance's estimate of the server's time: dropped; instances disagree on the time (the server refuses TIME and host clocks differ)`,
+  },
+};
 
 /** True for providers made by {@link kccClusterProvider}. */
 export function isKccClusterProvider(value: unknown): value is KccClusterProvider {
@@ -636,18 +649,14 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
     private refuse(what: 'value' | 'message', why: Refusal): void {
       if (what === 'message') this.drop('invalid');
       else this.refusedValues++;
-      // At most once a minute: a writer of Redis cannot flood the log, nor silence a later, real problem for good.
+      // At most once a minute for each kind and reason: a writer of Redis cannot flood the log, nor keep a
+      // real problem of another kind (instances on different key-encryption keys) out of it.
       const now = performance.now();
-      if (now - lastUnsealedReportAt < UNSEALED_REPORT_INTERVAL_MS) return;
-      lastUnsealedReportAt = now;
+      const kind = `${what}:${why}`;
+      if (now - (lastRefusalReportAt.get(kind) ?? Number.NEGATIVE_INFINITY) < UNSEALED_REPORT_INTERVAL_MS) return;
+      lastRefusalReportAt.set(kind, now);
       // No key or channel name: upstream's hold a refresh token's jti, which its cookie check takes as a credential.
-      this.logger.warn(
-        why === 'expired'
-          ? `a keycloak-connector ${what} in Redis was ${what === 'value' ? 'past the expiry sealed with it' : `sent more than ${MESSAGE_MAX_AGE_MS / 1000} s before`}: ignored (a cache miss, a dropped message); ` +
-              `a writer of Redis ${what === 'value' ? 'put an expired value back or removed its expiry' : 'sent an old message again'}, or this instance's estimate of the server's time is off (said at most once a minute)`
-          : `a keycloak-connector ${what} in Redis did not open under the key-encryption keys held: ignored (a cache miss, a dropped message); ` +
-              'it was altered or written without the key-encryption key (another writer of Redis), or this instance has another key-encryption key than the rest (said at most once a minute)',
-      );
+      this.logger.warn(`a keycloak-connector ${what} in Redis ${REFUSALS[what][why]} (said at most once a minute)`);
     }
 
     private drop(reason: DropReason): void {

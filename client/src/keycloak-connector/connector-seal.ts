@@ -11,11 +11,18 @@ const PAYLOAD_VERSION = 1;
 
 /** How far past its expiry a value still opens: the writer's and the reader's estimates of the server's time may differ by this much. */
 export const VALUE_EXPIRY_SLACK_MS = 5_000;
-/** How long after it was sent a message is still delivered (a listener hears each id once within this time). */
-export const MESSAGE_MAX_AGE_MS = 30_000;
+/**
+ * How long after it was sent a message is still delivered (a listener hears each id once within
+ * this time): long enough for a publish that waited out a failover (the connection retries a command
+ * through reconnects) to be heard, as it was before messages carried their time; a message sent
+ * again within it reaches only a listener that subscribed after the first, and is what was sent.
+ */
+export const MESSAGE_MAX_AGE_MS = 5 * 60_000;
+/** How far ahead of this instance's estimate of the server's time a message's time may be (the sender's estimate, off by as much). */
+export const MESSAGE_AHEAD_SLACK_MS = 60_000;
 
-/** Why a sealed value or message was not taken. */
-export type Refusal = 'unopened' | 'expired';
+/** Why a sealed value or message was not taken: it did not open, it is past its time, or (a message) dated ahead of it. */
+export type Refusal = 'unopened' | 'expired' | 'ahead';
 
 interface ValuePayload {
   readonly v: typeof PAYLOAD_VERSION;
@@ -80,11 +87,16 @@ export class ConnectorSeal {
     return { text: payload.d };
   }
 
-  /** The message sealed for `context` with its id and time, or why not: it did not open, or was sent more than {@link MESSAGE_MAX_AGE_MS} before server time `now`. */
+  /**
+   * The message sealed for `context` with its id and time, or why not: it did not open, was sent more
+   * than {@link MESSAGE_MAX_AGE_MS} before server time `now`, or is dated more than
+   * {@link MESSAGE_AHEAD_SLACK_MS} after it.
+   */
   async openMessage(context: string, sealed: string, now: number): Promise<{ readonly text: string; readonly id: string; readonly sentAt: number } | { readonly refused: Refusal }> {
     const payload = await this.open(context, sealed);
     if (!isMessagePayload(payload)) return { refused: 'unopened' };
     if (now - payload.t > MESSAGE_MAX_AGE_MS) return { refused: 'expired' };
+    if (payload.t - now > MESSAGE_AHEAD_SLACK_MS) return { refused: 'ahead' };
     return { text: payload.d, id: payload.i, sentAt: payload.t };
   }
 

@@ -156,6 +156,6 @@ describe('key ring: instances whose clocks differ', () => {
     const ring = closeLater(await KeyRing.start(redis, { keyEncryptionKey: KEK, algorithm: 'ES256', env: {}, lockTtlMs: 2_000 })); // writes the first key
     expect((await ring.rotate({ immediate: true })).rotated).toBe(true); // and a second ring
     expect(ring.health()).toMatchObject({ status: 'ready', generation: 2 });
-    expect(warnings.filter((w) => w.includes('TIME'))).toEqual(['the Redis server refuses TIME: this host\'s clock is used as it is (key ring writes go ahead without comparing it with the server\'s; revocation bounds and heartbeats use it uncorrected)']);
+    expect(warnings.filter((w) => w.includes('TIME'))).toEqual(['the Redis server refuses TIME: this host\'s clock is used as it is (key ring writes go ahead without comparing it with the server\'s; revocation bounds, heartbeats and the keycloak-connector provider\'s sealed times use it uncorrected: hosts more than a minute apart drop each other\'s connector messages)']);
   });
 });

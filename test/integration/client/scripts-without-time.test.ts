@@ -53,7 +53,7 @@ describe('a server that refuses TIME in scripts (ElastiCache Serverless)', () =>
     expect((await ring.rotate({ immediate: true })).rotated).toBe(true);
 
     // Once per connection that asked (each instance estimates the server's clock on its own).
-    expect(warnings.filter((w) => w.includes('TIME'))).toEqual(Array(2).fill('the Redis server refuses TIME: this host\'s clock is used as it is (key ring writes go ahead without comparing it with the server\'s; revocation bounds and heartbeats use it uncorrected)'));
+    expect(warnings.filter((w) => w.includes('TIME'))).toEqual(Array(2).fill('the Redis server refuses TIME: this host\'s clock is used as it is (key ring writes go ahead without comparing it with the server\'s; revocation bounds, heartbeats and the keycloak-connector provider\'s sealed times use it uncorrected: hosts more than a minute apart drop each other\'s connector messages)'));
     expect(warnings.filter((w) => !w.includes('TIME'))).toEqual([]);
   });
 });

@@ -4,7 +4,7 @@
  * token set, keep one past its expiry, or send an old message again as new.
  */
 import { describe, expect, it } from 'vitest';
-import { ConnectorSeal, MESSAGE_MAX_AGE_MS, VALUE_EXPIRY_SLACK_MS } from '../../../client/src/keycloak-connector/connector-seal.js';
+import { ConnectorSeal, MESSAGE_AHEAD_SLACK_MS, MESSAGE_MAX_AGE_MS, VALUE_EXPIRY_SLACK_MS } from '../../../client/src/keycloak-connector/connector-seal.js';
 import { HeardMessages } from '../../../client/src/keycloak-connector/heard-messages.js';
 import { KeyEncryptionKey } from '../../../client/src/keyring/key-encryption.js';
 import { KeyEncryptionKeys } from '../../../client/src/keyring/key-encryption-keys.js';
@@ -36,6 +36,14 @@ describe('ConnectorSeal: the time sealed with each value and message', () => {
     expect(await s.openMessage('ctx', copy!.sealed, NOW + MESSAGE_MAX_AGE_MS + 1)).toEqual({ refused: 'expired' });
   });
 
+  it('a message dated more than MESSAGE_AHEAD_SLACK_MS after the server time is refused (it would be kept and replayable that much longer)', async () => {
+    const s = await seal();
+    const [copy] = s.messageCopies('channel\nc', 'ctx', '{"n":1}', 'id-1', NOW + MESSAGE_AHEAD_SLACK_MS);
+    expect(await s.openMessage('ctx', copy!.sealed, NOW)).toMatchObject({ id: 'id-1' });
+    const [ahead] = s.messageCopies('channel\nc', 'ctx', '{"n":1}', 'id-2', NOW + MESSAGE_AHEAD_SLACK_MS + 1);
+    expect(await s.openMessage('ctx', ahead!.sealed, NOW)).toEqual({ refused: 'ahead' });
+  });
+
   it('a message does not open as a value nor a value as a message, and neither for another context or sealed without the time', async () => {
     const s = await seal();
     const [message] = s.messageCopies('n', 'ctx', 'text', 'id', NOW);
@@ -61,10 +69,22 @@ describe('HeardMessages', () => {
     expect(heard.hear('first', NOW, NOW + MESSAGE_MAX_AGE_MS)).toBe(false);
   });
 
-  it('lets go of ids once their messages are too old to be delivered', () => {
+  it('lets go of ids once their messages are too old to be delivered, with 5 s to spare', () => {
     const heard = new HeardMessages();
+    const kept = () => (heard as unknown as { kept: Map<string, number> }).kept.size;
     for (let i = 0; i < 100; i++) heard.hear(`id-${i}`, NOW, NOW);
-    heard.hear('late', NOW + MESSAGE_MAX_AGE_MS + 1, NOW + MESSAGE_MAX_AGE_MS + 1);
-    expect((heard as unknown as { kept: Map<string, number> }).kept.size).toBe(1);
+    heard.hear('later', NOW + MESSAGE_MAX_AGE_MS + 5_000, NOW + MESSAGE_MAX_AGE_MS + 5_000);
+    expect(kept()).toBe(101);
+    heard.hear('latest', NOW + MESSAGE_MAX_AGE_MS + 5_001, NOW + MESSAGE_MAX_AGE_MS + 5_001);
+    expect(kept()).toBe(2);
+  });
+
+  it('an estimate of the server time that steps back (measured again) does not let an id go early: a message still young enough is heard once', () => {
+    const heard = new HeardMessages();
+    expect(heard.hear('x', NOW, NOW)).toBe(true);
+    // Another message judged at a later estimate, 3 s past the first's age limit ...
+    heard.hear('y', NOW + MESSAGE_MAX_AGE_MS + 3_000, NOW + MESSAGE_MAX_AGE_MS + 3_000);
+    // ... then the estimate steps back 4 s: the first message is young enough again, and still known.
+    expect(heard.hear('x', NOW, NOW + MESSAGE_MAX_AGE_MS - 1_000)).toBe(false);
   });
 });
