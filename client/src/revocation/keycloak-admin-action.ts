@@ -144,7 +144,7 @@ export async function verifyAdminAction(token: string, keys: RealmKeys, check: A
   const notBefore = (p.notBefore as number | undefined) ?? 0;
   if (notBefore < 0) return fail('bad_payload', '"notBefore" must be 0 or a time');
   if (notBefore > latestNotBefore(check.nowMs, slack)) {
-    return fail('future_not_before', `"notBefore" ${show(notBefore)} is more than ${MAX_NOT_BEFORE_SKEW_SECONDS + slack} s ahead of this instance's clock: it would refuse every token until then; check Keycloak's clock`);
+    return fail('future_not_before', `"notBefore" ${show(notBefore)} is more than ${MAX_NOT_BEFORE_SKEW_SECONDS + slack} s ahead of this instance's clock: it would refuse every token until then; a push from the admin console's 'Set to now' takes the admin's browser clock: correct that computer's clock and push again (or check Keycloak's)`);
   }
   return {
     ok: true,

@@ -101,7 +101,8 @@ const KEYCLOAK_ADMIN_OPTION_NAMES = {
  * the JWS `typ` Keycloak writes (`JWT`), a payload that is an admin action and no other realm-signed
  * token (no `iss`, `exp`, `typ`, … claim), `action` for the endpoint, `resource` = `clientId`,
  * `expiration` passed by at most `clockToleranceMs` and at most 90 s ahead, `notBefore` from 0 to now + 60 s
- * (`MAX_NOT_BEFORE_SKEW_SECONDS`: a Keycloak whose clock runs fast gets a 400 and nothing changes),
+ * (`MAX_NOT_BEFORE_SKEW_SECONDS`: a Keycloak whose clock runs fast, or a 'Set to now' from an admin's
+ * computer whose clock does, gets a 400 and nothing changes),
  * and the action `id` not seen before in the cluster. Then:
  * - `LOGOUT` with `keycloakSessionIds` / `adapterSessionIds` → `sink.revokeSession` for each id;
  * - `LOGOUT` without them ("log out all") → `sink.revokeAllBefore(notBefore || now)` (raises only, as
