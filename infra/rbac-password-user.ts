@@ -1,4 +1,4 @@
-import { ArnFormat, Stack } from 'aws-cdk-lib';
+import { ArnFormat, Aws, Fn, Stack } from 'aws-cdk-lib';
 import { CfnUser } from 'aws-cdk-lib/aws-elasticache';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
@@ -54,10 +54,15 @@ export class RbacPasswordUser extends Construct {
       arnFormat: ArnFormat.COLON_RESOURCE_NAME,
     });
 
+    // Any change to the template makes CloudFormation generate a new password (GenerateSecretString),
+    // while the user keeps the old one: its dynamic reference is resolved again only when the user
+    // itself changes. So nothing in it may follow the stack's environment: the ARN is built from
+    // the pseudo parameters whether or not the stack has an account and region (formatArn writes them
+    // out when it has, so adding `env`, which any lookup needs, changed every app's password).
     const template: Omit<RedisUserSecret, typeof USER_SECRET_PASSWORD_FIELD> = {
       username: props.userName,
       keyPrefix: props.keyPrefix,
-      userArn: this.userArn,
+      userArn: Fn.join('', ['arn:', Aws.PARTITION, ':elasticache:', Aws.REGION, ':', Aws.ACCOUNT_ID, ':user:', props.userId]),
       replicationGroupId: props.replicationGroupId,
     };
     this.secret = new Secret(this, 'Secret', {

@@ -1,11 +1,11 @@
-import { Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import { App, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { describe, expect, it, vi } from 'vitest';
 import { AppEnvAuth, CacheEngine, type IKccRedisCache, KccCachePropsError, KccRedisCache, type KccRedisCacheProps } from '../../../infra/index.js';
-import { bareStack, build } from '../../support/synth.js';
+import { bareStack, build, outdir } from '../../support/synth.js';
 
 vi.setConfig({ testTimeout: 120_000 });
 
@@ -130,5 +130,25 @@ describe('stacks side by side in one account', () => {
     expect(prod).toHaveLength(4);
     expect(staging).toHaveLength(4);
     expect(prod.filter((id) => staging.includes(id))).toEqual([]);
+  });
+});
+
+// A review of the stack's updates: the password secrets' GenerateSecretString held the user's ARN as
+// formatArn wrote it, literal once the stack has an account and region (a VPC lookup needs them), so
+// adding `env` changed the template: CloudFormation generated new passwords, the users kept the old
+// ones (their dynamic reference is resolved again only when the user changes), and every app got
+// WRONGPASS until the next rotation.
+describe('the password secrets do not follow the stack environment', () => {
+  it('GenerateSecretString is the same with and without an account and region', () => {
+    const generated = (env?: { account: string; region: string }) => {
+      const stack = new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] }, outdir: outdir() }), 'Orders', env ? { env } : {});
+      const vpc = new ec2.Vpc(stack, 'Vpc', { natGateways: 0, subnetConfiguration: [{ name: 'i', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }] });
+      new KccRedisCache(stack, 'Cache', { vpc, apps: [{ name: 'orders', envs: ['prod'] }], replicationGroupId: 'orders-cache' });
+      const secrets = Template.fromStack(stack).findResources('AWS::SecretsManager::Secret', { Properties: { GenerateSecretString: { GenerateStringKey: 'password' } } });
+      return Object.fromEntries(Object.entries(secrets).map(([id, secret]) => [id, (secret as { Properties: { GenerateSecretString: unknown } }).Properties.GenerateSecretString]));
+    };
+    const without = generated();
+    expect(Object.keys(without).length).toBe(2); // the default user's and orders-prod's
+    expect(generated({ account: '123456789012', region: 'eu-west-1' })).toEqual(without);
   });
 });
