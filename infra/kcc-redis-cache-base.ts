@@ -311,6 +311,16 @@ export abstract class KccRedisCacheBase extends Resource implements IKccRedisCac
   }
 }
 
+/**
+ * What is said at synth (an info annotation, as the stack's other notes: a warning fails strict
+ * synth) when the cache's name was generated from the construct's path: moving or renaming the
+ * construct, or a parent, generates another name, and CloudFormation then creates a new, empty cache
+ * under it (new users, new passwords) and deletes the old one; nothing collides, so nothing stops it.
+ */
+export function generatedNameNote(option: 'replicationGroupId' | 'serverlessCacheName', name: string): string {
+  return `${option} is generated from this construct's path ("${name}"): moving or renaming the construct or a parent generates another, and a deploy then replaces the cache with an empty one (new users and passwords; the old one is deleted, with a final snapshot). Set ${option}: '${name}' to keep it`;
+}
+
 /** A default namespace unique to the construct's path: lowercase letters and digits, at most 20. */
 export function generatedNamespace(scope: Construct): string {
   const name = Names.uniqueResourceName(scope, { maxLength: 20 }).toLowerCase().replace(/[^a-z0-9]/g, '');

@@ -6,7 +6,7 @@ import type { Construct } from 'constructs';
 import { DEFAULT_REDIS_PORT } from '@kcc-redis/client/contract';
 import { clusterWithoutReplicasNote, nodeQuotaWarning } from './elasticache-rules.js';
 import { clusterModeParameterGroup } from './engine.js';
-import { CACHE_BASE_DEFAULTS, generatedNamespace, KccRedisCacheBase, type KccRedisCacheBaseProps } from './kcc-redis-cache-base.js';
+import { CACHE_BASE_DEFAULTS, generatedNameNote, generatedNamespace, KccRedisCacheBase, type KccRedisCacheBaseProps } from './kcc-redis-cache-base.js';
 import { type KccRedisCacheProps, KCC_REDIS_CACHE_DEFAULTS, KCC_REDIS_CACHE_RULES } from './kcc-redis-cache-props.js';
 import { validateProps } from './validate-props.js';
 
@@ -66,6 +66,7 @@ export class KccRedisCache extends KccRedisCacheBase {
     if (quota) Annotations.of(this).addInfo(quota);
     const withoutReplicas = clusterWithoutReplicasNote(shards, replicas);
     if (withoutReplicas) Annotations.of(this).addInfo(withoutReplicas);
+    if (props.replicationGroupId === undefined) Annotations.of(this).addInfo(generatedNameNote('replicationGroupId', namespace));
 
     const subnetGroup = new CfnSubnetGroup(this, 'SubnetGroup', {
       description: `kcc-redis ${namespace} subnets`,

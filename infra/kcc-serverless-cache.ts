@@ -1,9 +1,9 @@
-import { ArnFormat, Aws, type Duration, Fn, RemovalPolicy, type Size, Stack } from 'aws-cdk-lib';
+import { Annotations, ArnFormat, Aws, type Duration, Fn, RemovalPolicy, type Size, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { CfnServerlessCache } from 'aws-cdk-lib/aws-elasticache';
 import type { Construct } from 'constructs';
 import { SERVERLESS_PORTS } from './elasticache-rules.js';
-import { CACHE_BASE_DEFAULTS, generatedNamespace, KccRedisCacheBase, type KccRedisCacheBaseProps } from './kcc-redis-cache-base.js';
+import { CACHE_BASE_DEFAULTS, generatedNameNote, generatedNamespace, KccRedisCacheBase, type KccRedisCacheBaseProps } from './kcc-redis-cache-base.js';
 import { type KccServerlessCacheProps, KCC_SERVERLESS_CACHE_DEFAULTS, KCC_SERVERLESS_CACHE_RULES } from './kcc-serverless-cache-props.js';
 import { validateProps } from './validate-props.js';
 
@@ -57,6 +57,7 @@ export class KccServerlessCache extends KccRedisCacheBase {
     this.readerPort = SERVERLESS_PORTS.reader;
     this.maxDataStorageGb = props.maxDataStorage?.toGibibytes() ?? d.maxDataStorageGb;
     this.maxEcpuPerSecond = props.maxEcpuPerSecond ?? d.maxEcpuPerSecond;
+    if (props.serverlessCacheName === undefined) Annotations.of(this).addInfo(generatedNameNote('serverlessCacheName', this.namespace));
 
     this.resource = new CfnServerlessCache(this, 'Resource', {
       serverlessCacheName: this.namespace,

@@ -23,6 +23,16 @@ export function losesData(effect: DataEffect | undefined): boolean {
   return effect !== undefined && (effect.fate === 'lost' || effect.fate === 'regenerated');
 }
 
+/**
+ * A resource that holds data leaves the stack, its data kept aside (a final snapshot, a retained
+ * secret): the apps lose it all the same (a cache moved to a new generated name starts empty; a
+ * key-encryption-key secret under a new logical id makes the ring in Redis unreadable), so the plan
+ * fails on it too. What {@link losesData} counts is not counted again.
+ */
+export function setsDataAside(action: string, effect: DataEffect | undefined): boolean {
+  return action === 'removed' && effect !== undefined && (effect.fate === 'snapshot' || effect.fate === 'retained');
+}
+
 type Event = 'replace' | 'remove';
 
 const SERVERLESS_CACHE = 'AWS::ElastiCache::ServerlessCache';

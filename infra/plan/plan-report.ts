@@ -1,4 +1,4 @@
-import { losesData } from './data-effects.js';
+import { losesData, setsDataAside } from './data-effects.js';
 import type { ChangeAction, ResourceChange, UpdatePlan } from './plan-update.js';
 
 /** Severity order of the table (most urgent first) and each action's label. */
@@ -75,6 +75,7 @@ function verdict(plan: UpdatePlan, paint: (color: Color, text: string) => string
     [count('replaced'), 'replaced'],
     [count('may-replace'), 'may be replaced'],
     [losses, 'lose data'],
+    [plan.changes.filter((c) => setsDataAside(c.action, c.data)).length, 'removed with what they hold, kept aside where the apps no longer find it'],
   ] as const;
   const found = parts.filter(([n]) => n > 0).map(([n, text]) => `${n} ${text}`).join(', ');
   return paint('red', `Not safe to deploy as is: ${found} (${summary(plan)}).`);

@@ -1,5 +1,5 @@
 import type { CfnResource, CfnTemplate } from './cfn-template.js';
-import { type DataEffect, dataEffect, losesData, regeneratedSecret, replacementEffect } from './data-effects.js';
+import { type DataEffect, dataEffect, losesData, regeneratedSecret, replacementEffect, setsDataAside } from './data-effects.js';
 import { cautions, refusal, resolveMaybe } from './documented-rules.js';
 import { type Canonical, type ResolveScope, canonical, renewedTargets, sameValue, uncertainty } from './intrinsics.js';
 import { type OutputChange, diffOutputs } from './output-diff.js';
@@ -91,7 +91,7 @@ export function planUpdate(previous: CfnTemplate, current: CfnTemplate, spec: Up
     changes.push({ logicalId: id, type: resource.Type, action: 'removed', causes: [], notes: [], ...(data ? { data } : {}) });
   }
 
-  const findings = changes.filter((c) => c.action === 'replaced' || c.action === 'blocked' || c.action === 'may-replace' || losesData(c.data)).length;
+  const findings = changes.filter((c) => c.action === 'replaced' || c.action === 'blocked' || c.action === 'may-replace' || losesData(c.data) || setsDataAside(c.action, c.data)).length;
   return { v: 1, changes, outputs: diffOutputs(previous, current, scope), findings };
 }
 

@@ -1,5 +1,5 @@
 import { App, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -31,6 +31,13 @@ describe('KccRedisCache: usable without the config parser', () => {
     template.hasResourceProperties('AWS::ElastiCache::User', { UserId: `${rg.ReplicationGroupId}-orders-prod`, UserName: 'orders-prod' });
     template.hasResourceProperties('AWS::ElastiCache::UserGroup', { UserGroupId: `${rg.ReplicationGroupId}-users` });
     expect(cache.appEnvNames).toEqual(['orders-prod']);
+    // A review of stack updates: moving the construct generates another name, and a deploy replaces the cache
+    // with an empty one, nothing colliding to stop it. Said at synth, with the name to set.
+    const notes = Annotations.fromStack(stack).findInfo('*', Match.stringLikeRegexp('replicationGroupId is generated'));
+    expect(notes.map((n) => n.entry.data)).toEqual([expect.stringContaining(`Set replicationGroupId: '${rg.ReplicationGroupId}' to keep it`)]);
+    const { stack: named, vpc: namedVpc } = bareStack();
+    new KccRedisCache(named, 'Orders', { vpc: namedVpc, apps: [{ name: 'orders' }], replicationGroupId: 'orders' });
+    expect(Annotations.fromStack(named).findInfo('*', Match.stringLikeRegexp('is generated'))).toEqual([]);
   });
 
   it('maps Duration, RetentionDays and RemovalPolicy props onto the template', () => {

@@ -1,5 +1,5 @@
 import { Duration, RemovalPolicy, Size, Stack, Token } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { describe, expect, it, vi } from 'vitest';
@@ -36,6 +36,9 @@ describe('KccServerlessCache: usable without the config parser', () => {
     expect(sc).toMatchObject({ Engine: 'redis', MajorEngineVersion: '7', CacheUsageLimits: { DataStorage: { Maximum: 1, Unit: 'GB' }, ECPUPerSecond: { Maximum: 5000 } } });
     template.hasResourceProperties('AWS::ElastiCache::User', { UserId: `${sc.ServerlessCacheName}-orders-prod-iam`, UserName: `${sc.ServerlessCacheName}-orders-prod-iam` });
     expect([cache.port, cache.readerPort, cache.clusterMode]).toEqual([6379, 6380, true]);
+    // Moving the construct would replace the cache with an empty one: said at synth, with the name to set.
+    const notes = Annotations.fromStack(stack).findInfo('*', Match.stringLikeRegexp('serverlessCacheName is generated'));
+    expect(notes.map((n) => n.entry.data)).toEqual([expect.stringContaining(`Set serverlessCacheName: '${sc.ServerlessCacheName}' to keep it`)]);
   });
 
   it('maps Size, Duration and RemovalPolicy props onto the template', () => {

@@ -265,13 +265,24 @@ describe('plan: references and tokens', () => {
 });
 
 describe('plan: added, removed and what data goes', () => {
-  it('removing a key-encryption-key secret loses the signing-key ring; Retain keeps it', () => {
+  it('removing a key-encryption-key secret loses the signing-key ring; Retain keeps the secret, still a finding', () => {
     const lost = plan({ Kek: secret('kek'), Q: { Type: 'AWS::SQS::Queue' } }, { Q: { Type: 'AWS::SQS::Queue' } });
     expect(change(lost, 'Kek')).toMatchObject({ action: 'removed', data: { fate: 'lost', what: expect.stringMatching(/key-encryption key: the signing-key ring stored in Redis becomes unreadable/) } });
     expect(lost.findings).toBe(1);
     const kept = plan({ Kek: secret('kek', '{}', { DeletionPolicy: 'Retain' }), Q: { Type: 'AWS::SQS::Queue' } }, { Q: { Type: 'AWS::SQS::Queue' } });
     expect(change(kept, 'Kek').data).toMatchObject({ fate: 'retained' });
-    expect(kept.findings).toBe(0);
+    // A review of stack updates: a key-encryption-key secret under a new logical id (a refactor) showed the old
+    // one "removed (retained)" and a new one added, findings 0, exit 0, where the ring became unreadable.
+    expect(kept.findings).toBe(1);
+    const renamed = plan({ Kek: secret('kek', '{}', { DeletionPolicy: 'Retain' }) }, { KekRenamed: secret('kek', '{}', { DeletionPolicy: 'Retain' }) });
+    expect(renamed.findings).toBe(1);
+  });
+
+  it('removing a cache kept as a final snapshot is a finding: the apps lose what it held (a construct moved to a new generated name)', () => {
+    const p = plan({ Cache: rg({}, { DeletionPolicy: 'Snapshot' }), Q: { Type: 'AWS::SQS::Queue' } }, { Q: { Type: 'AWS::SQS::Queue' } });
+    expect(change(p, 'Cache')).toMatchObject({ action: 'removed', data: { fate: 'snapshot' } });
+    expect(p.findings).toBe(1);
+    expect(renderPlanTable(p, { color: false }).split('\n').at(-1)).toMatch(/^Not safe to deploy as is: 1 removed with what they hold, kept aside where the apps no longer find it \(/);
   });
 
   it('a replaced replication group with UpdateReplacePolicy Snapshot (deployed and new) keeps a final snapshot', () => {
