@@ -31,14 +31,15 @@ export function nodeQuotaWarning(nodes: number, how: string): string | undefined
  * enabled) replication groups", CreateReplicationGroup), with no replica to fail over to here; a
  * later CloudFormation update of such a group is reported to fail ("Replication group must have at
  * least one read replica to enable autofailover",
- * https://github.com/aws-cloudformation/cloudformation-coverage-roadmap/issues/1275), and the replica
- * count cannot change once deployed (ReplicasPerNodeGroup is create-only).
+ * https://github.com/aws-cloudformation/cloudformation-coverage-roadmap/issues/1275), which is what
+ * adding a replica later would be (ReplicasPerNodeGroup updates in place in most regions' schemas since
+ * 2026-05-18, plan/documented-rules.ts; me-central-1 and me-south-1 still mark it create-only).
  */
 export function clusterWithoutReplicasNote(shards: number, replicas: number): string | undefined {
   if (shards <= 1 || replicas > 0) return undefined;
   return `${shards} shards with 0 replicas per shard: a primary lost loses its shard's data and slots until it is replaced, ` +
     'later CloudFormation updates of such a group are reported to fail ("at least one read replica to enable autofailover"), ' +
-    'and replicas cannot be added once deployed (ReplicasPerNodeGroup is create-only): choose replicas ≥ 1 now unless the cache is disposable';
+    'so adding replicas later may not go through (and in me-central-1 and me-south-1 ReplicasPerNodeGroup is still create-only): choose replicas ≥ 1 now unless the cache is disposable';
 }
 
 /** ElastiCache allows at most 100 users in a user group. */

@@ -95,8 +95,9 @@ export class KccRedisCache extends KccRedisCacheBase {
       port: this.port,
       clusterMode: this.clusterMode ? 'enabled' : 'disabled',
       cacheParameterGroupName: this.clusterMode ? clusterModeParameterGroup(engine, engineVersion) : undefined,
-      // Cluster mode disabled: NumCacheClusters (primary + replicas) changes in place; ReplicasPerNodeGroup
-      // is create-only (registry schema createOnlyProperties), so adding a replica would need a replacement.
+      // Cluster mode disabled: NumCacheClusters (primary + replicas) changes in place. Cluster mode:
+      // ReplicasPerNodeGroup, create-only in the registry schemas until 2026-05-18 and still in two
+      // regions (plan/documented-rules.ts).
       // https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticache-replicationgroup.html
       ...(this.clusterMode ? { numNodeGroups: shards, replicasPerNodeGroup: replicas } : { numCacheClusters: replicas + 1 }),
       automaticFailoverEnabled: replicas > 0 || this.clusterMode,

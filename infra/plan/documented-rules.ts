@@ -36,9 +36,22 @@ export interface SpecCorrection {
  * and the service spec's own text for ReplicationGroup `Engine`: "Upgrading an existing engine from
  * redis to valkey is done through in-place migration, and requires a parameter group." Whether this
  * stack can make the change at all is {@link refusal}'s business.
+ *
+ * `ReplicasPerNodeGroup` (replicas per shard in cluster mode) left the replication group's
+ * `createOnlyProperties` in the schemas of "Update CloudFormation schemas to 2026-05-18" (cfn-lint
+ * 4055d4ccd) for most regions: in those of 2026-06-15 (602229535), 44 of the 46 regions' schemas
+ * (resources/2c2a8dbb0e297d76.json) update it in place, and me-central-1 and me-south-1 still mark it
+ * create-only. There a change fails and rolls back (the group has a custom name, so it cannot be
+ * replaced): nothing is lost, which the reason says.
  */
 export const SPEC_CORRECTIONS: Readonly<Record<string, Readonly<Record<string, SpecCorrection>>>> = {
-  [REPLICATION_GROUP]: { Engine: stale('2024-10-10') },
+  [REPLICATION_GROUP]: {
+    Engine: stale('2024-10-10'),
+    ReplicasPerNodeGroup: {
+      replacement: 'no',
+      because: "AWS's resource schema has not marked it create-only since 2026-05-18 in every region but me-central-1 and me-south-1 (there the update fails and rolls back); the bundled service spec still does",
+    },
+  },
   [USER]: { Engine: stale('2024-11-18') },
   [USER_GROUP]: { Engine: stale('2025-01-16') },
 };

@@ -198,12 +198,12 @@ describe('config: the snapshot window is compared with the maintenance window th
 describe('config: cluster mode without replicas is said at synth, not refused', () => {
   const notes = (built: ReturnType<typeof build>) => Annotations.fromStack(built.stack).findInfo('*', Match.stringLikeRegexp('with 0 replicas per shard'));
 
-  it('2 shards, 0 replicas: synthesized under strict validation, one note naming the risk and that replicas cannot be added later; 1 replica, or one shard with 0: none', () => {
+  it('2 shards, 0 replicas: synthesized under strict validation, one note naming the risk and that adding replicas later may not go through; 1 replica, or one shard with 0: none', () => {
     const built = build({ apps: ['my-app'], shards: 2, replicas: 0 });
     expect(() => built.app.synth()).not.toThrow();
     const found = notes(built);
     expect(found).toHaveLength(1);
-    expect(JSON.stringify(found[0]!.entry.data)).toMatch(/2 shards with 0 replicas per shard: .*replicas cannot be added once deployed \(ReplicasPerNodeGroup is create-only\)/);
+    expect(JSON.stringify(found[0]!.entry.data)).toMatch(/2 shards with 0 replicas per shard: .*adding replicas later may not go through/);
     expect(notes(build({ apps: ['my-app'], shards: 2, replicas: 1 }))).toHaveLength(0);
     expect(notes(build({ apps: ['my-app'], replicas: 0 }))).toHaveLength(0);
   });

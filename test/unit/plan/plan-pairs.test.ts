@@ -44,7 +44,8 @@ describe('plan: what the service spec says about a property', () => {
     ['in place (CacheNodeType)', { CacheNodeType: 'cache.t4g.small' }, 'in-place', 'CacheNodeType', /updates in place/],
     ['create-only (Port)', { Port: 6380 }, 'replaced', 'Port', /create-only \(Port\)/],
     ['create-only (KmsKeyId)', { KmsKeyId: 'arn:aws:kms:us-east-1:123456789012:key/k' }, 'replaced', 'KmsKeyId', /create-only/],
-    ['create-only (ReplicasPerNodeGroup)', { ReplicasPerNodeGroup: 2 }, 'replaced', 'ReplicasPerNodeGroup', /create-only/],
+    // The spec still marks it create-only; AWS's schemas of 2026-05-18 on update it in place in all but two regions (a correction).
+    ['in place (ReplicasPerNodeGroup, corrected)', { ReplicasPerNodeGroup: 2 }, 'in-place', 'ReplicasPerNodeGroup', /not marked it create-only since 2026-05-18 .*me-central-1 and me-south-1/],
     ['in place (NumCacheClusters)', { NumCacheClusters: 3 }, 'in-place', 'NumCacheClusters', /updates in place/],
   ])('%s', (_name, props, action, property, reason) => {
     const p = plan({ Cache: rg({}) }, { Cache: rg(props) });
