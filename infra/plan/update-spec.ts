@@ -112,7 +112,11 @@ export class UpdateSpec {
     const resource = this.resource(type);
     if (!resource) return [];
     const createOnly = (name: string) => (this.corrections[type]?.[name]?.replacement ?? resource.properties[name]?.causesReplacement) === 'yes';
-    const names = new Set((resource.primaryIdentifier ?? []).filter(createOnly));
+    // An identifier with a part the service generates (AWS::Lambda::Permission's [FunctionName, Id]:
+    // a replaced permission is a new statement on the same function) never collides with the old one.
+    const identifier = resource.primaryIdentifier ?? [];
+    const named = identifier.every((name) => resource.properties[name] !== undefined);
+    const names = new Set(named ? identifier.filter(createOnly) : []);
     for (const [name, property] of Object.entries(resource.properties)) {
       if (createOnly(name) && NAME_SENTENCE.test(property.documentation ?? '')) names.add(name);
     }

@@ -263,6 +263,15 @@ describe('plan: references and tokens', () => {
     expect(change(p, 'F')).toMatchObject({ action: 'in-place', causes: [expect.objectContaining({ reason: expect.stringMatching(/^code changes in place/) })] });
     expect(p.findings).toBe(0);
   });
+
+  // A review of stack updates: the permission's identifier is [FunctionName, Id], Id generated, so a replaced
+  // permission is a new statement on the same function; it was reported "blocked" as a custom name.
+  it('a Lambda permission replaced (a create-only SourceAccount changed) is replaced, not blocked', () => {
+    const permission = (account: string): CfnResource => ({ Type: 'AWS::Lambda::Permission', Properties: { FunctionName: 'rotation-fn', Action: 'lambda:InvokeFunction', Principal: 'secretsmanager.amazonaws.com', SourceAccount: account } });
+    const c = change(plan({ P: permission('111111111111') }, { P: permission('222222222222') }), 'P');
+    expect(c.action).toBe('replaced');
+    expect(c.blockedBecause).toBeUndefined();
+  });
 });
 
 describe('plan: added, removed and what data goes', () => {
