@@ -5,8 +5,13 @@
 
 /** 1 primary + up to 5 replicas per shard. https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/Replication.html */
 export const MAX_REPLICAS_PER_SHARD = 5;
-/** Up to 90 shards (node groups) per cluster-mode replication group. */
-export const MAX_SHARDS = 90;
+/**
+ * Up to 500 shards (node groups) per cluster-mode replication group, within its 500 nodes ("500 shards
+ * with no replicas", https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/Clusters.html); above 90
+ * nodes the account's default quota is said ({@link nodeQuotaWarning}), not refused. Until 2026-12-07
+ * 90 was refused, the default node quota taken for a shard limit (a review of stack updates).
+ */
+export const MAX_SHARDS = 500;
 /** At most 500 nodes per replication group (Valkey 7.2+, Redis OSS 5.0.6+). */
 export const MAX_NODES = 500;
 /**

@@ -81,7 +81,7 @@ describe('KccRedisCache: props validation (KCC_CACHE_PROPS_INVALID, naming the p
     ['engine version', { engineVersion: '7.0.5' }, /engineVersion "7\.0\.5" is not a valkey version .*valid: 7\.2, 8\.0, 8\.1, 8\.2, 9\.0, 9\.1/],
     ['redis version', { engine: CacheEngine.REDIS, engineVersion: '6.2' }, /engineVersion "6\.2" is not a redis version .*valid: 7\.0, 7\.1/],
     ['node type', { cacheNodeType: 't4g.micro' }, /cacheNodeType "t4g\.micro" must look like "cache\.<family>\.<size>"/],
-    ['shards', { shards: 0 }, /shards 0 must be a whole number from 1 to 90/],
+    ['shards', { shards: 0 }, /shards 0 must be a whole number from 1 to 500/],
     ['replicas', { replicasPerShard: 6 }, /replicasPerShard 6 must be a whole number from 0 to 5/],
     ['nodes', { shards: 90, replicasPerShard: 5 }, /shards × \(1 \+ replicasPerShard\) = 540: a replication group has at most 500 nodes/],
     ['port in cluster mode', { shards: 2, port: 60000 }, /port 60000 must be a whole number from 1 to 55535 \(cluster mode/],
