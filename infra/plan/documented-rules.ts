@@ -56,6 +56,17 @@ export const SPEC_CORRECTIONS: Readonly<Record<string, Readonly<Record<string, S
   [USER_GROUP]: { Engine: stale('2025-01-16') },
 };
 
+/**
+ * List properties whose order CloudFormation ignores: `"insertionOrder": false` in AWS's resource
+ * schemas (cfn-lint's copies of 2026-06-15, 602229535; the resource-schema meta-schema: only `true`
+ * means "changing the order of the array would indicate a diff"). The service spec does not carry
+ * it. Tags left out: the stack sets none on these.
+ */
+export const UNORDERED_PROPERTIES: Readonly<Record<string, readonly string[]>> = {
+  [SERVERLESS_CACHE]: ['SecurityGroupIds', 'SnapshotArnsToRestore', 'SubnetIds'],
+  [USER_GROUP]: ['UserIds'],
+};
+
 function stale(since: string): SpecCorrection {
   return { replacement: 'no', because: `AWS's resource schema has not marked it create-only since ${since}; the bundled service spec still does` };
 }

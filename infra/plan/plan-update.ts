@@ -1,6 +1,6 @@
 import type { CfnResource, CfnTemplate } from './cfn-template.js';
 import { type DataEffect, dataEffect, losesData, regeneratedSecret, replacementEffect, setsDataAside } from './data-effects.js';
-import { cautions, refusal, resolveMaybe } from './documented-rules.js';
+import { UNORDERED_PROPERTIES, cautions, refusal, resolveMaybe } from './documented-rules.js';
 import { type Canonical, type ResolveScope, canonical, renewedTargets, sameValue, uncertainty } from './intrinsics.js';
 import { type OutputChange, diffOutputs } from './output-diff.js';
 import { type UpdateSpec, rank } from './update-spec.js';
@@ -117,7 +117,7 @@ function evaluateResource(
   const type = current.Type;
   const old = canonical(previous.Properties ?? {}, { ...scope, side: 'previous' }) as Record<string, Canonical>;
   const now = canonical(current.Properties ?? {}, scope) as Record<string, Canonical>;
-  const causes = diffValues(old, now).map((leaf) => classify(type, leaf, current, spec));
+  const causes = diffValues(old, inOrderOf(type, old, now)).map((leaf) => classify(type, leaf, current, spec));
   if (causes.length === 0) return notes.length > 0 ? { logicalId: id, type, action: 'in-place', causes, notes } : undefined;
   notes.push(...cautions(type, previous, current));
 
@@ -225,4 +225,22 @@ function idsWith(evaluated: ReadonlyMap<string, ResourceChange | undefined>, act
 function sameSets(a: ResolveScope, b: ResolveScope): boolean {
   const same = (x: ReadonlySet<string>, y: ReadonlySet<string>) => x.size === y.size && [...x].every((v) => y.has(v));
   return same(a.renewed, b.renewed) && same(a.mayRenew, b.mayRenew) && same(a.updated, b.updated);
+}
+
+/**
+ * `now` with each list whose order CloudFormation ignores ({@link UNORDERED_PROPERTIES}) in the order
+ * of `old` when it holds the same items: a reordered list is no change (a serverless cache's
+ * `SubnetIds`, create-only, was reported blocked for its order alone).
+ */
+function inOrderOf(type: string, old: Record<string, Canonical>, now: Record<string, Canonical>): Record<string, Canonical> {
+  const unordered = UNORDERED_PROPERTIES[type] ?? [];
+  const key = (item: Canonical) => JSON.stringify(item);
+  let result = now;
+  for (const name of unordered) {
+    const [before, after] = [old[name], now[name]];
+    if (!Array.isArray(before) || !Array.isArray(after) || before.length !== after.length) continue;
+    const sorted = (items: readonly Canonical[]) => items.map(key).sort().join('\n');
+    if (sorted(before) === sorted(after)) result = { ...result, [name]: before };
+  }
+  return result;
 }

@@ -266,6 +266,12 @@ describe('plan: references and tokens', () => {
 
   // A review of stack updates: the permission's identifier is [FunctionName, Id], Id generated, so a replaced
   // permission is a new statement on the same function; it was reported "blocked" as a custom name.
+  it("a serverless cache's SubnetIds in another order is no change (insertionOrder false); another subnet is blocked (create-only, custom name)", () => {
+    const cache = (subnets: string[]): CfnResource => ({ Type: 'AWS::ElastiCache::ServerlessCache', Properties: { ServerlessCacheName: 'kcc', Engine: 'valkey', SubnetIds: subnets } });
+    expect(plan({ C: cache(['subnet-a', 'subnet-b']) }, { C: cache(['subnet-b', 'subnet-a']) }).changes).toEqual([]);
+    expect(change(plan({ C: cache(['subnet-a', 'subnet-b']) }, { C: cache(['subnet-a', 'subnet-c']) }), 'C').action).toBe('blocked');
+  });
+
   it('a Lambda permission replaced (a create-only SourceAccount changed) is replaced, not blocked', () => {
     const permission = (account: string): CfnResource => ({ Type: 'AWS::Lambda::Permission', Properties: { FunctionName: 'rotation-fn', Action: 'lambda:InvokeFunction', Principal: 'secretsmanager.amazonaws.com', SourceAccount: account } });
     const c = change(plan({ P: permission('111111111111') }, { P: permission('222222222222') }), 'P');
