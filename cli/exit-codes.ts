@@ -2,6 +2,7 @@ import { KccError } from '@kcc-redis/client';
 import { LocalDirBusyError } from '../local/dir-lock.js';
 import { LocalStateError } from '../local/local-state.js';
 import { LocalDirNameError, PortInUseError } from '../local/run-local.js';
+import { inCliTerms } from './client-advice.js';
 import { printable } from './terminal-text.js';
 
 /**
@@ -38,22 +39,38 @@ export class CliFailure extends Error {
 /** Errors whose messages are written for operators (and never carry secrets): shown as they are. */
 const OPERATOR_ERRORS = [CliUsageError, CliFailure, KccError, LocalStateError, LocalDirBusyError, LocalDirNameError, PortInUseError];
 
-/** The message an error leaves on stderr: ours and the client's as they are, anything else by class and message. */
+/**
+ * The message an error leaves on stderr: ours as it is, the client's with its advice in the CLI's
+ * terms (a flag or a variable where it names a library option: {@link inCliTerms}), anything else by
+ * class and message.
+ */
 export function describeError(error: unknown): string {
+  if (error instanceof KccError) return inCliTerms(error.message);
   if (OPERATOR_ERRORS.some((type) => error instanceof type)) return (error as Error).message;
   if (error instanceof Error) return `${error.name}: ${error.message}`;
   return String(error);
 }
 
-/** The longest {@link errorReason}. */
+/** The longest {@link errorText}. */
 const MAX_REASON_LENGTH = 300;
 
 /**
- * Why a part of a command's work failed, as one line for a table cell or a JSON field: {@link
- * describeError} (name and message only, never other fields: an ioredis error carries the command's
- * arguments), line breaks and control characters escaped, at most 300 characters.
+ * Why a part of a command's work failed, for a JSON field or a table cell: {@link describeError}
+ * (name and message only, never other fields: an ioredis error carries the command's arguments), at
+ * most 300 characters, and nothing escaped: JSON escapes it its own way (a document parses back to
+ * the message), and a table makes its cells printable. Escaping it here too showed a line break as
+ * `\\u000a` in JSON, which parsed to the six characters instead of the line break.
+ */
+export function errorText(error: unknown): string {
+  const text = describeError(error);
+  return text.length > MAX_REASON_LENGTH ? `${text.slice(0, MAX_REASON_LENGTH - 1)}…` : text;
+}
+
+/**
+ * {@link errorText} as one line for a sentence the CLI writes (`…: the revocation was NOT stored:
+ * writing it to Redis failed (<reason>)`): line breaks and control characters escaped, so that it
+ * stays on its sentence's line.
  */
 export function errorReason(error: unknown): string {
-  const line = printable(describeError(error));
-  return line.length > MAX_REASON_LENGTH ? `${line.slice(0, MAX_REASON_LENGTH - 1)}…` : line;
+  return printable(errorText(error));
 }

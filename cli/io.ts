@@ -12,7 +12,10 @@ export interface CliIo extends PlanIo {
   readonly stdinIsTTY: boolean;
   /** Asks a question on the terminal and resolves with the answer line: '' when input ends (Ctrl-D) or on Ctrl-C. */
   ask(question: string): Promise<string>;
-  /** Resolves with the first SIGINT/SIGTERM from now on (`status --watch`, `local`). */
+  /**
+   * Resolves with the first SIGINT/SIGTERM from now on (`status --watch`, `local`); from then on a
+   * repeat does not end the process by the signal: the stop under way finishes with its exit code.
+   */
   nextStop(): Promise<string>;
   /** Waits `ms`, or less when a stop arrives first (resolves true then). */
   sleep(ms: number): Promise<boolean>;
@@ -25,11 +28,11 @@ export function processIo(): CliIo {
   let stop: Promise<string> | undefined;
   const nextStop = () => {
     stop ??= new Promise((resolve) => {
-      const on = (signal: NodeJS.Signals) => {
-        process.off('SIGINT', on);
-        process.off('SIGTERM', on);
-        resolve(signal);
-      };
+      // Kept after the first signal. Through the launcher (npx kcc-redis, bin/kcc-redis.mjs) a Ctrl-C
+      // reaches this process twice, from the terminal and forwarded by the launcher: with the
+      // listeners gone, the second ended the process by the signal (130 in a shell) before the stop
+      // under way (status --watch's exit with its last code, local's clean stop) could finish.
+      const on = (signal: NodeJS.Signals) => resolve(signal);
       process.on('SIGINT', on);
       process.on('SIGTERM', on);
     });

@@ -6,7 +6,7 @@ import { planCommand } from './commands/plan.js';
 import { revokeCommand } from './commands/revoke.js';
 import { rotateKeysCommand } from './commands/rotate-keys.js';
 import { statusCommand } from './commands/status.js';
-import { CliUsageError, EXIT, describeError, errorReason } from './exit-codes.js';
+import { CliUsageError, EXIT, describeError } from './exit-codes.js';
 import { type CliIo, terminalSafeIo } from './io.js';
 
 /** Every command, in the order `kcc-redis --help` lists them. */
@@ -52,8 +52,10 @@ export async function runCli(argv: readonly string[], rawIo: CliIo): Promise<num
     } else {
       io.stderr(`kcc-redis ${command.name}: ${describeError(error)}`);
     }
-    // Asked for JSON: a document even for a failure (a script reads exitCode and error from stdout, as documented).
-    if (rest.includes('--json')) io.stdout(JSON.stringify({ v: 1, command: command.name, exitCode: EXIT.failed, error: errorReason(error) }, null, 2));
+    // Asked for JSON: a document even for a failure (a script reads exitCode and error from stdout, as
+    // documented). The error is stderr's message as it is: JSON escapes it (terminalSafeIo what JSON
+    // leaves raw), so it parses back to that message, line breaks included.
+    if (rest.includes('--json')) io.stdout(JSON.stringify({ v: 1, command: command.name, exitCode: EXIT.failed, error: describeError(error) }, null, 2));
     return EXIT.failed;
   }
 }

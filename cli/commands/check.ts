@@ -6,7 +6,7 @@ import type { ProbeResult } from '../check/probe-result.js';
 import { redactSecrets } from '../check/redact.js';
 import { UnreachableError, probePlaintextRefused, probeTls } from '../check/transport-probes.js';
 import type { Command } from '../command.js';
-import { EXIT, describeError, errorReason } from '../exit-codes.js';
+import { EXIT, describeError, errorText } from '../exit-codes.js';
 import { type CliIo, useColor } from '../io.js';
 import { type Cell, paint, plural, renderTable } from '../table.js';
 import { type AppEnvTarget, TARGET_HELP, TARGET_OPTIONS, isUnreadableTarget, resolveTargets } from '../targets.js';
@@ -104,8 +104,9 @@ async function reportTarget(target: AppEnvTarget, all: readonly AppEnvTarget[]):
   try {
     report = { ...base, ...(await checkTarget(target, all, results, secrets)), results };
   } catch (error) {
-    // Redacted before errorReason shortens it, which could leave a piece of a secret too short to be found.
-    const reason = errorReason(redactSecrets(describeError(error), secrets));
+    // Redacted before errorText shortens it, which could leave a piece of a secret too short to be found.
+    // Not escaped: JSON escapes it, and the table makes its cells printable.
+    const reason = errorText(redactSecrets(describeError(error), secrets));
     report = { ...base, error: reason, results: [...results, { probe: STOPPED, status: 'fail', detail: `unexpected error: ${reason}` }] };
   }
   const redact = (text: string) => redactSecrets(text, secrets);
@@ -179,7 +180,7 @@ export const checkCommand: Command = {
     const reports: TargetReport[] = [];
     for (const target of all) {
       // Credentials that could not be read (a refused secret): that app-env's row, the others go on.
-      if (isUnreadableTarget(target)) reports.push({ appEnv: target.name, stack: target.stack, source: target.source, endpoint: '—', unreadable: errorReason(target.unreadable), results: [] });
+      if (isUnreadableTarget(target)) reports.push({ appEnv: target.name, stack: target.stack, source: target.source, endpoint: '—', unreadable: errorText(target.unreadable), results: [] });
       else reports.push(await reportTarget(target, targets));
     }
     const failed = reports.some((r) => r.results.some((x) => x.status === 'fail'));

@@ -2,13 +2,14 @@ import { type KccLogger, type KccRedis, MAX_REVOCATION_ID_LENGTH, Revocations } 
 import { MAX_SESSION_LIFETIME_MS } from '../../client/src/revocation/revocations.js';
 import { parseCommandArgs, requiredIntegerOption, stringOption } from '../args.js';
 import type { Command } from '../command.js';
-import { confirmChange } from '../confirm.js';
+import { confirmChange, requireConfirmable } from '../confirm.js';
 import { cliLogger, withConnection } from '../connect.js';
 import { CliFailure, CliUsageError, EXIT, errorReason } from '../exit-codes.js';
 import type { CliIo } from '../io.js';
 import { isoTime } from '../table.js';
 import { TARGET_HELP, TARGET_OPTIONS, describeTarget, resolveOneTarget, targetEndpoint } from '../targets.js';
 import { parseNotBefore } from '../time-arg.js';
+import { type NotBeforeScope, notBeforeInForce } from '../revoke/not-before-in-force.js';
 import { readRevocations } from '../status/revocation-reader.js';
 import { isUnreadable } from '../status/unreadable.js';
 import { printable } from '../terminal-text.js';
@@ -26,6 +27,10 @@ running instance refuses the tokens within the usual propagation time:
 A time is "now" (Redis' clock, rounded up to the next second), epoch seconds or ISO 8601 with a
 zone; not more than 60 s after Redis' time (a future not-before would refuse every token until
 then). With a time, this machine's clock must be within 30 s of Redis' (else nothing is written).
+Every check that needs Redis (its clock, the lifetimes instances declare) runs before the question,
+and "now" is taken after it. A stricter (later) not-before that already stands stays in force: the
+command reports the one in force and says so (JSON: notBefore in force, requestedNotBefore given,
+stricterStood).
 
 ${TARGET_HELP}
   --session-max-lifetime-ms <n>  with --sid, required: your instances' sessionMaxLifetimeMs (Keycloak's SSO
@@ -36,10 +41,10 @@ ${TARGET_HELP}
                            their not-befores are kept as long as any instance may need them (nothing of
                            another revocation is pruned, the client-wide not-before does not expire early)
   --yes                    do not ask for confirmation (required when stdin is not a terminal)
-  --json                   print the result as JSON
+  --json                   print the result as JSON (a failure too: {"v": 1, "command", "exitCode": 2, "error"})
 
-Exit codes: 0 revoked (stored in Redis); 2 usage error, declined, or Redis out of reach: the
-revocation was NOT stored (the message says so).`;
+Exit codes: 0 revoked (stored in Redis); 2 usage error, declined, or Redis out of reach or refusing
+the write: the revocation was NOT stored (the message says so).`;
 
 export const revokeCommand: Command = {
   name: 'revoke',
@@ -104,50 +109,91 @@ export const revokeCommand: Command = {
           ? `revoke every token of user ${JSON.stringify(sub)} issued before ${when}`
           : `revoke EVERY token of ${target.name} issued before ${when}`;
     const what = describe(timeArg === 'now' ? 'now (by Redis\' clock)' : written !== undefined ? isoTime(written * 1000) : '');
-    let notBefore: number | undefined;
     // The endpoint comes from a secret or AWS (discovery): made printable in every sentence, to stay on its line.
     const label = printable(describeTarget(target));
     // The stack and the endpoint too: an operator pointed at the wrong outputs file or --local-dir sees it here.
-    await confirmChange(io, 'revoke', `${what} in ${label}`, values.yes === true);
+    const question = `${what} in ${label}`;
+    const yes = values.yes === true;
+    // A script without --yes is refused before anything is read.
+    requireConfirmable(io, 'revoke', question, yes);
     // The client's warnings about a failed write ("written again after a reconnect and on every
     // poll", "closed with 1 revocations Redis did not take") speak for a running instance; this
     // process is exiting, so they are held back here and the outcome is said plainly below.
     const held: [string, Record<string, unknown> | undefined][] = [];
     const holding: KccLogger = { warn: (message, context) => held.push([message, context]), info: () => undefined };
-    const outcome = await withConnection(
-      target,
-      async (redis) => {
-        const serverNowMs = await redis.serverClock.now();
-        if (timeArg !== undefined) notBefore = notBeforeByServerClock(timeOption, timeArg, serverNowMs, target.name);
-        if (sid !== undefined) await refuseShorterThanDeclared(redis, sessionMaxLifetimeMs, serverNowMs);
-        const revocations = await Revocations.startForOperator(redis, { sessionMaxLifetimeMs });
-        let failure: unknown;
-        try {
-          if (sid !== undefined) await revocations.revokeSession(sid);
-          else if (sub !== undefined) await revocations.revokeSubject(sub, notBefore!);
-          else await revocations.revokeAllBefore(notBefore!);
-        } catch (error) {
-          failure = error;
-        } finally {
-          // On a failed write, close() writes it once more (at most 2 s).
-          await revocations.close();
-        }
-        const stats = revocations.stats;
-        return { failure, late: failure !== undefined && stats.unwritten === 0 && stats.writtenLate > 0 };
-      },
-      holding,
-    );
-    if (outcome.failure !== undefined && !outcome.late) {
+    const scope: NotBeforeScope | undefined = sid !== undefined ? undefined : sub !== undefined ? { kind: 'subject', sub } : { kind: 'client' };
+    let notBefore: number | undefined;
+    /** Set once Redis has the revocation: from then on nothing turns the outcome into "NOT stored". */
+    let stored = false;
+    let outcome: { failure: unknown; late: boolean; inForce: number | undefined; readBack: boolean };
+    try {
+      outcome = await withConnection(
+        target,
+        async (redis) => {
+          // Every check that can refuse the revocation runs before the question (a review found two
+          // after it): a "yes" is never followed by a refusal that a check could have made first.
+          const checkedAtMs = await redis.serverClock.now();
+          if (timeArg !== undefined) notBefore = notBeforeByServerClock(timeOption, timeArg, checkedAtMs, target.name);
+          if (sid !== undefined) await refuseShorterThanDeclared(redis, sessionMaxLifetimeMs, checkedAtMs);
+          await confirmChange(io, 'revoke', question, yes);
+          // "now" is the time of the write, not of the question: a minute spent answering would
+          // otherwise leave the tokens issued in that minute valid.
+          if (timeArg === 'now') notBefore = Math.ceil((await redis.serverClock.now()) / 1000);
+          const revocations = await Revocations.startForOperator(redis, { sessionMaxLifetimeMs });
+          let failure: unknown;
+          try {
+            if (sid !== undefined) await revocations.revokeSession(sid);
+            else if (sub !== undefined) await revocations.revokeSubject(sub, notBefore!);
+            else await revocations.revokeAllBefore(notBefore!);
+          } catch (error) {
+            failure = error;
+          }
+          // On a failed write, close() writes it once more (at most 2 s); its stats say what Redis took.
+          await revocations.close().catch(() => undefined);
+          const stats = revocations.stats;
+          const late = failure !== undefined && stats.unwritten === 0 && stats.writtenLate > 0;
+          stored = failure === undefined || late;
+          if (!stored || scope === undefined) return { failure, late, inForce: undefined, readBack: false };
+          // What instances apply: Redis keeps a stricter (later) not-before that stood over the one
+          // written, and the command said "done" with the one given (a review). Stored whatever this
+          // read does: a failure here is said, not an exit 2.
+          try {
+            return { failure, late, inForce: await notBeforeInForce(redis, scope), readBack: true };
+          } catch {
+            return { failure, late, inForce: undefined, readBack: false };
+          }
+        },
+        holding,
+      );
+    } catch (error) {
+      // Redis out of reach, or a read before the write failed: an operator must never be left unsure
+      // whether the revocation took (a review: an unreachable Redis said only that the connection failed).
+      if (stored || error instanceof CliUsageError || error instanceof CliFailure) throw error;
+      throw new CliFailure(`${target.name}: the revocation was NOT stored: ${errorReason(error)}; no instance has it. Run the command again once Redis is in reach.`, { cause: error });
+    }
+    if (!stored) {
       throw new CliFailure(`${target.name}: the revocation was NOT stored: writing it to Redis failed (${errorReason(outcome.failure)}); no instance has it. Run the command again once Redis takes it.`);
     }
     const log = cliLogger(io);
     for (const [message, context] of held) if (outcome.failure === undefined) log.warn(message, context);
     const kind = sid !== undefined ? 'session' : sub !== undefined ? 'subject' : 'client';
-    const done = notBefore === undefined ? what : describe(isoTime(notBefore * 1000));
+    const stricterStood = outcome.inForce !== undefined && notBefore !== undefined && outcome.inForce > notBefore;
+    const shown = stricterStood ? outcome.inForce : notBefore;
+    const done = (shown === undefined ? what : describe(isoTime(shown * 1000))).replace(/^revoke /, '');
     if (values.json === true) {
-      io.stdout(JSON.stringify({ v: 1, command: 'revoke', appEnv: target.name, stack: target.stack, endpoint: targetEndpoint(target), kind, sid, sub, notBefore, exitCode: EXIT.ok }, null, 2));
+      const times = scope === undefined ? {} : { notBefore: outcome.readBack ? (outcome.inForce ?? null) : null, requestedNotBefore: notBefore, stricterStood: outcome.readBack ? stricterStood : null };
+      io.stdout(JSON.stringify({ v: 1, command: 'revoke', appEnv: target.name, stack: target.stack, endpoint: targetEndpoint(target), kind, sid, sub, ...times, exitCode: EXIT.ok }, null, 2));
     } else {
-      io.stdout(`${label}: done, ${done.replace(/^revoke /, '')}: written to Redis (state and event log)${outcome.late ? ' on a second attempt' : ''} and published; every instance applies it.`);
+      const written = `written to Redis (state and event log)${outcome.late ? ' on a second attempt' : ''} and published; every instance applies it`;
+      const inForce =
+        scope === undefined || (outcome.readBack && outcome.inForce === notBefore)
+          ? ''
+          : !outcome.readBack
+            ? ' The not-before in force was not read back (a stricter one may stand): see kcc-redis status.'
+            : stricterStood
+              ? ` A stricter not-before already stood and stays in force (the one given, ${isoTime(notBefore! * 1000)}, refuses nothing more).`
+              : ` Redis holds ${outcome.inForce === undefined ? 'no not-before' : isoTime(outcome.inForce * 1000)} for it now, not the one written (changed since?): see kcc-redis status.`;
+      io.stdout(`${label}: done, ${done}: ${written}.${inForce}`);
     }
     return EXIT.ok;
   },

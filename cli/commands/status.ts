@@ -2,7 +2,8 @@ import { type InstanceList, listInstances } from '@kcc-redis/client';
 import { integerOption, parseCommandArgs } from '../args.js';
 import type { Command } from '../command.js';
 import { withConnection } from '../connect.js';
-import { EXIT, type ExitCode } from '../exit-codes.js';
+import { mapConcurrently } from '../concurrently.js';
+import { CliUsageError, EXIT, type ExitCode } from '../exit-codes.js';
 import { type CliIo, useColor } from '../io.js';
 import { type KeyRingStatus, readKeyRing } from '../status/key-ring-reader.js';
 import { type RevocationStatus, type SessionLifetimesStatus, readRevocations } from '../status/revocation-reader.js';
@@ -23,14 +24,16 @@ the reason; the rest, and the other app-envs, are shown as usual.
 
 ${TARGET_HELP}
   --json                   print JSON (format version 1); with --watch one document per line
-  --watch                  refresh until Ctrl-C
-  --interval <s>           seconds between refreshes with --watch (default 2)
+  --watch                  refresh until Ctrl-C (or SIGTERM), which ends it at once, with the exit code of the
+                           last refresh shown
+  --interval <s>           seconds between refreshes (default 2); only with --watch
 
 Exit codes: 0 nothing wrong found: every ring verified usable, or (without the app-env's
 key-encryption key) present but not verified, or not created yet (no instance has started), which
 the verdict counts; 1 a ring instances refuse
 (degraded); 2 usage error, or an app-env or part of one unreadable (Redis out of reach, data of the
-wrong type). With --watch: the code of the last refresh.`;
+wrong type). With --watch: the code of the last refresh shown (through npx or npm run, a Ctrl-C
+makes npm's shell exit 130 whatever this code is: see docs/operations.md).`;
 
 type AppEnvStatus = { readonly appEnv: string; readonly source: string } & (
   | {
@@ -233,6 +236,16 @@ function verdict(statuses: readonly AppEnvStatus[], targets: readonly (AppEnvTar
   return lines.join('\n');
 }
 
+/**
+ * How many app-envs a refresh reads at once. Each may wait connectTimeoutMs (10 s) for a Redis that
+ * does not answer, and one after the other a source of N app-envs took N times that (a review);
+ * bounded, so that a file of many stacks does not open as many connections and AWS calls at once.
+ */
+const CONCURRENT_READS = 8;
+
+/** What a refresh's wait resolves with when the watch was stopped (Ctrl-C, SIGTERM) meanwhile. */
+const STOPPED = Symbol('stopped');
+
 export const statusCommand: Command = {
   name: 'status',
   summary: 'key ring, revocations and live instances per app-env (read-only); --watch to refresh',
@@ -243,26 +256,44 @@ export const statusCommand: Command = {
       io.stdout(USAGE);
       return EXIT.ok;
     }
+    const watch = values.watch === true;
+    // Without --watch there is one read and no interval: taken silently, it read as if it applied.
+    if (values.interval !== undefined && !watch) throw new CliUsageError('--interval goes with --watch (the seconds between its refreshes): add --watch, or drop --interval', 'status');
     const intervalS = integerOption('status', values, 'interval', 2, 1, 3600);
     let targets = await resolveTargets('status', values, io);
-    const watch = values.watch === true;
     const json = values.json === true;
     const keks = new KekCache();
     let resolvedAt = io.now();
+    /**
+     * The watch's stop (Ctrl-C or SIGTERM), listened for from the first refresh on (once its reads are
+     * done): it ends the watch at once, also during a later refresh (its reads dropped, not shown),
+     * with the code of the last refresh shown. A Ctrl-C during the first refresh's reads ends the
+     * command as the signal does: there is no code to give yet.
+     */
+    let stop: Promise<typeof STOPPED> | undefined;
+    const unlessStopped = <T>(work: Promise<T>): Promise<T | typeof STOPPED> => (stop === undefined ? work : Promise.race([work, stop]));
+    let shownExitCode: ExitCode = EXIT.ok;
     for (;;) {
-      const statuses: AppEnvStatus[] = [];
-      for (const target of targets) statuses.push(await statusOf(target, keks, io.now()));
+      const statuses = await unlessStopped(mapConcurrently(targets, CONCURRENT_READS, (target) => statusOf(target, keks, io.now())));
+      if (statuses === STOPPED) return shownExitCode;
       const exitCode = exitCodeOf(statuses);
+      // Listened for before the refresh is shown, not after: a Ctrl-C sent as soon as the first one
+      // shows (a script that read it) came before the listener and ended the command by the signal.
+      if (watch) stop ??= io.nextStop().then(() => STOPPED);
       const now = io.now();
       if (json) io.stdout(JSON.stringify({ v: 1, command: 'status', at: now, exitCode, appEnvs: statuses }, null, watch ? undefined : 2));
       else io.stdout(`${watch && io.isTTY ? '\u001b[2J\u001b[H' : ''}${watch ? `kcc-redis status at ${isoTime(now)} (every ${intervalS} s; Ctrl-C to stop)\n\n` : ''}${render(statuses, targets, useColor(io), now)}`);
-      if (!watch || (await io.sleep(intervalS * 1000))) return exitCode;
+      shownExitCode = exitCode;
+      if (!watch) return exitCode;
+      if (await io.sleep(intervalS * 1000)) return exitCode;
       // The credentials were read once; after a password rotation (WRONGPASS) or a failed read of
       // them, read them again for the next refresh (only then: each read is a Secrets Manager call).
       if (credentialsFailed(targets, statuses) && io.now() - resolvedAt >= REREAD_AFTER_FAILURE_MS) {
         resolvedAt = io.now();
         try {
-          targets = await resolveTargets('status', values, io);
+          const again = await unlessStopped(resolveTargets('status', values, io));
+          if (again === STOPPED) return shownExitCode;
+          targets = again;
         } catch {
           // Shown again as it is on the next refresh.
         }

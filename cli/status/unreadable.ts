@@ -1,9 +1,10 @@
 import { KccError } from '@kcc-redis/client';
 import { ReplyError } from 'ioredis';
-import { errorReason } from '../exit-codes.js';
+import { errorText } from '../exit-codes.js';
 
-/** A part of an app-env's status that could not be read: why, in one line, and the failure's code when it has one. */
+/** A part of an app-env's status that could not be read: why, and the failure's code when it has one. */
 export interface Unreadable {
+  /** {@link errorText}: as the error says it (JSON escapes it; the table shows it on one line, escaped). */
   readonly error: string;
   /**
    * The failure's code, from the error caught: the client's stable one (`KCC_AUTH_FAILED`: Redis
@@ -28,7 +29,7 @@ function failureCode(error: unknown): string | undefined {
 
 export function unreadable(error: unknown): Unreadable {
   const code = failureCode(error);
-  return code === undefined ? { error: errorReason(error) } : { error: errorReason(error), code };
+  return code === undefined ? { error: errorText(error) } : { error: errorText(error), code };
 }
 
 export async function read<T>(part: () => Promise<T>): Promise<Part<T>> {

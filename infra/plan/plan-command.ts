@@ -23,7 +23,8 @@ Options:
                      not necessarily the last deploy).
   --config <file>    The cdk.json to synthesize (default: ./cdk.json); cdk.context.json beside
                      it supplies cached lookups.
-  --json             Print the plan as JSON (format version 1) instead of a table.
+  --json             Print the plan as JSON (format version 1) instead of a table; a failure
+                     too, as {"v": 1, "command": "plan", "exitCode": 2, "error": "…"}.
   -h, --help         Show this help.
 
 Exit codes: 0 nothing replaced, blocked or lost; 1 replacements, blocked updates or data loss
@@ -50,9 +51,18 @@ export function processIo(): PlanIo {
 
 /**
  * `kcc-redis plan`: parses its arguments (everything after `plan`), plans, prints, and returns the
- * exit code: 0 safe, 1 findings, 2 usage or input error.
+ * exit code: 0 safe, 1 findings, 2 usage or input error. With `--json`, a failure prints a document
+ * too (`{ "v": 1, "command": "plan", "exitCode": 2, "error" }`, as every command of the CLI), so a
+ * script reading stdout always gets JSON; the message is on stderr as well.
  */
 export async function runPlanCommand(argv: readonly string[], io: PlanIo = processIo()): Promise<number> {
+  // Before parsing: a usage error must still answer in JSON when it was asked for.
+  const json = argv.includes('--json');
+  const fail = (message: string, usage: boolean): number => {
+    io.stderr(`kcc-redis plan: ${message}${usage ? `\n\n${PLAN_USAGE}` : ''}`);
+    if (json) io.stdout(JSON.stringify({ v: 1, command: 'plan', exitCode: 2, error: message }, null, 2));
+    return 2;
+  };
   let values: { previous?: string; config?: string; json?: boolean; help?: boolean };
   try {
     const parsed = parseArgs({
@@ -63,17 +73,13 @@ export async function runPlanCommand(argv: readonly string[], io: PlanIo = proce
     });
     values = parsed.values;
   } catch (error) {
-    io.stderr(`kcc-redis plan: ${(error as Error).message}\n\n${PLAN_USAGE}`);
-    return 2;
+    return fail((error as Error).message, true);
   }
   if (values.help) {
     io.stdout(PLAN_USAGE);
     return 0;
   }
-  if (!values.previous) {
-    io.stderr(`kcc-redis plan: --previous <template> is required: the template of the deployed stack\n\n${PLAN_USAGE}`);
-    return 2;
-  }
+  if (!values.previous) return fail('--previous <template> is required: the template of the deployed stack', true);
   try {
     const previous = parseTemplate(await readPrevious(values.previous), values.previous);
     const current = synthesizeCurrent(values.config ?? 'cdk.json');
@@ -86,10 +92,7 @@ export async function runPlanCommand(argv: readonly string[], io: PlanIo = proce
     }
     return exitCode;
   } catch (error) {
-    if (error instanceof KccPlanError) {
-      io.stderr(`kcc-redis plan: ${error.message}`);
-      return 2;
-    }
+    if (error instanceof KccPlanError) return fail(error.message, false);
     throw error;
   }
 }

@@ -16,16 +16,17 @@ export interface CliResult {
 export interface InProcessOptions {
   /** The environment the command sees (nothing of the test process's own). @default {} */
   readonly env?: Readonly<Record<string, string | undefined>>;
-  /** Pretend stdin is a terminal and answer its question with this. */
-  readonly answer?: string;
+  /** Pretend stdin is a terminal and answer its question with this (or what this function resolves with, once asked). */
+  readonly answer?: string | (() => Promise<string>);
   /** Pretend stdout is a terminal (colors, unless NO_COLOR). */
   readonly tty?: boolean;
   /**
    * For `--watch`: the run stops at the sleep after refresh number `refreshes`. Until then a sleep
    * does not wait: it runs `between(n)` (n: the refreshes so far), then moves the run's clock
-   * (`io.now`, else the real one) by the time asked for.
+   * (`io.now`, else the real one) by the time asked for. `stop` is a Ctrl-C: `io.nextStop()` resolves
+   * once it settles, and a sleep from then on returns at once as stopped.
    */
-  readonly watch?: { readonly refreshes: number; readonly between?: (n: number) => Promise<void> };
+  readonly watch?: { readonly refreshes: number; readonly between?: (n: number) => Promise<void>; readonly stop?: Promise<unknown> };
 }
 
 /**
@@ -38,6 +39,11 @@ export async function runCliInProcess(argv: readonly string[], options: InProces
   const asked: string[] = [];
   let clock = Date.now();
   let refreshes = 0;
+  let stopped = false;
+  const stop = options.watch?.stop?.then(() => {
+    stopped = true;
+    return 'SIGINT';
+  });
   const io: CliIo = {
     stdout: (text) => out.push(text),
     stderr: (text) => err.push(text),
@@ -46,11 +52,12 @@ export async function runCliInProcess(argv: readonly string[], options: InProces
     env: options.env ?? {},
     ask: async (question) => {
       asked.push(question);
-      return options.answer ?? '';
+      return typeof options.answer === 'function' ? options.answer() : (options.answer ?? '');
     },
-    nextStop: () => new Promise(() => undefined),
+    nextStop: () => stop ?? new Promise(() => undefined),
     sleep: async (ms) => {
       if (options.watch === undefined) throw new Error('runCliInProcess: a command slept; give options.watch');
+      if (stopped) return true;
       refreshes++;
       if (refreshes >= options.watch.refreshes) return true;
       await options.watch.between?.(refreshes);

@@ -1,22 +1,26 @@
 /**
  * The `[y/N]` question on a real terminal: the CLI runs under `script` (util-linux), which gives it a
  * pseudo-terminal, and the test types on it. Ctrl-D and Ctrl-C at the question decline, as `n` does:
- * exit 2, nothing changed (docs/operations.md, "Confirmation").
+ * exit 2, nothing changed (docs/operations.md, "Confirmation"). The CLI connects before it asks (its
+ * checks that need Redis run first), so a real server answers; nothing is written to it.
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { namespacedKey } from '../../../client/src/contract/naming.js';
+import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
+import { asAdmin, useTestRedis } from '../../support/redis.js';
 import { TSX_NODE_ARGS } from '../../support/tsx.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const QUESTION = 'Proceed? [y/N]';
+const server = useTestRedis({ appEnvs: [{ app: 'shop', env: 'dev' }], persistence: 'none' });
 
 /** Runs `kcc-redis <args>` on a pseudo-terminal, types `keys` once the question shows, and resolves with the exit code and what the terminal showed. */
 function onTerminal(args: readonly string[], keys: string): Promise<{ code: number | null; screen: string }> {
   const quote = (word: string) => `'${word.replace(/'/g, "'\\''")}'`;
   const command = [process.execPath, ...TSX_NODE_ARGS, 'bin/kcc-redis.ts', ...args].map(quote).join(' ');
-  // Nothing listens on port 1: were the change made, it would fail to connect, not be declined.
-  const env = { PATH: process.env.PATH ?? '', KCC_REDIS_URL: 'rediss://127.0.0.1:1', KCC_REDIS_USERNAME: 'shop-dev', KCC_REDIS_PASSWORD: 'x'.repeat(64) };
+  const env = { PATH: process.env.PATH ?? '', KCC_REDIS_URL: server.url, KCC_REDIS_USERNAME: 'shop-dev', KCC_REDIS_PASSWORD: server.users.get('shop-dev')!.password, KCC_REDIS_CA_FILE: server.tls.caFile };
   const child = spawn('script', ['-qec', command, '/dev/null'], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
   let screen = '';
   let typed = false;
@@ -42,9 +46,9 @@ describe('kcc-redis revoke: the confirmation question on a terminal', () => {
     ['"n"', 'n\r'],
   ])('%s declines: exit 2, "not confirmed; nothing was changed"', async (_name, keys) => {
     const { code, screen } = await onTerminal(['revoke', '--app', 'shop', '--env', 'dev', '--sid', 'abc', '--session-max-lifetime-ms', '36000000'], keys);
-    expect(screen).toContain(`revoke session "abc" in shop-dev (endpoint 127.0.0.1:1)\n${QUESTION}`);
+    expect(screen).toContain(`revoke session "abc" in shop-dev (endpoint 127.0.0.1:${server.port})\n${QUESTION}`);
     expect(screen).toContain('kcc-redis revoke: not confirmed; nothing was changed');
-    expect(screen).not.toContain('connection to 127.0.0.1:1');
     expect(code).toBe(2);
+    await asAdmin(server, async (admin) => expect(await admin.exists(namespacedKey('shop-dev:', REVOCATION_KEYS.sessions), namespacedKey('shop-dev:', REVOCATION_KEYS.log))).toBe(0));
   });
 });

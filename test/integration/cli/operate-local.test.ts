@@ -173,6 +173,16 @@ describe('kcc-redis check, drift, status, revoke, rotate-keys against kcc-redis 
     expect((await runCliInProcess(['drift', ...local()])).code).toBe(0);
   });
 
+  it('a password Redis refuses: the fix in the CLI\'s terms (--local-dir), not the library\'s (an env file to load)', async () => {
+    const env = { KCC_REDIS_URL: server.url, KCC_REDIS_USERNAME: 'shop-dev', KCC_REDIS_PASSWORD: 'not-the-password-0123456789', KCC_REDIS_CA_FILE: server.tls.caFile };
+    const result = await runCliInProcess(['status', '--json'], { env });
+    expect(result.code).toBe(2);
+    expect(result.json<{ appEnvs: { error?: string; code?: string }[] }>().appEnvs[0]).toMatchObject({
+      code: 'KCC_AUTH_FAILED',
+      error: 'Redis rejected the credentials of user "shop-dev" and they were read once by this command: check the password; for kcc-redis local, pass --local-dir <its folder> (its kcc-local.json holds the current one) (WRONGPASS)',
+    });
+  });
+
   it('refuses a state file others can read (it holds passwords), changing nothing', async () => {
     const { chmod } = await import('node:fs/promises');
     const file = join(dir, 'kcc-local.json');

@@ -4,7 +4,9 @@
  * now − lifetime, on a fresh writer's first batch) and how long the client-wide not-before lives.
  * Instances may use a longer lifetime than the client's default (10 h): --sub and --all-before must
  * not cut their records short, and --sid takes the instances' value, given by the operator. And a
- * revocation Redis does not take is said to be NOT stored, through the CLI's own output.
+ * revocation Redis does not take (or a Redis out of reach) is said to be NOT stored, through the
+ * CLI's own output; the checks that need Redis run before the question; and a stricter not-before
+ * that stood is reported as the one in force.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,6 +18,7 @@ import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.
 import { parseConfig } from '../../../infra/config.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
 import { runLocal } from '../../../local/run-local.js';
+import { isoTime } from '../../../cli/table.js';
 import { runCliInProcess } from '../../support/cli.js';
 import { withReadOnlyKeys } from '../../support/redis.js';
 
@@ -140,5 +143,72 @@ describe('kcc-redis revoke and the session lifetime', () => {
     expect(result.stdout).toBe('');
     expect(consoleWarn).not.toHaveBeenCalled();
     expect(await admin.zscore(key(REVOCATION_KEYS.sessions), 'refused')).toBeNull();
+  });
+
+  it('Redis out of reach: "NOT stored", exit 2, on stderr and in the JSON error (it said only that the connection failed)', async () => {
+    const env = { KCC_REDIS_URL: 'rediss://127.0.0.1:1', KCC_REDIS_USERNAME: 'shop-dev', KCC_REDIS_PASSWORD: 'x'.repeat(64) };
+    const argv = ['revoke', '--app', 'shop', '--env', 'dev', '--sub', 'victim', '--yes'];
+    const result = await runCliInProcess(argv, { env });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^kcc-redis revoke: shop-dev: the revocation was NOT stored: commands connection to 127\.0\.0\.1:1 failed: .*; no instance has it\. Run the command again once Redis is in reach\.$/);
+    const json = await runCliInProcess([...argv, '--json'], { env });
+    expect(json.json()).toEqual({ v: 1, command: 'revoke', exitCode: 2, error: expect.stringMatching(/^shop-dev: the revocation was NOT stored: commands connection to 127\.0\.0\.1:1 failed/) });
+  });
+
+  it('the checks that need Redis run before the question: a "yes" is never followed by their refusal', async () => {
+    // A running instance declares 10 h; the operator gives 1 h.
+    await admin.zadd(key(REVOCATION_KEYS.lifetimes), Date.now(), String(10 * HOUR_MS));
+    const local = ['--local-dir', dir, '--app', 'shop', '--env', 'dev'];
+    const shorter = await runCliInProcess(['revoke', ...local, '--sid', 's1', '--session-max-lifetime-ms', String(HOUR_MS)], { answer: 'y' });
+    expect(shorter.asked).toEqual([]);
+    expect(shorter.code).toBe(2);
+    expect(shorter.stderr).toContain(`is shorter than the ${10 * HOUR_MS} ms a running instance declares`);
+    // This machine's clock 120 s ahead of Redis'.
+    const real = Date.now.bind(Date);
+    vi.spyOn(Date, 'now').mockImplementation(() => real() + 120_000);
+    const skewed = await runCliInProcess(['revoke', ...local, '--all-before', 'now'], { answer: 'y' });
+    vi.restoreAllMocks();
+    expect(skewed.asked).toEqual([]);
+    expect(skewed.code).toBe(2);
+    expect(skewed.stderr).toContain('the revocation was NOT stored: this machine\'s clock is 120 s ahead of Redis\' clock');
+    expect(await admin.exists(key(REVOCATION_KEYS.sessions), key(REVOCATION_KEYS.clientNotBefore), key(REVOCATION_KEYS.log))).toBe(0);
+  });
+
+  it('"now" is Redis\' time once the operator has answered, not when the question was asked', async () => {
+    const redisSeconds = async () => Number((await admin.time())[0]);
+    let askedAtS = 0;
+    const answer = async () => {
+      askedAtS = await redisSeconds();
+      // The operator takes two seconds (by Redis' clock) to answer.
+      while ((await redisSeconds()) < askedAtS + 2) await new Promise((resolve) => setTimeout(resolve, 100));
+      return 'y';
+    };
+    const result = await runCliInProcess(['revoke', '--local-dir', dir, '--app', 'shop', '--env', 'dev', '--sub', 'slow', '--json'], { answer });
+    expect(result.code).toBe(0);
+    expect(result.json<{ notBefore: number }>().notBefore).toBeGreaterThanOrEqual(askedAtS + 2);
+    expect(Number(await admin.zscore(key(REVOCATION_KEYS.subjects), 'slow'))).toBeGreaterThanOrEqual(askedAtS + 2);
+  });
+
+  it('a stricter (later) not-before already stood: the command reports the one in force, and that it stood', async () => {
+    const standing = Math.floor(Date.now() / 1000) - 10;
+    const given = standing - 3600;
+    await admin.zadd(key(REVOCATION_KEYS.subjects), standing, 'strict');
+    const json = await runCliInProcess(['revoke', ...target(), '--sub', 'strict', '--before', String(given), '--json']);
+    expect(json.code).toBe(0);
+    expect(json.json()).toMatchObject({ kind: 'subject', sub: 'strict', notBefore: standing, requestedNotBefore: given, stricterStood: true });
+    const text = await runCliInProcess(['revoke', ...target(), '--sub', 'strict', '--before', String(given)]);
+    expect(text.stdout).toContain(`: done, every token of user "strict" issued before ${isoTime(standing * 1000)}: written to Redis (state and event log) and published; every instance applies it.`);
+    expect(text.stdout).toContain(`A stricter not-before already stood and stays in force (the one given, ${isoTime(given * 1000)}, refuses nothing more).`);
+    expect(Number(await admin.zscore(key(REVOCATION_KEYS.subjects), 'strict'))).toBe(standing);
+
+    await admin.set(key(REVOCATION_KEYS.clientNotBefore), String(standing));
+    const all = await runCliInProcess(['revoke', ...target(), '--all-before', String(given), '--json']);
+    expect(all.json()).toMatchObject({ kind: 'client', notBefore: standing, requestedNotBefore: given, stricterStood: true });
+
+    // None stood: the one given is the one in force.
+    const fresh = await runCliInProcess(['revoke', ...target(), '--sub', 'fresh', '--before', String(given), '--json']);
+    expect(fresh.json()).toMatchObject({ notBefore: given, requestedNotBefore: given, stricterStood: false });
+    const freshText = await runCliInProcess(['revoke', ...target(), '--sub', 'fresher', '--before', String(given)]);
+    expect(freshText.stdout).not.toContain('stricter');
   });
 });

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
+import { callWithin } from '../../../client/src/aws/bounded-call.js';
+import { fixedCredentialsHint } from '../../../client/src/connection.js';
+import { KccAuthError } from '../../../client/src/errors.js';
 import { parseCommandArgs } from '../../../cli/args.js';
-import { CliUsageError } from '../../../cli/exit-codes.js';
+import { mapConcurrently } from '../../../cli/concurrently.js';
+import { CliUsageError, describeError } from '../../../cli/exit-codes.js';
+import { processIo } from '../../../cli/io.js';
+import { unreadable } from '../../../cli/status/unreadable.js';
 import { humanDuration, isoTime, paint, plural, renderTable } from '../../../cli/table.js';
 import { printable, terminalSafe } from '../../../cli/terminal-text.js';
 import { parseNotBefore } from '../../../cli/time-arg.js';
@@ -167,5 +173,113 @@ describe('command lines', () => {
     const result = await runCliInProcess([]);
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/^Usage: kcc-redis <command>/);
+  });
+});
+
+describe('--json on a failure', () => {
+  it('the error is stderr\'s message whole, escaped once (JSON\'s own): a line break parses back to a line break, a quote to a quote', async () => {
+    // Two problems (a line break between them) and a quoted user name, before anything connects.
+    const result = await runCliInProcess(['status', '--json'], { env: { KCC_REDIS_USERNAME: 'a"b', KCC_REDIS_PASSWORD: 'p' } });
+    expect(result.code).toBe(2);
+    const { error, exitCode } = result.json<{ error: string; exitCode: number }>();
+    expect(exitCode).toBe(2);
+    expect(error).toBe(result.stderr.replace(/^kcc-redis status: /, ''));
+    expect(error).toContain('(2 problems):\n  - keyPrefix: missing and not derivable from user "a"b"');
+    expect(result.stdout).not.toContain('\\u000a');
+    expect(result.stdout).not.toContain('\\\\');
+  });
+
+  it('plan prints one too, for a usage error and an input error (a script piping it gets JSON)', async () => {
+    for (const argv of [['plan', '--json'], ['plan', '--json', '--bogus'], ['plan', '--json', '--previous', '/nonexistent-kcc/deployed.json']]) {
+      const result = await runCliInProcess(argv);
+      expect(result.code).toBe(2);
+      const doc = result.json<{ v: number; command: string; exitCode: number; error: string }>();
+      expect(doc).toEqual({ v: 1, command: 'plan', exitCode: 2, error: expect.any(String) });
+      expect(result.stderr).toContain(`kcc-redis plan: ${doc.error}`);
+    }
+  });
+
+  it('a part of status that cannot be read keeps its reason as the error says it (the table escapes it, JSON does)', () => {
+    expect(unreadable(new Error('first line\nsecond "line"'))).toEqual({ error: 'Error: first line\nsecond "line"' });
+  });
+});
+
+describe('the client\'s advice in the CLI\'s terms', () => {
+  it('a source without an endpoint or credentials names --url, the variables and the sources, not the library\'s options', async () => {
+    const result = await runCliInProcess(['status']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('url: missing; pass --url rediss://host:port (or set KCC_REDIS_URL)');
+    expect(result.stderr).toContain('username: missing; set KCC_REDIS_USERNAME or KCC_REDIS_SECRET_ID, or name a source: --outputs <file>, --secret-id <id> or --local-dir <dir>');
+    expect(result.stderr).toContain('password: missing; set KCC_REDIS_PASSWORD or KCC_REDIS_SECRET_ID, or name a source');
+    expect(result.stderr).not.toMatch(/the (url|username|password) option|replicationGroupId/);
+  });
+
+  it('plaintext, a key prefix, the pub/sub mode and IAM settings: the variables and flags, never unsafeAllowPlaintext or an option name', async () => {
+    const plain = await runCliInProcess(['status'], { env: { KCC_REDIS_URL: 'redis://127.0.0.1:1', KCC_REDIS_USERNAME: 'x', KCC_REDIS_PASSWORD: 'p', KCC_REDIS_PUBSUB: 'bogus' } });
+    expect(plain.stderr).toContain('use rediss:// (kcc-redis connects with TLS only; for a local server, kcc-redis local and --local-dir)');
+    expect(plain.stderr).toContain('set KCC_REDIS_PREFIX (e.g.');
+    expect(plain.stderr).toContain('(KCC_REDIS_PUBSUB)');
+    const iam = await runCliInProcess(['status'], { env: { KCC_REDIS_AUTH: 'iam', KCC_REDIS_URL: 'rediss://127.0.0.1:1', KCC_REDIS_PASSWORD: 'p' } });
+    expect(iam.stderr).toContain('set KCC_REDIS_IAM_CACHE_NAME to the replication group id or serverless cache name (or KCC_REDIS_REPLICATION_GROUP_ID)');
+    expect(iam.stderr).toContain('set KCC_REDIS_USERNAME');
+    expect(iam.stderr).toContain('region: missing; IAM tokens are signed for the cache\'s region: pass --region or set AWS_REGION');
+    expect(iam.stderr).toContain('unset it, or set KCC_REDIS_AUTH=password');
+    for (const text of [plain.stderr, iam.stderr]) expect(text).not.toMatch(/unsafeAllowPlaintext|set keyPrefix|iam\.cacheName or|set region,|option pubSub|use auth "password"/);
+  });
+
+  it('a refused password (ElastiCache) and an AWS call that did not answer: what the operator does, not secretId or connectTimeoutMs', async () => {
+    const refused = describeError(new KccAuthError(`Redis rejected the credentials of user "shop-prod" ${fixedCredentialsHint('master.kcc.abc123.euw1.cache.amazonaws.com')} (WRONGPASS)`));
+    expect(refused).toBe('Redis rejected the credentials of user "shop-prod" and they were read once by this command: if the password was rotated since, run the command again; from the environment, give KCC_REDIS_SECRET_ID (or --secret-id, --outputs) rather than KCC_REDIS_PASSWORD, so that the current password is read (WRONGPASS)');
+    const silent = await callWithin('Secrets Manager', 1, () => new Promise(() => undefined)).catch((error: unknown) => error);
+    expect(describeError(silent)).toMatch(/^Secrets Manager did not answer within 1 ms .*or run the command again once it answers \(kcc-redis waits 10 s\)$/);
+    expect(describeError(silent)).not.toContain('raise connectTimeoutMs');
+  });
+});
+
+describe('status --interval', () => {
+  it('without --watch is a usage error naming --watch, before anything is read (also with --json)', async () => {
+    const result = await runCliInProcess(['status', '--interval', '5']);
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr.split('\n')[0]).toBe('kcc-redis status: --interval goes with --watch (the seconds between its refreshes): add --watch, or drop --interval');
+    const json = await runCliInProcess(['status', '--interval', '5', '--json']);
+    expect(json.json()).toEqual({ v: 1, command: 'status', exitCode: 2, error: '--interval goes with --watch (the seconds between its refreshes): add --watch, or drop --interval' });
+  });
+});
+
+describe('reads at once', () => {
+  it('runs the work of several items at once, at most the limit, with the results in the items\' order', async () => {
+    const started: number[] = [];
+    const release = new Map<number, () => void>();
+    const work = (item: number) => {
+      started.push(item);
+      return new Promise<string>((resolve) => release.set(item, () => resolve(`r${item}`)));
+    };
+    const all = mapConcurrently([0, 1, 2, 3], 3, work);
+    await Promise.resolve();
+    expect(started).toEqual([0, 1, 2]);
+    // The last started finishes first; the fourth starts in its place; the order of the results stays.
+    release.get(2)!();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(started).toEqual([0, 1, 2, 3]);
+    for (const item of [3, 1, 0]) release.get(item)!();
+    expect(await all).toEqual(['r0', 'r1', 'r2', 'r3']);
+  });
+});
+
+describe('the process\'s stop (SIGINT, SIGTERM)', () => {
+  it('after the first signal, a repeat does not end the process: the stop under way finishes (the launcher forwards the terminal\'s Ctrl-C the CLI also got)', async () => {
+    const before = { SIGINT: process.listeners('SIGINT'), SIGTERM: process.listeners('SIGTERM') };
+    const io = processIo();
+    const stop = io.nextStop();
+    try {
+      process.emit('SIGINT', 'SIGINT'); // as Node calls a signal's listeners
+      expect(await stop).toBe('SIGINT');
+      // Still handled by the CLI: without a listener, a second SIGINT would end the process as the signal does.
+      for (const signal of ['SIGINT', 'SIGTERM'] as const) expect(process.listenerCount(signal)).toBe(before[signal].length + 1);
+      expect(await io.sleep(60_000)).toBe(true);
+    } finally {
+      for (const signal of ['SIGINT', 'SIGTERM'] as const) for (const listener of process.listeners(signal)) if (!before[signal].includes(listener)) process.off(signal, listener);
+    }
   });
 });
