@@ -10,7 +10,7 @@ import { isoTime } from '../table.js';
 import { TARGET_HELP, TARGET_OPTIONS, describeTarget, resolveOneTarget, targetEndpoint } from '../targets.js';
 import { parseNotBefore } from '../time-arg.js';
 import { type NotBeforeScope, notBeforeInForce } from '../revoke/not-before-in-force.js';
-import { readRevocations } from '../status/revocation-reader.js';
+import { readSessionLifetimes } from '../status/revocation-reader.js';
 import { isUnreadable } from '../status/unreadable.js';
 import { printable } from '../terminal-text.js';
 
@@ -169,7 +169,9 @@ export const revokeCommand: Command = {
       // Redis out of reach, or a read before the write failed: an operator must never be left unsure
       // whether the revocation took (a review: an unreachable Redis said only that the connection failed).
       if (stored || error instanceof CliUsageError || error instanceof CliFailure) throw error;
-      throw new CliFailure(`${target.name}: the revocation was NOT stored: ${errorReason(error)}; no instance has it. Run the command again once Redis is in reach.`, { cause: error });
+      // Redis answered with an error (it is in reach), or did not answer at all.
+      const answered = error instanceof Error && error.name === 'ReplyError';
+      throw new CliFailure(`${target.name}: the revocation was NOT stored: ${errorReason(error)}; no instance has it. Run the command again ${answered ? 'once what Redis answered is dealt with' : 'once Redis is in reach'}.`, { cause: error });
     }
     if (!stored) {
       throw new CliFailure(`${target.name}: the revocation was NOT stored: writing it to Redis failed (${errorReason(outcome.failure)}); no instance has it. Run the command again once Redis takes it.`);
@@ -232,7 +234,7 @@ function notBeforeByServerClock(option: string, raw: string, serverNowMs: number
  * state for the longest declared; the session's own record is the operator's lifetime.)
  */
 async function refuseShorterThanDeclared(redis: KccRedis, sessionMaxLifetimeMs: number, serverNowMs: number): Promise<void> {
-  const { sessionLifetimes } = await readRevocations(redis, serverNowMs);
+  const sessionLifetimes = await readSessionLifetimes(redis, serverNowMs);
   const longest = isUnreadable(sessionLifetimes) ? undefined : sessionLifetimes.declaredMs[0];
   if (longest !== undefined && longest > sessionMaxLifetimeMs) {
     throw new CliUsageError(

@@ -99,6 +99,24 @@ export async function readRevocations(redis: KccRedis, now = Date.now()): Promis
   };
 }
 
+/**
+ * The session lifetimes running instances declare, read alone: what `revoke --sid` checks its
+ * lifetime against. Not through {@link readRevocations}, which throws on a key of the wrong type in
+ * the state or the log, so a holder of the app-env's credentials who planted one blocked every
+ * `--sid` (an attack review) where the writer would have replaced it. A wrong-typed declarations
+ * key is unreadable, as writers ignore it.
+ */
+export async function readSessionLifetimes(redis: KccRedis, now = Date.now()): Promise<Part<SessionLifetimesStatus>> {
+  const window = currentDeclarationWindow(now);
+  try {
+    const members = await redis.run((r) => r.zrangebyscore(redis.key(REVOCATION_KEYS.lifetimes), `(${window.from}`, window.to, 'LIMIT', 0, DECLARATION_MEMBERS_READ + 1));
+    return declaredLifetimes(members);
+  } catch (error) {
+    if (error instanceof Error && error.message.includes('WRONGTYPE')) return unreadable(error);
+    throw error;
+  }
+}
+
 /** The declarations as the writers count them: lifetimes only (anything else is ignored there too), distinct, longest first. */
 function declaredLifetimes(members: readonly string[]): SessionLifetimesStatus {
   const lifetimes = members.filter(isDeclaredLifetime);

@@ -117,6 +117,18 @@ describe('kcc-redis revoke and the session lifetime', () => {
     expect(await admin.exists(key(REVOCATION_KEYS.clientNotBefore), key(REVOCATION_KEYS.log))).toBe(0);
   });
 
+  // An attack review: the lifetime check read the whole revocation state, so a key of the wrong type planted
+  // by a holder of the app-env's credentials made every --sid exit 2 ("NOT stored … once Redis is in reach").
+  it('--sid goes through a key of the wrong type in the state or the log (the writer replaces it); the declarations key wrong-typed counts as none declared', async () => {
+    for (const planted of [REVOCATION_KEYS.sessions, REVOCATION_KEYS.log, REVOCATION_KEYS.lifetimes]) {
+      await admin.set(key(planted), 'planted');
+      const sid = await runCliInProcess(['revoke', ...target(), '--sid', `stolen-${planted}`, '--session-max-lifetime-ms', String(10 * HOUR_MS)]);
+      expect(sid.code, `${planted}: ${sid.stderr}`).toBe(0);
+      expect(Number(await admin.zscore(key(REVOCATION_KEYS.sessions), `stolen-${planted}`))).toBeGreaterThan(Date.now());
+      await admin.del(key(planted));
+    }
+  });
+
   it('an operator clock a little off: "now" is Redis\' time, rounded up to the next second', async () => {
     const real = Date.now.bind(Date);
     vi.spyOn(Date, 'now').mockImplementation(() => real() + 20_000);
