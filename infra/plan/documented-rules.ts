@@ -168,6 +168,21 @@ export function refusal(type: string, previous: CfnResource, current: CfnResourc
       ? `NumCacheClusters ${clustersFrom} → ${clustersTo} with AutomaticFailoverEnabled false → true in one update: automatic failover needs the replica first, and CloudFormation applying both at once is reported to fail ("at least one read replica to enable autofailover"); the stack turns failover on with the first replica, so create the cache with the replicas it needs`
       : `NumCacheClusters ${clustersFrom} → ${clustersTo} with AutomaticFailoverEnabled true → false in one update: ElastiCache keeps the last replica while automatic failover is on, and CloudFormation does not say it turns failover off first`;
   }
+  // Cluster mode: ReplicasPerNodeGroup updates in place (SPEC_CORRECTIONS), but crossing zero turns
+  // Multi-AZ on or off in the same update, and the same rules hold: the last replica cannot go while
+  // Multi-AZ is on (the scale-in page above), and a cluster-mode group without replicas is reported
+  // to fail later updates ("at least one read replica to enable autofailover",
+  // https://github.com/aws-cloudformation/cloudformation-coverage-roadmap/issues/1275). Found by a
+  // review once the correction made the change look safe.
+  const replicasFrom = Number(before.ReplicasPerNodeGroup ?? 0);
+  const replicasTo = Number(after.ReplicasPerNodeGroup ?? 0);
+  const multiAzFrom = before.MultiAZEnabled === true;
+  const multiAzTo = after.MultiAZEnabled === true;
+  if (modeFrom === 'enabled' && modeTo === 'enabled' && multiAzFrom !== multiAzTo && replicasFrom !== replicasTo && Math.min(replicasFrom, replicasTo) === 0) {
+    return multiAzTo
+      ? `ReplicasPerNodeGroup ${replicasFrom} → ${replicasTo} with MultiAZEnabled false → true in one update: Multi-AZ needs the replicas first, and a cluster-mode group without replicas is reported to fail later updates ("at least one read replica to enable autofailover"); create the cache with the replicas it needs`
+      : `ReplicasPerNodeGroup ${replicasFrom} → ${replicasTo} with MultiAZEnabled true → false in one update: ElastiCache keeps the last replica while Multi-AZ is on, and CloudFormation does not say it turns Multi-AZ off first`;
+  }
   return undefined;
 }
 

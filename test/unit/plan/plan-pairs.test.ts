@@ -102,9 +102,17 @@ describe('plan: blocked', () => {
     ['an engine downgrade', { EngineVersion: '8.1' }, { EngineVersion: '7.2' }, /downgrade/],
     ['turning cluster mode off', { ClusterMode: 'enabled' }, { ClusterMode: 'disabled' }, /cannot be turned off/],
     ['enabling cluster mode in one step', { ClusterMode: 'disabled' }, { ClusterMode: 'enabled' }, /compatible/],
+    // A review: once ReplicasPerNodeGroup updated in place, crossing zero with Multi-AZ looked safe.
+    ['cluster mode: the first replicas per shard with Multi-AZ in one update', { ClusterMode: 'enabled', NumNodeGroups: 2, ReplicasPerNodeGroup: 0, MultiAZEnabled: false }, { ClusterMode: 'enabled', NumNodeGroups: 2, ReplicasPerNodeGroup: 1, MultiAZEnabled: true }, /ReplicasPerNodeGroup 0 → 1 with MultiAZEnabled false → true/],
+    ['cluster mode: the last replicas per shard with Multi-AZ off in one update', { ClusterMode: 'enabled', NumNodeGroups: 2, ReplicasPerNodeGroup: 1, MultiAZEnabled: true }, { ClusterMode: 'enabled', NumNodeGroups: 2, ReplicasPerNodeGroup: 0, MultiAZEnabled: false }, /keeps the last replica while Multi-AZ is on/],
   ])('a change ElastiCache refuses is blocked: %s', (_name, before, after, reason) => {
     const c = change(plan({ Cache: rg(before) }, { Cache: rg(after) }), 'Cache');
     expect(c).toMatchObject({ action: 'blocked', blockedBecause: expect.stringMatching(reason) });
+  });
+
+  it('cluster mode: replicas per shard 1 → 2 update in place', () => {
+    const shards = { ClusterMode: 'enabled', NumNodeGroups: 2, MultiAZEnabled: true };
+    expect(change(plan({ Cache: rg({ ...shards, ReplicasPerNodeGroup: 1 }) }, { Cache: rg({ ...shards, ReplicasPerNodeGroup: 2 }) }), 'Cache').action).toBe('in-place');
   });
 
   it('an engine upgrade and a move to "compatible" are not refused', () => {
