@@ -159,14 +159,13 @@ export function refusal(type: string, previous: CfnResource, current: CfnResourc
   // CloudFormation does not document the order it applies the two in, and the way up is reported to
   // fail ("Replication group must have at least one read replica to enable autofailover":
   // https://github.com/aws-cloudformation/cloudformation-coverage-roadmap/issues/383).
-  const clustersFrom = Number(before.NumCacheClusters ?? 1);
-  const clustersTo = Number(after.NumCacheClusters ?? 1);
-  const failoverFrom = before.AutomaticFailoverEnabled === true;
-  const failoverTo = after.AutomaticFailoverEnabled === true;
-  if (modeFrom === 'disabled' && modeTo === 'disabled' && failoverFrom !== failoverTo && clustersFrom !== clustersTo && Math.min(clustersFrom, clustersTo) === 1) {
-    return failoverTo
-      ? `NumCacheClusters ${clustersFrom} → ${clustersTo} with AutomaticFailoverEnabled false → true in one update: automatic failover needs the replica first, and CloudFormation applying both at once is reported to fail ("at least one read replica to enable autofailover"); the stack turns failover on with the first replica, so create the cache with the replicas it needs`
-      : `NumCacheClusters ${clustersFrom} → ${clustersTo} with AutomaticFailoverEnabled true → false in one update: ElastiCache keeps the last replica while automatic failover is on, and CloudFormation does not say it turns failover off first`;
+  if (modeFrom === 'disabled' && modeTo === 'disabled') {
+    const crossing = replicasCrossingZero(before, after, { count: 'NumCacheClusters', none: 1, flag: 'AutomaticFailoverEnabled' });
+    if (crossing) {
+      return crossing.on
+        ? `${crossing.change} in one update: automatic failover needs the replica first, and CloudFormation applying both at once is reported to fail ("at least one read replica to enable autofailover"); the stack turns failover on with the first replica, so create the cache with the replicas it needs`
+        : `${crossing.change} in one update: ElastiCache keeps the last replica while automatic failover is on, and CloudFormation does not say it turns failover off first`;
+    }
   }
   // Cluster mode: ReplicasPerNodeGroup updates in place (SPEC_CORRECTIONS), but crossing zero turns
   // Multi-AZ on or off in the same update, and the same rules hold: the last replica cannot go while
@@ -174,16 +173,31 @@ export function refusal(type: string, previous: CfnResource, current: CfnResourc
   // to fail later updates ("at least one read replica to enable autofailover",
   // https://github.com/aws-cloudformation/cloudformation-coverage-roadmap/issues/1275). Found by a
   // review once the correction made the change look safe.
-  const replicasFrom = Number(before.ReplicasPerNodeGroup ?? 0);
-  const replicasTo = Number(after.ReplicasPerNodeGroup ?? 0);
-  const multiAzFrom = before.MultiAZEnabled === true;
-  const multiAzTo = after.MultiAZEnabled === true;
-  if (modeFrom === 'enabled' && modeTo === 'enabled' && multiAzFrom !== multiAzTo && replicasFrom !== replicasTo && Math.min(replicasFrom, replicasTo) === 0) {
-    return multiAzTo
-      ? `ReplicasPerNodeGroup ${replicasFrom} → ${replicasTo} with MultiAZEnabled false → true in one update: Multi-AZ needs the replicas first, and a cluster-mode group without replicas is reported to fail later updates ("at least one read replica to enable autofailover"); create the cache with the replicas it needs`
-      : `ReplicasPerNodeGroup ${replicasFrom} → ${replicasTo} with MultiAZEnabled true → false in one update: ElastiCache keeps the last replica while Multi-AZ is on, and CloudFormation does not say it turns Multi-AZ off first`;
+  if (modeFrom === 'enabled' && modeTo === 'enabled') {
+    const crossing = replicasCrossingZero(before, after, { count: 'ReplicasPerNodeGroup', none: 0, flag: 'MultiAZEnabled' });
+    if (crossing) {
+      return crossing.on
+        ? `${crossing.change} in one update: Multi-AZ needs the replicas first, and a cluster-mode group without replicas is reported to fail later updates ("at least one read replica to enable autofailover"); create the cache with the replicas it needs`
+        : `${crossing.change} in one update: ElastiCache keeps the last replica while Multi-AZ is on, and CloudFormation does not say it turns Multi-AZ off first`;
+    }
   }
   return undefined;
+}
+
+/**
+ * A replica count moving between none (`none`: the count without replicas) and some while `flag`
+ * (automatic failover, Multi-AZ) turns on or off in the same update: the change as said, and whether
+ * the flag turns on; undefined otherwise.
+ */
+function replicasCrossingZero(
+  before: Record<string, unknown>,
+  after: Record<string, unknown>,
+  names: { readonly count: string; readonly none: number; readonly flag: string },
+): { readonly change: string; readonly on: boolean } | undefined {
+  const [from, to] = [Number(before[names.count] ?? names.none), Number(after[names.count] ?? names.none)];
+  const [flagFrom, flagTo] = [before[names.flag] === true, after[names.flag] === true];
+  if (flagFrom === flagTo || from === to || Math.min(from, to) !== names.none) return undefined;
+  return { change: `${names.count} ${from} → ${to} with ${names.flag} ${flagFrom} → ${flagTo}`, on: flagTo };
 }
 
 /**
