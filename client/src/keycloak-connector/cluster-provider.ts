@@ -5,7 +5,7 @@ import { KccRedis } from '../connection.js';
 import { type DropCounts, type DropReason, emptyDropCounts, encodeEnvelope, isOversized } from '../envelope.js';
 import { KccConnectionError, KccNotReadyError } from '../errors.js';
 import { KEY_RING_DEFAULTS, type KeyRingOptions, resolveKeyEncryptionKeys } from '../keyring/key-ring-options.js';
-import { ConnectorSeal, MESSAGE_AHEAD_SLACK_MS, MESSAGE_MAX_AGE_MS, type Refusal } from './connector-seal.js';
+import { ConnectorSeal, MESSAGE_AHEAD_SLACK_MS, MESSAGE_MAX_AGE_MS, type Refusal, type ValueRefusal } from './connector-seal.js';
 import { HeardMessages } from './heard-messages.js';
 import { OptionProblems, kindOf, requireOptionsObject } from '../option-checks.js';
 import { isPlainObject } from '../plain-object.js';
@@ -84,11 +84,10 @@ const lockName = (key: string) => `lock\n${key}`;
 const lastRefusalReportAt = new Map<string, number>();
 const UNSEALED_REPORT_INTERVAL_MS = 60_000;
 /** What each refusal is said as, after "a keycloak-connector value / message in Redis". */
-const REFUSALS: Record<'value' | 'message', Record<Refusal, string>> = {
+const REFUSALS: { readonly value: Record<ValueRefusal, string>; readonly message: Record<Refusal, string> } = {
   value: {
     unopened: 'did not open under the key-encryption keys held: ignored (a cache miss); it was altered or written without the key-encryption key (another writer of Redis), or this instance has another key-encryption key than the rest',
     expired: 'was past the expiry sealed with it: ignored (a cache miss); a writer of Redis put an expired value back or removed its expiry, the write came late (a failover delayed it), or instances disagree on the time (the server refuses TIME and host clocks differ)',
-    ahead: 'was dated ahead of the server\'s time: ignored (a cache miss)',
   },
   message: {
     unopened: 'did not open under the key-encryption keys held: dropped; it was altered or written without the key-encryption key (another writer of Redis), or this instance has another key-encryption key than the rest',
@@ -646,7 +645,7 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
      * at most once a minute per process: Redis was written without the key-encryption key, or what a
      * writer of it put back was sealed before (or instances disagree on the key).
      */
-    private refuse(what: 'value' | 'message', why: Refusal): void {
+    private refuse(...[what, why]: ['value', ValueRefusal] | ['message', Refusal]): void {
       if (what === 'message') this.drop('invalid');
       else this.refusedValues++;
       // At most once a minute for each kind and reason: a writer of Redis cannot flood the log, nor keep a
@@ -656,7 +655,8 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
       if (now - (lastRefusalReportAt.get(kind) ?? Number.NEGATIVE_INFINITY) < UNSEALED_REPORT_INTERVAL_MS) return;
       lastRefusalReportAt.set(kind, now);
       // No key or channel name: upstream's hold a refresh token's jti, which its cookie check takes as a credential.
-      this.logger.warn(`a keycloak-connector ${what} in Redis ${REFUSALS[what][why]} (said at most once a minute)`);
+      const said = what === 'value' ? REFUSALS.value[why] : REFUSALS.message[why];
+      this.logger.warn(`a keycloak-connector ${what} in Redis ${said} (said at most once a minute)`);
     }
 
     private drop(reason: DropReason): void {

@@ -21,8 +21,10 @@ export const MESSAGE_MAX_AGE_MS = 5 * 60_000;
 /** How far ahead of this instance's estimate of the server's time a message's time may be (the sender's estimate, off by as much). */
 export const MESSAGE_AHEAD_SLACK_MS = 60_000;
 
-/** Why a sealed value or message was not taken: it did not open, it is past its time, or (a message) dated ahead of it. */
+/** Why a sealed message was not taken: it did not open, it is past its time, or it is dated ahead of it. */
 export type Refusal = 'unopened' | 'expired' | 'ahead';
+/** Why a sealed value was not taken (a value carries an expiry, not a sending time: never dated ahead). */
+export type ValueRefusal = Exclude<Refusal, 'ahead'>;
 
 interface ValuePayload {
   readonly v: typeof PAYLOAD_VERSION;
@@ -80,7 +82,7 @@ export class ConnectorSeal {
   }
 
   /** The value sealed for `context`, or why not: it did not open (not sealed, for another context, altered) or is past its expiry at server time `now`. */
-  async openValue(context: string, stored: string, now: number): Promise<{ readonly text: string } | { readonly refused: Refusal }> {
+  async openValue(context: string, stored: string, now: number): Promise<{ readonly text: string } | { readonly refused: ValueRefusal }> {
     const payload = await this.open(context, stored);
     if (!isValuePayload(payload)) return { refused: 'unopened' };
     if (payload.x !== null && now > payload.x + VALUE_EXPIRY_SLACK_MS) return { refused: 'expired' };

@@ -66,6 +66,19 @@ async function attacker(): Promise<Redis> {
   return raw;
 }
 
+/** Upstream's raw channel methods of a provider (protected upstream; the connector's own plugins call them). */
+function rawChannels(p: KccClusterProvider): { handlePublish(channel: string, message: string): Promise<boolean>; handleSubscribe(channel: string, listener: (message: string) => void): Promise<boolean> } {
+  return p as unknown as ReturnType<typeof rawChannels>;
+}
+
+/** The next message on Redis channel `channel`, as the attacker's own subscriber receives it (subscribed when this resolves; wrapped, or awaiting this would wait for the message). */
+async function nextOn(channel: string): Promise<{ readonly message: Promise<string> }> {
+  const listener = await attacker();
+  const message = new Promise<string>((resolve) => listener.once('message', (_channel: string, received: string) => resolve(received)));
+  await listener.subscribe(channel);
+  return { message };
+}
+
 const unsigned = (claims: object) => `${Buffer.from(JSON.stringify({ alg: 'none' })).toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.`;
 
 describe('the connector behind kccClusterProvider, against a writer of Redis without the key-encryption key', () => {
@@ -155,15 +168,14 @@ describe('the connector behind kccClusterProvider, against a writer of Redis wit
   });
 
   it("upstream's raw channel methods (handlePublish / handleSubscribe) seal and check too", async () => {
-    type Raw = { handlePublish(channel: string, message: string): Promise<boolean>; handleSubscribe(channel: string, listener: (message: string) => void): Promise<boolean> };
     const [a, b] = [await provider(), await provider()];
     const got: string[] = [];
-    await (b as unknown as Raw).handleSubscribe('raw', (message) => void got.push(message));
+    await rawChannels(b).handleSubscribe('raw', (message) => void got.push(message));
     const raw = await attacker();
     const before = b.dropped.invalid;
     await raw.publish(b.redisChannel('raw'), 'planted');
     await until(() => b.dropped.invalid > before, 'the planted raw message dropped');
-    await (a as unknown as Raw).handlePublish('raw', 'sealed by a');
+    await rawChannels(a).handlePublish('raw', 'sealed by a');
     await until(() => got.length >= 1, 'the sealed raw message');
     expect(got).toEqual(['sealed by a']);
   });
@@ -226,11 +238,9 @@ describe('the connector behind kccClusterProvider, against a writer of Redis wit
     const channel = 'cluster-cache:listening-channel:TokenCache:replayed';
     await b.subscribe(channel, (data) => void got.push(data));
     const raw = await attacker();
-    const listener = await attacker();
-    const captured = new Promise<string>((resolve) => listener.once('message', (_channel: string, message: string) => resolve(message)));
-    await listener.subscribe(b.redisChannel(channel));
+    const captured = await nextOn(b.redisChannel(channel));
     await a.publish(channel, { key: 'replayed', data: { n: 1 } });
-    const original = await captured;
+    const original = await captured.message;
     await until(() => got.length >= 1, 'the message');
     const invalid = b.dropped.invalid;
     await raw.publish(b.redisChannel(channel), original);
@@ -242,19 +252,16 @@ describe('the connector behind kccClusterProvider, against a writer of Redis wit
   });
 
   it("a sealed raw message (upstream's handlePublish) sent again is delivered once", async () => {
-    type Raw = { handlePublish(channel: string, message: string): Promise<boolean>; handleSubscribe(channel: string, listener: (message: string) => void): Promise<boolean> };
     const [a, b] = [await provider(), await provider()];
     const got: string[] = [];
-    await (b as unknown as Raw).handleSubscribe('raw-replayed', (message) => void got.push(message));
-    const listener = await attacker();
-    const captured = new Promise<string>((resolve) => listener.once('message', (_channel: string, message: string) => resolve(message)));
-    await listener.subscribe(b.redisChannel('raw-replayed'));
-    await (a as unknown as Raw).handlePublish('raw-replayed', 'first');
-    const original = await captured;
+    await rawChannels(b).handleSubscribe('raw-replayed', (message) => void got.push(message));
+    const captured = await nextOn(b.redisChannel('raw-replayed'));
+    await rawChannels(a).handlePublish('raw-replayed', 'first');
+    const original = await captured.message;
     await until(() => got.length >= 1, 'the message');
     const raw = await attacker();
     await raw.publish(b.redisChannel('raw-replayed'), original);
-    await (a as unknown as Raw).handlePublish('raw-replayed', 'second');
+    await rawChannels(a).handlePublish('raw-replayed', 'second');
     await until(() => got.length >= 2, 'the next message');
     expect(got).toEqual(['first', 'second']);
   });
