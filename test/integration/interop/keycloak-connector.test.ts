@@ -342,6 +342,44 @@ describe('kccKeyProvider', () => {
     }
   });
 
+  // Upstream reads the public keys in a login's callback right before the code exchange, and serves
+  // them as the client's JWKS, which Keycloak waits 5 s for: getPublicKeys waits for the connector to
+  // take a new active key, but never for an update that hangs (a discovery fetch into a black hole).
+  it('getPublicKeys waits for the connector\'s update to a new active key, and returns while that update hangs', async () => {
+    const redis = await KccRedis.connect(connection('kcc2-prod'));
+    const ring = await KeyRing.start(redis, { keyEncryptionKey: KEK, env: {} });
+    try {
+      const provider = (await kccKeyProvider(ring)({})) as KccKeyProvider;
+      await provider.getActiveKeys(); // upstream's init
+      const settles: ((held: boolean) => void)[] = [];
+      provider.registerCallbacks(() => new Promise<boolean>((resolve) => settles.push(resolve)), async () => undefined);
+
+      const { kid: first } = await ring.rotate({ immediate: true });
+      await until(() => settles.length === 1, 'the update after the first rotation');
+      const order: string[] = [];
+      const asked = provider.getPublicKeys().then((keys) => {
+        order.push('public keys');
+        return keys;
+      });
+      await pause(300);
+      order.push('update settled');
+      settles[0]!(true);
+      expect((await asked).map((key) => key.kid)).toContain(first);
+      expect(order).toEqual(['update settled', 'public keys']);
+
+      const { kid: second } = await ring.rotate({ immediate: true });
+      await until(() => settles.length === 2, 'the update after the second rotation');
+      // The second update never settles; 30 s is a hang detector, far past the provider's own 2 s bound.
+      const answer = await Promise.race([provider.getPublicKeys(), pause(30_000).then(() => 'still waiting' as const)]);
+      expect(answer === 'still waiting' ? answer : answer.map((key) => key.kid)).toContain(second);
+      settles[1]!(true);
+      provider.close();
+    } finally {
+      await ring.close();
+      await redis.close();
+    }
+  });
+
   // Upstream 3.0.10's token cache signs refresh-token grants with the key of the connector's start for
   // good (connector-after-thaw.test.ts). The provider keeps that key published (KeyRing.keepPublished,
   // key-ring-keep-published.test.ts), so a scheduled rotation leaves nothing to say; when the key leaves
