@@ -5,6 +5,7 @@ import { kekEnvironmentConflict } from '../client/src/keyring/key-ring-options.j
 import { type ResolvedConnection, resolveConnection } from '../client/src/resolve-options.js';
 import { type LocalState, readLocalState } from '../local/local-state.js';
 import { type ParsedValues, stringList, stringOption } from './args.js';
+import { CONCURRENT_TARGETS, mapConcurrently } from './concurrently.js';
 import { cliLogger } from './connect.js';
 import { CliFailure, CliUsageError, errorReason } from './exit-codes.js';
 import type { CliIo } from './io.js';
@@ -100,19 +101,28 @@ export const isUnreadableTarget = (t: AppEnvTarget | UnreadableTarget): t is Unr
  * allowed to read one app-env's secrets can work on that app-env. An app-env whose credentials
  * cannot be read (a secret refused or missing, its endpoint not discovered) is returned as an
  * {@link UnreadableTarget}, in its place: one app-env's failure never stops the others. A
- * configuration mistake (KccConfigError: the fix is in the options) still stops the command.
+ * configuration mistake (KccConfigError: the fix is in the options) still stops the command. Read
+ * {@link CONCURRENT_TARGETS} at a time, in the source's order.
  */
 export async function resolveTargets(command: string, values: ParsedValues, io: CliIo): Promise<(AppEnvTarget | UnreadableTarget)[]> {
   const { candidates, wanted, origin } = await selectCandidates(command, values, io);
-  const targets: (AppEnvTarget | UnreadableTarget)[] = [];
-  for (const c of candidates) {
+  const resolve = async (c: Candidate) => {
     try {
-      targets.push(await resolveCandidate(c));
+      return { target: await resolveCandidate(c) };
     } catch (error) {
-      if (error instanceof KccConfigError) throw error;
-      targets.push({ name: c.name ?? c.source, source: c.source, stack: c.stack, unreadable: error });
+      return { error };
     }
-  }
+  };
+  // The first alone: AWS credentials that ask the operator something (a credential_process with MFA,
+  // an SSO login) are asked once, and cached where that tool caches them, before the others' reads.
+  const first = candidates.length > 0 ? [await resolve(candidates[0]!)] : [];
+  const settled = [...first, ...(await mapConcurrently(candidates.slice(1), CONCURRENT_TARGETS, resolve))];
+  const configError = settled.find((s) => s.error instanceof KccConfigError);
+  if (configError) throw configError.error;
+  const targets = settled.map((s, i): AppEnvTarget | UnreadableTarget => {
+    const c = candidates[i]!;
+    return s.target ?? { name: c.name ?? c.source, source: c.source, stack: c.stack, unreadable: s.error };
+  });
   return onlyWanted(command, targets, candidates, wanted, origin);
 }
 

@@ -6,6 +6,7 @@ import type { ProbeResult } from '../check/probe-result.js';
 import { redactSecrets } from '../check/redact.js';
 import { UnreachableError, probePlaintextRefused, probeTls } from '../check/transport-probes.js';
 import type { Command } from '../command.js';
+import { CONCURRENT_TARGETS, mapConcurrently } from '../concurrently.js';
 import { EXIT, describeError, errorText } from '../exit-codes.js';
 import { type CliIo, useColor } from '../io.js';
 import { type Cell, paint, plural, renderTable } from '../table.js';
@@ -177,12 +178,11 @@ export const checkCommand: Command = {
     }
     const all = await resolveTargets('check', values, io);
     const targets = all.filter((t): t is AppEnvTarget => !isUnreadableTarget(t));
-    const reports: TargetReport[] = [];
-    for (const target of all) {
-      // Credentials that could not be read (a refused secret): that app-env's row, the others go on.
-      if (isUnreadableTarget(target)) reports.push({ appEnv: target.name, stack: target.stack, source: target.source, endpoint: '—', unreadable: errorText(target.unreadable), results: [] });
-      else reports.push(await reportTarget(target, targets));
-    }
+    // Credentials that could not be read (a refused secret): that app-env's row, the others go on.
+    const reports = await mapConcurrently(all, CONCURRENT_TARGETS, async (target): Promise<TargetReport> =>
+      isUnreadableTarget(target)
+        ? { appEnv: target.name, stack: target.stack, source: target.source, endpoint: '—', unreadable: errorText(target.unreadable), results: [] }
+        : reportTarget(target, targets));
     const failed = reports.some((r) => r.results.some((x) => x.status === 'fail'));
     const exitCode = reports.some((r) => r.unreachable || r.unreadable || r.error) ? EXIT.failed : failed ? EXIT.problems : EXIT.ok;
     if (values.json === true) io.stdout(JSON.stringify({ v: 1, command: 'check', exitCode, appEnvs: reports }, null, 2));

@@ -2,7 +2,7 @@ import { type InstanceList, listInstances } from '@kcc-redis/client';
 import { integerOption, parseCommandArgs } from '../args.js';
 import type { Command } from '../command.js';
 import { withConnection } from '../connect.js';
-import { mapConcurrently } from '../concurrently.js';
+import { CONCURRENT_TARGETS, mapConcurrently } from '../concurrently.js';
 import { CliUsageError, EXIT, type ExitCode } from '../exit-codes.js';
 import { type CliIo, useColor } from '../io.js';
 import { type KeyRingStatus, readKeyRing } from '../status/key-ring-reader.js';
@@ -236,13 +236,6 @@ function verdict(statuses: readonly AppEnvStatus[], targets: readonly (AppEnvTar
   return lines.join('\n');
 }
 
-/**
- * How many app-envs a refresh reads at once. Each may wait connectTimeoutMs (10 s) for a Redis that
- * does not answer, and one after the other a source of N app-envs took N times that (a review);
- * bounded, so that a file of many stacks does not open as many connections and AWS calls at once.
- */
-const CONCURRENT_READS = 8;
-
 /** What a refresh's wait resolves with when the watch was stopped (Ctrl-C, SIGTERM) meanwhile. */
 const STOPPED = Symbol('stopped');
 
@@ -274,7 +267,7 @@ export const statusCommand: Command = {
     const unlessStopped = <T>(work: Promise<T>): Promise<T | typeof STOPPED> => (stop === undefined ? work : Promise.race([work, stop]));
     let shownExitCode: ExitCode = EXIT.ok;
     for (;;) {
-      const statuses = await unlessStopped(mapConcurrently(targets, CONCURRENT_READS, (target) => statusOf(target, keks, io.now())));
+      const statuses = await unlessStopped(mapConcurrently(targets, CONCURRENT_TARGETS, (target) => statusOf(target, keks, io.now())));
       if (statuses === STOPPED) return shownExitCode;
       const exitCode = exitCodeOf(statuses);
       // Listened for before the refresh is shown, not after: a Ctrl-C sent as soon as the first one

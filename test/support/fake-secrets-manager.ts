@@ -120,6 +120,8 @@ export class FakeSecretsManager {
   configurationTestPending: 'copy' | 'empty' = 'copy';
   /** Called after each step a RotateSecret runs (a test may look at the state in between). */
   afterStep: ((step: RotationStep, token: string) => Promise<void>) | undefined;
+  /** Awaited before each GetSecretValue answers (a test may hold reads to see which are in flight together). */
+  beforeGetSecretValue: ((secretId: string) => Promise<void>) | undefined;
   private readonly secrets = new Map<string, FakeSecret>();
   private readonly functions = new Map<string, { readonly handler: RotationHandler; readonly timeoutMs: number }>();
   private readonly records = new Map<string, RotationRecord[]>();
@@ -142,6 +144,7 @@ export class FakeSecretsManager {
       };
     });
     this.mock.on(GetSecretValueCommand).callsFake(async (input: GetSecretValueCommandInput) => {
+      await this.beforeGetSecretValue?.(input.SecretId!);
       const secret = this.secret(input.SecretId!);
       const stage = input.VersionStage ?? (input.VersionId ? undefined : CURRENT);
       const entry = [...secret.versions].find(([id, v]) => (!input.VersionId || id === input.VersionId) && (!stage || v.stages.has(stage)));
