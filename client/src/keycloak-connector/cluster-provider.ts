@@ -3,14 +3,14 @@ import type { AbstractClusterProvider, ClusterConfig, Listener, LockOptions, Sub
 import { Bus, type BusHandler } from '../bus.js';
 import { KccRedis } from '../connection.js';
 import { type DropCounts, type DropReason, emptyDropCounts, encodeEnvelope, isOversized } from '../envelope.js';
-import { KccConnectionError, KccNotReadyError } from '../errors.js';
+import { KccClosedError, KccConfigError, KccConnectionError, KccInputError, KccNotReadyError } from '../errors.js';
 import { KEY_RING_DEFAULTS, type KeyRingOptions, resolveKeyEncryptionKeys } from '../keyring/key-ring-options.js';
 import { ConnectorSeal, MESSAGE_AHEAD_SLACK_MS, MESSAGE_MAX_AGE_MS, type Refusal, type ValueRefusal } from './connector-seal.js';
 import { HeardMessages } from './heard-messages.js';
 import { OptionProblems, kindOf, requireOptionsObject } from '../option-checks.js';
 import { isPlainObject } from '../plain-object.js';
 import { connectionOptionProblems } from '../resolve-options.js';
-import { withTimeout } from '../time-limit.js';
+import { pause, withTimeout } from '../time-limit.js';
 import { type KccLogger, defaultLogger } from '../logger.js';
 import { Locks } from '../lock.js';
 import type { KccConnectionOptions } from '../options.js';
@@ -95,6 +95,17 @@ const REFUSALS: { readonly value: Record<ValueRefusal, string>; readonly message
     ahead: `was dated more than ${MESSAGE_AHEAD_SLACK_MS / 1000} s ahead of this instance's estimate of the server's time: dropped; instances disagree on the time (the server refuses TIME and host clocks differ)`,
   },
 };
+
+/**
+ * Between tries of a {@link KccClusterProvider.lock} that Redis refused or did not answer: after a
+ * failover the primary endpoint may resolve to the old primary, now a read-only replica, for 6 to 30 s
+ * (https://repost.aws/knowledge-center/elasticache-correct-readonly-error), where reads still work.
+ */
+const LOCK_RETRY_MS = 250;
+
+/** Errors of the provider's own state (closed, not connected) or of its input, not of Redis: thrown as they are. */
+const isNotRedisFault = (error: unknown) =>
+  error instanceof KccClosedError || error instanceof KccNotReadyError || error instanceof KccInputError || error instanceof KccConfigError || error instanceof TypeError || error instanceof RangeError;
 
 /** True for providers made by {@link kccClusterProvider}. */
 export function isKccClusterProvider(value: unknown): value is KccClusterProvider {
@@ -450,8 +461,24 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
       return opened.text;
     }
 
+    /**
+     * Resolves false when Redis refused or did not answer the write (a read-only replica while the
+     * primary endpoint's DNS catches up after a failover, an outage), said on the logger: upstream's
+     * cache stores a token refresh's result after Keycloak answered it, and a throw there discarded the
+     * new tokens, leaving the user signed out (their refresh token already used).
+     */
     override async store(key: string, value: string | number | Buffer, ttl: number | null, lockKey?: string): Promise<boolean> {
       const ttlMs = ttl === null || ttl === 0 ? undefined : secondsToMs(ttl, 'ttl');
+      try {
+        return await this.storeSealed(key, value, ttlMs, lockKey);
+      } catch (error) {
+        if (isNotRedisFault(error)) throw error;
+        this.redisFault('storing a keycloak-connector value', 'answered false: the connector keeps what it got (a token refresh\'s new tokens reach the user), other instances miss it in Redis', error);
+        return false;
+      }
+    }
+
+    private async storeSealed(key: string, value: string | number | Buffer, ttlMs: number | undefined, lockKey: string | undefined): Promise<boolean> {
       // Under the current key's name, and the previous key's (sealed under that key): an instance that has
       // not read a rotation yet reads there, holding only the earlier key.
       // Its expiry goes inside the seal too: a writer of Redis cannot put it back once expired, nor make it last.
@@ -482,8 +509,31 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
       return true;
     }
 
+    /**
+     * Tried again every {@link LOCK_RETRY_MS} while Redis refuses or does not answer the write, for up to
+     * `connectTimeoutMs`; then resolves false, said on the logger. Upstream's cache takes false as "held
+     * by another instance": it waits for that instance's result until its own deadline (10 s by
+     * default), then calls Keycloak without the lock. A throw ended the token refresh with no result,
+     * and the user was signed out for the length of a failover.
+     */
     override async lock(lockOptions: LockOptions, force = false): Promise<boolean> {
       const ttlMs = secondsToMs(lockOptions.ttl, 'lockOptions.ttl');
+      const deadline = performance.now() + this.redis.config.connectTimeoutMs;
+      for (;;) {
+        try {
+          return await this.lockOnce(lockOptions, ttlMs, force);
+        } catch (error) {
+          if (isNotRedisFault(error)) throw error;
+          if (performance.now() + LOCK_RETRY_MS >= deadline) {
+            this.redisFault('taking a keycloak-connector lock', `answered false after ${this.redis.config.connectTimeoutMs} ms (connectTimeoutMs): the connector goes on without it once its own wait ends`, error);
+            return false;
+          }
+          await pause(LOCK_RETRY_MS);
+        }
+      }
+    }
+
+    private async lockOnce(lockOptions: LockOptions, ttlMs: number, force: boolean): Promise<boolean> {
       const names = this.seal().names(lockName(lockOptions.key));
       const taken: string[] = [];
       const releaseTaken = () => Promise.all(taken.map((held) => this.requireLocks().held(held).release().catch(() => false)));
@@ -507,11 +557,22 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
       return true;
     }
 
+    /**
+     * Resolves false when Redis refused or did not answer (the lock then ends at its TTL), said on the
+     * logger: upstream unlocks in a `finally`, where a throw failed the token refresh that had
+     * succeeded, and kept its own per-instance wait for that token held.
+     */
     override async unlock(lockOptions: LockOptions, force = false): Promise<boolean> {
       const names = this.hiddenLocks(lockOptions.key);
       this.heldLocks.delete(lockOptions.key);
-      const released = await Promise.all(names.map((name) => (force ? this.requireLocks().forceRelease(name) : this.requireLocks().held(name).release())));
-      return released[0]!;
+      try {
+        const released = await Promise.all(names.map((name) => (force ? this.requireLocks().forceRelease(name) : this.requireLocks().held(name).release())));
+        return released[0]!;
+      } catch (error) {
+        if (isNotRedisFault(error)) throw error;
+        this.redisFault('releasing a keycloak-connector lock', 'answered false: the lock ends at its TTL', error);
+        return false;
+      }
     }
 
     private async connect(): Promise<true> {
@@ -657,6 +718,16 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
       // No key or channel name: upstream's hold a refresh token's jti, which its cookie check takes as a credential.
       const said = what === 'value' ? REFUSALS.value[why] : REFUSALS.message[why];
       this.logger.warn(`a keycloak-connector ${what} in Redis ${said} (said at most once a minute)`);
+    }
+
+    /** A write Redis refused or did not answer, said at most once a minute for each kind (an outage fails every request's). */
+    private redisFault(what: string, outcome: string, error: unknown): void {
+      const now = performance.now();
+      const kind = `fault:${what}`;
+      if (now - (lastRefusalReportAt.get(kind) ?? Number.NEGATIVE_INFINITY) < UNSEALED_REPORT_INTERVAL_MS) return;
+      lastRefusalReportAt.set(kind, now);
+      // No key or lock name: upstream's hold a refresh token's jti.
+      this.logger.warn(`${what} failed, ${outcome} (said at most once a minute)`, { error: String(error) });
     }
 
     private drop(reason: DropReason): void {
