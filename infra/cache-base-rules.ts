@@ -1,5 +1,5 @@
 import { RemovalPolicy, Token } from 'aws-cdk-lib';
-import { DEFAULT_ENVS, IAM_USER_SUFFIX, appEnvUserName, identifierProblem } from '@kcc-redis/client/contract';
+import { DEFAULT_ENVS, IAM_USER_SUFFIX, identifierProblem } from '@kcc-redis/client/contract';
 import { APP_ENV_AUTHS, type AppEnvAuth, hasIamUser, hasPasswordUser, usersPerAppEnv } from './app-env-auth.js';
 import { everyAddressCidr, tooWideCidr } from './allowed-peer.js';
 import { CACHE_ENGINES } from './engine.js';
@@ -56,7 +56,8 @@ function userIdProblems({ props, namespace }: Resolved<KccRedisCacheBaseProps>, 
     seen.set(id, owner);
   };
   for (const { auth, ...appEnv } of appEnvAuthsOf(props.apps, props.envs, props.auth)) {
-    const name = appEnvUserName(appEnv);
+    // Not appEnvUserName: it throws when `<app>-<env>` is too long, which the check below reports.
+    const name = `${appEnv.app}-${appEnv.env}`;
     const owner = `app "${appEnv.app}" env "${appEnv.env}"`;
     if (hasPasswordUser(auth)) check(`${namespace}-${name}`, `<${namespaceProp}>-<app>-<env>`, owner);
     if (hasIamUser(auth)) check(`${namespace}-${name}-${IAM_USER_SUFFIX}`, `IAM user: <${namespaceProp}>-<app>-<env>-${IAM_USER_SUFFIX}, its id and name`, `${owner} (IAM)`);

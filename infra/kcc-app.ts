@@ -1,4 +1,4 @@
-import { type AppEnv, DEFAULT_ENVS, keyPrefix } from '@kcc-redis/client/contract';
+import { type AppEnv, DEFAULT_ENVS, identifierProblem, keyPrefix } from '@kcc-redis/client/contract';
 import { AppEnvAuth } from './app-env-auth.js';
 
 /** One app that shares the cache, and the environments it runs in (one Redis namespace each). */
@@ -37,11 +37,14 @@ export function appEnvAuthsOf(apps: readonly KccApp[], envs?: readonly string[],
  * App-envs whose names join to one Redis namespace (app "a" env "b-c", app "a-b" env "c"): they
  * would read and write each other's keys (key ring, revocations) and share a key-encryption key.
  * User ids do not always show it: a password user's and an IAM user's differ ("-iam").
+ * App-envs whose name is not a valid identifier (an app and an env valid each, together over 40
+ * characters) are left to the user id checks, which report them with the fix.
  */
 export function namespaceClashes(appEnvs: readonly AppEnv[]): string[] {
   const owners = new Map<string, string>();
   const problems: string[] = [];
   for (const appEnv of appEnvs) {
+    if (identifierProblem(appEnv.app) ?? identifierProblem(appEnv.env) ?? identifierProblem(`${appEnv.app}-${appEnv.env}`)) continue;
     const owner = `app "${appEnv.app}" env "${appEnv.env}"`;
     const prefix = keyPrefix(appEnv);
     const first = owners.get(prefix);

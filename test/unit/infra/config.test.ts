@@ -106,6 +106,8 @@ describe('config: every bad input names the field, the value and the rule', () =
     ['duplicate env', { apps: [{ name: 'a', envs: ['prod', 'prod'] }] }, /lists an environment twice/],
     ['unknown app field', { apps: [{ name: 'a', env: ['prod'] }] }, /apps\[0\]: unknown field\(s\) "env"/],
     ['user id too long (it carries the replication group id)', { apps: ['a'.repeat(26)] }, /user id "kcc-redis-a{26}-prod" \(<replicationGroupId>-<app>-<env>\) must be at most 40 characters/],
+    // A review of input validation: an app and an env valid each, too long together, crashed the namespace check with a TypeError.
+    ['app and env valid each, too long together', { apps: [{ name: 'a'.repeat(30), envs: ['b'.repeat(30)] }] }, /^apps: "a{30}" env "b{30}": user id "kcc-redis-a{30}-b{30}" \(<replicationGroupId>-<app>-<env>\) must be at most 40 characters \(has 71\); shorten the app, the env or replicationGroupId$/],
     ['two app-envs in one namespace (a password user and an IAM user: different user ids)', { apps: [{ name: 'a', envs: ['b-c'] }, { name: 'a-b', envs: ['c'], auth: 'iam' }] }, /apps: app "a-b" env "c": its Redis namespace "a-b-c:" is already that of app "a" env "b-c"; .*rename one of them/],
     ['user id clash with the default user', { apps: [{ name: 'x', envs: ['admin'] }], defaultUserId: 'kcc-redis-x-admin' }, /user id "kcc-redis-x-admin" is already used by the default user/],
     ['bad replication group id', { ...base, replicationGroupId: 'Kcc' }, /replicationGroupId: "Kcc" must start with a lowercase letter/],

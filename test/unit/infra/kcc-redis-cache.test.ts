@@ -76,6 +76,8 @@ describe('KccRedisCache: props validation (KCC_CACHE_PROPS_INVALID, naming the p
     ['empty envs', { envs: [] }, /envs must list at least one environment, got \[\]/],
     ['replication group id', { replicationGroupId: 'Kcc' }, /replicationGroupId "Kcc" must start with a lowercase letter/],
     ['composed user id too long', { replicationGroupId: 'a'.repeat(30), apps: [{ name: 'orders' }] }, /apps: user id "a{30}-orders-prod" \(<replicationGroupId>-<app>-<env>\) must be at most 40 characters/],
+    // A review of input validation: an app and an env valid each, too long together, crashed the namespace check with a TypeError.
+    ['app and env valid each, too long together', { replicationGroupId: 'c1', apps: [{ name: 'a'.repeat(30), envs: ['b'.repeat(30)] }] }, /apps: user id "c1-a{30}-b{30}" \(<replicationGroupId>-<app>-<env>\) must be at most 40 characters \(has 64\); shorten the app, env or replicationGroupId/],
     ['default user id', { defaultUserId: 'x--y' }, /defaultUserId "x--y" must not contain two consecutive hyphens/],
     ['user group id', { userGroupId: 'g-' }, /userGroupId "g-" must not end with a hyphen/],
     ['engine version', { engineVersion: '7.0.5' }, /engineVersion "7\.0\.5" is not a valkey version .*valid: 7\.2, 8\.0, 8\.1, 8\.2, 9\.0, 9\.1/],
