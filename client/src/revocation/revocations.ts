@@ -29,6 +29,7 @@ import type { KeycloakAdminSink, RevokeSessionOptions } from './revocation-sink.
 import { MAX_CLIENT_NOT_BEFORE_BYTES, MAX_MEMBER_BYTES, loadRevocationSnapshot } from './revocation-snapshot.js';
 import { RevocationWriter } from './revocation-writer.js';
 import { UnwrittenRevocations } from './unwritten-revocations.js';
+import { HeardRevocations } from './heard-revocations.js';
 import { RecentWrites, coveredBy } from './recent-writes.js';
 import { repairRevocationKeyTypes } from './revocation-key-types.js';
 import { MAX_LOG_ID_AHEAD_MS, isWrongTypeReply, warnRepaired } from '../lua-key-repair.js';
@@ -204,6 +205,8 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   private readonly writer: RevocationWriter;
   private readonly unwritten: UnwrittenRevocations;
   private readonly recentWrites: RecentWrites;
+  /** Session revocations other instances wrote, heard in the last 10 minutes: checked with the not-befores after a reconnect. */
+  private readonly heard = new HeardRevocations();
   private rewrittenAfterLoss = 0;
   /**
    * Whether the next check for lost writes also checks every not-before the index holds (set by a
@@ -670,6 +673,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     const check = setInterval(() => this.isStale(), Math.max(50, Math.min(1_000, Math.floor(this.options.maxStalenessMs / 4))));
     const prune = setInterval(() => {
       this.index.prune(Date.now(), this.options.sessionMaxLifetimeMs);
+      this.heard.prune();
       if ((this.recentWrites.size > 0 || this.pushes.checking || this.notBeforesCheckDue) && this.commandsReady()) void this.lostWritesCheck.run();
     }, 60_000);
     const declare = setInterval(() => {
@@ -984,11 +988,12 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     // demoted primary). Its own write, or the queue's, writes it.
     const checked = await this.rewriteMissing(
       async () => {
-        const missing = await this.recentWrites.missing(Date.now(), this.index.notBefores());
+        const now = Date.now();
+        const missing = await this.recentWrites.missing(now, [...this.index.notBefores(), ...this.heard.recent(now)]);
         const unsettled = coveredBy([...this.revocationWrites, ...this.unwritten.held()]);
         return missing.filter((event) => !unsettled(event));
       },
-      'user-wide or client-wide not-befores this instance holds',
+      'user-wide or client-wide not-befores this instance holds, or sessions it heard revoked in the last 10 minutes,',
     );
     if (!checked) this.notBeforesCheckDue = true;
   }
@@ -1051,7 +1056,9 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     // record shorter by more than that is a shorter lifetime's. The usual case allocates nothing.
     if (exp < sentAt + lifetime - SENT_AT_SLACK_MS) exp = sentAt + lifetime;
     if (exp > now + lifetime) exp = now + lifetime;
-    this.apply(exp === event.exp ? event : { ...event, exp });
+    const applied = exp === event.exp ? event : { ...event, exp };
+    this.heard.add(applied, now);
+    this.apply(applied);
   }
 
   /** A kind a newer release writes (rolling deploy): skipped and counted, logged at most once a minute as info. */

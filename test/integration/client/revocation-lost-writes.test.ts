@@ -126,6 +126,26 @@ describe('a restart without persistence: the not-befores every running instance 
     expect(later.check({ sid: 'x', sub: 'someone-else', iat: now - 60 })).toBe('active');
     expect(later.check({ sid: 'x', sub: 'someone-else', iat: now - 700 })).toBe('revoked');
   });
+
+  // A failover review: an availability zone lost with the primary may take the writer with it, and a
+  // session (held by the others only as a digest) was then written back by no one.
+  it('a session revoked by an instance that is gone is written back by one that heard it, whole or up to a time', async () => {
+    await wipe();
+    const writer = await start();
+    const running = await start();
+    const now = Math.floor(Date.now() / 1000);
+    await writer.revokeSession('gone-writers-session');
+    await writer.revokeSession('gone-writers-logout', { issuedUpTo: now - 30 });
+    await until(() => running.check(claims('gone-writers-session')) === 'revoked' && running.check({ sid: 'gone-writers-logout', sub: 'someone', iat: now - 60 }) === 'revoked', 'the running instance heard both');
+    await writer.close();
+    await server.restart();
+    await until(() => running.stats.rewrittenAfterLoss === 2, 'both sessions written back by the instance that did not write them', 20_000);
+    const later = await start();
+    expect(later.check(claims('gone-writers-session'))).toBe('revoked');
+    expect(later.check({ sid: 'gone-writers-logout', sub: 'someone', iat: now - 60 })).toBe('revoked');
+    // Up to a time, as written: a later token of the offline session still passes.
+    expect(later.check({ sid: 'gone-writers-logout', sub: 'someone', iat: now, scope: 'openid offline_access' })).toBe('active');
+  });
 });
 
 describe('after a loss, what a fleet does costs the server little (found by a review)', () => {

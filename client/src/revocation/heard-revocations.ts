@@ -1,0 +1,48 @@
+import type { RevocationEvent } from './revocation-event.js';
+import { MAX_RECENT_WRITES, RECENT_WRITES_WINDOW_MS } from './recent-writes.js';
+
+type SessionRevocation = Extract<RevocationEvent, { kind: 'session' }>;
+
+/**
+ * The session revocations other instances wrote that this one heard (pub/sub or the log) in the last
+ * {@link RECENT_WRITES_WINDOW_MS}, as written, at most {@link MAX_RECENT_WRITES} (past it the oldest
+ * go). The writer checks its own after a reconnect, but an availability zone lost with the primary
+ * may take the writer with it: a write the old primary acknowledged and never replicated was then
+ * restored by no one, and an instance started later let the session's tokens in (a failover review).
+ * In the index a session is held only as a digest; this keeps the recent ones as written, so that
+ * the check after a reconnect can write back those Redis lost. User-wide and client-wide not-befores
+ * are not kept here: the index holds every one as written.
+ *
+ * A ring of fixed size: adding allocates nothing (it runs for every revocation an instance hears).
+ */
+export class HeardRevocations {
+  private readonly events: (SessionRevocation | undefined)[] = new Array<SessionRevocation | undefined>(MAX_RECENT_WRITES);
+  private readonly heardAt = new Float64Array(MAX_RECENT_WRITES);
+  private next = 0;
+
+  /** Remembers `event`, heard at `now` (ms). */
+  add(event: SessionRevocation, now = Date.now()): void {
+    this.events[this.next] = event;
+    this.heardAt[this.next] = now;
+    this.next = (this.next + 1) % MAX_RECENT_WRITES;
+  }
+
+  /** Those heard in the window before `now` that still matter (not expired), oldest first. */
+  recent(now = Date.now()): SessionRevocation[] {
+    const found: SessionRevocation[] = [];
+    for (let i = 0; i < MAX_RECENT_WRITES; i++) {
+      const slot = (this.next + i) % MAX_RECENT_WRITES;
+      const event = this.events[slot];
+      if (event === undefined || now - this.heardAt[slot]! >= RECENT_WRITES_WINDOW_MS || event.exp <= now) continue;
+      found.push(event);
+    }
+    return found;
+  }
+
+  /** Forgets those past the window, so that their ids are not held longer than needed. */
+  prune(now = Date.now()): void {
+    for (let slot = 0; slot < MAX_RECENT_WRITES; slot++) {
+      if (this.events[slot] !== undefined && now - this.heardAt[slot]! >= RECENT_WRITES_WINDOW_MS) this.events[slot] = undefined;
+    }
+  }
+}
