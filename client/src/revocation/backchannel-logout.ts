@@ -1,7 +1,7 @@
 import { type JWTPayload, jwtVerify } from 'jose';
 import { type KccLogger, defaultLogger } from '../logger.js';
 import { isPlainObject } from '../plain-object.js';
-import { OptionProblems, requireOptionsObject } from '../option-checks.js';
+import { OptionProblems, kindOf, requireOptionsObject, show } from '../option-checks.js';
 import { REALM_KEYS_OPTION_NAMES, type RealmKeysOptions, classifyVerificationError, realmKeysFrom } from './realm-keys.js';
 import type { ReplayGuard } from './replay-guard.js';
 import type { RevocationSink, RevokeSessionOptions } from './revocation-sink.js';
@@ -69,8 +69,10 @@ export interface BackchannelLogoutOptions extends RealmKeysOptions {
    */
   readonly keepOfflineSessions?: boolean;
   /**
-   * Rejections are reported at `info` (reason, no token); 503s, and tokens refused for an `iat` ahead of this
-   * instance's clock, also at `warn` (at most once a minute for each cause, the next one counting those not logged).
+   * Rejections are reported at `info` (reason, no token); 503s, tokens refused for an `iat` ahead of this
+   * instance's clock, and tokens signed by the realm whose `iss` is not `issuer` or whose `aud` does not
+   * contain `clientId` (a configuration mismatch: every logout is lost), also at `warn` (at most once a
+   * minute for each cause, the next one counting those not logged).
    * @default defaultLogger
    */
   readonly logger?: KccLogger;
@@ -106,10 +108,17 @@ const LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
  */
 const REVOKE_OFFLINE_ACCESS = 'revoke_offline_access';
 
+/** A claim of a token signed by the realm that does not match this handler's option: the option is wrong, not the token. */
+interface Mismatch {
+  readonly option: 'issuer' | 'clientId';
+  /** What the token carried (`iss` or `aud`: not secret). */
+  readonly carried: unknown;
+}
+
 type Verdict =
   | { readonly ok: true; readonly payload: JWTPayload }
-  /** `iatAheadS`: refused for an `iat` this many seconds ahead of this instance's clock. */
-  | { readonly ok: false; readonly reason: LogoutRejectionReason; readonly description: string; readonly iatAheadS?: number }
+  /** `iatAheadS`: refused for an `iat` this many seconds ahead of this instance's clock. `mismatch`: refused for an `iss` or `aud` that does not match the options. */
+  | { readonly ok: false; readonly reason: LogoutRejectionReason; readonly description: string; readonly iatAheadS?: number; readonly mismatch?: Mismatch }
   | { readonly ok: false; readonly reason: 'unavailable'; readonly cause: unknown };
 
 const fail = (reason: LogoutRejectionReason, description: string): Verdict => ({ ok: false, reason, description });
@@ -123,8 +132,13 @@ function claimFailure(error: unknown): Verdict {
   const missing = reason === 'missing';
   if (reason === 'invalid') return fail('bad_claim', message ?? 'claim check failed'); // e.g. a non-numeric "exp"
   switch (claim) {
-    case 'iss': return fail('bad_iss', missing ? 'missing required "iss" claim' : '"iss" claim mismatch');
-    case 'aud': return fail('bad_aud', missing ? 'missing required "aud" claim' : '"aud" claim mismatch');
+    // jose checks the claims after the signature: these tokens are the realm's own.
+    case 'iss':
+      if (missing) return fail('bad_iss', 'missing required "iss" claim');
+      return { ok: false, reason: 'bad_iss', description: '"iss" claim mismatch', mismatch: { option: 'issuer', carried: payload?.iss } };
+    case 'aud':
+      if (missing) return fail('bad_aud', 'missing required "aud" claim');
+      return { ok: false, reason: 'bad_aud', description: '"aud" claim mismatch', mismatch: { option: 'clientId', carried: payload?.aud } };
     case 'exp': return missing ? fail('missing_exp', 'missing required "exp" claim') : fail('expired', '"exp" claim timestamp check failed');
     case 'iat': {
       if (missing) return fail('bad_iat', 'missing required "iat" claim');
@@ -135,6 +149,43 @@ function claimFailure(error: unknown): Verdict {
     case 'jti': return fail('missing_jti', 'missing required "jti" claim');
     default: return fail('bad_claim', message ?? 'claim check failed');
   }
+}
+
+/** A claim's value as a warning shows it: strings quoted (up to 200 characters), a list of up to 5, anything else by its kind. */
+function claimText(value: unknown): string {
+  const text = (v: unknown) => (typeof v === 'string' ? JSON.stringify(v.length > 200 ? `${v.slice(0, 197)}...` : v) : kindOf(v));
+  if (!Array.isArray(value)) return text(value);
+  return `[${value.slice(0, 5).map(text).join(', ')}${value.length > 5 ? `, … (${value.length} in all)` : ''}]`;
+}
+
+/** The warning for a token signed by the realm whose `iss` or `aud` does not match `issuer` or `clientId`. */
+function mismatchWarning({ option, carried }: Mismatch, issuer: string, clientId: string): string {
+  const what = option === 'issuer'
+    ? `its "iss" is ${claimText(carried)}, not issuer (${claimText(issuer)}): set issuer to the realm's issuer exactly as in its tokens (Keycloak's: https://<host>/realms/<realm>, no "/" at the end)`
+    : `its "aud" is ${claimText(carried)}, which does not contain clientId (${claimText(clientId)}): set clientId to this client's id in the realm, exactly (case counts)`;
+  return `back-channel logout refused: the token is signed by the realm, but ${what}. Every logout is refused until then, and Keycloak does not send a token again: these logouts are lost`;
+}
+
+/** The `/` at the end of a Keycloak realm's issuer (`https://host/realms/shop/`), which the `iss` of its tokens never has. */
+function issuerSlashProblem(issuer: unknown): string | undefined {
+  if (typeof issuer !== 'string') return undefined;
+  let path: string;
+  try {
+    path = new URL(issuer).pathname;
+  } catch {
+    return undefined; // reported by the realm keys' check
+  }
+  return /\/realms\/[^/]+\/+$/.test(path)
+    ? `issuer: ${show(issuer)} ends with "/", which the "iss" of Keycloak's logout tokens never does (https://<host>/realms/<realm>): every logout would be refused; remove the "/"`
+    : undefined;
+}
+
+/** What is wrong with `acceptedTypes` (a list of non-empty strings); none when it is fine. */
+function acceptedTypesProblems(value: unknown): string[] {
+  const usage = `e.g. ${JSON.stringify(BACKCHANNEL_LOGOUT_DEFAULTS.acceptedTypes)}`;
+  if (!Array.isArray(value)) return [`acceptedTypes: ${typeof value === 'string' ? `${show(value)} is a string, not a list; give [${show(value)}]` : `${kindOf(value)}, not a list; give a list of "typ" values`} (${usage})`];
+  if (value.length === 0) return ['acceptedTypes: must list at least one "typ" value'];
+  return value.filter((typ) => typeof typ !== 'string' || typ.length === 0).map((typ) => `acceptedTypes: ${show(typ)} is not a "typ" value; list non-empty strings (${usage})`);
 }
 
 /** Every option of BackchannelLogoutOptions (the compiler keeps the list whole). */
@@ -186,7 +237,10 @@ export function createBackchannelLogoutHandler(options: BackchannelLogoutOptions
   const acceptedTypes = options.acceptedTypes ?? d.acceptedTypes;
   const keepOfflineSessions = options.keepOfflineSessions ?? d.keepOfflineSessions;
   if (typeof keepOfflineSessions !== 'boolean') problems.add(`keepOfflineSessions: must be true or false, got ${typeof keepOfflineSessions}`);
-  if (acceptedTypes.length === 0) problems.add('acceptedTypes: must list at least one "typ" value');
+  if (options.allowMissingExp !== undefined && typeof options.allowMissingExp !== 'boolean') problems.add(`allowMissingExp: must be true or false, got ${kindOf(options.allowMissingExp)}`);
+  for (const problem of acceptedTypesProblems(acceptedTypes)) problems.add(problem);
+  const slash = issuerSlashProblem(options.issuer);
+  if (slash) problems.add(slash);
   problems.throwIfAny('kcc-redis back-channel logout options');
   const keys = realmKeys!; // defined: its problems were thrown above
   const types = new Set(acceptedTypes.map(normalizeTyp));
@@ -260,6 +314,7 @@ export function createBackchannelLogoutHandler(options: BackchannelLogoutOptions
 
   const warnUnavailable = unavailableWarner(logger);
   const warnClock = unavailableWarner(logger);
+  const warnMismatch = unavailableWarner(logger);
   function unavailable(what: string, cause: unknown): EndpointResponse {
     stats.unavailable += 1;
     warnUnavailable(what, `back-channel logout not completed: ${what}; answered 503 (Keycloak does not send the token again)`, {
@@ -279,6 +334,9 @@ export function createBackchannelLogoutHandler(options: BackchannelLogoutOptions
         if (verdict.iatAheadS !== undefined) {
           warnClock('iat ahead', `back-channel logout refused: its "iat" is ${verdict.iatAheadS} s ahead of this instance's clock, more than clockToleranceMs (${toleranceS} s) allows: ` +
             'the identity provider\'s clock and this instance\'s differ (keep both on NTP). Keycloak does not send the token again: this logout is lost', { iatAheadSeconds: verdict.iatAheadS });
+        }
+        if (verdict.mismatch !== undefined) {
+          warnMismatch(verdict.mismatch.option, mismatchWarning(verdict.mismatch, options.issuer, options.clientId), { option: verdict.mismatch.option });
         }
         return reject(verdict.reason, verdict.description);
       }

@@ -1,6 +1,7 @@
 import { type ExportedJWKSCache, type FetchImplementation, type JSONWebKeySet, type JWTVerifyGetKey, type RemoteJWKSetOptions, createLocalJWKSet, createRemoteJWKSet, customFetch, jwksCache } from 'jose';
 import { type KccLogger, defaultLogger } from '../logger.js';
-import { OptionProblems, requireOptionsObject, show } from '../option-checks.js';
+import { OptionProblems, kindOf, requireOptionsObject, show } from '../option-checks.js';
+import { isPlainObject } from '../plain-object.js';
 import { pause, waitAtMost } from '../time-limit.js';
 
 /**
@@ -26,7 +27,10 @@ export interface RealmKeysOptions {
    * @default `<issuer>/protocol/openid-connect/certs` (Keycloak's)
    */
   readonly jwksUri?: string | URL;
-  /** A key getter to use instead of fetching `jwksUri` (jose `createLocalJWKSet`, or one shared by several handlers). */
+  /**
+   * A key getter (a function) to use instead of fetching `jwksUri`: jose's `createLocalJWKSet(keySet)`
+   * for a key set you hold, or a getter shared by several handlers. A key set itself (`{ keys: [...] }`) is refused.
+   */
   readonly jwks?: JWTVerifyGetKey;
   /** Accepted `alg` values; asymmetric only. @default every entry of ASYMMETRIC_JWS_ALGORITHMS */
   readonly algorithms?: readonly AsymmetricJwsAlgorithm[];
@@ -100,9 +104,12 @@ export function realmKeysFrom(options: RealmKeysOptions, problems: OptionProblem
   } catch {
     problems.add(`issuer: ${show(options.issuer)} must be an absolute URL (the realm's issuer)`);
   }
-  const algorithms = options.algorithms ?? ASYMMETRIC_JWS_ALGORITHMS;
-  if (algorithms.length === 0) problems.add('algorithms: must list at least one asymmetric JWS algorithm');
-  for (const alg of algorithms) {
+  const algorithms: readonly AsymmetricJwsAlgorithm[] = options.algorithms ?? ASYMMETRIC_JWS_ALGORITHMS;
+  if (!Array.isArray(algorithms)) {
+    const given = typeof algorithms === 'string' ? `${show(algorithms)} is a string, not a list; give [${show(algorithms)}]` : `${kindOf(algorithms)}, not a list; give a list`;
+    problems.add(`algorithms: ${given} of asymmetric JWS algorithms (${ASYMMETRIC_JWS_ALGORITHMS.join(', ')})`);
+  } else if (algorithms.length === 0) problems.add('algorithms: must list at least one asymmetric JWS algorithm');
+  for (const alg of Array.isArray(algorithms) ? algorithms : []) {
     if (!(ASYMMETRIC_JWS_ALGORITHMS as readonly string[]).includes(alg)) {
       problems.add(`algorithms: ${show(alg)} is not allowed; use asymmetric algorithms only (${ASYMMETRIC_JWS_ALGORITHMS.join(', ')})`);
     }
@@ -111,9 +118,15 @@ export function realmKeysFrom(options: RealmKeysOptions, problems: OptionProblem
   const cacheMaxAge = problems.number('jwksCacheMaxAgeMs', options.jwksCacheMaxAgeMs, d.jwksCacheMaxAgeMs, { unit: 'ms' });
   const cooldownDuration = problems.number('jwksCooldownMs', options.jwksCooldownMs, d.jwksCooldownMs, { unit: 'ms' });
   const timeoutDuration = problems.number('jwksTimeoutMs', options.jwksTimeoutMs, d.jwksTimeoutMs, { unit: 'ms' });
-  if (options.jwks && options.jwksUri !== undefined) problems.add('jwks, jwksUri: give one of them, not both');
+  const jwks: unknown = options.jwks;
+  if (jwks !== undefined && typeof jwks !== 'function') {
+    problems.add(isPlainObject(jwks) && Array.isArray(jwks.keys)
+      ? 'jwks: a key set ({ keys: [...] }), not a key getter; pass createLocalJWKSet(jwks) (from jose), or leave jwks out to fetch jwksUri'
+      : `jwks: ${kindOf(jwks)}, not a key getter; pass a function such as jose's createLocalJWKSet(keySet), or leave jwks out to fetch jwksUri`);
+  }
+  if (jwks !== undefined && options.jwksUri !== undefined) problems.add('jwks, jwksUri: give one of them, not both');
   let jwksUrl: URL | undefined;
-  if (!options.jwks && issuerUrl) {
+  if (jwks === undefined && issuerUrl) {
     try {
       jwksUrl = new URL(options.jwksUri ?? `${issuerUrl.href.replace(/\/+$/, '')}/protocol/openid-connect/certs`);
     } catch {

@@ -51,6 +51,16 @@ describe('back-channel logout handler: options', () => {
     ['a negative clock tolerance', { clockToleranceMs: -1 }, /^clockToleranceMs: -1 must be a whole number/],
     ['a negative cooldown', { jwksCooldownMs: -5 }, /^jwksCooldownMs: -5 must be a whole number of milliseconds/],
     ['no accepted typ', { acceptedTypes: [] }, /^acceptedTypes: must list at least one/],
+    // A review of input validation: a key set as jwks was taken, then every logout answered 503 with a warning naming no option.
+    ['a key set as jwks', { jwks: { keys: [] } as unknown as BackchannelLogoutOptions['jwks'] }, /^jwks: a key set \(\{ keys: \[\.\.\.\] \}\), not a key getter; pass createLocalJWKSet\(jwks\) \(from jose\), or leave jwks out to fetch jwksUri$/],
+    ['a string as jwks', { jwks: 'https://sso.example.test/certs' as unknown as BackchannelLogoutOptions['jwks'] }, /^jwks: a string, not a key getter; pass a function such as jose's createLocalJWKSet\(keySet\)/],
+    // The same review: a string or a number among them threw "acceptedTypes.map is not a function" / "typ.toLowerCase is not a function".
+    ['one typ as a string', { acceptedTypes: 'JWT' as unknown as string[] }, /^acceptedTypes: "JWT" is a string, not a list; give \["JWT"\] \(e\.g\. \["logout\+jwt","JWT","Logout"\]\)$/],
+    ['a number as a typ', { acceptedTypes: [5] as unknown as string[] }, /^acceptedTypes: 5 is not a "typ" value; list non-empty strings/],
+    ['one algorithm as a string', { algorithms: 'RS256' as unknown as AsymmetricJwsAlgorithm[] }, /^algorithms: "RS256" is a string, not a list; give \["RS256"\] of asymmetric JWS algorithms/],
+    ['allowMissingExp as a string', { allowMissingExp: 'yes' as unknown as boolean }, /^allowMissingExp: must be true or false, got a string$/],
+    // Keycloak's "iss" never ends with "/": every logout would be refused as an "iss" mismatch.
+    ['a Keycloak issuer ending with "/"', { issuer: `${ISSUER}/` }, /^issuer: "https:\/\/sso\.example\.test\/realms\/shop\/" ends with "\/", which the "iss" of Keycloak's logout tokens never does \(https:\/\/<host>\/realms\/<realm>\): every logout would be refused; remove the "\/"$/],
     ['a misspelled option', { maxTokenAge: 60_000 } as Partial<BackchannelLogoutOptions>, /^maxTokenAge: not an option; did you mean maxTokenAgeMs\?$/],
     ['a misspelled realm-keys option', { jwksURI: 'https://sso.example.test/certs' } as Partial<BackchannelLogoutOptions>, /^jwksURI: not an option; did you mean jwksUri\?$/],
   ])('throws a KccConfigError naming the option for %s', (_name, override, message) => {
@@ -72,6 +82,14 @@ describe('back-channel logout handler: options', () => {
     const admin = { enabled: true, issuer: ISSUER, clientId: 'shop', sink: new RecordingSink(), replayGuard: sink, logger: quiet, clockTolerance: 5 };
     expect(captureError(() => createKeycloakAdminHandlers(admin as unknown as KeycloakAdminOptions)).problems).toEqual(['clockTolerance: not an option; did you mean clockToleranceMs?']);
     expect(captureError(() => createKeycloakPushVerifier({ issuer: ISSUER, clientId: 'shop', clientID: 'shop' } as KeycloakPushVerifierOptions)).problems).toEqual(['clientID: not an option; did you mean clientId?']);
+  });
+
+  it('refuses a key set as jwks for the realm keys and the Keycloak admin handlers too; takes an issuer with "/" that is not a Keycloak realm\'s', () => {
+    const keySet = { keys: [] } as unknown as BackchannelLogoutOptions['jwks'];
+    expect(captureError(() => resolveRealmKeys({ issuer: ISSUER, jwks: keySet })).problems).toEqual([expect.stringMatching(/^jwks: a key set .*pass createLocalJWKSet\(jwks\)/)]);
+    const admin = { enabled: true, issuer: ISSUER, clientId: 'shop', sink: new RecordingSink(), replayGuard: sink, logger: quiet, jwks: keySet } as KeycloakAdminOptions;
+    expect(captureError(() => createKeycloakAdminHandlers(admin)).problems).toEqual([expect.stringMatching(/^jwks: a key set /)]);
+    expect(() => createBackchannelLogoutHandler({ ...base, issuer: 'https://idp.example.test/' })).not.toThrow();
   });
 
   it('derives Keycloak\'s JWKS URL from the issuer and exposes the body limit', () => {
