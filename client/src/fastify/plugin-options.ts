@@ -6,7 +6,7 @@ import type { KccLogger } from '../logger.js';
 import { meterProviderProblem } from '../metrics/kcc-metrics.js';
 import type { OtelMeterProvider } from '../metrics/otel-api.js';
 import type { KccConnectionOptions } from '../options.js';
-import { OptionProblems, requireOptionsObject, show } from '../option-checks.js';
+import { OptionProblems, kindOf, requireOptionsObject, show } from '../option-checks.js';
 import { isPlainObject } from '../plain-object.js';
 import type { BackchannelLogoutOptions } from '../revocation/backchannel-logout.js';
 import { KEYCLOAK_ADMIN_PATHS, type KeycloakAdminOptions } from '../revocation/keycloak-admin.js';
@@ -150,6 +150,20 @@ function checkPath(value: string | boolean | undefined, fallback: string, option
 }
 
 /**
+ * Two of the plugin's routes at one method and path (`routes.jwks` = `routes.health`, a logout route
+ * at `<adminUrlPath>/k_logout`): Fastify would refuse the second with FST_ERR_DUPLICATED_ROUTE,
+ * naming no option. Each route is `[method, option, path]`; an unmounted one has no path.
+ */
+function routeClashes(routes: readonly (readonly [method: string, option: string, path: string | undefined])[]): string[] {
+  const problems: string[] = [];
+  routes.forEach(([method, option, path], i) => {
+    const first = routes.slice(0, i).find(([m, , p]) => p !== undefined && m === method && p === path);
+    if (path !== undefined && first) problems.push(`${first[1]}, ${option}: both mount ${method} ${show(path)}; give each route a path of its own`);
+  });
+  return problems;
+}
+
+/**
  * Validates the plugin's own options before anything connects; throws one KccConfigError naming
  * every problem (the handlers and the connection validate theirs the same way).
  */
@@ -186,6 +200,10 @@ export function checkKccFastifyOptions(options: KccFastifyOptions, problems: Opt
   if (options.metrics) problems.unknownKeys(options.metrics, { meterProvider: true } satisfies Record<keyof KccFastifyMetricsOptions, true>, 'metrics.');
   if (typeof options.clientId !== 'string' || options.clientId.length === 0) problems.add(`clientId: ${show(options.clientId)} must be a non-empty string (this client's id)`);
   if (typeof options.issuer !== 'string' || options.issuer.length === 0) problems.add(`issuer: ${show(options.issuer)} must be the realm's issuer URL`);
+  const redis: unknown = options.redis;
+  if (redis !== undefined && typeof (redis as Partial<KccRedis> | null)?.openSubscriber !== 'function') {
+    problems.add(`redis: ${kindOf(redis)}, not a KccRedis connection; give redis: await KccRedis.connect(…), or leave it out (the plugin connects from connection, or the environment)`);
+  }
   if (options.redis !== undefined && options.connection !== undefined) {
     problems.add('redis, connection: give one of them, not both (redis is a connection you own; connection is how the plugin opens its own)');
   }
@@ -210,6 +228,13 @@ export function checkKccFastifyOptions(options: KccFastifyOptions, problems: Opt
   const backchannelLogoutPath = checkPath(options.routes?.backchannelLogout, KCC_FASTIFY_DEFAULTS.backchannelLogoutPath, 'routes.backchannelLogout', problems);
   const health = options.routes?.health;
   const healthPath = checkPath(health ?? false, KCC_FASTIFY_DEFAULTS.healthPath, 'routes.health', problems, 'true (the default path) or false');
+  for (const problem of routeClashes([
+    ['GET', 'routes.jwks', jwksPath],
+    ['POST', 'routes.backchannelLogout', backchannelLogoutPath],
+    ['GET', 'routes.health', healthPath],
+    ['POST', `keycloakAdmin.adminUrlPath (${KEYCLOAK_ADMIN_PATHS.logout})`, adminPaths?.logout],
+    ['POST', `keycloakAdmin.adminUrlPath (${KEYCLOAK_ADMIN_PATHS.pushNotBefore})`, adminPaths?.pushNotBefore],
+  ])) problems.add(problem);
   const metrics = options.metrics;
   if (metrics !== undefined && metrics !== false && (typeof metrics !== 'object' || metrics === null)) {
     problems.add(`metrics: ${show(metrics)} must be { meterProvider? } or false`);
