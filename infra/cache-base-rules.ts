@@ -6,7 +6,7 @@ import { CACHE_ENGINES } from './engine.js';
 import { MAX_ROTATION_DAYS, MAX_USERS_PER_GROUP } from './elasticache-rules.js';
 import { type KccApp, appEnvAuthsOf, namespaceClashes } from './kcc-app.js';
 import type { KccRedisCacheBaseProps } from './kcc-redis-cache-base.js';
-import { concreteProblem, notWholeIn, show, type ValidationRule } from './validate-props.js';
+import { concreteProblem, notWholeIn, show, unknownPropProblems, type ValidationRule } from './validate-props.js';
 
 /** A cache's props with the namespace (replication group id or serverless cache name) they resolve to. */
 export interface Resolved<P extends KccRedisCacheBaseProps> {
@@ -15,6 +15,48 @@ export interface Resolved<P extends KccRedisCacheBaseProps> {
 }
 
 const REMOVAL_POLICIES: readonly RemovalPolicy[] = [RemovalPolicy.SNAPSHOT, RemovalPolicy.RETAIN, RemovalPolicy.DESTROY];
+
+/** Every prop of KccRedisCacheBaseProps (the compiler keeps the list whole); each cache adds its own. */
+export const CACHE_BASE_PROP_NAMES = {
+  vpc: true, apps: true, envs: true, defaultUserId: true, defaultUserEnabled: true, userGroupId: true, engine: true, aclProfile: true,
+  auth: true, allowFrom: true, encryptionKey: true, passwordRotation: true, kekRotation: true, logRetention: true,
+} as const satisfies Record<keyof KccRedisCacheBaseProps, true>;
+const APP_PROP_NAMES = { name: true, envs: true, auth: true } as const satisfies Record<keyof KccApp, true>;
+
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+/** A value as a shape problem names it: a string, number or boolean shown, anything else by its kind (a construct has cycles). */
+const kindOf = (value: unknown): string =>
+  typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined ? show(value)
+    : Array.isArray(value) ? 'a list' : `a ${typeof value}`;
+
+/** `apps` is a list of objects with a string `name` (from JavaScript it may be anything): what is not. */
+function appsShapeProblems(apps: unknown): string[] {
+  if (apps === undefined) return ["apps is missing; list the apps that share the cache, e.g. apps: [{ name: 'orders' }]"];
+  const example = (name: unknown) => `{ name: ${typeof name === 'string' ? JSON.stringify(name) : "'orders'"} }`;
+  if (!Array.isArray(apps)) return [`apps ${kindOf(apps)} must be a list of apps, e.g. apps: [${example(apps)}]`];
+  return apps.flatMap((app: unknown, i) => {
+    if (!isObject(app)) return [`apps[${i}] ${kindOf(app)} must be an app { name, envs?, auth? }, e.g. ${example(app)}`];
+    return typeof app.name === 'string' ? [] : [`apps[${i}].name ${kindOf(app.name)} must be a string, the app's name`];
+  });
+}
+
+/** `envs` and each app's `envs`, when given, are lists of strings: what is not. */
+function envsShapeProblems(props: KccRedisCacheBaseProps): string[] {
+  const apps: unknown[] = Array.isArray(props.apps) ? props.apps : [];
+  const given: [string, unknown][] = [['envs', props.envs], ...apps.map((app, i): [string, unknown] => [`apps[${i}].envs`, isObject(app) ? app.envs : undefined])];
+  return given.flatMap(([where, envs]) =>
+    envs === undefined || (Array.isArray(envs) && envs.every((env) => typeof env === 'string')) ? []
+      : [`${where} ${kindOf(envs)} must be a list of environment names, e.g. ["prod"]`]);
+}
+
+/** Props, and props of apps, that the construct does not have. */
+function unknownProps(props: KccRedisCacheBaseProps, constructName: string, known: Readonly<Record<string, true>>): string[] {
+  const apps: unknown[] = Array.isArray(props.apps) ? props.apps : [];
+  return [
+    ...unknownPropProblems(props, known, constructName),
+    ...apps.flatMap((app, i) => unknownPropProblems(app, APP_PROP_NAMES, 'an app (KccApp)', `apps[${i}].`)),
+  ];
+}
 
 const days = (d: { toDays(o?: { integral: boolean }): number } | undefined) => (d === undefined || Token.isUnresolved(d) ? undefined : d.toDays({ integral: false }));
 
@@ -72,12 +114,19 @@ function usersInGroup(props: KccRedisCacheBaseProps): number {
 /**
  * The props rules every kcc-redis cache shares, as a table (aws-cdk's `validate-queue-props.ts`
  * shape): each names the prop, the value and the rule. `namespaceProp` names the prop the namespace
- * comes from (`replicationGroupId`, `serverlessCacheName`). Tokens are left to deploy time.
+ * comes from (`replicationGroupId`, `serverlessCacheName`); `constructName` and `ownProps` (its props
+ * besides {@link CACHE_BASE_PROP_NAMES}) name the props it has, so an unknown one (a misspelling,
+ * from JavaScript) is reported. Props of the wrong shape (`apps` not a list) are gates: reported alone.
+ * Tokens are left to deploy time.
  */
-export function cacheBaseRules<P extends KccRedisCacheBaseProps>(namespaceProp: string): ValidationRule<Resolved<P>>[] {
+export function cacheBaseRules<P extends KccRedisCacheBaseProps>(namespaceProp: string, constructName: string, ownProps: Readonly<Record<string, true>>): ValidationRule<Resolved<P>>[] {
   const defaultUserId = ({ props, namespace }: Resolved<P>) => props.defaultUserId ?? `${namespace}-admin`;
   const userGroupId = ({ props, namespace }: Resolved<P>) => props.userGroupId ?? `${namespace}-users`;
+  const known = { ...CACHE_BASE_PROP_NAMES, ...ownProps };
   return [
+    { condition: ({ props }) => unknownProps(props, constructName, known).length > 0, message: ({ props }) => unknownProps(props, constructName, known).join('; ') },
+    { gate: true, condition: ({ props }) => appsShapeProblems(props.apps).length > 0, message: ({ props }) => appsShapeProblems(props.apps).join('; ') },
+    { gate: true, condition: ({ props }) => envsShapeProblems(props).length > 0, message: ({ props }) => envsShapeProblems(props).join('; ') },
     { condition: ({ props }) => props.apps.length === 0, message: () => 'apps must list at least one app, got []' },
     { condition: ({ props }) => badAppNames(props.apps).length > 0, message: ({ props }) => badAppNames(props.apps).join('; ') },
     {

@@ -68,6 +68,12 @@ export interface KccRedisCacheProps extends KccRedisCacheBaseProps {
   readonly removalPolicy?: RemovalPolicy;
 }
 
+/** The props of KccRedisCache besides the shared ones (with CACHE_BASE_PROP_NAMES, the compiler keeps the list whole). */
+const KCC_REDIS_CACHE_OWN_PROP_NAMES = {
+  vpcSubnets: true, replicationGroupId: true, engineVersion: true, cacheNodeType: true, shards: true, replicasPerShard: true, port: true,
+  snapshotRetention: true, snapshotWindow: true, maintenanceWindow: true, removalPolicy: true,
+} as const satisfies Record<Exclude<keyof KccRedisCacheProps, keyof KccRedisCacheBaseProps>, true>;
+
 /** The props with the namespace (replication group id) they resolve to. */
 export type ResolvedCacheProps = Resolved<KccRedisCacheProps>;
 
@@ -84,7 +90,7 @@ const hasIamUsers = (p: KccRedisCacheProps) => appEnvAuthsOf(p.apps, p.envs, p.a
  * resolve at deploy time).
  */
 export const KCC_REDIS_CACHE_RULES: readonly ValidationRule<ResolvedCacheProps>[] = [
-  ...cacheBaseRules<KccRedisCacheProps>('replicationGroupId'),
+  ...cacheBaseRules<KccRedisCacheProps>('replicationGroupId', 'KccRedisCache', KCC_REDIS_CACHE_OWN_PROP_NAMES),
   {
     condition: ({ props }) => CACHE_ENGINES.includes(engineOf(props)) && concreteProblem(props.engineVersion, (v) => engineVersionProblem(engineOf(props), v)) !== undefined,
     message: ({ props }) => `engineVersion ${show(props.engineVersion)} ${engineVersionProblem(engineOf(props), props.engineVersion!)}`,

@@ -61,6 +61,12 @@ export interface KccServerlessCacheProps extends KccRedisCacheBaseProps {
   readonly removalPolicy?: RemovalPolicy;
 }
 
+/** The props of KccServerlessCache besides the shared ones (with CACHE_BASE_PROP_NAMES, the compiler keeps the list whole). */
+const KCC_SERVERLESS_CACHE_OWN_PROP_NAMES = {
+  vpcSubnets: true, serverlessCacheName: true, majorEngineVersion: true, maxDataStorage: true, maxEcpuPerSecond: true,
+  dailySnapshotTime: true, snapshotRetention: true, removalPolicy: true,
+} as const satisfies Record<Exclude<keyof KccServerlessCacheProps, keyof KccRedisCacheBaseProps>, true>;
+
 const engineOf = (p: KccServerlessCacheProps) => p.engine ?? CACHE_BASE_DEFAULTS.engine;
 const versionOf = (p: KccServerlessCacheProps) => p.majorEngineVersion ?? DEFAULT_SERVERLESS_MAJOR_VERSION[engineOf(p)];
 const days = (d: { toDays(o?: { integral: boolean }): number } | undefined) => (d === undefined || Token.isUnresolved(d) ? undefined : d.toDays({ integral: false }));
@@ -73,7 +79,7 @@ const hasIamUsers = (p: KccServerlessCacheProps) => appEnvAuthsOf(p.apps, p.envs
  * in `elasticache-rules.ts` and `engine.ts`.
  */
 export const KCC_SERVERLESS_CACHE_RULES: readonly ValidationRule<Resolved<KccServerlessCacheProps>>[] = [
-  ...cacheBaseRules<KccServerlessCacheProps>('serverlessCacheName'),
+  ...cacheBaseRules<KccServerlessCacheProps>('serverlessCacheName', 'KccServerlessCache', KCC_SERVERLESS_CACHE_OWN_PROP_NAMES),
   {
     condition: ({ props }) => CACHE_ENGINES.includes(engineOf(props)) && concreteProblem(props.majorEngineVersion, (v) => serverlessVersionProblem(engineOf(props), v)) !== undefined,
     message: ({ props }) => `majorEngineVersion ${show(props.majorEngineVersion)} ${serverlessVersionProblem(engineOf(props), props.majorEngineVersion!)}`,

@@ -2,7 +2,7 @@ import { Annotations, Aws, Fn } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { validateProps, show, type ValidationRule } from './validate-props.js';
+import { validateProps, show, unknownPropProblems, type ValidationRule } from './validate-props.js';
 
 export interface KccRedisNetworkProps {
   /**
@@ -36,7 +36,12 @@ const SUBNET_ID = /^subnet-[0-9a-f]{8,17}$/;
 /** The address range of the VPC the construct creates (CDK's default, written out). */
 export const NEW_VPC_CIDR = '10.0.0.0/16';
 
+/** Every prop of KccRedisNetworkProps (the compiler keeps the list whole). */
+const PROP_NAMES = { vpc: true, vpcId: true, subnetIds: true, interfaceEndpoints: true, flowLogRetention: true } as const satisfies Record<keyof KccRedisNetworkProps, true>;
+
 const RULES: readonly ValidationRule<KccRedisNetworkProps>[] = [
+  // From JavaScript a misspelled prop (subnetId) would be ignored: a new VPC instead of yours.
+  { condition: (p) => unknownPropProblems(p, PROP_NAMES, 'KccRedisNetwork').length > 0, message: (p) => unknownPropProblems(p, PROP_NAMES, 'KccRedisNetwork').join('; ') },
   { condition: (p) => p.vpc !== undefined && p.vpcId !== undefined, message: (p) => `vpc and vpcId ${show(p.vpcId)} are both given; give one` },
   { condition: (p) => p.vpcId !== undefined && (p.subnetIds ?? []).length === 0, message: (p) => `vpcId ${show(p.vpcId)} needs subnetIds (the VPC is imported without a lookup)` },
   { condition: (p) => p.subnetIds !== undefined && p.vpcId === undefined, message: (p) => `subnetIds ${show(p.subnetIds)} need vpcId` },

@@ -1,5 +1,6 @@
 import { Token } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
+import { closest } from './config-reader.js';
 import { KccCachePropsError } from './errors.js';
 
 /**
@@ -10,12 +11,54 @@ import { KccCachePropsError } from './errors.js';
 export interface ValidationRule<T> {
   readonly condition: (props: T) => boolean;
   readonly message: (props: T) => string;
+  /**
+   * Checks the shape later rules read (a list is a list, a name a string): when it is broken, the
+   * rules after it that are not gates are skipped (they would throw a TypeError, from JavaScript), and
+   * are checked once the shape is fixed.
+   * @default false
+   */
+  readonly gate?: boolean;
 }
 
-/** Checks every rule and throws one {@link KccCachePropsError} listing each broken one. */
+/**
+ * Checks every rule and throws one {@link KccCachePropsError} listing each broken one (after a broken
+ * gate, only the gates: see {@link ValidationRule.gate}).
+ */
 export function validateProps<T>(scope: IConstruct, constructName: string, props: T, rules: readonly ValidationRule<T>[]): void {
-  const problems = rules.filter((rule) => rule.condition(props)).map((rule) => rule.message(props));
+  const problems: string[] = [];
+  let gateBroken = false;
+  for (const rule of rules) {
+    if (gateBroken && !rule.gate) continue;
+    if (!rule.condition(props)) continue;
+    problems.push(rule.message(props));
+    if (rule.gate) gateBroken = true;
+  }
   if (problems.length > 0) throw new KccCachePropsError(`${constructName} at "${scope.node.path}"`, problems);
+}
+
+/**
+ * Each key of `props` that `known` does not name, as a problem (`<path><key> is not a prop of
+ * <owner>; did you mean …?`): JavaScript callers' misspelled props would be ignored, and the default
+ * would apply. Keys whose value is undefined count too. Not an object: none.
+ */
+export function unknownPropProblems(props: unknown, known: Readonly<Record<string, true>>, owner: string, path = ''): string[] {
+  if (typeof props !== 'object' || props === null || Array.isArray(props)) return [];
+  const names = Object.keys(known);
+  return Object.keys(props).filter((key) => !Object.hasOwn(known, key)).map((key) => {
+    const near = nearestName(key, names);
+    const shown = key.length > 60 ? `${key.slice(0, 57)}...` : key;
+    return `${path}${shown} is not a prop of ${owner}; ${near ? `did you mean ${path}${near}?` : `its props are ${names.join(', ')}`}`;
+  });
+}
+
+/** The name `key` was likely meant to be: the same but for case, the only one containing it or contained in it, or a few edits away. */
+function nearestName(key: string, names: readonly string[]): string | undefined {
+  const lower = key.toLowerCase();
+  const same = names.find((name) => name.toLowerCase() === lower);
+  if (same) return same;
+  const related = lower.length >= 4 ? names.filter((name) => name.toLowerCase().includes(lower) || lower.includes(name.toLowerCase())) : [];
+  if (related.length === 1) return related[0];
+  return closest(key, names);
 }
 
 /** Whether a concrete number lies outside [min, max] or is not whole; tokens are left to deploy time. */

@@ -105,6 +105,21 @@ describe('KccRedisCache: props validation (KCC_CACHE_PROPS_INVALID, naming the p
     expect(error.problems.join('\n')).toMatch(message);
   });
 
+  // A review of input validation: from JavaScript, apps of another shape threw a TypeError ("apps.flatMap is not a
+  // function", "Cannot read properties of undefined (reading 'length')"), and a misspelled prop was ignored.
+  it.each<[string, Record<string, unknown>, string[]]>([
+    ['apps a string', { apps: 'my-app' }, ['apps "my-app" must be a list of apps, e.g. apps: [{ name: "my-app" }]']],
+    ['apps missing', { apps: undefined }, ["apps is missing; list the apps that share the cache, e.g. apps: [{ name: 'orders' }]"]],
+    ['apps of names (the config file\'s shape)', { apps: ['my-app', { name: 'b' }, { name: 7 }] }, ['apps[0] "my-app" must be an app { name, envs?, auth? }, e.g. { name: "my-app" }; apps[2].name 7 must be a string, the app\'s name']],
+    ['envs a string', { envs: 'prod', apps: [{ name: 'a', envs: [1] }] }, ['envs "prod" must be a list of environment names, e.g. ["prod"]; apps[0].envs a list must be a list of environment names, e.g. ["prod"]']],
+    ['a misspelled prop, beside another problem', { nodeType: 'cache.t4g.small', port: 0 }, ['nodeType is not a prop of KccRedisCache; did you mean cacheNodeType?', 'port 0 must be a whole number from 1 to 65535']],
+    ['a misspelled prop of an app', { apps: [{ name: 'a', env: ['prod'] }], cacheNodeTyp: 'x' }, ['cacheNodeTyp is not a prop of KccRedisCache; did you mean cacheNodeType?; apps[0].env is not a prop of an app (KccApp); did you mean apps[0].envs?']],
+    ['a misspelled prop with apps of another shape: both, nothing else', { apps: 'a', shard: 2, port: 0 }, ['shard is not a prop of KccRedisCache; did you mean shards?', 'apps "a" must be a list of apps, e.g. apps: [{ name: "a" }]']],
+  ])('from JavaScript: %s is a KCC_CACHE_PROPS_INVALID naming the prop', (_name, props, problems) => {
+    const error = propsError({ replicationGroupId: 'c1', ...props } as Partial<KccRedisCacheProps>);
+    expect(error.problems).toEqual(problems);
+  });
+
   it('lists every problem at once and changes nothing', () => {
     const { stack, vpc } = bareStack();
     const error = (() => {
