@@ -10,10 +10,10 @@ import { ConnectionRenewal, type RenewalOutcome } from './iam/connection-renewal
 import { IamAuth, loadIamPeers } from './iam/iam-auth.js';
 import { redactAuthArguments, redactCommandArguments, redisErrorSummary } from './redis-error-redaction.js';
 import { KccAuthError, KccClosedError, KccConnectionError } from './errors.js';
-import { requireOptionsObject } from './option-checks.js';
+import { SHAPES, requireOptionsObject } from './option-checks.js';
 import { namespacedChannel, namespacedKey } from './contract/naming.js';
 import type { KccConnectionOptions } from './options.js';
-import { type KccRedisConfig, type ResolvedConnection, resolveConnection } from './resolve-options.js';
+import { type KccRedisConfig, type ResolvedConnection, resolveConnection, userNamed } from './resolve-options.js';
 import { type ConnectionRole, type DedicatedRole, MAX_BLOCKING_READ_MS, type RedisClient, type RenewDedicated } from './redis-client.js';
 import { SLOT_MOVING_RETRY_MS, refusedForNow } from './refused-for-now.js';
 import { ScriptCache } from './script-cache.js';
@@ -961,7 +961,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
       }
       for (const target of targets) if (target && target.username !== username) target.username = username;
     }
-    if (!joined) this.config.logger.info('Redis credentials re-read after an authentication failure', { username });
+    if (!joined) this.config.logger.info('Redis credentials re-read after an authentication failure', { username: SHAPES.userName.test(username) ? username : userNamed(username) });
   }
 
   /** Waits until `client` is ready, re-reading credentials on auth failures, within connectTimeoutMs. */
@@ -1028,7 +1028,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
       const source = readFailure !== undefined
         ? `and re-reading them failed (${readFailure instanceof Error ? `${readFailure.name}: ${readFailure.message}` : String(readFailure)}): check that the secret (or credentialsProvider) can be read`
         : this.credentials.refreshable ? 'even after re-reading them' : fixedCredentialsHint(this.config.host);
-      return new KccAuthError(`Redis rejected the credentials of user "${this.username}" ${source} (${(error as Error).message.split(' ')[0]})`, { cause: redisErrorSummary(error) });
+      return new KccAuthError(`Redis rejected the credentials of ${userNamed(this.username)} ${source} (${(error as Error).message.split(' ')[0]})`, { cause: redisErrorSummary(error) });
     }
     return error instanceof Error ? error : new Error(String(error));
   }

@@ -15,6 +15,12 @@ export interface NumberRule {
 
 const UNIT_NAMES = { ms: 'milliseconds', s: 'seconds', bytes: 'bytes' } as const;
 
+/**
+ * Node's longest timer (2^31 - 1 ms, about 24.8 days): a longer one fires after 1 ms (with a
+ * TimeoutOverflowWarning), so every duration option used as a timer's delay is at most this.
+ */
+export const MAX_TIMER_MS = 2_147_483_647;
+
 /** What is wrong with `value` as option `name`, in the one message style of the client; undefined when it is fine. */
 export function numberProblem(name: string, value: unknown, rule: NumberRule = {}): string | undefined {
   const min = rule.min ?? 0;
@@ -24,6 +30,23 @@ export function numberProblem(name: string, value: unknown, rule: NumberRule = {
   const range = max === Number.MAX_SAFE_INTEGER ? `, ${min} or more` : ` from ${min} to ${max}`;
   const fits = typeof value === 'number' && Number.isFinite(value) && (rule.fraction || Number.isSafeInteger(value)) && value >= min && value <= max;
   return fits ? undefined : `${name}: ${show(value)} must be ${kind}${unit}${range}`;
+}
+
+/**
+ * The spellings of a boolean a message may show when they come as a string (from an environment
+ * variable, most often): any other string is named by its kind only, as it may be a secret pasted
+ * into the wrong field.
+ */
+const BOOLEAN_WORDS = /^(true|false|yes|no|on|off|1|0|)$/i;
+
+/** What is wrong with `value` as boolean option `name` (true, false, or unset); undefined when it is fine. */
+export function booleanProblem(name: string, value: unknown): string | undefined {
+  if (value === undefined || typeof value === 'boolean') return undefined;
+  if (typeof value === 'string') {
+    const given = BOOLEAN_WORDS.test(value) ? JSON.stringify(value) : 'a string';
+    return `${name}: ${given} must be true or false; a string is not read as a boolean (an environment variable holds text: compare it, e.g. ${name}: process.env.X === 'true')`;
+  }
+  return `${name}: ${show(value)} must be true or false`;
 }
 
 /**
@@ -48,6 +71,16 @@ export class OptionProblems {
     const problem = numberProblem(name, value, rule);
     if (problem) this.add(problem);
     return problem ? fallback : value;
+  }
+
+  /**
+   * The value of a boolean option, or `fallback` when it is undefined or not a boolean (the problem
+   * is recorded): JavaScript would take the string `'false'` as true.
+   */
+  boolean(name: string, value: boolean | undefined, fallback: boolean): boolean {
+    const problem = booleanProblem(name, value);
+    if (problem) this.add(problem);
+    return problem || value === undefined ? fallback : value;
   }
 
   /**
@@ -111,6 +144,60 @@ export function show(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
   if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value);
   return Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+}
+
+/**
+ * The shapes a message may show a string value in: one of another shape may be a secret pasted into
+ * the wrong field (a password as the user name, a token as the region), so it is described instead
+ * ({@link showShaped}). The stack's generated passwords and keys mix upper and lower case letters and
+ * digits: no shape below that a 20-character one could pass holds both cases and digits.
+ */
+export const SHAPES = {
+  /** A Redis user name as the stack makes them (`my-app-prod`, `default`; an IAM user id is lower case): lower case only. */
+  userName: /^[a-z][a-z0-9_.@-]{0,127}$/,
+  /** A key prefix, or what was meant for one: lower case letters, digits, `-`, `_` and `:`. */
+  keyPrefix: /^[a-z0-9:_-]{1,100}$/,
+  /** A value meant as one word of a list (`'iam'`, `'classic'`, `'true'`): letters and `-` only. */
+  word: /^[A-Za-z][A-Za-z-]{0,19}$/,
+  /** A port number, or what was meant for one: digits, a sign, a point. */
+  port: /^[-+0-9.]{1,12}$/,
+  /** An ElastiCache identifier (replication group, cache name): a letter, then letters, digits and `-`. */
+  identifier: /^[A-Za-z][A-Za-z0-9-]{0,39}$/,
+  /** An AWS region (`eu-west-1`) or what was meant for one (`Europe`): letters, digits and `-`. */
+  region: /^[A-Za-z][A-Za-z0-9-]{0,29}$/,
+} as const;
+
+/**
+ * `value` as a message shows it when it is a string of `shape` (quoted), else described without its
+ * content: `a string of 18 characters, not shown`, or for a non-string its kind (`a number: 5`).
+ */
+export function showShaped(value: unknown, shape: RegExp): string {
+  if (value === '') return '""';
+  if (typeof value === 'string') return shape.test(value) && !looksGenerated(value) ? JSON.stringify(value) : `a string of ${value.length === 1 ? '1 character' : `${value.length} characters`} (not shown: it does not have the shape of this setting; a secret pasted into the wrong field?)`;
+  return show(value);
+}
+
+/**
+ * A string as the stack generates passwords and keys (Secrets Manager's GetRandomPassword without
+ * punctuation: upper and lower case letters and digits, each present), 20 characters or more: never
+ * shown, whatever shape the field allows.
+ */
+export function looksGenerated(value: string): boolean {
+  return /^[A-Za-z0-9]{20,}$/.test(value) && /[A-Z]/.test(value) && /[a-z]/.test(value) && /[0-9]/.test(value);
+}
+
+/** What printable ASCII without spaces is (what CLIENT SETNAME accepts): characters from '!' to '~'. */
+const PRINTABLE = /^[!-~]$/;
+
+/**
+ * What a name is, without the name itself: `it is 5`, `it is an object`, `it is empty`, `it has 9 characters`,
+ * `it has 9 characters, one of them U+0020` (the first outside printable ASCII).
+ */
+export function nameShape(value: unknown): string {
+  if (typeof value !== 'string') return `it is ${show(value)}`;
+  if (value.length === 0) return 'it is empty';
+  const outside = [...value].find((c) => !PRINTABLE.test(c));
+  return outside === undefined ? `it has ${value.length} characters` : `it has ${value.length} characters, one of them U+${outside.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
 }
 
 /** The name in `names` nearest to `key`: the same but for case, the only one it is a prefix of or that is a prefix of it, or at most two edits away (a third of its length at most). */

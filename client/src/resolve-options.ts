@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import { isIP } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { discoverEndpoint } from './aws/elasticache-discovery.js';
-import { readUserSecret } from './aws/secrets-manager.js';
+import { SECRET_ID, readUserSecret } from './aws/secrets-manager.js';
 import { MAX_MESSAGE_BYTES, MAX_SENDER_LENGTH, MIN_MESSAGE_BYTES } from './envelope.js';
 import { KccConfigError } from './errors.js';
-import { OptionProblems, numberProblem, show } from './option-checks.js';
+import { MAX_TIMER_MS, OptionProblems, SHAPES, booleanProblem, kindOf, nameShape, numberProblem, showShaped } from './option-checks.js';
 import type { IamConnectionOptions } from './iam/iam-options.js';
 import { type ResolvedIamAuth, iamOptionProblems, resolveAuthMode, resolveIamAuth, resolveServerless } from './iam/resolve-iam-options.js';
 import { type KccLogger, defaultLogger } from './logger.js';
@@ -69,15 +70,16 @@ const DEFAULT_PORT = 6379;
 /** What CLIENT SETNAME accepts: characters from '!' to '~'. */
 const CONNECTION_NAME_PATTERN = /^[!-~]+$/;
 
-/** What is wrong with a name, without the name itself. */
-function nameShape(value: unknown): string {
-  if (typeof value !== 'string') return `it is ${show(value)}`;
-  if (value.length === 0) return 'it is empty';
-  const outside = [...value].find((c) => !CONNECTION_NAME_PATTERN.test(c));
-  return outside === undefined ? `it has ${value.length} characters` : `it has ${value.length} characters, one of them U+${outside.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
-}
-/** Node's longest timer (2^31 - 1 ms, about 24.8 days): a longer one fires after 1 ms (with a TimeoutOverflowWarning). */
-const MAX_TIMER_MS = 2_147_483_647;
+/** The boolean options of KccConnectionOptions but `serverless` (checked with KCC_REDIS_SERVERLESS, resolve-iam-options.ts). */
+const BOOLEAN_OPTIONS = ['clusterMode', 'unsafeAllowPlaintext', 'heartbeat'] as const;
+
+/**
+ * A DNS host name (RFC 1123 labels of letters, digits and inner hyphens, at most 253 characters), as
+ * TLS sends it in SNI (RFC 6066 allows no IP address there).
+ */
+const HOST_NAME = /^(?=.{1,253}\.?$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
+/** A file path as a message may show it: path characters, with a separator or an extension (a generated secret has neither). */
+const FILE_PATH = /^(?=.*[./\\])[\w.~ @+:\\/-]{1,1024}$/;
 
 const NUMERIC_OPTIONS = [
   ['connectTimeoutMs', 'ms'],
@@ -89,6 +91,10 @@ const NUMERIC_OPTIONS = [
 /**
  * Merges explicit options, environment variables and the Secrets Manager secret (in that order of
  * precedence) and validates the result. Throws one `KCC_CONFIG_INVALID` error naming every problem.
+ * What is wrong with the options and the environment themselves is thrown before anything is read
+ * (the secret, the app's `credentialsProvider`): a read would otherwise fail first (no AWS
+ * credentials on a developer's machine) and hide them, or run with a default in place of the wrong
+ * value (its time limit, `connectTimeoutMs`).
  */
 export async function resolveConnection(options: KccConnectionOptions = {}): Promise<ResolvedConnection> {
   const env = options.env ?? process.env;
@@ -101,9 +107,21 @@ export async function resolveConnection(options: KccConnectionOptions = {}): Pro
   const secretId = first(options.secretId, env.KCC_REDIS_SECRET_ID);
   const region = first(options.region, env.AWS_REGION, env.AWS_DEFAULT_REGION);
   const { numbers, maxMessageBytes, socketTimeoutMs, heartbeatIntervalMs } = numericOptions(options, problems);
-  const secret: RedisUserSecret | undefined =
-    secretId && !options.credentialsProvider && !iamMode ? await readUserSecret(secretId, region, numbers.connectTimeoutMs) : undefined;
-  const provider = options.credentialsProvider && !iamMode ? secretSourceWithin('credentialsProvider', options.credentialsProvider, numbers.connectTimeoutMs) : undefined;
+  booleanOptions(options, problems);
+  const pubSub = resolvePubSub(options, env, problems);
+  const endpoint = parseEndpoint(options, env, problems);
+  const tlsCa = await resolveCa(options, env, problems);
+  checkServername(options, problems);
+  checkPlaintext(endpoint, iamMode, options, problems);
+  checkNames(options, problems);
+  checkServerlessClusterMode(serverless, options, problems);
+  checkSecretId(secretId, options, problems);
+  const readsSecret = secretId !== undefined && !options.credentialsProvider && !iamMode;
+  const callsProvider = options.credentialsProvider !== undefined && !iamMode;
+  if (problems.length > 0 && (readsSecret || callsProvider)) throw new KccConfigError('kcc-redis connection config', problems);
+
+  const secret: RedisUserSecret | undefined = readsSecret ? await readUserSecret(secretId, region, numbers.connectTimeoutMs) : undefined;
+  const provider = callsProvider ? secretSourceWithin('credentialsProvider', options.credentialsProvider!, numbers.connectTimeoutMs) : undefined;
   const provided = provider ? await provider() : undefined;
 
   const username = first(provided?.username, options.username, env.KCC_REDIS_USERNAME, env.CLUSTER_REDIS_USERNAME, secret?.username);
@@ -117,25 +135,22 @@ export async function resolveConnection(options: KccConnectionOptions = {}): Pro
   const keyPrefix = first(options.keyPrefix, env.KCC_REDIS_PREFIX, env.CLUSTER_REDIS_PREFIX, secret?.keyPrefix) ?? (username && !iamMode ? keyPrefixOfUser(username) : undefined);
   if (!keyPrefix) {
     if (iamMode) problems.push('keyPrefix: missing; with auth "iam" set keyPrefix or KCC_REDIS_PREFIX to the app-env\'s prefix (e.g. "my-app-prod:")');
-    else if (username) problems.push(`keyPrefix: missing and not derivable from user "${username}"; set keyPrefix or KCC_REDIS_PREFIX (e.g. "my-app-prod:")`);
+    else if (username) problems.push(`keyPrefix: missing and not derivable from ${userNamed(username)}; set keyPrefix or KCC_REDIS_PREFIX (e.g. "my-app-prod:")`);
+  } else if (typeof keyPrefix !== 'string' || !SHAPES.keyPrefix.test(keyPrefix)) {
+    // keyPrefixProblem shows the prefix: one of another shape may be a secret pasted into KCC_REDIS_PREFIX.
+    problems.push(`keyPrefix: ${showShaped(keyPrefix, SHAPES.keyPrefix)} must be lowercase words separated and ended by ":" (e.g. "my-app-prod:"); set keyPrefix or KCC_REDIS_PREFIX to the app-env's prefix`);
   } else if (username || iamMode) {
     const problem = keyPrefixProblem(iamMode ? '' : username!, keyPrefix);
     if (problem) problems.push(`keyPrefix: ${problem}`);
   }
 
-  const pubSub = resolvePubSub(options, env, problems);
-
-  const endpoint = parseEndpoint(options, env, problems);
-  const tlsCa = await resolveCa(options, env, problems);
   const replicationGroupId = first(options.replicationGroupId, env.KCC_REDIS_REPLICATION_GROUP_ID, secret?.replicationGroupId);
+  checkReplicationGroupId(replicationGroupId, options, env, problems);
   if (!endpoint && serverless) {
     problems.push('url: missing; a serverless cache has no replication group to discover: set url or KCC_REDIS_URL to its endpoint (rediss://<cache>-<id>.serverless.<region code, e.g. euw1>.cache.amazonaws.com:6379)');
   } else if (!endpoint && !replicationGroupId && first(options.url, env.KCC_REDIS_URL) === undefined) {
     problems.push('url: missing; set the url option or KCC_REDIS_URL (rediss://host:port), CLUSTER_REDIS_HOST, or a replicationGroupId to discover');
   }
-  checkPlaintext(endpoint, iamMode, options, problems);
-  checkNames(options, problems);
-  checkServerlessClusterMode(serverless, options, problems);
   const passwordSettings = iamMode ? passwordSettingsGiven(options, env) : [];
   const iam = iamMode ? resolveIamAuth(options.iam, env, {
     username, region, replicationGroupId, serverless, passwordSettings,
@@ -175,6 +190,18 @@ export async function resolveConnection(options: KccConnectionOptions = {}): Pro
 }
 
 /**
+ * `user "<name>"` for a name of a user name's shape (the stack's `my-app-prod`, `default`), else
+ * `the user name given (<N> characters, not shown …)`: a name of another shape (upper and lower case
+ * letters and digits, punctuation) may be a password put in KCC_REDIS_USERNAME by mistake, and this
+ * text lands in logs.
+ */
+export function userNamed(username: string): string {
+  return SHAPES.userName.test(username)
+    ? `user "${username}"`
+    : `the user name given (${nameShape(username)}; not shown, as it does not have a user name's shape: lower case letters, digits and "-"; a password in the username setting?)`;
+}
+
+/**
  * What is wrong with connection options that can be told from the options alone, before anything
  * connects (a provider made at start-up and connected later): unknown keys, numbers out of range,
  * names Redis would refuse, an explicit `url` that is not `rediss://host:port`, an explicit `auth`,
@@ -191,12 +218,16 @@ export async function connectionOptionProblems(options: KccConnectionOptions): P
   const iamMode = options.auth !== undefined && resolveAuthMode(options.auth, noEnv, problems) === 'iam';
   const serverless = resolveServerless(options.serverless, noEnv, problems);
   numericOptions(options, problems);
+  booleanOptions(options, problems);
   // As resolveConnection takes it: an empty string is unset there (KCC_REDIS_PUBSUB, else "auto").
   resolvePubSub(options, noEnv, problems);
   if (options.url !== undefined) checkPlaintext(parseEndpoint(options, noEnv, problems), iamMode, options, problems);
   // tls.caFile is read at connect time only.
-  if (options.tls?.caFile === undefined || options.tls.ca !== undefined) await resolveCa(options, noEnv, problems);
+  if (tlsOf(options)?.caFile === undefined || tlsOf(options)?.ca !== undefined) await resolveCa(options, noEnv, problems);
+  checkServername(options, problems);
   checkNames(options, problems);
+  if (options.replicationGroupId !== undefined) checkReplicationGroupId(options.replicationGroupId, options, noEnv, problems);
+  checkSecretId(options.secretId, options, problems);
   checkServerlessClusterMode(serverless, options, problems);
   // The environment (KCC_REDIS_AUTH) may still ask for IAM; only an explicit auth: 'iam' makes
   // the iam options count here, as connect time ignores them with password authentication.
@@ -204,13 +235,58 @@ export async function connectionOptionProblems(options: KccConnectionOptions): P
   return problems;
 }
 
-/** Each key of the options, their `tls` and their `iam` that is not an option. */
+/** Each key of the options, their `tls` and their `iam` that is not an option; a `tls` or `iam` that is not an object. */
 function unknownOptionProblems(options: KccConnectionOptions): string[] {
   const names = new OptionProblems();
   names.unknownKeys(options, CONNECTION_OPTION_NAMES);
+  names.object('tls', options.tls, "tls: { caFile: '/path/to/ca.pem' }");
+  names.object('iam', options.iam, "iam: { cacheName: 'my-cache' }");
   names.unknownKeys(options.tls, TLS_OPTION_NAMES, 'tls.');
   names.unknownKeys(options.iam, IAM_OPTION_NAMES, 'iam.');
   return names.list;
+}
+
+/** The `tls` options when they are an object (one that is not is a problem of its own). */
+function tlsOf(options: KccConnectionOptions): KccConnectionOptions['tls'] {
+  return typeof options.tls === 'object' && options.tls !== null ? options.tls : undefined;
+}
+
+/** Each boolean option that is given but is not true or false (a string 'false' would count as true). */
+function booleanOptions(options: KccConnectionOptions, problems: string[]): void {
+  for (const name of BOOLEAN_OPTIONS) {
+    const problem = booleanProblem(name, options[name]);
+    if (problem) problems.push(problem);
+  }
+}
+
+/**
+ * `tls.servername`, given: a host name. Anything else made Node throw inside the connect, after the
+ * socket had started (left without an error listener: a refused connection crashed the process), or
+ * failed the handshake only after `connectTimeoutMs`, under a message not naming the option.
+ */
+function checkServername(options: KccConnectionOptions, problems: string[]): void {
+  const servername: unknown = tlsOf(options)?.servername;
+  if (servername === undefined) return;
+  if (typeof servername === 'string' && HOST_NAME.test(servername) && isIP(servername) === 0) return;
+  const given = typeof servername === 'string' && isIP(servername) !== 0 ? `"${servername}" is an IP address, which TLS does not send as a server name (RFC 6066)` : `${showShaped(servername, HOST_NAME)} is not a host name`;
+  problems.push(`tls.servername: ${given}; give the host name the server's certificate is for (e.g. "master.my-cache.abc123.euw1.cache.amazonaws.com"), or leave it unset for the url's host`);
+}
+
+/** A secret id given (option or KCC_REDIS_SECRET_ID) of a Secrets Manager name's or ARN's shape: AWS would refuse another, and its error name it. */
+function checkSecretId(secretId: string | undefined, options: KccConnectionOptions, problems: string[]): void {
+  if (secretId === undefined || (typeof secretId === 'string' && SECRET_ID.test(secretId))) return;
+  problems.push(`${options.secretId !== undefined ? 'secretId' : 'KCC_REDIS_SECRET_ID'}: ${showShaped(secretId, /^$/)} is not a Secrets Manager secret name or ARN (letters, digits and /_+=.@-, up to 512 characters); give password.secretArn of the app-env's stack output`);
+}
+
+/**
+ * A replication group id (option, KCC_REDIS_REPLICATION_GROUP_ID or the secret's) of an ElastiCache
+ * identifier's shape: discovery and the IAM cache name would show it in their errors, and one of
+ * another shape may be a secret pasted into the wrong variable.
+ */
+function checkReplicationGroupId(value: string | undefined, options: KccConnectionOptions, env: Readonly<Record<string, string | undefined>>, problems: string[]): void {
+  if (value === undefined || (typeof value === 'string' && SHAPES.identifier.test(value))) return;
+  const source = options.replicationGroupId !== undefined ? 'replicationGroupId' : env.KCC_REDIS_REPLICATION_GROUP_ID ? 'KCC_REDIS_REPLICATION_GROUP_ID' : 'the secret\'s replicationGroupId';
+  problems.push(`${source}: ${showShaped(value, SHAPES.identifier)} is not a replication group id (a letter, then letters, digits and hyphens, at most 40 characters); give the id of the stack's replication group, or set url instead`);
 }
 
 /** The numeric options, their defaults where unset or wrong (the problem recorded). */
@@ -222,6 +298,10 @@ function numericOptions(options: KccConnectionOptions, problems: string[]) {
   const maxMessageBytes = checks.number('maxMessageBytes', options.maxMessageBytes, CONNECTION_DEFAULTS.maxMessageBytes, { min: MIN_MESSAGE_BYTES, max: MAX_MESSAGE_BYTES, unit: 'bytes' });
   const socketTimeoutMs = checks.number('socketTimeoutMs', options.socketTimeoutMs, CONNECTION_DEFAULTS.socketTimeoutMs, { min: 100, max: 600_000, unit: 'ms' });
   const heartbeatIntervalMs = checks.number('heartbeatIntervalMs', options.heartbeatIntervalMs, CONNECTION_DEFAULTS.heartbeatIntervalMs, { min: 100, max: MAX_TIMER_MS, unit: 'ms' });
+  // The delay doubles from the first up to the largest: a first one above it would be cut to the largest at once.
+  if (numbers.reconnectBaseDelayMs > numbers.reconnectMaxDelayMs) {
+    checks.add(`reconnectBaseDelayMs: ${numbers.reconnectBaseDelayMs} is more than reconnectMaxDelayMs (${numbers.reconnectMaxDelayMs}); the first reconnect delay doubles up to the largest: lower reconnectBaseDelayMs or raise reconnectMaxDelayMs`);
+  }
   problems.push(...checks.list);
   return { numbers, maxMessageBytes, socketTimeoutMs, heartbeatIntervalMs };
 }
@@ -230,7 +310,7 @@ function numericOptions(options: KccConnectionOptions, problems: string[]) {
 function resolvePubSub(options: KccConnectionOptions, env: Readonly<Record<string, string | undefined>>, problems: string[]): PubSubOption {
   const pubSub = first(options.pubSub, env.KCC_REDIS_PUBSUB) ?? 'auto';
   if ((PUBSUB_OPTIONS as readonly string[]).includes(pubSub)) return pubSub as PubSubOption;
-  problems.push(`pubSub: "${pubSub}" is not one of ${PUBSUB_OPTIONS.map((o) => `"${o}"`).join(', ')} (option pubSub or KCC_REDIS_PUBSUB); leave it unset for "auto"`);
+  problems.push(`pubSub: ${showShaped(pubSub, SHAPES.word)} is not one of ${PUBSUB_OPTIONS.map((o) => `"${o}"`).join(', ')} (option pubSub or KCC_REDIS_PUBSUB); leave it unset for "auto"`);
   return 'auto';
 }
 
@@ -279,7 +359,7 @@ function first(...values: (string | undefined)[]): string | undefined {
 function checkPlaintext(endpoint: ParsedEndpoint | undefined, iamMode: boolean, options: KccConnectionOptions, problems: string[]): void {
   if (endpoint && !endpoint.tls && iamMode) {
     problems.push('url: plaintext redis:// refused; ElastiCache IAM authentication needs TLS: use rediss://');
-  } else if (endpoint && !endpoint.tls && !options.unsafeAllowPlaintext) {
+  } else if (endpoint && !endpoint.tls && options.unsafeAllowPlaintext !== true) {
     problems.push('url: plaintext redis:// refused; use rediss:// (TLS), or for a local Redis only set unsafeAllowPlaintext: true');
   }
 }
@@ -312,12 +392,16 @@ const PEM_CERTIFICATE = '-----BEGIN CERTIFICATE-----';
  * fail later as an untrusted certificate.
  */
 async function resolveCa(options: KccConnectionOptions, env: Readonly<Record<string, string | undefined>>, problems: string[]): Promise<string | Buffer | undefined> {
-  const { ca, caFile } = options.tls ?? {};
+  const { ca, caFile } = tlsOf(options) ?? {};
   if (ca !== undefined && caFile !== undefined) {
     problems.push('tls: give either ca (PEM text) or caFile (a path to a PEM file), not both');
     return undefined;
   }
   if (ca !== undefined) {
+    if (typeof ca !== 'string' && !Buffer.isBuffer(ca)) {
+      problems.push(`tls.ca: ${kindOf(ca)}, not PEM text; give the certificate's PEM text (a string or Buffer starting with "${PEM_CERTIFICATE}"), or its file as tls.caFile`);
+      return undefined;
+    }
     if (!ca.toString().includes(PEM_CERTIFICATE)) {
       const looksLikePath = typeof ca === 'string' && !ca.includes('\n') && ca.length < 4096;
       problems.push(`tls.ca: expected PEM text starting with "${PEM_CERTIFICATE}"${looksLikePath ? `; got what looks like a file path: pass it as tls.caFile (or KCC_REDIS_CA_FILE)` : ''}`);
@@ -326,14 +410,18 @@ async function resolveCa(options: KccConnectionOptions, env: Readonly<Record<str
   }
   const [source, file] = caFile !== undefined ? ['tls.caFile', caFile] : ['KCC_REDIS_CA_FILE', env.KCC_REDIS_CA_FILE || undefined];
   if (file === undefined) return undefined;
+  if (typeof file !== 'string' || file === '') {
+    problems.push(`${source}: ${kindOf(file)}${file === '' ? ' (empty)' : ''}, not a path; give the path of the CA certificate's PEM file`);
+    return undefined;
+  }
   let pem: string;
   try {
     pem = await readFile(file, 'utf8');
   } catch (error) {
-    problems.push(`${source}: cannot read "${file}" (${(error as NodeJS.ErrnoException).code ?? 'unreadable'}); give the path of the CA certificate's PEM file`);
+    problems.push(`${source}: cannot read ${showShaped(file, FILE_PATH)} (${(error as NodeJS.ErrnoException).code ?? 'unreadable'}); give the path of the CA certificate's PEM file`);
     return undefined;
   }
-  if (!pem.includes(PEM_CERTIFICATE)) problems.push(`${source}: "${file}" holds no PEM certificate ("${PEM_CERTIFICATE}")`);
+  if (!pem.includes(PEM_CERTIFICATE)) problems.push(`${source}: ${showShaped(file, FILE_PATH)} holds no PEM certificate ("${PEM_CERTIFICATE}")`);
   return pem;
 }
 
@@ -375,7 +463,7 @@ function parseEndpoint(
     if (!host) return undefined;
     const port = env.CLUSTER_REDIS_PORT ? Number(env.CLUSTER_REDIS_PORT) : DEFAULT_PORT;
     if (!Number.isInteger(port) || port < 1 || port > 65535) {
-      problems.push(`CLUSTER_REDIS_PORT: "${env.CLUSTER_REDIS_PORT}" must be a port number`);
+      problems.push(`CLUSTER_REDIS_PORT: ${showShaped(env.CLUSTER_REDIS_PORT, SHAPES.port)} must be a port number (1 to 65535)`);
       return undefined;
     }
     return { host, port, tls: true };

@@ -3,6 +3,7 @@ import type * as SmithyProtocols from '@smithy/core/protocols';
 import type * as SmithySignatureV4 from '@smithy/signature-v4';
 import { loadAll, loadSdk } from '../aws/load-sdk.js';
 import { identifierProblem } from '../contract/naming.js';
+import { SHAPES, looksGenerated, showShaped } from '../option-checks.js';
 import { type AwsCredentials, type AwsCredentialsProvider, credentialsProviderOf, resolveAwsCredentials } from './aws-credentials.js';
 
 /**
@@ -97,7 +98,7 @@ export function iamTokenOptionsProblem(options: Partial<Pick<IamAuthTokenOptions
   const cacheNameProblem = iamCacheNameProblem(cacheName);
   if (cacheNameProblem) return cacheNameProblem;
   if (typeof userId !== 'string' || userId === '' || /[\s\p{Cc}]/u.test(userId)) {
-    return `userId: ${describe(userId)} is not an ElastiCache user id (non-empty, no spaces or control characters)`;
+    return `userId: ${showShaped(userId, SHAPES.userName)} is not an ElastiCache user id (non-empty, no spaces or control characters)`;
   }
   // ElastiCache stores a user id in lower case ("This value is stored as a lowercase string",
   // https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/API_CreateUser.html; AWS's own
@@ -105,15 +106,17 @@ export function iamTokenOptionsProblem(options: Partial<Pick<IamAuthTokenOptions
   // with WRONGPASS"), and an IAM user's id must equal its name. WRONGPASS says nothing of the case.
   // Refused rather than lower-cased here: the AUTH username sent with the token must match it too.
   if (userId !== userId.toLowerCase()) return upperCaseUserIdProblem(userId);
-  if (typeof region !== 'string' || !REGION.test(region)) return `region: ${describe(region)} is not an AWS region (e.g. "eu-west-1")`;
-  if (typeof serverless !== 'boolean') return `serverless: ${describe(serverless)} must be true (ElastiCache Serverless) or false (replication group)`;
+  if (typeof region !== 'string' || !REGION.test(region)) return `region: ${showShaped(region, SHAPES.region)} is not an AWS region (e.g. "eu-west-1")`;
+  if (typeof serverless !== 'boolean') return `serverless: ${showShaped(serverless, SHAPES.word)} must be true (ElastiCache Serverless) or false (replication group)`;
   return undefined;
 }
 
 /** What is wrong with a token's cache name (`"cacheName: <what>"`), or undefined. */
 export function iamCacheNameProblem(cacheName: unknown): string | undefined {
   if (typeof cacheName === 'string' && CACHE_NAME.test(cacheName.toLowerCase())) return undefined;
-  return `cacheName: ${describe(cacheName)} is not a replication group id or serverless cache name (a letter, then letters, digits and hyphens)`;
+  // Shown only when it could be one (too long, say): another shape may be a secret pasted into the wrong variable.
+  const given = showShaped(cacheName, /^[A-Za-z0-9.-]{1,100}$/);
+  return `cacheName: ${given} is not a replication group id or serverless cache name (a letter, then letters, digits and hyphens)`;
 }
 
 /**
@@ -125,7 +128,7 @@ export function iamCacheNameProblem(cacheName: unknown): string | undefined {
 function upperCaseUserIdProblem(userId: string): string {
   const lower = userId.toLowerCase();
   const rule = 'ElastiCache stores user ids in lower case, so a token signed for it is refused (WRONGPASS)';
-  if (identifierProblem(lower) === undefined) {
+  if (identifierProblem(lower) === undefined && !looksGenerated(userId)) {
     return `userId: ${describe(userId)} has upper-case letters, but ${rule}; use ${describe(lower)}, the id as the stack creates it (its output's iam.username)`;
   }
   return `userId: has upper-case letters, but ${rule}; nor is it an ElastiCache user id in lower case (a letter, then letters, digits and single hyphens, at most 40 characters), so it is not shown (a secret pasted by mistake?): give the IAM user's id as the stack creates it (its output's iam.username)`;

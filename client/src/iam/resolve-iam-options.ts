@@ -2,6 +2,7 @@ import { type AwsCredentialsProvider, credentialsProviderOf } from './aws-creden
 import { iamCacheNameProblem, iamTokenOptionsProblem } from './auth-token.js';
 import { IAM_DEFAULTS, type IamConnectionOptions, type RedisAuthMode } from './iam-options.js';
 import { CONNECTION_DEFAULTS } from '../options.js';
+import { SHAPES, booleanProblem, numberProblem, showShaped } from '../option-checks.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -26,21 +27,22 @@ export interface ResolvedIamAuth {
 export function resolveAuthMode(auth: RedisAuthMode | undefined, env: Env, problems: string[]): RedisAuthMode {
   const value = auth ?? (env.KCC_REDIS_AUTH || undefined);
   if (value === undefined || value === 'password' || value === 'iam') return value ?? 'password';
-  problems.push(`${auth !== undefined ? 'auth' : 'KCC_REDIS_AUTH'}: "${String(value)}" must be "password" or "iam"`);
+  problems.push(`${auth !== undefined ? 'auth' : 'KCC_REDIS_AUTH'}: ${showShaped(value, SHAPES.word)} must be "password" or "iam"`);
   return 'password';
 }
 
 /** `serverless` option, else `KCC_REDIS_SERVERLESS` (`true`/`false`); false when neither is set. */
 export function resolveServerless(serverless: boolean | undefined, env: Env, problems: string[]): boolean {
   if (serverless !== undefined) {
-    if (typeof serverless === 'boolean') return serverless;
-    problems.push(`serverless: ${String(serverless)} must be true or false`);
+    const problem = booleanProblem('serverless', serverless);
+    if (problem === undefined) return serverless;
+    problems.push(problem);
     return false;
   }
   const value = env.KCC_REDIS_SERVERLESS;
   if (value === undefined || value === '' || value === 'false') return false;
   if (value === 'true') return true;
-  problems.push(`KCC_REDIS_SERVERLESS: "${value}" must be "true" or "false"`);
+  problems.push(`KCC_REDIS_SERVERLESS: ${showShaped(value, SHAPES.word)} must be "true" or "false"`);
   return false;
 }
 
@@ -85,16 +87,38 @@ export function iamOptionProblems(options: IamConnectionOptions | undefined, pro
   iamBlockOptions(options, problems);
 }
 
+/**
+ * The most `iam.checkIntervalMs` may be: the stand-by token's re-signing age (IAM_DEFAULTS.tokenRefreshAfterMs).
+ * A token is usable for 14 minutes (15, less token-source.ts' minute of margin); checked every 5
+ * minutes at most, it is re-signed between 5 and 10 minutes of age, with one more check before it
+ * lapses if that signature fails. Connection renewal (connection-renewal.ts) runs on the same
+ * interval. Above about 24.8 days Node's timer would also fire every millisecond.
+ */
+export const MAX_IAM_CHECK_INTERVAL_MS = IAM_DEFAULTS.tokenRefreshAfterMs;
+/** Renewal falls by 90 % of a connection's age at the latest (connection-renewal.ts' LATEST): a check at least every tenth of it renews before the cut. */
+const RENEWAL_WINDOW_SHARES = 10;
+
 /** The `iam` numbers (defaults where unset or wrong), `now` and `credentials` checked: one problem per fault. */
 function iamBlockOptions(options: IamConnectionOptions | undefined, problems: string[]): { maxConnectionAgeMs: number; checkIntervalMs: number } {
   const numbers: { maxConnectionAgeMs: number; checkIntervalMs: number } = { maxConnectionAgeMs: IAM_DEFAULTS.maxConnectionAgeMs, checkIntervalMs: IAM_DEFAULTS.checkIntervalMs };
-  for (const name of ['maxConnectionAgeMs', 'checkIntervalMs'] as const) {
-    const value = options?.[name];
-    if (value === undefined) continue;
-    if (!Number.isInteger(value) || value <= 0) problems.push(`iam.${name}: ${String(value)} must be a positive whole number`);
-    else if (name === 'maxConnectionAgeMs' && value > IAM_DEFAULTS.maxConnectionAgeMs) {
-      problems.push(`iam.maxConnectionAgeMs: ${value} is longer than ElastiCache keeps an IAM-authenticated connection (12 hours): renewals at 75-90 % of it would come too close to, or after, ElastiCache's cut; leave it unset (12 hours), or set at most ${IAM_DEFAULTS.maxConnectionAgeMs}`);
-    } else numbers[name] = value;
+  const age = options?.maxConnectionAgeMs;
+  if (age !== undefined) {
+    if (!Number.isSafeInteger(age) || age <= 0) problems.push(`iam.maxConnectionAgeMs: ${String(age)} must be a positive whole number`);
+    else if (age > IAM_DEFAULTS.maxConnectionAgeMs) {
+      problems.push(`iam.maxConnectionAgeMs: ${age} is longer than ElastiCache keeps an IAM-authenticated connection (12 hours): renewals at 75-90 % of it would come too close to, or after, ElastiCache's cut; leave it unset (12 hours), or set at most ${IAM_DEFAULTS.maxConnectionAgeMs}`);
+    } else numbers.maxConnectionAgeMs = age;
+  }
+  const interval = options?.checkIntervalMs;
+  if (interval !== undefined) {
+    // The one timer of both the token source and connection renewal: a stand-by token is re-signed
+    // at the first check once it is tokenRefreshAfterMs (5 minutes) old and is usable for 14 of its
+    // 15 minutes; renewal falls at 75-90 % of the connection age, the cut at 100 %.
+    const problem = numberProblem('iam.checkIntervalMs', interval, { min: 1, max: MAX_IAM_CHECK_INTERVAL_MS, unit: 'ms' });
+    if (problem) {
+      problems.push(`${problem}: the check re-signs the stand-by IAM token (usable 14 minutes, re-signed from 5 minutes of age, so at most 5 minutes between checks leaves one more check before it lapses) and renews connections before ElastiCache's 12-hour cut; leave it unset (${IAM_DEFAULTS.checkIntervalMs})`);
+    } else if (interval * RENEWAL_WINDOW_SHARES > numbers.maxConnectionAgeMs) {
+      problems.push(`iam.checkIntervalMs: ${interval} is more than a tenth of iam.maxConnectionAgeMs (${numbers.maxConnectionAgeMs}): a connection due for renewal at 90 % of its age would be checked only after the cut; lower it`);
+    } else numbers.checkIntervalMs = interval;
   }
   if (options?.now !== undefined && typeof options.now !== 'function') problems.push('iam.now: must be a function returning epoch milliseconds');
   const credentials = options?.credentials;

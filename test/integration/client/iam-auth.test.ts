@@ -355,8 +355,8 @@ describe('IAM authentication through an ElastiCache stand-in (token-checking TLS
   });
 
   it('without renewal the stand-in closes connections at 12 hours (the limit the rollover test beats)', async () => {
-    // No renewal: its check runs once an hour of real time (an age past ElastiCache's 12 hours is refused).
-    const redis = await connect({ iam: { checkIntervalMs: 3_600_000 } });
+    // No renewal: its check runs every 5 minutes of real time (the most iam.checkIntervalMs may be) (an age past ElastiCache's 12 hours is refused).
+    const redis = await connect({ iam: { checkIntervalMs: 300_000 } });
     await redis.run((r) => r.ping());
     iam.clock.advance(12 * HOUR);
     await until(() => iam.proxy.closedForAge >= 1, 'the stand-in closing an old connection');
@@ -396,8 +396,8 @@ describe('IAM authentication through an ElastiCache stand-in (token-checking TLS
   });
 
   it('signs a new token for a reconnect instead of reusing one older than 15 minutes', async () => {
-    // Stand-by token checks once an hour (real time): only the per-connection signature can help.
-    const redis = await connect({ iam: { checkIntervalMs: 3_600_000 } });
+    // Stand-by token checks every 5 minutes (real time, the most iam.checkIntervalMs may be): only the per-connection signature can help.
+    const redis = await connect({ iam: { checkIntervalMs: 300_000 } });
     await redis.run((r) => r.ping());
     const logins = iam.proxy.logins.length;
     iam.clock.advance(16 * MINUTE);

@@ -55,8 +55,8 @@ describe('IAM authentication when the credential provider stalls or tokens are r
       const { state, provider } = stallingProvider();
       const warnings: string[] = [];
       const logger = { warn: (message: string, context?: Record<string, unknown>) => warnings.push(`${message}: ${String(context?.error)}`), info: () => {} };
-      // The stand-by token is looked at once an hour (real time): only the reconnect's own signature runs.
-      const redis = await connect({ logger, iam: { checkIntervalMs: 3_600_000 } }, provider);
+      // The stand-by token is looked at every 5 minutes (real time, the most iam.checkIntervalMs may be): only the reconnect's own signature runs.
+      const redis = await connect({ logger, iam: { checkIntervalMs: 300_000 } }, provider);
       expect(await redis.run((r) => r.ping())).toBe('PONG');
       // The token in hand has expired: the reconnect cannot go ahead without a new signature.
       iam.clock.advance(16 * MINUTE);

@@ -178,13 +178,14 @@ describe('command lines', () => {
 
 describe('--json on a failure', () => {
   it('the error is stderr\'s message whole, escaped once (JSON\'s own): a line break parses back to a line break, a quote to a quote', async () => {
-    // Two problems (a line break between them) and a quoted user name, before anything connects.
-    const result = await runCliInProcess(['status', '--json'], { env: { KCC_REDIS_USERNAME: 'a"b', KCC_REDIS_PASSWORD: 'p' } });
+    // Two problems (a line break between them) and a quoted key prefix, before anything connects
+    // (a user name that is no user name is not shown: it may be a password put there by mistake).
+    const result = await runCliInProcess(['status', '--json'], { env: { KCC_REDIS_USERNAME: 'my-app-prod', KCC_REDIS_PASSWORD: 'p', KCC_REDIS_PREFIX: 'my-app-prod' } });
     expect(result.code).toBe(2);
     const { error, exitCode } = result.json<{ error: string; exitCode: number }>();
     expect(exitCode).toBe(2);
     expect(error).toBe(result.stderr.replace(/^kcc-redis status: /, ''));
-    expect(error).toContain('(2 problems):\n  - keyPrefix: missing and not derivable from user "a"b"');
+    expect(error).toContain('(2 problems):\n  - keyPrefix: key prefix "my-app-prod" must be lowercase words');
     expect(result.stdout).not.toContain('\\u000a');
     expect(result.stdout).not.toContain('\\\\');
   });

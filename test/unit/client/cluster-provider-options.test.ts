@@ -118,7 +118,7 @@ describe('kccClusterProvider(options): the call-time check agrees with connect t
     expect(error.problems).toEqual([
       expect.stringMatching(/^connection\.iam\.cacheName: "cache\.example\.com" is not a replication group id or serverless cache name/),
       expect.stringMatching(/^connection\.iam\.maxConnectionAgeMs: 46800000 is longer than ElastiCache keeps an IAM-authenticated connection \(12 hours\)/),
-      'connection.iam.checkIntervalMs: 0 must be a positive whole number',
+      expect.stringMatching(/^connection\.iam\.checkIntervalMs: 0 must be a whole number of milliseconds from 1 to 300000: the check re-signs the stand-by IAM token/),
       'connection.iam.now: must be a function returning epoch milliseconds',
       'connection.iam.credentials: must be an AWS SDK credential provider or { accessKeyId, secretAccessKey, sessionToken? }',
     ]);

@@ -123,6 +123,22 @@ describe('connection config: auth "iam"', () => {
     expect((await resolveConnection({ ...iam, iam: { ...iam.iam, maxConnectionAgeMs: 60_000 } })).iam!.maxConnectionAgeMs).toBe(60_000);
   });
 
+  // From an input-validation review: 30 days (above Node's longest timer) fired the token and renewal checks every millisecond, and above 12 hours renewal never ran before the cut.
+  it('refuses iam.checkIntervalMs above 5 minutes (the stand-by token would lapse between checks, renewal run late), or above a tenth of maxConnectionAgeMs; takes 5 minutes', async () => {
+    for (const checkIntervalMs of [300_001, 43_200_001, 30 * 24 * 3_600_000]) {
+      expect(await problems({ ...iam, iam: { ...iam.iam, checkIntervalMs } })).toEqual([
+        expect.stringMatching(new RegExp(`^iam\\.checkIntervalMs: ${checkIntervalMs} must be a whole number of milliseconds from 1 to 300000: the check re-signs the stand-by IAM token \\(usable 14 minutes, re-signed from 5 minutes of age.*leave it unset \\(60000\\)$`)),
+      ]);
+    }
+    expect(await problems({ ...iam, iam: { ...iam.iam, checkIntervalMs: 0 } })).toEqual([expect.stringMatching(/^iam\.checkIntervalMs: 0 must be a whole number of milliseconds from 1 to 300000/)]);
+    expect((await resolveConnection({ ...iam, iam: { ...iam.iam, checkIntervalMs: 300_000 } })).iam!.checkIntervalMs).toBe(300_000);
+    // A short age (for tests): a connection due at 90 % of it must still be checked before 100 %.
+    expect(await problems({ ...iam, iam: { ...iam.iam, maxConnectionAgeMs: 600_000, checkIntervalMs: 60_001 } })).toEqual([
+      'iam.checkIntervalMs: 60001 is more than a tenth of iam.maxConnectionAgeMs (600000): a connection due for renewal at 90 % of its age would be checked only after the cut; lower it',
+    ]);
+    expect((await resolveConnection({ ...iam, iam: { ...iam.iam, maxConnectionAgeMs: 600_000, checkIntervalMs: 60_000 } })).iam!.checkIntervalMs).toBe(60_000);
+  });
+
   it('lists every IAM problem at once', async () => {
     const found = await problems({ auth: 'iam', url: 'rediss://h:6379', env: {} });
     expect(found).toEqual(expect.arrayContaining([expect.stringMatching(/^keyPrefix:/), expect.stringMatching(/^iam\.cacheName:/), expect.stringMatching(/^username:/), expect.stringMatching(/^region:/)]));

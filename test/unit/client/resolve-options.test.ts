@@ -90,7 +90,8 @@ describe('connection config: every problem in one start-up error', () => {
     ['a password pasted as the instance id is not echoed', { ...valid, instanceId: `${PASSWORD} ` }, /instanceId: must be 1 to 128/],
     ['message limit too small', { ...valid, maxMessageBytes: 16_383 }, /maxMessageBytes: 16383 must be a whole number of bytes from 16384 to 1048576/],
     ['message limit too large', { ...valid, maxMessageBytes: 2_097_152 }, /maxMessageBytes: 2097152 must be a whole number of bytes from 16384 to 1048576/],
-    ['bad upstream port', { ...valid, url: undefined, env: { CLUSTER_REDIS_HOST: 'h', CLUSTER_REDIS_PORT: 'x' } }, /CLUSTER_REDIS_PORT: "x" must be a port number/],
+    ['bad upstream port', { ...valid, url: undefined, env: { CLUSTER_REDIS_HOST: 'h', CLUSTER_REDIS_PORT: '70000' } }, /CLUSTER_REDIS_PORT: "70000" must be a port number \(1 to 65535\)/],
+    ['a password as the upstream port is not echoed', { ...valid, url: undefined, env: { CLUSTER_REDIS_HOST: 'h', CLUSTER_REDIS_PORT: PASSWORD } }, /CLUSTER_REDIS_PORT: a string of 64 characters \(not shown: .*\) must be a port number/],
   ])('%s', async (_name, options, message) => {
     const error = await configError(options);
     expect(error.code).toBe('KCC_CONFIG_INVALID');
@@ -111,7 +112,7 @@ describe('connection config: every problem in one start-up error', () => {
     // Only the user in the URL: the missing password is still named.
     const userOnly = await configError({ env: {}, url: 'rediss://my-app-prod@cache.example:6379' });
     expect(userOnly.message.match(/^ {2}- /gm)).toHaveLength(2);
-    expect(userOnly.message).toMatch(/password: missing[\s\S]*url: must not carry credentials/);
+    expect(userOnly.message).toMatch(/url: must not carry credentials[\s\S]*password: missing/);
   });
 
   it("refuses a time beyond Node's longest timer (2^31 - 1 ms), which would fire after 1 ms", async () => {
@@ -124,7 +125,8 @@ describe('connection config: every problem in one start-up error', () => {
   it('names every problem at once', async () => {
     const error = await configError({ env: {}, url: 'redis://h:1', username: 'my-app-prod', keyPrefix: 'x-prod:' });
     expect(error.message.match(/^ {2}- /gm)).toHaveLength(3);
-    expect(error.message).toMatch(/password: missing[\s\S]*keyPrefix[\s\S]*url: plaintext/);
+    // What is wrong with the options themselves first, then what is missing.
+    expect(error.message).toMatch(/url: plaintext[\s\S]*password: missing[\s\S]*keyPrefix/);
   });
 
   it('allows plaintext only with unsafeAllowPlaintext, and warns at every start', async () => {
