@@ -4,7 +4,7 @@ import { Bus, type BusHandler } from '../bus.js';
 import { KccRedis } from '../connection.js';
 import { type DropCounts, type DropReason, emptyDropCounts, encodeEnvelope, isOversized } from '../envelope.js';
 import { KccClosedError, KccConfigError, KccConnectionError, KccInputError, KccNotReadyError } from '../errors.js';
-import { KEY_RING_DEFAULTS, type KeyRingOptions, resolveKeyEncryptionKeys } from '../keyring/key-ring-options.js';
+import { KEY_RING_DEFAULTS, type KeyRingOptions, keyEncryptionKeyOptionProblems, resolveKeyEncryptionKeys } from '../keyring/key-ring-options.js';
 import { ConnectorSeal, MESSAGE_AHEAD_SLACK_MS, MESSAGE_MAX_AGE_MS, type Refusal, type ValueRefusal } from './connector-seal.js';
 import { HeardMessages } from './heard-messages.js';
 import { OptionProblems, kindOf, requireOptionsObject } from '../option-checks.js';
@@ -163,6 +163,8 @@ async function checkClusterProviderOptions(options: KccClusterProviderOptions): 
   problems.unknownKeys(options, { redis: true, connection: true, namespace: true, onDrop: true, pinoLogger: true, keyEncryptionKeys: true } satisfies Record<keyof KccClusterProviderOptions, true>);
   const { redis, connection, namespace, onDrop, pinoLogger, keyEncryptionKeys } = options as Partial<Record<keyof KccClusterProviderOptions, unknown>>;
   problems.object('keyEncryptionKeys', keyEncryptionKeys, "keyEncryptionKeys: { keyEncryptionKeySecretId: '<kekSecretArn>' }, or leave it out to read the environment");
+  // Checked before connecting: unsafeAllowPlaintextPrivateKeys: 'false' would seal under the well-known key.
+  if (isPlainObject(keyEncryptionKeys)) for (const problem of keyEncryptionKeyOptionProblems(keyEncryptionKeys, 'keyEncryptionKeys.')) problems.add(problem);
   if (redis !== undefined && typeof (redis as Partial<KccRedis> | null)?.openSubscriber !== 'function') {
     problems.add(`redis: ${kindOf(redis)}, not a KccRedis connection; give redis: await KccRedis.connect(…), or leave it out (the provider connects from connection, or the environment)`);
   }

@@ -1,8 +1,8 @@
-import { readKeyEncryptionKeySecret } from '../aws/secrets-manager.js';
+import { SECRET_ID, readKeyEncryptionKeySecret } from '../aws/secrets-manager.js';
 import type { KccLogger } from '../logger.js';
 import { CONNECTION_DEFAULTS } from '../options.js';
 import { secretSourceWithin } from '../time-limit.js';
-import { OptionProblems, show } from '../option-checks.js';
+import { MAX_TIMER_MS, OptionProblems, booleanProblem, kindOf, show, showShaped } from '../option-checks.js';
 import { MAX_LOCK_TTL_MS } from '../lock.js';
 import { MIN_KEK_LENGTH } from '../contract/user-secret.js';
 import { UNSAFE_LOCAL_KEK } from './key-encryption.js';
@@ -89,15 +89,20 @@ export interface ResolvedKeyRingOptions {
   readonly unsafePlaintext: boolean;
 }
 
-/** Each duration option, its smallest value (a key may activate at once and leave the JWKS at once) and its largest, if any (a lock no honest holder keeps longer, lock.ts). */
+/**
+ * Each duration option, its smallest value (a key may activate at once and leave the JWKS at once)
+ * and its largest, if any: a lock no honest holder keeps longer (lock.ts), and Node's longest timer
+ * for the two intervals that are a timer's (a longer one fires every millisecond: a read of the ring
+ * or of the key-encryption keys in a loop).
+ */
 const DURATIONS = [
   ['rotateEveryMs', 1],
   ['activationDelayMs', 0],
   ['retireGraceMs', 0],
-  ['refreshIntervalMs', 1],
+  ['refreshIntervalMs', 1, MAX_TIMER_MS],
   ['lockTtlMs', 1, MAX_LOCK_TTL_MS],
   ['eventLogMaxAgeMs', 1],
-  ['keyEncryptionKeyRefreshIntervalMs', 1],
+  ['keyEncryptionKeyRefreshIntervalMs', 1, MAX_TIMER_MS],
 ] as const;
 
 /** Every option of KeyRingOptions (the compiler keeps the list whole): any other key is a misspelling. */
@@ -131,6 +136,36 @@ export function kekEnvironmentConflict(env: Readonly<Record<string, string | und
 }
 
 /**
+ * What is wrong with the key-encryption-key options as given, told from them alone (no environment,
+ * nothing read): `unsafeAllowPlaintextPrivateKeys` that is no boolean (a string 'false' would store
+ * private keys under the well-known key), two sources given, a key or secret id of the wrong kind.
+ * `path` prefixes each option's name (`'keyEncryptionKeys.'` for the keycloak-connector drop-in).
+ */
+export function keyEncryptionKeyOptionProblems(options: KeyRingOptions, path = ''): string[] {
+  const problems = new OptionProblems();
+  const { keyEncryptionKeyProvider: provider, keyEncryptionKey: kek, keyEncryptionKeySecretId: secretId } = options as { [K in keyof KeyRingOptions]?: unknown };
+  const plaintext = booleanProblem(`${path}unsafeAllowPlaintextPrivateKeys`, options.unsafeAllowPlaintextPrivateKeys);
+  if (plaintext) problems.add(plaintext);
+  if (provider !== undefined && typeof provider !== 'function') problems.add(`${path}keyEncryptionKeyProvider: must be a function returning { kek, previous } (got ${show(provider)})`);
+  if (provider !== undefined && kek !== undefined) problems.add(`${path}keyEncryptionKeyProvider: give it or keyEncryptionKey, not both`);
+  if (provider !== undefined && secretId !== undefined) problems.add(`${path}keyEncryptionKeyProvider: give it or keyEncryptionKeySecretId, not both`);
+  // As with a provider: the fixed key would win in silence, and the stack's rotating secret be ignored.
+  if (kek !== undefined && secretId !== undefined) {
+    problems.add(`${path}keyEncryptionKey: give it or keyEncryptionKeySecretId, not both (keyEncryptionKey is a fixed key, never rotated; keyEncryptionKeySecretId the stack's rotating secret)`);
+  }
+  if (secretId !== undefined && !(typeof secretId === 'string' && SECRET_ID.test(secretId))) problems.add(secretIdProblem(`${path}keyEncryptionKeySecretId`, secretId));
+  if (provider === undefined && kek !== undefined && typeof kek !== 'string') {
+    problems.add(`${path}keyEncryptionKey: ${kindOf(kek)}, not a string; give a secret of at least ${MIN_KEK_LENGTH} characters, or keyEncryptionKeySecretId (the stack's rotating secret)`);
+  } else if (provider === undefined && typeof kek === 'string' && kek.length < MIN_KEK_LENGTH) problems.add(`${path}keyEncryptionKey: must be at least ${MIN_KEK_LENGTH} characters (has ${kek.length})`);
+  if (options.region !== undefined && typeof options.region !== 'string') problems.add(`${path}region: ${kindOf(options.region)}, not an AWS region; give e.g. 'eu-west-1', or leave it unset for the connection's`);
+  return problems.list;
+}
+
+function secretIdProblem(name: string, secretId: unknown): string {
+  return `${name}: ${showShaped(secretId, /^$/)} is not a Secrets Manager secret name or ARN (letters, digits and /_+=.@-, up to 512 characters); give kekSecretArn of the app-env's stack output`;
+}
+
+/**
  * The key-encryption keys of the options (or environment), read once: a provider, a fixed key, or
  * the stack's secret; with none, `unsafeAllowPlaintextPrivateKeys` gives the well-known local key.
  * Used by {@link resolveKeyRingOptions} and by the read-only `KeyRing.inspect`.
@@ -147,20 +182,21 @@ export async function resolveKeyEncryptionKeys(
   // Explicit options win over environment variables: the environment is read only when no source is given.
   const explicit = provider !== undefined || options.keyEncryptionKey !== undefined || options.keyEncryptionKeySecretId !== undefined;
   const secretId = explicit ? options.keyEncryptionKeySecretId : env.KCC_KEYRING_KEK_SECRET_ID;
-  const kekText = explicit ? options.keyEncryptionKey : env.KCC_KEYRING_KEK;
-  if (provider !== undefined && typeof provider !== 'function') problems.add(`keyEncryptionKeyProvider: must be a function returning { kek, previous } (got ${show(provider)})`);
-  if (provider !== undefined && options.keyEncryptionKey !== undefined) problems.add('keyEncryptionKeyProvider: give it or keyEncryptionKey, not both');
+  const kekText: unknown = explicit ? options.keyEncryptionKey : env.KCC_KEYRING_KEK;
+  const optionProblems = keyEncryptionKeyOptionProblems(options);
+  for (const problem of optionProblems) problems.add(problem);
+  if (!explicit && secretId !== undefined && !SECRET_ID.test(secretId)) problems.add(secretIdProblem('KCC_KEYRING_KEK_SECRET_ID', secretId));
   const conflict = explicit ? undefined : kekEnvironmentConflict(env);
   if (conflict) problems.add(`${conflict}, or give the source as an option, which wins over both`);
-  if (provider === undefined && kekText === undefined && secretId === undefined && !options.unsafeAllowPlaintextPrivateKeys) {
+  if (provider === undefined && kekText === undefined && secretId === undefined && options.unsafeAllowPlaintextPrivateKeys !== true && optionProblems.length === 0) {
     problems.add('keyEncryptionKey: missing; set KCC_KEYRING_KEK_SECRET_ID (the stack creates one per app-env) or KCC_KEYRING_KEK, or keyEncryptionKeyProvider, or for local development only unsafeAllowPlaintextPrivateKeys: true');
   }
-  if (provider === undefined && kekText !== undefined && kekText.length < MIN_KEK_LENGTH) problems.add(`keyEncryptionKey: must be at least ${MIN_KEK_LENGTH} characters (has ${kekText.length})`);
+  if (!explicit && typeof kekText === 'string' && kekText.length < MIN_KEK_LENGTH) problems.add(`KCC_KEYRING_KEK: must be at least ${MIN_KEK_LENGTH} characters (has ${kekText.length})`);
   problems.throwIfAny('kcc-redis key ring config');
   if (provider !== undefined) {
     return { keks: await KeyEncryptionKeys.load(secretSourceWithin('keyEncryptionKeyProvider', provider, readTimeoutMs), logger, true), unsafePlaintext: false };
   }
-  if (kekText !== undefined) return { keks: await KeyEncryptionKeys.load(async () => ({ kek: kekText }), logger, false), unsafePlaintext: false };
+  if (typeof kekText === 'string') return { keks: await KeyEncryptionKeys.load(async () => ({ kek: kekText }), logger, false), unsafePlaintext: false };
   if (secretId !== undefined) {
     const region = options.region ?? connectionRegion ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
     return { keks: await KeyEncryptionKeys.load(() => readKeyEncryptionKeySecret(secretId, region, readTimeoutMs), logger, true), unsafePlaintext: false };

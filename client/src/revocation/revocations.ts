@@ -350,7 +350,8 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     this.options = {
       sessionMaxLifetimeMs: problems.number('sessionMaxLifetimeMs', options.sessionMaxLifetimeMs, d.sessionMaxLifetimeMs, { min: 1, max: MAX_SESSION_LIFETIME_MS, unit: 'ms' }),
       maxStalenessMs: problems.number('maxStalenessMs', options.maxStalenessMs, d.maxStalenessMs, { min: 1, unit: 'ms' }),
-      failOpen: options.failOpen ?? d.failOpen,
+      // A string 'false' (process.env.X) would count as true: a stale instance would accept every token.
+      failOpen: problems.boolean('failOpen', options.failOpen, d.failOpen),
       closeTimeoutMs: problems.number('closeTimeoutMs', options.closeTimeoutMs, d.closeTimeoutMs, { max: MAX_CLOSE_TIMEOUT_MS, unit: 'ms' }),
     };
     problems.throwIfAny('kcc-redis revocation options');
