@@ -6,7 +6,7 @@ import type { KccRedis } from '../connection.js';
 import { KccClosedError, KccKeyRingError, KccLockTimeoutError, KccNotReadyError } from '../errors.js';
 import type { EventLogTail } from '../event-log.js';
 import type { KccLogger } from '../logger.js';
-import { requireOptionsObject } from '../option-checks.js';
+import { OptionProblems, requireOptionsObject } from '../option-checks.js';
 import { PauseWatch } from '../pause-watch.js';
 import { waitAtMost } from '../time-limit.js';
 import { type ClientAssertionRequest, type ClientAuthFunction, type SigningKey, privateKeyJwtClientAuth, signClientAssertion } from './client-assertion.js';
@@ -122,6 +122,9 @@ export interface RotateOptions {
   /** Activate the new key now, drop every older key from the JWKS at once and retire them as compromised. */
   readonly immediate?: boolean;
 }
+
+/** Every option of {@link RotateOptions} (the compiler keeps the list whole). */
+const ROTATE_OPTION_NAMES = { immediate: true } satisfies Record<keyof RotateOptions, true>;
 
 export interface RotateResult {
   /**
@@ -383,6 +386,13 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
    * of any number of concurrent callers across instances rotates; the others get its result.
    */
   async rotate(options: RotateOptions = {}): Promise<RotateResult> {
+    // Checked before anything: `immediate: 'true'` (a string from the environment) read as false would
+    // rotate on schedule, leaving a compromised key signing for activationDelayMs.
+    requireOptionsObject(options, 'KeyRing.rotate options', 'ring.rotate({ immediate: true })');
+    const problems = new OptionProblems();
+    problems.boolean('immediate', options.immediate, false);
+    problems.unknownKeys(options, ROTATE_OPTION_NAMES);
+    problems.throwIfAny('KeyRing.rotate options');
     this.assertOpen();
     return this.track(this.rotateNow(options));
   }

@@ -76,6 +76,18 @@ describe('key ring: one ring per app-env, created and rotated by exactly one ins
     expect(result.kid).not.toBe(compromised);
   });
 
+  // An input review: `immediate: 'true'` (text from the environment) was read as false, a scheduled
+  // rotation, leaving the key the operator meant to retire as compromised signing for activationDelayMs.
+  it('rotate() refuses an option that is not a boolean or not an option, and changes nothing', async () => {
+    const ring = await instance(namespace(), { algorithm: 'ES256' });
+    const before = ring.jwks().keys.map((k) => k.kid);
+    await expect(ring.rotate({ immediate: 'true' } as never)).rejects.toThrow(/KeyRing\.rotate options[\s\S]*immediate: "true" must be true or false/);
+    await expect(ring.rotate({ immediat: true } as never)).rejects.toThrow(/immediat: not an option; did you mean immediate\?/);
+    await expect(ring.rotate('immediate' as never)).rejects.toThrow(/not an options object/);
+    expect(ring.jwks().keys.map((k) => k.kid)).toEqual(before);
+    expect((await ring.rotate({ immediate: true })).rotated).toBe(true);
+  });
+
   it('instances starting while the ring changes miss no change: each ends on the newest ring without a periodic re-read', async () => {
     const user = namespace();
     const a = await instance(user, { algorithm: 'ES256' });
