@@ -5,7 +5,7 @@ import type { ConnectionRole, KccRedis } from '../connection.js';
 import { KccClosedError, KccInputError } from '../errors.js';
 import { EventLog, compareStreamIds } from '../event-log.js';
 import { emitGuarded } from '../guarded-emit.js';
-import type { DropCounts } from '../envelope.js';
+import type { DropCounts, DropReason } from '../envelope.js';
 import { OptionProblems, kindOf, requireOptionsObject } from '../option-checks.js';
 import { RecentIds } from '../recent-ids.js';
 import {
@@ -239,6 +239,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   private applied = 0;
   private readonly refused: Record<RevocationSource, number> = { api: 0, bus: 0, log: 0, snapshot: 0 };
   private lastRefusalLoggedAt = Number.NEGATIVE_INFINITY;
+  private lastDropLoggedAt = Number.NEGATIVE_INFINITY;
   private unknownKinds = 0;
   private lastUnknownKindLoggedAt = Number.NEGATIVE_INFINITY;
   private unsubscribe: (() => Promise<void>) | undefined;
@@ -355,9 +356,9 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
       closeTimeoutMs: problems.number('closeTimeoutMs', options.closeTimeoutMs, d.closeTimeoutMs, { max: MAX_CLOSE_TIMEOUT_MS, unit: 'ms' }),
     };
     problems.throwIfAny('kcc-redis revocation options');
-    this.log = new EventLog(redis, { name: REVOCATION_KEYS.log, maxAgeMs: this.options.sessionMaxLifetimeMs, validate: isRevocationBatch });
+    this.log = new EventLog(redis, { name: REVOCATION_KEYS.log, maxAgeMs: this.options.sessionMaxLifetimeMs, validate: isRevocationBatch, onDrop: (reason) => this.reportDrop('log', reason) });
     // Its own messages too: they count as heard (their revocations were applied when written).
-    this.bus = new Bus(redis, { channel: REVOCATION_KEYS.channel, validate: isRevocationBatch, receiveOwn: true });
+    this.bus = new Bus(redis, { channel: REVOCATION_KEYS.channel, validate: isRevocationBatch, receiveOwn: true, onDrop: (reason) => this.reportDrop('bus', reason) });
     this.writer = new RevocationWriter(redis, this.options.sessionMaxLifetimeMs, (id) => this.written.add(id));
     this.recentWrites = new RecentWrites(redis, this.options.sessionMaxLifetimeMs);
     this.unwritten = new UnwrittenRevocations((event) => this.write(event), redis.config.logger);
@@ -1070,6 +1071,23 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     this.lastUnknownKindLoggedAt = now;
     const kind = String((value as { kind: unknown }).kind).slice(0, 40);
     this.redis.config.logger.info(`revocation of a kind this release does not know skipped (from the ${source}, kind ${JSON.stringify(kind)}): a newer release during a rolling deploy? counted in stats.unknownKinds (logged at most once a minute)`);
+  }
+
+  /**
+   * A message or log entry dropped before its revocations were read, said at most once a minute (it
+   * was only counted): a release writing an envelope or batch version this one does not read (a
+   * rolling deploy that broke the rule in docs/formats.md) loses logouts on this instance. An
+   * oversized log entry is said where it is read (warnOversizedEntries).
+   */
+  private reportDrop(source: 'bus' | 'log', reason: DropReason): void {
+    if (source === 'log' && reason === 'oversized') return;
+    const now = performance.now();
+    if (now - this.lastDropLoggedAt < REFUSAL_LOG_INTERVAL_MS) return;
+    this.lastDropLoggedAt = now;
+    this.redis.config.logger.warn(
+      `a revocation ${source === 'bus' ? 'message' : 'log entry'} was dropped unread (${reason}): its revocations are not applied here. ` +
+        'A release that writes a format this one does not read (docs/formats.md: a rolling deploy must not), or another writer of Redis; counted in stats.dropped (logged at most once a minute)',
+    );
   }
 
   private refuse(source: RevocationSource, reason: RevocationRefusal | string, count: number): void {

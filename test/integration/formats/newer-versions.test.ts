@@ -210,6 +210,9 @@ describe('revocations written by a later release', () => {
     expect(revocations.check({ sid: 'sid-in-batch-v2', ...at })).toBe('active');
     expect(revocations.stats.dropped[source]).toEqual({ oversized: 0, malformed: 1, invalid: 1 });
     expect(revocations.stats.messagesDropped).toBe(2);
+    // And said, once for both (at most once a minute): only counted, such a rolling deploy lost logouts in silence.
+    const dropped = source === 'bus' ? 'message' : 'log entry';
+    expect(lines.filter((l) => l.level === 'warn' && l.message.startsWith(`a revocation ${dropped} was dropped unread`))).toHaveLength(1);
     // Beside known ones, an unknown kind is skipped (counted, logged as info); fields not known are ignored.
     expect(revocations.check({ sid: 'sid-of-unknown-kind', ...at })).toBe('active');
     expect(revocations.check({ sid: 'sid-with-more-fields', ...at })).toBe('revoked');
