@@ -101,7 +101,8 @@ describe('Fastify plugin registration and lifecycle', () => {
   const bad: BadOptions[] = [
     ['no clientId', () => ({ clientId: '' }), /^clientId: "" must be a non-empty string/],
     ['an issuer that is not a URL', () => ({ issuer: 'shop' }), /^issuer: "shop" must be an absolute URL/],
-    ['both redis and connection', () => ({ redis: {} as KccRedis }), /^redis, connection: give one of them, not both/],
+    // Shaped as a connection (the plugin checks for one: a bare {} is refused as not a KccRedis).
+    ['both redis and connection', () => ({ redis: { openSubscriber: () => undefined } as unknown as KccRedis }), /^redis, connection: give one of them, not both/],
     ['a JWKS max-age not below the activation delay', () => ({ jwksMaxAgeSeconds: 120 }), /^jwksMaxAgeSeconds: 120 must be below the key ring's activationDelayMs \(120000 ms\)/],
     ['a relative route', () => ({ routes: { jwks: 'jwks' } }), /^routes\.jwks: "jwks" must be an absolute path/],
     ['a health route with a query', () => ({ routes: { health: '/health?x' } }), /^routes\.health: "\/health\?x" must be an absolute path .*, true \(the default path\) or false$/],
