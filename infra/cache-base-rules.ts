@@ -124,7 +124,7 @@ export function cacheBaseRules<P extends KccRedisCacheBaseProps>(namespaceProp: 
   const userGroupId = ({ props, namespace }: Resolved<P>) => props.userGroupId ?? `${namespace}-users`;
   const known = { ...CACHE_BASE_PROP_NAMES, ...ownProps };
   return [
-    { condition: ({ props }) => unknownProps(props, constructName, known).length > 0, message: ({ props }) => unknownProps(props, constructName, known).join('; ') },
+    { note: true, condition: ({ props }) => unknownProps(props, constructName, known).length > 0, message: ({ props }) => unknownProps(props, constructName, known).join('; ') },
     { gate: true, condition: ({ props }) => appsShapeProblems(props.apps).length > 0, message: ({ props }) => appsShapeProblems(props.apps).join('; ') },
     { gate: true, condition: ({ props }) => envsShapeProblems(props).length > 0, message: ({ props }) => envsShapeProblems(props).join('; ') },
     { condition: ({ props }) => props.apps.length === 0, message: () => 'apps must list at least one app, got []' },

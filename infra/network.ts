@@ -41,7 +41,7 @@ const PROP_NAMES = { vpc: true, vpcId: true, subnetIds: true, interfaceEndpoints
 
 const RULES: readonly ValidationRule<KccRedisNetworkProps>[] = [
   // From JavaScript a misspelled prop (subnetId) would be ignored: a new VPC instead of yours.
-  { condition: (p) => unknownPropProblems(p, PROP_NAMES, 'KccRedisNetwork').length > 0, message: (p) => unknownPropProblems(p, PROP_NAMES, 'KccRedisNetwork').join('; ') },
+  { note: true, condition: (p) => unknownPropProblems(p, PROP_NAMES, 'KccRedisNetwork').length > 0, message: (p) => unknownPropProblems(p, PROP_NAMES, 'KccRedisNetwork').join('; ') },
   { condition: (p) => p.vpc !== undefined && p.vpcId !== undefined, message: (p) => `vpc and vpcId ${show(p.vpcId)} are both given; give one` },
   { condition: (p) => p.vpcId !== undefined && (p.subnetIds ?? []).length === 0, message: (p) => `vpcId ${show(p.vpcId)} needs subnetIds (the VPC is imported without a lookup)` },
   { condition: (p) => p.subnetIds !== undefined && p.vpcId === undefined, message: (p) => `subnetIds ${show(p.subnetIds)} need vpcId` },

@@ -1,4 +1,4 @@
-import { Token } from 'aws-cdk-lib';
+import { Annotations, Token } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 import { closest } from './config-reader.js';
 import { KccCachePropsError } from './errors.js';
@@ -18,6 +18,13 @@ export interface ValidationRule<T> {
    * @default false
    */
   readonly gate?: boolean;
+  /**
+   * Said as an info note on the construct instead of refusing the props: for props the construct does
+   * not have, which TypeScript lets in through a spread (`{ ...stackProps, vpc }`) as readily as
+   * JavaScript lets in a misspelling.
+   * @default false
+   */
+  readonly note?: boolean;
 }
 
 /**
@@ -30,6 +37,10 @@ export function validateProps<T>(scope: IConstruct, constructName: string, props
   for (const rule of rules) {
     if (gateBroken && !rule.gate) continue;
     if (!rule.condition(props)) continue;
+    if (rule.note) {
+      Annotations.of(scope).addInfo(rule.message(props));
+      continue;
+    }
     problems.push(rule.message(props));
     if (rule.gate) gateBroken = true;
   }
@@ -44,12 +55,18 @@ export function validateProps<T>(scope: IConstruct, constructName: string, props
 export function unknownPropProblems(props: unknown, known: Readonly<Record<string, true>>, owner: string, path = ''): string[] {
   if (typeof props !== 'object' || props === null || Array.isArray(props)) return [];
   const names = Object.keys(known);
-  return Object.keys(props).filter((key) => !Object.hasOwn(known, key)).map((key) => {
+  return Object.keys(props).filter((key) => !Object.hasOwn(known, key) && !(path === '' && Object.hasOwn(STACK_PROP_NAMES, key))).map((key) => {
     const near = nearestName(key, names);
     const shown = key.length > 60 ? `${key.slice(0, 57)}...` : key;
-    return `${path}${shown} is not a prop of ${owner}; ${near ? `did you mean ${path}${near}?` : `its props are ${names.join(', ')}`}`;
+    return `${path}${shown} is not a prop of ${owner}, ignored${near ? ` (did you mean ${path}${near}?)` : ` (its props are ${names.join(', ')})`}`;
   });
 }
+
+/** StackProps' names: a construct's props spread from a stack's (`{ ...props, vpc }`) carry them; not worth a note. */
+const STACK_PROP_NAMES: Readonly<Record<string, true>> = {
+  env: true, stackName: true, description: true, tags: true, terminationProtection: true, analyticsReporting: true, synthesizer: true,
+  crossRegionReferences: true, permissionsBoundary: true, suppressTemplateIndentation: true, notificationArns: true, propertyInjectors: true,
+};
 
 /** The name `key` was likely meant to be: the same but for case, the only one containing it or contained in it, or a few edits away. */
 function nearestName(key: string, names: readonly string[]): string | undefined {

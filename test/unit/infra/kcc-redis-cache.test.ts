@@ -112,12 +112,24 @@ describe('KccRedisCache: props validation (KCC_CACHE_PROPS_INVALID, naming the p
     ['apps missing', { apps: undefined }, ["apps is missing; list the apps that share the cache, e.g. apps: [{ name: 'orders' }]"]],
     ['apps of names (the config file\'s shape)', { apps: ['my-app', { name: 'b' }, { name: 7 }] }, ['apps[0] "my-app" must be an app { name, envs?, auth? }, e.g. { name: "my-app" }; apps[2].name 7 must be a string, the app\'s name']],
     ['envs a string', { envs: 'prod', apps: [{ name: 'a', envs: [1] }] }, ['envs "prod" must be a list of environment names, e.g. ["prod"]; apps[0].envs a list must be a list of environment names, e.g. ["prod"]']],
-    ['a misspelled prop, beside another problem', { nodeType: 'cache.t4g.small', port: 0 }, ['nodeType is not a prop of KccRedisCache; did you mean cacheNodeType?', 'port 0 must be a whole number from 1 to 65535']],
-    ['a misspelled prop of an app', { apps: [{ name: 'a', env: ['prod'] }], cacheNodeTyp: 'x' }, ['cacheNodeTyp is not a prop of KccRedisCache; did you mean cacheNodeType?; apps[0].env is not a prop of an app (KccApp); did you mean apps[0].envs?']],
-    ['a misspelled prop with apps of another shape: both, nothing else', { apps: 'a', shard: 2, port: 0 }, ['shard is not a prop of KccRedisCache; did you mean shards?', 'apps "a" must be a list of apps, e.g. apps: [{ name: "a" }]']],
+    ['a misspelled prop beside another problem: only the problem refuses', { nodeType: 'cache.t4g.small', port: 0 }, ['port 0 must be a whole number from 1 to 65535']],
+    ['a misspelled prop with apps of another shape: the shape alone', { apps: 'a', shard: 2, port: 0 }, ['apps "a" must be a list of apps, e.g. apps: [{ name: "a" }]']],
   ])('from JavaScript: %s is a KCC_CACHE_PROPS_INVALID naming the prop', (_name, props, problems) => {
     const error = propsError({ replicationGroupId: 'c1', ...props } as Partial<KccRedisCacheProps>);
     expect(error.problems).toEqual(problems);
+  });
+
+  // An attack review of 51aaf9b: refusing props the construct does not have refused what TypeScript
+  // compiles, props spread from a stack's ({ ...stackProps, vpc }) and apps with fields of their own.
+  it('a prop it does not have (from JavaScript a misspelling, from TypeScript a spread) is an info note, not a refusal; StackProps\' names are not noted', () => {
+    const { stack, vpc } = bareStack();
+    const props = { env: { region: 'eu-west-1' }, description: 'x', vpc, replicationGroupId: 'c1', nodeType: 'cache.t4g.small', apps: [{ name: 'a', env: ['prod'], team: 'payments' }] };
+    new KccRedisCache(stack, 'Cache', props as unknown as KccRedisCacheProps);
+    const notes = Annotations.fromStack(stack).findInfo('*', Match.stringLikeRegexp('is not a prop of')).map((n) => String(n.entry.data));
+    expect(notes).toEqual([
+      'nodeType is not a prop of KccRedisCache, ignored (did you mean cacheNodeType?); apps[0].env is not a prop of an app (KccApp), ignored (did you mean apps[0].envs?); ' +
+        'apps[0].team is not a prop of an app (KccApp), ignored (did you mean apps[0].name?)',
+    ]);
   });
 
   it('lists every problem at once and changes nothing', () => {

@@ -82,7 +82,6 @@ describe('KccServerlessCache: props validation (KCC_CACHE_PROPS_INVALID)', () =>
     ['removal policy', { removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE }, /removalPolicy "retain-on-update-or-delete" must be RemovalPolicy\.SNAPSHOT, RETAIN or DESTROY/],
     // A review of input validation: from JavaScript, apps as a string threw "apps.flatMap is not a function"; a replication group's prop was ignored.
     ['apps a string (JavaScript)', { apps: 'my-app' as never }, /^apps "my-app" must be a list of apps, e.g\. apps: \[\{ name: "my-app" \}\]$/],
-    ['a replication group\'s prop (JavaScript)', { cacheNodeType: 'cache.t4g.small' } as Partial<KccServerlessCacheProps>, /^cacheNodeType is not a prop of KccServerlessCache; its props are vpc, apps, envs, .*, serverlessCacheName, majorEngineVersion, /],
   ])('%s', (_name, props, message) => {
     const error = propsError(props);
     expect(error.code).toBe('KCC_CACHE_PROPS_INVALID');
