@@ -13,7 +13,8 @@ type SessionRevocation = Extract<RevocationEvent, { kind: 'session' }>;
  * the check after a reconnect can write back those Redis lost. User-wide and client-wide not-befores
  * are not kept here: the index holds every one as written.
  *
- * A ring of fixed size: adding allocates nothing (it runs for every revocation an instance hears).
+ * A ring of fixed size (it runs for every revocation an instance hears): what it holds is a copy of
+ * the revocation's own fields (the caller's), at most 256 characters of id each, so at most a few MB.
  */
 export class HeardRevocations {
   private readonly events: (SessionRevocation | undefined)[] = new Array<SessionRevocation | undefined>(MAX_RECENT_WRITES);

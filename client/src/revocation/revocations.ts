@@ -1047,7 +1047,12 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     // writes (it would be held in memory for decades) is taken as the whole session: refusing more,
     // for this instance's lifetime at most (an attack review).
     const upTo = event.upTo;
-    if (upTo !== undefined && !(Number.isSafeInteger(upTo) && upTo <= latestNotBefore(judgedNow, NOT_BEFORE_READ_SLACK_SECONDS))) event = { kind: 'session', sid: event.sid, exp: event.exp };
+    const upToRead = upTo === undefined || (Number.isSafeInteger(upTo) && upTo <= latestNotBefore(judgedNow, NOT_BEFORE_READ_SLACK_SECONDS));
+    // Kept to write back after a loss as its writer wrote it, a copy of the fields it has (the parsed
+    // message may carry others, of any size: a forged one could fill memory); not one whose up-to was
+    // not read, which written back whole would revoke more than its writer did, fleet-wide (an attack review).
+    if (upToRead) this.heard.add(upTo === undefined ? { kind: 'session', sid: event.sid, exp: event.exp } : { kind: 'session', sid: event.sid, exp: event.exp, upTo }, now);
+    else event = { kind: 'session', sid: event.sid, exp: event.exp };
     // A session's record lasts this instance's own lifetime from when it was written, whatever the
     // writer's: one with a shorter lifetime (a rolling deploy that raises it, an instance configured
     // apart) dates it too early, one with a longer lifetime too late for this instance's memory. The
@@ -1058,9 +1063,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     // record shorter by more than that is a shorter lifetime's. The usual case allocates nothing.
     if (exp < sentAt + lifetime - SENT_AT_SLACK_MS) exp = sentAt + lifetime;
     if (exp > now + lifetime) exp = now + lifetime;
-    const applied = exp === event.exp ? event : { ...event, exp };
-    this.heard.add(applied, now);
-    this.apply(applied);
+    this.apply(exp === event.exp ? event : { ...event, exp });
   }
 
   /** A kind a newer release writes (rolling deploy): skipped and counted, logged at most once a minute as info. */

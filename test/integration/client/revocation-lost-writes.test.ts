@@ -9,6 +9,9 @@
 import { describe, expect, it, vi } from 'vitest';
 import { KccRedis, Revocations } from '@kcc-redis/client';
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
+import { MAX_MESSAGE_BYTES, encodeEnvelope } from '../../../client/src/envelope.js';
+import type { HeardRevocations } from '../../../client/src/revocation/heard-revocations.js';
+import { REVOCATION_BATCH_VERSION, REVOCATION_EVENT } from '../../../client/src/revocation/revocation-event.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { slotOwner, useTestCluster } from '../../support/test-cluster.js';
 import { until } from '../../support/events.js';
@@ -145,6 +148,42 @@ describe('a restart without persistence: the not-befores every running instance 
     expect(later.check({ sid: 'gone-writers-logout', sub: 'someone', iat: now - 60 })).toBe('revoked');
     // Up to a time, as written: a later token of the offline session still passes.
     expect(later.check({ sid: 'gone-writers-logout', sub: 'someone', iat: now, scope: 'openid offline_access' })).toBe('active');
+  });
+});
+
+describe('sessions heard from others, kept to write back after a loss: what a forged message can make of them (an attack review)', () => {
+  /** Publishes `revocations` on the app-env's revocation channel as another instance would (the app's credentials: what an attacker holding them can send). */
+  async function publishAsAnother(revocations: unknown[]): Promise<void> {
+    const redis = closeLater(await KccRedis.connect(kccOptions(server, USER)));
+    const { json } = encodeEnvelope('another-instance', REVOCATION_EVENT, { v: REVOCATION_BATCH_VERSION, revocations }, MAX_MESSAGE_BYTES);
+    await redis.publish(redis.channel(REVOCATION_KEYS.channel), json);
+  }
+  const heldSessions = (r: Revocations) => (r as unknown as { heard: HeardRevocations }).heard.recent();
+
+  it('keeps a copy of the fields a session revocation has, not what else the message carried (a forged one could fill memory)', async () => {
+    await wipe();
+    const running = await start();
+    const exp = Date.now() + 3_600_000;
+    await publishAsAnother([{ kind: 'session', sid: 'padded-session', exp, padding: 'x'.repeat(100_000) }]);
+    await until(() => running.check(claims('padded-session')) === 'revoked', 'the forged session applied');
+    expect(heldSessions(running)).toEqual([{ kind: 'session', sid: 'padded-session', exp }]);
+    expect(Object.keys(heldSessions(running)[0]!)).toEqual(['kind', 'sid', 'exp']);
+  });
+
+  it('does not write back whole a session revoked up to a time it could not read (a later release\'s form): applied whole here, written back by no one', async () => {
+    await wipe();
+    const running = await start();
+    const now = Math.floor(Date.now() / 1000);
+    await publishAsAnother([
+      { kind: 'session', sid: 'up-to-not-read', exp: Date.now() + 3_600_000, upTo: now - 30.5 },
+      { kind: 'session', sid: 'heard-whole', exp: Date.now() + 3_600_000 },
+    ]);
+    await until(() => running.check(claims('up-to-not-read')) === 'revoked' && running.check(claims('heard-whole')) === 'revoked', 'both applied (the first whole)');
+    await server.restart();
+    await until(() => running.stats.rewrittenAfterLoss === 1, 'the session heard whole written back', 20_000);
+    const later = await start();
+    expect(later.check(claims('heard-whole'))).toBe('revoked');
+    expect(later.check(claims('up-to-not-read'))).toBe('active');
   });
 });
 
