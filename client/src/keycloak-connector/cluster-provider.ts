@@ -472,7 +472,7 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
     override async store(key: string, value: string | number | Buffer, ttl: number | null, lockKey?: string): Promise<boolean> {
       const ttlMs = ttl === null || ttl === 0 ? undefined : secondsToMs(ttl, 'ttl');
       try {
-        return await this.storeSealed(key, value, ttlMs, lockKey);
+        return await this.withinConnectTimeout(this.storeSealed(key, value, ttlMs, lockKey));
       } catch (error) {
         if (isNotRedisFault(error)) throw error;
         this.redisFault('storing a keycloak-connector value', 'answered false: the connector keeps what it got (a token refresh\'s new tokens reach the user), other instances miss it in Redis', error);
@@ -520,14 +520,21 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
      */
     override async lock(lockOptions: LockOptions, force = false): Promise<boolean> {
       const ttlMs = secondsToMs(lockOptions.ttl, 'lockOptions.ttl');
-      const deadline = performance.now() + this.redis.config.connectTimeoutMs;
+      const started = performance.now();
+      const deadline = started + this.redis.config.connectTimeoutMs;
+      const abandoned: Promise<boolean>[] = [];
       for (;;) {
+        // Each try within what is left: a command waits out ioredis' reconnects (about a minute) while Redis is out of reach.
+        const attempt = this.lockOnce(lockOptions, ttlMs, force);
         try {
-          return await this.lockOnce(lockOptions, ttlMs, force);
+          return await withTimeout(attempt, Math.max(1, deadline - performance.now()), () => new KccConnectionError('Redis did not answer in time'));
         } catch (error) {
           if (isNotRedisFault(error)) throw error;
+          abandoned.push(attempt);
           if (performance.now() + LOCK_RETRY_MS >= deadline) {
-            this.redisFault('taking a keycloak-connector lock', `answered false after ${this.redis.config.connectTimeoutMs} ms (connectTimeoutMs): the connector goes on without it once its own wait ends`, error);
+            this.redisFault('taking a keycloak-connector lock', `answered false after ${Math.round(performance.now() - started)} ms (connectTimeoutMs ${this.redis.config.connectTimeoutMs}): the connector goes on without it once its own wait ends`, error);
+            // A try given up on that takes the lock later is released then: held by no one, it would stand for its TTL.
+            for (const late of abandoned) late.then((taken) => taken && this.unlock(lockOptions), () => undefined).catch(() => undefined);
             return false;
           }
           await pause(LOCK_RETRY_MS);
@@ -568,7 +575,7 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
       const names = this.hiddenLocks(lockOptions.key);
       this.heldLocks.delete(lockOptions.key);
       try {
-        const released = await Promise.all(names.map((name) => (force ? this.requireLocks().forceRelease(name) : this.requireLocks().held(name).release())));
+        const released = await this.withinConnectTimeout(Promise.all(names.map((name) => (force ? this.requireLocks().forceRelease(name) : this.requireLocks().held(name).release()))));
         return released[0]!;
       } catch (error) {
         if (isNotRedisFault(error)) throw error;
@@ -720,6 +727,12 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
       // No key or channel name: upstream's hold a refresh token's jti, which its cookie check takes as a credential.
       const said = what === 'value' ? REFUSALS.value[why] : REFUSALS.message[why];
       this.logger.warn(`a keycloak-connector ${what} in Redis ${said} (said at most once a minute)`);
+    }
+
+    /** `work`, or a KccConnectionError once `connectTimeoutMs` passed (a command waits out ioredis' reconnects, about a minute, while Redis is out of reach). */
+    private withinConnectTimeout<T>(work: Promise<T>): Promise<T> {
+      const limitMs = this.redis.config.connectTimeoutMs;
+      return withTimeout(work, limitMs, () => new KccConnectionError(`Redis did not answer within ${limitMs} ms (connectTimeoutMs)`));
     }
 
     /** A write Redis refused or did not answer, said at most once a minute for each kind (an outage fails every request's). */

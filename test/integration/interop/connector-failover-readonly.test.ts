@@ -14,6 +14,8 @@ import { type KccClusterProvider, kccClusterProvider } from '../../../client/src
 import type { LocalRedis } from '../../../local/local-redis.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { untilAsync } from '../../support/events.js';
+import { pause } from '../../../client/src/time-limit.js';
+import { TcpProxy } from '../../support/tcp-proxy.js';
 import { kccOptions } from '../../support/redis.js';
 import { type PrimaryEndpoint, onNode, replicaOf, startReplicationGroup } from '../../support/replication-group.js';
 
@@ -64,6 +66,9 @@ function tokenCache(provider: KccClusterProvider, refresh: (refreshToken: string
   return { cache, grants: () => grants };
 }
 
+/** Resolves what `work` resolves, or 'still waiting' after 30 s: a hang detector, far past the 2 s connectTimeoutMs the calls are bounded by. */
+const orStillWaiting = <T>(work: Promise<T>) => Promise.race([work, pause(30_000).then(() => 'still waiting' as const)]);
+
 async function readonlyAnswers(node: LocalRedis): Promise<number> {
   const info = await onNode(node, (admin) => admin.info('errorstats'));
   return Number(/errorstat_READONLY:count=(\d+)/.exec(info)?.[1] ?? 0);
@@ -102,5 +107,28 @@ describe('the connector\'s token cache through a failover whose endpoint still n
     expect(grants()).toBe(2);
     await untilAsync(async () => (await g.provider.getObject('cluster-cache:TokenCache:jti-3')) !== null, 'the result stored on the new primary', 20_000);
     expect(await onNode(g.newPrimary, (admin) => admin.info('replication'))).toMatch(/^role:master/m);
+  });
+
+  // Last: the warnings are said at most once a minute per process, and the tests above read theirs.
+  // An attack review of 46d3447: the bound held for READONLY answers only; with Redis out of reach each
+  // command waits out ioredis' reconnects first (lock 53 s to 123 s, store 145 s with connectTimeoutMs 2 s).
+  it('with Redis out of reach, lock(), store() and unlock() answer false within connectTimeoutMs, not after ioredis\' reconnects', async () => {
+    const g = await group();
+    const proxy = await TcpProxy.start(g.newPrimary.port);
+    closeLater({ close: () => proxy.stop() });
+    const provider = await kccClusterProvider({
+      connection: kccOptions(g.newPrimary, USER, { url: proxy.url, tls: { ca: g.newPrimary.ca, servername: 'localhost' }, logger: { warn: () => undefined, info: () => undefined }, connectTimeoutMs: 2_000 }),
+      keyEncryptionKeys: { keyEncryptionKey: 'failover-readonly-key-encryption-key-0123456789', env: {} },
+    });
+    await provider.connectOrThrow();
+    closeLater({ close: () => provider.disconnect() });
+    await onNode(g.newPrimary, (admin) => admin.call('REPLICAOF', 'NO', 'ONE'));
+    const lock = { key: 'outage-lock', ttl: 60 };
+    expect(await provider.lock(lock)).toBe(true);
+    proxy.cut();
+    expect(await orStillWaiting(provider.unlock(lock))).toBe(false);
+    expect(await orStillWaiting(provider.lock({ key: 'outage-lock-2', ttl: 60 }))).toBe(false);
+    expect(await orStillWaiting(provider.store('outage-key', 'value', 60))).toBe(false);
+    proxy.heal();
   });
 });
