@@ -156,7 +156,7 @@ export const SHAPES = {
   /** A Redis user name as the stack makes them (`my-app-prod`, `default`; an IAM user id is lower case): lower case only. */
   userName: /^[a-z][a-z0-9_.@-]{0,127}$/,
   /** A key prefix, or what was meant for one: lower case letters, digits, `-`, `_` and `:`. */
-  keyPrefix: /^[a-z0-9:_-]{1,100}$/,
+  keyPrefix: /^[a-z0-9:_-]+$/,
   /** A value meant as one word of a list (`'iam'`, `'classic'`, `'true'`): letters and `-` only. */
   word: /^[A-Za-z][A-Za-z-]{0,19}$/,
   /** A port number, or what was meant for one: digits, a sign, a point. */

@@ -116,9 +116,13 @@ function iamBlockOptions(options: IamConnectionOptions | undefined, problems: st
     const problem = numberProblem('iam.checkIntervalMs', interval, { min: 1, max: MAX_IAM_CHECK_INTERVAL_MS, unit: 'ms' });
     if (problem) {
       problems.push(`${problem}: the check re-signs the stand-by IAM token (usable 14 minutes, re-signed from 5 minutes of age, so at most 5 minutes between checks leaves one more check before it lapses) and renews connections before ElastiCache's 12-hour cut; leave it unset (${IAM_DEFAULTS.checkIntervalMs})`);
-    } else if (interval * RENEWAL_WINDOW_SHARES > numbers.maxConnectionAgeMs) {
-      problems.push(`iam.checkIntervalMs: ${interval} is more than a tenth of iam.maxConnectionAgeMs (${numbers.maxConnectionAgeMs}): a connection due for renewal at 90 % of its age would be checked only after the cut; lower it`);
     } else numbers.checkIntervalMs = interval;
+  }
+  // The interval in force, given or not (an attack review: only a given one was held to it).
+  if (numbers.checkIntervalMs * RENEWAL_WINDOW_SHARES > numbers.maxConnectionAgeMs) {
+    const given = interval === undefined ? ` (the default: set iam.checkIntervalMs to at most ${Math.floor(numbers.maxConnectionAgeMs / RENEWAL_WINDOW_SHARES)})` : '';
+    problems.push(`iam.checkIntervalMs: ${numbers.checkIntervalMs}${given} is more than a tenth of iam.maxConnectionAgeMs (${numbers.maxConnectionAgeMs}): a connection due for renewal at 90 % of its age would be checked only after the cut; lower it`);
+    numbers.checkIntervalMs = IAM_DEFAULTS.checkIntervalMs;
   }
   if (options?.now !== undefined && typeof options.now !== 'function') problems.push('iam.now: must be a function returning epoch milliseconds');
   const credentials = options?.credentials;

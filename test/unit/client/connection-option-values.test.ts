@@ -226,3 +226,12 @@ describe('problems of the options come before any read (secret, credentialsProvi
     expect(inspect(error, { depth: 8 })).not.toContain(PASSWORD);
   });
 });
+
+// An attack review of 4d429bc: the shape a prefix is shown by had a length limit, and so refused a long one that the naming rules take.
+describe('a long key prefix', () => {
+  it('is taken as the naming rules take it, whatever its length', async () => {
+    const keyPrefix = `shop-prod:${'a'.repeat(120)}:`;
+    const resolved = await resolveConnection({ url: 'rediss://h:6379', username: 'shop-prod', password: PASSWORD, keyPrefix, env: {} });
+    expect(resolved.keyPrefix).toBe(keyPrefix);
+  });
+});

@@ -120,7 +120,7 @@ describe('connection config: auth "iam"', () => {
     ]);
     expect(await problems({ ...iam, iam: { ...iam.iam, maxConnectionAgeMs: 100 * 3_600_000 } })).toEqual([expect.stringMatching(/^iam\.maxConnectionAgeMs: 360000000 is longer/)]);
     expect((await resolveConnection({ ...iam, iam: { ...iam.iam, maxConnectionAgeMs: twelveHours } })).iam!.maxConnectionAgeMs).toBe(twelveHours);
-    expect((await resolveConnection({ ...iam, iam: { ...iam.iam, maxConnectionAgeMs: 60_000 } })).iam!.maxConnectionAgeMs).toBe(60_000);
+    expect((await resolveConnection({ ...iam, iam: { ...iam.iam, maxConnectionAgeMs: 60_000, checkIntervalMs: 6_000 } })).iam!.maxConnectionAgeMs).toBe(60_000);
   });
 
   // From an input-validation review: 30 days (above Node's longest timer) fired the token and renewal checks every millisecond, and above 12 hours renewal never ran before the cut.
@@ -137,6 +137,10 @@ describe('connection config: auth "iam"', () => {
       'iam.checkIntervalMs: 60001 is more than a tenth of iam.maxConnectionAgeMs (600000): a connection due for renewal at 90 % of its age would be checked only after the cut; lower it',
     ]);
     expect((await resolveConnection({ ...iam, iam: { ...iam.iam, maxConnectionAgeMs: 600_000, checkIntervalMs: 60_000 } })).iam!.checkIntervalMs).toBe(60_000);
+    // The interval in force, also when it is the default (an attack review: a shorter age with the default interval passed).
+    expect(await problems({ ...iam, iam: { ...iam.iam, maxConnectionAgeMs: 300_000 } })).toEqual([
+      'iam.checkIntervalMs: 60000 (the default: set iam.checkIntervalMs to at most 30000) is more than a tenth of iam.maxConnectionAgeMs (300000): a connection due for renewal at 90 % of its age would be checked only after the cut; lower it',
+    ]);
   });
 
   it('lists every IAM problem at once', async () => {
