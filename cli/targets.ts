@@ -114,8 +114,9 @@ export async function resolveTargets(command: string, values: ParsedValues, io: 
     }
   };
   // The first alone: AWS credentials that ask the operator something (a credential_process with MFA,
-  // an SSO login) are asked once, and cached where that tool caches them, before the others' reads.
+  // an SSO login) ask before the others' reads start, so where that tool caches the answer, once.
   const first = candidates.length > 0 ? [await resolve(candidates[0]!)] : [];
+  if (first[0]?.error instanceof KccConfigError) throw first[0].error; // the others' reads would change nothing
   const settled = [...first, ...(await mapConcurrently(candidates.slice(1), CONCURRENT_TARGETS, resolve))];
   const configError = settled.find((s) => s.error instanceof KccConfigError);
   if (configError) throw configError.error;
