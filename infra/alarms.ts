@@ -18,7 +18,7 @@ export interface KccRedisAlarmsProps {
   readonly topic?: sns.ITopic;
   /**
    * Functions whose `Errors` each get an alarm.
-   * @default - the cache's password rotation function
+   * @default - the cache's password rotation function and its key-encryption-key rotation function
    */
   readonly rotationFunctions?: readonly lambda.IFunction[];
 }
@@ -147,7 +147,7 @@ export class KccRedisAlarms extends Construct {
         }));
       });
     }
-    alarms.push(...rotationErrorAlarms(this, props.rotationFunctions ?? [props.cache.passwordRotation.function], thresholds));
+    alarms.push(...rotationErrorAlarms(this, props.rotationFunctions ?? [props.cache.passwordRotation.function, props.cache.kekRotation.function], thresholds));
     if (props.topic) notifyTopic(alarms, props.topic);
     this.alarms = alarms;
   }

@@ -18,7 +18,7 @@ export interface KccServerlessAlarmsProps {
   readonly topic?: sns.ITopic;
   /**
    * Functions whose `Errors` each get an alarm.
-   * @default - the cache's password rotation function
+   * @default - the cache's password rotation function and its key-encryption-key rotation function
    */
   readonly rotationFunctions?: readonly lambda.IFunction[];
 }
@@ -128,7 +128,7 @@ export class KccServerlessAlarms extends Construct {
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       alarmDescription: `kcc-redis serverless cache: ${m.description}`,
     }));
-    alarms.push(...rotationErrorAlarms(this, props.rotationFunctions ?? [cache.passwordRotation.function], thresholds));
+    alarms.push(...rotationErrorAlarms(this, props.rotationFunctions ?? [cache.passwordRotation.function, cache.kekRotation.function], thresholds));
     if (props.topic) notifyTopic(alarms, props.topic);
     this.alarms = alarms;
   }

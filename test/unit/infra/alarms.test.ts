@@ -38,11 +38,13 @@ describe('alarms', () => {
     expect(byMetric.DatabaseMemoryUsagePercentage!.Properties.Metrics![0]!.Expression).toBe('MAX([m0,m1])');
   });
 
-  it('alarms on errors of the rotation function', () => {
-    const fnId = stack.getLogicalId(stack.cache.passwordRotation.function.node.defaultChild as never);
+  // The key-encryption-key rotation function had none (an SRE's review): a failing rotation left AWSPENDING behind, and no one was paged.
+  it('alarms on errors of both rotation functions, the password one and the key-encryption-key one', () => {
+    const fnId = (fn: { node: { defaultChild?: unknown } }) => stack.getLogicalId(fn.node.defaultChild as never);
     const rotation = alarms(template).filter((a) => a.Properties.MetricName === 'Errors');
     expect(rotation.map((a) => [a.Properties.Namespace, a.Properties.Dimensions, a.Properties.Threshold])).toEqual([
-      ['AWS/Lambda', [{ Name: 'FunctionName', Value: { Ref: fnId } }], 1],
+      ['AWS/Lambda', [{ Name: 'FunctionName', Value: { Ref: fnId(stack.cache.passwordRotation.function) } }], 1],
+      ['AWS/Lambda', [{ Name: 'FunctionName', Value: { Ref: fnId(stack.cache.kekRotation.function) } }], 1],
     ]);
   });
 
@@ -50,7 +52,7 @@ describe('alarms', () => {
     for (const alarm of alarms(template)) expect(alarm.Properties.AlarmActions).toBeUndefined();
     const topicArn = 'arn:aws:sns:eu-west-1:123456789012:ops';
     const withTopic = alarms(synth({ apps: ['a'], alarms: { topicArn, authenticationFailures: 3 } }).template);
-    expect(withTopic.length).toBe(8);
+    expect(withTopic.length).toBe(9);
     for (const alarm of withTopic) expect([alarm.Properties.AlarmActions, alarm.Properties.OKActions]).toEqual([[topicArn], [topicArn]]);
     expect(withTopic.find((a) => watched(a).metric === 'AuthenticationFailures')!.Properties.Threshold).toBe(3);
   });
