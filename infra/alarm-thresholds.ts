@@ -4,7 +4,7 @@
  */
 export interface AlarmThresholds {
   /**
-   * Failed AUTH/HELLO attempts, summed over the nodes. A password rotation costs each instance that
+   * Failed AUTH/HELLO attempts, summed over the nodes (over each alarm's 10 nodes at most: docs/alarms.md). A password rotation costs each instance that
    * reconnects with the old password one failure; a steady stream is password guessing.
    * @default 20
    */
