@@ -4,18 +4,12 @@
  * connection timeout (10 s) before the next starts; and a Ctrl-C during a refresh of `--watch` ends it
  * at once, with the code of the last refresh shown. Secrets Manager is the fake; Redis is real.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { AppEnv } from '../../../client/src/contract/naming.js';
-import type { LocalRedis } from '../../../local/local-redis.js';
 import { runCliInProcess } from '../../support/cli.js';
 import { until } from '../../support/events.js';
-import { FakeSecretsManager } from '../../support/fake-secrets-manager.js';
-import { startTestRedis } from '../../support/redis.js';
-import { writeStackOutputs } from '../../support/stack-outputs.js';
-import { TcpProxy } from '../../support/tcp-proxy.js';
+import { useStacksBehindProxies } from '../../support/stack-outputs.js';
+import type { TcpProxy } from '../../support/tcp-proxy.js';
 
 const SHOP: AppEnv = { app: 'shop', env: 'dev' };
 const STACKS = [
@@ -26,34 +20,10 @@ const STACKS = [
 type StatusJson = { exitCode: number; appEnvs: { appEnv: string; source: string; error?: string }[] };
 
 describe('kcc-redis status with Redis not answering', () => {
-  let dir: string;
-  let server: LocalRedis;
-  let secrets: FakeSecretsManager;
-  /** One proxy per stack: each stack's endpoint. */
-  let proxies: TcpProxy[];
-  let outputs: string;
-  let env: Record<string, string>;
-
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'kcc-status-hanging-'));
-    server = await startTestRedis({ appEnvs: [SHOP], persistence: 'none' });
-    secrets = new FakeSecretsManager();
-    proxies = await Promise.all(STACKS.map(() => TcpProxy.start(server.port)));
-    // The same app-env in two stacks, each stack's endpoint its own proxy.
-    outputs = await writeStackOutputs(dir, server, secrets, STACKS, [SHOP], 'k'.repeat(64));
-    const file = JSON.parse(await readFile(outputs, 'utf8')) as Record<string, Record<string, string>>;
-    STACKS.forEach((stack, i) => (file[stack.name]!.PrimaryEndpointPort = String(proxies[i]!.port)));
-    await writeFile(outputs, JSON.stringify(file));
-    env = { KCC_REDIS_CA_FILE: server.tls.caFile };
-  });
-  afterAll(async () => {
-    await Promise.all((proxies ?? []).map((proxy) => proxy.stop()));
-    secrets?.restore();
-    await server?.stop();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const stacks = useStacksBehindProxies('status-hanging', STACKS, [SHOP]);
 
   it('reads the app-envs at once: both wait on their Redis together, and both are shown, in the source\'s order', async () => {
+    const { proxies, outputs, env } = stacks;
     const [a, b] = proxies as [TcpProxy, TcpProxy];
     a.hold(1000);
     b.hold(1000);
@@ -74,6 +44,7 @@ describe('kcc-redis status with Redis not answering', () => {
   });
 
   it('--watch: a Ctrl-C during a refresh ends it at once, with the code of the last refresh shown (not the refresh under way)', async () => {
+    const { proxies, server } = stacks;
     const [a] = proxies as [TcpProxy];
     const url = a.url;
     const credentials = { KCC_REDIS_URL: url, KCC_REDIS_USERNAME: 'shop-dev', KCC_REDIS_PASSWORD: server.users.get('shop-dev')!.password, KCC_REDIS_CA_FILE: server.tls.caFile };

@@ -5,18 +5,12 @@
  * timeout (a Redis or an AWS endpoint that does not answer) added its 10 s to the next. Secrets
  * Manager is the fake; Redis is real, behind one proxy per stack.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { AppEnv } from '../../../client/src/contract/naming.js';
-import type { LocalRedis } from '../../../local/local-redis.js';
 import { runCliInProcess } from '../../support/cli.js';
 import { until } from '../../support/events.js';
-import { FakeSecretsManager } from '../../support/fake-secrets-manager.js';
-import { startTestRedis } from '../../support/redis.js';
-import { writeStackOutputs } from '../../support/stack-outputs.js';
-import { TcpProxy } from '../../support/tcp-proxy.js';
+import { useStacksBehindProxies } from '../../support/stack-outputs.js';
+import type { TcpProxy } from '../../support/tcp-proxy.js';
 
 const SHOP: AppEnv = { app: 'shop', env: 'dev' };
 const STACKS = [
@@ -29,32 +23,10 @@ type CheckJson = { exitCode: number; appEnvs: { source: string; unreachable?: st
 const stackOf = (source: string) => source.replace(/^--outputs .* \(/, '(');
 
 describe('kcc-redis check on three app-envs', () => {
-  let dir: string;
-  let server: LocalRedis;
-  let secrets: FakeSecretsManager;
-  let proxies: TcpProxy[];
-  let outputs: string;
-  let env: Record<string, string>;
-
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'kcc-targets-at-once-'));
-    server = await startTestRedis({ appEnvs: [SHOP], persistence: 'none' });
-    secrets = new FakeSecretsManager();
-    proxies = await Promise.all(STACKS.map(() => TcpProxy.start(server.port)));
-    outputs = await writeStackOutputs(dir, server, secrets, STACKS, [SHOP], 'k'.repeat(64));
-    const file = JSON.parse(await readFile(outputs, 'utf8')) as Record<string, Record<string, string>>;
-    STACKS.forEach((stack, i) => (file[stack.name]!.PrimaryEndpointPort = String(proxies[i]!.port)));
-    await writeFile(outputs, JSON.stringify(file));
-    env = { KCC_REDIS_CA_FILE: server.tls.caFile };
-  });
-  afterAll(async () => {
-    await Promise.all((proxies ?? []).map((proxy) => proxy.stop()));
-    secrets?.restore();
-    await server?.stop();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const stacks = useStacksBehindProxies('targets-at-once', STACKS, [SHOP]);
 
   it('reads the first app-env\'s secret alone, then the others together', async () => {
+    const { secrets, outputs, env } = stacks;
     const reads: string[] = [];
     const held: (() => void)[] = [];
     secrets.beforeGetSecretValue = (secretId) => {
@@ -83,6 +55,7 @@ describe('kcc-redis check on three app-envs', () => {
   });
 
   it('probes the app-envs\' Redis at once, and reports them in the source\'s order', async () => {
+    const { proxies, outputs, env } = stacks;
     for (const proxy of proxies) proxy.hold(1000);
     const run = runCliInProcess(['check', '--outputs', outputs, '--json'], { env });
     try {
