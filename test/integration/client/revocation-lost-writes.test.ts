@@ -246,9 +246,12 @@ describe('after a loss, what a fleet does costs the server little (found by a re
     }
     await until(() => fleet.reduce((n, r) => n + r.stats.rewrittenAfterLoss, 0) >= COUNT, 'all of them written back', 30_000);
     await new Promise((resolve) => setTimeout(resolve, 6_000)); // every instance's check has run
-    // Without the wait, three or four of the four rewrote them (2,994 to 4,000 in four runs); with it, one.
-    const rewriters = fleet.filter((r) => r.stats.rewrittenAfterLoss > 0).length;
-    expect(rewriters).toBeLessThanOrEqual(2);
+    // Without the wait, three or four of the four rewrote them (2,994 to 4,000 in four runs); with it, one
+    // (in six runs alone, the machine busy). Counted in rewrites, not rewriters: in a full run on a busy
+    // machine a first rewrite took long enough for two more instances to find part of it still missing
+    // (three rewriters once), which the spread allows; a fleet rewriting everything about three times does not.
+    const rewrites = fleet.reduce((n, r) => n + r.stats.rewrittenAfterLoss, 0);
+    expect(rewrites).toBeLessThanOrEqual(2.5 * COUNT);
     expect((await start()).check({ sid: 'x', sub: `user-${COUNT - 1}`, iat: nbf - 1 })).toBe('revoked');
   });
 });
