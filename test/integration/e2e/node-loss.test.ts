@@ -174,10 +174,10 @@ describe('losing a Redis node (3 primaries × 1 replica, automatic failover): ze
       expect(logins.failed).toEqual([]);
       expect(checks.notRevokedOnWriter).toBe(0);
       // The failover did lose acknowledged logouts (else this test proved nothing about them), and
-      // the instances that wrote them wrote them again.
+      // they were written again (every one is stored again, above): by the instance that wrote it, or
+      // by one that heard it, whichever checked first (617a224: a writer may be gone with the primary).
       expect(lost.length).toBeGreaterThan(0);
       expect(rewritten()).toBeGreaterThanOrEqual(lost.length);
-      for (const app of apps) expect(app.revocations.stats.rewrittenAfterLoss, `instance ${app.index} rewrote its lost logouts`).toBeGreaterThanOrEqual(lost.filter((l) => l.by === app.index).length);
 
       const ms = (t: number) => `${Math.round(t)} ms`;
       console.log(
