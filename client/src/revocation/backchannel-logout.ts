@@ -235,16 +235,15 @@ export function createBackchannelLogoutHandler(options: BackchannelLogoutOptions
   const maxTokenAgeS = problems.number('maxTokenAgeMs', options.maxTokenAgeMs, d.maxTokenAgeMs, { min: 1, unit: 'ms' }) / 1000;
   const toleranceS = problems.number('clockToleranceMs', options.clockToleranceMs, d.clockToleranceMs, { unit: 'ms' }) / 1000;
   const acceptedTypes = options.acceptedTypes ?? d.acceptedTypes;
-  const keepOfflineSessions = options.keepOfflineSessions ?? d.keepOfflineSessions;
-  if (typeof keepOfflineSessions !== 'boolean') problems.add(`keepOfflineSessions: must be true or false, got ${typeof keepOfflineSessions}`);
-  if (options.allowMissingExp !== undefined && typeof options.allowMissingExp !== 'boolean') problems.add(`allowMissingExp: must be true or false, got ${kindOf(options.allowMissingExp)}`);
+  const keepOfflineSessions = problems.boolean('keepOfflineSessions', options.keepOfflineSessions, d.keepOfflineSessions);
+  const allowMissingExp = problems.boolean('allowMissingExp', options.allowMissingExp, d.allowMissingExp);
   for (const problem of acceptedTypesProblems(acceptedTypes)) problems.add(problem);
   const slash = issuerSlashProblem(options.issuer);
   if (slash) problems.add(slash);
   problems.throwIfAny('kcc-redis back-channel logout options');
   const keys = realmKeys!; // defined: its problems were thrown above
   const types = new Set(acceptedTypes.map(normalizeTyp));
-  const requiredClaims = options.allowMissingExp === true ? ['iat', 'jti'] : ['iat', 'jti', 'exp'];
+  const requiredClaims = allowMissingExp ? ['iat', 'jti'] : ['iat', 'jti', 'exp'];
   const logger = options.logger ?? defaultLogger;
   const stats = emptyStats(LOGOUT_REJECTION_REASONS);
   const appliedHere = new AppliedHere();

@@ -198,7 +198,7 @@ describe('a back-channel logout that leaves the offline session alive', () => {
     expect(() => createBackchannelLogoutHandler({
       issuer: ISSUER, clientId: 'shop', sink: revocations, replayGuard: new RedisReplayGuard(redis),
       jwks: createLocalJWKSet({ keys: [key.publicJwk] }), keepOfflineSessions: 'no' as unknown as boolean,
-    })).toThrow(/keepOfflineSessions: must be true or false, got string/);
+    })).toThrow(/keepOfflineSessions: "no" must be true or false; a string is not read as a boolean/);
   });
 
   it('an up-to revocation Redis lost (a failover) is written again by the instance that wrote it', async () => {

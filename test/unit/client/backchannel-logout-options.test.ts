@@ -58,7 +58,7 @@ describe('back-channel logout handler: options', () => {
     ['one typ as a string', { acceptedTypes: 'JWT' as unknown as string[] }, /^acceptedTypes: "JWT" is a string, not a list; give \["JWT"\] \(e\.g\. \["logout\+jwt","JWT","Logout"\]\)$/],
     ['a number as a typ', { acceptedTypes: [5] as unknown as string[] }, /^acceptedTypes: 5 is not a "typ" value; list non-empty strings/],
     ['one algorithm as a string', { algorithms: 'RS256' as unknown as AsymmetricJwsAlgorithm[] }, /^algorithms: "RS256" is a string, not a list; give \["RS256"\] of asymmetric JWS algorithms/],
-    ['allowMissingExp as a string', { allowMissingExp: 'yes' as unknown as boolean }, /^allowMissingExp: must be true or false, got a string$/],
+    ['allowMissingExp as a string', { allowMissingExp: 'yes' as unknown as boolean }, /^allowMissingExp: "yes" must be true or false; a string is not read as a boolean/],
     // Keycloak's "iss" never ends with "/": every logout would be refused as an "iss" mismatch.
     ['a Keycloak issuer ending with "/"', { issuer: `${ISSUER}/` }, /^issuer: "https:\/\/sso\.example\.test\/realms\/shop\/" ends with "\/", which the "iss" of Keycloak's logout tokens never does \(https:\/\/<host>\/realms\/<realm>\): every logout would be refused; remove the "\/"$/],
     ['a misspelled option', { maxTokenAge: 60_000 } as Partial<BackchannelLogoutOptions>, /^maxTokenAge: not an option; did you mean maxTokenAgeMs\?$/],
