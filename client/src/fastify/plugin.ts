@@ -3,8 +3,9 @@ import fp from 'fastify-plugin';
 import { KccRedis } from '../connection.js';
 import { KccClosedError, KccConfigError, KccNotReadyError } from '../errors.js';
 import { OptionProblems } from '../option-checks.js';
+import { isPlainObject } from '../plain-object.js';
 import { KeyRing } from '../keyring/key-ring.js';
-import { type ResolvedKeyRingOptions, resolveKeyRingOptions } from '../keyring/key-ring-options.js';
+import { type ResolvedKeyRingOptions, planKeyRingOptions } from '../keyring/key-ring-options.js';
 import { connectTimeoutOf } from '../resolve-options.js';
 import { defaultLogger } from '../logger.js';
 import { errorLine } from '../redis-error-redaction.js';
@@ -16,7 +17,7 @@ import { realmKeysFrom } from '../revocation/realm-keys.js';
 import { type ReplayGuard, RedisReplayGuard } from '../revocation/replay-guard.js';
 import type { KeycloakAdminSink } from '../revocation/revocation-sink.js';
 import { FORM_CONTENT_TYPE, TEXT_CONTENT_TYPE } from '../revocation/revocation-endpoint.js';
-import { REVOCATION_DEFAULTS, Revocations } from '../revocation/revocations.js';
+import { REVOCATION_DEFAULTS, Revocations, resolveRevocationOptions } from '../revocation/revocations.js';
 import type { KccFastify, KccHealth } from './decoration.js';
 import { mountHealthRoute } from './health-route.js';
 import { mountJwksRoute } from './jwks-route.js';
@@ -93,6 +94,18 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
       endpoints.push({ path: resolved.adminPaths.pushNotBefore, mediaType: TEXT_CONTENT_TYPE, handler: admin.pushNotBefore });
     }
   }
+  // The key ring's and the revocations' own options too (the key ring's key-encryption keys are read
+  // once connecting has begun): bad input opens nothing and reads nothing.
+  // (`redis` or `connection` of the wrong kind, or a key ring or revocations that is no object:
+  // checkKccFastifyOptions named it.)
+  const givenConfig = (options.redis as Partial<KccRedis> | undefined)?.config;
+  const redisLogger = givenConfig?.logger ?? options.connection?.logger ?? logger;
+  // The connection's connectTimeoutMs bounds a read of the key-encryption keys too.
+  const readTimeoutMs = givenConfig?.connectTimeoutMs ?? connectTimeoutOf(options.connection);
+  const readRingKeys = options.keyRing === undefined || isPlainObject(options.keyRing)
+    ? nested(problems, 'keyRing.', () => planKeyRingOptions(options.keyRing ?? {}, redisLogger, givenConfig?.region ?? options.connection?.region, readTimeoutMs))
+    : undefined;
+  if (options.revocations === undefined || isPlainObject(options.revocations)) nested(problems, 'revocations.', () => resolveRevocationOptions(options.revocations ?? {}));
   problems.throwIfAny(`${PLUGIN_NAME} options`);
 
   // What the start opened, closed by `close` (once, whoever asks first: the start's failure or onClose).
@@ -144,12 +157,8 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
     // TLS handshakes run in parallel, and the starts below begin once commands can be sent. The key
     // ring's options are resolved meanwhile: its key-encryption key may come from Secrets Manager, a
     // request that need not wait for Redis.
-    const redisLogger = options.redis?.config.logger ?? options.connection?.logger ?? logger;
     const connecting = options.redis ? Promise.resolve(options.redis) : underOption('connection.', KccRedis.connect({ ...options.connection, logger: redisLogger }, ['subscriber', 'reader']));
-    // The connection's connectTimeoutMs bounds a read of the key-encryption keys too.
-    const readTimeoutMs = options.redis?.config.connectTimeoutMs ?? connectTimeoutOf(options.connection);
-    const readingRingOptions = resolveKeyRingOptions(options.keyRing ?? {}, redisLogger, options.redis?.config.region ?? options.connection?.region, readTimeoutMs);
-    const [connected, ringOptions] = await Promise.allSettled([connecting, underOption('keyRing.', readingRingOptions)]);
+    const [connected, ringOptions] = await Promise.allSettled([connecting, underOption('keyRing.', readRingKeys!())]);
     if (connected.status === 'rejected') throw connected.reason;
     const connection = (redis = connected.value);
     try {
@@ -269,7 +278,8 @@ const PASSED_ON = new Set(['issuer', 'clientId']);
 /**
  * Runs `build` (which records problems into the set it is given, or throws a KccConfigError listing
  * them) and records each problem into `problems`, its option named as given to the plugin: under
- * `prefix`, except the options the plugin passes on as they are, named once.
+ * `prefix`, except the options the plugin passes on as they are, named once, and environment
+ * variables, named as they are.
  */
 function nested<T>(problems: OptionProblems, prefix: string, build: (within: OptionProblems) => T | undefined): T | undefined {
   const within = new OptionProblems();
@@ -283,7 +293,7 @@ function nested<T>(problems: OptionProblems, prefix: string, build: (within: Opt
   const named = new Set(problems.list.map(optionOf));
   for (const problem of within.list) {
     const option = optionOf(problem);
-    if (!PASSED_ON.has(option)) problems.add(`${prefix}${problem}`);
+    if (!PASSED_ON.has(option)) problems.add(ENVIRONMENT_PROBLEM.test(problem) ? problem : `${prefix}${problem}`);
     else if (!named.has(option)) {
       problems.add(problem);
       named.add(option);

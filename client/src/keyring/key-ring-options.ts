@@ -114,6 +114,15 @@ const KEY_RING_OPTION_NAMES = {
 
 /** Validates the options and reads the key-encryption keys; one error names every problem. */
 export async function resolveKeyRingOptions(options: KeyRingOptions, logger: KccLogger, connectionRegion?: string, readTimeoutMs: number = CONNECTION_DEFAULTS.connectTimeoutMs): Promise<ResolvedKeyRingOptions> {
+  return planKeyRingOptions(options, logger, connectionRegion, readTimeoutMs)();
+}
+
+/**
+ * {@link resolveKeyRingOptions} in two steps: the options are checked now (a KccConfigError naming
+ * every problem is thrown before anything is read or connected), and the function returned reads
+ * the key-encryption keys.
+ */
+export function planKeyRingOptions(options: KeyRingOptions, logger: KccLogger, connectionRegion?: string, readTimeoutMs: number = CONNECTION_DEFAULTS.connectTimeoutMs): () => Promise<ResolvedKeyRingOptions> {
   const problems = new OptionProblems();
   problems.unknownKeys(options, KEY_RING_OPTION_NAMES);
   const algorithm = options.algorithm ?? KEY_RING_DEFAULTS.algorithm;
@@ -121,7 +130,8 @@ export async function resolveKeyRingOptions(options: KeyRingOptions, logger: Kcc
   const durations = Object.fromEntries(
     DURATIONS.map(([name, min, max]) => [name, problems.number(name, options[name], KEY_RING_DEFAULTS[name], { min, ...(max === undefined ? {} : { max }), unit: 'ms' })]),
   ) as Record<(typeof DURATIONS)[number][0], number>;
-  return { ...durations, algorithm, ...(await resolveKeyEncryptionKeys(options, logger, problems, connectionRegion, readTimeoutMs)) };
+  const readKeys = planKeyEncryptionKeys(options, logger, problems, connectionRegion, readTimeoutMs);
+  return async () => ({ ...durations, algorithm, ...(await readKeys()) });
 }
 
 /**
@@ -176,7 +186,23 @@ export async function resolveKeyEncryptionKeys(
   problems = new OptionProblems(),
   connectionRegion?: string,
   readTimeoutMs: number = CONNECTION_DEFAULTS.connectTimeoutMs,
-): Promise<{ keks: KeyEncryptionKeys; unsafePlaintext: boolean }> {
+): Promise<ResolvedKeyEncryptionKeys> {
+  return planKeyEncryptionKeys(options, logger, problems, connectionRegion, readTimeoutMs)();
+}
+
+interface ResolvedKeyEncryptionKeys {
+  readonly keks: KeyEncryptionKeys;
+  readonly unsafePlaintext: boolean;
+}
+
+/** {@link resolveKeyEncryptionKeys} in two steps: the options and environment are checked now (throwing every problem of `problems`), the keys read by the function returned. */
+function planKeyEncryptionKeys(
+  options: KeyRingOptions,
+  logger: KccLogger,
+  problems: OptionProblems,
+  connectionRegion: string | undefined,
+  readTimeoutMs: number,
+): () => Promise<ResolvedKeyEncryptionKeys> {
   const env = options.env ?? process.env;
   const provider = options.keyEncryptionKeyProvider;
   // Explicit options win over environment variables: the environment is read only when no source is given.
@@ -194,12 +220,12 @@ export async function resolveKeyEncryptionKeys(
   if (!explicit && typeof kekText === 'string' && kekText.length < MIN_KEK_LENGTH) problems.add(`KCC_KEYRING_KEK: must be at least ${MIN_KEK_LENGTH} characters (has ${kekText.length})`);
   problems.throwIfAny('kcc-redis key ring config');
   if (provider !== undefined) {
-    return { keks: await KeyEncryptionKeys.load(secretSourceWithin('keyEncryptionKeyProvider', provider, readTimeoutMs), logger, true), unsafePlaintext: false };
+    return async () => ({ keks: await KeyEncryptionKeys.load(secretSourceWithin('keyEncryptionKeyProvider', provider, readTimeoutMs), logger, true), unsafePlaintext: false });
   }
-  if (typeof kekText === 'string') return { keks: await KeyEncryptionKeys.load(async () => ({ kek: kekText }), logger, false), unsafePlaintext: false };
+  if (typeof kekText === 'string') return async () => ({ keks: await KeyEncryptionKeys.load(async () => ({ kek: kekText }), logger, false), unsafePlaintext: false });
   if (secretId !== undefined) {
     const region = options.region ?? connectionRegion ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
-    return { keks: await KeyEncryptionKeys.load(() => readKeyEncryptionKeySecret(secretId, region, readTimeoutMs), logger, true), unsafePlaintext: false };
+    return async () => ({ keks: await KeyEncryptionKeys.load(() => readKeyEncryptionKeySecret(secretId, region, readTimeoutMs), logger, true), unsafePlaintext: false });
   }
-  return { keks: await KeyEncryptionKeys.load(async () => ({ kek: UNSAFE_LOCAL_KEK }), logger, false), unsafePlaintext: true };
+  return async () => ({ keks: await KeyEncryptionKeys.load(async () => ({ kek: UNSAFE_LOCAL_KEK }), logger, false), unsafePlaintext: true });
 }

@@ -10,7 +10,7 @@ import { OptionProblems, requireOptionsObject } from '../option-checks.js';
 import { PauseWatch } from '../pause-watch.js';
 import { waitAtMost } from '../time-limit.js';
 import { type ClientAssertionRequest, type ClientAuthFunction, type SigningKey, privateKeyJwtClientAuth, signClientAssertion } from './client-assertion.js';
-import { type KeyRingOptions, type ResolvedKeyRingOptions, resolveKeyRingOptions } from './key-ring-options.js';
+import { type KeyRingOptions, type ResolvedKeyRingOptions, planKeyRingOptions } from './key-ring-options.js';
 import { type KeyRingStatus, inspectKeyRing } from './key-ring-status.js';
 import { KeptKeys } from './kept-keys.js';
 import { MAX_KEYS, type RingView, type RotationPlan, type StoredRing, planRotation, viewAt } from './ring-data.js';
@@ -180,12 +180,14 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
    */
   static async start(redis: KccRedis, options: KeyRingOptions = {}): Promise<KeyRing> {
     requireOptionsObject(options, 'KeyRing.start options', "KeyRing.start(redis, { keyEncryptionKeySecretId: '…' })");
+    // Options with a problem are refused before anything is sent to Redis or AWS.
+    const readKeys = planKeyRingOptions(options, redis.config.logger, redis.config.region, redis.config.connectTimeoutMs);
     // The stored ring and the log's newest entries need no key-encryption key to be read: the round
-    // trip runs while the options (the key-encryption keys, derived or fetched) resolve.
+    // trip runs while the key-encryption keys are derived or fetched.
     const reads: StartReads = { ring: readStoredRing(redis, KEY_RING_KEYS.ring), log: readNewestRingLog(redis) };
     reads.ring.catch(() => undefined);
     reads.log.catch(() => undefined);
-    return KeyRing.startResolved(redis, await resolveKeyRingOptions(options, redis.config.logger, redis.config.region, redis.config.connectTimeoutMs), reads);
+    return KeyRing.startResolved(redis, await readKeys(), reads);
   }
 
   /**

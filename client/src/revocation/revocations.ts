@@ -92,6 +92,26 @@ type ResolvedRevocationOptions = Required<Omit<RevocationOptions, 'keycloakPushe
 /** Every option of RevocationOptions (the compiler keeps the list whole): any other key is a misspelling. */
 const REVOCATION_OPTION_NAMES = { sessionMaxLifetimeMs: true, maxStalenessMs: true, failOpen: true, keycloakPushes: true, closeTimeoutMs: true } as const satisfies Record<keyof RevocationOptions, true>;
 
+/**
+ * The options with their defaults; a KccConfigError names every problem (checked before anything is
+ * sent: the Fastify plugin checks them before it connects). `keycloakPushes` is checked where it is used.
+ * @internal
+ */
+export function resolveRevocationOptions(options: RevocationOptions): ResolvedRevocationOptions {
+  const problems = new OptionProblems();
+  problems.unknownKeys(options, REVOCATION_OPTION_NAMES);
+  const d = REVOCATION_DEFAULTS;
+  const resolved = {
+    sessionMaxLifetimeMs: problems.number('sessionMaxLifetimeMs', options.sessionMaxLifetimeMs, d.sessionMaxLifetimeMs, { min: 1, max: MAX_SESSION_LIFETIME_MS, unit: 'ms' }),
+    maxStalenessMs: problems.number('maxStalenessMs', options.maxStalenessMs, d.maxStalenessMs, { min: 1, unit: 'ms' }),
+    // A string 'false' (process.env.X) would count as true: a stale instance would accept every token.
+    failOpen: problems.boolean('failOpen', options.failOpen, d.failOpen),
+    closeTimeoutMs: problems.number('closeTimeoutMs', options.closeTimeoutMs, d.closeTimeoutMs, { max: MAX_CLOSE_TIMEOUT_MS, unit: 'ms' }),
+  };
+  problems.throwIfAny('kcc-redis revocation options');
+  return resolved;
+}
+
 export interface RevocationEvents {
   /** Cut off from Redis longer than maxStalenessMs. */
   stale: [];
@@ -345,17 +365,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     private readonly declaresLifetime: boolean,
   ) {
     super();
-    const problems = new OptionProblems();
-    problems.unknownKeys(options, REVOCATION_OPTION_NAMES);
-    const d = REVOCATION_DEFAULTS;
-    this.options = {
-      sessionMaxLifetimeMs: problems.number('sessionMaxLifetimeMs', options.sessionMaxLifetimeMs, d.sessionMaxLifetimeMs, { min: 1, max: MAX_SESSION_LIFETIME_MS, unit: 'ms' }),
-      maxStalenessMs: problems.number('maxStalenessMs', options.maxStalenessMs, d.maxStalenessMs, { min: 1, unit: 'ms' }),
-      // A string 'false' (process.env.X) would count as true: a stale instance would accept every token.
-      failOpen: problems.boolean('failOpen', options.failOpen, d.failOpen),
-      closeTimeoutMs: problems.number('closeTimeoutMs', options.closeTimeoutMs, d.closeTimeoutMs, { max: MAX_CLOSE_TIMEOUT_MS, unit: 'ms' }),
-    };
-    problems.throwIfAny('kcc-redis revocation options');
+    this.options = resolveRevocationOptions(options);
     this.log = new EventLog(redis, { name: REVOCATION_KEYS.log, maxAgeMs: this.options.sessionMaxLifetimeMs, validate: isRevocationBatch, onDrop: (reason) => this.reportDrop('log', reason) });
     // Its own messages too: they count as heard (their revocations were applied when written).
     this.bus = new Bus(redis, { channel: REVOCATION_KEYS.channel, validate: isRevocationBatch, receiveOwn: true, onDrop: (reason) => this.reportDrop('bus', reason) });

@@ -92,7 +92,7 @@ describe('an entry point given something other than an options object says so', 
 
   it.each(['connection', 'keyRing', 'revocations', 'realmKeys', 'backchannelLogout', 'keycloakAdmin', 'routes'])('the Fastify plugin given a string as %s', async (name) => {
     const app = Fastify();
-    const error = await failure(() => app.register(fastifyKcc, { issuer: 'https://sso.example.com/realms/shop', clientId: 'shop', [name]: URL_WITH_PASSWORD }).ready());
+    const error = await failure(() => app.register(fastifyKcc, { issuer: 'https://sso.example.com/realms/shop', clientId: 'shop', keyRing: { keyEncryptionKey: 'k'.repeat(64) }, [name]: URL_WITH_PASSWORD }).ready());
     await app.close().catch(() => undefined);
     expect(error).toBeInstanceOf(KccConfigError);
     expect((error as KccConfigError).problems).toEqual([expect.stringMatching(new RegExp(`^${name}: a string, not an options object; give ${name}: \\{ `))]);

@@ -6,6 +6,7 @@
  * `realmKeys.jwks` a key set, taken, then every logout 503). Each is refused before anything
  * connects, in one KccConfigError naming the option as given to the plugin.
  */
+import { type AddressInfo, type Socket, createServer } from 'node:net';
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { KccConfigError } from '../../../client/src/index.js';
@@ -17,7 +18,7 @@ const BASE = { issuer: 'https://sso.example.test/realms/shop', clientId: 'shop' 
 async function problemsOf(options: Partial<KccFastifyOptions> | Record<string, unknown>): Promise<readonly string[]> {
   const app = Fastify();
   try {
-    await app.register(fastifyKcc, { ...BASE, connection: { url: 'rediss://127.0.0.1:1', connectTimeoutMs: 1 }, ...options } as KccFastifyOptions).ready();
+    await app.register(fastifyKcc, { ...BASE, connection: { url: 'rediss://127.0.0.1:1', connectTimeoutMs: 1 }, keyRing: { keyEncryptionKey: 'k'.repeat(64) }, ...options } as KccFastifyOptions).ready();
   } catch (error) {
     expect(error).toBeInstanceOf(KccConfigError);
     return (error as KccConfigError).problems;
@@ -51,11 +52,55 @@ describe('the Fastify plugin refuses, naming the option', () => {
       connection: { url: 'rediss://127.0.0.1:1', connectTimeoutMs: 1, username: 'a-prod', password: 'p', keyPrefix: 'a-prod:' },
       routes: { jwks: '/kcc', backchannelLogout: '/kcc', health: false },
       keycloakAdmin: { enabled: false, adminUrlPath: '/' },
+      keyRing: { keyEncryptionKey: 'k'.repeat(64) },
       logger: { info: () => {}, warn: () => {} },
     }).ready();
     const error = await registering.then(() => undefined, (e: unknown) => e);
     await app.close().catch(() => undefined);
     expect(error).toBeInstanceOf(Error);
+    expect(error).not.toBeInstanceOf(KccConfigError);
     expect(String((error as Error).message)).not.toMatch(/both mount|DUPLICATED_ROUTE/);
+  });
+});
+
+describe('the key ring\'s and the revocations\' own options are checked with the plugin\'s, before anything connects or is read', () => {
+  it('one KccConfigError names every problem; the Redis address is never dialled and the key-encryption-key source never called', async () => {
+    // A plain TCP listener at the connection's address: it counts the connections it is offered.
+    const accepted: Socket[] = [];
+    const server = createServer((socket) => accepted.push(socket));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    let providerCalls = 0;
+    try {
+      const problems = await problemsOf({
+        connection: { url: `rediss://127.0.0.1:${port}`, connectTimeoutMs: 2_000, username: 'a-prod', password: 'p', keyPrefix: 'a-prod:' },
+        keyRing: {
+          algorithm: 'HS256',
+          keyEncryptionKeyProvider: async () => {
+            providerCalls += 1;
+            return { kek: 'k'.repeat(64) };
+          },
+        },
+        // A string 'false' (process.env.X) read as true would let a stale instance accept every token.
+        revocations: { failOpen: 'false', closeTimeoutMs: -1 },
+        backchannelLogout: { maxTokenAgeMs: -5 },
+      });
+      expect(problems).toEqual([
+        expect.stringMatching(/^backchannelLogout\.maxTokenAgeMs: -5 must be/),
+        expect.stringMatching(/^keyRing\.algorithm: "HS256" must be one of /),
+        expect.stringMatching(/^revocations\.failOpen: "false" must be true or false/),
+        expect.stringMatching(/^revocations\.closeTimeoutMs: -1 must be/),
+      ]);
+      expect(accepted).toHaveLength(0);
+      expect(providerCalls).toBe(0);
+    } finally {
+      for (const socket of accepted) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  it('an environment variable\'s problem keeps its own name (not keyRing.-prefixed)', async () => {
+    const problems = await problemsOf({ keyRing: { env: { KCC_KEYRING_KEK: 'short' } } });
+    expect(problems).toEqual([expect.stringMatching(/^KCC_KEYRING_KEK: must be at least \d+ characters \(has 5\)$/)]);
   });
 });
