@@ -17,9 +17,10 @@ export const MAX_LOCK_TTL_MS = 3_600_000;
 // KEYS: the lock, the nonce of the acquisition that took it. ARGV: token, TTL (ms), 'force' or '',
 // the longest TTL a holder sets, this call's nonce. SET NX PX, after replacing a lock no holder set
 // (see MAX_LOCK_TTL_MS). An acquisition whose reply was lost runs again on the next connection
-// (ioredis sends what was in flight again): finding its token in the lock and its nonce beside it,
-// it has the lock. The nonce, not the token alone: with a fixed owner, the owner's token is in the
-// lock also when it took it earlier, which is "not taken". Returns {1 taken | 0, replaced}.
+// (ioredis sends what was in flight again), or is tried again by its caller with the same nonce:
+// finding its token in the lock and its nonce beside it, it has the lock, for the TTL from now. The
+// nonce, not the token alone: with a fixed owner, the owner's token is in the lock also when it took
+// it earlier, which is "not taken". Returns {1 taken | 0, replaced}.
 const ACQUIRE = `${LUA_KEY_REPAIR}
 own_type(KEYS[1], 'string')
 if ARGV[3] == 'force' then
@@ -36,7 +37,11 @@ if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then
   redis.call('SET', KEYS[2], ARGV[5], 'PX', ARGV[2])
   return {1, repaired}
 end
-if redis.call('GET', KEYS[1]) == ARGV[1] and redis.pcall('GET', KEYS[2]) == ARGV[5] then return {1, repaired} end
+if redis.call('GET', KEYS[1]) == ARGV[1] and redis.pcall('GET', KEYS[2]) == ARGV[5] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+  return {1, repaired}
+end
 return {0, repaired}
 `;
 
@@ -149,12 +154,16 @@ export class Locks {
    * Takes the lock for `ttlMs` (at most {@link MAX_LOCK_TTL_MS}), or resolves undefined when another
    * owner holds it (or this owner, with a fixed `owner`). With `force`, takes it whoever holds it. A
    * lock no holder set (no TTL, a longer one, another type) is replaced, with a warning.
+   *
+   * `nonce` names this acquisition: a caller that tries again after a try failed (its reply lost,
+   * or given up on) passes the same nonce to each try, and a try that finds the lock taken by an
+   * earlier one has it (for `ttlMs` from then). @default a new one per call
    */
-  async acquire(name: string, ttlMs: number, options: { force?: boolean } = {}): Promise<LockHandle | undefined> {
+  async acquire(name: string, ttlMs: number, options: { force?: boolean; nonce?: string } = {}): Promise<LockHandle | undefined> {
     const ttl = lockTtl(ttlMs);
     const handle = this.handle(name, this.options.owner ?? `${this.redis.instanceId}:${randomUUID()}`);
     const keys = [this.key(name), this.acquisitionKey(name)];
-    const [taken, replaced] = await this.redis.script<[number, number]>(ACQUIRE, keys, [handle.token, ttl, options.force ? 'force' : '', MAX_LOCK_TTL_MS, randomUUID()]);
+    const [taken, replaced] = await this.redis.script<[number, number]>(ACQUIRE, keys, [handle.token, ttl, options.force ? 'force' : '', MAX_LOCK_TTL_MS, options.nonce ?? randomUUID()]);
     if (replaced > 0) {
       this.redis.config.logger.warn(
         `lock ${keys[0]} in Redis had no expiry, one longer than any holder sets (${MAX_LOCK_TTL_MS} ms), or a value of the wrong type: replaced ` +

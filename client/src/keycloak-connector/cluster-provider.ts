@@ -523,9 +523,12 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
       const started = performance.now();
       const deadline = started + this.redis.config.connectTimeoutMs;
       const abandoned: Promise<boolean>[] = [];
+      // One acquisition, however many tries: a try that finds the lock taken by an earlier one of
+      // this call (which ran, but whose reply was lost, or which was given up on and ran after) has it.
+      const nonce = randomUUID();
       for (;;) {
         // Each try within what is left: a command waits out ioredis' reconnects (about a minute) while Redis is out of reach.
-        const attempt = this.lockOnce(lockOptions, ttlMs, force);
+        const attempt = this.lockOnce(lockOptions, ttlMs, force, nonce);
         try {
           return await withTimeout(attempt, Math.max(1, deadline - performance.now()), () => new KccConnectionError('Redis did not answer in time'));
         } catch (error) {
@@ -542,13 +545,13 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
       }
     }
 
-    private async lockOnce(lockOptions: LockOptions, ttlMs: number, force: boolean): Promise<boolean> {
+    private async lockOnce(lockOptions: LockOptions, ttlMs: number, force: boolean, nonce: string): Promise<boolean> {
       const names = this.seal().names(lockName(lockOptions.key));
       const taken: string[] = [];
       const releaseTaken = () => Promise.all(taken.map((held) => this.requireLocks().held(held).release().catch(() => false)));
       try {
         for (const name of names) {
-          if ((await this.requireLocks().acquire(name, ttlMs, { force })) === undefined) {
+          if ((await this.requireLocks().acquire(name, ttlMs, { force, nonce })) === undefined) {
             await releaseTaken();
             return false;
           }

@@ -165,6 +165,19 @@ describe('Locks', () => {
     expect(await redis.run((r) => r.get(keys[0]!))).toBe('provider-4');
   });
 
+  it('a try given the nonce of an earlier try of the same acquisition finds the lock its own, for its TTL from then; with another nonce, the same fixed owner does not', async () => {
+    const redis = await connect();
+    const locks = new Locks(redis, { owner: 'one-owner' });
+    const nonce = 'one-acquisition';
+    expect(await locks.acquire('refresh', 1_000, { nonce })).toBeDefined();
+    const again = await locks.acquire('refresh', 60_000, { nonce });
+    expect(again?.token).toBe('one-owner');
+    expect(await redis.run((r) => r.pttl(redis.key('lock:refresh')))).toBeGreaterThan(1_000);
+    expect(await locks.acquire('refresh', 60_000, { nonce: 'another-acquisition' })).toBeUndefined();
+    expect(await locks.acquire('refresh', 60_000)).toBeUndefined();
+    expect(await again!.release()).toBe(true);
+  });
+
   it("extend keeps the acquisition's nonce as long as the lock (a release sent again compares it)", async () => {
     const redis = await connect();
     const lock = (await new Locks(redis).acquire('long-job', 2_000))!;
