@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type KccRedis, resendWindowMs } from './connection.js';
 import { namespacedSideKey } from './contract/naming.js';
 import { LUA_KEY_REPAIR } from './lua-key-repair.js';
-import { checkNumberArgument } from './option-checks.js';
+import { checkNumberArgument, show } from './option-checks.js';
 
 /**
  * The longest a lock is taken or extended for (ms). A lock found with a longer TTL, or with none, or
@@ -161,9 +161,11 @@ export class Locks {
    */
   async acquire(name: string, ttlMs: number, options: { force?: boolean; nonce?: string } = {}): Promise<LockHandle | undefined> {
     const ttl = lockTtl(ttlMs);
+    const nonce = options.nonce ?? randomUUID();
+    if (typeof nonce !== 'string' || nonce.length === 0 || nonce.length > 200) throw new TypeError(`nonce: ${show(nonce)} must be a string of 1 to 200 characters, one per acquisition (a random UUID), or left out`);
     const handle = this.handle(name, this.options.owner ?? `${this.redis.instanceId}:${randomUUID()}`);
     const keys = [this.key(name), this.acquisitionKey(name)];
-    const [taken, replaced] = await this.redis.script<[number, number]>(ACQUIRE, keys, [handle.token, ttl, options.force ? 'force' : '', MAX_LOCK_TTL_MS, options.nonce ?? randomUUID()]);
+    const [taken, replaced] = await this.redis.script<[number, number]>(ACQUIRE, keys, [handle.token, ttl, options.force ? 'force' : '', MAX_LOCK_TTL_MS, nonce]);
     if (replaced > 0) {
       this.redis.config.logger.warn(
         `lock ${keys[0]} in Redis had no expiry, one longer than any holder sets (${MAX_LOCK_TTL_MS} ms), or a value of the wrong type: replaced ` +

@@ -176,6 +176,10 @@ describe('Locks', () => {
     expect(await locks.acquire('refresh', 60_000, { nonce: 'another-acquisition' })).toBeUndefined();
     expect(await locks.acquire('refresh', 60_000)).toBeUndefined();
     expect(await again!.release()).toBe(true);
+    for (const bad of ['', 42, 'n'.repeat(201)]) {
+      await expect(locks.acquire('refresh', 60_000, { nonce: bad as string })).rejects.toThrow(/^nonce: .* must be a string of 1 to 200 characters/);
+    }
+    expect(await redis.run((r) => r.exists(redis.key('lock:refresh')))).toBe(0);
   });
 
   it("extend keeps the acquisition's nonce as long as the lock (a release sent again compares it)", async () => {
