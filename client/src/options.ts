@@ -126,6 +126,7 @@ export interface KccConnectionOptions {
    * @default 65536
    */
   readonly maxMessageBytes?: number;
+  /** Where warnings go; a pino logger (Fastify's `app.log`) is given each line's context first, as pino takes it. @default warnings to stderr */
   readonly logger?: KccLogger;
   /** Environment to read; for tests. @default process.env */
   readonly env?: Readonly<Record<string, string | undefined>>;

@@ -8,7 +8,7 @@ import { KccConfigError } from './errors.js';
 import { MAX_TIMER_MS, OptionProblems, SHAPES, booleanProblem, kindOf, nameShape, numberProblem, showShaped } from './option-checks.js';
 import type { IamConnectionOptions } from './iam/iam-options.js';
 import { type ResolvedIamAuth, iamOptionProblems, resolveAuthMode, resolveIamAuth, resolveServerless } from './iam/resolve-iam-options.js';
-import { type KccLogger, defaultLogger } from './logger.js';
+import { type KccLogger, defaultLogger, kccLogger } from './logger.js';
 import { keyPrefixOfUser, keyPrefixProblem } from './contract/naming.js';
 import { CONNECTION_DEFAULTS, type CredentialsProvider, type KccConnectionOptions, type RedisCredentials } from './options.js';
 import type { RedisUserSecret } from './contract/user-secret.js';
@@ -99,7 +99,7 @@ const NUMERIC_OPTIONS = [
 export async function resolveConnection(options: KccConnectionOptions = {}): Promise<ResolvedConnection> {
   const env = options.env ?? process.env;
   const problems: string[] = unknownOptionProblems(options);
-  const logger = options.logger ?? defaultLogger;
+  const logger = options.logger ? kccLogger(options.logger) : defaultLogger;
 
   const auth = resolveAuthMode(options.auth, env, problems);
   const iamMode = auth === 'iam';

@@ -7,7 +7,7 @@ import { isPlainObject } from '../plain-object.js';
 import { KeyRing } from '../keyring/key-ring.js';
 import { type ResolvedKeyRingOptions, planKeyRingOptions } from '../keyring/key-ring-options.js';
 import { connectTimeoutOf } from '../resolve-options.js';
-import { defaultLogger } from '../logger.js';
+import { defaultLogger, kccLogger } from '../logger.js';
 import { errorLine } from '../redis-error-redaction.js';
 import { KccMetrics } from '../metrics/kcc-metrics.js';
 import { createBackchannelLogoutHandler } from '../revocation/backchannel-logout.js';
@@ -55,7 +55,7 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
   // (the plugin's options, its realm keys', its logout routes') is thrown in one KccConfigError.
   const problems = new OptionProblems();
   const resolved = checkKccFastifyOptions(options, problems);
-  const logger = options.logger ?? defaultLogger;
+  const logger = options.logger ? kccLogger(options.logger) : defaultLogger;
   const realmKeys = nested(problems, 'realmKeys.', (within) => realmKeysFrom({ issuer: options.issuer, ...options.realmKeys, logger }, within));
   // The handlers are built (and their options checked) before connecting; they reach Redis through these.
   let revocations: Revocations | undefined;
@@ -99,7 +99,7 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
   // (`redis` or `connection` of the wrong kind, or a key ring or revocations that is no object:
   // checkKccFastifyOptions named it.)
   const givenConfig = (options.redis as Partial<KccRedis> | undefined)?.config;
-  const redisLogger = givenConfig?.logger ?? options.connection?.logger ?? logger;
+  const redisLogger = givenConfig?.logger ?? (options.connection?.logger ? kccLogger(options.connection.logger) : logger);
   // The connection's connectTimeoutMs bounds a read of the key-encryption keys too.
   const readTimeoutMs = givenConfig?.connectTimeoutMs ?? connectTimeoutOf(options.connection);
   const readRingKeys = options.keyRing === undefined || isPlainObject(options.keyRing)

@@ -1,5 +1,5 @@
 import { type JWTPayload, jwtVerify } from 'jose';
-import { type KccLogger, defaultLogger } from '../logger.js';
+import { type KccLogger, defaultLogger, kccLogger } from '../logger.js';
 import { isPlainObject } from '../plain-object.js';
 import { OptionProblems, kindOf, requireOptionsObject, show } from '../option-checks.js';
 import { REALM_KEYS_OPTION_NAMES, type RealmKeysOptions, classifyVerificationError, realmKeysFrom } from './realm-keys.js';
@@ -244,7 +244,7 @@ export function createBackchannelLogoutHandler(options: BackchannelLogoutOptions
   const keys = realmKeys!; // defined: its problems were thrown above
   const types = new Set(acceptedTypes.map(normalizeTyp));
   const requiredClaims = allowMissingExp ? ['iat', 'jti'] : ['iat', 'jti', 'exp'];
-  const logger = options.logger ?? defaultLogger;
+  const logger = options.logger ? kccLogger(options.logger) : defaultLogger;
   const stats = emptyStats(LOGOUT_REJECTION_REASONS);
   const appliedHere = new AppliedHere();
 

@@ -1,4 +1,4 @@
-import { type KccLogger, defaultLogger } from '../logger.js';
+import { type KccLogger, defaultLogger, kccLogger } from '../logger.js';
 import { OptionProblems, requireOptionsObject } from '../option-checks.js';
 import {
   type AdminActionRejection,
@@ -142,7 +142,7 @@ export function createKeycloakAdminHandlers(options: KeycloakAdminOptions): Keyc
   const toleranceMs = problems.number('clockToleranceMs', options.clockToleranceMs, d.clockToleranceMs, { unit: 'ms' });
   problems.throwIfAny('kcc-redis Keycloak admin options');
   const keys = realmKeys!; // defined: its problems were thrown above
-  const logger = options.logger ?? defaultLogger;
+  const logger = options.logger ? kccLogger(options.logger) : defaultLogger;
 
   async function apply(action: KeycloakAdminAction, token: string): Promise<void> {
     if (action.action === 'PUSH_NOT_BEFORE') return sink.applyKeycloakPush(verifiedKeycloakPush(action, token));

@@ -1,5 +1,5 @@
 import { type ExportedJWKSCache, type FetchImplementation, type JSONWebKeySet, type JWTVerifyGetKey, type RemoteJWKSetOptions, createLocalJWKSet, createRemoteJWKSet, customFetch, jwksCache } from 'jose';
-import { type KccLogger, defaultLogger } from '../logger.js';
+import { type KccLogger, defaultLogger, kccLogger } from '../logger.js';
 import { OptionProblems, kindOf, requireOptionsObject, show } from '../option-checks.js';
 import { isPlainObject } from '../plain-object.js';
 import { pause, waitAtMost } from '../time-limit.js';
@@ -135,7 +135,7 @@ export function realmKeysFrom(options: RealmKeysOptions, problems: OptionProblem
   }
   if (problems.list.length > before) return undefined;
   return {
-    getKey: options.jwks ?? lazyRemoteJwks(jwksUrl!, { cacheMaxAge, cooldownDuration, timeoutDuration }, 2 * cacheMaxAge, options.logger ?? defaultLogger),
+    getKey: options.jwks ?? lazyRemoteJwks(jwksUrl!, { cacheMaxAge, cooldownDuration, timeoutDuration }, 2 * cacheMaxAge, options.logger ? kccLogger(options.logger) : defaultLogger),
     algorithms,
   };
 }
