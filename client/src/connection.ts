@@ -8,7 +8,7 @@ import { CredentialRefresher } from './credentials.js';
 import { Heartbeat } from './heartbeat.js';
 import { ConnectionRenewal, type RenewalOutcome } from './iam/connection-renewal.js';
 import { IamAuth, loadIamPeers } from './iam/iam-auth.js';
-import { redactAuthArguments, redactCommandArguments, redisErrorSummary } from './redis-error-redaction.js';
+import { errorLine, redactAuthArguments, redactCommandArguments, redisErrorSummary } from './redis-error-redaction.js';
 import { KccAuthError, KccClosedError, KccConnectionError } from './errors.js';
 import { SHAPES, requireOptionsObject } from './option-checks.js';
 import { namespacedChannel, namespacedKey } from './contract/naming.js';
@@ -121,6 +121,9 @@ function isSocketTimeout(error: Error): boolean {
 
 /** How many reconnects a command waits through before it is rejected (ioredis' maxRetriesPerRequest, the command connection). */
 const COMMAND_RETRIES = 20;
+
+/** A connection's failure is said at most this often per role (its end once). */
+const OUTAGE_WARNING_INTERVAL_MS = 60_000;
 
 /**
  * How long after it was sent a command whose reply was lost may run again on a new connection
@@ -267,6 +270,12 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   /** The resolved configuration, without credentials (they live only in the refresher, never in a dump of this object). */
   readonly config: KccRedisConfig;
   private readonly counters = { reconnects: 0, socketTimeouts: 0, authFailures: 0, renewals: 0 };
+  /** The latest error a connection reported after it had been ready (a refused connect, DNS, TLS), as a log line. */
+  private lastConnectionError: string | undefined;
+  /** Roles that have been ready once: a failure before that is the connect's to report, not the outage warning's. */
+  private readonly everReady = new Set<ConnectionRole>();
+  /** Per role, an outage said in the log: when it was said, so that it is said at most once a minute and its end once. */
+  private readonly outageSaid = new Map<ConnectionRole, { firstAt: number; saidAt: number }>();
   /** Times the command connection became ready, or opened a connection to a cluster node: each may reach another server process ({@link watchServer}). */
   private commandConnects = 0;
   private readonly credentials: CredentialRefresher;
@@ -848,6 +857,8 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     client.on('ready', () => {
       if (role === 'commands') this.commandConnects++;
       if (readonly && client instanceof Redis) readonly.onReady(client);
+      this.everReady.add(role);
+      this.outageEnded(role);
       this.emit('ready', role);
     });
     client.connect().catch(() => {
@@ -928,7 +939,37 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
       void this.refreshCredentials(role).catch((refreshError: unknown) => {
         this.config.logger.warn('re-reading Redis credentials failed', { error: String(refreshError) });
       });
+    } else {
+      this.onConnectionFailure(role, error, node);
     }
+  }
+
+  /**
+   * A connection of `role` that had been ready failed (refused, reset, DNS, TLS): said at most once a
+   * minute per role, with the error, so that the warnings that follow (stale revocations, a key ring
+   * not read) have their cause in the log; its end is said once, at the same level.
+   */
+  private onConnectionFailure(role: ConnectionRole, error: Error, node?: string): void {
+    const line = errorLine(error);
+    this.lastConnectionError = line;
+    if (!this.everReady.has(role)) return;
+    const now = performance.now();
+    const said = this.outageSaid.get(role);
+    if (said && now - said.saidAt < OUTAGE_WARNING_INTERVAL_MS) return;
+    this.outageSaid.set(role, { firstAt: said?.firstAt ?? now, saidAt: now });
+    this.config.logger.warn(`the ${role} connection to ${node ?? `${this.config.host}:${this.config.port}`} failed: reconnecting with backoff (up to reconnectMaxDelayMs)`, { error: line });
+  }
+
+  private outageEnded(role: ConnectionRole): void {
+    const said = this.outageSaid.get(role);
+    if (!said) return;
+    this.outageSaid.delete(role);
+    this.config.logger.warn(`the ${role} connection to ${this.config.host}:${this.config.port} works again, ${Math.round((performance.now() - said.firstAt) / 1000)} s after its failure was first said`);
+  }
+
+  /** The latest error a connection reported after it had been ready, as a log line (name and message; never a command's arguments). @internal */
+  get lastFailure(): string | undefined {
+    return this.lastConnectionError;
   }
 
   /** A connection of `role` closed for want of a reply (ioredis' socket timeout, or a subscriber's unanswered PING). */

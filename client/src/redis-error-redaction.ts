@@ -79,5 +79,7 @@ export function redisErrorSummary(error: unknown): Error {
 
 /** The error's name and message, at most 300 characters, for a log line: never its other fields (an ioredis error carries the command's arguments). */
 export function errorLine(error: unknown): string {
+  // ioredis' own words point at an option the client sets, not at the cause.
+  if (error instanceof Error && error.name === 'MaxRetriesPerRequestError') return 'Redis unreachable: the command was not sent, its connection did not come back within its reconnect attempts (MaxRetriesPerRequestError)';
   return (error instanceof Error ? `${error.name}: ${error.message}` : String(error)).slice(0, 300);
 }

@@ -1151,7 +1151,8 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
       this.staleReported = true;
       // Reported outside the caller's check(), which stays synchronous and side-effect free for it.
       process.nextTick(() => {
-        this.redis.config.logger.warn(`revocation state is stale: no contact with Redis for over ${this.options.maxStalenessMs} ms`);
+        const cause = this.redis.lastFailure;
+        this.redis.config.logger.warn(`revocation state is stale: no contact with Redis for over ${this.options.maxStalenessMs} ms`, cause === undefined ? undefined : { lastConnectionError: cause });
         this.notify('stale');
       });
     }
