@@ -11,7 +11,7 @@ import { CLOCK_SKEW_ALLOWANCE_MS, MAX_COMPROMISED_KIDS, RING_FORMAT_VERSION, typ
 import { type RingFacts, judgeRing } from './ring-judge.js';
 import { KEY_RING_KEYS } from './ring-keys.js';
 import type { NewestEntries, RingLog } from './ring-log.js';
-import { startRefusalMessage, verdictMessage } from './ring-refusal-messages.js';
+import { startRefusalMessage, unknownKekMeaning, verdictMessage } from './ring-refusal-messages.js';
 import { carriedOverKeys } from './ring-carry-over.js';
 import { type OpenedRing, RingRefusal, type RingRefusalReason, type UsableRing, openRing, reencryptRing, sealRing, unlockRing } from './ring-seal.js';
 import { type ClockStamp, clockStamp } from '../pause-watch.js';
@@ -491,7 +491,9 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
     this.lastRefusalReason = refusal.reason;
     const reason = `key ring version ${stored.version} in Redis refused: ${refusal.reason}: ${refusal.message}`;
     if (reason === this.lastErrorText) return;
-    this.redis.config.logger.warn(`${reason}; keeping generation ${this.held ? this.generation : 'none'}`);
+    // An unknown key-encryption key has two readings, each with its own way out: say both, as a start does.
+    const meaning = refusal.reason === 'unknown-kek' ? `. ${unknownKekMeaning(this.redis.key(KEY_RING_NAME))}` : '';
+    this.redis.config.logger.warn(`${reason}; keeping generation ${this.held ? this.generation : 'none'}${meaning}`);
     this.lastErrorText = reason;
     this.emit('degraded', reason);
   }

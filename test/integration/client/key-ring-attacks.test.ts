@@ -8,7 +8,7 @@
 import type { Redis } from 'ioredis';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { KccRedis, KeyRing, type KeyRingOptions } from '../../../client/src/index.js';
+import { type KccLogger, KccRedis, KeyRing, type KeyRingOptions } from '../../../client/src/index.js';
 import { nextEvent, until } from '../../support/events.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { connectAs, kccOptions, useTestRedis } from '../../support/redis.js';
@@ -35,8 +35,8 @@ async function namespace(): Promise<Namespace> {
   return { user, raw };
 }
 
-async function instance(user: string, options: KeyRingOptions = {}): Promise<KeyRing> {
-  const redis = await KccRedis.connect(kccOptions(server, user));
+async function instance(user: string, options: KeyRingOptions = {}, logger?: KccLogger): Promise<KeyRing> {
+  const redis = await KccRedis.connect(kccOptions(server, user, logger ? { logger } : {}));
   closeLater(redis);
   return closeLater(await KeyRing.start(redis, { keyEncryptionKey: KEK, env: {}, ...FAST, ...options }));
 }
@@ -292,11 +292,16 @@ describe('a ring whose unverified header names a key-encryption key no instance 
     // Writing over such a ring is not safe: during a KEK rotation, an instance that has not read the
     // new key would undo it (see the security model); so instances leave it, and say what it may be.
     const ns = await namespace();
-    const a = await instance(ns.user);
+    const warnings: string[] = [];
+    const a = await instance(ns.user, {}, { warn: (message) => void warnings.push(message), info: () => undefined });
     const held = a.signingKey().kid;
     const forged = `${Buffer.from(JSON.stringify({ alg: 'HS256', kid: '0123456789abcdef', typ: 'kcc-keyring' })).toString('base64url')}.e30.AAAA`;
     await writeStoredRing(ns.raw, ns.user, forged, 999);
     await until(() => (a.stats.refused['unknown-kek'] ?? 0) > 0, 'the refusal');
+    // The running instance's warning says both readings and the way out, as a start's error does (an on-call review: it said only what).
+    expect(warnings.filter((w) => w.includes('unknown-kek'))).toEqual([
+      expect.stringMatching(/^key ring version 999 in Redis refused: unknown-kek: .*; keeping generation \d+\. either the key-encryption key was rotated .*KCC_KEYRING_KEK_SECRET_ID.*DEL \S+ and start an instance/),
+    ]);
     // Two more periodic reads (every 40 ms) of it, neither writing over it.
     for (let read = 0; read < 2; read++) {
       const readAt = a.health().lastReadAt;
