@@ -63,12 +63,12 @@ const NODE_METRICS: readonly NodeMetric[] = [
   {
     id: 'DatabaseMemoryUsagePercentage', metricName: 'DatabaseMemoryUsagePercentage', combine: 'MAX', statistic: 'Maximum',
     threshold: (t) => t.memoryPercent,
-    description: 'A node uses this much of its maxmemory; evictions follow. Scale up the node type or add shards.',
+    description: 'A node uses this much of its maxmemory; past it keys with an expiry are evicted, then writes refused. Raise nodeType (in place); add shards only where there are already more than one (1 to more is a replacement). See docs/alarms.md.',
   },
   {
     id: 'Evictions', metricName: 'Evictions', combine: 'SUM', statistic: 'Sum',
     threshold: (t) => t.evictions,
-    description: 'Keys evicted for memory: key rings or revocations may be lost. Scale up now.',
+    description: 'Keys evicted for memory: under volatile-lru (the default) keys with an expiry (replay records, locks, heartbeats, session-lifetime declarations, the keycloak-connector cache); the key ring and revocation state have none, but under an allkeys-* policy anything goes. Raise nodeType now. See docs/alarms.md.',
   },
   {
     id: 'ReplicationLag', metricName: 'ReplicationLag', combine: 'MAX', statistic: 'Maximum',

@@ -55,7 +55,7 @@ const CACHE_METRICS: readonly CacheMetric[] = [
   {
     metricName: 'Evictions', statistic: 'Sum', period: Duration.minutes(5), periods: 1,
     threshold: (t) => t.evictions,
-    description: 'Keys evicted at the data storage limit: key rings or revocations may be lost. Raise maxDataStorageGb.',
+    description: 'Keys evicted at the data storage limit: keys with an expiry (replay records, locks, heartbeats, session-lifetime declarations, the keycloak-connector cache); the key ring and revocation state have none, but writes are refused next. Raise maxDataStorageGb. See docs/serverless.md.',
   },
   {
     metricName: 'ThrottledCmds', statistic: 'Sum', period: Duration.minutes(5), periods: 1,
