@@ -2,7 +2,7 @@ import { type JWTPayload, jwtVerify } from 'jose';
 import { type KccLogger, defaultLogger, kccLogger } from '../logger.js';
 import { isPlainObject } from '../plain-object.js';
 import { OptionProblems, kindOf, requireOptionsObject, show } from '../option-checks.js';
-import { REALM_KEYS_OPTION_NAMES, type RealmKeysOptions, classifyVerificationError, realmKeysFrom } from './realm-keys.js';
+import { REALM_KEYS_OPTION_NAMES, type RealmKeysOptions, classifyVerificationError, jwksUrlOf, realmKeysFrom } from './realm-keys.js';
 import type { ReplayGuard } from './replay-guard.js';
 import type { RevocationSink, RevokeSessionOptions } from './revocation-sink.js';
 import { latestNotBefore } from './revocation-event.js';
@@ -13,9 +13,12 @@ import {
   type EndpointResponse,
   applyAndRecord,
   checkEndpointCollaborators,
+  claimText,
   emptyStats,
   endpointHandler,
   invalidRequestResponse,
+  isKeySetRejection,
+  keySetWarning,
   okResponse,
   readBody,
   FORM_CONTENT_TYPE,
@@ -70,9 +73,11 @@ export interface BackchannelLogoutOptions extends RealmKeysOptions {
   readonly keepOfflineSessions?: boolean;
   /**
    * Rejections are reported at `info` (reason, no token); 503s, tokens refused for an `iat` ahead of this
-   * instance's clock, and tokens signed by the realm whose `iss` is not `issuer` or whose `aud` does not
-   * contain `clientId` (a configuration mismatch: every logout is lost), also at `warn` (at most once a
-   * minute for each cause, the next one counting those not logged).
+   * instance's clock, tokens signed by the realm whose `iss` is not `issuer` or whose `aud` does not
+   * contain `clientId` (a configuration mismatch: every logout is lost), and tokens refused as
+   * `unknown_kid`, `bad_signature` or `unsupported_alg` (the keys of another realm, or a narrowed `algorithms`
+   * leaving out the realm's), also at `warn` (at most once a minute for each cause, the next one
+   * counting those not logged).
    * @default defaultLogger
    */
   readonly logger?: KccLogger;
@@ -149,13 +154,6 @@ function claimFailure(error: unknown): Verdict {
     case 'jti': return fail('missing_jti', 'missing required "jti" claim');
     default: return fail('bad_claim', message ?? 'claim check failed');
   }
-}
-
-/** A claim's value as a warning shows it: strings quoted (up to 200 characters), a list of up to 5, anything else by its kind. */
-function claimText(value: unknown): string {
-  const text = (v: unknown) => (typeof v === 'string' ? JSON.stringify(v.length > 200 ? `${v.slice(0, 197)}...` : v) : kindOf(v));
-  if (!Array.isArray(value)) return text(value);
-  return `[${value.slice(0, 5).map(text).join(', ')}${value.length > 5 ? `, … (${value.length} in all)` : ''}]`;
 }
 
 /** The warning for a token signed by the realm whose `iss` or `aud` does not match `issuer` or `clientId`. */
@@ -247,6 +245,7 @@ export function createBackchannelLogoutHandler(options: BackchannelLogoutOptions
   const logger = options.logger ? kccLogger(options.logger) : defaultLogger;
   const stats = emptyStats(LOGOUT_REJECTION_REASONS);
   const appliedHere = new AppliedHere();
+  const jwksUrl = jwksUrlOf(keys.getKey);
 
   async function verify(token: string): Promise<Verdict> {
     let payload: JWTPayload;
@@ -314,6 +313,7 @@ export function createBackchannelLogoutHandler(options: BackchannelLogoutOptions
   const warnUnavailable = unavailableWarner(logger);
   const warnClock = unavailableWarner(logger);
   const warnMismatch = unavailableWarner(logger);
+  const warnKeySet = unavailableWarner(logger);
   function unavailable(what: string, cause: unknown): EndpointResponse {
     stats.unavailable += 1;
     warnUnavailable(what, `back-channel logout not completed: ${what}; answered 503 (Keycloak does not send the token again)`, {
@@ -337,9 +337,16 @@ export function createBackchannelLogoutHandler(options: BackchannelLogoutOptions
         if (verdict.mismatch !== undefined) {
           warnMismatch(verdict.mismatch.option, mismatchWarning(verdict.mismatch, options.issuer, options.clientId), { option: verdict.mismatch.option });
         }
-        return reject(verdict.reason, verdict.description);
+        const response = reject(verdict.reason, verdict.description);
+        if (isKeySetRejection(verdict.reason, keys.algorithms)) {
+          const count = stats.rejected[verdict.reason];
+          warnKeySet(verdict.reason, keySetWarning('back-channel logout', verdict.reason, {
+            jwksUrl, algorithms: keys.algorithms, count, lost: 'Keycloak does not send a token again: these logouts are lost',
+          }), { reason: verdict.reason, rejected: count });
+        }
+        return response;
       }
-      const { what, inCooldown } = keysUnavailableCause(verdict.cause);
+      const { what, inCooldown } = keysUnavailableCause(verdict.cause, jwksUrl);
       if (inCooldown) stats.unavailableInCooldown += 1;
       return unavailable(what, verdict.cause);
     }

@@ -2,12 +2,14 @@ import { type KccLogger, defaultLogger, kccLogger } from '../logger.js';
 import { OptionProblems, requireOptionsObject } from '../option-checks.js';
 import {
   type AdminActionRejection,
+  KEYCLOAK_ACTION_LIFETIME_SECONDS,
   type KeycloakAdminAction,
   MAX_ACTION_EXPIRATION_AHEAD_SECONDS,
   verifiedKeycloakPush,
   verifyAdminAction,
 } from './keycloak-admin-action.js';
-import { REALM_KEYS_OPTION_NAMES, type RealmKeysOptions, realmKeysFrom } from './realm-keys.js';
+import { REALM_KEYS_OPTION_NAMES, type RealmKeysOptions, jwksUrlOf, realmKeysFrom } from './realm-keys.js';
+import { MAX_NOT_BEFORE_SKEW_SECONDS } from './revocation-event.js';
 import type { ReplayGuard } from './replay-guard.js';
 import type { KeycloakAdminSink } from './revocation-sink.js';
 import {
@@ -17,9 +19,12 @@ import {
   type EndpointResponse,
   applyAndRecord,
   checkEndpointCollaborators,
+  claimText,
   emptyStats,
   endpointHandler,
   invalidRequestResponse,
+  isKeySetRejection,
+  keySetWarning,
   okResponse,
   readBody,
   TEXT_CONTENT_TYPE,
@@ -56,7 +61,14 @@ export interface KeycloakAdminOptions extends RealmKeysOptions {
    * @default 60000
    */
   readonly clockToleranceMs?: number;
-  /** Rejections are reported at `info` (reason, no token), 503s at `warn` (at most once a minute for each cause, the next one counting those not logged). @default defaultLogger */
+  /**
+   * Rejections are reported at `info` (reason, no token); 503s, actions signed by the realm whose
+   * `resource` is not `clientId`, actions refused for a clock (`expired`, `future_not_before`, an
+   * `expiration` too far ahead), and actions refused as `unknown_kid`, `bad_signature` or
+   * `unsupported_alg` (the keys of another realm, or a narrowed `algorithms` leaving out the realm's), also at
+   * `warn` (at most once a minute for each cause and endpoint, the next one counting those not logged).
+   * @default defaultLogger
+   */
   readonly logger?: KccLogger;
 }
 
@@ -88,6 +100,21 @@ export interface KeycloakAdminHandlers {
 }
 
 const REPLAY_PREFIX = 'keycloak-admin:';
+
+/** How each endpoint's warnings end: what the refusal costs. */
+const LOST: Readonly<Record<string, string>> = {
+  [KEYCLOAK_ADMIN_PATHS.logout]: 'Keycloak does not send the action again, nor show it as failed: this logout is lost',
+  [KEYCLOAK_ADMIN_PATHS.pushNotBefore]: 'Keycloak shows the push as failed: push again once this is fixed',
+};
+
+/** The payload of an action whose signature verified (the verdict parsed it): for the values a warning names. */
+function signedPayload(token: string): Record<string, unknown> {
+  try {
+    return JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>;
+  } catch {
+    return {};
+  }
+}
 
 /** Every option of KeycloakAdminOptions (the compiler keeps the list whole). */
 const KEYCLOAK_ADMIN_OPTION_NAMES = {
@@ -143,6 +170,7 @@ export function createKeycloakAdminHandlers(options: KeycloakAdminOptions): Keyc
   problems.throwIfAny('kcc-redis Keycloak admin options');
   const keys = realmKeys!; // defined: its problems were thrown above
   const logger = options.logger ? kccLogger(options.logger) : defaultLogger;
+  const jwksUrl = jwksUrlOf(keys.getKey);
 
   async function apply(action: KeycloakAdminAction, token: string): Promise<void> {
     if (action.action === 'PUSH_NOT_BEFORE') return sink.applyKeycloakPush(verifiedKeycloakPush(action, token));
@@ -162,6 +190,35 @@ export function createKeycloakAdminHandlers(options: KeycloakAdminOptions): Keyc
       return invalidRequestResponse(description);
     };
     const warnUnavailable = unavailableWarner(logger);
+    const warnRefusal = unavailableWarner(logger);
+    /** Warns of a refusal that points at an option or a clock (every action alike is lost) rather than at one bad request. */
+    const warnIfTelling = (reason: AdminRejectionReason, token: string, nowMs: number): void => {
+      const lost = LOST[path]!;
+      const count = stats.rejected[reason];
+      if (isKeySetRejection(reason, keys.algorithms)) {
+        warnRefusal(reason, keySetWarning(`Keycloak ${path}`, reason, { jwksUrl, algorithms: keys.algorithms, count, lost }), { reason, rejected: count });
+        return;
+      }
+      const nowS = Math.floor(nowMs / 1000);
+      const { resource, expiration, notBefore } = signedPayload(token);
+      const clocks = 'Keycloak\'s clock and this instance\'s differ (keep both on NTP)';
+      if (reason === 'bad_resource') {
+        warnRefusal('clientId', `Keycloak ${path} refused: the action is signed by the realm, but its "resource" is ${claimText(resource)}, not clientId (${claimText(options.clientId)}): ` +
+          `set clientId to this client's id in the realm, exactly (case counts). Every action is refused until then. ${lost}`, { option: 'clientId' });
+      } else if (reason === 'expired' && typeof expiration === 'number') {
+        const passedS = nowS - expiration;
+        warnRefusal(reason, `Keycloak ${path} refused: its "expiration" passed ${passedS} s ago by this instance's clock, more than clockToleranceMs (${toleranceMs / 1000} s) allows; ` +
+          `Keycloak sets it ${KEYCLOAK_ACTION_LIFETIME_SECONDS} s after sending: ${clocks}, or the action took that long to arrive. ${lost}`, { expiredSecondsAgo: passedS });
+      } else if (reason === 'bad_expiration' && typeof expiration === 'number' && expiration > nowS) {
+        const aheadS = expiration - nowS;
+        warnRefusal('expiration ahead', `Keycloak ${path} refused: its "expiration" is ${aheadS} s ahead of this instance's clock, more than ${MAX_ACTION_EXPIRATION_AHEAD_SECONDS} s allows; ` +
+          `Keycloak sets it ${KEYCLOAK_ACTION_LIFETIME_SECONDS} s after sending, so its clock runs more than ${MAX_NOT_BEFORE_SKEW_SECONDS} s ahead: ${clocks}. ${lost}`, { expirationAheadSeconds: aheadS });
+      } else if (reason === 'future_not_before' && typeof notBefore === 'number') {
+        const aheadS = notBefore - nowS;
+        warnRefusal(reason, `Keycloak ${path} refused: its "notBefore" is ${aheadS} s ahead of this instance's clock, more than ${MAX_NOT_BEFORE_SKEW_SECONDS} s allows: ` +
+          `a not-before from the admin console's 'Set to now' takes the admin's browser clock (correct that computer's clock), otherwise ${clocks}. ${lost}`, { notBeforeAheadSeconds: aheadS });
+      }
+    };
     const unavailable = (what: string, cause: unknown): EndpointResponse => {
       stats.unavailable += 1;
       warnUnavailable(what, `Keycloak ${path} not applied: ${what}; answered 503`, { error: cause instanceof Error ? cause.message : String(cause) });
@@ -173,10 +230,15 @@ export function createKeycloakAdminHandlers(options: KeycloakAdminOptions): Keyc
       if (!body.ok) return reject(body.failure, body.description);
       const token = body.text.trim();
       if (token.length === 0) return reject('malformed_request', 'empty body; expected a signed admin action');
-      const verdict = await verifyAdminAction(token, keys, { clientId: options.clientId, expected, nowMs: Date.now(), expiryToleranceMs: toleranceMs });
+      const nowMs = Date.now();
+      const verdict = await verifyAdminAction(token, keys, { clientId: options.clientId, expected, nowMs, expiryToleranceMs: toleranceMs });
       if (!verdict.ok) {
-        if (verdict.reason !== 'unavailable') return reject(verdict.reason, `invalid admin action: ${verdict.description}`);
-        const { what, inCooldown } = keysUnavailableCause(verdict.cause);
+        if (verdict.reason !== 'unavailable') {
+          const response = reject(verdict.reason, `invalid admin action: ${verdict.description}`);
+          warnIfTelling(verdict.reason, token, nowMs);
+          return response;
+        }
+        const { what, inCooldown } = keysUnavailableCause(verdict.cause, jwksUrl);
         if (inCooldown) stats.unavailableInCooldown += 1;
         return unavailable(what, verdict.cause);
       }

@@ -140,6 +140,17 @@ export function realmKeysFrom(options: RealmKeysOptions, problems: OptionProblem
   };
 }
 
+/** The URL each key getter made here fetches, kept beside it so that one shared as `jwks` (the Fastify plugin's) is still known by it. */
+const jwksUrls = new WeakMap<JWTVerifyGetKey, string>();
+
+/**
+ * The JWKS URL `getKey` fetches (origin and path, as the warnings show it), when {@link realmKeysFrom}
+ * made it; undefined for a key getter of the app's own.
+ */
+export function jwksUrlOf(getKey: JWTVerifyGetKey): string | undefined {
+  return jwksUrls.get(getKey);
+}
+
 /**
  * jose's remote key set, made at the first verification: making it loads Node's fetch machinery
  * (undici), about 30 ms of a cold start on Node 20, which an instance that never receives a logout
@@ -201,7 +212,7 @@ function lazyRemoteJwks(url: URL, options: RemoteJWKSetOptions & { cacheMaxAge: 
   // jose replaces both on every successful fetch (never on a failed one): the set held is the latest.
   const held = () => (fetched.jwks && fetched.uat !== undefined ? { jwks: fetched.jwks, ageMs: Math.max(Date.now() - fetched.uat, clock.ageMs()) } : undefined);
   const getKey = withHeldKeys(lookup, held, heldMaxAgeMs, url, logger);
-  return async (protectedHeader, token) => {
+  const remoteGetKey: JWTVerifyGetKey = async (protectedHeader, token) => {
     const startedAt = performance.now();
     const deadline = startedAt + UNKNOWN_KID_WAIT_MS;
     try {
@@ -227,6 +238,8 @@ function lazyRemoteJwks(url: URL, options: RemoteJWKSetOptions & { cacheMaxAge: 
       throw error;
     }
   };
+  jwksUrls.set(remoteGetKey, `${url.origin}${url.pathname}`);
+  return remoteGetKey;
 }
 
 type GetKeyArguments = Parameters<JWTVerifyGetKey>;

@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { KccClosedError, KccConnectionError, KccInputError } from '../errors.js';
 import type { KccLogger } from '../logger.js';
 import { RecentIds } from '../recent-ids.js';
-import { type OptionProblems, show } from '../option-checks.js';
-import { isJwksFetchSkipped } from './realm-keys.js';
+import { type OptionProblems, kindOf, show } from '../option-checks.js';
+import { ASYMMETRIC_JWS_ALGORITHMS, isJwksFetchSkipped } from './realm-keys.js';
 import type { ReplayGuard } from './replay-guard.js';
 import type { RevocationSink } from './revocation-sink.js';
 
@@ -89,10 +89,57 @@ export function emptyStats<Reason extends string>(reasons: readonly Reason[]): E
  * had: a fetch that failed, or none tried (the cooldown after one that failed, counted in
  * `stats.unavailableInCooldown`), warned apart.
  */
-export function keysUnavailableCause(cause: unknown): { readonly what: string; readonly inCooldown: boolean } {
+export function keysUnavailableCause(cause: unknown, jwksUrl: string | undefined): { readonly what: string; readonly inCooldown: boolean } {
   return isJwksFetchSkipped(cause)
-    ? { what: 'the realm JWKS was not fetched (its last fetch failed less than jwksCooldownMs ago, and the wait for the next ran out)', inCooldown: true }
-    : { what: 'the realm JWKS is unavailable', inCooldown: false };
+    ? { what: `the realm JWKS was not fetched (${jwksUrl ? `${jwksUrl}; ` : ''}its last fetch failed less than jwksCooldownMs ago, and the wait for the next ran out)`, inCooldown: true }
+    : { what: `the realm JWKS is unavailable${jwksUrl ? ` (${jwksUrl})` : ''}`, inCooldown: false };
+}
+
+/** The rejections that, repeated, point at the realm-key options rather than at one bad request. */
+const KEY_SET_REJECTIONS = ['unknown_kid', 'bad_signature', 'unsupported_alg'] as const;
+export type KeySetRejection = (typeof KEY_SET_REJECTIONS)[number];
+
+/**
+ * Whether `reason` is a {@link KeySetRejection} worth a warning: `unsupported_alg` only when
+ * `algorithms` leaves some asymmetric algorithm out (otherwise the token's is one no realm uses:
+ * `none`, HMAC).
+ */
+export function isKeySetRejection(reason: string, algorithms: readonly string[]): reason is KeySetRejection {
+  if (reason === 'unsupported_alg') return ASYMMETRIC_JWS_ALGORITHMS.some((alg) => !algorithms.includes(alg));
+  return (KEY_SET_REJECTIONS as readonly string[]).includes(reason);
+}
+
+/**
+ * The warning for a {@link KeySetRejection}: with a wrong issuer realm, `jwksUri` or `algorithms`
+ * every genuine token is refused for one of these reasons, before its signature verifies, so the
+ * issuer and client id warnings never come. Anyone can send such a token too, hence the hedged
+ * wording. `endpoint` opens the sentence (`back-channel logout`), `lost` closes it; `count` is the
+ * handler's count of the reason.
+ */
+export function keySetWarning(
+  endpoint: string,
+  reason: KeySetRejection,
+  { jwksUrl, algorithms, count, lost }: { readonly jwksUrl: string | undefined; readonly algorithms: readonly string[]; readonly count: number; readonly lost: string },
+): string {
+  const keys = jwksUrl ? `the realm JWKS (${jwksUrl})` : 'the key set of the key getter given as jwks';
+  const wrongRealm = 'the keys are another realm\'s than the one that signs: check that issuer names the realm Keycloak sends from (https://<host>/realms/<realm>) and that ' +
+    (jwksUrl ? 'jwksUri (realmKeys.jwksUri in the Fastify plugin) is unset or that realm\'s JWKS' : 'the key getter given as jwks holds that realm\'s keys');
+  const [what, cause] = {
+    unknown_kid: [`no key in ${keys} matches the token's "kid"`, wrongRealm],
+    bad_signature: [`its signature does not verify with the key in ${keys} that its "kid" names`, wrongRealm],
+    unsupported_alg: [
+      `its "alg" is not one of algorithms (${algorithms.join(', ')})`,
+      'algorithms (realmKeys.algorithms in the Fastify plugin) leaves out the realm\'s: Keycloak signs logout tokens with the client\'s ID token signature algorithm, admin actions with the realm\'s default',
+    ],
+  }[reason];
+  return `${endpoint} refused (${reason}, ${count} so far): ${what}. A forged token is refused so too; if Keycloak's are, ${cause}. ${lost}`;
+}
+
+/** A claim's value (not secret: `iss`, `aud`, `resource`) as a warning shows it: strings quoted (up to 200 characters), a list of up to 5, anything else by its kind. */
+export function claimText(value: unknown): string {
+  const text = (v: unknown) => (typeof v === 'string' ? JSON.stringify(v.length > 200 ? `${v.slice(0, 197)}...` : v) : kindOf(v));
+  if (!Array.isArray(value)) return text(value);
+  return `[${value.slice(0, 5).map(text).join(', ')}${value.length > 5 ? `, … (${value.length} in all)` : ''}]`;
 }
 
 /**

@@ -122,7 +122,7 @@ describe('back-channel logout while the realm JWKS answers errors', () => {
     expect(handler.stats.unavailable).toBe(300);
     expect(handler.stats.unavailableInCooldown).toBe(100); // before this fix: no such count
     expect(cooldownWarnings()).toEqual([
-      'back-channel logout not completed: the realm JWKS was not fetched (its last fetch failed less than jwksCooldownMs ago, and the wait for the next ran out); answered 503 (Keycloak does not send the token again)',
+      `back-channel logout not completed: the realm JWKS was not fetched (${jwks.url}; its last fetch failed less than jwksCooldownMs ago, and the wait for the next ran out); answered 503 (Keycloak does not send the token again)`,
     ]);
     expect(unavailableWarnings()).toHaveLength(1); // a cause of its own: not counted with the fetch that failed
 
@@ -188,8 +188,8 @@ describe('back-channel logout while the realm JWKS answers errors', () => {
     expect(jwks.fetches).toBe(1);
     expect(handlers.logout.stats).toMatchObject({ unavailable: 2, unavailableInCooldown: 1 });
     expect(warnings).toEqual([
-      'Keycloak k_logout not applied: the realm JWKS is unavailable; answered 503',
-      'Keycloak k_logout not applied: the realm JWKS was not fetched (its last fetch failed less than jwksCooldownMs ago, and the wait for the next ran out); answered 503',
+      `Keycloak k_logout not applied: the realm JWKS is unavailable (${jwks.url}); answered 503`,
+      `Keycloak k_logout not applied: the realm JWKS was not fetched (${jwks.url}; its last fetch failed less than jwksCooldownMs ago, and the wait for the next ran out); answered 503`,
     ]);
   });
 
