@@ -1,6 +1,9 @@
 import type { ConnectionStats, KccRedis } from '../connection.js';
 import type { ClientAuthFunction } from '../keyring/client-assertion.js';
 import type { KeyRing, KeyRingHealth } from '../keyring/key-ring.js';
+import type { LogoutRejectionReason } from '../revocation/backchannel-logout.js';
+import type { AdminRejectionReason } from '../revocation/keycloak-admin.js';
+import type { EndpointHandler, EndpointStats } from '../revocation/revocation-endpoint.js';
 import type { RevocationClaims } from '../revocation/revocation-index.js';
 import type { RevocationCheck, Revocations } from '../revocation/revocations.js';
 
@@ -44,6 +47,25 @@ export interface KccFastify {
   /** Key ring, revocation and connection state, for a readiness endpoint. */
   health(): KccHealth;
   /**
+   * The logout routes' counts (each handler's `stats`: `accepted`, `rejected` by reason,
+   * `unavailable`, `unavailableInCooldown`), copied at the call; a route not mounted is `undefined`.
+   * Keycloak does not send a logout again: alarm on `unavailable` (the realm JWKS or Redis failed)
+   * and on rejections that repeat for one reason (`unknown_kid`, `bad_aud`, …: an option is wrong),
+   * per instance (docs/logout-sync.md).
+   *
+   * @example
+   * setInterval(() => {
+   *   const { backchannelLogout, keycloakAdmin } = app.kcc.logoutStats();
+   *   report('logout.unavailable', (backchannelLogout?.unavailable ?? 0) + (keycloakAdmin?.logout.unavailable ?? 0));
+   * }, 60_000).unref();
+   */
+  logoutStats(): {
+    /** `POST routes.backchannelLogout`; undefined with `routes.backchannelLogout: false`. */
+    readonly backchannelLogout: EndpointStats<LogoutRejectionReason> | undefined;
+    /** `k_logout` and `k_push_not_before`; undefined unless `keycloakAdmin.enabled`. */
+    readonly keycloakAdmin: { readonly logout: EndpointStats<AdminRejectionReason>; readonly pushNotBefore: EndpointStats<AdminRejectionReason> } | undefined;
+  };
+  /**
    * Starts draining this instance for a shutdown (docs/shutdown.md): the health route
    * (`routes.health`) answers 503 with `status: 'draining'` from now on, so a load balancer or a
    * readiness probe sends traffic elsewhere, while every route (logouts included) goes on serving and
@@ -58,6 +80,13 @@ export interface KccFastify {
    * });
    */
   drain(): void;
+}
+
+/** A copy of a handler's counts, as {@link KccFastify.logoutStats} hands it out. @internal */
+export function statsCopy<Reason extends string>(handler: EndpointHandler<string> | undefined): EndpointStats<Reason> | undefined {
+  if (handler === undefined) return undefined;
+  const stats = handler.stats as EndpointStats<Reason>;
+  return { ...stats, rejected: { ...stats.rejected } };
 }
 
 declare module 'fastify' {

@@ -18,7 +18,7 @@ import { type ReplayGuard, RedisReplayGuard } from '../revocation/replay-guard.j
 import type { KeycloakAdminSink } from '../revocation/revocation-sink.js';
 import { FORM_CONTENT_TYPE, TEXT_CONTENT_TYPE } from '../revocation/revocation-endpoint.js';
 import { REVOCATION_DEFAULTS, Revocations, resolveRevocationOptions } from '../revocation/revocations.js';
-import type { KccFastify, KccHealth } from './decoration.js';
+import { type KccFastify, type KccHealth, statsCopy } from './decoration.js';
 import { mountHealthRoute } from './health-route.js';
 import { mountJwksRoute } from './jwks-route.js';
 import { type MountedEndpoint, mountLogoutRoutes } from './logout-routes.js';
@@ -224,6 +224,15 @@ async function kccPlugin(fastify: FastifyInstance, options: KccFastifyOptions): 
     check: (claims) => index.check(claims),
     rejects: (claims) => index.rejects(claims),
     health,
+    // The handlers, found by the paths they were mounted at.
+    logoutStats: () => {
+      const mounted = (path: string | undefined) => (path === undefined ? undefined : endpoints.find((endpoint) => endpoint.path === path)?.handler);
+      const [logout, pushNotBefore] = [statsCopy(mounted(resolved.adminPaths?.logout)), statsCopy(mounted(resolved.adminPaths?.pushNotBefore))];
+      return {
+        backchannelLogout: statsCopy(mounted(resolved.backchannelLogoutPath)),
+        keycloakAdmin: logout && pushNotBefore ? { logout, pushNotBefore } : undefined,
+      };
+    },
     drain: () => {
       if (draining || closed) return;
       draining = true;
