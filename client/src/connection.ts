@@ -840,7 +840,9 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
       : firstConnectWithoutReadyCheck(new Redis({ ...options, host: config.host, port: config.port, enableReadyCheck: false }));
     if (client instanceof Cluster) withoutClientInfo(client);
     this.clients.set(client, role);
-    if (client instanceof Cluster && role !== 'reader') this.topology ??= this.watchTopology();
+    // Not on a serverless cache: it shows one virtual shard, whose map does not change as it scales
+    // (docs/serverless.md), and each read there is an ECPU billed, 60 a minute per instance.
+    if (client instanceof Cluster && role !== 'reader' && !this.config.serverless) this.topology ??= this.watchTopology();
     this.renewal?.track(client);
     client.on('error', (error: Error) => this.onClientError(role, error));
     // A cluster reports its nodes' failures (WRONGPASS after a rotation among them) as 'node error'.

@@ -24,6 +24,8 @@ export interface KccRedisConfig {
   readonly port: number;
   readonly tls: false | { readonly ca?: string | Buffer; readonly servername?: string };
   readonly clusterMode: boolean;
+  /** An ElastiCache Serverless cache (`serverless` or KCC_REDIS_SERVERLESS): one virtual shard, billed per command. */
+  readonly serverless: boolean;
   /** Pub/sub in cluster mode (see `KccConnectionOptions.pubSub`). */
   readonly pubSub: PubSubOption;
   readonly keyPrefix: string;
@@ -171,6 +173,7 @@ export async function resolveConnection(options: KccConnectionOptions = {}): Pro
     port: resolvedEndpoint.port,
     tls: resolvedEndpoint.tls ? { ca: tlsCa, servername: options.tls?.servername } : false,
     clusterMode: options.clusterMode ?? (serverless || (resolvedEndpoint.clusterMode ?? false)),
+    serverless,
     pubSub,
     keyPrefix: keyPrefix!,
     region,

@@ -9,7 +9,7 @@ import { EventLog } from '../../../client/src/event-log.js';
 import { Locks } from '../../../client/src/lock.js';
 import { Store } from '../../../client/src/store.js';
 import { LocalCluster } from '../../../local/local-cluster.js';
-import { nextEvent, until } from '../../support/events.js';
+import { nextEvent, until, untilAsync } from '../../support/events.js';
 import { startWriteWorkers } from '../../support/write-workers.js';
 import { type FakeClock, HOUR, fakeClock } from '../../support/fake-clock.js';
 import { IamProxy } from '../../support/iam-proxy.js';
@@ -107,6 +107,52 @@ describe('serverless: one endpoint, slots across three TLS primaries', () => {
       open.push({ redis });
       return redis;
     });
+  });
+
+  /** `CLUSTER SLOTS` calls on all nodes since `resetAll()`. */
+  async function slotsReads(): Promise<number> {
+    let calls = 0;
+    for (const node of cluster.nodes) {
+      const admin = await node.admin();
+      try {
+        const stats = await admin.info('commandstats');
+        calls += Number(/cmdstat_cluster\|slots:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+      } finally {
+        await admin.quit();
+      }
+    }
+    return calls;
+  }
+
+  async function resetAll(): Promise<void> {
+    for (const node of cluster.nodes) {
+      const admin = await node.admin();
+      await admin.config('RESETSTAT').finally(() => admin.quit());
+    }
+  }
+
+  // A server-load review: the topology read every second (for a node cluster's failovers) was 60 of
+  // an idle instance's 100 commands a minute on a serverless cache, each an ECPU billed, for a map
+  // that does not change there (one virtual shard).
+  it('reads the topology every second on a node cluster, never on a serverless cache', async () => {
+    const user = cluster.users.get('pw-app-prod')!;
+    const options = { url: cluster.url, tls: { ca: cluster.ca, servername: 'localhost' }, username: user.username, password: user.password, heartbeat: false, env: {} } satisfies KccConnectionOptions;
+    const nodeCluster = await KccRedis.connect({ ...options, clusterMode: true });
+    // A node is asked over a connection the cluster holds to it (a command opens one).
+    expect(await nodeCluster.run((r) => r.ping())).toBe('PONG');
+    await resetAll();
+    const begun = performance.now();
+    await untilAsync(async () => (await slotsReads()) >= 3, 'three topology reads by the node-cluster instance', 30_000);
+    const window = performance.now() - begun;
+    await nodeCluster.close();
+
+    const serverless = await KccRedis.connect({ ...options, serverless: true });
+    open.push({ redis: serverless });
+    expect(await serverless.run((r) => r.ping())).toBe('PONG');
+    await resetAll();
+    // Twice as long as the node-cluster instance took for three reads.
+    await new Promise((resolve) => setTimeout(resolve, 2 * window));
+    expect(await slotsReads()).toBe(0);
   });
 
   /**
