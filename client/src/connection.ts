@@ -92,8 +92,24 @@ export interface ConnectionStats {
 }
 
 const MAX_AUTH_ATTEMPTS = 5;
-/** How often {@link KccRedis.run} retries a command the server refused for now (LOADING, TRYAGAIN). */
+/** How soon {@link KccRedis.run} first retries a command the server refused for now (LOADING, TRYAGAIN). */
 const NOT_NOW_RETRY_MS = 100;
+/** The longest wait between retries of a command refused with LOADING. */
+const LOADING_RETRY_MAX_MS = 1_000;
+
+/**
+ * The wait before retry `tries` (from 1) of a command refused for now. A slot moving (TRYAGAIN, a
+ * redirection) ends within moments: every {@link NOT_NOW_RETRY_MS}. A load takes seconds, and a whole
+ * fleet's commands wait on it: doubling up to {@link LOADING_RETRY_MAX_MS}, each wait drawn between
+ * half and all of it, so that the retries of hundreds of instances spread out (a server-load review:
+ * every pending command of every instance retried every 100 ms, in step).
+ * @internal
+ */
+export function notNowDelay(reason: keyof typeof NOT_NOW_REASONS, tries: number, random: () => number = Math.random): number {
+  if (reason !== 'LOADING') return NOT_NOW_RETRY_MS;
+  const ceiling = Math.min(NOT_NOW_RETRY_MS * 2 ** Math.min(tries - 1, 10), LOADING_RETRY_MAX_MS);
+  return Math.round(ceiling / 2 + random() * (ceiling / 2));
+}
 /**
  * How often a cluster's topology is read (CLUSTER SLOTS, on a connection already open): sharded
  * subscriptions follow a moved slot, and commands leave a primary that froze (a host failure: no
@@ -445,13 +461,14 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   /**
    * Runs commands on the command connection. A command rejected because the credentials were
    * rotated is retried after the credentials are re-read (a few times, bounded). One the server
-   * refused for now without running it is retried every {@link NOT_NOW_RETRY_MS}: LOADING after a
+   * refused for now without running it is retried ({@link notNowDelay}): LOADING after a
    * restart for up to `connectTimeoutMs`; in cluster mode, redirections past ioredis's own retries
    * while the slot moves, for {@link SLOT_MOVING_RETRY_MS} more. Any other error is thrown as is.
    */
   async run<T>(operation: (client: RedisClient) => Promise<T>): Promise<T> {
     let authAttempts = 0;
     let refusedSince: number | undefined;
+    let refusals = 0;
     for (;;) {
       const generation = this.credentials.version;
       try {
@@ -467,7 +484,9 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
               { cause: redisErrorSummary(error) },
             );
           }
-          await new Promise((resolve) => setTimeout(resolve, NOT_NOW_RETRY_MS));
+          // Not past the limit: the last wait ends at it, and the error then says so.
+          const left = limitMs - (performance.now() - refusedSince);
+          await new Promise((resolve) => setTimeout(resolve, Math.max(1, Math.min(notNowDelay(notNow, ++refusals), left))));
           continue;
         }
         if (isReadonly(error)) {
