@@ -10,6 +10,19 @@ import { pause, withTimeout } from './time-limit.js';
 /** How long one confirmation SUBSCRIBE or SSUBSCRIBE may take before it is retried (a connection that is down holds it). */
 const CONFIRM_TIMEOUT_MS = 5_000;
 
+/**
+ * The wait after failed re-subscription `attempt` (from 0): doubling from 100 ms, up to 2 s while the
+ * server does not answer, up to 30 s once it refuses (NOPERM after an ACL change does not pass by
+ * itself, and every instance of a fleet would fill the ACL log and the authorization alarm every
+ * 2 s; the log polls deliver meanwhile), each wait drawn between half and all of it so that a
+ * fleet's retries spread out (a server-load review).
+ * @internal
+ */
+export function resubscribeDelay(attempt: number, refused: boolean, random: () => number = Math.random): number {
+  const ceiling = Math.min(100 * 2 ** Math.min(attempt, 20), refused ? 30_000 : 2_000);
+  return Math.round(ceiling / 2 + random() * (ceiling / 2));
+}
+
 
 /** Receives a message as published on a channel. */
 export type MessageListener = (message: string) => void;
@@ -411,7 +424,7 @@ export class Subscriptions {
             warned = true;
             this.context.logger.warn(`subscribing the channels again (${path} pub/sub) after the subscriber connection changed was refused; retrying until it holds`, { error: String(error) });
           }
-          await pause(Math.min(100 * 2 ** attempt, 2_000));
+          await pause(resubscribeDelay(attempt, refusal(error)));
         }
       }
     } finally {
