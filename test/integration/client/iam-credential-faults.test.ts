@@ -67,7 +67,7 @@ describe('IAM authentication when the credential provider stalls or tokens are r
       expect(state.calls).toBeGreaterThanOrEqual(3); // connect, the call that never answered, the retry
       expect(iam.proxy.logins.at(-1)!.tokenAgeMs).toBeLessThan(1_000);
       expect(iam.proxy.refusals).toEqual([]);
-      expect(warnings).toContainEqual(expect.stringMatching(/^signing an ElastiCache IAM auth token failed: KccAwsError: .*credential provider did not answer within \d+ ms; check /));
+      expect(warnings).toContainEqual(expect.stringMatching(/^signing an ElastiCache IAM auth token failed; connections cannot log in until it works \(docs\/iam-auth\.md\): KccAwsError: .*credential provider did not answer within \d+ ms; check /));
     });
 
     it('lets a reconnect go ahead with the still-valid token, and leaves no stuck call behind for the next one', async () => {

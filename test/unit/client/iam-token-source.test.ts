@@ -56,6 +56,29 @@ describe('IAM token source', () => {
     tokens.stop();
   });
 
+  // An on-call review: each reconnect signs, and each failure was a warning (a reconnect loop every few
+  // seconds while the credentials cannot be had). Now the first, then at most one a minute with the
+  // count, and one when signing works again.
+  it('says a signing failure at once, then at most once a minute with the count since, and its end once', async () => {
+    let fail = true;
+    const warnings: string[] = [];
+    const clock = fakeClock(Date.parse('2026-12-01T12:00:00Z'));
+    const tokens = new IamTokenSource({
+      cacheName: 'kcc-redis', userId: 'my-app-prod', region: 'eu-west-1', serverless: false, now: clock.now, refreshAfterMs: 5 * MINUTE, checkIntervalMs: 3_600_000,
+      credentials: async () => {
+        if (fail) throw new Error('instance metadata service unreachable');
+        return KEY;
+      },
+      logger: { warn: (message) => void warnings.push(message), info: () => {} },
+    });
+    for (let i = 0; i < 5; i++) await tokens.refresh().catch(() => undefined);
+    expect(warnings).toEqual([expect.stringMatching(/^signing an ElastiCache IAM auth token failed; connections cannot log in until it works/)]);
+    fail = false;
+    await tokens.refresh();
+    expect(warnings).toEqual([expect.any(String), 'signing ElastiCache IAM auth tokens works again, after 5 failures']);
+    tokens.stop();
+  });
+
   it('asks the provider to refresh after the server refused a token', async () => {
     const asked: boolean[] = [];
     const { tokens } = source(async (options) => {
