@@ -292,6 +292,8 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   private readonly everReady = new Set<ConnectionRole>();
   /** Per role, an outage said in the log: when it was said, so that it is said at most once a minute and its end once. */
   private readonly outageSaid = new Map<ConnectionRole, { firstAt: number; saidAt: number }>();
+  /** When a refusal of the credentials that re-reading did not change was last said. */
+  private credentialsRefusedSaidAt = Number.NEGATIVE_INFINITY;
   /** Times the command connection became ready, or opened a connection to a cluster node: each may reach another server process ({@link watchServer}). */
   private commandConnects = 0;
   private readonly credentials: CredentialRefresher;
@@ -988,6 +990,24 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     this.config.logger.warn(`the ${role} connection to ${this.config.host}:${this.config.port} works again, ${Math.round((performance.now() - said.firstAt) / 1000)} s after its failure was first said`);
   }
 
+  /**
+   * Redis refused this instance's credentials and a re-read gave the same (or there is nothing to
+   * re-read): an instance left on a rotated-away password says so at most once a minute, with what to
+   * check, where before only a counter and an event told (an on-call review).
+   */
+  private sayCredentialsRefused(role: ConnectionRole): void {
+    const now = performance.now();
+    if (now - this.credentialsRefusedSaidAt < OUTAGE_WARNING_INTERVAL_MS) return;
+    this.credentialsRefusedSaidAt = now;
+    const { username } = this.credentials.credentials;
+    const who = userNamed(username);
+    this.config.logger.warn(
+      this.credentials.refreshable
+        ? `Redis refused the ${role} connection's login as ${who}, and re-reading the credentials gave the same: check that this instance reads the app-env's secret (KCC_REDIS_SECRET_ID: the stack output's secretArn) and that its last rotation finished (kcc-redis status); reconnecting`
+        : `Redis refused the ${role} connection's login as ${who}; the credentials were given as fixed values, so a rotated password is never picked up: give the secret (KCC_REDIS_SECRET_ID) instead, or restart with the new password; reconnecting`,
+    );
+  }
+
   /** The latest error a connection reported after it had been ready, as a log line (name and message; never a command's arguments). @internal */
   get lastFailure(): string | undefined {
     return this.lastConnectionError;
@@ -1007,7 +1027,10 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
       this.counters.authFailures++;
       this.emit('auth-failure', role, changed);
     }
-    if (!changed) return;
+    if (!changed) {
+      if (!joined) this.sayCredentialsRefused(role);
+      return;
+    }
     // Every connection reads the password through the refresher's stand-in at its next AUTH; only a
     // changed user name has to be written into ioredis' options.
     const { username } = this.credentials.credentials;
