@@ -1003,7 +1003,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     const who = userNamed(username);
     this.config.logger.warn(
       this.credentials.refreshable
-        ? `Redis refused the ${role} connection's login as ${who}, and re-reading the credentials gave the same: check that this instance reads the app-env's secret (KCC_REDIS_SECRET_ID: the stack output's secretArn) and that its last rotation finished (kcc-redis status); reconnecting`
+        ? `Redis refused the ${role} connection's login as ${who}, and re-reading the credentials gave the same: check that this instance reads the app-env's secret (KCC_REDIS_SECRET_ID: the stack output's secretArn) and whether its last rotation failed half way (docs/operations-rotation.md#when-a-rotation-fails); reconnecting`
         : `Redis refused the ${role} connection's login as ${who}; the credentials were given as fixed values, so a rotated password is never picked up: give the secret (KCC_REDIS_SECRET_ID) instead, or restart with the new password; reconnecting`,
     );
   }

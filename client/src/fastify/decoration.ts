@@ -11,7 +11,8 @@ import type { RevocationCheck, Revocations } from '../revocation/revocations.js'
 export interface KccHealth {
   /**
    * `ok`: a good key ring is loaded and the revocation state is current; `degraded`: the ring in
-   * Redis was refused (the last good one signs) or the revocation state is stale; `closed`: after `onClose`.
+   * Redis was refused or has not been read for too long (the ring held here signs), or the
+   * revocation state is stale; `closed`: after `onClose`.
    */
   readonly status: 'ok' | 'degraded' | 'closed';
   readonly keyRing: KeyRingHealth;

@@ -18,7 +18,7 @@ export interface KccHealthSummary {
    */
   readonly serving: boolean;
   readonly keyRing: {
-    /** `ready`, or `degraded` while the ring in Redis is refused and the ring held here signs. */
+    /** `ready`, or `degraded` while the ring in Redis is refused or not read for too long, and the ring held here signs. */
     readonly status: KccHealth['keyRing']['status'];
     /** Generation of the ring held (the same on every instance once they agree). */
     readonly generation: number;

@@ -70,7 +70,7 @@ export const INSTRUMENTS = {
   },
   keyRing: {
     generation: gauge('kcc_redis.key_ring.generation', '{generation}', 'Generation of the signing-key ring this instance holds (0 before the first).'),
-    degraded: gauge('kcc_redis.key_ring.degraded', '1', '1 while the last ring read from Redis was refused and the ring held here signs, else 0.'),
+    degraded: gauge('kcc_redis.key_ring.degraded', '1', '1 while the ring held here signs but the ring in Redis was refused, or has not been read for longer than the key ring allows (Redis unreachable), else 0: health().lastError tells which.'),
     rotations: counter('kcc_redis.key_ring.rotations', '{rotation}', 'New signing keys this instance wrote, by mode (initial: the first key of an empty namespace).', [ATTRIBUTES.rotationMode]),
     refused: counter('kcc_redis.key_ring.refused', '{ring}', 'Rings read from Redis and refused, by reason (each stored ring counted once).', [ATTRIBUTES.refusalReason]),
     restored: counter('kcc_redis.key_ring.restored', '{ring}', 'Times this instance wrote the ring it holds back over a missing or refused one.'),
@@ -110,6 +110,12 @@ export const INSTRUMENTS = {
       '{revocation}',
       'Revocations this instance had written in the last 10 minutes (checked after a reconnect and every minute), and user-wide and client-wide not-befores it holds (checked after a reconnect), that Redis no longer held (a failover that lost acknowledged writes, a restart without persistence), written again.',
     ),
+    unwrittenDropped: counter(
+      'kcc_redis.revocation.unwritten.dropped',
+      '{revocation}',
+      'Revocations this instance gave up writing to Redis (past the bound of those waiting): only this instance applied them, and no other instance will (Keycloak does not send a logout again).',
+    ),
+    gapReloads: counter('kcc_redis.revocation.gap_reloads', '{reload}', 'Reloads of the stored state after a gap in the event log (messages lost while a poll could not tell which).'),
     revokedSessions: upDownCounter('kcc_redis.revocation.session.count', '{session}', 'Revoked sessions held in memory.'),
     revokedSubjects: upDownCounter('kcc_redis.revocation.subject.count', '{subject}', 'Subjects with a not-before held in memory.'),
   },

@@ -93,6 +93,8 @@ function observeRevocations(revocations: Revocations, observe: Observe): void {
   observe(i.unwritten, stats.unwritten);
   observe(i.unconfirmed, stats.unconfirmed);
   observe(i.rewrittenAfterLoss, stats.rewrittenAfterLoss);
+  observe(i.unwrittenDropped, stats.unwrittenDropped);
+  observe(i.gapReloads, stats.gapReloads.done);
   observe(i.revokedSessions, stats.revokedSessions);
   observe(i.revokedSubjects, stats.revokedSubjects);
 }

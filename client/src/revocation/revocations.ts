@@ -117,7 +117,7 @@ export interface RevocationEvents {
   stale: [];
   /** In contact again, caught up. */
   fresh: [];
-  /** A revocation was applied locally (from this instance, the bus, the log or the snapshot). */
+  /** A revocation was applied locally (from this instance, the bus or the log; not the stored state loaded at start or reloaded after a gap). */
   applied: [event: RevocationEvent];
   /**
    * The pushed not-before changed here (epoch s; 0 = cleared): a verified Keycloak push applied, or

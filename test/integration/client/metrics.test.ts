@@ -171,6 +171,9 @@ describe('revocations', () => {
     const outcome = (o: string) => ({ [ATTRIBUTES.logPollOutcome]: o });
     await reader.sdk.until('kcc_redis.revocation.log.polls', outcome('confirmed'), (v) => v !== undefined && v >= 2, 'two confirmed log polls on the reader');
     expect(await reader.sdk.value('kcc_redis.revocation.log.polls', outcome('read'))).toBe(reader.revocations.stats.logPolls.read);
+    // A gap reload and a revocation given up are what an operator alarms on (an on-call review): reported as the stats count them.
+    expect(await reader.sdk.value('kcc_redis.revocation.gap_reloads')).toBe(reader.revocations.stats.gapReloads.done);
+    expect(await writer.sdk.value('kcc_redis.revocation.unwritten.dropped')).toBe(writer.revocations.stats.unwrittenDropped);
   });
 
   it('refused by entry point (a future not-before at the API, a poison batch on the bus) and dropped by reason (junk on the channel)', async () => {
