@@ -30,7 +30,7 @@ import { MAX_CLIENT_NOT_BEFORE_BYTES, MAX_MEMBER_BYTES, loadRevocationSnapshot }
 import { RevocationWriter } from './revocation-writer.js';
 import { UnwrittenRevocations } from './unwritten-revocations.js';
 import { HeardRevocations } from './heard-revocations.js';
-import { RECENT_WRITES_WINDOW_MS, RecentWrites, coveredBy } from './recent-writes.js';
+import { RecentWrites, coveredBy } from './recent-writes.js';
 import { repairRevocationKeyTypes } from './revocation-key-types.js';
 import { MAX_LOG_ID_AHEAD_MS, isWrongTypeReply, warnRepaired } from '../lua-key-repair.js';
 import { SingleFlight } from '../single-flight.js';
@@ -1011,21 +1011,22 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   }
 
   /**
-   * The not-befores this instance holds that a reconnect's check compares with Redis. A failover loses
-   * only the writes of its last seconds (RECENT_WRITES_WINDOW_MS covers them): the client-wide one and
-   * the user-wide ones dated inside that window. All of them only when Redis holds fewer user-wide
-   * not-befores than this instance does (a restart without its data, an emptied key): checking every
-   * one at every reconnect cost the server, in a fleet of 500 each holding 100,000, about two minutes
-   * of script time within the five seconds the checks are spread over (a server-load review).
+   * The not-befores this instance holds that a reconnect's check compares with Redis, beside those
+   * it wrote or heard in the last 10 minutes (a failover loses only its last seconds of writes, and
+   * those are among them, whatever time they name): the client-wide one, and every user-wide one
+   * only when Redis holds fewer user-wide not-befores still in force than this instance does (a
+   * restart without its data, a key emptied), which one `ZCOUNT` tells. Checking every one at every
+   * reconnect cost the server, in a fleet of 500 each holding 100,000, about two minutes of script
+   * time within the five seconds the checks are spread over (a server-load review).
    */
   private async heldToCheck(now: number): Promise<RevocationEvent[]> {
     const oldestNbf = Math.floor((now - this.options.sessionMaxLifetimeMs) / 1000);
     const held = [...this.index.notBefores()].filter((event) => event.kind !== 'subject' || event.nbf > oldestNbf);
     const subjects = held.filter((event) => event.kind === 'subject').length;
-    const stored = subjects === 0 ? 0 : await this.redis.run((r) => r.zcard(this.redis.key(REVOCATION_KEYS.subjects)));
-    if (stored < subjects) return held;
-    const recentFrom = Math.floor((now - RECENT_WRITES_WINDOW_MS) / 1000);
-    return held.filter((event) => event.kind !== 'subject' || event.nbf >= recentFrom);
+    // In force by this instance's lifetime: members already expired for it (not pruned yet, or kept
+    // for a longer lifetime) are not counted against what it holds.
+    const stored = subjects === 0 ? 0 : await this.redis.run((r) => r.zcount(this.redis.key(REVOCATION_KEYS.subjects), `(${oldestNbf}`, '+inf'));
+    return stored < subjects ? held : held.filter((event) => event.kind !== 'subject');
   }
 
   /** Checks (with retries) and writes again what `missing` finds; resolves whether the check succeeded. */
@@ -1070,6 +1071,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     if (problem === 'unknown-kind') return this.skipUnknownKind(value, source);
     if (problem) return this.refuse(source, problem, 1);
     let event = value as RevocationEvent;
+    if (event.kind === 'subject') this.heard.add({ kind: 'subject', sub: event.sub, nbf: event.nbf }, now);
     if (event.kind !== 'session') return this.apply(event);
     // An up-to time that is not a whole number (a later format's?) or later than any honest writer
     // writes (it would be held in memory for decades) is taken as the whole session: refusing more,
