@@ -163,7 +163,10 @@ export class Locks {
     const ttl = lockTtl(ttlMs);
     const nonce = options.nonce ?? randomUUID();
     if (typeof nonce !== 'string' || nonce.length === 0 || nonce.length > 200) throw new TypeError(`nonce: ${show(nonce)} must be a string of 1 to 200 characters, one per acquisition (a random UUID), or left out`);
-    const handle = this.handle(name, this.options.owner ?? `${this.redis.instanceId}:${randomUUID()}`);
+    // Without a fixed owner the token is the acquisition's own; named from the nonce when one is
+    // given, so that a try with the same nonce finds its token in the lock (an attack review: a new
+    // token per call made the nonce useless there).
+    const handle = this.handle(name, this.options.owner ?? `${this.redis.instanceId}:${options.nonce ?? randomUUID()}`);
     const keys = [this.key(name), this.acquisitionKey(name)];
     const [taken, replaced] = await this.redis.script<[number, number]>(ACQUIRE, keys, [handle.token, ttl, options.force ? 'force' : '', MAX_LOCK_TTL_MS, nonce]);
     if (replaced > 0) {

@@ -278,8 +278,8 @@ async function underOption<T>(prefix: string, work: Promise<T>): Promise<T> {
   }
 }
 
-/** A problem that names an environment variable, not an option. */
-const ENVIRONMENT_PROBLEM = /^[A-Z][A-Z0-9_]*:/;
+/** A problem that names environment variables (one, or several: `A, B: …`), not an option. */
+const ENVIRONMENT_PROBLEM = /^[A-Z][A-Z0-9_]*(, [A-Z][A-Z0-9_]*)*:/;
 
 /** Options the plugin passes on as they are: a problem with one of them is named once, without a prefix. */
 const PASSED_ON = new Set(['issuer', 'clientId']);

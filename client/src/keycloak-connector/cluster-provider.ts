@@ -11,7 +11,7 @@ import { OptionProblems, kindOf, requireOptionsObject } from '../option-checks.j
 import { isPlainObject } from '../plain-object.js';
 import { connectionOptionProblems } from '../resolve-options.js';
 import { pause, withTimeout } from '../time-limit.js';
-import { type KccLogger, defaultLogger } from '../logger.js';
+import { type KccLogger, defaultLogger, kccLogger } from '../logger.js';
 import { Locks } from '../lock.js';
 import type { KccConnectionOptions } from '../options.js';
 import { RecentIds } from '../recent-ids.js';
@@ -765,7 +765,7 @@ function defineProvider({ AbstractClusterProvider: Base, BaseClusterEvents: Even
     }
 
     private get logger(): KccLogger {
-      return this.connection?.config.logger ?? this.#options.connection?.logger ?? defaultLogger;
+      return this.connection?.config.logger ?? (this.#options.connection?.logger ? kccLogger(this.#options.connection.logger) : defaultLogger);
     }
 
     private requireLocks(): Locks {

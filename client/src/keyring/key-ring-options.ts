@@ -142,7 +142,7 @@ export function planKeyRingOptions(options: KeyRingOptions, logger: KccLogger, c
  */
 export function kekEnvironmentConflict(env: Readonly<Record<string, string | undefined>>): string | undefined {
   if (!env.KCC_KEYRING_KEK || !env.KCC_KEYRING_KEK_SECRET_ID) return undefined;
-  return "KCC_KEYRING_KEK and KCC_KEYRING_KEK_SECRET_ID are both set; unset one (KCC_KEYRING_KEK is a fixed key, never rotated; KCC_KEYRING_KEK_SECRET_ID the stack's rotating secret)";
+  return "KCC_KEYRING_KEK, KCC_KEYRING_KEK_SECRET_ID: both are set; unset one (KCC_KEYRING_KEK is a fixed key, never rotated; KCC_KEYRING_KEK_SECRET_ID the stack's rotating secret)";
 }
 
 /**

@@ -204,7 +204,7 @@ export function createKeycloakAdminHandlers(options: KeycloakAdminOptions): Keyc
       const clocks = 'Keycloak\'s clock and this instance\'s differ (keep both on NTP)';
       if (reason === 'bad_resource') {
         warnRefusal('clientId', `Keycloak ${path} refused: the action is signed by the realm, but its "resource" is ${claimText(resource)}, not clientId (${claimText(options.clientId)}): ` +
-          `set clientId to this client's id in the realm, exactly (case counts). Every action is refused until then. ${lost}`, { option: 'clientId' });
+          `set clientId to this client's id in the realm, exactly (case counts), or, if other clients of the realm share this admin URL, this refusal is theirs and expected. Until then every action is refused. ${lost}`, { option: 'clientId' });
       } else if (reason === 'expired' && typeof expiration === 'number') {
         const passedS = nowS - expiration;
         warnRefusal(reason, `Keycloak ${path} refused: its "expiration" passed ${passedS} s ago by this instance's clock, more than clockToleranceMs (${toleranceMs / 1000} s) allows; ` +

@@ -182,6 +182,18 @@ describe('Locks', () => {
     expect(await redis.run((r) => r.exists(redis.key('lock:refresh')))).toBe(0);
   });
 
+  it('without a fixed owner too: a try with the nonce of an earlier one has the lock, and its handle releases it (an attack review: a new token per call made the nonce useless)', async () => {
+    const redis = await connect();
+    const locks = new Locks(redis);
+    const first = await locks.acquire('job-by-nonce', 60_000, { nonce: 'try-once' });
+    const again = await locks.acquire('job-by-nonce', 60_000, { nonce: 'try-once' });
+    expect(first).toBeDefined();
+    expect(again?.token).toBe(first!.token);
+    expect(await locks.acquire('job-by-nonce', 60_000)).toBeUndefined();
+    expect(await again!.release()).toBe(true);
+    expect(await redis.run((r) => r.exists(redis.key('lock:job-by-nonce')))).toBe(0);
+  });
+
   it("extend keeps the acquisition's nonce as long as the lock (a release sent again compares it)", async () => {
     const redis = await connect();
     const lock = (await new Locks(redis).acquire('long-job', 2_000))!;

@@ -134,7 +134,7 @@ describe('command lines', () => {
     for (const argv of [['status'], ['rotate-keys', '--immediate']]) {
       const result = await runCliInProcess(argv, { env });
       expect(result.code).toBe(2);
-      expect(result.stderr.split('\n')[0]).toContain(`kcc-redis ${argv[0]}: KCC_KEYRING_KEK and KCC_KEYRING_KEK_SECRET_ID are both set; unset one`);
+      expect(result.stderr.split('\n')[0]).toContain(`kcc-redis ${argv[0]}: KCC_KEYRING_KEK, KCC_KEYRING_KEK_SECRET_ID: both are set; unset one`);
       expect(result.stderr).not.toContain('k'.repeat(40));
     }
   });

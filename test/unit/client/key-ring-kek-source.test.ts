@@ -40,7 +40,7 @@ describe('key ring: which key-encryption key source is used', () => {
   it('with no option, the environment: KCC_KEYRING_KEK and KCC_KEYRING_KEK_SECRET_ID both set is refused (a fixed key would replace the rotating secret in silence); a short KCC_KEYRING_KEK an option overrides is not a problem', async () => {
     const both = await current({ env: { KCC_KEYRING_KEK_SECRET_ID: ARN, KCC_KEYRING_KEK: ENV_KEK } }).catch((e: unknown) => e);
     expect(both).toBeInstanceOf(KccConfigError);
-    expect((both as Error).message).toContain('KCC_KEYRING_KEK and KCC_KEYRING_KEK_SECRET_ID are both set; unset one');
+    expect((both as Error).message).toContain('KCC_KEYRING_KEK, KCC_KEYRING_KEK_SECRET_ID: both are set; unset one');
     expect((both as Error).message).not.toContain(ENV_KEK);
     expect(sm.mock.calls()).toHaveLength(0);
     expect(await current({ env: { KCC_KEYRING_KEK: ENV_KEK } })).toBe(fingerprint(ENV_KEK));

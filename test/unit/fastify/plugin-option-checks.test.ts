@@ -99,8 +99,10 @@ describe('the key ring\'s and the revocations\' own options are checked with the
     }
   });
 
-  it('an environment variable\'s problem keeps its own name (not keyRing.-prefixed)', async () => {
+  it('an environment variable\'s problem keeps its own name (not keyRing.-prefixed), also one that names two', async () => {
     const problems = await problemsOf({ keyRing: { env: { KCC_KEYRING_KEK: 'short' } } });
     expect(problems).toEqual([expect.stringMatching(/^KCC_KEYRING_KEK: must be at least \d+ characters \(has 5\)$/)]);
+    const both = await problemsOf({ keyRing: { env: { KCC_KEYRING_KEK: 'k'.repeat(64), KCC_KEYRING_KEK_SECRET_ID: 'kcc-redis/shop-prod/kek' } } });
+    expect(both).toEqual([expect.stringMatching(/^KCC_KEYRING_KEK, KCC_KEYRING_KEK_SECRET_ID: both are set; unset one/)]);
   });
 });

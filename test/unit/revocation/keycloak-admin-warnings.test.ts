@@ -27,7 +27,7 @@ describe('Keycloak admin endpoints: refusals that point at an option or a clock 
     expect((await handlers.pushNotBefore(await post({ action: 'PUSH_NOT_BEFORE', notBefore: 0 }))).status).toBe(400);
     const warning = (path: string, lost: string) =>
       `Keycloak ${path} refused: the action is signed by the realm, but its "resource" is "shop", not clientId ("Shop"): ` +
-      `set clientId to this client's id in the realm, exactly (case counts). Every action is refused until then. ${lost}`;
+      `set clientId to this client's id in the realm, exactly (case counts), or, if other clients of the realm share this admin URL, this refusal is theirs and expected. Until then every action is refused. ${lost}`;
     expect(fx.warnings).toEqual([warning('k_logout', LOGOUT_LOST), warning('k_push_not_before', PUSH_LOST)]);
     vi.setSystemTime(Date.now() + 60_000);
     await handlers.logout(await post({ action: 'LOGOUT', notBefore: 0, keycloakSessionIds: ['kc-1'] }));
