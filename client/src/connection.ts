@@ -290,8 +290,13 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   private lastConnectionError: string | undefined;
   /** Roles that have been ready once: a failure before that is the connect's to report, not the outage warning's. */
   private readonly everReady = new Set<ConnectionRole>();
-  /** Per role, an outage said in the log: when it was said, so that it is said at most once a minute and its end once. */
-  private readonly outageSaid = new Map<ConnectionRole, { firstAt: number; saidAt: number }>();
+  /**
+   * Per connection (a role, and in cluster mode a node): the outage under way (since when, and whether
+   * it was said) and when one was last said. A failure is said at most once a minute, its end only
+   * when the failure was said: a connection that fails and recovers over and over says so once a
+   * minute, not at every turn (an attack review: 8 cut-and-heal cycles in 2 s gave 16 warnings).
+   */
+  private readonly outages = new Map<string, { since: number | undefined; said: boolean; saidAt: number }>();
   /** When a refusal of the credentials that re-reading did not change was last said. */
   private credentialsRefusedSaidAt = Number.NEGATIVE_INFINITY;
   /** Times the command connection became ready, or opened a connection to a cluster node: each may reach another server process ({@link watchServer}). */
@@ -872,15 +877,20 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
       client.on('node error', onNodeError);
       // The sharded subscribers' connections report theirs under another name (ioredis 6, ClusterSubscriberGroup).
       client.on('nodeError', onNodeError);
-      client.on('+node', (node: Redis) => node.once('ready', () => {
-        if (role === 'commands') this.commandConnects++;
-        this.emit('node-ready', role);
-      }));
+      client.on('+node', (node: Redis) => {
+        node.once('ready', () => {
+          if (role === 'commands') this.commandConnects++;
+          this.emit('node-ready', role);
+        });
+        // A node's own failure ends when that node's connection is back (the cluster stays ready meanwhile).
+        node.on('ready', () => this.outageEnded(role, `${node.options.host}:${node.options.port}`));
+      });
     }
     client.on('ready', () => {
       if (role === 'commands') this.commandConnects++;
       if (readonly && client instanceof Redis) readonly.onReady(client);
       this.everReady.add(role);
+      this.lastConnectionError = undefined;
       this.outageEnded(role);
       this.emit('ready', role);
     });
@@ -976,18 +986,26 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     const line = errorLine(error);
     this.lastConnectionError = line;
     if (!this.everReady.has(role)) return;
+    const where = node ?? `${this.config.host}:${this.config.port}`;
+    const key = `${role} ${where}`;
     const now = performance.now();
-    const said = this.outageSaid.get(role);
-    if (said && now - said.saidAt < OUTAGE_WARNING_INTERVAL_MS) return;
-    this.outageSaid.set(role, { firstAt: said?.firstAt ?? now, saidAt: now });
-    this.config.logger.warn(`the ${role} connection to ${node ?? `${this.config.host}:${this.config.port}`} failed: reconnecting with backoff (up to reconnectMaxDelayMs)`, { error: line });
+    const outage = this.outages.get(key) ?? { since: undefined, said: false, saidAt: Number.NEGATIVE_INFINITY };
+    outage.since ??= now;
+    this.outages.set(key, outage);
+    if (outage.said || now - outage.saidAt < OUTAGE_WARNING_INTERVAL_MS) return;
+    outage.said = true;
+    outage.saidAt = now;
+    this.config.logger.warn(`the ${role} connection to ${where} failed: reconnecting with backoff (up to reconnectMaxDelayMs)`, { error: line });
   }
 
-  private outageEnded(role: ConnectionRole): void {
-    const said = this.outageSaid.get(role);
-    if (!said) return;
-    this.outageSaid.delete(role);
-    this.config.logger.warn(`the ${role} connection to ${this.config.host}:${this.config.port} works again, ${Math.round((performance.now() - said.firstAt) / 1000)} s after its failure was first said`);
+  /** The connection of `role` (to `where`; every one of the role when not given) is ready again. */
+  private outageEnded(role: ConnectionRole, where?: string): void {
+    for (const [key, outage] of this.outages) {
+      if (outage.since === undefined || !(where === undefined ? key.startsWith(`${role} `) : key === `${role} ${where}`)) continue;
+      if (outage.said) this.config.logger.warn(`the ${key.replace(' ', ' connection to ')} works again, ${Math.round((performance.now() - outage.since) / 1000)} s after it failed`);
+      outage.since = undefined;
+      outage.said = false;
+    }
   }
 
   /**
@@ -1017,6 +1035,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   private onSocketTimeout(role: ConnectionRole, node?: string): void {
     if (this.closed) return;
     this.counters.socketTimeouts++;
+    this.lastConnectionError = `no reply within socketTimeoutMs (${this.socketTimeoutOf(role)} ms)`;
     this.config.logger.warn(`the ${role} connection to ${node ?? `${this.config.host}:${this.config.port}`} got no reply within ${this.socketTimeoutOf(role)} ms (socketTimeoutMs): closed it, reconnecting; commands in flight are sent again (a node that vanished, a failover, or this process stalled)`);
   }
 
