@@ -12,7 +12,7 @@ describe('Fastify plugin registration and lifecycle', () => {
   it('decorates fastify.kcc once: ring, revocations, check, clientAuth, health; opens three connections', async () => {
     const app = await appWith(base({ connection: { ...connectionTo(server), instanceId: 'decorated' } }));
     try {
-      expect(Object.keys(app.kcc).sort()).toEqual(['check', 'clientAuth', 'drain', 'health', 'keyRing', 'redis', 'rejects', 'revocations']);
+      expect(Object.keys(app.kcc).sort()).toEqual(['check', 'clientAuth', 'drain', 'health', 'keyRing', 'logoutStats', 'redis', 'rejects', 'revocations']);
       expect(app.kcc.check({ sid: 'nobody' })).toBe('active');
       expect(app.kcc.rejects({ sid: 'nobody' })).toBe(false);
       expect(app.kcc.health()).toMatchObject({ status: 'ok', keyRing: { status: 'ready' }, revocations: { status: 'current' } });
