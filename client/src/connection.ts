@@ -9,6 +9,7 @@ import { Heartbeat } from './heartbeat.js';
 import { ConnectionRenewal, type RenewalOutcome } from './iam/connection-renewal.js';
 import { IamAuth, loadIamPeers } from './iam/iam-auth.js';
 import { errorLine, redactAuthArguments, redactCommandArguments, redisErrorSummary } from './redis-error-redaction.js';
+import { pacedWarner } from './paced-warning.js';
 import { KccAuthError, KccClosedError, KccConnectionError } from './errors.js';
 import { SHAPES, requireOptionsObject } from './option-checks.js';
 import { namespacedChannel, namespacedKey } from './contract/naming.js';
@@ -297,8 +298,8 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
    * minute, not at every turn (an attack review: 8 cut-and-heal cycles in 2 s gave 16 warnings).
    */
   private readonly outages = new Map<string, { since: number | undefined; said: boolean; saidAt: number }>();
-  /** When a refusal of the credentials that re-reading did not change was last said. */
-  private credentialsRefusedSaidAt = Number.NEGATIVE_INFINITY;
+  /** Warnings of something that repeats (a refused login at every reconnect), said at most once a minute. */
+  private readonly warnPaced: ReturnType<typeof pacedWarner>;
   /** Times the command connection became ready, or opened a connection to a cluster node: each may reach another server process ({@link watchServer}). */
   private commandConnects = 0;
   private readonly credentials: CredentialRefresher;
@@ -384,6 +385,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     setMaxListeners(0, this.closing.signal); // one listener per connection still connecting, however many
     const { credentials, refreshCredentials, ...rest } = config;
     this.config = rest;
+    this.warnPaced = pacedWarner(config.logger);
     this.credentials = new CredentialRefresher(credentials, refreshCredentials, config.credentialRefreshMinIntervalMs);
     this.serverClock = new ServerClock(this, config.logger);
     this.tlsSessions = config.tls ? new TlsSessions() : undefined;
@@ -1014,12 +1016,9 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
    * check, where before only a counter and an event told (an on-call review).
    */
   private sayCredentialsRefused(role: ConnectionRole): void {
-    const now = performance.now();
-    if (now - this.credentialsRefusedSaidAt < OUTAGE_WARNING_INTERVAL_MS) return;
-    this.credentialsRefusedSaidAt = now;
-    const { username } = this.credentials.credentials;
-    const who = userNamed(username);
-    this.config.logger.warn(
+    const who = userNamed(this.credentials.credentials.username);
+    this.warnPaced(
+      'credentials refused',
       this.credentials.refreshable
         ? `Redis refused the ${role} connection's login as ${who}, and re-reading the credentials gave the same: check that this instance reads the app-env's secret (KCC_REDIS_SECRET_ID: the stack output's secretArn) and whether its last rotation failed half way (docs/operations-rotation.md#when-a-rotation-fails); reconnecting`
         : `Redis refused the ${role} connection's login as ${who}; the credentials were given as fixed values, so a rotated password is never picked up: give the secret (KCC_REDIS_SECRET_ID) instead, or restart with the new password; reconnecting`,

@@ -2,6 +2,7 @@ import type { KccLogger } from '../logger.js';
 import { type IamAuthTokenOptions, type SignedIamToken, signIamToken } from './auth-token.js';
 import { type AwsCredentialsProvider, resolveAwsCredentials } from './aws-credentials.js';
 import { CONNECTION_DEFAULTS } from '../options.js';
+import { pacedWarner } from '../paced-warning.js';
 import { secretStandIn } from '../secret-stand-in.js';
 
 /** What a {@link IamTokenSource} signs for. */
@@ -43,9 +44,6 @@ const REDACTED = '[IAM auth token]';
  * IMDS/STS on every attempt. A provider call that does not answer within `credentialsTimeoutMs`
  * fails the signature (the shared one ends, so the next caller asks again instead of joining it).
  */
-/** A failure to sign is said at most this often (each reconnect signs). */
-const SIGNING_WARNING_INTERVAL_MS = 60_000;
-
 export class IamTokenSource {
   // Private fields (#) stay out of console.log / util.inspect dumps of this object.
   #newest: SignedIamToken | undefined;
@@ -53,8 +51,9 @@ export class IamTokenSource {
   private refreshCredentials = false;
   /** performance.now() of the last forced refresh. */
   private lastForcedAt = Number.NEGATIVE_INFINITY;
-  /** Signing failures since the last warning said, and when that was: said at once, then at most once a minute, and its end once. */
-  private failing = { since: 0, saidAt: Number.NEGATIVE_INFINITY, unsaid: 0 };
+  /** Signing failures since the last success: said at once, then at most once a minute (every reconnect signs), and their end once. */
+  private failures = 0;
+  private readonly warnFailure: ReturnType<typeof pacedWarner>;
   private readonly timer: NodeJS.Timeout;
   /** Tokens signed so far. */
   signed = 0;
@@ -62,6 +61,7 @@ export class IamTokenSource {
   readonly password: object;
 
   constructor(private readonly options: IamTokenSourceOptions) {
+    this.warnFailure = pacedWarner(options.logger);
     this.timer = setInterval(() => this.keepFresh(), options.checkIntervalMs);
     this.timer.unref();
     this.password = secretStandIn(() => this.current(), REDACTED);
@@ -124,30 +124,17 @@ export class IamTokenSource {
       const credentials = await resolveAwsCredentials(this.options.credentials, force, timeoutMs);
       this.#newest = await signIamToken(this.options, credentials, new Date(this.options.now()));
       this.signed++;
-      if (this.failing.since > 0) {
-        this.options.logger.warn(`signing ElastiCache IAM auth tokens works again, after ${this.failing.since} failures`, { cacheName: this.options.cacheName, userId: this.options.userId });
-        this.failing = { since: 0, saidAt: Number.NEGATIVE_INFINITY, unsaid: 0 };
+      if (this.failures > 0) {
+        this.options.logger.warn(`signing ElastiCache IAM auth tokens works again, after ${this.failures} failures`, { cacheName: this.options.cacheName, userId: this.options.userId });
+        this.failures = 0;
       }
     } catch (error) {
       // The refused credentials were not replaced: the refresh is still owed.
       if (force) this.refreshCredentials = true;
-      this.reportFailure(error);
+      this.failures++;
+      this.warnFailure('signing', 'signing an ElastiCache IAM auth token failed; connections cannot log in until it works (docs/iam-auth.md)', { cacheName: this.options.cacheName, userId: this.options.userId, error: String(error) });
       throw error;
     }
-  }
-
-  /** Every reconnect signs a token: while credentials cannot be had, at most one warning a minute, with the count since the last. */
-  private reportFailure(error: unknown): void {
-    this.failing.since++;
-    const now = performance.now();
-    if (now - this.failing.saidAt < SIGNING_WARNING_INTERVAL_MS) {
-      this.failing.unsaid++;
-      return;
-    }
-    const more = this.failing.unsaid > 0 ? ` (${this.failing.unsaid} more since the last warning)` : '';
-    this.failing.saidAt = now;
-    this.failing.unsaid = 0;
-    this.options.logger.warn(`signing an ElastiCache IAM auth token failed${more}; connections cannot log in until it works (docs/iam-auth.md)`, { cacheName: this.options.cacheName, userId: this.options.userId, error: String(error) });
   }
 
   private keepFresh(): void {

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { KccClosedError, KccConnectionError, KccInputError } from '../errors.js';
-import type { KccLogger } from '../logger.js';
 import { RecentIds } from '../recent-ids.js';
 import { type OptionProblems, kindOf, show } from '../option-checks.js';
+import { PACED_WARNING_INTERVAL_MS, pacedWarner } from '../paced-warning.js';
 import { ASYMMETRIC_JWS_ALGORITHMS, isJwksFetchSkipped } from './realm-keys.js';
 import type { ReplayGuard } from './replay-guard.js';
 import type { RevocationSink } from './revocation-sink.js';
@@ -301,29 +301,14 @@ function isRecordableTtl(ttlMs: number): boolean {
 }
 
 /** How often a logout endpoint warns about its 503s of one kind: the rest are counted, and said with the next warning. */
-export const UNAVAILABLE_WARNING_INTERVAL_MS = 60_000;
+export const UNAVAILABLE_WARNING_INTERVAL_MS = PACED_WARNING_INTERVAL_MS;
 
 /**
- * A logout endpoint's `warn` for its 503s: at most one a minute ({@link UNAVAILABLE_WARNING_INTERVAL_MS})
- * for each `what`, the next one saying how many were not logged since. Forged tokens with made-up
- * `kid`s are answered 503 while the realm's JWKS fails, one warning each before (an attack review:
- * 200 requests, 200 lines); the handler's `stats.unavailable` still counts every one. `what` names
- * the cause from a fixed set (never a token or a value from the request).
+ * A logout endpoint's `warn` for its 503s and refusals ({@link pacedWarner}): forged tokens with
+ * made-up `kid`s are answered 503 while the realm's JWKS fails, one warning each before (an attack
+ * review: 200 requests, 200 lines); the handler's `stats.unavailable` still counts every one.
  */
-export function unavailableWarner(logger: KccLogger): (what: string, message: string, context: Record<string, unknown>) => void {
-  const last = new Map<string, { at: number; suppressed: number }>();
-  return (what, message, context) => {
-    const now = Date.now();
-    const seen = last.get(what);
-    if (seen !== undefined && now - seen.at < UNAVAILABLE_WARNING_INTERVAL_MS && now >= seen.at) {
-      seen.suppressed += 1;
-      return;
-    }
-    last.set(what, { at: now, suppressed: 0 });
-    const more = seen !== undefined && seen.suppressed > 0 ? ` (${seen.suppressed} more like it since the last such warning, not logged)` : '';
-    logger.warn(`${message}${more}`, context);
-  };
-}
+export const unavailableWarner = pacedWarner;
 
 /** Turns a request handler into an {@link EndpointHandler} that never rejects: an unexpected error becomes `onError`'s response. */
 export function endpointHandler<Reason extends string>(
