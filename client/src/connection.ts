@@ -9,7 +9,7 @@ import { Heartbeat } from './heartbeat.js';
 import { ConnectionRenewal, type RenewalOutcome } from './iam/connection-renewal.js';
 import { IamAuth, loadIamPeers } from './iam/iam-auth.js';
 import { errorLine, redactAuthArguments, redactCommandArguments, redisErrorSummary } from './redis-error-redaction.js';
-import { pacedWarner } from './paced-warning.js';
+import { PACED_WARNING_INTERVAL_MS, pacedWarner } from './paced-warning.js';
 import { KccAuthError, KccClosedError, KccConnectionError } from './errors.js';
 import { SHAPES, requireOptionsObject } from './option-checks.js';
 import { namespacedChannel, namespacedKey } from './contract/naming.js';
@@ -138,9 +138,6 @@ function isSocketTimeout(error: Error): boolean {
 
 /** How many reconnects a command waits through before it is rejected (ioredis' maxRetriesPerRequest, the command connection). */
 const COMMAND_RETRIES = 20;
-
-/** A connection's failure is said at most this often per role (its end once). */
-const OUTAGE_WARNING_INTERVAL_MS = 60_000;
 
 /**
  * How long after it was sent a command whose reply was lost may run again on a new connection
@@ -994,7 +991,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     const outage = this.outages.get(key) ?? { since: undefined, said: false, saidAt: Number.NEGATIVE_INFINITY };
     outage.since ??= now;
     this.outages.set(key, outage);
-    if (outage.said || now - outage.saidAt < OUTAGE_WARNING_INTERVAL_MS) return;
+    if (outage.said || now - outage.saidAt < PACED_WARNING_INTERVAL_MS) return;
     outage.said = true;
     outage.saidAt = now;
     this.config.logger.warn(`the ${role} connection to ${where} failed: reconnecting with backoff (up to reconnectMaxDelayMs)`, { error: line });
