@@ -310,13 +310,11 @@ export function createBackchannelLogoutHandler(options: BackchannelLogoutOptions
     return invalidRequestResponse(`${prefix}${description}`);
   }
 
-  const warnUnavailable = unavailableWarner(logger);
-  const warnClock = unavailableWarner(logger);
-  const warnMismatch = unavailableWarner(logger);
-  const warnKeySet = unavailableWarner(logger);
+  // One pacing per kind: the 503 causes, the clock, the claim mismatches and the key set's reasons are kept apart by prefix.
+  const warnPaced = unavailableWarner(logger);
   function unavailable(what: string, cause: unknown): EndpointResponse {
     stats.unavailable += 1;
-    warnUnavailable(what, `back-channel logout not completed: ${what}; answered 503 (Keycloak does not send the token again)`, {
+    warnPaced(`unavailable: ${what}`, `back-channel logout not completed: ${what}; answered 503 (Keycloak does not send the token again)`, {
       error: cause instanceof Error ? cause.message : String(cause),
     });
     return unavailableResponse();
@@ -331,16 +329,16 @@ export function createBackchannelLogoutHandler(options: BackchannelLogoutOptions
     if (!verdict.ok) {
       if (verdict.reason !== 'unavailable') {
         if (verdict.iatAheadS !== undefined) {
-          warnClock('iat ahead', `back-channel logout refused: its "iat" is ${verdict.iatAheadS} s ahead of this instance's clock, more than clockToleranceMs (${toleranceS} s) allows: ` +
+          warnPaced('clock: iat ahead', `back-channel logout refused: its "iat" is ${verdict.iatAheadS} s ahead of this instance's clock, more than clockToleranceMs (${toleranceS} s) allows: ` +
             'the identity provider\'s clock and this instance\'s differ (keep both on NTP). Keycloak does not send the token again: this logout is lost', { iatAheadSeconds: verdict.iatAheadS });
         }
         if (verdict.mismatch !== undefined) {
-          warnMismatch(verdict.mismatch.option, mismatchWarning(verdict.mismatch, options.issuer, options.clientId), { option: verdict.mismatch.option });
+          warnPaced(`mismatch: ${verdict.mismatch.option}`, mismatchWarning(verdict.mismatch, options.issuer, options.clientId), { option: verdict.mismatch.option });
         }
         const response = reject(verdict.reason, verdict.description);
         if (isKeySetRejection(verdict.reason, keys.algorithms)) {
           const count = stats.rejected[verdict.reason];
-          warnKeySet(verdict.reason, keySetWarning('back-channel logout', verdict.reason, {
+          warnPaced(`key set: ${verdict.reason}`, keySetWarning('back-channel logout', verdict.reason, {
             jwksUrl, algorithms: keys.algorithms, count, lost: 'Keycloak does not send a token again: these logouts are lost',
           }), { reason: verdict.reason, rejected: count });
         }

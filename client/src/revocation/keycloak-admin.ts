@@ -189,8 +189,9 @@ export function createKeycloakAdminHandlers(options: KeycloakAdminOptions): Keyc
       logger.info(`Keycloak ${path} rejected`, { reason, description });
       return invalidRequestResponse(description);
     };
-    const warnUnavailable = unavailableWarner(logger);
-    const warnRefusal = unavailableWarner(logger);
+    // One pacing per kind: the 503 causes and the refusals are kept apart by prefix.
+    const warnPaced = unavailableWarner(logger);
+    const warnRefusal = (what: string, message: string, context: Record<string, unknown>): void => warnPaced(`refused: ${what}`, message, context);
     /** Warns of a refusal that points at an option or a clock (every action alike is lost) rather than at one bad request. */
     const warnIfTelling = (reason: AdminRejectionReason, token: string, nowMs: number): void => {
       const lost = LOST[path]!;
@@ -221,7 +222,7 @@ export function createKeycloakAdminHandlers(options: KeycloakAdminOptions): Keyc
     };
     const unavailable = (what: string, cause: unknown): EndpointResponse => {
       stats.unavailable += 1;
-      warnUnavailable(what, `Keycloak ${path} not applied: ${what}; answered 503`, { error: cause instanceof Error ? cause.message : String(cause) });
+      warnPaced(`unavailable: ${what}`, `Keycloak ${path} not applied: ${what}; answered 503`, { error: cause instanceof Error ? cause.message : String(cause) });
       return unavailableResponse();
     };
 
