@@ -1005,7 +1005,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
         const unsettled = coveredBy([...this.revocationWrites, ...this.unwritten.held()]);
         return missing.filter((event) => !unsettled(event));
       },
-      'user-wide or client-wide not-befores this instance holds, or sessions it heard revoked in the last 10 minutes,',
+      'revocations this instance holds (its client-wide not-before, and its user-wide ones when Redis has fewer), or wrote or heard in the last 10 minutes,',
     );
     if (!checked) this.notBeforesCheckDue = true;
   }
@@ -1021,12 +1021,19 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
    */
   private async heldToCheck(now: number): Promise<RevocationEvent[]> {
     const oldestNbf = Math.floor((now - this.options.sessionMaxLifetimeMs) / 1000);
-    const held = [...this.index.notBefores()].filter((event) => event.kind !== 'subject' || event.nbf > oldestNbf);
-    const subjects = held.filter((event) => event.kind === 'subject').length;
+    // The list of every user-wide one (up to 100,000) is built only when Redis holds fewer.
+    const clientWide: RevocationEvent[] = [];
+    let subjects = 0;
+    for (const event of this.index.notBefores()) {
+      if (event.kind !== 'subject') clientWide.push(event);
+      else if (event.nbf > oldestNbf) subjects++;
+    }
+    if (subjects === 0) return clientWide;
     // In force by this instance's lifetime: members already expired for it (not pruned yet, or kept
     // for a longer lifetime) are not counted against what it holds.
-    const stored = subjects === 0 ? 0 : await this.redis.run((r) => r.zcount(this.redis.key(REVOCATION_KEYS.subjects), `(${oldestNbf}`, '+inf'));
-    return stored < subjects ? held : held.filter((event) => event.kind !== 'subject');
+    const stored = await this.redis.run((r) => r.zcount(this.redis.key(REVOCATION_KEYS.subjects), `(${oldestNbf}`, '+inf'));
+    if (stored >= subjects) return clientWide;
+    return [...this.index.notBefores()].filter((event) => event.kind !== 'subject' || event.nbf > oldestNbf);
   }
 
   /** Checks (with retries) and writes again what `missing` finds; resolves whether the check succeeded. */
