@@ -1,4 +1,4 @@
-import { type InstanceList, listInstances } from '@kcc-redis/client';
+import { type InstanceList, type ListedInstance, listInstances } from '@kcc-redis/client';
 import { integerOption, parseCommandArgs } from '../args.js';
 import type { Command } from '../command.js';
 import { withConnection } from '../connect.js';
@@ -18,7 +18,8 @@ Per app-env, read-only: the signing-key ring (active kid and alg, the next key a
 activates, generation, last rotation, degraded or not; with the app-env's key-encryption key also
 whether instances can decrypt it), revocations (live counts by kind, the event log's length and
 age), and the live instances (each client instance keeps a heartbeat entry with a TTL: instance id,
-package version, host, pid, started, last heard of). Nothing is written, not even a first key.
+package version, host, pid, started, last heard of, and as of then its revocation state and key
+ring). Nothing is written, not even a first key.
 What cannot be read (an app-env out of reach, a key of the wrong type) is shown as unreadable with
 the reason; the rest, and the other app-envs, are shown as usual.
 
@@ -31,7 +32,8 @@ ${TARGET_HELP}
 Exit codes: 0 nothing wrong found: every ring verified usable, or (without the app-env's
 key-encryption key) present but not verified, or not created yet (no instance has started), which
 the verdict counts; 1 a ring instances refuse
-(degraded); 2 usage error, or an app-env or part of one unreadable (Redis out of reach, data of the
+(degraded), or a live instance that said at its last beat that its revocation state is stale or its
+key ring degraded; 2 usage error, or an app-env or part of one unreadable (Redis out of reach, data of the
 wrong type). With --watch: the code of the last refresh shown (through npx or npm run, a Ctrl-C
 makes npm's shell exit 130 whatever this code is: see docs/operations.md).`;
 
@@ -122,6 +124,8 @@ const malformedClientNotBefore = (s: AppEnvStatus) => !isUnreadable(s) && !isUnr
 
 function exitCodeOf(statuses: readonly AppEnvStatus[]): ExitCode {
   if (statuses.some(hasUnreadable)) return EXIT.failed;
+  const troubled = troubledInstances(statuses);
+  if (troubled.stale > 0 || troubled.ringDegraded > 0) return EXIT.problems;
   return statuses.some((s) => keyRingOf(s)?.state === 'degraded' || malformedClientNotBefore(s)) ? EXIT.problems : EXIT.ok;
 }
 
@@ -179,6 +183,33 @@ function lifetimesCell(lifetimes: Part<SessionLifetimesStatus>): Cell {
   return { text: `${shown}: instances differ (state kept for ${humanDuration(declared[0]!)}); give every instance the same sessionMaxLifetimeMs once a rolling deploy is over`, color: 'yellow' };
 }
 
+/** An instance's revocation state at its last beat: `—` where it runs none (or a release before the field). */
+function revocationsCell(i: ListedInstance): Cell {
+  const r = i.revocations;
+  if (!r) return '—';
+  const unwritten = r.unwritten > 0 ? `, ${plural(r.unwritten, 'logout')} not in Redis` : '';
+  if (r.stale) return { text: `STALE for ${humanDuration(r.stalenessMs)}${unwritten}`, color: 'red' };
+  return unwritten ? { text: `current${unwritten}`, color: 'yellow' } : 'current';
+}
+
+/** An instance's key ring at its last beat: its generation and signing kid; `—` where it runs none. */
+function keyRingCell(i: ListedInstance): Cell {
+  const k = i.keyRing;
+  if (!k) return '—';
+  const text = `generation ${k.generation}, ${k.activeKid === undefined ? 'no key' : `kid ${k.activeKid}`}`;
+  return k.status === 'degraded' ? { text: `DEGRADED (${text})`, color: 'red' } : text;
+}
+
+/** The live instances that said, at their last beat, a revocation state stale or logouts not in Redis, or a degraded ring. */
+function troubledInstances(statuses: readonly AppEnvStatus[]): { stale: number; unwritten: number; ringDegraded: number } {
+  const all = statuses.flatMap((s) => (isUnreadable(s) || isUnreadable(s.instances) ? [] : s.instances.instances));
+  return {
+    stale: all.filter((i) => i.revocations?.stale).length,
+    unwritten: all.filter((i) => (i.revocations?.unwritten ?? 0) > 0).length,
+    ringDegraded: all.filter((i) => i.keyRing?.status === 'degraded').length,
+  };
+}
+
 /** `statuses[i]` is the status of `targets[i]`. */
 function render(statuses: readonly AppEnvStatus[], targets: readonly (AppEnvTarget | UnreadableTarget)[], color: boolean, now: number): string {
   const sections: string[] = [];
@@ -194,12 +225,12 @@ function render(statuses: readonly AppEnvStatus[], targets: readonly (AppEnvTarg
       ...revocationRows(s.revocations, now),
       ['instances', isUnreadable(list) ? unreadableCell(list) : `${list.instances.length} live${list.truncated ? ' (list truncated)' : ''}${list.unreadable ? `, ${list.unreadable} unreadable entries` : ''}`],
     ];
-    const instances = isUnreadable(list) ? [] : list.instances.map((i) => [i.instanceId, i.version, `${i.host} (pid ${i.pid})`, isoTime(i.startedAt), `${humanDuration(i.silentForMs)} ago`]);
+    const instances = isUnreadable(list) ? [] : list.instances.map((i) => [i.instanceId, i.version, `${i.host} (pid ${i.pid})`, isoTime(i.startedAt), `${humanDuration(i.silentForMs)} ago`, revocationsCell(i), keyRingCell(i)]);
     sections.push(
       [
         title,
         renderTable(['WHAT', 'STATE'], rows, { color }),
-        ...(instances.length > 0 ? ['', renderTable(['INSTANCE', 'VERSION', 'HOST', 'STARTED', 'LAST HEARD'], instances, { color })] : []),
+        ...(instances.length > 0 ? ['', renderTable(['INSTANCE', 'VERSION', 'HOST', 'STARTED', 'LAST HEARD', 'REVOCATIONS', 'KEY RING'], instances, { color })] : []),
       ].join('\n'),
     );
   }
@@ -224,13 +255,23 @@ function verdict(statuses: readonly AppEnvStatus[], targets: readonly (AppEnvTar
     });
     lines.push(paint(color, 'red', `${plural(malformed, 'client-wide not-before')} malformed: instances treat it as none, so no revocation of every token is in force there; revoke again with ${revokeAgain.join('; and ')}.`));
   }
+  const troubled = troubledInstances(statuses);
+  if (troubled.stale > 0) {
+    lines.push(paint(color, 'red', `${plural(troubled.stale, 'instance')} said at ${troubled.stale === 1 ? 'its' : 'their'} last beat that ${troubled.stale === 1 ? 'its' : 'their'} revocation state is stale: failing closed, ${troubled.stale === 1 ? 'it answers' : 'they answer'} 503 to every token (its log names the cause; docs/logout-sync.md, "Staleness").`));
+  }
+  if (troubled.unwritten > 0) {
+    lines.push(paint(color, 'yellow', `${plural(troubled.unwritten, 'instance')} held logouts Redis did not have yet at ${troubled.unwritten === 1 ? 'its' : 'their'} last beat (written again until Redis takes them; other instances do not see them until then).`));
+  }
+  if (troubled.ringDegraded > 0) {
+    lines.push(paint(color, 'red', `${plural(troubled.ringDegraded, 'instance')} said ${troubled.ringDegraded === 1 ? 'its' : 'their'} key ring is degraded at ${troubled.ringDegraded === 1 ? 'its' : 'their'} last beat (its log names the cause).`));
+  }
   if (unverified > 0) {
     lines.push(paint(color, 'yellow', `${plural(unverified, 'key ring')} not verified (no key-encryption key given): present, but whether instances accept ${unverified === 1 ? 'it' : 'them'} is unknown.`));
   }
   if (absent > 0) {
     lines.push(paint(color, 'yellow', `${plural(absent, 'app-env')} without a key ring yet (no instance has started there): nothing to sign with until the first instance creates it.`));
   }
-  if (unreadable === 0 && degraded === 0 && malformed === 0) {
+  if (unreadable === 0 && degraded === 0 && malformed === 0 && troubled.stale === 0 && troubled.ringDegraded === 0) {
     lines.push(paint(color, 'green', `${plural(statuses.length, 'app-env')}: ${unverified > 0 || absent > 0 ? 'no key ring degraded' : 'every key ring usable'}.`));
   }
   return lines.join('\n');

@@ -5,7 +5,7 @@ import { type ConnectionOptions, type SecureContext, createSecureContext } from 
 import { Cluster, Command, Redis, type RedisOptions } from 'ioredis';
 import { isRefused, permanentFailure } from './connect-failure.js';
 import { CredentialRefresher } from './credentials.js';
-import { Heartbeat } from './heartbeat.js';
+import { Heartbeat, type HeartbeatParts, mergeParts } from './heartbeat.js';
 import { ConnectionRenewal, type RenewalOutcome } from './iam/connection-renewal.js';
 import { IamAuth, loadIamPeers } from './iam/iam-auth.js';
 import { errorLine, redactAuthArguments, redactCommandArguments, redisErrorSummary } from './redis-error-redaction.js';
@@ -319,6 +319,8 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   private readonly resumingConnector: ReturnType<typeof socketConnector> | undefined;
   private pubSubDecision: Promise<PubSubMode> | undefined;
   private heartbeat: Heartbeat | undefined;
+  /** What the components on this connection add to its heartbeat entry ({@link reportInHeartbeat}). */
+  private readonly heartbeatReports = new Set<() => HeartbeatParts>();
   /** Cluster mode: the periodic topology read of the command and subscriber connections. */
   private topology: ClusterTopology | undefined;
   /**
@@ -373,7 +375,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
       throw error;
     }
     const { heartbeat, heartbeatIntervalMs: intervalMs, logger } = redis.config;
-    if (heartbeat) redis.heartbeat = Heartbeat.start(redis, { intervalMs, logger });
+    if (heartbeat) redis.heartbeat = Heartbeat.start(redis, { intervalMs, logger, parts: () => mergeParts([...redis.heartbeatReports].map((report) => report())) });
     return redis;
   }
 
@@ -665,6 +667,17 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
     if (this.closeRun) throw new KccClosedError('connection is closed');
     this.closeFirst.set(close, closesWithinMs);
     return () => this.closeFirst.delete(close);
+  }
+
+  /**
+   * Adds what `report` says to this instance's heartbeat entry at each beat (a KeyRing's or
+   * Revocations' state, for `kcc-redis status`); several of a kind are merged ({@link mergeParts}).
+   * Returns the function that removes it (the component's own close).
+   * @internal
+   */
+  reportInHeartbeat(report: () => HeartbeatParts): () => void {
+    this.heartbeatReports.add(report);
+    return () => this.heartbeatReports.delete(report);
   }
 
   /**

@@ -37,8 +37,40 @@ const MAX_ENTRY_BYTES = 4_096;
 /** How long {@link Heartbeat.stop} waits for the entry's removal before giving up (the TTL removes it then). */
 const STOP_TIMEOUT_MS = 1_000;
 
+/**
+ * What an instance's revocation state was at its last beat (added to format 1: readers before it
+ * ignore the field). Its `Revocations`' own reckoning, so an operator finds the instance that
+ * refuses tokens as stale, or holds logouts Redis does not have, while its connection still works.
+ */
+export interface HeartbeatRevocations {
+  /** Whether `check()` answered `'stale'` for claims with no revocation on record. */
+  readonly stale: boolean;
+  /** Time since the state was last known current (ms). */
+  readonly stalenessMs: number;
+  /** Revocations taken by the instance that Redis did not hold yet (`stats.unwritten`). */
+  readonly unwritten: number;
+}
+
+/** What an instance's key ring was at its last beat (added to format 1, as {@link HeartbeatRevocations}). */
+export interface HeartbeatKeyRing {
+  /** `degraded`: the ring could not be read or is overdue (`health().lastError`). */
+  readonly status: 'ready' | 'degraded';
+  /** The ring generation it holds. */
+  readonly generation: number;
+  /** The key it signs with, if any. */
+  readonly activeKid?: string;
+}
+
+/** What the parts running on a connection add to its heartbeat entry (each only where it runs). */
+export interface HeartbeatParts {
+  /** Where the instance runs `Revocations`. */
+  readonly revocations?: HeartbeatRevocations;
+  /** Where the instance runs a `KeyRing`. */
+  readonly keyRing?: HeartbeatKeyRing;
+}
+
 /** What one instance says about itself (format version 1). Times are ms since the epoch. */
-export interface InstanceHeartbeat {
+export interface InstanceHeartbeat extends HeartbeatParts {
   /** Format version ({@link HEARTBEAT_FORMAT_VERSION}). */
   readonly v: 1;
   /** The connection's `instanceId` (a random UUID unless configured). */
@@ -104,6 +136,8 @@ export interface HeartbeatOptions {
   readonly logger: KccLogger;
   /** @default os.hostname() */
   readonly host?: string;
+  /** What the parts running on the connection report, read at each beat. */
+  readonly parts?: () => HeartbeatParts;
 }
 
 /** What the heartbeat needs of a connection (a {@link KccRedis}: this module is used by it, so it names no more). */
@@ -198,6 +232,7 @@ export class Heartbeat {
       startedAt: this.startedAt,
       lastSeenAt: Date.now(),
       intervalMs: options.intervalMs,
+      ...options.parts?.(),
     };
     const keys = [redis.key(`${INSTANCE_ENTRY_PREFIX}${redis.instanceId}`), redis.key(INSTANCES_INDEX_NAME)];
     const replaced = await redis.script<number>(WRITE, keys, [JSON.stringify(entry), options.intervalMs * HEARTBEAT_TTL_INTERVALS, redis.instanceId, mode, await redis.serverClock.now()]);
@@ -295,6 +330,44 @@ export async function listInstances(redis: HeartbeatConnection, options: { reado
 /** The largest time a Date holds, in ms since the epoch. */
 const MAX_DATE_MS = 8.64e15;
 
+/** A count a reader takes (a whole number, at most a Date's range: a reader may print it as a time or a duration). */
+const isCount = (value: unknown): value is number => typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 && value <= MAX_DATE_MS;
+const isText = (value: unknown): value is string => typeof value === 'string' && value.length > 0 && value.length <= 256;
+
+/** The parts of an entry that are well formed; a malformed one is left out, the entry kept (an instance's identity is still worth listing). */
+function parseParts(d: Record<string, unknown>): HeartbeatParts {
+  const object = (value: unknown): Record<string, unknown> | undefined => (typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined);
+  const parts: { revocations?: HeartbeatRevocations; keyRing?: HeartbeatKeyRing } = {};
+  const r = object(d.revocations);
+  if (r && typeof r.stale === 'boolean' && isCount(r.stalenessMs) && isCount(r.unwritten)) parts.revocations = { stale: r.stale, stalenessMs: r.stalenessMs, unwritten: r.unwritten };
+  const k = object(d.keyRing);
+  if (k && (k.status === 'ready' || k.status === 'degraded') && isCount(k.generation) && (k.activeKid === undefined || isText(k.activeKid))) {
+    parts.keyRing = { status: k.status, generation: k.generation, ...(k.activeKid === undefined ? {} : { activeKid: k.activeKid }) };
+  }
+  return parts;
+}
+
+/**
+ * What each part reports, together: the worst revocation state (stale if one is, the longest
+ * staleness, every unwritten one) and the key ring started last (one per connection is the rule).
+ */
+export function mergeParts(reports: readonly HeartbeatParts[]): HeartbeatParts {
+  const revocations = reports.flatMap((r) => (r.revocations ? [r.revocations] : []));
+  const keyRing = reports.findLast((r) => r.keyRing)?.keyRing;
+  return {
+    ...(revocations.length === 0
+      ? {}
+      : {
+          revocations: {
+            stale: revocations.some((r) => r.stale),
+            stalenessMs: Math.max(...revocations.map((r) => r.stalenessMs)),
+            unwritten: revocations.reduce((sum, r) => sum + r.unwritten, 0),
+          },
+        }),
+    ...(keyRing ? { keyRing } : {}),
+  };
+}
+
 /** A format-1 entry, or undefined when the text is not one (other version, junk, too large, a time no Date holds). Unknown fields are dropped. */
 export function parseHeartbeat(text: string): InstanceHeartbeat | undefined {
   if (Buffer.byteLength(text) > MAX_ENTRY_BYTES) return undefined;
@@ -306,11 +379,8 @@ export function parseHeartbeat(text: string): InstanceHeartbeat | undefined {
   }
   if (typeof doc !== 'object' || doc === null) return undefined;
   const d = doc as Record<string, unknown>;
-  const isCount = (value: unknown): value is number => typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
-  // A time a Date can hold: a reader prints it, and a forged 9e15 would make every toISOString() throw.
-  const isTime = (value: unknown): value is number => isCount(value) && value <= MAX_DATE_MS;
-  const isText = (value: unknown): value is string => typeof value === 'string' && value.length > 0 && value.length <= 256;
+  // Times a Date can hold (isCount): a reader prints them, and a forged 9e15 would make every toISOString() throw.
   if (d.v !== HEARTBEAT_FORMAT_VERSION || !isText(d.instanceId) || !isText(d.version) || typeof d.host !== 'string' || d.host.length > 256) return undefined;
-  if (!isCount(d.pid) || !isTime(d.startedAt) || !isTime(d.lastSeenAt) || !isCount(d.intervalMs) || d.intervalMs === 0) return undefined;
-  return { v: HEARTBEAT_FORMAT_VERSION, instanceId: d.instanceId, version: d.version, host: d.host, pid: d.pid, startedAt: d.startedAt, lastSeenAt: d.lastSeenAt, intervalMs: d.intervalMs };
+  if (!isCount(d.pid) || !isCount(d.startedAt) || !isCount(d.lastSeenAt) || !isCount(d.intervalMs) || d.intervalMs === 0) return undefined;
+  return { v: HEARTBEAT_FORMAT_VERSION, instanceId: d.instanceId, version: d.version, host: d.host, pid: d.pid, startedAt: d.startedAt, lastSeenAt: d.lastSeenAt, intervalMs: d.intervalMs, ...parseParts(d) };
 }

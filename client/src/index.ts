@@ -17,7 +17,7 @@ export type { KccRedisConfig } from './resolve-options.js';
 export type { MessageListener } from './subscriptions.js';
 export type { KccLogger } from './logger.js';
 export type { PubSubMode, PubSubOption, PublishRoute } from './pubsub-mode.js';
-export { listInstances, type HeartbeatConnection, type InstanceHeartbeat, type InstanceList, type ListedInstance } from './heartbeat.js';
+export { listInstances, type HeartbeatConnection, type HeartbeatKeyRing, type HeartbeatParts, type HeartbeatRevocations, type InstanceHeartbeat, type InstanceList, type ListedInstance } from './heartbeat.js';
 
 // Metrics (OpenTelemetry; @opentelemetry/api is an optional peer)
 export { KccMetrics, type KccMetricsOptions, type KccMetricsTargets } from './metrics/kcc-metrics.js';

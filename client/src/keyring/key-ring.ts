@@ -3,6 +3,7 @@ import { inspect } from 'node:util';
 import type { JWK } from 'jose';
 import { emitGuarded } from '../guarded-emit.js';
 import type { KccRedis } from '../connection.js';
+import type { HeartbeatKeyRing } from '../heartbeat.js';
 import { KccClosedError, KccKeyRingError, KccLockTimeoutError, KccNotReadyError } from '../errors.js';
 import type { EventLogTail } from '../event-log.js';
 import type { KccLogger } from '../logger.js';
@@ -200,7 +201,12 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
       redis.config.logger.warn('UNSAFE: private signing keys are stored in Redis under a well-known key (unsafeAllowPlaintextPrivateKeys); local development only');
     }
     const ring = new KeyRing(redis, resolved);
-    ring.unhook = redis.beforeClose(() => ring.close());
+    const unhookClose = redis.beforeClose(() => ring.close());
+    const unhookReport = redis.reportInHeartbeat(() => ({ keyRing: ring.heartbeatReport() }));
+    ring.unhook = () => {
+      unhookClose();
+      unhookReport();
+    };
     // `signal` (the Fastify plugin's, on a connection the app passed in) closes the ring being started, as closing the connection would.
     const abort = (): void => void ring.close();
     signal?.addEventListener('abort', abort, { once: true });
@@ -535,6 +541,12 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
     if (!(await waitAtMost(Promise.allSettled([...this.working]), CLOSE_WAIT_MS))) {
       this.redis.config.logger.warn(`key ring closed with a sync or rotation still running after ${CLOSE_WAIT_MS} ms (Redis slow or out of reach): a lock it holds stays until it expires (lockTtlMs)`);
     }
+  }
+
+  /** What this instance's heartbeat entry says of the ring. */
+  private heartbeatReport(): HeartbeatKeyRing {
+    const health = this.health();
+    return { status: health.status === 'ready' ? 'ready' : 'degraded', generation: health.generation, ...(health.activeKid === undefined ? {} : { activeKid: health.activeKid }) };
   }
 
   /** What `JSON.stringify` shows: the ring's public state and the key-encryption key's fingerprint, never a key. */

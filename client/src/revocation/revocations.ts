@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { inspect } from 'node:util';
 import { Bus } from '../bus.js';
 import type { ConnectionRole, KccRedis } from '../connection.js';
+import type { HeartbeatRevocations } from '../heartbeat.js';
 import { KccClosedError, KccInputError } from '../errors.js';
 import { EventLog, compareStreamIds } from '../event-log.js';
 import { emitGuarded } from '../guarded-emit.js';
@@ -344,7 +345,12 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     requireOptionsObject(options, 'Revocations.start options', 'Revocations.start(redis, { maxStalenessMs: 30_000 })');
     const revocations = new Revocations(redis, options, declaresLifetime);
     // Its close may take closeTimeoutMs and then its two bounded waits: KccRedis.close waits that long for it.
-    revocations.unhook = redis.beforeClose(() => revocations.close(), revocations.options.closeTimeoutMs + 2 * CLOSE_WAIT_MS);
+    const unhookClose = redis.beforeClose(() => revocations.close(), revocations.options.closeTimeoutMs + 2 * CLOSE_WAIT_MS);
+    const unhookReport = redis.reportInHeartbeat(() => ({ revocations: revocations.heartbeatReport() }));
+    revocations.unhook = () => {
+      unhookClose();
+      unhookReport();
+    };
     const abort = (): void => void revocations.close();
     signal?.addEventListener('abort', abort, { once: true });
     try {
@@ -1184,6 +1190,12 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
       });
     }
     return stale;
+  }
+
+  /** What this instance's heartbeat entry says of the state (without the stale warning and event a check may give). */
+  private heartbeatReport(): HeartbeatRevocations {
+    const stalenessMs = Math.round(this.stalenessMs);
+    return { stale: this.closed || stalenessMs > this.options.maxStalenessMs, stalenessMs, unwritten: this.unwritten.size + this.pushes.waiting };
   }
 
   /** What `JSON.stringify` shows: state and counters, nothing of the connection. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseHeartbeat } from '../../../client/src/heartbeat.js';
+import { mergeParts, parseHeartbeat } from '../../../client/src/heartbeat.js';
 
 const entry = { v: 1, instanceId: 'i-1', version: '0.1.0', host: 'web-1', pid: 42, startedAt: 1, lastSeenAt: 2, intervalMs: 15_000 };
 
@@ -18,5 +18,36 @@ describe('heartbeat entries as a reader takes them (format version 1)', () => {
     ['an empty instance id', JSON.stringify({ ...entry, instanceId: '' })],
   ])('refuses %s', (_name, text) => {
     expect(parseHeartbeat(text)).toBeUndefined();
+  });
+
+  it('reads the parts an instance adds (its revocation state, its key ring), and leaves out a malformed one while keeping the entry', () => {
+    const revocations = { stale: true, stalenessMs: 45_000, unwritten: 2 };
+    const keyRing = { status: 'degraded', generation: 7, activeKid: 'kid-1' };
+    expect(parseHeartbeat(JSON.stringify({ ...entry, revocations, keyRing }))).toEqual({ ...entry, revocations, keyRing });
+    expect(parseHeartbeat(JSON.stringify({ ...entry, keyRing: { status: 'ready', generation: 0 } }))).toEqual({ ...entry, keyRing: { status: 'ready', generation: 0 } });
+    for (const bad of [
+      { revocations: { stale: 'yes', stalenessMs: 1, unwritten: 0 } },
+      { revocations: { stale: false, stalenessMs: -1, unwritten: 0 } },
+      { revocations: { stale: false, stalenessMs: 1, unwritten: 1.5 } },
+      { revocations: { stale: false, stalenessMs: 9e15, unwritten: 0 } },
+      { revocations: [false, 1, 0] },
+      { keyRing: { status: 'fine', generation: 1 } },
+      { keyRing: { status: 'ready', generation: 1, activeKid: '' } },
+      { keyRing: { status: 'ready', generation: 1, activeKid: 'k'.repeat(257) } },
+      { keyRing: null },
+    ]) {
+      expect(parseHeartbeat(JSON.stringify({ ...entry, ...bad })), JSON.stringify(bad)).toEqual(entry);
+    }
+  });
+
+  it('merges what the parts on one connection report: stale if one is, the longest staleness, every unwritten logout; the ring started last', () => {
+    expect(mergeParts([])).toEqual({});
+    expect(
+      mergeParts([
+        { revocations: { stale: false, stalenessMs: 10, unwritten: 1 }, keyRing: { status: 'ready', generation: 1, activeKid: 'a' } },
+        { revocations: { stale: true, stalenessMs: 40_000, unwritten: 2 } },
+        { keyRing: { status: 'degraded', generation: 2 } },
+      ]),
+    ).toEqual({ revocations: { stale: true, stalenessMs: 40_000, unwritten: 3 }, keyRing: { status: 'degraded', generation: 2 } });
   });
 });
