@@ -1,7 +1,8 @@
 /**
  * Leaks per component cycle on one long-lived connection (real redis-server): an app that starts and
- * closes a Revocations, a KeyRing or the Fastify plugin (with the connection passed in) on the same
- * KccRedis, rotates its ring, or revokes, 5 times and then 25 times more. Every count must come back
+ * closes a Revocations, a KeyRing, the Fastify plugin (with the connection passed in) or
+ * keycloak-connector's cluster provider on the same KccRedis, rotates its ring, or revokes, 5 times
+ * and then 25 times more. Every count must come back
  * to what it was after the first 5: the listeners on the KccRedis (per event), on its `closing`
  * signal and on each ioredis client; the KccRedis' internal collections (`closeFirst`,
  * `heartbeatReports`, clients, renewal hooks, subscriptions' channels and their listeners, outages);
@@ -17,12 +18,14 @@
  * Revocations reachable 5 -> 30); KeyRing.close() not calling its unhook (`kcc:closeFirst` and
  * `kcc:heartbeatReports` 5 -> 30, closed rings reachable 5 -> 30, in the KeyRing and the Fastify
  * tests); a revoke leaving its write in `writesInFlight` (`rev:writesInFlight` 15 -> 90); a listener
- * on the ring's keeper added per rotate() (`keeper:adopted` 6 -> 31).
+ * on the ring's keeper added per rotate() (`keeper:adopted` 6 -> 31); the cluster provider's
+ * disconnect not detaching its connection events (`kcc:ready`, `kcc:resubscribed`, … 5 -> 30).
  */
 import Fastify from 'fastify';
 import { describe, it } from 'vitest';
 import { KccRedis, KeyRing, type KeyRingOptions, Revocations } from '../../../client/src/index.js';
 import { fastifyKcc } from '../../../client/src/fastify/index.js';
+import { kccClusterProvider } from '../../../client/src/keycloak-connector/index.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { until } from '../../support/events.js';
 import { type Counts, activeResources, addAll, baseline, connectionCounts, expectBackTo, listeners, processListeners, trackHandles } from '../../support/leak-counts.js';
@@ -128,6 +131,21 @@ describe('a long-lived connection: nothing grows per component cycle', () => {
       closed.add(app.kcc.keyRing);
       closed.add(app.kcc.revocations);
       await app.close();
+    });
+  });
+
+  it("keycloak-connector's cluster provider on the connection passed in: connected, subscribed, published to, unsubscribed and disconnected, 5 then 25 more times", async () => {
+    const { redis, sample } = await connection();
+    const cycleProvider = await kccClusterProvider({ redis, keyEncryptionKeys: { keyEncryptionKey: 'c'.repeat(40), env: {} } });
+    await expectNoGrowth('cluster provider connect/disconnect', sample, async (i) => {
+      await cycleProvider.connectOrThrow();
+      let heard = 0;
+      const listener = () => void heard++;
+      if (!(await cycleProvider.subscribe('leak-channel', listener))) throw new Error('not subscribed');
+      await cycleProvider.publish('leak-channel', { i });
+      await until(() => heard === 1, 'the message heard');
+      await cycleProvider.unsubscribe('leak-channel', listener);
+      await cycleProvider.disconnect();
     });
   });
 
