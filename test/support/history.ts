@@ -1,9 +1,10 @@
 /**
  * A history of what app instances did with `Revocations` (revocations invoked and how their promises
- * settled, check() answers, faults, losses of Redis' data), with times on the monotonic clock of the
- * one process that ran them, and a checker of the properties docs/logout-sync.md promises over any
- * such history. The checker knows the client only through what the history records; it is pure, so
- * that hand-written histories show that it can fail.
+ * settled, check() answers) and with `KeyRing` (client assertions signed, verified against each
+ * instance's JWKS), faults and losses of Redis' data, with times on the monotonic clock of the one
+ * process that ran them; and a checker of the properties docs/logout-sync.md and docs/signing-keys.md
+ * promise over any such history. The checker knows the client only through what the history
+ * records; it is pure, so that hand-written histories show that it can fail.
  */
 
 /** The claims of one access token, as the app passes them to check(). */
@@ -35,6 +36,10 @@ export type HistoryEvent =
   /** Redis lost its data somewhere between `from` and `at` (a restart without persistence). */
   | { readonly type: 'loss'; readonly at: number; readonly from: number }
   | { readonly type: 'note'; readonly at: number; readonly instance: number; readonly text: string }
+  /** A client assertion signed by `instance` with `kid`, once signed; or its signing failed (`error`). */
+  | { readonly type: 'sign'; readonly at: number; readonly op: number; readonly instance: number; readonly kid?: string; readonly error?: string }
+  /** Assertion `op` verified with `instance`'s currentJwks(); `readOverdue` is that instance's health() once it answered. */
+  | { readonly type: 'verify'; readonly at: number; readonly op: number; readonly instance: number; readonly ok: boolean; readonly readOverdue: boolean; readonly error?: string }
   /** Every fault healed and every instance caught up (or the wait gave up): the checks after this are the final round. */
   | { readonly type: 'final'; readonly at: number };
 
@@ -97,6 +102,17 @@ export class History {
     this.events.push({ type: 'final', at: this.now() });
   }
 
+  /** Records an assertion `instance` signed with `kid` (or failed to sign: `error`); returns its op for {@link verified}. */
+  signed(instance: number, outcome: { kid: string } | { error: string }): number {
+    const op = this.nextOp++;
+    this.events.push({ type: 'sign', at: this.now(), op, instance, ...outcome });
+    return op;
+  }
+
+  verified(op: number, instance: number, outcome: { ok: boolean; readOverdue: boolean; error?: string }): void {
+    this.events.push({ type: 'verify', at: this.now(), op, instance, ...outcome });
+  }
+
   /** Runs `check` (synchronous) and records its answer with the time taken just before it. */
   check(instance: number, token: TokenClaims, check: (token: TokenClaims) => CheckAnswer): CheckAnswer {
     const at = this.now();
@@ -136,7 +152,15 @@ export type ViolationKind =
   /** Property 3: in the final round, a token nothing covers answered 'stale'. */
   | 'not-fresh-after-heal'
   /** Property 3: an instance and token of the history that the final round did not check. */
-  | 'unchecked-after-heal';
+  | 'unchecked-after-heal'
+  /** Property 4: signing failed (it never does: an instance signs with the ring it holds). */
+  | 'sign-failed'
+  /** Property 4: an assertion did not verify with its own signer's JWKS. */
+  | 'own-key-unpublished'
+  /** Property 4: an assertion did not verify with another instance's JWKS, whose ring read was not overdue. */
+  | 'failed-login'
+  /** Property 4: an assertion did not verify in the final round. */
+  | 'failed-login-after-heal';
 
 export interface Violation {
   readonly kind: ViolationKind;
@@ -164,6 +188,10 @@ export interface HistoryStats {
   readonly boundChecksBeforeFinal: number;
   readonly faults: number;
   readonly losses: number;
+  readonly signed: number;
+  readonly verified: number;
+  /** Verifications that failed where the verifier's ring read was overdue (allowed). */
+  readonly failedWhileOverdue: number;
 }
 
 export interface CheckReport {
@@ -197,6 +225,9 @@ export function checkHistory(events: readonly HistoryEvent[], options: CheckerOp
   let boundChecksBeforeFinal = 0;
   let faults = 0;
   let inFinal = false;
+  const signs = new Map<number, { instance: number; kid?: string }>();
+  let verified = 0;
+  let failedWhileOverdue = 0;
   const violate = (kind: ViolationKind, index: number, message: string) => violations.push({ kind, index, message });
 
   events.forEach((event, index) => {
@@ -224,6 +255,29 @@ export function checkHistory(events: readonly HistoryEvent[], options: CheckerOp
         return;
       case 'note':
         return;
+      case 'sign':
+        signs.set(event.op, { instance: event.instance, ...(event.kid === undefined ? {} : { kid: event.kid }) });
+        // docs/signing-keys.md: "It keeps signing all the same (failing would fail every login through it)".
+        if (event.error !== undefined) violate('sign-failed', index, `instance ${event.instance} failed to sign an assertion: ${event.error}`);
+        return;
+      case 'verify': {
+        verified++;
+        if (event.ok) return;
+        const sign = signs.get(event.op);
+        const what = `assertion #${event.op} signed by instance ${sign?.instance} with kid ${sign?.kid} did not verify with instance ${event.instance}'s JWKS (${event.error ?? 'no error'}; read overdue: ${event.readOverdue})`;
+        // "active | yes (in the JWKS) | every assertion"
+        if (sign?.instance === event.instance) violate('own-key-unpublished', index, what);
+        else if (inFinal) violate('failed-login-after-heal', index, what);
+        // "next | from the moment the instance holds the ring that adds it"; "A rotation written since
+        // activates no earlier than activationDelayMs after its write, so up to then the key held here
+        // is still the one every instance signs with"; the JWKS route answers no-cache only "if the
+        // read is still overdue after that (Redis out of reach): the set held may lack a key activated
+        // elsewhere at once". With activationDelayMs above refreshIntervalMs and a second, a set that
+        // lacks a key another instance signs with belongs to an instance whose read is overdue.
+        else if (!event.readOverdue) violate('failed-login', index, what);
+        else failedWhileOverdue++;
+        return;
+      }
       case 'final':
         inFinal = true;
         return;
@@ -305,6 +359,9 @@ export function checkHistory(events: readonly HistoryEvent[], options: CheckerOp
       boundChecksBeforeFinal,
       faults,
       losses: losses.length,
+      signed: signs.size,
+      verified,
+      failedWhileOverdue,
     },
   };
 }
@@ -355,6 +412,10 @@ export function formatEvent(event: HistoryEvent): string {
       return `${at}  [${event.instance}] note: ${event.text}`;
     case 'final':
       return `${at}  final round`;
+    case 'sign':
+      return `${at}  [${event.instance}] sign #${event.op} ${event.error === undefined ? `kid ${event.kid}` : `failed: ${event.error}`}`;
+    case 'verify':
+      return `${at}  [${event.instance}] verify #${event.op} -> ${event.ok ? 'ok' : `failed (${event.error ?? ''})`}${event.readOverdue ? ', read overdue' : ''}`;
   }
 }
 

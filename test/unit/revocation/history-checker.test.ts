@@ -187,6 +187,30 @@ describe('history checker, property 3: nothing lost after every fault healed', (
   });
 });
 
+describe('history checker, property 4: no failed login across rotations', () => {
+  it('accepts verifications that pass, and failures on an instance whose ring read was overdue', () => {
+    const history = new History(() => 0);
+    const op = history.signed(0, { kid: 'k1' });
+    history.verified(op, 0, { ok: true, readOverdue: false });
+    history.verified(op, 1, { ok: true, readOverdue: false });
+    history.verified(op, 2, { ok: false, readOverdue: true, error: 'no applicable key found in the JSON Web Key Set' });
+    const report = checkHistory(history.events, { maxStalenessMs: MAX_STALENESS_MS });
+    expect(report.violations).toEqual([]);
+    expect(report.stats).toMatchObject({ signed: 1, verified: 3, failedWhileOverdue: 1 });
+  });
+
+  it('flags a failed signature, a key missing from its own signer\'s JWKS, one missing elsewhere with a current read, and any failure in the final round', () => {
+    const history = new History(() => 0);
+    history.signed(1, { error: 'the key ring has no active signing key' });
+    const op = history.signed(0, { kid: 'k2' });
+    history.verified(op, 0, { ok: false, readOverdue: true });
+    history.verified(op, 1, { ok: false, readOverdue: false });
+    history.final();
+    history.verified(op, 2, { ok: false, readOverdue: true });
+    expect(kinds(history.events)).toEqual(['sign-failed', 'own-key-unpublished', 'failed-login', 'failed-login-after-heal']);
+  });
+});
+
 describe('history recorder and the failure message', () => {
   it('records the time before a check and before an invocation, and each outcome', async () => {
     let clock = 0;
