@@ -1,12 +1,14 @@
 /**
- * The logout-sync promises as properties over random histories (a Jepsen-style checker): app
- * instances of one app-env, each through a TCP proxy of its own to one real redis-server (TLS, the
- * app-env's ACL user), revoke sessions, sessions up to a time, users and everything before a time,
- * and check tokens, at random small intervals, while faults are injected: proxy cuts, black holes,
- * lost replies and vanished connections per instance, event-loop stalls of this process, and
- * redis-server killed and restarted. Every act is recorded with the monotonic clock of this one
- * process (test/support/history.ts); once every fault has healed, each instance (and one started
- * afterwards) is checked for every token, and the checker judges the whole history.
+ * The logout-sync and signing-key promises as properties over random histories (a Jepsen-style
+ * checker): app instances of one app-env, each through a TCP proxy of its own to one real
+ * redis-server (TLS, the app-env's ACL user), revoke sessions, sessions up to a time, users and
+ * everything before a time, check tokens, sign client assertions that every instance's JWKS must
+ * verify, and rotate the key ring, at random small intervals, while faults are injected: proxy cuts,
+ * black holes, lost replies, vanished and held connections per instance, writes refused, event-loop
+ * stalls of this process, and redis-server killed and restarted. Every act is recorded with the
+ * monotonic clock of this one process (test/support/history.ts); once every fault has healed, each
+ * instance (and one started afterwards) is checked for every token and verifies every assertion, and
+ * the checker judges the whole history.
  *
  * The choices come from a seeded PRNG: a failure names the seed and the steps. Fixed seeds run here;
  * KCC_HISTORY_SEED=<n> (and KCC_HISTORY_STEPS=<n>) runs that seed alone instead, in both variants;
@@ -20,8 +22,9 @@
  * loss (the docs bound no time for the write-back).
  */
 import { writeFileSync } from 'node:fs';
+import { type JSONWebKeySet, createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { KccRedis, type KccLogger, Revocations } from '../../../client/src/index.js';
+import { KccRedis, type KccLogger, KeyRing, type KeyRingOptions, Revocations } from '../../../client/src/index.js';
 import type { LocalRedis } from '../../../local/local-redis.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { History, type Revocation, type TokenClaims, checkHistory, covers, describeViolations, formatEvent } from '../../support/history.js';
@@ -39,6 +42,17 @@ const REVOCATION_OPTIONS = { maxStalenessMs: MAX_STALENESS_MS, closeTimeoutMs: 2
  * broken after the heal (its TLS stream lost bytes), given up after 4 s rather than the default 10 s.
  */
 const TIMING = { socketTimeoutMs: 1_500, connectTimeoutMs: 4_000, reconnectBaseDelayMs: 20, reconnectMaxDelayMs: 100 };
+/**
+ * The key ring's times, short for the run: a rotation activates 3 s after its write, above
+ * refreshIntervalMs and a second (2 s), when an instance that has not read the ring counts as overdue
+ * (docs/signing-keys.md); retired keys stay published for the whole run.
+ */
+const RING_OPTIONS: KeyRingOptions = {
+  keyEncryptionKey: 'history-test-key-encryption-key-0123456789abcdefghij', env: {}, algorithm: 'ES256',
+  activationDelayMs: 3_000, refreshIntervalMs: 1_000, retireGraceMs: 600_000, lockTtlMs: 5_000,
+};
+const CLIENT_ID = 'shop';
+const AUDIENCE = 'https://sso.example.test/realms/main';
 const INSTANCES = 3;
 /** How long after every fault healed the instances may take to agree (a bound, never a measure). */
 const SETTLE_DEADLINE_MS = 60_000;
@@ -71,6 +85,7 @@ const closeLater = closeAfterEach();
 
 interface Instance {
   readonly revocations: Revocations;
+  readonly ring: KeyRing;
   readonly proxy?: TcpProxy;
 }
 
@@ -92,12 +107,16 @@ async function startInstance(server: LocalRedis, user: string, history: History,
   const proxy = direct ? undefined : await TcpProxy.start(server.port);
   if (proxy) closeLater({ close: () => proxy.stop() }); // registered first: closed after the instance
   const logger: KccLogger = { warn: (message) => history.note(index, `warn: ${message}`), info: (message) => history.note(index, message) };
-  const redis = closeLater(await KccRedis.connect(kccOptions(server, user, { ...TIMING, logger, ...(proxy ? { url: proxy.url } : {}) }), ['subscriber']));
+  const redis = closeLater(await KccRedis.connect(kccOptions(server, user, { ...TIMING, logger, ...(proxy ? { url: proxy.url } : {}) }), ['subscriber', 'reader']));
   const revocations = closeLater(await Revocations.start(redis, REVOCATION_OPTIONS));
+  const ring = closeLater(await KeyRing.start(redis, RING_OPTIONS));
   revocations.on('stale', () => history.note(index, 'stale'));
   revocations.on('fresh', () => history.note(index, 'fresh'));
+  ring.on('change', ({ activeKid, publishedKids }) => history.note(index, `ring: active ${activeKid}, published ${publishedKids.join(' ')}`));
+  ring.on('degraded', (reason) => history.note(index, `ring degraded: ${reason}`));
+  ring.on('recovered', () => history.note(index, 'ring recovered'));
   history.instance(index);
-  return { revocations, ...(proxy ? { proxy } : {}) };
+  return { revocations, ring, ...(proxy ? { proxy } : {}) };
 }
 
 interface RunOptions {
@@ -127,6 +146,39 @@ async function runHistory(server: LocalRedis, user: string, { seed, steps, varia
     for (let i = 0; i < count; i++) history.check(instance, pick(tokens), (t) => instances[instance]!.revocations.check(t));
   };
 
+  // A login: an assertion signed by one instance, verified with each instance's JWKS as an identity
+  // provider fetching it from any of them would (at the time it was signed: the final round verifies them all again).
+  const assertions: { op: number; assertion: string; signedAt: Date }[] = [];
+  const verify = async (op: number, assertion: string, signedAt: Date, verifier: number) => {
+    const { ring } = instances[verifier]!;
+    const jwks = (await ring.currentJwks()) as JSONWebKeySet;
+    const { readOverdue } = ring.health();
+    try {
+      await jwtVerify(assertion, createLocalJWKSet(jwks), { issuer: CLIENT_ID, audience: AUDIENCE, currentDate: signedAt });
+      history.verified(op, verifier, { ok: true, readOverdue });
+    } catch (error) {
+      history.verified(op, verifier, { ok: false, readOverdue, error: (error as Error).message });
+    }
+  };
+  const login = async (signer: number) => {
+    let assertion: string;
+    try {
+      assertion = await instances[signer]!.ring.signClientAssertion({ clientId: CLIENT_ID, audience: AUDIENCE });
+    } catch (error) {
+      history.signed(signer, { error: (error as Error).message });
+      return;
+    }
+    const signedAt = new Date();
+    const op = history.signed(signer, { kid: String(decodeProtectedHeader(assertion).kid) });
+    assertions.push({ op, assertion, signedAt });
+    await Promise.all(instances.map((_, verifier) => verify(op, assertion, signedAt, verifier)));
+  };
+  const inFlight = new Set<Promise<void>>();
+  const background = (work: Promise<void>) => {
+    inFlight.add(work);
+    void work.finally(() => inFlight.delete(work));
+  };
+
   const healers = new Map<number, { timer: NodeJS.Timeout; heal: () => void }>();
   const faultFor = (instance: number, what: string, ms: number, begin: (proxy: TcpProxy) => void, end: (proxy: TcpProxy) => void) => {
     const proxy = instances[instance]!.proxy!;
@@ -144,6 +196,28 @@ async function runHistory(server: LocalRedis, user: string, { seed, steps, varia
   let endReadOnly = () => {};
   let restarts = 0;
   let longStalls = 0;
+
+  const restart = () => {
+    if (restarting || readOnly || restarts >= 2) return;
+    restarts++;
+    const downMs = between(0, 1_500);
+    restarting = (async () => {
+      const from = performance.now();
+      history.fault(`redis-server killed (SIGKILL), restarted after ${downMs} ms${variant === 'lossy' ? ', without its data' : ''}`);
+      await server.kill();
+      await sleep(downMs);
+      await server.restart();
+      if (variant === 'lossy') history.loss(from);
+      history.fault('redis-server restarted');
+    })().finally(() => {
+      restarting = undefined;
+    });
+  };
+  const rotate = (instance: number) =>
+    background(instances[instance]!.ring.rotate().then(
+      ({ rotated, kid, activatesAt }) => history.note(instance, `rotate(): ${rotated ? 'rotated' : 'not rotated'}, next ${kid} activates in ${activatesAt - Date.now()} ms`),
+      (error: unknown) => history.note(instance, `rotate() failed: ${(error as Error).message}`),
+    ));
 
   const injectFault = () => {
     const kind = pick(['cut', 'blackhole', 'dropReplies', 'vanish', 'vanishHoldOne', 'stall', 'stall', 'restart', 'readOnly'] as const);
@@ -180,23 +254,7 @@ async function runHistory(server: LocalRedis, user: string, { seed, steps, varia
       });
       return;
     }
-    if (kind === 'restart') {
-      if (restarting || readOnly || restarts >= 2) return;
-      restarts++;
-      const downMs = between(0, 1_500);
-      restarting = (async () => {
-        const from = performance.now();
-        history.fault(`redis-server killed (SIGKILL), restarted after ${downMs} ms${variant === 'lossy' ? ', without its data' : ''}`);
-        await server.kill();
-        await sleep(downMs);
-        await server.restart();
-        if (variant === 'lossy') history.loss(from);
-        history.fault('redis-server restarted');
-      })().finally(() => {
-        restarting = undefined;
-      });
-      return;
-    }
+    if (kind === 'restart') return restart();
     if (healers.has(instance)) return;
     const ms = between(300, 4_000);
     switch (kind) {
@@ -225,14 +283,19 @@ async function runHistory(server: LocalRedis, user: string, { seed, steps, varia
     for (let step = 0; step < steps; step++) {
       await sleep(below(60));
       if (random() < 0.07) injectFault();
+      // Whatever the draws, every run rotates early and restarts Redis at least once.
+      if (step === Math.floor(steps / 5)) rotate(0);
+      if (step >= Math.floor(steps / 2) && restarts === 0) restart();
       const instance = below(INSTANCES);
       const r = random();
       let revocation: Revocation | undefined;
       if (r < 0.08) newToken();
-      else if (r < 0.2) revocation = { kind: 'session', sid: pick(tokens).sid };
-      else if (r < 0.25) revocation = { kind: 'session-up-to', sid: pick(tokens).sid, upTo: nowS() - below(20) };
-      else if (r < 0.31) revocation = { kind: 'subject', sub: USERS[below(REVOKABLE_USERS)]!, notBefore: nowS() - (random() < 0.5 ? 0 : below(30)) };
-      else if (r < 0.32) revocation = { kind: 'all-before', notBefore: nowS() - 55 };
+      else if (r < 0.12) rotate(instance);
+      else if (r < 0.27) background(login(instance));
+      else if (r < 0.35) revocation = { kind: 'session', sid: pick(tokens).sid };
+      else if (r < 0.4) revocation = { kind: 'session-up-to', sid: pick(tokens).sid, upTo: nowS() - below(20) };
+      else if (r < 0.46) revocation = { kind: 'subject', sub: USERS[below(REVOKABLE_USERS)]!, notBefore: nowS() - (random() < 0.5 ? 0 : below(30)) };
+      else if (r < 0.47) revocation = { kind: 'all-before', notBefore: nowS() - 55 };
       else checkSome(instance, between(1, 4));
       if (revocation) {
         invoked.push(revocation);
@@ -251,12 +314,14 @@ async function runHistory(server: LocalRedis, user: string, { seed, steps, varia
     }
     endReadOnly();
     await Promise.all([restarting, readOnly]);
+    await Promise.all(inFlight);
   }
   history.fault('every fault healed');
   const runMs = performance.now() - started;
 
   // Property 3's wait: every instance answers for every token as the invoked revocations say, and has
-  // nothing unconfirmed. The rounds are recorded: property 1 and 2 hold in them too.
+  // nothing unconfirmed; every ring has been read and they all sign with the same key. The rounds are
+  // recorded: property 1 and 2 hold in them too.
   const expected = (token: TokenClaims) => (invoked.some((r) => covers(r, token)) ? 'revoked' : 'active');
   const settle = async (deadline: number) => {
     for (;;) {
@@ -265,6 +330,8 @@ async function runHistory(server: LocalRedis, user: string, { seed, steps, varia
         for (const token of tokens) if (history.check(i, token, (t) => revocations.check(t)) !== expected(token)) agreed = false;
         if (revocations.stats.unconfirmed > 0) agreed = false;
       });
+      const rings = instances.map(({ ring }) => ring.health());
+      if (rings.some((h) => h.status !== 'ready' || h.readOverdue || h.activeKid !== rings[0]!.activeKid)) agreed = false;
       if (agreed || performance.now() > deadline) return;
       await sleep(200);
     }
@@ -279,9 +346,14 @@ async function runHistory(server: LocalRedis, user: string, { seed, steps, varia
   instances.forEach(({ revocations }, i) => {
     for (const token of tokens) history.check(i, token, (t) => revocations.check(t));
   });
+  // Property 4 once healed: every assertion of the run, and one more from each instance, verifies on
+  // every instance (retired keys stay published for retireGraceMs, longer than the run).
+  for (let i = 0; i < instances.length; i++) await login(i);
+  for (const { op, assertion, signedAt } of assertions) await Promise.all(instances.map((_, verifier) => verify(op, assertion, signedAt, verifier)));
 
   const report = checkHistory(history.events, { maxStalenessMs: MAX_STALENESS_MS });
-  const summary = `history seed=${seed} steps=${steps} variant=${variant}: run ${Math.round(runMs)} ms, settled ${Math.round(settleMs)} ms, ${JSON.stringify(report.stats)}`;
+  const kids = new Set(history.events.flatMap((e) => (e.type === 'sign' && e.kid !== undefined ? [e.kid] : []))).size;
+  const summary = `history seed=${seed} steps=${steps} variant=${variant}: run ${Math.round(runMs)} ms, settled ${Math.round(settleMs)} ms, ${kids} signing keys, ${JSON.stringify(report.stats)}`;
   if (VERBOSE) console.info(summary);
   if (DUMP) writeFileSync(`${DUMP}-${variant}-${seed}.txt`, `${history.events.map(formatEvent).join('\n')}\n`);
   if (report.violations.length > 0) expect.fail(describeViolations(history.events, report, { seed, steps, variant }));
@@ -290,12 +362,14 @@ async function runHistory(server: LocalRedis, user: string, { seed, steps, varia
   expect(report.stats.answers.revoked, summary).toBeGreaterThan(0);
   expect(report.stats.answers.active, summary).toBeGreaterThan(0);
   expect(report.stats.boundChecksBeforeFinal, summary).toBeGreaterThan(0);
+  expect(report.stats.signed, summary).toBeGreaterThan(INSTANCES);
+  if (variant === 'lossy') expect(report.stats.losses, summary).toBeGreaterThan(0);
 }
 
 describe('revocation histories: redis-server restarts with persistence (appendfsync always)', () => {
   const server = useTestRedis({ appEnvs: PERSISTENT_SEEDS.map((_, i) => ({ app: `histp${i}`, env: 'prod' })), persistence: 'aof' });
   PERSISTENT_SEEDS.forEach((seed, i) => {
-    it(`seed ${seed}: no missed logout past maxStalenessMs, no false revocation, nothing lost after the faults heal`, { timeout: 180_000 }, async () => {
+    it(`seed ${seed}: no missed logout past maxStalenessMs, no false revocation, nothing lost after the faults heal, no failed login`, { timeout: 180_000 }, async () => {
       await runHistory(server, `histp${i}-prod`, { seed, steps: STEPS, variant: 'persistent' });
     });
   });
@@ -304,7 +378,7 @@ describe('revocation histories: redis-server restarts with persistence (appendfs
 describe('revocation histories: redis-server restarts without its data', () => {
   const server = useTestRedis({ appEnvs: LOSSY_SEEDS.map((_, i) => ({ app: `histl${i}`, env: 'prod' })), persistence: 'none' });
   LOSSY_SEEDS.forEach((seed, i) => {
-    it(`seed ${seed}: what Redis lost is written back; no false revocation; no missed logout for what it kept`, { timeout: 180_000 }, async () => {
+    it(`seed ${seed}: what Redis lost is written back; no false revocation; no missed logout for what it kept; no failed login`, { timeout: 180_000 }, async () => {
       await runHistory(server, `histl${i}-prod`, { seed, steps: STEPS, variant: 'lossy' });
     });
   });
