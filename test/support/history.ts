@@ -27,6 +27,8 @@ export type CheckAnswer = 'revoked' | 'active' | 'stale';
 /** One event; `at` is performance.now() of the recording process. The array order is program order. */
 export type HistoryEvent =
   | { readonly type: 'instance'; readonly at: number; readonly instance: number }
+  /** The instance's Revocations closed, `unconfirmed` (stats.unconfirmed) left unwritten; it checks nothing more. */
+  | { readonly type: 'closed'; readonly at: number; readonly instance: number; readonly unconfirmed: number }
   | { readonly type: 'token'; readonly at: number; readonly token: TokenClaims }
   | { readonly type: 'invoke'; readonly at: number; readonly op: number; readonly instance: number; readonly revocation: Revocation }
   | { readonly type: 'ok'; readonly at: number; readonly op: number }
@@ -36,10 +38,10 @@ export type HistoryEvent =
   /** Redis lost its data somewhere between `from` and `at` (a restart without persistence). */
   | { readonly type: 'loss'; readonly at: number; readonly from: number }
   | { readonly type: 'note'; readonly at: number; readonly instance: number; readonly text: string }
-  /** A client assertion signed by `instance` with `kid`, once signed; or its signing failed (`error`). */
-  | { readonly type: 'sign'; readonly at: number; readonly op: number; readonly instance: number; readonly kid?: string; readonly error?: string }
-  /** Assertion `op` verified with `instance`'s currentJwks(); `readOverdue` is that instance's health() once it answered. */
-  | { readonly type: 'verify'; readonly at: number; readonly op: number; readonly instance: number; readonly ok: boolean; readonly readOverdue: boolean; readonly error?: string }
+  /** A client assertion signed by `instance` with `kid` from its ring's `generation`, once signed; or its signing failed (`error`). */
+  | { readonly type: 'sign'; readonly at: number; readonly op: number; readonly instance: number; readonly kid?: string; readonly generation?: number; readonly error?: string }
+  /** Assertion `op` verified with `instance`'s currentJwks(); `readOverdue` and `generation` are that instance's health() once it answered. */
+  | { readonly type: 'verify'; readonly at: number; readonly op: number; readonly instance: number; readonly ok: boolean; readonly readOverdue: boolean; readonly generation?: number; readonly error?: string }
   /** Every fault healed and every instance caught up (or the wait gave up): the checks after this are the final round. */
   | { readonly type: 'final'; readonly at: number };
 
@@ -80,6 +82,10 @@ export class History {
     this.events.push({ type: 'instance', at: this.now(), instance });
   }
 
+  closed(instance: number, unconfirmed: number): void {
+    this.events.push({ type: 'closed', at: this.now(), instance, unconfirmed });
+  }
+
   token(token: TokenClaims): TokenClaims {
     this.events.push({ type: 'token', at: this.now(), token });
     return token;
@@ -103,13 +109,13 @@ export class History {
   }
 
   /** Records an assertion `instance` signed with `kid` (or failed to sign: `error`); returns its op for {@link verified}. */
-  signed(instance: number, outcome: { kid: string } | { error: string }): number {
+  signed(instance: number, outcome: { kid: string; generation: number } | { error: string }): number {
     const op = this.nextOp++;
     this.events.push({ type: 'sign', at: this.now(), op, instance, ...outcome });
     return op;
   }
 
-  verified(op: number, instance: number, outcome: { ok: boolean; readOverdue: boolean; error?: string }): void {
+  verified(op: number, instance: number, outcome: { ok: boolean; readOverdue: boolean; generation?: number; error?: string }): void {
     this.events.push({ type: 'verify', at: this.now(), op, instance, ...outcome });
   }
 
@@ -192,6 +198,8 @@ export interface HistoryStats {
   readonly verified: number;
   /** Verifications that failed where the verifier's ring read was overdue (allowed). */
   readonly failedWhileOverdue: number;
+  /** Verifications that failed after a loss of Redis' data, on a verifier holding an older ring generation than the signer (allowed). */
+  readonly failedRewound: number;
 }
 
 export interface CheckReport {
@@ -216,6 +224,8 @@ export function checkHistory(events: readonly HistoryEvent[], options: CheckerOp
   const revocations = new Map<number, RevocationRecord>();
   const losses: { from: number; at: number }[] = [];
   const instances = new Set<number>();
+  /** Instances closed with revocations Redis had not confirmed: which of theirs were given up is not known. */
+  const gaveUp = new Set<number>();
   const tokens = new Map<string, TokenClaims>();
   const knownRevoked = new Map<number, Set<string>>();
   const finalChecked = new Set<string>();
@@ -225,15 +235,20 @@ export function checkHistory(events: readonly HistoryEvent[], options: CheckerOp
   let boundChecksBeforeFinal = 0;
   let faults = 0;
   let inFinal = false;
-  const signs = new Map<number, { instance: number; kid?: string }>();
+  const signs = new Map<number, { instance: number; kid?: string; generation?: number }>();
   let verified = 0;
   let failedWhileOverdue = 0;
+  let failedRewound = 0;
   const violate = (kind: ViolationKind, index: number, message: string) => violations.push({ kind, index, message });
 
   events.forEach((event, index) => {
     switch (event.type) {
       case 'instance':
         instances.add(event.instance);
+        return;
+      case 'closed':
+        instances.delete(event.instance);
+        if (event.unconfirmed > 0) gaveUp.add(event.instance);
         return;
       case 'token':
         tokens.set(tokenKey(event.token), event.token);
@@ -256,7 +271,7 @@ export function checkHistory(events: readonly HistoryEvent[], options: CheckerOp
       case 'note':
         return;
       case 'sign':
-        signs.set(event.op, { instance: event.instance, ...(event.kid === undefined ? {} : { kid: event.kid }) });
+        signs.set(event.op, { instance: event.instance, kid: event.kid, generation: event.generation });
         // docs/signing-keys.md: "It keeps signing all the same (failing would fail every login through it)".
         if (event.error !== undefined) violate('sign-failed', index, `instance ${event.instance} failed to sign an assertion: ${event.error}`);
         return;
@@ -264,7 +279,13 @@ export function checkHistory(events: readonly HistoryEvent[], options: CheckerOp
         verified++;
         if (event.ok) return;
         const sign = signs.get(event.op);
-        const what = `assertion #${event.op} signed by instance ${sign?.instance} with kid ${sign?.kid} did not verify with instance ${event.instance}'s JWKS (${event.error ?? 'no error'}; read overdue: ${event.readOverdue})`;
+        const what = `assertion #${event.op} signed by instance ${sign?.instance} with kid ${sign?.kid} of generation ${sign?.generation} did not verify with instance ${event.instance}'s JWKS of generation ${event.generation} (${event.error ?? 'no error'}; read overdue: ${event.readOverdue})`;
+        // docs/security-model.md, what a freshly started instance cannot detect: "a rewind of the ring
+        // and its event log together: a failover that lost the last writes [...] With any instance
+        // running that saw the newer ring, the rewind is undone within refreshIntervalMs." Until then
+        // an instance that missed the newer ring holds the older one, current as far as Redis tells;
+        // under faults the instances that saw it may not reach Redis for longer: no bound.
+        const rewound = losses.length > 0 && event.generation !== undefined && sign?.generation !== undefined && event.generation < sign.generation;
         // "active | yes (in the JWKS) | every assertion"
         if (sign?.instance === event.instance) violate('own-key-unpublished', index, what);
         else if (inFinal) violate('failed-login-after-heal', index, what);
@@ -274,8 +295,9 @@ export function checkHistory(events: readonly HistoryEvent[], options: CheckerOp
         // read is still overdue after that (Redis out of reach): the set held may lack a key activated
         // elsewhere at once". With activationDelayMs above refreshIntervalMs and a second, a set that
         // lacks a key another instance signs with belongs to an instance whose read is overdue.
-        else if (!event.readOverdue) violate('failed-login', index, what);
-        else failedWhileOverdue++;
+        else if (event.readOverdue) failedWhileOverdue++;
+        else if (rewound) failedRewound++;
+        else violate('failed-login', index, what);
         return;
       }
       case 'final':
@@ -327,11 +349,14 @@ export function checkHistory(events: readonly HistoryEvent[], options: CheckerOp
     if (inFinal) {
       // Property 3, "Once the instance has caught up with everything Redis holds, it emits fresh and
       // answers 'active' again", and a revocation Redis did not take "is written again at that
-      // instance's next reconnect and then at every poll", whatever its promise did: every one invoked is due.
+      // instance's next reconnect and then at every poll", whatever its promise did: every one invoked
+      // is due, but those of an instance that closed before Redis confirmed them: "Any left then are
+      // logged (only this instance had them)" (close(), docs/logout-sync.md).
       finalChecked.add(`${instance}|${key}`);
-      if (covering.length > 0 && answer !== 'revoked') {
-        violate('lost-after-heal', index, `${who} after every fault healed, covered by ${covering.map(describeRecord).join('; ')}`);
-      } else if (covering.length === 0 && answer === 'stale') {
+      const due = covering.filter((r) => r.okAt !== undefined || !gaveUp.has(r.instance));
+      if (due.length > 0 && answer !== 'revoked') {
+        violate('lost-after-heal', index, `${who} after every fault healed, covered by ${due.map(describeRecord).join('; ')}`);
+      } else if (due.length === 0 && answer === 'stale') {
         violate('not-fresh-after-heal', index, `${who} after every fault healed`);
       }
     }
@@ -362,6 +387,7 @@ export function checkHistory(events: readonly HistoryEvent[], options: CheckerOp
       signed: signs.size,
       verified,
       failedWhileOverdue,
+      failedRewound,
     },
   };
 }
@@ -394,6 +420,8 @@ export function formatEvent(event: HistoryEvent): string {
   switch (event.type) {
     case 'instance':
       return `${at}  instance ${event.instance} started`;
+    case 'closed':
+      return `${at}  instance ${event.instance} closed, ${event.unconfirmed} unconfirmed`;
     case 'token':
       return `${at}  token ${describeToken(event.token)}`;
     case 'invoke':
@@ -413,9 +441,9 @@ export function formatEvent(event: HistoryEvent): string {
     case 'final':
       return `${at}  final round`;
     case 'sign':
-      return `${at}  [${event.instance}] sign #${event.op} ${event.error === undefined ? `kid ${event.kid}` : `failed: ${event.error}`}`;
+      return `${at}  [${event.instance}] sign #${event.op} ${event.error === undefined ? `kid ${event.kid} of generation ${event.generation}` : `failed: ${event.error}`}`;
     case 'verify':
-      return `${at}  [${event.instance}] verify #${event.op} -> ${event.ok ? 'ok' : `failed (${event.error ?? ''})`}${event.readOverdue ? ', read overdue' : ''}`;
+      return `${at}  [${event.instance}] verify #${event.op} with generation ${event.generation} -> ${event.ok ? 'ok' : `failed (${event.error ?? ''})`}${event.readOverdue ? ', read overdue' : ''}`;
   }
 }
 

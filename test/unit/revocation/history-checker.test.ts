@@ -177,6 +177,30 @@ describe('history checker, property 3: nothing lost after every fault healed', (
     expect(kinds(h.events)).toEqual([]);
   });
 
+  it('an instance closed with revocations unconfirmed: those not acknowledged may be lost; its acknowledged ones are due; it is not checked', () => {
+    const h = script().instances(0, 1, 2).tokens(alice, bob);
+    h.invoke(50, 0, { kind: 'session', sid: 's-alice' }); // pending when it closed
+    h.ok(80, h.invoke(60, 0, { kind: 'session', sid: 's-bob' }));
+    h.events.push({ type: 'closed', at: 5_000, instance: 0, unconfirmed: 1 });
+    h.final(10_000);
+    h.check(10_001, 1, alice, 'active');
+    h.check(10_001, 2, alice, 'revoked');
+    h.check(10_001, 1, bob, 'revoked');
+    h.check(10_001, 2, bob, 'revoked');
+    expect(kinds(h.events)).toEqual([]);
+    h.check(10_002, 1, bob, 'active');
+    expect(kinds(h.events)).toEqual(['forgotten', 'missed-logout', 'lost-after-heal']);
+  });
+
+  it('an instance closed with nothing unconfirmed: its revocations whose promise failed were written, and are due', () => {
+    const h = script().instances(0, 1).tokens(alice);
+    h.fail(300, h.invoke(50, 0, { kind: 'session', sid: 's-alice' }));
+    h.events.push({ type: 'closed', at: 5_000, instance: 0, unconfirmed: 0 });
+    h.final(10_000);
+    h.check(10_001, 1, alice, 'active');
+    expect(kinds(h.events)).toEqual(['lost-after-heal']);
+  });
+
   it('flags a covered token not revoked, a free one stale, and a pair left unchecked', () => {
     const h = base();
     h.final(10_000);
@@ -190,7 +214,7 @@ describe('history checker, property 3: nothing lost after every fault healed', (
 describe('history checker, property 4: no failed login across rotations', () => {
   it('accepts verifications that pass, and failures on an instance whose ring read was overdue', () => {
     const history = new History(() => 0);
-    const op = history.signed(0, { kid: 'k1' });
+    const op = history.signed(0, { kid: 'k1', generation: 1 });
     history.verified(op, 0, { ok: true, readOverdue: false });
     history.verified(op, 1, { ok: true, readOverdue: false });
     history.verified(op, 2, { ok: false, readOverdue: true, error: 'no applicable key found in the JSON Web Key Set' });
@@ -199,10 +223,23 @@ describe('history checker, property 4: no failed login across rotations', () => 
     expect(report.stats).toMatchObject({ signed: 1, verified: 3, failedWhileOverdue: 1 });
   });
 
+  it('after a loss of Redis\' data, accepts a failure on a verifier holding an older generation than the signer, not on one as new', () => {
+    const history = new History(() => 0);
+    const before = history.signed(0, { kid: 'k2', generation: 2 });
+    history.verified(before, 1, { ok: false, readOverdue: false, generation: 1 });
+    history.loss(0);
+    const after = history.signed(0, { kid: 'k2', generation: 2 });
+    history.verified(after, 1, { ok: false, readOverdue: false, generation: 1 }); // missed the rotation, Redis rewound
+    history.verified(after, 2, { ok: false, readOverdue: false, generation: 2 });
+    const report = checkHistory(history.events, { maxStalenessMs: MAX_STALENESS_MS });
+    expect(report.violations.map((v) => [v.kind, v.index])).toEqual([['failed-login', 1], ['failed-login', 5]]);
+    expect(report.stats.failedRewound).toBe(1);
+  });
+
   it('flags a failed signature, a key missing from its own signer\'s JWKS, one missing elsewhere with a current read, and any failure in the final round', () => {
     const history = new History(() => 0);
     history.signed(1, { error: 'the key ring has no active signing key' });
-    const op = history.signed(0, { kid: 'k2' });
+    const op = history.signed(0, { kid: 'k2', generation: 2 });
     history.verified(op, 0, { ok: false, readOverdue: true });
     history.verified(op, 1, { ok: false, readOverdue: false });
     history.final();
