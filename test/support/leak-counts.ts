@@ -125,6 +125,17 @@ function add(counts: Counts, name: string, value: number): void {
   counts[name] = (counts[name] ?? 0) + value;
 }
 
+/**
+ * `base` with each count in `bounds` raised to its bound: for a collection that holds state with a
+ * known bound rather than anything per event (TLS sessions: one per endpoint; outages: one per role
+ * and endpoint, said once a minute), which may not have reached it when the baseline was taken.
+ */
+export function withBounds(base: Counts, bounds: Counts): Counts {
+  const raised = { ...base };
+  for (const [name, bound] of Object.entries(bounds)) raised[name] = Math.max(raised[name] ?? 0, bound);
+  return raised;
+}
+
 const SAMPLE_EVERY_MS = 20;
 /** How often {@link expectBackTo} collects garbage between samples: a closed socket's `TLSWRAP` is destroyed when collected. */
 const COLLECT_EVERY_MS = 200;
@@ -135,11 +146,37 @@ async function collected(): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, SAMPLE_EVERY_MS));
 }
 
+/** Options of {@link baseline}. */
+export interface BaselineOptions {
+  /** How long the samples are taken. @default 600 */
+  readonly windowMs?: number;
+  /**
+   * Counts that reach their steady value some time after the cycles (a cluster opens a node
+   * connection when a command or a topology read first needs it): the baseline waits until none of
+   * them changed for `quietMs` (within 15 s: a bound, not a measure) before its samples.
+   */
+  readonly settleOn?: readonly string[];
+  /** @default 2500 */
+  readonly quietMs?: number;
+}
+
 /**
  * The least of each count over `windowMs` of samples, after garbage was collected: what stays held,
  * without what comes and goes (a command's socket timer, a poll in flight).
  */
-export async function baseline(sample: () => Counts, windowMs = 600): Promise<Counts> {
+export async function baseline(sample: () => Counts, options: BaselineOptions = {}): Promise<Counts> {
+  const { windowMs = 600, settleOn = [], quietMs = 2_500 } = options;
+  if (settleOn.length > 0) {
+    const read = () => JSON.stringify(settleOn.map((name) => sample()[name] ?? 0));
+    const deadline = performance.now() + 15_000;
+    let last = read();
+    let since = performance.now();
+    while (performance.now() - since < quietMs && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const now = read();
+      if (now !== last) [last, since] = [now, performance.now()];
+    }
+  }
   await collected();
   await collected();
   const least: Counts = {};
