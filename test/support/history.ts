@@ -198,8 +198,8 @@ export interface HistoryStats {
   readonly verified: number;
   /** Verifications that failed where the verifier's ring read was overdue (allowed). */
   readonly failedWhileOverdue: number;
-  /** Verifications that failed after a loss of Redis' data, on a verifier holding an older ring generation than the signer (allowed). */
-  readonly failedRewound: number;
+  /** Verifications that failed after a loss of Redis' data, on a verifier whose ring generation is not newer than the signer's (allowed). */
+  readonly failedParted: number;
 }
 
 export interface CheckReport {
@@ -216,7 +216,7 @@ interface RevocationRecord {
   failedAt?: number;
 }
 
-/** The properties of docs/logout-sync.md over `events`; see each rule for the sentence it rests on. */
+/** The properties docs/logout-sync.md and docs/signing-keys.md promise, over `events`; each rule cites the sentence it rests on. */
 export function checkHistory(events: readonly HistoryEvent[], options: CheckerOptions): CheckReport {
   const slackMs = options.slackMs ?? 1;
   const bound = options.maxStalenessMs + slackMs;
@@ -238,7 +238,7 @@ export function checkHistory(events: readonly HistoryEvent[], options: CheckerOp
   const signs = new Map<number, { instance: number; kid?: string; generation?: number }>();
   let verified = 0;
   let failedWhileOverdue = 0;
-  let failedRewound = 0;
+  let failedParted = 0;
   const violate = (kind: ViolationKind, index: number, message: string) => violations.push({ kind, index, message });
 
   events.forEach((event, index) => {
@@ -280,12 +280,15 @@ export function checkHistory(events: readonly HistoryEvent[], options: CheckerOp
         if (event.ok) return;
         const sign = signs.get(event.op);
         const what = `assertion #${event.op} signed by instance ${sign?.instance} with kid ${sign?.kid} of generation ${sign?.generation} did not verify with instance ${event.instance}'s JWKS of generation ${event.generation} (${event.error ?? 'no error'}; read overdue: ${event.readOverdue})`;
-        // docs/security-model.md, what a freshly started instance cannot detect: "a rewind of the ring
-        // and its event log together: a failover that lost the last writes [...] With any instance
-        // running that saw the newer ring, the rewind is undone within refreshIntervalMs." Until then
-        // an instance that missed the newer ring holds the older one, current as far as Redis tells;
-        // under faults the instances that saw it may not reach Redis for longer: no bound.
-        const rewound = losses.length > 0 && event.generation !== undefined && sign?.generation !== undefined && event.generation < sign.generation;
+        // After a loss of Redis' data the instances' rings can part: docs/security-model.md, "a rewind
+        // of the ring and its event log together: a failover that lost the last writes [...] With any
+        // instance running that saw the newer ring, the rewind is undone within refreshIntervalMs"; and
+        // docs/signing-keys.md, a ring written anew after Redis lost one: "of two rings of one
+        // generation, every instance keeps the one written earlier", a login through another instance
+        // failing until then. An instance that holds the older or the losing ring is current as far as
+        // Redis tells it; under faults the instances that hold the other may not reach Redis for
+        // longer: no bound. A verifier holding a newer generation than the signer has no such excuse.
+        const parted = losses.length > 0 && event.generation !== undefined && sign?.generation !== undefined && event.generation <= sign.generation;
         // "active | yes (in the JWKS) | every assertion"
         if (sign?.instance === event.instance) violate('own-key-unpublished', index, what);
         else if (inFinal) violate('failed-login-after-heal', index, what);
@@ -296,7 +299,7 @@ export function checkHistory(events: readonly HistoryEvent[], options: CheckerOp
         // elsewhere at once". With activationDelayMs above refreshIntervalMs and a second, a set that
         // lacks a key another instance signs with belongs to an instance whose read is overdue.
         else if (event.readOverdue) failedWhileOverdue++;
-        else if (rewound) failedRewound++;
+        else if (parted) failedParted++;
         else violate('failed-login', index, what);
         return;
       }
@@ -387,7 +390,7 @@ export function checkHistory(events: readonly HistoryEvent[], options: CheckerOp
       signed: signs.size,
       verified,
       failedWhileOverdue,
-      failedRewound,
+      failedParted,
     },
   };
 }

@@ -223,17 +223,18 @@ describe('history checker, property 4: no failed login across rotations', () => 
     expect(report.stats).toMatchObject({ signed: 1, verified: 3, failedWhileOverdue: 1 });
   });
 
-  it('after a loss of Redis\' data, accepts a failure on a verifier holding an older generation than the signer, not on one as new', () => {
+  it('after a loss of Redis\' data, accepts a failure on a verifier whose ring is older than the signer\'s or of its generation (a fork), not newer', () => {
     const history = new History(() => 0);
     const before = history.signed(0, { kid: 'k2', generation: 2 });
     history.verified(before, 1, { ok: false, readOverdue: false, generation: 1 });
     history.loss(0);
     const after = history.signed(0, { kid: 'k2', generation: 2 });
     history.verified(after, 1, { ok: false, readOverdue: false, generation: 1 }); // missed the rotation, Redis rewound
-    history.verified(after, 2, { ok: false, readOverdue: false, generation: 2 });
+    history.verified(after, 2, { ok: false, readOverdue: false, generation: 2 }); // rotated on the other side of the loss
+    history.verified(after, 3, { ok: false, readOverdue: false, generation: 3 });
     const report = checkHistory(history.events, { maxStalenessMs: MAX_STALENESS_MS });
-    expect(report.violations.map((v) => [v.kind, v.index])).toEqual([['failed-login', 1], ['failed-login', 5]]);
-    expect(report.stats.failedRewound).toBe(1);
+    expect(report.violations.map((v) => [v.kind, v.index])).toEqual([['failed-login', 1], ['failed-login', 6]]);
+    expect(report.stats.failedParted).toBe(2);
   });
 
   it('flags a failed signature, a key missing from its own signer\'s JWKS, one missing elsewhere with a current read, and any failure in the final round', () => {
