@@ -1,5 +1,6 @@
 import { createInterface } from 'node:readline';
 import type { PlanIo } from '../infra/plan/index.js';
+import { stopRace } from './stop-race.js';
 import { terminalSafe } from './terminal-text.js';
 
 /**
@@ -26,6 +27,7 @@ export interface CliIo extends PlanIo {
 /** The process's streams, environment and signals. */
 export function processIo(): CliIo {
   let stop: Promise<string> | undefined;
+  let sleepUntilStopped: ((elapsed: Promise<boolean>) => Promise<boolean>) | undefined;
   const nextStop = () => {
     stop ??= new Promise((resolve) => {
       // Kept after the first signal. Through the launcher (npx kcc-redis, bin/kcc-redis.mjs) a Ctrl-C
@@ -68,7 +70,8 @@ export function processIo(): CliIo {
     sleep: (ms) => {
       let timer: NodeJS.Timeout | undefined;
       const elapsed = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-      return Promise.race([elapsed, nextStop().then(() => true)]).finally(() => clearTimeout(timer));
+      sleepUntilStopped ??= stopRace(nextStop().then(() => true));
+      return sleepUntilStopped(elapsed).finally(() => clearTimeout(timer));
     },
     now: () => Date.now(),
   };

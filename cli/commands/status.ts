@@ -5,6 +5,7 @@ import { withConnection } from '../connect.js';
 import { CONCURRENT_TARGETS, mapConcurrently } from '../concurrently.js';
 import { CliUsageError, EXIT, type ExitCode } from '../exit-codes.js';
 import { type CliIo, useColor } from '../io.js';
+import { stopRace } from '../stop-race.js';
 import { type KeyRingStatus, readKeyRing } from '../status/key-ring-reader.js';
 import { type RevocationStatus, type SessionLifetimesStatus, readRevocations } from '../status/revocation-reader.js';
 import { MAX_DECLARATIONS_READ, MAX_SESSION_LIFETIME_MS } from '../../client/src/revocation/session-lifetimes.js';
@@ -304,8 +305,8 @@ export const statusCommand: Command = {
      * with the code of the last refresh shown. A Ctrl-C during the first refresh's reads ends the
      * command as the signal does: there is no code to give yet.
      */
-    let stop: Promise<typeof STOPPED> | undefined;
-    const unlessStopped = <T>(work: Promise<T>): Promise<T | typeof STOPPED> => (stop === undefined ? work : Promise.race([work, stop]));
+    let untilStopped: (<T>(work: Promise<T>) => Promise<T | typeof STOPPED>) | undefined;
+    const unlessStopped = <T>(work: Promise<T>): Promise<T | typeof STOPPED> => (untilStopped === undefined ? work : untilStopped(work));
     let shownExitCode: ExitCode = EXIT.ok;
     for (;;) {
       const statuses = await unlessStopped(mapConcurrently(targets, CONCURRENT_TARGETS, (target) => statusOf(target, keks, io.now())));
@@ -313,7 +314,7 @@ export const statusCommand: Command = {
       const exitCode = exitCodeOf(statuses);
       // Listened for before the refresh is shown, not after: a Ctrl-C sent as soon as the first one
       // shows (a script that read it) came before the listener and ended the command by the signal.
-      if (watch) stop ??= io.nextStop().then(() => STOPPED);
+      if (watch) untilStopped ??= stopRace(io.nextStop().then((): typeof STOPPED => STOPPED));
       const now = io.now();
       if (json) io.stdout(JSON.stringify({ v: 1, command: 'status', at: now, exitCode, appEnvs: statuses }, null, watch ? undefined : 2));
       else io.stdout(`${watch && io.isTTY ? '\u001b[2J\u001b[H' : ''}${watch ? `kcc-redis status at ${isoTime(now)} (every ${intervalS} s; Ctrl-C to stop)\n\n` : ''}${render(statuses, targets, useColor(io), now)}`);
