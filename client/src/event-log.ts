@@ -562,10 +562,10 @@ class RunningTail<T> implements EventLogTail {
         // A connection closed for good (its KccRedis was closed) will not come back: stop reading.
         if (this.stopped || this.reader.status === 'end') return;
         // Not a log: replaced, then read on as from a log that was deleted (a failure here is retried with the read).
-        if (isWrongTypeReply(error)) await this.source.replaceWrongType().catch(() => false);
+        if (isWrongTypeReply(error)) await this.untilStopped(this.source.replaceWrongType()).catch(() => false);
         // An entry too large for a string (XREAD hands entries over whole): removed through a read
         // that checks them (LOG_PAGE), or every retry would fetch it again and fail the same way.
-        else if (error instanceof Error && OVERSIZED_REPLY.test(error.message)) await this.source.removeOversized(this.last, count).catch(() => undefined);
+        else if (error instanceof Error && OVERSIZED_REPLY.test(error.message)) await this.untilStopped(this.source.removeOversized(this.last, count)).catch(() => undefined);
         failures++;
         // The connection recovers by itself (and re-reads credentials); retry with a bounded backoff
         // that stop() cuts short and that never keeps the process alive on its own.
