@@ -33,7 +33,7 @@ ${TARGET_HELP}
 Exit codes: 0 nothing wrong found: every ring verified usable, or (without the app-env's
 key-encryption key) present but not verified, or not created yet (no instance has started), which
 the verdict counts; 1 a ring instances refuse
-(degraded), or a live instance that said at its last beat that its revocation state is stale or its
+(degraded), a malformed client-wide not-before (instances treat it as none), or a live instance that said at its last beat that its revocation state is stale or its
 key ring degraded; 2 usage error, or an app-env or part of one unreadable (Redis out of reach, data of the
 wrong type). With --watch: the code of the last refresh shown (through npx or npm run, a Ctrl-C
 makes npm's shell exit 130 whatever this code is: see docs/operations.md).`;
@@ -189,7 +189,7 @@ function revocationsCell(i: ListedInstance): Cell {
   const r = i.revocations;
   if (!r) return '—';
   const unwritten = r.unwritten > 0 ? `, ${plural(r.unwritten, 'logout')} not in Redis` : '';
-  if (r.stale) return { text: `STALE for ${humanDuration(r.stalenessMs)}${unwritten}`, color: 'red' };
+  if (r.stale) return { text: `STALE for ${humanDuration(r.stalenessMs)}, failing ${r.failOpen ? 'open' : 'closed'}${unwritten}`, color: 'red' };
   return unwritten ? { text: `current${unwritten}`, color: 'yellow' } : 'current';
 }
 
@@ -202,10 +202,11 @@ function keyRingCell(i: ListedInstance): Cell {
 }
 
 /** The live instances that said, at their last beat, a revocation state stale or logouts not in Redis, or a degraded ring. */
-function troubledInstances(statuses: readonly AppEnvStatus[]): { stale: number; unwritten: number; ringDegraded: number } {
+function troubledInstances(statuses: readonly AppEnvStatus[]): { stale: number; staleOpen: number; unwritten: number; ringDegraded: number } {
   const all = statuses.flatMap((s) => (isUnreadable(s) || isUnreadable(s.instances) ? [] : s.instances.instances));
   return {
     stale: all.filter((i) => i.revocations?.stale).length,
+    staleOpen: all.filter((i) => i.revocations?.stale && i.revocations.failOpen).length,
     unwritten: all.filter((i) => (i.revocations?.unwritten ?? 0) > 0).length,
     ringDegraded: all.filter((i) => i.keyRing?.status === 'degraded').length,
   };
@@ -258,7 +259,13 @@ function verdict(statuses: readonly AppEnvStatus[], targets: readonly (AppEnvTar
   }
   const troubled = troubledInstances(statuses);
   if (troubled.stale > 0) {
-    lines.push(paint(color, 'red', `${plural(troubled.stale, 'instance')} said at ${troubled.stale === 1 ? 'its' : 'their'} last beat that ${troubled.stale === 1 ? 'its' : 'their'} revocation state is stale: failing closed, ${troubled.stale === 1 ? 'it answers' : 'they answer'} 503 to every token (its log names the cause; docs/logout-sync.md, "Staleness").`));
+    // Failing closed, a stale instance refuses (503) tokens with no revocation on record; failing open it lets them through, revoked elsewhere or not.
+    const closed = troubled.stale - troubled.staleOpen;
+    const how = [
+      ...(closed > 0 ? [`${closed} failing closed (503 to tokens it knows no revocation of)`] : []),
+      ...(troubled.staleOpen > 0 ? [`${troubled.staleOpen} failing open (letting through tokens that may have been revoked elsewhere)`] : []),
+    ].join(', ');
+    lines.push(paint(color, 'red', `${plural(troubled.stale, 'instance')} said at ${troubled.stale === 1 ? 'its' : 'their'} last beat that ${troubled.stale === 1 ? 'its' : 'their'} revocation state is stale: ${how} (its log names the cause; docs/logout-sync.md, "Staleness").`));
   }
   if (troubled.unwritten > 0) {
     lines.push(paint(color, 'yellow', `${plural(troubled.unwritten, 'instance')} held logouts Redis did not have yet at ${troubled.unwritten === 1 ? 'its' : 'their'} last beat (written again until Redis takes them; other instances do not see them until then).`));

@@ -375,7 +375,7 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
       throw error;
     }
     const { heartbeat, heartbeatIntervalMs: intervalMs, logger } = redis.config;
-    if (heartbeat) redis.heartbeat = Heartbeat.start(redis, { intervalMs, logger, parts: () => mergeParts([...redis.heartbeatReports].map((report) => report())) });
+    if (heartbeat) redis.heartbeat = Heartbeat.start(redis, { intervalMs, logger, parts: () => redis.heartbeatParts() });
     return redis;
   }
 
@@ -678,6 +678,17 @@ export class KccRedis extends EventEmitter<KccRedisEvents> {
   reportInHeartbeat(report: () => HeartbeatParts): () => void {
     this.heartbeatReports.add(report);
     return () => this.heartbeatReports.delete(report);
+  }
+
+  /** What the components report, merged; one whose report throws is left out (the beat, and the instance's listing, must not fail for it). */
+  private heartbeatParts(): HeartbeatParts {
+    return mergeParts([...this.heartbeatReports].flatMap((report) => {
+      try {
+        return [report()];
+      } catch {
+        return [];
+      }
+    }));
   }
 
   /**

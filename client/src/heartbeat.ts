@@ -45,6 +45,8 @@ const STOP_TIMEOUT_MS = 1_000;
 export interface HeartbeatRevocations {
   /** Whether `check()` answered `'stale'` for claims with no revocation on record. */
   readonly stale: boolean;
+  /** Whether it lets stale claims through (`failOpen`) rather than refusing them (503 from the plugin). */
+  readonly failOpen: boolean;
   /** Time since the state was last known current (ms). */
   readonly stalenessMs: number;
   /** Revocations taken by the instance that Redis did not hold yet (`stats.unwritten`). */
@@ -232,7 +234,7 @@ export class Heartbeat {
       startedAt: this.startedAt,
       lastSeenAt: Date.now(),
       intervalMs: options.intervalMs,
-      ...options.parts?.(),
+      ...(mode === 'beat' ? options.parts?.() : undefined),
     };
     const keys = [redis.key(`${INSTANCE_ENTRY_PREFIX}${redis.instanceId}`), redis.key(INSTANCES_INDEX_NAME)];
     const replaced = await redis.script<number>(WRITE, keys, [JSON.stringify(entry), options.intervalMs * HEARTBEAT_TTL_INTERVALS, redis.instanceId, mode, await redis.serverClock.now()]);
@@ -339,7 +341,9 @@ function parseParts(d: Record<string, unknown>): HeartbeatParts {
   const object = (value: unknown): Record<string, unknown> | undefined => (typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined);
   const parts: { revocations?: HeartbeatRevocations; keyRing?: HeartbeatKeyRing } = {};
   const r = object(d.revocations);
-  if (r && typeof r.stale === 'boolean' && isCount(r.stalenessMs) && isCount(r.unwritten)) parts.revocations = { stale: r.stale, stalenessMs: r.stalenessMs, unwritten: r.unwritten };
+  if (r && typeof r.stale === 'boolean' && typeof r.failOpen === 'boolean' && isCount(r.stalenessMs) && isCount(r.unwritten)) {
+    parts.revocations = { stale: r.stale, failOpen: r.failOpen, stalenessMs: r.stalenessMs, unwritten: r.unwritten };
+  }
   const k = object(d.keyRing);
   if (k && (k.status === 'ready' || k.status === 'degraded') && isCount(k.generation) && (k.activeKid === undefined || isText(k.activeKid))) {
     parts.keyRing = { status: k.status, generation: k.generation, ...(k.activeKid === undefined ? {} : { activeKid: k.activeKid }) };
@@ -348,18 +352,21 @@ function parseParts(d: Record<string, unknown>): HeartbeatParts {
 }
 
 /**
- * What each part reports, together: the worst revocation state (stale if one is, the longest
- * staleness, every unwritten one) and the key ring started last (one per connection is the rule).
+ * What each part reports, together: the worst revocation state (stale if one is, failing open if
+ * one does, the longest staleness, every unwritten one) and the worst key ring (a degraded one, else
+ * the one started last; one per connection is the rule).
  */
 export function mergeParts(reports: readonly HeartbeatParts[]): HeartbeatParts {
   const revocations = reports.flatMap((r) => (r.revocations ? [r.revocations] : []));
-  const keyRing = reports.findLast((r) => r.keyRing)?.keyRing;
+  const rings = reports.flatMap((r) => (r.keyRing ? [r.keyRing] : []));
+  const keyRing = rings.find((ring) => ring.status === 'degraded') ?? rings.at(-1);
   return {
     ...(revocations.length === 0
       ? {}
       : {
           revocations: {
             stale: revocations.some((r) => r.stale),
+            failOpen: revocations.some((r) => r.failOpen),
             stalenessMs: Math.max(...revocations.map((r) => r.stalenessMs)),
             unwritten: revocations.reduce((sum, r) => sum + r.unwritten, 0),
           },

@@ -162,6 +162,8 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
   /** The ring's work in flight (syncs, ticks, rotations): close() waits for it, so a lock it holds is released while the connection is open. */
   private readonly working = new Set<Promise<unknown>>();
   private unhook: (() => void) | undefined;
+  /** Removes this ring's part of the heartbeat: at the start of close (a closing ring is not a degraded one). */
+  private unreport: (() => void) | undefined;
   private closeRun: Promise<void> | undefined;
   private boundaryTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -201,12 +203,8 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
       redis.config.logger.warn('UNSAFE: private signing keys are stored in Redis under a well-known key (unsafeAllowPlaintextPrivateKeys); local development only');
     }
     const ring = new KeyRing(redis, resolved);
-    const unhookClose = redis.beforeClose(() => ring.close());
-    const unhookReport = redis.reportInHeartbeat(() => ({ keyRing: ring.heartbeatReport() }));
-    ring.unhook = () => {
-      unhookClose();
-      unhookReport();
-    };
+    ring.unhook = redis.beforeClose(() => ring.close());
+    ring.unreport = redis.reportInHeartbeat(() => ({ keyRing: ring.heartbeatReport() }));
     // `signal` (the Fastify plugin's, on a connection the app passed in) closes the ring being started, as closing the connection would.
     const abort = (): void => void ring.close();
     signal?.addEventListener('abort', abort, { once: true });
@@ -524,6 +522,7 @@ export class KeyRing extends EventEmitter<KeyRingEvents> {
   close(): Promise<void> {
     // One close for every caller (the app, KccRedis.close): each resolves once the work is done. Its
     // hook stays until then, so a KccRedis.close() running beside it waits for it too.
+    this.unreport?.();
     this.closeRun ??= this.closeOnce().finally(() => this.unhook?.());
     return this.closeRun;
   }

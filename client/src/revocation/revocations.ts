@@ -305,6 +305,8 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   private closed = false;
   /** Removes the close that KccRedis.close() runs first (KccRedis.beforeClose). */
   private unhook: (() => void) | undefined;
+  /** Removes this instance's part of the heartbeat: at the start of close (a closing instance is not a stale one). */
+  private unreport: (() => void) | undefined;
   private closeRun: Promise<void> | undefined;
   /** The longest session lifetime declared by another instance that was logged (once per value). */
   private longerLifetimeLogged = 0;
@@ -345,12 +347,8 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
     requireOptionsObject(options, 'Revocations.start options', 'Revocations.start(redis, { maxStalenessMs: 30_000 })');
     const revocations = new Revocations(redis, options, declaresLifetime);
     // Its close may take closeTimeoutMs and then its two bounded waits: KccRedis.close waits that long for it.
-    const unhookClose = redis.beforeClose(() => revocations.close(), revocations.options.closeTimeoutMs + 2 * CLOSE_WAIT_MS);
-    const unhookReport = redis.reportInHeartbeat(() => ({ revocations: revocations.heartbeatReport() }));
-    revocations.unhook = () => {
-      unhookClose();
-      unhookReport();
-    };
+    revocations.unhook = redis.beforeClose(() => revocations.close(), revocations.options.closeTimeoutMs + 2 * CLOSE_WAIT_MS);
+    revocations.unreport = redis.reportInHeartbeat(() => ({ revocations: revocations.heartbeatReport() }));
     const abort = (): void => void revocations.close();
     signal?.addEventListener('abort', abort, { once: true });
     try {
@@ -553,6 +551,7 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
   close(): Promise<void> {
     // One close for every caller (the app, KccRedis.close): each resolves once the last writes are
     // done. Its hook stays until then, so a KccRedis.close() running beside it waits for it too.
+    this.unreport?.();
     this.closeRun ??= this.closeOnce().finally(() => this.unhook?.());
     return this.closeRun;
   }
@@ -1194,8 +1193,13 @@ export class Revocations extends EventEmitter<RevocationEvents> implements Keycl
 
   /** What this instance's heartbeat entry says of the state (without the stale warning and event a check may give). */
   private heartbeatReport(): HeartbeatRevocations {
-    const stalenessMs = Math.round(this.stalenessMs);
-    return { stale: this.closed || stalenessMs > this.options.maxStalenessMs, stalenessMs, unwritten: this.unwritten.size + this.pushes.waiting };
+    const stalenessMs = this.stalenessMs;
+    return {
+      stale: this.closed || stalenessMs > this.options.maxStalenessMs,
+      failOpen: this.options.failOpen,
+      stalenessMs: Math.round(stalenessMs),
+      unwritten: this.unwritten.size + this.pushes.waiting,
+    };
   }
 
   /** What `JSON.stringify` shows: state and counters, nothing of the connection. */

@@ -100,19 +100,19 @@ describe('kcc-redis status and rotate-keys against forged data', () => {
   });
 
   it('the state instances report: a stale one, one holding logouts not in Redis, a degraded ring shown per instance and in the verdict, exit 1; malformed parts and older entries shown as none; a kid made printable', async () => {
-    await forgeHeartbeat('shop-dev', 'stale-one', { revocations: { stale: true, stalenessMs: 45_000, unwritten: 2 }, keyRing: { status: 'ready', generation: 7, activeKid: 'kid\u001b[31m-7' } });
-    await forgeHeartbeat('shop-dev', 'ring-down', { revocations: { stale: false, stalenessMs: 900, unwritten: 0 }, keyRing: { status: 'degraded', generation: 6 } });
+    await forgeHeartbeat('shop-dev', 'stale-one', { revocations: { stale: true, failOpen: false, stalenessMs: 45_000, unwritten: 2 }, keyRing: { status: 'ready', generation: 7, activeKid: 'kid\u001b[31m-7' } });
+    await forgeHeartbeat('shop-dev', 'ring-down', { revocations: { stale: false, failOpen: false, stalenessMs: 900, unwritten: 0 }, keyRing: { status: 'degraded', generation: 6 } });
     await forgeHeartbeat('shop-dev', 'old-release', {});
     await forgeHeartbeat('shop-dev', 'malformed', { revocations: { stale: 'no' }, keyRing: { status: 'ready', generation: -1 } });
     const table = await runCliInProcess(['status', ...local(), '--app', 'shop', '--env', 'dev']);
     expect(table.stderr).toBe('');
     expect(table.code).toBe(1);
     const row = (id: string) => table.stdout.split('\n').find((line) => line.startsWith(id)) ?? '';
-    expect(row('stale-one')).toMatch(/STALE for 45 s, 2 logouts not in Redis\s+generation 7, kid kid\\u001b\[31m-7$/);
+    expect(row('stale-one')).toMatch(/STALE for 45 s, failing closed, 2 logouts not in Redis\s+generation 7, kid kid\\u001b\[31m-7$/);
     expect(row('ring-down')).toMatch(/current\s+DEGRADED \(generation 6, no key\)$/);
     expect(row('old-release')).toMatch(/—\s+—$/);
     expect(row('malformed')).toMatch(/—\s+—$/);
-    expect(table.stdout).toContain('1 instance said at its last beat that its revocation state is stale: failing closed, it answers 503 to every token');
+    expect(table.stdout).toContain('1 instance said at its last beat that its revocation state is stale: 1 failing closed (503 to tokens it knows no revocation of)');
     expect(table.stdout).toContain('1 instance held logouts Redis did not have yet at its last beat');
     expect(table.stdout).toContain('1 instance said its key ring is degraded at its last beat');
     expect(table.stdout).not.toContain('every key ring usable');
@@ -121,12 +121,20 @@ describe('kcc-redis status and rotate-keys against forged data', () => {
     expect(json.code).toBe(1);
     type Listed = { instanceId: string; revocations?: unknown; keyRing?: unknown };
     const listed = json.json<{ appEnvs: { instances: { instances: Listed[] } }[] }>().appEnvs[0]!.instances.instances;
-    expect(listed.find((i) => i.instanceId === 'stale-one')).toMatchObject({ revocations: { stale: true, stalenessMs: 45_000, unwritten: 2 }, keyRing: { status: 'ready', generation: 7, activeKid: 'kid\u001b[31m-7' } });
+    expect(listed.find((i) => i.instanceId === 'stale-one')).toMatchObject({ revocations: { stale: true, failOpen: false, stalenessMs: 45_000, unwritten: 2 }, keyRing: { status: 'ready', generation: 7, activeKid: 'kid\u001b[31m-7' } });
     expect(listed.find((i) => i.instanceId === 'malformed')).not.toHaveProperty('revocations');
 
+    // A stale instance failing open is said as such: it lets tokens through.
+    await admin.del(key('shop-dev', 'instance:ring-down'), key('shop-dev', 'instance:old-release'), key('shop-dev', 'instance:malformed'));
+    await forgeHeartbeat('shop-dev', 'open-one', { revocations: { stale: true, failOpen: true, stalenessMs: 31_000, unwritten: 0 } });
+    const open = await runCliInProcess(['status', ...local(), '--app', 'shop', '--env', 'dev']);
+    expect(open.code).toBe(1);
+    expect(open.stdout.split('\n').find((line) => line.startsWith('open-one'))).toMatch(/STALE for 31 s, failing open\s+—$/);
+    expect(open.stdout).toContain('2 instances said at their last beat that their revocation state is stale: 1 failing closed (503 to tokens it knows no revocation of), 1 failing open (letting through tokens that may have been revoked elsewhere)');
+
     // Only a current instance, with a logout not written: said, yellow, not a problem (written again until Redis takes it).
-    await admin.del(key('shop-dev', 'instance:stale-one'), key('shop-dev', 'instance:ring-down'));
-    await forgeHeartbeat('shop-dev', 'writing', { revocations: { stale: false, stalenessMs: 900, unwritten: 1 } });
+    await admin.del(key('shop-dev', 'instance:stale-one'), key('shop-dev', 'instance:open-one'));
+    await forgeHeartbeat('shop-dev', 'writing', { revocations: { stale: false, failOpen: false, stalenessMs: 900, unwritten: 1 } });
     const later = await runCliInProcess(['status', ...local(), '--app', 'shop', '--env', 'dev']);
     expect(later.code).toBe(0);
     expect(later.stdout).toMatch(/current, 1 logout not in Redis/);

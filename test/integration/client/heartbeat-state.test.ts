@@ -45,8 +45,9 @@ describe('the state an instance reports in its heartbeat', () => {
         return entry !== undefined && test(entry);
       }, what, 30_000);
 
-    await until('the parts in the entry', (e) => e.revocations !== undefined && e.keyRing !== undefined);
-    expect(entry!.revocations).toEqual({ stale: false, stalenessMs: expect.any(Number), unwritten: 0 });
+    // Waited for, not taken from the first entry: a beat written during the start, or a stall on a busy machine, may say otherwise for a moment.
+    await until('current and ready in the entry', (e) => e.revocations?.stale === false && e.keyRing?.status === 'ready');
+    expect(entry!.revocations).toEqual({ stale: false, failOpen: false, stalenessMs: expect.any(Number), unwritten: 0 });
     expect(entry!.keyRing).toEqual({ status: 'ready', generation: ring.health().generation, activeKid: ring.health().activeKid });
     expect(ring.health().activeKid).toEqual(expect.any(String));
 
@@ -76,13 +77,26 @@ describe('the state an instance reports in its heartbeat', () => {
     }, 'the plain instance listed');
     expect(listed).not.toHaveProperty('revocations');
     expect(listed).not.toHaveProperty('keyRing');
-    const revocations = await Revocations.start(plain, { maxStalenessMs: 1_000 });
-    await untilAsync(async () => (await listInstances(reader)).instances.find((i) => i.instanceId === 'plain')?.revocations !== undefined, 'the revocations part');
-    await revocations.close();
-    // A closed Revocations no longer reports: the beats after its close leave the part out.
+    // A part whose report throws is left out; the beats go on (they failed, and the instance dropped out of the list).
+    const unreport = plain.reportInHeartbeat(() => {
+      throw new Error('a report that throws');
+    });
+    const written = plain.stats.heartbeatsWritten;
+    await untilAsync(async () => plain.stats.heartbeatsWritten >= written + 3, 'three more beats');
+    expect(plain.stats.heartbeatFailures).toBe(0);
+    unreport();
+    const revocations = await Revocations.start(plain, { maxStalenessMs: 1_000, failOpen: true });
+    await untilAsync(async () => (await listInstances(reader)).instances.find((i) => i.instanceId === 'plain')?.revocations?.failOpen === true, 'the revocations part, failing open');
+    // A closing Revocations no longer reports (it would say stale: closed, nothing keeps it current):
+    // from the start of its close, the beats leave the part out.
+    const closing = revocations.close();
+    let sawStaleWhileClosing = false;
     await untilAsync(async () => {
       const again = (await listInstances(reader)).instances.find((i) => i.instanceId === 'plain');
+      if (again?.revocations?.stale) sawStaleWhileClosing = true;
       return again !== undefined && again.revocations === undefined;
     }, 'the part gone after close');
+    await closing;
+    expect(sawStaleWhileClosing).toBe(false);
   });
 });

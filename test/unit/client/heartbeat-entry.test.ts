@@ -21,15 +21,16 @@ describe('heartbeat entries as a reader takes them (format version 1)', () => {
   });
 
   it('reads the parts an instance adds (its revocation state, its key ring), and leaves out a malformed one while keeping the entry', () => {
-    const revocations = { stale: true, stalenessMs: 45_000, unwritten: 2 };
+    const revocations = { stale: true, failOpen: false, stalenessMs: 45_000, unwritten: 2 };
     const keyRing = { status: 'degraded', generation: 7, activeKid: 'kid-1' };
     expect(parseHeartbeat(JSON.stringify({ ...entry, revocations, keyRing }))).toEqual({ ...entry, revocations, keyRing });
     expect(parseHeartbeat(JSON.stringify({ ...entry, keyRing: { status: 'ready', generation: 0 } }))).toEqual({ ...entry, keyRing: { status: 'ready', generation: 0 } });
     for (const bad of [
-      { revocations: { stale: 'yes', stalenessMs: 1, unwritten: 0 } },
-      { revocations: { stale: false, stalenessMs: -1, unwritten: 0 } },
-      { revocations: { stale: false, stalenessMs: 1, unwritten: 1.5 } },
-      { revocations: { stale: false, stalenessMs: 9e15, unwritten: 0 } },
+      { revocations: { stale: 'yes', failOpen: false, stalenessMs: 1, unwritten: 0 } },
+      { revocations: { stale: false, stalenessMs: 1, unwritten: 0 } },
+      { revocations: { stale: false, failOpen: false, stalenessMs: -1, unwritten: 0 } },
+      { revocations: { stale: false, failOpen: false, stalenessMs: 1, unwritten: 1.5 } },
+      { revocations: { stale: false, failOpen: false, stalenessMs: 9e15, unwritten: 0 } },
       { revocations: [false, 1, 0] },
       { keyRing: { status: 'fine', generation: 1 } },
       { keyRing: { status: 'ready', generation: 1, activeKid: '' } },
@@ -40,14 +41,15 @@ describe('heartbeat entries as a reader takes them (format version 1)', () => {
     }
   });
 
-  it('merges what the parts on one connection report: stale if one is, the longest staleness, every unwritten logout; the ring started last', () => {
+  it('merges what the parts on one connection report: stale if one is, failing open if one does, the longest staleness, every unwritten logout; a degraded ring before the one started last', () => {
     expect(mergeParts([])).toEqual({});
     expect(
       mergeParts([
-        { revocations: { stale: false, stalenessMs: 10, unwritten: 1 }, keyRing: { status: 'ready', generation: 1, activeKid: 'a' } },
-        { revocations: { stale: true, stalenessMs: 40_000, unwritten: 2 } },
-        { keyRing: { status: 'degraded', generation: 2 } },
+        { revocations: { stale: false, failOpen: true, stalenessMs: 10, unwritten: 1 }, keyRing: { status: 'ready', generation: 1, activeKid: 'a' } },
+        { revocations: { stale: true, failOpen: false, stalenessMs: 40_000, unwritten: 2 } },
+        { keyRing: { status: 'ready', generation: 2 } },
       ]),
-    ).toEqual({ revocations: { stale: true, stalenessMs: 40_000, unwritten: 3 }, keyRing: { status: 'degraded', generation: 2 } });
+    ).toEqual({ revocations: { stale: true, failOpen: true, stalenessMs: 40_000, unwritten: 3 }, keyRing: { status: 'ready', generation: 2 } });
+    expect(mergeParts([{ keyRing: { status: 'degraded', generation: 1 } }, { keyRing: { status: 'ready', generation: 2, activeKid: 'b' } }])).toEqual({ keyRing: { status: 'degraded', generation: 1 } });
   });
 });
