@@ -1,6 +1,6 @@
 import { createHook } from 'node:async_hooks';
 import { type EventEmitter, getEventListeners } from 'node:events';
-import type { KccRedis } from '../../client/src/index.js';
+import type { KccRedis, KeyRing, Revocations } from '../../client/src/index.js';
 import type { RedisClient } from '../../client/src/redis-client.js';
 import { collectGarbage } from './gc.js';
 
@@ -212,4 +212,28 @@ export async function expectBackTo(sample: () => Counts, base: Counts, what: str
   }
   const grown = above().map(([name, value]) => `${name}: ${base[name] ?? 0} -> ${value}`);
   throw new Error(`${what}: counts that grew and stayed up (baseline -> least since): ${grown.join(', ')}`);
+}
+
+/** A Revocations' own collections and listeners (internals, tests only); not the bounded ones (recent ids: at most 20,000 each). */
+export function revocationCounts(revocations: Revocations): Counts {
+  const r = revocations as unknown as {
+    writesInFlight: Set<unknown>; revocationWrites: Set<unknown>; waitingCallers: Set<unknown>; timers: unknown[];
+    recentWrites: { size: number }; unwritten: { size: number }; otherWrites: number;
+  };
+  return {
+    'rev:writesInFlight': r.writesInFlight.size,
+    'rev:revocationWrites': r.revocationWrites.size,
+    'rev:waitingCallers': r.waitingCallers.size,
+    'rev:timers': r.timers.length,
+    'rev:recentWrites': r.recentWrites.size,
+    'rev:unwritten': r.unwritten.size,
+    'rev:otherWrites': r.otherWrites,
+    ...listeners('rev', revocations),
+  };
+}
+
+/** A KeyRing's own collections and listeners (internals, tests only). */
+export function ringCounts(ring: KeyRing): Counts {
+  const r = ring as unknown as { working: Set<unknown>; timers: unknown[]; keeper: NodeJS.EventEmitter; kept: { size: number } };
+  return { 'ring:working': r.working.size, 'ring:timers': r.timers.length, 'ring:kept': r.kept.size, ...listeners('ring', ring), ...listeners('keeper', r.keeper) };
 }

@@ -27,7 +27,7 @@ import { KccRedis, KeyRing, Revocations } from '../../../client/src/index.js';
 import type { RedisClient } from '../../../client/src/redis-client.js';
 import { closeAfterEach } from '../../support/closing.js';
 import { nextEvent, until } from '../../support/events.js';
-import { type Counts, activeResources, addAll, baseline, connectionCounts, expectBackTo, listeners, processListeners, trackHandles, withBounds } from '../../support/leak-counts.js';
+import { type Counts, activeResources, addAll, baseline, connectionCounts, expectBackTo, listeners, processListeners, revocationCounts, ringCounts, trackHandles, withBounds } from '../../support/leak-counts.js';
 import { kccOptions, useTestRedis } from '../../support/redis.js';
 import { TcpProxy } from '../../support/tcp-proxy.js';
 
@@ -44,30 +44,6 @@ const liveHandles = trackHandles();
 
 function clientsOf(redis: KccRedis): RedisClient[] {
   return [...(redis as unknown as { clients: Map<RedisClient, string> }).clients.keys()];
-}
-
-/** The Revocations' own collections and listeners (internals, tests only). */
-function revocationCounts(revocations: Revocations): Counts {
-  const r = revocations as unknown as {
-    writesInFlight: Set<unknown>; revocationWrites: Set<unknown>; waitingCallers: Set<unknown>; timers: unknown[];
-    recentWrites: { size: number }; unwritten: { size: number }; otherWrites: number;
-  };
-  return {
-    'rev:writesInFlight': r.writesInFlight.size,
-    'rev:revocationWrites': r.revocationWrites.size,
-    'rev:waitingCallers': r.waitingCallers.size,
-    'rev:timers': r.timers.length,
-    'rev:recentWrites': r.recentWrites.size,
-    'rev:unwritten': r.unwritten.size,
-    'rev:otherWrites': r.otherWrites,
-    ...listeners('rev', revocations),
-  };
-}
-
-/** The KeyRing's own collections and listeners (internals, tests only). */
-function ringCounts(ring: KeyRing): Counts {
-  const r = ring as unknown as { working: Set<unknown>; timers: unknown[]; keeper: NodeJS.EventEmitter; kept: { size: number } };
-  return { 'ring:working': r.working.size, 'ring:timers': r.timers.length, 'ring:kept': r.kept.size, ...listeners('ring', ring), ...listeners('keeper', r.keeper) };
 }
 
 async function instance(url: string): Promise<{ redis: KccRedis; sample: () => Counts }> {
