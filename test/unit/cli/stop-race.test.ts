@@ -24,8 +24,10 @@ describe('stopRace', () => {
   it('keeps none of the waits it raced (Promise.race against the same stop keeps every one)', async () => {
     const never = new Promise<'stopped'>(() => undefined);
     expect(await reachableAfter(stopRace(never))).toBeLessThanOrEqual(1);
-    // The premise: racing each wait against the one promise keeps them all.
-    expect(await reachableAfter((work) => Promise.race([work, never]))).toBe(30);
+    // The premise: racing each wait against the one promise keeps them all, on Node.js 20 to 24 (the
+    // lines users run up to 24, and CI). Node.js 26's V8 no longer does: there the bare race keeps one.
+    const viaRace = await reachableAfter((work) => Promise.race([work, never]));
+    if (Number(process.versions.node.split('.')[0]) < 26) expect(viaRace).toBe(30);
   });
 
   it('answers the stop to the wait under way and to every later one, and the work when it comes first', async () => {
