@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline';
 import type { PlanIo } from '../infra/plan/index.js';
-import { stopRace } from './stop-race.js';
+import { stopRace } from '../client/src/stop-race.js';
 import { terminalSafe } from './terminal-text.js';
 
 /**

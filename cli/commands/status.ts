@@ -5,7 +5,7 @@ import { withConnection } from '../connect.js';
 import { CONCURRENT_TARGETS, mapConcurrently } from '../concurrently.js';
 import { CliUsageError, EXIT, type ExitCode } from '../exit-codes.js';
 import { type CliIo, useColor } from '../io.js';
-import { stopRace } from '../stop-race.js';
+import { stopRace } from '../../client/src/stop-race.js';
 import { type KeyRingStatus, readKeyRing } from '../status/key-ring-reader.js';
 import { type RevocationStatus, type SessionLifetimesStatus, readRevocations } from '../status/revocation-reader.js';
 import { MAX_DECLARATIONS_READ, MAX_SESSION_LIFETIME_MS } from '../../client/src/revocation/session-lifetimes.js';
@@ -33,8 +33,8 @@ ${TARGET_HELP}
 Exit codes: 0 nothing wrong found: every ring verified usable, or (without the app-env's
 key-encryption key) present but not verified, or not created yet (no instance has started), which
 the verdict counts; 1 a ring instances refuse
-(degraded), a malformed client-wide not-before (instances treat it as none), or a live instance that said at its last beat that its revocation state is stale or its
-key ring degraded; 2 usage error, or an app-env or part of one unreadable (Redis out of reach, data of the
+(degraded), a malformed client-wide not-before (instances treat it as none), or a live instance
+that said at its last beat that its revocation state is stale or its key ring degraded; 2 usage error, or an app-env or part of one unreadable (Redis out of reach, data of the
 wrong type). With --watch: the code of the last refresh shown (through npx or npm run, a Ctrl-C
 makes npm's shell exit 130 whatever this code is: see docs/operations.md).`;
 

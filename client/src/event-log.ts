@@ -9,6 +9,7 @@ import { RecentIds } from './recent-ids.js';
 import { runReadScript } from './read-script.js';
 import { MAX_BLOCKING_READ_MS } from './redis-client.js';
 import { withRetries } from './time-limit.js';
+import { stopRace } from './stop-race.js';
 import type { CompareAndSetOptions } from './store.js';
 
 export interface EventLogOptions<T> {
@@ -500,8 +501,13 @@ class RunningTail<T> implements EventLogTail {
   private stopped = false;
   private readonly seen = new RecentIds(REMEMBERED_IDS);
   private readonly done: Promise<void>;
-  /** What stop() wakes: the wait under way, if any. */
-  private readonly stopWaiters = new Set<() => void>();
+  private signalStop!: () => void;
+  /** `work`, or 'stopped' once stop() is called ({@link stopRace}: a wait leaves nothing behind once it ends). */
+  private readonly untilStopped = stopRace(
+    new Promise<'stopped'>((resolve) => {
+      this.signalStop = () => resolve('stopped');
+    }),
+  );
 
   constructor(
     private readonly source: TailSource<T>,
@@ -538,7 +544,7 @@ class RunningTail<T> implements EventLogTail {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const wake of this.stopWaiters) wake();
+    this.signalStop();
     // Forgotten too: a stopped tail's connection, kept for its renewal, held the tail (and what its handler reaches) until the KccRedis closed.
     this.source.release(this.reader);
     await this.done;
@@ -585,20 +591,6 @@ class RunningTail<T> implements EventLogTail {
         this.last = id;
       }
     }
-  }
-
-  /**
-   * `work`, or 'stopped' once stop() is called. A stop promise of its own per wait: racing every read
-   * against one promise that lives as long as the tail left a reaction on it per read, each holding
-   * that read's reply, until the tail stopped (a leak review: a key ring's tail, reading every 5 s,
-   * kept about 5 MB a day).
-   */
-  private untilStopped<R>(work: Promise<R>): Promise<R | 'stopped'> {
-    if (this.stopped) return Promise.resolve('stopped');
-    let wake!: () => void;
-    const stopped = new Promise<'stopped'>((resolve) => (wake = () => resolve('stopped')));
-    this.stopWaiters.add(wake);
-    return Promise.race([work, stopped]).finally(() => this.stopWaiters.delete(wake));
   }
 
   private async apply(id: string, fields: string[]): Promise<void> {

@@ -1,10 +1,10 @@
 /**
- * stopRace (cli/stop-race.ts): many waits raced against one stop promise leave nothing behind on it.
+ * stopRace (client/src/stop-race.ts): many waits raced against one stop promise leave nothing behind on it.
  * `Promise.race([work, stop])`, which `status --watch` did per refresh, kept every refresh's results
  * reachable from the stop promise until the watch ended (found by a review: ~218 KiB a refresh).
  */
 import { describe, expect, it } from 'vitest';
-import { stopRace } from '../../../cli/stop-race.js';
+import { stopRace } from '../../../client/src/stop-race.js';
 import { collectGarbage } from '../../support/gc.js';
 
 /** Runs 30 waits through `race`, each resolving with a fresh object, and counts those still reachable after gc. */
