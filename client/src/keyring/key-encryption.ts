@@ -170,7 +170,10 @@ const MAX_UNVERIFIED_TEXT = 64;
  * (and the backslash) escaped as `\uXXXX`, so that it can neither flood a log nor drive a terminal.
  */
 export function unverifiedText(value: unknown): string {
-  const text = String(value);
+  // A header value is any JSON: an object or array is named, not converted (String() throws on
+  // {"toString": 1} and overflows the stack on deep nesting, which made decrypt throw a TypeError or
+  // a RangeError instead of its refusal: found by fuzzing).
+  const text = typeof value === 'object' && value !== null ? (Array.isArray(value) ? '(an array)' : '(an object)') : String(value);
   const shown = text.slice(0, MAX_UNVERIFIED_TEXT).replace(/[^\x20-\x5b\x5d-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
   return text.length > MAX_UNVERIFIED_TEXT ? `${shown}… (${text.length} characters)` : shown;
 }

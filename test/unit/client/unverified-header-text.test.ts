@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { unverifiedText } from '../../../client/src/keyring/key-encryption.js';
+import { KeyEncryptionKey, unverifiedText } from '../../../client/src/keyring/key-encryption.js';
 import { KeyEncryptionKeys } from '../../../client/src/keyring/key-encryption-keys.js';
 import { RingRefusal, openRing } from '../../../client/src/keyring/ring-seal.js';
 
@@ -20,5 +20,24 @@ describe('values read before verification, in messages apps log', () => {
 
   it('a real fingerprint is shown as it is; a backslash is escaped so that an escape cannot be faked', () => {
     expect([unverifiedText('0123456789abcdef'), unverifiedText(undefined), unverifiedText('a\\u001b')]).toEqual(['0123456789abcdef', 'undefined', 'a\\u005cu001b']);
+  });
+
+  it('a header value that is an object or an array is named, not converted: decrypt refuses a forged JWE header with its own Error, not a TypeError or a stack overflow', () => {
+    const deepText = `${'['.repeat(20_000)}${']'.repeat(20_000)}`;
+    const deep = JSON.parse(deepText) as unknown;
+    expect([unverifiedText({ toString: 1 }), unverifiedText(deep), unverifiedText({ a: 1 })]).toEqual(['(an object)', '(an array)', '(an object)']);
+    const kek = new KeyEncryptionKey('k'.repeat(64));
+    for (const kid of ['{"toString":1}', deepText]) {
+      const header = Buffer.from(`{"alg":"dir","enc":"A256GCM","kid":${kid},"kek":"${kek.fingerprint}"}`).toString('base64url');
+      let thrown: unknown;
+      try {
+        kek.decrypt(`${header}..AAAAAAAAAAAAAAAA.AA.AAAAAAAAAAAAAAAAAAAAAA`, 'kid-1');
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown).toBeInstanceOf(Error);
+      expect([TypeError, RangeError].some((type) => thrown instanceof type)).toBe(false);
+      expect((thrown as Error).message).toBe('private key stored under kid "kid-1" belongs to kid "(an ' + (kid === deepText ? 'array)"' : 'object)"'));
+    }
   });
 });
