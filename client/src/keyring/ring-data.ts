@@ -1,5 +1,6 @@
 import type { JWK } from 'jose';
 import { isPlainObject } from '../plain-object.js';
+import { unverifiedText } from './key-encryption.js';
 
 /** Signing algorithms the ring supports. PS256 is what keycloak-connector users configure. */
 export const SIGNING_ALGORITHMS = ['PS256', 'ES256', 'EdDSA', 'RS256'] as const;
@@ -83,10 +84,10 @@ export function parseStoredRing(json: string, namespace: string): StoredRing {
   }
   if (!isPlainObject(doc)) throw new Error('ring must be an object');
   if (typeof doc.v === 'number' && doc.v > RING_FORMAT_VERSION) {
-    throw new NewerRingFormatError(`ring has format version ${doc.v}, written by a newer release; this one reads version ${RING_FORMAT_VERSION}`);
+    throw new NewerRingFormatError(`ring has format version ${shown(doc.v)}, written by a newer release; this one reads version ${RING_FORMAT_VERSION}`);
   }
-  if (doc.v !== RING_FORMAT_VERSION) throw new Error(`ring format version ${JSON.stringify(doc.v)} is not ${RING_FORMAT_VERSION}`);
-  if (doc.namespace !== namespace) throw new Error(`ring belongs to namespace ${JSON.stringify(doc.namespace)}, not "${namespace}"`);
+  if (doc.v !== RING_FORMAT_VERSION) throw new Error(`ring format version ${shown(doc.v)} is not ${RING_FORMAT_VERSION}`);
+  if (doc.namespace !== namespace) throw new Error(`ring belongs to namespace ${shown(doc.namespace)}, not "${namespace}"`);
   const { generation, writtenAt, compromised } = doc;
   if (!Number.isSafeInteger(generation) || (generation as number) < 1) throw new Error('ring generation must be a whole number of at least 1');
   if (!Number.isSafeInteger(writtenAt) || (writtenAt as number) < 0) throw new Error('ring writtenAt must be a time in ms');
@@ -105,7 +106,7 @@ export function parseStoredRing(json: string, namespace: string): StoredRing {
     if (kids.has(kid)) throw new Error(`${where}.kid "${kid}" appears twice`);
     kids.add(kid);
     if (typeof alg !== 'string' || !(SIGNING_ALGORITHMS as readonly string[]).includes(alg)) {
-      throw new Error(`${where}.alg ${JSON.stringify(alg)} is not one of ${SIGNING_ALGORITHMS.join(', ')}`);
+      throw new Error(`${where}.alg ${shown(alg)} is not one of ${SIGNING_ALGORITHMS.join(', ')}`);
     }
     checkPublicJwk(publicJwk, alg as SigningAlgorithm, `${where}.publicJwk`);
     if (typeof privateJwe !== 'string' || privateJwe.split('.').length !== 5) throw new Error(`${where}.privateJwe must be a compact JWE`);
@@ -119,11 +120,21 @@ export function parseStoredRing(json: string, namespace: string): StoredRing {
   return { ...doc, v: RING_FORMAT_VERSION, namespace, generation, writtenAt, keys, compromised } as StoredRing;
 }
 
+/**
+ * A value of the document as a refusal shows it: a string quoted, escaped and cut as
+ * {@link unverifiedText} does, an object or array named. JSON.stringify showed any value whole (a
+ * namespace of megabytes in one log line) and overflowed the stack on deep nesting, so the refusal
+ * was a RangeError that said nothing of the ring (found by fuzzing).
+ */
+function shown(value: unknown): string {
+  return typeof value === 'string' ? `"${unverifiedText(value)}"` : unverifiedText(value);
+}
+
 function checkPublicJwk(jwk: unknown, alg: SigningAlgorithm, where: string): void {
   if (!isPlainObject(jwk)) throw new Error(`${where} is not an object`);
   const type = KEY_TYPES[alg];
-  if (jwk.kty !== type.kty) throw new Error(`${where}.kty ${JSON.stringify(jwk.kty)} does not fit ${alg} (expected ${type.kty})`);
-  if (type.crv && jwk.crv !== type.crv) throw new Error(`${where}.crv ${JSON.stringify(jwk.crv)} does not fit ${alg} (expected ${type.crv})`);
+  if (jwk.kty !== type.kty) throw new Error(`${where}.kty ${shown(jwk.kty)} does not fit ${alg} (expected ${type.kty})`);
+  if (type.crv && jwk.crv !== type.crv) throw new Error(`${where}.crv ${shown(jwk.crv)} does not fit ${alg} (expected ${type.crv})`);
   for (const member of type.members) {
     if (typeof jwk[member] !== 'string' || (jwk[member] as string).length === 0) throw new Error(`${where}.${member} is missing`);
   }

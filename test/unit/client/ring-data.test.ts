@@ -27,6 +27,16 @@ describe('ring document: strict parsing', () => {
     expect(() => parse(value)).toThrow(message);
   });
 
+  it('a refusal shows a value of the document bounded, and names a deeply nested one instead of overflowing the stack', () => {
+    const deep = `${'['.repeat(20_000)}${']'.repeat(20_000)}`;
+    const text = (field: string, value: string) => JSON.stringify(doc({ [field]: '@' })).replace('"@"', value);
+    expect(() => parseStoredRing(text('v', deep), 'shop-prod:')).toThrow(/^ring format version \(an array\) is not 1$/);
+    expect(() => parseStoredRing(text('namespace', deep), 'shop-prod:')).toThrow(/^ring belongs to namespace \(an array\), not "shop-prod:"$/);
+    expect(() => parseStoredRing(text('namespace', JSON.stringify('n'.repeat(100_000))), 'shop-prod:')).toThrow(/^ring belongs to namespace "n{64}… \(100000 characters\)", not "shop-prod:"$/);
+    const deepAlg = JSON.stringify(doc({ keys: [key('k1', { alg: '@' })] })).replace('"@"', deep);
+    expect(() => parseStoredRing(deepAlg, 'shop-prod:')).toThrow(/^keys\[0\]\.alg \(an array\) is not one of /);
+  });
+
   it('says when a newer release wrote the ring', () => {
     expect(() => parse(doc({ v: RING_FORMAT_VERSION + 1 }))).toThrow(NewerRingFormatError);
   });
