@@ -147,10 +147,17 @@ end
 return page
 `;
 
-/** Entries read per command when loading the stored sessions. */
-export const SNAPSHOT_CHUNK = 5_000;
-/** Chunk reads in flight at once (pipelined on the command connection). */
-const SNAPSHOT_WINDOW = 8;
+/**
+ * Entries read per command when loading the stored sessions, and reads of one set in flight at once
+ * (pipelined on the command connection). Redis runs the commands a client has sent back to back in
+ * one turn of its event loop, and every other client's command waits for that turn: with a fleet
+ * starting at once against a large state, each starting instance's turn adds to every logout's
+ * write. A read of 2,000 entries takes the server about a millisecond, and two in flight load an
+ * instance alone as fast as eight of 5,000 did, whose turn was eight scripts of several milliseconds
+ * each (`bench/profile/fleet-start.ts`; docs/logout-sync.md, "A fleet starting at once").
+ */
+export const SNAPSHOT_CHUNK = 2_000;
+const SNAPSHOT_WINDOW = 2;
 /**
  * Reads of a set by rank before it is read after entries ({@link readAfterEntries}), which no change
  * to the set fools but whose pages go one at a time: the last resort, for a set that keeps changing
