@@ -117,7 +117,7 @@ export function parseKeyEncryptionKeySecret(secretString: string | undefined): K
     throw new KccSecretError('key-encryption-key secret is not a JSON object (expected { "v": 1, "kek": "…", "previous": [] })');
   }
   const record = parsed as Record<string, unknown>;
-  if (record.v !== KEK_SECRET_VERSION) throw new KccSecretError(`key-encryption-key secret has format version ${JSON.stringify(record.v)}; this client reads version ${KEK_SECRET_VERSION}`);
+  if (record.v !== KEK_SECRET_VERSION) throw new KccSecretError(`key-encryption-key secret has format version ${shownVersion(record.v)}; this client reads version ${KEK_SECRET_VERSION}`);
   const { kek, previous } = record;
   if (typeof kek !== 'string' || kek.length < MIN_KEK_LENGTH) {
     throw new KccSecretError(`key-encryption-key secret field "${KEK_SECRET_FIELD}" must be a string of at least ${MIN_KEK_LENGTH} characters`);
@@ -126,4 +126,15 @@ export function parseKeyEncryptionKeySecret(secretString: string | undefined): K
     throw new KccSecretError(`key-encryption-key secret field "previous" must list at most ${KEK_HISTORY_LENGTH} earlier keys of at least ${MIN_KEK_LENGTH} characters each`);
   }
   return { v: KEK_SECRET_VERSION, kek, previous: previous as string[] };
+}
+
+/**
+ * A secret's `v` as an error shows it: a number or its absence as it is, anything else by its type
+ * only. JSON.stringify showed any value whole (a key pasted into the wrong field went into the error,
+ * which the parsers promise never to show) and overflowed the stack on deep nesting, throwing a
+ * RangeError instead of the KccSecretError (found by fuzzing).
+ */
+function shownVersion(v: unknown): string {
+  if (v === undefined || typeof v === 'number') return String(v);
+  return `(${v === null ? 'null' : Array.isArray(v) ? 'an array' : `a ${typeof v}`}, not shown)`;
 }
