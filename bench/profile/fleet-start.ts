@@ -1,8 +1,8 @@
 /**
  * What a fleet starting at once against a large revocation state does to every other client of the
  * server: `starters` processes each load the stored state (a million revoked sessions by default)
- * at the same moment, while this process, otherwise idle, sends `PING`s one after another and times
- * each. Reports each configuration's probe latencies (p50, p99, max: how long any other client's
+ * at the same moment, while this process, otherwise idle, sends a `PING` every millisecond or so and
+ * times each. Reports each configuration's probe latencies (p50, p99, max: how long any other client's
  * command, a logout's write, waited behind the loads), the loads' own times, and the server's time
  * per read script (`INFO commandstats`). Not a suite: a profiling aid,
  * `npx tsx --conditions=kcc-redis-source bench/profile/fleet-start.ts [starters] [sessions] [chunk×window ...]`
@@ -69,6 +69,8 @@ for (let i = 0; i < sessions; i += 1_000) {
 const admin = await server.admin();
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
 const self = fileURLToPath(import.meta.url);
+/** The server's CPU time so far (s), user and system, from `INFO cpu`. */
+const serverCpu = (info: string) => ['used_cpu_sys', 'used_cpu_user'].reduce((sum, field) => sum + Number(new RegExp(`^${field}:([\\d.]+)`, 'm').exec(info)?.[1] ?? NaN), 0);
 
 for (let round = 0; round < 2; round++) {
   for (const { chunk, window } of configs) {
@@ -76,6 +78,7 @@ for (let round = 0; round < 2; round++) {
     const children = Array.from({ length: starters }, () => fork(self, ['starter'], { env: { ...process.env, KCC_FLEET_JOB: JSON.stringify(job) }, execArgv: process.execArgv }));
     await Promise.all(children.map((child) => new Promise((resolve) => child.once('message', resolve))));
     await admin.config('RESETSTAT');
+    const cpuBefore = serverCpu(await admin.info('cpu'));
     const done = children.map((child) => new Promise<{ ms: number }>((resolve, reject) => {
       child.once('message', (m) => resolve(m as { ms: number }));
       child.once('exit', (code) => code !== 0 && reject(new Error(`starter exited ${code}`)));
@@ -89,6 +92,8 @@ for (let round = 0; round < 2; round++) {
         const t = performance.now();
         await probe.ping();
         waits.push(performance.now() - t);
+        // A PING a millisecond: each waits as a logout's write would, without adding much to the server's work.
+        await new Promise((resolve) => setTimeout(resolve, 1));
       }
     })();
     const start = performance.now();
@@ -98,12 +103,13 @@ for (let round = 0; round < 2; round++) {
     running = false;
     await probing;
     probe.disconnect();
+    const cpu = serverCpu(await admin.info('cpu')) - cpuBefore;
     const stats = (await admin.info('commandstats')).split('\n').find((line) => line.startsWith('cmdstat_eval:')) ?? '';
     const perCall = /usec_per_call=([\d.]+)/.exec(stats)?.[1];
     waits.sort((a, b) => a - b);
     console.log(
       `round ${round + 1} chunk ${chunk} window ${window}: ${starters} loads of ${sessions} in ${storm.toFixed(0)} ms (each ${loads[0]!.toFixed(0)}–${loads.at(-1)!.toFixed(0)} ms); ` +
-        `probe PING p50 ${percentile(waits, 0.5).toFixed(2)} ms, p99 ${percentile(waits, 0.99).toFixed(2)} ms, max ${waits.at(-1)!.toFixed(2)} ms (${waits.length} probes); server per read script ${perCall ?? '?'} µs`,
+        `probe PING p50 ${percentile(waits, 0.5).toFixed(2)} ms, p99 ${percentile(waits, 0.99).toFixed(2)} ms, max ${waits.at(-1)!.toFixed(2)} ms (${waits.length} probes); server per read script ${perCall ?? '?'} µs; server CPU ${(cpu * 1000).toFixed(0)} ms (${((cpu * 1e6) / ((starters * sessions) / 1000)).toFixed(0)} µs per 1,000 entries loaded, probes included)`,
     );
   }
 }
