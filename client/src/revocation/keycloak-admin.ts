@@ -1,3 +1,4 @@
+import { isPlainObject } from '../plain-object.js';
 import { type KccLogger, defaultLogger, kccLogger } from '../logger.js';
 import { OptionProblems, requireOptionsObject } from '../option-checks.js';
 import {
@@ -107,10 +108,15 @@ const LOST: Readonly<Record<string, string>> = {
   [KEYCLOAK_ADMIN_PATHS.pushNotBefore]: 'Keycloak shows the push as failed: push again once this is fixed',
 };
 
-/** The payload of an action whose signature verified (the verdict parsed it): for the values a warning names. */
+/**
+ * The payload of a refused action, for the values a warning names: an object, or `{}` for anything
+ * else. Read for every refusal, of anyone's body: a payload of JSON `null` (`x.bnVsbA.x`) made the
+ * warning throw, and the request was answered 503 "unexpected error" and counted unavailable (a live fuzz).
+ */
 function signedPayload(token: string): Record<string, unknown> {
   try {
-    return JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>;
+    const payload: unknown = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8'));
+    return isPlainObject(payload) ? payload : {};
   } catch {
     return {};
   }

@@ -170,6 +170,9 @@ describe('Keycloak admin endpoints (k_logout, k_push_not_before)', () => {
     ['session ids that are not strings', 'logout', 'bad_payload', async () => post(await sign(key, logoutAction({ keycloakSessionIds: [1, 2] })))],
     ['a JSON array payload', 'logout', 'bad_payload', async () => post(await new CompactSign(Buffer.from('[]')).setProtectedHeader({ alg: 'RS256', kid: 'realm-1' }).sign(key.privateKey))],
     ['not a JWS', 'logout', 'malformed_token', async () => post('LOGOUT')],
+    // Both were a 503 "unexpected error" (counted unavailable): the refusal's warning read the payload, JSON null (a live fuzz).
+    ['three parts whose middle is JSON null, unsigned', 'logout', 'malformed_token', async () => post(`x.${Buffer.from('null').toString('base64url')}.x`)],
+    ['a realm-signed JSON null payload', 'pushNotBefore', 'bad_payload', async () => post(await new CompactSign(Buffer.from('null')).setProtectedHeader({ alg: 'RS256', kid: 'realm-1', typ: 'JWT' }).sign(key.privateKey))],
     ['an empty body', 'logout', 'malformed_request', async () => post('  ')],
     ['a form body', 'logout', 'unsupported_content_type', async () => post(await sign(key, logoutAction()), 'application/x-www-form-urlencoded')],
     ['an oversized body', 'pushNotBefore', 'body_too_large', async () => post(`${await sign(key, pushAction())}${' '.repeat(65_536)}`)],
@@ -183,6 +186,7 @@ describe('Keycloak admin endpoints (k_logout, k_push_not_before)', () => {
     expect(sink.revocations).toBe(0);
     expect(sink.jtis).toEqual([]);
     expect(admin[endpoint].stats.rejected[reason]).toBe(1);
+    expect(admin[endpoint].stats.unavailable).toBe(0);
   });
 
   it('rejects a replayed action id', async () => {
