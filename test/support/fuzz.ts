@@ -183,18 +183,39 @@ function cloneJson(value: unknown): unknown {
 
 type Mutation =
   | { readonly op: 'delete'; readonly at: number }
+  | { readonly op: 'nudge'; readonly at: number; readonly choice: number }
+  | { readonly op: 'grow'; readonly at: number; readonly length: number }
   | { readonly op: 'replace'; readonly at: number; readonly value: unknown }
   | { readonly op: 'add'; readonly at: number; readonly key: string; readonly value: unknown }
   | { readonly op: 'wrap'; readonly at: number }
   | { readonly op: 'duplicate'; readonly at: number; readonly value: unknown; readonly last: boolean };
+
+/** Names the formats give a meaning to (and JOSE header extensions, private JWK members): what an added field is most likely to confuse. */
+const FORMAT_NAMES = ['v', 'kind', 'data', 'x', 't', 'i', 'd', 'k', 'p', 'oth', 'crit', 'zip', 'b64', 'upTo', 'kek', 'tag', 'generation', 'revocations', 'keyRing', 'activeKid'] as const;
+
+/** Array lengths at and just past the formats' bounds (ring keys 16, kept keys 12, compromised kids 64, a batch 256). */
+const BOUNDARY_LENGTHS = [0, 12, 13, 16, 17, 64, 65, 256, 257] as const;
+
+/** Values next to `value`: where a check's bound or type is most likely off by one. */
+function nudged(value: unknown, choice: number): unknown {
+  const pick = (options: readonly unknown[]) => options[choice % options.length];
+  if (typeof value === 'number') return pick([0, -0, -1, 1, value - 1, value + 1, -value, value + 0.5, value * 1_000, 2 ** 53, 8.64e15 + 1, String(value), new RawJson(`${value}.0`), new RawJson('1e400')]);
+  if (typeof value === 'string') return pick(['', value.slice(1), value.slice(0, -1), `${value}${value}`, value.toUpperCase(), `${value}\u0000`, `\ud800${value}`, value.length > 0 ? [value] : null, Number(value)]);
+  if (typeof value === 'boolean') return pick([!value, Number(value), String(value), null]);
+  if (value === null) return pick([0, '', false, {}, []]);
+  if (Array.isArray(value)) return pick([[], value.slice(1), [...value, ...value], value.length > 0 ? value[0] : null, {}]);
+  return pick([{}, [], null, JSON.stringify(value) ?? '']);
+}
 
 function mutation(secrets: readonly string[]): fc.Arbitrary<Mutation> {
   const at = fc.nat();
   return fc.oneof(
     at.map((a) => ({ op: 'delete' as const, at: a })),
     { weight: 3, arbitrary: fc.record({ op: fc.constant('replace' as const), at, value: evilValue(secrets) }) },
-    fc.record({ op: fc.constant('add' as const), at, key: fc.oneof(fc.constantFrom(...PROTOTYPE_KEYS, 'v', 'kind', 'data', 'x', 't'), evilString), value: evilValue(secrets) }),
+    fc.record({ op: fc.constant('add' as const), at, key: fc.oneof(fc.constantFrom(...PROTOTYPE_KEYS, ...FORMAT_NAMES), evilString), value: evilValue(secrets) }),
     at.map((a) => ({ op: 'wrap' as const, at: a })),
+    { weight: 3, arbitrary: fc.record({ op: fc.constant('nudge' as const), at, choice: fc.nat() }) },
+    fc.record({ op: fc.constant('grow' as const), at, length: fc.constantFrom(...BOUNDARY_LENGTHS) }),
     fc.record({ op: fc.constant('duplicate' as const), at, value: evilValue(secrets), last: fc.boolean() }),
   );
 }
@@ -231,6 +252,14 @@ function applyMutations(seed: unknown, mutations: readonly Mutation[]): unknown 
       case 'wrap':
         put([target]);
         break;
+      case 'nudge':
+        put(nudged(target instanceof RawJson || target instanceof Entries ? null : target, m.choice));
+        break;
+      case 'grow':
+        // An array (or the value, as its only element) at a boundary length, its elements repeated.
+        if (Array.isArray(target) && target.length > 0) put(Array.from({ length: m.length }, (_, i) => cloneJson(target[i % target.length])));
+        else put(Array.from({ length: m.length }, () => cloneJson(target ?? null)));
+        break;
       case 'duplicate':
         // The object at the path written with one of its keys twice: JSON.parse takes the last.
         if (typeof target === 'object' && target !== null && !Array.isArray(target) && !(target instanceof RawJson) && !(target instanceof Entries) && Object.keys(target).length > 0) {
@@ -242,6 +271,26 @@ function applyMutations(seed: unknown, mutations: readonly Mutation[]): unknown 
     }
   }
   return root;
+}
+
+/**
+ * Every single mutation of `seed` that targets a bound, as JSON text: each value nudged each way
+ * ({@link nudged}), each field deleted, each field name a format gives a meaning to (and each
+ * prototype key) added to each object, each array grown to each boundary length. Random mutations
+ * rarely hit one exact field with one exact value; this sweep hits every one, deterministically.
+ */
+export function singleMutations(seed: unknown): string[] {
+  const paths = pathsOf(seed);
+  const out: string[] = [];
+  const objectAdds = [...PROTOTYPE_KEYS, ...FORMAT_NAMES].flatMap((key) => [1, 'x', {}].map((value) => ({ key, value })));
+  paths.forEach((_, at) => {
+    for (let choice = 0; choice < 14; choice++) out.push(jsonText(applyMutations(seed, [{ op: 'nudge', at, choice }])));
+    if (at > 0) out.push(jsonText(applyMutations(seed, [{ op: 'delete', at }])));
+    const target = paths[at]!.reduce<unknown>((node, k) => (node as Record<string | number, unknown>)[k], seed);
+    if (typeof target === 'object' && target !== null && !Array.isArray(target)) for (const { key, value } of objectAdds) out.push(jsonText(applyMutations(seed, [{ op: 'add', at, key, value }])));
+    if (Array.isArray(target)) for (const length of BOUNDARY_LENGTHS) out.push(jsonText(applyMutations(seed, [{ op: 'grow', at, length }])));
+  });
+  return [...new Set(out)];
 }
 
 /** Text-level damage: cut short, one character replaced, one inserted. */

@@ -20,7 +20,7 @@ import { KeyEncryptionKeys } from '../../../client/src/keyring/key-encryption-ke
 import { MAX_SESSION_LIFETIME_MS, isDeclaredLifetime } from '../../../client/src/revocation/session-lifetimes.js';
 import { parseKeyEncryptionKeySecret, parseRedisUserSecret } from '../../../client/src/contract/user-secret.js';
 import { secretsIn } from '../../support/secret-scan.js';
-import { attackerText, damagedText, described, foreignPrototypes, formatFixture, fuzzParameters, isUnexpectedError, jsonText, mutatedJson, prototypeChanges, randomText } from '../../support/fuzz.js';
+import { attackerText, damagedText, described, foreignPrototypes, formatFixture, fuzzParameters, isUnexpectedError, jsonText, mutatedJson, prototypeChanges, randomText, singleMutations } from '../../support/fuzz.js';
 
 afterEach(() => {
   expect(prototypeChanges()).toEqual([]);
@@ -100,6 +100,10 @@ describe('fuzz: heartbeat entries (what kcc-redis status reads)', () => {
       }),
       fuzzParameters(800),
     );
+  });
+
+  it('every single bound-targeted mutation of the entry (with and without its parts): read only in the documented shape', () => {
+    for (const seed of [ENTRY, withParts]) for (const text of singleMutations(JSON.parse(seed))) checkEntry(text);
   });
 
   it('listInstances over any replies the read scripts give: every id listed, unreadable or expired, never a throw', async () => {
@@ -213,16 +217,20 @@ describe('fuzz: the keycloak-connector seal', () => {
       fc.tuple(fc.constant('value' as const), fc.oneof(mutatedJson(valuePayload), fc.constant(JSON.stringify(valuePayload)))),
       fc.tuple(fc.constant('message' as const), fc.oneof(mutatedJson(messagePayload), fc.constant(JSON.stringify(messagePayload)))),
     );
+    const check = async (kind: 'value' | 'message', text: string, at: number) => {
+      const context = kind === 'value' ? value.context : message.context;
+      const sealed = kek.seal(context, text);
+      const opened = kind === 'value' ? await seal.openValue(context, sealed, at) : await seal.openMessage(context, sealed, at);
+      const expected = payloadMeaning(parsedOrUndefined(text), kind, at);
+      if ('refused' in expected) expect(opened).toEqual(expected);
+      else expect(opened).toMatchObject(expected);
+    };
+    // Every single bound-targeted mutation, then random ones.
+    for (const text of singleMutations(valuePayload)) await check('value', text, SENT);
+    for (const text of singleMutations(messagePayload)) await check('message', text, SENT);
     await fc.assert(
-      fc.asyncProperty(payloads, now, async ([kind, text], at) => {
-        const context = kind === 'value' ? value.context : message.context;
-        const sealed = kek.seal(context, text);
-        const opened = kind === 'value' ? await seal.openValue(context, sealed, at) : await seal.openMessage(context, sealed, at);
-        const expected = payloadMeaning(parsedOrUndefined(text), kind, at);
-        if ('refused' in expected) expect(opened).toEqual(expected);
-        else expect(opened).toMatchObject(expected);
-      }),
-      fuzzParameters(600),
+      fc.asyncProperty(payloads, now, async ([kind, text], at) => check(kind, text, at)),
+      fuzzParameters(500),
     );
   });
 });
@@ -279,16 +287,15 @@ describe('fuzz: the Redis user secret and the key-encryption-key secret', () => 
 
   it('the user secret, mutated (the secrets moved into any field) or random: parsed as the stack writes it, or refused naming fields', () => {
     expect(parseRedisUserSecret(JSON.stringify(userSecret))).toEqual(userSecret);
-    fc.assert(
-      fc.property(fc.oneof({ weight: 4, arbitrary: mutatedJson(userSecret, SECRETS) }, randomText(SECRETS)), (text) => {
-        const error = refusalOf(() => parseRedisUserSecret(text));
-        if (error) return;
-        const d = JSON.parse(text) as Record<string, unknown>;
-        expect(['username', 'password', 'keyPrefix', 'userArn', 'replicationGroupId'].every((f) => typeof d[f] === 'string')).toBe(true);
-        expect(d.v === undefined || d.v === 1).toBe(true);
-      }),
-      fuzzParameters(600),
-    );
+    const check = (text: string) => {
+      const error = refusalOf(() => parseRedisUserSecret(text));
+      if (error) return;
+      const d = JSON.parse(text) as Record<string, unknown>;
+      expect(['username', 'password', 'keyPrefix', 'userArn', 'replicationGroupId'].every((f) => typeof d[f] === 'string')).toBe(true);
+      expect(d.v === undefined || d.v === 1).toBe(true);
+    };
+    for (const text of singleMutations(userSecret)) check(text);
+    fc.assert(fc.property(fc.oneof({ weight: 4, arbitrary: mutatedJson(userSecret, SECRETS) }, randomText(SECRETS)), check), fuzzParameters(500));
   });
 
   it('a key-encryption-key secret whose v is not a number is refused with a KccSecretError that shows no value (it showed v whole, and threw a RangeError on deep nesting)', () => {
@@ -303,16 +310,15 @@ describe('fuzz: the Redis user secret and the key-encryption-key secret', () => 
 
   it('the key-encryption-key secret, mutated or random: parsed in its documented shape, or refused naming fields', () => {
     expect(parseKeyEncryptionKeySecret(JSON.stringify(kekSecret))).toEqual(kekSecret);
-    fc.assert(
-      fc.property(fc.oneof({ weight: 4, arbitrary: mutatedJson(kekSecret, SECRETS) }, randomText(SECRETS).map((t) => (t === '' ? jsonText(null) : t))), (text) => {
-        const error = refusalOf(() => parseKeyEncryptionKeySecret(text));
-        if (error) return;
-        const d = JSON.parse(text) as Record<string, unknown>;
-        expect(d.v).toBe(1);
-        expect(typeof d.kek === 'string' && d.kek.length >= 32).toBe(true);
-        expect(Array.isArray(d.previous) && d.previous.length <= 12 && d.previous.every((p) => typeof p === 'string' && p.length >= 32)).toBe(true);
-      }),
-      fuzzParameters(600),
-    );
+    const check = (text: string) => {
+      const error = refusalOf(() => parseKeyEncryptionKeySecret(text));
+      if (error) return;
+      const d = JSON.parse(text) as Record<string, unknown>;
+      expect(d.v).toBe(1);
+      expect(typeof d.kek === 'string' && d.kek.length >= 32).toBe(true);
+      expect(Array.isArray(d.previous) && d.previous.length <= 12 && d.previous.every((p) => typeof p === 'string' && p.length >= 32)).toBe(true);
+    };
+    for (const text of singleMutations(kekSecret)) check(text);
+    fc.assert(fc.property(fc.oneof({ weight: 4, arbitrary: mutatedJson(kekSecret, SECRETS) }, randomText(SECRETS).map((t) => (t === '' ? jsonText(null) : t))), check), fuzzParameters(500));
   });
 });

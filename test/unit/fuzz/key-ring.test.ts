@@ -22,7 +22,7 @@ import { NewerRingFormatError, PRIVATE_JWK_MEMBERS, SIGNING_ALGORITHMS, type Sto
 import { type NewestEntries, RingLog } from '../../../client/src/keyring/ring-log.js';
 import { RingRefusal, type RingRefusalReason, openRing, unlockRing } from '../../../client/src/keyring/ring-seal.js';
 import { secretsIn } from '../../support/secret-scan.js';
-import { attackerText, damagedText, described, foreignPrototypes, formatFixture, fuzzParameters, isUnexpectedError, mutatedJson, prototypeChanges, randomText, sameJson } from '../../support/fuzz.js';
+import { attackerText, damagedText, described, foreignPrototypes, formatFixture, fuzzParameters, isUnexpectedError, mutatedJson, prototypeChanges, randomText, sameJson, singleMutations } from '../../support/fuzz.js';
 
 interface KeyRingFixture {
   readonly kek: string;
@@ -96,7 +96,8 @@ function checkParse(text: string): StoredRing | Error {
     const doc = parsedOrUndefined(text);
     // Refused as newer only what says it is newer.
     expect(error instanceof NewerRingFormatError).toBe(isObject(doc) && typeof doc.v === 'number' && doc.v > 1);
-    expect((error as Error).message.length, 'a refusal\'s message is bounded').toBeLessThanOrEqual(400);
+    // Bounded: a value shown is cut to 64 characters, each escaped to at most 6 (unverifiedText).
+    expect((error as Error).message.length, 'a refusal\'s message is bounded').toBeLessThanOrEqual(600);
     return error as Error;
   }
   const doc = parsedOrUndefined(text);
@@ -145,6 +146,10 @@ describe('fuzz: the stored key ring', () => {
       }),
       fuzzParameters(800),
     );
+  });
+
+  it('every single bound-targeted mutation of the ring document: parsed only in the documented shape, refused with an Error otherwise', () => {
+    for (const text of singleMutations(DOCUMENT)) checkParse(text);
   });
 
   it('the stored text altered anywhere, or random: refused (a RingRefusal showing no secret), never read as another ring', async () => {

@@ -14,7 +14,7 @@ import { MAX_MESSAGE_BYTES, decodeEnvelope } from '../../../client/src/envelope.
 import { isRelayedKeycloakPush } from '../../../client/src/revocation/admin-action-relay.js';
 import { NOT_BEFORE_READ_SLACK_SECONDS, isRevocationBatch, revocationProblem } from '../../../client/src/revocation/revocation-event.js';
 import { type Envelope } from '../../../client/src/envelope.js';
-import { attackerText, described, evilValue, foreignPrototypes, formatFixture, fuzzParameters, isUnexpectedError, jsonText, mutatedJson, prototypeChanges, sameJson } from '../../support/fuzz.js';
+import { attackerText, described, evilValue, foreignPrototypes, formatFixture, fuzzParameters, isUnexpectedError, jsonText, mutatedJson, prototypeChanges, sameJson, singleMutations } from '../../support/fuzz.js';
 
 interface RevocationsFixture {
   readonly meaning: {
@@ -147,11 +147,20 @@ describe('fuzz: revocation messages (envelope, batch, revocations, relayed push)
     );
   });
 
+  it('every single bound-targeted mutation of each fixture message (each value nudged, each field dropped, each format name added, each list at each boundary length): decoded only as documented', () => {
+    for (const seed of SEEDS) for (const raw of singleMutations(JSON.parse(seed))) checkMessage(raw, FIXTURE_NOW_MS);
+  });
+
   it('batches of mutated revocations inside a well-formed envelope: each element applied, refused or skipped as documented', () => {
     // The envelope kept valid so that the elements get read: what an attacker on the channel controls is the batch.
     const elementSeeds = SEEDS.map((raw) => (JSON.parse(raw) as { data: { revocations: unknown[] } }).data.revocations[0]);
     const element = fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...elementSeeds).chain((seed) => mutatedJson(seed)).map((t) => new RawText(t)) }, { weight: 1, arbitrary: evilValue() });
-    const batch = fc.tuple(fc.array(element, { minLength: 1, maxLength: 6 }), fc.constantFrom(1, 1, 1, 2, '1', 0)).map(([elements, v]) => `{"v":${JSON.stringify(v)},"revocations":[${elements.map((e) => (e instanceof RawText ? e.text : jsonText(e))).join(',')}]}`);
+    // Sometimes as many elements as a batch may hold, one more, or none: the elements repeated.
+    const size = fc.constantFrom(undefined, undefined, undefined, 0, 256, 257);
+    const batch = fc.tuple(fc.array(element, { minLength: 1, maxLength: 6 }), size, fc.constantFrom(1, 1, 1, 2, '1', 0)).map(([drawn, n, v]) => {
+      const elements = n === undefined ? drawn : Array.from({ length: n }, (_, i) => drawn[i % drawn.length]!);
+      return `{"v":${JSON.stringify(v)},"revocations":[${elements.map((e) => (e instanceof RawText ? e.text : jsonText(e))).join(',')}]}`;
+    });
     fc.assert(
       fc.property(batch, (data) => {
         const raw = `{"v":1,"id":"fuzz-id","type":"revocation","sender":"fuzz","at":${FIXTURE_NOW_MS},"data":${data}}`;
