@@ -221,7 +221,8 @@ describe('fuzz: the keycloak-connector seal', () => {
       const context = kind === 'value' ? value.context : message.context;
       const sealed = kek.seal(context, text);
       const opened = kind === 'value' ? await seal.openValue(context, sealed, at) : await seal.openMessage(context, sealed, at);
-      const expected = payloadMeaning(parsedOrUndefined(text), kind, at);
+      // Sealed as UTF-8: a lone surrogate (which JSON.stringify, what writers use, never leaves raw) comes back as U+FFFD.
+      const expected = payloadMeaning(parsedOrUndefined(Buffer.from(text, 'utf8').toString('utf8')), kind, at);
       if ('refused' in expected) expect(opened).toEqual(expected);
       else expect(opened).toMatchObject(expected);
     };
