@@ -127,7 +127,9 @@ export type Mutation =
   | { readonly op: 'number'; readonly at: number; readonly raw: string }
   | { readonly op: 'long'; readonly at: number; readonly length: number; readonly unit: string }
   | { readonly op: 'surrogate'; readonly at: number; readonly unit: number }
-  | { readonly op: 'nest'; readonly at: number; readonly depth: number; readonly open: '[' | '{"a":' };
+  | { readonly op: 'nest'; readonly at: number; readonly depth: number; readonly open: '[' | '{"a":' }
+  /** An own `__proto__` (or `constructor.prototype`) member holding values, as a prototype-pollution payload carries it. */
+  | { readonly op: 'proto'; readonly at: number; readonly key: '__proto__' | 'constructor'; readonly name: string };
 
 const leafArb: fc.Arbitrary<JsonNode> = fc.oneof(
   fc.constantFrom(...NUMBERS).map((raw): JsonNode => ({ t: 'num', raw })),
@@ -149,6 +151,7 @@ export const mutationArb: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({ op: fc.constant('long' as const), at: fc.nat(), length: fc.constantFrom(257, 769, 5_000, 70_000), unit: fc.constantFrom('x', 'é', '\u{1F600}', '\ud800') }),
   fc.record({ op: fc.constant('surrogate' as const), at: fc.nat(), unit: fc.integer({ min: 0xd800, max: 0xdfff }) }),
   fc.record({ op: fc.constant('nest' as const), at: fc.nat(), depth: fc.constantFrom(2, 64, 1_000, 20_000), open: fc.constantFrom('[' as const, '{"a":' as const) }),
+  fc.record({ op: fc.constant('proto' as const), at: fc.nat(), key: fc.constantFrom('__proto__' as const, 'constructor' as const), name: fc.constantFrom('polluted', 'admin', 'kind', 'sid', 'v', 'toString') }),
 );
 
 /** Applies `mutations` to a copy of the tree of `seed`; returns the new root. */
@@ -196,6 +199,13 @@ export function applyMutations(seed: unknown, mutations: readonly Mutation[]): J
           const i = mutation.at % node.e.length;
           node.e[i] = [node.e[i]![0] + unit, node.e[i]![1]];
         } else replace({ t: 'str', v: unit });
+        break;
+      }
+      case 'proto': {
+        const payload: JsonNode = { t: 'obj', e: [[mutation.name, { t: 'lit', raw: 'true' }]] };
+        const entry: readonly [string, JsonNode] = mutation.key === '__proto__' ? ['__proto__', payload] : ['constructor', { t: 'obj', e: [['prototype', payload]] }];
+        if (node.t === 'obj') node.e.push(entry);
+        else replace({ t: 'obj', e: [entry] });
         break;
       }
       case 'nest': {
@@ -494,7 +504,11 @@ export class Canaries {
 /** The own keys of the built-in prototypes an input could pollute, with their descriptors' values. */
 export function prototypesSnapshot(): string {
   const protos: [string, object][] = [['Object', Object.prototype], ['Array', Array.prototype], ['Function', Function.prototype], ['String', String.prototype]];
-  return protos.map(([name, proto]) => `${name}: ${Reflect.ownKeys(proto).map((k) => String(k)).sort().join(',')}`).join('\n');
+  const shown = (proto: object, key: string | symbol) => {
+    const descriptor = Object.getOwnPropertyDescriptor(proto, key)!;
+    return `${String(key)}=${'value' in descriptor ? typeof descriptor.value : 'accessor'}`;
+  };
+  return protos.map(([name, proto]) => `${name}: ${Reflect.ownKeys(proto).map((k) => shown(proto, k)).sort().join(',')}`).join('\n');
 }
 
 export function expectPrototypesUnchanged(before: string): void {
