@@ -2,6 +2,7 @@ import { Cluster, Redis } from 'ioredis';
 import { PairedCopies } from './paired-copies.js';
 import type { RedisClient, RenewDedicated } from './redis-client.js';
 import type { KccLogger } from './logger.js';
+import { pacedWarner } from './paced-warning.js';
 import { type PubSubMode, type PubSubPath, shardChannel } from './pubsub-mode.js';
 import { type ClusterSubscriberConnection, clusterSubscriberConnection } from './cluster-subscriber-connection.js';
 import { refusedForNow } from './refused-for-now.js';
@@ -79,8 +80,16 @@ export class Subscriptions {
   /** Classic cluster subscriber connections whose end is watched ({@link watchClassic}). */
   private readonly watched = new WeakSet<Redis>();
   private unknownInternalsReported = false;
+  /**
+   * A listener that throws is warned about at most once a minute per channel, the next warning
+   * counting those not logged: one that throws on every message of a kind, fed by a writer of Redis,
+   * logged a line per message (a live fuzz: 101 messages, 101 lines).
+   */
+  private readonly warnThrown: ReturnType<typeof pacedWarner>;
 
-  constructor(private readonly context: SubscriptionsContext) {}
+  constructor(private readonly context: SubscriptionsContext) {
+    this.warnThrown = pacedWarner(context.logger);
+  }
 
   /** Whether the subscriber connection is up. */
   get ready(): boolean {
@@ -442,7 +451,7 @@ export class Subscriptions {
       try {
         listener(message);
       } catch (error) {
-        this.context.logger.warn('a message listener threw; the message was still delivered to the others', { channel, error: String(error) });
+        this.warnThrown(`listener threw: ${channel}`, 'a message listener threw; the message was still delivered to the others', { channel, error: String(error) });
       }
     }
   }

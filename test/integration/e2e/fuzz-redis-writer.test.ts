@@ -19,6 +19,7 @@ import fc from 'fast-check';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KccError, Revocations, createKeycloakPushVerifier } from '../../../client/src/index.js';
+import { Bus } from '../../../client/src/bus.js';
 import { REVOCATION_KEYS } from '../../../client/src/revocation/revocation-keys.js';
 import { KEY_RING_KEYS } from '../../../client/src/keyring/ring-keys.js';
 import { FIXTURE_PREFIX, type StoredKeys, type StoredValue, loadKeys, readFixture } from '../formats/format-fixtures.js';
@@ -371,6 +372,45 @@ describe('the attacker holding the app-env\'s Redis credentials', () => {
       expect(fleet.instances[n]!.app.kcc.revocations.stats.revokedSessions - sessionsBefore[n]!, `instance ${n}: sessions added by the floods`).toBeLessThanOrEqual(10);
     }
     expectUnharmed('after the floods');
+  }, fuzzTimeoutMs(60_000));
+
+  it('messages that make a listener throw, each time: warned once a minute, not once a message (Bus and the connection\'s subscriptions)', async () => {
+    const logger = linesLogger();
+    const probe = await fleet.probe(logger);
+    // A listener with a bug some messages reach (a newer handler, the app's own): it throws on every one.
+    const bus = new Bus<unknown>(probe, { channel: 'fuzz-bus' });
+    const calls = { bus: 0, raw: 0 };
+    const stopBus = await bus.subscribe(() => {
+      calls.bus++;
+      throw new TypeError('a handler bug');
+    });
+    const raw2 = fleet.channel('fuzz-raw');
+    const stopRaw = await probe.subscribe(raw2, () => {
+      calls.raw++;
+      throw new TypeError('a listener bug');
+    });
+    let sent = 0;
+    try {
+      await fc.assert(
+        fc.asyncProperty(messageArb, async (message) => {
+          sent++;
+          const bytes = messageBytes(message);
+          await raw.publish(bus.channel, JSON.stringify({ v: 1, id: randomUUID(), type: 'fuzz', sender: 'fuzz-sender', at: Date.now(), data: bytes.toString('utf8') }));
+          await raw.publish(raw2, bytes);
+          watch.expectNone();
+        }),
+        fuzzParameters(100, 0x5eed_0006),
+      );
+      // Both listeners heard every message: one more of each, then their warnings are counted.
+      await raw.publish(bus.channel, JSON.stringify({ v: 1, id: randomUUID(), type: 'fuzz', sender: 'fuzz-sender', at: Date.now(), data: 'last' }));
+      await raw.publish(raw2, 'last');
+      const thrown = () => warnLines(logger.lines).filter((line) => line.includes('threw'));
+      await until(() => calls.bus === sent + 1 && calls.raw === sent + 1, 'every message at both listeners');
+      expect(thrown().length, `warnings for ${sent + 1} messages that made each listener throw:\n${repeatedLines(thrown()).join('\n')}`).toBeLessThanOrEqual(2);
+    } finally {
+      await stopBus();
+      await stopRaw();
+    }
   }, fuzzTimeoutMs(60_000));
 
   it('at the end: warnings paced, and the fleet still works', async () => {
