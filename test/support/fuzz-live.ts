@@ -589,3 +589,12 @@ export async function expectStillWorks(fleet: LiveFleet): Promise<void> {
     }
   }
 }
+
+/**
+ * How often one paced warning may appear in a run that began at `startedAt` (performance.now()):
+ * once a minute for each of its causes (`causes` share a line's opening), so once per started
+ * minute each. A bound that grows with the documented interval, not a measure of time.
+ */
+export function pacedAllowance(startedAt: number, causes = 1): number {
+  return causes * (1 + Math.floor((performance.now() - startedAt) / 60_000));
+}
