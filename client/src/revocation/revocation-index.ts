@@ -166,8 +166,11 @@ export class RevocationIndex {
    * a not-before or a session's up-to time, so it counts as revoked once any of them applies to it.
    */
   isRevoked(claims: RevocationClaims): boolean {
+    if (typeof claims !== 'object' || claims === null) throw new TypeError(`revocation check: claims must be the verified token's claims object ({ sid, sub, iat, scope }), got ${claims === null ? 'null' : typeof claims}`);
     const iat = claims.iat;
-    if (claims.sid !== undefined) {
+    // A sid that is not a string names no session any revocation names (their ids are strings): a
+    // token's JSON may carry null or another type there, and digesting it threw a TypeError.
+    if (typeof claims.sid === 'string') {
       const upTo = this.sessions.issuedUpTo(claims.sid);
       if (upTo !== NOT_HELD) {
         if (upTo === ALL || iat === undefined) return true;
