@@ -2,8 +2,10 @@
  * Fuzzing two live instances of the app (the Fastify plugin, real redis-server with TLS and the
  * stack's ACL users) as the attacker who holds the app-env's Redis credentials: generated and
  * mutated messages published on the revocation channel, entries appended to the revocation log,
- * values written into the stored revocation state (then a new instance starts on them), and into
- * the key ring and its log (then the instances re-read it). Seeds: the committed format fixtures
+ * Keycloak pushes relayed (realm-signed ones replayed and mutated, forged ones) on the channel and
+ * in the stored push, values written into the stored revocation state (then a new instance starts
+ * on them), and into the key ring and its log (then the instances re-read it), messages at
+ * listeners that throw. Seeds: the committed format fixtures
  * (test/fixtures/formats), mutated structurally and byte by byte (test/support/fuzz-live.ts).
  *
  * After each run: no uncaught exception or unhandled rejection; the canaries (sessions and users no
