@@ -3,8 +3,9 @@
  * server: `starters` processes each load the stored state (a million revoked sessions by default)
  * at the same moment, while this process, otherwise idle, sends a `PING` every millisecond or so and
  * times each. Reports each configuration's probe latencies (p50, p99, max: how long any other client's
- * command, a logout's write, waited behind the loads), the loads' own times, and the server's time
- * per read script (`INFO commandstats`). Not a suite: a profiling aid,
+ * command, a logout's write, waited behind the loads; one at a time, so a long wait is one sample),
+ * the loads' own times, the server's time per script (`INFO commandstats`, EVAL and EVALSHA) and its
+ * main thread's CPU. Not a suite: a profiling aid,
  * `npx tsx --conditions=kcc-redis-source bench/profile/fleet-start.ts [starters] [sessions] [chunk×window ...]`
  * e.g. `... fleet-start.ts 8 1000000 5000x8 2000x2`.
  */
@@ -69,8 +70,8 @@ for (let i = 0; i < sessions; i += 1_000) {
 const admin = await server.admin();
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
 const self = fileURLToPath(import.meta.url);
-/** The server's CPU time so far (s), user and system, from `INFO cpu`. */
-const serverCpu = (info: string) => ['used_cpu_sys', 'used_cpu_user'].reduce((sum, field) => sum + Number(new RegExp(`^${field}:([\\d.]+)`, 'm').exec(info)?.[1] ?? NaN), 0);
+/** The server's main thread's CPU time so far (s), user and system, from `INFO cpu`: what every other client's command waits for. */
+const serverCpu = (info: string) => ['used_cpu_sys_main_thread', 'used_cpu_user_main_thread'].reduce((sum, field) => sum + Number(new RegExp(`^${field}:([\\d.]+)`, 'm').exec(info)?.[1] ?? NaN), 0);
 
 for (let round = 0; round < 2; round++) {
   for (const { chunk, window } of configs) {
@@ -104,12 +105,14 @@ for (let round = 0; round < 2; round++) {
     await probing;
     probe.disconnect();
     const cpu = serverCpu(await admin.info('cpu')) - cpuBefore;
-    const stats = (await admin.info('commandstats')).split('\n').find((line) => line.startsWith('cmdstat_eval:')) ?? '';
-    const perCall = /usec_per_call=([\d.]+)/.exec(stats)?.[1];
+    // The reads go out as EVALSHA once a script is loaded on the connection (EVAL only the first time).
+    const scripts = (await admin.info('commandstats')).split('\n').filter((line) => /^cmdstat_eval(sha)?:/.test(line));
+    const [calls, usec] = scripts.reduce(([c, u], line) => [c + Number(/calls=(\d+)/.exec(line)?.[1] ?? 0), u + Number(/usec=(\d+)/.exec(line)?.[1] ?? 0)], [0, 0]);
+    const perCall = calls > 0 ? (usec / calls).toFixed(0) : undefined;
     waits.sort((a, b) => a - b);
     console.log(
       `round ${round + 1} chunk ${chunk} window ${window}: ${starters} loads of ${sessions} in ${storm.toFixed(0)} ms (each ${loads[0]!.toFixed(0)}–${loads.at(-1)!.toFixed(0)} ms); ` +
-        `probe PING p50 ${percentile(waits, 0.5).toFixed(2)} ms, p99 ${percentile(waits, 0.99).toFixed(2)} ms, max ${waits.at(-1)!.toFixed(2)} ms (${waits.length} probes); server per read script ${perCall ?? '?'} µs; server CPU ${(cpu * 1000).toFixed(0)} ms (${((cpu * 1e6) / ((starters * sessions) / 1000)).toFixed(0)} µs per 1,000 entries loaded, probes included)`,
+        `probe PING p50 ${percentile(waits, 0.5).toFixed(2)} ms, p99 ${percentile(waits, 0.99).toFixed(2)} ms, max ${waits.at(-1)!.toFixed(2)} ms (${waits.length} probes); server per script ${perCall ?? '?'} µs (${calls} scripts); server main thread CPU ${(cpu * 1000).toFixed(0)} ms (${((cpu * 1e6) / ((starters * sessions) / 1000)).toFixed(0)} µs per 1,000 entries loaded, probes included)`,
     );
   }
 }

@@ -152,9 +152,10 @@ return page
  * (pipelined on the command connection). Redis runs the commands a client has sent back to back in
  * one turn of its event loop, and every other client's command waits for that turn: with a fleet
  * starting at once against a large state, each starting instance's turn adds to every logout's
- * write. A read of 2,000 entries takes the server about a millisecond, and two in flight load an
- * instance alone as fast as eight of 5,000 did, whose turn was eight scripts of several milliseconds
- * each (`bench/profile/fleet-start.ts`; docs/logout-sync.md, "A fleet starting at once").
+ * write. A read of 2,000 entries took the server 2–2.6 ms on a 2-vCPU VM, so a starting instance's
+ * turn is about 5 ms where eight reads of 5,000 (5–7 ms each) made it 40–55 ms, and an instance
+ * alone loads about as fast (`bench/profile/fleet-start.ts`; docs/logout-sync.md, "A fleet starting
+ * at once").
  */
 export const SNAPSHOT_CHUNK = 2_000;
 const SNAPSHOT_WINDOW = 2;

@@ -33,15 +33,19 @@ it('a start reads each stored set at most two ranges of at most 2,000 entries at
   const most = new Map<string, number>();
   const ranges = new Map<string, number>();
   let widest = 0;
+  let together = 0;
+  let mostTogether = 0;
   interceptRankRanges(redis, async ([key, first, last], send) => {
     widest = Math.max(widest, Number(last) - Number(first));
     ranges.set(key, (ranges.get(key) ?? 0) + 1);
     unanswered.set(key, (unanswered.get(key) ?? 0) + 1);
     most.set(key, Math.max(most.get(key) ?? 0, unanswered.get(key)!));
+    mostTogether = Math.max(mostTogether, ++together);
     try {
       return await send();
     } finally {
       unanswered.set(key, unanswered.get(key)! - 1);
+      together--;
     }
   });
   const revocations = await Revocations.start(redis, { maxStalenessMs: 30_000 });
@@ -50,7 +54,8 @@ it('a start reads each stored set at most two ranges of at most 2,000 entries at
   // Enough ranges of each set for a window of more than two to show.
   expect(ranges.get(sets.sessions)).toBeGreaterThanOrEqual(10);
   expect(ranges.get(sets.upTo)).toBeGreaterThanOrEqual(5);
-  expect(Object.fromEntries(most)).toMatchObject({ [sets.sessions]: 2, [sets.upTo]: 2 });
-  expect(Math.max(...most.values())).toBe(2);
+  expect(Math.max(...most.values())).toBeLessThanOrEqual(2);
+  // What all the sets have unanswered together on the one connection, as the server sees a turn.
+  expect(mostTogether).toBeLessThanOrEqual(6);
   expect(widest).toBeLessThanOrEqual(2_000);
 });
