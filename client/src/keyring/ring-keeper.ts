@@ -15,6 +15,7 @@ import { startRefusalMessage, unknownKekMeaning, verdictMessage } from './ring-r
 import { carriedOverKeys } from './ring-carry-over.js';
 import { type OpenedRing, RingRefusal, type RingRefusalReason, type UsableRing, openRing, reencryptRing, sealRing, unlockRing } from './ring-seal.js';
 import { type ClockStamp, clockStamp } from '../pause-watch.js';
+import { pacedWarner } from '../paced-warning.js';
 
 const KEY_RING_NAME = KEY_RING_KEYS.ring;
 const LOCK_NAME = KEY_RING_KEYS.lock;
@@ -98,6 +99,12 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
   private loading: Promise<LoadResult> | undefined;
   private readonly syncs = new SingleFlight(() => this.syncOnce());
   private readonly counters = { refused: {} as Partial<Record<RingRefusalReason, number>>, restored: 0, reencrypted: 0 };
+  /**
+   * A refusal and a write-back, warned at most once a minute per reason: a holder of the app's
+   * credentials writing a ring after ring (each a new version, so a new refusal's text) logged one or
+   * two lines per write on every instance (found by fuzzing). The counters and events keep every one.
+   */
+  private readonly warnPaced: ReturnType<typeof pacedWarner>;
 
   constructor(
     private readonly redis: KccRedis,
@@ -107,6 +114,7 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
     super();
     this.store = new Store(redis);
     this.locks = new Locks(redis);
+    this.warnPaced = pacedWarner(redis.config.logger);
   }
 
   /** The ring held here, if any. */
@@ -322,7 +330,7 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
     this.counters.restored++;
     const what = replaced === 'absent' ? 'was missing' : `was refused (${replaced})`;
     const kept = carriedOver.length === 0 ? '' : `, with kid(s) ${carriedOver.join(', ')} of the refused ring published until ${new Date(until!).toISOString()} (an instance signed with them while Redis had lost the ring)`;
-    this.redis.config.logger.warn(`the key ring in Redis ${what}; wrote back generation ${generation} held here${kept}`);
+    this.warnPaced(`restored:${replaced}`, `the key ring in Redis ${what}; wrote back generation ${generation} held here${kept}`);
     this.emit('restored', { generation, replaced, carriedOver });
   }
 
@@ -493,7 +501,7 @@ export class RingKeeper extends EventEmitter<RingKeeperEvents> {
     if (reason === this.lastErrorText) return;
     // An unknown key-encryption key has two readings, each with its own way out: say both, as a start does.
     const meaning = refusal.reason === 'unknown-kek' ? `. ${unknownKekMeaning(this.redis.key(KEY_RING_NAME))}` : '';
-    this.redis.config.logger.warn(`${reason}; keeping generation ${this.held ? this.generation : 'none'}${meaning}`);
+    this.warnPaced(`refused:${refusal.reason}`, `${reason}; keeping generation ${this.held ? this.generation : 'none'}${meaning}`);
     this.lastErrorText = reason;
     this.emit('degraded', reason);
   }
