@@ -6,8 +6,8 @@ import type { KccFastify } from './decoration.js';
 import { PLUGIN_NAME } from './plugin-options.js';
 import { PauseWatch } from '../pause-watch.js';
 
-/** Reads the verified token claims of a request (`sid`, `sub`, `iat`, `scope`: without it an offline session's tokens are refused after a logout of its browser session); `undefined` when there are none. */
-export type ClaimsGetter = (request: FastifyRequest) => RevocationClaims | undefined | Promise<RevocationClaims | undefined>;
+/** Reads the verified token claims of a request (`sid`, `sub`, `iat`, `scope`: without it an offline session's tokens are refused after a logout of its browser session); `undefined` or `null` when there are none. */
+export type ClaimsGetter = (request: FastifyRequest) => RevocationClaims | null | undefined | Promise<RevocationClaims | null | undefined>;
 
 /** Options of {@link requireNotRevoked}. */
 export interface RequireNotRevokedOptions {
@@ -149,7 +149,8 @@ export function requireNotRevoked(getClaims: ClaimsGetter, options: RequireNotRe
     const kcc = (request.server as { kcc?: KccFastify }).kcc;
     if (kcc === undefined) throw new Error(`${PLUGIN_NAME}: requireNotRevoked needs the plugin registered on this Fastify instance (fastify.kcc is missing)`);
     const claims = await getClaims(request);
-    if (claims === undefined) return refuse(reply, 401, 'invalid_token', 'no token', 'Bearer');
+    // null too: `request.user ?? null` is a common way to say "no token", and check(null) throws.
+    if (claims === undefined || claims === null) return refuse(reply, 401, 'invalid_token', 'no token', 'Bearer');
     let check = kcc.check(claims);
     if (check === 'stale' && kcc.rejects(claims)) {
       // Closed, the state never becomes current again: nothing to wait for.

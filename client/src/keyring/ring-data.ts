@@ -102,8 +102,8 @@ export function parseStoredRing(json: string, namespace: string): StoredRing {
     if (!isPlainObject(raw)) throw new Error(`${where} is not an object`);
     const { kid, alg, publicJwk, privateJwe, createdAt, activatesAt, retiresAt, expiresAt } = raw;
     if (typeof kid !== 'string' || kid.length === 0 || kid.length > MAX_KID_LENGTH) throw new Error(`${where}.kid must be a string of 1 to ${MAX_KID_LENGTH} characters`);
-    if ((compromised as string[]).includes(kid)) throw new Error(`${where}.kid "${kid}" is listed as compromised`);
-    if (kids.has(kid)) throw new Error(`${where}.kid "${kid}" appears twice`);
+    if ((compromised as string[]).includes(kid)) throw new Error(`${where}.kid ${shown(kid)} is listed as compromised`);
+    if (kids.has(kid)) throw new Error(`${where}.kid ${shown(kid)} appears twice`);
     kids.add(kid);
     if (typeof alg !== 'string' || !(SIGNING_ALGORITHMS as readonly string[]).includes(alg)) {
       throw new Error(`${where}.alg ${shown(alg)} is not one of ${SIGNING_ALGORITHMS.join(', ')}`);

@@ -44,6 +44,16 @@ describe('requireNotRevoked (preHandler)', () => {
     expect(response.json()).toEqual({ error: 'invalid_token', error_description: 'no token' });
   });
 
+  // From an attack review: getClaims answering null (`request.user ?? null`) and claims whose sid is
+  // null were a TypeError in check(), answered 500.
+  it('claims null: 401 as no claims; a sid that is null: checked without a session', async () => {
+    const none = await a.inject({ method: 'GET', url: '/me', headers: { 'x-test-claims': 'null' } });
+    expect(none.statusCode).toBe(401);
+    expect(none.json()).toEqual({ error: 'invalid_token', error_description: 'no token' });
+    const nullSid = await a.inject({ method: 'GET', url: '/me', headers: { 'x-test-claims': JSON.stringify({ sid: null, sub: 'alice', iat: now() }) } });
+    expect(nullSid.statusCode).toBe(200);
+  });
+
   it('a session revoked on ANOTHER instance (revocations.revokeSession) is refused here: 401 invalid_token, no-store', async () => {
     const claims = { sid: 'session-to-revoke', sub: 'bob', iat: now() };
     expect((await me(a, claims)).statusCode).toBe(200);

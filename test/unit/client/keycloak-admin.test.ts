@@ -189,6 +189,18 @@ describe('Keycloak admin endpoints (k_logout, k_push_not_before)', () => {
     expect(admin[endpoint].stats.unavailable).toBe(0);
   });
 
+  // From an attack review: a warning that throws must not turn a decided refusal into a 503 counted
+  // unavailable, as a JSON null payload once did. An app's logger that throws is contained.
+  it('a refusal warned through a logger that throws is still the 400 it was, counted once', async () => {
+    const throwing = { info: () => {}, warn: () => { throw new Error('the logger failed'); } };
+    const handlers = createKeycloakAdminHandlers({ ...options(), logger: throwing });
+    // A realm-signed action for another client: a refusal that warns (it tells of a misconfiguration).
+    const response = await handlers.logout(post(await sign(key, logoutAction({ resource: ['other-client'] }))));
+    expect(response.status).toBe(400);
+    expect(handlers.logout.stats.unavailable).toBe(0);
+    expect(Object.values(handlers.logout.stats.rejected).reduce((a, b) => a + b, 0)).toBe(1);
+  });
+
   it('rejects a replayed action id', async () => {
     const token = await sign(key, logoutAction({ keycloakSessionIds: ['kc-1'] }));
     expect((await admin.logout(post(token))).status).toBe(200);

@@ -27,6 +27,16 @@ describe('ring document: strict parsing', () => {
     expect(() => parse(value)).toThrow(message);
   });
 
+  // From an attack review: a kid went into these two refusals raw (control and bidi characters included).
+  it('a refusal naming a kid shows it escaped', () => {
+    const kid = 'k\u0007\u202e1';
+    const refusals = [() => parse(doc({ keys: [key(kid), key(kid)] })), () => parse(doc({ keys: [key(kid)], compromised: [kid] }))];
+    for (const refuse of refusals) {
+      expect(refuse).toThrow(/kid "k\\u0007\\u202e1" (appears twice|is listed as compromised)/);
+      expect(refuse).not.toThrow(/[\u0007\u202e]/);
+    }
+  });
+
   it('a refusal shows a value of the document bounded, and names a deeply nested one instead of overflowing the stack', () => {
     const deep = `${'['.repeat(20_000)}${']'.repeat(20_000)}`;
     const text = (field: string, value: string) => JSON.stringify(doc({ [field]: '@' })).replace('"@"', value);
