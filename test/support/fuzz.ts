@@ -185,6 +185,7 @@ type Mutation =
   | { readonly op: 'delete'; readonly at: number }
   | { readonly op: 'nudge'; readonly at: number; readonly choice: number }
   | { readonly op: 'grow'; readonly at: number; readonly length: number }
+  | { readonly op: 'stretch'; readonly at: number; readonly length: number; readonly wide: boolean }
   | { readonly op: 'replace'; readonly at: number; readonly value: unknown }
   | { readonly op: 'add'; readonly at: number; readonly key: string; readonly value: unknown }
   | { readonly op: 'wrap'; readonly at: number }
@@ -195,6 +196,19 @@ const FORMAT_NAMES = ['v', 'kind', 'data', 'x', 't', 'i', 'd', 'k', 'p', 'oth', 
 
 /** Array lengths at and just past the formats' bounds (ring keys 16, kept keys 12, compromised kids 64, a batch 256). */
 const BOUNDARY_LENGTHS = [0, 12, 13, 16, 17, 64, 65, 256, 257] as const;
+/**
+ * String lengths at the formats' limits and one past (ids 64, senders and kids 128, ids and
+ * heartbeat names 256, members 768, signed actions 8,192): an attack review loosened six of these by
+ * one and no fuzz test noticed, the generators never making a string of exactly that length.
+ */
+const STRING_LIMITS = [64, 65, 128, 129, 256, 257, 768, 769, 8_192, 8_193] as const;
+
+/** `value` stretched or cut to exactly `length` UTF-16 units, repeating its own characters (so it keeps their kind); `wide`: 'é' (two bytes in UTF-8) in place of its last character, for limits in bytes. */
+function stretched(value: string, length: number, wide: boolean): string {
+  const base = value.length > 0 ? value : 'a';
+  const text = base.repeat(Math.ceil(length / base.length)).slice(0, length);
+  return wide ? `${text.slice(0, -1)}\u00e9` : text;
+}
 
 /** Values next to `value`: where a check's bound or type is most likely off by one. */
 function nudged(value: unknown, choice: number): unknown {
@@ -216,6 +230,7 @@ function mutation(secrets: readonly string[]): fc.Arbitrary<Mutation> {
     at.map((a) => ({ op: 'wrap' as const, at: a })),
     { weight: 3, arbitrary: fc.record({ op: fc.constant('nudge' as const), at, choice: fc.nat() }) },
     fc.record({ op: fc.constant('grow' as const), at, length: fc.constantFrom(...BOUNDARY_LENGTHS) }),
+    fc.record({ op: fc.constant('stretch' as const), at, length: fc.constantFrom(...STRING_LIMITS), wide: fc.boolean() }),
     fc.record({ op: fc.constant('duplicate' as const), at, value: evilValue(secrets), last: fc.boolean() }),
   );
 }
@@ -255,6 +270,10 @@ function applyMutations(seed: unknown, mutations: readonly Mutation[]): unknown 
       case 'nudge':
         put(nudged(target instanceof RawJson || target instanceof Entries ? null : target, m.choice));
         break;
+      case 'stretch':
+        // A string at a format's limit or one past it; other values are left as they are.
+        if (typeof target === 'string') put(stretched(target, m.length, m.wide));
+        break;
       case 'grow':
         // An array (or the value, as its only element) at a boundary length, its elements repeated.
         if (Array.isArray(target) && target.length > 0) put(Array.from({ length: m.length }, (_, i) => cloneJson(target[i % target.length])));
@@ -289,6 +308,7 @@ export function singleMutations(seed: unknown): string[] {
     const target = paths[at]!.reduce<unknown>((node, k) => (node as Record<string | number, unknown>)[k], seed);
     if (typeof target === 'object' && target !== null && !Array.isArray(target)) for (const { key, value } of objectAdds) out.push(jsonText(applyMutations(seed, [{ op: 'add', at, key, value }])));
     if (Array.isArray(target)) for (const length of BOUNDARY_LENGTHS) out.push(jsonText(applyMutations(seed, [{ op: 'grow', at, length }])));
+    if (typeof target === 'string') for (const length of STRING_LIMITS) out.push(jsonText(applyMutations(seed, [{ op: 'stretch', at, length, wide: false }])));
   });
   return [...new Set(out)];
 }
