@@ -166,7 +166,7 @@ export class RevocationIndex {
    * a not-before or a session's up-to time, so it counts as revoked once any of them applies to it.
    */
   isRevoked(claims: RevocationClaims): boolean {
-    if (typeof claims !== 'object' || claims === null) throw new TypeError(`revocation check: claims must be the verified token's claims object ({ sid, sub, iat, scope }), got ${claims === null ? 'null' : typeof claims}`);
+    if (typeof claims !== 'object' || claims === null) notClaims(claims);
     const iat = claims.iat;
     // A sid that is not a string names no session any revocation names (their ids are strings): a
     // token's JSON may carry null or another type there, and digesting it threw a TypeError.
@@ -200,6 +200,15 @@ export class RevocationIndex {
     const oldest = oldestLiveNotBefore(nowMs, maxLifetimeMs);
     for (const [sub, notBefore] of this.subjects) if (notBefore < oldest) this.subjects.delete(sub);
   }
+}
+
+/**
+ * Throws for claims that are not an object. Kept out of {@link RevocationIndex.isRevoked}: written
+ * there (a template string), it made the check about a third slower on ids that come back, 36–50
+ * M/s against 72–84 (`bench/profile/is-revoked-rates.ts`, in turn with the version before).
+ */
+function notClaims(claims: unknown): never {
+  throw new TypeError(`revocation check: claims must be the verified token's claims object ({ sid, sub, iat, scope }), got ${claims === null ? 'null' : typeof claims}`);
 }
 
 /** Whether the space-separated `scope` holds `offline_access`. */
